@@ -1,0 +1,3 @@
+from cosell.cli import main
+
+main()

@@ -1,0 +1,29 @@
+"""The ``cosell`` command.
+
+Each command group lives beside the code it drives and is registered here, one line each.
+"""
+
+from __future__ import annotations
+
+import click
+
+from cosell import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cosell")
+def main() -> None:
+    """Keep Microsoft co-sell referrals and CRM opportunities in sync, both ways."""
+
+
+@main.group()
+def emulate() -> None:
+    """Serve a local emulator of Partner Center or Salesforce."""
+
+
+@main.group()
+def setup() -> None:
+    """Create or check what cosell needs on the remote side."""
+
+
+# --- command registrations (one line each; keep sorted) ---------------------------------------

@@ -1,0 +1,1 @@
+"""HTTP clients for the remote APIs; each takes an injected ``httpx.Client``."""
