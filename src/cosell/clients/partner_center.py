@@ -1,0 +1,402 @@
+"""The Partner Center client: referrals and webhook registration over an injected ``httpx.Client``.
+
+Auth lives on the ``httpx.Client`` (see :mod:`cosell.clients.entra_auth`), so this module only
+speaks the REST protocol: correlation headers, paging, guarded writes and the error envelope.
+Failures become :mod:`cosell.errors` classes; throttling, 5xx and transport failures are retried
+through a :class:`RetryPolicy` (a create is retried only when it surely did not reach the server).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import itertools
+import json
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, NotRequired, TypedDict
+from urllib.parse import urlsplit
+
+import httpx
+
+from cosell.clients.referral import Referral
+from cosell.clients.retry import RetryPolicy, parse_retry_after
+from cosell.clock import Clock
+from cosell.errors import (
+    APIError,
+    Conflict,
+    NotFound,
+    RetryableError,
+    Throttled,
+    TransportError,
+    error_for_status,
+)
+from cosell.webhooks.registration import (
+    ValidationEvent,
+    WebhookRegistration,
+    registration_body,
+)
+
+REFERRALS = "/v1.0/engagements/referrals"
+REGISTRATION = "/webhooks/v1/registration"
+
+
+class JsonPatchOp(TypedDict):
+    """One RFC 6902 operation; Partner Center supports ``add`` and ``replace`` only."""
+
+    op: Literal["add", "replace"]
+    path: str
+    value: NotRequired[Any]
+
+
+@dataclass(frozen=True)
+class ReferralPage:
+    """One page of a referral listing."""
+
+    referrals: list[Referral]
+    next_link: str | None
+    count: int | None = None
+
+
+@dataclass
+class _Call:
+    """One logical request, possibly sent several times."""
+
+    method: str
+    path: str
+    http: httpx.Client
+    params: Mapping[str, str] | str | None = None
+    json: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    idempotent: bool = True
+
+
+class _GiveUp(Exception):
+    """Carries an error past the retry loop: it must not be retried here."""
+
+    def __init__(self, error: APIError) -> None:
+        self.error = error
+
+
+class PartnerCenterClient:
+    """Partner Center referrals and webhook registration.
+
+    ``http`` is based at the REST host (``https://api.partner.microsoft.com`` or an emulator);
+    ``webhooks`` at the webhook API host (``https://api.partnercenter.microsoft.com``) and
+    defaults to ``http``. Every call sends ``MS-CorrelationId`` (one per client, or per
+    :meth:`correlated` block) and a fresh ``client-request-id``.
+    """
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        webhooks: httpx.Client | None = None,
+        retry: RetryPolicy | None = None,
+        ids: Callable[[], str] | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        self._http = http
+        self._webhooks = webhooks or http
+        self._retry = retry or RetryPolicy()
+        self._ids = ids or (lambda: str(uuid.uuid4()))
+        self.correlation_id = correlation_id or self._ids()
+        self._operation: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+            "cosell_pc_correlation", default=None
+        )
+
+    @contextlib.contextmanager
+    def correlated(self, correlation_id: str | None = None) -> Iterator[str]:
+        """Send one correlation id (given or fresh) on every call made inside the block."""
+        value = correlation_id or self._ids()
+        token = self._operation.set(value)
+        try:
+            yield value
+        finally:
+            self._operation.reset(token)
+
+    # -- referrals ---------------------------------------------------------------------------
+
+    def list_referrals(
+        self, filter: str | None = None, orderby: str | None = None, top: int | None = None
+    ) -> Iterator[Referral]:
+        """Every matching referral, fetching pages lazily; at most ``top`` when given."""
+        items = (r for page in self.list_pages(filter, orderby, top) for r in page.referrals)
+        return itertools.islice(items, top) if top is not None else items
+
+    def list_pages(
+        self, filter: str | None = None, orderby: str | None = None, top: int | None = None
+    ) -> Iterator[ReferralPage]:
+        """Pages of a listing, following ``@odata.nextLink`` only when the next one is needed."""
+        params: Mapping[str, str] | str = _list_params(filter, orderby, top)
+        while True:
+            page = _page_of(self._json(_Call("GET", REFERRALS, self._http, params=params)))
+            yield page
+            if not page.next_link:
+                return
+            params = _next_query(page.next_link)
+
+    def get_referral(self, referral_id: str) -> Referral:
+        body = self._json(_Call("GET", _referral_path(referral_id), self._http))
+        return Referral.model_validate(body)
+
+    def create_referral(self, referral: Referral | Mapping[str, Any]) -> Referral:
+        """POST a new referral. Not retried once it may have reached the server: the caller
+        looks it up by ``externalReferenceId`` before creating again."""
+        call = _Call("POST", REFERRALS, self._http, json=_wire(referral), idempotent=False)
+        return Referral.model_validate(self._json(call))
+
+    def patch_referral(
+        self,
+        referral_id: str,
+        ops: Sequence[JsonPatchOp],
+        if_match: str | None,
+        return_representation: bool = False,
+    ) -> Referral | None:
+        """Apply JSON Patch ops, guarded by ``If-Match`` when given (412 → ``StaleWrite``)."""
+        headers = {"Content-Type": "application/json-patch+json"}
+        if if_match is not None:
+            headers["If-Match"] = if_match
+        if return_representation:
+            headers["Prefer"] = "return=representation"
+        safe = if_match is not None or all(op["op"] == "replace" for op in ops)
+        call = _Call("PATCH", _referral_path(referral_id), self._http, json=list(ops))
+        call.headers, call.idempotent = headers, safe
+        response = self._send(call)
+        if not return_representation or not response.content:
+            return None
+        return Referral.model_validate(_decode(response))
+
+    def put_referral(self, referral: Referral, if_match: str) -> Referral:
+        """Replace a referral (deprecated by Partner Center in favour of PATCH)."""
+        if not referral.id:
+            raise ValueError("put_referral needs a referral with an id")
+        call = _Call("PUT", _referral_path(referral.id), self._http, json=referral.for_put())
+        call.headers = {"If-Match": if_match}
+        return Referral.model_validate(self._json(call))
+
+    # -- webhook registration ----------------------------------------------------------------
+
+    def get_registration(self) -> WebhookRegistration | None:
+        """The tenant's registration, or ``None`` when there is none."""
+        try:
+            body = self._json(_Call("GET", REGISTRATION, self._webhooks))
+        except NotFound:
+            return None
+        return WebhookRegistration.model_validate(body) if body else None
+
+    def register_webhook(
+        self, url: str, events: Sequence[str], signature_in_ms_header: bool = False
+    ) -> WebhookRegistration:
+        """Create the registration (409 ``Conflict`` when one exists)."""
+        body = registration_body(url, list(events), signature_in_ms_header)
+        return self._registration(_Call("POST", REGISTRATION, self._webhooks, json=body))
+
+    def update_registration(
+        self, url: str, events: Sequence[str], signature_in_ms_header: bool = False
+    ) -> WebhookRegistration:
+        """Replace the existing registration."""
+        body = registration_body(url, list(events), signature_in_ms_header)
+        return self._registration(_Call("PUT", REGISTRATION, self._webhooks, json=body))
+
+    def register_or_overwrite(
+        self,
+        url: str,
+        events: Sequence[str],
+        overwrite: bool,
+        signature_in_ms_header: bool = False,
+    ) -> WebhookRegistration:
+        """Register; when one exists, replace it if ``overwrite`` else raise ``Conflict``
+        naming the URL already registered."""
+        try:
+            return self.register_webhook(url, events, signature_in_ms_header)
+        except Conflict as exc:
+            if overwrite:
+                return self.update_registration(url, events, signature_in_ms_header)
+            existing = self.get_registration()
+            where = existing.webhook_url if existing else "an unknown URL"
+            raise Conflict(
+                f"a webhook registration already exists for {where}; overwrite to replace it",
+                method=exc.method,
+                url=exc.url,
+                status=exc.status,
+                code=exc.code,
+                request_id=exc.request_id,
+            ) from exc
+
+    def supported_events(self) -> list[str]:
+        body = self._json(_Call("GET", f"{REGISTRATION}/events", self._webhooks))
+        return [str(name) for name in body] if isinstance(body, list) else []
+
+    def send_validation_event(self) -> str:
+        """Ask Partner Center to send a ``test-created`` event; returns its correlation id."""
+        path = f"{REGISTRATION}/validationEvents"
+        body = self._json(_Call("POST", path, self._webhooks, idempotent=False))
+        event = ValidationEvent.model_validate(body)
+        if not event.correlation_id:
+            raise APIError("validation event response has no correlationId", method="POST")
+        return event.correlation_id
+
+    def get_validation_event(self, correlation_id: str) -> ValidationEvent:
+        path = f"{REGISTRATION}/validationEvents/{_segment(correlation_id)}"
+        return ValidationEvent.model_validate(self._json(_Call("GET", path, self._webhooks)))
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def _registration(self, call: _Call) -> WebhookRegistration:
+        return WebhookRegistration.model_validate(self._json(call))
+
+    def _json(self, call: _Call) -> Any:
+        return _decode(self._send(call))
+
+    def _send(self, call: _Call) -> httpx.Response:
+        try:
+            return self._retry.call(lambda: self._attempt(call))
+        except _GiveUp as stop:
+            raise stop.error from stop.error.__cause__
+
+    def _attempt(self, call: _Call) -> httpx.Response:
+        headers = {**self._headers(), **call.headers}
+        try:
+            response = call.http.request(
+                call.method, call.path, params=call.params, json=call.json, headers=headers
+            )
+        except httpx.RequestError as exc:
+            error = error_for_exception(exc)
+            unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+            raise (error if call.idempotent or unsent else _GiveUp(error)) from exc
+        if response.is_success:
+            return response
+        error = error_for_response(response, self._retry.clock)
+        unsafe = not call.idempotent and not isinstance(error, Throttled)
+        raise _GiveUp(error) if isinstance(error, RetryableError) and unsafe else error
+
+    def _headers(self) -> dict[str, str]:
+        return {
+            "Accept": "application/json",
+            "MS-CorrelationId": self._operation.get() or self.correlation_id,
+            "client-request-id": self._ids(),
+        }
+
+
+def _list_params(filter: str | None, orderby: str | None, top: int | None) -> dict[str, str]:
+    named = {"$filter": filter, "$orderby": orderby, "$top": None if top is None else str(top)}
+    return {key: value for key, value in named.items() if value is not None}
+
+
+def _next_query(next_link: str) -> str:
+    # Only the query of the next link is used, on our own base URL: the link may name another
+    # host (documented samples use http://), and credentials must never follow it there.
+    return urlsplit(next_link).query
+
+
+def _page_of(body: Any) -> ReferralPage:
+    if not isinstance(body, dict) or not isinstance(body.get("value"), list):
+        raise APIError("referral listing has no 'value' array", method="GET", url=REFERRALS)
+    count = body.get("@odata.count")
+    return ReferralPage(
+        referrals=[Referral.model_validate(item) for item in body["value"]],
+        next_link=body.get("@odata.nextLink") or None,
+        count=count if isinstance(count, int) else None,
+    )
+
+
+def _wire(referral: Referral | Mapping[str, Any]) -> Any:
+    return referral.to_wire() if isinstance(referral, Referral) else dict(referral)
+
+
+def _referral_path(referral_id: str) -> str:
+    return f"{REFERRALS}/{_segment(referral_id)}"
+
+
+def _segment(value: str) -> str:
+    if not value or "/" in value or "?" in value or "#" in value or value in {".", ".."}:
+        raise ValueError(f"not a valid id: {value!r}")
+    return value
+
+
+def _decode(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return json.loads(response.content)
+    except ValueError as exc:
+        request = response.request
+        raise APIError(
+            "response is not JSON",
+            method=request.method,
+            url=str(request.url),
+            status=response.status_code,
+            body=response.text,
+        ) from exc
+
+
+def error_for_response(response: httpx.Response, clock: Clock | None = None) -> APIError:
+    """The error for a non-2xx response, carrying code, message, request id and Retry-After."""
+    code, message = describe_body(response)
+    cls = error_for_status(response.status_code)
+    context: dict[str, Any] = {
+        "method": response.request.method,
+        "url": str(response.request.url),
+        "status": response.status_code,
+        "code": code,
+        "body": response.text,
+        "request_id": request_id_of(response),
+    }
+    if issubclass(cls, RetryableError):
+        return cls(message, retry_after=parse_retry_after(response, clock), **context)
+    return cls(message, **context)
+
+
+def error_for_exception(exc: httpx.RequestError) -> APIError:
+    """The error for a request that got no response (timeouts and connection failures retry)."""
+    kind = type(exc).__name__
+    method, url = _request_of(exc)
+    if isinstance(exc, httpx.TransportError):
+        return TransportError(f"{kind}: {exc}", method=method, url=url)
+    return APIError(f"{kind}: {exc}", method=method, url=url)
+
+
+def describe_body(response: httpx.Response) -> tuple[str | None, str]:
+    """``(code, message)`` from an error body of any known shape; the reason phrase otherwise."""
+    payload = _json_of(response)
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict):
+        return _describe_envelope(error)
+    if isinstance(payload, dict) and isinstance(payload.get("message"), str):
+        return None, payload["message"]
+    return None, response.reason_phrase or f"HTTP {response.status_code}"
+
+
+def request_id_of(response: httpx.Response) -> str | None:
+    for name in ("request-id", "ms-requestid", "x-ms-request-id", "client-request-id"):
+        if value := response.headers.get(name):
+            return str(value)
+    return None
+
+
+def _describe_envelope(error: dict[str, Any]) -> tuple[str | None, str]:
+    code = error.get("code") if isinstance(error.get("code"), str) else None
+    message = str(error.get("message") or "")
+    if target := error.get("target"):
+        message = f"{message} (target {target})"
+    inner = error.get("innerError")
+    if isinstance(inner, dict) and (inner.get("code") or inner.get("message")):
+        message = f"{message} [inner {inner.get('code')}: {inner.get('message')}]"
+    return code, message.strip() or "no message"
+
+
+def _json_of(response: httpx.Response) -> Any:
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        return None
+
+
+def _request_of(exc: httpx.RequestError) -> tuple[str | None, str | None]:
+    try:
+        request = exc.request
+    except RuntimeError:
+        return None, None
+    return request.method, str(request.url)
