@@ -1,0 +1,272 @@
+"""The Salesforce REST client: records, SOQL, collections, describe, limits and Tooling.
+
+It speaks over an injected ``httpx.Client`` whose base URL is the org's instance URL and whose
+auth is a ``SalesforceAuth``. Every call goes through one pipeline: check the API budget
+reserve, send (tagging it with ``Sforce-Call-Options``), record ``Sforce-Limit-Info``, turn a
+failure into a ``cosell.errors`` class, and retry the retryable ones with jittered backoff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from email.utils import format_datetime as http_date
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from cosell.clients.retry import RetryPolicy
+from cosell.clients.salesforce_errors import error_from_response
+from cosell.clients.salesforce_limits import LIMIT_HEADER, ApiBudget, Priority, current_priority
+from cosell.clients.salesforce_records import (
+    DeletedResult,
+    SaveResult,
+    UpdatedResult,
+    UpsertResult,
+    batches,
+    deleted_result,
+    format_datetime,
+    updated_result,
+)
+from cosell.errors import RetryableError, TransportError
+
+DEFAULT_API_VERSION = "62.0"
+_UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_IDEMPOTENT = frozenset({"GET", "PATCH", "PUT", "DELETE", "HEAD"})
+
+Record = dict[str, Any]
+
+
+class SalesforceClient:
+    """Salesforce REST and Tooling calls over an injected, authenticated ``httpx.Client``."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        api_version: str = DEFAULT_API_VERSION,
+        retry: RetryPolicy | None = None,
+        budget: ApiBudget | None = None,
+        call_options: str = "client=cosell",
+    ) -> None:
+        self.http = http
+        self.api_version = api_version
+        self.retry = retry or RetryPolicy()
+        self.budget = budget or ApiBudget(clock=self.retry.clock)
+        self.call_options = call_options
+
+    # --- pipeline ------------------------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        """An API path (``sobjects/Opportunity``) or an absolute one (``/services/…``)."""
+        return path if path.startswith("/") else f"/services/data/v{self.api_version}/{path}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        priority: Priority | None = None,
+    ) -> httpx.Response:
+        """Send one call through the budget check, error mapping and retries."""
+        self.budget.check(priority)
+        all_headers = {"Sforce-Call-Options": self.call_options, **(headers or {})}
+        request = self.http.build_request(
+            method, self.url(path), params=params, json=json, headers=all_headers
+        )
+        return self._with_retries(request)
+
+    def _with_retries(self, request: httpx.Request) -> httpx.Response:
+        attempt = 1
+        while True:
+            try:
+                return self._send(request)
+            except RetryableError as exc:
+                if not self._should_retry(request, exc, attempt):
+                    raise
+                self.retry.clock.sleep(self.retry.delay(attempt, exc.retry_after))
+                attempt += 1
+
+    def _should_retry(self, request: httpx.Request, exc: RetryableError, attempt: int) -> bool:
+        if attempt >= self.retry.attempts:
+            return False
+        if exc.retry_after is not None and exc.retry_after > self.retry.max_retry_after:
+            return False  # e.g. the daily allowance: the caller reschedules, we do not spin
+        unsent = isinstance(exc.__cause__, _UNSENT)
+        return not isinstance(exc, TransportError) or unsent or request.method in _IDEMPOTENT
+
+    def _send(self, request: httpx.Request) -> httpx.Response:
+        try:
+            response = self.http.send(request)
+        except httpx.TransportError as exc:
+            raise TransportError(
+                f"request did not complete: {type(exc).__name__}",
+                method=request.method,
+                url=str(request.url),
+            ) from exc
+        self.budget.observe(response.headers.get(LIMIT_HEADER))
+        if response.status_code >= 300:
+            raise error_from_response(response)
+        return response
+
+    def _json(self, method: str, path: str, **kw: Any) -> Any:
+        response = self.request(method, path, **kw)
+        return response.json() if response.content else None
+
+    # --- records ---------------------------------------------------------------------------------
+
+    def get(
+        self,
+        sobject: str,
+        record_id: str,
+        fields: Sequence[str] | None = None,
+        *,
+        priority: Priority | None = None,
+    ) -> Record:
+        params = {"fields": ",".join(fields)} if fields else None
+        path = f"sobjects/{sobject}/{quote(record_id, safe='')}"
+        result: Record = self._json("GET", path, params=params, priority=priority)
+        return result
+
+    def create(self, sobject: str, fields: Mapping[str, Any]) -> str:
+        """Insert one record; its new id."""
+        return str(self._json("POST", f"sobjects/{sobject}", json=dict(fields))["id"])
+
+    def update(
+        self,
+        sobject: str,
+        record_id: str,
+        fields: Mapping[str, Any],
+        if_unmodified_since: datetime | None = None,
+    ) -> None:
+        """Update one record; with ``if_unmodified_since`` a later edit raises ``StaleWrite``."""
+        headers = {}
+        if if_unmodified_since is not None:
+            headers["If-Unmodified-Since"] = http_date(if_unmodified_since, usegmt=True)
+        path = f"sobjects/{sobject}/{quote(record_id, safe='')}"
+        self.request("PATCH", path, json=dict(fields), headers=headers)
+
+    def upsert(
+        self, sobject: str, ext_field: str, value: str, fields: Mapping[str, Any]
+    ) -> UpsertResult:
+        """Insert or update by external id (300 → ``Ambiguous``, 404 → ``NotFound``)."""
+        path = f"sobjects/{sobject}/{ext_field}/{quote(value, safe='')}"
+        body = {k: v for k, v in fields.items() if k.lower() != ext_field.lower()}
+        response = self.request("PATCH", path, json=body)
+        if response.status_code == 204 or not response.content:
+            return UpsertResult(id=None, created=False)
+        data = response.json()
+        created = bool(data.get("created", response.status_code == 201))
+        return UpsertResult(id=data.get("id"), created=created)
+
+    def delete(self, sobject: str, record_id: str) -> None:
+        self.request("DELETE", f"sobjects/{sobject}/{quote(record_id, safe='')}")
+
+    # --- collections -------------------------------------------------------------------------
+
+    def create_many(
+        self, sobject: str, records: Sequence[Mapping[str, Any]], *, all_or_none: bool = False
+    ) -> list[SaveResult]:
+        """Insert in calls of 200; ``all_or_none`` applies within each call."""
+        return self._collections("POST", "composite/sobjects", sobject, records, all_or_none)
+
+    def update_many(
+        self, sobject: str, records: Sequence[Mapping[str, Any]], *, all_or_none: bool = False
+    ) -> list[SaveResult]:
+        """Update records that each carry ``Id``, in calls of 200."""
+        return self._collections("PATCH", "composite/sobjects", sobject, records, all_or_none)
+
+    def upsert_many(
+        self,
+        sobject: str,
+        ext_field: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        all_or_none: bool = False,
+    ) -> list[SaveResult]:
+        """Upsert by external id (each record carries the field), in calls of 200."""
+        path = f"composite/sobjects/{sobject}/{ext_field}"
+        return self._collections("PATCH", path, sobject, records, all_or_none)
+
+    def delete_many(self, ids: Sequence[str], *, all_or_none: bool = False) -> list[SaveResult]:
+        results: list[SaveResult] = []
+        for batch in batches(ids):
+            params = {"ids": ",".join(batch), "allOrNone": str(all_or_none).lower()}
+            body = self._json("DELETE", "composite/sobjects", params=params)
+            results += [SaveResult.parse(item) for item in body]
+        return results
+
+    def _collections(
+        self,
+        method: str,
+        path: str,
+        sobject: str,
+        records: Sequence[Mapping[str, Any]],
+        all_or_none: bool,
+    ) -> list[SaveResult]:
+        results: list[SaveResult] = []
+        for batch in batches(records):
+            typed = [{"attributes": {"type": sobject}, **record} for record in batch]
+            body = self._json(method, path, json={"allOrNone": all_or_none, "records": typed})
+            results += [SaveResult.parse(item) for item in body]
+        return results
+
+    # --- queries and replication ---------------------------------------------------------------
+
+    def query(self, soql: str, *, priority: Priority | None = None) -> Iterator[Record]:
+        """Every row of a SOQL query, following ``nextRecordsUrl`` page by page."""
+        return self._pages("query", soql, priority or current_priority())
+
+    def query_all(self, soql: str, *, priority: Priority | None = None) -> Iterator[Record]:
+        """Like ``query`` but includes deleted and archived rows (``IsDeleted``)."""
+        return self._pages("queryAll", soql, priority or current_priority())
+
+    def tooling_query(self, soql: str, *, priority: Priority | None = None) -> Iterator[Record]:
+        return self._pages("tooling/query", soql, priority or current_priority())
+
+    def _pages(self, resource: str, soql: str, level: Priority) -> Iterator[Record]:
+        page = self._json("GET", resource, params={"q": soql}, priority=level)
+        while True:
+            yield from page.get("records") or ()
+            next_url = page.get("nextRecordsUrl")
+            if page.get("done", True) or not next_url:
+                return
+            page = self._json("GET", next_url, priority=level)
+
+    def updated(self, sobject: str, start: datetime, end: datetime) -> UpdatedResult:
+        """Ids changed between ``start`` and ``end`` (Salesforce drops the seconds)."""
+        params = {"start": format_datetime(start), "end": format_datetime(end)}
+        return updated_result(self._json("GET", f"sobjects/{sobject}/updated/", params=params))
+
+    def deleted(self, sobject: str, start: datetime, end: datetime) -> DeletedResult:
+        """Records deleted between ``start`` and ``end`` (at most 15 days back)."""
+        params = {"start": format_datetime(start), "end": format_datetime(end)}
+        return deleted_result(self._json("GET", f"sobjects/{sobject}/deleted/", params=params))
+
+    # --- metadata ----------------------------------------------------------------------------
+
+    def describe(self, sobject: str) -> Record:
+        result: Record = self._json("GET", f"sobjects/{sobject}/describe")
+        return result
+
+    def describe_global(self) -> Record:
+        result: Record = self._json("GET", "sobjects")
+        return result
+
+    def limits(self) -> Record:
+        result: Record = self._json("GET", "limits")
+        return result
+
+    def create_custom_field(self, full_name: str, metadata: Mapping[str, Any]) -> str:
+        """Create ``Object.Field__c`` through the Tooling API; the new CustomField id."""
+        body = {"FullName": full_name, "Metadata": dict(metadata)}
+        return str(self._json("POST", "tooling/sobjects/CustomField", json=body)["id"])
+
+    def create_custom_object(self, full_name: str, metadata: Mapping[str, Any]) -> str:
+        """Create ``Object__c`` through the Tooling API; the new CustomObject id."""
+        body = {"FullName": full_name, "Metadata": dict(metadata)}
+        return str(self._json("POST", "tooling/sobjects/CustomObject", json=body)["id"])
