@@ -1,0 +1,247 @@
+"""Configuration: declared once, validated at start-up, failing with the offending key's name.
+
+Sources, highest priority first:
+
+1. the short secret variables (``COSELL_PC_CLIENT_SECRET`` … see ``SECRET_ENV``);
+2. ``COSELL_<SECTION>__<KEY>`` environment variables (``__`` separates nesting levels);
+3. the TOML file given to ``cosell run --config``;
+4. the defaults declared here.
+
+Secrets are ``SecretStr``: they print as ``**********`` and come only from the environment —
+a secret written into the TOML file is refused at start-up, so config files can be shared.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from cosell.errors import ConfigError
+
+LogFormat = Literal["console", "json"]
+PartnerCenterAuthMode = Literal["app_user_refresh", "ropc", "device_code"]
+SalesforceAuthMode = Literal["jwt", "client_credentials", "refresh_token", "password"]
+
+ENV_PREFIX = "COSELL_"
+
+# Short, documented names for the secrets → their place in the settings tree.
+SECRET_ENV: dict[str, tuple[str, str]] = {
+    "COSELL_PC_CLIENT_SECRET": ("partner_center", "client_secret"),
+    "COSELL_PC_PASSWORD": ("partner_center", "password"),
+    "COSELL_SF_CLIENT_SECRET": ("salesforce", "client_secret"),
+    "COSELL_SF_PASSWORD": ("salesforce", "password"),
+    "COSELL_SF_REFRESH_TOKEN": ("salesforce", "refresh_token"),
+    "COSELL_SF_JWT_KEY_FILE": ("salesforce", "jwt_key_file"),
+}
+# What each sign-in flow needs besides its defaults: checked when a command needs that side.
+PARTNER_CENTER_NEEDS: dict[str, tuple[str, ...]] = {
+    "app_user_refresh": ("client_id",),
+    "ropc": ("client_id", "username", "password"),
+    "device_code": ("client_id",),
+}
+SALESFORCE_NEEDS: dict[str, tuple[str, ...]] = {
+    "jwt": ("instance_url", "client_id", "username", "jwt_key_file"),
+    "client_credentials": ("instance_url", "client_id", "client_secret"),
+    "refresh_token": ("instance_url", "client_id", "refresh_token"),
+    "password": ("instance_url", "client_id", "client_secret", "username", "password"),
+}
+_FILE_FORBIDDEN = {(section, key) for section, key in SECRET_ENV.values() if key != "jwt_key_file"}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServiceSettings(_Section):
+    """``[service]``: where the process listens and keeps its state."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    state_dir: Path = Path(".cosell")
+    database_url: str | None = None
+    workers: int = Field(default=4, ge=1, le=256)
+    log_format: LogFormat = "console"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class PartnerCenterSettings(_Section):
+    """``[partner_center]``: the Referrals and webhook APIs and how cosell signs in."""
+
+    api_url: str = "https://api.partner.microsoft.com"
+    webhook_api_url: str = "https://api.partnercenter.microsoft.com"
+    authority: str = "https://login.microsoftonline.com"
+    token_url: str | None = None
+    tenant: str = "organizations"
+    client_id: str | None = None
+    auth_mode: PartnerCenterAuthMode = "app_user_refresh"
+    username: str | None = None
+    refresh_token_path: Path | None = None
+    webhook_public_url: str | None = None
+    webhook_trust_ca: str | None = None
+    webhook_certificate_hosts: tuple[str, ...] = ("3psostorageacct.blob.core.windows.net",)
+    client_secret: SecretStr | None = None
+    password: SecretStr | None = None
+
+
+class SalesforceSettings(_Section):
+    """``[salesforce]``: the org, the API version and the OAuth flow cosell uses."""
+
+    instance_url: str | None = None
+    login_url: str = "https://login.salesforce.com"
+    token_url: str | None = None
+    client_id: str | None = None
+    auth_mode: SalesforceAuthMode = "jwt"
+    username: str | None = None
+    api_version: str = Field(default="62.0", pattern=r"^\d{2,3}\.0$")
+    limit_reserve_percent: float = Field(default=20.0, ge=0.0, lt=100.0)
+    jwt_key_file: Path | None = None
+    client_secret: SecretStr | None = None
+    password: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+
+
+class SyncSettings(_Section):
+    """``[sync]``: mapping and the timing of the change signals."""
+
+    mapping_file: Path | None = None
+    poll_min_interval: float = Field(default=2.0, gt=0)
+    poll_max_interval: float = Field(default=60.0, gt=0)
+    poll_overlap_seconds: float = Field(default=300.0, ge=0)
+    poll_filter: str = "Sync_with_Partner_Center__c = true OR Referral_Identifier__c != null"
+    sweep_interval: float = Field(default=300.0, gt=0)
+    sweep_overlap_seconds: float = Field(default=300.0, ge=0)
+    max_attempts: int = Field(default=8, ge=1)
+
+    @model_validator(mode="after")
+    def _interval_order(self) -> SyncSettings:
+        if self.poll_max_interval < self.poll_min_interval:
+            raise ValueError("poll_max_interval: must not be below poll_min_interval")
+        return self
+
+
+class TenantSettings(_Section):
+    """``[tenant]``: the name this deployment's state, logs and metrics are filed under."""
+
+    name: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Build it with ``load_settings``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    service: ServiceSettings = ServiceSettings()
+    partner_center: PartnerCenterSettings = PartnerCenterSettings()
+    salesforce: SalesforceSettings = SalesforceSettings()
+    sync: SyncSettings = SyncSettings()
+    tenant: TenantSettings = TenantSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's contents arrive as init arguments and rank below the environment.
+        return (_SecretEnvSource(settings_cls), env_settings, init_settings)
+
+    def require_partner_center(self) -> None:
+        """Raise ``ConfigError`` naming the first setting the Partner Center sign-in lacks."""
+        pc = self.partner_center
+        _require("partner_center", pc, PARTNER_CENTER_NEEDS[pc.auth_mode], pc.auth_mode)
+
+    def require_salesforce(self) -> None:
+        """Raise ``ConfigError`` naming the first setting the Salesforce sign-in lacks."""
+        sf = self.salesforce
+        _require("salesforce", sf, SALESFORCE_NEEDS[sf.auth_mode], sf.auth_mode)
+
+    @property
+    def database_url(self) -> str:
+        """The configured URL, or a SQLite file in the state directory."""
+        if self.service.database_url:
+            return self.service.database_url
+        return f"sqlite:///{self.service.state_dir / 'cosell.db'}"
+
+    @property
+    def refresh_token_path(self) -> Path:
+        """Where the Partner Center refresh token is kept between runs."""
+        default = self.service.state_dir / "partner-center-token.json"
+        return self.partner_center.refresh_token_path or default
+
+
+class _SecretEnvSource(PydanticBaseSettingsSource):
+    """Reads the short secret variable names into their nested places."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, dict[str, str]] = {}
+        for name, (section, key) in SECRET_ENV.items():
+            value = os.environ.get(name)
+            if value:
+                found.setdefault(section, {})[key] = value
+        return found
+
+
+def _require(section: str, values: BaseModel, keys: tuple[str, ...], mode: str) -> None:
+    for key in keys:
+        if getattr(values, key) in (None, ""):
+            variable = next((n for n, p in SECRET_ENV.items() if p == (section, key)), None)
+            hint = f" (set {variable})" if variable else ""
+            raise ConfigError(f"{section}.{key}", f"required when auth_mode is {mode!r}{hint}")
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read the TOML file (if any) and the environment; raise ``ConfigError`` naming the key."""
+    data = _read_toml(path) if path is not None else {}
+    _refuse_file_secrets(data)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise _config_error(exc) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError("--config", f"no such file: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+
+
+def _refuse_file_secrets(data: Mapping[str, Any]) -> None:
+    for section, key in sorted(_FILE_FORBIDDEN):
+        block = data.get(section)
+        if isinstance(block, Mapping) and key in block:
+            variable = next(n for n, place in SECRET_ENV.items() if place == (section, key))
+            raise ConfigError(
+                f"{section}.{key}", f"secrets are read from the environment: set {variable}"
+            )
+
+
+def _config_error(exc: ValidationError) -> ConfigError:
+    first = exc.errors(include_url=False, include_input=False)[0]
+    location = [str(part) for part in first["loc"]]
+    message = str(first["msg"]).removeprefix("Value error, ")
+    # Cross-field checks name their key as "key: message" (see the model validators).
+    head, sep, rest = message.partition(": ")
+    if sep and head.isidentifier():
+        location, message = [*location, head], rest
+    return ConfigError(".".join(location) or "config", message)

@@ -1,0 +1,68 @@
+"""The Partner Center sweeper: referrals whose ``updatedDateTime`` moved are marked dirty.
+
+Webhooks buy latency; the sweep buys correctness. It runs every ``sync.sweep_interval``
+(5 minutes by default) and whenever a webhook hints that something changed that cannot be tied to
+one of our referrals. The first sweep, with no cursor yet, reads every referral.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from cosell.signals.feed import Change, ChangeFeed, CursorStore, WorkQueue
+
+CURSOR_NAME = "partner_center.referral.updated"
+KEY_PREFIX = "referral"
+ORDER_BY = "updatedDateTime asc"
+
+
+class ReferralLister(Protocol):
+    """The part of the Partner Center client the sweeper needs: every referral of a listing."""
+
+    def list_referrals(
+        self, *, filter: str | None = None, orderby: str | None = None
+    ) -> Iterable[Mapping[str, Any]]: ...
+
+
+def odata_datetime(moment: datetime) -> str:
+    """An OData DateTimeOffset literal in UTC, floored to the second."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def updated_since_filter(since: datetime | None) -> str | None:
+    """The ``$filter`` of a sweep, or ``None`` to read everything."""
+    return None if since is None else f"updatedDateTime ge {odata_datetime(since)}"
+
+
+class ReferralChanges:
+    """A ``ChangeSource`` over a Partner Center client."""
+
+    def __init__(self, client: ReferralLister) -> None:
+        self._client = client
+
+    def __call__(self, since: datetime | None) -> Iterator[Change]:
+        rows = self._client.list_referrals(filter=updated_since_filter(since), orderby=ORDER_BY)
+        for row in rows:
+            yield Change(str(row["id"]), datetime.fromisoformat(str(row["updatedDateTime"])))
+
+
+def referral_sweeper(
+    client: ReferralLister,
+    *,
+    queue: WorkQueue,
+    cursors: CursorStore,
+    tenant: str,
+    overlap: timedelta,
+) -> ChangeFeed:
+    """The feed that enqueues ``referral:<id>`` for each changed referral."""
+    return ChangeFeed(
+        source=ReferralChanges(client),
+        queue=queue,
+        cursors=cursors,
+        tenant=tenant,
+        cursor_name=CURSOR_NAME,
+        key_prefix=KEY_PREFIX,
+        overlap=overlap,
+    )

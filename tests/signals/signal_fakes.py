@@ -1,0 +1,78 @@
+"""Small in-memory stand-ins for the queue, the cursor store and the two remote listings."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+
+class RecordingQueue:
+    """Keeps every enqueue in order; ``pending`` dedupes like the real queue."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def enqueue(self, tenant: str, key: str, due_at: datetime | None = None) -> None:
+        self.calls.append((tenant, key))
+
+    @property
+    def keys(self) -> list[str]:
+        return [key for _, key in self.calls]
+
+
+class Cursors:
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, str], str] = {}
+
+    def get_cursor(self, tenant: str, name: str) -> str | None:
+        return self.values.get((tenant, name))
+
+    def set_cursor(self, tenant: str, name: str, value: str) -> None:
+        self.values[(tenant, name)] = value
+
+
+_SINCE = re.compile(r"SystemModstamp >= (\S+)")
+
+
+class FakeSalesforce:
+    """Answers the poll query from a dict of Id → SystemModstamp, honouring >= and order."""
+
+    def __init__(self) -> None:
+        self.stamps: dict[str, datetime] = {}
+        self.queries: list[str] = []
+
+    def query(self, soql: str) -> Iterator[Mapping[str, Any]]:
+        self.queries.append(soql)
+        found = _SINCE.search(soql)
+        since = datetime.fromisoformat(found.group(1)) if found else None
+        rows = sorted((stamp, id_) for id_, stamp in self.stamps.items())
+        for stamp, id_ in rows:
+            if since is None or stamp >= since:
+                yield {
+                    "attributes": {"type": "Opportunity"},
+                    "Id": id_,
+                    "SystemModstamp": stamp.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+                }
+
+
+_GE = re.compile(r"updatedDateTime ge (\S+)")
+
+
+class FakePartnerCenter:
+    """Answers referral listings from a dict of id → updatedDateTime."""
+
+    def __init__(self) -> None:
+        self.updated: dict[str, datetime] = {}
+        self.listings: list[tuple[str | None, str | None]] = []
+
+    def list_referrals(
+        self, *, filter: str | None = None, orderby: str | None = None
+    ) -> Iterator[Mapping[str, Any]]:
+        self.listings.append((filter, orderby))
+        found = _GE.search(filter or "")
+        since = datetime.fromisoformat(found.group(1)) if found else None
+        for stamp, id_ in sorted((s, i) for i, s in self.updated.items()):
+            if since is None or stamp >= since:
+                yield {"id": id_, "updatedDateTime": stamp.isoformat().replace("+00:00", "Z")}
