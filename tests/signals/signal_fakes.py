@@ -7,6 +7,8 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
+from cosell.clients.referral import Referral
+
 
 class RecordingQueue:
     """Keeps every enqueue in order; ``pending`` dedupes like the real queue."""
@@ -42,9 +44,11 @@ class FakeSalesforce:
     def __init__(self) -> None:
         self.stamps: dict[str, datetime] = {}
         self.queries: list[str] = []
+        self.priorities: list[str | None] = []
 
-    def query(self, soql: str) -> Iterator[Mapping[str, Any]]:
+    def query(self, soql: str, *, priority: str | None = None) -> Iterator[Mapping[str, Any]]:
         self.queries.append(soql)
+        self.priorities.append(priority)
         found = _SINCE.search(soql)
         since = datetime.fromisoformat(found.group(1)) if found else None
         rows = sorted((stamp, id_) for id_, stamp in self.stamps.items())
@@ -69,10 +73,11 @@ class FakePartnerCenter:
 
     def list_referrals(
         self, *, filter: str | None = None, orderby: str | None = None
-    ) -> Iterator[Mapping[str, Any]]:
+    ) -> Iterator[Referral]:
         self.listings.append((filter, orderby))
         found = _GE.search(filter or "")
         since = datetime.fromisoformat(found.group(1)) if found else None
         for stamp, id_ in sorted((s, i) for i, s in self.updated.items()):
             if since is None or stamp >= since:
-                yield {"id": id_, "updatedDateTime": stamp.isoformat().replace("+00:00", "Z")}
+                wire = stamp.isoformat().replace("+00:00", "Z")
+                yield Referral.model_validate({"id": id_, "updatedDateTime": wire})

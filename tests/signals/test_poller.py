@@ -85,8 +85,8 @@ def test_progress_is_kept_when_a_page_fails(world) -> None:  # type: ignore[no-u
     client.stamps = {"006A": at(10), "006B": at(20), "006C": at(30)}
     rows = client.query
 
-    def failing(soql: str):  # type: ignore[no-untyped-def]
-        for index, row in enumerate(rows(soql)):
+    def failing(soql: str, *, priority: str | None = None):  # type: ignore[no-untyped-def]
+        for index, row in enumerate(rows(soql, priority=priority)):
             if index == 2:
                 raise ConnectionError("dropped")
             yield row
@@ -96,3 +96,9 @@ def test_progress_is_kept_when_a_page_fails(world) -> None:  # type: ignore[no-u
         make(world).look()
     assert queue.keys == ["opportunity:006A", "opportunity:006B"]
     assert cursors.values[("acme", CURSOR_NAME)] == at(20).isoformat()
+
+
+def test_polls_are_background_calls(world) -> None:  # type: ignore[no-untyped-def]
+    client, _, _ = world
+    make(world).look()
+    assert client.priorities == ["background"]

@@ -45,3 +45,19 @@ def test_a_referral_updated_twice_is_enqueued_twice() -> None:
     client.updated["r-1"] = at(31)
     sweeper.look()
     assert queue.keys == ["referral:r-1", "referral:r-1"]
+
+
+def test_a_referral_without_a_stamp_is_skipped() -> None:
+    from cosell.clients.referral import Referral
+
+    class Listing:
+        def list_referrals(self, *, filter=None, orderby=None):  # type: ignore[no-untyped-def]
+            yield Referral.model_validate({"id": "r-1"})
+            yield Referral.model_validate({"id": "r-2", "updatedDateTime": "2026-03-01T12:00:00Z"})
+
+    queue, cursors = RecordingQueue(), Cursors()
+    sweeper = referral_sweeper(
+        Listing(), queue=queue, cursors=cursors, tenant="acme", overlap=timedelta(seconds=60)
+    )
+    assert sweeper.look() == 1
+    assert queue.keys == ["referral:r-2"]

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from cosell.clients.salesforce_limits import Priority
 from cosell.signals.feed import Change, ChangeFeed, CursorStore, WorkQueue
 
 CURSOR_NAME = "salesforce.opportunity.systemmodstamp"
@@ -23,7 +24,9 @@ KEY_PREFIX = "opportunity"
 class SoqlClient(Protocol):
     """The part of the Salesforce client the poller needs: every row of a query, page by page."""
 
-    def query(self, soql: str) -> Iterable[Mapping[str, Any]]: ...
+    def query(
+        self, soql: str, *, priority: Priority | None = None
+    ) -> Iterable[Mapping[str, Any]]: ...
 
 
 def soql_datetime(moment: datetime) -> str:
@@ -42,14 +45,17 @@ def changed_opportunities_soql(since: datetime | None, where: str = "") -> str:
 
 
 class OpportunityChanges:
-    """A ``ChangeSource`` over a Salesforce client."""
+    """A ``ChangeSource`` over a Salesforce client. Polling is background work: the client
+    refuses it (``LimitReserveReached``) once the API budget reserve is reached, and the signal
+    loop then waits at least an hour before it looks again."""
 
     def __init__(self, client: SoqlClient, where: str = "") -> None:
         self._client = client
         self._where = where
 
     def __call__(self, since: datetime | None) -> Iterator[Change]:
-        for row in self._client.query(changed_opportunities_soql(since, self._where)):
+        soql = changed_opportunities_soql(since, self._where)
+        for row in self._client.query(soql, priority="background"):
             yield Change(str(row["Id"]), datetime.fromisoformat(str(row["SystemModstamp"])))
 
 

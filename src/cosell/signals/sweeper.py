@@ -7,9 +7,11 @@ one of our referrals. The first sweep, with no cursor yet, reads every referral.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
+
+import structlog
 
 from cosell.signals.feed import Change, ChangeFeed, CursorStore, WorkQueue
 
@@ -17,13 +19,25 @@ CURSOR_NAME = "partner_center.referral.updated"
 KEY_PREFIX = "referral"
 ORDER_BY = "updatedDateTime asc"
 
+log = structlog.get_logger(__name__)
+
+
+class ReferralStamp(Protocol):
+    """What the sweep reads of a referral."""
+
+    @property
+    def id(self) -> str | None: ...
+
+    @property
+    def updated_date_time(self) -> datetime | None: ...
+
 
 class ReferralLister(Protocol):
     """The part of the Partner Center client the sweeper needs: every referral of a listing."""
 
     def list_referrals(
         self, *, filter: str | None = None, orderby: str | None = None
-    ) -> Iterable[Mapping[str, Any]]: ...
+    ) -> Iterable[ReferralStamp]: ...
 
 
 def odata_datetime(moment: datetime) -> str:
@@ -44,8 +58,11 @@ class ReferralChanges:
 
     def __call__(self, since: datetime | None) -> Iterator[Change]:
         rows = self._client.list_referrals(filter=updated_since_filter(since), orderby=ORDER_BY)
-        for row in rows:
-            yield Change(str(row["id"]), datetime.fromisoformat(str(row["updatedDateTime"])))
+        for referral in rows:
+            if referral.id and referral.updated_date_time:
+                yield Change(referral.id, referral.updated_date_time)
+            else:
+                log.warning("sweep.referral_without_stamp", referral_id=referral.id)
 
 
 def referral_sweeper(
