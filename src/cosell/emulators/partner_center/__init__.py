@@ -1,0 +1,5 @@
+"""A local emulator of Partner Center's referrals, webhook and token APIs (a Starlette app)."""
+
+from cosell.emulators.partner_center.config import PartnerCenterEmulatorConfig
+
+__all__ = ["PartnerCenterEmulatorConfig"]

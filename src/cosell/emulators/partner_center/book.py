@@ -1,0 +1,246 @@
+"""Referral operations on the store: create, read, list, patch, put, expiry, Microsoft's side.
+
+Every method expects the caller to hold ``emulator.lock``; each write stamps a new eTag and
+``updatedDateTime``, saves the store and fires the matching webhook event.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import jsonpatch
+
+from cosell.emulators.partner_center import lifecycle
+from cosell.emulators.partner_center.defaults import MICROSOFT, skeleton
+from cosell.emulators.partner_center.responses import (
+    ApiError,
+    format_time,
+    invalid,
+    new_etag,
+    new_id,
+    parse_time,
+    precondition_failed,
+)
+
+if TYPE_CHECKING:
+    from cosell.emulators.partner_center.emulator import Emulator
+
+EXPIRY = timedelta(days=14)
+SERVER_OWNED = frozenset(
+    {
+        "id",
+        "eTag",
+        "createdDateTime",
+        "updatedDateTime",
+        "direction",
+        "links",
+        "organizationId",
+        "organizationName",
+        "acceptedDateTime",
+        "closedDateTime",
+        "registrations",
+        "registrationStatus",
+        "quality",
+        "isSpam",
+        "tags",
+        "@odata.context",
+    }
+)
+
+
+class ReferralBook:
+    """The referrals of one emulated tenant, with Partner Center's write rules."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+
+    @property
+    def _items(self) -> dict[str, dict[str, Any]]:
+        return self.emulator.data.referrals
+
+    def get(self, referral_id: str) -> dict[str, Any]:
+        referral = self._items.get(referral_id.lower())
+        if referral is None:
+            message = f"Referral {referral_id!r} was not found."
+            raise ApiError(404, "itemNotFound", message, "id")
+        return referral
+
+    def select(
+        self, predicate: Callable[[Mapping[str, Any]], bool], order: tuple[str, bool]
+    ) -> list[dict[str, Any]]:
+        field, descending = order
+        found = [r for r in self._items.values() if predicate(r)]
+        found.sort(key=lambda r: (parse_time(r[field]), r["id"]), reverse=descending)
+        return found
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A partner's own (outgoing) referral; New/Pending comes back Active/Accepted."""
+        lifecycle.check_create(body)
+        referral = self._build(body, direction="Outgoing")
+        if referral["status"] == "New":
+            referral["status"], referral["substatus"] = "Active", "Accepted"
+        lifecycle.check_status(referral, None)
+        referral["acceptedDateTime"] = referral["createdDateTime"]
+        return self._insert(referral, "referral-created")
+
+    def patch(self, referral_id: str, ops: Any, if_match: str | None) -> dict[str, Any]:
+        before = self._writable(referral_id, if_match)
+        _check_ops(ops)
+        try:
+            after = jsonpatch.apply_patch(before, ops)
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+            raise invalid(f"The patch cannot be applied: {exc}", "body") from None
+        return self._update(before, after, "referral-updated")
+
+    def put(self, referral_id: str, body: Any, if_match: str | None) -> dict[str, Any]:
+        if not if_match:
+            raise invalid("The If-Match header is required for a full update.", "If-Match")
+        if not isinstance(body, dict):
+            raise invalid("The body must be a referral object.", "body")
+        if "links" in body:
+            raise invalid("Remove the links object from the body of a full update.", "links")
+        before = self._writable(referral_id, if_match)
+        after = copy.deepcopy(before)
+        after.update({k: v for k, v in body.items() if k not in SERVER_OWNED})
+        return self._update(before, after, "referral-updated")
+
+    def share_incoming(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A Microsoft seller shares a referral with the partner: Incoming, New/Pending."""
+        body = {"status": "New", "substatus": "Pending", **body}
+        referral = self._build(body, direction="Incoming", microsoft_invite=True)
+        lifecycle.check_status(referral, None)
+        if referral["status"] == "New":
+            expiry = parse_time(referral["createdDateTime"]) + EXPIRY
+            referral["expirationDateTime"] = format_time(expiry)
+        return self._insert(referral, "referral-created")
+
+    def create_related(self, referral_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Microsoft's own referral in the same engagement (the other side of a co-sell)."""
+        partner = self.get(referral_id)
+        base = {"status": "New", "substatus": "Pending", "type": "Shared", **body}
+        base["engagementId"] = partner["engagementId"]
+        related = self._build(base, direction="Outgoing", owner=MICROSOFT)
+        related["target"] = [{"type": "BusinessProfileLocation", "id": "msft"}]
+        lifecycle.check_status(related, None)
+        return self._insert(related, "related-referral-created")
+
+    def microsoft_update(self, referral_id: str, changes: Any) -> dict[str, Any]:
+        """A change made on Microsoft's side (JSON merge patch); may close the referral."""
+        if not isinstance(changes, dict):
+            raise invalid("The body must be a JSON object (merge patch).", "body")
+        before = self._writable(referral_id, None)
+        after = jsonpatch.apply_patch(before, [])  # a deep copy the merge may change freely
+        _merge(after, {k: v for k, v in changes.items() if k not in SERVER_OWNED})
+        event = "related-referral-updated" if _is_microsoft(before) else "referral-updated"
+        return self._update(before, after, event)
+
+    def expire_due(self) -> list[str]:
+        """Close incoming New referrals whose 14 days have passed (Closed/Expired)."""
+        now = self.emulator.clock.now()
+        expired = [r for r in self._items.values() if _expired(r, now)]
+        for referral in expired:
+            after = dict(referral, status="Closed", substatus="Expired")
+            self._update(referral, after, "referral-updated")
+        return [r["id"] for r in expired]
+
+    def _writable(self, referral_id: str, if_match: str | None) -> dict[str, Any]:
+        referral = self.get(referral_id)
+        if if_match is not None and if_match.strip() not in ("*", referral["eTag"]):
+            raise precondition_failed()
+        if referral["status"] == "Closed":
+            raise lifecycle.closed_error()
+        return referral
+
+    def _build(
+        self,
+        body: dict[str, Any],
+        *,
+        direction: str,
+        owner: tuple[str, str] | None = None,
+        microsoft_invite: bool = False,
+    ) -> dict[str, Any]:
+        org = owner or (self.emulator.organization_id, "Sandbox Partner")
+        referral = skeleton(org, direction, microsoft_invite)
+        _merge(referral, {k: v for k, v in body.items() if k not in SERVER_OWNED})
+        lifecycle.coerce_deal_value(referral)
+        lifecycle.check_fields(referral)
+        now = format_time(self.emulator.clock.now())
+        referral |= {"id": new_id(), "createdDateTime": now}
+        referral["engagementId"] = str(referral.get("engagementId") or new_id()).lower()
+        return referral
+
+    def _insert(self, referral: dict[str, Any], event: str) -> dict[str, Any]:
+        self._stamp(referral)
+        self._items[referral["id"]] = referral
+        self._fire(event, referral)
+        return referral
+
+    def _update(self, before: dict[str, Any], after: dict[str, Any], event: str) -> dict[str, Any]:
+        lifecycle.coerce_deal_value(after)
+        lifecycle.check_status(after, before)
+        lifecycle.check_fields(after)
+        for key in SERVER_OWNED:
+            if key in before:
+                after[key] = before[key]
+        if after["status"] == "Active" and before["status"] != "Active":
+            after["acceptedDateTime"] = format_time(self.emulator.clock.now())
+        if after["status"] == "Closed":
+            after["closedDateTime"] = format_time(self.emulator.clock.now())
+        self._stamp(after)
+        self._items[after["id"]] = after
+        self._fire(event, after)
+        return after
+
+    def _stamp(self, referral: dict[str, Any]) -> None:
+        now = self.emulator.clock.now()
+        referral["updatedDateTime"] = format_time(now)
+        referral["eTag"] = new_etag(now)
+        base = f"{self.emulator.config.base_url}/v1.0/engagements/referrals"
+        related = f"{base}?$filter=engagementId eq '{referral['engagementId']}'"
+        referral["links"] = {
+            "relatedReferrals": {"uri": related, "method": "GET"},
+            "self": {"uri": f"{base}/{referral['id']}", "method": "GET"},
+        }
+
+    def _fire(self, event: str, referral: dict[str, Any]) -> None:
+        self.emulator.save()
+        uri = self.emulator.referral_uri(referral["id"])
+        self.emulator.notify(event, referral["id"], uri, "referral")
+
+
+def _check_ops(ops: Any) -> None:
+    if not isinstance(ops, list) or not ops:
+        raise invalid("The body must be a non-empty JSON Patch array.", "body")
+    for index, op in enumerate(ops):
+        if not isinstance(op, dict):
+            raise invalid(f"Operation {index} must be an object.", f"[{index}]")
+        if op.get("op") not in ("add", "replace"):
+            raise invalid(
+                f"Operation {op.get('op')!r} is not supported; use add or replace.", f"[{index}].op"
+            )
+        if op.get("path") not in lifecycle.PATCHABLE_PATHS:
+            raise invalid(f"Path {op.get('path')!r} cannot be patched.", f"[{index}].path")
+
+
+def _merge(target: dict[str, Any], changes: Mapping[str, Any]) -> None:
+    """Merge ``changes`` into ``target``: objects key by key, anything else replaces."""
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def _is_microsoft(referral: Mapping[str, Any]) -> bool:
+    return referral.get("organizationId") == MICROSOFT[0]
+
+
+def _expired(referral: Mapping[str, Any], now: datetime) -> bool:
+    if referral.get("status") != "New" or referral.get("direction") != "Incoming":
+        return False
+    if _is_microsoft(referral) or not referral.get("expirationDateTime"):
+        return False
+    return parse_time(referral["expirationDateTime"]) <= now

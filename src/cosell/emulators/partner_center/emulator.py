@@ -1,0 +1,133 @@
+"""The emulator object: one store behind one lock, its clock, faults, call log and dispatcher."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections import deque
+from typing import Any, Protocol, runtime_checkable
+
+import httpx
+
+from cosell.clock import Clock, OffsetClock
+from cosell.emulators.faults import CallLog, FaultBook
+from cosell.emulators.partner_center.auth import AadError, TokenService
+from cosell.emulators.partner_center.book import ReferralBook
+from cosell.emulators.partner_center.config import PartnerCenterEmulatorConfig
+from cosell.emulators.partner_center.delivery import WEBHOOK_FAULTS, Delivery, Dispatcher
+from cosell.emulators.partner_center.responses import format_offset_time, format_time
+from cosell.emulators.partner_center.signing import Signer
+from cosell.emulators.partner_center.state import StateFile, StoreData
+
+HTTP_FAULTS = frozenset({"throttle", "server_error", "latency"})
+SHARED_TENANTS = frozenset({"common", "organizations"})
+
+
+@runtime_checkable
+class AdvanceableClock(Clock, Protocol):
+    """A clock the control surface can move forward (``OffsetClock``, ``ManualClock``)."""
+
+    def advance(self, seconds: float) -> None: ...
+
+
+class Emulator:
+    """Everything one emulated Partner Center tenant holds; routes reach it via app.state."""
+
+    def __init__(
+        self,
+        config: PartnerCenterEmulatorConfig,
+        clock: Clock | None = None,
+        delivery_client: httpx.Client | None = None,
+    ) -> None:
+        self.config = config
+        self.clock: Clock = clock or OffsetClock()
+        self.lock = threading.RLock()
+        self.state_file = StateFile(config.state_file)
+        self.data: StoreData = self.state_file.load()
+        self.faults = FaultBook(HTTP_FAULTS | WEBHOOK_FAULTS)
+        self.calls = CallLog()
+        self.signer = Signer(self.data.keys)
+        self.tokens = TokenService(self)
+        self.referrals = ReferralBook(self)
+        self.validation_posts: deque[float] = deque()
+        self._own_client = delivery_client is None
+        client = delivery_client or httpx.Client(timeout=10.0)
+        self.dispatcher = Dispatcher(
+            client,
+            self.clock,
+            self.faults,
+            max_attempts=config.delivery_attempts,
+            backoff=config.delivery_backoff,
+        )
+
+    @property
+    def organization_id(self) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"cosell-emulator:{self.config.tenant}"))
+
+    def save(self) -> None:
+        """Write the store to the state file (if any); callers hold ``lock``."""
+        self.state_file.save(self.data)
+
+    def check_tenant(self, tenant: str) -> None:
+        if tenant not in SHARED_TENANTS and tenant != self.config.tenant:
+            raise AadError(400, "invalid_request", 90002, f"Tenant {tenant!r} not found.")
+
+    def now_text(self) -> str:
+        return format_time(self.clock.now())
+
+    def advance(self, seconds: float) -> None:
+        """Move the emulator clock forward, then let time-driven changes (expiry) happen."""
+        if not isinstance(self.clock, AdvanceableClock):
+            raise TypeError("this emulator's clock cannot be advanced")
+        self.clock.advance(seconds)
+        with self.lock:
+            self.referrals.expire_due()
+
+    def notify(self, event: str, resource_id: str, resource_uri: str, resource: str) -> None:
+        """Queue a signed callback if the registration asks for ``event``; callers hold ``lock``."""
+        registration = self.data.registration
+        if registration is None or event not in registration["WebhookEvents"]:
+            return
+        payload = {
+            "EventName": event,
+            "ResourceUri": resource_uri,
+            "ResourceName": resource,
+            "AuditUri": None,
+            "ResourceChangeUtcDate": format_offset_time(self.clock.now()),
+        }
+        body = json.dumps(payload).encode()
+        header = "x-ms-signature" if registration["SignatureTokenToMsSignatureHeader"] else None
+        headers = {
+            header or "Authorization": f"Signature {self.signer.sign(body)}",
+            "X-MS-Certificate-Url": f"{self.config.base_url}/_emulator/certificate.cer",
+            "X-MS-Signature-Algorithm": "rsa-sha256",
+            "Content-Type": "application/json",
+        }
+        url = registration["WebhookUrl"]
+        self.dispatcher.emit(Delivery(event, url, body, headers, resource_id))
+
+    def referral_uri(self, referral_id: str) -> str:
+        return f"{self.config.base_url}/engagements/v1/referrals/{referral_id}"
+
+    def reset(self) -> None:
+        """Forget referrals, registration, tokens and deliveries; keep the signing keys."""
+        with self.lock:
+            self.data.referrals.clear()
+            self.data.registration = None
+            self.data.tokens.clear()
+            self.data.device_codes.clear()
+            self.data.validation_events.clear()
+            self.validation_posts.clear()
+            self.save()
+        self.dispatcher.reset()
+        self.faults.clear()
+        self.calls.reset()
+
+    def close(self) -> None:
+        self.dispatcher.close()
+        if self._own_client:
+            self.dispatcher.client.close()
+
+    def describe(self) -> dict[str, Any]:
+        return {"now": self.now_text(), "tenant": self.config.tenant}
