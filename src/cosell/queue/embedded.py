@@ -1,0 +1,255 @@
+"""The embedded work queue: a pool of threads reconciling keys from the store's durable queue.
+
+Signals (``enqueue``) wake an idle worker at once through a condition; idle workers otherwise
+sleep until the next key falls due. The store's leases guarantee one run per key at a time.
+Handler errors are classified with ``cosell.errors.outcome_of``:
+
+* ``retry``: backoff (jittered, capped, at least the server's ``retry_after``), then dead letter
+  after ``max_attempts`` claims;
+* ``reread``: run again at once, up to ``reread_limit`` times, then treated as ``retry``;
+* ``dead_letter`` / ``reject``: dead letter with the reason;
+* ``halt``: dead letter, and ``on_halt`` is told so the service can stop the tenant;
+* anything unexpected: retried like ``retry``, dead-lettered with its redacted ``repr``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from datetime import datetime, timedelta
+
+from cosell.clients.retry import RetryPolicy
+from cosell.clock import Clock
+from cosell.errors import CosellError, RetryableError, outcome_of
+from cosell.redaction import redact_text
+from cosell.store.records import Job, TenantId
+from cosell.store.sql import Store
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Job], None]
+HaltHook = Callable[[Job, CosellError], None]
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """What a run did: claims and how each ended."""
+
+    claimed: int = 0
+    completed: int = 0
+    retried: int = 0
+    rereads: int = 0
+    dead_lettered: int = 0
+    halted: int = 0
+    lost_leases: int = 0
+
+    def __sub__(self, other: QueueStats) -> QueueStats:
+        return QueueStats(*(getattr(self, f.name) - getattr(other, f.name) for f in fields(self)))
+
+
+def describe(error: BaseException) -> str:
+    """A one-line, secret-free account of an error for the queue and dead letters."""
+    text = f"{type(error).__name__}: {error}" if isinstance(error, CosellError) else repr(error)
+    return redact_text(text)
+
+
+class EmbeddedQueue:
+    """Worker threads over ``store``'s queue, calling ``handler(job)`` for each claimed key."""
+
+    def __init__(
+        self,
+        store: Store,
+        handler: Handler,
+        *,
+        workers: int = 4,
+        clock: Clock | None = None,
+        retry: RetryPolicy | None = None,
+        max_attempts: int = 8,
+        lease_seconds: float = 300.0,
+        reread_limit: int = 3,
+        idle_wait: float = 5.0,
+        on_halt: HaltHook | None = None,
+    ) -> None:
+        self._store = store
+        self._handler = handler
+        self._workers = workers
+        self._clock = clock or store.clock
+        self._retry = retry or RetryPolicy(base=1.0, cap=300.0, max_retry_after=3600.0)
+        self._max_attempts = max_attempts
+        self._lease_seconds = lease_seconds
+        self._reread_limit = reread_limit
+        self._idle_wait = idle_wait
+        self._on_halt = on_halt
+        self._cond = threading.Condition()
+        self._generation = 0
+        self._stopping = False
+        self._drain = True
+        self._threads: list[threading.Thread] = []
+        self._stats = QueueStats()
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    @property
+    def stats(self) -> QueueStats:
+        with self._cond:
+            return self._stats
+
+    # --- signals ---------------------------------------------------------------------------------
+
+    def enqueue(
+        self, tenant: TenantId, key: str, due_at: datetime | None = None, *, priority: int = 0
+    ) -> None:
+        """Mark ``key`` dirty and wake a worker."""
+        self._store.enqueue(tenant, key, due_at, priority=priority)
+        with self._cond:
+            self._generation += 1
+            self._cond.notify()
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the worker threads."""
+        if self._threads:
+            raise RuntimeError("queue already started")
+        with self._cond:
+            self._stopping = False
+        for n in range(self._workers):
+            thread = threading.Thread(
+                target=self._serve, args=(f"{self._owner}:{n}",), name=f"cosell-worker-{n}"
+            )
+            thread.daemon = True
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, drain: bool = True, timeout: float = 30.0) -> bool:
+        """Stop claiming; in-flight jobs finish. ``drain`` first runs everything due now.
+
+        True when every worker ended within ``timeout`` seconds.
+        """
+        with self._cond:
+            self._stopping = True
+            self._drain = drain
+            self._cond.notify_all()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0.0))
+        alive = [t for t in self._threads if t.is_alive()]
+        self._threads = alive
+        return not alive
+
+    def run_until_idle(self, timeout: float = 60.0) -> QueueStats:
+        """Process everything due now with ``workers`` threads and return what happened."""
+        if self._threads:
+            raise RuntimeError("run_until_idle is for a queue that is not started")
+        before = self.stats
+        deadline = time.monotonic() + timeout
+        threads = [
+            threading.Thread(target=self._drain_until, args=(f"{self._owner}:{n}", deadline))
+            for n in range(self._workers)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(max(deadline - time.monotonic(), 0.0))
+        return self.stats - before
+
+    # --- workers ---------------------------------------------------------------------------------
+
+    def _serve(self, owner: str) -> None:
+        while True:
+            with self._cond:
+                if self._stopping and not self._drain:
+                    return
+                generation = self._generation
+            try:
+                if self._step(owner):
+                    continue
+            except Exception:
+                log.exception("queue worker %s failed; pausing", owner)
+            with self._cond:
+                if self._stopping:
+                    return
+                if self._generation == generation:
+                    self._cond.wait(self._wait_seconds())
+
+    def _drain_until(self, owner: str, deadline: float) -> None:
+        while time.monotonic() < deadline and self._step(owner):
+            pass
+
+    def _wait_seconds(self) -> float:
+        try:
+            due = self._store.next_due()
+        except Exception:
+            log.exception("queue: cannot read the next due time")
+            return self._idle_wait
+        if due is None:
+            return self._idle_wait
+        seconds = (due - self._clock.now()).total_seconds()
+        return min(max(seconds, 0.01), self._idle_wait)
+
+    def _step(self, owner: str) -> bool:
+        """Claim and process one job; False when nothing is due."""
+        claimed = self._store.claim(owner, self._clock.now(), self._lease_seconds, limit=1)
+        if not claimed:
+            return False
+        self._count(claimed=1)
+        self._process(claimed[0])
+        return True
+
+    def _process(self, job: Job) -> None:
+        error = self._run(job)
+        if error is None:
+            self._settled(self._store.complete(job), completed=1)
+            return
+        self._fail(job, error)
+
+    def _run(self, job: Job) -> Exception | None:
+        for attempt in range(self._reread_limit + 1):
+            try:
+                self._handler(job)
+                return None
+            except CosellError as exc:
+                if outcome_of(exc) != "reread" or attempt == self._reread_limit:
+                    return exc
+                self._count(rereads=1)
+            except Exception as exc:
+                return exc
+        return None  # pragma: no cover - the loop always returns
+
+    def _fail(self, job: Job, error: Exception) -> None:
+        outcome = outcome_of(error) if isinstance(error, CosellError) else "retry"
+        if outcome in ("retry", "reread"):
+            self._retry_or_give_up(job, error)
+        elif outcome == "halt":
+            assert isinstance(error, CosellError)
+            self._settled(self._store.dead_letter(job, f"halted: {describe(error)}"), halted=1)
+            if self._on_halt is not None:
+                self._on_halt(job, error)
+        else:
+            self._settled(self._store.dead_letter(job, describe(error)), dead_lettered=1)
+
+    def _retry_or_give_up(self, job: Job, error: Exception) -> None:
+        if job.attempts >= self._max_attempts:
+            reason = f"gave up after {job.attempts} attempts: {describe(error)}"
+            self._settled(self._store.dead_letter(job, reason), dead_lettered=1)
+            return
+        retry_after = error.retry_after if isinstance(error, RetryableError) else None
+        delay = self._retry.delay(job.attempts, retry_after)
+        due = self._clock.now() + timedelta(seconds=delay)
+        self._settled(self._store.retry_later(job, due, describe(error)), retried=1)
+
+    def _settled(self, held: bool, **counts: int) -> None:
+        if held:
+            self._count(**counts)
+        else:
+            self._count(lost_leases=1)
+
+    def _count(self, **counts: int) -> None:
+        with self._cond:
+            bumped = {k: getattr(self._stats, k) + v for k, v in counts.items()}
+            self._stats = replace(self._stats, **bumped)

@@ -1,0 +1,180 @@
+"""The durable work queue's statements: dedupe on enqueue, leases on claim, outcomes after.
+
+One row per (tenant, key). A key enqueued while leased is flagged ``dirty`` and runs once more
+after the current run, so a signal that arrives during a reconcile is never lost.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
+
+from cosell.redaction import redact_text
+from cosell.store.records import Job, TenantId
+from cosell.store.schema import dead_letters, queue
+
+MAX_ERROR_CHARS = 4000
+
+
+def insert_for(conn: Connection) -> Any:
+    """The dialect's ``insert`` construct (with ``on_conflict_*``)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert
+
+
+def enqueue(
+    conn: Connection, tenant: TenantId, key: str, due_at: datetime, priority: int, now: datetime
+) -> None:
+    """Insert the key, or merge with its row: earlier due time, higher priority, dirty if leased."""
+    stmt = insert_for(conn)(queue).values(
+        tenant_id=tenant, key=key, due_at=due_at, priority=priority, enqueued_at=now, dirty=False
+    )
+    new = stmt.excluded
+    leased = queue.c.lease_owner.is_not(None)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[queue.c.tenant_id, queue.c.key],
+        set_={
+            "due_at": sa.case(
+                (sa.and_(~leased, new.due_at < queue.c.due_at), new.due_at),
+                else_=queue.c.due_at,
+            ),
+            "priority": sa.case(
+                (new.priority > queue.c.priority, new.priority), else_=queue.c.priority
+            ),
+            "dirty": sa.case((leased, sa.true()), else_=queue.c.dirty),
+        },
+    )
+    conn.execute(stmt)
+
+
+def claim(
+    conn: Connection, owner: str, now: datetime, lease_seconds: float, limit: int
+) -> list[Job]:
+    """Lease up to ``limit`` due keys that nobody holds (or whose lease expired)."""
+    free = sa.or_(queue.c.lease_until.is_(None), queue.c.lease_until < now)
+    candidates = (
+        sa.select(queue.c.id)
+        .where(queue.c.due_at <= now, free)
+        .order_by(queue.c.priority.desc(), queue.c.due_at, queue.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    until = now + timedelta(seconds=lease_seconds)
+    stmt = (
+        sa.update(queue)
+        .where(queue.c.id.in_(candidates.scalar_subquery()), free)
+        .values(lease_owner=owner, lease_until=until, attempts=queue.c.attempts + 1)
+        .returning(*queue.c)
+    )
+    rows = conn.execute(stmt).mappings().all()
+    jobs = [_job(row) for row in rows]
+    return sorted(jobs, key=lambda j: (-j.priority, j.due_at, j.id))
+
+
+def _job(row: Any) -> Job:
+    return Job(
+        id=row["id"],
+        tenant_id=TenantId(row["tenant_id"]),
+        key=row["key"],
+        due_at=row["due_at"],
+        priority=row["priority"],
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        lease_owner=row["lease_owner"],
+        lease_until=row["lease_until"],
+        enqueued_at=row["enqueued_at"],
+    )
+
+
+def _held(job: Job) -> Any:
+    return sa.and_(
+        queue.c.id == job.id,
+        queue.c.lease_owner == job.lease_owner,
+        queue.c.lease_until == job.lease_until,
+    )
+
+
+def _is_dirty(conn: Connection, job: Job) -> bool | None:
+    """``None`` when the lease was lost (expired and reclaimed, or the row is gone)."""
+    dirty = conn.execute(sa.select(queue.c.dirty).where(_held(job))).scalar_one_or_none()
+    return None if dirty is None else bool(dirty)
+
+
+def _requeue_now(conn: Connection, job: Job, now: datetime) -> None:
+    conn.execute(
+        sa.update(queue)
+        .where(queue.c.id == job.id)
+        .values(
+            lease_owner=None, lease_until=None, dirty=False, attempts=0, due_at=now, last_error=None
+        )
+    )
+
+
+def complete(conn: Connection, job: Job, now: datetime) -> bool:
+    """Done: delete the row (or requeue it now if it went dirty) and clear any dead letter."""
+    dirty = _is_dirty(conn, job)
+    if dirty is None:
+        return False
+    if dirty:
+        _requeue_now(conn, job, now)
+    else:
+        conn.execute(sa.delete(queue).where(queue.c.id == job.id))
+    conn.execute(
+        sa.delete(dead_letters).where(
+            dead_letters.c.tenant_id == job.tenant_id, dead_letters.c.key == job.key
+        )
+    )
+    return True
+
+
+def retry_later(conn: Connection, job: Job, due_at: datetime, error: str) -> bool:
+    """Release the lease and run again at ``due_at``; a dirty flag is absorbed by that run."""
+    values = {
+        "lease_owner": None,
+        "lease_until": None,
+        "dirty": False,
+        "due_at": due_at,
+        "last_error": redact_text(error)[:MAX_ERROR_CHARS],
+    }
+    result = conn.execute(sa.update(queue).where(_held(job)).values(**values))
+    return result.rowcount == 1
+
+
+def dead_letter(conn: Connection, job: Job, reason: str, now: datetime) -> bool:
+    """Park the key with ``reason``. If it went dirty meanwhile it also runs once more now."""
+    dirty = _is_dirty(conn, job)
+    if dirty is None:
+        return False
+    put_dead_letter(conn, job.tenant_id, job.key, reason, job.attempts, now)
+    if dirty:
+        _requeue_now(conn, job, now)
+    else:
+        conn.execute(sa.delete(queue).where(queue.c.id == job.id))
+    return True
+
+
+def put_dead_letter(
+    conn: Connection, tenant: TenantId, key: str, reason: str, attempts: int, now: datetime
+) -> None:
+    reason = redact_text(reason)[:MAX_ERROR_CHARS]
+    stmt = insert_for(conn)(dead_letters).values(
+        tenant_id=tenant, key=key, reason=reason, attempts=attempts, failed_at=now
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[dead_letters.c.tenant_id, dead_letters.c.key],
+        set_={"reason": reason, "attempts": attempts, "failed_at": now},
+    )
+    conn.execute(stmt)
+
+
+def next_due(conn: Connection) -> datetime | None:
+    """When the next key becomes claimable: the earliest due time or lease expiry."""
+    unleased = sa.select(sa.func.min(queue.c.due_at)).where(queue.c.lease_owner.is_(None))
+    leased = sa.select(sa.func.min(queue.c.lease_until)).where(queue.c.lease_owner.is_not(None))
+    times = [conn.execute(q).scalar_one_or_none() for q in (unleased, leased)]
+    present = [t for t in times if t is not None]
+    return min(present) if present else None

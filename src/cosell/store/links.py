@@ -1,0 +1,104 @@
+"""Link rows: find, insert or update one referral ↔ opportunity pair and its create intent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from cosell.store.records import CreateIntent, Link, LinkUpdate, Side, TenantId
+from cosell.store.schema import links
+
+
+def by_column(conn: Connection, tenant: TenantId, column: str, value: Any) -> Link | None:
+    """The link whose ``column`` equals ``value`` (ids are unique per tenant)."""
+    stmt = sa.select(links).where(links.c.tenant_id == tenant, links.c[column] == value)
+    row = conn.execute(stmt).mappings().one_or_none()
+    return None if row is None else _link(row)
+
+
+def find(conn: Connection, tenant: TenantId, update: LinkUpdate) -> Link | None:
+    """The link an update refers to: by link id, else referral id, else opportunity id."""
+    for column, value in (
+        ("id", update.link_id),
+        ("referral_id", update.referral_id),
+        ("opportunity_id", update.opportunity_id),
+    ):
+        if value is not None and (found := by_column(conn, tenant, column, value)):
+            return found
+    return None
+
+
+def apply(conn: Connection, tenant: TenantId, update: LinkUpdate, now: datetime) -> Link:
+    """Insert or update the link; returns it as stored."""
+    current = find(conn, tenant, update)
+    values = _changed_values(update, current)
+    if current is None:
+        values.setdefault("state", "linked")
+        values.setdefault("base", {})
+        values |= {"tenant_id": tenant, "created_at": now, "updated_at": now}
+        link_id = conn.execute(sa.insert(links).values(**values).returning(links.c.id)).scalar_one()
+    else:
+        link_id = current.id
+        conn.execute(sa.update(links).where(links.c.id == link_id).values(updated_at=now, **values))
+    found = by_column(conn, tenant, "id", link_id)
+    assert found is not None
+    return found
+
+
+def _changed_values(update: LinkUpdate, current: Link | None) -> dict[str, Any]:
+    columns = ("referral_id", "opportunity_id", "engagement_id", "base", "pc_etag", "crm_modstamp")
+    values = {c: getattr(update, c) for c in columns if getattr(update, c) is not None}
+    if update.state is not None:
+        values["state"] = update.state
+    referral = values.get("referral_id", current.referral_id if current else None)
+    opportunity = values.get("opportunity_id", current.opportunity_id if current else None)
+    if referral and opportunity:
+        values |= {"intent_side": None, "intent_key": None, "intent_started_at": None}
+        if update.state is None and current is not None and current.state == "pending_create":
+            values["state"] = "linked"
+    return values
+
+
+def record_intent(
+    conn: Connection, tenant: TenantId, side: Side, local_id: str, key: str, now: datetime
+) -> Link:
+    """Note that a record is about to be created on ``side`` for the existing ``local_id``.
+
+    Idempotent: an intent already recorded (or a create already completed) is kept as is, so a
+    retry after a crash sees the original idempotency key and looks the record up first.
+    """
+    local_column = "opportunity_id" if side == "partner_center" else "referral_id"
+    remote_column = "referral_id" if side == "partner_center" else "opportunity_id"
+    current = by_column(conn, tenant, local_column, local_id)
+    if current is not None and (current.intent is not None or getattr(current, remote_column)):
+        return current
+    intent = {"intent_side": side, "intent_key": key, "intent_started_at": now}
+    update = LinkUpdate(state="pending_create", **{local_column: local_id})  # type: ignore[arg-type]
+    link = apply(conn, tenant, update, now)
+    conn.execute(sa.update(links).where(links.c.id == link.id).values(**intent))
+    found = by_column(conn, tenant, "id", link.id)
+    assert found is not None
+    return found
+
+
+def _link(row: Any) -> Link:
+    intent = None
+    if row["intent_side"] is not None:
+        intent = CreateIntent(row["intent_side"], row["intent_key"], row["intent_started_at"])
+    return Link(
+        id=row["id"],
+        tenant_id=TenantId(row["tenant_id"]),
+        referral_id=row["referral_id"],
+        opportunity_id=row["opportunity_id"],
+        engagement_id=row["engagement_id"],
+        base=dict(row["base"] or {}),
+        pc_etag=row["pc_etag"],
+        crm_modstamp=row["crm_modstamp"],
+        state=row["state"],
+        intent=intent,
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )

@@ -1,0 +1,151 @@
+"""Rows the store hands out and takes in: small frozen dataclasses, no SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, NewType
+
+TenantId = NewType("TenantId", int)
+
+Side = Literal["partner_center", "crm"]
+LinkState = Literal["linked", "pending_create", "conflict", "closed"]
+Direction = Literal["to_partner_center", "to_crm", "none"]
+AuditOutcome = Literal["synced", "skipped", "conflict", "rejected", "error"]
+ConflictState = Literal["open", "resolved"]
+
+
+@dataclass(frozen=True)
+class CreateIntent:
+    """A remote create we are about to make (or made and have not yet committed)."""
+
+    side: Side
+    key: str
+    started_at: datetime
+
+
+@dataclass(frozen=True)
+class Link:
+    """One referral ↔ opportunity pair and the base both sides last agreed on."""
+
+    id: int
+    tenant_id: TenantId
+    referral_id: str | None
+    opportunity_id: str | None
+    engagement_id: str | None
+    base: dict[str, Any]
+    pc_etag: str | None
+    crm_modstamp: str | None
+    state: LinkState
+    intent: CreateIntent | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class LinkUpdate:
+    """What a reconcile learned about a link. ``None`` leaves a column unchanged.
+
+    The link is found by ``link_id``, else ``referral_id``, else ``opportunity_id``; a new link
+    is inserted when none matches. Once both ids are known the create intent is cleared and a
+    ``pending_create`` link becomes ``linked`` unless ``state`` says otherwise.
+    """
+
+    referral_id: str | None = None
+    opportunity_id: str | None = None
+    link_id: int | None = None
+    engagement_id: str | None = None
+    base: dict[str, Any] | None = None
+    pc_etag: str | None = None
+    crm_modstamp: str | None = None
+    state: LinkState | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audit row to append; ids default to the link's ids inside ``commit_sync``."""
+
+    direction: Direction
+    outcome: AuditOutcome
+    field: str | None = None
+    old: Any = None
+    new: Any = None
+    message: str = ""
+    request_ids: tuple[str, ...] = ()
+    referral_id: str | None = None
+    opportunity_id: str | None = None
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """An audit row as stored (append-only)."""
+
+    id: int
+    tenant_id: TenantId
+    at: datetime
+    referral_id: str | None
+    opportunity_id: str | None
+    direction: Direction
+    field: str | None
+    old: Any
+    new: Any
+    outcome: AuditOutcome
+    message: str
+    request_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A key the queue gave up on, with the reason; ``cosell retry`` puts it back."""
+
+    tenant_id: TenantId
+    key: str
+    reason: str
+    attempts: int
+    failed_at: datetime
+
+
+@dataclass(frozen=True)
+class FieldConflict:
+    """Both sides changed one field differently and no owner rule decided it."""
+
+    id: int
+    tenant_id: TenantId
+    link_id: int
+    field: str
+    base: Any
+    pc: Any
+    crm: Any
+    state: ConflictState
+    resolution: str | None
+    opened_at: datetime
+    resolved_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A leased queue entry: reconcile ``key`` for ``tenant_id``. ``attempts`` counts claims."""
+
+    id: int
+    tenant_id: TenantId
+    key: str
+    due_at: datetime
+    priority: int
+    attempts: int
+    last_error: str | None
+    lease_owner: str
+    lease_until: datetime
+    enqueued_at: datetime
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """Counts for ``cosell status``."""
+
+    links_by_state: dict[str, int] = field(default_factory=dict)
+    queue_depth: int = 0
+    leased: int = 0
+    oldest_due: datetime | None = None
+    dead_letters: int = 0
+    open_conflicts: int = 0

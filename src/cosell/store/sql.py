@@ -1,0 +1,273 @@
+"""``Store``: cosell's state in SQLite (default) or PostgreSQL, behind one small typed API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
+
+from cosell.clock import Clock, SystemClock
+from cosell.store import audit, conflicts, jobs, links
+from cosell.store.database import make_engine, upgrade_to_head
+from cosell.store.records import (
+    AuditEntry,
+    AuditRecord,
+    ConflictState,
+    DeadLetter,
+    FieldConflict,
+    Job,
+    Link,
+    LinkUpdate,
+    Side,
+    StoreStats,
+    TenantId,
+)
+from cosell.store.schema import conflicts as conflicts_table
+from cosell.store.schema import cursors, dead_letters, queue, tenants
+from cosell.store.schema import links as links_table
+
+DB_FILENAME = "cosell.db"
+
+
+def sqlite_url(state_dir: Path) -> str:
+    """The default database: a SQLite file in the state directory."""
+    return f"sqlite:///{state_dir / DB_FILENAME}"
+
+
+class Store:
+    """Links, base snapshots, cursors, audit, conflicts and the durable queue, per tenant.
+
+    ``Store.open(url)`` migrates the schema to head. Every method runs in its own transaction;
+    ``commit_sync`` writes a link, its base, cursors and audit rows in one.
+    """
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self._engine = engine
+        self.clock = clock
+
+    @classmethod
+    def open(cls, url: str, *, clock: Clock | None = None) -> Store:
+        """Connect to ``url`` and upgrade its schema to the newest migration."""
+        engine = make_engine(url)
+        upgrade_to_head(engine)
+        return cls(engine, clock or SystemClock())
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self._engine.begin() as conn:
+            yield conn
+
+    def _now(self) -> datetime:
+        return self.clock.now()
+
+    # --- tenants ---------------------------------------------------------------------------------
+
+    def ensure_tenant(self, name: str) -> TenantId:
+        """The tenant's id, creating the tenant on first use (safe under concurrency)."""
+        with self._tx() as conn:
+            insert = jobs.insert_for(conn)(tenants).values(name=name, created_at=self._now())
+            conn.execute(insert.on_conflict_do_nothing(index_elements=[tenants.c.name]))
+            found = conn.execute(sa.select(tenants.c.id).where(tenants.c.name == name)).scalar_one()
+        return TenantId(found)
+
+    # --- links -----------------------------------------------------------------------------------
+
+    def link_by_referral(self, tenant: TenantId, referral_id: str) -> Link | None:
+        with self._tx() as conn:
+            return links.by_column(conn, tenant, "referral_id", referral_id)
+
+    def link_by_opportunity(self, tenant: TenantId, opportunity_id: str) -> Link | None:
+        with self._tx() as conn:
+            return links.by_column(conn, tenant, "opportunity_id", opportunity_id)
+
+    def record_create_intent(self, tenant: TenantId, side: Side, local_id: str, key: str) -> Link:
+        """Record, before the remote call, that ``side`` gets a record for ``local_id``."""
+        with self._tx() as conn:
+            return links.record_intent(conn, tenant, side, local_id, key, self._now())
+
+    def commit_sync(
+        self,
+        tenant: TenantId,
+        link: LinkUpdate,
+        audit_entries: Sequence[AuditEntry],
+        cursors: dict[str, str] | None = None,
+    ) -> Link:
+        """One transaction: the link and its base, the audit rows and any cursors move together."""
+        now = self._now()
+        with self._tx() as conn:
+            stored = links.apply(conn, tenant, link, now)
+            ids = {"referral_id": stored.referral_id, "opportunity_id": stored.opportunity_id}
+            audit.append(conn, tenant, audit_entries, now, **ids)
+            for name, value in (cursors or {}).items():
+                self._put_cursor(conn, tenant, name, value, now)
+        return stored
+
+    # --- cursors ---------------------------------------------------------------------------------
+
+    def get_cursor(self, tenant: TenantId, name: str) -> str | None:
+        stmt = sa.select(cursors.c.value).where(
+            cursors.c.tenant_id == tenant, cursors.c.name == name
+        )
+        with self._tx() as conn:
+            value: str | None = conn.execute(stmt).scalar_one_or_none()
+        return value
+
+    def set_cursor(self, tenant: TenantId, name: str, value: str) -> None:
+        with self._tx() as conn:
+            self._put_cursor(conn, tenant, name, value, self._now())
+
+    def _put_cursor(
+        self, conn: Connection, tenant: TenantId, name: str, value: str, now: datetime
+    ) -> None:
+        where = sa.and_(cursors.c.tenant_id == tenant, cursors.c.name == name)
+        result = conn.execute(sa.update(cursors).where(where).values(value=value, updated_at=now))
+        if result.rowcount == 0:
+            row = {"tenant_id": tenant, "name": name, "value": value, "updated_at": now}
+            conn.execute(sa.insert(cursors).values(**row))
+
+    # --- audit -----------------------------------------------------------------------------------
+
+    def record_audit(self, tenant: TenantId, entries: Sequence[AuditEntry]) -> None:
+        """Append audit rows that come with no link change (e.g. a rejected record)."""
+        with self._tx() as conn:
+            audit.append(conn, tenant, entries, self._now())
+
+    def audit_for(self, tenant: TenantId, record_id: str, limit: int = 200) -> list[AuditRecord]:
+        """Audit rows about a referral or an opportunity id, newest first."""
+        with self._tx() as conn:
+            return audit.for_record(conn, tenant, record_id, limit)
+
+    def recent_audit(self, tenant: TenantId, limit: int = 50) -> list[AuditRecord]:
+        with self._tx() as conn:
+            return audit.recent(conn, tenant, limit)
+
+    # --- queue -----------------------------------------------------------------------------------
+
+    def enqueue(
+        self, tenant: TenantId, key: str, due_at: datetime | None = None, *, priority: int = 0
+    ) -> None:
+        """Mark ``key`` dirty. Deduplicated: one row per key, the earlier due time wins."""
+        now = self._now()
+        with self._tx() as conn:
+            jobs.enqueue(conn, tenant, key, due_at or now, priority, now)
+
+    def claim(self, owner: str, now: datetime, lease_seconds: float, limit: int = 1) -> list[Job]:
+        """Lease up to ``limit`` due keys; a key is never leased twice at once."""
+        with self._tx() as conn:
+            return jobs.claim(conn, owner, now, lease_seconds, limit)
+
+    def complete(self, job: Job) -> bool:
+        """The run succeeded. False when the lease had been lost to another worker."""
+        with self._tx() as conn:
+            return jobs.complete(conn, job, self._now())
+
+    def retry_later(self, job: Job, due_at: datetime, error: str) -> bool:
+        with self._tx() as conn:
+            return jobs.retry_later(conn, job, due_at, error)
+
+    def dead_letter(self, job: Job, reason: str) -> bool:
+        with self._tx() as conn:
+            return jobs.dead_letter(conn, job, reason, self._now())
+
+    def next_due(self) -> datetime | None:
+        """When the next key becomes claimable, if any is queued."""
+        with self._tx() as conn:
+            return jobs.next_due(conn)
+
+    # --- dead letters ----------------------------------------------------------------------------
+
+    def dead_letters(self, tenant: TenantId) -> list[DeadLetter]:
+        stmt = sa.select(dead_letters).where(dead_letters.c.tenant_id == tenant)
+        with self._tx() as conn:
+            rows = conn.execute(stmt.order_by(dead_letters.c.failed_at.desc())).mappings().all()
+        return [_dead_letter(row) for row in rows]
+
+    def retry_dead_letter(self, tenant: TenantId, key: str) -> bool:
+        """Move one dead letter back onto the queue, due now. False when there was none."""
+        where = sa.and_(dead_letters.c.tenant_id == tenant, dead_letters.c.key == key)
+        now = self._now()
+        with self._tx() as conn:
+            if conn.execute(sa.delete(dead_letters).where(where)).rowcount == 0:
+                return False
+            jobs.enqueue(conn, tenant, key, now, 0, now)
+        return True
+
+    def retry_all_dead_letters(self, tenant: TenantId) -> int:
+        """Requeue every dead letter of the tenant; returns how many."""
+        return sum(self.retry_dead_letter(tenant, d.key) for d in self.dead_letters(tenant))
+
+    # --- conflicts -------------------------------------------------------------------------------
+
+    def open_conflict(
+        self, tenant: TenantId, link_id: int, field: str, base: Any, pc: Any, crm: Any
+    ) -> int:
+        """Park a field both sides changed differently; returns the conflict id."""
+        with self._tx() as conn:
+            values = (base, pc, crm)
+            return conflicts.open_conflict(conn, tenant, link_id, field, values, self._now())
+
+    def conflicts(
+        self, tenant: TenantId, state: ConflictState | None = "open"
+    ) -> list[FieldConflict]:
+        with self._tx() as conn:
+            return conflicts.listed(conn, tenant, state)
+
+    def resolve_conflict(self, tenant: TenantId, conflict_id: int, resolution: str) -> bool:
+        with self._tx() as conn:
+            return conflicts.resolve(conn, tenant, conflict_id, resolution, self._now())
+
+    # --- status ----------------------------------------------------------------------------------
+
+    def stats(self, tenant: TenantId) -> StoreStats:
+        """Counts for ``cosell status``."""
+        with self._tx() as conn:
+            return _stats(conn, tenant)
+
+
+def _count(conn: Connection, table: sa.Table, *where: Any) -> int:
+    stmt = sa.select(sa.func.count()).select_from(table).where(*where)
+    return int(conn.execute(stmt).scalar_one())
+
+
+def _stats(conn: Connection, tenant: TenantId) -> StoreStats:
+    by_state = (
+        sa.select(links_table.c.state, sa.func.count())
+        .where(links_table.c.tenant_id == tenant)
+        .group_by(links_table.c.state)
+    )
+    oldest = sa.select(sa.func.min(queue.c.due_at)).where(queue.c.tenant_id == tenant)
+    return StoreStats(
+        links_by_state={state: int(n) for state, n in conn.execute(by_state).all()},
+        queue_depth=_count(conn, queue, queue.c.tenant_id == tenant),
+        leased=_count(conn, queue, queue.c.tenant_id == tenant, queue.c.lease_owner.is_not(None)),
+        oldest_due=conn.execute(oldest).scalar_one_or_none(),
+        dead_letters=_count(conn, dead_letters, dead_letters.c.tenant_id == tenant),
+        open_conflicts=_count(
+            conn,
+            conflicts_table,
+            conflicts_table.c.tenant_id == tenant,
+            conflicts_table.c.state == "open",
+        ),
+    )
+
+
+def _dead_letter(row: Any) -> DeadLetter:
+    return DeadLetter(
+        tenant_id=TenantId(row["tenant_id"]),
+        key=row["key"],
+        reason=row["reason"],
+        attempts=row["attempts"],
+        failed_at=row["failed_at"],
+    )

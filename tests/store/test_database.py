@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from cosell.store import Store
+from cosell.store.database import make_engine, schema_revision
+from cosell.store.schema import metadata
+
+
+def test_open_creates_the_schema_from_empty_at_head(empty_url: str) -> None:
+    engine = make_engine(empty_url)
+    assert schema_revision(engine)[0] is None
+    Store.open(empty_url).close()
+    current, head = schema_revision(engine)
+    assert head is not None
+    assert current == head
+    with engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+    engine.dispose()
+    assert diffs == []
+
+
+def test_reopening_a_current_store_keeps_its_data(store_url: str) -> None:
+    first = Store.open(store_url)
+    tenant = first.ensure_tenant("reopen")
+    first.set_cursor(tenant, "sf", "2026-01-01T00:00:00Z")
+    first.close()
+    again = Store.open(store_url)
+    assert again.get_cursor(tenant, "sf") == "2026-01-01T00:00:00Z"
+    again.close()
+
+
+def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: object) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/pragmas.db")
+    with engine.connect() as conn:
+        mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+        timeout = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        fks = conn.exec_driver_sql("PRAGMA foreign_keys").scalar()
+    engine.dispose()
+    assert (mode, fks) == ("wal", 1)
+    assert isinstance(timeout, int)
+    assert timeout >= 1000

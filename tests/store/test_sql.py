@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from cosell.clock import ManualClock
+from cosell.store import AuditEntry, LinkUpdate, Store
+
+
+class InjectedFailure(Exception):
+    pass
+
+
+def test_ensure_tenant_returns_one_id_per_name(store: Store) -> None:
+    acme = store.ensure_tenant("acme")
+    assert store.ensure_tenant("acme") == acme
+    assert store.ensure_tenant("globex") != acme
+
+
+def test_commit_sync_writes_link_base_cursor_and_audit(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    entry = AuditEntry("to_crm", "synced", field="name", old="Old", new="New")
+    link = store.commit_sync(
+        tenant,
+        LinkUpdate(referral_id="R1", opportunity_id="006A", base={"name": "New"}, pc_etag="e1"),
+        [entry],
+        {"pc": "2026-01-01T00:00:00Z"},
+    )
+    assert store.link_by_referral(tenant, "R1") == link
+    assert store.link_by_opportunity(tenant, "006A") == link
+    assert (link.base, link.pc_etag, link.state) == ({"name": "New"}, "e1", "linked")
+    assert store.get_cursor(tenant, "pc") == "2026-01-01T00:00:00Z"
+    [row] = store.audit_for(tenant, "R1")
+    assert (row.referral_id, row.opportunity_id, row.old, row.new) == ("R1", "006A", "Old", "New")
+
+
+def test_commit_sync_updates_only_the_given_columns(store: Store, clock: ManualClock) -> None:
+    tenant = store.ensure_tenant("acme")
+    first = store.commit_sync(tenant, LinkUpdate(referral_id="R1", base={"a": 1}, pc_etag="e1"), [])
+    clock.advance(5)
+    second = store.commit_sync(tenant, LinkUpdate(referral_id="R1", crm_modstamp="m2"), [])
+    assert second.id == first.id
+    assert (second.base, second.pc_etag, second.crm_modstamp) == ({"a": 1}, "e1", "m2")
+    assert second.updated_at > first.updated_at == second.created_at
+
+
+def _fail_on_audit_insert(store: Store) -> None:
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO AUDIT"):
+            raise InjectedFailure("disk full")
+
+    event.listen(store.engine, "before_cursor_execute", before)
+
+
+def test_commit_sync_is_atomic(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    store.set_cursor(tenant, "pc", "old")
+    _fail_on_audit_insert(store)
+    with pytest.raises(InjectedFailure):
+        store.commit_sync(
+            tenant,
+            LinkUpdate(referral_id="R1", opportunity_id="006A", base={"name": "x"}),
+            [AuditEntry("to_crm", "synced", field="name", new="x")],
+            {"pc": "new"},
+        )
+    assert store.link_by_referral(tenant, "R1") is None
+    assert store.get_cursor(tenant, "pc") == "old"
+    assert store.recent_audit(tenant) == []
+
+
+def test_record_create_intent_is_idempotent(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    first = store.record_create_intent(tenant, "partner_center", "006A", "key-1")
+    again = store.record_create_intent(tenant, "partner_center", "006A", "key-2")
+    assert again == first
+    assert first.intent is not None
+    assert (first.intent.side, first.intent.key) == ("partner_center", "key-1")
+    assert (first.opportunity_id, first.referral_id) == ("006A", None)
+    assert first.state == "pending_create"
+
+
+def test_completed_create_clears_the_intent_and_links(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    store.record_create_intent(tenant, "crm", "R9", "key-9")
+    done = store.commit_sync(tenant, LinkUpdate(referral_id="R9", opportunity_id="006Z"), [])
+    assert (done.intent, done.state) == (None, "linked")
+    assert store.record_create_intent(tenant, "crm", "R9", "key-10") == done
+
+
+def test_audit_is_newest_first_by_either_id(store: Store, clock: ManualClock) -> None:
+    tenant = store.ensure_tenant("acme")
+    for value in ("one", "two", "three"):
+        clock.advance(1)
+        store.commit_sync(
+            tenant,
+            LinkUpdate(referral_id="R1", opportunity_id="006A"),
+            [AuditEntry("to_crm", "synced", field="name", new=value)],
+        )
+    store.record_audit(tenant, [AuditEntry("none", "rejected", referral_id="R2", message="x")])
+    by_referral = [row.new for row in store.audit_for(tenant, "R1")]
+    by_opportunity = [row.new for row in store.audit_for(tenant, "006A")]
+    assert by_referral == by_opportunity == ["three", "two", "one"]
+    assert [row.referral_id for row in store.recent_audit(tenant, limit=2)] == ["R2", "R1"]
+
+
+def test_audit_messages_are_redacted_and_request_ids_kept(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    entry = AuditEntry(
+        "to_partner_center",
+        "error",
+        referral_id="R1",
+        message="POST failed: Authorization: Bearer abc.def.ghi refresh_token=xyz",
+        request_ids=("req-1", "req-2"),
+    )
+    store.record_audit(tenant, [entry])
+    [row] = store.audit_for(tenant, "R1")
+    assert "abc.def.ghi" not in row.message
+    assert "xyz" not in row.message
+    assert row.request_ids == ("req-1", "req-2")
+
+
+def test_tenants_do_not_see_each_other(store: Store) -> None:
+    acme, globex = store.ensure_tenant("acme"), store.ensure_tenant("globex")
+    store.commit_sync(acme, LinkUpdate(referral_id="R1"), [AuditEntry("none", "skipped")])
+    store.set_cursor(acme, "pc", "a")
+    store.enqueue(acme, "referral:R1")
+    assert store.link_by_referral(globex, "R1") is None
+    assert store.get_cursor(globex, "pc") is None
+    assert store.audit_for(globex, "R1") == []
+    assert store.stats(globex).queue_depth == 0
+    store.commit_sync(globex, LinkUpdate(referral_id="R1"), [])
+    assert store.link_by_referral(globex, "R1") != store.link_by_referral(acme, "R1")
+
+
+def test_conflicts_open_refresh_and_resolve(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    link = store.commit_sync(tenant, LinkUpdate(referral_id="R1", opportunity_id="006A"), [])
+    first = store.open_conflict(tenant, link.id, "details.dealValue", 100, 150, 200)
+    again = store.open_conflict(tenant, link.id, "details.dealValue", 100, 160, 200)
+    assert again == first
+    [conflict] = store.conflicts(tenant)
+    assert (conflict.base, conflict.pc, conflict.crm) == (100, 160, 200)
+    assert store.resolve_conflict(tenant, first, "take crm")
+    assert not store.resolve_conflict(tenant, first, "again")
+    assert store.conflicts(tenant) == []
+    [resolved] = store.conflicts(tenant, state="resolved")
+    assert resolved.resolution == "take crm"
+    assert resolved.resolved_at is not None
+
+
+def test_stats_counts_what_status_shows(store: Store, clock: ManualClock) -> None:
+    tenant = store.ensure_tenant("acme")
+    link = store.commit_sync(tenant, LinkUpdate(referral_id="R1", opportunity_id="006A"), [])
+    store.commit_sync(tenant, LinkUpdate(referral_id="R2", state="closed"), [])
+    store.record_create_intent(tenant, "partner_center", "006C", "k")
+    store.open_conflict(tenant, link.id, "name", "a", "b", "c")
+    store.enqueue(tenant, "referral:R1")
+    clock.advance(10)
+    store.enqueue(tenant, "referral:R2")
+    [job] = store.claim("w", clock.now(), 60)
+    store.dead_letter(job, "rejected")
+    stats = store.stats(tenant)
+    assert stats.links_by_state == {"linked": 1, "closed": 1, "pending_create": 1}
+    assert (stats.queue_depth, stats.leased, stats.dead_letters, stats.open_conflicts) == (
+        1,
+        0,
+        1,
+        1,
+    )
+    assert stats.oldest_due == clock.now()
+
+
+def test_queued_work_survives_closing_the_store(store_url: str, clock: ManualClock) -> None:
+    first = Store.open(store_url, clock=clock)
+    tenant = first.ensure_tenant("durable")
+    first.enqueue(tenant, "opportunity:006D")
+    first.close()
+    again = Store.open(store_url, clock=clock)
+    jobs = again.claim("w", clock.now(), 60, limit=100)
+    again.close()
+    assert [(j.tenant_id, j.key) for j in jobs if j.tenant_id == tenant] == [
+        (tenant, "opportunity:006D")
+    ]
+
+
+def test_timestamps_come_back_aware_utc(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    link = store.commit_sync(tenant, LinkUpdate(referral_id="R1"), [])
+    assert link.created_at == store.clock.now()
+    assert link.created_at.utcoffset() is not None
+    with store.engine.connect() as conn:
+        count = conn.execute(sa.text("SELECT count(*) FROM links")).scalar_one()
+    assert count == 1
