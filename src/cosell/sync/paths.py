@@ -1,0 +1,51 @@
+"""Dotted Partner Center paths (``details.dealValue``, ``a.items[].id``) over plain JSON values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def read(document: Mapping[str, Any], path: str) -> Any:
+    """The value at ``path``; a ``[]`` segment collects that key of every list item."""
+    node: Any = document
+    parts = path.split(".")
+    for index, part in enumerate(parts):
+        if part.endswith("[]"):
+            items = node.get(part[:-2]) if isinstance(node, Mapping) else None
+            rest = ".".join(parts[index + 1 :])
+            if not isinstance(items, list):
+                return None
+            return [read(i, rest) if rest else i for i in items if isinstance(i, Mapping)]
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node
+
+
+def nest(path: str, value: Any) -> dict[str, Any]:
+    """``{"a": {"b": value}}`` for ``a.b``."""
+    head, _, rest = path.partition(".")
+    return {head: nest(rest, value) if rest else value}
+
+
+def merge_into(target: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``path`` in a nested dict, creating parents."""
+    head, _, rest = path.partition(".")
+    if not rest:
+        target[head] = value
+        return
+    child = target.setdefault(head, {})
+    merge_into(child, rest, value)
+
+
+def set_op(document: Mapping[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A JSON Patch op setting ``path``: ``replace`` if it exists, else ``add`` at the first
+    missing parent with the rest nested (JSON Patch needs existing parents)."""
+    parts = path.split(".")
+    node: Any = document
+    for index, part in enumerate(parts):
+        if not isinstance(node, Mapping) or node.get(part) is None:
+            pointer = "/" + "/".join(parts[: index + 1])
+            rest = ".".join(parts[index + 1 :])
+            return {"op": "add", "path": pointer, "value": nest(rest, value) if rest else value}
+        node = node[part]
+    return {"op": "replace", "path": "/" + "/".join(parts), "value": value}

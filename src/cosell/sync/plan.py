@@ -1,0 +1,256 @@
+"""The pure three-way planner: base + both sides' canonical records → what to write.
+
+A side's change is its difference from the base (as that side would read the base back, see
+:func:`~cosell.sync.transforms.project`). One side changed: the value flows to the other, if
+the field's direction allows. Both changed to the same value: nothing to write. Both changed
+differently: the field's owner wins (the loser is audited) or, for ``manual``, the field is
+parked and every other field still syncs. Our own writes come back equal to the new base, so
+echoes plan to nothing by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from cosell.sync.mapping import FieldSpec, ReferralKind, SyncMapping
+from cosell.sync.records import CanonicalRecord, Side, Value
+from cosell.sync.stages import is_closed, is_on_hold, transition_allowed
+from cosell.sync.transforms import project
+
+CreateKind = Literal["referral", "opportunity"]
+Resolution = Literal["partner_center", "crm", "manual"]
+RECORD = "*"
+"""The ``field`` of a skip that concerns the whole record."""
+
+NOT_SYNCABLE = "referral is Closed: not syncable"
+ON_HOLD = "on hold: kept until accepted"
+SYNC_OFF = "sync flag is off"
+NO_UNSHARE = "cannot go from shared back to private"
+
+
+@dataclass(frozen=True)
+class PlanFacts:
+    """What the engine knows beyond field values.
+
+    ``pc_closed`` and ``crm_on_hold`` are also derived from the stage field when the mapping
+    has one; set them for mappings without a stage field.
+    """
+
+    sync_enabled: bool = True
+    """The CRM sync flag: off stops CRM → Partner Center updates and referral creates."""
+    direction: Literal["incoming", "outgoing"] | None = None
+    """Who created the pair: incoming (Partner Center first) or outgoing (CRM first)."""
+    link_exists: bool = False
+    """A stored link exists, so a missing side was deleted rather than never created."""
+    referral_kind: ReferralKind | None = None
+    pc_closed: bool = False
+    crm_on_hold: bool = False
+
+
+@dataclass(frozen=True)
+class FieldConflict:
+    """Both sides changed one field differently; ``resolution`` names the winner or manual."""
+
+    field: str
+    base: Value
+    partner_center: Value
+    crm: Value
+    resolution: Resolution
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A change that was not written, and why."""
+
+    field: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """An audited write: ``field`` flows from ``source``, ``old`` → ``new``."""
+
+    field: str
+    source: Side
+    old: Value
+    new: Value
+
+
+@dataclass
+class Plan:
+    """What one reconcile should do. Write the side dicts, then store ``new_base``.
+
+    For a create, ``to_partner_center`` or ``to_crm`` holds the values to create with (pass it
+    to ``to_partner_center_create`` / ``to_crm_create``).
+    """
+
+    to_partner_center: dict[str, Value] = field(default_factory=dict)
+    to_crm: dict[str, Value] = field(default_factory=dict)
+    new_base: dict[str, Value] = field(default_factory=dict)
+    create: CreateKind | None = None
+    conflicts: list[FieldConflict] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+
+    @property
+    def has_writes(self) -> bool:
+        """True when anything is to be written or created."""
+        return bool(self.to_partner_center or self.to_crm or self.create)
+
+
+def plan(
+    base: CanonicalRecord | None,
+    pc: CanonicalRecord | None,
+    crm: CanonicalRecord | None,
+    mapping: SyncMapping,
+    facts: PlanFacts,
+) -> Plan:
+    """Decide the writes that bring both sides to agreement (pure)."""
+    if pc is None or crm is None:
+        return _plan_missing(base, pc, crm, mapping, facts)
+    start = dict(base) if base is not None else _first_base(pc, crm, facts)
+    return _Merge(start, pc, crm, mapping, facts).run()
+
+
+def _first_base(pc: CanonicalRecord, crm: CanonicalRecord, facts: PlanFacts) -> dict[str, Value]:
+    """No base yet: the creating side's values are the base; unknown creator: none agreed."""
+    if facts.direction == "incoming":
+        return dict(pc)
+    return dict(crm) if facts.direction == "outgoing" else {}
+
+
+def _plan_missing(
+    base: CanonicalRecord | None,
+    pc: CanonicalRecord | None,
+    crm: CanonicalRecord | None,
+    mapping: SyncMapping,
+    facts: PlanFacts,
+) -> Plan:
+    kept = dict(base or {})
+    if pc is None and crm is None:
+        return Plan(new_base=kept)
+    if base is not None or facts.link_exists:
+        gone = "referral" if pc is None else "opportunity"
+        return Plan(new_base=kept, skipped=[Skip(RECORD, f"linked {gone} not found")])
+    return _plan_opportunity(pc, mapping, facts) if pc else _plan_referral(crm, mapping, facts)
+
+
+def _plan_opportunity(pc: CanonicalRecord, mapping: SyncMapping, facts: PlanFacts) -> Plan:
+    kinds = mapping.partner_center.incoming_kinds
+    if facts.referral_kind is not None and facts.referral_kind not in kinds:
+        reason = f"referral kind {facts.referral_kind!r} is not in incoming_kinds"
+        return Plan(skipped=[Skip(RECORD, reason)])
+    values = _create_values(pc, mapping, "crm")
+    return Plan(to_crm=values, new_base=dict(pc), create="opportunity")
+
+
+def _plan_referral(crm: CanonicalRecord | None, mapping: SyncMapping, facts: PlanFacts) -> Plan:
+    if crm is None or not facts.sync_enabled:
+        return Plan(skipped=[Skip(RECORD, SYNC_OFF)])
+    values = _create_values(crm, mapping, "partner_center")
+    return Plan(to_partner_center=values, new_base=dict(crm), create="referral")
+
+
+def _create_values(record: CanonicalRecord, mapping: SyncMapping, side: Side) -> dict[str, Value]:
+    return {
+        name: record.get(name)
+        for name, spec in mapping.fields.items()
+        if spec.on_create_to(side) and record.get(name) is not None
+    }
+
+
+class _Merge:
+    """One three-way merge over every mapped field (the stage first: it decides the hold)."""
+
+    def __init__(
+        self,
+        base: dict[str, Value],
+        pc: CanonicalRecord,
+        crm: CanonicalRecord,
+        mapping: SyncMapping,
+        facts: PlanFacts,
+    ) -> None:
+        self.base, self.pc, self.crm, self.mapping, self.facts = base, pc, crm, mapping, facts
+        self.out = Plan(new_base=dict(base))
+        stage = mapping.stage_field()
+        self.closed = facts.pc_closed or (stage is not None and is_closed(pc.get(stage)))
+        self.on_hold = facts.crm_on_hold
+
+    def run(self) -> Plan:
+        stage = self.mapping.stage_field()
+        names = sorted(self.mapping.fields, key=lambda n: n != stage)
+        for name in names:
+            self._field(name, self.mapping.fields[name])
+            if name == stage:
+                crm_stage = self.out.to_crm.get(name, self.crm.get(name))
+                self.on_hold = self.on_hold or is_on_hold(crm_stage)
+        return self.out
+
+    def _field(self, name: str, spec: FieldSpec) -> None:
+        b, p, c = self.base.get(name), self.pc.get(name), self.crm.get(name)
+        pc_changed = p != project(spec, b, "partner_center", self.mapping)
+        crm_changed = c != project(spec, b, "crm", self.mapping)
+        if pc_changed and crm_changed:
+            self._both(name, spec, b, p, c)
+        elif pc_changed:
+            self._flow(name, spec, "partner_center", p)
+        elif crm_changed:
+            self._flow(name, spec, "crm", c)
+
+    def _both(self, name: str, spec: FieldSpec, b: Value, p: Value, c: Value) -> None:
+        if p == c or project(spec, p, "crm", self.mapping) == c:
+            self.out.new_base[name] = p
+            return
+        winner = _winner(spec)
+        if winner is None:
+            self.out.skipped.append(Skip(name, "direction on_create"))
+            return
+        self.out.conflicts.append(FieldConflict(name, b, p, c, winner))
+        if winner != "manual":
+            self._flow(name, spec, winner, p if winner == "partner_center" else c)
+
+    def _flow(self, name: str, spec: FieldSpec, source: Side, value: Value) -> None:
+        target: Side = "crm" if source == "partner_center" else "partner_center"
+        reason = self._blocked(name, spec, target, value)
+        if reason:
+            self.out.skipped.append(Skip(name, reason))
+            return
+        (self.out.to_crm if target == "crm" else self.out.to_partner_center)[name] = value
+        self.out.decisions.append(Decision(name, source, self.base.get(name), value))
+        self.out.new_base[name] = value
+
+    def _blocked(self, name: str, spec: FieldSpec, target: Side, value: Value) -> str | None:
+        if not spec.flows_to(target):
+            return f"direction {spec.direction}"
+        current = (self.crm if target == "crm" else self.pc).get(name)
+        if spec.irreversible and current is True and value is not True:
+            return f"{name} {NO_UNSHARE}"
+        return self._pc_gate(name, spec, value) if target == "partner_center" else None
+
+    def _pc_gate(self, name: str, spec: FieldSpec, value: Value) -> str | None:
+        if self.closed:
+            return NOT_SYNCABLE
+        if not self.facts.sync_enabled:
+            return SYNC_OFF
+        if spec.transform == "stage":
+            return _transition_problem(self.pc.get(name), value)
+        return ON_HOLD if self.on_hold and spec.hold else None
+
+
+def _winner(spec: FieldSpec) -> Resolution | None:
+    """Who wins a both-sides change: a one-way field's source, else the owner."""
+    if spec.direction == "on_create":
+        return None
+    if spec.direction == "to_crm":
+        return "partner_center"
+    return "crm" if spec.direction == "to_partner_center" else spec.owner
+
+
+def _transition_problem(current: Value, new: Value) -> str | None:
+    if not isinstance(new, str):
+        return "stage has no Partner Center status"
+    now = current if isinstance(current, str) else None
+    if transition_allowed(now, new):
+        return None
+    return f"Partner Center cannot move a referral from {now} to {new}"
