@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from cosell import __version__
+from cosell.sync.command import mapping_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,3 +28,4 @@ def setup() -> None:
 
 
 # --- command registrations (one line each; keep sorted) ---------------------------------------
+main.add_command(mapping_command)
