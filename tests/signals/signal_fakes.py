@@ -8,15 +8,18 @@ from datetime import datetime
 from typing import Any
 
 from cosell.clients.referral import Referral
+from cosell.store.records import TenantId
+
+ACME = TenantId(1)
 
 
 class RecordingQueue:
     """Keeps every enqueue in order; ``pending`` dedupes like the real queue."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
+        self.calls: list[tuple[TenantId, str]] = []
 
-    def enqueue(self, tenant: str, key: str, due_at: datetime | None = None) -> None:
+    def enqueue(self, tenant: TenantId, key: str, due_at: datetime | None = None) -> None:
         self.calls.append((tenant, key))
 
     @property
@@ -26,12 +29,12 @@ class RecordingQueue:
 
 class Cursors:
     def __init__(self) -> None:
-        self.values: dict[tuple[str, str], str] = {}
+        self.values: dict[tuple[TenantId, str], str] = {}
 
-    def get_cursor(self, tenant: str, name: str) -> str | None:
+    def get_cursor(self, tenant: TenantId, name: str) -> str | None:
         return self.values.get((tenant, name))
 
-    def set_cursor(self, tenant: str, name: str, value: str) -> None:
+    def set_cursor(self, tenant: TenantId, name: str, value: str) -> None:
         self.values[(tenant, name)] = value
 
 

@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from signal_fakes import Cursors, FakeSalesforce, RecordingQueue
+from signal_fakes import ACME, Cursors, FakeSalesforce, RecordingQueue
 
 from cosell.signals.poller import (
     CURSOR_NAME,
@@ -24,7 +24,7 @@ def world() -> tuple[FakeSalesforce, RecordingQueue, Cursors]:
 def make(world: tuple[FakeSalesforce, RecordingQueue, Cursors], overlap: float = 300.0):  # type: ignore[no-untyped-def]
     client, queue, cursors = world
     return opportunity_poller(
-        client, queue=queue, cursors=cursors, tenant="acme", overlap=timedelta(seconds=overlap)
+        client, queue=queue, cursors=cursors, tenant=ACME, overlap=timedelta(seconds=overlap)
     )
 
 
@@ -44,7 +44,7 @@ def test_first_poll_reads_everything_and_sets_the_watermark(world) -> None:  # t
     assert poller.look() == 3
     assert queue.keys == ["opportunity:006B", "opportunity:006A", "opportunity:006C"]
     assert "SystemModstamp >=" not in client.queries[0]
-    assert cursors.values[("acme", CURSOR_NAME)] == at(20).isoformat()
+    assert cursors.values[(ACME, CURSOR_NAME)] == at(20).isoformat()
     assert poller.watermark == at(20)
 
 
@@ -67,7 +67,7 @@ def test_overlap_rereads_but_enqueues_each_change_once(world) -> None:  # type: 
     client.stamps["006L"] = at(150)  # committed late with an earlier stamp: inside the overlap
     assert poller.look() == 2
     assert queue.keys[2:] == ["opportunity:006L", "opportunity:006A"]
-    assert cursors.values[("acme", CURSOR_NAME)] == at(250).isoformat()
+    assert cursors.values[(ACME, CURSOR_NAME)] == at(250).isoformat()
 
 
 def test_watermark_never_moves_back(world) -> None:  # type: ignore[no-untyped-def]
@@ -77,7 +77,7 @@ def test_watermark_never_moves_back(world) -> None:  # type: ignore[no-untyped-d
     poller.look()
     client.stamps = {"006A": at(500), "006Z": at(-100)}
     poller.look()
-    assert cursors.values[("acme", CURSOR_NAME)] == at(500).isoformat()
+    assert cursors.values[(ACME, CURSOR_NAME)] == at(500).isoformat()
 
 
 def test_progress_is_kept_when_a_page_fails(world) -> None:  # type: ignore[no-untyped-def]
@@ -95,7 +95,7 @@ def test_progress_is_kept_when_a_page_fails(world) -> None:  # type: ignore[no-u
     with pytest.raises(ConnectionError):
         make(world).look()
     assert queue.keys == ["opportunity:006A", "opportunity:006B"]
-    assert cursors.values[("acme", CURSOR_NAME)] == at(20).isoformat()
+    assert cursors.values[(ACME, CURSOR_NAME)] == at(20).isoformat()
 
 
 def test_polls_are_background_calls(world) -> None:  # type: ignore[no-untyped-def]

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
-from signal_fakes import Cursors, FakePartnerCenter, RecordingQueue
+from signal_fakes import ACME, Cursors, FakePartnerCenter, RecordingQueue
 
 from cosell.signals.sweeper import CURSOR_NAME, referral_sweeper, updated_since_filter
 
@@ -20,26 +20,26 @@ def test_sweeps_everything_first_then_from_watermark_minus_overlap() -> None:
     client, queue, cursors = FakePartnerCenter(), RecordingQueue(), Cursors()
     client.updated = {"r-1": at(30), "r-2": at(10)}
     sweeper = referral_sweeper(
-        client, queue=queue, cursors=cursors, tenant="acme", overlap=timedelta(seconds=60)
+        client, queue=queue, cursors=cursors, tenant=ACME, overlap=timedelta(seconds=60)
     )
     assert sweeper.look() == 2
     assert client.listings[0] == (None, "updatedDateTime asc")
     assert queue.keys == ["referral:r-2", "referral:r-1"]
-    assert cursors.values[("acme", CURSOR_NAME)] == at(30).isoformat()
+    assert cursors.values[(ACME, CURSOR_NAME)] == at(30).isoformat()
 
     client.updated["r-3"] = at(40)
     client.updated["r-4"] = at(-90)  # older than the overlap: not read again
     assert sweeper.look() == 1
     assert client.listings[1] == ("updatedDateTime ge 2026-03-01T11:59:30Z", "updatedDateTime asc")
     assert queue.keys[2:] == ["referral:r-3"]
-    assert cursors.values[("acme", CURSOR_NAME)] == at(40).isoformat()
+    assert cursors.values[(ACME, CURSOR_NAME)] == at(40).isoformat()
 
 
 def test_a_referral_updated_twice_is_enqueued_twice() -> None:
     client, queue, cursors = FakePartnerCenter(), RecordingQueue(), Cursors()
     client.updated = {"r-1": at(30)}
     sweeper = referral_sweeper(
-        client, queue=queue, cursors=cursors, tenant="acme", overlap=timedelta(seconds=60)
+        client, queue=queue, cursors=cursors, tenant=ACME, overlap=timedelta(seconds=60)
     )
     sweeper.look()
     client.updated["r-1"] = at(31)
@@ -57,7 +57,7 @@ def test_a_referral_without_a_stamp_is_skipped() -> None:
 
     queue, cursors = RecordingQueue(), Cursors()
     sweeper = referral_sweeper(
-        Listing(), queue=queue, cursors=cursors, tenant="acme", overlap=timedelta(seconds=60)
+        Listing(), queue=queue, cursors=cursors, tenant=ACME, overlap=timedelta(seconds=60)
     )
     assert sweeper.look() == 1
     assert queue.keys == ["referral:r-2"]

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from cosell.queue.protocol import WorkQueue
+from cosell.store.records import TenantId
+
 
 @dataclass(frozen=True)
 class Change:
@@ -23,18 +26,12 @@ class Change:
     stamp: datetime
 
 
-class WorkQueue(Protocol):
-    """The part of the work queue a signal needs."""
-
-    def enqueue(self, tenant: str, key: str, due_at: datetime | None = None) -> object: ...
-
-
 class CursorStore(Protocol):
     """Where a feed keeps its watermark between runs."""
 
-    def get_cursor(self, tenant: str, name: str) -> str | None: ...
+    def get_cursor(self, tenant: TenantId, name: str) -> str | None: ...
 
-    def set_cursor(self, tenant: str, name: str, value: str) -> None: ...
+    def set_cursor(self, tenant: TenantId, name: str, value: str) -> None: ...
 
 
 ChangeSource = Callable[[datetime | None], Iterable[Change]]
@@ -50,7 +47,7 @@ class ChangeFeed:
         source: ChangeSource,
         queue: WorkQueue,
         cursors: CursorStore,
-        tenant: str,
+        tenant: TenantId,
         cursor_name: str,
         key_prefix: str,
         overlap: timedelta,

@@ -15,7 +15,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from cosell.clients.salesforce_limits import Priority
-from cosell.signals.feed import Change, ChangeFeed, CursorStore, WorkQueue
+from cosell.queue.protocol import WorkQueue
+from cosell.signals.feed import Change, ChangeFeed, CursorStore
+from cosell.store.records import TenantId
 
 CURSOR_NAME = "salesforce.opportunity.systemmodstamp"
 KEY_PREFIX = "opportunity"
@@ -64,7 +66,7 @@ def opportunity_poller(
     *,
     queue: WorkQueue,
     cursors: CursorStore,
-    tenant: str,
+    tenant: TenantId,
     overlap: timedelta,
     where: str = "",
 ) -> ChangeFeed:

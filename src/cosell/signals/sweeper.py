@@ -13,7 +13,9 @@ from typing import Protocol
 
 import structlog
 
-from cosell.signals.feed import Change, ChangeFeed, CursorStore, WorkQueue
+from cosell.queue.protocol import WorkQueue
+from cosell.signals.feed import Change, ChangeFeed, CursorStore
+from cosell.store.records import TenantId
 
 CURSOR_NAME = "partner_center.referral.updated"
 KEY_PREFIX = "referral"
@@ -70,7 +72,7 @@ def referral_sweeper(
     *,
     queue: WorkQueue,
     cursors: CursorStore,
-    tenant: str,
+    tenant: TenantId,
     overlap: timedelta,
 ) -> ChangeFeed:
     """The feed that enqueues ``referral:<id>`` for each changed referral."""

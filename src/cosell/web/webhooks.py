@@ -1,0 +1,139 @@
+"""``POST /webhooks/partner-center``: verify a callback, mark its referral dirty, answer at once.
+
+The receiver never syncs inside the request: a verified referral event only enqueues
+``referral:<id>`` and is answered 202, so Partner Center's delivery never waits on either API.
+
+Routing by event:
+
+* ``referral-created`` / ``referral-updated``: enqueue ``referral:<id>``.
+* ``related-referral-created`` / ``-updated``: the id names *another* referral of the same
+  engagement (for example Microsoft's side of a co-sell). When the id is one we have linked, we
+  enqueue it; otherwise we cannot tell which of our referrals it relates to without a remote
+  call, so we wake the Partner Center sweeper (a *sweep hint*): our referral's
+  ``updatedDateTime`` moves when Microsoft's side changes it, and the sweep finds it.
+* ``test-created``: logged and answered 200; nothing is enqueued.
+* anything else: logged and answered 202; nothing is enqueued.
+
+A callback that fails verification is answered 401 (400 when the request is malformed) with
+the reason logged, and is never enqueued.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from cosell.errors import WebhookRejected
+from cosell.queue.protocol import WorkQueue
+from cosell.store.records import TenantId
+from cosell.web.metrics import ServiceMetrics
+from cosell.web.status import ServiceStatus
+
+log = structlog.get_logger(__name__)
+
+PATH = "/webhooks/partner-center"
+REFERRAL_EVENTS = frozenset({"referral-created", "referral-updated"})
+RELATED_EVENTS = frozenset({"related-referral-created", "related-referral-updated"})
+TEST_EVENT = "test-created"
+EVENTS = tuple(sorted(REFERRAL_EVENTS | RELATED_EVENTS))
+
+
+class Callback(Protocol):
+    """A verified callback: the event and the referral it names."""
+
+    @property
+    def event_name(self) -> str: ...
+
+    @property
+    def referral_id(self) -> str | None: ...
+
+
+Verifier = Callable[[Mapping[str, str], bytes], Callback]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the receiver did with one callback: the HTTP status and the key enqueued, if any."""
+
+    status: int
+    action: str
+    key: str | None = None
+
+
+class WebhookReceiver:
+    """Verifies and routes Partner Center callbacks; see the module docstring for the routing."""
+
+    def __init__(
+        self,
+        *,
+        verify: Verifier,
+        queue: WorkQueue,
+        tenant: TenantId,
+        is_linked: Callable[[str], bool],
+        sweep_hint: Callable[[], None],
+        metrics: ServiceMetrics,
+        status: ServiceStatus,
+    ) -> None:
+        self._verify = verify
+        self._queue = queue
+        self._tenant = tenant
+        self._is_linked = is_linked
+        self._sweep_hint = sweep_hint
+        self._metrics = metrics
+        self._status = status
+
+    async def endpoint(self, request: Request) -> Response:
+        body = await request.body()
+        delivery = await run_in_threadpool(self.deliver, dict(request.headers), body)
+        return JSONResponse({"status": delivery.action}, delivery.status)
+
+    def deliver(self, headers: Mapping[str, str], body: bytes) -> Delivery:
+        """Verify and route one callback (runs off the event loop: it may fetch a certificate)."""
+        try:
+            callback = self._verify(headers, body)
+        except WebhookRejected as exc:
+            return self._rejected(exc)
+        self._metrics.webhooks_received.labels(callback.event_name).inc()
+        self._status.saw_webhook(callback.event_name, callback.referral_id)
+        return self._route(callback)
+
+    def _rejected(self, exc: WebhookRejected) -> Delivery:
+        status = 400 if _malformed(exc) else 401
+        self._metrics.webhooks_rejected.labels(str(status)).inc()
+        log.warning("webhook.rejected", reason=exc.reason, status=status)
+        return Delivery(status, "rejected")
+
+    def _route(self, callback: Callback) -> Delivery:
+        event, referral_id = callback.event_name, callback.referral_id
+        if event == TEST_EVENT:
+            log.info("webhook.test_event")
+            return Delivery(200, "test event received")
+        if event not in REFERRAL_EVENTS | RELATED_EVENTS:
+            log.info("webhook.ignored", webhook_event=event)
+            return Delivery(202, "ignored")
+        if not referral_id:
+            log.warning("webhook.no_referral_id", webhook_event=event)
+            return Delivery(400, "no referral id")
+        if event in RELATED_EVENTS and not self._is_linked(referral_id):
+            self._sweep_hint()
+            log.info("webhook.sweep_hint", webhook_event=event, referral_id=referral_id)
+            return Delivery(202, "sweep scheduled")
+        return self._enqueue(event, referral_id)
+
+    def _enqueue(self, event: str, referral_id: str) -> Delivery:
+        key = f"referral:{referral_id}"
+        self._queue.enqueue(self._tenant, key)
+        self._metrics.enqueued.labels("webhook").inc()
+        log.info("webhook.enqueued", webhook_event=event, key=key)
+        return Delivery(202, "accepted", key)
+
+
+def _malformed(exc: WebhookRejected) -> bool:
+    # The verifier marks requests it could not even read (missing headers, bad JSON) so.
+    return bool(getattr(exc, "malformed", False))

@@ -1,0 +1,83 @@
+from datetime import UTC, datetime
+
+from starlette.testclient import TestClient
+from web_fakes import trusting_verifier
+
+from cosell.clock import ManualClock
+from cosell.signals.loop import LookReport
+from cosell.store.records import TenantId
+from cosell.web.app import create_app
+from cosell.web.metrics import QueueGauges, ServiceMetrics
+from cosell.web.status import ServiceStatus
+from cosell.web.webhooks import WebhookReceiver
+
+
+class NoQueue:
+    def enqueue(self, tenant: TenantId, key: str, due_at: datetime | None = None) -> None:
+        raise AssertionError("nothing should be enqueued")
+
+
+def app_for(status: ServiceStatus, metrics: ServiceMetrics, check=None) -> TestClient:  # type: ignore[no-untyped-def]
+    receiver = WebhookReceiver(
+        verify=trusting_verifier,
+        queue=NoQueue(),
+        tenant=TenantId(1),
+        is_linked=lambda _: False,
+        sweep_hint=lambda: None,
+        metrics=metrics,
+        status=status,
+    )
+    app = create_app(receiver=receiver, status=status, metrics=metrics, health_check=check)
+    return TestClient(app)
+
+
+def test_health_is_ok_or_503_naming_the_failure() -> None:
+    status, metrics = ServiceStatus("acme", ManualClock()), ServiceMetrics()
+    assert app_for(status, metrics).get("/healthz").json() == {"status": "ok"}
+
+    def broken() -> None:
+        raise ConnectionRefusedError("db down")
+
+    response = app_for(status, metrics, broken).get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unhealthy", "error": "ConnectionRefusedError"}
+
+
+def test_metrics_include_queue_gauges_and_signal_runs() -> None:
+    metrics = ServiceMetrics()
+    metrics.watch_queue(lambda: QueueGauges(depth=7, leased=2, dead_letters=1, open_conflicts=0))
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    metrics.observe_look(LookReport("salesforce-poll", at, "ok", 3, 2.0))
+    metrics.observe_look(LookReport("salesforce-poll", at, "deferred", 0, 3600.0, "reserve"))
+    response = app_for(ServiceStatus("acme", ManualClock()), metrics).get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert "cosell_queue_depth 7.0" in text
+    assert "cosell_queue_leased 2.0" in text
+    assert "cosell_dead_letters 1.0" in text
+    assert 'cosell_signal_runs_total{outcome="ok",signal="salesforce-poll"} 1.0' in text
+    assert 'cosell_signal_runs_total{outcome="deferred",signal="salesforce-poll"} 1.0' in text
+    assert 'cosell_keys_enqueued_total{source="salesforce-poll"} 3.0' in text
+
+
+def test_status_page_shows_tenant_last_webhook_last_poll_and_depth() -> None:
+    clock = ManualClock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+    status = ServiceStatus("acme <prod>", clock, lambda: 4)
+    client = app_for(status, ServiceMetrics())
+    page = client.get("/").text
+    assert "acme &lt;prod&gt;" in page
+    assert "<prod>" not in page
+    assert "Last webhook</th><td>never" in page
+
+    clock.advance(60)
+    status.saw_webhook("referral-updated", "r-1")
+    status.saw_look(LookReport("salesforce-poll", clock.now(), "ok", 2, 2.0))
+    page = client.get("/").text
+    assert "2026-03-01T12:01:00+00:00 · referral-updated" in page
+    assert "Last salesforce-poll</th><td>2026-03-01T12:01:00+00:00 · ok, 2 enqueued" in page
+    assert "Queue depth</th><td>4" in page
+
+
+def test_webhook_path_takes_post_only() -> None:
+    client = app_for(ServiceStatus("acme", ManualClock()), ServiceMetrics())
+    assert client.get("/webhooks/partner-center").status_code == 405

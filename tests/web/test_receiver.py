@@ -1,0 +1,167 @@
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+from web_fakes import trusting_verifier
+
+from cosell.clock import ManualClock
+from cosell.queue.embedded import EmbeddedQueue
+from cosell.store.records import Job
+from cosell.store.sql import Store
+from cosell.web.app import create_app
+from cosell.web.metrics import ServiceMetrics
+from cosell.web.status import ServiceStatus
+from cosell.web.webhooks import PATH, WebhookReceiver
+
+BASE = "https://api.partnercenter.microsoft.com/engagements/v1/referrals"
+
+
+def callback(event: str, referral_id: str = "r-1") -> bytes:
+    return json.dumps(
+        {
+            "EventName": event,
+            "ResourceUri": f"{BASE}/{referral_id}",
+            "ResourceName": "referral",
+            "AuditUri": None,
+            "ResourceChangeUtcDate": "2026-03-01T12:00:00.1234567+00:00",
+        }
+    ).encode()
+
+
+class Service:
+    """The receiver over a real store-backed queue whose workers are never started."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.store = Store.open(f"sqlite:///{tmp_path / 'cosell.db'}", clock=ManualClock())
+        self.tenant = self.store.ensure_tenant("acme")
+        self.handled: list[str] = []
+        self.queue = EmbeddedQueue(self.store, self.handle, workers=1)
+        self.linked: set[str] = set()
+        self.hints = 0
+        self.metrics = ServiceMetrics()
+        self.status = ServiceStatus("acme", ManualClock(), self.depth)
+        self.receiver = WebhookReceiver(
+            verify=trusting_verifier,
+            queue=self.queue,
+            tenant=self.tenant,
+            is_linked=self.linked.__contains__,
+            sweep_hint=self.hint,
+            metrics=self.metrics,
+            status=self.status,
+        )
+        app = create_app(receiver=self.receiver, status=self.status, metrics=self.metrics)
+        self.http = TestClient(app)
+
+    def handle(self, job: Job) -> None:
+        self.handled.append(job.key)
+
+    def hint(self) -> None:
+        self.hints += 1
+
+    def depth(self) -> int:
+        return self.store.stats(self.tenant).queue_depth
+
+    def post(self, body: bytes, signed: bool = True) -> tuple[int, str]:
+        headers = {"content-type": "application/json"}
+        if signed:
+            headers["x-test-signed"] = "yes"
+        response = self.http.post(PATH, content=body, headers=headers)
+        return response.status_code, response.json()["status"]
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Service:
+    return Service(tmp_path)
+
+
+@pytest.mark.parametrize("event", ["referral-created", "referral-updated"])
+def test_referral_event_is_enqueued_and_answered_202(service: Service, event: str) -> None:
+    assert service.post(callback(event, "r-9")) == (202, "accepted")
+    assert service.depth() == 1
+    assert service.handled == []  # answered without running any reconcile
+    assert service.queue.run_until_idle(timeout=10).completed == 1
+    assert service.handled == ["referral:r-9"]
+
+
+def test_duplicate_deliveries_are_deduplicated_by_the_queue(service: Service) -> None:
+    for _ in range(3):
+        assert service.post(callback("referral-updated", "r-1"))[0] == 202
+    assert service.depth() == 1
+    service.queue.run_until_idle(timeout=10)
+    assert service.handled == ["referral:r-1"]
+
+
+def test_rejected_callbacks_are_401_and_never_enqueued(service: Service) -> None:
+    assert service.post(callback("referral-updated"), signed=False) == (401, "rejected")
+    assert service.depth() == 0
+    text = service.http.get("/metrics").text
+    assert 'cosell_webhooks_rejected_total{status="401"} 1.0' in text
+
+
+def test_test_event_is_acknowledged_and_not_enqueued(service: Service) -> None:
+    body = json.dumps(
+        {
+            "EventName": "test-created",
+            "ResourceUri": "https://pc.example/webhooks/v1/registration/validationEvents/c-1",
+            "ResourceName": "test",
+        }
+    ).encode()
+    assert service.post(body) == (200, "test event received")
+    assert service.depth() == 0
+
+
+def test_unknown_event_is_ignored(service: Service) -> None:
+    assert service.post(callback("invoice-ready")) == (202, "ignored")
+    assert service.depth() == 0
+
+
+def test_related_referral_of_ours_is_enqueued(service: Service) -> None:
+    service.linked.add("r-ours")
+    assert service.post(callback("related-referral-updated", "r-ours")) == (202, "accepted")
+    assert service.depth() == 1
+    assert service.hints == 0
+
+
+def test_related_referral_of_microsoft_asks_for_a_sweep(service: Service) -> None:
+    assert service.post(callback("related-referral-created", "r-msft")) == (
+        202,
+        "sweep scheduled",
+    )
+    assert service.depth() == 0
+    assert service.hints == 1
+
+
+def test_referral_event_without_an_id_is_400(service: Service) -> None:
+    body = json.dumps({"EventName": "referral-updated", "ResourceUri": ""}).encode()
+    assert service.post(body) == (400, "no referral id")
+    assert service.depth() == 0
+
+
+def test_receiver_answers_while_a_reconcile_is_running(tmp_path: Path) -> None:
+    release, started = threading.Event(), threading.Event()
+
+    def slow(job: Job) -> None:
+        started.set()
+        release.wait(10)
+
+    service = Service(tmp_path)
+    service.queue = EmbeddedQueue(service.store, slow, workers=1)
+    service.receiver._queue = service.queue
+    service.queue.start()
+    try:
+        assert service.post(callback("referral-updated", "r-1"))[0] == 202
+        assert started.wait(10)
+        assert service.post(callback("referral-updated", "r-2"))[0] == 202
+    finally:
+        release.set()
+        service.queue.stop(drain=True, timeout=10)
+
+
+def test_metrics_count_webhooks_and_enqueues(service: Service) -> None:
+    service.post(callback("referral-updated", "r-1"))
+    service.post(callback("referral-created", "r-2"))
+    text = service.http.get("/metrics").text
+    assert 'cosell_webhooks_received_total{event="referral-updated"} 1.0' in text
+    assert 'cosell_keys_enqueued_total{source="webhook"} 2.0' in text
