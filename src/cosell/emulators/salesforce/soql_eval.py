@@ -1,0 +1,391 @@
+"""Running a parsed `Query` over an emulated org's records, with Salesforce's typed comparisons.
+
+Every field path is checked against a `Catalog` before any record is read, so a bad query fails
+the same way whether or not the object holds rows. Comparisons follow the field's describe type:
+strings compare case-insensitively, ids on their case-sensitive 15-character form, dates and
+datetimes as instants (a datetime literal may carry any offset), relative date literals as the
+whole range of days they name. A null field matches only ``= null``, ``!=`` and ``NOT IN``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import operator
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Protocol
+
+from cosell.emulators.salesforce.soql_grammar import (
+    Comparison,
+    Condition,
+    FieldPath,
+    Junction,
+    Like,
+    Membership,
+    Negation,
+    Operator,
+    Query,
+    RelativeDate,
+    SoqlError,
+    Unit,
+    Value,
+)
+
+Record = Mapping[str, Any]
+Predicate = Callable[[Record], bool]
+
+_KINDS = {
+    "id": "id",
+    "reference": "id",
+    "boolean": "boolean",
+    "int": "number",
+    "double": "number",
+    "currency": "number",
+    "percent": "number",
+    "date": "date",
+    "datetime": "datetime",
+}
+_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+class Catalog(Protocol):
+    """What the query engine needs to know about the emulated org's schema and records."""
+
+    def canonical_object(self, name: str) -> str | None: ...
+
+    def canonical_field(self, sobject: str, name: str) -> str | None: ...
+
+    def field_type(self, sobject: str, field: str) -> str: ...
+
+    def relationship(self, sobject: str, name: str) -> tuple[str, str] | None: ...
+
+    def get(self, sobject: str, record_id: str) -> Mapping[str, Any] | None: ...
+
+    def attributes(self, sobject: str, record_id: str) -> dict[str, str]: ...
+
+
+@dataclass
+class QueryResult:
+    """The rows a query returns (after OFFSET and LIMIT) and their number."""
+
+    rows: list[dict[str, Any]]
+    total_size: int
+
+
+@dataclass(frozen=True)
+class _Hop:
+    relationship: str
+    foreign_key: str
+    target: str
+
+
+@dataclass(frozen=True)
+class _Path:
+    """A field path checked against the catalog, in canonical case."""
+
+    written: str
+    hops: tuple[_Hop, ...]
+    sobject: str
+    field: str
+    kind: str
+
+    def value(self, record: Record, catalog: Catalog) -> Any:
+        current = record
+        for hop in self.hops:
+            parent = _parent(current, hop, catalog)
+            if parent is None:
+                return None
+            current = parent
+        return current.get(self.field)
+
+    def normal(self, record: Record, catalog: Catalog) -> Any:
+        raw = self.value(record, catalog)
+        return None if raw is None else _normal(self.kind, raw)
+
+
+def execute(
+    query: Query, catalog: Catalog, records: Iterable[Mapping[str, Any]], now: datetime
+) -> QueryResult:
+    """Filter, sort and page `records` of the query's object and shape them as Salesforce does."""
+    sobject = _object_name(catalog, query.sobject)
+    selected = [_resolve(catalog, sobject, path) for path in query.fields]
+    today = now.astimezone(UTC).date()
+    keep = _compile(query.where, catalog, sobject, today) if query.where else None
+    matched = [record for record in records if keep is None or keep(record)]
+    matched = _sort(matched, query, catalog, sobject)
+    start = query.offset or 0
+    page = matched[start:] if query.limit is None else matched[start : start + query.limit]
+    if query.count:
+        return QueryResult(rows=[], total_size=len(page))
+    rows = [_project(record, sobject, selected, catalog) for record in page]
+    return QueryResult(rows=rows, total_size=len(rows))
+
+
+def _object_name(catalog: Catalog, name: str) -> str:
+    canonical = catalog.canonical_object(name)
+    if canonical is None:
+        raise SoqlError(
+            "INVALID_TYPE",
+            f"sObject type '{name}' is not supported. If you are attempting to use a custom "
+            "object, be sure to append the '__c' after the entity name. Please reference your "
+            "WSDL or the describe call for the appropriate names.",
+        )
+    return canonical
+
+
+def _resolve(catalog: Catalog, sobject: str, path: FieldPath) -> _Path:
+    hops: list[_Hop] = []
+    owner = sobject
+    for name in path.parts[:-1]:
+        hop = _hop(catalog, owner, name)
+        hops.append(hop)
+        owner = hop.target
+    field = catalog.canonical_field(owner, path.parts[-1])
+    if field is None:
+        raise SoqlError(
+            "INVALID_FIELD",
+            f"No such column '{path.parts[-1]}' on entity '{owner}'. If you are attempting to "
+            "use a custom field, be sure to append the '__c' after the custom field name. "
+            "Please reference your WSDL or the describe call for the appropriate names.",
+        )
+    kind = _KINDS.get(catalog.field_type(owner, field), "string")
+    return _Path(str(path), tuple(hops), owner, field, kind)
+
+
+def _hop(catalog: Catalog, owner: str, name: str) -> _Hop:
+    link = catalog.relationship(owner, name)
+    if link is None:
+        raise SoqlError(
+            "INVALID_FIELD",
+            f"Didn't understand relationship '{name}' in field path. If you are attempting to "
+            "use a custom relationship, be sure to append the '__r' after the custom "
+            "relationship name. Please reference your WSDL or the describe call for the "
+            "appropriate names.",
+        )
+    target, foreign_key = link
+    foreign_key = catalog.canonical_field(owner, foreign_key) or foreign_key
+    return _Hop(_relationship_name(foreign_key, name), foreign_key, target)
+
+
+def _relationship_name(foreign_key: str, written: str) -> str:
+    """The canonical relationship name, derived from its foreign key as Salesforce names them."""
+    if foreign_key.endswith("__c"):
+        return foreign_key[:-3] + "__r"
+    if foreign_key.endswith("Id") and len(foreign_key) > 2:
+        return foreign_key[:-2]
+    return written
+
+
+def _parent(record: Record | None, hop: _Hop, catalog: Catalog) -> Record | None:
+    parent_id = record.get(hop.foreign_key) if record is not None else None
+    return catalog.get(hop.target, parent_id) if parent_id else None
+
+
+def _normal(kind: str, raw: Any) -> Any:
+    """A stored wire value in the form comparisons and sorting use."""
+    if kind == "string":
+        return str(raw).casefold()
+    if kind == "id":
+        return str(raw)[:15]
+    if kind == "date":
+        return date.fromisoformat(raw) if isinstance(raw, str) else raw
+    if kind == "datetime":
+        return _instant(datetime.fromisoformat(raw) if isinstance(raw, str) else raw)
+    return raw
+
+
+def _instant(moment: datetime) -> datetime:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).replace(microsecond=0)
+
+
+def _compile(condition: Condition, catalog: Catalog, sobject: str, today: date) -> Predicate:
+    def compile_(node: Condition) -> Predicate:
+        if isinstance(node, Junction):
+            parts = [compile_(operand) for operand in node.operands]
+            combine = all if node.kind == "AND" else any
+            return lambda record: combine(part(record) for part in parts)
+        if isinstance(node, Negation):
+            inner = compile_(node.operand)
+            return lambda record: not inner(record)
+        if isinstance(node, Membership):
+            return compile_(_as_junction(node))
+        path = _resolve(catalog, sobject, node.field)
+        if isinstance(node, Like):
+            return _compile_like(path, node.pattern, catalog)
+        return _compile_comparison(path, node, catalog, today)
+
+    return compile_(condition)
+
+
+def _as_junction(node: Membership) -> Junction:
+    """``IN`` is a run of ``=`` joined by OR; ``NOT IN`` a run of ``!=`` joined by AND."""
+    symbol: Operator = "!=" if node.negated else "="
+    operands = tuple(Comparison(node.field, symbol, value) for value in node.values)
+    return Junction("AND" if node.negated else "OR", operands)
+
+
+def _compile_like(path: _Path, pattern: str, catalog: Catalog) -> Predicate:
+    if path.kind != "string":
+        raise SoqlError("INVALID_FIELD", f"invalid operator on field '{path.written}': LIKE")
+    regex = re.compile(pattern, re.IGNORECASE | re.DOTALL)
+
+    def like(record: Record) -> bool:
+        value = path.value(record, catalog)
+        return value is not None and regex.fullmatch(str(value)) is not None
+
+    return like
+
+
+def _compile_comparison(path: _Path, node: Comparison, catalog: Catalog, today: date) -> Predicate:
+    if node.value is None:
+        wanted = node.operator == "="
+        if node.operator in ("=", "!="):
+            return lambda record: (path.value(record, catalog) is None) == wanted
+        return lambda _record: False
+    if isinstance(node.value, RelativeDate):
+        test = _range_test(path, node.value, node.operator, today)
+    else:
+        literal = _literal(path, node.value)
+        compare = _OPERATORS[node.operator]
+        test = lambda value: compare(value, literal)  # noqa: E731
+    absent = node.operator == "!="
+
+    def comparison(record: Record) -> bool:
+        value = path.normal(record, catalog)
+        return absent if value is None else test(value)
+
+    return comparison
+
+
+def _range_test(
+    path: _Path, literal: RelativeDate, symbol: str, today: date
+) -> Callable[[Any], bool]:
+    if path.kind not in ("date", "datetime"):
+        raise _type_mismatch(path)
+    first, after = _bounds(literal, today)
+    low: date | datetime = first
+    high: date | datetime = after
+    if path.kind == "datetime":
+        low, high = datetime.combine(first, time(), UTC), datetime.combine(after, time(), UTC)
+    tests: dict[str, Callable[[Any], bool]] = {
+        "=": lambda value: low <= value < high,
+        "!=": lambda value: not low <= value < high,
+        "<": lambda value: value < low,
+        "<=": lambda value: value < high,
+        ">": lambda value: value >= high,
+        ">=": lambda value: value >= low,
+    }
+    return tests[symbol]
+
+
+def _bounds(literal: RelativeDate, today: date) -> tuple[date, date]:
+    """The half-open range of days a relative literal means on `today`.
+
+    Weeks start on Sunday (Salesforce's en_US locale); the emulator's users all live in UTC.
+    """
+    anchor = _period_start(today, literal.unit)
+    first = _shift(anchor, literal.unit, literal.start)
+    return first, _shift(anchor, literal.unit, literal.start + literal.length)
+
+
+def _period_start(day: date, unit: Unit) -> date:
+    if unit == "day":
+        return day
+    if unit == "week":
+        return day - timedelta(days=(day.weekday() + 1) % 7)
+    first_month = {"month": day.month, "quarter": (day.month - 1) // 3 * 3 + 1, "year": 1}[unit]
+    return date(day.year, first_month, 1)
+
+
+def _shift(day: date, unit: Unit, count: int) -> date:
+    if unit in ("day", "week"):
+        return day + timedelta(days=count * (7 if unit == "week" else 1))
+    months = count * {"month": 1, "quarter": 3, "year": 12}[unit]
+    year, month = divmod(day.month - 1 + months, 12)
+    last_day = calendar.monthrange(day.year + year, month + 1)[1]
+    return date(day.year + year, month + 1, min(day.day, last_day))
+
+
+def _literal(path: _Path, value: Value) -> Any:
+    """The literal in comparable form, or INVALID_QUERY_FILTER_OPERATOR if its type is wrong."""
+    kind = path.kind
+    if kind == "datetime" and isinstance(value, datetime):
+        return _instant(value)
+    if isinstance(value, datetime | RelativeDate):
+        raise _type_mismatch(path)
+    if kind == "date" and isinstance(value, date):
+        return value
+    if kind == "number" and isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    if kind == "boolean" and isinstance(value, bool):
+        return value
+    if kind in ("string", "id") and isinstance(value, str):
+        return _id_literal(path, value) if kind == "id" else value.casefold()
+    raise _type_mismatch(path)
+
+
+def _id_literal(path: _Path, value: str) -> str:
+    if len(value) not in (15, 18):
+        raise SoqlError("INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {value}")
+    return value[:15]
+
+
+def _type_mismatch(path: _Path) -> SoqlError:
+    names = {"number": "double", "datetime": "dateTime", "id": "id"}
+    quoted = (
+        "should be enclosed in quotes"
+        if path.kind in ("string", "id")
+        else ("should not be enclosed in quotes")
+    )
+    return SoqlError(
+        "INVALID_QUERY_FILTER_OPERATOR",
+        f"value of filter criterion for field '{path.written}' must be of type "
+        f"{names.get(path.kind, path.kind)} and {quoted}",
+    )
+
+
+def _sort(records: list[Record], query: Query, catalog: Catalog, sobject: str) -> list[Record]:
+    # Stable sorts applied from the last key to the first give a multi-key order.
+    for item in reversed(query.order_by):
+        path = _resolve(catalog, sobject, item.field)
+        keyed = [(path.normal(record, catalog), record) for record in records]
+        present = [pair for pair in keyed if pair[0] is not None]
+        present.sort(key=lambda pair: pair[0], reverse=item.descending)
+        nulls = [pair for pair in keyed if pair[0] is None]
+        ordered = nulls + present if item.nulls_first else present + nulls
+        records = [record for _key, record in ordered]
+    return records
+
+
+def _project(
+    record: Record, sobject: str, selected: list[_Path], catalog: Catalog
+) -> dict[str, Any]:
+    row: dict[str, Any] = {"attributes": catalog.attributes(sobject, record["Id"])}
+    for path in selected:
+        _place(row, record, path, catalog)
+    return row
+
+
+def _place(row: dict[str, Any], record: Record, path: _Path, catalog: Catalog) -> None:
+    """Write one selected value into `row`, nesting parent fields under their relationship."""
+    target, current = row, record
+    for hop in path.hops:
+        parent = _parent(current, hop, catalog)
+        if parent is None or target.get(hop.relationship, {}) is None:
+            target[hop.relationship] = None
+            return
+        if hop.relationship not in target:
+            parent_id = parent.get("Id") or current[hop.foreign_key]
+            target[hop.relationship] = {"attributes": catalog.attributes(hop.target, parent_id)}
+        target, current = target[hop.relationship], parent
+    target[path.field] = current.get(path.field)

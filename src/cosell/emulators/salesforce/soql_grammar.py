@@ -1,0 +1,402 @@
+"""SOQL text to a `Query` value: the grammar (lark, LALR) and the syntax tree it produces.
+
+Only the subset cosell and its users send is accepted; anything else is a ``MALFORMED_QUERY``
+with Salesforce's "unexpected token" wording and a row/column pointer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+
+import lark
+
+_GRAMMAR = r"""
+start: _SELECT select_list _FROM NAME where_clause? order_clause? limit_clause? offset_clause?
+
+select_list: count_call | path ("," path)*
+count_call: _COUNT "(" ")"
+path: NAME ("." NAME)*
+
+where_clause: _WHERE condition
+?condition: unary | and_chain | or_chain
+and_chain: unary (_AND unary)+
+or_chain: unary (_OR unary)+
+?unary: negation | atom
+negation: _NOT atom
+?atom: comparison | membership | "(" condition ")"
+comparison: path OPERATOR value
+membership: path IN_OP "(" value ("," value)* ")"
+value: STRING | NUMBER | DATETIME | DATE | NULL | TRUE | FALSE | DATE_LITERAL
+
+order_clause: _ORDER _BY order_item ("," order_item)*
+order_item: path DIRECTION? NULLS_POSITION?
+limit_clause: _LIMIT INT
+offset_clause: _OFFSET INT
+
+_SELECT.2: /select\b/i
+_FROM.2: /from\b/i
+_COUNT.2: /count\b/i
+_WHERE.2: /where\b/i
+_AND.2: /and\b/i
+_OR.2: /or\b/i
+_NOT.2: /not\b/i
+_ORDER.2: /order\b/i
+_BY.2: /by\b/i
+_LIMIT.2: /limit\b/i
+_OFFSET.2: /offset\b/i
+IN_OP.2: /(not\s+)?in\b/i
+OPERATOR.2: /!=|<>|<=|>=|=|<|>|like\b/i
+DIRECTION.2: /(asc|desc)\b/i
+NULLS_POSITION.2: /nulls\s+(first|last)\b/i
+NULL.2: /null\b/i
+TRUE.2: /true\b/i
+FALSE.2: /false\b/i
+DATETIME.4: /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?(Z|[+-]\d{2}:\d{2})/
+DATE.3: /\d{4}-\d{2}-\d{2}/
+NUMBER: /[+-]?(\d+(\.\d*)?|\.\d+)/
+INT: /\d+/
+STRING: /'(?:[^'\\]|\\.)*'/s
+DATE_LITERAL: /[a-z][a-z0-9_]*(:\d+)?/i
+NAME: /(?!(RESERVED)\b)[a-z][a-z0-9_]*/i
+
+%ignore /\s+/
+"""
+# Salesforce's reserved words can never name a field or an object (ORDER and OFFSET can: Order).
+_RESERVED = "and asc desc excludes first from group having in includes last like limit not null"
+_RESERVED += " nulls or select where with"
+_GRAMMAR = _GRAMMAR.replace("RESERVED", "|".join(_RESERVED.split()))
+
+_PARSER = lark.Lark(_GRAMMAR, parser="lalr", lexer="contextual", maybe_placeholders=False)
+
+_ESCAPES = {"'": "'", '"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
+
+
+class SoqlError(Exception):
+    """A query Salesforce would refuse; `error_code` is its errorCode (``MALFORMED_QUERY``...)."""
+
+    def __init__(self, error_code: str, message: str) -> None:
+        super().__init__(f"{error_code}: {message}")
+        self.error_code = error_code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class FieldPath:
+    """A field as written: ``("Name",)`` or a parent path ``("Account", "Owner", "Email")``."""
+
+    parts: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return ".".join(self.parts)
+
+
+Unit = Literal["day", "week", "month", "quarter", "year"]
+_UNITS: dict[str, Unit] = {
+    "DAYS": "day",
+    "WEEKS": "week",
+    "MONTHS": "month",
+    "QUARTERS": "quarter",
+    "YEARS": "year",
+}
+_PLAIN_PERIODS: dict[str, tuple[Unit, int, int]] = {
+    "YESTERDAY": ("day", -1, 1),
+    "TODAY": ("day", 0, 1),
+    "TOMORROW": ("day", 1, 1),
+    "LAST_90_DAYS": ("day", -90, 91),
+    "NEXT_90_DAYS": ("day", 1, 90),
+}
+_PERIODS: tuple[tuple[str, Unit], ...] = (
+    ("WEEK", "week"),
+    ("MONTH", "month"),
+    ("QUARTER", "quarter"),
+    ("YEAR", "year"),
+)
+for _name, _unit in _PERIODS:
+    for _prefix, _start in (("LAST", -1), ("THIS", 0), ("NEXT", 1)):
+        _PLAIN_PERIODS[f"{_prefix}_{_name}"] = (_unit, _start, 1)
+_COUNTED = re.compile(r"(LAST_N|NEXT_N|N)_(DAYS|WEEKS|MONTHS|QUARTERS|YEARS)(_AGO)?")
+
+
+@dataclass(frozen=True)
+class RelativeDate:
+    """A relative date literal (``TODAY``, ``LAST_N_DAYS:7``): a run of whole periods.
+
+    The range starts `start` periods away from the period holding today and lasts `length`
+    periods.
+    """
+
+    literal: str
+    unit: Unit
+    start: int
+    length: int
+
+
+def _relative_date(text: str) -> RelativeDate:
+    name, _, amount = text.upper().partition(":")
+    if name in _PLAIN_PERIODS and not amount:
+        return RelativeDate(name, *_PLAIN_PERIODS[name])
+    match = _COUNTED.fullmatch(name)
+    if match is None or not amount or (match[1] == "N") != bool(match[3]):
+        raise ValueError(text)
+    unit, n = _UNITS[match[2]], int(amount)
+    if match[1] == "N":
+        return RelativeDate(text.upper(), unit, -n, 1)
+    if match[1] == "NEXT_N":
+        return RelativeDate(text.upper(), unit, 1, n)
+    # LAST_N_DAYS:n includes today; the longer LAST_N_* periods stop before the current one.
+    return RelativeDate(text.upper(), unit, -n, n + 1 if unit == "day" else n)
+
+
+Value = str | int | float | bool | date | datetime | RelativeDate | None
+Operator = Literal["=", "!=", "<", "<=", ">", ">="]
+_SYMBOLS: dict[str, Operator] = {"=": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<="}
+_SYMBOLS.update({">": ">", ">=": ">="})
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``field <operator> value``; a `RelativeDate` value compares against its whole range."""
+
+    field: FieldPath
+    operator: Operator
+    value: Value
+
+
+@dataclass(frozen=True)
+class Membership:
+    """``field IN (...)`` or, when `negated`, ``field NOT IN (...)``."""
+
+    field: FieldPath
+    values: tuple[Value, ...]
+    negated: bool
+
+
+@dataclass(frozen=True)
+class Like:
+    """``field LIKE '...'``; `pattern` is the equivalent anchored Python regular expression."""
+
+    field: FieldPath
+    pattern: str
+
+
+@dataclass(frozen=True)
+class Junction:
+    """Two or more conditions joined by one kind of connective (SOQL forbids mixing them)."""
+
+    kind: Literal["AND", "OR"]
+    operands: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class Negation:
+    """``NOT condition``."""
+
+    operand: Condition
+
+
+Condition = Comparison | Membership | Like | Junction | Negation
+
+
+@dataclass(frozen=True)
+class OrderItem:
+    """One ORDER BY key."""
+
+    field: FieldPath
+    descending: bool
+    nulls_first: bool
+
+
+@dataclass(frozen=True)
+class Query:
+    """A parsed SOQL query, not yet checked against any schema."""
+
+    sobject: str
+    fields: tuple[FieldPath, ...]
+    count: bool
+    where: Condition | None
+    order_by: tuple[OrderItem, ...]
+    limit: int | None
+    offset: int | None
+
+
+class _BadToken(Exception):
+    """A token the grammar accepts but whose text is not a valid literal."""
+
+    def __init__(self, token: lark.Token) -> None:
+        super().__init__(str(token))
+        self.token = token
+
+
+_COUNT_ONLY = object()
+
+
+class _ToQuery(lark.Transformer[lark.Token, Query]):
+    """Turns the lark parse tree into `Query` values, decoding literals on the way."""
+
+    def start(self, items: list[Any]) -> Query:
+        (fields, count), sobject, *clauses = items
+        parts: dict[str, Any] = dict(clauses)
+        return Query(
+            sobject=str(sobject),
+            fields=fields,
+            count=count,
+            where=parts.get("where"),
+            order_by=parts.get("order", ()),
+            limit=parts.get("limit"),
+            offset=parts.get("offset"),
+        )
+
+    def select_list(self, items: list[Any]) -> tuple[tuple[FieldPath, ...], bool]:
+        if items[0] is _COUNT_ONLY:
+            return (), True
+        return tuple(items), False
+
+    def count_call(self, _items: list[Any]) -> object:
+        return _COUNT_ONLY
+
+    def path(self, items: list[lark.Token]) -> FieldPath:
+        return FieldPath(tuple(str(item) for item in items))
+
+    def where_clause(self, items: list[Any]) -> tuple[str, Condition]:
+        return "where", items[0]
+
+    def and_chain(self, items: list[Condition]) -> Junction:
+        return Junction("AND", tuple(items))
+
+    def or_chain(self, items: list[Condition]) -> Junction:
+        return Junction("OR", tuple(items))
+
+    def negation(self, items: list[Condition]) -> Negation:
+        return Negation(items[0])
+
+    def comparison(self, items: list[Any]) -> Comparison | Like:
+        field, operator, token = items
+        symbol = str(operator).upper()
+        if symbol == "LIKE":
+            if token.type != "STRING":
+                raise _BadToken(token)
+            return Like(field, _like_pattern(token))
+        return Comparison(field, _SYMBOLS[symbol], _decode(token))
+
+    def membership(self, items: list[Any]) -> Membership:
+        field, operator, *tokens = items
+        negated = str(operator).upper().startswith("NOT")
+        return Membership(field, tuple(_decode(token) for token in tokens), negated)
+
+    def value(self, items: list[lark.Token]) -> lark.Token:
+        return items[0]
+
+    def order_clause(self, items: list[OrderItem]) -> tuple[str, tuple[OrderItem, ...]]:
+        return "order", tuple(items)
+
+    def order_item(self, items: list[Any]) -> OrderItem:
+        field, *modifiers = items
+        words = {token.type: str(token).upper() for token in modifiers}
+        descending = words.get("DIRECTION") == "DESC"
+        nulls = words.get("NULLS_POSITION", "NULLS LAST" if descending else "NULLS FIRST")
+        return OrderItem(field, descending, nulls.endswith("FIRST"))
+
+    def limit_clause(self, items: list[lark.Token]) -> tuple[str, int]:
+        return "limit", int(items[0])
+
+    def offset_clause(self, items: list[lark.Token]) -> tuple[str, int]:
+        return "offset", int(items[0])
+
+
+def _decode(token: lark.Token) -> Value:
+    try:
+        return _DECODERS[token.type](str(token))
+    except (ValueError, KeyError):
+        raise _BadToken(token) from None
+
+
+def _decode_datetime(text: str) -> datetime:
+    # Salesforce keeps datetimes to the second, so a literal's milliseconds never matter.
+    return datetime.fromisoformat(text).replace(microsecond=0)
+
+
+def _decode_number(text: str) -> int | float:
+    return float(text) if "." in text else int(text)
+
+
+def _decode_string(text: str) -> str:
+    return "".join("\\" + char if wildcard else char for char, wildcard in _pieces(text))
+
+
+_DECODERS: dict[str, Callable[[str], Value]] = {
+    "STRING": _decode_string,
+    "NUMBER": _decode_number,
+    "DATETIME": _decode_datetime,
+    "DATE": date.fromisoformat,
+    "NULL": lambda _text: None,
+    "TRUE": lambda _text: True,
+    "FALSE": lambda _text: False,
+    "DATE_LITERAL": _relative_date,
+}
+
+
+def _pieces(quoted: str) -> Iterator[tuple[str, bool]]:
+    """The characters of a quoted literal, each flagged when it is an escaped ``%`` or ``_``."""
+    chars = iter(quoted[1:-1])
+    for char in chars:
+        if char != "\\":
+            yield char, False
+            continue
+        escaped = next(chars)
+        if escaped in "%_":
+            yield escaped, True
+        elif escaped.lower() in _ESCAPES:
+            yield _ESCAPES[escaped.lower()], False
+        else:
+            raise ValueError(f"illegal escape \\{escaped}")
+
+
+def _like_pattern(token: lark.Token) -> str:
+    try:
+        pieces = list(_pieces(str(token)))
+    except ValueError:
+        raise _BadToken(token) from None
+    wildcards = {"%": ".*", "_": "."}
+    return "".join(
+        re.escape(char) if escaped else wildcards.get(char, re.escape(char))
+        for char, escaped in pieces
+    )
+
+
+def parse(text: str) -> Query:
+    """Parse SOQL text; raises `SoqlError` ``MALFORMED_QUERY`` for anything outside the subset."""
+    try:
+        return _ToQuery().transform(_PARSER.parse(text))
+    except lark.UnexpectedToken as exc:
+        token = exc.token
+        if token.type == "$END":
+            raise _malformed_at_end(text) from None
+        raise _malformed(text, exc.line, exc.column, str(token)) from None
+    except lark.UnexpectedCharacters as exc:
+        raise _malformed(text, exc.line, exc.column, exc.char) from None
+    except lark.exceptions.VisitError as exc:
+        if not isinstance(exc.orig_exc, _BadToken):
+            raise
+        token = exc.orig_exc.token
+        raise _malformed(text, token.line or 1, token.column or 1, str(token)) from None
+    except RecursionError:
+        raise SoqlError("MALFORMED_QUERY", "query is nested too deeply") from None
+
+
+def _malformed_at_end(text: str) -> SoqlError:
+    lines = text.split("\n")
+    return _malformed(text, len(lines), len(lines[-1]) + 1, "<EOF>")
+
+
+def _malformed(text: str, line: int, column: int, token: str) -> SoqlError:
+    lines = text.split("\n")
+    source = lines[line - 1] if 0 < line <= len(lines) else ""
+    pointer = " " * max(column - 1, 0) + "^"
+    return SoqlError(
+        "MALFORMED_QUERY",
+        f"\n{source}\n{pointer}\nERROR at Row:{line}:Column:{column}\nunexpected token: '{token}'",
+    )
