@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import timedelta
+
+from cosell.clock import ManualClock
+from cosell.store import Job, Store
+
+
+def _claim_all(store: Store, owner: str = "w", lease: float = 60) -> list[Job]:
+    return store.claim(owner, store.clock.now(), lease, limit=100)
+
+
+def test_a_hundred_enqueues_of_one_key_make_one_job(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    for _ in range(100):
+        store.enqueue(tenant, "referral:R1")
+    assert store.stats(tenant).queue_depth == 1
+    assert [j.key for j in _claim_all(store)] == ["referral:R1"]
+    assert _claim_all(store, "other") == []
+
+
+def test_dedupe_keeps_the_earlier_due_time_and_higher_priority(
+    store: Store, clock: ManualClock
+) -> None:
+    tenant = store.ensure_tenant("acme")
+    later, sooner = clock.now() + timedelta(minutes=10), clock.now() + timedelta(minutes=1)
+    store.enqueue(tenant, "referral:A", later)
+    store.enqueue(tenant, "referral:A", sooner, priority=5)
+    store.enqueue(tenant, "referral:A", later, priority=1)
+    clock.advance(60)
+    [job] = _claim_all(store)
+    assert (job.due_at, job.priority) == (sooner, 5)
+
+
+def test_claim_takes_higher_priority_then_earlier_due_first(
+    store: Store, clock: ManualClock
+) -> None:
+    tenant = store.ensure_tenant("acme")
+    store.enqueue(tenant, "referral:old")
+    clock.advance(1)
+    store.enqueue(tenant, "referral:new")
+    store.enqueue(tenant, "referral:urgent", priority=9)
+    assert [j.key for j in _claim_all(store)] == ["referral:urgent", "referral:old", "referral:new"]
+
+
+def test_a_key_is_not_claimed_before_it_is_due(store: Store, clock: ManualClock) -> None:
+    tenant = store.ensure_tenant("acme")
+    store.enqueue(tenant, "referral:R1", clock.now() + timedelta(seconds=30))
+    assert _claim_all(store) == []
+    assert store.next_due() == clock.now() + timedelta(seconds=30)
+    clock.advance(30)
+    assert len(_claim_all(store)) == 1
+
+
+def test_a_leased_key_is_never_leased_twice(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    store.enqueue(tenant, "referral:R1")
+    assert len(_claim_all(store, "a")) == 1
+    store.enqueue(tenant, "referral:R1")
+    assert _claim_all(store, "b") == []
+
+
+def test_a_key_enqueued_while_leased_runs_again_exactly_once(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    store.enqueue(tenant, "referral:R1")
+    [job] = _claim_all(store)
+    for _ in range(3):
+        store.enqueue(tenant, "referral:R1")
+    assert store.complete(job)
+    [rerun] = _claim_all(store)
+    assert (rerun.key, rerun.attempts) == ("referral:R1", 1)
+    assert store.complete(rerun)
+    assert _claim_all(store) == []
+    assert store.stats(tenant).queue_depth == 0
+
+
+def test_an_expired_lease_is_reclaimed_and_the_old_holder_loses(
+    store: Store, clock: ManualClock
+) -> None:
+    tenant = store.ensure_tenant("acme")
+    store.enqueue(tenant, "referral:R1")
+    [stale] = _claim_all(store, "crashed", lease=30)
+    clock.advance(29)
+    assert _claim_all(store, "b") == []
+    clock.advance(2)
+    [fresh] = _claim_all(store, "b")
+    assert (fresh.lease_owner, fresh.attempts) == ("b", 2)
+    assert not store.complete(stale)
+    assert not store.retry_later(stale, clock.now(), "late")
+    assert not store.dead_letter(stale, "late")
+    assert store.complete(fresh)
+
+
+def test_retry_later_releases_the_lease_until_due(store: Store, clock: ManualClock) -> None:
+    tenant = store.ensure_tenant("acme")
+    store.enqueue(tenant, "referral:R1")
+    [job] = _claim_all(store)
+    assert store.retry_later(job, clock.now() + timedelta(seconds=20), "boom access_token=s3cr3t")
+    assert _claim_all(store) == []
+    clock.advance(20)
+    [again] = _claim_all(store)
+    assert again.attempts == 2
+    assert again.last_error is not None
+    assert "s3cr3t" not in again.last_error
+    assert again.last_error.startswith("boom")
+
+
+def test_dead_letter_keeps_the_reason_and_can_be_retried(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    store.enqueue(tenant, "opportunity:006A")
+    [job] = _claim_all(store)
+    assert store.dead_letter(job, "RejectedError: invalid country")
+    assert store.stats(tenant).queue_depth == 0
+    [letter] = store.dead_letters(tenant)
+    assert (letter.key, letter.reason, letter.attempts) == (
+        "opportunity:006A",
+        "RejectedError: invalid country",
+        1,
+    )
+    assert store.retry_dead_letter(tenant, "opportunity:006A")
+    assert not store.retry_dead_letter(tenant, "opportunity:006A")
+    assert store.dead_letters(tenant) == []
+    [again] = _claim_all(store)
+    assert (again.key, again.attempts) == ("opportunity:006A", 1)
+
+
+def test_retry_all_dead_letters_requeues_each_once(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    for key in ("referral:A", "referral:B"):
+        store.enqueue(tenant, key)
+    for job in _claim_all(store):
+        store.dead_letter(job, "nope")
+    assert store.retry_all_dead_letters(tenant) == 2
+    assert sorted(j.key for j in _claim_all(store)) == ["referral:A", "referral:B"]
+
+
+def test_a_later_success_clears_the_dead_letter(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    store.enqueue(tenant, "referral:A")
+    [job] = _claim_all(store)
+    store.dead_letter(job, "rejected")
+    store.enqueue(tenant, "referral:A")
+    [fixed] = _claim_all(store)
+    assert store.complete(fixed)
+    assert store.dead_letters(tenant) == []
+
+
+def test_a_signal_during_a_failing_run_is_not_lost(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    store.enqueue(tenant, "referral:A")
+    [job] = _claim_all(store)
+    store.enqueue(tenant, "referral:A")
+    store.dead_letter(job, "rejected")
+    assert [j.key for j in _claim_all(store)] == ["referral:A"]
+
+
+def test_concurrent_claimers_split_the_keys_without_overlap(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    keys = [f"referral:R{n}" for n in range(40)]
+    for key in keys:
+        store.enqueue(tenant, key)
+    claimed: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def claimer(owner: str) -> None:
+        while jobs := store.claim(owner, store.clock.now(), 60, limit=3):
+            with lock:
+                claimed.update(j.key for j in jobs)
+
+    threads = [threading.Thread(target=claimer, args=(f"w{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert claimed == Counter(keys)
