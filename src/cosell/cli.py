@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from cosell import __version__
+from cosell.emulators.partner_center.command import partner_center_command
 from cosell.sync.command import mapping_command
 
 
@@ -28,4 +29,5 @@ def setup() -> None:
 
 
 # --- command registrations (one line each; keep sorted) ---------------------------------------
+emulate.add_command(partner_center_command)
 main.add_command(mapping_command)

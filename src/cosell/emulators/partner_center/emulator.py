@@ -84,11 +84,13 @@ class Emulator:
         with self.lock:
             self.referrals.expire_due()
 
-    def notify(self, event: str, resource_id: str, resource_uri: str, resource: str) -> None:
+    def notify(
+        self, event: str, resource_id: str, resource_uri: str, resource: str
+    ) -> Delivery | None:
         """Queue a signed callback if the registration asks for ``event``; callers hold ``lock``."""
         registration = self.data.registration
         if registration is None or event not in registration["WebhookEvents"]:
-            return
+            return None
         payload = {
             "EventName": event,
             "ResourceUri": resource_uri,
@@ -104,8 +106,9 @@ class Emulator:
             "X-MS-Signature-Algorithm": "rsa-sha256",
             "Content-Type": "application/json",
         }
-        url = registration["WebhookUrl"]
-        self.dispatcher.emit(Delivery(event, url, body, headers, resource_id))
+        delivery = Delivery(event, registration["WebhookUrl"], body, headers, resource_id)
+        self.dispatcher.emit(delivery)
+        return delivery
 
     def referral_uri(self, referral_id: str) -> str:
         return f"{self.config.base_url}/engagements/v1/referrals/{referral_id}"

@@ -54,6 +54,17 @@ class ApiError(Exception):
         return json_response(self.body(), self.status, self.headers)
 
 
+class ThrottledError(ApiError):
+    """A 429 in the general Partner Center throttling shape (``statusCode`` and ``message``)."""
+
+    def __init__(self, seconds: int) -> None:
+        message = f"Rate limit is exceeded. Try again in {seconds} seconds."
+        super().__init__(429, "throttled", message, headers={"Retry-After": str(seconds)})
+
+    def body(self) -> dict[str, Any]:
+        return {"statusCode": self.status, "message": self.message}
+
+
 def invalid(message: str, target: str | None = None) -> ApiError:
     return ApiError(400, "invalidRequest", message, target)
 
