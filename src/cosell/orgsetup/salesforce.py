@@ -1,0 +1,232 @@
+"""Compare an org with the ``OrgSpec`` and create what is missing; never alter what exists.
+
+``inspect`` only reads (describe, SOQL). ``apply`` inspects, then creates missing objects and
+fields through the Tooling API and grants field access through a permission set. A field that
+exists with another type is reported as ``differs`` for an admin to resolve: changing a type can
+destroy data, so cosell never does it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from cosell.clients.salesforce import SalesforceClient
+from cosell.errors import APIError, NotFound, RejectedError
+from cosell.orgsetup.spec import FieldSpec, ObjectSpec, OrgSpec
+
+Status = Literal["ok", "missing", "created", "granted", "differs", "failed"]
+Kind = Literal["object", "field", "access", "permission set", "assignment"]
+Described = dict[str, dict[str, Any]]  # describe fields by lower-cased name
+NEEDS_WORK: frozenset[Status] = frozenset({"missing", "differs", "failed"})
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of the setup report."""
+
+    kind: Kind
+    name: str
+    expected: str
+    status: Status
+    detail: str = ""
+    record_id: str | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Report:
+    """All findings of one inspection or run."""
+
+    findings: tuple[Finding, ...]
+
+    def with_status(self, *statuses: Status) -> list[Finding]:
+        return [f for f in self.findings if f.status in statuses]
+
+    @property
+    def clean(self) -> bool:
+        """Nothing missing, different or failed."""
+        return not self.with_status(*NEEDS_WORK)
+
+    @property
+    def unchanged(self) -> bool:
+        return all(f.status == "ok" for f in self.findings)
+
+
+def soql_literal(value: str) -> str:
+    """A SOQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class OrgSetup:
+    """Inspect and complete an org's cosell schema over a ``SalesforceClient``."""
+
+    def __init__(
+        self, client: SalesforceClient, spec: OrgSpec, *, assignee_id: str | None = None
+    ) -> None:
+        self.client = client
+        self.spec = spec
+        self.assignee_id = assignee_id
+
+    # --- inspection ----------------------------------------------------------------------------
+
+    def inspect(self) -> Report:
+        described = {name: self._describe(name) for name in self._sobjects()}
+        findings = [self._object_finding(o, described[o.name]) for o in self.spec.objects]
+        findings += [self._field_finding(f, described[f.sobject]) for f in self.spec.fields]
+        findings += self._access_findings()
+        return Report(tuple(findings))
+
+    def _sobjects(self) -> list[str]:
+        return list(dict.fromkeys(f.sobject for f in self.spec.fields))
+
+    def _describe(self, sobject: str) -> Described | None:
+        try:
+            fields = self.client.describe(sobject).get("fields") or []
+        except NotFound:
+            return None
+        except RejectedError as exc:
+            if exc.code == "INVALID_TYPE":
+                return None
+            raise
+        return {str(f["name"]).lower(): f for f in fields}
+
+    def _object_finding(self, spec: ObjectSpec, described: object) -> Finding:
+        status: Status = "ok" if described is not None else "missing"
+        return Finding("object", spec.name, "custom object", status)
+
+    def _field_finding(
+        self, spec: FieldSpec, described: dict[str, dict[str, Any]] | None
+    ) -> Finding:
+        expected = _expected(spec)
+        current = (described or {}).get(spec.name.lower())
+        if current is None:
+            return Finding("field", spec.full_name, expected, "missing")
+        problems = list(field_differences(spec, current))
+        if problems:
+            return Finding("field", spec.full_name, expected, "differs", "; ".join(problems))
+        return Finding("field", spec.full_name, expected, "ok")
+
+    def _access_findings(self) -> list[Finding]:
+        pset_id = self._permission_set_id()
+        label = self.spec.permission_set_label
+        findings = [
+            Finding("permission set", label, "exists", "ok" if pset_id else "missing", "", pset_id)
+        ]
+        granted = self._field_permissions(pset_id) if pset_id else {}
+        for spec in self.spec.fields:
+            current = granted.get(spec.full_name.lower())
+            ok = current is not None and bool(current.get("PermissionsEdit"))
+            perm_id = current.get("Id") if current else None
+            status: Status = "ok" if ok else "missing"
+            findings.append(Finding("access", spec.full_name, "read + edit", status, "", perm_id))
+        if self.assignee_id:
+            findings.append(self._assignment_finding(pset_id, self.assignee_id))
+        return findings
+
+    def _permission_set_id(self) -> str | None:
+        name = soql_literal(self.spec.permission_set)
+        soql = f"SELECT Id FROM PermissionSet WHERE Name = {name}"  # noqa: S608 (escaped)
+        rows = list(self.client.query(soql))
+        return str(rows[0]["Id"]) if rows else None
+
+    def _field_permissions(self, pset_id: str) -> dict[str, dict[str, Any]]:
+        columns = "Id, Field, PermissionsRead, PermissionsEdit"
+        where = f"ParentId = {soql_literal(pset_id)}"
+        soql = f"SELECT {columns} FROM FieldPermissions WHERE {where}"  # noqa: S608 (escaped)
+        return {str(r["Field"]).lower(): r for r in self.client.query(soql)}
+
+    def _assignment_finding(self, pset_id: str | None, assignee_id: str) -> Finding:
+        found = False
+        if pset_id:
+            where = f"PermissionSetId = {soql_literal(pset_id)}"
+            where += f" AND AssigneeId = {soql_literal(assignee_id)}"
+            soql = f"SELECT Id FROM PermissionSetAssignment WHERE {where}"  # noqa: S608 (escaped)
+            found = bool(list(self.client.query(soql)))
+        status: Status = "ok" if found else "missing"
+        return Finding("assignment", self.spec.permission_set_label, assignee_id, status)
+
+    # --- changes -------------------------------------------------------------------------------
+
+    def apply(self) -> Report:
+        """Create what ``inspect`` found missing; report each item's outcome."""
+        report = self.inspect()
+        done: list[Finding] = []
+        for finding in report.findings:
+            done.append(self._fix(finding, done) if finding.status == "missing" else finding)
+        return Report(tuple(done))
+
+    def _fix(self, finding: Finding, done: Iterable[Finding]) -> Finding:
+        try:
+            return self._create(finding, done)
+        except APIError as exc:
+            return replace(finding, status="failed", detail=exc.message)
+
+    def _create(self, finding: Finding, done: Iterable[Finding]) -> Finding:
+        if finding.kind == "object":
+            spec = next(o for o in self.spec.objects if o.name == finding.name)
+            self.client.create_custom_object(spec.name, spec.metadata())
+            return replace(finding, status="created")
+        if finding.kind == "field":
+            fspec = next(f for f in self.spec.fields if f.full_name == finding.name)
+            self.client.create_custom_field(fspec.full_name, fspec.metadata())
+            return replace(finding, status="created")
+        if finding.kind == "permission set":
+            body = {"Name": self.spec.permission_set, "Label": self.spec.permission_set_label}
+            new_id = self.client.create("PermissionSet", body)
+            return replace(finding, status="created", record_id=new_id)
+        pset_id = _permission_set_of(done)
+        if finding.kind == "access":
+            return self._grant(finding, pset_id)
+        self.client.create(
+            "PermissionSetAssignment", {"PermissionSetId": pset_id, "AssigneeId": self.assignee_id}
+        )
+        return replace(finding, status="created")
+
+    def _grant(self, finding: Finding, pset_id: str) -> Finding:
+        flags = {"PermissionsRead": True, "PermissionsEdit": True}
+        if finding.record_id:
+            self.client.update("FieldPermissions", finding.record_id, flags)
+        else:
+            sobject = finding.name.split(".", 1)[0]
+            body = {"ParentId": pset_id, "SobjectType": sobject, "Field": finding.name, **flags}
+            self.client.create("FieldPermissions", body)
+        return replace(finding, status="granted")
+
+
+def _permission_set_of(done: Iterable[Finding]) -> str:
+    for finding in done:
+        if finding.kind == "permission set" and finding.record_id:
+            return finding.record_id
+    raise NotFound("the cosell permission set could not be created")
+
+
+def _expected(spec: FieldSpec) -> str:
+    size = f"({spec.length:,})" if spec.length else ""
+    extra = ", external id, unique" if spec.external_id else ""
+    return f"{spec.type}{size}{extra}"
+
+
+def field_differences(spec: FieldSpec, current: dict[str, Any]) -> Iterable[str]:
+    """Why an existing field does not serve cosell (empty when it does)."""
+    actual = current.get("type")
+    if actual != spec.describe_type:
+        yield f"is {actual}, expected {spec.describe_type} ({spec.type})"
+        return
+    if (
+        spec.length
+        and spec.type in ("Text", "LongTextArea")
+        and current.get("length", 0) < spec.length
+    ):
+        yield f"length {current.get('length')}, expected at least {spec.length}"
+    if spec.external_id and not current.get("externalId"):
+        yield "not an external id"
+    if spec.unique and not current.get("unique"):
+        yield "not unique"
+    if spec.values:
+        present = {p.get("value") for p in current.get("picklistValues") or []}
+        absent = [v for v in spec.values if v not in present]
+        if absent:
+            yield "picklist lacks " + ", ".join(absent)
+    if spec.reference_to and spec.reference_to not in (current.get("referenceTo") or []):
+        yield f"does not reference {spec.reference_to}"
