@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -31,7 +33,7 @@ def test_reopening_a_current_store_keeps_its_data(store_url: str) -> None:
     again.close()
 
 
-def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: object) -> None:
+def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path}/pragmas.db")
     with engine.connect() as conn:
         mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
@@ -41,3 +43,9 @@ def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: obje
     assert (mode, fks) == ("wal", 1)
     assert isinstance(timeout, int)
     assert timeout >= 1000
+
+
+def test_sqlite_store_creates_its_state_directory(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/state/nested/cosell.db"
+    Store.open(url).close()
+    assert (tmp_path / "state" / "nested" / "cosell.db").is_file()

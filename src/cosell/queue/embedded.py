@@ -120,9 +120,11 @@ class EmbeddedQueue:
             self._stopping = False
         for n in range(self._workers):
             thread = threading.Thread(
-                target=self._serve, args=(f"{self._owner}:{n}",), name=f"cosell-worker-{n}"
+                target=self._serve,
+                args=(f"{self._owner}:{n}",),
+                name=f"cosell-worker-{n}",
+                daemon=True,
             )
-            thread.daemon = True
             thread.start()
             self._threads.append(thread)
 
@@ -149,7 +151,9 @@ class EmbeddedQueue:
         before = self.stats
         deadline = time.monotonic() + timeout
         threads = [
-            threading.Thread(target=self._drain_until, args=(f"{self._owner}:{n}", deadline))
+            threading.Thread(
+                target=self._drain_until, args=(f"{self._owner}:{n}", deadline), daemon=True
+            )
             for n in range(self._workers)
         ]
         for thread in threads:
