@@ -247,6 +247,64 @@ def test_where_selects_the_matching_records(condition: str, expected: set[str]) 
     assert names_where(condition) == expected
 
 
+def every_day(first: date, last: date) -> list[dict[str, Any]]:
+    days = [date.fromordinal(n) for n in range(first.toordinal(), last.toordinal() + 1)]
+    return [{"Id": sfid("006", n), "CloseDate": day.isoformat()} for n, day in enumerate(days)]
+
+
+CALENDAR = every_day(date(2023, 12, 1), date(2028, 1, 31))
+
+
+@pytest.mark.parametrize(
+    ("literal", "first", "last"),
+    [
+        ("TODAY", "2026-01-10", "2026-01-10"),
+        ("YESTERDAY", "2026-01-09", "2026-01-09"),
+        ("TOMORROW", "2026-01-11", "2026-01-11"),
+        ("THIS_WEEK", "2026-01-04", "2026-01-10"),
+        ("LAST_WEEK", "2025-12-28", "2026-01-03"),
+        ("NEXT_WEEK", "2026-01-11", "2026-01-17"),
+        ("THIS_MONTH", "2026-01-01", "2026-01-31"),
+        ("LAST_MONTH", "2025-12-01", "2025-12-31"),
+        ("NEXT_MONTH", "2026-02-01", "2026-02-28"),
+        ("LAST_90_DAYS", "2025-10-12", "2026-01-10"),
+        ("NEXT_90_DAYS", "2026-01-11", "2026-04-10"),
+        ("LAST_N_DAYS:3", "2026-01-07", "2026-01-10"),
+        ("NEXT_N_DAYS:2", "2026-01-11", "2026-01-12"),
+        ("N_DAYS_AGO:10", "2025-12-31", "2025-12-31"),
+        ("LAST_N_WEEKS:2", "2025-12-21", "2026-01-03"),
+        ("NEXT_N_WEEKS:1", "2026-01-11", "2026-01-17"),
+        ("N_WEEKS_AGO:2", "2025-12-21", "2025-12-27"),
+        ("LAST_N_MONTHS:2", "2025-11-01", "2025-12-31"),
+        ("NEXT_N_MONTHS:1", "2026-02-01", "2026-02-28"),
+        ("N_MONTHS_AGO:12", "2025-01-01", "2025-01-31"),
+        ("THIS_QUARTER", "2026-01-01", "2026-03-31"),
+        ("LAST_QUARTER", "2025-10-01", "2025-12-31"),
+        ("NEXT_QUARTER", "2026-04-01", "2026-06-30"),
+        ("LAST_N_QUARTERS:2", "2025-07-01", "2025-12-31"),
+        ("NEXT_N_QUARTERS:1", "2026-04-01", "2026-06-30"),
+        ("N_QUARTERS_AGO:1", "2025-10-01", "2025-12-31"),
+        ("THIS_YEAR", "2026-01-01", "2026-12-31"),
+        ("LAST_YEAR", "2025-01-01", "2025-12-31"),
+        ("NEXT_YEAR", "2027-01-01", "2027-12-31"),
+        ("LAST_N_YEARS:1", "2025-01-01", "2025-12-31"),
+        ("NEXT_N_YEARS:1", "2027-01-01", "2027-12-31"),
+        ("N_YEARS_AGO:2", "2024-01-01", "2024-12-31"),
+        ("THIS_FISCAL_QUARTER", "2026-01-01", "2026-03-31"),
+        ("LAST_FISCAL_YEAR", "2025-01-01", "2025-12-31"),
+        ("NEXT_N_FISCAL_QUARTERS:2", "2026-04-01", "2026-09-30"),
+        ("N_FISCAL_YEARS_AGO:1", "2025-01-01", "2025-12-31"),
+    ],
+)
+def test_relative_date_literals_cover_whole_days(literal: str, first: str, last: str) -> None:
+    span = run(f"SELECT CloseDate FROM Opportunity WHERE CloseDate = {literal}", CALENDAR)  # noqa: S608
+    days = [row["CloseDate"] for row in span.rows]
+    expected = date.fromisoformat(last).toordinal() - date.fromisoformat(first).toordinal() + 1
+    assert (days[0], days[-1], len(days)) == (first, last, expected)
+    before = run(f"SELECT COUNT() FROM Opportunity WHERE CloseDate < {literal}", CALENDAR)  # noqa: S608
+    assert before.total_size == sum(record["CloseDate"] < first for record in CALENDAR)
+
+
 @pytest.mark.parametrize(
     ("clauses", "expected"),
     [
@@ -371,6 +429,12 @@ def test_literals_decode_to_typed_values() -> None:
         ("SELECT Id FROM Opportunity WHERE CloseDate = LAST_N_DAYS", "LAST_N_DAYS"),
         ("SELECT Id FROM Opportunity WHERE CloseDate = TODAY:3", "TODAY:3"),
         ("SELECT Id FROM Opportunity WHERE CloseDate = N_DAYS:3", "N_DAYS:3"),
+        ("SELECT Id FROM Opportunity WHERE CloseDate = LAST_N_DAYS_AGO:3", "LAST_N_DAYS_AGO:3"),
+        (
+            "SELECT Id FROM Opportunity WHERE CloseDate = LAST_N_FISCAL_WEEKS:3",
+            "LAST_N_FISCAL_WEEKS:3",
+        ),
+        ("SELECT Id FROM Opportunity WHERE CloseDate = LAST_N_FORTNIGHTS:3", "LAST_N_FORTNIGHTS:3"),
         ("SELECT Id FROM Opportunity WHERE Name LIKE 5", "5"),
         ("SELECT COUNT(), Id FROM Opportunity", ","),
         ("SELECT Id FROM Opportunity, Account", ","),

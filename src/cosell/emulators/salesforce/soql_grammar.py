@@ -109,16 +109,21 @@ _PLAIN_PERIODS: dict[str, tuple[Unit, int, int]] = {
     "LAST_90_DAYS": ("day", -90, 91),
     "NEXT_90_DAYS": ("day", 1, 90),
 }
+# Fiscal periods are calendar ones: an org's fiscal year starts in January unless configured.
 _PERIODS: tuple[tuple[str, Unit], ...] = (
     ("WEEK", "week"),
     ("MONTH", "month"),
     ("QUARTER", "quarter"),
     ("YEAR", "year"),
+    ("FISCAL_QUARTER", "quarter"),
+    ("FISCAL_YEAR", "year"),
 )
 for _name, _unit in _PERIODS:
     for _prefix, _start in (("LAST", -1), ("THIS", 0), ("NEXT", 1)):
         _PLAIN_PERIODS[f"{_prefix}_{_name}"] = (_unit, _start, 1)
-_COUNTED = re.compile(r"(LAST_N|NEXT_N|N)_(DAYS|WEEKS|MONTHS|QUARTERS|YEARS)(_AGO)?")
+_COUNTED = re.compile(
+    r"(LAST_N|NEXT_N|N)_(?:FISCAL_(?=QUARTERS|YEARS))?(DAYS|WEEKS|MONTHS|QUARTERS|YEARS)(_AGO)?"
+)
 
 
 @dataclass(frozen=True)
@@ -153,8 +158,15 @@ def _relative_date(text: str) -> RelativeDate:
 
 Value = str | int | float | bool | date | datetime | RelativeDate | None
 Operator = Literal["=", "!=", "<", "<=", ">", ">="]
-_SYMBOLS: dict[str, Operator] = {"=": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<="}
-_SYMBOLS.update({">": ">", ">=": ">="})
+_SYMBOLS: dict[str, Operator] = {
+    "=": "=",
+    "!=": "!=",
+    "<>": "!=",
+    "<": "<",
+    "<=": "<=",
+    ">": ">",
+    ">=": ">=",
+}
 
 
 @dataclass(frozen=True)
