@@ -9,7 +9,15 @@ import pytest
 
 from cosell.clients.retry import RetryPolicy
 from cosell.clock import ManualClock
-from cosell.errors import AuthError, CosellError, RejectedError, StaleWrite, Throttled
+from cosell.errors import (
+    AuthError,
+    CosellError,
+    LimitReserveReached,
+    RejectedError,
+    RetryableError,
+    StaleWrite,
+    Throttled,
+)
 from cosell.queue import EmbeddedQueue, QueueStats
 from cosell.store import Job, Store
 
@@ -123,9 +131,12 @@ def test_enqueue_wakes_an_idle_worker_at_once(store: Store, started: list[Embedd
     handler.wait_for(lambda runs: runs == ["referral:R1"])
 
 
-def test_retry_honours_retry_after(store: Store, clock: ManualClock) -> None:
+@pytest.mark.parametrize("error_type", [Throttled, LimitReserveReached])
+def test_retry_honours_retry_after(
+    store: Store, clock: ManualClock, error_type: type[RetryableError]
+) -> None:
     tenant = store.ensure_tenant("acme")
-    failures = iter([Throttled("slow down", retry_after=120)])
+    failures = iter([error_type("slow down", retry_after=120)])
 
     def throttled_once(job: Job) -> None:
         if error := next(failures, None):

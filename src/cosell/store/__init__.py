@@ -2,13 +2,17 @@
 
 from cosell.store.records import (
     AuditEntry,
+    AuditOutcome,
     AuditRecord,
     CreateIntent,
     DeadLetter,
+    Direction,
     FieldConflict,
     Job,
     Link,
+    LinkState,
     LinkUpdate,
+    Side,
     StoreStats,
     TenantId,
 )
@@ -16,13 +20,17 @@ from cosell.store.sql import Store, sqlite_url
 
 __all__ = [
     "AuditEntry",
+    "AuditOutcome",
     "AuditRecord",
     "CreateIntent",
     "DeadLetter",
+    "Direction",
     "FieldConflict",
     "Job",
     "Link",
+    "LinkState",
     "LinkUpdate",
+    "Side",
     "Store",
     "StoreStats",
     "TenantId",

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
 from cosell.clock import Clock, SystemClock
-from cosell.store import audit, conflicts, jobs, links
+from cosell.store import audit as audit_rows
+from cosell.store import conflicts, jobs, links
 from cosell.store.database import make_engine, upgrade_to_head
 from cosell.store.records import (
     AuditEntry,
@@ -101,7 +102,7 @@ class Store:
         self,
         tenant: TenantId,
         link: LinkUpdate,
-        audit_entries: Sequence[AuditEntry],
+        audit: Sequence[AuditEntry],
         cursors: dict[str, str] | None = None,
     ) -> Link:
         """One transaction: the link and its base, the audit rows and any cursors move together."""
@@ -109,7 +110,7 @@ class Store:
         with self._tx() as conn:
             stored = links.apply(conn, tenant, link, now)
             ids = {"referral_id": stored.referral_id, "opportunity_id": stored.opportunity_id}
-            audit.append(conn, tenant, audit_entries, now, **ids)
+            audit_rows.append(conn, tenant, audit, now, **ids)
             for name, value in (cursors or {}).items():
                 self._put_cursor(conn, tenant, name, value, now)
         return stored
@@ -142,16 +143,16 @@ class Store:
     def record_audit(self, tenant: TenantId, entries: Sequence[AuditEntry]) -> None:
         """Append audit rows that come with no link change (e.g. a rejected record)."""
         with self._tx() as conn:
-            audit.append(conn, tenant, entries, self._now())
+            audit_rows.append(conn, tenant, entries, self._now())
 
     def audit_for(self, tenant: TenantId, record_id: str, limit: int = 200) -> list[AuditRecord]:
         """Audit rows about a referral or an opportunity id, newest first."""
         with self._tx() as conn:
-            return audit.for_record(conn, tenant, record_id, limit)
+            return audit_rows.for_record(conn, tenant, record_id, limit)
 
     def recent_audit(self, tenant: TenantId, limit: int = 50) -> list[AuditRecord]:
         with self._tx() as conn:
-            return audit.recent(conn, tenant, limit)
+            return audit_rows.recent(conn, tenant, limit)
 
     # --- queue -----------------------------------------------------------------------------------
 
