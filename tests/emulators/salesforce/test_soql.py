@@ -512,6 +512,13 @@ def test_filter_values_must_match_the_field_type(condition: str, message: str) -
     assert caught.value.message.startswith(f"value of filter criterion for {message}")
 
 
+def test_offset_is_capped_at_2000() -> None:
+    assert run("SELECT Id FROM Opportunity OFFSET 2000").rows == []
+    with pytest.raises(SoqlError) as caught:
+        run("SELECT Id FROM Opportunity OFFSET 2001")
+    assert caught.value.error_code == "NUMBER_OUTSIDE_VALID_RANGE"
+
+
 def test_id_filters_must_be_15_or_18_characters() -> None:
     query = parse("SELECT Id FROM Opportunity WHERE AccountId = 'short'")
     with pytest.raises(SoqlError) as caught:

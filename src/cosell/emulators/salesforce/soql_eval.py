@@ -34,6 +34,7 @@ from cosell.emulators.salesforce.soql_grammar import (
 )
 
 Record = Mapping[str, Any]
+MAX_OFFSET = 2000
 Predicate = Callable[[Record], bool]
 
 _KINDS = {
@@ -117,6 +118,9 @@ def execute(
 ) -> QueryResult:
     """Filter, sort and page `records` of the query's object and shape them as Salesforce does."""
     sobject = _object_name(catalog, query.sobject)
+    if (query.offset or 0) > MAX_OFFSET:
+        message = f"Maximum SOQL offset allowed is {MAX_OFFSET}"
+        raise SoqlError("NUMBER_OUTSIDE_VALID_RANGE", message)
     selected = [_resolve(catalog, sobject, path) for path in query.fields]
     today = now.astimezone(UTC).date()
     keep = _compile(query.where, catalog, sobject, today) if query.where else None
@@ -248,16 +252,8 @@ def _compile_like(path: _Path, pattern: str, catalog: Catalog) -> Predicate:
 
 def _compile_comparison(path: _Path, node: Comparison, catalog: Catalog, today: date) -> Predicate:
     if node.value is None:
-        wanted = node.operator == "="
-        if node.operator in ("=", "!="):
-            return lambda record: (path.value(record, catalog) is None) == wanted
-        return lambda _record: False
-    if isinstance(node.value, RelativeDate):
-        test = _range_test(path, node.value, node.operator, today)
-    else:
-        literal = _literal(path, node.value)
-        compare = _OPERATORS[node.operator]
-        test = lambda value: compare(value, literal)  # noqa: E731
+        return _null_test(path, node.operator, catalog)
+    test = _value_test(path, node, today)
     absent = node.operator == "!="
 
     def comparison(record: Record) -> bool:
@@ -265,6 +261,21 @@ def _compile_comparison(path: _Path, node: Comparison, catalog: Catalog, today: 
         return absent if value is None else test(value)
 
     return comparison
+
+
+def _null_test(path: _Path, symbol: Operator, catalog: Catalog) -> Predicate:
+    if symbol not in ("=", "!="):
+        return lambda _record: False
+    wanted = symbol == "="
+    return lambda record: (path.value(record, catalog) is None) == wanted
+
+
+def _value_test(path: _Path, node: Comparison, today: date) -> Callable[[Any], bool]:
+    if isinstance(node.value, RelativeDate):
+        return _range_test(path, node.value, node.operator, today)
+    literal = _literal(path, node.value)
+    compare = _OPERATORS[node.operator]
+    return lambda value: compare(value, literal)
 
 
 def _range_test(
@@ -342,15 +353,11 @@ def _id_literal(path: _Path, value: str) -> str:
 
 def _type_mismatch(path: _Path) -> SoqlError:
     names = {"number": "double", "datetime": "dateTime", "id": "id"}
-    quoted = (
-        "should be enclosed in quotes"
-        if path.kind in ("string", "id")
-        else ("should not be enclosed in quotes")
-    )
+    negation = "" if path.kind in ("string", "id") else "not "
     return SoqlError(
         "INVALID_QUERY_FILTER_OPERATOR",
         f"value of filter criterion for field '{path.written}' must be of type "
-        f"{names.get(path.kind, path.kind)} and {quoted}",
+        f"{names.get(path.kind, path.kind)} and should {negation}be enclosed in quotes",
     )
 
 
