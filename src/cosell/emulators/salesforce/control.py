@@ -1,0 +1,147 @@
+"""The ``/_emulator/`` control surface: faults, clock, calls, reset, rules, touches, tokens."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from cosell.emulators.faults import FaultSpecError
+from cosell.emulators.salesforce.validation import OPERATORS, ValidationRule
+from cosell.emulators.salesforce.wire import SalesforceError, format_datetime
+
+if TYPE_CHECKING:
+    from cosell.emulators.salesforce.emulator import SalesforceEmulator
+
+PREFIX = "/_emulator"
+
+
+def _emulator(request: Request) -> SalesforceEmulator:
+    emulator: SalesforceEmulator = request.app.state.emulator
+    return emulator
+
+
+async def _json(request: Request) -> Any:
+    raw = await request.body()
+    return {} if not raw else await request.json()
+
+
+async def faults(request: Request) -> Response:
+    book = _emulator(request).faults
+    if request.method == "POST":
+        try:
+            rule = book.add(await _json(request))
+        except FaultSpecError as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+        return JSONResponse(rule.as_dict(), status_code=201)
+    if request.method == "DELETE":
+        return JSONResponse({"cleared": book.clear(request.query_params.get("kind"))})
+    return JSONResponse({"faults": book.rules()})
+
+
+async def clock(request: Request) -> Response:
+    emulator = _emulator(request)
+    if request.method == "POST":
+        body = await _json(request)
+        advance = getattr(emulator.clock, "advance", None)
+        if advance is None:
+            return JSONResponse({"error": "this clock cannot be advanced"}, status_code=400)
+        advance(float(body.get("advance_seconds", 0)))
+    return JSONResponse({"now": format_datetime(emulator.clock.now())})
+
+
+async def calls(request: Request) -> Response:
+    log = _emulator(request).calls
+    if request.method == "DELETE":
+        log.reset()
+    return JSONResponse(log.snapshot())
+
+
+async def call_options(request: Request) -> Response:
+    emulator = _emulator(request)
+    if request.method == "DELETE":
+        emulator.call_options.clear()
+    return JSONResponse({"calls": list(emulator.call_options)})
+
+
+async def reset(request: Request) -> Response:
+    _emulator(request).reset()
+    return JSONResponse({"reset": True})
+
+
+async def validation_rules(request: Request) -> Response:
+    org = _emulator(request).org
+    if request.method == "POST":
+        try:
+            rule = _rule(org.object(str((body := await _json(request)).get("sobject"))).name, body)
+        except (SalesforceError, ValueError, KeyError) as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+        org.rules.append(rule)
+        return JSONResponse(_rule_dict(rule), status_code=201)
+    if request.method == "DELETE":
+        org.rules.clear()
+    return JSONResponse({"rules": [_rule_dict(r) for r in org.rules]})
+
+
+def _rule(sobject: str, body: dict[str, Any]) -> ValidationRule:
+    operator = body.get("operator", "equals")
+    if operator not in OPERATORS:
+        raise ValueError(f"operator: must be one of {sorted(OPERATORS)}")
+    if not body.get("message") or not body.get("field"):
+        raise ValueError("field and message are required")
+    return ValidationRule(
+        sobject,
+        str(body["field"]),
+        operator,
+        str(body["message"]),
+        body.get("value"),
+        body.get("error_field"),
+    )
+
+
+def _rule_dict(rule: ValidationRule) -> dict[str, Any]:
+    return {
+        "sobject": rule.sobject,
+        "field": rule.field,
+        "operator": rule.operator,
+        "value": rule.value,
+        "message": rule.message,
+        "error_field": rule.error_field,
+    }
+
+
+async def touch(request: Request) -> Response:
+    emulator = _emulator(request)
+    try:
+        with emulator.lock:
+            record = emulator.org.touch(request.path_params["record_id"])
+    except SalesforceError as error:
+        return JSONResponse(error.body(), status_code=error.status)
+    return JSONResponse({"Id": record["Id"], "SystemModstamp": record["SystemModstamp"]})
+
+
+async def revoke_sessions(request: Request) -> Response:
+    return JSONResponse({"revoked": _emulator(request).sessions.revoke_all()})
+
+
+async def refresh_tokens(request: Request) -> Response:
+    """A refresh token for the integration user, standing in for an interactive web flow."""
+    emulator = _emulator(request)
+    token = emulator.sessions.issue_refresh(emulator.org.integration_user_id)
+    return JSONResponse({"refresh_token": token}, status_code=201)
+
+
+def routes() -> list[Route]:
+    return [
+        Route(f"{PREFIX}/faults", faults, methods=["GET", "POST", "DELETE"]),
+        Route(f"{PREFIX}/clock", clock, methods=["GET", "POST"]),
+        Route(f"{PREFIX}/calls", calls, methods=["GET", "DELETE"]),
+        Route(f"{PREFIX}/call-options", call_options, methods=["GET", "DELETE"]),
+        Route(f"{PREFIX}/reset", reset, methods=["POST"]),
+        Route(f"{PREFIX}/validation-rules", validation_rules, methods=["GET", "POST", "DELETE"]),
+        Route(f"{PREFIX}/touch/{{record_id}}", touch, methods=["POST"]),
+        Route(f"{PREFIX}/sessions/revoke", revoke_sessions, methods=["POST"]),
+        Route(f"{PREFIX}/refresh-tokens", refresh_tokens, methods=["POST"]),
+    ]

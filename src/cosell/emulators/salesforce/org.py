@@ -1,0 +1,316 @@
+"""The emulated org's data: records stored as wire values, system fields, the recycle bin.
+
+Every write goes through ``create``, ``update`` or ``delete``, which keep ``CreatedDate``,
+``LastModifiedDate``, ``SystemModstamp`` (second precision) and the audit user ids, run the
+validation of ``validation.py``, and never mutate a stored record in place: a snapshot is a
+shallow copy, which is what makes ``allOrNone`` rollback cheap.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from cosell.clock import Clock
+from cosell.emulators.salesforce import ids
+from cosell.emulators.salesforce.config import SalesforceEmulatorConfig
+from cosell.emulators.salesforce.objects import STAGE_BY_NAME, standard_objects
+from cosell.emulators.salesforce.schema import FieldDef, ObjectDef, Schema
+from cosell.emulators.salesforce.validation import (
+    ValidationRule,
+    coerce,
+    field_checks,
+    rule_checks,
+    unique_check,
+)
+from cosell.emulators.salesforce.wire import SalesforceError, format_datetime, not_found
+
+Record = dict[str, Any]
+RECYCLE_BIN_DAYS = 15
+SEED_USERS = (
+    ("Integration", "User", "integration"),
+    ("Avery", "Stone", "astone"),
+    ("Blake", "Rivera", "brivera"),
+    ("Casey", "Nguyen", "cnguyen"),
+)
+
+
+class Org:
+    """In-memory records of one org, keyed by object name and 18-character id."""
+
+    def __init__(self, config: SalesforceEmulatorConfig, clock: Clock) -> None:
+        self.config = config
+        self.clock = clock
+        self.ids = ids.IdFactory()
+        self.schema = Schema(
+            standard_objects(config.multi_currency, config.currencies, config.corporate_currency)
+        )
+        self.started = self.now()
+        self._records: dict[str, dict[str, Record]] = {o.name: {} for o in self.schema.objects()}
+        self.deleted: dict[str, datetime] = {}
+        self.rules: list[ValidationRule] = []
+        self.lock = threading.RLock()
+        self.integration_user_id = self._seed_users()
+
+    # -- time and lookup -------------------------------------------------------------------
+    def now(self) -> datetime:
+        return self.clock.now().replace(microsecond=0)
+
+    def object(self, name: str) -> ObjectDef:
+        obj = self.schema.get(name)
+        if obj is None:
+            raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist", None)
+        return obj
+
+    def field(self, obj: ObjectDef, name: str) -> FieldDef:
+        f = obj.field(name)
+        if f is None or not self.readable(obj, f):
+            raise SalesforceError(
+                400, "INVALID_FIELD", f"No such column '{name}' on sobject of type {obj.name}", None
+            )
+        return f
+
+    def add_object(self, obj: ObjectDef) -> None:
+        self.schema.add(obj)
+        self._records.setdefault(obj.name, {})
+
+    def add_field(self, obj: ObjectDef, f: FieldDef) -> None:
+        """A new custom field: in describe at once, existing records get its default."""
+        obj.add(f)
+        obj.modified = self.now()
+        default = self._default(f, self.integration_user_id)
+        table = self._records[obj.name]
+        for record_id, record in list(table.items()):
+            table[record_id] = {**record, f.name: record.get(f.name, default)}
+
+    def table(self, obj: ObjectDef) -> dict[str, Record]:
+        self._purge()
+        return self._records[obj.name]
+
+    def live(self, obj: ObjectDef) -> list[Record]:
+        return [r for r in self.table(obj).values() if not r["IsDeleted"]]
+
+    def every(self, obj: ObjectDef) -> list[Record]:
+        return list(self.table(obj).values())
+
+    def find(self, record_id: str) -> tuple[ObjectDef, Record] | None:
+        canonical = ids.normalize(record_id)
+        obj = self.schema.by_prefix(record_id[:3]) if canonical else None
+        if obj is None or canonical is None:
+            return None
+        record = self.table(obj).get(canonical)
+        return None if record is None else (obj, record)
+
+    def get(self, obj: ObjectDef, record_id: str) -> Record:
+        """The live record, or ``MALFORMED_ID`` / ``NOT_FOUND`` as the REST API answers."""
+        canonical = ids.normalize(record_id)
+        if canonical is None:
+            raise SalesforceError(
+                400, "MALFORMED_ID", f"{obj.name} ID: id value of incorrect type: {record_id}", None
+            )
+        record = self.table(obj).get(canonical)
+        if record is None or record["IsDeleted"]:
+            raise not_found()
+        return record
+
+    # -- field-level security --------------------------------------------------------------
+    def readable(self, obj: ObjectDef, f: FieldDef) -> bool:
+        return self._granted(obj, f, "PermissionsRead")
+
+    def editable(self, obj: ObjectDef, f: FieldDef) -> bool:
+        return self._granted(obj, f, "PermissionsEdit")
+
+    def _granted(self, obj: ObjectDef, f: FieldDef, permission: str) -> bool:
+        if not self.config.fls_strict or not f.custom:
+            return True
+        assigned = {
+            r["PermissionSetId"]
+            for r in self._records["PermissionSetAssignment"].values()
+            if r["AssigneeId"] == self.integration_user_id and not r["IsDeleted"]
+        }
+        full_name = f"{obj.name}.{f.name}".lower()
+        return any(
+            r["ParentId"] in assigned and str(r["Field"]).lower() == full_name and r[permission]
+            for r in self._records["FieldPermissions"].values()
+            if not r["IsDeleted"]
+        )
+
+    # -- writes ------------------------------------------------------------------------------
+    def create(self, obj: ObjectDef, values: Mapping[str, Any], user_id: str) -> Record:
+        if not obj.createable:
+            raise SalesforceError(
+                400, "INVALID_TYPE", f"Cannot create records of type {obj.name}", []
+            )
+        record: Record = {f.name: self._default(f, user_id) for f in obj.fields.values()}
+        changed = self._apply(obj, record, values, creating=True)
+        now = format_datetime(self.now())
+        record.update(
+            Id=self.ids.new(obj.key_prefix),
+            IsDeleted=False,
+            CreatedDate=now,
+            CreatedById=user_id,
+            LastModifiedDate=now,
+            LastModifiedById=user_id,
+            SystemModstamp=now,
+        )
+        self._derive(obj, record, changed)
+        self._save(obj, record, changed)
+        return record
+
+    def update(
+        self, obj: ObjectDef, record_id: str, values: Mapping[str, Any], user_id: str
+    ) -> Record:
+        record = dict(self.get(obj, record_id))
+        changed = self._apply(obj, record, values, creating=False)
+        now = format_datetime(self.now())
+        record.update(LastModifiedDate=now, LastModifiedById=user_id, SystemModstamp=now)
+        self._derive(obj, record, changed)
+        self._save(obj, record, changed)
+        return record
+
+    def delete(self, obj: ObjectDef, record_id: str, user_id: str) -> None:
+        if not obj.createable:
+            raise SalesforceError(
+                400,
+                "INSUFFICIENT_ACCESS_OR_READONLY",
+                "insufficient access rights on object id",
+                [],
+            )
+        record = dict(self.get(obj, record_id))
+        moment = self.now()
+        stamp = format_datetime(moment)
+        record.update(
+            IsDeleted=True, LastModifiedDate=stamp, LastModifiedById=user_id, SystemModstamp=stamp
+        )
+        self._records[obj.name][record["Id"]] = record
+        self.deleted[record["Id"]] = moment
+
+    def touch(self, record_id: str) -> Record:
+        """A system process changed the record: only ``SystemModstamp`` moves."""
+        found = self.find(record_id)
+        if found is None:
+            raise not_found()
+        obj, record = found
+        updated = {**record, "SystemModstamp": format_datetime(self.now())}
+        self._records[obj.name][updated["Id"]] = updated
+        return updated
+
+    def _default(self, f: FieldDef, user_id: str) -> Any:
+        return user_id if f.default == "$user" else f.default
+
+    def _apply(
+        self, obj: ObjectDef, record: Record, values: Mapping[str, Any], creating: bool
+    ) -> list[str]:
+        changed = []
+        for name, value in values.items():
+            if name == "attributes" or (name.lower() == "id" and not creating):
+                continue
+            f = self._writable(obj, name, creating)
+            record[f.name] = coerce(f, value)
+            if f.type == "reference" and record[f.name] is not None:
+                self._check_reference(f, record[f.name])
+            changed.append(f.name)
+        return changed
+
+    def _writable(self, obj: ObjectDef, name: str, creating: bool) -> FieldDef:
+        f = self.field(obj, name)
+        allowed = f.createable if creating else f.updateable
+        if not allowed or not self.editable(obj, f):
+            verb = "create" if creating else "update"
+            raise SalesforceError(
+                400,
+                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                f"Unable to {verb} fields: {f.name}. Please check the security settings of this "
+                "field and verify that it is read/write for your profile or permission set.",
+                [f.name],
+            )
+        return f
+
+    def _check_reference(self, f: FieldDef, value: str) -> None:
+        found = self.find(value)
+        if found is not None and found[0].name not in f.reference_to:
+            raise SalesforceError(
+                400,
+                "FIELD_INTEGRITY_EXCEPTION",
+                f"{f.label}: id value of incorrect type: {value}",
+                [f.name],
+            )
+        if found is None or found[1]["IsDeleted"]:
+            raise SalesforceError(
+                400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [f.name]
+            )
+
+    def _derive(self, obj: ObjectDef, record: Record, changed: list[str]) -> None:
+        if obj.name == "Opportunity":
+            stage = STAGE_BY_NAME.get(record.get("StageName") or "")
+            if stage is not None:
+                record.update(IsWon=stage.won, IsClosed=stage.closed)
+                if "StageName" in changed and "Probability" not in changed:
+                    record["Probability"] = stage.probability
+        elif obj.name == "Contact":
+            parts = [record.get("FirstName"), record.get("LastName")]
+            record["Name"] = " ".join(p for p in parts if p) or None
+
+    def _save(self, obj: ObjectDef, record: Record, changed: Iterable[str]) -> None:
+        field_checks(obj, record, changed)
+        unique_check(obj, record, self.live(obj))
+        rule_checks((r for r in self.rules if r.sobject == obj.name), record)
+        self._records[obj.name][record["Id"]] = record
+
+    # -- recycle bin and transactions ------------------------------------------------------
+    def _purge(self) -> None:
+        cutoff = self.now() - timedelta(days=RECYCLE_BIN_DAYS)
+        for record_id, moment in list(self.deleted.items()):
+            if moment < cutoff:
+                del self.deleted[record_id]
+                found = self.schema.by_prefix(record_id[:3])
+                if found is not None:
+                    self._records[found.name].pop(record_id, None)
+
+    def snapshot(self) -> tuple[dict[str, dict[str, Record]], dict[str, datetime]]:
+        return {k: dict(v) for k, v in self._records.items()}, dict(self.deleted)
+
+    def restore(self, state: tuple[dict[str, dict[str, Record]], dict[str, datetime]]) -> None:
+        self._records, self.deleted = state
+
+    # -- seed -------------------------------------------------------------------------------
+    def _seed_users(self) -> str:
+        obj = self.object("User")
+        first_id = ""
+        for first, last, alias in SEED_USERS:
+            username = (
+                self.config.username if alias == "integration" else f"{alias}@partner.example"
+            )
+            record = self.create_seed(
+                obj,
+                Username=username,
+                FirstName=first,
+                LastName=last,
+                Name=f"{first} {last}",
+                Email=username,
+                Alias=alias[:8],
+                IsActive=True,
+            )
+            first_id = first_id or record["Id"]
+        return first_id
+
+    def create_seed(self, obj: ObjectDef, **values: Any) -> Record:
+        """A record written by setup, bypassing createable flags (seed users)."""
+        stamp = format_datetime(self.now())
+        record: Record = dict.fromkeys(f.name for f in obj.fields.values())
+        new_id = self.ids.new(obj.key_prefix)
+        creator = getattr(self, "integration_user_id", new_id)
+        record.update(
+            values,
+            Id=new_id,
+            IsDeleted=False,
+            CreatedDate=stamp,
+            CreatedById=creator,
+            LastModifiedDate=stamp,
+            LastModifiedById=creator,
+            SystemModstamp=stamp,
+        )
+        self._records[obj.name][new_id] = record
+        return record

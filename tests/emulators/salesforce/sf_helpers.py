@@ -1,0 +1,85 @@
+"""Shared helpers for the Salesforce emulator tests."""
+
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+
+from cosell.emulators.salesforce import SalesforceEmulator, SalesforceEmulatorConfig
+
+# Starlette's test client asks for the httpx2 package; it works over httpx, which the clients
+# under test are typed against, so its import-time notice is not an error here.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from starlette.testclient import TestClient
+
+V = "/services/data/v62.0"
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@dataclass
+class Api:
+    """A logged-in client of one emulated org; relative paths are under ``V``."""
+
+    client: TestClient
+    app: Starlette
+    token: str
+    version: str = "62.0"
+
+    @property
+    def emulator(self) -> SalesforceEmulator:
+        emulator: SalesforceEmulator = self.app.state.emulator
+        return emulator
+
+    def url(self, path: str) -> str:
+        return path if path.startswith("/") else f"/services/data/v{self.version}/{path}"
+
+    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+        return self.client.request(method, self.url(path), headers=headers, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.call("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.call("POST", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.call("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.call("DELETE", path, **kwargs)
+
+    def create(self, sobject: str, **fields: Any) -> str:
+        response = self.post(f"sobjects/{sobject}", json=fields)
+        assert response.status_code == 201, response.text
+        record_id: str = response.json()["id"]
+        return record_id
+
+    def opportunity(self, **fields: Any) -> str:
+        values = {"Name": "Contoso deal", "StageName": "Prospecting", "CloseDate": "2026-06-30"}
+        return self.create("Opportunity", **{**values, **fields})
+
+    def add_field(self, full_name: str, **metadata: Any) -> str:
+        body = {"FullName": full_name, "Metadata": metadata}
+        response = self.post("tooling/sobjects/CustomField", json=body)
+        assert response.status_code == 201, response.text
+        field_id: str = response.json()["id"]
+        return field_id
+
+
+def login(client: TestClient, config: SalesforceEmulatorConfig) -> str:
+    response = client.post(
+        "/services/oauth2/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": config.client_id,
+            "client_secret": config.client_secret,
+        },
+    )
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
