@@ -65,7 +65,8 @@ class TokenService:
         elif grant_type == "refresh_token":
             subject, audience = self._redeem_refresh(form.get("refresh_token", ""), audience, form)
         elif grant_type == DEVICE_CODE_GRANT:
-            subject = self._redeem_device_code(form.get("device_code", ""))
+            form = {**form, "scope": self._redeem_device_code(form.get("device_code", ""))}
+            subject, audience = self.emulator.config.username, _audience(form["scope"])
         else:
             raise AadError(400, "unsupported_grant_type", 70003, f"Grant {grant_type!r} unknown.")
         refresh = version == "v1" or "offline_access" in form.get("scope", "").split()
@@ -161,6 +162,7 @@ class TokenService:
         return grant.subject, audience if explicit else grant.audience
 
     def _redeem_device_code(self, device_code: str) -> str:
+        """The scope the approved device code was issued for."""
         code = self.emulator.data.device_codes.get(device_code)
         if code is None:
             raise AadError(400, "invalid_grant", 70000, "The device code is not valid.")
@@ -169,7 +171,7 @@ class TokenService:
         if not code.approved:
             raise AadError(400, "authorization_pending", 70016, "Waiting for the user to sign in.")
         del self.emulator.data.device_codes[device_code]
-        return self.emulator.config.username
+        return code.scope
 
     def _now(self) -> float:
         return self.emulator.clock.now().timestamp()

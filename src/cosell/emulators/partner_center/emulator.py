@@ -47,7 +47,7 @@ class Emulator:
         self.data: StoreData = self.state_file.load()
         self.faults = FaultBook(HTTP_FAULTS | WEBHOOK_FAULTS)
         self.calls = CallLog()
-        self.signer = Signer(self.data.keys)
+        self.signer = Signer(self.data.keys, self._save_locked)
         self.tokens = TokenService(self)
         self.referrals = ReferralBook(self)
         self.validation_posts: deque[float] = deque()
@@ -68,6 +68,10 @@ class Emulator:
     def save(self) -> None:
         """Write the store to the state file (if any); callers hold ``lock``."""
         self.state_file.save(self.data)
+
+    def _save_locked(self) -> None:
+        with self.lock:
+            self.save()
 
     def check_tenant(self, tenant: str) -> None:
         if tenant not in SHARED_TENANTS and tenant != self.config.tenant:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
@@ -22,8 +23,9 @@ ORGANIZATION = "cosell emulator"
 class Signer:
     """Holds the CA and leaf key pair; signs webhook bodies. Thread-safe, created lazily."""
 
-    def __init__(self, pems: dict[str, str]) -> None:
+    def __init__(self, pems: dict[str, str], on_generate: Callable[[], None]) -> None:
         self._pems = pems  # shared with the store so the keys persist with the state file
+        self._on_generate = on_generate
         self._lock = threading.Lock()
         self._key: rsa.RSAPrivateKey | None = None
         self._cert: x509.Certificate | None = None
@@ -42,15 +44,20 @@ class Signer:
         return self._pems["ca_cert"].encode()
 
     def _material(self) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+        generated = False
         with self._lock:
             if self._key is None or self._cert is None:
                 if "leaf_key" not in self._pems:
                     self._pems.update(_generate())
+                    generated = True
                 key = serialization.load_pem_private_key(self._pems["leaf_key"].encode(), None)
                 assert isinstance(key, rsa.RSAPrivateKey)
                 self._key = key
                 self._cert = x509.load_pem_x509_certificate(self._pems["leaf_cert"].encode())
-            return self._key, self._cert
+            material = (self._key, self._cert)
+        if generated:  # outside our lock: saving takes the store lock
+            self._on_generate()
+        return material
 
 
 def _generate() -> dict[str, str]:

@@ -1,0 +1,139 @@
+import json
+from pathlib import Path
+
+import httpx
+from pc_helpers import (
+    REFERRALS,
+    Receiver,
+    create,
+    deliveries,
+    password_token,
+    register,
+    wait_until,
+)
+from starlette.testclient import TestClient
+
+from cosell.clock import ManualClock
+from cosell.emulators.partner_center import PartnerCenterEmulatorConfig, create_app
+from cosell.emulators.partner_center.emulator import Emulator
+
+EVENTS = ["referral-created", "referral-updated"]
+
+
+def bearer(client: TestClient) -> dict[str, str]:
+    return {"Authorization": "Bearer " + password_token(client)["access_token"]}
+
+
+def test_shared_referral_expires_after_14_days(
+    client: TestClient, auth: dict[str, str], receiver: Receiver, emulator: Emulator
+) -> None:
+    register(client, auth, EVENTS)
+    shared = client.post("/_emulator/referrals", json={"name": "From Microsoft"}).json()
+    assert (shared["direction"], shared["status"], shared["substatus"]) == (
+        "Incoming",
+        "New",
+        "Pending",
+    )
+    client.post("/_emulator/clock", json={"advance_seconds": 13 * 86400})
+    assert client.get(f"{REFERRALS}/{shared['id']}", headers=auth).status_code == 401
+    fresh = bearer(client)
+    assert client.get(f"{REFERRALS}/{shared['id']}", headers=fresh).json()["status"] == "New"
+    client.post("/_emulator/clock", json={"advance_seconds": 86400})
+    expired = client.get(f"{REFERRALS}/{shared['id']}", headers=bearer(client)).json()
+    assert (expired["status"], expired["substatus"]) == ("Closed", "Expired")
+    wait_until(lambda: receiver.events() == ["referral-created", "referral-updated"])
+
+
+def test_microsoft_patch_can_close(client: TestClient, auth: dict[str, str]) -> None:
+    shared = client.post("/_emulator/referrals", json={}).json()
+    closed = client.patch(
+        f"/_emulator/referrals/{shared['id']}", json={"status": "Closed", "substatus": "Declined"}
+    ).json()
+    assert closed["eTag"] != shared["eTag"]
+    accept = [{"op": "replace", "path": "/status", "value": "Active"}]
+    response = client.patch(f"{REFERRALS}/{shared['id']}", json=accept, headers=auth)
+    assert response.status_code == 400
+
+
+def test_throttle_and_server_error_faults(client: TestClient, auth: dict[str, str]) -> None:
+    client.post(
+        "/_emulator/faults",
+        json={"kind": "throttle", "params": {"retry_after": 7}, "path": REFERRALS},
+    )
+    throttled = client.get(REFERRALS, headers=auth)
+    assert throttled.status_code == 429
+    assert throttled.headers["Retry-After"] == "7"
+    assert throttled.json() == {
+        "statusCode": 429,
+        "message": "Rate limit is exceeded. Try again in 7 seconds.",
+    }
+    client.post(
+        "/_emulator/faults",
+        json={"kind": "server_error", "params": {"status": 503, "retry_after": 2}},
+    )
+    unavailable = client.get(REFERRALS, headers=auth)
+    assert unavailable.status_code == 503
+    assert unavailable.headers["Retry-After"] == "2"
+    assert client.get(REFERRALS, headers=auth).status_code == 200
+    assert client.post("/_emulator/faults", json={"kind": "bogus"}).status_code == 400
+    client.post(
+        "/_emulator/faults", json={"kind": "latency", "params": {"seconds": 0.01}, "count": 5}
+    )
+    assert len(client.get("/_emulator/faults").json()["faults"]) == 1
+    client.delete("/_emulator/faults")
+    assert client.get("/_emulator/faults").json()["faults"] == []
+
+
+def test_webhook_drop_duplicate_reorder(
+    client: TestClient, auth: dict[str, str], receiver: Receiver, emulator: Emulator
+) -> None:
+    register(client, auth, EVENTS)
+    client.post("/_emulator/faults", json={"kind": "webhook_drop"})
+    first = create(client, auth)
+    client.post("/_emulator/faults", json={"kind": "webhook_duplicate"})
+    second = create(client, auth)
+    wait_until(lambda: len(receiver.requests) == 2)
+    assert next(d["state"] for d in deliveries(emulator)) == "dropped"
+    assert {d["referral_id"] for d in deliveries(emulator)[1:]} == {second["id"]}
+    client.post("/_emulator/faults", json={"kind": "webhook_reorder"})
+    third = create(client, auth)
+    fourth = create(client, auth)
+    wait_until(lambda: len(receiver.requests) == 4)
+    order = [json.loads(r.content)["ResourceUri"].rsplit("/", 1)[1] for r in receiver.requests[2:]]
+    assert order == [fourth["id"], third["id"]]
+    assert first["id"] not in {d["referral_id"] for d in deliveries(emulator)[1:]}
+
+
+def test_calls_are_counted_by_route(client: TestClient, auth: dict[str, str]) -> None:
+    client.delete("/_emulator/calls")
+    referral = create(client, auth)
+    client.get(f"{REFERRALS}/{referral['id']}", headers=auth)
+    calls = client.get("/_emulator/calls").json()["calls"]
+    assert calls["GET /v1.0/engagements/referrals/{id}"] == 1
+    assert calls["POST /v1.0/engagements/referrals"] == 1
+
+
+def test_reset_empties_state_but_keeps_keys(client: TestClient, auth: dict[str, str]) -> None:
+    create(client, auth)
+    cert = client.get("/_emulator/certificate.cer").content
+    assert client.post("/_emulator/reset").status_code == 204
+    assert client.get(REFERRALS, headers=auth).status_code == 401
+    fresh = bearer(client)
+    assert client.get(REFERRALS, headers=fresh).json()["value"] == []
+    assert client.get("/_emulator/certificate.cer").content == cert
+
+
+def test_state_file_round_trip(tmp_path: Path, clock: ManualClock) -> None:
+    config = PartnerCenterEmulatorConfig(state_file=tmp_path / "pc.json")
+    transport = httpx.Client(transport=httpx.MockTransport(Receiver()))
+    with TestClient(create_app(config, clock=clock, delivery_client=transport)) as first:
+        token = password_token(first)["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        referral = create(first, auth)
+        register(first, auth, EVENTS)
+        cert = first.get("/_emulator/certificate.cer").content
+    with TestClient(create_app(config, clock=clock, delivery_client=transport)) as second:
+        assert second.get(f"{REFERRALS}/{referral['id']}", headers=auth).json() == referral
+        assert second.get("/webhooks/v1/registration", headers=auth).status_code == 200
+        assert second.get("/_emulator/certificate.cer").content == cert
+    transport.close()

@@ -1,0 +1,103 @@
+from typing import Any
+
+import pytest
+from pc_helpers import REFERRALS, create
+from starlette.testclient import TestClient
+
+from cosell.clock import ManualClock
+from cosell.emulators.partner_center.emulator import Emulator
+
+
+@pytest.fixture
+def many(
+    client: TestClient, auth: dict[str, str], clock: ManualClock, emulator: Emulator
+) -> list[dict[str, Any]]:
+    made = []
+    for index in range(260):
+        country = "US" if index % 2 else "DE"
+        made.append(
+            create(
+                client,
+                auth,
+                name=f"deal {index}",
+                customerProfile={"name": "c", "address": {"country": country}, "team": []},
+                team=[{"email": f"seller{index % 5}@partner.example"}],
+            )
+        )
+        clock.advance(1)
+    return made
+
+
+def collect(client: TestClient, auth: dict[str, str], url: str) -> tuple[list[str], int]:
+    ids: list[str] = []
+    pages = 0
+    next_url: str | None = url
+    while next_url:
+        body = client.get(next_url, headers=auth).json()
+        assert body["@odata.count"] >= len(body["value"])
+        assert body["@odata.context"].endswith("$metadata#Referrals")
+        ids += [r["id"] for r in body["value"]]
+        next_url = body.get("@odata.nextLink")
+        pages += 1
+    return ids, pages
+
+
+def test_pages_of_100_follow_next_link(
+    client: TestClient, auth: dict[str, str], many: list[dict[str, Any]]
+) -> None:
+    ids, pages = collect(client, auth, REFERRALS)
+    assert ids == [r["id"] for r in many]
+    assert pages == 3
+    last = client.get(REFERRALS, params={"$skip": "200"}, headers=auth).json()
+    assert "@odata.nextLink" not in last
+    assert last["@odata.count"] == 260
+    assert len(last["value"]) == 60
+
+
+def test_top_and_skip(client: TestClient, auth: dict[str, str], many: list[dict[str, Any]]) -> None:
+    ids, pages = collect(client, auth, f"{REFERRALS}?$top=40&$skip=10")
+    assert ids == [r["id"] for r in many[10:]]
+    assert pages == 7
+    capped = client.get(REFERRALS, params={"$top": "500"}, headers=auth).json()
+    assert len(capped["value"]) == 100
+
+
+def test_orderby_desc_and_filters(
+    client: TestClient, auth: dict[str, str], many: list[dict[str, Any]]
+) -> None:
+    url = (
+        f"{REFERRALS}?$orderby=createdDateTime desc&$filter=customerProfile/address/country eq 'US'"
+    )
+    ids, _ = collect(client, auth, url)
+    assert ids == [
+        r["id"] for r in reversed(many) if r["customerProfile"]["address"]["country"] == "US"
+    ]
+    since = many[250]["updatedDateTime"]
+    ids, _ = collect(
+        client, auth, f"{REFERRALS}?$filter=updatedDateTime ge {since}&$orderby=updatedDateTime asc"
+    )
+    assert ids == [r["id"] for r in many[250:]]
+    expression = (
+        "(customerProfile/address/country eq 'DE' or name eq 'deal 1') and "
+        "team/any(t:t/email eq 'seller0@partner.example')"
+    )
+    ids, _ = collect(client, auth, f"{REFERRALS}?$filter={expression}")
+    expected = [r["id"] for i, r in enumerate(many) if (i % 2 == 0 or i == 1) and i % 5 == 0]
+    assert ids == expected
+
+
+@pytest.mark.parametrize(
+    ("params", "target"),
+    [
+        ({"$filter": "status eq"}, "$filter"),
+        ({"$orderby": "name asc"}, "$orderby"),
+        ({"$top": "0"}, "$top"),
+        ({"$skip": "x"}, "$skip"),
+    ],
+)
+def test_bad_query_is_invalid_request(
+    client: TestClient, auth: dict[str, str], params: dict[str, str], target: str
+) -> None:
+    response = client.get(REFERRALS, params=params, headers=auth)
+    assert response.status_code == 400
+    assert response.json()["error"]["target"] == target
