@@ -8,8 +8,8 @@ from cosell.clock import ManualClock
 from cosell.store import Job, Store
 
 
-def _claim_all(store: Store, owner: str = "w", lease: float = 60) -> list[Job]:
-    return store.claim(owner, store.clock.now(), lease, limit=100)
+def _claim_all(store: Store, owner: str = "w", lease: float = 60, limit: int = 100) -> list[Job]:
+    return store.claim(owner, store.clock.now(), lease, limit=limit)
 
 
 def test_a_hundred_enqueues_of_one_key_make_one_job(store: Store) -> None:
@@ -175,3 +175,13 @@ def test_concurrent_claimers_split_the_keys_without_overlap(store: Store) -> Non
     for thread in threads:
         thread.join(30)
     assert claimed == Counter(keys)
+
+
+def test_enqueue_many_dedupes_within_and_across_calls(store: Store, clock: ManualClock) -> None:
+    tenant = store.ensure_tenant("acme")
+    store.enqueue(tenant, "referral:R0", clock.now() + timedelta(hours=1))
+    keys = [f"referral:R{n % 700}" for n in range(1400)]
+    store.enqueue_many(tenant, keys)
+    claimed = _claim_all(store, limit=1000)
+    assert sorted(j.key for j in claimed) == sorted(set(keys))
+    assert {j.due_at for j in claimed} == {clock.now()}

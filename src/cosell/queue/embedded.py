@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 
@@ -109,6 +109,20 @@ class EmbeddedQueue:
         with self._cond:
             self._generation += 1
             self._cond.notify()
+
+    def enqueue_many(
+        self,
+        tenant: TenantId,
+        keys: Sequence[str],
+        due_at: datetime | None = None,
+        *,
+        priority: int = 0,
+    ) -> None:
+        """Mark many keys dirty in one write and wake every worker."""
+        self._store.enqueue_many(tenant, keys, due_at, priority=priority)
+        with self._cond:
+            self._generation += 1
+            self._cond.notify_all()
 
     # --- lifecycle -------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ after the current run, so a signal that arrives during a reconcile is never lost
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,12 +28,22 @@ def insert_for(conn: Connection) -> Any:
 
 
 def enqueue(
-    conn: Connection, tenant: TenantId, key: str, due_at: datetime, priority: int, now: datetime
+    conn: Connection,
+    tenant: TenantId,
+    keys: Sequence[str],
+    due_at: datetime,
+    priority: int,
+    now: datetime,
 ) -> None:
-    """Insert the key, or merge with its row: earlier due time, higher priority, dirty if leased."""
-    stmt = insert_for(conn)(queue).values(
-        tenant_id=tenant, key=key, due_at=due_at, priority=priority, enqueued_at=now, dirty=False
-    )
+    """Insert the keys, or merge with their rows: earlier due, higher priority, dirty if leased."""
+    if not keys:
+        return
+    rows = [
+        {"tenant_id": tenant, "key": key, "due_at": due_at, "priority": priority}
+        | {"enqueued_at": now, "dirty": False}
+        for key in dict.fromkeys(keys)
+    ]
+    stmt = insert_for(conn)(queue).values(rows)
     new = stmt.excluded
     leased = queue.c.lease_owner.is_not(None)
     stmt = stmt.on_conflict_do_update(

@@ -33,6 +33,7 @@ from cosell.store.schema import cursors, dead_letters, queue, tenants
 from cosell.store.schema import links as links_table
 
 DB_FILENAME = "cosell.db"
+ENQUEUE_BATCH = 500
 
 
 def sqlite_url(state_dir: Path) -> str:
@@ -160,9 +161,22 @@ class Store:
         self, tenant: TenantId, key: str, due_at: datetime | None = None, *, priority: int = 0
     ) -> None:
         """Mark ``key`` dirty. Deduplicated: one row per key, the earlier due time wins."""
+        self.enqueue_many(tenant, [key], due_at, priority=priority)
+
+    def enqueue_many(
+        self,
+        tenant: TenantId,
+        keys: Sequence[str],
+        due_at: datetime | None = None,
+        *,
+        priority: int = 0,
+    ) -> None:
+        """``enqueue`` for many keys in one statement (sweeps and backfills)."""
         now = self._now()
         with self._tx() as conn:
-            jobs.enqueue(conn, tenant, key, due_at or now, priority, now)
+            for start in range(0, len(keys), ENQUEUE_BATCH):
+                batch = keys[start : start + ENQUEUE_BATCH]
+                jobs.enqueue(conn, tenant, batch, due_at or now, priority, now)
 
     def claim(self, owner: str, now: datetime, lease_seconds: float, limit: int = 1) -> list[Job]:
         """Lease up to ``limit`` due keys; a key is never leased twice at once."""
@@ -202,7 +216,7 @@ class Store:
         with self._tx() as conn:
             if conn.execute(sa.delete(dead_letters).where(where)).rowcount == 0:
                 return False
-            jobs.enqueue(conn, tenant, key, now, 0, now)
+            jobs.enqueue(conn, tenant, [key], now, 0, now)
         return True
 
     def retry_all_dead_letters(self, tenant: TenantId) -> int:
