@@ -1,0 +1,173 @@
+"""SalesforceClient against the in-process Salesforce emulator (TestClient as the httpx.Client)."""
+
+from __future__ import annotations
+
+import random
+import warnings
+from datetime import date, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from cosell.clients.retry import RetryPolicy
+from cosell.clients.salesforce import SalesforceClient
+from cosell.clients.salesforce_auth import TOKEN_PATH, PasswordGrant, SalesforceAuth
+from cosell.clock import ManualClock, OffsetClock
+from cosell.emulators.salesforce import SalesforceEmulatorConfig, create_app
+from cosell.errors import Ambiguous, NotFound, StaleWrite, Throttled
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from starlette.testclient import TestClient
+
+BASE = "http://127.0.0.1:8602"
+
+
+class Org:
+    """An emulated org plus an authenticated client and an unauthenticated control client."""
+
+    def __init__(self, config: SalesforceEmulatorConfig | None = None) -> None:
+        self.config = config or SalesforceEmulatorConfig()
+        self.clock = OffsetClock()
+        self.app = create_app(self.config, clock=self.clock)
+        self.control = TestClient(self.app, base_url=BASE)
+        grant = PasswordGrant(
+            self.config.client_id,
+            self.config.client_secret,
+            self.config.username,
+            self.config.password,
+        )
+        self.auth = SalesforceAuth(grant, BASE + TOKEN_PATH, http=self.control)
+        http = TestClient(self.app, base_url=BASE)
+        http.auth = self.auth
+        self.requests: list[httpx.Request] = []
+        http.event_hooks = {"request": [self.requests.append]}
+        self.sleeps = ManualClock()
+        retry = RetryPolicy(attempts=4, clock=self.sleeps, rng=random.Random(3))
+        self.client = SalesforceClient(http, retry=retry)
+
+    def fault(self, kind: str, **rule: Any) -> None:
+        response = self.control.post("/_emulator/faults", json={"kind": kind, **rule})
+        assert response.status_code == 201, response.text
+
+
+def opportunity(i: int, **extra: Any) -> dict[str, Any]:
+    close = date(2026, 6, 30).isoformat()
+    return {"Name": f"Deal {i}", "StageName": "Prospecting", "CloseDate": close, **extra}
+
+
+def test_query_2500_rows_across_pages() -> None:
+    org = Org(SalesforceEmulatorConfig(query_batch_size=1000))
+    results = org.client.create_many("Opportunity", [opportunity(i) for i in range(2500)])
+    assert all(r.success for r in results)
+    org.requests.clear()
+    rows = list(org.client.query("SELECT Id, Name FROM Opportunity"))
+    assert len(rows) == 2500
+    assert len({r["Id"] for r in rows}) == 2500
+    assert {r["Id"] for r in rows} == {r.id for r in results}
+    paths = [r.url.path for r in org.requests]
+    assert len(paths) == 3
+    assert paths[0] == "/services/data/v62.0/query"
+    assert all(p.startswith("/services/data/v62.0/query/") for p in paths[1:])
+
+
+def test_collections_450_records_make_three_calls() -> None:
+    org = Org()
+    org.requests.clear()
+    results = org.client.create_many("Opportunity", [opportunity(i) for i in range(450)])
+    writes = [r for r in org.requests if r.url.path.endswith("/composite/sobjects")]
+    assert len(writes) == 3
+    assert len(results) == 450
+    assert all(r.success and r.id for r in results)
+
+
+def test_upsert_created_updated_ambiguous_and_not_found() -> None:
+    org = Org()
+    org.client.create_custom_field(
+        "Opportunity.Referral_Identifier__c",
+        {"label": "Referral", "type": "Text", "length": 100, "externalId": True, "unique": True},
+    )
+    first = org.client.upsert("Opportunity", "Referral_Identifier__c", "r-1", opportunity(1))
+    again = org.client.upsert("Opportunity", "Referral_Identifier__c", "r-1", {"Name": "Renamed"})
+    assert first.created
+    assert first.id is not None
+    assert (again.id, again.created) == (first.id, False)
+    assert org.client.get("Opportunity", first.id, ["Name"])["Name"] == "Renamed"
+    org.client.create_custom_field(
+        "Opportunity.Loose_Key__c",
+        {"label": "Loose", "type": "Text", "length": 50, "externalId": True},
+    )
+    org.client.create("Opportunity", opportunity(2, Loose_Key__c="dup"))
+    org.client.create("Opportunity", opportunity(3, Loose_Key__c="dup"))
+    with pytest.raises(Ambiguous):
+        org.client.upsert("Opportunity", "Loose_Key__c", "dup", {"Name": "x"})
+    with pytest.raises(NotFound):
+        org.client.upsert("Opportunity", "Name", "x", {"StageName": "Prospecting"})
+
+
+def test_conditional_update_after_a_later_edit_is_stale() -> None:
+    org = Org()
+    record_id = org.client.create("Opportunity", opportunity(1))
+    seen = org.client.get("Opportunity", record_id, ["LastModifiedDate"])["LastModifiedDate"]
+    org.clock.advance(5)
+    org.client.update("Opportunity", record_id, {"Name": "Someone else"})
+
+    with pytest.raises(StaleWrite):
+        org.client.update(
+            "Opportunity",
+            record_id,
+            {"Name": "Mine"},
+            if_unmodified_since=datetime.fromisoformat(seen),
+        )
+    assert org.client.get("Opportunity", record_id, ["Name"])["Name"] == "Someone else"
+
+
+@pytest.mark.parametrize("kind", ["unable_to_lock_row", "server_error"])
+def test_transient_faults_are_retried(kind: str) -> None:
+    org = Org()
+    record_id = org.client.create("Opportunity", opportunity(1))
+    org.fault(kind, count=1, method="PATCH", status=503)
+    org.client.update("Opportunity", record_id, {"Name": "After retry"})
+    assert len(org.sleeps.slept) == 1
+    assert org.client.get("Opportunity", record_id, ["Name"])["Name"] == "After retry"
+
+
+def test_revoked_tokens_cause_one_relogin() -> None:
+    org = Org()
+    org.client.create("Opportunity", opportunity(1))
+    assert org.auth.logins == 1
+    org.control.post("/_emulator/sessions/revoke")
+    org.client.create("Opportunity", opportunity(2))
+    assert org.auth.logins == 2
+
+
+def test_exhausted_daily_limit_is_throttled_without_spinning() -> None:
+    org = Org()
+    org.client.create("Opportunity", opportunity(1))
+    org.fault("limit_exhausted", count=1)
+    with pytest.raises(Throttled) as raised:
+        list(org.client.query("SELECT Id FROM Opportunity"))
+    assert raised.value.retry_after is not None
+    assert raised.value.retry_after >= 3600
+    assert org.sleeps.slept == []
+
+
+def test_budget_follows_the_emulator_usage_header() -> None:
+    org = Org(SalesforceEmulatorConfig(daily_api_limit=5000))
+    org.client.describe("Opportunity")
+    usage = org.client.budget.usage
+    assert usage is not None
+    assert usage.max == 5000
+    assert usage.used >= 1
+
+
+def test_every_write_reaches_the_org_with_call_options() -> None:
+    org = Org()
+    record_id = org.client.create("Opportunity", opportunity(1))
+    org.client.update("Opportunity", record_id, {"Name": "2"})
+    org.client.create_many("Opportunity", [opportunity(3)])
+    org.client.delete("Opportunity", record_id)
+    seen = org.control.get("/_emulator/call-options").json()["calls"]
+    assert len(seen) == 4
+    assert {c["client"] for c in seen} == {"cosell"}
