@@ -9,13 +9,20 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cosell.clients.retry import RetryPolicy
 from cosell.clients.salesforce import SalesforceClient
-from cosell.clients.salesforce_auth import TOKEN_PATH, PasswordGrant, SalesforceAuth
+from cosell.clients.salesforce_auth import (
+    TOKEN_PATH,
+    JwtBearerGrant,
+    PasswordGrant,
+    SalesforceAuth,
+)
 from cosell.clock import ManualClock, OffsetClock
 from cosell.emulators.salesforce import SalesforceEmulatorConfig, create_app
-from cosell.errors import Ambiguous, NotFound, StaleWrite, Throttled
+from cosell.errors import Ambiguous, AuthError, NotFound, StaleWrite, Throttled
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
@@ -171,3 +178,40 @@ def test_every_write_reaches_the_org_with_call_options() -> None:
     seen = org.control.get("/_emulator/call-options").json()["calls"]
     assert len(seen) == 4
     assert {c["client"] for c in seen} == {"cosell"}
+
+
+def test_jwt_bearer_login_is_accepted_by_the_emulator() -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    config = SalesforceEmulatorConfig(jwt_cert_pem=public)
+    app = create_app(config)
+    grant = JwtBearerGrant(config.client_id, config.username, private, audience=BASE)
+    auth = SalesforceAuth(grant, BASE + TOKEN_PATH, http=TestClient(app, base_url=BASE))
+    http = TestClient(app, base_url=BASE)
+    http.auth = auth
+    client = SalesforceClient(http)
+    assert client.describe("Opportunity")["name"] == "Opportunity"
+    assert auth.token is not None
+    assert auth.token.instance_url == BASE
+
+
+def test_jwt_signed_with_another_key_is_refused() -> None:
+    key, other = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in "ab")
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    wrong = other.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    config = SalesforceEmulatorConfig(jwt_cert_pem=public)
+    app = create_app(config)
+    grant = JwtBearerGrant(config.client_id, config.username, wrong, audience=BASE)
+    auth = SalesforceAuth(grant, BASE + TOKEN_PATH, http=TestClient(app, base_url=BASE))
+    with pytest.raises(AuthError) as raised:
+        auth.login()
+    assert "invalid_grant" in str(raised.value)
