@@ -189,8 +189,8 @@ class _Merge:
 
     def _field(self, name: str, spec: FieldSpec) -> None:
         b, p, c = self.base.get(name), self.pc.get(name), self.crm.get(name)
-        pc_changed = p != project(spec, b, "partner_center", self.mapping)
-        crm_changed = c != project(spec, b, "crm", self.mapping)
+        pc_changed = p != b and p != project(spec, b, "partner_center", self.mapping)
+        crm_changed = c != b and c != project(spec, b, "crm", self.mapping)
         if pc_changed and crm_changed:
             self._both(name, spec, b, p, c)
         elif pc_changed:

@@ -131,9 +131,16 @@ def _date_in(raw: Any) -> Value:
 
 
 def _date_out(value: Value, side: Side) -> Any:
-    if side == "crm" or _date_in(value) != value:
+    if side == "crm" or not _is_date(value):
         return value
     return f"{value}T00:00:00Z"
+
+
+def _is_date(value: Value) -> bool:
+    try:
+        return isinstance(value, str) and dt.date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        return False
 
 
 def _currency_in(raw: Any) -> Value:
