@@ -338,3 +338,27 @@ def test_non_json_success_body_is_an_api_error() -> None:
     client, _ = make_client(Recorder([httpx.Response(200, text="<html>")]))
     with pytest.raises(Exception, match="not JSON"):
         client.get_referral("ref-1")
+
+
+def test_create_is_resent_when_the_connection_never_opened() -> None:
+    recorder = Recorder([httpx.ConnectError("refused"), httpx.Response(201, json=referral_doc(9))])
+    client, _ = make_client(recorder)
+    assert client.create_referral({"name": "x"}).id == "ref-0009"
+    assert len(recorder.requests) == 2
+
+
+def test_unguarded_list_append_is_not_resent_after_a_server_error() -> None:
+    recorder = Recorder(lambda _: httpx.Response(502))
+    client, _ = make_client(recorder)
+    ops: Any = [{"op": "add", "path": "/team/-", "value": {"email": "a@b.example"}}]
+    with pytest.raises(ServerError):
+        client.patch_referral("ref-1", ops, if_match=None)
+    assert len(recorder.requests) == 1
+
+
+def test_patch_refuses_operations_partner_center_does_not_support() -> None:
+    recorder = Recorder([])
+    client, _ = make_client(recorder)
+    with pytest.raises(ValueError, match="only add and replace"):
+        client.patch_referral("ref-1", [{"op": "remove", "path": "/name"}], None)  # type: ignore[list-item,typeddict-item]
+    assert recorder.requests == []

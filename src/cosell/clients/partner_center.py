@@ -20,18 +20,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from cosell.clients.partner_center_errors import error_for_exception, error_for_response
 from cosell.clients.referral import Referral
-from cosell.clients.retry import RetryPolicy, parse_retry_after
-from cosell.clock import Clock
-from cosell.errors import (
-    APIError,
-    Conflict,
-    NotFound,
-    RetryableError,
-    Throttled,
-    TransportError,
-    error_for_status,
-)
+from cosell.clients.retry import RetryPolicy
+from cosell.errors import APIError, Conflict, NotFound, RetryableError, Throttled
 from cosell.webhooks.registration import (
     ValidationEvent,
     WebhookRegistration,
@@ -40,6 +32,7 @@ from cosell.webhooks.registration import (
 
 REFERRALS = "/v1.0/engagements/referrals"
 REGISTRATION = "/webhooks/v1/registration"
+PATCH_OPS = frozenset({"add", "replace"})
 
 
 class JsonPatchOp(TypedDict):
@@ -160,6 +153,8 @@ class PartnerCenterClient:
             headers["If-Match"] = if_match
         if return_representation:
             headers["Prefer"] = "return=representation"
+        if unsupported := [op.get("op") for op in ops if op.get("op") not in PATCH_OPS]:
+            raise ValueError(f"Partner Center supports only add and replace, not {unsupported}")
         safe = if_match is not None or all(op["op"] == "replace" for op in ops)
         call = _Call("PATCH", _referral_path(referral_id), self._http, json=list(ops))
         call.headers, call.idempotent = headers, safe
@@ -265,7 +260,10 @@ class PartnerCenterClient:
         except httpx.RequestError as exc:
             error = error_for_exception(exc)
             unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-            raise (error if call.idempotent or unsent else _GiveUp(error)) from exc
+            if not (call.idempotent or unsent):
+                error.__cause__ = exc
+                raise _GiveUp(error) from exc
+            raise error from exc
         if response.is_success:
             return response
         error = error_for_response(response, self._retry.clock)
@@ -330,73 +328,3 @@ def _decode(response: httpx.Response) -> Any:
             status=response.status_code,
             body=response.text,
         ) from exc
-
-
-def error_for_response(response: httpx.Response, clock: Clock | None = None) -> APIError:
-    """The error for a non-2xx response, carrying code, message, request id and Retry-After."""
-    code, message = describe_body(response)
-    cls = error_for_status(response.status_code)
-    context: dict[str, Any] = {
-        "method": response.request.method,
-        "url": str(response.request.url),
-        "status": response.status_code,
-        "code": code,
-        "body": response.text,
-        "request_id": request_id_of(response),
-    }
-    if issubclass(cls, RetryableError):
-        return cls(message, retry_after=parse_retry_after(response, clock), **context)
-    return cls(message, **context)
-
-
-def error_for_exception(exc: httpx.RequestError) -> APIError:
-    """The error for a request that got no response (timeouts and connection failures retry)."""
-    kind = type(exc).__name__
-    method, url = _request_of(exc)
-    if isinstance(exc, httpx.TransportError):
-        return TransportError(f"{kind}: {exc}", method=method, url=url)
-    return APIError(f"{kind}: {exc}", method=method, url=url)
-
-
-def describe_body(response: httpx.Response) -> tuple[str | None, str]:
-    """``(code, message)`` from an error body of any known shape; the reason phrase otherwise."""
-    payload = _json_of(response)
-    error = payload.get("error") if isinstance(payload, dict) else None
-    if isinstance(error, dict):
-        return _describe_envelope(error)
-    if isinstance(payload, dict) and isinstance(payload.get("message"), str):
-        return None, payload["message"]
-    return None, response.reason_phrase or f"HTTP {response.status_code}"
-
-
-def request_id_of(response: httpx.Response) -> str | None:
-    for name in ("request-id", "ms-requestid", "x-ms-request-id", "client-request-id"):
-        if value := response.headers.get(name):
-            return str(value)
-    return None
-
-
-def _describe_envelope(error: dict[str, Any]) -> tuple[str | None, str]:
-    code = error.get("code") if isinstance(error.get("code"), str) else None
-    message = str(error.get("message") or "")
-    if target := error.get("target"):
-        message = f"{message} (target {target})"
-    inner = error.get("innerError")
-    if isinstance(inner, dict) and (inner.get("code") or inner.get("message")):
-        message = f"{message} [inner {inner.get('code')}: {inner.get('message')}]"
-    return code, message.strip() or "no message"
-
-
-def _json_of(response: httpx.Response) -> Any:
-    try:
-        return json.loads(response.content)
-    except ValueError:
-        return None
-
-
-def _request_of(exc: httpx.RequestError) -> tuple[str | None, str | None]:
-    try:
-        request = exc.request
-    except RuntimeError:
-        return None, None
-    return request.method, str(request.url)
