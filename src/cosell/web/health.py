@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-HealthCheck = Callable[[], None]
+HealthCheck = Callable[[], object]
 
 
 def health_endpoint(check: HealthCheck | None) -> Callable[[Request], Awaitable[Response]]:

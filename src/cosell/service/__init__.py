@@ -1,0 +1,1 @@
+"""The long-running service: configuration in, web app + signals + work queue running."""

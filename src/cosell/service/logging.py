@@ -1,0 +1,87 @@
+"""Structured logs (structlog): JSON lines for machines, a readable console form for people.
+
+Everything — cosell's own structlog calls and stdlib loggers such as uvicorn's and the work
+queue's — goes through one handler, and every event passes a redaction step first, so tokens,
+passwords and signatures never reach a log line even inside an exception's text.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from cosell.redaction import MASK, SECRET_KEYS, redact_mapping, redact_text
+from cosell.settings import LogFormat
+
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
+LEVELS["error"] = logging.ERROR
+
+
+def redact_event(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
+    """A structlog processor masking secret-named fields and secret-looking text."""
+    for key, value in list(event.items()):
+        event[key] = _redacted(key, value)
+    return event
+
+
+def _redacted(key: str, value: Any) -> Any:
+    if key.lower() in SECRET_KEYS and value is not None:
+        return MASK
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, MutableMapping):
+        return redact_mapping(dict(value))
+    return value
+
+
+def _shared() -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact_event,
+    ]
+
+
+def _renderer(fmt: LogFormat, stream: TextIO) -> Processor:
+    if fmt == "json":
+        return structlog.processors.JSONRenderer(sort_keys=False)
+    colors = bool(getattr(stream, "isatty", lambda: False)())
+    return structlog.dev.ConsoleRenderer(colors=colors, exception_formatter=_plain)
+
+
+def _plain(stream: TextIO, exc_info: Any) -> None:  # exceptions are already text (redacted)
+    return None
+
+
+def configure_logging(fmt: LogFormat, level: str = "info", stream: TextIO | None = None) -> None:
+    """Send every log record, structlog's and the stdlib's, to ``stream`` in ``fmt``."""
+    out = stream or sys.stderr
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_shared(),
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            _renderer(fmt, out),
+        ],
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(LEVELS.get(level, logging.INFO))
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
+    structlog.configure(
+        processors=[*_shared(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )

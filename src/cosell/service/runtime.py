@@ -1,0 +1,243 @@
+"""The running service: wiring from settings, start, and graceful shutdown.
+
+Shutdown order: first stop everything that *produces* work (the webhook endpoint and both
+signals), then let the work queue drain (``stop(drain=True)``: in-flight reconciles finish),
+then close the store and the HTTP clients. A webhook refused during shutdown is redelivered by
+Partner Center; a change the signals miss is found by the next start's overlap window.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from typing import Protocol
+
+import httpx
+import structlog
+
+from cosell.clients.partner_center import PartnerCenterClient
+from cosell.clients.salesforce import SalesforceClient
+from cosell.clock import Clock
+from cosell.errors import CosellError
+from cosell.queue.embedded import EmbeddedQueue
+from cosell.service.connections import (
+    HttpFactory,
+    default_http,
+    partner_center_client,
+    salesforce_client,
+    webhook_certificates,
+)
+from cosell.service.server import WebServer
+from cosell.settings import Settings
+from cosell.signals.cadence import Cadence
+from cosell.signals.loop import LookReport, SignalLoop
+from cosell.signals.poller import opportunity_poller
+from cosell.signals.sweeper import referral_sweeper
+from cosell.store.records import Job, TenantId
+from cosell.store.sql import Store
+from cosell.web.app import create_app
+from cosell.web.metrics import QueueGauges, ServiceMetrics
+from cosell.web.status import ServiceStatus
+from cosell.web.webhooks import WebhookReceiver
+from cosell.webhooks.signature import verify_callback
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[Job], None]
+POLL, SWEEP = "salesforce-poll", "partner-center-sweep"
+
+
+@dataclass(frozen=True)
+class ServiceParts:
+    """What the queue's handler (the sync engine) is built from."""
+
+    settings: Settings
+    clock: Clock
+    store: Store
+    tenant: TenantId
+    partner_center: PartnerCenterClient
+    salesforce: SalesforceClient
+
+
+HandlerFactory = Callable[[ServiceParts], Handler]
+
+
+class Worker(Protocol):
+    """The work queue's lifecycle."""
+
+    def start(self) -> None: ...
+
+    def stop(self, drain: bool = True, timeout: float = 30.0) -> bool: ...
+
+
+class Runtime:
+    """Starts and stops the parts of a running service in a safe order."""
+
+    def __init__(
+        self,
+        *,
+        queue: Worker,
+        signals: Sequence[SignalLoop] = (),
+        server: WebServer | None = None,
+        closers: Sequence[Callable[[], None]] = (),
+    ) -> None:
+        self.queue = queue
+        self.signals = list(signals)
+        self.server = server
+        self._closers = list(closers)
+
+    def start(self) -> None:
+        self.queue.start()
+        if self.server is not None:
+            self.server.start()
+        for loop in self.signals:
+            loop.start()
+        log.info("service.started", address=self.server.address if self.server else None)
+
+    def stop(self, timeout: float = 60.0) -> bool:
+        """Stop producing work, let in-flight work finish; True when the queue drained in time."""
+        log.info("service.stopping")
+        if self.server is not None:
+            self.server.stop()
+        for loop in self.signals:
+            loop.stop()
+        drained = self.queue.stop(drain=True, timeout=timeout)
+        for close in self._closers:
+            close()
+        log.info("service.stopped", drained=drained)
+        return drained
+
+    def serve(self, until: threading.Event) -> bool:
+        """Run until ``until`` is set (by SIGTERM/SIGINT), then stop gracefully."""
+        self.start()
+        until.wait()
+        return self.stop()
+
+
+def build_runtime(
+    settings: Settings,
+    handler_factory: HandlerFactory,
+    *,
+    clock: Clock,
+    http: HttpFactory = default_http,
+) -> Runtime:
+    """Everything ``cosell run`` runs, built from validated settings."""
+    settings.require_partner_center()
+    settings.require_salesforce()
+    opened: list[httpx.Client] = []
+    tracked = _tracking(http, opened)
+    settings.service.state_dir.mkdir(parents=True, exist_ok=True)
+    store = Store.open(settings.database_url, clock=clock)
+    tenant = store.ensure_tenant(settings.tenant.name)
+    parts = ServiceParts(
+        settings,
+        clock,
+        store,
+        tenant,
+        partner_center_client(settings, clock, tracked),
+        salesforce_client(settings, clock, tracked),
+    )
+    queue = EmbeddedQueue(
+        store,
+        handler_factory(parts),
+        workers=settings.service.workers,
+        clock=clock,
+        max_attempts=settings.sync.max_attempts,
+        on_halt=_log_halt,
+    )
+    status, metrics = _observers(parts)
+    signals = _signals(parts, queue, status, metrics)
+    receiver = _receiver(parts, queue, signals[1].wake, status, metrics, tracked)
+    app = create_app(
+        receiver=receiver,
+        status=status,
+        metrics=metrics,
+        health_check=partial(store.stats, tenant),
+    )
+    server = WebServer(app, settings.service.host, settings.service.port)
+    closers = [*(client.close for client in opened), store.close]
+    return Runtime(queue=queue, signals=signals, server=server, closers=closers)
+
+
+def _receiver(
+    parts: ServiceParts,
+    queue: EmbeddedQueue,
+    sweep_hint: Callable[[], None],
+    status: ServiceStatus,
+    metrics: ServiceMetrics,
+    http: HttpFactory,
+) -> WebhookReceiver:
+    store, tenant = parts.store, parts.tenant
+    certificates = webhook_certificates(parts.settings, parts.clock, http)
+    return WebhookReceiver(
+        verify=partial(verify_callback, certificates=certificates),
+        queue=queue,
+        tenant=tenant,
+        is_linked=lambda referral_id: store.link_by_referral(tenant, referral_id) is not None,
+        sweep_hint=sweep_hint,
+        metrics=metrics,
+        status=status,
+    )
+
+
+def _tracking(http: HttpFactory, opened: list[httpx.Client]) -> HttpFactory:
+    def make(base_url: str, auth: httpx.Auth | None) -> httpx.Client:
+        client = http(base_url, auth)
+        opened.append(client)
+        return client
+
+    return make
+
+
+def _observers(parts: ServiceParts) -> tuple[ServiceStatus, ServiceMetrics]:
+    def depth() -> int:
+        return parts.store.stats(parts.tenant).queue_depth
+
+    def gauges() -> QueueGauges:
+        stats = parts.store.stats(parts.tenant)
+        conflicts = stats.open_conflicts
+        return QueueGauges(stats.queue_depth, stats.leased, stats.dead_letters, conflicts)
+
+    metrics = ServiceMetrics()
+    metrics.watch_queue(gauges)
+    return ServiceStatus(parts.settings.tenant.name, parts.clock, depth), metrics
+
+
+def _signals(
+    parts: ServiceParts, queue: EmbeddedQueue, status: ServiceStatus, metrics: ServiceMetrics
+) -> list[SignalLoop]:
+    sync = parts.settings.sync
+
+    def report(look: LookReport) -> None:
+        status.saw_look(look)
+        metrics.observe_look(look)
+
+    store, tenant = parts.store, parts.tenant
+    poller = opportunity_poller(
+        parts.salesforce,
+        queue=queue,
+        cursors=store,
+        tenant=tenant,
+        overlap=timedelta(seconds=sync.poll_overlap_seconds),
+        where=sync.poll_filter,
+    )
+    sweeper = referral_sweeper(
+        parts.partner_center,
+        queue=queue,
+        cursors=store,
+        tenant=tenant,
+        overlap=timedelta(seconds=sync.sweep_overlap_seconds),
+    )
+    poll_cadence = Cadence(sync.poll_min_interval, sync.poll_max_interval)
+    sweep_cadence = Cadence(sync.sweep_interval, sync.sweep_interval)
+    return [
+        SignalLoop(POLL, poller, poll_cadence, parts.clock, report),
+        SignalLoop(SWEEP, sweeper, sweep_cadence, parts.clock, report),
+    ]
+
+
+def _log_halt(job: Job, error: CosellError) -> None:
+    log.error("tenant.halted", key=job.key, error=str(error))
