@@ -226,6 +226,7 @@ def test_concurrent_request_limit_is_retried() -> None:
         ("INVALID_FIELD", RecordRejected),
         ("MALFORMED_ID", RecordRejected),
         ("DUPLICATE_VALUE", Conflict),
+        ("INSUFFICIENT_ACCESS_OR_READONLY", RecordRejected),
         ("NOT_FOUND", NotFound),
     ],
 )

@@ -109,3 +109,25 @@ def test_field_with_wrong_type_is_reported_not_replaced() -> None:
     assert "Differs: 1 field" in output
     assert "is boolean, expected string" in output
     assert describe(app, "Opportunity")["Products__c"] == "boolean"
+
+
+def test_fields_hidden_by_field_security_are_found_and_verified() -> None:
+    app = create_app(SalesforceEmulatorConfig(fls_strict=True))
+    text = {"label": "Products", "type": "Text", "length": 255}
+    url = {"label": "Link", "type": "Checkbox", "defaultValue": "false"}
+    client = admin(app)
+    for name, meta in (("Products__c", text), ("Referral_Link__c", url)):
+        body = {"FullName": f"Opportunity.{name}", "Metadata": meta}
+        created = client.post("/services/data/v62.0/tooling/sobjects/CustomField", json=body)
+        assert created.status_code == 201, created.text
+    assert "Products__c" not in describe(app, "Opportunity")  # no field access yet
+    code, output = run(app)
+    assert code == 1, output  # Referral_Link__c has the wrong type
+    assert "Created: 1 object, 9 fields" in output
+    assert "Differs: 1 field" in output
+    assert "is boolean, expected url" in output
+    assert describe(app, "Opportunity")["Products__c"] == "string"
+    code, output = run(app)
+    assert code == 1
+    assert "Differs: 1 field" in output
+    assert "Created" not in output

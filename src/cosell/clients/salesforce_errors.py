@@ -72,6 +72,10 @@ CODE_ERRORS: dict[str, type[APIError]] = {
     "DUPLICATES_DETECTED": RecordRejected,
     "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY": RecordRejected,
     "INVALID_CROSS_REFERENCE_KEY": RecordRejected,
+    # A sharing or permission problem on one record is that record's problem, not the tenant's.
+    "INSUFFICIENT_ACCESS_OR_READONLY": RecordRejected,
+    "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY": RecordRejected,
+    "ENTITY_IS_LOCKED": RecordRejected,
 }
 
 

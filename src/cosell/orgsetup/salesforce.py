@@ -18,6 +18,9 @@ from cosell.orgsetup.spec import FieldSpec, ObjectSpec, OrgSpec
 
 Status = Literal["ok", "missing", "created", "granted", "differs", "failed"]
 Kind = Literal["object", "field", "access", "permission set", "assignment"]
+HIDDEN = "exists, but hidden from this user until field access is granted"
+STILL_HIDDEN = "exists, but this user still cannot see it: check its field access"
+_ALREADY_EXISTS = frozenset({"DUPLICATE_DEVELOPER_NAME", "DUPLICATE_VALUE"})
 Described = dict[str, dict[str, Any]]  # describe fields by lower-cased name
 NEEDS_WORK: frozenset[Status] = frozenset({"missing", "differs", "failed"})
 
@@ -154,7 +157,22 @@ class OrgSetup:
         done: list[Finding] = []
         for finding in report.findings:
             done.append(self._fix(finding, done) if finding.status == "missing" else finding)
+        if any(f.detail == HIDDEN for f in done):
+            done = self._recheck_hidden(done)
         return Report(tuple(done))
+
+    def _recheck_hidden(self, done: list[Finding]) -> list[Finding]:
+        """Fields that existed but were invisible to us: verify them now that access is granted."""
+        described = {name: self._describe(name) for name in self._sobjects()}
+        out = []
+        for finding in done:
+            if finding.detail == HIDDEN:
+                spec = next(f for f in self.spec.fields if f.full_name == finding.name)
+                finding = self._field_finding(spec, described[spec.sobject])
+                if finding.status == "missing":
+                    finding = replace(finding, status="failed", detail=STILL_HIDDEN)
+            out.append(finding)
+        return out
 
     def _fix(self, finding: Finding, done: Iterable[Finding]) -> Finding:
         try:
@@ -168,9 +186,7 @@ class OrgSetup:
             self.client.create_custom_object(spec.name, spec.metadata())
             return replace(finding, status="created")
         if finding.kind == "field":
-            fspec = next(f for f in self.spec.fields if f.full_name == finding.name)
-            self.client.create_custom_field(fspec.full_name, fspec.metadata())
-            return replace(finding, status="created")
+            return self._create_field(finding)
         if finding.kind == "permission set":
             body = {"Name": self.spec.permission_set, "Label": self.spec.permission_set_label}
             new_id = self.client.create("PermissionSet", body)
@@ -181,6 +197,17 @@ class OrgSetup:
         self.client.create(
             "PermissionSetAssignment", {"PermissionSetId": pset_id, "AssigneeId": self.assignee_id}
         )
+        return replace(finding, status="created")
+
+    def _create_field(self, finding: Finding) -> Finding:
+        spec = next(f for f in self.spec.fields if f.full_name == finding.name)
+        try:
+            self.client.create_custom_field(spec.full_name, spec.metadata())
+        except APIError as exc:
+            if exc.code not in _ALREADY_EXISTS:
+                raise
+            # Describe hides fields the user cannot read; look again once access is granted.
+            return replace(finding, detail=HIDDEN)
         return replace(finding, status="created")
 
     def _grant(self, finding: Finding, pset_id: str) -> Finding:
