@@ -1,4 +1,5 @@
 import json
+import time
 from pathlib import Path
 
 import httpx
@@ -76,9 +77,11 @@ def test_throttle_and_server_error_faults(client: TestClient, auth: dict[str, st
     assert unavailable.headers["Retry-After"] == "2"
     assert client.get(REFERRALS, headers=auth).status_code == 200
     assert client.post("/_emulator/faults", json={"kind": "bogus"}).status_code == 400
-    client.post(
-        "/_emulator/faults", json={"kind": "latency", "params": {"seconds": 0.01}, "count": 5}
-    )
+    client.post("/_emulator/faults", json={"kind": "latency", "params": {"seconds": 0.2}})
+    started = time.monotonic()
+    assert client.get(REFERRALS, headers=auth).status_code == 200
+    assert time.monotonic() - started >= 0.2
+    client.post("/_emulator/faults", json={"kind": "latency", "params": {"seconds": 0}, "count": 5})
     assert len(client.get("/_emulator/faults").json()["faults"]) == 1
     client.delete("/_emulator/faults")
     assert client.get("/_emulator/faults").json()["faults"] == []

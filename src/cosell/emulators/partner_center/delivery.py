@@ -115,9 +115,11 @@ class Dispatcher:
         with self._cond:
             return [d.as_dict() for d in self._deliveries]
 
-    def find(self, delivery_id: str) -> Delivery | None:
+    def find(self, delivery_id: str) -> dict[str, Any] | None:
+        """A copy of one delivery's record (``as_dict``), or None."""
         with self._cond:
-            return next((d for d in self._deliveries if d.id == delivery_id), None)
+            found = next((d for d in self._deliveries if d.id == delivery_id), None)
+            return found.as_dict() if found else None
 
     def reset(self) -> None:
         with self._cond:

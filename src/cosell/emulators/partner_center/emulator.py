@@ -6,7 +6,7 @@ import json
 import threading
 import uuid
 from collections import deque
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import httpx
 
@@ -135,6 +135,3 @@ class Emulator:
         self.dispatcher.close()
         if self._own_client:
             self.dispatcher.client.close()
-
-    def describe(self) -> dict[str, Any]:
-        return {"now": self.now_text(), "tenant": self.config.tenant}

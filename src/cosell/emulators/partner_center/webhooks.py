@@ -102,16 +102,16 @@ async def get_validation_event(request: Request) -> Response:
     if event is None:
         raise ApiError(404, "itemNotFound", "No validation event has this correlation id.")
     delivery = emulator.dispatcher.find(event["deliveryId"] or "")
-    attempts = list(delivery.attempts) if delivery else []
-    done = delivery is None or delivery.state != "pending"
+    attempts = delivery["attempts"] if delivery else []
+    done = delivery is None or delivery["state"] != "pending"
     body = {k: event[k] for k in ("correlationId", "partnerId", "callbackUrl")}
     body["status"] = "completed" if done else "pending"
     body["results"] = [
         {
-            "responseCode": _code_name(a.status_code),
-            "responseMessage": a.error or "",
-            "systemError": a.status_code is None,
-            "dateTimeUtc": a.at,
+            "responseCode": _code_name(a["status_code"]),
+            "responseMessage": a["error"] or "",
+            "systemError": a["status_code"] is None,
+            "dateTimeUtc": a["at"],
         }
         for a in attempts
     ]
