@@ -190,3 +190,31 @@ def test_put_requires_if_match_and_rejects_links(client: TestClient, auth: dict[
     assert ok.json()["eTag"] != referral["eTag"]
     stale = client.put(url, json=body, headers={**auth, "If-Match": referral["eTag"]})
     assert stale.status_code == 412
+
+
+def test_upgrade_to_co_sell_is_validated_and_visibility_is_one_way(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    referral = create(client, auth, details={"requirements": {"solutions": []}})
+    help_ops = [
+        {
+            "op": "replace",
+            "path": "/inviteContext/assistanceRequestCode",
+            "value": "QuotesOrLicensing",
+        }
+    ]
+    refused = patch(client, auth, referral["id"], help_ops)
+    assert refused.json()["error"]["target"] == "details.requirements.solutions"
+    solution = {"op": "add", "path": "/details/requirements/solutions/-", "value": {"id": "SOL-9"}}
+    share = {
+        "op": "replace",
+        "path": "/consent/consentToShareReferralWithMicrosoftSellers",
+        "value": True,
+    }
+    assert patch(client, auth, referral["id"], [solution, share, *help_ops]).status_code == 204
+    unshare = [{**share, "value": False}]
+    reverted = patch(client, auth, referral["id"], unshare)
+    assert reverted.status_code == 400
+    assert reverted.json()["error"]["target"] == (
+        "consent.consentToShareReferralWithMicrosoftSellers"
+    )

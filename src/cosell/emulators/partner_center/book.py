@@ -181,6 +181,7 @@ class ReferralBook:
     def _update(self, before: dict[str, Any], after: dict[str, Any], event: str) -> dict[str, Any]:
         lifecycle.coerce_deal_value(after)
         lifecycle.check_status(after, before)
+        lifecycle.check_visibility(after, before)
         lifecycle.check_fields(after)
         for key in SERVER_OWNED:
             if key in before:

@@ -28,7 +28,8 @@ HELP_CODES = frozenset(
     }
 )
 # The paths Microsoft's co-sell connector may patch, plus /name (the connector syncs the deal
-# name from the CRM, and cosell's default mapping does the same).
+# name from the CRM) and the help request in /inviteContext (a private or partner-led referral
+# may be upgraded to co-sell before it closes).
 PATCHABLE_PATHS = frozenset(
     {
         "/campaignId",
@@ -42,6 +43,8 @@ PATCHABLE_PATHS = frozenset(
         "/details/requirements/solutions",
         "/details/requirements/solutions/-",
         "/externalReferenceId",
+        "/inviteContext/assistanceRequestCode",
+        "/inviteContext/notes",
         "/name",
         "/referralProgram",
         "/salesStage",
@@ -73,6 +76,14 @@ def check_status(referral: dict[str, Any], before: dict[str, Any] | None) -> Non
         raise closed_error()
     if status not in NEXT_STATUSES.get(old, frozenset()):
         raise invalid(f"status cannot move from {old!r} to {status!r}.", "status")
+
+
+def check_visibility(referral: dict[str, Any], before: dict[str, Any]) -> None:
+    """Sharing with Microsoft sellers is one-way: once granted it cannot be withdrawn."""
+    key = "consentToShareReferralWithMicrosoftSellers"
+    if (before.get("consent") or {}).get(key) and not (referral.get("consent") or {}).get(key):
+        target = f"consent.{key}"
+        raise invalid("Visibility to Microsoft sellers cannot be reverted once granted.", target)
 
 
 def closed_error() -> ApiError:
