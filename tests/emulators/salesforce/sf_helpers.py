@@ -34,6 +34,10 @@ class Api:
         emulator: SalesforceEmulator = self.app.state.emulator
         return emulator
 
+    def relogin(self) -> None:
+        """A fresh token, e.g. after the clock moved past the session idle timeout."""
+        self.token = login(self.client, self.emulator.config)
+
     def url(self, path: str) -> str:
         return path if path.startswith("/") else f"/services/data/v{self.version}/{path}"
 

@@ -252,15 +252,7 @@ def test_if_unmodified_since_guards_patch(api: Api, clock: ManualClock) -> None:
 def test_multi_currency_off_makes_currency_an_invalid_field(api: Api) -> None:
     api.emulator.config.multi_currency = False
     api.emulator.reset()
-    token = api.client.post(
-        "/services/oauth2/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": api.emulator.config.client_id,
-            "client_secret": api.emulator.config.client_secret,
-        },
-    ).json()["access_token"]
-    api.token = token
+    api.relogin()
     response = api.post(
         "sobjects/Opportunity",
         json={

@@ -78,7 +78,10 @@ def _apply_kind(f: FieldDef, kind: str, metadata: dict[str, Any]) -> None:
         target, relationship = metadata.get("referenceTo"), metadata.get("relationshipName")
         if not target or not relationship:
             raise _invalid("referenceTo and relationshipName are required for a relationship")
-        f.reference_to, f.relationship_name = [str(target)], f"{relationship}__r"
+        # Describe names the parent relationship after the field (Foo__c -> Foo__r); the
+        # Metadata relationshipName names the child relationship seen from the parent.
+        f.reference_to, f.relationship_name = [str(target)], f"{f.name[:-3]}__r"
+        f.child_relationship = f"{relationship}__r"
         f.nillable = kind == "Lookup"
 
 

@@ -255,7 +255,7 @@ class Org:
 
     def _save(self, obj: ObjectDef, record: Record, changed: Iterable[str]) -> None:
         field_checks(obj, record, changed)
-        unique_check(obj, record, self.live(obj))
+        unique_check(obj, record, (r for r in self.table(obj).values() if not r["IsDeleted"]))
         rule_checks((r for r in self.rules if r.sobject == obj.name), record)
         self._records[obj.name][record["Id"]] = record
 

@@ -47,6 +47,7 @@ class FieldDef:
     default: Any = None
     reference_to: list[str] = field(default_factory=list)
     relationship_name: str | None = None
+    child_relationship: str | None = None
     precision: int = 0
     scale: int = 0
 
@@ -194,7 +195,7 @@ class Schema:
                             "cascadeDelete": False,
                             "childSObject": obj.name,
                             "field": f.name,
-                            "relationshipName": None,
+                            "relationshipName": f.child_relationship,
                             "restrictedDelete": False,
                         }
                     )

@@ -151,6 +151,8 @@ def unique_check(
 ) -> None:
     """``DUPLICATE_VALUE`` when a unique field's value is already used by another live record."""
     unique = [f for f in obj.fields.values() if f.unique and record.get(f.name) is not None]
+    if not unique:
+        return
     for other in others:
         if other["Id"] == record.get("Id"):
             continue

@@ -1,0 +1,195 @@
+from typing import Any
+
+from sf_helpers import Api, V
+
+OPP = {"Name": "Deal", "StageName": "Prospecting", "CloseDate": "2026-06-30"}
+
+
+def count(api: Api, sobject: str) -> int:
+    body = api.get("query", params={"q": f"SELECT COUNT() FROM {sobject}"}).json()  # noqa: S608
+    total: int = body["totalSize"]
+    return total
+
+
+def records(sobject: str, *bodies: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"attributes": {"type": sobject}, **b} for b in bodies]
+
+
+def test_collections_create_partial_success_in_order(api: Api) -> None:
+    body = {"allOrNone": False, "records": records("Opportunity", OPP, {"Name": "x"}, OPP)}
+    response = api.post("composite/sobjects", json=body)
+    assert response.status_code == 200
+    results = response.json()
+    assert [r["success"] for r in results] == [True, False, True]
+    assert results[1] == {
+        "id": None,
+        "success": False,
+        "errors": [
+            {
+                "statusCode": "REQUIRED_FIELD_MISSING",
+                "message": "Required fields are missing: [CloseDate, StageName]",
+                "fields": ["CloseDate", "StageName"],
+            }
+        ],
+    }
+    assert count(api, "Opportunity") == 2
+
+
+def test_collections_all_or_none_rolls_back(api: Api) -> None:
+    body = {"allOrNone": True, "records": records("Account", {"Name": "A"}, {"Nam": "B"})}
+    results = api.post("composite/sobjects", json=body).json()
+    assert results[0]["success"] is False
+    assert results[0]["errors"][0]["statusCode"] == "ALL_OR_NONE_OPERATION_ROLLED_BACK"
+    assert results[1]["errors"][0]["statusCode"] == "INVALID_FIELD"
+    assert count(api, "Account") == 0
+
+
+def test_collections_limit_is_200(api: Api) -> None:
+    body = {"records": records("Account", *({"Name": f"A{i}"} for i in range(201)))}
+    response = api.post("composite/sobjects", json=body)
+    assert response.status_code == 400
+    assert response.json()[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
+    assert count(api, "Account") == 0
+
+
+def test_collections_update_delete_retrieve(api: Api) -> None:
+    first, second = (api.create("Account", Name=n) for n in ("One", "Two"))
+    update = {
+        "records": records("Account", {"id": first, "Name": "Uno"}, {"id": second, "Name": "Dos"})
+    }
+    assert [r["success"] for r in api.patch("composite/sobjects", json=update).json()] == [
+        True,
+        True,
+    ]
+    got = api.get(
+        "composite/sobjects/Account", params={"ids": f"{first},{second}", "fields": "Name"}
+    ).json()
+    assert [g["Name"] for g in got] == ["Uno", "Dos"]
+    deleted = api.delete("composite/sobjects", params={"ids": f"{first},{first}"}).json()
+    assert deleted[0] == {"id": first, "success": True, "errors": []}
+    assert deleted[1]["errors"][0]["statusCode"] == "ENTITY_IS_DELETED"
+    assert count(api, "Account") == 1
+
+
+def test_collections_upsert_by_external_id(api: Api) -> None:
+    api.add_field(
+        "Opportunity.Referral_Identifier__c",
+        type="Text",
+        label="Ref",
+        length=100,
+        externalId=True,
+        unique=True,
+    )
+    existing = api.opportunity(Referral_Identifier__c="r-1")
+    body = {
+        "allOrNone": False,
+        "records": records(
+            "Opportunity",
+            {"Referral_Identifier__c": "r-1", "Amount": 5},
+            {**OPP, "Referral_Identifier__c": "r-2"},
+        ),
+    }
+    results = api.patch("composite/sobjects/Opportunity/Referral_Identifier__c", json=body).json()
+    assert results[0] == {"id": existing, "success": True, "errors": [], "created": False}
+    assert results[1]["created"] is True
+    assert results[1]["success"] is True
+
+
+def test_composite_references_between_subrequests(api: Api) -> None:
+    body = {
+        "allOrNone": True,
+        "compositeRequest": [
+            {
+                "method": "POST",
+                "url": f"{V}/sobjects/Account",
+                "referenceId": "acct",
+                "body": {"Name": "Fabrikam"},
+            },
+            {
+                "method": "POST",
+                "url": f"{V}/sobjects/Opportunity",
+                "referenceId": "opp",
+                "body": {**OPP, "AccountId": "@{acct.id}"},
+            },
+            {
+                "method": "GET",
+                "url": f"{V}/sobjects/Opportunity/@{{opp.id}}?fields=AccountId",
+                "referenceId": "read",
+            },
+        ],
+    }
+    response = api.post("composite", json=body)
+    assert response.status_code == 200
+    parts = response.json()["compositeResponse"]
+    assert [p["httpStatusCode"] for p in parts] == [201, 201, 200]
+    assert parts[0]["httpHeaders"]["Location"].endswith(parts[0]["body"]["id"])
+    assert parts[2]["body"]["AccountId"] == parts[0]["body"]["id"]
+    assert [p["referenceId"] for p in parts] == ["acct", "opp", "read"]
+
+
+def test_composite_all_or_none_rolls_back_everything(api: Api) -> None:
+    body = {
+        "allOrNone": True,
+        "compositeRequest": [
+            {
+                "method": "POST",
+                "url": f"{V}/sobjects/Account",
+                "referenceId": "a",
+                "body": {"Name": "Kept?"},
+            },
+            {
+                "method": "POST",
+                "url": f"{V}/sobjects/Contact",
+                "referenceId": "c",
+                "body": {"FirstName": "No last name", "AccountId": "@{a.id}"},
+            },
+            {
+                "method": "POST",
+                "url": f"{V}/sobjects/Account",
+                "referenceId": "b",
+                "body": {"Name": "Never"},
+            },
+        ],
+    }
+    parts = api.post("composite", json=body).json()["compositeResponse"]
+    assert [p["httpStatusCode"] for p in parts] == [400, 400, 400]
+    assert parts[1]["body"][0]["errorCode"] == "REQUIRED_FIELD_MISSING"
+    assert parts[0]["body"][0]["errorCode"] == "PROCESSING_HALTED"
+    assert parts[2]["body"][0]["errorCode"] == "PROCESSING_HALTED"
+    assert count(api, "Account") == 0
+
+
+def test_composite_without_all_or_none_keeps_successes(api: Api) -> None:
+    body = {
+        "compositeRequest": [
+            {
+                "method": "POST",
+                "url": f"{V}/sobjects/Account",
+                "referenceId": "a",
+                "body": {"Name": "Kept"},
+            },
+            {
+                "method": "POST",
+                "url": f"{V}/sobjects/Contact",
+                "referenceId": "c",
+                "body": {"FirstName": "x"},
+            },
+            {
+                "method": "PATCH",
+                "url": f"{V}/sobjects/Contact/@{{c.id}}",
+                "referenceId": "d",
+                "body": {"LastName": "y"},
+            },
+        ]
+    }
+    parts = api.post("composite", json=body).json()["compositeResponse"]
+    assert [p["httpStatusCode"] for p in parts] == [201, 400, 400]
+    assert parts[2]["body"][0]["errorCode"] == "PROCESSING_HALTED"
+    assert count(api, "Account") == 1
+
+
+def test_composite_limit_is_25(api: Api) -> None:
+    sub = {"method": "GET", "url": f"{V}/limits", "referenceId": "l"}
+    response = api.post("composite", json={"compositeRequest": [sub] * 26})
+    assert response.status_code == 400
+    assert api.post("composite", json={"compositeRequest": [sub] * 25}).status_code == 200
