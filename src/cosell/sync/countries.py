@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from functools import cache
 
 import pycountry
@@ -35,9 +36,19 @@ def to_iso2(text: str) -> str | None:
 
 
 def suggest_iso2(text: str) -> str | None:
-    """A likely alpha-2 code for a misspelt or partial name, to put in an error message."""
-    try:
-        matches = pycountry.countries.search_fuzzy(text.strip())
-    except LookupError:
-        return None
-    return str(matches[0].alpha_2) if matches else None
+    """A likely alpha-2 code for a misspelt name, to put in an error message."""
+    names = _names()
+    close = difflib.get_close_matches(text.strip().casefold(), names, n=1, cutoff=0.75)
+    return names[close[0]] if close else None
+
+
+@cache
+def _names() -> dict[str, str]:
+    """Every country name, folded, → its alpha-2 code."""
+    names = {k.casefold(): v for k, v in _ALIASES.items()}
+    for country in pycountry.countries:
+        for attribute in ("name", "common_name", "official_name"):
+            value = getattr(country, attribute, None)
+            if value:
+                names[str(value).casefold()] = str(country.alpha_2)
+    return names

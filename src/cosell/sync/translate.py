@@ -7,6 +7,7 @@ Read: :func:`from_partner_center`, :func:`from_crm`. Write: :func:`to_partner_ce
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -70,15 +71,17 @@ def to_partner_center_ops(
     """
     ops: list[dict[str, Any]] = []
     status_ops: list[dict[str, Any]] = []
+    working = copy.deepcopy(dict(current_referral))  # later ops see parents earlier ones add
     for name, value in changes.items():
         spec = mapping.fields[name]
         if not spec.flows_to("partner_center"):
             continue
         if spec.transform == "stage":
             status_ops = _status_ops(value)
-        else:
-            wire = _pc_wire(spec, value, current_referral, mapping)
-            ops.append(paths.set_op(current_referral, _pc_target(spec), wire))
+            continue
+        wire = _pc_wire(spec, value, current_referral, mapping)
+        ops.append(paths.set_op(working, _pc_target(spec), wire))
+        paths.merge_into(working, _pc_target(spec), wire)
     return ops + status_ops
 
 
