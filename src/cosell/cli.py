@@ -9,6 +9,7 @@ import click
 
 from cosell import __version__
 from cosell.emulators.partner_center.command import partner_center_command
+from cosell.emulators.salesforce.command import salesforce_command
 from cosell.orgsetup.command import salesforce_command as setup_salesforce_command
 from cosell.service.command import run_command, webhooks_command
 from cosell.sync.command import mapping_command
@@ -32,6 +33,7 @@ def setup() -> None:
 
 # --- command registrations (one line each; keep sorted) ---------------------------------------
 emulate.add_command(partner_center_command)
+emulate.add_command(salesforce_command)
 main.add_command(mapping_command)
 main.add_command(run_command)
 main.add_command(webhooks_command)
