@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -23,10 +23,12 @@ from cosell.clock import Clock, SystemClock
 from cosell.errors import ConfigError, CosellError
 from cosell.service.connections import HttpFactory, default_http, partner_center_client
 from cosell.service.logging import configure_logging
-from cosell.service.runtime import HandlerFactory, Runtime, build_runtime
 from cosell.settings import Settings, load_settings
 from cosell.web.webhooks import EVENTS, TEST_EVENT
 from cosell.webhooks.registration import WebhookRegistration
+
+if TYPE_CHECKING:  # the runtime (store, queue, web server) loads only when `run` starts
+    from cosell.service.runtime import HandlerFactory, Runtime
 
 ENGINE_MODULE = "cosell.sync.engine"
 ENGINE_FACTORY = "queue_handler"
@@ -104,6 +106,8 @@ def engine_handler_factory() -> HandlerFactory:
 )
 def run_command(config_path: Path | None, log_format: str | None) -> None:
     """Run the service: webhook receiver, Salesforce poller, Partner Center sweeper, workers."""
+    from cosell.service.runtime import build_runtime
+
     settings = _settings(config_path)
     json_logs = (log_format or settings.service.log_format) == "json"
     configure_logging("json" if json_logs else "console", settings.service.log_level)

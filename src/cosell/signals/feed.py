@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from cosell.queue.protocol import WorkQueue
-from cosell.store.records import TenantId
+if TYPE_CHECKING:  # the store and queue load only where they run
+    from cosell.queue.protocol import WorkQueue
+    from cosell.store.records import TenantId
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cosell.clients.salesforce_limits import Priority
-from cosell.queue.protocol import WorkQueue
 from cosell.signals.feed import Change, ChangeFeed, CursorStore
-from cosell.store.records import TenantId
+
+if TYPE_CHECKING:  # the store and queue load only where they run
+    from cosell.queue.protocol import WorkQueue
+    from cosell.store.records import TenantId
 
 CURSOR_NAME = "salesforce.opportunity.systemmodstamp"
 KEY_PREFIX = "opportunity"

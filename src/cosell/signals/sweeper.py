@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
-from cosell.queue.protocol import WorkQueue
 from cosell.signals.feed import Change, ChangeFeed, CursorStore
-from cosell.store.records import TenantId
+
+if TYPE_CHECKING:  # the store and queue load only where they run
+    from cosell.queue.protocol import WorkQueue
+    from cosell.store.records import TenantId
 
 CURSOR_NAME = "partner_center.referral.updated"
 KEY_PREFIX = "referral"

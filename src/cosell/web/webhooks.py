@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 from starlette.concurrency import run_in_threadpool
@@ -30,10 +30,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cosell.errors import WebhookRejected
-from cosell.queue.protocol import WorkQueue
-from cosell.store.records import TenantId
 from cosell.web.metrics import ServiceMetrics
 from cosell.web.status import ServiceStatus
+
+if TYPE_CHECKING:  # the store and queue load only where they run
+    from cosell.queue.protocol import WorkQueue
+    from cosell.store.records import TenantId
 
 log = structlog.get_logger(__name__)
 
