@@ -362,3 +362,10 @@ def test_patch_refuses_operations_partner_center_does_not_support() -> None:
     with pytest.raises(ValueError, match="only add and replace"):
         client.patch_referral("ref-1", [{"op": "remove", "path": "/name"}], None)  # type: ignore[list-item,typeddict-item]
     assert recorder.requests == []
+
+
+def test_a_referral_that_does_not_fit_the_model_is_rejected_with_the_field() -> None:
+    bad = referral_doc(1, details={"dealValue": "lots"})
+    client, _ = make_client(Recorder([httpx.Response(200, json=bad)]))
+    with pytest.raises(RejectedError, match=r"details\.dealValue"):
+        client.get_referral("ref-0001")

@@ -15,15 +15,16 @@ import json
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from cosell.clients.partner_center_errors import error_for_exception, error_for_response
 from cosell.clients.referral import Referral
 from cosell.clients.retry import RetryPolicy
-from cosell.errors import APIError, Conflict, NotFound, RetryableError, Throttled
+from cosell.errors import APIError, Conflict, NotFound, RejectedError, RetryableError, Throttled
 from cosell.webhooks.registration import (
     ValidationEvent,
     WebhookRegistration,
@@ -33,6 +34,7 @@ from cosell.webhooks.registration import (
 REFERRALS = "/v1.0/engagements/referrals"
 REGISTRATION = "/webhooks/v1/registration"
 PATCH_OPS = frozenset({"add", "replace"})
+M = TypeVar("M", bound=BaseModel)
 
 
 class JsonPatchOp(TypedDict):
@@ -132,13 +134,13 @@ class PartnerCenterClient:
 
     def get_referral(self, referral_id: str) -> Referral:
         body = self._json(_Call("GET", _referral_path(referral_id), self._http))
-        return Referral.model_validate(body)
+        return _read(Referral, body)
 
     def create_referral(self, referral: Referral | Mapping[str, Any]) -> Referral:
         """POST a new referral. Not retried once it may have reached the server: the caller
         looks it up by ``externalReferenceId`` before creating again."""
         call = _Call("POST", REFERRALS, self._http, json=_wire(referral), idempotent=False)
-        return Referral.model_validate(self._json(call))
+        return _read(Referral, self._json(call))
 
     def patch_referral(
         self,
@@ -161,7 +163,7 @@ class PartnerCenterClient:
         response = self._send(call)
         if not return_representation or not response.content:
             return None
-        return Referral.model_validate(_decode(response))
+        return _read(Referral, _decode(response))
 
     def put_referral(self, referral: Referral, if_match: str) -> Referral:
         """Replace a referral (deprecated by Partner Center in favour of PATCH)."""
@@ -169,7 +171,7 @@ class PartnerCenterClient:
             raise ValueError("put_referral needs a referral with an id")
         call = _Call("PUT", _referral_path(referral.id), self._http, json=referral.for_put())
         call.headers = {"If-Match": if_match}
-        return Referral.model_validate(self._json(call))
+        return _read(Referral, self._json(call))
 
     # -- webhook registration ----------------------------------------------------------------
 
@@ -179,7 +181,7 @@ class PartnerCenterClient:
             body = self._json(_Call("GET", REGISTRATION, self._webhooks))
         except NotFound:
             return None
-        return WebhookRegistration.model_validate(body) if body else None
+        return _read(WebhookRegistration, body) if body else None
 
     def register_webhook(
         self, url: str, events: Sequence[str], signature_in_ms_header: bool = False
@@ -228,19 +230,19 @@ class PartnerCenterClient:
         """Ask Partner Center to send a ``test-created`` event; returns its correlation id."""
         path = f"{REGISTRATION}/validationEvents"
         body = self._json(_Call("POST", path, self._webhooks, idempotent=False))
-        event = ValidationEvent.model_validate(body)
+        event = _read(ValidationEvent, body)
         if not event.correlation_id:
             raise APIError("validation event response has no correlationId", method="POST")
         return event.correlation_id
 
     def get_validation_event(self, correlation_id: str) -> ValidationEvent:
         path = f"{REGISTRATION}/validationEvents/{_segment(correlation_id)}"
-        return ValidationEvent.model_validate(self._json(_Call("GET", path, self._webhooks)))
+        return _read(ValidationEvent, self._json(_Call("GET", path, self._webhooks)))
 
     # -- sending -----------------------------------------------------------------------------
 
     def _registration(self, call: _Call) -> WebhookRegistration:
-        return WebhookRegistration.model_validate(self._json(call))
+        return _read(WebhookRegistration, self._json(call))
 
     def _json(self, call: _Call) -> Any:
         return _decode(self._send(call))
@@ -294,10 +296,19 @@ def _page_of(body: Any) -> ReferralPage:
         raise APIError("referral listing has no 'value' array", method="GET", url=REFERRALS)
     count = body.get("@odata.count")
     return ReferralPage(
-        referrals=[Referral.model_validate(item) for item in body["value"]],
+        referrals=[_read(Referral, item) for item in body["value"]],
         next_link=body.get("@odata.nextLink") or None,
         count=count if isinstance(count, int) else None,
     )
+
+
+def _read(model: type[M], body: Any) -> M:
+    """A response body as ``model``; a body that does not fit is the remote side's fault."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        where = "; ".join(".".join(map(str, e["loc"])) + f": {e['msg']}" for e in exc.errors())
+        raise RejectedError(f"{model.__name__} response does not fit: {where}") from exc
 
 
 def _wire(referral: Referral | Mapping[str, Any]) -> Any:
