@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 
 import pytest
+from sqlalchemy import event
 
 from cosell.clients.retry import RetryPolicy
 from cosell.clock import ManualClock
@@ -294,3 +295,16 @@ def test_drain_stop_runs_what_is_due_first(store: Store, started: list[EmbeddedQ
     queue.start()
     assert queue.stop(drain=True, timeout=WAIT)
     assert len(handler.runs) == 5
+
+
+def test_run_until_idle_raises_when_the_store_fails(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    queue = EmbeddedQueue(store, Recorder(), workers=2)
+    queue.enqueue(tenant, "referral:R1")
+
+    def refuse(*args: object) -> None:
+        raise ConnectionError("database is gone")
+
+    event.listen(store.engine, "before_cursor_execute", refuse)
+    with pytest.raises(ConnectionError, match="database is gone"):
+        queue.run_until_idle(WAIT)

@@ -159,14 +159,20 @@ class EmbeddedQueue:
         return not alive
 
     def run_until_idle(self, timeout: float = 60.0) -> QueueStats:
-        """Process everything due now with ``workers`` threads and return what happened."""
+        """Process everything due now with ``workers`` threads and return what happened.
+
+        Handler errors are handled as in ``start``; a failure of the store itself is raised.
+        """
         if self._threads:
             raise RuntimeError("run_until_idle is for a queue that is not started")
         before = self.stats
         deadline = time.monotonic() + timeout
+        errors: list[Exception] = []
         threads = [
             threading.Thread(
-                target=self._drain_until, args=(f"{self._owner}:{n}", deadline), daemon=True
+                target=self._drain_until,
+                args=(f"{self._owner}:{n}", deadline, errors),
+                daemon=True,
             )
             for n in range(self._workers)
         ]
@@ -174,6 +180,8 @@ class EmbeddedQueue:
             thread.start()
         for thread in threads:
             thread.join(max(deadline - time.monotonic(), 0.0))
+        if errors:
+            raise errors[0]
         return self.stats - before
 
     # --- workers ---------------------------------------------------------------------------------
@@ -189,15 +197,19 @@ class EmbeddedQueue:
                     continue
             except Exception:
                 log.exception("queue worker %s failed; pausing", owner)
+            wait = self._wait_seconds()
             with self._cond:
                 if self._stopping:
                     return
                 if self._generation == generation:
-                    self._cond.wait(self._wait_seconds())
+                    self._cond.wait(wait)
 
-    def _drain_until(self, owner: str, deadline: float) -> None:
-        while time.monotonic() < deadline and self._step(owner):
-            pass
+    def _drain_until(self, owner: str, deadline: float, errors: list[Exception]) -> None:
+        try:
+            while time.monotonic() < deadline and self._step(owner):
+                pass
+        except Exception as exc:
+            errors.append(exc)
 
     def _wait_seconds(self) -> float:
         try:
