@@ -218,3 +218,13 @@ def test_upgrade_to_co_sell_is_validated_and_visibility_is_one_way(
     assert reverted.json()["error"]["target"] == (
         "consent.consentToShareReferralWithMicrosoftSellers"
     )
+
+
+def test_extra_patch_paths_are_configurable(
+    client: TestClient, auth: dict[str, str], config: Any
+) -> None:
+    referral = create(client, auth)
+    ops = [{"op": "replace", "path": "/customerProfile/address/city", "value": "Nice"}]
+    assert patch(client, auth, referral["id"], ops).status_code == 400
+    config.extra_patch_paths = ("/customerProfile/address/city",)
+    assert patch(client, auth, referral["id"], ops).status_code == 204

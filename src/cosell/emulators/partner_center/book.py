@@ -88,7 +88,8 @@ class ReferralBook:
 
     def patch(self, referral_id: str, ops: Any, if_match: str | None) -> dict[str, Any]:
         before = self._writable(referral_id, if_match)
-        _check_ops(ops)
+        allowed = lifecycle.PATCHABLE_PATHS | set(self.emulator.config.extra_patch_paths)
+        _check_ops(ops, allowed)
         try:
             after = jsonpatch.apply_patch(before, ops)
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
@@ -212,7 +213,7 @@ class ReferralBook:
         self.emulator.notify(event, referral["id"], uri, "referral")
 
 
-def _check_ops(ops: Any) -> None:
+def _check_ops(ops: Any, allowed: frozenset[str]) -> None:
     if not isinstance(ops, list) or not ops:
         raise invalid("The body must be a non-empty JSON Patch array.", "body")
     for index, op in enumerate(ops):
@@ -222,7 +223,7 @@ def _check_ops(ops: Any) -> None:
             raise invalid(
                 f"Operation {op.get('op')!r} is not supported; use add or replace.", f"[{index}].op"
             )
-        if op.get("path") not in lifecycle.PATCHABLE_PATHS:
+        if op.get("path") not in allowed:
             raise invalid(f"Path {op.get('path')!r} cannot be patched.", f"[{index}].path")
 
 

@@ -20,6 +20,12 @@ import click
 @click.option("--password", default="sandbox-password", show_default=True)
 @click.option("--token-ttl", default=3600, show_default=True, type=int, help="Seconds.")
 @click.option("--state-file", default=None, type=click.Path(path_type=Path))
+@click.option(
+    "--allow-patch-path",
+    "extra_patch_paths",
+    multiple=True,
+    help="Also accept this JSON Patch path (repeatable), e.g. /customerProfile/name.",
+)
 def partner_center_command(
     host: str,
     port: int,
@@ -31,6 +37,7 @@ def partner_center_command(
     password: str,
     token_ttl: int,
     state_file: Path | None,
+    extra_patch_paths: tuple[str, ...],
 ) -> None:
     """Serve a local Partner Center (tokens, referrals, webhooks, /_emulator controls)."""
     import uvicorn
@@ -46,5 +53,6 @@ def partner_center_command(
         token_ttl=token_ttl,
         public_url=public_url or f"http://{host}:{port}",
         state_file=state_file,
+        extra_patch_paths=extra_patch_paths,
     )
     uvicorn.run(create_app(config), host=host, port=port, log_level="warning")

@@ -21,6 +21,8 @@ class PartnerCenterEmulatorConfig:
     delivery_attempts: int = 10
     delivery_backoff: float = 2.0
     auto_approve_device_codes: bool = True
+    # PATCH paths accepted beyond the documented ones (e.g. "/customerProfile/address/city")
+    extra_patch_paths: tuple[str, ...] = ()
 
     @property
     def base_url(self) -> str:
