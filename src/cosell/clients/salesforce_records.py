@@ -55,6 +55,8 @@ class UpdatedResult:
 
 @dataclass(frozen=True)
 class DeletedRecord:
+    """One deleted record and when it was deleted."""
+
     id: str
     deleted_date: datetime | None
 

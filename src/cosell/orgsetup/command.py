@@ -97,6 +97,11 @@ def split_login_url(url: str) -> tuple[str, str]:
     show_default=True,
     help="Login flow; auto picks by the secrets present in the environment.",
 )
+@click.option(
+    "--jwt-audience",
+    envvar="COSELL_SF_JWT_AUDIENCE",
+    help="JWT 'aud' claim (default: the login host; e.g. https://test.salesforce.com).",
+)
 @click.option("--api-version", default=DEFAULT_API_VERSION, show_default=True)
 @click.option("--check", is_flag=True, help="Change nothing; exit 1 if anything is missing.")
 @click.pass_context
@@ -107,6 +112,7 @@ def salesforce_command(
     client_id: str,
     username: str | None,
     auth_flow: str,
+    jwt_audience: str | None,
     api_version: str,
     check: bool,
 ) -> None:
@@ -120,7 +126,7 @@ def salesforce_command(
         console.width = max(console.width, 160)  # logs and pipes: keep API names on one line
     factory: HttpFactory = _obj(ctx).get("http_factory", default_http)
     login_host, token_url = split_login_url(login_url)
-    grant = choose_grant(auth_flow, client_id, username, login_host)
+    grant = choose_grant(auth_flow, client_id, username, jwt_audience or login_host)
     spec = connector_spec()
     try:
         setup = connect(factory, grant, token_url, instance_url, api_version, spec)
