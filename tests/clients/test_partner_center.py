@@ -16,6 +16,7 @@ from cosell.clients.referral import Referral
 from cosell.clients.retry import RetryPolicy
 from cosell.clock import ManualClock
 from cosell.errors import (
+    APIError,
     AuthError,
     Conflict,
     NotFound,
@@ -369,3 +370,10 @@ def test_a_referral_that_does_not_fit_the_model_is_rejected_with_the_field() -> 
     client, _ = make_client(Recorder([httpx.Response(200, json=bad)]))
     with pytest.raises(RejectedError, match=r"details\.dealValue"):
         client.get_referral("ref-0001")
+
+
+def test_a_next_link_that_repeats_stops_the_listing() -> None:
+    page = {"value": [referral_doc(1)], "@odata.nextLink": f"{BASE}/v1.0/x?$skiptoken=same"}
+    client, _ = make_client(Recorder(lambda _: httpx.Response(200, json=page)))
+    with pytest.raises(APIError, match="repeats"):
+        list(client.list_referrals())

@@ -125,12 +125,16 @@ class PartnerCenterClient:
     ) -> Iterator[ReferralPage]:
         """Pages of a listing, following ``@odata.nextLink`` only when the next one is needed."""
         params: Mapping[str, str] | str = _list_params(filter, orderby, top)
+        seen: set[str] = set()
         while True:
             page = _page_of(self._json(_Call("GET", REFERRALS, self._http, params=params)))
             yield page
             if not page.next_link:
                 return
             params = _next_query(page.next_link)
+            if params in seen:
+                raise APIError("referral listing repeats a next link", method="GET", url=REFERRALS)
+            seen.add(params)
 
     def get_referral(self, referral_id: str) -> Referral:
         body = self._json(_Call("GET", _referral_path(referral_id), self._http))
