@@ -133,7 +133,7 @@ class ReferralBook:
         if not isinstance(changes, dict):
             raise invalid("The body must be a JSON object (merge patch).", "body")
         before = self._writable(referral_id, None)
-        after = jsonpatch.apply_patch(before, [])  # a deep copy the merge may change freely
+        after = copy.deepcopy(before)
         _merge(after, {k: v for k, v in changes.items() if k not in SERVER_OWNED})
         event = "related-referral-updated" if _is_microsoft(before) else "referral-updated"
         return self._update(before, after, event)
