@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import warnings
 from datetime import date, datetime
 from typing import Any
@@ -215,3 +216,24 @@ def test_jwt_signed_with_another_key_is_refused() -> None:
     with pytest.raises(AuthError) as raised:
         auth.login()
     assert "invalid_grant" in str(raised.value)
+
+
+def test_threads_after_revocation_share_one_relogin() -> None:
+    org = Org()
+    record_id = org.client.create("Opportunity", opportunity(1))
+    org.control.post("/_emulator/sessions/revoke")
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            org.client.get("Opportunity", record_id, ["Name"])
+        except BaseException as exc:
+            errors.append(exc)
+
+    workers = [threading.Thread(target=read) for _ in range(8)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+    assert errors == []
+    assert org.auth.logins == 2
