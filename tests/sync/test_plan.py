@@ -321,8 +321,25 @@ def test_a_flagged_opportunity_creates_a_referral_and_its_values_are_the_base() 
     result = plan(None, None, crm, MAPPING, PlanFacts())
     assert result.create == "referral"
     assert result.new_base == crm
+    assert crm["stage"] == "Active/Accepted"
     assert result.to_partner_center["deal_value"] == "125000.00"
     assert "referral_id" not in result.to_partner_center
+
+
+def test_a_won_opportunity_flagged_late_is_closed_as_won_after_the_create() -> None:
+    crm = crm_record(StageName="Closed Won")
+    created = plan(None, None, crm, MAPPING, PlanFacts())
+    assert created.new_base["stage"] == "Active/Accepted"
+    pc_after_create = {**crm, "stage": "Active/Accepted", "referral_id": "r5"}
+    follow_up = plan(created.new_base, pc_after_create, crm, MAPPING, PlanFacts())
+    assert follow_up.to_partner_center == {"stage": "Closed/Won"}
+    assert follow_up.to_crm == {"referral_id": "r5"}
+
+
+def test_a_referral_first_seen_closed_creates_no_opportunity() -> None:
+    result = plan(None, pc_record(status="Closed", substatus="Expired"), None, MAPPING, PlanFacts())
+    assert result.create is None
+    assert result.skipped == [Skip("*", "referral is Closed: no opportunity is created for it")]
 
 
 def test_a_missing_opportunity_with_a_link_is_not_recreated() -> None:

@@ -27,6 +27,9 @@ NOT_SYNCABLE = "referral is Closed: not syncable"
 ON_HOLD = "on hold: kept until accepted"
 SYNC_OFF = "sync flag is off"
 NO_UNSHARE = "cannot go from shared back to private"
+CLOSED_NOT_CREATED = "referral is Closed: no opportunity is created for it"
+CREATED_STATUS = "Active/Accepted"
+"""Partner Center answers a referral create with this status, whatever was sent."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,9 @@ def _plan_opportunity(pc: CanonicalRecord, mapping: SyncMapping, facts: PlanFact
     if facts.referral_kind is not None and facts.referral_kind not in kinds:
         reason = f"referral kind {facts.referral_kind!r} is not in incoming_kinds"
         return Plan(skipped=[Skip(RECORD, reason)])
+    stage = mapping.stage_field()
+    if facts.pc_closed or (stage is not None and is_closed(pc.get(stage))):
+        return Plan(skipped=[Skip(RECORD, CLOSED_NOT_CREATED)])
     values = _create_values(pc, mapping, "crm")
     return Plan(to_crm=values, new_base=dict(pc), create="opportunity")
 
@@ -149,7 +155,13 @@ def _plan_referral(crm: CanonicalRecord | None, mapping: SyncMapping, facts: Pla
     if crm is None or not facts.sync_enabled:
         return Plan(skipped=[Skip(RECORD, SYNC_OFF)])
     values = _create_values(crm, mapping, "partner_center")
-    return Plan(to_partner_center=values, new_base=dict(crm), create="referral")
+    new_base = dict(crm)
+    stage = mapping.stage_field()
+    if stage is not None:
+        # The base holds what Partner Center will have, so a CRM stage that differs (e.g. the
+        # deal is already won) is a CRM change that flows on the next reconcile.
+        new_base[stage] = CREATED_STATUS
+    return Plan(to_partner_center=values, new_base=new_base, create="referral")
 
 
 def _create_values(record: CanonicalRecord, mapping: SyncMapping, side: Side) -> dict[str, Value]:
