@@ -136,6 +136,18 @@ class WebhookReceiver:
         return Delivery(202, "accepted", key)
 
 
+# Rejections of a request that is not a well-formed callback at all (answered 400, as in
+# Microsoft's sample receiver); every other rejection means "not proven authentic" (401).
+MALFORMED_REASONS = (
+    "body ",
+    "resourceuri",
+    "certificate url header is missing",
+    "signature algorithm",
+)
+
+
 def _malformed(exc: WebhookRejected) -> bool:
-    # The verifier marks requests it could not even read (missing headers, bad JSON) so.
-    return bool(getattr(exc, "malformed", False))
+    flagged = getattr(exc, "malformed", None)
+    if isinstance(flagged, bool):
+        return flagged
+    return exc.reason.lower().startswith(MALFORMED_REASONS)
