@@ -8,7 +8,7 @@ snapshot and compare values with ``==``. Canonical values use Partner Center's v
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
@@ -33,9 +33,9 @@ class CrmRelated:
     """
 
     account: Mapping[str, Any] = field(default_factory=dict)
-    contacts: list[Mapping[str, Any]] | None = None
-    team: list[Mapping[str, Any]] | None = None
-    solutions: list[Mapping[str, Any]] | None = None
+    contacts: Sequence[Mapping[str, Any]] | None = None
+    team: Sequence[Mapping[str, Any]] | None = None
+    solutions: Sequence[Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
