@@ -72,6 +72,11 @@ def test_create_get_update_delete_round_trip(api: Api, clock: ManualClock) -> No
 
     assert api.delete(f"sobjects/Opportunity/{opp}").status_code == 204
     assert api.get(f"sobjects/Opportunity/{opp}").status_code == 404
+    again = api.patch(f"sobjects/Opportunity/{opp}", json={"Amount": 1})
+    assert again.status_code == 404
+    assert again.json() == [
+        {"message": "entity is deleted", "errorCode": "ENTITY_IS_DELETED", "fields": []}
+    ]
 
 
 def test_fifteen_character_and_lowercase_ids_are_accepted(api: Api) -> None:

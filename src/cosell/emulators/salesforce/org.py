@@ -103,14 +103,19 @@ class Org:
         record = self.table(obj).get(canonical)
         return None if record is None else (obj, record)
 
-    def get(self, obj: ObjectDef, record_id: str) -> Record:
-        """The live record, or ``MALFORMED_ID`` / ``NOT_FOUND`` as the REST API answers."""
+    def get(self, obj: ObjectDef, record_id: str, writing: bool = False) -> Record:
+        """The live record, or ``MALFORMED_ID`` / ``NOT_FOUND`` as the REST API answers.
+
+        Writing to a record in the recycle bin answers ``ENTITY_IS_DELETED`` instead.
+        """
         canonical = ids.normalize(record_id)
         if canonical is None:
             raise SalesforceError(
                 400, "MALFORMED_ID", f"{obj.name} ID: id value of incorrect type: {record_id}", None
             )
         record = self.table(obj).get(canonical)
+        if record is not None and record["IsDeleted"] and writing:
+            raise SalesforceError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
         if record is None or record["IsDeleted"]:
             raise not_found()
         return record
@@ -162,7 +167,7 @@ class Org:
     def update(
         self, obj: ObjectDef, record_id: str, values: Mapping[str, Any], user_id: str
     ) -> Record:
-        record = dict(self.get(obj, record_id))
+        record = dict(self.get(obj, record_id, writing=True))
         changed = self._apply(obj, record, values, creating=False)
         now = format_datetime(self.now())
         record.update(LastModifiedDate=now, LastModifiedById=user_id, SystemModstamp=now)
@@ -178,7 +183,7 @@ class Org:
                 "insufficient access rights on object id",
                 [],
             )
-        record = dict(self.get(obj, record_id))
+        record = dict(self.get(obj, record_id, writing=True))
         moment = self.now()
         stamp = format_datetime(moment)
         record.update(

@@ -100,7 +100,7 @@ def update(call: Call) -> Reply:
     if call.params["record_id"].lower() == "id":
         return _not_allowed("PATCH", "GET,HEAD,POST")
     org, obj = call.emulator.org, _object(call)
-    record = org.get(obj, call.params["record_id"])
+    record = org.get(obj, call.params["record_id"], writing=True)
     _check_unmodified_since(call, record)
     org.update(obj, record["Id"], _body(call), call.user_id)
     return Reply(204)
