@@ -232,3 +232,12 @@ def test_a_created_opportunity_reads_back_as_the_referral() -> None:
 )
 def test_referral_kind(overrides: dict[str, Any], kind: str) -> None:
     assert referral_kind(referral(**overrides)) == kind
+
+
+def test_an_empty_stage_makes_no_status_ops() -> None:
+    assert to_partner_center_ops({"stage": None}, referral(), MAPPING) == []
+
+
+def test_a_cleared_value_is_written_as_null() -> None:
+    ops = to_partner_center_ops({"notes": None}, referral(), MAPPING)
+    assert ops == [{"op": "replace", "path": "/details/notes", "value": None}]

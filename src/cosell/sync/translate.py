@@ -77,7 +77,7 @@ def to_partner_center_ops(
         if not spec.flows_to("partner_center"):
             continue
         if spec.transform == "stage":
-            status_ops = _status_ops(value)
+            status_ops = _status_ops(value) if isinstance(value, str) else []
             continue
         wire = _pc_wire(spec, value, current_referral, mapping)
         ops.append(paths.set_op(working, _pc_target(spec), wire))
@@ -85,8 +85,8 @@ def to_partner_center_ops(
     return ops + status_ops
 
 
-def _status_ops(value: Value) -> list[dict[str, Any]]:
-    status, _, substatus = str(value).partition("/")
+def _status_ops(value: str) -> list[dict[str, Any]]:
+    status, _, substatus = value.partition("/")
     return [
         {"op": "replace", "path": "/status", "value": status},
         {"op": "replace", "path": "/substatus", "value": substatus},
@@ -160,26 +160,31 @@ def to_crm_create(record: CanonicalRecord, mapping: SyncMapping) -> CrmWrite:
         for name, spec in mapping.fields.items()
         if spec.on_create_to("crm")
     }
-    write = _crm_write({n: v for n, v in values.items() if v is not None}, mapping)
-    write.opportunity[mapping.crm.sync_flag_field] = True
-    return write
+    flag = {mapping.crm.sync_flag_field: True}
+    return _crm_write({n: v for n, v in values.items() if v is not None}, mapping, flag)
 
 
-def _crm_write(values: Mapping[str, Value], mapping: SyncMapping) -> CrmWrite:
-    write = CrmWrite()
+_RELATED_INTENT = {"Contacts": "contacts", "OpportunityTeam": "team"}
+
+
+def _crm_write(
+    values: Mapping[str, Value], mapping: SyncMapping, extra: Mapping[str, Any] | None = None
+) -> CrmWrite:
+    opportunity: dict[str, Any] = {}
+    account: dict[str, Any] = {}
     related: dict[str, Any] = {}
     for name, value in values.items():
         spec = mapping.fields[name]
         wire = outbound(spec, value, "crm", mapping)
         if spec.crm.startswith("Account."):
-            write.account[spec.crm.removeprefix("Account.")] = wire
-        elif spec.crm in {"Contacts", "OpportunityTeam"}:
-            related["contacts" if spec.crm == "Contacts" else "team"] = wire
+            account[spec.crm.removeprefix("Account.")] = wire
+        elif spec.crm in _RELATED_INTENT:
+            related[_RELATED_INTENT[spec.crm]] = wire
         else:
-            write.opportunity[spec.crm] = wire
+            opportunity[spec.crm] = wire
         if spec.partner_center == SOLUTIONS_PATH:
-            related["solutions"] = list(value) if isinstance(value, list) else []
-    return CrmWrite(write.opportunity, write.account, **related)
+            related["solutions"] = [str(v) for v in value] if isinstance(value, list) else []
+    return CrmWrite({**opportunity, **(extra or {})}, account, **related)
 
 
 def referral_kind(referral: Mapping[str, Any]) -> ReferralKind:
