@@ -69,13 +69,16 @@ def _dispatch(call: Call, sub: dict[str, Any], results: dict[str, Any]) -> Reply
         params = route.match(method, parts.path)
         if params is None or route.handler is composite:
             continue
+        headers = {k.lower(): v for k, v in call.headers.items()}
+        extra = sub.get("httpHeaders")
+        headers.update({str(k).lower(): str(v) for k, v in (extra or {}).items()})
         inner = Call(
             call.emulator,
             method,
             parts.path,
             params,
             dict(parse_qsl(parts.query)),
-            call.headers,
+            headers,
             body,
             call.user_id,
         )

@@ -90,7 +90,7 @@ class ApiRoute:
     async def _endpoint(self, request: Request) -> Response:
         emulator: SalesforceEmulator = request.app.state.emulator
         emulator.calls.record(request.method, self.path)
-        faulted = await _fault(emulator, request)
+        faulted = await apply_faults(emulator, request)
         if faulted is not None:
             return faulted
         try:
@@ -157,7 +157,8 @@ async def _json_body(request: Request) -> Any:
         ) from None
 
 
-async def _fault(emulator: SalesforceEmulator, request: Request) -> Response | None:
+async def apply_faults(emulator: SalesforceEmulator, request: Request) -> Response | None:
+    """Apply the fault rules matching this request: a reply to send instead, or None."""
     method, path = request.method, request.url.path
     latency = emulator.faults.take(method, path, frozenset({"latency"}))
     if latency is not None:

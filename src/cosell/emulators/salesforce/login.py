@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cosell.emulators.salesforce.gateway import _fault
+from cosell.emulators.salesforce.gateway import apply_faults
 from cosell.emulators.salesforce.oauth import OAuthError
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def _basic(request: Request) -> tuple[str, str] | None:
 async def token(request: Request) -> Response:
     emulator: SalesforceEmulator = request.app.state.emulator
     emulator.calls.record(request.method, TOKEN_PATH)
-    faulted = await _fault(emulator, request)
+    faulted = await apply_faults(emulator, request)
     if faulted is not None:
         return faulted
     form = {k: str(v) for k, v in (await request.form()).items()}

@@ -164,7 +164,9 @@ class TokenIssuer:
             raise OAuthError("invalid_client_id", "client identifier invalid")
         if claims.get("sub") != self._config.username:
             raise OAuthError("invalid_grant", "user hasn't approved this consumer")
-        if str(claims.get("aud", "")).rstrip("/") not in self._config.accepted_audiences():
+        audiences = claims.get("aud")
+        wanted = audiences if isinstance(audiences, list) else [audiences]
+        if not {str(a).rstrip("/") for a in wanted} & self._config.accepted_audiences():
             raise OAuthError("invalid_grant", "audience is invalid")
         self._check_expiry(claims.get("exp"))
         return self._response(self._user_id)
