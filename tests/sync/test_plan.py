@@ -126,6 +126,13 @@ CASES = [
         skipped=[("notes", NOT_SYNCABLE)],
     ),
     Case(
+        "microsoft declines: the crm moves to the decline stage with the reason",
+        HELD,
+        rec(HELD, stage="Closed/Declined", status_reason="Customer did not respond"),
+        rec(HELD, stage="New/Pending"),
+        to_crm={"stage": "Closed/Declined", "status_reason": "Customer did not respond"},
+    ),
+    Case(
         "expired read back as closed lost is an echo",
         rec(stage="Closed/Expired"),
         rec(stage="Closed/Expired"),

@@ -234,6 +234,18 @@ def test_referral_kind(overrides: dict[str, Any], kind: str) -> None:
     assert referral_kind(referral(**overrides)) == kind
 
 
+def test_asking_for_help_on_a_private_referral_shares_it() -> None:
+    private = referral(consent={"consentToShareReferralWithMicrosoftSellers": False})
+    del private["inviteContext"]
+    ops = to_partner_center_ops({"help_code": "QuotesOrLicensing"}, private, MAPPING)
+    assert [(op["op"], op["path"], op["value"]) for op in ops] == [
+        ("add", "/inviteContext", {"assistanceRequestCode": "QuotesOrLicensing"}),
+        ("replace", "/consent/consentToShareReferralWithMicrosoftSellers", True),
+    ]
+    already_shared = to_partner_center_ops({"help_code": "QuotesOrLicensing"}, referral(), MAPPING)
+    assert len(already_shared) == 1
+
+
 def test_an_empty_stage_makes_no_status_ops() -> None:
     assert to_partner_center_ops({"stage": None}, referral(), MAPPING) == []
 

@@ -82,7 +82,14 @@ def to_partner_center_ops(
         wire = _pc_wire(spec, value, current_referral, mapping)
         ops.append(paths.set_op(working, _pc_target(spec), wire))
         paths.merge_into(working, _pc_target(spec), wire)
-    return ops + status_ops
+    return ops + _share_for_help(working) + status_ops
+
+
+def _share_for_help(referral: dict[str, Any]) -> list[dict[str, Any]]:
+    """Asking Microsoft for help makes the referral co-sell, which means sharing it."""
+    if not paths.read(referral, HELP_CODE_PATH) or paths.read(referral, VISIBILITY_PATH) is True:
+        return []
+    return [paths.set_op(referral, VISIBILITY_PATH, True)]
 
 
 def _status_ops(value: str) -> list[dict[str, Any]]:
