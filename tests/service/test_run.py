@@ -1,0 +1,167 @@
+"""``cosell run`` end to end: both emulators in-process, the service on a loopback port.
+
+A referral shared in the Partner Center emulator reaches the service as a signed webhook (the
+only sweep runs at start-up, before it exists); an opportunity created in the Salesforce
+emulator reaches it through the poll.
+The handler stands in for the engine and records the keys it is given.
+"""
+
+import logging
+import queue
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import structlog
+from click.testing import CliRunner
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from cosell.cli import main
+from cosell.emulators.partner_center import create_app as partner_center_emulator
+from cosell.emulators.partner_center.config import PartnerCenterEmulatorConfig
+from cosell.emulators.salesforce.app import create_app as salesforce_emulator
+from cosell.emulators.salesforce.config import SalesforceEmulatorConfig
+from cosell.service.command import CommandDeps, run_command
+from cosell.service.connections import salesforce_client
+from cosell.service.runtime import Runtime, ServiceParts
+from cosell.settings import load_settings
+from cosell.store.records import Job
+
+PC, SF = PartnerCenterEmulatorConfig(public_url="http://pc.test"), SalesforceEmulatorConfig()
+
+
+def config_text(state_dir: Path) -> str:
+    return f"""
+[tenant]
+name = "acme"
+
+[service]
+host = "127.0.0.1"
+port = 0
+state_dir = "{state_dir}"
+workers = 2
+
+[partner_center]
+api_url = "http://pc.test"
+webhook_api_url = "http://pc.test"
+authority = "http://pc.test"
+tenant = "{PC.tenant}"
+client_id = "{PC.client_id}"
+auth_mode = "ropc"
+username = "{PC.username}"
+webhook_trust_ca = "http://pc.test/_emulator/ca.pem"
+
+[salesforce]
+instance_url = "http://sf.test"
+login_url = "http://sf.test"
+client_id = "{SF.client_id}"
+auth_mode = "password"
+username = "{SF.username}"
+
+[sync]
+poll_filter = ""
+poll_min_interval = 0.05
+poll_max_interval = 0.2
+sweep_interval = 3600  # one sweep at start-up: a referral made later arrives by webhook
+"""
+
+
+class Keys:
+    """The handler: records each reconciled key and lets the test wait for one."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.changed = threading.Condition()
+
+    def factory(self, parts: ServiceParts) -> "Keys":
+        return self
+
+    def __call__(self, job: Job) -> None:
+        with self.changed:
+            self.seen.append(job.key)
+            self.changed.notify_all()
+
+    def wait_for(self, key: str, deadline: float = 20.0) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: key in self.seen, deadline)
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("COSELL_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("COSELL_PC_PASSWORD", PC.password)
+    monkeypatch.setenv("COSELL_PC_CLIENT_SECRET", PC.client_secret)
+    monkeypatch.setenv("COSELL_SF_PASSWORD", SF.password)
+    monkeypatch.setenv("COSELL_SF_CLIENT_SECRET", SF.client_secret)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers, root.level = handlers, level
+    structlog.reset_defaults()
+
+
+def routed(pc: Starlette, sf: Starlette):  # type: ignore[no-untyped-def]
+    def http(base_url: str, auth: httpx.Auth | None) -> httpx.Client:
+        app = sf if "sf.test" in base_url else pc
+        client = TestClient(app, base_url=base_url or "http://pc.test")
+        client.auth = auth  # type: ignore[assignment]
+        return client
+
+    return http
+
+
+def test_run_serves_webhooks_polls_and_sweeps_then_stops_cleanly(tmp_path: Path) -> None:
+    config = tmp_path / "cosell.toml"
+    config.write_text(config_text(tmp_path / "state"))
+    delivery = httpx.Client(timeout=10)
+    pc = partner_center_emulator(PC, delivery_client=delivery)
+    sf = salesforce_emulator(SF)
+    keys, stop, started = Keys(), threading.Event(), queue.Queue[Runtime]()
+    http = routed(pc, sf)
+    deps = CommandDeps(http=http, handler_factory=keys.factory, stop=stop, on_started=started.put)
+    exits: list[object] = []
+
+    def serve() -> None:
+        try:
+            run_command.main(["--config", str(config)], obj=deps, standalone_mode=False)
+        except SystemExit as done:
+            exits.append(done.code)
+
+    service = threading.Thread(target=serve)
+    service.start()
+    try:
+        runtime = started.get(timeout=30)
+        assert runtime.server is not None
+        hook = f"{runtime.server.address}/webhooks/partner-center"
+        register = ["webhooks", "register", "--url", hook, "--config", str(config)]
+        assert CliRunner().invoke(main, register, obj=deps).exit_code == 0
+
+        control = TestClient(pc, base_url="http://pc.test")
+        referral = control.post("/_emulator/referrals", json={"name": "Contoso"}).json()["id"]
+        assert keys.wait_for(f"referral:{referral}")
+
+        settings = load_settings(config)
+        crm = salesforce_client(settings, sf.state.emulator.clock, http)
+        fields = {"Name": "Fabrikam", "StageName": "Prospecting", "CloseDate": "2026-12-31"}
+        opportunity = crm.create("Opportunity", fields)
+        assert keys.wait_for(f"opportunity:{opportunity}")
+
+        metrics = httpx.get(f"{runtime.server.address}/metrics").text
+        assert 'cosell_webhooks_received_total{event="referral-created"} 1.0' in metrics
+        page = httpx.get(f"{runtime.server.address}/").text
+        assert "acme" in page
+        assert "referral-created" in page
+    finally:
+        stop.set()
+        service.join(30)
+        pc.state.emulator.close()
+        delivery.close()
+    assert exits == [0]
+    assert not service.is_alive()
