@@ -89,6 +89,9 @@ def test_query_errors(api: Api) -> None:
     assert column.status_code == 400
     assert column.json()[0]["errorCode"] == "INVALID_FIELD"
     assert "Shoe" in column.json()[0]["message"]
+    table = api.get("query", params={"q": "SELECT Id FROM Widget__c"})
+    assert table.status_code == 400
+    assert table.json()[0]["errorCode"] == "INVALID_TYPE"
 
 
 def test_recycle_bin_query_vs_query_all_and_deleted_endpoint(api: Api, clock: ManualClock) -> None:

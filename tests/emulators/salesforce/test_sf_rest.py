@@ -330,3 +330,14 @@ def test_seeded_users_and_related_objects(api: Api) -> None:
     note = api.create("Note", ParentId=opp, Title="Kick-off", Body="Met the customer")
     assert (role[:3], member[:3], note[:3]) == ("00K", "00q", "002")
     assert api.get(f"sobjects/Contact/{contact}").json()["Name"] == "Ada Lovelace"
+
+
+def test_unknown_resources_and_verbs_answer_in_error_array_shape(api: Api) -> None:
+    unknown = api.get("nothing/here")
+    assert unknown.status_code == 404
+    assert unknown.json() == [
+        {"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}
+    ]
+    verb = api.call("PUT", "sobjects/Account")
+    assert verb.status_code == 405
+    assert verb.json()[0]["errorCode"] == "METHOD_NOT_ALLOWED"

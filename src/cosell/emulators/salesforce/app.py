@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from cosell.clock import Clock, OffsetClock
 from cosell.emulators.salesforce import (
@@ -32,6 +35,16 @@ def api_routes() -> list[ApiRoute]:
     ]
 
 
+async def _unrouted(request: Request, exc: Exception) -> Response:
+    """Unknown resources and verbs answer in Salesforce's error-array shape."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status == 405:
+        message = f"HTTP Method '{request.method}' not allowed"
+        return JSONResponse([{"errorCode": "METHOD_NOT_ALLOWED", "message": message}], 405)
+    body = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
+    return JSONResponse(body, status_code=status)
+
+
 def create_app(
     config: SalesforceEmulatorConfig | None = None, *, clock: Clock | None = None
 ) -> Starlette:
@@ -39,7 +52,8 @@ def create_app(
     emulator = SalesforceEmulator(config or SalesforceEmulatorConfig(), clock or OffsetClock())
     emulator.routes = api_routes()
     app = Starlette(
-        routes=[*login.routes(), *control.routes(), *(r.starlette() for r in emulator.routes)]
+        routes=[*login.routes(), *control.routes(), *(r.starlette() for r in emulator.routes)],
+        exception_handlers={404: _unrouted, 405: _unrouted},
     )
     app.state.emulator = emulator
     return app
