@@ -1,0 +1,87 @@
+"""The human side of the audit trail: the status line and the ``Audit__c`` summary on the record.
+
+The store keeps every audit row (append-only). The CRM record shows a newest-first summary, one
+line per change, kept under the field's 100,000-character limit by dropping the oldest lines,
+and a status field: ``✔ Synced …`` or ``✖ <the precise reason>``. Values pass through
+:func:`~cosell.redaction.redact_text` and are shortened; nothing secret is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from cosell.redaction import redact_text
+from cosell.store.records import AuditEntry
+
+AUDIT_LIMIT = 100_000
+STATUS_LIMIT = 255
+ERROR_LIMIT = 32_000
+VALUE_CHARS = 80
+LINE_CHARS = 1000
+OK_MARK = "✔"
+FAIL_MARK = "✖"
+ARROWS = {"to_partner_center": "CRM → Partner Center", "to_crm": "Partner Center → CRM"}
+
+
+def stamp(moment: datetime) -> str:
+    """``2026-03-01 12:00 UTC``."""
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def ok_status(moment: datetime) -> str:
+    return f"{OK_MARK} Synced {stamp(moment)}"
+
+
+def failed_status(reason: str) -> str:
+    return shorten(f"{FAIL_MARK} {redact_text(reason)}", STATUS_LIMIT)
+
+
+def shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def show(value: Any) -> str:
+    """A value as a short, secret-free text."""
+    if value is None:
+        return "(empty)"
+    text = ", ".join(_member(v) for v in value) if isinstance(value, list) else str(value)
+    return shorten(redact_text(text), VALUE_CHARS)
+
+
+def _member(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("email") or value.get("last_name") or value)
+    return str(value)
+
+
+def line(entry: AuditEntry, moment: datetime) -> str:
+    """One summary line for an audit entry."""
+    where = ARROWS.get(entry.direction, "")
+    mark = OK_MARK if entry.outcome == "synced" else FAIL_MARK
+    head = f"{stamp(entry.at or moment)} {mark} {where}".rstrip()
+    if entry.field:
+        body = f"{entry.field}: {show(entry.old)} → {show(entry.new)}"
+        tail = f" ({redact_text(entry.message)})" if entry.message else ""
+        return shorten(f"{head} {body}{tail}", LINE_CHARS)
+    return shorten(f"{head} {redact_text(entry.message)}", LINE_CHARS)
+
+
+def summary(existing: str | None, entries: Sequence[AuditEntry], moment: datetime) -> str:
+    """The new ``Audit__c`` text: these entries' lines on top, oldest lines trimmed to fit."""
+    lines = [line(e, moment) for e in entries]
+    return trim([*lines, *(existing or "").splitlines()], AUDIT_LIMIT)
+
+
+def trim(lines: list[str], limit: int) -> str:
+    """Join lines, dropping the last (oldest) ones until the text fits ``limit``."""
+    kept: list[str] = []
+    size = 0
+    for text in lines:
+        cost = len(text) + (1 if kept else 0)
+        if size + cost > limit:
+            break
+        kept.append(text)
+        size += cost
+    return "\n".join(kept)

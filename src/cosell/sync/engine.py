@@ -1,0 +1,229 @@
+"""The reconciler: the work queue's handler for ``referral:<id>`` and ``opportunity:<id>`` keys.
+
+One reconcile resolves the link from the store, reads both sides *now*, plans against the stored
+base (pure), makes guarded writes and commits the link, the new base and the audit rows in one
+transaction. The key carries no data, so lost, duplicated or reordered signals cannot corrupt
+anything: the next run reads the truth again. A create first records its intent in the store,
+looks the record up by its idempotency key, and only then creates; the link is committed right
+after, and a second round writes back what the create produced (ids, links).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from cosell.clients.partner_center import PartnerCenterClient
+from cosell.clients.salesforce import SalesforceClient
+from cosell.clock import Clock
+from cosell.errors import StaleWrite
+from cosell.queue.protocol import KeyKind, parse_key
+from cosell.settings import Settings
+from cosell.store.records import AuditEntry, Job, Link, TenantId
+from cosell.store.sql import Store
+from cosell.sync.crm_schema import CrmSchema, describe_org
+from cosell.sync.crm_side import CrmRecord, CrmSide
+from cosell.sync.mapping import SyncMapping, default_mapping, load_mapping
+from cosell.sync.partner_center_side import PartnerCenterSide, PcRecord
+from cosell.sync.plan import PlanFacts
+from cosell.sync.reconcile import Reconcile
+from cosell.sync.records import Value
+from cosell.sync.translate import from_crm, from_partner_center, referral_kind
+
+if TYPE_CHECKING:
+    from cosell.service.runtime import ServiceParts
+
+MAX_ROUNDS = 3
+"""A create is followed by one more round (write back ids); more means something is wrong."""
+MAX_STALE = 3
+"""Re-reads after a 412 inside one reconcile (the queue adds its own on top)."""
+
+
+@dataclass
+class Snapshot:
+    """Both sides as read now, with the link that ties them (if any)."""
+
+    link: Link | None
+    pc: PcRecord | None
+    crm: CrmRecord | None
+    pc_values: dict[str, Value] | None = None
+    crm_values: dict[str, Value] | None = None
+
+    @property
+    def linked(self) -> bool:
+        return bool(self.link and self.link.referral_id and self.link.opportunity_id)
+
+
+@dataclass
+class EngineStats:
+    """Counts for ``sync --once`` and tests."""
+
+    reconciles: int = 0
+    creates: int = 0
+    rereads: int = 0
+    skipped_keys: list[str] = field(default_factory=list)
+
+
+class Engine:
+    """Reconciles one key at a time; thread-safe (all state is in the store and the remotes)."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        tenant: TenantId,
+        partner_center: PartnerCenterSide,
+        crm: CrmSide,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.tenant = tenant
+        self.pc = partner_center
+        self.crm = crm
+        self.clock = clock
+        self.schema: CrmSchema = crm.schema
+        self.mapping: SyncMapping = crm.schema.mapping
+        self.stats = EngineStats()
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        store: Store,
+        tenant: TenantId,
+        partner_center: PartnerCenterClient,
+        salesforce: SalesforceClient,
+        mapping: SyncMapping,
+        clock: Clock,
+    ) -> Engine:
+        """An engine over two clients: describes the org once and fits the mapping to it."""
+        schema = describe_org(salesforce, mapping)
+        crm = CrmSide(salesforce, schema, lambda: clock.now().date())
+        pc = PartnerCenterSide(partner_center)
+        return cls(store=store, tenant=tenant, partner_center=pc, crm=crm, clock=clock)
+
+    @classmethod
+    def from_parts(cls, parts: ServiceParts) -> Engine:
+        """The engine of a running service (see ``cosell.service.runtime``)."""
+        return cls.build(
+            store=parts.store,
+            tenant=parts.tenant,
+            partner_center=parts.partner_center,
+            salesforce=parts.salesforce,
+            mapping=mapping_from_settings(parts.settings),
+            clock=parts.clock,
+        )
+
+    # --- the queue handler -----------------------------------------------------------------------
+
+    def reconcile(self, job: Job) -> None:
+        """The work queue's handler."""
+        self.reconcile_key(job.key)
+
+    def reconcile_key(self, key: str) -> None:
+        """Bring the pair behind ``key`` into agreement (re-reading after a 412, bounded)."""
+        kind, record_id = parse_key(key)
+        with self.pc.correlated() as correlation_id:
+            for attempt in range(MAX_STALE):
+                try:
+                    self._rounds(kind, record_id, correlation_id)
+                    return
+                except StaleWrite:
+                    self.stats.rereads += 1
+                    if attempt == MAX_STALE - 1:
+                        raise
+
+    def _rounds(self, kind: KeyKind, record_id: str, correlation_id: str) -> None:
+        self.stats.reconciles += 1
+        pending: list[AuditEntry] = []
+        for _ in range(MAX_ROUNDS):
+            snapshot = self.read(kind, record_id)
+            step = Reconcile(self, snapshot, self._facts(snapshot), correlation_id, pending)
+            if not step.run():
+                return
+            self.stats.creates += 1
+            pending = step.carried
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def read(self, kind: KeyKind, record_id: str) -> Snapshot:
+        """Resolve the link and read both sides now."""
+        link = self._link(kind, record_id)
+        referral_id = _first(link.referral_id if link else None, _if(kind == "referral", record_id))
+        opp_id = _first(
+            link.opportunity_id if link else None, _if(kind == "opportunity", record_id)
+        )
+        crm = self.crm.read(opp_id) if opp_id else None
+        if referral_id is None and crm is not None:
+            referral_id = _text(crm.opportunity.get(self.schema.names.referral_id_field))
+        pc = self.pc.read(referral_id) if referral_id else None
+        if crm is None and pc is not None and opp_id is None:
+            crm = self._opportunity_for(pc)
+        link = link or self._other_link(pc, crm)
+        return self._translated(Snapshot(link, pc, crm))
+
+    def _link(self, kind: KeyKind, record_id: str) -> Link | None:
+        if kind == "referral":
+            return self.store.link_by_referral(self.tenant, record_id)
+        return self.store.link_by_opportunity(self.tenant, record_id)
+
+    def _other_link(self, pc: PcRecord | None, crm: CrmRecord | None) -> Link | None:
+        if pc is not None and (found := self.store.link_by_referral(self.tenant, pc.id)):
+            return found
+        return self.store.link_by_opportunity(self.tenant, crm.id) if crm else None
+
+    def _opportunity_for(self, pc: PcRecord) -> CrmRecord | None:
+        """An opportunity already holding this referral (a create whose commit was lost)."""
+        found = self.crm.find_by_referral(pc.id)
+        return self.crm.read(found) if found else None
+
+    def _translated(self, snapshot: Snapshot) -> Snapshot:
+        if snapshot.pc is not None:
+            snapshot.pc_values = from_partner_center(snapshot.pc.wire, self.mapping)
+        if snapshot.crm is not None:
+            related = snapshot.crm.related(self.schema.names)
+            snapshot.crm_values = from_crm(snapshot.crm.opportunity, related, self.mapping)
+        return snapshot
+
+    def _facts(self, snapshot: Snapshot) -> PlanFacts:
+        pc, crm = snapshot.pc, snapshot.crm
+        flag = self.schema.names.sync_flag_field
+        enabled = bool(crm.opportunity.get(flag)) if crm is not None else True
+        direction: Literal["incoming", "outgoing"] | None = None
+        if pc is not None:
+            direction = "incoming" if pc.direction == "Incoming" else "outgoing"
+        elif crm is not None:
+            direction = "outgoing"
+        return PlanFacts(
+            sync_enabled=enabled,
+            direction=direction,
+            link_exists=snapshot.linked,
+            referral_kind=referral_kind(pc.wire) if pc is not None else None,
+        )
+
+
+def _if(condition: bool, value: str) -> str | None:
+    return value if condition else None
+
+
+def _first(*values: str | None) -> str | None:
+    return next((v for v in values if v), None)
+
+
+def _text(value: object) -> str | None:
+    return str(value) if value else None
+
+
+# --- wiring ------------------------------------------------------------------------------------
+
+
+def mapping_from_settings(settings: Settings) -> SyncMapping:
+    """The configured mapping file, or the shipped default."""
+    path = settings.sync.mapping_file
+    return load_mapping(path) if path is not None else default_mapping()
+
+
+def queue_handler(parts: ServiceParts) -> Callable[[Job], None]:
+    """The handler ``cosell run`` gives its work queue (see ``cosell.service.command``)."""
+    return Engine.from_parts(parts).reconcile

@@ -1,0 +1,328 @@
+"""One round of a reconcile: plan over a snapshot, then create, or write both sides and commit.
+
+Write order: Partner Center first (guarded by the eTag), then the CRM (guarded by
+``LastModifiedDate``, carrying the status and the ``Audit__c`` summary in the same call), then
+the store in one transaction. A crash between a write and the commit is repaired by the next
+run: it reads both sides, and the planner sees the write as already agreed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from cosell.errors import RejectedError
+from cosell.store.records import AuditEntry, Direction, LinkUpdate
+from cosell.sync import audit_trail
+from cosell.sync.partner_center_side import PcRecord, split_patchable
+from cosell.sync.plan import FieldConflict, Plan, PlanFacts, plan
+from cosell.sync.records import CreateContext, CrmWrite, Value
+from cosell.sync.translate import to_crm_create, to_crm_fields, to_partner_center_create
+from cosell.sync.translate import to_partner_center_ops as pc_ops
+from cosell.sync.validation import check_cosell_ready
+
+if TYPE_CHECKING:
+    from cosell.sync.engine import Engine, Snapshot
+
+REFUSED_PATH = "Partner Center does not accept updates of {path}"
+
+
+class NotReady(RejectedError):
+    """The record lacks what Partner Center needs; the reason is shown on the CRM record and the
+    record syncs on its own once it is fixed (the fix is a change the poller sees)."""
+
+
+class Reconcile:
+    """Plan one snapshot and carry the plan out. ``run()`` is True when it created a record
+    (the engine then runs one more round to write back what the create produced)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        snapshot: Snapshot,
+        facts: PlanFacts,
+        correlation_id: str,
+        pending: Sequence[AuditEntry] = (),
+    ) -> None:
+        self.engine = engine
+        self.snap = snapshot
+        self.facts = facts
+        self.request_ids = (f"ms-correlation-id:{correlation_id}",)
+        self.entries: list[AuditEntry] = list(pending)
+        self.carried: list[AuditEntry] = []
+
+    @property
+    def mapping(self) -> Any:
+        return self.engine.mapping
+
+    def run(self) -> bool:
+        snap = self.snap
+        if snap.pc is not None and snap.pc.is_microsofts and not snap.linked:
+            return False
+        if snap.pc is None and snap.crm is None:
+            return False
+        base = snap.link.base if snap.linked and snap.link else None
+        decided = plan(base, snap.pc_values, snap.crm_values, self.mapping, self.facts)
+        if decided.create == "referral":
+            return self._create_referral(decided)
+        if decided.create == "opportunity":
+            return self._create_opportunity(decided)
+        if snap.pc is not None and snap.crm is not None:
+            self._merge(decided)
+        return False
+
+    # --- creates ---------------------------------------------------------------------------------
+
+    def _create_referral(self, decided: Plan) -> bool:
+        engine, crm = self.engine, self.snap.crm
+        assert crm is not None
+        assert self.snap.crm_values is not None
+        problems = check_cosell_ready(self.snap.crm_values, self.mapping)
+        if problems:
+            self._refuse([str(p) for p in problems])
+        engine.store.record_create_intent(
+            engine.tenant, "partner_center", crm.id, f"opportunity:{crm.id}"
+        )
+        with self._shown_on_record():
+            found = engine.pc.find_by_external_id(crm.id)
+            body = to_partner_center_create(
+                decided.to_partner_center, CreateContext(crm.id), self.mapping
+            )
+            created = found or engine.pc.create(body)
+        verb = "found (created earlier)" if found else "created"
+        entry = self._entry("to_partner_center", message=f"referral {created.id} {verb}")
+        self._commit(created, crm.id, decided.new_base, [entry], crm.modstamp)
+        self.carried = [*self.entries, entry]
+        return True
+
+    def _create_opportunity(self, decided: Plan) -> bool:
+        engine, pc = self.engine, self.snap.pc
+        assert pc is not None
+        engine.store.record_create_intent(engine.tenant, "crm", pc.id, f"referral:{pc.id}")
+        write = to_crm_create(decided.to_crm, self.mapping)
+        entry = self._entry("to_crm", message=f"opportunity created from referral {pc.id}")
+        extra = self._status_fields(None, [entry])
+        opportunity_id = engine.crm.create(write, pc.id, extra)
+        self._commit(pc, opportunity_id, decided.new_base, [entry], None)
+        return True
+
+    # --- updates ---------------------------------------------------------------------------------
+
+    def _merge(self, decided: Plan) -> None:
+        snap = self.snap
+        assert snap.pc is not None
+        assert snap.crm is not None
+        new_base = dict(decided.new_base)
+        pc_after = self._write_partner_center(decided, new_base)
+        self.entries += self._decision_entries(decided)
+        self.entries += self._conflict_entries(decided.conflicts)
+        write = to_crm_fields(decided.to_crm, self.mapping)
+        extra = self._status_fields(snap.crm.opportunity, self.entries)
+        with self._shown_on_record():
+            if not write.is_empty() or extra:
+                self.engine.crm.update(snap.crm, write, extra)
+        changed = not snap.linked or new_base != (snap.link.base if snap.link else None)
+        if changed or self._has_news(self.entries):
+            stored = self._entries_to_store()
+            link = self._commit(pc_after, snap.crm.id, new_base, stored, snap.crm.modstamp)
+            self._park(link.id, decided.conflicts)
+
+    def _write_partner_center(self, decided: Plan, new_base: dict[str, Value]) -> PcRecord:
+        pc = self.snap.pc
+        assert pc is not None
+        if not decided.to_partner_center:
+            return pc
+        self._check_update(decided.to_partner_center)
+        ops: list[dict[str, Any]] = []
+        for name, value in decided.to_partner_center.items():
+            kept, refused = split_patchable(pc_ops({name: value}, pc.raw, self.mapping))
+            if refused:
+                self._keep_base(name, new_base, decided, refused)
+            else:
+                ops += [dict(op) for op in kept]
+        if not ops:
+            return pc
+        with self._shown_on_record():
+            return self.engine.pc.patch(pc, ops)
+
+    def _keep_base(
+        self, name: str, new_base: dict[str, Value], decided: Plan, refused: list[str]
+    ) -> None:
+        """A field Partner Center will not take keeps its base: retried on the next change."""
+        base = self.snap.link.base if self.snap.link else {}
+        new_base[name] = base.get(name)
+        decided.decisions[:] = [d for d in decided.decisions if d.field != name]
+        message = REFUSED_PATH.format(path=", ".join(refused))
+        self.entries.append(self._entry("none", outcome="skipped", field=name, message=message))
+
+    def _check_update(self, changes: dict[str, Value]) -> None:
+        values = {**(self.snap.pc_values or {}), **changes}
+        problems = [p for p in check_cosell_ready(values, self.mapping) if p.field in changes]
+        if problems:
+            self._refuse([str(p) for p in problems])
+
+    # --- audit and status ------------------------------------------------------------------------
+
+    def _entry(
+        self,
+        direction: Direction,
+        *,
+        outcome: Any = "synced",
+        field: str | None = None,
+        old: Any = None,
+        new: Any = None,
+        message: str = "",
+    ) -> AuditEntry:
+        return AuditEntry(
+            direction=direction,
+            outcome=outcome,
+            field=field,
+            old=old,
+            new=new,
+            message=message,
+            request_ids=self.request_ids,
+            at=self.engine.clock.now(),
+        )
+
+    def _decision_entries(self, decided: Plan) -> list[AuditEntry]:
+        entries = []
+        for d in decided.decisions:
+            direction: Direction = "to_crm" if d.source == "partner_center" else "to_partner_center"
+            entries.append(self._entry(direction, field=d.field, old=d.old, new=d.new))
+        if entries:
+            entries += [
+                self._entry("none", outcome="skipped", field=s.field, message=s.reason)
+                for s in decided.skipped
+            ]
+        return entries
+
+    def _conflict_entries(self, conflicts: list[FieldConflict]) -> list[AuditEntry]:
+        fresh = [c for c in conflicts if c.resolution != "manual" or not self._parked(c)]
+        return [
+            self._entry(
+                "none",
+                outcome="conflict",
+                field=c.field,
+                old=c.partner_center,
+                new=c.crm,
+                message=f"both sides changed; {c.resolution} wins"
+                if c.resolution != "manual"
+                else "both sides changed; parked for a person to decide",
+            )
+            for c in fresh
+        ]
+
+    def _parked(self, conflict: FieldConflict) -> bool:
+        link = self.snap.link
+        if link is None:
+            return False
+        open_ones = self.engine.store.conflicts(self.engine.tenant)
+        return any(
+            c.link_id == link.id
+            and c.field == conflict.field
+            and c.pc == conflict.partner_center
+            and c.crm == conflict.crm
+            for c in open_ones
+        )
+
+    def _park(self, link_id: int, conflicts: list[FieldConflict]) -> None:
+        for c in conflicts:
+            if c.resolution == "manual":
+                store, tenant = self.engine.store, self.engine.tenant
+                store.open_conflict(tenant, link_id, c.field, c.base, c.partner_center, c.crm)
+
+    def _has_news(self, entries: Sequence[AuditEntry]) -> bool:
+        return any(e.outcome in ("synced", "conflict") for e in entries)
+
+    def _entries_to_store(self) -> list[AuditEntry]:
+        carried = {id(e) for e in self.carried}
+        return [e for e in self.entries if id(e) not in carried]
+
+    def _status_fields(
+        self, current: dict[str, Any] | None, entries: Sequence[AuditEntry]
+    ) -> dict[str, Any]:
+        """Status ✔, error cleared and summary lines, when there is news or a ✖ to clear."""
+        names, now = self.engine.schema.names, self.engine.clock.now()
+        current = current or {}
+        status = str(current.get(names.status_field or "") or "")
+        failed = status.startswith(audit_trail.FAIL_MARK)
+        if not self._has_news(entries) and not failed:
+            return {}
+        fields: dict[str, Any] = {}
+        if names.status_field:
+            fields[names.status_field] = audit_trail.ok_status(now)
+        if names.error_field and current.get(names.error_field):
+            fields[names.error_field] = None
+        if names.audit_field and self._has_news(entries):
+            existing = current.get(names.audit_field)
+            fields[names.audit_field] = audit_trail.summary(existing, entries, now)
+        return fields
+
+    def _refuse(self, reasons: list[str]) -> None:
+        """Show why on the record (once per distinct reason), then give up with ``NotReady``."""
+        text = "; ".join(reasons)
+        self._show_failure(text)
+        raise NotReady(text)
+
+    def _show_failure(self, reason: str) -> None:
+        crm, names = self.snap.crm, self.engine.schema.names
+        if crm is None:
+            return
+        status = audit_trail.failed_status(reason)
+        if names.status_field and crm.opportunity.get(names.status_field) == status:
+            return
+        entry = self._entry("none", outcome="rejected", message=reason)
+        fields: dict[str, Any] = {}
+        if names.status_field:
+            fields[names.status_field] = status
+        if names.error_field:
+            fields[names.error_field] = audit_trail.shorten(reason, audit_trail.ERROR_LIMIT)
+        if names.audit_field:
+            existing = crm.opportunity.get(names.audit_field)
+            fields[names.audit_field] = audit_trail.summary(existing, [entry], entry.at or _never())
+        self.engine.crm.update(crm, CrmWrite(), fields)
+        stored = replace(entry, referral_id=self._referral_id(), opportunity_id=crm.id)
+        self.engine.store.record_audit(self.engine.tenant, [stored])
+
+    def _referral_id(self) -> str | None:
+        if self.snap.pc is not None:
+            return self.snap.pc.id
+        return self.snap.link.referral_id if self.snap.link else None
+
+    @contextmanager
+    def _shown_on_record(self) -> Iterator[None]:
+        """A refusal by either side is shown on the record, then handed to the queue."""
+        try:
+            yield
+        except RejectedError as exc:
+            # If the CRM refuses even the status write, the dead letter keeps the reason.
+            with suppress(RejectedError):
+                self._show_failure(exc.message)
+            raise
+
+    # --- commit ----------------------------------------------------------------------------------
+
+    def _commit(
+        self,
+        pc: PcRecord,
+        opportunity_id: str,
+        base: dict[str, Value],
+        entries: Sequence[AuditEntry],
+        modstamp: str | None,
+    ) -> Any:
+        update = LinkUpdate(
+            referral_id=pc.id,
+            opportunity_id=opportunity_id,
+            link_id=self.snap.link.id if self.snap.link else None,
+            engagement_id=pc.engagement_id,
+            base=dict(base),
+            pc_etag=pc.etag,
+            crm_modstamp=modstamp,
+        )
+        return self.engine.store.commit_sync(self.engine.tenant, update, entries)
+
+
+def _never() -> Any:
+    raise AssertionError("audit entries always carry a time")
