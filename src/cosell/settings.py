@@ -76,7 +76,6 @@ class PartnerCenterSettings(_Section):
     api_url: str = "https://api.partner.microsoft.com"
     webhook_api_url: str = "https://api.partnercenter.microsoft.com"
     authority: str = "https://login.microsoftonline.com"
-    token_url: str | None = None
     tenant: str = "organizations"
     client_id: str | None = None
     auth_mode: PartnerCenterAuthMode = "app_user_refresh"

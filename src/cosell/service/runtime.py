@@ -149,8 +149,8 @@ def build_runtime(
         on_halt=_log_halt,
     )
     status, metrics = _observers(parts)
-    signals = _signals(parts, queue, status, metrics)
-    receiver = _receiver(parts, queue, signals[1].wake, status, metrics, tracked)
+    poll, sweep = _signals(parts, queue, status, metrics)
+    receiver = _receiver(parts, queue, sweep.wake, status, metrics, tracked)
     app = create_app(
         receiver=receiver,
         status=status,
@@ -159,7 +159,7 @@ def build_runtime(
     )
     server = WebServer(app, settings.service.host, settings.service.port)
     closers = [*(client.close for client in opened), store.close]
-    return Runtime(queue=queue, signals=signals, server=server, closers=closers)
+    return Runtime(queue=queue, signals=[poll, sweep], server=server, closers=closers)
 
 
 def _receiver(
@@ -208,7 +208,7 @@ def _observers(parts: ServiceParts) -> tuple[ServiceStatus, ServiceMetrics]:
 
 def _signals(
     parts: ServiceParts, queue: EmbeddedQueue, status: ServiceStatus, metrics: ServiceMetrics
-) -> list[SignalLoop]:
+) -> tuple[SignalLoop, SignalLoop]:
     sync = parts.settings.sync
 
     def report(look: LookReport) -> None:
@@ -233,10 +233,10 @@ def _signals(
     )
     poll_cadence = Cadence(sync.poll_min_interval, sync.poll_max_interval)
     sweep_cadence = Cadence(sync.sweep_interval, sync.sweep_interval)
-    return [
+    return (
         SignalLoop(POLL, poller, poll_cadence, parts.clock, report),
         SignalLoop(SWEEP, sweeper, sweep_cadence, parts.clock, report),
-    ]
+    )
 
 
 def _log_halt(job: Job, error: CosellError) -> None:
