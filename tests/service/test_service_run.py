@@ -165,3 +165,46 @@ def test_run_serves_webhooks_polls_and_sweeps_then_stops_cleanly(tmp_path: Path)
         delivery.close()
     assert exits == [0]
     assert not service.is_alive()
+
+
+def run_once(config: Path, deps: CommandDeps) -> tuple[object, str]:
+    result = CliRunner().invoke(main, ["run", "--config", str(config)], obj=deps)
+    return result.exit_code, result.stderr
+
+
+def test_unusable_database_url_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "cosell.toml"
+    config.write_text(config_text(tmp_path / "state"))
+    monkeypatch.setenv("COSELL_SERVICE__DATABASE_URL", "nonsense://nowhere")
+    pc, sf = partner_center_emulator(PC), salesforce_emulator(SF)
+    deps = CommandDeps(http=routed(pc, sf), handler_factory=Keys().factory)
+    code, err = run_once(config, deps)
+    pc.state.emulator.close()
+    assert code == 2
+    assert err.startswith("error: service.database_url: not a usable database URL")
+
+
+def test_a_taken_port_fails_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    config = tmp_path / "cosell.toml"
+    config.write_text(config_text(tmp_path / "state"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        monkeypatch.setenv("COSELL_SERVICE__PORT", str(taken.getsockname()[1]))
+        pc, sf = partner_center_emulator(PC), salesforce_emulator(SF)
+        deps = CommandDeps(http=routed(pc, sf), handler_factory=Keys().factory)
+        code, err = run_once(config, deps)
+        pc.state.emulator.close()
+    assert code == 1
+    assert "did not start" in err
+
+
+def test_run_uses_the_engine_when_installed() -> None:
+    engine = pytest.importorskip("cosell.sync.engine")
+    from cosell.service.command import engine_handler_factory
+
+    assert engine_handler_factory() is engine.queue_handler

@@ -117,7 +117,11 @@ def run_command(config_path: Path | None, log_format: str | None) -> None:
         runtime = build_runtime(settings, factory, clock=deps.clock, http=deps.http)
     stop = deps.stop or threading.Event()
     _stop_on_signals(stop)
-    runtime.start()
+    try:
+        runtime.start()
+    except RuntimeError as exc:  # e.g. the port is taken
+        runtime.stop(timeout=10)
+        _fail(str(exc), 1)
     if deps.on_started is not None:
         deps.on_started(runtime)
     stop.wait()

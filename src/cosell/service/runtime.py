@@ -16,12 +16,13 @@ from functools import partial
 from typing import Protocol
 
 import httpx
+import sqlalchemy.exc
 import structlog
 
 from cosell.clients.partner_center import PartnerCenterClient
 from cosell.clients.salesforce import SalesforceClient
 from cosell.clock import Clock
-from cosell.errors import CosellError
+from cosell.errors import ConfigError, CosellError
 from cosell.queue.embedded import EmbeddedQueue
 from cosell.service.connections import (
     HttpFactory,
@@ -129,8 +130,7 @@ def build_runtime(
     settings.require_salesforce()
     opened: list[httpx.Client] = []
     tracked = _tracking(http, opened)
-    settings.service.state_dir.mkdir(parents=True, exist_ok=True)
-    store = Store.open(settings.database_url, clock=clock)
+    store = _open_store(settings, clock)
     tenant = store.ensure_tenant(settings.tenant.name)
     parts = ServiceParts(
         settings,
@@ -181,6 +181,14 @@ def _receiver(
         metrics=metrics,
         status=status,
     )
+
+
+def _open_store(settings: Settings, clock: Clock) -> Store:
+    settings.service.state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return Store.open(settings.database_url, clock=clock)
+    except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError) as exc:
+        raise ConfigError("service.database_url", f"not a usable database URL: {exc}") from None
 
 
 def _tracking(http: HttpFactory, opened: list[httpx.Client]) -> HttpFactory:
