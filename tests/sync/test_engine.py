@@ -79,3 +79,171 @@ def test_a_full_pass_after_a_sync_writes_nothing(world: World) -> None:
 
 def test_status_marks_are_distinct() -> None:
     assert OK_MARK != FAIL_MARK
+
+
+# --- b. CRM → Partner Center updates -------------------------------------------------------------
+
+
+def test_crm_edits_flow_to_the_referral_while_the_flag_is_on(world: World) -> None:
+    opp_id = flagged_opportunity(world)
+    world.sync(f"opportunity:{opp_id}")
+    world.edit(
+        opp_id,
+        Name="Northwind renewal (3 years)",
+        Amount=250000.5,
+        CurrencyIsoCode="EUR",
+        CloseDate="2026-12-15",
+        Description="Scope grew to three regions",
+        Products__c="SOL-300",
+    )
+    world.sync(f"opportunity:{opp_id}")
+
+    [referral] = world.referrals()
+    assert referral["name"] == "Northwind renewal (3 years)"
+    assert referral["details"]["dealValue"] == 250000.5
+    assert referral["details"]["currency"] == "EUR"
+    assert referral["details"]["closingDateTime"].startswith("2026-12-15")
+    assert referral["details"]["notes"] == "Scope grew to three regions"
+    solutions = {s["id"] for s in referral["details"]["requirements"]["solutions"]}
+    assert solutions == {"SOL-100", "SOL-300"}
+    audit = world.opp(opp_id)["Audit__c"]
+    assert "currency: USD → EUR" in audit
+    rows = world.store.audit_for(world.tenant, opp_id)
+    assert {r.field for r in rows if r.direction == "to_partner_center"} >= {"deal_value", "name"}
+
+
+def test_crm_edits_stay_local_once_the_flag_is_off(world: World) -> None:
+    opp_id = flagged_opportunity(world)
+    world.sync(f"opportunity:{opp_id}")
+    world.edit(opp_id, Sync_with_Partner_Center__c=False, Amount=1)
+    world.sync(f"opportunity:{opp_id}")
+    [referral] = world.referrals()
+    assert referral["details"]["dealValue"] == 125000
+
+
+# --- c. Partner Center → CRM create --------------------------------------------------------------
+
+
+def shared(world: World, **overrides: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "name": "Fabrikam data platform",
+        "details": {
+            "dealValue": 48000,
+            "currency": "EUR",
+            "closingDateTime": "2026-12-31T00:00:00Z",
+            "notes": "Migrate the warehouse",
+            "requirements": {"solutions": [{"id": "SOL-9", "name": "Nine"}]},
+        },
+        "customerProfile": {
+            "name": "Fabrikam",
+            "address": {"country": "DE", "postalCode": "10115", "city": "Berlin"},
+            "team": [{"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"}],
+        },
+        "inviteContext": {"assistanceRequestCode": "ProofOfConceptOrDemo"},
+        **overrides,
+    }
+    return world.share_referral(**body)
+
+
+OPP_QUERY = (
+    "SELECT Id, Name, StageName, Amount, CurrencyIsoCode, CloseDate, Description, Products__c, "
+    "AccountId, Referral_Identifier__c, Sync_with_Partner_Center__c, How_can_Microsoft_help__c "
+    "FROM Opportunity"
+)
+
+
+def test_shared_referral_becomes_an_on_hold_opportunity(world: World) -> None:
+    referral = shared(world)
+    world.sync(f"referral:{referral['id']}")
+
+    [opp] = world.query(OPP_QUERY)
+    assert opp["Referral_Identifier__c"] == referral["id"]
+    assert opp["Name"] == "Fabrikam data platform"
+    assert opp["StageName"] == "On Hold"
+    assert (opp["Amount"], opp["CurrencyIsoCode"]) == (48000, "EUR")
+    assert opp["CloseDate"] == "2026-12-31"
+    assert opp["Description"] == "Migrate the warehouse"
+    assert opp["Products__c"] == "SOL-9"
+    assert opp["Sync_with_Partner_Center__c"] is True
+    assert opp["How_can_Microsoft_help__c"] == "Proof of concept or demo"
+    [account] = world.query("SELECT Id, Name, BillingCountry, BillingPostalCode FROM Account")
+    assert (account["Id"], account["Name"], account["BillingCountry"]) == (
+        opp["AccountId"],
+        "Fabrikam",
+        "DE",
+    )
+    [role] = world.query("SELECT Contact.Email, Contact.LastName FROM OpportunityContactRole")
+    assert role["Contact"]["Email"] == "rui@fabrikam.example"
+    [row] = world.query("SELECT Solution_Id__c, Opportunity__c FROM Microsoft_Solution__c")
+    assert (row["Solution_Id__c"], row["Opportunity__c"]) == ("SOL-9", opp["Id"])
+    assert world.referral(str(referral["id"]))["externalReferenceId"] == opp["Id"]
+
+
+def test_shared_referral_reuses_the_matching_account(world: World) -> None:
+    existing = world.account(Name="Fabrikam", BillingCountry="DE", BillingPostalCode="10115")
+    world.account(Name="Fabrikam", BillingCountry="FR")
+    referral = shared(world)
+    world.sync(f"referral:{referral['id']}")
+    [opp] = world.query("SELECT AccountId FROM Opportunity")
+    assert opp["AccountId"] == existing
+    assert len(world.query("SELECT Id FROM Account")) == 2
+
+
+def test_lead_referrals_are_not_imported_by_default(world: World) -> None:
+    referral = world.share_referral(type="Independent")
+    world.sync(f"referral:{referral['id']}")
+    assert world.query("SELECT Id FROM Opportunity") == []
+
+
+# --- d. Partner Center → CRM updates -------------------------------------------------------------
+
+
+def test_microsoft_seller_updates_flow_to_the_opportunity(world: World) -> None:
+    referral = shared(world)
+    rid = str(referral["id"])
+    world.sync(f"referral:{rid}")
+    world.microsoft_update(
+        rid,
+        details={"dealValue": 61000, "closingDateTime": "2027-01-31T00:00:00Z", "notes": "PoC"},
+        status="Active",
+        substatus="Accepted",
+    )
+    world.sync(f"referral:{rid}")
+    [opp] = world.query(OPP_QUERY)
+    assert (opp["Amount"], opp["CloseDate"], opp["Description"]) == (61000, "2027-01-31", "PoC")
+    assert opp["StageName"] == "Qualification"
+
+    world.microsoft_update(rid, status="Closed", substatus="Won")
+    world.sync(f"referral:{rid}")
+    [opp] = world.query("SELECT StageName FROM Opportunity")
+    assert opp["StageName"] == "Closed Won"
+
+
+def test_edits_while_on_hold_are_kept_until_accepted(world: World) -> None:
+    referral = shared(world)
+    rid = str(referral["id"])
+    world.sync(f"referral:{rid}")
+    [opp] = world.query("SELECT Id FROM Opportunity")
+    world.edit(opp["Id"], Amount=99)
+    world.sync(f"opportunity:{opp['Id']}")
+    assert world.referral(rid)["details"]["dealValue"] == 48000
+    world.edit(opp["Id"], StageName="Qualification")
+    world.sync(f"opportunity:{opp['Id']}")
+    accepted = world.referral(rid)
+    assert (accepted["status"], accepted["substatus"]) == ("Active", "Accepted")
+    assert accepted["details"]["dealValue"] == 99
+
+
+# --- e. no echo, no duplicates -------------------------------------------------------------------
+
+
+def test_after_an_incoming_create_and_updates_a_full_pass_writes_nothing(world: World) -> None:
+    referral = shared(world)
+    world.sync(f"referral:{referral['id']}")
+    world.microsoft_update(str(referral["id"]), details={"notes": "changed"})
+    world.full_pass()
+    before = world.writes()
+    world.full_pass()
+    assert world.writes() == before
+    assert len(world.query("SELECT Id FROM Opportunity")) == 1
+    assert len(world.referrals()) == 1
