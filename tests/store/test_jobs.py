@@ -185,3 +185,22 @@ def test_enqueue_many_dedupes_within_and_across_calls(store: Store, clock: Manua
     claimed = _claim_all(store, limit=1000)
     assert sorted(j.key for j in claimed) == sorted(set(keys))
     assert {j.due_at for j in claimed} == {clock.now()}
+
+
+def test_claim_never_returns_more_than_the_limit_under_contention(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    store.enqueue_many(tenant, [f"referral:R{n}" for n in range(30)])
+    sizes: list[int] = []
+    lock = threading.Lock()
+
+    def claimer(owner: str) -> None:
+        while jobs := store.claim(owner, store.clock.now(), 60, limit=1):
+            with lock:
+                sizes.append(len(jobs))
+
+    threads = [threading.Thread(target=claimer, args=(f"w{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sizes == [1] * 30

@@ -225,11 +225,10 @@ class EmbeddedQueue:
     def _step(self, owner: str) -> bool:
         """Claim and process one job; False when nothing is due."""
         claimed = self._store.claim(owner, self._clock.now(), self._lease_seconds, limit=1)
-        if not claimed:
-            return False
-        self._count(claimed=1)
-        self._process(claimed[0])
-        return True
+        for job in claimed:
+            self._count(claimed=1)
+            self._process(job)
+        return bool(claimed)
 
     def _process(self, job: Job) -> None:
         error = self._run(job)

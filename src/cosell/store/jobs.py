@@ -67,17 +67,21 @@ def claim(
 ) -> list[Job]:
     """Lease up to ``limit`` due keys that nobody holds (or whose lease expired)."""
     free = sa.or_(queue.c.lease_until.is_(None), queue.c.lease_until < now)
-    candidates = (
+    # A materialized CTE picks the rows exactly once: a plain `IN (subquery)` may be re-run by
+    # PostgreSQL's planner, and with SKIP LOCKED each run can pick different rows.
+    picked = (
         sa.select(queue.c.id)
         .where(queue.c.due_at <= now, free)
         .order_by(queue.c.priority.desc(), queue.c.due_at, queue.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        .cte("picked")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     until = now + timedelta(seconds=lease_seconds)
     stmt = (
         sa.update(queue)
-        .where(queue.c.id.in_(candidates.scalar_subquery()), free)
+        .where(queue.c.id.in_(sa.select(picked.c.id)), free)
         .values(lease_owner=owner, lease_until=until, attempts=queue.c.attempts + 1)
         .returning(*queue.c)
     )
