@@ -11,6 +11,7 @@ from cosell import __version__
 from cosell.emulators.partner_center.command import partner_center_command
 from cosell.emulators.salesforce.command import salesforce_command
 from cosell.orgsetup.command import salesforce_command as setup_salesforce_command
+from cosell.sandbox.command import sandbox_command
 from cosell.service.command import run_command, webhooks_command
 from cosell.sync.command import mapping_command
 
@@ -36,5 +37,6 @@ emulate.add_command(partner_center_command)
 emulate.add_command(salesforce_command)
 main.add_command(mapping_command)
 main.add_command(run_command)
+main.add_command(sandbox_command)
 main.add_command(webhooks_command)
 setup.add_command(setup_salesforce_command)

@@ -1,0 +1,75 @@
+"""``cosell sandbox``: both emulators and the connector on loopback, ready to try."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import click
+
+from cosell.sandbox.crash import CRASH_POINTS
+
+
+@click.command("sandbox")
+@click.option("--port", default=8600, show_default=True, type=int, help="Connector (0: free).")
+@click.option("--pc-port", default=8601, show_default=True, type=int, help="Partner Center.")
+@click.option("--sf-port", default=8602, show_default=True, type=int, help="Salesforce.")
+@click.option(
+    "--state-dir",
+    default=Path(".cosell/sandbox"),
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Emulator state, the SQLite store, cosell.toml and sandbox.json.",
+)
+@click.option("--no-seed", is_flag=True, help="Start without demo referrals and opportunities.")
+@click.option(
+    "--log-level",
+    default="warning",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+@click.option(
+    "--crash-after",
+    type=click.Choice(sorted(CRASH_POINTS)),
+    envvar="COSELL_SANDBOX_CRASH_AFTER",
+    hidden=True,
+    help="End the process abruptly at this point (restart tests).",
+)
+def sandbox_command(
+    port: int,
+    pc_port: int,
+    sf_port: int,
+    state_dir: Path,
+    no_seed: bool,
+    log_level: str,
+    crash_after: str | None,
+) -> None:
+    """Run Partner Center and Salesforce emulators and the connector between them.
+
+    Sets up the emulated org, registers the webhook, seeds demo data (unless --no-seed), writes
+    STATE_DIR/sandbox.json, prints how to act as each side, and runs until Ctrl-C or SIGTERM.
+    """
+    from cosell.sandbox.instructions import instructions
+    from cosell.sandbox.stack import Sandbox, SandboxOptions
+    from cosell.service.logging import configure_logging
+
+    configure_logging("console", log_level)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    options = SandboxOptions(state_dir, port, pc_port, sf_port, not no_seed, crash_after)
+    sandbox = Sandbox(options)
+    try:
+        content = sandbox.start()
+        click.echo(instructions(content), nl=True)
+        stop.wait()
+    finally:
+        drained = sandbox.stop()
+    raise SystemExit(0 if drained else 1)
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())

@@ -1,0 +1,71 @@
+"""The two emulators of a sandbox, served on loopback with their state in the state directory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.applications import Starlette
+
+from cosell.emulators.partner_center import PartnerCenterEmulatorConfig
+from cosell.emulators.partner_center import create_app as partner_center_app
+from cosell.emulators.salesforce import SalesforceEmulatorConfig
+from cosell.emulators.salesforce import create_app as salesforce_app
+from cosell.sandbox.salesforce_state import SalesforceStateFile, SavingApp
+from cosell.sandbox.servers import ServedApp, bind
+from cosell.sync.mapping import StageSettings
+
+PC_STATE_FILE = "partner-center.json"
+SF_STATE_FILE = "salesforce.pickle"
+
+
+@dataclass
+class Emulators:
+    """Both emulators, served; ``restored`` says whether they started from saved state."""
+
+    partner_center: ServedApp
+    salesforce: ServedApp
+    pc_config: PartnerCenterEmulatorConfig
+    sf_config: SalesforceEmulatorConfig
+    pc_app: Starlette
+    sf_app: Starlette
+    restored: bool
+
+    def stop(self) -> None:
+        self.partner_center.stop()
+        self.salesforce.stop()
+
+
+def start_emulators(state_dir: Path, pc_port: int, sf_port: int) -> Emulators:
+    """Bind both ports, build the emulators knowing their URLs, and serve them."""
+    pc_served, sf_served = ServedApp("partner-center", bind(pc_port)), None
+    try:
+        sf_served = ServedApp("salesforce", bind(sf_port))
+        pc_file = state_dir / PC_STATE_FILE
+        restored = pc_file.exists()
+        pc_config = PartnerCenterEmulatorConfig(public_url=pc_served.url, state_file=pc_file)
+        sf_config = SalesforceEmulatorConfig(public_url=sf_served.url)
+        pc_app, sf_app = partner_center_app(pc_config), salesforce_app(sf_config)
+        sf_state = SalesforceStateFile(state_dir / SF_STATE_FILE, sf_app.state.emulator)
+        restored = sf_state.load() and restored
+        pc_served.start(pc_app)
+        sf_served.start(SavingApp(sf_app, sf_state))
+    except BaseException:
+        pc_served.stop()
+        if sf_served is not None:
+            sf_served.stop()
+        raise
+    return Emulators(pc_served, sf_served, pc_config, sf_config, pc_app, sf_app, restored)
+
+
+def add_stages(emulators: Emulators, stages: StageSettings) -> list[str]:
+    """What an admin does once in a real org: add the stages the mapping uses that it lacks
+    (a fresh org has no "On Hold" or "Declined"). Returns the stages added."""
+    names = [stages.on_hold, stages.active, stages.declined, stages.won, stages.lost]
+    names += [stages.expired, *stages.open]
+    emulator = emulators.sf_app.state.emulator
+    with emulator.lock:
+        picklist = emulator.org.object("Opportunity").field("StageName").picklist
+        added = [name for name in dict.fromkeys(names) if name not in picklist]
+        picklist.extend(added)
+    return added

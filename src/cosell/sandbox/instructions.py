@@ -1,0 +1,50 @@
+"""What ``cosell sandbox`` prints once it is up: the URLs and how to act as each side."""
+
+from __future__ import annotations
+
+from typing import Any
+
+API_VERSION = "62.0"
+LIST_OPPORTUNITIES = (
+    "SELECT Id, Name, StageName, Referral_Identifier__c, Co_sell_Sync_Status__c FROM Opportunity"
+)
+
+
+def instructions(content: dict[str, Any]) -> str:
+    """The text shown to the user, with curl lines filled in for this sandbox."""
+    pc, sf, app = content["partner_center"], content["salesforce"], content["connector"]
+    api = f"{sf['url']}/services/data/v{API_VERSION}"
+    return "\n".join(
+        [
+            "cosell sandbox is up.",
+            "",
+            f"  connector status  {app['status_url']}",
+            f"  Partner Center    {pc['url']}   (emulated; controls under /_emulator)",
+            f"  Salesforce        {sf['url']}   (emulated; controls under /_emulator)",
+            f"  state             {content['state_dir']}  (manifest: sandbox.json)",
+            "",
+            "Act as a Microsoft seller: share a referral, then change it",
+            f"  curl -s -X POST {pc['url']}/_emulator/referrals -H 'Content-Type: application/json'"
+            ' -d \'{"name": "Woodgrove: AI pilot", "type": "Shared",'
+            ' "details": {"dealValue": 20000, "currency": "USD"}}\'',
+            f"  curl -s -X PATCH {pc['url']}/_emulator/referrals/REFERRAL_ID"
+            " -H 'Content-Type: application/json' -d '{\"details\": {\"dealValue\": 35000}}'",
+            "",
+            "Act as a partner seller in Salesforce: sign in, then flag an opportunity",
+            f"  TOKEN=$(curl -s {sf['token_url']} -d grant_type=password"
+            f" -d client_id={sf['client_id']} -d client_secret={sf['client_secret']}"
+            f" -d username={sf['username']} -d password={sf['password']}"
+            " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
+            f"  curl -s -X PATCH {api}/sobjects/Opportunity/OPPORTUNITY_ID"
+            " -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json'"
+            " -d '{\"Sync_with_Partner_Center__c\": true}'",
+            f'  curl -s {api}/query -H "Authorization: Bearer $TOKEN" --get'
+            f" --data-urlencode 'q={LIST_OPPORTUNITIES}'",
+            "",
+            "Watch the connector",
+            f"  open {app['status_url']}   curl -s {app['health_url']}",
+            f"  curl -s {pc['url']}/_emulator/calls   curl -s {pc['url']}/_emulator/deliveries",
+            "",
+            "Stop with Ctrl-C (state is kept; run again to continue).",
+        ]
+    )

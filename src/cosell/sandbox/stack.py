@@ -1,0 +1,111 @@
+"""A whole sandbox: both emulators, the org set up, the connector running, its webhook
+registered, demo data seeded, and ``sandbox.json`` written — then stopped in the reverse order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from cosell.clock import Clock, SystemClock
+from cosell.errors import ConfigError
+from cosell.sandbox import connector
+from cosell.sandbox.crash import crashing_http
+from cosell.sandbox.emulators import Emulators, add_stages, start_emulators
+from cosell.sandbox.manifest import MANIFEST_FILE, Places, manifest, write_manifest
+from cosell.sandbox.seed import seed
+from cosell.service.connections import default_http, salesforce_client
+from cosell.service.runtime import Runtime
+from cosell.settings import Settings
+from cosell.sync.mapping import SyncMapping, default_mapping, load_mapping
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    """What ``cosell sandbox`` was asked for (port 0: a free port)."""
+
+    state_dir: Path
+    port: int = 8600
+    pc_port: int = 8601
+    sf_port: int = 8602
+    seed: bool = True
+    crash_after: str | None = None
+
+
+class Sandbox:
+    """Starts everything in a safe order; ``stop()`` drains the connector, then the emulators."""
+
+    def __init__(self, options: SandboxOptions, clock: Clock | None = None) -> None:
+        self.options = options
+        self.clock = clock or SystemClock()
+        self.state_dir = options.state_dir.resolve()
+        self.manifest_path = self.state_dir / MANIFEST_FILE
+        self.emulators: Emulators | None = None
+        self.runtime: Runtime | None = None
+        self.content: dict[str, Any] = {}
+
+    def start(self) -> dict[str, Any]:
+        """Bring everything up; returns the manifest written to ``sandbox.json``."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.manifest_path.unlink(missing_ok=True)
+        self.emulators = emulators = start_emulators(
+            self.state_dir, self.options.pc_port, self.options.sf_port
+        )
+        data = connector.config_data(emulators, self.state_dir, self.options.port)
+        config_file = self.state_dir / connector.CONFIG_FILE
+        connector.write_config(config_file, data)
+        env = connector.secret_env(emulators)
+        settings = connector.build_settings(data, env)
+        self._prepare_org(settings, emulators)
+        self.runtime = self._run_connector(settings)
+        url = self.runtime.server.address if self.runtime.server else ""
+        connector.register_webhook(settings, self.clock, url)
+        seeded = self._seed(settings, emulators) if self._should_seed(emulators) else {}
+        places = Places(self.state_dir, url, settings.database_url, config_file)
+        self.content = manifest(emulators, places, env, seeded)
+        write_manifest(self.manifest_path, self.content)
+        return self.content
+
+    def _prepare_org(self, settings: Settings, emulators: Emulators) -> None:
+        report = connector.set_up_salesforce(settings)
+        if not report.clean:
+            raise ConfigError("salesforce", f"the emulated org could not be set up: {report}")
+        added = add_stages(emulators, _mapping(settings).stages)
+        if added:
+            log.info("sandbox.stages_added", stages=added)
+
+    def _run_connector(self, settings: Settings) -> Runtime:
+        point = self.options.crash_after
+        http = crashing_http(point) if point else default_http
+        return connector.start_service(settings, self.clock, http)
+
+    def _should_seed(self, emulators: Emulators) -> bool:
+        return self.options.seed and not emulators.restored
+
+    def _seed(self, settings: Settings, emulators: Emulators) -> dict[str, Any]:
+        with connector.opened_clients() as http:
+            crm = salesforce_client(settings, self.clock, http)
+            seeded = seed(emulators.partner_center.url, crm, self.clock.now().date())
+        return seeded.as_dict()
+
+    def stop(self) -> bool:
+        """Stop the connector (in-flight reconciles finish), then the emulators."""
+        drained = True
+        if self.runtime is not None:
+            drained = self.runtime.stop()
+            self.runtime = None
+        if self.emulators is not None:
+            self.emulators.stop()
+            self.emulators.pc_app.state.emulator.close()
+            self.emulators = None
+        self.manifest_path.unlink(missing_ok=True)
+        return drained
+
+
+def _mapping(settings: Settings) -> SyncMapping:
+    path = settings.sync.mapping_file
+    return load_mapping(path) if path is not None else default_mapping()
