@@ -165,3 +165,9 @@ def test_metrics_count_webhooks_and_enqueues(service: Service) -> None:
     text = service.http.get("/metrics").text
     assert 'cosell_webhooks_received_total{event="referral-updated"} 1.0' in text
     assert 'cosell_keys_enqueued_total{source="webhook"} 2.0' in text
+
+
+def test_oversized_body_is_413_and_not_verified(service: Service) -> None:
+    huge = b'{"EventName": "referral-updated", "pad": "' + b"x" * 70_000 + b'"}'
+    assert service.post(huge) == (413, "rejected")
+    assert service.depth() == 0

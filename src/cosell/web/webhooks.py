@@ -14,8 +14,8 @@ Routing by event:
 * ``test-created``: logged and answered 200; nothing is enqueued.
 * anything else: logged and answered 202; nothing is enqueued.
 
-A callback that fails verification is answered 401 (400 when the request is malformed) with
-the reason logged, and is never enqueued.
+A callback that fails verification is answered 401 (400 when the request is malformed, 413
+when the body is larger than any callback) with the reason logged, and is never enqueued.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from starlette.responses import JSONResponse, Response
 from cosell.errors import WebhookRejected
 from cosell.web.metrics import ServiceMetrics
 from cosell.web.status import ServiceStatus
+from cosell.webhooks.signature import MAX_BODY_BYTES
 
 if TYPE_CHECKING:  # the store and queue load only where they run
     from cosell.queue.protocol import WorkQueue
@@ -91,7 +92,11 @@ class WebhookReceiver:
         self._status = status
 
     async def endpoint(self, request: Request) -> Response:
-        body = await request.body()
+        body = await _read_capped(request, MAX_BODY_BYTES)
+        if body is None:
+            self._metrics.webhooks_rejected.labels("413").inc()
+            log.warning("webhook.rejected", reason="body is too large", status=413)
+            return JSONResponse({"status": "rejected"}, 413)
         delivery = await run_in_threadpool(self.deliver, dict(request.headers), body)
         return JSONResponse({"status": delivery.action}, delivery.status)
 
@@ -134,6 +139,18 @@ class WebhookReceiver:
         self._metrics.enqueued.labels("webhook").inc()
         log.info("webhook.enqueued", webhook_event=event, key=key)
         return Delivery(202, "accepted", key)
+
+
+async def _read_capped(request: Request, limit: int) -> bytes | None:
+    """The raw body, or ``None`` as soon as it grows past ``limit`` (never buffered whole)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 # Rejections of a request that is not a well-formed callback at all (answered 400, as in
