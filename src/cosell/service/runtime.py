@@ -8,7 +8,6 @@ Partner Center; a change the signals miss is found by the next start's overlap w
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -110,12 +109,6 @@ class Runtime:
             close()
         log.info("service.stopped", drained=drained)
         return drained
-
-    def serve(self, until: threading.Event) -> bool:
-        """Run until ``until`` is set (by SIGTERM/SIGINT), then stop gracefully."""
-        self.start()
-        until.wait()
-        return self.stop()
 
 
 def build_runtime(
