@@ -14,6 +14,7 @@ from cosell.orgsetup.command import salesforce_command as setup_salesforce_comma
 from cosell.sandbox.command import sandbox_command
 from cosell.service.command import run_command, webhooks_command
 from cosell.sync.command import mapping_command
+from cosell.sync.sync_command import sync_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,5 +39,6 @@ emulate.add_command(salesforce_command)
 main.add_command(mapping_command)
 main.add_command(run_command)
 main.add_command(sandbox_command)
+main.add_command(sync_command)
 main.add_command(webhooks_command)
 setup.add_command(setup_salesforce_command)

@@ -1,0 +1,163 @@
+"""A full reconcile pass: every flagged-or-linked opportunity and every referral, run until idle.
+
+``cosell sync --once`` is this pass; the benchmark and the sandbox use it too. Keys go through
+the same durable queue as the service's signals, so retries (with the server's ``Retry-After``)
+and dead letters behave exactly as in ``cosell run``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import httpx
+
+from cosell.clock import Clock
+from cosell.queue.embedded import EmbeddedQueue, describe
+from cosell.queue.protocol import queue_key
+from cosell.service.connections import (
+    HttpFactory,
+    default_http,
+    partner_center_client,
+    salesforce_client,
+)
+from cosell.settings import Settings
+from cosell.store.records import Job
+from cosell.store.sql import Store
+from cosell.sync.engine import Engine, mapping_from_settings
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A key that did not sync, and why."""
+
+    key: str
+    reason: str
+
+
+@dataclass
+class PassReport:
+    """What a full pass did."""
+
+    keys: int = 0
+    synced: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    left_out: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+class FullSync:
+    """Enqueue every key of both systems and run the queue until nothing is due (or time is up)."""
+
+    def __init__(
+        self, engine: Engine, *, workers: int = 4, max_attempts: int = 8, clock: Clock
+    ) -> None:
+        self.engine = engine
+        self.workers = workers
+        self.max_attempts = max_attempts
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._errors: dict[str, str] = {}
+        self._done: set[str] = set()
+
+    def keys(self) -> list[str]:
+        """Opportunity keys first (flagged or linked), then every referral's."""
+        opportunities = [queue_key("opportunity", i) for i in self.engine.crm.flagged_or_linked()]
+        return opportunities + [queue_key("referral", i) for i in self.engine.pc.all_ids()]
+
+    def run(
+        self, keys: list[str], progress: Progress | None = None, timeout: float = 300.0
+    ) -> PassReport:
+        """Reconcile ``keys``; failures are dead letters and keys still retrying at the end."""
+        started = self.clock.now()
+        queue = EmbeddedQueue(
+            self.engine.store,
+            self._handler(progress),
+            workers=self.workers,
+            clock=self.clock,
+            max_attempts=self.max_attempts,
+        )
+        queue.enqueue_many(self.engine.tenant, keys)
+        self._drain(queue, started, timeout)
+        return self._report(keys)
+
+    def _handler(self, progress: Progress | None) -> Callable[[Job], None]:
+        def handle(job: Job) -> None:
+            try:
+                self.engine.reconcile(job)
+            except Exception as exc:
+                with self._lock:
+                    self._errors[job.key] = describe(exc)
+                raise
+            with self._lock:
+                self._errors.pop(job.key, None)
+                self._done.add(job.key)
+            if progress is not None:
+                progress(job.key)
+
+        return handle
+
+    def _drain(self, queue: EmbeddedQueue, started: datetime, timeout: float) -> None:
+        """Run what is due; wait for backoffs that end before the deadline, then run again."""
+        deadline = started + timedelta(seconds=timeout)
+        while True:
+            remaining = (deadline - self.clock.now()).total_seconds()
+            queue.run_until_idle(timeout=max(remaining, 1.0))
+            due = self.engine.store.next_due()
+            if due is None or due >= deadline:
+                return
+            self.clock.sleep(max((due - self.clock.now()).total_seconds(), 0.0))
+
+    def _report(self, keys: list[str]) -> PassReport:
+        dead = {d.key: d.reason for d in self.engine.store.dead_letters(self.engine.tenant)}
+        with self._lock:
+            retrying = {k: r for k, r in self._errors.items() if k not in dead}
+            done = set(self._done)
+        failures = [Failure(k, r) for k, r in sorted(dead.items())]
+        failures += [Failure(k, f"still retrying: {r}") for k, r in sorted(retrying.items())]
+        synced = len([k for k in dict.fromkeys(keys) if k in done and k not in dead])
+        return PassReport(len(set(keys)), synced, failures, self.engine.schema.left_out)
+
+
+@dataclass
+class Wiring:
+    """An engine built from settings, with what must be closed afterwards."""
+
+    engine: Engine
+    closers: list[Callable[[], None]]
+
+    def close(self) -> None:
+        for close in self.closers:
+            close()
+
+
+def build_engine(settings: Settings, *, clock: Clock, http: HttpFactory = default_http) -> Wiring:
+    """Clients, store and engine from validated settings (``sync --once``, sandbox, benchmark)."""
+    settings.require_partner_center()
+    settings.require_salesforce()
+    opened: list[httpx.Client] = []
+
+    def tracked(base_url: str, auth: httpx.Auth | None) -> httpx.Client:
+        client = http(base_url, auth)
+        opened.append(client)
+        return client
+
+    settings.service.state_dir.mkdir(parents=True, exist_ok=True)
+    store = Store.open(settings.database_url, clock=clock)
+    tenant = store.ensure_tenant(settings.tenant.name)
+    engine = Engine.build(
+        store=store,
+        tenant=tenant,
+        partner_center=partner_center_client(settings, clock, tracked),
+        salesforce=salesforce_client(settings, clock, tracked),
+        mapping=mapping_from_settings(settings),
+        clock=clock,
+    )
+    return Wiring(engine, [*(c.close for c in opened), store.close])

@@ -1,0 +1,118 @@
+"""``cosell sync --once`` through click's CliRunner, against both in-process emulators."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import httpx
+from click.testing import CliRunner
+from engine_world import PC_BASE, PC_CONFIG, SF_BASE, SF_CONFIG, START, World
+
+from cosell.cli import main
+from cosell.clock import ManualClock
+from cosell.service.command import CommandDeps
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from starlette.testclient import TestClient
+
+HELP = "Customer technical architecture"
+ENV = {
+    "COSELL_PC_CLIENT_SECRET": PC_CONFIG.client_secret,
+    "COSELL_PC_PASSWORD": PC_CONFIG.password,
+    "COSELL_SF_CLIENT_SECRET": SF_CONFIG.client_secret,
+    "COSELL_SF_PASSWORD": SF_CONFIG.password,
+}
+
+
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "cosell.toml"
+    path.write_text(
+        f"""
+[service]
+state_dir = "{tmp_path / "state"}"
+workers = 2
+
+[partner_center]
+api_url = "{PC_BASE}"
+webhook_api_url = "{PC_BASE}"
+authority = "{PC_BASE}"
+tenant = "{PC_CONFIG.tenant}"
+auth_mode = "ropc"
+client_id = "{PC_CONFIG.client_id}"
+username = "{PC_CONFIG.username}"
+
+[salesforce]
+instance_url = "{SF_BASE}"
+login_url = "{SF_BASE}"
+auth_mode = "password"
+client_id = "{SF_CONFIG.client_id}"
+username = "{SF_CONFIG.username}"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def run_once(world: World, tmp_path: Path) -> tuple[int, str]:
+    apps = {PC_BASE: world.pc_app, SF_BASE: world.sf_app}
+
+    def http(base_url: str, auth: httpx.Auth | None) -> httpx.Client:
+        client = TestClient(apps[base_url.rstrip("/")], base_url=base_url)
+        if auth is not None:
+            client.auth = auth
+        return client
+
+    deps = CommandDeps(clock=ManualClock(START), http=http)
+    args = ["sync", "--once", "--config", str(config_file(tmp_path))]
+    result = CliRunner().invoke(main, args, obj=deps, env=ENV, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_clean_pass_exits_zero_and_a_second_pass_writes_nothing(
+    world: World, tmp_path: Path
+) -> None:
+    opp_id = world.opportunity(
+        solutions=("SOL-1",), Sync_with_Partner_Center__c=True, How_can_Microsoft_help__c=HELP
+    )
+    referral = world.share_referral(
+        details={"dealValue": 10, "closingDateTime": "2026-12-31T00:00:00Z"}
+    )
+    code, output = run_once(world, tmp_path)
+    assert code == 0, output
+    assert "records: 2, synced: 2, failed: 0" in output
+    assert len(world.referrals()) == 2
+    opportunities = world.query("SELECT Id, Referral_Identifier__c FROM Opportunity")
+    assert {o["Referral_Identifier__c"] for o in opportunities} == {
+        referral["id"],
+        world.opp(opp_id)["Referral_Identifier__c"],
+    }
+
+    run_once(world, tmp_path)  # our write-backs moved SystemModstamp: settle once
+    before = world.writes()
+    code, output = run_once(world, tmp_path)
+    assert code == 0, output
+    assert "records: 4, synced: 4, failed: 0" in output
+    assert world.writes() == before
+
+
+def test_failures_exit_one_and_are_listed_with_their_reason(world: World, tmp_path: Path) -> None:
+    bad = world.opportunity(
+        contacts=0, Sync_with_Partner_Center__c=True, How_can_Microsoft_help__c=HELP
+    )
+    good = world.opportunity(solutions=("SOL-1",), Sync_with_Partner_Center__c=True)
+    code, output = run_once(world, tmp_path)
+    assert code == 1, output
+    assert f"FAILED opportunity:{bad}: NotReady" in output
+    assert "Solution ID is required for co-sell" in output
+    assert f"opportunity:{good}" not in output
+    assert "failed: 1" in output
+
+
+def test_invalid_configuration_exits_two_naming_the_key(world: World, tmp_path: Path) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text('[service]\nworkers = "many"\n', encoding="utf-8")
+    result = CliRunner().invoke(main, ["sync", "--once", "--config", str(path)], env=ENV)
+    assert result.exit_code == 2
+    assert "service.workers" in result.output
