@@ -99,3 +99,7 @@ def test_cli_serves_token_and_query(served: tuple[str, ssl.SSLContext | bool]) -
         more = client.get(f"{url}{page['nextRecordsUrl']}", headers=headers)
         assert more.status_code == 200
         assert more.json()["records"][0]["attributes"]["type"] == "User"
+        client.post(f"{url}/_emulator/faults", json={"kind": "drop_connection"})
+        with pytest.raises(httpx.TransportError):
+            client.get(f"{url}/services/data/v62.0/limits", headers=headers)
+        assert client.get(f"{url}/services/data/v62.0/limits", headers=headers).status_code == 200

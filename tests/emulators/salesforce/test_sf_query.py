@@ -150,3 +150,24 @@ def test_touch_moves_system_modstamp_only(api: Api, clock: ManualClock) -> None:
     since = got["LastModifiedDate"][:19]
     soql = f"SELECT Id FROM Account WHERE SystemModstamp > {since}Z"  # noqa: S608
     assert [r["Id"] for r in api.get("query", params={"q": soql}).json()["records"]] == [record]
+
+
+def test_emptied_recycle_bin_moves_earliest_date_available(api: Api, clock: ManualClock) -> None:
+    gone = api.create("Account", Name="Gone")
+    api.delete(f"sobjects/Account/{gone}")
+    clock.advance(600)
+    assert api.client.post("/_emulator/recycle-bin/empty").json() == {"purged": 1}
+    clock.advance(600)
+    everything = api.get("queryAll", params={"q": "SELECT Id FROM Account"}).json()
+    assert everything["totalSize"] == 0
+    old = {"start": format_datetime(START), "end": format_datetime(clock.now())}
+    refused = api.get("sobjects/Account/deleted/", params=old)
+    assert refused.status_code == 400
+    assert refused.json()[0]["errorCode"] == "INVALID_REPLICATION_DATE"
+    recent = {
+        "start": format_datetime(START + timedelta(seconds=600)),
+        "end": format_datetime(clock.now()),
+    }
+    body = api.get("sobjects/Account/deleted/", params=recent).json()
+    assert body["deletedRecords"] == []
+    assert body["earliestDateAvailable"] == format_datetime(START + timedelta(seconds=600))

@@ -341,3 +341,36 @@ def test_unknown_resources_and_verbs_answer_in_error_array_shape(api: Api) -> No
     verb = api.call("PUT", "sobjects/Account")
     assert verb.status_code == 405
     assert verb.json()[0]["errorCode"] == "METHOD_NOT_ALLOWED"
+
+
+def test_account_etag_if_match_and_if_none_match(api: Api, clock: ManualClock) -> None:
+    account = api.create("Account", Name="Tagged")
+    first = api.get(f"sobjects/Account/{account}")
+    tag = first.headers["ETag"]
+    assert tag.startswith('"')
+    assert api.get(f"sobjects/Account/{account}", headers={"If-None-Match": tag}).status_code == 304
+    clock.advance(5)
+    assert (
+        api.patch(
+            f"sobjects/Account/{account}", json={"Phone": "1"}, headers={"If-Match": tag}
+        ).status_code
+        == 204
+    )
+    stale = api.patch(f"sobjects/Account/{account}", json={"Phone": "2"}, headers={"If-Match": tag})
+    assert stale.status_code == 412
+    new_tag = api.get(f"sobjects/Account/{account}").headers["ETag"]
+    assert new_tag != tag
+    assert (
+        api.patch(
+            f"sobjects/Account/{account}", json={"Phone": "3"}, headers={"If-None-Match": new_tag}
+        ).status_code
+        == 412
+    )
+    opp = api.opportunity()
+    assert "ETag" not in api.get(f"sobjects/Opportunity/{opp}").headers
+    assert (
+        api.patch(
+            f"sobjects/Opportunity/{opp}", json={"Amount": 1}, headers={"If-Match": '"whatever"'}
+        ).status_code
+        == 204
+    )

@@ -11,7 +11,11 @@ import pytest
 import requests
 import trustme
 import uvicorn
-from simple_salesforce import Salesforce, SalesforceResourceNotFound
+from simple_salesforce import (
+    Salesforce,
+    SalesforceMalformedRequest,
+    SalesforceResourceNotFound,
+)
 
 from cosell.clock import OffsetClock
 from cosell.emulators.salesforce import SalesforceEmulatorConfig, create_app
@@ -157,3 +161,20 @@ def test_updated_and_deleted_helpers(sf: Salesforce, served: Served) -> None:
     assert record not in sf.Account.updated(start, served.clock.now())["ids"]
     deleted = sf.Account.deleted(start, served.clock.now())
     assert record in [d["id"] for d in deleted["deletedRecords"]]
+
+
+def test_lock_fault_reaches_the_client(sf: Salesforce, served: Served) -> None:
+    sf.session.post(
+        f"{served.url}/_emulator/faults",
+        json={"kind": "unable_to_lock_row", "count": 1},
+        timeout=10,
+    )
+    # Not pytest.raises(...) as info: a kept traceback holds the TLS connection open, which
+    # stalls the server's graceful shutdown.
+    code = None
+    try:
+        sf.Account.create({"Name": "Locked"})
+    except SalesforceMalformedRequest as error:
+        code = error.content[0]["errorCode"]
+    assert code == "UNABLE_TO_LOCK_ROW"
+    assert sf.Account.create({"Name": "Fine"})["success"] is True

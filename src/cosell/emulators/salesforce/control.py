@@ -122,6 +122,12 @@ async def touch(request: Request) -> Response:
     return JSONResponse({"Id": record["Id"], "SystemModstamp": record["SystemModstamp"]})
 
 
+async def empty_recycle_bin(request: Request) -> Response:
+    emulator = _emulator(request)
+    with emulator.lock:
+        return JSONResponse({"purged": emulator.org.empty_recycle_bin()})
+
+
 async def revoke_sessions(request: Request) -> Response:
     return JSONResponse({"revoked": _emulator(request).sessions.revoke_all()})
 
@@ -142,6 +148,7 @@ def routes() -> list[Route]:
         Route(f"{PREFIX}/reset", reset, methods=["POST"]),
         Route(f"{PREFIX}/validation-rules", validation_rules, methods=["GET", "POST", "DELETE"]),
         Route(f"{PREFIX}/touch/{{record_id}}", touch, methods=["POST"]),
+        Route(f"{PREFIX}/recycle-bin/empty", empty_recycle_bin, methods=["POST"]),
         Route(f"{PREFIX}/sessions/revoke", revoke_sessions, methods=["POST"]),
         Route(f"{PREFIX}/refresh-tokens", refresh_tokens, methods=["POST"]),
     ]

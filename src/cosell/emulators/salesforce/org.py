@@ -50,6 +50,7 @@ class Org:
         self.started = self.now()
         self._records: dict[str, dict[str, Record]] = {o.name: {} for o in self.schema.objects()}
         self.deleted: dict[str, datetime] = {}
+        self.bin_emptied_at: datetime | None = None
         self.rules: list[ValidationRule] = []
         self.lock = threading.RLock()
         self.integration_user_id = self._seed_users()
@@ -273,6 +274,17 @@ class Org:
                 found = self.schema.by_prefix(record_id[:3])
                 if found is not None:
                     self._records[found.name].pop(record_id, None)
+
+    def empty_recycle_bin(self) -> int:
+        """Hard-delete everything in the recycle bin now (deleted-record history ends here)."""
+        for record_id in self.deleted:
+            found = self.schema.by_prefix(record_id[:3])
+            if found is not None:
+                self._records[found.name].pop(record_id, None)
+        count = len(self.deleted)
+        self.deleted = {}
+        self.bin_emptied_at = self.now()
+        return count
 
     def snapshot(self) -> tuple[dict[str, dict[str, Record]], dict[str, datetime]]:
         return {k: dict(v) for k, v in self._records.items()}, dict(self.deleted)

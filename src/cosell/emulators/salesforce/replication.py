@@ -63,12 +63,21 @@ def deleted(call: Call) -> Reply:
     org = call.emulator.org
     obj = org.object(call.params["sobject"])
     start, end = _window(call, RECYCLE_BIN_DAYS)
+    earliest = max(_minute(org.started), _minute(org.now()) - timedelta(days=RECYCLE_BIN_DAYS))
+    if org.bin_emptied_at is not None:
+        earliest = max(earliest, _minute(org.bin_emptied_at))
+        if start < earliest:
+            raise SalesforceError(
+                400,
+                "INVALID_REPLICATION_DATE",
+                f"startDate is before the earliest date available: {format_datetime(earliest)}",
+                None,
+            )
     rows: list[dict[str, Any]] = [
         {"id": r["Id"], "deletedDate": format_datetime(org.deleted[r["Id"]])}
         for r in org.every(obj)
         if r["IsDeleted"] and start <= _minute(org.deleted[r["Id"]]) <= end
     ]
-    earliest = max(_minute(org.started), _minute(org.now()) - timedelta(days=RECYCLE_BIN_DAYS))
     return Reply(
         200,
         {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cosell.emulators.salesforce.conditional import check_write, etag, not_modified
 from cosell.emulators.salesforce.gateway import ApiRoute, Call, Reply
 from cosell.emulators.salesforce.records import fields_param, record_url, render, save_result
 from cosell.emulators.salesforce.schema import ObjectDef
@@ -86,14 +87,14 @@ def _body(call: Call) -> dict[str, Any]:
 def read(call: Call) -> Reply:
     org, obj = call.emulator.org, _object(call)
     record = org.get(obj, call.params["record_id"])
-    since = parse_http_date(call.headers.get("if-modified-since", ""))
-    modified = parse_datetime(record["LastModifiedDate"])
-    if since is not None and modified <= since:
+    if not_modified(obj, record, call.headers):
         return Reply(304)
     only = fields_param(org, obj, call.query.get("fields"))
-    return Reply(
-        200, render(org, obj, record, call.version, only), {"Last-Modified": http_date(modified)}
-    )
+    headers = {"Last-Modified": http_date(parse_datetime(record["LastModifiedDate"]))}
+    tag = etag(obj, record)
+    if tag is not None:
+        headers["ETag"] = tag
+    return Reply(200, render(org, obj, record, call.version, only), headers)
 
 
 def update(call: Call) -> Reply:
@@ -101,27 +102,9 @@ def update(call: Call) -> Reply:
         return _not_allowed("PATCH", "GET,HEAD,POST")
     org, obj = call.emulator.org, _object(call)
     record = org.get(obj, call.params["record_id"], writing=True)
-    _check_unmodified_since(call, record)
+    check_write(obj, record, call.headers)
     org.update(obj, record["Id"], _body(call), call.user_id)
     return Reply(204)
-
-
-def _check_unmodified_since(call: Call, record: dict[str, Any]) -> None:
-    raw = call.headers.get("if-unmodified-since")
-    if raw is None:
-        return
-    since = parse_http_date(raw)
-    if since is None:
-        raise SalesforceError(
-            400, "MALFORMED_HEADER", f"If-Unmodified-Since: cannot parse date '{raw}'", None
-        )
-    if parse_datetime(record["LastModifiedDate"]) > since:
-        raise SalesforceError(
-            412,
-            "PRECONDITION_FAILED",
-            "The requested resource has been modified since the If-Unmodified-Since date",
-            None,
-        )
 
 
 def remove(call: Call) -> Reply:
