@@ -5,6 +5,7 @@ from __future__ import annotations
 from engine_world import World
 
 from cosell.sync.audit_trail import FAIL_MARK, OK_MARK
+from cosell.sync.plan import NOT_SYNCABLE
 
 HELP = "Customer technical architecture"
 
@@ -247,3 +248,24 @@ def test_after_an_incoming_create_and_updates_a_full_pass_writes_nothing(world: 
     assert world.writes() == before
     assert len(world.query("SELECT Id FROM Opportunity")) == 1
     assert len(world.referrals()) == 1
+
+
+def test_crm_edits_after_the_referral_closed_are_recorded_as_not_syncable(world: World) -> None:
+    referral = shared(world)
+    rid = str(referral["id"])
+    world.sync(f"referral:{rid}")
+    world.microsoft_update(rid, status="Closed", substatus="Lost")
+    world.sync(f"referral:{rid}")
+    [opp] = world.query("SELECT Id, StageName FROM Opportunity")
+    assert opp["StageName"] == "Closed Lost"
+
+    world.edit(opp["Id"], Amount=1)
+    before = world.writes()
+    world.sync(f"opportunity:{opp['Id']}")
+    world.sync(f"opportunity:{opp['Id']}")
+    assert world.writes() == before
+    assert world.referral(rid)["details"]["dealValue"] == 48000
+    rows = world.store.audit_for(world.tenant, opp["Id"])
+    recorded = [r for r in rows if r.field == "deal_value" and r.message == NOT_SYNCABLE]
+    assert len(recorded) == 1
+    assert recorded[0].outcome == "skipped"

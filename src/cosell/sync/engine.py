@@ -10,6 +10,7 @@ after, and a second round writes back what the create produced (ids, links).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -57,12 +58,16 @@ class Snapshot:
 
 @dataclass
 class EngineStats:
-    """Counts for ``sync --once`` and tests."""
+    """Counts for tests and benchmarks (workers share one engine, hence the lock)."""
 
     reconciles: int = 0
     creates: int = 0
     rereads: int = 0
-    skipped_keys: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, name: str) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + 1)
 
 
 class Engine:
@@ -130,19 +135,19 @@ class Engine:
                     self._rounds(kind, record_id, correlation_id)
                     return
                 except StaleWrite:
-                    self.stats.rereads += 1
+                    self.stats.count("rereads")
                     if attempt == MAX_STALE - 1:
                         raise
 
     def _rounds(self, kind: KeyKind, record_id: str, correlation_id: str) -> None:
-        self.stats.reconciles += 1
+        self.stats.count("reconciles")
         pending: list[AuditEntry] = []
         for _ in range(MAX_ROUNDS):
             snapshot = self.read(kind, record_id)
             step = Reconcile(self, snapshot, self._facts(snapshot), correlation_id, pending)
             if not step.run():
                 return
-            self.stats.creates += 1
+            self.stats.count("creates")
             pending = step.carried
 
     # --- reading ---------------------------------------------------------------------------------

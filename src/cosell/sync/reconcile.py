@@ -128,6 +128,27 @@ class Reconcile:
             stored = self._entries_to_store()
             link = self._commit(pc_after, snap.crm.id, new_base, stored, snap.crm.modstamp)
             self._park(link.id, decided.conflicts)
+        elif decided.skipped and self._edited_since_commit():
+            self._record_skips(decided, new_base)
+
+    def _edited_since_commit(self) -> bool:
+        """A side changed since the last commit (its eTag or SystemModstamp moved)."""
+        link, pc, crm = self.snap.link, self.snap.pc, self.snap.crm
+        if link is None or pc is None or crm is None:
+            return False
+        return link.pc_etag != pc.etag or link.crm_modstamp != crm.modstamp
+
+    def _record_skips(self, decided: Plan, new_base: dict[str, Value]) -> None:
+        """Changes that may not flow (e.g. a Closed referral: not syncable) are audited once per
+        edit in the store; the record itself is left alone, so nothing echoes."""
+        pc, crm = self.snap.pc, self.snap.crm
+        assert pc is not None
+        assert crm is not None
+        entries = [
+            self._entry("none", outcome="skipped", field=s.field, message=s.reason)
+            for s in decided.skipped
+        ]
+        self._commit(pc, crm.id, new_base, entries, crm.modstamp)
 
     def _write_partner_center(self, decided: Plan, new_base: dict[str, Value]) -> PcRecord:
         pc = self.snap.pc
@@ -266,7 +287,7 @@ class Reconcile:
         self._show_failure(text)
         raise NotReady(text)
 
-    def _show_failure(self, reason: str) -> None:
+    def _show_failure(self, reason: str, request_id: str | None = None) -> None:
         crm, names = self.snap.crm, self.engine.schema.names
         if crm is None:
             return
@@ -274,6 +295,8 @@ class Reconcile:
         if names.status_field and crm.opportunity.get(names.status_field) == status:
             return
         entry = self._entry("none", outcome="rejected", message=reason)
+        if request_id:
+            entry = replace(entry, request_ids=(*entry.request_ids, f"request-id:{request_id}"))
         fields: dict[str, Any] = {}
         if names.status_field:
             fields[names.status_field] = status
@@ -299,7 +322,7 @@ class Reconcile:
         except RejectedError as exc:
             # If the CRM refuses even the status write, the dead letter keeps the reason.
             with suppress(RejectedError):
-                self._show_failure(exc.message)
+                self._show_failure(exc.message, exc.request_id)
             raise
 
     # --- commit ----------------------------------------------------------------------------------
