@@ -374,3 +374,20 @@ def test_account_etag_if_match_and_if_none_match(api: Api, clock: ManualClock) -
         ).status_code
         == 204
     )
+
+
+def test_stages_can_be_added_with_closed_and_won_flags(api: Api) -> None:
+    added = api.client.post("/_emulator/stages", json={"name": "Declined", "closed": True})
+    assert {"name": "Declined", "probability": 0, "closed": True, "won": False} in added.json()[
+        "stages"
+    ]
+    opp = api.opportunity(StageName="Closed Won")
+    assert (
+        api.patch(f"sobjects/Opportunity/{opp}", json={"StageName": "Declined"}).status_code == 204
+    )
+    got = api.get(f"sobjects/Opportunity/{opp}").json()
+    assert (got["IsClosed"], got["IsWon"], got["Probability"]) == (True, False, 0)
+    api.emulator.org.object("Opportunity").field("StageName").picklist.append("On Hold")  # type: ignore[union-attr]
+    api.patch(f"sobjects/Opportunity/{opp}", json={"StageName": "On Hold"})
+    held = api.get(f"sobjects/Opportunity/{opp}").json()
+    assert (held["IsClosed"], held["IsWon"]) == (False, False)

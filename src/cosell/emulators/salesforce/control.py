@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -9,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cosell.emulators.faults import FaultSpecError
+from cosell.emulators.salesforce.objects import Stage
 from cosell.emulators.salesforce.validation import OPERATORS, ValidationRule
 from cosell.emulators.salesforce.wire import SalesforceError, format_datetime
 
@@ -112,6 +114,24 @@ def _rule_dict(rule: ValidationRule) -> dict[str, Any]:
     }
 
 
+async def stages(request: Request) -> Response:
+    """Add or redefine an Opportunity stage: ``{"name", "probability", "closed", "won"}``."""
+    emulator = _emulator(request)
+    if request.method == "POST":
+        body = await _json(request)
+        if not isinstance(body.get("name"), str) or not body["name"]:
+            return JSONResponse({"error": "name: a stage name is required"}, status_code=400)
+        stage = Stage(
+            body["name"],
+            int(body.get("probability", 0)),
+            bool(body.get("closed", False)),
+            bool(body.get("won", False)),
+        )
+        with emulator.lock:
+            emulator.org.add_stage(stage)
+    return JSONResponse({"stages": [asdict(s) for s in emulator.org.stages.values()]})
+
+
 async def touch(request: Request) -> Response:
     emulator = _emulator(request)
     try:
@@ -147,6 +167,7 @@ def routes() -> list[Route]:
         Route(f"{PREFIX}/call-options", call_options, methods=["GET", "DELETE"]),
         Route(f"{PREFIX}/reset", reset, methods=["POST"]),
         Route(f"{PREFIX}/validation-rules", validation_rules, methods=["GET", "POST", "DELETE"]),
+        Route(f"{PREFIX}/stages", stages, methods=["GET", "POST"]),
         Route(f"{PREFIX}/touch/{{record_id}}", touch, methods=["POST"]),
         Route(f"{PREFIX}/recycle-bin/empty", empty_recycle_bin, methods=["POST"]),
         Route(f"{PREFIX}/sessions/revoke", revoke_sessions, methods=["POST"]),

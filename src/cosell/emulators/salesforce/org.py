@@ -16,7 +16,7 @@ from typing import Any
 from cosell.clock import Clock
 from cosell.emulators.salesforce import ids
 from cosell.emulators.salesforce.config import SalesforceEmulatorConfig
-from cosell.emulators.salesforce.objects import STAGE_BY_NAME, standard_objects
+from cosell.emulators.salesforce.objects import STAGE_BY_NAME, Stage, standard_objects
 from cosell.emulators.salesforce.schema import FieldDef, ObjectDef, Schema
 from cosell.emulators.salesforce.validation import (
     ValidationRule,
@@ -52,6 +52,7 @@ class Org:
         self.deleted: dict[str, datetime] = {}
         self.bin_emptied_at: datetime | None = None
         self.rules: list[ValidationRule] = []
+        self.stages: dict[str, Stage] = dict(STAGE_BY_NAME)
         self.lock = threading.RLock()
         self.integration_user_id = self._seed_users()
 
@@ -76,6 +77,14 @@ class Org:
     def add_object(self, obj: ObjectDef) -> None:
         self.schema.add(obj)
         self._records.setdefault(obj.name, {})
+
+    def add_stage(self, stage: Stage) -> None:
+        """An admin adds (or redefines) an Opportunity stage."""
+        picklist = self.object("Opportunity").field("StageName")
+        assert picklist is not None
+        if stage.name not in picklist.picklist:
+            picklist.picklist.append(stage.name)
+        self.stages[stage.name] = stage
 
     def add_field(self, obj: ObjectDef, f: FieldDef) -> None:
         """A new custom field: in describe at once, existing records get its default."""
@@ -250,11 +259,12 @@ class Org:
 
     def _derive(self, obj: ObjectDef, record: Record, changed: list[str]) -> None:
         if obj.name == "Opportunity":
-            stage = STAGE_BY_NAME.get(record.get("StageName") or "")
-            if stage is not None:
-                record.update(IsWon=stage.won, IsClosed=stage.closed)
-                if "StageName" in changed and "Probability" not in changed:
-                    record["Probability"] = stage.probability
+            # A stage added to the picklist without a definition counts as open.
+            name = record.get("StageName") or ""
+            stage = self.stages.get(name, Stage(name, record.get("Probability") or 0))
+            record.update(IsWon=stage.won, IsClosed=stage.closed)
+            if "StageName" in changed and "Probability" not in changed:
+                record["Probability"] = stage.probability
         elif obj.name == "Contact":
             parts = [record.get("FirstName"), record.get("LastName")]
             record["Name"] = " ".join(p for p in parts if p) or None
