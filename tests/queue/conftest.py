@@ -28,7 +28,11 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(
+    params=[
+        pytest.param(b, marks=[pytest.mark.postgres] if b == "postgresql" else []) for b in BACKENDS
+    ]
+)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
