@@ -379,3 +379,40 @@ def test_permanent_rejection_is_dead_lettered_with_its_reason_and_retryable(worl
     assert opp["Description"] == "a forbidden word"
     assert opp["Co_sell_Sync_Status__c"].startswith(OK_MARK)
     assert world.store.dead_letters(world.tenant) == []
+
+
+def test_after_a_lost_commit_the_referral_key_links_instead_of_importing(crashing: World) -> None:
+    world = crashing
+    store = world.store
+    assert isinstance(store, CrashingStore)
+    opp_id = flagged(world)
+    store.crash_next = True
+    with pytest.raises(RuntimeError):
+        world.sync(f"opportunity:{opp_id}")
+    [referral] = world.referrals()
+    world.sync(f"referral:{referral['id']}")  # the webhook for our own create arrives first
+    [opp] = world.query("SELECT Id, Referral_Identifier__c FROM Opportunity")
+    assert (opp["Id"], opp["Referral_Identifier__c"]) == (opp_id, referral["id"])
+    world.sync(f"opportunity:{opp_id}")
+    assert len(world.referrals()) == 1
+    assert world.link_for(opp_id).referral_id == referral["id"]
+
+
+def test_an_unready_update_is_held_back_while_the_rest_syncs(world: World) -> None:
+    opp_id = flagged(world, Products__c=None)
+    world.sync(f"opportunity:{opp_id}")
+    [row] = world.query("SELECT Id FROM Microsoft_Solution__c")
+    world.sf_client.delete("Microsoft_Solution__c", row["Id"])
+    world.edit(opp_id, Amount=42)
+    with pytest.raises(NotReady, match="Solution ID is required"):
+        world.sync(f"opportunity:{opp_id}")
+    [referral] = world.referrals()
+    assert referral["details"]["dealValue"] == 42
+    assert [s["id"] for s in referral["details"]["requirements"]["solutions"]] == ["SOL-100"]
+    opp = world.opp(opp_id)
+    assert opp["Co_sell_Sync_Status__c"].startswith(FAIL_MARK)
+    assert "Solution ID is required" in opp["Co_sell_Sync_Error__c"]
+    before = world.writes()
+    with pytest.raises(NotReady):
+        world.sync(f"opportunity:{opp_id}")
+    assert world.writes() == before

@@ -8,12 +8,13 @@ and a status field: ``✔ Synced …`` or ``✖ <the precise reason>``. Values p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from cosell.redaction import redact_text
 from cosell.store.records import AuditEntry
+from cosell.sync.crm_schema import CrmNames
 
 AUDIT_LIMIT = 100_000
 STATUS_LIMIT = 255
@@ -85,3 +86,50 @@ def trim(lines: list[str], limit: int) -> str:
         kept.append(text)
         size += cost
     return "\n".join(kept)
+
+
+def has_news(entries: Sequence[AuditEntry]) -> bool:
+    """Whether entries hold something a person should read (a change, conflict or refusal)."""
+    return any(e.outcome in ("synced", "conflict", "rejected") for e in entries)
+
+
+def record_fields(
+    names: CrmNames,
+    current: Mapping[str, Any],
+    entries: Sequence[AuditEntry],
+    moment: datetime,
+    refusal: AuditEntry | None = None,
+) -> dict[str, Any]:
+    """Status, error and summary values to write, only where they differ from the record.
+
+    A refusal already shown is not shown again, so a record that stays unready is written once;
+    a record that syncs again after a refusal gets its ✔ back and the error cleared.
+    """
+    shown = str(current.get(names.status_field or "") or "")
+    error = shorten(redact_text(refusal.message), ERROR_LIMIT) if refusal else None
+    lines = list(entries)
+    if refusal is not None:
+        status: str | None = failed_status(refusal.message)
+        if _is_new_refusal(names, current, status, error):
+            lines.insert(0, refusal)
+    else:
+        renew = has_news(entries) or shown.startswith(FAIL_MARK)
+        status = ok_status(moment) if renew else None
+    fields: dict[str, Any] = {}
+    if names.status_field and status is not None and status != shown:
+        fields[names.status_field] = status
+    if names.error_field and (current.get(names.error_field) or None) != error:
+        fields[names.error_field] = error
+    if names.audit_field and has_news(lines):
+        fields[names.audit_field] = summary(current.get(names.audit_field), lines, moment)
+    return fields
+
+
+def _is_new_refusal(
+    names: CrmNames, current: Mapping[str, Any], status: str | None, error: str | None
+) -> bool:
+    if names.status_field:
+        return current.get(names.status_field) != status
+    if names.error_field:
+        return current.get(names.error_field) != error
+    return False

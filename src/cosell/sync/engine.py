@@ -10,6 +10,7 @@ after, and a second round writes back what the create produced (ids, links).
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ from cosell.sync.translate import from_crm, from_partner_center, referral_kind
 if TYPE_CHECKING:
     from cosell.service.runtime import ServiceParts
 
+RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
+"""A Salesforce record id (15 or 18 characters)."""
 MAX_ROUNDS = 3
 """A create is followed by one more round (write back ids); more means something is wrong."""
 MAX_STALE = 3
@@ -179,9 +182,18 @@ class Engine:
         return self.store.link_by_opportunity(self.tenant, crm.id) if crm else None
 
     def _opportunity_for(self, pc: PcRecord) -> CrmRecord | None:
-        """An opportunity already holding this referral (a create whose commit was lost)."""
+        """The opportunity of a referral we have no link for: one holding its id (a CRM create
+        whose commit was lost), or the one it was created from (``externalReferenceId``, a
+        referral create whose commit was lost)."""
         found = self.crm.find_by_referral(pc.id)
+        if found is None and pc.external_reference_id:
+            found = self._created_from(pc.external_reference_id)
         return self.crm.read(found) if found else None
+
+    def _created_from(self, external_id: str) -> str | None:
+        if self.store.link_by_opportunity(self.tenant, external_id) is not None:
+            return external_id
+        return external_id if RECORD_ID.match(external_id) else None
 
     def _translated(self, snapshot: Snapshot) -> Snapshot:
         if snapshot.pc is not None:

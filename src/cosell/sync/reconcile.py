@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from cosell.errors import RejectedError
 from cosell.store.records import AuditEntry, Direction, LinkUpdate
 from cosell.sync import audit_trail
+from cosell.sync.mapping import SyncMapping
 from cosell.sync.partner_center_side import PcRecord, split_patchable
 from cosell.sync.plan import FieldConflict, Plan, PlanFacts, plan
 from cosell.sync.records import CreateContext, CrmWrite, Value
@@ -54,7 +55,7 @@ class Reconcile:
         self.carried: list[AuditEntry] = []
 
     @property
-    def mapping(self) -> Any:
+    def mapping(self) -> SyncMapping:
         return self.engine.mapping
 
     def run(self) -> bool:
@@ -115,21 +116,27 @@ class Reconcile:
         assert snap.pc is not None
         assert snap.crm is not None
         new_base = dict(decided.new_base)
+        unready = self._hold_unready(decided, new_base)
         pc_after = self._write_partner_center(decided, new_base)
         self.entries += self._decision_entries(decided)
         self.entries += self._conflict_entries(decided.conflicts)
         write = to_crm_fields(decided.to_crm, self.mapping)
-        extra = self._status_fields(snap.crm.opportunity, self.entries)
+        refusal = self._refusal(unready) if unready else None
+        extra = self._status_fields(snap.crm.opportunity, self.entries, refusal)
+        if refusal is not None and self._shows_refusal(extra):
+            self.entries.append(refusal)
         with self._shown_on_record():
             if not write.is_empty() or extra:
                 self.engine.crm.update(snap.crm, write, extra)
         changed = not snap.linked or new_base != (snap.link.base if snap.link else None)
-        if changed or self._has_news(self.entries):
+        if changed or audit_trail.has_news(self.entries):
             stored = self._entries_to_store()
             link = self._commit(pc_after, snap.crm.id, new_base, stored, snap.crm.modstamp)
             self._park(link.id, decided.conflicts)
         elif decided.skipped and self._edited_since_commit():
             self._record_skips(decided, new_base)
+        if unready:
+            raise NotReady(unready)
 
     def _edited_since_commit(self) -> bool:
         """A side changed since the last commit (its eTag or SystemModstamp moved)."""
@@ -153,14 +160,12 @@ class Reconcile:
     def _write_partner_center(self, decided: Plan, new_base: dict[str, Value]) -> PcRecord:
         pc = self.snap.pc
         assert pc is not None
-        if not decided.to_partner_center:
-            return pc
-        self._check_update(decided.to_partner_center)
         ops: list[dict[str, Any]] = []
-        for name, value in decided.to_partner_center.items():
+        for name, value in list(decided.to_partner_center.items()):
             kept, refused = split_patchable(pc_ops({name: value}, pc.raw, self.mapping))
             if refused:
-                self._keep_base(name, new_base, decided, refused)
+                message = REFUSED_PATH.format(path=", ".join(refused))
+                self._keep_base(name, new_base, decided, message)
             else:
                 ops += [dict(op) for op in kept]
         if not ops:
@@ -169,20 +174,23 @@ class Reconcile:
             return self.engine.pc.patch(pc, ops)
 
     def _keep_base(
-        self, name: str, new_base: dict[str, Value], decided: Plan, refused: list[str]
+        self, name: str, new_base: dict[str, Value], decided: Plan, message: str
     ) -> None:
-        """A field Partner Center will not take keeps its base: retried on the next change."""
+        """A field that cannot be sent keeps its base, so it is tried again after the next edit."""
         base = self.snap.link.base if self.snap.link else {}
         new_base[name] = base.get(name)
+        decided.to_partner_center.pop(name, None)
         decided.decisions[:] = [d for d in decided.decisions if d.field != name]
-        message = REFUSED_PATH.format(path=", ".join(refused))
         self.entries.append(self._entry("none", outcome="skipped", field=name, message=message))
 
-    def _check_update(self, changes: dict[str, Value]) -> None:
+    def _hold_unready(self, decided: Plan, new_base: dict[str, Value]) -> str | None:
+        """Changes Partner Center would refuse are held back (with the reason); the rest syncs."""
+        changes = decided.to_partner_center
         values = {**(self.snap.pc_values or {}), **changes}
         problems = [p for p in check_cosell_ready(values, self.mapping) if p.field in changes]
-        if problems:
-            self._refuse([str(p) for p in problems])
+        for problem in problems:
+            self._keep_base(problem.field, new_base, decided, str(problem))
+        return "; ".join(str(p) for p in problems) or None
 
     # --- audit and status ------------------------------------------------------------------------
 
@@ -254,32 +262,28 @@ class Reconcile:
                 store, tenant = self.engine.store, self.engine.tenant
                 store.open_conflict(tenant, link_id, c.field, c.base, c.partner_center, c.crm)
 
-    def _has_news(self, entries: Sequence[AuditEntry]) -> bool:
-        return any(e.outcome in ("synced", "conflict") for e in entries)
-
     def _entries_to_store(self) -> list[AuditEntry]:
         carried = {id(e) for e in self.carried}
         return [e for e in self.entries if id(e) not in carried]
 
     def _status_fields(
-        self, current: dict[str, Any] | None, entries: Sequence[AuditEntry]
+        self,
+        current: dict[str, Any] | None,
+        entries: Sequence[AuditEntry],
+        refusal: AuditEntry | None = None,
     ) -> dict[str, Any]:
-        """Status ✔, error cleared and summary lines, when there is news or a ✖ to clear."""
         names, now = self.engine.schema.names, self.engine.clock.now()
-        current = current or {}
-        status = str(current.get(names.status_field or "") or "")
-        failed = status.startswith(audit_trail.FAIL_MARK)
-        if not self._has_news(entries) and not failed:
-            return {}
-        fields: dict[str, Any] = {}
-        if names.status_field:
-            fields[names.status_field] = audit_trail.ok_status(now)
-        if names.error_field and current.get(names.error_field):
-            fields[names.error_field] = None
-        if names.audit_field and self._has_news(entries):
-            existing = current.get(names.audit_field)
-            fields[names.audit_field] = audit_trail.summary(existing, entries, now)
-        return fields
+        return audit_trail.record_fields(names, current or {}, entries, now, refusal)
+
+    def _shows_refusal(self, fields: dict[str, Any]) -> bool:
+        names = self.engine.schema.names
+        return any(f in fields for f in (names.status_field, names.error_field) if f)
+
+    def _refusal(self, reason: str, request_id: str | None = None) -> AuditEntry:
+        entry = self._entry("none", outcome="rejected", message=reason)
+        if request_id:
+            entry = replace(entry, request_ids=(*entry.request_ids, f"request-id:{request_id}"))
+        return entry
 
     def _refuse(self, reasons: list[str]) -> None:
         """Show why on the record (once per distinct reason), then give up with ``NotReady``."""
@@ -288,26 +292,17 @@ class Reconcile:
         raise NotReady(text)
 
     def _show_failure(self, reason: str, request_id: str | None = None) -> None:
-        crm, names = self.snap.crm, self.engine.schema.names
+        crm = self.snap.crm
         if crm is None:
             return
-        status = audit_trail.failed_status(reason)
-        if names.status_field and crm.opportunity.get(names.status_field) == status:
+        refusal = self._refusal(reason, request_id)
+        fields = self._status_fields(crm.opportunity, [], refusal)
+        if not fields:
             return
-        entry = self._entry("none", outcome="rejected", message=reason)
-        if request_id:
-            entry = replace(entry, request_ids=(*entry.request_ids, f"request-id:{request_id}"))
-        fields: dict[str, Any] = {}
-        if names.status_field:
-            fields[names.status_field] = status
-        if names.error_field:
-            fields[names.error_field] = audit_trail.shorten(reason, audit_trail.ERROR_LIMIT)
-        if names.audit_field:
-            existing = crm.opportunity.get(names.audit_field)
-            fields[names.audit_field] = audit_trail.summary(existing, [entry], entry.at or _never())
         self.engine.crm.update(crm, CrmWrite(), fields)
-        stored = replace(entry, referral_id=self._referral_id(), opportunity_id=crm.id)
-        self.engine.store.record_audit(self.engine.tenant, [stored])
+        if self._shows_refusal(fields):
+            stored = replace(refusal, referral_id=self._referral_id(), opportunity_id=crm.id)
+            self.engine.store.record_audit(self.engine.tenant, [stored])
 
     def _referral_id(self) -> str | None:
         if self.snap.pc is not None:
@@ -345,7 +340,3 @@ class Reconcile:
             crm_modstamp=modstamp,
         )
         return self.engine.store.commit_sync(self.engine.tenant, update, entries)
-
-
-def _never() -> Any:
-    raise AssertionError("audit entries always carry a time")
