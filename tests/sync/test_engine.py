@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from engine_world import World
 
-from cosell.sync.audit_trail import FAIL_MARK, OK_MARK
+from cosell.queue.embedded import EmbeddedQueue
+from cosell.service.runtime import ServiceParts
+from cosell.settings import Settings
+from cosell.sync.audit_trail import OK_MARK
+from cosell.sync.engine import queue_handler
 from cosell.sync.plan import NOT_SYNCABLE
 
 HELP = "Customer technical architecture"
@@ -76,10 +80,6 @@ def test_a_full_pass_after_a_sync_writes_nothing(world: World) -> None:
     assert stats.completed == 2  # the opportunity and the referral
     assert world.writes() == before
     assert len(world.referrals()) == 1
-
-
-def test_status_marks_are_distinct() -> None:
-    assert OK_MARK != FAIL_MARK
 
 
 # --- b. CRM → Partner Center updates -------------------------------------------------------------
@@ -269,3 +269,22 @@ def test_crm_edits_after_the_referral_closed_are_recorded_as_not_syncable(world:
     recorded = [r for r in rows if r.field == "deal_value" and r.message == NOT_SYNCABLE]
     assert len(recorded) == 1
     assert recorded[0].outcome == "skipped"
+
+
+def test_the_service_runs_the_engine_as_its_queue_handler(world: World) -> None:
+    parts = ServiceParts(
+        settings=Settings(),
+        clock=world.clock,
+        store=world.store,
+        tenant=world.tenant,
+        partner_center=world.pc_client,
+        salesforce=world.sf_client,
+    )
+    queue = EmbeddedQueue(world.store, queue_handler(parts), workers=1, clock=world.clock)
+    referral = world.share_referral(
+        details={"dealValue": 10, "closingDateTime": "2026-12-31T00:00:00Z"}
+    )
+    queue.enqueue(world.tenant, f"referral:{referral['id']}")
+    assert queue.run_until_idle(timeout=30).completed == 1
+    [opp] = world.query("SELECT Referral_Identifier__c FROM Opportunity")
+    assert opp["Referral_Identifier__c"] == referral["id"]
