@@ -1,7 +1,8 @@
 """The embedded work queue: a pool of threads reconciling keys from the store's durable queue.
 
 Signals (``enqueue``) wake an idle worker at once through a condition; idle workers otherwise
-sleep until the next key falls due. The store's leases guarantee one run per key at a time.
+sleep until the next key falls due. The store's leases guarantee one run per key at a time; a
+``LeaseKeeper`` extends them while a run lasts.
 Handler errors are classified with ``cosell.errors.outcome_of``:
 
 * ``retry``: backoff (jittered, capped, at least the server's ``retry_after``), then dead letter
@@ -14,6 +15,7 @@ Handler errors are classified with ``cosell.errors.outcome_of``:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
@@ -27,6 +29,7 @@ from datetime import datetime, timedelta
 from cosell.clients.retry import RetryPolicy
 from cosell.clock import Clock
 from cosell.errors import CosellError, RetryableError, outcome_of
+from cosell.queue.lease import LeaseKeeper
 from cosell.redaction import redact_text
 from cosell.store.records import Job, TenantId
 from cosell.store.sql import Store
@@ -75,6 +78,7 @@ class EmbeddedQueue:
         reread_limit: int = 3,
         idle_wait: float = 5.0,
         on_halt: HaltHook | None = None,
+        heartbeat: float | None = None,
     ) -> None:
         self._store = store
         self._handler = handler
@@ -93,6 +97,8 @@ class EmbeddedQueue:
         self._threads: list[threading.Thread] = []
         self._stats = QueueStats()
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._thread_ids = itertools.count()
+        self._leases = LeaseKeeper(store, lease_seconds, heartbeat)
 
     @property
     def stats(self) -> QueueStats:
@@ -132,10 +138,11 @@ class EmbeddedQueue:
             raise RuntimeError("queue already started")
         with self._cond:
             self._stopping = False
+        self._leases.start()
         for n in range(self._workers):
             thread = threading.Thread(
                 target=self._serve,
-                args=(f"{self._owner}:{n}",),
+                args=(self._new_owner(),),
                 name=f"cosell-worker-{n}",
                 daemon=True,
             )
@@ -156,6 +163,8 @@ class EmbeddedQueue:
             thread.join(max(deadline - time.monotonic(), 0.0))
         alive = [t for t in self._threads if t.is_alive()]
         self._threads = alive
+        if not alive:
+            self._leases.stop()
         return not alive
 
     def run_until_idle(self, timeout: float = 60.0) -> QueueStats:
@@ -171,15 +180,17 @@ class EmbeddedQueue:
         threads = [
             threading.Thread(
                 target=self._drain_until,
-                args=(f"{self._owner}:{n}", deadline, errors),
+                args=(self._new_owner(), deadline, errors),
                 daemon=True,
             )
-            for n in range(self._workers)
+            for _ in range(self._workers)
         ]
+        self._leases.start()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(max(deadline - time.monotonic(), 0.0))
+        self._leases.stop()
         if errors:
             raise errors[0]
         return self.stats - before
@@ -230,8 +241,12 @@ class EmbeddedQueue:
             self._process(job)
         return bool(claimed)
 
+    def _new_owner(self) -> str:
+        return f"{self._owner}:{next(self._thread_ids)}"
+
     def _process(self, job: Job) -> None:
-        error = self._run(job)
+        with self._leases.holding(job):
+            error = self._run(job)
         if error is None:
             self._settled(self._store.complete(job), completed=1)
             return

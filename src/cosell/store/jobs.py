@@ -106,11 +106,14 @@ def _job(row: Any) -> Job:
 
 
 def _held(job: Job) -> Any:
-    return sa.and_(
-        queue.c.id == job.id,
-        queue.c.lease_owner == job.lease_owner,
-        queue.c.lease_until == job.lease_until,
-    )
+    # Owners are unique per worker thread, and a worker runs one job at a time, so the owner
+    # alone tells whether the lease is still ours (extensions move ``lease_until``).
+    return sa.and_(queue.c.id == job.id, queue.c.lease_owner == job.lease_owner)
+
+
+def extend_lease(conn: Connection, job: Job, until: datetime) -> bool:
+    """Push the lease of a running job to ``until``; False when it was lost."""
+    return conn.execute(sa.update(queue).where(_held(job)).values(lease_until=until)).rowcount == 1
 
 
 def _is_dirty(conn: Connection, job: Job) -> bool | None:

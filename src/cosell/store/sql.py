@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +187,12 @@ class Store:
         """The run succeeded. False when the lease had been lost to another worker."""
         with self._tx() as conn:
             return jobs.complete(conn, job, self._now())
+
+    def extend_lease(self, job: Job, lease_seconds: float) -> bool:
+        """Keep a long run's lease alive for ``lease_seconds`` more; False when it was lost."""
+        until = self._now() + timedelta(seconds=lease_seconds)
+        with self._tx() as conn:
+            return jobs.extend_lease(conn, job, until)
 
     def retry_later(self, job: Job, due_at: datetime, error: str) -> bool:
         with self._tx() as conn:
