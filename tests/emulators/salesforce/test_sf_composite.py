@@ -188,6 +188,18 @@ def test_composite_without_all_or_none_keeps_successes(api: Api) -> None:
     assert count(api, "Account") == 1
 
 
+def test_composite_subrequest_to_unknown_resource_is_404(api: Api) -> None:
+    body = {
+        "compositeRequest": [
+            {"method": "GET", "url": "/services/data/v99.0/limits", "referenceId": "old"},
+            {"method": "GET", "url": f"{V}/nowhere", "referenceId": "none"},
+        ]
+    }
+    parts = api.post("composite", json=body).json()["compositeResponse"]
+    assert [p["httpStatusCode"] for p in parts] == [404, 404]
+    assert parts[0]["body"][0]["errorCode"] == "NOT_FOUND"
+
+
 def test_composite_limit_is_25(api: Api) -> None:
     sub = {"method": "GET", "url": f"{V}/limits", "referenceId": "l"}
     response = api.post("composite", json={"compositeRequest": [sub] * 26})

@@ -69,6 +69,8 @@ def _dispatch(call: Call, sub: dict[str, Any], results: dict[str, Any]) -> Reply
         params = route.match(method, parts.path)
         if params is None or route.handler is composite:
             continue
+        if params.get("version", call.version) not in call.emulator.config.api_versions:
+            break
         headers = {k.lower(): v for k, v in call.headers.items()}
         extra = sub.get("httpHeaders")
         headers.update({str(k).lower(): str(v) for k, v in (extra or {}).items()})
