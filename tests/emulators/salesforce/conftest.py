@@ -1,7 +1,7 @@
 from collections.abc import Iterator
 
 import pytest
-from sf_helpers import START, Api, TestClient, login
+from sf_api import START, Api, TestClient, login
 from starlette.applications import Starlette
 
 from cosell.clock import ManualClock

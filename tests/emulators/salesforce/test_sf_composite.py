@@ -1,6 +1,6 @@
 from typing import Any
 
-from sf_helpers import Api, V
+from sf_api import Api, V
 
 OPP = {"Name": "Deal", "StageName": "Prospecting", "CloseDate": "2026-06-30"}
 

@@ -1,5 +1,5 @@
 import pytest
-from sf_helpers import Api
+from sf_api import Api
 
 
 def test_call_log_counts_by_method_and_route(api: Api) -> None:

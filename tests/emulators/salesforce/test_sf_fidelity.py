@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sf_helpers import Api
+from sf_api import Api
 
 FIXTURES = Path(__file__).resolve().parents[3].parent / "shared/reference/fixtures/salesforce"
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000\+0000$")

@@ -1,4 +1,4 @@
-from sf_helpers import Api, TestClient, login
+from sf_api import Api, TestClient, login
 from starlette.applications import Starlette
 
 from cosell.clock import ManualClock

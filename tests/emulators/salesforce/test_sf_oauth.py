@@ -5,7 +5,7 @@ from typing import Any
 
 import jwt
 import pytest
-from sf_helpers import Api, TestClient, V, login
+from sf_api import Api, TestClient, V, login
 from starlette.applications import Starlette
 
 from cosell.clock import ManualClock

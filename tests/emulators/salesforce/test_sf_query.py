@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 import pytest
-from sf_helpers import START, Api
+from sf_api import START, Api
 
 from cosell.clock import ManualClock
 from cosell.emulators.salesforce.wire import format_datetime

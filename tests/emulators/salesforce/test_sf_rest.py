@@ -2,7 +2,7 @@ import re
 from email.utils import format_datetime
 
 import pytest
-from sf_helpers import START, Api
+from sf_api import START, Api
 
 from cosell.clock import ManualClock
 from cosell.emulators.salesforce import ids

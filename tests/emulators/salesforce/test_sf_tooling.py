@@ -1,4 +1,4 @@
-from sf_helpers import Api, TestClient, login
+from sf_api import Api, TestClient, login
 
 from cosell.clock import ManualClock
 from cosell.emulators.salesforce import SalesforceEmulatorConfig, create_app

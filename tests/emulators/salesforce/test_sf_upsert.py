@@ -1,5 +1,5 @@
 import pytest
-from sf_helpers import Api
+from sf_api import Api
 
 REF = "sobjects/Opportunity/Referral_Identifier__c"
 BODY = {"Name": "Co-sell deal", "StageName": "Prospecting", "CloseDate": "2026-06-30"}

@@ -151,7 +151,7 @@ def test_upsert_describe_and_tooling(sf: Salesforce, served: Served) -> None:
     assert sf.describe()["sobjects"]
 
 
-def test_updated_and_deleted_helpers(sf: Salesforce, served: Served) -> None:
+def test_updated_and_deleted_methods(sf: Salesforce, served: Served) -> None:
     start = served.clock.now() - timedelta(minutes=1)
     record = sf.Account.create({"Name": "Replicated"})["id"]
     served.clock.advance(120)

@@ -21,6 +21,8 @@ QUERY_LOCATOR_PREFIX = "01g"
 
 @dataclass
 class Cursor:
+    """The rows of one query, held for its later pages."""
+
     rows: list[dict[str, Any]]
     total_size: int
     batch: int

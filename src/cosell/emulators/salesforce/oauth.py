@@ -41,6 +41,8 @@ class OAuthError(Exception):
 
 @dataclass
 class Session:
+    """A live access token's user and when it was last used."""
+
     user_id: str
     last_used: datetime
 

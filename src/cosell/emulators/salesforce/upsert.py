@@ -31,6 +31,8 @@ class MultipleMatches(Exception):
 
 @dataclass(frozen=True)
 class UpsertOutcome:
+    """The record an upsert wrote and whether it was inserted."""
+
     record_id: str
     created: bool
 

@@ -1,4 +1,4 @@
-"""Shared helpers for the Salesforce emulator tests."""
+"""A logged-in test client of the Salesforce emulator, shared by its tests."""
 
 import warnings
 from dataclasses import dataclass
