@@ -139,7 +139,7 @@ class CrmSide:
         fields = self._changed(record.opportunity, {**write.opportunity, **extra})
         sent = False
         if write.account:
-            sent |= self._write_account(record, write.account)
+            sent |= self._write_account(record, write.account, fields)
         if fields:
             guard = record.last_modified
             self.client.update("Opportunity", record.id, fields, if_unmodified_since=guard)
@@ -186,11 +186,12 @@ class CrmSide:
         known.pop("Id", None)
         return {k: v for k, v in known.items() if not _same(current.get(k), v)}
 
-    def _write_account(self, record: CrmRecord, values: Mapping[str, Any]) -> bool:
+    def _write_account(self, record: CrmRecord, values: Mapping[str, Any], fields: Row) -> bool:
+        """Update the opportunity's account; without one, attach a matched or new account
+        (``AccountId`` joins the guarded opportunity update in ``fields``)."""
         account_id = record.opportunity.get("AccountId")
         if not account_id:
-            new_id = self._match_or_create_account(values)
-            self.client.update("Opportunity", record.id, {"AccountId": new_id})
+            fields["AccountId"] = self._match_or_create_account(values)
             return True
         changed = {k: v for k, v in values.items() if not _same(record.account.get(k), v)}
         if changed:

@@ -161,7 +161,10 @@ class Reconcile:
         pc = self.snap.pc
         assert pc is not None
         ops: list[dict[str, Any]] = []
-        for name, value in list(decided.to_partner_center.items()):
+        stage = self.mapping.stage_field()
+        # Data fields first, the status last: a close must not land before the final values.
+        changes = sorted(decided.to_partner_center.items(), key=lambda item: item[0] == stage)
+        for name, value in changes:
             kept, refused = split_patchable(pc_ops({name: value}, pc.raw, self.mapping))
             if refused:
                 message = REFUSED_PATH.format(path=", ".join(refused))
