@@ -8,7 +8,8 @@ from cosell.queue.embedded import EmbeddedQueue
 from cosell.service.runtime import ServiceParts
 from cosell.settings import Settings
 from cosell.sync.audit_trail import OK_MARK
-from cosell.sync.engine import queue_handler
+from cosell.sync.engine import Engine, queue_handler
+from cosell.sync.mapping import default_mapping_text, parse_mapping
 from cosell.sync.plan import NOT_SYNCABLE
 
 HELP = "Customer technical architecture"
@@ -288,3 +289,37 @@ def test_the_service_runs_the_engine_as_its_queue_handler(world: World) -> None:
     assert queue.run_until_idle(timeout=30).completed == 1
     [opp] = world.query("SELECT Referral_Identifier__c FROM Opportunity")
     assert opp["Referral_Identifier__c"] == referral["id"]
+
+
+def test_a_field_both_sides_changed_is_parked_once_for_a_person(world: World) -> None:
+    text = default_mapping_text().replace(
+        "crm: Amount\n    transform: decimal\n    owner: crm",
+        "crm: Amount\n    transform: decimal\n    owner: manual",
+    )
+    engine = Engine.build(
+        store=world.store,
+        tenant=world.tenant,
+        partner_center=world.pc_client,
+        salesforce=world.sf_client,
+        mapping=parse_mapping(text),
+        clock=world.clock,
+    )
+    referral = shared(world)
+    rid = str(referral["id"])
+    engine.reconcile_key(f"referral:{rid}")
+    [opp] = world.query("SELECT Id FROM Opportunity")
+    world.microsoft_update(rid, status="Active", substatus="Accepted", details={"dealValue": 1})
+    world.edit(opp["Id"], Amount=2, Description="edited in the CRM")
+    engine.reconcile_key(f"opportunity:{opp['Id']}")
+
+    [conflict] = world.store.conflicts(world.tenant)
+    assert (conflict.field, conflict.pc, conflict.crm) == ("deal_value", "1.00", "2.00")
+    assert world.referral(rid)["details"]["dealValue"] == 1
+    assert world.referral(rid)["details"]["notes"] == "edited in the CRM"
+    assert world.opp(opp["Id"])["Amount"] == 2
+    before = world.writes()
+    engine.reconcile_key(f"referral:{rid}")
+    engine.reconcile_key(f"opportunity:{opp['Id']}")
+    assert world.writes() == before
+    rows = world.store.audit_for(world.tenant, opp["Id"])
+    assert len([r for r in rows if r.outcome == "conflict"]) == 1
