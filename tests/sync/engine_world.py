@@ -48,7 +48,10 @@ PC_BASE = "http://127.0.0.1:8601"
 SF_BASE = "http://127.0.0.1:8602"
 PC_CONFIG = PartnerCenterEmulatorConfig(public_url=PC_BASE)
 SF_CONFIG = SalesforceEmulatorConfig(public_url=SF_BASE)
-EXTRA_STAGES = ("On Hold", "Declined")
+EXTRA_STAGES = (
+    {"name": "On Hold", "probability": 10},
+    {"name": "Declined", "probability": 0, "closed": True},
+)
 """Stages the default mapping uses that a fresh org lacks (an admin adds them)."""
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -81,8 +84,10 @@ def prepare_org(app: Starlette, client: SalesforceClient) -> None:
     """What an admin does once: ``cosell setup salesforce`` and the on-hold/declined stages."""
     report = OrgSetup(client, connector_spec()).apply()
     assert report.clean, report
-    stage = app.state.emulator.org.object("Opportunity").field("StageName")
-    stage.picklist.extend(s for s in EXTRA_STAGES if s not in stage.picklist)
+    control = TestClient(app, base_url=SF_BASE)
+    for stage in EXTRA_STAGES:
+        response = control.post("/_emulator/stages", json=stage)
+        assert response.status_code == 200, response.text
 
 
 @dataclass
