@@ -102,3 +102,27 @@ def test_polls_are_background_calls(world) -> None:  # type: ignore[no-untyped-d
     client, _, _ = world
     make(world).look()
     assert client.priorities == ["background"]
+
+
+def test_a_change_in_an_unsettled_second_is_read_again(world) -> None:  # type: ignore[no-untyped-def]
+    # Stamps have one-second precision: a second edit in the same second keeps the stamp, so a
+    # row whose second is not yet settled must be enqueued on every look until it is.
+    from cosell.clock import ManualClock
+
+    client, queue, _ = world
+    clock = ManualClock(start=at(100))
+    client.stamps = {"006A": at(100)}
+    poller = opportunity_poller(
+        client,
+        queue=queue,
+        cursors=world[2],
+        tenant=ACME,
+        overlap=timedelta(seconds=300),
+        clock=clock,
+    )
+    assert poller.look() == 1
+    assert poller.look() == 1  # same stamp, same second: may hide a second edit
+    clock.advance(11)
+    assert poller.look() == 1  # read once more now that the second has settled ...
+    assert poller.look() == 0  # ... and then remembered
+    assert queue.keys == ["opportunity:006A"] * 3

@@ -2,7 +2,7 @@
 services accept, and paging, ordering and stamps come from the real clients."""
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from signal_fakes import ACME, Cursors, RecordingQueue
@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 from cosell.clients.partner_center import PartnerCenterClient
 from cosell.clients.salesforce import SalesforceClient
 from cosell.clients.salesforce_auth import TOKEN_PATH, PasswordGrant, SalesforceAuth
+from cosell.clock import ManualClock
 from cosell.emulators.partner_center import create_app as partner_center_emulator
 from cosell.emulators.salesforce.app import create_app as salesforce_emulator
 from cosell.emulators.salesforce.config import SalesforceEmulatorConfig
@@ -41,6 +42,11 @@ def token(http: TestClient) -> None:
     http.headers["Authorization"] = f"Bearer {reply.json()['access_token']}"
 
 
+# Every stamp these tests make is long settled by this clock, so each change is read once; the
+# unsettled-second rule has its own test in test_poller.py.
+SETTLED = ManualClock(start=datetime(2100, 1, 1, tzinfo=UTC))
+
+
 def test_sweeper_reads_everything_then_what_changed(partner_center: TestClient) -> None:
     token(partner_center)
     ids = [partner_center.post("/_emulator/referrals", json={"name": n}).json()["id"] for n in "AB"]
@@ -51,6 +57,7 @@ def test_sweeper_reads_everything_then_what_changed(partner_center: TestClient) 
         cursors=cursors,
         tenant=ACME,
         overlap=timedelta(seconds=30),
+        clock=SETTLED,
     )
     assert sweeper.look() == 2
     assert sorted(queue.keys) == sorted(f"referral:{i}" for i in ids)
@@ -83,7 +90,12 @@ def test_poller_reads_changed_opportunities_in_stamp_order() -> None:
     second = client.create("Opportunity", {"Name": "Second", **fields})
     queue, cursors = RecordingQueue(), Cursors()
     poller = opportunity_poller(
-        client, queue=queue, cursors=cursors, tenant=ACME, overlap=timedelta(seconds=60)
+        client,
+        queue=queue,
+        cursors=cursors,
+        tenant=ACME,
+        overlap=timedelta(seconds=60),
+        clock=SETTLED,
     )
     assert poller.look() == 2
     assert queue.keys == [f"opportunity:{first}", f"opportunity:{second}"]

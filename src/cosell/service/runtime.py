@@ -224,6 +224,7 @@ def _signals(
         tenant=tenant,
         overlap=timedelta(seconds=sync.poll_overlap_seconds),
         where=sync.poll_filter,
+        clock=parts.clock,
     )
     sweeper = referral_sweeper(
         parts.partner_center,
@@ -231,6 +232,7 @@ def _signals(
         cursors=store,
         tenant=tenant,
         overlap=timedelta(seconds=sync.sweep_overlap_seconds),
+        clock=parts.clock,
     )
     poll_cadence = Cadence(sync.poll_min_interval, sync.poll_max_interval)
     sweep_cadence = Cadence(sync.sweep_interval, sync.sweep_interval)

@@ -5,6 +5,11 @@ a remote transaction can commit late with an earlier stamp. The overlap re-reads
 the feed remembers the ``(id, stamp)`` pairs it already enqueued inside that window, so a row is
 enqueued again only when its stamp moves. Duplicates would be harmless anyway: the queue dedupes
 and the engine is level-triggered.
+
+Stamps have one-second precision, so a second edit in the same second as the first carries the
+same stamp. A pair is therefore remembered only once its stamp is ``settle`` older than our
+clock: until then the row is enqueued on every look (a cheap no-op reconcile), and an edit made
+in the same second as our own write-back is never lost.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
+
+from cosell.clock import Clock, SystemClock
 
 if TYPE_CHECKING:  # the store and queue load only where they run
     from cosell.queue.protocol import WorkQueue
@@ -52,6 +59,8 @@ class ChangeFeed:
         cursor_name: str,
         key_prefix: str,
         overlap: timedelta,
+        clock: Clock | None = None,
+        settle: timedelta = timedelta(seconds=10),
     ) -> None:
         self._source = source
         self._queue = queue
@@ -61,6 +70,8 @@ class ChangeFeed:
         self._prefix = key_prefix
         self._overlap = overlap
         self._seen: dict[str, datetime] = {}
+        self._clock = clock or SystemClock()
+        self._settle = settle
 
     @property
     def watermark(self) -> datetime | None:
@@ -87,7 +98,8 @@ class ChangeFeed:
         if self._seen.get(change.id) == change.stamp:
             return 0
         self._queue.enqueue(self._tenant, f"{self._prefix}:{change.id}")
-        self._seen[change.id] = change.stamp
+        if change.stamp <= self._clock.now() - self._settle:
+            self._seen[change.id] = change.stamp
         return 1
 
     def _advance(self, start: datetime | None, newest: datetime | None) -> None:

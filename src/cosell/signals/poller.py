@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cosell.clients.salesforce_limits import Priority
+from cosell.clock import Clock
 from cosell.signals.feed import Change, ChangeFeed, CursorStore
 
 if TYPE_CHECKING:  # the store and queue load only where they run
@@ -71,6 +72,7 @@ def opportunity_poller(
     tenant: TenantId,
     overlap: timedelta,
     where: str = "",
+    clock: Clock | None = None,
 ) -> ChangeFeed:
     """The feed that enqueues ``opportunity:<Id>`` for each changed opportunity."""
     return ChangeFeed(
@@ -81,4 +83,5 @@ def opportunity_poller(
         cursor_name=CURSOR_NAME,
         key_prefix=KEY_PREFIX,
         overlap=overlap,
+        clock=clock,
     )

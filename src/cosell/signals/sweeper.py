@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
+from cosell.clock import Clock
 from cosell.signals.feed import Change, ChangeFeed, CursorStore
 
 if TYPE_CHECKING:  # the store and queue load only where they run
@@ -76,6 +77,7 @@ def referral_sweeper(
     cursors: CursorStore,
     tenant: TenantId,
     overlap: timedelta,
+    clock: Clock | None = None,
 ) -> ChangeFeed:
     """The feed that enqueues ``referral:<id>`` for each changed referral."""
     return ChangeFeed(
@@ -86,4 +88,5 @@ def referral_sweeper(
         cursor_name=CURSOR_NAME,
         key_prefix=KEY_PREFIX,
         overlap=overlap,
+        clock=clock,
     )
