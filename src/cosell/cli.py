@@ -10,6 +10,13 @@ import click
 from cosell import __version__
 from cosell.emulators.partner_center.command import partner_center_command
 from cosell.emulators.salesforce.command import salesforce_command
+from cosell.operations.command import (
+    audit_command,
+    conflicts_command,
+    doctor_command,
+    retry_command,
+    status_command,
+)
 from cosell.orgsetup.command import salesforce_command as setup_salesforce_command
 from cosell.sandbox.command import sandbox_command
 from cosell.service.command import run_command, webhooks_command
@@ -36,9 +43,14 @@ def setup() -> None:
 # --- command registrations (one line each; keep sorted) ---------------------------------------
 emulate.add_command(partner_center_command)
 emulate.add_command(salesforce_command)
+main.add_command(audit_command)
+main.add_command(conflicts_command)
+main.add_command(doctor_command)
 main.add_command(mapping_command)
+main.add_command(retry_command)
 main.add_command(run_command)
 main.add_command(sandbox_command)
+main.add_command(status_command)
 main.add_command(sync_command)
 main.add_command(webhooks_command)
 setup.add_command(setup_salesforce_command)

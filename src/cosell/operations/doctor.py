@@ -1,0 +1,185 @@
+"""``cosell doctor``: check each part a deployment depends on; every problem comes with its fix.
+
+Order matters: the refresh token's age is read before anything signs in (a sign-in rotates the
+token and renews the file), and checks that need a side are skipped when signing in to it failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+from cosell.errors import AuthError, ConfigError, CosellError
+from cosell.operations.checks import Check
+from cosell.operations.deployment import Deployment
+from cosell.operations.store_health import store_checks
+from cosell.orgsetup.salesforce import OrgSetup
+from cosell.orgsetup.spec import connector_spec
+from cosell.settings import PARTNER_CENTER_NEEDS, SALESFORCE_NEEDS, SECRET_ENV
+from cosell.web.webhooks import EVENTS, PATH
+
+REFRESH_TOKEN_LIFETIME = timedelta(days=90)
+REFRESH_TOKEN_WARN = timedelta(days=60)
+SHOWN_MISSING = 5
+
+
+class Doctor:
+    """Runs the checks against one deployment."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        self.deployment = deployment
+        self.settings = deployment.settings
+
+    def run(self) -> list[Check]:
+        checks = list(self._partner_center())
+        checks += list(self._salesforce())
+        checks += store_checks(self.settings, self.deployment.clock)
+        return checks
+
+    # --- Partner Center ------------------------------------------------------------------------
+
+    def _partner_center(self) -> Iterator[Check]:
+        if self.settings.partner_center.auth_mode != "ropc":
+            yield self._refresh_token_age()
+        signed_in = self._attempt("Partner Center sign-in", self._pc_sign_in, self._pc_fix)
+        yield signed_in
+        if signed_in.level == "fail":
+            yield Check("webhook registration", "skip", "not checked: no Partner Center sign-in")
+            return
+        yield self._attempt("webhook registration", self._registration, lambda _: "")
+
+    def _refresh_token_age(self) -> Check:
+        name, path = "Partner Center refresh token", self.settings.refresh_token_path
+        try:
+            modified = Path(path).stat().st_mtime
+        except FileNotFoundError:
+            return Check(name, "fail", f"no refresh token at {path}", self._sign_in_again())
+        age = self.deployment.clock.now().timestamp() - modified
+        days = age / 86400
+        detail = f"last renewed {days:.0f} days ago ({path})"
+        if age >= REFRESH_TOKEN_LIFETIME.total_seconds():
+            return Check(name, "fail", f"{detail}: expired after 90 days", self._sign_in_again())
+        if age >= REFRESH_TOKEN_WARN.total_seconds():
+            detail += "; Partner Center refresh tokens expire after 90 days without use"
+            return Check(name, "warn", detail, "start cosell (any sign-in renews it)")
+        return Check(name, "ok", detail)
+
+    def _sign_in_again(self) -> str:
+        path = self.settings.refresh_token_path
+        return f"sign in again as the Partner Center user and save the new refresh token to {path}"
+
+    def _pc_sign_in(self) -> Check:
+        page = next(self.deployment.partner_center.list_pages(top=1))
+        seen = "a referral" if page.referrals else "no referrals yet"
+        mode = self.settings.partner_center.auth_mode
+        return Check(
+            "Partner Center sign-in", "ok", f"signed in ({mode}); the API answered, {seen}"
+        )
+
+    def _pc_fix(self, error: CosellError) -> str:
+        if isinstance(error, ConfigError):
+            return f"set {error.key}"
+        mode = self.settings.partner_center.auth_mode
+        if mode != "ropc":
+            return self._sign_in_again()
+        needs = _needs("partner_center", PARTNER_CENTER_NEEDS[mode])
+        return f"check {needs} (ROPC cannot pass multi-factor sign-in)"
+
+    def _registration(self) -> Check:
+        name, ours = "webhook registration", self.settings.partner_center.webhook_public_url
+        registration = self.deployment.partner_center.get_registration()
+        register = f"cosell webhooks register --url {ours or '<public URL of ' + PATH + '>'}"
+        if registration is None:
+            return Check(
+                name,
+                "fail",
+                "no webhook registration: Partner Center calls nobody",
+                f"run: {register}",
+            )
+        theirs = registration.webhook_url or "(no URL)"
+        if ours is None:
+            return Check(
+                name,
+                "warn",
+                f"registered at {theirs}; cannot tell whether it is ours",
+                "set partner_center.webhook_public_url to this service's public URL",
+            )
+        if _normal(theirs) != _normal(ours):
+            detail = (
+                f"registration points at {theirs} — another tool took it over "
+                "(Partner Center keeps one URL per tenant)"
+            )
+            return Check(name, "fail", detail, f"run: {register} --overwrite")
+        missing = sorted(set(EVENTS) - set(registration.webhook_events))
+        if missing:
+            return Check(
+                name,
+                "warn",
+                f"{theirs} misses events: {', '.join(missing)}",
+                f"run: {register} --overwrite",
+            )
+        return Check(name, "ok", f"{theirs} receives {len(EVENTS)} referral events")
+
+    # --- Salesforce ----------------------------------------------------------------------------
+
+    def _salesforce(self) -> Iterator[Check]:
+        signed_in = self._attempt("Salesforce sign-in", self._sf_sign_in, self._sf_fix)
+        yield signed_in
+        if signed_in.level == "fail":
+            yield Check("Salesforce org setup", "skip", "not checked: no Salesforce sign-in")
+            return
+        yield self._attempt("Salesforce org setup", self._org_setup, lambda _: "")
+
+    def _sf_sign_in(self) -> Check:
+        name = "Salesforce sign-in"
+        daily = self.deployment.salesforce.limits().get("DailyApiRequests") or {}
+        maximum, remaining = daily.get("Max"), daily.get("Remaining")
+        mode = self.settings.salesforce.auth_mode
+        if not isinstance(maximum, int) or not isinstance(remaining, int):
+            return Check(name, "ok", f"signed in ({mode}); no API allowance figures")
+        detail = f"signed in ({mode}); API calls left today: {remaining:,} of {maximum:,}"
+        reserve = maximum * self.settings.salesforce.limit_reserve_percent / 100
+        if remaining <= reserve:
+            fix = "background sync pauses in the reserve; raise the org's limit or wait"
+            return Check(name, "warn", detail + " (inside the reserve)", fix)
+        return Check(name, "ok", detail)
+
+    def _sf_fix(self, error: CosellError) -> str:
+        if isinstance(error, ConfigError):
+            return f"set {error.key}"
+        mode = self.settings.salesforce.auth_mode
+        return f"check {_needs('salesforce', SALESFORCE_NEEDS[mode])} (auth_mode {mode})"
+
+    def _org_setup(self) -> Check:
+        name = "Salesforce org setup"
+        report = OrgSetup(self.deployment.salesforce, connector_spec()).inspect()
+        if report.clean:
+            return Check(name, "ok", f"{len(report.findings)} fields, objects and grants in place")
+        problems = report.with_status("missing", "differs", "failed")
+        shown = ", ".join(f"{f.name} ({f.status})" for f in problems[:SHOWN_MISSING])
+        more = f" and {len(problems) - SHOWN_MISSING} more" if len(problems) > SHOWN_MISSING else ""
+        return Check(name, "fail", f"{shown}{more}", "run: cosell setup salesforce")
+
+    # --- running one check ---------------------------------------------------------------------
+
+    @staticmethod
+    def _attempt(name: str, check: Callable[[], Check], fix: Callable[[CosellError], str]) -> Check:
+        try:
+            return check()
+        except AuthError as exc:
+            return Check(name, "fail", f"sign-in refused: {exc}", fix(exc))
+        except CosellError as exc:
+            return Check(name, "fail", str(exc), fix(exc) or "see the error; retry later")
+
+
+def _needs(section: str, keys: tuple[str, ...]) -> str:
+    named = []
+    for key in keys:
+        variable = next((n for n, place in SECRET_ENV.items() if place == (section, key)), None)
+        named.append(variable or f"{section}.{key}")
+    return ", ".join(named)
+
+
+def _normal(url: str) -> str:
+    return url.strip().rstrip("/").lower()

@@ -1,0 +1,61 @@
+"""``cosell retry``: dead letters back onto the queue, by id, by key, or all of them."""
+
+from datetime import timedelta
+
+from ops_world import OpsWorld
+
+from cosell.store.records import LinkUpdate
+from cosell.store.sql import Store
+
+
+def dead_letter(store: Store, tenant: int, key: str, reason: str) -> None:
+    """Fail ``key`` the way the queue does: claimed, then parked with a reason."""
+    store.enqueue(tenant, key)  # type: ignore[arg-type]
+    now = store.clock.now() + timedelta(seconds=1)
+    [job] = [j for j in store.claim("test", now, 60, limit=10) if j.key == key]
+    assert store.dead_letter(job, reason)
+
+
+def test_retry_by_opportunity_id_requeues_the_linked_referral_key(world: OpsWorld) -> None:
+    store, tenant = world.store()
+    store.commit_sync(tenant, LinkUpdate(referral_id="R-1", opportunity_id="006A"), [])
+    dead_letter(store, tenant, "referral:R-1", "RejectedError: country missing")
+    dead_letter(store, tenant, "opportunity:006B", "RejectedError: no contact")
+
+    code, out, err = world.cosell("retry", "006A")
+
+    assert (code, err) == (0, "")
+    assert "requeued referral:R-1" in out
+    assert [d.key for d in store.dead_letters(tenant)] == ["opportunity:006B"]
+    assert store.stats(tenant).queue_depth == 1
+
+
+def test_retry_by_key_and_unknown_id(world: OpsWorld) -> None:
+    store, tenant = world.store()
+    dead_letter(store, tenant, "opportunity:006B", "boom")
+
+    assert world.cosell("retry", "opportunity:006B")[0] == 0
+    assert store.dead_letters(tenant) == []
+    code, _, err = world.cosell("retry", "006Z")
+    assert code == 1
+    assert "no dead letter for 006Z" in err
+
+
+def test_retry_all_failed_requeues_every_dead_letter(world: OpsWorld) -> None:
+    store, tenant = world.store()
+    keys = ["referral:R-1", "referral:R-2", "opportunity:006C"]
+    for key in keys:
+        dead_letter(store, tenant, key, "ServerError")
+    assert store.stats(tenant).queue_depth == 0
+
+    code, out, _ = world.cosell("retry", "--all-failed")
+
+    assert code == 0
+    assert all(f"requeued {key}" in out for key in keys)
+    assert "3 requeued" in out
+    assert store.dead_letters(tenant) == []
+    assert store.stats(tenant).queue_depth == 3
+
+
+def test_retry_needs_an_id_or_all_failed(world: OpsWorld) -> None:
+    assert world.cosell("retry")[0] == 2
