@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from starlette.applications import Starlette
 
 from cosell.cli import main
-from cosell.clock import ManualClock
+from cosell.clock import Clock, ManualClock
 from cosell.emulators.partner_center import create_app as partner_center_emulator
 from cosell.emulators.partner_center.config import PartnerCenterEmulatorConfig
 from cosell.emulators.salesforce.app import create_app as salesforce_emulator
@@ -84,7 +84,7 @@ class OpsWorld:
     pc: Starlette
     sf: Starlette
     config: Path
-    clock: ManualClock
+    clock: Clock
     env: dict[str, str | None]
 
     def cosell(self, *args: str) -> tuple[int, str, str]:

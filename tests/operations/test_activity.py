@@ -1,0 +1,41 @@
+"""``RecordingStatus`` persists the last webhook and signal rounds for other processes."""
+
+from ops_world import OpsWorld
+
+from cosell.operations.activity import POLL_SIGNAL, SWEEP_SIGNAL, RecordingStatus, read_activity
+from cosell.service.runtime import POLL, SWEEP
+from cosell.signals.loop import LookReport
+
+
+def test_another_process_reads_what_the_service_saw(world: OpsWorld) -> None:
+    store, tenant = world.store()
+    status = RecordingStatus("acme", world.clock, cursors=store, tenant_id=tenant)
+    assert read_activity(store, tenant).last_webhook is None
+
+    status.saw_webhook("referral-created", "R-1")
+    status.saw_look(LookReport(SWEEP, world.clock.now(), "failed", 0, 5.0, "ServerError: 503"))
+
+    reader, _ = world.store()  # a second connection, as `cosell status` would open
+    activity = read_activity(reader, tenant)
+    assert activity.last_webhook is not None
+    assert (activity.last_webhook.what, activity.last_webhook.at) == (
+        "referral-created",
+        world.clock.now(),
+    )
+    assert activity.last_sweep is not None and activity.last_sweep.detail == "ServerError: 503"
+    assert activity.last_poll is None
+    assert status.last_webhook is not None  # the in-memory view still works
+
+
+def test_signal_names_match_the_runtime() -> None:
+    assert (POLL_SIGNAL, SWEEP_SIGNAL) == (POLL, SWEEP)
+
+
+def test_a_failing_store_never_breaks_the_caller(world: OpsWorld) -> None:
+    store, tenant = world.store()
+    status = RecordingStatus("acme", world.clock, cursors=store, tenant_id=tenant)
+    store.close()
+    store.engine.pool.dispose()
+    (world.config.parent / "state" / "cosell.db").unlink()
+    status.saw_webhook("referral-updated", "R-2")  # logged, not raised
+    assert status.last_webhook is not None

@@ -1,0 +1,144 @@
+"""``cosell doctor`` against the emulator pair: all green once set up; a webhook registration
+taken over by another URL, refused credentials and an old refresh token are caught with fixes."""
+
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from ops_world import HOOK_URL, PC, OpsWorld, make_world, routed
+
+from cosell.clock import ManualClock
+from cosell.operations.deployment import Deployment
+from cosell.orgsetup.salesforce import OrgSetup
+from cosell.orgsetup.spec import connector_spec
+from cosell.settings import load_settings
+
+OTHER_URL = "https://another-tool.example/partner-center/events"
+
+
+def set_up(world: OpsWorld) -> None:
+    """What an admin does once: the org's fields, the webhook, the database."""
+    settings = load_settings(world.config)
+    with Deployment(settings, world.clock, routed(world.pc, world.sf)) as deployment:
+        assert OrgSetup(deployment.salesforce, connector_spec()).apply().clean
+        deployment.store.ensure_tenant("acme")
+    assert world.cosell("webhooks", "register", "--url", HOOK_URL)[0] == 0
+
+
+def checks(world: OpsWorld) -> tuple[int, dict[str, dict[str, str]]]:
+    code, out, _ = world.cosell("doctor", "--json")
+    return code, {c["name"]: c for c in json.loads(out)}
+
+
+def test_all_green_after_setup(world: OpsWorld) -> None:
+    set_up(world)
+    code, found = checks(world)
+    assert code == 0, found
+    assert {c["level"] for c in found.values()} == {"ok"}
+    assert set(found) == {
+        "Partner Center sign-in",
+        "webhook registration",
+        "Salesforce sign-in",
+        "Salesforce org setup",
+        "store schema",
+        "queue",
+    }
+
+
+def test_webhook_taken_over_by_another_url_fails_with_the_fix(world: OpsWorld) -> None:
+    set_up(world)
+    args = ("webhooks", "register", "--url", OTHER_URL, "--overwrite")
+    assert world.cosell(*args)[0] == 0
+
+    code, out, _ = world.cosell("doctor")
+
+    assert code == 1
+    flat = " ".join(out.split())
+    assert f"registration points at {OTHER_URL} — another tool took it over" in flat
+    assert f"fix: run: cosell webhooks register --url {HOOK_URL} --overwrite" in flat
+
+
+def test_missing_registration_and_org_fields_fail_with_their_commands(world: OpsWorld) -> None:
+    code, found = checks(world)
+    assert code == 1
+    assert found["webhook registration"]["fix"] == f"run: cosell webhooks register --url {HOOK_URL}"
+    org = found["Salesforce org setup"]
+    assert (org["level"], org["fix"]) == ("fail", "run: cosell setup salesforce")
+    assert "Referral_Identifier__c" in org["detail"] or "missing" in org["detail"]
+    assert found["store"]["level"] == "warn"  # no database yet: cosell run creates it
+
+
+def test_revoked_salesforce_session_and_bad_secret_fail(world: OpsWorld) -> None:
+    set_up(world)
+    assert world.sf_control().post("/_emulator/sessions/revoke").status_code < 300
+    world.env["COSELL_SF_CLIENT_SECRET"] = "rotated-away"
+
+    code, found = checks(world)
+
+    assert code == 1
+    sign_in = found["Salesforce sign-in"]
+    assert sign_in["level"] == "fail"
+    assert "invalid_client" in sign_in["detail"]
+    assert "COSELL_SF_CLIENT_SECRET" in sign_in["fix"]
+    assert found["Salesforce org setup"]["level"] == "skip"
+    assert found["Partner Center sign-in"]["level"] == "ok"
+
+
+def refresh_token(world: OpsWorld) -> str:
+    form = {
+        "grant_type": "password",
+        "client_id": PC.client_id,
+        "client_secret": PC.client_secret,
+        "username": PC.username,
+        "password": PC.password,
+        "resource": "https://api.partner.microsoft.com",
+    }
+    response = world.pc_control().post(f"/{PC.tenant}/oauth2/token", data=form)
+    assert response.status_code == 200, response.text
+    token: str = response.json()["refresh_token"]
+    return token
+
+
+def token_file(world: OpsWorld, token: str, age: timedelta) -> Path:
+    path = load_settings(world.config).refresh_token_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(token)
+    return age_file(world, path, age)
+
+
+def age_file(world: OpsWorld, path: Path, age: timedelta) -> Path:
+    stamp = (world.clock.now() - age).timestamp()
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_refresh_token_unused_for_70_days_warns(tmp_path: Path, clock: ManualClock) -> None:
+    world = make_world(tmp_path, clock, pc_auth="app_user_refresh")
+    path = token_file(world, refresh_token(world), timedelta(days=0))
+    set_up(world)  # signs in: the token rotates
+    age_file(world, path, timedelta(days=70))
+
+    code, found = checks(world)
+
+    token = found["Partner Center refresh token"]
+    assert token["level"] == "warn"
+    assert "70 days" in token["detail"] and "90 days" in token["detail"]
+    assert found["Partner Center sign-in"]["level"] == "ok"
+    assert code == 0
+    assert path.stat().st_mtime > clock.now().timestamp() - 60  # the sign-in renewed it
+
+
+def test_expired_refresh_token_fails(tmp_path: Path, clock: ManualClock) -> None:
+    world = make_world(tmp_path, clock, pc_auth="app_user_refresh")
+    token_file(world, "refresh-token-nobody-issued", timedelta(days=91))
+
+    code, found = checks(world)
+
+    assert code == 1
+    assert found["Partner Center refresh token"]["level"] == "fail"
+    sign_in = found["Partner Center sign-in"]
+    assert sign_in["level"] == "fail"
+    assert "invalid_grant" in sign_in["detail"]
+    assert "sign in again" in sign_in["fix"]
+    assert found["webhook registration"]["level"] == "skip"
