@@ -22,7 +22,8 @@ def test_another_process_reads_what_the_service_saw(world: OpsWorld) -> None:
         "referral-created",
         world.clock.now(),
     )
-    assert activity.last_sweep is not None and activity.last_sweep.detail == "ServerError: 503"
+    assert activity.last_sweep is not None
+    assert activity.last_sweep.detail == "ServerError: 503"
     assert activity.last_poll is None
     assert status.last_webhook is not None  # the in-memory view still works
 

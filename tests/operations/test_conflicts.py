@@ -1,4 +1,4 @@
-"""``cosell conflicts`` lists open conflicts; ``resolve`` records the choice and enqueues the key."""
+"""``cosell conflicts`` lists open conflicts; ``resolve`` records the choice, enqueues the key."""
 
 import json
 
@@ -24,7 +24,9 @@ def test_list_shows_base_and_both_values(world: OpsWorld) -> None:
     assert (row["referral_id"], row["opportunity_id"], row["field"]) == ("R-1", "006A", "Amount")
     assert (row["base"], row["partner_center"], row["crm"]) == (100, 200, 300)
     table = world.cosell("conflicts")[1]
-    assert "Amount" in table and "R-1" in table and "300" in table
+    assert "Amount" in table
+    assert "R-1" in table
+    assert "300" in table
 
 
 @pytest.mark.parametrize(
@@ -52,6 +54,8 @@ def test_resolve_records_the_choice_and_enqueues_the_key(
 def test_resolve_refuses_unknown_ids_and_choices(world: OpsWorld) -> None:
     conflict_id = seed_conflict(world)
     code, _, err = world.cosell("conflicts", "resolve", "999", "--take", "crm")
-    assert code == 1 and "no open conflict has id 999" in err
+    assert code == 1
+    assert "no open conflict has id 999" in err
     code, _, err = world.cosell("conflicts", "resolve", str(conflict_id), "--take", "mine")
-    assert code == 2 and "--take" in err
+    assert code == 2
+    assert "--take" in err

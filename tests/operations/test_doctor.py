@@ -123,7 +123,8 @@ def test_refresh_token_unused_for_70_days_warns(tmp_path: Path, clock: ManualClo
 
     token = found["Partner Center refresh token"]
     assert token["level"] == "warn"
-    assert "70 days" in token["detail"] and "90 days" in token["detail"]
+    assert "70 days" in token["detail"]
+    assert "90 days" in token["detail"]
     assert found["Partner Center sign-in"]["level"] == "ok"
     assert code == 0
     assert path.stat().st_mtime > clock.now().timestamp() - 60  # the sign-in renewed it

@@ -67,7 +67,8 @@ def test_status_table_and_offline(world: OpsWorld) -> None:
     code, out, _ = world.cosell("status", "--offline")
     assert code == 0
     assert "5 (1 closed, 3 linked, 1 pending_create)" in out
-    assert "Dead letters" in out and "Open conflicts" in out
+    assert "Dead letters" in out
+    assert "Open conflicts" in out
     assert "referral-updated" in out
     assert "Salesforce API budget" not in out
     assert "never recorded" in out  # no sweep yet
