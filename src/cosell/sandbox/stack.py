@@ -71,12 +71,16 @@ class Sandbox:
         return self.content
 
     def _prepare_org(self, settings: Settings, emulators: Emulators) -> None:
-        report = connector.set_up_salesforce(settings)
-        if not report.clean:
-            raise ConfigError("salesforce", f"the emulated org could not be set up: {report}")
+        # The stages first, as an admin adds them by hand; then what `cosell setup salesforce`
+        # does (it checks the stages too).
         added = add_stages(emulators, _mapping(settings).stages)
         if added:
             log.info("sandbox.stages_added", stages=added)
+        report = connector.set_up_salesforce(settings)
+        failed = report.with_status("missing", "differs", "failed")
+        if failed:
+            problems = "; ".join(f"{f.kind} {f.name}: {f.status} {f.detail}" for f in failed)
+            raise ConfigError("salesforce", f"the emulated org could not be set up: {problems}")
 
     def _run_connector(self, settings: Settings) -> Runtime:
         point = self.options.crash_after
