@@ -1,0 +1,156 @@
+"""The dashboard at ``/``: seeded data rendered and escaped, Retry and Resolve buttons working,
+cross-site posts refused, an optional password."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+from web_fakes import trusting_verifier
+
+from cosell.clock import ManualClock
+from cosell.operations.activity import RecordingStatus
+from cosell.operations.conflicts import Resolution
+from cosell.signals.loop import LookReport
+from cosell.store.records import AuditEntry, LinkUpdate, TenantId
+from cosell.store.sql import Store, sqlite_url
+from cosell.web.app import create_app
+from cosell.web.dashboard import Dashboard, RecordUrls
+from cosell.web.metrics import ServiceMetrics
+from cosell.web.webhooks import WebhookReceiver
+
+HOSTILE = '<script>alert("owned")</script>'
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+class Seeded:
+    def __init__(self, store: Store, tenant: TenantId) -> None:
+        self.store, self.tenant = store, tenant
+        link = store.commit_sync(
+            tenant,
+            LinkUpdate(referral_id="R-1", opportunity_id="006A"),
+            [AuditEntry("to_crm", "synced", "Name", "Old deal", HOSTILE, message=HOSTILE)],
+        )
+        store.commit_sync(tenant, LinkUpdate(referral_id="R-2", opportunity_id="006B"), [])
+        self.conflict = store.open_conflict(tenant, link.id, "Amount", 100, 200, HOSTILE)
+        store.enqueue(tenant, "opportunity:006D")
+        [job] = store.claim("test", START + timedelta(seconds=1), 60)
+        store.dead_letter(job, f"RejectedError: {HOSTILE}")
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: ManualClock) -> Iterator[Store]:
+    opened = Store.open(sqlite_url(tmp_path), clock=clock)
+    yield opened
+    opened.close()
+
+
+def client_for(
+    store: Store, clock: ManualClock, password: str | None = None
+) -> tuple[TestClient, Seeded]:
+    tenant = store.ensure_tenant("acme")
+    seeded = Seeded(store, tenant)
+    status = RecordingStatus("acme", clock, cursors=store, tenant_id=tenant)
+    status.saw_webhook("referral-updated", "R-1")
+    status.saw_look(LookReport("salesforce-poll", clock.now(), "ok", 3, 2.0))
+    metrics = ServiceMetrics()
+    receiver = WebhookReceiver(
+        verify=trusting_verifier,
+        queue=store,
+        tenant=tenant,
+        is_linked=lambda _: False,
+        sweep_hint=lambda: None,
+        metrics=metrics,
+        status=status,
+    )
+    urls = RecordUrls(opportunity="https://acme.my.salesforce.com/{id}")
+    dashboard = Dashboard(store, tenant, "acme", status=status, urls=urls, password=password)
+    app = create_app(receiver=receiver, status=status, metrics=metrics, dashboard=dashboard)
+    return TestClient(app, base_url="http://cosell.local"), seeded
+
+
+def text_of(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def test_renders_the_seeded_state(store: Store, clock: ManualClock) -> None:
+    client, _ = client_for(store, clock)
+    response = client.get("/")
+    assert response.status_code == 200
+    text = text_of(response.text)
+    assert "tenant acme" in text
+    assert "2 links: 2 linked" in text
+    assert "1 dead letters" in text
+    assert "1 open conflicts" in text
+    assert "opportunity:006D" in text
+    assert "referral-updated" in text
+    assert "3 enqueued" in text  # the last poll
+    assert "Old deal → " in text
+    assert 'href="https://partner.microsoft.com/dashboard/v2/referrals/R-1"' in response.text
+    assert 'href="https://acme.my.salesforce.com/006B"' in response.text
+
+
+def test_hostile_values_are_escaped(store: Store, clock: ManualClock) -> None:
+    client, _ = client_for(store, clock)
+    html = client.get("/").text
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(&#34;owned&#34;)&lt;/script&gt;" in html
+
+
+def test_retry_button_requeues_the_dead_letter(store: Store, clock: ManualClock) -> None:
+    client, seeded = client_for(store, clock)
+    response = client.post(
+        "/dead-letters/retry", data={"key": "opportunity:006D"}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    assert store.dead_letters(seeded.tenant) == []
+    assert store.stats(seeded.tenant).queue_depth == 1
+    page = client.get(response.headers["location"])
+    assert "Requeued opportunity:006D" in page.text
+    assert "None: every change reached the other side" in page.text
+
+
+def test_resolve_buttons_record_the_choice(store: Store, clock: ManualClock) -> None:
+    client, seeded = client_for(store, clock)
+    path = f"/conflicts/{seeded.conflict}/resolve"
+    response = client.post(path, data={"take": "value", "value": "150"}, follow_redirects=False)
+    assert response.status_code == 303
+    [resolved] = store.conflicts(seeded.tenant, "resolved")
+    assert resolved.resolution is not None
+    assert Resolution.decode(resolved.resolution).value_for(resolved) == 150
+    assert store.stats(seeded.tenant).queue_depth == 1
+    again = client.post(path, data={"take": "crm"})
+    assert f"no open conflict has id {seeded.conflict}" in again.text
+    assert client.post(path, data={"take": "mine"}).status_code == 400
+
+
+def test_cross_site_posts_are_refused(store: Store, clock: ManualClock) -> None:
+    client, seeded = client_for(store, clock)
+    data = {"key": "opportunity:006D"}
+    evil = client.post("/dead-letters/retry", data=data, headers={"Origin": "https://evil.example"})
+    assert evil.status_code == 403
+    fetch = client.post("/dead-letters/retry", data=data, headers={"Sec-Fetch-Site": "cross-site"})
+    assert fetch.status_code == 403
+    assert len(store.dead_letters(seeded.tenant)) == 1
+    same = {"Origin": "http://cosell.local"}
+    assert client.post("/dead-letters/retry", data=data, headers=same).status_code == 200
+
+
+def test_password_protects_every_page(store: Store, clock: ManualClock) -> None:
+    client, _ = client_for(store, clock, password="s3cret")
+    assert client.get("/").status_code == 401
+    wrong = base64.b64encode(b"admin:nope").decode()
+    assert client.get("/", headers={"Authorization": f"Basic {wrong}"}).status_code == 401
+    right = base64.b64encode(b"admin:s3cret").decode()
+    assert client.get("/", headers={"Authorization": f"Basic {right}"}).status_code == 200
+    assert client.get("/healthz").status_code == 200  # probes stay open
