@@ -14,13 +14,35 @@ from cosell.orgsetup.spec import DESCRIBE_TYPES
 USER_ID = "005000000000001AAA"
 INSTANCE = "https://org.example.my.salesforce.com"
 _CONDITION = re.compile(r"(\w+) = '((?:[^'\\]|\\.)*)'")
+STOCK_STAGES = ("Prospecting", "Qualification", "Closed Won", "Closed Lost")
+VALUE_SET_ID = "0Ch000000000001AAA"
+
+
+def standard(*names: str, **typed: str) -> dict[str, dict[str, Any]]:
+    fields = {n: {"name": n, "type": "string"} for n in names}
+    return fields | {n: {"name": n, "type": t} for n, t in typed.items()}
+
+
+def stock_objects() -> dict[str, dict[str, dict[str, Any]]]:
+    """Opportunity and Account with the standard fields the shipped mapping syncs."""
+    opportunity = standard(
+        "Name", "CurrencyIsoCode", Id="id", Amount="currency", CloseDate="date"
+    ) | standard(Description="textarea", StageName="picklist")
+    opportunity["StageName"]["picklistValues"] = [{"value": v} for v in STOCK_STAGES]
+    address = ("BillingStreet", "BillingCity", "BillingState", "BillingPostalCode")
+    account = standard("Name", *address, "BillingCountry", Id="id")
+    return {"Opportunity": opportunity, "Account": account}
 
 
 class TinyOrg:
     """Describe, Tooling creates, SOQL equality filters and record creates: just what setup uses."""
 
     def __init__(self) -> None:
-        self.objects: dict[str, dict[str, dict[str, Any]]] = {"Opportunity": {}}
+        self.objects: dict[str, dict[str, dict[str, Any]]] = stock_objects()
+        self.stage_values = [
+            {"fullName": v, "closed": v.startswith("Closed"), "won": v == "Closed Won"}
+            for v in STOCK_STAGES
+        ]
         self.records: dict[str, list[dict[str, Any]]] = {
             "PermissionSet": [],
             "FieldPermissions": [],
@@ -41,6 +63,10 @@ class TinyOrg:
             return self.describe(path.split("/")[1])
         if path == "query":
             return self.query(request.url.params["q"])
+        if path == "tooling/query":
+            return self.value_set_query(request.url.params["q"])
+        if path == f"tooling/sobjects/StandardValueSet/{VALUE_SET_ID}":
+            return self.patch_value_set(body)
         if path.startswith("tooling/sobjects/"):
             return self.tooling(path.rsplit("/", 1)[-1], body)
         sobject = path.split("/")[1]
@@ -83,6 +109,22 @@ class TinyOrg:
         return httpx.Response(
             201, json={"id": f"00N{next(self._ids):015d}", "success": True, "errors": []}
         )
+
+    def value_set_query(self, soql: str) -> httpx.Response:
+        assert "FROM StandardValueSet" in soql, soql
+        assert "MasterLabel = 'OpportunityStage'" in soql, soql
+        row = {"Id": VALUE_SET_ID, "Metadata": {"standardValue": self.stage_values}}
+        return httpx.Response(200, json={"totalSize": 1, "done": True, "records": [row]})
+
+    def patch_value_set(self, body: dict[str, Any]) -> httpx.Response:
+        self.stage_values = body["Metadata"]["standardValue"]
+        picklist = [{"value": v["fullName"]} for v in self.stage_values]
+        self.objects["Opportunity"]["StageName"]["picklistValues"] = picklist
+        return httpx.Response(204)
+
+    @property
+    def stage_names(self) -> list[str]:
+        return [p["value"] for p in self.objects["Opportunity"]["StageName"]["picklistValues"]]
 
     def create(self, sobject: str, body: dict[str, Any]) -> httpx.Response:
         record = {"Id": f"0X{next(self._ids):016d}", **body}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import httpx
 from click.testing import CliRunner
@@ -10,6 +11,7 @@ from starlette.applications import Starlette
 
 from cosell.cli import main
 from cosell.emulators.salesforce import SalesforceEmulatorConfig, create_app
+from cosell.sync.mapping import default_mapping_text
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
@@ -58,28 +60,87 @@ def describe(app: Starlette, sobject: str) -> dict[str, str]:
     return {f["name"]: f["type"] for f in body["fields"]}
 
 
+def stage_values(app: Starlette) -> list[str]:
+    body = admin(app).get("/services/data/v62.0/sobjects/Opportunity/describe").json()
+    stage = next(f for f in body["fields"] if f["name"] == "StageName")
+    return [p["value"] for p in stage["picklistValues"]]
+
+
+MAPPED = ("Loss_Reason__c", "Microsoft_Referral_Visibility__c", "Microsoft_CRM_Identifier__c")
+
+
 def test_check_then_setup_then_nothing_to_change() -> None:
     app = create_app()
     code, output = run(app, "--check")
     assert code == 1, output
-    assert "Missing: 1 object, 11 fields" in output
+    assert "Missing: 1 object, 14 fields, 2 stages" in output
+    assert "On Hold" in output
+    assert "Declined" in output
     assert "Referral_Identifier__c" not in describe(app, "Opportunity")
+    assert "On Hold" not in stage_values(app)
 
     code, output = run(app)
     assert code == 0, output
-    assert "Created: 1 object, 11 fields, 1 permission set, 1 assignment" in output
+    assert "Created: 1 object, 14 fields, 2 stages, 1 permission set, 1 assignment" in output
     fields = describe(app, "Opportunity")
     assert fields["Referral_Identifier__c"] == "string"
     assert fields["Sync_with_Partner_Center__c"] == "boolean"
     assert fields["Audit__c"] == "textarea"
+    assert fields["Co_sell_Sync_Status__c"] == "string"
+    assert fields["Co_sell_Sync_Error__c"] == "textarea"
+    assert [fields[name] for name in MAPPED] == ["string", "boolean", "string"]
     assert describe(app, "Microsoft_Solution__c")["Opportunity__c"] == "reference"
+    assert {"On Hold", "Declined"} <= set(stage_values(app))
 
     code, output = run(app)
     assert code == 0, output
-    assert "Nothing to change: 11 fields, 1 object, field access OK" in output
+    assert "Nothing to change: 14 fields, 1 object, 12 stages, field access OK" in output
     code, output = run(app, "--check")
     assert code == 0, output
     assert "Nothing to change" in output
+
+
+def test_stages_added_by_setup_are_writable_with_their_closed_and_won_flags() -> None:
+    app = create_app()
+    assert run(app)[0] == 0
+    client = admin(app)
+    api = "/services/data/v62.0/sobjects/Opportunity"
+    base = {"Name": "Deal", "CloseDate": "2027-01-31"}
+    expected = {"On Hold": (False, False, 10), "Declined": (True, False, 0)}
+    for stage, flags in expected.items():
+        created = client.post(api, json={**base, "StageName": stage})
+        assert created.status_code == 201, created.text
+        record = client.get(f"{api}/{created.json()['id']}").json()
+        assert (record["IsClosed"], record["IsWon"], record["Probability"]) == flags
+
+
+def test_custom_mapping_field_is_created(tmp_path: Path) -> None:
+    text = default_mapping_text() + (
+        "  partner_note:\n"
+        "    partner_center: details.requirements.note\n"
+        "    crm: Foo__c\n"
+        "    transform: text\n"
+        "    max_length: 1000\n"
+    )
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(text, encoding="utf-8")
+    app = create_app()
+    code, output = run(app, "--mapping", str(mapping), "--check")
+    assert code == 1
+    assert "Opportunity.Foo__c" in output
+    code, output = run(app, "--mapping", str(mapping))
+    assert code == 0, output
+    assert "Created: 1 object, 15 fields" in output
+    assert describe(app, "Opportunity")["Foo__c"] == "textarea"
+    assert run(app)[0] == 0  # the shipped mapping needs nothing more
+
+
+def test_bad_mapping_file_exits_2_naming_it(tmp_path: Path) -> None:
+    mapping = tmp_path / "broken.yaml"
+    mapping.write_text("version: 1\nfields: {}\n", encoding="utf-8")
+    code, output = run(create_app(), "--mapping", str(mapping))
+    assert code == 2, output
+    assert "broken.yaml" in output
 
 
 def test_field_with_wrong_type_is_reported_not_replaced() -> None:
@@ -123,7 +184,7 @@ def test_fields_hidden_by_field_security_are_found_and_verified() -> None:
     assert "Products__c" not in describe(app, "Opportunity")  # no field access yet
     code, output = run(app)
     assert code == 1, output  # Referral_Link__c has the wrong type
-    assert "Created: 1 object, 9 fields" in output
+    assert "Created: 1 object, 12 fields, 2 stages" in output
     assert "Differs: 1 field" in output
     assert "is boolean, expected url" in output
     assert describe(app, "Opportunity")["Products__c"] == "string"

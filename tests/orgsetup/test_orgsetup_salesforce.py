@@ -29,9 +29,14 @@ def test_empty_org_gets_everything_then_second_run_changes_nothing() -> None:
         ("permission set", "created"),
         ("access", "granted"),
         ("assignment", "created"),
+        ("standard field", "ok"),
+        ("stage", "ok"),
+        ("stage", "created"),
     }
-    assert len(first.with_status("created")) == 1 + 11 + 1 + 1
-    assert len(first.with_status("granted")) == 11
+    assert len(first.with_status("created")) == 1 + 14 + 8 + 1 + 1
+    assert len(first.with_status("granted")) == 14
+    assert org.stage_names[:4] == ["Prospecting", "Qualification", "Closed Won", "Closed Lost"]
+    assert {"On Hold", "Declined", "Needs Analysis"} <= set(org.stage_names)
     pset_id = org.records["PermissionSet"][0]["Id"]
     assert org.records["PermissionSet"][0]["Name"] == "cosell_Integration"
     assert {p["ParentId"] for p in org.records["FieldPermissions"]} == {pset_id}
@@ -53,7 +58,8 @@ def test_object_is_created_before_its_fields() -> None:
     setup_for(org).apply()
     tooling = [path for method, path in org.writes if path.startswith("tooling/")]
     assert tooling[0] == "tooling/sobjects/CustomObject"
-    assert tooling[1:] == ["tooling/sobjects/CustomField"] * 11
+    assert tooling[1:15] == ["tooling/sobjects/CustomField"] * 14
+    assert tooling[15:] == ["tooling/sobjects/StandardValueSet/0Ch000000000001AAA"]
 
 
 def test_inspect_changes_nothing_and_lists_what_is_missing() -> None:
@@ -62,7 +68,7 @@ def test_inspect_changes_nothing_and_lists_what_is_missing() -> None:
     assert org.writes == []
     assert not report.clean
     missing = report.with_status("missing")
-    assert len([f for f in missing if f.kind == "field"]) == 11
+    assert len([f for f in missing if f.kind == "field"]) == 14
     assert [f.name for f in missing if f.kind == "object"] == ["Microsoft_Solution__c"]
 
 
@@ -77,7 +83,7 @@ def test_wrong_type_is_reported_and_never_changed() -> None:
     assert org.objects["Opportunity"]["Products__c"]["type"] == "boolean"
     field_creates = [f for f in report.with_status("created") if f.kind == "field"]
     assert "Opportunity.Products__c" not in {f.name for f in field_creates}
-    assert len(field_creates) == 10
+    assert len(field_creates) == 13
 
 
 def test_read_only_permission_is_upgraded_in_place() -> None:

@@ -1,7 +1,16 @@
 """Preparing a CRM org for cosell: the schema it needs (``spec``) and the code that creates it."""
 
 from cosell.orgsetup.salesforce import Finding, OrgSetup, Report
-from cosell.orgsetup.spec import FieldSpec, ObjectSpec, OrgNames, OrgSpec, connector_spec
+from cosell.orgsetup.spec import (
+    FieldSpec,
+    ObjectSpec,
+    OrgNames,
+    OrgSpec,
+    StageSpec,
+    StandardFieldSpec,
+    connector_spec,
+    connector_spec_for,
+)
 
 __all__ = [
     "FieldSpec",
@@ -11,5 +20,8 @@ __all__ = [
     "OrgSetup",
     "OrgSpec",
     "Report",
+    "StageSpec",
+    "StandardFieldSpec",
     "connector_spec",
+    "connector_spec_for",
 ]

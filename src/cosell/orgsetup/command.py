@@ -1,4 +1,8 @@
-"""``cosell setup salesforce [--check]``: create or check cosell's fields, object and access.
+"""``cosell setup salesforce [--check] [--mapping FILE]``: create or check what the mapping needs.
+
+The schema comes from the mapping (default: the shipped one): every custom field it syncs, the
+fields cosell itself owns, the Microsoft Solutions object, field access, and the Opportunity
+stages its stage table names.
 
 Exit status: 0 when the org is ready (after creating what was missing), 1 when something is
 missing (``--check``) or differs / could not be created, 2 when cosell could not log in or talk
@@ -28,7 +32,8 @@ from cosell.clients.salesforce_auth import (
 )
 from cosell.errors import CosellError
 from cosell.orgsetup.salesforce import Finding, OrgSetup, Report
-from cosell.orgsetup.spec import OrgSpec, connector_spec
+from cosell.orgsetup.spec import OrgSpec, connector_spec_for
+from cosell.sync.mapping import default_mapping, load_mapping
 
 HttpFactory = Callable[[str], httpx.Client]
 STATUS_STYLE = {
@@ -104,6 +109,12 @@ def split_login_url(url: str) -> tuple[str, str]:
 )
 @click.option("--api-version", default=DEFAULT_API_VERSION, show_default=True)
 @click.option("--check", is_flag=True, help="Change nothing; exit 1 if anything is missing.")
+@click.option(
+    "--mapping",
+    "mapping_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Field mapping whose fields and stages the org needs (default: the shipped one).",
+)
 @click.pass_context
 def salesforce_command(
     ctx: click.Context,
@@ -115,8 +126,9 @@ def salesforce_command(
     jwt_audience: str | None,
     api_version: str,
     check: bool,
+    mapping_file: Path | None,
 ) -> None:
-    """Create (or with --check, verify) the fields, object and field access cosell needs.
+    """Create (or with --check, verify) the fields, object, stages and field access cosell needs.
 
     Secrets come from the environment: COSELL_SF_JWT_KEY_FILE (JWT bearer),
     COSELL_SF_CLIENT_SECRET (client credentials, password) and COSELL_SF_PASSWORD.
@@ -127,8 +139,9 @@ def salesforce_command(
     factory: HttpFactory = _obj(ctx).get("http_factory", default_http)
     login_host, token_url = split_login_url(login_url)
     grant = choose_grant(auth_flow, client_id, username, jwt_audience or login_host)
-    spec = connector_spec()
     try:
+        mapping = load_mapping(mapping_file) if mapping_file else default_mapping()
+        spec = connector_spec_for(mapping)
         setup = connect(factory, grant, token_url, instance_url, api_version, spec)
         report = setup.inspect() if check else setup.apply()
     except CosellError as exc:
@@ -174,7 +187,10 @@ def render(console: Console, report: Report, spec: OrgSpec, *, check: bool) -> i
 def summary_ok(spec: OrgSpec) -> str:
     objects = len(spec.objects)
     noun = "object" if objects == 1 else "objects"
-    return f"Nothing to change: {len(spec.fields)} fields, {objects} {noun}, field access OK"
+    stages = f", {len(spec.stages)} stages" if spec.stages else ""
+    return (
+        f"Nothing to change: {len(spec.fields)} fields, {objects} {noun}{stages}, field access OK"
+    )
 
 
 def findings_table(report: Report) -> Table:

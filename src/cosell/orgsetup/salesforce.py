@@ -1,9 +1,10 @@
 """Compare an org with the ``OrgSpec`` and create what is missing; never alter what exists.
 
 ``inspect`` only reads (describe, SOQL). ``apply`` inspects, then creates missing objects and
-fields through the Tooling API and grants field access through a permission set. A field that
-exists with another type is reported as ``differs`` for an admin to resolve: changing a type can
-destroy data, so cosell never does it.
+fields through the Tooling API, grants field access through a permission set and adds missing
+Opportunity stages to the ``OpportunityStage`` standard value set. A field that exists with
+another type is reported as ``differs`` for an admin to resolve: changing a type can destroy
+data, so cosell never does it. Standard fields are only checked: they cannot be created.
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ from typing import Any, Literal
 
 from cosell.clients.salesforce import SalesforceClient
 from cosell.errors import APIError, NotFound, RejectedError
-from cosell.orgsetup.spec import FieldSpec, ObjectSpec, OrgSpec
+from cosell.orgsetup.spec import FieldSpec, ObjectSpec, OrgSpec, StageSpec, StandardFieldSpec
+from cosell.orgsetup.stages import add_stages, stage_names
 
 Status = Literal["ok", "missing", "created", "granted", "differs", "failed"]
-Kind = Literal["object", "field", "access", "permission set", "assignment"]
+Kind = Literal[
+    "object", "field", "standard field", "stage", "access", "permission set", "assignment"
+]
+NOT_CREATABLE = "a standard field cannot be created: enable the feature that adds it"
 HIDDEN = "exists, but hidden from this user until field access is granted"
 STILL_HIDDEN = "exists, but this user still cannot see it: check its field access"
 _ALREADY_EXISTS = frozenset({"DUPLICATE_DEVELOPER_NAME", "DUPLICATE_VALUE"})
@@ -77,11 +82,17 @@ class OrgSetup:
         described = {name: self._describe(name) for name in self._sobjects()}
         findings = [self._object_finding(o, described[o.name]) for o in self.spec.objects]
         findings += [self._field_finding(f, described[f.sobject]) for f in self.spec.fields]
+        findings += [
+            self._standard_finding(f, described[f.sobject]) for f in self.spec.standard_fields
+        ]
+        findings += self._stage_findings(described[self.spec.stage_object])
         findings += self._access_findings()
         return Report(tuple(findings))
 
     def _sobjects(self) -> list[str]:
-        return list(dict.fromkeys(f.sobject for f in self.spec.fields))
+        named = [f.sobject for f in self.spec.fields]
+        named += [f.sobject for f in self.spec.standard_fields]
+        return list(dict.fromkeys([*named, self.spec.stage_object]))
 
     def _describe(self, sobject: str) -> Described | None:
         try:
@@ -109,6 +120,17 @@ class OrgSetup:
         if problems:
             return Finding("field", spec.full_name, expected, "differs", "; ".join(problems))
         return Finding("field", spec.full_name, expected, "ok")
+
+    def _standard_finding(self, spec: StandardFieldSpec, described: Described | None) -> Finding:
+        if spec.name.lower() in (described or {}):
+            return Finding("standard field", spec.full_name, "exists", "ok")
+        if spec.optional_because:
+            return Finding("standard field", spec.full_name, "exists", "ok", spec.optional_because)
+        return Finding("standard field", spec.full_name, "exists", "missing", NOT_CREATABLE)
+
+    def _stage_findings(self, described: Described | None) -> list[Finding]:
+        present = stage_names(described)
+        return [_stage_finding(s, s.name in present) for s in self.spec.stages]
 
     def _access_findings(self) -> list[Finding]:
         pset_id = self._permission_set_id()
@@ -156,7 +178,9 @@ class OrgSetup:
         report = self.inspect()
         done: list[Finding] = []
         for finding in report.findings:
-            done.append(self._fix(finding, done) if finding.status == "missing" else finding)
+            fixable = finding.status == "missing" and finding.kind not in _FIXED_ELSEWHERE
+            done.append(self._fix(finding, done) if fixable else finding)
+        done = self._add_stages(done)
         if any(f.detail == HIDDEN for f in done):
             done = self._recheck_hidden(done)
         return Report(tuple(done))
@@ -167,12 +191,23 @@ class OrgSetup:
         out = []
         for finding in done:
             if finding.detail == HIDDEN:
-                spec = next(f for f in self.spec.fields if f.full_name == finding.name)
+                spec = self._field_spec(finding.name)
                 finding = self._field_finding(spec, described[spec.sobject])
                 if finding.status == "missing":
                     finding = replace(finding, status="failed", detail=STILL_HIDDEN)
             out.append(finding)
         return out
+
+    def _add_stages(self, done: list[Finding]) -> list[Finding]:
+        """Add every missing stage with one change to the standard value set."""
+        missing = {f.name for f in done if f.kind == "stage" and f.status == "missing"}
+        if not missing:
+            return done
+        try:
+            add_stages(self.client, [s for s in self.spec.stages if s.name in missing])
+        except APIError as exc:
+            return [_settle(f, missing, "failed", exc.message) for f in done]
+        return [_settle(f, missing, "created", "") for f in done]
 
     def _fix(self, finding: Finding, done: Iterable[Finding]) -> Finding:
         try:
@@ -199,8 +234,11 @@ class OrgSetup:
         )
         return replace(finding, status="created")
 
+    def _field_spec(self, full_name: str) -> FieldSpec:
+        return next(f for f in self.spec.fields if f.full_name == full_name)
+
     def _create_field(self, finding: Finding) -> Finding:
-        spec = next(f for f in self.spec.fields if f.full_name == finding.name)
+        spec = self._field_spec(finding.name)
         try:
             self.client.create_custom_field(spec.full_name, spec.metadata())
         except APIError as exc:
@@ -219,6 +257,19 @@ class OrgSetup:
             body = {"ParentId": pset_id, "SobjectType": sobject, "Field": finding.name, **flags}
             self.client.create("FieldPermissions", body)
         return replace(finding, status="granted")
+
+
+_FIXED_ELSEWHERE = frozenset({"standard field", "stage"})
+
+
+def _stage_finding(spec: StageSpec, present: bool) -> Finding:
+    return Finding("stage", spec.name, spec.expected, "ok" if present else "missing")
+
+
+def _settle(finding: Finding, names: set[str], status: Status, detail: str) -> Finding:
+    if finding.kind != "stage" or finding.name not in names:
+        return finding
+    return replace(finding, status=status, detail=detail)
 
 
 def _permission_set_of(done: Iterable[Finding]) -> str:

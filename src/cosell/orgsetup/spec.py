@@ -1,108 +1,41 @@
-"""What cosell needs in a Salesforce org, as data: custom fields, one custom object, field access.
+"""What cosell needs in a Salesforce org, as data: custom fields, one custom object, field
+access, the standard fields the mapping syncs and the Opportunity stages its stage table names.
 
-``OrgNames`` holds every API name, so a deployment that already uses other names (or a
-namespace) changes configuration, not code. ``connector_spec(names)`` turns them into the
-declarative ``OrgSpec`` that ``cosell.orgsetup.salesforce`` compares with the org.
+The mapping is the one source of truth: :func:`connector_spec_for` derives the spec from it
+(every custom field it references, typed from its transform, plus the fields cosell itself owns,
+named in its ``crm`` section). ``OrgNames`` holds the engine-owned API names, so a deployment
+that already uses other names (or a namespace) changes configuration, not code.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
 from pydantic import BaseModel, ConfigDict
 
-FieldType = Literal["Checkbox", "Text", "Url", "Picklist", "LongTextArea", "Lookup"]
-
-# How each Metadata API type shows up in describe (``fields[].type``).
-DESCRIBE_TYPES: dict[FieldType, str] = {
-    "Checkbox": "boolean",
-    "Text": "string",
-    "Url": "url",
-    "Picklist": "picklist",
-    "LongTextArea": "textarea",
-    "Lookup": "reference",
-}
-
-HELP_VALUES = (
-    "Workload specific value proposition",
-    "Customer technical architecture",
-    "Proof of concept or demo",
-    "Quotes or licensing",
-    "Post sales customer success",
-    "General or other",
+from cosell.orgsetup.derive import mapped_fields, stage_specs, standard_fields
+from cosell.orgsetup.fields import (
+    DESCRIBE_TYPES,
+    HELP_VALUES,
+    FieldSpec,
+    FieldType,
+    ObjectSpec,
+    StageSpec,
+    StandardFieldSpec,
 )
+from cosell.sync.mapping import SyncMapping, default_mapping
 
-
-class FieldSpec(BaseModel):
-    """One custom field; ``metadata()`` is the Tooling API ``Metadata`` body."""
-
-    model_config = ConfigDict(frozen=True)
-
-    sobject: str
-    name: str
-    label: str
-    type: FieldType
-    length: int | None = None
-    external_id: bool = False
-    unique: bool = False
-    default: str | None = None
-    values: tuple[str, ...] = ()
-    visible_lines: int | None = None
-    reference_to: str | None = None
-    relationship_name: str | None = None
-    description: str = ""
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.sobject}.{self.name}"
-
-    @property
-    def describe_type(self) -> str:
-        return DESCRIBE_TYPES[self.type]
-
-    def metadata(self) -> dict[str, Any]:
-        meta: dict[str, Any] = {"label": self.label, "type": self.type}
-        optional = {
-            "length": self.length,
-            "defaultValue": self.default,
-            "visibleLines": self.visible_lines,
-            "referenceTo": self.reference_to,
-            "relationshipName": self.relationship_name,
-            "description": self.description or None,
-        }
-        meta |= {k: v for k, v in optional.items() if v is not None}
-        if self.external_id or self.unique:
-            meta |= {"externalId": self.external_id, "unique": self.unique, "caseSensitive": False}
-        if self.type == "Lookup":
-            meta["deleteConstraint"] = "SetNull"
-        if self.values:
-            meta["valueSet"] = _value_set(self.values)
-        return meta
-
-
-def _value_set(values: tuple[str, ...]) -> dict[str, Any]:
-    entries = [{"fullName": v, "label": v, "default": False} for v in values]
-    return {"restricted": True, "valueSetDefinition": {"sorted": False, "value": entries}}
-
-
-class ObjectSpec(BaseModel):
-    """A custom object; its fields are listed separately in ``OrgSpec.fields``."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    label: str
-    plural_label: str
-    name_field_label: str
-
-    def metadata(self) -> dict[str, Any]:
-        return {
-            "label": self.label,
-            "pluralLabel": self.plural_label,
-            "nameField": {"label": self.name_field_label, "type": "Text"},
-            "deploymentStatus": "Deployed",
-            "sharingModel": "ReadWrite",
-        }
+__all__ = [
+    "DESCRIBE_TYPES",
+    "HELP_VALUES",
+    "FieldSpec",
+    "FieldType",
+    "ObjectSpec",
+    "OrgNames",
+    "OrgSpec",
+    "StageSpec",
+    "StandardFieldSpec",
+    "connector_spec",
+    "connector_spec_for",
+]
 
 
 class OrgSpec(BaseModel):
@@ -114,10 +47,13 @@ class OrgSpec(BaseModel):
     fields: tuple[FieldSpec, ...]
     permission_set: str
     permission_set_label: str
+    standard_fields: tuple[StandardFieldSpec, ...] = ()
+    stages: tuple[StageSpec, ...] = ()
+    stage_object: str = "Opportunity"
 
 
 class OrgNames(BaseModel):
-    """API names cosell uses in the org (configurable; defaults follow Microsoft's connector)."""
+    """API names cosell uses in the org (configurable; defaults equal the mapping's defaults)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -137,10 +73,37 @@ class OrgNames(BaseModel):
     permission_set: str = "cosell_Integration"
     permission_set_label: str = "cosell Integration"
 
+    @classmethod
+    def from_mapping(cls, mapping: SyncMapping) -> OrgNames:
+        """The names a mapping uses (its ``crm`` section and its referral id and link fields)."""
+        crm = mapping.crm
+        return cls(
+            opportunity=crm.object,
+            sync_flag=crm.sync_flag_field,
+            referral_id=mapping.referral_id_field,
+            referral_link=mapping.referral_link_field or cls().referral_link,
+            audit=crm.audit_field,
+            sync_status=crm.status_field,
+            sync_error=crm.error_field,
+            solution_object=crm.solution_object,
+            solution_opportunity=crm.solution_opportunity_field,
+            solution_id=crm.solution_id_field,
+            solution_name=crm.solution_name_field,
+        )
 
-def connector_spec(names: OrgNames | None = None) -> OrgSpec:
-    """The default schema: Microsoft's connector fields plus cosell's status fields."""
-    n = names or OrgNames()
+
+def connector_spec_for(mapping: SyncMapping) -> OrgSpec:
+    """The schema ``mapping`` needs: its custom fields, cosell's own fields, its stages."""
+    return connector_spec(OrgNames.from_mapping(mapping), mapping)
+
+
+def connector_spec(names: OrgNames | None = None, mapping: SyncMapping | None = None) -> OrgSpec:
+    """The schema for ``mapping`` (default: the shipped one) with the engine's fields named by
+    ``names`` (default: the mapping's names)."""
+    mapping = mapping or default_mapping()
+    n = names or OrgNames.from_mapping(mapping)
+    fields = (*_opportunity_fields(n), *mapped_fields(mapping), *_solution_fields(n))
+    unique = {f.full_name: f for f in reversed(fields)}  # the first definition of a name wins
     return OrgSpec(
         objects=(
             ObjectSpec(
@@ -150,13 +113,17 @@ def connector_spec(names: OrgNames | None = None) -> OrgSpec:
                 name_field_label="Microsoft Solution Name",
             ),
         ),
-        fields=(*_opportunity_fields(n), *_solution_fields(n)),
+        fields=tuple(f for f in fields if unique[f.full_name] is f),
         permission_set=n.permission_set,
         permission_set_label=n.permission_set_label,
+        standard_fields=standard_fields(mapping),
+        stages=stage_specs(mapping.stages),
+        stage_object=n.opportunity,
     )
 
 
 def _opportunity_fields(n: OrgNames) -> tuple[FieldSpec, ...]:
+    """The fields cosell itself owns on the opportunity (the mapping adds the synced ones)."""
     o = n.opportunity
     return (
         FieldSpec(
@@ -175,15 +142,6 @@ def _opportunity_fields(n: OrgNames) -> tuple[FieldSpec, ...]:
             external_id=True,
             unique=True,
         ),
-        FieldSpec(sobject=o, name=n.referral_link, label="Referral Link", type="Url"),
-        FieldSpec(
-            sobject=o,
-            name=n.help_code,
-            label="How can Microsoft help?",
-            type="Picklist",
-            values=HELP_VALUES,
-        ),
-        FieldSpec(sobject=o, name=n.products, label="Products", type="Text", length=255),
         FieldSpec(
             sobject=o,
             name=n.audit,

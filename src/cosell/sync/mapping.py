@@ -89,7 +89,13 @@ class FieldSpec(_Strict):
         return value
 
     def flows_to(self, side: Literal["partner_center", "crm"]) -> bool:
-        """Whether updates of this field may be written to ``side`` after create."""
+        """Whether updates of this field may be written to ``side`` after create.
+
+        ``on_create`` fields travel with a create either way, then only Partner Center → CRM
+        (Partner Center refuses them in a PATCH).
+        """
+        if self.direction == "on_create":
+            return side == "crm"
         return self.direction == "both" or self.direction == f"to_{side}"
 
     def on_create_to(self, side: Literal["partner_center", "crm"]) -> bool:
@@ -98,14 +104,26 @@ class FieldSpec(_Strict):
 
 
 class CrmSettings(_Strict):
-    """Per-deployment CRM names (every one configurable)."""
+    """Per-deployment CRM names of the fields cosell itself owns (every one configurable).
+
+    ``cosell setup salesforce`` creates these alongside the mapped fields; older mapping files
+    without the newer keys get the defaults.
+    """
 
     object: str = "Opportunity"
     sync_flag_field: str = "Sync_with_Partner_Center__c"
-    status_field: str = "Partner_Center_Sync_Status__c"
+    status_field: str = "Co_sell_Sync_Status__c"
+    """A one-line ✔ / ✖ summary of the last sync, for sellers."""
+    error_field: str = "Co_sell_Sync_Error__c"
+    """Why the last sync of the record failed or was refused (empty when it succeeded)."""
     audit_field: str = "Audit__c"
+    solution_object: str = "Microsoft_Solution__c"
+    """The custom object behind the Microsoft Solutions related list."""
+    solution_opportunity_field: str = "Opportunity__c"
+    """The lookup from a solution row to its opportunity."""
     solution_id_field: str = "Solution_Id__c"
     """The id column of a row in the Microsoft Solutions related list."""
+    solution_name_field: str = "Solution_Name__c"
 
 
 class PartnerCenterSettings(_Strict):

@@ -1,3 +1,5 @@
+from typing import Any
+
 from sf_api import Api, TestClient, login
 
 from cosell.clock import ManualClock
@@ -151,3 +153,70 @@ def test_fls_strict_hides_fields_until_a_permission_set_grants_them(clock: Manua
         assert (
             api.get(f"sobjects/Opportunity/{opp}").json()["Referral_Link__c"].startswith("https://")
         )
+
+
+STAGE_SET_SOQL = "SELECT Id, Metadata FROM StandardValueSet WHERE MasterLabel = 'OpportunityStage'"
+
+
+def stage_set(api: Api) -> dict[str, Any]:
+    rows = api.get("tooling/query", params={"q": STAGE_SET_SOQL}).json()["records"]
+    assert len(rows) == 1
+    record: dict[str, Any] = rows[0]
+    return record
+
+
+def stage_picklist(api: Api) -> list[str]:
+    described = api.get("sobjects/Opportunity/describe").json()
+    stage = next(f for f in described["fields"] if f["name"] == "StageName")
+    return [p["value"] for p in stage["picklistValues"]]
+
+
+def test_opportunity_stage_value_set_lists_the_stages_with_their_flags(api: Api) -> None:
+    values = {v["fullName"]: v for v in stage_set(api)["Metadata"]["standardValue"]}
+    assert list(values) == stage_picklist(api)
+    won = values["Closed Won"]
+    assert (won["closed"], won["won"], won["probability"], won["forecastCategory"]) == (
+        True,
+        True,
+        100,
+        "Closed",
+    )
+    assert (values["Prospecting"]["closed"], values["Prospecting"]["won"]) == (False, False)
+
+
+def test_stages_added_through_the_value_set_are_valid_at_once(api: Api) -> None:
+    record = stage_set(api)
+    values = record["Metadata"]["standardValue"]
+    added = [
+        {"fullName": "On Hold", "label": "On Hold", "closed": False, "won": False,
+         "probability": 10, "forecastCategory": "Pipeline"},
+        {"fullName": "Declined", "label": "Declined", "closed": True, "won": False,
+         "probability": 0, "forecastCategory": "Omitted"},
+    ]  # fmt: skip
+    metadata = {**record["Metadata"], "standardValue": values + added}
+    url = f"tooling/sobjects/StandardValueSet/{record['Id']}"
+    assert api.patch(url, json={"Metadata": metadata}).status_code == 204
+    assert stage_picklist(api)[-2:] == ["On Hold", "Declined"]
+    assert [v["fullName"] for v in stage_set(api)["Metadata"]["standardValue"]][-2:] == [
+        "On Hold",
+        "Declined",
+    ]
+    for stage, flags in {"On Hold": (False, False, 10), "Declined": (True, False, 0)}.items():
+        opp = api.opportunity(StageName=stage)
+        got = api.get(f"sobjects/Opportunity/{opp}").json()
+        assert (got["IsClosed"], got["IsWon"], got["Probability"]) == flags
+
+
+def test_value_set_changes_are_checked_before_any_is_made(api: Api) -> None:
+    record = stage_set(api)
+    url = f"tooling/sobjects/StandardValueSet/{record['Id']}"
+    good = {"fullName": "Parked", "closed": False, "won": False}
+    bad = {"fullName": "Won Open", "closed": False, "won": True}
+    refused = api.patch(url, json={"Metadata": {"standardValue": [good, bad]}})
+    assert refused.status_code == 400
+    assert refused.json()[0]["errorCode"] == "FIELD_INTEGRITY_EXCEPTION"
+    assert "Parked" not in stage_picklist(api)
+    assert api.post("tooling/sobjects/StandardValueSet", json={}).status_code == 405
+    unknown = api.opportunity()
+    bad_stage = api.patch(f"sobjects/Opportunity/{unknown}", json={"StageName": "Parked"})
+    assert bad_stage.status_code == 400

@@ -129,7 +129,11 @@ async def stages(request: Request) -> Response:
         )
         with emulator.lock:
             emulator.org.add_stage(stage)
-    return JSONResponse({"stages": [asdict(s) for s in emulator.org.stages.values()]})
+    return JSONResponse({"stages": [_stage_dict(s) for s in emulator.org.stages.values()]})
+
+
+def _stage_dict(stage: Stage) -> dict[str, Any]:
+    return {k: v for k, v in asdict(stage).items() if k != "forecast_category"}
 
 
 async def touch(request: Request) -> Response:

@@ -1,9 +1,11 @@
-"""Metadata API shapes (as the Tooling API takes them) turned into field definitions."""
+"""Metadata API shapes (as the Tooling API takes them) turned into field definitions and
+Opportunity stages."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from cosell.emulators.salesforce.objects import Stage
 from cosell.emulators.salesforce.schema import FieldDef
 from cosell.emulators.salesforce.wire import SalesforceError
 
@@ -92,3 +94,41 @@ def _value_set(value_set: Any) -> tuple[list[str], bool]:
     values = definition.get("value") or []
     names = [str(v.get("fullName") or v.get("label")) for v in values if isinstance(v, dict)]
     return names, bool(value_set.get("restricted", False))
+
+
+FORECAST_CATEGORIES = frozenset({"Omitted", "Pipeline", "BestCase", "Forecast", "Closed"})
+
+
+def standard_value(stage: Stage) -> dict[str, Any]:
+    """An ``OpportunityStage`` ``standardValue`` entry for a stage."""
+    return {
+        "fullName": stage.name,
+        "label": stage.name,
+        "default": False,
+        "description": None,
+        "isActive": None,
+        "closed": stage.closed,
+        "won": stage.won,
+        "probability": stage.probability,
+        "forecastCategory": stage.forecast,
+        "color": None,
+    }
+
+
+def stage_from_value(value: Any) -> Stage:
+    """A stage from a ``standardValue`` entry; a won stage must be closed."""
+    if not isinstance(value, dict) or not value.get("fullName"):
+        raise SalesforceError(
+            400, "REQUIRED_FIELD_MISSING", "Required fields are missing: [fullName]", ["fullName"]
+        )
+    closed, won = bool(value.get("closed")), bool(value.get("won"))
+    if won and not closed:
+        raise _invalid(f"{value['fullName']}: a won stage must also be closed")
+    probability = value.get("probability")
+    probability = (100 if won else 0 if closed else 10) if probability is None else probability
+    if not isinstance(probability, int) or not 0 <= probability <= 100:
+        raise _invalid(f"{value['fullName']}: probability must be a whole number from 0 to 100")
+    forecast = str(value.get("forecastCategory") or "")
+    if forecast and forecast not in FORECAST_CATEGORIES:
+        raise _invalid(f"forecastCategory: bad value for restricted picklist field: {forecast}")
+    return Stage(str(value["fullName"]), probability, closed, won, forecast)

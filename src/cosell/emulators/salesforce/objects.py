@@ -15,6 +15,14 @@ class Stage:
     probability: int
     closed: bool = False
     won: bool = False
+    forecast_category: str = ""
+    """Pipeline, BestCase, Forecast, Closed or Omitted; empty: derived from closed/won."""
+
+    @property
+    def forecast(self) -> str:
+        if self.forecast_category:
+            return self.forecast_category
+        return "Closed" if self.won else "Omitted" if self.closed else "Pipeline"
 
 
 STAGES = (

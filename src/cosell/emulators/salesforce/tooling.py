@@ -1,7 +1,10 @@
-"""The Tooling API: create and change custom fields and objects, query their definitions.
+"""The Tooling API: create and change custom fields and objects, query their definitions, and
+change the Opportunity stages through the ``OpportunityStage`` standard value set.
 
 A field created here is in describe, queryable and writable at once (subject to field-level
-security when the org's ``fls_strict`` mode is on).
+security when the org's ``fls_strict`` mode is on). A stage added to the value set is a valid
+StageName at once, with IsClosed/IsWon from its ``closed``/``won`` flags. Values a PATCH leaves
+out of ``standardValue`` stay in the org (the emulator does not deactivate stages).
 """
 
 from __future__ import annotations
@@ -10,8 +13,12 @@ import string
 from typing import Any
 
 from cosell.emulators.salesforce.gateway import ApiRoute, Call, Reply
-from cosell.emulators.salesforce.metadata import field_from_metadata
-from cosell.emulators.salesforce.objects import custom_object, system_fields, text
+from cosell.emulators.salesforce.metadata import (
+    field_from_metadata,
+    stage_from_value,
+    standard_value,
+)
+from cosell.emulators.salesforce.objects import Stage, custom_object, system_fields, text
 from cosell.emulators.salesforce.org import Org
 from cosell.emulators.salesforce.query import batch_size, run_soql
 from cosell.emulators.salesforce.records import save_result
@@ -19,6 +26,7 @@ from cosell.emulators.salesforce.schema import FieldDef, ObjectDef, Schema
 from cosell.emulators.salesforce.wire import SalesforceError, format_datetime, not_found
 
 V = "/services/data/v{version}/tooling"
+STAGE_SET = "OpportunityStage"
 _PREFIX_CHARS = string.digits + string.ascii_uppercase + string.ascii_lowercase
 
 
@@ -41,6 +49,7 @@ def tooling_schema() -> Schema:
         [
             make("CustomField", "00N", [text("TableEnumOrId", 40)]),
             make("CustomObject", "01I", []),
+            make("StandardValueSet", "0Ch", [text("MasterLabel", 80)]),
         ]
     )
 
@@ -51,8 +60,40 @@ class ToolingState:
     def __init__(self, org: Org) -> None:
         self.org = org
         self.schema = tooling_schema()
-        self.tables: dict[str, list[dict[str, Any]]] = {"CustomField": [], "CustomObject": []}
+        self.tables: dict[str, list[dict[str, Any]]] = {
+            "CustomField": [],
+            "CustomObject": [],
+            "StandardValueSet": [],
+        }
         self._next_prefix = _PREFIX_CHARS.index(org.config.custom_object_prefix[2])
+
+    def refresh(self) -> None:
+        """Value sets show the org's current stages (an admin may have added some since)."""
+        if not self.tables["StandardValueSet"]:  # made on first use: other ids stay as they were
+            self._record("StandardValueSet", STAGE_SET, STAGE_SET, {}, MasterLabel=STAGE_SET)
+        for record in self.tables["StandardValueSet"]:
+            record["Metadata"] = self._stage_metadata()
+
+    def _stage_metadata(self) -> dict[str, Any]:
+        picklist = self.org.object("Opportunity").field("StageName")
+        names = picklist.picklist if picklist else list(self.org.stages)
+        stages = [self.org.stages.get(n) or Stage(n, 0) for n in names]
+        values = [standard_value(s) for s in stages]
+        return {"sorted": False, "groupingStringEnum": None, "standardValue": values, "urls": None}
+
+    def update_value_set(self, record: dict[str, Any], metadata: dict[str, Any]) -> None:
+        """Add or redefine the stages ``standardValue`` lists (all checked before any change)."""
+        values = metadata.get("standardValue")
+        if not isinstance(values, list):
+            raise SalesforceError(
+                400, "REQUIRED_FIELD_MISSING", "Required fields are missing: [standardValue]", []
+            )
+        stages = [stage_from_value(v) for v in values]
+        for stage in stages:
+            self.org.add_stage(stage)
+        self.org.object("Opportunity").modified = self.org.now()
+        record["LastModifiedDate"] = format_datetime(self.org.now())
+        self.refresh()
 
     def _record(
         self, kind: str, developer_name: str, full_name: str, metadata: dict[str, Any], **extra: Any
@@ -167,6 +208,8 @@ def _payload(call: Call) -> tuple[str, dict[str, Any]]:
 
 def create(call: Call) -> Reply:
     kind, tooling = _kind(call), call.emulator.tooling
+    if kind == "StandardValueSet":  # standard value sets exist in every org; PATCH them
+        raise SalesforceError(405, "METHOD_NOT_ALLOWED", "HTTP Method 'POST' not allowed", None)
     full_name, metadata = _payload(call)
     if kind == "CustomField":
         record = tooling.create_field(full_name, metadata)
@@ -177,6 +220,7 @@ def create(call: Call) -> Reply:
 
 def read(call: Call) -> Reply:
     kind = _kind(call)
+    call.emulator.tooling.refresh()
     record = call.emulator.tooling.find(kind, call.params["record_id"])
     url = f"/services/data/v{call.version}/tooling/sobjects/{kind}/{record['Id']}"
     return Reply(200, {"attributes": {"type": kind, "url": url}, **record})
@@ -184,11 +228,14 @@ def read(call: Call) -> Reply:
 
 def update(call: Call) -> Reply:
     kind = _kind(call)
-    if kind != "CustomField":
+    if kind == "CustomObject":
         raise SalesforceError(405, "METHOD_NOT_ALLOWED", "HTTP Method 'PATCH' not allowed", None)
     record = call.emulator.tooling.find(kind, call.params["record_id"])
     body = call.body if isinstance(call.body, dict) else {}
-    call.emulator.tooling.update_field(record, body.get("Metadata") or {})
+    if kind == "StandardValueSet":
+        call.emulator.tooling.update_value_set(record, body.get("Metadata") or {})
+    else:
+        call.emulator.tooling.update_field(record, body.get("Metadata") or {})
     return Reply(204)
 
 
@@ -197,6 +244,7 @@ def query(call: Call) -> Reply:
     if not text_:
         raise SalesforceError(400, "MALFORMED_QUERY", "A query string is required", None)
     tooling = call.emulator.tooling
+    tooling.refresh()
     rows, total = run_soql(
         text_, tooling.schema, call.emulator.org, call.version, False, tooling.tables
     )
