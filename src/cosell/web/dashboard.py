@@ -182,12 +182,16 @@ class Dashboard:
 
 
 def _cross_site(request: Request) -> bool:
-    if request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
-        return True
+    """Browsers say where a post came from in ``Sec-Fetch-Site``; older ones send ``Origin``,
+    compared with the host the browser addressed (a proxy may forward it)."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site not in ("same-origin", "none")
     origin = request.headers.get("origin")
     if not origin:
         return False
-    return urlsplit(origin).netloc != request.headers.get("host", "")
+    hosts = {request.headers.get("host", ""), request.headers.get("x-forwarded-host", "")}
+    return urlsplit(origin).netloc not in hosts - {""}
 
 
 def _back(notice: str) -> Response:
