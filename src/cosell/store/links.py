@@ -76,7 +76,10 @@ def record_intent(
     if current is not None and (current.intent is not None or getattr(current, remote_column)):
         return current
     intent = {"intent_side": side, "intent_key": key, "intent_started_at": now}
-    update = LinkUpdate(state="pending_create", **{local_column: local_id})  # type: ignore[arg-type]
+    if side == "partner_center":
+        update = LinkUpdate(opportunity_id=local_id, state="pending_create")
+    else:
+        update = LinkUpdate(referral_id=local_id, state="pending_create")
     link = apply(conn, tenant, update, now)
     conn.execute(sa.update(links).where(links.c.id == link.id).values(**intent))
     found = by_column(conn, tenant, "id", link.id)
