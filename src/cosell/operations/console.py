@@ -87,7 +87,9 @@ def _remote_rows(report: StatusReport) -> list[tuple[str, str]]:
         budget = report.salesforce_budget
         text = budget.error or f"{budget.remaining:,} of {budget.maximum:,} calls left (24 h)"
         rows.append(("Salesforce API budget", text))
-    rows.append(("Partner Center API budget", report.partner_center_note))
+    calls = report.partner_center_calls_24h
+    counted = "not recorded" if calls is None else f"{calls:,} calls in the last 24 h"
+    rows.append(("Partner Center API use", f"{counted} (no quota API: throttled by 429)"))
     return rows
 
 

@@ -15,13 +15,15 @@ from cosell.clients.referral import Referral, parse_datetime
 from cosell.clients.salesforce import SalesforceClient
 from cosell.errors import CosellError
 from cosell.operations.activity import Activity, read_activity
+from cosell.operations.call_meter import calls_last_24h
 from cosell.store.records import TenantId
 from cosell.store.sql import Store
 
 REFERRAL_LIFETIME = timedelta(days=14)
 INCOMING_NEW = "direction eq 'Incoming' and status eq 'New'"
 PARTNER_CENTER_QUOTA_NOTE = (
-    "Partner Center publishes no API quota; it throttles with 429 and Retry-After"
+    "Partner Center publishes no API quota (it throttles with 429 and Retry-After); "
+    "shown: calls the service made in the last 24 h"
 )
 
 
@@ -75,6 +77,7 @@ class StatusReport:
     activity: Activity
     expiring: Expiring | None = None
     salesforce_budget: SalesforceBudget | None = None
+    partner_center_calls_24h: int | None = None
     partner_center_note: str = PARTNER_CENTER_QUOTA_NOTE
 
     @property
@@ -124,6 +127,7 @@ def build_status(
         activity=read_activity(store, tenant_id),
         expiring=expiring,
         salesforce_budget=None if salesforce is None else salesforce_budget(salesforce),
+        partner_center_calls_24h=calls_last_24h(store, tenant_id, now),
     )
 
 

@@ -25,6 +25,7 @@ from starlette.routing import Route
 from cosell import __version__
 from cosell.operations import console
 from cosell.operations.activity import Activity, SignalSeen, read_activity
+from cosell.operations.call_meter import calls_last_24h
 from cosell.operations.conflicts import Resolution, open_conflicts, resolve
 from cosell.operations.links_view import recent_links
 from cosell.operations.retry import retry_all, retry_one
@@ -136,6 +137,7 @@ class Dashboard:
             "stats": stats,
             "oldest_wait": console.duration(waited) if waited else "",
             "activity": self._activity(),
+            "pc_calls": calls_last_24h(self.store, self.tenant_id, now),
             "audit": self.store.recent_audit(self.tenant_id, RECENT_AUDIT),
             "dead_letters": self.store.dead_letters(self.tenant_id),
             "conflicts": open_conflicts(self.store, self.tenant_id),
