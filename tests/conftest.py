@@ -1,4 +1,4 @@
-"""Store fixtures: every test runs on SQLite (a temp file) and on PostgreSQL when available."""
+"""Shared fixtures. Store tests run on SQLite (a temp file) and on PostgreSQL when available."""
 
 from __future__ import annotations
 
