@@ -155,3 +155,15 @@ def test_password_protects_every_page(store: Store, clock: ManualClock) -> None:
     right = base64.b64encode(b"admin:s3cret").decode()
     assert client.get("/", headers={"Authorization": f"Basic {right}"}).status_code == 200
     assert client.get("/healthz").status_code == 200  # probes stay open
+
+
+def test_for_service_links_opportunities_into_the_org(store: Store, clock: ManualClock) -> None:
+    from cosell.settings import Settings
+
+    settings = Settings(salesforce={"instance_url": "https://acme.my.salesforce.com/"})
+    tenant = store.ensure_tenant("default")
+    dashboard = Dashboard.for_service(settings, store, tenant)
+    assert dashboard.urls.of(dashboard.urls.opportunity, "006A") == (
+        "https://acme.my.salesforce.com/006A"
+    )
+    assert dashboard.tenant == "default"

@@ -29,6 +29,7 @@ from cosell.operations.call_meter import calls_last_24h
 from cosell.operations.conflicts import Resolution, open_conflicts, resolve
 from cosell.operations.links_view import recent_links
 from cosell.operations.retry import retry_all, retry_one
+from cosell.settings import Settings
 from cosell.store.records import TenantId
 from cosell.store.sql import Store
 from cosell.web.status import ServiceStatus
@@ -78,6 +79,23 @@ class Dashboard:
         self.status = status
         self.urls = urls or RecordUrls()
         self._password = password
+
+    @classmethod
+    def for_service(
+        cls,
+        settings: Settings,
+        store: Store,
+        tenant_id: TenantId,
+        status: ServiceStatus | None = None,
+        *,
+        password: str | None = None,
+    ) -> Dashboard:
+        """The running service's dashboard: opportunities link into the configured org."""
+        instance = settings.salesforce.instance_url
+        opportunity = f"{instance.rstrip('/')}/{{id}}" if instance else None
+        urls = RecordUrls(opportunity=opportunity)
+        name = settings.tenant.name
+        return cls(store, tenant_id, name, status=status, urls=urls, password=password)
 
     def routes(self) -> list[Route]:
         return [
