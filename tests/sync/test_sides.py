@@ -49,7 +49,8 @@ def test_microsofts_own_referrals_are_recognised() -> None:
         ("/name", True),
         ("/details/requirements/solutions", True),
         ("/customerProfile/name", False),
-        ("/inviteContext/assistanceRequestCode", False),
+        ("/inviteContext/assistanceRequestCode", True),
+        ("/customerProfile/address/country", False),
     ],
 )
 def test_only_paths_partner_center_accepts_are_patched(path: str, patchable: bool) -> None:

@@ -23,6 +23,7 @@ VALUE_CHARS = 80
 LINE_CHARS = 1000
 OK_MARK = "✔"
 FAIL_MARK = "✖"
+NOTICE_MARK = "⚠"
 ARROWS = {"to_partner_center": "CRM → Partner Center", "to_crm": "Partner Center → CRM"}
 
 
@@ -37,6 +38,11 @@ def ok_status(moment: datetime) -> str:
 
 def failed_status(reason: str) -> str:
     return shorten(f"{FAIL_MARK} {redact_text(reason)}", STATUS_LIMIT)
+
+
+def notice_status(text: str) -> str:
+    """A lifecycle notice (see :mod:`cosell.sync.lifecycle`) as the status field shows it."""
+    return shorten(f"{NOTICE_MARK} {redact_text(text)}", STATUS_LIMIT)
 
 
 def shorten(text: str, limit: int) -> str:
@@ -60,7 +66,7 @@ def _member(value: Any) -> str:
 def line(entry: AuditEntry, moment: datetime) -> str:
     """One summary line for an audit entry."""
     where = ARROWS.get(entry.direction, "")
-    mark = OK_MARK if entry.outcome == "synced" else FAIL_MARK
+    mark = {"synced": OK_MARK, "skipped": NOTICE_MARK}.get(entry.outcome, FAIL_MARK)
     head = f"{stamp(entry.at or moment)} {mark} {where}".rstrip()
     if entry.field:
         body = f"{entry.field}: {show(entry.old)} → {show(entry.new)}"
@@ -99,11 +105,14 @@ def record_fields(
     entries: Sequence[AuditEntry],
     moment: datetime,
     refusal: AuditEntry | None = None,
+    notice: AuditEntry | None = None,
 ) -> dict[str, Any]:
     """Status, error and summary values to write, only where they differ from the record.
 
     A refusal already shown is not shown again, so a record that stays unready is written once;
-    a record that syncs again after a refusal gets its ✔ back and the error cleared.
+    a record that syncs again after a refusal gets its ✔ back and the error cleared. A
+    ``notice`` (a lifecycle message, ``⚠ …``) takes the status field unless there is a refusal;
+    it gets an ``Audit__c`` line only when it is newly shown.
     """
     shown = str(current.get(names.status_field or "") or "")
     error = shorten(redact_text(refusal.message), ERROR_LIMIT) if refusal else None
@@ -112,6 +121,10 @@ def record_fields(
         status: str | None = failed_status(refusal.message)
         if _is_new_refusal(names, current, status, error):
             lines.insert(0, refusal)
+    elif notice is not None:
+        status = notice_status(notice.message)
+        if status != shown:
+            lines.insert(0, notice)
     else:
         renew = has_news(entries) or shown.startswith(FAIL_MARK)
         status = ok_status(moment) if renew else None
@@ -120,7 +133,7 @@ def record_fields(
         fields[names.status_field] = status
     if names.error_field and (current.get(names.error_field) or None) != error:
         fields[names.error_field] = error
-    if names.audit_field and has_news(lines):
+    if names.audit_field and (has_news(lines) or (notice is not None and notice in lines)):
         fields[names.audit_field] = summary(current.get(names.audit_field), lines, moment)
     return fields
 

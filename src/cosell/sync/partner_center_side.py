@@ -31,6 +31,7 @@ PATCHABLE = frozenset(
         "/details/notes",
         "/details/requirements/solutions",
         "/externalReferenceId",
+        "/inviteContext/assistanceRequestCode",
         "/name",
         "/status",
         "/substatus",
@@ -38,7 +39,8 @@ PATCHABLE = frozenset(
         "/team",
     }
 )
-"""Referral paths Partner Center lets a partner patch (its co-sell connector's set)."""
+"""Referral paths Partner Center lets a partner patch: its co-sell connector's set, plus the help
+request, which upgrades a private or partner-led referral to co-sell before it closes."""
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ ON_HOLD = "on hold: kept until accepted"
 SYNC_OFF = "sync flag is off"
 NO_UNSHARE = "cannot go from shared back to private"
 CLOSED_NOT_CREATED = "referral is Closed: no opportunity is created for it"
+DECLINED = "Closed/Declined"
+REASON_PATH = "statusReason"
 CREATED_STATUS = "Active/Accepted"
 """Partner Center answers a referral create with this status, whatever was sent."""
 
@@ -191,13 +193,32 @@ class _Merge:
 
     def run(self) -> Plan:
         stage = self.mapping.stage_field()
+        declined = self._declined_by_reason(stage)
         names = sorted(self.mapping.fields, key=lambda n: n != stage)
         for name in names:
             self._field(name, self.mapping.fields[name])
             if name == stage:
                 crm_stage = self.out.to_crm.get(name, self.crm.get(name))
                 self.on_hold = self.on_hold or is_on_hold(crm_stage)
+        if declined and stage is not None and stage in self.out.to_partner_center:
+            self.out.to_crm[stage] = DECLINED
         return self.out
+
+    def _declined_by_reason(self, stage: str | None) -> bool:
+        """A reason entered on an on-hold opportunity declines the referral (an explicit action,
+        as good as moving it to the decline stage)."""
+        reason = reason_field(self.mapping)
+        if stage is None or reason is None or self.base.get(reason) == self.crm.get(reason):
+            return False
+        if not (self.facts.sync_enabled and self.mapping.fields[reason].flows_to("partner_center")):
+            return False
+        pc_stage = self.pc.get(stage)
+        if pc_stage != self.base.get(stage) or not is_on_hold(pc_stage):
+            return False
+        if not (is_on_hold(self.crm.get(stage)) and self.crm.get(reason)):
+            return False
+        self.crm = {**self.crm, stage: DECLINED}
+        return True
 
     def _field(self, name: str, spec: FieldSpec) -> None:
         b, p, c = self.base.get(name), self.pc.get(name), self.crm.get(name)
@@ -248,6 +269,11 @@ class _Merge:
         if spec.transform == "stage":
             return _transition_problem(self.pc.get(name), value)
         return ON_HOLD if self.on_hold and spec.hold else None
+
+
+def reason_field(mapping: SyncMapping) -> str | None:
+    """The field mapped to the referral's ``statusReason`` (loss or decline reason), if any."""
+    return next((n for n, s in mapping.fields.items() if s.partner_center == REASON_PATH), None)
 
 
 def _winner(spec: FieldSpec) -> Resolution | None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from cosell.errors import RejectedError
 from cosell.store.records import AuditEntry, Direction, LinkUpdate
-from cosell.sync import audit_trail
+from cosell.sync import audit_trail, lifecycle, resolutions
 from cosell.sync.mapping import SyncMapping
 from cosell.sync.partner_center_side import PcRecord, split_patchable
 from cosell.sync.plan import FieldConflict, Plan, PlanFacts, plan
@@ -71,8 +71,35 @@ class Reconcile:
         if decided.create == "opportunity":
             return self._create_opportunity(decided)
         if snap.pc is not None and snap.crm is not None:
+            choices = self._resolutions(decided)
             self._merge(decided)
+            resolutions.mark_applied(
+                self.engine.store, self.engine.tenant, [c.conflict.id for c in choices]
+            )
         return False
+
+    def _resolutions(self, decided: Plan) -> list[resolutions.Resolved]:
+        """Conflicts a person resolved since the last run: their values go into the plan."""
+        link = self.snap.link
+        if link is None or not self.snap.linked:
+            return []
+        parked = resolutions.pending(self.engine.store, self.engine.tenant, link.id)
+        found = [resolutions.resolved(c, self.mapping) for c in parked]
+        choices = [c for c in found if c is not None]
+        pc, crm = self.snap.pc_values or {}, self.snap.crm_values or {}
+        resolutions.apply(decided, choices, pc, crm)
+        self.entries += [
+            self._entry(
+                "none",
+                outcome="conflict",
+                field=c.conflict.field,
+                old=c.conflict.pc,
+                new=c.value,
+                message=f"resolved by a person: {c.take} applied to both sides",
+            )
+            for c in choices
+        ]
+        return choices
 
     # --- creates ---------------------------------------------------------------------------------
 
@@ -122,21 +149,51 @@ class Reconcile:
         self.entries += self._conflict_entries(decided.conflicts)
         write = to_crm_fields(decided.to_crm, self.mapping)
         refusal = self._refusal(unready) if unready else None
-        extra = self._status_fields(snap.crm.opportunity, self.entries, refusal)
+        notice = self._notice(decided, pc_after)
+        extra = self._status_fields(snap.crm.opportunity, self.entries, refusal, notice)
         if refusal is not None and self._shows_refusal(extra):
             self.entries.append(refusal)
+        status_field = self.engine.schema.names.status_field
+        noticed = notice is not None and refusal is None and bool(status_field)
+        noticed = noticed and status_field in extra
+        if noticed and notice is not None:
+            self.entries += [notice, *self._skip_entries(decided)]
         with self._shown_on_record():
             if not write.is_empty() or extra:
                 self.engine.crm.update(snap.crm, write, extra)
         changed = not snap.linked or new_base != (snap.link.base if snap.link else None)
-        if changed or audit_trail.has_news(self.entries):
+        if changed or audit_trail.has_news(self.entries) or noticed:
             stored = self._entries_to_store()
             link = self._commit(pc_after, snap.crm.id, new_base, stored, snap.crm.modstamp)
             self._park(link.id, decided.conflicts)
-        elif decided.skipped and self._edited_since_commit():
+        elif decided.skipped and self._edited_since_commit() and not self._on_record(notice):
             self._record_skips(decided, new_base)
         if unready:
             raise NotReady(unready)
+
+    def _notice(self, decided: Plan, pc: PcRecord) -> AuditEntry | None:
+        """A lifecycle notice for the status field (see :mod:`cosell.sync.lifecycle`)."""
+        facts = lifecycle.Facts(
+            referral=pc.raw,
+            decided=decided,
+            crm_values=self.snap.crm_values or {},
+            stage_field=self.mapping.stage_field(),
+            now=self.engine.clock.now(),
+        )
+        text = lifecycle.notice(facts)
+        return None if text is None else self._entry("none", outcome="skipped", message=text)
+
+    def _on_record(self, notice: AuditEntry | None) -> bool:
+        """The notice is already the record's status: the record remembers it was shown."""
+        return notice is not None and self.engine.schema.names.status_field is not None
+
+    def _skip_entries(self, decided: Plan) -> list[AuditEntry]:
+        shown = {(e.field, e.message) for e in self.entries}
+        return [
+            self._entry("none", outcome="skipped", field=s.field, message=s.reason)
+            for s in decided.skipped
+            if (s.field, s.reason) not in shown
+        ]
 
     def _edited_since_commit(self) -> bool:
         """A side changed since the last commit (its eTag or SystemModstamp moved)."""
@@ -274,9 +331,10 @@ class Reconcile:
         current: dict[str, Any] | None,
         entries: Sequence[AuditEntry],
         refusal: AuditEntry | None = None,
+        notice: AuditEntry | None = None,
     ) -> dict[str, Any]:
         names, now = self.engine.schema.names, self.engine.clock.now()
-        return audit_trail.record_fields(names, current or {}, entries, now, refusal)
+        return audit_trail.record_fields(names, current or {}, entries, now, refusal, notice)
 
     def _shows_refusal(self, fields: dict[str, Any]) -> bool:
         names = self.engine.schema.names

@@ -1,0 +1,104 @@
+"""Applying a person's decision on a parked conflict.
+
+``cosell conflicts resolve`` stores the decision on the conflict as JSON, ``{"take":
+"partner_center" | "crm" | "value", "value": …}``, marks it ``resolved`` and enqueues the link.
+The next reconcile of the link writes the chosen value to whichever side differs, takes it as
+the field's base, and marks the conflict ``applied`` in the same store as the commit. A
+resolution that cannot be read is left ``resolved`` and reported in the audit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from cosell.store.records import FieldConflict, TenantId
+from cosell.store.schema import conflicts
+from cosell.store.sql import Store
+from cosell.sync.mapping import SyncMapping
+from cosell.sync.plan import Decision, Plan
+from cosell.sync.records import Value
+from cosell.sync.transforms import canonical
+
+APPLIED = "applied"
+"""The state of a conflict whose resolution both sides now hold."""
+ACCOUNT_FIELD = "account"
+"""The ``field`` of a parked account choice (see :mod:`cosell.sync.accounts`)."""
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A resolved conflict and the canonical value both sides get."""
+
+    conflict: FieldConflict
+    value: Value
+    take: str
+
+
+def pending(store: Store, tenant: TenantId, link_id: int) -> list[FieldConflict]:
+    """The link's resolved conflicts not yet applied."""
+    return [c for c in store.conflicts(tenant, "resolved") if c.link_id == link_id]
+
+
+def decode(text: str | None) -> tuple[str, Any] | None:
+    """``(take, value)`` of a stored resolution, ``None`` when it is not one."""
+    try:
+        data = json.loads(text or "")
+        take = data["take"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    return (take, data.get("value")) if take in ("partner_center", "crm", "value") else None
+
+
+def resolved(conflict: FieldConflict, mapping: SyncMapping) -> Resolved | None:
+    """The value a resolution chose, canonical for the field; ``None`` if unreadable."""
+    decoded = decode(conflict.resolution)
+    spec = mapping.fields.get(conflict.field)
+    if decoded is None or spec is None:
+        return None
+    take, typed = decoded
+    if take == "partner_center":
+        return Resolved(conflict, conflict.pc, take)
+    if take == "crm":
+        return Resolved(conflict, conflict.crm, take)
+    return Resolved(conflict, canonical(spec, typed, "crm", mapping), take)
+
+
+def apply(
+    decided: Plan,
+    choices: list[Resolved],
+    pc: Mapping[str, Value],
+    crm: Mapping[str, Value],
+) -> None:
+    """Write each chosen value to the side that differs and take it as the base (mutates)."""
+    for choice in choices:
+        name, value = choice.conflict.field, choice.value
+        decided.conflicts[:] = [c for c in decided.conflicts if c.field != name]
+        decided.skipped[:] = [s for s in decided.skipped if s.field != name]
+        decided.decisions[:] = [d for d in decided.decisions if d.field != name]
+        decided.to_partner_center.pop(name, None)
+        decided.to_crm.pop(name, None)
+        if pc.get(name) != value:
+            decided.to_partner_center[name] = value
+            decided.decisions.append(Decision(name, "crm", pc.get(name), value))
+        if crm.get(name) != value:
+            decided.to_crm[name] = value
+            decided.decisions.append(Decision(name, "partner_center", crm.get(name), value))
+        decided.new_base[name] = value
+
+
+def mark_applied(store: Store, tenant: TenantId, conflict_ids: list[int]) -> None:
+    """Mark conflicts applied (they leave the resolved list)."""
+    if not conflict_ids:
+        return
+    stmt = (
+        sa.update(conflicts)
+        .where(conflicts.c.tenant_id == tenant, conflicts.c.id.in_(conflict_ids))
+        .values(state=APPLIED)
+    )
+    with store.engine.begin() as conn:
+        conn.execute(stmt)
