@@ -59,3 +59,31 @@ def test_resolve_refuses_unknown_ids_and_choices(world: OpsWorld) -> None:
     code, _, err = world.cosell("conflicts", "resolve", str(conflict_id), "--take", "mine")
     assert code == 2
     assert "--take" in err
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        ("partner_center", Resolution("partner_center")),
+        ("crm", Resolution("crm")),
+        ('value={"a": 1}', Resolution("value", {"a": 1})),
+        ('value=""', Resolution("value", "")),
+        ("value=null", Resolution("value", None)),
+    ],
+)
+def test_parse_and_round_trip(option: str, expected: Resolution) -> None:
+    parsed = Resolution.parse(option)
+    assert parsed == expected
+    assert Resolution.decode(parsed.encode()) == expected
+
+
+@pytest.mark.parametrize("option", ["", "value=", "value", "theirs", "crm=1"])
+def test_parse_refuses(option: str) -> None:
+    with pytest.raises(ValueError, match=r"--take must be|needs a value"):
+        Resolution.parse(option)
+
+
+@pytest.mark.parametrize("text", ["", "{}", '{"take": "mine"}', "[1]", "crm"])
+def test_decode_refuses_what_is_not_a_resolution(text: str) -> None:
+    with pytest.raises(ValueError, match="not a conflict resolution"):
+        Resolution.decode(text)

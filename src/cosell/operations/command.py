@@ -23,7 +23,7 @@ from cosell.operations.conflicts import ConflictView, Resolution, open_conflicts
 from cosell.operations.deployment import Deployment
 from cosell.operations.doctor import Doctor
 from cosell.operations.retry import retry_all, retry_one
-from cosell.operations.status import build_status
+from cosell.operations.status import build_status, jsonable
 from cosell.service.command import CommandDeps, config_option
 from cosell.settings import load_settings
 
@@ -57,7 +57,7 @@ def _console() -> Console:
 
 
 def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+    click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead.")
@@ -109,7 +109,7 @@ def audit_command(record: str, config_path: Path | None, as_json: bool, limit: i
     with _deployment(config_path) as d:
         rows = history(d.store, d.tenant, record, limit)
     if as_json:
-        _print_json([row.__dict__ for row in rows])
+        _print_json(jsonable(rows))
         return
     if not rows:
         _fail(f"no audit rows for {record_id_of(record)}", 1)
@@ -215,7 +215,7 @@ def doctor_command(config_path: Path | None, as_json: bool) -> None:
     with _deployment(config_path) as d:
         checks = Doctor(d).run()
     if as_json:
-        _print_json([c.__dict__ for c in checks])
+        _print_json(jsonable(checks))
     else:
         _console().print(views.checks_table(checks))
         for check in checks:

@@ -36,6 +36,8 @@ class Resolution:
         name, sep, raw = option.partition("=")
         if name != "value" or not sep:
             raise ValueError(f"--take must be one of {', '.join(TAKE_CHOICES)}, not {option!r}")
+        if not raw:
+            raise ValueError("value= needs a value (value='\"\"' for an empty text)")
         return cls("value", _json_or_text(raw))
 
     @classmethod

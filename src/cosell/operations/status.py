@@ -6,7 +6,7 @@ A remote side that cannot be reached does not spoil the report: its section carr
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -93,7 +93,7 @@ class StatusReport:
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON values (datetimes as ISO-8601 text) for ``cosell status --json``."""
-        data: dict[str, Any] = _jsonable(asdict(self))
+        data: dict[str, Any] = jsonable(asdict(self))
         data["links"] = self.links
         age = self.oldest_unsynced_age
         data["oldest_unsynced_seconds"] = None if age is None else age.total_seconds()
@@ -177,11 +177,14 @@ def salesforce_budget(client: SalesforceClient) -> SalesforceBudget:
     return SalesforceBudget(maximum, remaining)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """Dataclass trees as plain JSON values (datetimes as ISO-8601 text)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return jsonable(asdict(value))
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return value
