@@ -10,6 +10,7 @@ from rich.table import Table
 
 from cosell.sync.mapping import SyncMapping, default_mapping, load_mapping
 from cosell.sync.mapping_errors import MappingError
+from cosell.sync.preview_command import preview_command
 
 _ARROWS = {"both": "⇄", "to_crm": "→", "to_partner_center": "←", "on_create": "create"}
 
@@ -43,3 +44,6 @@ def summary_table(mapping: SyncMapping) -> Table:
         arrow = _ARROWS[spec.direction]
         table.add_row(name, spec.partner_center, arrow, spec.crm, spec.owner, spec.transform)
     return table
+
+
+mapping_command.add_command(preview_command)

@@ -147,7 +147,7 @@ class Engine:
         pending: list[AuditEntry] = []
         for _ in range(MAX_ROUNDS):
             snapshot = self.read(kind, record_id)
-            step = Reconcile(self, snapshot, self._facts(snapshot), correlation_id, pending)
+            step = Reconcile(self, snapshot, self.facts(snapshot), correlation_id, pending)
             if not step.run():
                 return
             self.stats.count("creates")
@@ -203,7 +203,8 @@ class Engine:
             snapshot.crm_values = from_crm(snapshot.crm.opportunity, related, self.mapping)
         return snapshot
 
-    def _facts(self, snapshot: Snapshot) -> PlanFacts:
+    def facts(self, snapshot: Snapshot) -> PlanFacts:
+        """What the planner needs beyond field values (sync flag, direction, link)."""
         pc, crm = snapshot.pc, snapshot.crm
         flag = self.schema.names.sync_flag_field
         enabled = bool(crm.opportunity.get(flag)) if crm is not None else True
