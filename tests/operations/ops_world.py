@@ -7,6 +7,7 @@ import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +128,11 @@ def make_world(tmp_path: Path, clock: ManualClock, pc_auth: str = "ropc") -> Ops
     env: dict[str, str | None] = {n: None for n in os.environ if n.startswith("COSELL_")}
     env |= SECRETS
     return OpsWorld(partner_center_emulator(PC), salesforce_emulator(SF), config, clock, env)
+
+
+def dead_letter(store: Store, tenant: TenantId, key: str, reason: str) -> None:
+    """Fail ``key`` the way the queue does: claimed, then parked with a reason."""
+    store.enqueue(tenant, key)
+    now = store.clock.now() + timedelta(seconds=1)
+    [job] = [j for j in store.claim("test", now, 60, limit=10) if j.key == key]
+    assert store.dead_letter(job, reason)

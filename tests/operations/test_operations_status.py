@@ -4,8 +4,7 @@ the Partner Center emulator (its clock advanced), the Salesforce budget, the las
 import json
 from datetime import timedelta
 
-from ops_world import OpsWorld
-from test_retry import dead_letter
+from ops_world import OpsWorld, dead_letter
 
 from cosell.operations.activity import RecordingStatus
 from cosell.signals.loop import LookReport

@@ -1,19 +1,8 @@
 """``cosell retry``: dead letters back onto the queue, by id, by key, or all of them."""
 
-from datetime import timedelta
-
-from ops_world import OpsWorld
+from ops_world import OpsWorld, dead_letter
 
 from cosell.store.records import LinkUpdate
-from cosell.store.sql import Store
-
-
-def dead_letter(store: Store, tenant: int, key: str, reason: str) -> None:
-    """Fail ``key`` the way the queue does: claimed, then parked with a reason."""
-    store.enqueue(tenant, key)  # type: ignore[arg-type]
-    now = store.clock.now() + timedelta(seconds=1)
-    [job] = [j for j in store.claim("test", now, 60, limit=10) if j.key == key]
-    assert store.dead_letter(job, reason)
 
 
 def test_retry_by_opportunity_id_requeues_the_linked_referral_key(world: OpsWorld) -> None:
