@@ -1,9 +1,9 @@
 """Partner Center publishes no API quota, so cosell counts its own calls.
 
-``CallMeter`` counts responses in hourly buckets and merges them into a store cursor (at most
-once a minute, and on ``flush``), so ``cosell status`` in another process can show the calls of
-the last 24 hours. Replicas merging at the same moment may lose a few counts: the figure is a
-guide to load, not an invoice.
+``CallMeter`` counts responses in hourly buckets and merges them into a store cursor (on the
+first call, then at most once a minute, and on ``flush``), so ``cosell status`` in another
+process can show the calls of the last 24 hours. Replicas merging at the same moment may lose a
+few counts: the figure is a guide to load, not an invoice.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class CallMeter:
         self._flush_every = flush_every
         self._pending: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._flushed_at = clock.monotonic()
+        self._flushed_at = clock.monotonic() - flush_every  # the first call is merged at once
 
     def count(self, calls: int = 1) -> None:
         with self._lock:
