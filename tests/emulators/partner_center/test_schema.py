@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft4Validator
-from pc_helpers import REFERRALS, create
+from pc_helpers import REFERRALS, create, password_token
 from starlette.testclient import TestClient
+
+from cosell.clock import ManualClock
 
 SWAGGER = (
     Path(__file__).resolve().parents[3].parent
@@ -56,3 +58,26 @@ def test_responses_match_the_referral_schema(
     ).json()
     validator.validate(patched)
     assert patched["details"]["dealValue"] == 2500.5
+
+
+def test_a_registered_referral_matches_the_referral_schema(
+    client: TestClient, clock: ManualClock, validator: Draft4Validator
+) -> None:
+    auth = {"Authorization": f"Bearer {password_token(client)['access_token']}"}
+    shared = {"consent": {"consentToShareReferralWithMicrosoftSellers": True}}
+    referral = create(client, auth, **shared)
+    clock.advance(73 * 3600)
+    auth = {"Authorization": f"Bearer {password_token(client)['access_token']}"}
+    ops: list[dict[str, Any]] = [
+        {"op": "replace", "path": "/status", "value": "Closed"},
+        {"op": "replace", "path": "/substatus", "value": "Won"},
+    ]
+    assert client.patch(f"{REFERRALS}/{referral['id']}", json=ops, headers=auth).is_success
+    value = {"contract": {"value": 900, "currency": "EUR", "term": "Finite"}}
+    ops = [{"op": "add", "path": "/registrations/-", "value": value}]
+    prefer = {**auth, "Prefer": "return=representation"}
+    registered = client.patch(f"{REFERRALS}/{referral['id']}", json=ops, headers=prefer).json()
+    assert registered["registrations"][0]["status"] == "ReviewPending"
+    validator.validate(registered)
+    path = f"/_emulator/referrals/{referral['id']}/registrations/0/status"
+    validator.validate(client.post(path, json={"status": "Approved"}).json())

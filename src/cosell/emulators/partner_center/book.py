@@ -9,11 +9,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import jsonpatch
 
-from cosell.emulators.partner_center import lifecycle
+from cosell.emulators.partner_center import lifecycle, registrations
 from cosell.emulators.partner_center.defaults import MICROSOFT, skeleton
 from cosell.emulators.partner_center.responses import (
     ApiError,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from cosell.emulators.partner_center.emulator import Emulator
 
 EXPIRY = timedelta(days=14)
+RegistrationChange = Callable[[dict[str, Any], datetime], dict[str, Any]]
 SERVER_OWNED = frozenset(
     {
         "id",
@@ -87,6 +89,9 @@ class ReferralBook:
         return self._insert(referral, "referral-created")
 
     def patch(self, referral_id: str, ops: Any, if_match: str | None) -> dict[str, Any]:
+        if registrations.targets_registrations(ops):
+            change = partial(registrations.apply, ops=ops)
+            return self.change_registration(referral_id, change, if_match)
         before = self._writable(referral_id, if_match)
         allowed = lifecycle.PATCHABLE_PATHS | set(self.emulator.config.extra_patch_paths)
         _check_ops(ops, allowed)
@@ -95,6 +100,13 @@ class ReferralBook:
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
             raise invalid(f"The patch cannot be applied: {exc}", "body") from None
         return self._update(before, after, "referral-updated")
+
+    def change_registration(
+        self, referral_id: str, change: RegistrationChange, if_match: str | None
+    ) -> dict[str, Any]:
+        """Deal registration: the one write a Closed (Won) referral accepts."""
+        before = self._matching(referral_id, if_match)
+        return self._insert(change(before, self.emulator.clock.now()), "referral-updated")
 
     def put(self, referral_id: str, body: Any, if_match: str | None) -> dict[str, Any]:
         if not if_match:
@@ -147,10 +159,14 @@ class ReferralBook:
             self._update(referral, after, "referral-updated")
         return [r["id"] for r in expired]
 
-    def _writable(self, referral_id: str, if_match: str | None) -> dict[str, Any]:
+    def _matching(self, referral_id: str, if_match: str | None) -> dict[str, Any]:
         referral = self.get(referral_id)
         if if_match is not None and if_match.strip() not in ("*", referral["eTag"]):
             raise precondition_failed()
+        return referral
+
+    def _writable(self, referral_id: str, if_match: str | None) -> dict[str, Any]:
+        referral = self._matching(referral_id, if_match)
         if referral["status"] == "Closed":
             raise lifecycle.closed_error()
         return referral

@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from cosell.emulators.faults import FaultSpecError
 from cosell.emulators.partner_center.referrals import read_json, referral_response
+from cosell.emulators.partner_center.registrations import review_registration
 from cosell.emulators.partner_center.responses import ApiError, invalid, json_response
 
 if TYPE_CHECKING:
@@ -129,6 +130,9 @@ routes = [
     Route("/_emulator/referrals", share_referral, methods=["POST"]),
     Route("/_emulator/referrals/{id}", update_referral, methods=["PATCH"]),
     Route("/_emulator/referrals/{id}/related", create_related, methods=["POST"]),
+    Route(
+        "/_emulator/referrals/{id}/registrations/0/status", review_registration, methods=["POST"]
+    ),
     Route("/_emulator/clock", clock, methods=["GET", "POST"]),
     Route("/_emulator/faults", faults, methods=["GET", "POST", "DELETE"]),
     Route("/_emulator/calls", calls, methods=["GET", "DELETE"]),
