@@ -15,6 +15,7 @@ from cosell.emulators.salesforce import (
     query,
     replication,
     rest,
+    soap_login,
     sobject_collections,
     tooling,
 )
@@ -52,7 +53,12 @@ def create_app(
     emulator = SalesforceEmulator(config or SalesforceEmulatorConfig(), clock or OffsetClock())
     emulator.routes = api_routes()
     app = Starlette(
-        routes=[*login.routes(), *control.routes(), *(r.starlette() for r in emulator.routes)],
+        routes=[
+            *login.routes(),
+            *soap_login.routes(),
+            *control.routes(),
+            *(r.starlette() for r in emulator.routes),
+        ],
         exception_handlers={404: _unrouted, 405: _unrouted},
     )
     app.state.emulator = emulator

@@ -192,9 +192,8 @@ class TokenIssuer:
             raise OAuthError("invalid_grant", "invalid assertion") from None
         return claims
 
-    def _check_expiry(self, exp: Any) -> None:
-        if not isinstance(exp, int | float):
-            raise OAuthError("invalid_grant", "invalid assertion")
+    def _check_expiry(self, claim: Any) -> None:
+        exp = _epoch_seconds(claim)
         now = self._clock.now().timestamp()
         if exp <= now - self._config.jwt_skew_seconds:
             raise OAuthError("invalid_grant", "expired authorization code")
@@ -216,6 +215,15 @@ class TokenIssuer:
             "signature": base64.b64encode(digest).decode(),
             "scope": "api",
         }
+
+
+def _epoch_seconds(claim: Any) -> float:
+    """``exp`` as a number; simple-salesforce sends it as a string of digits, which is accepted."""
+    if isinstance(claim, str) and claim.isdecimal():
+        return float(claim)
+    if isinstance(claim, int | float) and not isinstance(claim, bool):
+        return float(claim)
+    raise OAuthError("invalid_grant", "invalid assertion")
 
 
 def _public_key(pem: bytes) -> Any:
