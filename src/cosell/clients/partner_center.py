@@ -33,6 +33,7 @@ from cosell.webhooks.registration import (
 
 REFERRALS = "/v1.0/engagements/referrals"
 REGISTRATION = "/webhooks/v1/registration"
+DEAL_REGISTRATION = "/registrations/0/"
 PATCH_OPS = frozenset({"add", "replace"})
 M = TypeVar("M", bound=BaseModel)
 
@@ -176,6 +177,28 @@ class PartnerCenterClient:
         call = _Call("PUT", _referral_path(referral.id), self._http, json=referral.for_put())
         call.headers = {"If-Match": if_match}
         return _read(Referral, self._json(call))
+
+    def register_deal(
+        self, referral_id: str, registration: Mapping[str, Any], if_match: str | None = None
+    ) -> Referral:
+        """Register a Won deal with Microsoft: ``add /registrations/-`` with a DealRegistration
+        (``type``, ``contract``, ``solutionDetails``). Returns the referral as registered.
+        Unguarded, it is not retried once it may have reached the server."""
+        ops: list[JsonPatchOp] = [
+            {"op": "add", "path": "/registrations/-", "value": dict(registration)}
+        ]
+        done = self.patch_referral(referral_id, ops, if_match, return_representation=True)
+        return self.get_referral(referral_id) if done is None else done
+
+    def update_deal_registration(
+        self, referral_id: str, ops: Sequence[JsonPatchOp], if_match: str | None = None
+    ) -> Referral:
+        """Correct the deal registration: ops on ``/registrations/0/contract/*`` and
+        ``/registrations/0/solutionDetails/0/*``. Returns the referral afterwards."""
+        if stray := [op["path"] for op in ops if not op["path"].startswith(DEAL_REGISTRATION)]:
+            raise ValueError(f"deal registration updates are under {DEAL_REGISTRATION}: {stray}")
+        done = self.patch_referral(referral_id, ops, if_match, return_representation=True)
+        return self.get_referral(referral_id) if done is None else done
 
     # -- webhook registration ----------------------------------------------------------------
 
