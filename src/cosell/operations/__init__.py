@@ -1,6 +1,7 @@
 """Day-2 operations: status, audit history, retries, conflicts and the doctor's checks."""
 
 from cosell.operations.activity import Activity, RecordingStatus, read_activity
+from cosell.operations.call_meter import CallMeter, calls_last_24h
 from cosell.operations.checks import Check
 from cosell.operations.conflicts import ConflictView, Resolution, open_conflicts, resolve
 from cosell.operations.deployment import Deployment
@@ -10,6 +11,7 @@ from cosell.operations.status import StatusReport, build_status
 
 __all__ = [
     "Activity",
+    "CallMeter",
     "Check",
     "ConflictView",
     "Deployment",
@@ -18,6 +20,7 @@ __all__ = [
     "Resolution",
     "StatusReport",
     "build_status",
+    "calls_last_24h",
     "open_conflicts",
     "read_activity",
     "resolve",
