@@ -61,6 +61,11 @@ class Served:
     emulator: SalesforceEmulator
     jwt_key: str
 
+    def reset(self) -> None:
+        """A freshly seeded org on the real time, so tests neither see nor age each other."""
+        self.emulator.reset()
+        self.clock.reset()
+
     def session(self) -> requests.Session:
         """A requests session that trusts the emulator and reaches it for the login hosts."""
         session = requests.Session()
@@ -161,8 +166,7 @@ CREDENTIAL_LOGINS = ["soap", "oauth-password", "jwt", "client-credentials"]
 
 @pytest.fixture(params=["token-by-hand", *CREDENTIAL_LOGINS])
 def sf(served: Served, request: pytest.FixtureRequest) -> Iterator[Salesforce]:
-    served.emulator.reset()
-    served.clock.reset()
+    served.reset()
     session = served.session()
     if request.param == "token-by-hand":
         yield _token_by_hand(served, session)
@@ -182,7 +186,7 @@ def sf(served: Served, request: pytest.FixtureRequest) -> Iterator[Salesforce]:
     ],
 )
 def test_own_logins_reach_the_emulator(served: Served, login: str, route: str) -> None:
-    served.emulator.reset()
+    served.reset()
     with served.session() as session:
         sf = Salesforce(**_credentials(served, login), session=session, version="62.0")
         assert served.calls(route) == 1
@@ -218,6 +222,7 @@ def test_a_handed_session_cannot_log_in_again(sf: Salesforce, served: Served) ->
 def test_wrong_credentials_fail_authentication(
     served: Served, login: str, wrong: dict[str, str], code: str
 ) -> None:
+    served.reset()
     credentials = {**_credentials(served, login), **wrong}
     failure = None
     with served.session() as session:
@@ -229,6 +234,7 @@ def test_wrong_credentials_fail_authentication(
 
 
 def test_an_unapproved_jwt_user_gets_simple_salesforces_own_hint(served: Served) -> None:
+    served.reset()
     credentials = {**_credentials(served, "jwt"), "username": "someone@partner.example"}
     failure = None
     with served.session() as session:
