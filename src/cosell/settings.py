@@ -38,6 +38,7 @@ SECRET_ENV: dict[str, tuple[str, str]] = {
     "COSELL_SF_PASSWORD": ("salesforce", "password"),
     "COSELL_SF_REFRESH_TOKEN": ("salesforce", "refresh_token"),
     "COSELL_SF_JWT_KEY_FILE": ("salesforce", "jwt_key_file"),
+    "COSELL_DASHBOARD_PASSWORD": ("service", "dashboard_password"),
 }
 # What each sign-in flow needs besides its defaults: checked when a command needs that side.
 PARTNER_CENTER_NEEDS: dict[str, tuple[str, ...]] = {
@@ -68,6 +69,8 @@ class ServiceSettings(_Section):
     workers: int = Field(default=4, ge=1, le=256)
     log_format: LogFormat = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    dashboard_password: SecretStr | None = None
+    """When set, the dashboard asks for it (HTTP basic auth); the webhook path never does."""
 
 
 class PartnerCenterSettings(_Section):

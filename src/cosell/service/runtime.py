@@ -22,6 +22,8 @@ from cosell.clients.partner_center import PartnerCenterClient
 from cosell.clients.salesforce import SalesforceClient
 from cosell.clock import Clock
 from cosell.errors import ConfigError, CosellError
+from cosell.operations.activity import RecordingStatus
+from cosell.operations.call_meter import CallMeter
 from cosell.queue.embedded import EmbeddedQueue
 from cosell.service.connections import (
     HttpFactory,
@@ -39,6 +41,7 @@ from cosell.signals.sweeper import referral_sweeper
 from cosell.store.records import Job, TenantId
 from cosell.store.sql import Store
 from cosell.web.app import create_app
+from cosell.web.dashboard import Dashboard
 from cosell.web.metrics import QueueGauges, ServiceMetrics
 from cosell.web.status import ServiceStatus
 from cosell.web.webhooks import WebhookReceiver
@@ -125,12 +128,14 @@ def build_runtime(
     tracked = _tracking(http, opened)
     store = _open_store(settings, clock)
     tenant = store.ensure_tenant(settings.tenant.name)
+    meter = CallMeter(store, tenant, clock)
+    pc_hosts = {settings.partner_center.api_url, settings.partner_center.webhook_api_url}
     parts = ServiceParts(
         settings,
         clock,
         store,
         tenant,
-        partner_center_client(settings, clock, tracked),
+        partner_center_client(settings, clock, meter.metered(tracked, pc_hosts)),
         salesforce_client(settings, clock, tracked),
     )
     queue = EmbeddedQueue(
@@ -149,9 +154,10 @@ def build_runtime(
         status=status,
         metrics=metrics,
         health_check=partial(store.stats, tenant),
+        dashboard=_dashboard(settings, store, tenant, status),
     )
     server = WebServer(app, settings.service.host, settings.service.port)
-    closers = [*(client.close for client in opened), store.close]
+    closers = [meter.flush, *(client.close for client in opened), store.close]
     return Runtime(queue=queue, signals=[poll, sweep], server=server, closers=closers)
 
 
@@ -204,7 +210,10 @@ def _observers(parts: ServiceParts) -> tuple[ServiceStatus, ServiceMetrics]:
 
     metrics = ServiceMetrics()
     metrics.watch_queue(gauges)
-    return ServiceStatus(parts.settings.tenant.name, parts.clock, depth), metrics
+    status = RecordingStatus(
+        parts.settings.tenant.name, parts.clock, depth, cursors=parts.store, tenant_id=parts.tenant
+    )
+    return status, metrics
 
 
 def _signals(
@@ -244,3 +253,11 @@ def _signals(
 
 def _log_halt(job: Job, error: CosellError) -> None:
     log.error("tenant.halted", key=job.key, error=str(error))
+
+
+def _dashboard(
+    settings: Settings, store: Store, tenant: TenantId, status: ServiceStatus
+) -> Dashboard:
+    secret = settings.service.dashboard_password
+    password = secret.get_secret_value() if secret is not None else None
+    return Dashboard.for_service(settings, store, tenant, status, password=password)
