@@ -150,15 +150,24 @@ class CrmSide:
             sent |= self._sync_solutions(record, write.solutions)
         return sent
 
-    def create(self, write: CrmWrite, referral_id: str, extra: Mapping[str, Any]) -> str:
+    def create(
+        self,
+        write: CrmWrite,
+        referral_id: str,
+        extra: Mapping[str, Any],
+        account_id: str | None = None,
+    ) -> str:
         """Upsert the opportunity by the referral id (idempotent), with account, contacts and
-        solutions; returns its id."""
+        solutions; returns its id. ``account_id`` is the matched account (see
+        :mod:`cosell.sync.accounts`); without one, a new account is made from the customer."""
         fields = {**self._known(write.opportunity), **extra}
         fields.setdefault("Name", write.account.get("Name") or f"Referral {referral_id}")
         fields.setdefault("CloseDate", self._default_close_date())
         fields.pop("Id", None)
-        if write.account:
-            fields["AccountId"] = self._match_or_create_account(write.account)
+        if account_id:
+            fields["AccountId"] = account_id
+        elif write.account:
+            fields["AccountId"] = self._new_account(write.account)
         result = self.client.upsert(
             "Opportunity", self.names.referral_id_field, referral_id, fields
         )
@@ -208,6 +217,9 @@ class CrmSide:
             found = next(iter(self.client.query(soql)), None)
             if found is not None:
                 return str(found["Id"])
+        return self._new_account(values)
+
+    def _new_account(self, values: Mapping[str, Any]) -> str:
         body = {k: v for k, v in values.items() if v is not None}
         body.setdefault("Name", "Unnamed customer")
         return self.client.create("Account", body)

@@ -193,32 +193,33 @@ class _Merge:
 
     def run(self) -> Plan:
         stage = self.mapping.stage_field()
-        declined = self._declined_by_reason(stage)
         names = sorted(self.mapping.fields, key=lambda n: n != stage)
         for name in names:
             self._field(name, self.mapping.fields[name])
             if name == stage:
                 crm_stage = self.out.to_crm.get(name, self.crm.get(name))
                 self.on_hold = self.on_hold or is_on_hold(crm_stage)
-        if declined and stage is not None and stage in self.out.to_partner_center:
-            self.out.to_crm[stage] = DECLINED
+                if self.on_hold and self._declined_by_reason(name):
+                    self._decline(name)
         return self.out
 
-    def _declined_by_reason(self, stage: str | None) -> bool:
+    def _declined_by_reason(self, stage: str) -> bool:
         """A reason entered on an on-hold opportunity declines the referral (an explicit action,
         as good as moving it to the decline stage)."""
         reason = reason_field(self.mapping)
-        if stage is None or reason is None or self.base.get(reason) == self.crm.get(reason):
+        if reason is None or self.closed or not self.facts.sync_enabled:
             return False
-        if not (self.facts.sync_enabled and self.mapping.fields[reason].flows_to("partner_center")):
+        if not self.mapping.fields[reason].flows_to("partner_center"):
             return False
-        pc_stage = self.pc.get(stage)
-        if pc_stage != self.base.get(stage) or not is_on_hold(pc_stage):
-            return False
-        if not (is_on_hold(self.crm.get(stage)) and self.crm.get(reason)):
-            return False
-        self.crm = {**self.crm, stage: DECLINED}
-        return True
+        changed = self.crm.get(reason) != self.base.get(reason) and bool(self.crm.get(reason))
+        return changed and is_on_hold(self.pc.get(stage))
+
+    def _decline(self, stage: str) -> None:
+        self.out.to_partner_center[stage] = DECLINED
+        self.out.to_crm[stage] = DECLINED
+        self.out.decisions.append(Decision(stage, "crm", self.base.get(stage), DECLINED))
+        self.out.new_base[stage] = DECLINED
+        self.on_hold = False
 
     def _field(self, name: str, spec: FieldSpec) -> None:
         b, p, c = self.base.get(name), self.pc.get(name), self.crm.get(name)

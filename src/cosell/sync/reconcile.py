@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from cosell.errors import RejectedError
 from cosell.store.records import AuditEntry, Direction, LinkUpdate
 from cosell.sync import audit_trail, lifecycle, resolutions
+from cosell.sync.account_review import AccountReview
 from cosell.sync.mapping import SyncMapping
 from cosell.sync.partner_center_side import PcRecord, split_patchable
 from cosell.sync.plan import FieldConflict, Plan, PlanFacts, plan
@@ -128,12 +129,20 @@ class Reconcile:
     def _create_opportunity(self, decided: Plan) -> bool:
         engine, pc = self.engine, self.snap.pc
         assert pc is not None
+        entry = self._entry("to_crm", message=f"opportunity created from referral {pc.id}")
+        choice = AccountReview(engine).choose(pc, self.snap.link, entry)
+        if choice is None:
+            return False
         engine.store.record_create_intent(engine.tenant, "crm", pc.id, f"referral:{pc.id}")
         write = to_crm_create(decided.to_crm, self.mapping)
-        entry = self._entry("to_crm", message=f"opportunity created from referral {pc.id}")
-        extra = self._status_fields(None, [entry])
-        opportunity_id = engine.crm.create(write, pc.id, extra)
+        if choice.account_id:
+            entry = replace(entry, message=f"{entry.message} (account: {choice.rule})")
+        notice = self._notice(decided, pc)
+        extra = self._status_fields(None, [entry], notice=notice)
+        opportunity_id = engine.crm.create(write, pc.id, extra, choice.account_id)
         self._commit(pc, opportunity_id, decided.new_base, [entry], None)
+        if choice.settled is not None:
+            resolutions.mark_applied(engine.store, engine.tenant, [choice.settled])
         return True
 
     # --- updates ---------------------------------------------------------------------------------

@@ -1,0 +1,198 @@
+"""Account matching for incoming referrals: reuse the customer's account, never duplicate it.
+
+In order, the first rule that finds anything decides:
+
+1. **Linked**: an account already holding an opportunity linked to a referral, for the same
+   customer (normalised name and country, postal code when both have one).
+2. **DUNS**: the referral's ``customerProfile.ids`` DUNS number equals the account's
+   ``DunsNumber`` (when the org has that field).
+3. **Name**: normalised name (case, accents, punctuation and legal suffixes such as "Inc." or
+   "GmbH" ignored), plus the country and the postal code when both sides have one.
+
+One account: it is used. None: a new account is created. Several: the choice is *ambiguous*.
+The engine then parks the referral for review instead of guessing or creating a duplicate (see
+:mod:`cosell.sync.reconcile` and ``docs/lifecycle.md``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cosell.clients.salesforce import SalesforceClient
+from cosell.orgsetup.salesforce import soql_literal
+from cosell.sync.countries import to_iso2
+from cosell.sync.crm_schema import CrmSchema
+
+DUNS_FIELD = "DunsNumber"
+LEGAL_SUFFIXES = frozenset(
+    [
+        "inc",
+        "incorporated",
+        "corp",
+        "corporation",
+        "co",
+        "company",
+        "ltd",
+        "limited",
+        "llc",
+        "llp",
+        "plc",
+        "gmbh",
+        "ag",
+        "sa",
+        "sas",
+        "sarl",
+        "bv",
+        "nv",
+        "srl",
+        "spa",
+        "pty",
+        "kk",
+        "oy",
+        "ab",
+        "as",
+    ]
+)
+SEARCH_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Customer:
+    """The customer of a referral, as matching sees it."""
+
+    name: str | None
+    country: str | None
+    postal_code: str | None
+    duns: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {"name": self.name, "country": self.country, "postal_code": self.postal_code}
+
+
+@dataclass(frozen=True)
+class Match:
+    """The outcome: one account (``account_id``), none, or several ``candidates``."""
+
+    rule: str
+    account_id: str | None = None
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.candidates) > 1
+
+
+def customer_of(referral: Mapping[str, Any]) -> Customer:
+    """The matching keys of a referral's ``customerProfile``."""
+    profile = referral.get("customerProfile") or {}
+    address = profile.get("address") or {}
+    ids = profile.get("ids") or []
+    duns = next(
+        (str(i.get("id")) for i in ids if isinstance(i, dict) and i.get("profileType") == "Duns"),
+        None,
+    )
+    country = address.get("country")
+    return Customer(
+        profile.get("name"),
+        to_iso2(str(country)) if country else None,
+        address.get("postalCode"),
+        duns,
+    )
+
+
+def normalise(name: str | None) -> str:
+    """A company name for comparison: accents, case, punctuation and legal suffixes dropped."""
+    text = unicodedata.normalize("NFKD", name or "").encode("ascii", "ignore").decode()
+    words = re.sub(r"[^a-z0-9]+", " ", text.casefold()).split()
+    while words and words[-1] in LEGAL_SUFFIXES:
+        words.pop()
+    return " ".join(words)
+
+
+def _postal(value: Any) -> str:
+    return re.sub(r"\s+", "", str(value or "")).upper()
+
+
+def same_customer(customer: Customer, account: Mapping[str, Any]) -> bool:
+    """Normalised names equal; countries and postal codes too when both have one."""
+    if not customer.name or normalise(customer.name) != normalise(account.get("Name")):
+        return False
+    country = account.get("BillingCountry")
+    if customer.country and country and to_iso2(str(country)) != customer.country:
+        return False
+    theirs, ours = _postal(account.get("BillingPostalCode")), _postal(customer.postal_code)
+    return not (theirs and ours and theirs != ours)
+
+
+class AccountMatcher:
+    """Finds the account for a customer with the rules above (reads only)."""
+
+    def __init__(self, client: SalesforceClient, schema: CrmSchema) -> None:
+        self.client = client
+        self.schema = schema
+
+    def match(self, customer: Customer) -> Match:
+        for rule, found in (
+            ("linked", self._linked),
+            ("duns", self._duns),
+            ("name", self._by_name),
+        ):
+            rows = _unique(found(customer))
+            if len(rows) == 1:
+                return Match(rule, str(rows[0]["Id"]), rows)
+            if rows:
+                return Match(rule, None, rows)
+        return Match("none")
+
+    def _linked(self, customer: Customer) -> list[dict[str, Any]]:
+        if not customer.name:
+            return []
+        column = self.schema.names.referral_id_field
+        soql = (
+            "SELECT AccountId, Account.Name, Account.BillingCountry, Account.BillingPostalCode "  # noqa: S608
+            f"FROM Opportunity WHERE {column} != null AND AccountId != null "
+            f"AND Account.Name LIKE {soql_literal(_like(customer.name))} LIMIT {SEARCH_LIMIT}"
+        )
+        rows = [{"Id": r["AccountId"], **(r.get("Account") or {})} for r in self._query(soql)]
+        return [_account(r) for r in rows if same_customer(customer, r)]
+
+    def _duns(self, customer: Customer) -> list[dict[str, Any]]:
+        if not customer.duns or DUNS_FIELD not in self.schema.account_fields:
+            return []
+        soql = (
+            f"SELECT Id, Name FROM Account WHERE {DUNS_FIELD} = {soql_literal(customer.duns)} "  # noqa: S608
+            f"LIMIT {SEARCH_LIMIT}"
+        )
+        return [_account(r) for r in self._query(soql)]
+
+    def _by_name(self, customer: Customer) -> list[dict[str, Any]]:
+        if not customer.name:
+            return []
+        soql = (
+            "SELECT Id, Name, BillingCountry, BillingPostalCode FROM Account "  # noqa: S608
+            f"WHERE Name LIKE {soql_literal(_like(customer.name))} "
+            f"ORDER BY CreatedDate LIMIT {SEARCH_LIMIT}"
+        )
+        return [_account(r) for r in self._query(soql) if same_customer(customer, r)]
+
+    def _query(self, soql: str) -> list[dict[str, Any]]:
+        return [dict(row) for row in self.client.query(soql)]
+
+
+def _like(name: str) -> str:
+    """A LIKE pattern on the longest word of the name (the database narrows, we decide)."""
+    words = re.sub(r"[%_'\\]+", " ", name).split() or [name]
+    return f"%{max(words, key=len)}%"
+
+
+def _account(row: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("Id", "Name", "BillingCountry", "BillingPostalCode")
+    return {k: row.get(k) for k in keys if k in row}
+
+
+def _unique(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return list({str(r["Id"]): r for r in rows}.values())

@@ -1,0 +1,95 @@
+"""Account matching for incoming referrals: linked, normalised name, country and postal code;
+ambiguous matches parked for an admin instead of duplicated."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from engine_world import World
+
+from cosell.sync.accounts import Customer, normalise, same_customer
+from cosell.sync.resolutions import ACCOUNT_FIELD, APPLIED
+
+
+def share(world: World, name: str = "Tailspin Toys Inc.", **address: Any) -> str:
+    referral = world.share_referral(
+        name=f"{name} deal",
+        details={"dealValue": 9, "closingDateTime": "2026-12-31T00:00:00Z"},
+        customerProfile={"name": name, "address": {"country": "GB", **address}},
+    )
+    return str(referral["id"])
+
+
+def opportunity_account(world: World, rid: str) -> str:
+    opp_id = world.engine.crm.find_by_referral(rid)
+    assert opp_id is not None
+    return str(world.opp(opp_id)["AccountId"])
+
+
+@pytest.mark.parametrize(
+    ("theirs", "ours", "same"),
+    [
+        ("Tailspin Toys, Inc.", "TAILSPIN TOYS", True),
+        ("Müller GmbH", "Muller", True),
+        ("Tailspin Toys", "Tailspin Toys Europe", False),
+    ],
+)
+def test_names_are_compared_normalised(theirs: str, ours: str, same: bool) -> None:
+    assert (normalise(theirs) == normalise(ours)) is same
+
+
+def test_a_different_postal_code_is_a_different_customer() -> None:
+    customer = Customer("Tailspin", "GB", "EC1A 1BB")
+    assert same_customer(customer, {"Name": "Tailspin", "BillingCountry": "United Kingdom"})
+    assert same_customer(customer, {"Name": "Tailspin Ltd", "BillingPostalCode": "ec1a1bb"})
+    assert not same_customer(customer, {"Name": "Tailspin", "BillingPostalCode": "SW1A 1AA"})
+    assert not same_customer(customer, {"Name": "Tailspin", "BillingCountry": "FR"})
+
+
+def test_an_account_with_a_normalised_name_match_is_reused(world: World) -> None:
+    existing = world.account(Name="TAILSPIN TOYS", BillingCountry="GB")
+    world.account(Name="Tailspin Toys", BillingCountry="FR")
+    rid = share(world, postalCode="EC1A 1BB")
+    world.sync(f"referral:{rid}")
+    assert opportunity_account(world, rid) == existing
+    assert len(world.query("SELECT Id FROM Account")) == 2
+
+
+def test_a_second_referral_for_a_customer_uses_the_linked_account(world: World) -> None:
+    first = share(world)
+    world.sync(f"referral:{first}")
+    account = opportunity_account(world, first)
+    world.account(Name="Tailspin Toys", BillingCountry="GB")  # a look-alike made later
+    second = share(world)
+    world.sync(f"referral:{second}")
+    assert opportunity_account(world, second) == account
+
+
+def test_an_ambiguous_customer_waits_for_an_admin_then_is_created_once(world: World) -> None:
+    one = world.account(Name="Tailspin Toys", BillingCountry="GB")
+    two = world.account(Name="Tailspin Toys Ltd", BillingCountry="GB")
+    rid = share(world)
+    world.sync(f"referral:{rid}")
+    world.sync(f"referral:{rid}")
+
+    assert world.query("SELECT Id FROM Opportunity") == []
+    [review] = world.store.conflicts(world.tenant)
+    assert review.field == ACCOUNT_FIELD
+    assert review.pc["name"] == "Tailspin Toys Inc."
+    assert {c["Id"] for c in review.crm} == {one, two}
+    parked = [r for r in world.store.audit_for(world.tenant, rid) if r.field == ACCOUNT_FIELD]
+    assert len(parked) == 1
+
+    resolution = json.dumps({"take": "value", "value": one})
+    assert world.store.resolve_conflict(world.tenant, review.id, resolution)
+    world.sync(f"referral:{rid}")
+    assert opportunity_account(world, rid) == one
+    assert len(world.query("SELECT Id FROM Opportunity")) == 1
+    assert len(world.query("SELECT Id FROM Account")) == 2
+    [done] = world.store.conflicts(world.tenant, state=None)
+    assert done.state == APPLIED
+    before = world.writes()
+    world.sync(f"referral:{rid}")
+    assert world.writes() == before
