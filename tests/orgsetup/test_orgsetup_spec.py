@@ -7,7 +7,14 @@ from typing import Any
 import pytest
 
 from cosell.orgsetup.salesforce import field_differences
-from cosell.orgsetup.spec import HELP_VALUES, FieldSpec, OrgNames, connector_spec
+from cosell.orgsetup.spec import (
+    HELP_VALUES,
+    FieldSpec,
+    OrgNames,
+    connector_spec,
+    connector_spec_for,
+)
+from cosell.sync.mapping import default_mapping, default_mapping_text, parse_mapping
 
 
 def by_name(name: str) -> FieldSpec:
@@ -143,3 +150,85 @@ def test_field_differences(name: str, current: dict[str, Any], problem: str | No
     else:
         assert len(problems) == 1
         assert problem in problems[0]
+
+
+EXTRA_FIELDS = """
+  won_on:
+    partner_center: details.wonDate
+    crm: Won_On__c
+    transform: date
+  forecast:
+    partner_center: details.forecast
+    crm: Forecast_Value__c
+    transform: decimal
+  long_story:
+    partner_center: details.story
+    crm: Account.Story__c
+    transform: text
+    max_length: 4000
+  flagged:
+    partner_center: details.flagged
+    crm: Flagged__c
+    transform: bool
+"""
+
+
+def extended_spec() -> dict[str, FieldSpec]:
+    mapping = parse_mapping(default_mapping_text() + EXTRA_FIELDS, "extra.yaml")
+    return {f.full_name: f for f in connector_spec_for(mapping).fields}
+
+
+@pytest.mark.parametrize(
+    ("full_name", "metadata"),
+    [
+        ("Opportunity.Won_On__c", {"label": "Won On", "type": "Date"}),
+        (
+            "Opportunity.Forecast_Value__c",
+            {"label": "Forecast Value", "type": "Currency", "precision": 18, "scale": 2},
+        ),
+        (
+            "Account.Story__c",
+            {"label": "Story", "type": "LongTextArea", "length": 4000, "visibleLines": 3},
+        ),
+        (
+            "Opportunity.Flagged__c",
+            {"label": "Flagged", "type": "Checkbox", "defaultValue": "false"},
+        ),
+        ("Opportunity.Loss_Reason__c", {"label": "Loss Reason", "type": "Text", "length": 255}),
+    ],
+)
+def test_mapped_fields_are_typed_from_their_transform(
+    full_name: str, metadata: dict[str, Any]
+) -> None:
+    assert extended_spec()[full_name].metadata() == metadata
+
+
+def test_standard_fields_are_checked_not_created() -> None:
+    spec = connector_spec()
+    standard = {f.full_name: f for f in spec.standard_fields}
+    assert {"Opportunity.Amount", "Opportunity.StageName", "Account.BillingCity"} <= set(standard)
+    assert not {f.full_name for f in spec.fields} & set(standard)
+    assert standard["Opportunity.CurrencyIsoCode"].optional_because
+    assert not standard["Opportunity.Amount"].optional_because
+
+
+def test_stage_flags_follow_their_role() -> None:
+    stages = {s.name: s for s in connector_spec().stages}
+    assert len(stages) == 12
+    assert (stages["On Hold"].closed, stages["On Hold"].probability) == (False, 10)
+    assert (stages["Declined"].closed, stages["Declined"].won) == (True, False)
+    assert stages["Closed Won"].value()["forecastCategory"] == "Closed"
+    assert (stages["Closed Lost"].closed, stages["Closed Lost"].won) == (True, False)
+
+
+def test_names_follow_the_mapping_crm_section() -> None:
+    text = default_mapping_text().replace("Co_sell_Sync_Error__c", "Sync_Problem__c")
+    mapping = parse_mapping(text)
+    assert OrgNames.from_mapping(mapping).sync_error == "Sync_Problem__c"
+    full_names = {f.full_name for f in connector_spec_for(mapping).fields}
+    assert "Opportunity.Sync_Problem__c" in full_names
+    assert "Opportunity.Co_sell_Sync_Error__c" not in full_names
+    defaults = OrgNames()
+    crm = default_mapping().crm
+    assert (defaults.sync_status, defaults.sync_error) == (crm.status_field, crm.error_field)
+    assert defaults.solution_object == crm.solution_object
