@@ -80,8 +80,6 @@ def apply(ops: list[dict[str, Any]], document: dict[str, Any]) -> dict[str, Any]
 CHANGES: dict[str, Value] = {
     "deal_value": "50000.00",
     "close_date": "2027-04-30",
-    "customer_country": "IE",
-    "customer_postal_code": "D02 X285",
     "solutions": ["SOL-200-B", "SOL-300-C"],
     "stage": "Active/Accepted",
     "external_reference_id": "006Q",
@@ -102,18 +100,30 @@ def test_patch_ops_write_the_changes_and_nothing_else() -> None:
     assert {k: v for k, v in after.items() if before[k] != v} == CHANGES
 
 
-def test_patch_ops_keep_solution_attributes_and_add_missing_parents() -> None:
+def test_customer_fields_are_not_patched_after_the_create() -> None:
+    # Partner Center lets partners patch only the connector's paths: the customer's name and
+    # address travel with the create and afterwards only from Partner Center to the CRM.
+    changes: dict[str, Value] = {"customer_country": "IE", "customer_postal_code": "D02 X285"}
+    assert to_partner_center_ops(changes, referral(), MAPPING) == []
+
+
+def test_patch_ops_add_missing_parents() -> None:
+    current = referral()
+    current["details"].pop("requirements", None)
+    ops = to_partner_center_ops({"solutions": ["SOL-1"]}, current, MAPPING)
+    assert ops == [
+        {
+            "op": "add",
+            "path": "/details/requirements",
+            "value": {"solutions": [{"id": "SOL-1", "type": "Name"}]},
+        }
+    ]
+
+
+def test_patch_ops_keep_solution_attributes() -> None:
     current = referral(customerProfile={"name": "Fabrikam Ltd"})
     ops = to_partner_center_ops(CHANGES, current, MAPPING)
     by_path = {op["path"]: op for op in ops}
-    assert by_path["/customerProfile/address"] == {
-        "op": "add",
-        "path": "/customerProfile/address",
-        "value": {"country": "IE"},
-    }
-    assert by_path["/customerProfile/address/postalCode"]["op"] == "add"
-    address = apply(ops, current)["customerProfile"]["address"]
-    assert address == {"country": "IE", "postalCode": "D02 X285"}
     assert by_path["/details/requirements/solutions"]["value"] == [
         {"id": "SOL-200-B", "name": "Beta", "publisherName": "Us"},
         {"id": "SOL-300-C", "type": "Name"},
