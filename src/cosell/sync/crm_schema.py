@@ -18,8 +18,8 @@ from cosell.orgsetup.spec import OrgNames
 from cosell.sync.mapping import FieldSpec, SyncMapping
 from cosell.sync.translate import SOLUTIONS_PATH
 
-UNSUPPORTED_LISTS = frozenset({"OpportunityTeam"})
-"""Related lists cosell reads but cannot write faithfully (team members must be CRM users)."""
+TEAM_LIST = "OpportunityTeam"
+TEAM_OBJECT = "OpportunityTeamMember"
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,13 @@ class CrmSchema:
     has_solution_object: bool
     left_out: tuple[str, ...] = field(default=())
     """Mapped fields the org lacks, as ``name (CRM field)``."""
+    has_team: bool = True
+    """The org has opportunity teams (team selling enabled)."""
+
+    @property
+    def team_synced(self) -> bool:
+        """The partner team is mapped and the org can hold it."""
+        return any(s.crm == TEAM_LIST for s in self.mapping.fields.values())
 
     @property
     def read_fields(self) -> list[str]:
@@ -78,8 +85,9 @@ def describe_org(
     opportunity = _field_names(client.describe(mapping.crm.object))
     account = _field_names(client.describe("Account"))
     solutions = _describe_or_none(client, org.solution_object)
+    team = _describe_or_none(client, TEAM_OBJECT) is not None
     names = _names(mapping, org, opportunity)
-    return fit(mapping, names, opportunity, account, solutions is not None)
+    return fit(mapping, names, opportunity, account, solutions is not None, has_team=team)
 
 
 def fit(
@@ -88,25 +96,29 @@ def fit(
     opportunity: frozenset[str],
     account: frozenset[str],
     has_solution_object: bool,
+    *,
+    has_team: bool = True,
 ) -> CrmSchema:
     """The schema with ``mapping`` reduced to the fields the org has."""
     kept: dict[str, FieldSpec] = {}
     left_out: list[str] = []
     for name, spec in mapping.fields.items():
-        if _present(spec, opportunity, account, has_solution_object):
+        if spec.crm == TEAM_LIST and not has_team:
+            left_out.append(f"{name} ({spec.crm})")
+        elif _present(spec, opportunity, account, has_solution_object):
             kept[name] = spec
         else:
             left_out.append(f"{name} ({spec.crm})")
     fitted = mapping.model_copy(update={"fields": kept})
-    return CrmSchema(fitted, names, opportunity, account, has_solution_object, tuple(left_out))
+    return CrmSchema(
+        fitted, names, opportunity, account, has_solution_object, tuple(left_out), has_team
+    )
 
 
 def _present(
     spec: FieldSpec, opportunity: frozenset[str], account: frozenset[str], solutions: bool
 ) -> bool:
-    if spec.crm in UNSUPPORTED_LISTS:
-        return False
-    if spec.crm == "Contacts" or spec.crm == "Id":
+    if spec.crm in ("Contacts", "Id", TEAM_LIST):
         return True
     if spec.partner_center == SOLUTIONS_PATH and solutions:
         return True

@@ -19,13 +19,15 @@ from cosell.clients.salesforce import SalesforceClient
 from cosell.clients.salesforce_records import parse_datetime
 from cosell.errors import NotFound
 from cosell.orgsetup.salesforce import soql_literal
-from cosell.sync.crm_schema import CrmNames, CrmSchema
+from cosell.sync.crm_schema import TEAM_OBJECT, CrmNames, CrmSchema
 from cosell.sync.records import CrmRelated, CrmWrite
+from cosell.sync.team import email_of
 
 Row = dict[str, Any]
 CONTACT_FIELDS = ("FirstName", "LastName", "Email", "Phone")
 DEFAULT_CLOSE_DAYS = 90
 NO_LAST_NAME = "(not given)"
+TEAM_ROLE = "Sales Rep"
 
 
 def _clean(row: Mapping[str, Any]) -> Row:
@@ -40,6 +42,10 @@ class CrmRecord:
     account: Row = field(default_factory=dict)
     contacts: list[Row] = field(default_factory=list)
     solutions: list[Row] | None = None
+    team: list[Row] | None = None
+    """Opportunity team members (``MemberId``, ``UserId`` and the user's names and email)."""
+    users: dict[str, str] = field(default_factory=dict)
+    """Active users by lower-case email (read with the team)."""
 
     @property
     def id(self) -> str:
@@ -62,7 +68,10 @@ class CrmRecord:
             {names.solution_id_field: p} for p in str(listed).replace(",", ";").split(";")
         ]
         contacts = [{k: row.get(k) for k in CONTACT_FIELDS} for row in self.contacts]
-        return CrmRelated(account=self.account, contacts=contacts, solutions=solutions)
+        team = None
+        if self.team is not None:
+            team = [{k: row.get(k) for k in CONTACT_FIELDS} for row in self.team]
+        return CrmRelated(account=self.account, contacts=contacts, team=team, solutions=solutions)
 
 
 class CrmSide:
@@ -84,11 +93,16 @@ class CrmSide:
             return None
         opportunity = _clean(rows[0])
         account = _clean(opportunity.pop("Account", None) or {})
+        team, users = None, {}
+        if self.schema.team_synced:
+            team, users = self._team(opportunity["Id"]), self.active_users()
         return CrmRecord(
             opportunity,
             account,
             self._contacts(opportunity["Id"]),
             self._solutions(opportunity["Id"]),
+            team,
+            users,
         )
 
     def find_by_referral(self, referral_id: str) -> str | None:
@@ -122,6 +136,22 @@ class CrmSide:
             rows.append({"RoleId": row["Id"], "ContactId": row["ContactId"], **contact})
         return rows
 
+    def _team(self, opportunity_id: str) -> list[Row]:
+        soql = (
+            "SELECT Id, UserId, User.FirstName, User.LastName, User.Email "  # noqa: S608
+            f"FROM {TEAM_OBJECT} WHERE OpportunityId = {soql_literal(opportunity_id)}"
+        )
+        rows = []
+        for row in self.client.query(soql):
+            user = _clean(row.get("User") or {})
+            rows.append({"MemberId": row["Id"], "UserId": row["UserId"], **user})
+        return rows
+
+    def active_users(self) -> dict[str, str]:
+        """Active users' ids by lower-case email."""
+        soql = "SELECT Id, Email FROM User WHERE IsActive = true"
+        return {email_of(row): str(row["Id"]) for row in self.client.query(soql) if email_of(row)}
+
     def _solutions(self, opportunity_id: str) -> list[Row] | None:
         n = self.names
         if not self.schema.has_solution_object:
@@ -148,6 +178,8 @@ class CrmSide:
             sent |= self._sync_contacts(record, write.contacts)
         if write.solutions is not None:
             sent |= self._sync_solutions(record, write.solutions)
+        if write.team is not None:
+            sent |= self._sync_team(record, write.team)
         return sent
 
     def create(
@@ -180,6 +212,8 @@ class CrmSide:
             self._sync_contacts(record, write.contacts)
         if write.solutions is not None:
             self._sync_solutions(record, write.solutions)
+        if write.team is not None:
+            self._sync_team(record, write.team)
         return opportunity_id
 
     def _default_close_date(self) -> str:
@@ -282,6 +316,22 @@ class CrmSide:
         for row in gone:
             self.client.delete(n.solution_object, str(row["Id"]))
         return bool(gone) or any(s not in current for s in wanted)
+
+    def _sync_team(self, record: CrmRecord, desired: Iterable[Mapping[str, Any]]) -> bool:
+        """Add the desired members that are active users; remove members no longer desired.
+        Members without a user are left to Partner Center (see :mod:`cosell.sync.team`)."""
+        if record.team is None:
+            return False
+        current = {email_of(row): row for row in record.team}
+        wanted = {email_of(member) for member in desired} - {""}
+        added = [e for e in sorted(wanted) if e in record.users and e not in current]
+        for email in added:
+            member = {"OpportunityId": record.id, "UserId": record.users[email]}
+            self.client.create(TEAM_OBJECT, {**member, "TeamMemberRole": TEAM_ROLE})
+        gone = [row for email, row in current.items() if email not in wanted]
+        for row in gone:
+            self.client.delete(TEAM_OBJECT, str(row["MemberId"]))
+        return bool(added or gone)
 
 
 def _contact_key(row: Mapping[str, Any]) -> str:

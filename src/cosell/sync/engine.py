@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 from cosell.clients.partner_center import PartnerCenterClient
@@ -24,6 +24,7 @@ from cosell.queue.protocol import KeyKind, parse_key
 from cosell.settings import Settings
 from cosell.store.records import AuditEntry, Job, Link, TenantId
 from cosell.store.sql import Store
+from cosell.sync import team
 from cosell.sync.crm_schema import CrmSchema, describe_org
 from cosell.sync.crm_side import CrmRecord, CrmSide
 from cosell.sync.mapping import SyncMapping, default_mapping, load_mapping
@@ -200,6 +201,10 @@ class Engine:
             snapshot.pc_values = from_partner_center(snapshot.pc.wire, self.mapping)
         if snapshot.crm is not None:
             related = snapshot.crm.related(self.schema.names)
+            if related.team is not None and snapshot.crm.team is not None:
+                pc_team = (snapshot.pc.raw.get("team") if snapshot.pc else None) or []
+                users = frozenset(snapshot.crm.users)
+                related = replace(related, team=team.crm_view(snapshot.crm.team, pc_team, users))
             snapshot.crm_values = from_crm(snapshot.crm.opportunity, related, self.mapping)
         return snapshot
 

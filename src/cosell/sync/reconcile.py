@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from cosell.errors import RejectedError
 from cosell.store.records import AuditEntry, Direction, LinkUpdate
-from cosell.sync import audit_trail, lifecycle, resolutions
+from cosell.sync import audit_trail, lifecycle, resolutions, team
 from cosell.sync.account_review import AccountReview
+from cosell.sync.crm_schema import TEAM_LIST
 from cosell.sync.mapping import SyncMapping
 from cosell.sync.partner_center_side import PcRecord, split_patchable
 from cosell.sync.plan import FieldConflict, Plan, PlanFacts, plan
@@ -140,7 +141,8 @@ class Reconcile:
         notice = self._notice(decided, pc)
         extra = self._status_fields(None, [entry], notice=notice)
         opportunity_id = engine.crm.create(write, pc.id, extra, choice.account_id)
-        self._commit(pc, opportunity_id, decided.new_base, [entry], None)
+        entries = [entry, *self._unmatched_team(write)]
+        self._commit(pc, opportunity_id, decided.new_base, entries, None)
         if choice.settled is not None:
             resolutions.mark_applied(engine.store, engine.tenant, [choice.settled])
         return True
@@ -157,6 +159,7 @@ class Reconcile:
         self.entries += self._decision_entries(decided)
         self.entries += self._conflict_entries(decided.conflicts)
         write = to_crm_fields(decided.to_crm, self.mapping)
+        self.entries += self._unmatched_team(write)
         refusal = self._refusal(unready) if unready else None
         notice = self._notice(decided, pc_after)
         extra = self._status_fields(snap.crm.opportunity, self.entries, refusal, notice)
@@ -179,6 +182,21 @@ class Reconcile:
             self._record_skips(decided, new_base)
         if unready:
             raise NotReady(unready)
+
+    def _unmatched_team(self, write: CrmWrite) -> list[AuditEntry]:
+        """Team members no active user has: kept in Partner Center, reported here."""
+        name = next((n for n, s in self.mapping.fields.items() if s.crm == TEAM_LIST), None)
+        if not write.team or name is None:
+            return []
+        crm = self.snap.crm
+        users = crm.users if crm is not None else self.engine.crm.active_users()
+        emails = team.unmatched(write.team, frozenset(users))
+        return [
+            self._entry(
+                "none", outcome="skipped", field=name, message=team.UNMATCHED.format(email=e)
+            )
+            for e in emails
+        ]
 
     def _notice(self, decided: Plan, pc: PcRecord) -> AuditEntry | None:
         """A lifecycle notice for the status field (see :mod:`cosell.sync.lifecycle`)."""
