@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
 from cosell.clock import OffsetClock
 from cosell.emulators.salesforce import SalesforceEmulatorConfig, create_app
+from cosell.errors import ConfigError
 from cosell.sandbox.salesforce_state import SalesforceStateFile, SavingApp
 
 CONFIG = SalesforceEmulatorConfig(public_url="http://testserver")
@@ -62,3 +64,11 @@ def test_loading_without_a_file_keeps_the_fresh_org(tmp_path: Path) -> None:
     org = app.state.emulator.org
     assert SalesforceStateFile(tmp_path / "none.pickle", app.state.emulator).load() is False
     assert app.state.emulator.org is org
+
+
+def test_an_unreadable_file_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    path = tmp_path / "salesforce.pickle"
+    path.write_bytes(b"not a saved org")
+    app = create_app(CONFIG, clock=OffsetClock())
+    with pytest.raises(ConfigError, match="delete the sandbox's state directory"):
+        SalesforceStateFile(path, app.state.emulator).load()

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from cosell.errors import ConfigError, CosellError
 from cosell.sandbox.crash import CRASH_POINTS
+
+if TYPE_CHECKING:  # the sandbox's parts load only when the command runs
+    from cosell.sandbox.stack import Sandbox
 
 
 @click.command("sandbox")
@@ -63,9 +69,29 @@ def sandbox_command(
         content = sandbox.start()
         click.echo(instructions(content), nl=True)
         stop.wait()
-    finally:
-        drained = sandbox.stop()
+    except ConfigError as exc:
+        _fail(sandbox, str(exc), 2)
+    except CosellError as exc:
+        _fail(sandbox, str(exc), 1)
+    except OSError as exc:
+        _fail(sandbox, _os_error(exc), 1)
+    except BaseException:
+        sandbox.stop()
+        raise
+    drained = sandbox.stop()
     raise SystemExit(0 if drained else 1)
+
+
+def _os_error(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return "a port is already in use (is another sandbox running?); choose others or use 0"
+    return str(exc)
+
+
+def _fail(sandbox: Sandbox, message: str, status: int) -> NoReturn:
+    sandbox.stop()
+    click.echo(f"error: {message}", err=True)
+    raise SystemExit(status)
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

@@ -17,13 +17,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cosell.emulators.salesforce.emulator import SalesforceEmulator
 from cosell.emulators.salesforce.oauth import TokenIssuer
+from cosell.errors import ConfigError
 
-log = structlog.get_logger(__name__)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
 FORMAT = 1
@@ -70,10 +69,16 @@ class SalesforceStateFile:
         if not self.path.exists():
             return False
         emulator = self.emulator
-        saved = _Unpickler(io.BytesIO(self.path.read_bytes()), emulator).load()
+        try:
+            saved = _Unpickler(io.BytesIO(self.path.read_bytes()), emulator).load()
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError) as exc:
+            saved = {"error": type(exc).__name__}
         if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-            log.warning("sandbox.salesforce_state_ignored", path=str(self.path))
-            return False
+            raise ConfigError(
+                str(self.path),
+                "this saved Salesforce org cannot be read by this version of cosell; "
+                "delete the sandbox's state directory to start over",
+            )
         with emulator.lock:
             emulator.org, emulator.tooling = saved["org"], saved["tooling"]
             emulator.sessions = saved["sessions"]
