@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import errno
+import faulthandler
+import os
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -15,6 +18,9 @@ from cosell.sandbox.crash import CRASH_POINTS
 
 if TYPE_CHECKING:  # the sandbox's parts load only when the command runs
     from cosell.sandbox.stack import Sandbox
+
+RELAY_WINDOW = 2.0
+"""Seconds within which a second stop signal counts as the first one relayed."""
 
 
 @click.command("sandbox")
@@ -95,7 +101,19 @@ def _fail(sandbox: Sandbox, message: str, status: int) -> NoReturn:
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM/SIGINT stop gracefully; another one while stopping ends the process at once
+    (unless it is the same signal relayed a moment later, as ``uv run`` does). SIGUSR1 prints
+    every thread's stack to stderr (for a stop that takes too long)."""
     if threading.current_thread() is not threading.main_thread():
         return
+    first: list[float] = []
+
+    def handle(signum: int, _frame: object) -> None:
+        if first and time.monotonic() - first[0] > RELAY_WINDOW:
+            os._exit(128 + signum)
+        first.append(time.monotonic())
+        stop.set()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, handle)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
