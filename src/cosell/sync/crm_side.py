@@ -19,6 +19,7 @@ from cosell.clients.salesforce import SalesforceClient
 from cosell.clients.salesforce_records import parse_datetime
 from cosell.errors import NotFound
 from cosell.orgsetup.salesforce import soql_literal
+from cosell.sync import solutions
 from cosell.sync.crm_schema import TEAM_OBJECT, CrmNames, CrmSchema
 from cosell.sync.records import CrmRelated, CrmWrite
 from cosell.sync.team import email_of
@@ -28,6 +29,7 @@ CONTACT_FIELDS = ("FirstName", "LastName", "Email", "Phone")
 DEFAULT_CLOSE_DAYS = 90
 NO_LAST_NAME = "(not given)"
 TEAM_ROLE = "Sales Rep"
+NOTE_TITLE = "Partner Center notes"
 
 
 def _clean(row: Mapping[str, Any]) -> Row:
@@ -60,18 +62,27 @@ class CrmRecord:
         stamp = self.opportunity.get("SystemModstamp")
         return str(stamp) if stamp else None
 
-    def related(self, names: CrmNames) -> CrmRelated:
-        """What translation reads: solutions are the rows plus any ids listed in ``Products__c``."""
-        solutions = list(self.solutions or [])
-        listed = self.opportunity.get(names.products_field or "") or ""
-        solutions += [
-            {names.solution_id_field: p} for p in str(listed).replace(",", ";").split(";")
-        ]
+    def related(self, names: CrmNames, base_solutions: list[str] | None = None) -> CrmRelated:
+        """What translation reads. Solutions come from the rows and ``Products__c`` together,
+        read against the base (see :mod:`cosell.sync.solutions`)."""
+        typed = self.typed_solutions(names)
+        ids = solutions.crm_ids(self.solution_ids(names), typed, base_solutions)
+        rows = [{names.solution_id_field: i} for i in ids]
         contacts = [{k: row.get(k) for k in CONTACT_FIELDS} for row in self.contacts]
         team = None
         if self.team is not None:
             team = [{k: row.get(k) for k in CONTACT_FIELDS} for row in self.team]
-        return CrmRelated(account=self.account, contacts=contacts, team=team, solutions=solutions)
+        return CrmRelated(account=self.account, contacts=contacts, team=team, solutions=rows)
+
+    def solution_ids(self, names: CrmNames) -> list[str] | None:
+        """The ids in the Microsoft Solutions related list (``None`` without that list)."""
+        if self.solutions is None:
+            return None
+        return [str(row.get(names.solution_id_field) or "") for row in self.solutions]
+
+    def typed_solutions(self, names: CrmNames) -> list[str]:
+        """The ids typed into ``Products__c``."""
+        return solutions.listed(self.opportunity.get(names.products_field or ""))
 
 
 class CrmSide:
@@ -278,9 +289,14 @@ class CrmSide:
         return sent
 
     def _contact_for(self, record: CrmRecord, member: Mapping[str, Any]) -> str:
+        """The account's contact with this email (reused, refreshed), else a new one."""
         email = member.get("Email")
+        account_id = record.opportunity.get("AccountId")
         if email:
-            soql = f"SELECT Id FROM Contact WHERE Email = {soql_literal(str(email))} LIMIT 1"  # noqa: S608
+            where = f"Email = {soql_literal(str(email))}"
+            if account_id:
+                where += f" AND AccountId = {soql_literal(str(account_id))}"
+            soql = f"SELECT Id FROM Contact WHERE {where} ORDER BY CreatedDate LIMIT 1"  # noqa: S608
             found = next(iter(self.client.query(soql)), None)
             if found is not None:
                 self._refresh_contact({"ContactId": found["Id"]}, member, force=True)
@@ -316,6 +332,24 @@ class CrmSide:
         for row in gone:
             self.client.delete(n.solution_object, str(row["Id"]))
         return bool(gone) or any(s not in current for s in wanted)
+
+    def mirror_note(self, opportunity_id: str, body: str | None) -> bool:
+        """Keep the Note titled :data:`NOTE_TITLE` on the opportunity equal to Partner Center's
+        notes (created, updated or emptied; compare before write)."""
+        soql = (
+            f"SELECT Id, Body FROM Note WHERE ParentId = {soql_literal(opportunity_id)} "  # noqa: S608
+            f"AND Title = {soql_literal(NOTE_TITLE)} LIMIT 1"
+        )
+        found = next(iter(self.client.query(soql)), None)
+        if found is None:
+            if body:
+                note = {"ParentId": opportunity_id, "Title": NOTE_TITLE, "Body": body}
+                self.client.create("Note", note)
+            return bool(body)
+        if (found.get("Body") or "") == (body or ""):
+            return False
+        self.client.update("Note", str(found["Id"]), {"Body": body or ""})
+        return True
 
     def _sync_team(self, record: CrmRecord, desired: Iterable[Mapping[str, Any]]) -> bool:
         """Add the desired members that are active users; remove members no longer desired.

@@ -24,7 +24,7 @@ from cosell.queue.protocol import KeyKind, parse_key
 from cosell.settings import Settings
 from cosell.store.records import AuditEntry, Job, Link, TenantId
 from cosell.store.sql import Store
-from cosell.sync import team
+from cosell.sync import solutions, team
 from cosell.sync.crm_schema import CrmSchema, describe_org
 from cosell.sync.crm_side import CrmRecord, CrmSide
 from cosell.sync.mapping import SyncMapping, default_mapping, load_mapping
@@ -54,6 +54,7 @@ class Snapshot:
     crm: CrmRecord | None
     pc_values: dict[str, Value] | None = None
     crm_values: dict[str, Value] | None = None
+    after_create: bool = False
 
     @property
     def linked(self) -> bool:
@@ -146,8 +147,8 @@ class Engine:
     def _rounds(self, kind: KeyKind, record_id: str, correlation_id: str) -> None:
         self.stats.count("reconciles")
         pending: list[AuditEntry] = []
-        for _ in range(MAX_ROUNDS):
-            snapshot = self.read(kind, record_id)
+        for round_number in range(MAX_ROUNDS):
+            snapshot = self.read(kind, record_id, after_create=round_number > 0)
             step = Reconcile(self, snapshot, self.facts(snapshot), correlation_id, pending)
             if not step.run():
                 return
@@ -156,8 +157,9 @@ class Engine:
 
     # --- reading ---------------------------------------------------------------------------------
 
-    def read(self, kind: KeyKind, record_id: str) -> Snapshot:
-        """Resolve the link and read both sides now."""
+    def read(self, kind: KeyKind, record_id: str, *, after_create: bool = False) -> Snapshot:
+        """Resolve the link and read both sides now (``after_create``: the round right after a
+        create, whose CRM related rows are not yet in step)."""
         link = self._link(kind, record_id)
         referral_id = _first(link.referral_id if link else None, _if(kind == "referral", record_id))
         opp_id = _first(
@@ -170,7 +172,7 @@ class Engine:
         if crm is None and pc is not None and opp_id is None:
             crm = self._opportunity_for(pc)
         link = link or self._other_link(pc, crm)
-        return self._translated(Snapshot(link, pc, crm))
+        return self._translated(Snapshot(link, pc, crm, after_create=after_create))
 
     def _link(self, kind: KeyKind, record_id: str) -> Link | None:
         if kind == "referral":
@@ -200,13 +202,20 @@ class Engine:
         if snapshot.pc is not None:
             snapshot.pc_values = from_partner_center(snapshot.pc.wire, self.mapping)
         if snapshot.crm is not None:
-            related = snapshot.crm.related(self.schema.names)
+            related = snapshot.crm.related(self.schema.names, self._base_solutions(snapshot))
             if related.team is not None and snapshot.crm.team is not None:
                 pc_team = (snapshot.pc.raw.get("team") if snapshot.pc else None) or []
                 users = frozenset(snapshot.crm.users)
                 related = replace(related, team=team.crm_view(snapshot.crm.team, pc_team, users))
             snapshot.crm_values = from_crm(snapshot.crm.opportunity, related, self.mapping)
         return snapshot
+
+    def _base_solutions(self, snapshot: Snapshot) -> list[str] | None:
+        name = solutions.field_name(self.mapping)
+        if name is None or not snapshot.linked or snapshot.link is None or snapshot.after_create:
+            return None
+        agreed = snapshot.link.base.get(name)
+        return [str(v) for v in agreed] if isinstance(agreed, list) else []
 
     def facts(self, snapshot: Snapshot) -> PlanFacts:
         """What the planner needs beyond field values (sync flag, direction, link)."""

@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from cosell.errors import RejectedError
 from cosell.store.records import AuditEntry, Direction, LinkUpdate
-from cosell.sync import audit_trail, lifecycle, resolutions, team
+from cosell.sync import audit_trail, lifecycle, related, resolutions
 from cosell.sync.account_review import AccountReview
-from cosell.sync.crm_schema import TEAM_LIST
 from cosell.sync.mapping import SyncMapping
 from cosell.sync.partner_center_side import PcRecord, split_patchable
 from cosell.sync.plan import FieldConflict, Plan, PlanFacts, plan
@@ -141,6 +140,7 @@ class Reconcile:
         notice = self._notice(decided, pc)
         extra = self._status_fields(None, [entry], notice=notice)
         opportunity_id = engine.crm.create(write, pc.id, extra, choice.account_id)
+        related.mirror_notes(engine, opportunity_id, decided)
         entries = [entry, *self._unmatched_team(write)]
         self._commit(pc, opportunity_id, decided.new_base, entries, None)
         if choice.settled is not None:
@@ -158,6 +158,7 @@ class Reconcile:
         pc_after = self._write_partner_center(decided, new_base)
         self.entries += self._decision_entries(decided)
         self.entries += self._conflict_entries(decided.conflicts)
+        related.mirror_solutions(self.engine, snap, decided)
         write = to_crm_fields(decided.to_crm, self.mapping)
         self.entries += self._unmatched_team(write)
         refusal = self._refusal(unready) if unready else None
@@ -173,6 +174,7 @@ class Reconcile:
         with self._shown_on_record():
             if not write.is_empty() or extra:
                 self.engine.crm.update(snap.crm, write, extra)
+            related.mirror_notes(self.engine, snap.crm.id, decided)
         changed = not snap.linked or new_base != (snap.link.base if snap.link else None)
         if changed or audit_trail.has_news(self.entries) or noticed:
             stored = self._entries_to_store()
@@ -184,18 +186,11 @@ class Reconcile:
             raise NotReady(unready)
 
     def _unmatched_team(self, write: CrmWrite) -> list[AuditEntry]:
-        """Team members no active user has: kept in Partner Center, reported here."""
-        name = next((n for n, s in self.mapping.fields.items() if s.crm == TEAM_LIST), None)
-        if not write.team or name is None:
-            return []
         crm = self.snap.crm
         users = crm.users if crm is not None else self.engine.crm.active_users()
-        emails = team.unmatched(write.team, frozenset(users))
         return [
-            self._entry(
-                "none", outcome="skipped", field=name, message=team.UNMATCHED.format(email=e)
-            )
-            for e in emails
+            self._entry("none", outcome="skipped", field=name, message=message)
+            for name, message in related.unmatched_team(self.mapping, users, write)
         ]
 
     def _notice(self, decided: Plan, pc: PcRecord) -> AuditEntry | None:
