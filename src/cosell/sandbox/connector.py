@@ -20,12 +20,13 @@ from cosell.clock import Clock
 from cosell.errors import ConfigError
 from cosell.orgsetup.command import connect
 from cosell.orgsetup.salesforce import Report
-from cosell.orgsetup.spec import connector_spec
+from cosell.orgsetup.spec import connector_spec_for
 from cosell.sandbox.emulators import Emulators
 from cosell.service.command import engine_handler_factory
 from cosell.service.connections import HttpFactory, default_http, partner_center_client
 from cosell.service.runtime import Runtime, build_runtime
 from cosell.settings import SECRET_ENV, Settings
+from cosell.sync.mapping import SyncMapping, default_mapping, load_mapping
 from cosell.web.webhooks import EVENTS, PATH
 
 CONFIG_FILE = "cosell.toml"
@@ -120,8 +121,15 @@ def opened_clients() -> Iterator[HttpFactory]:
             client.close()
 
 
+def mapping_of(settings: Settings) -> SyncMapping:
+    """The configured mapping file, or the shipped default."""
+    path = settings.sync.mapping_file
+    return load_mapping(path) if path is not None else default_mapping()
+
+
 def set_up_salesforce(settings: Settings) -> Report:
-    """What ``cosell setup salesforce`` does: fields, object and field access in the org."""
+    """What ``cosell setup salesforce`` does: the fields, object, field access and stages the
+    mapping needs."""
     sf = settings.salesforce
     secret, password = sf.client_secret, sf.password
     if secret is None or password is None:
@@ -137,7 +145,7 @@ def set_up_salesforce(settings: Settings) -> Report:
             token_url,
             sf.instance_url,
             sf.api_version,
-            connector_spec(),
+            connector_spec_for(mapping_of(settings)),
         )
         return setup.apply()
 

@@ -13,7 +13,6 @@ from cosell.emulators.salesforce import SalesforceEmulatorConfig
 from cosell.emulators.salesforce import create_app as salesforce_app
 from cosell.sandbox.salesforce_state import SalesforceStateFile, SavingApp
 from cosell.sandbox.servers import ServedApp, bind
-from cosell.sync.mapping import StageSettings
 
 PC_STATE_FILE = "partner-center.json"
 SF_STATE_FILE = "salesforce.pickle"
@@ -56,16 +55,3 @@ def start_emulators(state_dir: Path, pc_port: int, sf_port: int) -> Emulators:
             sf_served.stop()
         raise
     return Emulators(pc_served, sf_served, pc_config, sf_config, pc_app, sf_app, restored)
-
-
-def add_stages(emulators: Emulators, stages: StageSettings) -> list[str]:
-    """What an admin does once in a real org: add the stages the mapping uses that it lacks
-    (a fresh org has no "On Hold" or "Declined"). Returns the stages added."""
-    names = [stages.on_hold, stages.active, stages.declined, stages.won, stages.lost]
-    names += [stages.expired, *stages.open]
-    emulator = emulators.sf_app.state.emulator
-    with emulator.lock:
-        picklist = emulator.org.object("Opportunity").field("StageName").picklist
-        added = [name for name in dict.fromkeys(names) if name not in picklist]
-        picklist.extend(added)
-    return added

@@ -7,21 +7,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from cosell.clock import Clock, SystemClock
 from cosell.errors import ConfigError
 from cosell.sandbox import connector
 from cosell.sandbox.crash import crashing_http
-from cosell.sandbox.emulators import Emulators, add_stages, start_emulators
+from cosell.sandbox.emulators import Emulators, start_emulators
 from cosell.sandbox.manifest import MANIFEST_FILE, Places, manifest, write_manifest
 from cosell.sandbox.seed import seed
 from cosell.service.connections import default_http, salesforce_client
 from cosell.service.runtime import Runtime
 from cosell.settings import Settings
-from cosell.sync.mapping import SyncMapping, default_mapping, load_mapping
-
-log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,7 +55,7 @@ class Sandbox:
         connector.write_config(config_file, data)
         env = connector.secret_env(emulators)
         settings = connector.build_settings(data, env)
-        self._prepare_org(settings, emulators)
+        self._prepare_org(settings)
         self.runtime = self._run_connector(settings)
         url = self.runtime.server.address if self.runtime.server else ""
         connector.register_webhook(settings, self.clock, url)
@@ -70,12 +65,8 @@ class Sandbox:
         write_manifest(self.manifest_path, self.content)
         return self.content
 
-    def _prepare_org(self, settings: Settings, emulators: Emulators) -> None:
-        # The stages first, as an admin adds them by hand; then what `cosell setup salesforce`
-        # does (it checks the stages too).
-        added = add_stages(emulators, _mapping(settings).stages)
-        if added:
-            log.info("sandbox.stages_added", stages=added)
+    def _prepare_org(self, settings: Settings) -> None:
+        """What ``cosell setup salesforce`` does (fields, object, access, the mapping's stages)."""
         report = connector.set_up_salesforce(settings)
         failed = report.with_status("missing", "differs", "failed")
         if failed:
@@ -108,8 +99,3 @@ class Sandbox:
             self.emulators = None
         self.manifest_path.unlink(missing_ok=True)
         return drained
-
-
-def _mapping(settings: Settings) -> SyncMapping:
-    path = settings.sync.mapping_file
-    return load_mapping(path) if path is not None else default_mapping()
