@@ -3,12 +3,14 @@ SIGTERM, and a restart that continues from the state directory without seeding a
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from e2e_sandbox import SandboxProcess, running_sandbox, wait_until
+from e2e_sandbox import SandboxProcess, cosell_env, running_sandbox, wait_until
 from e2e_sides import CrmSeller, PartnerCenterReader
 
 pytestmark = pytest.mark.e2e
@@ -26,6 +28,20 @@ MANIFEST_KEYS = {
     "salesforce": {"url", "token_url", "client_id", "client_secret", "username"},
 }
 FIELDS = "Id, Name, StageName, Referral_Identifier__c, Co_sell_Sync_Status__c"
+
+
+def cosell(manifest: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
+    """Another ``cosell`` command against the sandbox, secrets from ``sandbox.json``."""
+    done = subprocess.run(
+        [sys.executable, "-m", "cosell", *args],
+        env=cosell_env(manifest["env"]),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
 
 
 def opportunities(crm: CrmSeller) -> dict[str, dict[str, Any]]:
@@ -67,6 +83,8 @@ def test_sandbox_seeds_demo_data_that_syncs_both_ways_and_stops_cleanly(tmp_path
         assert len(rows) == 4
         crm.close()
         pc.close()
+        shown = cosell(manifest, "webhooks", "show", "--config", manifest["config_file"])
+        assert f"url: {manifest['connector']['webhook_url']}" in shown.stdout
     finally:
         status = sandbox.stop()
     assert status == 0, sandbox.log()
