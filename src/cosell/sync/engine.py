@@ -24,7 +24,7 @@ from cosell.queue.protocol import KeyKind, parse_key
 from cosell.settings import Settings
 from cosell.store.records import AuditEntry, Job, Link, TenantId
 from cosell.store.sql import Store
-from cosell.sync import solutions, team
+from cosell.sync import name_marker, solutions, team
 from cosell.sync.crm_schema import CrmSchema, describe_org
 from cosell.sync.crm_side import CrmRecord, CrmSide
 from cosell.sync.mapping import SyncMapping, default_mapping, load_mapping
@@ -207,7 +207,8 @@ class Engine:
                 pc_team = (snapshot.pc.raw.get("team") if snapshot.pc else None) or []
                 users = frozenset(snapshot.crm.users)
                 related = replace(related, team=team.crm_view(snapshot.crm.team, pc_team, users))
-            snapshot.crm_values = from_crm(snapshot.crm.opportunity, related, self.mapping)
+            opportunity = name_marker.unmarked(snapshot.crm.opportunity, self.mapping)
+            snapshot.crm_values = from_crm(opportunity, related, self.mapping)
         return snapshot
 
     def _base_solutions(self, snapshot: Snapshot) -> list[str] | None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from cosell.errors import RejectedError
 from cosell.store.records import AuditEntry, Direction, LinkUpdate
-from cosell.sync import audit_trail, lifecycle, related, resolutions
+from cosell.sync import audit_trail, lifecycle, name_marker, related, resolutions
 from cosell.sync.account_review import AccountReview
 from cosell.sync.mapping import SyncMapping
 from cosell.sync.partner_center_side import PcRecord, split_patchable
@@ -138,7 +138,7 @@ class Reconcile:
         if choice.account_id:
             entry = replace(entry, message=f"{entry.message} (account: {choice.rule})")
         notice = self._notice(decided, pc)
-        extra = self._status_fields(None, [entry], notice=notice)
+        extra = self._status_fields(None, [entry], notice=notice, pending=write.opportunity)
         opportunity_id = engine.crm.create(write, pc.id, extra, choice.account_id)
         related.mirror_notes(engine, opportunity_id, decided)
         entries = [entry, *self._unmatched_team(write)]
@@ -163,7 +163,9 @@ class Reconcile:
         self.entries += self._unmatched_team(write)
         refusal = self._refusal(unready) if unready else None
         notice = self._notice(decided, pc_after)
-        extra = self._status_fields(snap.crm.opportunity, self.entries, refusal, notice)
+        extra = self._status_fields(
+            snap.crm.opportunity, self.entries, refusal, notice, write.opportunity
+        )
         if refusal is not None and self._shows_refusal(extra):
             self.entries.append(refusal)
         status_field = self.engine.schema.names.status_field
@@ -354,9 +356,12 @@ class Reconcile:
         entries: Sequence[AuditEntry],
         refusal: AuditEntry | None = None,
         notice: AuditEntry | None = None,
+        pending: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         names, now = self.engine.schema.names, self.engine.clock.now()
-        return audit_trail.record_fields(names, current or {}, entries, now, refusal, notice)
+        fields = audit_trail.record_fields(names, current or {}, entries, now, refusal, notice)
+        marked = name_marker.marked_name(self.mapping, current or {}, pending or {}, bool(refusal))
+        return {**fields, **marked}
 
     def _shows_refusal(self, fields: dict[str, Any]) -> bool:
         names = self.engine.schema.names
