@@ -81,14 +81,14 @@ class Reconcile:
 
     def _resolutions(self, decided: Plan) -> list[resolutions.Resolved]:
         """Conflicts a person resolved since the last run: their values go into the plan."""
-        link = self.snap.link
+        link, engine = self.snap.link, self.engine
         if link is None or not self.snap.linked:
             return []
-        parked = resolutions.pending(self.engine.store, self.engine.tenant, link.id)
-        found = [resolutions.resolved(c, self.mapping) for c in parked]
-        choices = [c for c in found if c is not None]
-        pc, crm = self.snap.pc_values or {}, self.snap.crm_values or {}
-        resolutions.apply(decided, choices, pc, crm)
+        values = (self.snap.pc_values or {}, self.snap.crm_values or {})
+        choices = resolutions.take_resolved(
+            engine.store, engine.tenant, link, decided, values, self.mapping
+        )
+        message = "resolved by a person: {take} applied to both sides"
         self.entries += [
             self._entry(
                 "none",
@@ -96,7 +96,7 @@ class Reconcile:
                 field=c.conflict.field,
                 old=c.conflict.pc,
                 new=c.value,
-                message=f"resolved by a person: {c.take} applied to both sides",
+                message=message.format(take=c.take),
             )
             for c in choices
         ]
@@ -181,7 +181,7 @@ class Reconcile:
         if changed or audit_trail.has_news(self.entries) or noticed:
             stored = self._entries_to_store()
             link = self._commit(pc_after, snap.crm.id, new_base, stored, snap.crm.modstamp)
-            self._park(link.id, decided.conflicts)
+            resolutions.park(self.engine.store, self.engine.tenant, link.id, decided.conflicts)
         elif decided.skipped and self._edited_since_commit() and not self._on_record(notice):
             self._record_skips(decided, new_base)
         if unready:
@@ -312,7 +312,8 @@ class Reconcile:
         return entries
 
     def _conflict_entries(self, conflicts: list[FieldConflict]) -> list[AuditEntry]:
-        fresh = [c for c in conflicts if c.resolution != "manual" or not self._parked(c)]
+        store, tenant, link = self.engine.store, self.engine.tenant, self.snap.link
+        fresh = [c for c in conflicts if not resolutions.is_parked(store, tenant, link, c)]
         return [
             self._entry(
                 "none",
@@ -320,31 +321,10 @@ class Reconcile:
                 field=c.field,
                 old=c.partner_center,
                 new=c.crm,
-                message=f"both sides changed; {c.resolution} wins"
-                if c.resolution != "manual"
-                else "both sides changed; parked for a person to decide",
+                message=resolutions.describe(c),
             )
             for c in fresh
         ]
-
-    def _parked(self, conflict: FieldConflict) -> bool:
-        link = self.snap.link
-        if link is None:
-            return False
-        open_ones = self.engine.store.conflicts(self.engine.tenant)
-        return any(
-            c.link_id == link.id
-            and c.field == conflict.field
-            and c.pc == conflict.partner_center
-            and c.crm == conflict.crm
-            for c in open_ones
-        )
-
-    def _park(self, link_id: int, conflicts: list[FieldConflict]) -> None:
-        for c in conflicts:
-            if c.resolution == "manual":
-                store, tenant = self.engine.store, self.engine.tenant
-                store.open_conflict(tenant, link_id, c.field, c.base, c.partner_center, c.crm)
 
     def _entries_to_store(self) -> list[AuditEntry]:
         carried = {id(e) for e in self.carried}

@@ -16,11 +16,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from cosell.store.records import FieldConflict, TenantId
+from cosell.store.records import FieldConflict, Link, TenantId
 from cosell.store.schema import conflicts
 from cosell.store.sql import Store
 from cosell.sync.mapping import SyncMapping
 from cosell.sync.plan import Decision, Plan
+from cosell.sync.plan import FieldConflict as PlannedConflict
 from cosell.sync.records import Value
 from cosell.sync.transforms import canonical
 
@@ -102,3 +103,41 @@ def mark_applied(store: Store, tenant: TenantId, conflict_ids: list[int]) -> Non
     )
     with store.engine.begin() as conn:
         conn.execute(stmt)
+
+
+def take_resolved(
+    store: Store,
+    tenant: TenantId,
+    link: Link,
+    decided: Plan,
+    values: tuple[Mapping[str, Value], Mapping[str, Value]],
+    mapping: SyncMapping,
+) -> list[Resolved]:
+    """Put the link's resolved conflicts into ``decided`` (see :func:`apply`); returns them."""
+    found = [resolved(c, mapping) for c in pending(store, tenant, link.id)]
+    choices = [c for c in found if c is not None]
+    apply(decided, choices, *values)
+    return choices
+
+
+def is_parked(store: Store, tenant: TenantId, link: Link | None, c: PlannedConflict) -> bool:
+    """Whether this very conflict (same values) is already waiting in the queue."""
+    if link is None:
+        return False
+    return any(
+        o.link_id == link.id and o.field == c.field and o.pc == c.partner_center and o.crm == c.crm
+        for o in store.conflicts(tenant)
+    )
+
+
+def park(store: Store, tenant: TenantId, link_id: int, conflicts: list[PlannedConflict]) -> None:
+    """Open (or refresh) a queue entry for each ``manual`` conflict."""
+    for c in conflicts:
+        if c.resolution == "manual":
+            store.open_conflict(tenant, link_id, c.field, c.base, c.partner_center, c.crm)
+
+
+def describe(c: PlannedConflict) -> str:
+    if c.resolution == "manual":
+        return "both sides changed; parked for a person to decide"
+    return f"both sides changed; {c.resolution} wins"
