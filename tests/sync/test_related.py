@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from engine_world import World
 
 from cosell.sync.crm_side import NOTE_TITLE
+from cosell.sync.solutions import crm_ids
 
 ANA = {"firstName": "Ana", "lastName": "Lee", "email": "ana@contoso.example"}
 BO = {"firstName": "Bo", "lastName": "Chen", "email": "bo@contoso.example"}
@@ -128,3 +130,20 @@ def test_partner_center_notes_are_mirrored_into_one_note(world: World) -> None:
     world.sync(f"opportunity:{opp_id}")
     world.sync(f"referral:{rid}")
     assert world.writes() == before
+
+
+@pytest.mark.parametrize(
+    ("rows", "typed", "before", "expected"),
+    [
+        (["A"], ["B"], None, ["A", "B"]),  # first sync: both places count
+        ([], ["A"], None, ["A"]),  # rows not yet written: nothing is a deletion
+        ([], ["A"], ["A"], []),  # the only row deleted since the last sync
+        (["A", "C"], ["A", "B"], ["A", "B"], ["A", "C"]),  # row B deleted, row C added
+        (["A"], ["A", "D"], ["A"], ["A", "D"]),  # typing an id adds it
+        (None, ["A"], ["B"], ["A"]),  # no related list: the text alone
+    ],
+)
+def test_solution_ids_read_from_both_places(
+    rows: list[str] | None, typed: list[str], before: list[str] | None, expected: list[str]
+) -> None:
+    assert crm_ids(rows, typed, before) == expected

@@ -62,11 +62,11 @@ class CrmRecord:
         stamp = self.opportunity.get("SystemModstamp")
         return str(stamp) if stamp else None
 
-    def related(self, names: CrmNames, base_solutions: list[str] | None = None) -> CrmRelated:
-        """What translation reads. Solutions come from the rows and ``Products__c`` together,
-        read against the base (see :mod:`cosell.sync.solutions`)."""
+    def related(self, names: CrmNames, rows_before: list[str] | None = None) -> CrmRelated:
+        """What translation reads. Solutions come from the rows and ``Products__c`` together
+        (see :mod:`cosell.sync.solutions`)."""
         typed = self.typed_solutions(names)
-        ids = solutions.crm_ids(self.solution_ids(names), typed, base_solutions)
+        ids = solutions.crm_ids(self.solution_ids(names), typed, rows_before)
         rows = [{names.solution_id_field: i} for i in ids]
         contacts = [{k: row.get(k) for k in CONTACT_FIELDS} for row in self.contacts]
         team = None

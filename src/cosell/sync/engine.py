@@ -54,7 +54,6 @@ class Snapshot:
     crm: CrmRecord | None
     pc_values: dict[str, Value] | None = None
     crm_values: dict[str, Value] | None = None
-    after_create: bool = False
 
     @property
     def linked(self) -> bool:
@@ -147,8 +146,8 @@ class Engine:
     def _rounds(self, kind: KeyKind, record_id: str, correlation_id: str) -> None:
         self.stats.count("reconciles")
         pending: list[AuditEntry] = []
-        for round_number in range(MAX_ROUNDS):
-            snapshot = self.read(kind, record_id, after_create=round_number > 0)
+        for _ in range(MAX_ROUNDS):
+            snapshot = self.read(kind, record_id)
             step = Reconcile(self, snapshot, self.facts(snapshot), correlation_id, pending)
             if not step.run():
                 return
@@ -157,9 +156,8 @@ class Engine:
 
     # --- reading ---------------------------------------------------------------------------------
 
-    def read(self, kind: KeyKind, record_id: str, *, after_create: bool = False) -> Snapshot:
-        """Resolve the link and read both sides now (``after_create``: the round right after a
-        create, whose CRM related rows are not yet in step)."""
+    def read(self, kind: KeyKind, record_id: str) -> Snapshot:
+        """Resolve the link and read both sides now."""
         link = self._link(kind, record_id)
         referral_id = _first(link.referral_id if link else None, _if(kind == "referral", record_id))
         opp_id = _first(
@@ -172,7 +170,7 @@ class Engine:
         if crm is None and pc is not None and opp_id is None:
             crm = self._opportunity_for(pc)
         link = link or self._other_link(pc, crm)
-        return self._translated(Snapshot(link, pc, crm, after_create=after_create))
+        return self._translated(Snapshot(link, pc, crm))
 
     def _link(self, kind: KeyKind, record_id: str) -> Link | None:
         if kind == "referral":
@@ -202,7 +200,7 @@ class Engine:
         if snapshot.pc is not None:
             snapshot.pc_values = from_partner_center(snapshot.pc.wire, self.mapping)
         if snapshot.crm is not None:
-            related = snapshot.crm.related(self.schema.names, self._base_solutions(snapshot))
+            related = snapshot.crm.related(self.schema.names, self._rows_before(snapshot))
             if related.team is not None and snapshot.crm.team is not None:
                 pc_team = (snapshot.pc.raw.get("team") if snapshot.pc else None) or []
                 users = frozenset(snapshot.crm.users)
@@ -211,12 +209,12 @@ class Engine:
             snapshot.crm_values = from_crm(opportunity, related, self.mapping)
         return snapshot
 
-    def _base_solutions(self, snapshot: Snapshot) -> list[str] | None:
-        name = solutions.field_name(self.mapping)
-        if name is None or not snapshot.linked or snapshot.link is None or snapshot.after_create:
+    def _rows_before(self, snapshot: Snapshot) -> list[str] | None:
+        """The solution rows' ids at the last sync (see :mod:`cosell.sync.solutions`)."""
+        if not snapshot.linked or snapshot.link is None:
             return None
-        agreed = snapshot.link.base.get(name)
-        return [str(v) for v in agreed] if isinstance(agreed, list) else []
+        before = snapshot.link.base.get(solutions.ROWS_KEY)
+        return [str(v) for v in before] if isinstance(before, list) else None
 
     def facts(self, snapshot: Snapshot) -> PlanFacts:
         """What the planner needs beyond field values (sync flag, direction, link)."""

@@ -21,6 +21,7 @@ from cosell.sync.mapping import SyncMapping
 from cosell.sync.partner_center_side import PcRecord, split_patchable
 from cosell.sync.plan import FieldConflict, Plan, PlanFacts, plan
 from cosell.sync.records import CreateContext, CrmWrite, Value
+from cosell.sync.solutions import ROWS_KEY
 from cosell.sync.translate import to_crm_create, to_crm_fields, to_partner_center_create
 from cosell.sync.translate import to_partner_center_ops as pc_ops
 from cosell.sync.validation import check_cosell_ready
@@ -122,6 +123,7 @@ class Reconcile:
             created = found or engine.pc.create(body)
         verb = "found (created earlier)" if found else "created"
         entry = self._entry("to_partner_center", message=f"referral {created.id} {verb}")
+        related.remember_rows(engine, self.snap, decided, decided.new_base)
         self._commit(created, crm.id, decided.new_base, [entry], crm.modstamp)
         self.carried = [*self.entries, entry]
         return True
@@ -141,6 +143,8 @@ class Reconcile:
         extra = self._status_fields(None, [entry], notice=notice, pending=write.opportunity)
         opportunity_id = engine.crm.create(write, pc.id, extra, choice.account_id)
         related.mirror_notes(engine, opportunity_id, decided)
+        if write.solutions is not None:
+            decided.new_base[ROWS_KEY] = list[Value](sorted(write.solutions))
         entries = [entry, *self._unmatched_team(write)]
         self._commit(pc, opportunity_id, decided.new_base, entries, None)
         if choice.settled is not None:
@@ -159,6 +163,7 @@ class Reconcile:
         self.entries += self._decision_entries(decided)
         self.entries += self._conflict_entries(decided.conflicts)
         related.mirror_solutions(self.engine, snap, decided)
+        related.remember_rows(self.engine, snap, decided, new_base)
         write = to_crm_fields(decided.to_crm, self.mapping)
         self.entries += self._unmatched_team(write)
         refusal = self._refusal(unready) if unready else None

@@ -19,7 +19,7 @@ from cosell.sync import solutions, team
 from cosell.sync.crm_schema import TEAM_LIST
 from cosell.sync.mapping import SyncMapping
 from cosell.sync.plan import Plan
-from cosell.sync.records import CrmWrite
+from cosell.sync.records import CrmWrite, Value
 
 if TYPE_CHECKING:
     from cosell.sync.engine import Engine, Snapshot
@@ -40,6 +40,24 @@ def mirror_solutions(engine: Engine, snap: Snapshot, decided: Plan) -> None:
     typed = crm.typed_solutions(names) if names.products_field else ids
     if solutions.out_of_step(crm.solution_ids(names), typed, ids):
         decided.to_crm[name] = value
+
+
+def remember_rows(
+    engine: Engine, snap: Snapshot, decided: Plan, new_base: dict[str, Value]
+) -> None:
+    """Store the related list's ids with the base, so a later row deletion is seen."""
+    name, crm = solutions.field_name(engine.mapping), snap.crm
+    if name is None or crm is None:
+        return
+    before = snap.link.base.get(solutions.ROWS_KEY) if snap.link else None
+    value = new_base.get(name)
+    written = decided.to_crm.get(name) if name in decided.to_crm else None
+    agreed = written is not None or (snap.crm_values or {}).get(name) == value
+    ids = [str(v) for v in written] if isinstance(written, list) else None
+    if written is not None and ids is None:
+        ids = []
+    rows = crm.solution_ids(engine.schema.names)
+    new_base[solutions.ROWS_KEY] = solutions.rows_after(before, agreed, ids, rows)
 
 
 def unmatched_team(

@@ -1,16 +1,11 @@
 """Solutions on the CRM side: the Microsoft Solutions related list and the ``Products__c`` text.
 
-The seller may add a solution in either place, so the CRM's value is read from both, against
-the base (the ids both sides last agreed on):
+The seller may add a solution in either place, so the CRM's value is every id in either place
+(typing an id into ``Products__c`` adds it), minus ids whose row was deleted since the last sync.
+The link's base remembers the related list's ids under :data:`ROWS_KEY` for that; without the
+memory (a first sync) nothing counts as deleted. Editing the text only adds.
 
-- every id in either place (typing an id into ``Products__c`` adds it), except
-- ids the base has that were removed from the related list while ``Products__c`` still holds
-  exactly the base: removing a row removes the solution. Editing the text only adds.
-
-The round right after a create reads with no base (the two places are not yet in step).
-
-After a sync both places are written to hold the same ids (:func:`out_of_step`), so a later
-removal in either place is seen as one.
+After a sync both places are written to hold the same ids (:func:`out_of_step`).
 """
 
 from __future__ import annotations
@@ -18,7 +13,11 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 
 from cosell.sync.mapping import SyncMapping
+from cosell.sync.records import Value
 from cosell.sync.translate import SOLUTIONS_PATH
+
+ROWS_KEY = "solutions@rows"
+"""The base key remembering the related list's ids at the last sync (not a mapped field)."""
 
 
 def field_name(mapping: SyncMapping) -> str | None:
@@ -33,21 +32,28 @@ def listed(text: object) -> list[str]:
 
 
 def crm_ids(
-    rows: Iterable[str] | None, typed: Collection[str], base: Collection[str] | None
+    rows: Iterable[str] | None, typed: Collection[str], rows_before: Collection[str] | None
 ) -> list[str]:
-    """The CRM's solution ids (see the module docstring); ``rows`` is ``None`` without the
-    related list."""
+    """The CRM's solution ids: every id in either place, minus ids deleted from the related
+    list since the last sync (``rows_before``; ``None`` when unknown). ``rows`` is ``None``
+    without the related list."""
     if rows is None:
         return list(typed)
     in_rows = [r.strip() for r in rows if r and r.strip()]
-    union = list(dict.fromkeys([*in_rows, *typed]))
-    if base is None:
-        return union
-    agreed = set(base)
-    removed: set[str] = set()
-    if set(typed) == agreed:  # the text is as agreed: the list speaks
-        removed = agreed - set(in_rows)
-    return [i for i in union if i not in removed]
+    removed = set(rows_before or ()) - set(in_rows)
+    return [i for i in dict.fromkeys([*in_rows, *typed]) if i not in removed]
+
+
+def rows_after(
+    before: Value, agreed: bool, written: Collection[str] | None, rows: Iterable[str] | None
+) -> Value:
+    """The related list's ids to remember with the base: what it holds after this sync, when the
+    solutions were agreed (else the old memory, so a held-back deletion is not forgotten)."""
+    if not agreed:
+        return before
+    if written is not None:
+        return list[Value](sorted(written))
+    return None if rows is None else list[Value](sorted(r for r in rows if r))
 
 
 def out_of_step(rows: Iterable[str] | None, typed: Collection[str], value: Collection[str]) -> bool:
