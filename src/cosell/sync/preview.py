@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cosell.queue.protocol import KeyKind
-from cosell.sync import resolutions
+from cosell.sync import related, resolutions
 from cosell.sync.engine import Engine, Snapshot
 from cosell.sync.partner_center_side import split_patchable
 from cosell.sync.plan import Plan, plan
@@ -70,6 +70,7 @@ def preview(engine: Engine, kind: KeyKind, record_id: str) -> Preview:
         parked = resolutions.pending(engine.store, engine.tenant, snap.link.id)
         choices = [c for c in (resolutions.resolved(p, engine.mapping) for p in parked) if c]
         resolutions.apply(decided, choices, snap.pc_values or {}, snap.crm_values or {})
+    related.mirror_solutions(engine, snap, decided)
     return _update(engine, key, snap, decided)
 
 
@@ -160,5 +161,5 @@ def render(result: Preview) -> str:
     if result.create_body is not None:
         lines.append(json.dumps(result.create_body, indent=2, sort_keys=True, default=str))
     lines += [f"  note: {n}" for n in result.notes]
-    lines.append("(dry run: nothing was written)")
+    lines.append("(dry run: nothing was written; the status and audit fields are not shown)")
     return "\n".join(lines)
