@@ -128,10 +128,10 @@ def test_duplicated_webhooks_make_one_opportunity(
     microsoft.fault("webhook_duplicate", path="referral-", rate=1.0)
     referral = microsoft.share(**shared("Duplicated: created"))
     one_opportunity(crm, referral["id"])
-    microsoft.change(referral["id"], details={"notes": "Said twice."})
+    microsoft.change(referral["id"], details={"dealValue": 17250})
     wait_until(
-        lambda: opportunities_for(crm, referral["id"])[0]["Description"] == "Said twice.",
-        what="the changed notes",
+        lambda: opportunities_for(crm, referral["id"])[0]["Amount"] == 17250,
+        what="the changed value",
     )
     wait_until(
         lambda: delivery_states(microsoft, referral["id"]).count("delivered") >= 4,
