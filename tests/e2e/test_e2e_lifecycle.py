@@ -63,17 +63,24 @@ def test_edits_made_on_hold_reach_partner_center_with_the_accept(
     assert float(after["details"]["dealValue"]) == 45000
 
 
-def test_the_decline_stage_closes_the_referral_declined_with_the_reason(
-    microsoft: MicrosoftSeller, crm: CrmSeller, pc: PartnerCenterReader
+@pytest.mark.parametrize(
+    "decline",
+    [{"StageName": "Declined"}, {}],
+    ids=["the decline stage", "a reason entered on hold"],
+)
+def test_a_decline_closes_the_referral_declined_with_the_reason(
+    microsoft: MicrosoftSeller, crm: CrmSeller, pc: PartnerCenterReader, decline: dict[str, str]
 ) -> None:
-    referral_id = str(microsoft.share(**incoming("Tailspin: declined"))["id"])
+    referral_id = str(microsoft.share(**incoming(f"Tailspin: declined {len(decline)}"))["id"])
     opportunity_id = imported(crm, pc, referral_id)["Id"]
-    crm.edit(
-        "Opportunity", opportunity_id, StageName="Declined", Loss_Reason__c="Outside our region"
-    )
+    crm.edit("Opportunity", opportunity_id, Loss_Reason__c="Outside our region", **decline)
     closed = referral_when(pc, referral_id, lambda r: r["status"] == "Closed", "the decline")
     assert closed["substatus"] == "Declined"
     assert closed["statusReason"] == "Outside our region"
+    declined = record_when(
+        crm, opportunity_id, lambda r: r["StageName"] == "Declined", "the declined stage"
+    )
+    assert declined["Loss_Reason__c"] == "Outside our region"
 
 
 @pytest.mark.parametrize(
