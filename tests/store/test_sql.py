@@ -149,6 +149,10 @@ def test_conflicts_open_refresh_and_resolve(store: Store) -> None:
     [resolved] = store.conflicts(tenant, state="resolved")
     assert resolved.resolution == "take crm"
     assert resolved.resolved_at is not None
+    assert store.mark_conflicts_applied(tenant, [first]) == 1
+    assert store.mark_conflicts_applied(tenant, [first]) == 0  # only resolved ones move
+    assert store.conflicts(tenant, state="resolved") == []
+    assert [c.id for c in store.conflicts(tenant, state="applied")] == [first]
 
 
 def test_stats_counts_what_status_shows(store: Store, clock: ManualClock) -> None:

@@ -79,3 +79,17 @@ def _conflict(row: Any) -> FieldConflict:
         opened_at=row["opened_at"],
         resolved_at=row["resolved_at"],
     )
+
+
+def mark_applied(conn: Connection, tenant: TenantId, conflict_ids: list[int]) -> int:
+    """Move resolved conflicts to ``applied``; returns how many moved."""
+    stmt = (
+        sa.update(conflicts)
+        .where(
+            conflicts.c.tenant_id == tenant,
+            conflicts.c.id.in_(conflict_ids),
+            conflicts.c.state == "resolved",
+        )
+        .values(state="applied")
+    )
+    return conn.execute(stmt).rowcount

@@ -12,7 +12,8 @@ Side = Literal["partner_center", "crm"]
 LinkState = Literal["linked", "pending_create", "conflict", "closed"]
 Direction = Literal["to_partner_center", "to_crm", "none"]
 AuditOutcome = Literal["synced", "skipped", "conflict", "rejected", "error"]
-ConflictState = Literal["open", "resolved"]
+ConflictState = Literal["open", "resolved", "applied"]
+"""open: parked; resolved: an admin chose; applied: the engine wrote the choice to both sides."""
 
 
 @dataclass(frozen=True)

@@ -249,6 +249,13 @@ class Store:
         with self._tx() as conn:
             return conflicts.resolve(conn, tenant, conflict_id, resolution, self._now())
 
+    def mark_conflicts_applied(self, tenant: TenantId, conflict_ids: Sequence[int]) -> int:
+        """The engine wrote these resolved conflicts' choices to both sides."""
+        if not conflict_ids:
+            return 0
+        with self._tx() as conn:
+            return conflicts.mark_applied(conn, tenant, list(conflict_ids))
+
     # --- status ----------------------------------------------------------------------------------
 
     def stats(self, tenant: TenantId) -> StoreStats:

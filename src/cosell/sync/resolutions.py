@@ -14,10 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-
 from cosell.store.records import FieldConflict, Link, TenantId
-from cosell.store.schema import conflicts
 from cosell.store.sql import Store
 from cosell.sync.mapping import SyncMapping
 from cosell.sync.plan import Decision, Plan
@@ -94,15 +91,7 @@ def apply(
 
 def mark_applied(store: Store, tenant: TenantId, conflict_ids: list[int]) -> None:
     """Mark conflicts applied (they leave the resolved list)."""
-    if not conflict_ids:
-        return
-    stmt = (
-        sa.update(conflicts)
-        .where(conflicts.c.tenant_id == tenant, conflicts.c.id.in_(conflict_ids))
-        .values(state=APPLIED)
-    )
-    with store.engine.begin() as conn:
-        conn.execute(stmt)
+    store.mark_conflicts_applied(tenant, conflict_ids)
 
 
 def take_resolved(
