@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
+from starlette.testclient import TestClient
 
 from cosell.clients.entra_auth import (
     AppCredentials,
@@ -31,10 +31,6 @@ from cosell.emulators.partner_center import PartnerCenterEmulatorConfig
 from cosell.emulators.partner_center.app import create_app
 from cosell.errors import AuthError, StaleWrite
 from cosell.webhooks import CertificateCache, TrustPolicy, WebhookVerifier
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from starlette.testclient import TestClient
 
 CONFIG = PartnerCenterEmulatorConfig(delivery_backoff=0.001)
 AUTHORITY = Authority(tenant=CONFIG.tenant, url="http://testserver")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
+from starlette.testclient import TestClient
 
 from cosell.clients.entra_auth import AppCredentials, Authority, BearerAuth, PasswordGrant
 from cosell.clients.partner_center import JsonPatchOp, PartnerCenterClient
@@ -20,10 +20,6 @@ from cosell.clients.retry import RetryPolicy
 from cosell.clock import ManualClock
 from cosell.emulators.partner_center import PartnerCenterEmulatorConfig, create_app
 from cosell.errors import RejectedError, ServerError, StaleWrite
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from starlette.testclient import TestClient
 
 CONFIG = PartnerCenterEmulatorConfig(delivery_backoff=0.001)
 HOURS_72 = 72 * 3600

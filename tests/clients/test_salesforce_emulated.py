@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import threading
-import warnings
 from datetime import date, datetime
 from typing import Any
 
@@ -12,6 +11,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from starlette.testclient import TestClient
 
 from cosell.clients.retry import RetryPolicy
 from cosell.clients.salesforce import SalesforceClient
@@ -24,10 +24,6 @@ from cosell.clients.salesforce_auth import (
 from cosell.clock import ManualClock, OffsetClock
 from cosell.emulators.salesforce import SalesforceEmulatorConfig, create_app
 from cosell.errors import Ambiguous, AuthError, NotFound, StaleWrite, Throttled
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from starlette.testclient import TestClient
 
 BASE = "http://127.0.0.1:8602"
 

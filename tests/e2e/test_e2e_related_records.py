@@ -20,7 +20,7 @@ from e2e_lifecycle import (
     settled,
 )
 from e2e_sandbox import SandboxProcess, wait_until
-from e2e_sides import CrmSeller, MicrosoftSeller, PartnerCenterReader
+from e2e_sides import API, CrmSeller, MicrosoftSeller, PartnerCenterReader
 
 pytestmark = pytest.mark.e2e
 SOLUTION_ROWS = "SELECT Id, Solution_Id__c FROM Microsoft_Solution__c WHERE Opportunity__c = '{}'"
@@ -131,7 +131,7 @@ def solution_ids(referral: dict[str, Any]) -> set[str]:
     return {s["id"] for s in referral["details"]["requirements"]["solutions"]}
 
 
-def test_solutions_added_in_the_crm_and_added_or_removed_by_microsoft_reach_the_other_side(
+def test_solutions_added_or_removed_on_either_side_reach_the_other(
     microsoft: MicrosoftSeller, crm: CrmSeller, pc: PartnerCenterReader
 ) -> None:
     opportunity_id, referral_id = outgoing(crm, Name="Solutions: both ways", Products__c="SOL-A")
@@ -152,11 +152,23 @@ def test_solutions_added_in_the_crm_and_added_or_removed_by_microsoft_reach_the_
         lambda r: set(solution_ids_in(r["Products__c"])) == {"SOL-B", "SOL-C"},
         "Microsoft's removal and addition in Products__c",
     )
-    wait_until(
-        lambda: set(solution_rows(crm, opportunity_id)) == {"SOL-B", "SOL-C"},
+    rows = wait_until(
+        lambda: set(r := solution_rows(crm, opportunity_id)) == {"SOL-B", "SOL-C"} and r,
         what="the related list in step",
     )
     assert solution_ids(pc.referral(referral_id)) == {"SOL-B", "SOL-C"}
+    settled(crm, opportunity_id)
+
+    deleted = crm.http.delete(f"{API}/sobjects/Microsoft_Solution__c/{rows['SOL-C']}")
+    assert deleted.status_code == 204, deleted.text
+    crm.edit("Opportunity", opportunity_id, NextStep="SOL-C dropped")  # rows alone are silent
+    referral_when(pc, referral_id, lambda r: solution_ids(r) == {"SOL-B"}, "the row's removal")
+    record_when(
+        crm,
+        opportunity_id,
+        lambda r: solution_ids_in(r["Products__c"]) == ["SOL-B"],
+        "Products__c in step with the related list",
+    )
 
 
 def solution_ids_in(text: str | None) -> list[str]:

@@ -4,7 +4,6 @@ config file pointing at them, and a store seeded through the Store API."""
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,6 +13,7 @@ from typing import Any
 import httpx
 from click.testing import CliRunner
 from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
 from cosell.cli import main
 from cosell.clock import Clock, ManualClock
@@ -25,10 +25,6 @@ from cosell.service.command import CommandDeps
 from cosell.settings import load_settings
 from cosell.store.records import TenantId
 from cosell.store.sql import Store
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from starlette.testclient import TestClient
 
 PC = PartnerCenterEmulatorConfig(public_url="http://pc.test")
 SF = SalesforceEmulatorConfig(public_url="http://sf.test")

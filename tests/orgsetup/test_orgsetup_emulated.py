@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import httpx
 from click.testing import CliRunner
 from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
 from cosell.cli import main
 from cosell.emulators.salesforce import SalesforceEmulatorConfig, create_app
 from cosell.sync.mapping import default_mapping_text
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from starlette.testclient import TestClient
 
 BASE = "http://127.0.0.1:8602"
 CONFIG = SalesforceEmulatorConfig()

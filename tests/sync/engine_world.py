@@ -4,7 +4,6 @@ the org set up with ``cosell.orgsetup``, a SQLite store in ``tmp_path`` and the 
 from __future__ import annotations
 
 import random
-import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
 from cosell.clients.entra_auth import (
     REFERRALS_RESOURCE,
@@ -39,10 +39,6 @@ from cosell.store.records import TenantId
 from cosell.store.sql import Store, sqlite_url
 from cosell.sync.engine import Engine
 from cosell.sync.mapping import default_mapping
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from starlette.testclient import TestClient
 
 PC_BASE = "http://127.0.0.1:8601"
 SF_BASE = "http://127.0.0.1:8602"

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import httpx
 from click.testing import CliRunner
 from engine_world import PC_BASE, PC_CONFIG, SF_BASE, SF_CONFIG, START, World
+from starlette.testclient import TestClient
 
 from cosell.cli import main
 from cosell.clock import ManualClock
 from cosell.service.command import CommandDeps
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from starlette.testclient import TestClient
 
 HELP = "Customer technical architecture"
 ENV = {

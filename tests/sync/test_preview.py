@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import httpx
 from click.testing import CliRunner
 from engine_world import PC_BASE, SF_BASE, START, World
+from starlette.testclient import TestClient
 from test_full_sync import ENV, config_file
 
 from cosell.cli import main
 from cosell.clock import ManualClock
 from cosell.service.command import CommandDeps
 from cosell.sync.preview import preview
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from starlette.testclient import TestClient
 
 HELP = "Customer technical architecture"
 

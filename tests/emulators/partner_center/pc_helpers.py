@@ -5,21 +5,15 @@ from __future__ import annotations
 import json
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
+from starlette.testclient import TestClient
 
 from cosell.emulators.partner_center.emulator import Emulator
-
-# Starlette's test client asks for the httpx2 package; it works over httpx, which the clients
-# are typed against, so its import-time notice is not an error here.
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from starlette.testclient import TestClient
 
 TOKEN_PATH = "/sandbox-tenant/oauth2/token"
 REFERRALS = "/v1.0/engagements/referrals"

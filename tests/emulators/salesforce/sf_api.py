@@ -1,20 +1,14 @@
 """A logged-in test client of the Salesforce emulator, shared by its tests."""
 
-import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
 from cosell.emulators.salesforce import SalesforceEmulator, SalesforceEmulatorConfig
-
-# Starlette's test client asks for the httpx2 package; it works over httpx, which the clients
-# under test are typed against, so its import-time notice is not an error here.
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from starlette.testclient import TestClient
 
 V = "/services/data/v62.0"
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
