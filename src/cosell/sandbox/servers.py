@@ -8,24 +8,13 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
 
+from cosell.service.server import SettledServer
+
 LOOPBACK = "127.0.0.1"
-
-
-class _Server(uvicorn.Server):
-    """A uvicorn server that says when it listens (or has given up)."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.settled = threading.Event()
-
-    async def startup(self, sockets: Any = None) -> None:
-        await super().startup(sockets)
-        self.settled.set()
 
 
 def bind(port: int, host: str = LOOPBACK) -> socket.socket:
@@ -46,7 +35,7 @@ class ServedApp:
     def __init__(self, name: str, sock: socket.socket) -> None:
         self.name = name
         self._sock = sock
-        self._server: _Server | None = None
+        self._server: SettledServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -61,7 +50,7 @@ class ServedApp:
     def start(self, app: ASGIApp, timeout: float = 15.0) -> None:
         """Serve ``app``; ``RuntimeError`` when uvicorn did not start within ``timeout``."""
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
-        self._server = _Server(config)
+        self._server = SettledServer(config)
         self._thread = threading.Thread(target=self._run, name=f"serve-{self.name}", daemon=True)
         self._thread.start()
         self._server.settled.wait(timeout)

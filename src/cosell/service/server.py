@@ -9,7 +9,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 
-class _Server(uvicorn.Server):
+class SettledServer(uvicorn.Server):
     """A uvicorn server that says when it listens (or has given up)."""
 
     def __init__(self, config: uvicorn.Config) -> None:
@@ -26,7 +26,7 @@ class WebServer:
 
     def __init__(self, app: ASGIApp, host: str, port: int) -> None:
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
-        self._server = _Server(config)
+        self._server = SettledServer(config)
         self._thread = threading.Thread(target=self._run, name="web", daemon=True)
 
     def _run(self) -> None:
