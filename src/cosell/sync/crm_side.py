@@ -9,7 +9,7 @@ the referral id field, so a repeated create updates the one opportunity it made 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
@@ -46,8 +46,13 @@ class CrmRecord:
     solutions: list[Row] | None = None
     team: list[Row] | None = None
     """Opportunity team members (``MemberId``, ``UserId`` and the user's names and email)."""
-    users: dict[str, str] = field(default_factory=dict)
-    """Active users by lower-case email (read with the team)."""
+    load_users: Callable[[], dict[str, str]] | None = field(default=None, compare=False)
+    """Reads the active users; called at most once, and only when a team needs matching."""
+
+    @cached_property
+    def users(self) -> dict[str, str]:
+        """Active users by lower-case email (read on first use)."""
+        return self.load_users() if self.load_users is not None else {}
 
     @property
     def id(self) -> str:
@@ -104,16 +109,14 @@ class CrmSide:
             return None
         opportunity = _clean(rows[0])
         account = _clean(opportunity.pop("Account", None) or {})
-        team, users = None, {}
-        if self.schema.team_synced:
-            team, users = self._team(opportunity["Id"]), self.active_users()
+        team = self._team(opportunity["Id"]) if self.schema.team_synced else None
         return CrmRecord(
             opportunity,
             account,
             self._contacts(opportunity["Id"]),
             self._solutions(opportunity["Id"]),
             team,
-            users,
+            self.active_users,
         )
 
     def find_by_referral(self, referral_id: str) -> str | None:
@@ -217,8 +220,10 @@ class CrmSide:
         opportunity_id = result.id or self.find_by_referral(referral_id)
         if opportunity_id is None:
             raise NotFound(f"opportunity for referral {referral_id} not found after upsert")
-        record = self.read(opportunity_id)
-        assert record is not None
+        record = self._fresh(opportunity_id, fields) if result.created else None
+        record = record or self.read(opportunity_id)
+        if record is None:
+            raise NotFound(f"opportunity {opportunity_id} not found after upsert")
         if write.contacts is not None:
             self._sync_contacts(record, write.contacts)
         if write.solutions is not None:
@@ -226,6 +231,14 @@ class CrmSide:
         if write.team is not None:
             self._sync_team(record, write.team)
         return opportunity_id
+
+    def _fresh(self, opportunity_id: str, fields: Mapping[str, Any]) -> CrmRecord:
+        """A just-created opportunity as the upsert left it: no contact roles or solution rows
+        yet, so none are read (the team is, since an org may add default members)."""
+        opportunity = {"Id": opportunity_id, "AccountId": fields.get("AccountId")}
+        team = self._team(opportunity_id) if self.schema.team_synced else None
+        solution_rows: list[Row] | None = [] if self.schema.has_solution_object else None
+        return CrmRecord(opportunity, {}, [], solution_rows, team, self.active_users)
 
     def _default_close_date(self) -> str:
         today: date = self._today()
@@ -358,7 +371,7 @@ class CrmSide:
             return False
         current = {email_of(row): row for row in record.team}
         wanted = {email_of(member) for member in desired} - {""}
-        added = [e for e in sorted(wanted) if e in record.users and e not in current]
+        added = [e for e in sorted(wanted) if e not in current and e in record.users]
         for email in added:
             member = {"OpportunityId": record.id, "UserId": record.users[email]}
             self.client.create(TEAM_OBJECT, {**member, "TeamMemberRole": TEAM_ROLE})

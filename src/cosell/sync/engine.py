@@ -203,7 +203,7 @@ class Engine:
             related = snapshot.crm.related(self.schema.names, self._rows_before(snapshot))
             if related.team is not None and snapshot.crm.team is not None:
                 pc_team = (snapshot.pc.raw.get("team") if snapshot.pc else None) or []
-                users = frozenset(snapshot.crm.users)
+                users = _users_if_needed(snapshot.crm, pc_team)
                 related = replace(related, team=team.crm_view(snapshot.crm.team, pc_team, users))
             opportunity = name_marker.unmarked(snapshot.crm.opportunity, self.mapping)
             snapshot.crm_values = from_crm(opportunity, related, self.mapping)
@@ -232,6 +232,14 @@ class Engine:
             link_exists=snapshot.linked,
             referral_kind=referral_kind(pc.wire) if pc is not None else None,
         )
+
+
+def _users_if_needed(crm: CrmRecord, pc_team: list[dict[str, object]]) -> frozenset[str]:
+    """The active users' emails, read only when a Partner Center member is not on the team
+    (only those are matched against users, see :func:`cosell.sync.team.crm_view`)."""
+    on_team = {team.email_of(row) for row in crm.team or []}
+    emails = {team.email_of(member, "email") for member in pc_team} - {""}
+    return frozenset(crm.users) if emails - on_team else frozenset()
 
 
 def _if(condition: bool, value: str) -> str | None:

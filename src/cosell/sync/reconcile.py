@@ -193,6 +193,8 @@ class Reconcile:
             raise NotReady(unready)
 
     def _unmatched_team(self, write: CrmWrite) -> list[AuditEntry]:
+        if not write.team:
+            return []
         crm = self.snap.crm
         users = crm.users if crm is not None else self.engine.crm.active_users()
         return [
