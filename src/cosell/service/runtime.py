@@ -38,6 +38,7 @@ from cosell.signals.cadence import Cadence
 from cosell.signals.loop import LookReport, SignalLoop
 from cosell.signals.poller import opportunity_poller
 from cosell.signals.sweeper import referral_sweeper
+from cosell.signals.synced import opportunity_synced, referral_synced
 from cosell.store.records import Job, TenantId
 from cosell.store.sql import Store
 from cosell.web.app import create_app
@@ -234,6 +235,7 @@ def _signals(
         overlap=timedelta(seconds=sync.poll_overlap_seconds),
         where=sync.poll_filter,
         clock=parts.clock,
+        synced=opportunity_synced(store, tenant),
     )
     sweeper = referral_sweeper(
         parts.partner_center,
@@ -242,6 +244,7 @@ def _signals(
         tenant=tenant,
         overlap=timedelta(seconds=sync.sweep_overlap_seconds),
         clock=parts.clock,
+        synced=referral_synced(store, tenant),
     )
     poll_cadence = Cadence(sync.poll_min_interval, sync.poll_max_interval)
     sweep_cadence = Cadence(sync.sweep_interval, sync.sweep_interval)

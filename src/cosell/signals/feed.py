@@ -3,13 +3,18 @@
 Rows are read in ascending stamp order starting ``overlap`` before the stored watermark, because
 a remote transaction can commit late with an earlier stamp. The overlap re-reads recent rows;
 the feed remembers the ``(id, stamp)`` pairs it already enqueued inside that window, so a row is
-enqueued again only when its stamp moves. Duplicates would be harmless anyway: the queue dedupes
-and the engine is level-triggered.
+enqueued again only when its stamp moves. Duplicates would be harmless anyway: the queue
+dedupes and the engine is level-triggered.
 
 Stamps have one-second precision, so a second edit in the same second as the first carries the
 same stamp. A pair is therefore remembered only once its stamp is ``settle`` older than our
-clock: until then the row is enqueued on every look (a cheap no-op reconcile), and an edit made
-in the same second as our own write-back is never lost.
+clock: until then the row is enqueued on every look, and an edit made in the same second as our
+own write-back is never lost.
+
+A row the engine already reconciled at this very version (``synced``, checked against the
+store's link: no remote call) is not enqueued, so our own writes coming back cost nothing. In an
+unsettled second that check may pass on a stamp a later edit shares; the look after the second
+settles asks again with ``settled=True`` and the check is then strict.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ class Change:
 
     id: str
     stamp: datetime
+    version: str | None = None
+    """The record's version token when the source has one (a referral's eTag)."""
 
 
 class CursorStore(Protocol):
@@ -44,6 +51,10 @@ class CursorStore(Protocol):
 
 ChangeSource = Callable[[datetime | None], Iterable[Change]]
 """Yields changes with ``stamp >= since`` in ascending (stamp, id) order; ``None``: everything."""
+
+Synced = Callable[[Change, bool], bool]
+"""``synced(change, settled)``: True when the change is the very version the engine last
+reconciled, so there is nothing new to sync (see :mod:`cosell.signals.synced`)."""
 
 
 class ChangeFeed:
@@ -61,6 +72,7 @@ class ChangeFeed:
         overlap: timedelta,
         clock: Clock | None = None,
         settle: timedelta = timedelta(seconds=10),
+        synced: Synced | None = None,
     ) -> None:
         self._source = source
         self._queue = queue
@@ -72,6 +84,7 @@ class ChangeFeed:
         self._seen: dict[str, datetime] = {}
         self._clock = clock or SystemClock()
         self._settle = settle
+        self._synced = synced
 
     @property
     def watermark(self) -> datetime | None:
@@ -97,9 +110,12 @@ class ChangeFeed:
     def _mark(self, change: Change) -> int:
         if self._seen.get(change.id) == change.stamp:
             return 0
-        self._queue.enqueue(self._tenant, f"{self._prefix}:{change.id}")
-        if change.stamp <= self._clock.now() - self._settle:
+        settled = change.stamp <= self._clock.now() - self._settle
+        if settled:
             self._seen[change.id] = change.stamp
+        if self._synced is not None and self._synced(change, settled):
+            return 0
+        self._queue.enqueue(self._tenant, f"{self._prefix}:{change.id}")
         return 1
 
     def _advance(self, start: datetime | None, newest: datetime | None) -> None:

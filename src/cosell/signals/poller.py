@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from cosell.clients.salesforce_limits import Priority
 from cosell.clock import Clock
-from cosell.signals.feed import Change, ChangeFeed, CursorStore
+from cosell.signals.feed import Change, ChangeFeed, CursorStore, Synced
 
 if TYPE_CHECKING:  # the store and queue load only where they run
     from cosell.queue.protocol import WorkQueue
@@ -73,8 +73,10 @@ def opportunity_poller(
     overlap: timedelta,
     where: str = "",
     clock: Clock | None = None,
+    synced: Synced | None = None,
 ) -> ChangeFeed:
-    """The feed that enqueues ``opportunity:<Id>`` for each changed opportunity."""
+    """The feed that enqueues ``opportunity:<Id>`` for each changed opportunity (except
+    ``synced`` ones, see :mod:`cosell.signals.synced`)."""
     return ChangeFeed(
         source=OpportunityChanges(client, where),
         queue=queue,
@@ -84,4 +86,5 @@ def opportunity_poller(
         key_prefix=KEY_PREFIX,
         overlap=overlap,
         clock=clock,
+        synced=synced,
     )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 import structlog
 
 from cosell.clock import Clock
-from cosell.signals.feed import Change, ChangeFeed, CursorStore
+from cosell.signals.feed import Change, ChangeFeed, CursorStore, Synced
 
 if TYPE_CHECKING:  # the store and queue load only where they run
     from cosell.queue.protocol import WorkQueue
@@ -35,6 +35,9 @@ class ReferralStamp(Protocol):
 
     @property
     def updated_date_time(self) -> datetime | None: ...
+
+    @property
+    def e_tag(self) -> str | None: ...
 
 
 class ReferralLister(Protocol):
@@ -65,7 +68,7 @@ class ReferralChanges:
         rows = self._client.list_referrals(filter=updated_since_filter(since), orderby=ORDER_BY)
         for referral in rows:
             if referral.id and referral.updated_date_time:
-                yield Change(referral.id, referral.updated_date_time)
+                yield Change(referral.id, referral.updated_date_time, referral.e_tag)
             else:
                 log.warning("sweep.referral_without_stamp", referral_id=referral.id)
 
@@ -78,8 +81,10 @@ def referral_sweeper(
     tenant: TenantId,
     overlap: timedelta,
     clock: Clock | None = None,
+    synced: Synced | None = None,
 ) -> ChangeFeed:
-    """The feed that enqueues ``referral:<id>`` for each changed referral."""
+    """The feed that enqueues ``referral:<id>`` for each changed referral (except ``synced``
+    ones, see :mod:`cosell.signals.synced`)."""
     return ChangeFeed(
         source=ReferralChanges(client),
         queue=queue,
@@ -89,4 +94,5 @@ def referral_sweeper(
         key_prefix=KEY_PREFIX,
         overlap=overlap,
         clock=clock,
+        synced=synced,
     )

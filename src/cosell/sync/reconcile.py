@@ -189,6 +189,10 @@ class Reconcile:
             resolutions.park(self.engine.store, self.engine.tenant, link.id, decided.conflicts)
         elif decided.skipped and self._edited_since_commit() and not self._on_record(notice):
             self._record_skips(decided, new_base)
+        elif self._edited_since_commit():
+            # Both sides agree with the base: remember the versions read (store only), so a
+            # change signal about this very version can be told apart from a new change.
+            self._commit(pc_after, snap.crm.id, new_base, [], snap.crm.modstamp)
         if unready:
             raise NotReady(unready)
 

@@ -1,0 +1,96 @@
+"""Change signals about the version the engine already reconciled are not enqueued."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from signal_fakes import Cursors, RecordingQueue
+
+from cosell.clock import ManualClock
+from cosell.signals.feed import Change, ChangeFeed, Synced
+from cosell.signals.synced import opportunity_synced, referral_synced
+from cosell.store.records import LinkUpdate, TenantId
+from cosell.store.sql import Store, sqlite_url
+
+
+def at(seconds: float) -> datetime:
+    return datetime(2026, 3, 2, 9, 0, tzinfo=UTC) + timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[tuple[Store, TenantId, ManualClock]]:
+    clock = ManualClock(at(0))
+    opened = Store.open(sqlite_url(tmp_path), clock=clock)
+    yield opened, opened.ensure_tenant("t"), clock
+    opened.close()
+
+
+def link(store: Store, tenant: TenantId, etag: str, modstamp: datetime) -> None:
+    stamp = modstamp.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    update = LinkUpdate(
+        referral_id="R1", opportunity_id="006A", base={}, pc_etag=etag, crm_modstamp=stamp
+    )
+    store.commit_sync(tenant, update, [])
+
+
+def feed(
+    rows: list[Change], queue: RecordingQueue, clock: ManualClock, synced: Synced
+) -> ChangeFeed:
+    return ChangeFeed(
+        source=lambda _since: iter(rows),
+        queue=queue,
+        cursors=Cursors(),
+        tenant=TenantId(1),
+        cursor_name="c",
+        key_prefix="k",
+        overlap=timedelta(seconds=300),
+        clock=clock,
+        synced=synced,
+    )
+
+
+def test_a_sweep_row_with_the_stored_etag_is_not_enqueued(store) -> None:  # type: ignore[no-untyped-def]
+    db, tenant, _ = store
+    link(db, tenant, '"e1"', at(0))
+    check = referral_synced(db, tenant)
+    assert check(Change("R1", at(0), '"e1"'), False)
+    assert not check(Change("R1", at(1), '"e2"'), False)  # Microsoft changed it since
+    assert not check(Change("R2", at(1), '"e1"'), False)  # not ours
+    assert not check(Change("R1", at(1)), True)  # no version token: cannot tell
+
+
+def test_our_own_write_polled_in_its_second_is_skipped_then_checked_once_settled(store) -> None:  # type: ignore[no-untyped-def]
+    db, tenant, clock = store
+    clock.advance(0.5)
+    link(db, tenant, '"e1"', at(0))  # committed in the stamp's own second
+    queue = RecordingQueue()
+    poll = feed([Change("006A", at(0))], queue, clock, opportunity_synced(db, tenant))
+    assert poll.look() == 0
+    assert poll.look() == 0  # still unsettled: skipped on every look
+    clock.advance(11)
+    assert poll.look() == 1  # settled: an edit in that same second would hide behind the stamp
+    assert poll.look() == 0  # ... and then remembered
+    assert queue.keys == ["k:006A"]
+
+
+def test_a_stamp_read_after_its_second_settled_is_never_enqueued(store) -> None:  # type: ignore[no-untyped-def]
+    db, tenant, clock = store
+    clock.advance(20)
+    link(db, tenant, '"e1"', at(0))
+    queue = RecordingQueue()
+    poll = feed([Change("006A", at(0))], queue, clock, opportunity_synced(db, tenant))
+    assert poll.look() == 0
+    assert queue.keys == []
+
+
+def test_a_newer_stamp_is_enqueued_at_once(store) -> None:  # type: ignore[no-untyped-def]
+    db, tenant, clock = store
+    link(db, tenant, '"e1"', at(0))
+    clock.advance(2)
+    queue = RecordingQueue()
+    poll = feed([Change("006A", at(1))], queue, clock, opportunity_synced(db, tenant))
+    assert poll.look() == 1
+    assert queue.keys == ["k:006A"]

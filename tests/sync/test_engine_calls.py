@@ -1,0 +1,103 @@
+"""API calls per reconcile, pinned as behaviour: what one synced record costs on each side.
+
+Salesforce's daily API budget is the scarce resource, so each case counts the emulators' calls
+(logins excluded) for one reconcile of a key.
+"""
+
+from __future__ import annotations
+
+from engine_world import World
+from test_engine import flagged_opportunity, shared
+
+QUERY = "GET /services/data/v{version}/query"
+PC_GET = "GET /v1.0/engagements/referrals/{id}"
+PC_PATCH = "PATCH /v1.0/engagements/referrals/{id}"
+
+
+def calls(world: World) -> tuple[dict[str, int], dict[str, int]]:
+    """Partner Center and Salesforce calls by route since the last call, then reset."""
+    counted = []
+    for app in (world.pc_app, world.sf_app):
+        log = app.state.emulator.calls
+        seen = log.snapshot()["calls"]
+        counted.append({r: n for r, n in seen.items() if "oauth2" not in r and "token" not in r})
+        log.reset()
+    return counted[0], counted[1]
+
+
+def writes(side: dict[str, int]) -> int:
+    return sum(n for route, n in side.items() if not route.startswith("GET "))
+
+
+def linked_incoming(world: World) -> tuple[str, str]:
+    rid = str(shared(world)["id"])
+    world.sync(f"referral:{rid}")
+    link = world.store.link_by_referral(world.tenant, rid)
+    assert link is not None
+    assert link.opportunity_id
+    return rid, link.opportunity_id
+
+
+def test_an_incoming_referral_becomes_an_opportunity_in_a_bounded_number_of_calls(
+    world: World,
+) -> None:
+    rid = str(shared(world)["id"])
+    calls(world)
+    world.sync(f"referral:{rid}")
+    pc, sf = calls(world)
+    # Two rounds: the create, then the write-back of ids and links.
+    assert pc == {PC_GET: 2, PC_PATCH: 1}
+    assert sf[QUERY] <= 11
+    assert sum(sf.values()) <= 17
+
+
+def test_a_flagged_opportunity_becomes_a_referral_in_a_bounded_number_of_calls(
+    world: World,
+) -> None:
+    opp_id = flagged_opportunity(world)
+    calls(world)
+    world.sync(f"opportunity:{opp_id}")
+    pc, sf = calls(world)
+    assert sum(pc.values()) <= 3  # lookup by externalReferenceId, create, the second round's read
+    assert writes(pc) == 1
+    assert sf[QUERY] <= 8
+    assert writes(sf) == 1  # ids, link, status and audit in one opportunity update
+
+
+def test_a_partner_center_edit_reaches_the_opportunity_with_one_read_each_and_one_write(
+    world: World,
+) -> None:
+    rid, _ = linked_incoming(world)
+    world.microsoft_update(rid, details={"dealValue": 61000}, status="Active", substatus="Accepted")
+    calls(world)
+    world.sync(f"referral:{rid}")
+    pc, sf = calls(world)
+    assert pc == {PC_GET: 1}
+    assert sf[QUERY] <= 4
+    assert writes(sf) == 1
+
+
+def test_a_crm_edit_reaches_the_referral_with_one_patch_and_one_opportunity_update(
+    world: World,
+) -> None:
+    opp_id = flagged_opportunity(world)
+    world.sync(f"opportunity:{opp_id}")
+    world.edit(opp_id, Amount=200000)
+    calls(world)
+    world.sync(f"opportunity:{opp_id}")
+    pc, sf = calls(world)
+    assert pc == {PC_GET: 1, PC_PATCH: 1}
+    assert sf[QUERY] <= 4
+    assert writes(sf) == 1  # the status and audit line
+
+
+def test_an_unchanged_pair_reconciles_with_reads_only(world: World) -> None:
+    rid, opp_id = linked_incoming(world)
+    for key in (f"referral:{rid}", f"opportunity:{opp_id}"):
+        calls(world)
+        world.sync(key)
+        pc, sf = calls(world)
+        assert pc == {PC_GET: 1}
+        # The opportunity with its account, its team, contact roles and solution rows; no
+        # user list (every member is matched) and no writes.
+        assert sf == {QUERY: 4}
