@@ -178,3 +178,17 @@ def audit_rows(cli: Cli, record_id: str) -> list[dict[str, Any]]:
 def write_counts(microsoft: MicrosoftSeller, crm: CrmSeller) -> tuple[int, int]:
     """Data writes so far on (Partner Center, Salesforce)."""
     return writes(microsoft.calls()), writes(crm.calls())
+
+
+def queue_idle(cli: Cli) -> None:
+    """Wait until the connector's queue is empty (nothing waiting, nothing leased)."""
+    wait_until(
+        lambda: cli.json("status", "--offline")["queue_depth"] == 0, 30.0, 0.2, "an empty queue"
+    )
+
+
+def full_pass(cli: Cli) -> str:
+    """``cosell sync --once`` once the running service's queue is empty: a pass started while
+    the service holds a key's lease waits for that lease until its ``--timeout``."""
+    queue_idle(cli)
+    return cli.ok("sync", "--once", "--timeout", "60")

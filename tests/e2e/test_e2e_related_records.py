@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from e2e_lifecycle import (
     Cli,
+    full_pass,
     imported,
     incoming,
     opportunity_of,
@@ -69,8 +70,8 @@ def test_contacts_are_matched_by_email_and_repeated_syncs_never_duplicate_them(
     )
     assert roles[emails[0]] == known
 
-    cli.ok("sync", "--once")
-    cli.ok("sync", "--once")
+    full_pass(cli)
+    full_pass(cli)
 
     found = contacts_with(crm, emails)
     assert sorted(c["Email"] for c in found) == emails
@@ -131,7 +132,7 @@ def solution_ids(referral: dict[str, Any]) -> set[str]:
     return {s["id"] for s in referral["details"]["requirements"]["solutions"]}
 
 
-def test_solutions_added_or_removed_on_either_side_reach_the_other(
+def test_solutions_added_on_either_side_reach_the_other(
     microsoft: MicrosoftSeller, crm: CrmSeller, pc: PartnerCenterReader
 ) -> None:
     opportunity_id, referral_id = outgoing(crm, Name="Solutions: both ways", Products__c="SOL-A")
@@ -144,31 +145,46 @@ def test_solutions_added_or_removed_on_either_side_reach_the_other(
     )
     settled(crm, opportunity_id)
 
-    kept = [{"id": "SOL-B", "name": "B"}, {"id": "SOL-C", "name": "C"}]
-    microsoft.change(referral_id, details={"requirements": {"solutions": kept}})
+    grown = [{"id": f"SOL-{x}", "name": x} for x in "ABC"]
+    microsoft.change(referral_id, details={"requirements": {"solutions": grown}})
     record_when(
         crm,
         opportunity_id,
-        lambda r: set(solution_ids_in(r["Products__c"])) == {"SOL-B", "SOL-C"},
-        "Microsoft's removal and addition in Products__c",
+        lambda r: set(solution_ids_in(r["Products__c"])) == {"SOL-A", "SOL-B", "SOL-C"},
+        "Microsoft's addition in Products__c",
     )
-    rows = wait_until(
-        lambda: set(r := solution_rows(crm, opportunity_id)) == {"SOL-B", "SOL-C"} and r,
+    wait_until(
+        lambda: rows_of(crm, opportunity_id, {"SOL-A", "SOL-B", "SOL-C"}),
         what="the related list in step",
     )
-    assert solution_ids(pc.referral(referral_id)) == {"SOL-B", "SOL-C"}
-    settled(crm, opportunity_id)
 
-    deleted = crm.http.delete(f"{API}/sobjects/Microsoft_Solution__c/{rows['SOL-C']}")
+
+def test_a_solution_row_deleted_in_the_crm_is_removed_from_the_referral(
+    crm: CrmSeller, pc: PartnerCenterReader
+) -> None:
+    opportunity_id, referral_id = outgoing(
+        crm, Name="Solutions: row deleted", Products__c="SOL-D;SOL-E"
+    )
+    rows = wait_until(
+        lambda: rows_of(crm, opportunity_id, {"SOL-D", "SOL-E"}), what="a row per solution"
+    )
+    settled(crm, opportunity_id)
+    deleted = crm.http.delete(f"{API}/sobjects/Microsoft_Solution__c/{rows['SOL-E']}")
     assert deleted.status_code == 204, deleted.text
-    crm.edit("Opportunity", opportunity_id, NextStep="SOL-C dropped")  # rows alone are silent
-    referral_when(pc, referral_id, lambda r: solution_ids(r) == {"SOL-B"}, "the row's removal")
+    crm.edit("Opportunity", opportunity_id, NextStep="SOL-E dropped")  # rows alone are silent
+    referral_when(pc, referral_id, lambda r: solution_ids(r) == {"SOL-D"}, "the removal")
     record_when(
         crm,
         opportunity_id,
-        lambda r: solution_ids_in(r["Products__c"]) == ["SOL-B"],
+        lambda r: solution_ids_in(r["Products__c"]) == ["SOL-D"],
         "Products__c in step with the related list",
     )
+
+
+def rows_of(crm: CrmSeller, opportunity_id: str, ids: set[str]) -> dict[str, str] | None:
+    """The Microsoft Solution rows (solution id → row id) once they are exactly ``ids``."""
+    rows = solution_rows(crm, opportunity_id)
+    return rows if set(rows) == ids else None
 
 
 def solution_ids_in(text: str | None) -> list[str]:
