@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from signal_fakes import Cursors, RecordingQueue
+from signal_fakes import Cursors
 
 from cosell.clock import ManualClock
 from cosell.signals.feed import Change, ChangeFeed, Synced
@@ -28,6 +28,16 @@ def store(tmp_path: Path) -> Iterator[tuple[Store, TenantId, ManualClock]]:
     opened.close()
 
 
+class DueQueue:
+    """Records each enqueue with its due time (``None``: now)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, datetime | None]] = []
+
+    def enqueue(self, tenant: TenantId, key: str, due_at: datetime | None = None) -> None:
+        self.calls.append((key, due_at))
+
+
 def link(store: Store, tenant: TenantId, etag: str, modstamp: datetime) -> None:
     stamp = modstamp.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
     update = LinkUpdate(
@@ -36,9 +46,7 @@ def link(store: Store, tenant: TenantId, etag: str, modstamp: datetime) -> None:
     store.commit_sync(tenant, update, [])
 
 
-def feed(
-    rows: list[Change], queue: RecordingQueue, clock: ManualClock, synced: Synced
-) -> ChangeFeed:
+def feed(rows: list[Change], queue: DueQueue, clock: ManualClock, synced: Synced) -> ChangeFeed:
     return ChangeFeed(
         source=lambda _since: iter(rows),
         queue=queue,
@@ -56,41 +64,42 @@ def test_a_sweep_row_with_the_stored_etag_is_not_enqueued(store) -> None:  # typ
     db, tenant, _ = store
     link(db, tenant, '"e1"', at(0))
     check = referral_synced(db, tenant)
-    assert check(Change("R1", at(0), '"e1"'), False)
-    assert not check(Change("R1", at(1), '"e2"'), False)  # Microsoft changed it since
-    assert not check(Change("R2", at(1), '"e1"'), False)  # not ours
-    assert not check(Change("R1", at(1)), True)  # no version token: cannot tell
+    assert check(Change("R1", at(0), '"e1"'), False) == "synced"
+    assert check(Change("R1", at(1), '"e2"'), False) == "new"  # Microsoft changed it since
+    assert check(Change("R2", at(1), '"e1"'), False) == "new"  # not ours
+    assert check(Change("R1", at(1)), True) == "new"  # no version token: cannot tell
 
 
-def test_our_own_write_polled_in_its_second_is_skipped_then_checked_once_settled(store) -> None:  # type: ignore[no-untyped-def]
+def test_our_own_write_polled_in_its_second_is_reconciled_once_when_settled(store) -> None:  # type: ignore[no-untyped-def]
     db, tenant, clock = store
     clock.advance(0.5)
     link(db, tenant, '"e1"', at(0))  # committed in the stamp's own second
-    queue = RecordingQueue()
+    queue = DueQueue()
     poll = feed([Change("006A", at(0))], queue, clock, opportunity_synced(db, tenant))
     assert poll.look() == 0
-    assert poll.look() == 0  # still unsettled: skipped on every look
+    # An edit in that same second would hide behind the stamp: one look once it settles.
+    assert queue.calls == [("k:006A", at(10))]
+    assert poll.look() == 0
     clock.advance(11)
-    assert poll.look() == 1  # settled: an edit in that same second would hide behind the stamp
-    assert poll.look() == 0  # ... and then remembered
-    assert queue.keys == ["k:006A"]
+    assert poll.look() == 0
+    assert queue.calls == [("k:006A", at(10))]
 
 
 def test_a_stamp_read_after_its_second_settled_is_never_enqueued(store) -> None:  # type: ignore[no-untyped-def]
     db, tenant, clock = store
     clock.advance(20)
     link(db, tenant, '"e1"', at(0))
-    queue = RecordingQueue()
+    queue = DueQueue()
     poll = feed([Change("006A", at(0))], queue, clock, opportunity_synced(db, tenant))
     assert poll.look() == 0
-    assert queue.keys == []
+    assert queue.calls == []
 
 
 def test_a_newer_stamp_is_enqueued_at_once(store) -> None:  # type: ignore[no-untyped-def]
     db, tenant, clock = store
     link(db, tenant, '"e1"', at(0))
     clock.advance(2)
-    queue = RecordingQueue()
+    queue = DueQueue()
     poll = feed([Change("006A", at(1))], queue, clock, opportunity_synced(db, tenant))
     assert poll.look() == 1
-    assert queue.keys == ["k:006A"]
+    assert queue.calls == [("k:006A", None)]

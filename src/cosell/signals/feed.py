@@ -13,8 +13,8 @@ own write-back is never lost.
 
 A row the engine already reconciled at this very version (``synced``, checked against the
 store's link: no remote call) is not enqueued, so our own writes coming back cost nothing. In an
-unsettled second that check may pass on a stamp a later edit shares; the look after the second
-settles asks again with ``settled=True`` and the check is then strict.
+unsettled second a later edit may share the stamp: such a row is enqueued once, due when its
+second has settled (one reconcile instead of one per look).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from cosell.clock import Clock, SystemClock
 
@@ -52,9 +52,13 @@ class CursorStore(Protocol):
 ChangeSource = Callable[[datetime | None], Iterable[Change]]
 """Yields changes with ``stamp >= since`` in ascending (stamp, id) order; ``None``: everything."""
 
-Synced = Callable[[Change, bool], bool]
-"""``synced(change, settled)``: True when the change is the very version the engine last
-reconciled, so there is nothing new to sync (see :mod:`cosell.signals.synced`)."""
+Verdict = Literal["new", "synced", "recheck"]
+"""``synced``: the very version the engine last reconciled, nothing to do; ``recheck``: the same
+stamp, but in a second an edit may still share, so look once more when it settles."""
+
+Synced = Callable[[Change, bool], Verdict]
+"""``synced(change, settled)``: how a change relates to what the engine last reconciled (see
+:mod:`cosell.signals.synced`)."""
 
 
 class ChangeFeed:
@@ -113,9 +117,14 @@ class ChangeFeed:
         settled = change.stamp <= self._clock.now() - self._settle
         if settled:
             self._seen[change.id] = change.stamp
-        if self._synced is not None and self._synced(change, settled):
+        verdict = self._synced(change, settled) if self._synced is not None else "new"
+        key = f"{self._prefix}:{change.id}"
+        if verdict == "recheck":
+            self._queue.enqueue(self._tenant, key, due_at=change.stamp + self._settle)
+            self._seen[change.id] = change.stamp
+        if verdict != "new":
             return 0
-        self._queue.enqueue(self._tenant, f"{self._prefix}:{change.id}")
+        self._queue.enqueue(self._tenant, key)
         return 1
 
     def _advance(self, start: datetime | None, newest: datetime | None) -> None:

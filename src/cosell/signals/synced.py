@@ -7,9 +7,9 @@ read both sides in full only to plan nothing. These checks cost no remote call.
 
 - **Referral** (sweep): the eTag is a version token, unique per write, so equality is exact.
 - **Opportunity** (poll): ``SystemModstamp`` has one-second precision, so an edit made in the
-  same second as our read carries the same stamp. While that second is unsettled an equal stamp
-  skips the row; the feed's look after it settles enqueues it once more unless the link was
-  committed ``settle`` after the stamp (then any later edit has a later stamp).
+  same second as our read carries the same stamp. An equal stamp is exact only when the link
+  was committed ``settle`` after it (any later edit then has a later stamp); otherwise the feed
+  enqueues the key once, due when the second has settled, instead of on every look.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from cosell.signals.feed import Change, Synced
+from cosell.signals.feed import Change, Synced, Verdict
 
 if TYPE_CHECKING:  # the store loads only where it runs
     from cosell.store.records import Link, TenantId
@@ -34,11 +34,11 @@ class LinkLookup(Protocol):
 def referral_synced(links: LinkLookup, tenant: TenantId) -> Synced:
     """A sweep row whose eTag is the one stored with its link."""
 
-    def synced(change: Change, settled: bool) -> bool:
+    def synced(change: Change, settled: bool) -> Verdict:
         if not change.version:
-            return False
+            return "new"
         link = links.link_by_referral(tenant, change.id)
-        return link is not None and link.pc_etag == change.version
+        return "synced" if link is not None and link.pc_etag == change.version else "new"
 
     return synced
 
@@ -46,15 +46,17 @@ def referral_synced(links: LinkLookup, tenant: TenantId) -> Synced:
 def opportunity_synced(
     links: LinkLookup, tenant: TenantId, settle: timedelta = timedelta(seconds=10)
 ) -> Synced:
-    """A poll row whose stamp is the one stored with its link. While the stamp's second is not
-    settled, an equal stamp is enough (the feed looks again once it is); once settled, the link
-    must also have been committed ``settle`` after the stamp, so no edit can share it."""
+    """A poll row whose stamp is the one stored with its link: ``synced`` when the link was
+    committed ``settle`` after the stamp (no edit can share it), else ``recheck`` while the
+    second is unsettled and ``new`` once it is."""
 
-    def synced(change: Change, settled: bool) -> bool:
+    def synced(change: Change, settled: bool) -> Verdict:
         link = links.link_by_opportunity(tenant, change.id)
         if link is None or not link.crm_modstamp or _parsed(link.crm_modstamp) != change.stamp:
-            return False
-        return not settled or change.stamp <= link.updated_at - settle
+            return "new"
+        if change.stamp <= link.updated_at - settle:
+            return "synced"
+        return "new" if settled else "recheck"
 
     return synced
 
