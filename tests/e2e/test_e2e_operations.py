@@ -21,6 +21,7 @@ from e2e_lifecycle import (
     outgoing,
     record,
     record_when,
+    settled,
     write_counts,
 )
 from e2e_sandbox import SandboxProcess, running_sandbox, wait_until
@@ -68,24 +69,33 @@ def test_audit_shows_one_history_by_either_id(crm: CrmSeller, cli: Cli) -> None:
     assert "no audit rows" in unknown.stderr
 
 
-def dead_and_idle(cli: Cli) -> bool:
+def dead_and_idle(cli: Cli, dead: int) -> bool:
     report = cli.json("status", "--offline")
-    return bool(report["dead_letters"] >= 1 and report["queue_depth"] == 0)
+    return bool(report["dead_letters"] == dead and report["queue_depth"] == 0)
 
 
 def test_retry_puts_a_dead_letter_back_and_the_service_syncs_it(
     crm: CrmSeller, pc: PartnerCenterReader, cli: Cli
 ) -> None:
+    dead_before = cli.json("status", "--offline")["dead_letters"]
     opportunity_id = crm.opportunity(Name="Retry: no country", country=None)
     refused = record_when(
         crm, opportunity_id, lambda r: bool(r["Co_sell_Sync_Error__c"]), "the refusal"
     )
     assert "Customer country is required" in refused["Co_sell_Sync_Error__c"]
-    wait_until(lambda: dead_and_idle(cli), 30.0, 0.2, "the dead letter, nothing queued")
+    settled(crm, opportunity_id)  # the poller has seen the refusal's own write
+    wait_until(  # dead-lettered, and no signal left to run the key again
+        lambda: dead_and_idle(cli, dead_before + 1), 30.0, 0.2, "the dead letter"
+    )
     # Fixed on the account only: the opportunity itself does not change, so no signal comes.
     crm.update("Account", refused["AccountId"], BillingCountry="DE")
 
-    shown = cli.ok("retry", opportunity_id)
+    def requeued() -> str | None:
+        done = cli.run("retry", opportunity_id)
+        assert done.returncode in (0, 1), done.stderr
+        return done.stdout if done.returncode == 0 else None
+
+    shown = wait_until(requeued, 30.0, 0.2, "the dead letter requeued")
 
     assert f"requeued opportunity:{opportunity_id}" in shown
     linked = record_when(
