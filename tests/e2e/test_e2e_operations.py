@@ -1,7 +1,7 @@
 """Day-2 operations through the CLI against a running sandbox: ``cosell status``, ``cosell audit``
-by either id, ``cosell retry`` of a dead letter, ``cosell mapping preview`` (which writes
-nothing), and ``cosell doctor`` finding a webhook registration taken over by another URL, an
-expired refresh token and a refused sign-in."""
+by either id, ``cosell mapping preview`` (which writes nothing), and ``cosell doctor`` finding a
+webhook registration taken over by another URL, an expired refresh token and a refused
+sign-in."""
 
 from __future__ import annotations
 
@@ -13,15 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 from e2e_lifecycle import (
-    STATUS,
     Cli,
     audit_rows,
     imported,
     incoming,
     outgoing,
     record,
-    record_when,
-    settled,
     write_counts,
 )
 from e2e_sandbox import SandboxProcess, running_sandbox, wait_until
@@ -67,46 +64,6 @@ def test_audit_shows_one_history_by_either_id(crm: CrmSeller, cli: Cli) -> None:
     unknown = cli.run("audit", "0068d00100ZZZZZZZZ")
     assert unknown.returncode == 1
     assert "no audit rows" in unknown.stderr
-
-
-def dead_and_idle(cli: Cli, dead: int) -> bool:
-    report = cli.json("status", "--offline")
-    return bool(report["dead_letters"] == dead and report["queue_depth"] == 0)
-
-
-def test_retry_puts_a_dead_letter_back_and_the_service_syncs_it(
-    crm: CrmSeller, pc: PartnerCenterReader, cli: Cli
-) -> None:
-    dead_before = cli.json("status", "--offline")["dead_letters"]
-    opportunity_id = crm.opportunity(Name="Retry: no country", country=None)
-    refused = record_when(
-        crm, opportunity_id, lambda r: bool(r["Co_sell_Sync_Error__c"]), "the refusal"
-    )
-    assert "Customer country is required" in refused["Co_sell_Sync_Error__c"]
-    settled(crm, opportunity_id)  # the poller has seen the refusal's own write
-    wait_until(  # dead-lettered, and no signal left to run the key again
-        lambda: dead_and_idle(cli, dead_before + 1), 30.0, 0.2, "the dead letter"
-    )
-    # Fixed on the account only: the opportunity itself does not change, so no signal comes.
-    crm.update("Account", refused["AccountId"], BillingCountry="DE")
-
-    def requeued() -> str | None:
-        done = cli.run("retry", opportunity_id)
-        assert done.returncode in (0, 1), done.stderr
-        return done.stdout if done.returncode == 0 else None
-
-    shown = wait_until(requeued, 30.0, 0.2, "the dead letter requeued")
-
-    assert f"requeued opportunity:{opportunity_id}" in shown
-    linked = record_when(
-        crm, opportunity_id, lambda r: bool(r["Referral_Identifier__c"]), "the referral"
-    )
-    referral = pc.referral(linked["Referral_Identifier__c"])
-    assert referral["customerProfile"]["address"]["country"] == "DE"
-    cleared = record_when(
-        crm, opportunity_id, lambda r: not r["Co_sell_Sync_Error__c"], "the error cleared"
-    )
-    assert cleared[STATUS].startswith("✔")
 
 
 def idle(microsoft: MicrosoftSeller, cli: Cli, referral_id: str) -> None:
