@@ -28,6 +28,7 @@ from cosell.sync import name_marker, solutions, team
 from cosell.sync.crm_schema import CrmSchema, describe_org
 from cosell.sync.crm_side import CrmRecord, CrmSide
 from cosell.sync.mapping import SyncMapping, default_mapping, load_mapping
+from cosell.sync.pair_locks import PairLocks
 from cosell.sync.partner_center_side import PartnerCenterSide, PcRecord
 from cosell.sync.plan import PlanFacts
 from cosell.sync.reconcile import Reconcile
@@ -94,6 +95,7 @@ class Engine:
         self.schema: CrmSchema = crm.schema
         self.mapping: SyncMapping = crm.schema.mapping
         self.stats = EngineStats()
+        self.pairs = PairLocks()
 
     @classmethod
     def build(
@@ -133,7 +135,10 @@ class Engine:
     def reconcile_key(self, key: str) -> None:
         """Bring the pair behind ``key`` into agreement (re-reading after a 412, bounded)."""
         kind, record_id = parse_key(key)
-        with self.pc.correlated() as correlation_id:
+        with (
+            self.pairs.hold(self.pair_name(kind, record_id)),
+            self.pc.correlated() as correlation_id,
+        ):
             for attempt in range(MAX_STALE):
                 try:
                     self._rounds(kind, record_id, correlation_id)
@@ -171,6 +176,11 @@ class Engine:
             crm = self._opportunity_for(pc)
         link = link or self._other_link(pc, crm)
         return self._translated(Snapshot(link, pc, crm))
+
+    def pair_name(self, kind: KeyKind, record_id: str) -> str:
+        """The lock name of the pair behind a key: its link, else the key itself."""
+        link = self._link(kind, record_id)
+        return f"link:{link.id}" if link is not None else f"{kind}:{record_id}"
 
     def _link(self, kind: KeyKind, record_id: str) -> Link | None:
         if kind == "referral":
