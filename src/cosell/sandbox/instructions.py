@@ -45,6 +45,10 @@ def instructions(content: dict[str, Any]) -> str:
             f"  open {app['status_url']}   curl -s {app['health_url']}",
             f"  curl -s {pc['url']}/_emulator/calls   curl -s {pc['url']}/_emulator/deliveries",
             "",
+            "Run other commands (status, audit, doctor, sync --once ...) against it",
+            f'  export the variables under "env" in {content["state_dir"]}/sandbox.json, then',
+            f"  cosell status --config {content['config_file']}",
+            "",
             "Stop with Ctrl-C (state is kept; run again to continue).",
         ]
     )
