@@ -1,4 +1,7 @@
 import threading
+import time
+from collections.abc import Callable
+from typing import Any
 
 from engine_world import World
 
@@ -37,13 +40,94 @@ def test_one_name_is_held_by_one_thread_at_a_time() -> None:
     assert len(locks) == 0  # names are dropped once nobody holds or waits for them
 
 
-def test_both_keys_of_a_linked_pair_share_one_lock_name(world: World) -> None:
+def test_widening_waits_in_order_instead_of_deadlocking() -> None:
+    """Two holders each want the other's name: one lets go, so both finish."""
+    locks = PairLocks()
+    both_hold = threading.Barrier(2, timeout=5)
+    waited: dict[str, bool] = {}
+
+    def reconcile(own: str, other: str) -> None:
+        with locks.hold(own) as held:
+            both_hold.wait()
+            waited[own] = held.widen([other])
+            assert held.names == {own, other}
+
+    threads = [
+        threading.Thread(target=reconcile, args=("opportunity:1", "referral:1")),
+        threading.Thread(target=reconcile, args=("referral:1", "opportunity:1")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads)
+    assert True in waited.values()  # at least one had to let go and wait
+    assert len(locks) == 0
+
+
+def test_widening_to_free_names_does_not_wait() -> None:
+    locks = PairLocks()
+    with locks.hold("referral:1") as held:
+        assert held.widen(["referral:1", "opportunity:1"]) is False
+        assert held.names == {"referral:1", "opportunity:1"}
+        assert locks.users("opportunity:1") == 1
+    assert len(locks) == 0
+
+
+def test_both_keys_of_a_linked_pair_are_locked_together(world: World) -> None:
     referral = world.share_referral()
     world.engine.reconcile_key(f"referral:{referral['id']}")
     link = world.store.link_by_referral(world.tenant, referral["id"])
     assert link is not None
     assert link.opportunity_id
-    by_referral = world.engine.pair_name("referral", referral["id"])
-    by_opportunity = world.engine.pair_name("opportunity", link.opportunity_id)
-    assert by_referral == by_opportunity == f"link:{link.id}"
-    assert world.engine.pair_name("opportunity", "006000000000000AAA") != by_referral
+    keys = {f"referral:{referral['id']}", f"opportunity:{link.opportunity_id}"}
+    assert world.engine.pair_keys("referral", referral["id"]) == keys
+    assert world.engine.pair_keys("opportunity", link.opportunity_id) == keys
+    assert world.engine.pair_keys("opportunity", "006000000000000AAA") == {
+        "opportunity:006000000000000AAA"
+    }
+
+
+def test_a_new_opportunitys_own_key_waits_for_the_create_to_commit(world: World) -> None:
+    """The poller may see an opportunity we just created before its link is committed. Its
+    reconcile learns the referral from the record, waits for the creating reconcile, and then
+    sees the link: a change Microsoft made meanwhile reaches the CRM, and the base agrees."""
+    referral = world.share_referral(details={"dealValue": 12000, "currency": "EUR"})
+    created, resume = threading.Event(), threading.Event()
+    crm_create = world.engine.crm.create
+
+    def paused_create(*args: Any, **kwargs: Any) -> str:
+        opportunity_id = crm_create(*args, **kwargs)
+        created.set()
+        assert resume.wait(10)
+        return opportunity_id
+
+    world.engine.crm.create = paused_create  # type: ignore[method-assign]
+    creating = threading.Thread(
+        target=world.engine.reconcile_key, args=(f"referral:{referral['id']}",)
+    )
+    creating.start()
+    assert created.wait(10)
+    opportunity_id = world.engine.crm.find_by_referral(referral["id"])
+    assert opportunity_id is not None
+    world.microsoft_update(referral["id"], details={"dealValue": 17250})
+    polled = threading.Thread(
+        target=world.engine.reconcile_key, args=(f"opportunity:{opportunity_id}",)
+    )
+    polled.start()
+    wait_for(lambda: world.engine.pairs.users(f"referral:{referral['id']}") == 2)
+    resume.set()
+    for thread in (creating, polled):
+        thread.join(10)
+    assert world.engine.stats.pair_waits >= 1
+    assert world.opp(opportunity_id)["Amount"] == 17250
+    link = world.store.link_by_referral(world.tenant, referral["id"])
+    assert link is not None
+    assert link.base["deal_value"] == "17250.00"
+
+
+def wait_for(condition: Callable[[], bool], deadline: float = 10.0) -> None:
+    end = time.monotonic() + deadline
+    while not condition():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.01)

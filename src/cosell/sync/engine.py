@@ -28,7 +28,7 @@ from cosell.sync import name_marker, solutions, team
 from cosell.sync.crm_schema import CrmSchema, describe_org
 from cosell.sync.crm_side import CrmRecord, CrmSide
 from cosell.sync.mapping import SyncMapping, default_mapping, load_mapping
-from cosell.sync.pair_locks import PairLocks
+from cosell.sync.pair_locks import HeldLocks, PairLocks
 from cosell.sync.partner_center_side import PartnerCenterSide, PcRecord
 from cosell.sync.plan import PlanFacts
 from cosell.sync.reconcile import Reconcile
@@ -60,6 +60,23 @@ class Snapshot:
     def linked(self) -> bool:
         return bool(self.link and self.link.referral_id and self.link.opportunity_id)
 
+    def keys(self) -> set[str]:
+        """The record keys of the pair as read (see :mod:`cosell.sync.pair_locks`)."""
+        keys = link_keys(self.link)
+        if self.pc is not None:
+            keys.add(f"referral:{self.pc.id}")
+        if self.crm is not None:
+            keys.add(f"opportunity:{self.crm.id}")
+        return keys
+
+
+def link_keys(link: Link | None) -> set[str]:
+    """The record keys a stored link (or create intent) names."""
+    if link is None:
+        return set()
+    ids = (("referral", link.referral_id), ("opportunity", link.opportunity_id))
+    return {f"{kind}:{record_id}" for kind, record_id in ids if record_id}
+
 
 @dataclass
 class EngineStats:
@@ -68,6 +85,7 @@ class EngineStats:
     reconciles: int = 0
     creates: int = 0
     rereads: int = 0
+    pair_waits: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, name: str) -> None:
@@ -136,23 +154,23 @@ class Engine:
         """Bring the pair behind ``key`` into agreement (re-reading after a 412, bounded)."""
         kind, record_id = parse_key(key)
         with (
-            self.pairs.hold(self.pair_name(kind, record_id)),
+            self.pairs.hold(*self.pair_keys(kind, record_id)) as held,
             self.pc.correlated() as correlation_id,
         ):
             for attempt in range(MAX_STALE):
                 try:
-                    self._rounds(kind, record_id, correlation_id)
+                    self._rounds(kind, record_id, correlation_id, held)
                     return
                 except StaleWrite:
                     self.stats.count("rereads")
                     if attempt == MAX_STALE - 1:
                         raise
 
-    def _rounds(self, kind: KeyKind, record_id: str, correlation_id: str) -> None:
+    def _rounds(self, kind: KeyKind, record_id: str, correlation_id: str, held: HeldLocks) -> None:
         self.stats.count("reconciles")
         pending: list[AuditEntry] = []
         for _ in range(MAX_ROUNDS):
-            snapshot = self.read(kind, record_id)
+            snapshot = self._read_held(kind, record_id, held)
             step = Reconcile(self, snapshot, self.facts(snapshot), correlation_id, pending)
             if not step.run():
                 return
@@ -177,10 +195,19 @@ class Engine:
         link = link or self._other_link(pc, crm)
         return self._translated(Snapshot(link, pc, crm))
 
-    def pair_name(self, kind: KeyKind, record_id: str) -> str:
-        """The lock name of the pair behind a key: its link, else the key itself."""
-        link = self._link(kind, record_id)
-        return f"link:{link.id}" if link is not None else f"{kind}:{record_id}"
+    def pair_keys(self, kind: KeyKind, record_id: str) -> set[str]:
+        """The record keys to lock before reading: the key and those its stored link names."""
+        return {f"{kind}:{record_id}", *link_keys(self._link(kind, record_id))}
+
+    def _read_held(self, kind: KeyKind, record_id: str, held: HeldLocks) -> Snapshot:
+        """Read with every key of the pair locked: a key the read reveals (an opportunity's
+        referral, a record just created) is locked too, and the read repeated when that meant
+        waiting for another reconcile of the pair."""
+        snapshot = self.read(kind, record_id)
+        while held.widen(snapshot.keys()):
+            self.stats.count("pair_waits")
+            snapshot = self.read(kind, record_id)
+        return snapshot
 
     def _link(self, kind: KeyKind, record_id: str) -> Link | None:
         if kind == "referral":

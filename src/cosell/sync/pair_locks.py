@@ -1,16 +1,24 @@
 """One reconcile per referral ⇄ opportunity pair at a time.
 
-The queue runs one reconcile per *key*, but a linked pair has two keys (``referral:<id>`` and
-``opportunity:<id>``). Guarded writes catch races on the two records themselves; related rows
-(solution rows, contact roles, team members) carry no guard, so two reconciles of one pair must
-not interleave. The engine names the pair by its stored link and holds that name's lock for the
-whole reconcile. The locks live in this process, which is the embedded deployment's whole world.
+The queue runs one reconcile per *key*, but a pair has two keys (``referral:<id>`` and
+``opportunity:<id>``). Guarded writes catch races on the two records themselves; the base, the
+related rows (solution rows, contact roles, team members) and the create that makes a pair carry
+no guard, so two reconciles of one pair must not interleave.
+
+A reconcile holds a lock per record key: its own, the other one the store's link names, and any
+the records it reads reveal (an opportunity names its referral; a create makes the other record).
+Locks are taken all at once in sorted order while holding nothing else, or tried without waiting
+while holding some; when a try fails, everything is let go and the whole set taken again in
+order (and the caller re-reads). So no two reconciles wait on each other in a cycle.
+
+The locks live in this process, which is the embedded deployment's whole world. Several
+processes on one PostgreSQL store would need the same per-key locks there (advisory locks).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 
@@ -22,22 +30,23 @@ class PairLocks:
         self._locks: dict[str, tuple[threading.Lock, int]] = {}
 
     @contextmanager
-    def hold(self, name: str) -> Iterator[None]:
-        """Block until ``name`` is free, then hold it for the ``with`` body."""
-        lock = self._join(name)
+    def hold(self, *names: str) -> Iterator[HeldLocks]:
+        """Block until every name is free, then hold them (and any added with ``widen``)."""
+        held = HeldLocks(self)
+        held.take(names)
         try:
-            with lock:
-                yield
+            yield held
         finally:
-            self._leave(name)
+            held.release()
 
-    def _join(self, name: str) -> threading.Lock:
+    def join(self, name: str) -> threading.Lock:
+        """The lock of ``name``, counted as used until :meth:`leave`."""
         with self._guard:
             lock, users = self._locks.get(name, (threading.Lock(), 0))
             self._locks[name] = (lock, users + 1)
             return lock
 
-    def _leave(self, name: str) -> None:
+    def leave(self, name: str) -> None:
         with self._guard:
             lock, users = self._locks[name]
             if users == 1:
@@ -45,6 +54,52 @@ class PairLocks:
             else:
                 self._locks[name] = (lock, users - 1)
 
+    def users(self, name: str) -> int:
+        """How many reconciles hold or wait for ``name``."""
+        with self._guard:
+            return self._locks.get(name, (None, 0))[1]
+
     def __len__(self) -> int:
         with self._guard:
             return len(self._locks)
+
+
+class HeldLocks:
+    """The names one reconcile holds."""
+
+    def __init__(self, locks: PairLocks) -> None:
+        self._locks = locks
+        self._held: dict[str, threading.Lock] = {}
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(self._held)
+
+    def take(self, names: Iterable[str]) -> None:
+        """Wait for ``names`` in sorted order (only while holding nothing)."""
+        assert not self._held, "blocking waits happen only with nothing held"
+        for name in sorted(set(names)):
+            lock = self._locks.join(name)
+            lock.acquire()
+            self._held[name] = lock
+
+    def widen(self, names: Iterable[str]) -> bool:
+        """Hold ``names`` too. False when they were free at once; True when this had to let go
+        and wait (another reconcile may have run meanwhile: what was read may be stale)."""
+        new = sorted(set(names) - set(self._held))
+        for name in new:
+            lock = self._locks.join(name)
+            if not lock.acquire(blocking=False):
+                self._locks.leave(name)
+                wanted = set(self._held) | set(new)
+                self.release()
+                self.take(wanted)
+                return True
+            self._held[name] = lock
+        return False
+
+    def release(self) -> None:
+        for name, lock in sorted(self._held.items(), reverse=True):
+            lock.release()
+            self._locks.leave(name)
+        self._held.clear()
