@@ -242,7 +242,8 @@ class Engine:
                 pc_team = (snapshot.pc.raw.get("team") if snapshot.pc else None) or []
                 users = _users_if_needed(snapshot.crm, pc_team)
                 related = replace(related, team=team.crm_view(snapshot.crm.team, pc_team, users))
-            opportunity = name_marker.unmarked(snapshot.crm.opportunity, self.mapping)
+            agreed = snapshot.link.base if snapshot.link is not None else None
+            opportunity = name_marker.unmarked(snapshot.crm.opportunity, self.mapping, agreed)
             snapshot.crm_values = from_crm(opportunity, related, self.mapping)
         return snapshot
 
