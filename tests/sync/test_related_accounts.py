@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from engine_world import World
 
-from cosell.sync.accounts import Customer, normalise, same_customer
+from cosell.sync.accounts import Customer, customer_of, normalise, same_customer
 from cosell.sync.resolutions import ACCOUNT_FIELD, APPLIED
 
 
@@ -93,3 +93,72 @@ def test_an_ambiguous_customer_waits_for_an_admin_then_is_created_once(world: Wo
     before = world.writes()
     world.sync(f"referral:{rid}")
     assert world.writes() == before
+
+
+DUNS = "315000554"
+
+
+def share_with_duns(world: World, name: str, duns: str = DUNS) -> str:
+    referral = world.share_referral(
+        name=f"{name} deal",
+        details={"dealValue": 9, "closingDateTime": "2026-12-31T00:00:00Z"},
+        customerProfile={
+            "name": name,
+            "address": {"country": "GB"},
+            "ids": [{"profileType": "Duns", "id": duns}],
+        },
+    )
+    return str(referral["id"])
+
+
+@pytest.mark.parametrize(
+    ("ids", "duns"),
+    [
+        ([{"profileType": "Duns", "id": "315000554"}], "315000554"),
+        ([{"profileType": "DUNS", "id": "31-500-0554"}], "315000554"),
+        ([{"profileType": "External", "id": "X-1"}, {"profileType": "Duns", "id": 1}], "1"),
+        ([{"profileType": "External", "id": "315000554"}], None),
+        ([], None),
+        (None, None),
+    ],
+)
+def test_the_duns_number_is_read_from_the_customer_profile_ids(ids: Any, duns: str | None) -> None:
+    referral = {"customerProfile": {"name": "Tailspin", "ids": ids}}
+    assert customer_of(referral).duns == duns
+
+
+def test_a_different_duns_number_is_a_different_customer() -> None:
+    customer = Customer("Tailspin", "GB", None, DUNS)
+    assert same_customer(customer, {"Name": "Tailspin", "DunsNumber": DUNS})
+    assert same_customer(customer, {"Name": "Tailspin", "DunsNumber": None})
+    assert not same_customer(customer, {"Name": "Tailspin", "DunsNumber": "123456789"})
+
+
+def test_a_duns_match_wins_over_a_name_match(world: World) -> None:
+    world.account(Name="Tailspin Toys", BillingCountry="GB")
+    by_duns = world.account(Name="TST Holdings", BillingCountry="GB", DunsNumber=DUNS)
+    rid = share_with_duns(world, "Tailspin Toys Inc.")
+    world.sync(f"referral:{rid}")
+    assert opportunity_account(world, rid) == by_duns
+    assert len(world.query("SELECT Id FROM Account")) == 2
+
+
+def test_a_same_named_account_with_another_duns_is_not_reused(world: World) -> None:
+    other = world.account(Name="Tailspin Toys", BillingCountry="GB", DunsNumber="123456789")
+    rid = share_with_duns(world, "Tailspin Toys Inc.")
+    world.sync(f"referral:{rid}")
+    assert opportunity_account(world, rid) != other
+    assert len(world.query("SELECT Id FROM Account")) == 2
+
+
+def test_two_accounts_with_the_same_duns_go_to_review(world: World) -> None:
+    one = world.account(Name="Tailspin Toys", BillingCountry="GB", DunsNumber=DUNS)
+    two = world.account(Name="Tailspin UK", BillingCountry="GB", DunsNumber=DUNS)
+    rid = share_with_duns(world, "Tailspin Toys Inc.")
+    world.sync(f"referral:{rid}")
+
+    assert world.query("SELECT Id FROM Opportunity") == []
+    [review] = world.store.conflicts(world.tenant)
+    assert review.field == ACCOUNT_FIELD
+    assert {c["Id"] for c in review.crm} == {one, two}
+    assert all(c["DunsNumber"] == DUNS for c in review.crm)

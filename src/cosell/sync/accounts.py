@@ -4,10 +4,14 @@ In order, the first rule that finds anything decides:
 
 1. **Linked**: an account already holding an opportunity linked to a referral, for the same
    customer (normalised name and country, postal code when both have one).
-2. **DUNS**: the referral's ``customerProfile.ids`` DUNS number equals the account's
-   ``DunsNumber`` (when the org has that field).
+2. **DUNS**: the referral's ``customerProfile.ids`` entry of ``profileType`` "Duns" equals
+   the account's ``DunsNumber`` (when the org has that field; digits compared, so
+   ``"12-345-6789"`` matches ``"123456789"``).
 3. **Name**: normalised name (case, accents, punctuation and legal suffixes such as "Inc." or
    "GmbH" ignored), plus the country and the postal code when both sides have one.
+
+An account whose DUNS number differs from the referral's is never the customer, whatever its
+name: the linked and name rules skip it.
 
 One account: it is used. None: a new account is created. Several: the choice is *ambiguous*.
 The engine then parks the referral for review instead of guessing or creating a duplicate (see
@@ -28,6 +32,7 @@ from cosell.sync.countries import to_iso2
 from cosell.sync.crm_schema import CrmSchema
 
 DUNS_FIELD = "DunsNumber"
+ACCOUNT_COLUMNS = ("Name", "BillingCountry", "BillingPostalCode")
 LEGAL_SUFFIXES = frozenset(
     [
         "inc",
@@ -90,18 +95,28 @@ def customer_of(referral: Mapping[str, Any]) -> Customer:
     """The matching keys of a referral's ``customerProfile``."""
     profile = referral.get("customerProfile") or {}
     address = profile.get("address") or {}
-    ids = profile.get("ids") or []
-    duns = next(
-        (str(i.get("id")) for i in ids if isinstance(i, dict) and i.get("profileType") == "Duns"),
-        None,
-    )
     country = address.get("country")
     return Customer(
         profile.get("name"),
         to_iso2(str(country)) if country else None,
         address.get("postalCode"),
-        duns,
+        duns_of(profile.get("ids")),
     )
+
+
+def duns_of(ids: Any) -> str | None:
+    """The DUNS number among a customer profile's ids (``{profileType: "Duns", id}``)."""
+    for entry in ids if isinstance(ids, list) else []:
+        if isinstance(entry, dict) and str(entry.get("profileType")).casefold() == "duns":
+            digits = duns_digits(entry.get("id"))
+            if digits:
+                return digits
+    return None
+
+
+def duns_digits(value: Any) -> str:
+    """A DUNS number's digits (``"12-345-6789"`` → ``"123456789"``); empty when none."""
+    return re.sub(r"\D", "", str(value or ""))
 
 
 def normalise(name: str | None) -> str:
@@ -118,8 +133,11 @@ def _postal(value: Any) -> str:
 
 
 def same_customer(customer: Customer, account: Mapping[str, Any]) -> bool:
-    """Normalised names equal; countries and postal codes too when both have one."""
+    """Normalised names equal; countries, postal codes and DUNS numbers too when both have one."""
     if not customer.name or normalise(customer.name) != normalise(account.get("Name")):
+        return False
+    theirs_duns = duns_digits(account.get(DUNS_FIELD))
+    if customer.duns and theirs_duns and theirs_duns != customer.duns:
         return False
     country = account.get("BillingCountry")
     if customer.country and country and to_iso2(str(country)) != customer.country:
@@ -152,8 +170,9 @@ class AccountMatcher:
         if not customer.name:
             return []
         column = self.schema.names.referral_id_field
+        columns = ", ".join(f"Account.{c}" for c in self._columns()[1:])
         soql = (
-            "SELECT AccountId, Account.Name, Account.BillingCountry, Account.BillingPostalCode "  # noqa: S608
+            f"SELECT AccountId, {columns} "  # noqa: S608
             f"FROM Opportunity WHERE {column} != null AND AccountId != null "
             f"AND Account.Name LIKE {soql_literal(_like(customer.name))} LIMIT {SEARCH_LIMIT}"
         )
@@ -164,8 +183,8 @@ class AccountMatcher:
         if not customer.duns or DUNS_FIELD not in self.schema.account_fields:
             return []
         soql = (
-            f"SELECT Id, Name FROM Account WHERE {DUNS_FIELD} = {soql_literal(customer.duns)} "  # noqa: S608
-            f"LIMIT {SEARCH_LIMIT}"
+            f"SELECT {', '.join(self._columns())} FROM Account "  # noqa: S608
+            f"WHERE {DUNS_FIELD} = {soql_literal(customer.duns)} LIMIT {SEARCH_LIMIT}"
         )
         return [_account(r) for r in self._query(soql)]
 
@@ -173,11 +192,16 @@ class AccountMatcher:
         if not customer.name:
             return []
         soql = (
-            "SELECT Id, Name, BillingCountry, BillingPostalCode FROM Account "  # noqa: S608
+            f"SELECT {', '.join(self._columns())} FROM Account "  # noqa: S608
             f"WHERE Name LIKE {soql_literal(_like(customer.name))} "
             f"ORDER BY CreatedDate LIMIT {SEARCH_LIMIT}"
         )
         return [_account(r) for r in self._query(soql) if same_customer(customer, r)]
+
+    def _columns(self) -> list[str]:
+        """The account columns matching reads (``DunsNumber`` when the org has it)."""
+        duns = [DUNS_FIELD] if DUNS_FIELD in self.schema.account_fields else []
+        return ["Id", *ACCOUNT_COLUMNS, *duns]
 
     def _query(self, soql: str) -> list[dict[str, Any]]:
         return [dict(row) for row in self.client.query(soql)]
@@ -190,7 +214,7 @@ def _like(name: str) -> str:
 
 
 def _account(row: Mapping[str, Any]) -> dict[str, Any]:
-    keys = ("Id", "Name", "BillingCountry", "BillingPostalCode")
+    keys = ("Id", *ACCOUNT_COLUMNS, DUNS_FIELD)
     return {k: row.get(k) for k in keys if k in row}
 
 

@@ -151,6 +151,7 @@ def account(multi_currency: bool, currencies: tuple[str, ...], corporate: str) -
         FieldDef("Phone", "phone", "Account Phone", 40),
         picklist("Industry", ["Technology", "Finance", "Healthcare", "Retail", "Other"]),
         FieldDef("Description", "textarea", "Account Description", 32000),
+        text("DunsNumber", 9, "D-U-N-S Number"),
     ]
     if multi_currency:
         fields.append(_currency(currencies, corporate))
