@@ -4,6 +4,7 @@ import random
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import event
@@ -308,3 +309,35 @@ def test_run_until_idle_raises_when_the_store_fails(store: Store) -> None:
     event.listen(store.engine, "before_cursor_execute", refuse)
     with pytest.raises(ConnectionError, match="database is gone"):
         queue.run_until_idle(WAIT)
+
+
+def test_queued_lists_waiting_and_leased_keys_and_holds_tells_whose_lease(
+    store: Store, clock: ManualClock
+) -> None:
+    tenant = store.ensure_tenant("acme")
+    other_tenant = store.ensure_tenant("other")
+    store.enqueue(other_tenant, "referral:theirs", clock.now() + timedelta(hours=1))
+    store.enqueue(tenant, "referral:elsewhere")
+    [foreign] = store.claim("host:1:cafe:0", clock.now(), 300)
+    store.enqueue(tenant, "referral:later", clock.now() + timedelta(minutes=5))
+    store.enqueue(tenant, "referral:now")
+    seen: dict[str, list[tuple[str, bool]]] = {}
+
+    def look(job: Job) -> None:
+        seen[job.key] = [(e.key, queue.holds(e)) for e in queue.queued(tenant)]
+
+    queue = EmbeddedQueue(store, look, workers=1, clock=clock)
+    queue.run_until_idle(WAIT)
+    assert seen == {
+        "referral:now": [
+            ("referral:elsewhere", False),
+            ("referral:later", False),
+            ("referral:now", True),
+        ]
+    }
+    left = queue.queued(tenant)
+    assert [(e.key, e.lease_owner, e.lease_until) for e in left] == [
+        ("referral:elsewhere", foreign.lease_owner, foreign.lease_until),
+        ("referral:later", None, None),
+    ]
+    assert left[1].due_at == clock.now() + timedelta(minutes=5)

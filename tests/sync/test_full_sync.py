@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -11,9 +14,12 @@ from starlette.testclient import TestClient
 
 from cosell.cli import main
 from cosell.clock import ManualClock
+from cosell.queue.protocol import queue_key
 from cosell.service.command import CommandDeps
+from cosell.store import Job, Store, sqlite_url
 
 HELP = "Customer technical architecture"
+SERVICE = "service-host:4242:0badc0de:0"  # a worker of a `cosell run` in another process
 ENV = {
     "COSELL_PC_CLIENT_SECRET": PC_CONFIG.client_secret,
     "COSELL_PC_PASSWORD": PC_CONFIG.password,
@@ -51,7 +57,7 @@ username = "{SF_CONFIG.username}"
     return path
 
 
-def run_once(world: World, tmp_path: Path) -> tuple[int, str]:
+def run_once(world: World, tmp_path: Path, clock: ManualClock | None = None) -> tuple[int, str]:
     apps = {PC_BASE: world.pc_app, SF_BASE: world.sf_app}
 
     def http(base_url: str, auth: httpx.Auth | None) -> httpx.Client:
@@ -60,7 +66,7 @@ def run_once(world: World, tmp_path: Path) -> tuple[int, str]:
             client.auth = auth
         return client
 
-    deps = CommandDeps(clock=ManualClock(START), http=http)
+    deps = CommandDeps(clock=clock or ManualClock(START), http=http)
     args = ["sync", "--once", "--config", str(config_file(tmp_path))]
     result = CliRunner().invoke(main, args, obj=deps, env=ENV, catch_exceptions=False)
     return result.exit_code, result.output
@@ -112,3 +118,81 @@ def test_invalid_configuration_exits_two_naming_the_key(world: World, tmp_path: 
     result = CliRunner().invoke(main, ["sync", "--once", "--config", str(path)], env=ENV)
     assert result.exit_code == 2
     assert "service.workers" in result.output
+
+
+@contextmanager
+def service_store(tmp_path: Path) -> Iterator[Store]:
+    """The store ``sync --once`` uses, opened as the running service sees it."""
+    (tmp_path / "state").mkdir(exist_ok=True)
+    store = Store.open(sqlite_url(tmp_path / "state"), clock=ManualClock(START))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def lease_by_service(store: Store, key: str, *, seconds_ago: float, lease: float = 300) -> Job:
+    tenant = store.ensure_tenant("default")
+    claimed_at = START - timedelta(seconds=seconds_ago)
+    store.enqueue(tenant, key, claimed_at)
+    [job] = store.claim(SERVICE, claimed_at, lease)
+    return job
+
+
+def test_a_key_the_running_service_holds_is_reported_not_waited_for(
+    world: World, tmp_path: Path
+) -> None:
+    held = world.opportunity(
+        solutions=("SOL-1",), Sync_with_Partner_Center__c=True, How_can_Microsoft_help__c=HELP
+    )
+    free = world.opportunity(solutions=("SOL-2",), Sync_with_Partner_Center__c=True)
+    with service_store(tmp_path) as store:
+        job = lease_by_service(store, queue_key("opportunity", held), seconds_ago=60)
+    clock = ManualClock(START)
+    code, output = run_once(world, tmp_path, clock)
+    assert code == 0, output
+    assert "records: 2, synced: 1, failed: 0" in output
+    assert "1 record is being synced by a running cosell service" in output
+    assert f"opportunity:{held} (leased until 2026-03-02T09:04:00+00:00)" in output
+    assert clock.now() < job.lease_until  # the pass did not wait for the lease to run out
+    assert not world.opp(held).get("Referral_Identifier__c")
+    assert len(world.referrals()) == 1
+    assert world.opp(free)["Referral_Identifier__c"]
+    with service_store(tmp_path) as store:
+        assert store.stats(store.ensure_tenant("default")).leased == 1
+        assert store.complete(job)  # the service finishes its run; the pass's signal remains
+        [again] = store.claim(SERVICE, START, 300)
+    assert again.key == job.key
+
+
+def test_several_held_keys_are_counted_and_a_failure_still_exits_one(
+    world: World, tmp_path: Path
+) -> None:
+    held = [world.opportunity(Sync_with_Partner_Center__c=True) for _ in range(2)]
+    bad = world.opportunity(
+        contacts=0, Sync_with_Partner_Center__c=True, How_can_Microsoft_help__c=HELP
+    )
+    with service_store(tmp_path) as store:
+        for opp_id in held:
+            lease_by_service(store, queue_key("opportunity", opp_id), seconds_ago=0)
+    code, output = run_once(world, tmp_path)
+    assert code == 1, output
+    assert "records: 3, synced: 0, failed: 1" in output
+    assert "2 records are being synced by a running cosell service" in output
+    assert f"FAILED opportunity:{bad}: NotReady" in output
+    assert all(f"FAILED opportunity:{opp_id}" not in output for opp_id in held)
+
+
+def test_a_stopped_service_s_expired_lease_is_taken_over(world: World, tmp_path: Path) -> None:
+    opp_id = world.opportunity(
+        solutions=("SOL-1",), Sync_with_Partner_Center__c=True, How_can_Microsoft_help__c=HELP
+    )
+    with service_store(tmp_path) as store:
+        lease_by_service(store, queue_key("opportunity", opp_id), seconds_ago=600)
+    code, output = run_once(world, tmp_path)
+    assert code == 0, output
+    assert "records: 1, synced: 1, failed: 0" in output
+    assert "running cosell service" not in output
+    assert world.opp(opp_id)["Referral_Identifier__c"]
+    with service_store(tmp_path) as store:
+        assert store.stats(store.ensure_tenant("default")).queue_depth == 0

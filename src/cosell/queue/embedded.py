@@ -31,6 +31,8 @@ from cosell.clock import Clock
 from cosell.errors import CosellError, RetryableError, outcome_of
 from cosell.queue.lease import LeaseKeeper
 from cosell.redaction import redact_text
+from cosell.store import jobs
+from cosell.store.jobs import QueuedKey
 from cosell.store.records import Job, TenantId
 from cosell.store.sql import Store
 
@@ -129,6 +131,18 @@ class EmbeddedQueue:
         with self._cond:
             self._generation += 1
             self._cond.notify_all()
+
+    # --- what is left ---------------------------------------------------------------------------
+
+    def queued(self, tenant: TenantId) -> list[QueuedKey]:
+        """``tenant``'s keys still in the queue: waiting, or leased by any worker of any process."""
+        with self._store.engine.connect() as conn:
+            return jobs.queued(conn, tenant)
+
+    def holds(self, entry: QueuedKey) -> bool:
+        """Whether the lease on ``entry`` is one of this queue's workers' (not another process')."""
+        owner = entry.lease_owner
+        return owner is not None and owner.startswith(f"{self._owner}:")
 
     # --- lifecycle -------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ after the current run, so a signal that arrives during a reconcile is never lost
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -187,6 +188,24 @@ def put_dead_letter(
         set_={"reason": reason, "attempts": attempts, "failed_at": now},
     )
     conn.execute(stmt)
+
+
+@dataclass(frozen=True)
+class QueuedKey:
+    """A key still in the queue: waiting until ``due_at``, or leased by ``lease_owner``."""
+
+    key: str
+    due_at: datetime
+    lease_owner: str | None
+    lease_until: datetime | None
+    last_error: str | None
+
+
+def queued(conn: Connection, tenant: TenantId) -> list[QueuedKey]:
+    """Every key of ``tenant`` still in the queue, with its lease, ordered by key."""
+    columns = (queue.c.key, queue.c.due_at, queue.c.lease_owner, queue.c.lease_until)
+    stmt = sa.select(*columns, queue.c.last_error).where(queue.c.tenant_id == tenant)
+    return [QueuedKey(*row) for row in conn.execute(stmt.order_by(queue.c.key))]
 
 
 def next_due(conn: Connection) -> datetime | None:

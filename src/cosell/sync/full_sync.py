@@ -24,6 +24,7 @@ from cosell.service.connections import (
     salesforce_client,
 )
 from cosell.settings import Settings
+from cosell.store.jobs import QueuedKey
 from cosell.store.records import Job
 from cosell.store.sql import Store
 from cosell.sync.engine import Engine, mapping_from_settings
@@ -39,14 +40,23 @@ class Failure:
     reason: str
 
 
+@dataclass(frozen=True)
+class Held:
+    """A key another worker (a running ``cosell run``) had leased when the pass ended."""
+
+    key: str
+    until: datetime
+
+
 @dataclass
 class PassReport:
-    """What a full pass did."""
+    """What a full pass did. Keys ``held`` by another worker are neither synced nor failed."""
 
     keys: int = 0
     synced: int = 0
     failures: list[Failure] = field(default_factory=list)
     left_out: tuple[str, ...] = ()
+    held: list[Held] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -54,7 +64,12 @@ class PassReport:
 
 
 class FullSync:
-    """Enqueue every key of both systems and run the queue until nothing is due (or time is up)."""
+    """Enqueue every key of both systems and run the queue until nothing is due (or time is up).
+
+    Keys another process holds a live lease on are left to it: the pass neither waits for them
+    nor counts them as failed, and reports them as ``held``. An expired lease (a stopped
+    service's) is taken over like any due key.
+    """
 
     def __init__(
         self, engine: Engine, *, workers: int = 4, max_attempts: int = 8, clock: Clock
@@ -85,8 +100,9 @@ class FullSync:
             max_attempts=self.max_attempts,
         )
         queue.enqueue_many(self.engine.tenant, keys)
-        self._drain(queue, started, timeout)
-        return self._report(keys)
+        wanted = set(keys)
+        self._drain(queue, wanted, started, timeout)
+        return self._report(keys, self._left(queue, wanted))
 
     def _handler(self, progress: Progress | None) -> Callable[[Job], None]:
         def handle(job: Job) -> None:
@@ -95,6 +111,7 @@ class FullSync:
             except Exception as exc:
                 with self._lock:
                     self._errors[job.key] = describe(exc)
+                    self._done.discard(job.key)
                 raise
             with self._lock:
                 self._errors.pop(job.key, None)
@@ -104,26 +121,80 @@ class FullSync:
 
         return handle
 
-    def _drain(self, queue: EmbeddedQueue, started: datetime, timeout: float) -> None:
+    def _drain(
+        self, queue: EmbeddedQueue, keys: set[str], started: datetime, timeout: float
+    ) -> None:
         """Run what is due; wait for backoffs that end before the deadline, then run again."""
         deadline = started + timedelta(seconds=timeout)
         while True:
             remaining = (deadline - self.clock.now()).total_seconds()
             queue.run_until_idle(timeout=max(remaining, 1.0))
-            due = self.engine.store.next_due()
+            due = self._next_claimable(self._left(queue, keys))
             if due is None or due >= deadline:
                 return
             self.clock.sleep(max((due - self.clock.now()).total_seconds(), 0.0))
 
-    def _report(self, keys: list[str]) -> PassReport:
+    def _left(self, queue: EmbeddedQueue, keys: set[str]) -> list[_Remaining]:
+        now = self.clock.now()
+        entries = [e for e in queue.queued(self.engine.tenant) if e.key in keys]
+        return [_Remaining(e, queue.holds(e), now) for e in entries]
+
+    @staticmethod
+    def _next_claimable(left: list[_Remaining]) -> datetime | None:
+        """The earliest time this pass could lease one of ``left``: leases held are not awaited."""
+        times = [entry.claimable_at for entry in left if entry.claimable_at is not None]
+        return min(times, default=None)
+
+    def _report(self, keys: list[str], left: list[_Remaining]) -> PassReport:
+        """Held elsewhere, else failed (dead letter, or not finished), else synced (by anyone)."""
         dead = {d.key: d.reason for d in self.engine.store.dead_letters(self.engine.tenant)}
         with self._lock:
-            retrying = {k: r for k, r in self._errors.items() if k not in dead}
-            done = set(self._done)
-        failures = [Failure(k, r) for k, r in sorted(dead.items())]
-        failures += [Failure(k, f"still retrying: {r}") for k, r in sorted(retrying.items())]
-        synced = len([k for k in dict.fromkeys(keys) if k in done and k not in dead])
-        return PassReport(len(set(keys)), synced, failures, self.engine.schema.left_out)
+            errors, done = dict(self._errors), set(self._done)
+        held = [
+            Held(e.entry.key, e.until) for e in left if e.held_elsewhere and e.entry.key not in done
+        ]
+        unsynced = {h.key for h in held}
+        failures = [Failure(k, r) for k, r in sorted(dead.items()) if k not in unsynced]
+        unsynced |= dead.keys()
+        waiting = [e for e in left if e.entry.key not in unsynced | done]
+        failures += [Failure(e.entry.key, e.unfinished(errors)) for e in waiting]
+        unsynced |= {e.entry.key for e in waiting}
+        synced = len([k for k in set(keys) if k not in unsynced])
+        return PassReport(len(set(keys)), synced, failures, self.engine.schema.left_out, held)
+
+
+@dataclass(frozen=True)
+class _Remaining:
+    """A key of the pass still in the queue when looked at, and who (if anyone) leases it."""
+
+    entry: QueuedKey
+    ours: bool
+    now: datetime
+
+    @property
+    def live_lease(self) -> bool:
+        return self.entry.lease_until is not None and self.entry.lease_until >= self.now
+
+    @property
+    def held_elsewhere(self) -> bool:
+        return self.live_lease and not self.ours
+
+    @property
+    def until(self) -> datetime:
+        return self.entry.lease_until or self.now
+
+    @property
+    def claimable_at(self) -> datetime | None:
+        """When a claim can lease it: its due time, or an expired lease's end; None if leased."""
+        if self.live_lease:
+            return None
+        return max(self.entry.due_at, self.entry.lease_until or self.entry.due_at)
+
+    def unfinished(self, errors: dict[str, str]) -> str:
+        key = self.entry.key
+        if self.live_lease:
+            return "still running when the time was up"
+        return f"still retrying: {errors.get(key) or self.entry.last_error or 'due later'}"
 
 
 @dataclass

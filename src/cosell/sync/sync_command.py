@@ -1,7 +1,8 @@
 """``cosell sync --once``: one full reconcile pass over both systems, then a summary.
 
 Exit status: 0 when every record synced, 1 when any failed (each listed with its reason),
-2 when the configuration is invalid.
+2 when the configuration is invalid. Records a running ``cosell run`` holds are listed, not
+waited for, and are not failures.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cosell.errors import ConfigError, CosellError
 from cosell.service.command import CommandDeps, config_option
 from cosell.settings import load_settings
-from cosell.sync.full_sync import FullSync, PassReport, build_engine
+from cosell.sync.full_sync import FullSync, Held, PassReport, build_engine
 
 
 def _deps() -> CommandDeps:
@@ -78,3 +79,13 @@ def _print(report: PassReport) -> None:
         click.echo(f"not synced (missing in the org): {name}")
     for failure in report.failures:
         click.echo(f"FAILED {failure.key}: {failure.reason}")
+    _print_held(report.held)
+
+
+def _print_held(held: list[Held]) -> None:
+    if not held:
+        return
+    count = "1 record is" if len(held) == 1 else f"{len(held)} records are"
+    click.echo(f"{count} being synced by a running cosell service (not waited for):")
+    for entry in held:
+        click.echo(f"  {entry.key} (leased until {entry.until.isoformat(timespec='seconds')})")
