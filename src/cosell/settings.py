@@ -116,6 +116,8 @@ class SyncSettings(_Section):
     poll_max_interval: float = Field(default=60.0, gt=0)
     poll_overlap_seconds: float = Field(default=300.0, ge=0)
     poll_filter: str = "Sync_with_Partner_Center__c = true OR Referral_Identifier__c != null"
+    related_poll_interval: float = Field(default=300.0, gt=0)
+    """Idle ceiling of the related-row poll (accounts, contacts, solutions, team)."""
     sweep_interval: float = Field(default=300.0, gt=0)
     sweep_overlap_seconds: float = Field(default=300.0, ge=0)
     max_attempts: int = Field(default=8, ge=1)
@@ -124,6 +126,8 @@ class SyncSettings(_Section):
     def _interval_order(self) -> SyncSettings:
         if self.poll_max_interval < self.poll_min_interval:
             raise ValueError("poll_max_interval: must not be below poll_min_interval")
+        if self.related_poll_interval < self.poll_min_interval:
+            raise ValueError("related_poll_interval: must not be below poll_min_interval")
         return self
 
 

@@ -18,9 +18,11 @@ class RecordingQueue:
 
     def __init__(self) -> None:
         self.calls: list[tuple[TenantId, str]] = []
+        self.due: list[datetime | None] = []
 
     def enqueue(self, tenant: TenantId, key: str, due_at: datetime | None = None) -> None:
         self.calls.append((tenant, key))
+        self.due.append(due_at)
 
     @property
     def keys(self) -> list[str]:

@@ -37,6 +37,8 @@ from cosell.settings import Settings
 from cosell.signals.cadence import Cadence
 from cosell.signals.loop import LookReport, SignalLoop
 from cosell.signals.poller import opportunity_poller
+from cosell.signals.related import RelatedObject, watched_objects
+from cosell.signals.related_feed import related_poller
 from cosell.signals.sweeper import referral_sweeper
 from cosell.signals.synced import opportunity_synced, referral_synced
 from cosell.store.records import Job, TenantId
@@ -52,6 +54,7 @@ log = structlog.get_logger(__name__)
 
 Handler = Callable[[Job], None]
 POLL, SWEEP = "salesforce-poll", "partner-center-sweep"
+RELATED_POLL = "salesforce-related-poll"
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,7 @@ def build_runtime(
         on_halt=_log_halt,
     )
     status, metrics = _observers(parts)
-    poll, sweep = _signals(parts, queue, status, metrics)
+    poll, sweep, related = _signals(parts, queue, status, metrics)
     receiver = _receiver(parts, queue, sweep.wake, status, metrics, tracked)
     app = create_app(
         receiver=receiver,
@@ -159,7 +162,8 @@ def build_runtime(
     )
     server = WebServer(app, settings.service.host, settings.service.port)
     closers = [meter.flush, *(client.close for client in opened), store.close]
-    return Runtime(queue=queue, signals=[poll, sweep], server=server, closers=closers)
+    signals = [poll, related, sweep]
+    return Runtime(queue=queue, signals=signals, server=server, closers=closers)
 
 
 def _receiver(
@@ -219,7 +223,7 @@ def _observers(parts: ServiceParts) -> tuple[ServiceStatus, ServiceMetrics]:
 
 def _signals(
     parts: ServiceParts, queue: EmbeddedQueue, status: ServiceStatus, metrics: ServiceMetrics
-) -> tuple[SignalLoop, SignalLoop]:
+) -> tuple[SignalLoop, SignalLoop, SignalLoop]:
     sync = parts.settings.sync
 
     def report(look: LookReport) -> None:
@@ -246,12 +250,33 @@ def _signals(
         clock=parts.clock,
         synced=referral_synced(store, tenant),
     )
+    related = related_poller(
+        parts.salesforce,
+        partial(_watched_objects, parts),
+        queue=queue,
+        cursors=store,
+        tenant=tenant,
+        overlap=timedelta(seconds=sync.poll_overlap_seconds),
+        where=sync.poll_filter,
+        clock=parts.clock,
+    )
     poll_cadence = Cadence(sync.poll_min_interval, sync.poll_max_interval)
+    related_cadence = Cadence(sync.poll_min_interval, sync.related_poll_interval)
     sweep_cadence = Cadence(sync.sweep_interval, sync.sweep_interval)
     return (
         SignalLoop(POLL, poller, poll_cadence, parts.clock, report),
         SignalLoop(SWEEP, sweeper, sweep_cadence, parts.clock, report),
+        SignalLoop(RELATED_POLL, related, related_cadence, parts.clock, report),
     )
+
+
+def _watched_objects(parts: ServiceParts) -> list[RelatedObject]:
+    """The related objects the engine's fitted mapping reads (the org is described once)."""
+    from cosell.sync.crm_schema import describe_org
+    from cosell.sync.engine import mapping_from_settings
+
+    mapping = mapping_from_settings(parts.settings)
+    return watched_objects(describe_org(parts.salesforce, mapping))
 
 
 def _log_halt(job: Job, error: CosellError) -> None:

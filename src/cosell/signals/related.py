@@ -1,0 +1,165 @@
+"""The rows around an opportunity that the mapping reads, and the queries that poll them.
+
+A seller who fixes the account's country, edits a contact's email, or adds or removes a
+Microsoft Solution row does not move the opportunity's ``SystemModstamp``. Each related object
+the mapping actually uses is therefore polled on its own stamp:
+
+============  ==========================  ===========================  ============
+signal        rows read                   stamp                        deletes seen
+============  ==========================  ===========================  ============
+account       Opportunity                 ``Account.SystemModstamp``   —
+contact       OpportunityContactRole      ``Contact.SystemModstamp``   —
+contact_role  OpportunityContactRole      ``SystemModstamp``           ``queryAll``
+solution      the solutions object        ``SystemModstamp``           ``queryAll``
+team          OpportunityTeamMember       ``SystemModstamp``           ``queryAll``
+============  ==========================  ===========================  ============
+
+Accounts and contacts are read through the row that ties them to an opportunity, so each row
+already names its opportunity. A deleted row keeps its lookup, and ``queryAll`` returns it with
+``IsDeleted = true`` and the stamp of its deletion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from cosell.clients.salesforce_limits import Priority
+from cosell.orgsetup.salesforce import soql_literal
+from cosell.signals.poller import soql_datetime
+
+if TYPE_CHECKING:  # the sync core loads only where the service runs
+    from cosell.sync.crm_schema import CrmSchema
+
+CONTACTS_LIST = "Contacts"
+
+
+class RelatedSoqlClient(Protocol):
+    """The part of the Salesforce client related polls need."""
+
+    def query(
+        self, soql: str, *, priority: Priority | None = None
+    ) -> Iterable[Mapping[str, Any]]: ...
+
+    def query_all(
+        self, soql: str, *, priority: Priority | None = None
+    ) -> Iterable[Mapping[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class RelatedObject:
+    """One polled object: where its rows are, their stamp and the opportunity they belong to."""
+
+    name: str
+    sobject: str
+    stamp: str
+    opportunity: str
+    include_deleted: bool = False
+    rows_are_opportunities: bool = False
+    """Rows are opportunities (the account poll): the opportunity filter applies in the poll
+    query itself and no row needs resolving."""
+
+
+@dataclass(frozen=True)
+class RelatedRow:
+    """A changed related row: its id, its stamp and its opportunity's id."""
+
+    id: str
+    stamp: datetime
+    opportunity_id: str
+
+
+ACCOUNT = RelatedObject(
+    "account", "Opportunity", "Account.SystemModstamp", "Id", rows_are_opportunities=True
+)
+CONTACT = RelatedObject(
+    "contact", "OpportunityContactRole", "Contact.SystemModstamp", "OpportunityId"
+)
+CONTACT_ROLE = RelatedObject(
+    "contact_role", "OpportunityContactRole", "SystemModstamp", "OpportunityId", True
+)
+TEAM = RelatedObject("team", "OpportunityTeamMember", "SystemModstamp", "OpportunityId", True)
+
+
+def solution_object(sobject: str, opportunity_field: str) -> RelatedObject:
+    """The org's solutions object (its name and lookup come from ``cosell setup``)."""
+    return RelatedObject("solution", sobject, "SystemModstamp", opportunity_field, True)
+
+
+def watched_objects(schema: CrmSchema) -> list[RelatedObject]:
+    """The related objects the fitted mapping reads, in a fixed order."""
+    from cosell.sync.translate import SOLUTIONS_PATH
+
+    specs = schema.mapping.fields.values()
+    watched = [ACCOUNT] if schema.account_fields_read else []
+    if any(spec.crm == CONTACTS_LIST for spec in specs):
+        watched += [CONTACT, CONTACT_ROLE]
+    if schema.has_solution_object and any(s.partner_center == SOLUTIONS_PATH for s in specs):
+        names = schema.names
+        watched.append(solution_object(names.solution_object, names.solution_opportunity_field))
+    if schema.team_synced:
+        watched.append(TEAM)
+    return watched
+
+
+def changed_rows_soql(watched: RelatedObject, since: datetime, where: str = "") -> str:
+    """The poll query of one related object, in (stamp, Id) order."""
+    conditions = [f"{watched.stamp} >= {soql_datetime(since)}"]
+    if watched.rows_are_opportunities and where.strip():
+        conditions.append(f"({where})")
+    columns = ", ".join(dict.fromkeys(["Id", watched.opportunity, watched.stamp]))
+    # Names come from the schema and the operator's filter; the date is formatted here.
+    return (
+        f"SELECT {columns} FROM {watched.sobject} "  # noqa: S608
+        f"WHERE {' AND '.join(conditions)} ORDER BY {watched.stamp}, Id"
+    )
+
+
+def cared_for_soql(opportunity_ids: Sequence[str], where: str) -> str:
+    """Which of these opportunities pass the poll filter (one query per batch)."""
+    listed = ", ".join(soql_literal(i) for i in opportunity_ids)
+    return f"SELECT Id FROM Opportunity WHERE Id IN ({listed}) AND ({where})"  # noqa: S608
+
+
+class RelatedRows:
+    """A source of changed rows of one related object (background priority: the poll yields
+    to the API budget reserve like the opportunity poll)."""
+
+    def __init__(self, client: RelatedSoqlClient, watched: RelatedObject, where: str = "") -> None:
+        self._client = client
+        self.watched = watched
+        self._where = where
+
+    def __call__(self, since: datetime) -> Iterator[RelatedRow]:
+        soql = changed_rows_soql(self.watched, since, self._where)
+        read = self._client.query_all if self.watched.include_deleted else self._client.query
+        for row in read(soql, priority="background"):
+            stamp = _path(row, self.watched.stamp)
+            opportunity = _path(row, self.watched.opportunity)
+            if stamp and opportunity:
+                yield RelatedRow(str(row["Id"]), datetime.fromisoformat(str(stamp)), opportunity)
+
+
+class CaredFor:
+    """Narrows opportunity ids to those the poll filter keeps (flagged or linked by default);
+    with no filter, every opportunity is kept and nothing is asked."""
+
+    def __init__(self, client: RelatedSoqlClient, where: str = "") -> None:
+        self._client = client
+        self._where = where.strip()
+
+    def __call__(self, opportunity_ids: Sequence[str]) -> list[str]:
+        if not self._where or not opportunity_ids:
+            return list(opportunity_ids)
+        soql = cared_for_soql(opportunity_ids, self._where)
+        kept = {str(row["Id"]) for row in self._client.query(soql, priority="background")}
+        return [i for i in opportunity_ids if i in kept]
+
+
+def _path(row: Mapping[str, Any], path: str) -> str | None:
+    value: Any = row
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return str(value) if value else None

@@ -1,0 +1,185 @@
+"""Related-row feeds: a changed account, contact, contact role, solution or team row marks its
+opportunity dirty.
+
+The machinery is the opportunity feed's (see :mod:`cosell.signals.feed`): rows are read in
+ascending stamp order from ``overlap`` before the stored watermark, and the ``(row, stamp)``
+pairs already handled inside that window are remembered. Two things differ:
+
+- **Rows are resolved to opportunities in batches.** New rows are grouped ``batch`` at a time and
+  narrowed to the opportunities cosell cares about with one query per batch (none when the rows
+  are opportunities already, or when no filter is set). There is no "already synced" skip: the
+  store keeps no version of a related row, so every new version is enqueued and the engine
+  decides.
+- **Each row version is enqueued once, due when its second has settled.** Stamps have
+  one-second precision; a row is enqueued when first seen, due ``settle`` after its stamp (at
+  once when that has passed). A second edit in the same second is then read by that reconcile,
+  and our own writes of related rows coming back cost one reconcile that writes nothing,
+  however often the overlap re-reads them.
+
+A feed's first look, with no cursor yet, only records the current time: the opportunity poll's
+first look already reads every opportunity with its related rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
+from itertools import islice
+from typing import TYPE_CHECKING
+
+from cosell.clock import Clock, SystemClock
+from cosell.signals.feed import CursorStore
+from cosell.signals.poller import KEY_PREFIX
+from cosell.signals.related import (
+    CaredFor,
+    RelatedObject,
+    RelatedRow,
+    RelatedRows,
+    RelatedSoqlClient,
+)
+
+if TYPE_CHECKING:  # the store and queue load only where they run
+    from cosell.queue.protocol import WorkQueue
+    from cosell.store.records import TenantId
+
+CURSOR_PREFIX = "salesforce.related."
+BATCH = 200
+"""Opportunity ids per resolving query (their ``IN`` list keeps the URL well under limits)."""
+
+RowSource = Callable[[datetime], Iterable[RelatedRow]]
+"""Yields rows with ``stamp >= since`` in ascending (stamp, id) order."""
+
+Resolver = Callable[[Sequence[str]], Sequence[str]]
+"""The opportunity ids, of those given, that should be reconciled."""
+
+
+def _kept(opportunity_ids: Sequence[str]) -> Sequence[str]:
+    return opportunity_ids
+
+
+class RelatedFeed:
+    """Turns a ``RowSource`` into enqueued ``opportunity:<id>`` keys and an advancing cursor."""
+
+    def __init__(
+        self,
+        *,
+        source: RowSource,
+        queue: WorkQueue,
+        cursors: CursorStore,
+        tenant: TenantId,
+        cursor_name: str,
+        overlap: timedelta,
+        resolve: Resolver = _kept,
+        clock: Clock | None = None,
+        settle: timedelta = timedelta(seconds=10),
+        batch: int = BATCH,
+    ) -> None:
+        self._source = source
+        self._queue = queue
+        self._cursors = cursors
+        self._tenant = tenant
+        self.cursor_name = cursor_name
+        self._overlap = overlap
+        self._resolve = resolve
+        self._clock = clock or SystemClock()
+        self._settle = settle
+        self._batch = batch
+        self._seen: dict[str, datetime] = {}
+
+    @property
+    def watermark(self) -> datetime | None:
+        """The newest stamp seen so far (persisted), or ``None`` before the first look."""
+        value = self._cursors.get_cursor(self._tenant, self.cursor_name)
+        return datetime.fromisoformat(value) if value else None
+
+    def look(self) -> int:
+        """Read one round of changed rows; returns how many opportunity keys were enqueued."""
+        start = self.watermark
+        if start is None:
+            self._cursors.set_cursor(self._tenant, self.cursor_name, self._clock.now().isoformat())
+            return 0
+        since = start - self._overlap
+        newest, enqueued = start, 0
+        try:
+            for rows in _batches(self._source(since), self._batch):
+                enqueued += self._enqueue([row for row in rows if self._fresh(row)])
+                newest = max(newest, *(row.stamp for row in rows))
+        finally:
+            if newest != start:
+                self._cursors.set_cursor(self._tenant, self.cursor_name, newest.isoformat())
+            self._seen = {key: stamp for key, stamp in self._seen.items() if stamp >= since}
+        return enqueued
+
+    def _fresh(self, row: RelatedRow) -> bool:
+        if self._seen.get(row.id) == row.stamp:
+            return False
+        self._seen[row.id] = row.stamp
+        return True
+
+    def _enqueue(self, rows: list[RelatedRow]) -> int:
+        newest: dict[str, datetime] = {}
+        for row in rows:
+            newest[row.opportunity_id] = max(row.stamp, newest.get(row.opportunity_id, row.stamp))
+        cared = self._resolve(list(newest)) if newest else []
+        now = self._clock.now()
+        for opportunity_id in cared:
+            settled_at = newest[opportunity_id] + self._settle
+            due = settled_at if settled_at > now else None
+            self._queue.enqueue(self._tenant, f"{KEY_PREFIX}:{opportunity_id}", due_at=due)
+        return len(cared)
+
+
+FeedFactory = Callable[[RelatedObject], RelatedFeed]
+
+
+class RelatedPoll:
+    """The feeds of every watched related object, looked at together as one signal.
+
+    What to watch is asked once, at the first look (it describes the org, so a failure is
+    retried by the signal loop like any failed look)."""
+
+    def __init__(self, watched: Callable[[], Sequence[RelatedObject]], feed: FeedFactory) -> None:
+        self._watched = watched
+        self._feed = feed
+        self.feeds: list[RelatedFeed] | None = None
+
+    def look(self) -> int:
+        if self.feeds is None:
+            self.feeds = [self._feed(watched) for watched in self._watched()]
+        return sum(feed.look() for feed in self.feeds)
+
+
+def related_poller(
+    client: RelatedSoqlClient,
+    watched: Callable[[], Sequence[RelatedObject]],
+    *,
+    queue: WorkQueue,
+    cursors: CursorStore,
+    tenant: TenantId,
+    overlap: timedelta,
+    where: str = "",
+    clock: Clock | None = None,
+) -> RelatedPoll:
+    """One signal over the related objects ``watched()`` names (see
+    :func:`cosell.signals.related.watched_objects`)."""
+    cared = CaredFor(client, where)
+
+    def feed(related: RelatedObject) -> RelatedFeed:
+        return RelatedFeed(
+            source=RelatedRows(client, related, where),
+            queue=queue,
+            cursors=cursors,
+            tenant=tenant,
+            cursor_name=f"{CURSOR_PREFIX}{related.name}.systemmodstamp",
+            overlap=overlap,
+            resolve=_kept if related.rows_are_opportunities else cared,
+            clock=clock,
+        )
+
+    return RelatedPoll(watched, feed)
+
+
+def _batches(rows: Iterable[RelatedRow], size: int) -> Iterator[list[RelatedRow]]:
+    iterator = iter(rows)
+    while batch := list(islice(iterator, size)):
+        yield batch

@@ -1,0 +1,229 @@
+"""Related-row feeds against the Salesforce emulator in-process: an account, contact, contact
+role, solution or team row that changes (or is deleted) marks its opportunity dirty when cosell
+cares about it; rows resolve to opportunities with one query per batch; each row version is
+enqueued once, due when its second has settled; our own writes cost one reconcile that writes
+nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from engine_world import World
+from signal_fakes import Cursors, RecordingQueue
+from test_related import without
+
+from cosell.queue.embedded import EmbeddedQueue
+from cosell.settings import SyncSettings
+from cosell.signals.related import CaredFor, RelatedRows, solution_object, watched_objects
+from cosell.signals.related_feed import RelatedFeed, RelatedPoll, related_poller
+
+FILTER = SyncSettings().poll_filter
+QUERY = "GET /services/data/v{version}/query"
+QUERY_ALL = "GET /services/data/v{version}/queryAll"
+SETTLE = 10
+SOLUTIONS = solution_object("Microsoft_Solution__c", "Opportunity__c")
+
+
+def poll(world: World, queue: object, where: str = FILTER) -> RelatedPoll:
+    """The service's related poll over the world's org, on the org's clock."""
+    return related_poller(
+        world.sf_client,
+        lambda: watched_objects(world.engine.schema),
+        queue=queue,  # type: ignore[arg-type]
+        cursors=Cursors(),
+        tenant=world.tenant,
+        overlap=timedelta(seconds=60),
+        where=where,
+        clock=world.emulator_clock,
+    )
+
+
+def started(world: World, queue: RecordingQueue, where: str = FILTER) -> RelatedPoll:
+    """A poll past its first look (which only records where to start) and its second (which
+    reads the overlap before that start), with nothing recorded yet."""
+    related = poll(world, queue, where)
+    assert related.look() == 0
+    assert queue.keys == []
+    world.emulator_clock.advance(1)
+    related.look()
+    queue.calls.clear()
+    queue.due.clear()
+    return related
+
+
+def settled_look(world: World, related: RelatedPoll) -> int:
+    """Look once every stamp so far has settled."""
+    world.emulator_clock.advance(SETTLE + 1)
+    return related.look()
+
+
+def flagged(world: World, **fields: object) -> str:
+    return world.opportunity(Sync_with_Partner_Center__c=True, **fields)
+
+
+def test_an_account_fix_marks_its_flagged_opportunity_and_no_other(world: World) -> None:
+    wanted = flagged(world, contacts=0)
+    other = world.opportunity(contacts=0)
+    queue = RecordingQueue()
+    related = started(world, queue)
+    for opportunity_id in (wanted, other):
+        account_id = world.opp(opportunity_id)["AccountId"]
+        world.sf_client.update("Account", account_id, {"BillingCountry": "FR"})
+
+    assert settled_look(world, related) == 1
+    assert queue.keys == [f"opportunity:{wanted}"]
+    assert queue.due == [None]  # settled already: due at once
+    assert settled_look(world, related) == 0  # the overlap re-reads it; it is not enqueued again
+
+
+def test_a_contact_edit_and_a_removed_contact_role_mark_the_opportunity(world: World) -> None:
+    opportunity_id = flagged(world, contacts=2)
+    queue = RecordingQueue()
+    related = started(world, queue)
+    contact_id = world.query("SELECT Id FROM Contact WHERE Email = 'buyer0@northwind.example'")[0]
+    world.sf_client.update("Contact", str(contact_id["Id"]), {"Email": "jo@northwind.example"})
+    assert settled_look(world, related) == 1
+
+    soql = "SELECT Id FROM OpportunityContactRole WHERE Contact.Email = 'buyer1@northwind.example'"
+    world.sf_client.delete("OpportunityContactRole", str(world.query(soql)[0]["Id"]))
+    assert settled_look(world, related) == 1
+    assert queue.keys == [f"opportunity:{opportunity_id}"] * 2
+
+
+def test_solution_rows_added_or_deleted_and_team_changes_mark_the_opportunity(
+    world: World,
+) -> None:
+    opportunity_id = flagged(world, contacts=0)
+    queue = RecordingQueue()
+    related = started(world, queue)
+    row = world.add_solution(opportunity_id, "SOL-7")
+    assert settled_look(world, related) == 1
+    world.sf_client.delete("Microsoft_Solution__c", row)  # seen through queryAll
+    assert settled_look(world, related) == 1
+    user = world.query("SELECT Id FROM User WHERE IsActive = true LIMIT 1")[0]["Id"]
+    member = {"OpportunityId": opportunity_id, "UserId": user, "TeamMemberRole": "Sales Rep"}
+    world.sf_client.create("OpportunityTeamMember", member)
+    assert settled_look(world, related) == 1
+    assert queue.keys == [f"opportunity:{opportunity_id}"] * 3
+
+
+def test_an_unsettled_row_is_enqueued_once_due_when_its_second_has_settled(world: World) -> None:
+    opportunity_id = flagged(world, contacts=0)
+    queue = RecordingQueue()
+    related = started(world, queue)
+    row = world.add_solution(opportunity_id, "SOL-8")
+    stamp = world.sf_client.get("Microsoft_Solution__c", row)["SystemModstamp"]
+    for _ in range(4):  # looks while changes flow, inside the settle time and the overlap
+        world.emulator_clock.advance(2)
+        related.look()
+    assert queue.keys == [f"opportunity:{opportunity_id}"]
+    assert queue.due == [datetime.fromisoformat(stamp) + timedelta(seconds=SETTLE)]
+
+
+def test_rows_resolve_to_cared_for_opportunities_with_one_query_per_batch(world: World) -> None:
+    wanted = [flagged(world, contacts=0) for _ in range(5)]
+    others = [world.opportunity(contacts=0) for _ in range(2)]
+    since = world.emulator_clock.now()
+    for opportunity_id in [*wanted, *others]:
+        world.add_solution(opportunity_id, "SOL-9")
+    queue, cursors = RecordingQueue(), Cursors()
+    cursors.set_cursor(world.tenant, "solutions", since.isoformat())
+    feed = RelatedFeed(
+        source=RelatedRows(world.sf_client, SOLUTIONS),
+        queue=queue,
+        cursors=cursors,
+        tenant=world.tenant,
+        cursor_name="solutions",
+        overlap=timedelta(seconds=5),
+        resolve=CaredFor(world.sf_client, FILTER),
+        clock=world.emulator_clock,
+        batch=3,
+    )
+    world.sf_app.state.emulator.calls.reset()
+    assert feed.look() == 5
+    calls = world.sf_app.state.emulator.calls.snapshot()["calls"]
+    assert calls[QUERY_ALL] == 1  # the poll, one page
+    assert calls[QUERY] == 3  # seven rows in batches of three
+    assert sorted(queue.keys) == sorted(f"opportunity:{i}" for i in wanted)
+
+
+def test_without_a_filter_every_opportunity_counts_and_nothing_is_resolved(world: World) -> None:
+    unflagged = world.opportunity(contacts=0)
+    queue = RecordingQueue()
+    related = started(world, queue, where="")
+    world.add_solution(unflagged, "SOL-10")
+    world.emulator_clock.advance(SETTLE + 1)
+    world.sf_app.state.emulator.calls.reset()
+    assert related.look() == 1
+    assert queue.keys == [f"opportunity:{unflagged}"]
+    polls_only = {QUERY: 2, QUERY_ALL: 3}  # account, contact; roles, solutions, team
+    assert world.sf_app.state.emulator.calls.snapshot()["calls"] == polls_only
+
+
+def test_an_idle_look_costs_one_call_per_watched_object(world: World) -> None:
+    related = started(world, RecordingQueue())
+    world.sf_app.state.emulator.calls.reset()
+    assert related.look() == 0
+    calls = world.sf_app.state.emulator.calls.snapshot()["calls"]
+    assert calls == {QUERY: 2, QUERY_ALL: 3}  # account, contact; roles, solutions, team
+
+
+def test_a_mapping_without_related_lists_polls_only_what_it_reads(world: World) -> None:
+    schema = without(world.engine.schema, "Contacts", "OpportunityTeam", "Products__c")
+    related = related_poller(
+        world.sf_client,
+        lambda: watched_objects(schema),
+        queue=RecordingQueue(),
+        cursors=Cursors(),
+        tenant=world.tenant,
+        overlap=timedelta(seconds=60),
+        where=FILTER,
+    )
+    related.look()
+    assert related.feeds is not None
+    assert [feed.cursor_name for feed in related.feeds] == [
+        "salesforce.related.account.systemmodstamp"
+    ]
+
+
+def test_our_own_related_writes_cost_one_reconcile_that_writes_nothing(world: World) -> None:
+    referral = world.share_referral(
+        name="Contoso migration",
+        customerProfile={
+            "name": "Contoso",
+            "address": {"country": "DE", "city": "Berlin"},
+            "team": [{"firstName": "Rui", "lastName": "Costa", "email": "rui@contoso.example"}],
+        },
+        details={
+            "dealValue": 9000,
+            "currency": "EUR",
+            "closingDateTime": "2026-12-31T00:00:00Z",
+            "requirements": {"solutions": [{"id": "SOL-10", "name": "Ten"}]},
+        },
+        inviteContext={"assistanceRequestCode": "ProofOfConceptOrDemo"},
+    )
+    world.sync(f"referral:{referral['id']}")
+    link = world.store.link_by_referral(world.tenant, str(referral["id"]))
+    assert link is not None
+    assert link.opportunity_id
+    queue = EmbeddedQueue(world.store, world.engine.reconcile, clock=world.emulator_clock)
+    related = poll(world, queue)
+    related.look()
+    world.emulator_clock.advance(120)  # the import's own rows are now older than the overlap
+
+    both = [{"id": "SOL-10", "name": "Ten"}, {"id": "SOL-11", "name": "Eleven"}]
+    solutions = {"requirements": {"solutions": both}}
+    world.microsoft_update(str(referral["id"]), details=solutions)
+    world.sync(f"referral:{referral['id']}")
+    rows = f"SELECT Id FROM Microsoft_Solution__c WHERE Opportunity__c = '{link.opportunity_id}'"  # noqa: S608
+    assert len(world.query(rows)) == 2  # the engine wrote the new row
+    reconciles, writes = world.engine.stats.reconciles, world.writes()
+    for _ in range(3):  # looks while changes flow, the workers running whatever is due
+        world.emulator_clock.advance(2)
+        related.look()
+        queue.run_until_idle(timeout=30)
+    world.emulator_clock.advance(SETTLE)
+    queue.run_until_idle(timeout=30)
+
+    assert world.engine.stats.reconciles == reconciles + 1
+    assert world.writes() == writes
