@@ -30,7 +30,11 @@ import click
 @click.option("--query-batch-size", default=None, type=int, help="Cap every query page size.")
 @click.option("--daily-api-limit", default=100_000, show_default=True, type=int)
 @click.option("--single-currency", is_flag=True, help="Turn multi-currency off.")
-@click.option("--fls-strict", is_flag=True, help="Hide custom fields until FLS is granted.")
+@click.option(
+    "--fls-strict",
+    is_flag=True,
+    help="Hide custom objects and fields until a permission set grants them.",
+)
 def salesforce_command(
     host: str,
     port: int,

@@ -77,7 +77,8 @@ async def validation_rules(request: Request) -> Response:
     org = _emulator(request).org
     if request.method == "POST":
         try:
-            rule = _rule(org.object(str((body := await _json(request)).get("sobject"))).name, body)
+            body = await _json(request)
+            rule = _rule(org.object_def(str(body.get("sobject"))).name, body)
         except (SalesforceError, ValueError, KeyError) as error:
             return JSONResponse({"error": str(error)}, status_code=400)
         org.rules.append(rule)
@@ -163,6 +164,19 @@ async def refresh_tokens(request: Request) -> Response:
     return JSONResponse({"refresh_token": token}, status_code=201)
 
 
+async def access(request: Request) -> Response:
+    """``{"fls_strict": true}`` hides custom objects and fields until a permission set grants
+    them to the integration user; ``false`` shows everything (the default)."""
+    emulator = _emulator(request)
+    if request.method == "PUT":
+        body = await _json(request)
+        if not isinstance(body, dict) or not isinstance(body.get("fls_strict"), bool):
+            return JSONResponse({"error": "fls_strict: true or false"}, status_code=400)
+        with emulator.lock:
+            emulator.config.fls_strict = body["fls_strict"]
+    return JSONResponse({"fls_strict": emulator.config.fls_strict})
+
+
 def routes() -> list[Route]:
     return [
         Route(f"{PREFIX}/faults", faults, methods=["GET", "POST", "DELETE"]),
@@ -176,4 +190,5 @@ def routes() -> list[Route]:
         Route(f"{PREFIX}/recycle-bin/empty", empty_recycle_bin, methods=["POST"]),
         Route(f"{PREFIX}/sessions/revoke", revoke_sessions, methods=["POST"]),
         Route(f"{PREFIX}/refresh-tokens", refresh_tokens, methods=["POST"]),
+        Route(f"{PREFIX}/access", access, methods=["GET", "PUT"]),
     ]

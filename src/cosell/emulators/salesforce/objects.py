@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cosell.emulators.salesforce.permissions import OBJECT_FLAGS
 from cosell.emulators.salesforce.schema import FieldDef, ObjectDef
 
 
@@ -241,22 +242,31 @@ def note() -> ObjectDef:
 
 
 def permission_objects() -> list[ObjectDef]:
-    """PermissionSet, FieldPermissions and PermissionSetAssignment: enough to grant FLS."""
+    """PermissionSet, ObjectPermissions, FieldPermissions and PermissionSetAssignment."""
+    name = text("Name", 80, "Name", required=True)
+    name.unique = True
     pset = _make(
-        "PermissionSet",
-        "0PS",
-        [text("Name", 80, "Name", required=True), text("Label", 80, "Label", required=True)],
+        "PermissionSet", "0PS", [name, text("Label", 80, "Label", required=True)], owner=False
+    )
+    objects = _make(
+        "ObjectPermissions",
+        "110",
+        [
+            ref("ParentId", "PermissionSet", "Parent", required=True),
+            text("SobjectType", 40, "SObject Type Name", required=True),
+            *(_flag(n, n.removeprefix("Permissions")) for n in OBJECT_FLAGS),
+        ],
         owner=False,
     )
-    perms = _make(
+    fields = _make(
         "FieldPermissions",
         "01k",
         [
             ref("ParentId", "PermissionSet", "Parent", required=True),
-            text("SobjectType", 80, "SObject Type Name", required=True),
+            text("SobjectType", 40, "SObject Type Name", required=True),
             text("Field", 255, "Field Name", required=True),
-            FieldDef("PermissionsRead", "boolean", "Read", nillable=False, default=False),
-            FieldDef("PermissionsEdit", "boolean", "Edit", nillable=False, default=False),
+            _flag("PermissionsRead", "Read Field"),
+            _flag("PermissionsEdit", "Edit Field"),
         ],
         owner=False,
     )
@@ -269,7 +279,11 @@ def permission_objects() -> list[ObjectDef]:
         ],
         owner=False,
     )
-    return [pset, perms, assignment]
+    return [pset, objects, fields, assignment]
+
+
+def _flag(name: str, label: str) -> FieldDef:
+    return FieldDef(name, "boolean", label, nillable=False, default=False)
 
 
 def custom_object(name: str, label: str, prefix: str, name_label: str) -> ObjectDef:

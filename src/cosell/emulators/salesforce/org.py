@@ -17,6 +17,7 @@ from cosell.clock import Clock
 from cosell.emulators.salesforce import ids
 from cosell.emulators.salesforce.config import SalesforceEmulatorConfig
 from cosell.emulators.salesforce.objects import STAGE_BY_NAME, Stage, standard_objects
+from cosell.emulators.salesforce.permissions import Grants, permission_checks
 from cosell.emulators.salesforce.schema import FieldDef, ObjectDef, Schema
 from cosell.emulators.salesforce.validation import (
     ValidationRule,
@@ -61,6 +62,14 @@ class Org:
         return self.clock.now().replace(microsecond=0)
 
     def object(self, name: str) -> ObjectDef:
+        """The object as the integration user sees it (hidden ones answer ``NOT_FOUND``)."""
+        obj = self.schema.get(name)
+        if obj is None or not self.visible(obj):
+            raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist", None)
+        return obj
+
+    def object_def(self, name: str) -> ObjectDef:
+        """The object whether or not the integration user may see it (admin and setup paths)."""
         obj = self.schema.get(name)
         if obj is None:
             raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist", None)
@@ -130,27 +139,38 @@ class Org:
             raise not_found()
         return record
 
-    # -- field-level security --------------------------------------------------------------
+    # -- object and field access (see permissions.py) -------------------------------------
+    @property
+    def grants(self) -> Grants:
+        """What the integration user's permission sets grant now."""
+        return Grants(self._records, self.integration_user_id)
+
+    def visible(self, obj: ObjectDef) -> bool:
+        return self._object_granted(obj, "PermissionsRead")
+
     def readable(self, obj: ObjectDef, f: FieldDef) -> bool:
-        return self._granted(obj, f, "PermissionsRead")
+        return self.visible(obj) and self._granted(obj, f, "PermissionsRead")
 
     def editable(self, obj: ObjectDef, f: FieldDef) -> bool:
         return self._granted(obj, f, "PermissionsEdit")
 
+    def _object_granted(self, obj: ObjectDef, permission: str) -> bool:
+        strict = self.config.fls_strict and obj.custom
+        return not strict or self.grants.on_object(obj, permission)
+
     def _granted(self, obj: ObjectDef, f: FieldDef, permission: str) -> bool:
-        if not self.config.fls_strict or not f.custom:
-            return True
-        assigned = {
-            r["PermissionSetId"]
-            for r in self._records["PermissionSetAssignment"].values()
-            if r["AssigneeId"] == self.integration_user_id and not r["IsDeleted"]
-        }
-        full_name = f"{obj.name}.{f.name}".lower()
-        return any(
-            r["ParentId"] in assigned and str(r["Field"]).lower() == full_name and r[permission]
-            for r in self._records["FieldPermissions"].values()
-            if not r["IsDeleted"]
-        )
+        strict = self.config.fls_strict and f.custom
+        return not strict or self.grants.on_field(obj, f, permission)
+
+    def _may(self, obj: ObjectDef, permission: str) -> None:
+        if not self._object_granted(obj, permission):
+            verb = permission.removeprefix("Permissions").lower()
+            raise SalesforceError(
+                400,
+                "INSUFFICIENT_ACCESS_OR_READONLY",
+                f"You do not have permission to {verb} {obj.label} records",
+                [],
+            )
 
     # -- writes ------------------------------------------------------------------------------
     def create(self, obj: ObjectDef, values: Mapping[str, Any], user_id: str) -> Record:
@@ -158,6 +178,7 @@ class Org:
             raise SalesforceError(
                 400, "INVALID_TYPE", f"Cannot create records of type {obj.name}", []
             )
+        self._may(obj, "PermissionsCreate")
         record: Record = {f.name: self._default(f, user_id) for f in obj.fields.values()}
         changed = self._apply(obj, record, values, creating=True)
         now = format_datetime(self.now())
@@ -177,6 +198,7 @@ class Org:
     def update(
         self, obj: ObjectDef, record_id: str, values: Mapping[str, Any], user_id: str
     ) -> Record:
+        self._may(obj, "PermissionsEdit")
         record = dict(self.get(obj, record_id, writing=True))
         changed = self._apply(obj, record, values, creating=False)
         now = format_datetime(self.now())
@@ -193,6 +215,7 @@ class Org:
                 "insufficient access rights on object id",
                 [],
             )
+        self._may(obj, "PermissionsDelete")
         record = dict(self.get(obj, record_id, writing=True))
         moment = self.now()
         stamp = format_datetime(moment)
@@ -271,7 +294,9 @@ class Org:
 
     def _save(self, obj: ObjectDef, record: Record, changed: Iterable[str]) -> None:
         field_checks(obj, record, changed)
-        unique_check(obj, record, (r for r in self.table(obj).values() if not r["IsDeleted"]))
+        others = [r for r in self.table(obj).values() if not r["IsDeleted"]]
+        unique_check(obj, record, others)
+        permission_checks(self.schema, obj, record, others)
         rule_checks((r for r in self.rules if r.sobject == obj.name), record)
         self._records[obj.name][record["Id"]] = record
 

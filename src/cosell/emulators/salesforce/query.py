@@ -45,7 +45,7 @@ def run_soql(
             org.readable if tables is None else lambda o, f: True,
         )
         obj_name = catalog.canonical_object(query.sobject)
-        if obj_name is None:
+        if obj_name is None or (tables is None and not org.visible(org.object_def(obj_name))):
             raise SalesforceError(
                 400,
                 "INVALID_TYPE",

@@ -41,7 +41,8 @@ def resources(call: Call) -> Reply:
 
 
 def describe_global(call: Call) -> Reply:
-    objects = call.emulator.org.schema.objects()
+    org = call.emulator.org
+    objects = [o for o in org.schema.objects() if org.visible(o)]
     return Reply(
         200,
         {

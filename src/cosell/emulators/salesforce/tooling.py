@@ -147,7 +147,7 @@ class ToolingState:
 
     def update_field(self, record: dict[str, Any], metadata: dict[str, Any]) -> None:
         object_name, _, field_name = record["FullName"].partition(".")
-        obj = self.org.object(object_name)
+        obj = self.org.object_def(object_name)
         old = obj.field(field_name)
         if old is None:
             raise not_found()
