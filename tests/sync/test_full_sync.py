@@ -17,6 +17,7 @@ from cosell.clock import ManualClock
 from cosell.queue.protocol import queue_key
 from cosell.service.command import CommandDeps
 from cosell.store import Job, Store, sqlite_url
+from cosell.sync.full_sync import FullSync, Held
 
 HELP = "Customer technical architecture"
 SERVICE = "service-host:4242:0badc0de:0"  # a worker of a `cosell run` in another process
@@ -196,3 +197,25 @@ def test_a_stopped_service_s_expired_lease_is_taken_over(world: World, tmp_path:
     assert world.opp(opp_id)["Referral_Identifier__c"]
     with service_store(tmp_path) as store:
         assert store.stats(store.ensure_tenant("default")).queue_depth == 0
+
+
+def test_the_pass_waits_out_its_own_backoff_but_not_a_held_lease(world: World) -> None:
+    referral = world.share_referral(
+        details={"dealValue": 10, "closingDateTime": "2026-12-31T00:00:00Z"}
+    )
+    held = world.opportunity(Sync_with_Partner_Center__c=True)
+    held_key = queue_key("opportunity", held)
+    world.store.enqueue(world.tenant, held_key)
+    [job] = world.store.claim(SERVICE, START, 300)
+    full = FullSync(world.engine, workers=1, clock=world.clock)
+    keys = full.keys()
+    world.pc_app.state.emulator.faults.add(
+        {"kind": "throttle", "params": {"retry_after": 20}, "method": "GET", "count": 3}
+    )
+    report = full.run(keys, timeout=120)
+    assert report.failures == []
+    assert (report.keys, report.synced) == (2, 1)
+    assert report.held == [Held(held_key, job.lease_until)]
+    assert START + timedelta(seconds=20) <= world.clock.now() < job.lease_until
+    opportunities = world.query("SELECT Referral_Identifier__c FROM Opportunity")
+    assert referral["id"] in {o["Referral_Identifier__c"] for o in opportunities}
