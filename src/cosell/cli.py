@@ -1,56 +1,144 @@
 """The ``cosell`` command.
 
-Each command group lives beside the code it drives and is registered here, one line each.
+Each command lives beside the code it drives and is listed here, one line each, by where it lives
+and the summary its group's help shows. Its module is imported only when the command runs or its
+own help is shown, so ``cosell --help`` or ``cosell mapping check`` does not pay for the emulators,
+the engine, the store and the web stack (click's lazily loaded subcommands, by table).
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 import click
 
 from cosell import __version__
-from cosell.emulators.partner_center.command import partner_center_command
-from cosell.emulators.salesforce.command import salesforce_command
-from cosell.operations.command import (
-    audit_command,
-    conflicts_command,
-    doctor_command,
-    retry_command,
-    status_command,
-)
-from cosell.orgsetup.command import salesforce_command as setup_salesforce_command
-from cosell.sandbox.command import sandbox_command
-from cosell.service.command import run_command, webhooks_command
-from cosell.sync.command import mapping_command
-from cosell.sync.sync_command import sync_command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@dataclass(frozen=True)
+class LazyCommand:
+    """A command known by ``"module:attribute"`` and the summary its group lists it with.
+
+    The summary is the first sentence of the command's docstring, so the group's help reads the
+    same whether or not the command has been imported (tests hold the two together).
+    """
+
+    target: str
+    summary: str
+
+    def load(self) -> click.Command:
+        """Import the command's module and return the command."""
+        module_name, _, attribute = self.target.partition(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{self.target} is not a click command")
+        return command
+
+    def listing(self, name: str) -> click.Command:
+        """A stand-in carrying only what the group's list of commands shows."""
+        return click.Command(name, help=self.summary)
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use, by name from a table."""
+
+    def __init__(self, *args: Any, lazy: Mapping[str, LazyCommand], **attrs: Any) -> None:
+        super().__init__(*args, **attrs)
+        self.lazy = dict(lazy)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            self.add_command(self.lazy[cmd_name].load(), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the commands as click does, without importing the ones not loaded yet."""
+        listed = [self._listed(name) for name in self.list_commands(ctx)]
+        click.Group(commands=listed).format_commands(ctx, formatter)
+
+    def _listed(self, name: str) -> click.Command:
+        loaded = self.commands.get(name)
+        return loaded if loaded is not None else self.lazy[name].listing(name)
+
+
+# --- command registrations (one line each; keep sorted) ---------------------------------------
+COMMANDS = {
+    "audit": LazyCommand(
+        "cosell.operations.command:audit_command",
+        "The history of one referral or opportunity (either id), newest first.",
+    ),
+    "conflicts": LazyCommand(
+        "cosell.operations.command:conflicts_command",
+        "List open conflicts: fields both sides changed differently.",
+    ),
+    "doctor": LazyCommand(
+        "cosell.operations.command:doctor_command",
+        "Check both connections, tokens, the org setup, the webhook registration and the store.",
+    ),
+    "mapping": LazyCommand(
+        "cosell.sync.command:mapping_command",
+        "Inspect and validate field mappings.",
+    ),
+    "retry": LazyCommand(
+        "cosell.operations.command:retry_command",
+        "Put a dead letter (by referral/opportunity id or queue key) back on the queue.",
+    ),
+    "run": LazyCommand(
+        "cosell.service.command:run_command",
+        "Run the service: webhook receiver, Salesforce poller, Partner Center sweeper, workers.",
+    ),
+    "sandbox": LazyCommand(
+        "cosell.sandbox.command:sandbox_command",
+        "Run Partner Center and Salesforce emulators and the connector between them.",
+    ),
+    "status": LazyCommand(
+        "cosell.operations.command:status_command",
+        "Links by state, the queue, dead letters, conflicts, expiring referrals, API budgets.",
+    ),
+    "sync": LazyCommand(
+        "cosell.sync.sync_command:sync_command",
+        "Reconcile every flagged or linked opportunity and every referral once.",
+    ),
+    "webhooks": LazyCommand(
+        "cosell.service.command:webhooks_command",
+        "Register and check the Partner Center webhook that calls this service.",
+    ),
+}
+EMULATE_COMMANDS = {
+    "partner-center": LazyCommand(
+        "cosell.emulators.partner_center.command:partner_center_command",
+        "Serve a local Partner Center (tokens, referrals, webhooks, /_emulator controls).",
+    ),
+    "salesforce": LazyCommand(
+        "cosell.emulators.salesforce.command:salesforce_command",
+        "Serve a local Salesforce org (OAuth, REST, query, Tooling, /_emulator controls).",
+    ),
+}
+SETUP_COMMANDS = {
+    "salesforce": LazyCommand(
+        "cosell.orgsetup.command:salesforce_command",
+        "Create (or with --check, verify) the fields, object, stages and access cosell needs.",
+    ),
+}
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cosell")
 def main() -> None:
     """Keep Microsoft co-sell referrals and CRM opportunities in sync, both ways."""
 
 
-@main.group()
+@main.group(cls=LazyGroup, lazy=EMULATE_COMMANDS)
 def emulate() -> None:
     """Serve a local emulator of Partner Center or Salesforce."""
 
 
-@main.group()
+@main.group(cls=LazyGroup, lazy=SETUP_COMMANDS)
 def setup() -> None:
     """Create or check what cosell needs on the remote side."""
-
-
-# --- command registrations (one line each; keep sorted) ---------------------------------------
-emulate.add_command(partner_center_command)
-emulate.add_command(salesforce_command)
-main.add_command(audit_command)
-main.add_command(conflicts_command)
-main.add_command(doctor_command)
-main.add_command(mapping_command)
-main.add_command(retry_command)
-main.add_command(run_command)
-main.add_command(sandbox_command)
-main.add_command(status_command)
-main.add_command(sync_command)
-main.add_command(webhooks_command)
-setup.add_command(setup_salesforce_command)
