@@ -45,6 +45,7 @@ class TinyOrg:
         ]
         self.records: dict[str, list[dict[str, Any]]] = {
             "PermissionSet": [],
+            "ObjectPermissions": [],
             "FieldPermissions": [],
             "PermissionSetAssignment": [],
         }

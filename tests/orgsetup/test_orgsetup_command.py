@@ -32,10 +32,10 @@ def test_setup_twice_then_nothing_to_change() -> None:
     code, output = run(org)
     assert code == 0, output
     assert "Created: 1 object, 14 fields, 8 stages, 1 permission set, 1 assignment" in output
-    assert "Granted: access to 14 fields" in output
+    assert "Granted: access to 1 object, access to 14 fields" in output
     code, output = run(org)
     assert code == 0, output
-    assert "Nothing to change: 14 fields, 1 object, 12 stages, field access OK" in output
+    assert "Nothing to change: 14 fields, 1 object, 12 stages, object and field access OK" in output
 
 
 def test_check_exits_1_listing_missing_and_changes_nothing() -> None:
@@ -43,8 +43,8 @@ def test_check_exits_1_listing_missing_and_changes_nothing() -> None:
     code, output = run(org, "--check")
     assert code == 1
     assert (
-        "Missing: 1 object, 14 fields, 8 stages, 1 permission set, access to 14 fields,"
-        " 1 assignment" in output
+        "Missing: 1 object, 14 fields, 8 stages, 1 permission set, access to 1 object,"
+        " access to 14 fields, 1 assignment" in output
     )
     assert "Microsoft_Solution__c" in output
     assert org.writes == []

@@ -90,7 +90,7 @@ def test_check_then_setup_then_nothing_to_change() -> None:
 
     code, output = run(app)
     assert code == 0, output
-    assert "Nothing to change: 14 fields, 1 object, 12 stages, field access OK" in output
+    assert "Nothing to change: 14 fields, 1 object, 12 stages, object and field access OK" in output
     code, output = run(app, "--check")
     assert code == 0, output
     assert "Nothing to change" in output
@@ -187,4 +187,46 @@ def test_fields_hidden_by_field_security_are_found_and_verified() -> None:
     code, output = run(app)
     assert code == 1
     assert "Differs: 1 field" in output
+    assert "Created" not in output
+
+
+SOLUTION_OBJECT = {
+    "FullName": "Microsoft_Solution__c",
+    "Metadata": {
+        "label": "Microsoft Solution",
+        "pluralLabel": "Microsoft Solutions",
+        "nameField": {"type": "Text", "label": "Microsoft Solution Name"},
+        "deploymentStatus": "Deployed",
+        "sharingModel": "ReadWrite",
+    },
+}
+
+
+def test_strict_org_gets_object_and_field_access_for_the_integration_user() -> None:
+    app = create_app(SalesforceEmulatorConfig(fls_strict=True))
+    client = admin(app)
+    created = client.post(
+        "/services/data/v62.0/tooling/sobjects/CustomObject", json=SOLUTION_OBJECT
+    )
+    assert created.status_code == 201, created.text  # an admin made it earlier: still hidden
+    rows = "/services/data/v62.0/sobjects/Microsoft_Solution__c"
+    assert client.get(f"{rows}/describe").status_code == 404
+
+    code, output = run(app)
+    assert code == 0, output
+    assert "Created: 14 fields, 2 stages, 1 permission set, 1 assignment" in output
+    assert "Granted: access to 1 object, access to 14 fields" in output
+    assert describe(app, "Microsoft_Solution__c")["Solution_Id__c"] == "string"
+    opportunity = client.post(
+        "/services/data/v62.0/sobjects/Opportunity",
+        json={"Name": "Deal", "StageName": "On Hold", "CloseDate": "2027-01-31"},
+    ).json()["id"]
+    row = {"Name": "Azure", "Solution_Id__c": "SOL-1", "Opportunity__c": opportunity}
+    made = client.post(rows, json=row)
+    assert made.status_code == 201, made.text
+    assert client.delete(f"{rows}/{made.json()['id']}").status_code == 204
+
+    code, output = run(app)
+    assert code == 0, output
+    assert "Nothing to change" in output
     assert "Created" not in output

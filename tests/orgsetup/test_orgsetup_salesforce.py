@@ -8,7 +8,8 @@ from org_fakes import USER_ID, TinyOrg
 
 from cosell.clients.salesforce import SalesforceClient
 from cosell.orgsetup.salesforce import OrgSetup, soql_literal
-from cosell.orgsetup.spec import connector_spec
+from cosell.orgsetup.spec import connector_spec, connector_spec_for
+from cosell.sync.mapping import default_mapping_text, parse_mapping
 
 BASE = "https://org.example.my.salesforce.com"
 
@@ -27,6 +28,7 @@ def test_empty_org_gets_everything_then_second_run_changes_nothing() -> None:
         ("object", "created"),
         ("field", "created"),
         ("permission set", "created"),
+        ("object access", "granted"),
         ("access", "granted"),
         ("assignment", "created"),
         ("standard field", "ok"),
@@ -34,12 +36,23 @@ def test_empty_org_gets_everything_then_second_run_changes_nothing() -> None:
         ("stage", "created"),
     }
     assert len(first.with_status("created")) == 1 + 14 + 8 + 1 + 1
-    assert len(first.with_status("granted")) == 14
+    assert len(first.with_status("granted")) == 1 + 14
     assert org.stage_names[:4] == ["Prospecting", "Qualification", "Closed Won", "Closed Lost"]
     assert {"On Hold", "Declined", "Needs Analysis"} <= set(org.stage_names)
     pset_id = org.records["PermissionSet"][0]["Id"]
     assert org.records["PermissionSet"][0]["Name"] == "cosell_Integration"
     assert {p["ParentId"] for p in org.records["FieldPermissions"]} == {pset_id}
+    assert all(p["PermissionsEdit"] for p in org.records["FieldPermissions"])
+    [solutions] = org.records["ObjectPermissions"]
+    assert solutions == {
+        "Id": solutions["Id"],
+        "ParentId": pset_id,
+        "SobjectType": "Microsoft_Solution__c",
+        "PermissionsRead": True,
+        "PermissionsCreate": True,
+        "PermissionsEdit": True,
+        "PermissionsDelete": True,
+    }
     assert org.records["PermissionSetAssignment"] == [
         {
             "Id": org.records["PermissionSetAssignment"][0]["Id"],
@@ -96,6 +109,43 @@ def test_read_only_permission_is_upgraded_in_place() -> None:
     assert [f.name for f in report.with_status("granted")] == ["Opportunity.Audit__c"]
     assert perm["PermissionsEdit"] is True
     assert len(org.records["FieldPermissions"]) == count
+
+
+def test_partial_object_access_is_raised_in_place() -> None:
+    org = TinyOrg()
+    setup_for(org).apply()
+    [perm] = org.records["ObjectPermissions"]
+    perm.update(PermissionsDelete=False, PermissionsEdit=False)
+    check = setup_for(org).inspect()
+    [finding] = [f for f in check.findings if f.kind == "object access"]
+    assert (finding.status, finding.expected) == ("missing", "read + create + edit + delete")
+    report = setup_for(org).apply()
+    assert [(f.kind, f.name) for f in report.with_status("granted")] == [
+        ("object access", "Microsoft_Solution__c")
+    ]
+    assert perm["PermissionsDelete"] is True
+    assert perm["PermissionsEdit"] is True
+    assert len(org.records["ObjectPermissions"]) == 1
+
+
+def test_a_field_cosell_only_reads_gets_read_access_only() -> None:
+    text = default_mapping_text() + (
+        "  partner_note:\n"
+        "    partner_center: details.requirements.note\n"
+        "    crm: Partner_Note__c\n"
+        "    transform: text\n"
+        "    direction: to_partner_center\n"
+    )
+    spec = connector_spec_for(parse_mapping(text))
+    org = TinyOrg()
+    http = httpx.Client(transport=httpx.MockTransport(org), base_url=BASE)
+    setup = OrgSetup(SalesforceClient(http), spec, assignee_id=USER_ID)
+    assert setup.apply().clean
+    grants = {p["Field"]: p for p in org.records["FieldPermissions"]}
+    assert grants["Opportunity.Partner_Note__c"]["PermissionsRead"] is True
+    assert grants["Opportunity.Partner_Note__c"]["PermissionsEdit"] is False
+    assert grants["Opportunity.Audit__c"]["PermissionsEdit"] is True
+    assert OrgSetup(SalesforceClient(http), spec, assignee_id=USER_ID).inspect().unchanged
 
 
 def test_without_a_known_user_no_assignment_is_checked() -> None:

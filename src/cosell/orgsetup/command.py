@@ -1,8 +1,9 @@
 """``cosell setup salesforce [--check] [--mapping FILE]``: create or check what the mapping needs.
 
 The schema comes from the mapping (default: the shipped one): every custom field it syncs, the
-fields cosell itself owns, the Microsoft Solutions object, field access, and the Opportunity
-stages its stage table names.
+fields cosell itself owns, the Microsoft Solutions object, the integration user's access to them
+(a permission set with object and field permissions, assigned to the user that logs in), and the
+Opportunity stages its stage table names.
 
 Exit status: 0 when the org is ready (after creating what was missing), 1 when something is
 missing (``--check``) or differs / could not be created, 2 when cosell could not log in or talk
@@ -128,7 +129,7 @@ def salesforce_command(
     check: bool,
     mapping_file: Path | None,
 ) -> None:
-    """Create (or with --check, verify) the fields, object, stages and field access cosell needs.
+    """Create (or with --check, verify) the fields, object, stages and access cosell needs.
 
     Secrets come from the environment: COSELL_SF_JWT_KEY_FILE (JWT bearer),
     COSELL_SF_CLIENT_SECRET (client credentials, password) and COSELL_SF_PASSWORD.
@@ -188,9 +189,8 @@ def summary_ok(spec: OrgSpec) -> str:
     objects = len(spec.objects)
     noun = "object" if objects == 1 else "objects"
     stages = f", {len(spec.stages)} stages" if spec.stages else ""
-    return (
-        f"Nothing to change: {len(spec.fields)} fields, {objects} {noun}{stages}, field access OK"
-    )
+    counts = f"{len(spec.fields)} fields, {objects} {noun}{stages}"
+    return f"Nothing to change: {counts}, object and field access OK"
 
 
 def findings_table(report: Report) -> Table:
@@ -226,4 +226,6 @@ def _count(findings: list[Finding]) -> str:
 def _phrase(kind: str, n: int) -> str:
     if kind == "access":
         return f"access to {n} field{'s' if n != 1 else ''}"
+    if kind == "object access":
+        return f"access to {n} object{'s' if n != 1 else ''}"
     return f"{n} {kind}{'s' if n != 1 else ''}"

@@ -66,8 +66,9 @@ def standard_fields(mapping: SyncMapping) -> tuple[StandardFieldSpec, ...]:
 def field_for(sobject: str, name: str, spec: MappedField, stages: StageSettings) -> FieldSpec:
     """The custom field type that holds what ``spec``'s transform writes."""
     typed = _typed(spec, stages)
+    access = "edit" if spec.on_create_to("crm") else "read"
     return FieldSpec.model_validate(
-        {"sobject": sobject, "name": name, "label": label_of(name), **typed}
+        {"sobject": sobject, "name": name, "label": label_of(name), "access": access, **typed}
     )
 
 

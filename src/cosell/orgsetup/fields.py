@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+Access = Literal["read", "edit"]
 FieldType = Literal[
     "Checkbox", "Text", "Url", "Picklist", "LongTextArea", "Lookup", "Date", "Currency"
 ]
@@ -22,6 +23,13 @@ DESCRIBE_TYPES: dict[FieldType, str] = {
     "Date": "date",
     "Currency": "currency",
 }
+
+OBJECT_PERMISSIONS = (
+    "PermissionsRead",
+    "PermissionsCreate",
+    "PermissionsEdit",
+    "PermissionsDelete",
+)
 
 HELP_VALUES = (
     "Workload specific value proposition",
@@ -53,10 +61,17 @@ class FieldSpec(BaseModel):
     reference_to: str | None = None
     relationship_name: str | None = None
     description: str = ""
+    access: Access = "edit"
+    """What the integration user needs: ``read`` for fields cosell only reads."""
 
     @property
     def full_name(self) -> str:
         return f"{self.sobject}.{self.name}"
+
+    @property
+    def permissions(self) -> dict[str, bool]:
+        """The ``FieldPermissions`` flags this field needs."""
+        return {"PermissionsRead": True, "PermissionsEdit": self.access == "edit"}
 
     @property
     def describe_type(self) -> str:
@@ -98,6 +113,12 @@ class ObjectSpec(BaseModel):
     label: str
     plural_label: str
     name_field_label: str
+
+    @property
+    def permissions(self) -> dict[str, bool]:
+        """The ``ObjectPermissions`` flags cosell needs: it reads, creates, edits and deletes
+        solution rows (no view-all or modify-all: sharing stays the org's)."""
+        return dict.fromkeys(OBJECT_PERMISSIONS, True)
 
     def metadata(self) -> dict[str, Any]:
         return {

@@ -1,10 +1,18 @@
 """Compare an org with the ``OrgSpec`` and create what is missing; never alter what exists.
 
 ``inspect`` only reads (describe, SOQL). ``apply`` inspects, then creates missing objects and
-fields through the Tooling API, grants field access through a permission set and adds missing
-Opportunity stages to the ``OpportunityStage`` standard value set. A field that exists with
-another type is reported as ``differs`` for an admin to resolve: changing a type can destroy
-data, so cosell never does it. Standard fields are only checked: they cannot be created.
+fields through the Tooling API, grants access through a permission set and adds missing
+Opportunity stages to the ``OpportunityStage`` standard value set.
+
+Access is Salesforce's documented way: a ``PermissionSet`` (``OrgSpec.permission_set``, created
+when missing) holding one ``ObjectPermissions`` record per custom object (read, create, edit,
+delete) and one ``FieldPermissions`` record per field setup creates (read, plus edit where cosell
+writes it), assigned to the integration user with a ``PermissionSetAssignment``. A grant that
+exists with fewer flags is raised in place, never duplicated, so a re-run changes nothing.
+
+A field that exists with another type is reported as ``differs`` for an admin to resolve:
+changing a type can destroy data, so cosell never does it. Standard fields are only checked:
+they cannot be created.
 """
 
 from __future__ import annotations
@@ -15,16 +23,27 @@ from typing import Any, Literal
 
 from cosell.clients.salesforce import SalesforceClient
 from cosell.errors import APIError, NotFound, RejectedError
+from cosell.orgsetup.fields import OBJECT_PERMISSIONS
 from cosell.orgsetup.spec import FieldSpec, ObjectSpec, OrgSpec, StageSpec, StandardFieldSpec
 from cosell.orgsetup.stages import add_stages, stage_names
 
 Status = Literal["ok", "missing", "created", "granted", "differs", "failed"]
 Kind = Literal[
-    "object", "field", "standard field", "stage", "access", "permission set", "assignment"
+    "object",
+    "field",
+    "standard field",
+    "stage",
+    "object access",
+    "access",
+    "permission set",
+    "assignment",
 ]
 NOT_CREATABLE = "a standard field cannot be created: enable the feature that adds it"
-HIDDEN = "exists, but hidden from this user until field access is granted"
-STILL_HIDDEN = "exists, but this user still cannot see it: check its field access"
+HIDDEN = "exists, but hidden from this user until access is granted"
+STILL_HIDDEN = "exists, but this user still cannot see it: check its access"
+ACCESS_KINDS: frozenset[Kind] = frozenset(
+    {"permission set", "object access", "access", "assignment"}
+)
 _ALREADY_EXISTS = frozenset({"DUPLICATE_DEVELOPER_NAME", "DUPLICATE_VALUE"})
 Described = dict[str, dict[str, Any]]  # describe fields by lower-cased name
 NEEDS_WORK: frozenset[Status] = frozenset({"missing", "differs", "failed"})
@@ -138,13 +157,14 @@ class OrgSetup:
         findings = [
             Finding("permission set", label, "exists", "ok" if pset_id else "missing", "", pset_id)
         ]
+        objects = self._object_permissions(pset_id) if pset_id else {}
+        for obj in self.spec.objects:
+            wanted = obj.permissions
+            findings.append(_grant_finding("object access", obj.name, wanted, objects))
         granted = self._field_permissions(pset_id) if pset_id else {}
         for spec in self.spec.fields:
-            current = granted.get(spec.full_name.lower())
-            ok = current is not None and bool(current.get("PermissionsEdit"))
-            perm_id = current.get("Id") if current else None
-            status: Status = "ok" if ok else "missing"
-            findings.append(Finding("access", spec.full_name, "read + edit", status, "", perm_id))
+            wanted = spec.permissions
+            findings.append(_grant_finding("access", spec.full_name, wanted, granted))
         if self.assignee_id:
             findings.append(self._assignment_finding(pset_id, self.assignee_id))
         return findings
@@ -154,6 +174,12 @@ class OrgSetup:
         soql = f"SELECT Id FROM PermissionSet WHERE Name = {name}"  # noqa: S608 (escaped)
         rows = list(self.client.query(soql))
         return str(rows[0]["Id"]) if rows else None
+
+    def _object_permissions(self, pset_id: str) -> dict[str, dict[str, Any]]:
+        columns = "Id, SobjectType, " + ", ".join(OBJECT_PERMISSIONS)
+        where = f"ParentId = {soql_literal(pset_id)}"
+        soql = f"SELECT {columns} FROM ObjectPermissions WHERE {where}"  # noqa: S608 (escaped)
+        return {str(r["SobjectType"]).lower(): r for r in self.client.query(soql)}
 
     def _field_permissions(self, pset_id: str) -> dict[str, dict[str, Any]]:
         columns = "Id, Field, PermissionsRead, PermissionsEdit"
@@ -186,17 +212,24 @@ class OrgSetup:
         return Report(tuple(done))
 
     def _recheck_hidden(self, done: list[Finding]) -> list[Finding]:
-        """Fields that existed but were invisible to us: verify them now that access is granted."""
+        """Objects and fields that existed but were invisible to us: verify them now that
+        access is granted."""
         described = {name: self._describe(name) for name in self._sobjects()}
         out = []
         for finding in done:
             if finding.detail == HIDDEN:
-                spec = self._field_spec(finding.name)
-                finding = self._field_finding(spec, described[spec.sobject])
+                finding = self._recheck(finding, described)
                 if finding.status == "missing":
                     finding = replace(finding, status="failed", detail=STILL_HIDDEN)
             out.append(finding)
         return out
+
+    def _recheck(self, finding: Finding, described: dict[str, Described | None]) -> Finding:
+        if finding.kind == "object":
+            spec = next(o for o in self.spec.objects if o.name == finding.name)
+            return self._object_finding(spec, described[spec.name])
+        field_spec = self._field_spec(finding.name)
+        return self._field_finding(field_spec, described[field_spec.sobject])
 
     def _add_stages(self, done: list[Finding]) -> list[Finding]:
         """Add every missing stage with one change to the standard value set."""
@@ -217,9 +250,7 @@ class OrgSetup:
 
     def _create(self, finding: Finding, done: Iterable[Finding]) -> Finding:
         if finding.kind == "object":
-            spec = next(o for o in self.spec.objects if o.name == finding.name)
-            self.client.create_custom_object(spec.name, spec.metadata())
-            return replace(finding, status="created")
+            return self._create_object(finding)
         if finding.kind == "field":
             return self._create_field(finding)
         if finding.kind == "permission set":
@@ -227,6 +258,8 @@ class OrgSetup:
             new_id = self.client.create("PermissionSet", body)
             return replace(finding, status="created", record_id=new_id)
         pset_id = _permission_set_of(done)
+        if finding.kind == "object access":
+            return self._grant_object(finding, pset_id)
         if finding.kind == "access":
             return self._grant(finding, pset_id)
         self.client.create(
@@ -236,6 +269,16 @@ class OrgSetup:
 
     def _field_spec(self, full_name: str) -> FieldSpec:
         return next(f for f in self.spec.fields if f.full_name == full_name)
+
+    def _create_object(self, finding: Finding) -> Finding:
+        spec = next(o for o in self.spec.objects if o.name == finding.name)
+        try:
+            self.client.create_custom_object(spec.name, spec.metadata())
+        except APIError as exc:
+            if exc.code not in _ALREADY_EXISTS:
+                raise
+            return replace(finding, detail=HIDDEN)  # exists; hidden until object access
+        return replace(finding, status="created")
 
     def _create_field(self, finding: Finding) -> Finding:
         spec = self._field_spec(finding.name)
@@ -249,13 +292,22 @@ class OrgSetup:
         return replace(finding, status="created")
 
     def _grant(self, finding: Finding, pset_id: str) -> Finding:
-        flags = {"PermissionsRead": True, "PermissionsEdit": True}
+        flags = self._field_spec(finding.name).permissions
         if finding.record_id:
-            self.client.update("FieldPermissions", finding.record_id, flags)
+            self.client.update("FieldPermissions", finding.record_id, _raised(flags))
         else:
             sobject = finding.name.split(".", 1)[0]
             body = {"ParentId": pset_id, "SobjectType": sobject, "Field": finding.name, **flags}
             self.client.create("FieldPermissions", body)
+        return replace(finding, status="granted")
+
+    def _grant_object(self, finding: Finding, pset_id: str) -> Finding:
+        flags = next(o for o in self.spec.objects if o.name == finding.name).permissions
+        if finding.record_id:
+            self.client.update("ObjectPermissions", finding.record_id, _raised(flags))
+        else:
+            body = {"ParentId": pset_id, "SobjectType": finding.name, **flags}
+            self.client.create("ObjectPermissions", body)
         return replace(finding, status="granted")
 
 
@@ -270,6 +322,27 @@ def _settle(finding: Finding, names: set[str], status: Status, detail: str) -> F
     if finding.kind != "stage" or finding.name not in names:
         return finding
     return replace(finding, status=status, detail=detail)
+
+
+def _grant_finding(
+    kind: Kind, name: str, wanted: dict[str, bool], granted: dict[str, dict[str, Any]]
+) -> Finding:
+    """``ok`` when the grant on ``name`` has every flag ``wanted``; else ``missing`` (with the
+    existing grant's id, to raise it in place)."""
+    current = granted.get(name.lower())
+    ok = current is not None and all(current.get(f) for f, on in wanted.items() if on)
+    perm_id = str(current["Id"]) if current else None
+    status: Status = "ok" if ok else "missing"
+    return Finding(kind, name, _describe_flags(wanted), status, "", perm_id)
+
+
+def _describe_flags(flags: dict[str, bool]) -> str:
+    return " + ".join(f.removeprefix("Permissions").lower() for f, on in flags.items() if on)
+
+
+def _raised(flags: dict[str, bool]) -> dict[str, bool]:
+    """The flags to switch on in an existing grant (never switch one off)."""
+    return {f: True for f, on in flags.items() if on}
 
 
 def _permission_set_of(done: Iterable[Finding]) -> str:
