@@ -1,5 +1,8 @@
 """The CRM side of a reconcile: read an opportunity with its related rows, write changes back.
 
+The record read is a :class:`~cosell.sync.crm_record.CrmRecord`; related rows are written by
+:class:`~cosell.sync.crm_rows.RelatedRows`.
+
 Reads are one SOQL query for the opportunity (its account fields through ``Account.``) plus one
 per related list: contact roles (with the contacts), and the Microsoft Solution rows. Writes to
 the opportunity carry ``If-Unmodified-Since: <LastModifiedDate read>``, so an edit made since
@@ -9,85 +12,24 @@ the referral id field, so a repeated create updates the one opportunity it made 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from collections.abc import Mapping
+from datetime import date, timedelta
 from functools import cached_property
 from typing import Any
 
 from cosell.clients.salesforce import SalesforceClient
-from cosell.clients.salesforce_records import parse_datetime
 from cosell.errors import NotFound
 from cosell.orgsetup.salesforce import soql_literal
-from cosell.sync import solutions
-from cosell.sync.crm_schema import TEAM_OBJECT, CrmNames, CrmSchema
-from cosell.sync.records import CrmRelated, CrmWrite
+from cosell.sync.contacts import CONTACT_FIELDS
+from cosell.sync.crm_record import CrmRecord, Row, clean_row
+from cosell.sync.crm_rows import NOTE_TITLE, TEAM_ROLE, RelatedRows
+from cosell.sync.crm_schema import TEAM_OBJECT, CrmSchema
+from cosell.sync.records import CrmWrite
 from cosell.sync.team import email_of
 
-Row = dict[str, Any]
-CONTACT_FIELDS = ("FirstName", "LastName", "Email", "Phone")
+__all__ = ["NOTE_TITLE", "TEAM_ROLE", "CrmRecord", "CrmSide"]
+
 DEFAULT_CLOSE_DAYS = 90
-NO_LAST_NAME = "(not given)"
-TEAM_ROLE = "Sales Rep"
-NOTE_TITLE = "Partner Center notes"
-
-
-def _clean(row: Mapping[str, Any]) -> Row:
-    return {k: v for k, v in row.items() if k != "attributes"}
-
-
-@dataclass(frozen=True)
-class CrmRecord:
-    """An opportunity as read now: its fields, account, contact roles and solution rows."""
-
-    opportunity: Row
-    account: Row = field(default_factory=dict)
-    contacts: list[Row] = field(default_factory=list)
-    solutions: list[Row] | None = None
-    team: list[Row] | None = None
-    """Opportunity team members (``MemberId``, ``UserId`` and the user's names and email)."""
-    load_users: Callable[[], dict[str, str]] | None = field(default=None, compare=False)
-    """Reads the active users; called at most once, and only when a team needs matching."""
-
-    @cached_property
-    def users(self) -> dict[str, str]:
-        """Active users by lower-case email (read on first use)."""
-        return self.load_users() if self.load_users is not None else {}
-
-    @property
-    def id(self) -> str:
-        return str(self.opportunity["Id"])
-
-    @property
-    def last_modified(self) -> datetime | None:
-        return parse_datetime(self.opportunity.get("LastModifiedDate"))
-
-    @property
-    def modstamp(self) -> str | None:
-        stamp = self.opportunity.get("SystemModstamp")
-        return str(stamp) if stamp else None
-
-    def related(self, names: CrmNames, rows_before: list[str] | None = None) -> CrmRelated:
-        """What translation reads. Solutions come from the rows and ``Products__c`` together
-        (see :mod:`cosell.sync.solutions`)."""
-        typed = self.typed_solutions(names)
-        ids = solutions.crm_ids(self.solution_ids(names), typed, rows_before)
-        rows = [{names.solution_id_field: i} for i in ids]
-        contacts = [{k: row.get(k) for k in CONTACT_FIELDS} for row in self.contacts]
-        team = None
-        if self.team is not None:
-            team = [{k: row.get(k) for k in CONTACT_FIELDS} for row in self.team]
-        return CrmRelated(account=self.account, contacts=contacts, team=team, solutions=rows)
-
-    def solution_ids(self, names: CrmNames) -> list[str] | None:
-        """The ids in the Microsoft Solutions related list (``None`` without that list)."""
-        if self.solutions is None:
-            return None
-        return [str(row.get(names.solution_id_field) or "") for row in self.solutions]
-
-    def typed_solutions(self, names: CrmNames) -> list[str]:
-        """The ids typed into ``Products__c``."""
-        return solutions.listed(self.opportunity.get(names.products_field or ""))
 
 
 class CrmSide:
@@ -98,6 +40,7 @@ class CrmSide:
         self.schema = schema
         self.names = schema.names
         self._today = clock_today
+        self.rows = RelatedRows(client, schema.names)
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -107,8 +50,8 @@ class CrmSide:
         rows = list(self.client.query(f"SELECT {self._select} FROM Opportunity WHERE {where}"))  # noqa: S608
         if not rows:
             return None
-        opportunity = _clean(rows[0])
-        account = _clean(opportunity.pop("Account", None) or {})
+        opportunity = clean_row(rows[0])
+        account = clean_row(opportunity.pop("Account", None) or {})
         team = self._team(opportunity["Id"]) if self.schema.team_synced else None
         return CrmRecord(
             opportunity,
@@ -146,7 +89,7 @@ class CrmSide:
         )
         rows = []
         for row in self.client.query(soql):
-            contact = _clean(row.get("Contact") or {})
+            contact = clean_row(row.get("Contact") or {})
             rows.append({"RoleId": row["Id"], "ContactId": row["ContactId"], **contact})
         return rows
 
@@ -157,7 +100,7 @@ class CrmSide:
         )
         rows = []
         for row in self.client.query(soql):
-            user = _clean(row.get("User") or {})
+            user = clean_row(row.get("User") or {})
             rows.append({"MemberId": row["Id"], "UserId": row["UserId"], **user})
         return rows
 
@@ -174,7 +117,7 @@ class CrmSide:
             f"SELECT Id, {n.solution_id_field} FROM {n.solution_object} "  # noqa: S608
             f"WHERE {n.solution_opportunity_field} = {soql_literal(opportunity_id)}"
         )
-        return [_clean(row) for row in self.client.query(soql)]
+        return [clean_row(row) for row in self.client.query(soql)]
 
     # --- writing ---------------------------------------------------------------------------------
 
@@ -189,11 +132,11 @@ class CrmSide:
             self.client.update("Opportunity", record.id, fields, if_unmodified_since=guard)
             sent = True
         if write.contacts is not None:
-            sent |= self._sync_contacts(record, write.contacts)
+            sent |= self.rows.sync_contacts(record, write.contacts)
         if write.solutions is not None:
-            sent |= self._sync_solutions(record, write.solutions)
+            sent |= self.rows.sync_solutions(record, write.solutions)
         if write.team is not None:
-            sent |= self._sync_team(record, write.team)
+            sent |= self.rows.sync_team(record, write.team)
         return sent
 
     def create(
@@ -225,11 +168,11 @@ class CrmSide:
         if record is None:
             raise NotFound(f"opportunity {opportunity_id} not found after upsert")
         if write.contacts is not None:
-            self._sync_contacts(record, write.contacts)
+            self.rows.sync_contacts(record, write.contacts)
         if write.solutions is not None:
-            self._sync_solutions(record, write.solutions)
+            self.rows.sync_solutions(record, write.solutions)
         if write.team is not None:
-            self._sync_team(record, write.team)
+            self.rows.sync_team(record, write.team)
         return opportunity_id
 
     def _fresh(self, opportunity_id: str, fields: Mapping[str, Any]) -> CrmRecord:
@@ -239,6 +182,10 @@ class CrmSide:
         team = self._team(opportunity_id) if self.schema.team_synced else None
         solution_rows: list[Row] | None = [] if self.schema.has_solution_object else None
         return CrmRecord(opportunity, {}, [], solution_rows, team, self.active_users)
+
+    def mirror_note(self, opportunity_id: str, body: str | None) -> bool:
+        """See :meth:`RelatedRows.mirror_note`."""
+        return self.rows.mirror_note(opportunity_id, body)
 
     def _default_close_date(self) -> str:
         today: date = self._today()
@@ -281,111 +228,6 @@ class CrmSide:
         body = {k: v for k, v in values.items() if v is not None}
         body.setdefault("Name", "Unnamed customer")
         return self.client.create("Account", body)
-
-    def _sync_contacts(self, record: CrmRecord, desired: Iterable[Mapping[str, Any]]) -> bool:
-        current = {_contact_key(row): row for row in record.contacts}
-        wanted = {_contact_key(member): member for member in desired}
-        sent = False
-        for key, member in wanted.items():
-            row = current.get(key)
-            if row is None:
-                contact_id = self._contact_for(record, member)
-                role = {"OpportunityId": record.id, "ContactId": contact_id}
-                self.client.create("OpportunityContactRole", role)
-                sent = True
-            else:
-                sent |= self._refresh_contact(row, member)
-        for key, row in current.items():
-            if key not in wanted:
-                self.client.delete("OpportunityContactRole", str(row["RoleId"]))
-                sent = True
-        return sent
-
-    def _contact_for(self, record: CrmRecord, member: Mapping[str, Any]) -> str:
-        """The account's contact with this email (reused, refreshed), else a new one."""
-        email = member.get("Email")
-        account_id = record.opportunity.get("AccountId")
-        if email:
-            where = f"Email = {soql_literal(str(email))}"
-            if account_id:
-                where += f" AND AccountId = {soql_literal(str(account_id))}"
-            soql = f"SELECT Id FROM Contact WHERE {where} ORDER BY CreatedDate LIMIT 1"  # noqa: S608
-            found = next(iter(self.client.query(soql)), None)
-            if found is not None:
-                self._refresh_contact({"ContactId": found["Id"]}, member, force=True)
-                return str(found["Id"])
-        body = {k: member.get(k) for k in CONTACT_FIELDS if member.get(k)}
-        body.setdefault("LastName", NO_LAST_NAME)
-        if record.opportunity.get("AccountId"):
-            body["AccountId"] = record.opportunity["AccountId"]
-        return self.client.create("Contact", body)
-
-    def _refresh_contact(
-        self, row: Mapping[str, Any], member: Mapping[str, Any], force: bool = False
-    ) -> bool:
-        wanted = {k: member.get(k) for k in CONTACT_FIELDS if member.get(k)}
-        changed = wanted if force else {k: v for k, v in wanted.items() if row.get(k) != v}
-        if changed:
-            self.client.update("Contact", str(row["ContactId"]), changed)
-        return bool(changed)
-
-    def _sync_solutions(self, record: CrmRecord, desired: Iterable[str]) -> bool:
-        if record.solutions is None:
-            return False
-        n = self.names
-        current = {str(row.get(n.solution_id_field)): row for row in record.solutions}
-        wanted = list(dict.fromkeys(desired))
-        for solution_id in wanted:
-            if solution_id not in current:
-                row = {"Name": solution_id[:80], n.solution_id_field: solution_id}
-                self.client.create(
-                    n.solution_object, {**row, n.solution_opportunity_field: record.id}
-                )
-        gone = [row for key, row in current.items() if key not in wanted]
-        for row in gone:
-            self.client.delete(n.solution_object, str(row["Id"]))
-        return bool(gone) or any(s not in current for s in wanted)
-
-    def mirror_note(self, opportunity_id: str, body: str | None) -> bool:
-        """Keep the Note titled :data:`NOTE_TITLE` on the opportunity equal to Partner Center's
-        notes (created, updated or emptied; compare before write)."""
-        soql = (
-            f"SELECT Id, Body FROM Note WHERE ParentId = {soql_literal(opportunity_id)} "  # noqa: S608
-            f"AND Title = {soql_literal(NOTE_TITLE)} LIMIT 1"
-        )
-        found = next(iter(self.client.query(soql)), None)
-        if found is None:
-            if body:
-                note = {"ParentId": opportunity_id, "Title": NOTE_TITLE, "Body": body}
-                self.client.create("Note", note)
-            return bool(body)
-        if (found.get("Body") or "") == (body or ""):
-            return False
-        self.client.update("Note", str(found["Id"]), {"Body": body or ""})
-        return True
-
-    def _sync_team(self, record: CrmRecord, desired: Iterable[Mapping[str, Any]]) -> bool:
-        """Add the desired members that are active users; remove members no longer desired.
-        Members without a user are left to Partner Center (see :mod:`cosell.sync.team`)."""
-        if record.team is None:
-            return False
-        current = {email_of(row): row for row in record.team}
-        wanted = {email_of(member) for member in desired} - {""}
-        added = [e for e in sorted(wanted) if e not in current and e in record.users]
-        for email in added:
-            member = {"OpportunityId": record.id, "UserId": record.users[email]}
-            self.client.create(TEAM_OBJECT, {**member, "TeamMemberRole": TEAM_ROLE})
-        gone = [row for email, row in current.items() if email not in wanted]
-        for row in gone:
-            self.client.delete(TEAM_OBJECT, str(row["MemberId"]))
-        return bool(added or gone)
-
-
-def _contact_key(row: Mapping[str, Any]) -> str:
-    email = row.get("Email")
-    if email:
-        return str(email).strip().lower()
-    return f"{row.get('FirstName') or ''} {row.get('LastName') or ''}".strip().lower()
 
 
 def _same(current: Any, wanted: Any) -> bool:

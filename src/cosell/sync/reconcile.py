@@ -54,6 +54,8 @@ class Reconcile:
         self.facts = facts
         self.request_ids = (f"ms-correlation-id:{correlation_id}",)
         self.entries: list[AuditEntry] = list(pending)
+        self.stored = {id(e) for e in pending}
+        """Entries a create already stored: shown on the record by this round, not stored again."""
         self.carried: list[AuditEntry] = []
 
     @property
@@ -338,8 +340,7 @@ class Reconcile:
         ]
 
     def _entries_to_store(self) -> list[AuditEntry]:
-        carried = {id(e) for e in self.carried}
-        return [e for e in self.entries if id(e) not in carried]
+        return [e for e in self.entries if id(e) not in self.stored]
 
     def _status_fields(
         self,

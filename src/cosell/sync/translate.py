@@ -11,23 +11,38 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from cosell.sync import paths
+from cosell.sync import contacts, paths
 from cosell.sync.mapping import FieldSpec, ReferralKind, SyncMapping
-from cosell.sync.records import CanonicalRecord, CreateContext, CrmRelated, CrmWrite, Value
+from cosell.sync.records import (
+    CanonicalRecord,
+    CreateContext,
+    CrmRelated,
+    CrmWrite,
+    Side,
+    Value,
+)
 from cosell.sync.transforms import canonical, outbound
 
 SOLUTIONS_PATH = "details.requirements.solutions[].id"
 HELP_CODE_PATH = "inviteContext.assistanceRequestCode"
 VISIBILITY_PATH = "consent.consentToShareReferralWithMicrosoftSellers"
 MICROSOFT_ORG = "msft"
+CONTACTS = "Contacts"
 
 
 def from_partner_center(referral: Mapping[str, Any], mapping: SyncMapping) -> dict[str, Value]:
     """The canonical record of a referral (as Partner Center returns it)."""
     return {
-        name: canonical(spec, _read_pc(referral, spec), "partner_center", mapping)
+        name: _canonical(spec, _read_pc(referral, spec), "partner_center", mapping)
         for name, spec in mapping.fields.items()
     }
+
+
+def _canonical(spec: FieldSpec, raw: Any, side: Side, mapping: SyncMapping) -> Value:
+    """A side's canonical value; contacts on both sides in the form the CRM can hold them
+    (see :mod:`cosell.sync.contacts`), so a create reads back as what it wrote."""
+    value = canonical(spec, raw, side, mapping)
+    return contacts.as_held(value) if spec.crm == CONTACTS else value
 
 
 def _read_pc(referral: Mapping[str, Any], spec: FieldSpec) -> Any:
@@ -42,7 +57,7 @@ def from_crm(
 ) -> dict[str, Value]:
     """The canonical record of an opportunity plus its related rows."""
     return {
-        name: canonical(spec, _read_crm(opportunity, related, spec, mapping), "crm", mapping)
+        name: _canonical(spec, _read_crm(opportunity, related, spec, mapping), "crm", mapping)
         for name, spec in mapping.fields.items()
     }
 
@@ -52,7 +67,7 @@ def _read_crm(
 ) -> Any:
     if spec.crm.startswith("Account."):
         return related.account.get(spec.crm.removeprefix("Account."))
-    if spec.crm == "Contacts":
+    if spec.crm == CONTACTS:
         return related.contacts
     if spec.crm == "OpportunityTeam":
         return related.team
@@ -171,7 +186,7 @@ def to_crm_create(record: CanonicalRecord, mapping: SyncMapping) -> CrmWrite:
     return _crm_write({n: v for n, v in values.items() if v is not None}, mapping, flag)
 
 
-_RELATED_INTENT = {"Contacts": "contacts", "OpportunityTeam": "team"}
+_RELATED_INTENT = {CONTACTS: "contacts", "OpportunityTeam": "team"}
 
 
 def _crm_write(

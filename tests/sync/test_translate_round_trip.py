@@ -1,0 +1,103 @@
+"""Translation round trips through what each side stores: a create written from canonical values
+reads back as the same canonical values (the base committed with the create)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cosell.sync.contacts import NO_LAST_NAME, as_held, contact_key
+from cosell.sync.mapping import default_mapping
+from cosell.sync.records import CreateContext, CrmRelated
+from cosell.sync.translate import (
+    from_crm,
+    from_partner_center,
+    to_crm_create,
+    to_partner_center_create,
+)
+
+MAPPING = default_mapping()
+FIELD = "customer_contacts"
+CONTACT_LENGTHS = {"FirstName": 40, "LastName": 80, "Email": 80, "Phone": 40}
+"""What a Salesforce Contact holds (longer values are refused with STRING_TOO_LONG)."""
+
+names = st.one_of(
+    st.none(),
+    st.sampled_from(["Rui", " Ana ", "ana", "O'Neil", NO_LAST_NAME, ""]),
+    st.text(alphabet="abcXYZ -", min_size=1, max_size=90),
+)
+emails = st.one_of(
+    st.none(),
+    st.sampled_from(["rui@f.example", "RUI@F.example", " ana@f.example", "bo@f.example"]),
+)
+phones = st.one_of(
+    st.none(), st.sampled_from(["+49 30 1", "(555) 010-0000 "]), st.text("0", max_size=45)
+)
+
+
+@st.composite
+def members(draw: st.DrawFn) -> dict[str, Any]:
+    member = {
+        "firstName": draw(names),
+        "lastName": draw(names),
+        "email": draw(emails),
+        "phoneNumber": draw(phones),
+    }
+    return {k: v for k, v in member.items() if v is not None}
+
+
+def crm_stores(desired: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Contact rows a CRM ends up with: one per person, a last name always, within lengths."""
+    rows: dict[str, dict[str, Any]] = {}
+    for member in desired:
+        row = {k: member.get(k) or None for k in CONTACT_LENGTHS}
+        row["LastName"] = row["LastName"] or NO_LAST_NAME
+        for key, limit in CONTACT_LENGTHS.items():
+            assert len(row[key] or "") <= limit, f"STRING_TOO_LONG {key}"
+        rows[contact_key(row)] = row
+    return list(rows.values())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(members(), max_size=5))
+def test_contacts_imported_from_partner_center_read_back_unchanged(team: list[Any]) -> None:
+    referral = {"customerProfile": {"team": team}}
+    canonical = from_partner_center(referral, MAPPING)
+    write = to_crm_create(canonical, MAPPING)
+    stored = crm_stores(write.contacts or [])
+    read_back = from_crm({}, CrmRelated(contacts=stored), MAPPING)
+    assert read_back[FIELD] == canonical[FIELD]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(members(), max_size=5))
+def test_contacts_sent_to_partner_center_read_back_unchanged(team: list[Any]) -> None:
+    rows = [
+        {"FirstName": m.get("firstName"), "LastName": m.get("lastName"), "Email": m.get("email")}
+        for m in team
+    ]
+    canonical = from_crm({}, CrmRelated(contacts=rows), MAPPING)
+    body = to_partner_center_create(canonical, CreateContext("006000000000001AAA"), MAPPING)
+    assert from_partner_center(body, MAPPING)[FIELD] == canonical[FIELD]
+
+
+@given(st.lists(members(), max_size=5))
+def test_held_contacts_are_held_as_they_are(team: list[Any]) -> None:
+    held = from_partner_center({"customerProfile": {"team": team}}, MAPPING)[FIELD]
+    assert as_held(held) == held
+
+
+def test_duplicates_are_one_contact_with_the_first_ones_values_first() -> None:
+    value = [
+        {"first_name": "Rui", "email": "rui@f.example"},
+        {"first_name": "R.", "last_name": "Costa", "email": "rui@f.example", "phone": "1"},
+    ]
+    expected = {"first_name": "Rui", "last_name": "Costa", "email": "rui@f.example", "phone": "1"}
+    assert as_held(value) == [expected]
+
+
+def test_the_placeholder_last_name_reads_as_none_and_names_are_cut_to_the_field() -> None:
+    value = [{"first_name": "A" * 50, "last_name": NO_LAST_NAME}, {"last_name": "B" * 81}]
+    assert as_held(value) == [{"first_name": "A" * 40}, {"last_name": "B" * 80}]
