@@ -1,6 +1,6 @@
 """The ``cosell`` command.
 
-Each command lives beside the code it drives and is listed here, one line each, by where it lives
+Each command lives beside the code it drives and is listed here, one entry each, by where it lives
 and the summary its group's help shows. Its module is imported only when the command runs or its
 own help is shown, so ``cosell --help`` or ``cosell mapping check`` does not pay for the emulators,
 the engine, the store and the web stack (click's lazily loaded subcommands, by table).
@@ -67,7 +67,7 @@ class LazyGroup(click.Group):
         return loaded if loaded is not None else self.lazy[name].listing(name)
 
 
-# --- command registrations (one line each; keep sorted) ---------------------------------------
+# --- command registrations (one entry each; keep sorted) --------------------------------------
 COMMANDS = {
     "audit": LazyCommand(
         "cosell.operations.command:audit_command",
