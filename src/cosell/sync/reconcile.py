@@ -13,7 +13,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from cosell.errors import RejectedError
+from cosell.clients.salesforce_records import parse_datetime
+from cosell.errors import RejectedError, StaleWrite
 from cosell.store.records import AuditEntry, Direction, LinkUpdate
 from cosell.sync import audit_trail, lifecycle, name_marker, related, resolutions
 from cosell.sync.account_review import AccountReview
@@ -68,6 +69,8 @@ class Reconcile:
             return False
         if snap.pc is None and snap.crm is None:
             return False
+        if self._read_before_commit():
+            raise StaleWrite("the opportunity was read before the pair's last commit: re-read")
         base = snap.link.base if snap.linked and snap.link else None
         decided = plan(base, snap.pc_values, snap.crm_values, self.mapping, self.facts)
         if decided.create == "referral":
@@ -81,6 +84,15 @@ class Reconcile:
                 self.engine.store, self.engine.tenant, [c.conflict.id for c in choices]
             )
         return False
+
+    def _read_before_commit(self) -> bool:
+        """The CRM record is older than the base (a reconcile committed between this one's
+        reads): planning on it would take the older values for edits and send them back."""
+        link, crm = self.snap.link, self.snap.crm
+        if link is None or crm is None or not self.snap.linked:
+            return False
+        committed, read = parse_datetime(link.crm_modstamp), parse_datetime(crm.modstamp)
+        return committed is not None and read is not None and read < committed
 
     def _resolutions(self, decided: Plan) -> list[resolutions.Resolved]:
         """Conflicts a person resolved since the last run: their values go into the plan."""
