@@ -2,8 +2,8 @@
 
 Each command lives beside the code it drives and is listed here, one entry each, by where it lives
 and the summary its group's help shows. Its module is imported only when the command runs or its
-own help is shown, so ``cosell --help`` or ``cosell mapping check`` does not pay for the emulators,
-the engine, the store and the web stack (click's lazily loaded subcommands, by table).
+own help is shown, so one command does not pay for every other command's imports (emulators,
+engine, store, web stack): click's lazily loaded subcommands, by table.
 """
 
 from __future__ import annotations
