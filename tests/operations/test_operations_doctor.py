@@ -17,11 +17,25 @@ from cosell.settings import load_settings
 OTHER_URL = "https://another-tool.example/partner-center/events"
 
 
-def set_up(world: OpsWorld) -> None:
-    """What an admin does once: the org's fields, the webhook, the database."""
+def integration_user(world: OpsWorld) -> str:
+    user: str = world.sf.state.emulator.org.integration_user_id
+    return user
+
+
+def set_up_org(world: OpsWorld, *, assign: bool = True) -> None:
+    """``cosell setup salesforce``: the org's fields, object and the integration user's access."""
+    settings = load_settings(world.config)
+    assignee = integration_user(world) if assign else None
+    with Deployment(settings, world.clock, routed(world.pc, world.sf)) as deployment:
+        setup = OrgSetup(deployment.salesforce, connector_spec(), assignee_id=assignee)
+        assert setup.apply().clean
+
+
+def set_up(world: OpsWorld, *, assign: bool = True) -> None:
+    """What an admin does once: the org, the webhook, the database."""
+    set_up_org(world, assign=assign)
     settings = load_settings(world.config)
     with Deployment(settings, world.clock, routed(world.pc, world.sf)) as deployment:
-        assert OrgSetup(deployment.salesforce, connector_spec()).apply().clean
         deployment.store.ensure_tenant("acme")
     assert world.cosell("webhooks", "register", "--url", HOOK_URL)[0] == 0
 
@@ -41,6 +55,7 @@ def test_all_green_after_setup(world: OpsWorld) -> None:
         "webhook registration",
         "Salesforce sign-in",
         "Salesforce org setup",
+        "Salesforce access",
         "store schema",
         "queue",
     }
@@ -82,6 +97,7 @@ def test_revoked_salesforce_session_and_bad_secret_fail(world: OpsWorld) -> None
     assert "invalid_client" in sign_in["detail"]
     assert "COSELL_SF_CLIENT_SECRET" in sign_in["fix"]
     assert found["Salesforce org setup"]["level"] == "skip"
+    assert found["Salesforce access"]["level"] == "skip"
     assert found["Partner Center sign-in"]["level"] == "ok"
 
 
@@ -143,3 +159,37 @@ def test_expired_refresh_token_fails(tmp_path: Path, clock: ManualClock) -> None
     assert "invalid_grant" in sign_in["detail"]
     assert "sign in again" in sign_in["fix"]
     assert found["webhook registration"]["level"] == "skip"
+
+
+def test_an_unassigned_permission_set_fails_with_the_fix(world: OpsWorld) -> None:
+    set_up(world, assign=False)
+    code, found = checks(world)
+    assert code == 1
+    assert found["Salesforce org setup"]["level"] == "ok"
+    access = found["Salesforce access"]
+    assert access["level"] == "fail"
+    assert "cosell Integration (assignment: missing)" in access["detail"]
+    assert access["fix"].startswith("run: cosell setup salesforce")
+    assert "assigns it to the integration user" in access["fix"]
+
+
+def test_a_missing_object_grant_fails_naming_the_object_until_setup_runs(
+    world: OpsWorld,
+) -> None:
+    set_up(world)
+    rows = "SELECT Id FROM ObjectPermissions WHERE SobjectType = 'Microsoft_Solution__c'"
+    settings = load_settings(world.config)
+    with Deployment(settings, world.clock, routed(world.pc, world.sf)) as deployment:
+        [grant] = list(deployment.salesforce.query(rows))
+        deployment.salesforce.update("ObjectPermissions", grant["Id"], {"PermissionsDelete": False})
+
+    code, found = checks(world)
+    assert code == 1
+    access = found["Salesforce access"]
+    assert access["level"] == "fail"
+    assert "Microsoft_Solution__c (object access: missing)" in access["detail"]
+
+    set_up_org(world)
+    code, found = checks(world)
+    assert code == 0, found
+    assert found["Salesforce access"]["level"] == "ok"

@@ -10,11 +10,13 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
+from cosell.clients.salesforce import SalesforceClient
+from cosell.clients.salesforce_auth import SalesforceAuth
 from cosell.errors import AuthError, ConfigError, CosellError
 from cosell.operations.checks import Check
 from cosell.operations.deployment import Deployment
 from cosell.operations.store_health import store_checks
-from cosell.orgsetup.salesforce import OrgSetup
+from cosell.orgsetup.salesforce import ACCESS_KINDS, Finding, OrgSetup, Report
 from cosell.orgsetup.spec import connector_spec
 from cosell.settings import PARTNER_CENTER_NEEDS, SALESFORCE_NEEDS, SECRET_ENV
 from cosell.web.webhooks import EVENTS, PATH
@@ -22,6 +24,7 @@ from cosell.web.webhooks import EVENTS, PATH
 REFRESH_TOKEN_LIFETIME = timedelta(days=90)
 REFRESH_TOKEN_WARN = timedelta(days=60)
 SHOWN_MISSING = 5
+ORG_SETUP, ACCESS = "Salesforce org setup", "Salesforce access"
 
 
 class Doctor:
@@ -127,9 +130,17 @@ class Doctor:
         signed_in = self._attempt("Salesforce sign-in", self._sf_sign_in, self._sf_fix)
         yield signed_in
         if signed_in.level == "fail":
-            yield Check("Salesforce org setup", "skip", "not checked: no Salesforce sign-in")
+            yield Check(ORG_SETUP, "skip", "not checked: no Salesforce sign-in")
+            yield Check(ACCESS, "skip", "not checked: no Salesforce sign-in")
             return
-        yield self._attempt("Salesforce org setup", self._org_setup, lambda _: "")
+        try:
+            report = self._inspect_org()
+        except CosellError as exc:
+            yield self._failed(ORG_SETUP, exc, lambda _: "")
+            yield Check(ACCESS, "skip", "not checked: the org could not be inspected")
+            return
+        yield self._org_setup(report)
+        yield self._access(report)
 
     def _sf_sign_in(self) -> Check:
         name = "Salesforce sign-in"
@@ -151,15 +162,31 @@ class Doctor:
         mode = self.settings.salesforce.auth_mode
         return f"check {_needs('salesforce', SALESFORCE_NEEDS[mode])} (auth_mode {mode})"
 
-    def _org_setup(self) -> Check:
-        name = "Salesforce org setup"
-        report = OrgSetup(self.deployment.salesforce, connector_spec()).inspect()
-        if report.clean:
-            return Check(name, "ok", f"{len(report.findings)} fields, objects and grants in place")
-        problems = report.with_status("missing", "differs", "failed")
-        shown = ", ".join(f"{f.name} ({f.status})" for f in problems[:SHOWN_MISSING])
-        more = f" and {len(problems) - SHOWN_MISSING} more" if len(problems) > SHOWN_MISSING else ""
-        return Check(name, "fail", f"{shown}{more}", "run: cosell setup salesforce")
+    def _inspect_org(self) -> Report:
+        client = self.deployment.salesforce
+        return OrgSetup(client, connector_spec(), assignee_id=_signed_in_user(client)).inspect()
+
+    def _org_setup(self, report: Report) -> Check:
+        schema = [f for f in report.findings if f.kind not in ACCESS_KINDS]
+        problems = _problems(schema)
+        if not problems:
+            return Check(ORG_SETUP, "ok", f"{len(schema)} fields, objects and stages in place")
+        return Check(ORG_SETUP, "fail", _listed(problems), "run: cosell setup salesforce")
+
+    def _access(self, report: Report) -> Check:
+        """The integration user's permission set, its object and field grants, its assignment."""
+        found = [f for f in report.findings if f.kind in ACCESS_KINDS]
+        problems = _problems(found)
+        grants = len([f for f in found if f.kind in ("access", "object access")])
+        if not problems:
+            return Check(ACCESS, "ok", f"permission set assigned; {grants} objects and fields")
+        pset = next((f.name for f in found if f.kind == "permission set"), "cosell")
+        detail = "the integration user cannot use: " + _listed(problems)
+        fix = (
+            f"run: cosell setup salesforce (it creates the {pset} permission set with the "
+            "object and field permissions cosell needs and assigns it to the integration user)"
+        )
+        return Check(ACCESS, "fail", detail, fix)
 
     # --- running one check ---------------------------------------------------------------------
 
@@ -167,10 +194,31 @@ class Doctor:
     def _attempt(name: str, check: Callable[[], Check], fix: Callable[[CosellError], str]) -> Check:
         try:
             return check()
-        except AuthError as exc:
-            return Check(name, "fail", f"sign-in refused: {exc}", fix(exc))
         except CosellError as exc:
-            return Check(name, "fail", str(exc), fix(exc) or "see the error; retry later")
+            return Doctor._failed(name, exc, fix)
+
+    @staticmethod
+    def _failed(name: str, exc: CosellError, fix: Callable[[CosellError], str]) -> Check:
+        if isinstance(exc, AuthError):
+            return Check(name, "fail", f"sign-in refused: {exc}", fix(exc))
+        return Check(name, "fail", str(exc), fix(exc) or "see the error; retry later")
+
+
+def _signed_in_user(client: SalesforceClient) -> str | None:
+    """The Salesforce user cosell signs in as (from its token), if known."""
+    auth = client.http.auth
+    token = auth.token if isinstance(auth, SalesforceAuth) else None
+    return token.user_id if token else None
+
+
+def _problems(findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.status in ("missing", "differs", "failed")]
+
+
+def _listed(problems: list[Finding]) -> str:
+    shown = ", ".join(f"{f.name} ({f.kind}: {f.status})" for f in problems[:SHOWN_MISSING])
+    extra = len(problems) - SHOWN_MISSING
+    return f"{shown} and {extra} more" if extra > 0 else shown
 
 
 def _needs(section: str, keys: tuple[str, ...]) -> str:
