@@ -8,8 +8,14 @@ from click.testing import CliRunner
 
 from cosell import __version__
 from cosell.cli import COMMANDS, EMULATE_COMMANDS, SETUP_COMMANDS, LazyCommand, main
+from cosell.sync.command import MAPPING_COMMANDS
 
-TABLES = {(): COMMANDS, ("emulate",): EMULATE_COMMANDS, ("setup",): SETUP_COMMANDS}
+TABLES = {
+    (): COMMANDS,
+    ("emulate",): EMULATE_COMMANDS,
+    ("setup",): SETUP_COMMANDS,
+    ("mapping",): MAPPING_COMMANDS,
+}
 LISTED = [
     pytest.param(group, name, entry, id=" ".join((*group, name)))
     for group, table in TABLES.items()
@@ -124,3 +130,11 @@ def test_python_dash_m_runs_the_command() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"cosell, version {__version__}"
+
+
+def test_mapping_check_does_not_load_the_engine() -> None:
+    """``mapping check`` needs the mapping alone, not the store, the clients or the web stack."""
+    _, modules = probe("mapping", "check")
+    assert "cosell.sync.mapping" in modules
+    heavy = ("cosell.store", "cosell.service", "cosell.web", "cosell.sync.engine", "sqlalchemy")
+    assert not loaded_under(modules, (*heavy, "httpx", "starlette"))

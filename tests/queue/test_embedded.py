@@ -20,7 +20,7 @@ from cosell.errors import (
     StaleWrite,
     Throttled,
 )
-from cosell.queue import EmbeddedQueue, QueueStats
+from cosell.queue.embedded import EmbeddedQueue, QueueStats
 from cosell.store import Job, Store
 
 WAIT = 20.0

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from cosell.queue import EmbeddedQueue, WorkQueue, parse_key, queue_key
+from cosell.queue.embedded import EmbeddedQueue
+from cosell.queue.protocol import WorkQueue, parse_key, queue_key
 from cosell.store import Job, Store
 
 

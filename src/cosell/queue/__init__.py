@@ -1,6 +1,5 @@
-"""Work queues: keys marked dirty by signals, reconciled one at a time per key."""
+"""Work queues: keys marked dirty by signals, reconciled one at a time per key.
 
-from cosell.queue.embedded import EmbeddedQueue, QueueStats
-from cosell.queue.protocol import WorkQueue, parse_key, queue_key
-
-__all__ = ["EmbeddedQueue", "QueueStats", "WorkQueue", "parse_key", "queue_key"]
+``cosell.queue.protocol`` (keys, the queue protocol) is light; ``cosell.queue.embedded`` brings
+the store. Import from the module you need, so a light import stays light.
+"""

@@ -8,14 +8,22 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from cosell.lazy_commands import LazyCommand, LazyGroup
 from cosell.sync.mapping import SyncMapping, default_mapping, load_mapping
 from cosell.sync.mapping_errors import MappingError
-from cosell.sync.preview_command import preview_command
+
+MAPPING_COMMANDS = {
+    "preview": LazyCommand(
+        "cosell.sync.preview_command:preview_command",
+        "Show, field by field, what syncing one record would write to the other side.",
+    ),
+}
+"""Loaded on first use: ``preview`` reads both sides through the engine (store, clients)."""
 
 _ARROWS = {"both": "⇄", "to_crm": "→", "to_partner_center": "←", "on_create": "create"}
 
 
-@click.group("mapping")
+@click.group("mapping", cls=LazyGroup, lazy=MAPPING_COMMANDS)
 def mapping_command() -> None:
     """Inspect and validate field mappings."""
 
@@ -44,6 +52,3 @@ def summary_table(mapping: SyncMapping) -> Table:
         arrow = _ARROWS[spec.direction]
         table.add_row(name, spec.partner_center, arrow, spec.crm, spec.owner, spec.transform)
     return table
-
-
-mapping_command.add_command(preview_command)
