@@ -162,3 +162,18 @@ def test_two_accounts_with_the_same_duns_go_to_review(world: World) -> None:
     assert review.field == ACCOUNT_FIELD
     assert {c["Id"] for c in review.crm} == {one, two}
     assert all(c["DunsNumber"] == DUNS for c in review.crm)
+
+
+def test_a_linked_account_with_another_duns_is_not_reused_one_with_the_same_is(
+    world: World,
+) -> None:
+    first = share_with_duns(world, "Tailspin Toys Inc.")
+    world.sync(f"referral:{first}")
+    linked = opportunity_account(world, first)
+    world.sf_client.update("Account", linked, {"DunsNumber": DUNS})
+    sister = share_with_duns(world, "Tailspin Toys", duns="123456789")
+    world.sync(f"referral:{sister}")
+    assert opportunity_account(world, sister) != linked
+    again = share_with_duns(world, "Tailspin Toys")
+    world.sync(f"referral:{again}")
+    assert opportunity_account(world, again) == linked

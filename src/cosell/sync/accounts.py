@@ -11,7 +11,8 @@ In order, the first rule that finds anything decides:
    "GmbH" ignored), plus the country and the postal code when both sides have one.
 
 An account whose DUNS number differs from the referral's is never the customer, whatever its
-name: the linked and name rules skip it.
+name: the linked and name rules skip it. When a rule finds several accounts and some carry the
+referral's DUNS number, only those count.
 
 One account: it is used. None: a new account is created. Several: the choice is *ambiguous*.
 The engine then parks the referral for review instead of guessing or creating a duplicate (see
@@ -159,7 +160,7 @@ class AccountMatcher:
             ("duns", self._duns),
             ("name", self._by_name),
         ):
-            rows = _unique(found(customer))
+            rows = _same_duns_first(customer, _unique(found(customer)))
             if len(rows) == 1:
                 return Match(rule, str(rows[0]["Id"]), rows)
             if rows:
@@ -216,6 +217,13 @@ def _like(name: str) -> str:
 def _account(row: Mapping[str, Any]) -> dict[str, Any]:
     keys = ("Id", *ACCOUNT_COLUMNS, DUNS_FIELD)
     return {k: row.get(k) for k in keys if k in row}
+
+
+def _same_duns_first(customer: Customer, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Only the rows whose DUNS number equals the customer's, when any does (a look-alike
+    without a DUNS number does not make the choice ambiguous)."""
+    same = [r for r in rows if customer.duns and duns_digits(r.get(DUNS_FIELD)) == customer.duns]
+    return same or rows
 
 
 def _unique(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
