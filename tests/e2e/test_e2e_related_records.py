@@ -132,8 +132,8 @@ def solution_ids(referral: dict[str, Any]) -> set[str]:
     return {s["id"] for s in referral["details"]["requirements"]["solutions"]}
 
 
-def test_solutions_added_on_either_side_reach_the_other(
-    microsoft: MicrosoftSeller, crm: CrmSeller, pc: PartnerCenterReader
+def test_solutions_added_on_either_side_or_removed_by_microsoft_reach_the_other(
+    microsoft: MicrosoftSeller, crm: CrmSeller, pc: PartnerCenterReader, cli: Cli
 ) -> None:
     opportunity_id, referral_id = outgoing(crm, Name="Solutions: both ways", Products__c="SOL-A")
     assert solution_ids(pc.referral(referral_id)) == {"SOL-A"}
@@ -157,6 +157,64 @@ def test_solutions_added_on_either_side_reach_the_other(
         lambda: rows_of(crm, opportunity_id, {"SOL-A", "SOL-B", "SOL-C"}),
         what="the related list in step",
     )
+    settled(crm, opportunity_id)
+
+    kept = {"SOL-B", "SOL-C"}
+    microsoft.change(
+        referral_id,
+        details={"requirements": {"solutions": [s for s in grown if s["id"] in kept]}},
+    )
+    record_when(
+        crm,
+        opportunity_id,
+        lambda r: set(solution_ids_in(r["Products__c"])) == kept,
+        "Microsoft's removal in Products__c",
+    )
+    wait_until(lambda: rows_of(crm, opportunity_id, kept), what="the removed solution's row gone")
+    in_step(crm, pc, opportunity_id, referral_id, kept)
+    stays_removed(microsoft, crm, pc, cli, opportunity_id, referral_id, kept)
+
+
+def in_step(
+    crm: CrmSeller, pc: PartnerCenterReader, opportunity_id: str, referral_id: str, ids: set[str]
+) -> None:
+    """The referral, ``Products__c`` and the related list all name exactly ``ids``."""
+    assert solution_ids(pc.referral(referral_id)) == ids
+    products = solution_ids_in(record(crm, opportunity_id)["Products__c"])
+    assert sorted(products) == sorted(ids), products
+    assert set(solution_rows(crm, opportunity_id)) == ids
+
+
+def stays_removed(
+    microsoft: MicrosoftSeller,
+    crm: CrmSeller,
+    pc: PartnerCenterReader,
+    cli: Cli,
+    opportunity_id: str,
+    referral_id: str,
+    ids: set[str],
+) -> None:
+    """Later reconciles of either key, and a full pass, keep the solutions at ``ids``: a CRM
+    edit that reaches the referral, a Microsoft edit that reaches the CRM, then both again
+    through ``cosell sync --once``."""
+    settled(crm, opportunity_id)
+    crm.edit("Opportunity", opportunity_id, Amount=52000)
+    referral_when(pc, referral_id, lambda r: r["details"]["dealValue"] == 52000, "the CRM edit")
+    settled(crm, opportunity_id)
+    in_step(crm, pc, opportunity_id, referral_id, ids)
+
+    microsoft.change(referral_id, details={"notes": "Solutions agreed."})
+    record_when(
+        crm,
+        opportunity_id,
+        lambda r: r["Description"] == "Solutions agreed.",
+        "Microsoft's edit",
+    )
+    settled(crm, opportunity_id)
+    in_step(crm, pc, opportunity_id, referral_id, ids)
+
+    full_pass(cli)
+    in_step(crm, pc, opportunity_id, referral_id, ids)
 
 
 def test_a_solution_row_deleted_in_the_crm_is_removed_from_the_referral(
