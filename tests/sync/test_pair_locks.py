@@ -1,10 +1,16 @@
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from engine_world import World
+import pytest
+import sqlalchemy as sa
+from engine_world import World, build_world
 
+from cosell.store import Store
+from cosell.store.advisory_locks import AdvisoryLocks
+from cosell.store.testing import empty_all_tables
 from cosell.sync.pair_locks import PairLocks
 
 
@@ -92,6 +98,26 @@ def test_a_new_opportunitys_own_key_waits_for_the_create_to_commit(world: World)
     """The poller may see an opportunity we just created before its link is committed. Its
     reconcile learns the referral from the record, waits for the creating reconcile, and then
     sees the link: a change Microsoft made meanwhile reaches the CRM, and the base agrees."""
+    pairs = world.engine.pairs
+    assert isinstance(pairs, PairLocks)
+    race_a_create(world, lambda referral_id: pairs.users(f"referral:{referral_id}") == 2)
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_wait_is_the_databases(postgres_url: str, tmp_path: Path) -> None:
+    """The same race with the store on PostgreSQL: the locks are advisory locks there, which
+    every process sharing the store sees."""
+    store = Store.open(postgres_url)
+    world = build_world(tmp_path, store)
+    try:
+        assert isinstance(world.engine.pairs, AdvisoryLocks)
+        race_a_create(world, lambda _referral_id: waiting_advisory_locks(store) == 1)
+    finally:
+        empty_all_tables(store.engine)
+        store.close()
+
+
+def race_a_create(world: World, polled_waits: Callable[[str], bool]) -> None:
     referral = world.share_referral(details={"dealValue": 12000, "currency": "EUR"})
     created, resume = threading.Event(), threading.Event()
     crm_create = world.engine.crm.create
@@ -103,19 +129,17 @@ def test_a_new_opportunitys_own_key_waits_for_the_create_to_commit(world: World)
         return opportunity_id
 
     world.engine.crm.create = paused_create  # type: ignore[method-assign]
-    creating = threading.Thread(
-        target=world.engine.reconcile_key, args=(f"referral:{referral['id']}",)
-    )
+    key = f"referral:{referral['id']}"
+    creating = threading.Thread(target=world.engine.reconcile_key, args=(key,))
     creating.start()
     assert created.wait(10)
     opportunity_id = world.engine.crm.find_by_referral(referral["id"])
     assert opportunity_id is not None
     world.microsoft_update(referral["id"], details={"dealValue": 17250})
-    polled = threading.Thread(
-        target=world.engine.reconcile_key, args=(f"opportunity:{opportunity_id}",)
-    )
+    key = f"opportunity:{opportunity_id}"
+    polled = threading.Thread(target=world.engine.reconcile_key, args=(key,))
     polled.start()
-    wait_for(lambda: world.engine.pairs.users(f"referral:{referral['id']}") == 2)
+    wait_for(lambda: polled_waits(referral["id"]))
     resume.set()
     for thread in (creating, polled):
         thread.join(10)
@@ -124,6 +148,12 @@ def test_a_new_opportunitys_own_key_waits_for_the_create_to_commit(world: World)
     link = world.store.link_by_referral(world.tenant, referral["id"])
     assert link is not None
     assert link.base["deal_value"] == "17250.00"
+
+
+def waiting_advisory_locks(store: Store) -> int:
+    query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    with store.engine.connect() as conn:
+        return int(conn.execute(sa.text(query)).scalar_one())
 
 
 def wait_for(condition: Callable[[], bool], deadline: float = 10.0) -> None:

@@ -28,7 +28,7 @@ from cosell.sync import name_marker, solutions, team
 from cosell.sync.crm_schema import CrmSchema, describe_org
 from cosell.sync.crm_side import CrmRecord, CrmSide
 from cosell.sync.mapping import SyncMapping, default_mapping, load_mapping
-from cosell.sync.pair_locks import HeldLocks, PairLocks
+from cosell.sync.pair_locks import Held, KeyLocks, key_locks_for
 from cosell.sync.partner_center_side import PartnerCenterSide, PcRecord
 from cosell.sync.plan import PlanFacts
 from cosell.sync.reconcile import Reconcile
@@ -113,7 +113,7 @@ class Engine:
         self.schema: CrmSchema = crm.schema
         self.mapping: SyncMapping = crm.schema.mapping
         self.stats = EngineStats()
-        self.pairs = PairLocks()
+        self.pairs: KeyLocks = key_locks_for(store, tenant)
 
     @classmethod
     def build(
@@ -166,7 +166,7 @@ class Engine:
                     if attempt == MAX_STALE - 1:
                         raise
 
-    def _rounds(self, kind: KeyKind, record_id: str, correlation_id: str, held: HeldLocks) -> None:
+    def _rounds(self, kind: KeyKind, record_id: str, correlation_id: str, held: Held) -> None:
         self.stats.count("reconciles")
         pending: list[AuditEntry] = []
         for _ in range(MAX_ROUNDS):
@@ -199,7 +199,7 @@ class Engine:
         """The record keys to lock before reading: the key and those its stored link names."""
         return {f"{kind}:{record_id}", *link_keys(self._link(kind, record_id))}
 
-    def _read_held(self, kind: KeyKind, record_id: str, held: HeldLocks) -> Snapshot:
+    def _read_held(self, kind: KeyKind, record_id: str, held: Held) -> Snapshot:
         """Read with every key of the pair locked: a key the read reveals (an opportunity's
         referral, a record just created) is locked too, and the read repeated when that meant
         waiting for another reconcile of the pair."""

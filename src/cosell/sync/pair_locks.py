@@ -11,15 +11,46 @@ Locks are taken all at once in sorted order while holding nothing else, or tried
 while holding some; when a try fails, everything is let go and the whole set taken again in
 order (and the caller re-reads). So no two reconciles wait on each other in a cycle.
 
-The locks live in this process, which is the embedded deployment's whole world. Several
-processes on one PostgreSQL store would need the same per-key locks there (advisory locks).
+On SQLite (one process) the locks live in this process; on PostgreSQL, where several
+``cosell run`` processes may share the store, they are the database's advisory locks
+(:mod:`cosell.store.advisory_locks`), with the same ordering rules.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from cosell.store.records import TenantId
+    from cosell.store.sql import Store
+
+
+class Held(Protocol):
+    """The names one reconcile holds."""
+
+    @property
+    def names(self) -> frozenset[str]: ...
+
+    def widen(self, names: Iterable[str]) -> bool: ...
+
+
+class KeyLocks(Protocol):
+    """Named locks: ``PairLocks`` in this process, or ``AdvisoryLocks`` in PostgreSQL."""
+
+    def hold(self, *names: str) -> AbstractContextManager[Held]: ...
+
+
+def key_locks_for(store: Store, tenant: TenantId) -> KeyLocks:
+    """Locks every process of this store sees: PostgreSQL's when the store is there (several
+    ``cosell run`` may share it), else this process's (SQLite serves one process)."""
+    if store.engine.dialect.name == "postgresql":
+        from cosell.store.advisory_locks import AdvisoryLocks
+
+        return AdvisoryLocks(store.engine, f"cosell:{tenant}")
+    return PairLocks()
 
 
 class PairLocks:

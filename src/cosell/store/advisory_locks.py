@@ -1,0 +1,93 @@
+"""Per-key locks shared by every process on one PostgreSQL store: session advisory locks.
+
+Several ``cosell run`` processes may share one PostgreSQL database (the queue leases keys with
+``SKIP LOCKED``). A reconcile must still hold every record key of its pair (see
+:mod:`cosell.sync.pair_locks`), and across processes only the database can hold them. Each holder
+takes a connection of its own (autocommit) and session-level advisory locks on it: they outlive
+transactions, and they are released by the server if the process dies with its connection.
+
+A key becomes a signed 64-bit lock id (BLAKE2b of tenant and key). Blocking waits go in ascending
+id order while holding nothing; widening only tries (``pg_try_advisory_lock``) and, when a try
+fails, lets go of everything and waits for the whole set in order. So no holders wait in a cycle,
+even when two keys share an id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.pool import NullPool
+
+_LOCK = text("SELECT pg_advisory_lock(:id)")
+_TRY = text("SELECT pg_try_advisory_lock(:id)")
+_UNLOCK_ALL = text("SELECT pg_advisory_unlock_all()")
+
+
+def lock_id(namespace: str, key: str) -> int:
+    """A stable signed 64-bit id for ``key`` within ``namespace`` (a tenant)."""
+    digest = hashlib.blake2b(f"{namespace}\x00{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class AdvisoryLocks:
+    """Named locks held in PostgreSQL; the same interface as the in-process ``PairLocks``."""
+
+    def __init__(self, engine: Engine, namespace: str) -> None:
+        # A session per holder, opened and closed with it: the store's pool stays for the store
+        # (a holder keeps its session for a whole reconcile, one per busy worker).
+        self._engine = create_engine(engine.url, poolclass=NullPool)
+        self._namespace = namespace
+
+    @contextmanager
+    def hold(self, *names: str) -> Iterator[AdvisoryHeld]:
+        """Block until every name is free, then hold them (and any added with ``widen``)."""
+        with self._engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            held = AdvisoryHeld(conn, self._namespace)
+            try:
+                held.take(names)
+                yield held
+            finally:
+                held.release()
+
+
+class AdvisoryHeld:
+    """The names one reconcile holds, on its own database session."""
+
+    def __init__(self, conn: Connection, namespace: str) -> None:
+        self._conn = conn
+        self._namespace = namespace
+        self._held: dict[str, int] = {}
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(self._held)
+
+    def take(self, names: Iterable[str]) -> None:
+        """Wait for ``names`` in ascending lock id order (only while holding nothing)."""
+        assert not self._held, "blocking waits happen only with nothing held"
+        ids = {name: lock_id(self._namespace, name) for name in set(names)}
+        for name, value in sorted(ids.items(), key=lambda item: item[1]):
+            self._conn.execute(_LOCK, {"id": value})
+            self._held[name] = value
+
+    def widen(self, names: Iterable[str]) -> bool:
+        """Hold ``names`` too. False when they were free at once; True when this had to let go
+        and wait (another holder may have run meanwhile: what was read may be stale)."""
+        new = {name: lock_id(self._namespace, name) for name in set(names) - set(self._held)}
+        for name, value in sorted(new.items(), key=lambda item: item[1]):
+            if not self._conn.execute(_TRY, {"id": value}).scalar_one():
+                wanted = {*self._held, *new}
+                self.release()
+                self.take(wanted)
+                return True
+            self._held[name] = value
+        return False
+
+    def release(self) -> None:
+        if self._held:
+            self._conn.execute(_UNLOCK_ALL)
+        self._held.clear()
