@@ -11,11 +11,11 @@ from cosell.emulators.partner_center import PartnerCenterEmulatorConfig
 from cosell.emulators.partner_center import create_app as partner_center_app
 from cosell.emulators.salesforce import SalesforceEmulatorConfig
 from cosell.emulators.salesforce import create_app as salesforce_app
+from cosell.sandbox.salesforce_state import STATE_FILE as SF_STATE_FILE
 from cosell.sandbox.salesforce_state import SalesforceStateFile, SavingApp
 from cosell.sandbox.servers import ServedApp, bind
 
 PC_STATE_FILE = "partner-center.json"
-SF_STATE_FILE = "salesforce.pickle"
 
 
 @dataclass

@@ -1,64 +1,61 @@
 """Keeping the Salesforce emulator's org in the sandbox's state directory between runs.
 
-The Salesforce emulator keeps its org in memory. The sandbox wraps its app so that after every
-request that may have written (any method but GET/HEAD), the org (records, schema, Tooling rows,
-sessions) is pickled to a file with an atomic replace; the next sandbox start loads it back. The
-emulator's live objects (its clock, configuration, locks) are referenced, not copied, so a loaded
-org runs on the new process's clock and locks.
+The org is saved as the JSON document of :mod:`cosell.emulators.salesforce.snapshot`
+(``salesforce.json``): a header part, then one record per line. The sandbox wraps the emulator's
+app so that a request that may have written (any method but GET/HEAD/OPTIONS) is answered only
+once the org, with that write, is in the file. Saves run off the event loop, and a request whose
+write an already finished save included does not save again, so concurrent writers share saves.
 """
 
 from __future__ import annotations
 
-import io
+import json
 import os
-import pickle
 import tempfile
 import threading
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cosell.emulators.salesforce.emulator import SalesforceEmulator
-from cosell.emulators.salesforce.oauth import TokenIssuer
+from cosell.emulators.salesforce.snapshot import load_org_document, org_document
+from cosell.emulators.salesforce.wire import format_datetime
 from cosell.errors import ConfigError
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
-FORMAT = 1
+STATE_FILE = "salesforce.json"
+PICKLE_FILE = "salesforce.pickle"
+"""Where cosell before format 2 kept the org; never unpickled (a pickle can run code)."""
 
 
-class _Pickler(pickle.Pickler):
-    def __init__(self, file: io.BytesIO, emulator: SalesforceEmulator) -> None:
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self._emulator = emulator
-
-    def persistent_id(self, obj: Any) -> Any:
-        if obj is self._emulator.clock:
-            return "clock"
-        if obj is self._emulator.config:
-            return "config"
-        if isinstance(obj, _LOCK_TYPES[1]):
-            return "rlock"
-        if isinstance(obj, _LOCK_TYPES[0]):
-            return "lock"
-        return None
+def _json_value(value: Any) -> str:
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a Salesforce JSON value")
 
 
-class _Unpickler(pickle.Unpickler):
-    def __init__(self, file: io.BytesIO, emulator: SalesforceEmulator) -> None:
-        super().__init__(file)
-        self._emulator = emulator
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=_json_value)
 
-    def persistent_load(self, pid: Any) -> Any:
-        live = {"clock": self._emulator.clock, "config": self._emulator.config}
-        if pid in live:
-            return live[pid]
-        return threading.RLock() if pid == "rlock" else threading.Lock()
+
+def document_text(doc: dict[str, Any]) -> str:
+    """The document as JSON: the header indented, then each object's records one per line."""
+    head = json.dumps({k: v for k, v in doc.items() if k != "records"}, indent=1)
+    tables = [
+        f"  {_dumps(name)}: [\n" + ",\n".join(f"   {_dumps(r)}" for r in rows) + "\n  ]"
+        for name, rows in doc["records"].items()
+    ]
+    records = '"records": {\n' + ",\n".join(tables) + "\n }" if tables else '"records": {}'
+    return head[:-2] + ",\n " + records + "\n}\n"
 
 
 class SalesforceStateFile:
-    """Saves and loads one emulator's org as a pickle file."""
+    """Saves and loads one emulator's org as ``salesforce.json`` (atomic replace)."""
 
     def __init__(self, path: Path, emulator: SalesforceEmulator) -> None:
         self.path = path
@@ -67,40 +64,69 @@ class SalesforceStateFile:
     def load(self) -> bool:
         """Replace the emulator's org with the saved one; False when there is none."""
         if not self.path.exists():
+            self._refuse_pickle()
             return False
-        emulator = self.emulator
         try:
-            saved = _Unpickler(io.BytesIO(self.path.read_bytes()), emulator).load()
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError) as exc:
-            saved = {"error": type(exc).__name__}
-        if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-            raise ConfigError(
-                str(self.path),
-                "this saved Salesforce org cannot be read by this version of cosell; "
-                "delete the sandbox's state directory to start over",
-            )
-        with emulator.lock:
-            emulator.org, emulator.tooling = saved["org"], saved["tooling"]
-            emulator.sessions = saved["sessions"]
-            user = emulator.org.integration_user_id
-            emulator.issuer = TokenIssuer(emulator.config, emulator.clock, emulator.sessions, user)
+            doc = json.loads(self.path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ConfigError(str(self.path), f"not a readable JSON document ({exc})") from exc
+        try:
+            load_org_document(self.emulator, doc)
+        except ConfigError as exc:
+            raise ConfigError(str(self.path), str(exc)) from exc
         return True
+
+    def _refuse_pickle(self) -> None:
+        old = self.path.with_name(PICKLE_FILE)
+        if old.exists():
+            raise ConfigError(
+                str(old),
+                "this Salesforce org was saved by an older version of cosell, in a format this "
+                "version does not read; delete the sandbox's state directory to start over (the "
+                "store and the Partner Center state in it refer to that org's records)",
+            )
 
     def save(self) -> None:
         """Write the org now (atomically: a crash leaves the previous file whole)."""
-        emulator, buffer = self.emulator, io.BytesIO()
-        with emulator.lock, emulator.org.lock:
-            state = {"format": FORMAT, "org": emulator.org, "tooling": emulator.tooling}
-            _Pickler(buffer, emulator).dump({**state, "sessions": emulator.sessions})
+        text = document_text(org_document(self.emulator))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle, tmp = tempfile.mkstemp(prefix=".sf-state-", dir=self.path.parent)
         try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(buffer.getvalue())
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+class SharedSaves:
+    """Group commit: ``save_through(ticket)`` returns once a save that began after the write
+    behind ``ticket`` has finished, starting one only when no finished save covers it."""
+
+    def __init__(self, state: SalesforceStateFile) -> None:
+        self.state = state
+        self.saves = 0
+        self._issued = 0
+        self._saved = 0
+        self._tickets = threading.Lock()
+        self._saving = threading.Lock()
+
+    def ticket(self) -> int:
+        """Taken once a request's write is done: every save that starts later includes it."""
+        with self._tickets:
+            self._issued += 1
+            return self._issued
+
+    def save_through(self, ticket: int) -> None:
+        with self._saving:
+            if self._saved >= ticket:
+                return
+            with self._tickets:
+                covered = self._issued
+            self.state.save()
+            self.saves += 1
+            self._saved = covered
 
 
 class SavingApp:
@@ -110,7 +136,7 @@ class SavingApp:
     def __init__(self, app: ASGIApp, state: SalesforceStateFile) -> None:
         self.app = app
         self.state = state
-        self._save_lock = threading.Lock()
+        self.saves = SharedSaves(state)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in READ_METHODS:
@@ -119,8 +145,8 @@ class SavingApp:
 
         async def saving_send(message: Message) -> None:
             if message["type"] == "http.response.body" and not message.get("more_body", False):
-                with self._save_lock:
-                    self.state.save()
+                ticket = self.saves.ticket()
+                await anyio.to_thread.run_sync(self.saves.save_through, ticket)
             await send(message)
 
         await self.app(scope, receive, saving_send)

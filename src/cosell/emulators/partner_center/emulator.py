@@ -45,6 +45,7 @@ class Emulator:
         self.lock = threading.RLock()
         self.state_file = StateFile(config.state_file)
         self.data: StoreData = self.state_file.load()
+        self._resume_clock()
         self.faults = FaultBook(HTTP_FAULTS | WEBHOOK_FAULTS)
         self.calls = CallLog()
         self.signer = Signer(self.data.keys, self._save_locked)
@@ -81,12 +82,21 @@ class Emulator:
         return format_time(self.clock.now())
 
     def advance(self, seconds: float) -> None:
-        """Move the emulator clock forward, then let time-driven changes (expiry) happen."""
+        """Move the emulator clock forward (kept in the state file, so a restarted emulator
+        resumes at the same time), then let time-driven changes (expiry) happen."""
         if not isinstance(self.clock, AdvanceableClock):
             raise TypeError("this emulator's clock cannot be advanced")
-        self.clock.advance(seconds)
         with self.lock:
+            self.clock.advance(seconds)
+            self.data.clock_offset_seconds += seconds
             self.referrals.expire_due()
+            self.save()
+
+    def _resume_clock(self) -> None:
+        """A saved state file's clock offset applies again (time never jumps back on restart)."""
+        offset = self.data.clock_offset_seconds
+        if offset and isinstance(self.clock, AdvanceableClock):
+            self.clock.advance(offset)
 
     def notify(
         self, event: str, resource_id: str, resource_uri: str, resource: str

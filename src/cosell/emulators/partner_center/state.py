@@ -44,6 +44,7 @@ class StoreData:
     device_codes: dict[str, DeviceCode] = field(default_factory=dict)
     validation_events: dict[str, dict[str, Any]] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)  # PEM texts of the signing CA and leaf
+    clock_offset_seconds: float = 0.0  # how far the emulator clock has been advanced in total
 
 
 class StateFile:
@@ -63,6 +64,7 @@ class StateFile:
             device_codes={k: DeviceCode(**v) for k, v in raw.get("device_codes", {}).items()},
             validation_events=raw.get("validation_events", {}),
             keys=raw.get("keys", {}),
+            clock_offset_seconds=float(raw.get("clock_offset_seconds", 0.0)),
         )
 
     def save(self, data: StoreData) -> None:

@@ -7,7 +7,6 @@ character whose 5-bit index marks which of the five are upper-case letters.
 
 from __future__ import annotations
 
-import itertools
 import string
 import threading
 
@@ -60,12 +59,23 @@ class IdFactory:
 
     def __init__(self, pod: str = "8d") -> None:
         self._pod = pod
-        self._counter = itertools.count(1)
+        self._next = 1
         self._lock = threading.Lock()
+
+    @property
+    def next_number(self) -> int:
+        """The sequence number the next id gets (what a saved org records to resume from)."""
+        with self._lock:
+            return self._next
+
+    def resume_at(self, number: int) -> None:
+        """Continue the sequence at ``number`` (never backwards: issued ids stay unique)."""
+        with self._lock:
+            self._next = max(self._next, number)
 
     def new(self, prefix: str) -> str:
         with self._lock:
-            n = next(self._counter)
+            n, self._next = self._next, self._next + 1
         # Mix the sequence so successive ids differ in more than the last character and carry
         # both cases, which keeps the checksum honest.
         seq = _base62(n * 7_919_123 + 3_521_614_606_208, width=10)
