@@ -64,6 +64,23 @@ def test_contacts_are_never_duplicated_and_existing_ones_are_reused(world: World
     assert len(contacts(world)) == 2  # the contact stays; only its role on the deal goes
 
 
+def test_a_value_microsoft_removes_from_a_contact_is_emptied_and_not_sent_back(
+    world: World,
+) -> None:
+    rid, opp_id = imported(world, customerProfile={"team": [{**ANA, "phoneNumber": "+1 555"}]})
+    world.microsoft_update(rid, customerProfile={"team": [{**ANA, "firstName": None}]})
+    world.sync(f"referral:{rid}")
+    [ana] = world.query("SELECT FirstName, LastName, Phone FROM Contact")
+    assert (ana["FirstName"], ana["LastName"], ana["Phone"]) == (None, "Lee", None)
+    before = world.writes()
+    world.sync(f"opportunity:{opp_id}")
+    world.full_pass()
+    assert world.writes() == before
+    [member] = world.referral(rid)["customerProfile"]["team"]
+    assert not member.get("phoneNumber")
+    assert not member.get("firstName")
+
+
 def solution_rows(world: World, opp_id: str) -> set[str]:
     soql = f"SELECT Solution_Id__c FROM Microsoft_Solution__c WHERE Opportunity__c = '{opp_id}'"  # noqa: S608
     return {str(r["Solution_Id__c"]) for r in world.query(soql)}
