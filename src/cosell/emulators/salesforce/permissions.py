@@ -60,22 +60,25 @@ class Grants:
         self.tables = tables
         self.user_id = user_id
 
+    def _rows(self, kind: str) -> list[Record]:
+        return _live((self.tables.get(kind) or {}).values())
+
     def _sets(self) -> set[str]:
-        rows = _live(self.tables[ASSIGNMENT].values())
+        rows = self._rows(ASSIGNMENT)
         return {str(r["PermissionSetId"]) for r in rows if r["AssigneeId"] == self.user_id}
 
     def on_object(self, obj: ObjectDef, permission: str) -> bool:
         sets, name = self._sets(), obj.name.lower()
         return any(
             r["ParentId"] in sets and str(r["SobjectType"]).lower() == name and r[permission]
-            for r in _live(self.tables[OBJECT_PERMISSIONS].values())
+            for r in self._rows(OBJECT_PERMISSIONS)
         )
 
     def on_field(self, obj: ObjectDef, f: FieldDef, permission: str) -> bool:
         sets, full_name = self._sets(), f"{obj.name}.{f.name}".lower()
         return any(
             r["ParentId"] in sets and str(r["Field"]).lower() == full_name and r[permission]
-            for r in _live(self.tables[FIELD_PERMISSIONS].values())
+            for r in self._rows(FIELD_PERMISSIONS)
         )
 
 
