@@ -2,8 +2,14 @@
 
 from ops_world import OpsWorld
 
-from cosell.operations.activity import POLL_SIGNAL, SWEEP_SIGNAL, RecordingStatus, read_activity
-from cosell.service.runtime import POLL, SWEEP
+from cosell.operations.activity import (
+    POLL_SIGNAL,
+    RELATED_SIGNAL,
+    SWEEP_SIGNAL,
+    RecordingStatus,
+    read_activity,
+)
+from cosell.service.runtime import POLL, RELATED_POLL, SWEEP
 from cosell.signals.loop import LookReport
 
 
@@ -14,6 +20,7 @@ def test_another_process_reads_what_the_service_saw(world: OpsWorld) -> None:
 
     status.saw_webhook("referral-created", "R-1")
     status.saw_look(LookReport(SWEEP, world.clock.now(), "failed", 0, 5.0, "ServerError: 503"))
+    status.saw_look(LookReport(RELATED_POLL, world.clock.now(), "ok", 2, 300.0))
 
     reader, _ = world.store()  # a second connection, as `cosell status` would open
     activity = read_activity(reader, tenant)
@@ -25,11 +32,13 @@ def test_another_process_reads_what_the_service_saw(world: OpsWorld) -> None:
     assert activity.last_sweep is not None
     assert activity.last_sweep.detail == "ServerError: 503"
     assert activity.last_poll is None
+    assert activity.last_related_poll is not None
+    assert activity.last_related_poll.detail == "2 enqueued"
     assert status.last_webhook is not None  # the in-memory view still works
 
 
 def test_signal_names_match_the_runtime() -> None:
-    assert (POLL_SIGNAL, SWEEP_SIGNAL) == (POLL, SWEEP)
+    assert (POLL_SIGNAL, RELATED_SIGNAL, SWEEP_SIGNAL) == (POLL, RELATED_POLL, SWEEP)
 
 
 def test_a_failing_store_never_breaks_the_caller(world: OpsWorld) -> None:

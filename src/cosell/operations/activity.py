@@ -26,6 +26,7 @@ log = structlog.get_logger(__name__)
 WEBHOOK_CURSOR = "signal:last_webhook"
 LOOK_PREFIX = "signal:last:"
 POLL_SIGNAL, SWEEP_SIGNAL = "salesforce-poll", "partner-center-sweep"
+RELATED_SIGNAL = "salesforce-related-poll"
 
 
 class CursorStore(Protocol):
@@ -59,6 +60,10 @@ class Activity:
     @property
     def last_sweep(self) -> SignalSeen | None:
         return self.looks.get(SWEEP_SIGNAL)
+
+    @property
+    def last_related_poll(self) -> SignalSeen | None:
+        return self.looks.get(RELATED_SIGNAL)
 
 
 class RecordingStatus(ServiceStatus):
@@ -99,7 +104,7 @@ class RecordingStatus(ServiceStatus):
 def read_activity(cursors: CursorStore, tenant: TenantId) -> Activity:
     """What ``RecordingStatus`` last wrote for the tenant (empty when nothing was recorded)."""
     looks = {}
-    for signal in (POLL_SIGNAL, SWEEP_SIGNAL):
+    for signal in (POLL_SIGNAL, RELATED_SIGNAL, SWEEP_SIGNAL):
         seen = _decode(cursors.get_cursor(tenant, LOOK_PREFIX + signal))
         if seen is not None:
             looks[signal] = seen

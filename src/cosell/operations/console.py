@@ -71,6 +71,7 @@ def status_rows(report: StatusReport) -> list[tuple[str, str]]:
         ("Open conflicts", str(report.open_conflicts)),
         ("Last webhook", seen(report.activity.last_webhook)),
         ("Last Salesforce poll", seen(report.activity.last_poll)),
+        ("Last related-records poll", seen(report.activity.last_related_poll)),
         ("Last Partner Center sweep", seen(report.activity.last_sweep)),
     ]
     return rows + _remote_rows(report)
