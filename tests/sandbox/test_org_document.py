@@ -149,6 +149,7 @@ def test_rows_follow_the_schema_of_the_version_that_loads_them() -> None:
         ({"kind": "something else"}, "format"),
         ({"records": {"Opportunity": [{"Id": "001000000000001AAA"}]}}, "records.Opportunity"),
         ({"next_id_number": "many"}, "next_id_number"),
+        ({"settings": {"multi_currency": "yes"}}, "settings.multi_currency"),
         ({"definitions": {"custom_fields": [{"full_name": "Nope.X__c", "metadata": {}}]}}, "defin"),
     ],
 )

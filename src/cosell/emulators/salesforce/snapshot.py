@@ -39,8 +39,13 @@ if TYPE_CHECKING:
 
 FORMAT = 2
 KIND = "cosell-salesforce-emulator-org"
-SETTINGS = ("multi_currency", "currencies", "corporate_currency", "custom_object_prefix")
-TUPLE_SETTINGS = frozenset({"currencies"})
+SETTINGS: dict[str, type] = {
+    "multi_currency": bool,
+    "currencies": list,
+    "corporate_currency": str,
+    "custom_object_prefix": str,
+    "fls_strict": bool,
+}
 
 
 def org_document(emulator: SalesforceEmulator) -> dict[str, Any]:
@@ -74,11 +79,8 @@ def _offset(emulator: SalesforceEmulator) -> float:
 
 
 def _settings(emulator: SalesforceEmulator) -> dict[str, Any]:
-    config = emulator.config
-    values = {name: getattr(config, name) for name in SETTINGS}
-    values["currencies"] = list(config.currencies)
-    values["fls_strict"] = config.fls_strict
-    return values
+    values = {name: getattr(emulator.config, name) for name in SETTINGS}
+    return {**values, "currencies": list(values["currencies"])}
 
 
 def _definitions(org: Org, tables: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
@@ -143,11 +145,13 @@ def _part(doc: dict[str, Any], key: str, kind: type) -> Any:
 
 
 def _apply_settings(emulator: SalesforceEmulator, settings: dict[str, Any]) -> None:
-    config = emulator.config
-    for name in (*SETTINGS, "fls_strict"):
-        if name in settings:
-            value = settings[name]
-            setattr(config, name, tuple(value) if name in TUPLE_SETTINGS else value)
+    for name, kind in SETTINGS.items():
+        value = settings.get(name, getattr(emulator.config, name))
+        if kind is list and isinstance(value, list | tuple):
+            value = tuple(str(v) for v in value)
+        elif not isinstance(value, kind):
+            raise ConfigError(f"settings.{name}", f"must be a JSON {kind.__name__}")
+        setattr(emulator.config, name, value)
 
 
 def _restore_clock(emulator: SalesforceEmulator, seconds: Any) -> None:
