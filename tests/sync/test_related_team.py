@@ -65,3 +65,32 @@ def test_team_members_are_matched_by_email_and_unmatched_ones_are_kept(world: Wo
     world.sync(f"opportunity:{opp_id}")
     world.sync(f"referral:{rid}")
     assert world.writes() == before
+
+
+def test_a_team_with_a_person_twice_or_without_an_email_reads_back_as_it_is(
+    world: World,
+) -> None:
+    twice = {"firstName": "Av", "email": AVERY["email"].upper(), "phoneNumber": "+1 555"}
+    no_email = {"firstName": "Kim", "lastName": "Ito"}
+    team = [AVERY, twice, no_email, OUTSIDER]
+    referral = world.share_referral(
+        details={"dealValue": 1, "closingDateTime": "2026-12-31T00:00:00Z"},
+        customerProfile={"name": "Wingtip", "address": {"country": "US"}},
+        team=team,
+    )
+    rid = str(referral["id"])
+    world.sync(f"referral:{rid}")
+    opp_id = world.engine.crm.find_by_referral(rid)
+    assert opp_id is not None
+    assert team_emails(world, opp_id) == {AVERY["email"]}
+    snap = world.engine.read("referral", rid)
+    assert snap.crm_values is not None
+    assert snap.crm_values["partner_team"] == world.link_for(opp_id).base["partner_team"]
+
+    world.edit(opp_id, StageName="Qualification")
+    world.sync(f"opportunity:{opp_id}")
+    assert world.referral(rid)["team"] == referral["team"]
+    before = world.writes()
+    world.sync(f"referral:{rid}")
+    world.full_pass()
+    assert world.writes() == before

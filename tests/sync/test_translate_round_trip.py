@@ -74,10 +74,13 @@ def test_contacts_imported_from_partner_center_read_back_unchanged(team: list[An
 @settings(max_examples=300, deadline=None)
 @given(st.lists(members(), max_size=5))
 def test_contacts_sent_to_partner_center_read_back_unchanged(team: list[Any]) -> None:
-    rows = [
-        {"FirstName": m.get("firstName"), "LastName": m.get("lastName"), "Email": m.get("email")}
-        for m in team
-    ]
+    keys = {
+        "FirstName": "firstName",
+        "LastName": "lastName",
+        "Email": "email",
+        "Phone": "phoneNumber",
+    }
+    rows = [{crm: m.get(pc) for crm, pc in keys.items()} for m in team]
     canonical = from_crm({}, CrmRelated(contacts=rows), MAPPING)
     body = to_partner_center_create(canonical, CreateContext("006000000000001AAA"), MAPPING)
     assert from_partner_center(body, MAPPING)[FIELD] == canonical[FIELD]

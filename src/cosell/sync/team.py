@@ -38,18 +38,21 @@ def crm_view(
     pc_members: Iterable[Mapping[str, Any]],
     user_emails: frozenset[str],
 ) -> list[Row]:
-    """The team as the CRM side of the field: team members plus unmatched Partner Center ones."""
-    by_email = {email_of(m, "email"): m for m in pc_members if email_of(m, "email")}
+    """The team as the CRM side of the field: team members plus unmatched Partner Center ones.
+
+    Every Partner Center member with a team member's email stands for it (a list with the same
+    person twice reads back as it is), and members without an email are carried as they are."""
+    by_email: dict[str, list[Row]] = {}
+    for member in pc_members:
+        by_email.setdefault(email_of(member, "email"), []).append(as_crm_row(member))
     rows: list[Row] = []
     for row in team_rows:
         email = email_of(row)
-        rows.append(as_crm_row(by_email[email]) if email in by_email else dict(row))
+        rows += (by_email.get(email) if email else None) or [dict(row)]
     held = {email_of(r) for r in rows}
-    rows += [
-        as_crm_row(m)
-        for email, m in by_email.items()
-        if email not in user_emails and email not in held
-    ]
+    for email, members in by_email.items():
+        if not email or (email not in user_emails and email not in held):
+            rows += members
     return rows
 
 
