@@ -171,3 +171,24 @@ def test_a_create_is_audited_once(world: World) -> None:
     rows = world.store.audit_for(world.tenant, opp_id)
     assert len([r for r in rows if r.message == f"referral {rid} created"]) == 1
     assert world.opp(opp_id)["Audit__c"].count(f"referral {rid} created") == 1
+
+
+def test_more_solutions_than_the_text_field_holds_are_imported_and_read_back(
+    world: World,
+) -> None:
+    ids = [f"{n:08d}-0000-4000-8000-000000000000" for n in range(12)]
+    details = {
+        "dealValue": 1,
+        "closingDateTime": "2026-12-31T00:00:00Z",
+        "requirements": {"solutions": [{"id": i} for i in ids]},
+    }
+    rid, opp_id = shared(world, details=details)
+    typed = world.opp(opp_id)["Products__c"]
+    assert 0 < len(typed) <= 255
+    assert set(typed.split(";")) < set(ids)
+    soql = f"SELECT Solution_Id__c FROM Microsoft_Solution__c WHERE Opportunity__c = '{opp_id}'"  # noqa: S608
+    assert sorted(r["Solution_Id__c"] for r in world.query(soql)) == ids
+    world.edit(opp_id, StageName="Qualification")
+    world.sync(f"opportunity:{opp_id}")
+    assert [s["id"] for s in world.referral(rid)["details"]["requirements"]["solutions"]] == ids
+    assert_quiet(world, rid, opp_id)

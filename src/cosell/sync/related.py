@@ -38,7 +38,7 @@ def mirror_solutions(engine: Engine, snap: Snapshot, decided: Plan) -> None:
     ids = [str(v) for v in value] if isinstance(value, list) else []
     names = engine.schema.names
     typed = crm.typed_solutions(names) if names.products_field else ids
-    if solutions.out_of_step(crm.solution_ids(names), typed, ids):
+    if solutions.out_of_step(crm.solution_ids(names), typed, ids, engine.mapping.fields[name]):
         decided.to_crm[name] = value
 
 

@@ -10,11 +10,11 @@ After a sync both places are written to hold the same ids (:func:`out_of_step`).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 
-from cosell.sync.mapping import SyncMapping
+from cosell.sync.mapping import FieldSpec, SyncMapping
 from cosell.sync.records import Value
-from cosell.sync.translate import SOLUTIONS_PATH
+from cosell.sync.translate import SOLUTIONS_PATH, products_text
 
 ROWS_KEY = "solutions@rows"
 """The base key remembering the related list's ids at the last sync (not a mapped field)."""
@@ -56,7 +56,11 @@ def rows_after(
     return None if rows is None else list[Value](sorted(r for r in rows if r))
 
 
-def out_of_step(rows: Iterable[str] | None, typed: Collection[str], value: Collection[str]) -> bool:
-    """Whether the related list or the text holds other ids than ``value``."""
+def out_of_step(
+    rows: Iterable[str] | None, typed: Collection[str], value: Sequence[str], spec: FieldSpec
+) -> bool:
+    """Whether the related list or the text holds other ids than ``value`` (the text holds as
+    many as fit, see :func:`~cosell.sync.translate.products_text`)."""
     wanted = set(value)
-    return (rows is not None and set(rows) != wanted) or set(typed) != wanted
+    fitting = set(listed(products_text(value, spec)))
+    return (rows is not None and set(rows) != wanted) or set(typed) != fitting

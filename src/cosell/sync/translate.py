@@ -8,7 +8,7 @@ Read: :func:`from_partner_center`, :func:`from_crm`. Write: :func:`to_partner_ce
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cosell.sync import contacts, paths
@@ -28,6 +28,8 @@ HELP_CODE_PATH = "inviteContext.assistanceRequestCode"
 VISIBILITY_PATH = "consent.consentToShareReferralWithMicrosoftSellers"
 MICROSOFT_ORG = "msft"
 CONTACTS = "Contacts"
+PRODUCTS_MAX = 255
+"""The most a CRM text field holds: the solution ids typed into ``Products__c``."""
 
 
 def from_partner_center(referral: Mapping[str, Any], mapping: SyncMapping) -> dict[str, Value]:
@@ -198,6 +200,8 @@ def _crm_write(
     for name, value in values.items():
         spec = mapping.fields[name]
         wire = outbound(spec, value, "crm", mapping)
+        if spec.partner_center == SOLUTIONS_PATH:
+            wire = products_text([str(v) for v in value] if isinstance(value, list) else [], spec)
         if spec.crm.startswith("Account."):
             account[spec.crm.removeprefix("Account.")] = wire
         elif spec.crm in _RELATED_INTENT:
@@ -207,6 +211,18 @@ def _crm_write(
         if spec.partner_center == SOLUTIONS_PATH:
             related["solutions"] = [str(v) for v in value] if isinstance(value, list) else []
     return CrmWrite({**opportunity, **(extra or {})}, account, **related)
+
+
+def products_text(ids: Sequence[str], spec: FieldSpec) -> str | None:
+    """The solutions text for ``ids``: as many whole ids as the field holds (the Microsoft
+    Solutions list holds them all, and the CRM's value is the ids in either place)."""
+    limit, text = spec.max_length or PRODUCTS_MAX, ""
+    for solution_id in ids:
+        joined = f"{text};{solution_id}" if text else solution_id
+        if len(joined) > limit:
+            break
+        text = joined
+    return text or None
 
 
 def referral_kind(referral: Mapping[str, Any]) -> ReferralKind:
