@@ -83,6 +83,7 @@ class Service:
 
     def __init__(self, sandbox: SandboxProcess) -> None:
         self.url = str(sandbox.manifest["connector"]["metrics_url"])
+        self.dashboard = str(sandbox.manifest["connector"]["status_url"])
 
     def samples(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         text = httpx.get(self.url, timeout=30.0).text
@@ -103,6 +104,12 @@ class Service:
         found = self.samples()
         runs = [(dict(labels)["signal"], v) for (name, labels), v in found.items() if name == RUNS]
         return tuple(sum(v for signal, v in runs if signal == s) for s in LOOKS)
+
+    def shows_dead_letter(self, key: str, reason: str) -> bool:
+        """The dashboard lists the dead letter ``key`` with its ``reason``."""
+        page = httpx.get(self.dashboard, timeout=30.0)
+        assert page.status_code == 200, page.text
+        return key in page.text and reason in page.text
 
     def looked_again(self) -> None:
         """Wait for two more rounds of each loop: the second started after this call."""
@@ -199,6 +206,7 @@ def test_retry_of_one_record_fails_again_until_the_cause_is_fixed_then_syncs_it(
     org.freeze()
     refused(microsoft, pc, service, [referral_id])
     assert report(cli)["dead_letters"] == 1
+    assert service.shows_dead_letter(f"referral:{referral_id}", str(RULE["message"]))
     still_refused(crm, opportunity_id)
     while_refused = cli.ok("retry", f"referral:{referral_id}")  # by its queue key
     assert while_refused.splitlines() == [f"requeued referral:{referral_id}", "1 requeued"]
