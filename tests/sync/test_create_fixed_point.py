@@ -192,3 +192,20 @@ def test_more_solutions_than_the_text_field_holds_are_imported_and_read_back(
     world.sync(f"opportunity:{opp_id}")
     assert [s["id"] for s in world.referral(rid)["details"]["requirements"]["solutions"]] == ids
     assert_quiet(world, rid, opp_id)
+
+
+def test_a_default_written_for_a_missing_value_is_not_a_change(world: World) -> None:
+    details = {
+        "dealValue": 5,
+        "closingDateTime": "2026-12-31T00:00:00Z",
+        "requirements": {"solutions": [{"id": "SOL-1"}]},
+    }
+    rid, opp_id = shared(world, details=details)
+    assert world.referral(rid)["details"].get("currency") is None
+    assert world.opp(opp_id)["CurrencyIsoCode"] == "USD"  # the mapping's default
+    assert_quiet(world, rid, opp_id)
+    world.edit(opp_id, StageName="Qualification")
+    world.sync(f"opportunity:{opp_id}")
+    assert world.referral(rid)["details"].get("currency") is None
+    rows = world.store.audit_for(world.tenant, opp_id)
+    assert not [r for r in rows if r.field == "currency"]

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from cosell.sync.contacts import NO_LAST_NAME, as_held, contact_key
 from cosell.sync.mapping import default_mapping
+from cosell.sync.plan import PlanFacts, plan
 from cosell.sync.records import CreateContext, CrmRelated
 from cosell.sync.translate import (
     from_crm,
@@ -104,3 +105,53 @@ def test_duplicates_are_one_contact_with_the_first_ones_values_first() -> None:
 def test_the_placeholder_last_name_reads_as_none_and_names_are_cut_to_the_field() -> None:
     value = [{"first_name": "A" * 50, "last_name": NO_LAST_NAME}, {"last_name": "B" * 81}]
     assert as_held(value) == [{"first_name": "A" * 40}, {"last_name": "B" * 80}]
+
+
+TEXT = st.one_of(st.none(), st.text(alphabet="aZ 9-é", max_size=12))
+CRM_LENGTHS = {"Name": 120, "BillingCity": 40, "BillingPostalCode": 20, "BillingState": 80}
+
+
+@st.composite
+def referrals(draw: st.DrawFn) -> dict[str, Any]:
+    amount = draw(st.one_of(st.none(), st.decimals("0", "1e9", places=3), st.integers(0, 10**9)))
+    moment = draw(st.sampled_from(["2026-12-31T00:00:00Z", "2026-12-31T23:30:00-05:00", None]))
+    return {
+        "name": draw(TEXT),
+        "status": "New",
+        "substatus": draw(st.sampled_from(["Pending", "Received"])),
+        "details": {
+            "dealValue": None if amount is None else float(amount),
+            "currency": draw(st.sampled_from(["eur", "USD", " gbp ", None])),
+            "closingDateTime": moment,
+            "notes": draw(TEXT),
+            "requirements": {"solutions": [{"id": i} for i in draw(st.lists(TEXT))]},
+        },
+        "customerProfile": {
+            "name": draw(TEXT),
+            "address": {"city": draw(TEXT), "country": draw(st.sampled_from(["DE", "Germany"]))},
+            "team": draw(st.lists(members(), max_size=3)),
+        },
+        "inviteContext": {"assistanceRequestCode": draw(st.sampled_from(["QuotesOrLicensing"]))},
+    }
+
+
+def crm_holds(write: Any) -> tuple[dict[str, Any], CrmRelated]:
+    """What the CRM reads back after a create: the opportunity and account fields as written
+    (within their lengths), the contacts as stored, one solution row per id."""
+    for key, value in {**write.opportunity, **write.account}.items():
+        assert len(str(value or "")) <= CRM_LENGTHS.get(key, 255), f"STRING_TOO_LONG {key}"
+    rows = [{"Solution_Id__c": i} for i in write.solutions or []]
+    contacts = crm_stores(write.contacts or [])
+    return write.opportunity, CrmRelated(write.account, contacts, None, rows)
+
+
+@settings(max_examples=200, deadline=None)
+@given(referrals())
+def test_an_imported_referral_reads_back_as_its_base(referral: dict[str, Any]) -> None:
+    base = from_partner_center(referral, MAPPING)
+    opportunity, related = crm_holds(to_crm_create(base, MAPPING))
+    read_back = from_crm(opportunity, related, MAPPING)
+    facts = PlanFacts(direction="incoming", link_exists=True, referral_kind="co_sell")
+    again = plan(base, base, read_back, MAPPING, facts)
+    assert (again.decisions, again.skipped, again.conflicts) == ([], [], [])
+    assert (again.to_crm, again.to_partner_center) == ({}, {})

@@ -150,20 +150,30 @@ def _plan_opportunity(pc: CanonicalRecord, mapping: SyncMapping, facts: PlanFact
     if facts.pc_closed or (stage is not None and is_closed(pc.get(stage))):
         return Plan(skipped=[Skip(RECORD, CLOSED_NOT_CREATED)])
     values = _create_values(pc, mapping, "crm")
-    return Plan(to_crm=values, new_base=dict(pc), create="opportunity")
+    return Plan(to_crm=values, new_base=_with_defaults(pc, mapping, "crm"), create="opportunity")
 
 
 def _plan_referral(crm: CanonicalRecord | None, mapping: SyncMapping, facts: PlanFacts) -> Plan:
     if crm is None or not facts.sync_enabled:
         return Plan(skipped=[Skip(RECORD, SYNC_OFF)])
     values = _create_values(crm, mapping, "partner_center")
-    new_base = dict(crm)
+    new_base = _with_defaults(crm, mapping, "partner_center")
     stage = mapping.stage_field()
     if stage is not None:
         # The base holds what Partner Center will have, so a CRM stage that differs (e.g. the
         # deal is already won) is a CRM change that flows on the next reconcile.
         new_base[stage] = CREATED_STATUS
     return Plan(to_partner_center=values, new_base=new_base, create="referral")
+
+
+def _with_defaults(record: CanonicalRecord, mapping: SyncMapping, side: Side) -> dict[str, Value]:
+    """The base a create commits: the record, with the defaults the create writes to ``side``
+    for fields without a value (what that side then holds)."""
+    base = dict(record)
+    for name, spec in mapping.fields.items():
+        if base.get(name) is None and spec.default is not None and spec.on_create_to(side):
+            base[name] = spec.default
+    return base
 
 
 def _create_values(record: CanonicalRecord, mapping: SyncMapping, side: Side) -> dict[str, Value]:
@@ -223,8 +233,8 @@ class _Merge:
 
     def _field(self, name: str, spec: FieldSpec) -> None:
         b, p, c = self.base.get(name), self.pc.get(name), self.crm.get(name)
-        pc_changed = p != b and p != project(spec, b, "partner_center", self.mapping)
-        crm_changed = c != b and c != project(spec, b, "crm", self.mapping)
+        pc_changed = self._changed(spec, b, p, "partner_center")
+        crm_changed = self._changed(spec, b, c, "crm")
         if pc_changed and crm_changed:
             self._both(name, spec, b, p, c)
         elif pc_changed:
@@ -232,8 +242,18 @@ class _Merge:
         elif crm_changed:
             self._flow(name, spec, "crm", c)
 
+    def _changed(self, spec: FieldSpec, base: Value, value: Value, side: Side) -> bool:
+        """A side's value differs from the base as that side would read the base back. No value
+        and the field's default are the same: a create writes the default for no value."""
+        if _or_default(spec, value) == _or_default(spec, base):
+            return False
+        return value != project(spec, base, side, self.mapping)
+
     def _both(self, name: str, spec: FieldSpec, b: Value, p: Value, c: Value) -> None:
-        if p == c or project(spec, p, "crm", self.mapping) == c:
+        if (
+            _or_default(spec, p) == _or_default(spec, c)
+            or project(spec, p, "crm", self.mapping) == c
+        ):
             self.out.new_base[name] = p
             return
         winner = _winner(spec)
@@ -270,6 +290,10 @@ class _Merge:
         if spec.transform == "stage":
             return _transition_problem(self.pc.get(name), value)
         return ON_HOLD if self.on_hold and spec.hold else None
+
+
+def _or_default(spec: FieldSpec, value: Value) -> Value:
+    return spec.default if value is None else value
 
 
 def reason_field(mapping: SyncMapping) -> str | None:
