@@ -367,3 +367,21 @@ def test_plan_does_not_mutate_its_inputs(facts: PlanFacts) -> None:
     snapshot: list[Any] = [dict(base), dict(pc), dict(crm)]
     plan(base, pc, crm, MAPPING, facts)
     assert [base, pc, crm] == snapshot
+
+
+def test_a_create_base_holds_the_defaults_the_create_writes() -> None:
+    referral = {k: v for k, v in pc_record().items() if k != "currency"}
+    result = plan(None, referral, None, MAPPING, PlanFacts(direction="incoming"))
+    assert result.create == "opportunity"
+    assert result.new_base["currency"] == "USD"
+
+
+@pytest.mark.parametrize(
+    ("pc", "crm"), [(None, "USD"), ("USD", None)], ids=["pc has none", "crm has none"]
+)
+def test_no_value_and_the_default_are_the_same(pc: Value, crm: Value) -> None:
+    base = rec(HELD, currency="USD")
+    result = plan(base, rec(base, currency=pc), rec(base, currency=crm), MAPPING, PlanFacts())
+    assert (result.to_crm, result.to_partner_center, result.skipped) == ({}, {}, [])
+    edit = plan(base, rec(base, currency=None), rec(base, currency="EUR"), MAPPING, PlanFacts())
+    assert edit.skipped == [Skip("currency", ON_HOLD)]  # a real edit is still one
