@@ -155,3 +155,49 @@ def test_an_imported_referral_reads_back_as_its_base(referral: dict[str, Any]) -
     again = plan(base, base, read_back, MAPPING, facts)
     assert (again.decisions, again.skipped, again.conflicts) == ([], [], [])
     assert (again.to_crm, again.to_partner_center) == ({}, {})
+
+
+@st.composite
+def opportunities(draw: st.DrawFn) -> tuple[dict[str, Any], CrmRelated]:
+    amount = draw(st.one_of(st.none(), st.decimals("0", "1e9", places=2)))
+    opportunity = {
+        "Id": "006A",
+        "Name": draw(TEXT),
+        "Amount": None if amount is None else float(amount),
+        "CurrencyIsoCode": draw(st.sampled_from(["EUR", "USD"])),
+        "CloseDate": "2026-09-30",
+        "StageName": draw(st.sampled_from(["Prospecting", "Qualification"])),
+        "Description": draw(TEXT),
+        "Products__c": draw(st.sampled_from([None, "SOL-1", "SOL-2; SOL-1", " , SOL-3"])),
+        "How_can_Microsoft_help__c": draw(st.sampled_from([None, "quotes or licensing"])),
+        "Microsoft_Referral_Visibility__c": draw(st.sampled_from([None, False, True])),
+    }
+    account = {"Name": draw(TEXT), "BillingCountry": draw(st.sampled_from(["US", "Germany"]))}
+    keys = {
+        "FirstName": "firstName",
+        "LastName": "lastName",
+        "Email": "email",
+        "Phone": "phoneNumber",
+    }
+    rows = [{crm: m.get(pc) for crm, pc in keys.items()} for m in draw(st.lists(members()))]
+    solutions = [{"Solution_Id__c": i} for i in draw(st.lists(st.sampled_from(["SOL-1", "SOL-4"])))]
+    return opportunity, CrmRelated(account, rows, None, solutions)
+
+
+@settings(max_examples=200, deadline=None)
+@given(opportunities())
+def test_a_referral_created_from_an_opportunity_reads_back_as_its_base(
+    opportunity: tuple[dict[str, Any], CrmRelated],
+) -> None:
+    crm = from_crm(*opportunity, MAPPING)
+    created = plan(None, None, crm, MAPPING, PlanFacts(direction="outgoing"))
+    assert created.create == "referral"
+    body = to_partner_center_create(created.to_partner_center, CreateContext("006A"), MAPPING)
+    referral = {**body, "status": "Active", "substatus": "Accepted"}  # Partner Center's answer
+    facts = PlanFacts(direction="outgoing", link_exists=True, referral_kind="co_sell")
+    again = plan(created.new_base, from_partner_center(referral, MAPPING), crm, MAPPING, facts)
+    # What the create produced flows back to the CRM (its stage, and sharing for a help code);
+    # nothing goes to Partner Center and nothing is skipped.
+    assert again.to_partner_center == {}
+    assert (again.skipped, again.conflicts) == ([], [])
+    assert set(again.to_crm) <= {"stage", "visibility"}
