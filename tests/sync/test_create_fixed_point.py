@@ -58,6 +58,9 @@ def outgoing(world: World, **fields: Any) -> tuple[str, str]:
     values = {"Sync_with_Partner_Center__c": True, "Products__c": "SOL-200", **fields}
     opp_id = world.opportunity(contacts=2, solutions=("SOL-100",), **values)
     world.add_contact(opp_id, "NoName@Northwind.example")
+    [user] = world.query(f"SELECT Id FROM User WHERE Email = '{TEAM_USER['email']}'")  # noqa: S608
+    member = {"OpportunityId": opp_id, "UserId": user["Id"], "TeamMemberRole": "Sales Rep"}
+    world.sf_client.create("OpportunityTeamMember", member)
     world.sync(f"opportunity:{opp_id}")
     return str(world.link_for(opp_id).referral_id), opp_id
 
@@ -145,6 +148,8 @@ def test_an_outgoing_cosell_create_reads_back_as_its_base(world: World) -> None:
     rid, opp_id = outgoing(world, How_can_Microsoft_help__c=HELP)
     referral = world.referral(rid)
     assert referral["consent"]["consentToShareReferralWithMicrosoftSellers"] is True
+    assert [m["email"] for m in referral["team"]] == [TEAM_USER["email"]]
+    assert len(referral["customerProfile"]["team"]) == 3
     assert_quiet(world, rid, opp_id)
 
 
