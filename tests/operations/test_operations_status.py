@@ -7,6 +7,7 @@ from datetime import timedelta
 from ops_world import OpsWorld, dead_letter
 
 from cosell.operations.activity import RecordingStatus
+from cosell.operations.status import FAILED_SHOWN
 from cosell.signals.loop import LookReport
 from cosell.store.records import LinkUpdate
 
@@ -47,6 +48,9 @@ def test_status_json_counts_expiring_referrals_and_budget(world: OpsWorld) -> No
     assert report["links"] == 5
     assert report["queue_depth"] == 2
     assert report["dead_letters"] == 1
+    assert [(f["key"], f["reason"]) for f in report["failed"]] == [
+        ("opportunity:006D", "RejectedError: no contact")
+    ]
     assert report["open_conflicts"] == 1
     assert 30 * 60 <= report["oldest_unsynced_seconds"] < 31 * 60
     expiring = report["expiring"]["referrals"]
@@ -67,6 +71,8 @@ def test_status_table_and_offline(world: OpsWorld) -> None:
     assert code == 0
     assert "5 (1 closed, 3 linked, 1 pending_create)" in out
     assert "Dead letters" in out
+    assert "opportunity:006D" in out  # each dead letter is listed with its reason
+    assert "RejectedError: no contact" in out
     assert "Open conflicts" in out
     assert "referral-updated" in out
     assert "Salesforce API budget" not in out
@@ -80,3 +86,16 @@ def test_status_reports_an_unreachable_side_without_failing(world: OpsWorld) -> 
     report = json.loads(out)
     assert "invalid_client" in report["salesforce_budget"]["error"]
     assert report["expiring"] == {"error": None, "referrals": [], "within_days": 3.0}
+
+
+def test_status_lists_the_newest_dead_letters_and_counts_them_all(world: OpsWorld) -> None:
+    store, tenant = world.store()
+    for n in range(FAILED_SHOWN + 3):
+        world.clock.advance(1)
+        dead_letter(store, tenant, f"referral:R-{n:02}", f"ServerError: {n}")
+    code, out, _ = world.cosell("status", "--offline", "--json")
+    report = json.loads(out)
+    assert code == 0
+    assert report["dead_letters"] == FAILED_SHOWN + 3
+    listed = [f["key"] for f in report["failed"]]
+    assert listed == [f"referral:R-{n:02}" for n in range(FAILED_SHOWN + 2, 2, -1)]

@@ -94,6 +94,8 @@ def status_command(
         _print_json(report.to_json())
     else:
         _console().print(views.status_table(report))
+        if report.failed:
+            _console().print(views.dead_letter_table(report.failed))
 
 
 # --- audit -------------------------------------------------------------------------------------

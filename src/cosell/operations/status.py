@@ -16,10 +16,12 @@ from cosell.clients.salesforce import SalesforceClient
 from cosell.errors import CosellError
 from cosell.operations.activity import Activity, read_activity
 from cosell.operations.call_meter import calls_last_24h
-from cosell.store.records import TenantId
+from cosell.store.records import DeadLetter, TenantId
 from cosell.store.sql import Store
 
 REFERRAL_LIFETIME = timedelta(days=14)
+FAILED_SHOWN = 20
+"""Dead letters ``cosell status`` lists with their reasons (the count covers all)."""
 INCOMING_NEW = "direction eq 'Incoming' and status eq 'New'"
 PARTNER_CENTER_QUOTA_NOTE = (
     "Partner Center publishes no API quota (it throttles with 429 and Retry-After); "
@@ -79,6 +81,8 @@ class StatusReport:
     salesforce_budget: SalesforceBudget | None = None
     partner_center_calls_24h: int | None = None
     partner_center_note: str = PARTNER_CENTER_QUOTA_NOTE
+    failed: tuple[DeadLetter, ...] = ()
+    """The newest dead letters (up to ``FAILED_SHOWN``) with their reasons."""
 
     @property
     def links(self) -> int:
@@ -128,6 +132,7 @@ def build_status(
         expiring=expiring,
         salesforce_budget=None if salesforce is None else salesforce_budget(salesforce),
         partner_center_calls_24h=calls_last_24h(store, tenant_id, now),
+        failed=tuple(store.dead_letters(tenant_id, limit=FAILED_SHOWN)),
     )
 
 

@@ -209,10 +209,12 @@ class Store:
 
     # --- dead letters ----------------------------------------------------------------------------
 
-    def dead_letters(self, tenant: TenantId) -> list[DeadLetter]:
+    def dead_letters(self, tenant: TenantId, limit: int | None = None) -> list[DeadLetter]:
+        """The tenant's dead letters, newest first (at most ``limit``)."""
         stmt = sa.select(dead_letters).where(dead_letters.c.tenant_id == tenant)
+        stmt = stmt.order_by(dead_letters.c.failed_at.desc()).limit(limit)
         with self._tx() as conn:
-            rows = conn.execute(stmt.order_by(dead_letters.c.failed_at.desc())).mappings().all()
+            rows = conn.execute(stmt).mappings().all()
         return [_dead_letter(row) for row in rows]
 
     def retry_dead_letter(self, tenant: TenantId, key: str) -> bool:
