@@ -161,3 +161,34 @@ def wait_for(condition: Callable[[], bool], deadline: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < end, "timed out"
         time.sleep(0.01)
+
+
+def test_a_link_that_turns_up_after_the_sides_were_read_means_reading_them_again(
+    world: World,
+) -> None:
+    """Found only through the other record, a link may have been committed while the sides
+    were read, so the sides may predate its base: they are read again after the link."""
+    referral = world.share_referral()
+    world.engine.reconcile_key(f"referral:{referral['id']}")
+    link = world.store.link_by_referral(world.tenant, referral["id"])
+    assert link is not None
+    assert link.opportunity_id
+    reads: list[Any] = []
+    read = world.engine.read
+
+    def recorded(kind: Any, record_id: str, given: Any = None) -> Any:
+        snapshot = read(kind, record_id, given)
+        reads.append(given)
+        if len(reads) == 1:  # as if the link had been committed during this read
+            snapshot.link_found_late = True
+        return snapshot
+
+    world.engine.read = recorded  # type: ignore[method-assign]
+    keys = world.engine.pair_keys("opportunity", link.opportunity_id)
+    with world.engine.pairs.hold(*keys) as held:
+        snapshot = world.engine._read_held("opportunity", link.opportunity_id, held)
+    assert len(reads) == 2
+    assert reads[0] is None
+    assert reads[1] is not None
+    assert reads[1].id == link.id
+    assert not snapshot.link_found_late

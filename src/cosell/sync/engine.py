@@ -55,6 +55,9 @@ class Snapshot:
     crm: CrmRecord | None
     pc_values: dict[str, Value] | None = None
     crm_values: dict[str, Value] | None = None
+    link_found_late: bool = False
+    """The link turned up only after the sides were read (through the other record): a
+    reconcile may have committed it meanwhile, so the sides may predate its base."""
 
     @property
     def linked(self) -> bool:
@@ -179,9 +182,9 @@ class Engine:
 
     # --- reading ---------------------------------------------------------------------------------
 
-    def read(self, kind: KeyKind, record_id: str) -> Snapshot:
-        """Resolve the link and read both sides now."""
-        link = self._link(kind, record_id)
+    def read(self, kind: KeyKind, record_id: str, link: Link | None = None) -> Snapshot:
+        """Resolve the link (unless given) and read both sides now."""
+        link = link or self._link(kind, record_id)
         referral_id = _first(link.referral_id if link else None, _if(kind == "referral", record_id))
         opp_id = _first(
             link.opportunity_id if link else None, _if(kind == "opportunity", record_id)
@@ -192,8 +195,9 @@ class Engine:
         pc = self.pc.read(referral_id) if referral_id else None
         if crm is None and pc is not None and opp_id is None:
             crm = self._opportunity_for(pc)
-        link = link or self._other_link(pc, crm)
-        return self._translated(Snapshot(link, pc, crm))
+        found = link or self._other_link(pc, crm)
+        late = link is None and found is not None
+        return self._translated(Snapshot(found, pc, crm, link_found_late=late))
 
     def pair_keys(self, kind: KeyKind, record_id: str) -> set[str]:
         """The record keys to lock before reading: the key and those its stored link names."""
@@ -204,10 +208,22 @@ class Engine:
         referral, a record just created) is locked too, and the read repeated when that meant
         waiting for another reconcile of the pair."""
         snapshot = self.read(kind, record_id)
-        while held.widen(snapshot.keys()):
-            self.stats.count("pair_waits")
-            snapshot = self.read(kind, record_id)
-        return snapshot
+        while True:
+            if held.widen(snapshot.keys()):
+                self.stats.count("pair_waits")
+                snapshot = self.read(kind, record_id)
+            elif snapshot.link_found_late and (link := self._refreshed(snapshot.link)):
+                # Every key is held now: read the sides again after the link, as usual.
+                snapshot = self.read(kind, record_id, link)
+            else:
+                return snapshot
+
+    def _refreshed(self, link: Link | None) -> Link | None:
+        if link is None:
+            return None
+        if link.referral_id:
+            return self.store.link_by_referral(self.tenant, link.referral_id)
+        return self.store.link_by_opportunity(self.tenant, link.opportunity_id or "")
 
     def _link(self, kind: KeyKind, record_id: str) -> Link | None:
         if kind == "referral":
