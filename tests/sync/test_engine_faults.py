@@ -416,3 +416,29 @@ def test_an_unready_update_is_held_back_while_the_rest_syncs(world: World) -> No
     with pytest.raises(NotReady):
         world.sync(f"opportunity:{opp_id}")
     assert world.writes() == before
+
+
+def test_a_refusal_the_crm_will_not_even_show_is_kept_in_the_audit(world: World) -> None:
+    """A rule that refuses every save of the record refuses the status write too: the store's
+    audit then tells why, with both refusals."""
+    referral = world.share_referral(name="Frozen deal", details={"dealValue": 10})
+    key = f"referral:{referral['id']}"
+    world.sync(key)
+    rule = {
+        "sobject": "Opportunity",
+        "field": "Name",
+        "operator": "contains",
+        "value": "Frozen",
+        "message": "Frozen deals may not change",
+    }
+    control = world.pc_control.__class__(world.sf_app, base_url="http://127.0.0.1:8602")
+    assert control.post("/_emulator/validation-rules", json=rule).status_code == 201
+    world.microsoft_update(referral["id"], details={"dealValue": 20})
+    queue = world.queue()
+    queue.enqueue(world.tenant, key)
+    assert queue.run_until_idle(timeout=30).dead_lettered == 1
+    rows = world.store.audit_for(world.tenant, referral["id"])
+    refusals = [r for r in rows if r.outcome == "rejected"]
+    assert refusals
+    assert "Frozen deals may not change" in refusals[0].message
+    assert "not shown on the record" in refusals[0].message

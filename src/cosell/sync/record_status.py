@@ -177,10 +177,20 @@ class RecordStatus:
         fields = self.fields(crm.opportunity, [], refusal)
         if not fields:
             return
-        self.engine.crm.update(crm, CrmWrite(), fields)
+        try:
+            self.engine.crm.update(crm, CrmWrite(), fields)
+        except RejectedError as exc:
+            # The CRM refuses even the status write: the audit is then the only place that
+            # tells why (``cosell audit ID``), with both refusals.
+            message = f"{reason} (not shown on the record: {exc.message})"
+            self._audit(replace(refusal, message=message), crm.id)
+            raise
         if self.shows_refusal(fields):
-            stored = replace(refusal, referral_id=self.referral_id(), opportunity_id=crm.id)
-            self.engine.store.record_audit(self.engine.tenant, [stored])
+            self._audit(refusal, crm.id)
+
+    def _audit(self, refusal: AuditEntry, opportunity_id: str) -> None:
+        stored = replace(refusal, referral_id=self.referral_id(), opportunity_id=opportunity_id)
+        self.engine.store.record_audit(self.engine.tenant, [stored])
 
     def referral_id(self) -> str | None:
         if self.snap.pc is not None:
