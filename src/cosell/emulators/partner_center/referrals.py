@@ -14,11 +14,18 @@ from starlette.routing import Route
 
 from cosell.emulators.partner_center.odata import FilterError, parse_filter
 from cosell.emulators.partner_center.responses import invalid, json_response
+from cosell.emulators.partner_center.selection import (
+    Selection,
+    SelectionError,
+    check_expand,
+    parse_select,
+)
 
 if TYPE_CHECKING:
     from cosell.emulators.partner_center.emulator import Emulator
 
 PAGE_SIZE = 100
+CARRIED = ("$filter", "$orderby", "$count", "$select", "$expand")
 ORDER_FIELDS = ("createdDateTime", "updatedDateTime")
 BASE = "/v1.0/engagements/referrals"
 
@@ -38,8 +45,11 @@ async def read_json(request: Request) -> Any:
         raise invalid("The request body is not valid JSON.", "body") from None
 
 
-def referral_response(referral: dict[str, Any], status: int = 200) -> Response:
-    return json_response(referral, status, {"ETag": referral["eTag"]})
+def referral_response(
+    referral: dict[str, Any], status: int = 200, selection: Selection | None = None
+) -> Response:
+    body = selection.apply(referral) if selection else referral
+    return json_response(body, status, {"ETag": referral["eTag"]})
 
 
 async def list_referrals(request: Request) -> Response:
@@ -49,14 +59,15 @@ async def list_referrals(request: Request) -> Response:
     top = _integer(params, "$top", PAGE_SIZE, minimum=1)
     skip = _skiptoken(params.get("$skiptoken")) or _integer(params, "$skip", 0, minimum=0)
     page_size = min(top, PAGE_SIZE)
+    selection = _selection(params)
     emulator = _emulator(request)
     with emulator.lock:
         emulator.referrals.expire_due()
         found = emulator.referrals.select(predicate, order)
         body: dict[str, Any] = {
-            "@odata.context": f"{emulator.config.base_url}/v1.0/$metadata#Referrals",
+            "@odata.context": _context(emulator, selection),
             "@odata.count": len(found),
-            "value": found[skip : skip + page_size],
+            "value": [selection.apply(r) for r in found[skip : skip + page_size]],
         }
         if skip + page_size < len(found):
             body["@odata.nextLink"] = _next_link(emulator, params, skip + page_size, page_size)
@@ -64,10 +75,12 @@ async def list_referrals(request: Request) -> Response:
 
 
 async def get_referral(request: Request) -> Response:
+    selection = _selection(request.query_params)
     emulator = _emulator(request)
     with emulator.lock:
         emulator.referrals.expire_due()
-        return referral_response(emulator.referrals.get(request.path_params["id"]))
+        referral = emulator.referrals.get(request.path_params["id"])
+        return referral_response(referral, selection=selection)
 
 
 async def create_referral(request: Request) -> Response:
@@ -112,6 +125,23 @@ def _filter(text: str | None) -> Any:
         raise invalid(str(exc), "$filter") from None
 
 
+def _selection(params: Any) -> Selection:
+    try:
+        check_expand(params.get("$expand"))
+    except SelectionError as exc:
+        raise invalid(str(exc), "$expand") from None
+    try:
+        return parse_select(params.get("$select"))
+    except SelectionError as exc:
+        raise invalid(str(exc), "$select") from None
+
+
+def _context(emulator: Emulator, selection: Selection) -> str:
+    """The OData context URL; a selection is listed in it, as OData does."""
+    chosen = "" if selection.everything else f"({','.join(selection.paths)})"
+    return f"{emulator.config.base_url}/v1.0/$metadata#Referrals{chosen}"
+
+
 def _order(text: str | None) -> tuple[str, bool]:
     if not text:
         return ("createdDateTime", False)
@@ -148,7 +178,7 @@ def _skiptoken(token: str | None) -> int:
 
 
 def _next_link(emulator: Emulator, params: Any, offset: int, page_size: int) -> str:
-    query = {k: params[k] for k in ("$filter", "$orderby", "$count") if k in params}
+    query = {k: params[k] for k in CARRIED if k in params}
     query["$top"] = str(page_size)
     query["$skiptoken"] = base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
     return f"{emulator.config.base_url}{BASE}?{urlencode(query)}"
