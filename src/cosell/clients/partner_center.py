@@ -15,14 +15,15 @@ import json
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, NotRequired, TypedDict, TypeVar
+from datetime import UTC, datetime
+from typing import Any, Generic, Literal, NotRequired, TypedDict, TypeVar, overload
 from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from cosell.clients.partner_center_errors import error_for_exception, error_for_response
-from cosell.clients.referral import Referral
+from cosell.clients.referral import Referral, ReferralStamp, ReferralView, WireModel
 from cosell.clients.retry import RetryPolicy
 from cosell.errors import APIError, Conflict, NotFound, RejectedError, RetryableError, Throttled
 from cosell.webhooks.registration import (
@@ -35,7 +36,10 @@ REFERRALS = "/v1.0/engagements/referrals"
 REGISTRATION = "/webhooks/v1/registration"
 DEAL_REGISTRATION = "/registrations/0/"
 PATCH_OPS = frozenset({"add", "replace"})
+CHANGED_ORDER = "updatedDateTime asc"
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R", bound=WireModel)
+V = TypeVar("V", bound=ReferralView)
 
 
 class JsonPatchOp(TypedDict):
@@ -47,10 +51,10 @@ class JsonPatchOp(TypedDict):
 
 
 @dataclass(frozen=True)
-class ReferralPage:
-    """One page of a referral listing."""
+class ReferralPage(Generic[R]):
+    """One page of a referral listing: whole referrals, or a :class:`ReferralView`."""
 
-    referrals: list[Referral]
+    referrals: list[R]
     next_link: str | None
     count: int | None = None
 
@@ -114,21 +118,77 @@ class PartnerCenterClient:
 
     # -- referrals ---------------------------------------------------------------------------
 
+    @overload
     def list_referrals(
         self, filter: str | None = None, orderby: str | None = None, top: int | None = None
-    ) -> Iterator[Referral]:
-        """Every matching referral, fetching pages lazily; at most ``top`` when given."""
-        items = (r for page in self.list_pages(filter, orderby, top) for r in page.referrals)
-        return itertools.islice(items, top) if top is not None else items
+    ) -> Iterator[Referral]: ...
 
+    @overload
+    def list_referrals(
+        self,
+        filter: str | None = None,
+        orderby: str | None = None,
+        top: int | None = None,
+        *,
+        select: type[V],
+    ) -> Iterator[V]: ...
+
+    def list_referrals(
+        self,
+        filter: str | None = None,
+        orderby: str | None = None,
+        top: int | None = None,
+        *,
+        select: type[ReferralView] | None = None,
+    ) -> Iterator[Referral] | Iterator[ReferralView]:
+        """Every matching referral, fetching pages lazily; at most ``top`` when given.
+
+        With ``select`` (a :class:`ReferralView` such as :class:`ReferralStamp`) only the view's
+        properties are asked for (``$select``) and each row is read as that view."""
+        if select is None:
+            return _rows(self._pages(filter, orderby, top, Referral), top)
+        return _rows(self._pages(filter, orderby, top, select), top)
+
+    def changed_since(self, since: datetime | None) -> Iterator[ReferralStamp]:
+        """Stamps of the referrals whose ``updatedDateTime`` is at or after ``since`` (floored
+        to the second; ``None`` lists every referral), oldest change first."""
+        return self.list_referrals(_changed_filter(since), CHANGED_ORDER, select=ReferralStamp)
+
+    @overload
     def list_pages(
         self, filter: str | None = None, orderby: str | None = None, top: int | None = None
-    ) -> Iterator[ReferralPage]:
+    ) -> Iterator[ReferralPage[Referral]]: ...
+
+    @overload
+    def list_pages(
+        self,
+        filter: str | None = None,
+        orderby: str | None = None,
+        top: int | None = None,
+        *,
+        select: type[V],
+    ) -> Iterator[ReferralPage[V]]: ...
+
+    def list_pages(
+        self,
+        filter: str | None = None,
+        orderby: str | None = None,
+        top: int | None = None,
+        *,
+        select: type[ReferralView] | None = None,
+    ) -> Iterator[ReferralPage[Any]]:
         """Pages of a listing, following ``@odata.nextLink`` only when the next one is needed."""
-        params: Mapping[str, str] | str = _list_params(filter, orderby, top)
+        if select is None:
+            return self._pages(filter, orderby, top, Referral)
+        return self._pages(filter, orderby, top, select)
+
+    def _pages(
+        self, filter: str | None, orderby: str | None, top: int | None, model: type[R]
+    ) -> Iterator[ReferralPage[R]]:
+        params: Mapping[str, str] | str = _list_params(filter, orderby, top, model)
         seen: set[str] = set()
         while True:
-            page = _page_of(self._json(_Call("GET", REFERRALS, self._http, params=params)))
+            page = _page_of(self._json(_Call("GET", REFERRALS, self._http, params=params)), model)
             yield page
             if not page.next_link:
                 return
@@ -307,9 +367,27 @@ class PartnerCenterClient:
         }
 
 
-def _list_params(filter: str | None, orderby: str | None, top: int | None) -> dict[str, str]:
-    named = {"$filter": filter, "$orderby": orderby, "$top": None if top is None else str(top)}
+def _list_params(
+    filter: str | None, orderby: str | None, top: int | None, model: type[WireModel]
+) -> dict[str, str]:
+    named = {
+        "$filter": filter,
+        "$orderby": orderby,
+        "$top": None if top is None else str(top),
+        "$select": model.selection() if issubclass(model, ReferralView) else None,
+    }
     return {key: value for key, value in named.items() if value is not None}
+
+
+def _rows(pages: Iterator[ReferralPage[R]], top: int | None) -> Iterator[R]:
+    items = (r for page in pages for r in page.referrals)
+    return itertools.islice(items, top) if top is not None else items
+
+
+def _changed_filter(since: datetime | None) -> str | None:
+    if since is None:
+        return None
+    return f"updatedDateTime ge {since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
 
 def _next_query(next_link: str) -> str:
@@ -318,12 +396,12 @@ def _next_query(next_link: str) -> str:
     return urlsplit(next_link).query
 
 
-def _page_of(body: Any) -> ReferralPage:
+def _page_of(body: Any, model: type[R]) -> ReferralPage[R]:
     if not isinstance(body, dict) or not isinstance(body.get("value"), list):
         raise APIError("referral listing has no 'value' array", method="GET", url=REFERRALS)
     count = body.get("@odata.count")
     return ReferralPage(
-        referrals=[_read(Referral, item) for item in body["value"]],
+        referrals=[_read(model, item) for item in body["value"]],
         next_link=body.get("@odata.nextLink") or None,
         count=count if isinstance(count, int) else None,
     )

@@ -254,3 +254,26 @@ class Referral(WireModel):
         body = self.to_wire()
         body.pop("links", None)
         return body
+
+
+class ReferralView(WireModel):
+    """A partial referral, read with ``$select``: its fields are the properties it selects.
+
+    Keys beyond them (a server that ignores ``$select`` sends whole referrals) are dropped, so a
+    view never pretends to be a full :class:`Referral` and never carries what it did not ask for.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    @classmethod
+    def selection(cls) -> str:
+        """The ``$select`` value: the wire names of this view's fields."""
+        return ",".join(field.alias or name for name, field in cls.model_fields.items())
+
+
+class ReferralStamp(ReferralView):
+    """What a sweep reads of a referral: its id, when it last changed and its eTag."""
+
+    id: str | None = None
+    updated_date_time: Timestamp | None = None
+    e_tag: str | None = None
