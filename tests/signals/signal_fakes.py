@@ -66,23 +66,16 @@ class FakeSalesforce:
                 }
 
 
-_GE = re.compile(r"updatedDateTime ge (\S+)")
-
-
 class FakePartnerCenter:
     """Answers referral listings from a dict of id → updatedDateTime."""
 
     def __init__(self) -> None:
         self.updated: dict[str, datetime] = {}
-        self.listings: list[tuple[str | None, str | None]] = []
+        self.listings: list[datetime | None] = []
 
-    def list_referrals(
-        self, *, filter: str | None = None, orderby: str | None = None
-    ) -> Iterator[Referral]:
-        self.listings.append((filter, orderby))
-        found = _GE.search(filter or "")
-        since = datetime.fromisoformat(found.group(1)) if found else None
+    def changed_since(self, since: datetime | None) -> Iterator[Referral]:
+        self.listings.append(since)
         for stamp, id_ in sorted((s, i) for i, s in self.updated.items()):
-            if since is None or stamp >= since:
+            if since is None or stamp >= since.replace(microsecond=0):
                 wire = stamp.isoformat().replace("+00:00", "Z")
                 yield Referral.model_validate({"id": id_, "updatedDateTime": wire})

@@ -2,13 +2,15 @@
 
 Webhooks buy latency; the sweep buys correctness. It runs every ``sync.sweep_interval``
 (5 minutes by default) and whenever a webhook hints that something changed that cannot be tied to
-one of our referrals. The first sweep, with no cursor yet, reads every referral.
+one of our referrals. The first sweep, with no cursor yet, reads every referral. A sweep lists
+only each referral's id, ``updatedDateTime`` and ``eTag`` (``$select``): about an eighteenth of
+the bytes of whole referrals.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 import structlog
@@ -22,7 +24,6 @@ if TYPE_CHECKING:  # the store and queue load only where they run
 
 CURSOR_NAME = "partner_center.referral.updated"
 KEY_PREFIX = "referral"
-ORDER_BY = "updatedDateTime asc"
 
 log = structlog.get_logger(__name__)
 
@@ -41,21 +42,10 @@ class ReferralStamp(Protocol):
 
 
 class ReferralLister(Protocol):
-    """The part of the Partner Center client the sweeper needs: every referral of a listing."""
+    """The part of the Partner Center client the sweeper needs: the stamps of the referrals
+    changed at or after a moment (``$select``-ed to id, updatedDateTime and eTag), oldest first."""
 
-    def list_referrals(
-        self, *, filter: str | None = None, orderby: str | None = None
-    ) -> Iterable[ReferralStamp]: ...
-
-
-def odata_datetime(moment: datetime) -> str:
-    """An OData DateTimeOffset literal in UTC, floored to the second."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def updated_since_filter(since: datetime | None) -> str | None:
-    """The ``$filter`` of a sweep, or ``None`` to read everything."""
-    return None if since is None else f"updatedDateTime ge {odata_datetime(since)}"
+    def changed_since(self, since: datetime | None) -> Iterable[ReferralStamp]: ...
 
 
 class ReferralChanges:
@@ -65,7 +55,7 @@ class ReferralChanges:
         self._client = client
 
     def __call__(self, since: datetime | None) -> Iterator[Change]:
-        rows = self._client.list_referrals(filter=updated_since_filter(since), orderby=ORDER_BY)
+        rows = self._client.changed_since(since)
         for referral in rows:
             if referral.id and referral.updated_date_time:
                 yield Change(referral.id, referral.updated_date_time, referral.e_tag)

@@ -115,8 +115,8 @@ class PartnerCenterSide:
         return None if first is None else pc_record(first.to_wire())
 
     def all_ids(self) -> list[str]:
-        """Every referral id (a full pass)."""
-        return [r.id for r in self.client.list_referrals() if r.id]
+        """Every referral id (a full pass; only the stamps are listed)."""
+        return [r.id for r in self.client.changed_since(None) if r.id]
 
     def create(self, body: Mapping[str, Any]) -> PcRecord:
         return pc_record(self.client.create_referral(body).to_wire())
