@@ -43,7 +43,7 @@ def start_emulators(state_dir: Path, pc_port: int, sf_port: int) -> Emulators:
         pc_file = state_dir / PC_STATE_FILE
         restored = pc_file.exists()
         pc_config = PartnerCenterEmulatorConfig(public_url=pc_served.url, state_file=pc_file)
-        # Strict access, as a real org: cosell sees only what its setup granted the integration user.
+        # Strict access, as in a real org: cosell sees only what setup granted its user.
         sf_config = SalesforceEmulatorConfig(public_url=sf_served.url, fls_strict=True)
         pc_app, sf_app = partner_center_app(pc_config), salesforce_app(sf_config)
         sf_state = SalesforceStateFile(state_dir / SF_STATE_FILE, sf_app.state.emulator)

@@ -14,7 +14,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 from cosell.clients.partner_center import PartnerCenterClient
 from cosell.clients.salesforce import SalesforceClient
@@ -35,8 +35,23 @@ from cosell.sync.reconcile import Reconcile
 from cosell.sync.records import Value
 from cosell.sync.translate import from_crm, from_partner_center, referral_kind
 
-if TYPE_CHECKING:
-    from cosell.service.runtime import ServiceParts
+
+class EngineParts(Protocol):
+    """What the engine takes from a running service (``cosell.service.runtime.ServiceParts``)."""
+
+    @property
+    def store(self) -> Store: ...
+    @property
+    def tenant(self) -> TenantId: ...
+    @property
+    def partner_center(self) -> PartnerCenterClient: ...
+    @property
+    def salesforce(self) -> SalesforceClient: ...
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def clock(self) -> Clock: ...
+
 
 RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 """A Salesforce record id (15 or 18 characters)."""
@@ -136,7 +151,7 @@ class Engine:
         return cls(store=store, tenant=tenant, partner_center=pc, crm=crm, clock=clock)
 
     @classmethod
-    def from_parts(cls, parts: ServiceParts) -> Engine:
+    def from_parts(cls, parts: EngineParts) -> Engine:
         """The engine of a running service (see ``cosell.service.runtime``)."""
         return cls.build(
             store=parts.store,
@@ -317,6 +332,6 @@ def mapping_from_settings(settings: Settings) -> SyncMapping:
     return load_mapping(path) if path is not None else default_mapping()
 
 
-def queue_handler(parts: ServiceParts) -> Callable[[Job], None]:
+def queue_handler(parts: EngineParts) -> Callable[[Job], None]:
     """The handler ``cosell run`` gives its work queue (see ``cosell.service.command``)."""
     return Engine.from_parts(parts).reconcile
