@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from engine_world import World
 from signal_fakes import Cursors, RecordingQueue
-from test_related import without
+from test_related_watched import without
 
 from cosell.queue.embedded import EmbeddedQueue
 from cosell.settings import SyncSettings
