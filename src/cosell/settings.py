@@ -120,6 +120,9 @@ class SyncSettings(_Section):
     """Idle ceiling of the related-row poll (accounts, contacts, solutions, team)."""
     sweep_interval: float = Field(default=300.0, gt=0)
     sweep_overlap_seconds: float = Field(default=300.0, ge=0)
+    settle_seconds: float = Field(default=10.0, ge=2.0, le=300.0)
+    """How long a change stamp must be old before a feed trusts that no later edit shares its
+    second (stamps have one-second precision; a remote commit may land late)."""
     max_attempts: int = Field(default=8, ge=1)
 
     @model_validator(mode="after")

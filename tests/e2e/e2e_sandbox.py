@@ -17,10 +17,13 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 START_DEADLINE = 60.0
 STOP_DEADLINE = 60.0
+SETTLE_SECONDS = 3
+"""The feeds' settle window in these tests (the service default is 10 s)."""
 FAST_SIGNALS = {
     "COSELL_SYNC__POLL_MIN_INTERVAL": "0.2",
     "COSELL_SYNC__POLL_MAX_INTERVAL": "0.5",
     "COSELL_SYNC__SWEEP_INTERVAL": "1.0",
+    "COSELL_SYNC__SETTLE_SECONDS": str(SETTLE_SECONDS),
 }
 """Quick signals so conditions converge in seconds (environment overrides the sandbox's own)."""
 

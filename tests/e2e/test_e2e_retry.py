@@ -25,7 +25,7 @@ from e2e_lifecycle import (
     record_when,
     stamp_seconds,
 )
-from e2e_sandbox import SandboxProcess, wait_until
+from e2e_sandbox import SETTLE_SECONDS, SandboxProcess, wait_until
 from e2e_sides import CrmSeller, MicrosoftSeller, PartnerCenterReader
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -38,8 +38,8 @@ RULE = {
     "value": FROZEN,
     "message": "Frozen deals are locked for the quarter-end audit",
 }
-SETTLED_SECONDS = 12
-"""A change feed enqueues a row again on every look until its stamp is 10 s old (then once
+SETTLED_SECONDS = SETTLE_SECONDS + 2
+"""A change feed enqueues a row again on every look until its stamp has settled (then once
 more, and never again): past this age, only a new edit would signal the record."""
 LOOKS = ("salesforce-poll", "partner-center-sweep")
 RUNS = "cosell_signal_runs_total"

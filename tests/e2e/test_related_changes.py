@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 from e2e_lifecycle import Cli, outgoing, queue_idle, record, referral_when, settled
-from e2e_sandbox import SandboxProcess, running_sandbox, wait_until
+from e2e_sandbox import SETTLE_SECONDS, SandboxProcess, running_sandbox, wait_until
 from e2e_sides import CrmSeller, PartnerCenterReader
 
 pytestmark = pytest.mark.e2e
 RELATED_POLL = {"COSELL_SYNC__RELATED_POLL_INTERVAL": "1.0"}
 """The related-row poll's idle ceiling, quick like the other signals of these sandboxes."""
-RECHECK_AFTER = 11
+RECHECK_AFTER = SETTLE_SECONDS + 1
 """Seconds after which the opportunity poll no longer rechecks a stamp of cosell's own write."""
 RELATED_DEADLINE = 45.0
-"""A related row is reconciled once its second has settled (10 s), after the poll's next look."""
+"""A related row is reconciled once its second has settled, after the poll's next look."""
 
 
 @pytest.fixture(scope="module")

@@ -66,6 +66,7 @@ def test_database_defaults_to_sqlite_in_state_dir(tmp_path: Path) -> None:
         ('[salesforce]\napi_version = "v62"\n', {}, "salesforce.api_version"),
         ("[salesforce]\ninstance_urll = 'x'\n", {}, "salesforce.instance_urll"),
         ("[sync]\npoll_min_interval = 90\n", {}, "sync.poll_max_interval"),
+        ("[sync]\nsettle_seconds = 0.5\n", {}, "sync.settle_seconds"),
         ("[nonsense]\nx = 1\n", {}, "nonsense"),
         ('[salesforce]\npassword = "hunter2"\n', {}, "salesforce.password"),
         ("[service\n", {}, "cosell.toml"),

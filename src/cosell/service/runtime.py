@@ -231,6 +231,7 @@ def _signals(
         metrics.observe_look(look)
 
     store, tenant = parts.store, parts.tenant
+    settle = timedelta(seconds=sync.settle_seconds)
     poller = opportunity_poller(
         parts.salesforce,
         queue=queue,
@@ -239,7 +240,8 @@ def _signals(
         overlap=timedelta(seconds=sync.poll_overlap_seconds),
         where=sync.poll_filter,
         clock=parts.clock,
-        synced=opportunity_synced(store, tenant),
+        synced=opportunity_synced(store, tenant, settle),
+        settle=settle,
     )
     sweeper = referral_sweeper(
         parts.partner_center,
@@ -249,6 +251,7 @@ def _signals(
         overlap=timedelta(seconds=sync.sweep_overlap_seconds),
         clock=parts.clock,
         synced=referral_synced(store, tenant),
+        settle=settle,
     )
     related = related_poller(
         parts.salesforce,
@@ -259,6 +262,7 @@ def _signals(
         overlap=timedelta(seconds=sync.poll_overlap_seconds),
         where=sync.poll_filter,
         clock=parts.clock,
+        settle=settle,
     )
     poll_cadence = Cadence(sync.poll_min_interval, sync.poll_max_interval)
     related_cadence = Cadence(sync.poll_min_interval, sync.related_poll_interval)

@@ -74,6 +74,7 @@ def opportunity_poller(
     where: str = "",
     clock: Clock | None = None,
     synced: Synced | None = None,
+    settle: timedelta = timedelta(seconds=10),
 ) -> ChangeFeed:
     """The feed that enqueues ``opportunity:<Id>`` for each changed opportunity (except
     ``synced`` ones, see :mod:`cosell.signals.synced`)."""
@@ -86,5 +87,6 @@ def opportunity_poller(
         key_prefix=KEY_PREFIX,
         overlap=overlap,
         clock=clock,
+        settle=settle,
         synced=synced,
     )

@@ -159,6 +159,7 @@ def related_poller(
     overlap: timedelta,
     where: str = "",
     clock: Clock | None = None,
+    settle: timedelta = timedelta(seconds=10),
 ) -> RelatedPoll:
     """One signal over the related objects ``watched()`` names (see
     :func:`cosell.signals.related.watched_objects`)."""
@@ -174,6 +175,7 @@ def related_poller(
             overlap=overlap,
             resolve=_kept if related.rows_are_opportunities else cared,
             clock=clock,
+            settle=settle,
         )
 
     return RelatedPoll(watched, feed)

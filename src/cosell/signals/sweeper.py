@@ -72,6 +72,7 @@ def referral_sweeper(
     overlap: timedelta,
     clock: Clock | None = None,
     synced: Synced | None = None,
+    settle: timedelta = timedelta(seconds=10),
 ) -> ChangeFeed:
     """The feed that enqueues ``referral:<id>`` for each changed referral (except ``synced``
     ones, see :mod:`cosell.signals.synced`)."""
@@ -84,5 +85,6 @@ def referral_sweeper(
         key_prefix=KEY_PREFIX,
         overlap=overlap,
         clock=clock,
+        settle=settle,
         synced=synced,
     )
