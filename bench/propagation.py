@@ -58,7 +58,13 @@ class Counted:
     def __init__(self, base_url: str, headers: dict[str, str] | None = None) -> None:
         self.count = 0
         hooks = {"request": [self._seen]}
-        self.http = httpx.Client(base_url=base_url, headers=headers, timeout=30, event_hooks=hooks)
+        self.http = httpx.Client(
+            base_url=base_url,
+            headers=headers,
+            timeout=30,
+            event_hooks=hooks,
+            limits=httpx.Limits(keepalive_expiry=2.0),  # below the emulators' 5 s keep-alive
+        )
 
     def _seen(self, request: httpx.Request) -> None:
         if not request.url.path.startswith("/_emulator"):

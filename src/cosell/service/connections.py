@@ -44,9 +44,16 @@ HttpFactory = Callable[[str, httpx.Auth | None], httpx.Client]
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
+KEEPALIVE = httpx.Limits(keepalive_expiry=4.0)
+"""Idle connections are dropped before common servers' 5 s keep-alive timeout, so a request is
+never sent on a connection the server is closing at that moment."""
+
+
 def default_http(base_url: str, auth: httpx.Auth | None) -> httpx.Client:
     """A plain client for one host (no redirects: credentials never follow one elsewhere)."""
-    return httpx.Client(base_url=base_url, auth=auth, timeout=TIMEOUT, follow_redirects=False)
+    return httpx.Client(
+        base_url=base_url, auth=auth, timeout=TIMEOUT, follow_redirects=False, limits=KEEPALIVE
+    )
 
 
 def _secret(value: SecretStr | None) -> str:
