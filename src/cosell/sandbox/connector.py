@@ -34,6 +34,7 @@ SYNC_DEFAULTS = {
     "poll_min_interval": 0.5,
     "poll_max_interval": 2.0,
     "related_poll_interval": 2.0,
+    "settle_seconds": 3.0,
     "sweep_interval": 30.0,
 }
 """Quicker signals than production: a sandbox answers within seconds and has no API budget."""
