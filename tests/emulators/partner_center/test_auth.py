@@ -31,6 +31,13 @@ def test_data_api_needs_a_valid_unexpired_token(client: TestClient, clock: Manua
     assert "expired" in expired.json()["error"]["message"]
 
 
+def test_the_token_is_checked_before_the_query_options(client: TestClient) -> None:
+    """A caller without a valid token learns nothing about its query: 401, not 400."""
+    for options in ({"$filter": "nonsense eq"}, {"$select": "noSuchProperty"}, {"$top": "x"}):
+        assert client.get(REFERRALS, params=options).status_code == 401
+        assert client.get(f"{REFERRALS}/any-id", params=options).status_code == 401
+
+
 def test_wrong_password_is_an_aad_error(client: TestClient) -> None:
     form = {
         "grant_type": "password",

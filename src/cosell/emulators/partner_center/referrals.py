@@ -53,6 +53,7 @@ def referral_response(
 
 
 async def list_referrals(request: Request) -> Response:
+    emulator = _emulator(request)  # the token first: a caller without one learns nothing else
     params = request.query_params
     predicate = _filter(params.get("$filter"))
     order = _order(params.get("$orderby"))
@@ -60,7 +61,6 @@ async def list_referrals(request: Request) -> Response:
     skip = _skiptoken(params.get("$skiptoken")) or _integer(params, "$skip", 0, minimum=0)
     page_size = min(top, PAGE_SIZE)
     selection = _selection(params)
-    emulator = _emulator(request)
     with emulator.lock:
         emulator.referrals.expire_due()
         found = emulator.referrals.select(predicate, order)
@@ -75,8 +75,8 @@ async def list_referrals(request: Request) -> Response:
 
 
 async def get_referral(request: Request) -> Response:
-    selection = _selection(request.query_params)
     emulator = _emulator(request)
+    selection = _selection(request.query_params)
     with emulator.lock:
         emulator.referrals.expire_due()
         referral = emulator.referrals.get(request.path_params["id"])
