@@ -177,3 +177,17 @@ def test_a_linked_account_with_another_duns_is_not_reused_one_with_the_same_is(
     again = share_with_duns(world, "Tailspin Toys")
     world.sync(f"referral:{again}")
     assert opportunity_account(world, again) == linked
+
+
+def test_an_account_created_for_a_referral_carries_its_duns_and_is_found_by_it_next_time(
+    world: World,
+) -> None:
+    first = share_with_duns(world, "Wingtip Toys", duns="31-500-0554")
+    world.sync(f"referral:{first}")
+    created = opportunity_account(world, first)
+    [account] = world.query(f"SELECT DunsNumber FROM Account WHERE Id = '{created}'")  # noqa: S608
+    assert account["DunsNumber"] == DUNS
+    renamed = share_with_duns(world, "WTT Holdings")  # same customer, another name
+    world.sync(f"referral:{renamed}")
+    assert opportunity_account(world, renamed) == created
+    assert len(world.query("SELECT Id FROM Account")) == 1

@@ -33,6 +33,7 @@ from cosell.sync.countries import to_iso2
 from cosell.sync.crm_schema import CrmSchema
 
 DUNS_FIELD = "DunsNumber"
+DUNS_LENGTH = 9
 ACCOUNT_COLUMNS = ("Name", "BillingCountry", "BillingPostalCode")
 LEGAL_SUFFIXES = frozenset(
     [
@@ -103,6 +104,18 @@ def customer_of(referral: Mapping[str, Any]) -> Customer:
         address.get("postalCode"),
         duns_of(profile.get("ids")),
     )
+
+
+def new_account_fields(
+    referral: Mapping[str, Any], account_fields: frozenset[str]
+) -> dict[str, str]:
+    """What an account created for ``referral`` carries beyond the mapping: its DUNS number
+    (when the org has the field and the number is a whole one), so the next referral of the
+    same customer finds it by DUNS."""
+    duns = customer_of(referral).duns
+    if duns and len(duns) == DUNS_LENGTH and DUNS_FIELD in account_fields:
+        return {DUNS_FIELD: duns}
+    return {}
 
 
 def duns_of(ids: Any) -> str | None:

@@ -17,6 +17,7 @@ from cosell.errors import StaleWrite
 from cosell.store.records import AuditEntry, LinkUpdate
 from cosell.sync import audit_trail, related, resolutions
 from cosell.sync.account_review import AccountReview
+from cosell.sync.accounts import new_account_fields
 from cosell.sync.mapping import SyncMapping
 from cosell.sync.partner_center_side import PcRecord, split_patchable
 from cosell.sync.plan import Plan, PlanFacts, plan
@@ -149,6 +150,8 @@ class Reconcile:
         write = to_crm_create(decided.to_crm, self.mapping)
         if choice.account_id:
             entry = replace(entry, message=f"{entry.message} (account: {choice.rule})")
+        elif write.account:
+            write.account.update(new_account_fields(pc.raw, engine.schema.account_fields))
         notice = self.status.notice(decided, pc)
         extra = self.status.fields(None, [entry], notice=notice, pending=write.opportunity)
         opportunity_id = engine.crm.create(write, pc.id, extra, choice.account_id)
