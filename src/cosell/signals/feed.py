@@ -49,6 +49,22 @@ class CursorStore(Protocol):
     def set_cursor(self, tenant: TenantId, name: str, value: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class Watermark:
+    """A feed's newest stamp seen, kept as a store cursor between runs."""
+
+    cursors: CursorStore
+    tenant: TenantId
+    name: str
+
+    def get(self) -> datetime | None:
+        value = self.cursors.get_cursor(self.tenant, self.name)
+        return datetime.fromisoformat(value) if value else None
+
+    def set(self, stamp: datetime) -> None:
+        self.cursors.set_cursor(self.tenant, self.name, stamp.isoformat())
+
+
 ChangeSource = Callable[[datetime | None], Iterable[Change]]
 """Yields changes with ``stamp >= since`` in ascending (stamp, id) order; ``None``: everything."""
 
@@ -80,9 +96,8 @@ class ChangeFeed:
     ) -> None:
         self._source = source
         self._queue = queue
-        self._cursors = cursors
         self._tenant = tenant
-        self._cursor_name = cursor_name
+        self._watermark = Watermark(cursors, tenant, cursor_name)
         self._prefix = key_prefix
         self._overlap = overlap
         self._seen: dict[str, datetime] = {}
@@ -93,8 +108,7 @@ class ChangeFeed:
     @property
     def watermark(self) -> datetime | None:
         """The newest stamp seen so far (persisted), or ``None`` before the first run."""
-        value = self._cursors.get_cursor(self._tenant, self._cursor_name)
-        return datetime.fromisoformat(value) if value else None
+        return self._watermark.get()
 
     def look(self) -> int:
         """Read one round of changes; returns how many keys were enqueued."""
@@ -129,7 +143,7 @@ class ChangeFeed:
 
     def _advance(self, start: datetime | None, newest: datetime | None) -> None:
         if newest is not None and newest != start:
-            self._cursors.set_cursor(self._tenant, self._cursor_name, newest.isoformat())
+            self._watermark.set(newest)
 
     def _forget_before(self, since: datetime | None) -> None:
         if since is None:

@@ -28,7 +28,7 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from cosell.clock import Clock, SystemClock
-from cosell.signals.feed import CursorStore
+from cosell.signals.feed import CursorStore, Watermark
 from cosell.signals.poller import KEY_PREFIX
 from cosell.signals.related import (
     CaredFor,
@@ -76,9 +76,8 @@ class RelatedFeed:
     ) -> None:
         self._source = source
         self._queue = queue
-        self._cursors = cursors
         self._tenant = tenant
-        self.cursor_name = cursor_name
+        self._watermark = Watermark(cursors, tenant, cursor_name)
         self._overlap = overlap
         self._resolve = resolve
         self._clock = clock or SystemClock()
@@ -87,16 +86,19 @@ class RelatedFeed:
         self._seen: dict[str, datetime] = {}
 
     @property
+    def cursor_name(self) -> str:
+        return self._watermark.name
+
+    @property
     def watermark(self) -> datetime | None:
         """The newest stamp seen so far (persisted), or ``None`` before the first look."""
-        value = self._cursors.get_cursor(self._tenant, self.cursor_name)
-        return datetime.fromisoformat(value) if value else None
+        return self._watermark.get()
 
     def look(self) -> int:
         """Read one round of changed rows; returns how many opportunity keys were enqueued."""
         start = self.watermark
         if start is None:
-            self._cursors.set_cursor(self._tenant, self.cursor_name, self._clock.now().isoformat())
+            self._watermark.set(self._clock.now())
             return 0
         since = start - self._overlap
         newest, enqueued = start, 0
@@ -106,7 +108,7 @@ class RelatedFeed:
                 newest = max(newest, *(row.stamp for row in rows))
         finally:
             if newest != start:
-                self._cursors.set_cursor(self._tenant, self.cursor_name, newest.isoformat())
+                self._watermark.set(newest)
             self._seen = {key: stamp for key, stamp in self._seen.items() if stamp >= since}
         return enqueued
 
