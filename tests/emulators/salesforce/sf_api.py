@@ -61,6 +61,21 @@ class Api:
         values = {"Name": "Contoso deal", "StageName": "Prospecting", "CloseDate": "2026-06-30"}
         return self.create("Opportunity", **{**values, **fields})
 
+    def add_solutions(self) -> None:
+        """The ``Microsoft_Solution__c`` custom object with a lookup to Opportunity (child
+        relationship ``Microsoft_Solutions__r``)."""
+        metadata = {"label": "Microsoft Solution", "nameField": {"type": "Text", "label": "Name"}}
+        body = {"FullName": "Microsoft_Solution__c", "Metadata": metadata}
+        response = self.post("tooling/sobjects/CustomObject", json=body)
+        assert response.status_code == 201, response.text
+        self.add_field(
+            "Microsoft_Solution__c.Opportunity__c",
+            type="Lookup",
+            label="Opportunity",
+            referenceTo="Opportunity",
+            relationshipName="Microsoft_Solutions",
+        )
+
     def add_field(self, full_name: str, **metadata: Any) -> str:
         body = {"FullName": full_name, "Metadata": metadata}
         response = self.post("tooling/sobjects/CustomField", json=body)

@@ -16,6 +16,7 @@ from cosell.emulators.salesforce.soql import (
     Query,
     QueryResult,
     SoqlError,
+    Subquery,
     execute,
     parse,
 )
@@ -147,6 +148,14 @@ class FakeCatalog:
 
     def attributes(self, sobject: str, record_id: str) -> dict[str, str]:
         return {"type": sobject, "url": f"/services/data/v62.0/sobjects/{sobject}/{record_id}"}
+
+    def child_relationship(self, sobject: str, name: str) -> tuple[str, str, str] | None:
+        if (sobject, name.lower()) == ("Account", "opportunities"):
+            return "Opportunities", "Opportunity", "AccountId"
+        return None
+
+    def rows(self, sobject: str) -> list[dict[str, Any]]:
+        return OPPORTUNITIES if sobject == "Opportunity" else list(ACCOUNTS.values())
 
 
 def run(text: str, records: list[dict[str, Any]] | None = None) -> QueryResult:
@@ -394,6 +403,31 @@ def test_parse_builds_the_query_value() -> None:
         limit=5,
         offset=None,
     )
+
+
+def test_parse_keeps_subqueries_and_their_place_in_the_select() -> None:
+    query = parse("SELECT Id, (SELECT Name FROM Opportunities LIMIT 2), Name FROM Account")
+    assert query.fields == (FieldPath(("Id",)), FieldPath(("Name",)))
+    [subquery] = query.subqueries
+    assert subquery == Subquery(
+        Query("Opportunities", (FieldPath(("Name",)),), False, None, (), 2, None), position=1
+    )
+
+
+def test_subqueries_nest_children_in_select_order() -> None:
+    text = (
+        "SELECT Name, (SELECT Name FROM Opportunities WHERE Amount > 1000 ORDER BY Name), Id "
+        "FROM Account ORDER BY Name"
+    )
+    result = execute(parse(text), FakeCatalog(), list(ACCOUNTS.values()), NOW)
+    acme, initech = result.rows
+    assert list(acme) == ["attributes", "Name", "Opportunities", "Id"]
+    assert [r["Name"] for r in acme["Opportunities"]["records"]] == [
+        "Acme Expansion",
+        "acme renewal",
+    ]
+    assert acme["Opportunities"]["totalSize"] == 2
+    assert initech["Opportunities"] is None
 
 
 def test_literals_decode_to_typed_values() -> None:

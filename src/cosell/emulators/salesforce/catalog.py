@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from cosell.emulators.salesforce import ids
@@ -10,16 +10,25 @@ from cosell.emulators.salesforce.schema import FieldDef, ObjectDef, Schema
 
 Lookup = Callable[[ObjectDef, str], Mapping[str, Any] | None]
 Visible = Callable[[ObjectDef, FieldDef], bool]
+Rows = Callable[[ObjectDef], Iterable[Mapping[str, Any]]]
 
 
 class SchemaCatalog:
     """Answers the SOQL engine's questions about objects, fields and parent records."""
 
-    def __init__(self, schema: Schema, lookup: Lookup, version: str, visible: Visible) -> None:
+    def __init__(
+        self,
+        schema: Schema,
+        lookup: Lookup,
+        version: str,
+        visible: Visible,
+        rows: Rows = lambda _obj: (),
+    ) -> None:
         self._schema = schema
         self._lookup = lookup
         self._version = version
         self._visible = visible
+        self._rows = rows
 
     def canonical_object(self, name: str) -> str | None:
         obj = self._schema.get(name)
@@ -56,3 +65,17 @@ class SchemaCatalog:
         obj = self._schema.get(sobject)
         name = obj.name if obj is not None else sobject
         return {"type": name, "url": f"/services/data/v{self._version}/sobjects/{name}/{record_id}"}
+
+    def child_relationship(self, sobject: str, name: str) -> tuple[str, str, str] | None:
+        parent = self._schema.get(sobject)
+        found = None if parent is None else self._schema.child_relationship(parent, name)
+        if found is None:
+            return None
+        child, f = found
+        if not f.child_relationship or not self._visible(child, f):
+            return None
+        return f.child_relationship, child.name, f.name
+
+    def rows(self, sobject: str) -> Iterable[Mapping[str, Any]]:
+        obj = self._schema.get(sobject)
+        return () if obj is None else self._rows(obj)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 
 def _versions() -> tuple[str, ...]:
@@ -24,6 +25,9 @@ class SalesforceEmulatorConfig:
     daily_api_limit: int = 100_000
     query_batch_size: int | None = None
     query_locator_ttl: int = 2 * 24 * 3600
+    child_batch_size: int = 200
+    max_url_length: int = 16_384
+    graph_sibling_errors: Literal["halted", "repeat"] = "halted"
     multi_currency: bool = True
     currencies: tuple[str, ...] = ("USD", "EUR", "GBP", "JPY", "AUD", "CAD", "INR")
     corporate_currency: str = "USD"

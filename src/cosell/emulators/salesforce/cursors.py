@@ -3,12 +3,17 @@
 A cursor keeps the rows as they were when the query ran (Salesforce pages a snapshot) and expires
 after the configured lifetime (two days since API v56.0), after which its locator answers
 ``INVALID_QUERY_LOCATOR``.
+
+A subquery's child records page on their own: a nested result longer than the child batch
+shows its first records, ``done: false`` and a ``nextRecordsUrl`` of its own cursor. Those child
+cursors belong to the page that showed them; fetching the parent's next page closes them, as a
+``queryMore`` on the parent does on Salesforce.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,13 +26,16 @@ QUERY_LOCATOR_PREFIX = "01g"
 
 @dataclass
 class Cursor:
-    """The rows of one query, held for its later pages."""
+    """The rows of one query (or one parent's child records), held for its later pages."""
 
     rows: list[dict[str, Any]]
     total_size: int
     batch: int
     version: str
     opened: datetime
+    child_batch: int | None = None
+    children: list[str] = field(default_factory=list)
+    """Locators of the child cursors the latest page opened."""
 
 
 class CursorBook:
@@ -41,9 +49,15 @@ class CursorBook:
         self._lock = threading.Lock()
 
     def first_page(
-        self, rows: list[dict[str, Any]], total_size: int, batch: int, version: str
+        self,
+        rows: list[dict[str, Any]],
+        total_size: int,
+        batch: int,
+        version: str,
+        child_batch: int | None = None,
     ) -> dict[str, Any]:
-        cursor = Cursor(rows, total_size, batch, version, self._clock.now())
+        """The first page; ``child_batch`` cuts nested child results longer than it."""
+        cursor = Cursor(rows, total_size, batch, version, self._clock.now(), child_batch)
         locator = self._ids.new(QUERY_LOCATOR_PREFIX)
         if len(rows) > batch:
             with self._lock:
@@ -60,6 +74,8 @@ class CursorBook:
         return self._page(locator, cursor, int(offset_text))
 
     def _page(self, locator: str, cursor: Cursor, offset: int) -> dict[str, Any]:
+        self._close(cursor.children)
+        cursor.children = []
         end = offset + cursor.batch
         body: dict[str, Any] = {"totalSize": cursor.total_size, "done": end >= len(cursor.rows)}
         if not body["done"]:
@@ -67,5 +83,39 @@ class CursorBook:
         else:
             with self._lock:
                 self._cursors.pop(locator, None)
-        body["records"] = cursor.rows[offset:end]
+        body["records"] = [self._cut(row, cursor) for row in cursor.rows[offset:end]]
         return body
+
+    def _cut(self, row: dict[str, Any], owner: Cursor) -> dict[str, Any]:
+        """`row` with each child result longer than the child batch cut to its first page."""
+        limit = owner.child_batch
+        if limit is None or not any(_is_child_result(v) for v in row.values()):
+            return row
+        cut = dict(row)
+        for key, value in row.items():
+            if _is_child_result(value):
+                cut[key] = self._child_page(value, limit, owner)
+        return cut
+
+    def _child_page(self, nested: dict[str, Any], limit: int, owner: Cursor) -> dict[str, Any]:
+        records: list[dict[str, Any]] = nested["records"]
+        if len(records) <= limit:
+            return {**nested, "records": [self._cut(r, owner) for r in records]}
+        child = Cursor(records, nested["totalSize"], limit, owner.version, self._clock.now(), limit)
+        locator = self._ids.new(QUERY_LOCATOR_PREFIX)
+        with self._lock:
+            self._cursors[locator] = child
+        owner.children.append(locator)
+        page = self._page(locator, child, 0)
+        return {k: page[k] for k in ("totalSize", "done", "nextRecordsUrl", "records")}
+
+    def _close(self, locators: list[str]) -> None:
+        for locator in locators:
+            with self._lock:
+                cursor = self._cursors.pop(locator, None)
+            if cursor is not None:
+                self._close(cursor.children)
+
+
+def _is_child_result(value: Any) -> bool:
+    return isinstance(value, dict) and "records" in value and "done" in value

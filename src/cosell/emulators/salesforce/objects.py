@@ -80,7 +80,11 @@ def text(name: str, length: int, label: str = "", *, required: bool = False) -> 
     return FieldDef(name, "string", label or name, length, nillable=not required)
 
 
-def ref(name: str, target: str, rel: str, *, required: bool = False) -> FieldDef:
+def ref(
+    name: str, target: str, rel: str, *, required: bool = False, child: str | None = None
+) -> FieldDef:
+    """A lookup to `target`; `child` names the relationship seen from the parent (describe's
+    ``childRelationships``, the FROM of a subquery)."""
     return FieldDef(
         name,
         "reference",
@@ -89,6 +93,7 @@ def ref(name: str, target: str, rel: str, *, required: bool = False) -> FieldDef
         nillable=not required,
         reference_to=[target],
         relationship_name=rel,
+        child_relationship=child,
     )
 
 
@@ -110,7 +115,7 @@ def _make(name: str, prefix: str, fields: list[FieldDef], *, owner: bool = True)
 def opportunity(multi_currency: bool, currencies: tuple[str, ...], corporate: str) -> ObjectDef:
     fields = [
         text("Name", 120, "Name", required=True),
-        ref("AccountId", "Account", "Account"),
+        ref("AccountId", "Account", "Account", child="Opportunities"),
         FieldDef("Amount", "currency", "Amount", precision=18, scale=2),
         FieldDef("CloseDate", "date", "Close Date", nillable=False),
         picklist("StageName", [s.name for s in STAGES], restricted=True, required=True),
@@ -170,7 +175,7 @@ def contact() -> ObjectDef:
             FieldDef("Email", "email", "Email", 80),
             FieldDef("Phone", "phone", "Business Phone", 40),
             text("Title", 128, "Title"),
-            ref("AccountId", "Account", "Account"),
+            ref("AccountId", "Account", "Account", child="Contacts"),
         ],
     )
 
@@ -181,8 +186,14 @@ def contact_role() -> ObjectDef:
         "OpportunityContactRole",
         "00K",
         [
-            ref("OpportunityId", "Opportunity", "Opportunity", required=True),
-            ref("ContactId", "Contact", "Contact", required=True),
+            ref(
+                "OpportunityId",
+                "Opportunity",
+                "Opportunity",
+                required=True,
+                child="OpportunityContactRoles",
+            ),
+            ref("ContactId", "Contact", "Contact", required=True, child="OpportunityContactRoles"),
             picklist("Role", roles),
             FieldDef("IsPrimary", "boolean", "Primary", nillable=False, default=False),
         ],
@@ -196,7 +207,13 @@ def team_member() -> ObjectDef:
         "OpportunityTeamMember",
         "00q",
         [
-            ref("OpportunityId", "Opportunity", "Opportunity", required=True),
+            ref(
+                "OpportunityId",
+                "Opportunity",
+                "Opportunity",
+                required=True,
+                child="OpportunityTeamMembers",
+            ),
             ref("UserId", "User", "User", required=True),
             picklist("TeamMemberRole", roles),
             picklist("OpportunityAccessLevel", ["Read", "Edit"]),
@@ -227,7 +244,7 @@ def user() -> ObjectDef:
 
 
 def note() -> ObjectDef:
-    parent = ref("ParentId", "Opportunity", "Parent", required=True)
+    parent = ref("ParentId", "Opportunity", "Parent", required=True, child="Notes")
     parent.reference_to = ["Opportunity", "Account", "Contact"]
     return _make(
         "Note",
@@ -252,7 +269,7 @@ def permission_objects() -> list[ObjectDef]:
         "ObjectPermissions",
         "110",
         [
-            ref("ParentId", "PermissionSet", "Parent", required=True),
+            ref("ParentId", "PermissionSet", "Parent", required=True, child="ObjectPerms"),
             text("SobjectType", 40, "SObject Type Name", required=True),
             *(_flag(n, n.removeprefix("Permissions")) for n in OBJECT_FLAGS),
         ],
@@ -262,7 +279,7 @@ def permission_objects() -> list[ObjectDef]:
         "FieldPermissions",
         "01k",
         [
-            ref("ParentId", "PermissionSet", "Parent", required=True),
+            ref("ParentId", "PermissionSet", "Parent", required=True, child="FieldPerms"),
             text("SobjectType", 40, "SObject Type Name", required=True),
             text("Field", 255, "Field Name", required=True),
             _flag("PermissionsRead", "Read Field"),
@@ -274,8 +291,14 @@ def permission_objects() -> list[ObjectDef]:
         "PermissionSetAssignment",
         "0Pa",
         [
-            ref("PermissionSetId", "PermissionSet", "PermissionSet", required=True),
-            ref("AssigneeId", "User", "Assignee", required=True),
+            ref(
+                "PermissionSetId",
+                "PermissionSet",
+                "PermissionSet",
+                required=True,
+                child="Assignments",
+            ),
+            ref("AssigneeId", "User", "Assignee", required=True, child="PermissionSetAssignments"),
         ],
         owner=False,
     )

@@ -11,6 +11,7 @@ from cosell.emulators.salesforce.gateway import ApiRoute, Call, Reply
 from cosell.emulators.salesforce.org import Org
 from cosell.emulators.salesforce.schema import Schema
 from cosell.emulators.salesforce.soql import SoqlError, execute, parse
+from cosell.emulators.salesforce.soql_subquery import LEVELS_BEFORE_V58, LEVELS_FROM_V58
 from cosell.emulators.salesforce.wire import SalesforceError
 
 V = "/services/data/v{version}"
@@ -43,6 +44,7 @@ def run_soql(
             lambda o, i: _lookup(org, tables, o.name, i),
             version,
             org.readable if tables is None else lambda o, f: True,
+            lambda o: _rows(org, schema, o.name, include_deleted, tables),
         )
         obj_name = catalog.canonical_object(query.sobject)
         if obj_name is None or (tables is None and not org.visible(org.object_def(obj_name))):
@@ -53,7 +55,8 @@ def run_soql(
                 None,
             )
         rows = _rows(org, schema, obj_name, include_deleted, tables)
-        result = execute(query, catalog, rows, org.clock.now())
+        levels = LEVELS_BEFORE_V58 if float(version) < 58 else LEVELS_FROM_V58
+        result = execute(query, catalog, rows, org.clock.now(), levels)
     except SoqlError as error:
         raise SalesforceError(400, error.error_code, str(error.message), None) from None
     return list(result.rows), result.total_size
@@ -87,8 +90,10 @@ def _query(call: Call, include_deleted: bool) -> Reply:
         raise SalesforceError(400, "MALFORMED_QUERY", "A query string is required", None)
     org = call.emulator.org
     rows, total = run_soql(text, org.schema, org, call.version, include_deleted)
-    batch = batch_size(call.headers, call.emulator.config.query_batch_size)
-    return Reply(200, call.emulator.cursors.first_page(rows, total, batch, call.version))
+    config = call.emulator.config
+    batch = batch_size(call.headers, config.query_batch_size)
+    cursors = call.emulator.cursors
+    return Reply(200, cursors.first_page(rows, total, batch, call.version, config.child_batch_size))
 
 
 def query(call: Call) -> Reply:

@@ -68,7 +68,7 @@ def describe(call: Call) -> Reply:
     if since is not None and changed <= since:
         return Reply(304)
     visible = [f for f in obj.fields.values() if org.readable(obj, f)]
-    body = org.schema.describe(obj, call.version, visible)
+    body = org.schema.describe(obj, call.version, visible, org.readable)
     return Reply(200, body, {"Last-Modified": http_date(changed)})
 
 

@@ -7,6 +7,7 @@ objects created through the Tooling API are added here and show up in describe a
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -178,25 +179,49 @@ class Schema:
             self._objects[obj.name.lower()] = obj
             self._by_prefix[obj.key_prefix] = obj
 
-    def describe(self, obj: ObjectDef, version: str, visible: list[FieldDef]) -> dict[str, Any]:
+    def describe(
+        self,
+        obj: ObjectDef,
+        version: str,
+        visible: list[FieldDef],
+        readable: Callable[[ObjectDef, FieldDef], bool] | None = None,
+    ) -> dict[str, Any]:
+        """Full describe; `readable` hides child relationships whose field the user can't read."""
         body = obj.summary(version)
         body["fields"] = [f.describe() for f in visible]
-        body["childRelationships"] = self._children(obj)
+        children = [
+            (child, f) for child, f in self.children(obj) if readable is None or readable(child, f)
+        ]
+        body["childRelationships"] = [_child_entry(child, f) for child, f in children]
         body["recordTypeInfos"] = []
         return body
 
-    def _children(self, parent: ObjectDef) -> list[dict[str, Any]]:
-        children = []
-        for obj in self.objects():
-            for f in obj.fields.values():
-                if parent.name in f.reference_to and f.name != "Id":
-                    children.append(
-                        {
-                            "cascadeDelete": False,
-                            "childSObject": obj.name,
-                            "field": f.name,
-                            "relationshipName": f.child_relationship,
-                            "restrictedDelete": False,
-                        }
-                    )
-        return children
+    def children(self, parent: ObjectDef) -> list[tuple[ObjectDef, FieldDef]]:
+        """Every (child object, lookup field) pointing at `parent`."""
+        return [
+            (obj, f)
+            for obj in self.objects()
+            for f in obj.fields.values()
+            if parent.name in f.reference_to and f.name != "Id"
+        ]
+
+    def child_relationship(self, parent: ObjectDef, name: str) -> tuple[ObjectDef, FieldDef] | None:
+        """The child relationship of `parent` called `name` (any case), if there is one."""
+        lowered = name.lower()
+        for obj, f in self.children(parent):
+            if f.child_relationship and f.child_relationship.lower() == lowered:
+                return obj, f
+        return None
+
+
+def _child_entry(child: ObjectDef, f: FieldDef) -> dict[str, Any]:
+    return {
+        "cascadeDelete": False,
+        "childSObject": child.name,
+        "deprecatedAndHidden": False,
+        "field": f.name,
+        "junctionIdListNames": [],
+        "junctionReferenceTo": [],
+        "relationshipName": f.child_relationship,
+        "restrictedDelete": False,
+    }

@@ -1,10 +1,11 @@
 """The emulator's SOQL engine: `parse` text into a `Query`, then `execute` it over records.
 
-The grammar and syntax tree live in `soql_grammar`, evaluation in `soql_eval`; callers import
-from here.
+The grammar and syntax tree live in `soql_grammar`, evaluation in `soql_eval` and
+`soql_subquery` (parent-to-child subqueries); callers import from here.
 """
 
-from cosell.emulators.salesforce.soql_eval import Catalog, QueryResult, execute
+from cosell.emulators.salesforce.soql_dates import RelativeDate
+from cosell.emulators.salesforce.soql_eval import Catalog, QueryResult
 from cosell.emulators.salesforce.soql_grammar import (
     Comparison,
     Condition,
@@ -15,11 +16,12 @@ from cosell.emulators.salesforce.soql_grammar import (
     Negation,
     OrderItem,
     Query,
-    RelativeDate,
     SoqlError,
+    Subquery,
     Value,
     parse,
 )
+from cosell.emulators.salesforce.soql_subquery import execute
 
 __all__ = [
     "Catalog",
@@ -35,6 +37,7 @@ __all__ = [
     "QueryResult",
     "RelativeDate",
     "SoqlError",
+    "Subquery",
     "Value",
     "execute",
     "parse",

@@ -9,14 +9,14 @@ whole range of days they name. A null field matches only ``= null``, ``!=`` and 
 
 from __future__ import annotations
 
-import calendar
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Any, Protocol
 
+from cosell.emulators.salesforce.soql_dates import RelativeDate, bounds
 from cosell.emulators.salesforce.soql_grammar import (
     Comparison,
     Condition,
@@ -26,10 +26,9 @@ from cosell.emulators.salesforce.soql_grammar import (
     Membership,
     Negation,
     Operator,
+    OrderItem,
     Query,
-    RelativeDate,
     SoqlError,
-    Unit,
     Value,
 )
 
@@ -73,6 +72,14 @@ class Catalog(Protocol):
 
     def attributes(self, sobject: str, record_id: str) -> dict[str, str]: ...
 
+    def child_relationship(self, sobject: str, name: str) -> tuple[str, str, str] | None:
+        """``(relationship name, child object, foreign key)`` of a parent-to-child relationship."""
+        ...
+
+    def rows(self, sobject: str) -> Iterable[Mapping[str, Any]]:
+        """Every record of `sobject` a query may read (with deleted ones for queryAll)."""
+        ...
+
 
 @dataclass
 class QueryResult:
@@ -113,25 +120,65 @@ class _Path:
         return None if raw is None else _normal(self.kind, raw)
 
 
-def execute(
-    query: Query, catalog: Catalog, records: Iterable[Mapping[str, Any]], now: datetime
-) -> QueryResult:
-    """Filter, sort and page `records` of the query's object and shape them as Salesforce does."""
-    sobject = _object_name(catalog, query.sobject)
+@dataclass(frozen=True)
+class Selection:
+    """A query checked against the catalog: which records it keeps, in what order, showing what.
+
+    `sobject` is the canonical name of the object whose records it reads.
+    """
+
+    query: Query
+    sobject: str
+    fields: tuple[_Path, ...]
+    keep: Predicate | None
+    order: tuple[tuple[_Path, OrderItem], ...]
+
+
+def compile_selection(query: Query, catalog: Catalog, sobject: str, now: datetime) -> Selection:
+    """Check every path of `query` (fields, WHERE, ORDER BY) against `sobject` before any read."""
     if (query.offset or 0) > MAX_OFFSET:
         message = f"Maximum SOQL offset allowed is {MAX_OFFSET}"
         raise SoqlError("NUMBER_OUTSIDE_VALID_RANGE", message)
-    selected = [_resolve(catalog, sobject, path) for path in query.fields]
+    fields = tuple(_resolve(catalog, sobject, path) for path in query.fields)
     today = now.astimezone(UTC).date()
     keep = _compile(query.where, catalog, sobject, today) if query.where else None
-    matched = [record for record in records if keep is None or keep(record)]
-    matched = _sort(matched, query, catalog, sobject)
+    order = tuple((_resolve(catalog, sobject, item.field), item) for item in query.order_by)
+    return Selection(query, sobject, fields, keep, order)
+
+
+def select(selection: Selection, records: Iterable[Record], catalog: Catalog) -> list[Record]:
+    """The records the selection keeps, sorted, after OFFSET and LIMIT."""
+    matched = [r for r in records if selection.keep is None or selection.keep(r)]
+    matched = _sort(matched, selection.order, catalog)
+    query = selection.query
     start = query.offset or 0
-    page = matched[start:] if query.limit is None else matched[start : start + query.limit]
-    if query.count:
-        return QueryResult(rows=[], total_size=len(page))
-    rows = [_project(record, sobject, selected, catalog) for record in page]
-    return QueryResult(rows=rows, total_size=len(rows))
+    return matched[start:] if query.limit is None else matched[start : start + query.limit]
+
+
+Insert = Callable[[int, dict[str, Any]], None]
+
+
+def project(
+    selection: Selection, record: Record, catalog: Catalog, insert: Insert | None = None
+) -> dict[str, Any]:
+    """One result row: ``attributes`` first, then the selected fields in SELECT order.
+
+    `insert` (when given) is called with the row before each field is placed, and once more at
+    the end, so that other items of the SELECT (subqueries) keep their place among the fields.
+    """
+    row: dict[str, Any] = {"attributes": catalog.attributes(selection.sobject, record["Id"])}
+    for index, path in enumerate(selection.fields):
+        if insert is not None:
+            insert(index, row)
+        _place(row, record, path, catalog)
+    if insert is not None:
+        insert(len(selection.fields), row)
+    return row
+
+
+def object_name(catalog: Catalog, name: str) -> str:
+    """The canonical name of the object a query's FROM names, or ``INVALID_TYPE``."""
+    return _object_name(catalog, name)
 
 
 def _object_name(catalog: Catalog, name: str) -> str:
@@ -283,7 +330,7 @@ def _range_test(
 ) -> Callable[[Any], bool]:
     if path.kind not in ("date", "datetime"):
         raise _type_mismatch(path)
-    first, after = _bounds(literal, today)
+    first, after = bounds(literal, today)
     low: date | datetime = first
     high: date | datetime = after
     if path.kind == "datetime":
@@ -297,34 +344,6 @@ def _range_test(
         ">=": lambda value: value >= low,
     }
     return tests[symbol]
-
-
-def _bounds(literal: RelativeDate, today: date) -> tuple[date, date]:
-    """The half-open range of days a relative literal means on `today`.
-
-    Weeks start on Sunday (Salesforce's en_US locale); the emulator's users all live in UTC.
-    """
-    anchor = _period_start(today, literal.unit)
-    first = _shift(anchor, literal.unit, literal.start)
-    return first, _shift(anchor, literal.unit, literal.start + literal.length)
-
-
-def _period_start(day: date, unit: Unit) -> date:
-    if unit == "day":
-        return day
-    if unit == "week":
-        return day - timedelta(days=(day.weekday() + 1) % 7)
-    first_month = {"month": day.month, "quarter": (day.month - 1) // 3 * 3 + 1, "year": 1}[unit]
-    return date(day.year, first_month, 1)
-
-
-def _shift(day: date, unit: Unit, count: int) -> date:
-    if unit in ("day", "week"):
-        return day + timedelta(days=count * (7 if unit == "week" else 1))
-    months = count * {"month": 1, "quarter": 3, "year": 12}[unit]
-    year, month = divmod(day.month - 1 + months, 12)
-    last_day = calendar.monthrange(day.year + year, month + 1)[1]
-    return date(day.year + year, month + 1, min(day.day, last_day))
 
 
 def _literal(path: _Path, value: Value) -> Any:
@@ -361,10 +380,11 @@ def _type_mismatch(path: _Path) -> SoqlError:
     )
 
 
-def _sort(records: list[Record], query: Query, catalog: Catalog, sobject: str) -> list[Record]:
+def _sort(
+    records: list[Record], order: tuple[tuple[_Path, OrderItem], ...], catalog: Catalog
+) -> list[Record]:
     # Stable sorts applied from the last key to the first give a multi-key order.
-    for item in reversed(query.order_by):
-        path = _resolve(catalog, sobject, item.field)
+    for path, item in reversed(order):
         keyed = [(path.normal(record, catalog), record) for record in records]
         present = [pair for pair in keyed if pair[0] is not None]
         present.sort(key=lambda pair: pair[0], reverse=item.descending)
@@ -372,15 +392,6 @@ def _sort(records: list[Record], query: Query, catalog: Catalog, sobject: str) -
         ordered = nulls + present if item.nulls_first else present + nulls
         records = [record for _key, record in ordered]
     return records
-
-
-def _project(
-    record: Record, sobject: str, selected: list[_Path], catalog: Catalog
-) -> dict[str, Any]:
-    row: dict[str, Any] = {"attributes": catalog.attributes(sobject, record["Id"])}
-    for path in selected:
-        _place(row, record, path, catalog)
-    return row
 
 
 def _place(row: dict[str, Any], record: Record, path: _Path, catalog: Catalog) -> None:

@@ -14,10 +14,16 @@ from typing import Any, Literal
 
 import lark
 
-_GRAMMAR = r"""
-start: _SELECT select_list _FROM NAME where_clause? order_clause? limit_clause? offset_clause?
+from cosell.emulators.salesforce.soql_dates import RelativeDate, relative_date
 
-select_list: count_call | path ("," path)*
+_GRAMMAR = r"""
+start: _SELECT select_list _FROM NAME _clauses
+subquery: "(" _SELECT item_list _FROM NAME _clauses ")"
+_clauses: where_clause? order_clause? limit_clause? offset_clause?
+
+select_list: count_call | item_list
+item_list: _item ("," _item)*
+_item: path | subquery
 count_call: _COUNT "(" ")"
 path: NAME ("." NAME)*
 
@@ -94,68 +100,6 @@ class FieldPath:
         return ".".join(self.parts)
 
 
-Unit = Literal["day", "week", "month", "quarter", "year"]
-_UNITS: dict[str, Unit] = {
-    "DAYS": "day",
-    "WEEKS": "week",
-    "MONTHS": "month",
-    "QUARTERS": "quarter",
-    "YEARS": "year",
-}
-_PLAIN_PERIODS: dict[str, tuple[Unit, int, int]] = {
-    "YESTERDAY": ("day", -1, 1),
-    "TODAY": ("day", 0, 1),
-    "TOMORROW": ("day", 1, 1),
-    "LAST_90_DAYS": ("day", -90, 91),
-    "NEXT_90_DAYS": ("day", 1, 90),
-}
-# Fiscal periods are calendar ones: an org's fiscal year starts in January unless configured.
-_PERIODS: tuple[tuple[str, Unit], ...] = (
-    ("WEEK", "week"),
-    ("MONTH", "month"),
-    ("QUARTER", "quarter"),
-    ("YEAR", "year"),
-    ("FISCAL_QUARTER", "quarter"),
-    ("FISCAL_YEAR", "year"),
-)
-for _name, _unit in _PERIODS:
-    for _prefix, _start in (("LAST", -1), ("THIS", 0), ("NEXT", 1)):
-        _PLAIN_PERIODS[f"{_prefix}_{_name}"] = (_unit, _start, 1)
-_COUNTED = re.compile(
-    r"(LAST_N|NEXT_N|N)_(?:FISCAL_(?=QUARTERS|YEARS))?(DAYS|WEEKS|MONTHS|QUARTERS|YEARS)(_AGO)?"
-)
-
-
-@dataclass(frozen=True)
-class RelativeDate:
-    """A relative date literal (``TODAY``, ``LAST_N_DAYS:7``): a run of whole periods.
-
-    The range starts `start` periods away from the period holding today and lasts `length`
-    periods.
-    """
-
-    literal: str
-    unit: Unit
-    start: int
-    length: int
-
-
-def _relative_date(text: str) -> RelativeDate:
-    name, _, amount = text.upper().partition(":")
-    if name in _PLAIN_PERIODS and not amount:
-        return RelativeDate(name, *_PLAIN_PERIODS[name])
-    match = _COUNTED.fullmatch(name)
-    if match is None or not amount or (match[1] == "N") != bool(match[3]):
-        raise ValueError(text)
-    unit, n = _UNITS[match[2]], int(amount)
-    if match[1] == "N":
-        return RelativeDate(text.upper(), unit, -n, 1)
-    if match[1] == "NEXT_N":
-        return RelativeDate(text.upper(), unit, 1, n)
-    # LAST_N_DAYS:n includes today; the longer LAST_N_* periods stop before the current one.
-    return RelativeDate(text.upper(), unit, -n, n + 1 if unit == "day" else n)
-
-
 Value = str | int | float | bool | date | datetime | RelativeDate | None
 Operator = Literal["=", "!=", "<", "<=", ">", ">="]
 _SYMBOLS: dict[str, Operator] = {
@@ -224,7 +168,10 @@ class OrderItem:
 
 @dataclass(frozen=True)
 class Query:
-    """A parsed SOQL query, not yet checked against any schema."""
+    """A parsed SOQL query, not yet checked against any schema.
+
+    In a `Subquery`, `sobject` is the child relationship name the inner FROM names.
+    """
 
     sobject: str
     fields: tuple[FieldPath, ...]
@@ -233,6 +180,15 @@ class Query:
     order_by: tuple[OrderItem, ...]
     limit: int | None
     offset: int | None
+    subqueries: tuple[Subquery, ...] = ()
+
+
+@dataclass(frozen=True)
+class Subquery:
+    """A parent-to-child subquery; `position` is how many fields precede it in the SELECT."""
+
+    query: Query
+    position: int
 
 
 class _BadToken(Exception):
@@ -244,13 +200,14 @@ class _BadToken(Exception):
 
 
 _COUNT_ONLY = object()
+_Selection = tuple[tuple[FieldPath, ...], bool, tuple[Subquery, ...]]
 
 
 class _ToQuery(lark.Transformer[lark.Token, Query]):
     """Turns the lark parse tree into `Query` values, decoding literals on the way."""
 
     def start(self, items: list[Any]) -> Query:
-        (fields, count), sobject, *clauses = items
+        (fields, count, subqueries), sobject, *clauses = items
         parts: dict[str, Any] = dict(clauses)
         return Query(
             sobject=str(sobject),
@@ -260,12 +217,28 @@ class _ToQuery(lark.Transformer[lark.Token, Query]):
             order_by=parts.get("order", ()),
             limit=parts.get("limit"),
             offset=parts.get("offset"),
+            subqueries=subqueries,
         )
 
-    def select_list(self, items: list[Any]) -> tuple[tuple[FieldPath, ...], bool]:
+    def subquery(self, items: list[Any]) -> Query:
+        (fields, subqueries), *rest = items
+        return self.start([(fields, False, subqueries), *rest])
+
+    def select_list(self, items: list[Any]) -> _Selection:
         if items[0] is _COUNT_ONLY:
-            return (), True
-        return tuple(items), False
+            return (), True, ()
+        fields, subqueries = items[0]
+        return fields, False, subqueries
+
+    def item_list(self, items: list[Any]) -> tuple[tuple[FieldPath, ...], tuple[Subquery, ...]]:
+        fields = [item for item in items if isinstance(item, FieldPath)]
+        subqueries, seen = [], 0
+        for item in items:
+            if isinstance(item, Query):
+                subqueries.append(Subquery(item, seen))
+            else:
+                seen += 1
+        return tuple(fields), tuple(subqueries)
 
     def count_call(self, _items: list[Any]) -> object:
         return _COUNT_ONLY
@@ -347,7 +320,7 @@ _DECODERS: dict[str, Callable[[str], Value]] = {
     "NULL": lambda _text: None,
     "TRUE": lambda _text: True,
     "FALSE": lambda _text: False,
-    "DATE_LITERAL": _relative_date,
+    "DATE_LITERAL": relative_date,
 }
 
 
