@@ -205,3 +205,62 @@ def test_composite_limit_is_25(api: Api) -> None:
     response = api.post("composite", json={"compositeRequest": [sub] * 26})
     assert response.status_code == 400
     assert api.post("composite", json={"compositeRequest": [sub] * 25}).status_code == 200
+
+
+def test_composite_unresolved_reference_names_the_path_and_the_reference(api: Api) -> None:
+    body = {
+        "compositeRequest": [
+            {
+                "method": "GET",
+                "url": f"{V}/query?q=SELECT+Id+FROM+Account+WHERE+Name='none'",
+                "referenceId": "q",
+            },
+            {
+                "method": "PATCH",
+                "url": f"{V}/sobjects/Account/@{{q.records[0].Id}}",
+                "referenceId": "u",
+                "body": {"Name": "x"},
+            },
+        ]
+    }
+    parts = api.post("composite", json=body).json()["compositeResponse"]
+    assert parts[1]["body"] == [
+        {
+            "errorCode": "PROCESSING_HALTED",
+            "message": "Invalid reference specified. No value for q.records[0].Id found in q",
+        }
+    ]
+
+
+def test_composite_subrequest_without_reference_id_fails_the_call(api: Api) -> None:
+    body = {"compositeRequest": [{"method": "POST", "url": f"{V}/sobjects/Account", "body": {}}]}
+    response = api.post("composite", json=body)
+    assert response.status_code == 400
+    assert response.json() == [
+        {"message": "'referenceId' is a required field.", "errorCode": "JSON_PARSER_ERROR"}
+    ]
+
+
+def test_composite_lock_fault_on_a_subrequest_path_rolls_back(api: Api) -> None:
+    rule = {"kind": "unable_to_lock_row", "method": "POST", "path": f"{V}/sobjects/Contact"}
+    assert api.client.post("/_emulator/faults", json=rule).status_code == 201
+    body = {
+        "allOrNone": True,
+        "compositeRequest": [
+            {
+                "method": "POST",
+                "url": f"{V}/sobjects/Account",
+                "referenceId": "a",
+                "body": {"Name": "A"},
+            },
+            {
+                "method": "POST",
+                "url": f"{V}/sobjects/Contact",
+                "referenceId": "c",
+                "body": {"LastName": "C", "AccountId": "@{a.id}"},
+            },
+        ],
+    }
+    parts = api.post("composite", json=body).json()["compositeResponse"]
+    assert parts[1]["body"][0]["errorCode"] == "UNABLE_TO_LOCK_ROW"
+    assert count(api, "Account") == 0

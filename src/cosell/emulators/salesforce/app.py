@@ -11,6 +11,7 @@ from cosell.clock import Clock, OffsetClock
 from cosell.emulators.salesforce import (
     composite,
     control,
+    graph,
     login,
     query,
     replication,
@@ -31,6 +32,7 @@ def api_routes() -> list[ApiRoute]:
         *query.routes(),
         *sobject_collections.routes(),
         *composite.routes(),
+        *graph.routes(),
         *tooling.routes(),
         *rest.routes(),
     ]
