@@ -19,6 +19,7 @@ from cosell.emulators.salesforce import (
     soap_login,
     sobject_collections,
     tooling,
+    tree,
 )
 from cosell.emulators.salesforce.config import SalesforceEmulatorConfig
 from cosell.emulators.salesforce.emulator import SalesforceEmulator
@@ -33,6 +34,7 @@ def api_routes() -> list[ApiRoute]:
         *sobject_collections.routes(),
         *composite.routes(),
         *graph.routes(),
+        *tree.routes(),
         *tooling.routes(),
         *rest.routes(),
     ]

@@ -1,4 +1,5 @@
-"""sObject Collections: up to 200 records per create, update, upsert, delete or retrieve.
+"""sObject Collections: up to 200 records per create, update, upsert or delete; retrieve takes
+as many ids as fit the URL (about 800) with GET, or 2,000 with POST.
 
 The top level answers 200 with one result per record in request order. With ``allOrNone`` any
 failure rolls everything back and the otherwise good records report
@@ -17,6 +18,7 @@ from cosell.emulators.salesforce.wire import ErrorItem, SalesforceError
 
 V = "/services/data/v{version}"
 MAX_RECORDS = 200
+MAX_RETRIEVE = 2000
 ROLLED_BACK = ErrorItem(
     "ALL_OR_NONE_OPERATION_ROLLED_BACK",
     "Record rolled back because not all records were valid and the request was using AllOrNone "
@@ -139,11 +141,41 @@ def delete(call: Call) -> Reply:
 
 
 def retrieve(call: Call) -> Reply:
+    """``GET composite/sobjects/{T}?ids=&fields=``: as many ids as the URL length allows."""
+    length = len(call.path) + sum(len(k) + len(v) + 2 for k, v in call.query.items())
+    if length > call.emulator.config.max_url_length:
+        return Reply(414)
+    record_ids = [i for i in call.query.get("ids", "").split(",") if i]
+    fields = [f.strip() for f in call.query.get("fields", "").split(",") if f.strip()]
+    return _retrieve(call, record_ids, fields)
+
+
+def retrieve_many(call: Call) -> Reply:
+    """``POST composite/sobjects/{T}`` with ``{"ids": [...], "fields": [...]}``: up to 2,000."""
+    body = call.body if isinstance(call.body, dict) else {}
+    record_ids, fields = body.get("ids"), body.get("fields")
+    if not isinstance(record_ids, list) or not all(isinstance(i, str) for i in record_ids):
+        raise SalesforceError(400, "JSON_PARSER_ERROR", "ids: expected an array of ids", None)
+    if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+        raise SalesforceError(400, "JSON_PARSER_ERROR", "fields: expected an array of names", None)
+    if len(record_ids) > MAX_RETRIEVE:
+        raise SalesforceError(
+            400,
+            "EXCEEDED_ID_LIMIT",
+            f"record limit reached. cannot retrieve more than {MAX_RETRIEVE} records in this call",
+            None,
+        )
+    return _retrieve(call, record_ids, fields)
+
+
+def _retrieve(call: Call, record_ids: list[str], fields: list[str]) -> Reply:
+    """Records in request order: ``null`` for an id that is invalid, of another type or gone."""
     org = call.emulator.org
     obj = org.object(call.params["sobject"])
-    record_ids = [i for i in call.query.get("ids", "").split(",") if i]
-    _check_count(len(record_ids))
-    only = fields_param(org, obj, call.query.get("fields"))
+    if not record_ids or not fields:
+        missing = "ids" if not record_ids else "fields"
+        raise SalesforceError(400, "MISSING_ARGUMENT", f"{missing}: required", None)
+    only = fields_param(org, obj, ",".join(fields))
     out: list[dict[str, Any] | None] = []
     for record_id in record_ids:
         try:
@@ -160,5 +192,6 @@ def routes() -> list[ApiRoute]:
         ApiRoute(c, ("PATCH",), update),
         ApiRoute(c, ("DELETE",), delete),
         ApiRoute(f"{c}/{{sobject}}", ("GET",), retrieve),
+        ApiRoute(f"{c}/{{sobject}}", ("POST",), retrieve_many),
         ApiRoute(f"{c}/{{sobject}}/{{field}}", ("PATCH",), upsert_many),
     ]
