@@ -1,4 +1,5 @@
-"""The Salesforce REST client: records, SOQL, collections, describe, limits and Tooling.
+"""The Salesforce REST client: records, SOQL, collections, composite graph and sObject Tree,
+describe, limits and Tooling.
 
 It speaks over an injected ``httpx.Client`` whose base URL is the org's instance URL and whose
 auth is a ``SalesforceAuth``. Every call goes through one pipeline: check the API budget
@@ -8,7 +9,7 @@ failure into a ``cosell.errors`` class, and retry the retryable ones with jitter
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from email.utils import format_datetime as http_date
 from typing import Any
@@ -17,6 +18,15 @@ from urllib.parse import quote
 import httpx
 
 from cosell.clients.retry import RetryPolicy
+from cosell.clients.salesforce_composite import (
+    Graph,
+    GraphResult,
+    TreeResult,
+    graph_batches,
+    graph_body,
+    graph_results,
+    tree_result,
+)
 from cosell.clients.salesforce_errors import error_from_response
 from cosell.clients.salesforce_limits import LIMIT_HEADER, ApiBudget, Priority, current_priority
 from cosell.clients.salesforce_records import (
@@ -32,6 +42,7 @@ from cosell.clients.salesforce_records import (
 from cosell.errors import RetryableError, TransportError
 
 DEFAULT_API_VERSION = "62.0"
+RETRIEVE_LIMIT = 2000
 _UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _IDEMPOTENT = frozenset({"GET", "PATCH", "PUT", "DELETE", "HEAD"})
 
@@ -71,20 +82,22 @@ class SalesforceClient:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         priority: Priority | None = None,
+        accept: Collection[int] = (),
     ) -> httpx.Response:
-        """Send one call through the budget check, error mapping and retries."""
+        """Send one call through the budget check, error mapping and retries; statuses in
+        `accept` come back as responses instead of errors."""
         self.budget.check(priority)
         all_headers = {"Sforce-Call-Options": self.call_options, **(headers or {})}
         request = self.http.build_request(
             method, self.url(path), params=params, json=json, headers=all_headers
         )
-        return self._with_retries(request)
+        return self._with_retries(request, accept)
 
-    def _with_retries(self, request: httpx.Request) -> httpx.Response:
+    def _with_retries(self, request: httpx.Request, accept: Collection[int]) -> httpx.Response:
         attempt = 1
         while True:
             try:
-                return self._send(request)
+                return self._send(request, accept)
             except RetryableError as exc:
                 if not self._should_retry(request, exc, attempt):
                     raise
@@ -99,7 +112,7 @@ class SalesforceClient:
         unsent = isinstance(exc.__cause__, _UNSENT)
         return not isinstance(exc, TransportError) or unsent or request.method in _IDEMPOTENT
 
-    def _send(self, request: httpx.Request) -> httpx.Response:
+    def _send(self, request: httpx.Request, accept: Collection[int]) -> httpx.Response:
         try:
             response = self.http.send(request)
         except httpx.TransportError as exc:
@@ -109,7 +122,7 @@ class SalesforceClient:
                 url=str(request.url),
             ) from exc
         self.budget.observe(response.headers.get(LIMIT_HEADER))
-        if response.status_code >= 300:
+        if response.status_code >= 300 and response.status_code not in accept:
             raise error_from_response(response)
         return response
 
@@ -200,6 +213,42 @@ class SalesforceClient:
             results += [SaveResult.parse(item) for item in body]
         return results
 
+    def retrieve_many(
+        self, sobject: str, ids: Sequence[str], fields: Sequence[str]
+    ) -> list[Record | None]:
+        """Records by id in calls of 2,000, in order; None for an id that is gone or invalid."""
+        results: list[Record | None] = []
+        for batch in batches(ids, RETRIEVE_LIMIT):
+            body = {"ids": list(batch), "fields": list(fields)}
+            results += self._json("POST", f"composite/sobjects/{sobject}", json=body)
+        return results
+
+    # --- composite graph and tree ---------------------------------------------------------
+
+    def composite_graph(self, graphs: Sequence[Graph]) -> list[GraphResult]:
+        """Run graphs (each one transaction) in as few calls as the limits allow (75 graphs,
+        500 nodes per call). A payload limit Salesforce still refuses (e.g. more than 15 kinds
+        of node) raises its error; a failed graph is a result with ``error`` set."""
+        results: list[GraphResult] = []
+        for batch in graph_batches(graphs):
+            body = self._json("POST", "composite/graph", json=graph_body(batch, self.url))
+            parsed = graph_results(body, batch, self.url)
+            refused = next((r.error for r in parsed if r.graph_id == "_default"), None)
+            if refused is not None:
+                raise refused
+            results += parsed
+        return results
+
+    def sobject_tree(self, sobject: str, records: Sequence[Mapping[str, Any]]) -> TreeResult:
+        """Insert trees rooted at ``sobject`` (records carry ``attributes.referenceId`` and
+        children under relationship names); all or nothing. A malformed request raises."""
+        path = f"composite/tree/{sobject}"
+        response = self.request("POST", path, json={"records": list(records)}, accept={400})
+        body = response.json() if response.content else None
+        if not isinstance(body, dict) or "hasErrors" not in body:
+            raise error_from_response(response)
+        return tree_result(body, self.url(path))
+
     def _collections(
         self,
         method: str,
@@ -231,10 +280,37 @@ class SalesforceClient:
     def _pages(self, resource: str, soql: str, level: Priority) -> Iterator[Record]:
         page = self._json("GET", resource, params={"q": soql}, priority=level)
         while True:
-            yield from page.get("records") or ()
+            records = page.get("records") or ()
+            for record in records:
+                self._complete_children(record, level)
+            yield from records
             next_url = page.get("nextRecordsUrl")
             if page.get("done", True) or not next_url:
                 return
+            page = self._json("GET", next_url, priority=level)
+
+    def _complete_children(self, record: Record, level: Priority) -> None:
+        """Fetch the rest of each subquery's child records into ``record``, depth first and
+        before the parent's next page, which would close their locators."""
+        for key, value in list(record.items()):
+            if isinstance(value, dict) and "records" in value and "done" in value:
+                record[key] = self._drain(value, level)
+
+    def _drain(self, nested: Record, level: Priority) -> Record:
+        rows: list[Record] = []
+        page = nested
+        while True:
+            batch = list(page.get("records") or ())
+            for row in batch:
+                self._complete_children(row, level)
+            rows += batch
+            next_url = page.get("nextRecordsUrl")
+            if page.get("done", True) or not next_url:
+                return {
+                    "totalSize": nested.get("totalSize", len(rows)),
+                    "done": True,
+                    "records": rows,
+                }
             page = self._json("GET", next_url, priority=level)
 
     def updated(self, sobject: str, start: datetime, end: datetime) -> UpdatedResult:

@@ -101,31 +101,56 @@ def _class_for(status: int, first: RecordError | None) -> type[APIError]:
     return CODE_ERRORS.get(first.code, error_for_status(status))
 
 
-def _retry_after(response: httpx.Response, first: RecordError | None) -> float | None:
-    if first and first.code == "REQUEST_LIMIT_EXCEEDED" and "TotalRequests" in first.message:
-        return DAILY_LIMIT_RETRY_AFTER
-    return parse_retry_after(response)
-
-
 def error_from_response(response: httpx.Response) -> APIError:
     """The cosell error for a non-success Salesforce response (body kept, secrets redacted)."""
-    errors = record_errors(_json_or_none(response))
+    return error_from_body(
+        response.status_code,
+        _json_or_none(response),
+        method=response.request.method,
+        url=str(response.request.url),
+        text=response.text,
+        request_id=response.headers.get("Sforce-Request-Id"),
+        retry_after=parse_retry_after(response),
+        summary=_text_summary(response),
+    )
+
+
+def error_from_body(
+    status: int,
+    body: Any,
+    *,
+    method: str | None = None,
+    url: str | None = None,
+    text: str | None = None,
+    request_id: str | None = None,
+    retry_after: float | None = None,
+    summary: str | None = None,
+) -> APIError:
+    """The cosell error for a status and an error array: a response's, or one composite
+    subrequest's or graph node's (``body`` is then that node's ``body``)."""
+    errors = record_errors(body)
     first = errors[0] if errors else None
-    cls = _class_for(response.status_code, first)
-    message = "; ".join(f"{e.code}: {e.message}" for e in errors) or _text_summary(response)
+    cls = _class_for(status, first)
+    message = "; ".join(f"{e.code}: {e.message}" for e in errors)
     kw: dict[str, Any] = {
-        "method": response.request.method,
-        "url": str(response.request.url),
-        "status": response.status_code,
+        "method": method,
+        "url": url,
+        "status": status,
         "code": first.code if first else None,
-        "body": response.text,
-        "request_id": response.headers.get("Sforce-Request-Id"),
+        "body": text if text is not None else json.dumps(body),
+        "request_id": request_id,
     }
     if issubclass(cls, ServerError | Throttled):
-        kw["retry_after"] = _retry_after(response, first)
+        kw["retry_after"] = DAILY_LIMIT_RETRY_AFTER if _daily_limit(first) else retry_after
     if cls is RecordRejected:
         kw["fields"] = tuple(f for e in errors for f in e.fields)
-    return cls(message, **kw)
+    return cls(message or summary or f"HTTP {status} without a Salesforce error array", **kw)
+
+
+def _daily_limit(first: RecordError | None) -> bool:
+    if first is None or first.code != "REQUEST_LIMIT_EXCEEDED":
+        return False
+    return "TotalRequests" in first.message
 
 
 def _text_summary(response: httpx.Response) -> str:

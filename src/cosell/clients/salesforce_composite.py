@@ -1,0 +1,163 @@
+"""Composite graph and sObject Tree as values: what the client sends and what it gets back.
+
+A graph is a transaction of single-record calls linked by ``@{ref.id}`` references; a failing
+node rolls its graph back. Each node's outcome keeps its own error as a ``cosell.errors`` class
+(``RecordRejected``, ``ServerError`` for ``UNABLE_TO_LOCK_ROW`` …), and ``GraphResult.error`` is
+the root cause: the first error that is not a ``PROCESSING_HALTED`` rollback notice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cosell.clients.salesforce_errors import error_from_body
+from cosell.errors import APIError
+
+GRAPH_LIMIT = 75
+GRAPH_NODE_LIMIT = 500
+HALTED = "PROCESSING_HALTED"
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    """One subrequest: ``path`` is an API path (``sobjects/Contact``) or an absolute URL path."""
+
+    reference_id: str
+    method: str
+    path: str
+    body: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Graph:
+    """One transaction of nodes; ``graph_id`` must be unique in its request."""
+
+    graph_id: str
+    nodes: Sequence[GraphNode]
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """One node's answer: status, body, and the error it carries (None on success)."""
+
+    reference_id: str | None
+    status: int
+    body: Any
+    error: APIError | None
+
+    @property
+    def id(self) -> str | None:
+        """The record id a create or upsert answered with."""
+        return str(self.body["id"]) if isinstance(self.body, dict) and "id" in self.body else None
+
+    @property
+    def halted(self) -> bool:
+        """Rolled back or skipped because another node of the graph failed."""
+        return self.error is not None and self.error.code == HALTED
+
+
+@dataclass(frozen=True)
+class GraphResult:
+    """One graph's outcome, nodes in request order."""
+
+    graph_id: str
+    successful: bool
+    nodes: tuple[NodeResult, ...]
+
+    def node(self, reference_id: str) -> NodeResult:
+        return next(n for n in self.nodes if n.reference_id == reference_id)
+
+    @property
+    def error(self) -> APIError | None:
+        """The root cause of a failed graph (the first error that isn't a rollback notice)."""
+        errors = [n.error for n in self.nodes if n.error is not None]
+        return next((e for e in errors if e.code != HALTED), errors[0] if errors else None)
+
+
+@dataclass(frozen=True)
+class TreeResult:
+    """An sObject Tree's outcome: new ids by ``referenceId``, or the failing records' errors
+    (then nothing was inserted)."""
+
+    ids: Mapping[str, str]
+    errors: Mapping[str, APIError]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def graph_batches(graphs: Sequence[Graph]) -> Iterator[list[Graph]]:
+    """Graphs in request-sized runs: at most 75 graphs and 500 nodes each."""
+    batch: list[Graph] = []
+    nodes = 0
+    for graph in graphs:
+        if len(graph.nodes) > GRAPH_NODE_LIMIT:
+            raise ValueError(f"graph {graph.graph_id}: more than {GRAPH_NODE_LIMIT} nodes")
+        if batch and (len(batch) == GRAPH_LIMIT or nodes + len(graph.nodes) > GRAPH_NODE_LIMIT):
+            yield batch
+            batch, nodes = [], 0
+        batch.append(graph)
+        nodes += len(graph.nodes)
+    if batch:
+        yield batch
+
+
+def graph_body(graphs: Sequence[Graph], url: Callable[[str], str]) -> dict[str, Any]:
+    """The request body; `url` turns a node's path into its URL path."""
+    return {
+        "graphs": [
+            {"graphId": g.graph_id, "compositeRequest": [_subrequest(n, url) for n in g.nodes]}
+            for g in graphs
+        ]
+    }
+
+
+def _subrequest(node: GraphNode, url: Callable[[str], str]) -> dict[str, Any]:
+    sub: dict[str, Any] = {
+        "method": node.method,
+        "url": url(node.path),
+        "referenceId": node.reference_id,
+    }
+    if node.body is not None:
+        sub["body"] = dict(node.body)
+    return sub
+
+
+def graph_results(
+    body: Any, graphs: Sequence[Graph], url: Callable[[str], str]
+) -> list[GraphResult]:
+    """Parse a graph response; node errors name the node's method and URL."""
+    calls = {(g.graph_id, n.reference_id): (n.method, url(n.path)) for g in graphs for n in g.nodes}
+    results = []
+    for graph in body.get("graphs") or []:
+        graph_id = str(graph.get("graphId"))
+        parts = (graph.get("graphResponse") or {}).get("compositeResponse") or []
+        nodes = tuple(_node(p, calls.get((graph_id, p.get("referenceId")))) for p in parts)
+        results.append(GraphResult(graph_id, bool(graph.get("isSuccessful")), nodes))
+    return results
+
+
+def _node(part: Mapping[str, Any], call: tuple[str, str] | None) -> NodeResult:
+    status = int(part.get("httpStatusCode") or 0)
+    body = part.get("body")
+    error = None
+    if status >= 300:
+        method, url = call or (None, None)
+        error = error_from_body(status, body, method=method, url=url)
+    return NodeResult(part.get("referenceId"), status, body, error)
+
+
+def tree_result(body: Mapping[str, Any], url: str) -> TreeResult:
+    """Parse a tree response, successful (201) or not (400 with ``hasErrors``)."""
+    ids: dict[str, str] = {}
+    errors: dict[str, APIError] = {}
+    for item in body.get("results") or []:
+        reference_id = str(item.get("referenceId"))
+        if item.get("errors"):
+            errors[reference_id] = error_from_body(400, item["errors"], method="POST", url=url)
+        elif item.get("id"):
+            ids[reference_id] = str(item["id"])
+    return TreeResult(ids, errors)

@@ -1,0 +1,207 @@
+"""SalesforceClient's composite graph, sObject Tree, collections retrieve and subquery paging,
+against the in-process emulator."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from cosell.clients.retry import RetryPolicy
+from cosell.clients.salesforce import SalesforceClient
+from cosell.clients.salesforce_auth import TOKEN_PATH, PasswordGrant, SalesforceAuth
+from cosell.clients.salesforce_composite import Graph, GraphNode
+from cosell.clients.salesforce_errors import RecordRejected
+from cosell.clock import ManualClock, OffsetClock
+from cosell.emulators.salesforce import SalesforceEmulatorConfig, create_app
+from cosell.errors import RejectedError, ServerError
+
+BASE = "http://127.0.0.1:8602"
+OPPORTUNITY = {"StageName": "Prospecting", "CloseDate": "2026-12-31"}
+
+
+class Org:
+    """An emulated org, a client of it, and the requests the client sent."""
+
+    def __init__(self, config: SalesforceEmulatorConfig | None = None) -> None:
+        self.config = config or SalesforceEmulatorConfig()
+        self.app = create_app(self.config, clock=OffsetClock())
+        self.control = TestClient(self.app, base_url=BASE)
+        grant = PasswordGrant(
+            self.config.client_id,
+            self.config.client_secret,
+            self.config.username,
+            self.config.password,
+        )
+        http = TestClient(self.app, base_url=BASE)
+        http.auth = SalesforceAuth(grant, BASE + TOKEN_PATH, http=self.control)
+        self.requests: list[httpx.Request] = []
+        http.event_hooks = {"request": [self.requests.append]}
+        retry = RetryPolicy(attempts=1, clock=ManualClock(), rng=random.Random(1))
+        self.client = SalesforceClient(http, retry=retry)
+
+    def sent(self, suffix: str) -> int:
+        return sum(1 for r in self.requests if r.url.path.endswith(suffix))
+
+    def count(self, sobject: str) -> int:
+        return len(list(self.client.query(f"SELECT Id FROM {sobject}")))  # noqa: S608
+
+
+def referral(graph_id: str, name: str, last_name: str | None = "Rivera") -> Graph:
+    contact: dict[str, Any] = {"AccountId": "@{acct.id}"}
+    if last_name is not None:
+        contact["LastName"] = last_name
+    return Graph(
+        graph_id,
+        [
+            GraphNode("acct", "POST", "sobjects/Account", {"Name": name}),
+            GraphNode("con", "POST", "sobjects/Contact", contact),
+            GraphNode(
+                "opp",
+                "POST",
+                "sobjects/Opportunity",
+                {"Name": name, "AccountId": "@{acct.id}", **OPPORTUNITY},
+            ),
+            GraphNode(
+                "ocr",
+                "POST",
+                "sobjects/OpportunityContactRole",
+                {"OpportunityId": "@{opp.id}", "ContactId": "@{con.id}"},
+            ),
+        ],
+    )
+
+
+def test_graphs_commit_apart_and_report_the_root_cause() -> None:
+    org = Org()
+    org.requests.clear()
+    good, bad = org.client.composite_graph(
+        [referral("good", "Contoso"), referral("bad", "Fabrikam", last_name=None)]
+    )
+    assert org.sent("/composite/graph") == 1
+    assert good.successful
+    assert good.error is None
+    role = org.client.get("OpportunityContactRole", good.node("ocr").id or "", ["ContactId"])
+    assert role["ContactId"] == good.node("con").id
+    assert not bad.successful
+    assert isinstance(bad.error, RecordRejected)
+    assert bad.error.code == "REQUIRED_FIELD_MISSING"
+    assert bad.error.fields == ("LastName",)
+    assert bad.error.url is not None
+    assert bad.error.url.endswith("/services/data/v62.0/sobjects/Contact")
+    assert [n.halted for n in bad.nodes] == [True, False, True, True]
+    assert org.count("Account") == 1
+
+
+def test_a_locked_row_in_a_node_is_a_retryable_error() -> None:
+    org = Org()
+    path = "/services/data/v62.0/sobjects/Opportunity"
+    rule = {"kind": "unable_to_lock_row", "method": "POST", "path": path}
+    assert org.control.post("/_emulator/faults", json=rule).status_code == 201
+    [result] = org.client.composite_graph([referral("g", "Contoso")])
+    assert isinstance(result.error, ServerError)
+    assert result.error.code == "UNABLE_TO_LOCK_ROW"
+
+
+def test_graphs_are_sent_in_as_few_calls_as_the_limits_allow() -> None:
+    org = Org()
+    graphs = [
+        Graph(f"g{i}", [GraphNode("a", "POST", "sobjects/Account", {"Name": f"A{i}"})])
+        for i in range(80)
+    ]
+    org.requests.clear()
+    results = org.client.composite_graph(graphs)
+    assert org.sent("/composite/graph") == 2
+    assert [r.graph_id for r in results] == [f"g{i}" for i in range(80)]
+    assert all(r.successful for r in results)
+    too_big = Graph("big", [GraphNode(f"n{i}", "GET", "limits") for i in range(501)])
+    with pytest.raises(ValueError, match="more than 500 nodes"):
+        org.client.composite_graph([too_big])
+
+
+def test_a_refused_payload_raises_its_error() -> None:
+    org = Org()
+    graphs = [
+        Graph(
+            f"g{v}",
+            [GraphNode("a", "POST", f"/services/data/v{v}.0/sobjects/Account", {"Name": "x"})],
+        )
+        for v in range(46, 63)
+    ]
+    with pytest.raises(RejectedError) as raised:
+        org.client.composite_graph(graphs)
+    assert raised.value.code == "LIMIT_EXCEEDED"
+
+
+def tree_account(reference_id: str, *contacts: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "attributes": {"type": "Account", "referenceId": reference_id},
+        "Name": reference_id,
+        "Contacts": {"records": list(contacts)},
+    }
+
+
+def contact(reference_id: str, **fields: Any) -> dict[str, Any]:
+    return {"attributes": {"type": "Contact", "referenceId": reference_id}, **fields}
+
+
+def test_sobject_tree_ids_and_errors() -> None:
+    org = Org()
+    result = org.client.sobject_tree("Account", [tree_account("acc", contact("c", LastName="Li"))])
+    assert result.ok
+    assert (
+        org.client.get("Contact", result.ids["c"], ["AccountId"])["AccountId"]
+        == (result.ids["acc"])
+    )
+    failed = org.client.sobject_tree(
+        "Account", [tree_account("acc2", contact("c2", FirstName="no last name"))]
+    )
+    assert not failed.ok
+    assert failed.ids == {}
+    error = failed.errors["c2"]
+    assert isinstance(error, RecordRejected)
+    assert error.fields == ("LastName",)
+    assert org.count("Account") == 1
+    with pytest.raises(RecordRejected) as raised:
+        org.client.sobject_tree("Account", [tree_account("acc3", contact("c3", Nope="x"))])
+    assert raised.value.code == "INVALID_FIELD"
+
+
+def test_retrieve_many_keeps_order_and_batches_by_2000() -> None:
+    org = Org()
+    first = org.client.create("Account", {"Name": "One"})
+    second = org.client.create("Account", {"Name": "Two"})
+    ids = [second, *(["001000000000000AAA"] * 2000), first]
+    org.requests.clear()
+    rows = org.client.retrieve_many("Account", ids, ["Name"])
+    assert org.sent("/composite/sobjects/Account") == 2
+    assert len(rows) == 2002
+    assert rows[0] is not None
+    assert rows[0]["Name"] == "Two"
+    assert rows[1] is None
+    assert rows[-1] is not None
+    assert rows[-1]["Name"] == "One"
+
+
+def test_query_completes_paged_child_sets_before_the_next_parent_page() -> None:
+    org = Org(SalesforceEmulatorConfig(query_batch_size=1, child_batch_size=2))
+    for name in ("A", "B"):
+        account = org.client.create("Account", {"Name": name})
+        for n in range(5):
+            org.client.create("Contact", {"LastName": f"{name}{n}", "AccountId": account})
+    org.requests.clear()
+    rows = list(
+        org.client.query(
+            "SELECT Name, (SELECT LastName FROM Contacts ORDER BY LastName) FROM Account "
+            "ORDER BY Name"
+        )
+    )
+    assert [[c["LastName"] for c in r["Contacts"]["records"]] for r in rows] == [
+        [f"A{n}" for n in range(5)],
+        [f"B{n}" for n in range(5)],
+    ]
+    assert all(r["Contacts"]["done"] for r in rows)
+    assert len(org.requests) == 1 + 1 + 2 * 2
