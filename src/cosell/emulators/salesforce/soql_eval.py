@@ -122,10 +122,7 @@ class _Path:
 
 @dataclass(frozen=True)
 class Selection:
-    """A query checked against the catalog: which records it keeps, in what order, showing what.
-
-    `sobject` is the canonical name of the object whose records it reads.
-    """
+    """A query checked against `sobject` (canonical): what it keeps, in what order, showing what."""
 
     query: Query
     sobject: str
@@ -161,11 +158,8 @@ Insert = Callable[[int, dict[str, Any]], None]
 def project(
     selection: Selection, record: Record, catalog: Catalog, insert: Insert | None = None
 ) -> dict[str, Any]:
-    """One result row: ``attributes`` first, then the selected fields in SELECT order.
-
-    `insert` (when given) is called with the row before each field is placed, and once more at
-    the end, so that other items of the SELECT (subqueries) keep their place among the fields.
-    """
+    """One row: ``attributes``, then the fields in SELECT order; `insert` is called before each
+    field is placed and once at the end, so subqueries keep their place among the fields."""
     row: dict[str, Any] = {"attributes": catalog.attributes(selection.sobject, record["Id"])}
     for index, path in enumerate(selection.fields):
         if insert is not None:
@@ -178,10 +172,6 @@ def project(
 
 def object_name(catalog: Catalog, name: str) -> str:
     """The canonical name of the object a query's FROM names, or ``INVALID_TYPE``."""
-    return _object_name(catalog, name)
-
-
-def _object_name(catalog: Catalog, name: str) -> str:
     canonical = catalog.canonical_object(name)
     if canonical is None:
         raise SoqlError(
