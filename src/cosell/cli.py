@@ -54,6 +54,10 @@ COMMANDS = {
         "cosell.sync.sync_command:sync_command",
         "Reconcile every flagged or linked opportunity and every referral once.",
     ),
+    "verify": LazyCommand(
+        "cosell.operations.verify_command:verify_command",
+        "Compare every linked pair field by field on both sides; exit 1 while any disagrees.",
+    ),
     "webhooks": LazyCommand(
         "cosell.service.command:webhooks_command",
         "Register and check the Partner Center webhook that calls this service.",

@@ -124,6 +124,10 @@ class SyncSettings(_Section):
     """How long a change stamp must be old before a feed trusts that no later edit shares its
     second (stamps have one-second precision; a remote commit may land late)."""
     max_attempts: int = Field(default=8, ge=1)
+    verify_interval: float = Field(default=300.0, gt=0)
+    """Seconds between the service's drift checks (``cosell verify``, a few pairs at a time)."""
+    verify_pairs: int = Field(default=20, ge=0)
+    """Linked pairs compared per drift check, rotating through all of them (0: off)."""
 
     @model_validator(mode="after")
     def _interval_order(self) -> SyncSettings:

@@ -59,6 +59,12 @@ username = "{SF_CONFIG.username}"
 
 
 def run_once(world: World, tmp_path: Path, clock: ManualClock | None = None) -> tuple[int, str]:
+    return run_cli(world, tmp_path, "sync", "--once", clock=clock)
+
+
+def run_cli(
+    world: World, tmp_path: Path, *command: str, clock: ManualClock | None = None
+) -> tuple[int, str]:
     apps = {PC_BASE: world.pc_app, SF_BASE: world.sf_app}
 
     def http(base_url: str, auth: httpx.Auth | None) -> httpx.Client:
@@ -68,7 +74,7 @@ def run_once(world: World, tmp_path: Path, clock: ManualClock | None = None) -> 
         return client
 
     deps = CommandDeps(clock=clock or ManualClock(START), http=http)
-    args = ["sync", "--once", "--config", str(config_file(tmp_path))]
+    args = [*command, "--config", str(config_file(tmp_path))]
     result = CliRunner().invoke(main, args, obj=deps, env=ENV, catch_exceptions=False)
     return result.exit_code, result.output
 
@@ -111,6 +117,46 @@ def test_failures_exit_one_and_are_listed_with_their_reason(world: World, tmp_pa
     assert "Solution ID is required for co-sell" in output
     assert f"opportunity:{good}" not in output
     assert "failed: 1" in output
+
+
+def test_a_pair_that_still_disagrees_after_the_pass_exits_one_naming_the_field(
+    world: World, tmp_path: Path
+) -> None:
+    opp_id = world.opportunity(
+        solutions=("SOL-1",), Sync_with_Partner_Center__c=True, How_can_Microsoft_help__c=HELP
+    )
+    assert run_once(world, tmp_path)[0] == 0
+    # A field that flows only from Partner Center, typed over in the CRM: no sync undoes it.
+    world.edit(opp_id, Microsoft_CRM_Identifier__c="typed-by-a-seller")
+    code, output = run_once(world, tmp_path)
+    assert code == 1, output
+    assert "failed: 0" in output
+    assert f"DRIFT referral {world.opp(opp_id)['Referral_Identifier__c']}" in output
+    assert "msx_id: Partner Center None ≠ CRM 'typed-by-a-seller'" in output
+    assert "drift: 1" in output
+
+
+def test_verify_reports_drift_repairs_it_and_exits_zero_once_both_sides_agree(
+    world: World, tmp_path: Path
+) -> None:
+    opp_id = world.opportunity(
+        solutions=("SOL-1",), Sync_with_Partner_Center__c=True, How_can_Microsoft_help__c=HELP
+    )
+    assert run_once(world, tmp_path)[0] == 0
+    referral_id = str(world.opp(opp_id)["Referral_Identifier__c"])
+    world.microsoft_update(referral_id, details={"dealValue": 20})
+
+    code, output = run_cli(world, tmp_path, "verify", "--no-repair")
+    assert code == 1, output
+    assert "deal_value: Partner Center '20.00' ≠ CRM '125000.00'" in output
+    code, output = run_cli(world, tmp_path, "verify")
+    assert code == 0, output
+    assert "repaired deal_value" in output
+    assert "repaired: 1" in output
+    assert world.opp(opp_id)["Amount"] == 20
+    code, output = run_cli(world, tmp_path, "verify", "--json")
+    assert code == 0, output
+    assert '"state": "agrees"' in output
 
 
 def test_invalid_configuration_exits_two_naming_the_key(world: World, tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from cosell.clock import Clock
 from cosell.errors import ConfigError, CosellError
 from cosell.operations.activity import RecordingStatus
 from cosell.operations.call_meter import CallMeter
+from cosell.operations.verify import BudgetedVerify, Verifier, through_queue
 from cosell.queue.embedded import EmbeddedQueue
 from cosell.service.connections import (
     HttpFactory,
@@ -55,6 +56,7 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[Job], None]
 POLL, SWEEP = "salesforce-poll", "partner-center-sweep"
 RELATED_POLL = "salesforce-related-poll"
+VERIFY = "drift-check"
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,8 @@ def build_runtime(
     server = WebServer(app, settings.service.host, settings.service.port)
     closers = [meter.flush, *(client.close for client in opened), store.close]
     signals = [poll, related, sweep]
+    if settings.sync.verify_pairs > 0:
+        signals.append(_verify_loop(parts, queue, status, metrics))
     return Runtime(queue=queue, signals=signals, server=server, closers=closers)
 
 
@@ -272,6 +276,40 @@ def _signals(
         SignalLoop(SWEEP, sweeper, sweep_cadence, parts.clock, report),
         SignalLoop(RELATED_POLL, related, related_cadence, parts.clock, report),
     )
+
+
+def _verify_loop(
+    parts: ServiceParts, queue: EmbeddedQueue, status: ServiceStatus, metrics: ServiceMetrics
+) -> SignalLoop:
+    """The periodic, budgeted drift check (see :mod:`cosell.operations.verify`)."""
+    sync = parts.settings.sync
+
+    def report(look: LookReport) -> None:
+        status.saw_look(look)
+        metrics.observe_look(look)
+
+    cadence = Cadence(sync.verify_interval, sync.verify_interval)
+    look = _LazyVerify(parts, queue)
+    return SignalLoop(VERIFY, look, cadence, parts.clock, report)
+
+
+class _LazyVerify:
+    """Builds its engine (which describes the org) on the first look, not at start-up."""
+
+    def __init__(self, parts: ServiceParts, queue: EmbeddedQueue) -> None:
+        self._parts = parts
+        self._queue = queue
+        self._look: BudgetedVerify | None = None
+
+    def look(self) -> int:
+        if self._look is None:
+            from cosell.sync.engine import Engine
+
+            parts = self._parts
+            verifier = Verifier(Engine.from_parts(parts), parts.clock)
+            repair = through_queue(self._queue, parts.tenant)
+            self._look = BudgetedVerify(verifier, repair, parts.settings.sync.verify_pairs)
+        return self._look.look()
 
 
 def _watched_objects(parts: ServiceParts) -> list[RelatedObject]:

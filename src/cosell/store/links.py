@@ -105,3 +105,18 @@ def _link(row: Any) -> Link:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
+
+
+def linked(
+    conn: Connection, tenant: TenantId, after: int = 0, limit: int | None = None
+) -> list[Link]:
+    """Links holding both ids, by id, from just after ``after`` (``limit`` of them at most)."""
+    stmt = (
+        sa.select(links)
+        .where(links.c.tenant_id == tenant, links.c.id > after)
+        .where(links.c.referral_id.is_not(None), links.c.opportunity_id.is_not(None))
+        .order_by(links.c.id)
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [_link(row) for row in conn.execute(stmt).mappings()]

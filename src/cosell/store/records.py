@@ -11,7 +11,8 @@ TenantId = NewType("TenantId", int)
 Side = Literal["partner_center", "crm"]
 LinkState = Literal["linked", "pending_create", "conflict", "closed"]
 Direction = Literal["to_partner_center", "to_crm", "none"]
-AuditOutcome = Literal["synced", "skipped", "conflict", "rejected", "error"]
+AuditOutcome = Literal["synced", "skipped", "conflict", "rejected", "error", "drift"]
+"""``drift``: a verify run found the sides disagreeing (or agreeing again after a repair)."""
 ConflictState = Literal["open", "resolved", "applied"]
 """open: parked; resolved: an admin chose; applied: the engine wrote the choice to both sides."""
 

@@ -1,7 +1,9 @@
 """``cosell sync --once``: one full reconcile pass over both systems, then a summary.
 
-Exit status: 0 when every record synced, 1 when any failed (each listed with its reason),
-2 when the configuration is invalid. Records a running ``cosell run`` holds are listed, not
+After the pass every linked pair is read again on both sides and compared per the mapping (see
+``cosell verify``). Exit status: 0 when every record synced and every pair agrees, 1 when any
+failed or any pair disagrees (each listed with its reason or fields), 2 when the configuration is
+invalid. Records a running ``cosell run`` holds are listed, not
 waited for, and are not failures.
 """
 
@@ -14,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cosell.errors import ConfigError, CosellError
+from cosell.operations.verify import Verifier, VerifyReport
 from cosell.service.command import CommandDeps, config_option
 from cosell.settings import load_settings
 from cosell.sync.full_sync import FullSync, Held, PassReport, build_engine
@@ -51,13 +54,16 @@ def sync_command(once: bool, timeout: float, config_path: Path | None) -> None:
             clock=deps.clock,
         )
         report = _run_with_progress(full, timeout)
+        verifier = Verifier(wiring.engine, deps.clock)
+        checked = verifier.run(verifier.pairs())
     except CosellError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(1) from None
     finally:
         wiring.close()
     _print(report)
-    raise SystemExit(0 if report.ok else 1)
+    _print_drift(checked)
+    raise SystemExit(0 if report.ok and checked.ok else 1)
 
 
 def _run_with_progress(full: FullSync, timeout: float) -> PassReport:
@@ -80,6 +86,15 @@ def _print(report: PassReport) -> None:
     for failure in report.failures:
         click.echo(f"FAILED {failure.key}: {failure.reason}")
     _print_held(report.held)
+
+
+def _print_drift(checked: VerifyReport) -> None:
+    """Every linked pair read again on both sides after the pass: the ones that disagree."""
+    for pair in checked.pairs:
+        if pair.disagrees:
+            for line in pair.lines():
+                click.echo(line)
+    click.echo(f"verified {checked.summary()}")
 
 
 def _print_held(held: list[Held]) -> None:

@@ -1,0 +1,342 @@
+"""Drift detection: read both sides of every linked pair from outside and compare them.
+
+The store is used only to know which pairs are linked (and which conflicts a person has parked);
+the comparison itself reads the referral from Partner Center and the opportunity with its related
+rows (contacts, team, solutions) from the CRM, translates both through the mapping and compares
+the canonical values (:mod:`cosell.sync.drift`), never the stored base or status.
+
+A drifted pair is repaired as far as the owner rules allow: it is reconciled (at once by
+``cosell verify``, through the queue inside the service) and checked again. So is a pair with
+held differences: which side moved is not known from outside (an on-hold opportunity keeps the
+seller's edits but takes Microsoft's), so the engine's own rules decide what may still flow.
+A pair that still disagrees keeps a drift mark in the store and an audit row (outcome
+``drift``, in ``cosell audit``) names its fields and both values; the mark is removed, with an
+audit row, once the sides agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+import structlog
+
+from cosell.clock import Clock
+from cosell.errors import CosellError, RetryableError
+from cosell.queue.protocol import WorkQueue, queue_key
+from cosell.store import drift as marks
+from cosell.store.records import AuditEntry, Link, TenantId
+from cosell.store.sql import Store
+from cosell.sync import name_marker, solutions, team
+from cosell.sync.drift import Comparison, FieldDrift, HeldField, compare
+from cosell.sync.translate import from_crm, from_partner_center
+
+if TYPE_CHECKING:
+    from cosell.sync.engine import Engine
+
+log = structlog.get_logger(__name__)
+
+PairState = Literal["agrees", "held", "drift", "missing", "unreadable"]
+SOLUTION_ROWS = "solutions (related list vs Products__c)"
+
+
+@dataclass
+class PairCheck:
+    """One linked pair as verified."""
+
+    link_id: int
+    referral_id: str
+    opportunity_id: str
+    drift: list[FieldDrift] = field(default_factory=list)
+    held: list[HeldField] = field(default_factory=list)
+    parked: list[str] = field(default_factory=list)
+    """Fields with an open conflict (``cosell conflicts``): parked for a person."""
+    missing: str | None = None
+    """``"referral"`` or ``"opportunity"`` when that side no longer exists."""
+    error: str | None = None
+    repaired: list[FieldDrift] = field(default_factory=list)
+    """Drift found at first and gone after the repair."""
+
+    @property
+    def state(self) -> PairState:
+        if self.error is not None:
+            return "unreadable"
+        if self.missing is not None:
+            return "missing"
+        if self.drift:
+            return "drift"
+        return "held" if self.held or self.parked else "agrees"
+
+    @property
+    def disagrees(self) -> bool:
+        """Drift no rule explains, or a pair that could not be read (so not shown to agree)."""
+        return self.state in ("drift", "unreadable")
+
+    def lines(self) -> list[str]:
+        """Human-readable lines: the pair, then one per field."""
+        pair = f"referral {self.referral_id} ↔ opportunity {self.opportunity_id}"
+        out = [f"{self.state.upper()} {pair}"]
+        out += [f"  {d.describe()}" for d in self.drift]
+        out += [f"  repaired {d.describe()}" for d in self.repaired]
+        out += [f"  held {h.field}: {h.reason}" for h in self.held]
+        out += [f"  parked {name}: open conflict (cosell conflicts)" for name in self.parked]
+        if self.missing:
+            out.append(f"  linked {self.missing} not found")
+        if self.error:
+            out.append(f"  could not read: {self.error}")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "link_id": self.link_id,
+            "referral_id": self.referral_id,
+            "opportunity_id": self.opportunity_id,
+            "state": self.state,
+            "drift": [_drift_json(d) for d in self.drift],
+            "repaired": [_drift_json(d) for d in self.repaired],
+            "held": [{**_drift_json(h), "reason": h.reason} for h in self.held],
+            "parked": self.parked,
+            "missing": self.missing,
+            "error": self.error,
+        }
+
+
+@dataclass
+class VerifyReport:
+    """Every pair a verify run looked at."""
+
+    pairs: list[PairCheck] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.disagrees for p in self.pairs)
+
+    def count(self, state: PairState) -> int:
+        return sum(1 for p in self.pairs if p.state == state)
+
+    def summary(self) -> str:
+        states: tuple[PairState, ...] = ("agrees", "held", "drift", "missing", "unreadable")
+        counts = ", ".join(f"{s}: {self.count(s)}" for s in states)
+        repaired = sum(1 for p in self.pairs if p.repaired and not p.drift)
+        return f"pairs: {len(self.pairs)}, {counts}, repaired: {repaired}"
+
+
+Repair = Callable[[Link], bool]
+"""Reconciles a pair: at once (returns True, and the pair is checked again) or by putting its key
+on the queue (returns False: the next visit checks it)."""
+
+
+class Verifier:
+    """Checks linked pairs through an engine's sides; optionally repairs and records."""
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    @property
+    def store(self) -> Store:
+        return self.engine.store
+
+    @property
+    def tenant(self) -> TenantId:
+        return self.engine.tenant
+
+    def pairs(self) -> list[Link]:
+        return marks.linked_pairs(self.store, self.tenant)
+
+    def run(
+        self, links: Iterable[Link], *, repair: Repair | None = None, record: bool = True
+    ) -> VerifyReport:
+        """Check each pair; repair drift (then check again) and record the outcome."""
+        parked = self._parked()
+        report = VerifyReport()
+        for link in links:
+            check = self.check(link, parked.get(link.id, []))
+            if (check.drift or check.held) and repair is not None:
+                check = self._repaired(link, check, repair, parked.get(link.id, []))
+            if record:
+                self.record(check)
+            report.pairs.append(check)
+        return report
+
+    def check(self, link: Link, parked: Sequence[str] = ()) -> PairCheck:
+        """Read both sides of ``link`` now and compare them per the mapping."""
+        check = PairCheck(link.id, link.referral_id or "", link.opportunity_id or "")
+        try:
+            compared = self._compare(check)
+        except RetryableError:
+            raise
+        except CosellError as exc:
+            check.error = str(exc)
+            return check
+        if compared is None:
+            return check
+        check.parked = [name for name in parked if _differs(compared, name)]
+        check.drift = [d for d in compared.drift if d.field not in check.parked]
+        check.held = [h for h in compared.held if h.field not in check.parked]
+        return check
+
+    def _compare(self, check: PairCheck) -> Comparison | None:
+        engine, mapping, names = self.engine, self.engine.mapping, self.engine.schema.names
+        crm = engine.crm.read(check.opportunity_id)
+        pc = engine.pc.read(check.referral_id)
+        if crm is None or pc is None:
+            check.missing = "opportunity" if crm is None else "referral"
+            return None
+        pc_values = from_partner_center(pc.wire, mapping)
+        related = crm.related(names, None)
+        if related.team is not None and crm.team is not None:
+            pc_team = pc.raw.get("team") or []
+            users = frozenset(crm.users)
+            related = type(related)(
+                account=related.account,
+                contacts=related.contacts,
+                team=team.crm_view(crm.team, pc_team, users),
+                solutions=related.solutions,
+            )
+        opportunity = name_marker.unmarked(crm.opportunity, mapping, None)
+        crm_values = from_crm(opportunity, related, mapping)
+        extra: dict[str, tuple[Any, Any]] = {}
+        solution_field = solutions.field_name(mapping)
+        if solution_field is not None:
+            rows, typed = crm.solution_ids(names), crm.typed_solutions(names)
+            wanted = [str(v) for v in pc_values.get(solution_field) or []]  # type: ignore[union-attr]
+            spec = mapping.fields[solution_field]
+            agreed = set(wanted) == {str(v) for v in crm_values.get(solution_field) or []}  # type: ignore[union-attr]
+            if agreed and solutions.out_of_step(rows, typed, wanted, spec):
+                extra[SOLUTION_ROWS] = (sorted(rows or []), typed)
+        enabled = bool(crm.opportunity.get(names.sync_flag_field))
+        return compare(pc_values, crm_values, mapping, sync_enabled=enabled, crm_extra=extra)
+
+    def _repaired(
+        self, link: Link, first: PairCheck, repair: Repair, parked: Sequence[str]
+    ) -> PairCheck:
+        try:
+            if not repair(link):
+                return first
+        except CosellError as exc:
+            log.warning("verify.repair_failed", link=link.id, error=str(exc))
+        again = self.check(link, parked)
+        still = {d.field for d in again.drift} | {h.field for h in again.held}
+        before = [*first.drift, *(FieldDrift(h.field, h.partner_center, h.crm) for h in first.held)]
+        again.repaired = [d for d in before if d.field not in still]
+        return again
+
+    def _parked(self) -> dict[int, list[str]]:
+        parked: dict[int, list[str]] = {}
+        for conflict in self.store.conflicts(self.tenant, "open"):
+            parked.setdefault(conflict.link_id, []).append(conflict.field)
+        return parked
+
+    def record(self, check: PairCheck) -> None:
+        """Audit a drifted pair once per distinct drift and mark it; clear the mark once it
+        agrees. Nothing is written for a pair that stays as it was."""
+        store, tenant = self.store, self.tenant
+        if check.state == "unreadable":
+            return
+        if not check.drift:
+            if marks.clear(store, tenant, check.link_id) or check.repaired:
+                self._audit(check, "drift repaired: the sides agree", check.repaired)
+            return
+        summary = {"fields": {d.field: _drift_json(d) for d in check.drift}}
+        known = marks.flags(store, tenant).get(check.link_id)
+        if known is not None and known.get("fields") == summary["fields"]:
+            return
+        marks.flag(store, tenant, check.link_id, {**summary, "at": _stamp(self.clock.now())})
+        self._audit(check, "drift: the sides disagree", check.drift)
+
+    def _audit(self, check: PairCheck, message: str, drifts: Sequence[FieldDrift]) -> None:
+        entries = [
+            AuditEntry(
+                "none",
+                "drift",
+                field=d.field,
+                old=d.partner_center,
+                new=d.crm,
+                message=f"{message} (Partner Center → old, CRM → new)",
+                referral_id=check.referral_id,
+                opportunity_id=check.opportunity_id,
+            )
+            for d in drifts
+        ] or [
+            AuditEntry(
+                "none",
+                "drift",
+                message=message,
+                referral_id=check.referral_id,
+                opportunity_id=check.opportunity_id,
+            )
+        ]
+        self.store.record_audit(self.tenant, entries)
+
+
+def reconcile_now(engine: Engine) -> Repair:
+    """The repair of ``cosell verify``: reconcile the pair in this process."""
+
+    def repair(link: Link) -> bool:
+        engine.reconcile_key(queue_key("referral", link.referral_id or ""))
+        return True
+
+    return repair
+
+
+def through_queue(queue: WorkQueue, tenant: TenantId) -> Repair:
+    """The repair inside the service: the pair's key goes on the work queue."""
+
+    def repair(link: Link) -> bool:
+        queue.enqueue(tenant, queue_key("referral", link.referral_id or ""))
+        return False
+
+    return repair
+
+
+class BudgetedVerify:
+    """The service's periodic drift check: ``pairs`` linked pairs per look, rotating through all
+    of them (the position is a store cursor, so a restart carries on). Reads go through the same
+    clients as the engine, so the Salesforce budget reserve and throttling defer a look."""
+
+    def __init__(self, verifier: Verifier, repair: Repair, pairs: int) -> None:
+        self.verifier = verifier
+        self.repair = repair
+        self.pairs = pairs
+
+    def look(self) -> int:
+        store, tenant = self.verifier.store, self.verifier.tenant
+        if self.pairs <= 0:
+            return 0
+        after = int(store.get_cursor(tenant, marks.ROTATION) or 0)
+        links = marks.linked_pairs(store, tenant, after, self.pairs)
+        if len(links) < self.pairs and after > 0:
+            seen = {link.id for link in links}
+            wrapped = marks.linked_pairs(store, tenant, 0, self.pairs - len(links))
+            links += [link for link in wrapped if link.id not in seen]
+        if not links:
+            return 0
+        report = self.verifier.run(links, repair=self.repair)
+        store.set_cursor(tenant, marks.ROTATION, str(links[-1].id))
+        drifted = [p for p in report.pairs if p.drift]
+        for pair in drifted:
+            fields = [d.field for d in pair.drift]
+            log.warning("verify.drift", referral=pair.referral_id, fields=fields)
+        return len(drifted)
+
+
+def drifted_marks(store: Store, tenant: TenantId) -> dict[int, dict[str, Any]]:
+    """The pairs a verify run left marked as drifted (for ``cosell status``)."""
+    return marks.flags(store, tenant)
+
+
+def _differs(compared: Comparison, name: str) -> bool:
+    return any(d.field == name for d in compared.drift) or any(
+        h.field == name for h in compared.held
+    )
+
+
+def _drift_json(d: FieldDrift | HeldField) -> dict[str, Any]:
+    return {"field": d.field, "partner_center": d.partner_center, "crm": d.crm}
+
+
+def _stamp(at: datetime) -> str:
+    return at.isoformat(timespec="seconds")

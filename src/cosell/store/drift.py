@@ -1,0 +1,52 @@
+"""What ``cosell verify`` keeps in the store: the pairs to check, and a flag per drifted pair.
+
+The flag is a cursor row named ``drift:<link id>`` holding a JSON summary (when, which fields,
+both values); it is deleted when the pair agrees again. No schema change: cursors are the
+store's key-value rows.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+
+from cosell.store import links
+from cosell.store.records import Link, TenantId
+from cosell.store.schema import cursors
+from cosell.store.sql import Store
+
+PREFIX = "drift:"
+ROTATION = "verify:after"
+"""The cursor holding the last link id a budgeted verify run checked (runs rotate through)."""
+
+
+def linked_pairs(
+    store: Store, tenant: TenantId, after: int = 0, limit: int | None = None
+) -> list[Link]:
+    """Linked pairs (both ids known) in link id order, from just after ``after``."""
+    with store.engine.begin() as conn:
+        return links.linked(conn, tenant, after, limit)
+
+
+def flag(store: Store, tenant: TenantId, link_id: int, summary: dict[str, Any]) -> None:
+    """Mark a pair as drifted (replacing an earlier mark)."""
+    store.set_cursor(tenant, f"{PREFIX}{link_id}", json.dumps(summary, sort_keys=True))
+
+
+def clear(store: Store, tenant: TenantId, link_id: int) -> bool:
+    """Remove a pair's drift mark; True when there was one."""
+    where = sa.and_(cursors.c.tenant_id == tenant, cursors.c.name == f"{PREFIX}{link_id}")
+    with store.engine.begin() as conn:
+        return bool(conn.execute(sa.delete(cursors).where(where)).rowcount)
+
+
+def flags(store: Store, tenant: TenantId) -> dict[int, dict[str, Any]]:
+    """Every drift mark, by link id."""
+    stmt = sa.select(cursors.c.name, cursors.c.value).where(
+        cursors.c.tenant_id == tenant, cursors.c.name.like(f"{PREFIX}%")
+    )
+    with store.engine.begin() as conn:
+        rows = conn.execute(stmt).all()
+    return {int(name[len(PREFIX) :]): json.loads(value) for name, value in rows}

@@ -1,0 +1,239 @@
+"""Drift detection against both emulators: every linked pair read from outside and compared per
+the mapping, repaired where the rules allow, recorded, and checked a few pairs at a time."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from engine_world import World
+
+from cosell.operations.verify import BudgetedVerify, Verifier, reconcile_now
+from cosell.store import drift as marks
+from cosell.store.records import Link, LinkUpdate
+from cosell.sync.plan import NOT_SYNCABLE, ON_HOLD
+
+HELP = "Customer technical architecture"
+
+
+def shared(world: World, name: str = "Fabrikam data platform") -> str:
+    referral = world.share_referral(
+        name=name,
+        details={
+            "dealValue": 48000,
+            "currency": "EUR",
+            "closingDateTime": "2026-12-31T00:00:00Z",
+            "notes": "Migrate the warehouse",
+            "requirements": {"solutions": [{"id": "SOL-9", "name": "Nine"}]},
+        },
+        customerProfile={
+            "name": "Fabrikam",
+            "address": {"country": "DE"},
+            "team": [{"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"}],
+        },
+        inviteContext={"assistanceRequestCode": "ProofOfConceptOrDemo"},
+    )
+    rid = str(referral["id"])
+    world.sync(f"referral:{rid}")
+    return rid
+
+
+def accepted(world: World, name: str = "Fabrikam data platform") -> tuple[str, str]:
+    """A shared referral, synced and accepted in the CRM: both sides hold the same values."""
+    rid = shared(world, name)
+    opp_id = world.store.link_by_referral(world.tenant, rid).opportunity_id  # type: ignore[union-attr]
+    world.edit(opp_id, StageName="Qualification")
+    world.sync(f"opportunity:{opp_id}")
+    return rid, opp_id
+
+
+def outgoing(world: World) -> tuple[str, str]:
+    opp_id = world.opportunity(
+        solutions=("SOL-100",), Sync_with_Partner_Center__c=True, How_can_Microsoft_help__c=HELP
+    )
+    world.sync(f"opportunity:{opp_id}")
+    link = world.link_for(opp_id)
+    return str(link.referral_id), opp_id
+
+
+def verifier(world: World) -> Verifier:
+    return Verifier(world.engine, world.clock)
+
+
+def only(world: World) -> Link:
+    [link] = verifier(world).pairs()
+    return link
+
+
+def fields(check: Any) -> set[str]:
+    return {d.field for d in check.drift}
+
+
+def test_pairs_synced_both_ways_agree_field_by_field(world: World) -> None:
+    accepted(world)
+    outgoing(world)
+    report = verifier(world).run(verifier(world).pairs(), record=False)
+    assert [p.state for p in report.pairs] == ["agrees", "agrees"]
+    assert report.ok
+    compared = verifier(world).check(verifier(world).pairs()[0])
+    assert compared.drift == []
+
+
+def test_a_side_changed_behind_cosells_back_is_drift_with_both_values(world: World) -> None:
+    rid, opp_id = accepted(world)
+    world.edit(opp_id, Amount=51000, Description="Changed in the CRM")
+    world.microsoft_update(
+        rid, customerProfile={"team": [{"firstName": "Ana", "email": "ana@fabrikam.example"}]}
+    )
+
+    check = verifier(world).check(only(world))
+
+    assert check.state == "drift"
+    assert fields(check) == {"deal_value", "notes", "customer_contacts"}
+    by_field = {d.field: d for d in check.drift}
+    assert (by_field["deal_value"].partner_center, by_field["deal_value"].crm) == (
+        "48000.00",
+        "51000.00",
+    )
+    assert by_field["notes"].crm == "Changed in the CRM"
+    assert any(
+        "deal_value: Partner Center '48000.00' ≠ CRM '51000.00'" in line for line in check.lines()
+    )
+
+
+def test_drift_is_found_when_the_stored_base_claims_agreement(world: World) -> None:
+    """The store says both sides hold the new value; only Partner Center does."""
+    rid, _ = accepted(world)
+    world.microsoft_update(rid, details={"dealValue": 77000})
+    link = only(world)
+    lying = {**link.base, "deal_value": "77000.00"}
+    world.store.commit_sync(world.tenant, LinkUpdate(link_id=link.id, base=lying), [])
+
+    check = verifier(world).check(only(world))
+
+    assert [(d.field, d.partner_center, d.crm) for d in check.drift] == [
+        ("deal_value", "77000.00", "48000.00")
+    ]
+
+
+def test_repair_reconciles_the_pair_then_records_and_clears_the_mark(world: World) -> None:
+    rid, opp_id = accepted(world)
+    world.microsoft_update(rid, details={"dealValue": 64000})
+    check = verifier(world)
+
+    found = check.run(check.pairs())  # no repair: reported, marked, audited
+    assert not found.ok
+    assert set(marks.flags(world.store, world.tenant)) == {only(world).id}
+    rows = [r for r in world.store.audit_for(world.tenant, rid) if r.outcome == "drift"]
+    assert [(r.field, r.old, r.new) for r in rows] == [("deal_value", "64000.00", "48000.00")]
+
+    check.run(check.pairs())  # the same drift again: nothing new is written
+    assert len([r for r in world.store.audit_for(world.tenant, rid) if r.outcome == "drift"]) == 1
+
+    repaired = check.run(check.pairs(), repair=reconcile_now(world.engine))
+    assert repaired.ok
+    [pair] = repaired.pairs
+    assert (pair.state, [d.field for d in pair.repaired]) == ("agrees", ["deal_value"])
+    assert world.opp(opp_id)["Amount"] == 64000
+    assert marks.flags(world.store, world.tenant) == {}
+    messages = [r.message for r in world.store.audit_for(world.tenant, rid) if r.outcome == "drift"]
+    assert messages[0].startswith("drift repaired")
+
+
+def test_drift_the_engine_cannot_move_stays_marked(world: World) -> None:
+    """A one-way field (Partner Center → CRM) edited in the CRM: reconciling does not undo it."""
+    _, opp_id = accepted(world)
+    world.edit(opp_id, Microsoft_CRM_Identifier__c="typed-by-a-seller")
+    check = verifier(world)
+    report = check.run(check.pairs(), repair=reconcile_now(world.engine))
+    assert not report.ok
+    assert fields(report.pairs[0]) == {"msx_id"}
+    assert set(marks.flags(world.store, world.tenant)) == {only(world).id}
+
+
+def test_differences_the_rules_hold_back_are_listed_with_their_reason(world: World) -> None:
+    rid = shared(world)  # on hold in the CRM
+    opp_id = only(world).opportunity_id or ""
+    world.edit(opp_id, Amount=99)
+    world.sync(f"opportunity:{opp_id}")
+    check = verifier(world).check(only(world))
+    assert (check.state, [(h.field, h.reason) for h in check.held]) == (
+        "held",
+        [("deal_value", ON_HOLD)],
+    )
+
+    world.microsoft_update(rid, status="Closed", substatus="Lost")
+    world.sync(f"referral:{rid}")
+    world.edit(opp_id, Description="after the close")
+    world.sync(f"opportunity:{opp_id}")
+    check = verifier(world).check(only(world))
+    assert check.state == "held"
+    assert ("notes", NOT_SYNCABLE) in [(h.field, h.reason) for h in check.held]
+
+
+def test_a_held_pair_is_reconciled_so_what_may_still_flow_flows(world: World) -> None:
+    """On hold, Microsoft's edit flows and the seller's is kept: from outside both look alike."""
+    rid = shared(world)
+    world.microsoft_update(rid, details={"dealValue": 52000})
+    first = verifier(world).check(only(world))
+    assert [(h.field, h.reason) for h in first.held] == [("deal_value", ON_HOLD)]
+
+    report = verifier(world).run(verifier(world).pairs(), repair=reconcile_now(world.engine))
+
+    [pair] = report.pairs
+    assert (pair.state, [d.field for d in pair.repaired]) == ("agrees", ["deal_value"])
+    assert world.opp(only(world).opportunity_id or "")["Amount"] == 52000
+
+
+def test_solution_rows_out_of_step_with_the_products_text_are_drift(world: World) -> None:
+    _, opp_id = outgoing(world)
+    world.emulator_clock.advance(1)
+    world.sf_client.update("Opportunity", opp_id, {"Products__c": "SOL-100;SOL-7"})
+    world.add_solution(opp_id, "SOL-7")
+    world.sf_client.update("Opportunity", opp_id, {"Products__c": "SOL-100"})
+    check = verifier(world).check(only(world))
+    assert "solutions" in fields(check)
+
+
+def test_a_deleted_side_is_reported_not_compared(world: World) -> None:
+    _, opp_id = accepted(world)
+    world.sf_client.delete("Opportunity", opp_id)
+    check = verifier(world).check(only(world))
+    assert (check.state, check.missing, check.disagrees) == ("missing", "opportunity", False)
+
+
+def test_the_budgeted_check_rotates_through_the_pairs(world: World) -> None:
+    for n in range(3):
+        accepted(world, f"Deal {n}")
+    ids = [link.id for link in verifier(world).pairs()]
+    seen: list[list[int]] = []
+
+    class Recording(Verifier):
+        def run(self, links: Any, **kwargs: Any) -> Any:
+            links = list(links)
+            seen.append([link.id for link in links])
+            return super().run(links, **kwargs)
+
+    queued: list[Link] = []
+    look = BudgetedVerify(
+        Recording(world.engine, world.clock), lambda link: bool(queued.append(link)), 2
+    )
+    assert [look.look(), look.look(), look.look()] == [0, 0, 0]
+    assert seen == [ids[:2], [ids[2], ids[0]], ids[1:3]]
+    assert queued == []
+
+    link = verifier(world).pairs()[0]
+    world.microsoft_update(link.referral_id or "", details={"dealValue": 1})
+    assert look.look() == 1  # the fourth look wraps round to the first two pairs
+    assert seen[-1] == ids[:2]
+    assert [q.id for q in queued] == [link.id]
+
+
+def test_a_pair_whose_link_is_replaced_reads_the_new_one(world: World) -> None:
+    """The store's link is only the pair's ids: the values come from the two sides."""
+    _, opp_id = accepted(world)
+    link = only(world)
+    forged = replace(link, base={})
+    check = verifier(world).check(forged)
+    assert check.state == "agrees"
+    assert check.opportunity_id == opp_id
