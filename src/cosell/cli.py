@@ -54,6 +54,10 @@ COMMANDS = {
         "cosell.sync.sync_command:sync_command",
         "Reconcile every flagged or linked opportunity and every referral once.",
     ),
+    "users": LazyCommand(
+        "cosell.service.users_command:users_command",
+        "Console users: add, remove, list, set a role or password, issue an API token.",
+    ),
     "verify": LazyCommand(
         "cosell.operations.verify_command:verify_command",
         "Compare every linked pair field by field on both sides; exit 1 while any disagrees.",

@@ -38,7 +38,7 @@ SECRET_ENV: dict[str, tuple[str, str]] = {
     "COSELL_SF_PASSWORD": ("salesforce", "password"),
     "COSELL_SF_REFRESH_TOKEN": ("salesforce", "refresh_token"),
     "COSELL_SF_JWT_KEY_FILE": ("salesforce", "jwt_key_file"),
-    "COSELL_DASHBOARD_PASSWORD": ("service", "dashboard_password"),
+    "COSELL_SESSION_KEY": ("service", "session_key"),
 }
 # What each sign-in flow needs besides its defaults: checked when a command needs that side.
 PARTNER_CENTER_NEEDS: dict[str, tuple[str, ...]] = {
@@ -69,8 +69,16 @@ class ServiceSettings(_Section):
     workers: int = Field(default=4, ge=1, le=256)
     log_format: LogFormat = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    dashboard_password: SecretStr | None = None
-    """When set, the dashboard asks for it (HTTP basic auth); the webhook path never does."""
+    dashboard_sign_in: bool = True
+    """The console asks users to sign in (``cosell users``); ``false`` is accepted only when
+    ``host`` is a loopback address (the sandbox)."""
+    session_key: SecretStr | None = None
+    """Signs session cookies (environment only); without it a random key is kept in
+    ``state_dir/session.key`` (mode 0600). Replicas behind one address must share it."""
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names the console and webhook answer besides loopback, ``host`` and the webhook's
+    public URL (any other ``Host`` header gets 400)."""
 
 
 class PartnerCenterSettings(_Section):

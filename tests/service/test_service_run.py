@@ -155,7 +155,7 @@ def test_run_serves_webhooks_polls_and_sweeps_then_stops_cleanly(tmp_path: Path)
 
         metrics = httpx.get(f"{runtime.server.address}/metrics").text
         assert 'cosell_webhooks_received_total{event="referral-created"} 1.0' in metrics
-        page = httpx.get(f"{runtime.server.address}/").text
+        page = signed_in_page(runtime.server.address, config)
         assert "acme" in page
         assert "referral-created" in page
     finally:
@@ -165,6 +165,19 @@ def test_run_serves_webhooks_polls_and_sweeps_then_stops_cleanly(tmp_path: Path)
         delivery.close()
     assert exits == [0]
     assert not service.is_alive()
+
+
+def signed_in_page(address: str, config: Path) -> str:
+    """The console's overview after adding a user with ``cosell users`` and signing in."""
+    add = ["users", "add", "ops", "--role", "viewer", "--password-stdin", "--config", str(config)]
+    assert CliRunner().invoke(main, add, input="ops-password-123\n").exit_code == 0
+    with httpx.Client(base_url=address) as browser:
+        assert browser.get("/").headers["location"] == "/sign-in?next=%2F"
+        form = browser.get("/sign-in").text
+        csrf = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        data = {"username": "ops", "password": "ops-password-123", "csrf": csrf, "next": "/"}
+        assert browser.post("/sign-in", data=data).status_code == 303
+        return browser.get("/").text
 
 
 def run_once(config: Path, deps: CommandDeps) -> tuple[object, str]:

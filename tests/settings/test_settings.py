@@ -147,14 +147,14 @@ def test_example_config_at_repo_root_is_valid() -> None:
     assert settings.sync.poll_max_interval >= 28.8
 
 
-def test_dashboard_password_comes_from_the_environment_only(
+def test_session_key_comes_from_the_environment_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("COSELL_DASHBOARD_PASSWORD", "let-me-in")
-    secret = load_settings(write(tmp_path)).service.dashboard_password
+    monkeypatch.setenv("COSELL_SESSION_KEY", "a-long-random-key")
+    secret = load_settings(write(tmp_path)).service.session_key
     assert secret is not None
-    assert secret.get_secret_value() == "let-me-in"
-    assert "let-me-in" not in repr(secret)
-    monkeypatch.delenv("COSELL_DASHBOARD_PASSWORD")
-    with pytest.raises(ConfigError, match="COSELL_DASHBOARD_PASSWORD"):
-        load_settings(write(tmp_path, '[service]\ndashboard_password = "x"\n'))
+    assert secret.get_secret_value() == "a-long-random-key"
+    assert "a-long-random-key" not in repr(secret)
+    monkeypatch.delenv("COSELL_SESSION_KEY")
+    with pytest.raises(ConfigError, match="COSELL_SESSION_KEY"):
+        load_settings(write(tmp_path, '[service]\nsession_key = "x"\n'))

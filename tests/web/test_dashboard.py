@@ -1,9 +1,8 @@
 """The dashboard at ``/``: seeded data rendered and escaped, Retry and Resolve buttons working,
-cross-site posts refused, an optional password."""
+cross-site posts and posts without the CSRF token refused."""
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,7 @@ from cosell.signals.loop import LookReport
 from cosell.store.records import AuditEntry, LinkUpdate, TenantId
 from cosell.store.sql import Store, sqlite_url
 from cosell.web.app import create_app
+from cosell.web.auth import Authenticator
 from cosell.web.dashboard import Dashboard, RecordUrls
 from cosell.web.metrics import ServiceMetrics
 from cosell.web.webhooks import WebhookReceiver
@@ -55,9 +55,8 @@ def store(tmp_path: Path, clock: ManualClock) -> Iterator[Store]:
     opened.close()
 
 
-def client_for(
-    store: Store, clock: ManualClock, password: str | None = None
-) -> tuple[TestClient, Seeded]:
+def client_for(store: Store, clock: ManualClock) -> tuple[TestClient, Seeded]:
+    """The console with open access (as the sandbox on loopback runs it)."""
     tenant = store.ensure_tenant("acme")
     seeded = Seeded(store, tenant)
     status = RecordingStatus("acme", clock, cursors=store, tenant_id=tenant)
@@ -74,9 +73,16 @@ def client_for(
         status=status,
     )
     urls = RecordUrls(opportunity="https://acme.my.salesforce.com/{id}")
-    dashboard = Dashboard(store, tenant, "acme", status=status, urls=urls, password=password)
+    auth = Authenticator(None, "test-session-key", open_access=True)
+    dashboard = Dashboard(store, tenant, "acme", status=status, urls=urls, auth=auth)
     app = create_app(receiver=receiver, status=status, metrics=metrics, dashboard=dashboard)
     return TestClient(app, base_url="http://cosell.local"), seeded
+
+
+def csrf_of(client: TestClient, path: str = "/") -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
+    assert found is not None
+    return found.group(1)
 
 
 def text_of(html: str) -> str:
@@ -109,9 +115,8 @@ def test_hostile_values_are_escaped(store: Store, clock: ManualClock) -> None:
 
 def test_retry_button_requeues_the_dead_letter(store: Store, clock: ManualClock) -> None:
     client, seeded = client_for(store, clock)
-    response = client.post(
-        "/dead-letters/retry", data={"key": "opportunity:006D"}, follow_redirects=False
-    )
+    data = {"key": "opportunity:006D", "csrf": csrf_of(client)}
+    response = client.post("/dead-letters/retry", data=data, follow_redirects=False)
     assert response.status_code == 303
     assert store.dead_letters(seeded.tenant) == []
     assert store.stats(seeded.tenant).queue_depth == 1
@@ -123,20 +128,22 @@ def test_retry_button_requeues_the_dead_letter(store: Store, clock: ManualClock)
 def test_resolve_buttons_record_the_choice(store: Store, clock: ManualClock) -> None:
     client, seeded = client_for(store, clock)
     path = f"/conflicts/{seeded.conflict}/resolve"
-    response = client.post(path, data={"take": "value", "value": "150"}, follow_redirects=False)
+    csrf = csrf_of(client)
+    data = {"take": "value", "value": "150", "csrf": csrf}
+    response = client.post(path, data=data, follow_redirects=False)
     assert response.status_code == 303
     [resolved] = store.conflicts(seeded.tenant, "resolved")
     assert resolved.resolution is not None
     assert Resolution.decode(resolved.resolution).value_for(resolved) == 150
     assert store.stats(seeded.tenant).queue_depth == 1
-    again = client.post(path, data={"take": "crm"})
+    again = client.post(path, data={"take": "crm", "csrf": csrf})
     assert f"no open conflict has id {seeded.conflict}" in again.text
-    assert client.post(path, data={"take": "mine"}).status_code == 400
+    assert client.post(path, data={"take": "mine", "csrf": csrf}).status_code == 400
 
 
 def test_cross_site_posts_are_refused(store: Store, clock: ManualClock) -> None:
     client, seeded = client_for(store, clock)
-    data = {"key": "opportunity:006D"}
+    data = {"key": "opportunity:006D", "csrf": csrf_of(client)}
     evil = client.post("/dead-letters/retry", data=data, headers={"Origin": "https://evil.example"})
     assert evil.status_code == 403
     fetch = client.post("/dead-letters/retry", data=data, headers={"Sec-Fetch-Site": "cross-site"})
@@ -147,14 +154,14 @@ def test_cross_site_posts_are_refused(store: Store, clock: ManualClock) -> None:
     assert store.dead_letters(seeded.tenant) == []
 
 
-def test_password_protects_every_page(store: Store, clock: ManualClock) -> None:
-    client, _ = client_for(store, clock, password="s3cret")
-    assert client.get("/").status_code == 401
-    wrong = base64.b64encode(b"admin:nope").decode()
-    assert client.get("/", headers={"Authorization": f"Basic {wrong}"}).status_code == 401
-    right = base64.b64encode(b"admin:s3cret").decode()
-    assert client.get("/", headers={"Authorization": f"Basic {right}"}).status_code == 200
-    assert client.get("/healthz").status_code == 200  # probes stay open
+def test_posts_without_the_csrf_token_are_refused(store: Store, clock: ManualClock) -> None:
+    client, seeded = client_for(store, clock)
+    for token in ("", "forged"):
+        data = {"key": "opportunity:006D", "csrf": token}
+        refused = client.post("/dead-letters/retry", data=data)
+        assert refused.status_code == 403
+        assert "CSRF" in refused.text
+    assert len(store.dead_letters(seeded.tenant)) == 1
 
 
 def test_for_service_links_opportunities_into_the_org(store: Store, clock: ManualClock) -> None:
@@ -162,7 +169,8 @@ def test_for_service_links_opportunities_into_the_org(store: Store, clock: Manua
 
     settings = Settings(salesforce={"instance_url": "https://acme.my.salesforce.com/"})
     tenant = store.ensure_tenant("default")
-    dashboard = Dashboard.for_service(settings, store, tenant)
+    auth = Authenticator(None, "key", open_access=True)
+    dashboard = Dashboard.for_service(settings, store, tenant, auth=auth)
     assert dashboard.urls.of(dashboard.urls.opportunity, "006A") == (
         "https://acme.my.salesforce.com/006A"
     )

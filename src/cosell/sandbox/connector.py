@@ -46,7 +46,12 @@ def config_data(emulators: Emulators, state_dir: Path, port: int) -> dict[str, A
     pc_url, sf_url = emulators.partner_center.url, emulators.salesforce.url
     return {
         "tenant": {"name": "sandbox"},
-        "service": {"host": "127.0.0.1", "port": port, "state_dir": str(state_dir)},
+        "service": {
+            "host": "127.0.0.1",
+            "port": port,
+            "state_dir": str(state_dir),
+            "dashboard_sign_in": False,
+        },
         "partner_center": {
             "api_url": pc_url,
             "webhook_api_url": pc_url,

@@ -33,6 +33,7 @@ from cosell.service.connections import (
     salesforce_client,
     webhook_certificates,
 )
+from cosell.service.console import console_auth, console_hosts
 from cosell.service.server import WebServer
 from cosell.settings import Settings
 from cosell.signals.cadence import Cadence
@@ -161,6 +162,7 @@ def build_runtime(
         metrics=metrics,
         health_check=partial(store.stats, tenant),
         dashboard=_dashboard(settings, store, tenant, status),
+        allowed_hosts=console_hosts(settings),
     )
     server = WebServer(app, settings.service.host, settings.service.port)
     closers = [meter.flush, *(client.close for client in opened), store.close]
@@ -328,6 +330,5 @@ def _log_halt(job: Job, error: CosellError) -> None:
 def _dashboard(
     settings: Settings, store: Store, tenant: TenantId, status: ServiceStatus
 ) -> Dashboard:
-    secret = settings.service.dashboard_password
-    password = secret.get_secret_value() if secret is not None else None
-    return Dashboard.for_service(settings, store, tenant, status, password=password)
+    auth = console_auth(settings, store, store.clock)
+    return Dashboard.for_service(settings, store, tenant, status, auth=auth)

@@ -1,17 +1,26 @@
 """The web app: the webhook receiver, health, metrics and a status page (or, when given, the
-operator's dashboard at ``/``)."""
+operator's console at ``/`` with its sign-in pages and static files).
+
+Every response carries the security headers; with ``allowed_hosts`` a request naming any other
+``Host`` is refused with 400.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from cosell.web.health import HealthCheck, health_endpoint
 from cosell.web.metrics import CONTENT_TYPE, ServiceMetrics
+from cosell.web.security import SecurityHeaders
 from cosell.web.status import ServiceStatus
 from cosell.web.status_page import status_endpoint
 from cosell.web.webhooks import PATH, WebhookReceiver
@@ -27,17 +36,31 @@ def create_app(
     metrics: ServiceMetrics,
     health_check: HealthCheck | None = None,
     dashboard: Dashboard | None = None,
+    allowed_hosts: Sequence[str] | None = None,
 ) -> Starlette:
     """Build the app from its parts; every dependency is passed in."""
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
-    home = [Route("/", status_endpoint(status), methods=["GET"])]
-    routes = [
-        *(dashboard.routes() if dashboard is not None else home),
+    routes: list[BaseRoute] = [
+        *(_console(dashboard) if dashboard is not None else _status_home(status)),
         Route("/healthz", health_endpoint(health_check), methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route(PATH, receiver.endpoint, methods=["POST"]),
+        Mount("/static", StaticFiles(packages=[("cosell.web", "static")]), name="static"),
     ]
-    return Starlette(routes=routes)
+    middleware = [Middleware(SecurityHeaders)]
+    if allowed_hosts is not None:
+        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)))
+    return Starlette(routes=routes, middleware=middleware)
+
+
+def _status_home(status: ServiceStatus) -> list[BaseRoute]:
+    return [Route("/", status_endpoint(status), methods=["GET"])]
+
+
+def _console(dashboard: Dashboard) -> list[BaseRoute]:
+    from cosell.web.signin import SignIn
+
+    return [*dashboard.routes(), *SignIn(dashboard.auth, dashboard.pages).routes()]

@@ -1,28 +1,22 @@
 """The operator's dashboard at ``/``: counts, last signals, recent audit, dead letters (with
-Retry), open conflicts (with Resolve) and the links list. Server-rendered HTML, no scripts.
+Retry), open conflicts (with Resolve) and the links list. Server-rendered HTML.
 
-Every value is escaped by the template engine. Forms post back to the same origin: a POST whose
-``Origin`` (or ``Sec-Fetch-Site``) says it came from another site is refused, and when a
-password is configured every request needs HTTP basic auth with it.
+Every value is escaped by the template engine. Who may see and do what is the
+``Authenticator``'s business: viewers read, operators retry and resolve; every form carries the
+session's CSRF token and a post from another site is refused.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-import jinja2
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from cosell import __version__
 from cosell.operations import console
 from cosell.operations.activity import Activity, SignalSeen, read_activity
 from cosell.operations.call_meter import calls_last_24h
@@ -32,19 +26,13 @@ from cosell.operations.retry import retry_all, retry_one
 from cosell.settings import Settings
 from cosell.store.records import TenantId
 from cosell.store.sql import Store
+from cosell.web.auth import Authenticator
+from cosell.web.pages import Pages
 from cosell.web.status import ServiceStatus
 
 PORTAL_REFERRAL = "https://partner.microsoft.com/dashboard/v2/referrals/{id}"
 RECENT_AUDIT = 25
 LINKS_SHOWN = 100
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-_templates = jinja2.Environment(
-    loader=jinja2.PackageLoader("cosell.web", "templates"),
-    autoescape=jinja2.select_autoescape(default=True),
-    undefined=jinja2.StrictUndefined,
-)
-_templates.filters.update(when=console.when, value=console.value, seen=console.seen)
 
 
 @dataclass(frozen=True)
@@ -71,14 +59,15 @@ class Dashboard:
         *,
         status: ServiceStatus | None = None,
         urls: RecordUrls | None = None,
-        password: str | None = None,
+        auth: Authenticator,
     ) -> None:
         self.store = store
         self.tenant_id = tenant_id
         self.tenant = tenant
         self.status = status
         self.urls = urls or RecordUrls()
-        self._password = password
+        self.auth = auth
+        self.pages = Pages(tenant, store.clock)
 
     @classmethod
     def for_service(
@@ -88,22 +77,22 @@ class Dashboard:
         tenant_id: TenantId,
         status: ServiceStatus | None = None,
         *,
-        password: str | None = None,
+        auth: Authenticator,
     ) -> Dashboard:
         """The running service's dashboard: opportunities link into the configured org."""
         instance = settings.salesforce.instance_url
         opportunity = f"{instance.rstrip('/')}/{{id}}" if instance else None
         urls = RecordUrls(opportunity=opportunity)
         name = settings.tenant.name
-        return cls(store, tenant_id, name, status=status, urls=urls, password=password)
+        return cls(store, tenant_id, name, status=status, urls=urls, auth=auth)
 
     def routes(self) -> list[Route]:
         return [
-            Route("/", self._guarded(self.page), methods=["GET"]),
-            Route("/dead-letters/retry", self._guarded(self.retry), methods=["POST"]),
+            Route("/", self.auth.guard("viewer", self.page), methods=["GET"]),
+            Route("/dead-letters/retry", self.auth.guard("operator", self.retry), methods=["POST"]),
             Route(
                 "/conflicts/{conflict_id:int}/resolve",
-                self._guarded(self.resolve),
+                self.auth.guard("operator", self.resolve),
                 methods=["POST"],
             ),
         ]
@@ -112,8 +101,7 @@ class Dashboard:
 
     async def page(self, request: Request) -> Response:
         context = await run_in_threadpool(self.context)
-        context["notice"] = request.query_params.get("notice", "")
-        return HTMLResponse(_templates.get_template("dashboard.html").render(context))
+        return self.pages.render(request, "dashboard.html", title="Overview", **context)
 
     async def retry(self, request: Request) -> Response:
         form = await request.form()
@@ -149,9 +137,6 @@ class Dashboard:
         now = self.store.clock.now()
         waited = now - stats.oldest_due if stats.oldest_due else None
         return {
-            "tenant": self.tenant,
-            "version": __version__,
-            "now": now,
             "stats": stats,
             "oldest_wait": console.duration(waited) if waited else "",
             "activity": self._activity(),
@@ -176,42 +161,6 @@ class Dashboard:
                 look.at, look.outcome, look.error or f"{look.enqueued} enqueued"
             )
         return Activity(webhook or stored.last_webhook, looks)
-
-    # --- guards --------------------------------------------------------------------------------
-
-    def _guarded(self, endpoint: Endpoint) -> Endpoint:
-        async def guarded(request: Request) -> Response:
-            if self._password is not None and not self._authorized(request):
-                headers = {"WWW-Authenticate": 'Basic realm="cosell"'}
-                return PlainTextResponse("sign in to see the dashboard", 401, headers=headers)
-            if request.method == "POST" and _cross_site(request):
-                return PlainTextResponse("cross-site form posts are refused", 403)
-            return await endpoint(request)
-
-        return guarded
-
-    def _authorized(self, request: Request) -> bool:
-        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            _, _, given = base64.b64decode(encoded).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        return hmac.compare_digest(given.encode(), str(self._password).encode())
-
-
-def _cross_site(request: Request) -> bool:
-    """Browsers say where a post came from in ``Sec-Fetch-Site``; older ones send ``Origin``,
-    compared with the host the browser addressed (a proxy may forward it)."""
-    fetch_site = request.headers.get("sec-fetch-site")
-    if fetch_site is not None:
-        return fetch_site not in ("same-origin", "none")
-    origin = request.headers.get("origin")
-    if not origin:
-        return False
-    hosts = {request.headers.get("host", ""), request.headers.get("x-forwarded-host", "")}
-    return urlsplit(origin).netloc not in hosts - {""}
 
 
 def _back(notice: str) -> Response:

@@ -15,12 +15,11 @@ from cosell.web.status import ServiceStatus
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>cosell · {tenant}</title>
-<style>body{{font:15px system-ui,sans-serif;margin:2rem;color:#222}}
-th{{text-align:left;font-weight:600}}td,th{{padding:.2rem 1rem .2rem 0}}</style>
-</head><body><h1>cosell</h1><table>
+<link rel="stylesheet" href="/static/cosell.css">
+</head><body><main><h1>cosell</h1><table>
 {rows}
 </table><p><a href="/metrics">metrics</a> · <a href="/healthz">health</a> · v{version}</p>
-</body></html>
+</main></body></html>
 """
 
 

@@ -1,0 +1,61 @@
+"""Wiring the operator console from settings: who signs in, with which key, on which hosts."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from cosell.clock import Clock
+from cosell.errors import ConfigError
+from cosell.operations.users import UserDirectory
+from cosell.settings import Settings
+from cosell.store.sql import Store
+from cosell.store.users import UserTable
+from cosell.web.auth import Authenticator
+from cosell.web.security import LOOPBACK_HOSTS, allowed_hosts
+
+SESSION_KEY_FILE = "session.key"
+
+
+def user_directory(settings: Settings, store: Store, clock: Clock) -> UserDirectory:
+    lifetime = timedelta(hours=settings.service.session_hours)
+    return UserDirectory(UserTable(store.engine), clock, lifetime)
+
+
+def console_auth(settings: Settings, store: Store, clock: Clock) -> Authenticator:
+    """Sign-in with the store's users, or open access when configured off on loopback."""
+    service = settings.service
+    if not service.dashboard_sign_in and service.host not in LOOPBACK_HOSTS:
+        raise ConfigError(
+            "service.dashboard_sign_in",
+            f"may be false only when service.host is a loopback address, not {service.host!r}",
+        )
+    key = session_key(settings)
+    if not service.dashboard_sign_in:
+        return Authenticator(None, key, open_access=True)
+    return Authenticator(user_directory(settings, store, clock), key)
+
+
+def session_key(settings: Settings) -> str:
+    """``COSELL_SESSION_KEY``, else a random key kept in the state directory (0600)."""
+    if settings.service.session_key is not None:
+        return settings.service.session_key.get_secret_value()
+    path = settings.service.state_dir / SESSION_KEY_FILE
+    if not path.exists():
+        _write_private(path, secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def console_hosts(settings: Settings) -> list[str]:
+    service = settings.service
+    public = settings.partner_center.webhook_public_url
+    return allowed_hosts(service.host, service.allowed_hosts, [public])
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text + "\n")

@@ -1,0 +1,54 @@
+"""Rendering the console's pages: one Jinja2 environment (autoescaped, strict), the shared
+layout's context (tenant, viewer, navigation) and the static files' location."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from cosell import __version__
+from cosell.clock import Clock
+from cosell.operations import console
+
+NAV: tuple[tuple[str, str], ...] = (
+    ("/", "Overview"),
+    ("/records", "Records"),
+    ("/conflicts", "Conflicts"),
+    ("/dead-letters", "Dead letters"),
+    ("/mapping", "Mapping"),
+    ("/settings", "Settings"),
+)
+
+templates = jinja2.Environment(
+    loader=jinja2.PackageLoader("cosell.web", "templates"),
+    autoescape=jinja2.select_autoescape(default=True),
+    undefined=jinja2.StrictUndefined,
+)
+templates.filters.update(when=console.when, value=console.value, seen=console.seen)
+
+
+class Pages:
+    """Renders a template inside the layout for one tenant."""
+
+    def __init__(self, tenant: str, clock: Clock) -> None:
+        self.tenant = tenant
+        self.clock = clock
+
+    def render(
+        self, request: Request, name: str, status_code: int = 200, **context: Any
+    ) -> HTMLResponse:
+        base = {
+            "tenant": self.tenant,
+            "version": __version__,
+            "now": self.clock.now(),
+            "viewer": getattr(request.state, "viewer", None),
+            "nav": NAV,
+            "here": request.url.path,
+            "notice": request.query_params.get("notice", ""),
+            "title": "",
+        }
+        html = templates.get_template(name).render(base | context)
+        return HTMLResponse(html, status_code=status_code)
