@@ -68,6 +68,10 @@ COMMANDS = {
     ),
 }
 EMULATE_COMMANDS = {
+    "hubspot": LazyCommand(
+        "cosell.emulators.hubspot.command:hubspot_command",
+        "Serve a local HubSpot portal (CRM objects, search, OAuth, webhooks, /_emulator controls).",
+    ),
     "partner-center": LazyCommand(
         "cosell.emulators.partner_center.command:partner_center_command",
         "Serve a local Partner Center (tokens, referrals, webhooks, /_emulator controls).",
@@ -93,7 +97,7 @@ def main() -> None:
 
 @main.group(cls=LazyGroup, lazy=EMULATE_COMMANDS)
 def emulate() -> None:
-    """Serve a local emulator of Partner Center or Salesforce."""
+    """Serve a local emulator of Partner Center, Salesforce or HubSpot."""
 
 
 @main.group(cls=LazyGroup, lazy=SETUP_COMMANDS)
