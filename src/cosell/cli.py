@@ -82,6 +82,10 @@ EMULATE_COMMANDS = {
     ),
 }
 SETUP_COMMANDS = {
+    "hubspot": LazyCommand(
+        "cosell.orgsetup.hubspot_command:hubspot_command",
+        "Create (or with --check, verify) the property group, properties and stages cosell needs.",
+    ),
     "salesforce": LazyCommand(
         "cosell.orgsetup.command:salesforce_command",
         "Create (or with --check, verify) the fields, object, stages and access cosell needs.",

@@ -37,6 +37,10 @@ Kind = Literal[
     "access",
     "permission set",
     "assignment",
+    "group",
+    "property",
+    "deal property",
+    "company property",
 ]
 NOT_CREATABLE = "a standard field cannot be created: enable the feature that adds it"
 HIDDEN = "exists, but hidden from this user until access is granted"

@@ -1,0 +1,1 @@
+"""The two sides a reconcile talks to: Partner Center and a CRM (Salesforce or HubSpot)."""
