@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from engine_world import World
 
+from cosell.operations.conflicts import Resolution, resolve
 from cosell.sync.accounts import Customer, customer_of, normalise, same_customer
 from cosell.sync.resolutions import ACCOUNT_FIELD, APPLIED
 
@@ -93,6 +94,27 @@ def test_an_ambiguous_customer_waits_for_an_admin_then_is_created_once(world: Wo
     before = world.writes()
     world.sync(f"referral:{rid}")
     assert world.writes() == before
+
+
+def test_take_partner_center_cannot_make_a_duplicate_account_and_new_is_explicit(
+    world: World,
+) -> None:
+    world.account(Name="Tailspin Toys", BillingCountry="GB")
+    world.account(Name="Tailspin Toys Ltd", BillingCountry="GB")
+    rid = share(world)
+    world.sync(f"referral:{rid}")
+    [review] = world.store.conflicts(world.tenant)
+    for refused in ("partner_center", "value=001NOTACANDIDATE"):
+        with pytest.raises(ValueError, match="one of the matching accounts"):
+            resolve(world.store, world.tenant, review.id, Resolution.parse(refused))
+    world.sync(f"referral:{rid}")
+    assert len(world.query("SELECT Id FROM Account")) == 2  # no third "Tailspin Toys"
+    assert world.store.conflicts(world.tenant, "open") == [review]
+
+    resolve(world.store, world.tenant, review.id, Resolution.parse("value=new"))
+    world.sync(f"referral:{rid}")
+    assert len(world.query("SELECT Id FROM Account")) == 3  # asked for on purpose
+    assert len(world.query("SELECT Id FROM Opportunity")) == 1
 
 
 DUNS = "315000554"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 from starlette.testclient import TestClient
 from web_fakes import trusting_verifier
@@ -27,7 +28,7 @@ ROLES = {"vera": "viewer", "otto": "operator", "ada": "admin"}
 class ConsoleWorld:
     """The app, its user directory and helpers to sign in as each role."""
 
-    def __init__(self, store: Store, clock: ManualClock) -> None:
+    def __init__(self, store: Store, clock: ManualClock, sides: Any = None) -> None:
         self.store, self.clock = store, clock
         self.tenant = store.ensure_tenant("acme")
         self.users = UserDirectory(UserTable(store.engine), clock, timedelta(hours=12))
@@ -46,7 +47,9 @@ class ConsoleWorld:
             metrics=metrics,
             status=status,
         )
-        self.dashboard = Dashboard(store, self.tenant, "acme", status=status, auth=self.auth)
+        self.dashboard = Dashboard(
+            store, self.tenant, "acme", status=status, auth=self.auth, sides=sides
+        )
         self.app = create_app(
             receiver=receiver,
             status=status,

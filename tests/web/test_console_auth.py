@@ -42,6 +42,9 @@ def test_pages_need_a_signed_in_user(world: ConsoleWorld) -> None:
     assert response.headers["location"] == "/sign-in?next=%2F%3Fq%3Dx"
     assert client.get("/healthz").status_code == 200  # probes stay open
     assert client.get("/static/cosell.css").status_code == 200
+    htmx = client.get("/static/htmx-2.0.11.min.js")  # vendored: no CDN
+    assert htmx.status_code == 200
+    assert "htmx" in htmx.text[:2000]
 
 
 def test_sign_in_sets_a_strict_httponly_signed_cookie(world: ConsoleWorld) -> None:

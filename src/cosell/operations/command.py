@@ -198,6 +198,8 @@ def resolve_command(conflict_id: int, take: str, config_path: Path | None) -> No
             view = resolve(d.store, d.tenant, conflict_id, resolution)
         except LookupError as exc:
             _fail(str(exc.args[0]), 1)
+        except ValueError as exc:
+            _fail(str(exc), 2)
     c = view.conflict
     click.echo(f"conflict {c.id} on {c.field}: take {resolution.describe()}")
     click.echo(f"enqueued {view.key}" if view.key else "the link is gone; nothing to enqueue")

@@ -16,6 +16,8 @@ from cosell.operations.links_view import link_ids
 from cosell.queue.protocol import queue_key
 from cosell.store.records import FieldConflict, TenantId
 from cosell.store.sql import Store
+from cosell.sync.account_review import NEW_ACCOUNT
+from cosell.sync.resolutions import ACCOUNT_FIELD
 
 Take = Literal["partner_center", "crm", "value"]
 TAKE_CHOICES: tuple[str, ...] = ("partner_center", "crm", "value=<value>")
@@ -102,13 +104,37 @@ def resolve(
     store: Store, tenant: TenantId, conflict_id: int, resolution: Resolution
 ) -> ConflictView:
     """Record the resolution and enqueue the link; ``LookupError`` when no such conflict is
-    open."""
+    open, ``ValueError`` when the resolution does not fit it (see ``check_account_choice``)."""
     found = next((v for v in open_conflicts(store, tenant) if v.conflict.id == conflict_id), None)
+    if found is not None and found.conflict.field == ACCOUNT_FIELD:
+        check_account_choice(found.conflict, resolution)
     if found is None or not store.resolve_conflict(tenant, conflict_id, resolution.encode()):
         raise LookupError(f"no open conflict has id {conflict_id}")
     if found.key is not None:
         store.enqueue(tenant, found.key)
     return found
+
+
+def account_candidates(conflict: FieldConflict) -> list[dict[str, Any]]:
+    """The matching accounts of an account conflict (id, name, country, postal code)."""
+    found = conflict.crm if isinstance(conflict.crm, list) else []
+    return [c for c in found if isinstance(c, dict) and c.get("Id")]
+
+
+def check_account_choice(conflict: FieldConflict, resolution: Resolution) -> None:
+    """An account conflict is settled by naming one of the matching accounts, or ``new`` for
+    a new account. Taking "Partner Center's value" would create one more account named like
+    the ones that already match: a duplicate nobody asked for, so it is refused."""
+    ids = [str(c["Id"]) for c in account_candidates(conflict)]
+    if resolution.take == "crm":
+        return
+    if resolution.take == "value" and str(resolution.value) in (*ids, NEW_ACCOUNT):
+        return
+    raise ValueError(
+        "an account conflict takes one of the matching accounts "
+        f"(value=<id>: {', '.join(ids) or 'none listed'}) or value={NEW_ACCOUNT} "
+        "for a new account"
+    )
 
 
 def _json_or_text(raw: str) -> Any:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 import sqlalchemy.exc
@@ -51,6 +51,9 @@ from cosell.web.metrics import QueueGauges, ServiceMetrics
 from cosell.web.status import ServiceStatus
 from cosell.web.webhooks import WebhookReceiver
 from cosell.webhooks.signature import verify_callback
+
+if TYPE_CHECKING:
+    from cosell.sync.engine import Engine
 
 log = structlog.get_logger(__name__)
 
@@ -161,7 +164,7 @@ def build_runtime(
         status=status,
         metrics=metrics,
         health_check=partial(store.stats, tenant),
-        dashboard=_dashboard(settings, store, tenant, status),
+        dashboard=_dashboard(parts, status),
         allowed_hosts=console_hosts(settings),
     )
     server = WebServer(app, settings.service.host, settings.service.port)
@@ -327,8 +330,15 @@ def _log_halt(job: Job, error: CosellError) -> None:
     log.error("tenant.halted", key=job.key, error=str(error))
 
 
-def _dashboard(
-    settings: Settings, store: Store, tenant: TenantId, status: ServiceStatus
-) -> Dashboard:
+def _dashboard(parts: ServiceParts, status: ServiceStatus) -> Dashboard:
+    from cosell.operations.record_sides import RecordSides
+
+    def engine() -> Engine:
+        from cosell.sync.engine import Engine
+
+        return Engine.from_parts(parts)
+
+    settings, store = parts.settings, parts.store
     auth = console_auth(settings, store, store.clock)
-    return Dashboard.for_service(settings, store, tenant, status, auth=auth)
+    sides = RecordSides(engine)
+    return Dashboard.for_service(settings, store, parts.tenant, status, auth=auth, sides=sides)

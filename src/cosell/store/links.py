@@ -120,3 +120,9 @@ def linked(
     if limit is not None:
         stmt = stmt.limit(limit)
     return [_link(row) for row in conn.execute(stmt).mappings()]
+
+
+def all_of(conn: Connection, tenant: TenantId) -> list[Link]:
+    """Every link of the tenant, in id order (the console's records list)."""
+    stmt = sa.select(links).where(links.c.tenant_id == tenant).order_by(links.c.id)
+    return [_link(row) for row in conn.execute(stmt).mappings()]

@@ -7,8 +7,9 @@ country, postal code), ``crm`` the candidate accounts (id, name, country, postal
 opportunity is created, and later runs leave the parked referral alone.
 
 An admin settles it with ``cosell conflicts resolve ID --take value=<account id>`` (or
-``--take partner_center`` for a new account from the referral's customer, ``--take crm`` for the
-oldest candidate). The next reconcile of the referral creates the opportunity on that account
+``--take value=new`` for a new account from the referral's customer, ``--take crm`` for the
+oldest candidate; ``partner_center`` is refused, since it would add one more account named like
+those that match). The next reconcile of the referral creates the opportunity on that account
 and marks the conflict applied.
 """
 
@@ -25,6 +26,8 @@ from cosell.sync.resolutions import ACCOUNT_FIELD, decode
 if TYPE_CHECKING:
     from cosell.sync.engine import Engine
 
+NEW_ACCOUNT = "new"
+"""``--take value=new``: a new account from the referral's customer, chosen on purpose."""
 PARKED_MESSAGE = "several accounts match the customer; waiting for an admin to pick one"
 
 
@@ -72,6 +75,8 @@ class AccountReview:
         if decoded is None:
             return None
         take, value = decoded
+        if take == "value" and str(value) == NEW_ACCOUNT:
+            return AccountChoice(None, "new account chosen by an admin", review.id)
         if take == "value":
             return AccountChoice(str(value), "picked by an admin", review.id)
         if take == "crm":

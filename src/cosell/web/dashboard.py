@@ -1,5 +1,6 @@
-"""The operator's dashboard at ``/``: counts, last signals, recent audit, dead letters (with
-Retry), open conflicts (with Resolve) and the links list. Server-rendered HTML.
+"""The operator's console: the overview at ``/`` (records by state, what needs a person, last
+signals, recent audit, dead letters with Retry, open conflicts with Resolve, links), and the
+routes of the records, conflicts and dead-letters pages. Server-rendered HTML.
 
 Every value is escaped by the template engine. Who may see and do what is the
 ``Authenticator``'s business: viewers read, operators retry and resolve; every form carries the
@@ -8,6 +9,7 @@ session's CSRF token and a post from another site is refused.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -22,11 +24,13 @@ from cosell.operations.activity import Activity, SignalSeen, read_activity
 from cosell.operations.call_meter import calls_last_24h
 from cosell.operations.conflicts import Resolution, open_conflicts, resolve
 from cosell.operations.links_view import recent_links
+from cosell.operations.record_sides import SideReader
+from cosell.operations.records_view import STATE_WORDS, STATES, RecordRow, all_records
 from cosell.operations.retry import retry_all, retry_one
 from cosell.settings import Settings
-from cosell.store.records import TenantId
+from cosell.store.records import AuditRecord, TenantId
 from cosell.store.sql import Store
-from cosell.web.auth import Authenticator
+from cosell.web.auth import Authenticator, safe_next
 from cosell.web.pages import Pages
 from cosell.web.status import ServiceStatus
 
@@ -60,7 +64,9 @@ class Dashboard:
         status: ServiceStatus | None = None,
         urls: RecordUrls | None = None,
         auth: Authenticator,
+        sides: SideReader | None = None,
     ) -> None:
+        self.sides = sides
         self.store = store
         self.tenant_id = tenant_id
         self.tenant = tenant
@@ -78,24 +84,37 @@ class Dashboard:
         status: ServiceStatus | None = None,
         *,
         auth: Authenticator,
+        sides: SideReader | None = None,
     ) -> Dashboard:
         """The running service's dashboard: opportunities link into the configured org."""
         instance = settings.salesforce.instance_url
         opportunity = f"{instance.rstrip('/')}/{{id}}" if instance else None
         urls = RecordUrls(opportunity=opportunity)
         name = settings.tenant.name
-        return cls(store, tenant_id, name, status=status, urls=urls, auth=auth)
+        return cls(store, tenant_id, name, status=status, urls=urls, auth=auth, sides=sides)
 
     def routes(self) -> list[Route]:
+        from cosell.web.queue_pages import QueuePages
+        from cosell.web.records_pages import RecordPages
+
+        guard = self.auth.guard
         return [
-            Route("/", self.auth.guard("viewer", self.page), methods=["GET"]),
-            Route("/dead-letters/retry", self.auth.guard("operator", self.retry), methods=["POST"]),
+            Route("/", guard("viewer", self.page), methods=["GET"]),
+            Route("/dead-letters/retry", guard("operator", self.retry), methods=["POST"]),
             Route(
                 "/conflicts/{conflict_id:int}/resolve",
-                self.auth.guard("operator", self.resolve),
+                guard("operator", self.resolve),
                 methods=["POST"],
             ),
+            *RecordPages(self).routes(),
+            *QueuePages(self).routes(),
         ]
+
+    def back(self, notice: str, to: str = "/") -> Response:
+        """Back to a local page after an action, saying what happened."""
+        target = safe_next(to)
+        joiner = "&" if "?" in target else "?"
+        return RedirectResponse(f"{target}{joiner}notice={quote(notice)}", status_code=303)
 
     # --- endpoints -----------------------------------------------------------------------------
 
@@ -105,29 +124,36 @@ class Dashboard:
 
     async def retry(self, request: Request) -> Response:
         form = await request.form()
-        key = str(form.get("key") or "")
-        if key == "*all*":
+        asked = [str(k) for k in form.getlist("key") if k]
+        back = str(form.get("back") or "/")
+        if "*all*" in asked:
             keys = await run_in_threadpool(retry_all, self.store, self.tenant_id)
         else:
-            keys = await run_in_threadpool(retry_one, self.store, self.tenant_id, key)
-        notice = f"Requeued {', '.join(keys)}" if keys else f"No dead letter for {key}"
-        return _back(notice)
+            keys = []
+            for key in asked:
+                keys += await run_in_threadpool(retry_one, self.store, self.tenant_id, key)
+        if not asked:
+            return self.back("Pick at least one dead letter to retry", back)
+        notice = f"Requeued {', '.join(keys)}" if keys else f"No dead letter for {', '.join(asked)}"
+        return self.back(notice, back)
 
     async def resolve(self, request: Request) -> Response:
         form = await request.form()
         take = str(form.get("take") or "")
         if take == "value":
             take = f"value={form.get('value') or ''}"
+        back = str(form.get("back") or "/")
         try:
             resolution = Resolution.parse(take)
+            conflict_id = int(request.path_params["conflict_id"])
+            await run_in_threadpool(resolve, self.store, self.tenant_id, conflict_id, resolution)
         except ValueError as exc:
             return PlainTextResponse(str(exc), 400)
-        conflict_id = int(request.path_params["conflict_id"])
-        try:
-            await run_in_threadpool(resolve, self.store, self.tenant_id, conflict_id, resolution)
         except LookupError as exc:
-            return _back(str(exc.args[0]))
-        return _back(f"Conflict {conflict_id}: took {resolution.describe()}; link requeued")
+            return self.back(str(exc.args[0]), back)
+        return self.back(
+            f"Conflict {conflict_id}: took {resolution.describe()}; link requeued", back
+        )
 
     # --- data ----------------------------------------------------------------------------------
 
@@ -141,7 +167,9 @@ class Dashboard:
             "oldest_wait": console.duration(waited) if waited else "",
             "activity": self._activity(),
             "pc_calls": calls_last_24h(self.store, self.tenant_id, now),
-            "audit": self.store.recent_audit(self.tenant_id, RECENT_AUDIT),
+            "audit": _meaningful(self.store.recent_audit(self.tenant_id, RECENT_AUDIT * 4)),
+            "states": _state_counts(all_records(self.store, self.tenant_id)),
+            "state_words": STATE_WORDS,
             "dead_letters": self.store.dead_letters(self.tenant_id),
             "conflicts": open_conflicts(self.store, self.tenant_id),
             "links": recent_links(self.store, self.tenant_id, LINKS_SHOWN),
@@ -163,5 +191,12 @@ class Dashboard:
         return Activity(webhook or stored.last_webhook, looks)
 
 
-def _back(notice: str) -> Response:
-    return RedirectResponse(f"/?notice={quote(notice)}", status_code=303)
+def _meaningful(entries: list[AuditRecord]) -> list[AuditRecord]:
+    """Recent audit without rounds that found nothing to do (``skipped ∅ → ∅``)."""
+    kept = [e for e in entries if not (e.outcome == "skipped" and e.old is None and e.new is None)]
+    return kept[:RECENT_AUDIT]
+
+
+def _state_counts(rows: list[RecordRow]) -> list[tuple[str, int]]:
+    counts = Counter(r.state for r in rows)
+    return [(state, counts[state]) for state in STATES if counts[state]]

@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse
 from cosell import __version__
 from cosell.clock import Clock
 from cosell.operations import console
+from cosell.operations.reasons import plain_reason
 
 NAV: tuple[tuple[str, str], ...] = (
     ("/", "Overview"),
@@ -27,7 +28,12 @@ templates = jinja2.Environment(
     autoescape=jinja2.select_autoescape(default=True),
     undefined=jinja2.StrictUndefined,
 )
-templates.filters.update(when=console.when, value=console.value, seen=console.seen)
+templates.filters.update(
+    when=console.when,
+    value=console.value,
+    seen=console.seen,
+    plain=lambda raw: plain_reason(str(raw)).text,
+)
 
 
 class Pages:

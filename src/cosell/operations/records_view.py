@@ -1,0 +1,336 @@
+"""Records as operators browse them: every linked or seen referral/opportunity with its deal
+name, customer, value, stage, owner, direction, ledger state and the reason for that state.
+
+The values are the base both sides last agreed on (the mapping's canonical field names); the
+state is derived from what the store knows about the record: a dead letter (refused), an open
+conflict, a drift mark, a pending create, a closed link, a queued change, else synced. Listing
+reads the tenant's links once and filters in memory (fine for the thousands of records a
+deployment has; a page is cut from the sorted list).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from cosell.operations.reasons import PlainReason, plain_reason
+from cosell.queue.protocol import queue_key
+from cosell.store import drift as drift_marks
+from cosell.store import links as stored_links
+from cosell.store.records import Link, TenantId
+from cosell.store.schema import audit, conflicts, dead_letters, queue
+from cosell.store.sql import Store
+
+RecordState = Literal["refused", "conflict", "drift", "creating", "queued", "closed", "synced"]
+STATES: tuple[RecordState, ...] = (
+    "refused",
+    "conflict",
+    "drift",
+    "creating",
+    "queued",
+    "closed",
+    "synced",
+)
+STATE_WORDS: dict[str, str] = {
+    "refused": "Refused: a side would not take the change",
+    "conflict": "Waiting for a person to decide (a conflict or an account choice)",
+    "drift": "The sides disagree (found by verify)",
+    "creating": "Being created on the other side",
+    "queued": "A change is waiting to sync",
+    "closed": "Closed on both sides",
+    "synced": "In sync",
+}
+SORTS = ("name", "customer", "value", "stage", "state", "last_sync")
+PAGE_SIZE = 25
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    """One record (a link, or a key seen only in a dead letter) as the list shows it."""
+
+    key: str
+    link_id: int | None
+    referral_id: str | None
+    opportunity_id: str | None
+    name: str
+    customer: str
+    value: Any
+    currency: str
+    stage: str
+    owner: str
+    direction: str
+    state: RecordState
+    reason: PlainReason | None
+    last_sync: datetime | None
+    base: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def state_words(self) -> str:
+        return STATE_WORDS[self.state]
+
+    def search_text(self) -> str:
+        parts = (self.name, self.customer, self.owner, self.referral_id, self.opportunity_id)
+        return " ".join(p for p in parts if p).casefold()
+
+
+@dataclass(frozen=True)
+class RecordQuery:
+    """Search, filters, sort and page of the records list (from the query string)."""
+
+    q: str = ""
+    state: str = ""
+    direction: str = ""
+    stage: str = ""
+    sort: str = "last_sync"
+    descending: bool = True
+    page: int = 1
+
+    @classmethod
+    def parse(cls, params: Any) -> RecordQuery:
+        sort = str(params.get("sort") or "last_sync")
+        try:
+            page = max(int(params.get("page") or 1), 1)
+        except ValueError:
+            page = 1
+        return cls(
+            q=str(params.get("q") or "").strip(),
+            state=str(params.get("state") or ""),
+            direction=str(params.get("direction") or ""),
+            stage=str(params.get("stage") or ""),
+            sort=sort if sort in SORTS else "last_sync",
+            descending=str(params.get("order") or "desc") != "asc",
+            page=page,
+        )
+
+    def keeps(self, row: RecordRow) -> bool:
+        if self.q and self.q.casefold() not in row.search_text():
+            return False
+        if self.state and row.state != self.state:
+            return False
+        if self.direction and row.direction != self.direction:
+            return False
+        return not self.stage or row.stage == self.stage
+
+
+@dataclass(frozen=True)
+class RecordPage:
+    rows: list[RecordRow]
+    total: int
+    page: int
+    pages: int
+    stages: list[str]
+
+
+def list_records(store: Store, tenant: TenantId, query: RecordQuery | None = None) -> RecordPage:
+    """The page of records ``query`` asks for (all filters applied, then sorted)."""
+    query = query or RecordQuery()
+    everything = all_records(store, tenant)
+    kept = sorted(
+        (r for r in everything if query.keeps(r)),
+        key=lambda r: _sort_key(r, query.sort),
+        reverse=query.descending,
+    )
+    pages = max((len(kept) + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    page = min(query.page, pages)
+    start = (page - 1) * PAGE_SIZE
+    stages = sorted({r.stage for r in everything if r.stage})
+    return RecordPage(kept[start : start + PAGE_SIZE], len(kept), page, pages, stages)
+
+
+def all_records(store: Store, tenant: TenantId) -> list[RecordRow]:
+    """Every linked record and every dead-lettered key without a link."""
+    facts = _Facts.read(store, tenant)
+    rows = [_row(link, facts) for link in facts.links]
+    known = {r.key for r in rows} | {
+        queue_key("opportunity", r.opportunity_id) for r in rows if r.opportunity_id
+    }
+    for key, reason in facts.dead.items():
+        if key not in known:
+            rows.append(_orphan(key, reason, facts.dead_at.get(key)))
+    return rows
+
+
+def find_record(store: Store, tenant: TenantId, record_id: str) -> RecordRow | None:
+    """The record whose referral id, opportunity id or queue key is ``record_id``."""
+    for row in all_records(store, tenant):
+        if record_id in (row.key, row.referral_id, row.opportunity_id):
+            return row
+    return None
+
+
+def to_csv(rows: Iterable[RecordRow]) -> str:
+    """The rows as CSV (spreadsheet formula prefixes neutralised)."""
+    columns = [f.name for f in fields(RecordRow) if f.name not in ("base", "reason")]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([*columns, "reason"])
+    for row in rows:
+        values = [getattr(row, c) for c in columns]
+        reason = row.reason.text if row.reason else ""
+        writer.writerow([_cell(v) for v in (*values, reason)])
+    return out.getvalue()
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Facts:
+    links: list[Link]
+    dead: dict[str, str]
+    dead_at: dict[str, datetime]
+    queued: set[str]
+    conflicted: set[int]
+    drifted: set[int]
+    incoming: dict[str, int]
+    outgoing: dict[str, int]
+
+    @classmethod
+    def read(cls, store: Store, tenant: TenantId) -> _Facts:
+        drifted = set(drift_marks.flags(store, tenant))
+        with store.engine.connect() as conn:
+            link_rows = stored_links.all_of(conn, tenant)
+            dead = conn.execute(
+                sa.select(
+                    dead_letters.c.key, dead_letters.c.reason, dead_letters.c.failed_at
+                ).where(dead_letters.c.tenant_id == tenant)
+            ).all()
+            queued = conn.execute(
+                sa.select(queue.c.key).where(queue.c.tenant_id == tenant)
+            ).scalars()
+            conflicted = conn.execute(
+                sa.select(conflicts.c.link_id).where(
+                    conflicts.c.tenant_id == tenant, conflicts.c.state == "open"
+                )
+            ).scalars()
+            return cls(
+                link_rows,
+                {k: r for k, r, _ in dead},
+                {k: at for k, _, at in dead},
+                set(queued),
+                set(conflicted),
+                drifted,
+                _first(conn, tenant, "to_crm", audit.c.referral_id),
+                _first(conn, tenant, "to_partner_center", audit.c.opportunity_id),
+            )
+
+
+def _first(conn: Any, tenant: TenantId, direction: str, column: Any) -> dict[str, int]:
+    stmt = (
+        sa.select(column, sa.func.min(audit.c.id))
+        .where(audit.c.tenant_id == tenant, audit.c.direction == direction, column.is_not(None))
+        .group_by(column)
+    )
+    return {str(k): int(v) for k, v in conn.execute(stmt).all()}
+
+
+def _row(link: Link, facts: _Facts) -> RecordRow:
+    keys = _keys(link)
+    reason_text = next((facts.dead[k] for k in keys if k in facts.dead), None)
+    base = link.base or {}
+    return RecordRow(
+        key=keys[0],
+        link_id=link.id,
+        referral_id=link.referral_id,
+        opportunity_id=link.opportunity_id,
+        name=_text(base.get("name")),
+        customer=_text(base.get("customer_name")),
+        value=base.get("deal_value"),
+        currency=_text(base.get("currency")),
+        stage=_text(base.get("stage")),
+        owner=_owner(base.get("partner_team")),
+        direction=_direction(link, facts),
+        state=_state(link, keys, facts),
+        reason=plain_reason(reason_text) if reason_text else None,
+        last_sync=link.updated_at,
+        base=base,
+    )
+
+
+def _keys(link: Link) -> list[str]:
+    keys = []
+    if link.referral_id:
+        keys.append(queue_key("referral", link.referral_id))
+    if link.opportunity_id:
+        keys.append(queue_key("opportunity", link.opportunity_id))
+    return keys or [f"link:{link.id}"]
+
+
+def _state(link: Link, keys: Sequence[str], facts: _Facts) -> RecordState:
+    if any(k in facts.dead for k in keys):
+        return "refused"
+    if link.id in facts.conflicted:
+        return "conflict"
+    if link.id in facts.drifted:
+        return "drift"
+    if link.state == "pending_create":
+        return "creating"
+    if any(k in facts.queued for k in keys):
+        return "queued"
+    return "closed" if link.state == "closed" else "synced"
+
+
+def _direction(link: Link, facts: _Facts) -> str:
+    incoming = facts.incoming.get(link.referral_id or "")
+    outgoing = facts.outgoing.get(link.opportunity_id or "")
+    if incoming is None and outgoing is None:
+        return "unknown"
+    if outgoing is None or (incoming is not None and incoming < outgoing):
+        return "incoming"
+    return "outgoing"
+
+
+def _orphan(key: str, reason: str, failed_at: datetime | None) -> RecordRow:
+    kind, _, record_id = key.partition(":")
+    return RecordRow(
+        key=key,
+        link_id=None,
+        referral_id=record_id if kind == "referral" else None,
+        opportunity_id=record_id if kind == "opportunity" else None,
+        name="",
+        customer="",
+        value=None,
+        currency="",
+        stage="",
+        owner="",
+        direction="incoming" if kind == "referral" else "outgoing",
+        state="refused",
+        reason=plain_reason(reason),
+        last_sync=failed_at,
+    )
+
+
+def _owner(team: Any) -> str:
+    if not isinstance(team, list) or not team or not isinstance(team[0], dict):
+        return ""
+    first = team[0]
+    name = " ".join(str(first.get(k) or "") for k in ("first_name", "last_name")).strip()
+    return name or str(first.get("email") or "")
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _sort_key(row: RecordRow, sort: str) -> Any:
+    if sort == "value":
+        try:
+            return (0, float(row.value))
+        except (TypeError, ValueError):
+            return (1, 0.0)
+    if sort == "last_sync":
+        return row.last_sync.isoformat() if row.last_sync else ""
+    if sort == "state":
+        return STATES.index(row.state)
+    return str(getattr(row, sort)).casefold()
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -1,0 +1,158 @@
+"""``/records``: search, filter, sort and page every record; CSV export; one record's detail
+(both sides and the base field by field, its timeline, its state in plain words, and the
+actions that apply); ``Sync now``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from cosell.operations.conflicts import account_candidates
+from cosell.operations.records_view import (
+    STATE_WORDS,
+    STATES,
+    RecordQuery,
+    RecordRow,
+    all_records,
+    find_record,
+    list_records,
+    to_csv,
+)
+from cosell.queue.protocol import parse_key
+from cosell.store.records import AuditRecord
+from cosell.sync.resolutions import ACCOUNT_FIELD
+
+if TYPE_CHECKING:
+    from cosell.web.dashboard import Dashboard
+
+TIMELINE = 100
+
+
+class RecordPages:
+    """The records list and the record detail of a console."""
+
+    def __init__(self, console: Dashboard) -> None:
+        self.console = console
+
+    def routes(self) -> list[Route]:
+        guard = self.console.auth.guard
+        return [
+            Route("/records", guard("viewer", self.listing), methods=["GET"]),
+            Route("/records.csv", guard("viewer", self.csv), methods=["GET"]),
+            Route("/records/{record_id}", guard("viewer", self.detail), methods=["GET"]),
+            Route("/records/{record_id}/sync", guard("operator", self.sync), methods=["POST"]),
+        ]
+
+    async def listing(self, request: Request) -> Response:
+        query = RecordQuery.parse(request.query_params)
+        found = await run_in_threadpool(
+            list_records, self.console.store, self.console.tenant_id, query
+        )
+        template = "records_table.html" if "hx-request" in request.headers else "records.html"
+        return self.console.pages.render(
+            request,
+            template,
+            title="Records",
+            query=query,
+            found=found,
+            states=STATES,
+            state_words=STATE_WORDS,
+            link=lambda **change: _with(request, change),
+            csv_href="/records.csv?" + urlencode(_filters(request)),
+        )
+
+    async def csv(self, request: Request) -> Response:
+        query = RecordQuery.parse(request.query_params)
+        rows = await run_in_threadpool(all_records, self.console.store, self.console.tenant_id)
+        kept = [r for r in rows if query.keeps(r)]
+        headers = {"Content-Disposition": 'attachment; filename="cosell-records.csv"'}
+        return Response(to_csv(kept), media_type="text/csv; charset=utf-8", headers=headers)
+
+    async def detail(self, request: Request) -> Response:
+        record_id = request.path_params["record_id"]
+        context = await run_in_threadpool(self._detail, record_id)
+        if context is None:
+            return PlainTextResponse(f"no record {record_id} is known", 404)
+        return self.console.pages.render(request, "record.html", **context)
+
+    async def sync(self, request: Request) -> Response:
+        record_id = request.path_params["record_id"]
+        row = await run_in_threadpool(
+            find_record, self.console.store, self.console.tenant_id, record_id
+        )
+        if row is None:
+            return PlainTextResponse(f"no record {record_id} is known", 404)
+        keys = _keys(row)
+        await run_in_threadpool(self.console.store.enqueue_many, self.console.tenant_id, keys)
+        return self.console.back(f"Queued {', '.join(keys)} to sync now", f"/records/{record_id}")
+
+    # --- data ------------------------------------------------------------------------------------
+
+    def _detail(self, record_id: str) -> dict[str, Any] | None:
+        console = self.console
+        store, tenant = console.store, console.tenant_id
+        row = find_record(store, tenant, record_id)
+        if row is None:
+            return None
+        link = None
+        if row.referral_id:
+            link = store.link_by_referral(tenant, row.referral_id)
+        if link is None and row.opportunity_id:
+            link = store.link_by_opportunity(tenant, row.opportunity_id)
+        sides = None
+        if console.sides is not None:
+            kind, key_id = parse_key(row.key) if ":" in row.key else ("referral", record_id)
+            sides = console.sides.read(kind, key_id, link)
+        conflicts = [c for c in store.conflicts(tenant, "open") if link and c.link_id == link.id]
+        return {
+            "title": row.name or row.key,
+            "row": row,
+            "sides": sides,
+            "conflicts": conflicts,
+            "account_field": ACCOUNT_FIELD,
+            "candidates": account_candidates,
+            "timeline": _timeline(store.audit_for, tenant, row),
+            "referral_url": console.urls.of(console.urls.referral, row.referral_id),
+            "opportunity_url": console.urls.of(console.urls.opportunity, row.opportunity_id),
+            "dead_key": next((k for k in _keys(row) if row.state == "refused"), None),
+        }
+
+
+def _keys(row: RecordRow) -> list[str]:
+    keys = []
+    if row.referral_id:
+        keys.append(f"referral:{row.referral_id}")
+    if row.opportunity_id:
+        keys.append(f"opportunity:{row.opportunity_id}")
+    return keys
+
+
+def _timeline(read: Any, tenant: Any, row: RecordRow) -> list[AuditRecord]:
+    """The record's audit, newest first, without rounds that changed nothing."""
+    seen: dict[int, AuditRecord] = {}
+    for record_id in (row.referral_id, row.opportunity_id):
+        if record_id:
+            for entry in read(tenant, record_id, TIMELINE):
+                seen[entry.id] = entry
+    entries = sorted(seen.values(), key=lambda e: (e.at, e.id), reverse=True)
+    return [e for e in entries if not _noise(e)][:TIMELINE]
+
+
+def _noise(entry: AuditRecord) -> bool:
+    return entry.outcome == "skipped" and entry.old is None and entry.new is None
+
+
+def _filters(request: Request) -> dict[str, str]:
+    keep = ("q", "state", "direction", "stage", "sort", "order")
+    return {k: v for k, v in request.query_params.items() if k in keep and v}
+
+
+def _with(request: Request, change: dict[str, Any]) -> str:
+    params = _filters(request) | {"page": request.query_params.get("page", "")}
+    params |= {k: str(v) for k, v in change.items()}
+    return "/records?" + urlencode({k: v for k, v in params.items() if v})

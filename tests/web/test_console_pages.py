@@ -1,0 +1,206 @@
+"""The console's pages: records (search, filters, sort, paging, CSV), one record's detail with
+its differences and actions, conflicts and dead letters with bulk actions, plain reasons."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from console_seed import FakeSides, Seeded, seed
+from console_world import ConsoleWorld, field
+
+from cosell.clock import ManualClock
+from cosell.operations.conflicts import Resolution
+from cosell.store.records import LinkUpdate
+from cosell.store.sql import Store, sqlite_url
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[ConsoleWorld, Seeded, FakeSides]]:
+    clock = ManualClock(START)
+    store = Store.open(sqlite_url(tmp_path), clock=clock)
+    sides = FakeSides()
+    console = ConsoleWorld(store, clock, sides)
+    yield console, seed(store, console.tenant), sides
+    store.close()
+
+
+def text_of(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def test_records_list_shows_names_customers_values_and_states(world) -> None:  # type: ignore[no-untyped-def]
+    console, _, _ = world
+    page = text_of(console.sign_in("vera").get("/records").text)
+    assert (
+        "Contoso AI pilot Contoso Ltd 20000 EUR Active/Accepted Ines Moreau incoming synced" in page
+    )
+    assert (
+        "Fabrikam rollout Fabrikam GmbH 75000 EUR Active/Accepted Rui Costa outgoing refused"
+        in page
+    )
+    assert "Northwind data estate Northwind 5000" in page
+    assert "4 records" in page
+
+
+def test_records_search_filter_and_sort(world) -> None:  # type: ignore[no-untyped-def]
+    console, _, _ = world
+    client = console.sign_in("vera")
+    found = text_of(client.get("/records", params={"q": "fabrikam gmbh"}).text)
+    assert "1 record" in found
+    assert "Fabrikam rollout" in found
+    assert "Contoso" not in found
+    refused = text_of(client.get("/records", params={"state": "refused"}).text)
+    assert "Fabrikam rollout" in refused
+    assert "Contoso" not in refused
+    by_value = client.get("/records", params={"sort": "value", "order": "asc"}).text
+    order = [by_value.index(n) for n in ("Northwind data", "Contoso AI", "Fabrikam rollout")]
+    assert order == sorted(order)
+    partial = client.get("/records", params={"q": "contoso"}, headers={"HX-Request": "true"})
+    assert "<html" not in partial.text
+    assert "Contoso AI pilot" in partial.text
+
+
+def test_records_page_through_many(world) -> None:  # type: ignore[no-untyped-def]
+    console, _, _ = world
+    for n in range(30):
+        console.store.commit_sync(
+            console.tenant,
+            LinkUpdate(
+                referral_id=f"P-{n}", opportunity_id=f"006P{n}", base={"name": f"Deal {n:02}"}
+            ),
+            [],
+        )
+    client = console.sign_in("vera")
+    first = text_of(client.get("/records", params={"sort": "name", "order": "asc"}).text)
+    assert "34 records, page 1 of 2" in first
+    second = client.get("/records", params={"sort": "name", "order": "asc", "page": 2}).text
+    assert "page 2 of 2" in text_of(second)
+    assert "Tailspin" not in second  # the account choice has no name: sorts first
+    assert "Deal 29" in second or "Northwind" in second
+
+
+def test_csv_export_keeps_filters_and_neutralises_formulas(world) -> None:  # type: ignore[no-untyped-def]
+    console, _, _ = world
+    console.store.commit_sync(
+        console.tenant,
+        LinkUpdate(referral_id="R-9", opportunity_id="006Z", base={"name": "=HYPERLINK(1)"}),
+        [],
+    )
+    client = console.sign_in("vera")
+    response = client.get("/records.csv", params={"q": "hyperlink"})
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [r["name"] for r in rows] == ["'=HYPERLINK(1)"]
+    everything = list(csv.DictReader(io.StringIO(client.get("/records.csv").text)))
+    refused = next(r for r in everything if r["referral_id"] == "R-2")
+    assert refused["reason"].startswith("Salesforce refused this record: Close date")
+
+
+def test_record_detail_shows_sides_differences_timeline_and_state(world) -> None:  # type: ignore[no-untyped-def]
+    console, _, sides = world
+    html = console.sign_in("vera").get("/records/R-1").text
+    page = text_of(html)
+    assert "Contoso AI pilot" in page
+    assert "1 difference between the sides" in page
+    assert "deal_value 25000 20000 20000 differs" in page
+    assert 'class="wrap differs"' in html
+    assert "In sync" in page
+    assert "created" in page  # the timeline
+    assert sides.reads == [("referral", "R-1")]
+    assert console.sign_in("vera").get("/records/006A").status_code == 200
+    assert console.sign_in("vera").get("/records/NOPE").status_code == 404
+
+
+def test_refused_record_explains_in_plain_words_and_retries(world) -> None:  # type: ignore[no-untyped-def]
+    console, _, _ = world
+    client = console.sign_in("otto")
+    html = client.get("/records/R-2").text
+    page = text_of(html)
+    assert "Salesforce refused this record: Close date must be in the future" in page
+    assert "(field custom validation exception)" in page
+    assert "Fix: Correct the record" in page
+    visible = page.split("Engine's message")[0]
+    assert "https://" not in visible
+    assert "-> 400" not in visible
+    data = {"csrf": field(html, "csrf"), "key": "opportunity:006B", "back": "/records/R-2"}
+    response = client.post("/dead-letters/retry", data=data, follow_redirects=False)
+    assert response.headers["location"].startswith("/records/R-2?notice=Requeued")
+    assert console.store.dead_letters(console.tenant) == []
+
+
+def test_sync_now_queues_both_keys(world) -> None:  # type: ignore[no-untyped-def]
+    console, _, _ = world
+    client = console.sign_in("otto")
+    csrf = field(client.get("/records/R-1").text, "csrf")
+    response = client.post("/records/R-1/sync", data={"csrf": csrf}, follow_redirects=False)
+    assert response.status_code == 303
+    assert console.store.stats(console.tenant).queue_depth == 2
+    viewer = console.sign_in("vera")
+    csrf = field(viewer.get("/records/R-1").text, "csrf")
+    assert viewer.post("/records/R-1/sync", data={"csrf": csrf}).status_code == 403
+
+
+def test_account_conflict_is_settled_by_picking_an_account(world) -> None:  # type: ignore[no-untyped-def]
+    console, seeded, _ = world
+    client = console.sign_in("otto")
+    html = client.get("/records/R-4").text
+    page = text_of(html)
+    assert "Several accounts match the customer Tailspin Toys Inc." in page
+    assert "Tailspin Toys Ltd · GB" in page
+    assert "Take Partner Center" not in page
+    path = f"/conflicts/{seeded.account_conflict}/resolve"
+    base = {"csrf": field(html, "csrf"), "take": "partner_center"}
+    assert client.post(path, data=base).status_code == 400  # would make a duplicate
+    data = {"csrf": base["csrf"], "take": "value", "value": "001BBB", "back": "/records/R-4"}
+    response = client.post(path, data=data, follow_redirects=False)
+    assert response.status_code == 303
+    [resolved] = console.store.conflicts(console.tenant, "resolved")
+    assert Resolution.decode(resolved.resolution or "") == Resolution("value", "001BBB")
+
+
+def test_conflicts_page_bulk_takes_a_side_but_not_for_account_choices(world) -> None:  # type: ignore[no-untyped-def]
+    console, seeded, _ = world
+    client = console.sign_in("otto")
+    html = client.get("/conflicts").text
+    page = text_of(html)
+    assert "Northwind data estate Northwind deal_value 5000 6000 7000" in page
+    assert "several accounts match; pick one on the record" in page
+    data = {
+        "csrf": field(html, "csrf"),
+        "take": "crm",
+        "conflict": [str(seeded.field_conflict), str(seeded.account_conflict)],
+    }
+    response = client.post("/conflicts/bulk", data=data)
+    assert "Resolved 1 conflict(s) taking the CRM&#39;s value" in response.text
+    assert "1 account choice(s) left" in response.text
+    [still] = console.store.conflicts(console.tenant, "open")
+    assert still.id == seeded.account_conflict
+
+
+def test_dead_letters_page_names_records_and_retries_selected(world) -> None:  # type: ignore[no-untyped-def]
+    console, _, _ = world
+    client = console.sign_in("otto")
+    html = client.get("/dead-letters").text
+    page = text_of(html)
+    assert "Fabrikam rollout Fabrikam GmbH Salesforce refused this record" in page
+    assert "https://" not in page
+    data = {"csrf": field(html, "csrf"), "key": ["opportunity:006B"], "back": "/dead-letters"}
+    response = client.post("/dead-letters/retry", data=data)
+    assert "Requeued opportunity:006B" in response.text
+    assert console.store.dead_letters(console.tenant) == []
+
+
+def test_overview_counts_records_by_state(world) -> None:  # type: ignore[no-untyped-def]
+    console, _, _ = world
+    page = text_of(console.sign_in("vera").get("/").text)
+    assert "1 Refused: a side would not take the change" in page
+    assert "2 Waiting for a person to decide (a conflict or an account choice)" in page
+    assert "1 In sync" in page
