@@ -1,0 +1,141 @@
+"""A deal's related records in HubSpot: its primary company (the customer), its contacts (the
+customer's team) and the note mirroring Partner Center's notes.
+
+Contacts are matched by email: an existing contact is reused and linked, never duplicated, and
+a contact no longer wanted is unlinked from the deal, never deleted. Writes compare before
+they send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from cosell.clients.hubspot import HubSpotClient
+from cosell.sync.contacts import NO_LAST_NAME, contact_key
+
+Row = dict[str, Any]
+DEAL_TO_PRIMARY_COMPANY = 5
+DEAL_TO_CONTACT = 3
+NOTE_TO_DEAL = 214
+NOTE_MARK = "Partner Center notes"
+CONTACT_PROPERTIES = {
+    "FirstName": "firstname",
+    "LastName": "lastname",
+    "Email": "email",
+    "Phone": "phone",
+}
+
+
+def contact_row(contact: Mapping[str, Any]) -> Row:
+    """A HubSpot contact as the engine's contact row (``ContactId`` plus the contact fields)."""
+    props = contact.get("properties") or {}
+    row: Row = {"ContactId": str(contact["id"])}
+    for field, prop in CONTACT_PROPERTIES.items():
+        row[field] = props.get(prop) or None
+    return row
+
+
+class DealRelations:
+    """Reads and writes of one portal's deal companies, contacts and notes."""
+
+    def __init__(self, client: HubSpotClient, now: Callable[[], datetime]) -> None:
+        self.client = client
+        self.now = now
+
+    def contacts(self, ids: list[str]) -> list[Row]:
+        if not ids:
+            return []
+        found = self.client.batch_read("contacts", ids, list(CONTACT_PROPERTIES.values()))
+        return sorted((contact_row(c) for c in found.results), key=lambda r: int(r["ContactId"]))
+
+    def sync_contacts(
+        self, deal_id: str, current: list[Row], desired: Iterable[Mapping[str, Any]]
+    ) -> bool:
+        have = {contact_key(row): row for row in current}
+        wanted = {contact_key(member): member for member in desired}
+        sent = False
+        for key, member in wanted.items():
+            row = have.get(key)
+            if row is None:
+                contact_id = self._contact_for(member)
+                self.client.associate("deals", deal_id, "contacts", contact_id)
+                sent = True
+            else:
+                sent |= self._refresh(row, member)
+        for key, row in have.items():
+            if key not in wanted:
+                self.client.dissociate("deals", deal_id, "contacts", str(row["ContactId"]))
+                sent = True
+        return sent
+
+    def _contact_for(self, member: Mapping[str, Any]) -> str:
+        email = member.get("Email")
+        if email:
+            flt = [{"filters": [{"propertyName": "email", "operator": "EQ", "value": str(email)}]}]
+            found = self.client.search("contacts", flt, limit=1)
+            if found.results:
+                return str(found.results[0]["id"])
+        return str(self.client.create("contacts", _contact_values(member))["id"])
+
+    def _refresh(self, row: Row, member: Mapping[str, Any]) -> bool:
+        changed = {
+            CONTACT_PROPERTIES[k]: member[k]
+            for k in CONTACT_PROPERTIES
+            if member.get(k) and member.get(k) != row.get(k)
+        }
+        if changed:
+            self.client.update("contacts", str(row["ContactId"]), changed)
+        return bool(changed)
+
+    def new_company(self, values: Mapping[str, Any]) -> str:
+        body = {k: str(v) for k, v in values.items() if v is not None}
+        body.setdefault("name", "Unnamed customer")
+        return str(self.client.create("companies", body)["id"])
+
+    def link_company(self, deal_id: str, company_id: str) -> None:
+        self.client.associate("deals", deal_id, "companies", company_id, [DEAL_TO_PRIMARY_COMPANY])
+
+    def mirror_note(self, deal_id: str, body: str | None) -> bool:
+        """Keep one note on the deal equal to Partner Center's notes (compare before write)."""
+        notes = self.client.associations("deals", deal_id, "notes")
+        ids = [str(n["toObjectId"]) for n in notes]
+        read = self.client.batch_read("notes", ids, ["hs_note_body"]).results if ids else []
+        ours = next(
+            (
+                n
+                for n in read
+                if str(n["properties"].get("hs_note_body") or "").startswith(NOTE_MARK)
+            ),
+            None,
+        )
+        text = f"{NOTE_MARK}\n{body}" if body else ""
+        if ours is None:
+            if body:
+                self.client.create(
+                    "notes",
+                    {"hs_note_body": text, "hs_timestamp": self.now().isoformat()},
+                    [
+                        {
+                            "to": {"id": deal_id},
+                            "types": [
+                                {
+                                    "associationCategory": "HUBSPOT_DEFINED",
+                                    "associationTypeId": NOTE_TO_DEAL,
+                                }
+                            ],
+                        }
+                    ],
+                )
+            return bool(body)
+        if (ours["properties"].get("hs_note_body") or "") == text:
+            return False
+        self.client.update("notes", str(ours["id"]), {"hs_note_body": text or NOTE_MARK})
+        return True
+
+
+def _contact_values(member: Mapping[str, Any]) -> Row:
+    values = {CONTACT_PROPERTIES[k]: member.get(k) for k in CONTACT_PROPERTIES if member.get(k)}
+    values.setdefault("lastname", NO_LAST_NAME)
+    return values

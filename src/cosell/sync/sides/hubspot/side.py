@@ -1,0 +1,251 @@
+"""The HubSpot CRM side of a reconcile: read a deal with its company and contacts, write
+changes, create idempotently, find by referral id, and list the deals a seller flagged.
+
+The record handed to the engine is a :class:`~cosell.sync.crm_record.CrmRecord` whose fields
+carry the mapping's HubSpot property names (plus ``Id``, ``AccountId`` for the primary
+company, and ``LastModifiedDate``/``SystemModstamp`` from ``hs_lastmodifieddate``).
+
+HubSpot has no conditional update, so a write first reads the deal's ``hs_lastmodifieddate``
+and answers ``StaleWrite`` when it moved since the record was read: the engine re-reads and
+re-plans instead of overwriting an edit (a narrow race remains between that read and the
+write). Creates upsert by the unique referral id property, so a repeated create finds the deal
+it made before instead of making a second one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+from cosell.clients.hubspot import HubSpotClient
+from cosell.errors import NotFound, StaleWrite
+from cosell.sync.crm_record import CrmRecord
+from cosell.sync.mapping import CRM_RELATED_LISTS, SyncMapping
+from cosell.sync.records import CrmWrite
+from cosell.sync.sides.hubspot.related import DealRelations
+from cosell.sync.sides.hubspot.values import Stages, from_hubspot, to_hubspot
+
+DEFAULT_CLOSE_DAYS = 90
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+ALWAYS = ("hs_object_id", "hs_lastmodifieddate", "dealname", "dealstage", "pipeline")
+
+Row = dict[str, Any]
+
+
+class HubSpotSide:
+    """Reads and checked writes of deals over a :class:`HubSpotClient`."""
+
+    def __init__(
+        self,
+        client: HubSpotClient,
+        mapping: SyncMapping,
+        clock_now: Callable[[], datetime],
+        *,
+        pipeline: str = "default",
+    ) -> None:
+        self.client = client
+        self.mapping = mapping
+        self.pipeline = pipeline
+        self._now = clock_now
+        self.relations = DealRelations(client, clock_now)
+        self.referral_property = mapping.referral_id_field
+        self.flag_property = mapping.crm.sync_flag_field
+
+    # --- schema ------------------------------------------------------------------------------
+    @cached_property
+    def deal_types(self) -> dict[str, str]:
+        """Deal property name → HubSpot type (one properties call, kept for the side's life)."""
+        return {p["name"]: p["type"] for p in self.client.properties("deals")}
+
+    @cached_property
+    def stages(self) -> Stages:
+        found = next((p for p in self.client.pipelines() if p["id"] == self.pipeline), None)
+        if found is None:
+            raise NotFound(f"no deal pipeline {self.pipeline!r} in this portal")
+        return Stages.of(found)
+
+    @cached_property
+    def deal_properties(self) -> list[str]:
+        mapped = [s.crm for s in self.mapping.fields.values()]
+        owned = [
+            self.mapping.crm.status_field,
+            self.mapping.crm.error_field,
+            self.mapping.crm.audit_field,
+            self.flag_property,
+        ]
+        names = [
+            n for n in (*ALWAYS, *mapped, *owned) if n not in CRM_RELATED_LISTS and "." not in n
+        ]
+        return [n for n in dict.fromkeys(names) if n in self.deal_types]
+
+    @cached_property
+    def company_properties(self) -> list[str]:
+        mapped = [s.crm for s in self.mapping.fields.values() if s.crm.startswith("Account.")]
+        return [n.removeprefix("Account.") for n in mapped]
+
+    # --- reading -----------------------------------------------------------------------------
+    def read(self, deal_id: str) -> CrmRecord | None:
+        """The deal with its primary company and contacts now, or ``None`` if there is none."""
+        try:
+            deal = self.client.get(
+                "deals", deal_id, self.deal_properties, associations=["companies", "contacts"]
+            )
+        except NotFound:
+            return None
+        return self._record(deal)
+
+    def _record(self, deal: Mapping[str, Any]) -> CrmRecord:
+        values = from_hubspot(deal["properties"], self.stages)
+        linked = deal.get("associations") or {}
+        company_id = _primary(linked.get("companies"))
+        contact_ids = sorted(
+            {str(r["id"]) for r in (linked.get("contacts") or {}).get("results", [])}
+        )
+        stamp = deal["properties"].get("hs_lastmodifieddate")
+        opportunity: Row = {
+            **values,
+            "Id": str(deal["id"]),
+            "AccountId": company_id,
+            "LastModifiedDate": stamp,
+            "SystemModstamp": stamp,
+        }
+        account: Row = {}
+        if company_id and self.company_properties:
+            company = self.client.get("companies", company_id, self.company_properties)
+            wanted = set(self.company_properties)
+            account = {
+                k: v
+                for k, v in company["properties"].items()
+                if k in wanted and v not in (None, "")
+            }
+        return CrmRecord(opportunity, account, self.relations.contacts(contact_ids), None, None)
+
+    def find_by_referral(self, referral_id: str) -> str | None:
+        """The deal holding ``referral_id`` in the unique referral id property, if any."""
+        try:
+            found = self.client.get(
+                "deals", referral_id, ["hs_object_id"], id_property=self.referral_property
+            )
+        except NotFound:
+            return None
+        return str(found["id"])
+
+    find_by_external_id = find_by_referral
+
+    def flagged_or_linked(self) -> list[str]:
+        """Every deal flagged for sync or already holding a referral id (search, both paged)."""
+        groups = [
+            {"filters": [{"propertyName": self.flag_property, "operator": "EQ", "value": "true"}]},
+            {"filters": [{"propertyName": self.referral_property, "operator": "HAS_PROPERTY"}]},
+        ]
+        rows = self.client.search_all("deals", groups, properties=["hs_object_id"])
+        return sorted({str(r["id"]) for r in rows}, key=int)
+
+    def active_users(self) -> dict[str, str]:
+        """HubSpot deals have no opportunity team to match users for."""
+        return {}
+
+    # --- writing -----------------------------------------------------------------------------
+    def update(self, record: CrmRecord, write: CrmWrite, extra: Mapping[str, Any]) -> bool:
+        """Write changed properties (checked against the read's stamp) and related rows."""
+        changes = _changed(record.opportunity, self._known({**write.opportunity, **extra}))
+        sent = False
+        if write.account:
+            sent |= self._write_company(record, write.account, changes)
+        if changes:
+            self._check_unchanged(record)
+            wire = to_hubspot(changes, self.deal_types, self.stages)
+            self.client.update("deals", record.id, wire)
+            sent = True
+        if write.contacts is not None:
+            sent |= self.relations.sync_contacts(record.id, record.contacts, write.contacts)
+        return sent
+
+    def create(
+        self,
+        write: CrmWrite,
+        referral_id: str,
+        extra: Mapping[str, Any],
+        account_id: str | None = None,
+    ) -> str:
+        """Upsert the deal by the referral id (idempotent) with its company and contacts."""
+        values = {**self._known(write.opportunity), **self._known(extra)}
+        values.setdefault("dealname", write.account.get("name") or f"Referral {referral_id}")
+        values.setdefault("closedate", self._default_close_date())
+        values.setdefault("dealstage", self.mapping.stages.on_hold)
+        values["pipeline"] = self.pipeline
+        values.pop("hs_object_id", None)
+        values.pop(self.referral_property, None)
+        wire = to_hubspot(values, self.deal_types, self.stages)
+        result = self.client.batch_upsert("deals", self.referral_property, {referral_id: wire})
+        deal_id = str(result.results[0]["id"])
+        if result.results[0].get("new", True):
+            company = account_id or (
+                self.relations.new_company(write.account) if write.account else None
+            )
+            if company:
+                self.relations.link_company(deal_id, company)
+            if write.contacts:
+                self.relations.sync_contacts(deal_id, [], write.contacts)
+        return deal_id
+
+    def mirror_note(self, deal_id: str, body: str | None) -> bool:
+        return self.relations.mirror_note(deal_id, body)
+
+    def _check_unchanged(self, record: CrmRecord) -> None:
+        read_stamp = record.opportunity.get("LastModifiedDate")
+        now = self.client.get("deals", record.id, ["hs_lastmodifieddate"])
+        if now["properties"].get("hs_lastmodifieddate") != read_stamp:
+            raise StaleWrite(f"deal {record.id} changed since it was read")
+
+    def _write_company(self, record: CrmRecord, values: Mapping[str, Any], changes: Row) -> bool:
+        company_id = record.opportunity.get("AccountId")
+        if not company_id:
+            self.relations.link_company(record.id, self.relations.new_company(values))
+            return True
+        changed = {k: v for k, v in values.items() if not _same(record.account.get(k), v)}
+        if changed:
+            self.client.update(
+                "companies", str(company_id), {k: _text(v) for k, v in changed.items()}
+            )
+        return bool(changed)
+
+    def _known(self, values: Mapping[str, Any]) -> Row:
+        return {k: v for k, v in values.items() if k in self.deal_types and k != "Id"}
+
+    def _default_close_date(self) -> str:
+        today: date = self._now().date()
+        return (today + timedelta(days=DEFAULT_CLOSE_DAYS)).isoformat()
+
+
+def _primary(block: Mapping[str, Any] | None) -> str | None:
+    rows = (block or {}).get("results", [])
+    primary = [r for r in rows if r.get("type") == "deal_to_company"]
+    chosen = primary or rows
+    return str(chosen[0]["id"]) if chosen else None
+
+
+def _changed(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> Row:
+    return {k: v for k, v in wanted.items() if k != "hs_object_id" and not _same(current.get(k), v)}
+
+
+def _same(current: Any, wanted: Any) -> bool:
+    if current in (None, "") and wanted in (None, ""):
+        return True
+    if isinstance(wanted, bool):
+        return str(current).lower() == str(wanted).lower()
+    if isinstance(wanted, int | float):
+        try:
+            return current is not None and float(current) == float(wanted)
+        except (TypeError, ValueError):
+            return False
+    if isinstance(wanted, str) and isinstance(current, str) and _DATE.match(wanted):
+        return current[:10] == wanted  # a date against a datetime stamp
+    return bool(current == wanted)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
