@@ -55,7 +55,7 @@ class ConsoleWorld:
             status=status,
             metrics=metrics,
             dashboard=self.dashboard,
-            allowed_hosts=["127.0.0.1", "localhost", HOST],
+            allowed_hosts=["127.0.0.1", "localhost", "testserver", HOST],
         )
 
     def client(self) -> TestClient:

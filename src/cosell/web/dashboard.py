@@ -94,6 +94,7 @@ class Dashboard:
         return cls(store, tenant_id, name, status=status, urls=urls, auth=auth, sides=sides)
 
     def routes(self) -> list[Route]:
+        from cosell.web.api import ConsoleAPI
         from cosell.web.queue_pages import QueuePages
         from cosell.web.records_pages import RecordPages
 
@@ -108,6 +109,7 @@ class Dashboard:
             ),
             *RecordPages(self).routes(),
             *QueuePages(self).routes(),
+            *ConsoleAPI(self).routes(),
         ]
 
     def back(self, notice: str, to: str = "/") -> Response:

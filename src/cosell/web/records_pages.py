@@ -75,7 +75,7 @@ class RecordPages:
 
     async def detail(self, request: Request) -> Response:
         record_id = request.path_params["record_id"]
-        context = await run_in_threadpool(self._detail, record_id)
+        context = await run_in_threadpool(detail_context, self.console, record_id)
         if context is None:
             return PlainTextResponse(f"no record {record_id} is known", 404)
         return self.console.pages.render(request, "record.html", **context)
@@ -91,36 +91,36 @@ class RecordPages:
         await run_in_threadpool(self.console.store.enqueue_many, self.console.tenant_id, keys)
         return self.console.back(f"Queued {', '.join(keys)} to sync now", f"/records/{record_id}")
 
-    # --- data ------------------------------------------------------------------------------------
 
-    def _detail(self, record_id: str) -> dict[str, Any] | None:
-        console = self.console
-        store, tenant = console.store, console.tenant_id
-        row = find_record(store, tenant, record_id)
-        if row is None:
-            return None
-        link = None
-        if row.referral_id:
-            link = store.link_by_referral(tenant, row.referral_id)
-        if link is None and row.opportunity_id:
-            link = store.link_by_opportunity(tenant, row.opportunity_id)
-        sides = None
-        if console.sides is not None:
-            kind, key_id = parse_key(row.key) if ":" in row.key else ("referral", record_id)
-            sides = console.sides.read(kind, key_id, link)
-        conflicts = [c for c in store.conflicts(tenant, "open") if link and c.link_id == link.id]
-        return {
-            "title": row.name or row.key,
-            "row": row,
-            "sides": sides,
-            "conflicts": conflicts,
-            "account_field": ACCOUNT_FIELD,
-            "candidates": account_candidates,
-            "timeline": _timeline(store.audit_for, tenant, row),
-            "referral_url": console.urls.of(console.urls.referral, row.referral_id),
-            "opportunity_url": console.urls.of(console.urls.opportunity, row.opportunity_id),
-            "dead_key": next((k for k in _keys(row) if row.state == "refused"), None),
-        }
+def detail_context(console: Dashboard, record_id: str) -> dict[str, Any] | None:
+    """What one record's page (and its JSON) shows; ``None`` when no record has that id."""
+    store, tenant = console.store, console.tenant_id
+    row = find_record(store, tenant, record_id)
+    if row is None:
+        return None
+    link = None
+    if row.referral_id:
+        link = store.link_by_referral(tenant, row.referral_id)
+    if link is None and row.opportunity_id:
+        link = store.link_by_opportunity(tenant, row.opportunity_id)
+    sides = None
+    if console.sides is not None:
+        kind, key_id = parse_key(row.key) if ":" in row.key else ("referral", record_id)
+        sides = console.sides.read(kind, key_id, link)
+    conflicts = [c for c in store.conflicts(tenant, "open") if link and c.link_id == link.id]
+    return {
+        "title": row.name or row.key,
+        "row": row,
+        "sides": sides,
+        "conflicts": conflicts,
+        "account_field": ACCOUNT_FIELD,
+        "candidates": account_candidates,
+        "timeline": _timeline(store.audit_for, tenant, row),
+        "referral_url": console.urls.of(console.urls.referral, row.referral_id),
+        "opportunity_url": console.urls.of(console.urls.opportunity, row.opportunity_id),
+        # retry by id: it finds the dead letter under either of the pair's keys
+        "dead_key": (row.referral_id or row.opportunity_id) if row.state == "refused" else None,
+    }
 
 
 def _keys(row: RecordRow) -> list[str]:

@@ -1,0 +1,148 @@
+"""The JSON API's bodies and answers (Pydantic models; the OpenAPI document is built from them)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ReasonOut(_Out):
+    text: str
+    fix: str
+    raw: str
+
+
+class RecordOut(_Out):
+    key: str
+    link_id: int | None
+    referral_id: str | None
+    opportunity_id: str | None
+    name: str
+    customer: str
+    value: Any
+    currency: str
+    stage: str
+    owner: str
+    direction: str
+    state: Literal["refused", "conflict", "drift", "creating", "queued", "closed", "synced"]
+    state_words: str
+    reason: ReasonOut | None
+    last_sync: datetime | None
+
+
+class RecordList(_Out):
+    total: int
+    page: int
+    pages: int
+    records: list[RecordOut]
+
+
+class FieldOut(_Out):
+    name: str
+    partner_center: Any
+    crm: Any
+    base: Any
+    differs: bool
+    held_reason: str
+
+
+class SidesOut(_Out):
+    fields: list[FieldOut]
+    partner_center_found: bool
+    crm_found: bool
+    error: str | None
+
+
+class AuditOut(_Out):
+    at: datetime
+    direction: str
+    field: str | None
+    old: Any
+    new: Any
+    outcome: str
+    message: str
+
+
+class ConflictOut(_Out):
+    id: int
+    field: str
+    base: Any
+    partner_center: Any
+    crm: Any
+    opened_at: datetime
+    referral_id: str | None
+    opportunity_id: str | None
+    account_candidates: list[dict[str, Any]] | None = None
+
+
+class RecordDetail(_Out):
+    record: RecordOut
+    sides: SidesOut | None
+    conflicts: list[ConflictOut]
+    timeline: list[AuditOut]
+
+
+class DeadLetterOut(_Out):
+    key: str
+    reason: ReasonOut
+    attempts: int
+    failed_at: datetime
+
+
+class Overview(_Out):
+    tenant: str
+    version: str
+    states: dict[str, int]
+    queue_depth: int
+    leased: int
+    dead_letters: int
+    open_conflicts: int
+
+
+class ResolveIn(BaseModel):
+    """Which value settles a conflict: a side's, or ``value`` (for an account conflict: one of
+    the matching accounts' ids, or ``"new"``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    take: Literal["partner_center", "crm", "value"]
+    value: Any = None
+
+
+class RetryIn(BaseModel):
+    """Dead letters to put back on the queue: the listed keys, or all of them."""
+
+    model_config = ConfigDict(extra="forbid")
+    keys: list[str] = Field(default_factory=list, max_length=1000)
+    all: bool = False
+
+
+class Queued(_Out):
+    keys: list[str]
+
+
+class Resolved(_Out):
+    conflict_id: int
+    took: str
+
+
+class ErrorOut(_Out):
+    error: str
+
+
+ANSWERS: tuple[type[BaseModel], ...] = (
+    Overview,
+    RecordList,
+    RecordDetail,
+    ConflictOut,
+    DeadLetterOut,
+    Queued,
+    Resolved,
+    ErrorOut,
+)
+BODIES: tuple[type[BaseModel], ...] = (ResolveIn, RetryIn)
