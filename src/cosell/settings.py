@@ -67,6 +67,9 @@ class ServiceSettings(_Section):
     state_dir: Path = Path(".cosell")
     database_url: str | None = None
     workers: int = Field(default=4, ge=1, le=256)
+    lease_seconds: float = Field(default=300.0, ge=10.0)
+    """How long a worker's claim on a key lasts without a heartbeat (renewed every third of it
+    while the reconcile runs): after a crash, the keys it held wait this long for another run."""
     log_format: LogFormat = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     dashboard_sign_in: bool = True

@@ -221,3 +221,27 @@ def test_run_uses_the_engine_when_installed() -> None:
     from cosell.service.command import engine_handler_factory
 
     assert engine_handler_factory() is engine.queue_handler
+
+
+@pytest.mark.parametrize(("pairs", "loops"), [(20, ["drift-check"]), (0, [])])
+def test_the_drift_check_runs_beside_the_signals_unless_turned_off(
+    tmp_path: Path, pairs: int, loops: list[str]
+) -> None:
+    from cosell.clock import SystemClock
+    from cosell.service.runtime import build_runtime
+
+    config = tmp_path / "cosell.toml"
+    text = config_text(tmp_path / "state").replace("[sync]", f"[sync]\nverify_pairs = {pairs}")
+    config.write_text(text.replace("workers = 2", "workers = 2\nlease_seconds = 42"))
+    pc, sf = partner_center_emulator(PC), salesforce_emulator(SF)
+    runtime = build_runtime(
+        load_settings(config), Keys().factory, clock=SystemClock(), http=routed(pc, sf)
+    )
+    try:
+        names = [loop.name for loop in runtime.signals]
+        assert [n for n in names if n == "drift-check"] == loops
+        assert runtime.queue._lease_seconds == 42  # type: ignore[attr-defined]
+    finally:
+        for close in runtime._closers:
+            close()
+        pc.state.emulator.close()

@@ -229,6 +229,29 @@ def test_the_budgeted_check_rotates_through_the_pairs(world: World) -> None:
     assert [q.id for q in queued] == [link.id]
 
 
+def test_the_service_audits_drift_only_when_the_next_visit_sees_it_again(world: World) -> None:
+    """A pair read while its reconcile runs can look drifted for a moment: not worth a row."""
+    rid, _ = accepted(world)
+    world.microsoft_update(rid, details={"dealValue": 5})
+    look = BudgetedVerify(verifier(world), lambda link: False, 5)
+
+    def drift_rows() -> int:
+        rows = world.store.audit_for(world.tenant, rid)
+        return len([r for r in rows if r.outcome == "drift"])
+
+    assert look.look() == 1
+    assert drift_rows() == 0
+    assert marks.flags(world.store, world.tenant)[only(world).id]["sightings"] == 1
+    assert look.look() == 1
+    assert drift_rows() == 1
+    assert look.look() == 1
+    assert drift_rows() == 1
+    world.sync(f"referral:{rid}")
+    assert look.look() == 0
+    assert drift_rows() == 2
+    assert marks.flags(world.store, world.tenant) == {}
+
+
 def test_a_pair_whose_link_is_replaced_reads_the_new_one(world: World) -> None:
     """The store's link is only the pair's ids: the values come from the two sides."""
     _, opp_id = accepted(world)

@@ -147,9 +147,16 @@ class Verifier:
         return marks.linked_pairs(self.store, self.tenant)
 
     def run(
-        self, links: Iterable[Link], *, repair: Repair | None = None, record: bool = True
+        self,
+        links: Iterable[Link],
+        *,
+        repair: Repair | None = None,
+        record: bool = True,
+        confirm: bool = False,
     ) -> VerifyReport:
-        """Check each pair; repair drift (then check again) and record the outcome."""
+        """Check each pair; repair drift (then check again) and record the outcome. With
+        ``confirm``, new drift is audited only when the next visit sees it again (a pair read
+        while a reconcile of it runs may look drifted for a moment)."""
         parked = self._parked()
         report = VerifyReport()
         for link in links:
@@ -157,7 +164,7 @@ class Verifier:
             if (check.drift or check.held) and repair is not None:
                 check = self._repaired(link, check, repair, parked.get(link.id, []))
             if record:
-                self.record(check)
+                self.record(check, confirm=confirm)
             report.pairs.append(check)
         return report
 
@@ -230,22 +237,28 @@ class Verifier:
             parked.setdefault(conflict.link_id, []).append(conflict.field)
         return parked
 
-    def record(self, check: PairCheck) -> None:
+    def record(self, check: PairCheck, *, confirm: bool = False) -> None:
         """Audit a drifted pair once per distinct drift and mark it; clear the mark once it
-        agrees. Nothing is written for a pair that stays as it was."""
+        agrees. Nothing is written for a pair that stays as it was. With ``confirm`` a new drift
+        is first marked as seen once, and audited when seen again."""
         store, tenant = self.store, self.tenant
         if check.state == "unreadable":
             return
+        known = marks.flags(store, tenant).get(check.link_id)
         if not check.drift:
-            if marks.clear(store, tenant, check.link_id) or check.repaired:
+            cleared = marks.clear(store, tenant, check.link_id) and _confirmed(known)
+            if cleared or check.repaired:
                 self._audit(check, "drift repaired: the sides agree", check.repaired)
             return
-        summary = {"fields": {d.field: _drift_json(d) for d in check.drift}}
-        known = marks.flags(store, tenant).get(check.link_id)
-        if known is not None and known.get("fields") == summary["fields"]:
+        drift = {d.field: _drift_json(d) for d in check.drift}
+        same = known is not None and known.get("fields") == drift
+        if same and _confirmed(known):
             return
-        marks.flag(store, tenant, check.link_id, {**summary, "at": _stamp(self.clock.now())})
-        self._audit(check, "drift: the sides disagree", check.drift)
+        sightings = 2 if same or not confirm else 1
+        mark = {"fields": drift, "sightings": sightings, "at": _stamp(self.clock.now())}
+        marks.flag(store, tenant, check.link_id, mark)
+        if sightings == 2:
+            self._audit(check, "drift: the sides disagree", check.drift)
 
     def _audit(self, check: PairCheck, message: str, drifts: Sequence[FieldDrift]) -> None:
         entries = [
@@ -314,7 +327,7 @@ class BudgetedVerify:
             links += [link for link in wrapped if link.id not in seen]
         if not links:
             return 0
-        report = self.verifier.run(links, repair=self.repair)
+        report = self.verifier.run(links, repair=self.repair, confirm=True)
         store.set_cursor(tenant, marks.ROTATION, str(links[-1].id))
         drifted = [p for p in report.pairs if p.drift]
         for pair in drifted:
@@ -326,6 +339,10 @@ class BudgetedVerify:
 def drifted_marks(store: Store, tenant: TenantId) -> dict[int, dict[str, Any]]:
     """The pairs a verify run left marked as drifted (for ``cosell status``)."""
     return marks.flags(store, tenant)
+
+
+def _confirmed(mark: dict[str, Any] | None) -> bool:
+    return mark is not None and int(mark.get("sightings", 2)) >= 2
 
 
 def _differs(compared: Comparison, name: str) -> bool:

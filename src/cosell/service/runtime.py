@@ -154,6 +154,7 @@ def build_runtime(
         workers=settings.service.workers,
         clock=clock,
         max_attempts=settings.sync.max_attempts,
+        lease_seconds=settings.service.lease_seconds,
         on_halt=_log_halt,
     )
     status, metrics = _observers(parts)

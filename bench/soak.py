@@ -1,0 +1,935 @@
+"""Soak: random work on both sides of a served sandbox under faults and kills, then a check of
+the outcome that does not trust cosell.
+
+Run on purpose: ``uv run python bench/soak.py --ops 10000 --fault-rate 0.10 --kills 3 --seed 1``.
+A short version runs in the test suite (``tests/e2e/test_soak.py``).
+
+1. Starts ``cosell sandbox --no-seed`` on fixed free ports (the connector, both emulators, one
+   process; state on disk, so a restart carries on).
+2. Injects faults through both emulators' ``/_emulator/faults``: Partner Center 500s, 429s and
+   dropped, duplicated (re-sent: a replay of a signed delivery) and reordered webhooks;
+   Salesforce 500s, ``UNABLE_TO_LOCK_ROW`` and dropped connections; every so often it revokes
+   every Salesforce session.
+3. Drives ``--ops`` random operations as the people on each side: a Microsoft seller shares a
+   referral or edits it (deal value, notes); a partner seller creates a complete opportunity
+   flagged for co-sell, edits one (amount, description), accepts, declines, closes (won or lost)
+   or deletes one. Partner Center has no delete: a referral leaves only by closing. ``--kills``
+   times, right after a burst of writes (so reconciles are running), the sandbox is killed with
+   SIGKILL and started again on the same state.
+4. Removes the faults, waits until both sides stop changing, and checks from the two emulators'
+   APIs alone (no read of cosell's store):
+
+   * every pair agrees on the fields the harness writes (name, amount, description, stage), with
+     its own small copy of the default mapping, or shows a reason on the record (parked);
+   * 0 duplicates: no referral has two opportunities, no opportunity two referrals;
+   * 0 lost updates: per pair and field the harness remembers the last value written on each
+     side; both sides must hold the last write, or, when the owner (the CRM for these fields)
+     wrote within ``--conflict-window`` seconds before a later Partner Center write, the owner's
+     (a both-sides change, resolved by the owner rule);
+   * an idle ``--idle`` seconds (60 by default) makes 0 writes on either emulator.
+
+   ``cosell verify --no-repair`` then compares every pair on every mapped field (contacts and
+   solutions included); its counts are printed too.
+
+The exit status is 0 only when every check passes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+T = TypeVar("T")
+API = "/services/data/v62.0"
+PC_RESOURCE = "https://api.partner.microsoft.com"
+WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
+NOT_DATA = ("oauth2/token", "/webhooks/v1/registration")
+FAST_SIGNALS = {
+    "COSELL_SYNC__POLL_MIN_INTERVAL": "0.2",
+    "COSELL_SYNC__POLL_MAX_INTERVAL": "1.0",
+    "COSELL_SYNC__RELATED_POLL_INTERVAL": "2.0",
+    "COSELL_SYNC__SWEEP_INTERVAL": "2.0",
+    "COSELL_SYNC__SETTLE_SECONDS": "3",
+    "COSELL_SERVICE__LEASE_SECONDS": "15",
+    "COSELL_SYNC__VERIFY_INTERVAL": "20",
+}
+"""Quick signals so the sides settle in seconds (the sandbox's own are slower); a key a killed
+process held is taken over after 15 s instead of 5 minutes; the drift check runs every 20 s."""
+STAGES = {  # the default mapping's stage table, written out again here on purpose
+    ("New", "Pending"): "On Hold",
+    ("New", "Received"): "On Hold",
+    ("Active", "Accepted"): "Qualification",
+    ("Closed", "Declined"): "Declined",
+    ("Closed", "Won"): "Closed Won",
+    ("Closed", "Lost"): "Closed Lost",
+    ("Closed", "Expired"): "Closed Lost",
+}
+OPEN_STAGES = {"Qualification", "Prospecting", "Needs Analysis", "Value Proposition"}
+HELP = "Proof of concept or demo"
+FIELDS = ("amount", "notes")
+OWNER = {"amount": "crm", "notes": "crm"}
+SF_RETRY = 12
+
+
+def wait_for(probe: Callable[[], T | None], deadline: float, what: str, pause: float = 0.2) -> T:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        found = probe()
+        if found:
+            return found
+        time.sleep(pause)
+    raise TimeoutError(f"gave up after {deadline:.0f}s waiting for {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- the sandbox process ------------------------------------------------------------------------
+
+
+class Sandbox:
+    """``cosell sandbox`` on fixed ports, killed and restarted on the same state directory."""
+
+    def __init__(self, state_dir: Path, log: Path, env: dict[str, str] | None = None) -> None:
+        self.state_dir, self.log = state_dir, log
+        self.ports = (free_port(), free_port(), free_port())
+        self.extra_env = env or {}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.manifest: dict[str, Any] = {}
+
+    def start(self) -> dict[str, Any]:
+        port, pc_port, sf_port = self.ports
+        command = [sys.executable, "-m", "cosell", "sandbox", "--no-seed"]
+        command += ["--port", str(port), "--pc-port", str(pc_port), "--sf-port", str(sf_port)]
+        command += ["--state-dir", str(self.state_dir)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COSELL_")}
+        env |= FAST_SIGNALS | self.extra_env
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        manifest_path = self.state_dir / "sandbox.json"
+
+        def ready() -> dict[str, Any] | None:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the sandbox exited {self.process.returncode}: see {self.log}")
+            if not manifest_path.exists():
+                return None
+            with contextlib.suppress(ValueError):
+                content: dict[str, Any] = json.loads(manifest_path.read_text())
+                if content.get("pid") == self.process.pid:
+                    return content
+            return None
+
+        self.manifest = wait_for(ready, 120.0, "sandbox.json")
+        return self.manifest
+
+    def kill(self) -> None:
+        """SIGKILL: no drain, no clean stop."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(30)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(90)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+# --- the two sides, as people and as the checker read them ---------------------------------------
+
+
+class Sides:
+    """HTTP clients of both emulators; Salesforce calls retry the faults the soak injects."""
+
+    def __init__(self, manifest: dict[str, Any]) -> None:
+        self.manifest = manifest
+        pc, sf = manifest["partner_center"], manifest["salesforce"]
+        limits = httpx.Limits(keepalive_expiry=2.0)
+        self.pc = httpx.Client(base_url=pc["url"], timeout=30, limits=limits)
+        self.sf = httpx.Client(base_url=sf["url"], timeout=30, limits=limits)
+        self.harness_calls = {"partner_center": 0, "crm": 0}
+        self._pc_token = self._sf_token = ""
+
+    def close(self) -> None:
+        self.pc.close()
+        self.sf.close()
+
+    def _login_sf(self) -> None:
+        sf = self.manifest["salesforce"]
+        keys = ("client_id", "client_secret", "username", "password")
+        form = {"grant_type": "password", **{k: sf[k] for k in keys}}
+        response = httpx.post(sf["token_url"], data=form, timeout=30)
+        response.raise_for_status()
+        self._sf_token = str(response.json()["access_token"])
+
+    def _login_pc(self) -> None:
+        pc = self.manifest["partner_center"]
+        keys = ("client_id", "client_secret", "username", "password")
+        form = {"grant_type": "password", "resource": PC_RESOURCE, **{k: pc[k] for k in keys}}
+        response = httpx.post(pc["token_url"], data=form, timeout=30)
+        response.raise_for_status()
+        self._pc_token = str(response.json()["access_token"])
+
+    def sf_call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A Salesforce API call that outlasts injected faults (re-signing in after a revoke)."""
+        for attempt in range(SF_RETRY):
+            if not self._sf_token:
+                self._login_sf()
+            headers = {"Authorization": f"Bearer {self._sf_token}"}
+            self.harness_calls["crm"] += 1
+            try:
+                response = self.sf.request(method, path, headers=headers, **kwargs)
+            except httpx.TransportError:
+                if method == "POST":
+                    raise  # the caller decides whether the create happened
+                time.sleep(0.05 * (attempt + 1))
+                continue
+            if response.status_code == 401:
+                self._sf_token = ""
+                continue
+            if response.status_code >= 500 or "UNABLE_TO_LOCK_ROW" in response.text:
+                time.sleep(0.05 * (attempt + 1))
+                continue
+            return response
+        raise RuntimeError(f"Salesforce {method} {path} kept failing")
+
+    def pc_call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        for attempt in range(SF_RETRY):
+            if not self._pc_token:
+                self._login_pc()
+            headers = {"Authorization": f"Bearer {self._pc_token}"}
+            self.harness_calls["partner_center"] += 1
+            try:
+                response = self.pc.request(method, path, headers=headers, **kwargs)
+            except httpx.TransportError:
+                time.sleep(0.05 * (attempt + 1))
+                continue
+            if response.status_code == 401:
+                self._pc_token = ""
+                continue
+            if response.status_code in (429, 500, 502, 503):
+                time.sleep(0.05 * (attempt + 1))
+                continue
+            return response
+        raise RuntimeError(f"Partner Center {method} {path} kept failing")
+
+    def control(self, side: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        client = self.pc if side == "partner_center" else self.sf
+        for attempt in range(SF_RETRY):
+            try:
+                return client.request(method, f"/_emulator/{path}", **kwargs)
+            except httpx.TransportError:
+                time.sleep(0.05 * (attempt + 1))
+        raise RuntimeError(f"control {side} {path} unreachable")
+
+    # --- reading (the checker) ---------------------------------------------------------------
+
+    def query(self, soql: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        response = self.sf_call("GET", f"{API}/query", params={"q": soql})
+        response.raise_for_status()
+        body = response.json()
+        rows += body["records"]
+        while not body.get("done", True) and body.get("nextRecordsUrl"):
+            response = self.sf_call("GET", body["nextRecordsUrl"])
+            response.raise_for_status()
+            body = response.json()
+            rows += body["records"]
+        return rows
+
+    def referrals(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        url: str | None = "/v1.0/engagements/referrals"
+        params: dict[str, Any] | None = {"$top": 100}
+        while url:
+            response = self.pc_call("GET", url, params=params)
+            response.raise_for_status()
+            body = response.json()
+            out += body["value"]
+            url, params = body.get("@odata.nextLink"), None
+            if url and url.startswith("http"):
+                url = httpx.URL(url).raw_path.decode()
+        return out
+
+    def calls(self) -> tuple[dict[str, int], dict[str, int]]:
+        pc = self.control("partner_center", "GET", "calls").json()["calls"]
+        sf = self.control("crm", "GET", "calls").json()["calls"]
+        return pc, sf
+
+
+def writes(calls: dict[str, int]) -> int:
+    return sum(
+        n
+        for route, n in calls.items()
+        if route.split(" ")[0] in WRITE_METHODS and not any(p in route for p in NOT_DATA)
+    )
+
+
+def total(calls: dict[str, int]) -> int:
+    return sum(n for route, n in calls.items() if "oauth2/token" not in route)
+
+
+# --- the oracle ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Write:
+    side: str
+    value: Any
+    at: float
+
+
+@dataclass
+class Deal:
+    """One pair as the harness made it, and the last write of each field on each side."""
+
+    n: int
+    origin: str  # "partner_center" (shared by Microsoft) or "crm" (flagged by a seller)
+    referral_id: str | None = None
+    opportunity_id: str | None = None
+    state: str = "open"  # on_hold, open, declined, won, lost, deleted
+    writes: dict[str, dict[str, Write]] = field(default_factory=dict)
+
+    def wrote(self, name: str, side: str, value: Any) -> None:
+        self.writes.setdefault(name, {})[side] = Write(side, value, time.monotonic())
+
+    def allowed(self, name: str, window: float) -> list[Any]:
+        """The values both sides may hold: the last write, or the owner's when both changed."""
+        by_side = self.writes.get(name, {})
+        if not by_side:
+            return []
+        ordered = sorted(by_side.values(), key=lambda w: w.at)
+        last = ordered[-1]
+        values = [last.value]
+        owner = by_side.get(OWNER[name])
+        if owner is not None and owner is not last and last.at - owner.at <= window:
+            values.append(owner.value)
+        return values
+
+
+@dataclass
+class Figures:
+    ops: dict[str, int] = field(default_factory=dict)
+    faults: dict[str, int] = field(default_factory=dict)
+    kills: int = 0
+    revokes: int = 0
+
+
+class Soak:
+    """The random work, the faults and the kills."""
+
+    def __init__(self, sandbox: Sandbox, args: argparse.Namespace) -> None:
+        self.sandbox = sandbox
+        self.args = args
+        self.rng = random.Random(args.seed)
+        self.deals: list[Deal] = []
+        self.figures = Figures()
+        self.sides = Sides(sandbox.manifest)
+        self.earlier_calls = {"partner_center": 0, "crm": 0}
+        self.earlier_harness = {"partner_center": 0, "crm": 0}
+
+    # --- faults --------------------------------------------------------------------------------
+
+    def fault_rules(self) -> list[tuple[str, dict[str, Any]]]:
+        r = self.args.fault_rate
+        referrals = "/v1.0/engagements/referrals"
+        sobjects = f"{API}/"
+        pc, sf = "partner_center", "crm"
+        error, half = {"status": 500}, r / 2
+        return [
+            (pc, {"kind": "server_error", "params": error, "path": referrals, "rate": r / 2}),
+            (
+                pc,
+                {"kind": "throttle", "params": {"retry_after": 1}, "path": referrals, "rate": half},
+            ),
+            (pc, {"kind": "webhook_drop", "path": "referral-", "rate": min(1.0, r * 3)}),
+            (pc, {"kind": "webhook_duplicate", "path": "referral-", "rate": r}),
+            (pc, {"kind": "webhook_reorder", "path": "referral-", "rate": r}),
+            (sf, {"kind": "server_error", "params": error, "path": sobjects, "rate": r / 3}),
+            (
+                sf,
+                {"kind": "unable_to_lock_row", "method": "PATCH", "path": sobjects, "rate": r / 3},
+            ),
+            (sf, {"kind": "drop_connection", "path": sobjects, "rate": r / 3}),
+        ]
+
+    def inject(self) -> None:
+        if self.args.fault_rate <= 0:
+            return
+        for side, rule in self.fault_rules():
+            self.sides.control(side, "POST", "faults", json=rule).raise_for_status()
+
+    def clear_faults(self) -> None:
+        for side in ("partner_center", "crm"):
+            rules = self.sides.control(side, "GET", "faults").json()
+            for rule in rules["faults"]:
+                kind = str(rule["kind"])
+                self.figures.faults[kind] = self.figures.faults.get(kind, 0) + int(rule["fired"])
+            self.sides.control(side, "DELETE", "faults").raise_for_status()
+
+    # --- the work --------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.inject()
+        ops = self.args.ops
+        kill_at = sorted(self.rng.sample(range(ops // 10, ops), min(self.args.kills, ops)))
+        revoke_every = max(50, ops // 20) if self.args.fault_rate > 0 else 0
+        started = time.monotonic()
+        for i in range(ops):
+            self.step()
+            if revoke_every and i % revoke_every == revoke_every - 1:
+                self.sides.control("crm", "POST", "sessions/revoke")
+                self.figures.revokes += 1
+            if kill_at and i == kill_at[0]:
+                kill_at.pop(0)
+                self.kill_and_restart()
+            if self.args.progress and i % 500 == 499:
+                print(f"  {i + 1} ops, {time.monotonic() - started:.0f}s", flush=True)
+        self.clear_faults()
+
+    def kill_and_restart(self) -> None:
+        for _ in range(5):  # a burst of writes: reconciles are running when the kill lands
+            self.step()
+        time.sleep(self.rng.uniform(0.1, 0.8))
+        self.clear_faults()  # fault rules live in memory: counted now, set again after
+        pc, sf = self.sides.calls()  # so are the call counters
+        self.earlier_calls["partner_center"] += total(pc)
+        self.earlier_calls["crm"] += total(sf)
+        for side, count in self.sides.harness_calls.items():
+            self.earlier_harness[side] += count
+        self.sandbox.kill()
+        self.figures.kills += 1
+        self.sandbox.start()
+        self.sides.close()
+        self.sides = Sides(self.sandbox.manifest)
+        self.inject()
+
+    def step(self) -> None:
+        choices: list[tuple[str, float]] = [
+            ("share", 1.0),
+            ("create", 1.0),
+            ("pc_update", 3.0 if self.deals else 0),
+            ("crm_update", 3.0 if self.deals else 0),
+            ("accept", 1.0 if self.deals else 0),
+            ("decline", 0.3 if self.deals else 0),
+            ("close", 0.6 if self.deals else 0),
+            ("delete", 0.2 if self.deals else 0),
+        ]
+        names, weights = zip(*choices, strict=True)
+        name = self.rng.choices(names, weights)[0]
+        done = getattr(self, f"op_{name}")()
+        if done:
+            self.figures.ops[name] = self.figures.ops.get(name, 0) + 1
+
+    def _deal(self, states: set[str], need_opportunity: bool = False) -> Deal | None:
+        pool = [d for d in self.deals if d.state in states]
+        self.rng.shuffle(pool)
+        for deal in pool[:10]:
+            if not need_opportunity or self._opportunity(deal):
+                return deal
+        return None
+
+    def _opportunity(self, deal: Deal) -> str | None:
+        """The opportunity of a shared referral, once cosell made it (read from Salesforce)."""
+        if deal.opportunity_id is None and deal.referral_id is not None:
+            soql = f"SELECT Id FROM Opportunity WHERE Referral_Identifier__c = '{deal.referral_id}'"  # noqa: S608
+            rows = self.sides.query(soql)
+            deal.opportunity_id = str(rows[0]["Id"]) if rows else None
+        return deal.opportunity_id
+
+    def op_share(self) -> bool:
+        n = len(self.deals)
+        amount = self.rng.randrange(1000, 90000)
+        body = {
+            "name": f"Soak referral {n}",
+            "type": "Shared",
+            "customerProfile": {
+                "name": f"Soak customer {n}",
+                "address": {"city": "Austin", "country": "US"},
+                "team": [{"firstName": "Bo", "lastName": "Ng", "email": f"bo{n}@soak.example"}],
+            },
+            "details": {
+                "dealValue": amount,
+                "currency": "USD",
+                "closingDateTime": "2027-12-31T00:00:00Z",
+                "notes": f"shared {n}",
+                "requirements": {"solutions": [{"id": "SOL-SOAK", "name": "Soak"}]},
+            },
+            "inviteContext": {"assistanceRequestCode": "ProofOfConceptOrDemo"},
+        }
+        response = self.sides.control("partner_center", "POST", "referrals", json=body)
+        response.raise_for_status()
+        deal = Deal(n, "partner_center", referral_id=str(response.json()["id"]), state="on_hold")
+        deal.wrote("amount", "partner_center", float(amount))
+        deal.wrote("notes", "partner_center", f"shared {n}")
+        self.deals.append(deal)
+        return True
+
+    def _create(self, sobject: str, values: dict[str, Any], unique: tuple[str, str]) -> str:
+        """A create that outlasts a dropped connection without making a second record."""
+        field_name, value = unique
+        for _ in range(SF_RETRY):
+            try:
+                response = self.sides.sf_call("POST", f"{API}/sobjects/{sobject}", json=values)
+            except httpx.TransportError:
+                response = None
+            if response is not None and response.status_code in (200, 201):
+                return str(response.json()["id"])
+            soql = f"SELECT Id FROM {sobject} WHERE {field_name} = '{value}'"  # noqa: S608
+            found = self.sides.query(soql)
+            if found:
+                return str(found[0]["Id"])
+        raise RuntimeError(f"could not create {sobject} {value}")
+
+    def op_create(self) -> bool:
+        n = len(self.deals)
+        amount = self.rng.randrange(1000, 90000)
+        name = f"Soak opportunity {n}"
+        account_name = f"Soak account {n}"
+        account_values = {"Name": account_name, "BillingCountry": "US"}
+        account = self._create("Account", account_values, ("Name", account_name))
+        values = {
+            "Name": name,
+            "StageName": "Prospecting",
+            "CloseDate": "2027-12-31",
+            "Amount": amount,
+            "CurrencyIsoCode": "USD",
+            "AccountId": account,
+            "Description": f"created {n}",
+            "How_can_Microsoft_help__c": HELP,
+            "Products__c": "SOL-SOAK",
+        }
+        opportunity = self._create("Opportunity", values, ("Name", name))
+        email = f"buyer{n}@soak.example"
+        contact = self._create(
+            "Contact", {"LastName": f"Buyer{n}", "Email": email}, ("Email", email)
+        )
+        role = {"OpportunityId": opportunity, "ContactId": contact}
+        self._create("OpportunityContactRole", role, ("OpportunityId", opportunity))
+        flag = {"Sync_with_Partner_Center__c": True}
+        self.sides.sf_call("PATCH", f"{API}/sobjects/Opportunity/{opportunity}", json=flag)
+        deal = Deal(n, "crm", opportunity_id=opportunity, state="open")
+        deal.wrote("amount", "crm", float(amount))
+        deal.wrote("notes", "crm", f"created {n}")
+        self.deals.append(deal)
+        return True
+
+    def op_pc_update(self) -> bool:
+        deal = self._deal({"on_hold", "open"})
+        if deal is None or deal.referral_id is None:
+            return False
+        amount = float(self.rng.randrange(1000, 90000))
+        notes = f"microsoft {self.rng.randrange(10**6)}"
+        change: dict[str, Any] = {}
+        if self.rng.random() < 0.7:
+            change["dealValue"] = amount
+        if self.rng.random() < 0.5 or not change:
+            change["notes"] = notes
+        response = self.sides.control(
+            "partner_center", "PATCH", f"referrals/{deal.referral_id}", json={"details": change}
+        )
+        if response.status_code != 200:
+            return False
+        if "dealValue" in change:
+            deal.wrote("amount", "partner_center", amount)
+        if "notes" in change:
+            deal.wrote("notes", "partner_center", notes)
+        return True
+
+    def op_crm_update(self) -> bool:
+        # Edits of an on-hold opportunity are kept until accepted: only open deals are edited.
+        deal = self._deal({"open"}, need_opportunity=True)
+        if deal is None or deal.opportunity_id is None:
+            return False
+        amount = self.rng.randrange(1000, 90000)
+        notes = f"seller {self.rng.randrange(10**6)}"
+        change: dict[str, Any] = {}
+        if self.rng.random() < 0.7:
+            change["Amount"] = amount
+        if self.rng.random() < 0.5 or not change:
+            change["Description"] = notes
+        response = self.sides.sf_call(
+            "PATCH", f"{API}/sobjects/Opportunity/{deal.opportunity_id}", json=change
+        )
+        if response.status_code >= 300:
+            return False
+        if "Amount" in change:
+            deal.wrote("amount", "crm", float(amount))
+        if "Description" in change:
+            deal.wrote("notes", "crm", notes)
+        return True
+
+    def _stage(
+        self, deal: Deal, stage: str, state: str, extra: dict[str, Any] | None = None
+    ) -> bool:
+        body = {"StageName": stage, **(extra or {})}
+        path = f"{API}/sobjects/Opportunity/{deal.opportunity_id}"
+        if self.sides.sf_call("PATCH", path, json=body).status_code >= 300:
+            return False
+        deal.state = state
+        return True
+
+    def op_accept(self) -> bool:
+        deal = self._deal({"on_hold"}, need_opportunity=True)
+        return deal is not None and self._stage(deal, "Qualification", "open")
+
+    def op_decline(self) -> bool:
+        deal = self._deal({"on_hold"}, need_opportunity=True)
+        return deal is not None and self._stage(deal, "Declined", "declined")
+
+    def op_close(self) -> bool:
+        deal = self._deal({"open"}, need_opportunity=True)
+        if deal is None or (deal.origin == "crm" and not self._referral(deal)):
+            return False
+        if self.rng.random() < 0.5:
+            return self._stage(deal, "Closed Won", "won")
+        return self._stage(deal, "Closed Lost", "lost", {"Loss_Reason__c": "Lost to competitor"})
+
+    def _referral(self, deal: Deal) -> str | None:
+        """The referral of a seller's opportunity, once cosell made it (read from Salesforce)."""
+        if deal.referral_id is None and deal.opportunity_id is not None:
+            path = f"{API}/sobjects/Opportunity/{deal.opportunity_id}"
+            response = self.sides.sf_call("GET", path)
+            if response.status_code == 200:
+                deal.referral_id = response.json().get("Referral_Identifier__c") or None
+        return deal.referral_id
+
+    def op_delete(self) -> bool:
+        deal = self._deal({"open", "won", "lost", "declined"}, need_opportunity=True)
+        if deal is None or (deal.origin == "crm" and not self._referral(deal)):
+            return False
+        path = f"{API}/sobjects/Opportunity/{deal.opportunity_id}"
+        if self.sides.sf_call("DELETE", path).status_code not in (204, 404):
+            return False
+        deal.state = "deleted"
+        return True
+
+
+# --- the check ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    pairs: int = 0
+    converged: int = 0
+    parked: list[str] = field(default_factory=list)
+    disagreeing: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    lost_updates: list[str] = field(default_factory=list)
+    unpaired: list[str] = field(default_factory=list)
+    deleted: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.disagreeing or self.duplicates or self.lost_updates or self.unpaired)
+
+
+OPP_FIELDS = (
+    "Id, Name, Amount, Description, StageName, Referral_Identifier__c, Co_sell_Sync_Error__c"
+)
+
+
+def status_pair(referral: dict[str, Any]) -> tuple[str, str]:
+    return str(referral.get("status")), str(referral.get("substatus"))
+
+
+def number(value: Any) -> float | None:
+    return None if value in (None, "") else round(float(value), 2)
+
+
+def text(value: Any) -> str:
+    return str(value or "").strip()
+
+
+def check(sides: Sides, deals: list[Deal] | None, window: float) -> Outcome:
+    """Both emulators read through their APIs; the deals (if given) are the oracle."""
+    out = Outcome()
+    referrals = {str(r["id"]): r for r in sides.referrals()}
+    opportunities = sides.query(f"SELECT {OPP_FIELDS} FROM Opportunity")  # noqa: S608
+    by_referral: dict[str, list[dict[str, Any]]] = {}
+    for opp in opportunities:
+        if opp.get("Referral_Identifier__c"):
+            by_referral.setdefault(str(opp["Referral_Identifier__c"]), []).append(opp)
+    by_external: dict[str, list[str]] = {}
+    for referral in referrals.values():
+        if referral.get("externalReferenceId"):
+            by_external.setdefault(str(referral["externalReferenceId"]), []).append(
+                str(referral["id"])
+            )
+    out.duplicates += [
+        f"referral {r}: {len(o)} opportunities" for r, o in by_referral.items() if len(o) > 1
+    ]
+    out.duplicates += [
+        f"opportunity {o}: {len(r)} referrals" for o, r in by_external.items() if len(r) > 1
+    ]
+    known = {d.opportunity_id: d for d in deals or [] if d.opportunity_id}
+    for referral_id, referral in sorted(referrals.items()):
+        opps = by_referral.get(referral_id, [])
+        deal = next((d for d in deals or [] if d.referral_id == referral_id), None)
+        if deal is None and referral.get("externalReferenceId") in known:
+            deal = known[str(referral["externalReferenceId"])]
+        if deal is not None and deal.state == "deleted":
+            out.deleted += 1
+            continue
+        if not opps:
+            if deal is not None or deals is None:
+                closed = referral.get("status") == "Closed"
+                label = f"referral {referral_id} ({status_pair(referral)}) has no opportunity"
+                (out.parked if closed else out.unpaired).append(label)
+            continue
+        out.pairs += 1
+        opp = opps[0]
+        problems = compare(referral, opp)
+        if deal is not None:
+            out.lost_updates += lost(deal, referral, opp, window)
+        if not problems:
+            out.converged += 1
+        elif opp.get("Co_sell_Sync_Error__c"):
+            out.parked.append(
+                f"{referral_id}: {'; '.join(problems)} — {opp['Co_sell_Sync_Error__c']}"
+            )
+        else:
+            out.disagreeing.append(f"{referral_id} ↔ {opp['Id']}: {'; '.join(problems)}")
+    if deals is not None:
+        paired = {d.opportunity_id for d in deals if d.referral_id}
+        for deal in deals:
+            mine = deal.origin == "crm" and deal.state != "deleted" and deal.opportunity_id
+            if (
+                mine
+                and deal.opportunity_id not in by_external
+                and deal.opportunity_id not in paired
+            ):
+                opp = next((o for o in opportunities if o["Id"] == deal.opportunity_id), None)
+                reason = (opp or {}).get("Co_sell_Sync_Error__c")
+                label = f"opportunity {deal.opportunity_id} has no referral"
+                (out.parked if reason else out.unpaired).append(
+                    f"{label} — {reason}" if reason else label
+                )
+    return out
+
+
+def compare(referral: dict[str, Any], opp: dict[str, Any]) -> list[str]:
+    """The harness's own reading of the default mapping for the fields it writes."""
+    details = referral.get("details") or {}
+    problems = []
+    if text(referral.get("name")) != text(opp.get("Name")):
+        problems.append(f"name {referral.get('name')!r} ≠ {opp.get('Name')!r}")
+    if number(details.get("dealValue")) != number(opp.get("Amount")):
+        problems.append(f"amount {details.get('dealValue')!r} ≠ {opp.get('Amount')!r}")
+    if text(details.get("notes")) != text(opp.get("Description")):
+        problems.append(f"notes {details.get('notes')!r} ≠ {opp.get('Description')!r}")
+    stage = STAGES.get(status_pair(referral))
+    if stage != opp.get("StageName") and not (
+        stage == "Qualification" and opp.get("StageName") in OPEN_STAGES
+    ):
+        problems.append(f"stage {status_pair(referral)} ≠ {opp.get('StageName')!r}")
+    return problems
+
+
+def lost(deal: Deal, referral: dict[str, Any], opp: dict[str, Any], window: float) -> list[str]:
+    details = referral.get("details") or {}
+    held = {
+        "amount": (number(details.get("dealValue")), number(opp.get("Amount"))),
+        "notes": (text(details.get("notes")), text(opp.get("Description"))),
+    }
+    out = []
+    for name in FIELDS:
+        allowed = deal.allowed(name, window)
+        if not allowed:
+            continue
+        norm = [number(v) if name == "amount" else text(v) for v in allowed]
+        pc_value, crm_value = held[name]
+        if pc_value not in norm or crm_value not in norm:
+            out.append(
+                f"{deal.referral_id} {name}: last written {norm[0]!r}, "
+                f"Partner Center {pc_value!r}, CRM {crm_value!r}"
+            )
+    return out
+
+
+def write_routes(sides: Sides) -> dict[str, int]:
+    pc, sf = sides.calls()
+    routes = {}
+    for side, calls in (("Partner Center", pc), ("Salesforce", sf)):
+        for route, n in calls.items():
+            if route.split(" ")[0] in WRITE_METHODS and not any(p in route for p in NOT_DATA):
+                routes[f"{side}: {route}"] = n
+    return routes
+
+
+LAST_WRITES: dict[str, int] = {}
+"""The write routes that moved while the soak waited for quiet (printed when it never came)."""
+
+
+def quiet(sides: Sides, deadline: float, window: float = 10.0) -> bool:
+    """True once neither emulator has seen a write for ``window`` seconds; False when writes
+    went on for ``deadline`` seconds."""
+    last, since = write_routes(sides), time.monotonic()
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        time.sleep(0.5)
+        now = write_routes(sides)
+        if now != last:
+            moved = {k: v - last.get(k, 0) for k, v in now.items() if v != last.get(k, 0)}
+            for route, count in moved.items():
+                LAST_WRITES[route] = LAST_WRITES.get(route, 0) + count
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= window:
+            return True
+    return False
+
+
+def settle(
+    sides: Sides, deals: list[Deal], window: float, deadline: float
+) -> tuple[float, bool, Outcome]:
+    """Wait until the sides are quiet and agree, or ``deadline`` seconds have passed; returns
+    the seconds waited, whether the writes stopped, and the last check."""
+    started = time.monotonic()
+    end = started + deadline
+    while True:
+        LAST_WRITES.clear()
+        stopped = quiet(sides, max(end - time.monotonic(), 1.0))
+        outcome = check(sides, deals, window)
+        if (stopped and outcome.ok) or time.monotonic() >= end:
+            return time.monotonic() - started, stopped, outcome
+        time.sleep(min(5.0, max(end - time.monotonic(), 0.0)))
+
+
+def verify_counts(manifest: dict[str, Any]) -> str:
+    """``cosell verify --no-repair --json``: every mapped field of every linked pair."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COSELL_")}
+    command = [sys.executable, "-m", "cosell", "verify", "--no-repair", "--json"]
+    command += ["--config", manifest["config_file"]]
+    done = subprocess.run(
+        command, capture_output=True, env={**env, **manifest["env"]}, timeout=600, check=False
+    )
+    try:
+        pairs = json.loads(done.stdout)["pairs"]
+    except (ValueError, KeyError):
+        return f"could not run (exit {done.returncode}): {done.stderr.decode()[-300:]}"
+    states: dict[str, int] = {}
+    for pair in pairs:
+        states[pair["state"]] = states.get(pair["state"], 0) + 1
+    drift = [
+        f"{p['referral_id']}: {', '.join(d['field'] for d in p['drift'])}"
+        for p in pairs
+        if p["drift"]
+    ]
+    listed = "".join(f"\n    drift {line}" for line in drift[:20])
+    return f"exit {done.returncode}, {json.dumps(states, sort_keys=True)}{listed}"
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def soak(args: argparse.Namespace, workdir: Path) -> int:
+    state_dir, log = workdir / "state", workdir / "sandbox.log"
+    sandbox = Sandbox(state_dir, log)
+    started = time.monotonic()
+    sandbox.start()
+    runner = Soak(sandbox, args)
+    try:
+        runner.run()
+        ops_seconds = time.monotonic() - started
+        settled, stopped, outcome = settle(
+            runner.sides, runner.deals, args.conflict_window, args.settle_deadline
+        )
+        pc_calls, sf_calls = runner.sides.calls()
+        before = (writes(pc_calls), writes(sf_calls))
+        time.sleep(args.idle)
+        pc_after, sf_after = runner.sides.calls()
+        idle = (writes(pc_after) - before[0], writes(sf_after) - before[1])
+        verified = verify_counts(sandbox.manifest) if args.verify else "not run"
+    finally:
+        runner.sides.close()
+        sandbox.stop()
+    figures = runner.figures
+    harness = {k: v + runner.sides.harness_calls[k] for k, v in runner.earlier_harness.items()}
+    pc_total = total(pc_after) + runner.earlier_calls["partner_center"]
+    sf_total = total(sf_after) + runner.earlier_calls["crm"]
+    ops_done, faults = sum(figures.ops.values()), sum(figures.faults.values())
+    seconds = time.monotonic() - started
+    lines = [
+        f"soak: seed {args.seed}, {args.ops} ops, fault rate {args.fault_rate:.2f}, "
+        f"kills {args.kills}",
+        f"ops done: {ops_done} {json.dumps(figures.ops, sort_keys=True)}",
+        f"faults injected: {faults} {json.dumps(figures.faults, sort_keys=True)}"
+        f" + {figures.revokes} session revocations",
+        f"kills (SIGKILL + restart): {figures.kills}",
+        f"pairs: {outcome.pairs}, converged: {outcome.converged}, "
+        f"deleted opportunities: {outcome.deleted}",
+        f"parked (visible, with reason): {len(outcome.parked)}",
+        *[f"    {p}" for p in outcome.parked[:50]],
+        f"disagreeing: {len(outcome.disagreeing)}",
+        *[f"    {p}" for p in outcome.disagreeing[:50]],
+        f"missing a side (no reason shown): {len(outcome.unpaired)}",
+        *[f"    {p}" for p in outcome.unpaired[:50]],
+        f"duplicates: {len(outcome.duplicates)}",
+        *[f"    {p}" for p in outcome.duplicates[:50]],
+        f"lost updates: {len(outcome.lost_updates)}",
+        *[f"    {p}" for p in outcome.lost_updates[:50]],
+        f"idle {args.idle:.0f}s writes: Partner Center {idle[0]}, Salesforce {idle[1]}",
+        f"API calls (connector + harness): Partner Center {pc_total}, Salesforce {sf_total};"
+        f" the harness's own: Partner Center {harness['partner_center']},"
+        f" Salesforce {harness['crm']}",
+        f"cosell verify --no-repair: {verified}",
+        f"duration: ops {ops_seconds:.0f}s, settle {settled:.0f}s, total {seconds:.0f}s",
+    ]
+    if not stopped:
+        moved = json.dumps(LAST_WRITES, sort_keys=True)
+        lines.insert(-1, f"NOT QUIET: writes went on for the whole {args.settle_deadline:.0f}s")
+        lines.insert(-1, f"    writes while waiting: {moved}")
+    passed = outcome.ok and stopped and idle == (0, 0)
+    lines.append(f"result: {'PASS' if passed else 'FAIL'}")
+    print("\n".join(lines), flush=True)
+    return 0 if passed else 1
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ops", type=int, default=1000)
+    parser.add_argument("--fault-rate", type=float, default=0.10)
+    parser.add_argument("--kills", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--idle", type=float, default=60.0, help="seconds of the idle check")
+    parser.add_argument("--settle-deadline", type=float, default=900.0)
+    parser.add_argument("--conflict-window", type=float, default=60.0)
+    parser.add_argument("--no-verify", dest="verify", action="store_false")
+    parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep state and logs here")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        return soak(args, args.workdir)
+    with tempfile.TemporaryDirectory(prefix="cosell-soak-") as tmp:
+        return soak(args, Path(tmp))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""The soak harness (``bench/soak.py``): its checker fails when the sides disagree, and a short
+soak (a few hundred operations, faults, one SIGKILL) converges with nothing lost or doubled.
+
+The short soak takes a couple of minutes; ``COSELL_SKIP_SOAK=1`` skips it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from e2e_sandbox import wait_until
+
+pytestmark = pytest.mark.e2e
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "soak.py"
+
+
+def load_soak() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("cosell_bench_soak", BENCH)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+soak = load_soak()
+
+
+@pytest.fixture
+def quiet_sandbox(tmp_path: Path) -> Iterator[Any]:
+    """A sandbox whose Partner Center sweep never runs: a change whose webhook is dropped stays
+    unseen by cosell, so the sides can be made to disagree behind its back."""
+    sandbox = soak.Sandbox(
+        tmp_path / "state", tmp_path / "sandbox.log", {"COSELL_SYNC__SWEEP_INTERVAL": "3600"}
+    )
+    sandbox.start()
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+def test_the_checker_reports_a_pair_broken_behind_cosells_back(quiet_sandbox: Any) -> None:
+    harness = soak.Soak(quiet_sandbox, soak.parse(["--fault-rate", "0", "--seed", "3"]))
+    sides = harness.sides
+    try:
+        assert harness.op_share()
+        [deal] = harness.deals
+
+        def converged() -> Any:
+            outcome = soak.check(sides, harness.deals, 60.0)
+            return outcome if outcome.ok and outcome.converged == 1 else None
+
+        wait_until(converged, 60.0, 0.5, "the shared referral's opportunity")
+        drop = {"kind": "webhook_drop", "path": "referral-", "rate": 1}
+        sides.control("partner_center", "POST", "faults", json=drop).raise_for_status()
+        change = {"details": {"dealValue": 4321}}
+        path = f"referrals/{deal.referral_id}"
+        sides.control("partner_center", "PATCH", path, json=change).raise_for_status()
+        deal.wrote("amount", "partner_center", 4321.0)
+
+        outcome = soak.check(sides, harness.deals, 60.0)
+    finally:
+        sides.close()
+
+    assert not outcome.ok
+    assert outcome.converged == 0
+    [disagreeing] = outcome.disagreeing
+    assert "amount 4321" in disagreeing
+    [lost] = outcome.lost_updates
+    assert "amount: last written 4321.0" in lost
+    assert outcome.duplicates == []
+
+
+@pytest.mark.skipif(os.environ.get("COSELL_SKIP_SOAK") == "1", reason="COSELL_SKIP_SOAK=1")
+@pytest.mark.timeout(420)
+def test_a_short_soak_converges_with_nothing_lost_doubled_or_written_when_idle(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--ops", "250", "--fault-rate", "0.05", "--kills", "1", "--seed", "11"]
+    args += ["--idle", "15", "--settle-deadline", "240", "--workdir", str(tmp_path)]
+    status = soak.main(args)
+    printed = capsys.readouterr().out
+    assert "kills (SIGKILL + restart): 1" in printed
+    assert "duplicates: 0" in printed
+    assert "lost updates: 0" in printed
+    assert "idle 15s writes: Partner Center 0, Salesforce 0" in printed
+    assert status == 0, printed
