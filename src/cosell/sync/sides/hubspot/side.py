@@ -15,7 +15,7 @@ it made before instead of making a second one.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -25,6 +25,7 @@ from cosell.errors import NotFound, StaleWrite
 from cosell.sync.crm_record import CrmRecord
 from cosell.sync.mapping import CRM_RELATED_LISTS, SyncMapping
 from cosell.sync.records import CrmWrite
+from cosell.sync.sides.hubspot.changes import changed_since
 from cosell.sync.sides.hubspot.related import DealRelations
 from cosell.sync.sides.hubspot.values import Stages, from_hubspot, to_hubspot
 
@@ -143,6 +144,10 @@ class HubSpotSide:
         ]
         rows = self.client.search_all("deals", groups, properties=["hs_object_id"])
         return sorted({str(r["id"]) for r in rows}, key=int)
+
+    def changes_since(self, since: datetime | None) -> Iterator[tuple[str, datetime]]:
+        """``(deal id, hs_lastmodifieddate)`` of deals changed at or after ``since``."""
+        return changed_since(self.client, since)
 
     def active_users(self) -> dict[str, str]:
         """HubSpot deals have no opportunity team to match users for."""
