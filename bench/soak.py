@@ -66,10 +66,10 @@ FAST_SIGNALS = {
     "COSELL_SYNC__SWEEP_INTERVAL": "2.0",
     "COSELL_SYNC__SETTLE_SECONDS": "3",
     "COSELL_SERVICE__LEASE_SECONDS": "15",
-    "COSELL_SYNC__VERIFY_INTERVAL": "20",
+    "COSELL_SYNC__VERIFY_INTERVAL": "60",
 }
 """Quick signals so the sides settle in seconds (the sandbox's own are slower); a key a killed
-process held is taken over after 15 s instead of 5 minutes; the drift check runs every 20 s."""
+process held is taken over after 15 s instead of 5 minutes; the drift check runs every 60 s."""
 STAGES = {  # the default mapping's stage table, written out again here on purpose
     ("New", "Pending"): "On Hold",
     ("New", "Received"): "On Hold",
