@@ -16,6 +16,7 @@ audit row, once the sides agree.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -86,7 +87,7 @@ class PairCheck:
             out.append(f"  linked {self.missing} not found")
         if self.error:
             out.append(f"  could not read: {self.error}")
-        return out
+        return [printable(line) for line in out]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -244,7 +245,7 @@ class Verifier:
         store, tenant = self.store, self.tenant
         if check.state == "unreadable":
             return
-        known = marks.flags(store, tenant).get(check.link_id)
+        known = marks.flags(store, tenant, unconfirmed=True).get(check.link_id)
         if not check.drift:
             cleared = marks.clear(store, tenant, check.link_id) and _confirmed(known)
             if cleared or check.repaired:
@@ -336,9 +337,9 @@ class BudgetedVerify:
         return len(drifted)
 
 
-def drifted_marks(store: Store, tenant: TenantId) -> dict[int, dict[str, Any]]:
-    """The pairs a verify run left marked as drifted (for ``cosell status``)."""
-    return marks.flags(store, tenant)
+def printable(text: str) -> str:
+    """``text`` without terminal control characters (values come from records and servers)."""
+    return "".join("\ufffd" if unicodedata.category(c) == "Cc" else c for c in text)
 
 
 def _confirmed(mark: dict[str, Any] | None) -> bool:

@@ -1,7 +1,8 @@
 """What ``cosell verify`` keeps in the store: the pairs to check, and a flag per drifted pair.
 
 The flag is a cursor row named ``drift:<link id>`` holding a JSON summary (when, which fields,
-both values); it is deleted when the pair agrees again. No schema change: cursors are the
+both values, and how many looks saw it: the service's periodic check confirms a new drift on
+its next visit); it is deleted when the pair agrees again. No schema change: cursors are the
 store's key-value rows.
 """
 
@@ -42,11 +43,17 @@ def clear(store: Store, tenant: TenantId, link_id: int) -> bool:
         return bool(conn.execute(sa.delete(cursors).where(where)).rowcount)
 
 
-def flags(store: Store, tenant: TenantId) -> dict[int, dict[str, Any]]:
-    """Every drift mark, by link id."""
+def flags(
+    store: Store, tenant: TenantId, *, unconfirmed: bool = False
+) -> dict[int, dict[str, Any]]:
+    """Drift marks by link id: those a second look confirmed (``sightings`` 2), or with
+    ``unconfirmed`` also those seen once by the service's periodic check."""
     stmt = sa.select(cursors.c.name, cursors.c.value).where(
         cursors.c.tenant_id == tenant, cursors.c.name.like(f"{PREFIX}%")
     )
     with store.engine.begin() as conn:
         rows = conn.execute(stmt).all()
-    return {int(name[len(PREFIX) :]): json.loads(value) for name, value in rows}
+    marks = {int(name[len(PREFIX) :]): json.loads(value) for name, value in rows}
+    if unconfirmed:
+        return marks
+    return {link: mark for link, mark in marks.items() if int(mark.get("sightings", 2)) >= 2}
