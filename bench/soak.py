@@ -9,7 +9,7 @@ A short version runs in the test suite (``tests/e2e/test_soak.py``).
 2. Injects faults through both emulators' ``/_emulator/faults``: Partner Center 500s, 429s and
    dropped, duplicated (re-sent: a replay of a signed delivery) and reordered webhooks;
    Salesforce 500s, ``UNABLE_TO_LOCK_ROW`` and dropped connections; every so often it revokes
-   every Salesforce session.
+   every Salesforce session and every Partner Center access token.
 3. Drives ``--ops`` random operations as the people on each side: a Microsoft seller shares a
    referral or edits it (deal value, notes); a partner seller creates a complete opportunity
    flagged for co-sell, edits one (amount, description), accepts, declines, closes (won or lost)
@@ -401,6 +401,7 @@ class Soak:
             self.step()
             if revoke_every and i % revoke_every == revoke_every - 1:
                 self.sides.control("crm", "POST", "sessions/revoke")
+                self.sides.control("partner_center", "POST", "tokens/revoke", json={})
                 self.figures.revokes += 1
             if kill_at and i == kill_at[0]:
                 kill_at.pop(0)
@@ -876,7 +877,7 @@ def soak(args: argparse.Namespace, workdir: Path) -> int:
         f"kills {args.kills}",
         f"ops done: {ops_done} {json.dumps(figures.ops, sort_keys=True)}",
         f"faults injected: {faults} {json.dumps(figures.faults, sort_keys=True)}"
-        f" + {figures.revokes} session revocations",
+        f" + {figures.revokes} token revocations (each side)",
         f"kills (SIGKILL + restart): {figures.kills}",
         f"pairs: {outcome.pairs}, converged: {outcome.converged}, "
         f"deleted opportunities: {outcome.deleted}",

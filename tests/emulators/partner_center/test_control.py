@@ -5,6 +5,7 @@ from pathlib import Path
 import httpx
 from pc_helpers import (
     REFERRALS,
+    TOKEN_PATH,
     Receiver,
     create,
     deliveries,
@@ -140,3 +141,35 @@ def test_state_file_round_trip(tmp_path: Path, clock: ManualClock) -> None:
         assert second.get("/webhooks/v1/registration", headers=auth).status_code == 200
         assert second.get("/_emulator/certificate.cer").content == cert
     transport.close()
+
+
+def test_revoking_tokens_ends_every_session_until_the_client_signs_in_again(
+    client: TestClient,
+) -> None:
+    issued = password_token(client)
+    auth = {"Authorization": "Bearer " + issued["access_token"]}
+    assert client.get(REFERRALS, headers=auth).status_code == 200
+
+    revoked = client.post("/_emulator/tokens/revoke", json={})
+    assert revoked.status_code == 200
+    assert revoked.json()["revoked"] >= 1
+    assert client.get(REFERRALS, headers=auth).status_code == 401
+    assert client.get(REFERRALS, headers=bearer(client)).status_code == 200
+
+    kept = password_token(client)
+    assert client.post("/_emulator/tokens/revoke", json={"refresh": "yes"}).status_code == 400
+    assert client.post("/_emulator/tokens/revoke", json={}).status_code == 200
+    assert redeem(client, kept["refresh_token"]).status_code == 200  # refresh tokens survive
+    gone = password_token(client)
+    assert client.post("/_emulator/tokens/revoke", json={"refresh": True}).status_code == 200
+    assert redeem(client, gone["refresh_token"]).status_code == 400
+
+
+def redeem(client: TestClient, refresh_token: str) -> httpx.Response:
+    form = {
+        "grant_type": "refresh_token",
+        "client_id": "cosell-sandbox",
+        "refresh_token": refresh_token,
+        "resource": "https://api.partner.microsoft.com",
+    }
+    return client.post(TOKEN_PATH, data=form)

@@ -116,6 +116,22 @@ async def approve_device_code(request: Request) -> Response:
     return json_response({"approved": True})
 
 
+async def revoke_tokens(request: Request) -> Response:
+    """Every access token stops working at once (``{"refresh": true}``: refresh tokens too), as
+    when an admin revokes the app's sessions; clients must sign in or refresh again."""
+    emulator, body = _emulator(request), await _object(request)
+    refresh = body.get("refresh", False)
+    if not isinstance(refresh, bool):
+        raise invalid("refresh must be true or false.", "refresh")
+    kinds = {"access", "refresh"} if refresh else {"access"}
+    with emulator.lock:
+        gone = [t for t, grant in emulator.data.tokens.items() if grant.kind in kinds]
+        for token in gone:
+            del emulator.data.tokens[token]
+        emulator.save()
+    return json_response({"revoked": len(gone)})
+
+
 async def certificate(request: Request) -> Response:
     der = _emulator(request).signer.certificate_der()
     return Response(der, media_type="application/pkix-cert")
@@ -138,6 +154,7 @@ routes = [
     Route("/_emulator/calls", calls, methods=["GET", "DELETE"]),
     Route("/_emulator/deliveries", deliveries, methods=["GET"]),
     Route("/_emulator/reset", reset, methods=["POST"]),
+    Route("/_emulator/tokens/revoke", revoke_tokens, methods=["POST"]),
     Route("/_emulator/device-codes", device_codes, methods=["GET"]),
     Route("/_emulator/device-codes/{user_code}/approve", approve_device_code, methods=["POST"]),
     Route("/_emulator/certificate.cer", certificate, methods=["GET"]),
