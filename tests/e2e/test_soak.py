@@ -37,11 +37,10 @@ soak = load_soak()
 
 @pytest.fixture
 def quiet_sandbox(tmp_path: Path) -> Iterator[Any]:
-    """A sandbox whose Partner Center sweep never runs: a change whose webhook is dropped stays
-    unseen by cosell, so the sides can be made to disagree behind its back."""
-    sandbox = soak.Sandbox(
-        tmp_path / "state", tmp_path / "sandbox.log", {"COSELL_SYNC__SWEEP_INTERVAL": "3600"}
-    )
+    """A sandbox whose Partner Center sweep and drift check never run: a change whose webhook is
+    dropped stays unseen by cosell, so the sides can be made to disagree behind its back."""
+    quiet = {"COSELL_SYNC__SWEEP_INTERVAL": "3600", "COSELL_SYNC__VERIFY_PAIRS": "0"}
+    sandbox = soak.Sandbox(tmp_path / "state", tmp_path / "sandbox.log", quiet)
     sandbox.start()
     try:
         yield sandbox
@@ -60,7 +59,7 @@ def test_the_checker_reports_a_pair_broken_behind_cosells_back(quiet_sandbox: An
             outcome = soak.check(sides, harness.deals, 60.0)
             return outcome if outcome.ok and outcome.converged == 1 else None
 
-        wait_until(converged, 60.0, 0.5, "the shared referral's opportunity")
+        wait_until(converged, 120.0, 0.5, "the shared referral's opportunity")
         drop = {"kind": "webhook_drop", "path": "referral-", "rate": 1}
         sides.control("partner_center", "POST", "faults", json=drop).raise_for_status()
         change = {"details": {"dealValue": 4321}}
