@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from cosell.store.records import AuditEntry, FieldConflict, Link
-from cosell.sync.accounts import AccountMatcher, Match, customer_of
+from cosell.sync.accounts import Match, customer_of
 from cosell.sync.partner_center_side import PcRecord
 from cosell.sync.resolutions import ACCOUNT_FIELD, decode
 
@@ -52,8 +52,7 @@ class AccountReview:
         review = self._review(link)
         if review is not None:
             return self._settled(review)
-        schema = self.engine.schema
-        match = AccountMatcher(self.engine.crm.client, schema).match(customer_of(pc.raw))
+        match = self.engine.crm.match_account(customer_of(pc.raw))
         if not match.ambiguous:
             return AccountChoice(match.account_id, match.rule)
         self._park(pc, match, entry)

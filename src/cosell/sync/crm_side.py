@@ -12,6 +12,7 @@ the referral id field, so a repeated create updates the one opportunity it made 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date, timedelta
 from functools import cached_property
@@ -20,6 +21,7 @@ from typing import Any
 from cosell.clients.salesforce import SalesforceClient
 from cosell.errors import NotFound
 from cosell.orgsetup.salesforce import soql_literal
+from cosell.sync.accounts import AccountMatcher, Customer, Match
 from cosell.sync.contacts import CONTACT_FIELDS
 from cosell.sync.crm_record import CrmRecord, Row, clean_row
 from cosell.sync.crm_rows import NOTE_TITLE, TEAM_ROLE, RelatedRows
@@ -30,6 +32,7 @@ from cosell.sync.team import email_of
 __all__ = ["NOTE_TITLE", "TEAM_ROLE", "CrmRecord", "CrmSide"]
 
 DEFAULT_CLOSE_DAYS = 90
+RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
 
 class CrmSide:
@@ -103,6 +106,14 @@ class CrmSide:
             user = clean_row(row.get("User") or {})
             rows.append({"MemberId": row["Id"], "UserId": row["UserId"], **user})
         return rows
+
+    def match_account(self, customer: Customer) -> Match:
+        """The customer's account by the rules of :class:`AccountMatcher`."""
+        return AccountMatcher(self.client, self.schema).match(customer)
+
+    def is_record_id(self, text: str) -> bool:
+        """A Salesforce record id (15 or 18 characters)."""
+        return bool(RECORD_ID.match(text))
 
     def active_users(self) -> dict[str, str]:
         """Active users' ids by lower-case email."""

@@ -10,7 +10,6 @@ after, and a second round writes back what the create produced (ids, links).
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -26,13 +25,15 @@ from cosell.store.records import AuditEntry, Job, Link, TenantId
 from cosell.store.sql import Store
 from cosell.sync import name_marker, solutions, team
 from cosell.sync.crm_schema import CrmSchema, describe_org
-from cosell.sync.crm_side import CrmRecord, CrmSide
+from cosell.sync.crm_side import CrmRecord
+from cosell.sync.crm_side import CrmSide as SalesforceSide
 from cosell.sync.mapping import SyncMapping, default_mapping, load_mapping
 from cosell.sync.pair_locks import Held, KeyLocks, key_locks_for
 from cosell.sync.partner_center_side import PartnerCenterSide, PcRecord
 from cosell.sync.plan import PlanFacts
 from cosell.sync.reconcile import Reconcile
 from cosell.sync.records import Value
+from cosell.sync.sides.crm import CrmSide
 from cosell.sync.translate import from_crm, from_partner_center, referral_kind
 
 
@@ -53,8 +54,6 @@ class EngineParts(Protocol):
     def clock(self) -> Clock: ...
 
 
-RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
-"""A Salesforce record id (15 or 18 characters)."""
 MAX_ROUNDS = 3
 """A create is followed by one more round (write back ids); more means something is wrong."""
 MAX_STALE = 3
@@ -146,7 +145,7 @@ class Engine:
     ) -> Engine:
         """An engine over two clients: describes the org once and fits the mapping to it."""
         schema = describe_org(salesforce, mapping)
-        crm = CrmSide(salesforce, schema, lambda: clock.now().date())
+        crm = SalesforceSide(salesforce, schema, lambda: clock.now().date())
         pc = PartnerCenterSide(partner_center)
         return cls(store=store, tenant=tenant, partner_center=pc, crm=crm, clock=clock)
 
@@ -262,7 +261,7 @@ class Engine:
     def _created_from(self, external_id: str) -> str | None:
         if self.store.link_by_opportunity(self.tenant, external_id) is not None:
             return external_id
-        return external_id if RECORD_ID.match(external_id) else None
+        return external_id if self.crm.is_record_id(external_id) else None
 
     def _translated(self, snapshot: Snapshot) -> Snapshot:
         if snapshot.pc is not None:

@@ -22,12 +22,15 @@ from typing import Any
 
 from cosell.clients.hubspot import HubSpotClient
 from cosell.errors import NotFound, StaleWrite
+from cosell.sync.accounts import Customer, Match, same_customer
 from cosell.sync.crm_record import CrmRecord
+from cosell.sync.crm_schema import CrmNames, CrmSchema, fit
 from cosell.sync.mapping import CRM_RELATED_LISTS, SyncMapping
 from cosell.sync.records import CrmWrite
 from cosell.sync.sides.hubspot.changes import changed_since
 from cosell.sync.sides.hubspot.related import DealRelations
 from cosell.sync.sides.hubspot.values import Stages, from_hubspot, to_hubspot
+from cosell.sync.translate import SOLUTIONS_PATH
 
 DEFAULT_CLOSE_DAYS = 90
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -60,6 +63,29 @@ class HubSpotSide:
     def deal_types(self) -> dict[str, str]:
         """Deal property name → HubSpot type (one properties call, kept for the side's life)."""
         return {p["name"]: p["type"] for p in self.client.properties("deals")}
+
+    @cached_property
+    def schema(self) -> CrmSchema:
+        """The mapping fitted to the portal's deal and company properties (described once)."""
+        deal = frozenset(self.deal_types)
+        company = frozenset(p["name"] for p in self.client.properties("companies"))
+        crm = self.mapping.crm
+        products = next(
+            (s.crm for s in self.mapping.fields.values() if s.partner_center == SOLUTIONS_PATH),
+            None,
+        )
+        names = CrmNames(
+            sync_flag_field=crm.sync_flag_field,
+            referral_id_field=self.referral_property,
+            status_field=crm.status_field if crm.status_field in deal else None,
+            error_field=crm.error_field if crm.error_field in deal else None,
+            audit_field=crm.audit_field if crm.audit_field in deal else None,
+            products_field=products if products in deal else None,
+            solution_object="",
+            solution_opportunity_field="",
+            solution_id_field=crm.solution_id_field,
+        )
+        return fit(self.mapping, names, deal, company, False, has_team=False)
 
     @cached_property
     def stages(self) -> Stages:
@@ -99,7 +125,7 @@ class HubSpotSide:
         return self._record(deal)
 
     def _record(self, deal: Mapping[str, Any]) -> CrmRecord:
-        values = from_hubspot(deal["properties"], self.stages)
+        values = from_hubspot(deal["properties"], self.stages, self.deal_types)
         linked = deal.get("associations") or {}
         company_id = _primary(linked.get("companies"))
         contact_ids = sorted(
@@ -148,6 +174,29 @@ class HubSpotSide:
     def changes_since(self, since: datetime | None) -> Iterator[tuple[str, datetime]]:
         """``(deal id, hs_lastmodifieddate)`` of deals changed at or after ``since``."""
         return changed_since(self.client, since)
+
+    def match_account(self, customer: Customer) -> Match:
+        """The customer's company: companies named alike (by their longest word), kept when
+        :func:`same_customer` agrees on name, country and postal code."""
+        if not customer.name:
+            return Match("none")
+        words = customer.name.split() or [customer.name]
+        token = max(words, key=len)
+        flt = [
+            {"filters": [{"propertyName": "name", "operator": "CONTAINS_TOKEN", "value": token}]}
+        ]
+        found = self.client.search(
+            "companies", flt, properties=["name", "country", "zip"], limit=200
+        )
+        rows = [_company_row(c) for c in found.results]
+        rows = [r for r in rows if same_customer(customer, r)]
+        if len(rows) == 1:
+            return Match("name", str(rows[0]["Id"]), rows)
+        return Match("name", None, rows) if rows else Match("none")
+
+    def is_record_id(self, text: str) -> bool:
+        """A HubSpot record id: digits."""
+        return text.isdigit()
 
     def active_users(self) -> dict[str, str]:
         """HubSpot deals have no opportunity team to match users for."""
@@ -224,6 +273,16 @@ class HubSpotSide:
     def _default_close_date(self) -> str:
         today: date = self._now().date()
         return (today + timedelta(days=DEFAULT_CLOSE_DAYS)).isoformat()
+
+
+def _company_row(company: Mapping[str, Any]) -> Row:
+    props = company.get("properties") or {}
+    return {
+        "Id": str(company["id"]),
+        "Name": props.get("name"),
+        "BillingCountry": props.get("country"),
+        "BillingPostalCode": props.get("zip"),
+    }
 
 
 def _primary(block: Mapping[str, Any] | None) -> str | None:

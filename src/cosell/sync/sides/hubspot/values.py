@@ -72,9 +72,15 @@ def _wire(value: Any, kind: str) -> str:
     return str(value)
 
 
-def from_hubspot(properties: Mapping[str, Any], stages: Stages) -> dict[str, Any]:
-    """A deal's properties as the engine reads them (stage ids become labels)."""
-    values = {k: v for k, v in properties.items() if v not in (None, "")}
+def from_hubspot(
+    properties: Mapping[str, Any], stages: Stages, types: Mapping[str, str]
+) -> dict[str, Any]:
+    """A deal's properties as the engine reads them: stage ids become labels, ``bool``
+    properties Python booleans (the sync flag is tested for truth)."""
+    values: dict[str, Any] = {k: v for k, v in properties.items() if v not in (None, "")}
+    for name, value in values.items():
+        if types.get(name) == "bool":
+            values[name] = str(value).lower() == "true"
     if "dealstage" in values:
         values["dealstage"] = stages.label(str(values["dealstage"]))
     return values

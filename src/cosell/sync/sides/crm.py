@@ -1,0 +1,51 @@
+"""The CRM side as the engine sees it: one protocol, two implementations (Salesforce
+opportunities in :mod:`cosell.sync.crm_side`, HubSpot deals in
+:mod:`cosell.sync.sides.hubspot.side`).
+
+A side reads a record with its related rows into a :class:`CrmRecord` whose field names are the
+mapping's CRM names, writes a change (compare before write, refusing with ``StaleWrite`` when the
+record moved since it was read), creates idempotently by the referral id, finds a record by the
+referral id, lists the records to sync, matches a customer to an existing account or company,
+and tells its own record ids from other text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from cosell.sync.accounts import Customer, Match
+from cosell.sync.crm_record import CrmRecord
+from cosell.sync.crm_schema import CrmSchema
+from cosell.sync.records import CrmWrite
+
+
+class CrmSide(Protocol):
+    """What the engine needs from a CRM."""
+
+    @property
+    def schema(self) -> CrmSchema: ...
+
+    def read(self, record_id: str) -> CrmRecord | None: ...
+
+    def find_by_referral(self, referral_id: str) -> str | None: ...
+
+    def flagged_or_linked(self) -> list[str]: ...
+
+    def update(self, record: CrmRecord, write: CrmWrite, extra: Mapping[str, Any]) -> bool: ...
+
+    def create(
+        self,
+        write: CrmWrite,
+        referral_id: str,
+        extra: Mapping[str, Any],
+        account_id: str | None = None,
+    ) -> str: ...
+
+    def mirror_note(self, record_id: str, body: str | None) -> bool: ...
+
+    def active_users(self) -> dict[str, str]: ...
+
+    def match_account(self, customer: Customer) -> Match: ...
+
+    def is_record_id(self, text: str) -> bool: ...

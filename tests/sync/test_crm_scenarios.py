@@ -1,0 +1,205 @@
+"""The engine's scenarios, once per CRM side: Salesforce opportunities and HubSpot deals.
+
+Each test is written in the mapping's terms (canonical field names, stage roles) and runs
+against both sides from this one suite: creates both ways, updates both ways, accept, decline,
+won, expiry, related records, no echo and no duplicates under faults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from crm_worlds import CRMS, CrashingStore, CrmWorld, build_crm_world
+
+from cosell.errors import ServerError
+
+FAULT_PATHS = {
+    "salesforce": "/services/data/v62.0/sobjects/Opportunity",
+    "hubspot": "/crm/v3/objects/deals/batch/upsert",
+}
+
+
+@pytest.fixture(params=CRMS)
+def world(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[CrmWorld]:
+    built = build_crm_world(tmp_path, request.param)
+    yield built
+    built.store.close()
+
+
+def shared(world: CrmWorld, **overrides: Any) -> str:
+    body: dict[str, Any] = {
+        "name": "Fabrikam data platform",
+        "details": {
+            "dealValue": 48000,
+            "currency": "EUR",
+            "closingDateTime": "2026-12-31T00:00:00Z",
+            "notes": "Migrate the warehouse",
+            "requirements": {"solutions": [{"id": "SOL-9", "name": "Nine"}]},
+        },
+        "customerProfile": {
+            "name": "Fabrikam",
+            "address": {"country": "DE", "postalCode": "10115", "city": "Berlin"},
+            "team": [{"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"}],
+        },
+        "inviteContext": {"assistanceRequestCode": "ProofOfConceptOrDemo"},
+        **overrides,
+    }
+    return str(world.share_referral(**body)["id"])
+
+
+def synced_incoming(world: CrmWorld) -> tuple[str, str]:
+    rid = shared(world)
+    world.sync(f"referral:{rid}")
+    [record] = world.seller.records()
+    return rid, record
+
+
+def test_flagged_record_becomes_a_cosell_referral_with_ids_written_back(world: CrmWorld) -> None:
+    record = world.seller.flagged_record()
+    world.sync(f"opportunity:{record}")
+    [referral] = world.referrals()
+    assert referral["externalReferenceId"] == record
+    assert referral["type"] == "Shared"
+    assert referral["name"] == "Northwind renewal"
+    assert referral["details"]["dealValue"] == 125000
+    assert referral["details"]["closingDateTime"].startswith("2026-09-30")
+    assert referral["inviteContext"]["assistanceRequestCode"] == "CustomerTechnicalArchitecture"
+    assert referral["customerProfile"]["name"] == "Northwind Traders"
+    assert referral["customerProfile"]["team"][0]["email"] == "buyer@northwind.example"
+    assert world.value(record, "referral_id") == referral["id"]
+    assert str(world.value(record, "referral_link")).endswith(f"/referrals/{referral['id']}")
+    assert world.store.link_by_opportunity(world.tenant, record).referral_id == referral["id"]
+
+
+def test_shared_referral_becomes_an_on_hold_record_with_its_customer(world: CrmWorld) -> None:
+    rid, record = synced_incoming(world)
+    assert world.value(record, "referral_id") == rid
+    assert world.value(record, "name") == "Fabrikam data platform"
+    assert world.value(record, "stage") == "New/Pending"
+    assert world.value(record, "deal_value") == "48000.00"
+    assert world.value(record, "close_date") == "2026-12-31"
+    assert world.value(record, "customer_name") == "Fabrikam"
+    assert [c["email"] for c in world.value(record, "customer_contacts")] == [
+        "rui@fabrikam.example"
+    ]
+    assert world.referral(rid)["externalReferenceId"] == record
+
+
+def test_repeated_syncs_make_no_second_record_or_company(world: CrmWorld) -> None:
+    rid, record = synced_incoming(world)
+    world.sync(f"referral:{rid}")
+    world.full_pass()
+    assert world.seller.records() == [record]
+    assert world.seller.companies() == 1
+
+
+def test_microsoft_updates_flow_to_the_record(world: CrmWorld) -> None:
+    rid, record = synced_incoming(world)
+    world.microsoft_update(
+        rid, details={"dealValue": 61000, "notes": "PoC"}, status="Active", substatus="Accepted"
+    )
+    world.sync(f"referral:{rid}")
+    assert (world.value(record, "deal_value"), world.value(record, "notes")) == ("61000.00", "PoC")
+    assert world.value(record, "stage") == "Active/Accepted"
+    world.microsoft_update(rid, status="Closed", substatus="Won")
+    world.sync(f"referral:{rid}")
+    assert world.value(record, "stage") == "Closed/Won"
+
+
+def test_edits_on_hold_are_kept_until_the_seller_accepts(world: CrmWorld) -> None:
+    rid, record = synced_incoming(world)
+    world.seller.edit(record, deal_value=99)
+    world.sync(f"opportunity:{record}")
+    assert world.referral(rid)["details"]["dealValue"] == 48000
+    world.seller.move_to(record, "active")
+    world.sync(f"opportunity:{record}")
+    accepted = world.referral(rid)
+    assert (accepted["status"], accepted["substatus"]) == ("Active", "Accepted")
+    assert accepted["details"]["dealValue"] == 99
+
+
+def test_crm_edits_flow_to_the_referral_while_flagged(world: CrmWorld) -> None:
+    record = world.seller.flagged_record()
+    world.sync(f"opportunity:{record}")
+    world.seller.edit(record, deal_value=130000, notes="Expanded scope")
+    world.sync(f"opportunity:{record}")
+    [referral] = world.referrals()
+    assert referral["details"]["dealValue"] == 130000
+    assert referral["details"]["notes"] == "Expanded scope"
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        ("declined", ("Closed", "Declined")),
+        ("won", ("Closed", "Won")),
+        ("lost", ("Closed", "Lost")),
+    ],
+)
+def test_closing_stages_close_the_referral(
+    world: CrmWorld, role: str, expected: tuple[str, str]
+) -> None:
+    rid, record = synced_incoming(world)
+    if role != "declined":
+        world.seller.move_to(record, "active")
+        world.sync(f"opportunity:{record}")
+    world.seller.move_to(record, role)
+    world.sync(f"opportunity:{record}")
+    closed = world.referral(rid)
+    assert (closed["status"], closed["substatus"]) == expected
+
+
+def test_an_unanswered_referral_expires_and_the_record_follows(world: CrmWorld) -> None:
+    rid, record = synced_incoming(world)
+    world.pc_control.post("/_emulator/clock", json={"advance_seconds": 15 * 86400})
+    world.sync(f"referral:{rid}")
+    assert world.value(record, "stage") in ("Closed/Expired", "Closed/Lost")
+    assert world.referral(rid)["status"] == "Closed"
+
+
+def test_after_syncs_both_ways_a_full_pass_writes_nothing(world: CrmWorld) -> None:
+    rid, _ = synced_incoming(world)
+    world.microsoft_update(rid, details={"notes": "changed"})
+    outgoing = world.seller.flagged_record()
+    world.full_pass()
+    before = world.writes()
+    world.full_pass()
+    assert world.writes() == before
+    assert len(world.seller.records()) == 2
+    assert len(world.referrals()) == 2
+    assert outgoing in world.seller.records()
+
+
+def test_a_failing_crm_create_is_retried_into_exactly_one_record(world: CrmWorld) -> None:
+    rid = shared(world)
+    fault = {"kind": "server_error", "path": FAULT_PATHS[world.crm], "count": 3}
+    world.seller.app.state.emulator.faults.add(fault)  # two attempts fail, then the next two
+    with pytest.raises(ServerError):
+        world.sync(f"referral:{rid}")
+    world.sync(f"referral:{rid}")
+    [record] = world.seller.records()
+    assert world.value(record, "referral_id") == rid
+    assert world.referral(rid)["externalReferenceId"] == record
+
+
+def test_a_create_whose_commit_was_lost_is_found_not_repeated(tmp_path: Path, crm: str) -> None:
+    world = build_crm_world(tmp_path, crm, store_class=CrashingStore)
+    assert isinstance(world.store, CrashingStore)
+    rid = shared(world)
+    world.store.crash_next = True
+    with pytest.raises(RuntimeError):
+        world.sync(f"referral:{rid}")
+    world.sync(f"referral:{rid}")
+    world.full_pass()
+    [record] = world.seller.records()
+    assert world.seller.companies() == 1
+    assert world.referral(rid)["externalReferenceId"] == record
+    world.store.close()
+
+
+@pytest.fixture(params=CRMS)
+def crm(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
