@@ -28,7 +28,9 @@ ROLES = {"vera": "viewer", "otto": "operator", "ada": "admin"}
 class ConsoleWorld:
     """The app, its user directory and helpers to sign in as each role."""
 
-    def __init__(self, store: Store, clock: ManualClock, sides: Any = None) -> None:
+    def __init__(
+        self, store: Store, clock: ManualClock, sides: Any = None, setup: Any = None
+    ) -> None:
         self.store, self.clock = store, clock
         self.tenant = store.ensure_tenant("acme")
         self.users = UserDirectory(UserTable(store.engine), clock, timedelta(hours=12))
@@ -48,7 +50,7 @@ class ConsoleWorld:
             status=status,
         )
         self.dashboard = Dashboard(
-            store, self.tenant, "acme", status=status, auth=self.auth, sides=sides
+            store, self.tenant, "acme", status=status, auth=self.auth, sides=sides, setup=setup
         )
         self.app = create_app(
             receiver=receiver,

@@ -15,9 +15,12 @@ from console_seed import FakeSides, Seeded, seed
 from console_world import ConsoleWorld, field
 
 from cosell.clock import ManualClock
+from cosell.operations.checks import Check
 from cosell.operations.conflicts import Resolution
 from cosell.store.records import LinkUpdate
 from cosell.store.sql import Store, sqlite_url
+from cosell.sync.mapping import default_mapping
+from cosell.web.setup_pages import ConsoleSetup
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -204,3 +207,42 @@ def test_overview_counts_records_by_state(world) -> None:  # type: ignore[no-unt
     assert "1 Refused: a side would not take the change" in page
     assert "2 Waiting for a person to decide (a conflict or an account choice)" in page
     assert "1 In sync" in page
+
+
+def test_mapping_page_lists_fields_and_previews_a_record(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    store = Store.open(sqlite_url(tmp_path), clock=clock)
+    setup = ConsoleSetup(mapping=default_mapping())
+    console = ConsoleWorld(store, clock, FakeSides(), setup)
+    seed(store, console.tenant)
+    client = console.sign_in("vera")
+    page = text_of(client.get("/mapping").text)
+    assert "deal_value details.dealValue Amount both" in page
+    preview = client.get("/mapping", params={"record": "R-1"}).text
+    assert 'class="wrap differs">25000' in preview
+    missing = client.get("/mapping", params={"record": "NOPE"}).text
+    assert "no record NOPE is known" in missing
+    store.close()
+
+
+def test_settings_page_is_for_admins_and_runs_the_doctor_on_demand(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    store = Store.open(sqlite_url(tmp_path), clock=clock)
+    ran: list[int] = []
+
+    def doctor() -> list[Check]:
+        ran.append(1)
+        return [Check("Partner Center sign-in", "fail", "invalid_grant", "sign in again")]
+
+    setup = ConsoleSetup(facts=[("Tenant", "acme")], doctor=doctor)
+    console = ConsoleWorld(store, clock, None, setup)
+    assert console.sign_in("otto").get("/settings").status_code == 403
+    admin = console.sign_in("ada")
+    page = text_of(admin.get("/settings").text)
+    assert "Tenant acme" in page
+    assert "otto operator password" in page
+    assert ran == []
+    checked = text_of(admin.get("/settings", params={"check": "1"}).text)
+    assert "Partner Center sign-in fail invalid_grant sign in again" in checked
+    assert ran == [1]
+    store.close()

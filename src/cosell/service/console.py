@@ -9,12 +9,16 @@ from pathlib import Path
 
 from cosell.clock import Clock
 from cosell.errors import ConfigError
+from cosell.operations.checks import Check
+from cosell.operations.deployment import Deployment
+from cosell.operations.doctor import Doctor
 from cosell.operations.users import UserDirectory
 from cosell.settings import Settings
 from cosell.store.sql import Store
 from cosell.store.users import UserTable
 from cosell.web.auth import Authenticator
 from cosell.web.security import LOOPBACK_HOSTS, allowed_hosts
+from cosell.web.setup_pages import ConsoleSetup
 
 SESSION_KEY_FILE = "session.key"
 
@@ -59,3 +63,33 @@ def _write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(text + "\n")
+
+
+def console_setup(settings: Settings, clock: Clock) -> ConsoleSetup:
+    """The mapping page's mapping, the settings page's facts (nothing secret) and its doctor."""
+    from cosell.sync.engine import mapping_from_settings
+
+    service, pc, sf = settings.service, settings.partner_center, settings.salesforce
+    facts = [
+        ("Tenant", settings.tenant.name),
+        ("Listening on", f"{service.host}:{service.port}"),
+        ("Console sign-in", "required" if service.dashboard_sign_in else "off (loopback only)"),
+        ("Session lifetime", f"{service.session_hours:g} h"),
+        ("Allowed hosts", ", ".join(console_hosts(settings))),
+        (
+            "Database",
+            "SQLite in the state directory" if not service.database_url else "configured URL",
+        ),
+        ("Partner Center API", pc.api_url),
+        ("Partner Center sign-in", pc.auth_mode),
+        ("Webhook public URL", pc.webhook_public_url or "not set"),
+        ("Salesforce instance", sf.instance_url or "not set"),
+        ("Salesforce sign-in", sf.auth_mode),
+        ("Mapping", str(settings.sync.mapping_file or "the shipped default")),
+    ]
+
+    def doctor() -> list[Check]:
+        with Deployment(settings, clock) as deployment:
+            return Doctor(deployment).run()
+
+    return ConsoleSetup(mapping_from_settings(settings), facts, doctor)

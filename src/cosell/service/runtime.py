@@ -33,7 +33,7 @@ from cosell.service.connections import (
     salesforce_client,
     webhook_certificates,
 )
-from cosell.service.console import console_auth, console_hosts
+from cosell.service.console import console_auth, console_hosts, console_setup
 from cosell.service.server import WebServer
 from cosell.settings import Settings
 from cosell.signals.cadence import Cadence
@@ -342,4 +342,7 @@ def _dashboard(parts: ServiceParts, status: ServiceStatus) -> Dashboard:
     settings, store = parts.settings, parts.store
     auth = console_auth(settings, store, store.clock)
     sides = RecordSides(engine)
-    return Dashboard.for_service(settings, store, parts.tenant, status, auth=auth, sides=sides)
+    setup = console_setup(settings, parts.clock)
+    return Dashboard.for_service(
+        settings, store, parts.tenant, status, auth=auth, sides=sides, setup=setup
+    )

@@ -32,6 +32,7 @@ from cosell.store.records import AuditRecord, TenantId
 from cosell.store.sql import Store
 from cosell.web.auth import Authenticator, safe_next
 from cosell.web.pages import Pages
+from cosell.web.setup_pages import ConsoleSetup
 from cosell.web.status import ServiceStatus
 
 PORTAL_REFERRAL = "https://partner.microsoft.com/dashboard/v2/referrals/{id}"
@@ -65,8 +66,10 @@ class Dashboard:
         urls: RecordUrls | None = None,
         auth: Authenticator,
         sides: SideReader | None = None,
+        setup: ConsoleSetup | None = None,
     ) -> None:
         self.sides = sides
+        self.setup = setup or ConsoleSetup()
         self.store = store
         self.tenant_id = tenant_id
         self.tenant = tenant
@@ -85,18 +88,22 @@ class Dashboard:
         *,
         auth: Authenticator,
         sides: SideReader | None = None,
+        setup: ConsoleSetup | None = None,
     ) -> Dashboard:
         """The running service's dashboard: opportunities link into the configured org."""
         instance = settings.salesforce.instance_url
         opportunity = f"{instance.rstrip('/')}/{{id}}" if instance else None
         urls = RecordUrls(opportunity=opportunity)
         name = settings.tenant.name
-        return cls(store, tenant_id, name, status=status, urls=urls, auth=auth, sides=sides)
+        return cls(
+            store, tenant_id, name, status=status, urls=urls, auth=auth, sides=sides, setup=setup
+        )
 
     def routes(self) -> list[Route]:
         from cosell.web.api import ConsoleAPI
         from cosell.web.queue_pages import QueuePages
         from cosell.web.records_pages import RecordPages
+        from cosell.web.setup_pages import SetupPages
 
         guard = self.auth.guard
         return [
@@ -110,6 +117,7 @@ class Dashboard:
             *RecordPages(self).routes(),
             *QueuePages(self).routes(),
             *ConsoleAPI(self).routes(),
+            *SetupPages(self).routes(),
         ]
 
     def back(self, notice: str, to: str = "/") -> Response:
