@@ -155,6 +155,8 @@ def test_run_serves_webhooks_polls_and_sweeps_then_stops_cleanly(tmp_path: Path)
 
         metrics = httpx.get(f"{runtime.server.address}/metrics").text
         assert 'cosell_webhooks_received_total{event="referral-created"} 1.0' in metrics
+        assert 'cosell_propagation_seconds_count{path="partner_center_to_crm"}' in metrics
+        assert "# TYPE cosell_reconcile_outcomes_total counter" in metrics
         page = signed_in_page(runtime.server.address, config)
         assert "acme" in page
         assert "referral-created" in page

@@ -81,3 +81,25 @@ def test_status_page_shows_tenant_last_webhook_last_poll_and_depth() -> None:
 def test_webhook_path_takes_post_only() -> None:
     client = app_for(ServiceStatus("acme", ManualClock()), ServiceMetrics())
     assert client.get("/webhooks/partner-center").status_code == 405
+
+
+def test_metrics_report_reconcile_outcomes_records_by_state_and_propagation() -> None:
+    metrics = ServiceMetrics()
+    outcomes = {("to_crm", "synced"): 4, ("to_partner_center", "rejected"): 1}
+    metrics.watch_ledger(lambda: outcomes, lambda: {"synced": 3, "refused": 1})
+    metrics.observe_propagation("referral:R-1", 4.0)
+    metrics.observe_propagation("opportunity:006A", 45.0)
+    metrics.observe_propagation("opportunity:006B", 700.0)
+    text = app_for(ServiceStatus("acme", ManualClock()), metrics).get("/metrics").text
+    assert 'cosell_reconcile_outcomes_total{direction="to_crm",outcome="synced"} 4.0' in text
+    assert (
+        'cosell_reconcile_outcomes_total{direction="to_partner_center",outcome="rejected"} 1.0'
+        in text
+    )
+    assert 'cosell_records{state="refused"} 1.0' in text
+    assert 'cosell_propagation_seconds_bucket{le="5.0",path="partner_center_to_crm"} 1.0' in text
+    assert 'cosell_propagation_seconds_bucket{le="60.0",path="crm_to_partner_center"} 1.0' in text
+    assert 'cosell_propagation_seconds_count{path="crm_to_partner_center"} 2.0' in text
+    outcomes[("to_crm", "synced")] = 5  # read afresh at every scrape
+    again = app_for(ServiceStatus("acme", ManualClock()), metrics).get("/metrics").text
+    assert 'cosell_reconcile_outcomes_total{direction="to_crm",outcome="synced"} 5.0' in again

@@ -8,6 +8,7 @@ Partner Center; a change the signals miss is found by the next start's overlap w
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,6 +25,8 @@ from cosell.clock import Clock
 from cosell.errors import ConfigError, CosellError
 from cosell.operations.activity import RecordingStatus
 from cosell.operations.call_meter import CallMeter
+from cosell.operations.outcome_counts import outcome_counts
+from cosell.operations.records_view import all_records
 from cosell.operations.verify import BudgetedVerify, Verifier, through_queue
 from cosell.queue.embedded import EmbeddedQueue
 from cosell.service.connections import (
@@ -148,16 +151,16 @@ def build_runtime(
         partner_center_client(settings, clock, meter.metered(tracked, pc_hosts)),
         salesforce_client(settings, clock, tracked),
     )
+    status, metrics = _observers(parts)
     queue = EmbeddedQueue(
         store,
-        handler_factory(parts),
+        _timed(handler_factory(parts), metrics, clock),
         workers=settings.service.workers,
         clock=clock,
         max_attempts=settings.sync.max_attempts,
         lease_seconds=settings.service.lease_seconds,
         on_halt=_log_halt,
     )
-    status, metrics = _observers(parts)
     poll, sweep, related = _signals(parts, queue, status, metrics)
     receiver = _receiver(parts, queue, sweep.wake, status, metrics, tracked)
     app = create_app(
@@ -223,12 +226,26 @@ def _observers(parts: ServiceParts) -> tuple[ServiceStatus, ServiceMetrics]:
         conflicts = stats.open_conflicts
         return QueueGauges(stats.queue_depth, stats.leased, stats.dead_letters, conflicts)
 
+    def states() -> dict[str, int]:
+        return dict(Counter(r.state for r in all_records(parts.store, parts.tenant)))
+
     metrics = ServiceMetrics()
     metrics.watch_queue(gauges)
+    metrics.watch_ledger(partial(outcome_counts, parts.store, parts.tenant), states)
     status = RecordingStatus(
         parts.settings.tenant.name, parts.clock, depth, cursors=parts.store, tenant_id=parts.tenant
     )
     return status, metrics
+
+
+def _timed(handler: Handler, metrics: ServiceMetrics, clock: Clock) -> Handler:
+    """The handler, observing each finished reconcile's time since its key was marked dirty."""
+
+    def run(job: Job) -> None:
+        handler(job)
+        metrics.observe_propagation(job.key, (clock.now() - job.enqueued_at).total_seconds())
+
+    return run
 
 
 def _signals(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from cosell.signals.loop import LookReport
@@ -40,6 +40,35 @@ class _QueueCollector(Collector):
         )
 
 
+LATENCY_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600)
+PATHS = {"referral": "partner_center_to_crm", "opportunity": "crm_to_partner_center"}
+
+
+class _LedgerCollector(Collector):
+    """Reconcile outcomes (from the audit) and records by state, read at each scrape."""
+
+    def __init__(
+        self,
+        outcomes: Callable[[], dict[tuple[str, str], int]],
+        states: Callable[[], dict[str, int]],
+    ) -> None:
+        self._outcomes, self._states = outcomes, states
+
+    def collect(self) -> Iterator[Metric]:
+        outcomes = CounterMetricFamily(
+            "cosell_reconcile_outcomes",
+            "Reconcile results by direction and outcome (audit rows).",
+            labels=["direction", "outcome"],
+        )
+        for (direction, outcome), count in sorted(self._outcomes().items()):
+            outcomes.add_metric([direction, outcome], count)
+        yield outcomes
+        states = GaugeMetricFamily("cosell_records", "Records by ledger state.", labels=["state"])
+        for state, count in sorted(self._states().items()):
+            states.add_metric([state], count)
+        yield states
+
+
 class ServiceMetrics:
     """Counters for webhooks, enqueued keys and signal runs, plus queue gauges when wired."""
 
@@ -69,6 +98,27 @@ class ServiceMetrics:
             ["signal", "outcome"],
             registry=self.registry,
         )
+
+        self.propagation = Histogram(
+            "cosell_propagation_seconds",
+            "From a record marked dirty to its reconcile finishing, by path.",
+            ["path"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def observe_propagation(self, key: str, seconds: float) -> None:
+        """One reconcile of ``key`` finished ``seconds`` after the key was marked dirty."""
+        path = PATHS.get(key.partition(":")[0], "other")
+        self.propagation.labels(path).observe(max(seconds, 0.0))
+
+    def watch_ledger(
+        self,
+        outcomes: Callable[[], dict[tuple[str, str], int]],
+        states: Callable[[], dict[str, int]],
+    ) -> None:
+        """Report reconcile outcomes and records by state by calling these at each scrape."""
+        self.registry.register(_LedgerCollector(outcomes, states))
 
     def watch_queue(self, read: Callable[[], QueueGauges]) -> None:
         """Report the queue gauges by calling ``read`` at each scrape."""
