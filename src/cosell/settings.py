@@ -88,6 +88,8 @@ class PartnerCenterSettings(_Section):
     """``[partner_center]``: the Referrals and webhook APIs and how cosell signs in."""
 
     api_url: str = "https://api.partner.microsoft.com"
+    portal_url: str = "https://partner.microsoft.com"
+    """Where the console links a referral (``<portal_url>/dashboard/v2/referrals/<id>``)."""
     webhook_api_url: str = "https://api.partnercenter.microsoft.com"
     authority: str = "https://login.microsoftonline.com"
     tenant: str = "organizations"

@@ -54,6 +54,7 @@ def config_data(emulators: Emulators, state_dir: Path, port: int) -> dict[str, A
         },
         "partner_center": {
             "api_url": pc_url,
+            "portal_url": pc_url,
             "webhook_api_url": pc_url,
             "authority": pc_url,
             "tenant": pc.tenant,

@@ -93,7 +93,8 @@ class Dashboard:
         """The running service's dashboard: opportunities link into the configured org."""
         instance = settings.salesforce.instance_url
         opportunity = f"{instance.rstrip('/')}/{{id}}" if instance else None
-        urls = RecordUrls(opportunity=opportunity)
+        portal = settings.partner_center.portal_url.rstrip("/")
+        urls = RecordUrls(f"{portal}/dashboard/v2/referrals/{{id}}", opportunity)
         name = settings.tenant.name
         return cls(
             store, tenant_id, name, status=status, urls=urls, auth=auth, sides=sides, setup=setup

@@ -15,13 +15,14 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 
 from cosell.clock import Clock
-from cosell.emulators.partner_center import control, referrals, webhooks
+from cosell.emulators.partner_center import control, portal, referrals, webhooks
 from cosell.emulators.partner_center.auth import device_code_endpoint, token_endpoint
 from cosell.emulators.partner_center.config import PartnerCenterEmulatorConfig
 from cosell.emulators.partner_center.emulator import HTTP_FAULTS, Emulator
 from cosell.emulators.partner_center.responses import ApiError, ThrottledError, new_id
 
 CONTROL_PREFIX = "/_emulator"
+PORTAL_PREFIX = "/dashboard/"  # the portal's pages: neither API calls nor subject to faults
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -55,7 +56,7 @@ def _routes() -> list[Route]:
         Route("/{tenant}/oauth2/v2.0/token", token_endpoint, methods=["POST"]),
         Route("/{tenant}/oauth2/v2.0/devicecode", device_code_endpoint, methods=["POST"]),
     ]
-    return [*tokens, *referrals.routes, *webhooks.routes, *control.routes]
+    return [*tokens, *referrals.routes, *webhooks.routes, *control.routes, *portal.routes]
 
 
 async def _render(_request: Request, exc: Exception) -> Response:
@@ -66,7 +67,7 @@ async def _render(_request: Request, exc: Exception) -> Response:
 async def _dispatch(request: Request, call_next: Handler) -> Response:
     """Count the call, apply HTTP fault rules, and add the service's tracing headers."""
     path = request.url.path
-    if not path.startswith(CONTROL_PREFIX):
+    if not path.startswith((CONTROL_PREFIX, PORTAL_PREFIX)):
         emulator: Emulator = request.app.state.emulator
         emulator.calls.record(request.method, _template(request))
         fault = await _fault(emulator, request)

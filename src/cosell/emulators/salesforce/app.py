@@ -14,6 +14,7 @@ from cosell.emulators.salesforce import (
     graph,
     login,
     query,
+    record_pages,
     replication,
     rest,
     soap_login,
@@ -62,6 +63,7 @@ def create_app(
             *soap_login.routes(),
             *control.routes(),
             *(r.starlette() for r in emulator.routes),
+            *record_pages.routes(),
         ],
         exception_handlers={404: _unrouted, 405: _unrouted},
     )
