@@ -27,6 +27,8 @@ from cosell.errors import ConfigError
 LogFormat = Literal["console", "json"]
 PartnerCenterAuthMode = Literal["app_user_refresh", "ropc", "device_code"]
 SalesforceAuthMode = Literal["jwt", "client_credentials", "refresh_token", "password"]
+HubSpotAuthMode = Literal["private_app", "oauth"]
+CrmKind = Literal["salesforce", "hubspot"]
 
 ENV_PREFIX = "COSELL_"
 
@@ -39,6 +41,9 @@ SECRET_ENV: dict[str, tuple[str, str]] = {
     "COSELL_SF_REFRESH_TOKEN": ("salesforce", "refresh_token"),
     "COSELL_SF_JWT_KEY_FILE": ("salesforce", "jwt_key_file"),
     "COSELL_SESSION_KEY": ("service", "session_key"),
+    "COSELL_HS_TOKEN": ("hubspot", "access_token"),
+    "COSELL_HS_CLIENT_SECRET": ("hubspot", "client_secret"),
+    "COSELL_HS_REFRESH_TOKEN": ("hubspot", "refresh_token"),
 }
 # What each sign-in flow needs besides its defaults: checked when a command needs that side.
 PARTNER_CENTER_NEEDS: dict[str, tuple[str, ...]] = {
@@ -51,6 +56,10 @@ SALESFORCE_NEEDS: dict[str, tuple[str, ...]] = {
     "client_credentials": ("instance_url", "client_id", "client_secret"),
     "refresh_token": ("instance_url", "client_id", "refresh_token"),
     "password": ("instance_url", "client_id", "client_secret", "username", "password"),
+}
+HUBSPOT_NEEDS: dict[str, tuple[str, ...]] = {
+    "private_app": ("access_token",),
+    "oauth": ("client_id", "client_secret", "refresh_token"),
 }
 _FILE_FORBIDDEN = {(section, key) for section, key in SECRET_ENV.values() if key != "jwt_key_file"}
 
@@ -121,9 +130,24 @@ class SalesforceSettings(_Section):
     refresh_token: SecretStr | None = None
 
 
+class HubSpotSettings(_Section):
+    """The HubSpot portal (when ``sync.crm = "hubspot"``): a private app's token, or OAuth."""
+
+    api_url: str = "https://api.hubapi.com"
+    auth_mode: HubSpotAuthMode = "private_app"
+    client_id: str | None = None
+    pipeline: str = "default"
+    """The deal pipeline whose stages the mapping's stage table names (by label)."""
+    access_token: SecretStr | None = None
+    client_secret: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+
+
 class SyncSettings(_Section):
     """``[sync]``: mapping and the timing of the change signals."""
 
+    crm: CrmKind = "salesforce"
+    """Which CRM the opportunities live in."""
     mapping_file: Path | None = None
     poll_min_interval: float = Field(default=2.0, gt=0)
     poll_max_interval: float = Field(default=60.0, gt=0)
@@ -170,6 +194,7 @@ class Settings(BaseSettings):
     service: ServiceSettings = ServiceSettings()
     partner_center: PartnerCenterSettings = PartnerCenterSettings()
     salesforce: SalesforceSettings = SalesforceSettings()
+    hubspot: HubSpotSettings = HubSpotSettings()
     sync: SyncSettings = SyncSettings()
     tenant: TenantSettings = TenantSettings()
 
@@ -194,6 +219,17 @@ class Settings(BaseSettings):
         """Raise ``ConfigError`` naming the first setting the Salesforce sign-in lacks."""
         sf = self.salesforce
         _require("salesforce", sf, SALESFORCE_NEEDS[sf.auth_mode], sf.auth_mode)
+
+    def require_hubspot(self) -> None:
+        hs = self.hubspot
+        _require("hubspot", hs, HUBSPOT_NEEDS[hs.auth_mode], hs.auth_mode)
+
+    def require_crm(self) -> None:
+        """The configured CRM's credentials (``sync.crm``)."""
+        if self.sync.crm == "hubspot":
+            self.require_hubspot()
+        else:
+            self.require_salesforce()
 
     @property
     def database_url(self) -> str:

@@ -17,6 +17,7 @@ from cosell.errors import ConfigError, CosellError
 from cosell.sandbox.crash import CRASH_POINTS
 
 if TYPE_CHECKING:  # the sandbox's parts load only when the command runs
+    from cosell.sandbox.hubspot_stack import HubSpotSandbox
     from cosell.sandbox.stack import Sandbox
 
 RELAY_WINDOW = 2.0
@@ -27,6 +28,14 @@ RELAY_WINDOW = 2.0
 @click.option("--port", default=8600, show_default=True, type=int, help="Connector (0: free).")
 @click.option("--pc-port", default=8601, show_default=True, type=int, help="Partner Center.")
 @click.option("--sf-port", default=8602, show_default=True, type=int, help="Salesforce.")
+@click.option("--hs-port", default=8603, show_default=True, type=int, help="HubSpot.")
+@click.option(
+    "--crm",
+    type=click.Choice(["salesforce", "hubspot"]),
+    default="salesforce",
+    show_default=True,
+    help="Which CRM's emulator the connector syncs with.",
+)
 @click.option(
     "--state-dir",
     default=Path(".cosell/sandbox"),
@@ -52,6 +61,8 @@ def sandbox_command(
     port: int,
     pc_port: int,
     sf_port: int,
+    hs_port: int,
+    crm: str,
     state_dir: Path,
     no_seed: bool,
     log_level: str,
@@ -62,6 +73,7 @@ def sandbox_command(
     Sets up the emulated org, registers the webhook, seeds demo data (unless --no-seed), writes
     STATE_DIR/sandbox.json, prints how to act as each side, and runs until Ctrl-C or SIGTERM.
     """
+    from cosell.sandbox.hubspot_stack import HubSpotSandbox
     from cosell.sandbox.instructions import instructions
     from cosell.sandbox.stack import Sandbox, SandboxOptions
     from cosell.service.logging import configure_logging
@@ -69,8 +81,12 @@ def sandbox_command(
     configure_logging("console", log_level)
     stop = threading.Event()
     _stop_on_signals(stop)
-    options = SandboxOptions(state_dir, port, pc_port, sf_port, not no_seed, crash_after)
-    sandbox = Sandbox(options)
+    sandbox: Sandbox | HubSpotSandbox
+    if crm == "hubspot":
+        sandbox = HubSpotSandbox(state_dir, (port, pc_port, hs_port))
+    else:
+        options = SandboxOptions(state_dir, port, pc_port, sf_port, not no_seed, crash_after)
+        sandbox = Sandbox(options)
     try:
         content = sandbox.start()
         click.echo(instructions(content), nl=True)
@@ -94,7 +110,7 @@ def _os_error(exc: OSError) -> str:
     return str(exc)
 
 
-def _fail(sandbox: Sandbox, message: str, status: int) -> NoReturn:
+def _fail(sandbox: Sandbox | HubSpotSandbox, message: str, status: int) -> NoReturn:
     sandbox.stop()
     click.echo(f"error: {message}", err=True)
     raise SystemExit(status)

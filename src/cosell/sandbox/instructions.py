@@ -12,6 +12,8 @@ LIST_OPPORTUNITIES = (
 
 def instructions(content: dict[str, Any]) -> str:
     """The text shown to the user, with curl lines filled in for this sandbox."""
+    if content.get("crm") == "hubspot":
+        return hubspot_instructions(content)
     pc, sf, app = content["partner_center"], content["salesforce"], content["connector"]
     api = f"{sf['url']}/services/data/v{API_VERSION}"
     return "\n".join(
@@ -50,5 +52,31 @@ def instructions(content: dict[str, Any]) -> str:
             f"  cosell status --config {content['config_file']}",
             "",
             "Stop with Ctrl-C (state is kept; run again to continue).",
+        ]
+    )
+
+
+def hubspot_instructions(content: dict[str, Any]) -> str:
+    """The text for a sandbox syncing with the HubSpot emulator."""
+    pc, hs, app = content["partner_center"], content["hubspot"], content["connector"]
+    auth = f"-H 'Authorization: Bearer {hs['token']}' -H 'Content-Type: application/json'"
+    flagged = (
+        '{"properties": {"dealname": "Contoso rollout", "dealstage": "qualifiedtobuy", '
+        '"amount": "50000", "cosell_sync_with_partner_center": "true", '
+        '"cosell_help_code": "Proof of concept or demo", "cosell_products": "SOL-1"}}'
+    )
+    return "\n".join(
+        [
+            "cosell sandbox is up (CRM: HubSpot).",
+            "",
+            f"  connector status  {app['status_url']}",
+            f"  Partner Center    {pc['url']}   (emulated; controls under /_emulator)",
+            f"  HubSpot           {hs['url']}   (emulated; controls under /_emulator)",
+            "",
+            "Flag a deal for co-sell in HubSpot:",
+            f"  curl -s {auth} -d '{flagged}' {hs['url']}/crm/v3/objects/deals",
+            "",
+            f"Share a referral as a Microsoft seller: POST {pc['control_url']}/referrals",
+            f"Settings: {content['config_file']}; stop with Ctrl-C.",
         ]
     )

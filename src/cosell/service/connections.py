@@ -22,7 +22,11 @@ from cosell.clients.entra_auth import (
     PasswordGrant,
     RefreshTokenGrant,
 )
+from cosell.clients.hubspot import HubSpotClient
+from cosell.clients.hubspot_auth import TOKEN_PATH as HUBSPOT_TOKEN_PATH
+from cosell.clients.hubspot_auth import HubSpotOAuth, PrivateAppAuth
 from cosell.clients.partner_center import PartnerCenterClient
+from cosell.clients.retry import RetryPolicy
 from cosell.clients.salesforce import SalesforceClient
 from cosell.clients.salesforce_auth import (
     TOKEN_PATH,
@@ -34,7 +38,7 @@ from cosell.clients.salesforce_auth import Grant as SalesforceGrant
 from cosell.clients.salesforce_auth import PasswordGrant as SalesforcePasswordGrant
 from cosell.clients.salesforce_auth import RefreshTokenGrant as SalesforceRefreshGrant
 from cosell.clients.salesforce_limits import ApiBudget, Reserve
-from cosell.clients.token_store import FileTokenStore
+from cosell.clients.token_store import FileTokenStore, MemoryTokenStore
 from cosell.clock import Clock
 from cosell.errors import ConfigError
 from cosell.settings import Settings
@@ -135,6 +139,32 @@ def salesforce_client(
         api_version=sf.api_version,
         budget=ApiBudget(reserve, clock=clock),
     )
+
+
+# --- HubSpot ---------------------------------------------------------------------------------
+
+
+def hubspot_client(
+    settings: Settings, clock: Clock, http: HttpFactory = default_http
+) -> HubSpotClient:
+    """The portal's CRM client: a private app's token, or OAuth refreshed before expiry."""
+    hs = settings.hubspot
+    settings.require_hubspot()
+    auth: httpx.Auth
+    if hs.auth_mode == "private_app":
+        auth = PrivateAppAuth(_secret(hs.access_token))
+    else:
+        token_http = http(hs.api_url, None)
+        store = MemoryTokenStore(_secret(hs.refresh_token))
+        auth = HubSpotOAuth(
+            str(hs.client_id),
+            _secret(hs.client_secret),
+            store,
+            token_url=HUBSPOT_TOKEN_PATH,
+            http=token_http,
+            clock=clock,
+        )
+    return HubSpotClient(http(hs.api_url, auth), retry=RetryPolicy(clock=clock))
 
 
 def _read_key(path: Path | None) -> str:

@@ -19,6 +19,7 @@ import httpx
 import sqlalchemy.exc
 import structlog
 
+from cosell.clients.hubspot import HubSpotClient
 from cosell.clients.partner_center import PartnerCenterClient
 from cosell.clients.salesforce import SalesforceClient
 from cosell.clock import Clock
@@ -32,6 +33,7 @@ from cosell.queue.embedded import EmbeddedQueue
 from cosell.service.connections import (
     HttpFactory,
     default_http,
+    hubspot_client,
     partner_center_client,
     salesforce_client,
     webhook_certificates,
@@ -40,6 +42,8 @@ from cosell.service.console import console_auth, console_hosts, console_setup
 from cosell.service.server import WebServer
 from cosell.settings import Settings
 from cosell.signals.cadence import Cadence
+from cosell.signals.feed import ChangeFeed
+from cosell.signals.hubspot import deal_poller
 from cosell.signals.loop import LookReport, SignalLoop
 from cosell.signals.poller import opportunity_poller
 from cosell.signals.related import RelatedObject, watched_objects
@@ -63,6 +67,7 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[Job], None]
 POLL, SWEEP = "salesforce-poll", "partner-center-sweep"
 RELATED_POLL = "salesforce-related-poll"
+HUBSPOT_POLL = "hubspot-poll"
 VERIFY = "drift-check"
 
 
@@ -75,7 +80,8 @@ class ServiceParts:
     store: Store
     tenant: TenantId
     partner_center: PartnerCenterClient
-    salesforce: SalesforceClient
+    salesforce: SalesforceClient | None
+    hubspot: HubSpotClient | None = None
 
 
 HandlerFactory = Callable[[ServiceParts], Handler]
@@ -136,20 +142,22 @@ def build_runtime(
 ) -> Runtime:
     """Everything ``cosell run`` runs, built from validated settings."""
     settings.require_partner_center()
-    settings.require_salesforce()
+    settings.require_crm()
     opened: list[httpx.Client] = []
     tracked = _tracking(http, opened)
     store = _open_store(settings, clock)
     tenant = store.ensure_tenant(settings.tenant.name)
     meter = CallMeter(store, tenant, clock)
     pc_hosts = {settings.partner_center.api_url, settings.partner_center.webhook_api_url}
+    on_hubspot = settings.sync.crm == "hubspot"
     parts = ServiceParts(
         settings,
         clock,
         store,
         tenant,
         partner_center_client(settings, clock, meter.metered(tracked, pc_hosts)),
-        salesforce_client(settings, clock, tracked),
+        None if on_hubspot else salesforce_client(settings, clock, tracked),
+        hubspot_client(settings, clock, tracked) if on_hubspot else None,
     )
     status, metrics = _observers(parts)
     queue = EmbeddedQueue(
@@ -173,7 +181,7 @@ def build_runtime(
     )
     server = WebServer(app, settings.service.host, settings.service.port)
     closers = [meter.flush, *(client.close for client in opened), store.close]
-    signals = [poll, related, sweep]
+    signals = [poll, sweep] if related is None else [poll, related, sweep]
     if settings.sync.verify_pairs > 0:
         signals.append(_verify_loop(parts, queue, status, metrics))
     return Runtime(queue=queue, signals=signals, server=server, closers=closers)
@@ -250,7 +258,7 @@ def _timed(handler: Handler, metrics: ServiceMetrics, clock: Clock) -> Handler:
 
 def _signals(
     parts: ServiceParts, queue: EmbeddedQueue, status: ServiceStatus, metrics: ServiceMetrics
-) -> tuple[SignalLoop, SignalLoop, SignalLoop]:
+) -> tuple[SignalLoop, SignalLoop, SignalLoop | None]:
     sync = parts.settings.sync
 
     def report(look: LookReport) -> None:
@@ -259,6 +267,23 @@ def _signals(
 
     store, tenant = parts.store, parts.tenant
     settle = timedelta(seconds=sync.settle_seconds)
+    sweeper = _sweeper(parts, queue, settle)
+    sweep_cadence = Cadence(sync.sweep_interval, sync.sweep_interval)
+    poll_cadence = Cadence(sync.poll_min_interval, sync.poll_max_interval)
+    sweep = SignalLoop(SWEEP, sweeper, sweep_cadence, parts.clock, report)
+    if parts.hubspot is not None:
+        deals = deal_poller(
+            parts.hubspot,
+            queue=queue,
+            cursors=store,
+            tenant=tenant,
+            overlap=timedelta(seconds=sync.poll_overlap_seconds),
+            clock=parts.clock,
+            synced=opportunity_synced(store, tenant, settle),
+            settle=settle,
+        )
+        return SignalLoop(HUBSPOT_POLL, deals, poll_cadence, parts.clock, report), sweep, None
+    assert parts.salesforce is not None
     poller = opportunity_poller(
         parts.salesforce,
         queue=queue,
@@ -268,16 +293,6 @@ def _signals(
         where=sync.poll_filter,
         clock=parts.clock,
         synced=opportunity_synced(store, tenant, settle),
-        settle=settle,
-    )
-    sweeper = referral_sweeper(
-        parts.partner_center,
-        queue=queue,
-        cursors=store,
-        tenant=tenant,
-        overlap=timedelta(seconds=sync.sweep_overlap_seconds),
-        clock=parts.clock,
-        synced=referral_synced(store, tenant),
         settle=settle,
     )
     related = related_poller(
@@ -291,13 +306,25 @@ def _signals(
         clock=parts.clock,
         settle=settle,
     )
-    poll_cadence = Cadence(sync.poll_min_interval, sync.poll_max_interval)
     related_cadence = Cadence(sync.poll_min_interval, sync.related_poll_interval)
-    sweep_cadence = Cadence(sync.sweep_interval, sync.sweep_interval)
     return (
         SignalLoop(POLL, poller, poll_cadence, parts.clock, report),
-        SignalLoop(SWEEP, sweeper, sweep_cadence, parts.clock, report),
+        sweep,
         SignalLoop(RELATED_POLL, related, related_cadence, parts.clock, report),
+    )
+
+
+def _sweeper(parts: ServiceParts, queue: EmbeddedQueue, settle: timedelta) -> ChangeFeed:
+    store, tenant = parts.store, parts.tenant
+    return referral_sweeper(
+        parts.partner_center,
+        queue=queue,
+        cursors=store,
+        tenant=tenant,
+        overlap=timedelta(seconds=parts.settings.sync.sweep_overlap_seconds),
+        clock=parts.clock,
+        synced=referral_synced(store, tenant),
+        settle=settle,
     )
 
 
@@ -341,6 +368,7 @@ def _watched_objects(parts: ServiceParts) -> list[RelatedObject]:
     from cosell.sync.engine import mapping_from_settings
 
     mapping = mapping_from_settings(parts.settings)
+    assert parts.salesforce is not None
     return watched_objects(describe_org(parts.salesforce, mapping))
 
 

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
+from cosell.clients.hubspot import HubSpotClient
 from cosell.clients.partner_center import PartnerCenterClient
 from cosell.clients.salesforce import SalesforceClient
 from cosell.clock import Clock
-from cosell.errors import StaleWrite
+from cosell.errors import ConfigError, StaleWrite
 from cosell.queue.protocol import KeyKind, parse_key
 from cosell.settings import Settings
 from cosell.store.records import AuditEntry, Job, Link, TenantId
@@ -34,6 +35,8 @@ from cosell.sync.plan import PlanFacts
 from cosell.sync.reconcile import Reconcile
 from cosell.sync.records import Value
 from cosell.sync.sides.crm import CrmSide
+from cosell.sync.sides.hubspot.mapping import hubspot_mapping
+from cosell.sync.sides.hubspot.side import HubSpotSide
 from cosell.sync.translate import from_crm, from_partner_center, referral_kind
 
 
@@ -47,7 +50,9 @@ class EngineParts(Protocol):
     @property
     def partner_center(self) -> PartnerCenterClient: ...
     @property
-    def salesforce(self) -> SalesforceClient: ...
+    def salesforce(self) -> SalesforceClient | None: ...
+    @property
+    def hubspot(self) -> HubSpotClient | None: ...
     @property
     def settings(self) -> Settings: ...
     @property
@@ -150,8 +155,44 @@ class Engine:
         return cls(store=store, tenant=tenant, partner_center=pc, crm=crm, clock=clock)
 
     @classmethod
+    def on_hubspot(
+        cls,
+        *,
+        store: Store,
+        tenant: TenantId,
+        partner_center: PartnerCenterClient,
+        hubspot: HubSpotClient,
+        mapping: SyncMapping,
+        clock: Clock,
+        pipeline: str = "default",
+    ) -> Engine:
+        """An engine whose CRM side is a HubSpot portal's deals."""
+        crm = HubSpotSide(hubspot, mapping, clock.now, pipeline=pipeline)
+        pc = PartnerCenterSide(partner_center)
+        return cls(store=store, tenant=tenant, partner_center=pc, crm=crm, clock=clock)
+
+    @classmethod
     def from_parts(cls, parts: EngineParts) -> Engine:
-        """The engine of a running service (see ``cosell.service.runtime``)."""
+        """The engine of a running service (see ``cosell.service.runtime``), on the CRM that
+        ``sync.crm`` names."""
+        if parts.settings.sync.crm == "hubspot":
+            if parts.hubspot is None:
+                raise ConfigError(
+                    "sync.crm", "hubspot is configured but no HubSpot client was built"
+                )
+            return cls.on_hubspot(
+                store=parts.store,
+                tenant=parts.tenant,
+                partner_center=parts.partner_center,
+                hubspot=parts.hubspot,
+                mapping=mapping_from_settings(parts.settings),
+                clock=parts.clock,
+                pipeline=parts.settings.hubspot.pipeline,
+            )
+        if parts.salesforce is None:
+            raise ConfigError(
+                "sync.crm", "salesforce is configured but no Salesforce client was built"
+            )
         return cls.build(
             store=parts.store,
             tenant=parts.tenant,
@@ -326,9 +367,11 @@ def _text(value: object) -> str | None:
 
 
 def mapping_from_settings(settings: Settings) -> SyncMapping:
-    """The configured mapping file, or the shipped default."""
+    """The configured mapping file, or the shipped default for the configured CRM."""
     path = settings.sync.mapping_file
-    return load_mapping(path) if path is not None else default_mapping()
+    if path is not None:
+        return load_mapping(path)
+    return hubspot_mapping() if settings.sync.crm == "hubspot" else default_mapping()
 
 
 def queue_handler(parts: EngineParts) -> Callable[[Job], None]:

@@ -20,6 +20,7 @@ from cosell.queue.protocol import queue_key
 from cosell.service.connections import (
     HttpFactory,
     default_http,
+    hubspot_client,
     partner_center_client,
     salesforce_client,
 )
@@ -212,7 +213,7 @@ class Wiring:
 def build_engine(settings: Settings, *, clock: Clock, http: HttpFactory = default_http) -> Wiring:
     """Clients, store and engine from validated settings (``sync --once``, sandbox, benchmark)."""
     settings.require_partner_center()
-    settings.require_salesforce()
+    settings.require_crm()
     opened: list[httpx.Client] = []
 
     def tracked(base_url: str, auth: httpx.Auth | None) -> httpx.Client:
@@ -223,12 +224,26 @@ def build_engine(settings: Settings, *, clock: Clock, http: HttpFactory = defaul
     settings.service.state_dir.mkdir(parents=True, exist_ok=True)
     store = Store.open(settings.database_url, clock=clock)
     tenant = store.ensure_tenant(settings.tenant.name)
-    engine = Engine.build(
-        store=store,
-        tenant=tenant,
-        partner_center=partner_center_client(settings, clock, tracked),
-        salesforce=salesforce_client(settings, clock, tracked),
-        mapping=mapping_from_settings(settings),
-        clock=clock,
+    pc = partner_center_client(settings, clock, tracked)
+    mapping = mapping_from_settings(settings)
+    engine = (
+        Engine.on_hubspot(
+            store=store,
+            tenant=tenant,
+            partner_center=pc,
+            hubspot=hubspot_client(settings, clock, tracked),
+            mapping=mapping,
+            clock=clock,
+            pipeline=settings.hubspot.pipeline,
+        )
+        if settings.sync.crm == "hubspot"
+        else Engine.build(
+            store=store,
+            tenant=tenant,
+            partner_center=pc,
+            salesforce=salesforce_client(settings, clock, tracked),
+            mapping=mapping,
+            clock=clock,
+        )
     )
     return Wiring(engine, [*(c.close for c in opened), store.close])
