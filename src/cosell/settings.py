@@ -44,6 +44,7 @@ SECRET_ENV: dict[str, tuple[str, str]] = {
     "COSELL_HS_TOKEN": ("hubspot", "access_token"),
     "COSELL_HS_CLIENT_SECRET": ("hubspot", "client_secret"),
     "COSELL_HS_REFRESH_TOKEN": ("hubspot", "refresh_token"),
+    "COSELL_SSO_CLIENT_SECRET": ("sso", "client_secret"),
 }
 # What each sign-in flow needs besides its defaults: checked when a command needs that side.
 PARTNER_CENTER_NEEDS: dict[str, tuple[str, ...]] = {
@@ -181,6 +182,22 @@ class TenantSettings(_Section):
     name: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
 
+class SsoSettings(_Section):
+    """``[sso]``: optional console sign-in with Microsoft Entra ID (OpenID Connect)."""
+
+    issuer: str | None = None
+    """e.g. ``https://login.microsoftonline.com/<tenant id>/v2.0`` (discovery is read from it)."""
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    redirect_url: str | None = None
+    """The callback's public URL (``…/sign-in/sso/callback``); else derived from the request."""
+    username_claim: str = "preferred_username"
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.issuer and self.client_id)
+
+
 class Settings(BaseSettings):
     """The whole configuration. Build it with ``load_settings``."""
 
@@ -197,6 +214,7 @@ class Settings(BaseSettings):
     hubspot: HubSpotSettings = HubSpotSettings()
     sync: SyncSettings = SyncSettings()
     tenant: TenantSettings = TenantSettings()
+    sso: SsoSettings = SsoSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -52,7 +52,12 @@ class ConsoleWorld:
         self.dashboard = Dashboard(
             store, self.tenant, "acme", status=status, auth=self.auth, sides=sides, setup=setup
         )
-        self.app = create_app(
+        self._parts = (receiver, status, metrics)
+        self.app = self.build_app()
+
+    def build_app(self) -> Any:
+        receiver, status, metrics = self._parts
+        return create_app(
             receiver=receiver,
             status=status,
             metrics=metrics,

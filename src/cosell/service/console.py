@@ -19,6 +19,7 @@ from cosell.store.users import UserTable
 from cosell.web.auth import Authenticator
 from cosell.web.security import LOOPBACK_HOSTS, allowed_hosts
 from cosell.web.setup_pages import ConsoleSetup
+from cosell.web.sso import EntraSignIn, SsoConfig
 
 SESSION_KEY_FILE = "session.key"
 
@@ -93,3 +94,15 @@ def console_setup(settings: Settings, clock: Clock) -> ConsoleSetup:
             return Doctor(deployment).run()
 
     return ConsoleSetup(mapping_from_settings(settings), facts, doctor)
+
+
+def console_sso(settings: Settings, auth: Authenticator) -> EntraSignIn | None:
+    """Entra ID sign-in when ``[sso]`` names an issuer and a client (and sign-in is on)."""
+    sso = settings.sso
+    if not sso.enabled or auth.open_access:
+        return None
+    assert sso.issuer is not None
+    assert sso.client_id is not None
+    secret = sso.client_secret.get_secret_value() if sso.client_secret else None
+    config = SsoConfig(sso.issuer, sso.client_id, secret, sso.redirect_url, sso.username_claim)
+    return EntraSignIn(config, auth, session_key(settings))

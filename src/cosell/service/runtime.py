@@ -38,7 +38,7 @@ from cosell.service.connections import (
     salesforce_client,
     webhook_certificates,
 )
-from cosell.service.console import console_auth, console_hosts, console_setup
+from cosell.service.console import console_auth, console_hosts, console_setup, console_sso
 from cosell.service.server import WebServer
 from cosell.settings import Settings
 from cosell.signals.cadence import Cadence
@@ -388,6 +388,7 @@ def _dashboard(parts: ServiceParts, status: ServiceStatus) -> Dashboard:
     auth = console_auth(settings, store, store.clock)
     sides = RecordSides(engine)
     setup = console_setup(settings, parts.clock)
+    sso = console_sso(settings, auth)
     return Dashboard.for_service(
-        settings, store, parts.tenant, status, auth=auth, sides=sides, setup=setup
+        settings, store, parts.tenant, status, auth=auth, sides=sides, setup=setup, sso=sso
     )

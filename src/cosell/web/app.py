@@ -63,4 +63,5 @@ def _status_home(status: ServiceStatus) -> list[BaseRoute]:
 def _console(dashboard: Dashboard) -> list[BaseRoute]:
     from cosell.web.signin import SignIn
 
-    return [*dashboard.routes(), *SignIn(dashboard.auth, dashboard.pages).routes()]
+    sign_in = SignIn(dashboard.auth, dashboard.pages, sso=dashboard.sso is not None)
+    return [*dashboard.routes(), *sign_in.routes()]

@@ -33,6 +33,7 @@ from cosell.store.sql import Store
 from cosell.web.auth import Authenticator, safe_next
 from cosell.web.pages import Pages
 from cosell.web.setup_pages import ConsoleSetup
+from cosell.web.sso import EntraSignIn
 from cosell.web.status import ServiceStatus
 
 PORTAL_REFERRAL = "https://partner.microsoft.com/dashboard/v2/referrals/{id}"
@@ -67,7 +68,9 @@ class Dashboard:
         auth: Authenticator,
         sides: SideReader | None = None,
         setup: ConsoleSetup | None = None,
+        sso: EntraSignIn | None = None,
     ) -> None:
+        self.sso = sso
         self.sides = sides
         self.setup = setup or ConsoleSetup()
         self.store = store
@@ -89,6 +92,7 @@ class Dashboard:
         auth: Authenticator,
         sides: SideReader | None = None,
         setup: ConsoleSetup | None = None,
+        sso: EntraSignIn | None = None,
     ) -> Dashboard:
         """The running service's dashboard: opportunities link into the configured org."""
         instance = settings.salesforce.instance_url
@@ -97,7 +101,15 @@ class Dashboard:
         urls = RecordUrls(f"{portal}/dashboard/v2/referrals/{{id}}", opportunity)
         name = settings.tenant.name
         return cls(
-            store, tenant_id, name, status=status, urls=urls, auth=auth, sides=sides, setup=setup
+            store,
+            tenant_id,
+            name,
+            status=status,
+            urls=urls,
+            auth=auth,
+            sides=sides,
+            setup=setup,
+            sso=sso,
         )
 
     def routes(self) -> list[Route]:
@@ -119,6 +131,7 @@ class Dashboard:
             *QueuePages(self).routes(),
             *ConsoleAPI(self).routes(),
             *SetupPages(self).routes(),
+            *(self.sso.routes() if self.sso is not None else []),
         ]
 
     def back(self, notice: str, to: str = "/") -> Response:

@@ -33,9 +33,10 @@ WRONG = "User name or password is wrong."
 class SignIn:
     """The sign-in form and its handling."""
 
-    def __init__(self, auth: Authenticator, pages: Pages) -> None:
+    def __init__(self, auth: Authenticator, pages: Pages, *, sso: bool = False) -> None:
         self.auth = auth
         self.pages = pages
+        self.sso = sso
 
     def routes(self) -> list[Route]:
         return [
@@ -103,7 +104,7 @@ class SignIn:
             next=next_,
             username=username,
             error=error,
-            sso=False,
+            sso=self.sso,
         )
         response.set_cookie(
             LOGIN_COOKIE, nonce, httponly=True, samesite="strict", secure=is_https(request)
