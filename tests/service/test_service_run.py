@@ -24,11 +24,13 @@ from cosell.emulators.partner_center import create_app as partner_center_emulato
 from cosell.emulators.partner_center.config import PartnerCenterEmulatorConfig
 from cosell.emulators.salesforce.app import create_app as salesforce_emulator
 from cosell.emulators.salesforce.config import SalesforceEmulatorConfig
+from cosell.operations.call_meter import CRM_CALLS, calls_last_24h
 from cosell.service.command import CommandDeps, run_command
 from cosell.service.connections import salesforce_client
 from cosell.service.runtime import Runtime, ServiceParts
 from cosell.settings import load_settings
 from cosell.store.records import Job
+from cosell.store.sql import Store
 
 PC, SF = PartnerCenterEmulatorConfig(public_url="http://pc.test"), SalesforceEmulatorConfig()
 
@@ -167,6 +169,15 @@ def test_run_serves_webhooks_polls_and_sweeps_then_stops_cleanly(tmp_path: Path)
         delivery.close()
     assert exits == [0]
     assert not service.is_alive()
+    store = Store.open(load_settings(config).database_url)
+    tenant = store.ensure_tenant("acme")
+    crm_calls = calls_last_24h(store, tenant, store.clock.now(), CRM_CALLS)
+    pc_calls = calls_last_24h(store, tenant, store.clock.now())
+    store.close()
+    assert crm_calls is not None
+    assert crm_calls > 0  # the poller's queries, metered for the console's chart
+    assert pc_calls is not None
+    assert pc_calls > 0
 
 
 def signed_in_page(address: str, config: Path) -> str:

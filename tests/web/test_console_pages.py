@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from console_seed import FakeSides, Seeded, seed
 from console_world import ConsoleWorld, field
 
 from cosell.clock import ManualClock
+from cosell.operations.call_meter import CRM_CALLS, PARTNER_CENTER_CALLS
 from cosell.operations.checks import Check
 from cosell.operations.conflicts import Resolution
 from cosell.store.records import LinkUpdate
@@ -246,3 +248,23 @@ def test_settings_page_is_for_admins_and_runs_the_doctor_on_demand(tmp_path: Pat
     assert "Partner Center sign-in fail invalid_grant sign in again" in checked
     assert ran == [1]
     store.close()
+
+
+def test_overview_charts_calls_per_hour_for_both_sides(world) -> None:  # type: ignore[no-untyped-def]
+    console, _, _ = world
+    now = console.clock.now()
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    earlier = hour - timedelta(hours=3)
+    stale = hour - timedelta(hours=30)
+    console.store.set_cursor(
+        console.tenant,
+        PARTNER_CENTER_CALLS,
+        json.dumps({hour.isoformat(): 12, earlier.isoformat(): 30, stale.isoformat(): 99}),
+    )
+    console.store.set_cursor(console.tenant, CRM_CALLS, json.dumps({hour.isoformat(): 7}))
+    html = console.sign_in("vera").get("/").text
+    assert "Partner Center calls: 42 in 24 h, at most 30 an hour" in html
+    assert "CRM calls: 7 in 24 h, at most 7 an hour" in html
+    assert html.count("<rect ") == 48
+    assert "<title>09:00 UTC: 12</title>" in html
+    assert "style=" not in html.split("<svg", 1)[1].split("</svg>", 1)[0]  # the CSP allows none

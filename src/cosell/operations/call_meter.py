@@ -21,6 +21,7 @@ from cosell.operations.activity import CursorStore
 from cosell.store.records import TenantId
 
 PARTNER_CENTER_CALLS = "meter:partner_center_calls"
+CRM_CALLS = "meter:crm_calls"
 WINDOW = timedelta(hours=24)
 HttpFactory = Callable[[str, httpx.Auth | None], httpx.Client]
 
@@ -92,6 +93,16 @@ def calls_last_24h(
         return None
     oldest = _hour(now - WINDOW)
     return sum(n for hour, n in _buckets(value).items() if hour > oldest)
+
+
+def hourly_calls(
+    cursors: CursorStore, tenant: TenantId, now: datetime, name: str = PARTNER_CENTER_CALLS
+) -> list[tuple[datetime, int]]:
+    """Calls per hour over the last 24 hours, oldest first (hours without calls count 0)."""
+    stored = _buckets(cursors.get_cursor(tenant, name))
+    first = now.replace(minute=0, second=0, microsecond=0) - WINDOW + timedelta(hours=1)
+    hours = [first + timedelta(hours=n) for n in range(24)]
+    return [(hour, stored.get(hour.isoformat(), 0)) for hour in hours]
 
 
 def _buckets(value: str | None) -> Counter[str]:

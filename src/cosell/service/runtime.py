@@ -25,7 +25,7 @@ from cosell.clients.salesforce import SalesforceClient
 from cosell.clock import Clock
 from cosell.errors import ConfigError, CosellError
 from cosell.operations.activity import RecordingStatus
-from cosell.operations.call_meter import CallMeter
+from cosell.operations.call_meter import CRM_CALLS, CallMeter
 from cosell.operations.outcome_counts import outcome_counts
 from cosell.operations.records_view import all_records
 from cosell.operations.verify import BudgetedVerify, Verifier, through_queue
@@ -148,7 +148,10 @@ def build_runtime(
     store = _open_store(settings, clock)
     tenant = store.ensure_tenant(settings.tenant.name)
     meter = CallMeter(store, tenant, clock)
+    crm_meter = CallMeter(store, tenant, clock, name=CRM_CALLS)
     pc_hosts = {settings.partner_center.api_url, settings.partner_center.webhook_api_url}
+    crm_hosts = {str(settings.salesforce.instance_url), settings.hubspot.api_url}
+    crm_http = crm_meter.metered(tracked, crm_hosts)
     on_hubspot = settings.sync.crm == "hubspot"
     parts = ServiceParts(
         settings,
@@ -156,8 +159,8 @@ def build_runtime(
         store,
         tenant,
         partner_center_client(settings, clock, meter.metered(tracked, pc_hosts)),
-        None if on_hubspot else salesforce_client(settings, clock, tracked),
-        hubspot_client(settings, clock, tracked) if on_hubspot else None,
+        None if on_hubspot else salesforce_client(settings, clock, crm_http),
+        hubspot_client(settings, clock, crm_http) if on_hubspot else None,
     )
     status, metrics = _observers(parts)
     queue = EmbeddedQueue(
@@ -180,7 +183,7 @@ def build_runtime(
         allowed_hosts=console_hosts(settings),
     )
     server = WebServer(app, settings.service.host, settings.service.port)
-    closers = [meter.flush, *(client.close for client in opened), store.close]
+    closers = [meter.flush, crm_meter.flush, *(client.close for client in opened), store.close]
     signals = [poll, sweep] if related is None else [poll, related, sweep]
     if settings.sync.verify_pairs > 0:
         signals.append(_verify_loop(parts, queue, status, metrics))

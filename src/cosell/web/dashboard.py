@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from cosell.operations import console
 from cosell.operations.activity import Activity, SignalSeen, read_activity
-from cosell.operations.call_meter import calls_last_24h
+from cosell.operations.call_meter import CRM_CALLS, calls_last_24h, hourly_calls
 from cosell.operations.conflicts import Resolution, open_conflicts, resolve
 from cosell.operations.links_view import recent_links
 from cosell.operations.record_sides import SideReader
@@ -31,6 +31,7 @@ from cosell.settings import Settings
 from cosell.store.records import AuditRecord, TenantId
 from cosell.store.sql import Store
 from cosell.web.auth import Authenticator, safe_next
+from cosell.web.charts import Series, bar_chart
 from cosell.web.pages import Pages
 from cosell.web.setup_pages import ConsoleSetup
 from cosell.web.sso import EntraSignIn
@@ -191,6 +192,11 @@ class Dashboard:
             "oldest_wait": console.duration(waited) if waited else "",
             "activity": self._activity(),
             "pc_calls": calls_last_24h(self.store, self.tenant_id, now),
+            "charts": [
+                Series("Partner Center calls", hourly_calls(self.store, self.tenant_id, now)),
+                Series("CRM calls", hourly_calls(self.store, self.tenant_id, now, CRM_CALLS)),
+            ],
+            "bar_chart": bar_chart,
             "audit": _meaningful(self.store.recent_audit(self.tenant_id, RECENT_AUDIT * 4)),
             "states": _state_counts(all_records(self.store, self.tenant_id)),
             "state_words": STATE_WORDS,
