@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -36,3 +37,32 @@ def ensure_chromium() -> str | None:
         if done.returncode != 0:
             return f"apt-get could not install chromium: {done.stderr.strip()[-300:]}"
     return None if CHROMIUM.exists() else "apt-get ran but /usr/bin/chromium is still missing"
+
+
+AXE_VERSION = "4.14.1"
+AXE_DIR = Path(os.environ.get("COSELL_AXE_DIR", "build/axe-core"))
+
+
+def axe_source() -> tuple[str | None, str]:
+    """axe-core's script (from the npm registry, cached under ``build/``), or why it is missing."""
+    script = AXE_DIR / f"axe-{AXE_VERSION}.min.js"
+    if not script.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            return None, "npm is not installed, so axe-core cannot be fetched"
+        AXE_DIR.mkdir(parents=True, exist_ok=True)
+        packed = subprocess.run(
+            [npm, "pack", "--silent", f"axe-core@{AXE_VERSION}"],
+            cwd=AXE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if packed.returncode != 0:
+            return None, f"npm pack axe-core failed: {packed.stderr.strip()[-300:]}"
+        tarball = AXE_DIR / packed.stdout.strip().splitlines()[-1]
+        with tarfile.open(tarball) as archive:
+            member = archive.extractfile("package/axe.min.js")
+            assert member is not None
+            script.write_bytes(member.read())
+    return script.read_text(), ""

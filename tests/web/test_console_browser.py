@@ -6,13 +6,14 @@ screenshot (``COSELL_SCREENSHOTS``, default ``build/screenshots``)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import ARGS, CHROMIUM, SCREENSHOTS, ensure_chromium
+from browser_support import ARGS, CHROMIUM, SCREENSHOTS, axe_source, ensure_chromium
 from console_seed import FakeSides, seed
 from console_world import PASSWORDS, ConsoleWorld
 from starlette.applications import Starlette
@@ -20,6 +21,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from cosell.clock import ManualClock
+from cosell.operations.call_meter import CRM_CALLS, PARTNER_CENTER_CALLS
 from cosell.sandbox.servers import ServedApp, bind
 from cosell.store.sql import Store, sqlite_url
 from cosell.sync.mapping import default_mapping
@@ -58,6 +60,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     setup = ConsoleSetup(default_mapping(), [("Tenant", "acme"), ("Console sign-in", "required")])
     world = ConsoleWorld(store, clock, FakeSides(), setup)
     seed(store, world.tenant)
+    hour = clock.now().replace(minute=0, second=0, microsecond=0)
+    calls = {(hour - timedelta(hours=h)).isoformat(): 40 + (h * 37) % 90 for h in range(24)}
+    store.set_cursor(world.tenant, PARTNER_CENTER_CALLS, json.dumps(calls))
+    crm = {(hour - timedelta(hours=h)).isoformat(): 100 + (h * 53) % 160 for h in range(24)}
+    store.set_cursor(world.tenant, CRM_CALLS, json.dumps(crm))
     console = ServedApp("console", bind(0))
     console.start(world.app)
     evil = ServedApp("evil", bind(0))
@@ -247,3 +254,35 @@ def test_every_page_has_labels_headings_and_landmarks(page: Any, link: str, name
     assert page.locator("nav a[aria-current=page]").inner_text() == link
     accessible_basics(page)
     shot(page, name)
+
+
+AXE_RUN = """async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']}))
+  .violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target)}))"""
+
+
+def test_axe_finds_no_serious_violations(browser: Any, served: Served) -> None:
+    source, reason = axe_source()
+    if source is None:
+        pytest.skip(reason)
+    # axe is injected as a script of the test's own: the console's CSP would refuse it
+    context = browser.new_context(base_url=served.console.url, bypass_csp=True)
+    page = context.new_page()
+    found: dict[str, list[Any]] = {}
+
+    def audit(path: str) -> None:
+        page.goto(path)
+        page.add_script_tag(content=source)
+        bad = [v for v in page.evaluate(AXE_RUN) if v["impact"] in ("serious", "critical")]
+        if bad:
+            found[path] = bad
+
+    try:
+        audit("/sign-in")
+        sign_in(page, "ada")
+        for path in ("/", "/records", "/records/R-1", "/records/R-4", "/conflicts"):
+            audit(path)
+        for path in ("/dead-letters", "/mapping", "/settings"):
+            audit(path)
+    finally:
+        context.close()
+    assert found == {}, json.dumps(found, indent=1)
