@@ -59,7 +59,13 @@ def plain_reason(raw: str) -> PlainReason:
             "Check whether it was deleted or merged; Retry once it exists again.",
             raw,
         )
-    if kind in ("RejectedError", "Conflict", "Ambiguous", "NotReady"):
+    if kind == "NotReady":
+        return PlainReason(
+            f"Partner Center cannot take this record yet: {message}",
+            "Fill in what is missing in the CRM: the record syncs on its own once it changes.",
+            raw,
+        )
+    if kind in ("RejectedError", "Conflict", "Ambiguous"):
         return PlainReason(
             f"{side} refused this record: {message}",
             "Correct the record as the message says: a change to it syncs it again on its own "

@@ -109,7 +109,7 @@ def detail_context(console: Dashboard, record_id: str) -> dict[str, Any] | None:
         sides = console.sides.read(kind, key_id, link)
     conflicts = [c for c in store.conflicts(tenant, "open") if link and c.link_id == link.id]
     return {
-        "title": row.name or row.key,
+        "title": row.name or _live_name(sides) or row.key,
         "row": row,
         "sides": sides,
         "conflicts": conflicts,
@@ -121,6 +121,14 @@ def detail_context(console: Dashboard, record_id: str) -> dict[str, Any] | None:
         # retry by id: it finds the dead letter under either of the pair's keys
         "dead_key": (row.referral_id or row.opportunity_id) if row.state == "refused" else None,
     }
+
+
+def _live_name(sides: Any) -> str:
+    """The deal name as a side holds it now (for a record with no agreed base yet)."""
+    for found in getattr(sides, "fields", None) or []:
+        if found.name == "name":
+            return str(found.crm or found.partner_center or "")
+    return ""
 
 
 def _keys(row: RecordRow) -> list[str]:
