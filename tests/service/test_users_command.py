@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from cosell.cli import main
 from cosell.clock import ManualClock
 from cosell.errors import ConfigError
-from cosell.service.console import console_auth, console_hosts, session_key
+from cosell.service.console import cached_expiring, console_auth, console_hosts, session_key
 from cosell.settings import Settings
 from cosell.store.sql import Store
 
@@ -105,3 +105,21 @@ def test_allowed_hosts_cover_loopback_the_public_url_and_extras() -> None:
     hosts = console_hosts(settings)
     assert {"127.0.0.1", "localhost", "cosell.internal", "hooks.example.com"} <= set(hosts)
     assert ANY_ADDRESS not in hosts
+
+
+def test_expiring_referrals_are_read_at_most_every_five_minutes() -> None:
+    class Client:
+        calls = 0
+
+        def list_referrals(self, **_: object) -> list[object]:
+            Client.calls += 1
+            return []
+
+    clock = ManualClock()
+    read = cached_expiring(Client(), clock)  # type: ignore[arg-type]
+    assert read().referrals == []
+    read()
+    assert Client.calls == 1
+    clock.advance(301)
+    read()
+    assert Client.calls == 2

@@ -19,6 +19,7 @@ from cosell.clock import ManualClock
 from cosell.operations.call_meter import CRM_CALLS, PARTNER_CENTER_CALLS
 from cosell.operations.checks import Check
 from cosell.operations.conflicts import Resolution
+from cosell.operations.status import Expiring, ExpiringReferral
 from cosell.store.records import LinkUpdate
 from cosell.store.sql import Store, sqlite_url
 from cosell.sync.mapping import default_mapping
@@ -268,3 +269,28 @@ def test_overview_charts_calls_per_hour_for_both_sides(world) -> None:  # type: 
     assert html.count("<rect ") == 48
     assert "<title>09:00 UTC: 12</title>" in html
     assert "style=" not in html.split("<svg", 1)[1].split("</svg>", 1)[0]  # the CSP allows none
+
+
+def test_expiring_incoming_referrals_on_the_overview_and_as_a_filter(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    store = Store.open(sqlite_url(tmp_path), clock=clock)
+    soon = ExpiringReferral(
+        "R-3", "Northwind data estate", "Pending", START + timedelta(days=1), 1.0
+    )
+    reads: list[int] = []
+
+    def expiring() -> Expiring:
+        reads.append(1)
+        return Expiring(3.0, [soon])
+
+    console = ConsoleWorld(store, clock, None, ConsoleSetup(expiring=expiring))
+    seed(store, console.tenant)
+    client = console.sign_in("vera")
+    page = text_of(client.get("/").text)
+    assert "Incoming referrals expiring within 3 days" in page
+    assert "Northwind data estate Pending 2026-03-03 09:00:00 UTC 1.0" in page
+    listed = text_of(client.get("/records", params={"expiring": "1"}).text)
+    assert "1 record" in listed
+    assert "Northwind data estate" in listed
+    assert "Contoso" not in listed
+    store.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
@@ -90,6 +90,8 @@ class RecordQuery:
     sort: str = "last_sync"
     descending: bool = True
     page: int = 1
+    expiring: bool = False
+    """Only incoming referrals close to expiry (the caller passes their ids as ``only``)."""
 
     @classmethod
     def parse(cls, params: Any) -> RecordQuery:
@@ -106,6 +108,7 @@ class RecordQuery:
             sort=sort if sort in SORTS else "last_sync",
             descending=str(params.get("order") or "desc") != "asc",
             page=page,
+            expiring=str(params.get("expiring") or "") in ("1", "true", "on"),
         )
 
     def keeps(self, row: RecordRow) -> bool:
@@ -127,12 +130,18 @@ class RecordPage:
     stages: list[str]
 
 
-def list_records(store: Store, tenant: TenantId, query: RecordQuery | None = None) -> RecordPage:
-    """The page of records ``query`` asks for (all filters applied, then sorted)."""
+def list_records(
+    store: Store,
+    tenant: TenantId,
+    query: RecordQuery | None = None,
+    only: Collection[str] | None = None,
+) -> RecordPage:
+    """The page of records ``query`` asks for (all filters applied, then sorted); with
+    ``only``, just the records whose referral or opportunity id is in it."""
     query = query or RecordQuery()
     everything = all_records(store, tenant)
     kept = sorted(
-        (r for r in everything if query.keeps(r)),
+        (r for r in everything if query.keeps(r) and _among(r, only)),
         key=lambda r: _sort_key(r, query.sort),
         reverse=query.descending,
     )
@@ -141,6 +150,10 @@ def list_records(store: Store, tenant: TenantId, query: RecordQuery | None = Non
     start = (page - 1) * PAGE_SIZE
     stages = sorted({r.stage for r in everything if r.stage})
     return RecordPage(kept[start : start + PAGE_SIZE], len(kept), page, pages, stages)
+
+
+def _among(row: RecordRow, only: Collection[str] | None) -> bool:
+    return only is None or row.referral_id in only or row.opportunity_id in only
 
 
 def all_records(store: Store, tenant: TenantId) -> list[RecordRow]:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+from cosell.clients.partner_center import PartnerCenterClient
 from cosell.clock import Clock
 from cosell.errors import ConfigError
 from cosell.operations.checks import Check
 from cosell.operations.deployment import Deployment
 from cosell.operations.doctor import Doctor
+from cosell.operations.status import Expiring, expiring_referrals
 from cosell.operations.users import UserDirectory
 from cosell.settings import Settings
 from cosell.store.sql import Store
@@ -66,7 +70,30 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text + "\n")
 
 
-def console_setup(settings: Settings, clock: Clock) -> ConsoleSetup:
+EXPIRING_DAYS = 3.0
+EXPIRING_CACHE_SECONDS = 300.0
+
+
+def cached_expiring(client: PartnerCenterClient, clock: Clock) -> Callable[[], Expiring]:
+    """Incoming New referrals expiring within three days, read at most every five minutes
+    (the overview must not cost a Partner Center call per page view)."""
+    lock = threading.Lock()
+    kept: list[tuple[float, Expiring]] = []
+
+    def read() -> Expiring:
+        with lock:
+            if kept and clock.monotonic() - kept[0][0] < EXPIRING_CACHE_SECONDS:
+                return kept[0][1]
+            found = expiring_referrals(client, clock.now(), EXPIRING_DAYS)
+            kept[:] = [(clock.monotonic(), found)]
+            return found
+
+    return read
+
+
+def console_setup(
+    settings: Settings, clock: Clock, partner_center: PartnerCenterClient | None = None
+) -> ConsoleSetup:
     """The mapping page's mapping, the settings page's facts (nothing secret) and its doctor."""
     from cosell.sync.engine import mapping_from_settings
 
@@ -93,7 +120,8 @@ def console_setup(settings: Settings, clock: Clock) -> ConsoleSetup:
         with Deployment(settings, clock) as deployment:
             return Doctor(deployment).run()
 
-    return ConsoleSetup(mapping_from_settings(settings), facts, doctor)
+    expiring = None if partner_center is None else cached_expiring(partner_center, clock)
+    return ConsoleSetup(mapping_from_settings(settings), facts, doctor, expiring)
 
 
 def console_sso(settings: Settings, auth: Authenticator) -> EntraSignIn | None:

@@ -390,7 +390,7 @@ def _dashboard(parts: ServiceParts, status: ServiceStatus) -> Dashboard:
     settings, store = parts.settings, parts.store
     auth = console_auth(settings, store, store.clock)
     sides = RecordSides(engine)
-    setup = console_setup(settings, parts.clock)
+    setup = console_setup(settings, parts.clock, parts.partner_center)
     sso = console_sso(settings, auth)
     return Dashboard.for_service(
         settings, store, parts.tenant, status, auth=auth, sides=sides, setup=setup, sso=sso

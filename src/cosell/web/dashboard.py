@@ -197,6 +197,7 @@ class Dashboard:
                 Series("CRM calls", hourly_calls(self.store, self.tenant_id, now, CRM_CALLS)),
             ],
             "bar_chart": bar_chart,
+            "expiring": self.setup.expiring() if self.setup.expiring is not None else None,
             "audit": _meaningful(self.store.recent_audit(self.tenant_id, RECENT_AUDIT * 4)),
             "states": _state_counts(all_records(self.store, self.tenant_id)),
             "state_words": STATE_WORDS,

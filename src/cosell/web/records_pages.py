@@ -50,8 +50,9 @@ class RecordPages:
 
     async def listing(self, request: Request) -> Response:
         query = RecordQuery.parse(request.query_params)
+        only = await run_in_threadpool(self._expiring_ids) if query.expiring else None
         found = await run_in_threadpool(
-            list_records, self.console.store, self.console.tenant_id, query
+            list_records, self.console.store, self.console.tenant_id, query, only
         )
         template = "records_table.html" if "hx-request" in request.headers else "records.html"
         return self.console.pages.render(
@@ -64,7 +65,12 @@ class RecordPages:
             state_words=STATE_WORDS,
             link=lambda **change: _with(request, change),
             csv_href="/records.csv?" + urlencode(_filters(request)),
+            can_expire=self.console.setup.expiring is not None,
         )
+
+    def _expiring_ids(self) -> set[str]:
+        read = self.console.setup.expiring
+        return set() if read is None else {r.referral_id for r in read().referrals}
 
     async def csv(self, request: Request) -> Response:
         query = RecordQuery.parse(request.query_params)
@@ -156,7 +162,7 @@ def _noise(entry: AuditRecord) -> bool:
 
 
 def _filters(request: Request) -> dict[str, str]:
-    keep = ("q", "state", "direction", "stage", "sort", "order")
+    keep = ("q", "state", "direction", "stage", "sort", "order", "expiring")
     return {k: v for k, v in request.query_params.items() if k in keep and v}
 
 

@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from cosell.operations.checks import Check
 from cosell.operations.records_view import find_record
+from cosell.operations.status import Expiring
 from cosell.sync.mapping import SyncMapping
 
 if TYPE_CHECKING:
@@ -23,12 +24,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ConsoleSetup:
-    """What the mapping and settings pages show: the mapping, the non-secret settings as
-    label/value pairs, and the doctor (``None`` where it cannot run)."""
+    """What the service hands the console besides the store: the mapping, the non-secret
+    settings as label/value pairs, the doctor and the expiring referrals (``None`` where they
+    cannot be had)."""
 
     mapping: SyncMapping | None = None
     facts: Sequence[tuple[str, str]] = field(default_factory=tuple)
     doctor: Callable[[], list[Check]] | None = None
+    expiring: Callable[[], Expiring] | None = None
+    """Incoming referrals close to their 14-day expiry (read from Partner Center, cached)."""
 
 
 class SetupPages:
