@@ -24,7 +24,7 @@ from cosell.emulators.partner_center import create_app as partner_center_emulato
 from cosell.emulators.partner_center.config import PartnerCenterEmulatorConfig
 from cosell.emulators.salesforce.app import create_app as salesforce_emulator
 from cosell.emulators.salesforce.config import SalesforceEmulatorConfig
-from cosell.operations.call_meter import CRM_CALLS, calls_last_24h
+from cosell.operations.call_meter import CRM_CALLS, PROPAGATIONS, calls_last_24h
 from cosell.service.command import CommandDeps, run_command
 from cosell.service.connections import salesforce_client
 from cosell.service.runtime import Runtime, ServiceParts
@@ -173,7 +173,10 @@ def test_run_serves_webhooks_polls_and_sweeps_then_stops_cleanly(tmp_path: Path)
     tenant = store.ensure_tenant("acme")
     crm_calls = calls_last_24h(store, tenant, store.clock.now(), CRM_CALLS)
     pc_calls = calls_last_24h(store, tenant, store.clock.now())
+    reconciled = calls_last_24h(store, tenant, store.clock.now(), PROPAGATIONS)
     store.close()
+    assert reconciled is not None
+    assert reconciled >= 2  # the referral and the opportunity, timed for the console's chart
     assert crm_calls is not None
     assert crm_calls > 0  # the poller's queries, metered for the console's chart
     assert pc_calls is not None

@@ -21,7 +21,12 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from cosell.clock import ManualClock
-from cosell.operations.call_meter import CRM_CALLS, PARTNER_CENTER_CALLS
+from cosell.operations.call_meter import (
+    CRM_CALLS,
+    PARTNER_CENTER_CALLS,
+    PROPAGATION_MS,
+    PROPAGATIONS,
+)
 from cosell.sandbox.servers import ServedApp, bind
 from cosell.store.sql import Store, sqlite_url
 from cosell.sync.mapping import default_mapping
@@ -65,6 +70,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     store.set_cursor(world.tenant, PARTNER_CENTER_CALLS, json.dumps(calls))
     crm = {(hour - timedelta(hours=h)).isoformat(): 100 + (h * 53) % 160 for h in range(24)}
     store.set_cursor(world.tenant, CRM_CALLS, json.dumps(crm))
+    done = {(hour - timedelta(hours=h)).isoformat(): 10 for h in range(24)}
+    spent = {
+        (hour - timedelta(hours=h)).isoformat(): 10 * (4000 + (h * 2700) % 9000) for h in range(24)
+    }
+    store.set_cursor(world.tenant, PROPAGATIONS, json.dumps(done))
+    store.set_cursor(world.tenant, PROPAGATION_MS, json.dumps(spent))
     console = ServedApp("console", bind(0))
     console.start(world.app)
     evil = ServedApp("evil", bind(0))

@@ -16,7 +16,12 @@ from console_seed import FakeSides, Seeded, seed
 from console_world import ConsoleWorld, field
 
 from cosell.clock import ManualClock
-from cosell.operations.call_meter import CRM_CALLS, PARTNER_CENTER_CALLS
+from cosell.operations.call_meter import (
+    CRM_CALLS,
+    PARTNER_CENTER_CALLS,
+    PROPAGATION_MS,
+    PROPAGATIONS,
+)
 from cosell.operations.checks import Check
 from cosell.operations.conflicts import Resolution
 from cosell.operations.status import Expiring, ExpiringReferral
@@ -263,10 +268,15 @@ def test_overview_charts_calls_per_hour_for_both_sides(world) -> None:  # type: 
         json.dumps({hour.isoformat(): 12, earlier.isoformat(): 30, stale.isoformat(): 99}),
     )
     console.store.set_cursor(console.tenant, CRM_CALLS, json.dumps({hour.isoformat(): 7}))
+    latencies = {hour.isoformat(): 20_000, earlier.isoformat(): 90_000}
+    console.store.set_cursor(console.tenant, PROPAGATION_MS, json.dumps(latencies))
+    counts = {hour.isoformat(): 4, earlier.isoformat(): 1}
+    console.store.set_cursor(console.tenant, PROPAGATIONS, json.dumps(counts))
     html = console.sign_in("vera").get("/").text
     assert "Partner Center calls: 42 in 24 h, at most 30 an hour" in html
     assert "CRM calls: 7 in 24 h, at most 7 an hour" in html
-    assert html.count("<rect ") == 48
+    assert "Propagation, hourly average: 5–90 s over 24 h" in html
+    assert html.count("<rect ") == 72
     assert "<title>09:00 UTC: 12</title>" in html
     assert "style=" not in html.split("<svg", 1)[1].split("</svg>", 1)[0]  # the CSP allows none
 

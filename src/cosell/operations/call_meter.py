@@ -22,6 +22,10 @@ from cosell.store.records import TenantId
 
 PARTNER_CENTER_CALLS = "meter:partner_center_calls"
 CRM_CALLS = "meter:crm_calls"
+PROPAGATIONS = "meter:propagations"
+PROPAGATION_MS = "meter:propagation_ms"
+"""Finished reconciles per hour and their summed milliseconds since the key was marked dirty:
+the console draws the hourly average."""
 WINDOW = timedelta(hours=24)
 HttpFactory = Callable[[str, httpx.Auth | None], httpx.Client]
 
@@ -103,6 +107,15 @@ def hourly_calls(
     first = now.replace(minute=0, second=0, microsecond=0) - WINDOW + timedelta(hours=1)
     hours = [first + timedelta(hours=n) for n in range(24)]
     return [(hour, stored.get(hour.isoformat(), 0)) for hour in hours]
+
+
+def hourly_average_seconds(
+    cursors: CursorStore, tenant: TenantId, now: datetime
+) -> list[tuple[datetime, int]]:
+    """The average propagation per hour over the last 24 hours, in whole seconds."""
+    counts = hourly_calls(cursors, tenant, now, PROPAGATIONS)
+    sums = dict(hourly_calls(cursors, tenant, now, PROPAGATION_MS))
+    return [(hour, round(sums[hour] / n / 1000) if n else 0) for hour, n in counts]
 
 
 def _buckets(value: str | None) -> Counter[str]:

@@ -25,7 +25,7 @@ from cosell.clients.salesforce import SalesforceClient
 from cosell.clock import Clock
 from cosell.errors import ConfigError, CosellError
 from cosell.operations.activity import RecordingStatus
-from cosell.operations.call_meter import CRM_CALLS, CallMeter
+from cosell.operations.call_meter import CRM_CALLS, PROPAGATION_MS, PROPAGATIONS, CallMeter
 from cosell.operations.outcome_counts import outcome_counts
 from cosell.operations.records_view import all_records
 from cosell.operations.verify import BudgetedVerify, Verifier, through_queue
@@ -149,6 +149,7 @@ def build_runtime(
     tenant = store.ensure_tenant(settings.tenant.name)
     meter = CallMeter(store, tenant, clock)
     crm_meter = CallMeter(store, tenant, clock, name=CRM_CALLS)
+    latency = [CallMeter(store, tenant, clock, name=n) for n in (PROPAGATIONS, PROPAGATION_MS)]
     pc_hosts = {settings.partner_center.api_url, settings.partner_center.webhook_api_url}
     crm_hosts = {str(settings.salesforce.instance_url), settings.hubspot.api_url}
     crm_http = crm_meter.metered(tracked, crm_hosts)
@@ -165,7 +166,7 @@ def build_runtime(
     status, metrics = _observers(parts)
     queue = EmbeddedQueue(
         store,
-        _timed(handler_factory(parts), metrics, clock),
+        _timed(handler_factory(parts), metrics, clock, latency),
         workers=settings.service.workers,
         clock=clock,
         max_attempts=settings.sync.max_attempts,
@@ -183,7 +184,8 @@ def build_runtime(
         allowed_hosts=console_hosts(settings),
     )
     server = WebServer(app, settings.service.host, settings.service.port)
-    closers = [meter.flush, crm_meter.flush, *(client.close for client in opened), store.close]
+    flushes = [m.flush for m in (meter, crm_meter, *latency)]
+    closers = [*flushes, *(client.close for client in opened), store.close]
     signals = [poll, sweep] if related is None else [poll, related, sweep]
     if settings.sync.verify_pairs > 0:
         signals.append(_verify_loop(parts, queue, status, metrics))
@@ -249,12 +251,20 @@ def _observers(parts: ServiceParts) -> tuple[ServiceStatus, ServiceMetrics]:
     return status, metrics
 
 
-def _timed(handler: Handler, metrics: ServiceMetrics, clock: Clock) -> Handler:
-    """The handler, observing each finished reconcile's time since its key was marked dirty."""
+def _timed(
+    handler: Handler, metrics: ServiceMetrics, clock: Clock, meters: Sequence[CallMeter] = ()
+) -> Handler:
+    """The handler, observing each finished reconcile's time since its key was marked dirty
+    (in the histogram, and in the hourly count and millisecond meters, when given)."""
 
     def run(job: Job) -> None:
         handler(job)
-        metrics.observe_propagation(job.key, (clock.now() - job.enqueued_at).total_seconds())
+        seconds = (clock.now() - job.enqueued_at).total_seconds()
+        metrics.observe_propagation(job.key, seconds)
+        if meters:
+            count, total = meters
+            count.count()
+            total.count(max(int(seconds * 1000), 0))
 
     return run
 

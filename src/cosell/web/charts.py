@@ -18,6 +18,8 @@ class Series:
 
     label: str
     points: Sequence[tuple[datetime, int]]
+    unit: str = ""
+    """Set for averages (e.g. ``"s"``): the summary then gives the range, not a total."""
 
     @property
     def total(self) -> int:
@@ -29,6 +31,11 @@ class Series:
 
     @property
     def summary(self) -> str:
+        if self.unit:
+            seen = [n for _, n in self.points if n]
+            if not seen:
+                return f"{self.label}: nothing in 24 h"
+            return f"{self.label}: {min(seen)}–{max(seen)} {self.unit} over 24 h"
         return f"{self.label}: {self.total} in 24 h, at most {self.peak} an hour"
 
 

@@ -21,7 +21,12 @@ from starlette.routing import Route
 
 from cosell.operations import console
 from cosell.operations.activity import Activity, SignalSeen, read_activity
-from cosell.operations.call_meter import CRM_CALLS, calls_last_24h, hourly_calls
+from cosell.operations.call_meter import (
+    CRM_CALLS,
+    calls_last_24h,
+    hourly_average_seconds,
+    hourly_calls,
+)
 from cosell.operations.conflicts import Resolution, open_conflicts, resolve
 from cosell.operations.links_view import recent_links
 from cosell.operations.record_sides import SideReader
@@ -195,6 +200,11 @@ class Dashboard:
             "charts": [
                 Series("Partner Center calls", hourly_calls(self.store, self.tenant_id, now)),
                 Series("CRM calls", hourly_calls(self.store, self.tenant_id, now, CRM_CALLS)),
+                Series(
+                    "Propagation, hourly average",
+                    hourly_average_seconds(self.store, self.tenant_id, now),
+                    unit="s",
+                ),
             ],
             "bar_chart": bar_chart,
             "expiring": self.setup.expiring() if self.setup.expiring is not None else None,
