@@ -159,6 +159,9 @@ def test_run_serves_webhooks_polls_and_sweeps_then_stops_cleanly(tmp_path: Path)
         assert 'cosell_webhooks_received_total{event="referral-created"} 1.0' in metrics
         assert 'cosell_propagation_seconds_count{path="partner_center_to_crm"}' in metrics
         assert "# TYPE cosell_reconcile_outcomes_total counter" in metrics
+        assert 'side="crm",status="200"' in metrics  # cosell_api_calls_total, the poller's
+        assert 'side="partner_center"' in metrics
+        assert "cosell_queue_oldest_seconds" in metrics
         page = signed_in_page(runtime.server.address, config)
         assert "acme" in page
         assert "referral-created" in page

@@ -1,5 +1,7 @@
 from datetime import UTC, datetime
 
+import httpx
+import pytest
 from starlette.testclient import TestClient
 from web_fakes import trusting_verifier
 
@@ -7,9 +9,11 @@ from cosell.clock import ManualClock
 from cosell.signals.loop import LookReport
 from cosell.store.records import TenantId
 from cosell.web.app import create_app
-from cosell.web.metrics import QueueGauges, ServiceMetrics
+from cosell.web.metrics import QueueGauges, ServiceMetrics, route_of
 from cosell.web.status import ServiceStatus
 from cosell.web.webhooks import WebhookReceiver
+
+SOBJECTS = "/services/data/v62.0/sobjects"
 
 
 class NoQueue:
@@ -103,3 +107,43 @@ def test_metrics_report_reconcile_outcomes_records_by_state_and_propagation() ->
     outcomes[("to_crm", "synced")] = 5  # read afresh at every scrape
     again = app_for(ServiceStatus("acme", ManualClock()), metrics).get("/metrics").text
     assert 'cosell_reconcile_outcomes_total{direction="to_crm",outcome="synced"} 5.0' in again
+
+
+@pytest.mark.parametrize(
+    ("path", "route"),
+    [
+        (
+            "/services/data/v62.0/sobjects/Opportunity/0068d00100PBhu9AAD",
+            "/services/data/v62.0/sobjects/Opportunity/{id}",
+        ),
+        (
+            "/v1/engagements/referrals/5f1c2d3e-0000-4000-8000-00000000abcd",
+            "/v1/engagements/referrals/{id}",
+        ),
+        ("/services/data/v62.0/query", "/services/data/v62.0/query"),
+    ],
+)
+def test_api_call_routes_hide_ids(path: str, route: str) -> None:
+    assert route_of(path) == route
+
+
+def test_api_calls_counted_by_side_route_and_status_and_the_oldest_wait() -> None:
+    metrics = ServiceMetrics()
+    metrics.watch_queue(lambda: QueueGauges(3, 1, 0, 0, oldest_seconds=42.5))
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404 if "missing" in request.url.path else 200)
+
+    client = httpx.Client(
+        transport=httpx.MockTransport(answer),
+        base_url="https://acme.my.salesforce.com",
+        event_hooks={"response": [metrics.api_call_hook("crm")]},
+    )
+    client.get("/services/data/v62.0/sobjects/Opportunity/0068d00100PBhu9AAD")
+    client.get("/services/data/v62.0/sobjects/Opportunity/0068d00100PBhu9AAE")
+    client.get("/services/data/v62.0/sobjects/missing/0068d00100PBhu9AAF")
+    text = app_for(ServiceStatus("acme", ManualClock()), metrics).get("/metrics").text
+    route = "GET /services/data/v62.0/sobjects/Opportunity/{id}"
+    assert f'cosell_api_calls_total{{route="{route}",side="crm",status="200"}} 2.0' in text
+    assert 'status="404"' in text
+    assert "cosell_queue_oldest_seconds 42.5" in text

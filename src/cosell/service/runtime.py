@@ -152,18 +152,20 @@ def build_runtime(
     latency = [CallMeter(store, tenant, clock, name=n) for n in (PROPAGATIONS, PROPAGATION_MS)]
     pc_hosts = {settings.partner_center.api_url, settings.partner_center.webhook_api_url}
     crm_hosts = {str(settings.salesforce.instance_url), settings.hubspot.api_url}
-    crm_http = crm_meter.metered(tracked, crm_hosts)
+    metrics = ServiceMetrics()
+    counted = _counted(tracked, metrics, pc_hosts, crm_hosts)
+    crm_http = crm_meter.metered(counted, crm_hosts)
     on_hubspot = settings.sync.crm == "hubspot"
     parts = ServiceParts(
         settings,
         clock,
         store,
         tenant,
-        partner_center_client(settings, clock, meter.metered(tracked, pc_hosts)),
+        partner_center_client(settings, clock, meter.metered(counted, pc_hosts)),
         None if on_hubspot else salesforce_client(settings, clock, crm_http),
         hubspot_client(settings, clock, crm_http) if on_hubspot else None,
     )
-    status, metrics = _observers(parts)
+    status = _observers(parts, metrics)
     queue = EmbeddedQueue(
         store,
         _timed(handler_factory(parts), metrics, clock, latency),
@@ -230,25 +232,42 @@ def _tracking(http: HttpFactory, opened: list[httpx.Client]) -> HttpFactory:
     return make
 
 
-def _observers(parts: ServiceParts) -> tuple[ServiceStatus, ServiceMetrics]:
+def _counted(
+    http: HttpFactory, metrics: ServiceMetrics, pc_hosts: set[str], crm_hosts: set[str]
+) -> HttpFactory:
+    """``http`` whose clients count every answered call in ``cosell_api_calls``."""
+
+    def make(base_url: str, auth: httpx.Auth | None) -> httpx.Client:
+        client = http(base_url, auth)
+        side = "partner_center" if base_url in pc_hosts else "crm" if base_url in crm_hosts else ""
+        if side:
+            hooks = client.event_hooks["response"]
+            client.event_hooks["response"] = [*hooks, metrics.api_call_hook(side)]
+        return client
+
+    return make
+
+
+def _observers(parts: ServiceParts, metrics: ServiceMetrics) -> ServiceStatus:
     def depth() -> int:
         return parts.store.stats(parts.tenant).queue_depth
 
     def gauges() -> QueueGauges:
         stats = parts.store.stats(parts.tenant)
         conflicts = stats.open_conflicts
-        return QueueGauges(stats.queue_depth, stats.leased, stats.dead_letters, conflicts)
+        waited = (parts.clock.now() - stats.oldest_due).total_seconds() if stats.oldest_due else 0
+        return QueueGauges(
+            stats.queue_depth, stats.leased, stats.dead_letters, conflicts, max(waited, 0.0)
+        )
 
     def states() -> dict[str, int]:
         return dict(Counter(r.state for r in all_records(parts.store, parts.tenant)))
 
-    metrics = ServiceMetrics()
     metrics.watch_queue(gauges)
     metrics.watch_ledger(partial(outcome_counts, parts.store, parts.tenant), states)
-    status = RecordingStatus(
+    return RecordingStatus(
         parts.settings.tenant.name, parts.clock, depth, cursors=parts.store, tenant_id=parts.tenant
     )
-    return status, metrics
 
 
 def _timed(

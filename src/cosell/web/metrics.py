@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import httpx
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -22,6 +24,8 @@ class QueueGauges:
     leased: int
     dead_letters: int
     open_conflicts: int
+    oldest_seconds: float = 0.0
+    """How long the oldest due change has waited (0 when nothing waits)."""
 
 
 class _QueueCollector(Collector):
@@ -38,7 +42,23 @@ class _QueueCollector(Collector):
         yield GaugeMetricFamily(
             "cosell_open_conflicts", "Fields both sides changed.", gauges.open_conflicts
         )
+        yield GaugeMetricFamily(
+            "cosell_queue_oldest_seconds",
+            "How long the oldest due change has waited.",
+            gauges.oldest_seconds,
+        )
 
+
+_ID_LIKE = re.compile(r"^(?=.*\d)[A-Za-z0-9_.@%:-]{6,}$")
+
+
+def route_of(path: str) -> str:
+    """``path`` with id-like segments (six or more characters with a digit) as ``{id}``."""
+    parts = ["{id}" if _ID_LIKE.match(p) and not _VERSION.match(p) else p for p in path.split("/")]
+    return "/".join(parts)
+
+
+_VERSION = re.compile(r"^v\d+(\.\d+)?$")
 
 LATENCY_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600)
 PATHS = {"referral": "partner_center_to_crm", "opportunity": "crm_to_partner_center"}
@@ -99,6 +119,12 @@ class ServiceMetrics:
             registry=self.registry,
         )
 
+        self.api_calls = Counter(
+            "cosell_api_calls",
+            "Calls to Partner Center and the CRM, by side, route and status.",
+            ["side", "route", "status"],
+            registry=self.registry,
+        )
         self.propagation = Histogram(
             "cosell_propagation_seconds",
             "From a record marked dirty to its reconcile finishing, by path.",
@@ -106,6 +132,16 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+
+    def api_call_hook(self, side: str) -> Callable[[httpx.Response], None]:
+        """An ``httpx`` response hook counting the call under ``side`` (ids in the path are
+        replaced by ``{id}``, so the routes stay few)."""
+
+        def count(response: httpx.Response) -> None:
+            route = f"{response.request.method} {route_of(response.request.url.path)}"
+            self.api_calls.labels(side, route, str(response.status_code)).inc()
+
+        return count
 
     def observe_propagation(self, key: str, seconds: float) -> None:
         """One reconcile of ``key`` finished ``seconds`` after the key was marked dirty."""
