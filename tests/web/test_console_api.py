@@ -128,3 +128,23 @@ def test_property_based_run_finds_no_server_error(tmp_path: Path) -> None:
     print(f"schemathesis: {len(statuses)} calls, statuses {sorted(set(statuses))}")
     assert len(statuses) >= 8 * 5
     assert max(statuses) < 500
+
+
+def test_decide_by_api(world) -> None:  # type: ignore[no-untyped-def]
+    console, _ = world
+    client, operator = console.client(), bearer(console, "otto")
+    body = {"decision": "accept"}
+    unavailable = client.post("/api/v1/records/R-3/decide", json=body, headers=operator)
+    assert unavailable.status_code == 400
+
+    def decide(referral_id: str, decision: str) -> str:
+        if referral_id != "R-3":
+            raise LookupError(f"referral {referral_id} has no opportunity yet")
+        return "Qualification"
+
+    console.dashboard.decide = decide
+    answer = client.post("/api/v1/records/R-3/decide", json=body, headers=operator)
+    assert answer.json() == {"stage": "Qualification"}
+    assert client.post("/api/v1/records/R-9/decide", json=body, headers=operator).status_code == 404
+    wrong = client.post("/api/v1/records/R-3/decide", json={"decision": "x"}, headers=operator)
+    assert wrong.status_code == 422

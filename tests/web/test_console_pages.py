@@ -25,7 +25,7 @@ from cosell.operations.call_meter import (
 from cosell.operations.checks import Check
 from cosell.operations.conflicts import Resolution
 from cosell.operations.status import Expiring, ExpiringReferral
-from cosell.store.records import LinkUpdate
+from cosell.store.records import AuditEntry, LinkUpdate
 from cosell.store.sql import Store, sqlite_url
 from cosell.sync.mapping import default_mapping
 from cosell.web.setup_pages import ConsoleSetup
@@ -304,3 +304,35 @@ def test_expiring_incoming_referrals_on_the_overview_and_as_a_filter(tmp_path: P
     assert "Northwind data estate" in listed
     assert "Contoso" not in listed
     store.close()
+
+
+def test_accept_or_decline_an_incoming_referral_on_hold(world) -> None:  # type: ignore[no-untyped-def]
+    console, _, _ = world
+    console.store.commit_sync(
+        console.tenant,
+        LinkUpdate(
+            referral_id="R-7",
+            opportunity_id="006H",
+            base={"name": "Woodgrove: AI pilot", "stage": "New/Pending"},
+        ),
+        [AuditEntry("to_crm", "synced", message="created")],
+    )
+    decided: list[tuple[str, str]] = []
+
+    def decide(referral_id: str, decision: str) -> str:
+        decided.append((referral_id, decision))
+        return "Qualification"
+
+    console.dashboard.decide = decide
+    viewer = console.sign_in("vera")
+    assert "Accept referral" not in viewer.get("/records/R-7").text
+    operator = console.sign_in("otto")
+    html = operator.get("/records/R-7").text
+    assert "Accept referral" in html
+    assert "Accept referral" not in operator.get("/records/R-1").text  # accepted already
+    data = {"csrf": field(html, "csrf"), "decision": "accept"}
+    answer = operator.post("/records/R-7/decide", data=data)
+    assert "Accepted: the opportunity is now Qualification; syncing" in answer.text
+    assert decided == [("R-7", "accept")]
+    data["decision"] = "maybe"
+    assert operator.post("/records/R-7/decide", data=data).status_code == 400

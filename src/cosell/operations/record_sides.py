@@ -73,7 +73,7 @@ class RecordSides:
 
     def read(self, kind: KeyKind, record_id: str, link: Link | None) -> SideBySide:
         try:
-            engine = self._engine_once()
+            engine = self.engine()
             snap = engine.read(kind, record_id, link)
         except CosellError as exc:
             return SideBySide(error=str(exc))
@@ -98,7 +98,8 @@ class RecordSides:
         ]
         return SideBySide(rows, snap.pc is not None, snap.crm is not None)
 
-    def _engine_once(self) -> Engine:
+    def engine(self) -> Engine:
+        """The engine, built on first use."""
         with self._lock:
             if self._engine is None:
                 self._engine = self._factory()

@@ -409,6 +409,7 @@ def _log_halt(job: Job, error: CosellError) -> None:
 
 
 def _dashboard(parts: ServiceParts, status: ServiceStatus) -> Dashboard:
+    from cosell.operations.decisions import Decision, decide
     from cosell.operations.record_sides import RecordSides
 
     def engine() -> Engine:
@@ -419,8 +420,20 @@ def _dashboard(parts: ServiceParts, status: ServiceStatus) -> Dashboard:
     settings, store = parts.settings, parts.store
     auth = console_auth(settings, store, store.clock)
     sides = RecordSides(engine)
+
+    def decided(referral_id: str, decision: Decision) -> str:
+        return decide(sides.engine(), referral_id, decision)
+
     setup = console_setup(settings, parts.clock, parts.partner_center)
     sso = console_sso(settings, auth)
     return Dashboard.for_service(
-        settings, store, parts.tenant, status, auth=auth, sides=sides, setup=setup, sso=sso
+        settings,
+        store,
+        parts.tenant,
+        status,
+        auth=auth,
+        sides=sides,
+        setup=setup,
+        sso=sso,
+        decide=decided,
     )

@@ -39,6 +39,8 @@ from cosell.web.api_models import (
     AuditOut,
     ConflictOut,
     DeadLetterOut,
+    Decided,
+    DecideIn,
     FieldOut,
     Overview,
     Queued,
@@ -78,6 +80,11 @@ class ConsoleAPI:
             Route(
                 f"{PREFIX}/records/{{record_id}}/sync",
                 guard("operator", self.sync, **viewer),
+                methods=["POST"],
+            ),
+            Route(
+                f"{PREFIX}/records/{{record_id}}/decide",
+                guard("operator", self.decide, **viewer),
                 methods=["POST"],
             ),
             Route(
@@ -180,6 +187,21 @@ class ConsoleAPI:
         ]
         await run_in_threadpool(store.enqueue_many, tenant, keys)
         return _json(Queued(keys=keys))
+
+    async def decide(self, request: Request) -> Response:
+        body = await _body(request, DecideIn)
+        if isinstance(body, Response):
+            return body
+        decide = self.console.decide
+        if decide is None:
+            return _error("accepting and declining needs a connection to the CRM", 400)
+        try:
+            stage = await run_in_threadpool(decide, request.path_params["record_id"], body.decision)
+        except LookupError as exc:
+            return _error(str(exc.args[0]), 404)
+        except ValueError as exc:
+            return _error(str(exc), 400)
+        return _json(Decided(stage=stage))
 
     async def resolve(self, request: Request) -> Response:
         body = await _body(request, ResolveIn)

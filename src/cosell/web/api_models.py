@@ -122,6 +122,17 @@ class RetryIn(BaseModel):
     all: bool = False
 
 
+class DecideIn(BaseModel):
+    """Accept or decline an incoming referral waiting on hold."""
+
+    model_config = ConfigDict(extra="forbid")
+    decision: Literal["accept", "decline"]
+
+
+class Decided(_Out):
+    stage: str
+
+
 class Queued(_Out):
     keys: list[str]
 
@@ -143,6 +154,7 @@ ANSWERS: tuple[type[BaseModel], ...] = (
     DeadLetterOut,
     Queued,
     Resolved,
+    Decided,
     ErrorOut,
 )
-BODIES: tuple[type[BaseModel], ...] = (ResolveIn, RetryIn)
+BODIES: tuple[type[BaseModel], ...] = (ResolveIn, RetryIn, DecideIn)

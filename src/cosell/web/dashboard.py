@@ -10,6 +10,7 @@ session's CSRF token and a post from another site is refused.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -28,6 +29,7 @@ from cosell.operations.call_meter import (
     hourly_calls,
 )
 from cosell.operations.conflicts import Resolution, open_conflicts, resolve
+from cosell.operations.decisions import Decision
 from cosell.operations.links_view import recent_links
 from cosell.operations.record_sides import SideReader
 from cosell.operations.records_view import STATE_WORDS, STATES, RecordRow, all_records
@@ -75,8 +77,10 @@ class Dashboard:
         sides: SideReader | None = None,
         setup: ConsoleSetup | None = None,
         sso: EntraSignIn | None = None,
+        decide: Callable[[str, Decision], str] | None = None,
     ) -> None:
         self.sso = sso
+        self.decide = decide
         self.sides = sides
         self.setup = setup or ConsoleSetup()
         self.store = store
@@ -99,6 +103,7 @@ class Dashboard:
         sides: SideReader | None = None,
         setup: ConsoleSetup | None = None,
         sso: EntraSignIn | None = None,
+        decide: Callable[[str, Decision], str] | None = None,
     ) -> Dashboard:
         """The running service's dashboard: opportunities link into the configured org."""
         instance = settings.salesforce.instance_url
@@ -116,6 +121,7 @@ class Dashboard:
             sides=sides,
             setup=setup,
             sso=sso,
+            decide=decide,
         )
 
     def routes(self) -> list[Route]:

@@ -107,6 +107,18 @@ def _paths() -> dict[str, Any]:
                 parameters=[RECORD_ID],
             )
         },
+        f"{PREFIX}/records/{{record_id}}/decide": {
+            "post": _operation(
+                "Accept or decline an incoming referral on hold (operator)",
+                _answer("The CRM stage written", _ref("Decided")),
+                400,
+                403,
+                404,
+                422,
+                parameters=[RECORD_ID],
+                requestBody=_body("DecideIn"),
+            )
+        },
         f"{PREFIX}/conflicts": {
             "get": _operation(
                 "Open conflicts", _answer("Open conflicts", listed | {"items": _ref("ConflictOut")})

@@ -26,6 +26,7 @@ from cosell.operations.records_view import (
 from cosell.queue.protocol import parse_key
 from cosell.store.records import AuditRecord
 from cosell.sync.resolutions import ACCOUNT_FIELD
+from cosell.sync.stages import is_on_hold
 
 if TYPE_CHECKING:
     from cosell.web.dashboard import Dashboard
@@ -46,6 +47,7 @@ class RecordPages:
             Route("/records.csv", guard("viewer", self.csv), methods=["GET"]),
             Route("/records/{record_id}", guard("viewer", self.detail), methods=["GET"]),
             Route("/records/{record_id}/sync", guard("operator", self.sync), methods=["POST"]),
+            Route("/records/{record_id}/decide", guard("operator", self.decide), methods=["POST"]),
         ]
 
     async def listing(self, request: Request) -> Response:
@@ -97,6 +99,21 @@ class RecordPages:
         await run_in_threadpool(self.console.store.enqueue_many, self.console.tenant_id, keys)
         return self.console.back(f"Queued {', '.join(keys)} to sync now", f"/records/{record_id}")
 
+    async def decide(self, request: Request) -> Response:
+        record_id = request.path_params["record_id"]
+        form = await request.form()
+        decision = str(form.get("decision") or "")
+        back = f"/records/{record_id}"
+        decide = self.console.decide
+        if decide is None or decision not in ("accept", "decline"):
+            return PlainTextResponse("decision must be accept or decline", 400)
+        try:
+            stage = await run_in_threadpool(decide, record_id, decision)  # type: ignore[arg-type]
+        except (LookupError, ValueError) as exc:
+            return self.console.back(str(exc.args[0]), back)
+        verb = "Accepted" if decision == "accept" else "Declined"
+        return self.console.back(f"{verb}: the opportunity is now {stage}; syncing", back)
+
 
 def detail_context(console: Dashboard, record_id: str) -> dict[str, Any] | None:
     """What one record's page (and its JSON) shows; ``None`` when no record has that id."""
@@ -126,6 +143,10 @@ def detail_context(console: Dashboard, record_id: str) -> dict[str, Any] | None:
         "opportunity_url": console.urls.of(console.urls.opportunity, row.opportunity_id),
         # retry by id: it finds the dead letter under either of the pair's keys
         "dead_key": (row.referral_id or row.opportunity_id) if row.state == "refused" else None,
+        "can_decide": console.decide is not None
+        and row.direction == "incoming"
+        and bool(row.referral_id)
+        and is_on_hold(row.stage),
     }
 
 
