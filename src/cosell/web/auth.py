@@ -52,9 +52,10 @@ class Viewer:
 
 
 class SignInThrottle:
-    """Failed sign-ins per user name and per client address: after ``free`` failures each
-    further try waits twice as long as the last (capped), until a success or a quiet
-    ``window``. Held in memory: a restart forgets it, which only gives back ``free`` tries."""
+    """Failed sign-ins per user name (``user:…`` keys) and per client address (``client:…``):
+    after ``free`` failures (``client_free`` for an address, which a proxy or an office may
+    share) each further try waits twice as long as the last (capped), until a success or a
+    quiet ``window``. Held in memory: a restart forgets it, which only gives back free tries."""
 
     def __init__(
         self,
@@ -62,8 +63,10 @@ class SignInThrottle:
         free: int = 5,
         cap: timedelta = timedelta(minutes=15),
         window: timedelta = timedelta(minutes=15),
+        client_free: int = 20,
     ) -> None:
         self._clock, self._free, self._cap, self._window = clock, free, cap, window
+        self._client_free = client_free
         self._lock = threading.Lock()
         self._failures: dict[str, tuple[int, datetime]] = {}
 
@@ -92,9 +95,10 @@ class SignInThrottle:
 
     def _wait(self, key: str, now: datetime) -> float:
         count, last = self._failures.get(key, (0, now))
-        if count < self._free or now - last > self._window:
+        free = self._client_free if key.startswith("client:") else self._free
+        if count < free or now - last > self._window:
             return 0.0
-        delay = min(timedelta(seconds=2 ** (count - self._free)), self._cap)
+        delay = min(timedelta(seconds=2 ** (count - free)), self._cap)
         return max((last + delay - now).total_seconds(), 0.0)
 
 
