@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from structlog.testing import capture_logs
 
 from cosell.cli import main
 from cosell.clock import ManualClock
@@ -123,3 +124,10 @@ def test_expiring_referrals_are_read_at_most_every_five_minutes() -> None:
     clock.advance(301)
     read()
     assert Client.calls == 2
+
+
+def test_a_wildcard_listener_without_public_names_is_warned_about() -> None:
+    with capture_logs() as logs:
+        hosts = console_hosts(Settings(service={"host": ANY_ADDRESS}))
+    assert set(hosts) == {"127.0.0.1", "localhost", "[::1]", "::1"}
+    assert [e["event"] for e in logs] == ["service.hosts_loopback_only"]

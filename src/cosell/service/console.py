@@ -9,6 +9,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import structlog
+
 from cosell.clients.partner_center import PartnerCenterClient
 from cosell.clock import Clock
 from cosell.errors import ConfigError
@@ -25,6 +27,7 @@ from cosell.web.security import LOOPBACK_HOSTS, allowed_hosts
 from cosell.web.setup_pages import ConsoleSetup
 from cosell.web.sso import EntraSignIn, SsoConfig
 
+log = structlog.get_logger(__name__)
 SESSION_KEY_FILE = "session.key"
 
 
@@ -58,9 +61,18 @@ def session_key(settings: Settings) -> str:
 
 
 def console_hosts(settings: Settings) -> list[str]:
+    """The ``Host`` names the app answers; a warning when only loopback names would pass on a
+    service listening on every address (webhooks through a proxy would get 400)."""
     service = settings.service
     public = settings.partner_center.webhook_public_url
-    return allowed_hosts(service.host, service.allowed_hosts, [public])
+    hosts = allowed_hosts(service.host, service.allowed_hosts, [public])
+    if set(hosts) <= set(LOOPBACK_HOSTS) and service.host not in LOOPBACK_HOSTS:
+        log.warning(
+            "service.hosts_loopback_only",
+            hint="set partner_center.webhook_public_url or service.allowed_hosts: "
+            "requests naming any other host are refused with 400",
+        )
+    return hosts
 
 
 def _write_private(path: Path, text: str) -> None:
