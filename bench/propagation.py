@@ -1,9 +1,10 @@
 """Propagation benchmark: how fast changes cross, and what they cost, in a running sandbox.
 
-Run on purpose (not a test): ``uv run python bench/propagation.py [--records 50]``.
+Run on purpose (not a test):
+``uv run python bench/propagation.py [--records 50] [--crm salesforce|hubspot]``.
 
-Starts ``cosell sandbox --no-seed`` on free ports with its default timings, then measures and
-prints:
+Starts ``cosell sandbox --no-seed`` (``--crm hubspot``: with the HubSpot emulator) on free ports
+with its default timings, then measures and prints:
 
 * Partner Center → CRM: a Microsoft seller shares a referral; time until its opportunity exists.
 * CRM → Partner Center: a seller flags a complete opportunity; time until its referral exists.
@@ -37,7 +38,7 @@ T = TypeVar("T")
 API = "/services/data/v62.0"
 PC_RESOURCE = "https://api.partner.microsoft.com"
 WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
-NOT_DATA = ("oauth2/token", "/webhooks/v1/registration")
+NOT_DATA = ("oauth2/token", "/webhooks/v1/registration", "/search", "/batch/read")
 RECORD_DEADLINE = 60.0
 POLL = 0.02
 
@@ -55,8 +56,12 @@ def wait_for(probe: Callable[[], T | None], deadline: float, what: str) -> T:
 class Counted:
     """An httpx client that counts its own API calls (control-surface calls excluded)."""
 
-    def __init__(self, base_url: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, base_url: str, headers: dict[str, str] | None = None, *, logged: bool = True
+    ) -> None:
         self.count = 0
+        self.logged = logged
+        """False when the emulator does not log these calls (HubSpot UI users): none to subtract."""
         hooks = {"request": [self._seen]}
         self.http = httpx.Client(
             base_url=base_url,
@@ -67,7 +72,7 @@ class Counted:
         )
 
     def _seen(self, request: httpx.Request) -> None:
-        if not request.url.path.startswith("/_emulator"):
+        if self.logged and not request.url.path.startswith("/_emulator"):
             self.count += 1
 
 
@@ -81,15 +86,20 @@ class Bench:
     """Both sides of a running sandbox, as the benchmark drives and watches them."""
 
     def __init__(self, manifest: dict[str, Any]) -> None:
-        pc, sf = manifest["partner_center"], manifest["salesforce"]
+        pc = manifest["partner_center"]
         keys = ("client_id", "client_secret", "username", "password")
         pc_token = token(
             pc["token_url"],
             {"grant_type": "password", "resource": PC_RESOURCE, **{k: pc[k] for k in keys}},
         )
-        sf_token = token(sf["token_url"], {"grant_type": "password", **{k: sf[k] for k in keys}})
         self.pc = Counted(pc["url"], {"Authorization": f"Bearer {pc_token}"})
-        self.sf = Counted(sf["url"], {"Authorization": f"Bearer {sf_token}"})
+        self.sf = self._crm(manifest)
+
+    def _crm(self, manifest: dict[str, Any]) -> Counted:
+        sf = manifest["salesforce"]
+        keys = ("client_id", "client_secret", "username", "password")
+        sf_token = token(sf["token_url"], {"grant_type": "password", **{k: sf[k] for k in keys}})
+        return Counted(sf["url"], {"Authorization": f"Bearer {sf_token}"})
 
     # --- acting -------------------------------------------------------------------------------
 
@@ -181,6 +191,68 @@ class Bench:
         raise TimeoutError("the sandbox never went quiet")
 
 
+class HubSpotBench(Bench):
+    """The same measurements with HubSpot deals as the CRM side (a seller in HubSpot's UI)."""
+
+    def _crm(self, manifest: dict[str, Any]) -> Counted:
+        hs = manifest["hubspot"]
+        control = httpx.post(f"{hs['control_url']}/users", json={"user_id": 7}, timeout=30)
+        control.raise_for_status()
+        headers = {"Authorization": f"Bearer {control.json()['token']}"}
+        return Counted(hs["url"], headers, logged=False)  # UI calls are not in the call log
+
+    def _hs_create(
+        self, kind: str, properties: dict[str, str], links: list[tuple[str, int]]
+    ) -> str:
+        body: dict[str, Any] = {"properties": properties}
+        body["associations"] = [
+            {
+                "to": {"id": to},
+                "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}],
+            }
+            for to, type_id in links
+        ]
+        response = self.sf.http.post(f"/crm/v3/objects/{kind}", json=body)
+        response.raise_for_status()
+        return str(response.json()["id"])
+
+    def complete_opportunity(self, n: int) -> str:
+        company = self._hs_create("companies", {"name": f"Bench account {n}", "country": "US"}, [])
+        contact = self._hs_create(
+            "contacts", {"lastname": f"Buyer{n}", "email": f"buyer{n}@bench.example"}, []
+        )
+        properties = {
+            "dealname": f"Bench deal {n}",
+            "dealstage": "qualifiedtobuy",
+            "closedate": "2027-12-31T00:00:00Z",
+            "amount": str(2000 + n),
+            "deal_currency_code": "USD",
+            "cosell_help_code": "Proof of concept or demo",
+            "cosell_products": "SOL-BENCH",
+        }
+        return self._hs_create("deals", properties, [(company, 5), (contact, 3)])
+
+    def flag(self, opportunity_id: str) -> None:
+        body = {"properties": {"cosell_sync_with_partner_center": "true"}}
+        self.sf.http.patch(f"/crm/v3/objects/deals/{opportunity_id}", json=body).raise_for_status()
+
+    def opportunity_for(self, referral_id: str) -> bool:
+        params = {"idProperty": "cosell_referral_id"}
+        return self.sf.http.get(f"/crm/v3/objects/deals/{referral_id}", params=params).is_success
+
+
+# What one record needs written on HubSpot at the least, and what batches of 100 make of it.
+HUBSPOT_FLOOR = {
+    "Partner Center -> CRM": ("deal upsert, company, contact, 2 associations, 1 read", 6),
+    "CRM -> Partner Center": (
+        "deal read with associations, company read, contacts read, "
+        "write-back of id, link and status",
+        4,
+    ),
+}
+BATCH = 100
+
+
 def _writes(calls: dict[str, int]) -> int:
     return sum(
         n
@@ -268,7 +340,7 @@ def idle_full_pass(bench: Bench, manifest: dict[str, Any]) -> tuple[int, int]:
 # --- the sandbox --------------------------------------------------------------------------------
 
 
-def start_sandbox(state_dir: Path, log: Path) -> subprocess.Popen[bytes]:
+def start_sandbox(state_dir: Path, log: Path, crm: str = "salesforce") -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-m",
@@ -278,7 +350,7 @@ def start_sandbox(state_dir: Path, log: Path) -> subprocess.Popen[bytes]:
         "--state-dir",
         str(state_dir),
     ]
-    command += ["--port", "0", "--pc-port", "0", "--sf-port", "0"]
+    command += ["--port", "0", "--pc-port", "0", "--sf-port", "0", "--hs-port", "0", "--crm", crm]
     env = {k: v for k, v in os.environ.items() if not k.startswith("COSELL_")}
     with log.open("wb") as out:
         return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -320,13 +392,14 @@ def report(name: str, latencies: list[float]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=50, help="records per direction")
+    parser.add_argument("--crm", choices=("salesforce", "hubspot"), default="salesforce")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cosell-bench-") as tmp:
         state_dir, log = Path(tmp) / "state", Path(tmp) / "sandbox.log"
-        process = start_sandbox(state_dir, log)
+        process = start_sandbox(state_dir, log, args.crm)
         try:
             manifest = wait_ready(process, state_dir / "sandbox.json")
-            bench = Bench(manifest)
+            bench = HubSpotBench(manifest) if args.crm == "hubspot" else Bench(manifest)
             idle = idle_rate(bench)
             bench.reset_calls()
             started = time.monotonic()
@@ -339,7 +412,10 @@ def main() -> int:
             pc_writes, sf_writes = idle_full_pass(bench, manifest)
         finally:
             stop(process)
-    print(f"cosell propagation benchmark: {args.records} records each way, sandbox defaults")
+    print(
+        f"cosell propagation benchmark: {args.records} records each way, sandbox defaults,"
+        f" CRM {args.crm}"
+    )
     print(report("Partner Center -> CRM", incoming))
     print(report("CRM -> Partner Center", outgoing))
     per_minute = f"Partner Center {idle[0] * 60:.0f}, CRM {idle[1] * 60:.0f}"
@@ -352,6 +428,10 @@ def main() -> int:
         f"  CRM -> Partner Center      Partner Center {pc_calls_out:5.1f}   CRM {sf_calls_out:5.1f}"
     )
     print(f"Writes by an idle full pass: Partner Center {pc_writes}, CRM {sf_writes} (expect 0)")
+    if args.crm == "hubspot":
+        print(f"HubSpot floor per record with batches of {BATCH} (one reconcile per record today):")
+        for path, (what, calls) in HUBSPOT_FLOOR.items():
+            print(f"  {path:<26} {calls / BATCH:5.2f}   ({calls} calls: {what})")
     return 0
 
 
