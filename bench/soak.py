@@ -102,59 +102,156 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-# --- the sandbox process ------------------------------------------------------------------------
+# --- the stack: emulators in one process, the service in another --------------------------------
 
 
 class Sandbox:
-    """``cosell sandbox`` on fixed ports, killed and restarted on the same state directory."""
+    """Both emulators (in memory, in one process that lives for the whole soak) and ``cosell
+    run`` against them (its own process: the one that is killed with SIGKILL and started again
+    on the same store). The emulators' process sets up the org and the connector's configuration
+    as ``cosell sandbox`` does, and registers the webhook once the service answers."""
 
     def __init__(self, state_dir: Path, log: Path, env: dict[str, str] | None = None) -> None:
         self.state_dir, self.log = state_dir, log
         self.ports = (free_port(), free_port(), free_port())
         self.extra_env = env or {}
+        self.emulators: subprocess.Popen[bytes] | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.manifest: dict[str, Any] = {}
 
-    def start(self) -> dict[str, Any]:
-        port, pc_port, sf_port = self.ports
-        command = [sys.executable, "-m", "cosell", "sandbox", "--no-seed"]
-        command += ["--port", str(port), "--pc-port", str(pc_port), "--sf-port", str(sf_port)]
-        command += ["--state-dir", str(self.state_dir)]
+    def _environment(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("COSELL_")}
-        env |= FAST_SIGNALS | self.extra_env
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-        manifest_path = self.state_dir / "sandbox.json"
+        return env | FAST_SIGNALS | self.extra_env | (extra or {})
+
+    def _manifest(self, wanted: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        path = self.state_dir / STACK_FILE
 
         def ready() -> dict[str, Any] | None:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the sandbox exited {self.process.returncode}: see {self.log}")
-            if not manifest_path.exists():
+            assert self.emulators is not None
+            if self.emulators.poll() is not None:
+                raise RuntimeError(f"the emulators exited {self.emulators.returncode}: {self.log}")
+            if not path.exists():
                 return None
             with contextlib.suppress(ValueError):
-                content: dict[str, Any] = json.loads(manifest_path.read_text())
-                if content.get("pid") == self.process.pid:
+                content: dict[str, Any] = json.loads(path.read_text())
+                if content.get("pid") == self.emulators.pid and wanted(content):
                     return content
             return None
 
-        self.manifest = wait_for(ready, 120.0, "sandbox.json")
+        return wait_for(ready, 120.0, str(path))
+
+    def start(self) -> dict[str, Any]:
+        """Start the emulators (first time only) and the service; wait until both answer."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.emulators is None:
+            ports = ",".join(str(p) for p in self.ports)
+            command = [sys.executable, __file__, "--serve", str(self.state_dir), "--ports", ports]
+            with self.log.open("ab") as out:
+                self.emulators = subprocess.Popen(
+                    command, stdout=out, stderr=subprocess.STDOUT, env=self._environment()
+                )
+            self.manifest = self._manifest(lambda _m: True)
+        command = [sys.executable, "-m", "cosell", "run", "--config"]
+        command += [self.manifest["config_file"], "--log-format", "json"]
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self._environment(self.manifest["env"]),
+            )
+        health = self.manifest["connector"]["health_url"]
+
+        def healthy() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"cosell run exited {self.process.returncode}: {self.log}")
+            with contextlib.suppress(httpx.HTTPError):
+                return httpx.get(health, timeout=5).status_code == 200
+            return False
+
+        wait_for(healthy, 120.0, health)
+        self.manifest = self._manifest(lambda m: bool(m.get("registered")))
         return self.manifest
 
     def kill(self) -> None:
-        """SIGKILL: no drain, no clean stop."""
+        """SIGKILL the service: no drain, no clean stop."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(30)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(90)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        for process in (self.process, self.emulators):
+            if process is None or process.poll() is not None:
+                continue
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(90)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(30)
+
+
+STACK_FILE = "stack.json"
+
+
+def serve_emulators(state_dir: Path, ports: str) -> int:
+    """The emulators' process: both emulators in memory, the org set up, the connector's
+    configuration written; the webhook registered once the service answers; then serve until
+    SIGTERM."""
+    import threading
+
+    from cosell.clock import SystemClock
+    from cosell.emulators.partner_center import PartnerCenterEmulatorConfig
+    from cosell.emulators.partner_center import create_app as partner_center_app
+    from cosell.emulators.salesforce import SalesforceEmulatorConfig
+    from cosell.emulators.salesforce import create_app as salesforce_app
+    from cosell.sandbox import connector
+    from cosell.sandbox.emulators import Emulators
+    from cosell.sandbox.manifest import Places, manifest, write_manifest
+    from cosell.sandbox.servers import ServedApp, bind
+
+    port, pc_port, sf_port = (int(p) for p in ports.split(","))
+    pc_served, sf_served = (
+        ServedApp("partner-center", bind(pc_port)),
+        ServedApp("sf", bind(sf_port)),
+    )
+    pc_config = PartnerCenterEmulatorConfig(public_url=pc_served.url)
+    sf_config = SalesforceEmulatorConfig(public_url=sf_served.url, fls_strict=True)
+    pc_app, sf_app = partner_center_app(pc_config), salesforce_app(sf_config)
+    pc_served.start(pc_app)
+    sf_served.start(sf_app)
+    emulators = Emulators(pc_served, sf_served, pc_config, sf_config, pc_app, sf_app, False)
+    data = connector.config_data(emulators, state_dir, port)
+    config_file = state_dir / connector.CONFIG_FILE
+    connector.write_config(config_file, data)
+    env = connector.secret_env(emulators)
+    settings = connector.build_settings(data, env)
+    report = connector.set_up_salesforce(settings)
+    failed = report.with_status("missing", "differs", "failed")
+    if failed:
+        raise RuntimeError(f"the emulated org could not be set up: {failed}")
+    url = f"http://127.0.0.1:{port}"
+    places = Places(state_dir, url, settings.database_url, config_file)
+    content = manifest(emulators, places, env, {})
+    write_manifest(state_dir / STACK_FILE, content)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    wait_for(lambda: _answers(f"{url}/healthz") or stopping.is_set(), 300.0, "cosell run", 0.1)
+    if not stopping.is_set():
+        connector.register_webhook(settings, SystemClock(), url)
+        write_manifest(state_dir / STACK_FILE, {**content, "registered": True})
+    stopping.wait()
+    pc_served.stop()
+    sf_served.stop()
+    pc_app.state.emulator.close()
+    return 0
+
+
+def _answers(url: str) -> bool:
+    with contextlib.suppress(httpx.HTTPError):
+        return httpx.get(url, timeout=5).status_code == 200
+    return False
 
 
 # --- the two sides, as people and as the checker read them ---------------------------------------
@@ -784,7 +881,11 @@ LAST_WRITES: dict[str, int] = {}
 """The write routes that moved while the soak waited for quiet (printed when it never came)."""
 
 
-def quiet(sides: Sides, deadline: float, window: float = 10.0) -> bool:
+QUIET = 10.0
+"""Seconds without a write on either emulator that count as quiet."""
+
+
+def quiet(sides: Sides, deadline: float, window: float = QUIET) -> bool:
     """True once neither emulator has seen a write for ``window`` seconds; False when writes
     went on for ``deadline`` seconds."""
     last, since = write_routes(sides), time.monotonic()
@@ -811,7 +912,7 @@ def settle(
     end = started + deadline
     while True:
         LAST_WRITES.clear()
-        stopped = quiet(sides, max(end - time.monotonic(), 1.0))
+        stopped = quiet(sides, max(end - time.monotonic(), QUIET + 5.0), QUIET)
         outcome = check(sides, deals, window)
         if (stopped and outcome.ok) or time.monotonic() >= end:
             return time.monotonic() - started, stopped, outcome
@@ -846,7 +947,7 @@ def verify_counts(manifest: dict[str, Any]) -> str:
 
 
 def soak(args: argparse.Namespace, workdir: Path) -> int:
-    state_dir, log = workdir / "state", workdir / "sandbox.log"
+    state_dir, log = workdir / "state", workdir / "stack.log"
     sandbox = Sandbox(state_dir, log)
     started = time.monotonic()
     sandbox.start()
@@ -920,11 +1021,15 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-verify", dest="verify", action="store_false")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--workdir", type=Path, default=None, help="keep state and logs here")
+    parser.add_argument("--serve", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--ports", default="", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.serve is not None:
+        return serve_emulators(args.serve, args.ports)
     if args.workdir is not None:
         args.workdir.mkdir(parents=True, exist_ok=True)
         return soak(args, args.workdir)
