@@ -68,6 +68,7 @@ FAST_SIGNALS = {
     "COSELL_SYNC__SETTLE_SECONDS": "3",
     "COSELL_SERVICE__LEASE_SECONDS": "15",
     "COSELL_SYNC__VERIFY_INTERVAL": "60",
+    "COSELL_SERVICE__LOG_LEVEL": "warning",
 }
 """Quick signals so the sides settle in seconds (the sandbox's own are slower); a key a killed
 process held is taken over after 15 s instead of 5 minutes; the drift check runs every 60 s."""

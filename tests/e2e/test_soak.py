@@ -86,7 +86,7 @@ def test_a_short_soak_converges_with_nothing_lost_doubled_or_written_when_idle(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = ["--ops", "250", "--fault-rate", "0.05", "--kills", "1", "--seed", "11"]
-    args += ["--idle", "15", "--settle-deadline", "240", "--workdir", str(tmp_path)]
+    args += ["--idle", "15", "--settle-deadline", "90", "--workdir", str(tmp_path)]
     status = soak.main(args)
     printed = capsys.readouterr().out
     assert "kills (SIGKILL + restart): 1" in printed
