@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from collections import Counter
@@ -183,7 +184,9 @@ def test_backoff_grows_and_dead_letters_after_max_attempts(
     assert queue.run_until_idle(WAIT).claimed == 1
 
 
-def test_rejected_is_dead_lettered_at_once_with_the_reason(store: Store) -> None:
+def test_rejected_is_dead_lettered_at_once_with_the_reason(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
     tenant = store.ensure_tenant("acme")
 
     error = RejectedError("customer country must be ISO-2", status=400)
@@ -193,10 +196,15 @@ def test_rejected_is_dead_lettered_at_once_with_the_reason(store: Store) -> None
 
     queue = EmbeddedQueue(store, Recorder(rejected), workers=1)
     queue.enqueue(tenant, "opportunity:006A")
-    assert queue.run_until_idle(WAIT) == QueueStats(claimed=1, dead_lettered=1)
+    with caplog.at_level(logging.WARNING, logger="cosell.queue.embedded"):
+        assert queue.run_until_idle(WAIT) == QueueStats(claimed=1, dead_lettered=1)
     [letter] = store.dead_letters(tenant)
     assert letter.reason == f"RejectedError: {error}"
     assert "customer country must be ISO-2" in letter.reason
+    [line] = [r for r in caplog.records if "dead letter" in r.getMessage()]
+    assert line.levelname == "WARNING"
+    assert "key=opportunity:006A" in line.getMessage()
+    assert "customer country must be ISO-2" in line.getMessage()
 
 
 def test_halt_is_dead_lettered_and_reported(store: Store) -> None:

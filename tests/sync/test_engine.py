@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from engine_world import World
 
 from cosell.queue.embedded import EmbeddedQueue
@@ -191,10 +194,46 @@ def test_shared_referral_reuses_the_matching_account(world: World) -> None:
     assert len(world.query("SELECT Id FROM Account")) == 2
 
 
-def test_lead_referrals_are_not_imported_by_default(world: World) -> None:
+def test_lead_referrals_are_not_imported_by_default(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
     referral = world.share_referral(type="Independent")
-    world.sync(f"referral:{referral['id']}")
+    rid = str(referral["id"])
+    with caplog.at_level(logging.INFO, logger="cosell.sync.outcome"):
+        world.sync(f"referral:{rid}")
+        world.sync(f"referral:{rid}")
     assert world.query("SELECT Id FROM Opportunity") == []
+    # Not imported, but accounted for: one audit row (not one per pass) and a warning, each
+    # saying why and which setting imports it.
+    [row] = world.store.audit_for(world.tenant, rid)
+    assert (row.outcome, row.referral_id) == ("skipped", rid)
+    assert "as 'lead'" in row.message
+    assert "partner_center.incoming_kinds" in row.message
+    [line] = [r for r in caplog.records if rid in r.getMessage()]
+    assert line.levelno == logging.WARNING
+    assert "outcome=skipped" in line.getMessage()
+    assert "incoming_kinds" in line.getMessage()
+
+
+def test_a_referral_shared_without_a_type_is_imported_as_co_sell(world: World) -> None:
+    response = world.pc_control.post("/_emulator/referrals", json={"name": "No type given"})
+    assert response.status_code == 201, response.text
+    assert response.json()["type"] == "Shared"
+    world.sync(f"referral:{response.json()['id']}")
+    [opp] = world.query("SELECT Name FROM Opportunity")
+    assert opp["Name"] == "No type given"
+
+
+def test_synced_outcomes_are_logged_at_info(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    referral = shared(world)
+    with caplog.at_level(logging.INFO, logger="cosell.sync.outcome"):
+        world.sync(f"referral:{referral['id']}")
+    lines = [r for r in caplog.records if r.name == "cosell.sync.outcome"]
+    assert any(
+        r.levelno == logging.INFO and "outcome=synced direction=to_crm" in r.getMessage()
+        for r in lines
+    )
+    assert all(str(referral["id"]) in r.getMessage() for r in lines)
 
 
 # --- d. Partner Center → CRM updates -------------------------------------------------------------

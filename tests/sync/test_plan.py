@@ -261,7 +261,13 @@ CASES = [
         BASE,
         None,
         facts=PlanFacts(referral_kind="lead"),
-        skipped=[("*", "referral kind 'lead' is not in incoming_kinds")],
+        skipped=[
+            (
+                "*",
+                "not imported: Partner Center classes this referral as 'lead' and the mapping "
+                "imports only co_sell; add 'lead' to partner_center.incoming_kinds to import it",
+            )
+        ],
     ),
 ]
 

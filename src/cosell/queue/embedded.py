@@ -285,16 +285,23 @@ class EmbeddedQueue:
             self._retry_or_give_up(job, error)
         elif outcome == "halt":
             assert isinstance(error, CosellError)
-            self._settled(self._store.dead_letter(job, f"halted: {describe(error)}"), halted=1)
+            self._dead_letter(job, f"halted: {describe(error)}", halted=1)
             if self._on_halt is not None:
                 self._on_halt(job, error)
         else:
-            self._settled(self._store.dead_letter(job, describe(error)), dead_lettered=1)
+            self._dead_letter(job, describe(error), dead_lettered=1)
+
+    def _dead_letter(self, job: Job, reason: str, **counts: int) -> None:
+        """Park the job as a dead letter, with a warning an operator's log shows."""
+        log.warning(
+            "dead letter: key=%s attempts=%d reason=%s", job.key, job.attempts, redact_text(reason)
+        )
+        self._settled(self._store.dead_letter(job, reason), **counts)
 
     def _retry_or_give_up(self, job: Job, error: Exception) -> None:
         if job.attempts >= self._max_attempts:
             reason = f"gave up after {job.attempts} attempts: {describe(error)}"
-            self._settled(self._store.dead_letter(job, reason), dead_lettered=1)
+            self._dead_letter(job, reason, dead_lettered=1)
             return
         retry_after = error.retry_after if isinstance(error, RetryableError) else None
         delay = self._retry.delay(job.attempts, retry_after)

@@ -144,7 +144,12 @@ def _plan_missing(
 def _plan_opportunity(pc: CanonicalRecord, mapping: SyncMapping, facts: PlanFacts) -> Plan:
     kinds = mapping.partner_center.incoming_kinds
     if facts.referral_kind is not None and facts.referral_kind not in kinds:
-        reason = f"referral kind {facts.referral_kind!r} is not in incoming_kinds"
+        imported = ", ".join(kinds) or "nothing"
+        reason = (
+            f"not imported: Partner Center classes this referral as {facts.referral_kind!r} and "
+            f"the mapping imports only {imported}; add {facts.referral_kind!r} to "
+            "partner_center.incoming_kinds to import it"
+        )
         return Plan(skipped=[Skip(RECORD, reason)])
     stage = mapping.stage_field()
     if facts.pc_closed or (stage is not None and is_closed(pc.get(stage))):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from cosell.clients.salesforce_records import parse_datetime
 from cosell.errors import StaleWrite
 from cosell.store.records import AuditEntry, LinkUpdate
-from cosell.sync import audit_trail, related, resolutions
+from cosell.sync import audit_trail, outcomes, related, resolutions
 from cosell.sync.account_review import AccountReview
 from cosell.sync.accounts import new_account_fields
 from cosell.sync.mapping import SyncMapping
@@ -74,6 +74,8 @@ class Reconcile:
             return self._create_referral(decided)
         if decided.create == "opportunity":
             return self._create_opportunity(decided)
+        if not snap.linked and snap.pc is not None and snap.crm is None and decided.skipped:
+            self._record_not_imported(decided)
         if snap.pc is not None and snap.crm is not None:
             choices = self._resolutions(decided)
             self._merge(decided)
@@ -113,6 +115,21 @@ class Reconcile:
             for c in choices
         ]
         return choices
+
+    def _record_not_imported(self, decided: Plan) -> None:
+        """A referral left out by a rule (a lead the mapping does not import, a closed one) is
+        audited and logged with the reason and the setting that changes it, once per reason."""
+        pc, engine = self.snap.pc, self.engine
+        assert pc is not None
+        message = "; ".join(s.reason for s in decided.skipped)
+        last = engine.store.audit_for(engine.tenant, pc.id, limit=1)
+        if last and last[0].outcome == "skipped" and last[0].message == message:
+            return
+        entry = replace(
+            self.status.entry("none", outcome="skipped", message=message), referral_id=pc.id
+        )
+        engine.store.record_audit(engine.tenant, [entry])
+        outcomes.log_entry(entry)
 
     # --- creates ---------------------------------------------------------------------------------
 
@@ -287,4 +304,6 @@ class Reconcile:
             pc_etag=pc.etag,
             crm_modstamp=modstamp,
         )
-        return self.engine.store.commit_sync(self.engine.tenant, update, entries)
+        link = self.engine.store.commit_sync(self.engine.tenant, update, entries)
+        outcomes.log_entries(entries, referral_id=pc.id, opportunity_id=opportunity_id)
+        return link

@@ -121,8 +121,11 @@ class ReferralBook:
         return self._update(before, after, "referral-updated")
 
     def share_incoming(self, body: dict[str, Any]) -> dict[str, Any]:
-        """A Microsoft seller shares a referral with the partner: Incoming, New/Pending."""
-        body = {"status": "New", "substatus": "Pending", **body}
+        """A Microsoft seller shares a referral with the partner: Incoming, New/Pending.
+
+        Without a ``type`` it is a co-sell referral (``Shared``), as a Microsoft seller's share
+        is; a lead is created by saying so (``"type": "Independent"``)."""
+        body = {"status": "New", "substatus": "Pending", "type": "Shared", **body}
         referral = self._build(body, direction="Incoming", microsoft_invite=True)
         lifecycle.check_status(referral, None)
         if referral["status"] == "New":
