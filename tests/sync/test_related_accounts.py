@@ -10,7 +10,7 @@ import pytest
 from engine_world import World
 
 from cosell.operations.conflicts import Resolution, resolve
-from cosell.sync.accounts import Customer, customer_of, normalise, same_customer
+from cosell.sync.accounts import Customer, customer_of, name_token, normalise, same_customer
 from cosell.sync.resolutions import ACCOUNT_FIELD, APPLIED
 
 
@@ -35,10 +35,49 @@ def opportunity_account(world: World, rid: str) -> str:
         ("Tailspin Toys, Inc.", "TAILSPIN TOYS", True),
         ("Müller GmbH", "Muller", True),
         ("Tailspin Toys", "Tailspin Toys Europe", False),
+        ("東京 電力", "東京 銀行", False),
+        ("株式会社 テスト", "株式会社 サンプル", False),
+        ("Τράπεζα Αττικής", "Τράπεζα Πειραιώς", False),
+        ("ＴＡＩＬＳＰＩＮ", "tailspin", True),
+        ("Τράπεζα Αττικής", "ΤΡΑΠΕΖΑ ΑΤΤΙΚΗΣ", True),
+        ("株式会社 テスト", "株式会社テスト", False),
+        ("デンキ", "テンキ", False),
+        ("%", "Tailspin Toys", False),
     ],
 )
 def test_names_are_compared_normalised(theirs: str, ours: str, same: bool) -> None:
     assert (normalise(theirs) == normalise(ours)) is same
+
+
+@pytest.mark.parametrize("name", ["%", "_", "%%", "'%'", "—"])
+def test_a_name_without_letters_or_digits_never_matches(name: str) -> None:
+    assert not same_customer(Customer(name, None, None), {"Name": name})
+    assert name_token(name) is None
+
+
+def test_a_name_token_carries_no_wildcard() -> None:
+    assert name_token("100%_Pure Foods") == "Foods"
+    assert name_token("東京 電力") == "東京"
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        ("東京 電力", "東京 銀行"),
+        ("株式会社 テスト", "株式会社 サンプル"),
+        ("Τράπεζα Αττικής", "Τράπεζα Πειραιώς"),
+        ("%", "Tailspin Toys"),
+        ("%", "東京 電力"),
+    ],
+)
+def test_another_company_in_any_script_is_never_reused(
+    world: World, ours: str, theirs: str
+) -> None:
+    other = world.account(Name=theirs, BillingCountry="GB")
+    rid = share(world, name=ours)
+    world.sync(f"referral:{rid}")
+    assert opportunity_account(world, rid) != other
+    assert len(world.query("SELECT Id FROM Account")) == 2
 
 
 def test_a_different_postal_code_is_a_different_customer() -> None:

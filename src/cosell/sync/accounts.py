@@ -134,12 +134,44 @@ def duns_digits(value: Any) -> str:
 
 
 def normalise(name: str | None) -> str:
-    """A company name for comparison: accents, case, punctuation and legal suffixes dropped."""
-    text = unicodedata.normalize("NFKD", name or "").encode("ascii", "ignore").decode()
-    words = re.sub(r"[^a-z0-9]+", " ", text.casefold()).split()
-    while words and words[-1] in LEGAL_SUFFIXES:
+    """A company name for comparison, in any script: NFKC, case folded, Latin and Greek accents,
+    punctuation and legal suffixes dropped (``"Müller GmbH"`` → ``"muller"``,
+    ``"東京 電力"`` → ``"東京 電力"``). Empty when the name has no letter or digit."""
+    text = unicodedata.normalize("NFKC", _strip_accents(name or "")).casefold()
+    words = "".join(c if _is_word_char(c) else " " for c in text).split()
+    while len(words) > 1 and words[-1] in LEGAL_SUFFIXES:
         words.pop()
     return " ".join(words)
+
+
+def name_token(name: str | None) -> str | None:
+    """The longest run of letters and digits in a name, to narrow a search by pattern (the
+    caller decides with :func:`same_customer`); ``None`` when the name has no letter or digit,
+    so a name such as ``"%"`` never matches by pattern. Wildcards never reach the pattern."""
+    runs = "".join(c if _is_word_char(c) else " " for c in name or "").split()
+    return max(runs, key=len) if runs else None
+
+
+def _strip_accents(text: str) -> str:
+    """Combining accents after a Latin or Greek letter dropped (``ü`` → ``u``, ``ά`` → ``α``);
+    marks that make another letter elsewhere (kana voicing, Cyrillic ``й``) are kept."""
+    out: list[str] = []
+    for char in unicodedata.normalize("NFD", text):
+        if _ACCENTS.match(char) and out and _accented_script(out[-1]):
+            continue
+        out.append(char)
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+def _accented_script(char: str) -> bool:
+    return unicodedata.name(char, "").startswith(("LATIN", "GREEK"))
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or unicodedata.category(char).startswith("M")
+
+
+_ACCENTS = re.compile("[\u0300-\u036f]")
 
 
 def _postal(value: Any) -> str:
@@ -147,8 +179,10 @@ def _postal(value: Any) -> str:
 
 
 def same_customer(customer: Customer, account: Mapping[str, Any]) -> bool:
-    """Normalised names equal; countries, postal codes and DUNS numbers too when both have one."""
-    if not customer.name or normalise(customer.name) != normalise(account.get("Name")):
+    """Normalised names equal and not empty; countries, postal codes and DUNS numbers too when
+    both have one."""
+    ours = normalise(customer.name)
+    if not ours or ours != normalise(account.get("Name")):
         return False
     theirs_duns = duns_digits(account.get(DUNS_FIELD))
     if customer.duns and theirs_duns and theirs_duns != customer.duns:
@@ -181,14 +215,15 @@ class AccountMatcher:
         return Match("none")
 
     def _linked(self, customer: Customer) -> list[dict[str, Any]]:
-        if not customer.name:
+        token = name_token(customer.name)
+        if token is None:
             return []
         column = self.schema.names.referral_id_field
         columns = ", ".join(f"Account.{c}" for c in self._columns()[1:])
         soql = (
             f"SELECT AccountId, {columns} "  # noqa: S608
             f"FROM Opportunity WHERE {column} != null AND AccountId != null "
-            f"AND Account.Name LIKE {soql_literal(_like(customer.name))} LIMIT {SEARCH_LIMIT}"
+            f"AND Account.Name LIKE {soql_literal(_like(token))} LIMIT {SEARCH_LIMIT}"
         )
         rows = [{"Id": r["AccountId"], **(r.get("Account") or {})} for r in self._query(soql)]
         return [_account(r) for r in rows if same_customer(customer, r)]
@@ -203,11 +238,12 @@ class AccountMatcher:
         return [_account(r) for r in self._query(soql)]
 
     def _by_name(self, customer: Customer) -> list[dict[str, Any]]:
-        if not customer.name:
+        token = name_token(customer.name)
+        if token is None:
             return []
         soql = (
             f"SELECT {', '.join(self._columns())} FROM Account "  # noqa: S608
-            f"WHERE Name LIKE {soql_literal(_like(customer.name))} "
+            f"WHERE Name LIKE {soql_literal(_like(token))} "
             f"ORDER BY CreatedDate LIMIT {SEARCH_LIMIT}"
         )
         return [_account(r) for r in self._query(soql) if same_customer(customer, r)]
@@ -221,10 +257,9 @@ class AccountMatcher:
         return [dict(row) for row in self.client.query(soql)]
 
 
-def _like(name: str) -> str:
-    """A LIKE pattern on the longest word of the name (the database narrows, we decide)."""
-    words = re.sub(r"[%_'\\]+", " ", name).split() or [name]
-    return f"%{max(words, key=len)}%"
+def _like(token: str) -> str:
+    """A LIKE pattern containing a name token (letters and digits only: no wildcard)."""
+    return f"%{token}%"
 
 
 def _account(row: Mapping[str, Any]) -> dict[str, Any]:

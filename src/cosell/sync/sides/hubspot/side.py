@@ -22,7 +22,7 @@ from typing import Any
 
 from cosell.clients.hubspot import HubSpotClient
 from cosell.errors import NotFound, StaleWrite
-from cosell.sync.accounts import Customer, Match, same_customer
+from cosell.sync.accounts import Customer, Match, name_token, same_customer
 from cosell.sync.crm_record import CrmRecord
 from cosell.sync.crm_schema import CrmNames, CrmSchema, fit
 from cosell.sync.mapping import CRM_RELATED_LISTS, SyncMapping
@@ -178,10 +178,9 @@ class HubSpotSide:
     def match_account(self, customer: Customer) -> Match:
         """The customer's company: companies named alike (by their longest word), kept when
         :func:`same_customer` agrees on name, country and postal code."""
-        if not customer.name:
+        token = name_token(customer.name)
+        if token is None:
             return Match("none")
-        words = customer.name.split() or [customer.name]
-        token = max(words, key=len)
         flt = [
             {"filters": [{"propertyName": "name", "operator": "CONTAINS_TOKEN", "value": token}]}
         ]
