@@ -233,6 +233,22 @@ CASES = [
         to_pc={"external_reference_id": "006Z"},
     ),
     Case(
+        "no base, incoming, the create stopped half-way: the referral's values finish it",
+        None,
+        rec(HELD, deal_value="200.00", notes="new"),
+        rec(HELD, deal_value="100.00", notes=None),
+        facts=PlanFacts(direction="incoming"),
+        to_crm={"deal_value": "200.00", "notes": "new"},
+    ),
+    Case(
+        "no base, outgoing, the create stopped half-way: the crm values finish it",
+        None,
+        rec(deal_value="100.00", notes=None),
+        rec(deal_value="200.00", notes="new"),
+        facts=PlanFacts(direction="outgoing"),
+        to_pc={"deal_value": "200.00", "notes": "new"},
+    ),
+    Case(
         "no base and unknown creator: differing fields are owner-resolved conflicts",
         None,
         rec(deal_value="1.00"),

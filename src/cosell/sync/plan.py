@@ -114,15 +114,31 @@ def plan(
     """Decide the writes that bring both sides to agreement (pure)."""
     if pc is None or crm is None:
         return _plan_missing(base, pc, crm, mapping, facts)
-    start = dict(base) if base is not None else _first_base(pc, crm, facts)
+    start = dict(base) if base is not None else _first_base(pc, crm, mapping, facts)
     return _Merge(start, pc, crm, mapping, facts).run()
 
 
-def _first_base(pc: CanonicalRecord, crm: CanonicalRecord, facts: PlanFacts) -> dict[str, Value]:
-    """No base yet: the creating side's values are the base; unknown creator: none agreed."""
-    if facts.direction == "incoming":
-        return dict(pc)
-    return dict(crm) if facts.direction == "outgoing" else {}
+def _first_base(
+    pc: CanonicalRecord, crm: CanonicalRecord, mapping: SyncMapping, facts: PlanFacts
+) -> dict[str, Value]:
+    """No base yet (a create not committed: interrupted, or found by its reference): the
+    creating side's values are the base where the other side already holds them. Where it does
+    not (the create stopped half-way: some contacts written, an older deal value), the other
+    side's value is the base, so the creator's value reads as the change and finishes the
+    create; a gap is never read as an edit or a deletion on the other side. Unknown creator:
+    none agreed."""
+    if facts.direction is None:
+        return {}
+    creator, other = (pc, crm) if facts.direction == "incoming" else (crm, pc)
+    target: Side = "crm" if facts.direction == "incoming" else "partner_center"
+    start = dict(creator)
+    for name, spec in mapping.fields.items():
+        value, held = creator.get(name), other.get(name)
+        if not spec.on_create_to(target) or _or_default(spec, value) == _or_default(spec, held):
+            continue
+        if project(spec, value, target, mapping) != held:
+            start[name] = held
+    return start
 
 
 def _plan_missing(
