@@ -364,3 +364,36 @@ def test_a_field_both_sides_changed_is_parked_once_for_a_person(world: World) ->
     assert world.writes() == before
     rows = world.store.audit_for(world.tenant, opp["Id"])
     assert len([r for r in rows if r.outcome == "conflict"]) == 1
+
+
+def test_a_refused_referral_stays_visible_after_it_expires(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    details = {"dealValue": 9000, "currency": "CHF", "closingDateTime": "2027-03-31T00:00:00Z"}
+    referral = world.share_referral(name="Contoso: Swiss pilot", details=details)
+    rid, key = str(referral["id"]), f"referral:{referral['id']}"
+    with caplog.at_level(logging.WARNING):
+        assert world.full_pass().dead_lettered == 1
+    assert world.query("SELECT Id FROM Opportunity") == []
+    # The refusal is in the audit (with the CRM's words) and the log, not only the dead letter.
+    [row] = world.store.audit_for(world.tenant, rid)
+    assert row.outcome == "rejected"
+    assert "CHF" in row.message
+    assert any(
+        "outcome=rejected" in r.getMessage() and rid in r.getMessage() for r in caplog.records
+    )
+    refused = world.store.dead_letter_for(world.tenant, key)
+    assert refused is not None
+
+    # Microsoft's 14 days pass: the referral expires (Closed) before it ever reached the CRM.
+    world.emulator_clock.advance(15 * 86400)
+    assert world.referral(rid)["status"] == "Closed"
+    for _ in range(2):
+        assert world.full_pass().dead_lettered == 1
+    letter = world.store.dead_letter_for(world.tenant, key)
+    assert letter is not None
+    assert "Closed" in letter.reason
+    assert "never reached the CRM" in letter.reason
+    assert "CHF" in letter.reason
+    assert letter.reason.count("never reached the CRM") == 1
+    assert [r.outcome for r in world.store.audit_for(world.tenant, rid)] == ["skipped", "rejected"]

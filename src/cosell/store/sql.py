@@ -217,6 +217,13 @@ class Store:
             rows = conn.execute(stmt).mappings().all()
         return [_dead_letter(row) for row in rows]
 
+    def dead_letter_for(self, tenant: TenantId, key: str) -> DeadLetter | None:
+        """The dead letter of one key, if it has one."""
+        where = sa.and_(dead_letters.c.tenant_id == tenant, dead_letters.c.key == key)
+        with self._tx() as conn:
+            row = conn.execute(sa.select(dead_letters).where(where)).mappings().first()
+        return None if row is None else _dead_letter(row)
+
     def retry_dead_letter(self, tenant: TenantId, key: str) -> bool:
         """Move one dead letter back onto the queue, due now. False when there was none."""
         where = sa.and_(dead_letters.c.tenant_id == tenant, dead_letters.c.key == key)

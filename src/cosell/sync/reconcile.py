@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from cosell.clients.salesforce_records import parse_datetime
-from cosell.errors import StaleWrite
+from cosell.errors import CosellError, StaleWrite
 from cosell.store.records import AuditEntry, LinkUpdate
 from cosell.sync import audit_trail, outcomes, related, resolutions
 from cosell.sync.account_review import AccountReview
@@ -34,6 +34,11 @@ if TYPE_CHECKING:
     from cosell.sync.engine import Engine, Snapshot
 
 REFUSED_PATH = "Partner Center does not accept updates of {path}"
+
+
+class ExpiredBeforeSync(CosellError):
+    """A referral a side refused closed (or expired) before it was ever synced: it stays a dead
+    letter with both reasons, so no surface loses it."""
 
 
 class Reconcile:
@@ -123,13 +128,26 @@ class Reconcile:
         assert pc is not None
         message = "; ".join(s.reason for s in decided.skipped)
         last = engine.store.audit_for(engine.tenant, pc.id, limit=1)
-        if last and last[0].outcome == "skipped" and last[0].message == message:
+        if not (last and last[0].outcome == "skipped" and last[0].message == message):
+            entry = self.status.entry("none", outcome="skipped", message=message)
+            entry = replace(entry, referral_id=pc.id)
+            engine.store.record_audit(engine.tenant, [entry])
+            outcomes.log_entry(entry)
+        self._keep_dead_letter(message)
+
+    def _keep_dead_letter(self, message: str) -> None:
+        """A referral refused earlier (a dead letter) that is now left out (it expired, it closed)
+        never reached the CRM: the dead letter stays, saying both, instead of being cleared by
+        this pass that did nothing."""
+        pc, engine = self.snap.pc, self.engine
+        assert pc is not None
+        letter = engine.store.dead_letter_for(engine.tenant, f"referral:{pc.id}")
+        if letter is None:
             return
-        entry = replace(
-            self.status.entry("none", outcome="skipped", message=message), referral_id=pc.id
-        )
-        engine.store.record_audit(engine.tenant, [entry])
-        outcomes.log_entry(entry)
+        prefix = f"{ExpiredBeforeSync.__name__}: "
+        if letter.reason.startswith(prefix):
+            raise ExpiredBeforeSync(letter.reason.removeprefix(prefix))
+        raise ExpiredBeforeSync(f"{message}; it never reached the CRM: {letter.reason}")
 
     # --- creates ---------------------------------------------------------------------------------
 
@@ -171,7 +189,8 @@ class Reconcile:
             write.account.update(new_account_fields(pc.raw, engine.schema.account_fields))
         notice = self.status.notice(decided, pc)
         extra = self.status.fields(None, [entry], notice=notice, pending=write.opportunity)
-        opportunity_id = engine.crm.create(write, pc.id, extra, choice.account_id)
+        with self.status.shown_on_record():
+            opportunity_id = engine.crm.create(write, pc.id, extra, choice.account_id)
         related.mirror_notes(engine, opportunity_id, decided)
         if write.solutions is not None:
             decided.new_base[ROWS_KEY] = list[Value](sorted(write.solutions))

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from cosell.errors import RejectedError
 from cosell.store.records import AuditEntry, Direction
-from cosell.sync import audit_trail, lifecycle, name_marker, related, resolutions
+from cosell.sync import audit_trail, lifecycle, name_marker, outcomes, related, resolutions
 from cosell.sync.mapping import SyncMapping
 from cosell.sync.partner_center_side import PcRecord
 from cosell.sync.plan import FieldConflict, Plan
@@ -172,6 +172,9 @@ class RecordStatus:
     def show_failure(self, reason: str, request_id: str | None = None) -> None:
         crm = self.snap.crm
         if crm is None:
+            # Nothing in the CRM to show it on (the create was refused): the audit and the log
+            # say why, once per distinct reason.
+            self._audit_once(self.refusal(reason, request_id))
             return
         refusal = self.refusal(reason, request_id)
         fields = self.fields(crm.opportunity, [], refusal)
@@ -191,6 +194,17 @@ class RecordStatus:
     def _audit(self, refusal: AuditEntry, opportunity_id: str) -> None:
         stored = replace(refusal, referral_id=self.referral_id(), opportunity_id=opportunity_id)
         self.engine.store.record_audit(self.engine.tenant, [stored])
+
+    def _audit_once(self, entry: AuditEntry) -> None:
+        referral_id = self.referral_id()
+        if referral_id is None:
+            return
+        last = self.engine.store.audit_for(self.engine.tenant, referral_id, limit=1)
+        if last and last[0].outcome == entry.outcome and last[0].message == entry.message:
+            return
+        stored = replace(entry, referral_id=referral_id)
+        self.engine.store.record_audit(self.engine.tenant, [stored])
+        outcomes.log_entry(stored)
 
     def referral_id(self) -> str | None:
         if self.snap.pc is not None:
