@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 from webhook_pki import NOW, Pki
 
 from cosell.clock import ManualClock
 from cosell.errors import WebhookRejected
-from cosell.webhooks.certificates import CertificateCache, TrustPolicy
+from cosell.webhooks.certificates import MAX_CERTIFICATE_BYTES, CertificateCache, TrustPolicy
 
 CERT_URL = "https://3psostorageacct.blob.core.windows.net/cert/pcnotifications.cer"
 
@@ -150,3 +152,75 @@ def test_sandbox_allows_http_on_listed_hosts_and_trusts_only_its_ca(pki: Pki) ->
         policy.check_url("http://localhost:8601/_emulator/certificate.cer")
     with pytest.raises(WebhookRejected, match="trusted root"):
         cache_for(CertHost({url: pki.leaf.pem() + pki.intermediate.pem()}), policy).certificate(url)
+
+
+def test_a_huge_body_is_abandoned_at_the_cap_without_reading_the_rest(pki: Pki) -> None:
+    chunk = b"x" * 16 * 1024
+    served: list[int] = []
+
+    def endless() -> Iterator[bytes]:
+        for _ in range(2000):  # ~31 MiB if read whole
+            served.append(len(chunk))
+            yield chunk
+
+    http = httpx.Client(
+        transport=httpx.MockTransport(lambda _: httpx.Response(200, content=endless()))
+    )
+    cache = CertificateCache(http, production(pki), clock=ManualClock(NOW))
+    with pytest.raises(WebhookRejected, match="too large"):
+        cache.certificate(CERT_URL)
+    assert sum(served) <= MAX_CERTIFICATE_BYTES + len(chunk)
+
+
+def test_a_declared_oversize_length_is_refused_before_the_body(pki: Pki) -> None:
+    def big(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Length": str(300 * 1024 * 1024)}, content=b"")
+
+    cache = CertificateCache(httpx.Client(transport=httpx.MockTransport(big)), production(pki))
+    with pytest.raises(WebhookRejected, match="too large"):
+        cache.certificate(CERT_URL)
+
+
+def test_a_trickling_host_is_cut_off_at_the_overall_deadline(pki: Pki) -> None:
+    timer = ManualClock(NOW)
+    served: list[int] = []
+
+    def trickle() -> Iterator[bytes]:
+        for _ in range(100):  # one byte a second: each read is quick, the whole is not
+            timer.advance(1)
+            served.append(1)
+            yield b"-"
+
+    http = httpx.Client(
+        transport=httpx.MockTransport(lambda _: httpx.Response(200, content=trickle()))
+    )
+    cache = CertificateCache(
+        http, production(pki), clock=ManualClock(NOW), deadline=10.0, timer=timer.monotonic
+    )
+    with pytest.raises(WebhookRejected, match="deadline"):
+        cache.certificate(CERT_URL)
+    assert len(served) <= 11
+
+
+def test_failures_are_cached_so_forged_callbacks_do_not_refetch(pki: Pki) -> None:
+    host = CertHost({})  # every fetch answers 404
+    clock = ManualClock(NOW)
+    cache = CertificateCache(
+        httpx.Client(transport=httpx.MockTransport(host)), production(pki), clock=clock
+    )
+    for _ in range(50):
+        with pytest.raises(WebhookRejected, match="404"):
+            cache.certificate(CERT_URL)
+    assert len(host.fetched) == 1
+    clock.advance(cache.failure_ttl + 1)
+    host.files[CERT_URL] = pki.leaf.pem() + pki.intermediate.pem()
+    assert cache.certificate(CERT_URL) == pki.leaf.cert
+    assert len(host.fetched) == 2
+
+
+def test_sandbox_loopback_allowance_is_the_emulators_port_alone(pki: Pki) -> None:
+    policy = TrustPolicy.sandbox_mode(pki.other_root.pem(), hosts=["127.0.0.1:8601"])
+    policy.check_url("http://127.0.0.1:8601/_emulator/certificate.cer")
+    for url in ("http://127.0.0.1:6379/", "http://127.0.0.1/x.cer", "http://127.0.0.1:5432/x"):
+        with pytest.raises(WebhookRejected, match="allow-listed"):
+            policy.check_url(url)

@@ -193,11 +193,18 @@ def webhook_certificates(
     if pc.webhook_trust_ca:
         ca = _load_ca(pc.webhook_trust_ca, fetcher)
         if "://" in pc.webhook_trust_ca:
-            hosts.append(urlsplit(pc.webhook_trust_ca).hostname or "")
+            hosts.append(_host_and_port(pc.webhook_trust_ca))
         policy = TrustPolicy.sandbox_mode(ca, hosts)
     else:
         policy = TrustPolicy.production(_system_roots(), hosts)
     return CertificateCache(fetcher, policy, clock)
+
+
+def _host_and_port(url: str) -> str:
+    """``host:port`` of ``url``: certificates are then fetched from that port alone."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{(parts.hostname or '').lower()}:{port}"
 
 
 def _load_ca(where: str, http: httpx.Client) -> bytes:

@@ -20,12 +20,14 @@ when the body is larger than any callback) with the reason logged, and is never 
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import structlog
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -45,6 +47,11 @@ REFERRAL_EVENTS = frozenset({"referral-created", "referral-updated"})
 RELATED_EVENTS = frozenset({"related-referral-created", "related-referral-updated"})
 TEST_EVENT = "test-created"
 EVENTS = tuple(sorted(REFERRAL_EVENTS | RELATED_EVENTS))
+# Verifications run on a small pool of their own (a certificate fetch may wait seconds on a slow
+# host): forged callbacks naming slow hosts queue there and never hold the threads that serve
+# /healthz, the console or the API. Past MAX_PENDING waiting callbacks the receiver answers 503.
+VERIFY_WORKERS = 4
+MAX_PENDING = 256
 
 
 class Callback(Protocol):
@@ -82,7 +89,13 @@ class WebhookReceiver:
         sweep_hint: Callable[[], None],
         metrics: ServiceMetrics,
         status: ServiceStatus,
+        verify_workers: int = VERIFY_WORKERS,
+        max_pending: int = MAX_PENDING,
     ) -> None:
+        self._pool = ThreadPoolExecutor(verify_workers, thread_name_prefix="cosell-webhook-verify")
+        self._max_pending = max_pending
+        self._pending = 0
+        self._pending_lock = threading.Lock()
         self._verify = verify
         self._queue = queue
         self._tenant = tenant
@@ -97,8 +110,26 @@ class WebhookReceiver:
             self._metrics.webhooks_rejected.labels("413").inc()
             log.warning("webhook.rejected", reason="body is too large", status=413)
             return JSONResponse({"status": "rejected"}, 413)
-        delivery = await run_in_threadpool(self.deliver, dict(request.headers), body)
+        with self._pending_lock:
+            busy = self._pending >= self._max_pending
+            if not busy:
+                self._pending += 1
+        if busy:
+            self._metrics.webhooks_rejected.labels("503").inc()
+            log.warning("webhook.busy", reason="too many callbacks waiting for verification")
+            return JSONResponse({"status": "busy"}, 503, headers={"Retry-After": "5"})
+        try:
+            loop = asyncio.get_running_loop()
+            headers = dict(request.headers)
+            delivery = await loop.run_in_executor(self._pool, self.deliver, headers, body)
+        finally:
+            with self._pending_lock:
+                self._pending -= 1
         return JSONResponse({"status": delivery.action}, delivery.status)
+
+    def close(self) -> None:
+        """Stop the verification pool (callbacks already running finish)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def deliver(self, headers: Mapping[str, str], body: bytes) -> Delivery:
         """Verify and route one callback (runs off the event loop: it may fetch a certificate)."""

@@ -11,7 +11,8 @@ the issuer must name ``O=Microsoft Corporation``; in sandbox mode the anchor is 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -30,6 +31,12 @@ DEFAULT_HOSTS = frozenset({"3psostorageacct.blob.core.windows.net"})
 DEFAULT_HOST_SUFFIXES = (".microsoft.com",)
 MAX_CERTIFICATE_BYTES = 64 * 1024
 MAX_CHAIN = 6
+# The whole fetch (connect, headers and body) must finish within this many seconds; each network
+# wait is bounded by half of it, and the elapsed time is checked after every chunk read.
+FETCH_DEADLINE = 10.0
+# A URL whose fetch or verification failed is not fetched again for this long: a flood of forged
+# callbacks naming a slow or broken certificate URL costs one fetch, not one per callback.
+FAILURE_TTL = 300.0
 
 
 class CertificateSource(Protocol):
@@ -70,7 +77,7 @@ class TrustPolicy:
         try:
             parts = urlsplit(url)
             host = (parts.hostname or "").lower()
-            parts.port  # noqa: B018 - raises ValueError on a malformed port
+            port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
         except ValueError as exc:
             raise WebhookRejected("certificate URL is malformed") from exc
         allowed_schemes = {"https", "http"} if self.sandbox else {"https"}
@@ -78,48 +85,91 @@ class TrustPolicy:
             raise WebhookRejected(f"certificate URL scheme {parts.scheme!r} is not allowed")
         if parts.username is not None or parts.password is not None:
             raise WebhookRejected("certificate URL must not carry credentials")
-        if not host or not self._host_allowed(host):
+        if not host or not self._host_allowed(host, port):
             raise WebhookRejected(f"certificate host {host!r} is not allow-listed")
 
-    def _host_allowed(self, host: str) -> bool:
-        return host in self.hosts or any(host.endswith(s) for s in self.host_suffixes)
+    def _host_allowed(self, host: str, port: int) -> bool:
+        """A bare entry allows the host on any port; ``host:port`` only that port (the sandbox
+        lists the emulator's own address, so other loopback services are never fetched)."""
+        return (
+            host in self.hosts
+            or f"{host}:{port}" in self.hosts
+            or any(host.endswith(s) for s in self.host_suffixes)
+        )
 
 
 @dataclass
 class CertificateCache:
-    """Fetches allow-listed certificates with an injected client, verifies them, caches by URL."""
+    """Fetches allow-listed certificates with an injected client, verifies them, caches by URL.
+
+    Successes are cached for ``ttl`` and failures for ``failure_ttl`` (the same rejection is
+    raised again without a fetch). The body is streamed and abandoned as soon as it passes
+    ``MAX_CERTIFICATE_BYTES``; the fetch as a whole is bounded by ``deadline`` seconds measured
+    with ``timer`` (a real monotonic clock: the injected ``clock`` may be a manual one)."""
 
     http: httpx.Client
     policy: TrustPolicy
     clock: Clock = field(default_factory=SystemClock)
     ttl: float = 3600.0
+    failure_ttl: float = FAILURE_TTL
+    deadline: float = FETCH_DEADLINE
+    timer: Callable[[], float] = time.monotonic
     _cache: dict[str, tuple[x509.Certificate, float]] = field(default_factory=dict, repr=False)
+    _failures: dict[str, tuple[str, float]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def certificate(self, url: str) -> x509.Certificate:
         self.policy.check_url(url)
+        now = self.clock.monotonic()
         with self._lock:
             hit = self._cache.get(url)
-        if hit is not None and self.clock.monotonic() - hit[1] < self.ttl:
+            failed = self._failures.get(url)
+        if hit is not None and now - hit[1] < self.ttl:
             return hit[0]
-        certificates = parse_certificates(self._fetch(url))
-        leaf = verify_chain(certificates[0], certificates[1:], self.policy, self.clock)
+        if failed is not None and now - failed[1] < self.failure_ttl:
+            raise WebhookRejected(f"{failed[0]} (cached failure)")
+        try:
+            certificates = parse_certificates(self._fetch(url))
+            leaf = verify_chain(certificates[0], certificates[1:], self.policy, self.clock)
+        except WebhookRejected as exc:
+            with self._lock:
+                self._failures[url] = (exc.reason, self.clock.monotonic())
+            raise
         with self._lock:
             self._cache[url] = (leaf, self.clock.monotonic())
+            self._failures.pop(url, None)
         return leaf
 
     def _fetch(self, url: str) -> bytes:
+        started = self.timer()
+        timeout = httpx.Timeout(self.deadline / 2)
         try:
-            response = self.http.get(url, follow_redirects=False)
+            headers = {"Accept-Encoding": "identity"}  # the cap counts the bytes as they come
+            with self.http.stream(
+                "GET", url, headers=headers, follow_redirects=False, timeout=timeout
+            ) as response:
+                if response.status_code != 200:
+                    raise WebhookRejected(f"certificate fetch answered {response.status_code}")
+                return self._read_capped(response, started)
         except httpx.HTTPError as exc:
             raise WebhookRejected(
                 f"certificate could not be fetched ({type(exc).__name__})"
             ) from exc
-        if response.status_code != 200:
-            raise WebhookRejected(f"certificate fetch answered {response.status_code}")
-        if len(response.content) > MAX_CERTIFICATE_BYTES:
+
+    def _read_capped(self, response: httpx.Response, started: float) -> bytes:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_CERTIFICATE_BYTES:
             raise WebhookRejected("certificate file is too large")
-        return response.content
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > MAX_CERTIFICATE_BYTES:
+                raise WebhookRejected("certificate file is too large")
+            if self.timer() - started > self.deadline:
+                raise WebhookRejected("certificate fetch passed its deadline")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
 
 def parse_certificates(data: bytes) -> list[x509.Certificate]:
