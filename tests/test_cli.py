@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from cosell import __version__
-from cosell.cli import COMMANDS, EMULATE_COMMANDS, SETUP_COMMANDS, LazyCommand, main
-from cosell.sync.command import MAPPING_COMMANDS
+from cosell.cli.main import COMMANDS, EMULATE_COMMANDS, SETUP_COMMANDS, LazyCommand, main
+from cosell.cli.mapping import MAPPING_COMMANDS
 
 TABLES = {
     (): COMMANDS,
@@ -27,7 +27,7 @@ HEAVY_LIBRARIES = ("alembic", "httpx", "pydantic", "rich", "sqlalchemy", "starle
 # Runs the real entry point in a fresh interpreter, then reports which modules it imported.
 PROBE = """
 import json, sys
-from cosell.cli import main
+from cosell.cli.main import main
 status = None
 try:
     main(sys.argv[1:], prog_name="cosell", terminal_width=80)
@@ -135,6 +135,12 @@ def test_python_dash_m_runs_the_command() -> None:
 def test_mapping_check_does_not_load_the_engine() -> None:
     """``mapping check`` needs the mapping alone, not the store, the clients or the web stack."""
     _, modules = probe("mapping", "check")
-    assert "cosell.sync.mapping" in modules
-    heavy = ("cosell.store", "cosell.service", "cosell.web", "cosell.sync.engine", "sqlalchemy")
+    assert "cosell.sync.core.mapping" in modules
+    heavy = (
+        "cosell.store",
+        "cosell.service",
+        "cosell.web",
+        "cosell.sync.engine.engine",
+        "sqlalchemy",
+    )
     assert not loaded_under(modules, (*heavy, "httpx", "starlette"))

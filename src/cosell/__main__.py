@@ -1,3 +1,3 @@
-from cosell.cli import main
+from cosell.cli.main import main
 
 main()

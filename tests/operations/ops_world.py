@@ -15,13 +15,13 @@ from click.testing import CliRunner
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from cosell.cli import main
+from cosell.cli.main import main
+from cosell.cli.run import CommandDeps
 from cosell.clock import Clock, ManualClock
 from cosell.emulators.partner_center import create_app as partner_center_emulator
 from cosell.emulators.partner_center.config import PartnerCenterEmulatorConfig
 from cosell.emulators.salesforce.app import create_app as salesforce_emulator
 from cosell.emulators.salesforce.config import SalesforceEmulatorConfig
-from cosell.service.command import CommandDeps
 from cosell.settings import load_settings
 from cosell.store.records import TenantId
 from cosell.store.sql import Store

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner, Result
 from starlette.testclient import TestClient
 
-from cosell.cli import main
+from cosell.cli.main import main
 from cosell.emulators.hubspot import HubSpotEmulatorConfig, create_app
 
 CONFIG = HubSpotEmulatorConfig()

@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from org_fakes import TinyOrg
 
-from cosell.cli import main
+from cosell.cli.main import main
+from cosell.cli.setup import choose_grant, split_login_url
 from cosell.clients.salesforce_auth import ClientCredentialsGrant, JwtBearerGrant, PasswordGrant
-from cosell.orgsetup.command import choose_grant, split_login_url
 
 ARGS = ["setup", "salesforce", "--login-url", "https://login.example", "--client-id", "cid"]
 

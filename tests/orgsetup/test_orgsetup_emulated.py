@@ -9,9 +9,9 @@ from click.testing import CliRunner
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from cosell.cli import main
+from cosell.cli.main import main
 from cosell.emulators.salesforce import SalesforceEmulatorConfig, create_app
-from cosell.sync.mapping import default_mapping_text
+from cosell.sync.core.mapping import default_mapping_text
 
 BASE = "http://127.0.0.1:8602"
 CONFIG = SalesforceEmulatorConfig()

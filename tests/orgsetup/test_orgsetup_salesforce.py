@@ -9,7 +9,7 @@ from org_fakes import USER_ID, TinyOrg
 from cosell.clients.salesforce import SalesforceClient
 from cosell.orgsetup.salesforce import OrgSetup, soql_literal
 from cosell.orgsetup.spec import connector_spec, connector_spec_for
-from cosell.sync.mapping import default_mapping_text, parse_mapping
+from cosell.sync.core.mapping import default_mapping_text, parse_mapping
 
 BASE = "https://org.example.my.salesforce.com"
 

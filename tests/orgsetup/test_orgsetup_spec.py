@@ -14,7 +14,7 @@ from cosell.orgsetup.spec import (
     connector_spec,
     connector_spec_for,
 )
-from cosell.sync.mapping import default_mapping, default_mapping_text, parse_mapping
+from cosell.sync.core.mapping import default_mapping, default_mapping_text, parse_mapping
 
 
 def by_name(name: str) -> FieldSpec:

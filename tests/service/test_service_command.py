@@ -9,10 +9,10 @@ from click.testing import CliRunner
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from cosell.cli import main
+from cosell.cli.main import main
+from cosell.cli.run import CommandDeps
 from cosell.emulators.partner_center import create_app as partner_center_emulator
 from cosell.emulators.partner_center.config import PartnerCenterEmulatorConfig
-from cosell.service.command import CommandDeps
 from cosell.web.webhooks import EVENTS
 
 EMULATOR = PartnerCenterEmulatorConfig()
@@ -159,12 +159,3 @@ def test_register_needs_a_url(config: Path, emulator: Starlette) -> None:
     code, _, err = cosell(emulator, "webhooks", "register", "--config", str(config))
     assert code == 2
     assert "webhook_public_url" in err
-
-
-def test_run_without_the_engine_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("cosell.service.command.ENGINE_MODULE", "cosell.sync.absent_engine")
-    result = CliRunner().invoke(main, ["run"])
-    assert result.exit_code == 1
-    assert result.stderr == (
-        "error: the sync engine (cosell.sync.absent_engine) is not part of this installation\n"
-    )

@@ -19,13 +19,13 @@ from click.testing import CliRunner
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from cosell.cli import main
+from cosell.cli.main import main
+from cosell.cli.run import CommandDeps, run_command
 from cosell.emulators.partner_center import create_app as partner_center_emulator
 from cosell.emulators.partner_center.config import PartnerCenterEmulatorConfig
 from cosell.emulators.salesforce.app import create_app as salesforce_emulator
 from cosell.emulators.salesforce.config import SalesforceEmulatorConfig
 from cosell.operations.call_meter import CRM_CALLS, PROPAGATIONS, calls_last_24h
-from cosell.service.command import CommandDeps, run_command
 from cosell.service.connections import salesforce_client
 from cosell.service.runtime import Runtime, ServiceParts
 from cosell.settings import load_settings
@@ -233,13 +233,6 @@ def test_a_taken_port_fails_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         pc.state.emulator.close()
     assert code == 1
     assert "did not start" in err
-
-
-def test_run_uses_the_engine_when_installed() -> None:
-    engine = pytest.importorskip("cosell.sync.engine")
-    from cosell.service.command import engine_handler_factory
-
-    assert engine_handler_factory() is engine.queue_handler
 
 
 @pytest.mark.parametrize(("pairs", "loops"), [(20, ["drift-check"]), (0, [])])

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from structlog.testing import capture_logs
 
-from cosell.cli import main
+from cosell.cli.main import main
 from cosell.clock import ManualClock
 from cosell.errors import ConfigError
 from cosell.service.console import cached_expiring, console_auth, console_hosts, session_key

@@ -21,7 +21,7 @@ from cosell.signals.related import (
     solution_object,
     watched_objects,
 )
-from cosell.sync.crm_schema import CrmSchema
+from cosell.sync.sides.salesforce.schema import CrmSchema
 
 SINCE = datetime(2026, 3, 2, 9, 0, 30, 500_000, tzinfo=UTC)
 

@@ -42,11 +42,11 @@ from cosell.orgsetup.hubspot_spec import portal_spec_for
 from cosell.queue.embedded import EmbeddedQueue, QueueStats
 from cosell.store.records import TenantId
 from cosell.store.sql import Store, sqlite_url
-from cosell.sync.engine import Engine
-from cosell.sync.mapping import SyncMapping, default_mapping
-from cosell.sync.partner_center_side import PartnerCenterSide
+from cosell.sync.core.mapping import SyncMapping, default_mapping
+from cosell.sync.engine.engine import Engine
 from cosell.sync.sides.hubspot.mapping import hubspot_mapping
 from cosell.sync.sides.hubspot.side import HubSpotSide
+from cosell.sync.sides.partner_center import PartnerCenterSide
 
 HS_BASE = "http://127.0.0.1:8603"
 HS_CONFIG = HubSpotEmulatorConfig(

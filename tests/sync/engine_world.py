@@ -37,8 +37,8 @@ from cosell.orgsetup.spec import connector_spec
 from cosell.queue.embedded import EmbeddedQueue, QueueStats
 from cosell.store.records import TenantId
 from cosell.store.sql import Store, sqlite_url
-from cosell.sync.engine import Engine
-from cosell.sync.mapping import default_mapping
+from cosell.sync.core.mapping import default_mapping
+from cosell.sync.engine.engine import Engine
 
 PC_BASE = "http://127.0.0.1:8601"
 SF_BASE = "http://127.0.0.1:8602"

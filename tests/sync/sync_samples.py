@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cosell.sync.mapping import default_mapping
-from cosell.sync.records import CrmRelated, Value
-from cosell.sync.translate import from_crm, from_partner_center
+from cosell.sync.core.mapping import default_mapping
+from cosell.sync.core.records import CrmRelated, Value
+from cosell.sync.core.translate import from_crm, from_partner_center
 
 MAPPING = default_mapping()
 

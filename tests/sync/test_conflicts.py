@@ -8,9 +8,9 @@ import json
 import pytest
 from engine_world import World
 
-from cosell.sync.engine import Engine
-from cosell.sync.mapping import default_mapping_text, parse_mapping
-from cosell.sync.resolutions import APPLIED
+from cosell.sync.core.mapping import default_mapping_text, parse_mapping
+from cosell.sync.engine.engine import Engine
+from cosell.sync.engine.resolutions import APPLIED
 
 
 def linked_pair(world: World, engine: Engine | None = None) -> tuple[str, str]:

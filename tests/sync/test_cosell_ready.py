@@ -1,8 +1,8 @@
 import pytest
 from sync_samples import MAPPING, crm_record
 
-from cosell.sync.records import Value
-from cosell.sync.validation import check_cosell_ready
+from cosell.sync.core.records import Value
+from cosell.sync.core.validation import check_cosell_ready
 
 
 def reasons(**changes: Value) -> list[tuple[str, str]]:

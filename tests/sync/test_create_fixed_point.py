@@ -8,8 +8,8 @@ from typing import Any
 
 from engine_world import World
 
-from cosell.sync.plan import plan
-from cosell.sync.solutions import ROWS_KEY
+from cosell.sync.core.plan import plan
+from cosell.sync.core.solutions import ROWS_KEY
 
 HELP = "Customer technical architecture"
 TEAM_USER = {"firstName": "Avery", "lastName": "Stone", "email": "astone@partner.example"}

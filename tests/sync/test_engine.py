@@ -10,10 +10,10 @@ from engine_world import World
 from cosell.queue.embedded import EmbeddedQueue
 from cosell.service.runtime import ServiceParts
 from cosell.settings import Settings
-from cosell.sync.audit_trail import OK_MARK
-from cosell.sync.engine import Engine, queue_handler
-from cosell.sync.mapping import default_mapping_text, parse_mapping
-from cosell.sync.plan import NOT_SYNCABLE
+from cosell.sync.core.audit_trail import OK_MARK
+from cosell.sync.core.mapping import default_mapping_text, parse_mapping
+from cosell.sync.core.plan import NOT_SYNCABLE
+from cosell.sync.engine.engine import Engine, queue_handler
 
 HELP = "Customer technical architecture"
 

@@ -14,13 +14,13 @@ from cosell.clock import ManualClock
 from cosell.errors import StaleWrite
 from cosell.store.records import AuditEntry, Link, LinkUpdate, TenantId
 from cosell.store.sql import Store, sqlite_url
-from cosell.sync.audit_trail import FAIL_MARK, OK_MARK
-from cosell.sync.crm_side import CrmRecord, CrmSide
-from cosell.sync.engine import Engine
-from cosell.sync.partner_center_side import PartnerCenterSide, PcRecord
-from cosell.sync.reconcile import NotReady
-from cosell.sync.records import CreateContext
-from cosell.sync.translate import to_partner_center_create
+from cosell.sync.core.audit_trail import FAIL_MARK, OK_MARK
+from cosell.sync.core.records import CreateContext
+from cosell.sync.core.translate import to_partner_center_create
+from cosell.sync.engine.engine import Engine
+from cosell.sync.engine.reconcile import NotReady
+from cosell.sync.sides.partner_center import PartnerCenterSide, PcRecord
+from cosell.sync.sides.salesforce.side import CrmRecord, CrmSide
 
 HELP = "Customer technical architecture"
 

@@ -12,12 +12,12 @@ from click.testing import CliRunner
 from engine_world import PC_BASE, PC_CONFIG, SF_BASE, SF_CONFIG, START, World
 from starlette.testclient import TestClient
 
-from cosell.cli import main
+from cosell.cli.main import main
+from cosell.cli.run import CommandDeps
 from cosell.clock import ManualClock
 from cosell.queue.protocol import queue_key
-from cosell.service.command import CommandDeps
 from cosell.store import Job, Store, sqlite_url
-from cosell.sync.full_sync import FullSync, Held
+from cosell.sync.engine.full_sync import FullSync, Held
 
 HELP = "Customer technical architecture"
 SERVICE = "service-host:4242:0badc0de:0"  # a worker of a `cosell run` in another process

@@ -1,7 +1,7 @@
 """The shipped HubSpot mapping mirrors the Salesforce one, field by field."""
 
 from cosell.orgsetup.hubspot_spec import portal_spec_for
-from cosell.sync.mapping import default_mapping
+from cosell.sync.core.mapping import default_mapping
 from cosell.sync.sides.hubspot.mapping import hubspot_mapping
 
 

@@ -16,7 +16,7 @@ from cosell.emulators.hubspot import HubSpotEmulator, HubSpotEmulatorConfig, cre
 from cosell.errors import StaleWrite
 from cosell.orgsetup.hubspot import PortalSetup
 from cosell.orgsetup.hubspot_spec import portal_spec_for
-from cosell.sync.records import CrmWrite
+from cosell.sync.core.records import CrmWrite
 from cosell.sync.sides.hubspot.mapping import hubspot_mapping
 from cosell.sync.sides.hubspot.side import HubSpotSide
 

@@ -11,7 +11,7 @@ import pytest
 from engine_world import World
 
 from cosell.errors import TransportError
-from cosell.sync.crm_record import CrmRecord
+from cosell.sync.sides.crm_record import CrmRecord
 
 CONTACTS = [
     {"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"},

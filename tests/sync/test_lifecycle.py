@@ -10,8 +10,8 @@ import pytest
 from engine_world import World
 
 from cosell.clients.salesforce_records import parse_datetime
-from cosell.sync.audit_trail import NOTICE_MARK, OK_MARK
-from cosell.sync.lifecycle import is_expiry_warning
+from cosell.sync.core.audit_trail import NOTICE_MARK, OK_MARK
+from cosell.sync.core.lifecycle import is_expiry_warning
 
 STATUS = "Co_sell_Sync_Status__c"
 DAY = 86_400

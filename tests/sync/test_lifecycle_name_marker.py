@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from engine_world import World
 
-from cosell.sync.engine import Engine
-from cosell.sync.mapping import SyncMapping, default_mapping_text, parse_mapping
-from cosell.sync.name_marker import NAME_LENGTH, fitted, marked_name, strip, unmarked
-from cosell.sync.reconcile import NotReady
+from cosell.sync.core.mapping import SyncMapping, default_mapping_text, parse_mapping
+from cosell.sync.core.name_marker import NAME_LENGTH, fitted, marked_name, strip, unmarked
+from cosell.sync.engine.engine import Engine
+from cosell.sync.engine.reconcile import NotReady
 
 HELP = "Customer technical architecture"
 

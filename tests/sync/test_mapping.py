@@ -3,8 +3,13 @@ from pathlib import Path
 import pytest
 
 from cosell.errors import ConfigError
-from cosell.sync.mapping import default_mapping, default_mapping_text, load_mapping, parse_mapping
-from cosell.sync.mapping_errors import MappingError
+from cosell.sync.core.mapping import (
+    default_mapping,
+    default_mapping_text,
+    load_mapping,
+    parse_mapping,
+)
+from cosell.sync.core.mapping_errors import MappingError
 
 DEFAULT = default_mapping_text()
 

@@ -2,8 +2,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from cosell.cli import main
-from cosell.sync.mapping import default_mapping_text
+from cosell.cli.main import main
+from cosell.sync.core.mapping import default_mapping_text
 
 
 def test_checking_the_shipped_mapping_prints_a_summary() -> None:

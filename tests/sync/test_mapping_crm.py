@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from sync_samples import crm_record, referral
 
-from cosell.sync.mapping import default_mapping, default_mapping_text, parse_mapping
-from cosell.sync.plan import PlanFacts, plan
-from cosell.sync.records import CreateContext, Value
-from cosell.sync.translate import to_crm_create, to_partner_center_create, to_partner_center_ops
+from cosell.sync.core.mapping import default_mapping, default_mapping_text, parse_mapping
+from cosell.sync.core.plan import PlanFacts, plan
+from cosell.sync.core.records import CreateContext, Value
+from cosell.sync.core.translate import (
+    to_crm_create,
+    to_partner_center_create,
+    to_partner_center_ops,
+)
 
 MAPPING = default_mapping()
 CUSTOMER = (

@@ -11,7 +11,7 @@ from engine_world import World, build_world
 from cosell.store import Store
 from cosell.store.advisory_locks import AdvisoryLocks
 from cosell.store.testing import empty_all_tables
-from cosell.sync.pair_locks import PairLocks
+from cosell.sync.engine.pair_locks import PairLocks
 
 
 def test_one_name_is_held_by_one_thread_at_a_time() -> None:

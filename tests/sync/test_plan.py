@@ -4,8 +4,8 @@ from typing import Any
 import pytest
 from sync_samples import MAPPING, crm_record, pc_record
 
-from cosell.sync.mapping import SyncMapping
-from cosell.sync.plan import (
+from cosell.sync.core.mapping import SyncMapping
+from cosell.sync.core.plan import (
     NOT_SYNCABLE,
     ON_HOLD,
     SYNC_OFF,
@@ -15,7 +15,7 @@ from cosell.sync.plan import (
     Skip,
     plan,
 )
-from cosell.sync.records import Value
+from cosell.sync.core.records import Value
 
 BASE: dict[str, Value] = {
     "name": "Deal",

@@ -6,11 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sync_samples import MAPPING
 
-from cosell.sync.mapping import SyncMapping
-from cosell.sync.plan import Plan, PlanFacts, plan
-from cosell.sync.records import Side, Value
-from cosell.sync.stages import READ_ORDER, ROLE_OF_STATUS
-from cosell.sync.transforms import project
+from cosell.sync.core.mapping import SyncMapping
+from cosell.sync.core.plan import Plan, PlanFacts, plan
+from cosell.sync.core.records import Side, Value
+from cosell.sync.core.stages import READ_ORDER, ROLE_OF_STATUS
+from cosell.sync.core.transforms import project
 
 MEMBER: dict[str, Value] = {"first_name": "A", "last_name": "B", "email": "a@x.example"}
 OTHER: dict[str, Value] = {"first_name": "C", "email": "c@x.example"}

@@ -9,7 +9,7 @@ import pytest
 from engine_world import World
 
 from cosell.errors import StaleWrite
-from cosell.sync.reconcile import Reconcile
+from cosell.sync.engine.reconcile import Reconcile
 
 
 def test_a_crm_read_older_than_the_last_commit_is_not_planned(world: World) -> None:

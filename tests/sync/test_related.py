@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from engine_world import World
 
-from cosell.sync.crm_side import NOTE_TITLE
-from cosell.sync.solutions import crm_ids
+from cosell.sync.core.solutions import crm_ids
+from cosell.sync.sides.salesforce.side import NOTE_TITLE
 
 ANA = {"firstName": "Ana", "lastName": "Lee", "email": "ana@contoso.example"}
 BO = {"firstName": "Bo", "lastName": "Chen", "email": "bo@contoso.example"}

@@ -10,8 +10,14 @@ import pytest
 from engine_world import World
 
 from cosell.operations.conflicts import Resolution, resolve
-from cosell.sync.accounts import Customer, customer_of, name_token, normalise, same_customer
-from cosell.sync.resolutions import ACCOUNT_FIELD, APPLIED
+from cosell.sync.engine.resolutions import ACCOUNT_FIELD, APPLIED
+from cosell.sync.sides.salesforce.accounts import (
+    Customer,
+    customer_of,
+    name_token,
+    normalise,
+    same_customer,
+)
 
 
 def share(world: World, name: str = "Tailspin Toys Inc.", **address: Any) -> str:

@@ -8,12 +8,12 @@ import pytest
 from engine_world import World
 
 from cosell.store.records import AuditEntry
-from cosell.sync import audit_trail
-from cosell.sync.crm_schema import CrmNames, fit
-from cosell.sync.crm_side import CrmRecord
-from cosell.sync.mapping import default_mapping
-from cosell.sync.partner_center_side import pc_record, split_patchable
-from cosell.sync.records import CrmWrite
+from cosell.sync.core import audit_trail
+from cosell.sync.core.mapping import default_mapping
+from cosell.sync.core.records import CrmWrite
+from cosell.sync.sides.partner_center import pc_record, split_patchable
+from cosell.sync.sides.salesforce.schema import CrmNames, fit
+from cosell.sync.sides.salesforce.side import CrmRecord
 
 NAMES = CrmNames(
     sync_flag_field="Sync_with_Partner_Center__c",

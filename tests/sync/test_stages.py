@@ -1,7 +1,7 @@
 import pytest
 from sync_samples import MAPPING
 
-from cosell.sync.stages import (
+from cosell.sync.core.stages import (
     is_closed,
     is_on_hold,
     stage_from_crm,

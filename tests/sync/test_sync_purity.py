@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import cosell.sync
+import cosell.sync.core
 
-PACKAGE = Path(cosell.sync.__file__).parent
+PACKAGE = Path(cosell.sync.core.__file__).parent
 PURE_MODULES = [
     "__init__",
     "countries",
@@ -67,7 +67,7 @@ def test_pure_modules_import_no_io_library(path: Path) -> None:
 
 
 def test_importing_the_sync_core_loads_no_io_library() -> None:
-    modules = ", ".join(f"cosell.sync.{p.stem}" for p in PURE if p.stem != "__init__")
+    modules = ", ".join(f"cosell.sync.core.{p.stem}" for p in PURE if p.stem != "__init__")
     code = f"import sys, {modules}; print('\\n'.join(sys.modules))"
     loaded = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

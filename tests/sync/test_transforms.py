@@ -3,9 +3,9 @@ from typing import Any
 import pytest
 from sync_samples import MAPPING
 
-from cosell.sync.mapping import FieldSpec
-from cosell.sync.records import Side, Value
-from cosell.sync.transforms import canonical, outbound, project
+from cosell.sync.core.mapping import FieldSpec
+from cosell.sync.core.records import Side, Value
+from cosell.sync.core.transforms import canonical, outbound, project
 
 
 def spec(transform: str, **extra: Any) -> FieldSpec:

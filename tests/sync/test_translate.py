@@ -4,8 +4,8 @@ import jsonpatch
 import pytest
 from sync_samples import MAPPING, crm_record, opportunity, pc_record, referral, related
 
-from cosell.sync.records import CreateContext, CrmRelated, Value
-from cosell.sync.translate import (
+from cosell.sync.core.records import CreateContext, CrmRelated, Value
+from cosell.sync.core.translate import (
     from_crm,
     from_partner_center,
     referral_kind,

@@ -8,11 +8,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cosell.sync.contacts import NO_LAST_NAME, as_held, contact_key
-from cosell.sync.mapping import default_mapping
-from cosell.sync.plan import PlanFacts, plan
-from cosell.sync.records import CreateContext, CrmRelated
-from cosell.sync.translate import (
+from cosell.sync.core.contacts import NO_LAST_NAME, as_held, contact_key
+from cosell.sync.core.mapping import default_mapping
+from cosell.sync.core.plan import PlanFacts, plan
+from cosell.sync.core.records import CreateContext, CrmRelated
+from cosell.sync.core.translate import (
     from_crm,
     from_partner_center,
     to_crm_create,

@@ -11,7 +11,7 @@ from engine_world import World
 from cosell.operations.verify import BudgetedVerify, Verifier, reconcile_now
 from cosell.store import drift as marks
 from cosell.store.records import Link, LinkUpdate
-from cosell.sync.plan import NOT_SYNCABLE, ON_HOLD
+from cosell.sync.core.plan import NOT_SYNCABLE, ON_HOLD
 
 HELP = "Customer technical architecture"
 

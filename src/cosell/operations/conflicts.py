@@ -16,8 +16,8 @@ from cosell.operations.links_view import link_ids
 from cosell.queue.protocol import queue_key
 from cosell.store.records import FieldConflict, TenantId
 from cosell.store.sql import Store
-from cosell.sync.account_review import NEW_ACCOUNT
-from cosell.sync.resolutions import ACCOUNT_FIELD
+from cosell.sync.engine.account_review import NEW_ACCOUNT
+from cosell.sync.engine.resolutions import ACCOUNT_FIELD
 
 Take = Literal["partner_center", "crm", "value"]
 TAKE_CHOICES: tuple[str, ...] = ("partner_center", "crm", "value=<value>")

@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from cosell.queue.protocol import queue_key
-from cosell.sync.records import CrmWrite
-from cosell.sync.stages import is_on_hold, stage_from_crm
+from cosell.sync.core.records import CrmWrite
+from cosell.sync.core.stages import is_on_hold, stage_from_crm
 
 if TYPE_CHECKING:
-    from cosell.sync.engine import Engine
+    from cosell.sync.engine.engine import Engine
 
 Decision = Literal["accept", "decline"]
 

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from cosell.errors import CosellError
 from cosell.queue.protocol import KeyKind
 from cosell.store.records import Link
-from cosell.sync.drift import compare
+from cosell.sync.core.drift import compare
 
 if TYPE_CHECKING:
-    from cosell.sync.engine import Engine
+    from cosell.sync.engine.engine import Engine
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 The store is used only to know which pairs are linked (and which conflicts a person has parked);
 the comparison itself reads the referral from Partner Center and the opportunity with its related
 rows (contacts, team, solutions) from the CRM, translates both through the mapping and compares
-the canonical values (:mod:`cosell.sync.drift`), never the stored base or status.
+the canonical values (:mod:`cosell.sync.core.drift`), never the stored base or status.
 
 A drifted pair is repaired as far as the owner rules allow: it is reconciled (at once by
 ``cosell verify``, through the queue inside the service) and checked again. So is a pair with
@@ -30,12 +30,12 @@ from cosell.queue.protocol import WorkQueue, queue_key
 from cosell.store import drift as marks
 from cosell.store.records import AuditEntry, Link, TenantId
 from cosell.store.sql import Store
-from cosell.sync import name_marker, solutions, team
-from cosell.sync.drift import Comparison, FieldDrift, HeldField, compare
-from cosell.sync.translate import from_crm, from_partner_center
+from cosell.sync.core import name_marker, solutions, team
+from cosell.sync.core.drift import Comparison, FieldDrift, HeldField, compare
+from cosell.sync.core.translate import from_crm, from_partner_center
 
 if TYPE_CHECKING:
-    from cosell.sync.engine import Engine
+    from cosell.sync.engine.engine import Engine
 
 log = structlog.get_logger(__name__)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from cosell.orgsetup.fields import FieldSpec, StageSpec, StandardFieldSpec
-from cosell.sync.mapping import CRM_RELATED_LISTS, StageSettings, SyncMapping
-from cosell.sync.mapping import FieldSpec as MappedField
+from cosell.sync.core.mapping import CRM_RELATED_LISTS, StageSettings, SyncMapping
+from cosell.sync.core.mapping import FieldSpec as MappedField
 
 TEXT_MAX = 255
 LONG_TEXT_LINES = 3

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cosell.sync.mapping import CRM_RELATED_LISTS, FieldSpec, SyncMapping
+from cosell.sync.core.mapping import CRM_RELATED_LISTS, FieldSpec, SyncMapping
 
 GROUP = "cosell"
 GROUP_LABEL = "Microsoft co-sell"

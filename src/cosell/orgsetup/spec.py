@@ -21,7 +21,7 @@ from cosell.orgsetup.fields import (
     StageSpec,
     StandardFieldSpec,
 )
-from cosell.sync.mapping import SyncMapping, default_mapping
+from cosell.sync.core.mapping import SyncMapping, default_mapping
 
 __all__ = [
     "DESCRIBE_TYPES",

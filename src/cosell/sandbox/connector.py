@@ -15,18 +15,18 @@ from typing import Any
 
 import httpx
 
+from cosell.cli.setup import connect
 from cosell.clients.salesforce_auth import TOKEN_PATH, PasswordGrant
 from cosell.clock import Clock
 from cosell.errors import ConfigError
-from cosell.orgsetup.command import connect
 from cosell.orgsetup.salesforce import Report
 from cosell.orgsetup.spec import connector_spec_for
 from cosell.sandbox.emulators import Emulators
-from cosell.service.command import engine_handler_factory
 from cosell.service.connections import HttpFactory, default_http, partner_center_client
 from cosell.service.runtime import Runtime, build_runtime
 from cosell.settings import SECRET_ENV, Settings
-from cosell.sync.mapping import SyncMapping, default_mapping, load_mapping
+from cosell.sync.core.mapping import SyncMapping, default_mapping, load_mapping
+from cosell.sync.engine.engine import queue_handler
 from cosell.web.webhooks import EVENTS, PATH
 
 CONFIG_FILE = "cosell.toml"
@@ -167,6 +167,6 @@ def register_webhook(settings: Settings, clock: Clock, receiver_url: str) -> Non
 
 def start_service(settings: Settings, clock: Clock, http: HttpFactory = default_http) -> Runtime:
     """What ``cosell run`` runs, started: receiver, poller, sweeper, workers, the engine."""
-    runtime = build_runtime(settings, engine_handler_factory(), clock=clock, http=http)
+    runtime = build_runtime(settings, queue_handler, clock=clock, http=http)
     runtime.start()
     return runtime

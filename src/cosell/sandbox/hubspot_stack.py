@@ -29,7 +29,7 @@ from cosell.sandbox.servers import ServedApp, bind
 from cosell.service.connections import hubspot_client
 from cosell.service.runtime import Runtime
 from cosell.settings import Settings
-from cosell.sync.engine import mapping_from_settings
+from cosell.sync.engine.engine import mapping_from_settings
 from cosell.web.webhooks import PATH
 
 

@@ -107,7 +107,7 @@ def console_setup(
     settings: Settings, clock: Clock, partner_center: PartnerCenterClient | None = None
 ) -> ConsoleSetup:
     """The mapping page's mapping, the settings page's facts (nothing secret) and its doctor."""
-    from cosell.sync.engine import mapping_from_settings
+    from cosell.sync.engine.engine import mapping_from_settings
 
     service, pc, sf = settings.service, settings.partner_center, settings.salesforce
     facts = [

@@ -60,7 +60,7 @@ from cosell.web.webhooks import WebhookReceiver
 from cosell.webhooks.signature import verify_callback
 
 if TYPE_CHECKING:
-    from cosell.sync.engine import Engine
+    from cosell.sync.engine.engine import Engine
 
 log = structlog.get_logger(__name__)
 
@@ -385,7 +385,7 @@ class _LazyVerify:
 
     def look(self) -> int:
         if self._look is None:
-            from cosell.sync.engine import Engine
+            from cosell.sync.engine.engine import Engine
 
             parts = self._parts
             verifier = Verifier(Engine.from_parts(parts), parts.clock)
@@ -396,8 +396,8 @@ class _LazyVerify:
 
 def _watched_objects(parts: ServiceParts) -> list[RelatedObject]:
     """The related objects the engine's fitted mapping reads (the org is described once)."""
-    from cosell.sync.crm_schema import describe_org
-    from cosell.sync.engine import mapping_from_settings
+    from cosell.sync.engine.engine import mapping_from_settings
+    from cosell.sync.sides.salesforce.schema import describe_org
 
     mapping = mapping_from_settings(parts.settings)
     assert parts.salesforce is not None
@@ -413,7 +413,7 @@ def _dashboard(parts: ServiceParts, status: ServiceStatus) -> Dashboard:
     from cosell.operations.record_sides import RecordSides
 
     def engine() -> Engine:
-        from cosell.sync.engine import Engine
+        from cosell.sync.engine.engine import Engine
 
         return Engine.from_parts(parts)
 

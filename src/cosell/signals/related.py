@@ -31,7 +31,7 @@ from cosell.orgsetup.salesforce import soql_literal
 from cosell.signals.poller import soql_datetime
 
 if TYPE_CHECKING:  # the sync core loads only where the service runs
-    from cosell.sync.crm_schema import CrmSchema
+    from cosell.sync.sides.salesforce.schema import CrmSchema
 
 CONTACTS_LIST = "Contacts"
 
@@ -90,7 +90,7 @@ def solution_object(sobject: str, opportunity_field: str) -> RelatedObject:
 
 def watched_objects(schema: CrmSchema) -> list[RelatedObject]:
     """The related objects the fitted mapping reads, in a fixed order."""
-    from cosell.sync.translate import SOLUTIONS_PATH
+    from cosell.sync.core.translate import SOLUTIONS_PATH
 
     specs = schema.mapping.fields.values()
     watched = [ACCOUNT] if schema.account_fields_read else []

@@ -2,9 +2,9 @@
 
 Several ``cosell run`` processes may share one PostgreSQL database (the queue leases keys with
 ``SKIP LOCKED``). A reconcile must still hold every record key of its pair (see
-:mod:`cosell.sync.pair_locks`), and across processes only the database can hold them. Each holder
-takes a connection of its own (autocommit) and session-level advisory locks on it: they outlive
-transactions, and they are released by the server if the process dies with its connection.
+:mod:`cosell.sync.engine.pair_locks`), and across processes only the database can hold them.
+Each holder takes a connection of its own (autocommit) and session-level advisory locks on it: they
+outlive transactions, and they are released by the server if the process dies with its connection.
 
 A key becomes a signed 64-bit lock id (BLAKE2b of tenant and key). Blocking waits go in ascending
 id order while holding nothing; widening only tries (``pg_try_advisory_lock``) and, when a try

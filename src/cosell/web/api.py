@@ -34,7 +34,7 @@ from cosell.operations.records_view import (
     list_records,
 )
 from cosell.operations.retry import retry_all, retry_one
-from cosell.sync.resolutions import ACCOUNT_FIELD
+from cosell.sync.engine.resolutions import ACCOUNT_FIELD
 from cosell.web.api_models import (
     AuditOut,
     ConflictOut,

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from cosell.operations.conflicts import Resolution, open_conflicts, resolve
 from cosell.operations.reasons import plain_reason
 from cosell.operations.records_view import RecordRow, all_records
-from cosell.sync.resolutions import ACCOUNT_FIELD
+from cosell.sync.engine.resolutions import ACCOUNT_FIELD
 
 if TYPE_CHECKING:
     from cosell.web.dashboard import Dashboard

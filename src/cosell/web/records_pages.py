@@ -25,8 +25,8 @@ from cosell.operations.records_view import (
 )
 from cosell.queue.protocol import parse_key
 from cosell.store.records import AuditRecord
-from cosell.sync.resolutions import ACCOUNT_FIELD
-from cosell.sync.stages import is_on_hold
+from cosell.sync.core.stages import is_on_hold
+from cosell.sync.engine.resolutions import ACCOUNT_FIELD
 
 if TYPE_CHECKING:
     from cosell.web.dashboard import Dashboard

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from cosell.operations.checks import Check
 from cosell.operations.records_view import find_record
 from cosell.operations.status import Expiring
-from cosell.sync.mapping import SyncMapping
+from cosell.sync.core.mapping import SyncMapping
 
 if TYPE_CHECKING:
     from cosell.web.dashboard import Dashboard

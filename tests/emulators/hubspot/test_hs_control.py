@@ -5,7 +5,7 @@ from click.testing import CliRunner
 from hs_api import Api
 from starlette.testclient import TestClient
 
-from cosell.cli import main
+from cosell.cli.main import main
 
 DEALS = "/crm/v3/objects/deals"
 

@@ -1,5 +1,5 @@
 """The CRM side as the engine sees it: one protocol, two implementations (Salesforce
-opportunities in :mod:`cosell.sync.crm_side`, HubSpot deals in
+opportunities in :mod:`cosell.sync.sides.salesforce.side`, HubSpot deals in
 :mod:`cosell.sync.sides.hubspot.side`).
 
 A side reads a record with its related rows into a :class:`CrmRecord` whose field names are the
@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from cosell.sync.accounts import Customer, Match
-from cosell.sync.crm_record import CrmRecord
-from cosell.sync.crm_schema import CrmSchema
-from cosell.sync.records import CrmWrite
+from cosell.sync.core.records import CrmWrite
+from cosell.sync.sides.crm_record import CrmRecord
+from cosell.sync.sides.salesforce.accounts import Customer, Match
+from cosell.sync.sides.salesforce.schema import CrmSchema
 
 
 class CrmSide(Protocol):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from cosell.sync.mapping import SyncMapping, parse_mapping
+from cosell.sync.core.mapping import SyncMapping, parse_mapping
 
 
 def hubspot_mapping_text() -> str:

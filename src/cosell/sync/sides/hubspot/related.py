@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from cosell.clients.hubspot import HubSpotClient
-from cosell.sync.contacts import NO_LAST_NAME, contact_key
+from cosell.sync.core.contacts import NO_LAST_NAME, contact_key
 
 Row = dict[str, Any]
 DEAL_TO_PRIMARY_COMPANY = 5

@@ -1,7 +1,7 @@
 """The HubSpot CRM side of a reconcile: read a deal with its company and contacts, write
 changes, create idempotently, find by referral id, and list the deals a seller flagged.
 
-The record handed to the engine is a :class:`~cosell.sync.crm_record.CrmRecord` whose fields
+The record handed to the engine is a :class:`~cosell.sync.sides.crm_record.CrmRecord` whose fields
 carry the mapping's HubSpot property names (plus ``Id``, ``AccountId`` for the primary
 company, and ``LastModifiedDate``/``SystemModstamp`` from ``hs_lastmodifieddate``).
 
@@ -22,15 +22,15 @@ from typing import Any
 
 from cosell.clients.hubspot import HubSpotClient
 from cosell.errors import NotFound, StaleWrite
-from cosell.sync.accounts import Customer, Match, name_token, same_customer
-from cosell.sync.crm_record import CrmRecord
-from cosell.sync.crm_schema import CrmNames, CrmSchema, fit
-from cosell.sync.mapping import CRM_RELATED_LISTS, SyncMapping
-from cosell.sync.records import CrmWrite
+from cosell.sync.core.mapping import CRM_RELATED_LISTS, SyncMapping
+from cosell.sync.core.records import CrmWrite
+from cosell.sync.core.translate import SOLUTIONS_PATH
+from cosell.sync.sides.crm_record import CrmRecord
 from cosell.sync.sides.hubspot.changes import changed_since
 from cosell.sync.sides.hubspot.related import DealRelations
 from cosell.sync.sides.hubspot.values import Stages, from_hubspot, to_hubspot
-from cosell.sync.translate import SOLUTIONS_PATH
+from cosell.sync.sides.salesforce.accounts import Customer, Match, name_token, same_customer
+from cosell.sync.sides.salesforce.schema import CrmNames, CrmSchema, fit
 
 DEFAULT_CLOSE_DAYS = 90
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -1,0 +1,49 @@
+"""``cosell mapping preview``: what one reconcile would write, without writing it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cosell.cli.run import CommandDeps, config_option
+from cosell.errors import ConfigError, CosellError
+from cosell.queue.protocol import KeyKind
+from cosell.settings import load_settings
+from cosell.sync.engine.full_sync import build_engine
+from cosell.sync.engine.preview import preview, render
+
+
+def _deps() -> CommandDeps:
+    found = click.get_current_context().find_object(CommandDeps)
+    return found if found is not None else CommandDeps()
+
+
+@click.command("preview")
+@click.option("--opportunity", "opportunity_id", help="Salesforce opportunity id.")
+@click.option("--referral", "referral_id", help="Partner Center referral id.")
+@config_option
+def preview_command(
+    opportunity_id: str | None, referral_id: str | None, config_path: Path | None
+) -> None:
+    """Show, field by field, what syncing one record would write to the other side.
+
+    Reads both systems now and plans exactly as a sync does; writes nothing anywhere.
+    """
+    if bool(opportunity_id) == bool(referral_id):
+        raise click.UsageError("give exactly one of --opportunity ID or --referral ID")
+    kind: KeyKind = "opportunity" if opportunity_id else "referral"
+    record_id = str(opportunity_id or referral_id)
+    deps = _deps()
+    try:
+        wiring = build_engine(load_settings(config_path), clock=deps.clock, http=deps.http)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    try:
+        click.echo(render(preview(wiring.engine, kind, record_id)))
+    except CosellError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    finally:
+        wiring.close()

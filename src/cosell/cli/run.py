@@ -1,0 +1,193 @@
+"""``cosell run`` and ``cosell webhooks …``: the service and its Partner Center registration.
+
+Both read the same configuration (``--config cosell.toml`` plus the environment). A bad
+configuration ends the command with one line naming the key and exit status 2; a refused
+remote call ends it with one line and exit status 1.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+
+from cosell.clients.partner_center import PartnerCenterClient
+from cosell.clock import Clock, SystemClock
+from cosell.errors import ConfigError, CosellError
+from cosell.service.connections import HttpFactory, default_http, partner_center_client
+from cosell.service.logging import configure_logging
+from cosell.settings import Settings, load_settings
+from cosell.web.webhooks import EVENTS, TEST_EVENT
+from cosell.webhooks.registration import WebhookRegistration
+
+if TYPE_CHECKING:  # the runtime (store, queue, web server) loads only when `run` starts
+    from cosell.service.runtime import HandlerFactory, Runtime
+
+
+@dataclass
+class CommandDeps:
+    """What the commands use from outside; tests pass their own as click's ``obj``."""
+
+    clock: Clock = field(default_factory=SystemClock)
+    http: HttpFactory = default_http
+    handler_factory: HandlerFactory | None = None
+    stop: threading.Event | None = None
+    on_started: Callable[[Runtime], None] | None = None
+
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="COSELL_CONFIG",
+    help="TOML configuration file (env: COSELL_CONFIG).",
+)
+
+
+def _deps() -> CommandDeps:
+    found = click.get_current_context().find_object(CommandDeps)
+    return found if found is not None else CommandDeps()
+
+
+def _fail(message: str, status: int) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    raise SystemExit(status)
+
+
+@contextmanager
+def _reported() -> Iterator[None]:
+    """Turn cosell's errors into one line on stderr and an exit status."""
+    try:
+        yield
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+    except CosellError as exc:
+        _fail(str(exc), 1)
+
+
+def _settings(config_path: Path | None) -> Settings:
+    with _reported():
+        return load_settings(config_path)
+
+
+# --- run ---------------------------------------------------------------------------------------
+
+
+@click.command("run")
+@config_option
+@click.option(
+    "--log-format",
+    type=click.Choice(["console", "json"]),
+    help="Log format (default: service.log_format).",
+)
+def run_command(config_path: Path | None, log_format: str | None) -> None:
+    """Run the service: webhook receiver, Salesforce poller, Partner Center sweeper, workers."""
+    from cosell.service.runtime import build_runtime
+    from cosell.sync.engine.engine import queue_handler
+
+    settings = _settings(config_path)
+    json_logs = (log_format or settings.service.log_format) == "json"
+    configure_logging("json" if json_logs else "console", settings.service.log_level)
+    deps = _deps()
+    factory = deps.handler_factory or queue_handler
+    with _reported():
+        runtime = build_runtime(settings, factory, clock=deps.clock, http=deps.http)
+    stop = deps.stop or threading.Event()
+    _stop_on_signals(stop)
+    try:
+        runtime.start()
+    except RuntimeError as exc:  # e.g. the port is taken
+        runtime.stop(timeout=10)
+        _fail(str(exc), 1)
+    if deps.on_started is not None:
+        deps.on_started(runtime)
+    stop.wait()
+    drained = runtime.stop()
+    raise SystemExit(0 if drained else 1)
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may install handlers (tests run commands elsewhere)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+
+
+# --- webhooks ----------------------------------------------------------------------------------
+
+
+@click.group("webhooks")
+def webhooks_command() -> None:
+    """Register and check the Partner Center webhook that calls this service."""
+
+
+def _partner_center(config_path: Path | None) -> PartnerCenterClient:
+    settings = _settings(config_path)
+    deps = _deps()
+    with _reported():
+        return partner_center_client(settings, deps.clock, deps.http)
+
+
+def _describe(registration: WebhookRegistration) -> str:
+    events = ", ".join(registration.webhook_events) or "none"
+    lines = [f"url: {registration.webhook_url}", f"events: {events}"]
+    if registration.subscriber_id:
+        lines.append(f"subscriber: {registration.subscriber_id}")
+    return "\n".join(lines)
+
+
+@webhooks_command.command("register")
+@click.option("--url", help="Public URL of /webhooks/partner-center (default: from config).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing registration.")
+@click.option(
+    "--include-test-event", is_flag=True, help=f"Also register {TEST_EVENT} (for `test`)."
+)
+@config_option
+def register(
+    url: str | None, overwrite: bool, include_test_event: bool, config_path: Path | None
+) -> None:
+    """Register the referral events (POST; with --overwrite, PUT over an existing one)."""
+    settings = _settings(config_path)
+    target = url or settings.partner_center.webhook_public_url
+    if not target:
+        _fail("give --url or set partner_center.webhook_public_url", 2)
+    events = [*EVENTS, TEST_EVENT] if include_test_event else list(EVENTS)
+    client = _partner_center(config_path)
+    with _reported():
+        registration = client.register_or_overwrite(target, events, overwrite)
+    click.echo(_describe(registration))
+
+
+@webhooks_command.command("show")
+@config_option
+def show(config_path: Path | None) -> None:
+    """Print the current registration."""
+    client = _partner_center(config_path)
+    with _reported():
+        registration = client.get_registration()
+    if registration is None:
+        _fail("no webhook registration exists", 1)
+    click.echo(_describe(registration))
+
+
+@webhooks_command.command("test")
+@click.option("--check", "correlation_id", help="Show the deliveries of an earlier test.")
+@config_option
+def test(correlation_id: str | None, config_path: Path | None) -> None:
+    """Ask Partner Center to send a test event, or show how an earlier one was delivered."""
+    client = _partner_center(config_path)
+    with _reported():
+        if correlation_id is None:
+            sent = client.send_validation_event()
+            click.echo(f"test event requested; check with: cosell webhooks test --check {sent}")
+            return
+        event = client.get_validation_event(correlation_id)
+    click.echo(f"status: {event.status or 'unknown'}")
+    for result in event.results:
+        click.echo(f"  {result.date_time_utc}: {result.response_code} {result.response_message}")

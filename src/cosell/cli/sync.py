@@ -1,0 +1,106 @@
+"""``cosell sync --once``: one full reconcile pass over both systems, then a summary.
+
+After the pass every linked pair is read again on both sides and compared per the mapping (see
+``cosell verify``). Exit status: 0 when every record synced and every pair agrees, 1 when any
+failed or any pair disagrees (each listed with its reason or fields), 2 when the configuration is
+invalid. Records a running ``cosell run`` holds are listed, not
+waited for, and are not failures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cosell.cli.run import CommandDeps, config_option
+from cosell.errors import ConfigError, CosellError
+from cosell.operations.verify import Verifier, VerifyReport
+from cosell.settings import load_settings
+from cosell.sync.engine.full_sync import FullSync, Held, PassReport, build_engine
+
+
+def _deps() -> CommandDeps:
+    found = click.get_current_context().find_object(CommandDeps)
+    return found if found is not None else CommandDeps()
+
+
+@click.command("sync")
+@click.option("--once", is_flag=True, required=True, help="Run one full pass and exit.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="Seconds to keep retrying throttled or failing records before giving up.",
+)
+@config_option
+def sync_command(once: bool, timeout: float, config_path: Path | None) -> None:
+    """Reconcile every flagged or linked opportunity and every referral once."""
+    deps = _deps()
+    try:
+        settings = load_settings(config_path)
+        wiring = build_engine(settings, clock=deps.clock, http=deps.http)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    try:
+        full = FullSync(
+            wiring.engine,
+            workers=settings.service.workers,
+            max_attempts=settings.sync.max_attempts,
+            clock=deps.clock,
+        )
+        report = _run_with_progress(full, timeout)
+        verifier = Verifier(wiring.engine, deps.clock)
+        checked = verifier.run(verifier.pairs())
+    except CosellError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    finally:
+        wiring.close()
+    _print(report)
+    _print_drift(checked)
+    raise SystemExit(0 if report.ok and checked.ok else 1)
+
+
+def _run_with_progress(full: FullSync, timeout: float) -> PassReport:
+    keys = full.keys()
+    columns = (
+        TextColumn("syncing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("sync", total=len(set(keys)))
+        return full.run(keys, lambda _key: progress.advance(task), timeout=timeout)
+
+
+def _print(report: PassReport) -> None:
+    click.echo(f"records: {report.keys}, synced: {report.synced}, failed: {len(report.failures)}")
+    for name in report.left_out:
+        click.echo(f"not synced (missing in the org): {name}")
+    for failure in report.failures:
+        click.echo(f"FAILED {failure.key}: {failure.reason}")
+    _print_held(report.held)
+
+
+def _print_drift(checked: VerifyReport) -> None:
+    """Every linked pair read again on both sides after the pass: the ones that disagree."""
+    for pair in checked.pairs:
+        if pair.disagrees:
+            for line in pair.lines():
+                click.echo(line)
+    click.echo(f"verified {checked.summary()}")
+
+
+def _print_held(held: list[Held]) -> None:
+    if not held:
+        return
+    count = "1 record is" if len(held) == 1 else f"{len(held)} records are"
+    click.echo(f"{count} being synced by a running cosell service (not waited for):")
+    for entry in held:
+        click.echo(f"  {entry.key} (leased until {entry.until.isoformat(timespec='seconds')})")

@@ -1,0 +1,84 @@
+"""Customer contacts as the CRM holds them (pure).
+
+Partner Center's ``customerProfile.team`` is a free list of members; the CRM holds each as a
+Contact linked to the opportunity by a contact role, and can hold less:
+
+- one contact per person: members are matched by email (else by name), so duplicates are one
+  contact;
+- each value within its Contact field's length (``FirstName`` 40, ``LastName`` 80, ``Phone`` 40);
+- a last name always (a member without one is stored with :data:`NO_LAST_NAME`, read back as no
+  last name).
+
+:func:`as_held` puts canonical contacts in that form on *both* sides, so what a create writes is
+what the CRM reads back and the base equals both sides right after it (no phantom change).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cosell.sync.core.records import Value
+
+CONTACT_FIELDS = ("FirstName", "LastName", "Email", "Phone")
+"""The Contact fields a customer contact is read from and written to."""
+NO_LAST_NAME = "(not given)"
+"""Stored as ``LastName`` (required by the CRM) for a member without one."""
+MAX_LENGTHS = {"first_name": 40, "last_name": 80, "phone": 40}
+"""The Contact fields' lengths, by canonical member key (an email is never cut)."""
+
+
+def contact_key(row: Mapping[str, Any]) -> str:
+    """Who a CRM-shaped contact row is: its email, else its name (lower case)."""
+    email = str(row.get("Email") or "").strip().lower()
+    if email:
+        return email
+    last = row.get("LastName") or ""
+    last = "" if last == NO_LAST_NAME else last
+    return f"{row.get('FirstName') or ''} {last}".strip().lower()
+
+
+def as_held(value: Value) -> Value:
+    """Canonical contacts as the CRM can hold them: one per person (a duplicate's values fill
+    the first one's gaps, never those that say who it is), values cut to the field lengths, no
+    placeholder last name. Holding held contacts changes nothing."""
+    if not isinstance(value, list):
+        return value
+    people: dict[str, dict[str, Value]] = {}
+    for member in value:
+        if isinstance(member, dict) and (held := _held(member)):
+            key = _member_key(held)
+            first = people.get(key)
+            people[key] = held if first is None else {**_gaps(held, first), **first}
+    members = sorted(people.values(), key=_order)
+    return list[Value](members) or None
+
+
+def _held(member: Mapping[str, Value]) -> dict[str, Value]:
+    held: dict[str, Value] = {}
+    for key, text in member.items():
+        if key == "last_name" and text == NO_LAST_NAME:
+            continue
+        limit = MAX_LENGTHS.get(key)
+        if isinstance(text, str) and limit is not None:
+            text = text[:limit].strip()
+        if text:
+            held[key] = text
+    return held
+
+
+def _gaps(duplicate: Mapping[str, Value], first: Mapping[str, Value]) -> dict[str, Value]:
+    """A duplicate's values that may fill the first member's gaps: with an email, the names
+    and phone; without one (the name is who it is), the phone."""
+    allowed = ("first_name", "last_name", "phone") if first.get("email") else ("phone",)
+    return {k: v for k, v in duplicate.items() if k in allowed}
+
+
+def _member_key(member: Mapping[str, Value]) -> str:
+    row = {"FirstName": member.get("first_name"), "LastName": member.get("last_name")}
+    return contact_key({**row, "Email": member.get("email")})
+
+
+def _order(member: Mapping[str, Value]) -> tuple[str, str]:
+    """The members transform's order (by email, then last name)."""
+    return str(member.get("email", "")), str(member.get("last_name", ""))

@@ -1,0 +1,1 @@
+"""Reconcile with the store: the engine, its helpers, locks and runners."""

@@ -1,0 +1,379 @@
+"""The reconciler: the work queue's handler for ``referral:<id>`` and ``opportunity:<id>`` keys.
+
+One reconcile resolves the link from the store, reads both sides *now*, plans against the stored
+base (pure), makes guarded writes and commits the link, the new base and the audit rows in one
+transaction. The key carries no data, so lost, duplicated or reordered signals cannot corrupt
+anything: the next run reads the truth again. A create first records its intent in the store,
+looks the record up by its idempotency key, and only then creates; the link is committed right
+after, and a second round writes back what the create produced (ids, links).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Literal, Protocol
+
+from cosell.clients.hubspot import HubSpotClient
+from cosell.clients.partner_center import PartnerCenterClient
+from cosell.clients.salesforce import SalesforceClient
+from cosell.clock import Clock
+from cosell.errors import ConfigError, StaleWrite
+from cosell.queue.protocol import KeyKind, parse_key
+from cosell.settings import Settings
+from cosell.store.records import AuditEntry, Job, Link, TenantId
+from cosell.store.sql import Store
+from cosell.sync.core import name_marker, solutions, team
+from cosell.sync.core.mapping import SyncMapping, default_mapping, load_mapping
+from cosell.sync.core.plan import PlanFacts
+from cosell.sync.core.records import Value
+from cosell.sync.core.translate import from_crm, from_partner_center, referral_kind
+from cosell.sync.engine.pair_locks import Held, KeyLocks, key_locks_for
+from cosell.sync.engine.reconcile import Reconcile
+from cosell.sync.sides.crm import CrmSide
+from cosell.sync.sides.hubspot.mapping import hubspot_mapping
+from cosell.sync.sides.hubspot.side import HubSpotSide
+from cosell.sync.sides.partner_center import PartnerCenterSide, PcRecord
+from cosell.sync.sides.salesforce.schema import CrmSchema, describe_org
+from cosell.sync.sides.salesforce.side import CrmRecord
+from cosell.sync.sides.salesforce.side import CrmSide as SalesforceSide
+
+
+class EngineParts(Protocol):
+    """What the engine takes from a running service (``cosell.service.runtime.ServiceParts``)."""
+
+    @property
+    def store(self) -> Store: ...
+    @property
+    def tenant(self) -> TenantId: ...
+    @property
+    def partner_center(self) -> PartnerCenterClient: ...
+    @property
+    def salesforce(self) -> SalesforceClient | None: ...
+    @property
+    def hubspot(self) -> HubSpotClient | None: ...
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def clock(self) -> Clock: ...
+
+
+MAX_ROUNDS = 3
+"""A create is followed by one more round (write back ids); more means something is wrong."""
+MAX_STALE = 3
+"""Re-reads after a 412 inside one reconcile (the queue adds its own on top)."""
+
+
+@dataclass
+class Snapshot:
+    """Both sides as read now, with the link that ties them (if any)."""
+
+    link: Link | None
+    pc: PcRecord | None
+    crm: CrmRecord | None
+    pc_values: dict[str, Value] | None = None
+    crm_values: dict[str, Value] | None = None
+    link_found_late: bool = False
+    """The link turned up only after the sides were read (through the other record): a
+    reconcile may have committed it meanwhile, so the sides may predate its base."""
+
+    @property
+    def linked(self) -> bool:
+        return bool(self.link and self.link.referral_id and self.link.opportunity_id)
+
+    def keys(self) -> set[str]:
+        """The record keys of the pair as read (see :mod:`cosell.sync.engine.pair_locks`)."""
+        keys = link_keys(self.link)
+        if self.pc is not None:
+            keys.add(f"referral:{self.pc.id}")
+        if self.crm is not None:
+            keys.add(f"opportunity:{self.crm.id}")
+        return keys
+
+
+def link_keys(link: Link | None) -> set[str]:
+    """The record keys a stored link (or create intent) names."""
+    if link is None:
+        return set()
+    ids = (("referral", link.referral_id), ("opportunity", link.opportunity_id))
+    return {f"{kind}:{record_id}" for kind, record_id in ids if record_id}
+
+
+@dataclass
+class EngineStats:
+    """Counts for tests and benchmarks (workers share one engine, hence the lock)."""
+
+    reconciles: int = 0
+    creates: int = 0
+    rereads: int = 0
+    pair_waits: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, name: str) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + 1)
+
+
+class Engine:
+    """Reconciles one key at a time; thread-safe (all state is in the store and the remotes)."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        tenant: TenantId,
+        partner_center: PartnerCenterSide,
+        crm: CrmSide,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.tenant = tenant
+        self.pc = partner_center
+        self.crm = crm
+        self.clock = clock
+        self.schema: CrmSchema = crm.schema
+        self.mapping: SyncMapping = crm.schema.mapping
+        self.stats = EngineStats()
+        self.pairs: KeyLocks = key_locks_for(store, tenant)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        store: Store,
+        tenant: TenantId,
+        partner_center: PartnerCenterClient,
+        salesforce: SalesforceClient,
+        mapping: SyncMapping,
+        clock: Clock,
+    ) -> Engine:
+        """An engine over two clients: describes the org once and fits the mapping to it."""
+        schema = describe_org(salesforce, mapping)
+        crm = SalesforceSide(salesforce, schema, lambda: clock.now().date())
+        pc = PartnerCenterSide(partner_center)
+        return cls(store=store, tenant=tenant, partner_center=pc, crm=crm, clock=clock)
+
+    @classmethod
+    def on_hubspot(
+        cls,
+        *,
+        store: Store,
+        tenant: TenantId,
+        partner_center: PartnerCenterClient,
+        hubspot: HubSpotClient,
+        mapping: SyncMapping,
+        clock: Clock,
+        pipeline: str = "default",
+    ) -> Engine:
+        """An engine whose CRM side is a HubSpot portal's deals."""
+        crm = HubSpotSide(hubspot, mapping, clock.now, pipeline=pipeline)
+        pc = PartnerCenterSide(partner_center)
+        return cls(store=store, tenant=tenant, partner_center=pc, crm=crm, clock=clock)
+
+    @classmethod
+    def from_parts(cls, parts: EngineParts) -> Engine:
+        """The engine of a running service (see ``cosell.service.runtime``), on the CRM that
+        ``sync.crm`` names."""
+        if parts.settings.sync.crm == "hubspot":
+            if parts.hubspot is None:
+                raise ConfigError(
+                    "sync.crm", "hubspot is configured but no HubSpot client was built"
+                )
+            return cls.on_hubspot(
+                store=parts.store,
+                tenant=parts.tenant,
+                partner_center=parts.partner_center,
+                hubspot=parts.hubspot,
+                mapping=mapping_from_settings(parts.settings),
+                clock=parts.clock,
+                pipeline=parts.settings.hubspot.pipeline,
+            )
+        if parts.salesforce is None:
+            raise ConfigError(
+                "sync.crm", "salesforce is configured but no Salesforce client was built"
+            )
+        return cls.build(
+            store=parts.store,
+            tenant=parts.tenant,
+            partner_center=parts.partner_center,
+            salesforce=parts.salesforce,
+            mapping=mapping_from_settings(parts.settings),
+            clock=parts.clock,
+        )
+
+    # --- the queue handler -----------------------------------------------------------------------
+
+    def reconcile(self, job: Job) -> None:
+        """The work queue's handler."""
+        self.reconcile_key(job.key)
+
+    def reconcile_key(self, key: str) -> None:
+        """Bring the pair behind ``key`` into agreement (re-reading after a 412, bounded)."""
+        kind, record_id = parse_key(key)
+        with (
+            self.pairs.hold(*self.pair_keys(kind, record_id)) as held,
+            self.pc.correlated() as correlation_id,
+        ):
+            for attempt in range(MAX_STALE):
+                try:
+                    self._rounds(kind, record_id, correlation_id, held)
+                    return
+                except StaleWrite:
+                    self.stats.count("rereads")
+                    if attempt == MAX_STALE - 1:
+                        raise
+
+    def _rounds(self, kind: KeyKind, record_id: str, correlation_id: str, held: Held) -> None:
+        self.stats.count("reconciles")
+        pending: list[AuditEntry] = []
+        for _ in range(MAX_ROUNDS):
+            snapshot = self._read_held(kind, record_id, held)
+            step = Reconcile(self, snapshot, self.facts(snapshot), correlation_id, pending)
+            if not step.run():
+                return
+            self.stats.count("creates")
+            pending = step.carried
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def read(self, kind: KeyKind, record_id: str, link: Link | None = None) -> Snapshot:
+        """Resolve the link (unless given) and read both sides now."""
+        link = link or self._link(kind, record_id)
+        referral_id = _first(link.referral_id if link else None, _if(kind == "referral", record_id))
+        opp_id = _first(
+            link.opportunity_id if link else None, _if(kind == "opportunity", record_id)
+        )
+        crm = self.crm.read(opp_id) if opp_id else None
+        if referral_id is None and crm is not None:
+            referral_id = _text(crm.opportunity.get(self.schema.names.referral_id_field))
+        pc = self.pc.read(referral_id) if referral_id else None
+        if crm is None and pc is not None and opp_id is None:
+            crm = self._opportunity_for(pc)
+        found = link or self._other_link(pc, crm)
+        late = link is None and found is not None
+        return self._translated(Snapshot(found, pc, crm, link_found_late=late))
+
+    def pair_keys(self, kind: KeyKind, record_id: str) -> set[str]:
+        """The record keys to lock before reading: the key and those its stored link names."""
+        return {f"{kind}:{record_id}", *link_keys(self._link(kind, record_id))}
+
+    def _read_held(self, kind: KeyKind, record_id: str, held: Held) -> Snapshot:
+        """Read with every key of the pair locked: a key the read reveals (an opportunity's
+        referral, a record just created) is locked too, and the read repeated when that meant
+        waiting for another reconcile of the pair."""
+        snapshot = self.read(kind, record_id)
+        while True:
+            if held.widen(snapshot.keys()):
+                self.stats.count("pair_waits")
+                snapshot = self.read(kind, record_id)
+            elif snapshot.link_found_late and (link := self._refreshed(snapshot.link)):
+                # Every key is held now: read the sides again after the link, as usual.
+                snapshot = self.read(kind, record_id, link)
+            else:
+                return snapshot
+
+    def _refreshed(self, link: Link | None) -> Link | None:
+        if link is None:
+            return None
+        if link.referral_id:
+            return self.store.link_by_referral(self.tenant, link.referral_id)
+        return self.store.link_by_opportunity(self.tenant, link.opportunity_id or "")
+
+    def _link(self, kind: KeyKind, record_id: str) -> Link | None:
+        if kind == "referral":
+            return self.store.link_by_referral(self.tenant, record_id)
+        return self.store.link_by_opportunity(self.tenant, record_id)
+
+    def _other_link(self, pc: PcRecord | None, crm: CrmRecord | None) -> Link | None:
+        if pc is not None and (found := self.store.link_by_referral(self.tenant, pc.id)):
+            return found
+        return self.store.link_by_opportunity(self.tenant, crm.id) if crm else None
+
+    def _opportunity_for(self, pc: PcRecord) -> CrmRecord | None:
+        """The opportunity of a referral we have no link for: one holding its id (a CRM create
+        whose commit was lost), or the one it was created from (``externalReferenceId``, a
+        referral create whose commit was lost)."""
+        found = self.crm.find_by_referral(pc.id)
+        if found is None and pc.external_reference_id:
+            found = self._created_from(pc.external_reference_id)
+        return self.crm.read(found) if found else None
+
+    def _created_from(self, external_id: str) -> str | None:
+        if self.store.link_by_opportunity(self.tenant, external_id) is not None:
+            return external_id
+        return external_id if self.crm.is_record_id(external_id) else None
+
+    def _translated(self, snapshot: Snapshot) -> Snapshot:
+        if snapshot.pc is not None:
+            snapshot.pc_values = from_partner_center(snapshot.pc.wire, self.mapping)
+        if snapshot.crm is not None:
+            related = snapshot.crm.related(self.schema.names, self._rows_before(snapshot))
+            if related.team is not None and snapshot.crm.team is not None:
+                pc_team = (snapshot.pc.raw.get("team") if snapshot.pc else None) or []
+                users = _users_if_needed(snapshot.crm, pc_team)
+                related = replace(related, team=team.crm_view(snapshot.crm.team, pc_team, users))
+            agreed = snapshot.link.base if snapshot.link is not None else None
+            opportunity = name_marker.unmarked(snapshot.crm.opportunity, self.mapping, agreed)
+            snapshot.crm_values = from_crm(opportunity, related, self.mapping)
+        return snapshot
+
+    def _rows_before(self, snapshot: Snapshot) -> list[str] | None:
+        """The solution rows' ids at the last sync (see :mod:`cosell.sync.core.solutions`)."""
+        if not snapshot.linked or snapshot.link is None:
+            return None
+        before = snapshot.link.base.get(solutions.ROWS_KEY)
+        return [str(v) for v in before] if isinstance(before, list) else None
+
+    def facts(self, snapshot: Snapshot) -> PlanFacts:
+        """What the planner needs beyond field values (sync flag, direction, link)."""
+        pc, crm = snapshot.pc, snapshot.crm
+        flag = self.schema.names.sync_flag_field
+        enabled = bool(crm.opportunity.get(flag)) if crm is not None else True
+        direction: Literal["incoming", "outgoing"] | None = None
+        if pc is not None:
+            direction = "incoming" if pc.direction == "Incoming" else "outgoing"
+        elif crm is not None:
+            direction = "outgoing"
+        return PlanFacts(
+            sync_enabled=enabled,
+            direction=direction,
+            link_exists=snapshot.linked,
+            referral_kind=referral_kind(pc.wire) if pc is not None else None,
+        )
+
+
+def _users_if_needed(crm: CrmRecord, pc_team: list[dict[str, object]]) -> frozenset[str]:
+    """The active users' emails, read only when a Partner Center member is not on the team
+    (only those are matched against users, see :func:`cosell.sync.core.team.crm_view`)."""
+    on_team = {team.email_of(row) for row in crm.team or []}
+    emails = {team.email_of(member, "email") for member in pc_team} - {""}
+    return frozenset(crm.users) if emails - on_team else frozenset()
+
+
+def _if(condition: bool, value: str) -> str | None:
+    return value if condition else None
+
+
+def _first(*values: str | None) -> str | None:
+    return next((v for v in values if v), None)
+
+
+def _text(value: object) -> str | None:
+    return str(value) if value else None
+
+
+# --- wiring ------------------------------------------------------------------------------------
+
+
+def mapping_from_settings(settings: Settings) -> SyncMapping:
+    """The configured mapping file, or the shipped default for the configured CRM."""
+    path = settings.sync.mapping_file
+    if path is not None:
+        return load_mapping(path)
+    return hubspot_mapping() if settings.sync.crm == "hubspot" else default_mapping()
+
+
+def queue_handler(parts: EngineParts) -> Callable[[Job], None]:
+    """The handler ``cosell run`` gives its work queue (see ``cosell.cli.run``)."""
+    return Engine.from_parts(parts).reconcile

@@ -1,0 +1,329 @@
+"""One round of a reconcile: plan over a snapshot, then create, or write both sides and commit.
+
+Write order: Partner Center first (guarded by the eTag), then the CRM (guarded by
+``LastModifiedDate``, carrying the status and the ``Audit__c`` summary in the same call), then
+the store in one transaction. A crash between a write and the commit is repaired by the next
+run: it reads both sides, and the planner sees the write as already agreed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from cosell.clients.salesforce_records import parse_datetime
+from cosell.errors import CosellError, StaleWrite
+from cosell.store.records import AuditEntry, LinkUpdate
+from cosell.sync.core import audit_trail
+from cosell.sync.core.mapping import SyncMapping
+from cosell.sync.core.plan import Plan, PlanFacts, plan
+from cosell.sync.core.records import CreateContext, Value
+from cosell.sync.core.solutions import ROWS_KEY
+from cosell.sync.core.translate import to_crm_create, to_crm_fields, to_partner_center_create
+from cosell.sync.core.translate import to_partner_center_ops as pc_ops
+from cosell.sync.core.validation import check_cosell_ready
+from cosell.sync.engine import outcomes, related, resolutions
+from cosell.sync.engine.account_review import AccountReview
+from cosell.sync.engine.record_status import NotReady, RecordStatus
+from cosell.sync.sides.partner_center import PcRecord, split_patchable
+from cosell.sync.sides.salesforce.accounts import new_account_fields
+
+__all__ = ["REFUSED_PATH", "NotReady", "Reconcile"]
+
+if TYPE_CHECKING:
+    from cosell.sync.engine.engine import Engine, Snapshot
+
+REFUSED_PATH = "Partner Center does not accept updates of {path}"
+
+
+class ExpiredBeforeSync(CosellError):
+    """A referral a side refused closed (or expired) before it was ever synced: it stays a dead
+    letter with both reasons, so no surface loses it."""
+
+
+class Reconcile:
+    """Plan one snapshot and carry the plan out. ``run()`` is True when it created a record
+    (the engine then runs one more round to write back what the create produced)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        snapshot: Snapshot,
+        facts: PlanFacts,
+        correlation_id: str,
+        pending: Sequence[AuditEntry] = (),
+    ) -> None:
+        self.engine = engine
+        self.snap = snapshot
+        self.facts = facts
+        self.status = RecordStatus(engine, snapshot, correlation_id, pending)
+        self.entries = self.status.entries
+        """This round's audit entries (the same list the status shows)."""
+        self.carried: list[AuditEntry] = []
+
+    @property
+    def mapping(self) -> SyncMapping:
+        return self.engine.mapping
+
+    def run(self) -> bool:
+        snap = self.snap
+        if snap.pc is not None and snap.pc.is_microsofts and not snap.linked:
+            return False
+        if snap.pc is None and snap.crm is None:
+            return False
+        if self._read_before_commit():
+            raise StaleWrite("the opportunity was read before the pair's last commit: re-read")
+        base = snap.link.base if snap.linked and snap.link else None
+        decided = plan(base, snap.pc_values, snap.crm_values, self.mapping, self.facts)
+        if decided.create == "referral":
+            return self._create_referral(decided)
+        if decided.create == "opportunity":
+            return self._create_opportunity(decided)
+        if not snap.linked and snap.pc is not None and snap.crm is None and decided.skipped:
+            self._record_not_imported(decided)
+        if snap.pc is not None and snap.crm is not None:
+            choices = self._resolutions(decided)
+            self._merge(decided)
+            resolutions.mark_applied(
+                self.engine.store, self.engine.tenant, [c.conflict.id for c in choices]
+            )
+        return False
+
+    def _read_before_commit(self) -> bool:
+        """The CRM record is older than the base (a reconcile committed between this one's
+        reads): planning on it would take the older values for edits and send them back."""
+        link, crm = self.snap.link, self.snap.crm
+        if link is None or crm is None or not self.snap.linked:
+            return False
+        committed, read = parse_datetime(link.crm_modstamp), parse_datetime(crm.modstamp)
+        return committed is not None and read is not None and read < committed
+
+    def _resolutions(self, decided: Plan) -> list[resolutions.Resolved]:
+        """Conflicts a person resolved since the last run: their values go into the plan."""
+        link, engine = self.snap.link, self.engine
+        if link is None or not self.snap.linked:
+            return []
+        values = (self.snap.pc_values or {}, self.snap.crm_values or {})
+        choices = resolutions.take_resolved(
+            engine.store, engine.tenant, link, decided, values, self.mapping
+        )
+        message = "resolved by a person: {take} applied to both sides"
+        self.entries += [
+            self.status.entry(
+                "none",
+                outcome="conflict",
+                field=c.conflict.field,
+                old=c.conflict.pc,
+                new=c.value,
+                message=message.format(take=c.take),
+            )
+            for c in choices
+        ]
+        return choices
+
+    def _record_not_imported(self, decided: Plan) -> None:
+        """A referral left out by a rule (a lead the mapping does not import, a closed one) is
+        audited and logged with the reason and the setting that changes it, once per reason."""
+        pc, engine = self.snap.pc, self.engine
+        assert pc is not None
+        message = "; ".join(s.reason for s in decided.skipped)
+        last = engine.store.audit_for(engine.tenant, pc.id, limit=1)
+        if not (last and last[0].outcome == "skipped" and last[0].message == message):
+            entry = self.status.entry("none", outcome="skipped", message=message)
+            entry = replace(entry, referral_id=pc.id)
+            engine.store.record_audit(engine.tenant, [entry])
+            outcomes.log_entry(entry)
+        self._keep_dead_letter(message)
+
+    def _keep_dead_letter(self, message: str) -> None:
+        """A referral refused earlier (a dead letter) that is now left out (it expired, it closed)
+        never reached the CRM: the dead letter stays, saying both, instead of being cleared by
+        this pass that did nothing."""
+        pc, engine = self.snap.pc, self.engine
+        assert pc is not None
+        letter = engine.store.dead_letter_for(engine.tenant, f"referral:{pc.id}")
+        if letter is None:
+            return
+        prefix = f"{ExpiredBeforeSync.__name__}: "
+        if letter.reason.startswith(prefix):
+            raise ExpiredBeforeSync(letter.reason.removeprefix(prefix))
+        raise ExpiredBeforeSync(f"{message}; it never reached the CRM: {letter.reason}")
+
+    # --- creates ---------------------------------------------------------------------------------
+
+    def _create_referral(self, decided: Plan) -> bool:
+        engine, crm = self.engine, self.snap.crm
+        assert crm is not None
+        assert self.snap.crm_values is not None
+        problems = check_cosell_ready(self.snap.crm_values, self.mapping)
+        if problems:
+            self.status.refuse([str(p) for p in problems])
+        engine.store.record_create_intent(
+            engine.tenant, "partner_center", crm.id, f"opportunity:{crm.id}"
+        )
+        with self.status.shown_on_record():
+            found = engine.pc.find_by_external_id(crm.id)
+            body = to_partner_center_create(
+                decided.to_partner_center, CreateContext(crm.id), self.mapping
+            )
+            created = found or engine.pc.create(body)
+        verb = "found (created earlier)" if found else "created"
+        entry = self.status.entry("to_partner_center", message=f"referral {created.id} {verb}")
+        related.remember_rows(engine, self.snap, decided, decided.new_base)
+        self._commit(created, crm.id, decided.new_base, [entry], crm.modstamp)
+        self.carried = [*self.entries, entry]
+        return True
+
+    def _create_opportunity(self, decided: Plan) -> bool:
+        engine, pc = self.engine, self.snap.pc
+        assert pc is not None
+        entry = self.status.entry("to_crm", message=f"opportunity created from referral {pc.id}")
+        choice = AccountReview(engine).choose(pc, self.snap.link, entry)
+        if choice is None:
+            return False
+        engine.store.record_create_intent(engine.tenant, "crm", pc.id, f"referral:{pc.id}")
+        write = to_crm_create(decided.to_crm, self.mapping)
+        if choice.account_id:
+            entry = replace(entry, message=f"{entry.message} (account: {choice.rule})")
+        elif write.account:
+            write.account.update(new_account_fields(pc.raw, engine.schema.account_fields))
+        notice = self.status.notice(decided, pc)
+        extra = self.status.fields(None, [entry], notice=notice, pending=write.opportunity)
+        with self.status.shown_on_record():
+            opportunity_id = engine.crm.create(write, pc.id, extra, choice.account_id)
+        related.mirror_notes(engine, opportunity_id, decided)
+        if write.solutions is not None:
+            decided.new_base[ROWS_KEY] = list[Value](sorted(write.solutions))
+        entries = [entry, *self.status.unmatched_team(write)]
+        self._commit(pc, opportunity_id, decided.new_base, entries, None)
+        if choice.settled is not None:
+            resolutions.mark_applied(engine.store, engine.tenant, [choice.settled])
+        return True
+
+    # --- updates ---------------------------------------------------------------------------------
+
+    def _merge(self, decided: Plan) -> None:
+        snap = self.snap
+        assert snap.pc is not None
+        assert snap.crm is not None
+        new_base = dict(decided.new_base)
+        unready = self._hold_unready(decided, new_base)
+        pc_after = self._write_partner_center(decided, new_base)
+        self.entries += self.status.decision_entries(decided)
+        self.entries += self.status.conflict_entries(decided.conflicts)
+        related.mirror_solutions(self.engine, snap, decided)
+        related.remember_rows(self.engine, snap, decided, new_base)
+        write = to_crm_fields(decided.to_crm, self.mapping)
+        self.entries += self.status.unmatched_team(write)
+        refusal = self.status.refusal(unready) if unready else None
+        notice = self.status.notice(decided, pc_after)
+        extra = self.status.fields(
+            snap.crm.opportunity, self.entries, refusal, notice, write.opportunity
+        )
+        if refusal is not None and self.status.shows_refusal(extra):
+            self.entries.append(refusal)
+        status_field = self.engine.schema.names.status_field
+        noticed = notice is not None and refusal is None and bool(status_field)
+        noticed = noticed and status_field in extra
+        if noticed and notice is not None:
+            self.entries += [notice, *self.status.skip_entries(decided)]
+        with self.status.shown_on_record():
+            if not write.is_empty() or extra:
+                self.engine.crm.update(snap.crm, write, extra)
+            related.mirror_notes(self.engine, snap.crm.id, decided)
+        changed = not snap.linked or new_base != (snap.link.base if snap.link else None)
+        if changed or audit_trail.has_news(self.entries) or noticed:
+            stored = self.status.to_store()
+            link = self._commit(pc_after, snap.crm.id, new_base, stored, snap.crm.modstamp)
+            resolutions.park(self.engine.store, self.engine.tenant, link.id, decided.conflicts)
+        elif decided.skipped and self._edited_since_commit() and not self.status.on_record(notice):
+            self._record_skips(decided, new_base)
+        elif self._edited_since_commit():
+            # Both sides agree with the base: remember the versions read (store only), so a
+            # change signal about this very version can be told apart from a new change.
+            self._commit(pc_after, snap.crm.id, new_base, [], snap.crm.modstamp)
+        if unready:
+            raise NotReady(unready)
+
+    def _edited_since_commit(self) -> bool:
+        """A side changed since the last commit (its eTag or SystemModstamp moved)."""
+        link, pc, crm = self.snap.link, self.snap.pc, self.snap.crm
+        if link is None or pc is None or crm is None:
+            return False
+        return link.pc_etag != pc.etag or link.crm_modstamp != crm.modstamp
+
+    def _record_skips(self, decided: Plan, new_base: dict[str, Value]) -> None:
+        """Changes that may not flow (e.g. a Closed referral: not syncable) are audited once per
+        edit in the store; the record itself is left alone, so nothing echoes."""
+        pc, crm = self.snap.pc, self.snap.crm
+        assert pc is not None
+        assert crm is not None
+        entries = [
+            self.status.entry("none", outcome="skipped", field=s.field, message=s.reason)
+            for s in decided.skipped
+        ]
+        self._commit(pc, crm.id, new_base, entries, crm.modstamp)
+
+    def _write_partner_center(self, decided: Plan, new_base: dict[str, Value]) -> PcRecord:
+        pc = self.snap.pc
+        assert pc is not None
+        ops: list[dict[str, Any]] = []
+        stage = self.mapping.stage_field()
+        # Data fields first, the status last: a close must not land before the final values.
+        changes = sorted(decided.to_partner_center.items(), key=lambda item: item[0] == stage)
+        for name, value in changes:
+            kept, refused = split_patchable(pc_ops({name: value}, pc.raw, self.mapping))
+            if refused:
+                message = REFUSED_PATH.format(path=", ".join(refused))
+                self._keep_base(name, new_base, decided, message)
+            else:
+                ops += [dict(op) for op in kept]
+        if not ops:
+            return pc
+        with self.status.shown_on_record():
+            return self.engine.pc.patch(pc, ops)
+
+    def _keep_base(
+        self, name: str, new_base: dict[str, Value], decided: Plan, message: str
+    ) -> None:
+        """A field that cannot be sent keeps its base, so it is tried again after the next edit."""
+        base = self.snap.link.base if self.snap.link else {}
+        new_base[name] = base.get(name)
+        decided.to_partner_center.pop(name, None)
+        decided.decisions[:] = [d for d in decided.decisions if d.field != name]
+        self.entries.append(
+            self.status.entry("none", outcome="skipped", field=name, message=message)
+        )
+
+    def _hold_unready(self, decided: Plan, new_base: dict[str, Value]) -> str | None:
+        """Changes Partner Center would refuse are held back (with the reason); the rest syncs."""
+        changes = decided.to_partner_center
+        values = {**(self.snap.pc_values or {}), **changes}
+        problems = [p for p in check_cosell_ready(values, self.mapping) if p.field in changes]
+        for problem in problems:
+            self._keep_base(problem.field, new_base, decided, str(problem))
+        return "; ".join(str(p) for p in problems) or None
+
+    # --- commit ----------------------------------------------------------------------------------
+
+    def _commit(
+        self,
+        pc: PcRecord,
+        opportunity_id: str,
+        base: dict[str, Value],
+        entries: Sequence[AuditEntry],
+        modstamp: str | None,
+    ) -> Any:
+        update = LinkUpdate(
+            referral_id=pc.id,
+            opportunity_id=opportunity_id,
+            link_id=self.snap.link.id if self.snap.link else None,
+            engagement_id=pc.engagement_id,
+            base=dict(base),
+            pc_etag=pc.etag,
+            crm_modstamp=modstamp,
+        )
+        link = self.engine.store.commit_sync(self.engine.tenant, update, entries)
+        outcomes.log_entries(entries, referral_id=pc.id, opportunity_id=opportunity_id)
+        return link

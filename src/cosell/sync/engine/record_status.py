@@ -1,0 +1,224 @@
+"""What one reconcile says: its audit entries, and what they show on the CRM record.
+
+The record carries a one-line status (✔ synced, ✖ refused, or a lifecycle notice), the error
+field and the ``Audit__c`` summary (see :mod:`cosell.sync.core.audit_trail`); they are written with
+the reconcile's own CRM write. A refusal by either side is shown on the record before the
+queue gets it, so the seller sees why without opening the service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from cosell.errors import RejectedError
+from cosell.store.records import AuditEntry, Direction
+from cosell.sync.core import audit_trail, lifecycle, name_marker
+from cosell.sync.core.mapping import SyncMapping
+from cosell.sync.core.plan import FieldConflict, Plan
+from cosell.sync.core.records import CrmWrite
+from cosell.sync.engine import outcomes, related, resolutions
+from cosell.sync.sides.partner_center import PcRecord
+
+if TYPE_CHECKING:
+    from cosell.sync.engine.engine import Engine, Snapshot
+
+
+class NotReady(RejectedError):
+    """The record lacks what Partner Center needs; the reason is shown on the CRM record and the
+    record syncs on its own once it is fixed (the fix is a change the poller sees)."""
+
+
+class RecordStatus:
+    """The audit entries of one reconcile round and the status fields they put on the record.
+
+    ``pending`` are entries an earlier round of the same reconcile already stored (a create's):
+    this round shows them on the record but does not store them again.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        snapshot: Snapshot,
+        correlation_id: str,
+        pending: Sequence[AuditEntry] = (),
+    ) -> None:
+        self.engine = engine
+        self.snap = snapshot
+        self.request_ids = (f"ms-correlation-id:{correlation_id}",)
+        self.entries: list[AuditEntry] = list(pending)
+        self._stored = {id(e) for e in pending}
+
+    @property
+    def mapping(self) -> SyncMapping:
+        return self.engine.mapping
+
+    def to_store(self) -> list[AuditEntry]:
+        """The entries not stored yet."""
+        return [e for e in self.entries if id(e) not in self._stored]
+
+    def unmatched_team(self, write: CrmWrite) -> list[AuditEntry]:
+        if not write.team:
+            return []
+        crm = self.snap.crm
+        users = crm.users if crm is not None else self.engine.crm.active_users()
+        return [
+            self.entry("none", outcome="skipped", field=name, message=message)
+            for name, message in related.unmatched_team(self.mapping, users, write)
+        ]
+
+    def notice(self, decided: Plan, pc: PcRecord) -> AuditEntry | None:
+        """A lifecycle notice for the status field (see :mod:`cosell.sync.core.lifecycle`)."""
+        facts = lifecycle.Facts(
+            referral=pc.raw,
+            decided=decided,
+            crm_values=self.snap.crm_values or {},
+            stage_field=self.mapping.stage_field(),
+            now=self.engine.clock.now(),
+        )
+        text = lifecycle.notice(facts)
+        return None if text is None else self.entry("none", outcome="skipped", message=text)
+
+    def on_record(self, notice: AuditEntry | None) -> bool:
+        """The notice is already the record's status: the record remembers it was shown."""
+        return notice is not None and self.engine.schema.names.status_field is not None
+
+    def skip_entries(self, decided: Plan) -> list[AuditEntry]:
+        shown = {(e.field, e.message) for e in self.entries}
+        return [
+            self.entry("none", outcome="skipped", field=s.field, message=s.reason)
+            for s in decided.skipped
+            if (s.field, s.reason) not in shown
+        ]
+
+    def entry(
+        self,
+        direction: Direction,
+        *,
+        outcome: Any = "synced",
+        field: str | None = None,
+        old: Any = None,
+        new: Any = None,
+        message: str = "",
+    ) -> AuditEntry:
+        return AuditEntry(
+            direction=direction,
+            outcome=outcome,
+            field=field,
+            old=old,
+            new=new,
+            message=message,
+            request_ids=self.request_ids,
+            at=self.engine.clock.now(),
+        )
+
+    def decision_entries(self, decided: Plan) -> list[AuditEntry]:
+        entries = []
+        for d in decided.decisions:
+            direction: Direction = "to_crm" if d.source == "partner_center" else "to_partner_center"
+            entries.append(self.entry(direction, field=d.field, old=d.old, new=d.new))
+        if entries:
+            entries += [
+                self.entry("none", outcome="skipped", field=s.field, message=s.reason)
+                for s in decided.skipped
+            ]
+        return entries
+
+    def conflict_entries(self, conflicts: list[FieldConflict]) -> list[AuditEntry]:
+        store, tenant, link = self.engine.store, self.engine.tenant, self.snap.link
+        fresh = [c for c in conflicts if not resolutions.is_parked(store, tenant, link, c)]
+        return [
+            self.entry(
+                "none",
+                outcome="conflict",
+                field=c.field,
+                old=c.partner_center,
+                new=c.crm,
+                message=resolutions.describe(c),
+            )
+            for c in fresh
+        ]
+
+    def fields(
+        self,
+        current: dict[str, Any] | None,
+        entries: Sequence[AuditEntry],
+        refusal: AuditEntry | None = None,
+        notice: AuditEntry | None = None,
+        pending: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        names, now = self.engine.schema.names, self.engine.clock.now()
+        fields = audit_trail.record_fields(names, current or {}, entries, now, refusal, notice)
+        marked = name_marker.marked_name(self.mapping, current or {}, pending or {}, bool(refusal))
+        return {**fields, **marked}
+
+    def shows_refusal(self, fields: dict[str, Any]) -> bool:
+        names = self.engine.schema.names
+        return any(f in fields for f in (names.status_field, names.error_field) if f)
+
+    def refusal(self, reason: str, request_id: str | None = None) -> AuditEntry:
+        entry = self.entry("none", outcome="rejected", message=reason)
+        if request_id:
+            entry = replace(entry, request_ids=(*entry.request_ids, f"request-id:{request_id}"))
+        return entry
+
+    def refuse(self, reasons: list[str]) -> None:
+        """Show why on the record (once per distinct reason), then give up with ``NotReady``."""
+        text = "; ".join(reasons)
+        self.show_failure(text)
+        raise NotReady(text)
+
+    def show_failure(self, reason: str, request_id: str | None = None) -> None:
+        crm = self.snap.crm
+        if crm is None:
+            # Nothing in the CRM to show it on (the create was refused): the audit and the log
+            # say why, once per distinct reason.
+            self._audit_once(self.refusal(reason, request_id))
+            return
+        refusal = self.refusal(reason, request_id)
+        fields = self.fields(crm.opportunity, [], refusal)
+        if not fields:
+            return
+        try:
+            self.engine.crm.update(crm, CrmWrite(), fields)
+        except RejectedError as exc:
+            # The CRM refuses even the status write: the audit is then the only place that
+            # tells why (``cosell audit ID``), with both refusals.
+            message = f"{reason} (not shown on the record: {exc.message})"
+            self._audit(replace(refusal, message=message), crm.id)
+            raise
+        if self.shows_refusal(fields):
+            self._audit(refusal, crm.id)
+
+    def _audit(self, refusal: AuditEntry, opportunity_id: str) -> None:
+        stored = replace(refusal, referral_id=self.referral_id(), opportunity_id=opportunity_id)
+        self.engine.store.record_audit(self.engine.tenant, [stored])
+
+    def _audit_once(self, entry: AuditEntry) -> None:
+        referral_id = self.referral_id()
+        if referral_id is None:
+            return
+        last = self.engine.store.audit_for(self.engine.tenant, referral_id, limit=1)
+        if last and last[0].outcome == entry.outcome and last[0].message == entry.message:
+            return
+        stored = replace(entry, referral_id=referral_id)
+        self.engine.store.record_audit(self.engine.tenant, [stored])
+        outcomes.log_entry(stored)
+
+    def referral_id(self) -> str | None:
+        if self.snap.pc is not None:
+            return self.snap.pc.id
+        return self.snap.link.referral_id if self.snap.link else None
+
+    @contextmanager
+    def shown_on_record(self) -> Iterator[None]:
+        """A refusal by either side is shown on the record, then handed to the queue."""
+        try:
+            yield
+        except RejectedError as exc:
+            # If the CRM refuses even the status write, the dead letter keeps the reason.
+            with suppress(RejectedError):
+                self.show_failure(exc.message, exc.request_id)
+            raise

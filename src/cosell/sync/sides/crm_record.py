@@ -1,0 +1,81 @@
+"""An opportunity as the CRM side read it: its fields, account and related rows.
+
+:meth:`CrmRecord.related` is what translation reads: contacts in the row shape of
+:data:`~cosell.sync.core.contacts.CONTACT_FIELDS`, the team, and the solutions from the Microsoft
+Solutions rows and ``Products__c`` together (see :mod:`cosell.sync.core.solutions`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+from cosell.clients.salesforce_records import parse_datetime
+from cosell.sync.core import solutions
+from cosell.sync.core.contacts import CONTACT_FIELDS
+from cosell.sync.core.records import CrmRelated
+from cosell.sync.sides.salesforce.schema import CrmNames
+
+Row = dict[str, Any]
+
+
+def clean_row(row: Mapping[str, Any]) -> Row:
+    """A queried row without its ``attributes``."""
+    return {k: v for k, v in row.items() if k != "attributes"}
+
+
+@dataclass(frozen=True)
+class CrmRecord:
+    """An opportunity as read now: its fields, account, contact roles and solution rows."""
+
+    opportunity: Row
+    account: Row = field(default_factory=dict)
+    contacts: list[Row] = field(default_factory=list)
+    solutions: list[Row] | None = None
+    team: list[Row] | None = None
+    """Opportunity team members (``MemberId``, ``UserId`` and the user's names and email)."""
+    load_users: Callable[[], dict[str, str]] | None = field(default=None, compare=False)
+    """Reads the active users; called at most once, and only when a team needs matching."""
+
+    @cached_property
+    def users(self) -> dict[str, str]:
+        """Active users by lower-case email (read on first use)."""
+        return self.load_users() if self.load_users is not None else {}
+
+    @property
+    def id(self) -> str:
+        return str(self.opportunity["Id"])
+
+    @property
+    def last_modified(self) -> datetime | None:
+        return parse_datetime(self.opportunity.get("LastModifiedDate"))
+
+    @property
+    def modstamp(self) -> str | None:
+        stamp = self.opportunity.get("SystemModstamp")
+        return str(stamp) if stamp else None
+
+    def related(self, names: CrmNames, rows_before: list[str] | None = None) -> CrmRelated:
+        """What translation reads. Solutions come from the rows and ``Products__c`` together
+        (see :mod:`cosell.sync.core.solutions`)."""
+        typed = self.typed_solutions(names)
+        ids = solutions.crm_ids(self.solution_ids(names), typed, rows_before)
+        rows = [{names.solution_id_field: i} for i in ids]
+        contacts = [{k: row.get(k) for k in CONTACT_FIELDS} for row in self.contacts]
+        team = None
+        if self.team is not None:
+            team = [{k: row.get(k) for k in CONTACT_FIELDS} for row in self.team]
+        return CrmRelated(account=self.account, contacts=contacts, team=team, solutions=rows)
+
+    def solution_ids(self, names: CrmNames) -> list[str] | None:
+        """The ids in the Microsoft Solutions related list (``None`` without that list)."""
+        if self.solutions is None:
+            return None
+        return [str(row.get(names.solution_id_field) or "") for row in self.solutions]
+
+    def typed_solutions(self, names: CrmNames) -> list[str]:
+        """The ids typed into ``Products__c``."""
+        return solutions.listed(self.opportunity.get(names.products_field or ""))

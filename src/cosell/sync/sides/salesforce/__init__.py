@@ -1,0 +1,1 @@
+"""The Salesforce side: opportunities, accounts, related rows and the org schema."""

@@ -1,0 +1,278 @@
+"""Account matching for incoming referrals: reuse the customer's account, never duplicate it.
+
+In order, the first rule that finds anything decides:
+
+1. **Linked**: an account already holding an opportunity linked to a referral, for the same
+   customer (normalised name and country, postal code when both have one).
+2. **DUNS**: the referral's ``customerProfile.ids`` entry of ``profileType`` "Duns" equals
+   the account's ``DunsNumber`` (when the org has that field; digits compared, so
+   ``"12-345-6789"`` matches ``"123456789"``).
+3. **Name**: normalised name (case, accents, punctuation and legal suffixes such as "Inc." or
+   "GmbH" ignored), plus the country and the postal code when both sides have one.
+
+An account whose DUNS number differs from the referral's is never the customer, whatever its
+name: the linked and name rules skip it. When a rule finds several accounts and some carry the
+referral's DUNS number, only those count.
+
+One account: it is used. None: a new account is created. Several: the choice is *ambiguous*.
+The engine then parks the referral for review instead of guessing or creating a duplicate (see
+:mod:`cosell.sync.engine.reconcile` and ``docs/lifecycle.md``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cosell.clients.salesforce import SalesforceClient
+from cosell.orgsetup.salesforce import soql_literal
+from cosell.sync.core.countries import to_iso2
+from cosell.sync.sides.salesforce.schema import CrmSchema
+
+DUNS_FIELD = "DunsNumber"
+DUNS_LENGTH = 9
+ACCOUNT_COLUMNS = ("Name", "BillingCountry", "BillingPostalCode")
+LEGAL_SUFFIXES = frozenset(
+    [
+        "inc",
+        "incorporated",
+        "corp",
+        "corporation",
+        "co",
+        "company",
+        "ltd",
+        "limited",
+        "llc",
+        "llp",
+        "plc",
+        "gmbh",
+        "ag",
+        "sa",
+        "sas",
+        "sarl",
+        "bv",
+        "nv",
+        "srl",
+        "spa",
+        "pty",
+        "kk",
+        "oy",
+        "ab",
+        "as",
+    ]
+)
+SEARCH_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Customer:
+    """The customer of a referral, as matching sees it."""
+
+    name: str | None
+    country: str | None
+    postal_code: str | None
+    duns: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {"name": self.name, "country": self.country, "postal_code": self.postal_code}
+
+
+@dataclass(frozen=True)
+class Match:
+    """The outcome: one account (``account_id``), none, or several ``candidates``."""
+
+    rule: str
+    account_id: str | None = None
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.candidates) > 1
+
+
+def customer_of(referral: Mapping[str, Any]) -> Customer:
+    """The matching keys of a referral's ``customerProfile``."""
+    profile = referral.get("customerProfile") or {}
+    address = profile.get("address") or {}
+    country = address.get("country")
+    return Customer(
+        profile.get("name"),
+        to_iso2(str(country)) if country else None,
+        address.get("postalCode"),
+        duns_of(profile.get("ids")),
+    )
+
+
+def new_account_fields(
+    referral: Mapping[str, Any], account_fields: frozenset[str]
+) -> dict[str, str]:
+    """What an account created for ``referral`` carries beyond the mapping: its DUNS number
+    (when the org has the field and the number is a whole one), so the next referral of the
+    same customer finds it by DUNS."""
+    duns = customer_of(referral).duns
+    if duns and len(duns) == DUNS_LENGTH and DUNS_FIELD in account_fields:
+        return {DUNS_FIELD: duns}
+    return {}
+
+
+def duns_of(ids: Any) -> str | None:
+    """The DUNS number among a customer profile's ids (``{profileType: "Duns", id}``)."""
+    for entry in ids if isinstance(ids, list) else []:
+        if isinstance(entry, dict) and str(entry.get("profileType")).casefold() == "duns":
+            digits = duns_digits(entry.get("id"))
+            if digits:
+                return digits
+    return None
+
+
+def duns_digits(value: Any) -> str:
+    """A DUNS number's digits (``"12-345-6789"`` → ``"123456789"``); empty when none."""
+    return re.sub(r"\D", "", str(value or ""))
+
+
+def normalise(name: str | None) -> str:
+    """A company name for comparison, in any script: NFKC, case folded, Latin and Greek accents,
+    punctuation and legal suffixes dropped (``"Müller GmbH"`` → ``"muller"``,
+    ``"東京 電力"`` → ``"東京 電力"``). Empty when the name has no letter or digit."""
+    text = unicodedata.normalize("NFKC", _strip_accents(name or "")).casefold()
+    words = "".join(c if _is_word_char(c) else " " for c in text).split()
+    while len(words) > 1 and words[-1] in LEGAL_SUFFIXES:
+        words.pop()
+    return " ".join(words)
+
+
+def name_token(name: str | None) -> str | None:
+    """The longest run of letters and digits in a name, to narrow a search by pattern (the
+    caller decides with :func:`same_customer`); ``None`` when the name has no letter or digit,
+    so a name such as ``"%"`` never matches by pattern. Wildcards never reach the pattern."""
+    runs = "".join(c if _is_word_char(c) else " " for c in name or "").split()
+    return max(runs, key=len) if runs else None
+
+
+def _strip_accents(text: str) -> str:
+    """Combining accents after a Latin or Greek letter dropped (``ü`` → ``u``, ``ά`` → ``α``);
+    marks that make another letter elsewhere (kana voicing, Cyrillic ``й``) are kept."""
+    out: list[str] = []
+    for char in unicodedata.normalize("NFD", text):
+        if _ACCENTS.match(char) and out and _accented_script(out[-1]):
+            continue
+        out.append(char)
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+def _accented_script(char: str) -> bool:
+    return unicodedata.name(char, "").startswith(("LATIN", "GREEK"))
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or unicodedata.category(char).startswith("M")
+
+
+_ACCENTS = re.compile("[\u0300-\u036f]")
+
+
+def _postal(value: Any) -> str:
+    return re.sub(r"\s+", "", str(value or "")).upper()
+
+
+def same_customer(customer: Customer, account: Mapping[str, Any]) -> bool:
+    """Normalised names equal and not empty; countries, postal codes and DUNS numbers too when
+    both have one."""
+    ours = normalise(customer.name)
+    if not ours or ours != normalise(account.get("Name")):
+        return False
+    theirs_duns = duns_digits(account.get(DUNS_FIELD))
+    if customer.duns and theirs_duns and theirs_duns != customer.duns:
+        return False
+    country = account.get("BillingCountry")
+    if customer.country and country and to_iso2(str(country)) != customer.country:
+        return False
+    theirs, ours = _postal(account.get("BillingPostalCode")), _postal(customer.postal_code)
+    return not (theirs and ours and theirs != ours)
+
+
+class AccountMatcher:
+    """Finds the account for a customer with the rules above (reads only)."""
+
+    def __init__(self, client: SalesforceClient, schema: CrmSchema) -> None:
+        self.client = client
+        self.schema = schema
+
+    def match(self, customer: Customer) -> Match:
+        for rule, found in (
+            ("linked", self._linked),
+            ("duns", self._duns),
+            ("name", self._by_name),
+        ):
+            rows = _same_duns_first(customer, _unique(found(customer)))
+            if len(rows) == 1:
+                return Match(rule, str(rows[0]["Id"]), rows)
+            if rows:
+                return Match(rule, None, rows)
+        return Match("none")
+
+    def _linked(self, customer: Customer) -> list[dict[str, Any]]:
+        token = name_token(customer.name)
+        if token is None:
+            return []
+        column = self.schema.names.referral_id_field
+        columns = ", ".join(f"Account.{c}" for c in self._columns()[1:])
+        soql = (
+            f"SELECT AccountId, {columns} "  # noqa: S608
+            f"FROM Opportunity WHERE {column} != null AND AccountId != null "
+            f"AND Account.Name LIKE {soql_literal(_like(token))} LIMIT {SEARCH_LIMIT}"
+        )
+        rows = [{"Id": r["AccountId"], **(r.get("Account") or {})} for r in self._query(soql)]
+        return [_account(r) for r in rows if same_customer(customer, r)]
+
+    def _duns(self, customer: Customer) -> list[dict[str, Any]]:
+        if not customer.duns or DUNS_FIELD not in self.schema.account_fields:
+            return []
+        soql = (
+            f"SELECT {', '.join(self._columns())} FROM Account "  # noqa: S608
+            f"WHERE {DUNS_FIELD} = {soql_literal(customer.duns)} LIMIT {SEARCH_LIMIT}"
+        )
+        return [_account(r) for r in self._query(soql)]
+
+    def _by_name(self, customer: Customer) -> list[dict[str, Any]]:
+        token = name_token(customer.name)
+        if token is None:
+            return []
+        soql = (
+            f"SELECT {', '.join(self._columns())} FROM Account "  # noqa: S608
+            f"WHERE Name LIKE {soql_literal(_like(token))} "
+            f"ORDER BY CreatedDate LIMIT {SEARCH_LIMIT}"
+        )
+        return [_account(r) for r in self._query(soql) if same_customer(customer, r)]
+
+    def _columns(self) -> list[str]:
+        """The account columns matching reads (``DunsNumber`` when the org has it)."""
+        duns = [DUNS_FIELD] if DUNS_FIELD in self.schema.account_fields else []
+        return ["Id", *ACCOUNT_COLUMNS, *duns]
+
+    def _query(self, soql: str) -> list[dict[str, Any]]:
+        return [dict(row) for row in self.client.query(soql)]
+
+
+def _like(token: str) -> str:
+    """A LIKE pattern containing a name token (letters and digits only: no wildcard)."""
+    return f"%{token}%"
+
+
+def _account(row: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("Id", *ACCOUNT_COLUMNS, DUNS_FIELD)
+    return {k: row.get(k) for k in keys if k in row}
+
+
+def _same_duns_first(customer: Customer, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Only the rows whose DUNS number equals the customer's, when any does (a look-alike
+    without a DUNS number does not make the choice ambiguous)."""
+    same = [r for r in rows if customer.duns and duns_digits(r.get(DUNS_FIELD)) == customer.duns]
+    return same or rows
+
+
+def _unique(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return list({str(r["Id"]): r for r in rows}.values())

@@ -1,0 +1,157 @@
+"""What the org actually has, and the mapping fitted to it.
+
+The shipped mapping names fields a given org may not have (a loss reason, the visibility flag,
+the Microsoft CRM identifier). :func:`describe_org` asks the org once; mapped fields it lacks are
+left out of the sync (and reported at start-up) instead of failing every reconcile. The status,
+error and solution names come from the mapping's ``crm`` settings and ``cosell setup
+salesforce``'s :class:`~cosell.orgsetup.spec.OrgNames`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cosell.clients.salesforce import SalesforceClient
+from cosell.errors import NotFound
+from cosell.orgsetup.spec import OrgNames
+from cosell.sync.core.mapping import FieldSpec, SyncMapping
+from cosell.sync.core.translate import SOLUTIONS_PATH
+
+TEAM_LIST = "OpportunityTeam"
+TEAM_OBJECT = "OpportunityTeamMember"
+
+
+@dataclass(frozen=True)
+class CrmNames:
+    """The CRM field names the engine writes besides mapped fields."""
+
+    sync_flag_field: str
+    referral_id_field: str
+    status_field: str | None
+    error_field: str | None
+    audit_field: str | None
+    products_field: str | None
+    solution_object: str
+    solution_opportunity_field: str
+    solution_id_field: str
+
+
+@dataclass(frozen=True)
+class CrmSchema:
+    """The fitted mapping plus the org's field names (from describe)."""
+
+    mapping: SyncMapping
+    names: CrmNames
+    opportunity_fields: frozenset[str]
+    account_fields: frozenset[str]
+    has_solution_object: bool
+    left_out: tuple[str, ...] = field(default=())
+    """Mapped fields the org lacks, as ``name (CRM field)``."""
+    has_team: bool = True
+    """The org has opportunity teams (team selling enabled)."""
+
+    @property
+    def team_synced(self) -> bool:
+        """The partner team is mapped and the org can hold it."""
+        return any(s.crm == TEAM_LIST for s in self.mapping.fields.values())
+
+    @property
+    def read_fields(self) -> list[str]:
+        """Opportunity columns to select: mapped fields plus the engine's own."""
+        n = self.names
+        own = [n.sync_flag_field, n.referral_id_field, n.status_field, n.error_field, n.audit_field]
+        own.append(n.products_field)
+        mapped = [s.crm for s in self.mapping.fields.values() if _is_opportunity_field(s)]
+        wanted = [name for name in [*mapped, *own] if name]
+        return [name for name in dict.fromkeys(wanted) if name in self.opportunity_fields]
+
+    @property
+    def account_fields_read(self) -> list[str]:
+        mapped = [s.crm.removeprefix("Account.") for s in self.mapping.fields.values()]
+        prefixed = [s.crm for s in self.mapping.fields.values()]
+        return [m for m, p in zip(mapped, prefixed, strict=True) if p.startswith("Account.")]
+
+
+def _is_opportunity_field(spec: FieldSpec) -> bool:
+    return "." not in spec.crm and spec.crm not in {"Contacts", "OpportunityTeam", "Solutions"}
+
+
+def describe_org(
+    client: SalesforceClient, mapping: SyncMapping, org: OrgNames | None = None
+) -> CrmSchema:
+    """Describe the objects once and fit the mapping to the fields that exist."""
+    org = org or OrgNames()
+    opportunity = _field_names(client.describe(mapping.crm.object))
+    account = _field_names(client.describe("Account"))
+    solutions = _describe_or_none(client, org.solution_object)
+    team = _describe_or_none(client, TEAM_OBJECT) is not None
+    names = _names(mapping, org, opportunity)
+    return fit(mapping, names, opportunity, account, solutions is not None, has_team=team)
+
+
+def fit(
+    mapping: SyncMapping,
+    names: CrmNames,
+    opportunity: frozenset[str],
+    account: frozenset[str],
+    has_solution_object: bool,
+    *,
+    has_team: bool = True,
+) -> CrmSchema:
+    """The schema with ``mapping`` reduced to the fields the org has."""
+    kept: dict[str, FieldSpec] = {}
+    left_out: list[str] = []
+    for name, spec in mapping.fields.items():
+        if spec.crm == TEAM_LIST and not has_team:
+            left_out.append(f"{name} ({spec.crm})")
+        elif _present(spec, opportunity, account, has_solution_object):
+            kept[name] = spec
+        else:
+            left_out.append(f"{name} ({spec.crm})")
+    fitted = mapping.model_copy(update={"fields": kept})
+    return CrmSchema(
+        fitted, names, opportunity, account, has_solution_object, tuple(left_out), has_team
+    )
+
+
+def _present(
+    spec: FieldSpec, opportunity: frozenset[str], account: frozenset[str], solutions: bool
+) -> bool:
+    if spec.crm in ("Contacts", "Id", TEAM_LIST):
+        return True
+    if spec.partner_center == SOLUTIONS_PATH and solutions:
+        return True
+    if spec.crm.startswith("Account."):
+        return spec.crm.removeprefix("Account.") in account
+    return spec.crm in opportunity
+
+
+def _names(mapping: SyncMapping, org: OrgNames, opportunity: frozenset[str]) -> CrmNames:
+    crm = mapping.crm
+    status = next((f for f in (crm.status_field, org.sync_status) if f in opportunity), None)
+    products = next(
+        (s.crm for s in mapping.fields.values() if s.partner_center == SOLUTIONS_PATH), None
+    )
+    return CrmNames(
+        sync_flag_field=crm.sync_flag_field,
+        referral_id_field=mapping.referral_id_field,
+        status_field=status,
+        error_field=org.sync_error if org.sync_error in opportunity else None,
+        audit_field=crm.audit_field if crm.audit_field in opportunity else None,
+        products_field=products if products in opportunity else None,
+        solution_object=org.solution_object,
+        solution_opportunity_field=org.solution_opportunity,
+        solution_id_field=crm.solution_id_field,
+    )
+
+
+def _field_names(described: dict[str, Any]) -> frozenset[str]:
+    return frozenset(str(f["name"]) for f in described.get("fields") or ())
+
+
+def _describe_or_none(client: SalesforceClient, sobject: str) -> dict[str, Any] | None:
+    try:
+        return client.describe(sobject)
+    except NotFound:
+        return None
