@@ -249,6 +249,16 @@ CASES = [
         to_pc={"deal_value": "200.00", "notes": "new"},
     ),
     Case(
+        "both changed, the crm owner wins but the referral is on hold: decided once, base moves",
+        HELD,
+        rec(HELD, deal_value="1.00"),
+        rec(HELD, deal_value="2.00"),
+        facts=PlanFacts(crm_on_hold=True),
+        conflicts=[("deal_value", "crm")],
+        skipped=[("deal_value", ON_HOLD)],
+        base_after={"deal_value": "1.00"},
+    ),
+    Case(
         "no base and unknown creator: differing fields are owner-resolved conflicts",
         None,
         rec(deal_value="1.00"),

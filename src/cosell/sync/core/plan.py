@@ -282,18 +282,26 @@ class _Merge:
             self.out.skipped.append(Skip(name, "direction on_create"))
             return
         self.out.conflicts.append(FieldConflict(name, b, p, c, winner))
-        if winner != "manual":
-            self._flow(name, spec, winner, p if winner == "partner_center" else c)
+        if winner == "manual":
+            return
+        won, lost = (p, c) if winner == "partner_center" else (c, p)
+        if not self._flow(name, spec, winner, won):
+            # The owner rule decided once: the loser's value (what the other side holds) is the
+            # base, so the winner's value waits as that side's own change (e.g. held until
+            # accepted) instead of re-firing the conflict on every reconcile.
+            self.out.new_base[name] = lost
 
-    def _flow(self, name: str, spec: FieldSpec, source: Side, value: Value) -> None:
+    def _flow(self, name: str, spec: FieldSpec, source: Side, value: Value) -> bool:
+        """Send ``value`` from ``source`` to the other side; False when it may not go now."""
         target: Side = "crm" if source == "partner_center" else "partner_center"
         reason = self._blocked(name, spec, target, value)
         if reason:
             self.out.skipped.append(Skip(name, reason))
-            return
+            return False
         (self.out.to_crm if target == "crm" else self.out.to_partner_center)[name] = value
         self.out.decisions.append(Decision(name, source, self.base.get(name), value))
         self.out.new_base[name] = value
+        return True
 
     def _blocked(self, name: str, spec: FieldSpec, target: Side, value: Value) -> str | None:
         if not spec.flows_to(target):
