@@ -268,11 +268,19 @@ def test_edits_while_on_hold_are_kept_until_accepted(world: World) -> None:
     world.edit(opp["Id"], Amount=99)
     world.sync(f"opportunity:{opp['Id']}")
     assert world.referral(rid)["details"]["dealValue"] == 48000
+    # The seller reads that the edit is held, not "✔ Synced"; a second pass writes nothing.
+    status = world.opp(opp["Id"])["Co_sell_Sync_Status__c"]
+    assert status.startswith("⚠ Held: the referral is on hold"), status
+    assert "deal_value 99" in status
+    before = world.writes()
+    world.sync(f"opportunity:{opp['Id']}")
+    assert world.writes() == before
     world.edit(opp["Id"], StageName="Qualification")
     world.sync(f"opportunity:{opp['Id']}")
     accepted = world.referral(rid)
     assert (accepted["status"], accepted["substatus"]) == ("Active", "Accepted")
     assert accepted["details"]["dealValue"] == 99
+    assert world.opp(opp["Id"])["Co_sell_Sync_Status__c"].startswith("✔ Synced")
 
 
 # --- e. no echo, no duplicates -------------------------------------------------------------------

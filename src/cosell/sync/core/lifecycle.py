@@ -7,6 +7,8 @@ A notice is a line for the status field, chosen from the referral and the plan (
 - An edit that may not flow: the referral is Closed ("not syncable"), or a shared referral would
   be made private again (Partner Center forbids it). The notice names the edited values, so
   each new edit is shown (and audited) once, and an unchanged record is never written again.
+- Edits held while an incoming referral is on hold (they wait for accept): the notice names
+  them, so the record never says "✔ Synced" while a seller's edit has not reached Partner Center.
 - An incoming referral nearing its 14-day expiry: ``⚠ Expires in 2 days — accept or decline``.
 
 The record itself is the memory: a notice equal to the status field already shown is not
@@ -23,7 +25,7 @@ from typing import Any
 
 from cosell.clients.salesforce_records import parse_datetime
 from cosell.sync.core.audit_trail import show
-from cosell.sync.core.plan import NO_UNSHARE, NOT_SYNCABLE, Plan, Skip
+from cosell.sync.core.plan import NO_UNSHARE, NOT_SYNCABLE, ON_HOLD, Plan, Skip
 from cosell.sync.core.stages import is_closed
 
 WARN_BEFORE = timedelta(days=3)
@@ -32,6 +34,7 @@ EXPIRES = "Expires in {days} — accept or decline"
 EXPIRED_WHY = "not accepted within 14 days"
 CLOSED_BY_MICROSOFT = "Closed by Microsoft: {substatus}"
 NOT_SYNCABLE_NOTICE = "Not syncable: the referral is Closed; kept in the CRM only: {edits}"
+HELD_NOTICE = "Held: the referral is on hold; these edits wait for accept: {edits}"
 NO_UNSHARE_NOTICE = (
     "Not syncable: Partner Center does not let a shared referral be made private again "
     "({field} stays shared)"
@@ -51,7 +54,12 @@ class Facts:
 
 def notice(facts: Facts) -> str | None:
     """The status line this reconcile should show, or ``None`` for the usual ✔ / ✖."""
-    return closed_by_microsoft(facts) or refused_edits(facts) or expiry_warning(facts)
+    return (
+        closed_by_microsoft(facts)
+        or refused_edits(facts)
+        or expiry_warning(facts)
+        or held_edits(facts)
+    )
 
 
 def closed_by_microsoft(facts: Facts) -> str | None:
@@ -78,6 +86,15 @@ def refused_edits(facts: Facts) -> str | None:
         return NOT_SYNCABLE_NOTICE.format(edits=edits)
     unshare = next((s for s in facts.decided.skipped if s.reason.endswith(NO_UNSHARE)), None)
     return NO_UNSHARE_NOTICE.format(field=unshare.field) if unshare else None
+
+
+def held_edits(facts: Facts) -> str | None:
+    """CRM edits kept back while the incoming referral is on hold (they flow on accept)."""
+    held = [s for s in facts.decided.skipped if s.reason == ON_HOLD]
+    if not held:
+        return None
+    edits = ", ".join(_edit(s, facts.crm_values) for s in sorted(held, key=_field))
+    return HELD_NOTICE.format(edits=edits)
 
 
 def expiry_warning(facts: Facts) -> str | None:
