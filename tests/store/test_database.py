@@ -7,7 +7,7 @@ from alembic.runtime.migration import MigrationContext
 
 from cosell.store import Store
 from cosell.store.database import make_engine, schema_revision
-from cosell.store.schema import metadata
+from cosell.store.schema import metadata, owned_by_cosell
 
 
 def test_open_creates_the_schema_from_empty_at_head(empty_url: str) -> None:
@@ -18,7 +18,9 @@ def test_open_creates_the_schema_from_empty_at_head(empty_url: str) -> None:
     assert head is not None
     assert current == head
     with engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+        diffs = compare_metadata(
+            MigrationContext.configure(conn, opts={"include_name": owned_by_cosell}), metadata
+        )
     engine.dispose()
     assert diffs == []
 

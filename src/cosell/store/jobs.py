@@ -142,12 +142,15 @@ def complete(conn: Connection, job: Job, now: datetime) -> bool:
         _requeue_now(conn, job, now)
     else:
         conn.execute(sa.delete(queue).where(queue.c.id == job.id))
-    conn.execute(
-        sa.delete(dead_letters).where(
-            dead_letters.c.tenant_id == job.tenant_id, dead_letters.c.key == job.key
-        )
-    )
+    clear_dead_letter(conn, job.tenant_id, job.key)
     return True
+
+
+def clear_dead_letter(conn: Connection, tenant: TenantId, key: str) -> None:
+    """Forget ``key``'s dead letter: a later run of the key succeeded."""
+    conn.execute(
+        sa.delete(dead_letters).where(dead_letters.c.tenant_id == tenant, dead_letters.c.key == key)
+    )
 
 
 def retry_later(conn: Connection, job: Job, due_at: datetime, error: str) -> bool:

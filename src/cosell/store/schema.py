@@ -184,3 +184,10 @@ api_tokens = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("user_id", "name"),
 )
+
+
+def owned_by_cosell(name: str | None, type_: str, parent_names: object) -> bool:
+    """Whether a database object is cosell's own: procrastinate's tables, indexes and types
+    (created by its migration from procrastinate's schema) are left out of schema comparisons."""
+    del type_, parent_names
+    return not (name or "").startswith("procrastinate_")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from cosell.store.schema import metadata
+from cosell.store.schema import metadata, owned_by_cosell
 
 
 def _run(connection: Connection) -> None:
@@ -14,6 +14,7 @@ def _run(connection: Connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=owned_by_cosell,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -1,0 +1,280 @@
+"""The scale-out work queue: procrastinate tasks on the store's PostgreSQL database.
+
+With a PostgreSQL store, every worker process on every machine takes reconciles from
+procrastinate's job table (its schema is one of cosell's migrations):
+
+* one ``cosell.reconcile`` job per dirty key, deferred with a ``queueing_lock`` of the tenant
+  and key, so a key waiting in the queue is never queued twice, and a ``lock`` on the tenant and
+  the pair's canonical key (the referral's, once linked), so one reconcile of a key, or of a
+  linked pair, runs at a time across every machine. A key marked dirty while it runs is queued
+  again (its earlier job is no longer waiting) and runs once more after the current run.
+* errors are classified as in the embedded queue (``cosell.errors.outcome_of``): ``reread``
+  runs again at once, ``retry`` is retried by procrastinate after the engine's backoff (at least
+  the server's ``Retry-After``), ``dead_letter``/``reject`` and exhausted retries are recorded in
+  cosell's own ``dead_letters`` table (so ``status``, ``retry`` and the console see them as
+  before), and ``halt`` also tells ``on_halt`` so the service can stop the tenant.
+* a job left in ``doing`` by a worker that died (SIGKILL, a lost machine) is put back by the
+  ``cosell.recover_stalled`` periodic task once that worker's heartbeat is stale.
+* periodic tasks (the CRM polls, the Partner Center sweep) are procrastinate periodic tasks:
+  procrastinate defers each period once, however many workers run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import procrastinate
+from procrastinate import exceptions as pexc
+from procrastinate import jobs as pjobs
+from procrastinate.retry import BaseRetryStrategy, RetryDecision
+from sqlalchemy.engine import make_url
+
+from cosell.clients.retry import RetryPolicy
+from cosell.errors import CosellError, RetryableError, outcome_of
+from cosell.queue.embedded import describe
+from cosell.redaction import redact_text
+from cosell.store import jobs
+from cosell.store.records import Job, TenantId
+from cosell.store.sql import Store
+
+log = logging.getLogger(__name__)
+
+RECONCILE_TASK = "cosell.reconcile"
+RECOVER_TASK = "cosell.recover_stalled"
+QUEUE_NAME = "cosell"
+
+Handler = Callable[[Job], None]
+HaltHook = Callable[[Job, CosellError], None]
+Canonical = Callable[[TenantId, str], str]
+Periodic = Callable[[TenantId, int], None]
+
+
+def libpq_dsn(url: str) -> str:
+    """The libpq connection string for a SQLAlchemy PostgreSQL URL (``postgresql+psycopg://``)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise ValueError(f"the scale-out queue needs a PostgreSQL store, not {parsed.drivername}")
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class _Retry(Exception):
+    """Raised out of a reconcile so procrastinate retries it; carries the engine's delay."""
+
+    def __init__(self, reason: str, delay: float) -> None:
+        super().__init__(reason)
+        self.delay = delay
+
+
+class _EngineRetry(BaseRetryStrategy):
+    """Retry exactly the reconciles the task asked to retry, after the delay it computed."""
+
+    def get_retry_decision(
+        self, *, exception: BaseException, job: pjobs.Job
+    ) -> RetryDecision | None:
+        if not isinstance(exception, _Retry):
+            return None
+        return RetryDecision(retry_in={"seconds": max(int(exception.delay + 0.999), 0)})
+
+
+@dataclass
+class Runner:
+    """What a worker process runs for each job; set by ``DistributedQueue.serve``."""
+
+    handler: Handler | None = None
+    on_halt: HaltHook | None = None
+    retry: RetryPolicy = field(
+        default_factory=lambda: RetryPolicy(base=1.0, cap=300.0, max_retry_after=3600.0)
+    )
+    max_attempts: int = 8
+    reread_limit: int = 3
+
+
+class DistributedQueue:
+    """cosell's reconciles and periodic work as procrastinate tasks on ``store``'s database."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        canonical: Canonical | None = None,
+        max_attempts: int = 8,
+        reread_limit: int = 3,
+        retry: RetryPolicy | None = None,
+        stalled_cron: str = "*/10 * * * * *",
+    ) -> None:
+        self._store = store
+        self._canonical = canonical or self._pair_key
+        self.runner = Runner(max_attempts=max_attempts, reread_limit=reread_limit)
+        if retry is not None:
+            self.runner.retry = retry
+        connector = procrastinate.PsycopgConnector(
+            conninfo=libpq_dsn(store.engine.url.render_as_string(hide_password=False))
+        )
+        self.app = procrastinate.App(connector=connector)
+        self._reconcile = self.app.task(
+            name=RECONCILE_TASK, queue=QUEUE_NAME, pass_context=True, retry=_EngineRetry()
+        )(self._run_job)
+        self.app.periodic(cron=stalled_cron, periodic_id="stalled")(
+            self.app.task(name=RECOVER_TASK, queue=QUEUE_NAME, pass_context=True)(
+                self._recover_stalled
+            )
+        )
+
+    def add_periodic(
+        self, name: str, cron: str, work: Periodic, tenants: Iterable[TenantId]
+    ) -> None:
+        """Run ``work(tenant, period_start)`` once per ``cron`` period for each tenant.
+
+        procrastinate records each (task, tenant, period) it defers, so however many workers
+        run, each period's work is queued once. ``cron`` may have a sixth field for seconds.
+        """
+
+        def run(timestamp: int, tenant: int) -> None:
+            work(TenantId(tenant), timestamp)
+
+        task = self.app.task(name=f"cosell.periodic.{name}", queue=QUEUE_NAME)(run)
+        for tenant in tenants:
+            self.app.periodic(
+                cron=cron, periodic_id=f"{name}:{tenant}", task_kwargs={"tenant": int(tenant)}
+            )(task)
+
+    # --- signals ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def opened(self) -> Iterator[DistributedQueue]:
+        """The app's connection open for ``enqueue`` from synchronous code."""
+        with self.app.open():
+            yield self
+
+    def enqueue(self, tenant: TenantId, key: str, due_at: datetime | None = None) -> None:
+        """Queue a reconcile of ``key`` unless one is already waiting (its queueing lock)."""
+        options: dict[str, Any] = {
+            "queueing_lock": f"{tenant}:{key}",
+            "lock": f"{tenant}:{self._canonical(tenant, key)}",
+        }
+        if due_at is not None:
+            options["schedule_at"] = due_at
+        with suppress(pexc.AlreadyEnqueued):
+            self._reconcile.configure(**options).defer(tenant=int(tenant), key=key)
+
+    def _pair_key(self, tenant: TenantId, key: str) -> str:
+        """A linked pair's canonical key: its referral's; an unlinked key is its own."""
+        kind, _, record_id = key.partition(":")
+        if kind != "opportunity":
+            return key
+        link = self._store.link_by_opportunity(tenant, record_id)
+        if link is not None and link.referral_id:
+            return f"referral:{link.referral_id}"
+        return key
+
+    # --- workers ---------------------------------------------------------------------------------
+
+    def serve(
+        self,
+        handler: Handler,
+        *,
+        concurrency: int = 4,
+        on_halt: HaltHook | None = None,
+        install_signal_handlers: bool = True,
+        stalled_worker_timeout: float = 30.0,
+        heartbeat: float = 10.0,
+        polling: float = 5.0,
+        wait: bool = True,
+        name: str | None = None,
+    ) -> None:
+        """Run a procrastinate worker in this process until stopped (SIGTERM/SIGINT: in-flight
+        reconciles finish first) or, with ``wait=False``, until the queue is empty."""
+        self.runner.handler = handler
+        self.runner.on_halt = on_halt
+        self._stalled_timeout = stalled_worker_timeout
+        self.app.run_worker(
+            queues=[QUEUE_NAME],
+            concurrency=concurrency,
+            wait=wait,
+            install_signal_handlers=install_signal_handlers,
+            update_heartbeat_interval=heartbeat,
+            stalled_worker_timeout=stalled_worker_timeout,
+            fetch_job_polling_interval=polling,
+            name=name,
+        )
+
+    _stalled_timeout: float = 30.0
+
+    async def _recover_stalled(self, context: procrastinate.JobContext, timestamp: int) -> None:
+        """Put back every reconcile whose worker stopped beating (a killed process)."""
+        del timestamp
+        manager = context.app.job_manager
+        stalled = await manager.get_stalled_jobs(
+            task_name=RECONCILE_TASK, seconds_since_heartbeat=self._stalled_timeout
+        )
+        for job in stalled:
+            log.warning("reconcile of %s stalled on a dead worker; retrying", job.task_kwargs)
+            await manager.retry_job(job)
+
+    def _run_job(self, context: procrastinate.JobContext, tenant: int, key: str) -> None:
+        runner = self.runner
+        if runner.handler is None:
+            raise RuntimeError("no reconcile handler: start the worker with DistributedQueue.serve")
+        pjob = context.job
+        now = self._store.clock.now()
+        attempts = pjob.attempts + 1
+        job = Job(
+            id=pjob.id or 0,
+            tenant_id=TenantId(tenant),
+            key=key,
+            due_at=now,
+            priority=pjob.priority,
+            attempts=attempts,
+            last_error=None,
+            lease_owner=context.worker_name or "",
+            lease_until=now,
+            enqueued_at=now,
+        )
+        error: Exception | None = None
+        for attempt in range(runner.reread_limit + 1):
+            try:
+                runner.handler(job)
+                error = None
+                break
+            except CosellError as exc:
+                error = exc
+                if outcome_of(exc) != "reread" or attempt == runner.reread_limit:
+                    break
+            except Exception as exc:
+                error = exc
+                break
+        if error is None:
+            self._clear_dead_letter(job)
+            return
+        outcome = outcome_of(error) if isinstance(error, CosellError) else "retry"
+        if outcome in ("retry", "reread"):
+            if attempts >= runner.max_attempts:
+                self._dead_letter(job, f"gave up after {attempts} attempts: {describe(error)}")
+                return
+            retry_after = error.retry_after if isinstance(error, RetryableError) else None
+            raise _Retry(describe(error), runner.retry.delay(attempts, retry_after)) from error
+        if outcome == "halt":
+            assert isinstance(error, CosellError)
+            self._dead_letter(job, f"halted: {describe(error)}")
+            if runner.on_halt is not None:
+                runner.on_halt(job, error)
+            return
+        self._dead_letter(job, describe(error))
+
+    def _dead_letter(self, job: Job, reason: str) -> None:
+        log.warning(
+            "dead letter: key=%s attempts=%d reason=%s", job.key, job.attempts, redact_text(reason)
+        )
+        with self._store.engine.begin() as conn:
+            jobs.put_dead_letter(
+                conn, job.tenant_id, job.key, reason, job.attempts, self._store.clock.now()
+            )
+
+    def _clear_dead_letter(self, job: Job) -> None:
+        with self._store.engine.begin() as conn:
+            jobs.clear_dead_letter(conn, job.tenant_id, job.key)

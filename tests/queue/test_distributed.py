@@ -1,0 +1,314 @@
+"""The scale-out queue on a real PostgreSQL: procrastinate workers in separate processes."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from cosell.clients.retry import RetryPolicy
+from cosell.errors import AuthError, CosellError, StaleWrite, Throttled
+from cosell.queue.distributed import DistributedQueue
+from cosell.store import Store
+from cosell.store.records import Job
+from cosell.store.testing import POSTGRES_URL_ENV, fresh_postgres_database
+
+pytestmark = pytest.mark.postgres
+
+WORKER = Path(__file__).with_name("distributed_worker_proc.py")
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def url() -> Iterator[str]:
+    base = os.environ.get(POSTGRES_URL_ENV)
+    if not base:
+        pytest.skip(f"{POSTGRES_URL_ENV} is not set")
+    with fresh_postgres_database(base) as fresh:
+        yield fresh
+
+
+@pytest.fixture
+def store(url: str) -> Iterator[Store]:
+    opened = Store.open(url)
+    with opened.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "CREATE TABLE test_runs (id serial PRIMARY KEY, key text, pid int, "
+                "started timestamptz, finished timestamptz)"
+            )
+        )
+        conn.execute(sa.text("CREATE TABLE test_ticks (tenant int, period bigint, pid int)"))
+    yield opened
+    opened.engine.dispose()
+
+
+class Workers:
+    def __init__(self, url: str, gates: Path) -> None:
+        self.url, self.gates = url, gates
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, *extra: str) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([sys.executable, str(WORKER), self.url, str(self.gates), *extra])
+        self.procs.append(proc)
+        return proc
+
+    def ready(self, store: Store, count: int) -> None:
+        """Wait until ``count`` worker processes have registered with procrastinate."""
+
+        def registered() -> bool:
+            with store.engine.connect() as conn:
+                sql = sa.text("SELECT count(*) FROM procrastinate_workers")
+                return int(conn.execute(sql).scalar_one()) >= count
+
+        wait_until(registered)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def workers(url: str, tmp_path: Path) -> Iterator[Workers]:
+    pool = Workers(url, tmp_path)
+    yield pool
+    pool.stop()
+
+
+def runs(store: Store) -> list[Any]:
+    with store.engine.connect() as conn:
+        return list(
+            conn.execute(sa.text("SELECT key, pid, started, finished FROM test_runs ORDER BY id"))
+        )
+
+
+def finished(store: Store, key: str) -> int:
+    return sum(1 for r in runs(store) if r.key == key and r.finished is not None)
+
+
+def test_migrations_create_procrastinates_schema(store: Store) -> None:
+    with store.engine.connect() as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+    assert {"procrastinate_jobs", "procrastinate_periodic_defers", "links"} <= tables
+
+
+def test_two_worker_processes_never_reconcile_one_key_at_once(
+    store: Store, workers: Workers
+) -> None:
+    tenant = store.ensure_tenant("acme")
+    queue = DistributedQueue(store)
+    workers.start()
+    workers.start()
+    workers.ready(store, 2)
+    keys = [f"referral:r{n}" for n in range(6)]
+    with queue.opened():
+        for _ in range(8):
+            for key in keys:
+                queue.enqueue(tenant, key)
+            time.sleep(0.04)  # spread the signals over the runs, like webhooks arriving
+
+    def settled() -> bool:
+        with store.engine.connect() as conn:
+            left = conn.execute(
+                sa.text("SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo','doing')")
+            ).scalar_one()
+        return left == 0
+
+    wait_until(settled)
+    done = runs(store)
+    assert {r.key for r in done} == set(keys)
+    assert len({r.pid for r in done}) == 2  # both processes took work
+    for key in keys:
+        spans = sorted((r.started, r.finished) for r in done if r.key == key)
+        for (_, end), (start, _) in itertools.pairwise(spans):
+            assert end <= start, f"{key} reconciled twice at once"
+
+
+def test_a_key_enqueued_while_it_runs_runs_once_more(
+    store: Store, workers: Workers, tmp_path: Path
+) -> None:
+    tenant = store.ensure_tenant("acme")
+    queue = DistributedQueue(store)
+    workers.start()
+    workers.start()
+    workers.ready(store, 2)
+    with queue.opened():
+        queue.enqueue(tenant, "referral:block1")
+        wait_until(lambda: len(runs(store)) == 1)
+        for _ in range(3):  # the change lands during the run; queued once however often
+            queue.enqueue(tenant, "referral:block1")
+        (tmp_path / "block1").touch()
+        wait_until(lambda: finished(store, "referral:block1") == 2)
+    wait_until(lambda: finished(store, "referral:block1") == 2)
+    first, second = runs(store)
+    assert first.finished <= second.started
+    time.sleep(0.5)  # nothing more was queued: still two runs
+    assert len(runs(store)) == 2
+
+
+def test_a_linked_pair_is_locked_on_its_referral(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    queue = DistributedQueue(store)
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO links (tenant_id, referral_id, opportunity_id, base, state, "
+                "created_at, updated_at) VALUES (:t, 'R1', 'O1', '{}', 'linked', now(), now())"
+            ),
+            {"t": int(tenant)},
+        )
+    with queue.opened():
+        queue.enqueue(tenant, "opportunity:O1")
+        queue.enqueue(tenant, "referral:R1")
+        queue.enqueue(tenant, "opportunity:O9")
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT queueing_lock, lock FROM procrastinate_jobs ORDER BY id")
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (f"{tenant}:opportunity:O1", f"{tenant}:referral:R1"),
+        (f"{tenant}:referral:R1", f"{tenant}:referral:R1"),
+        (f"{tenant}:opportunity:O9", f"{tenant}:opportunity:O9"),
+    ]
+
+
+def test_a_sigkilled_workers_reconcile_is_finished_by_another(
+    store: Store, workers: Workers, tmp_path: Path
+) -> None:
+    tenant = store.ensure_tenant("acme")
+    queue = DistributedQueue(store)
+    doomed = workers.start()
+    with queue.opened():
+        queue.enqueue(tenant, "referral:block2")
+    wait_until(lambda: len(runs(store)) == 1)
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait()
+    (tmp_path / "block2").touch()
+    workers.start()
+    wait_until(lambda: finished(store, "referral:block2") == 1, timeout=60)
+    pids = {r.pid for r in runs(store)}
+    assert doomed.pid in pids
+    assert len(pids) == 2
+
+
+def test_a_periodic_task_runs_once_per_period_with_three_workers(
+    store: Store, workers: Workers
+) -> None:
+    for _ in range(3):
+        workers.start("* * * * * *")
+
+    def ticks() -> list[Any]:
+        with store.engine.connect() as conn:
+            return list(conn.execute(sa.text("SELECT tenant, period, pid FROM test_ticks")))
+
+    wait_until(lambda: len({t.period for t in ticks()}) >= 4)
+    seen = ticks()
+    per = [(t.tenant, t.period) for t in seen]
+    assert len(per) == len(set(per)), "a period ran twice"
+    assert {t.tenant for t in seen} == {1, 2}
+
+
+# --- retry classification: one worker in this process, until nothing is due ----------------
+
+
+def run_here(store: Store, handler: Callable[[Job], None], **kw: Any) -> list[Job]:
+    halted: list[Job] = []
+    queue = DistributedQueue(store, retry=RetryPolicy(base=0.0, cap=0.0), **kw)
+    tenant = store.ensure_tenant("acme")
+    with queue.opened():
+        queue.enqueue(tenant, "referral:x")
+
+    def on_halt(job: Job, error: CosellError) -> None:
+        halted.append(job)
+
+    queue.serve(handler, concurrency=1, on_halt=on_halt, install_signal_handlers=False, wait=False)
+    return halted
+
+
+def test_a_stale_write_is_read_again_at_once(store: Store) -> None:
+    calls: list[int] = []
+
+    def handler(job: Job) -> None:
+        calls.append(job.attempts)
+        if len(calls) == 1:
+            raise StaleWrite("eTag moved")
+
+    run_here(store, handler)
+    assert calls == [1, 1]  # the same attempt, re-read
+    assert store.dead_letters(store.ensure_tenant("acme")) == []
+
+
+def test_throttling_retries_then_dead_letters_in_the_store_with_the_reason(store: Store) -> None:
+    attempts: list[int] = []
+
+    def handler(job: Job) -> None:
+        attempts.append(job.attempts)
+        raise Throttled("slow down", retry_after=0)
+
+    run_here(store, handler, max_attempts=3)
+    assert attempts == [1, 2, 3]
+    (letter,) = store.dead_letters(store.ensure_tenant("acme"))
+    assert letter.key == "referral:x"
+    assert letter.attempts == 3
+    assert "gave up after 3 attempts" in letter.reason
+    assert "slow down" in letter.reason
+
+
+def test_retry_after_sets_the_next_attempts_time(store: Store) -> None:
+    def handler(job: Job) -> None:
+        raise Throttled("slow down", retry_after=120)
+
+    run_here(store, handler)
+    with store.engine.connect() as conn:
+        (status, attempts, at) = conn.execute(
+            sa.text(
+                "SELECT status, attempts, scheduled_at FROM procrastinate_jobs "
+                "WHERE task_name = 'cosell.reconcile'"
+            )
+        ).one()
+        now: datetime = conn.execute(sa.text("SELECT now()")).scalar_one()
+    assert (status, attempts) == ("todo", 1)
+    assert at is not None
+    assert (at - now).total_seconds() > 100
+
+
+def test_an_auth_failure_dead_letters_and_halts_the_tenant(store: Store) -> None:
+    def handler(job: Job) -> None:
+        raise AuthError("token revoked")
+
+    halted = run_here(store, handler)
+    assert [j.key for j in halted] == ["referral:x"]
+    (letter,) = store.dead_letters(store.ensure_tenant("acme"))
+    assert letter.reason.startswith("halted:")
+
+
+def test_a_success_clears_the_keys_dead_letter(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    run_here(store, lambda job: (_ for _ in ()).throw(AuthError("revoked")))
+    assert len(store.dead_letters(tenant)) == 1
+    run_here(store, lambda job: None)
+    assert store.dead_letters(tenant) == []
