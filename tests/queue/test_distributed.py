@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -312,3 +313,34 @@ def test_a_success_clears_the_keys_dead_letter(store: Store) -> None:
     assert len(store.dead_letters(tenant)) == 1
     run_here(store, lambda job: None)
     assert store.dead_letters(tenant) == []
+
+
+def test_stop_lets_an_in_flight_reconcile_finish(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    release = threading.Event()
+    started: list[str] = []
+    done: list[str] = []
+
+    def handler(job: Job) -> None:
+        started.append(job.key)
+        release.wait(10)
+        done.append(job.key)
+
+    queue = DistributedQueue(store, handler=handler, workers=2)
+    queue.start()
+    queue.enqueue(tenant, "referral:inflight")
+    wait_until(lambda: started == ["referral:inflight"])
+    stopping: list[bool] = []
+    stopper = threading.Thread(target=lambda: stopping.append(queue.stop(timeout=20)))
+    stopper.start()
+    time.sleep(0.2)  # the stop request is in; the reconcile is still running
+    assert done == []
+    release.set()
+    stopper.join(30)
+    assert stopping == [True]
+    assert done == ["referral:inflight"]
+    with store.engine.connect() as conn:
+        status = conn.execute(
+            sa.text("SELECT status FROM procrastinate_jobs WHERE task_name = 'cosell.reconcile'")
+        ).scalar_one()
+    assert status == "succeeded"

@@ -21,8 +21,10 @@ procrastinate's job table (its schema is one of cosell's migrations):
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +34,7 @@ import procrastinate
 from procrastinate import exceptions as pexc
 from procrastinate import jobs as pjobs
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
+from procrastinate.worker import Worker
 from sqlalchemy.engine import make_url
 
 from cosell.clients.retry import RetryPolicy
@@ -106,15 +109,23 @@ class DistributedQueue:
         reread_limit: int = 3,
         retry: RetryPolicy | None = None,
         stalled_cron: str = "*/10 * * * * *",
+        handler: Handler | None = None,
+        on_halt: HaltHook | None = None,
+        workers: int = 4,
     ) -> None:
         self._store = store
+        self._workers = workers
+        self._defer_lock = threading.Lock()
+        self._deferrer: procrastinate.App | None = None
+        self._thread: threading.Thread | None = None
+        self._worker: Worker | None = None
         self._canonical = canonical or self._pair_key
         self.runner = Runner(max_attempts=max_attempts, reread_limit=reread_limit)
+        self.runner.handler, self.runner.on_halt = handler, on_halt
         if retry is not None:
             self.runner.retry = retry
-        connector = procrastinate.PsycopgConnector(
-            conninfo=libpq_dsn(store.engine.url.render_as_string(hide_password=False))
-        )
+        self._dsn = libpq_dsn(store.engine.url.render_as_string(hide_password=False))
+        connector = procrastinate.PsycopgConnector(conninfo=self._dsn)
         self.app = procrastinate.App(connector=connector)
         self._reconcile = self.app.task(
             name=RECONCILE_TASK, queue=QUEUE_NAME, pass_context=True, retry=_EngineRetry()
@@ -147,9 +158,36 @@ class DistributedQueue:
 
     @contextmanager
     def opened(self) -> Iterator[DistributedQueue]:
-        """The app's connection open for ``enqueue`` from synchronous code."""
-        with self.app.open():
+        """``enqueue`` ready from synchronous code; its connections closed afterwards."""
+        try:
             yield self
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the connections ``enqueue`` opened."""
+        with self._defer_lock:
+            if self._deferrer is not None:
+                self._deferrer.close()
+                self._deferrer = None
+
+    def _defer(self) -> procrastinate.App:
+        # Deferring from the service's threads uses a synchronous connector of its own, apart
+        # from the worker's event loop.
+        with self._defer_lock:
+            if self._deferrer is None:
+                app = procrastinate.App(
+                    connector=procrastinate.SyncPsycopgConnector(conninfo=self._dsn)
+                )
+                self._deferrer = app.open()
+            return self._deferrer
+
+    def enqueue_many(
+        self, tenant: TenantId, keys: Sequence[str], due_at: datetime | None = None
+    ) -> None:
+        """``enqueue`` each key."""
+        for key in dict.fromkeys(keys):
+            self.enqueue(tenant, key, due_at)
 
     def enqueue(self, tenant: TenantId, key: str, due_at: datetime | None = None) -> None:
         """Queue a reconcile of ``key`` unless one is already waiting (its queueing lock)."""
@@ -159,8 +197,11 @@ class DistributedQueue:
         }
         if due_at is not None:
             options["schedule_at"] = due_at
+        deferrer = self._defer()
         with suppress(pexc.AlreadyEnqueued):
-            self._reconcile.configure(**options).defer(tenant=int(tenant), key=key)
+            deferrer.configure_task(name=RECONCILE_TASK, queue=QUEUE_NAME, **options).defer(
+                tenant=int(tenant), key=key
+            )
 
     def _pair_key(self, tenant: TenantId, key: str) -> str:
         """A linked pair's canonical key: its referral's; an unlinked key is its own."""
@@ -190,7 +231,7 @@ class DistributedQueue:
         """Run a procrastinate worker in this process until stopped (SIGTERM/SIGINT: in-flight
         reconciles finish first) or, with ``wait=False``, until the queue is empty."""
         self.runner.handler = handler
-        self.runner.on_halt = on_halt
+        self.runner.on_halt = on_halt or self.runner.on_halt
         self._stalled_timeout = stalled_worker_timeout
         self.app.run_worker(
             queues=[QUEUE_NAME],
@@ -204,6 +245,46 @@ class DistributedQueue:
         )
 
     _stalled_timeout: float = 30.0
+
+    def start(self) -> None:
+        """Run a worker in a thread of this process (``cosell run`` on PostgreSQL)."""
+        if self._thread is not None:
+            raise RuntimeError("queue already started")
+        if self.runner.handler is None:
+            raise RuntimeError("no reconcile handler")
+        worker = Worker(
+            app=self.app,
+            queues=[QUEUE_NAME],
+            concurrency=self._workers,
+            install_signal_handlers=False,
+        )
+
+        async def run() -> None:
+            async with self.app.open_async():
+                await worker.run()  # type: ignore[no-untyped-call]
+
+        self._worker = worker
+        self._thread = threading.Thread(
+            target=asyncio.run, args=(run(),), name="cosell-procrastinate", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, drain: bool = True, timeout: float = 30.0) -> bool:
+        """Stop fetching jobs; in-flight reconciles finish. True when they did in ``timeout``.
+
+        Jobs still waiting stay in PostgreSQL for the next worker (``drain`` is not needed).
+        """
+        del drain
+        if self._worker is not None:
+            self._worker.stop()  # type: ignore[no-untyped-call]
+        stopped = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+            stopped = not self._thread.is_alive()
+            if stopped:
+                self._thread = self._worker = None
+        self.close()
+        return stopped
 
     async def _recover_stalled(self, context: procrastinate.JobContext, timestamp: int) -> None:
         """Put back every reconcile whose worker stopped beating (a killed process)."""
