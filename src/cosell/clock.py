@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -85,6 +86,38 @@ class OffsetClock:
 
     def monotonic(self) -> float:
         return self._base.monotonic() + self.offset.total_seconds()
+
+    def sleep(self, seconds: float) -> None:
+        self._base.sleep(seconds)
+
+
+class FollowingClock:
+    """``base`` shifted to follow another clock read through ``read`` (e.g. an emulator's, over
+    HTTP), re-read at most every ``every`` seconds; a failed read (``None``) keeps the last
+    offset. The sandbox's commands use it so expiry countdowns are in emulated time."""
+
+    def __init__(
+        self, base: Clock, read: Callable[[], datetime | None], every: float = 5.0
+    ) -> None:
+        self._base = base
+        self._read = read
+        self._every = every
+        self._offset = timedelta()
+        self._read_at: float | None = None
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            mono = self._base.monotonic()
+            if self._read_at is None or mono - self._read_at >= self._every:
+                self._read_at = mono
+                followed = self._read()
+                if followed is not None:
+                    self._offset = followed - self._base.now()
+            return self._base.now() + self._offset
+
+    def monotonic(self) -> float:
+        return self._base.monotonic()
 
     def sleep(self, seconds: float) -> None:
         self._base.sleep(seconds)

@@ -112,6 +112,9 @@ class PartnerCenterSettings(_Section):
     webhook_certificate_hosts: tuple[str, ...] = ("3psostorageacct.blob.core.windows.net",)
     client_secret: SecretStr | None = None
     password: SecretStr | None = None
+    emulated_clock: bool = False
+    """Follow the Partner Center emulator's clock (``GET /_emulator/clock``), as the sandbox's
+    configuration does, so "expires in N days" counts in emulated time."""
 
 
 class SalesforceSettings(_Section):

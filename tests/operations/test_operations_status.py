@@ -99,3 +99,23 @@ def test_status_lists_the_newest_dead_letters_and_counts_them_all(world: OpsWorl
     assert report["dead_letters"] == FAILED_SHOWN + 3
     listed = [f["key"] for f in report["failed"]]
     assert listed == [f"referral:R-{n:02}" for n in range(FAILED_SHOWN + 2, 2, -1)]
+
+
+def test_status_counts_down_in_the_emulators_time_when_the_config_says_so(
+    world: OpsWorld,
+) -> None:
+    # The commands' own clock stays unrelated to the emulator's (2026-01-01, never moved); the
+    # sandbox's configuration asks to follow the emulator, whose clock moves 12 days.
+    text = world.config.read_text()
+    world.config.write_text(
+        text.replace("[partner_center]\n", "[partner_center]\nemulated_clock = true\n", 1)
+    )
+    soon = world.share_referral(name="Contoso <expiring>")
+    world.advance_partner_center(12 * DAY)
+
+    code, out, err = world.cosell("status", "--json", "--expiring-days", "3")
+
+    assert (code, err) == (0, "")
+    [expiring] = json.loads(out)["expiring"]["referrals"]
+    assert expiring["referral_id"] == soon["id"]
+    assert 1.9 < expiring["days_left"] <= 2.0

@@ -17,6 +17,7 @@ from cosell.clock import Clock
 from cosell.service.connections import (
     HttpFactory,
     default_http,
+    followed_clock,
     partner_center_client,
     salesforce_client,
 )
@@ -34,7 +35,7 @@ class Deployment:
 
     def __init__(self, settings: Settings, clock: Clock, http: HttpFactory = default_http) -> None:
         self.settings = settings
-        self.clock = clock
+        self.clock = followed_clock(settings, clock, http)
         self._http = http
         self._opened: list[_Closable] = []
 

@@ -62,6 +62,7 @@ def config_data(emulators: Emulators, state_dir: Path, port: int) -> dict[str, A
             "auth_mode": "ropc",
             "username": pc.username,
             "webhook_trust_ca": f"{pc_url}/_emulator/ca.pem",
+            "emulated_clock": True,
         },
         "salesforce": {
             "instance_url": sf_url,

@@ -37,6 +37,7 @@ class Sandbox:
     def __init__(self, options: SandboxOptions, clock: Clock | None = None) -> None:
         self.options = options
         self.clock = clock or SystemClock()
+        self._follow_emulator = clock is None
         self.state_dir = options.state_dir.resolve()
         self.manifest_path = self.state_dir / MANIFEST_FILE
         self.emulators: Emulators | None = None
@@ -50,6 +51,9 @@ class Sandbox:
         self.emulators = emulators = start_emulators(
             self.state_dir, self.options.pc_port, self.options.sf_port
         )
+        if self._follow_emulator:
+            # The connector runs on the emulators' time, so expiry warnings can be seen.
+            self.clock = emulators.pc_app.state.emulator.clock
         data = connector.config_data(emulators, self.state_dir, self.options.port)
         config_file = self.state_dir / connector.CONFIG_FILE
         connector.write_config(config_file, data)

@@ -5,6 +5,7 @@ sandbox) can route every call to in-process emulators."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -39,7 +40,7 @@ from cosell.clients.salesforce_auth import PasswordGrant as SalesforcePasswordGr
 from cosell.clients.salesforce_auth import RefreshTokenGrant as SalesforceRefreshGrant
 from cosell.clients.salesforce_limits import ApiBudget, Reserve
 from cosell.clients.token_store import FileTokenStore, MemoryTokenStore
-from cosell.clock import Clock
+from cosell.clock import Clock, FollowingClock
 from cosell.errors import ConfigError
 from cosell.settings import Settings
 from cosell.webhooks.certificates import CertificateCache, TrustPolicy
@@ -51,6 +52,24 @@ TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 KEEPALIVE = httpx.Limits(keepalive_expiry=4.0)
 """Idle connections are dropped before common servers' 5 s keep-alive timeout, so a request is
 never sent on a connection the server is closing at that moment."""
+
+
+def followed_clock(settings: Settings, clock: Clock, http: HttpFactory) -> Clock:
+    """``clock``, or with ``partner_center.emulated_clock`` one following the emulator's clock."""
+    if not settings.partner_center.emulated_clock:
+        return clock
+
+    def read() -> datetime | None:
+        try:
+            with http(settings.partner_center.api_url, None) as client:
+                response = client.get("/_emulator/clock")
+                response.raise_for_status()
+                text = str(response.json()["now"])
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return None
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    return FollowingClock(clock, read)
 
 
 def default_http(base_url: str, auth: httpx.Auth | None) -> httpx.Client:
