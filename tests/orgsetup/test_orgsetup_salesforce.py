@@ -7,7 +7,8 @@ import pytest
 from org_fakes import USER_ID, TinyOrg
 
 from cosell.clients.salesforce import SalesforceClient
-from cosell.orgsetup.salesforce import OrgSetup, soql_literal
+from cosell.clients.soql import soql_literal
+from cosell.orgsetup.salesforce import OrgSetup
 from cosell.orgsetup.spec import connector_spec, connector_spec_for
 from cosell.sync.core.mapping import default_mapping_text, parse_mapping
 

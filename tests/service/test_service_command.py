@@ -13,7 +13,7 @@ from cosell.cli.main import main
 from cosell.cli.run import CommandDeps
 from cosell.emulators.partner_center import create_app as partner_center_emulator
 from cosell.emulators.partner_center.config import PartnerCenterEmulatorConfig
-from cosell.web.webhooks import EVENTS
+from cosell.webhooks.events import EVENTS
 
 EMULATOR = PartnerCenterEmulatorConfig()
 CONFIG = f"""

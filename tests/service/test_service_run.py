@@ -21,12 +21,12 @@ from starlette.testclient import TestClient
 
 from cosell.cli.main import main
 from cosell.cli.run import CommandDeps, run_command
+from cosell.clients.connect import salesforce_client
 from cosell.emulators.partner_center import create_app as partner_center_emulator
 from cosell.emulators.partner_center.config import PartnerCenterEmulatorConfig
 from cosell.emulators.salesforce.app import create_app as salesforce_emulator
 from cosell.emulators.salesforce.config import SalesforceEmulatorConfig
 from cosell.operations.call_meter import CRM_CALLS, PROPAGATIONS, calls_last_24h
-from cosell.service.connections import salesforce_client
 from cosell.service.runtime import Runtime, ServiceParts
 from cosell.settings import load_settings
 from cosell.store.records import Job

@@ -10,9 +10,10 @@ from engine_world import World
 from cosell.store.records import AuditEntry
 from cosell.sync.core import audit_trail
 from cosell.sync.core.mapping import default_mapping
+from cosell.sync.core.names import CrmNames
 from cosell.sync.core.records import CrmWrite
 from cosell.sync.sides.partner_center import pc_record, split_patchable
-from cosell.sync.sides.salesforce.schema import CrmNames, fit
+from cosell.sync.sides.salesforce.schema import fit
 from cosell.sync.sides.salesforce.side import CrmRecord
 
 NAMES = CrmNames(

@@ -7,13 +7,14 @@ from starlette.testclient import TestClient
 from web_fakes import trusting_verifier
 
 from cosell.clock import ManualClock
+from cosell.operations.service_status import ServiceStatus
 from cosell.queue.embedded import EmbeddedQueue
 from cosell.store.records import Job
 from cosell.store.sql import Store
 from cosell.web.app import create_app
 from cosell.web.metrics import ServiceMetrics
-from cosell.web.status import ServiceStatus
-from cosell.web.webhooks import PATH, WebhookReceiver
+from cosell.web.webhooks import WebhookReceiver
+from cosell.webhooks.events import PATH
 
 BASE = "https://api.partnercenter.microsoft.com/engagements/v1/referrals"
 

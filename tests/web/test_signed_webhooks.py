@@ -10,14 +10,15 @@ from receiver_ca import CERT_HOST, CERT_URL, SigningAuthority
 from starlette.testclient import TestClient
 
 from cosell.clock import SystemClock
+from cosell.operations.service_status import ServiceStatus
 from cosell.queue.embedded import EmbeddedQueue
 from cosell.store.records import Job
 from cosell.store.sql import Store
 from cosell.web.app import create_app
 from cosell.web.metrics import ServiceMetrics
-from cosell.web.status import ServiceStatus
-from cosell.web.webhooks import PATH, WebhookReceiver
+from cosell.web.webhooks import WebhookReceiver
 from cosell.webhooks.certificates import CertificateCache, TrustPolicy
+from cosell.webhooks.events import PATH
 from cosell.webhooks.signature import verify_callback
 
 AUTHORITY = SigningAuthority()

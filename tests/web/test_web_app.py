@@ -6,11 +6,11 @@ from starlette.testclient import TestClient
 from web_fakes import trusting_verifier
 
 from cosell.clock import ManualClock
+from cosell.operations.service_status import ServiceStatus
 from cosell.signals.loop import LookReport
 from cosell.store.records import TenantId
 from cosell.web.app import create_app
 from cosell.web.metrics import QueueGauges, ServiceMetrics, route_of
-from cosell.web.status import ServiceStatus
 from cosell.web.webhooks import WebhookReceiver
 
 SOBJECTS = "/services/data/v62.0/sobjects"

@@ -13,11 +13,12 @@ import pytest
 from receiver_ca import SigningAuthority
 
 from cosell.clock import SystemClock
+from cosell.operations.service_status import ServiceStatus
 from cosell.web.app import create_app
 from cosell.web.metrics import ServiceMetrics
-from cosell.web.status import ServiceStatus
-from cosell.web.webhooks import PATH, WebhookReceiver
+from cosell.web.webhooks import WebhookReceiver
 from cosell.webhooks.certificates import CertificateCache, TrustPolicy
+from cosell.webhooks.events import PATH
 from cosell.webhooks.signature import verify_callback
 
 FORGED = 60

@@ -6,9 +6,9 @@ import httpx
 import pytest
 from webhook_pki import Pki
 
+from cosell.clients.connect import webhook_certificates
 from cosell.clock import ManualClock
 from cosell.errors import WebhookRejected
-from cosell.service.connections import webhook_certificates
 from cosell.settings import Settings
 
 

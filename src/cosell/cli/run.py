@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from cosell.clients.connect import HttpFactory, default_http, partner_center_client
 from cosell.clients.partner_center import PartnerCenterClient
 from cosell.clock import Clock, SystemClock
 from cosell.errors import ConfigError, CosellError
-from cosell.service.connections import HttpFactory, default_http, partner_center_client
 from cosell.service.logging import configure_logging
 from cosell.settings import Settings, load_settings
-from cosell.web.webhooks import EVENTS, TEST_EVENT
+from cosell.webhooks.events import EVENTS, TEST_EVENT
 from cosell.webhooks.registration import WebhookRegistration
 
 if TYPE_CHECKING:  # the runtime (store, queue, web server) loads only when `run` starts

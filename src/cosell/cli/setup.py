@@ -13,30 +13,27 @@ to the org.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
-import httpx
 from rich.console import Console
 from rich.table import Table
 
-from cosell.clients.salesforce import DEFAULT_API_VERSION, SalesforceClient
+from cosell.clients.salesforce import DEFAULT_API_VERSION
 from cosell.clients.salesforce_auth import (
     TOKEN_PATH,
     ClientCredentialsGrant,
     Grant,
     JwtBearerGrant,
     PasswordGrant,
-    SalesforceAuth,
 )
 from cosell.errors import CosellError
-from cosell.orgsetup.salesforce import Finding, OrgSetup, Report
+from cosell.orgsetup.connect import HttpFactory, connect, default_http
+from cosell.orgsetup.salesforce import Finding, Report
 from cosell.orgsetup.spec import OrgSpec, connector_spec_for
 from cosell.sync.core.mapping import default_mapping, load_mapping
 
-HttpFactory = Callable[[str], httpx.Client]
 STATUS_STYLE = {
     "ok": "green",
     "created": "bold green",
@@ -45,10 +42,6 @@ STATUS_STYLE = {
     "differs": "bold red",
     "failed": "bold red",
 }
-
-
-def default_http(base_url: str) -> httpx.Client:
-    return httpx.Client(base_url=base_url, timeout=60.0)
 
 
 def choose_grant(auth: str, client_id: str, username: str | None, audience: str) -> Grant:
@@ -153,24 +146,6 @@ def salesforce_command(
 
 def _obj(ctx: click.Context) -> dict[str, Any]:
     return ctx.obj if isinstance(ctx.obj, dict) else {}
-
-
-def connect(
-    factory: HttpFactory,
-    grant: Grant,
-    token_url: str,
-    instance_url: str | None,
-    api_version: str,
-    spec: OrgSpec,
-) -> OrgSetup:
-    """Log in, then build the client and the setup for the org the token belongs to."""
-    login_host = token_url[: -len(TOKEN_PATH)] if token_url.endswith(TOKEN_PATH) else token_url
-    auth = SalesforceAuth(grant, token_url, http=factory(login_host))
-    token = auth.login()
-    http = factory(instance_url or token.instance_url)
-    http.auth = auth
-    client = SalesforceClient(http, api_version=api_version)
-    return OrgSetup(client, spec, assignee_id=token.user_id)
 
 
 def render(console: Console, report: Report, spec: OrgSpec, *, check: bool) -> int:

@@ -17,9 +17,9 @@ from typing import Any, Protocol
 import structlog
 
 from cosell.clock import Clock
+from cosell.operations.service_status import ServiceStatus
 from cosell.signals.loop import LookReport
 from cosell.store.records import TenantId
-from cosell.web.status import ServiceStatus
 
 log = structlog.get_logger(__name__)
 

@@ -11,16 +11,16 @@ from typing import Protocol
 
 import httpx
 
-from cosell.clients.partner_center import PartnerCenterClient
-from cosell.clients.salesforce import SalesforceClient
-from cosell.clock import Clock
-from cosell.service.connections import (
+from cosell.clients.connect import (
     HttpFactory,
     default_http,
     followed_clock,
     partner_center_client,
     salesforce_client,
 )
+from cosell.clients.partner_center import PartnerCenterClient
+from cosell.clients.salesforce import SalesforceClient
+from cosell.clock import Clock
 from cosell.settings import Settings
 from cosell.store.records import TenantId
 from cosell.store.sql import Store

@@ -19,7 +19,7 @@ from cosell.operations.store_health import store_checks
 from cosell.orgsetup.salesforce import ACCESS_KINDS, Finding, OrgSetup, Report
 from cosell.orgsetup.spec import connector_spec
 from cosell.settings import PARTNER_CENTER_NEEDS, SALESFORCE_NEEDS, SECRET_ENV
-from cosell.web.webhooks import EVENTS, PATH
+from cosell.webhooks.events import EVENTS, PATH
 
 REFRESH_TOKEN_LIFETIME = timedelta(days=90)
 REFRESH_TOKEN_WARN = timedelta(days=60)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from cosell.clients.salesforce import SalesforceClient
+from cosell.clients.soql import soql_literal
 from cosell.errors import APIError, NotFound, RejectedError
 from cosell.orgsetup.fields import OBJECT_PERMISSIONS
 from cosell.orgsetup.spec import FieldSpec, ObjectSpec, OrgSpec, StageSpec, StandardFieldSpec
@@ -82,11 +83,6 @@ class Report:
     @property
     def unchanged(self) -> bool:
         return all(f.status == "ok" for f in self.findings)
-
-
-def soql_literal(value: str) -> str:
-    """A SOQL string literal."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 class OrgSetup:

@@ -15,19 +15,19 @@ from typing import Any
 
 import httpx
 
-from cosell.cli.setup import connect
+from cosell.clients.connect import HttpFactory, default_http, partner_center_client
 from cosell.clients.salesforce_auth import TOKEN_PATH, PasswordGrant
 from cosell.clock import Clock
 from cosell.errors import ConfigError
+from cosell.orgsetup.connect import connect
 from cosell.orgsetup.salesforce import Report
 from cosell.orgsetup.spec import connector_spec_for
 from cosell.sandbox.emulators import Emulators
-from cosell.service.connections import HttpFactory, default_http, partner_center_client
 from cosell.service.runtime import Runtime, build_runtime
 from cosell.settings import SECRET_ENV, Settings
 from cosell.sync.core.mapping import SyncMapping, default_mapping, load_mapping
 from cosell.sync.engine.engine import queue_handler
-from cosell.web.webhooks import EVENTS, PATH
+from cosell.webhooks.events import EVENTS, PATH
 
 CONFIG_FILE = "cosell.toml"
 SYNC_DEFAULTS = {

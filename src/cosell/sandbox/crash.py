@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import httpx
 
-from cosell.service.connections import TIMEOUT, HttpFactory
+from cosell.clients.connect import TIMEOUT, HttpFactory
 
 CRASH_STATUS = 70
 CRASH_POINTS: dict[str, tuple[str, str, int]] = {

@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 
+from cosell.clients.connect import hubspot_client
 from cosell.clock import Clock, SystemClock
 from cosell.emulators.hubspot import HubSpotEmulatorConfig
 from cosell.emulators.hubspot import create_app as hubspot_app
@@ -26,11 +27,10 @@ from cosell.sandbox import connector
 from cosell.sandbox.emulators import PC_STATE_FILE
 from cosell.sandbox.manifest import MANIFEST_FILE, write_manifest
 from cosell.sandbox.servers import ServedApp, bind
-from cosell.service.connections import hubspot_client
 from cosell.service.runtime import Runtime
 from cosell.settings import Settings
 from cosell.sync.engine.engine import mapping_from_settings
-from cosell.web.webhooks import PATH
+from cosell.webhooks.events import PATH
 
 
 class HubSpotSandbox:

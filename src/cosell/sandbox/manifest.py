@@ -15,7 +15,7 @@ from typing import Any
 
 from cosell.clients.salesforce_auth import TOKEN_PATH
 from cosell.sandbox.emulators import Emulators
-from cosell.web.webhooks import PATH
+from cosell.webhooks.events import PATH
 
 MANIFEST_FILE = "sandbox.json"
 

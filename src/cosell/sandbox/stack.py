@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cosell.clients.connect import default_http, salesforce_client
 from cosell.clock import Clock, SystemClock
 from cosell.errors import ConfigError
 from cosell.sandbox import connector
@@ -14,7 +15,6 @@ from cosell.sandbox.crash import crashing_http
 from cosell.sandbox.emulators import Emulators, start_emulators
 from cosell.sandbox.manifest import MANIFEST_FILE, Places, manifest, write_manifest
 from cosell.sandbox.seed import seed
-from cosell.service.connections import default_http, salesforce_client
 from cosell.service.runtime import Runtime
 from cosell.settings import Settings
 

@@ -19,6 +19,14 @@ import httpx
 import sqlalchemy.exc
 import structlog
 
+from cosell.clients.connect import (
+    HttpFactory,
+    default_http,
+    hubspot_client,
+    partner_center_client,
+    salesforce_client,
+    webhook_certificates,
+)
 from cosell.clients.hubspot import HubSpotClient
 from cosell.clients.partner_center import PartnerCenterClient
 from cosell.clients.salesforce import SalesforceClient
@@ -28,16 +36,9 @@ from cosell.operations.activity import RecordingStatus
 from cosell.operations.call_meter import CRM_CALLS, PROPAGATION_MS, PROPAGATIONS, CallMeter
 from cosell.operations.outcome_counts import outcome_counts
 from cosell.operations.records_view import all_records
+from cosell.operations.service_status import ServiceStatus
 from cosell.operations.verify import BudgetedVerify, Verifier, through_queue
 from cosell.queue.embedded import EmbeddedQueue
-from cosell.service.connections import (
-    HttpFactory,
-    default_http,
-    hubspot_client,
-    partner_center_client,
-    salesforce_client,
-    webhook_certificates,
-)
 from cosell.service.console import console_auth, console_hosts, console_setup, console_sso
 from cosell.service.server import WebServer
 from cosell.settings import Settings
@@ -55,7 +56,6 @@ from cosell.store.sql import Store
 from cosell.web.app import create_app
 from cosell.web.dashboard import Dashboard
 from cosell.web.metrics import QueueGauges, ServiceMetrics
-from cosell.web.status import ServiceStatus
 from cosell.web.webhooks import WebhookReceiver
 from cosell.webhooks.signature import verify_callback
 

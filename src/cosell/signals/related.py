@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cosell.clients.salesforce_limits import Priority
-from cosell.orgsetup.salesforce import soql_literal
+from cosell.clients.soql import soql_literal
 from cosell.signals.poller import soql_datetime
 
 if TYPE_CHECKING:  # the sync core loads only where the service runs

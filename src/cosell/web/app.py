@@ -18,12 +18,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from cosell.operations.service_status import ServiceStatus
 from cosell.web.health import HealthCheck, health_endpoint
 from cosell.web.metrics import CONTENT_TYPE, ServiceMetrics
 from cosell.web.security import SecurityHeaders
-from cosell.web.status import ServiceStatus
 from cosell.web.status_page import status_endpoint
-from cosell.web.webhooks import PATH, WebhookReceiver
+from cosell.web.webhooks import WebhookReceiver
+from cosell.webhooks.events import PATH
 
 if TYPE_CHECKING:  # the dashboard reads the store: it loads only where a store runs
     from cosell.web.dashboard import Dashboard

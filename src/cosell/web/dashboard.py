@@ -34,6 +34,7 @@ from cosell.operations.links_view import recent_links
 from cosell.operations.record_sides import SideReader
 from cosell.operations.records_view import STATE_WORDS, STATES, RecordRow, all_records
 from cosell.operations.retry import retry_all, retry_one
+from cosell.operations.service_status import ServiceStatus
 from cosell.settings import Settings
 from cosell.store.records import AuditRecord, TenantId
 from cosell.store.sql import Store
@@ -42,7 +43,6 @@ from cosell.web.charts import Series, bar_chart
 from cosell.web.pages import Pages
 from cosell.web.setup_pages import ConsoleSetup
 from cosell.web.sso import EntraSignIn
-from cosell.web.status import ServiceStatus
 
 PORTAL_REFERRAL = "https://partner.microsoft.com/dashboard/v2/referrals/{id}"
 RECENT_AUDIT = 25

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from cosell import __version__
-from cosell.web.status import ServiceStatus
+from cosell.operations.service_status import ServiceStatus
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>cosell · {tenant}</title>

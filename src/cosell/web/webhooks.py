@@ -32,8 +32,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cosell.errors import WebhookRejected
+from cosell.operations.service_status import ServiceStatus
 from cosell.web.metrics import ServiceMetrics
-from cosell.web.status import ServiceStatus
+from cosell.webhooks.events import REFERRAL_EVENTS, RELATED_EVENTS, TEST_EVENT
 from cosell.webhooks.signature import MAX_BODY_BYTES
 
 if TYPE_CHECKING:  # the store and queue load only where they run
@@ -42,11 +43,6 @@ if TYPE_CHECKING:  # the store and queue load only where they run
 
 log = structlog.get_logger(__name__)
 
-PATH = "/webhooks/partner-center"
-REFERRAL_EVENTS = frozenset({"referral-created", "referral-updated"})
-RELATED_EVENTS = frozenset({"related-referral-created", "related-referral-updated"})
-TEST_EVENT = "test-created"
-EVENTS = tuple(sorted(REFERRAL_EVENTS | RELATED_EVENTS))
 # Verifications run on a small pool of their own (a certificate fetch may wait seconds on a slow
 # host): forged callbacks naming slow hosts queue there and never hold the threads that serve
 # /healthz, the console or the API. Past MAX_PENDING waiting callbacks the receiver answers 503.

@@ -10,11 +10,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from cosell.redaction import redact_text
-from cosell.store.records import AuditEntry
-from cosell.sync.sides.salesforce.schema import CrmNames
+from cosell.sync.core.names import CrmNames
+
+
+class AuditEntry(Protocol):
+    """The fields of an audit row the trail shows (the store's ``AuditEntry`` has them)."""
+
+    @property
+    def direction(self) -> str: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def field(self) -> str | None: ...
+    @property
+    def old(self) -> Any: ...
+    @property
+    def new(self) -> Any: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def at(self) -> datetime | None: ...
+
 
 AUDIT_LIMIT = 100_000
 STATUS_LIMIT = 255

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from cosell.clients.salesforce_records import parse_datetime
 from cosell.sync.core.audit_trail import show
 from cosell.sync.core.plan import NO_UNSHARE, NOT_SYNCABLE, ON_HOLD, Plan, Skip
 from cosell.sync.core.stages import is_closed
@@ -102,7 +101,7 @@ def expiry_warning(facts: Facts) -> str | None:
     referral = facts.referral
     if referral.get("direction") != "Incoming" or referral.get("status") != "New":
         return None
-    expires = parse_datetime(referral.get("expirationDateTime"))
+    expires = _parse_datetime(referral.get("expirationDateTime"))
     if expires is None:
         return None
     left = expires - facts.now
@@ -123,3 +122,8 @@ def _field(skip: Skip) -> str:
 
 def _edit(skip: Skip, values: Mapping[str, Any]) -> str:
     return f"{skip.field} {show(values.get(skip.field))}"
+
+
+def _parse_datetime(value: Any) -> datetime | None:
+    """An ISO 8601 datetime as Partner Center sends it (the clients' parser, kept free of I/O)."""
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None

@@ -14,16 +14,16 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from cosell.clock import Clock
-from cosell.queue.embedded import EmbeddedQueue, describe
-from cosell.queue.protocol import queue_key
-from cosell.service.connections import (
+from cosell.clients.connect import (
     HttpFactory,
     default_http,
     hubspot_client,
     partner_center_client,
     salesforce_client,
 )
+from cosell.clock import Clock
+from cosell.queue.embedded import EmbeddedQueue, describe
+from cosell.queue.protocol import queue_key
 from cosell.settings import Settings
 from cosell.store.jobs import QueuedKey
 from cosell.store.records import Job

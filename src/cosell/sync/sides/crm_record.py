@@ -16,8 +16,8 @@ from typing import Any
 from cosell.clients.salesforce_records import parse_datetime
 from cosell.sync.core import solutions
 from cosell.sync.core.contacts import CONTACT_FIELDS
+from cosell.sync.core.names import CrmNames
 from cosell.sync.core.records import CrmRelated
-from cosell.sync.sides.salesforce.schema import CrmNames
 
 Row = dict[str, Any]
 

@@ -23,6 +23,7 @@ from typing import Any
 from cosell.clients.hubspot import HubSpotClient
 from cosell.errors import NotFound, StaleWrite
 from cosell.sync.core.mapping import CRM_RELATED_LISTS, SyncMapping
+from cosell.sync.core.names import CrmNames
 from cosell.sync.core.records import CrmWrite
 from cosell.sync.core.translate import SOLUTIONS_PATH
 from cosell.sync.sides.crm_record import CrmRecord
@@ -30,7 +31,7 @@ from cosell.sync.sides.hubspot.changes import changed_since
 from cosell.sync.sides.hubspot.related import DealRelations
 from cosell.sync.sides.hubspot.values import Stages, from_hubspot, to_hubspot
 from cosell.sync.sides.salesforce.accounts import Customer, Match, name_token, same_customer
-from cosell.sync.sides.salesforce.schema import CrmNames, CrmSchema, fit
+from cosell.sync.sides.salesforce.schema import CrmSchema, fit
 
 DEFAULT_CLOSE_DAYS = 90
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cosell.clients.salesforce import SalesforceClient
-from cosell.orgsetup.salesforce import soql_literal
+from cosell.clients.soql import soql_literal
 from cosell.sync.core.countries import to_iso2
 from cosell.sync.sides.salesforce.schema import CrmSchema
 

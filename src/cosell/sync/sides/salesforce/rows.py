@@ -19,11 +19,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from cosell.clients.salesforce import SalesforceClient
-from cosell.orgsetup.salesforce import soql_literal
+from cosell.clients.soql import soql_literal
 from cosell.sync.core.contacts import CONTACT_FIELDS, NO_LAST_NAME, contact_key
+from cosell.sync.core.names import CrmNames
 from cosell.sync.core.team import email_of
 from cosell.sync.sides.crm_record import CrmRecord, Row
-from cosell.sync.sides.salesforce.schema import TEAM_OBJECT, CrmNames
+from cosell.sync.sides.salesforce.schema import TEAM_OBJECT
 
 TEAM_ROLE = "Sales Rep"
 NOTE_TITLE = "Partner Center notes"

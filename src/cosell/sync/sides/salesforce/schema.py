@@ -4,7 +4,7 @@ The shipped mapping names fields a given org may not have (a loss reason, the vi
 the Microsoft CRM identifier). :func:`describe_org` asks the org once; mapped fields it lacks are
 left out of the sync (and reported at start-up) instead of failing every reconcile. The status,
 error and solution names come from the mapping's ``crm`` settings and ``cosell setup
-salesforce``'s :class:`~cosell.orgsetup.spec.OrgNames`.
+salesforce``'s :class:`~cosell.sync.core.names.OrgNames`.
 """
 
 from __future__ import annotations
@@ -14,27 +14,12 @@ from typing import Any
 
 from cosell.clients.salesforce import SalesforceClient
 from cosell.errors import NotFound
-from cosell.orgsetup.spec import OrgNames
 from cosell.sync.core.mapping import FieldSpec, SyncMapping
+from cosell.sync.core.names import CrmNames, OrgNames
 from cosell.sync.core.translate import SOLUTIONS_PATH
 
 TEAM_LIST = "OpportunityTeam"
 TEAM_OBJECT = "OpportunityTeamMember"
-
-
-@dataclass(frozen=True)
-class CrmNames:
-    """The CRM field names the engine writes besides mapped fields."""
-
-    sync_flag_field: str
-    referral_id_field: str
-    status_field: str | None
-    error_field: str | None
-    audit_field: str | None
-    products_field: str | None
-    solution_object: str
-    solution_opportunity_field: str
-    solution_id_field: str
 
 
 @dataclass(frozen=True)

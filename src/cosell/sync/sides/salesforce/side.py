@@ -19,8 +19,8 @@ from functools import cached_property
 from typing import Any
 
 from cosell.clients.salesforce import SalesforceClient
+from cosell.clients.soql import soql_literal
 from cosell.errors import NotFound
-from cosell.orgsetup.salesforce import soql_literal
 from cosell.sync.core.contacts import CONTACT_FIELDS
 from cosell.sync.core.records import CrmWrite
 from cosell.sync.core.team import email_of
