@@ -49,3 +49,20 @@ def test_unknown_id_says_so(world: OpsWorld) -> None:
     code, _, err = world.cosell("audit", "R-404")
     assert code == 1
     assert "no audit rows for R-404" in err
+
+
+HOSTILE = "Contoso\x1b]0;owned\x07\x1b[2J\x1b[8mhidden\x1b[0m\r\u202eevil\x9b31m"
+
+
+def test_escape_sequences_in_record_values_never_reach_the_terminal(world: OpsWorld) -> None:
+    store, tenant = world.store()
+    entry = AuditEntry("to_crm", "synced", "Name", "Fabrikam", HOSTILE, f"renamed to {HOSTILE}")
+    store.commit_sync(tenant, LinkUpdate(referral_id="R-9", opportunity_id="006Z"), [entry])
+    for args in (("audit", "R-9"), ("audit", "R-9", "--json"), ("status", "--offline")):
+        code, out, err = world.cosell(*args)
+        assert code in (0, 1), (args, err)
+        for text in (out, err):
+            assert not any(c in text for c in "\x1b\x07\r\x9b\u202e"), (args, text)
+    _, out, _ = world.cosell("audit", "R-9")
+    assert "Contoso]0;owned" not in out
+    assert "hidden" in out

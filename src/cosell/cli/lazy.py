@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from cosell.cli.terminal import one_line_errors, plain_output
+
 
 @dataclass(frozen=True)
 class LazyCommand:
@@ -59,3 +61,12 @@ class LazyGroup(click.Group):
     def _listed(self, name: str) -> click.Command:
         loaded = self.commands.get(name)
         return loaded if loaded is not None else self.lazy[name].listing(name)
+
+
+class CommandLine(LazyGroup):
+    """The root group: every command's output is sanitised (``cosell.cli.terminal``) and an error of
+    cosell's that a command did not handle ends it with one line, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with plain_output(), one_line_errors():
+            return super().invoke(ctx)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from cosell import __version__
-from cosell.cli.lazy import LazyCommand, LazyGroup
+from cosell.cli.lazy import CommandLine, LazyCommand, LazyGroup
 
 __all__ = ["COMMANDS", "EMULATE_COMMANDS", "SETUP_COMMANDS", "LazyCommand", "LazyGroup", "main"]
 
@@ -93,7 +93,9 @@ SETUP_COMMANDS = {
 }
 
 
-@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=CommandLine, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(__version__, prog_name="cosell")
 def main() -> None:
     """Keep Microsoft co-sell referrals and CRM opportunities in sync, both ways."""
