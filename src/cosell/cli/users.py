@@ -19,6 +19,7 @@ from cosell.cli.run import CommandDeps, config_option
 from cosell.clock import SystemClock
 from cosell.errors import ConfigError
 from cosell.operations.users import ROLES, UserDirectory
+from cosell.private_files import private_dir
 from cosell.service.console import user_directory
 from cosell.settings import load_settings
 from cosell.store.sql import Store
@@ -39,7 +40,7 @@ def _directory(config_path: Path | None) -> Iterator[UserDirectory]:
         settings = load_settings(config_path)
     except ConfigError as exc:
         _fail(str(exc), 2)
-    settings.service.state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.service.state_dir)
     store = Store.open(settings.database_url, clock=clock)
     try:
         yield user_directory(settings, store, clock)

@@ -13,6 +13,8 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
+from cosell.private_files import private_dir
+
 
 class TokenStore(Protocol):
     """Loads and saves one refresh token."""
@@ -59,7 +61,7 @@ class FileTokenStore:
 
     def save(self, token: str) -> None:
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
             fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=".token-", suffix=".tmp")
             try:
                 self._write(fd, token)

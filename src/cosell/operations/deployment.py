@@ -21,6 +21,7 @@ from cosell.clients.connect import (
 from cosell.clients.partner_center import PartnerCenterClient
 from cosell.clients.salesforce import SalesforceClient
 from cosell.clock import Clock
+from cosell.private_files import private_dir
 from cosell.settings import Settings
 from cosell.store.records import TenantId
 from cosell.store.sql import Store
@@ -42,7 +43,7 @@ class Deployment:
     @cached_property
     def store(self) -> Store:
         """The store, migrated to the newest schema (as ``cosell run`` would)."""
-        self.settings.service.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.settings.service.state_dir)
         store = Store.open(self.settings.database_url, clock=self.clock)
         self._opened.append(store)
         return store

@@ -23,6 +23,7 @@ from cosell.emulators.partner_center import create_app as partner_center_app
 from cosell.errors import ConfigError
 from cosell.orgsetup.hubspot import PortalSetup
 from cosell.orgsetup.hubspot_spec import portal_spec_for
+from cosell.private_files import private_dir
 from cosell.sandbox import connector
 from cosell.sandbox.emulators import PC_STATE_FILE
 from cosell.sandbox.manifest import MANIFEST_FILE, write_manifest
@@ -48,7 +49,7 @@ class HubSpotSandbox:
         self.runtime: Runtime | None = None
 
     def start(self) -> dict[str, Any]:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
         self.manifest_path.unlink(missing_ok=True)
         pc_config, hs_config = self._serve()
         data = self._config(pc_config, hs_config)

@@ -10,6 +10,7 @@ from typing import Any
 from cosell.clients.connect import default_http, salesforce_client
 from cosell.clock import Clock, SystemClock
 from cosell.errors import ConfigError
+from cosell.private_files import private_dir
 from cosell.sandbox import connector
 from cosell.sandbox.crash import crashing_http
 from cosell.sandbox.emulators import Emulators, start_emulators
@@ -46,7 +47,7 @@ class Sandbox:
 
     def start(self) -> dict[str, Any]:
         """Bring everything up; returns the manifest written to ``sandbox.json``."""
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
         self.manifest_path.unlink(missing_ok=True)
         self.emulators = emulators = start_emulators(
             self.state_dir, self.options.pc_port, self.options.sf_port

@@ -19,6 +19,7 @@ from cosell.operations.deployment import Deployment
 from cosell.operations.doctor import Doctor
 from cosell.operations.status import Expiring, expiring_referrals
 from cosell.operations.users import UserDirectory
+from cosell.private_files import private_dir
 from cosell.settings import Settings
 from cosell.store.sql import Store
 from cosell.store.users import UserTable
@@ -76,7 +77,7 @@ def console_hosts(settings: Settings) -> list[str]:
 
 
 def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(text + "\n")

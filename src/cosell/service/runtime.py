@@ -38,6 +38,7 @@ from cosell.operations.outcome_counts import outcome_counts
 from cosell.operations.records_view import all_records
 from cosell.operations.service_status import ServiceStatus
 from cosell.operations.verify import BudgetedVerify, Verifier, through_queue
+from cosell.private_files import private_dir
 from cosell.queue.embedded import EmbeddedQueue
 from cosell.service.console import console_auth, console_hosts, console_setup, console_sso
 from cosell.service.server import WebServer
@@ -216,7 +217,7 @@ def _receiver(
 
 
 def _open_store(settings: Settings, clock: Clock) -> Store:
-    settings.service.state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.service.state_dir)
     try:
         return Store.open(settings.database_url, clock=clock)
     except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError) as exc:

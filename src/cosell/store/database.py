@@ -11,6 +11,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 
+from cosell.private_files import private_dir, private_file, tighten
+
 SCRIPT_LOCATION = "cosell.store:migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Serialises concurrent `Store.open` migrations across processes sharing one PostgreSQL.
@@ -27,7 +29,12 @@ def make_engine(url: str) -> Engine:
 def _sqlite_engine(url: str) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(database)
+        if not path.parent.exists():
+            private_dir(path.parent)
+        private_file(path)  # SQLite gives its -wal and -shm files the database file's mode
+        for companion in ("-wal", "-shm", "-journal"):
+            tighten(path.with_name(path.name + companion))
     engine = create_engine(url, connect_args={"check_same_thread": False})
 
     @event.listens_for(engine, "connect")

@@ -22,6 +22,7 @@ from cosell.clients.connect import (
     salesforce_client,
 )
 from cosell.clock import Clock
+from cosell.private_files import private_dir
 from cosell.queue.embedded import EmbeddedQueue, describe
 from cosell.queue.protocol import queue_key
 from cosell.settings import Settings
@@ -221,7 +222,7 @@ def build_engine(settings: Settings, *, clock: Clock, http: HttpFactory = defaul
         opened.append(client)
         return client
 
-    settings.service.state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.service.state_dir)
     store = Store.open(settings.database_url, clock=clock)
     tenant = store.ensure_tenant(settings.tenant.name)
     pc = partner_center_client(settings, clock, tracked)
