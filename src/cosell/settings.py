@@ -78,6 +78,10 @@ class ServiceSettings(_Section):
     database_url: str | None = None
     workers: int = Field(default=4, ge=1, le=256)
     lease_seconds: float = Field(default=300.0, ge=10.0)
+    queue: Literal["embedded", "procrastinate"] = "embedded"
+    """``embedded``: the store's queue, worked by threads of this process (``cosell run``).
+    ``procrastinate``: procrastinate tasks on the PostgreSQL store, worked by any number of
+    ``cosell worker`` (or ``cosell run``) processes, with ``cosell web`` in front."""
     """How long a worker's claim on a key lasts without a heartbeat (renewed every third of it
     while the reconcile runs): after a crash, the keys it held wait this long for another run."""
     log_format: LogFormat = "console"

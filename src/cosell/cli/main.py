@@ -42,6 +42,14 @@ COMMANDS = {
         "cosell.cli.run:run_command",
         "Run the service: webhook receiver, Salesforce poller, Partner Center sweeper, workers.",
     ),
+    "web": LazyCommand(
+        "cosell.cli.run:web_command",
+        "Serve webhooks, console, health and metrics; workers run the reconciles (procrastinate).",
+    ),
+    "worker": LazyCommand(
+        "cosell.cli.run:worker_command",
+        "Run reconciles and the periodic polls and sweeps from the shared queue (procrastinate).",
+    ),
     "sandbox": LazyCommand(
         "cosell.cli.sandbox:sandbox_command",
         "Run Partner Center and Salesforce emulators and the connector between them.",

@@ -27,7 +27,7 @@ from cosell.webhooks.events import EVENTS, TEST_EVENT
 from cosell.webhooks.registration import WebhookRegistration
 
 if TYPE_CHECKING:  # the runtime (store, queue, web server) loads only when `run` starts
-    from cosell.service.runtime import HandlerFactory, Runtime
+    from cosell.service.runtime import HandlerFactory, Role, Runtime
 
 
 @dataclass
@@ -88,6 +88,34 @@ def _settings(config_path: Path | None) -> Settings:
 )
 def run_command(config_path: Path | None, log_format: str | None) -> None:
     """Run the service: webhook receiver, Salesforce poller, Partner Center sweeper, workers."""
+    _serve(config_path, log_format, "all")
+
+
+@click.command("web")
+@config_option
+@click.option("--log-format", type=click.Choice(["console", "json"]), help="Log format.")
+def web_command(config_path: Path | None, log_format: str | None) -> None:
+    """Serve webhooks, console, health and metrics; workers run the reconciles (procrastinate).
+
+    Stateless: run any number behind a load balancer (needs service.queue = "procrastinate").
+    """
+    _serve(config_path, log_format, "web")
+
+
+@click.command("worker")
+@config_option
+@click.option("--log-format", type=click.Choice(["console", "json"]), help="Log format.")
+def worker_command(config_path: Path | None, log_format: str | None) -> None:
+    """Run reconciles and the periodic polls and sweeps from the shared queue (procrastinate).
+
+    The polls and the sweep run once per period across every worker; run any number, on any
+    machine (needs service.queue = "procrastinate"). SIGTERM: stop taking work; in-flight
+    reconciles finish.
+    """
+    _serve(config_path, log_format, "worker")
+
+
+def _serve(config_path: Path | None, log_format: str | None, role: Role) -> None:
     from cosell.service.runtime import build_runtime
     from cosell.sync.engine.engine import queue_handler
 
@@ -97,7 +125,7 @@ def run_command(config_path: Path | None, log_format: str | None) -> None:
     deps = _deps()
     factory = deps.handler_factory or queue_handler
     with _reported():
-        runtime = build_runtime(settings, factory, clock=deps.clock, http=deps.http)
+        runtime = build_runtime(settings, factory, clock=deps.clock, http=deps.http, role=role)
     stop = deps.stop or threading.Event()
     _stop_on_signals(stop)
     try:

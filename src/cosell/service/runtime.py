@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import httpx
 import sqlalchemy.exc
@@ -39,6 +39,7 @@ from cosell.operations.records_view import all_records
 from cosell.operations.service_status import ServiceStatus
 from cosell.operations.verify import BudgetedVerify, Verifier, through_queue
 from cosell.private_files import private_dir
+from cosell.queue.distributed import DistributedQueue
 from cosell.queue.embedded import EmbeddedQueue
 from cosell.service.console import console_auth, console_hosts, console_setup, console_sso
 from cosell.service.server import WebServer
@@ -134,14 +135,54 @@ class Runtime:
         return drained
 
 
+Queue = EmbeddedQueue | DistributedQueue
+
+Role = Literal["all", "web", "worker"]
+"""``all``: ``cosell run``, everything in one process. ``web``: webhook receiver, console,
+health and metrics, no reconciles (``cosell web``). ``worker``: reconciles, and the polls and
+sweeps as periodic tasks, no listener (``cosell worker``)."""
+
+
+class _Deferring:
+    """The queue of a ``web`` process: it only defers work; workers elsewhere run it."""
+
+    def __init__(self, queue: DistributedQueue) -> None:
+        self._queue = queue
+
+    def start(self) -> None:
+        pass
+
+    def stop(self, drain: bool = True, timeout: float = 30.0) -> bool:
+        del drain, timeout
+        self._queue.close()
+        return True
+
+
+def every(seconds: float) -> str:
+    """A cron expression (with procrastinate's seconds field) for roughly every ``seconds``."""
+    whole = max(int(seconds), 1)
+    if whole < 60:
+        return f"*/{whole} * * * * *"
+    minutes = min(max(whole // 60, 1), 59)
+    return f"0 */{minutes} * * * *"
+
+
 def build_runtime(
     settings: Settings,
     handler_factory: HandlerFactory,
     *,
     clock: Clock,
     http: HttpFactory = default_http,
+    role: Role = "all",
 ) -> Runtime:
-    """Everything ``cosell run`` runs, built from validated settings."""
+    """Everything ``cosell run`` (or ``web``, or ``worker``) runs, built from validated settings."""
+    distributed = settings.service.queue == "procrastinate"
+    if role != "all" and not distributed:
+        raise ConfigError(
+            "service.queue",
+            f'`cosell {role}` needs "procrastinate" (and a PostgreSQL database_url); '
+            "`cosell run` serves the embedded queue in one process",
+        )
     settings.require_partner_center()
     settings.require_crm()
     opened: list[httpx.Client] = []
@@ -167,15 +208,29 @@ def build_runtime(
         hubspot_client(settings, clock, crm_http) if on_hubspot else None,
     )
     status = _observers(parts, metrics)
-    queue = EmbeddedQueue(
-        store,
-        _timed(handler_factory(parts), metrics, clock, latency),
-        workers=settings.service.workers,
-        clock=clock,
-        max_attempts=settings.sync.max_attempts,
-        lease_seconds=settings.service.lease_seconds,
-        on_halt=_log_halt,
-    )
+    handler = _timed(handler_factory(parts), metrics, clock, latency)
+    queue: Queue
+    if distributed:
+        try:
+            queue = DistributedQueue(
+                store,
+                handler=handler,
+                on_halt=_log_halt,
+                workers=settings.service.workers,
+                max_attempts=settings.sync.max_attempts,
+            )
+        except ValueError as exc:
+            raise ConfigError("service.database_url", str(exc)) from None
+    else:
+        queue = EmbeddedQueue(
+            store,
+            handler,
+            workers=settings.service.workers,
+            clock=clock,
+            max_attempts=settings.sync.max_attempts,
+            lease_seconds=settings.service.lease_seconds,
+            on_halt=_log_halt,
+        )
     poll, sweep, related = _signals(parts, queue, status, metrics)
     receiver = _receiver(parts, queue, sweep.wake, status, metrics, tracked)
     app = create_app(
@@ -192,12 +247,38 @@ def build_runtime(
     signals = [poll, sweep] if related is None else [poll, related, sweep]
     if settings.sync.verify_pairs > 0:
         signals.append(_verify_loop(parts, queue, status, metrics))
+    if role == "web":
+        assert isinstance(queue, DistributedQueue)
+        return Runtime(queue=_Deferring(queue), server=server, closers=closers)
+    if role == "worker":
+        assert isinstance(queue, DistributedQueue)
+        sync = settings.sync
+        periods = {
+            POLL: sync.poll_min_interval,
+            HUBSPOT_POLL: sync.poll_min_interval,
+            SWEEP: sync.sweep_interval,
+            RELATED_POLL: sync.related_poll_interval,
+        }
+        for loop in signals:
+            cron = every(periods.get(loop.name, sync.verify_interval))
+            queue.add_periodic(loop.name, cron, _look_once(loop), [tenant])
+        return Runtime(queue=queue, closers=closers)
     return Runtime(queue=queue, signals=signals, server=server, closers=closers)
+
+
+def _look_once(loop: SignalLoop) -> Callable[[TenantId, int], None]:
+    """A signal's look as a periodic task: one round per period, on one worker."""
+
+    def look(tenant: TenantId, period: int) -> None:
+        del tenant, period
+        loop.run_once()
+
+    return look
 
 
 def _receiver(
     parts: ServiceParts,
-    queue: EmbeddedQueue,
+    queue: Queue,
     sweep_hint: Callable[[], None],
     status: ServiceStatus,
     metrics: ServiceMetrics,
@@ -290,7 +371,7 @@ def _timed(
 
 
 def _signals(
-    parts: ServiceParts, queue: EmbeddedQueue, status: ServiceStatus, metrics: ServiceMetrics
+    parts: ServiceParts, queue: Queue, status: ServiceStatus, metrics: ServiceMetrics
 ) -> tuple[SignalLoop, SignalLoop, SignalLoop | None]:
     sync = parts.settings.sync
 
@@ -347,7 +428,7 @@ def _signals(
     )
 
 
-def _sweeper(parts: ServiceParts, queue: EmbeddedQueue, settle: timedelta) -> ChangeFeed:
+def _sweeper(parts: ServiceParts, queue: Queue, settle: timedelta) -> ChangeFeed:
     store, tenant = parts.store, parts.tenant
     return referral_sweeper(
         parts.partner_center,
@@ -362,7 +443,7 @@ def _sweeper(parts: ServiceParts, queue: EmbeddedQueue, settle: timedelta) -> Ch
 
 
 def _verify_loop(
-    parts: ServiceParts, queue: EmbeddedQueue, status: ServiceStatus, metrics: ServiceMetrics
+    parts: ServiceParts, queue: Queue, status: ServiceStatus, metrics: ServiceMetrics
 ) -> SignalLoop:
     """The periodic, budgeted drift check (see :mod:`cosell.operations.verify`)."""
     sync = parts.settings.sync
@@ -379,7 +460,7 @@ def _verify_loop(
 class _LazyVerify:
     """Builds its engine (which describes the org) on the first look, not at start-up."""
 
-    def __init__(self, parts: ServiceParts, queue: EmbeddedQueue) -> None:
+    def __init__(self, parts: ServiceParts, queue: Queue) -> None:
         self._parts = parts
         self._queue = queue
         self._look: BudgetedVerify | None = None

@@ -1,0 +1,127 @@
+"""``cosell web`` and ``cosell worker`` on PostgreSQL with procrastinate: the web process only
+defers, the worker reconciles and runs the polls as periodic tasks; SIGTERM-style stops."""
+
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import httpx
+import pytest
+from click.testing import CliRunner
+from starlette.testclient import TestClient
+from test_service_run import PC, SF, Keys, config_text, routed
+
+from cosell.cli.main import main
+from cosell.cli.run import CommandDeps, web_command, worker_command
+from cosell.emulators.partner_center import create_app as partner_center_emulator
+from cosell.emulators.salesforce.app import create_app as salesforce_emulator
+from cosell.service.connections import salesforce_client
+from cosell.service.runtime import Runtime, every
+from cosell.settings import load_settings
+from cosell.store.testing import POSTGRES_URL_ENV, fresh_postgres_database
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def database(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    base = os.environ.get(POSTGRES_URL_ENV)
+    if not base:
+        pytest.skip(f"{POSTGRES_URL_ENV} is not set")
+    with fresh_postgres_database(base) as url:
+        for name in list(os.environ):
+            if name.startswith("COSELL_") and name != POSTGRES_URL_ENV:
+                monkeypatch.delenv(name)
+        monkeypatch.setenv("COSELL_PC_PASSWORD", PC.password)
+        monkeypatch.setenv("COSELL_PC_CLIENT_SECRET", PC.client_secret)
+        monkeypatch.setenv("COSELL_SF_PASSWORD", SF.password)
+        monkeypatch.setenv("COSELL_SF_CLIENT_SECRET", SF.client_secret)
+        monkeypatch.setenv("COSELL_SERVICE__DATABASE_URL", url)
+        monkeypatch.setenv("COSELL_SERVICE__QUEUE", "procrastinate")
+        yield url
+
+
+class Process:
+    """A ``cosell web``/``worker`` command in a thread, stopped as by SIGTERM."""
+
+    def __init__(self, command: click.Command, config: Path, deps: CommandDeps) -> None:
+        self.stop = threading.Event()
+        self.started: queue.Queue[Runtime] = queue.Queue()
+        self.exits: list[object] = []
+        deps.stop, deps.on_started = self.stop, self.started.put
+        self.thread = threading.Thread(target=self._serve, args=(command, config, deps))
+        self.thread.start()
+
+    def _serve(self, command: click.Command, config: Path, deps: CommandDeps) -> None:
+        try:
+            command.main(["--config", str(config)], obj=deps, standalone_mode=False)
+        except SystemExit as done:
+            self.exits.append(done.code)
+
+    def halt(self) -> None:
+        self.stop.set()
+        self.thread.join(60)
+
+
+def test_web_defers_and_a_worker_reconciles_and_polls(tmp_path: Path, database: str) -> None:
+    config = tmp_path / "cosell.toml"
+    config.write_text(config_text(tmp_path / "state"))
+    delivery = httpx.Client(timeout=10)
+    pc = partner_center_emulator(PC, delivery_client=delivery)
+    sf = salesforce_emulator(SF)
+    http = routed(pc, sf)
+    web_keys, worker_keys = Keys(), Keys()
+    web = Process(web_command, config, CommandDeps(http=http, handler_factory=web_keys.factory))
+    worker = Process(
+        worker_command, config, CommandDeps(http=http, handler_factory=worker_keys.factory)
+    )
+    try:
+        front = web.started.get(timeout=30)
+        back = worker.started.get(timeout=30)
+        assert front.server is not None
+        assert back.server is None
+        assert front.signals == []
+        assert back.signals == []  # the polls and the sweep are periodic tasks
+        hook = f"{front.server.address}/webhooks/partner-center"
+        register = ["webhooks", "register", "--url", hook, "--config", str(config)]
+        assert CliRunner().invoke(main, register, obj=CommandDeps(http=http)).exit_code == 0
+        control = TestClient(pc, base_url="http://pc.test")
+        referral = control.post("/_emulator/referrals", json={"name": "Contoso"}).json()["id"]
+        assert worker_keys.wait_for(f"referral:{referral}", 30)
+
+        crm = salesforce_client(load_settings(config), sf.state.emulator.clock, http)
+        fields = {"Name": "Fabrikam", "StageName": "Prospecting", "CloseDate": "2026-12-31"}
+        opportunity = crm.create("Opportunity", fields)
+        assert worker_keys.wait_for(f"opportunity:{opportunity}", 30)
+        assert web_keys.seen == []  # the web process never reconciles
+        assert httpx.get(f"{front.server.address}/healthz").status_code == 200
+    finally:
+        web.halt()
+        worker.halt()
+        pc.state.emulator.close()
+        delivery.close()
+    assert web.exits == [0]
+    assert worker.exits == [0]
+
+
+def test_web_and_worker_need_the_procrastinate_queue(
+    tmp_path: Path, database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COSELL_SERVICE__QUEUE", "embedded")
+    config = tmp_path / "cosell.toml"
+    config.write_text(config_text(tmp_path / "state"))
+    for command in ("web", "worker"):
+        result = CliRunner().invoke(main, [command, "--config", str(config)])
+        assert result.exit_code == 2
+        assert result.stderr.startswith("error: service.queue:")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "cron"),
+    [(0.05, "*/1 * * * * *"), (30, "*/30 * * * * *"), (300, "0 */5 * * * *")],
+)
+def test_periods_become_cron_expressions(seconds: float, cron: str) -> None:
+    assert every(seconds) == cron
