@@ -16,9 +16,9 @@ from test_service_run import PC, SF, Keys, config_text, routed
 
 from cosell.cli.main import main
 from cosell.cli.run import CommandDeps, web_command, worker_command
+from cosell.clients.connect import salesforce_client
 from cosell.emulators.partner_center import create_app as partner_center_emulator
 from cosell.emulators.salesforce.app import create_app as salesforce_emulator
-from cosell.service.connections import salesforce_client
 from cosell.service.runtime import Runtime, every
 from cosell.settings import load_settings
 from cosell.store.testing import POSTGRES_URL_ENV, fresh_postgres_database
