@@ -24,7 +24,7 @@ from cosell.sync.sides.partner_center import PcRecord
 from cosell.sync.sides.salesforce.accounts import Match, customer_of
 
 if TYPE_CHECKING:
-    from cosell.sync.engine.engine import Engine
+    from cosell.sync.engine.context import Context
 
 NEW_ACCOUNT = "new"
 """``--take value=new``: a new account from the referral's customer, chosen on purpose."""
@@ -44,15 +44,15 @@ class AccountChoice:
 class AccountReview:
     """Chooses the account for an incoming referral, parking ambiguous ones."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
 
     def choose(self, pc: PcRecord, link: Link | None, entry: AuditEntry) -> AccountChoice | None:
         """The account to use, or ``None`` when the referral waits for a person."""
         review = self._review(link)
         if review is not None:
             return self._settled(review)
-        match = self.engine.crm.match_account(customer_of(pc.raw))
+        match = self.ctx.crm.match_account(customer_of(pc.raw))
         if not match.ambiguous:
             return AccountChoice(match.account_id, match.rule)
         self._park(pc, match, entry)
@@ -61,7 +61,7 @@ class AccountReview:
     def _review(self, link: Link | None) -> FieldConflict | None:
         if link is None:
             return None
-        store, tenant = self.engine.store, self.engine.tenant
+        store, tenant = self.ctx.store, self.ctx.tenant
         reviews = [
             c
             for c in store.conflicts(tenant, state=None)
@@ -83,7 +83,7 @@ class AccountReview:
         return AccountChoice(None, "new account chosen by an admin", review.id)
 
     def _park(self, pc: PcRecord, match: Match, entry: AuditEntry) -> None:
-        store, tenant = self.engine.store, self.engine.tenant
+        store, tenant = self.ctx.store, self.ctx.tenant
         link = store.record_create_intent(tenant, "crm", pc.id, f"referral:{pc.id}")
         customer = customer_of(pc.raw).summary()
         store.open_conflict(tenant, link.id, ACCOUNT_FIELD, None, customer, match.candidates)

@@ -27,8 +27,8 @@ from cosell.store.sql import Store
 from cosell.sync.core import name_marker, solutions, team
 from cosell.sync.core.mapping import SyncMapping, default_mapping, load_mapping
 from cosell.sync.core.plan import PlanFacts
-from cosell.sync.core.records import Value
 from cosell.sync.core.translate import from_crm, from_partner_center, referral_kind
+from cosell.sync.engine.context import Context, Snapshot, link_keys
 from cosell.sync.engine.pair_locks import Held, KeyLocks, key_locks_for
 from cosell.sync.engine.reconcile import Reconcile
 from cosell.sync.sides.crm import CrmSide
@@ -63,41 +63,6 @@ MAX_ROUNDS = 3
 """A create is followed by one more round (write back ids); more means something is wrong."""
 MAX_STALE = 3
 """Re-reads after a 412 inside one reconcile (the queue adds its own on top)."""
-
-
-@dataclass
-class Snapshot:
-    """Both sides as read now, with the link that ties them (if any)."""
-
-    link: Link | None
-    pc: PcRecord | None
-    crm: CrmRecord | None
-    pc_values: dict[str, Value] | None = None
-    crm_values: dict[str, Value] | None = None
-    link_found_late: bool = False
-    """The link turned up only after the sides were read (through the other record): a
-    reconcile may have committed it meanwhile, so the sides may predate its base."""
-
-    @property
-    def linked(self) -> bool:
-        return bool(self.link and self.link.referral_id and self.link.opportunity_id)
-
-    def keys(self) -> set[str]:
-        """The record keys of the pair as read (see :mod:`cosell.sync.engine.pair_locks`)."""
-        keys = link_keys(self.link)
-        if self.pc is not None:
-            keys.add(f"referral:{self.pc.id}")
-        if self.crm is not None:
-            keys.add(f"opportunity:{self.crm.id}")
-        return keys
-
-
-def link_keys(link: Link | None) -> set[str]:
-    """The record keys a stored link (or create intent) names."""
-    if link is None:
-        return set()
-    ids = (("referral", link.referral_id), ("opportunity", link.opportunity_id))
-    return {f"{kind}:{record_id}" for kind, record_id in ids if record_id}
 
 
 @dataclass
@@ -136,6 +101,7 @@ class Engine:
         self.mapping: SyncMapping = crm.schema.mapping
         self.stats = EngineStats()
         self.pairs: KeyLocks = key_locks_for(store, tenant)
+        self.context = Context(store, tenant, partner_center, crm, clock, self.schema, self.mapping)
 
     @classmethod
     def build(
@@ -229,7 +195,7 @@ class Engine:
         pending: list[AuditEntry] = []
         for _ in range(MAX_ROUNDS):
             snapshot = self._read_held(kind, record_id, held)
-            step = Reconcile(self, snapshot, self.facts(snapshot), correlation_id, pending)
+            step = Reconcile(self.context, snapshot, self.facts(snapshot), correlation_id, pending)
             if not step.run():
                 return
             self.stats.count("creates")

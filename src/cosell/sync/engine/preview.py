@@ -19,7 +19,8 @@ from cosell.sync.core.translate import to_crm_create, to_crm_fields, to_partner_
 from cosell.sync.core.translate import to_partner_center_ops as pc_ops
 from cosell.sync.core.validation import check_cosell_ready
 from cosell.sync.engine import related, resolutions
-from cosell.sync.engine.engine import Engine, Snapshot
+from cosell.sync.engine.context import Snapshot
+from cosell.sync.engine.engine import Engine
 from cosell.sync.sides.partner_center import split_patchable
 
 PC = "Partner Center"
@@ -70,7 +71,7 @@ def preview(engine: Engine, kind: KeyKind, record_id: str) -> Preview:
         parked = resolutions.pending(engine.store, engine.tenant, snap.link.id)
         choices = [c for c in (resolutions.resolved(p, engine.mapping) for p in parked) if c]
         resolutions.apply(decided, choices, snap.pc_values or {}, snap.crm_values or {})
-    related.mirror_solutions(engine, snap, decided)
+    related.mirror_solutions(engine.context, snap, decided)
     return _update(engine, key, snap, decided)
 
 

@@ -32,7 +32,7 @@ from cosell.sync.sides.salesforce.accounts import new_account_fields
 __all__ = ["REFUSED_PATH", "NotReady", "Reconcile"]
 
 if TYPE_CHECKING:
-    from cosell.sync.engine.engine import Engine, Snapshot
+    from cosell.sync.engine.context import Context, Snapshot
 
 REFUSED_PATH = "Partner Center does not accept updates of {path}"
 
@@ -48,23 +48,23 @@ class Reconcile:
 
     def __init__(
         self,
-        engine: Engine,
+        ctx: Context,
         snapshot: Snapshot,
         facts: PlanFacts,
         correlation_id: str,
         pending: Sequence[AuditEntry] = (),
     ) -> None:
-        self.engine = engine
+        self.ctx = ctx
         self.snap = snapshot
         self.facts = facts
-        self.status = RecordStatus(engine, snapshot, correlation_id, pending)
+        self.status = RecordStatus(ctx, snapshot, correlation_id, pending)
         self.entries = self.status.entries
         """This round's audit entries (the same list the status shows)."""
         self.carried: list[AuditEntry] = []
 
     @property
     def mapping(self) -> SyncMapping:
-        return self.engine.mapping
+        return self.ctx.mapping
 
     def run(self) -> bool:
         snap = self.snap
@@ -86,7 +86,7 @@ class Reconcile:
             choices = self._resolutions(decided)
             self._merge(decided)
             resolutions.mark_applied(
-                self.engine.store, self.engine.tenant, [c.conflict.id for c in choices]
+                self.ctx.store, self.ctx.tenant, [c.conflict.id for c in choices]
             )
         return False
 
@@ -101,12 +101,12 @@ class Reconcile:
 
     def _resolutions(self, decided: Plan) -> list[resolutions.Resolved]:
         """Conflicts a person resolved since the last run: their values go into the plan."""
-        link, engine = self.snap.link, self.engine
+        link, ctx = self.snap.link, self.ctx
         if link is None or not self.snap.linked:
             return []
         values = (self.snap.pc_values or {}, self.snap.crm_values or {})
         choices = resolutions.take_resolved(
-            engine.store, engine.tenant, link, decided, values, self.mapping
+            ctx.store, ctx.tenant, link, decided, values, self.mapping
         )
         message = "resolved by a person: {take} applied to both sides"
         self.entries += [
@@ -125,14 +125,14 @@ class Reconcile:
     def _record_not_imported(self, decided: Plan) -> None:
         """A referral left out by a rule (a lead the mapping does not import, a closed one) is
         audited and logged with the reason and the setting that changes it, once per reason."""
-        pc, engine = self.snap.pc, self.engine
+        pc, ctx = self.snap.pc, self.ctx
         assert pc is not None
         message = "; ".join(s.reason for s in decided.skipped)
-        last = engine.store.audit_for(engine.tenant, pc.id, limit=1)
+        last = ctx.store.audit_for(ctx.tenant, pc.id, limit=1)
         if not (last and last[0].outcome == "skipped" and last[0].message == message):
             entry = self.status.entry("none", outcome="skipped", message=message)
             entry = replace(entry, referral_id=pc.id)
-            engine.store.record_audit(engine.tenant, [entry])
+            ctx.store.record_audit(ctx.tenant, [entry])
             outcomes.log_entry(entry)
         self._keep_dead_letter(message)
 
@@ -140,9 +140,9 @@ class Reconcile:
         """A referral refused earlier (a dead letter) that is now left out (it expired, it closed)
         never reached the CRM: the dead letter stays, saying both, instead of being cleared by
         this pass that did nothing."""
-        pc, engine = self.snap.pc, self.engine
+        pc, ctx = self.snap.pc, self.ctx
         assert pc is not None
-        letter = engine.store.dead_letter_for(engine.tenant, f"referral:{pc.id}")
+        letter = ctx.store.dead_letter_for(ctx.tenant, f"referral:{pc.id}")
         if letter is None:
             return
         prefix = f"{ExpiredBeforeSync.__name__}: "
@@ -153,52 +153,52 @@ class Reconcile:
     # --- creates ---------------------------------------------------------------------------------
 
     def _create_referral(self, decided: Plan) -> bool:
-        engine, crm = self.engine, self.snap.crm
+        ctx, crm = self.ctx, self.snap.crm
         assert crm is not None
         assert self.snap.crm_values is not None
         problems = check_cosell_ready(self.snap.crm_values, self.mapping)
         if problems:
             self.status.refuse([str(p) for p in problems])
-        engine.store.record_create_intent(
-            engine.tenant, "partner_center", crm.id, f"opportunity:{crm.id}"
+        ctx.store.record_create_intent(
+            ctx.tenant, "partner_center", crm.id, f"opportunity:{crm.id}"
         )
         with self.status.shown_on_record():
-            found = engine.pc.find_by_external_id(crm.id)
+            found = ctx.pc.find_by_external_id(crm.id)
             body = to_partner_center_create(
                 decided.to_partner_center, CreateContext(crm.id), self.mapping
             )
-            created = found or engine.pc.create(body)
+            created = found or ctx.pc.create(body)
         verb = "found (created earlier)" if found else "created"
         entry = self.status.entry("to_partner_center", message=f"referral {created.id} {verb}")
-        related.remember_rows(engine, self.snap, decided, decided.new_base)
+        related.remember_rows(ctx, self.snap, decided, decided.new_base)
         self._commit(created, crm.id, decided.new_base, [entry], crm.modstamp)
         self.carried = [*self.entries, entry]
         return True
 
     def _create_opportunity(self, decided: Plan) -> bool:
-        engine, pc = self.engine, self.snap.pc
+        ctx, pc = self.ctx, self.snap.pc
         assert pc is not None
         entry = self.status.entry("to_crm", message=f"opportunity created from referral {pc.id}")
-        choice = AccountReview(engine).choose(pc, self.snap.link, entry)
+        choice = AccountReview(ctx).choose(pc, self.snap.link, entry)
         if choice is None:
             return False
-        engine.store.record_create_intent(engine.tenant, "crm", pc.id, f"referral:{pc.id}")
+        ctx.store.record_create_intent(ctx.tenant, "crm", pc.id, f"referral:{pc.id}")
         write = to_crm_create(decided.to_crm, self.mapping)
         if choice.account_id:
             entry = replace(entry, message=f"{entry.message} (account: {choice.rule})")
         elif write.account:
-            write.account.update(new_account_fields(pc.raw, engine.schema.account_fields))
+            write.account.update(new_account_fields(pc.raw, ctx.schema.account_fields))
         notice = self.status.notice(decided, pc)
         extra = self.status.fields(None, [entry], notice=notice, pending=write.opportunity)
         with self.status.shown_on_record():
-            opportunity_id = engine.crm.create(write, pc.id, extra, choice.account_id)
-        related.mirror_notes(engine, opportunity_id, decided)
+            opportunity_id = ctx.crm.create(write, pc.id, extra, choice.account_id)
+        related.mirror_notes(ctx, opportunity_id, decided)
         if write.solutions is not None:
             decided.new_base[ROWS_KEY] = list[Value](sorted(write.solutions))
         entries = [entry, *self.status.unmatched_team(write)]
         self._commit(pc, opportunity_id, decided.new_base, entries, None)
         if choice.settled is not None:
-            resolutions.mark_applied(engine.store, engine.tenant, [choice.settled])
+            resolutions.mark_applied(ctx.store, ctx.tenant, [choice.settled])
         return True
 
     # --- updates ---------------------------------------------------------------------------------
@@ -212,8 +212,8 @@ class Reconcile:
         pc_after = self._write_partner_center(decided, new_base)
         self.entries += self.status.decision_entries(decided)
         self.entries += self.status.conflict_entries(decided.conflicts)
-        related.mirror_solutions(self.engine, snap, decided)
-        related.remember_rows(self.engine, snap, decided, new_base)
+        related.mirror_solutions(self.ctx, snap, decided)
+        related.remember_rows(self.ctx, snap, decided, new_base)
         write = to_crm_fields(decided.to_crm, self.mapping)
         self.entries += self.status.unmatched_team(write)
         refusal = self.status.refusal(unready) if unready else None
@@ -223,20 +223,20 @@ class Reconcile:
         )
         if refusal is not None and self.status.shows_refusal(extra):
             self.entries.append(refusal)
-        status_field = self.engine.schema.names.status_field
+        status_field = self.ctx.schema.names.status_field
         noticed = notice is not None and refusal is None and bool(status_field)
         noticed = noticed and status_field in extra
         if noticed and notice is not None:
             self.entries += [notice, *self.status.skip_entries(decided)]
         with self.status.shown_on_record():
             if not write.is_empty() or extra:
-                self.engine.crm.update(snap.crm, write, extra)
-            related.mirror_notes(self.engine, snap.crm.id, decided)
+                self.ctx.crm.update(snap.crm, write, extra)
+            related.mirror_notes(self.ctx, snap.crm.id, decided)
         changed = not snap.linked or new_base != (snap.link.base if snap.link else None)
         if changed or audit_trail.has_news(self.entries) or noticed:
             stored = self.status.to_store()
             link = self._commit(pc_after, snap.crm.id, new_base, stored, snap.crm.modstamp)
-            resolutions.park(self.engine.store, self.engine.tenant, link.id, decided.conflicts)
+            resolutions.park(self.ctx.store, self.ctx.tenant, link.id, decided.conflicts)
         elif decided.skipped and self._edited_since_commit() and not self.status.on_record(notice):
             self._record_skips(decided, new_base)
         elif self._edited_since_commit():
@@ -282,7 +282,7 @@ class Reconcile:
         if not ops:
             return pc
         with self.status.shown_on_record():
-            return self.engine.pc.patch(pc, ops)
+            return self.ctx.pc.patch(pc, ops)
 
     def _keep_base(
         self, name: str, new_base: dict[str, Value], decided: Plan, message: str
@@ -324,6 +324,6 @@ class Reconcile:
             pc_etag=pc.etag,
             crm_modstamp=modstamp,
         )
-        link = self.engine.store.commit_sync(self.engine.tenant, update, entries)
+        link = self.ctx.store.commit_sync(self.ctx.tenant, update, entries)
         outcomes.log_entries(entries, referral_id=pc.id, opportunity_id=opportunity_id)
         return link

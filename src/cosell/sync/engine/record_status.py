@@ -23,7 +23,7 @@ from cosell.sync.engine import outcomes, related, resolutions
 from cosell.sync.sides.partner_center import PcRecord
 
 if TYPE_CHECKING:
-    from cosell.sync.engine.engine import Engine, Snapshot
+    from cosell.sync.engine.context import Context, Snapshot
 
 
 class NotReady(RejectedError):
@@ -40,12 +40,12 @@ class RecordStatus:
 
     def __init__(
         self,
-        engine: Engine,
+        ctx: Context,
         snapshot: Snapshot,
         correlation_id: str,
         pending: Sequence[AuditEntry] = (),
     ) -> None:
-        self.engine = engine
+        self.ctx = ctx
         self.snap = snapshot
         self.request_ids = (f"ms-correlation-id:{correlation_id}",)
         self.entries: list[AuditEntry] = list(pending)
@@ -53,7 +53,7 @@ class RecordStatus:
 
     @property
     def mapping(self) -> SyncMapping:
-        return self.engine.mapping
+        return self.ctx.mapping
 
     def to_store(self) -> list[AuditEntry]:
         """The entries not stored yet."""
@@ -63,7 +63,7 @@ class RecordStatus:
         if not write.team:
             return []
         crm = self.snap.crm
-        users = crm.users if crm is not None else self.engine.crm.active_users()
+        users = crm.users if crm is not None else self.ctx.crm.active_users()
         return [
             self.entry("none", outcome="skipped", field=name, message=message)
             for name, message in related.unmatched_team(self.mapping, users, write)
@@ -76,14 +76,14 @@ class RecordStatus:
             decided=decided,
             crm_values=self.snap.crm_values or {},
             stage_field=self.mapping.stage_field(),
-            now=self.engine.clock.now(),
+            now=self.ctx.clock.now(),
         )
         text = lifecycle.notice(facts)
         return None if text is None else self.entry("none", outcome="skipped", message=text)
 
     def on_record(self, notice: AuditEntry | None) -> bool:
         """The notice is already the record's status: the record remembers it was shown."""
-        return notice is not None and self.engine.schema.names.status_field is not None
+        return notice is not None and self.ctx.schema.names.status_field is not None
 
     def skip_entries(self, decided: Plan) -> list[AuditEntry]:
         shown = {(e.field, e.message) for e in self.entries}
@@ -111,7 +111,7 @@ class RecordStatus:
             new=new,
             message=message,
             request_ids=self.request_ids,
-            at=self.engine.clock.now(),
+            at=self.ctx.clock.now(),
         )
 
     def decision_entries(self, decided: Plan) -> list[AuditEntry]:
@@ -127,7 +127,7 @@ class RecordStatus:
         return entries
 
     def conflict_entries(self, conflicts: list[FieldConflict]) -> list[AuditEntry]:
-        store, tenant, link = self.engine.store, self.engine.tenant, self.snap.link
+        store, tenant, link = self.ctx.store, self.ctx.tenant, self.snap.link
         fresh = [c for c in conflicts if not resolutions.is_parked(store, tenant, link, c)]
         return [
             self.entry(
@@ -149,13 +149,13 @@ class RecordStatus:
         notice: AuditEntry | None = None,
         pending: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        names, now = self.engine.schema.names, self.engine.clock.now()
+        names, now = self.ctx.schema.names, self.ctx.clock.now()
         fields = audit_trail.record_fields(names, current or {}, entries, now, refusal, notice)
         marked = name_marker.marked_name(self.mapping, current or {}, pending or {}, bool(refusal))
         return {**fields, **marked}
 
     def shows_refusal(self, fields: dict[str, Any]) -> bool:
-        names = self.engine.schema.names
+        names = self.ctx.schema.names
         return any(f in fields for f in (names.status_field, names.error_field) if f)
 
     def refusal(self, reason: str, request_id: str | None = None) -> AuditEntry:
@@ -182,7 +182,7 @@ class RecordStatus:
         if not fields:
             return
         try:
-            self.engine.crm.update(crm, CrmWrite(), fields)
+            self.ctx.crm.update(crm, CrmWrite(), fields)
         except RejectedError as exc:
             # The CRM refuses even the status write: the audit is then the only place that
             # tells why (``cosell audit ID``), with both refusals.
@@ -194,17 +194,17 @@ class RecordStatus:
 
     def _audit(self, refusal: AuditEntry, opportunity_id: str) -> None:
         stored = replace(refusal, referral_id=self.referral_id(), opportunity_id=opportunity_id)
-        self.engine.store.record_audit(self.engine.tenant, [stored])
+        self.ctx.store.record_audit(self.ctx.tenant, [stored])
 
     def _audit_once(self, entry: AuditEntry) -> None:
         referral_id = self.referral_id()
         if referral_id is None:
             return
-        last = self.engine.store.audit_for(self.engine.tenant, referral_id, limit=1)
+        last = self.ctx.store.audit_for(self.ctx.tenant, referral_id, limit=1)
         if last and last[0].outcome == entry.outcome and last[0].message == entry.message:
             return
         stored = replace(entry, referral_id=referral_id)
-        self.engine.store.record_audit(self.engine.tenant, [stored])
+        self.ctx.store.record_audit(self.ctx.tenant, [stored])
         outcomes.log_entry(stored)
 
     def referral_id(self) -> str | None:

@@ -22,31 +22,29 @@ from cosell.sync.core.records import CrmWrite, Value
 from cosell.sync.sides.salesforce.schema import TEAM_LIST
 
 if TYPE_CHECKING:
-    from cosell.sync.engine.engine import Engine, Snapshot
+    from cosell.sync.engine.context import Context, Snapshot
 
 NOTES_PATH = "details.notes"
 
 
-def mirror_solutions(engine: Engine, snap: Snapshot, decided: Plan) -> None:
+def mirror_solutions(ctx: Context, snap: Snapshot, decided: Plan) -> None:
     """Add a write that puts both CRM places in step with the agreed ids, when they differ."""
-    name, crm = solutions.field_name(engine.mapping), snap.crm
+    name, crm = solutions.field_name(ctx.mapping), snap.crm
     if name is None or crm is None or name in decided.to_crm or not snap.linked:
         return
     value = decided.new_base.get(name)
     if (snap.crm_values or {}).get(name) != value:
         return  # the CRM disagrees (held, parked): leave its edit alone
     ids = [str(v) for v in value] if isinstance(value, list) else []
-    names = engine.schema.names
+    names = ctx.schema.names
     typed = crm.typed_solutions(names) if names.products_field else ids
-    if solutions.out_of_step(crm.solution_ids(names), typed, ids, engine.mapping.fields[name]):
+    if solutions.out_of_step(crm.solution_ids(names), typed, ids, ctx.mapping.fields[name]):
         decided.to_crm[name] = value
 
 
-def remember_rows(
-    engine: Engine, snap: Snapshot, decided: Plan, new_base: dict[str, Value]
-) -> None:
+def remember_rows(ctx: Context, snap: Snapshot, decided: Plan, new_base: dict[str, Value]) -> None:
     """Store the related list's ids with the base, so a later row deletion is seen."""
-    name, crm = solutions.field_name(engine.mapping), snap.crm
+    name, crm = solutions.field_name(ctx.mapping), snap.crm
     if name is None or crm is None:
         return
     before = snap.link.base.get(solutions.ROWS_KEY) if snap.link else None
@@ -56,7 +54,7 @@ def remember_rows(
     ids = [str(v) for v in written] if isinstance(written, list) else None
     if written is not None and ids is None:
         ids = []
-    rows = crm.solution_ids(engine.schema.names)
+    rows = crm.solution_ids(ctx.schema.names)
     new_base[solutions.ROWS_KEY] = solutions.rows_after(before, agreed, ids, rows)
 
 
@@ -75,11 +73,11 @@ def notes_field(mapping: SyncMapping) -> str | None:
     return next((n for n, s in mapping.fields.items() if s.partner_center == NOTES_PATH), None)
 
 
-def mirror_notes(engine: Engine, opportunity_id: str, decided: Plan) -> None:
+def mirror_notes(ctx: Context, opportunity_id: str, decided: Plan) -> None:
     """Refresh the "Partner Center notes" Note when the notes changed on either side."""
-    name = notes_field(engine.mapping)
+    name = notes_field(ctx.mapping)
     if name is None:
         return
     if name in decided.to_crm or name in decided.to_partner_center or decided.create:
         value = decided.new_base.get(name)
-        engine.crm.mirror_note(opportunity_id, value if isinstance(value, str) else None)
+        ctx.crm.mirror_note(opportunity_id, value if isinstance(value, str) else None)

@@ -1,0 +1,67 @@
+"""What the engine's helpers work with: a frozen :class:`Context` and the :class:`Snapshot` read.
+
+The helpers (reconcile, record status, related rows, account review) take the context rather
+than the engine, so they need not import it and the engine imports them alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cosell.clock import Clock
+from cosell.store.records import Link, TenantId
+from cosell.store.sql import Store
+from cosell.sync.core.mapping import SyncMapping
+from cosell.sync.core.records import Value
+from cosell.sync.sides.crm import CrmSide
+from cosell.sync.sides.crm_record import CrmRecord
+from cosell.sync.sides.partner_center import PartnerCenterSide, PcRecord
+from cosell.sync.sides.salesforce.schema import CrmSchema
+
+
+@dataclass(frozen=True)
+class Context:
+    """The store, tenant, both sides and clock one engine reconciles with."""
+
+    store: Store
+    tenant: TenantId
+    pc: PartnerCenterSide
+    crm: CrmSide
+    clock: Clock
+    schema: CrmSchema
+    mapping: SyncMapping
+
+
+@dataclass
+class Snapshot:
+    """Both sides as read now, with the link that ties them (if any)."""
+
+    link: Link | None
+    pc: PcRecord | None
+    crm: CrmRecord | None
+    pc_values: dict[str, Value] | None = None
+    crm_values: dict[str, Value] | None = None
+    link_found_late: bool = False
+    """The link turned up only after the sides were read (through the other record): a
+    reconcile may have committed it meanwhile, so the sides may predate its base."""
+
+    @property
+    def linked(self) -> bool:
+        return bool(self.link and self.link.referral_id and self.link.opportunity_id)
+
+    def keys(self) -> set[str]:
+        """The record keys of the pair as read (see :mod:`cosell.sync.engine.pair_locks`)."""
+        keys = link_keys(self.link)
+        if self.pc is not None:
+            keys.add(f"referral:{self.pc.id}")
+        if self.crm is not None:
+            keys.add(f"opportunity:{self.crm.id}")
+        return keys
+
+
+def link_keys(link: Link | None) -> set[str]:
+    """The record keys a stored link (or create intent) names."""
+    if link is None:
+        return set()
+    ids = (("referral", link.referral_id), ("opportunity", link.opportunity_id))
+    return {f"{kind}:{record_id}" for kind, record_id in ids if record_id}
