@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from cosell.cli.lazy import LazyCommand, LazyGroup
-from cosell.sync.core.mapping import SyncMapping, default_mapping, load_mapping
-from cosell.sync.core.mapping_errors import MappingError
+from cosell.errors import ConfigError, CosellError
+from cosell.sync.core.mapping import (
+    SyncMapping,
+    default_mapping,
+    default_mapping_text,
+    load_mapping,
+)
+from cosell.sync.core.mapping_errors import MappingError, Problem
+
+if TYPE_CHECKING:
+    from cosell.operations.mapping_schema import Describe
+    from cosell.settings import Settings
 
 MAPPING_COMMANDS = {
     "preview": LazyCommand(
@@ -30,17 +41,101 @@ def mapping_command() -> None:
 
 @mapping_command.command("check")
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
-def check(file: Path | None) -> None:
-    """Validate FILE (default: the shipped mapping) and print what it syncs."""
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="COSELL_CONFIG",
+    help="TOML configuration file (env: COSELL_CONFIG): check its mapping against its org.",
+)
+def check(file: Path | None, config_path: Path | None) -> None:
+    """Validate FILE (default: the configured mapping with --config, else the shipped one)
+    against Partner Center's referral schema and, with --config, the org's fields and stages."""
     console = Console(soft_wrap=True)
+    settings = _settings(config_path)
+    if file is None and settings is not None:
+        file = settings.sync.mapping_file
     try:
-        mapping = load_mapping(file) if file else default_mapping()
+        mapping = load_mapping(file) if file else _shipped(settings)
     except MappingError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         raise SystemExit(1) from None
+    problems = _schema_problems(mapping, file, settings)
+    if problems:
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        raise SystemExit(1)
     console.print(summary_table(mapping))
     console.print(f"{len(mapping.fields)} fields OK ({file or 'shipped default mapping'})")
+
+
+def _schema_problems(
+    mapping: SyncMapping, file: Path | None, settings: Settings | None
+) -> list[Problem]:
+    """With --config: the referral schema, and the org's fields and stages when it answers."""
+    if settings is None:
+        return []
+    from cosell.operations.mapping_schema import schema_problems
+
+    text = file.read_text(encoding="utf-8") if file else _shipped_text(settings)
+    source = file.name if file else "shipped default mapping"
+    return schema_problems(mapping, text, source, _describe(settings))
+
+
+def _settings(config_path: Path | None) -> Settings | None:
+    if config_path is None:
+        return None
+    from cosell.settings import load_settings  # only with --config: keeps the plain check light
+
+    try:
+        return load_settings(config_path)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+
+
+def _shipped(settings: Settings | None) -> SyncMapping:
+    if settings is None:
+        return default_mapping()
+    from cosell.sync.engine.engine import mapping_from_settings
+
+    return mapping_from_settings(settings)
+
+
+def _shipped_text(settings: Settings | None) -> str:
+    if settings is not None and settings.sync.crm == "hubspot":
+        from cosell.sync.sides.hubspot.mapping import hubspot_mapping_text
+
+        return hubspot_mapping_text()
+    return default_mapping_text()
+
+
+def _describe(settings: Settings | None) -> Describe | None:
+    """The org's describe when the configuration names a Salesforce org that answers."""
+    if settings is None or settings.sync.crm != "salesforce":
+        return None
+    from cosell.cli.run import CommandDeps
+    from cosell.operations.deployment import Deployment
+
+    found = click.get_current_context().find_object(CommandDeps)
+    deps = found if found is not None else CommandDeps()
+    deployment = Deployment(settings, deps.clock, deps.http)
+    client = deployment.salesforce
+    cache: dict[str, dict[str, Any]] = {}
+
+    def describe(sobject: str) -> dict[str, Any]:
+        if sobject not in cache:
+            cache[sobject] = dict(client.describe(sobject))
+        return cache[sobject]
+
+    try:
+        describe("Opportunity")
+    except CosellError as exc:
+        click.echo(f"note: the org could not be read ({exc}); CRM fields not checked", err=True)
+        deployment.close()
+        return None
+    return describe
 
 
 def summary_table(mapping: SyncMapping) -> Table:
