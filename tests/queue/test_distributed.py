@@ -344,3 +344,21 @@ def test_stop_lets_an_in_flight_reconcile_finish(store: Store) -> None:
             sa.text("SELECT status FROM procrastinate_jobs WHERE task_name = 'cosell.reconcile'")
         ).scalar_one()
     assert status == "succeeded"
+
+
+def test_cosell_retry_through_the_stores_queue_reaches_the_workers(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    run_here(store, lambda job: (_ for _ in ()).throw(AuthError("revoked")))
+    assert store.retry_dead_letter(tenant, "referral:x")  # what `cosell retry` does
+    seen: list[str] = []
+    queue = DistributedQueue(
+        store, handler=lambda job: seen.append(job.key), workers=1, stalled_cron="* * * * * *"
+    )
+    queue.start()
+    try:
+        wait_until(lambda: seen == ["referral:x"])
+    finally:
+        assert queue.stop(timeout=20)
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM queue")).scalar_one() == 0
+    assert store.dead_letters(tenant) == []

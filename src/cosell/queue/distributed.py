@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from datetime import datetime
 from typing import Any
 
 import procrastinate
+import procrastinate.utils
 from procrastinate import exceptions as pexc
 from procrastinate import jobs as pjobs
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
@@ -286,9 +288,27 @@ class DistributedQueue:
         self.close()
         return stopped
 
+    def hand_over(self, limit: int = 500) -> int:
+        """Move keys written to the store's own queue table (``cosell retry``, the console's
+        retry, a full sync) into procrastinate; how many moved.
+
+        Those paths go through ``Store.enqueue`` whatever the queue; on PostgreSQL with
+        procrastinate the table is only an inbox, emptied here by the periodic
+        ``cosell.recover_stalled`` task.
+        """
+        owner = f"procrastinate-inbox:{uuid.uuid4().hex[:8]}"
+        claimed = self._store.claim(owner, self._store.clock.now(), 60.0, limit=limit)
+        for job in claimed:
+            self.enqueue(job.tenant_id, job.key, job.due_at)
+            with self._store.engine.begin() as conn:
+                jobs.handed_over(conn, job)
+        return len(claimed)
+
     async def _recover_stalled(self, context: procrastinate.JobContext, timestamp: int) -> None:
-        """Put back every reconcile whose worker stopped beating (a killed process)."""
+        """Put back every reconcile whose worker stopped beating (a killed process), and move
+        keys from the store's queue table into procrastinate (``hand_over``)."""
         del timestamp
+        await procrastinate.utils.sync_to_async(self.hand_over)
         manager = context.app.job_manager
         stalled = await manager.get_stalled_jobs(
             task_name=RECONCILE_TASK, seconds_since_heartbeat=self._stalled_timeout

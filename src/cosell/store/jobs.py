@@ -117,6 +117,11 @@ def extend_lease(conn: Connection, job: Job, until: datetime) -> bool:
     return conn.execute(sa.update(queue).where(_held(job)).values(lease_until=until)).rowcount == 1
 
 
+def handed_over(conn: Connection, job: Job) -> bool:
+    """Drop a leased row whose key another queue now carries (its dead letter is left alone)."""
+    return conn.execute(sa.delete(queue).where(_held(job))).rowcount == 1
+
+
 def _is_dirty(conn: Connection, job: Job) -> bool | None:
     """``None`` when the lease was lost (expired and reclaimed, or the row is gone)."""
     dirty = conn.execute(sa.select(queue.c.dirty).where(_held(job))).scalar_one_or_none()
