@@ -13,6 +13,7 @@ from cosell.operations.deployment import Deployment
 from cosell.orgsetup.salesforce import OrgSetup
 from cosell.orgsetup.spec import connector_spec
 from cosell.settings import load_settings
+from cosell.sync.core.mapping import default_mapping_text
 
 OTHER_URL = "https://another-tool.example/partner-center/events"
 
@@ -56,6 +57,7 @@ def test_all_green_after_setup(world: OpsWorld) -> None:
         "Salesforce sign-in",
         "Salesforce org setup",
         "Salesforce access",
+        "Mapping",
         "store schema",
         "queue",
     }
@@ -193,3 +195,17 @@ def test_a_missing_object_grant_fails_naming_the_object_until_setup_runs(
     code, found = checks(world)
     assert code == 0, found
     assert found["Salesforce access"]["level"] == "ok"
+
+
+def test_doctor_checks_the_configured_mapping_not_the_shipped_one(
+    world: OpsWorld, tmp_path: Path
+) -> None:
+    set_up(world)
+    text = default_mapping_text().replace("crm: Description", "crm: Descriptoin")
+    mapping = tmp_path / "custom-mapping.yaml"
+    mapping.write_text(text)
+    world.config.write_text(f'{world.config.read_text()}\n[sync]\nmapping_file = "{mapping}"\n')
+    code, found = checks(world)
+    assert code == 1
+    assert found["Mapping"]["level"] == "fail"
+    assert "fields.notes.crm: 'Descriptoin'" in found["Mapping"]["detail"]

@@ -15,16 +15,20 @@ from cosell.clients.salesforce_auth import SalesforceAuth
 from cosell.errors import AuthError, ConfigError, CosellError
 from cosell.operations.checks import Check
 from cosell.operations.deployment import Deployment
+from cosell.operations.mapping_schema import schema_problems
 from cosell.operations.store_health import store_checks
 from cosell.orgsetup.salesforce import ACCESS_KINDS, Finding, OrgSetup, Report
-from cosell.orgsetup.spec import connector_spec
+from cosell.orgsetup.spec import connector_spec_for
 from cosell.settings import PARTNER_CENTER_NEEDS, SALESFORCE_NEEDS, SECRET_ENV
+from cosell.sync.core.mapping import default_mapping_text
+from cosell.sync.engine.engine import mapping_from_settings
 from cosell.webhooks.events import EVENTS, PATH
 
 REFRESH_TOKEN_LIFETIME = timedelta(days=90)
 REFRESH_TOKEN_WARN = timedelta(days=60)
 SHOWN_MISSING = 5
 ORG_SETUP, ACCESS = "Salesforce org setup", "Salesforce access"
+MAPPING = "Mapping"
 
 
 class Doctor:
@@ -134,6 +138,11 @@ class Doctor:
             yield Check(ACCESS, "skip", "not checked: no Salesforce sign-in")
             return
         try:
+            mapping_from_settings(self.settings)
+        except ConfigError as exc:
+            yield Check(MAPPING, "fail", str(exc), "fix the mapping file (sync.mapping_file)")
+            return
+        try:
             report = self._inspect_org()
         except CosellError as exc:
             yield self._failed(ORG_SETUP, exc, lambda _: "")
@@ -141,6 +150,7 @@ class Doctor:
             return
         yield self._org_setup(report)
         yield self._access(report)
+        yield self._attempt(MAPPING, self._mapping, lambda _: "run: cosell mapping check --config")
 
     def _sf_sign_in(self) -> Check:
         name = "Salesforce sign-in"
@@ -164,7 +174,21 @@ class Doctor:
 
     def _inspect_org(self) -> Report:
         client = self.deployment.salesforce
-        return OrgSetup(client, connector_spec(), assignee_id=_signed_in_user(client)).inspect()
+        spec = connector_spec_for(mapping_from_settings(self.settings))
+        return OrgSetup(client, spec, assignee_id=_signed_in_user(client)).inspect()
+
+    def _mapping(self) -> Check:
+        """The configured mapping against the org's fields and stages and the referral schema."""
+        mapping = mapping_from_settings(self.settings)
+        path = self.settings.sync.mapping_file
+        text = path.read_text(encoding="utf-8") if path else default_mapping_text()
+        source = path.name if path else "shipped default mapping"
+        client = self.deployment.salesforce
+        problems = schema_problems(mapping, text, source, lambda o: dict(client.describe(o)))
+        if not problems:
+            return Check(MAPPING, "ok", f"{len(mapping.fields)} fields match the org ({source})")
+        detail = "; ".join(str(p) for p in problems)
+        return Check(MAPPING, "fail", detail, "correct the mapping, then: cosell mapping check")
 
     def _org_setup(self, report: Report) -> Check:
         schema = [f for f in report.findings if f.kind not in ACCESS_KINDS]
