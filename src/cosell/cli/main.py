@@ -58,6 +58,10 @@ COMMANDS = {
         "cosell.cli.operations:status_command",
         "Links by state, the queue, dead letters, conflicts, expiring referrals, API budgets.",
     ),
+    "store": LazyCommand(
+        "cosell.cli.store:store_command",
+        "Migrate the store's schema, or move it to another database.",
+    ),
     "sync": LazyCommand(
         "cosell.cli.sync:sync_command",
         "Reconcile every flagged or linked opportunity and every referral once.",
