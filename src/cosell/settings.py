@@ -41,6 +41,7 @@ SECRET_ENV: dict[str, tuple[str, str]] = {
     "COSELL_SF_REFRESH_TOKEN": ("salesforce", "refresh_token"),
     "COSELL_SF_JWT_KEY_FILE": ("salesforce", "jwt_key_file"),
     "COSELL_SESSION_KEY": ("service", "session_key"),
+    "COSELL_TOKEN_KEY": ("partner_center", "token_key"),
     "COSELL_HS_TOKEN": ("hubspot", "access_token"),
     "COSELL_HS_CLIENT_SECRET": ("hubspot", "client_secret"),
     "COSELL_HS_REFRESH_TOKEN": ("hubspot", "refresh_token"),
@@ -116,6 +117,9 @@ class PartnerCenterSettings(_Section):
     webhook_certificate_hosts: tuple[str, ...] = ("3psostorageacct.blob.core.windows.net",)
     client_secret: SecretStr | None = None
     password: SecretStr | None = None
+    token_key: SecretStr | None = None
+    """Fernet key(s) encrypting the stored refresh token (``COSELL_TOKEN_KEY``, comma-separated:
+    the first encrypts, the others still decrypt while a rotation finishes)."""
     emulated_clock: bool = False
     """Follow the Partner Center emulator's clock (``GET /_emulator/clock``), as the sandbox's
     configuration does, so "expires in N days" counts in emulated time."""

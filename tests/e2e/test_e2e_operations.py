@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from e2e_lifecycle import (
     Cli,
     audit_rows,
@@ -167,6 +168,7 @@ def test_doctor_fails_on_an_expired_refresh_token_and_a_refused_salesforce_sign_
     broken = {
         "COSELL_PARTNER_CENTER__AUTH_MODE": "app_user_refresh",
         "COSELL_PARTNER_CENTER__REFRESH_TOKEN_PATH": str(token_file),
+        "COSELL_TOKEN_KEY": Fernet.generate_key().decode(),
         "COSELL_SF_CLIENT_SECRET": "revoked-secret",
     }
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 from click.testing import CliRunner
+from cryptography.fernet import Fernet
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -34,6 +35,7 @@ SECRETS = {
     "COSELL_PC_CLIENT_SECRET": PC.client_secret,
     "COSELL_SF_PASSWORD": SF.password,
     "COSELL_SF_CLIENT_SECRET": SF.client_secret,
+    "COSELL_TOKEN_KEY": Fernet.generate_key().decode(),
 }
 
 

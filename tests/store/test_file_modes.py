@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
-from cosell.clients.token_store import FileTokenStore
+from cosell.clients.token_store import FileTokenStore, TokenCipher
 from cosell.clock import ManualClock
 from cosell.settings import Settings
 from cosell.store import Store
@@ -45,6 +46,7 @@ def test_an_existing_world_readable_database_is_tightened_on_open(tmp_path: Path
 
 
 def test_the_token_file_and_its_directory_are_private(tmp_path: Path) -> None:
-    FileTokenStore(tmp_path / "state" / "partner-center-token.json").save("refresh")
+    cipher = TokenCipher(Fernet.generate_key().decode())
+    FileTokenStore(tmp_path / "state" / "partner-center-token.json", cipher).save("refresh")
     assert mode(tmp_path / "state") == 0o700
     assert mode(tmp_path / "state" / "partner-center-token.json") == 0o600

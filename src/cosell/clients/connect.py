@@ -39,7 +39,14 @@ from cosell.clients.salesforce_auth import Grant as SalesforceGrant
 from cosell.clients.salesforce_auth import PasswordGrant as SalesforcePasswordGrant
 from cosell.clients.salesforce_auth import RefreshTokenGrant as SalesforceRefreshGrant
 from cosell.clients.salesforce_limits import ApiBudget, Reserve
-from cosell.clients.token_store import FileTokenStore, MemoryTokenStore
+from cosell.clients.token_store import (
+    GENERATE_HINT,
+    KEY_SETTING,
+    KEY_VARIABLE,
+    FileTokenStore,
+    MemoryTokenStore,
+    TokenCipher,
+)
 from cosell.clock import Clock, FollowingClock
 from cosell.errors import ConfigError
 from cosell.settings import Settings
@@ -97,8 +104,20 @@ def partner_center_grant(settings: Settings, resource: str) -> Grant:
         audience = Audience(resource=resource, version="v1")
         password = pc.password or SecretStr("")
         return PasswordGrant(app, str(pc.username), password, authority, audience)
-    store = FileTokenStore(settings.refresh_token_path)
+    store = FileTokenStore(settings.refresh_token_path, token_cipher(settings))
     return RefreshTokenGrant(app, store, authority, Audience(resource=resource))
+
+
+def token_cipher(settings: Settings) -> TokenCipher:
+    """The cipher for the stored refresh token; a clear error when ``COSELL_TOKEN_KEY`` is unset."""
+    key = settings.partner_center.token_key
+    if key is None:
+        raise ConfigError(
+            KEY_SETTING,
+            f"required to keep the refresh token encrypted at rest (set {KEY_VARIABLE}; "
+            f"{GENERATE_HINT})",
+        )
+    return TokenCipher(key.get_secret_value())
 
 
 def partner_center_client(
