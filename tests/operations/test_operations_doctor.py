@@ -50,6 +50,8 @@ def test_all_green_after_setup(world: OpsWorld) -> None:
     set_up(world)
     code, found = checks(world)
     assert code == 0, found
+    # the emulated tenant signs in with a password: MFA is only a warning against an emulator
+    assert found.pop("Partner Center MFA")["level"] == "warn"
     assert {c["level"] for c in found.values()} == {"ok"}
     assert set(found) == {
         "Partner Center sign-in",
@@ -209,3 +211,33 @@ def test_doctor_checks_the_configured_mapping_not_the_shipped_one(
     assert code == 1
     assert found["Mapping"]["level"] == "fail"
     assert "fields.notes.crm: 'Descriptoin'" in found["Mapping"]["detail"]
+
+
+def test_mfa_a_password_grant_cannot_satisfy_it_and_the_fix_is_named(world: OpsWorld) -> None:
+    set_up(world)
+    _, found = checks(world)
+    mfa = found["Partner Center MFA"]
+    assert mfa["level"] == "warn"  # the emulator's authority does not enforce it
+    assert "password grant cannot satisfy" in mfa["detail"]
+    assert 'auth_mode = "device_code"' in mfa["fix"]
+
+
+def test_mfa_against_microsoft_s_authority_a_password_grant_fails(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    world = make_world(tmp_path, clock)
+    world.env["COSELL_PARTNER_CENTER__AUTHORITY"] = "https://login.microsoftonline.com"
+    code, found = checks(world)
+    assert code == 1
+    assert found["Partner Center MFA"]["level"] == "fail"
+
+
+def test_mfa_a_refresh_token_from_an_interactive_sign_in_can_satisfy_it(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    world = make_world(tmp_path, clock, pc_auth="app_user_refresh")
+    token_file(world, refresh_token(world), timedelta(days=0))
+    _, found = checks(world)
+    mfa = found["Partner Center MFA"]
+    assert mfa["level"] == "ok"
+    assert "interactive sign-in" in mfa["detail"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cosell.clients.salesforce import SalesforceClient
 from cosell.clients.salesforce_auth import SalesforceAuth
@@ -47,6 +48,7 @@ class Doctor:
     # --- Partner Center ------------------------------------------------------------------------
 
     def _partner_center(self) -> Iterator[Check]:
+        yield self._multi_factor()
         if self.settings.partner_center.auth_mode != "ropc":
             yield self._refresh_token_age()
         signed_in = self._attempt("Partner Center sign-in", self._pc_sign_in, self._pc_fix)
@@ -55,6 +57,34 @@ class Doctor:
             yield Check("webhook registration", "skip", "not checked: no Partner Center sign-in")
             return
         yield self._attempt("webhook registration", self._registration, lambda _: "")
+
+    def _multi_factor(self) -> Check:
+        """Partner Center requires multi-factor sign-in for App+User calls (since April 2026).
+        A password grant (ROPC) can never present it; a refresh token that an interactive or
+        device-code sign-in obtained carries the MFA claim of that sign-in."""
+        pc = self.settings.partner_center
+        name = "Partner Center MFA"
+        if pc.auth_mode != "ropc":
+            how = "device-code" if pc.auth_mode == "device_code" else "interactive"
+            return Check(
+                name,
+                "ok",
+                f"{pc.auth_mode}: the refresh token comes from an {how} sign-in, which can "
+                "satisfy the multi-factor requirement (sign in with MFA when you renew it)",
+            )
+        real = _is_microsoft_authority(pc.authority)
+        detail = (
+            "ropc: a password grant cannot satisfy the multi-factor sign-in Partner Center "
+            "requires for App+User calls since April 2026"
+        )
+        if not real:
+            detail += " (not enforced by this authority: an emulator)"
+        fix = (
+            'set partner_center.auth_mode = "device_code" (or "app_user_refresh" with a refresh '
+            "token from an interactive sign-in), sign in once with MFA, set COSELL_TOKEN_KEY, "
+            "and remove COSELL_PC_PASSWORD"
+        )
+        return Check(name, "fail" if real else "warn", detail, fix)
 
     def _refresh_token_age(self) -> Check:
         name, path = "Partner Center refresh token", self.settings.refresh_token_path
@@ -255,3 +285,13 @@ def _needs(section: str, keys: tuple[str, ...]) -> str:
 
 def _normal(url: str) -> str:
     return url.strip().rstrip("/").lower()
+
+
+def _is_microsoft_authority(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return host in MICROSOFT_AUTHORITIES or host.endswith(".microsoftonline.com")
+
+
+MICROSOFT_AUTHORITIES = frozenset(
+    {"login.microsoftonline.com", "login.microsoft.com", "login.windows.net"}
+)
