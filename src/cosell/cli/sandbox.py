@@ -43,6 +43,18 @@ RELAY_WINDOW = 2.0
     type=click.Path(file_okay=False, path_type=Path),
     help="Emulator state, the SQLite store, cosell.toml and sandbox.json.",
 )
+@click.option(
+    "--database-url",
+    help="PostgreSQL for the scale-out shape: this process serves `cosell web`, and --workers "
+    "`cosell worker` processes reconcile through procrastinate.",
+)
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 32),
+    help="`cosell worker` processes (with --database-url).",
+)
 @click.option("--no-seed", is_flag=True, help="Start without demo referrals and opportunities.")
 @click.option(
     "--log-level",
@@ -64,6 +76,8 @@ def sandbox_command(
     hs_port: int,
     crm: str,
     state_dir: Path,
+    database_url: str | None,
+    workers: int,
     no_seed: bool,
     log_level: str,
     crash_after: str | None,
@@ -85,7 +99,16 @@ def sandbox_command(
     if crm == "hubspot":
         sandbox = HubSpotSandbox(state_dir, (port, pc_port, hs_port))
     else:
-        options = SandboxOptions(state_dir, port, pc_port, sf_port, not no_seed, crash_after)
+        options = SandboxOptions(
+            state_dir,
+            port,
+            pc_port,
+            sf_port,
+            not no_seed,
+            crash_after,
+            database_url,
+            workers,
+        )
         sandbox = Sandbox(options)
     try:
         content = sandbox.start()

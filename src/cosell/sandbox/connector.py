@@ -23,7 +23,7 @@ from cosell.orgsetup.connect import connect
 from cosell.orgsetup.salesforce import Report
 from cosell.orgsetup.spec import connector_spec_for
 from cosell.sandbox.emulators import Emulators
-from cosell.service.runtime import Runtime, build_runtime
+from cosell.service.runtime import Role, Runtime, build_runtime
 from cosell.settings import SECRET_ENV, Settings
 from cosell.sync.core.mapping import SyncMapping, default_mapping, load_mapping
 from cosell.sync.engine.engine import queue_handler
@@ -166,8 +166,10 @@ def register_webhook(settings: Settings, clock: Clock, receiver_url: str) -> Non
         client.register_or_overwrite(f"{receiver_url}{PATH}", list(EVENTS), overwrite=True)
 
 
-def start_service(settings: Settings, clock: Clock, http: HttpFactory = default_http) -> Runtime:
-    """What ``cosell run`` runs, started: receiver, poller, sweeper, workers, the engine."""
-    runtime = build_runtime(settings, queue_handler, clock=clock, http=http)
+def start_service(
+    settings: Settings, clock: Clock, http: HttpFactory = default_http, role: Role = "all"
+) -> Runtime:
+    """What ``cosell run`` (or ``cosell web``) runs, started."""
+    runtime = build_runtime(settings, queue_handler, clock=clock, http=http, role=role)
     runtime.start()
     return runtime

@@ -3,6 +3,10 @@ registered, demo data seeded, and ``sandbox.json`` written — then stopped in t
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +20,7 @@ from cosell.sandbox.crash import crashing_http
 from cosell.sandbox.emulators import Emulators, start_emulators
 from cosell.sandbox.manifest import MANIFEST_FILE, Places, manifest, write_manifest
 from cosell.sandbox.seed import seed
-from cosell.service.runtime import Runtime
+from cosell.service.runtime import Role, Runtime
 from cosell.settings import Settings
 
 
@@ -30,6 +34,10 @@ class SandboxOptions:
     sf_port: int = 8602
     seed: bool = True
     crash_after: str | None = None
+    database_url: str | None = None
+    """PostgreSQL for the scale-out shape: this process serves ``cosell web``, and ``workers``
+    ``cosell worker`` processes reconcile through procrastinate."""
+    workers: int = 2
 
 
 class Sandbox:
@@ -43,6 +51,7 @@ class Sandbox:
         self.manifest_path = self.state_dir / MANIFEST_FILE
         self.emulators: Emulators | None = None
         self.runtime: Runtime | None = None
+        self.worker_processes: list[subprocess.Popen[bytes]] = []
         self.content: dict[str, Any] = {}
 
     def start(self) -> dict[str, Any]:
@@ -56,12 +65,17 @@ class Sandbox:
             # The connector runs on the emulators' time, so expiry warnings can be seen.
             self.clock = emulators.pc_app.state.emulator.clock
         data = connector.config_data(emulators, self.state_dir, self.options.port)
+        if self.options.database_url:
+            data["service"]["database_url"] = self.options.database_url
+            data["service"]["queue"] = "procrastinate"
         config_file = self.state_dir / connector.CONFIG_FILE
         connector.write_config(config_file, data)
         env = connector.secret_env(emulators)
         settings = connector.build_settings(data, env)
         self._prepare_org(settings)
         self.runtime = self._run_connector(settings)
+        if self.options.database_url:
+            self._start_workers(config_file, env)
         url = self.runtime.server.address if self.runtime.server else ""
         connector.register_webhook(settings, self.clock, url)
         seeded = self._seed(settings, emulators) if self._should_seed(emulators) else {}
@@ -81,7 +95,32 @@ class Sandbox:
     def _run_connector(self, settings: Settings) -> Runtime:
         point = self.options.crash_after
         http = crashing_http(point) if point else default_http
-        return connector.start_service(settings, self.clock, http)
+        role: Role = "web" if self.options.database_url else "all"
+        return connector.start_service(settings, self.clock, http, role)
+
+    def _start_workers(self, config_file: Path, secrets: dict[str, str]) -> None:
+        """``cosell worker`` processes on the sandbox's configuration (secrets in their
+        environment, as a deployment would pass them)."""
+        env = {**os.environ, **secrets}
+        command = [sys.executable, "-m", "cosell", "worker", "--config", str(config_file)]
+        for _ in range(self.options.workers):
+            self.worker_processes.append(subprocess.Popen(command, env=env))  # noqa: S603
+
+    def _stop_workers(self, timeout: float = 60.0) -> bool:
+        """SIGTERM each worker (in-flight reconciles finish); True when all ended cleanly."""
+        for process in self.worker_processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        clean = True
+        for process in self.worker_processes:
+            try:
+                clean = process.wait(timeout) == 0 and clean
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                clean = False
+        self.worker_processes = []
+        return clean
 
     def _should_seed(self, emulators: Emulators) -> bool:
         return self.options.seed and not emulators.restored
@@ -94,9 +133,9 @@ class Sandbox:
 
     def stop(self) -> bool:
         """Stop the connector (in-flight reconciles finish), then the emulators."""
-        drained = True
+        drained = self._stop_workers()
         if self.runtime is not None:
-            drained = self.runtime.stop()
+            drained = self.runtime.stop() and drained
             self.runtime = None
         if self.emulators is not None:
             self.emulators.stop()
