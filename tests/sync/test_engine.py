@@ -7,6 +7,7 @@ import logging
 import pytest
 from engine_world import World
 
+from cosell.operations.records_view import all_records
 from cosell.queue.embedded import EmbeddedQueue
 from cosell.service.runtime import ServiceParts
 from cosell.settings import Settings
@@ -211,6 +212,12 @@ def test_lead_referrals_are_not_imported_by_default(
     assert "partner_center.incoming_kinds" in row.message
     [line] = [r for r in caplog.records if rid in r.getMessage()]
     assert line.levelno == logging.WARNING
+    # The records list (console, API) shows it as not imported, with the setting to change.
+    [listed] = [r for r in all_records(world.store, world.tenant) if r.referral_id == rid]
+    assert listed.state == "skipped"
+    assert listed.reason is not None
+    assert "lead" in listed.reason.text
+    assert "partner_center.incoming_kinds" in listed.reason.fix
     assert "outcome=skipped" in line.getMessage()
     assert "incoming_kinds" in line.getMessage()
 

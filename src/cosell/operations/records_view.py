@@ -27,9 +27,12 @@ from cosell.store.records import Link, TenantId
 from cosell.store.schema import audit, conflicts, dead_letters, queue
 from cosell.store.sql import Store
 
-RecordState = Literal["refused", "conflict", "drift", "creating", "queued", "closed", "synced"]
+RecordState = Literal[
+    "refused", "skipped", "conflict", "drift", "creating", "queued", "closed", "synced"
+]
 STATES: tuple[RecordState, ...] = (
     "refused",
+    "skipped",
     "conflict",
     "drift",
     "creating",
@@ -39,6 +42,7 @@ STATES: tuple[RecordState, ...] = (
 )
 STATE_WORDS: dict[str, str] = {
     "refused": "Refused: a side would not take the change",
+    "skipped": "Not imported: a mapping rule leaves it out (the reason says which setting)",
     "conflict": "Waiting for a person to decide (a conflict or an account choice)",
     "drift": "The sides disagree (found by verify)",
     "creating": "Being created on the other side",
@@ -166,6 +170,11 @@ def all_records(store: Store, tenant: TenantId) -> list[RecordRow]:
     for key, reason in facts.dead.items():
         if key not in known:
             rows.append(_orphan(key, reason, facts.dead_at.get(key)))
+    known |= set(facts.dead)
+    for referral_id, (message, at) in facts.skipped.items():
+        key = queue_key("referral", referral_id)
+        if key not in known:
+            rows.append(_not_imported(key, referral_id, message, at))
     return rows
 
 
@@ -203,6 +212,9 @@ class _Facts:
     drifted: set[int]
     incoming: dict[str, int]
     outgoing: dict[str, int]
+    skipped: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    """Referrals left out by a rule (a lead not imported, closed before import): id → the
+    newest such audit message and when."""
 
     @classmethod
     def read(cls, store: Store, tenant: TenantId) -> _Facts:
@@ -231,7 +243,23 @@ class _Facts:
                 drifted,
                 _first(conn, tenant, "to_crm", audit.c.referral_id),
                 _first(conn, tenant, "to_partner_center", audit.c.opportunity_id),
+                _not_imported_rows(conn, tenant),
             )
+
+
+def _not_imported_rows(conn: Any, tenant: TenantId) -> dict[str, tuple[str, datetime]]:
+    """Skipped audit rows about a referral alone (no opportunity): the newest per referral."""
+    stmt = (
+        sa.select(audit.c.referral_id, audit.c.message, audit.c.at)
+        .where(
+            audit.c.tenant_id == tenant,
+            audit.c.outcome == "skipped",
+            audit.c.opportunity_id.is_(None),
+            audit.c.referral_id.is_not(None),
+        )
+        .order_by(audit.c.at, audit.c.id)
+    )
+    return {str(r): (str(m), at) for r, m, at in conn.execute(stmt).all()}
 
 
 def _first(conn: Any, tenant: TenantId, direction: str, column: Any) -> dict[str, int]:
@@ -316,6 +344,26 @@ def _orphan(key: str, reason: str, failed_at: datetime | None) -> RecordRow:
         state="refused",
         reason=plain_reason(reason),
         last_sync=failed_at,
+    )
+
+
+def _not_imported(key: str, referral_id: str, message: str, at: datetime) -> RecordRow:
+    what, _, fix = message.partition("; add ")
+    return RecordRow(
+        key=key,
+        link_id=None,
+        referral_id=referral_id,
+        opportunity_id=None,
+        name="",
+        customer="",
+        value=None,
+        currency="",
+        stage="",
+        owner="",
+        direction="incoming",
+        state="skipped",
+        reason=PlainReason(what, f"Add {fix}." if fix else "Nothing to do.", message),
+        last_sync=at,
     )
 
 

@@ -30,7 +30,9 @@ class RecordOut(_Out):
     stage: str
     owner: str
     direction: str
-    state: Literal["refused", "conflict", "drift", "creating", "queued", "closed", "synced"]
+    state: Literal[
+        "refused", "skipped", "conflict", "drift", "creating", "queued", "closed", "synced"
+    ]
     state_words: str
     reason: ReasonOut | None
     last_sync: datetime | None
