@@ -100,6 +100,7 @@ def test_register_again_without_overwrite_names_the_current_url(
     )
     assert code == 1
     assert first in err
+    assert f"--overwrite to point it at {second}" in err
     assert err.startswith("error: ")
     assert len(err.strip().splitlines()) == 1
     assert "url: " + first in cosell(emulator, "webhooks", "show", "--config", str(config))[1]

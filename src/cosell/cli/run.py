@@ -20,7 +20,7 @@ import click
 from cosell.clients.connect import HttpFactory, default_http, partner_center_client
 from cosell.clients.partner_center import PartnerCenterClient
 from cosell.clock import Clock, SystemClock
-from cosell.errors import ConfigError, CosellError
+from cosell.errors import ConfigError, Conflict, CosellError
 from cosell.service.logging import configure_logging
 from cosell.settings import Settings, load_settings
 from cosell.webhooks.events import EVENTS, TEST_EVENT
@@ -188,7 +188,11 @@ def register(
     events = [*EVENTS, TEST_EVENT] if include_test_event else list(EVENTS)
     client = _partner_center(config_path)
     with _reported():
-        registration = client.register_or_overwrite(target, events, overwrite)
+        try:
+            registration = client.register_or_overwrite(target, events, overwrite)
+        except Conflict as exc:
+            # Partner Center keeps one registration per tenant: say which flag replaces it.
+            _fail(f"{exc.message}: run again with --overwrite to point it at {target}", 1)
     click.echo(_describe(registration))
 
 

@@ -301,7 +301,7 @@ class PartnerCenterClient:
             existing = self.get_registration()
             where = existing.webhook_url if existing else "an unknown URL"
             raise Conflict(
-                f"a webhook registration already exists for {where}; overwrite to replace it",
+                f"a webhook registration already exists for {where}",
                 method=exc.method,
                 url=exc.url,
                 status=exc.status,
