@@ -1,5 +1,6 @@
 import json
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,29 @@ def test_oversized_body_is_413_and_not_verified(service: Service) -> None:
     huge = b'{"EventName": "referral-updated", "pad": "' + b"x" * 70_000 + b'"}'
     assert service.post(huge) == (413, "rejected")
     assert service.depth() == 0
+
+
+def test_replays_outside_the_window_are_rejected_and_repeats_coalesced(service: Service) -> None:
+    clock = ManualClock(datetime(2026, 3, 1, 12, 30, tzinfo=UTC))
+    receiver = WebhookReceiver(
+        verify=trusting_verifier,
+        queue=service.queue,
+        tenant=service.tenant,
+        is_linked=service.linked.__contains__,
+        sweep_hint=service.hint,
+        metrics=service.metrics,
+        status=service.status,
+        clock=clock,
+    )
+    signed = {"x-test-signed": "yes"}
+    first = receiver.deliver(signed, callback("referral-updated", "r-7"))
+    assert (first.status, first.key) == (202, "referral:r-7")
+    again = receiver.deliver(signed, callback("referral-updated", "r-7"))
+    assert (again.status, again.action, again.key) == (200, "repeat ignored", None)
+    other = receiver.deliver(signed, callback("referral-updated", "r-8"))
+    assert other.status == 202
+    clock.advance(25 * 3600)  # a day later the same delivery is a replay
+    late = receiver.deliver(signed, callback("referral-updated", "r-9"))
+    assert (late.status, late.action) == (401, "rejected")
+    assert service.depth() == 2
+    receiver.close()

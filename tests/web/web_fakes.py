@@ -13,6 +13,7 @@ from cosell.errors import WebhookRejected
 class Verified:
     event_name: str
     referral_id: str | None
+    resource_change_utc_date: str = ""
 
 
 def trusting_verifier(headers: Mapping[str, str], body: bytes) -> Verified:
@@ -24,4 +25,5 @@ def trusting_verifier(headers: Mapping[str, str], body: bytes) -> Verified:
     except ValueError:
         raise WebhookRejected("body is not JSON") from None
     uri = str(payload.get("ResourceUri") or "")
-    return Verified(str(payload["EventName"]), uri.rstrip("/").rsplit("/", 1)[-1] or None)
+    changed = str(payload.get("ResourceChangeUtcDate") or "")
+    return Verified(str(payload["EventName"]), uri.rstrip("/").rsplit("/", 1)[-1] or None, changed)

@@ -294,6 +294,7 @@ def _receiver(
         sweep_hint=sweep_hint,
         metrics=metrics,
         status=status,
+        clock=parts.clock,
     )
 
 

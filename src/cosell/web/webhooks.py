@@ -21,16 +21,20 @@ when the body is larger than any callback) with the reason logged, and is never 
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from cosell.clock import Clock
 from cosell.errors import WebhookRejected
 from cosell.operations.service_status import ServiceStatus
 from cosell.web.metrics import ServiceMetrics
@@ -48,6 +52,10 @@ log = structlog.get_logger(__name__)
 # /healthz, the console or the API. Past MAX_PENDING waiting callbacks the receiver answers 503.
 VERIFY_WORKERS = 4
 MAX_PENDING = 256
+# A verified delivery whose change is older than this is a replay (answered 401, not enqueued);
+# a repeat of one already taken within the window is answered 200 and not enqueued again.
+REPLAY_WINDOW = timedelta(hours=24)
+MAX_REMEMBERED = 10_000
 
 
 class Callback(Protocol):
@@ -58,6 +66,9 @@ class Callback(Protocol):
 
     @property
     def referral_id(self) -> str | None: ...
+
+    @property
+    def resource_change_utc_date(self) -> str: ...
 
 
 Verifier = Callable[[Mapping[str, str], bytes], Callback]
@@ -87,7 +98,13 @@ class WebhookReceiver:
         status: ServiceStatus,
         verify_workers: int = VERIFY_WORKERS,
         max_pending: int = MAX_PENDING,
+        clock: Clock | None = None,
+        replay_window: timedelta = REPLAY_WINDOW,
     ) -> None:
+        self._clock = clock
+        self._replay_window = replay_window
+        self._seen: OrderedDict[tuple[str, str | None, str], datetime] = OrderedDict()
+        self._seen_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(verify_workers, thread_name_prefix="cosell-webhook-verify")
         self._max_pending = max_pending
         self._pending = 0
@@ -133,9 +150,33 @@ class WebhookReceiver:
             callback = self._verify(headers, body)
         except WebhookRejected as exc:
             return self._rejected(exc)
+        if self._clock is not None:
+            try:
+                if self._repeat(callback, self._clock.now()):
+                    log.info("webhook.repeat", webhook_event=callback.event_name)
+                    return Delivery(200, "repeat ignored")
+            except WebhookRejected as exc:
+                return self._rejected(exc)
         self._metrics.webhooks_received.labels(callback.event_name).inc()
         self._status.saw_webhook(callback.event_name, callback.referral_id)
         return self._route(callback)
+
+    def _repeat(self, callback: Callback, now: datetime) -> bool:
+        """Whether this delivery was taken already; ``WebhookRejected`` when it is a replay
+        from outside the window."""
+        changed = _change_time(callback.resource_change_utc_date)
+        if changed < now - self._replay_window:
+            raise WebhookRejected("delivery is older than the replay window")
+        key = (callback.event_name, callback.referral_id, callback.resource_change_utc_date)
+        with self._seen_lock:
+            for old, at in list(self._seen.items()):
+                if at >= now - self._replay_window and len(self._seen) <= MAX_REMEMBERED:
+                    break
+                del self._seen[old]
+            if key in self._seen:
+                return True
+            self._seen[key] = now
+        return False
 
     def _rejected(self, exc: WebhookRejected) -> Delivery:
         status = 400 if _malformed(exc) else 401
@@ -178,6 +219,18 @@ async def _read_capped(request: Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def _change_time(text: str) -> datetime:
+    """``ResourceChangeUtcDate`` (seven fractional digits are cut to six) as an aware time."""
+    try:
+        moment = datetime.fromisoformat(_FRACTION.sub(r"\1", text.strip().replace("Z", "+00:00")))
+    except ValueError:
+        raise WebhookRejected("body ResourceChangeUtcDate is not a date") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # the field is UTC
 
 
 # Rejections of a request that is not a well-formed callback at all (answered 400, as in
