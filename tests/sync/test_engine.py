@@ -8,6 +8,7 @@ import pytest
 from engine_world import World
 
 from cosell.operations.records_view import all_records
+from cosell.operations.status import build_status
 from cosell.queue.embedded import EmbeddedQueue
 from cosell.service.runtime import ServiceParts
 from cosell.settings import Settings
@@ -218,6 +219,11 @@ def test_lead_referrals_are_not_imported_by_default(
     assert listed.reason is not None
     assert "lead" in listed.reason.text
     assert "partner_center.incoming_kinds" in listed.reason.fix
+    # cosell status --json lists it too.
+    report = build_status(world.store, world.tenant, "acme").to_json()
+    [seen] = report["not_imported"]
+    assert seen["referral_id"] == rid
+    assert "partner_center.incoming_kinds" in seen["fix"]
     assert "outcome=skipped" in line.getMessage()
     assert "incoming_kinds" in line.getMessage()
 

@@ -96,6 +96,8 @@ def status_command(
         _console().print(views.status_table(report))
         if report.failed:
             _console().print(views.dead_letter_table(report.failed))
+        if report.not_imported:
+            _console().print(views.not_imported_table(report.not_imported))
 
 
 # --- audit -------------------------------------------------------------------------------------

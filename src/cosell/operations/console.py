@@ -13,7 +13,7 @@ from rich.text import Text
 from cosell.operations.activity import SignalSeen
 from cosell.operations.checks import Check
 from cosell.operations.conflicts import ConflictView
-from cosell.operations.status import StatusReport
+from cosell.operations.status import NotImported, StatusReport
 from cosell.store.records import AuditRecord, DeadLetter
 
 LEVEL_STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
@@ -112,6 +112,15 @@ def dead_letter_table(letters: Sequence[DeadLetter]) -> Table:
     for letter in letters:
         cells = (letter.key, when(letter.failed_at), str(letter.attempts), letter.reason)
         table.add_row(*map(Text, cells))
+    return table
+
+
+def not_imported_table(rows: Sequence[NotImported]) -> Table:
+    table = Table(title="Not imported (a mapping rule left them out)", title_justify="left")
+    for column in ("Referral", "Why", "To import it"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*map(Text, (row.referral_id, row.reason, row.fix)))
     return table
 
 

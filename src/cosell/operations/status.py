@@ -16,6 +16,7 @@ from cosell.clients.salesforce import SalesforceClient
 from cosell.errors import CosellError
 from cosell.operations.activity import Activity, read_activity
 from cosell.operations.call_meter import calls_last_24h
+from cosell.operations.records_view import RecordRow, all_records
 from cosell.store.records import DeadLetter, TenantId
 from cosell.store.sql import Store
 
@@ -65,6 +66,15 @@ class SalesforceBudget:
 
 
 @dataclass(frozen=True)
+class NotImported:
+    """A referral cosell saw and, by a rule of the mapping, did not import."""
+
+    referral_id: str
+    reason: str
+    fix: str
+
+
+@dataclass(frozen=True)
 class StatusReport:
     """One tenant's sync state at ``generated_at``."""
 
@@ -83,6 +93,8 @@ class StatusReport:
     partner_center_note: str = PARTNER_CENTER_QUOTA_NOTE
     failed: tuple[DeadLetter, ...] = ()
     """The newest dead letters (up to ``FAILED_SHOWN``) with their reasons."""
+    not_imported: tuple[NotImported, ...] = ()
+    """Referrals a mapping rule left out (e.g. leads): why, and the setting that imports them."""
 
     @property
     def links(self) -> int:
@@ -133,7 +145,16 @@ def build_status(
         salesforce_budget=None if salesforce is None else salesforce_budget(salesforce),
         partner_center_calls_24h=calls_last_24h(store, tenant_id, now),
         failed=tuple(store.dead_letters(tenant_id, limit=FAILED_SHOWN)),
+        not_imported=tuple(
+            NotImported(r.referral_id or "", r.reason.text if r.reason else "", _fix(r))
+            for r in all_records(store, tenant_id)
+            if r.state == "skipped"
+        ),
     )
+
+
+def _fix(row: RecordRow) -> str:
+    return row.reason.fix if row.reason else ""
 
 
 def expiring_referrals(client: PartnerCenterClient, now: datetime, within_days: float) -> Expiring:
