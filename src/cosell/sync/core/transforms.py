@@ -36,6 +36,9 @@ from cosell.sync.core.records import Side, Value
 from cosell.sync.core.stages import stage_from_crm, stage_to_crm
 
 _CENT = Decimal("0.01")
+# Larger amounts are input errors, not money: 1e308 cannot even be rounded to cents (it raised
+# and was retried as if temporary). Salesforce currency fields hold 18 digits.
+MAX_MONEY = Decimal("1e18")
 _TRUE = {"true", "yes", "y", "1", "on"}
 _FALSE = {"false", "no", "n", "0", "off", ""}
 
@@ -102,8 +105,8 @@ def _decimal_in(raw: Any) -> Value:
         number = Decimal(text)
     except InvalidOperation:
         return text
-    if not number.is_finite():
-        return text
+    if not number.is_finite() or abs(number) > MAX_MONEY:
+        return text  # kept as written: validation refuses it, naming the value, never retried
     return str(number.quantize(_CENT, rounding=ROUND_HALF_EVEN))
 
 

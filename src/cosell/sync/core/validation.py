@@ -87,13 +87,23 @@ def _formats(record: CanonicalRecord, mapping: SyncMapping) -> list[Problem]:
         if value is None:
             continue
         if spec.transform == "decimal" and not _DECIMAL.match(str(value)):
-            problems.append(Problem(name, f"{spec.crm} {value!r} is not a number"))
+            problems.append(Problem(name, _number_reason(spec.crm, str(value))))
         if spec.transform == "date" and not _DATE.match(str(value)):
             problems.append(Problem(name, f"{spec.crm} {value!r} is not a date (YYYY-MM-DD)"))
         if spec.transform == "currency" and not _ISO4217.match(str(value)):
             reason = f"Currency {value!r} is not an ISO 4217 three-letter code (e.g. 'USD')"
             problems.append(Problem(name, reason))
     return problems
+
+
+def _number_reason(crm: str, value: str) -> str:
+    try:
+        number = float(value)
+    except ValueError:
+        return f"{crm} {value!r} is not a number"
+    if number != number or number in (float("inf"), float("-inf")):
+        return f"{crm} {value!r} is not a finite number"
+    return f"{crm} {value!r} is out of range (at most 18 digits)"
 
 
 def _country(record: CanonicalRecord, mapping: SyncMapping) -> list[Problem]:
