@@ -1,6 +1,8 @@
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -144,3 +146,42 @@ def test_mapping_check_does_not_load_the_engine() -> None:
         "sqlalchemy",
     )
     assert not loaded_under(modules, (*heavy, "httpx", "starlette"))
+
+
+# Loads, then stops at the first call to a remote (nothing listens on port 9).
+OFFLINE_CONFIG = """
+[partner_center]
+api_url = "http://127.0.0.1:9"
+webhook_api_url = "http://127.0.0.1:9"
+authority = "http://127.0.0.1:9"
+tenant = "t"
+client_id = "app"
+[salesforce]
+instance_url = "http://127.0.0.1:9"
+login_url = "http://127.0.0.1:9"
+client_id = "c"
+auth_mode = "client_credentials"
+[service]
+database_url = "sqlite:///{database}"
+"""
+
+
+@pytest.mark.parametrize("args", [["sync", "--once"], ["audit", "some-id"], ["status"]])
+def test_day_to_day_commands_load_no_web_stack(args: list[str], tmp_path: Path) -> None:
+    """Commands an operator runs by hand load neither Starlette, the web package nor the service."""
+    config = tmp_path / "cosell.toml"
+    config.write_text(OFFLINE_CONFIG.format(database=tmp_path / "cosell.db"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COSELL_")}
+    env |= {"COSELL_PC_CLIENT_SECRET": "s", "COSELL_SF_CLIENT_SECRET": "s"}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    assert report["status"] in (0, 1), done.stderr  # 1: a remote refused, after the imports
+    modules = set(report["modules"])
+    assert "cosell.cli.common" in modules
+    assert not loaded_under(modules, ("starlette", "uvicorn", "cosell.web", "cosell.service"))

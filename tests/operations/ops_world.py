@@ -16,8 +16,8 @@ from cryptography.fernet import Fernet
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from cosell.cli.common import CommandDeps
 from cosell.cli.main import main
-from cosell.cli.run import CommandDeps
 from cosell.clock import Clock, ManualClock
 from cosell.emulators.partner_center import create_app as partner_center_emulator
 from cosell.emulators.partner_center.config import PartnerCenterEmulatorConfig

@@ -19,8 +19,9 @@ from click.testing import CliRunner
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from cosell.cli.common import CommandDeps
 from cosell.cli.main import main
-from cosell.cli.run import CommandDeps, run_command
+from cosell.cli.run import run_command
 from cosell.clients.connect import salesforce_client
 from cosell.emulators.partner_center import create_app as partner_center_emulator
 from cosell.emulators.partner_center.config import PartnerCenterEmulatorConfig

@@ -14,8 +14,9 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 from test_service_run import PC, SF, Keys, config_text, routed
 
+from cosell.cli.common import CommandDeps
 from cosell.cli.main import main
-from cosell.cli.run import CommandDeps, web_command, worker_command
+from cosell.cli.run import web_command, worker_command
 from cosell.clients.connect import salesforce_client
 from cosell.emulators.partner_center import create_app as partner_center_emulator
 from cosell.emulators.salesforce.app import create_app as salesforce_emulator

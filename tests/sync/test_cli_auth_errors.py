@@ -11,8 +11,8 @@ from engine_world import PC_BASE, SF_BASE, START, World
 from starlette.testclient import TestClient
 from test_full_sync import ENV, config_file
 
+from cosell.cli.common import CommandDeps
 from cosell.cli.main import main
-from cosell.cli.run import CommandDeps
 from cosell.clock import ManualClock
 
 

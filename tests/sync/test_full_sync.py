@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from engine_world import PC_BASE, PC_CONFIG, SF_BASE, SF_CONFIG, START, World
 from starlette.testclient import TestClient
 
+from cosell.cli.common import CommandDeps
 from cosell.cli.main import main
-from cosell.cli.run import CommandDeps
 from cosell.clock import ManualClock
 from cosell.queue.protocol import queue_key
 from cosell.store import Job, Store, sqlite_url

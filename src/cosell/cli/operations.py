@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import click
 from rich.console import Console
 
-from cosell.cli.run import CommandDeps, config_option
+from cosell.cli.common import CommandDeps, config_option
 from cosell.errors import ConfigError, CosellError
 from cosell.operations import console as views
 from cosell.operations.audit_view import history, record_id_of

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cosell.cli.run import CommandDeps, config_option
+from cosell.cli.common import CommandDeps, config_option
 from cosell.errors import ConfigError, CosellError
 from cosell.queue.protocol import KeyKind
 from cosell.settings import load_settings

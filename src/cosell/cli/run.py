@@ -9,72 +9,25 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import click
 
-from cosell.clients.connect import HttpFactory, default_http, partner_center_client
+from cosell.cli.common import command_deps as _deps
+from cosell.cli.common import config_option
+from cosell.cli.common import fail as _fail
+from cosell.cli.common import reported as _reported
+from cosell.cli.common import settings_for as _settings
+from cosell.clients.connect import partner_center_client
 from cosell.clients.partner_center import PartnerCenterClient
-from cosell.clock import Clock, SystemClock
-from cosell.errors import ConfigError, Conflict, CosellError
+from cosell.errors import Conflict
 from cosell.service.logging import configure_logging
-from cosell.settings import Settings, load_settings
 from cosell.webhooks.events import EVENTS, TEST_EVENT
 from cosell.webhooks.registration import WebhookRegistration
 
 if TYPE_CHECKING:  # the runtime (store, queue, web server) loads only when `run` starts
-    from cosell.service.runtime import HandlerFactory, Role, Runtime
-
-
-@dataclass
-class CommandDeps:
-    """What the commands use from outside; tests pass their own as click's ``obj``."""
-
-    clock: Clock = field(default_factory=SystemClock)
-    http: HttpFactory = default_http
-    handler_factory: HandlerFactory | None = None
-    stop: threading.Event | None = None
-    on_started: Callable[[Runtime], None] | None = None
-
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="COSELL_CONFIG",
-    help="TOML configuration file (env: COSELL_CONFIG).",
-)
-
-
-def _deps() -> CommandDeps:
-    found = click.get_current_context().find_object(CommandDeps)
-    return found if found is not None else CommandDeps()
-
-
-def _fail(message: str, status: int) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    raise SystemExit(status)
-
-
-@contextmanager
-def _reported() -> Iterator[None]:
-    """Turn cosell's errors into one line on stderr and an exit status."""
-    try:
-        yield
-    except ConfigError as exc:
-        _fail(str(exc), 2)
-    except CosellError as exc:
-        _fail(str(exc), 1)
-
-
-def _settings(config_path: Path | None) -> Settings:
-    with _reported():
-        return load_settings(config_path)
-
+    from cosell.service.runtime import Role
 
 # --- run ---------------------------------------------------------------------------------------
 

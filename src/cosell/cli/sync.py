@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cosell.cli.run import CommandDeps, config_option
+from cosell.cli.common import CommandDeps, config_option
 from cosell.errors import ConfigError, CosellError
 from cosell.operations.verify import Verifier, VerifyReport
 from cosell.settings import load_settings

@@ -15,7 +15,7 @@ from typing import NoReturn
 
 import click
 
-from cosell.cli.run import CommandDeps, config_option
+from cosell.cli.common import CommandDeps, config_option
 from cosell.clock import SystemClock
 from cosell.errors import ConfigError
 from cosell.operations.users import ROLES, UserDirectory

@@ -1,0 +1,69 @@
+"""What every command shares: its dependencies (tests pass their own), ``--config``, and how
+cosell's errors end a command: a ``ConfigError`` with exit status 2, any other ``CosellError``
+with 1, each as one line on stderr.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+
+from cosell.clients.connect import HttpFactory, default_http
+from cosell.clock import Clock, SystemClock
+from cosell.errors import ConfigError, CosellError
+from cosell.settings import Settings, load_settings
+
+if TYPE_CHECKING:  # the runtime (store, queue, web server) loads only when `run` starts
+    from cosell.service.runtime import HandlerFactory, Runtime
+
+
+@dataclass
+class CommandDeps:
+    """What the commands use from outside; tests pass their own as click's ``obj``."""
+
+    clock: Clock = field(default_factory=SystemClock)
+    http: HttpFactory = default_http
+    handler_factory: HandlerFactory | None = None
+    stop: threading.Event | None = None
+    on_started: Callable[[Runtime], None] | None = None
+
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="COSELL_CONFIG",
+    help="TOML configuration file (env: COSELL_CONFIG).",
+)
+
+
+def command_deps() -> CommandDeps:
+    found = click.get_current_context().find_object(CommandDeps)
+    return found if found is not None else CommandDeps()
+
+
+def fail(message: str, status: int) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    raise SystemExit(status)
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Turn cosell's errors into one line on stderr and an exit status."""
+    try:
+        yield
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    except CosellError as exc:
+        fail(str(exc), 1)
+
+
+def settings_for(config_path: Path | None) -> Settings:
+    with reported():
+        return load_settings(config_path)
