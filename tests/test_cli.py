@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
+from cryptography.fernet import Fernet
 
 from cosell import __version__
 from cosell.cli.main import COMMANDS, EMULATE_COMMANDS, SETUP_COMMANDS, LazyCommand, main
@@ -173,6 +174,7 @@ def test_day_to_day_commands_load_no_web_stack(args: list[str], tmp_path: Path) 
     config.write_text(OFFLINE_CONFIG.format(database=tmp_path / "cosell.db"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("COSELL_")}
     env |= {"COSELL_PC_CLIENT_SECRET": "s", "COSELL_SF_CLIENT_SECRET": "s"}
+    env["COSELL_TOKEN_KEY"] = Fernet.generate_key().decode()
     done = subprocess.run(
         [sys.executable, "-c", PROBE, *args, "--config", str(config)],
         capture_output=True,

@@ -115,7 +115,7 @@ def _describe(settings: Settings | None) -> Describe | None:
     """The org's describe when the configuration names a Salesforce org that answers."""
     if settings is None or settings.sync.crm != "salesforce":
         return None
-    from cosell.cli.run import CommandDeps
+    from cosell.cli.common import CommandDeps
     from cosell.operations.deployment import Deployment
 
     found = click.get_current_context().find_object(CommandDeps)
