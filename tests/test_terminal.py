@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import faulthandler
+import signal
+from pathlib import Path
+
 import pytest
 
-from cosell.cli.terminal import error_line, exit_status, sanitise
+from cosell.cli.terminal import PlainStream, error_line, exit_status, sanitise
 from cosell.errors import AuthError, ConfigError
 
 
@@ -33,3 +37,11 @@ def test_errors_are_one_line_with_their_exit_status() -> None:
     assert error_line(auth).startswith("error: sign-in failed:")
     assert exit_status(auth) == 1
     assert exit_status(ConfigError("sync.crm", "unknown CRM")) == 2
+
+
+def test_the_plain_stream_keeps_the_wrapped_descriptor(tmp_path: Path) -> None:
+    with (tmp_path / "out").open("w", encoding="utf-8") as handle:
+        stream = PlainStream(handle)
+        assert stream.fileno() == handle.fileno()
+        faulthandler.register(signal.SIGUSR1, file=stream, all_threads=True)
+        faulthandler.unregister(signal.SIGUSR1)

@@ -61,6 +61,10 @@ class PlainStream(io.TextIOBase):
     def writable(self) -> bool:
         return True
 
+    def fileno(self) -> int:
+        """The wrapped stream's descriptor (faulthandler and subprocesses write to it as is)."""
+        return self.wrapped.fileno()
+
     def isatty(self) -> bool:
         return False  # no colours or cursor movement: they would be stripped anyway
 
