@@ -14,8 +14,6 @@ list is rewritten under the first.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Protocol
@@ -23,6 +21,7 @@ from typing import Protocol
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from cosell.errors import ConfigError
+from cosell.files import write_atomically
 from cosell.private_files import private_dir
 
 # stdlib logging: on stderr in a one-off command, in the service's log format under `cosell run`
@@ -137,22 +136,7 @@ class FileTokenStore:
         stored = self.cipher.encrypt(token)
         with self._lock:
             private_dir(self.path.parent)
-            fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=".token-", suffix=".tmp")
-            try:
-                self._write(fd, stored)
-                os.replace(name, self.path)
-            except BaseException:
-                Path(name).unlink(missing_ok=True)
-                raise
-
-    @staticmethod
-    def _write(fd: int, token: str) -> None:
-        # mkstemp creates the file 0600 already; chmod guards against unusual umask handling
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(token)
-            handle.flush()
-            os.fsync(handle.fileno())
+            write_atomically(self.path, stored, prefix=".token-", suffix=".tmp", durable=True)
 
     def __repr__(self) -> str:
         return f"FileTokenStore({str(self.path)!r})"

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cosell.clients.salesforce_auth import TOKEN_PATH
+from cosell.files import write_atomically
 from cosell.sandbox.emulators import Emulators
 from cosell.webhooks.events import PATH
 
@@ -75,12 +75,4 @@ def manifest(
 
 def write_manifest(path: Path, content: dict[str, Any]) -> None:
     """Write atomically: a reader never sees half a file."""
-    handle, tmp = tempfile.mkstemp(prefix=".sandbox-", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(content, out, indent=2)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, json.dumps(content, indent=2), prefix=".sandbox-")

@@ -10,8 +10,6 @@ write an already finished save included does not save again, so concurrent write
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 from datetime import date, datetime
 from pathlib import Path
@@ -24,6 +22,7 @@ from cosell.emulators.salesforce.emulator import SalesforceEmulator
 from cosell.emulators.salesforce.snapshot import load_org_document, org_document
 from cosell.emulators.salesforce.wire import format_datetime
 from cosell.errors import ConfigError
+from cosell.files import write_atomically
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 STATE_FILE = "salesforce.json"
@@ -90,14 +89,7 @@ class SalesforceStateFile:
         """Write the org now (atomically: a crash leaves the previous file whole)."""
         text = document_text(org_document(self.emulator))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(prefix=".sf-state-", dir=self.path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(text)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(self.path, text, prefix=".sf-state-")
 
 
 class SharedSaves:
