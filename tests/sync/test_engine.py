@@ -211,7 +211,9 @@ def test_lead_referrals_are_not_imported_by_default(
     assert (row.outcome, row.referral_id) == ("skipped", rid)
     assert "as 'lead'" in row.message
     assert "partner_center.incoming_kinds" in row.message
-    [line] = [r for r in caplog.records if rid in r.getMessage()]
+    [line] = [
+        r for r in caplog.records if r.name == "cosell.sync.outcome" and rid in r.getMessage()
+    ]
     assert line.levelno == logging.WARNING
     # The records list (console, API) shows it as not imported, with the setting to change.
     [listed] = [r for r in all_records(world.store, world.tenant) if r.referral_id == rid]
