@@ -36,6 +36,13 @@ class RelatedRows:
     def __init__(self, client: SalesforceClient, names: CrmNames) -> None:
         self.client = client
         self.names = names
+        self._notes: dict[str, Row | None] = {}
+        """The notes Note of opportunities as last read with them (``None``: none), so the
+        mirror compares without a query of its own; taken by the next mirror."""
+
+    def seen_note(self, opportunity_id: str, row: Mapping[str, Any] | None) -> None:
+        """The notes Note read with the opportunity (``None`` when it has none)."""
+        self._notes[opportunity_id] = dict(row) if row is not None else None
 
     # --- contacts --------------------------------------------------------------------------------
 
@@ -124,12 +131,19 @@ class RelatedRows:
 
     def mirror_note(self, opportunity_id: str, body: str | None) -> bool:
         """Keep the Note titled :data:`NOTE_TITLE` on the opportunity equal to Partner Center's
-        notes (created, updated or emptied; compare before write)."""
+        notes (created, updated or emptied; compare before write) against the Note read with
+        the opportunity, else one read now."""
+        if opportunity_id in self._notes:
+            return self._mirror(opportunity_id, body, self._notes.pop(opportunity_id))
         soql = (
             f"SELECT Id, Body FROM Note WHERE ParentId = {soql_literal(opportunity_id)} "  # noqa: S608
             f"AND Title = {soql_literal(NOTE_TITLE)} LIMIT 1"
         )
-        found = next(iter(self.client.query(soql)), None)
+        return self._mirror(opportunity_id, body, next(iter(self.client.query(soql)), None))
+
+    def _mirror(
+        self, opportunity_id: str, body: str | None, found: Mapping[str, Any] | None
+    ) -> bool:
         if found is None:
             if body:
                 note = {"ParentId": opportunity_id, "Title": NOTE_TITLE, "Body": body}

@@ -9,6 +9,7 @@ salesforce``'s :class:`~cosell.sync.core.names.OrgNames`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,14 @@ class CrmSchema:
     """Mapped fields the org lacks, as ``name (CRM field)``."""
     has_team: bool = True
     """The org has opportunity teams (team selling enabled)."""
+    children: Mapping[str, str] = field(default_factory=dict)
+    """Child relationship names of the opportunity by child object (``OpportunityContactRole``
+    → ``OpportunityContactRoles``, the solutions object → its ``__r`` name), from describe's
+    ``childRelationships``: the FROM of the subqueries that read related rows with it."""
+
+    def child(self, sobject: str, lookup: str) -> str | None:
+        """The relationship name of ``sobject`` rows pointing at the opportunity by ``lookup``."""
+        return self.children.get(f"{sobject}.{lookup}")
 
     @property
     def team_synced(self) -> bool:
@@ -67,12 +76,21 @@ def describe_org(
 ) -> CrmSchema:
     """Describe the objects once and fit the mapping to the fields that exist."""
     org = org or OrgNames()
-    opportunity = _field_names(client.describe(mapping.crm.object))
+    described = client.describe(mapping.crm.object)
+    opportunity = _field_names(described)
     account = _field_names(client.describe("Account"))
     solutions = _describe_or_none(client, org.solution_object)
     team = _describe_or_none(client, TEAM_OBJECT) is not None
     names = _names(mapping, org, opportunity)
-    return fit(mapping, names, opportunity, account, solutions is not None, has_team=team)
+    return fit(
+        mapping,
+        names,
+        opportunity,
+        account,
+        solutions is not None,
+        has_team=team,
+        children=_children(described),
+    )
 
 
 def fit(
@@ -83,6 +101,7 @@ def fit(
     has_solution_object: bool,
     *,
     has_team: bool = True,
+    children: Mapping[str, str] | None = None,
 ) -> CrmSchema:
     """The schema with ``mapping`` reduced to the fields the org has."""
     kept: dict[str, FieldSpec] = {}
@@ -96,7 +115,14 @@ def fit(
             left_out.append(f"{name} ({spec.crm})")
     fitted = mapping.model_copy(update={"fields": kept})
     return CrmSchema(
-        fitted, names, opportunity, account, has_solution_object, tuple(left_out), has_team
+        fitted,
+        names,
+        opportunity,
+        account,
+        has_solution_object,
+        tuple(left_out),
+        has_team,
+        dict(children or {}),
     )
 
 
@@ -133,6 +159,16 @@ def _names(mapping: SyncMapping, org: OrgNames, opportunity: frozenset[str]) -> 
 
 def _field_names(described: dict[str, Any]) -> frozenset[str]:
     return frozenset(str(f["name"]) for f in described.get("fields") or ())
+
+
+def _children(described: Mapping[str, Any]) -> dict[str, str]:
+    """``Child.Lookup`` → relationship name, for every named child relationship."""
+    found: dict[str, str] = {}
+    for rel in described.get("childRelationships") or ():
+        name, child, lookup = rel.get("relationshipName"), rel.get("childSObject"), rel.get("field")
+        if name and child and lookup:
+            found[f"{child}.{lookup}"] = str(name)
+    return found
 
 
 def _describe_or_none(client: SalesforceClient, sobject: str) -> dict[str, Any] | None:

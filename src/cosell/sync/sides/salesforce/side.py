@@ -32,6 +32,11 @@ from cosell.sync.sides.salesforce.schema import TEAM_OBJECT, CrmSchema
 __all__ = ["NOTE_TITLE", "TEAM_ROLE", "CrmRecord", "CrmSide"]
 
 DEFAULT_CLOSE_DAYS = 90
+ROLE_COLUMNS = ", ".join(
+    ["Id", "ContactId", "SystemModstamp", "Contact.SystemModstamp"]
+    + [f"Contact.{name}" for name in CONTACT_FIELDS]
+)
+TEAM_COLUMNS = "Id, UserId, SystemModstamp, User.FirstName, User.LastName, User.Email"
 RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
 
@@ -48,20 +53,41 @@ class CrmSide:
     # --- reading ---------------------------------------------------------------------------------
 
     def read(self, opportunity_id: str) -> CrmRecord | None:
-        """The opportunity and its related rows now, or ``None`` when it does not exist."""
+        """The opportunity and its related rows now, or ``None`` when it does not exist: one
+        query, each related list a parent-to-child subquery (a list the org names no child
+        relationship for is read by a query of its own)."""
         where = f"Id = {soql_literal(opportunity_id)}"
-        rows = list(self.client.query(f"SELECT {self._select} FROM Opportunity WHERE {where}"))  # noqa: S608
+        soql = f"SELECT {self._select} FROM Opportunity WHERE {where}"  # noqa: S608
+        rows = list(self.client.query(soql))
         if not rows:
             return None
-        opportunity = clean_row(rows[0])
+        return self._record(rows[0])
+
+    def _record(self, row: Mapping[str, Any]) -> CrmRecord:
+        opportunity = clean_row(row)
         account = clean_row(opportunity.pop("Account", None) or {})
-        team = self._team(opportunity["Id"]) if self.schema.team_synced else None
+        nested = {name: _children(opportunity.pop(name, None)) for name in self._nested}
+        opportunity_id = str(opportunity["Id"])
+        roles = nested.get(self._roles_list or "")
+        roles = self._contact_rows(opportunity_id) if roles is None else roles
+        team = None
+        if self.schema.team_synced:
+            members = nested.get(self._team_list or "")
+            team = self._team_rows(opportunity_id) if members is None else members
+        solution_rows = None
+        if self.schema.has_solution_object:
+            solution_rows = nested.get(self._solution_list or "")
+            if solution_rows is None:
+                solution_rows = self._solution_rows(opportunity_id)
+        if self._notes_list is not None:
+            notes = nested.get(self._notes_list) or []
+            self.rows.seen_note(opportunity_id, notes[0] if notes else None)
         return CrmRecord(
             opportunity,
             account,
-            self._contacts(opportunity["Id"]),
-            self._solutions(opportunity["Id"]),
-            team,
+            [_role(r) for r in roles],
+            [clean_row(r) for r in solution_rows] if solution_rows is not None else None,
+            [_member(r) for r in team] if team is not None else None,
             self.active_users,
         )
 
@@ -82,30 +108,74 @@ class CrmSide:
     def _select(self) -> str:
         fields = ["Id", "AccountId", "LastModifiedDate", "SystemModstamp", *self.schema.read_fields]
         fields += [f"Account.{name}" for name in self.schema.account_fields_read]
-        return ", ".join(dict.fromkeys(fields))
+        subqueries = [f"({sub})" for sub in self._subqueries.values()]
+        return ", ".join([*dict.fromkeys(fields), *subqueries])
 
-    def _contacts(self, opportunity_id: str) -> list[Row]:
-        columns = ", ".join(f"Contact.{name}" for name in CONTACT_FIELDS)
+    @cached_property
+    def _roles_list(self) -> str | None:
+        return self.schema.child("OpportunityContactRole", "OpportunityId")
+
+    @cached_property
+    def _team_list(self) -> str | None:
+        return self.schema.child(TEAM_OBJECT, "OpportunityId") if self.schema.team_synced else None
+
+    @cached_property
+    def _solution_list(self) -> str | None:
+        n = self.names
+        if not self.schema.has_solution_object:
+            return None
+        return self.schema.child(n.solution_object, n.solution_opportunity_field)
+
+    @cached_property
+    def _notes_list(self) -> str | None:
+        return self.schema.child("Note", "ParentId")
+
+    @cached_property
+    def _nested(self) -> tuple[str, ...]:
+        return tuple(self._subqueries)
+
+    @cached_property
+    def _subqueries(self) -> dict[str, str]:
+        """The related lists read with the opportunity, by relationship name."""
+        lists: dict[str, str] = {}
+        if self._roles_list:
+            lists[self._roles_list] = f"SELECT {ROLE_COLUMNS} FROM {self._roles_list}"  # noqa: S608
+        if self._solution_list:
+            columns = f"Id, SystemModstamp, {self.names.solution_id_field}"
+            lists[self._solution_list] = f"SELECT {columns} FROM {self._solution_list}"  # noqa: S608
+        if self._team_list:
+            lists[self._team_list] = f"SELECT {TEAM_COLUMNS} FROM {self._team_list}"  # noqa: S608
+        if self._notes_list:
+            lists[self._notes_list] = (
+                f"SELECT Id, Body FROM {self._notes_list} "  # noqa: S608
+                f"WHERE Title = {soql_literal(NOTE_TITLE)} ORDER BY CreatedDate LIMIT 1"
+            )
+        return lists
+
+    def _contact_rows(self, opportunity_id: str) -> list[Row]:
         soql = (
-            f"SELECT Id, ContactId, {columns} FROM OpportunityContactRole "  # noqa: S608
+            f"SELECT {ROLE_COLUMNS} FROM OpportunityContactRole "  # noqa: S608
             f"WHERE OpportunityId = {soql_literal(opportunity_id)}"
         )
-        rows = []
-        for row in self.client.query(soql):
-            contact = clean_row(row.get("Contact") or {})
-            rows.append({"RoleId": row["Id"], "ContactId": row["ContactId"], **contact})
-        return rows
+        return list(self.client.query(soql))
+
+    def _team_rows(self, opportunity_id: str) -> list[Row]:
+        soql = (
+            f"SELECT {TEAM_COLUMNS} FROM {TEAM_OBJECT} "  # noqa: S608
+            f"WHERE OpportunityId = {soql_literal(opportunity_id)}"
+        )
+        return list(self.client.query(soql))
 
     def _team(self, opportunity_id: str) -> list[Row]:
+        return [_member(row) for row in self._team_rows(opportunity_id)]
+
+    def _solution_rows(self, opportunity_id: str) -> list[Row]:
+        n = self.names
         soql = (
-            "SELECT Id, UserId, User.FirstName, User.LastName, User.Email "  # noqa: S608
-            f"FROM {TEAM_OBJECT} WHERE OpportunityId = {soql_literal(opportunity_id)}"
+            f"SELECT Id, SystemModstamp, {n.solution_id_field} FROM {n.solution_object} "  # noqa: S608
+            f"WHERE {n.solution_opportunity_field} = {soql_literal(opportunity_id)}"
         )
-        rows = []
-        for row in self.client.query(soql):
-            user = clean_row(row.get("User") or {})
-            rows.append({"MemberId": row["Id"], "UserId": row["UserId"], **user})
-        return rows
+        return list(self.client.query(soql))
 
     def match_account(self, customer: Customer) -> Match:
         """The customer's account by the rules of :class:`AccountMatcher`."""
@@ -119,16 +189,6 @@ class CrmSide:
         """Active users' ids by lower-case email."""
         soql = "SELECT Id, Email FROM User WHERE IsActive = true"
         return {email_of(row): str(row["Id"]) for row in self.client.query(soql) if email_of(row)}
-
-    def _solutions(self, opportunity_id: str) -> list[Row] | None:
-        n = self.names
-        if not self.schema.has_solution_object:
-            return None
-        soql = (
-            f"SELECT Id, {n.solution_id_field} FROM {n.solution_object} "  # noqa: S608
-            f"WHERE {n.solution_opportunity_field} = {soql_literal(opportunity_id)}"
-        )
-        return [clean_row(row) for row in self.client.query(soql)]
 
     # --- writing ---------------------------------------------------------------------------------
 
@@ -240,6 +300,29 @@ class CrmSide:
         body = {k: v for k, v in values.items() if v is not None}
         body.setdefault("Name", "Unnamed customer")
         return self.client.create("Account", body)
+
+
+def _children(nested: Any) -> list[Row]:
+    """A subquery's rows (``null`` when there are none)."""
+    return list(nested.get("records") or ()) if isinstance(nested, Mapping) else []
+
+
+def _role(row: Mapping[str, Any]) -> Row:
+    """A contact role as the sync sees it: the role's id, the contact's id and fields."""
+    contact = clean_row(row.get("Contact") or {})
+    stamp = contact.pop("SystemModstamp", None)
+    return {
+        "RoleId": row["Id"],
+        "ContactId": row["ContactId"],
+        **contact,
+        "RoleStamp": row.get("SystemModstamp"),
+        "ContactStamp": stamp,
+    }
+
+
+def _member(row: Mapping[str, Any]) -> Row:
+    user = clean_row(row.get("User") or {})
+    return {"MemberId": row["Id"], "UserId": row["UserId"], **user}
 
 
 def _same(current: Any, wanted: Any) -> bool:
