@@ -148,12 +148,6 @@ KNOWN_CYCLES: list[list[str]] = [
         "cosell.emulators.partner_center.referrals",
         "cosell.emulators.partner_center.registrations",
     ],
-    [
-        "cosell.emulators.salesforce.emulator",
-        "cosell.emulators.salesforce.gateway",
-        "cosell.emulators.salesforce.query",
-        "cosell.emulators.salesforce.tooling",
-    ],
 ]
 
 

@@ -56,16 +56,17 @@ def create_app(
 ) -> Starlette:
     """An emulated org; ``app.state.emulator`` is its ``SalesforceEmulator``."""
     emulator = SalesforceEmulator(config or SalesforceEmulatorConfig(), clock or OffsetClock())
-    emulator.routes = api_routes()
+    routes = api_routes()
     app = Starlette(
         routes=[
             *login.routes(),
             *soap_login.routes(),
             *control.routes(),
-            *(r.starlette() for r in emulator.routes),
+            *(r.starlette() for r in routes),
             *record_pages.routes(),
         ],
         exception_handlers={404: _unrouted, 405: _unrouted},
     )
     app.state.emulator = emulator
+    app.state.routes = routes
     return app

@@ -10,11 +10,10 @@ from cosell.clock import Clock
 from cosell.emulators.faults import CallLog, FaultBook
 from cosell.emulators.salesforce.config import SalesforceEmulatorConfig
 from cosell.emulators.salesforce.cursors import CursorBook
-from cosell.emulators.salesforce.gateway import ApiRoute
 from cosell.emulators.salesforce.limits import UsageMeter
 from cosell.emulators.salesforce.oauth import SessionBook, TokenIssuer
 from cosell.emulators.salesforce.org import Org
-from cosell.emulators.salesforce.tooling import ToolingState
+from cosell.emulators.salesforce.tooling_state import ToolingState
 
 FAULT_KINDS = frozenset(
     {
@@ -39,7 +38,6 @@ class SalesforceEmulator:
     calls: CallLog = field(default_factory=CallLog)
     call_options: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
-    routes: list[ApiRoute] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.reset()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,7 @@ class Call:
     headers: Mapping[str, str]
     body: Any
     user_id: str = ""
+    routes: Sequence[ApiRoute] = ()  # the REST route table, for composite subrequests
 
     @property
     def version(self) -> str:
@@ -103,6 +104,7 @@ class ApiRoute:
                 request.query_params,
                 request.headers,
                 body,
+                routes=request.app.state.routes,
             )
             reply = self._admit_and_run(call)
         except SalesforceError as error:

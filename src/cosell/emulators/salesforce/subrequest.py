@@ -126,7 +126,7 @@ def dispatch(
 ) -> Reply:
     """Run `method url` through the route table as the outer request's user."""
     parts = urlsplit(url)
-    for route in call.emulator.routes:
+    for route in call.routes:
         params = route.match(method, parts.path)
         if params is None or refuse(route):
             continue
@@ -141,6 +141,7 @@ def dispatch(
             headers,
             body,
             call.user_id,
+            call.routes,
         )
         locked = _lock_fault(call, method, parts.path)
         if locked is not None:
