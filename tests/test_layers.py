@@ -141,13 +141,6 @@ KNOWN_CYCLES: list[list[str]] = [
         "cosell.emulators.hubspot.gateway",
         "cosell.emulators.hubspot.webhooks",
     ],
-    [
-        "cosell.emulators.partner_center.auth",
-        "cosell.emulators.partner_center.book",
-        "cosell.emulators.partner_center.emulator",
-        "cosell.emulators.partner_center.referrals",
-        "cosell.emulators.partner_center.registrations",
-    ],
 ]
 
 

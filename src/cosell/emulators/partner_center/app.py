@@ -16,10 +16,10 @@ from starlette.routing import Match, Route
 
 from cosell.clock import Clock
 from cosell.emulators.partner_center import control, portal, referrals, webhooks
-from cosell.emulators.partner_center.auth import device_code_endpoint, token_endpoint
 from cosell.emulators.partner_center.config import PartnerCenterEmulatorConfig
 from cosell.emulators.partner_center.emulator import HTTP_FAULTS, Emulator
 from cosell.emulators.partner_center.responses import ApiError, ThrottledError, new_id
+from cosell.emulators.partner_center.token_endpoints import device_code_endpoint, token_endpoint
 
 CONTROL_PREFIX = "/_emulator"
 PORTAL_PREFIX = "/dashboard/"  # the portal's pages: neither API calls nor subject to faults

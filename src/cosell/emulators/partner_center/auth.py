@@ -1,4 +1,4 @@
-"""Entra ID look-alike token endpoints (v1 and v2) and the bearer check of the data APIs.
+"""Entra ID look-alike tokens (v1 and v2) and the bearer check of the data APIs.
 
 Grants: ``password`` (ROPC), ``refresh_token`` (rotating: a used refresh token stops working),
 ``client_credentials`` (app-only, for the webhook API) and the device-code flow. Tokens are opaque
@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import secrets
 import string
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import Response
 
+from cosell.emulators.partner_center.host import Host
 from cosell.emulators.partner_center.responses import ApiError, json_response, new_id
 from cosell.emulators.partner_center.state import DeviceCode, TokenGrant
-
-if TYPE_CHECKING:
-    from cosell.emulators.partner_center.emulator import Emulator
 
 DEFAULT_AUDIENCE = "https://api.partner.microsoft.com"
 PARTNER_AUDIENCES = frozenset({DEFAULT_AUDIENCE, "https://api.partnercenter.microsoft.com"})
@@ -49,8 +46,8 @@ class AadError(Exception):
 class TokenService:
     """Issues, rotates and checks tokens against the emulator's store (caller holds the lock)."""
 
-    def __init__(self, emulator: Emulator) -> None:
-        self.emulator = emulator
+    def __init__(self, host: Host) -> None:
+        self.host = host
 
     def grant(self, version: str, form: dict[str, str]) -> dict[str, Any]:
         grant_type = form.get("grant_type", "")
@@ -61,12 +58,12 @@ class TokenService:
         self._check_client(form, secret_required=False)
         if grant_type == "password":
             self._check_user(form)
-            subject = self.emulator.config.username
+            subject = self.host.config.username
         elif grant_type == "refresh_token":
             subject, audience = self._redeem_refresh(form.get("refresh_token", ""), audience, form)
         elif grant_type == DEVICE_CODE_GRANT:
             form = {**form, "scope": self._redeem_device_code(form.get("device_code", ""))}
-            subject, audience = self.emulator.config.username, _audience(form["scope"])
+            subject, audience = self.host.config.username, _audience(form["scope"])
         else:
             raise AadError(400, "unsupported_grant_type", 70003, f"Grant {grant_type!r} unknown.")
         refresh = version == "v1" or "offline_access" in form.get("scope", "").split()
@@ -81,10 +78,10 @@ class TokenService:
             client_id=form["client_id"],
             scope=form.get("scope", ""),
             expires_at=self._now() + DEVICE_CODE_TTL,
-            approved=self.emulator.config.auto_approve_device_codes,
+            approved=self.host.config.auto_approve_device_codes,
         )
-        self.emulator.data.device_codes[code.device_code] = code
-        uri = f"{self.emulator.config.base_url}/_emulator/device-codes"
+        self.host.data.device_codes[code.device_code] = code
+        uri = f"{self.host.config.base_url}/_emulator/device-codes"
         return {
             "device_code": code.device_code,
             "user_code": user_code,
@@ -95,7 +92,7 @@ class TokenService:
         }
 
     def approve(self, user_code: str) -> bool:
-        for code in self.emulator.data.device_codes.values():
+        for code in self.host.data.device_codes.values():
             if code.user_code == user_code.upper() and code.expires_at > self._now():
                 code.approved = True
                 return True
@@ -104,7 +101,7 @@ class TokenService:
     def check_bearer(self, header: str | None, *, user_required: bool) -> TokenGrant:
         """The grant behind ``Authorization: Bearer …``, or an ApiError 401/403."""
         scheme, _, token = (header or "").partition(" ")
-        grant = self.emulator.data.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+        grant = self.host.data.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
         if grant is None or grant.kind != "access" or grant.audience not in PARTNER_AUDIENCES:
             raise _unauthenticated("The bearer token is missing or not valid.")
         if grant.expires_at <= self._now():
@@ -116,10 +113,10 @@ class TokenService:
     def _issue(
         self, version: str, subject: str, audience: str, form: dict[str, str], *, refresh: bool
     ) -> dict[str, Any]:
-        now, ttl = self._now(), self.emulator.config.token_ttl
+        now, ttl = self._now(), self.host.config.token_ttl
         scope = form.get("scope", "") or f"{audience}/.default"
         access = secrets.token_urlsafe(32)
-        self.emulator.data.tokens[access] = TokenGrant(
+        self.host.data.tokens[access] = TokenGrant(
             "access", subject, audience, now + ttl, version, scope
         )
         body: dict[str, Any] = {
@@ -135,14 +132,14 @@ class TokenService:
             del body["scope"]
         if refresh:
             token = secrets.token_urlsafe(48)
-            self.emulator.data.tokens[token] = TokenGrant(
+            self.host.data.tokens[token] = TokenGrant(
                 "refresh", subject, audience, now + 90 * 86400, version, scope
             )
             body["refresh_token"] = token
         return body
 
     def _check_client(self, form: dict[str, str], *, secret_required: bool) -> None:
-        config = self.emulator.config
+        config = self.host.config
         if form.get("client_id") != config.client_id:
             raise AadError(400, "unauthorized_client", 700016, "Application not found.")
         secret = form.get("client_secret")
@@ -150,12 +147,12 @@ class TokenService:
             raise AadError(401, "invalid_client", 7000215, "Invalid client secret provided.")
 
     def _check_user(self, form: dict[str, str]) -> None:
-        config = self.emulator.config
+        config = self.host.config
         if form.get("username") != config.username or form.get("password") != config.password:
             raise AadError(400, "invalid_grant", 50126, "Invalid username or password.")
 
     def _redeem_refresh(self, token: str, audience: str, form: dict[str, str]) -> tuple[str, str]:
-        grant = self.emulator.data.tokens.pop(token, None)
+        grant = self.host.data.tokens.pop(token, None)
         if grant is None or grant.kind != "refresh" or grant.expires_at <= self._now():
             raise AadError(400, "invalid_grant", 70008, "The refresh token is invalid or expired.")
         explicit = form.get("resource") or form.get("scope")
@@ -163,18 +160,18 @@ class TokenService:
 
     def _redeem_device_code(self, device_code: str) -> str:
         """The scope the approved device code was issued for."""
-        code = self.emulator.data.device_codes.get(device_code)
+        code = self.host.data.device_codes.get(device_code)
         if code is None:
             raise AadError(400, "invalid_grant", 70000, "The device code is not valid.")
         if code.expires_at <= self._now():
             raise AadError(400, "expired_token", 70020, "The device code has expired.")
         if not code.approved:
             raise AadError(400, "authorization_pending", 70016, "Waiting for the user to sign in.")
-        del self.emulator.data.device_codes[device_code]
+        del self.host.data.device_codes[device_code]
         return code.scope
 
     def _now(self) -> float:
-        return self.emulator.clock.now().timestamp()
+        return self.host.clock.now().timestamp()
 
 
 def _audience(value: str | None) -> str:
@@ -190,30 +187,3 @@ def _unauthenticated(message: str) -> ApiError:
     error = ApiError(401, "unauthenticated", message, "Authorization")
     error.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     return error
-
-
-async def token_endpoint(request: Request) -> Response:
-    emulator: Emulator = request.app.state.emulator
-    version = "v2" if request.url.path.endswith("/v2.0/token") else "v1"
-    form = {k: str(v) for k, v in (await request.form()).items()}
-    try:
-        emulator.check_tenant(request.path_params["tenant"])
-        with emulator.lock:
-            body = emulator.tokens.grant(version, form)
-            emulator.save()
-    except AadError as exc:
-        return exc.response(emulator.now_text())
-    return json_response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
-
-
-async def device_code_endpoint(request: Request) -> Response:
-    emulator: Emulator = request.app.state.emulator
-    form = {k: str(v) for k, v in (await request.form()).items()}
-    try:
-        emulator.check_tenant(request.path_params["tenant"])
-        with emulator.lock:
-            body = emulator.tokens.device_code(form)
-            emulator.save()
-    except AadError as exc:
-        return exc.response(emulator.now_text())
-    return json_response(body)

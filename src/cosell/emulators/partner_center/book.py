@@ -1,6 +1,6 @@
 """Referral operations on the store: create, read, list, patch, put, expiry, Microsoft's side.
 
-Every method expects the caller to hold ``emulator.lock``; each write stamps a new eTag and
+Every method expects the caller to hold the emulator's lock; each write stamps a new eTag and
 ``updatedDateTime``, saves the store and fires the matching webhook event.
 """
 
@@ -10,12 +10,13 @@ import copy
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jsonpatch
 
 from cosell.emulators.partner_center import lifecycle, registrations
 from cosell.emulators.partner_center.defaults import MICROSOFT, skeleton
+from cosell.emulators.partner_center.host import Host
 from cosell.emulators.partner_center.responses import (
     ApiError,
     format_time,
@@ -25,9 +26,6 @@ from cosell.emulators.partner_center.responses import (
     parse_time,
     precondition_failed,
 )
-
-if TYPE_CHECKING:
-    from cosell.emulators.partner_center.emulator import Emulator
 
 EXPIRY = timedelta(days=14)
 RegistrationChange = Callable[[dict[str, Any], datetime], dict[str, Any]]
@@ -56,12 +54,12 @@ SERVER_OWNED = frozenset(
 class ReferralBook:
     """The referrals of one emulated tenant, with Partner Center's write rules."""
 
-    def __init__(self, emulator: Emulator) -> None:
-        self.emulator = emulator
+    def __init__(self, host: Host) -> None:
+        self.host = host
 
     @property
     def _items(self) -> dict[str, dict[str, Any]]:
-        return self.emulator.data.referrals
+        return self.host.data.referrals
 
     def get(self, referral_id: str) -> dict[str, Any]:
         referral = self._items.get(referral_id.lower())
@@ -93,7 +91,7 @@ class ReferralBook:
             change = partial(registrations.apply, ops=ops)
             return self.change_registration(referral_id, change, if_match)
         before = self._writable(referral_id, if_match)
-        allowed = lifecycle.PATCHABLE_PATHS | set(self.emulator.config.extra_patch_paths)
+        allowed = lifecycle.PATCHABLE_PATHS | set(self.host.config.extra_patch_paths)
         _check_ops(ops, allowed)
         try:
             after = jsonpatch.apply_patch(before, ops)
@@ -106,7 +104,7 @@ class ReferralBook:
     ) -> dict[str, Any]:
         """Deal registration: the one write a Closed (Won) referral accepts."""
         before = self._matching(referral_id, if_match)
-        return self._insert(change(before, self.emulator.clock.now()), "referral-updated")
+        return self._insert(change(before, self.host.clock.now()), "referral-updated")
 
     def put(self, referral_id: str, body: Any, if_match: str | None) -> dict[str, Any]:
         if not if_match:
@@ -155,7 +153,7 @@ class ReferralBook:
 
     def expire_due(self) -> list[str]:
         """Close incoming New referrals whose 14 days have passed (Closed/Expired)."""
-        now = self.emulator.clock.now()
+        now = self.host.clock.now()
         expired = [r for r in self._items.values() if _expired(r, now)]
         for referral in expired:
             after = dict(referral, status="Closed", substatus="Expired")
@@ -182,12 +180,12 @@ class ReferralBook:
         owner: tuple[str, str] | None = None,
         microsoft_invite: bool = False,
     ) -> dict[str, Any]:
-        org = owner or (self.emulator.organization_id, "Sandbox Partner")
+        org = owner or (self.host.organization_id, "Sandbox Partner")
         referral = skeleton(org, direction, microsoft_invite)
         _merge(referral, {k: v for k, v in body.items() if k not in SERVER_OWNED})
         lifecycle.coerce_deal_value(referral)
         lifecycle.check_fields(referral)
-        now = format_time(self.emulator.clock.now())
+        now = format_time(self.host.clock.now())
         referral |= {"id": new_id(), "createdDateTime": now}
         referral["engagementId"] = str(referral.get("engagementId") or new_id()).lower()
         return referral
@@ -207,19 +205,19 @@ class ReferralBook:
             if key in before:
                 after[key] = before[key]
         if after["status"] == "Active" and before["status"] != "Active":
-            after["acceptedDateTime"] = format_time(self.emulator.clock.now())
+            after["acceptedDateTime"] = format_time(self.host.clock.now())
         if after["status"] == "Closed":
-            after["closedDateTime"] = format_time(self.emulator.clock.now())
+            after["closedDateTime"] = format_time(self.host.clock.now())
         self._stamp(after)
         self._items[after["id"]] = after
         self._fire(event, after)
         return after
 
     def _stamp(self, referral: dict[str, Any]) -> None:
-        now = self.emulator.clock.now()
+        now = self.host.clock.now()
         referral["updatedDateTime"] = format_time(now)
         referral["eTag"] = new_etag(now)
-        base = f"{self.emulator.config.base_url}/v1.0/engagements/referrals"
+        base = f"{self.host.config.base_url}/v1.0/engagements/referrals"
         related = f"{base}?$filter=engagementId eq '{referral['engagementId']}'"
         referral["links"] = {
             "relatedReferrals": {"uri": related, "method": "GET"},
@@ -227,9 +225,9 @@ class ReferralBook:
         }
 
     def _fire(self, event: str, referral: dict[str, Any]) -> None:
-        self.emulator.save()
-        uri = self.emulator.referral_uri(referral["id"])
-        self.emulator.notify(event, referral["id"], uri, "referral")
+        self.host.save()
+        uri = self.host.referral_uri(referral["id"])
+        self.host.notify(event, referral["id"], uri, "referral")
 
 
 def _check_ops(ops: Any, allowed: frozenset[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -10,7 +11,7 @@ from starlette.routing import Route
 
 from cosell.emulators.faults import FaultSpecError
 from cosell.emulators.partner_center.referrals import read_json, referral_response
-from cosell.emulators.partner_center.registrations import review_registration
+from cosell.emulators.partner_center.registrations import review
 from cosell.emulators.partner_center.responses import ApiError, invalid, json_response
 
 if TYPE_CHECKING:
@@ -140,6 +141,18 @@ async def certificate(request: Request) -> Response:
 async def ca_certificate(request: Request) -> Response:
     pem = _emulator(request).signer.ca_pem()
     return Response(pem, media_type="application/x-pem-file")
+
+
+async def review_registration(request: Request) -> Response:
+    """``POST /_emulator/referrals/{id}/registrations/0/status``: Microsoft reviews the deal."""
+    emulator: Emulator = request.app.state.emulator
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise invalid("The body must be a JSON object.", "body")
+    change = partial(review, status=body.get("status"), reason=body.get("statusReason"))
+    with emulator.lock:
+        referral = emulator.referrals.change_registration(request.path_params["id"], change, None)
+        return referral_response(referral)
 
 
 routes = [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from collections import deque
 from typing import Protocol, runtime_checkable
 
@@ -16,6 +15,7 @@ from cosell.emulators.partner_center.auth import AadError, TokenService
 from cosell.emulators.partner_center.book import ReferralBook
 from cosell.emulators.partner_center.config import PartnerCenterEmulatorConfig
 from cosell.emulators.partner_center.delivery import WEBHOOK_FAULTS, Delivery, Dispatcher
+from cosell.emulators.partner_center.host import Host
 from cosell.emulators.partner_center.responses import format_offset_time, format_time
 from cosell.emulators.partner_center.signing import Signer
 from cosell.emulators.partner_center.state import StateFile, StoreData
@@ -49,8 +49,9 @@ class Emulator:
         self.faults = FaultBook(HTTP_FAULTS | WEBHOOK_FAULTS)
         self.calls = CallLog()
         self.signer = Signer(self.data.keys, self._save_locked)
-        self.tokens = TokenService(self)
-        self.referrals = ReferralBook(self)
+        self.host = Host(self.config, self.clock, self.data, self.save, self.notify)
+        self.tokens = TokenService(self.host)
+        self.referrals = ReferralBook(self.host)
         self.validation_posts: deque[float] = deque()
         self._own_client = delivery_client is None
         client = delivery_client or httpx.Client(timeout=10.0)
@@ -64,7 +65,7 @@ class Emulator:
 
     @property
     def organization_id(self) -> str:
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"cosell-emulator:{self.config.tenant}"))
+        return self.host.organization_id
 
     def save(self) -> None:
         """Write the store to the state file (if any); callers hold ``lock``."""
@@ -125,7 +126,7 @@ class Emulator:
         return delivery
 
     def referral_uri(self, referral_id: str) -> str:
-        return f"{self.config.base_url}/engagements/v1/referrals/{referral_id}"
+        return self.host.referral_uri(referral_id)
 
     def reset(self) -> None:
         """Forget referrals, registration, tokens and deliveries; keep the signing keys."""

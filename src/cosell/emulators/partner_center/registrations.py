@@ -13,23 +13,17 @@ import copy
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jsonpatch
-from starlette.requests import Request
-from starlette.responses import Response
 
 from cosell.emulators.partner_center import lifecycle
-from cosell.emulators.partner_center.referrals import read_json, referral_response
 from cosell.emulators.partner_center.responses import (
     format_time,
     invalid,
     new_id,
     parse_time,
 )
-
-if TYPE_CHECKING:
-    from cosell.emulators.partner_center.emulator import Emulator
 
 ROOT = "/registrations"
 ADD_PATH = "/registrations/-"
@@ -293,15 +287,3 @@ def _solution_ids(referral: Mapping[str, Any]) -> dict[str, Any]:
 
 def _under_root(path: Any) -> bool:
     return isinstance(path, str) and (path == ROOT or path.startswith(ROOT + "/"))
-
-
-async def review_registration(request: Request) -> Response:
-    """``POST /_emulator/referrals/{id}/registrations/0/status``: Microsoft reviews the deal."""
-    emulator: Emulator = request.app.state.emulator
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise invalid("The body must be a JSON object.", "body")
-    change = partial(review, status=body.get("status"), reason=body.get("statusReason"))
-    with emulator.lock:
-        referral = emulator.referrals.change_registration(request.path_params["id"], change, None)
-        return referral_response(referral)
