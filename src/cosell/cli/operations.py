@@ -23,6 +23,7 @@ from cosell.operations.checks import exit_status
 from cosell.operations.conflicts import ConflictView, Resolution, open_conflicts, resolve
 from cosell.operations.deployment import Deployment
 from cosell.operations.doctor import Doctor
+from cosell.operations.records_view import find_record
 from cosell.operations.retry import retry_all, retry_one
 from cosell.operations.status import build_status, jsonable
 from cosell.settings import load_settings
@@ -96,6 +97,8 @@ def status_command(
         _console().print(views.status_table(report))
         if report.failed:
             _console().print(views.dead_letter_table(report.failed))
+        if report.attention:
+            _console().print(views.attention_table(report.attention))
         if report.not_imported:
             _console().print(views.not_imported_table(report.not_imported))
 
@@ -112,12 +115,16 @@ def audit_command(record: str, config_path: Path | None, as_json: bool, limit: i
     """The history of one referral or opportunity (either id), newest first."""
     with _deployment(config_path) as d:
         rows = history(d.store, d.tenant, record, limit)
+        state = find_record(d.store, d.tenant, record_id_of(record))
     if as_json:
         _print_json(jsonable(rows))
         return
-    if not rows:
+    if not rows and state is None:
         _fail(f"no audit rows for {record_id_of(record)}", 1)
-    _console().print(views.audit_table(record_id_of(record), rows))
+    if state is not None:
+        _console().print(views.record_state_line(state))
+    if rows:
+        _console().print(views.audit_table(record_id_of(record), rows))
 
 
 # --- retry -------------------------------------------------------------------------------------

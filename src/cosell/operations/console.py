@@ -13,7 +13,8 @@ from rich.text import Text
 from cosell.operations.activity import SignalSeen
 from cosell.operations.checks import Check
 from cosell.operations.conflicts import ConflictView
-from cosell.operations.status import NotImported, StatusReport
+from cosell.operations.records_view import RecordRow
+from cosell.operations.status import NotImported, RecordNeedingAttention, StatusReport
 from cosell.store.records import AuditRecord, DeadLetter
 
 LEVEL_STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
@@ -63,7 +64,9 @@ def status_rows(report: StatusReport) -> list[tuple[str, str]]:
     oldest = (
         "nothing waiting" if age is None else f"{duration(age)} ago ({when(report.oldest_due)})"
     )
+    records = ", ".join(f"{n} {s}" for s, n in report.records_by_state.items() if n) or "none"
     rows = [
+        ("Records", records),
         ("Links", f"{report.links} ({states})"),
         ("Queue", f"{report.queue_depth} waiting or running, {report.leased} running"),
         ("Oldest unsynced change", oldest),
@@ -113,6 +116,24 @@ def dead_letter_table(letters: Sequence[DeadLetter]) -> Table:
         cells = (letter.key, when(letter.failed_at), str(letter.attempts), letter.reason)
         table.add_row(*map(Text, cells))
     return table
+
+
+def attention_table(rows: Sequence[RecordNeedingAttention]) -> Table:
+    table = Table(title="Records needing attention", title_justify="left")
+    for column in ("Record", "State", "Why", "What changes it"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        record = row.referral_id or row.opportunity_id or row.key
+        table.add_row(*map(Text, (record, row.state, row.reason, row.fix)))
+    return table
+
+
+def record_state_line(row: RecordRow) -> Text:
+    """``cosell audit``'s first line: the record's ledger state, why, and the fix."""
+    text = f"State: {row.state} ({row.state_words})"
+    if row.reason is not None:
+        text += f"\nWhy: {row.reason.text}\nFix: {row.reason.fix}"
+    return Text(text)
 
 
 def not_imported_table(rows: Sequence[NotImported]) -> Table:

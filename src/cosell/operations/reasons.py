@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from cosell.store.records import LedgerRow
+
 _HEAD = re.compile(
     r"^(?P<halted>halted: )?(?:gave up after (?P<tries>\d+) attempts: )?"
     r"(?:(?P<kind>[A-Z][A-Za-z]+): )?(?P<rest>.*)$",
@@ -65,7 +67,7 @@ def plain_reason(raw: str) -> PlainReason:
             "Fill in what is missing in the CRM: the record syncs on its own once it changes.",
             raw,
         )
-    if kind in ("RejectedError", "Conflict", "Ambiguous"):
+    if kind in ("RejectedError", "RecordRejected", "PropertiesRejected", "Conflict", "Ambiguous"):
         return PlainReason(
             f"{side} refused this record: {message}",
             "Correct the record as the message says: a change to it syncs it again on its own "
@@ -94,3 +96,49 @@ def _message(message: str, code: str | None) -> str:
 
 def _words(code: str) -> str:
     return code.replace("_", " ").lower()
+
+
+def ledger_reason(entry: LedgerRow, dead_letter: str | None = None) -> PlainReason | None:
+    """Why a record is in its ledger state and what changes it (``None`` when it is fine)."""
+    raw = entry.raw or dead_letter or entry.reason
+    setting = entry.setting or ""
+    if entry.state == "refused":
+        return plain_reason(raw)
+    if entry.state == "waiting":
+        fix = f"Fill in {setting} in the CRM" if setting else "Fill in what is missing in the CRM"
+        return PlainReason(
+            f"Partner Center cannot take this record yet: {entry.reason}",
+            f"{fix}: the record syncs on its own once it changes.",
+            raw,
+        )
+    if entry.state == "skipped":
+        fix = f"Change {setting} to include it." if setting else "Nothing to do."
+        if setting == "sync flag":
+            fix = "Tick the sync flag on the opportunity to sync it again."
+        return PlainReason(entry.reason, fix, raw)
+    if entry.state == "expired":
+        return PlainReason(
+            entry.reason,
+            "Nothing can sync it now: ask the Microsoft seller to share it again, "
+            "or enter the deal in the CRM by hand.",
+            raw,
+        )
+    return _waiting_for_people(entry, raw)
+
+
+def _waiting_for_people(entry: LedgerRow, raw: str) -> PlainReason | None:
+    if entry.state == "conflict":
+        return PlainReason(entry.reason, "Decide on the Conflicts page (or cosell conflicts).", raw)
+    if entry.state == "parked":
+        fix = entry.setting or "Fix the record on one side, then Retry."
+        return PlainReason(entry.reason, fix, raw)
+    if entry.state == "held":
+        return PlainReason(
+            entry.reason,
+            "Accept the referral (in Partner Center or with the CRM's accept field): the held "
+            "edits then sync.",
+            raw,
+        )
+    if entry.state == "closed" and entry.reason:
+        return PlainReason(entry.reason, "Nothing to do.", raw)
+    return None

@@ -2,9 +2,11 @@
 name, customer, value, stage, owner, direction, ledger state and the reason for that state.
 
 The values are the base both sides last agreed on (the mapping's canonical field names); the
-state is derived from what the store knows about the record: a dead letter (refused), an open
-conflict, a drift mark, a pending create, a closed link, a queued change, else synced. Listing
-reads the tenant's links once and filters in memory (fine for the thousands of records a
+state is the record's ledger state (``cosell.store.ledger``: written by the engine at each
+outcome and by the queue with a dead letter), with what is happening to it right now on top:
+a drift mark from verify, a create under way, a change queued. Records the ledger has not seen
+yet (a store from before the ledger) fall back to the dead letters and the link. Listing reads
+the tenant's links and ledger once and filters in memory (fine for the thousands of records a
 deployment has; a page is cut from the sorted list).
 """
 
@@ -19,22 +21,37 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from cosell.operations.reasons import PlainReason, plain_reason
+from cosell.operations.reasons import PlainReason, ledger_reason, plain_reason
 from cosell.queue.protocol import queue_key
 from cosell.store import drift as drift_marks
 from cosell.store import links as stored_links
-from cosell.store.records import Link, TenantId
+from cosell.store.records import LedgerRow, Link, TenantId
 from cosell.store.schema import audit, conflicts, dead_letters, queue
 from cosell.store.sql import Store
 
 RecordState = Literal[
-    "refused", "skipped", "conflict", "drift", "creating", "queued", "closed", "synced"
+    "refused",
+    "expired",
+    "waiting",
+    "skipped",
+    "conflict",
+    "parked",
+    "drift",
+    "held",
+    "creating",
+    "queued",
+    "closed",
+    "synced",
 ]
 STATES: tuple[RecordState, ...] = (
     "refused",
+    "expired",
+    "waiting",
     "skipped",
     "conflict",
+    "parked",
     "drift",
+    "held",
     "creating",
     "queued",
     "closed",
@@ -42,14 +59,22 @@ STATES: tuple[RecordState, ...] = (
 )
 STATE_WORDS: dict[str, str] = {
     "refused": "Refused: a side would not take the change",
+    "expired": "Closed in Partner Center before it ever reached the CRM",
+    "waiting": "Waiting for data Partner Center needs (the reason names the field)",
     "skipped": "Not imported: a mapping rule leaves it out (the reason says which setting)",
     "conflict": "Waiting for a person to decide (a conflict or an account choice)",
+    "parked": "Parked: the sides kept undoing each other, so cosell stopped syncing it",
     "drift": "The sides disagree (found by verify)",
+    "held": "Held: the referral is on hold; edits wait for it to be accepted",
     "creating": "Being created on the other side",
     "queued": "A change is waiting to sync",
     "closed": "Closed on both sides",
     "synced": "In sync",
 }
+ATTENTION: frozenset[str] = frozenset(
+    {"refused", "expired", "waiting", "skipped", "conflict", "parked", "drift"}
+)
+"""States a person should look at (the others settle on their own)."""
 SORTS = ("name", "customer", "value", "stage", "state", "last_sync")
 PAGE_SIZE = 25
 
@@ -161,12 +186,18 @@ def _among(row: RecordRow, only: Collection[str] | None) -> bool:
 
 
 def all_records(store: Store, tenant: TenantId) -> list[RecordRow]:
-    """Every linked record and every dead-lettered key without a link."""
+    """Every record the ledger knows (linked or not), and from before the ledger every
+    dead-lettered key and skipped referral without a link."""
     facts = _Facts.read(store, tenant)
     rows = [_row(link, facts) for link in facts.links]
     known = {r.key for r in rows} | {
         queue_key("opportunity", r.opportunity_id) for r in rows if r.opportunity_id
     }
+    for entry in facts.ledger:
+        keys = _entry_keys(entry)
+        if not keys & known:
+            rows.append(_unlinked(entry, facts))
+            known |= keys
     for key, reason in facts.dead.items():
         if key not in known:
             rows.append(_orphan(key, reason, facts.dead_at.get(key)))
@@ -215,9 +246,27 @@ class _Facts:
     skipped: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     """Referrals left out by a rule (a lead not imported, closed before import): id → the
     newest such audit message and when."""
+    ledger: list[LedgerRow] = field(default_factory=list)
+    by_id: dict[str, LedgerRow] = field(default_factory=dict)
 
     @classmethod
     def read(cls, store: Store, tenant: TenantId) -> _Facts:
+        facts = cls._read(store, tenant)
+        facts.ledger = store.ledger(tenant)
+        for entry in facts.ledger:
+            for record_id in (entry.opportunity_id, entry.referral_id):
+                if record_id:
+                    facts.by_id[record_id] = entry
+        return facts
+
+    def entry(self, link: Link) -> LedgerRow | None:
+        for record_id in (link.referral_id, link.opportunity_id):
+            if record_id and record_id in self.by_id:
+                return self.by_id[record_id]
+        return None
+
+    @classmethod
+    def _read(cls, store: Store, tenant: TenantId) -> _Facts:
         drifted = set(drift_marks.flags(store, tenant))
         with store.engine.connect() as conn:
             link_rows = stored_links.all_of(conn, tenant)
@@ -274,6 +323,11 @@ def _first(conn: Any, tenant: TenantId, direction: str, column: Any) -> dict[str
 def _row(link: Link, facts: _Facts) -> RecordRow:
     keys = _keys(link)
     reason_text = next((facts.dead[k] for k in keys if k in facts.dead), None)
+    entry = facts.entry(link)
+    state = _state(link, keys, facts, entry)
+    reason = plain_reason(reason_text) if reason_text else None
+    if entry is not None and entry.state == state:
+        reason = ledger_reason(entry, reason_text) or reason
     base = link.base or {}
     return RecordRow(
         key=keys[0],
@@ -287,8 +341,8 @@ def _row(link: Link, facts: _Facts) -> RecordRow:
         stage=_text(base.get("stage")),
         owner=_owner(base.get("partner_team")),
         direction=_direction(link, facts),
-        state=_state(link, keys, facts),
-        reason=plain_reason(reason_text) if reason_text else None,
+        state=state,
+        reason=reason,
         last_sync=link.updated_at,
         base=base,
     )
@@ -303,10 +357,19 @@ def _keys(link: Link) -> list[str]:
     return keys or [f"link:{link.id}"]
 
 
-def _state(link: Link, keys: Sequence[str], facts: _Facts) -> RecordState:
+_FAILED: frozenset[str] = frozenset({"refused", "expired", "waiting"})
+
+
+def _state(link: Link, keys: Sequence[str], facts: _Facts, entry: LedgerRow | None) -> RecordState:
+    """The ledger's state; a conflict, a drift, a create or a queued change on top of a
+    record that is otherwise fine."""
+    ledger_state = entry.state if entry is not None else None
+    if ledger_state in _FAILED or ledger_state == "parked":
+        assert ledger_state is not None
+        return ledger_state
     if any(k in facts.dead for k in keys):
         return "refused"
-    if link.id in facts.conflicted:
+    if link.id in facts.conflicted or ledger_state == "conflict":
         return "conflict"
     if link.id in facts.drifted:
         return "drift"
@@ -314,7 +377,46 @@ def _state(link: Link, keys: Sequence[str], facts: _Facts) -> RecordState:
         return "creating"
     if any(k in facts.queued for k in keys):
         return "queued"
+    if ledger_state in ("held", "closed", "synced", "skipped"):
+        assert ledger_state is not None
+        return ledger_state
     return "closed" if link.state == "closed" else "synced"
+
+
+def _entry_keys(entry: LedgerRow) -> set[str]:
+    keys = set()
+    if entry.referral_id:
+        keys.add(queue_key("referral", entry.referral_id))
+    if entry.opportunity_id:
+        keys.add(queue_key("opportunity", entry.opportunity_id))
+    return keys
+
+
+def _unlinked(entry: LedgerRow, facts: _Facts) -> RecordRow:
+    """A record the ledger knows that has no link (not imported, refused before it existed
+    on the other side, expired before it reached the CRM)."""
+    keys = sorted(_entry_keys(entry), reverse=True)
+    dead = next((facts.dead[k] for k in keys if k in facts.dead), None)
+    state: RecordState = entry.state
+    if dead is not None and state not in _FAILED:
+        state = "refused"
+    reason = ledger_reason(entry, dead) if state == entry.state else plain_reason(dead or "")
+    return RecordRow(
+        key=keys[0],
+        link_id=None,
+        referral_id=entry.referral_id,
+        opportunity_id=entry.opportunity_id,
+        name="",
+        customer="",
+        value=None,
+        currency="",
+        stage="",
+        owner="",
+        direction="incoming" if entry.referral_id else "outgoing",
+        state=state,
+        reason=reason,
+        last_sync=entry.updated_at,
+    )
 
 
 def _direction(link: Link, facts: _Facts) -> str:

@@ -16,7 +16,7 @@ from cosell.clients.salesforce import SalesforceClient
 from cosell.errors import CosellError
 from cosell.operations.activity import Activity, read_activity
 from cosell.operations.call_meter import calls_last_24h
-from cosell.operations.records_view import RecordRow, all_records
+from cosell.operations.records_view import ATTENTION, STATE_WORDS, STATES, RecordRow, all_records
 from cosell.store.records import DeadLetter, TenantId
 from cosell.store.sql import Store
 
@@ -75,6 +75,19 @@ class NotImported:
 
 
 @dataclass(frozen=True)
+class RecordNeedingAttention:
+    """A record in a state a person should look at: which state, why, and the fix."""
+
+    key: str
+    referral_id: str | None
+    opportunity_id: str | None
+    state: str
+    state_words: str
+    reason: str
+    fix: str
+
+
+@dataclass(frozen=True)
 class StatusReport:
     """One tenant's sync state at ``generated_at``."""
 
@@ -95,6 +108,10 @@ class StatusReport:
     """The newest dead letters (up to ``FAILED_SHOWN``) with their reasons."""
     not_imported: tuple[NotImported, ...] = ()
     """Referrals a mapping rule left out (e.g. leads): why, and the setting that imports them."""
+    records_by_state: dict[str, int] = field(default_factory=dict)
+    """Every record cosell has seen, per ledger state (every state listed, zeros included)."""
+    attention: tuple[RecordNeedingAttention, ...] = ()
+    """The records in a state a person should look at, with the reason and the fix."""
 
     @property
     def links(self) -> int:
@@ -128,6 +145,7 @@ def build_status(
     """Counts from the store; expiring referrals and the API budget when the clients are given."""
     stats = store.stats(tenant_id)
     now = store.clock.now()
+    records = all_records(store, tenant_id)
     expiring = None
     if partner_center is not None:
         expiring = expiring_referrals(partner_center, now, expiring_within_days)
@@ -147,9 +165,23 @@ def build_status(
         failed=tuple(store.dead_letters(tenant_id, limit=FAILED_SHOWN)),
         not_imported=tuple(
             NotImported(r.referral_id or "", r.reason.text if r.reason else "", _fix(r))
-            for r in all_records(store, tenant_id)
+            for r in records
             if r.state == "skipped"
         ),
+        records_by_state={s: sum(r.state == s for r in records) for s in STATES},
+        attention=tuple(_attention(r) for r in records if r.state in ATTENTION),
+    )
+
+
+def _attention(row: RecordRow) -> RecordNeedingAttention:
+    return RecordNeedingAttention(
+        key=row.key,
+        referral_id=row.referral_id,
+        opportunity_id=row.opportunity_id,
+        state=row.state,
+        state_words=STATE_WORDS[row.state],
+        reason=row.reason.text if row.reason else "",
+        fix=_fix(row),
     )
 
 

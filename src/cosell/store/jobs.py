@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cosell.redaction import redact_text
+from cosell.store import ledger
 from cosell.store.records import Job, TenantId
 from cosell.store.schema import dead_letters, queue
 
@@ -196,6 +197,7 @@ def put_dead_letter(
         set_={"reason": reason, "attempts": attempts, "failed_at": now},
     )
     conn.execute(stmt)
+    ledger.on_dead_letter(conn, tenant, key, reason, now)
 
 
 @dataclass(frozen=True)

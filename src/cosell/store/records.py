@@ -13,6 +13,10 @@ LinkState = Literal["linked", "pending_create", "conflict", "closed"]
 Direction = Literal["to_partner_center", "to_crm", "none"]
 AuditOutcome = Literal["synced", "skipped", "conflict", "rejected", "error", "drift"]
 """``drift``: a verify run found the sides disagreeing (or agreeing again after a repair)."""
+LedgerState = Literal[
+    "synced", "held", "waiting", "skipped", "refused", "conflict", "parked", "closed", "expired"
+]
+"""Where a record stands (see :mod:`cosell.store.ledger`)."""
 ConflictState = Literal["open", "resolved", "applied"]
 """open: parked; resolved: an admin chose; applied: the engine wrote the choice to both sides."""
 
@@ -95,6 +99,37 @@ class AuditRecord:
     outcome: AuditOutcome
     message: str
     request_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LedgerUpdate:
+    """A ledger state to record for a referral, an opportunity or the pair.
+
+    ``reason`` is in a seller's words; ``setting`` names what changes it (the mapping setting
+    of a rule, the missing field); ``raw`` keeps a side's exact error for support.
+    """
+
+    state: LedgerState
+    referral_id: str | None = None
+    opportunity_id: str | None = None
+    reason: str = ""
+    setting: str | None = None
+    raw: str | None = None
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """A record's ledger state as stored; ``since`` is when it entered the state."""
+
+    tenant_id: TenantId
+    referral_id: str | None
+    opportunity_id: str | None
+    state: LedgerState
+    reason: str
+    setting: str | None
+    raw: str | None
+    since: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True)

@@ -152,6 +152,26 @@ conflicts = sa.Table(
     sa.Index(None, "tenant_id", "state"),
 )
 
+ledger = sa.Table(
+    "ledger",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _tenant(),
+    sa.Column("referral_id", sa.String(100)),
+    sa.Column("opportunity_id", sa.String(100)),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("setting", sa.Text),
+    sa.Column("raw", sa.Text),
+    sa.Column("since", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("tenant_id", "referral_id"),
+    sa.UniqueConstraint("tenant_id", "opportunity_id"),
+    sa.Index(None, "tenant_id", "state"),
+)
+"""One row per record cosell has seen (a referral, an opportunity, or the pair once linked):
+its ledger state, why, and the setting or field that changes it (see ``cosell.store.ledger``)."""
+
 users = sa.Table(
     "users",
     metadata,

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine
 
 from cosell.clock import Clock, SystemClock
 from cosell.store import audit as audit_rows
-from cosell.store import conflicts, jobs, links
+from cosell.store import conflicts, jobs, ledger, links
 from cosell.store.database import make_engine, upgrade_to_head
 from cosell.store.records import (
     AuditEntry,
@@ -22,6 +22,8 @@ from cosell.store.records import (
     DeadLetter,
     FieldConflict,
     Job,
+    LedgerRow,
+    LedgerUpdate,
     Link,
     LinkUpdate,
     Side,
@@ -115,6 +117,27 @@ class Store:
             for name, value in (cursors or {}).items():
                 self._put_cursor(conn, tenant, name, value, now)
         return stored
+
+    # --- ledger ----------------------------------------------------------------------------------
+
+    def record_state(self, tenant: TenantId, record: LedgerUpdate) -> bool:
+        """Put a record in a ledger state; True when its state or reason changed."""
+        with self._tx() as conn:
+            return ledger.put(conn, tenant, record, self._now())
+
+    def ledger(self, tenant: TenantId) -> list[LedgerRow]:
+        """Every record the tenant's connector has seen, with its state."""
+        with self._tx() as conn:
+            return ledger.all_of(conn, tenant)
+
+    def ledger_for(self, tenant: TenantId, record_id: str) -> LedgerRow | None:
+        """The ledger row of a referral or opportunity id."""
+        with self._tx() as conn:
+            return ledger.for_record(conn, tenant, record_id)
+
+    def ledger_counts(self, tenant: TenantId) -> dict[str, int]:
+        with self._tx() as conn:
+            return ledger.counts(conn, tenant)
 
     # --- cursors ---------------------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cosell.operations.records_view import RecordState
+
 
 class _Out(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -30,9 +32,7 @@ class RecordOut(_Out):
     stage: str
     owner: str
     direction: str
-    state: Literal[
-        "refused", "skipped", "conflict", "drift", "creating", "queued", "closed", "synced"
-    ]
+    state: RecordState
     state_words: str
     reason: ReasonOut | None
     last_sync: datetime | None

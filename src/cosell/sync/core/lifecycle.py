@@ -9,6 +9,8 @@ A notice is a line for the status field, chosen from the referral and the plan (
   each new edit is shown (and audited) once, and an unchanged record is never written again.
 - Edits held while an incoming referral is on hold (they wait for accept): the notice names
   them, so the record never says "✔ Synced" while a seller's edit has not reached Partner Center.
+- A field both sides changed differently that waits for a person (a manual conflict): the
+  record never says "✔ Synced" while the sides are kept apart.
 - An incoming referral nearing its 14-day expiry: ``⚠ Expires in 2 days — accept or decline``.
 
 The record itself is the memory: a notice equal to the status field already shown is not
@@ -33,6 +35,10 @@ EXPIRES = "Expires in {days} — accept or decline"
 EXPIRED_WHY = "not accepted within 14 days"
 CLOSED_BY_MICROSOFT = "Closed by Microsoft: {substatus}"
 NOT_SYNCABLE_NOTICE = "Not syncable: the referral is Closed; kept in the CRM only: {edits}"
+CONFLICT_NOTICE = (
+    "Conflict: {fields} changed differently on both sides; kept apart until someone decides "
+    "in cosell (Conflicts)"
+)
 HELD_NOTICE = "Held: the referral is on hold; these edits wait for accept: {edits}"
 NO_UNSHARE_NOTICE = (
     "Not syncable: Partner Center does not let a shared referral be made private again "
@@ -56,6 +62,7 @@ def notice(facts: Facts) -> str | None:
     return (
         closed_by_microsoft(facts)
         or refused_edits(facts)
+        or waiting_for_a_person(facts)
         or expiry_warning(facts)
         or held_edits(facts)
     )
@@ -85,6 +92,12 @@ def refused_edits(facts: Facts) -> str | None:
         return NOT_SYNCABLE_NOTICE.format(edits=edits)
     unshare = next((s for s in facts.decided.skipped if s.reason.endswith(NO_UNSHARE)), None)
     return NO_UNSHARE_NOTICE.format(field=unshare.field) if unshare else None
+
+
+def waiting_for_a_person(facts: Facts) -> str | None:
+    """Fields both sides changed that no owner rule decides: a person chooses."""
+    fields = sorted({c.field for c in facts.decided.conflicts if c.resolution == "manual"})
+    return CONFLICT_NOTICE.format(fields=", ".join(fields)) if fields else None
 
 
 def held_edits(facts: Facts) -> str | None:

@@ -6,7 +6,8 @@ than the engine, so they need not import it and the engine imports them alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from cosell.clock import Clock
 from cosell.store.records import Link, TenantId
@@ -17,6 +18,9 @@ from cosell.sync.sides.crm import CrmSide
 from cosell.sync.sides.crm_record import CrmRecord
 from cosell.sync.sides.partner_center import PartnerCenterSide, PcRecord
 from cosell.sync.sides.salesforce.schema import CrmSchema
+
+if TYPE_CHECKING:
+    from cosell.sync.engine.rebase import Move
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,8 @@ class Context:
     clock: Clock
     schema: CrmSchema
     mapping: SyncMapping
+    moved: dict[str, Move] = field(default_factory=dict)
+    """Fields the mapping moved since links were made (see :mod:`cosell.sync.engine.rebase`)."""
 
 
 @dataclass

@@ -19,7 +19,7 @@ from cosell.clients.hubspot import HubSpotClient
 from cosell.clients.partner_center import PartnerCenterClient
 from cosell.clients.salesforce import SalesforceClient
 from cosell.clock import Clock
-from cosell.errors import ConfigError, StaleWrite
+from cosell.errors import ConfigError, CosellError, StaleWrite
 from cosell.queue.protocol import KeyKind, parse_key
 from cosell.settings import Settings
 from cosell.store.records import AuditEntry, Job, Link, TenantId
@@ -28,6 +28,7 @@ from cosell.sync.core import name_marker, solutions, team
 from cosell.sync.core.mapping import SyncMapping, default_mapping, load_mapping
 from cosell.sync.core.plan import PlanFacts
 from cosell.sync.core.translate import from_crm, from_partner_center, referral_kind
+from cosell.sync.engine import rebase
 from cosell.sync.engine.context import Context, Snapshot, link_keys
 from cosell.sync.engine.pair_locks import Held, KeyLocks, key_locks_for
 from cosell.sync.engine.reconcile import Reconcile
@@ -38,6 +39,10 @@ from cosell.sync.sides.partner_center import PartnerCenterSide, PcRecord
 from cosell.sync.sides.salesforce.schema import CrmSchema, describe_org
 from cosell.sync.sides.salesforce.side import CrmRecord
 from cosell.sync.sides.salesforce.side import CrmSide as SalesforceSide
+
+
+class StillRefused(CosellError):
+    """A dead-lettered key whose reconcile settled nothing: it stays a dead letter as it was."""
 
 
 class EngineParts(Protocol):
@@ -59,6 +64,8 @@ class EngineParts(Protocol):
     def clock(self) -> Clock: ...
 
 
+UNSETTLED = frozenset({"refused", "waiting", "expired"})
+"""Ledger states only a successful reconcile may leave."""
 MAX_ROUNDS = 3
 """A create is followed by one more round (write back ids); more means something is wrong."""
 MAX_STALE = 3
@@ -101,7 +108,12 @@ class Engine:
         self.mapping: SyncMapping = crm.schema.mapping
         self.stats = EngineStats()
         self.pairs: KeyLocks = key_locks_for(store, tenant)
-        self.context = Context(store, tenant, partner_center, crm, clock, self.schema, self.mapping)
+        moved = rebase.pending(store, tenant, self.mapping, clock.now()).moved
+        self.context = Context(
+            store, tenant, partner_center, crm, clock, self.schema, self.mapping, moved
+        )
+        self._applied = False
+        self._applying = threading.Lock()
 
     @classmethod
     def build(
@@ -176,6 +188,7 @@ class Engine:
 
     def reconcile_key(self, key: str) -> None:
         """Bring the pair behind ``key`` into agreement (re-reading after a 412, bounded)."""
+        self.apply_mapping()
         kind, record_id = parse_key(key)
         with (
             self.pairs.hold(*self.pair_keys(kind, record_id)) as held,
@@ -190,16 +203,45 @@ class Engine:
                     if attempt == MAX_STALE - 1:
                         raise
 
+    def apply_mapping(self) -> None:
+        """Record the configured mapping as the store's last applied one (once per engine): a
+        field it moved is re-based on each existing link at its next reconcile."""
+        if self._applied:
+            return
+        with self._applying:
+            if not self._applied:
+                applied = rebase.apply(self.store, self.tenant, self.mapping, self.clock.now())
+                self.context = replace(self.context, moved=dict(applied.moved))
+                self._applied = True
+
     def _rounds(self, kind: KeyKind, record_id: str, correlation_id: str, held: Held) -> None:
         self.stats.count("reconciles")
         pending: list[AuditEntry] = []
+        recorded = False
         for _ in range(MAX_ROUNDS):
             snapshot = self._read_held(kind, record_id, held)
             step = Reconcile(self.context, snapshot, self.facts(snapshot), correlation_id, pending)
-            if not step.run():
-                return
+            created = step.run()
+            recorded = recorded or step.ledger.recorded
+            if not created:
+                break
             self.stats.count("creates")
             pending = step.carried
+        if not recorded:
+            self._keep_dead_letter(f"{kind}:{record_id}")
+
+    def _keep_dead_letter(self, key: str) -> None:
+        """A pass that settled nothing (the record is gone, or not ours to sync) does not clear
+        a dead letter: only a reconcile that succeeded does."""
+        letter = self.store.dead_letter_for(self.tenant, key)
+        reason = letter.reason if letter is not None else None
+        if reason is None:
+            # A retry takes the dead letter off before the run: the ledger still knows.
+            row = self.store.ledger_for(self.tenant, parse_key(key)[1])
+            if row is not None and row.state in UNSETTLED:
+                reason = row.raw or row.reason
+        if reason is not None:
+            raise StillRefused(reason.removeprefix(f"{StillRefused.__name__}: "))
 
     # --- reading ---------------------------------------------------------------------------------
 

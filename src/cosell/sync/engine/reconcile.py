@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 from cosell.clients.salesforce_records import parse_datetime
 from cosell.errors import CosellError, StaleWrite
-from cosell.store.records import AuditEntry, LinkUpdate
+from cosell.store.records import AuditEntry, LedgerUpdate, LinkUpdate
 from cosell.sync.core import audit_trail
 from cosell.sync.core.mapping import SyncMapping
-from cosell.sync.core.plan import Plan, PlanFacts, plan
+from cosell.sync.core.plan import SYNC_OFF, Plan, PlanFacts, plan
 from cosell.sync.core.records import CreateContext, Value
 from cosell.sync.core.solutions import ROWS_KEY
 from cosell.sync.core.translate import to_crm_create, to_crm_fields, to_partner_center_create
 from cosell.sync.core.translate import to_partner_center_ops as pc_ops
-from cosell.sync.core.validation import check_cosell_ready
-from cosell.sync.engine import outcomes, related, resolutions
+from cosell.sync.core.validation import Problem, check_cosell_ready
+from cosell.sync.engine import ledger_states, outcomes, rebase, related, resolutions
 from cosell.sync.engine.account_review import AccountReview
 from cosell.sync.engine.record_status import NotReady, RecordStatus
 from cosell.sync.sides.partner_center import PcRecord, split_patchable
@@ -61,6 +61,8 @@ class Reconcile:
         self.entries = self.status.entries
         """This round's audit entries (the same list the status shows)."""
         self.carried: list[AuditEntry] = []
+        self.ledger = self.status.recorder
+        """The ledger state this round leaves the record in (``ledger.recorded``)."""
 
     @property
     def mapping(self) -> SyncMapping:
@@ -74,14 +76,19 @@ class Reconcile:
             return False
         if self._read_before_commit():
             raise StaleWrite("the opportunity was read before the pair's last commit: re-read")
-        base = snap.link.base if snap.linked and snap.link else None
+        base = self._base()
         decided = plan(base, snap.pc_values, snap.crm_values, self.mapping, self.facts)
+        rebase.settle(decided)
         if decided.create == "referral":
             return self._create_referral(decided)
         if decided.create == "opportunity":
             return self._create_opportunity(decided)
         if not snap.linked and snap.pc is not None and snap.crm is None and decided.skipped:
             self._record_not_imported(decided)
+        elif not snap.linked and snap.crm is not None and self._sync_off(decided):
+            self.ledger.put(
+                LedgerUpdate("skipped", None, snap.crm.id, reason=SYNC_OFF, setting="sync flag")
+            )
         if snap.pc is not None and snap.crm is not None:
             choices = self._resolutions(decided)
             self._merge(decided)
@@ -89,6 +96,29 @@ class Reconcile:
                 self.ctx.store, self.ctx.tenant, [c.conflict.id for c in choices]
             )
         return False
+
+    def _base(self) -> dict[str, Value] | None:
+        """The link's base, re-based first for fields the mapping moved (store only)."""
+        snap = self.snap
+        if not snap.linked or snap.link is None:
+            return None
+        pc_values, crm_values = snap.pc_values, snap.crm_values
+        if pc_values is None or crm_values is None:
+            return snap.link.base
+        moves = rebase.needed(snap.link, self.ctx.moved)
+        if moves:
+            base = rebase.rebased(snap.link.base, moves, pc_values, crm_values)
+            entries = [
+                self.status.entry("none", outcome="skipped", field=name, message=_rebased(move))
+                for name, move in sorted(moves.items())
+            ]
+            update = LinkUpdate(link_id=snap.link.id, base=base)
+            snap.link = self.ctx.store.commit_sync(self.ctx.tenant, update, entries)
+            outcomes.log_entries(
+                entries, referral_id=snap.link.referral_id, opportunity_id=snap.link.opportunity_id
+            )
+        rebase.view(snap.link.base, pc_values, crm_values)
+        return snap.link.base
 
     def _read_before_commit(self) -> bool:
         """The CRM record is older than the base (a reconcile committed between this one's
@@ -135,6 +165,14 @@ class Reconcile:
             ctx.store.record_audit(ctx.tenant, [entry])
             outcomes.log_entry(entry)
         self._keep_dead_letter(message)
+        self.ledger.put(ledger_states.skipped(pc.id, decided))
+
+    def _sync_off(self, decided: Plan) -> bool:
+        """An opportunity the ledger knows (it was flagged once) whose flag is now off."""
+        crm = self.snap.crm
+        assert crm is not None
+        off = any(s.reason == SYNC_OFF for s in decided.skipped)
+        return off and self.ledger.known(crm.id) not in (None, "skipped")
 
     def _keep_dead_letter(self, message: str) -> None:
         """A referral refused earlier (a dead letter) that is now left out (it expired, it closed)
@@ -147,8 +185,13 @@ class Reconcile:
             return
         prefix = f"{ExpiredBeforeSync.__name__}: "
         if letter.reason.startswith(prefix):
-            raise ExpiredBeforeSync(letter.reason.removeprefix(prefix))
-        raise ExpiredBeforeSync(f"{message}; it never reached the CRM: {letter.reason}")
+            reason = letter.reason.removeprefix(prefix)
+        else:
+            reason = f"{message}; it never reached the CRM: {letter.reason}"
+        substatus = str(pc.raw.get("substatus") or pc.raw.get("status") or "Closed")
+        words = f"{substatus} before it reached the CRM: {_refusal_of(reason)}"
+        self.ledger.put(LedgerUpdate("expired", pc.id, reason=words, raw=reason))
+        raise ExpiredBeforeSync(reason)
 
     # --- creates ---------------------------------------------------------------------------------
 
@@ -158,7 +201,7 @@ class Reconcile:
         assert self.snap.crm_values is not None
         problems = check_cosell_ready(self.snap.crm_values, self.mapping)
         if problems:
-            self.status.refuse([str(p) for p in problems])
+            self.status.refuse([str(p) for p in problems], self._crm_fields(problems))
         ctx.store.record_create_intent(
             ctx.tenant, "partner_center", crm.id, f"opportunity:{crm.id}"
         )
@@ -181,6 +224,9 @@ class Reconcile:
         entry = self.status.entry("to_crm", message=f"opportunity created from referral {pc.id}")
         choice = AccountReview(ctx).choose(pc, self.snap.link, entry)
         if choice is None:
+            reason = "the customer matches more than one account: a person chooses"
+            update = LedgerUpdate("conflict", pc.id, reason=reason, setting="cosell conflicts")
+            self.ledger.put(update)
             return False
         ctx.store.record_create_intent(ctx.tenant, "crm", pc.id, f"referral:{pc.id}")
         write = to_crm_create(decided.to_crm, self.mapping)
@@ -208,7 +254,7 @@ class Reconcile:
         assert snap.pc is not None
         assert snap.crm is not None
         new_base = dict(decided.new_base)
-        unready = self._hold_unready(decided, new_base)
+        unready, unready_fields = self._hold_unready(decided, new_base)
         pc_after = self._write_partner_center(decided, new_base)
         self.entries += self.status.decision_entries(decided)
         self.entries += self.status.conflict_entries(decided.conflicts)
@@ -233,6 +279,7 @@ class Reconcile:
                 self.ctx.crm.update(snap.crm, write, extra)
             related.mirror_notes(self.ctx, snap.crm.id, decided)
         changed = not snap.linked or new_base != (snap.link.base if snap.link else None)
+        link = snap.link
         if changed or audit_trail.has_news(self.entries) or noticed:
             stored = self.status.to_store()
             link = self._commit(pc_after, snap.crm.id, new_base, stored, snap.crm.modstamp)
@@ -244,7 +291,36 @@ class Reconcile:
             # change signal about this very version can be told apart from a new change.
             self._commit(pc_after, snap.crm.id, new_base, [], snap.crm.modstamp)
         if unready:
+            ids = (pc_after.id, snap.crm.id)
+            self.ledger.put(ledger_states.waiting(unready_fields, unready, *ids))
             raise NotReady(unready)
+        self._settle(decided, pc_after, notice, link.id if link else None)
+
+    def _settle(
+        self, decided: Plan, pc: PcRecord, notice: AuditEntry | None, link_id: int | None
+    ) -> None:
+        crm = self.snap.crm
+        assert crm is not None
+        ctx = self.ctx
+        open_conflicts = [
+            c for c in ctx.store.conflicts(ctx.tenant, "open") if c.link_id == link_id
+        ]
+        closed = None
+        if str(pc.raw.get("status") or "") == "Closed":
+            closed = f"Closed: {pc.raw.get('substatus') or 'closed'} in Partner Center"
+        update = ledger_states.settled(
+            decided,
+            pc.id,
+            crm.id,
+            conflicts=len(open_conflicts),
+            closed=closed,
+            notice=notice.message if notice else None,
+        )
+        self.ledger.put(update)
+
+    def _crm_fields(self, problems: list[Problem]) -> list[str]:
+        specs = self.mapping.fields
+        return [(specs[p.field].crm if p.field in specs else None) or p.field for p in problems]
 
     def _edited_since_commit(self) -> bool:
         """A side changed since the last commit (its eTag or SystemModstamp moved)."""
@@ -296,14 +372,16 @@ class Reconcile:
             self.status.entry("none", outcome="skipped", field=name, message=message)
         )
 
-    def _hold_unready(self, decided: Plan, new_base: dict[str, Value]) -> str | None:
+    def _hold_unready(
+        self, decided: Plan, new_base: dict[str, Value]
+    ) -> tuple[str | None, list[str]]:
         """Changes Partner Center would refuse are held back (with the reason); the rest syncs."""
         changes = decided.to_partner_center
         values = {**(self.snap.pc_values or {}), **changes}
         problems = [p for p in check_cosell_ready(values, self.mapping) if p.field in changes]
         for problem in problems:
             self._keep_base(problem.field, new_base, decided, str(problem))
-        return "; ".join(str(p) for p in problems) or None
+        return "; ".join(str(p) for p in problems) or None, self._crm_fields(problems)
 
     # --- commit ----------------------------------------------------------------------------------
 
@@ -327,3 +405,16 @@ class Reconcile:
         link = self.ctx.store.commit_sync(self.ctx.tenant, update, entries)
         outcomes.log_entries(entries, referral_id=pc.id, opportunity_id=opportunity_id)
         return link
+
+
+def _refusal_of(reason: str) -> str:
+    """The side's words inside a dead letter's reason (after its error class)."""
+    tail = reason.rpartition("never reached the CRM: ")[2]
+    return tail.partition(": ")[2] or tail
+
+
+def _rebased(move: rebase.Move) -> str:
+    return (
+        f"mapping changed ({move.what}): re-based, nothing written; the next edit of the field "
+        "on either side syncs"
+    )

@@ -14,12 +14,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from cosell.errors import RejectedError
-from cosell.store.records import AuditEntry, Direction
+from cosell.store.records import AuditEntry, Direction, LedgerUpdate
 from cosell.sync.core import audit_trail, lifecycle, name_marker
 from cosell.sync.core.mapping import SyncMapping
 from cosell.sync.core.plan import FieldConflict, Plan
 from cosell.sync.core.records import CrmWrite
 from cosell.sync.engine import outcomes, related, resolutions
+from cosell.sync.engine.ledger_states import Recorder, waiting
 from cosell.sync.sides.partner_center import PcRecord
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class RecordStatus:
         self.request_ids = (f"ms-correlation-id:{correlation_id}",)
         self.entries: list[AuditEntry] = list(pending)
         self._stored = {id(e) for e in pending}
+        self.recorder = Recorder(ctx)
 
     @property
     def mapping(self) -> SyncMapping:
@@ -164,9 +166,11 @@ class RecordStatus:
             entry = replace(entry, request_ids=(*entry.request_ids, f"request-id:{request_id}"))
         return entry
 
-    def refuse(self, reasons: list[str]) -> None:
-        """Show why on the record (once per distinct reason), then give up with ``NotReady``."""
+    def refuse(self, reasons: list[str], fields: Sequence[str] = ()) -> None:
+        """Show why on the record (once per distinct reason), then give up with ``NotReady``:
+        the record waits for the data (``fields``) Partner Center needs."""
         text = "; ".join(reasons)
+        self.recorder.put(waiting(fields, text, self.referral_id(), self.opportunity_id()))
         self.show_failure(text)
         raise NotReady(text)
 
@@ -212,12 +216,24 @@ class RecordStatus:
             return self.snap.pc.id
         return self.snap.link.referral_id if self.snap.link else None
 
+    def opportunity_id(self) -> str | None:
+        if self.snap.crm is not None:
+            return self.snap.crm.id
+        return self.snap.link.opportunity_id if self.snap.link else None
+
+    def refused(self, exc: RejectedError) -> None:
+        """The record is refused by a side: its words, and the exact error for support."""
+        raw = f"{type(exc).__name__}: {exc}"
+        ids = (self.referral_id(), self.opportunity_id())
+        self.recorder.put(LedgerUpdate("refused", *ids, reason=exc.message, raw=raw))
+
     @contextmanager
     def shown_on_record(self) -> Iterator[None]:
         """A refusal by either side is shown on the record, then handed to the queue."""
         try:
             yield
         except RejectedError as exc:
+            self.refused(exc)
             # If the CRM refuses even the status write, the dead letter keeps the reason.
             with suppress(RejectedError):
                 self.show_failure(exc.message, exc.request_id)

@@ -1,0 +1,165 @@
+"""The ledger: one row per record cosell has seen, with the state it is in and why.
+
+The engine writes a record's state at each reconcile outcome (synced, held, waiting for data,
+skipped by a rule, refused by a side, conflict, parked, closed, expired before sync); the queue
+writes ``refused`` with a dead letter, in the dead letter's own transaction, unless the engine
+already said more precisely why (waiting for data, expired). Every surface reads this table:
+status, audit, the console and its API, the metrics.
+
+A row is found by its referral id, else its opportunity id; a row known by one id learns the
+other when the pair links (a referral refused before its opportunity existed keeps its history).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from cosell.redaction import redact_text
+from cosell.store.records import LedgerRow, LedgerState, LedgerUpdate, TenantId
+from cosell.store.schema import ledger
+
+STATES: tuple[LedgerState, ...] = (
+    "refused",
+    "expired",
+    "waiting",
+    "conflict",
+    "parked",
+    "skipped",
+    "held",
+    "closed",
+    "synced",
+)
+"""Every ledger state, those needing a person first."""
+PRECISE_FAILURES: frozenset[str] = frozenset({"waiting", "expired"})
+"""States the engine set with a better reason than a dead letter's ``refused``."""
+MAX_TEXT = 2000
+
+
+def put(conn: Connection, tenant: TenantId, record: LedgerUpdate, now: datetime) -> bool:
+    """Record ``record``'s state; True when the state or its reason changed."""
+    rows = _matching(conn, tenant, record.referral_id, record.opportunity_id)
+    values = _values(record)
+    if not rows:
+        conn.execute(
+            sa.insert(ledger).values(tenant_id=tenant, since=now, updated_at=now, **values)
+        )
+        return True
+    keep, *others = rows
+    for other in others:
+        conn.execute(sa.delete(ledger).where(ledger.c.id == other["id"]))
+    changed = bool(keep["state"] != record.state or keep["reason"] != values["reason"])
+    if not changed and keep["setting"] == values["setting"] and _ids_known(keep, values):
+        return False
+    ids = {k: v for k in ("referral_id", "opportunity_id") if (v := values[k]) is not None}
+    update = {**values, **ids, "updated_at": now}
+    for column in ("referral_id", "opportunity_id"):
+        update[column] = ids.get(column, keep[column])
+    if keep["state"] != record.state:
+        update["since"] = now
+    conn.execute(sa.update(ledger).where(ledger.c.id == keep["id"]).values(**update))
+    return changed
+
+
+def on_dead_letter(
+    conn: Connection, tenant: TenantId, key: str, reason: str, now: datetime
+) -> None:
+    """A dead letter for ``key``: the record is ``refused`` with the raw reason, unless the
+    engine already recorded a more precise failure (waiting for data, expired)."""
+    kind, _, record_id = key.partition(":")
+    ids = _ids_of(kind, record_id)
+    if ids is None:
+        return
+    rows = _matching(conn, tenant, *ids)
+    if rows and rows[0]["state"] in (*PRECISE_FAILURES, "refused"):
+        # The engine's words stay; the dead letter's text (with the call) is the raw error.
+        conn.execute(
+            sa.update(ledger)
+            .where(ledger.c.id == rows[0]["id"])
+            .values(raw=_text(reason), updated_at=now)
+        )
+        return
+    state = LedgerUpdate("refused", *ids, reason=_text(reason), raw=_text(reason))
+    put(conn, tenant, state, now)
+
+
+def for_record(conn: Connection, tenant: TenantId, record_id: str) -> LedgerRow | None:
+    """The row of a referral or opportunity id."""
+    rows = _matching(conn, tenant, record_id, record_id)
+    return _row(rows[0]) if rows else None
+
+
+def all_of(conn: Connection, tenant: TenantId) -> list[LedgerRow]:
+    stmt = sa.select(ledger).where(ledger.c.tenant_id == tenant).order_by(ledger.c.id)
+    return [_row(r) for r in conn.execute(stmt).mappings()]
+
+
+def counts(conn: Connection, tenant: TenantId) -> dict[str, int]:
+    """Records per ledger state (every state, zero included)."""
+    stmt = (
+        sa.select(ledger.c.state, sa.func.count())
+        .where(ledger.c.tenant_id == tenant)
+        .group_by(ledger.c.state)
+    )
+    found = {str(state): int(n) for state, n in conn.execute(stmt).all()}
+    return {state: found.get(state, 0) for state in STATES}
+
+
+def _matching(
+    conn: Connection, tenant: TenantId, referral_id: str | None, opportunity_id: str | None
+) -> Sequence[Any]:
+    """Rows naming either id, the referral's first."""
+    rows: list[Any] = []
+    for column, value in (("referral_id", referral_id), ("opportunity_id", opportunity_id)):
+        if value is None:
+            continue
+        stmt = sa.select(ledger).where(ledger.c.tenant_id == tenant, ledger.c[column] == value)
+        row = conn.execute(stmt).mappings().one_or_none()
+        if row is not None and all(r["id"] != row["id"] for r in rows):
+            rows.append(row)
+    return rows
+
+
+def _ids_of(kind: str, record_id: str) -> tuple[str | None, str | None] | None:
+    if kind == "referral":
+        return record_id, None
+    if kind == "opportunity":
+        return None, record_id
+    return None
+
+
+def _ids_known(row: Any, values: dict[str, Any]) -> bool:
+    return all(values[c] is None or row[c] == values[c] for c in ("referral_id", "opportunity_id"))
+
+
+def _values(record: LedgerUpdate) -> dict[str, Any]:
+    return {
+        "referral_id": record.referral_id,
+        "opportunity_id": record.opportunity_id,
+        "state": record.state,
+        "reason": _text(record.reason) or "",
+        "setting": record.setting,
+        "raw": _text(record.raw) if record.raw else None,
+    }
+
+
+def _text(value: str) -> str:
+    return redact_text(value)[:MAX_TEXT]
+
+
+def _row(row: Any) -> LedgerRow:
+    return LedgerRow(
+        tenant_id=TenantId(row["tenant_id"]),
+        referral_id=row["referral_id"],
+        opportunity_id=row["opportunity_id"],
+        state=row["state"],
+        reason=row["reason"],
+        setting=row["setting"],
+        raw=row["raw"],
+        since=row["since"],
+        updated_at=row["updated_at"],
+    )
