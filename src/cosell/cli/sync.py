@@ -1,5 +1,10 @@
 """``cosell sync --once``: one full reconcile pass over both systems, then a summary.
 
+The pass is a backfill (:mod:`cosell.sync.engine.backfill`): batches of 100, a progress bar with
+the calls per record and records per second so far, a pause (said on stderr) while the Salesforce
+API allowance is down to its reserve, and a checkpoint in the store, so a pass that was killed
+resumes where it stopped without redoing finished records.
+
 After the pass every linked pair is read again on both sides and compared per the mapping (see
 ``cosell verify``). Exit status: 0 when every record synced and every pair agrees, 1 when any
 failed or any pair disagrees (each listed with its reason or fields), 2 when the configuration is
@@ -13,13 +18,14 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cosell.cli.common import CommandDeps, config_option
 from cosell.errors import ConfigError, CosellError
 from cosell.operations.verify import Verifier, VerifyReport
-from cosell.settings import load_settings
-from cosell.sync.engine.full_sync import FullSync, Held, PassReport, build_engine
+from cosell.settings import Settings, load_settings
+from cosell.sync.engine.backfill import Backfill, Readout, ReserveGate
+from cosell.sync.engine.full_sync import Held, PassReport, Wiring, build_engine
 
 
 def _deps() -> CommandDeps:
@@ -47,13 +53,7 @@ def sync_command(once: bool, timeout: float, config_path: Path | None) -> None:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
     try:
-        full = FullSync(
-            wiring.engine,
-            workers=settings.service.workers,
-            max_attempts=settings.sync.max_attempts,
-            clock=deps.clock,
-        )
-        report = _run_with_progress(full, timeout)
+        report = _run_with_progress(wiring, settings, deps, timeout)
         verifier = Verifier(wiring.engine, deps.clock)
         checked = verifier.run(verifier.pairs())
     except CosellError as exc:
@@ -66,17 +66,42 @@ def sync_command(once: bool, timeout: float, config_path: Path | None) -> None:
     raise SystemExit(0 if report.ok and checked.ok else 1)
 
 
-def _run_with_progress(full: FullSync, timeout: float) -> PassReport:
-    keys = full.keys()
+def _run_with_progress(
+    wiring: Wiring, settings: Settings, deps: CommandDeps, timeout: float
+) -> PassReport:
+    """The backfill with a progress bar and a live calls-per-record and records/s readout."""
+    console = Console(stderr=True)
+    gate = None
+    if wiring.salesforce is not None:
+        sf = wiring.salesforce
+        gate = ReserveGate(sf.budget, sf.limits, deps.clock, lambda text: console.print(text))
+    backfill = Backfill(
+        wiring.engine,
+        workers=settings.service.workers,
+        max_attempts=settings.sync.max_attempts,
+        clock=deps.clock,
+        gate=gate,
+    )
+    readout = Readout(wiring.calls)
     columns = (
         TextColumn("syncing"),
         BarColumn(),
-        MofNCompleteColumn(),
+        TextColumn("{task.completed} done"),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[readout]}"),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("sync", total=len(set(keys)))
-        return full.run(keys, lambda _key: progress.advance(task), timeout=timeout)
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("sync", total=None, readout="")
+
+        def advance(_key: str) -> None:
+            readout.records += 1
+            progress.update(task, advance=1, readout=readout.line())
+
+        report = backfill.run(advance, timeout=timeout)
+    if report.resumed:
+        click.echo(f"resumed an interrupted pass: {report.skipped} records were already done")
+    click.echo(f"{readout.records} records in this run, {readout.line()}")
+    return report.passes
 
 
 def _print(report: PassReport) -> None:

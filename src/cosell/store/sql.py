@@ -96,6 +96,13 @@ class Store:
         with self._tx() as conn:
             return links.by_column(conn, tenant, "opportunity_id", opportunity_id)
 
+    def last_link_id(self, tenant: TenantId) -> int:
+        """The highest link id of ``tenant`` (0 with none): links made later have higher ones."""
+        stmt = sa.select(sa.func.max(links_table.c.id)).where(links_table.c.tenant_id == tenant)
+        with self._tx() as conn:
+            found = conn.execute(stmt).scalar_one_or_none()
+        return int(found or 0)
+
     def record_create_intent(self, tenant: TenantId, side: Side, local_id: str, key: str) -> Link:
         """Record, before the remote call, that ``side`` gets a record for ``local_id``."""
         with self._tx() as conn:

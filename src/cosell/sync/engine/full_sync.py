@@ -21,6 +21,7 @@ from cosell.clients.connect import (
     partner_center_client,
     salesforce_client,
 )
+from cosell.clients.salesforce import SalesforceClient
 from cosell.clock import Clock
 from cosell.private_files import private_dir
 from cosell.queue.embedded import EmbeddedQueue, describe
@@ -199,12 +200,35 @@ class _Remaining:
         return f"still retrying: {errors.get(key) or self.entry.last_error or 'due later'}"
 
 
+class CallMeter:
+    """Calls each side's HTTP clients sent (token requests excluded), for the live readout."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls: dict[str, int] = {}
+
+    def hook(self, side: str) -> Callable[[httpx.Request], None]:
+        def seen(request: httpx.Request) -> None:
+            if "token" not in request.url.path:
+                with self._lock:
+                    self.calls[side] = self.calls.get(side, 0) + 1
+
+        return seen
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.calls)
+
+
 @dataclass
 class Wiring:
-    """An engine built from settings, with what must be closed afterwards."""
+    """An engine built from settings, with what must be closed afterwards, the Salesforce client
+    (its API budget; None on HubSpot) and the calls each side's clients sent (``pc``, ``crm``)."""
 
     engine: Engine
     closers: list[Callable[[], None]]
+    salesforce: SalesforceClient | None = None
+    calls: CallMeter = field(default_factory=CallMeter)
 
     def close(self) -> None:
         for close in self.closers:
@@ -216,35 +240,42 @@ def build_engine(settings: Settings, *, clock: Clock, http: HttpFactory = defaul
     settings.require_partner_center()
     settings.require_crm()
     opened: list[httpx.Client] = []
+    calls = CallMeter()
 
-    def tracked(base_url: str, auth: httpx.Auth | None) -> httpx.Client:
-        client = http(base_url, auth)
-        opened.append(client)
-        return client
+    def tracked_as(side: str) -> HttpFactory:
+        def tracked(base_url: str, auth: httpx.Auth | None) -> httpx.Client:
+            client = http(base_url, auth)
+            client.event_hooks["request"] = [*client.event_hooks["request"], calls.hook(side)]
+            opened.append(client)
+            return client
+
+        return tracked
 
     private_dir(settings.service.state_dir)
     store = Store.open(settings.database_url, clock=clock)
     tenant = store.ensure_tenant(settings.tenant.name)
-    pc = partner_center_client(settings, clock, tracked)
+    pc = partner_center_client(settings, clock, tracked_as("pc"))
     mapping = mapping_from_settings(settings)
-    engine = (
-        Engine.on_hubspot(
+    salesforce = None
+    if settings.sync.crm == "hubspot":
+        engine = Engine.on_hubspot(
             store=store,
             tenant=tenant,
             partner_center=pc,
-            hubspot=hubspot_client(settings, clock, tracked),
+            hubspot=hubspot_client(settings, clock, tracked_as("crm")),
             mapping=mapping,
             clock=clock,
             pipeline=settings.hubspot.pipeline,
         )
-        if settings.sync.crm == "hubspot"
-        else Engine.build(
+    else:
+        salesforce = salesforce_client(settings, clock, tracked_as("crm"))
+        engine = Engine.build(
             store=store,
             tenant=tenant,
             partner_center=pc,
-            salesforce=salesforce_client(settings, clock, tracked),
+            salesforce=salesforce,
             mapping=mapping,
             clock=clock,
         )
-    )
-    return Wiring(engine, [*(c.close for c in opened), store.close])
+    closers = [*(c.close for c in opened), store.close]
+    return Wiring(engine, closers, salesforce, calls)

@@ -1,0 +1,335 @@
+"""Backfill: a full pass over many records, page by page, that survives being killed.
+
+``cosell sync --once`` runs this. Flagged-or-linked opportunities come first (100 to a batch),
+then referrals, one Partner Center listing page (100 referrals, oldest first by creation) at a
+time. Each batch runs through :class:`~cosell.sync.engine.full_sync.FullSync` (the durable
+queue: retries, ``Retry-After``, dead letters) on an engine whose sides serve what the page
+already read (see :mod:`cosell.sync.engine.paged_sides`).
+
+The checkpoint is a store cursor written after every finished page:
+
+* the last link id that existed when the backfill began: a pair linked *after* it (by this
+  backfill, or by the run that was killed) is finished and is skipped without a call; pairs
+  linked before are reconciled as any full pass does;
+* the creation time of the last referral of the last finished page: a resumed run lists from
+  there, so finished pages are not even listed again;
+* whether the opportunities are done.
+
+A page that did not finish (a record dead-lettered or still retrying) freezes the checkpoint
+for the rest of the run, so a resumed run looks at it again. The cursor is marked finished at
+the end, and the next run starts a new backfill.
+
+Before each record, background work respects the Salesforce API reserve: while a call would eat
+into it, the backfill says so, waits, re-reads the allowance and goes on when it allows. A record
+already started is finished, so nothing is left half-made; the reserve can be overrun by at most
+the calls of the records in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from cosell.clients.salesforce_limits import ApiBudget
+from cosell.clock import Clock
+from cosell.errors import LimitReserveReached
+from cosell.queue.protocol import queue_key
+from cosell.store.records import Job, Link
+from cosell.sync.engine.engine import Engine
+from cosell.sync.engine.full_sync import CallMeter, FullSync, PassReport
+from cosell.sync.engine.paged_sides import PagedCrm, PagedPartnerCenter, salesforce_lookup
+from cosell.sync.sides.partner_center import PcRecord, pc_record
+
+CURSOR = "backfill"
+BATCH = 100
+"""Records per batch: a Partner Center page holds 100 referrals."""
+CREATED_ORDER = "createdDateTime asc"
+"""Creation order is stable while the backfill's own writes change ``updatedDateTime``."""
+RESERVE_POLL = 60.0
+"""Seconds between looks at the allowance while paused for the reserve."""
+
+Say = Callable[[str], None]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where a backfill is (see the module docstring)."""
+
+    links_before: int
+    created_after: str | None = None
+    opportunities_done: bool = False
+    finished: bool = False
+
+    def dumps(self) -> str:
+        return json.dumps(self.__dict__, sort_keys=True)
+
+    @classmethod
+    def loads(cls, text: str | None) -> Checkpoint | None:
+        if not text:
+            return None
+        data = json.loads(text)
+        return cls(**data) if isinstance(data, dict) and "links_before" in data else None
+
+
+@dataclass
+class Readout:
+    """Records done this run, calls since it began, and the rates the progress bar shows."""
+
+    meter: CallMeter
+    started: float = field(default_factory=time.monotonic)
+    records: int = 0
+    _base: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._base = self.meter.snapshot()
+
+    def calls(self) -> dict[str, int]:
+        now = self.meter.snapshot()
+        return {side: n - self._base.get(side, 0) for side, n in now.items()}
+
+    def line(self) -> str:
+        per = max(self.records, 1)
+        calls = " ".join(f"{side} {n / per:.2f}" for side, n in sorted(self.calls().items()))
+        rate = self.records / max(time.monotonic() - self.started, 1e-9)
+        return f"calls/record {calls or '-'} · {rate:.0f} records/s"
+
+
+class ReserveGate:
+    """Holds background work while the Salesforce allowance is down to its reserve."""
+
+    def __init__(
+        self, budget: ApiBudget, refresh: Callable[[], object], clock: Clock, say: Say
+    ) -> None:
+        self.budget = budget
+        self.refresh = refresh
+        self.clock = clock
+        self.say = say
+        self.poll = RESERVE_POLL
+        self.pauses = 0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        """Return at once while the allowance allows; else pause, say why, and resume later."""
+        with self._lock:  # one waiter polls; the other workers queue behind it
+            paused = False
+            while True:
+                try:
+                    self.budget.check("background")
+                except LimitReserveReached as exc:
+                    if not paused:
+                        self.pauses += 1
+                        self.say(f"paused: {exc}; looking again every {self.poll:.0f} s")
+                    paused = True
+                    self.clock.sleep(self.poll)
+                    self.refresh()
+                    continue
+                if paused:
+                    self.say("resumed: the Salesforce API allowance is above the reserve again")
+                return
+
+
+@dataclass
+class BackfillReport:
+    """What a backfill run did, over all its batches."""
+
+    passes: PassReport = field(default_factory=PassReport)
+    skipped: int = 0
+    """Records finished by an earlier, interrupted run of the same backfill (no call made)."""
+    resumed: bool = False
+
+    def add(self, report: PassReport) -> None:
+        total = self.passes
+        self.passes = PassReport(
+            total.keys + report.keys,
+            total.synced + report.synced,
+            total.failures + report.failures,
+            report.left_out,
+            total.held + report.held,
+        )
+
+
+class Backfill:
+    """Opportunities then referrals, a batch at a time, checkpointed in the store."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        workers: int,
+        max_attempts: int,
+        clock: Clock,
+        gate: ReserveGate | None = None,
+        batch: int = BATCH,
+    ) -> None:
+        self.store, self.tenant, self.clock = engine.store, engine.tenant, clock
+        self.pc = PagedPartnerCenter(engine.pc)
+        self.crm = PagedCrm(engine.crm, salesforce_lookup(engine.crm))
+        self.engine = _GatedEngine(
+            store=engine.store,
+            tenant=engine.tenant,
+            partner_center=self.pc,
+            crm=self.crm,
+            clock=clock,
+        )
+        self.engine.gate = gate
+        self.full = FullSync(self.engine, workers=workers, max_attempts=max_attempts, clock=clock)
+        self.gate = gate
+        self.batch = batch
+        self.pages = 0
+        """Listing pages read by this run."""
+        self.after_batch: Callable[[Checkpoint], None] = lambda _checkpoint: None
+        """Called after each batch, its checkpoint written (tests stop a run here)."""
+
+    def run(
+        self, progress: Callable[[str], None] | None = None, timeout: float = 300.0
+    ) -> BackfillReport:
+        checkpoint, report = self._begin()
+        checkpoint = self._opportunities(checkpoint, report, progress, timeout)
+        checkpoint = self._referrals(checkpoint, report, progress, timeout)
+        self._save(replace(checkpoint, finished=True))
+        return report
+
+    # --- checkpoint -------------------------------------------------------------------------
+
+    def checkpoint(self) -> Checkpoint | None:
+        return Checkpoint.loads(self.store.get_cursor(self.tenant, CURSOR))
+
+    def _begin(self) -> tuple[Checkpoint, BackfillReport]:
+        found = self.checkpoint()
+        if found is not None and not found.finished:
+            return found, BackfillReport(resumed=True)
+        return Checkpoint(self.store.last_link_id(self.tenant)), BackfillReport()
+
+    def _save(self, checkpoint: Checkpoint) -> None:
+        self.store.set_cursor(self.tenant, CURSOR, checkpoint.dumps())
+
+    def _finished(self, link: Link | None, checkpoint: Checkpoint) -> bool:
+        """Linked by this backfill (this run or the one it resumes): nothing left to do."""
+        return (
+            link is not None
+            and link.id > checkpoint.links_before
+            and link.state == "linked"
+            and bool(link.referral_id and link.opportunity_id)
+        )
+
+    # --- opportunities ----------------------------------------------------------------------
+
+    def _opportunities(
+        self,
+        checkpoint: Checkpoint,
+        report: BackfillReport,
+        progress: Callable[[str], None] | None,
+        timeout: float,
+    ) -> Checkpoint:
+        if checkpoint.opportunities_done:
+            return checkpoint
+        ok = True
+        for ids in _chunks(self.crm.flagged_or_linked(), self.batch):
+            links = [self.store.link_by_opportunity(self.tenant, i) for i in ids]
+            todo = [
+                i
+                for i, link in zip(ids, links, strict=True)
+                if not self._finished(link, checkpoint)
+            ]
+            report.skipped += len(ids) - len(todo)
+            ok &= self._run_batch(
+                [queue_key("opportunity", i) for i in todo], report, progress, timeout
+            )
+            self.after_batch(checkpoint)
+        checkpoint = replace(checkpoint, opportunities_done=ok)
+        self._save(checkpoint)
+        return checkpoint
+
+    # --- referrals --------------------------------------------------------------------------
+
+    def _referrals(
+        self,
+        checkpoint: Checkpoint,
+        report: BackfillReport,
+        progress: Callable[[str], None] | None,
+        timeout: float,
+    ) -> Checkpoint:
+        frozen = False
+        for batch in self._batches(checkpoint.created_after):
+            todo = self._unfinished(batch, checkpoint, report)
+            self.pc.prime(todo)
+            unlinked = [r.id for r in todo if not self.store.link_by_referral(self.tenant, r.id)]
+            self.crm.prime(unlinked)
+            keys = [queue_key("referral", r.id) for r in todo]
+            frozen |= not self._run_batch(keys, report, progress, timeout)
+            if not frozen:
+                checkpoint = replace(checkpoint, created_after=_created(batch[-1]))
+                self._save(checkpoint)
+            self.after_batch(checkpoint)
+        return checkpoint
+
+    def _batches(self, created_after: str | None) -> Iterator[list[PcRecord]]:
+        """Listing pages (100 referrals each), cut into batches of ``self.batch``."""
+        for page in self._pages(created_after):
+            yield from _chunks(page, self.batch)
+
+    def _pages(self, created_after: str | None) -> Iterator[list[PcRecord]]:
+        where = None if created_after is None else f"createdDateTime ge {created_after}"
+        for page in self.pc.client.list_pages(where, CREATED_ORDER):
+            yield [pc_record(r.to_wire()) for r in page.referrals if r.id]
+            self.pages += 1
+
+    def _unfinished(
+        self, page: list[PcRecord], checkpoint: Checkpoint, report: BackfillReport
+    ) -> list[PcRecord]:
+        todo = [
+            r
+            for r in page
+            if not self._finished(self.store.link_by_referral(self.tenant, r.id), checkpoint)
+        ]
+        report.skipped += len(page) - len(todo)
+        return todo
+
+    # --- one batch --------------------------------------------------------------------------
+
+    def _run_batch(
+        self,
+        keys: Sequence[str],
+        report: BackfillReport,
+        progress: Callable[[str], None] | None,
+        timeout: float,
+    ) -> bool:
+        if not keys:
+            return True
+        if self.gate is not None:
+            self.gate.wait()
+        passed = self.full.run(list(keys), progress, timeout=timeout)
+        report.add(passed)
+        return passed.ok and not passed.held
+
+
+class _GatedEngine(Engine):
+    """The backfill's engine: each record waits at the reserve gate before it starts."""
+
+    gate: ReserveGate | None = None
+
+    def reconcile(self, job: Job) -> None:
+        if self.gate is not None:
+            self.gate.wait()
+        super().reconcile(job)
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def _created(record: PcRecord) -> str | None:
+    """The record's creation time floored to the second, as a ``$filter`` literal (the records
+    of that second are listed again, and skipped when finished)."""
+    value = record.raw.get("createdDateTime")
+    if not value:
+        return None
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

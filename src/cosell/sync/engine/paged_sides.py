@@ -1,0 +1,123 @@
+"""The two sides as a backfill page sees them: what one listing call already read is not read
+again record by record.
+
+A Partner Center page of 100 referrals is whole referrals, so the first read of each referral
+in a reconcile is served from the page (later reads, after a write, go to the API as usual).
+An opportunity lookup by referral id for the whole page is one SOQL ``IN`` query instead of one
+query per referral. Everything else passes through to the wrapped side unchanged.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from cosell.clients.soql import soql_literal
+from cosell.sync.core.records import CrmWrite
+from cosell.sync.sides.crm import CrmSide
+from cosell.sync.sides.crm_record import CrmRecord
+from cosell.sync.sides.partner_center import PartnerCenterSide, PcRecord
+from cosell.sync.sides.salesforce.accounts import Customer, Match
+from cosell.sync.sides.salesforce.schema import CrmSchema
+from cosell.sync.sides.salesforce.side import CrmSide as SalesforceSide
+
+Lookup = Callable[[Sequence[str]], dict[str, str]]
+"""Referral ids → the ids of the opportunities holding them (absent: none holds it)."""
+
+IN_CHUNK = 200
+"""Ids per ``IN (...)`` list: well inside SOQL's 100,000-character statement limit."""
+
+
+class PagedPartnerCenter(PartnerCenterSide):
+    """Serves each primed referral's first read from the listing page it came in."""
+
+    def __init__(self, side: PartnerCenterSide) -> None:
+        super().__init__(side.client)
+        self._lock = threading.Lock()
+        self._page: dict[str, PcRecord] = {}
+
+    def prime(self, records: Iterable[PcRecord]) -> None:
+        with self._lock:
+            self._page = {r.id: r for r in records}
+
+    def read(self, referral_id: str) -> PcRecord | None:
+        with self._lock:
+            listed = self._page.pop(referral_id, None)
+        return listed if listed is not None else super().read(referral_id)
+
+
+class PagedCrm:
+    """A CRM side whose ``find_by_referral`` answers from one lookup per page when it can."""
+
+    def __init__(self, side: CrmSide, lookup: Lookup | None) -> None:
+        self.side = side
+        self.lookup = lookup
+        self._lock = threading.Lock()
+        self._looked_up: dict[str, str | None] = {}
+
+    def prime(self, referral_ids: Sequence[str]) -> None:
+        """Look the page's referral ids up at once (no call when the side cannot batch it)."""
+        if self.lookup is None:
+            return
+        found = self.lookup(referral_ids) if referral_ids else {}
+        with self._lock:
+            self._looked_up = {i: found.get(i) for i in referral_ids}
+
+    @property
+    def schema(self) -> CrmSchema:
+        return self.side.schema
+
+    def find_by_referral(self, referral_id: str) -> str | None:
+        with self._lock:
+            if referral_id in self._looked_up:
+                return self._looked_up.pop(referral_id)
+        return self.side.find_by_referral(referral_id)
+
+    def read(self, record_id: str) -> CrmRecord | None:
+        return self.side.read(record_id)
+
+    def flagged_or_linked(self) -> list[str]:
+        return self.side.flagged_or_linked()
+
+    def update(self, record: CrmRecord, write: CrmWrite, extra: Mapping[str, Any]) -> bool:
+        return self.side.update(record, write, extra)
+
+    def create(
+        self,
+        write: CrmWrite,
+        referral_id: str,
+        extra: Mapping[str, Any],
+        account_id: str | None = None,
+    ) -> str:
+        return self.side.create(write, referral_id, extra, account_id)
+
+    def mirror_note(self, record_id: str, body: str | None) -> bool:
+        return self.side.mirror_note(record_id, body)
+
+    def active_users(self) -> dict[str, str]:
+        return self.side.active_users()
+
+    def match_account(self, customer: Customer) -> Match:
+        return self.side.match_account(customer)
+
+    def is_record_id(self, text: str) -> bool:
+        return self.side.is_record_id(text)
+
+
+def salesforce_lookup(side: CrmSide) -> Lookup | None:
+    """One ``IN`` query per 200 referral ids on Salesforce; None for a CRM without one."""
+    if not isinstance(side, SalesforceSide):
+        return None
+    column = side.names.referral_id_field
+
+    def lookup(referral_ids: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(referral_ids), IN_CHUNK):
+            chunk = referral_ids[start : start + IN_CHUNK]
+            listed = ", ".join(soql_literal(i) for i in chunk)
+            soql = f"SELECT Id, {column} FROM Opportunity WHERE {column} IN ({listed})"  # noqa: S608
+            found.update({str(r[column]): str(r["Id"]) for r in side.client.query(soql)})
+        return found
+
+    return lookup
