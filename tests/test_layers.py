@@ -136,11 +136,6 @@ KNOWN_CYCLES: list[list[str]] = [
         "cosell.web.records_pages",
         "cosell.web.setup_pages",
     ],
-    [
-        "cosell.emulators.hubspot.emulator",
-        "cosell.emulators.hubspot.gateway",
-        "cosell.emulators.hubspot.webhooks",
-    ],
 ]
 
 

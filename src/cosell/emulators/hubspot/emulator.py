@@ -11,11 +11,23 @@ from cosell.clock import Clock, OffsetClock
 from cosell.emulators.faults import CallLog, FaultBook
 from cosell.emulators.hubspot.auth import TokenBook
 from cosell.emulators.hubspot.config import HubSpotEmulatorConfig
-from cosell.emulators.hubspot.gateway import FAULT_KINDS
 from cosell.emulators.hubspot.limits import RateLimiter
 from cosell.emulators.hubspot.store import Change, Store
-from cosell.emulators.hubspot.webhooks import WebhookBook
+from cosell.emulators.hubspot.webhook_book import WebhookBook
 from cosell.emulators.partner_center.delivery import WEBHOOK_FAULTS, Dispatcher
+
+FAULT_KINDS = frozenset(
+    {
+        "server_error",
+        "rate_limited",
+        "daily_limit",
+        "locked",
+        "migration",
+        "latency",
+        "expire_tokens",
+        "not_found_html",
+    }
+)
 
 
 class HubSpotEmulator:

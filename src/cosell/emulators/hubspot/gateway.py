@@ -12,7 +12,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
@@ -20,25 +20,11 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from cosell.emulators.hubspot.auth import Caller
+from cosell.emulators.hubspot.emulator import FAULT_KINDS, HubSpotEmulator
 from cosell.emulators.hubspot.records import Source
 from cosell.emulators.hubspot.webhooks import flush
 from cosell.emulators.hubspot.wire import HubSpotError, correlation_id, validation
 
-if TYPE_CHECKING:
-    from cosell.emulators.hubspot.emulator import HubSpotEmulator
-
-FAULT_KINDS = frozenset(
-    {
-        "server_error",
-        "rate_limited",
-        "daily_limit",
-        "locked",
-        "migration",
-        "latency",
-        "expire_tokens",
-        "not_found_html",
-    }
-)
 _HTML = "<html><head><title>{status}</title></head><body><h1>{status}</h1></body></html>"
 
 
