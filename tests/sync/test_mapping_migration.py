@@ -3,8 +3,12 @@ nothing is written to either side until someone edits the field."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from click.testing import CliRunner
 from engine_world import World
 
+from cosell.cli.main import main
 from cosell.sync.core.mapping import default_mapping_text, parse_mapping
 from cosell.sync.core.mapping_changes import changes, fingerprint
 from cosell.sync.engine import rebase
@@ -110,3 +114,37 @@ def test_changes_name_each_moved_field_and_its_effect() -> None:
     )
     assert change.moves
     assert "nothing is written" in change.effect
+
+
+def test_mapping_diff_shows_the_move_between_two_files(tmp_path: Path) -> None:
+    old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
+    old.write_text(default_mapping_text(), encoding="utf-8")
+    new.write_text(MOVED, encoding="utf-8")
+    result = CliRunner().invoke(main, ["mapping", "diff", str(old), str(new)])
+    assert result.exit_code == 0, result.output
+    assert "notes" in result.output
+    assert "Description" in result.output
+    assert "NextStep" in result.output
+    assert "re-based for notes" in result.output
+    assert "nothing is written" in result.output
+
+
+def test_mapping_diff_against_the_store_counts_its_links(world: World, tmp_path: Path) -> None:
+    linked_pair(world)
+    moved = tmp_path / "moved.yaml"
+    moved.write_text(MOVED, encoding="utf-8")
+    config = tmp_path / "cosell.toml"
+    config.write_text(
+        f'[tenant]\nname = "test"\n[service]\nstate_dir = "{tmp_path}"\n'
+        f'[sync]\nmapping_file = "{moved}"\n',
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["mapping", "diff", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "1 existing link(s) re-based for notes" in result.output
+    # Once applied, the configured mapping is the store's: nothing left to show.
+    world.clock.advance(60)
+    engine_with(world, MOVED).apply_mapping()
+    again = CliRunner().invoke(main, ["mapping", "diff", "--config", str(config)])
+    assert again.exit_code == 0, again.output
+    assert "no field changes" in again.output

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from cosell.cli.lazy import LazyCommand, LazyGroup
 from cosell.errors import ConfigError, CosellError
@@ -17,6 +19,7 @@ from cosell.sync.core.mapping import (
     default_mapping_text,
     load_mapping,
 )
+from cosell.sync.core.mapping_changes import FieldChange
 from cosell.sync.core.mapping_errors import MappingError, Problem
 
 if TYPE_CHECKING:
@@ -68,6 +71,77 @@ def check(file: Path | None, config_path: Path | None) -> None:
         raise SystemExit(1)
     console.print(summary_table(mapping))
     console.print(f"{len(mapping.fields)} fields OK ({file or 'shipped default mapping'})")
+
+
+@mapping_command.command("diff")
+@click.argument("old", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("new", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="COSELL_CONFIG",
+    help="TOML configuration file (env: COSELL_CONFIG): compare with the mapping last applied "
+    "to its store and count its links.",
+)
+def diff(old: Path | None, new: Path | None, config_path: Path | None) -> None:
+    """Show what changing the mapping from OLD to NEW does to existing links.
+
+    With --config and no OLD: the mapping last applied to the store (the service records it)
+    against NEW, or against the configured mapping without NEW."""
+    from cosell.operations.mapping_diff import diff_mappings
+
+    settings = _settings(config_path)
+    if old is not None and new is not None:
+        result = diff_mappings(_load(old), _load(new), str(old), str(new))
+    elif settings is None:
+        raise click.UsageError(
+            "give OLD and NEW mapping files, or --config to compare with "
+            "the mapping last applied to the store"
+        )
+    else:
+        target = old or settings.sync.mapping_file
+        mapping = _load(target) if target else _shipped(settings)
+        result = _against_store(settings, mapping, str(target or "the shipped mapping"))
+    console = Console(soft_wrap=True)
+    if result.changes:
+        console.print(diff_table(result.changes))
+    console.print(result.summary())
+
+
+def _against_store(settings: Settings, mapping: SyncMapping, source: str) -> Any:
+    from cosell.operations.mapping_diff import diff_against_applied
+    from cosell.store.sql import Store
+
+    store = Store.open(settings.database_url)
+    try:
+        tenant = store.ensure_tenant(settings.tenant.name)
+        return diff_against_applied(store, tenant, mapping, source)
+    finally:
+        store.close()
+
+
+def _load(path: Path) -> SyncMapping:
+    try:
+        return load_mapping(path)
+    except MappingError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise SystemExit(1) from None
+
+
+def diff_table(changes: Sequence[FieldChange]) -> Table:
+    table = Table(title="Mapping changes", title_justify="left")
+    for column in ("Field", "Change", "Before", "After", "Existing links"):
+        table.add_column(column, overflow="fold")
+    for change in changes:
+        cells = (change.field, change.kind, _shown(change.old), _shown(change.new), change.effect)
+        table.add_row(*map(Text, cells))
+    return table
+
+
+def _shown(value: Any) -> str:
+    return "—" if value is None else str(value)
 
 
 def _schema_problems(
