@@ -414,6 +414,12 @@ class Deal:
     def wrote(self, name: str, side: str, value: Any) -> None:
         self.writes.setdefault(name, {})[side] = Write(side, value, time.monotonic())
 
+    def history(self, name: str) -> str:
+        """Each side's last write of ``name`` and how long before the check it was made."""
+        now = time.monotonic()
+        ordered = sorted(self.writes.get(name, {}).values(), key=lambda w: w.at)
+        return "; ".join(f"{w.side} wrote {w.value!r} {now - w.at:.0f}s ago" for w in ordered)
+
     def allowed(self, name: str, window: float) -> list[Any]:
         """The values both sides may hold: the last write, or the owner's when both changed."""
         by_side = self.writes.get(name, {})
@@ -853,7 +859,7 @@ def lost(deal: Deal, referral: dict[str, Any], opp: dict[str, Any], window: floa
         if pc_value not in norm or crm_value not in norm:
             out.append(
                 f"{deal.referral_id} {name}: last written {norm[0]!r}, "
-                f"Partner Center {pc_value!r}, CRM {crm_value!r}"
+                f"Partner Center {pc_value!r}, CRM {crm_value!r} ({deal.history(name)})"
             )
     return out
 

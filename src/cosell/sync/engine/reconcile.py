@@ -16,9 +16,10 @@ from cosell.clients.salesforce_records import parse_datetime
 from cosell.errors import CosellError, StaleWrite
 from cosell.store.records import AuditEntry, LedgerUpdate, LinkUpdate
 from cosell.sync.core import audit_trail
+from cosell.sync.core import pending as flight
 from cosell.sync.core.mapping import SyncMapping
 from cosell.sync.core.plan import SYNC_OFF, Plan, PlanFacts, plan
-from cosell.sync.core.records import CreateContext, Value
+from cosell.sync.core.records import CreateContext, Side, Value
 from cosell.sync.core.solutions import ROWS_KEY
 from cosell.sync.core.translate import to_crm_create, to_crm_fields, to_partner_center_create
 from cosell.sync.core.translate import to_partner_center_ops as pc_ops
@@ -63,6 +64,9 @@ class Reconcile:
         self.carried: list[AuditEntry] = []
         self.ledger = self.status.recorder
         """The ledger state this round leaves the record in (``ledger.recorded``)."""
+        self.base: dict[str, Value] | None = None
+        """The stored base, with the writes an earlier run left in flight settled."""
+        self.wrote_ahead = False
 
     @property
     def mapping(self) -> SyncMapping:
@@ -76,8 +80,9 @@ class Reconcile:
             return False
         if self._read_before_commit():
             raise StaleWrite("the opportunity was read before the pair's last commit: re-read")
-        base = self._base()
-        decided = plan(base, snap.pc_values, snap.crm_values, self.mapping, self.facts)
+        stored = self._base()
+        self.base = flight.settle(stored, snap.pc_values, snap.crm_values, self.mapping)
+        decided = plan(self.base, snap.pc_values, snap.crm_values, self.mapping, self.facts)
         rebase.settle(decided)
         if decided.create == "referral":
             return self._create_referral(decided)
@@ -256,6 +261,7 @@ class Reconcile:
         new_base = dict(decided.new_base)
         unready, unready_fields = self._hold_unready(decided, new_base)
         pc_after = self._write_partner_center(decided, new_base)
+        self._agreed_after_partner_center(decided, new_base, pc_after)
         self.entries += self.status.decision_entries(decided)
         self.entries += self.status.conflict_entries(decided.conflicts)
         related.mirror_solutions(self.ctx, snap, decided)
@@ -274,12 +280,15 @@ class Reconcile:
         noticed = noticed and status_field in extra
         if noticed and notice is not None:
             self.entries += [notice, *self.status.skip_entries(decided)]
+        if decided.to_crm:
+            self._write_ahead({"crm": decided.to_crm}, self._agreed(new_base, decided))
         with self.status.shown_on_record():
             if not write.is_empty() or extra:
                 self.ctx.crm.update(snap.crm, write, extra)
             related.mirror_notes(self.ctx, snap.crm.id, decided)
         changed = not snap.linked or new_base != (snap.link.base if snap.link else None)
         link = snap.link
+        changed = changed or self.wrote_ahead
         if changed or audit_trail.has_news(self.entries) or noticed:
             stored = self.status.to_store()
             link = self._commit(pc_after, snap.crm.id, new_base, stored, snap.crm.modstamp)
@@ -357,14 +366,55 @@ class Reconcile:
                 ops += [dict(op) for op in kept]
         if not ops:
             return pc
+        sent: dict[Side, dict[str, Value]] = {
+            "partner_center": decided.to_partner_center,
+            "crm": decided.to_crm,
+        }
+        self._write_ahead(sent, dict(self.base or {}))
         with self.status.shown_on_record():
             return self.ctx.pc.patch(pc, ops)
+
+    # --- what is known to be agreed while writing ------------------------------------------------
+
+    def _agreed(self, new_base: dict[str, Value], decided: Plan) -> dict[str, Value]:
+        """``new_base`` less what the CRM does not hold yet: the fields still to be written
+        there keep their old base (and so do the solution rows' ids)."""
+        old = self.base or {}
+        agreed = {**new_base, **{name: old.get(name) for name in decided.to_crm}}
+        if ROWS_KEY in old:
+            agreed[ROWS_KEY] = old[ROWS_KEY]
+        else:
+            agreed.pop(ROWS_KEY, None)
+        return agreed
+
+    def _write_ahead(self, sent: dict[Side, dict[str, Value]], agreed: dict[str, Value]) -> None:
+        """Store ``agreed`` as the base with ``sent`` in flight, before those writes are made
+        (see :mod:`cosell.sync.core.pending`). Only a linked pair has a base to keep."""
+        link = self.snap.link
+        if link is None or not self.snap.linked:
+            return
+        update = LinkUpdate(link_id=link.id, base=flight.with_pending(agreed, sent))
+        self.ctx.store.commit_sync(self.ctx.tenant, update, [])
+        self.wrote_ahead = True
+
+    def _agreed_after_partner_center(
+        self, decided: Plan, new_base: dict[str, Value], pc_after: PcRecord
+    ) -> None:
+        """Partner Center took its changes: they are agreed now (the CRM held them when read),
+        whatever happens to the CRM write that follows, so a later Partner Center edit is never
+        met by them as a CRM change."""
+        link = self.snap.link
+        if not self.wrote_ahead or link is None:
+            return
+        agreed = flight.with_pending(self._agreed(new_base, decided), {"crm": decided.to_crm})
+        update = LinkUpdate(link_id=link.id, base=agreed, pc_etag=pc_after.etag)
+        self.ctx.store.commit_sync(self.ctx.tenant, update, [])
 
     def _keep_base(
         self, name: str, new_base: dict[str, Value], decided: Plan, message: str
     ) -> None:
         """A field that cannot be sent keeps its base, so it is tried again after the next edit."""
-        base = self.snap.link.base if self.snap.link else {}
+        base = self.base or {}
         new_base[name] = base.get(name)
         decided.to_partner_center.pop(name, None)
         decided.decisions[:] = [d for d in decided.decisions if d.field != name]
