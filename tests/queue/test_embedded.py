@@ -21,6 +21,7 @@ from cosell.errors import (
     StaleWrite,
     Throttled,
 )
+from cosell.handback import HandedBack
 from cosell.queue.embedded import EmbeddedQueue, QueueStats
 from cosell.store import Job, Store
 
@@ -292,6 +293,66 @@ def test_graceful_stop_lets_the_in_flight_job_finish(
     assert handler.runs == ["referral:R1"]
     stats = store.stats(tenant)
     assert (stats.queue_depth, stats.leased) == (1, 0)
+
+
+def test_a_run_still_going_after_the_drain_time_is_handed_back_untouched(
+    store: Store, started: list[EmbeddedQueue]
+) -> None:
+    tenant = store.ensure_tenant("acme")
+    in_run, release = threading.Event(), threading.Event()
+    late: list[BaseException] = []
+
+    def stuck(job: Job) -> None:
+        in_run.set()
+        assert release.wait(WAIT)
+        try:  # what the run does once it is let go: commit its work
+            store.set_cursor(tenant, "late-commit", job.key)
+        except BaseException as exc:
+            late.append(exc)
+            raise
+
+    handler = Recorder(stuck)
+    queue = EmbeddedQueue(store, handler, workers=1, lease_seconds=300)
+    started.append(queue)
+    queue.start()
+    queue.enqueue(tenant, "referral:R1")
+    assert in_run.wait(WAIT)
+
+    assert queue.stop(drain=True, timeout=0.2) is False
+    [entry] = queue.queued(tenant)
+    assert (entry.key, entry.lease_owner, entry.lease_until) == ("referral:R1", None, None)
+
+    # The next start picks it up at once: no lease to wait out, and the claim was not counted.
+    again = Recorder()
+    assert EmbeddedQueue(store, again, workers=1).run_until_idle(WAIT).completed == 1
+    assert again.runs == ["referral:R1"]
+
+    release.set()
+    handler.wait_for(lambda runs: runs == ["referral:R1"])
+    [error] = late
+    assert isinstance(error, HandedBack)
+    assert store.get_cursor(tenant, "late-commit") is None
+    assert queue.stats == QueueStats(claimed=1)
+    assert store.stats(tenant).queue_depth == 0
+    assert store.dead_letters(tenant) == []
+
+
+def test_a_handed_back_claim_is_not_counted_as_an_attempt(
+    store: Store, started: list[EmbeddedQueue]
+) -> None:
+    tenant = store.ensure_tenant("acme")
+    in_run, release = threading.Event(), threading.Event()
+    queue = EmbeddedQueue(
+        store, Recorder(lambda _job: (in_run.set(), release.wait(WAIT))), workers=1
+    )
+    started.append(queue)
+    store.enqueue(tenant, "referral:R1")
+    queue.start()
+    assert in_run.wait(WAIT)
+    assert not queue.stop(drain=True, timeout=0.2)
+    [job] = store.claim("next-start", store.clock.now(), 60)
+    assert job.attempts == 1
+    release.set()
 
 
 def test_drain_stop_runs_what_is_due_first(store: Store, started: list[EmbeddedQueue]) -> None:

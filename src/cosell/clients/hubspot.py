@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
+from cosell import handback
 from cosell.clients.hubspot_errors import error_from_response
 from cosell.clients.retry import RetryPolicy
 from cosell.errors import RetryableError, TransportError
@@ -65,6 +66,8 @@ class HubSpotClient:
         params: Mapping[str, str] | None = None,
         json: Any = None,
     ) -> httpx.Response:
+        if method != "GET":
+            handback.checkpoint(f"{method} {path}")
         request = self.http.build_request(method, path, params=params, json=json)
         attempt = 1
         while True:

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from cosell import handback
 from cosell.clients.partner_center_errors import error_for_exception, error_for_response
 from cosell.clients.referral import Referral, ReferralStamp, ReferralView, WireModel
 from cosell.clients.retry import RetryPolicy
@@ -335,6 +336,8 @@ class PartnerCenterClient:
         return _decode(self._send(call))
 
     def _send(self, call: _Call) -> httpx.Response:
+        if call.method != "GET":
+            handback.checkpoint(f"{call.method} {call.path}")
         try:
             return self._retry.call(lambda: self._attempt(call))
         except _GiveUp as stop:

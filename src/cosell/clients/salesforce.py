@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
+from cosell import handback
 from cosell.clients.retry import RetryPolicy
 from cosell.clients.salesforce_composite import (
     Graph,
@@ -86,6 +87,8 @@ class SalesforceClient:
     ) -> httpx.Response:
         """Send one call through the budget check, error mapping and retries; statuses in
         `accept` come back as responses instead of errors."""
+        if method != "GET":
+            handback.checkpoint(f"{method} {path}")
         self.budget.check(priority)
         all_headers = {"Sforce-Call-Options": self.call_options, **(headers or {})}
         request = self.http.build_request(

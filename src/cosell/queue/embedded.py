@@ -11,6 +11,10 @@ Handler errors are classified with ``cosell.errors.outcome_of``:
 * ``dead_letter`` / ``reject``: dead letter with the reason;
 * ``halt``: dead letter, and ``on_halt`` is told so the service can stop the tenant;
 * anything unexpected: retried like ``retry``, dead-lettered with its redacted ``repr``.
+
+``stop`` lets in-flight runs finish for ``timeout`` seconds; a run still going after that is
+handed back (see :mod:`cosell.queue.handback`): its lease released, its key due at once, and
+the run stopped at its next remote write or store transaction.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 
+from cosell import handback
 from cosell.clients.retry import RetryPolicy
 from cosell.clock import Clock
 from cosell.errors import CosellError, RetryableError, outcome_of
@@ -101,6 +106,7 @@ class EmbeddedQueue:
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._thread_ids = itertools.count()
         self._leases = LeaseKeeper(store, lease_seconds, heartbeat)
+        self._running: dict[str, tuple[Job, threading.Event]] = {}
 
     @property
     def stats(self) -> QueueStats:
@@ -177,9 +183,26 @@ class EmbeddedQueue:
             thread.join(max(deadline - time.monotonic(), 0.0))
         alive = [t for t in self._threads if t.is_alive()]
         self._threads = alive
-        if not alive:
-            self._leases.stop()
+        if alive:
+            self._hand_back()
+        self._leases.stop()
         return not alive
+
+    def _hand_back(self) -> None:
+        """The drain time is up: stop claiming, and hand every running job back untouched."""
+        with self._cond:
+            self._drain = False
+            running = list(self._running.values())
+            for _job, flag in running:
+                flag.set()
+            self._cond.notify_all()
+        for job, _flag in running:
+            released = self._store.hand_back(job)
+            log.warning(
+                "queue: %s still running after the drain time; handed back (%s)",
+                job.key,
+                "due again now" if released else "its lease had already been lost",
+            )
 
     def run_until_idle(self, timeout: float = 60.0) -> QueueStats:
         """Process everything due now with ``workers`` threads and return what happened.
@@ -259,8 +282,19 @@ class EmbeddedQueue:
         return f"{self._owner}:{next(self._thread_ids)}"
 
     def _process(self, job: Job) -> None:
-        with self._leases.holding(job):
-            error = self._run(job)
+        flag = threading.Event()
+        owner = job.lease_owner or ""
+        with self._cond:
+            self._running[owner] = (job, flag)
+        try:
+            with self._leases.holding(job), handback.running(flag):
+                error = self._run(job)
+        finally:
+            with self._cond:
+                self._running.pop(owner, None)
+                handed_back = flag.is_set()
+        if handed_back:
+            return  # released by stop(): the key is another run's now
         if error is None:
             self._settled(self._store.complete(job), completed=1)
             return

@@ -152,6 +152,17 @@ def complete(conn: Connection, job: Job, now: datetime) -> bool:
     return True
 
 
+def hand_back(conn: Connection, job: Job, now: datetime) -> bool:
+    """Release a running job's lease untouched: due now, and this claim not counted."""
+    values = {
+        "lease_owner": None,
+        "lease_until": None,
+        "due_at": now,
+        "attempts": sa.case((queue.c.attempts > 0, queue.c.attempts - 1), else_=0),
+    }
+    return conn.execute(sa.update(queue).where(_held(job)).values(**values)).rowcount == 1
+
+
 def clear_dead_letter(conn: Connection, tenant: TenantId, key: str) -> None:
     """Forget ``key``'s dead letter: a later run of the key succeeded."""
     conn.execute(

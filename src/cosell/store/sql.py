@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
+from cosell import handback
 from cosell.clock import Clock, SystemClock
 from cosell.store import audit as audit_rows
 from cosell.store import conflicts, jobs, ledger, links
@@ -70,6 +71,7 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
+        handback.checkpoint("a store transaction")
         with self._engine.begin() as conn:
             yield conn
 
@@ -223,6 +225,12 @@ class Store:
         until = self._now() + timedelta(seconds=lease_seconds)
         with self._tx() as conn:
             return jobs.extend_lease(conn, job, until)
+
+    def hand_back(self, job: Job) -> bool:
+        """Release a running job's lease at shutdown so it runs again at once; False when the
+        lease was no longer held."""
+        with self._tx() as conn:
+            return jobs.hand_back(conn, job, self._now())
 
     def retry_later(self, job: Job, due_at: datetime, error: str) -> bool:
         with self._tx() as conn:
