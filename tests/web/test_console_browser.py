@@ -30,7 +30,7 @@ from cosell.operations.call_meter import (
 from cosell.sandbox.servers import ServedApp, bind
 from cosell.store.sql import Store, sqlite_url
 from cosell.sync.core.mapping import default_mapping
-from cosell.web.setup_pages import ConsoleSetup
+from cosell.web.site import ConsoleSetup
 
 pytestmark = pytest.mark.timeout(900)  # the first test may install chromium
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -28,7 +28,7 @@ from cosell.operations.status import Expiring, ExpiringReferral
 from cosell.store.records import AuditEntry, LinkUpdate
 from cosell.store.sql import Store, sqlite_url
 from cosell.sync.core.mapping import default_mapping
-from cosell.web.setup_pages import ConsoleSetup
+from cosell.web.site import ConsoleSetup
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

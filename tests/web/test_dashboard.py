@@ -20,8 +20,9 @@ from cosell.store.records import AuditEntry, LinkUpdate, TenantId
 from cosell.store.sql import Store, sqlite_url
 from cosell.web.app import create_app
 from cosell.web.auth import Authenticator
-from cosell.web.dashboard import Dashboard, RecordUrls
+from cosell.web.dashboard import Dashboard
 from cosell.web.metrics import ServiceMetrics
+from cosell.web.site import RecordUrls
 from cosell.web.webhooks import WebhookReceiver
 
 HOSTILE = '<script>alert("owned")</script>'

@@ -25,7 +25,7 @@ from cosell.store.sql import Store
 from cosell.store.users import UserTable
 from cosell.web.auth import Authenticator
 from cosell.web.security import LOOPBACK_HOSTS, allowed_hosts
-from cosell.web.setup_pages import ConsoleSetup
+from cosell.web.site import ConsoleSetup
 from cosell.web.sso import EntraSignIn, SsoConfig
 
 log = structlog.get_logger(__name__)

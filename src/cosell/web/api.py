@@ -7,7 +7,7 @@ on POSTs. Bodies and answers are Pydantic models; the OpenAPI document is built 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -54,15 +54,14 @@ from cosell.web.api_models import (
     SidesOut,
 )
 from cosell.web.openapi import PREFIX, openapi_document
-
-if TYPE_CHECKING:
-    from cosell.web.dashboard import Dashboard
+from cosell.web.records_pages import detail_context
+from cosell.web.site import Site
 
 
 class ConsoleAPI:
     """The JSON routes of a console."""
 
-    def __init__(self, console: Dashboard) -> None:
+    def __init__(self, console: Site) -> None:
         self.console = console
 
     def routes(self) -> list[Route]:
@@ -236,8 +235,6 @@ class ConsoleAPI:
     # --- data ------------------------------------------------------------------------------------
 
     def _detail(self, record_id: str) -> RecordDetail | None:
-        from cosell.web.records_pages import detail_context
-
         context = detail_context(self.console, record_id)
         if context is None:
             return None

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from cosell.operations import console
@@ -38,31 +36,21 @@ from cosell.operations.service_status import ServiceStatus
 from cosell.settings import Settings
 from cosell.store.records import AuditRecord, TenantId
 from cosell.store.sql import Store
-from cosell.web.auth import Authenticator, safe_next
+from cosell.web.api import ConsoleAPI
+from cosell.web.auth import Authenticator
 from cosell.web.charts import Series, bar_chart
 from cosell.web.pages import Pages
-from cosell.web.setup_pages import ConsoleSetup
+from cosell.web.queue_pages import QueuePages
+from cosell.web.records_pages import RecordPages
+from cosell.web.setup_pages import SetupPages
+from cosell.web.site import ConsoleSetup, RecordUrls, Site
 from cosell.web.sso import EntraSignIn
 
-PORTAL_REFERRAL = "https://partner.microsoft.com/dashboard/v2/referrals/{id}"
 RECENT_AUDIT = 25
 LINKS_SHOWN = 100
 
 
-@dataclass(frozen=True)
-class RecordUrls:
-    """Where the dashboard links a referral and an opportunity (``{id}`` is replaced)."""
-
-    referral: str = PORTAL_REFERRAL
-    opportunity: str | None = None
-
-    def of(self, template: str | None, record_id: str | None) -> str | None:
-        if not template or not record_id:
-            return None
-        return template.replace("{id}", quote(record_id, safe=""))
-
-
-class Dashboard:
+class Dashboard(Site):
     """The dashboard's routes over the store; ``status`` adds the live process's view."""
 
     def __init__(
@@ -79,17 +67,19 @@ class Dashboard:
         sso: EntraSignIn | None = None,
         decide: Callable[[str, Decision], str] | None = None,
     ) -> None:
-        self.sso = sso
-        self.decide = decide
-        self.sides = sides
-        self.setup = setup or ConsoleSetup()
-        self.store = store
-        self.tenant_id = tenant_id
-        self.tenant = tenant
+        super().__init__(
+            store,
+            tenant_id,
+            tenant,
+            auth,
+            Pages(tenant, store.clock),
+            urls or RecordUrls(),
+            setup or ConsoleSetup(),
+            sides,
+            decide,
+        )
         self.status = status
-        self.urls = urls or RecordUrls()
-        self.auth = auth
-        self.pages = Pages(tenant, store.clock)
+        self.sso = sso
 
     @classmethod
     def for_service(
@@ -125,11 +115,6 @@ class Dashboard:
         )
 
     def routes(self) -> list[Route]:
-        from cosell.web.api import ConsoleAPI
-        from cosell.web.queue_pages import QueuePages
-        from cosell.web.records_pages import RecordPages
-        from cosell.web.setup_pages import SetupPages
-
         guard = self.auth.guard
         return [
             Route("/", guard("viewer", self.page), methods=["GET"]),
@@ -145,12 +130,6 @@ class Dashboard:
             *SetupPages(self).routes(),
             *(self.sso.routes() if self.sso is not None else []),
         ]
-
-    def back(self, notice: str, to: str = "/") -> Response:
-        """Back to a local page after an action, saying what happened."""
-        target = safe_next(to)
-        joiner = "&" if "?" in target else "?"
-        return RedirectResponse(f"{target}{joiner}notice={quote(notice)}", status_code=303)
 
     # --- endpoints -----------------------------------------------------------------------------
 
@@ -198,6 +177,7 @@ class Dashboard:
         stats = self.store.stats(self.tenant_id)
         now = self.store.clock.now()
         waited = now - stats.oldest_due if stats.oldest_due else None
+        expiring = self.setup.expiring
         return {
             "stats": stats,
             "oldest_wait": console.duration(waited) if waited else "",
@@ -213,7 +193,7 @@ class Dashboard:
                 ),
             ],
             "bar_chart": bar_chart,
-            "expiring": self.setup.expiring() if self.setup.expiring is not None else None,
+            "expiring": expiring() if expiring is not None else None,
             "audit": _meaningful(self.store.recent_audit(self.tenant_id, RECENT_AUDIT * 4)),
             "states": _state_counts(all_records(self.store, self.tenant_id)),
             "state_words": STATE_WORDS,

@@ -8,7 +8,7 @@ conflict is settled one by one on its record page, by picking an account).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -19,15 +19,13 @@ from cosell.operations.conflicts import Resolution, open_conflicts, resolve
 from cosell.operations.reasons import plain_reason
 from cosell.operations.records_view import RecordRow, all_records
 from cosell.sync.engine.resolutions import ACCOUNT_FIELD
-
-if TYPE_CHECKING:
-    from cosell.web.dashboard import Dashboard
+from cosell.web.site import Site
 
 
 class QueuePages:
     """The conflicts and dead-letters lists of a console."""
 
-    def __init__(self, console: Dashboard) -> None:
+    def __init__(self, console: Site) -> None:
         self.console = console
 
     def routes(self) -> list[Route]:

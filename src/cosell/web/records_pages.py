@@ -4,7 +4,7 @@ actions that apply); ``Sync now``."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
@@ -27,9 +27,7 @@ from cosell.queue.protocol import parse_key
 from cosell.store.records import AuditRecord
 from cosell.sync.core.stages import is_on_hold
 from cosell.sync.engine.resolutions import ACCOUNT_FIELD
-
-if TYPE_CHECKING:
-    from cosell.web.dashboard import Dashboard
+from cosell.web.site import Site
 
 TIMELINE = 100
 
@@ -37,7 +35,7 @@ TIMELINE = 100
 class RecordPages:
     """The records list and the record detail of a console."""
 
-    def __init__(self, console: Dashboard) -> None:
+    def __init__(self, console: Site) -> None:
         self.console = console
 
     def routes(self) -> list[Route]:
@@ -115,7 +113,7 @@ class RecordPages:
         return self.console.back(f"{verb}: the opportunity is now {stage}; syncing", back)
 
 
-def detail_context(console: Dashboard, record_id: str) -> dict[str, Any] | None:
+def detail_context(console: Site, record_id: str) -> dict[str, Any] | None:
     """What one record's page (and its JSON) shows; ``None`` when no record has that id."""
     store, tenant = console.store, console.tenant_id
     row = find_record(store, tenant, record_id)

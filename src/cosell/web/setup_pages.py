@@ -4,41 +4,22 @@ demand). Both read only; the mapping and the checks are handed in by the service
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cosell.operations.checks import Check
 from cosell.operations.records_view import find_record
-from cosell.operations.status import Expiring
-from cosell.sync.core.mapping import SyncMapping
-
-if TYPE_CHECKING:
-    from cosell.web.dashboard import Dashboard
-
-
-@dataclass(frozen=True)
-class ConsoleSetup:
-    """What the service hands the console besides the store: the mapping, the non-secret
-    settings as label/value pairs, the doctor and the expiring referrals (``None`` where they
-    cannot be had)."""
-
-    mapping: SyncMapping | None = None
-    facts: Sequence[tuple[str, str]] = field(default_factory=tuple)
-    doctor: Callable[[], list[Check]] | None = None
-    expiring: Callable[[], Expiring] | None = None
-    """Incoming referrals close to their 14-day expiry (read from Partner Center, cached)."""
+from cosell.web.records_pages import detail_context
+from cosell.web.site import Site
 
 
 class SetupPages:
     """The mapping and settings pages of a console."""
 
-    def __init__(self, console: Dashboard) -> None:
+    def __init__(self, console: Site) -> None:
         self.console = console
 
     def routes(self) -> list[Route]:
@@ -83,8 +64,6 @@ class SetupPages:
         row = find_record(console.store, console.tenant_id, record_id)
         if row is None:
             return {"error": f"no record {record_id} is known", "by_field": {}}
-        from cosell.web.records_pages import detail_context
-
         context = detail_context(console, record_id) or {}
         sides = context.get("sides")
         by_name = {f.name: f for f in sides.fields} if sides is not None and not sides.error else {}
