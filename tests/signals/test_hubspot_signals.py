@@ -16,6 +16,7 @@ from cosell.clients.hubspot_auth import PrivateAppAuth
 from cosell.clients.retry import RetryPolicy
 from cosell.clock import ManualClock
 from cosell.emulators.hubspot import HubSpotEmulator, HubSpotEmulatorConfig, create_app
+from cosell.signals.feed import FeedWiring
 from cosell.signals.hubspot import deal_poller
 from cosell.store.records import TenantId
 from cosell.web.hubspot_webhooks import HubSpotWebhookReceiver
@@ -52,12 +53,7 @@ def test_poll_catches_a_change_the_index_showed_late_only_with_an_overlap(
 ) -> None:
     queue, cursors = RecordingQueue(), Cursors()
     feed = deal_poller(
-        hubspot,
-        queue=queue,
-        cursors=cursors,
-        tenant=TENANT,
-        overlap=timedelta(seconds=overlap),
-        clock=clock,
+        hubspot, FeedWiring(queue, cursors, TENANT, overlap=timedelta(seconds=overlap), clock=clock)
     )
     first = _deal(hubspot, "A")
     assert feed.look() == 1

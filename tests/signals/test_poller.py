@@ -3,6 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from signal_fakes import ACME, Cursors, FakeSalesforce, RecordingQueue
 
+from cosell.signals.feed import FeedWiring
 from cosell.signals.poller import (
     CURSOR_NAME,
     changed_opportunities_soql,
@@ -24,7 +25,7 @@ def world() -> tuple[FakeSalesforce, RecordingQueue, Cursors]:
 def make(world: tuple[FakeSalesforce, RecordingQueue, Cursors], overlap: float = 300.0):  # type: ignore[no-untyped-def]
     client, queue, cursors = world
     return opportunity_poller(
-        client, queue=queue, cursors=cursors, tenant=ACME, overlap=timedelta(seconds=overlap)
+        client, FeedWiring(queue, cursors, ACME, overlap=timedelta(seconds=overlap))
     )
 
 
@@ -113,12 +114,7 @@ def test_a_change_in_an_unsettled_second_is_read_again(world) -> None:  # type: 
     clock = ManualClock(start=at(100))
     client.stamps = {"006A": at(100)}
     poller = opportunity_poller(
-        client,
-        queue=queue,
-        cursors=world[2],
-        tenant=ACME,
-        overlap=timedelta(seconds=300),
-        clock=clock,
+        client, FeedWiring(queue, world[2], ACME, overlap=timedelta(seconds=300), clock=clock)
     )
     assert poller.look() == 1
     assert poller.look() == 1  # same stamp, same second: may hide a second edit

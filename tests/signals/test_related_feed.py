@@ -14,6 +14,7 @@ from test_related_watched import without
 
 from cosell.queue.embedded import EmbeddedQueue
 from cosell.settings import SyncSettings
+from cosell.signals.feed import FeedWiring
 from cosell.signals.related import CaredFor, RelatedRows, solution_object, watched_objects
 from cosell.signals.related_feed import RelatedFeed, RelatedPoll, related_poller
 
@@ -29,12 +30,14 @@ def poll(world: World, queue: object, where: str = FILTER) -> RelatedPoll:
     return related_poller(
         world.sf_client,
         lambda: watched_objects(world.engine.schema),
-        queue=queue,  # type: ignore[arg-type]
-        cursors=Cursors(),
-        tenant=world.tenant,
-        overlap=timedelta(seconds=60),
+        FeedWiring(
+            queue,  # type: ignore[arg-type]
+            Cursors(),
+            world.tenant,
+            overlap=timedelta(seconds=60),
+            clock=world.emulator_clock,
+        ),
         where=where,
-        clock=world.emulator_clock,
     )
 
 
@@ -130,13 +133,11 @@ def test_rows_resolve_to_cared_for_opportunities_with_one_query_per_batch(world:
     cursors.set_cursor(world.tenant, "solutions", since.isoformat())
     feed = RelatedFeed(
         source=RelatedRows(world.sf_client, SOLUTIONS),
-        queue=queue,
-        cursors=cursors,
-        tenant=world.tenant,
+        wiring=FeedWiring(
+            queue, cursors, world.tenant, overlap=timedelta(seconds=5), clock=world.emulator_clock
+        ),
         cursor_name="solutions",
-        overlap=timedelta(seconds=5),
         resolve=CaredFor(world.sf_client, FILTER),
-        clock=world.emulator_clock,
         batch=3,
     )
     world.sf_app.state.emulator.calls.reset()
@@ -173,10 +174,7 @@ def test_a_mapping_without_related_lists_polls_only_what_it_reads(world: World) 
     related = related_poller(
         world.sf_client,
         lambda: watched_objects(schema),
-        queue=RecordingQueue(),
-        cursors=Cursors(),
-        tenant=world.tenant,
-        overlap=timedelta(seconds=60),
+        FeedWiring(RecordingQueue(), Cursors(), world.tenant, overlap=timedelta(seconds=60)),
         where=FILTER,
     )
     related.look()

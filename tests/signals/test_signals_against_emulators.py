@@ -16,6 +16,7 @@ from cosell.clock import ManualClock
 from cosell.emulators.partner_center import create_app as partner_center_emulator
 from cosell.emulators.salesforce.app import create_app as salesforce_emulator
 from cosell.emulators.salesforce.config import SalesforceEmulatorConfig
+from cosell.signals.feed import FeedWiring
 from cosell.signals.poller import opportunity_poller
 from cosell.signals.sweeper import referral_sweeper
 
@@ -53,11 +54,7 @@ def test_sweeper_reads_everything_then_what_changed(partner_center: TestClient) 
     queue, cursors = RecordingQueue(), Cursors()
     sweeper = referral_sweeper(
         PartnerCenterClient(partner_center),
-        queue=queue,
-        cursors=cursors,
-        tenant=ACME,
-        overlap=timedelta(seconds=30),
-        clock=SETTLED,
+        FeedWiring(queue, cursors, ACME, overlap=timedelta(seconds=30), clock=SETTLED),
     )
     assert sweeper.look() == 2
     assert sorted(queue.keys) == sorted(f"referral:{i}" for i in ids)
@@ -90,12 +87,7 @@ def test_poller_reads_changed_opportunities_in_stamp_order() -> None:
     second = client.create("Opportunity", {"Name": "Second", **fields})
     queue, cursors = RecordingQueue(), Cursors()
     poller = opportunity_poller(
-        client,
-        queue=queue,
-        cursors=cursors,
-        tenant=ACME,
-        overlap=timedelta(seconds=60),
-        clock=SETTLED,
+        client, FeedWiring(queue, cursors, ACME, overlap=timedelta(seconds=60), clock=SETTLED)
     )
     assert poller.look() == 2
     assert queue.keys == [f"opportunity:{first}", f"opportunity:{second}"]
@@ -126,10 +118,7 @@ def test_default_filter_polls_flagged_or_linked_opportunities_only() -> None:
     queue = RecordingQueue()
     poller = opportunity_poller(
         client,
-        queue=queue,
-        cursors=Cursors(),
-        tenant=ACME,
-        overlap=timedelta(seconds=60),
+        FeedWiring(queue, Cursors(), ACME, overlap=timedelta(seconds=60)),
         where=SyncSettings().poll_filter,
     )
     assert poller.look() == 2

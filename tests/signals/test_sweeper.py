@@ -2,6 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 from signal_fakes import ACME, Cursors, FakePartnerCenter, RecordingQueue
 
+from cosell.signals.feed import FeedWiring
 from cosell.signals.sweeper import CURSOR_NAME, referral_sweeper
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -15,7 +16,7 @@ def test_sweeps_everything_first_then_from_watermark_minus_overlap() -> None:
     client, queue, cursors = FakePartnerCenter(), RecordingQueue(), Cursors()
     client.updated = {"r-1": at(30), "r-2": at(10)}
     sweeper = referral_sweeper(
-        client, queue=queue, cursors=cursors, tenant=ACME, overlap=timedelta(seconds=60)
+        client, FeedWiring(queue, cursors, ACME, overlap=timedelta(seconds=60))
     )
     assert sweeper.look() == 2
     assert client.listings[0] is None
@@ -34,7 +35,7 @@ def test_a_referral_updated_twice_is_enqueued_twice() -> None:
     client, queue, cursors = FakePartnerCenter(), RecordingQueue(), Cursors()
     client.updated = {"r-1": at(30)}
     sweeper = referral_sweeper(
-        client, queue=queue, cursors=cursors, tenant=ACME, overlap=timedelta(seconds=60)
+        client, FeedWiring(queue, cursors, ACME, overlap=timedelta(seconds=60))
     )
     sweeper.look()
     client.updated["r-1"] = at(31)
@@ -52,7 +53,7 @@ def test_a_referral_without_a_stamp_is_skipped() -> None:
 
     queue, cursors = RecordingQueue(), Cursors()
     sweeper = referral_sweeper(
-        Listing(), queue=queue, cursors=cursors, tenant=ACME, overlap=timedelta(seconds=60)
+        Listing(), FeedWiring(queue, cursors, ACME, overlap=timedelta(seconds=60))
     )
     assert sweeper.look() == 1
     assert queue.keys == ["referral:r-2"]

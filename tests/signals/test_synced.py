@@ -10,7 +10,7 @@ import pytest
 from signal_fakes import Cursors
 
 from cosell.clock import ManualClock
-from cosell.signals.feed import Change, ChangeFeed, Synced
+from cosell.signals.feed import Change, ChangeFeed, FeedWiring, Synced
 from cosell.signals.synced import opportunity_synced, referral_synced
 from cosell.store.records import LinkUpdate, TenantId
 from cosell.store.sql import Store, sqlite_url
@@ -49,13 +49,9 @@ def link(store: Store, tenant: TenantId, etag: str, modstamp: datetime) -> None:
 def feed(rows: list[Change], queue: DueQueue, clock: ManualClock, synced: Synced) -> ChangeFeed:
     return ChangeFeed(
         source=lambda _since: iter(rows),
-        queue=queue,
-        cursors=Cursors(),
-        tenant=TenantId(1),
+        wiring=FeedWiring(queue, Cursors(), TenantId(1), timedelta(seconds=300), clock),
         cursor_name="c",
         key_prefix="k",
-        overlap=timedelta(seconds=300),
-        clock=clock,
         synced=synced,
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -45,7 +45,7 @@ from cosell.service.console import console_auth, console_hosts, console_setup, c
 from cosell.service.server import WebServer
 from cosell.settings import Settings
 from cosell.signals.cadence import Cadence
-from cosell.signals.feed import ChangeFeed
+from cosell.signals.feed import ChangeFeed, FeedWiring
 from cosell.signals.hubspot import deal_poller
 from cosell.signals.loop import LookReport, SignalLoop
 from cosell.signals.poller import opportunity_poller
@@ -382,44 +382,24 @@ def _signals(
 
     store, tenant = parts.store, parts.tenant
     settle = timedelta(seconds=sync.settle_seconds)
-    sweeper = _sweeper(parts, queue, settle)
+    overlap = timedelta(seconds=sync.poll_overlap_seconds)
+    wiring = FeedWiring(queue, store, tenant, overlap, parts.clock, settle)
+    sweeper = _sweeper(parts, wiring)
     sweep_cadence = Cadence(sync.sweep_interval, sync.sweep_interval)
     poll_cadence = Cadence(sync.poll_min_interval, sync.poll_max_interval)
     sweep = SignalLoop(SWEEP, sweeper, sweep_cadence, parts.clock, report)
     if parts.hubspot is not None:
-        deals = deal_poller(
-            parts.hubspot,
-            queue=queue,
-            cursors=store,
-            tenant=tenant,
-            overlap=timedelta(seconds=sync.poll_overlap_seconds),
-            clock=parts.clock,
-            synced=opportunity_synced(store, tenant, settle),
-            settle=settle,
-        )
+        deals = deal_poller(parts.hubspot, wiring, synced=opportunity_synced(store, tenant, settle))
         return SignalLoop(HUBSPOT_POLL, deals, poll_cadence, parts.clock, report), sweep, None
     assert parts.salesforce is not None
     poller = opportunity_poller(
         parts.salesforce,
-        queue=queue,
-        cursors=store,
-        tenant=tenant,
-        overlap=timedelta(seconds=sync.poll_overlap_seconds),
+        wiring,
         where=sync.poll_filter,
-        clock=parts.clock,
         synced=opportunity_synced(store, tenant, settle),
-        settle=settle,
     )
     related = related_poller(
-        parts.salesforce,
-        partial(_watched_objects, parts),
-        queue=queue,
-        cursors=store,
-        tenant=tenant,
-        overlap=timedelta(seconds=sync.poll_overlap_seconds),
-        where=sync.poll_filter,
-        clock=parts.clock,
-        settle=settle,
+        parts.salesforce, partial(_watched_objects, parts), wiring, where=sync.poll_filter
     )
     related_cadence = Cadence(sync.poll_min_interval, sync.related_poll_interval)
     return (
@@ -429,18 +409,11 @@ def _signals(
     )
 
 
-def _sweeper(parts: ServiceParts, queue: Queue, settle: timedelta) -> ChangeFeed:
-    store, tenant = parts.store, parts.tenant
-    return referral_sweeper(
-        parts.partner_center,
-        queue=queue,
-        cursors=store,
-        tenant=tenant,
-        overlap=timedelta(seconds=parts.settings.sync.sweep_overlap_seconds),
-        clock=parts.clock,
-        synced=referral_synced(store, tenant),
-        settle=settle,
-    )
+def _sweeper(parts: ServiceParts, wiring: FeedWiring) -> ChangeFeed:
+    """The referral sweep: the feeds' wiring with the sweep's own overlap."""
+    overlap = timedelta(seconds=parts.settings.sync.sweep_overlap_seconds)
+    synced = referral_synced(parts.store, parts.tenant)
+    return referral_sweeper(parts.partner_center, replace(wiring, overlap=overlap), synced=synced)
 
 
 def _verify_loop(

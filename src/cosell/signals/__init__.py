@@ -1,7 +1,7 @@
 """Change signals: the Salesforce polls and the Partner Center sweeper only mark keys dirty."""
 
 from cosell.signals.cadence import Cadence
-from cosell.signals.feed import Change, ChangeFeed
+from cosell.signals.feed import Change, ChangeFeed, FeedWiring
 from cosell.signals.loop import LookReport, SignalLoop
 from cosell.signals.poller import opportunity_poller
 from cosell.signals.related import RelatedObject, watched_objects
@@ -12,6 +12,7 @@ __all__ = [
     "Cadence",
     "Change",
     "ChangeFeed",
+    "FeedWiring",
     "LookReport",
     "RelatedFeed",
     "RelatedObject",

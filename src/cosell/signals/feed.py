@@ -20,7 +20,7 @@ second has settled (one reconcile instead of one per look).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -65,6 +65,23 @@ class Watermark:
         self.cursors.set_cursor(self.tenant, self.name, stamp.isoformat())
 
 
+@dataclass(frozen=True)
+class FeedWiring:
+    """What every feed is wired to: the queue it marks keys on, where it keeps its watermark,
+    for which tenant, how far before the watermark it re-reads (``overlap``), its clock, and how
+    long a one-second stamp takes to settle (``settle``, see above)."""
+
+    queue: WorkQueue
+    cursors: CursorStore
+    tenant: TenantId
+    overlap: timedelta
+    clock: Clock = field(default_factory=SystemClock)
+    settle: timedelta = timedelta(seconds=10)
+
+    def watermark(self, cursor_name: str) -> Watermark:
+        return Watermark(self.cursors, self.tenant, cursor_name)
+
+
 ChangeSource = Callable[[datetime | None], Iterable[Change]]
 """Yields changes with ``stamp >= since`` in ascending (stamp, id) order; ``None``: everything."""
 
@@ -84,25 +101,20 @@ class ChangeFeed:
         self,
         *,
         source: ChangeSource,
-        queue: WorkQueue,
-        cursors: CursorStore,
-        tenant: TenantId,
+        wiring: FeedWiring,
         cursor_name: str,
         key_prefix: str,
-        overlap: timedelta,
-        clock: Clock | None = None,
-        settle: timedelta = timedelta(seconds=10),
         synced: Synced | None = None,
     ) -> None:
         self._source = source
-        self._queue = queue
-        self._tenant = tenant
-        self._watermark = Watermark(cursors, tenant, cursor_name)
+        self._queue = wiring.queue
+        self._tenant = wiring.tenant
+        self._watermark = wiring.watermark(cursor_name)
         self._prefix = key_prefix
-        self._overlap = overlap
+        self._overlap = wiring.overlap
         self._seen: dict[str, datetime] = {}
-        self._clock = clock or SystemClock()
-        self._settle = settle
+        self._clock = wiring.clock
+        self._settle = wiring.settle
         self._synced = synced
 
     @property

@@ -11,17 +11,15 @@ stamp. Webhook deliveries are the other signal (:mod:`cosell.web.hubspot_webhook
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from cosell.clients.hubspot import HubSpotClient
-from cosell.clock import Clock
-from cosell.signals.feed import Change, ChangeFeed, CursorStore, Synced
+from cosell.signals.feed import Change, ChangeFeed, FeedWiring, Synced
 from cosell.sync.sides.hubspot.changes import changed_since
 
 if TYPE_CHECKING:
-    from cosell.queue.protocol import WorkQueue
-    from cosell.store.records import TenantId
+    pass
 
 CURSOR_NAME = "hubspot.deal.hs_lastmodifieddate"
 KEY_PREFIX = "opportunity"
@@ -40,25 +38,15 @@ class DealChanges:
 
 def deal_poller(
     client: HubSpotClient,
+    wiring: FeedWiring,
     *,
-    queue: WorkQueue,
-    cursors: CursorStore,
-    tenant: TenantId,
-    overlap: timedelta = timedelta(seconds=60),
-    clock: Clock | None = None,
     synced: Synced | None = None,
-    settle: timedelta = timedelta(seconds=10),
 ) -> ChangeFeed:
     """The feed that enqueues ``opportunity:<deal id>`` for each changed deal."""
     return ChangeFeed(
         source=DealChanges(client),
-        queue=queue,
-        cursors=cursors,
-        tenant=tenant,
+        wiring=wiring,
         cursor_name=CURSOR_NAME,
         key_prefix=KEY_PREFIX,
-        overlap=overlap,
-        clock=clock,
-        settle=settle,
         synced=synced,
     )

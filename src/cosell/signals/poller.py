@@ -11,16 +11,14 @@ decide.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cosell.clients.salesforce_limits import Priority
-from cosell.clock import Clock
-from cosell.signals.feed import Change, ChangeFeed, CursorStore, Synced
+from cosell.signals.feed import Change, ChangeFeed, FeedWiring, Synced
 
 if TYPE_CHECKING:  # the store and queue load only where they run
-    from cosell.queue.protocol import WorkQueue
-    from cosell.store.records import TenantId
+    pass
 
 CURSOR_NAME = "salesforce.opportunity.systemmodstamp"
 KEY_PREFIX = "opportunity"
@@ -66,27 +64,17 @@ class OpportunityChanges:
 
 def opportunity_poller(
     client: SoqlClient,
+    wiring: FeedWiring,
     *,
-    queue: WorkQueue,
-    cursors: CursorStore,
-    tenant: TenantId,
-    overlap: timedelta,
     where: str = "",
-    clock: Clock | None = None,
     synced: Synced | None = None,
-    settle: timedelta = timedelta(seconds=10),
 ) -> ChangeFeed:
     """The feed that enqueues ``opportunity:<Id>`` for each changed opportunity (except
     ``synced`` ones, see :mod:`cosell.signals.synced`)."""
     return ChangeFeed(
         source=OpportunityChanges(client, where),
-        queue=queue,
-        cursors=cursors,
-        tenant=tenant,
+        wiring=wiring,
         cursor_name=CURSOR_NAME,
         key_prefix=KEY_PREFIX,
-        overlap=overlap,
-        clock=clock,
-        settle=settle,
         synced=synced,
     )

@@ -23,12 +23,11 @@ first look already reads every opportunity with its related rows.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import islice
 from typing import TYPE_CHECKING
 
-from cosell.clock import Clock, SystemClock
-from cosell.signals.feed import CursorStore, Watermark
+from cosell.signals.feed import FeedWiring
 from cosell.signals.poller import KEY_PREFIX
 from cosell.signals.related import (
     CaredFor,
@@ -39,8 +38,7 @@ from cosell.signals.related import (
 )
 
 if TYPE_CHECKING:  # the store and queue load only where they run
-    from cosell.queue.protocol import WorkQueue
-    from cosell.store.records import TenantId
+    pass
 
 CURSOR_PREFIX = "salesforce.related."
 BATCH = 200
@@ -64,24 +62,19 @@ class RelatedFeed:
         self,
         *,
         source: RowSource,
-        queue: WorkQueue,
-        cursors: CursorStore,
-        tenant: TenantId,
+        wiring: FeedWiring,
         cursor_name: str,
-        overlap: timedelta,
         resolve: Resolver = _kept,
-        clock: Clock | None = None,
-        settle: timedelta = timedelta(seconds=10),
         batch: int = BATCH,
     ) -> None:
         self._source = source
-        self._queue = queue
-        self._tenant = tenant
-        self._watermark = Watermark(cursors, tenant, cursor_name)
-        self._overlap = overlap
+        self._queue = wiring.queue
+        self._tenant = wiring.tenant
+        self._watermark = wiring.watermark(cursor_name)
+        self._overlap = wiring.overlap
         self._resolve = resolve
-        self._clock = clock or SystemClock()
-        self._settle = settle
+        self._clock = wiring.clock
+        self._settle = wiring.settle
         self._batch = batch
         self._seen: dict[str, datetime] = {}
 
@@ -154,14 +147,9 @@ class RelatedPoll:
 def related_poller(
     client: RelatedSoqlClient,
     watched: Callable[[], Sequence[RelatedObject]],
+    wiring: FeedWiring,
     *,
-    queue: WorkQueue,
-    cursors: CursorStore,
-    tenant: TenantId,
-    overlap: timedelta,
     where: str = "",
-    clock: Clock | None = None,
-    settle: timedelta = timedelta(seconds=10),
 ) -> RelatedPoll:
     """One signal over the related objects ``watched()`` names (see
     :func:`cosell.signals.related.watched_objects`)."""
@@ -170,14 +158,9 @@ def related_poller(
     def feed(related: RelatedObject) -> RelatedFeed:
         return RelatedFeed(
             source=RelatedRows(client, related, where),
-            queue=queue,
-            cursors=cursors,
-            tenant=tenant,
+            wiring=wiring,
             cursor_name=f"{CURSOR_PREFIX}{related.name}.systemmodstamp",
-            overlap=overlap,
             resolve=_kept if related.rows_are_opportunities else cared,
-            clock=clock,
-            settle=settle,
         )
 
     return RelatedPoll(watched, feed)

@@ -10,17 +10,15 @@ the bytes of whole referrals.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
-from cosell.clock import Clock
-from cosell.signals.feed import Change, ChangeFeed, CursorStore, Synced
+from cosell.signals.feed import Change, ChangeFeed, FeedWiring, Synced
 
 if TYPE_CHECKING:  # the store and queue load only where they run
-    from cosell.queue.protocol import WorkQueue
-    from cosell.store.records import TenantId
+    pass
 
 CURSOR_NAME = "partner_center.referral.updated"
 KEY_PREFIX = "referral"
@@ -65,26 +63,16 @@ class ReferralChanges:
 
 def referral_sweeper(
     client: ReferralLister,
+    wiring: FeedWiring,
     *,
-    queue: WorkQueue,
-    cursors: CursorStore,
-    tenant: TenantId,
-    overlap: timedelta,
-    clock: Clock | None = None,
     synced: Synced | None = None,
-    settle: timedelta = timedelta(seconds=10),
 ) -> ChangeFeed:
     """The feed that enqueues ``referral:<id>`` for each changed referral (except ``synced``
     ones, see :mod:`cosell.signals.synced`)."""
     return ChangeFeed(
         source=ReferralChanges(client),
-        queue=queue,
-        cursors=cursors,
-        tenant=tenant,
+        wiring=wiring,
         cursor_name=CURSOR_NAME,
         key_prefix=KEY_PREFIX,
-        overlap=overlap,
-        clock=clock,
-        settle=settle,
         synced=synced,
     )
