@@ -139,6 +139,6 @@ def _waiting_for_people(entry: LedgerRow, raw: str) -> PlainReason | None:
             "edits then sync.",
             raw,
         )
-    if entry.state == "closed" and entry.reason:
+    if entry.state in ("closed", "synced") and entry.reason:
         return PlainReason(entry.reason, "Nothing to do.", raw)
     return None

@@ -21,6 +21,7 @@ from cosell.orgsetup.fields import (
     StageSpec,
     StandardFieldSpec,
 )
+from cosell.sync.core.leads import LEAD_OBJECT
 from cosell.sync.core.mapping import SyncMapping, default_mapping
 from cosell.sync.core.names import OrgNames
 
@@ -63,7 +64,12 @@ def connector_spec(names: OrgNames | None = None, mapping: SyncMapping | None = 
     ``names`` (default: the mapping's names)."""
     mapping = mapping or default_mapping()
     n = names or OrgNames.from_mapping(mapping)
-    fields = (*_opportunity_fields(n), *mapped_fields(mapping), *_solution_fields(n))
+    fields = (
+        *_opportunity_fields(n),
+        *mapped_fields(mapping),
+        *_solution_fields(n),
+        *_lead_fields(n, mapping),
+    )
     unique = {f.full_name: f for f in reversed(fields)}  # the first definition of a name wins
     return OrgSpec(
         objects=(
@@ -80,6 +86,24 @@ def connector_spec(names: OrgNames | None = None, mapping: SyncMapping | None = 
         standard_fields=standard_fields(mapping),
         stages=stage_specs(mapping.stages),
         stage_object=n.opportunity,
+    )
+
+
+def _lead_fields(n: OrgNames, mapping: SyncMapping) -> tuple[FieldSpec, ...]:
+    """The referral id on ``Lead``, when lead referrals are imported as CRM leads."""
+    settings = mapping.partner_center
+    if "lead" not in settings.incoming_kinds or settings.import_leads_as != "lead":
+        return ()
+    return (
+        FieldSpec(
+            sobject=LEAD_OBJECT,
+            name=n.referral_id,
+            label="Referral Identifier",
+            type="Text",
+            length=100,
+            external_id=True,
+            unique=True,
+        ),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cosell.emulators.salesforce.permissions import OBJECT_FLAGS
 from cosell.emulators.salesforce.schema import FieldDef, ObjectDef
@@ -180,6 +180,33 @@ def contact() -> ObjectDef:
     )
 
 
+def lead() -> ObjectDef:
+    statuses = ["Open - Not Contacted", "Working - Contacted", "Closed - Converted"]
+    status = picklist("Status", [*statuses, "Closed - Not Converted"], required=True)
+    status = replace(status, default=statuses[0])
+    return _make(
+        "Lead",
+        "00Q",
+        [
+            text("FirstName", 40, "First Name"),
+            text("LastName", 80, "Last Name", required=True),
+            _readonly("Name", "string", "Full Name"),
+            text("Company", 255, "Company", required=True),
+            text("Title", 128, "Title"),
+            FieldDef("Email", "email", "Email", 80),
+            FieldDef("Phone", "phone", "Phone", 40),
+            status,
+            picklist("LeadSource", ["Web", "Phone Inquiry", "Partner Referral", "Other"]),
+            FieldDef("Description", "textarea", "Description", 32000),
+            FieldDef("Street", "textarea", "Street", 255),
+            text("City", 40, "City"),
+            text("State", 80, "State/Province"),
+            text("PostalCode", 20, "Zip/Postal Code"),
+            text("Country", 80, "Country"),
+        ],
+    )
+
+
 def contact_role() -> ObjectDef:
     roles = ["Business User", "Decision Maker", "Economic Buyer", "Technical Buyer", "Other"]
     return _make(
@@ -323,6 +350,7 @@ def standard_objects(
         opportunity(multi_currency, currencies, corporate),
         account(multi_currency, currencies, corporate),
         contact(),
+        lead(),
         contact_role(),
         team_member(),
         user(),

@@ -134,7 +134,10 @@ class PartnerCenterSettings(_Strict):
 
     link_url_template: str = "https://partner.microsoft.com/dashboard/v2/referrals/{id}"
     incoming_kinds: list[ReferralKind] = Field(default_factory=lambda: list(_CO_SELL_ONLY))
-    """Which incoming referral kinds become CRM opportunities (``lead``: leads too)."""
+    """Which incoming referral kinds are imported (``lead``: leads too)."""
+    import_leads_as: Literal["opportunity", "lead"] = "opportunity"
+    """With ``lead`` in ``incoming_kinds``: a lead becomes an opportunity (synced both ways like
+    a co-sell referral) or a Salesforce ``Lead`` (created once, then the seller's to qualify)."""
 
     @field_validator("link_url_template")
     @classmethod

@@ -104,6 +104,9 @@ class PagedCrm:
     def is_record_id(self, text: str) -> bool:
         return self.side.is_record_id(text)
 
+    def import_lead(self, referral_id: str, fields: Mapping[str, Any]) -> str:
+        return self.side.import_lead(referral_id, fields)
+
 
 def salesforce_lookup(side: CrmSide) -> Lookup | None:
     """One ``IN`` query per 200 referral ids on Salesforce; None for a CRM without one."""

@@ -17,6 +17,7 @@ from cosell.errors import CosellError, StaleWrite
 from cosell.store.records import AuditEntry, LedgerUpdate, LinkUpdate
 from cosell.sync.core import audit_trail
 from cosell.sync.core import pending as flight
+from cosell.sync.core.leads import lead_fields
 from cosell.sync.core.mapping import SyncMapping
 from cosell.sync.core.plan import SYNC_OFF, Plan, PlanFacts, plan
 from cosell.sync.core.records import CreateContext, Side, Value
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from cosell.sync.engine.context import Context, Snapshot
 
 REFUSED_PATH = "Partner Center does not accept updates of {path}"
+LEAD_MADE = "imported as CRM lead"
 
 
 class ExpiredBeforeSync(CosellError):
@@ -86,6 +88,8 @@ class Reconcile:
         rebase.settle(decided)
         if decided.create == "referral":
             return self._create_referral(decided)
+        if decided.create == "opportunity" and self._as_crm_lead():
+            return self._import_lead()
         if decided.create == "opportunity":
             return self._create_opportunity(decided)
         if not snap.linked and snap.pc is not None and snap.crm is None and decided.skipped:
@@ -199,6 +203,27 @@ class Reconcile:
         raise ExpiredBeforeSync(reason)
 
     # --- creates ---------------------------------------------------------------------------------
+
+    def _as_crm_lead(self) -> bool:
+        settings = self.mapping.partner_center
+        return self.facts.referral_kind == "lead" and settings.import_leads_as == "lead"
+
+    def _import_lead(self) -> bool:
+        """A lead referral becomes a CRM lead, once; qualifying it is the seller's work."""
+        pc, ctx = self.snap.pc, self.ctx
+        assert pc is not None
+        known = ctx.store.ledger_for(ctx.tenant, pc.id)
+        if known is not None and known.state == "synced" and known.reason.startswith(LEAD_MADE):
+            self.ledger.put(LedgerUpdate("synced", pc.id, reason=known.reason))
+            return False
+        with self.status.shown_on_record():
+            lead_id = ctx.crm.import_lead(pc.id, lead_fields(pc.raw))
+        message = f"lead {lead_id} created from referral {pc.id}"
+        entry = replace(self.status.entry("to_crm", message=message), referral_id=pc.id)
+        ctx.store.record_audit(ctx.tenant, [entry])
+        outcomes.log_entry(entry)
+        self.ledger.put(LedgerUpdate("synced", pc.id, reason=f"{LEAD_MADE} {lead_id}"))
+        return False
 
     def _create_referral(self, decided: Plan) -> bool:
         ctx, crm = self.ctx, self.snap.crm

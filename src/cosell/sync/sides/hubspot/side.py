@@ -21,7 +21,7 @@ from functools import cached_property
 from typing import Any
 
 from cosell.clients.hubspot import HubSpotClient
-from cosell.errors import NotFound, StaleWrite
+from cosell.errors import ConfigError, NotFound, StaleWrite
 from cosell.sync.core.mapping import CRM_RELATED_LISTS, SyncMapping
 from cosell.sync.core.names import CrmNames
 from cosell.sync.core.records import CrmWrite
@@ -197,6 +197,13 @@ class HubSpotSide:
     def is_record_id(self, text: str) -> bool:
         """A HubSpot record id: digits."""
         return text.isdigit()
+
+    def import_lead(self, referral_id: str, fields: Mapping[str, Any]) -> str:
+        """HubSpot has no Salesforce-style lead object here: leads import as deals."""
+        raise ConfigError(
+            "partner_center.import_leads_as",
+            f"'lead' needs Salesforce; with HubSpot leads import as deals (referral {referral_id})",
+        )
 
     def active_users(self) -> dict[str, str]:
         """HubSpot deals have no opportunity team to match users for."""

@@ -22,6 +22,7 @@ from cosell.clients.salesforce import SalesforceClient
 from cosell.clients.soql import soql_literal
 from cosell.errors import NotFound
 from cosell.sync.core.contacts import CONTACT_FIELDS
+from cosell.sync.core.leads import LEAD_OBJECT
 from cosell.sync.core.records import CrmWrite
 from cosell.sync.core.team import email_of
 from cosell.sync.sides.crm_record import CrmRecord, Row, clean_row
@@ -184,6 +185,17 @@ class CrmSide:
     def is_record_id(self, text: str) -> bool:
         """A Salesforce record id (15 or 18 characters)."""
         return bool(RECORD_ID.match(text))
+
+    def import_lead(self, referral_id: str, fields: Mapping[str, Any]) -> str:
+        """Upsert the ``Lead`` by the referral id (idempotent); its id."""
+        key = self.names.referral_id_field
+        result = self.client.upsert(LEAD_OBJECT, key, referral_id, fields)
+        if result.id:
+            return result.id
+        soql = f"SELECT Id FROM {LEAD_OBJECT} WHERE {key} = {soql_literal(referral_id)}"  # noqa: S608
+        for row in self.client.query(soql):
+            return str(row["Id"])
+        raise NotFound(f"lead for referral {referral_id} not found after upsert")
 
     def active_users(self) -> dict[str, str]:
         """Active users' ids by lower-case email."""
