@@ -16,6 +16,7 @@ from cosell.clock import ManualClock
 from cosell.store.sql import Store, sqlite_url
 from cosell.sync.engine.backfill import Backfill, Checkpoint, ReserveGate
 from cosell.sync.engine.engine import Engine
+from cosell.sync.engine.paged_sides import salesforce_lookup
 
 REFERRALS = 5
 OPPORTUNITIES = 4
@@ -192,3 +193,19 @@ def test_the_backfill_pauses_at_the_salesforce_reserve_and_says_so(tmp_path: Pat
     assert said[0].startswith("paused: Salesforce API budget reserve reached: 95 of 100 used")
     assert said[1].startswith("resumed")
     assert (world.clock.now() - before).total_seconds() >= gate.poll
+
+
+def test_a_page_of_referral_ids_is_looked_up_in_in_lists_that_fit_a_soql_where(
+    tmp_path: Path,
+) -> None:
+    world = build_world(tmp_path)
+    held = world.opportunity(Referral_Identifier__c="b" * 36)
+    lookup = salesforce_lookup(world.engine.crm)
+    assert lookup is not None
+    reset_calls(world)
+
+    found = lookup([f"{n:036d}" for n in range(150)] + ["b" * 36])
+
+    assert found == {"b" * 36: held}
+    queries = world.sf_app.state.emulator.calls.snapshot()["calls"]
+    assert sum(n for route, n in queries.items() if "/query" in route) == 2  # 4,000 characters

@@ -10,7 +10,7 @@ query per referral. Everything else passes through to the wrapped side unchanged
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from cosell.clients.soql import soql_literal
@@ -25,8 +25,8 @@ from cosell.sync.sides.salesforce.side import CrmSide as SalesforceSide
 Lookup = Callable[[Sequence[str]], dict[str, str]]
 """Referral ids → the ids of the opportunities holding them (absent: none holds it)."""
 
-IN_CHUNK = 200
-"""Ids per ``IN (...)`` list: well inside SOQL's 100,000-character statement limit."""
+WHERE_LIMIT = 4000
+"""Characters a SOQL ``WHERE`` may hold: an ``IN`` list is cut to fit (about 90 referral ids)."""
 
 
 class PagedPartnerCenter(PartnerCenterSide):
@@ -116,11 +116,23 @@ def salesforce_lookup(side: CrmSide) -> Lookup | None:
 
     def lookup(referral_ids: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
-        for start in range(0, len(referral_ids), IN_CHUNK):
-            chunk = referral_ids[start : start + IN_CHUNK]
-            listed = ", ".join(soql_literal(i) for i in chunk)
-            soql = f"SELECT Id, {column} FROM Opportunity WHERE {column} IN ({listed})"  # noqa: S608
+        for chunk in _in_lists(column, referral_ids):
+            soql = f"SELECT Id, {column} FROM Opportunity WHERE {column} IN ({chunk})"  # noqa: S608
             found.update({str(r[column]): str(r["Id"]) for r in side.client.query(soql)})
         return found
 
     return lookup
+
+
+def _in_lists(column: str, values: Sequence[str]) -> Iterator[str]:
+    """``IN`` lists of SOQL literals, each keeping ``column IN (...)`` within the WHERE limit."""
+    room = WHERE_LIMIT - len(column) - len(" IN ()")
+    chunk: list[str] = []
+    for value in values:
+        literal = soql_literal(value)
+        if chunk and len(", ".join([*chunk, literal])) > room:
+            yield ", ".join(chunk)
+            chunk = []
+        chunk.append(literal)
+    if chunk:
+        yield ", ".join(chunk)
