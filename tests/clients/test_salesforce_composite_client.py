@@ -4,6 +4,8 @@ against the in-process emulator."""
 from __future__ import annotations
 
 import random
+from datetime import datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import httpx
@@ -205,3 +207,35 @@ def test_query_completes_paged_child_sets_before_the_next_parent_page() -> None:
     ]
     assert all(r["Contacts"]["done"] for r in rows)
     assert len(org.requests) == 1 + 1 + 2 * 2
+
+
+def test_composite_runs_in_order_with_headers_and_rolls_back_on_a_guard() -> None:
+    org = Org()
+    account = org.client.create("Account", {"Name": "Fabrikam"})
+    record = org.client.get("Account", account, ["LastModifiedDate"])
+    nodes = [
+        GraphNode("con", "POST", "sobjects/Contact", {"LastName": "Rivera", "AccountId": account}),
+        GraphNode(
+            "acct",
+            "PATCH",
+            f"sobjects/Account/{account}",
+            {"Description": "@{con.id}"},
+            {"If-Unmodified-Since": "Mon, 02 Mar 2026 09:00:00 GMT"},
+        ),
+    ]
+    results = org.client.composite(nodes)
+    # The guard predates the account: 412 on that node, the contact rolled back.
+    assert [r.status for r in results] == [400, 412]
+    assert results[0].halted
+    assert type(results[1].error).__name__ == "StaleWrite"
+    assert org.count("Contact") == 0
+    assert org.sent("/composite") == 1
+
+    fresh = datetime.fromisoformat(record["LastModifiedDate"]) + timedelta(seconds=1)
+    guarded = {"If-Unmodified-Since": format_datetime(fresh, usegmt=True)}
+    nodes[1] = GraphNode("acct", "PATCH", nodes[1].path, nodes[1].body, guarded)
+    results = org.client.composite(nodes)
+    assert [r.status for r in results] == [201, 204]
+    contact = results[0].id
+    assert org.client.get("Account", account, ["Description"])["Description"] == contact
+    assert org.count("Contact") == 1

@@ -1,17 +1,18 @@
-"""A create interrupted after the opportunity (the contacts half written) or an update whose CRM
-write failed: the next reconcile finishes with the creator's values; nothing on the other side
-is read as an edit or a deletion, and nothing is held."""
+"""A create whose answer was lost (Salesforce committed the graph, the connection dropped), or
+an update whose CRM write failed: the next reconcile finishes with the creator's values; nothing
+on the other side is read as an edit or a deletion, nothing is made twice, and nothing is held.
+(The create itself is one composite graph, so it is never half written.)"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 from engine_world import World
 
+from cosell.clients.salesforce_composite import Graph, GraphResult
 from cosell.errors import TransportError
-from cosell.sync.sides.crm_record import CrmRecord
 
 CONTACTS = [
     {"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"},
@@ -30,16 +31,17 @@ def share(world: World, **details: Any) -> str:
 
 
 def cut_after_first_contact(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The connection drops after one contact of the create is written, once."""
-    rows = world.engine.crm.rows  # type: ignore[attr-defined]
-    original = rows.sync_contacts
+    """The connection drops once, after Salesforce committed the create's graph and before its
+    answer arrived."""
+    client = world.engine.crm.client  # type: ignore[attr-defined]
+    original = client.composite_graph
 
-    def once(record: CrmRecord, desired: Iterable[Mapping[str, Any]]) -> bool:
-        monkeypatch.setattr(rows, "sync_contacts", original)
-        original(record, list(desired)[:1])
+    def once(graphs: Sequence[Graph]) -> list[GraphResult]:
+        monkeypatch.setattr(client, "composite_graph", original)
+        original(graphs)
         raise TransportError("connection dropped")
 
-    monkeypatch.setattr(rows, "sync_contacts", once)
+    monkeypatch.setattr(client, "composite_graph", once)
 
 
 def crm_emails(world: World) -> set[str]:
@@ -47,18 +49,20 @@ def crm_emails(world: World) -> set[str]:
     return {str(r["Contact"]["Email"]).casefold() for r in rows}
 
 
-def test_a_create_cut_between_opportunity_and_contacts_is_finished_not_deleted(
+def test_a_create_whose_answer_was_lost_is_finished_not_made_twice(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rid = share(world)
     cut_after_first_contact(world, monkeypatch)
     with pytest.raises(TransportError):
         world.sync(f"referral:{rid}")
-    assert len(crm_emails(world)) == 1
+    assert len(crm_emails(world)) == len(CONTACTS)
     world.sync(f"referral:{rid}")
     world.sync(f"referral:{rid}")
     emails = {c["email"] for c in CONTACTS}
     assert crm_emails(world) == emails
+    assert len(world.query("SELECT Id FROM Opportunity")) == 1
+    assert len(world.query("SELECT Id FROM OpportunityContactRole")) == len(CONTACTS)
     team = world.referral(rid)["customerProfile"]["team"]
     assert {m["email"] for m in team} == emails
 

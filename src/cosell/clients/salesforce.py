@@ -21,8 +21,12 @@ from cosell import handback
 from cosell.clients.retry import RetryPolicy
 from cosell.clients.salesforce_composite import (
     Graph,
+    GraphNode,
     GraphResult,
+    NodeResult,
     TreeResult,
+    composite_body,
+    composite_results,
     graph_batches,
     graph_body,
     graph_results,
@@ -241,6 +245,15 @@ class SalesforceClient:
                 raise refused
             results += parsed
         return results
+
+    def composite(
+        self, nodes: Sequence[GraphNode], *, all_or_none: bool = True
+    ) -> tuple[NodeResult, ...]:
+        """Up to 25 subrequests in one call, in order, later ones citing earlier results with
+        ``@{ref.id}``; subrequests may carry ``httpHeaders`` (a guarded update's
+        ``If-Unmodified-Since``). With ``all_or_none`` a failure rolls every one back."""
+        body = self._json("POST", "composite", json=composite_body(nodes, self.url, all_or_none))
+        return composite_results(body, nodes, self.url)
 
     def sobject_tree(self, sobject: str, records: Sequence[Mapping[str, Any]]) -> TreeResult:
         """Insert trees rooted at ``sobject`` (records carry ``attributes.referenceId`` and

@@ -17,6 +17,9 @@ from cosell.errors import APIError
 
 GRAPH_LIMIT = 75
 GRAPH_NODE_LIMIT = 500
+COMPOSITE_LIMIT = 25
+COMPOSITE_QUERY_LIMIT = 5
+"""Of a ``composite`` request's 25 subrequests, at most 5 are collections or queries."""
 HALTED = "PROCESSING_HALTED"
 
 
@@ -28,6 +31,9 @@ class GraphNode:
     method: str
     path: str
     body: Mapping[str, Any] | None = None
+    headers: Mapping[str, str] | None = None
+    """``httpHeaders`` of the subrequest (``If-Unmodified-Since``): ``composite`` only, never
+    sent in a graph, where their support is not documented."""
 
 
 @dataclass(frozen=True)
@@ -72,8 +78,7 @@ class GraphResult:
     @property
     def error(self) -> APIError | None:
         """The root cause of a failed graph (the first error that isn't a rollback notice)."""
-        errors = [n.error for n in self.nodes if n.error is not None]
-        return next((e for e in errors if e.code != HALTED), errors[0] if errors else None)
+        return root_error(self.nodes)
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,9 @@ def graph_body(graphs: Sequence[Graph], url: Callable[[str], str]) -> dict[str, 
     }
 
 
-def _subrequest(node: GraphNode, url: Callable[[str], str]) -> dict[str, Any]:
+def _subrequest(
+    node: GraphNode, url: Callable[[str], str], *, headers: bool = False
+) -> dict[str, Any]:
     sub: dict[str, Any] = {
         "method": node.method,
         "url": url(node.path),
@@ -123,7 +130,38 @@ def _subrequest(node: GraphNode, url: Callable[[str], str]) -> dict[str, Any]:
     }
     if node.body is not None:
         sub["body"] = dict(node.body)
+    if headers and node.headers:
+        sub["httpHeaders"] = dict(node.headers)
     return sub
+
+
+def composite_body(
+    nodes: Sequence[GraphNode], url: Callable[[str], str], all_or_none: bool
+) -> dict[str, Any]:
+    """A ``composite`` request: subrequests in order, ``httpHeaders`` kept, no collation (so
+    they run in the order given)."""
+    if len(nodes) > COMPOSITE_LIMIT:
+        raise ValueError(f"a composite request holds at most {COMPOSITE_LIMIT} subrequests")
+    return {
+        "allOrNone": all_or_none,
+        "collateSubrequests": False,
+        "compositeRequest": [_subrequest(n, url, headers=True) for n in nodes],
+    }
+
+
+def composite_results(
+    body: Any, nodes: Sequence[GraphNode], url: Callable[[str], str]
+) -> tuple[NodeResult, ...]:
+    """Parse a ``composite`` response; node errors name the node's method and URL."""
+    calls = {n.reference_id: (n.method, url(n.path)) for n in nodes}
+    parts = (body or {}).get("compositeResponse") or []
+    return tuple(_node(p, calls.get(str(p.get("referenceId")))) for p in parts)
+
+
+def root_error(nodes: Sequence[NodeResult]) -> APIError | None:
+    """The first error that is not a rollback notice (else the first error)."""
+    errors = [n.error for n in nodes if n.error is not None]
+    return next((e for e in errors if e.code != HALTED), errors[0] if errors else None)
 
 
 def graph_results(

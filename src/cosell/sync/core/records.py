@@ -52,6 +52,10 @@ class CrmWrite:
     contacts: list[dict[str, Any]] | None = None
     team: list[dict[str, Any]] | None = None
     solutions: list[str] | None = None
+    note: str | None = None
+    """The notes Note's body, when ``note_changed``: a CRM that writes it with the rest does
+    so, the engine's note mirror then finding nothing left to send."""
+    note_changed: bool = False
 
     def is_empty(self) -> bool:
         """True when there is nothing to write."""

@@ -259,7 +259,7 @@ class Reconcile:
             self.ledger.put(update)
             return False
         ctx.store.record_create_intent(ctx.tenant, "crm", pc.id, f"referral:{pc.id}")
-        write = to_crm_create(decided.to_crm, self.mapping)
+        write = related.with_note(ctx, to_crm_create(decided.to_crm, self.mapping), decided)
         if choice.account_id:
             entry = replace(entry, message=f"{entry.message} (account: {choice.rule})")
         elif write.account:
@@ -291,7 +291,7 @@ class Reconcile:
         self.entries += self.status.conflict_entries(decided.conflicts)
         related.mirror_solutions(self.ctx, snap, decided)
         related.remember_rows(self.ctx, snap, decided, new_base)
-        write = to_crm_fields(decided.to_crm, self.mapping)
+        write = related.with_note(self.ctx, to_crm_fields(decided.to_crm, self.mapping), decided)
         self.entries += self.status.unmatched_team(write)
         refusal = self.status.refusal(unready) if unready else None
         notice = self.status.notice(decided, pc_after)

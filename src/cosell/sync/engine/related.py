@@ -13,6 +13,7 @@ and the mirrored Partner Center notes.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from cosell.sync.core import solutions, team
@@ -73,11 +74,25 @@ def notes_field(mapping: SyncMapping) -> str | None:
     return next((n for n, s in mapping.fields.items() if s.partner_center == NOTES_PATH), None)
 
 
+def with_note(ctx: Context, write: CrmWrite, decided: Plan) -> CrmWrite:
+    """``write`` carrying the notes Note's body when the notes changed on either side (a CRM
+    that writes it with the rest leaves :func:`mirror_notes` nothing to send)."""
+    name = notes_field(ctx.mapping)
+    if name is None or not _notes_changed(name, decided):
+        return write
+    value = decided.new_base.get(name)
+    return replace(write, note=value if isinstance(value, str) else None, note_changed=True)
+
+
+def _notes_changed(name: str, decided: Plan) -> bool:
+    return name in decided.to_crm or name in decided.to_partner_center or bool(decided.create)
+
+
 def mirror_notes(ctx: Context, opportunity_id: str, decided: Plan) -> None:
     """Refresh the "Partner Center notes" Note when the notes changed on either side."""
     name = notes_field(ctx.mapping)
     if name is None:
         return
-    if name in decided.to_crm or name in decided.to_partner_center or decided.create:
+    if _notes_changed(name, decided):
         value = decided.new_base.get(name)
         ctx.crm.mirror_note(opportunity_id, value if isinstance(value, str) else None)

@@ -202,59 +202,56 @@ class AccountMatcher:
         self.schema = schema
 
     def match(self, customer: Customer) -> Match:
+        """The rules in order over the candidates of one query."""
+        candidates = self._candidates(customer)
         for rule, found in (
             ("linked", self._linked),
             ("duns", self._duns),
             ("name", self._by_name),
         ):
-            rows = _same_duns_first(customer, _unique(found(customer)))
+            rows = _same_duns_first(customer, _unique(found(customer, candidates)))
             if len(rows) == 1:
                 return Match(rule, str(rows[0]["Id"]), rows)
             if rows:
                 return Match(rule, None, rows)
         return Match("none")
 
-    def _linked(self, customer: Customer) -> list[dict[str, Any]]:
+    def _candidates(self, customer: Customer) -> list[dict[str, Any]]:
+        """Every account a rule could pick, with whether it holds a linked opportunity: one
+        query (``Name LIKE`` the name's longest word, ``OR`` the DUNS number), the linked
+        opportunities a parent-to-child subquery."""
         token = name_token(customer.name)
-        if token is None:
+        conditions = [f"Name LIKE {soql_literal(_like(token))}"] if token else []
+        if customer.duns and DUNS_FIELD in self.schema.account_fields:
+            conditions.append(f"{DUNS_FIELD} = {soql_literal(customer.duns)}")
+        if not conditions:
             return []
         column = self.schema.names.referral_id_field
-        columns = ", ".join(f"Account.{c}" for c in self._columns()[1:])
+        linked = f"(SELECT Id FROM Opportunities WHERE {column} != null LIMIT 1)"  # noqa: S608
         soql = (
-            f"SELECT AccountId, {columns} "  # noqa: S608
-            f"FROM Opportunity WHERE {column} != null AND AccountId != null "
-            f"AND Account.Name LIKE {soql_literal(_like(token))} LIMIT {SEARCH_LIMIT}"
+            f"SELECT {', '.join(self._columns())}, {linked} FROM Account "  # noqa: S608
+            f"WHERE {' OR '.join(conditions)} ORDER BY CreatedDate LIMIT {SEARCH_LIMIT}"
         )
-        rows = [{"Id": r["AccountId"], **(r.get("Account") or {})} for r in self._query(soql)]
-        return [_account(r) for r in rows if same_customer(customer, r)]
+        return [dict(row) for row in self.client.query(soql)]
 
-    def _duns(self, customer: Customer) -> list[dict[str, Any]]:
+    def _linked(self, customer: Customer, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        held = [r for r in rows if (r.get("Opportunities") or {}).get("records")]
+        return [_account(r) for r in held if same_customer(customer, r)]
+
+    def _duns(self, customer: Customer, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not customer.duns or DUNS_FIELD not in self.schema.account_fields:
             return []
-        soql = (
-            f"SELECT {', '.join(self._columns())} FROM Account "  # noqa: S608
-            f"WHERE {DUNS_FIELD} = {soql_literal(customer.duns)} LIMIT {SEARCH_LIMIT}"
-        )
-        return [_account(r) for r in self._query(soql)]
+        return [_account(r) for r in rows if duns_digits(r.get(DUNS_FIELD)) == customer.duns]
 
-    def _by_name(self, customer: Customer) -> list[dict[str, Any]]:
-        token = name_token(customer.name)
-        if token is None:
+    def _by_name(self, customer: Customer, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if name_token(customer.name) is None:
             return []
-        soql = (
-            f"SELECT {', '.join(self._columns())} FROM Account "  # noqa: S608
-            f"WHERE Name LIKE {soql_literal(_like(token))} "
-            f"ORDER BY CreatedDate LIMIT {SEARCH_LIMIT}"
-        )
-        return [_account(r) for r in self._query(soql) if same_customer(customer, r)]
+        return [_account(r) for r in rows if same_customer(customer, r)]
 
     def _columns(self) -> list[str]:
         """The account columns matching reads (``DunsNumber`` when the org has it)."""
         duns = [DUNS_FIELD] if DUNS_FIELD in self.schema.account_fields else []
         return ["Id", *ACCOUNT_COLUMNS, *duns]
-
-    def _query(self, soql: str) -> list[dict[str, Any]]:
-        return [dict(row) for row in self.client.query(soql)]
 
 
 def _like(token: str) -> str:

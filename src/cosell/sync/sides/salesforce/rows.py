@@ -10,12 +10,16 @@
   :mod:`cosell.sync.core.team`).
 - **The "Partner Center notes" Note**, equal to Partner Center's notes.
 
-Each writer compares before it writes and answers whether it sent anything.
+Each writer compares before it writes, adds its writes to the opportunity's
+:class:`~cosell.sync.sides.salesforce.writes.Work` (sent as one request with the opportunity's
+own) and answers whether it added anything. The only reads are one query for the account's
+contacts having a new member's email, and the active users when a member is added to the team.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cosell.clients.salesforce import SalesforceClient
@@ -23,111 +27,161 @@ from cosell.clients.soql import soql_literal
 from cosell.sync.core.contacts import CONTACT_FIELDS, NO_LAST_NAME, contact_key
 from cosell.sync.core.names import CrmNames
 from cosell.sync.core.team import email_of
-from cosell.sync.sides.crm_record import CrmRecord, Row
+from cosell.sync.sides.crm_record import Row
 from cosell.sync.sides.salesforce.schema import TEAM_OBJECT
+from cosell.sync.sides.salesforce.writes import Work
 
 TEAM_ROLE = "Sales Rep"
 NOTE_TITLE = "Partner Center notes"
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where related rows go: the opportunity's id or the ``@{ref.id}`` of its create, and its
+    account's (``account_is_new``: created by the same request, so it has no contacts yet)."""
+
+    opportunity: str
+    account: str | None
+    account_is_new: bool = False
+
+
 class RelatedRows:
-    """Writes contact roles, solution rows, team members and the notes Note of opportunities."""
+    """Adds the writes of contact roles, solution rows, team members and the notes Note."""
 
     def __init__(self, client: SalesforceClient, names: CrmNames) -> None:
         self.client = client
         self.names = names
         self._notes: dict[str, Row | None] = {}
-        """The notes Note of opportunities as last read with them (``None``: none), so the
+        """The notes Note of opportunities as last read or written (``None``: none), so the
         mirror compares without a query of its own; taken by the next mirror."""
 
     def seen_note(self, opportunity_id: str, row: Mapping[str, Any] | None) -> None:
-        """The notes Note read with the opportunity (``None`` when it has none)."""
+        """The notes Note read with (or written to) the opportunity; ``None`` when it has none."""
         self._notes[opportunity_id] = dict(row) if row is not None else None
 
     # --- contacts --------------------------------------------------------------------------------
 
-    def sync_contacts(self, record: CrmRecord, desired: Iterable[Mapping[str, Any]]) -> bool:
-        current = {contact_key(row): row for row in record.contacts}
+    def contacts(
+        self,
+        work: Work,
+        target: Target,
+        current: Iterable[Mapping[str, Any]],
+        desired: Iterable[Mapping[str, Any]],
+    ) -> bool:
+        current_rows = {contact_key(row): row for row in current}
         wanted = {contact_key(member): member for member in desired}
-        sent = False
-        for key, member in wanted.items():
-            row = current.get(key)
-            if row is None:
-                contact_id = self._contact_for(record, member)
-                role = {"OpportunityId": record.id, "ContactId": contact_id}
-                self.client.create("OpportunityContactRole", role)
-                sent = True
-            else:
-                sent |= self._refresh_contact(row, member)
-        for key, row in current.items():
-            if key not in wanted:
-                self.client.delete("OpportunityContactRole", str(row["RoleId"]))
-                sent = True
-        return sent
-
-    def _contact_for(self, record: CrmRecord, member: Mapping[str, Any]) -> str:
-        """The account's contact with this email (reused, its details filled in from the
-        member), else a new one."""
-        email = member.get("Email")
-        account_id = record.opportunity.get("AccountId")
-        if email:
-            where = f"Email = {soql_literal(str(email))}"
-            if account_id:
-                where += f" AND AccountId = {soql_literal(str(account_id))}"
-            soql = f"SELECT Id FROM Contact WHERE {where} ORDER BY CreatedDate LIMIT 1"  # noqa: S608
-            found = next(iter(self.client.query(soql)), None)
-            if found is not None:
+        new = [member for key, member in wanted.items() if key not in current_rows]
+        found = self._existing_contacts(target, new)
+        before = len(work.nodes)
+        for member in new:
+            contact = found.get(str(member.get("Email") or "").casefold())
+            if contact is not None:
                 given = {k: member.get(k) for k in CONTACT_FIELDS if member.get(k)}
                 if given:
-                    self.client.update("Contact", str(found["Id"]), given)
-                return str(found["Id"])
-        body = {k: v for k, v in _contact_values(member).items() if v is not None}
-        if account_id:
-            body["AccountId"] = account_id
-        return self.client.create("Contact", body)
+                    work.update("Contact", contact, given)
+            else:
+                body = {k: v for k, v in _contact_values(member).items() if v is not None}
+                if target.account:
+                    body["AccountId"] = target.account
+                contact = work.create("Contact", body, "contact")
+            role = {"OpportunityId": target.opportunity, "ContactId": contact}
+            work.create("OpportunityContactRole", role, "role")
+        for key, row in current_rows.items():
+            if key in wanted:
+                self._refresh_contact(work, row, wanted[key])
+            else:
+                work.delete("OpportunityContactRole", str(row["RoleId"]))
+        return len(work.nodes) > before
 
-    def _refresh_contact(self, row: Mapping[str, Any], member: Mapping[str, Any]) -> bool:
+    def _existing_contacts(
+        self, target: Target, members: Iterable[Mapping[str, Any]]
+    ) -> dict[str, str]:
+        """Contacts of the account (of any account when the opportunity has none) having a new
+        member's email, oldest first, by lower-case email: one query for all of them."""
+        emails = sorted({str(m["Email"]) for m in members if m.get("Email")})
+        if not emails or target.account_is_new:
+            return {}
+        where = f"Email IN ({', '.join(soql_literal(e) for e in emails)})"
+        if target.account:
+            where += f" AND AccountId = {soql_literal(target.account)}"
+        soql = f"SELECT Id, Email FROM Contact WHERE {where} ORDER BY CreatedDate"  # noqa: S608
+        found: dict[str, str] = {}
+        for row in self.client.query(soql):
+            found.setdefault(str(row.get("Email") or "").casefold(), str(row["Id"]))
+        return found
+
+    def _refresh_contact(
+        self, work: Work, row: Mapping[str, Any], member: Mapping[str, Any]
+    ) -> None:
         """Make a contact on the opportunity equal to the member (a value it lost is emptied)."""
         wanted = _contact_values(member)
         changed = {k: v for k, v in wanted.items() if (row.get(k) or None) != v}
         if changed:
-            self.client.update("Contact", str(row["ContactId"]), changed)
-        return bool(changed)
+            work.update("Contact", str(row["ContactId"]), changed)
 
     # --- solutions, team, notes ------------------------------------------------------------------
 
-    def sync_solutions(self, record: CrmRecord, desired: Iterable[str]) -> bool:
-        if record.solutions is None:
-            return False
+    def solutions(
+        self,
+        work: Work,
+        target: Target,
+        current: Iterable[Mapping[str, Any]],
+        desired: Iterable[str],
+    ) -> bool:
         n = self.names
-        current = {str(row.get(n.solution_id_field)): row for row in record.solutions}
+        rows = {str(row.get(n.solution_id_field)): row for row in current}
         wanted = list(dict.fromkeys(desired))
+        before = len(work.nodes)
         for solution_id in wanted:
-            if solution_id not in current:
-                row = {"Name": solution_id[:80], n.solution_id_field: solution_id}
-                self.client.create(
-                    n.solution_object, {**row, n.solution_opportunity_field: record.id}
-                )
-        gone = [row for key, row in current.items() if key not in wanted]
-        for row in gone:
-            self.client.delete(n.solution_object, str(row["Id"]))
-        return bool(gone) or any(s not in current for s in wanted)
+            if solution_id not in rows:
+                new = {"Name": solution_id[:80], n.solution_id_field: solution_id}
+                new[n.solution_opportunity_field] = target.opportunity
+                work.create(n.solution_object, new, "solution")
+        for key, old in rows.items():
+            if key not in wanted:
+                work.delete(n.solution_object, str(old["Id"]))
+        return len(work.nodes) > before
 
-    def sync_team(self, record: CrmRecord, desired: Iterable[Mapping[str, Any]]) -> bool:
-        """Add the desired members that are active users; remove members no longer desired.
-        Members without a user are left to Partner Center (see :mod:`cosell.sync.core.team`)."""
-        if record.team is None:
-            return False
-        current = {email_of(row): row for row in record.team}
+    def team(
+        self,
+        work: Work,
+        target: Target,
+        current: Iterable[Mapping[str, Any]],
+        desired: Iterable[Mapping[str, Any]],
+        users: Callable[[], Mapping[str, str]],
+    ) -> bool:
+        """Add the desired members that are active users (read only when one is to be added);
+        remove members no longer desired. Members without a user are left to Partner Center
+        (see :mod:`cosell.sync.core.team`)."""
+        members = {email_of(row): row for row in current}
         wanted = {email_of(member) for member in desired} - {""}
-        added = [e for e in sorted(wanted) if e not in current and e in record.users]
-        for email in added:
-            member = {"OpportunityId": record.id, "UserId": record.users[email]}
-            self.client.create(TEAM_OBJECT, {**member, "TeamMemberRole": TEAM_ROLE})
-        gone = [row for email, row in current.items() if email not in wanted]
-        for row in gone:
-            self.client.delete(TEAM_OBJECT, str(row["MemberId"]))
-        return bool(added or gone)
+        before = len(work.nodes)
+        missing = sorted(e for e in wanted if e not in members)
+        active: Mapping[str, str] = users() if missing else {}
+        for email in (e for e in missing if e in active):
+            member = {"OpportunityId": target.opportunity, "UserId": active[email]}
+            work.create(TEAM_OBJECT, {**member, "TeamMemberRole": TEAM_ROLE}, "member")
+        for email, row in members.items():
+            if email not in wanted:
+                work.delete(TEAM_OBJECT, str(row["MemberId"]))
+        return len(work.nodes) > before
+
+    def note(self, work: Work, target: Target, body: str | None) -> str | None:
+        """Add the notes Note's write when it differs from what was read (a new opportunity has
+        none); the Note's id or the reference of its create, ``None`` when there is no Note."""
+        opportunity_id = target.opportunity
+        if opportunity_id.startswith("@") or opportunity_id not in self._notes:
+            found = None
+        else:
+            found = self._notes[opportunity_id]
+        if found is None:
+            if not body:
+                return None
+            note = {"ParentId": opportunity_id, "Title": NOTE_TITLE, "Body": body}
+            return work.create("Note", note, "note")
+        if (found.get("Body") or "") != (body or ""):
+            work.update("Note", str(found["Id"]), {"Body": body or ""})
+        return str(found["Id"])
 
     def mirror_note(self, opportunity_id: str, body: str | None) -> bool:
         """Keep the Note titled :data:`NOTE_TITLE` on the opportunity equal to Partner Center's

@@ -3,11 +3,14 @@
 The record read is a :class:`~cosell.sync.sides.crm_record.CrmRecord`; related rows are written by
 :class:`~cosell.sync.sides.salesforce.rows.RelatedRows`.
 
-Reads are one SOQL query for the opportunity (its account fields through ``Account.``) plus one
-per related list: contact roles (with the contacts), and the Microsoft Solution rows. Writes to
-the opportunity carry ``If-Unmodified-Since: <LastModifiedDate read>``, so an edit made since
-the read answers 412 (``StaleWrite``) and the engine re-reads and re-plans. Creates upsert by
-the referral id field, so a repeated create updates the one opportunity it made before.
+A read is one SOQL query: the opportunity, its account fields through ``Account.``, and each
+related list (contact roles with their contacts, Microsoft Solution rows, the team, the notes
+Note) as a parent-to-child subquery. An update is one ``composite`` request, all or none (see
+:mod:`cosell.sync.sides.salesforce.writes`); its opportunity write carries
+``If-Unmodified-Since: <LastModifiedDate read>``, so an edit made since the read answers 412
+(``StaleWrite``), nothing of the request is kept, and the engine re-reads and re-plans. A create
+is one composite graph that upserts the opportunity by the referral id field, so a repeated
+create updates the one opportunity it made before.
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date, timedelta
+from email.utils import format_datetime as http_date
 from functools import cached_property
 from typing import Any
+from urllib.parse import quote
 
 from cosell.clients.salesforce import SalesforceClient
+from cosell.clients.salesforce_composite import NodeResult
 from cosell.clients.soql import soql_literal
 from cosell.errors import NotFound
 from cosell.sync.core.contacts import CONTACT_FIELDS
@@ -27,8 +33,9 @@ from cosell.sync.core.records import CrmWrite
 from cosell.sync.core.team import email_of
 from cosell.sync.sides.crm_record import CrmRecord, Row, clean_row
 from cosell.sync.sides.salesforce.accounts import AccountMatcher, Customer, Match
-from cosell.sync.sides.salesforce.rows import NOTE_TITLE, TEAM_ROLE, RelatedRows
+from cosell.sync.sides.salesforce.rows import NOTE_TITLE, TEAM_ROLE, RelatedRows, Target
 from cosell.sync.sides.salesforce.schema import TEAM_OBJECT, CrmSchema
+from cosell.sync.sides.salesforce.writes import Work, send_composite, send_graph
 
 __all__ = ["NOTE_TITLE", "TEAM_ROLE", "CrmRecord", "CrmSide"]
 
@@ -50,6 +57,7 @@ class CrmSide:
         self.names = schema.names
         self._today = clock_today
         self.rows = RelatedRows(client, schema.names)
+        self._note_ref: str | None = None
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -205,22 +213,24 @@ class CrmSide:
     # --- writing ---------------------------------------------------------------------------------
 
     def update(self, record: CrmRecord, write: CrmWrite, extra: Mapping[str, Any]) -> bool:
-        """Write field changes (guarded) and related rows; True when anything was sent."""
+        """Write field changes (guarded) and related rows in one ``composite`` request, all or
+        none; True when anything was sent."""
         fields = self._changed(record.opportunity, {**write.opportunity, **extra})
-        sent = False
+        work = Work()
+        account_id = record.opportunity.get("AccountId")
+        target = Target(record.id, str(account_id) if account_id else None)
         if write.account:
-            sent |= self._write_account(record, write.account, fields)
+            target = self._account_writes(work, record, write.account, fields, target)
         if fields:
             guard = record.last_modified
-            self.client.update("Opportunity", record.id, fields, if_unmodified_since=guard)
-            sent = True
-        if write.contacts is not None:
-            sent |= self.rows.sync_contacts(record, write.contacts)
-        if write.solutions is not None:
-            sent |= self.rows.sync_solutions(record, write.solutions)
-        if write.team is not None:
-            sent |= self.rows.sync_team(record, write.team)
-        return sent
+            headers = {"If-Unmodified-Since": http_date(guard, usegmt=True)} if guard else None
+            work.update("Opportunity", record.id, fields, headers)
+        note = self._related(work, target, record, write)
+        if not work:
+            return False
+        results = send_composite(self.client, work)
+        self._remember_note(record.id, write, note, results)
+        return True
 
     def create(
         self,
@@ -229,43 +239,64 @@ class CrmSide:
         extra: Mapping[str, Any],
         account_id: str | None = None,
     ) -> str:
-        """Upsert the opportunity by the referral id (idempotent), with account, contacts and
-        solutions; returns its id. ``account_id`` is the matched account (see
-        :mod:`cosell.sync.sides.salesforce.accounts`); without one, a new account is made from the
-        customer."""
+        """Create the opportunity with its account (unless ``account_id``, the matched one, see
+        :mod:`cosell.sync.sides.salesforce.accounts`), contacts, contact roles, solution rows,
+        team members and notes Note in one composite graph: all of it or nothing. The
+        opportunity is upserted by the referral id, so it is never made twice."""
         fields = {**self._known(write.opportunity), **extra}
         fields.setdefault("Name", write.account.get("Name") or f"Referral {referral_id}")
         fields.setdefault("CloseDate", self._default_close_date())
         fields.pop("Id", None)
-        if account_id:
-            fields["AccountId"] = account_id
-        elif write.account:
-            fields["AccountId"] = self._new_account(write.account)
-        result = self.client.upsert(
-            "Opportunity", self.names.referral_id_field, referral_id, fields
-        )
-        opportunity_id = result.id or self.find_by_referral(referral_id)
+        fields.pop(self.names.referral_id_field, None)
+        work = Work()
+        account: str | None = account_id
+        if not account_id and write.account:
+            body = {k: v for k, v in write.account.items() if v is not None}
+            body.setdefault("Name", "Unnamed customer")
+            account = work.create("Account", body, "account")
+        if account:
+            fields["AccountId"] = account
+        path = f"sobjects/Opportunity/{self.names.referral_id_field}/{quote(referral_id, safe='')}"
+        work.add("opportunity", "PATCH", path, fields)
+        target = Target("@{opportunity0.id}", account, account_is_new=not account_id)
+        empty = CrmRecord({"Id": target.opportunity}, {}, [], [], [], self.active_users)
+        note = self._related(work, target, empty, write)
+        results = send_graph(self.client, work, "create")
+        opportunity_id = results["opportunity0"].id
         if opportunity_id is None:
             raise NotFound(f"opportunity for referral {referral_id} not found after upsert")
-        record = self._fresh(opportunity_id, fields) if result.created else None
-        record = record or self.read(opportunity_id)
-        if record is None:
-            raise NotFound(f"opportunity {opportunity_id} not found after upsert")
-        if write.contacts is not None:
-            self.rows.sync_contacts(record, write.contacts)
-        if write.solutions is not None:
-            self.rows.sync_solutions(record, write.solutions)
-        if write.team is not None:
-            self.rows.sync_team(record, write.team)
+        self._remember_note(opportunity_id, write, note, results)
         return opportunity_id
 
-    def _fresh(self, opportunity_id: str, fields: Mapping[str, Any]) -> CrmRecord:
-        """A just-created opportunity as the upsert left it: no contact roles or solution rows
-        yet, so none are read (the team is, since an org may add default members)."""
-        opportunity = {"Id": opportunity_id, "AccountId": fields.get("AccountId")}
-        team = self._team(opportunity_id) if self.schema.team_synced else None
-        solution_rows: list[Row] | None = [] if self.schema.has_solution_object else None
-        return CrmRecord(opportunity, {}, [], solution_rows, team, self.active_users)
+    def _related(
+        self, work: Work, target: Target, record: CrmRecord, write: CrmWrite
+    ) -> str | None:
+        """Add the related rows' writes; the notes Note's id or reference when it is written."""
+        if write.contacts is not None:
+            self.rows.contacts(work, target, record.contacts, write.contacts)
+        solutions = self.schema.has_solution_object and record.solutions is not None
+        if write.solutions is not None and solutions and record.solutions is not None:
+            self.rows.solutions(work, target, record.solutions, write.solutions)
+        if write.team is not None and record.team is not None and self.schema.team_synced:
+            self.rows.team(work, target, record.team, write.team, lambda: record.users)
+        if write.note_changed and self._notes_list is not None:
+            return self.rows.note(work, target, write.note)
+        return None
+
+    def _remember_note(
+        self,
+        opportunity_id: str,
+        write: CrmWrite,
+        ref: str | None,
+        results: Mapping[str, NodeResult],
+    ) -> None:
+        """The Note as just written, so the engine's mirror that follows sends nothing."""
+        if not write.note_changed or self._notes_list is None:
+            return
+        if ref is not None and ref.startswith("@{"):
+            found = results.get(ref[2:].removesuffix(".id}"))
+            ref = found.id if found is not None else None
+        self.rows.seen_note(opportunity_id, {"Id": ref, "Body": write.note or ""} if ref else None)
 
     def mirror_note(self, opportunity_id: str, body: str | None) -> bool:
         """See :meth:`RelatedRows.mirror_note`."""
@@ -284,34 +315,35 @@ class CrmSide:
         known.pop("Id", None)
         return {k: v for k, v in known.items() if not _same(current.get(k), v)}
 
-    def _write_account(self, record: CrmRecord, values: Mapping[str, Any], fields: Row) -> bool:
+    def _account_writes(
+        self, work: Work, record: CrmRecord, values: Mapping[str, Any], fields: Row, target: Target
+    ) -> Target:
         """Update the opportunity's account; without one, attach a matched or new account
         (``AccountId`` joins the guarded opportunity update in ``fields``)."""
-        account_id = record.opportunity.get("AccountId")
-        if not account_id:
-            fields["AccountId"] = self._match_or_create_account(values)
-            return True
-        changed = {k: v for k, v in values.items() if not _same(record.account.get(k), v)}
-        if changed:
-            self.client.update("Account", str(account_id), changed)
-        return bool(changed)
-
-    def _match_or_create_account(self, values: Mapping[str, Any]) -> str:
-        """An account with the same name and country (and postal code when known), else new."""
-        keys = ("Name", "BillingCountry", "BillingPostalCode")
-        conditions = [f"{k} = {soql_literal(str(values[k]))}" for k in keys if values.get(k)]
-        if values.get("Name"):
-            where = " AND ".join(conditions)
-            soql = f"SELECT Id FROM Account WHERE {where} ORDER BY CreatedDate LIMIT 1"  # noqa: S608
-            found = next(iter(self.client.query(soql)), None)
-            if found is not None:
-                return str(found["Id"])
-        return self._new_account(values)
-
-    def _new_account(self, values: Mapping[str, Any]) -> str:
+        if target.account:
+            changed = {k: v for k, v in values.items() if not _same(record.account.get(k), v)}
+            if changed:
+                work.update("Account", target.account, changed)
+            return target
+        found = self._matching_account(values)
+        if found is not None:
+            fields["AccountId"] = found
+            return Target(target.opportunity, found)
         body = {k: v for k, v in values.items() if v is not None}
         body.setdefault("Name", "Unnamed customer")
-        return self.client.create("Account", body)
+        fields["AccountId"] = work.create("Account", body, "account")
+        return Target(target.opportunity, fields["AccountId"], account_is_new=True)
+
+    def _matching_account(self, values: Mapping[str, Any]) -> str | None:
+        """An account with the same name and country (and postal code when known)."""
+        if not values.get("Name"):
+            return None
+        keys = ("Name", "BillingCountry", "BillingPostalCode")
+        conditions = [f"{k} = {soql_literal(str(values[k]))}" for k in keys if values.get(k)]
+        where = " AND ".join(conditions)
+        soql = f"SELECT Id FROM Account WHERE {where} ORDER BY CreatedDate LIMIT 1"  # noqa: S608
+        found = next(iter(self.client.query(soql)), None)
+        return str(found["Id"]) if found is not None else None
 
 
 def _children(nested: Any) -> list[Row]:

@@ -1,0 +1,142 @@
+"""The opportunity's writes travel together: a create is one composite graph and an update one
+composite request, each all or nothing, and a failing node is classified as the write alone
+would be (a refusal naming the field, a lost race re-read)."""
+
+from __future__ import annotations
+
+import pytest
+from engine_world import SF_BASE, World
+from starlette.testclient import TestClient
+from test_engine_calls import QUERY, calls
+
+from cosell.clients.salesforce_errors import RecordRejected
+from cosell.errors import StaleWrite
+from cosell.sync.core.records import CrmWrite
+
+CONTACTS = [
+    {"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"},
+    {"firstName": "Ines", "lastName": "Moreau", "email": "ines@fabrikam.example"},
+]
+GRAPH = "POST /services/data/v{version}/composite/graph"
+COMPOSITE = "POST /services/data/v{version}/composite"
+
+
+def share(world: World) -> str:
+    body = {
+        "name": "Fabrikam platform",
+        "details": {
+            "dealValue": 1000,
+            "closingDateTime": "2026-12-31T00:00:00Z",
+            "notes": "Migrate the warehouse",
+            "requirements": {"solutions": [{"id": "SOL-1", "name": "One"}]},
+        },
+        "customerProfile": {"name": "Fabrikam", "address": {"country": "DE"}, "team": CONTACTS},
+    }
+    return str(world.share_referral(**body)["id"])
+
+
+def refuse_contact(world: World, email: str) -> None:
+    rule = {
+        "sobject": "Contact",
+        "field": "Email",
+        "operator": "equals",
+        "value": email,
+        "message": "This address is on the do-not-contact list",
+        "error_field": "Email",
+    }
+    control = TestClient(world.sf_app, base_url=SF_BASE)
+    assert control.post("/_emulator/validation-rules", json=rule).status_code == 201
+
+
+def count(world: World, sobject: str) -> int:
+    return len(world.query(f"SELECT Id FROM {sobject}"))  # noqa: S608
+
+
+def test_a_create_is_one_graph_holding_account_contacts_opportunity_roles_rows_and_note(
+    world: World,
+) -> None:
+    rid = share(world)
+    calls(world)
+    world.sync(f"referral:{rid}")
+    _, sf = calls(world)
+    assert sf[GRAPH] == 1
+    assert "POST /services/data/v{version}/sobjects/{sobject}" not in sf
+    assert count(world, "OpportunityContactRole") == len(CONTACTS)
+    assert count(world, "Microsoft_Solution__c") == 1
+    [note] = world.query("SELECT Body FROM Note")
+    assert note["Body"] == "Migrate the warehouse"
+
+
+def test_a_refused_contact_rolls_the_whole_create_back_and_is_a_refusal_naming_the_field(
+    world: World,
+) -> None:
+    rid = share(world)
+    refuse_contact(world, "ines@fabrikam.example")
+    assert world.full_pass().dead_lettered == 1
+    for sobject in ("Opportunity", "Account", "Contact", "Note", "Microsoft_Solution__c"):
+        assert count(world, sobject) == 0, sobject
+    letter = world.store.dead_letter_for(world.tenant, f"referral:{rid}")
+    assert letter is not None
+    assert "do-not-contact" in letter.reason
+    [row] = world.store.audit_for(world.tenant, rid)
+    assert row.outcome == "rejected"
+
+    # The same refusal raised by the side is the class a single write raises, field named.
+    engine = world.engine
+    with pytest.raises(RecordRejected) as refused:
+        engine.crm.create(
+            CrmWrite(
+                opportunity={"StageName": "Prospecting"},
+                account={"Name": "Fabrikam"},
+                contacts=[{"LastName": "Moreau", "Email": "ines@fabrikam.example"}],
+            ),
+            "REF-1",
+            {},
+        )
+    assert refused.value.fields == ("Email",)
+    assert count(world, "Opportunity") == 0
+
+
+def test_an_update_of_fields_and_rows_is_one_call_and_a_lost_race_writes_nothing(
+    world: World,
+) -> None:
+    rid = share(world)
+    world.sync(f"referral:{rid}")
+    world.sync(f"referral:{rid}")
+    opp_id = world.engine.crm.find_by_referral(rid)
+    assert opp_id is not None
+    crm = world.engine.crm
+    record = crm.read(opp_id)
+    assert record is not None
+    members = [
+        {"FirstName": "Rui", "LastName": "Costa", "Email": "rui@fabrikam.example"},
+        {"FirstName": "Ana", "LastName": "Lima", "Email": "ana@fabrikam.example"},
+    ]
+    write = CrmWrite(opportunity={"Amount": 2000}, contacts=members, solutions=["SOL-2"])
+
+    world.emulator_clock.advance(2)
+    world.edit(opp_id, Description="edited by a seller meanwhile")
+    calls(world)
+    with pytest.raises(StaleWrite):
+        crm.update(record, write, {})
+    _, sf = calls(world)
+    # One query for the account's contacts with the new member's email, one write.
+    assert sf == {QUERY: 1, COMPOSITE: 1}
+    emails = {
+        r["Contact"]["Email"]
+        for r in world.query("SELECT Contact.Email FROM OpportunityContactRole")
+    }
+    assert emails == {c["email"] for c in CONTACTS}
+    assert world.opp(opp_id)["Amount"] == 1000
+
+    fresh = crm.read(opp_id)
+    assert fresh is not None
+    calls(world)
+    assert crm.update(fresh, write, {})
+    _, sf = calls(world)
+    assert sf == {QUERY: 1, COMPOSITE: 1}
+    rows = world.query("SELECT Contact.Email FROM OpportunityContactRole")
+    assert {r["Contact"]["Email"] for r in rows} == {m["Email"] for m in members}
+    [solution] = world.query("SELECT Solution_Id__c FROM Microsoft_Solution__c")
+    assert solution["Solution_Id__c"] == "SOL-2"
+    assert world.opp(opp_id)["Amount"] == 2000
