@@ -264,3 +264,69 @@ def test_composite_lock_fault_on_a_subrequest_path_rolls_back(api: Api) -> None:
     parts = api.post("composite", json=body).json()["compositeResponse"]
     assert parts[1]["body"][0]["errorCode"] == "UNABLE_TO_LOCK_ROW"
     assert count(api, "Account") == 0
+
+
+def test_composite_holds_at_most_five_query_or_collections_subrequests(api: Api) -> None:
+    """Reference salesforce-composite.md §1: of the 25 subrequests at most 5 are query or
+    collections operations (the error body is not documented: LIMIT_EXCEEDED here)."""
+    query = {"method": "GET", "url": f"{V}/query?q=SELECT+Id+FROM+Account"}
+    retrieve = {"method": "GET", "url": f"{V}/composite/sobjects/Account?ids=x&fields=Id"}
+    limits = {"method": "GET", "url": f"{V}/limits"}
+    five = [{**query, "referenceId": f"q{i}"} for i in range(4)]
+    five.append({**retrieve, "referenceId": "r"})
+    others = [{**limits, "referenceId": f"l{i}"} for i in range(20)]
+    assert api.post("composite", json={"compositeRequest": five + others}).status_code == 200
+    six = [*five, {**query, "referenceId": "q9"}]
+    response = api.post("composite", json={"compositeRequest": six})
+    assert response.status_code == 400
+    [error] = response.json()
+    assert error["errorCode"] == "LIMIT_EXCEEDED"
+    assert "Maximum allowed is 5" in error["message"]
+
+
+def test_composite_subrequest_may_not_set_an_inherited_header(api: Api) -> None:
+    """Reference salesforce-composite.md §1: Accept, Authorization and Content-Type are
+    inherited; setting one in a subrequest fails the whole call with HTTP 400."""
+    sub = {
+        "method": "POST",
+        "url": f"{V}/sobjects/Account",
+        "referenceId": "acct",
+        "body": {"Name": "Fabrikam"},
+        "httpHeaders": {"Content-Type": "application/xml"},
+    }
+    response = api.post("composite", json={"compositeRequest": [sub]})
+    assert response.status_code == 400
+    assert count(api, "Account") == 0
+
+
+def test_composite_guard_header_fails_its_subrequest_and_rolls_the_rest_back(api: Api) -> None:
+    """Reference salesforce-composite.md §1 (httpHeaders, allOrNone) and the base note's
+    conditional requests: an If-Unmodified-Since older than the record answers 412 in that
+    subrequest; with allOrNone its siblings are PROCESSING_HALTED and nothing is kept."""
+    account = api.post("sobjects/Account", json={"Name": "Fabrikam"}).json()["id"]
+    body = {
+        "allOrNone": True,
+        "compositeRequest": [
+            {
+                "method": "POST",
+                "url": f"{V}/sobjects/Contact",
+                "referenceId": "con",
+                "body": {"LastName": "Rivera", "AccountId": account},
+            },
+            {
+                "method": "PATCH",
+                "url": f"{V}/sobjects/Account/{account}",
+                "referenceId": "acct",
+                "body": {"Description": "changed"},
+                "httpHeaders": {"If-Unmodified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"},
+            },
+        ],
+    }
+    response = api.post("composite", json=body)
+    assert response.status_code == 200
+    con, acct = response.json()["compositeResponse"]
+    assert acct["httpStatusCode"] == 412
+    assert acct["body"][0]["errorCode"] == "PRECONDITION_FAILED"
+    assert con["httpStatusCode"] == 400
+    assert con["body"][0]["errorCode"] == "PROCESSING_HALTED"
+    assert count(api, "Contact") == 0

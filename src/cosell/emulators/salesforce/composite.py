@@ -3,11 +3,19 @@
 ``@{ref.field}`` (with ``.`` and ``[n]`` steps) is replaced by a value from an earlier
 subrequest's body. With ``allOrNone`` the first failure rolls the whole request back and every
 other subrequest reports ``PROCESSING_HALTED``.
+
+Request limits (reference salesforce-composite.md §1): 25 subrequests, of which at most 5 are
+query or collections operations (``query``, ``queryAll`` and their locator pages,
+``composite/sobjects``); a subrequest setting ``Accept``, ``Authorization`` or
+``Content-Type`` in its ``httpHeaders`` fails the whole call with HTTP 400. The error bodies of
+the last two are not documented: ``LIMIT_EXCEEDED`` and ``INVALID_HEADER`` here.
+A subrequest's other ``httpHeaders`` (``If-Unmodified-Since``) apply as on a single call.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from cosell.emulators.salesforce.gateway import ApiRoute, Call, Reply
@@ -16,6 +24,9 @@ from cosell.emulators.salesforce.wire import SalesforceError
 
 V = "/services/data/v{version}"
 MAX_SUBREQUESTS = 25
+MAX_QUERIES = 5
+INHERITED_HEADERS = frozenset({"accept", "authorization", "content-type"})
+_QUERY_OR_COLLECTION = re.compile(r"/services/data/v[\d.]+/(query|queryAll|composite/sobjects)\b")
 
 
 def composite(call: Call) -> Reply:
@@ -31,6 +42,8 @@ def composite(call: Call) -> Reply:
             None,
         )
     _check_reference_ids(subs)
+    _check_headers(subs)
+    _check_queries(subs)
     all_or_none = bool(body.get("allOrNone", False))
     state = call.emulator.org.snapshot()
     replies = _run(call, subs, all_or_none)
@@ -73,6 +86,25 @@ def _check_reference_ids(subs: list[Any]) -> None:
             raise SalesforceError(
                 400, "JSON_PARSER_ERROR", "'referenceId' is a required field.", None
             )
+
+
+def _check_headers(subs: list[Any]) -> None:
+    for sub in subs:
+        headers = sub.get("httpHeaders") or {}
+        named = sorted(k for k in headers if str(k).lower() in INHERITED_HEADERS)
+        if named:
+            message = f"{named[0]}: a subrequest inherits this header; it cannot be set"
+            raise SalesforceError(400, "INVALID_HEADER", message, None)
+
+
+def _check_queries(subs: list[Any]) -> None:
+    queries = sum(1 for sub in subs if _QUERY_OR_COLLECTION.match(str(sub.get("url", ""))))
+    if queries > MAX_QUERIES:
+        message = (
+            f"Too many query and collections subrequests: {queries}. "
+            f"Maximum allowed is {MAX_QUERIES}."
+        )
+        raise SalesforceError(400, "LIMIT_EXCEEDED", message, None)
 
 
 def routes() -> list[ApiRoute]:
