@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from cosell.emulators.partner_center import PartnerCenterEmulatorConfig
 from cosell.emulators.partner_center.app import create_app
 from cosell.errors import AuthError, StaleWrite
 from cosell.webhooks import CertificateCache, TrustPolicy, WebhookVerifier
+from support.wait import wait_until
 
 CONFIG = PartnerCenterEmulatorConfig(delivery_backoff=0.001)
 AUTHORITY = Authority(tenant=CONFIG.tenant, url="http://testserver")
@@ -53,14 +53,11 @@ class Receiver:
         return httpx.Response(200)
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[httpx.Request]:
-        deadline = time.monotonic() + timeout
-        while True:
-            with self.lock:
-                if len(self.requests) >= count:
-                    return list(self.requests)
-            if time.monotonic() > deadline:
-                pytest.fail(f"fewer than {count} deliveries before the deadline")
-            time.sleep(0.005)
+        return wait_until(lambda: self._at_least(count), timeout, what=f"{count} deliveries")
+
+    def _at_least(self, count: int) -> list[httpx.Request]:
+        with self.lock:
+            return list(self.requests) if len(self.requests) >= count else []
 
 
 @dataclass

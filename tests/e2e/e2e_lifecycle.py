@@ -12,8 +12,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from e2e_sandbox import SandboxProcess, cosell_env, wait_until
+from e2e_sandbox import SandboxProcess, cosell_env
 from e2e_sides import CrmSeller, MicrosoftSeller, PartnerCenterReader, writes
+
+from support.wait import wait_until
 
 DAY = 86_400
 STATUS = "Co_sell_Sync_Status__c"

@@ -8,11 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
+
+from support.wait import wait_until
 
 T = TypeVar("T")
 START_DEADLINE = 60.0
@@ -26,20 +27,6 @@ FAST_SIGNALS = {
     "COSELL_SYNC__SETTLE_SECONDS": str(SETTLE_SECONDS),
 }
 """Quick signals so conditions converge in seconds (environment overrides the sandbox's own)."""
-
-
-def wait_until(
-    probe: Callable[[], T | None], deadline: float = 30.0, interval: float = 0.1, what: str = ""
-) -> T:
-    """Poll ``probe`` until it returns something truthy; fail after ``deadline`` seconds."""
-    end = time.monotonic() + deadline
-    last: T | None = None
-    while time.monotonic() < end:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {deadline}s waiting for {what or probe}: last={last!r}")
 
 
 def cosell_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from e2e_sandbox import wait_until
+
+from support.wait import wait_until
 
 API = "/services/data/v62.0"
 PC_RESOURCE = "https://api.partner.microsoft.com"

@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from e2e_sandbox import wait_until
 from e2e_sides import CrmSeller, PartnerCenterReader
+
+from support.wait import wait_until
 
 pytestmark = pytest.mark.e2e
 OPPORTUNITY_FIELDS = (

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 from e2e_lifecycle import Cli, audit_rows, outgoing, record_when
-from e2e_sandbox import SandboxProcess, running_sandbox, wait_until
+from e2e_sandbox import SandboxProcess, running_sandbox
 from e2e_sides import CrmSeller, MicrosoftSeller, PartnerCenterReader
 
 from cosell.sync.core.mapping import default_mapping_text
+from support.wait import wait_until
 
 pytestmark = pytest.mark.e2e
 OWNED_BY_CRM = "crm: Amount\n    transform: decimal\n    owner: crm"

@@ -24,8 +24,10 @@ from e2e_lifecycle import (
     referral_when,
     settled,
 )
-from e2e_sandbox import SandboxProcess, running_sandbox, wait_until
+from e2e_sandbox import SandboxProcess, running_sandbox
 from e2e_sides import CrmSeller, MicrosoftSeller, PartnerCenterReader
+
+from support.wait import wait_until
 
 pytestmark = pytest.mark.e2e
 ON_HOLD = "on hold: kept until accepted"

@@ -22,8 +22,10 @@ from e2e_lifecycle import (
     record,
     write_counts,
 )
-from e2e_sandbox import SandboxProcess, running_sandbox, wait_until
+from e2e_sandbox import SandboxProcess, running_sandbox
 from e2e_sides import CrmSeller, MicrosoftSeller, PartnerCenterReader
+
+from support.wait import wait_until
 
 pytestmark = pytest.mark.e2e
 REGISTRATION = "/webhooks/v1/registration"

@@ -20,8 +20,10 @@ from e2e_lifecycle import (
     referral_when,
     settled,
 )
-from e2e_sandbox import SandboxProcess, wait_until
+from e2e_sandbox import SandboxProcess
 from e2e_sides import API, CrmSeller, MicrosoftSeller, PartnerCenterReader
+
+from support.wait import wait_until
 
 pytestmark = pytest.mark.e2e
 SOLUTION_ROWS = "SELECT Id, Solution_Id__c FROM Microsoft_Solution__c WHERE Opportunity__c = '{}'"

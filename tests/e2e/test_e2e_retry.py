@@ -25,9 +25,11 @@ from e2e_lifecycle import (
     record_when,
     stamp_seconds,
 )
-from e2e_sandbox import SETTLE_SECONDS, SandboxProcess, wait_until
+from e2e_sandbox import SETTLE_SECONDS, SandboxProcess
 from e2e_sides import CrmSeller, MicrosoftSeller, PartnerCenterReader
 from prometheus_client.parser import text_string_to_metric_families
+
+from support.wait import wait_until
 
 pytestmark = pytest.mark.e2e
 FROZEN = "Frozen"

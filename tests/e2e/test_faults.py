@@ -10,8 +10,10 @@ import time
 from typing import Any
 
 import pytest
-from e2e_sandbox import SandboxProcess, cosell_env, wait_until
+from e2e_sandbox import SandboxProcess, cosell_env
 from e2e_sides import CrmSeller, MicrosoftSeller, PartnerCenterReader, writes
+
+from support.wait import wait_until
 
 pytestmark = pytest.mark.e2e
 REFERRALS = "/v1.0/engagements/referrals"

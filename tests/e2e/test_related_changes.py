@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 from e2e_lifecycle import Cli, outgoing, queue_idle, record, referral_when, settled
-from e2e_sandbox import SETTLE_SECONDS, SandboxProcess, running_sandbox, wait_until
+from e2e_sandbox import SETTLE_SECONDS, SandboxProcess, running_sandbox
 from e2e_sides import CrmSeller, PartnerCenterReader
+
+from support.wait import wait_until
 
 pytestmark = pytest.mark.e2e
 RELATED_POLL = {"COSELL_SYNC__RELATED_POLL_INTERVAL": "1.0"}

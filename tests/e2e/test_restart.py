@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from e2e_sandbox import SandboxProcess, running_sandbox, wait_until
+from e2e_sandbox import SandboxProcess, running_sandbox
 from e2e_sides import CrmSeller, PartnerCenterReader
 
 from cosell.sandbox.crash import CRASH_STATUS
+from support.wait import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -10,8 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_sandbox import SandboxProcess, cosell_env, running_sandbox, wait_until
+from e2e_sandbox import SandboxProcess, cosell_env, running_sandbox
 from e2e_sides import CrmSeller, PartnerCenterReader
+
+from support.wait import wait_until
 
 pytestmark = pytest.mark.e2e
 MANIFEST_KEYS = {

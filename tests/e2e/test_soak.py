@@ -15,7 +15,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from e2e_sandbox import wait_until
+
+from support.wait import wait_until
 
 pytestmark = pytest.mark.e2e
 

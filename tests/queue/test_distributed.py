@@ -23,18 +23,11 @@ from cosell.queue.distributed import DistributedQueue
 from cosell.store import Store
 from cosell.store.records import Job
 from cosell.store.testing import POSTGRES_URL_ENV, fresh_postgres_database
+from support.wait import wait_until
 
 pytestmark = pytest.mark.postgres
 
 WORKER = Path(__file__).with_name("distributed_worker_proc.py")
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 @pytest.fixture

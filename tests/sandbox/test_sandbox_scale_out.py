@@ -4,7 +4,6 @@ N ``cosell worker`` processes reconciling the demo data through procrastinate.""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import sqlalchemy as sa
 
 from cosell.sandbox.stack import Sandbox, SandboxOptions
 from cosell.store.testing import POSTGRES_URL_ENV, fresh_postgres_database
+from support.wait import wait_until
 
 pytestmark = pytest.mark.postgres
 
@@ -49,9 +49,7 @@ def test_the_scale_out_sandbox_syncs_the_demo_data_with_worker_processes(
         assert sandbox.runtime is not None
         assert sandbox.runtime.signals == []  # the web shape: the workers poll and sweep
         assert len(sandbox.worker_processes) == 2
-        deadline = time.monotonic() + 90
-        while linked(database) < 3 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: linked(database) >= 3, 90, 0.2, "three linked records")
         assert linked(database) >= 3  # two shared referrals and the flagged opportunity
     finally:
         workers = list(sandbox.worker_processes)

@@ -4,13 +4,13 @@ engines stand for two ``cosell run`` processes sharing one store)."""
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from cosell.store.advisory_locks import AdvisoryLocks, lock_id
+from support.wait import wait_until
 
 pytestmark = pytest.mark.postgres
 
@@ -29,13 +29,6 @@ def waiting_locks(engine: Engine) -> int:
         return int(conn.execute(text(query)).scalar_one())
 
 
-def wait_for(condition: Callable[[], bool], deadline: float = 10.0) -> None:
-    end = time.monotonic() + deadline
-    while not condition():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.01)
-
-
 def test_a_key_held_by_one_process_makes_the_other_wait(pg_engine: Engine) -> None:
     first, second = AdvisoryLocks(pg_engine, "t1"), AdvisoryLocks(pg_engine, "t1")
     order: list[str] = []
@@ -48,7 +41,7 @@ def test_a_key_held_by_one_process_makes_the_other_wait(pg_engine: Engine) -> No
 
         thread = threading.Thread(target=other)
         thread.start()
-        wait_for(lambda: waiting_locks(pg_engine) == 1)
+        wait_until(lambda: waiting_locks(pg_engine) == 1)
         order.append("first out")
     thread.join(10)
     assert order == ["first out", "second in"]

@@ -1,5 +1,4 @@
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from cosell.store import Store
 from cosell.store.advisory_locks import AdvisoryLocks
 from cosell.store.testing import empty_all_tables
 from cosell.sync.engine.pair_locks import PairLocks
+from support.wait import wait_until
 
 
 def test_one_name_is_held_by_one_thread_at_a_time() -> None:
@@ -139,7 +139,7 @@ def race_a_create(world: World, polled_waits: Callable[[str], bool]) -> None:
     key = f"opportunity:{opportunity_id}"
     polled = threading.Thread(target=world.engine.reconcile_key, args=(key,))
     polled.start()
-    wait_for(lambda: polled_waits(referral["id"]))
+    wait_until(lambda: polled_waits(referral["id"]))
     resume.set()
     for thread in (creating, polled):
         thread.join(10)
@@ -154,13 +154,6 @@ def waiting_advisory_locks(store: Store) -> int:
     query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
     with store.engine.connect() as conn:
         return int(conn.execute(sa.text(query)).scalar_one())
-
-
-def wait_for(condition: Callable[[], bool], deadline: float = 10.0) -> None:
-    end = time.monotonic() + deadline
-    while not condition():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.01)
 
 
 def test_a_link_that_turns_up_after_the_sides_were_read_means_reading_them_again(

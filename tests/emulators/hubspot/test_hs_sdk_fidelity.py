@@ -6,7 +6,6 @@ required fields and enumerations, so a response shape the SDK cannot read fails 
 import json
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
@@ -47,6 +46,7 @@ from hubspot.utils.signature import Signature
 
 from cosell.clock import OffsetClock
 from cosell.emulators.hubspot import HubSpotEmulator, HubSpotEmulatorConfig, create_app
+from support.wait import wait_until
 
 HOOK_URL = "https://receiver.example/hubspot/webhooks"
 
@@ -79,10 +79,7 @@ def served() -> Iterator[Served]:
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "emulator did not start"
-        time.sleep(0.01)
+    wait_until(lambda: server.started, 10, what="the emulator to start")
     try:
         yield Served(url, config, app.state.emulator, received)
     finally:
@@ -422,9 +419,7 @@ def test_webhook_deliveries_pass_the_sdk_signature_check(hs: Client, served: Ser
     hs.crm.deals.basic_api.update(
         deal_id, SimplePublicObjectInput(properties={"dealstage": "closedwon"})
     )
-    deadline = time.monotonic() + 5
-    while not served.received and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: served.received, 5, what="a webhook delivery")
     request = served.received[0]
     body = request.content.decode()
     assert Signature.is_valid(

@@ -1,7 +1,6 @@
 """Webhook subscriptions, signed deliveries in arrays of at most 100, change sources."""
 
 import json
-import time
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -13,6 +12,7 @@ from starlette.testclient import TestClient
 from cosell.clock import ManualClock
 from cosell.emulators.hubspot import HubSpotEmulatorConfig, create_app
 from cosell.emulators.hubspot.signing import signature_v1, signature_v3
+from support.wait import wait_until
 
 TARGET = "https://receiver.example/hooks?portal=1"
 REFERENCE_BODY = (
@@ -43,10 +43,7 @@ class Receiver:
         return httpx.Response(200)
 
     def wait(self, condition: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + 5
-        while not condition():
-            assert time.monotonic() < deadline, "no delivery arrived"
-            time.sleep(0.01)
+        wait_until(condition, 5, what="a delivery")
 
     def events(self) -> list[dict]:
         return [e for r in self.requests for e in json.loads(r.content)]

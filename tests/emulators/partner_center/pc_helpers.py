@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import pytest
 from starlette.testclient import TestClient
 
 from cosell.emulators.partner_center.emulator import Emulator
@@ -92,15 +89,6 @@ def register(
     body["SignatureTokenToMsSignatureHeader"] = header  # type: ignore[assignment]
     response = client.post("/webhooks/v1/registration", json=body, headers=auth)
     assert response.status_code == 200, response.text
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail("condition not met before the deadline")
-        time.sleep(0.005)
 
 
 def deliveries(emulator: Emulator) -> list[dict[str, Any]]:

@@ -3,10 +3,11 @@
 import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
+
+from support.wait import wait_until
 
 
 def free_port() -> int:
@@ -24,15 +25,16 @@ def test_cli_serves_the_emulator() -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, timeout=2) as http:
-            deadline = time.monotonic() + 20
-            while True:
+
+            def up() -> bool:
                 try:
                     http.get("/_emulator/clock")
-                    break
                 except httpx.TransportError:
                     assert process.poll() is None, process.stderr.read() if process.stderr else ""
-                    assert time.monotonic() < deadline, "emulator did not start"
-                    time.sleep(0.1)
+                    return False
+                return True
+
+            wait_until(up, 20, what="the emulator to start")
             form = {
                 "grant_type": "password",
                 "client_id": "cosell-sandbox",

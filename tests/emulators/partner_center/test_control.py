@@ -11,13 +11,13 @@ from pc_helpers import (
     deliveries,
     password_token,
     register,
-    wait_until,
 )
 from starlette.testclient import TestClient
 
 from cosell.clock import ManualClock
 from cosell.emulators.partner_center import PartnerCenterEmulatorConfig, create_app
 from cosell.emulators.partner_center.emulator import Emulator
+from support.wait import wait_until
 
 EVENTS = ["referral-created", "referral-updated"]
 

@@ -6,12 +6,13 @@ import uuid
 from typing import Any
 
 import pytest
-from pc_helpers import REFERRALS, Receiver, create, register, wait_until
+from pc_helpers import REFERRALS, Receiver, create, register
 from starlette.testclient import TestClient
 
 from cosell.clock import ManualClock
 from cosell.emulators.partner_center import PartnerCenterEmulatorConfig
 from cosell.emulators.partner_center.responses import format_time
+from support.wait import wait_until
 
 HOUR = 3600
 WON = [

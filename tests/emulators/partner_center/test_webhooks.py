@@ -6,11 +6,12 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from pc_helpers import HOOK_URL, REFERRALS, Receiver, create, deliveries, register, wait_until
+from pc_helpers import HOOK_URL, REFERRALS, Receiver, create, deliveries, register
 from starlette.testclient import TestClient
 
 from cosell.clock import ManualClock
 from cosell.emulators.partner_center.emulator import Emulator
+from support.wait import wait_until
 
 ALL = ["referral-created", "referral-updated", "related-referral-created", "test-created"]
 

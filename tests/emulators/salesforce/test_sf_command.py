@@ -5,11 +5,12 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+
+from support.wait import wait_until
 
 
 def free_port() -> int:
@@ -35,14 +36,13 @@ def wait_for_token(client: httpx.Client, url: str) -> httpx.Response:
         "username": "integration@partner.example",
         "password": "sandbox-password",
     }
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            return client.post(f"{url}/services/oauth2/token", data=form)
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    token_url = f"{url}/services/oauth2/token"
+    return wait_until(
+        lambda: client.post(token_url, data=form),
+        20,
+        what="the emulator to answer",
+        ignoring=(httpx.TransportError,),
+    )
 
 
 @pytest.fixture(params=[False, True], ids=["http", "https"])

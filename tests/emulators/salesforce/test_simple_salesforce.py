@@ -9,7 +9,6 @@ configuration of the ``requests.Session`` simple-salesforce is given, not a chan
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,6 +31,7 @@ from simple_salesforce import (
 from cosell.clock import OffsetClock
 from cosell.emulators.salesforce import SalesforceEmulator, SalesforceEmulatorConfig, create_app
 from cosell.emulators.salesforce.tls import self_signed_certificate
+from support.wait import wait_until
 
 MY_DOMAIN = "cosell-sandbox.my"  # client credentials need a My Domain, never login or test
 LOGIN_HOSTS = ("login", "test", MY_DOMAIN)
@@ -105,10 +105,7 @@ def served() -> Iterator[Served]:
         )
         thread = threading.Thread(target=_serve, args=(server, sock), daemon=True)
         thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert time.monotonic() < deadline, "emulator did not start"
-            time.sleep(0.01)
+        wait_until(lambda: server.started, 10, what="the emulator to start")
         try:
             yield Served(url, ca_path, config, clock, app.state.emulator, jwt_key.decode())
         finally:
