@@ -140,3 +140,33 @@ def test_an_update_of_fields_and_rows_is_one_call_and_a_lost_race_writes_nothing
     [solution] = world.query("SELECT Solution_Id__c FROM Microsoft_Solution__c")
     assert solution["Solution_Id__c"] == "SOL-2"
     assert world.opp(opp_id)["Amount"] == 2000
+
+
+def test_many_opportunities_are_read_with_their_rows_in_one_query_and_written_back_in_one_call(
+    world: World,
+) -> None:
+    referrals = [share(world) for _ in range(3)]
+    for rid in referrals:
+        world.sync(f"referral:{rid}")
+    crm = world.engine.crm
+    ids = [crm.find_by_referral(rid) for rid in referrals]
+    assert None not in ids
+    one_by_one = {i: crm.read(i) for i in ids if i}
+
+    calls(world)
+    together = crm.read_many([*[i for i in ids if i], "006000000000000AAA"])
+    _, sf = calls(world)
+    assert sf == {QUERY: 1}
+    assert together == one_by_one
+    assert all(len(r.contacts) == len(CONTACTS) and r.solutions for r in together.values())
+
+    status = world.engine.schema.names.status_field
+    assert status is not None
+    wanted = {i: {status: "Synced"} for i in together}
+    wanted["006000000000000AAA"] = {status: "Synced"}
+    calls(world)
+    errors = crm.write_back_many(wanted)
+    _, sf = calls(world)
+    assert sf == {"PATCH /services/data/v{version}/composite/sobjects": 1}
+    assert [i for i, e in errors.items() if e is not None] == ["006000000000000AAA"]
+    assert all(world.opp(i)[status] == "Synced" for i in together)

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from cosell.clients.salesforce_errors import RecordError, record_errors
+from cosell.clients.salesforce_errors import RecordError, error_from_body, record_errors
+from cosell.errors import APIError
 
 COLLECTION_LIMIT = 200
 T = TypeVar("T")
@@ -33,6 +34,16 @@ class SaveResult:
     success: bool
     errors: tuple[RecordError, ...] = ()
     created: bool | None = None
+
+    def error(self) -> APIError | None:
+        """The record's failure as the ``cosell.errors`` class a single write raises."""
+        if self.success:
+            return None
+        body = [
+            {"errorCode": e.code, "message": e.message, "fields": list(e.fields)}
+            for e in self.errors
+        ]
+        return error_from_body(400, body, method="PATCH", url=f"record {self.id or '(new)'}")
 
     @classmethod
     def parse(cls, item: Mapping[str, Any]) -> SaveResult:
