@@ -10,13 +10,12 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from rich.console import Console
 
-from cosell.cli.common import CommandDeps, config_option
-from cosell.errors import ConfigError, CosellError
+from cosell.cli.common import command_deps, config_option, fail, reported
 from cosell.operations import console as views
 from cosell.operations.audit_view import history, record_id_of
 from cosell.operations.checks import exit_status
@@ -31,23 +30,12 @@ from cosell.settings import load_settings
 WIDE = 160
 
 
-def _fail(message: str, status: int) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    raise SystemExit(status)
-
-
 @contextmanager
 def _deployment(config_path: Path | None) -> Iterator[Deployment]:
     """The deployment, closed afterwards; cosell's errors become one line and an exit status."""
-    found = click.get_current_context().find_object(CommandDeps)
-    deps = found if found is not None else CommandDeps()
-    try:
-        with Deployment(load_settings(config_path), deps.clock, deps.http) as deployment:
-            yield deployment
-    except ConfigError as exc:
-        _fail(str(exc), 2)
-    except CosellError as exc:
-        _fail(str(exc), 1)
+    deps = command_deps()
+    with reported(), Deployment(load_settings(config_path), deps.clock, deps.http) as deployment:
+        yield deployment
 
 
 def _console() -> Console:
@@ -120,7 +108,7 @@ def audit_command(record: str, config_path: Path | None, as_json: bool, limit: i
         _print_json(jsonable(rows))
         return
     if not rows and state is None:
-        _fail(f"no audit rows for {record_id_of(record)}", 1)
+        fail(f"no audit rows for {record_id_of(record)}", 1)
     if state is not None:
         _console().print(views.record_state_line(state))
     if rows:
@@ -147,7 +135,7 @@ def retry_command(record: str | None, all_failed: bool, config_path: Path | None
         else:
             keys = retry_one(d.store, d.tenant, record)
     if record is not None and not keys:
-        _fail(f"no dead letter for {record}", 1)
+        fail(f"no dead letter for {record}", 1)
     for key in keys:
         click.echo(f"requeued {key}")
     click.echo(f"{len(keys)} requeued")
@@ -206,9 +194,9 @@ def resolve_command(conflict_id: int, take: str, config_path: Path | None) -> No
         try:
             view = resolve(d.store, d.tenant, conflict_id, resolution)
         except LookupError as exc:
-            _fail(str(exc.args[0]), 1)
+            fail(str(exc.args[0]), 1)
         except ValueError as exc:
-            _fail(str(exc), 2)
+            fail(str(exc), 2)
     c = view.conflict
     click.echo(f"conflict {c.id} on {c.field}: take {resolution.describe()}")
     click.echo(f"enqueued {view.key}" if view.key else "the link is gone; nothing to enqueue")

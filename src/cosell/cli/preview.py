@@ -6,17 +6,12 @@ from pathlib import Path
 
 import click
 
-from cosell.cli.common import CommandDeps, config_option
-from cosell.errors import ConfigError, CosellError
+from cosell.cli.common import command_deps, config_option, fail, reported
+from cosell.errors import CosellError
 from cosell.queue.protocol import KeyKind
 from cosell.settings import load_settings
 from cosell.sync.engine.full_sync import build_engine
 from cosell.sync.engine.preview import preview, render
-
-
-def _deps() -> CommandDeps:
-    found = click.get_current_context().find_object(CommandDeps)
-    return found if found is not None else CommandDeps()
 
 
 @click.command("preview")
@@ -34,16 +29,12 @@ def preview_command(
         raise click.UsageError("give exactly one of --opportunity ID or --referral ID")
     kind: KeyKind = "opportunity" if opportunity_id else "referral"
     record_id = str(opportunity_id or referral_id)
-    deps = _deps()
-    try:
+    deps = command_deps()
+    with reported():
         wiring = build_engine(load_settings(config_path), clock=deps.clock, http=deps.http)
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(2) from None
     try:
         click.echo(render(preview(wiring.engine, kind, record_id)))
     except CosellError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(1) from None
+        fail(str(exc), 1)
     finally:
         wiring.close()

@@ -14,11 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cosell.cli.common import command_deps as _deps
-from cosell.cli.common import config_option
-from cosell.cli.common import fail as _fail
-from cosell.cli.common import reported as _reported
-from cosell.cli.common import settings_for as _settings
+from cosell.cli.common import command_deps, config_option, fail, reported, settings_for
 from cosell.clients.connect import partner_center_client
 from cosell.clients.partner_center import PartnerCenterClient
 from cosell.errors import Conflict
@@ -72,12 +68,12 @@ def _serve(config_path: Path | None, log_format: str | None, role: Role) -> None
     from cosell.service.runtime import build_runtime
     from cosell.sync.engine.engine import queue_handler
 
-    settings = _settings(config_path)
+    settings = settings_for(config_path)
     json_logs = (log_format or settings.service.log_format) == "json"
     configure_logging("json" if json_logs else "console", settings.service.log_level)
-    deps = _deps()
+    deps = command_deps()
     factory = deps.handler_factory or queue_handler
-    with _reported():
+    with reported():
         runtime = build_runtime(settings, factory, clock=deps.clock, http=deps.http, role=role)
     stop = deps.stop or threading.Event()
     _stop_on_signals(stop)
@@ -85,7 +81,7 @@ def _serve(config_path: Path | None, log_format: str | None, role: Role) -> None
         runtime.start()
     except RuntimeError as exc:  # e.g. the port is taken
         runtime.stop(timeout=10)
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     if deps.on_started is not None:
         deps.on_started(runtime)
     stop.wait()
@@ -109,9 +105,9 @@ def webhooks_command() -> None:
 
 
 def _partner_center(config_path: Path | None) -> PartnerCenterClient:
-    settings = _settings(config_path)
-    deps = _deps()
-    with _reported():
+    settings = settings_for(config_path)
+    deps = command_deps()
+    with reported():
         return partner_center_client(settings, deps.clock, deps.http)
 
 
@@ -134,18 +130,18 @@ def register(
     url: str | None, overwrite: bool, include_test_event: bool, config_path: Path | None
 ) -> None:
     """Register the referral events (POST; with --overwrite, PUT over an existing one)."""
-    settings = _settings(config_path)
+    settings = settings_for(config_path)
     target = url or settings.partner_center.webhook_public_url
     if not target:
-        _fail("give --url or set partner_center.webhook_public_url", 2)
+        fail("give --url or set partner_center.webhook_public_url", 2)
     events = [*EVENTS, TEST_EVENT] if include_test_event else list(EVENTS)
     client = _partner_center(config_path)
-    with _reported():
+    with reported():
         try:
             registration = client.register_or_overwrite(target, events, overwrite)
         except Conflict as exc:
             # Partner Center keeps one registration per tenant: say which flag replaces it.
-            _fail(f"{exc.message}: run again with --overwrite to point it at {target}", 1)
+            fail(f"{exc.message}: run again with --overwrite to point it at {target}", 1)
     click.echo(_describe(registration))
 
 
@@ -154,10 +150,10 @@ def register(
 def show(config_path: Path | None) -> None:
     """Print the current registration."""
     client = _partner_center(config_path)
-    with _reported():
+    with reported():
         registration = client.get_registration()
     if registration is None:
-        _fail("no webhook registration exists", 1)
+        fail("no webhook registration exists", 1)
     click.echo(_describe(registration))
 
 
@@ -167,7 +163,7 @@ def show(config_path: Path | None) -> None:
 def test(correlation_id: str | None, config_path: Path | None) -> None:
     """Ask Partner Center to send a test event, or show how an earlier one was delivered."""
     client = _partner_center(config_path)
-    with _reported():
+    with reported():
         if correlation_id is None:
             sent = client.send_validation_event()
             click.echo(f"test event requested; check with: cosell webhooks test --check {sent}")

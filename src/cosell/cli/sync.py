@@ -20,17 +20,12 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cosell.cli.common import CommandDeps, config_option
-from cosell.errors import ConfigError, CosellError
+from cosell.cli.common import CommandDeps, command_deps, config_option, fail, reported
+from cosell.errors import CosellError
 from cosell.operations.verify import Verifier, VerifyReport
 from cosell.settings import Settings, load_settings
 from cosell.sync.engine.backfill import Backfill, Readout, ReserveGate
 from cosell.sync.engine.full_sync import Held, PassReport, Wiring, build_engine
-
-
-def _deps() -> CommandDeps:
-    found = click.get_current_context().find_object(CommandDeps)
-    return found if found is not None else CommandDeps()
 
 
 @click.command("sync")
@@ -45,20 +40,16 @@ def _deps() -> CommandDeps:
 @config_option
 def sync_command(once: bool, timeout: float, config_path: Path | None) -> None:
     """Reconcile every flagged or linked opportunity and every referral once."""
-    deps = _deps()
-    try:
+    deps = command_deps()
+    with reported():
         settings = load_settings(config_path)
         wiring = build_engine(settings, clock=deps.clock, http=deps.http)
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(2) from None
     try:
         report = _run_with_progress(wiring, settings, deps, timeout)
         verifier = Verifier(wiring.engine, deps.clock)
         checked = verifier.run(verifier.pairs())
     except CosellError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(1) from None
+        fail(str(exc), 1)
     finally:
         wiring.close()
     _print(report)

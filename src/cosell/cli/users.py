@@ -11,41 +11,28 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
-from cosell.cli.common import CommandDeps, config_option
-from cosell.clock import SystemClock
-from cosell.errors import ConfigError
+from cosell.cli.common import command_deps, config_option, fail, settings_for
 from cosell.operations.users import ROLES, UserDirectory
 from cosell.private_files import private_dir
 from cosell.service.console import user_directory
-from cosell.settings import load_settings
 from cosell.store.sql import Store
 
 role_choice = click.Choice(ROLES)
 
 
-def _fail(message: str, status: int = 1) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    raise SystemExit(status)
-
-
 @contextmanager
 def _directory(config_path: Path | None) -> Iterator[UserDirectory]:
-    found = click.get_current_context().find_object(CommandDeps)
-    clock = found.clock if found is not None else SystemClock()
-    try:
-        settings = load_settings(config_path)
-    except ConfigError as exc:
-        _fail(str(exc), 2)
+    clock = command_deps().clock
+    settings = settings_for(config_path)
     private_dir(settings.service.state_dir)
     store = Store.open(settings.database_url, clock=clock)
     try:
         yield user_directory(settings, store, clock)
     except (ValueError, LookupError) as exc:
-        _fail(str(exc.args[0]))
+        fail(str(exc.args[0]), 1)
     finally:
         store.close()
 

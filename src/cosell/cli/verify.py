@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from cosell.cli.common import CommandDeps, config_option
-from cosell.errors import ConfigError, CosellError
+from cosell.cli.common import command_deps, config_option, fail, reported
+from cosell.errors import CosellError
 from cosell.operations.verify import Verifier, VerifyReport, reconcile_now
 from cosell.settings import load_settings
 from cosell.sync.engine.full_sync import build_engine
@@ -28,21 +28,16 @@ def verify_command(
     config_path: Path | None, no_repair: bool, as_json: bool, show_all: bool
 ) -> None:
     """Compare every linked pair field by field on both sides; exit 1 while any disagrees."""
-    found = click.get_current_context().find_object(CommandDeps)
-    deps = found if found is not None else CommandDeps()
-    try:
+    deps = command_deps()
+    with reported():
         settings = load_settings(config_path)
         wiring = build_engine(settings, clock=deps.clock, http=deps.http)
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(2) from None
     try:
         verifier = Verifier(wiring.engine, deps.clock)
         repair = None if no_repair else reconcile_now(wiring.engine)
         report = verifier.run(verifier.pairs(), repair=repair, record=not no_repair)
     except CosellError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(1) from None
+        fail(str(exc), 1)
     finally:
         wiring.close()
     print_report(report, as_json=as_json, show_all=show_all)
