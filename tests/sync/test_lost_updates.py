@@ -202,3 +202,52 @@ def test_a_reconcile_handed_back_at_stop_writes_and_commits_nothing_more(world: 
     world.queue().run_until_idle(timeout=30)  # the next start
     assert held(world, referral_id, opp_id)[0] == ("microsoft 1", "microsoft 1")
     assert PENDING_KEY not in world.link_for(opp_id).base
+
+
+# --- a create whose answer was lost: the seller's edits made since are edits --------------------
+
+
+def test_seller_edits_after_a_create_whose_answer_was_lost_are_kept(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contacts = [
+        {"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"},
+        {"firstName": "Ana", "lastName": "Lima", "email": "ana@fabrikam.example"},
+    ]
+    referral = world.share_referral(
+        name="Fabrikam platform",
+        details={"dealValue": 1000, "notes": "shared", "closingDateTime": "2026-12-31T00:00:00Z"},
+        customerProfile={"name": "Fabrikam", "address": {"country": "DE"}, "team": contacts},
+    )
+    rid = str(referral["id"])
+    crm = world.engine.crm
+    original = crm.create
+
+    def lost_answer(*args: Any, **kwargs: Any) -> str:
+        monkeypatch.setattr(crm, "create", original)
+        original(*args, **kwargs)  # Salesforce made the opportunity ...
+        raise TransportError("connection dropped")  # ... and the answer never arrived
+
+    monkeypatch.setattr(crm, "create", lost_answer)
+    with pytest.raises(TransportError):
+        world.sync(f"referral:{rid}")
+    opp_id = crm.find_by_referral(rid)
+    assert opp_id is not None
+    # Before cosell runs again, the seller accepts the opportunity and edits it.
+    world.edit(opp_id, StageName="Qualification", Amount=4200, Description="seller 1")
+
+    world.sync(f"referral:{rid}")
+    world.sync(f"opportunity:{opp_id}")
+
+    pc = world.referral(rid)
+    opp = world.opp(opp_id)
+    assert (opp["Amount"], opp["Description"], opp["StageName"]) == (
+        4200,
+        "seller 1",
+        "Qualification",
+    )
+    assert (pc["details"]["dealValue"], pc["details"]["notes"]) == (4200, "seller 1")
+    assert pc["status"] == "Active"
+    roles = world.query("SELECT Contact.Email FROM OpportunityContactRole")
+    assert {r["Contact"]["Email"] for r in roles} == {c["email"] for c in contacts}
+    assert PENDING_KEY not in world.link_for(opp_id).base

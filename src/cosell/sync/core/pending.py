@@ -26,10 +26,13 @@ PENDING_KEY = "writes@pending"
 """The base key holding the writes in flight, by side (not a mapped field)."""
 
 SIDES: tuple[Side, Side] = ("partner_center", "crm")
+CREATE = "create"
+"""In :data:`PENDING_KEY`: the related rows (contacts, team) a CRM create writes after the record
+itself, while the create is unfinished."""
 
 
 def with_pending(
-    base: Mapping[str, Value], sent: Mapping[Side, Mapping[str, Value]]
+    base: Mapping[str, Value], sent: Mapping[str, Mapping[str, Value]]
 ) -> dict[str, Value]:
     """``base`` recording ``sent`` (side → field → value) as in flight; empty sides left out."""
     out = without_pending(base)
@@ -76,4 +79,34 @@ def settle(
             )
             if held == value or same_default or held == project(spec, value, side, mapping):
                 out[name] = value
+    return out
+
+
+def creating(base: Mapping[str, Value], rows: Mapping[str, Value]) -> dict[str, Value]:
+    """What a CRM create records before it is made: the base it will commit, and the related
+    rows it writes after the record itself."""
+    out = without_pending(base)
+    out[PENDING_KEY] = {CREATE: dict(rows)}
+    return out
+
+
+def finish_create(
+    stored: Mapping[str, Value], crm: CanonicalRecord, mapping: SyncMapping
+) -> dict[str, Value] | None:
+    """The base of a CRM create that stopped after the record itself was made (``None`` when
+    ``stored`` records no create). The record's own fields arrive in one write, so what the
+    create sent is the base: a value the record holds otherwise is a seller's edit made since,
+    and flows. A related row is written afterwards and may be missing: where the record does
+    not hold what was sent, its current value is the base, so the rest is sent again, never
+    read as a deletion."""
+    flight = stored.get(PENDING_KEY)
+    rows = flight.get(CREATE) if isinstance(flight, dict) else None
+    if not isinstance(rows, dict):
+        return None
+    out = without_pending(stored)
+    for name, value in rows.items():
+        spec = mapping.fields.get(name)
+        held = crm.get(name)
+        if spec is not None and held != value and held != project(spec, value, "crm", mapping):
+            out[name] = held
     return out

@@ -20,7 +20,7 @@ from cosell.sync.core import pending as flight
 from cosell.sync.core.leads import lead_fields
 from cosell.sync.core.mapping import SyncMapping
 from cosell.sync.core.plan import SYNC_OFF, Plan, PlanFacts, plan
-from cosell.sync.core.records import CreateContext, Side, Value
+from cosell.sync.core.records import CreateContext, Value
 from cosell.sync.core.solutions import ROWS_KEY
 from cosell.sync.core.translate import to_crm_create, to_crm_fields, to_partner_center_create
 from cosell.sync.core.translate import to_partner_center_ops as pc_ops
@@ -83,6 +83,8 @@ class Reconcile:
         if self._read_before_commit():
             raise StaleWrite("the opportunity was read before the pair's last commit: re-read")
         stored = self._base()
+        if stored is None:
+            stored = self._unfinished_create()
         self.base = flight.settle(stored, snap.pc_values, snap.crm_values, self.mapping)
         decided = plan(self.base, snap.pc_values, snap.crm_values, self.mapping, self.facts)
         rebase.settle(decided)
@@ -128,6 +130,14 @@ class Reconcile:
             )
         rebase.view(snap.link.base, pc_values, crm_values)
         return snap.link.base
+
+    def _unfinished_create(self) -> dict[str, Value] | None:
+        """The base a CRM create recorded before it was made, when it stopped after the
+        opportunity itself was written (see :func:`cosell.sync.core.pending.finish_create`)."""
+        snap = self.snap
+        if snap.linked or snap.link is None or snap.pc is None or snap.crm_values is None:
+            return None
+        return flight.finish_create(snap.link.base, snap.crm_values, self.mapping)
 
     def _read_before_commit(self) -> bool:
         """The CRM record is older than the base (a reconcile committed between this one's
@@ -258,7 +268,10 @@ class Reconcile:
             update = LedgerUpdate("conflict", pc.id, reason=reason, setting="cosell conflicts")
             self.ledger.put(update)
             return False
-        ctx.store.record_create_intent(ctx.tenant, "crm", pc.id, f"referral:{pc.id}")
+        intent = ctx.store.record_create_intent(ctx.tenant, "crm", pc.id, f"referral:{pc.id}")
+        rows = {n: v for n, v in decided.to_crm.items() if _is_row(n, v, self.mapping)}
+        recorded = flight.creating(decided.new_base, rows)
+        ctx.store.commit_sync(ctx.tenant, LinkUpdate(link_id=intent.id, base=recorded), [])
         write = related.with_note(ctx, to_crm_create(decided.to_crm, self.mapping), decided)
         if choice.account_id:
             entry = replace(entry, message=f"{entry.message} (account: {choice.rule})")
@@ -391,7 +404,7 @@ class Reconcile:
                 ops += [dict(op) for op in kept]
         if not ops:
             return pc
-        sent: dict[Side, dict[str, Value]] = {
+        sent: dict[str, dict[str, Value]] = {
             "partner_center": decided.to_partner_center,
             "crm": decided.to_crm,
         }
@@ -412,7 +425,7 @@ class Reconcile:
             agreed.pop(ROWS_KEY, None)
         return agreed
 
-    def _write_ahead(self, sent: dict[Side, dict[str, Value]], agreed: dict[str, Value]) -> None:
+    def _write_ahead(self, sent: dict[str, dict[str, Value]], agreed: dict[str, Value]) -> None:
         """Store ``agreed`` as the base with ``sent`` in flight, before those writes are made
         (see :mod:`cosell.sync.core.pending`). Only a linked pair has a base to keep."""
         link = self.snap.link
@@ -493,3 +506,9 @@ def _rebased(move: rebase.Move) -> str:
         f"mapping changed ({move.what}): re-based, nothing written; the next edit of the field "
         "on either side syncs"
     )
+
+
+def _is_row(name: str, value: Value, mapping: SyncMapping) -> bool:
+    """A field a CRM create writes as related rows after the record (contacts, team)."""
+    write = to_crm_create({name: value}, mapping)
+    return write.contacts is not None or write.team is not None
