@@ -13,6 +13,7 @@ a secret written into the TOML file is refused at start-up, so config files can 
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -77,6 +78,9 @@ class ServiceSettings(_Section):
     port: int = Field(default=8080, ge=0, le=65535)
     state_dir: Path = Path(".cosell")
     database_url: str | None = None
+    secrets_file: Path | None = None
+    """A JSON object of ``COSELL_…`` secret variables (mode 0600, e.g. the sandbox's
+    ``secrets.json``) filling in the secrets the environment does not set."""
     workers: int = Field(default=4, ge=1, le=256)
     lease_seconds: float = Field(default=300.0, ge=10.0)
     queue: Literal["embedded", "procrastinate"] = "embedded"
@@ -301,6 +305,7 @@ def load_settings(path: Path | None = None) -> Settings:
     """Read the TOML file (if any) and the environment; raise ``ConfigError`` naming the key."""
     data = _read_toml(path) if path is not None else {}
     _refuse_file_secrets(data)
+    _fill_from_secrets_file(data)
     try:
         return Settings(**data)
     except ValidationError as exc:
@@ -325,6 +330,42 @@ def _refuse_file_secrets(data: Mapping[str, Any]) -> None:
             raise ConfigError(
                 f"{section}.{key}", f"secrets are read from the environment: set {variable}"
             )
+
+
+def _fill_from_secrets_file(data: dict[str, Any]) -> None:
+    """Secrets from ``service.secrets_file`` where the environment has none (it still wins)."""
+    service = data.get("service")
+    named = service.get("secrets_file") if isinstance(service, Mapping) else None
+    if not named:
+        return
+    for name, value in _read_secrets_file(Path(str(named))).items():
+        if os.environ.get(name):
+            continue
+        section, key = SECRET_ENV[name]
+        block = data.setdefault(section, {})
+        if isinstance(block, dict):
+            block.setdefault(key, value)
+
+
+def _read_secrets_file(path: Path) -> dict[str, str]:
+    where = "service.secrets_file"
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(where, f"cannot read {path}: {exc.strerror}") from None
+    if mode & 0o077:
+        raise ConfigError(where, f"{path} is readable by other users: chmod 600 {path}")
+    try:
+        values = json.loads(text)
+    except ValueError:
+        raise ConfigError(where, f"{path} is not a JSON object of COSELL_ variables") from None
+    if not isinstance(values, dict):
+        raise ConfigError(where, f"{path} is not a JSON object of COSELL_ variables")
+    unknown = sorted(set(values) - set(SECRET_ENV))
+    if unknown:
+        raise ConfigError(where, f"{path} names unknown secrets: {', '.join(unknown)}")
+    return {str(k): str(v) for k, v in values.items() if v}
 
 
 def _config_error(exc: ValidationError) -> ConfigError:

@@ -11,7 +11,13 @@ import pytest
 
 from cosell.emulators.partner_center import PartnerCenterEmulatorConfig
 from cosell.emulators.salesforce import SalesforceEmulatorConfig
-from cosell.sandbox.connector import build_settings, config_data, secret_env, write_config
+from cosell.sandbox.connector import (
+    build_settings,
+    config_data,
+    secret_env,
+    write_config,
+    write_secrets,
+)
 from cosell.sandbox.emulators import Emulators
 from cosell.settings import load_settings
 
@@ -50,6 +56,22 @@ def test_written_config_reads_back_as_the_sandbox_settings(
     for name, value in secrets.items():
         monkeypatch.setenv(name, value)
     assert load_settings(path) == build_settings(data, secrets)
+
+
+def test_the_written_config_finds_the_secrets_without_any_exported(tmp_path: Path) -> None:
+    both = emulators()
+    data, secrets = config_data(both, tmp_path, 0), secret_env(both)
+    write_secrets(tmp_path, data, secrets)
+    path = tmp_path / "cosell.toml"
+    write_config(path, data)
+    text = path.read_text()
+    for value in secrets.values():
+        assert value not in text
+    assert (tmp_path / "secrets.json").stat().st_mode & 0o777 == 0o600
+    settings = load_settings(path)
+    assert settings.partner_center.password == build_settings(data, secrets).partner_center.password
+    assert settings.salesforce.password is not None
+    assert settings.salesforce.password.get_secret_value() == secrets["COSELL_SF_PASSWORD"]
 
 
 def test_settings_point_at_both_emulators_and_trust_the_emulator_ca(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ emulator reaches it through the poll.
 The handler stands in for the engine and records the keys it is given.
 """
 
+import contextlib
 import logging
 import queue
 import threading
@@ -258,3 +259,38 @@ def test_the_drift_check_runs_beside_the_signals_unless_turned_off(
         for close in runtime._closers:
             close()
         pc.state.emulator.close()
+
+
+def test_run_against_an_emulator_with_emulated_clock_runs_on_its_time(tmp_path: Path) -> None:
+    config = tmp_path / "cosell.toml"
+    text = config_text(tmp_path / "state")
+    config.write_text(
+        text.replace("[partner_center]\n", "[partner_center]\nemulated_clock = true\n")
+    )
+    pc = partner_center_emulator(PC, delivery_client=httpx.Client(timeout=10))
+    sf = salesforce_emulator(SF)
+    control = TestClient(pc, base_url="http://pc.test")
+    assert control.post("/_emulator/clock", json={"advance_seconds": 12 * 86400}).is_success
+    seen: queue.Queue[float] = queue.Queue()
+    stop, started = threading.Event(), queue.Queue[Runtime]()
+
+    def factory(parts: ServiceParts) -> Keys:
+        seen.put((parts.clock.now() - pc.state.emulator.clock.now()).total_seconds())
+        return Keys()
+
+    deps = CommandDeps(
+        http=routed(pc, sf), handler_factory=factory, stop=stop, on_started=started.put
+    )
+
+    def serve() -> None:
+        with contextlib.suppress(SystemExit):
+            run_command.main(["--config", str(config)], obj=deps, standalone_mode=False)
+
+    service = threading.Thread(target=serve)
+    service.start()
+    try:
+        started.get(timeout=30)
+        assert abs(seen.get(timeout=10)) < 60  # the emulator's time, 12 days ahead of the host
+    finally:
+        stop.set()
+        service.join(timeout=30)

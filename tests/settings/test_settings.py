@@ -158,3 +158,30 @@ def test_session_key_comes_from_the_environment_only(
     monkeypatch.delenv("COSELL_SESSION_KEY")
     with pytest.raises(ConfigError, match="COSELL_SESSION_KEY"):
         load_settings(write(tmp_path, '[service]\nsession_key = "x"\n'))
+
+
+def test_a_secrets_file_fills_in_the_secrets_the_environment_lacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("COSELL_PC_PASSWORD", "COSELL_SF_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COSELL_SF_PASSWORD", "from-the-environment")
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(
+        '{"COSELL_PC_PASSWORD": "from-the-file", "COSELL_SF_PASSWORD": "ignored"}',
+        encoding="utf-8",
+    )
+    secrets.chmod(0o600)
+    config = tmp_path / "cosell.toml"
+    config.write_text(f'[service]\nsecrets_file = "{secrets}"\n', encoding="utf-8")
+    settings = load_settings(config)
+    assert settings.partner_center.password is not None
+    assert settings.partner_center.password.get_secret_value() == "from-the-file"
+    assert settings.salesforce.password is not None
+    assert settings.salesforce.password.get_secret_value() == "from-the-environment"
+
+    secrets.chmod(0o644)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(config)
+    assert refused.value.key == "service.secrets_file"
+    assert "chmod 600" in str(refused.value)

@@ -1,4 +1,4 @@
-"""``cosell sync --once`` through click's CliRunner, against both in-process emulators."""
+"""``cosell sync`` through click's CliRunner, against both in-process emulators."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ username = "{SF_CONFIG.username}"
 
 
 def run_once(world: World, tmp_path: Path, clock: ManualClock | None = None) -> tuple[int, str]:
-    return run_cli(world, tmp_path, "sync", "--once", clock=clock)
+    return run_cli(world, tmp_path, "sync", clock=clock)
 
 
 def run_cli(

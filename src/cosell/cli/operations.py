@@ -125,7 +125,7 @@ def audit_command(record: str, config_path: Path | None, as_json: bool, limit: i
 def retry_command(record: str | None, all_failed: bool, config_path: Path | None) -> None:
     """Put a dead letter (by referral/opportunity id or queue key) back on the queue.
 
-    The running service, or the next `cosell sync --once`, reconciles it.
+    The running service, or the next `cosell sync`, reconciles it.
     """
     if bool(record) == all_failed:
         raise click.UsageError("give an ID or --all-failed (not both)")

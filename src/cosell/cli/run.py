@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from cosell.cli.common import command_deps, config_option, fail, reported, settings_for
-from cosell.clients.connect import partner_center_client
+from cosell.clients.connect import followed_clock, partner_center_client
 from cosell.clients.partner_center import PartnerCenterClient
 from cosell.errors import Conflict
 from cosell.service.logging import configure_logging
@@ -73,8 +73,11 @@ def _serve(config_path: Path | None, log_format: str | None, role: Role) -> None
     configure_logging("json" if json_logs else "console", settings.service.log_level)
     deps = command_deps()
     factory = deps.handler_factory or queue_handler
+    # Against the sandbox (partner_center.emulated_clock) the service runs on the emulator's
+    # time, so expiry warnings and countdowns can be seen there.
+    clock = followed_clock(settings, deps.clock, deps.http)
     with reported():
-        runtime = build_runtime(settings, factory, clock=deps.clock, http=deps.http, role=role)
+        runtime = build_runtime(settings, factory, clock=clock, http=deps.http, role=role)
     stop = deps.stop or threading.Event()
     _stop_on_signals(stop)
     try:

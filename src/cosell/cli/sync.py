@@ -1,4 +1,7 @@
-"""``cosell sync --once``: one full reconcile pass over both systems, then a summary.
+"""``cosell sync``: one full reconcile pass over both systems, then a summary.
+
+One pass is what the command is for (``cosell run`` is the service that keeps syncing), so it
+needs no flag; ``--once`` is still accepted, as earlier versions required it.
 
 The pass is a backfill (:mod:`cosell.sync.engine.backfill`): batches of 100, a progress bar with
 the calls per record and records per second so far, a pause (said on stderr) while the Salesforce
@@ -21,6 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cosell.cli.common import CommandDeps, command_deps, config_option, fail, reported
+from cosell.clients.connect import followed_clock
 from cosell.errors import CosellError
 from cosell.operations.verify import Verifier, VerifyReport
 from cosell.settings import Settings, load_settings
@@ -29,7 +33,11 @@ from cosell.sync.engine.full_sync import Held, PassReport, Wiring, build_engine
 
 
 @click.command("sync")
-@click.option("--once", is_flag=True, required=True, help="Run one full pass and exit.")
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Accepted for older scripts: cosell sync always runs one pass (cosell run keeps going).",
+)
 @click.option(
     "--timeout",
     type=float,
@@ -40,10 +48,12 @@ from cosell.sync.engine.full_sync import Held, PassReport, Wiring, build_engine
 @config_option
 def sync_command(once: bool, timeout: float, config_path: Path | None) -> None:
     """Reconcile every flagged or linked opportunity and every referral once."""
+    del once  # one pass either way
     deps = command_deps()
     with reported():
         settings = load_settings(config_path)
-        wiring = build_engine(settings, clock=deps.clock, http=deps.http)
+        clock = followed_clock(settings, deps.clock, deps.http)
+        wiring = build_engine(settings, clock=clock, http=deps.http)
     try:
         report = _run_with_progress(wiring, settings, deps, timeout)
         verifier = Verifier(wiring.engine, deps.clock)

@@ -1,6 +1,6 @@
 """``cosell retry``: put dead letters back on the queue.
 
-The running service (or the next ``cosell sync --once``) picks them up: requeueing only marks
+The running service (or the next ``cosell sync``) picks them up: requeueing only marks
 the key dirty, the reconcile reads both sides afresh.
 """
 

@@ -19,6 +19,7 @@ from cosell.clients.connect import HttpFactory, default_http, partner_center_cli
 from cosell.clients.salesforce_auth import TOKEN_PATH, PasswordGrant
 from cosell.clock import Clock
 from cosell.errors import ConfigError
+from cosell.files import write_atomically
 from cosell.orgsetup.connect import connect
 from cosell.orgsetup.salesforce import Report
 from cosell.orgsetup.spec import connector_spec_for
@@ -30,6 +31,9 @@ from cosell.sync.engine.engine import queue_handler
 from cosell.webhooks.events import EVENTS, PATH
 
 CONFIG_FILE = "cosell.toml"
+SECRETS_FILE = "secrets.json"
+"""The sandbox's secrets (0600), named by ``service.secrets_file`` in its ``cosell.toml``, so
+``cosell … --config STATE_DIR/cosell.toml`` needs nothing exported."""
 SYNC_DEFAULTS = {
     "poll_min_interval": 0.5,
     "poll_max_interval": 2.0,
@@ -96,9 +100,17 @@ def build_settings(data: Mapping[str, Any], secrets: Mapping[str, str]) -> Setti
     return Settings(**merged)
 
 
+def write_secrets(state_dir: Path, data: dict[str, Any], secrets: Mapping[str, str]) -> None:
+    """Keep the secrets in ``STATE_DIR/secrets.json`` (0600) and name it in ``data``."""
+    path = state_dir / SECRETS_FILE
+    write_atomically(path, json.dumps(dict(secrets), indent=2, sort_keys=True) + "\n")
+    data["service"]["secrets_file"] = str(path)
+
+
 def write_config(path: Path, data: Mapping[str, Any]) -> None:
-    """``cosell.toml`` for ``cosell run/sync --config`` (secrets come from the environment)."""
-    lines = ["# Written by `cosell sandbox`; secrets: see sandbox.json (env).", ""]
+    """``cosell.toml`` for ``cosell run/sync --config`` (secrets: ``secrets.json`` beside it;
+    ``COSELL_…`` environment variables still win)."""
+    lines = ["# Written by `cosell sandbox`; secrets: service.secrets_file.", ""]
     for section, values in data.items():
         lines.append(f"[{section}]")
         lines += [f"{key} = {_toml_value(value)}" for key, value in values.items()]

@@ -54,8 +54,9 @@ class HubSpotSandbox:
         pc_config, hs_config = self._serve()
         data = self._config(pc_config, hs_config)
         config_file = self.state_dir / connector.CONFIG_FILE
-        connector.write_config(config_file, data)
         env = self._env(pc_config, hs_config)
+        connector.write_secrets(self.state_dir, data, env)
+        connector.write_config(config_file, data)
         settings = connector.build_settings(data, env)
         self._prepare_portal(settings)
         self.runtime = connector.start_service(settings, self.clock)

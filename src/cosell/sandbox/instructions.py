@@ -47,9 +47,8 @@ def instructions(content: dict[str, Any]) -> str:
             f"  open {app['status_url']}   curl -s {app['health_url']}",
             f"  curl -s {pc['url']}/_emulator/calls   curl -s {pc['url']}/_emulator/deliveries",
             "",
-            "Run other commands (status, audit, doctor, sync --once ...) against it",
-            f'  export the variables under "env" in {content["state_dir"]}/sandbox.json, then',
-            f"  cosell status --config {content['config_file']}",
+            "Run other commands (status, audit, doctor, sync ...) against it",
+            f"  cosell status --config {content['config_file']}   (its secrets: secrets.json)",
             "",
             "Stop with Ctrl-C (state is kept; run again to continue).",
         ]

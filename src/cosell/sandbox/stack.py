@@ -69,8 +69,9 @@ class Sandbox:
             data["service"]["database_url"] = self.options.database_url
             data["service"]["queue"] = "procrastinate"
         config_file = self.state_dir / connector.CONFIG_FILE
-        connector.write_config(config_file, data)
         env = connector.secret_env(emulators)
+        connector.write_secrets(self.state_dir, data, env)
+        connector.write_config(config_file, data)
         settings = connector.build_settings(data, env)
         self._prepare_org(settings)
         self.runtime = self._run_connector(settings)

@@ -124,6 +124,9 @@ class CrmSettings(_Strict):
     solution_id_field: str = "Solution_Id__c"
     """The id column of a row in the Microsoft Solutions related list."""
     solution_name_field: str = "Solution_Name__c"
+    contact_role: str | None = "Business User"
+    """The ``Role`` of the contact roles cosell adds from the referral's customer contacts
+    (a value of the org's ``OpportunityContactRole.Role`` picklist; empty: none)."""
     name_marker: bool = False
     """Also append ✔ / ✖ to the opportunity name, as Microsoft's connector does (opt-in; the
     marker is never sent to Partner Center as part of the name)."""

@@ -22,6 +22,10 @@ class CrmNames:
     solution_object: str
     solution_opportunity_field: str
     solution_id_field: str
+    solution_name_field: str | None = None
+    """The solution rows' name column, when the org has it (filled from the referral)."""
+    contact_role: str | None = None
+    """The ``Role`` a contact role cosell adds gets (``crm.contact_role``)."""
 
 
 class OrgNames(BaseModel):

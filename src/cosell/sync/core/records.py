@@ -56,6 +56,8 @@ class CrmWrite:
     """The notes Note's body, when ``note_changed``: a CRM that writes it with the rest does
     so, the engine's note mirror then finding nothing left to send."""
     note_changed: bool = False
+    solution_names: dict[str, str] = field(default_factory=dict)
+    """Solution id → its name in Partner Center, for the rows a write adds."""
 
     def is_empty(self) -> bool:
         """True when there is nothing to write."""

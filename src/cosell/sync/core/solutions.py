@@ -10,7 +10,8 @@ After a sync both places are written to hold the same ids (:func:`out_of_step`).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any
 
 from cosell.sync.core.mapping import FieldSpec, SyncMapping
 from cosell.sync.core.records import Value
@@ -64,3 +65,15 @@ def out_of_step(
     wanted = set(value)
     fitting = set(listed(products_text(value, spec)))
     return (rows is not None and set(rows) != wanted) or set(typed) != fitting
+
+
+def titles(referral: Mapping[str, Any]) -> dict[str, str]:
+    """Solution id → name as the referral carries them (``details.requirements.solutions``)."""
+    details = referral.get("details")
+    requirements = details.get("requirements") if isinstance(details, Mapping) else None
+    listed = requirements.get("solutions") if isinstance(requirements, Mapping) else None
+    found: dict[str, str] = {}
+    for item in listed if isinstance(listed, list) else []:
+        if isinstance(item, Mapping) and item.get("id") and item.get("name"):
+            found[str(item["id"])] = str(item["name"])
+    return found

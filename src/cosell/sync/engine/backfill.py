@@ -1,6 +1,6 @@
 """Backfill: a full pass over many records, page by page, that survives being killed.
 
-``cosell sync --once`` runs this. Flagged-or-linked opportunities come first (100 to a batch),
+``cosell sync`` runs this. Flagged-or-linked opportunities come first (100 to a batch),
 then referrals, one Partner Center listing page (100 referrals, oldest first by creation) at a
 time. Each batch runs through :class:`~cosell.sync.engine.full_sync.FullSync` (the durable
 queue: retries, ``Retry-After``, dead letters) on an engine whose sides serve what the page

@@ -1,6 +1,6 @@
 """A full reconcile pass: every flagged-or-linked opportunity and every referral, run until idle.
 
-``cosell sync --once`` is this pass; the benchmark and the sandbox use it too. Keys go through
+``cosell sync`` is this pass; the benchmark and the sandbox use it too. Keys go through
 the same durable queue as the service's signals, so retries (with the server's ``Retry-After``)
 and dead letters behave exactly as in ``cosell run``.
 """
@@ -236,7 +236,7 @@ class Wiring:
 
 
 def build_engine(settings: Settings, *, clock: Clock, http: HttpFactory = default_http) -> Wiring:
-    """Clients, store and engine from validated settings (``sync --once``, sandbox, benchmark)."""
+    """Clients, store and engine from validated settings (``sync``, sandbox, benchmark)."""
     settings.require_partner_center()
     settings.require_crm()
     opened: list[httpx.Client] = []

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from cosell.clients.salesforce_records import parse_datetime
 from cosell.errors import CosellError, StaleWrite
 from cosell.store.records import AuditEntry, LedgerUpdate, LinkUpdate
-from cosell.sync.core import audit_trail
+from cosell.sync.core import audit_trail, solutions
 from cosell.sync.core import pending as flight
 from cosell.sync.core.leads import lead_fields
 from cosell.sync.core.mapping import SyncMapping
@@ -273,6 +273,7 @@ class Reconcile:
         recorded = flight.creating(decided.new_base, rows)
         ctx.store.commit_sync(ctx.tenant, LinkUpdate(link_id=intent.id, base=recorded), [])
         write = related.with_note(ctx, to_crm_create(decided.to_crm, self.mapping), decided)
+        write.solution_names.update(solutions.titles(pc.raw))
         if choice.account_id:
             entry = replace(entry, message=f"{entry.message} (account: {choice.rule})")
         elif write.account:
@@ -305,6 +306,7 @@ class Reconcile:
         related.mirror_solutions(self.ctx, snap, decided)
         related.remember_rows(self.ctx, snap, decided, new_base)
         write = related.with_note(self.ctx, to_crm_fields(decided.to_crm, self.mapping), decided)
+        write.solution_names.update(solutions.titles(snap.pc.raw))
         self.entries += self.status.unmatched_team(write)
         refusal = self.status.refusal(unready) if unready else None
         notice = self.status.notice(decided, pc_after)

@@ -85,6 +85,8 @@ class RelatedRows:
                     body["AccountId"] = target.account
                 contact = work.create("Contact", body, "contact")
             role = {"OpportunityId": target.opportunity, "ContactId": contact}
+            if self.names.contact_role:
+                role["Role"] = self.names.contact_role
             work.create("OpportunityContactRole", role, "role")
         for key, row in current_rows.items():
             if key in wanted:
@@ -127,7 +129,10 @@ class RelatedRows:
         target: Target,
         current: Iterable[Mapping[str, Any]],
         desired: Iterable[str],
+        titles: Mapping[str, str] | None = None,
     ) -> bool:
+        """Add and remove solution rows to match ``desired`` ids; a new row gets its name from
+        ``titles`` (the referral's solution names) when the org has the name column."""
         n = self.names
         rows = {str(row.get(n.solution_id_field)): row for row in current}
         wanted = list(dict.fromkeys(desired))
@@ -136,6 +141,9 @@ class RelatedRows:
             if solution_id not in rows:
                 new = {"Name": solution_id[:80], n.solution_id_field: solution_id}
                 new[n.solution_opportunity_field] = target.opportunity
+                title = (titles or {}).get(solution_id)
+                if n.solution_name_field and title:
+                    new[n.solution_name_field] = title[:255]
                 work.create(n.solution_object, new, "solution")
         for key, old in rows.items():
             if key not in wanted:

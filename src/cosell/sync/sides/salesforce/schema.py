@@ -81,7 +81,7 @@ def describe_org(
     account = _field_names(client.describe("Account"))
     solutions = _describe_or_none(client, org.solution_object)
     team = _describe_or_none(client, TEAM_OBJECT) is not None
-    names = _names(mapping, org, opportunity)
+    names = _names(mapping, org, opportunity, _field_names(solutions) if solutions else frozenset())
     return fit(
         mapping,
         names,
@@ -138,7 +138,12 @@ def _present(
     return spec.crm in opportunity
 
 
-def _names(mapping: SyncMapping, org: OrgNames, opportunity: frozenset[str]) -> CrmNames:
+def _names(
+    mapping: SyncMapping,
+    org: OrgNames,
+    opportunity: frozenset[str],
+    solution_fields: frozenset[str] = frozenset(),
+) -> CrmNames:
     crm = mapping.crm
     status = next((f for f in (crm.status_field, org.sync_status) if f in opportunity), None)
     products = next(
@@ -154,6 +159,10 @@ def _names(mapping: SyncMapping, org: OrgNames, opportunity: frozenset[str]) -> 
         solution_object=org.solution_object,
         solution_opportunity_field=org.solution_opportunity,
         solution_id_field=crm.solution_id_field,
+        solution_name_field=(
+            crm.solution_name_field if crm.solution_name_field in solution_fields else None
+        ),
+        contact_role=crm.contact_role or None,
     )
 
 

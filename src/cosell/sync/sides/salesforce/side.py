@@ -305,7 +305,9 @@ class CrmSide:
             self.rows.contacts(work, target, record.contacts, write.contacts)
         solutions = self.schema.has_solution_object and record.solutions is not None
         if write.solutions is not None and solutions and record.solutions is not None:
-            self.rows.solutions(work, target, record.solutions, write.solutions)
+            self.rows.solutions(
+                work, target, record.solutions, write.solutions, write.solution_names
+            )
         if write.team is not None and record.team is not None and self.schema.team_synced:
             self.rows.team(work, target, record.team, write.team, lambda: record.users)
         if write.note_changed and self._notes_list is not None:
