@@ -107,14 +107,26 @@ def free_port() -> int:
 # --- the stack: emulators in one process, the service in another --------------------------------
 
 
+SF_DAILY_LIMIT = 1_000_000
+"""The emulated org's daily API allowance (its ``daily_api_limit``): a long soak with the drift
+check and the closing ``cosell verify`` spends more than a common org's 100,000."""
+
+
 class Sandbox:
     """Both emulators (in memory, in one process that lives for the whole soak) and ``cosell
     run`` against them (its own process: the one that is killed with SIGKILL and started again
     on the same store). The emulators' process sets up the org and the connector's configuration
     as ``cosell sandbox`` does, and registers the webhook once the service answers."""
 
-    def __init__(self, state_dir: Path, log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        log: Path,
+        env: dict[str, str] | None = None,
+        daily_api_limit: int = SF_DAILY_LIMIT,
+    ) -> None:
         self.state_dir, self.log = state_dir, log
+        self.daily_api_limit = daily_api_limit
         self.ports = (free_port(), free_port(), free_port())
         self.extra_env = env or {}
         self.emulators: subprocess.Popen[bytes] | None = None
@@ -148,6 +160,7 @@ class Sandbox:
         if self.emulators is None:
             ports = ",".join(str(p) for p in self.ports)
             command = [sys.executable, __file__, "--serve", str(self.state_dir), "--ports", ports]
+            command += ["--sf-daily-limit", str(self.daily_api_limit)]
             with self.log.open("ab") as out:
                 self.emulators = subprocess.Popen(
                     command, stdout=out, stderr=subprocess.STDOUT, env=self._environment()
@@ -197,7 +210,7 @@ class Sandbox:
 STACK_FILE = "stack.json"
 
 
-def serve_emulators(state_dir: Path, ports: str) -> int:
+def serve_emulators(state_dir: Path, ports: str, daily_api_limit: int = SF_DAILY_LIMIT) -> int:
     """The emulators' process: both emulators in memory, the org set up, the connector's
     configuration written; the webhook registered once the service answers; then serve until
     SIGTERM."""
@@ -219,7 +232,9 @@ def serve_emulators(state_dir: Path, ports: str) -> int:
         ServedApp("sf", bind(sf_port)),
     )
     pc_config = PartnerCenterEmulatorConfig(public_url=pc_served.url)
-    sf_config = SalesforceEmulatorConfig(public_url=sf_served.url, fls_strict=True)
+    sf_config = SalesforceEmulatorConfig(
+        public_url=sf_served.url, fls_strict=True, daily_api_limit=daily_api_limit
+    )
     pc_app, sf_app = partner_center_app(pc_config), salesforce_app(sf_config)
     pc_served.start(pc_app)
     sf_served.start(sf_app)
@@ -945,7 +960,7 @@ def verify_counts(manifest: dict[str, Any]) -> str:
 
 def soak(args: argparse.Namespace, workdir: Path) -> int:
     state_dir, log = workdir / "state", workdir / "stack.log"
-    sandbox = Sandbox(state_dir, log)
+    sandbox = Sandbox(state_dir, log, daily_api_limit=args.sf_daily_limit)
     started = time.monotonic()
     sandbox.start()
     runner = Soak(sandbox, args)
@@ -1016,6 +1031,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--conflict-window", type=float, default=60.0)
     parser.add_argument("--no-verify", dest="verify", action="store_false")
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument(
+        "--sf-daily-limit",
+        type=int,
+        default=SF_DAILY_LIMIT,
+        help="the emulated Salesforce org's daily API allowance",
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="keep state and logs here")
     parser.add_argument("--serve", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--ports", default="", help=argparse.SUPPRESS)
@@ -1025,7 +1046,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.serve is not None:
-        return serve_emulators(args.serve, args.ports)
+        return serve_emulators(args.serve, args.ports, args.sf_daily_limit)
     if args.workdir is not None:
         args.workdir.mkdir(parents=True, exist_ok=True)
         return soak(args, args.workdir)
