@@ -22,7 +22,14 @@ LAYERS: list[tuple[str, ...]] = [
     ("cosell.sync.engine",),
     ("cosell.sync.sides",),
     ("cosell.sync.core", "cosell.sync"),
-    ("cosell.queue", "cosell.clients", "cosell.webhooks", "cosell.store", "cosell.emulators"),
+    (
+        "cosell.queue",
+        "cosell.clients",
+        "cosell.alerts",
+        "cosell.webhooks",
+        "cosell.store",
+        "cosell.emulators",
+    ),
     ("cosell.settings", "cosell.errors", "cosell.clock", "cosell.redaction", "cosell"),
 ]
 

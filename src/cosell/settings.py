@@ -18,7 +18,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -213,6 +213,90 @@ class SsoSettings(_Section):
         return bool(self.issuer and self.client_id)
 
 
+_ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
+
+
+class _AlertTarget(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    """Names the target in the store's delivery state and in logs."""
+
+
+class TeamsTarget(_AlertTarget):
+    """A Microsoft Teams incoming webhook (or a Workflows "post to a channel" URL)."""
+
+    kind: Literal["teams"]
+    url_env: str = Field(pattern=_ENV_NAME)
+    """The environment variable holding the webhook URL (the URL is a secret)."""
+
+
+class SlackTarget(_AlertTarget):
+    """A Slack incoming webhook."""
+
+    kind: Literal["slack"]
+    url_env: str = Field(pattern=_ENV_NAME)
+
+
+class EmailTarget(_AlertTarget):
+    """E-mail through an SMTP server."""
+
+    kind: Literal["email"]
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    sender: str
+    recipients: tuple[str, ...] = Field(min_length=1)
+    username: str | None = None
+    password_env: str | None = Field(default=None, pattern=_ENV_NAME)
+    """The environment variable holding the SMTP password."""
+
+
+class WebhookTarget(_AlertTarget):
+    """Any HTTPS endpoint: a JSON body signed with HMAC-SHA256 (see docs/operations.md)."""
+
+    kind: Literal["webhook"]
+    url: str = Field(pattern=r"^https?://")
+    secret_env: str = Field(pattern=_ENV_NAME)
+    """The environment variable holding the signing secret."""
+
+
+AlertTarget = Annotated[
+    TeamsTarget | SlackTarget | EmailTarget | WebhookTarget, Field(discriminator="kind")
+]
+AlertEvent = Literal["refused", "conflict", "parked", "expired", "expiring", "connection"]
+ALERT_EVENTS: tuple[AlertEvent, ...] = (
+    "refused",
+    "conflict",
+    "parked",
+    "expired",
+    "expiring",
+    "connection",
+)
+
+
+class AlertsSettings(_Section):
+    """``[alerts]``: who hears about records and connections that need a person."""
+
+    targets: tuple[AlertTarget, ...] = ()
+    events: tuple[AlertEvent, ...] = ALERT_EVENTS
+    """Which events alert: a record refused or dead-lettered, a conflict opened, a pair parked,
+    a referral expired before it reached the CRM, an incoming referral still not accepted
+    ``expiring_days`` before it expires, token or webhook-registration trouble."""
+    expiring_days: float = Field(default=3.0, gt=0, le=14)
+    interval: float = Field(default=60.0, ge=1.0)
+    """Seconds between the alert rounds (look for new alerts, send, retry failed sends)."""
+    health_interval: float = Field(default=300.0, ge=10.0)
+    """Seconds between the connection checks (tokens, webhook registration, API allowance)."""
+    console_url: str | None = None
+    """The console's public URL: alerts link each record's page under it."""
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AlertsSettings:
+        names = [t.name for t in self.targets]
+        if len(names) != len(set(names)):
+            raise ValueError("targets: each target needs its own name")
+        return self
+
+
 class Settings(BaseSettings):
     """The whole configuration. Build it with ``load_settings``."""
 
@@ -230,6 +314,7 @@ class Settings(BaseSettings):
     sync: SyncSettings = SyncSettings()
     tenant: TenantSettings = TenantSettings()
     sso: SsoSettings = SsoSettings()
+    alerts: AlertsSettings = AlertsSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -87,8 +87,10 @@ EXPIRING_DAYS = 3.0
 EXPIRING_CACHE_SECONDS = 300.0
 
 
-def cached_expiring(client: PartnerCenterClient, clock: Clock) -> Callable[[], Expiring]:
-    """Incoming New referrals expiring within three days, read at most every five minutes
+def cached_expiring(
+    client: PartnerCenterClient, clock: Clock, days: float = EXPIRING_DAYS
+) -> Callable[[], Expiring]:
+    """Incoming New referrals expiring within ``days``, read at most every five minutes
     (the overview must not cost a Partner Center call per page view)."""
     lock = threading.Lock()
     kept: list[tuple[float, Expiring]] = []
@@ -97,7 +99,7 @@ def cached_expiring(client: PartnerCenterClient, clock: Clock) -> Callable[[], E
         with lock:
             if kept and clock.monotonic() - kept[0][0] < EXPIRING_CACHE_SECONDS:
                 return kept[0][1]
-            found = expiring_referrals(client, clock.now(), EXPIRING_DAYS)
+            found = expiring_referrals(client, clock.now(), days)
             kept[:] = [(clock.monotonic(), found)]
             return found
 

@@ -19,6 +19,7 @@ import httpx
 import sqlalchemy.exc
 import structlog
 
+from cosell.alerts import AlertSender, targets_from_settings
 from cosell.clients.connect import (
     HttpFactory,
     default_http,
@@ -33,6 +34,7 @@ from cosell.clients.salesforce import SalesforceClient
 from cosell.clock import Clock
 from cosell.errors import ConfigError, CosellError
 from cosell.operations.activity import RecordingStatus
+from cosell.operations.alerting import AlertRound
 from cosell.operations.call_meter import CRM_CALLS, PROPAGATION_MS, PROPAGATIONS, CallMeter
 from cosell.operations.outcome_counts import outcome_counts
 from cosell.operations.records_view import all_records
@@ -41,7 +43,13 @@ from cosell.operations.verify import BudgetedVerify, Verifier, through_queue
 from cosell.private_files import private_dir
 from cosell.queue.distributed import DistributedQueue
 from cosell.queue.embedded import EmbeddedQueue
-from cosell.service.console import console_auth, console_hosts, console_setup, console_sso
+from cosell.service.console import (
+    cached_expiring,
+    console_auth,
+    console_hosts,
+    console_setup,
+    console_sso,
+)
 from cosell.service.server import WebServer
 from cosell.settings import Settings
 from cosell.signals.cadence import Cadence
@@ -71,6 +79,7 @@ POLL, SWEEP = "salesforce-poll", "partner-center-sweep"
 RELATED_POLL = "salesforce-related-poll"
 HUBSPOT_POLL = "hubspot-poll"
 VERIFY = "drift-check"
+ALERTS = "alerts"
 
 
 @dataclass(frozen=True)
@@ -247,6 +256,8 @@ def build_runtime(
     signals = [poll, sweep] if related is None else [poll, related, sweep]
     if settings.sync.verify_pairs > 0:
         signals.append(_verify_loop(parts, queue, status, metrics))
+    if settings.alerts.targets:
+        signals.append(_alert_loop(parts, status, metrics))
     if role == "web":
         assert isinstance(queue, DistributedQueue)
         return Runtime(queue=_Deferring(queue), server=server, closers=closers)
@@ -258,6 +269,7 @@ def build_runtime(
             HUBSPOT_POLL: sync.poll_min_interval,
             SWEEP: sync.sweep_interval,
             RELATED_POLL: sync.related_poll_interval,
+            ALERTS: settings.alerts.interval,
         }
         for loop in signals:
             cron = every(periods.get(loop.name, sync.verify_interval))
@@ -429,6 +441,22 @@ def _verify_loop(
     cadence = Cadence(sync.verify_interval, sync.verify_interval)
     look = _LazyVerify(parts, queue)
     return SignalLoop(VERIFY, look, cadence, parts.clock, report)
+
+
+def _alert_loop(parts: ServiceParts, status: ServiceStatus, metrics: ServiceMetrics) -> SignalLoop:
+    """The alert round in its own thread: a slow or failing target never holds a reconcile."""
+    config = parts.settings.alerts
+
+    def report(look: LookReport) -> None:
+        status.saw_look(look)
+        metrics.observe_look(look)
+
+    targets = targets_from_settings(config, parts.clock)
+    sender = AlertSender(parts.store, targets, parts.clock)
+    expiring = cached_expiring(parts.partner_center, parts.clock, config.expiring_days)
+    look = AlertRound(parts.store, parts.tenant, config, sender, expiring=expiring)
+    cadence = Cadence(config.interval, config.interval)
+    return SignalLoop(ALERTS, look, cadence, parts.clock, report)
 
 
 class _LazyVerify:

@@ -206,6 +206,28 @@ api_tokens = sa.Table(
 )
 
 
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _tenant(),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("change", sa.String(200), nullable=False),
+    sa.Column("event", sa.String(20), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("link", sa.Text),
+    sa.Column("pending", JSONValue, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_at", UTCDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.UniqueConstraint("tenant_id", "subject", "change"),
+    sa.Index(None, "next_at"),
+)
+
+
 def owned_by_cosell(name: str | None, type_: str, parent_names: object) -> bool:
     """Whether a database object is cosell's own: procrastinate's tables, indexes and types
     (created by its migration from procrastinate's schema) are left out of schema comparisons."""

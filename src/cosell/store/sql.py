@@ -13,8 +13,9 @@ from sqlalchemy import Connection, Engine
 
 from cosell import handback
 from cosell.clock import Clock, SystemClock
+from cosell.store import alerts, conflicts, jobs, ledger, links
 from cosell.store import audit as audit_rows
-from cosell.store import conflicts, jobs, ledger, links
+from cosell.store.alerts import Alert, StoredAlert
 from cosell.store.database import make_engine, upgrade_to_head
 from cosell.store.records import (
     AuditEntry,
@@ -302,6 +303,32 @@ class Store:
             return 0
         with self._tx() as conn:
             return conflicts.mark_applied(conn, tenant, list(conflict_ids))
+
+    # --- alerts ----------------------------------------------------------------------------------
+
+    def add_alert(self, tenant: TenantId, alert: Alert, targets: Sequence[str]) -> bool:
+        """Keep an alert for ``targets`` unless its subject's change is kept; True when new."""
+        with self._tx() as conn:
+            return alerts.add(conn, tenant, alert, targets, self._now())
+
+    def due_alerts(self, limit: int = 50) -> list[StoredAlert]:
+        """Alerts (of every tenant) with targets still to reach, due now."""
+        with self._tx() as conn:
+            return alerts.due(conn, self._now(), limit)
+
+    def settle_alert(
+        self,
+        alert_id: int,
+        pending: Sequence[str],
+        error: str | None = None,
+        next_at: datetime | None = None,
+    ) -> None:
+        with self._tx() as conn:
+            alerts.settle(conn, alert_id, pending, error, next_at, self._now())
+
+    def recent_alerts(self, tenant: TenantId, limit: int = 20) -> list[StoredAlert]:
+        with self._tx() as conn:
+            return alerts.recent(conn, tenant, limit)
 
     # --- status ----------------------------------------------------------------------------------
 
