@@ -19,7 +19,7 @@ from cosell.emulators.hubspot import HubSpotEmulator, HubSpotEmulatorConfig, cre
 from cosell.signals.feed import FeedWiring
 from cosell.signals.hubspot import deal_poller
 from cosell.store.records import TenantId
-from cosell.web.hubspot_webhooks import HubSpotWebhookReceiver
+from cosell.web.hubspot_receiver import HubSpotWebhookReceiver
 
 CONFIG = HubSpotEmulatorConfig(burst_limit=10_000, search_per_second=10_000)
 TENANT = TenantId("t1")

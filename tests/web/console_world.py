@@ -18,7 +18,7 @@ from cosell.web.app import create_app
 from cosell.web.auth import Authenticator
 from cosell.web.dashboard import Dashboard
 from cosell.web.metrics import ServiceMetrics
-from cosell.web.webhooks import WebhookReceiver
+from cosell.web.receiver import WebhookReceiver
 
 HOST = "cosell.example"
 PASSWORDS = {"vera": "viewer-password-1", "otto": "operator-password-1", "ada": "admin-password-1"}

@@ -22,8 +22,8 @@ from cosell.web.app import create_app
 from cosell.web.auth import Authenticator
 from cosell.web.dashboard import Dashboard
 from cosell.web.metrics import ServiceMetrics
+from cosell.web.receiver import WebhookReceiver
 from cosell.web.site import RecordUrls
-from cosell.web.webhooks import WebhookReceiver
 
 HOSTILE = '<script>alert("owned")</script>'
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

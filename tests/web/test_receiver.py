@@ -14,7 +14,7 @@ from cosell.store.records import Job
 from cosell.store.sql import Store
 from cosell.web.app import create_app
 from cosell.web.metrics import ServiceMetrics
-from cosell.web.webhooks import WebhookReceiver
+from cosell.web.receiver import WebhookReceiver
 from cosell.webhooks.events import PATH
 
 BASE = "https://api.partnercenter.microsoft.com/engagements/v1/referrals"

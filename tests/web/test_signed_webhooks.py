@@ -16,7 +16,7 @@ from cosell.store.records import Job
 from cosell.store.sql import Store
 from cosell.web.app import create_app
 from cosell.web.metrics import ServiceMetrics
-from cosell.web.webhooks import WebhookReceiver
+from cosell.web.receiver import WebhookReceiver
 from cosell.webhooks.certificates import CertificateCache, TrustPolicy
 from cosell.webhooks.events import PATH
 from cosell.webhooks.signature import verify_callback

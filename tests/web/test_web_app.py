@@ -11,7 +11,7 @@ from cosell.signals.loop import LookReport
 from cosell.store.records import TenantId
 from cosell.web.app import create_app
 from cosell.web.metrics import QueueGauges, ServiceMetrics, route_of
-from cosell.web.webhooks import WebhookReceiver
+from cosell.web.receiver import WebhookReceiver
 
 SOBJECTS = "/services/data/v62.0/sobjects"
 

@@ -66,7 +66,7 @@ from cosell.store.sql import Store
 from cosell.web.app import create_app
 from cosell.web.dashboard import Dashboard
 from cosell.web.metrics import QueueGauges, ServiceMetrics
-from cosell.web.webhooks import WebhookReceiver
+from cosell.web.receiver import WebhookReceiver
 from cosell.webhooks.signature import verify_callback
 
 if TYPE_CHECKING:

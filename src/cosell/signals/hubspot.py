@@ -5,7 +5,7 @@ the same :class:`~cosell.signals.feed.ChangeFeed` as the Salesforce poll: a stor
 an overlap window re-read on every look (HubSpot's search index is eventually consistent, so a
 change can surface with a stamp older than ones already seen), the ``(id, stamp)`` pairs
 already enqueued remembered inside it, and our own write-backs recognised from the link's stored
-stamp. Webhook deliveries are the other signal (:mod:`cosell.web.hubspot_webhooks`).
+stamp. Webhook deliveries are the other signal (:mod:`cosell.web.hubspot_receiver`).
 """
 
 from __future__ import annotations

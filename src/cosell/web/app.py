@@ -21,9 +21,9 @@ from starlette.staticfiles import StaticFiles
 from cosell.operations.service_status import ServiceStatus
 from cosell.web.health import HealthCheck, health_endpoint
 from cosell.web.metrics import CONTENT_TYPE, ServiceMetrics
+from cosell.web.receiver import WebhookReceiver
 from cosell.web.security import SecurityHeaders
 from cosell.web.status_page import status_endpoint
-from cosell.web.webhooks import WebhookReceiver
 from cosell.webhooks.events import PATH
 
 if TYPE_CHECKING:  # the dashboard reads the store: it loads only where a store runs
