@@ -15,8 +15,8 @@ from test_related_watched import without
 from cosell.queue.embedded import EmbeddedQueue
 from cosell.settings import SyncSettings
 from cosell.signals.feed import FeedWiring
-from cosell.signals.related import CaredFor, RelatedRows, solution_object, watched_objects
 from cosell.signals.related_feed import RelatedFeed, RelatedPoll, related_poller
+from cosell.signals.related_rows import CaredFor, RelatedRows, solution_object, watched_objects
 
 FILTER = SyncSettings().poll_filter
 QUERY = "GET /services/data/v{version}/query"

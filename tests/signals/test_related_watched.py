@@ -10,7 +10,7 @@ from engine_world import World
 
 from cosell.settings import SyncSettings
 from cosell.signals.cadence import budget_share
-from cosell.signals.related import (
+from cosell.signals.related_rows import (
     ACCOUNT,
     CONTACT,
     CONTACT_ROLE,

@@ -57,8 +57,8 @@ from cosell.signals.feed import ChangeFeed, FeedWiring
 from cosell.signals.hubspot import deal_poller
 from cosell.signals.loop import LookReport, SignalLoop
 from cosell.signals.poller import opportunity_poller
-from cosell.signals.related import RelatedObject, watched_objects
 from cosell.signals.related_feed import related_poller
+from cosell.signals.related_rows import RelatedObject, watched_objects
 from cosell.signals.sweeper import referral_sweeper
 from cosell.signals.synced import opportunity_synced, referral_synced
 from cosell.store.records import Job, TenantId

@@ -4,8 +4,8 @@ from cosell.signals.cadence import Cadence
 from cosell.signals.feed import Change, ChangeFeed, FeedWiring
 from cosell.signals.loop import LookReport, SignalLoop
 from cosell.signals.poller import opportunity_poller
-from cosell.signals.related import RelatedObject, watched_objects
 from cosell.signals.related_feed import RelatedFeed, RelatedPoll, related_poller
+from cosell.signals.related_rows import RelatedObject, watched_objects
 from cosell.signals.sweeper import referral_sweeper
 
 __all__ = [

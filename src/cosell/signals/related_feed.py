@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from cosell.signals.feed import FeedWiring
 from cosell.signals.poller import KEY_PREFIX
-from cosell.signals.related import (
+from cosell.signals.related_rows import (
     CaredFor,
     RelatedObject,
     RelatedRow,
@@ -152,7 +152,7 @@ def related_poller(
     where: str = "",
 ) -> RelatedPoll:
     """One signal over the related objects ``watched()`` names (see
-    :func:`cosell.signals.related.watched_objects`)."""
+    :func:`cosell.signals.related_rows.watched_objects`)."""
     cared = CaredFor(client, where)
 
     def feed(related: RelatedObject) -> RelatedFeed:
