@@ -181,6 +181,11 @@ class SyncSettings(_Section):
     """Seconds between the service's drift checks (``cosell verify``, a few pairs at a time)."""
     verify_pairs: int = Field(default=20, ge=0)
     """Linked pairs compared per drift check, rotating through all of them (0: off)."""
+    loop_writes: int = Field(default=20, ge=2)
+    """Reconciles of one pair in a row that wrote without converging before the next one parks
+    it as a loop (see docs/reliability.md, "Loops are parked")."""
+    loop_gap_seconds: float = Field(default=900.0, gt=0)
+    """A longer pause between two writing reconciles of a pair starts its count again."""
 
     @model_validator(mode="after")
     def _interval_order(self) -> SyncSettings:

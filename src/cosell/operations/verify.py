@@ -12,6 +12,10 @@ seller's edits but takes Microsoft's), so the engine's own rules decide what may
 A pair that still disagrees keeps a drift mark in the store and an audit row (outcome
 ``drift``, in ``cosell audit``) names its fields and both values; the mark is removed, with an
 audit row, once the sides agree.
+
+A pair parked as a loop (see :mod:`cosell.sync.engine.loop_guard`) is not read at all: it costs
+no calls until a person resumes it. It is reported ``parked`` with its reason and counts as
+disagreeing (``cosell sync --once`` exits non-zero while one is parked).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from cosell.clock import Clock
 from cosell.errors import CosellError, RetryableError
 from cosell.queue.protocol import WorkQueue, queue_key
 from cosell.store import drift as marks
+from cosell.store import watch
 from cosell.store.records import AuditEntry, Link, TenantId
 from cosell.store.sql import Store
 from cosell.sync.core import name_marker, solutions, team
@@ -39,7 +44,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-PairState = Literal["agrees", "held", "drift", "missing", "unreadable"]
+PairState = Literal["agrees", "held", "drift", "missing", "unreadable", "parked"]
 SOLUTION_ROWS = "solutions (related list vs Products__c)"
 
 
@@ -59,9 +64,13 @@ class PairCheck:
     error: str | None = None
     repaired: list[FieldDrift] = field(default_factory=list)
     """Drift found at first and gone after the repair."""
+    loop: str | None = None
+    """Why the pair is parked as a loop (it was not read)."""
 
     @property
     def state(self) -> PairState:
+        if self.loop is not None:
+            return "parked"
         if self.error is not None:
             return "unreadable"
         if self.missing is not None:
@@ -73,7 +82,7 @@ class PairCheck:
     @property
     def disagrees(self) -> bool:
         """Drift no rule explains, or a pair that could not be read (so not shown to agree)."""
-        return self.state in ("drift", "unreadable")
+        return self.state in ("drift", "unreadable", "parked")
 
     def lines(self) -> list[str]:
         """Human-readable lines: the pair, then one per field."""
@@ -87,6 +96,8 @@ class PairCheck:
             out.append(f"  linked {self.missing} not found")
         if self.error:
             out.append(f"  could not read: {self.error}")
+        if self.loop:
+            out.append(f"  parked, not read: {self.loop} (resume: cosell retry)")
         return [printable(line) for line in out]
 
     def to_json(self) -> dict[str, Any]:
@@ -101,6 +112,7 @@ class PairCheck:
             "parked": self.parked,
             "missing": self.missing,
             "error": self.error,
+            "loop": self.loop,
         }
 
 
@@ -118,7 +130,14 @@ class VerifyReport:
         return sum(1 for p in self.pairs if p.state == state)
 
     def summary(self) -> str:
-        states: tuple[PairState, ...] = ("agrees", "held", "drift", "missing", "unreadable")
+        states: tuple[PairState, ...] = (
+            "agrees",
+            "held",
+            "drift",
+            "missing",
+            "unreadable",
+            "parked",
+        )
         counts = ", ".join(f"{s}: {self.count(s)}" for s in states)
         repaired = sum(1 for p in self.pairs if p.repaired and not p.drift)
         return f"pairs: {len(self.pairs)}, {counts}, repaired: {repaired}"
@@ -159,8 +178,14 @@ class Verifier:
         ``confirm``, new drift is audited only when the next visit sees it again (a pair read
         while a reconcile of it runs may look drifted for a moment)."""
         parked = self._parked()
+        loops = watch.parked(self.store, self.tenant)
         report = VerifyReport()
         for link in links:
+            if link.id in loops:
+                check = PairCheck(link.id, link.referral_id or "", link.opportunity_id or "")
+                check.loop = str(loops[link.id].get("parked"))
+                report.pairs.append(check)
+                continue
             check = self.check(link, parked.get(link.id, []))
             if (check.drift or check.held) and repair is not None:
                 check = self._repaired(link, check, repair, parked.get(link.id, []))

@@ -11,7 +11,7 @@ TenantId = NewType("TenantId", int)
 Side = Literal["partner_center", "crm"]
 LinkState = Literal["linked", "pending_create", "conflict", "closed"]
 Direction = Literal["to_partner_center", "to_crm", "none"]
-AuditOutcome = Literal["synced", "skipped", "conflict", "rejected", "error", "drift"]
+AuditOutcome = Literal["synced", "skipped", "conflict", "rejected", "error", "drift", "parked"]
 """``drift``: a verify run found the sides disagreeing (or agreeing again after a repair)."""
 LedgerState = Literal[
     "synced", "held", "waiting", "skipped", "refused", "conflict", "parked", "closed", "expired"

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from cosell.emulators.faults import FaultSpecError
 from cosell.emulators.salesforce.objects import Stage
-from cosell.emulators.salesforce.validation import OPERATORS, ValidationRule
+from cosell.emulators.salesforce.validation import OPERATORS, FieldTrigger, ValidationRule
 from cosell.emulators.salesforce.wire import SalesforceError, format_datetime
 
 if TYPE_CHECKING:
@@ -86,6 +86,25 @@ async def validation_rules(request: Request) -> Response:
     if request.method == "DELETE":
         org.rules.clear()
     return JSONResponse({"rules": [_rule_dict(r) for r in org.rules]})
+
+
+async def triggers(request: Request) -> Response:
+    """Before-update field triggers: ``{"sobject", "field", "increment"}`` (POST adds one,
+    DELETE removes them all)."""
+    org = _emulator(request).org
+    if request.method == "POST":
+        try:
+            body = await _json(request)
+            obj = org.object_def(str(body.get("sobject")))
+            name = org.field(obj, str(body.get("field"))).name
+            trigger = FieldTrigger(obj.name, name, float(body.get("increment", 1)))
+        except (SalesforceError, ValueError, TypeError) as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+        org.triggers.append(trigger)
+        return JSONResponse(asdict(trigger), status_code=201)
+    if request.method == "DELETE":
+        org.triggers.clear()
+    return JSONResponse({"triggers": [asdict(t) for t in org.triggers]})
 
 
 def _rule(sobject: str, body: dict[str, Any]) -> ValidationRule:
@@ -185,6 +204,7 @@ def routes() -> list[Route]:
         Route(f"{PREFIX}/call-options", call_options, methods=["GET", "DELETE"]),
         Route(f"{PREFIX}/reset", reset, methods=["POST"]),
         Route(f"{PREFIX}/validation-rules", validation_rules, methods=["GET", "POST", "DELETE"]),
+        Route(f"{PREFIX}/triggers", triggers, methods=["GET", "POST", "DELETE"]),
         Route(f"{PREFIX}/stages", stages, methods=["GET", "POST"]),
         Route(f"{PREFIX}/touch/{{record_id}}", touch, methods=["POST"]),
         Route(f"{PREFIX}/recycle-bin/empty", empty_recycle_bin, methods=["POST"]),

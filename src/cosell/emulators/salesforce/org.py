@@ -20,6 +20,7 @@ from cosell.emulators.salesforce.objects import STAGE_BY_NAME, Stage, standard_o
 from cosell.emulators.salesforce.permissions import Grants, permission_checks
 from cosell.emulators.salesforce.schema import FieldDef, ObjectDef, Schema
 from cosell.emulators.salesforce.validation import (
+    FieldTrigger,
     ValidationRule,
     coerce,
     field_checks,
@@ -53,6 +54,7 @@ class Org:
         self.deleted: dict[str, datetime] = {}
         self.bin_emptied_at: datetime | None = None
         self.rules: list[ValidationRule] = []
+        self.triggers: list[FieldTrigger] = []
         self.stages: dict[str, Stage] = dict(STAGE_BY_NAME)
         self.lock = threading.RLock()
         self.integration_user_id = self._seed_users()
@@ -201,6 +203,10 @@ class Org:
         self._may(obj, "PermissionsEdit")
         record = dict(self.get(obj, record_id, writing=True))
         changed = self._apply(obj, record, values, creating=False)
+        for trigger in self.triggers:
+            if trigger.sobject == obj.name:
+                trigger.fire(record)
+                changed.append(trigger.field)
         now = format_datetime(self.now())
         record.update(LastModifiedDate=now, LastModifiedById=user_id, SystemModstamp=now)
         self._derive(obj, record, changed)

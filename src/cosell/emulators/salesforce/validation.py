@@ -200,6 +200,20 @@ class ValidationRule:
         return ErrorItem("FIELD_CUSTOM_VALIDATION_EXCEPTION", self.message, fields)
 
 
+@dataclass(frozen=True)
+class FieldTrigger:
+    """A before-update trigger an admin wrote: every update of ``sobject`` adds ``increment`` to
+    the number in ``field`` (as ``o.Amount += 1`` would), whoever saves the record. What makes a
+    connector's own write come back changed, every time."""
+
+    sobject: str
+    field: str
+    increment: float = 1.0
+
+    def fire(self, record: dict[str, Any]) -> None:
+        record[self.field] = (record.get(self.field) or 0) + self.increment
+
+
 def rule_checks(rules: Iterable[ValidationRule], record: Mapping[str, Any]) -> None:
     items = [rule.error() for rule in rules if rule.violated(record)]
     if items:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from cosell.clock import Clock
 from cosell.store.records import Link, TenantId
 from cosell.store.sql import Store
+from cosell.sync.core.loops import LoopLimits
 from cosell.sync.core.mapping import SyncMapping
 from cosell.sync.core.records import Value
 from cosell.sync.sides.crm import CrmSide
@@ -36,6 +37,8 @@ class Context:
     mapping: SyncMapping
     moved: dict[str, Move] = field(default_factory=dict)
     """Fields the mapping moved since links were made (see :mod:`cosell.sync.engine.rebase`)."""
+    loops: LoopLimits = field(default_factory=LoopLimits)
+    """When a pair that keeps writing is parked (see :mod:`cosell.sync.core.loops`)."""
 
 
 @dataclass

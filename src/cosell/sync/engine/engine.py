@@ -25,11 +25,13 @@ from cosell.settings import Settings
 from cosell.store.records import AuditEntry, Job, Link, TenantId
 from cosell.store.sql import Store
 from cosell.sync.core import name_marker, solutions, team
+from cosell.sync.core.loops import LoopLimits
 from cosell.sync.core.mapping import SyncMapping, default_mapping, load_mapping
 from cosell.sync.core.plan import PlanFacts
 from cosell.sync.core.translate import from_crm, from_partner_center, referral_kind
 from cosell.sync.engine import rebase
 from cosell.sync.engine.context import Context, Snapshot, link_keys
+from cosell.sync.engine.loop_guard import is_parked
 from cosell.sync.engine.pair_locks import Held, KeyLocks, key_locks_for
 from cosell.sync.engine.reconcile import Reconcile
 from cosell.sync.sides.crm import CrmSide
@@ -80,6 +82,7 @@ class EngineStats:
     creates: int = 0
     rereads: int = 0
     pair_waits: int = 0
+    parked_skips: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, name: str) -> None:
@@ -98,6 +101,7 @@ class Engine:
         partner_center: PartnerCenterSide,
         crm: CrmSide,
         clock: Clock,
+        loops: LoopLimits | None = None,
     ) -> None:
         self.store = store
         self.tenant = tenant
@@ -110,7 +114,15 @@ class Engine:
         self.pairs: KeyLocks = key_locks_for(store, tenant)
         moved = rebase.pending(store, tenant, self.mapping, clock.now()).moved
         self.context = Context(
-            store, tenant, partner_center, crm, clock, self.schema, self.mapping, moved
+            store,
+            tenant,
+            partner_center,
+            crm,
+            clock,
+            self.schema,
+            self.mapping,
+            moved,
+            loops or LoopLimits(),
         )
         self._applied = False
         self._applying = threading.Lock()
@@ -125,12 +137,13 @@ class Engine:
         salesforce: SalesforceClient,
         mapping: SyncMapping,
         clock: Clock,
+        loops: LoopLimits | None = None,
     ) -> Engine:
         """An engine over two clients: describes the org once and fits the mapping to it."""
         schema = describe_org(salesforce, mapping)
         crm = SalesforceSide(salesforce, schema, lambda: clock.now().date())
         pc = PartnerCenterSide(partner_center)
-        return cls(store=store, tenant=tenant, partner_center=pc, crm=crm, clock=clock)
+        return cls(store=store, tenant=tenant, partner_center=pc, crm=crm, clock=clock, loops=loops)
 
     @classmethod
     def on_hubspot(
@@ -143,11 +156,12 @@ class Engine:
         mapping: SyncMapping,
         clock: Clock,
         pipeline: str = "default",
+        loops: LoopLimits | None = None,
     ) -> Engine:
         """An engine whose CRM side is a HubSpot portal's deals."""
         crm = HubSpotSide(hubspot, mapping, clock.now, pipeline=pipeline)
         pc = PartnerCenterSide(partner_center)
-        return cls(store=store, tenant=tenant, partner_center=pc, crm=crm, clock=clock)
+        return cls(store=store, tenant=tenant, partner_center=pc, crm=crm, clock=clock, loops=loops)
 
     @classmethod
     def from_parts(cls, parts: EngineParts) -> Engine:
@@ -166,6 +180,7 @@ class Engine:
                 mapping=mapping_from_settings(parts.settings),
                 clock=parts.clock,
                 pipeline=parts.settings.hubspot.pipeline,
+                loops=loop_limits(parts.settings),
             )
         if parts.salesforce is None:
             raise ConfigError(
@@ -178,6 +193,7 @@ class Engine:
             salesforce=parts.salesforce,
             mapping=mapping_from_settings(parts.settings),
             clock=parts.clock,
+            loops=loop_limits(parts.settings),
         )
 
     # --- the queue handler -----------------------------------------------------------------------
@@ -190,6 +206,10 @@ class Engine:
         """Bring the pair behind ``key`` into agreement (re-reading after a 412, bounded)."""
         self.apply_mapping()
         kind, record_id = parse_key(key)
+        if is_parked(self.store, self.tenant, self._link(kind, record_id)):
+            # Parked as a loop: no call for it until a person resumes it (cosell retry).
+            self.stats.count("parked_skips")
+            return
         with (
             self.pairs.hold(*self.pair_keys(kind, record_id)) as held,
             self.pc.correlated() as correlation_id,
@@ -380,6 +400,11 @@ def mapping_from_settings(settings: Settings) -> SyncMapping:
     if path is not None:
         return load_mapping(path)
     return hubspot_mapping() if settings.sync.crm == "hubspot" else default_mapping()
+
+
+def loop_limits(settings: Settings) -> LoopLimits:
+    """When a pair that keeps writing is parked (``sync.loop_writes``, ``loop_gap_seconds``)."""
+    return LoopLimits(writes=settings.sync.loop_writes, gap_seconds=settings.sync.loop_gap_seconds)
 
 
 def queue_handler(parts: EngineParts) -> Callable[[Job], None]:

@@ -27,6 +27,7 @@ from cosell.sync.core.translate import to_partner_center_ops as pc_ops
 from cosell.sync.core.validation import Problem, check_cosell_ready
 from cosell.sync.engine import ledger_states, outcomes, rebase, related, resolutions
 from cosell.sync.engine.account_review import AccountReview
+from cosell.sync.engine.loop_guard import LoopGuard
 from cosell.sync.engine.record_status import NotReady, RecordStatus
 from cosell.sync.sides.partner_center import PcRecord, split_patchable
 from cosell.sync.sides.salesforce.accounts import new_account_fields
@@ -297,6 +298,9 @@ class Reconcile:
         snap = self.snap
         assert snap.pc is not None
         assert snap.crm is not None
+        guard = LoopGuard(self.ctx, snap, self.status)
+        if guard.parks(decided):
+            return
         new_base = dict(decided.new_base)
         unready, unready_fields = self._hold_unready(decided, new_base)
         pc_after = self._write_partner_center(decided, new_base)
@@ -322,10 +326,12 @@ class Reconcile:
             self.entries += [notice, *self.status.skip_entries(decided)]
         if decided.to_crm:
             self._write_ahead({"crm": decided.to_crm}, self._agreed(new_base, decided))
+        crm_wrote = False
         with self.status.shown_on_record():
             if not write.is_empty() or extra:
-                self.ctx.crm.update(snap.crm, write, extra)
+                crm_wrote = self.ctx.crm.update(snap.crm, write, extra)
             related.mirror_notes(self.ctx, snap.crm.id, decided)
+        guard.after(_written(decided, extra, pc_after is not snap.pc, crm_wrote))
         changed = not snap.linked or new_base != (snap.link.base if snap.link else None)
         link = snap.link
         changed = changed or self.wrote_ahead
@@ -495,6 +501,18 @@ class Reconcile:
         link = self.ctx.store.commit_sync(self.ctx.tenant, update, entries)
         outcomes.log_entries(entries, referral_id=pc.id, opportunity_id=opportunity_id)
         return link
+
+
+def _written(
+    decided: Plan, extra: dict[str, Any], pc_wrote: bool, crm_wrote: bool
+) -> dict[str, object]:
+    """What a merge wrote, by ``field → side`` (for the loop detector)."""
+    written: dict[str, object] = {}
+    if pc_wrote:
+        written |= {f"{k} → Partner Center": v for k, v in decided.to_partner_center.items()}
+    if crm_wrote:
+        written |= {f"{k} → CRM": v for k, v in {**decided.to_crm, **extra}.items()}
+    return written
 
 
 def _refusal_of(reason: str) -> str:
