@@ -42,7 +42,12 @@ from cosell.queue.protocol import queue_key
 from cosell.store.records import Job, Link
 from cosell.sync.engine.engine import Engine
 from cosell.sync.engine.full_sync import CallMeter, FullSync, PassReport
-from cosell.sync.engine.paged_sides import PagedCrm, PagedPartnerCenter, salesforce_lookup
+from cosell.sync.engine.paged_sides import (
+    PagedCrm,
+    PagedPartnerCenter,
+    salesforce_lookup,
+    salesforce_reader,
+)
 from cosell.sync.sides.partner_center import PcRecord, pc_record
 
 CURSOR = "backfill"
@@ -169,7 +174,9 @@ class Backfill:
     ) -> None:
         self.store, self.tenant, self.clock = engine.store, engine.tenant, clock
         self.pc = PagedPartnerCenter(engine.pc)
-        self.crm = PagedCrm(engine.crm, salesforce_lookup(engine.crm))
+        self.crm = PagedCrm(
+            engine.crm, salesforce_lookup(engine.crm), salesforce_reader(engine.crm)
+        )
         self.engine = _GatedEngine(
             store=engine.store,
             tenant=engine.tenant,
@@ -238,6 +245,7 @@ class Backfill:
                 if not self._finished(link, checkpoint)
             ]
             report.skipped += len(ids) - len(todo)
+            self.crm.prime_reads(todo)
             ok &= self._run_batch(
                 [queue_key("opportunity", i) for i in todo], report, progress, timeout
             )
@@ -259,8 +267,10 @@ class Backfill:
         for batch in self._batches(checkpoint.created_after):
             todo = self._unfinished(batch, checkpoint, report)
             self.pc.prime(todo)
-            unlinked = [r.id for r in todo if not self.store.link_by_referral(self.tenant, r.id)]
-            self.crm.prime(unlinked)
+            links = {r.id: self.store.link_by_referral(self.tenant, r.id) for r in todo}
+            self.crm.prime([i for i, link in links.items() if link is None])
+            linked = [link.opportunity_id for link in links.values() if link is not None]
+            self.crm.prime_reads([i for i in linked if i])
             keys = [queue_key("referral", r.id) for r in todo]
             frozen |= not self._run_batch(keys, report, progress, timeout)
             if not frozen:

@@ -24,6 +24,8 @@ from cosell.sync.sides.salesforce.side import CrmSide as SalesforceSide
 
 Lookup = Callable[[Sequence[str]], dict[str, str]]
 """Referral ids → the ids of the opportunities holding them (absent: none holds it)."""
+Reader = Callable[[Sequence[str]], dict[str, CrmRecord]]
+"""Record ids → the records with their related rows (absent: gone)."""
 
 WHERE_LIMIT = 4000
 """Characters a SOQL ``WHERE`` may hold: an ``IN`` list is cut to fit (about 90 referral ids)."""
@@ -48,13 +50,24 @@ class PagedPartnerCenter(PartnerCenterSide):
 
 
 class PagedCrm:
-    """A CRM side whose ``find_by_referral`` answers from one lookup per page when it can."""
+    """A CRM side whose ``find_by_referral`` answers from one lookup per page, and whose first
+    ``read`` of a record answers from one read of the whole batch, when the CRM can batch them."""
 
-    def __init__(self, side: CrmSide, lookup: Lookup | None) -> None:
+    def __init__(self, side: CrmSide, lookup: Lookup | None, reader: Reader | None) -> None:
         self.side = side
         self.lookup = lookup
+        self.reader = reader
         self._lock = threading.Lock()
         self._looked_up: dict[str, str | None] = {}
+        self._read: dict[str, CrmRecord] = {}
+
+    def prime_reads(self, record_ids: Sequence[str]) -> None:
+        """Read the batch's records at once (no call when the side cannot batch it)."""
+        if self.reader is None:
+            return
+        found = self.reader(record_ids) if record_ids else {}
+        with self._lock:
+            self._read = dict(found)
 
     def prime(self, referral_ids: Sequence[str]) -> None:
         """Look the page's referral ids up at once (no call when the side cannot batch it)."""
@@ -75,7 +88,9 @@ class PagedCrm:
         return self.side.find_by_referral(referral_id)
 
     def read(self, record_id: str) -> CrmRecord | None:
-        return self.side.read(record_id)
+        with self._lock:
+            primed = self._read.pop(record_id, None)
+        return primed if primed is not None else self.side.read(record_id)
 
     def flagged_or_linked(self) -> list[str]:
         return self.side.flagged_or_linked()
@@ -106,6 +121,11 @@ class PagedCrm:
 
     def import_lead(self, referral_id: str, fields: Mapping[str, Any]) -> str:
         return self.side.import_lead(referral_id, fields)
+
+
+def salesforce_reader(side: CrmSide) -> Reader | None:
+    """Opportunities with their related rows, many a query, on Salesforce; None elsewhere."""
+    return side.read_many if isinstance(side, SalesforceSide) else None
 
 
 def salesforce_lookup(side: CrmSide) -> Lookup | None:
