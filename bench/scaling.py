@@ -6,9 +6,11 @@ Run on purpose (not a test), with a PostgreSQL server (``scripts/postgres`` star
 For each worker count it starts the sandbox in the scale-out shape (``cosell sandbox
 --database-url … --workers N --no-seed``) on a fresh database, puts a per-call latency on both
 emulators (their ``latency`` fault, so the work is bound by the remote APIs as in production),
-shares ``--records`` referrals in Partner Center at once and waits until each has its
-opportunity. It prints records/s, p50/p99 propagation (share → link in the store), the
-opportunities created more than once for one referral (duplicates, read from Salesforce), and
+waits until the N workers have registered with procrastinate (start-up is not throughput),
+shares ``--records`` referrals of as many distinct customers in Partner Center at once and waits
+until each has its opportunity. It prints records/s, p50/p99 propagation (share → link in the
+store), the opportunities created more than once for one referral and the accounts created more
+than once for one customer (duplicates, read from Salesforce), and
 the throughput ratio to one worker beside the target (1.8x at 2, 3.2x at 4).
 """
 
@@ -55,10 +57,36 @@ def linked(engine: sa.Engine) -> set[str]:
         return {row.referral_id for row in rows}
 
 
-def run(workers: int, records: int, latency: float, base: str, deadline: float) -> dict[str, float]:
+def workers_up(engine: sa.Engine) -> int:
+    """How many procrastinate workers have registered (they heartbeat into this table)."""
+    with engine.connect() as conn:
+        try:
+            return int(
+                conn.execute(sa.text("SELECT count(*) FROM procrastinate_workers")).scalar_one()
+            )
+        except sa.exc.ProgrammingError:
+            return 0
+
+
+def new_referral(n: int) -> dict[str, object]:
+    """A referral of its own customer: a burst of new referrals names many customers."""
+    return {
+        "name": f"Bench {n}",
+        "type": "Shared",
+        "customerProfile": {
+            "name": f"Bench Customer {n:05d}",
+            "address": {"addressLine1": f"{n} Main Street", "city": "Seattle", "country": "US"},
+        },
+    }
+
+
+def run(
+    workers: int, records: int, latency: float, base: str, deadline: float, concurrency: int
+) -> dict[str, float]:
     fresh = fresh_postgres_database(base, prefix="cosell_bench")
     with fresh as url, tempfile.TemporaryDirectory() as tmp:
-        os.environ["COSELL_SERVICE__WORKERS"] = "4"  # reconciles at once per worker process
+        # reconciles at once in each worker process
+        os.environ["COSELL_SERVICE__WORKERS"] = str(concurrency)
         options = SandboxOptions(Path(tmp), 0, 0, 0, seed=False, database_url=url, workers=workers)
         sandbox = Sandbox(options)
         engine = sa.create_engine(url)
@@ -70,11 +98,13 @@ def run(workers: int, records: int, latency: float, base: str, deadline: float) 
             for side in (pc, sf):
                 fault = {"kind": "latency", "params": {"seconds": latency}, "rate": 1.0}
                 httpx.post(f"{side}/_emulator/faults", json=fault).raise_for_status()
+            up_by = time.monotonic() + 120
+            while workers_up(engine) < workers and time.monotonic() < up_by:
+                time.sleep(0.1)
             shared: dict[str, float] = {}
             with httpx.Client(base_url=pc, timeout=30) as control:
                 for n in range(records):
-                    body = {"name": f"Bench {n}", "type": "Shared"}
-                    made = control.post("/_emulator/referrals", json=body).json()
+                    made = control.post("/_emulator/referrals", json=new_referral(n)).json()
                     shared[made["id"]] = time.monotonic()
             start = min(shared.values())
             seen: dict[str, float] = {}
@@ -97,7 +127,9 @@ def run(workers: int, records: int, latency: float, base: str, deadline: float) 
                     r.get("Referral_Identifier__c")
                     for r in crm.query_all("SELECT Referral_Identifier__c FROM Opportunity")
                 )
+                names = Counter(r.get("Name") for r in crm.query_all("SELECT Name FROM Account"))
             duplicates = sum(n - 1 for ref, n in ids.items() if ref and n > 1)
+            duplicates += sum(n - 1 for name, n in names.items() if name and n > 1)
         finally:
             engine.dispose()
             sandbox.stop()
@@ -117,14 +149,23 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.08)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--deadline", type=float, default=600.0)
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="reconciles at once in each worker process (service.workers); 1 measures how the "
+        "work spreads over processes, more also loads each process's CPU",
+    )
     args = parser.parse_args()
     base = postgres_base()
     results: dict[int, dict[str, float]] = {}
     for workers in (int(w) for w in args.workers.split(",")):
-        results[workers] = run(workers, args.records, args.latency, base, args.deadline)
+        results[workers] = run(
+            workers, args.records, args.latency, base, args.deadline, args.concurrency
+        )
         r = results[workers]
         print(
-            f"workers={workers}: {r['synced']:.0f}/{args.records} synced, "
+            f"workers={workers} x {args.concurrency}: {r['synced']:.0f}/{args.records} synced, "
             f"{r['throughput']:.1f} records/s, p50 {r['p50']:.2f}s, p99 {r['p99']:.2f}s, "
             f"duplicates {r['duplicates']:.0f}",
             flush=True,
