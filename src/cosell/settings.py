@@ -9,12 +9,22 @@ Sources, highest priority first:
 
 Secrets are ``SecretStr``: they print as ``**********`` and come only from the environment —
 a secret written into the TOML file is refused at start-up, so config files can be shared.
+
+Several tenants (partner organisations) in one deployment: each ``[tenants.<name>]`` table
+holds that tenant's ``partner_center``, ``salesforce``/``hubspot`` and ``sync`` settings over the
+top-level ones (which act as shared defaults), and its secrets come from
+``COSELL_TENANT_<NAME>_<SHORT>`` variables (``COSELL_TENANT_CONTOSO_PC_CLIENT_SECRET``) or from
+its ``secrets_file`` (a JSON object of those short names, readable by its owner only) — never from
+the top-level secret variables, so one tenant cannot run on another's credentials.
+``Settings.tenant_settings()`` gives one complete ``Settings`` per tenant. Without a
+``[tenants]`` table the deployment serves the one ``[tenant]`` as before.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -202,6 +212,28 @@ class TenantSettings(_Section):
     name: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
 
+TENANT_SECTIONS = ("partner_center", "salesforce", "hubspot", "sync")
+"""The sections a ``[tenants.<name>]`` table may set for its tenant."""
+_TENANT_SECRETS = {name: place for name, place in SECRET_ENV.items() if place[0] in TENANT_SECTIONS}
+
+
+class TenantEntry(_Section):
+    """``[tenants.<name>]``: one tenant's connections, mapping and stage names."""
+
+    partner_center: dict[str, Any] = {}
+    salesforce: dict[str, Any] = {}
+    hubspot: dict[str, Any] = {}
+    sync: dict[str, Any] = {}
+    secrets_file: Path | None = None
+    """A JSON object of this tenant's ``COSELL_PC_CLIENT_SECRET``-style variables (as
+    ``service.secrets_file``); refused unless only its owner may read it."""
+
+
+def tenant_env_prefix(name: str) -> str:
+    """``COSELL_TENANT_<NAME>_``: where a tenant's secret variables start."""
+    return f"{ENV_PREFIX}TENANT_{re.sub(r'[^A-Z0-9]', '_', name.upper())}_"
+
+
 class SsoSettings(_Section):
     """``[sso]``: optional console sign-in with Microsoft Entra ID (OpenID Connect)."""
 
@@ -318,8 +350,85 @@ class Settings(BaseSettings):
     hubspot: HubSpotSettings = HubSpotSettings()
     sync: SyncSettings = SyncSettings()
     tenant: TenantSettings = TenantSettings()
+    tenants: dict[str, TenantEntry] = {}
+    """Several tenants in one deployment (see the module docstring); empty: just ``tenant``."""
     sso: SsoSettings = SsoSettings()
     alerts: AlertsSettings = AlertsSettings()
+
+    @model_validator(mode="after")
+    def _tenant_names(self) -> Settings:
+        for name in self.tenants:
+            if not _TENANT_NAME.fullmatch(name):
+                raise ValueError(f"tenants: {name!r} is not a tenant name (letters, digits, _.-)")
+        return self
+
+    @property
+    def multi_tenant(self) -> bool:
+        return bool(self.tenants)
+
+    def tenant_settings(self) -> list[Settings]:
+        """One complete ``Settings`` per tenant this deployment serves, in declared order."""
+        if not self.tenants:
+            return [self]
+        return [self._for(name, entry) for name, entry in self.tenants.items()]
+
+    def for_tenant(self, name: str | None) -> Settings:
+        """The settings of tenant ``name`` (``None``: the only one); ``ConfigError`` if unknown."""
+        if not self.tenants:
+            if name not in (None, self.tenant.name):
+                raise ConfigError(
+                    "--tenant", f"no tenant {name!r}: this deployment serves {self.tenant.name!r}"
+                )
+            return self
+        if name is None:
+            if len(self.tenants) == 1:
+                return self.tenant_settings()[0]
+            names = ", ".join(self.tenants)
+            raise ConfigError(
+                "--tenant", f"this deployment serves several tenants: name one ({names})"
+            )
+        entry = self.tenants.get(name)
+        if entry is None:
+            raise ConfigError(
+                "--tenant", f"no tenant {name!r} in [tenants] ({', '.join(self.tenants)})"
+            )
+        return self._for(name, entry)
+
+    def _for(self, name: str, entry: TenantEntry) -> Settings:
+        secrets = _tenant_secrets(name, entry)
+        update: dict[str, Any] = {"tenant": TenantSettings(name=name), "tenants": {}}
+        sections: dict[str, type[_Section]] = {
+            "partner_center": PartnerCenterSettings,
+            "salesforce": SalesforceSettings,
+            "hubspot": HubSpotSettings,
+            "sync": SyncSettings,
+        }
+        for section, model in sections.items():
+            given: dict[str, Any] = dict(getattr(entry, section))
+            for key in given:
+                if (section, key) in _FILE_FORBIDDEN:
+                    variable = _short_name(section, key)
+                    raise ConfigError(
+                        f"tenants.{name}.{section}.{key}",
+                        f"secrets are read from the environment: set "
+                        f"{tenant_env_prefix(name)}{variable.removeprefix(ENV_PREFIX)} or its "
+                        "secrets_file",
+                    )
+            base = getattr(self, section).model_dump()
+            for place, key in _TENANT_SECRETS.values():
+                if place == section and key not in ("jwt_key_file", "token_key"):
+                    base[key] = None  # the top-level secrets are not this tenant's
+            merged = {**base, **given, **secrets.get(section, {})}
+            if section == "partner_center" and not merged.get("refresh_token_path"):
+                tenant_dir = self.service.state_dir / "tenants" / name
+                merged["refresh_token_path"] = tenant_dir / "partner-center-token.json"
+            try:
+                update[section] = model.model_validate(merged)
+            except ValidationError as exc:
+                error = _config_error(exc)
+                message = str(error).removeprefix(f"{error.key}: ")
+                raise ConfigError(f"tenants.{name}.{section}.{error.key}", message) from None
+        return self.model_copy(update=update)
 
     @classmethod
     def settings_customise_sources(
@@ -383,6 +492,34 @@ class _SecretEnvSource(PydanticBaseSettingsSource):
         return found
 
 
+_TENANT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def _short_name(section: str, key: str) -> str:
+    return next(n for n, place in SECRET_ENV.items() if place == (section, key))
+
+
+def _tenant_secrets(name: str, entry: TenantEntry) -> dict[str, dict[str, str]]:
+    """The tenant's secrets: its ``secrets_file``, then its ``COSELL_TENANT_<NAME>_…`` variables."""
+    values: dict[str, str] = {}
+    if entry.secrets_file is not None:
+        where = f"tenants.{name}.secrets_file"
+        values.update(_read_secrets_file(entry.secrets_file, where))
+        foreign = sorted(set(values) - set(_TENANT_SECRETS))
+        if foreign:
+            raise ConfigError(where, f"not a tenant's secrets: {', '.join(foreign)}")
+    prefix = tenant_env_prefix(name)
+    for variable in _TENANT_SECRETS:
+        found = os.environ.get(prefix + variable.removeprefix(ENV_PREFIX))
+        if found:
+            values[variable] = found
+    placed: dict[str, dict[str, str]] = {}
+    for variable, value in values.items():
+        section, key = _TENANT_SECRETS[variable]
+        placed.setdefault(section, {})[key] = value
+    return placed
+
+
 def _require(section: str, values: BaseModel, keys: tuple[str, ...], mode: str) -> None:
     for key in keys:
         if getattr(values, key) in (None, ""):
@@ -437,8 +574,7 @@ def _fill_from_secrets_file(data: dict[str, Any]) -> None:
             block.setdefault(key, value)
 
 
-def _read_secrets_file(path: Path) -> dict[str, str]:
-    where = "service.secrets_file"
+def _read_secrets_file(path: Path, where: str = "service.secrets_file") -> dict[str, str]:
     try:
         mode = path.stat().st_mode
         text = path.read_text(encoding="utf-8")

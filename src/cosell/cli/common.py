@@ -64,6 +64,17 @@ def reported() -> Iterator[None]:
         fail(str(exc), 1)
 
 
+TENANT_META = "cosell.tenant"
+
+
+def selected_tenant() -> str | None:
+    """The tenant named by ``cosell --tenant NAME`` (or ``COSELL_TENANT``), if any."""
+    context = click.get_current_context(silent=True)
+    chosen = context.find_root().meta.get(TENANT_META) if context is not None else None
+    return chosen if isinstance(chosen, str) else None
+
+
 def settings_for(config_path: Path | None) -> Settings:
+    """The settings of the tenant this command works on (the only one, or ``--tenant``)."""
     with reported():
-        return load_settings(config_path)
+        return load_settings(config_path).for_tenant(selected_tenant())

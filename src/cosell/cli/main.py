@@ -109,8 +109,15 @@ SETUP_COMMANDS = {
     cls=CommandLine, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]}
 )
 @click.version_option(__version__, prog_name="cosell")
-def main() -> None:
+@click.option(
+    "--tenant",
+    envvar="COSELL_TENANT",
+    help="With several [tenants] configured: the tenant a command works on (env: COSELL_TENANT).",
+)
+@click.pass_context
+def main(context: click.Context, tenant: str | None) -> None:
     """Keep Microsoft co-sell referrals and CRM opportunities in sync, both ways."""
+    context.meta["cosell.tenant"] = tenant
 
 
 @main.group(cls=LazyGroup, lazy=EMULATE_COMMANDS)

@@ -160,10 +160,10 @@ def _schema_problems(
 def _settings(config_path: Path | None) -> Settings | None:
     if config_path is None:
         return None
-    from cosell.settings import load_settings  # only with --config: keeps the plain check light
+    from cosell.cli.common import settings_for  # only with --config: keeps the plain check light
 
     try:
-        return load_settings(config_path)
+        return settings_for(config_path)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None

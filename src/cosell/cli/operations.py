@@ -15,7 +15,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from cosell.cli.common import command_deps, config_option, fail, reported
+from cosell.cli.common import command_deps, config_option, fail, reported, settings_for
 from cosell.operations import console as views
 from cosell.operations.audit_view import history, record_id_of
 from cosell.operations.checks import exit_status
@@ -25,7 +25,6 @@ from cosell.operations.doctor import Doctor
 from cosell.operations.records_view import find_record
 from cosell.operations.retry import retry_all, retry_one
 from cosell.operations.status import build_status, jsonable
-from cosell.settings import load_settings
 
 WIDE = 160
 
@@ -34,7 +33,7 @@ WIDE = 160
 def _deployment(config_path: Path | None) -> Iterator[Deployment]:
     """The deployment, closed afterwards; cosell's errors become one line and an exit status."""
     deps = command_deps()
-    with reported(), Deployment(load_settings(config_path), deps.clock, deps.http) as deployment:
+    with reported(), Deployment(settings_for(config_path), deps.clock, deps.http) as deployment:
         yield deployment
 
 

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import click
 
-from cosell.cli.common import command_deps, config_option, fail, reported
+from cosell.cli.common import command_deps, config_option, fail, reported, settings_for
 from cosell.errors import CosellError
 from cosell.queue.protocol import KeyKind
-from cosell.settings import load_settings
 from cosell.sync.engine.full_sync import build_engine
 from cosell.sync.engine.preview import preview, render
 
@@ -31,7 +30,7 @@ def preview_command(
     record_id = str(opportunity_id or referral_id)
     deps = command_deps()
     with reported():
-        wiring = build_engine(load_settings(config_path), clock=deps.clock, http=deps.http)
+        wiring = build_engine(settings_for(config_path), clock=deps.clock, http=deps.http)
     try:
         click.echo(render(preview(wiring.engine, kind, record_id)))
     except CosellError as exc:

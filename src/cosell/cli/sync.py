@@ -23,11 +23,18 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cosell.cli.common import CommandDeps, command_deps, config_option, fail, reported
+from cosell.cli.common import (
+    CommandDeps,
+    command_deps,
+    config_option,
+    fail,
+    reported,
+    settings_for,
+)
 from cosell.clients.connect import followed_clock
 from cosell.errors import CosellError
 from cosell.operations.verify import Verifier, VerifyReport
-from cosell.settings import Settings, load_settings
+from cosell.settings import Settings
 from cosell.sync.engine.backfill import Backfill, Readout, ReserveGate
 from cosell.sync.engine.full_sync import Held, PassReport, Wiring, build_engine
 
@@ -51,7 +58,7 @@ def sync_command(once: bool, timeout: float, config_path: Path | None) -> None:
     del once  # one pass either way
     deps = command_deps()
     with reported():
-        settings = load_settings(config_path)
+        settings = settings_for(config_path)
         clock = followed_clock(settings, deps.clock, deps.http)
         wiring = build_engine(settings, clock=clock, http=deps.http)
     try:
