@@ -7,7 +7,11 @@ Contact linked to the opportunity by a contact role, and can hold less:
   contact;
 - each value within its Contact field's length (``FirstName`` 40, ``LastName`` 80, ``Phone`` 40);
 - a last name always (a member without one is stored with :data:`NO_LAST_NAME`, read back as no
-  last name).
+  last name);
+- at most ``partner_center.max_contacts`` of them (:func:`capped`): the first ones in the
+  members' order sync, the rest stay in Partner Center untouched (a write of the contacts keeps
+  them, see :func:`cosell.sync.core.translate.to_partner_center_ops`) and are listed on the record
+  and in the audit (:func:`over_cap`), never read as deleted.
 
 :func:`as_held` puts canonical contacts in that form on *both* sides, so what a create writes is
 what the CRM reads back and the base equals both sides right after it (no phantom change).
@@ -47,7 +51,7 @@ def as_held(value: Value) -> Value:
     people: dict[str, dict[str, Value]] = {}
     for member in value:
         if isinstance(member, dict) and (held := _held(member)):
-            key = _member_key(held)
+            key = member_key(held)
             first = people.get(key)
             people[key] = held if first is None else {**_gaps(held, first), **first}
     members = sorted(people.values(), key=_order)
@@ -74,7 +78,8 @@ def _gaps(duplicate: Mapping[str, Value], first: Mapping[str, Value]) -> dict[st
     return {k: v for k, v in duplicate.items() if k in allowed}
 
 
-def _member_key(member: Mapping[str, Value]) -> str:
+def member_key(member: Mapping[str, Value]) -> str:
+    """Who a canonical member is (its email, else its name)."""
     row = {"FirstName": member.get("first_name"), "LastName": member.get("last_name")}
     return contact_key({**row, "Email": member.get("email")})
 
@@ -82,3 +87,27 @@ def _member_key(member: Mapping[str, Value]) -> str:
 def _order(member: Mapping[str, Value]) -> tuple[str, str]:
     """The members transform's order (by email, then last name)."""
     return str(member.get("email", "")), str(member.get("last_name", ""))
+
+
+def capped(value: Value, limit: int) -> Value:
+    """Held contacts cut to the first ``limit`` (the members' order)."""
+    if not isinstance(value, list) or len(value) <= limit:
+        return value
+    return value[:limit]
+
+
+def over_cap(value: Value, limit: int) -> list[str]:
+    """Who is left out by :func:`capped` (emails, else names)."""
+    if not isinstance(value, list) or len(value) <= limit:
+        return []
+    return [member_key(m) for m in value[limit:] if isinstance(m, dict)]
+
+
+def left_out_text(left_out: list[str], total: int, limit: int, shown: int = 20) -> str:
+    """``9900 of 10000 customer contacts not synced (…): a@x, b@x and 9898 more``."""
+    names = ", ".join(left_out[:shown])
+    more = f" and {len(left_out) - shown} more" if len(left_out) > shown else ""
+    return (
+        f"{len(left_out)} of {total} customer contacts not synced (at most {limit} a referral: "
+        f"partner_center.max_contacts; they stay in Partner Center): {names}{more}"
+    )

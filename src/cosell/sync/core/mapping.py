@@ -141,6 +141,9 @@ class PartnerCenterSettings(_Strict):
     import_leads_as: Literal["opportunity", "lead"] = "opportunity"
     """With ``lead`` in ``incoming_kinds``: a lead becomes an opportunity (synced both ways like
     a co-sell referral) or a Salesforce ``Lead`` (created once, then the seller's to qualify)."""
+    max_contacts: int = Field(default=100, ge=1, le=10_000)
+    """The most customer contacts of one referral that sync (the first ones in the members'
+    order, by email); the rest stay in Partner Center, listed on the record and in the audit."""
 
     @field_validator("link_url_template")
     @classmethod

@@ -44,7 +44,23 @@ def _canonical(spec: FieldSpec, raw: Any, side: Side, mapping: SyncMapping) -> V
     """A side's canonical value; contacts on both sides in the form the CRM can hold them
     (see :mod:`cosell.sync.core.contacts`), so a create reads back as what it wrote."""
     value = canonical(spec, raw, side, mapping)
-    return contacts.as_held(value) if spec.crm == CONTACTS else value
+    if spec.crm != CONTACTS:
+        return value
+    return contacts.capped(contacts.as_held(value), mapping.partner_center.max_contacts)
+
+
+def contacts_left_out(referral: Mapping[str, Any], mapping: SyncMapping) -> str | None:
+    """Which of the referral's customer contacts the cap leaves out, in words (None: none)."""
+    for spec in mapping.fields.values():
+        if spec.crm == CONTACTS and spec.flows_to("crm"):
+            held = contacts.as_held(
+                canonical(spec, _read_pc(referral, spec), "partner_center", mapping)
+            )
+            limit = mapping.partner_center.max_contacts
+            left_out = contacts.over_cap(held, limit)
+            if left_out and isinstance(held, list):
+                return contacts.left_out_text(left_out, len(held), limit)
+    return None
 
 
 def _read_pc(referral: Mapping[str, Any], spec: FieldSpec) -> Any:
@@ -126,9 +142,31 @@ def _pc_wire(
     spec: FieldSpec, value: Value, current: Mapping[str, Any], mapping: SyncMapping
 ) -> Any:
     wire = outbound(spec, value, "partner_center", mapping)
+    if spec.crm == CONTACTS and isinstance(wire, list):
+        return wire + _left_out_rows(spec, current, mapping)
     if "[]." not in spec.partner_center:
         return wire
     return _merge_items(spec.partner_center, wire or [], current)
+
+
+def _left_out_rows(spec: FieldSpec, current: Mapping[str, Any], mapping: SyncMapping) -> list[Any]:
+    """The referral's members beyond the contacts cap, as they are: a write of the contacts
+    (which replaces the list) keeps them, so a member nobody synced is never deleted."""
+    rows = paths.read(current, spec.partner_center)
+    if not isinstance(rows, list):
+        return []
+    held = contacts.as_held(canonical(spec, rows, "partner_center", mapping))
+    limit = mapping.partner_center.max_contacts
+    if not isinstance(held, list) or len(held) <= limit:
+        return []
+    shown = {contacts.member_key(m) for m in held[:limit] if isinstance(m, dict)}
+    kept = []
+    for row in rows:
+        member = contacts.as_held(canonical(spec, [row], "partner_center", mapping))
+        first = member[0] if isinstance(member, list) and member else None
+        if isinstance(first, dict) and contacts.member_key(first) not in shown:
+            kept.append(row)
+    return kept
 
 
 def _merge_items(path: str, ids: list[Any], current: Mapping[str, Any]) -> list[dict[str, Any]]:

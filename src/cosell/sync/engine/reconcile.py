@@ -288,6 +288,7 @@ class Reconcile:
             decided.new_base[ROWS_KEY] = list[Value](sorted(write.solutions))
         entries = [entry, *self.status.unmatched_team(write)]
         self._commit(pc, opportunity_id, decided.new_base, entries, None)
+        self.status.audit_left_out(pc, opportunity_id)
         if choice.settled is not None:
             resolutions.mark_applied(ctx.store, ctx.tenant, [choice.settled])
         return True
@@ -332,6 +333,7 @@ class Reconcile:
                 crm_wrote = self.ctx.crm.update(snap.crm, write, extra)
             related.mirror_notes(self.ctx, snap.crm.id, decided)
         guard.after(_written(decided, extra, pc_after is not snap.pc, crm_wrote))
+        self.status.audit_left_out(pc_after, snap.crm.id)
         changed = not snap.linked or new_base != (snap.link.base if snap.link else None)
         link = snap.link
         changed = changed or self.wrote_ahead

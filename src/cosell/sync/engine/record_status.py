@@ -19,6 +19,7 @@ from cosell.sync.core import audit_trail, lifecycle, name_marker
 from cosell.sync.core.mapping import SyncMapping
 from cosell.sync.core.plan import FieldConflict, Plan
 from cosell.sync.core.records import CrmWrite
+from cosell.sync.core.translate import CONTACTS, contacts_left_out
 from cosell.sync.engine import outcomes, related, resolutions
 from cosell.sync.engine.ledger_states import Recorder, waiting
 from cosell.sync.sides.partner_center import PcRecord
@@ -80,8 +81,22 @@ class RecordStatus:
             stage_field=self.mapping.stage_field(),
             now=self.ctx.clock.now(),
         )
-        text = lifecycle.notice(facts)
+        text = lifecycle.notice(facts) or contacts_left_out(pc.wire, self.mapping)
         return None if text is None else self.entry("none", outcome="skipped", message=text)
+
+    def audit_left_out(self, pc: PcRecord, opportunity_id: str) -> None:
+        """Customer contacts the cap leaves out are audited once per distinct list."""
+        text = contacts_left_out(pc.wire, self.mapping)
+        if text is None:
+            return
+        store, tenant = self.ctx.store, self.ctx.tenant
+        if any(e.message == text for e in store.audit_for(tenant, pc.id, limit=50)):
+            return
+        name = next((n for n, spec in self.mapping.fields.items() if spec.crm == CONTACTS), None)
+        entry = self.entry("none", outcome="skipped", field=name, message=text)
+        entry = replace(entry, referral_id=pc.id, opportunity_id=opportunity_id)
+        store.record_audit(tenant, [entry])
+        outcomes.log_entry(entry)
 
     def on_record(self, notice: AuditEntry | None) -> bool:
         """The notice is already the record's status: the record remembers it was shown."""
