@@ -27,7 +27,10 @@ from cosell.operations.call_meter import (
     PROPAGATION_MS,
     PROPAGATIONS,
 )
+from cosell.operations.checks import Check
+from cosell.operations.connection_health import keep_allowance, keep_checks
 from cosell.sandbox.servers import ServedApp, bind
+from cosell.store.records import TenantId
 from cosell.store.sql import Store, sqlite_url
 from cosell.sync.core.mapping import default_mapping
 from cosell.web.site import ConsoleSetup
@@ -76,6 +79,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     }
     store.set_cursor(world.tenant, PROPAGATIONS, json.dumps(done))
     store.set_cursor(world.tenant, PROPAGATION_MS, json.dumps(spent))
+    _seed_health(store, world.tenant, clock)
     console = ServedApp("console", bind(0))
     console.start(world.app)
     evil = ServedApp("evil", bind(0))
@@ -84,6 +88,45 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     evil.stop()
     console.stop()
     store.close()
+
+
+def _seed_health(store: Store, tenant: TenantId, clock: ManualClock) -> None:
+    """A day of Salesforce allowance checks climbing into the reserve, and the last round."""
+    now = clock.now()
+    for h in range(23, -1, -1):
+        used = 600 + (23 - h) ** 2 * 155
+        keep_allowance(store, tenant, now - timedelta(hours=h), used, 100_000)
+    store.set_cursor(
+        tenant,
+        "signal:last_webhook",
+        json.dumps(
+            {
+                "at": (now - timedelta(minutes=7)).isoformat(),
+                "what": "Stage changed",
+                "detail": "R-1",
+            }
+        ),
+    )
+    checks = [
+        Check("Partner Center sign-in", "ok", "signed in; the webhook API answered"),
+        Check(
+            "webhook registration",
+            "fail",
+            "registration points at https://old.example.com/webhooks/partner-center — another "
+            "tool took it over (Partner Center keeps one URL per tenant)",
+            "run: cosell webhooks register --url https://cosell.example.com/webhooks/"
+            "partner-center --overwrite",
+        ),
+        Check(
+            "CRM sign-in",
+            "warn",
+            "signed in to Salesforce; API calls left today: 17,405 of 100,000 (inside the reserve)",
+            "background sync pauses in the reserve; raise the org's limit or wait",
+        ),
+        Check("last webhook delivery", "ok", "Stage changed 7 minutes ago"),
+    ]
+    keep_checks(store, tenant, checks, now - timedelta(hours=2))
+    keep_checks(store, tenant, checks, now - timedelta(minutes=3))  # unchanged: since stays
 
 
 def _evil_site(target: str) -> Starlette:
@@ -146,6 +189,36 @@ def test_sign_in_with_a_wrong_then_the_right_password(page: Any) -> None:
     assert "otto (operator)" in page.locator("header").inner_text()
     shot(page, "overview")
     accessible_basics(page)
+
+
+def test_the_overview_shows_connection_health_and_api_use_over_time(page: Any) -> None:
+    sign_in(page, "vera")
+    health = page.locator("#health + table")
+    registration = health.get_by_role("row", name="webhook registration")
+    assert "Failing" in registration.inner_text()
+    assert "cosell webhooks register" in registration.inner_text()
+    assert "Needs a look" in health.get_by_role("row", name="CRM sign-in").inner_text()
+    assert "OK" in health.get_by_role("row", name="Partner Center sign-in").inner_text()
+    assert "Stage changed" in health.get_by_role("row", name="last webhook delivery").inner_text()
+    charts = page.locator(".charts svg[role=img]")
+    labels = [charts.nth(i).get_attribute("aria-label") or "" for i in range(charts.count())]
+    assert labels[0].startswith("Salesforce API allowance used: 1–83 % over 24 h")
+    assert "the reserve starts at 80 % used; now 82,595 of 100,000 calls" in labels[0]
+    assert any(label.startswith("Partner Center calls") for label in labels)
+    assert any(label.startswith("CRM calls") for label in labels)
+    assert any(label.startswith("Propagation, hourly average") for label in labels)
+    assert page.locator(".charts svg line.limit").count() == 1
+    assert page.locator(".charts svg").first.locator("rect").count() == 24
+    top = page.locator("#health").bounding_box()
+    bottom = page.locator(".charts").bounding_box()
+    clip = {
+        "x": 0,
+        "y": top["y"] - 16,
+        "width": 1280,
+        "height": bottom["y"] + bottom["height"] - top["y"] + 32,
+    }
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "console-health.png"), full_page=True, clip=clip)
 
 
 def test_find_a_record_by_customer_and_see_the_difference(page: Any) -> None:

@@ -15,6 +15,7 @@ from cosell.clients.salesforce import SalesforceClient
 from cosell.clients.salesforce_auth import SalesforceAuth
 from cosell.errors import AuthError, ConfigError, CosellError
 from cosell.operations.checks import Check
+from cosell.operations.connection_health import registration_check
 from cosell.operations.deployment import Deployment
 from cosell.operations.mapping_schema import schema_problems
 from cosell.operations.store_health import store_checks
@@ -23,7 +24,6 @@ from cosell.orgsetup.spec import connector_spec_for
 from cosell.settings import PARTNER_CENTER_NEEDS, SALESFORCE_NEEDS, SECRET_ENV
 from cosell.sync.core.mapping import default_mapping_text
 from cosell.sync.engine.engine import mapping_from_settings
-from cosell.webhooks.events import EVENTS, PATH
 
 REFRESH_TOKEN_LIFETIME = timedelta(days=90)
 REFRESH_TOKEN_WARN = timedelta(days=60)
@@ -124,39 +124,8 @@ class Doctor:
         return f"check {needs} (ROPC cannot pass multi-factor sign-in)"
 
     def _registration(self) -> Check:
-        name, ours = "webhook registration", self.settings.partner_center.webhook_public_url
-        registration = self.deployment.partner_center.get_registration()
-        register = f"cosell webhooks register --url {ours or '<public URL of ' + PATH + '>'}"
-        if registration is None:
-            return Check(
-                name,
-                "fail",
-                "no webhook registration: Partner Center calls nobody",
-                f"run: {register}",
-            )
-        theirs = registration.webhook_url or "(no URL)"
-        if ours is None:
-            return Check(
-                name,
-                "warn",
-                f"registered at {theirs}; cannot tell whether it is ours",
-                "set partner_center.webhook_public_url to this service's public URL",
-            )
-        if _normal(theirs) != _normal(ours):
-            detail = (
-                f"registration points at {theirs} — another tool took it over "
-                "(Partner Center keeps one URL per tenant)"
-            )
-            return Check(name, "fail", detail, f"run: {register} --overwrite")
-        missing = sorted(set(EVENTS) - set(registration.webhook_events))
-        if missing:
-            return Check(
-                name,
-                "warn",
-                f"{theirs} misses events: {', '.join(missing)}",
-                f"run: {register} --overwrite",
-            )
-        return Check(name, "ok", f"{theirs} receives {len(EVENTS)} referral events")
+        ours = self.settings.partner_center.webhook_public_url
+        return registration_check(ours, self.deployment.partner_center.get_registration())
 
     # --- Salesforce ----------------------------------------------------------------------------
 
@@ -281,10 +250,6 @@ def _needs(section: str, keys: tuple[str, ...]) -> str:
         variable = next((n for n, place in SECRET_ENV.items() if place == (section, key)), None)
         named.append(variable or f"{section}.{key}")
     return ", ".join(named)
-
-
-def _normal(url: str) -> str:
-    return url.strip().rstrip("/").lower()
 
 
 def _is_microsoft_authority(url: str) -> bool:

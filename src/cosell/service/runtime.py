@@ -36,6 +36,7 @@ from cosell.errors import ConfigError, CosellError
 from cosell.operations.activity import RecordingStatus
 from cosell.operations.alerting import AlertRound
 from cosell.operations.call_meter import CRM_CALLS, PROPAGATION_MS, PROPAGATIONS, CallMeter
+from cosell.operations.connection_health import ConnectionProbe, troubles
 from cosell.operations.outcome_counts import outcome_counts
 from cosell.operations.records_view import all_records
 from cosell.operations.service_status import ServiceStatus
@@ -80,6 +81,7 @@ RELATED_POLL = "salesforce-related-poll"
 HUBSPOT_POLL = "hubspot-poll"
 VERIFY = "drift-check"
 ALERTS = "alerts"
+HEALTH = "connection-check"
 
 
 @dataclass(frozen=True)
@@ -256,6 +258,7 @@ def build_runtime(
     signals = [poll, sweep] if related is None else [poll, related, sweep]
     if settings.sync.verify_pairs > 0:
         signals.append(_verify_loop(parts, queue, status, metrics))
+    signals.append(_health_loop(parts, status, metrics))
     if settings.alerts.targets:
         signals.append(_alert_loop(parts, status, metrics))
     if role == "web":
@@ -270,6 +273,7 @@ def build_runtime(
             SWEEP: sync.sweep_interval,
             RELATED_POLL: sync.related_poll_interval,
             ALERTS: settings.alerts.interval,
+            HEALTH: settings.alerts.health_interval,
         }
         for loop in signals:
             cron = every(periods.get(loop.name, sync.verify_interval))
@@ -454,9 +458,32 @@ def _alert_loop(parts: ServiceParts, status: ServiceStatus, metrics: ServiceMetr
     targets = targets_from_settings(config, parts.clock)
     sender = AlertSender(parts.store, targets, parts.clock)
     expiring = cached_expiring(parts.partner_center, parts.clock, config.expiring_days)
-    look = AlertRound(parts.store, parts.tenant, config, sender, expiring=expiring)
+    trouble = troubles(parts.store, parts.tenant)
+    look = AlertRound(parts.store, parts.tenant, config, sender, expiring=expiring, trouble=trouble)
     cadence = Cadence(config.interval, config.interval)
     return SignalLoop(ALERTS, look, cadence, parts.clock, report)
+
+
+def _health_loop(parts: ServiceParts, status: ServiceStatus, metrics: ServiceMetrics) -> SignalLoop:
+    """Token, webhook-registration and API-allowance checks, kept for the console and alerts."""
+    settings = parts.settings
+
+    def report(look: LookReport) -> None:
+        status.saw_look(look)
+        metrics.observe_look(look)
+
+    probe = ConnectionProbe(
+        parts.store,
+        parts.tenant,
+        parts.clock,
+        parts.partner_center,
+        public_url=settings.partner_center.webhook_public_url,
+        salesforce=parts.salesforce,
+        hubspot=parts.hubspot,
+        reserve_percent=settings.salesforce.limit_reserve_percent,
+    )
+    every = settings.alerts.health_interval
+    return SignalLoop(HEALTH, probe, Cadence(every, every), parts.clock, report)
 
 
 class _LazyVerify:

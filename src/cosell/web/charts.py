@@ -20,6 +20,11 @@ class Series:
     points: Sequence[tuple[datetime, int]]
     unit: str = ""
     """Set for averages (e.g. ``"s"``): the summary then gives the range, not a total."""
+    scale: int | None = None
+    """A fixed top of the chart (100 for percentages); else the highest bar."""
+    line: float | None = None
+    """A level drawn across the chart (e.g. where the API reserve starts), in the series' unit."""
+    line_label: str = ""
 
     @property
     def total(self) -> int:
@@ -43,7 +48,7 @@ def bar_chart(series: Series) -> Markup:
     """The series as an SVG bar chart (``role="img"`` with a summary as its label)."""
     count = max(len(series.points), 1)
     width = WIDTH / count
-    peak = max(series.peak, 1)
+    peak = series.scale or max(series.peak, 1)
     bars = []
     for index, (moment, n) in enumerate(series.points):
         height = round(HEIGHT * n / peak, 1)
@@ -53,7 +58,15 @@ def bar_chart(series: Series) -> Markup:
             f'<rect x="{x}" y="{y}" width="{round(width - GAP, 1)}" height="{height}" '
             f'fill="#0969da"><title>{escape(title)}</title></rect>'
         )
+    if series.line is not None:
+        y = round(HEIGHT - HEIGHT * min(series.line / peak, 1.0), 1)
+        bars.append(
+            f'<line class="limit" x1="0" y1="{y}" x2="{WIDTH}" y2="{y}" stroke="#cf222e" '
+            f'stroke-dasharray="6 4"><title>{escape(series.line_label)}</title></line>'
+        )
     summary = series.summary
+    if series.line_label:
+        summary = f"{summary}; {series.line_label}"
     svg = (
         f'<svg class="chart" role="img" aria-label="{escape(summary)}" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}">'

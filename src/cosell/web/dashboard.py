@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -27,6 +28,7 @@ from cosell.operations.call_meter import (
     hourly_calls,
 )
 from cosell.operations.conflicts import Resolution, open_conflicts, resolve
+from cosell.operations.connection_health import hourly_allowance, read_checks
 from cosell.operations.decisions import Decision
 from cosell.operations.links_view import recent_links
 from cosell.operations.record_sides import SideReader
@@ -66,6 +68,7 @@ class Dashboard(Site):
         setup: ConsoleSetup | None = None,
         sso: EntraSignIn | None = None,
         decide: Callable[[str, Decision], str] | None = None,
+        reserve_percent: float = 20.0,
     ) -> None:
         super().__init__(
             store,
@@ -80,6 +83,7 @@ class Dashboard(Site):
         )
         self.status = status
         self.sso = sso
+        self.reserve_percent = reserve_percent
 
     @classmethod
     def for_service(
@@ -112,6 +116,7 @@ class Dashboard(Site):
             setup=setup,
             sso=sso,
             decide=decide,
+            reserve_percent=settings.salesforce.limit_reserve_percent,
         )
 
     def routes(self) -> list[Route]:
@@ -192,6 +197,8 @@ class Dashboard(Site):
                     unit="s",
                 ),
             ],
+            "allowance": self._allowance(now),
+            "health": read_checks(self.store, self.tenant_id),
             "bar_chart": bar_chart,
             "expiring": expiring() if expiring is not None else None,
             "audit": _meaningful(self.store.recent_audit(self.tenant_id, RECENT_AUDIT * 4)),
@@ -203,6 +210,26 @@ class Dashboard(Site):
             "referral_url": lambda i: self.urls.of(self.urls.referral, i),
             "opportunity_url": lambda i: self.urls.of(self.urls.opportunity, i),
         }
+
+    def _allowance(self, now: datetime) -> Series | None:
+        """The Salesforce API allowance used per hour, against the reserve cosell keeps (none
+        before the service's first Salesforce check)."""
+        uses = hourly_allowance(self.store, self.tenant_id, now)
+        latest = next((u for u in reversed(uses) if u.maximum), None)
+        if latest is None:
+            return None
+        reserve = self.reserve_percent
+        label = f"the reserve starts at {100 - reserve:g} % used"
+        label += f"; now {latest.used:,} of {latest.maximum:,} calls"
+        points = [(u.hour, u.percent) for u in uses]
+        return Series(
+            "Salesforce API allowance used",
+            points,
+            unit="%",
+            scale=100,
+            line=100 - reserve,
+            line_label=label,
+        )
 
     def _activity(self) -> Activity:
         stored = read_activity(self.store, self.tenant_id)
