@@ -17,6 +17,7 @@ from cosell.settings import SyncSettings
 from cosell.signals.feed import FeedWiring
 from cosell.signals.related_feed import RelatedFeed, RelatedPoll, related_poller
 from cosell.signals.related_rows import CaredFor, RelatedRows, solution_object, watched_objects
+from cosell.signals.synced import related_synced
 
 FILTER = SyncSettings().poll_filter
 QUERY = "GET /services/data/v{version}/query"
@@ -25,8 +26,10 @@ SETTLE = 10
 SOLUTIONS = solution_object("Microsoft_Solution__c", "Opportunity__c")
 
 
-def poll(world: World, queue: object, where: str = FILTER) -> RelatedPoll:
-    """The service's related poll over the world's org, on the org's clock."""
+def poll(world: World, queue: object, where: str = FILTER, *, known: bool = False) -> RelatedPoll:
+    """The service's related poll over the world's org, on the org's clock (``known``: with
+    the service's check of versions already reconciled)."""
+    extra = {"known": related_synced(world.store, world.tenant, world.sf_client.user_id)}
     return related_poller(
         world.sf_client,
         lambda: watched_objects(world.engine.schema),
@@ -38,6 +41,7 @@ def poll(world: World, queue: object, where: str = FILTER) -> RelatedPoll:
             clock=world.emulator_clock,
         ),
         where=where,
+        **(extra if known else {}),
     )
 
 
@@ -225,3 +229,41 @@ def test_our_own_related_writes_cost_one_reconcile_that_writes_nothing(world: Wo
 
     assert world.engine.stats.reconciles == reconciles + 1
     assert world.writes() == writes
+
+
+def test_the_rows_a_create_wrote_come_back_known_and_cost_no_reconcile(world: World) -> None:
+    queue = RecordingQueue()
+    related = poll(world, queue, known=True)
+    related.look()
+    referral = world.share_referral(
+        name="Contoso migration",
+        customerProfile={
+            "name": "Contoso",
+            "address": {"country": "DE", "city": "Berlin"},
+            "team": [{"firstName": "Rui", "lastName": "Costa", "email": "rui@contoso.example"}],
+        },
+        details={
+            "dealValue": 9000,
+            "currency": "EUR",
+            "closingDateTime": "2026-12-31T00:00:00Z",
+            "requirements": {"solutions": [{"id": "SOL-10", "name": "Ten"}]},
+        },
+        inviteContext={"assistanceRequestCode": "ProofOfConceptOrDemo"},
+    )
+    world.sync(f"referral:{referral['id']}")
+    link = world.store.link_by_referral(world.tenant, str(referral["id"]))
+    assert link is not None
+    kinds = {key.split(":")[0] for key in link.crm_rows}
+    assert kinds == {"account", "contact", "contact_role", "solution"}
+
+    # Account, contact, contact role and solution row: all written by the create, all seen by
+    # the read its write-back round committed.
+    assert settled_look(world, related) == 0
+    assert queue.keys == []
+
+    # A later edit of the same contact is a new version: it is enqueued.
+    where = f"OpportunityId = '{link.opportunity_id}'"
+    [role] = world.query(f"SELECT ContactId FROM OpportunityContactRole WHERE {where}")  # noqa: S608
+    world.sf_client.update("Contact", str(role["ContactId"]), {"Title": "CTO"})
+    assert settled_look(world, related) == 1
+    assert queue.keys == [f"opportunity:{link.opportunity_id}"]

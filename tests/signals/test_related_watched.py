@@ -62,17 +62,20 @@ def test_only_what_the_mapping_reads_is_watched(world: World) -> None:
     [
         (
             ACCOUNT,
-            "SELECT Id, Account.SystemModstamp FROM Opportunity WHERE Account.SystemModstamp >= "
+            "SELECT Id, Account.SystemModstamp, Account.LastModifiedById FROM Opportunity "
+            "WHERE Account.SystemModstamp >= "
             "2026-03-02T09:00:30Z AND (Flag__c = true) ORDER BY Account.SystemModstamp, Id",
         ),
         (
             CONTACT,
-            "SELECT Id, OpportunityId, Contact.SystemModstamp FROM OpportunityContactRole WHERE "
+            "SELECT Id, OpportunityId, Contact.SystemModstamp, Contact.LastModifiedById "
+            "FROM OpportunityContactRole WHERE "
             "Contact.SystemModstamp >= 2026-03-02T09:00:30Z ORDER BY Contact.SystemModstamp, Id",
         ),
         (
             TEAM,
-            "SELECT Id, OpportunityId, SystemModstamp FROM OpportunityTeamMember WHERE "
+            "SELECT Id, OpportunityId, SystemModstamp, LastModifiedById FROM OpportunityTeamMember "
+            "WHERE "
             "SystemModstamp >= 2026-03-02T09:00:30Z ORDER BY SystemModstamp, Id",
         ),
     ],

@@ -11,7 +11,8 @@ from signal_fakes import Cursors
 
 from cosell.clock import ManualClock
 from cosell.signals.feed import Change, ChangeFeed, FeedWiring, Synced
-from cosell.signals.synced import opportunity_synced, referral_synced
+from cosell.signals.related_rows import CONTACT, CONTACT_ROLE, RelatedRow
+from cosell.signals.synced import opportunity_synced, referral_synced, related_synced
 from cosell.store.records import LinkUpdate, TenantId
 from cosell.store.sql import Store, sqlite_url
 
@@ -99,3 +100,28 @@ def test_a_newer_stamp_is_enqueued_at_once(store) -> None:  # type: ignore[no-un
     poll = feed([Change("006A", at(1))], queue, clock, opportunity_synced(db, tenant))
     assert poll.look() == 1
     assert queue.calls == [("k:006A", None)]
+
+
+def test_a_related_row_version_is_known_only_when_read_at_that_stamp_and_written_by_us(
+    store: tuple[Store, TenantId, ManualClock],
+) -> None:
+    opened, tenant, _ = store
+    stamp = "2026-03-02T09:00:05.000+0000"
+    rows = {"contact:00K1": stamp, "solution:a0X1": stamp}
+    update = LinkUpdate(referral_id="R1", opportunity_id="006A", base={}, crm_rows=rows)
+    opened.commit_sync(tenant, update, [])
+    known = related_synced(opened, tenant, lambda: "005000000000001AAA")
+
+    def row(row_id: str, seconds: float, by: str | None = "005000000000001AAA") -> RelatedRow:
+        return RelatedRow(row_id, at(seconds), "006A", by)
+
+    assert known(CONTACT, row("00K1", 5))
+    assert known(CONTACT, row("00K1", 5, by="005000000000001"))  # 15-character form
+    assert not known(CONTACT, row("00K1", 6))  # a later version
+    assert not known(CONTACT, row("00K1", 5, by="005000000000002AAA"))  # a person, same second
+    assert not known(CONTACT_ROLE, row("00K1", 5))  # another signal's version of the row
+    assert not known(CONTACT, row("00K2", 5))
+    assert not related_synced(opened, tenant, lambda: None)(CONTACT, row("00K1", 5))
+    # A commit without a CRM read keeps the versions.
+    opened.commit_sync(tenant, LinkUpdate(referral_id="R1", pc_etag="e2"), [])
+    assert known(CONTACT, row("00K1", 5))

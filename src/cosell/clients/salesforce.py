@@ -72,6 +72,13 @@ class SalesforceClient:
         self.budget = budget or ApiBudget(clock=self.retry.clock)
         self.call_options = call_options
 
+    def user_id(self) -> str | None:
+        """The signed-in user's id (from the token's identity URL); None before the first
+        call, or when the auth does not say."""
+        token = getattr(self.http.auth, "token", None)
+        user = getattr(token, "user_id", None)
+        return str(user) if user else None
+
     # --- pipeline ------------------------------------------------------------------------------
 
     def url(self, path: str) -> str:

@@ -61,7 +61,7 @@ from cosell.signals.poller import opportunity_poller
 from cosell.signals.related_feed import related_poller
 from cosell.signals.related_rows import RelatedObject, watched_objects
 from cosell.signals.sweeper import referral_sweeper
-from cosell.signals.synced import opportunity_synced, referral_synced
+from cosell.signals.synced import opportunity_synced, referral_synced, related_synced
 from cosell.store.records import Job, TenantId
 from cosell.store.sql import Store
 from cosell.web.app import create_app
@@ -415,7 +415,11 @@ def _signals(
         synced=opportunity_synced(store, tenant, settle),
     )
     related = related_poller(
-        parts.salesforce, partial(_watched_objects, parts), wiring, where=sync.poll_filter
+        parts.salesforce,
+        partial(_watched_objects, parts),
+        wiring,
+        where=sync.poll_filter,
+        known=related_synced(store, tenant, parts.salesforce.user_id),
     )
     related_cadence = Cadence(sync.poll_min_interval, sync.related_poll_interval)
     return (

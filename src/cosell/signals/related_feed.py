@@ -7,14 +7,19 @@ pairs already handled inside that window are remembered. Two things differ:
 
 - **Rows are resolved to opportunities in batches.** New rows are grouped ``batch`` at a time and
   narrowed to the opportunities cosell cares about with one query per batch (none when the rows
-  are opportunities already, or when no filter is set). There is no "already synced" skip: the
-  store keeps no version of a related row, so every new version is enqueued and the engine
-  decides.
-- **Each row version is enqueued once, due when its second has settled.** Stamps have
-  one-second precision; a row is enqueued when first seen, due ``settle`` after its stamp (at
-  once when that has passed). A second edit in the same second is then read by that reconcile,
-  and our own writes of related rows coming back cost one reconcile that writes nothing,
-  however often the overlap re-reads them.
+  are opportunities already, or when no filter is set).
+- **A version already reconciled is skipped** (``known``): each link stores the related rows'
+  stamps its committed read saw (``crm_rows``), and a row whose stamp is that one *and* whose
+  last writer is cosell's own user is the version that read saw, written by us: a create's
+  rows come back this way. Both are needed, since stamps have one-second precision: a person
+  editing the row in the same second leaves the stamp equal but is the row's last writer.
+  (With cosell signed in as a user people also edit through, such a same-second edit is
+  missed until the next edit or full pass: give cosell its own integration user.)
+- **Each other row version is enqueued once, due when its second has settled.** A row is
+  enqueued when first seen, due ``settle`` after its stamp (at once when that has passed). A
+  second edit in the same second is then read by that reconcile, and our own writes of rows
+  the last read did not see (an update's) cost one reconcile that writes nothing, however
+  often the overlap re-reads them.
 
 A feed's first look, with no cursor yet, only records the current time: the opportunity poll's
 first look already reads every opportunity with its related rows.
@@ -51,8 +56,17 @@ Resolver = Callable[[Sequence[str]], Sequence[str]]
 """The opportunity ids, of those given, that should be reconciled."""
 
 
+Known = Callable[[RelatedObject, RelatedRow], bool]
+"""True for a row version the last committed reconcile of its opportunity already read and
+cosell wrote (see :func:`cosell.signals.synced.related_synced`)."""
+
+
 def _kept(opportunity_ids: Sequence[str]) -> Sequence[str]:
     return opportunity_ids
+
+
+def _unknown(_watched: RelatedObject, _row: RelatedRow) -> bool:
+    return False
 
 
 class RelatedFeed:
@@ -66,8 +80,12 @@ class RelatedFeed:
         cursor_name: str,
         resolve: Resolver = _kept,
         batch: int = BATCH,
+        watched: RelatedObject | None = None,
+        known: Known = _unknown,
     ) -> None:
         self._source = source
+        self._watched = watched
+        self._known = known
         self._queue = wiring.queue
         self._tenant = wiring.tenant
         self._watermark = wiring.watermark(cursor_name)
@@ -97,13 +115,17 @@ class RelatedFeed:
         newest, enqueued = start, 0
         try:
             for rows in _batches(self._source(since), self._batch):
-                enqueued += self._enqueue([row for row in rows if self._fresh(row)])
+                fresh = [row for row in rows if self._fresh(row) and not self._ours(row)]
+                enqueued += self._enqueue(fresh)
                 newest = max(newest, *(row.stamp for row in rows))
         finally:
             if newest != start:
                 self._watermark.set(newest)
             self._seen = {key: stamp for key, stamp in self._seen.items() if stamp >= since}
         return enqueued
+
+    def _ours(self, row: RelatedRow) -> bool:
+        return self._watched is not None and self._known(self._watched, row)
 
     def _fresh(self, row: RelatedRow) -> bool:
         if self._seen.get(row.id) == row.stamp:
@@ -150,6 +172,7 @@ def related_poller(
     wiring: FeedWiring,
     *,
     where: str = "",
+    known: Known = _unknown,
 ) -> RelatedPoll:
     """One signal over the related objects ``watched()`` names (see
     :func:`cosell.signals.related_rows.watched_objects`)."""
@@ -161,6 +184,8 @@ def related_poller(
             wiring=wiring,
             cursor_name=f"{CURSOR_PREFIX}{related.name}.systemmodstamp",
             resolve=_kept if related.rows_are_opportunities else cared,
+            watched=related,
+            known=known,
         )
 
     return RelatedPoll(watched, feed)

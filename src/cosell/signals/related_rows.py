@@ -60,6 +60,8 @@ class RelatedObject:
     rows_are_opportunities: bool = False
     """Rows are opportunities (the account poll): the opportunity filter applies in the poll
     query itself and no row needs resolving."""
+    by: str = "LastModifiedById"
+    """Who wrote the version ``stamp`` dates (to tell cosell's own writes)."""
 
 
 @dataclass(frozen=True)
@@ -69,13 +71,24 @@ class RelatedRow:
     id: str
     stamp: datetime
     opportunity_id: str
+    by: str | None = None
+    """The user who last modified the row (``LastModifiedById`` of the stamped record)."""
 
 
 ACCOUNT = RelatedObject(
-    "account", "Opportunity", "Account.SystemModstamp", "Id", rows_are_opportunities=True
+    "account",
+    "Opportunity",
+    "Account.SystemModstamp",
+    "Id",
+    rows_are_opportunities=True,
+    by="Account.LastModifiedById",
 )
 CONTACT = RelatedObject(
-    "contact", "OpportunityContactRole", "Contact.SystemModstamp", "OpportunityId"
+    "contact",
+    "OpportunityContactRole",
+    "Contact.SystemModstamp",
+    "OpportunityId",
+    by="Contact.LastModifiedById",
 )
 CONTACT_ROLE = RelatedObject(
     "contact_role", "OpportunityContactRole", "SystemModstamp", "OpportunityId", True
@@ -109,7 +122,7 @@ def changed_rows_soql(watched: RelatedObject, since: datetime, where: str = "") 
     conditions = [f"{watched.stamp} >= {soql_datetime(since)}"]
     if watched.rows_are_opportunities and where.strip():
         conditions.append(f"({where})")
-    columns = ", ".join(dict.fromkeys(["Id", watched.opportunity, watched.stamp]))
+    columns = ", ".join(dict.fromkeys(["Id", watched.opportunity, watched.stamp, watched.by]))
     # Names come from the schema and the operator's filter; the date is formatted here.
     return (
         f"SELECT {columns} FROM {watched.sobject} "  # noqa: S608
@@ -139,7 +152,8 @@ class RelatedRows:
             stamp = _path(row, self.watched.stamp)
             opportunity = _path(row, self.watched.opportunity)
             if stamp and opportunity:
-                yield RelatedRow(str(row["Id"]), datetime.fromisoformat(str(stamp)), opportunity)
+                when = datetime.fromisoformat(str(stamp))
+                yield RelatedRow(str(row["Id"]), when, opportunity, _path(row, self.watched.by))
 
 
 class CaredFor:

@@ -14,12 +14,14 @@ read both sides in full only to plan nothing. These checks cost no remote call.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from cosell.signals.feed import Change, Synced, Verdict
 
 if TYPE_CHECKING:  # the store loads only where it runs
+    from cosell.signals.related_rows import RelatedObject, RelatedRow
     from cosell.store.records import Link, TenantId
 
 
@@ -59,6 +61,23 @@ def opportunity_synced(
         return "new" if settled else "recheck"
 
     return synced
+
+
+def related_synced(
+    links: LinkLookup, tenant: TenantId, own_user: Callable[[], str | None]
+) -> Callable[[RelatedObject, RelatedRow], bool]:
+    """A related row version the last committed read of its opportunity saw (same stamp in the
+    link's ``crm_rows``) and cosell's own user wrote (see :mod:`cosell.signals.related_feed`)."""
+
+    def known(watched: RelatedObject, row: RelatedRow) -> bool:
+        user = own_user()
+        if not user or not row.by or row.by[:15] != user[:15]:
+            return False
+        link = links.link_by_opportunity(tenant, row.opportunity_id)
+        stamp = link.crm_rows.get(f"{watched.name}:{row.id}") if link is not None else None
+        return stamp is not None and _parsed(stamp) == row.stamp
+
+    return known
 
 
 def _parsed(stamp: str) -> datetime | None:

@@ -49,7 +49,15 @@ def apply(conn: Connection, tenant: TenantId, update: LinkUpdate, now: datetime)
 
 
 def _changed_values(update: LinkUpdate, current: Link | None) -> dict[str, Any]:
-    columns = ("referral_id", "opportunity_id", "engagement_id", "base", "pc_etag", "crm_modstamp")
+    columns = (
+        "referral_id",
+        "opportunity_id",
+        "engagement_id",
+        "base",
+        "pc_etag",
+        "crm_modstamp",
+        "crm_rows",
+    )
     values = {c: getattr(update, c) for c in columns if getattr(update, c) is not None}
     if update.state is not None:
         values["state"] = update.state
@@ -104,6 +112,7 @@ def _link(row: Any) -> Link:
         intent=intent,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        crm_rows=dict(row["crm_rows"] or {}),
     )
 
 

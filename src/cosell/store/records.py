@@ -46,6 +46,9 @@ class Link:
     intent: CreateIntent | None
     created_at: datetime
     updated_at: datetime
+    crm_rows: dict[str, str] = field(default_factory=dict)
+    """The related rows' ``SystemModstamp`` as the committed CRM read saw them, by
+    ``<signal>:<row id>`` (see :mod:`cosell.signals.related_rows`)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class LinkUpdate:
     pc_etag: str | None = None
     crm_modstamp: str | None = None
     state: LinkState | None = None
+    crm_rows: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

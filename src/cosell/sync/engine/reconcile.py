@@ -499,10 +499,16 @@ class Reconcile:
             base=dict(base),
             pc_etag=pc.etag,
             crm_modstamp=modstamp,
+            crm_rows=self._crm_rows(modstamp),
         )
         link = self.ctx.store.commit_sync(self.ctx.tenant, update, entries)
         outcomes.log_entries(entries, referral_id=pc.id, opportunity_id=opportunity_id)
         return link
+
+    def _crm_rows(self, modstamp: str | None) -> dict[str, str] | None:
+        """The related rows' versions of the CRM read being committed (kept when none is)."""
+        crm = self.snap.crm
+        return dict(crm.versions) if crm is not None and modstamp is not None else None
 
 
 def _written(

@@ -37,6 +37,10 @@ class CrmRecord:
     solutions: list[Row] | None = None
     team: list[Row] | None = None
     """Opportunity team members (``MemberId``, ``UserId`` and the user's names and email)."""
+    versions: dict[str, str] = field(default_factory=dict)
+    """The related rows' ``SystemModstamp`` as read, by ``<signal>:<row id>`` (the names of
+    :mod:`cosell.signals.related_rows`); stored with the link, so the related-row poll knows a
+    version already reconciled. Empty for a CRM without such a poll."""
     load_users: Callable[[], dict[str, str]] | None = field(default=None, compare=False)
     """Reads the active users; called at most once, and only when a team needs matching."""
 

@@ -104,6 +104,7 @@ class CrmSide:
     def _record(self, row: Mapping[str, Any]) -> CrmRecord:
         opportunity = clean_row(row)
         account = clean_row(opportunity.pop("Account", None) or {})
+        account_stamp = account.pop("SystemModstamp", None)
         nested = {name: _children(opportunity.pop(name, None)) for name in self._nested}
         opportunity_id = str(opportunity["Id"])
         roles = nested.get(self._roles_list or "")
@@ -120,13 +121,15 @@ class CrmSide:
         if self._notes_list is not None:
             notes = nested.get(self._notes_list) or []
             self.rows.seen_note(opportunity_id, notes[0] if notes else None)
+        versions = _versions(opportunity_id, account_stamp, roles, solution_rows, team)
         return CrmRecord(
             opportunity,
             account,
             [_role(r) for r in roles],
             [clean_row(r) for r in solution_rows] if solution_rows is not None else None,
             [_member(r) for r in team] if team is not None else None,
-            self.active_users,
+            versions,
+            load_users=self.active_users,
         )
 
     def find_by_referral(self, referral_id: str) -> str | None:
@@ -146,6 +149,7 @@ class CrmSide:
     def _select(self) -> str:
         fields = ["Id", "AccountId", "LastModifiedDate", "SystemModstamp", *self.schema.read_fields]
         fields += [f"Account.{name}" for name in self.schema.account_fields_read]
+        fields.append("Account.SystemModstamp")
         subqueries = [f"({sub})" for sub in self._subqueries.values()]
         return ", ".join([*dict.fromkeys(fields), *subqueries])
 
@@ -288,7 +292,7 @@ class CrmSide:
         path = f"sobjects/Opportunity/{self.names.referral_id_field}/{quote(referral_id, safe='')}"
         work.add("opportunity", "PATCH", path, fields)
         target = Target("@{opportunity0.id}", account, account_is_new=not account_id)
-        empty = CrmRecord({"Id": target.opportunity}, {}, [], [], [], self.active_users)
+        empty = CrmRecord({"Id": target.opportunity}, {}, [], [], [], load_users=self.active_users)
         note = self._related(work, target, empty, write)
         results = send_graph(self.client, work, "create")
         opportunity_id = results["opportunity0"].id
@@ -380,6 +384,25 @@ class CrmSide:
 def _children(nested: Any) -> list[Row]:
     """A subquery's rows (``null`` when there are none)."""
     return list(nested.get("records") or ()) if isinstance(nested, Mapping) else []
+
+
+def _versions(
+    opportunity_id: str,
+    account_stamp: Any,
+    roles: list[Row],
+    solution_rows: list[Row] | None,
+    team: list[Row] | None,
+) -> dict[str, str]:
+    """Each related row's stamp by the related-row poll's ``<signal>:<row id>``."""
+    found = {f"account:{opportunity_id}": account_stamp}
+    for role in roles:
+        found[f"contact_role:{role['Id']}"] = role.get("SystemModstamp")
+        found[f"contact:{role['Id']}"] = (role.get("Contact") or {}).get("SystemModstamp")
+    for row in solution_rows or []:
+        found[f"solution:{row['Id']}"] = row.get("SystemModstamp")
+    for member in team or []:
+        found[f"team:{member['Id']}"] = member.get("SystemModstamp")
+    return {key: str(stamp) for key, stamp in found.items() if stamp}
 
 
 def _role(row: Mapping[str, Any]) -> Row:
