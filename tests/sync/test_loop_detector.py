@@ -154,3 +154,26 @@ def test_a_busy_pair_that_converges_between_edits_is_never_parked(world: World) 
     assert row is not None
     assert row.state == "synced"
     assert world.referral(rid)["details"]["dealValue"] == 3000 + 3 * LIMIT - 1
+
+
+def test_a_deal_edited_field_after_field_without_a_quiet_reconcile_is_never_parked(
+    world: World,
+) -> None:
+    rid, opp_id, control = looping_pair(world)
+    control.delete("/_emulator/triggers")
+    edits = [
+        {"Amount": 4000},
+        {"Description": "scope grew"},
+        {"CloseDate": "2026-11-30"},
+    ]
+    for n in range(3 * LIMIT):
+        change = dict(edits[n % len(edits)])
+        if "Amount" in change:
+            change["Amount"] += n
+        if "Description" in change:
+            change["Description"] += f" {n}"
+        world.edit(opp_id, **change)
+        world.sync(f"opportunity:{opp_id}")  # each reconcile meets the next edit: no quiet one
+    row = world.store.ledger_for(world.tenant, rid)
+    assert row is not None
+    assert row.state == "synced"

@@ -6,12 +6,15 @@ every write of ours with a change (a CRM trigger or flow that rewrites a synced 
 integration putting its own value back, a transform that does not round-trip), so every
 reconcile of it writes again, forever, at API cost.
 
-The detector counts the reconciles of a pair that wrote, in a row, with no quiet one between
-them (a quiet one resets the count) and no pause longer than ``gap_seconds`` (a person editing
-once an hour is not a loop). When ``writes`` such reconciles have run and the next one wants to
-write again, the pair is parked instead: nothing is written or read for it until a person
-resumes it. The reason names the fields written and whether their values flip-flop (the same
-values coming back) or keep changing.
+The detector counts the reconciles of a pair that wrote the same synced field (in the same
+direction), in a row, with no quiet one between them (a quiet one resets the count) and no pause
+longer than ``gap_seconds`` (a person editing once an hour is not a loop). A round that writes
+none of the fields every earlier round of the streak wrote starts a new streak: people editing
+a busy deal touch different fields, a loop rewrites the same ones. cosell's own status, error
+and audit fields do not count (they are written only when their value changes). When ``writes``
+such reconciles have run and the next one wants to write again, the pair is parked instead:
+nothing is written or read for it until a person resumes it. The reason names the fields and
+whether their values flip-flop (the same values coming back) or keep changing.
 """
 
 from __future__ import annotations
@@ -44,8 +47,8 @@ class Streak:
     last: datetime | None = None
     written: dict[str, list[str]] = field(default_factory=dict)
     """Per written field (``name → side``), digests of the values written, oldest first."""
-    latest: list[str] = field(default_factory=list)
-    """The fields the last of them wrote."""
+    steady: list[str] = field(default_factory=list)
+    """The fields every one of them wrote."""
     parked: str | None = None
     """Why the pair is parked (None while it is not)."""
     parked_at: datetime | None = None
@@ -56,7 +59,7 @@ class Streak:
             "first": self.first.isoformat() if self.first else None,
             "last": self.last.isoformat() if self.last else None,
             "written": self.written,
-            "latest": self.latest,
+            "steady": self.steady,
             "parked": self.parked,
             "parked_at": self.parked_at.isoformat() if self.parked_at else None,
         }
@@ -68,7 +71,7 @@ class Streak:
             first=_when(data.get("first")),
             last=_when(data.get("last")),
             written={str(k): [str(v) for v in vs] for k, vs in (data.get("written") or {}).items()},
-            latest=[str(v) for v in data.get("latest") or []],
+            steady=[str(v) for v in data.get("steady") or []],
             parked=data.get("parked"),
             parked_at=_when(data.get("parked_at")),
         )
@@ -78,19 +81,23 @@ def wrote(
     streak: Streak | None, written: Mapping[str, object], now: datetime, limits: LoopLimits
 ) -> Streak:
     """The streak after a reconcile that wrote ``written`` (``field → side`` to the value)."""
-    fresh = streak is None or streak.last is None
-    if not fresh and streak is not None and streak.last is not None:
-        fresh = (now - streak.last).total_seconds() > limits.gap_seconds
-    base = Streak(first=now) if fresh or streak is None else streak
-    history = {name: list(values) for name, values in base.written.items()}
-    for name, value in written.items():
-        history[name] = [*history.get(name, []), _digest(value)][-HISTORY:]
+    steady = sorted(written)
+    if streak is not None and streak.last is not None:
+        recent = (now - streak.last).total_seconds() <= limits.gap_seconds
+        if recent and set(streak.steady) & set(written):
+            steady = sorted(set(streak.steady) & set(written))
+        else:
+            streak = None
+    base = Streak(first=now) if streak is None else streak
+    history = {name: list(values) for name, values in base.written.items() if name in steady}
+    for name in steady:
+        history[name] = [*history.get(name, []), _digest(written[name])][-HISTORY:]
     return Streak(
         count=base.count + 1,
         first=base.first or now,
         last=now,
         written=history,
-        latest=sorted(written),
+        steady=steady,
     )
 
 
@@ -111,7 +118,7 @@ def flip_flops(streak: Streak) -> list[str]:
 def reason(streak: Streak, now: datetime) -> str:
     """Why the pair is parked, in a person's words."""
     minutes = max(1, round(((now - (streak.first or now)).total_seconds()) / 60))
-    names = streak.latest or sorted(streak.written)
+    names = streak.steady or sorted(streak.written)
     shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
     flipping = flip_flops(streak)
     how = (
@@ -121,7 +128,7 @@ def reason(streak: Streak, now: datetime) -> str:
     )
     return (
         f"kept writing without converging: {streak.count} reconciles in a row within "
-        f"{minutes} min wrote to a side (the last: {shown}), and {how}"
+        f"{minutes} min each wrote {shown}, and {how}"
     )
 
 

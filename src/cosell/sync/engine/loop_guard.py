@@ -83,14 +83,18 @@ class LoopGuard:
         self._tell(reason)
         return True
 
-    def after(self, written: Mapping[str, object]) -> None:
-        """Count a round that wrote; forget the streak after one that did not."""
+    def after(self, written: Mapping[str, object], *, wrote: bool) -> None:
+        """Count a round that wrote synced fields (``written``); forget the streak after one that
+        wrote nothing at all (``wrote`` False: the pair converged). A round that wrote only
+        cosell's own status fields leaves the streak as it was."""
         if self.link_id is None:
             return
         store, tenant = self.ctx.store, self.ctx.tenant
-        if not written:
+        if not wrote:
             if self.streak is not None:
                 watch.clear(store, tenant, self.link_id)
+            return
+        if not written:
             return
         now = self.ctx.clock.now()
         streak = loops.wrote(self.streak, written, now, self.ctx.loops)

@@ -332,7 +332,8 @@ class Reconcile:
             if not write.is_empty() or extra:
                 crm_wrote = self.ctx.crm.update(snap.crm, write, extra)
             related.mirror_notes(self.ctx, snap.crm.id, decided)
-        guard.after(_written(decided, extra, pc_after is not snap.pc, crm_wrote))
+        pc_wrote = pc_after is not snap.pc
+        guard.after(_written(decided, pc_wrote, crm_wrote), wrote=pc_wrote or crm_wrote)
         self.status.audit_left_out(pc_after, snap.crm.id)
         changed = not snap.linked or new_base != (snap.link.base if snap.link else None)
         link = snap.link
@@ -511,15 +512,13 @@ class Reconcile:
         return dict(crm.versions) if crm is not None and modstamp is not None else None
 
 
-def _written(
-    decided: Plan, extra: dict[str, Any], pc_wrote: bool, crm_wrote: bool
-) -> dict[str, object]:
-    """What a merge wrote, by ``field → side`` (for the loop detector)."""
+def _written(decided: Plan, pc_wrote: bool, crm_wrote: bool) -> dict[str, object]:
+    """The synced fields a merge wrote, by ``field → side`` (for the loop detector)."""
     written: dict[str, object] = {}
     if pc_wrote:
         written |= {f"{k} → Partner Center": v for k, v in decided.to_partner_center.items()}
     if crm_wrote:
-        written |= {f"{k} → CRM": v for k, v in {**decided.to_crm, **extra}.items()}
+        written |= {f"{k} → CRM": v for k, v in decided.to_crm.items()}
     return written
 
 
