@@ -14,6 +14,10 @@ Salesforce's daily API budget is the scarce resource, so each case counts the em
   account, contacts, opportunity, contact roles, solution rows and note; then the read of the
   round that writes the referral's new link back. Floor 4; the audit line of that write-back
   is one more write today (5, 1.25x).
+- **Related rows**: a Partner Center change of contacts and solutions is the read, one query
+  for the account's contacts having a new member's email (one contact per email), and one
+  ``composite`` request (floor 2, measured 3); a seller's new contact role is the read and the
+  status write (floor 2, measured 2).
 - **CRM → Partner Center create**: the read, and one write of the new referral's id, status and
   audit. Floor 2; the engine's second round reads the opportunity again (3, 1.5x).
 """
@@ -28,6 +32,7 @@ PC_GET = "GET /v1.0/engagements/referrals/{id}"
 PC_PATCH = "PATCH /v1.0/engagements/referrals/{id}"
 SF_PATCH = "PATCH /services/data/v{version}/sobjects/{sobject}/{record_id}"
 GRAPH = "POST /services/data/v{version}/composite/graph"
+COMPOSITE = "POST /services/data/v{version}/composite"
 
 
 def calls(world: World) -> tuple[dict[str, int], dict[str, int]]:
@@ -114,3 +119,41 @@ def test_an_unchanged_pair_reconciles_with_reads_only(world: World) -> None:
         # The opportunity with its account, team, contact roles, solution rows and note in
         # one query; no user list (every member is matched) and no writes.
         assert sf == {QUERY: 1}
+
+
+def test_partner_center_related_changes_reach_the_opportunity_in_one_write_request(
+    world: World,
+) -> None:
+    rid, _ = linked_incoming(world)
+    referral = world.referral(rid)
+    team = [
+        *referral["customerProfile"]["team"],
+        {"firstName": "Ines", "lastName": "Moreau", "email": "ines@fabrikam.example"},
+    ]
+    solutions = [{"id": "SOL-9", "name": "Nine"}, {"id": "SOL-10", "name": "Ten"}]
+    world.microsoft_update(
+        rid,
+        customerProfile={**referral["customerProfile"], "team": team},
+        details={"requirements": {"solutions": solutions}},
+    )
+    calls(world)
+    world.sync(f"referral:{rid}")
+    pc, sf = calls(world)
+    assert pc == {PC_GET: 1}
+    # The read; the account's contacts with the new member's email; one composite request with
+    # the new contact, its role, the solution row, the status and the audit line. Floor 2 (3
+    # with the contact look-up that keeps one contact per email).
+    assert sf == {QUERY: 2, COMPOSITE: 1}
+
+
+def test_crm_related_changes_reach_the_referral_with_one_patch_and_one_status_write(
+    world: World,
+) -> None:
+    opp_id = flagged_opportunity(world)
+    world.sync(f"opportunity:{opp_id}")
+    world.add_contact(opp_id, "new.person@example.com")
+    calls(world)
+    world.sync(f"opportunity:{opp_id}")
+    pc, sf = calls(world)
+    assert pc == {PC_GET: 1, PC_PATCH: 1}
+    assert sf == {QUERY: 1, SF_PATCH: 1}  # the read; the status and audit line. Floor 2.
