@@ -16,7 +16,8 @@ from cosell.clock import ManualClock
 from cosell.operations.activity import RecordingStatus
 from cosell.operations.conflicts import Resolution
 from cosell.signals.loop import LookReport
-from cosell.store.records import AuditEntry, LinkUpdate, TenantId
+from cosell.store import watch
+from cosell.store.records import AuditEntry, LedgerUpdate, LinkUpdate, TenantId
 from cosell.store.sql import Store, sqlite_url
 from cosell.web.app import create_app
 from cosell.web.auth import Authenticator
@@ -124,6 +125,31 @@ def test_retry_button_requeues_the_dead_letter(store: Store, clock: ManualClock)
     page = client.get(response.headers["location"])
     assert "Requeued opportunity:006D" in page.text
     assert "None: every change reached the other side" in page.text
+
+
+def test_a_parked_pair_shows_why_and_resume_queues_it_again(
+    store: Store, clock: ManualClock
+) -> None:
+    client, seeded = client_for(store, clock)
+    link = store.commit_sync(
+        seeded.tenant, LinkUpdate(referral_id="R-9", opportunity_id="006Z"), []
+    )
+    why = "kept writing without converging: 20 reconciles in a row within 1 min each wrote x"
+    store.record_state(
+        seeded.tenant,
+        LedgerUpdate("parked", "R-9", "006Z", reason=why, setting="Stop it, then resume"),
+    )
+    watch.save(store, seeded.tenant, link.id, {"count": 20, "parked": why})
+    page = text_of(client.get("/records/R-9").text)
+    assert why in page
+    assert "Resume" in page
+    data = {"key": "R-9", "csrf": csrf_of(client, "/records/R-9"), "back": "/records/R-9"}
+    response = client.post("/dead-letters/retry", data=data, follow_redirects=False)
+    assert response.status_code == 303
+    assert watch.load(store, seeded.tenant, link.id) is None
+    assert (
+        "Requeued referral:R-9, opportunity:006Z" in client.get(response.headers["location"]).text
+    )
 
 
 def test_resolve_buttons_record_the_choice(store: Store, clock: ManualClock) -> None:

@@ -139,8 +139,11 @@ def detail_context(console: Site, record_id: str) -> dict[str, Any] | None:
         "timeline": _timeline(store.audit_for, tenant, row),
         "referral_url": console.urls.of(console.urls.referral, row.referral_id),
         "opportunity_url": console.urls.of(console.urls.opportunity, row.opportunity_id),
-        # retry by id: it finds the dead letter under either of the pair's keys
-        "dead_key": (row.referral_id or row.opportunity_id) if row.state == "refused" else None,
+        # retry by id: it finds the dead letter under either of the pair's keys, and resumes a
+        # pair parked as a loop
+        "dead_key": (row.referral_id or row.opportunity_id)
+        if row.state in ("refused", "parked")
+        else None,
         "can_decide": console.decide is not None
         and row.direction == "incoming"
         and bool(row.referral_id)
