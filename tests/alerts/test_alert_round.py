@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from alert_receivers import HttpReceiver, http_receiver
 from pydantic import TypeAdapter
 
 from cosell.alerts.sender import AlertSender
@@ -15,8 +14,10 @@ from cosell.clock import ManualClock
 from cosell.operations.alerting import AlertRound, ConnectionTrouble
 from cosell.operations.status import Expiring, ExpiringReferral
 from cosell.settings import AlertsSettings
+from cosell.store.alerts import Alert
 from cosell.store.records import LedgerUpdate
 from cosell.store.sql import Store
+from support.alert_receivers import HttpReceiver, http_receiver
 
 
 def round_for(
@@ -30,7 +31,7 @@ def round_for(
     )
     targets = targets_from_settings(settings, clock, {"SLACK_URL": box.url})
     tenant = store.ensure_tenant("acme")
-    sender = AlertSender(store, targets, clock)
+    sender = AlertSender(store, tenant, targets, clock)
     return AlertRound(store, tenant, settings, sender, **hooks), settings  # type: ignore[arg-type]
 
 
@@ -62,6 +63,21 @@ def test_a_refused_record_alerts_once_per_state_change(store: Store, clock: Manu
     assert kept.alert.link == "https://cosell.example.com/records/r-1"
     assert kept.sent_at is not None
     assert kept.pending == ()
+
+
+def test_each_tenant_sends_only_its_own_alerts_named_by_tenant(
+    store: Store, clock: ManualClock
+) -> None:
+    with http_receiver() as box:
+        acme, _ = round_for(store, clock, box, tenant_name="acme")
+        other = store.ensure_tenant("globex")
+        globex_alert = Alert("referral:r-7", "refused@x", "refused", "globex's own", "no")
+        assert store.add_alert(other, globex_alert, ["ops"])
+        assert acme.look() == 0
+        store.record_state(store.ensure_tenant("acme"), LedgerUpdate("refused", "r-1"))
+        assert acme.look() == 1
+    (text,) = texts(box)
+    assert text.startswith("[acme] r")
 
 
 def test_conflicts_and_parked_pairs_alert(store: Store, clock: ManualClock) -> None:

@@ -8,7 +8,6 @@ import hmac
 import json
 
 import pytest
-from alert_receivers import http_receiver, smtp_server
 from pydantic import TypeAdapter
 
 from cosell.alerts.targets import (
@@ -21,6 +20,7 @@ from cosell.clock import ManualClock
 from cosell.errors import ConfigError
 from cosell.settings import AlertsSettings
 from cosell.store.alerts import Alert
+from support.alert_receivers import http_receiver, smtp_server
 
 ALERT = Alert(
     subject="referral:r-1",

@@ -16,6 +16,7 @@ import structlog
 from cosell.alerts.targets import DeliveryError, Target
 from cosell.clock import Clock
 from cosell.store.alerts import StoredAlert
+from cosell.store.records import TenantId
 from cosell.store.sql import Store
 
 log = structlog.get_logger(__name__)
@@ -26,10 +27,12 @@ BATCH = 50
 
 
 class AlertSender:
-    """Delivers the store's due alerts to the configured targets."""
+    """Delivers one tenant's due alerts to the configured targets."""
 
-    def __init__(self, store: Store, targets: Sequence[Target], clock: Clock) -> None:
-        self._store, self._clock = store, clock
+    def __init__(
+        self, store: Store, tenant: TenantId, targets: Sequence[Target], clock: Clock
+    ) -> None:
+        self._store, self._tenant, self._clock = store, tenant, clock
         self._targets = {t.name: t for t in targets}
 
     @property
@@ -39,7 +42,7 @@ class AlertSender:
     def send_due(self) -> int:
         """Try every due alert once; returns how many deliveries succeeded."""
         sent = 0
-        for stored in self._store.due_alerts(BATCH):
+        for stored in self._store.due_alerts(self._tenant, BATCH):
             sent += self._attempt(stored)
         return sent
 

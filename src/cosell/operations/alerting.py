@@ -10,7 +10,7 @@ level and the moment it reached that level.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from cosell.alerts.sender import AlertSender
@@ -48,9 +48,12 @@ class AlertRound:
         *,
         expiring: Callable[[], Expiring] | None = None,
         trouble: Callable[[], Sequence[ConnectionTrouble]] | None = None,
+        tenant_name: str | None = None,
     ) -> None:
         self._store, self._tenant, self._settings, self._sender = store, tenant, settings, sender
         self._expiring, self._trouble = expiring, trouble
+        self._prefix = f"[{tenant_name}] " if tenant_name else ""
+        """Names the tenant in every title when a deployment serves several."""
 
     def look(self) -> int:
         """Keep every new alert, send the due ones; returns the deliveries made."""
@@ -62,6 +65,10 @@ class AlertRound:
         return sum(self._store.add_alert(self._tenant, a, targets) for a in self.alerts())
 
     def alerts(self) -> Iterator[Alert]:
+        for alert in self._found():
+            yield replace(alert, title=self._prefix + alert.title) if self._prefix else alert
+
+    def _found(self) -> Iterator[Alert]:
         events: set[str] = set(self._settings.events)
         if events & set(RECORD_EVENTS):
             yield from self._record_alerts(events)

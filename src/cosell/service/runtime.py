@@ -19,6 +19,7 @@ import httpx
 import sqlalchemy.exc
 import structlog
 
+from cosell import events
 from cosell.alerts import AlertSender, targets_from_settings
 from cosell.clients.connect import (
     HttpFactory,
@@ -260,7 +261,9 @@ def build_runtime(
         signals.append(_verify_loop(parts, queue, status, metrics))
     signals.append(_health_loop(parts, status, metrics))
     if settings.alerts.targets:
-        signals.append(_alert_loop(parts, status, metrics))
+        alert_loop = _alert_loop(parts, status, metrics)
+        signals.append(alert_loop)
+        closers.insert(0, _wake_on_parked(alert_loop, tenant))
     if role == "web":
         assert isinstance(queue, DistributedQueue)
         return Runtime(queue=_Deferring(queue), server=server, closers=closers)
@@ -460,12 +463,32 @@ def _alert_loop(parts: ServiceParts, status: ServiceStatus, metrics: ServiceMetr
         metrics.observe_look(look)
 
     targets = targets_from_settings(config, parts.clock)
-    sender = AlertSender(parts.store, targets, parts.clock)
+    sender = AlertSender(parts.store, parts.tenant, targets, parts.clock)
     expiring = cached_expiring(parts.partner_center, parts.clock, config.expiring_days)
     trouble = troubles(parts.store, parts.tenant)
-    look = AlertRound(parts.store, parts.tenant, config, sender, expiring=expiring, trouble=trouble)
+    name = parts.settings.tenant.name
+    look = AlertRound(
+        parts.store,
+        parts.tenant,
+        config,
+        sender,
+        expiring=expiring,
+        trouble=trouble,
+        tenant_name=None if name == "default" else name,
+    )
     cadence = Cadence(config.interval, config.interval)
     return SignalLoop(ALERTS, look, cadence, parts.clock, report)
+
+
+def _wake_on_parked(loop: SignalLoop, tenant: TenantId) -> Callable[[], None]:
+    """A parked pair alerts at once rather than at the next round (the ledger already says
+    so when the event is published); returns the unsubscribe."""
+
+    def wake(event: events.Event) -> None:
+        if event.tenant == tenant:
+            loop.wake()
+
+    return events.subscribe(wake)
 
 
 def _health_loop(parts: ServiceParts, status: ServiceStatus, metrics: ServiceMetrics) -> SignalLoop:

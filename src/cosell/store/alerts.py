@@ -78,11 +78,11 @@ def add(
     return True
 
 
-def due(conn: Connection, now: datetime, limit: int) -> list[StoredAlert]:
-    """Alerts with targets still to reach whose next attempt is due, oldest first."""
+def due(conn: Connection, tenant: TenantId, now: datetime, limit: int) -> list[StoredAlert]:
+    """The tenant's alerts with targets still to reach, due now, oldest first."""
     stmt = (
         sa.select(alerts)
-        .where(alerts.c.next_at.is_not(None), alerts.c.next_at <= now)
+        .where(alerts.c.tenant_id == tenant, alerts.c.next_at.is_not(None), alerts.c.next_at <= now)
         .order_by(alerts.c.next_at, alerts.c.id)
         .limit(limit)
     )

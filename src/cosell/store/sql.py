@@ -311,10 +311,10 @@ class Store:
         with self._tx() as conn:
             return alerts.add(conn, tenant, alert, targets, self._now())
 
-    def due_alerts(self, limit: int = 50) -> list[StoredAlert]:
-        """Alerts (of every tenant) with targets still to reach, due now."""
+    def due_alerts(self, tenant: TenantId, limit: int = 50) -> list[StoredAlert]:
+        """The tenant's alerts with targets still to reach, due now."""
         with self._tx() as conn:
-            return alerts.due(conn, self._now(), limit)
+            return alerts.due(conn, tenant, self._now(), limit)
 
     def settle_alert(
         self,
