@@ -183,6 +183,7 @@ class Backfill:
             partner_center=self.pc,
             crm=self.crm,
             clock=clock,
+            loops=engine.context.loops,
         )
         self.engine.gate = gate
         self.full = FullSync(self.engine, workers=workers, max_attempts=max_attempts, clock=clock)
