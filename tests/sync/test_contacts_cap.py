@@ -118,3 +118,48 @@ def test_a_seller_removing_a_synced_contact_keeps_every_left_out_one(world: Worl
     assert emails == [f"buyer{i:05d}@contoso.example" for i in range(1, 12)]
     # The next one in line fills the cap in the CRM.
     assert roles(world, opp_id) == [f"buyer{i:05d}@contoso.example" for i in range(1, cap + 1)]
+
+
+def test_a_contact_a_seller_adds_beyond_the_cap_removes_nobody_in_partner_center(
+    world: World,
+) -> None:
+    cap = 3
+    mapping = world.engine.mapping.model_copy(
+        update={
+            "partner_center": world.engine.mapping.partner_center.model_copy(
+                update={"max_contacts": cap}
+            )
+        }
+    )
+    world.engine = Engine.build(
+        store=world.store,
+        tenant=world.tenant,
+        partner_center=world.pc_client,
+        salesforce=world.sf_client,
+        mapping=mapping,
+        clock=world.clock,
+    )
+    referral = world.share_referral(
+        details={"dealValue": 1000, "closingDateTime": "2026-12-31T00:00:00Z"},
+        customerProfile={"name": "Contoso", "address": {"country": "US"}, "team": members(6)},
+    )
+    rid = str(referral["id"])
+    world.sync(f"referral:{rid}")
+    opp_id = world.engine.crm.find_by_referral(rid)
+    assert opp_id is not None
+    world.edit(opp_id, StageName="Qualification")
+    world.sync(f"opportunity:{opp_id}")
+    world.emulator_clock.advance(1)
+    world.add_contact(opp_id, "aaron@contoso.example")  # sorts first: pushes buyer00002 out
+    world.edit(opp_id, Description="contact added")
+    for _ in range(3):
+        world.sync(f"opportunity:{opp_id}")
+        world.sync(f"referral:{rid}")
+    emails = sorted(m["email"] for m in world.referral(rid)["customerProfile"]["team"])
+    assert emails == ["aaron@contoso.example"] + [f"buyer{i:05d}@contoso.example" for i in range(6)]
+    # Settled: the CRM holds the first three again, and another round writes nothing.
+    assert roles(world, opp_id) == sorted(emails)[:cap]
+    before = world.writes()
+    world.sync(f"opportunity:{opp_id}")
+    world.sync(f"referral:{rid}")
+    assert world.writes() == before

@@ -8,10 +8,11 @@ Contact linked to the opportunity by a contact role, and can hold less:
 - each value within its Contact field's length (``FirstName`` 40, ``LastName`` 80, ``Phone`` 40);
 - a last name always (a member without one is stored with :data:`NO_LAST_NAME`, read back as no
   last name);
-- at most ``partner_center.max_contacts`` of them (:func:`capped`): the first ones in the
-  members' order sync, the rest stay in Partner Center untouched (a write of the contacts keeps
-  them, see :func:`cosell.sync.core.translate.to_partner_center_ops`) and are listed on the record
-  and in the audit (:func:`over_cap`), never read as deleted.
+- at most ``partner_center.max_contacts`` of a referral's (:func:`capped`, on the Partner
+  Center side only): the first ones in the members' order sync, the rest stay in Partner Center
+  untouched (a write of the contacts keeps them, see
+  :func:`cosell.sync.core.translate.to_partner_center_ops`) and are listed on the record and in
+  the audit (:func:`over_cap`), never read as deleted.
 
 :func:`as_held` puts canonical contacts in that form on *both* sides, so what a create writes is
 what the CRM reads back and the base equals both sides right after it (no phantom change).

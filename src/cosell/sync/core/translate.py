@@ -46,7 +46,12 @@ def _canonical(spec: FieldSpec, raw: Any, side: Side, mapping: SyncMapping) -> V
     value = canonical(spec, raw, side, mapping)
     if spec.crm != CONTACTS:
         return value
-    return contacts.capped(contacts.as_held(value), mapping.partner_center.max_contacts)
+    held = contacts.as_held(value)
+    if side == "crm":
+        # Not capped: a contact a seller adds beyond the cap is an addition (sent to Partner
+        # Center with the left-out ones), never a reason to read another one as deleted.
+        return held
+    return contacts.capped(held, mapping.partner_center.max_contacts)
 
 
 def contacts_left_out(referral: Mapping[str, Any], mapping: SyncMapping) -> str | None:
