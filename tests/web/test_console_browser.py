@@ -30,6 +30,7 @@ from cosell.operations.call_meter import (
 from cosell.operations.checks import Check
 from cosell.operations.connection_health import keep_allowance, keep_checks
 from cosell.sandbox.servers import ServedApp, bind
+from cosell.store.alerts import Alert
 from cosell.store.records import TenantId
 from cosell.store.sql import Store, sqlite_url
 from cosell.sync.core.mapping import default_mapping
@@ -127,6 +128,33 @@ def _seed_health(store: Store, tenant: TenantId, clock: ManualClock) -> None:
     ]
     keep_checks(store, tenant, checks, now - timedelta(hours=2))
     keep_checks(store, tenant, checks, now - timedelta(minutes=3))  # unchanged: since stays
+    for alert, failed in (
+        (
+            Alert(
+                "referral:R-2",
+                "refused@1",
+                "refused",
+                "Fabrikam: refused",
+                "Close date",
+                "/records/R-2",
+            ),
+            None,
+        ),
+        (
+            Alert(
+                "connection:webhook registration",
+                "fail@1",
+                "connection",
+                "webhook registration: failing",
+                "taken over",
+            ),
+            "ops-mail: SMTPServerDisconnected: Connection unexpectedly closed",
+        ),
+    ):
+        store.add_alert(tenant, alert, ["sales-ops", "ops-mail"])
+        (due,) = store.due_alerts(tenant)
+        pending = ["ops-mail"] if failed else []
+        store.settle_alert(due.id, pending, failed, now + timedelta(minutes=2) if failed else None)
 
 
 def _evil_site(target: str) -> Starlette:

@@ -25,6 +25,7 @@ from cosell.operations.call_meter import (
 from cosell.operations.checks import Check
 from cosell.operations.conflicts import Resolution
 from cosell.operations.status import Expiring, ExpiringReferral
+from cosell.store.alerts import Alert
 from cosell.store.records import AuditEntry, LinkUpdate
 from cosell.store.sql import Store, sqlite_url
 from cosell.sync.core.mapping import default_mapping
@@ -253,6 +254,28 @@ def test_settings_page_is_for_admins_and_runs_the_doctor_on_demand(tmp_path: Pat
     checked = text_of(admin.get("/settings", params={"check": "1"}).text)
     assert "Partner Center sign-in fail invalid_grant sign in again" in checked
     assert ran == [1]
+    store.close()
+
+
+def test_settings_page_lists_recent_alerts_with_their_delivery(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    store = Store.open(sqlite_url(tmp_path), clock=clock)
+    console = ConsoleWorld(store, clock, None, ConsoleSetup(facts=[("Tenant", "acme")]))
+    sent = Alert("referral:R-1", "refused@1", "refused", "Contoso: refused", "CHF", "/records/R-1")
+    stuck = Alert("connection:CRM sign-in", "fail@1", "connection", "CRM sign-in: failing", "x")
+    store.add_alert(console.tenant, sent, ["teams"])
+    store.add_alert(console.tenant, stuck, ["teams", "mail"])
+    first, second = store.due_alerts(console.tenant)
+    store.settle_alert(first.id, [])
+    later = clock.now() + timedelta(minutes=1)
+    store.settle_alert(second.id, ["mail"], "mail: SMTPRecipientsRefused: {}", later)
+    page = text_of(console.sign_in("ada").get("/settings").text)
+    assert "refused Contoso: refused referral:R-1 sent" in page
+    assert (
+        "connection CRM sign-in: failing connection:CRM sign-in waiting for mail after 1 attempt"
+        in page
+    )
+    assert "SMTPRecipientsRefused" in page
     store.close()
 
 

@@ -129,6 +129,7 @@ def console_setup(
         ("Salesforce instance", sf.instance_url or "not set"),
         ("Salesforce sign-in", sf.auth_mode),
         ("Mapping", str(settings.sync.mapping_file or "the shipped default")),
+        ("Alert targets", _alert_targets(settings)),
     ]
 
     def doctor() -> list[Check]:
@@ -137,6 +138,12 @@ def console_setup(
 
     expiring = None if partner_center is None else cached_expiring(partner_center, clock)
     return ConsoleSetup(mapping_from_settings(settings), facts, doctor, expiring)
+
+
+def _alert_targets(settings: Settings) -> str:
+    """The targets by name and kind (their URLs and secrets are credentials: never shown)."""
+    targets = settings.alerts.targets
+    return ", ".join(f"{t.name} ({t.kind})" for t in targets) or "none"
 
 
 def console_sso(settings: Settings, auth: Authenticator) -> EntraSignIn | None:

@@ -1,6 +1,7 @@
 """``/mapping`` (the configured field mapping, previewed against a chosen record) and
-``/settings`` (what this deployment is configured with, its users, and the doctor's checks on
-demand). Both read only; the mapping and the checks are handed in by the service."""
+``/settings`` (what this deployment is configured with, its users, the doctor's checks on
+demand, and the recent alerts with their delivery). Both read only; the mapping and the checks
+are handed in by the service."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from starlette.routing import Route
 from cosell.operations.records_view import find_record
 from cosell.web.records_pages import detail_context
 from cosell.web.site import Site
+
+RECENT_ALERTS = 20
 
 
 class SetupPages:
@@ -49,6 +52,8 @@ class SetupPages:
         users = []
         if self.console.auth.directory is not None:
             users = await run_in_threadpool(self.console.auth.directory.listed)
+        store, tenant = self.console.store, self.console.tenant_id
+        alerts = await run_in_threadpool(store.recent_alerts, tenant, RECENT_ALERTS)
         return self.console.pages.render(
             request,
             "settings.html",
@@ -57,6 +62,7 @@ class SetupPages:
             checks=checks,
             can_check=setup.doctor is not None,
             users=users,
+            alerts=alerts,
         )
 
     def _preview(self, record_id: str) -> dict[str, Any]:
