@@ -266,9 +266,11 @@ class Backfill:
     ) -> Checkpoint:
         frozen = False
         for batch in self._batches(checkpoint.created_after):
-            todo = self._unfinished(batch, checkpoint, report)
+            links = {r.id: self.store.link_by_referral(self.tenant, r.id) for r in batch}
+            todo = [r for r in batch if not self._finished(links[r.id], checkpoint)]
+            report.skipped += len(batch) - len(todo)
+            links = {r.id: links[r.id] for r in todo}
             self.pc.prime(todo)
-            links = {r.id: self.store.link_by_referral(self.tenant, r.id) for r in todo}
             self.crm.prime([i for i, link in links.items() if link is None])
             linked = [link.opportunity_id for link in links.values() if link is not None]
             self.crm.prime_reads([i for i in linked if i])
@@ -290,17 +292,6 @@ class Backfill:
         for page in self.pc.client.list_pages(where, CREATED_ORDER):
             yield [pc_record(r.to_wire()) for r in page.referrals if r.id]
             self.pages += 1
-
-    def _unfinished(
-        self, page: list[PcRecord], checkpoint: Checkpoint, report: BackfillReport
-    ) -> list[PcRecord]:
-        todo = [
-            r
-            for r in page
-            if not self._finished(self.store.link_by_referral(self.tenant, r.id), checkpoint)
-        ]
-        report.skipped += len(page) - len(todo)
-        return todo
 
     # --- one batch --------------------------------------------------------------------------
 
