@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import tempfile
@@ -80,6 +81,10 @@ def new_referral(n: int) -> dict[str, object]:
     }
 
 
+def _cpu(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
+
+
 def run(
     workers: int, records: int, latency: float, base: str, deadline: float, concurrency: int
 ) -> dict[str, float]:
@@ -92,6 +97,8 @@ def run(
         engine = sa.create_engine(url)
         try:
             sandbox.start()
+            own_before = resource.getrusage(resource.RUSAGE_SELF)
+            workers_before = resource.getrusage(resource.RUSAGE_CHILDREN)
             assert sandbox.emulators is not None
             pc = sandbox.emulators.partner_center.url
             sf = sandbox.emulators.salesforce.url
@@ -133,6 +140,8 @@ def run(
         finally:
             engine.dispose()
             sandbox.stop()
+            own = resource.getrusage(resource.RUSAGE_SELF)
+            kids = resource.getrusage(resource.RUSAGE_CHILDREN)
             del os.environ["COSELL_SERVICE__WORKERS"]
     return {
         "synced": len(seen),
@@ -140,6 +149,9 @@ def run(
         "p50": statistics.median(lags) if lags else float("nan"),
         "p99": lags[min(len(lags) - 1, int(len(lags) * 0.99))] if lags else float("nan"),
         "duplicates": float(duplicates),
+        # CPU seconds per synced record: the emulators + web process, and the workers
+        "cpu_web": _cpu(own) - _cpu(own_before),
+        "cpu_workers": _cpu(kids) - _cpu(workers_before),
     }
 
 
@@ -167,7 +179,9 @@ def main() -> None:
         print(
             f"workers={workers} x {args.concurrency}: {r['synced']:.0f}/{args.records} synced, "
             f"{r['throughput']:.1f} records/s, p50 {r['p50']:.2f}s, p99 {r['p99']:.2f}s, "
-            f"duplicates {r['duplicates']:.0f}",
+            f"duplicates {r['duplicates']:.0f}, CPU per record: emulators+web "
+            f"{r['cpu_web'] / max(r['synced'], 1):.2f}s, workers "
+            f"{r['cpu_workers'] / max(r['synced'], 1):.2f}s",
             flush=True,
         )
     one = results.get(1)
