@@ -14,11 +14,19 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cosell.cli.common import command_deps, config_option, fail, reported, settings_for
+from cosell.cli.common import (
+    command_deps,
+    config_option,
+    fail,
+    reported,
+    selected_tenant,
+    settings_for,
+)
 from cosell.clients.connect import followed_clock, partner_center_client
 from cosell.clients.partner_center import PartnerCenterClient
 from cosell.errors import Conflict
 from cosell.service.logging import configure_logging
+from cosell.settings import load_settings
 from cosell.webhooks.events import EVENTS, TEST_EVENT
 from cosell.webhooks.registration import WebhookRegistration
 
@@ -68,7 +76,10 @@ def _serve(config_path: Path | None, log_format: str | None, role: Role) -> None
     from cosell.service.runtime import build_runtime
     from cosell.sync.engine.engine import queue_handler
 
-    settings = settings_for(config_path)
+    with reported():  # every tenant, unless --tenant names one
+        settings = load_settings(config_path)
+        if selected_tenant() is not None:
+            settings = settings.for_tenant(selected_tenant())
     json_logs = (log_format or settings.service.log_format) == "json"
     configure_logging("json" if json_logs else "console", settings.service.log_level)
     deps = command_deps()

@@ -122,6 +122,8 @@ class DistributedQueue:
         self._thread: threading.Thread | None = None
         self._worker: Worker | None = None
         self._canonical = canonical or self._pair_key
+        self._periodic: dict[str, dict[TenantId, Periodic]] = {}
+        self._periodic_tasks: dict[str, Any] = {}
         self.runner = Runner(max_attempts=max_attempts, reread_limit=reread_limit)
         self.runner.handler, self.runner.on_halt = handler, on_halt
         if retry is not None:
@@ -145,13 +147,25 @@ class DistributedQueue:
 
         procrastinate records each (task, tenant, period) it defers, so however many workers
         run, each period's work is queued once. ``cron`` may have a sixth field for seconds.
+        Called again with the same ``name`` for other tenants, each tenant runs its own ``work``.
         """
+        works = self._periodic.get(name)
+        if works is None:
+            works = self._periodic[name] = {}
 
-        def run(timestamp: int, tenant: int) -> None:
-            work(TenantId(tenant), timestamp)
+            def run(timestamp: int, tenant: int) -> None:
+                found = works.get(TenantId(tenant))
+                if found is None:
+                    log.warning("periodic %s: no tenant %s in this deployment", name, tenant)
+                    return
+                found(TenantId(tenant), timestamp)
 
-        task = self.app.task(name=f"cosell.periodic.{name}", queue=QUEUE_NAME)(run)
+            self._periodic_tasks[name] = self.app.task(
+                name=f"cosell.periodic.{name}", queue=QUEUE_NAME
+            )(run)
+        task = self._periodic_tasks[name]
         for tenant in tenants:
+            works[tenant] = work
             self.app.periodic(
                 cron=cron, periodic_id=f"{name}:{tenant}", task_kwargs={"tenant": int(tenant)}
             )(task)

@@ -26,6 +26,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
@@ -86,8 +87,14 @@ class EmbeddedQueue:
         idle_wait: float = 5.0,
         on_halt: HaltHook | None = None,
         heartbeat: float | None = None,
+        tenant_slots: int | None = None,
     ) -> None:
+        """``tenant_slots``: the most workers one tenant's keys may hold at once (a deployment
+        of several tenants keeps the rest for the others); ``None``: no limit."""
         self._store = store
+        self._tenant_slots = tenant_slots
+        self._claim_lock = threading.Lock()
+        self._tenant_busy: Counter[TenantId] = Counter()
         self._handler = handler
         self._workers = workers
         self._clock = clock or store.clock
@@ -245,7 +252,9 @@ class EmbeddedQueue:
                     continue
             except Exception:
                 log.exception("queue worker %s failed; pausing", owner)
-            wait = self._wait_seconds()
+            # With a tenant at its share, what is due may be its keys: wait for a slot to free
+            # (or new work) instead of polling for them.
+            wait = self._idle_wait if self._a_tenant_is_full() else self._wait_seconds()
             with self._cond:
                 if self._stopping:
                     return
@@ -271,12 +280,32 @@ class EmbeddedQueue:
         return min(max(seconds, 0.01), self._idle_wait)
 
     def _step(self, owner: str) -> bool:
-        """Claim and process one job; False when nothing is due."""
-        claimed = self._store.claim(owner, self._clock.now(), self._lease_seconds, limit=1)
+        """Claim and process one job; False when nothing is due (for a tenant with a free slot)."""
+        with self._claim_lock:
+            slots = self._tenant_slots
+            full = [t for t, n in self._tenant_busy.items() if slots is not None and n >= slots]
+            claimed = self._store.claim(
+                owner, self._clock.now(), self._lease_seconds, limit=1, skip_tenants=full
+            )
+            for job in claimed:
+                self._tenant_busy[job.tenant_id] += 1
         for job in claimed:
-            self._count(claimed=1)
-            self._process(job)
+            try:
+                self._count(claimed=1)
+                self._process(job)
+            finally:
+                with self._claim_lock:
+                    self._tenant_busy[job.tenant_id] -= 1
+                if self._tenant_slots is not None:
+                    with self._cond:  # a tenant's slot is free: a waiting worker may take it
+                        self._generation += 1
+                        self._cond.notify()
         return bool(claimed)
+
+    def _a_tenant_is_full(self) -> bool:
+        slots = self._tenant_slots
+        with self._claim_lock:
+            return slots is not None and any(n >= slots for n in self._tenant_busy.values())
 
     def _new_owner(self) -> str:
         return f"{self._owner}:{next(self._thread_ids)}"

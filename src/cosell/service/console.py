@@ -65,8 +65,8 @@ def console_hosts(settings: Settings) -> list[str]:
     """The ``Host`` names the app answers; a warning when only loopback names would pass on a
     service listening on every address (webhooks through a proxy would get 400)."""
     service = settings.service
-    public = settings.partner_center.webhook_public_url
-    hosts = allowed_hosts(service.host, service.allowed_hosts, [public])
+    publics = [one.partner_center.webhook_public_url for one in settings.tenant_settings()]
+    hosts = allowed_hosts(service.host, service.allowed_hosts, publics)
     if set(hosts) <= set(LOOPBACK_HOSTS) and service.host not in LOOPBACK_HOSTS:
         log.warning(
             "service.hosts_loopback_only",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -179,6 +179,19 @@ def every(seconds: float) -> str:
     return f"0 */{minutes} * * * *"
 
 
+@dataclass
+class _TenantService:
+    """One tenant's share of the service: its clients, handler, signals, receiver, console."""
+
+    parts: ServiceParts
+    handler: Handler
+    status: ServiceStatus
+    flushes: list[Callable[[], None]]
+    signals: list[SignalLoop] = field(default_factory=list)
+    receiver: WebhookReceiver | None = None
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+
 def build_runtime(
     settings: Settings,
     handler_factory: HandlerFactory,
@@ -187,7 +200,13 @@ def build_runtime(
     http: HttpFactory = default_http,
     role: Role = "all",
 ) -> Runtime:
-    """Everything ``cosell run`` (or ``web``, or ``worker``) runs, built from validated settings."""
+    """Everything ``cosell run`` (or ``web``, or ``worker``) runs, built from validated settings.
+
+    With several ``[tenants]`` one process serves them all over one store and one queue: each
+    tenant has its own clients, signals and webhook path (``/webhooks/partner-center/<name>``),
+    the queue runs each key with its tenant's handler, and no tenant may hold every worker
+    (the others keep a reserve, so one tenant's throttling or outage never stalls them).
+    """
     distributed = settings.service.queue == "procrastinate"
     if role != "all" and not distributed:
         raise ConfigError(
@@ -195,18 +214,108 @@ def build_runtime(
             f'`cosell {role}` needs "procrastinate" (and a PostgreSQL database_url); '
             "`cosell run` serves the embedded queue in one process",
         )
-    settings.require_partner_center()
-    settings.require_crm()
+    every_tenant = settings.tenant_settings()
+    for configured in every_tenant:
+        configured.require_partner_center()
+        configured.require_crm()
     opened: list[httpx.Client] = []
     tracked = _tracking(http, opened)
     store = _open_store(settings, clock)
+    metrics = ServiceMetrics()
+    several = settings.multi_tenant
+    tenants = [
+        _tenant_service(c, store, clock, tracked, metrics, handler_factory, watch=not several)
+        for c in every_tenant
+    ]
+    by_id = {t.parts.tenant: t for t in tenants}
+
+    def handler(job: Job) -> None:
+        found = by_id.get(job.tenant_id)
+        if found is None:
+            raise ConfigError("tenants", f"no tenant with id {job.tenant_id} in this deployment")
+        found.handler(job)
+
+    workers = settings.service.workers
+    queue: Queue
+    if distributed:
+        try:
+            queue = DistributedQueue(
+                store,
+                handler=handler,
+                on_halt=_log_halt,
+                workers=workers,
+                max_attempts=settings.sync.max_attempts,
+            )
+        except ValueError as exc:
+            raise ConfigError("service.database_url", str(exc)) from None
+    else:
+        queue = EmbeddedQueue(
+            store,
+            handler,
+            workers=workers,
+            clock=clock,
+            max_attempts=settings.sync.max_attempts,
+            lease_seconds=settings.service.lease_seconds,
+            on_halt=_log_halt,
+            tenant_slots=max(workers - (len(tenants) - 1), 1) if several else None,
+        )
+    for one in tenants:
+        _wire_signals(one, queue, metrics, tracked)
+    first = tenants[0]
+    receivers = {t.parts.settings.tenant.name: t.receiver for t in tenants if t.receiver}
+    app = create_app(
+        receiver=first.receiver if not several else None,
+        receivers=receivers if several else None,
+        status=first.status,
+        metrics=metrics,
+        health_check=partial(store.stats, first.parts.tenant),
+        dashboard=None if several else _dashboard(first.parts, first.status),
+        allowed_hosts=console_hosts(settings),
+    )
+    server = WebServer(app, settings.service.host, settings.service.port)
+    flushes = [flush for t in tenants for flush in t.flushes]
+    own = [close for t in tenants for close in t.closers]
+    closers = [*own, *flushes, *(client.close for client in opened), store.close]
+    signals = [loop for t in tenants for loop in t.signals]
+    if role == "web":
+        assert isinstance(queue, DistributedQueue)
+        return Runtime(queue=_Deferring(queue), server=server, closers=closers)
+    if role == "worker":
+        assert isinstance(queue, DistributedQueue)
+        for one in tenants:
+            sync = one.parts.settings.sync
+            periods = {
+                POLL: sync.poll_min_interval,
+                HUBSPOT_POLL: sync.poll_min_interval,
+                SWEEP: sync.sweep_interval,
+                RELATED_POLL: sync.related_poll_interval,
+                ALERTS: settings.alerts.interval,
+                HEALTH: settings.alerts.health_interval,
+            }
+            for loop in one.signals:
+                cron = every(periods.get(loop.name, sync.verify_interval))
+                queue.add_periodic(loop.name, cron, _look_once(loop), [one.parts.tenant])
+        return Runtime(queue=queue, closers=closers)
+    return Runtime(queue=queue, signals=signals, server=server, closers=closers)
+
+
+def _tenant_service(
+    settings: Settings,
+    store: Store,
+    clock: Clock,
+    tracked: HttpFactory,
+    metrics: ServiceMetrics,
+    handler_factory: HandlerFactory,
+    *,
+    watch: bool,
+) -> _TenantService:
+    """One tenant's clients (metered under its own budgets) and handler."""
     tenant = store.ensure_tenant(settings.tenant.name)
     meter = CallMeter(store, tenant, clock)
     crm_meter = CallMeter(store, tenant, clock, name=CRM_CALLS)
     latency = [CallMeter(store, tenant, clock, name=n) for n in (PROPAGATIONS, PROPAGATION_MS)]
     pc_hosts = {settings.partner_center.api_url, settings.partner_center.webhook_api_url}
     crm_hosts = {str(settings.salesforce.instance_url), settings.hubspot.api_url}
-    metrics = ServiceMetrics()
     counted = _counted(tracked, metrics, pc_hosts, crm_hosts)
     crm_http = crm_meter.metered(counted, crm_hosts)
     on_hubspot = settings.sync.crm == "hubspot"
@@ -219,70 +328,27 @@ def build_runtime(
         None if on_hubspot else salesforce_client(settings, clock, crm_http),
         hubspot_client(settings, clock, crm_http) if on_hubspot else None,
     )
-    status = _observers(parts, metrics)
+    status = _observers(parts, metrics, watch=watch)
     handler = _timed(handler_factory(parts), metrics, clock, latency)
-    queue: Queue
-    if distributed:
-        try:
-            queue = DistributedQueue(
-                store,
-                handler=handler,
-                on_halt=_log_halt,
-                workers=settings.service.workers,
-                max_attempts=settings.sync.max_attempts,
-            )
-        except ValueError as exc:
-            raise ConfigError("service.database_url", str(exc)) from None
-    else:
-        queue = EmbeddedQueue(
-            store,
-            handler,
-            workers=settings.service.workers,
-            clock=clock,
-            max_attempts=settings.sync.max_attempts,
-            lease_seconds=settings.service.lease_seconds,
-            on_halt=_log_halt,
-        )
-    poll, sweep, related = _signals(parts, queue, status, metrics)
-    receiver = _receiver(parts, queue, sweep.wake, status, metrics, tracked)
-    app = create_app(
-        receiver=receiver,
-        status=status,
-        metrics=metrics,
-        health_check=partial(store.stats, tenant),
-        dashboard=_dashboard(parts, status),
-        allowed_hosts=console_hosts(settings),
-    )
-    server = WebServer(app, settings.service.host, settings.service.port)
     flushes = [m.flush for m in (meter, crm_meter, *latency)]
-    closers = [*flushes, *(client.close for client in opened), store.close]
-    signals = [poll, sweep] if related is None else [poll, related, sweep]
-    if settings.sync.verify_pairs > 0:
-        signals.append(_verify_loop(parts, queue, status, metrics))
-    signals.append(_health_loop(parts, status, metrics))
-    if settings.alerts.targets:
+    return _TenantService(parts, handler, status, flushes)
+
+
+def _wire_signals(
+    one: _TenantService, queue: Queue, metrics: ServiceMetrics, tracked: HttpFactory
+) -> None:
+    """The tenant's polls, sweep, checks and webhook receiver, feeding the shared queue."""
+    parts, status = one.parts, one.status
+    poll, sweep, related = _signals(parts, queue, status, metrics)
+    one.receiver = _receiver(parts, queue, sweep.wake, status, metrics, tracked)
+    one.signals = [poll, sweep] if related is None else [poll, related, sweep]
+    if parts.settings.sync.verify_pairs > 0:
+        one.signals.append(_verify_loop(parts, queue, status, metrics))
+    one.signals.append(_health_loop(parts, status, metrics))
+    if parts.settings.alerts.targets:
         alert_loop = _alert_loop(parts, status, metrics)
-        signals.append(alert_loop)
-        closers.insert(0, _wake_on_parked(alert_loop, tenant))
-    if role == "web":
-        assert isinstance(queue, DistributedQueue)
-        return Runtime(queue=_Deferring(queue), server=server, closers=closers)
-    if role == "worker":
-        assert isinstance(queue, DistributedQueue)
-        sync = settings.sync
-        periods = {
-            POLL: sync.poll_min_interval,
-            HUBSPOT_POLL: sync.poll_min_interval,
-            SWEEP: sync.sweep_interval,
-            RELATED_POLL: sync.related_poll_interval,
-            ALERTS: settings.alerts.interval,
-            HEALTH: settings.alerts.health_interval,
-        }
-        for loop in signals:
-            cron = every(periods.get(loop.name, sync.verify_interval))
-            queue.add_periodic(loop.name, cron, _look_once(loop), [tenant])
-        return Runtime(queue=queue, closers=closers)
-    return Runtime(queue=queue, signals=signals, server=server, closers=closers)
+        one.signals.append(alert_loop)
+        one.closers.append(_wake_on_parked(alert_loop, parts.tenant))
 
 
 def _look_once(loop: SignalLoop) -> Callable[[TenantId, int], None]:
@@ -350,7 +416,9 @@ def _counted(
     return make
 
 
-def _observers(parts: ServiceParts, metrics: ServiceMetrics) -> ServiceStatus:
+def _observers(
+    parts: ServiceParts, metrics: ServiceMetrics, *, watch: bool = True
+) -> ServiceStatus:
     def depth() -> int:
         return parts.store.stats(parts.tenant).queue_depth
 
@@ -365,8 +433,9 @@ def _observers(parts: ServiceParts, metrics: ServiceMetrics) -> ServiceStatus:
     def states() -> dict[str, int]:
         return dict(Counter(r.state for r in all_records(parts.store, parts.tenant)))
 
-    metrics.watch_queue(gauges)
-    metrics.watch_ledger(partial(outcome_counts, parts.store, parts.tenant), states)
+    if watch:  # the gauges have no tenant label yet: a deployment of several does not show them
+        metrics.watch_queue(gauges)
+        metrics.watch_ledger(partial(outcome_counts, parts.store, parts.tenant), states)
     return RecordingStatus(
         parts.settings.tenant.name, parts.clock, depth, cursors=parts.store, tenant_id=parts.tenant
     )

@@ -6,7 +6,7 @@ after the current run, so a signal that arrives during a reconcile is never lost
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -65,10 +65,18 @@ def enqueue(
 
 
 def claim(
-    conn: Connection, owner: str, now: datetime, lease_seconds: float, limit: int
+    conn: Connection,
+    owner: str,
+    now: datetime,
+    lease_seconds: float,
+    limit: int,
+    skip_tenants: Collection[TenantId] = (),
 ) -> list[Job]:
-    """Lease up to ``limit`` due keys that nobody holds (or whose lease expired)."""
+    """Lease up to ``limit`` due keys that nobody holds (or whose lease expired), none of a
+    tenant in ``skip_tenants`` (those holding their share of the workers)."""
     free = sa.or_(queue.c.lease_until.is_(None), queue.c.lease_until < now)
+    if skip_tenants:
+        free = sa.and_(free, queue.c.tenant_id.not_in([int(t) for t in skip_tenants]))
     # A materialized CTE picks the rows exactly once: a plain `IN (subquery)` may be re-run by
     # PostgreSQL's planner, and with SKIP LOCKED each run can pick different rows.
     picked = (

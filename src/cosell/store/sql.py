@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -211,10 +211,18 @@ class Store:
                 batch = keys[start : start + ENQUEUE_BATCH]
                 jobs.enqueue(conn, tenant, batch, due_at or now, priority, now)
 
-    def claim(self, owner: str, now: datetime, lease_seconds: float, limit: int = 1) -> list[Job]:
-        """Lease up to ``limit`` due keys; a key is never leased twice at once."""
+    def claim(
+        self,
+        owner: str,
+        now: datetime,
+        lease_seconds: float,
+        limit: int = 1,
+        skip_tenants: Collection[TenantId] = (),
+    ) -> list[Job]:
+        """Lease up to ``limit`` due keys, none of ``skip_tenants``; a key is never leased twice
+        at once."""
         with self._tx() as conn:
-            return jobs.claim(conn, owner, now, lease_seconds, limit)
+            return jobs.claim(conn, owner, now, lease_seconds, limit, skip_tenants)
 
     def complete(self, job: Job) -> bool:
         """The run succeeded. False when the lease had been lost to another worker."""

@@ -7,14 +7,14 @@ Every response carries the security headers; with ``allowed_hosts`` a request na
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -32,14 +32,19 @@ if TYPE_CHECKING:  # the dashboard reads the store: it loads only where a store 
 
 def create_app(
     *,
-    receiver: WebhookReceiver,
+    receiver: WebhookReceiver | None,
+    receivers: Mapping[str, WebhookReceiver] | None = None,
     status: ServiceStatus,
     metrics: ServiceMetrics,
     health_check: HealthCheck | None = None,
     dashboard: Dashboard | None = None,
     allowed_hosts: Sequence[str] | None = None,
 ) -> Starlette:
-    """Build the app from its parts; every dependency is passed in."""
+    """Build the app from its parts; every dependency is passed in.
+
+    ``receivers`` (a deployment of several tenants): each tenant's webhook receiver by name,
+    at ``/webhooks/partner-center/<name>``; an unknown name gets 404.
+    """
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
@@ -48,13 +53,32 @@ def create_app(
         *(_console(dashboard) if dashboard is not None else _status_home(status)),
         Route("/healthz", health_endpoint(health_check), methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
-        Route(PATH, receiver.endpoint, methods=["POST"]),
+        *_webhook_routes(receiver, receivers),
         Mount("/static", StaticFiles(packages=[("cosell.web", "static")]), name="static"),
     ]
     middleware = [Middleware(SecurityHeaders)]
     if allowed_hosts is not None:
         middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)))
     return Starlette(routes=routes, middleware=middleware)
+
+
+def _webhook_routes(
+    receiver: WebhookReceiver | None, receivers: Mapping[str, WebhookReceiver] | None
+) -> list[BaseRoute]:
+    routes: list[BaseRoute] = []
+    if receiver is not None:
+        routes.append(Route(PATH, receiver.endpoint, methods=["POST"]))
+    if receivers:
+        by_name = dict(receivers)
+
+        async def tenant_endpoint(request: Request) -> Response:
+            found = by_name.get(str(request.path_params["tenant"]))
+            if found is None:
+                return JSONResponse({"status": "unknown tenant"}, 404)
+            return await found.endpoint(request)
+
+        routes.append(Route(f"{PATH}/{{tenant}}", tenant_endpoint, methods=["POST"]))
+    return routes
 
 
 def _status_home(status: ServiceStatus) -> list[BaseRoute]:

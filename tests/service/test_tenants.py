@@ -1,0 +1,170 @@
+"""Several tenants in one deployment: two tenants, each with its own Partner Center and
+Salesforce emulator pair, served by one ``cosell run`` runtime over one store and one queue."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from cosell.clients.connect import partner_center_client, salesforce_client
+from cosell.clock import SystemClock
+from cosell.queue.embedded import EmbeddedQueue
+from cosell.sandbox import connector
+from cosell.sandbox.emulators import Emulators, start_emulators
+from cosell.service.runtime import Runtime, build_runtime
+from cosell.settings import Settings, tenant_env_prefix
+from cosell.store.records import TenantId
+from cosell.store.schema import queue as queue_table
+from cosell.store.sql import Store
+from cosell.sync.engine.engine import queue_handler
+from cosell.webhooks.events import EVENTS, webhook_path
+from support.wait import wait_until
+
+NAMES = ("alpha", "beta")
+QUICK = {"poll_min_interval": 0.5, "poll_max_interval": 1.0, "sweep_interval": 60.0}
+
+
+@dataclass
+class Deployment:
+    settings: Settings
+    runtime: Runtime
+    emulators: dict[str, Emulators]
+    store: Store
+    ids: dict[str, TenantId]
+
+    def pc(self, name: str) -> str:
+        return self.emulators[name].partner_center.url
+
+    def share(self, name: str, title: str) -> str:
+        body = {"name": title, "type": "Shared", "customerProfile": {"name": f"{title} Ltd"}}
+        made = httpx.post(f"{self.pc(name)}/_emulator/referrals", json=body, timeout=10)
+        made.raise_for_status()
+        return str(made.json()["id"])
+
+    def linked(self, name: str, referral_id: str) -> bool:
+        link = self.store.link_by_referral(self.ids[name], referral_id)
+        return link is not None and link.opportunity_id is not None
+
+    def opportunities(self, name: str) -> list[dict[str, Any]]:
+        tenant = self.settings.for_tenant(name)
+        with connector.opened_clients() as http:
+            crm = salesforce_client(tenant, SystemClock(), http)
+            return list(crm.query_all("SELECT Id, Name, Referral_Identifier__c FROM Opportunity"))
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
+    emulators: dict[str, Emulators] = {}
+    runtime: Runtime | None = None
+    try:
+        tenants: dict[str, Any] = {}
+        for name in NAMES:
+            state = tmp_path / name
+            state.mkdir()
+            emulators[name] = found = start_emulators(state, 0, 0)
+            data = connector.config_data(found, state, 0)
+            data["partner_center"]["emulated_clock"] = False
+            tenants[name] = {
+                "partner_center": data["partner_center"],
+                "salesforce": data["salesforce"],
+            }
+            for variable, value in connector.secret_env(found).items():
+                monkeypatch.setenv(
+                    tenant_env_prefix(name) + variable.removeprefix("COSELL_"), value
+                )
+        data = connector.config_data(emulators[NAMES[0]], tmp_path, 0)
+        data["sync"] = {**data["sync"], **QUICK}
+        data["service"]["workers"] = 2
+        settings = Settings(
+            service=data["service"],
+            sync=data["sync"],
+            tenants=tenants,  # type: ignore[arg-type]
+        )
+        for name in NAMES:
+            connector.set_up_salesforce(settings.for_tenant(name))
+        runtime = build_runtime(settings, queue_handler, clock=SystemClock())
+        runtime.start()
+        assert runtime.server is not None
+        for name in NAMES:
+            with connector.opened_clients() as http:
+                client = partner_center_client(settings.for_tenant(name), SystemClock(), http)
+                url = f"{runtime.server.address}{webhook_path(name)}"
+                client.register_or_overwrite(url, list(EVENTS), overwrite=True)
+        store = Store.open(settings.database_url)
+        ids = {name: store.ensure_tenant(name) for name in NAMES}
+        yield Deployment(settings, runtime, emulators, store, ids)
+        store.close()
+    finally:
+        if runtime is not None:
+            runtime.stop(timeout=30)
+        for found in emulators.values():
+            found.stop()
+            found.pc_app.state.emulator.close()
+
+
+def test_a_webhook_for_one_tenant_never_touches_the_other(deployment: Deployment) -> None:
+    referral = deployment.share("alpha", "Alpha deal")
+    wait_until(lambda: deployment.linked("alpha", referral), 30, 0.1, "alpha's link")
+    alpha = deployment.opportunities("alpha")
+    assert [o["Referral_Identifier__c"] for o in alpha] == [referral]
+    assert deployment.opportunities("beta") == []
+    beta = deployment.ids["beta"]
+    assert deployment.store.recent_audit(beta) == []
+    assert deployment.store.ledger(beta) == []
+    assert deployment.store.link_by_referral(beta, referral) is None
+    assert deployment.store.stats(beta).links_by_state == {}
+    # beta's Partner Center was never asked about alpha's referral
+    calls = deployment.emulators["beta"].pc_app.state.emulator.calls.snapshot()["calls"]
+    assert not [c for c in calls if "referrals/{id}" in c]
+    assert [
+        c
+        for c in deployment.emulators["alpha"].pc_app.state.emulator.calls.snapshot()["calls"]
+        if "referrals/{id}" in c
+    ]
+
+
+def test_a_webhook_for_an_unknown_tenant_is_refused(deployment: Deployment) -> None:
+    assert deployment.runtime.server is not None
+    url = f"{deployment.runtime.server.address}{webhook_path('gamma')}"
+    assert httpx.post(url, json={"EventName": "referral-created"}).status_code == 404
+
+
+def test_one_tenants_throttled_partner_center_does_not_delay_the_other(
+    deployment: Deployment,
+) -> None:
+    throttle = {
+        "kind": "throttle",
+        "params": {"retry_after": 4},
+        "rate": 1.0,
+        "path": "/v1.0/engagements",
+    }
+    httpx.post(f"{deployment.pc('alpha')}/_emulator/faults", json=throttle).raise_for_status()
+    throttled = [deployment.share("alpha", f"Alpha {n}") for n in range(4)]
+    alpha = deployment.ids["alpha"]
+    queue = deployment.runtime.queue
+    assert isinstance(queue, EmbeddedQueue)
+    queue.enqueue_many(alpha, [f"referral:{r}" for r in throttled])
+    # alpha's keys take what workers they may: each reconcile now sleeps through the client's
+    # 4-second Retry-Afters before it gives up
+    wait_until(lambda: deployment.store.stats(alpha).leased, 10, 0.05, "alpha holding a worker")
+    started = time.monotonic()
+    referral = deployment.share("beta", "Beta deal")
+    wait_until(lambda: deployment.linked("beta", referral), 30, 0.1, "beta's link")
+    took = time.monotonic() - started
+    print(f"beta synced in {took:.1f}s while alpha's Partner Center throttled every call")
+    # beta did not wait for an alpha reconcile to give up: none has failed yet
+    assert not any(deployment.linked("alpha", r) for r in throttled)
+    with deployment.store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(queue_table.c.last_error).where(queue_table.c.tenant_id == alpha)
+        )
+        assert [row.last_error for row in rows] == [None] * len(throttled)
+    # alpha's in-flight reconciles end soon once its API answers again
+    httpx.delete(f"{deployment.pc('alpha')}/_emulator/faults").raise_for_status()
