@@ -336,7 +336,6 @@ class Reconcile:
         guard.after(_written(decided, pc_wrote, crm_wrote), wrote=pc_wrote or crm_wrote)
         self.status.audit_left_out(pc_after, snap.crm.id)
         changed = not snap.linked or new_base != (snap.link.base if snap.link else None)
-        link = snap.link
         changed = changed or self.wrote_ahead
         if changed or audit_trail.has_news(self.entries) or noticed:
             stored = self.status.to_store()
@@ -352,17 +351,14 @@ class Reconcile:
             ids = (pc_after.id, snap.crm.id)
             self.ledger.put(ledger_states.waiting(unready_fields, unready, *ids))
             raise NotReady(unready)
-        self._settle(decided, pc_after, notice, link.id if link else None)
+        self._settle(decided, pc_after, notice)
 
-    def _settle(
-        self, decided: Plan, pc: PcRecord, notice: AuditEntry | None, link_id: int | None
-    ) -> None:
+    def _settle(self, decided: Plan, pc: PcRecord, notice: AuditEntry | None) -> None:
         crm = self.snap.crm
         assert crm is not None
-        ctx = self.ctx
-        open_conflicts = [
-            c for c in ctx.store.conflicts(ctx.tenant, "open") if c.link_id == link_id
-        ]
+        # A field waiting for a person is planned as a manual conflict on every pass until it
+        # is resolved, so the plan says it without reading the conflicts table.
+        waiting = {c.field for c in decided.conflicts if c.resolution == "manual"}
         closed = None
         if str(pc.raw.get("status") or "") == "Closed":
             closed = f"Closed: {pc.raw.get('substatus') or 'closed'} in Partner Center"
@@ -370,7 +366,7 @@ class Reconcile:
             decided,
             pc.id,
             crm.id,
-            conflicts=len(open_conflicts),
+            conflicts=len(waiting),
             closed=closed,
             notice=notice.message if notice else None,
         )
