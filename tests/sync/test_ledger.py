@@ -141,6 +141,15 @@ def test_a_refused_referral_is_refused_then_expired_and_stays_listed(world: Worl
     assert listed["state"] == "expired"
     assert world.store.dead_letter_for(world.tenant, f"referral:{rid}") is not None
 
+    # An operator's retry takes the dead letter off; the pass that follows settles nothing, so
+    # the record stays expired and dead-lettered.
+    assert world.store.retry_dead_letter(world.tenant, f"referral:{rid}")
+    assert world.queue().run_until_idle(timeout=30).dead_lettered == 1
+    assert state_of(world, rid)[0] == "expired"
+    letter = world.store.dead_letter_for(world.tenant, f"referral:{rid}")
+    assert letter is not None
+    assert letter.reason.count("never reached the CRM") == 1
+
 
 def test_a_dead_letter_stays_when_a_later_pass_settles_nothing(world: World) -> None:
     opp_id = world.opportunity(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from cosell.clients.salesforce_records import parse_datetime
 from cosell.errors import CosellError, StaleWrite
-from cosell.store.records import AuditEntry, LedgerUpdate, LinkUpdate
+from cosell.store.records import AuditEntry, LedgerRow, LedgerUpdate, LinkUpdate
 from cosell.sync.core import audit_trail, solutions
 from cosell.sync.core import pending as flight
 from cosell.sync.core.leads import lead_fields
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 REFUSED_PATH = "Partner Center does not accept updates of {path}"
 LEAD_MADE = "imported as CRM lead"
+NEVER_REACHED = "it never reached the CRM"
 
 
 class ExpiredBeforeSync(CosellError):
@@ -195,23 +196,41 @@ class Reconcile:
         return off and self.ledger.known(crm.id) not in (None, "skipped")
 
     def _keep_dead_letter(self, message: str) -> None:
-        """A referral refused earlier (a dead letter) that is now left out (it expired, it closed)
-        never reached the CRM: the dead letter stays, saying both, instead of being cleared by
-        this pass that did nothing."""
+        """A referral refused earlier (a dead letter, or still refused in the ledger after a
+        retry took the dead letter off) that is now left out (it expired, it closed) never
+        reached the CRM: it stays dead-lettered and ``expired``, saying both, instead of being
+        cleared by this pass that did nothing."""
         pc, ctx = self.snap.pc, self.ctx
         assert pc is not None
         letter = ctx.store.dead_letter_for(ctx.tenant, f"referral:{pc.id}")
-        if letter is None:
+        prior = ctx.store.ledger_for(ctx.tenant, pc.id)
+        unsettled = prior is not None and prior.state in ("refused", "waiting", "expired")
+        if letter is None and not unsettled:
             return
-        prefix = f"{ExpiredBeforeSync.__name__}: "
-        if letter.reason.startswith(prefix):
-            reason = letter.reason.removeprefix(prefix)
+        if letter is not None:
+            earlier = letter.reason
         else:
-            reason = f"{message}; it never reached the CRM: {letter.reason}"
-        substatus = str(pc.raw.get("substatus") or pc.raw.get("status") or "Closed")
-        words = f"{substatus} before it reached the CRM: {_refusal_of(reason)}"
-        self.ledger.put(LedgerUpdate("expired", pc.id, reason=words, raw=reason))
+            assert prior is not None
+            earlier = prior.raw or prior.reason
+        prefix = f"{ExpiredBeforeSync.__name__}: "
+        if earlier.startswith(prefix) or NEVER_REACHED in earlier:
+            reason = earlier.removeprefix(prefix)
+        else:
+            reason = f"{message}; {NEVER_REACHED}: {earlier}"
+        self.ledger.put(
+            LedgerUpdate("expired", pc.id, reason=self._expired_words(prior), raw=reason)
+        )
         raise ExpiredBeforeSync(reason)
+
+    def _expired_words(self, prior: LedgerRow | None) -> str:
+        """What a seller reads: how it closed, and the side's words from the refusal."""
+        pc = self.snap.pc
+        assert pc is not None
+        if prior is not None and prior.state == "expired":
+            return prior.reason
+        substatus = str(pc.raw.get("substatus") or pc.raw.get("status") or "Closed")
+        why = prior.reason if prior is not None else "a side refused it"
+        return f"{substatus} before it reached the CRM: {why}"
 
     # --- creates ---------------------------------------------------------------------------------
 
@@ -516,12 +535,6 @@ def _written(decided: Plan, pc_wrote: bool, crm_wrote: bool) -> dict[str, object
     if crm_wrote:
         written |= {f"{k} → CRM": v for k, v in decided.to_crm.items()}
     return written
-
-
-def _refusal_of(reason: str) -> str:
-    """The side's words inside a dead letter's reason (after its error class)."""
-    tail = reason.rpartition("never reached the CRM: ")[2]
-    return tail.partition(": ")[2] or tail
 
 
 def _rebased(move: rebase.Move) -> str:
