@@ -48,3 +48,13 @@ def test_retry_all_failed_requeues_every_dead_letter(world: OpsWorld) -> None:
 
 def test_retry_needs_an_id_or_all_failed(world: OpsWorld) -> None:
     assert world.cosell("retry")[0] == 2
+
+
+def test_a_blank_target_names_no_record(world: OpsWorld) -> None:
+    from cosell.operations.retry import retry_one
+
+    store, tenant = world.store()
+    dead_letter(store, tenant, "opportunity:006B", "boom")
+    assert retry_one(store, tenant, "") == []  # was ValueError: not a queue key: 'referral:'
+    assert retry_one(store, tenant, "  ") == []
+    assert len(store.dead_letters(tenant)) == 1

@@ -17,6 +17,9 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from cosell.clock import ManualClock
+from cosell.operations.checks import Check
+from cosell.operations.connection_health import keep_allowance, keep_checks
+from cosell.store.alerts import Alert
 from cosell.store.sql import Store, sqlite_url
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -46,6 +49,28 @@ def test_the_openapi_document_validates(world) -> None:  # type: ignore[no-untyp
     validate(document)
     assert "/api/v1/records" in document["paths"]
     assert "RecordOut" in document["components"]["schemas"]
+
+
+def test_overview_and_alerts_carry_health_api_use_and_deliveries(world) -> None:  # type: ignore[no-untyped-def]
+    console, _ = world
+    store, tenant, now = console.store, console.tenant, console.clock.now()
+    check = Check("webhook registration", "fail", "no webhook registration", "run: cosell …")
+    keep_checks(store, tenant, [check], now)
+    keep_allowance(store, tenant, now, 25_000, 100_000)
+    alert = Alert("connection:webhook registration", "fail@1", "connection", "failing", "none")
+    store.add_alert(tenant, alert, ["teams"])
+    headers = bearer(console, "vera")
+    overview = console.client().get("/api/v1/overview", headers=headers).json()
+    (connection,) = overview["connections"]
+    assert connection["level"] == "fail"
+    assert connection["fix"] == "run: cosell …"
+    assert len(overview["hours"]) == 24
+    assert overview["hours"][-1]["salesforce_used"] == 25_000
+    assert overview["hours"][0]["salesforce_used"] is None
+    (kept,) = console.client().get("/api/v1/alerts", headers=headers).json()
+    assert kept["subject"] == "connection:webhook registration"
+    assert kept["pending"] == ["teams"]
+    assert kept["sent_at"] is None
 
 
 def test_records_by_token(world) -> None:  # type: ignore[no-untyped-def]

@@ -18,6 +18,8 @@ from cosell.sync.engine import loop_guard
 def candidate_keys(store: Store, tenant: TenantId, target: str) -> list[str]:
     """The queue keys ``target`` may name: itself when it is a key, else both keys of the id
     and of its linked partner id."""
+    if not target.strip():
+        return []  # names no record (its keys would be "referral:" and "opportunity:")
     try:
         parse_key(target)
     except ValueError:

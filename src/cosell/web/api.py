@@ -35,6 +35,7 @@ from cosell.operations.records_view import (
 )
 from cosell.operations.retry import retry_all, retry_one
 from cosell.sync.engine.resolutions import ACCOUNT_FIELD
+from cosell.web.api_health import alert_out, connections_out, hours_out
 from cosell.web.api_models import (
     AuditOut,
     ConflictOut,
@@ -56,6 +57,8 @@ from cosell.web.api_models import (
 from cosell.web.openapi import PREFIX, openapi_document
 from cosell.web.records_pages import detail_context
 from cosell.web.site import Site
+
+RECENT_ALERTS = 50
 
 
 class ConsoleAPI:
@@ -99,6 +102,7 @@ class ConsoleAPI:
                 guard("viewer", self.dead_letters, **viewer),
                 methods=["GET"],
             ),
+            Route(f"{PREFIX}/alerts", guard("viewer", self.alerts, **viewer), methods=["GET"]),
             Route(
                 f"{PREFIX}/dead-letters/retry",
                 guard("operator", self.retry, **viewer),
@@ -126,9 +130,16 @@ class ConsoleAPI:
                 leased=stats.leased,
                 dead_letters=stats.dead_letters,
                 open_conflicts=stats.open_conflicts,
+                connections=connections_out(store, tenant),
+                hours=hours_out(store, tenant, store.clock.now()),
             )
 
         return _json(await run_in_threadpool(read))
+
+    async def alerts(self, request: Request) -> Response:
+        store, tenant = self.console.store, self.console.tenant_id
+        kept = await run_in_threadpool(store.recent_alerts, tenant, RECENT_ALERTS)
+        return JSONResponse([alert_out(a).model_dump(mode="json") for a in kept])
 
     async def records(self, request: Request) -> Response:
         params = request.query_params

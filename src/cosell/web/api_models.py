@@ -97,6 +97,30 @@ class DeadLetterOut(_Out):
     failed_at: datetime
 
 
+class ConnectionOut(_Out):
+    """One connection check of the service's last round (tokens, webhook registration)."""
+
+    name: str
+    level: Literal["ok", "warn", "fail", "skip"]
+    detail: str
+    fix: str
+    since: datetime
+    checked_at: datetime
+
+
+class HourOut(_Out):
+    """One UTC hour of API use and propagation (the overview's charts)."""
+
+    hour: datetime
+    partner_center_calls: int
+    crm_calls: int
+    propagation_seconds: int
+    """The hour's average from a record marked dirty to its reconcile finishing."""
+    salesforce_used: int | None
+    """API calls used of the org's rolling 24-hour allowance at the hour's last check."""
+    salesforce_max: int | None
+
+
 class Overview(_Out):
     tenant: str
     version: str
@@ -105,6 +129,27 @@ class Overview(_Out):
     leased: int
     dead_letters: int
     open_conflicts: int
+    connections: list[ConnectionOut] = []
+    hours: list[HourOut] = []
+    """The last 24 hours, oldest first."""
+
+
+class AlertOut(_Out):
+    """An alert as kept: one per subject per state change, with its delivery."""
+
+    subject: str
+    change: str
+    event: str
+    title: str
+    text: str
+    link: str | None
+    pending: list[str]
+    """Targets still to reach (empty once every target took it)."""
+    attempts: int
+    last_error: str | None
+    next_at: datetime | None
+    created_at: datetime
+    sent_at: datetime | None
 
 
 class ResolveIn(BaseModel):
@@ -150,6 +195,7 @@ class ErrorOut(_Out):
 
 ANSWERS: tuple[type[BaseModel], ...] = (
     Overview,
+    AlertOut,
     RecordList,
     RecordDetail,
     ConflictOut,

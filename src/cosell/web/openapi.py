@@ -142,6 +142,12 @@ def _paths() -> dict[str, Any]:
                 _answer("Dead letters", listed | {"items": _ref("DeadLetterOut")}),
             )
         },
+        f"{PREFIX}/alerts": {
+            "get": _operation(
+                "The newest alerts (50) with their delivery to each target",
+                _answer("Alerts, newest first", listed | {"items": _ref("AlertOut")}),
+            )
+        },
         f"{PREFIX}/dead-letters/retry": {
             "post": _operation(
                 "Put dead letters back on the queue (operator)",
