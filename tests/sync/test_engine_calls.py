@@ -19,7 +19,8 @@ Salesforce's daily API budget is the scarce resource, so each case counts the em
   ``composite`` request (floor 2, measured 3); a seller's new contact role is the read and the
   status write (floor 2, measured 2).
 - **CRM → Partner Center create**: the read, and one write of the new referral's id, status and
-  audit. Floor 2; the engine's second round reads the opportunity again (3, 1.5x).
+  audit. Floor 2, measured 2: the round after the create plans on the opportunity the first
+  round read (it wrote nothing to the CRM; the write stays guarded by that read).
 """
 
 from __future__ import annotations
@@ -80,8 +81,8 @@ def test_a_flagged_opportunity_becomes_a_referral_in_a_bounded_number_of_calls(
     pc, sf = calls(world)
     assert sum(pc.values()) <= 3  # lookup by externalReferenceId, create, the second round's read
     assert writes(pc) == 1
-    # Two rounds of one read each; ids, link, status and audit in one opportunity update.
-    assert sf == {QUERY: 2, SF_PATCH: 1}
+    # One read for both rounds; ids, link, status and audit in one guarded opportunity update.
+    assert sf == {QUERY: 1, SF_PATCH: 1}
 
 
 def test_a_partner_center_edit_reaches_the_opportunity_with_one_read_each_and_one_write(
@@ -157,3 +158,29 @@ def test_crm_related_changes_reach_the_referral_with_one_patch_and_one_status_wr
     pc, sf = calls(world)
     assert pc == {PC_GET: 1, PC_PATCH: 1}
     assert sf == {QUERY: 1, SF_PATCH: 1}  # the read; the status and audit line. Floor 2.
+
+
+def test_a_seller_edit_between_the_create_rounds_is_not_overwritten(world: World) -> None:
+    """The second round plans on the first round's read; an edit made in between makes its
+    guarded write answer 412, and the re-read keeps the seller's value."""
+    opp_id = flagged_opportunity(world)
+    pc_side = world.engine.pc
+    original = pc_side.create
+
+    def create_then_seller_edits(*args: object, **kwargs: object) -> object:
+        created = original(*args, **kwargs)  # type: ignore[arg-type]
+        world.emulator_clock.advance(2)
+        world.edit(opp_id, Description="typed by the seller meanwhile")
+        return created
+
+    pc_side.create = create_then_seller_edits  # type: ignore[method-assign]
+    rereads = world.engine.stats.rereads
+    try:
+        world.sync(f"opportunity:{opp_id}")
+    finally:
+        pc_side.create = original  # type: ignore[method-assign]
+    assert world.engine.stats.rereads == rereads + 1  # the guard answered 412
+    assert world.opp(opp_id)["Description"] == "typed by the seller meanwhile"
+    link = world.link_for(opp_id)
+    assert link is not None
+    assert link.referral_id

@@ -238,8 +238,9 @@ class Engine:
         self.stats.count("reconciles")
         pending: list[AuditEntry] = []
         recorded = False
+        known: CrmRecord | None = None
         for _ in range(MAX_ROUNDS):
-            snapshot = self._read_held(kind, record_id, held)
+            snapshot = self._read_held(kind, record_id, held, known)
             step = Reconcile(self.context, snapshot, self.facts(snapshot), correlation_id, pending)
             created = step.run()
             recorded = recorded or step.ledger.recorded
@@ -247,6 +248,7 @@ class Engine:
                 break
             self.stats.count("creates")
             pending = step.carried
+            known = step.crm_unchanged
         if not recorded:
             self._keep_dead_letter(f"{kind}:{record_id}")
 
@@ -265,14 +267,24 @@ class Engine:
 
     # --- reading ---------------------------------------------------------------------------------
 
-    def read(self, kind: KeyKind, record_id: str, link: Link | None = None) -> Snapshot:
-        """Resolve the link (unless given) and read both sides now."""
+    def read(
+        self,
+        kind: KeyKind,
+        record_id: str,
+        link: Link | None = None,
+        known: CrmRecord | None = None,
+    ) -> Snapshot:
+        """Resolve the link (unless given) and read both sides now (the opportunity is
+        ``known`` when the round before read it and wrote nothing to the CRM)."""
         link = link or self._link(kind, record_id)
         referral_id = _first(link.referral_id if link else None, _if(kind == "referral", record_id))
         opp_id = _first(
             link.opportunity_id if link else None, _if(kind == "opportunity", record_id)
         )
-        crm = self.crm.read(opp_id) if opp_id else None
+        if known is not None and known.id == opp_id:
+            crm: CrmRecord | None = known
+        else:
+            crm = self.crm.read(opp_id) if opp_id else None
         if referral_id is None and crm is not None:
             referral_id = _text(crm.opportunity.get(self.schema.names.referral_id_field))
         pc = self.pc.read(referral_id) if referral_id else None
@@ -286,11 +298,13 @@ class Engine:
         """The record keys to lock before reading: the key and those its stored link names."""
         return {f"{kind}:{record_id}", *link_keys(self._link(kind, record_id))}
 
-    def _read_held(self, kind: KeyKind, record_id: str, held: Held) -> Snapshot:
+    def _read_held(
+        self, kind: KeyKind, record_id: str, held: Held, known: CrmRecord | None = None
+    ) -> Snapshot:
         """Read with every key of the pair locked: a key the read reveals (an opportunity's
         referral, a record just created) is locked too, and the read repeated when that meant
         waiting for another reconcile of the pair."""
-        snapshot = self.read(kind, record_id)
+        snapshot = self.read(kind, record_id, known=known) if known else self.read(kind, record_id)
         while True:
             if held.widen(snapshot.keys()):
                 self.stats.count("pair_waits")

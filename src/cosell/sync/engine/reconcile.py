@@ -29,6 +29,7 @@ from cosell.sync.engine import ledger_states, outcomes, rebase, related, resolut
 from cosell.sync.engine.account_review import AccountReview
 from cosell.sync.engine.loop_guard import LoopGuard
 from cosell.sync.engine.record_status import NotReady, RecordStatus
+from cosell.sync.sides.crm_record import CrmRecord
 from cosell.sync.sides.partner_center import PcRecord, split_patchable
 from cosell.sync.sides.salesforce.accounts import new_account_fields
 
@@ -66,6 +67,10 @@ class Reconcile:
         self.entries = self.status.entries
         """This round's audit entries (the same list the status shows)."""
         self.carried: list[AuditEntry] = []
+        self.crm_unchanged: CrmRecord | None = None
+        """The opportunity as read, when this round created the referral and wrote nothing to
+        the CRM: the next round plans on it instead of reading it again (its writes stay
+        guarded by the ``LastModifiedDate`` read, so an edit made meanwhile answers 412)."""
         self.ledger = self.status.recorder
         """The ledger state this round leaves the record in (``ledger.recorded``)."""
         self.base: dict[str, Value] | None = None
@@ -276,6 +281,7 @@ class Reconcile:
         related.remember_rows(ctx, self.snap, decided, decided.new_base)
         self._commit(created, crm.id, decided.new_base, [entry], crm.modstamp)
         self.carried = [*self.entries, entry]
+        self.crm_unchanged = crm
         return True
 
     def _create_opportunity(self, decided: Plan) -> bool:
