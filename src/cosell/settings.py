@@ -166,7 +166,15 @@ class HubSpotSettings(_Section):
     """The deal pipeline whose stages the mapping's stage table names (by label)."""
     access_token: SecretStr | None = None
     client_secret: SecretStr | None = None
+    """The app's client secret: OAuth refresh, and the key of webhook signatures."""
     refresh_token: SecretStr | None = None
+    webhooks: bool = False
+    """Serve ``POST /webhooks/hubspot`` (the app's webhook subscriptions): a verified deal event
+    marks its deal dirty at once instead of at the next poll. Needs ``client_secret``."""
+    app_id: int | None = None
+    """The app whose own write-backs come back as webhook events (skipped)."""
+    webhook_url: str | None = None
+    """The target URL as set in the app (it is signed); default: the URL a delivery arrived at."""
 
 
 class SyncSettings(_Section):
@@ -455,6 +463,12 @@ class Settings(BaseSettings):
     def require_hubspot(self) -> None:
         hs = self.hubspot
         _require("hubspot", hs, HUBSPOT_NEEDS[hs.auth_mode], hs.auth_mode)
+        if hs.webhooks and hs.client_secret is None:
+            raise ConfigError(
+                "hubspot.client_secret",
+                "required when hubspot.webhooks is on: it verifies the deliveries' signatures "
+                "(set COSELL_HS_CLIENT_SECRET)",
+            )
 
     def require_crm(self) -> None:
         """The configured CRM's credentials (``sync.crm``)."""

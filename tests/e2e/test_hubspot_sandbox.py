@@ -3,12 +3,16 @@ and HubSpot emulators, driven over HTTP only, as a Microsoft seller and a HubSpo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
-from e2e_sandbox import SandboxProcess, running_sandbox
+from e2e_sandbox import SandboxProcess, cosell_env, running_sandbox
 from e2e_sides import MicrosoftSeller, PartnerCenterReader
 
 from support.wait import wait_until
@@ -154,3 +158,126 @@ def test_a_flagged_deal_becomes_a_referral_with_ids_written_back(
         lambda: pc.referral(referral_id)["details"]["dealValue"] == 52000,
         what="the amount edit in Partner Center",
     )
+
+
+def _flagged_deal(hubspot: HubSpotSeller, name: str) -> str:
+    company = hubspot.create("companies", {"name": f"{name} Ltd", "country": "US"})
+    contact = hubspot.create(
+        "contacts", {"firstname": "Ada", "lastname": name, "email": f"{name.lower()}@x.example"}
+    )
+    return hubspot.create(
+        "deals",
+        {
+            "dealname": f"{name} rollout",
+            "dealstage": "qualifiedtobuy",
+            "amount": "1000.5",
+            "closedate": "2026-11-30T00:00:00Z",
+            "cosell_sync_with_partner_center": "true",
+            "cosell_help_code": "Proof of concept or demo",
+            "cosell_products": "SOL-1;SOL-2",
+            "description": "Two\nlines",
+        },
+        [(int(company), 5), (int(contact), 3)],
+    )
+
+
+def test_a_deal_edit_arrives_by_signed_webhook_while_search_lags(
+    sandbox: SandboxProcess, hubspot: HubSpotSeller, pc: PartnerCenterReader
+) -> None:
+    deal = _flagged_deal(hubspot, "Webhook")
+    referral_id = wait_until(
+        lambda: hubspot.deal(deal, "cosell_referral_id")["cosell_referral_id"],
+        what="the referral id written back to the deal",
+    )
+    control = sandbox.manifest["hubspot"]["control_url"]
+    # Settled: the reconcile the write-back's referral change sets off (sweep) has read the deal.
+    wait_until(partial(_quiet, control, _reads_and_writes), what="no HubSpot call for 5 s")
+    # The search index holds no change for an hour: the deal poll cannot see the edit.
+    httpx.put(f"{control}/search-lag", json={"seconds": 3600}).raise_for_status()
+    try:
+        hubspot.update(deal, amount="7777")
+        wait_until(
+            lambda: pc.referral(referral_id)["details"]["dealValue"] == 7777,
+            what="the amount edit in Partner Center, by webhook alone",
+        )
+    finally:
+        httpx.put(f"{control}/search-lag", json={"seconds": 0}).raise_for_status()
+    target = sandbox.manifest["connector"]["hubspot_webhook_url"]
+    rows = httpx.get(f"{control}/deliveries").json()["deliveries"]
+    ours = [r for r in rows if deal in r["object_ids"].split(",") and r["url"] == target]
+    assert ours, rows
+    assert all(r["state"] == "delivered" for r in ours), ours
+
+
+def test_an_idle_full_pass_writes_nothing_to_hubspot(
+    sandbox: SandboxProcess, hubspot: HubSpotSeller, microsoft: MicrosoftSeller
+) -> None:
+    shared = microsoft.share(
+        name="Idle pass",
+        details={
+            "dealValue": 1234.5,
+            "currency": "EUR",
+            "closingDateTime": "2026-12-31T00:00:00Z",
+            "requirements": {"solutions": [{"id": "SOL-9"}]},
+        },
+        customerProfile={
+            "name": "Idle GmbH",
+            "address": {"country": "DE", "city": "Berlin"},
+            "team": [{"firstName": "Rui", "lastName": "Costa", "email": "rui@idle.example"}],
+        },
+        inviteContext={"assistanceRequestCode": "ProofOfConceptOrDemo"},
+    )
+    deal = _flagged_deal(hubspot, "Idle")
+    wait_until(
+        lambda: (
+            any(d["properties"]["cosell_referral_id"] == shared["id"] for d in hubspot.deals())
+            and hubspot.deal(deal, "cosell_referral_id")["cosell_referral_id"]
+        ),
+        what="both records synced",
+    )
+    control = sandbox.manifest["hubspot"]["control_url"]
+    before = wait_until(partial(_quiet, control, _writes), what="no HubSpot write for 5 s")
+    manifest = sandbox.manifest
+    command = [sys.executable, "-m", "cosell", "sync", "--once", "--config"]
+    done = subprocess.run(
+        [*command, manifest["config_file"]],
+        env=cosell_env(manifest["env"]),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _writes(control) == before[0], "the idle full pass wrote to HubSpot"
+
+
+WRITES = ("POST", "PATCH", "PUT", "DELETE")
+NOT_WRITES = ("/search", "/batch/read", "oauth")
+
+
+def _writes(control: str) -> dict[str, int]:
+    """The emulator's count of write calls by route (searches and batch reads are POSTs)."""
+    calls: dict[str, int] = httpx.get(f"{control}/calls").json()["calls"]
+    return {
+        route: n
+        for route, n in calls.items()
+        if route.split(" ")[0] in WRITES and not any(read in route for read in NOT_WRITES)
+    }
+
+
+def _reads_and_writes(control: str) -> dict[str, int]:
+    """Every call but the deal poll's searches (a reconcile reads the deal by id)."""
+    calls: dict[str, int] = httpx.get(f"{control}/calls").json()["calls"]
+    return {route: n for route, n in calls.items() if "/search" not in route}
+
+
+_last: list[tuple[dict[str, int], float]] = []
+
+
+def _quiet(control: str, counts: Callable[[str], dict[str, int]]) -> tuple[dict[str, int]] | None:
+    """The counts once they have not moved for five seconds (the feeds settle in three)."""
+    now, seen = time.monotonic(), counts(control)
+    if not _last or _last[-1][0] != seen:
+        _last[:] = [(seen, now)]
+        return None
+    return (seen,) if now - _last[-1][1] >= 5 else None

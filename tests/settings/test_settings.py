@@ -141,6 +141,19 @@ def test_ropc_names_the_password_variable(tmp_path: Path, monkeypatch: pytest.Mo
     assert caught.value.key == "partner_center.password"
 
 
+def test_hubspot_webhooks_need_the_apps_client_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COSELL_SYNC__CRM", "hubspot")
+    monkeypatch.setenv("COSELL_HS_TOKEN", "pat-x")
+    monkeypatch.setenv("COSELL_HUBSPOT__WEBHOOKS", "true")
+    with pytest.raises(ConfigError, match="COSELL_HS_CLIENT_SECRET") as caught:
+        load_settings(write(tmp_path)).require_crm()
+    assert caught.value.key == "hubspot.client_secret"
+    monkeypatch.setenv("COSELL_HS_CLIENT_SECRET", "app-secret")
+    load_settings(write(tmp_path)).require_crm()
+
+
 def test_example_config_at_repo_root_is_valid() -> None:
     example = Path(__file__).resolve().parents[2] / "cosell.example.toml"
     settings = load_settings(example)

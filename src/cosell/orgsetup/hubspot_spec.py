@@ -159,3 +159,21 @@ def _stages(mapping: SyncMapping) -> tuple[StageNeed, ...]:
             probability, closed = 0.0, True
         needs.setdefault(label.casefold(), StageNeed(label, probability, closed))
     return tuple(needs.values())
+
+
+def webhook_subscriptions(mapping: SyncMapping) -> list[dict[str, str]]:
+    """The app's webhook subscriptions that cover what ``mapping`` syncs on a deal: its creation,
+    its associations (company, contacts) and a ``propertyChange`` per deal property it reads
+    (HubSpot subscribes to one property at a time)."""
+    crm = mapping.crm
+    mapped = [s.crm for s in mapping.fields.values()]
+    names = [
+        n
+        for n in dict.fromkeys(("dealname", "dealstage", *mapped, crm.sync_flag_field))
+        if n not in CRM_RELATED_LISTS and "." not in n
+    ]
+    return [
+        {"eventType": "deal.creation"},
+        {"eventType": "deal.associationChange"},
+        *({"eventType": "deal.propertyChange", "propertyName": n} for n in names),
+    ]

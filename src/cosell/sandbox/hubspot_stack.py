@@ -3,7 +3,8 @@ between them, with the portal set up (``cosell setup hubspot``), the Partner Cen
 registered and ``sandbox.json`` written; stopped in the reverse order.
 
 The HubSpot emulator keeps its portal in memory (a restarted sandbox starts an empty portal);
-the connector learns HubSpot changes from its deal poll.
+the connector learns HubSpot changes from the app's signed webhook deliveries (subscribed here,
+as a developer does in the app's settings) and from its deal poll.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 
 from cosell.clients.connect import hubspot_client
@@ -22,7 +24,7 @@ from cosell.emulators.partner_center import PartnerCenterEmulatorConfig
 from cosell.emulators.partner_center import create_app as partner_center_app
 from cosell.errors import ConfigError
 from cosell.orgsetup.hubspot import PortalSetup
-from cosell.orgsetup.hubspot_spec import portal_spec_for
+from cosell.orgsetup.hubspot_spec import portal_spec_for, webhook_subscriptions
 from cosell.private_files import private_dir
 from cosell.sandbox import connector
 from cosell.sandbox.emulators import PC_STATE_FILE
@@ -31,6 +33,7 @@ from cosell.sandbox.servers import ServedApp, bind
 from cosell.service.runtime import Runtime
 from cosell.settings import Settings
 from cosell.sync.engine.engine import mapping_from_settings
+from cosell.web.hubspot_receiver import PATH as HUBSPOT_WEBHOOK_PATH
 from cosell.webhooks.events import PATH
 
 
@@ -62,6 +65,7 @@ class HubSpotSandbox:
         self.runtime = connector.start_service(settings, self.clock)
         url = self.runtime.server.address if self.runtime.server else ""
         connector.register_webhook(settings, self.clock, url)
+        self._subscribe(settings, hs_config, f"{url}{HUBSPOT_WEBHOOK_PATH}")
         content = self._manifest(pc_config, hs_config, url, settings, config_file, env)
         write_manifest(self.manifest_path, content)
         return content
@@ -99,7 +103,13 @@ class HubSpotSandbox:
                 "username": pc.username,
                 "webhook_trust_ca": f"{pc_url}/_emulator/ca.pem",
             },
-            "hubspot": {"api_url": hs.base_url, "auth_mode": "private_app", "pipeline": "default"},
+            "hubspot": {
+                "api_url": hs.base_url,
+                "auth_mode": "private_app",
+                "pipeline": "default",
+                "webhooks": True,
+                "app_id": hs.app_id,
+            },
             "sync": {**connector.SYNC_DEFAULTS, "crm": "hubspot"},
         }
 
@@ -108,6 +118,7 @@ class HubSpotSandbox:
             "COSELL_PC_CLIENT_SECRET": pc.client_secret,
             "COSELL_PC_PASSWORD": pc.password,
             "COSELL_HS_TOKEN": hs.private_app_token,
+            "COSELL_HS_CLIENT_SECRET": hs.client_secret,
         }
 
     def _prepare_portal(self, settings: Settings) -> None:
@@ -120,6 +131,17 @@ class HubSpotSandbox:
         if failed:
             problems = "; ".join(f"{f.kind} {f.name}: {f.status} {f.detail}" for f in failed)
             raise ConfigError("hubspot", f"the emulated portal could not be set up: {problems}")
+
+    def _subscribe(self, settings: Settings, hs: HubSpotEmulatorConfig, target: str) -> None:
+        """The app's webhook target and subscriptions, through HubSpot's management API (the
+        developer API key, as for a public app)."""
+        app = f"{hs.base_url}/webhooks/v3/{hs.app_id}"
+        key = {"hapikey": hs.developer_api_key}
+        with httpx.Client(timeout=30) as http:
+            http.put(f"{app}/settings", params=key, json={"targetUrl": target}).raise_for_status()
+            for subscription in webhook_subscriptions(mapping_from_settings(settings)):
+                answer = http.post(f"{app}/subscriptions", params=key, json=subscription)
+                answer.raise_for_status()
 
     def _manifest(
         self,
@@ -136,6 +158,7 @@ class HubSpotSandbox:
             "connector": {
                 "url": url,
                 "webhook_url": f"{url}{PATH}",
+                "hubspot_webhook_url": f"{url}{HUBSPOT_WEBHOOK_PATH}",
                 "status_url": f"{url}/",
                 "health_url": f"{url}/healthz",
                 "metrics_url": f"{url}/metrics",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import httpx
 import sqlalchemy.exc
 import structlog
+from starlette.routing import BaseRoute, Route
 
 from cosell import events
 from cosell.alerts import AlertSender, targets_from_settings
@@ -67,6 +68,8 @@ from cosell.store.records import Job, TenantId
 from cosell.store.sql import Store
 from cosell.web.app import create_app
 from cosell.web.dashboard import Dashboard
+from cosell.web.hubspot_receiver import PATH as HUBSPOT_WEBHOOK_PATH
+from cosell.web.hubspot_receiver import HubSpotWebhookReceiver
 from cosell.web.metrics import QueueGauges, ServiceMetrics
 from cosell.web.receiver import WebhookReceiver
 from cosell.webhooks.signature import verify_callback
@@ -271,6 +274,7 @@ def build_runtime(
         health_check=partial(store.stats, first.parts.tenant),
         dashboard=None if several else _dashboard(first.parts, first.status),
         allowed_hosts=console_hosts(settings),
+        webhooks=[r for t in tenants for r in _hubspot_webhooks(t.parts, queue, several)],
     )
     server = WebServer(app, settings.service.host, settings.service.port)
     flushes = [flush for t in tenants for flush in t.flushes]
@@ -381,6 +385,27 @@ def _receiver(
         status=status,
         clock=parts.clock,
     )
+
+
+def _hubspot_webhooks(parts: ServiceParts, queue: Queue, several: bool) -> list[BaseRoute]:
+    """``POST /webhooks/hubspot`` (``/webhooks/hubspot/<tenant>`` with several tenants) when
+    HubSpot is the tenant's CRM and ``hubspot.webhooks`` is on."""
+    hs = parts.settings.hubspot
+    if parts.hubspot is None or not hs.webhooks:
+        return []
+    assert hs.client_secret is not None  # require_hubspot checked it
+    receiver = HubSpotWebhookReceiver(
+        client_secret=hs.client_secret.get_secret_value(),
+        target_url=hs.webhook_url,
+        app_id=hs.app_id,
+        queue=queue,
+        tenant=parts.tenant,
+        now=parts.clock.now,
+    )
+    path = (
+        f"{HUBSPOT_WEBHOOK_PATH}/{parts.settings.tenant.name}" if several else HUBSPOT_WEBHOOK_PATH
+    )
+    return [Route(path, receiver.endpoint, methods=["POST"])]
 
 
 def _open_store(settings: Settings, clock: Clock) -> Store:

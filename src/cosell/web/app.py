@@ -39,11 +39,13 @@ def create_app(
     health_check: HealthCheck | None = None,
     dashboard: Dashboard | None = None,
     allowed_hosts: Sequence[str] | None = None,
+    webhooks: Sequence[BaseRoute] = (),
 ) -> Starlette:
     """Build the app from its parts; every dependency is passed in.
 
     ``receivers`` (a deployment of several tenants): each tenant's webhook receiver by name,
-    at ``/webhooks/partner-center/<name>``; an unknown name gets 404.
+    at ``/webhooks/partner-center/<name>``; an unknown name gets 404. ``webhooks``: further
+    webhook endpoints (HubSpot's).
     """
 
     async def metrics_endpoint(request: Request) -> Response:
@@ -54,6 +56,7 @@ def create_app(
         Route("/healthz", health_endpoint(health_check), methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         *_webhook_routes(receiver, receivers),
+        *webhooks,
         Mount("/static", StaticFiles(packages=[("cosell.web", "static")]), name="static"),
     ]
     middleware = [Middleware(SecurityHeaders)]

@@ -50,27 +50,30 @@ class HubSpotWebhookReceiver:
         self,
         *,
         client_secret: str,
-        target_url: str,
-        app_id: int,
+        target_url: str | None,
+        app_id: int | None,
         queue: WorkQueue,
         tenant: TenantId,
         now: Callable[[], datetime],
     ) -> None:
         self._secret = client_secret
         self.target_url = target_url
-        self.app_id = str(app_id)
+        self.app_id = "" if app_id is None else str(app_id)
         self._queue = queue
         self._tenant = tenant
         self._now = now
 
-    def handle(self, headers: Mapping[str, str], body: bytes) -> HubSpotDelivery:
+    def handle(
+        self, headers: Mapping[str, str], body: bytes, arrived_at: str | None = None
+    ) -> HubSpotDelivery:
+        """``arrived_at``: the URL the delivery was posted to, signed when no target is set."""
         if len(body) > MAX_BODY_BYTES:
             return HubSpotDelivery(413)
         try:
             verify_hubspot_v3(
                 self._secret,
                 method="POST",
-                uri=self.target_url,
+                uri=self.target_url or arrived_at or "",
                 body=body,
                 headers=headers,
                 now=self._now(),
@@ -97,11 +100,12 @@ class HubSpotWebhookReceiver:
 
     def _is_own(self, event: Mapping[str, Any]) -> bool:
         source = str(event.get("sourceId", ""))
-        return event.get("changeSource") == "INTEGRATION" and source == self.app_id
+        own = event.get("changeSource") == "INTEGRATION" and source == self.app_id
+        return bool(self.app_id) and own
 
     async def endpoint(self, request: Request) -> Response:
         body = await request.body()
-        done = self.handle(request.headers, body)
+        done = self.handle(request.headers, body, str(request.url))
         return JSONResponse({"enqueued": list(done.keys)}, status_code=done.status)
 
 
