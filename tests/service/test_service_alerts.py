@@ -79,3 +79,59 @@ secret_env = "COSELL_ALERT_HOOK_SECRET"
     assert refused["link"] == f"https://cosell.example.com/records/{referral}"
     assert bodies["connection:webhook registration"]["event"] == "connection"
     assert all("X-Cosell-Signature" in r.headers for r in box.received)
+
+
+def test_an_unaccepted_referral_read_from_partner_center_alerts_before_it_expires(
+    tmp_path: Path,
+) -> None:
+    from cosell.alerts import AlertSender, targets_from_settings
+    from cosell.clients.connect import partner_center_client
+    from cosell.clock import ManualClock
+    from cosell.operations.alerting import AlertRound
+    from cosell.service.console import cached_expiring
+    from cosell.store.sql import Store
+
+    pc, sf = partner_center_emulator(PC), salesforce_emulator(SF)
+    control = TestClient(pc, base_url="http://pc.test")
+    shared = control.post("/_emulator/referrals", json={"name": "Woodgrove rollout"}).json()
+    with http_receiver() as box:
+        config = tmp_path / "cosell.toml"
+        config.write_text(
+            config_text(tmp_path / "state")
+            + f"""
+[alerts]
+expiring_days = 3
+
+[[alerts.targets]]
+kind = "webhook"
+name = "ops"
+url = "{box.url}"
+secret_env = "COSELL_ALERT_HOOK_SECRET"
+"""
+        )
+        settings = load_settings(config)
+        # twelve of the referral's fourteen days have passed, on the emulator's clock
+        clock = ManualClock(pc.state.emulator.clock.now())
+        clock.advance(12 * 86400)
+        client = partner_center_client(settings, clock, routed(pc, sf))
+        store = Store.open(f"sqlite:///{tmp_path / 'alerts.db'}", clock=clock)
+        tenant = store.ensure_tenant("acme")
+        targets = targets_from_settings(settings.alerts, clock, {"COSELL_ALERT_HOOK_SECRET": "k"})
+        round_ = AlertRound(
+            store,
+            tenant,
+            settings.alerts,
+            AlertSender(store, tenant, targets, clock),
+            expiring=cached_expiring(client, clock, settings.alerts.expiring_days),
+        )
+        try:
+            assert round_.look() == 1
+            clock.advance(600)  # past the five-minute cache: Partner Center is asked again
+            assert round_.look() == 0
+        finally:
+            store.close()
+            pc.state.emulator.close()
+    (got,) = [json.loads(r.body) for r in box.received]
+    assert got["event"] == "expiring"
+    assert got["subject"] == f"referral:{shared['id']}"
+    assert got["title"].startswith("Woodgrove rollout: not accepted, expires in 2.0 days")
