@@ -9,6 +9,7 @@ named by the mapping's canonical names ("deal_value", "stage"), stages by the st
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -119,10 +120,14 @@ class CrmWorld:
         label: str = getattr(self.mapping.stages, role)
         return label
 
-    def full_pass(self) -> QueueStats:
+    def full_pass(self, arm: Callable[[], None] | None = None) -> QueueStats:
+        """Reconcile every flagged or linked record and every referral through a retrying queue
+        (``arm``: called once the keys are listed, before the first reconcile)."""
         self.emulator_clock.advance(1)
         keys = [f"opportunity:{i}" for i in self.engine.crm.flagged_or_linked()]
         keys += [f"referral:{i}" for i in self.engine.pc.all_ids()]
+        if arm is not None:
+            arm()
         retry = RetryPolicy(base=1.0, cap=60.0, max_retry_after=600.0, clock=self.clock)
         retry.rng = random.Random(7)
         queue = EmbeddedQueue(

@@ -7,7 +7,7 @@ won, expiry, related records, no echo and no duplicates under faults.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +203,91 @@ def test_a_create_whose_commit_was_lost_is_found_not_repeated(tmp_path: Path, cr
 @pytest.fixture(params=CRMS)
 def crm(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+def accepted_pair(world: CrmWorld) -> tuple[str, str]:
+    rid, record = synced_incoming(world)
+    world.seller.move_to(record, "active")
+    world.sync(f"opportunity:{record}")
+    assert world.referral(rid)["status"] == "Active"
+    return rid, record
+
+
+def test_both_sides_change_one_field_the_owner_wins_audited_and_it_settles(
+    world: CrmWorld,
+) -> None:
+    rid, record = accepted_pair(world)
+    world.microsoft_update(rid, details={"notes": "from Microsoft"})
+    world.seller.edit(record, notes="from the seller")
+    world.sync(f"opportunity:{record}")
+
+    assert world.mapping.fields["notes"].owner == "crm"
+    assert world.referral(rid)["details"]["notes"] == "from the seller"
+    assert world.value(record, "notes") == "from the seller"
+    [row] = [r for r in world.store.audit_for(world.tenant, record) if r.outcome == "conflict"]
+    assert (row.field, row.old, row.new) == ("notes", "from Microsoft", "from the seller")
+    assert "crm wins" in row.message
+    assert world.store.conflicts(world.tenant) == []
+    world.full_pass()
+    before = world.writes()
+    world.full_pass()
+    world.full_pass()
+    assert world.writes() == before  # no loop: nothing is written back and forth
+    audited = [r for r in world.store.audit_for(world.tenant, record) if r.outcome == "conflict"]
+    assert len(audited) == 1
+
+
+def test_related_records_follow_both_ways(world: CrmWorld) -> None:
+    rid, record = accepted_pair(world)
+    team = [
+        {"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"},
+        {"firstName": "Ana", "lastName": "Lima", "email": "ana@fabrikam.example"},
+    ]
+    customer = world.referral(rid)["customerProfile"]
+    world.microsoft_update(rid, customerProfile={**customer, "team": team})
+    world.sync(f"referral:{rid}")
+    emails = sorted(c["email"] for c in world.value(record, "customer_contacts"))
+    assert emails == ["ana@fabrikam.example", "rui@fabrikam.example"]
+
+    world.seller.edit(record, solutions="SOL-9;SOL-10")
+    world.sync(f"opportunity:{record}")
+    solutions = world.referral(rid)["details"]["requirements"]["solutions"]
+    assert sorted(s["id"] for s in solutions) == ["SOL-10", "SOL-9"]
+
+    world.full_pass()
+    before = world.writes()
+    world.full_pass()
+    assert world.writes() == before
+    emails = sorted(c["email"] for c in world.value(record, "customer_contacts"))
+    assert emails == ["ana@fabrikam.example", "rui@fabrikam.example"]
+
+
+def test_faults_on_both_sides_make_no_duplicate_either_way(world: CrmWorld) -> None:
+    rid = shared(world)
+    outgoing = world.seller.flagged_record()
+
+    def failing(count: int) -> Callable[[], None]:
+        def arm() -> None:
+            for app in (world.pc_app, world.seller.app):
+                app.state.emulator.faults.add({"kind": "server_error", "count": count})
+
+        return arm
+
+    first = world.full_pass(failing(2))
+    assert first.retried > 0, first  # the faults were met, inside reconciles
+    world.full_pass(failing(1))
+    world.full_pass()
+
+    records, referrals = world.seller.records(), world.referrals()
+    assert len(records) == 2, records
+    assert len(referrals) == 2, [r["id"] for r in referrals]
+    incoming = next(r for r in records if r != outgoing)
+    assert world.value(incoming, "referral_id") == rid
+    assert world.referral(rid)["externalReferenceId"] == incoming
+    created = next(r for r in referrals if r["id"] != rid)
+    assert created["externalReferenceId"] == outgoing
+    assert world.value(outgoing, "referral_id") == created["id"]
+    assert world.seller.companies() == 2
+    before = world.writes()
+    world.full_pass()
+    assert world.writes() == before
