@@ -85,6 +85,7 @@ def test_a_pair_in_a_write_loop_is_parked_and_then_costs_no_calls(
         calls(world)
         cycle(world, rid, opp_id)
         per_cycle.append(calls(world))
+    print(f"\ncalls per cycle (limit {LIMIT}): {per_cycle}")
     # It looped (each cycle wrote), then stopped costing anything.
     assert min(per_cycle[: LIMIT // 2]) > 0
     assert per_cycle[-LIMIT:] == [0] * LIMIT
