@@ -1,8 +1,10 @@
-"""``cosell retry``: dead letters back onto the queue, by id, by key, or all of them."""
+"""``cosell retry``: dead letters back onto the queue, by id, by key, or all of them; pairs
+parked as loops resumed."""
 
 from ops_world import OpsWorld, dead_letter
 
-from cosell.store.records import LinkUpdate
+from cosell.store import watch
+from cosell.store.records import LedgerUpdate, LinkUpdate
 
 
 def test_retry_by_opportunity_id_requeues_the_linked_referral_key(world: OpsWorld) -> None:
@@ -58,3 +60,24 @@ def test_a_blank_target_names_no_record(world: OpsWorld) -> None:
     assert retry_one(store, tenant, "") == []  # was ValueError: not a queue key: 'referral:'
     assert retry_one(store, tenant, "  ") == []
     assert len(store.dead_letters(tenant)) == 1
+
+
+def test_retry_resumes_a_parked_pair_and_all_failed_resumes_every_one(world: OpsWorld) -> None:
+    store, tenant = world.store()
+    for n in (1, 2):
+        link = store.commit_sync(
+            tenant, LinkUpdate(referral_id=f"R-{n}", opportunity_id=f"006{n}"), []
+        )
+        why = "kept writing without converging"
+        store.record_state(tenant, LedgerUpdate("parked", f"R-{n}", f"006{n}", reason=why))
+        watch.save(store, tenant, link.id, {"count": 20, "parked": why})
+
+    code, out, err = world.cosell("retry", "0061")
+    assert (code, err) == (0, "")
+    assert "requeued referral:R-1" in out
+    assert "opportunity:0061" in out
+    assert sorted(watch.parked(store, tenant)) == [2]
+    assert world.cosell("retry", "")[0] != 0  # not an id: nothing resumed, no crash
+
+    assert world.cosell("retry", "--all-failed")[0] == 0
+    assert watch.parked(store, tenant) == {}

@@ -53,7 +53,10 @@ def resume(store: Store, tenant: TenantId, keys: list[str]) -> list[str]:
     """Un-park the pairs ``keys`` name and queue both their keys; returns the keys queued."""
     queued: list[str] = []
     for key in keys:
-        kind, record_id = parse_key(key)
+        try:
+            kind, record_id = parse_key(key)
+        except ValueError:
+            continue  # not a record's key (an empty id): nothing is parked under it
         if kind == "referral":
             link = store.link_by_referral(tenant, record_id)
         else:
