@@ -21,7 +21,11 @@ from support.alert_receivers import HttpReceiver, http_receiver
 
 
 def round_for(
-    store: Store, clock: ManualClock, box: HttpReceiver, **hooks: object
+    store: Store,
+    clock: ManualClock,
+    box: HttpReceiver,
+    deliveries: list[tuple[str, str, str]] | None = None,
+    **hooks: object,
 ) -> tuple[AlertRound, AlertsSettings]:
     settings = TypeAdapter(AlertsSettings).validate_python(
         {
@@ -31,7 +35,12 @@ def round_for(
     )
     targets = targets_from_settings(settings, clock, {"SLACK_URL": box.url})
     tenant = store.ensure_tenant("acme")
-    sender = AlertSender(store, tenant, targets, clock)
+
+    def heard(event: str, target: str, outcome: str) -> None:
+        if deliveries is not None:
+            deliveries.append((event, target, outcome))
+
+    sender = AlertSender(store, tenant, targets, clock, on_delivery=heard)
     return AlertRound(store, tenant, settings, sender, **hooks), settings  # type: ignore[arg-type]
 
 
@@ -98,7 +107,8 @@ def test_a_failed_send_is_retried_later_and_its_error_hides_the_url(
 ) -> None:
     with http_receiver() as box:
         box.statuses += [503]
-        alerts, _ = round_for(store, clock, box)
+        deliveries: list[tuple[str, str, str]] = []
+        alerts, _ = round_for(store, clock, box, deliveries)
         tenant = store.ensure_tenant("acme")
         store.record_state(tenant, LedgerUpdate("refused", "r-1", reason="no"))
         assert alerts.look() == 0
@@ -116,6 +126,7 @@ def test_a_failed_send_is_retried_later_and_its_error_hides_the_url(
     (kept,) = store.recent_alerts(tenant)
     assert kept.pending == ()
     assert kept.attempts == 2
+    assert deliveries == [("refused", "ops", "failed"), ("refused", "ops", "sent")]
 
 
 def test_an_unaccepted_referral_alerts_before_it_expires(store: Store, clock: ManualClock) -> None:

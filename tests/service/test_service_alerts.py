@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 from test_service_run import PC, SF, config_text, environment, routed
@@ -62,6 +63,10 @@ secret_env = "COSELL_ALERT_HOOK_SECRET"
             subjects = lambda: sorted(json.loads(r.body)["subject"] for r in box.received)  # noqa: E731
             expected = [f"referral:{referral}", "connection:webhook registration"]
             wait_until(lambda: subjects() == sorted(expected), 30, what="both alerts")
+            assert runtime.server is not None
+            metrics = httpx.get(f"{runtime.server.address}/metrics").text
+            sent = 'cosell_alerts_total{event="refused",outcome="sent",target="ops"} 1.0'
+            assert sent in metrics
             first = alerts.last
             wait_until(
                 lambda: alerts.last is not None and first is not None and alerts.last.at > first.at,

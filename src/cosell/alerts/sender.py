@@ -8,7 +8,7 @@ configured; a target removed from the configuration is dropped from the pending 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import structlog
@@ -30,9 +30,16 @@ class AlertSender:
     """Delivers one tenant's due alerts to the configured targets."""
 
     def __init__(
-        self, store: Store, tenant: TenantId, targets: Sequence[Target], clock: Clock
+        self,
+        store: Store,
+        tenant: TenantId,
+        targets: Sequence[Target],
+        clock: Clock,
+        on_delivery: Callable[[str, str, str], None] | None = None,
     ) -> None:
+        """``on_delivery(event, target, outcome)`` hears of each attempt (``sent``/``failed``)."""
         self._store, self._tenant, self._clock = store, tenant, clock
+        self._on_delivery = on_delivery
         self._targets = {t.name: t for t in targets}
 
     @property
@@ -58,6 +65,7 @@ class AlertSender:
             try:
                 target.send(stored.alert)
             except DeliveryError as exc:
+                self._tell(stored, name, "failed")
                 pending.append(name)
                 errors.append(f"{name}: {exc}")
                 log.warning(
@@ -70,6 +78,7 @@ class AlertSender:
                 )
                 continue
             sent += 1
+            self._tell(stored, name, "sent")
             log.info(
                 "alert.sent",
                 target=name,
@@ -79,6 +88,10 @@ class AlertSender:
         retry = self._clock.now() + _backoff(stored.attempts) if pending else None
         self._store.settle_alert(stored.id, pending, "; ".join(errors) or None, retry)
         return sent
+
+    def _tell(self, stored: StoredAlert, target: str, outcome: str) -> None:
+        if self._on_delivery is not None:
+            self._on_delivery(stored.alert.event, target, outcome)
 
 
 def _backoff(attempts: int) -> timedelta:

@@ -557,7 +557,9 @@ def _alert_loop(parts: ServiceParts, status: ServiceStatus, metrics: ServiceMetr
         metrics.observe_look(look)
 
     targets = targets_from_settings(config, parts.clock)
-    sender = AlertSender(parts.store, parts.tenant, targets, parts.clock)
+    sender = AlertSender(
+        parts.store, parts.tenant, targets, parts.clock, on_delivery=metrics.observe_alert
+    )
     expiring = cached_expiring(parts.partner_center, parts.clock, config.expiring_days)
     trouble = troubles(parts.store, parts.tenant)
     name = parts.settings.tenant.name

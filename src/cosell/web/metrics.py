@@ -125,6 +125,12 @@ class ServiceMetrics:
             ["side", "route", "status"],
             registry=self.registry,
         )
+        self.alerts = Counter(
+            "cosell_alerts",
+            "Alert deliveries, by event, target and outcome (sent, failed).",
+            ["event", "target", "outcome"],
+            registry=self.registry,
+        )
         self.propagation = Histogram(
             "cosell_propagation_seconds",
             "From a record marked dirty to its reconcile finishing, by path.",
@@ -159,6 +165,9 @@ class ServiceMetrics:
     def watch_queue(self, read: Callable[[], QueueGauges]) -> None:
         """Report the queue gauges by calling ``read`` at each scrape."""
         self.registry.register(_QueueCollector(read))
+
+    def observe_alert(self, event: str, target: str, outcome: str) -> None:
+        self.alerts.labels(event, target, outcome).inc()
 
     def observe_look(self, report: LookReport) -> None:
         self.signal_runs.labels(report.signal, report.outcome).inc()
