@@ -68,3 +68,17 @@ def test_console_format_is_readable_and_redacted() -> None:
     assert "signal.looked" in text
     assert "enqueued=2" in text
     assert "x1y2" not in text
+
+
+def test_procrastinate_says_only_what_an_operator_needs_at_info() -> None:
+    out = io.StringIO()
+    configure_logging("json", "info", out)
+    logging.getLogger("procrastinate.jobs").info("Deferred 1 job")
+    logging.getLogger("procrastinate.periodic").info("Registering task cosell.x")
+    logging.getLogger("procrastinate.worker.worker").info("Starting worker on queues cosell")
+    logging.getLogger("procrastinate.jobs").warning("job failed")
+    assert [e["event"] for e in lines(out)] == ["Starting worker on queues cosell", "job failed"]
+    configure_logging("json", "debug", io.StringIO())
+    assert logging.getLogger("procrastinate.jobs").isEnabledFor(logging.DEBUG)
+    logging.getLogger("procrastinate").setLevel(logging.NOTSET)
+    logging.getLogger("procrastinate.worker.worker").setLevel(logging.NOTSET)

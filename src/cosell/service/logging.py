@@ -61,6 +61,23 @@ def _plain(stream: TextIO, exc_info: Any) -> None:  # exceptions are already tex
     return None
 
 
+QUIET_BELOW_DEBUG = {
+    "procrastinate": logging.WARNING,
+    "procrastinate.worker.worker": logging.INFO,
+}
+"""Library loggers held above ``info`` unless ``log_level`` is ``debug``: procrastinate says
+"Deferred 1 job" for every enqueue and names every task and periodic registration at start;
+a worker starting and stopping is still told."""
+
+
+def quiet(level: str) -> None:
+    """Hold the chatty libraries' loggers at their level in ``QUIET_BELOW_DEBUG`` (``debug``
+    lets everything through)."""
+    for name, floor in QUIET_BELOW_DEBUG.items():
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.NOTSET if level == "debug" else floor)
+
+
 def configure_logging(fmt: LogFormat, level: str = "info", stream: TextIO | None = None) -> None:
     """Send every log record, structlog's and the stdlib's, to ``stream`` in ``fmt``."""
     out = stream or sys.stderr
@@ -79,6 +96,7 @@ def configure_logging(fmt: LogFormat, level: str = "info", stream: TextIO | None
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+    quiet(level)
     structlog.configure(
         processors=[*_shared(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
