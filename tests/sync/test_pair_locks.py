@@ -11,6 +11,7 @@ from cosell.store import Store
 from cosell.store.advisory_locks import AdvisoryLocks
 from cosell.store.testing import empty_all_tables
 from cosell.sync.engine.pair_locks import PairLocks
+from cosell.sync.sides.salesforce.accounts import normalise
 from support.wait import wait_until
 
 
@@ -185,3 +186,44 @@ def test_a_link_that_turns_up_after_the_sides_were_read_means_reading_them_again
     assert reads[1] is not None
     assert reads[1].id == link.id
     assert not snapshot.link_found_late
+
+
+def test_two_referrals_of_one_new_customer_make_one_account(world: World) -> None:
+    """Reconciles of two referrals of a customer the CRM does not know yet run one after the
+    other: the second matches the account the first created (it used to create a second one,
+    and every later referral of that customer then met two accounts and waited as a conflict)."""
+    customer = {"name": "Tailwind Outfitters", "address": {"country": "US"}}
+    first = world.share_referral(name="First deal", customerProfile=customer)
+    second = world.share_referral(name="Second deal", customerProfile=customer)
+    created, resume = threading.Event(), threading.Event()
+    crm_create = world.engine.crm.create
+
+    def paused_create(*args: Any, **kwargs: Any) -> str:
+        if not created.is_set():  # the first has matched no account and is about to create one
+            created.set()
+            assert resume.wait(10)
+        return crm_create(*args, **kwargs)
+
+    world.engine.crm.create = paused_create  # type: ignore[method-assign]
+    creating = threading.Thread(
+        target=world.engine.reconcile_key, args=(f"referral:{first['id']}",)
+    )
+    creating.start()
+    assert created.wait(10)
+    other = threading.Thread(target=world.engine.reconcile_key, args=(f"referral:{second['id']}",))
+    other.start()
+    pairs = world.engine.pairs
+    assert isinstance(pairs, PairLocks)
+    waiting = "customer:" + normalise("Tailwind Outfitters")
+    wait_until(lambda: pairs.users(waiting) == 2 or not other.is_alive(), what="the second")
+    resume.set()
+    for thread in (creating, other):
+        thread.join(10)
+    accounts = world.sf_client.query_all(
+        "SELECT Id FROM Account WHERE Name = 'Tailwind Outfitters'"
+    )
+    assert len(list(accounts)) == 1
+    for referral in (first, second):
+        link = world.store.link_by_referral(world.tenant, referral["id"])
+        assert link is not None
+        assert link.opportunity_id

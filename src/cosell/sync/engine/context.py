@@ -6,8 +6,9 @@ than the engine, so they need not import it and the engine imports them alone.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cosell.clock import Clock
 from cosell.store.records import Link, TenantId
@@ -18,6 +19,7 @@ from cosell.sync.core.records import Value
 from cosell.sync.sides.crm import CrmSide
 from cosell.sync.sides.crm_record import CrmRecord
 from cosell.sync.sides.partner_center import PartnerCenterSide, PcRecord
+from cosell.sync.sides.salesforce.accounts import customer_of, normalise
 from cosell.sync.sides.salesforce.schema import CrmSchema
 
 if TYPE_CHECKING:
@@ -59,13 +61,26 @@ class Snapshot:
         return bool(self.link and self.link.referral_id and self.link.opportunity_id)
 
     def keys(self) -> set[str]:
-        """The record keys of the pair as read (see :mod:`cosell.sync.engine.pair_locks`)."""
+        """The record keys of the pair as read (see :mod:`cosell.sync.engine.pair_locks`), and
+        while the referral has no opportunity yet its customer's (``customer_key``)."""
         keys = link_keys(self.link)
         if self.pc is not None:
             keys.add(f"referral:{self.pc.id}")
         if self.crm is not None:
             keys.add(f"opportunity:{self.crm.id}")
+        elif self.pc is not None and not (self.link and self.link.opportunity_id):
+            customer = customer_key(self.pc.raw)
+            if customer is not None:
+                keys.add(customer)
         return keys
+
+
+def customer_key(referral: Mapping[str, Any]) -> str | None:
+    """The lock name of a referral's customer: two reconciles about to create an opportunity
+    (and perhaps its account) for one customer run one after the other, so the second matches
+    the account the first created instead of creating another."""
+    name = normalise(customer_of(referral).name)
+    return f"customer:{name}" if name else None
 
 
 def link_keys(link: Link | None) -> set[str]:
