@@ -99,6 +99,42 @@ def test_email_reaches_a_local_smtp_server() -> None:
     assert ALERT.link in text
 
 
+def email_settings(port: int) -> AlertsSettings:
+    target = {
+        "kind": "email",
+        "name": "mail",
+        "host": "127.0.0.1",
+        "port": port,
+        "security": "none",
+        "sender": "cosell@example.com",
+        "recipients": ["ops@example.com"],
+        "username": "cosell",
+        "password_env": "SMTP_PASSWORD",
+    }
+    return configured([target])
+
+
+def test_email_signs_in_with_the_password_from_the_environment() -> None:
+    with smtp_server(login=("cosell", "smtp-pa55word")) as (port, mailbox):
+        (target,) = targets_from_settings(
+            email_settings(port), ManualClock(), {"SMTP_PASSWORD": "smtp-pa55word"}
+        )
+        target.send(ALERT)
+    assert len(mailbox.messages) == 1
+
+
+def test_a_refused_smtp_sign_in_never_repeats_the_password() -> None:
+    with smtp_server(login=("cosell", "the-right-one")) as (port, mailbox):
+        (target,) = targets_from_settings(
+            email_settings(port), ManualClock(), {"SMTP_PASSWORD": "wr0ng-pa55word"}
+        )
+        with pytest.raises(DeliveryError) as failed:
+            target.send(ALERT)
+    assert "SMTPAuthenticationError" in str(failed.value)
+    assert "wr0ng-pa55word" not in str(failed.value)
+    assert mailbox.messages == []
+
+
 def test_the_generic_webhook_is_signed_over_timestamp_and_body() -> None:
     clock = ManualClock()
     with http_receiver() as box:

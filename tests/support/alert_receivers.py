@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 @dataclass
@@ -73,11 +74,32 @@ class _Mailbox:
 
 
 @contextmanager
-def smtp_server() -> Iterator[tuple[int, _Mailbox]]:
-    """A local SMTP server (no TLS, no auth) on a free port."""
+def smtp_server(
+    login: tuple[str, str] | None = None,
+) -> Iterator[tuple[int, _Mailbox]]:
+    """A local SMTP server on a free port; with ``login`` it requires that user and password
+    (over plain SMTP: the test has no certificate)."""
     mailbox = _Mailbox()
     port = _free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    auth: dict[str, Any] = {}
+    if login is not None:
+
+        def check(
+            server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+        ) -> AuthResult:
+            del server, session, envelope, mechanism
+            ok = (
+                isinstance(data, LoginPassword)
+                and (
+                    data.login.decode(),
+                    data.password.decode(),
+                )
+                == login
+            )
+            return AuthResult(success=ok, handled=False)
+
+        auth = {"authenticator": check, "auth_require_tls": False}
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port, **auth)
     controller.start()
     try:
         yield port, mailbox
