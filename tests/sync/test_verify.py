@@ -272,3 +272,15 @@ def test_a_pair_whose_link_is_replaced_reads_the_new_one(world: World) -> None:
     check = verifier(world).check(forged)
     assert check.state == "agrees"
     assert check.opportunity_id == opp_id
+
+
+def test_the_opportunities_of_many_pairs_are_read_in_one_query(world: World) -> None:
+    pairs = [accepted(world, f"Fabrikam platform {n}") for n in range(4)]
+    world.sf_app.state.emulator.calls.reset()
+
+    report = verifier(world).run(verifier(world).pairs())
+
+    assert report.ok
+    assert len(report.pairs) == len(pairs)
+    calls = world.sf_app.state.emulator.calls.snapshot()["calls"]
+    assert sum(n for route, n in calls.items() if route.endswith("/query")) == 2  # was 8

@@ -38,6 +38,8 @@ from cosell.store.sql import Store
 from cosell.sync.core import name_marker, solutions, team
 from cosell.sync.core.drift import Comparison, FieldDrift, HeldField, compare
 from cosell.sync.core.translate import from_crm, from_partner_center
+from cosell.sync.engine.paged_sides import salesforce_reader
+from cosell.sync.sides.crm_record import CrmRecord
 
 if TYPE_CHECKING:
     from cosell.sync.engine.engine import Engine
@@ -148,12 +150,19 @@ Repair = Callable[[Link], bool]
 on the queue (returns False: the next visit checks it)."""
 
 
+PRIME_BATCH = 150
+"""Pairs whose opportunities are read at once (the Salesforce side's ``read_many`` query size)."""
+
+
 class Verifier:
     """Checks linked pairs through an engine's sides; optionally repairs and records."""
 
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self.engine = engine
         self.clock = clock
+        self._read_many = salesforce_reader(engine.crm)
+        self._primed: dict[str, CrmRecord] = {}
+        self._users: frozenset[str] | None = None
 
     @property
     def store(self) -> Store:
@@ -180,19 +189,41 @@ class Verifier:
         parked = self._parked()
         loops = watch.parked(self.store, self.tenant)
         report = VerifyReport()
-        for link in links:
-            if link.id in loops:
-                check = PairCheck(link.id, link.referral_id or "", link.opportunity_id or "")
-                check.loop = str(loops[link.id].get("parked"))
-                report.pairs.append(check)
-                continue
-            check = self.check(link, parked.get(link.id, []))
-            if (check.drift or check.held) and repair is not None:
-                check = self._repaired(link, check, repair, parked.get(link.id, []))
-            if record:
-                self.record(check, confirm=confirm)
-            report.pairs.append(check)
+        links, self._users = list(links), None
+        for start in range(0, len(links), PRIME_BATCH):
+            self._prime(links[start : start + PRIME_BATCH])
+            for link in links[start : start + PRIME_BATCH]:
+                self._visit(link, parked, loops, report, repair, record, confirm)
+        self._primed = {}
         return report
+
+    def _prime(self, links: Sequence[Link]) -> None:
+        """Read the opportunities of ``links`` at once when the CRM can (many a query); each is
+        used for its pair's first read, a re-check after a repair reads again."""
+        ids = [link.opportunity_id for link in links if link.opportunity_id]
+        self._primed = self._read_many(ids) if self._read_many is not None and ids else {}
+
+    def _visit(
+        self,
+        link: Link,
+        parked: dict[int, list[str]],
+        loops: dict[int, dict[str, Any]],
+        report: VerifyReport,
+        repair: Repair | None,
+        record: bool,
+        confirm: bool,
+    ) -> None:
+        if link.id in loops:
+            check = PairCheck(link.id, link.referral_id or "", link.opportunity_id or "")
+            check.loop = str(loops[link.id].get("parked"))
+            report.pairs.append(check)
+            return
+        check = self.check(link, parked.get(link.id, []))
+        if (check.drift or check.held) and repair is not None:
+            check = self._repaired(link, check, repair, parked.get(link.id, []))
+        if record:
+            self.record(check, confirm=confirm)
+        report.pairs.append(check)
 
     def check(self, link: Link, parked: Sequence[str] = ()) -> PairCheck:
         """Read both sides of ``link`` now and compare them per the mapping."""
@@ -213,7 +244,7 @@ class Verifier:
 
     def _compare(self, check: PairCheck) -> Comparison | None:
         engine, mapping, names = self.engine, self.engine.mapping, self.engine.schema.names
-        crm = engine.crm.read(check.opportunity_id)
+        crm = self._primed.pop(check.opportunity_id, None) or engine.crm.read(check.opportunity_id)
         pc = engine.pc.read(check.referral_id)
         if crm is None or pc is None:
             check.missing = "opportunity" if crm is None else "referral"
@@ -222,7 +253,9 @@ class Verifier:
         related = crm.related(names, None)
         if related.team is not None and crm.team is not None:
             pc_team = pc.raw.get("team") or []
-            users = frozenset(crm.users)
+            if self._users is None:  # read once a run: the org's users rarely change
+                self._users = frozenset(crm.users)
+            users = self._users
             related = type(related)(
                 account=related.account,
                 contacts=related.contacts,
