@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from functools import partial
 from typing import Any
 
 import httpx
@@ -191,7 +190,7 @@ def test_a_deal_edit_arrives_by_signed_webhook_while_search_lags(
     )
     control = sandbox.manifest["hubspot"]["control_url"]
     # Settled: the reconcile the write-back's referral change sets off (sweep) has read the deal.
-    wait_until(partial(_quiet, control, _reads_and_writes), what="no HubSpot call for 5 s")
+    wait_until(_Quiet(control, _reads_and_writes), what="no HubSpot call for 5 s")
     # The search index holds no change for an hour: the deal poll cannot see the edit.
     httpx.put(f"{control}/search-lag", json={"seconds": 3600}).raise_for_status()
     try:
@@ -236,7 +235,7 @@ def test_an_idle_full_pass_writes_nothing_to_hubspot(
         what="both records synced",
     )
     control = sandbox.manifest["hubspot"]["control_url"]
-    before = wait_until(partial(_quiet, control, _writes), what="no HubSpot write for 5 s")
+    before = wait_until(_Quiet(control, _writes), what="no HubSpot write for 5 s")
     manifest = sandbox.manifest
     command = [sys.executable, "-m", "cosell", "sync", "--once", "--config"]
     done = subprocess.run(
@@ -271,13 +270,18 @@ def _reads_and_writes(control: str) -> dict[str, int]:
     return {route: n for route, n in calls.items() if "/search" not in route}
 
 
-_last: list[tuple[dict[str, int], float]] = []
+class _Quiet:
+    """A probe for ``wait_until``: the counts once they have not moved for five seconds (the
+    feeds settle in three), else None."""
 
+    def __init__(self, control: str, counts: Callable[[str], dict[str, int]]) -> None:
+        self.control, self.counts = control, counts
+        self.seen: dict[str, int] | None = None
+        self.since = 0.0
 
-def _quiet(control: str, counts: Callable[[str], dict[str, int]]) -> tuple[dict[str, int]] | None:
-    """The counts once they have not moved for five seconds (the feeds settle in three)."""
-    now, seen = time.monotonic(), counts(control)
-    if not _last or _last[-1][0] != seen:
-        _last[:] = [(seen, now)]
-        return None
-    return (seen,) if now - _last[-1][1] >= 5 else None
+    def __call__(self) -> tuple[dict[str, int]] | None:
+        now, seen = time.monotonic(), self.counts(self.control)
+        if seen != self.seen:
+            self.seen, self.since = seen, now
+            return None
+        return (seen,) if now - self.since >= 5 else None
