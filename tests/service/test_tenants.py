@@ -134,6 +134,9 @@ def test_a_webhook_for_an_unknown_tenant_is_refused(deployment: Deployment) -> N
     assert deployment.runtime.server is not None
     url = f"{deployment.runtime.server.address}{webhook_path('gamma')}"
     assert httpx.post(url, json={"EventName": "referral-created"}).status_code == 404
+    home = httpx.get(f"{deployment.runtime.server.address}/")
+    assert home.status_code == 200
+    assert not [name for name in NAMES if name in home.text]
 
 
 def test_one_tenants_throttled_partner_center_does_not_delay_the_other(

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -52,7 +52,7 @@ def create_app(
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     routes: list[BaseRoute] = [
-        *(_console(dashboard) if dashboard is not None else _status_home(status)),
+        *(_console(dashboard) if dashboard is not None else _home(status, several=bool(receivers))),
         Route("/healthz", health_endpoint(health_check), methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         *_webhook_routes(receiver, receivers),
@@ -84,8 +84,15 @@ def _webhook_routes(
     return routes
 
 
-def _status_home(status: ServiceStatus) -> list[BaseRoute]:
-    return [Route("/", status_endpoint(status), methods=["GET"])]
+def _home(status: ServiceStatus, *, several: bool) -> list[BaseRoute]:
+    if not several:
+        return [Route("/", status_endpoint(status), methods=["GET"])]
+
+    async def neutral(request: Request) -> Response:
+        # Serving several tenants, this unauthenticated page names none and shows no activity.
+        return PlainTextResponse("cosell: serving several tenants; see /healthz and /metrics\n")
+
+    return [Route("/", neutral, methods=["GET"])]
 
 
 def _console(dashboard: Dashboard) -> list[BaseRoute]:
