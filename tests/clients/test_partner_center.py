@@ -76,6 +76,23 @@ def test_throttled_call_waits_at_least_retry_after_then_succeeds() -> None:
     assert clock.slept[0] >= 57
 
 
+def test_a_retry_after_beyond_the_policys_limit_goes_back_to_the_caller() -> None:
+    recorder = Recorder(
+        [
+            httpx.Response(429, headers={"Retry-After": "57"}, json={"message": "slow down"}),
+            httpx.Response(200, json=referral_doc()),
+        ]
+    )
+    clock = ManualClock()
+    http = httpx.Client(base_url=BASE, transport=httpx.MockTransport(recorder))
+    retry = RetryPolicy(attempts=4, max_retry_after=5.0, clock=clock)
+    with pytest.raises(Throttled) as caught:
+        PartnerCenterClient(http, retry=retry).get_referral("ref-0001")
+    assert caught.value.retry_after == 57
+    assert len(recorder.requests) == 1
+    assert clock.slept == []
+
+
 def test_server_errors_are_retried_then_surface_as_retryable() -> None:
     recorder = Recorder(lambda _: httpx.Response(503, text="<html>busy</html>"))
     client, clock = make_client(recorder, attempts=3)

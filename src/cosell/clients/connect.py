@@ -121,14 +121,17 @@ def token_cipher(settings: Settings) -> TokenCipher:
 
 
 def partner_center_client(
-    settings: Settings, clock: Clock, http: HttpFactory = default_http
+    settings: Settings,
+    clock: Clock,
+    http: HttpFactory = default_http,
+    retry: RetryPolicy | None = None,
 ) -> PartnerCenterClient:
     """Referrals on ``api_url`` and webhook registration on ``webhook_api_url``."""
     pc = settings.partner_center
     referrals = BearerAuth(partner_center_grant(settings, REFERRALS_RESOURCE), clock=clock)
     hooks = BearerAuth(partner_center_grant(settings, WEBHOOKS_RESOURCE), clock=clock)
     return PartnerCenterClient(
-        http(pc.api_url, referrals), webhooks=http(pc.webhook_api_url, hooks)
+        http(pc.api_url, referrals), webhooks=http(pc.webhook_api_url, hooks), retry=retry
     )
 
 
@@ -164,7 +167,10 @@ def salesforce_token_url(settings: Settings) -> str:
 
 
 def salesforce_client(
-    settings: Settings, clock: Clock, http: HttpFactory = default_http
+    settings: Settings,
+    clock: Clock,
+    http: HttpFactory = default_http,
+    retry: RetryPolicy | None = None,
 ) -> SalesforceClient:
     """The org's REST client, keeping ``limit_reserve_percent`` of the allowance for urgent work."""
     sf = settings.salesforce
@@ -176,6 +182,7 @@ def salesforce_client(
         http(str(sf.instance_url), auth),
         api_version=sf.api_version,
         budget=ApiBudget(reserve, clock=clock),
+        retry=retry,
     )
 
 

@@ -40,13 +40,17 @@ class RetryPolicy:
         return wait
 
     def call(self, fn: Callable[[], T]) -> T:
-        """Run ``fn``; on ``RetryableError`` wait and try again, up to ``attempts`` in all."""
+        """Run ``fn``; on ``RetryableError`` wait and try again, up to ``attempts`` in all. A
+        server asking to wait longer than ``max_retry_after`` gets the error back at once: the
+        caller (the work queue) reschedules instead of holding its thread that long."""
         attempt = 1
         while True:
             try:
                 return fn()
             except RetryableError as exc:
                 if attempt >= self.attempts:
+                    raise
+                if exc.retry_after is not None and exc.retry_after > self.max_retry_after:
                     raise
                 self.clock.sleep(self.delay(attempt, exc.retry_after))
                 attempt += 1

@@ -32,6 +32,7 @@ from cosell.clients.connect import (
 )
 from cosell.clients.hubspot import HubSpotClient
 from cosell.clients.partner_center import PartnerCenterClient
+from cosell.clients.retry import RetryPolicy
 from cosell.clients.salesforce import SalesforceClient
 from cosell.clock import Clock
 from cosell.errors import ConfigError, CosellError
@@ -86,6 +87,8 @@ HUBSPOT_POLL = "hubspot-poll"
 VERIFY = "drift-check"
 ALERTS = "alerts"
 HEALTH = "connection-check"
+IN_PLACE_WAIT = 5.0
+"""The longest ``Retry-After`` (seconds) a reconcile's API call waits out in its worker."""
 
 
 @dataclass(frozen=True)
@@ -323,13 +326,16 @@ def _tenant_service(
     counted = _counted(tracked, metrics, pc_hosts, crm_hosts)
     crm_http = crm_meter.metered(counted, crm_hosts)
     on_hubspot = settings.sync.crm == "hubspot"
+    # A throttled call waits in its worker only briefly; a longer Retry-After goes back to the
+    # queue, which reschedules the key and frees the worker for other keys and tenants.
+    retry = RetryPolicy(attempts=3, max_retry_after=IN_PLACE_WAIT, clock=clock)
     parts = ServiceParts(
         settings,
         clock,
         store,
         tenant,
-        partner_center_client(settings, clock, meter.metered(counted, pc_hosts)),
-        None if on_hubspot else salesforce_client(settings, clock, crm_http),
+        partner_center_client(settings, clock, meter.metered(counted, pc_hosts), retry),
+        None if on_hubspot else salesforce_client(settings, clock, crm_http, retry),
         hubspot_client(settings, clock, crm_http) if on_hubspot else None,
     )
     status = _observers(parts, metrics, watch=watch)
