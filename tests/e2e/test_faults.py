@@ -17,7 +17,7 @@ from support.wait import wait_until
 
 pytestmark = pytest.mark.e2e
 REFERRALS = "/v1.0/engagements/referrals"
-SOBJECTS = "/services/data/v62.0/sobjects"
+COMPOSITE = "/services/data/v62.0/composite"
 LIST_REFERRALS = f"GET {REFERRALS}"
 
 
@@ -96,8 +96,9 @@ def test_throttling_and_server_errors_delay_but_never_duplicate(
     microsoft.fault("server_error", params={"status": 503}, method="POST", path=REFERRALS, count=1)
     creates_before = microsoft.calls()["calls"].get(f"POST {REFERRALS}", 0)
     opportunity_id = crm.opportunity(Name="Faulty: throttled create")
-    # the connector's next Salesforce write (the referral id written back) fails, then is retried
-    crm.fault("server_error", params={"status": 503}, method="PATCH", path=SOBJECTS, count=1)
+    # the connector's next Salesforce write (the referral id written back, one composite request)
+    # fails, then is retried
+    crm.fault("server_error", params={"status": 503}, method="POST", path=COMPOSITE, count=1)
     referral_id = referral_of(crm, opportunity_id)
     assert [r["id"] for r in pc.for_opportunity(opportunity_id)] == [referral_id]
     assert microsoft.calls()["calls"][f"POST {REFERRALS}"] >= creates_before + 3
