@@ -191,7 +191,9 @@ class Verifier:
         report = VerifyReport()
         links, self._users = list(links), None
         for start in range(0, len(links), PRIME_BATCH):
-            self._prime(links[start : start + PRIME_BATCH])
+            self._prime(
+                [link for link in links[start : start + PRIME_BATCH] if link.id not in loops]
+            )
             for link in links[start : start + PRIME_BATCH]:
                 self._visit(link, parked, loops, report, repair, record, confirm)
         self._primed = {}
@@ -199,7 +201,8 @@ class Verifier:
 
     def _prime(self, links: Sequence[Link]) -> None:
         """Read the opportunities of ``links`` at once when the CRM can (many a query); each is
-        used for its pair's first read, a re-check after a repair reads again."""
+        used for its pair's first read, a re-check after a repair reads again. Pairs parked as
+        loops are left out by the caller: they cost no call."""
         ids = [link.opportunity_id for link in links if link.opportunity_id]
         self._primed = self._read_many(ids) if self._read_many is not None and ids else {}
 
