@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,15 @@ def test_a_generated_session_key_is_private_and_kept(tmp_path: Path) -> None:
     assert len(key) >= 48
     assert stat.S_IMODE((tmp_path / "session.key").stat().st_mode) == 0o600
     assert session_key(settings) == key
+
+
+def test_processes_starting_together_share_one_session_key(tmp_path: Path) -> None:
+    settings = Settings(service={"state_dir": str(tmp_path)})
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        keys = set(pool.map(lambda _: session_key(settings), range(64)))
+    assert len(keys) == 1
+    assert len(keys.pop()) >= 48
+    assert [p.name for p in tmp_path.iterdir()] == ["session.key"]
 
 
 def test_allowed_hosts_cover_loopback_the_public_url_and_extras() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import threading
@@ -77,10 +78,22 @@ def console_hosts(settings: Settings) -> list[str]:
 
 
 def _write_private(path: Path, text: str) -> None:
+    """Create ``path`` (0600) holding ``text`` unless it exists. Processes starting together on
+    one state directory (a web and a worker, replicas) race here: the file is written whole
+    under a private name and linked into place, so the first link wins and every other
+    process reads the winner's complete key."""
     private_dir(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text + "\n")
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):  # another process's key is in place
+            os.link(draft, path)
+    finally:
+        draft.unlink(missing_ok=True)
 
 
 EXPIRING_DAYS = 3.0
