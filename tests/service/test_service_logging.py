@@ -3,6 +3,7 @@ import json
 import logging
 from collections.abc import Iterator
 
+import httpx
 import pytest
 import structlog
 
@@ -82,3 +83,22 @@ def test_procrastinate_says_only_what_an_operator_needs_at_info() -> None:
     assert logging.getLogger("procrastinate.jobs").isEnabledFor(logging.DEBUG)
     logging.getLogger("procrastinate").setLevel(logging.NOTSET)
     logging.getLogger("procrastinate.worker.worker").setLevel(logging.NOTSET)
+
+
+def test_http_request_lines_are_debug_only() -> None:
+    def request() -> None:
+        transport = httpx.MockTransport(lambda _: httpx.Response(200))
+        with httpx.Client(transport=transport) as client:
+            client.get("https://example.invalid/services/data/v62.0/query?q=SELECT+Id")
+
+    out = io.StringIO()
+    configure_logging("json", "info", out)
+    request()
+    logging.getLogger("cosell.sync.ledger").info("record state=synced")
+    assert [e["event"] for e in lines(out)] == ["record state=synced"]
+    debug = io.StringIO()
+    configure_logging("json", "debug", debug)
+    request()
+    assert [e["event"] for e in lines(debug)][-1].startswith("HTTP Request: GET")
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.NOTSET)
