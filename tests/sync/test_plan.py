@@ -144,7 +144,7 @@ CASES = [
         HELD,
         rec(HELD, stage="New/Pending", notes="prep"),
         skipped=[("notes", ON_HOLD)],
-        base_after={"notes": "n"},
+        base_after={"notes": "n", "held@notes": "prep"},
     ),
     Case(
         "leaving on-hold accepts and sends the kept edits",
@@ -256,7 +256,7 @@ CASES = [
         facts=PlanFacts(crm_on_hold=True),
         conflicts=[("deal_value", "crm")],
         skipped=[("deal_value", ON_HOLD)],
-        base_after={"deal_value": "1.00"},
+        base_after={"deal_value": "1.00", "held@deal_value": "2.00"},
     ),
     Case(
         "no base and unknown creator: differing fields are owner-resolved conflicts",
@@ -320,6 +320,28 @@ def test_conflicts_carry_all_three_values_and_the_loser_is_audited() -> None:
     result = plan(BASE, rec(deal_value="1.00"), rec(deal_value="2.00"), MAPPING, PlanFacts())
     assert result.conflicts == [FieldConflict("deal_value", "100.00", "1.00", "2.00", "crm")]
     assert result.decisions == [Decision("deal_value", "crm", "100.00", "2.00")]
+
+
+def test_a_microsoft_edit_after_a_held_crm_edit_wins_when_the_hold_ends() -> None:
+    held = plan(HELD, HELD, rec(HELD, notes="seller"), MAPPING, PlanFacts())
+    assert [(s.field, s.reason) for s in held.skipped] == [("notes", ON_HOLD)]
+    # Microsoft edits the same field later; the seller then accepts.
+    accepted = rec(HELD, stage="Active/Accepted", notes="seller")
+    result = plan(held.new_base, rec(HELD, notes="microsoft"), accepted, MAPPING, PlanFacts())
+    assert result.conflicts == [
+        FieldConflict("notes", "n", "microsoft", "seller", "partner_center")
+    ]
+    assert result.to_crm == {"notes": "microsoft"}
+    assert result.to_partner_center == {"stage": "Active/Accepted"}
+    assert result.new_base["notes"] == "microsoft"
+    assert "held@notes" not in result.new_base
+
+
+def test_a_both_sides_change_with_no_held_edit_before_it_still_goes_to_the_owner() -> None:
+    accepted = rec(HELD, stage="Active/Accepted", notes="seller")
+    result = plan(HELD, rec(HELD, notes="microsoft"), accepted, MAPPING, PlanFacts())
+    assert result.conflicts == [FieldConflict("notes", "n", "microsoft", "seller", "crm")]
+    assert result.to_partner_center == {"stage": "Active/Accepted", "notes": "seller"}
 
 
 def manual(mapping: SyncMapping, name: str) -> SyncMapping:

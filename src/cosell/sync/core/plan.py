@@ -25,6 +25,11 @@ RECORD = "*"
 
 NOT_SYNCABLE = "referral is Closed: not syncable"
 ON_HOLD = "on hold: kept until accepted"
+HELD_PREFIX = "held@"
+"""Base keys ``held@<field>``: the CRM value a reconcile kept back because the opportunity is on
+hold. A Partner Center change seen after it is the newer edit (real-time sync would have sent
+the seller's value first and Microsoft's over it), so it wins over the held value at release
+instead of losing to the owner rule."""
 SYNC_OFF = "sync flag is off"
 NO_UNSHARE = "cannot go from shared back to private"
 CLOSED_NOT_CREATED = "referral is Closed: no opportunity is created for it"
@@ -276,8 +281,11 @@ class _Merge:
             or project(spec, p, "crm", self.mapping) == c
         ):
             self.out.new_base[name] = p
+            self.out.new_base.pop(HELD_PREFIX + name, None)
             return
         winner = _winner(spec)
+        if winner == "crm" and self.base.get(HELD_PREFIX + name) == c and spec.flows_to("crm"):
+            winner = "partner_center"  # the seller's value was held before Microsoft's edit
         if winner is None:
             self.out.skipped.append(Skip(name, "direction on_create"))
             return
@@ -297,10 +305,13 @@ class _Merge:
         reason = self._blocked(name, spec, target, value)
         if reason:
             self.out.skipped.append(Skip(name, reason))
+            if reason == ON_HOLD and source == "crm":
+                self.out.new_base[HELD_PREFIX + name] = value
             return False
         (self.out.to_crm if target == "crm" else self.out.to_partner_center)[name] = value
         self.out.decisions.append(Decision(name, source, self.base.get(name), value))
         self.out.new_base[name] = value
+        self.out.new_base.pop(HELD_PREFIX + name, None)
         return True
 
     def _blocked(self, name: str, spec: FieldSpec, target: Side, value: Value) -> str | None:
