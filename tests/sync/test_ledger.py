@@ -59,6 +59,7 @@ def test_an_imported_referral_is_synced_and_an_edit_on_hold_is_held_until_accept
     rid, opp_id = shared(world)
     assert state_of(world, rid)[0] == "synced"
     assert state_of(world, opp_id)[0] == "synced"
+    caplog.clear()  # the lines of the import above are not this edit's
     with caplog.at_level(logging.INFO, logger="cosell.sync.ledger"):
         world.edit(opp_id, Amount=45000)
         world.sync(f"opportunity:{opp_id}")
