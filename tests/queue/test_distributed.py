@@ -355,3 +355,32 @@ def test_cosell_retry_through_the_stores_queue_reaches_the_workers(store: Store)
     with store.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM queue")).scalar_one() == 0
     assert store.dead_letters(tenant) == []
+
+
+def test_one_tenant_holds_at_most_its_share_of_a_workers_reconciles(store: Store) -> None:
+    alpha, beta = store.ensure_tenant("alpha"), store.ensure_tenant("beta")
+    release = threading.Event()
+    started: list[tuple[int, str]] = []
+    done: list[str] = []
+
+    def handler(job: Job) -> None:
+        started.append((job.tenant_id, job.key))
+        if job.tenant_id == alpha:
+            release.wait(20)  # alpha's every call is slow
+        done.append(job.key)
+
+    queue = DistributedQueue(store, handler=handler, workers=2, tenant_slots=1)
+    for key in ("referral:a1", "referral:a2", "referral:a3"):
+        queue.enqueue(alpha, key)
+    queue.enqueue(beta, "referral:b1")
+    queue.start()
+    try:
+        wait_until(lambda: "referral:b1" in done)
+        # beta was served while alpha held its one slot; alpha never held the second worker
+        assert [key for tenant, key in started if tenant == alpha] == ["referral:a1"]
+        release.set()
+        wait_until(lambda: {"referral:a1", "referral:a2", "referral:a3"} <= set(done), timeout=30)
+    finally:
+        release.set()
+        queue.stop(timeout=20)
+    assert sorted(done) == ["referral:a1", "referral:a2", "referral:a3", "referral:b1"]

@@ -17,6 +17,9 @@ procrastinate's job table (its schema is one of cosell's migrations):
   ``cosell.recover_stalled`` periodic task once that worker's heartbeat is stale.
 * periodic tasks (the CRM polls, the Partner Center sweep) are procrastinate periodic tasks:
   procrastinate defers each period once, however many workers run.
+* with several tenants, one tenant's keys hold at most ``tenant_slots`` of a process's
+  reconciles at once: a key fetched while its tenant is at its share is deferred again a moment
+  later (not an attempt), so a tenant whose every call is slow cannot take every worker.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import asyncio
 import logging
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -52,6 +56,7 @@ log = logging.getLogger(__name__)
 RECONCILE_TASK = "cosell.reconcile"
 RECOVER_TASK = "cosell.recover_stalled"
 QUEUE_NAME = "cosell"
+SLOT_DELAY = 1.0
 
 Handler = Callable[[Job], None]
 HaltHook = Callable[[Job, CosellError], None]
@@ -114,9 +119,18 @@ class DistributedQueue:
         handler: Handler | None = None,
         on_halt: HaltHook | None = None,
         workers: int = 4,
+        tenant_slots: int | None = None,
     ) -> None:
+        """``tenant_slots``: the most reconciles one tenant's keys may hold at once in this
+        process (a deployment of several tenants keeps the rest for the others); ``None``: no
+        limit."""
         self._store = store
         self._workers = workers
+        self._tenant_slots = tenant_slots
+        self._tenant_busy: Counter[TenantId] = Counter()
+        self._busy_lock = threading.Lock()
+        self.slot_delay = SLOT_DELAY
+        """Seconds a key fetched while its tenant is at its share waits before it is due."""
         self._defer_lock = threading.Lock()
         self._deferrer: procrastinate.App | None = None
         self._thread: threading.Thread | None = None
@@ -207,12 +221,14 @@ class DistributedQueue:
 
     def enqueue(self, tenant: TenantId, key: str, due_at: datetime | None = None) -> None:
         """Queue a reconcile of ``key`` unless one is already waiting (its queueing lock)."""
+        self._enqueue(tenant, key, {} if due_at is None else {"schedule_at": due_at})
+
+    def _enqueue(self, tenant: TenantId, key: str, when: dict[str, Any]) -> None:
         options: dict[str, Any] = {
             "queueing_lock": f"{tenant}:{key}",
             "lock": f"{tenant}:{self._canonical(tenant, key)}",
+            **when,
         }
-        if due_at is not None:
-            options["schedule_at"] = due_at
         deferrer = self._defer()
         with suppress(pexc.AlreadyEnqueued):
             deferrer.configure_task(name=RECONCILE_TASK, queue=QUEUE_NAME, **options).defer(
@@ -332,9 +348,32 @@ class DistributedQueue:
             await manager.retry_job(job)
 
     def _run_job(self, context: procrastinate.JobContext, tenant: int, key: str) -> None:
-        runner = self.runner
-        if runner.handler is None:
+        if self.runner.handler is None:
             raise RuntimeError("no reconcile handler: start the worker with DistributedQueue.serve")
+        owner = TenantId(tenant)
+        if not self._take_slot(owner):
+            # The tenant holds its share of this process's workers: queue the key again a
+            # moment later (this job ends as done, not as a failed attempt) and take other work.
+            self._enqueue(owner, key, {"schedule_in": {"seconds": self.slot_delay}})
+            log.debug("tenant %s at its share of workers; %s deferred", tenant, key)
+            return
+        try:
+            self._run_reconcile(context, tenant, key)
+        finally:
+            with self._busy_lock:
+                self._tenant_busy[owner] -= 1
+
+    def _take_slot(self, tenant: TenantId) -> bool:
+        with self._busy_lock:
+            slots = self._tenant_slots
+            if slots is not None and self._tenant_busy[tenant] >= slots:
+                return False
+            self._tenant_busy[tenant] += 1
+            return True
+
+    def _run_reconcile(self, context: procrastinate.JobContext, tenant: int, key: str) -> None:
+        runner = self.runner
+        assert runner.handler is not None
         pjob = context.job
         now = self._store.clock.now()
         attempts = pjob.attempts + 1

@@ -242,6 +242,7 @@ def build_runtime(
         found.handler(job)
 
     workers = settings.service.workers
+    slots = max(workers - (len(tenants) - 1), 1) if several else None
     queue: Queue
     if distributed:
         try:
@@ -251,6 +252,7 @@ def build_runtime(
                 on_halt=_log_halt,
                 workers=workers,
                 max_attempts=settings.sync.max_attempts,
+                tenant_slots=slots,
             )
         except ValueError as exc:
             raise ConfigError("service.database_url", str(exc)) from None
@@ -263,7 +265,7 @@ def build_runtime(
             max_attempts=settings.sync.max_attempts,
             lease_seconds=settings.service.lease_seconds,
             on_halt=_log_halt,
-            tenant_slots=max(workers - (len(tenants) - 1), 1) if several else None,
+            tenant_slots=slots,
         )
     for one in tenants:
         _wire_signals(one, queue, metrics, tracked)
