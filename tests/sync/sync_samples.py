@@ -11,6 +11,47 @@ from cosell.sync.core.translate import from_crm, from_partner_center
 MAPPING = default_mapping()
 
 
+def fabrikam_share(**overrides: Any) -> dict[str, Any]:
+    """What a Microsoft seller shares (the emulator's ``share_referral`` body): Fabrikam, EUR."""
+    return {
+        "name": "Fabrikam data platform",
+        "details": {
+            "dealValue": 48000,
+            "currency": "EUR",
+            "closingDateTime": "2026-12-31T00:00:00Z",
+            "notes": "Migrate the warehouse",
+            "requirements": {"solutions": [{"id": "SOL-9", "name": "Nine"}]},
+        },
+        "customerProfile": {
+            "name": "Fabrikam",
+            "address": {"country": "DE", "postalCode": "10115", "city": "Berlin"},
+            "team": [{"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"}],
+        },
+        "inviteContext": {"assistanceRequestCode": "ProofOfConceptOrDemo"},
+        **overrides,
+    }
+
+
+def contoso_share(**overrides: Any) -> dict[str, Any]:
+    """What a Microsoft seller shares: Contoso, USD, one solution and one contact."""
+    return {
+        "name": "Contoso analytics",
+        "details": {
+            "dealValue": 30000,
+            "currency": "USD",
+            "closingDateTime": "2026-12-31T00:00:00Z",
+            "requirements": {"solutions": [{"id": "SOL-1", "name": "One"}]},
+        },
+        "customerProfile": {
+            "name": "Contoso",
+            "address": {"country": "US", "postalCode": "98052"},
+            "team": [{"firstName": "Ana", "lastName": "Lee", "email": "ana@contoso.example"}],
+        },
+        "inviteContext": {"assistanceRequestCode": "ProofOfConceptOrDemo"},
+        **overrides,
+    }
+
+
 def referral(**overrides: Any) -> dict[str, Any]:
     """An incoming co-sell referral, New/Received, shared by a Microsoft seller."""
     body: dict[str, Any] = {

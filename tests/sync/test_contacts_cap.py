@@ -37,6 +37,35 @@ def roles(world: World, opp_id: str) -> list[str]:
     return sorted(str(r["Contact"]["Email"]) for r in rows)
 
 
+def accepted_with_cap(world: World, cap: int, contacts: int) -> tuple[str, str]:
+    """An engine capped at ``cap`` contacts; a referral with ``contacts`` of them shared, synced
+    and accepted by the seller (contacts then flow both ways): its id and the opportunity's."""
+    pc = world.engine.mapping.partner_center.model_copy(update={"max_contacts": cap})
+    world.engine = Engine.build(
+        store=world.store,
+        tenant=world.tenant,
+        partner_center=world.pc_client,
+        salesforce=world.sf_client,
+        mapping=world.engine.mapping.model_copy(update={"partner_center": pc}),
+        clock=world.clock,
+    )
+    referral = world.share_referral(
+        details={"dealValue": 1000, "closingDateTime": "2026-12-31T00:00:00Z"},
+        customerProfile={
+            "name": "Contoso",
+            "address": {"country": "US"},
+            "team": members(contacts),
+        },
+    )
+    rid = str(referral["id"])
+    world.sync(f"referral:{rid}")
+    opp_id = world.engine.crm.find_by_referral(rid)
+    assert opp_id is not None
+    world.edit(opp_id, StageName="Qualification")
+    world.sync(f"opportunity:{opp_id}")
+    return rid, opp_id
+
+
 def test_ten_thousand_contacts_sync_the_first_hundred_and_list_the_rest(world: World) -> None:
     assert world.engine.mapping.partner_center.max_contacts == CAP
     referral = world.share_referral(
@@ -75,31 +104,7 @@ def test_ten_thousand_contacts_sync_the_first_hundred_and_list_the_rest(world: W
 
 def test_a_seller_removing_a_synced_contact_keeps_every_left_out_one(world: World) -> None:
     cap = 5
-    mapping = world.engine.mapping.model_copy(
-        update={
-            "partner_center": world.engine.mapping.partner_center.model_copy(
-                update={"max_contacts": cap}
-            )
-        }
-    )
-    world.engine = Engine.build(
-        store=world.store,
-        tenant=world.tenant,
-        partner_center=world.pc_client,
-        salesforce=world.sf_client,
-        mapping=mapping,
-        clock=world.clock,
-    )
-    referral = world.share_referral(
-        details={"dealValue": 1000, "closingDateTime": "2026-12-31T00:00:00Z"},
-        customerProfile={"name": "Contoso", "address": {"country": "US"}, "team": members(12)},
-    )
-    rid = str(referral["id"])
-    world.sync(f"referral:{rid}")
-    opp_id = world.engine.crm.find_by_referral(rid)
-    assert opp_id is not None
-    world.edit(opp_id, StageName="Qualification")  # accepted: contacts flow both ways
-    world.sync(f"opportunity:{opp_id}")
+    rid, opp_id = accepted_with_cap(world, cap, contacts=12)
     assert len(roles(world, opp_id)) == cap
 
     [first] = world.query(
@@ -124,31 +129,7 @@ def test_a_contact_a_seller_adds_beyond_the_cap_removes_nobody_in_partner_center
     world: World,
 ) -> None:
     cap = 3
-    mapping = world.engine.mapping.model_copy(
-        update={
-            "partner_center": world.engine.mapping.partner_center.model_copy(
-                update={"max_contacts": cap}
-            )
-        }
-    )
-    world.engine = Engine.build(
-        store=world.store,
-        tenant=world.tenant,
-        partner_center=world.pc_client,
-        salesforce=world.sf_client,
-        mapping=mapping,
-        clock=world.clock,
-    )
-    referral = world.share_referral(
-        details={"dealValue": 1000, "closingDateTime": "2026-12-31T00:00:00Z"},
-        customerProfile={"name": "Contoso", "address": {"country": "US"}, "team": members(6)},
-    )
-    rid = str(referral["id"])
-    world.sync(f"referral:{rid}")
-    opp_id = world.engine.crm.find_by_referral(rid)
-    assert opp_id is not None
-    world.edit(opp_id, StageName="Qualification")
-    world.sync(f"opportunity:{opp_id}")
+    rid, opp_id = accepted_with_cap(world, cap, contacts=6)
     world.emulator_clock.advance(1)
     world.add_contact(opp_id, "aaron@contoso.example")  # sorts first: pushes buyer00002 out
     world.edit(opp_id, Description="contact added")

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from crm_worlds import CRMS, CrashingStore, CrmWorld, build_crm_world
+from sync_samples import fabrikam_share
 
 from cosell.errors import ServerError
 
@@ -30,23 +31,7 @@ def world(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[CrmWorld]:
 
 
 def shared(world: CrmWorld, **overrides: Any) -> str:
-    body: dict[str, Any] = {
-        "name": "Fabrikam data platform",
-        "details": {
-            "dealValue": 48000,
-            "currency": "EUR",
-            "closingDateTime": "2026-12-31T00:00:00Z",
-            "notes": "Migrate the warehouse",
-            "requirements": {"solutions": [{"id": "SOL-9", "name": "Nine"}]},
-        },
-        "customerProfile": {
-            "name": "Fabrikam",
-            "address": {"country": "DE", "postalCode": "10115", "city": "Berlin"},
-            "team": [{"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"}],
-        },
-        "inviteContext": {"assistanceRequestCode": "ProofOfConceptOrDemo"},
-        **overrides,
-    }
+    body = fabrikam_share(**overrides)
     return str(world.share_referral(**body)["id"])
 
 

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 from engine_world import World
+from sync_samples import fabrikam_share
 
 from cosell.operations.records_view import all_records
 from cosell.operations.status import build_status
@@ -132,23 +133,7 @@ def test_crm_edits_stay_local_once_the_flag_is_off(world: World) -> None:
 
 
 def shared(world: World, **overrides: object) -> dict[str, object]:
-    body: dict[str, object] = {
-        "name": "Fabrikam data platform",
-        "details": {
-            "dealValue": 48000,
-            "currency": "EUR",
-            "closingDateTime": "2026-12-31T00:00:00Z",
-            "notes": "Migrate the warehouse",
-            "requirements": {"solutions": [{"id": "SOL-9", "name": "Nine"}]},
-        },
-        "customerProfile": {
-            "name": "Fabrikam",
-            "address": {"country": "DE", "postalCode": "10115", "city": "Berlin"},
-            "team": [{"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"}],
-        },
-        "inviteContext": {"assistanceRequestCode": "ProofOfConceptOrDemo"},
-        **overrides,
-    }
+    body = fabrikam_share(**overrides)
     return world.share_referral(**body)
 
 

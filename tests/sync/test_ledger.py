@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from engine_world import World
+from sync_samples import contoso_share
 
 from cosell.operations.records_view import find_record
 from cosell.operations.status import build_status
@@ -19,22 +20,7 @@ HELP = "Customer technical architecture"
 
 
 def shared(world: World, **overrides: Any) -> tuple[str, str]:
-    body: dict[str, Any] = {
-        "name": "Contoso analytics",
-        "details": {
-            "dealValue": 30000,
-            "currency": "USD",
-            "closingDateTime": "2026-12-31T00:00:00Z",
-            "requirements": {"solutions": [{"id": "SOL-1", "name": "One"}]},
-        },
-        "customerProfile": {
-            "name": "Contoso",
-            "address": {"country": "US", "postalCode": "98052"},
-            "team": [{"firstName": "Ana", "lastName": "Lee", "email": "ana@contoso.example"}],
-        },
-        "inviteContext": {"assistanceRequestCode": "ProofOfConceptOrDemo"},
-        **overrides,
-    }
+    body = contoso_share(**overrides)
     rid = str(world.share_referral(**body)["id"])
     world.sync(f"referral:{rid}")
     opp_id = world.engine.crm.find_by_referral(rid)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from engine_world import World
+from sync_samples import contoso_share
 
 from cosell.clients.salesforce_records import parse_datetime
 from cosell.sync.core.audit_trail import NOTICE_MARK, OK_MARK
@@ -19,22 +20,7 @@ DAY = 86_400
 
 def shared(world: World, **overrides: Any) -> tuple[str, str]:
     """A referral Microsoft shares with us, imported: (referral id, opportunity id)."""
-    body: dict[str, Any] = {
-        "name": "Contoso analytics",
-        "details": {
-            "dealValue": 30000,
-            "currency": "USD",
-            "closingDateTime": "2026-12-31T00:00:00Z",
-            "requirements": {"solutions": [{"id": "SOL-1", "name": "One"}]},
-        },
-        "customerProfile": {
-            "name": "Contoso",
-            "address": {"country": "US", "postalCode": "98052"},
-            "team": [{"firstName": "Ana", "lastName": "Lee", "email": "ana@contoso.example"}],
-        },
-        "inviteContext": {"assistanceRequestCode": "ProofOfConceptOrDemo"},
-        **overrides,
-    }
+    body = contoso_share(**overrides)
     referral = world.share_referral(**body)
     rid = str(referral["id"])
     world.sync(f"referral:{rid}")
