@@ -76,21 +76,25 @@ def _serve(config_path: Path | None, log_format: str | None, role: Role) -> None
     from cosell.service.runtime import build_runtime
     from cosell.sync.engine.engine import queue_handler
 
+    # SIGTERM from the first moment: a process stopped while it is still starting (a sandbox
+    # or an orchestrator that changed its mind) has nothing in flight and ends cleanly.
+    deps = command_deps()
+    stop = deps.stop or threading.Event()
+    _stop_on_signals(stop)
     with reported():  # every tenant, unless --tenant names one
         settings = load_settings(config_path)
         if selected_tenant() is not None:
             settings = settings.for_tenant(selected_tenant())
     json_logs = (log_format or settings.service.log_format) == "json"
     configure_logging("json" if json_logs else "console", settings.service.log_level)
-    deps = command_deps()
     factory = deps.handler_factory or queue_handler
     # Against the sandbox (partner_center.emulated_clock) the service runs on the emulator's
     # time, so expiry warnings and countdowns can be seen there.
     clock = followed_clock(settings, deps.clock, deps.http)
     with reported():
         runtime = build_runtime(settings, factory, clock=clock, http=deps.http, role=role)
-    stop = deps.stop or threading.Event()
-    _stop_on_signals(stop)
+    if stop.is_set():  # stopped while starting: nothing ran, close what was opened
+        raise SystemExit(0 if runtime.stop(timeout=10) else 1)
     try:
         runtime.start()
     except RuntimeError as exc:  # e.g. the port is taken

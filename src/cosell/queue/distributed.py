@@ -41,6 +41,7 @@ from procrastinate import exceptions as pexc
 from procrastinate import jobs as pjobs
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from procrastinate.worker import Worker
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from cosell.clients.retry import RetryPolicy
@@ -70,6 +71,23 @@ def libpq_dsn(url: str) -> str:
     if parsed.get_backend_name() != "postgresql":
         raise ValueError(f"the scale-out queue needs a PostgreSQL store, not {parsed.drivername}")
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def worker_mark(engine: Engine) -> int:
+    """The newest worker registration so far (procrastinate's ``procrastinate_workers``)."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text("SELECT coalesce(max(id), 0) FROM procrastinate_workers")
+            ).scalar_one()
+        )
+
+
+def workers_since(engine: Engine, mark: int) -> int:
+    """How many workers registered after ``mark`` are still registered (serving)."""
+    sql = text("SELECT count(*) FROM procrastinate_workers WHERE id > :mark")
+    with engine.connect() as conn:
+        return int(conn.execute(sql, {"mark": mark}).scalar_one())
 
 
 class _Retry(Exception):

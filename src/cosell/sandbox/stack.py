@@ -7,14 +7,18 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import Engine
 
 from cosell.clients.connect import default_http, salesforce_client
 from cosell.clock import Clock, SystemClock
 from cosell.errors import ConfigError
 from cosell.private_files import private_dir
+from cosell.queue.distributed import worker_mark, workers_since
 from cosell.sandbox import connector
 from cosell.sandbox.crash import crashing_http
 from cosell.sandbox.emulators import Emulators, start_emulators
@@ -22,6 +26,7 @@ from cosell.sandbox.manifest import MANIFEST_FILE, Places, manifest, write_manif
 from cosell.sandbox.seed import seed
 from cosell.service.runtime import Role, Runtime
 from cosell.settings import Settings
+from cosell.store.database import make_engine
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,7 @@ class Sandbox:
         self._prepare_org(settings)
         self.runtime = self._run_connector(settings)
         if self.options.database_url:
-            self._start_workers(config_file, env)
+            self._start_workers(config_file, env, self.options.database_url)
         url = self.runtime.server.address if self.runtime.server else ""
         connector.register_webhook(settings, self.clock, url)
         seeded = self._seed(settings, emulators) if self._should_seed(emulators) else {}
@@ -99,13 +104,35 @@ class Sandbox:
         role: Role = "web" if self.options.database_url else "all"
         return connector.start_service(settings, self.clock, http, role)
 
-    def _start_workers(self, config_file: Path, secrets: dict[str, str]) -> None:
+    def _start_workers(self, config_file: Path, secrets: dict[str, str], database_url: str) -> None:
         """``cosell worker`` processes on the sandbox's configuration (secrets in their
         environment, as a deployment would pass them)."""
         env = {**os.environ, **secrets}
         command = [sys.executable, "-m", "cosell", "worker", "--config", str(config_file)]
-        for _ in range(self.options.workers):
-            self.worker_processes.append(subprocess.Popen(command, env=env))  # noqa: S603
+        engine = make_engine(database_url)
+        try:
+            mark = worker_mark(engine)
+            for _ in range(self.options.workers):
+                self.worker_processes.append(subprocess.Popen(command, env=env))  # noqa: S603
+            self._await_workers(engine, mark)
+        finally:
+            engine.dispose()
+
+    def _await_workers(self, engine: Engine, mark: int, timeout: float = 120.0) -> None:
+        """Return once every worker serves (registered with procrastinate), so the sandbox is
+        ready only when it can reconcile, and a stop never lands on a worker still starting."""
+        deadline = time.monotonic() + timeout
+        while workers_since(engine, mark) < len(self.worker_processes):
+            ended = [p.returncode for p in self.worker_processes if p.poll() is not None]
+            if ended:
+                raise ConfigError(
+                    "service", f"a sandbox worker ended while starting: exit {ended[0]}"
+                )
+            if time.monotonic() > deadline:
+                raise ConfigError(
+                    "service", f"the sandbox workers did not start in {timeout:.0f} s"
+                )
+            time.sleep(0.2)
 
     def _stop_workers(self, timeout: float = 60.0) -> bool:
         """SIGTERM each worker (in-flight reconciles finish); True when all ended cleanly."""
