@@ -93,8 +93,13 @@ class Stack:
     env: dict[str, str]
 
     def calls(self) -> tuple[dict[str, int], dict[str, int]]:
-        pc = self.emulators.pc_app.state.emulator.calls.snapshot()["calls"]
-        sf = self.emulators.sf_app.state.emulator.calls.snapshot()["calls"]
+        pc, sf = self.snapshots()
+        return pc["calls"], sf["calls"]
+
+    def snapshots(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Each emulator's ``/_emulator/calls`` (calls by route, and writes where counted)."""
+        pc = self.emulators.pc_app.state.emulator.calls.snapshot()
+        sf = self.emulators.sf_app.state.emulator.calls.snapshot()
         return pc, sf
 
     def reset_calls(self) -> None:
@@ -282,6 +287,7 @@ def measure(name: str, count: int, fill: Any) -> Result:
         seconds, cpu, rss, status, tail = sync_once(s)
         emulators_cpu = time.process_time() - emulators_cpu
         pc, sf = s.calls()
+        pc_seen, sf_seen = s.snapshots()
     return Result(
         name,
         count,
@@ -290,8 +296,8 @@ def measure(name: str, count: int, fill: Any) -> Result:
         emulators_cpu,
         _total(pc),
         _total(sf),
-        _writes(pc),
-        _writes(sf),
+        _writes(pc_seen),
+        _writes(sf_seen),
         rss,
         status,
         tail,

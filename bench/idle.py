@@ -72,6 +72,7 @@ def main() -> int:
         run_service(s, args.warmup, window, log)
         service_log = log.read_text(errors="replace")[-2000:]
         pc, sf = s.calls()
+        pc_seen, sf_seen = s.snapshots()
     scale = DAY / window
     pc_day, sf_day = _total(pc) * scale, _total(sf) * scale
     print(f"cosell idle benchmark on {machine()}")
@@ -85,7 +86,8 @@ def main() -> int:
         f"  Salesforce calls per day     {sf_day:,.0f} = {sf_day / ALLOWANCE:.1%} of a"
         f" {ALLOWANCE:,}-call day (target <= 3 %)"
     )
-    print(f"  writes: Partner Center {_writes(pc)}, Salesforce {_writes(sf)} (target 0)")
+    writes = f"Partner Center {_writes(pc_seen)}, Salesforce {_writes(sf_seen)}"
+    print(f"  writes: {writes} (target 0)")
     for side, calls in (("Partner Center", pc), ("Salesforce", sf)):
         for route, n in sorted(calls.items(), key=lambda item: -item[1])[:6]:
             print(f"    {side:<15} {n * scale:9,.0f}/day  {route}")

@@ -23,7 +23,7 @@ from cosell.clients.salesforce_auth import (
 )
 from cosell.clock import ManualClock, OffsetClock
 from cosell.emulators.salesforce import SalesforceEmulatorConfig, create_app
-from cosell.errors import Ambiguous, AuthError, NotFound, StaleWrite, Throttled
+from cosell.errors import Ambiguous, APIError, AuthError, NotFound, StaleWrite, Throttled
 
 BASE = "http://127.0.0.1:8602"
 
@@ -233,3 +233,43 @@ def test_threads_after_revocation_share_one_relogin() -> None:
         worker.join(timeout=30)
     assert errors == []
     assert org.auth.logins == 2
+
+
+def test_queries_read_together_take_one_composite_call_and_keep_their_own_pages() -> None:
+    org = Org(SalesforceEmulatorConfig(query_batch_size=200))
+    org.client.create_many("Opportunity", [opportunity(i) for i in range(450)])
+    org.client.create_many("Account", [{"Name": f"Customer {i}"} for i in range(3)])
+    reads = [
+        ("query", "SELECT Id FROM Opportunity"),
+        ("queryAll", "SELECT Id, Name FROM Account WHERE Name LIKE 'Customer%'"),
+        ("query", "SELECT Id FROM Opportunity WHERE Name = 'Deal 7'"),
+    ]
+    org.requests.clear()
+    found = org.client.query_together(reads)
+    assert [r.url.path for r in org.requests] == ["/services/data/v62.0/composite"]
+    assert len(list(found[0])) == 450  # the first page came in the composite, two more follow
+    assert sorted(r["Name"] for r in found[1]) == ["Customer 0", "Customer 1", "Customer 2"]
+    assert [r["Id"] for r in found[2]] != []
+    later = [r.url.path for r in org.requests[1:]]
+    assert len(later) == 2
+    assert all(p.startswith("/services/data/v62.0/query/") for p in later)
+
+
+def test_a_query_refused_inside_a_composite_raises_for_its_rows_only() -> None:
+    org = Org()
+    org.client.create_many("Opportunity", [opportunity(i) for i in range(2)])
+    good, bad = org.client.query_together(
+        [("query", "SELECT Id FROM Opportunity"), ("query", "SELECT Nope__c FROM Opportunity")]
+    )
+    assert len(list(good)) == 2
+    with pytest.raises(APIError, match=r"Nope__c"):
+        list(bad)
+
+
+def test_more_queries_than_a_composite_holds_take_a_call_per_five() -> None:
+    org = Org()
+    org.client.create_many("Opportunity", [opportunity(i) for i in range(3)])
+    org.requests.clear()
+    found = org.client.query_together([("query", "SELECT Id FROM Opportunity")] * 7)
+    assert [len(list(rows)) for rows in found] == [3] * 7
+    assert [r.url.path for r in org.requests] == ["/services/data/v62.0/composite"] * 2

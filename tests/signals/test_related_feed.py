@@ -22,6 +22,7 @@ from cosell.signals.synced import related_synced
 FILTER = SyncSettings().poll_filter
 QUERY = "GET /services/data/v{version}/query"
 QUERY_ALL = "GET /services/data/v{version}/queryAll"
+COMPOSITE = "POST /services/data/v{version}/composite"
 SETTLE = 10
 SOLUTIONS = solution_object("Microsoft_Solution__c", "Opportunity__c")
 
@@ -161,16 +162,16 @@ def test_without_a_filter_every_opportunity_counts_and_nothing_is_resolved(world
     world.sf_app.state.emulator.calls.reset()
     assert related.look() == 1
     assert queue.keys == [f"opportunity:{unflagged}"]
-    polls_only = {QUERY: 2, QUERY_ALL: 3}  # account, contact; roles, solutions, team
-    assert world.sf_app.state.emulator.calls.snapshot()["calls"] == polls_only
+    # account, contact, roles, solutions, team: five queries in one composite call
+    assert world.sf_app.state.emulator.calls.snapshot()["calls"] == {COMPOSITE: 1}
 
 
-def test_an_idle_look_costs_one_call_per_watched_object(world: World) -> None:
+def test_an_idle_look_costs_one_call_for_every_watched_object(world: World) -> None:
     related = started(world, RecordingQueue())
     world.sf_app.state.emulator.calls.reset()
     assert related.look() == 0
     calls = world.sf_app.state.emulator.calls.snapshot()["calls"]
-    assert calls == {QUERY: 2, QUERY_ALL: 3}  # account, contact; roles, solutions, team
+    assert calls == {COMPOSITE: 1}  # account, contact, roles, solutions, team: one composite
 
 
 def test_a_mapping_without_related_lists_polls_only_what_it_reads(world: World) -> None:

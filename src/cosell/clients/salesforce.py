@@ -20,6 +20,7 @@ import httpx
 from cosell import handback
 from cosell.clients.retry import RetryPolicy
 from cosell.clients.salesforce_composite import (
+    COMPOSITE_QUERY_LIMIT,
     Graph,
     GraphNode,
     GraphResult,
@@ -44,7 +45,7 @@ from cosell.clients.salesforce_records import (
     format_datetime,
     updated_result,
 )
-from cosell.errors import RetryableError, TransportError
+from cosell.errors import RetryableError, ServerError, TransportError
 
 DEFAULT_API_VERSION = "62.0"
 RETRIEVE_LIMIT = 2000
@@ -300,8 +301,39 @@ class SalesforceClient:
     def tooling_query(self, soql: str, *, priority: Priority | None = None) -> Iterator[Record]:
         return self._pages("tooling/query", soql, priority or current_priority())
 
+    def query_together(
+        self, reads: Sequence[tuple[str, str]], *, priority: Priority | None = None
+    ) -> list[Iterator[Record]]:
+        """Several SOQL reads, each ``(resource, soql)`` with resource ``query`` or ``queryAll``,
+        whose first pages come back in one ``composite`` call (five query operations a call, one
+        API call each): a poll of several objects costs one call when nothing changed. Later
+        pages and subquery children are read as ``query`` reads them. A read Salesforce refused
+        raises its error when its rows are iterated, so the others are still used."""
+        level = priority or current_priority()
+        firsts: list[Any] = []
+        for start in range(0, len(reads), COMPOSITE_QUERY_LIMIT):
+            chunk = reads[start : start + COMPOSITE_QUERY_LIMIT]
+            nodes = [
+                GraphNode(f"read{start + i}", "GET", f"{resource}?q={quote(soql, safe='')}")
+                for i, (resource, soql) in enumerate(chunk)
+            ]
+            body = composite_body(nodes, self.url, all_or_none=False)
+            answered = self._json("POST", "composite", json=body, priority=level)
+            firsts += composite_results(answered, nodes, self.url)
+        if len(firsts) != len(reads):
+            raise ServerError(f"composite answered {len(firsts)} of {len(reads)} queries")
+        return [self._continue(node, level) for node in firsts]
+
+    def _continue(self, first: NodeResult, level: Priority) -> Iterator[Record]:
+        if first.error is not None:
+            raise first.error
+        yield from self._from_page(first.body or {}, level)
+
     def _pages(self, resource: str, soql: str, level: Priority) -> Iterator[Record]:
         page = self._json("GET", resource, params={"q": soql}, priority=level)
+        yield from self._from_page(page, level)
+
+    def _from_page(self, page: Record, level: Priority) -> Iterator[Record]:
         while True:
             records = page.get("records") or ()
             for record in records:

@@ -129,23 +129,39 @@ def _parse_rule(spec: dict[str, Any], kinds: frozenset[str]) -> FaultRule:
 
 
 class CallLog:
-    """Counts API calls by method and route template (``GET /v1.0/engagements/referrals/{id}``)."""
+    """Counts API calls by method and route template (``GET /v1.0/engagements/referrals/{id}``).
 
-    def __init__(self) -> None:
+    With ``tracks_writes``, the emulator also says which calls wrote data (``wrote``), listed
+    under ``writes``: a ``POST`` may only read (a composite of queries), so the method alone
+    does not tell a write."""
+
+    def __init__(self, *, tracks_writes: bool = False) -> None:
         self._counts: Counter[str] = Counter()
+        self._writes: Counter[str] | None = Counter() if tracks_writes else None
         self._lock = threading.Lock()
 
     def record(self, method: str, route: str) -> None:
         with self._lock:
             self._counts[f"{method.upper()} {route}"] += 1
 
+    def wrote(self, method: str, route: str) -> None:
+        """The call just recorded changed data."""
+        with self._lock:
+            if self._writes is not None:
+                self._writes[f"{method.upper()} {route}"] += 1
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {
+            shown: dict[str, Any] = {
                 "total": sum(self._counts.values()),
                 "calls": dict(sorted(self._counts.items())),
             }
+            if self._writes is not None:
+                shown["writes"] = dict(sorted(self._writes.items()))
+            return shown
 
     def reset(self) -> None:
         with self._lock:
             self._counts.clear()
+            if self._writes is not None:
+                self._writes.clear()

@@ -97,6 +97,10 @@ class RelatedFeed:
         self._seen: dict[str, datetime] = {}
 
     @property
+    def watched(self) -> RelatedObject | None:
+        return self._watched
+
+    @property
     def cursor_name(self) -> str:
         return self._watermark.name
 
@@ -105,8 +109,14 @@ class RelatedFeed:
         """The newest stamp seen so far (persisted), or ``None`` before the first look."""
         return self._watermark.get()
 
-    def look(self) -> int:
-        """Read one round of changed rows; returns how many opportunity keys were enqueued."""
+    def since(self) -> datetime | None:
+        """Where the next look reads from, or None when it is the first (which reads nothing)."""
+        start = self.watermark
+        return None if start is None else start - self._overlap
+
+    def look(self, read: Iterable[RelatedRow] | None = None) -> int:
+        """Read one round of changed rows (``read``: the rows from ``since()``, already asked
+        for together with other feeds'); returns how many opportunity keys were enqueued."""
         start = self.watermark
         if start is None:
             self._watermark.set(self._clock.now())
@@ -114,7 +124,8 @@ class RelatedFeed:
         since = start - self._overlap
         newest, enqueued = start, 0
         try:
-            for rows in _batches(self._source(since), self._batch):
+            source = self._source(since) if read is None else read
+            for rows in _batches(source, self._batch):
                 fresh = [row for row in rows if self._fresh(row) and not self._ours(row)]
                 enqueued += self._enqueue(fresh)
                 newest = max(newest, *(row.stamp for row in rows))
@@ -149,21 +160,43 @@ class RelatedFeed:
 FeedFactory = Callable[[RelatedObject], RelatedFeed]
 
 
+Together = Callable[[Sequence[tuple[RelatedObject, datetime]]], Sequence[Iterable[RelatedRow]]]
+"""Reads several objects' changed rows (each from its own ``since``) in as few calls as the API
+allows; the rows of each, in order."""
+
+
 class RelatedPoll:
     """The feeds of every watched related object, looked at together as one signal.
 
     What to watch is asked once, at the first look (it describes the org, so a failure is
-    retried by the signal loop like any failed look)."""
+    retried by the signal loop like any failed look). With ``together``, the feeds' first
+    pages are read in one request (a composite of their queries), so an idle look costs one
+    call, not one per object."""
 
-    def __init__(self, watched: Callable[[], Sequence[RelatedObject]], feed: FeedFactory) -> None:
+    def __init__(
+        self,
+        watched: Callable[[], Sequence[RelatedObject]],
+        feed: FeedFactory,
+        together: Together | None = None,
+    ) -> None:
         self._watched = watched
         self._feed = feed
+        self._together = together
         self.feeds: list[RelatedFeed] | None = None
 
     def look(self) -> int:
         if self.feeds is None:
             self.feeds = [self._feed(watched) for watched in self._watched()]
-        return sum(feed.look() for feed in self.feeds)
+        asked = [
+            (feed, feed.watched, since)
+            for feed in self.feeds
+            if feed.watched is not None and (since := feed.since()) is not None
+        ]
+        if self._together is None or len(asked) < 2:
+            return sum(feed.look() for feed in self.feeds)
+        read = self._together([(watched, since) for _, watched, since in asked])
+        rows = {id(feed): found for (feed, _, _), found in zip(asked, read, strict=True)}
+        return sum(feed.look(rows.get(id(feed))) for feed in self.feeds)
 
 
 def related_poller(
@@ -178,6 +211,12 @@ def related_poller(
     :func:`cosell.signals.related_rows.watched_objects`)."""
     cared = CaredFor(client, where)
 
+    def together(reading: Sequence[tuple[RelatedObject, datetime]]) -> list[Iterator[RelatedRow]]:
+        sources = [RelatedRows(client, related, where) for related, _ in reading]
+        reads = [source.read(since) for source, (_, since) in zip(sources, reading, strict=True)]
+        found = client.query_together(reads, priority="background")
+        return [source.parse(rows) for source, rows in zip(sources, found, strict=True)]
+
     def feed(related: RelatedObject) -> RelatedFeed:
         return RelatedFeed(
             source=RelatedRows(client, related, where),
@@ -188,7 +227,7 @@ def related_poller(
             known=known,
         )
 
-    return RelatedPoll(watched, feed)
+    return RelatedPoll(watched, feed, together)
 
 
 def _batches(rows: Iterable[RelatedRow], size: int) -> Iterator[list[RelatedRow]]:

@@ -47,6 +47,10 @@ class RelatedSoqlClient(Protocol):
         self, soql: str, *, priority: Priority | None = None
     ) -> Iterable[Mapping[str, Any]]: ...
 
+    def query_together(
+        self, reads: Sequence[tuple[str, str]], *, priority: Priority | None = None
+    ) -> Sequence[Iterable[Mapping[str, Any]]]: ...
+
 
 @dataclass(frozen=True)
 class RelatedObject:
@@ -148,7 +152,17 @@ class RelatedRows:
     def __call__(self, since: datetime) -> Iterator[RelatedRow]:
         soql = changed_rows_soql(self.watched, since, self._where)
         read = self._client.query_all if self.watched.include_deleted else self._client.query
-        for row in read(soql, priority="background"):
+        return self.parse(read(soql, priority="background"))
+
+    def read(self, since: datetime) -> tuple[str, str]:
+        """The ``(resource, soql)`` of this object's poll from ``since``, for a read made
+        together with other objects' (``query_together``)."""
+        resource = "queryAll" if self.watched.include_deleted else "query"
+        return resource, changed_rows_soql(self.watched, since, self._where)
+
+    def parse(self, records: Iterable[Mapping[str, Any]]) -> Iterator[RelatedRow]:
+        """The changed rows in the records of this object's poll query."""
+        for row in records:
             stamp = _path(row, self.watched.stamp)
             opportunity = _path(row, self.watched.opportunity)
             if stamp and opportunity:

@@ -35,7 +35,7 @@ class SalesforceEmulator:
     config: SalesforceEmulatorConfig
     clock: Clock
     faults: FaultBook = field(default_factory=lambda: FaultBook(FAULT_KINDS))
-    calls: CallLog = field(default_factory=CallLog)
+    calls: CallLog = field(default_factory=lambda: CallLog(tracks_writes=True))
     call_options: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
 

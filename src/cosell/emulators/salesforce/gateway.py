@@ -124,7 +124,12 @@ class ApiRoute:
         if call.method in WRITE_METHODS:
             _record_call_options(emulator, call)
         with emulator.lock:
-            return self.handler(call)
+            before = emulator.org.changes
+            try:
+                return self.handler(call)
+            finally:
+                if emulator.org.changes != before:
+                    emulator.calls.wrote(call.method, self.path)
 
 
 def _authenticate(emulator: SalesforceEmulator, headers: Mapping[str, str]) -> str:

@@ -57,6 +57,8 @@ class Org:
         self.triggers: list[FieldTrigger] = []
         self.stages: dict[str, Stage] = dict(STAGE_BY_NAME)
         self.lock = threading.RLock()
+        self.changes = 0
+        """Records and metadata written so far (a call that moved it wrote data)."""
         self.integration_user_id = self._seed_users()
 
     # -- time and lookup -------------------------------------------------------------------
@@ -86,11 +88,13 @@ class Org:
         return f
 
     def add_object(self, obj: ObjectDef) -> None:
+        self.changes += 1
         self.schema.add(obj)
         self._records.setdefault(obj.name, {})
 
     def add_stage(self, stage: Stage) -> None:
         """An admin adds (or redefines) an Opportunity stage."""
+        self.changes += 1
         picklist = self.object("Opportunity").field("StageName")
         assert picklist is not None
         if stage.name not in picklist.picklist:
@@ -99,6 +103,7 @@ class Org:
 
     def add_field(self, obj: ObjectDef, f: FieldDef) -> None:
         """A new custom field: in describe at once, existing records get its default."""
+        self.changes += 1
         obj.add(f)
         obj.modified = self.now()
         default = self._default(f, self.integration_user_id)
@@ -230,6 +235,7 @@ class Org:
         )
         self._records[obj.name][record["Id"]] = record
         self.deleted[record["Id"]] = moment
+        self.changes += 1
 
     def touch(self, record_id: str) -> Record:
         """A system process changed the record: only ``SystemModstamp`` moves."""
@@ -239,6 +245,7 @@ class Org:
         obj, record = found
         updated = {**record, "SystemModstamp": format_datetime(self.now())}
         self._records[obj.name][updated["Id"]] = updated
+        self.changes += 1
         return updated
 
     def _default(self, f: FieldDef, user_id: str) -> Any:
@@ -305,6 +312,7 @@ class Org:
         permission_checks(self.schema, obj, record, others)
         rule_checks((r for r in self.rules if r.sobject == obj.name), record)
         self._records[obj.name][record["Id"]] = record
+        self.changes += 1
 
     # -- recycle bin and transactions ------------------------------------------------------
     def _purge(self) -> None:
