@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from cosell.clients.partner_center import PartnerCenterClient
 from cosell.clients.salesforce import SalesforceClient
+from cosell.clients.salesforce_limits import ApiBudget
 from cosell.clock import ManualClock
 from cosell.errors import AuthError
 from cosell.operations.connection_health import (
@@ -39,15 +40,18 @@ class FakePartnerCenter:
 
 
 class FakeSalesforce:
-    def __init__(self) -> None:
+    def __init__(self, clock: ManualClock) -> None:
         self.remaining = 90_000
+        self.budget = ApiBudget(clock=clock)
+        self.limit_reads = 0
 
     def limits(self) -> dict[str, Any]:
+        self.limit_reads += 1
         return {"DailyApiRequests": {"Max": 100_000, "Remaining": self.remaining}}
 
 
 def probe_for(store: Store, clock: ManualClock) -> tuple[ConnectionProbe, Any, Any]:
-    pc, sf = FakePartnerCenter(), FakeSalesforce()
+    pc, sf = FakePartnerCenter(), FakeSalesforce(clock)
     tenant = store.ensure_tenant("acme")
     probe = ConnectionProbe(
         store,
@@ -110,3 +114,19 @@ def test_an_expired_token_fails_the_sign_in_and_skips_the_registration(
     assert levels(store)["webhook registration"] == "skip"
     (trouble,) = troubles(store, store.ensure_tenant("acme"))()
     assert "invalid_grant" in trouble.detail
+
+
+def test_a_recent_allowance_header_stands_in_for_the_limits_call(
+    store: Store, clock: ManualClock
+) -> None:
+    probe, _, sf = probe_for(store, clock)
+    sf.budget.observe("api-usage=25000/100000")  # a poll's answer, a moment ago
+    probe.look()
+    assert sf.limit_reads == 0
+    tenant = store.ensure_tenant("acme")
+    last = hourly_allowance(store, tenant, clock.now())[-1]
+    assert (last.used, last.maximum) == (25_000, 100_000)
+    clock.advance(600)  # nothing answered for ten minutes: ask the org
+    probe.look()
+    assert sf.limit_reads == 1
+    assert hourly_allowance(store, tenant, clock.now())[-1].used == 10_000

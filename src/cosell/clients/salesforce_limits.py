@@ -92,6 +92,13 @@ class ApiBudget:
         with self._lock:
             return self._usage
 
+    def recent(self, within: float) -> Usage | None:
+        """The latest reading when a response brought it in the last ``within`` seconds."""
+        usage = self.usage
+        if usage is None or (self._clock.now() - usage.updated_at).total_seconds() > within:
+            return None
+        return usage
+
     def observe(self, header_value: str | None) -> None:
         """Record a response's ``Sforce-Limit-Info`` header (ignored when absent or unparsable)."""
         parsed = parse_limit_info(header_value or "")

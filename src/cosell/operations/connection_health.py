@@ -40,6 +40,8 @@ log = structlog.get_logger(__name__)
 HEALTH_CURSOR = "health:connections"
 ALLOWANCE_CURSOR = "meter:salesforce_allowance"
 WINDOW = timedelta(hours=24)
+FRESH_USAGE = 120.0
+"""Seconds an allowance reading from a response header stands in for a ``limits`` call."""
 PC_SIGN_IN, REGISTRATION, CRM_SIGN_IN = (
     "Partner Center sign-in",
     "webhook registration",
@@ -158,8 +160,16 @@ class ConnectionProbe:
         return Check(CRM_SIGN_IN, "skip", "no CRM client")
 
     def _salesforce(self, client: SalesforceClient) -> Check:
-        daily = client.limits().get("DailyApiRequests") or {}
-        maximum, remaining = daily.get("Max"), daily.get("Remaining")
+        # Every Salesforce answer carries the allowance (Sforce-Limit-Info): when the polls
+        # brought one lately, the org answered and the figures are current, so no call is spent.
+        usage = client.budget.recent(FRESH_USAGE)
+        maximum: object
+        remaining: object
+        if usage is not None:
+            maximum, remaining = usage.max, usage.remaining
+        else:
+            daily = client.limits().get("DailyApiRequests") or {}
+            maximum, remaining = daily.get("Max"), daily.get("Remaining")
         if not isinstance(maximum, int) or not isinstance(remaining, int):
             return Check(CRM_SIGN_IN, "ok", "signed in to Salesforce; no API allowance figures")
         keep_allowance(self._cursors, self._tenant, self._clock.now(), maximum - remaining, maximum)
