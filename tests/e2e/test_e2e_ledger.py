@@ -108,7 +108,9 @@ def test_edits_on_hold_show_held_not_synced(
     assert "deal_value" in held[STATUS]
 
     in_state(sandbox, referral_id, "held")
-    assert cli.json("status", "--offline")["records_by_state"]["held"] >= 1
+    report = cli.json("status", "--offline")
+    # The whole report on failure: which state the record is in instead, and why.
+    assert report["records_by_state"]["held"] >= 1, (report, api_record(sandbox, referral_id))
     assert "State: held" in cli.ok("audit", opportunity_id)
     # (held is logged at info: the service's default level shows warnings and up)
 
