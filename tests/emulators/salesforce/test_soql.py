@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -156,6 +156,11 @@ class FakeCatalog:
 
     def rows(self, sobject: str) -> list[dict[str, Any]]:
         return OPPORTUNITIES if sobject == "Opportunity" else list(ACCOUNTS.values())
+
+    def matching(
+        self, sobject: str, field: str, kind: str, keys: Sequence[Any]
+    ) -> list[dict[str, Any]] | None:
+        return None  # no index: every query reads all rows
 
 
 def run(text: str, records: list[dict[str, Any]] | None = None) -> QueryResult:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from cosell.emulators.salesforce import ids
@@ -11,6 +11,7 @@ from cosell.emulators.salesforce.schema import FieldDef, ObjectDef, Schema
 Lookup = Callable[[ObjectDef, str], Mapping[str, Any] | None]
 Visible = Callable[[ObjectDef, FieldDef], bool]
 Rows = Callable[[ObjectDef], Iterable[Mapping[str, Any]]]
+Matching = Callable[[ObjectDef, str, str, Sequence[Any]], Sequence[Mapping[str, Any]] | None]
 
 
 class SchemaCatalog:
@@ -23,12 +24,14 @@ class SchemaCatalog:
         version: str,
         visible: Visible,
         rows: Rows = lambda _obj: (),
+        matching: Matching | None = None,
     ) -> None:
         self._schema = schema
         self._lookup = lookup
         self._version = version
         self._visible = visible
         self._rows = rows
+        self._matching = matching
 
     def canonical_object(self, name: str) -> str | None:
         obj = self._schema.get(name)
@@ -79,3 +82,11 @@ class SchemaCatalog:
     def rows(self, sobject: str) -> Iterable[Mapping[str, Any]]:
         obj = self._schema.get(sobject)
         return () if obj is None else self._rows(obj)
+
+    def matching(
+        self, sobject: str, field: str, kind: str, keys: Sequence[Any]
+    ) -> Sequence[Mapping[str, Any]] | None:
+        obj = self._schema.get(sobject)
+        if obj is None or self._matching is None:
+            return None
+        return self._matching(obj, field, kind, keys)

@@ -9,7 +9,7 @@ shallow copy, which is what makes ``allOrNone`` rollback cheap.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,8 +17,13 @@ from cosell.clock import Clock
 from cosell.emulators.salesforce import ids
 from cosell.emulators.salesforce.config import SalesforceEmulatorConfig
 from cosell.emulators.salesforce.objects import STAGE_BY_NAME, Stage, standard_objects
-from cosell.emulators.salesforce.permissions import Grants, permission_checks
+from cosell.emulators.salesforce.permissions import (
+    PERMISSION_OBJECTS,
+    Grants,
+    permission_checks,
+)
 from cosell.emulators.salesforce.schema import FieldDef, ObjectDef, Schema
+from cosell.emulators.salesforce.soql_eval import normal_value
 from cosell.emulators.salesforce.validation import (
     FieldTrigger,
     ValidationRule,
@@ -57,6 +62,9 @@ class Org:
         self.triggers: list[FieldTrigger] = []
         self.stages: dict[str, Stage] = dict(STAGE_BY_NAME)
         self.lock = threading.RLock()
+        self._indexes: dict[tuple[str, str, str], dict[Any, set[str]]] = {}
+        """(object, field, kind) → comparable value → ids: built by the first query that can
+        use it, kept current by every write (see ``matching``)."""
         self.changes = 0
         """Records and metadata written so far (a call that moved it wrote data)."""
         self.integration_user_id = self._seed_users()
@@ -110,6 +118,7 @@ class Org:
         table = self._records[obj.name]
         for record_id, record in list(table.items()):
             table[record_id] = {**record, f.name: record.get(f.name, default)}
+        self._indexes = {k: v for k, v in self._indexes.items() if k[0] != obj.name}
 
     def table(self, obj: ObjectDef) -> dict[str, Record]:
         self._purge()
@@ -120,6 +129,40 @@ class Org:
 
     def every(self, obj: ObjectDef) -> list[Record]:
         return list(self.table(obj).values())
+
+    def matching(
+        self, obj: ObjectDef, field: str, kind: str, keys: Sequence[Any], *, deleted: bool
+    ) -> list[Record]:
+        """The records whose ``field`` in comparable form is one of ``keys``, in the order the
+        table holds them (ids are minted in ascending order), deleted ones only with
+        ``deleted``: a lookup by value without reading every record of the object."""
+        index = self._index(obj, field, kind)
+        table = self.table(obj)
+        ids_found = set[str]().union(*(index.get(key, ()) for key in keys))
+        found = [table[i] for i in sorted(ids_found) if i in table]
+        return found if deleted else [r for r in found if not r["IsDeleted"]]
+
+    def _index(self, obj: ObjectDef, field: str, kind: str) -> dict[Any, set[str]]:
+        index = self._indexes.get((obj.name, field, kind))
+        if index is None:
+            index = {}
+            for record in self._records[obj.name].values():
+                _add(index, kind, record.get(field), str(record["Id"]))
+            self._indexes[(obj.name, field, kind)] = index
+        return index
+
+    def _put(self, obj: ObjectDef, record: Record) -> None:
+        """Store ``record`` in its table, keeping the indexes of its object current."""
+        table = self._records[obj.name]
+        record_id = str(record["Id"])
+        old = table.get(record_id)
+        for (name, field, kind), index in self._indexes.items():
+            if name != obj.name:
+                continue
+            if old is not None:
+                _drop(index, kind, old.get(field), record_id)
+            _add(index, kind, record.get(field), record_id)
+        table[record_id] = record
 
     def find(self, record_id: str) -> tuple[ObjectDef, Record] | None:
         canonical = ids.normalize(record_id)
@@ -233,7 +276,7 @@ class Org:
         record.update(
             IsDeleted=True, LastModifiedDate=stamp, LastModifiedById=user_id, SystemModstamp=stamp
         )
-        self._records[obj.name][record["Id"]] = record
+        self._put(obj, record)
         self.deleted[record["Id"]] = moment
         self.changes += 1
 
@@ -244,7 +287,7 @@ class Org:
             raise not_found()
         obj, record = found
         updated = {**record, "SystemModstamp": format_datetime(self.now())}
-        self._records[obj.name][updated["Id"]] = updated
+        self._put(obj, updated)
         self.changes += 1
         return updated
 
@@ -305,13 +348,27 @@ class Org:
             parts = [record.get("FirstName"), record.get("LastName")]
             record["Name"] = " ".join(p for p in parts if p) or None
 
+    def _others(self, obj: ObjectDef, record: Record) -> list[Record]:
+        """The live records a save must be compared with: those sharing a unique field's value
+        (by index), or every live record of the object when a check needs them all."""
+        unique = [f for f in obj.fields.values() if f.unique and record.get(f.name) is not None]
+        textual = all(isinstance(record[f.name], str) for f in unique)
+        if obj.name in PERMISSION_OBJECTS or not textual:
+            return [r for r in self.table(obj).values() if not r["IsDeleted"]]
+        found: dict[str, Record] = {}
+        for f in unique:
+            key = normal_value("string", record[f.name])
+            for other in self.matching(obj, f.name, "string", [key], deleted=False):
+                found[str(other["Id"])] = other
+        return list(found.values())
+
     def _save(self, obj: ObjectDef, record: Record, changed: Iterable[str]) -> None:
         field_checks(obj, record, changed)
-        others = [r for r in self.table(obj).values() if not r["IsDeleted"]]
+        others = self._others(obj, record)
         unique_check(obj, record, others)
         permission_checks(self.schema, obj, record, others)
         rule_checks((r for r in self.rules if r.sobject == obj.name), record)
-        self._records[obj.name][record["Id"]] = record
+        self._put(obj, record)
         self.changes += 1
 
     # -- recycle bin and transactions ------------------------------------------------------
@@ -340,6 +397,7 @@ class Org:
 
     def restore(self, state: tuple[dict[str, dict[str, Record]], dict[str, datetime]]) -> None:
         self._records, self.deleted = state
+        self._indexes.clear()
 
     # -- seed -------------------------------------------------------------------------------
     def _seed_users(self) -> str:
@@ -378,5 +436,21 @@ class Org:
             LastModifiedById=creator,
             SystemModstamp=stamp,
         )
-        self._records[obj.name][new_id] = record
+        self._put(obj, record)
         return record
+
+
+def _add(index: dict[Any, set[str]], kind: str, raw: Any, record_id: str) -> None:
+    if raw is not None:
+        index.setdefault(normal_value(kind, raw), set()).add(record_id)
+
+
+def _drop(index: dict[Any, set[str]], kind: str, raw: Any, record_id: str) -> None:
+    if raw is None:
+        return
+    key = normal_value(kind, raw)
+    ids_there = index.get(key)
+    if ids_there is not None:
+        ids_there.discard(record_id)
+        if not ids_there:
+            del index[key]

@@ -51,6 +51,8 @@ _KEYS = {
     FIELD_PERMISSIONS: ("ParentId", "Field"),
     ASSIGNMENT: ("PermissionSetId", "AssigneeId"),
 }
+PERMISSION_OBJECTS = frozenset(_KEYS)
+"""Objects whose saves compare a record with every other of its object (one per key)."""
 
 
 class Grants:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from cosell.emulators.salesforce.catalog import SchemaCatalog
@@ -45,6 +46,7 @@ def run_soql(
             version,
             org.readable if tables is None else lambda o, f: True,
             lambda o: _rows(org, schema, o.name, include_deleted, tables),
+            None if tables is not None else partial(org.matching, deleted=include_deleted),
         )
         obj_name = catalog.canonical_object(query.sobject)
         if obj_name is None or (tables is None and not org.visible(org.object_def(obj_name))):
@@ -54,9 +56,8 @@ def run_soql(
                 f"sObject type '{query.sobject}' is not supported.",
                 None,
             )
-        rows = _rows(org, schema, obj_name, include_deleted, tables)
         levels = LEVELS_BEFORE_V58 if float(version) < 58 else LEVELS_FROM_V58
-        result = execute(query, catalog, rows, org.clock.now(), levels)
+        result = execute(query, catalog, None, org.clock.now(), levels)
     except SoqlError as error:
         raise SalesforceError(400, error.error_code, str(error.message), None) from None
     return list(result.rows), result.total_size

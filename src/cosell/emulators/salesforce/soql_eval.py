@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any, Protocol
@@ -78,6 +78,13 @@ class Catalog(Protocol):
 
     def rows(self, sobject: str) -> Iterable[Mapping[str, Any]]:
         """Every record of `sobject` a query may read (with deleted ones for queryAll)."""
+        ...
+
+    def matching(
+        self, sobject: str, field: str, kind: str, keys: Sequence[Any]
+    ) -> Sequence[Mapping[str, Any]] | None:
+        """The records of `sobject` (as `rows` gives them, in the same order) whose `field`,
+        in comparable form (`normal_value`), is one of `keys`; None when not indexed."""
         ...
 
 
@@ -229,6 +236,40 @@ def _relationship_name(foreign_key: str, written: str) -> str:
 def _parent(record: Record | None, hop: _Hop, catalog: Catalog) -> Record | None:
     parent_id = record.get(hop.foreign_key) if record is not None else None
     return catalog.get(hop.target, parent_id) if parent_id else None
+
+
+def candidates(selection: Selection, catalog: Catalog) -> Sequence[Record] | None:
+    """The only records the selection's WHERE can keep, looked up by an equality or ``IN`` on
+    a text or id field of the object itself that every match must meet (the clause, or one
+    operand of a top-level ``AND``); None when there is no such condition or no index. The
+    WHERE still runs on them: this only spares reading every record of the object."""
+    where = selection.query.where
+    if isinstance(where, Junction):
+        conditions: tuple[Condition, ...] = where.operands if where.kind == "AND" else ()
+    else:
+        conditions = () if where is None else (where,)
+    for node in conditions:
+        if isinstance(node, Comparison) and node.operator == "=":
+            values: tuple[Value, ...] = (node.value,)
+        elif isinstance(node, Membership) and not node.negated:
+            values = node.values
+        else:
+            continue
+        if not values or not all(isinstance(v, str) for v in values):
+            continue
+        path = _resolve(catalog, selection.sobject, node.field)
+        if path.hops or path.kind not in ("string", "id"):
+            continue
+        keys = [_literal(path, v) for v in values]
+        found = catalog.matching(selection.sobject, path.field, path.kind, keys)
+        if found is not None:
+            return found
+    return None
+
+
+def normal_value(kind: str, raw: Any) -> Any:
+    """A stored wire value in the form comparisons use (what an index is keyed by)."""
+    return _normal(kind, raw)
 
 
 def _normal(kind: str, raw: Any) -> Any:

@@ -21,6 +21,7 @@ from cosell.emulators.salesforce.soql_eval import (
     QueryResult,
     Record,
     Selection,
+    candidates,
     compile_selection,
     object_name,
     project,
@@ -48,11 +49,12 @@ class _Child:
 def execute(
     query: Query,
     catalog: Catalog,
-    records: Iterable[Mapping[str, Any]],
+    records: Iterable[Mapping[str, Any]] | None,
     now: datetime,
     levels: int = LEVELS_FROM_V58,
 ) -> QueryResult:
-    """Filter, sort and page `records` of the query's object and shape them as Salesforce does.
+    """Filter, sort and page `records` of the query's object (None: the catalog's, looked up
+    by an index where the WHERE allows) and shape them as Salesforce does.
 
     `levels` is how deep parent-to-child subqueries may nest, the outer object counting as one.
     """
@@ -60,10 +62,13 @@ def execute(
     _check_limits(query, levels)
     selection = compile_selection(query, catalog, sobject, now)
     children = _compile_children(query, catalog, sobject, now)
+    if records is None:
+        found = candidates(selection, catalog)
+        records = catalog.rows(sobject) if found is None else found
     page = select(selection, records, catalog)
     if query.count:
         return QueryResult(rows=[], total_size=len(page))
-    _load(children, catalog)
+    _load(children, catalog, [str(r["Id"])[:15] for r in page])
     rows = [_row(selection, record, children, catalog) for record in page]
     return QueryResult(rows=rows, total_size=len(rows))
 
@@ -127,14 +132,18 @@ def _compile_child(sub: Subquery, catalog: Catalog, parent: str, now: datetime) 
     return _Child(name, foreign_key, sub.position, selection, grandchildren)
 
 
-def _load(children: tuple[_Child, ...], catalog: Catalog) -> None:
-    """Group each child object's records by the parent they point to (15-character id)."""
+def _load(children: tuple[_Child, ...], catalog: Catalog, parents: list[str]) -> None:
+    """Group each child object's records by the parent they point to (15-character id), for
+    the ``parents`` on the page (looked up by the foreign key's index when there is one)."""
     for child in children:
-        for record in catalog.rows(child.selection.sobject):
+        sobject = child.selection.sobject
+        found = catalog.matching(sobject, child.foreign_key, "id", parents)
+        for record in catalog.rows(sobject) if found is None else found:
             parent_id = record.get(child.foreign_key)
             if isinstance(parent_id, str) and parent_id:
                 child.by_parent.setdefault(parent_id[:15], []).append(record)
-        _load(child.children, catalog)
+        mine = [str(r["Id"])[:15] for rows in child.by_parent.values() for r in rows]
+        _load(child.children, catalog, mine)
 
 
 def _row(

@@ -1,0 +1,120 @@
+"""Lookups by value use an index and answer exactly what a scan of every record answers: text
+equality ignores case, ids match in 15 or 18 characters, IN lists, queryAll's deleted rows,
+changed and deleted values, rolled-back composites, a field added later, children of a subquery,
+and the order rows come in. A unique field's duplicate is still refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sf_api import Api
+
+from cosell.emulators.salesforce.org import Org
+
+
+def rows(api: Api, soql: str, resource: str = "query") -> list[dict[str, Any]]:
+    response = api.get(resource, params={"q": soql})
+    assert response.status_code == 200, response.text
+    return [{k: v for k, v in r.items() if k != "attributes"} for r in response.json()["records"]]
+
+
+def scanned(api: Api, soql: str, resource: str = "query") -> list[dict[str, Any]]:
+    """The same query with the indexes switched off: every record is read."""
+    org = api.emulator.org
+    saved = Org.matching
+    try:
+        Org.matching = lambda *_a, **_k: None  # type: ignore[assignment, method-assign]
+        return rows(api, soql, resource)
+    finally:
+        Org.matching = saved  # type: ignore[method-assign]
+        del org
+
+
+def both(api: Api, soql: str, resource: str = "query") -> list[dict[str, Any]]:
+    indexed = rows(api, soql, resource)
+    assert indexed == scanned(api, soql, resource), soql
+    return indexed
+
+
+def test_text_and_id_lookups_answer_as_a_scan_does(api: Api) -> None:
+    ids = [api.create("Account", Name=f"Customer {i}", Website=f"c{i}.example") for i in range(6)]
+    api.create("Account", Name="CUSTOMER 3", Website="dup.example")
+    found = both(api, "SELECT Id, Name FROM Account WHERE Name = 'customer 3'")
+    assert [r["Name"] for r in found] == ["Customer 3", "CUSTOMER 3"]  # ignoring case, in order
+    listed = f"('{ids[1]}', '{ids[4][:15]}')"
+    picked = both(api, f"SELECT Id FROM Account WHERE Id IN {listed}")  # noqa: S608
+    assert [r["Id"] for r in picked] == [ids[1], ids[4]]
+    narrowed = (
+        "SELECT Id FROM Account WHERE Name IN ('Customer 1', 'Customer 2') "
+        "AND Website = 'c2.example'"
+    )
+    assert [r["Id"] for r in both(api, narrowed)] == [ids[2]]
+    assert both(api, "SELECT Id FROM Account WHERE Name = 'Nobody'") == []
+    either = "SELECT Id FROM Account WHERE Name = 'Customer 0' OR Website = 'c5.example'"
+    assert len(both(api, either)) == 2  # OR: not narrowed, still right
+
+
+def test_the_index_follows_updates_deletes_and_rollbacks(api: Api) -> None:
+    first = api.create("Account", Name="Fabrikam")
+    both(api, "SELECT Id FROM Account WHERE Name = 'Fabrikam'")  # builds the index
+    assert api.patch(f"sobjects/Account/{first}", json={"Name": "Contoso"}).status_code == 204
+    assert both(api, "SELECT Id FROM Account WHERE Name = 'Fabrikam'") == []
+    assert [r["Id"] for r in both(api, "SELECT Id FROM Account WHERE Name = 'Contoso'")] == [first]
+    assert api.delete(f"sobjects/Account/{first}").status_code == 204
+    assert both(api, "SELECT Id FROM Account WHERE Name = 'Contoso'") == []
+    gone = both(api, "SELECT Id, IsDeleted FROM Account WHERE Name = 'Contoso'", "queryAll")
+    assert gone == [{"Id": first, "IsDeleted": True}]
+    kept = api.create("Account", Name="Northwind")
+    both(api, "SELECT Id FROM Account WHERE Name = 'Northwind'")
+    body = {
+        "allOrNone": True,
+        "compositeRequest": [
+            {"method": "POST", "url": api.url("sobjects/Account"), "referenceId": "a",
+             "body": {"Name": "Rolled Back"}},
+            {"method": "PATCH", "url": api.url(f"sobjects/Account/{kept}"), "referenceId": "r",
+             "body": {"Name": "Renamed"}},
+            {"method": "POST", "url": api.url("sobjects/Nope__c"), "referenceId": "b",
+             "body": {"Name": "x"}},
+        ],
+    }  # fmt: skip
+    assert api.post("composite", json=body).status_code == 200
+    assert both(api, "SELECT Id FROM Account WHERE Name = 'Rolled Back'") == []
+    assert both(api, "SELECT Id FROM Account WHERE Name = 'Renamed'") == []
+    assert [r["Id"] for r in both(api, "SELECT Id FROM Account WHERE Name = 'Northwind'")] == [kept]
+
+
+def test_a_field_added_later_and_subquery_children_are_indexed_correctly(api: Api) -> None:
+    opportunity = api.opportunity(Name="Deal")
+    other = api.opportunity(Name="Other deal")
+    contact = api.create("Contact", LastName="Ng")
+    for opp in (opportunity, other):
+        role = {"OpportunityId": opp, "ContactId": contact, "Role": "Decision Maker"}
+        assert api.post("sobjects/OpportunityContactRole", json=role).status_code == 201
+    both(api, f"SELECT Id FROM Opportunity WHERE Id = '{opportunity}'")  # noqa: S608
+    api.add_field("Opportunity.Tier__c", label="Tier", type="Text", length=20)
+    assert both(api, "SELECT Id FROM Opportunity WHERE Tier__c = 'gold'") == []
+    assert api.patch(f"sobjects/Opportunity/{other}", json={"Tier__c": "Gold"}).status_code == 204
+    assert [r["Id"] for r in both(api, "SELECT Id FROM Opportunity WHERE Tier__c = 'gold'")] == [
+        other
+    ]
+    nested = both(
+        api,
+        "SELECT Id, (SELECT ContactId FROM OpportunityContactRoles) FROM Opportunity "  # noqa: S608
+        f"WHERE Id = '{opportunity}'",
+    )
+    assert nested[0]["OpportunityContactRoles"]["records"][0]["ContactId"] == contact
+    assert nested[0]["OpportunityContactRoles"]["totalSize"] == 1
+
+
+def test_a_unique_value_is_still_refused_once_taken(api: Api) -> None:
+    api.add_field(
+        "Opportunity.Ref__c", label="Ref", type="Text", length=40, unique=True, externalId=True
+    )
+    api.opportunity(Name="First", Ref__c="R-1")
+    response = api.post(
+        "sobjects/Opportunity",
+        json={"Name": "Second", "StageName": "Prospecting", "CloseDate": "2026-06-30",
+              "Ref__c": "r-1"},
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert response.json()[0]["errorCode"] == "DUPLICATE_VALUE"
