@@ -65,7 +65,10 @@ secret_env = "COSELL_ALERT_HOOK_SECRET"
             wait_until(lambda: subjects() == sorted(expected), 30, what="both alerts")
             assert runtime.server is not None
             metrics = httpx.get(f"{runtime.server.address}/metrics").text
-            sent = 'cosell_alerts_total{event="refused",outcome="sent",target="ops"} 1.0'
+            sent = (
+                'cosell_alerts_total{event="refused",'
+                'outcome="sent",target="ops",tenant="acme"} 1.0'
+            )
             assert sent in metrics
             first = alerts.last
             wait_until(

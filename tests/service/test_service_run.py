@@ -158,8 +158,14 @@ def test_run_serves_webhooks_polls_and_sweeps_then_stops_cleanly(tmp_path: Path)
         assert keys.wait_for(f"opportunity:{opportunity}")
 
         metrics = httpx.get(f"{runtime.server.address}/metrics").text
-        assert 'cosell_webhooks_received_total{event="referral-created"} 1.0' in metrics
-        assert 'cosell_propagation_seconds_count{path="partner_center_to_crm"}' in metrics
+        assert (
+            'cosell_webhooks_received_total{event="referral-created",tenant="acme"} 1.0'
+            in metrics
+        )
+        assert (
+            'cosell_propagation_seconds_count{path="partner_center_to_crm",tenant="acme"}'
+            in metrics
+        )
         assert "# TYPE cosell_reconcile_outcomes_total counter" in metrics
         assert 'side="crm",status="200"' in metrics  # cosell_api_calls_total, the poller's
         assert 'side="partner_center"' in metrics

@@ -171,3 +171,30 @@ def test_one_tenants_throttled_partner_center_does_not_delay_the_other(
         assert [row.last_error for row in rows] == [None] * len(throttled)
     # alpha's in-flight reconciles end soon once its API answers again
     httpx.delete(f"{deployment.pc('alpha')}/_emulator/faults").raise_for_status()
+
+
+def test_metrics_show_each_tenant_under_its_own_label(deployment: Deployment) -> None:
+    referral = deployment.share("alpha", "Alpha metered deal")
+    wait_until(lambda: deployment.linked("alpha", referral), 30, 0.1, "alpha's link")
+    assert deployment.runtime.server is not None
+    text = httpx.get(f"{deployment.runtime.server.address}/metrics").text
+    samples = [line for line in text.splitlines() if not line.startswith("#")]
+
+    def sample(prefix: str, tenant: str) -> list[str]:
+        return [s for s in samples if s.startswith(prefix) and f'tenant="{tenant}"' in s]
+
+    alpha_records = sample("cosell_records{", "alpha")
+    assert sum(float(s.rsplit(" ", 1)[1]) for s in alpha_records) == 1.0  # its one record
+    assert sample("cosell_records", "beta") == []  # beta has no record at all
+    assert sample("cosell_queue_depth", "alpha")
+    assert sample("cosell_queue_depth", "beta") == ['cosell_queue_depth{tenant="beta"} 0.0']
+    alpha_webhooks = sample('cosell_webhooks_received_total{event="referral-created"', "alpha")
+    assert alpha_webhooks == [
+        'cosell_webhooks_received_total{event="referral-created",tenant="alpha"} 1.0'
+    ]
+    assert sample("cosell_webhooks_received_total", "beta") == []
+    assert sample('cosell_propagation_seconds_count{path="partner_center_to_crm"', "alpha")
+    assert sample('cosell_api_calls_total{route="GET /v1.0/engagements/referrals/{id}"', "alpha")
+    assert (
+        sample('cosell_api_calls_total{route="GET /v1.0/engagements/referrals/{id}"', "beta") == []
+    )

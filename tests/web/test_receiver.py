@@ -99,7 +99,7 @@ def test_rejected_callbacks_are_401_and_never_enqueued(service: Service) -> None
     assert service.post(callback("referral-updated"), signed=False) == (401, "rejected")
     assert service.depth() == 0
     text = service.http.get("/metrics").text
-    assert 'cosell_webhooks_rejected_total{status="401"} 1.0' in text
+    assert 'cosell_webhooks_rejected_total{status="401",tenant="default"} 1.0' in text
 
 
 def test_test_event_is_acknowledged_and_not_enqueued(service: Service) -> None:
@@ -165,8 +165,8 @@ def test_metrics_count_webhooks_and_enqueues(service: Service) -> None:
     service.post(callback("referral-updated", "r-1"))
     service.post(callback("referral-created", "r-2"))
     text = service.http.get("/metrics").text
-    assert 'cosell_webhooks_received_total{event="referral-updated"} 1.0' in text
-    assert 'cosell_keys_enqueued_total{source="webhook"} 2.0' in text
+    assert 'cosell_webhooks_received_total{event="referral-updated",tenant="default"} 1.0' in text
+    assert 'cosell_keys_enqueued_total{source="webhook",tenant="default"} 2.0' in text
 
 
 def test_oversized_body_is_413_and_not_verified(service: Service) -> None:

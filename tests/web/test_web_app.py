@@ -56,12 +56,18 @@ def test_metrics_include_queue_gauges_and_signal_runs() -> None:
     response = app_for(ServiceStatus("acme", ManualClock()), metrics).get("/metrics")
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
-    assert "cosell_queue_depth 7.0" in text
-    assert "cosell_queue_leased 2.0" in text
-    assert "cosell_dead_letters 1.0" in text
-    assert 'cosell_signal_runs_total{outcome="ok",signal="salesforce-poll"} 1.0' in text
-    assert 'cosell_signal_runs_total{outcome="deferred",signal="salesforce-poll"} 1.0' in text
-    assert 'cosell_keys_enqueued_total{source="salesforce-poll"} 3.0' in text
+    assert 'cosell_queue_depth{tenant="default"} 7.0' in text
+    assert 'cosell_queue_leased{tenant="default"} 2.0' in text
+    assert 'cosell_dead_letters{tenant="default"} 1.0' in text
+    assert (
+        'cosell_signal_runs_total{outcome="ok",signal="salesforce-poll",tenant="default"} 1.0'
+        in text
+    )
+    assert (
+        'cosell_signal_runs_total{outcome="deferred",signal="salesforce-poll",tenant="default"} 1.0'
+        in text
+    )
+    assert 'cosell_keys_enqueued_total{source="salesforce-poll",tenant="default"} 3.0' in text
 
 
 def test_status_page_shows_tenant_last_webhook_last_poll_and_depth() -> None:
@@ -95,18 +101,33 @@ def test_metrics_report_reconcile_outcomes_records_by_state_and_propagation() ->
     metrics.observe_propagation("opportunity:006A", 45.0)
     metrics.observe_propagation("opportunity:006B", 700.0)
     text = app_for(ServiceStatus("acme", ManualClock()), metrics).get("/metrics").text
-    assert 'cosell_reconcile_outcomes_total{direction="to_crm",outcome="synced"} 4.0' in text
     assert (
-        'cosell_reconcile_outcomes_total{direction="to_partner_center",outcome="rejected"} 1.0'
+        'cosell_reconcile_outcomes_total{direction="to_crm",outcome="synced",tenant="default"} 4.0'
         in text
     )
-    assert 'cosell_records{state="refused"} 1.0' in text
-    assert 'cosell_propagation_seconds_bucket{le="5.0",path="partner_center_to_crm"} 1.0' in text
-    assert 'cosell_propagation_seconds_bucket{le="60.0",path="crm_to_partner_center"} 1.0' in text
-    assert 'cosell_propagation_seconds_count{path="crm_to_partner_center"} 2.0' in text
+    assert (
+        'cosell_reconcile_outcomes_total{direction="to_partner_center",'
+        'outcome="rejected",tenant="default"} 1.0' in text
+    )
+    assert 'cosell_records{state="refused",tenant="default"} 1.0' in text
+    assert (
+        'cosell_propagation_seconds_bucket{le="5.0",'
+        'path="partner_center_to_crm",tenant="default"} 1.0' in text
+    )
+    assert (
+        'cosell_propagation_seconds_bucket{le="60.0",'
+        'path="crm_to_partner_center",tenant="default"} 1.0' in text
+    )
+    assert (
+        'cosell_propagation_seconds_count{path="crm_to_partner_center",tenant="default"} 2.0'
+        in text
+    )
     outcomes[("to_crm", "synced")] = 5  # read afresh at every scrape
     again = app_for(ServiceStatus("acme", ManualClock()), metrics).get("/metrics").text
-    assert 'cosell_reconcile_outcomes_total{direction="to_crm",outcome="synced"} 5.0' in again
+    assert (
+        'cosell_reconcile_outcomes_total{direction="to_crm",outcome="synced",tenant="default"} 5.0'
+        in again
+    )
 
 
 @pytest.mark.parametrize(
@@ -144,6 +165,9 @@ def test_api_calls_counted_by_side_route_and_status_and_the_oldest_wait() -> Non
     client.get("/services/data/v62.0/sobjects/missing/0068d00100PBhu9AAF")
     text = app_for(ServiceStatus("acme", ManualClock()), metrics).get("/metrics").text
     route = "GET /services/data/v62.0/sobjects/Opportunity/{id}"
-    assert f'cosell_api_calls_total{{route="{route}",side="crm",status="200"}} 2.0' in text
+    assert (
+        f'cosell_api_calls_total{{route="{route}",side="crm",status="200",tenant="default"}} 2.0'
+        in text
+    )
     assert 'status="404"' in text
-    assert "cosell_queue_oldest_seconds 42.5" in text
+    assert 'cosell_queue_oldest_seconds{tenant="default"} 42.5' in text

@@ -193,6 +193,8 @@ class _TenantService:
     handler: Handler
     status: ServiceStatus
     flushes: list[Callable[[], None]]
+    metrics: ServiceMetrics
+    """The service's metrics, labelled with this tenant."""
     signals: list[SignalLoop] = field(default_factory=list)
     receiver: WebhookReceiver | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
@@ -230,8 +232,7 @@ def build_runtime(
     metrics = ServiceMetrics()
     several = settings.multi_tenant
     tenants = [
-        _tenant_service(c, store, clock, tracked, metrics, handler_factory, watch=not several)
-        for c in every_tenant
+        _tenant_service(c, store, clock, tracked, metrics, handler_factory) for c in every_tenant
     ]
     by_id = {t.parts.tenant: t for t in tenants}
 
@@ -268,7 +269,7 @@ def build_runtime(
             tenant_slots=slots,
         )
     for one in tenants:
-        _wire_signals(one, queue, metrics, tracked)
+        _wire_signals(one, queue, one.metrics, tracked)
     first = tenants[0]
     receivers = {t.parts.settings.tenant.name: t.receiver for t in tenants if t.receiver}
     app = create_app(
@@ -315,11 +316,10 @@ def _tenant_service(
     tracked: HttpFactory,
     metrics: ServiceMetrics,
     handler_factory: HandlerFactory,
-    *,
-    watch: bool,
 ) -> _TenantService:
-    """One tenant's clients (metered under its own budgets) and handler."""
+    """One tenant's clients (metered under its own budgets), handler and metrics."""
     tenant = store.ensure_tenant(settings.tenant.name)
+    metrics = metrics.for_tenant(settings.tenant.name)
     meter = CallMeter(store, tenant, clock)
     crm_meter = CallMeter(store, tenant, clock, name=CRM_CALLS)
     latency = [CallMeter(store, tenant, clock, name=n) for n in (PROPAGATIONS, PROPAGATION_MS)]
@@ -340,10 +340,10 @@ def _tenant_service(
         None if on_hubspot else salesforce_client(settings, clock, crm_http, retry),
         hubspot_client(settings, clock, crm_http) if on_hubspot else None,
     )
-    status = _observers(parts, metrics, watch=watch)
+    status = _observers(parts, metrics)
     handler = _timed(handler_factory(parts), metrics, clock, latency)
     flushes = [m.flush for m in (meter, crm_meter, *latency)]
-    return _TenantService(parts, handler, status, flushes)
+    return _TenantService(parts, handler, status, flushes, metrics)
 
 
 def _wire_signals(
@@ -449,9 +449,7 @@ def _counted(
     return make
 
 
-def _observers(
-    parts: ServiceParts, metrics: ServiceMetrics, *, watch: bool = True
-) -> ServiceStatus:
+def _observers(parts: ServiceParts, metrics: ServiceMetrics) -> ServiceStatus:
     def depth() -> int:
         return parts.store.stats(parts.tenant).queue_depth
 
@@ -466,9 +464,8 @@ def _observers(
     def states() -> dict[str, int]:
         return dict(Counter(r.state for r in all_records(parts.store, parts.tenant)))
 
-    if watch:  # the gauges have no tenant label yet: a deployment of several does not show them
-        metrics.watch_queue(gauges)
-        metrics.watch_ledger(partial(outcome_counts, parts.store, parts.tenant), states)
+    metrics.watch_queue(gauges)
+    metrics.watch_ledger(partial(outcome_counts, parts.store, parts.tenant), states)
     return RecordingStatus(
         parts.settings.tenant.name, parts.clock, depth, cursors=parts.store, tenant_id=parts.tenant
     )
