@@ -62,6 +62,10 @@ def test_an_imported_referral_is_synced_and_an_edit_on_hold_is_held_until_accept
     assert f"state=held referral={rid} opportunity={opp_id}" in mine.pop()
     report = build_status(world.store, world.tenant, "acme").to_json()
     assert report["records_by_state"]["held"] == 1
+    world.store.enqueue(world.tenant, f"opportunity:{opp_id}")  # a poll's re-check, say
+    assert find_record(world.store, world.tenant, rid).state == "held"  # type: ignore[union-attr]
+    again = build_status(world.store, world.tenant, "acme").to_json()
+    assert again["records_by_state"]["held"] == 1
 
     world.edit(opp_id, StageName="Qualification")
     world.sync(f"opportunity:{opp_id}")

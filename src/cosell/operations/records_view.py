@@ -373,11 +373,15 @@ def _state(link: Link, keys: Sequence[str], facts: _Facts, entry: LedgerRow | No
         return "conflict"
     if link.id in facts.drifted:
         return "drift"
+    if ledger_state == "held":
+        # Edits wait for a person to accept: a reconcile queued meanwhile (a poll's re-check,
+        # the drift check) keeps them waiting, so it must not hide them as "queued".
+        return "held"
     if link.state == "pending_create":
         return "creating"
     if any(k in facts.queued for k in keys):
         return "queued"
-    if ledger_state in ("held", "closed", "synced", "skipped"):
+    if ledger_state in ("closed", "synced", "skipped"):
         assert ledger_state is not None
         return ledger_state
     return "closed" if link.state == "closed" else "synced"
