@@ -66,8 +66,7 @@ secret_env = "COSELL_ALERT_HOOK_SECRET"
             assert runtime.server is not None
             metrics = httpx.get(f"{runtime.server.address}/metrics").text
             sent = (
-                'cosell_alerts_total{event="refused",'
-                'outcome="sent",target="ops",tenant="acme"} 1.0'
+                'cosell_alerts_total{event="refused",outcome="sent",target="ops",tenant="acme"} 1.0'
             )
             assert sent in metrics
             first = alerts.last

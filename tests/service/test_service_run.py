@@ -159,8 +159,7 @@ def test_run_serves_webhooks_polls_and_sweeps_then_stops_cleanly(tmp_path: Path)
 
         metrics = httpx.get(f"{runtime.server.address}/metrics").text
         assert (
-            'cosell_webhooks_received_total{event="referral-created",tenant="acme"} 1.0'
-            in metrics
+            'cosell_webhooks_received_total{event="referral-created",tenant="acme"} 1.0' in metrics
         )
         assert (
             'cosell_propagation_seconds_count{path="partner_center_to_crm",tenant="acme"}'
