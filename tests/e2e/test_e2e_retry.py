@@ -85,6 +85,7 @@ class Service:
 
     def __init__(self, sandbox: SandboxProcess) -> None:
         self.url = str(sandbox.manifest["connector"]["metrics_url"])
+        self.tenant = "sandbox"  # the sandbox's [tenant] name: every sample carries it
         self.dashboard = str(sandbox.manifest["connector"]["status_url"])
 
     def samples(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -98,7 +99,8 @@ class Service:
     def idle_with(self, dead: int) -> bool:
         """Nothing queued (nor due later) and ``dead`` keys parked as dead letters."""
         found = self.samples()
-        depth, parked = found[("cosell_queue_depth", ())], found[("cosell_dead_letters", ())]
+        mine = (("tenant", self.tenant),)
+        depth, parked = found[("cosell_queue_depth", mine)], found[("cosell_dead_letters", mine)]
         return depth == 0 and parked == dead
 
     def looks(self) -> tuple[float, ...]:
