@@ -526,7 +526,10 @@ class Soak:
         kill_at = sorted(self.rng.sample(range(ops // 10, ops), min(self.args.kills, ops)))
         revoke_every = max(50, ops // 20) if self.args.fault_rate > 0 else 0
         started = time.monotonic()
+        rate = self.args.rate
         for i in range(ops):
+            if rate > 0:  # a steady load: operation i starts i / rate seconds in
+                time.sleep(max(started + i / rate - time.monotonic(), 0.0))
             self.step()
             if revoke_every and i % revoke_every == revoke_every - 1:
                 self.sides.control("crm", "POST", "sessions/revoke")
@@ -997,7 +1000,7 @@ def soak(args: argparse.Namespace, workdir: Path) -> int:
     seconds = time.monotonic() - started
     lines = [
         f"soak: seed {args.seed}, {args.ops} ops, fault rate {args.fault_rate:.2f}, "
-        f"kills {args.kills}",
+        f"kills {args.kills}, rate {f'{args.rate:g} ops/s' if args.rate else 'unpaced'}",
         f"ops done: {ops_done} {json.dumps(figures.ops, sort_keys=True)}",
         f"faults injected: {faults} {json.dumps(figures.faults, sort_keys=True)}"
         f" + {figures.revokes} token revocations (each side)",
@@ -1040,6 +1043,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of the idle check")
     parser.add_argument("--settle-deadline", type=float, default=900.0)
     parser.add_argument("--conflict-window", type=float, default=60.0)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="operations per second (0: as fast as the harness goes, which on two cores "
+        "outruns the connector and queues changes for minutes)",
+    )
     parser.add_argument("--no-verify", dest="verify", action="store_false")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument(
