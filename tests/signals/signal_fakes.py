@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,10 +19,19 @@ class RecordingQueue:
     def __init__(self) -> None:
         self.calls: list[tuple[TenantId, str]] = []
         self.due: list[datetime | None] = []
+        self.writes = 0
+        """``enqueue_many`` calls (one write each)."""
 
     def enqueue(self, tenant: TenantId, key: str, due_at: datetime | None = None) -> None:
         self.calls.append((tenant, key))
         self.due.append(due_at)
+
+    def enqueue_many(
+        self, tenant: TenantId, keys: Sequence[str], due_at: datetime | None = None
+    ) -> None:
+        self.writes += 1
+        for key in keys:
+            self.enqueue(tenant, key, due_at)
 
     @property
     def keys(self) -> list[str]:

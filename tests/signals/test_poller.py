@@ -122,3 +122,29 @@ def test_a_change_in_an_unsettled_second_is_read_again(world) -> None:  # type: 
     assert poller.look() == 1  # read once more now that the second has settled ...
     assert poller.look() == 0  # ... and then remembered
     assert queue.keys == ["opportunity:006A"] * 3
+
+
+def test_a_look_enqueues_its_changes_in_one_write(world) -> None:  # type: ignore[no-untyped-def]
+    client, queue, _ = world
+    client.stamps = {f"006{n:02d}": at(n) for n in range(40)}
+    assert make(world).look() == 40
+    assert queue.writes == 1  # one transaction for the round, not one per change
+    assert len(queue.keys) == 40
+
+
+def test_changes_not_enqueued_are_read_again_by_the_next_look(world) -> None:  # type: ignore[no-untyped-def]
+    client, queue, cursors = world
+    client.stamps = {"006A": at(10), "006B": at(20)}
+    poller = make(world)
+    real = queue.enqueue_many
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("the store is gone")
+
+    queue.enqueue_many = refused  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        poller.look()
+    assert (ACME, CURSOR_NAME) not in cursors.values  # the watermark did not move past them
+    queue.enqueue_many = real  # type: ignore[method-assign]
+    assert poller.look() == 2  # nor do they count as seen: both come again
+    assert queue.keys == ["opportunity:006A", "opportunity:006B"]

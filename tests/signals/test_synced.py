@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -37,6 +37,12 @@ class DueQueue:
 
     def enqueue(self, tenant: TenantId, key: str, due_at: datetime | None = None) -> None:
         self.calls.append((key, due_at))
+
+    def enqueue_many(
+        self, tenant: TenantId, keys: Sequence[str], due_at: datetime | None = None
+    ) -> None:
+        for key in keys:
+            self.enqueue(tenant, key, due_at)
 
 
 def link(store: Store, tenant: TenantId, etag: str, modstamp: datetime) -> None:

@@ -1,3 +1,4 @@
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import httpx
@@ -18,6 +19,11 @@ SOBJECTS = "/services/data/v62.0/sobjects"
 
 class NoQueue:
     def enqueue(self, tenant: TenantId, key: str, due_at: datetime | None = None) -> None:
+        raise AssertionError("nothing should be enqueued")
+
+    def enqueue_many(
+        self, tenant: TenantId, keys: Sequence[str], due_at: datetime | None = None
+    ) -> None:
         raise AssertionError("nothing should be enqueued")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -14,6 +15,12 @@ class WorkQueue(Protocol):
     """Mark a key dirty; a worker reconciles it once, however often it was marked."""
 
     def enqueue(self, tenant: TenantId, key: str, due_at: datetime | None = None) -> None: ...
+
+    def enqueue_many(
+        self, tenant: TenantId, keys: Sequence[str], due_at: datetime | None = None
+    ) -> None:
+        """``enqueue`` each key, in one write where the queue can."""
+        ...
 
 
 def queue_key(kind: KeyKind, record_id: str) -> str:

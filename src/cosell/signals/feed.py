@@ -94,6 +94,15 @@ Synced = Callable[[Change, bool], Verdict]
 :mod:`cosell.signals.synced`)."""
 
 
+@dataclass
+class _Round:
+    """What one look found: keys due now, keys to re-check at a time, and versions seen."""
+
+    now: dict[str, None] = field(default_factory=dict)
+    later: dict[str, datetime] = field(default_factory=dict)
+    seen: dict[str, datetime] = field(default_factory=dict)
+
+
 class ChangeFeed:
     """Turns a ``ChangeSource`` into enqueued keys ``<prefix>:<id>`` and an advancing cursor."""
 
@@ -123,35 +132,46 @@ class ChangeFeed:
         return self._watermark.get()
 
     def look(self) -> int:
-        """Read one round of changes; returns how many keys were enqueued."""
+        """Read one round of changes; returns how many keys were enqueued.
+
+        The keys of a round are enqueued together, in one write, before the watermark moves
+        past them and before they count as seen: a look that fails to enqueue them leaves both
+        where they were, so the next look reads them again."""
         start = self.watermark
         since = start - self._overlap if start is not None else None
         newest = start
-        enqueued = 0
+        round_ = _Round()
         try:
             for change in self._source(since):
-                enqueued += self._mark(change)
+                self._mark(change, round_)
                 newest = change.stamp if newest is None else max(newest, change.stamp)
         finally:
+            self._enqueue(round_)
+            self._seen.update(round_.seen)
             self._advance(start, newest)
             self._forget_before(since)
-        return enqueued
+        return len(round_.now)
 
-    def _mark(self, change: Change) -> int:
-        if self._seen.get(change.id) == change.stamp:
-            return 0
+    def _mark(self, change: Change, round_: _Round) -> None:
+        if round_.seen.get(change.id, self._seen.get(change.id)) == change.stamp:
+            return
         settled = change.stamp <= self._clock.now() - self._settle
         if settled:
-            self._seen[change.id] = change.stamp
+            round_.seen[change.id] = change.stamp
         verdict = self._synced(change, settled) if self._synced is not None else "new"
         key = f"{self._prefix}:{change.id}"
         if verdict == "recheck":
-            self._queue.enqueue(self._tenant, key, due_at=change.stamp + self._settle)
-            self._seen[change.id] = change.stamp
-        if verdict != "new":
-            return 0
-        self._queue.enqueue(self._tenant, key)
-        return 1
+            round_.later[key] = change.stamp + self._settle
+            round_.seen[change.id] = change.stamp
+        if verdict == "new":
+            round_.now[key] = None
+
+    def _enqueue(self, round_: _Round) -> None:
+        if round_.now:
+            self._queue.enqueue_many(self._tenant, list(round_.now))
+        for key, due in round_.later.items():
+            if key not in round_.now:
+                self._queue.enqueue(self._tenant, key, due_at=due)
 
     def _advance(self, start: datetime | None, newest: datetime | None) -> None:
         if newest is not None and newest != start:
