@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -49,6 +50,20 @@ def quiet_sandbox(tmp_path: Path) -> Iterator[Any]:
         sandbox.stop()
 
 
+def referrals_unread(sides: Any, window: float) -> Callable[[], bool]:
+    """A probe: True once no call to Partner Center's referrals has come for ``window`` s."""
+    last: list[Any] = [None, time.monotonic()]
+
+    def probe() -> bool:
+        pc, _ = sides.calls()
+        now = {route: n for route, n in pc.items() if "referrals" in route}
+        if now != last[0]:
+            last[:] = [now, time.monotonic()]
+        return time.monotonic() - last[1] >= window
+
+    return probe
+
+
 def test_the_checker_reports_a_pair_broken_behind_cosells_back(quiet_sandbox: Any) -> None:
     harness = soak.Soak(quiet_sandbox, soak.parse(["--fault-rate", "0", "--seed", "3"]))
     sides = harness.sides
@@ -61,6 +76,11 @@ def test_the_checker_reports_a_pair_broken_behind_cosells_back(quiet_sandbox: An
             return outcome if outcome.ok and outcome.converged == 1 else None
 
         wait_until(converged, 120.0, 0.5, "the shared referral's opportunity")
+        # A poll that sees cosell's own write in a second not yet settled queues one more
+        # reconcile, due when the second settles (10 s); it reads the referral and would carry
+        # the change below. Break the pair only once Partner Center's referrals go unread
+        # past that.
+        wait_until(referrals_unread(sides, 15.0), 120.0, 0.5, "cosell to stop reading referrals")
         drop = {"kind": "webhook_drop", "path": "referral-", "rate": 1}
         sides.control("partner_center", "POST", "faults", json=drop).raise_for_status()
         change = {"details": {"dealValue": 4321}}
