@@ -52,14 +52,15 @@ def quiet_sandbox(tmp_path: Path) -> Iterator[Any]:
 
 def referrals_unread(sides: Any, window: float) -> Callable[[], bool]:
     """A probe: True once no call to Partner Center's referrals has come for ``window`` s."""
-    last: list[Any] = [None, time.monotonic()]
+    seen: dict[str, dict[str, int]] = {}
+    since = [time.monotonic()]
 
     def probe() -> bool:
         pc, _ = sides.calls()
         now = {route: n for route, n in pc.items() if "referrals" in route}
-        if now != last[0]:
-            last[:] = [now, time.monotonic()]
-        return time.monotonic() - last[1] >= window
+        if seen.get("calls") != now:
+            seen["calls"], since[0] = now, time.monotonic()
+        return time.monotonic() - since[0] >= window
 
     return probe
 
