@@ -242,6 +242,11 @@ def tenant_env_prefix(name: str) -> str:
     return f"{ENV_PREFIX}TENANT_{re.sub(r'[^A-Z0-9]', '_', name.upper())}_"
 
 
+def tenant_console_root(name: str) -> str:
+    """``/t/<name>``: where a tenant's console is served in a deployment of several."""
+    return f"/t/{name}"
+
+
 class SsoSettings(_Section):
     """``[sso]``: optional console sign-in with Microsoft Entra ID (OpenID Connect)."""
 
@@ -250,7 +255,9 @@ class SsoSettings(_Section):
     client_id: str | None = None
     client_secret: SecretStr | None = None
     redirect_url: str | None = None
-    """The callback's public URL (``…/sign-in/sso/callback``); else derived from the request."""
+    """The callback's public URL (``…/sign-in/sso/callback``); else derived from the request.
+    With several tenants each console's callback is under its root: ``https://h/t/<tenant>/
+    sign-in/sso/callback`` (register each with the issuer)."""
     username_claim: str = "preferred_username"
 
     @property
@@ -332,7 +339,8 @@ class AlertsSettings(_Section):
     health_interval: float = Field(default=300.0, ge=10.0)
     """Seconds between the connection checks (tokens, webhook registration, API allowance)."""
     console_url: str | None = None
-    """The console's public URL: alerts link each record's page under it."""
+    """The console's public URL: alerts link each record's page under it (under
+    ``/t/<tenant>`` in a deployment of several tenants)."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> AlertsSettings:

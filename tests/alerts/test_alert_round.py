@@ -78,7 +78,7 @@ def test_each_tenant_sends_only_its_own_alerts_named_by_tenant(
     store: Store, clock: ManualClock
 ) -> None:
     with http_receiver() as box:
-        acme, _ = round_for(store, clock, box, tenant_name="acme")
+        acme, _ = round_for(store, clock, box, tenant_name="acme", console_root="/t/acme")
         other = store.ensure_tenant("globex")
         globex_alert = Alert("referral:r-7", "refused@x", "refused", "globex's own", "no")
         assert store.add_alert(other, globex_alert, ["ops"])
@@ -87,6 +87,8 @@ def test_each_tenant_sends_only_its_own_alerts_named_by_tenant(
         assert acme.look() == 1
     (text,) = texts(box)
     assert text.startswith("[acme] r")
+    (kept,) = store.recent_alerts(store.ensure_tenant("acme"))
+    assert kept.alert.link == "https://cosell.example.com/t/acme/records/r-1"  # acme's console
 
 
 def test_conflicts_and_parked_pairs_alert(store: Store, clock: ManualClock) -> None:

@@ -3,9 +3,13 @@ Salesforce emulator pair, served by one ``cosell run`` runtime over one store an
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,7 @@ import sqlalchemy as sa
 
 from cosell.clients.connect import partner_center_client, salesforce_client
 from cosell.clock import SystemClock
+from cosell.operations.users import UserDirectory
 from cosell.queue.embedded import EmbeddedQueue
 from cosell.sandbox import connector
 from cosell.sandbox.emulators import Emulators, start_emulators
@@ -23,6 +28,7 @@ from cosell.settings import Settings, tenant_env_prefix
 from cosell.store.records import TenantId
 from cosell.store.schema import queue as queue_table
 from cosell.store.sql import Store
+from cosell.store.users import UserTable
 from cosell.sync.engine.engine import queue_handler
 from cosell.webhooks.events import EVENTS, webhook_path
 from support.wait import wait_until
@@ -51,6 +57,16 @@ class Deployment:
     def linked(self, name: str, referral_id: str) -> bool:
         link = self.store.link_by_referral(self.ids[name], referral_id)
         return link is not None and link.opportunity_id is not None
+
+    @property
+    def address(self) -> str:
+        assert self.runtime.server is not None
+        return self.runtime.server.address
+
+    def users(self, tenant: str) -> UserDirectory:
+        """The users of one tenant's console (what ``cosell --tenant NAME users`` works on)."""
+        table = UserTable(self.store.engine, tenant)
+        return UserDirectory(table, SystemClock(), timedelta(hours=1))
 
     def opportunities(self, name: str) -> list[dict[str, Any]]:
         tenant = self.settings.for_tenant(name)
@@ -82,6 +98,7 @@ def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Depl
         data = connector.config_data(emulators[NAMES[0]], tmp_path, 0)
         data["sync"] = {**data["sync"], **QUICK}
         data["service"]["workers"] = 2
+        data["service"]["dashboard_sign_in"] = True
         settings = Settings(
             service=data["service"],
             sync=data["sync"],
@@ -205,3 +222,105 @@ def test_metrics_show_each_tenant_under_its_own_label(deployment: Deployment) ->
     assert (
         sample('cosell_api_calls_total{route="GET /v1.0/engagements/referrals/{id}"', "beta") == []
     )
+
+
+PASSWORD = "a long enough password"
+
+
+class _Links(HTMLParser):
+    """Every address a page points at: links, form actions, scripts, htmx requests."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in ("href", "action", "src", "hx-get", "hx-post") and value:
+                self.found.append(value)
+
+
+def links_of(html: str) -> list[str]:
+    parser = _Links()
+    parser.feed(html)
+    return parser.found
+
+
+def sign_in(client: httpx.Client, root: str, name: str) -> httpx.Response:
+    form = client.get(f"{root}/sign-in")
+    found = re.search(r'name="csrf" value="([^"]*)"', form.text)
+    assert found is not None, form.text
+    data = {"username": name, "password": PASSWORD, "csrf": found.group(1), "next": "/records"}
+    return client.post(f"{root}/sign-in", data=data)
+
+
+def test_each_tenants_console_shows_its_own_records_to_its_own_users_only(
+    deployment: Deployment,
+) -> None:
+    shared = {n: deployment.share(n, f"{n.title()} console deal") for n in NAMES}
+    for name, referral in shared.items():
+        linked = partial(deployment.linked, name, referral)
+        wait_until(linked, 30, 0.1, f"{name}'s link")
+    deployment.users("alpha").add("alice", "admin", PASSWORD)
+    deployment.users("beta").add("bob", "operator", PASSWORD)
+    with pytest.raises(ValueError, match="exists already"):
+        deployment.users("beta").add("alice", "viewer", PASSWORD)
+    assert [u.name for u in deployment.users("beta").listed()] == ["bob"]
+    token = deployment.users("alpha").issue_token("alice", "script")
+    with pytest.raises(LookupError):
+        deployment.users("beta").issue_token("alice", "script")
+
+    with httpx.Client(base_url=deployment.address, timeout=10) as alice:
+        signed = sign_in(alice, "/t/alpha", "alice")
+        assert (signed.status_code, signed.headers["location"]) == (303, "/t/alpha/records")
+        records = alice.get("/t/alpha/records")
+        assert records.status_code == 200
+        assert "Alpha console deal" in records.text
+        assert "Beta console deal" not in records.text
+        # every page of alpha's console points inside it (or at the shared static files,
+        # health and metrics), so an operator never lands on another console or a 404
+        pages = ["/", "/records", f"/records/{shared['alpha']}", "/conflicts", "/dead-letters"]
+        pages += ["/mapping", "/settings"]
+        for page in pages:
+            answer = alice.get(f"/t/alpha{page}")
+            assert answer.status_code == 200, (page, answer.text[:300])
+            for link in links_of(answer.text):
+                if link.startswith(("http", "#", "data:")):
+                    continue
+                shared_paths = ("/static/", "/metrics", "/healthz")
+                assert link.startswith(("/t/alpha/", *shared_paths)), (page, link)
+        session = alice.cookies.get("cosell_session")
+        assert session is not None
+        assert alice.cookies.jar is not None
+        assert {c.path for c in alice.cookies.jar if c.name == "cosell_session"} == {"/t/alpha/"}
+
+        # alice's session and name mean nothing to beta's console
+        home = httpx.get(
+            f"{deployment.address}/t/beta/records", cookies={"cosell_session": session}
+        )
+        assert home.status_code == 303
+        assert home.headers["location"] == "/t/beta/sign-in?next=%2Frecords"
+        with httpx.Client(base_url=deployment.address, timeout=10) as stranger:
+            refused = sign_in(stranger, "/t/beta", "alice")
+            assert refused.status_code == 401
+            assert "Beta console deal" not in refused.text
+
+    bearer = {"Authorization": f"Bearer {token}"}
+    mine = httpx.get(f"{deployment.address}/t/alpha/api/v1/records", headers=bearer)
+    assert mine.status_code == 200
+    assert "Alpha console deal" in mine.text
+    assert "Beta console deal" not in mine.text
+    theirs = httpx.get(f"{deployment.address}/t/beta/api/v1/records", headers=bearer)
+    assert theirs.status_code == 401
+    document = httpx.get(f"{deployment.address}/t/alpha/api/v1/openapi.json").json()
+    assert document["servers"] == [{"url": "/t/alpha"}]
+
+    with httpx.Client(base_url=deployment.address, timeout=10) as bob:
+        assert sign_in(bob, "/t/beta", "bob").status_code == 303
+        records = bob.get("/t/beta/records")
+        assert "Beta console deal" in records.text
+        assert "Alpha console deal" not in records.text
+        # a record of alpha's is not found through beta's console
+        assert bob.get(f"/t/beta/records/{shared['alpha']}").status_code == 404
+
+    assert httpx.get(f"{deployment.address}/t/gamma/").status_code == 404

@@ -141,3 +141,29 @@ def test_a_wildcard_listener_without_public_names_is_warned_about() -> None:
         hosts = console_hosts(Settings(service={"host": ANY_ADDRESS}))
     assert set(hosts) == {"127.0.0.1", "localhost", "[::1]", "::1"}
     assert [e["event"] for e in logs] == ["service.hosts_loopback_only"]
+
+
+def test_with_several_tenants_users_belong_to_the_tenant_named(tmp_path: Path) -> None:
+    path = config(tmp_path)
+    path.write_text(path.read_text() + "[tenants.alpha]\n[tenants.beta]\n")
+
+    def users(*args: str, stdin: str | None = None) -> tuple[int, str]:
+        result = CliRunner().invoke(main, [*args, "--config", str(path)], stdin)
+        return result.exit_code, result.output
+
+    password = "a-long-password-1\n"
+    code, out = users("users", "add", "ann", "--password-stdin", stdin=password)
+    assert code == 2
+    assert "several tenants: name one (alpha, beta)" in out
+    added = users("--tenant", "alpha", "users", "add", "ann", "--password-stdin", stdin=password)
+    assert added == (0, "added ann (viewer) to tenant alpha\n")
+    assert users("--tenant", "beta", "users", "add", "bo", "--sso")[0] == 0
+    assert users("--tenant", "alpha", "users", "list") == (0, "ann\tviewer\tpassword\n")
+    assert users("--tenant", "beta", "users", "list") == (0, "bo\tviewer\tsso\n")
+    code, out = users("--tenant", "beta", "users", "set-role", "ann", "admin")
+    assert code == 1
+    assert "no user is named 'ann'" in out
+    code, out = users("--tenant", "beta", "users", "token", "ann", "script")
+    assert code == 1
+    assert users("--tenant", "beta", "users", "remove", "ann")[0] == 1
+    assert users("--tenant", "alpha", "users", "remove", "ann") == (0, "removed ann\n")

@@ -1,7 +1,9 @@
 """``cosell users``: the console's local users, their roles and API tokens.
 
 Users live in the store (so every replica sees them); passwords are read from a prompt or, with
-``--password-stdin``, from standard input, never from the command line.
+``--password-stdin``, from standard input, never from the command line. In a deployment of
+several tenants each user belongs to one: ``cosell --tenant NAME users …`` works on that
+tenant's users, who sign in to its console (``/t/NAME/``) only.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from pathlib import Path
 
 import click
 
-from cosell.cli.common import command_deps, config_option, fail, settings_for
+from cosell.cli.common import command_deps, config_option, fail, reported, settings_for
 from cosell.operations.users import ROLES, UserDirectory
 from cosell.private_files import private_dir
 from cosell.service.console import user_directory
+from cosell.settings import load_settings
 from cosell.store.sql import Store
 
 role_choice = click.Choice(ROLES)
@@ -26,11 +29,14 @@ role_choice = click.Choice(ROLES)
 @contextmanager
 def _directory(config_path: Path | None) -> Iterator[UserDirectory]:
     clock = command_deps().clock
+    with reported():
+        deployment = load_settings(config_path)
     settings = settings_for(config_path)
+    scope = settings.tenant.name if deployment.multi_tenant else None
     private_dir(settings.service.state_dir)
     store = Store.open(settings.database_url, clock=clock)
     try:
-        yield user_directory(settings, store, clock)
+        yield user_directory(settings, store, clock, scope)
     except (ValueError, LookupError) as exc:
         fail(str(exc.args[0]), 1)
     finally:
@@ -62,7 +68,8 @@ def add_command(
     password = None if sso else _password(password_stdin)
     with _directory(config_path) as users:
         users.add(name, role, password)
-    click.echo(f"added {name} ({role})")
+        where = f" to tenant {users.table.tenant}" if users.table.tenant else ""
+    click.echo(f"added {name} ({role}){where}")
 
 
 @users_command.command("remove")

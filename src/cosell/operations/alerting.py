@@ -49,11 +49,14 @@ class AlertRound:
         expiring: Callable[[], Expiring] | None = None,
         trouble: Callable[[], Sequence[ConnectionTrouble]] | None = None,
         tenant_name: str | None = None,
+        console_root: str = "",
     ) -> None:
         self._store, self._tenant, self._settings, self._sender = store, tenant, settings, sender
         self._expiring, self._trouble = expiring, trouble
         self._prefix = f"[{tenant_name}] " if tenant_name else ""
         """Names the tenant in every title when a deployment serves several."""
+        self._root = console_root
+        """Where the tenant's console is under ``console_url`` (``/t/<tenant>`` when several)."""
 
     def look(self) -> int:
         """Keep every new alert, send the due ones; returns the deliveries made."""
@@ -135,7 +138,7 @@ class AlertRound:
 
     def _link(self, path: str) -> str | None:
         base = self._settings.console_url
-        return f"{base.rstrip('/')}{path}" if base else None
+        return f"{base.rstrip('/')}{self._root}{path}" if base else None
 
 
 def _ledger_since(rows: Sequence[LedgerRow]) -> dict[tuple[str | None, str], datetime]:

@@ -27,19 +27,26 @@ from cosell.store.users import UserTable
 from cosell.web.auth import Authenticator
 from cosell.web.security import LOOPBACK_HOSTS, allowed_hosts
 from cosell.web.site import ConsoleSetup
-from cosell.web.sso import EntraSignIn, SsoConfig
+from cosell.web.sso import CALLBACK, EntraSignIn, SsoConfig
 
 log = structlog.get_logger(__name__)
 SESSION_KEY_FILE = "session.key"
 
 
-def user_directory(settings: Settings, store: Store, clock: Clock) -> UserDirectory:
+def user_directory(
+    settings: Settings, store: Store, clock: Clock, tenant: str | None = None
+) -> UserDirectory:
+    """The console's users; ``tenant`` (a deployment of several): that tenant's only."""
     lifetime = timedelta(hours=settings.service.session_hours)
-    return UserDirectory(UserTable(store.engine), clock, lifetime)
+    return UserDirectory(UserTable(store.engine, tenant), clock, lifetime)
 
 
-def console_auth(settings: Settings, store: Store, clock: Clock) -> Authenticator:
-    """Sign-in with the store's users, or open access when configured off on loopback."""
+def console_auth(
+    settings: Settings, store: Store, clock: Clock, *, tenant: str | None = None, root: str = ""
+) -> Authenticator:
+    """Sign-in with the store's users, or open access when configured off on loopback.
+    ``tenant`` and ``root`` (a deployment of several): the tenant whose users sign in to the
+    console served under ``root``."""
     service = settings.service
     if not service.dashboard_sign_in and service.host not in LOOPBACK_HOSTS:
         raise ConfigError(
@@ -48,8 +55,8 @@ def console_auth(settings: Settings, store: Store, clock: Clock) -> Authenticato
         )
     key = session_key(settings)
     if not service.dashboard_sign_in:
-        return Authenticator(None, key, open_access=True)
-    return Authenticator(user_directory(settings, store, clock), key)
+        return Authenticator(None, key, open_access=True, root=root)
+    return Authenticator(user_directory(settings, store, clock, tenant), key, root=root)
 
 
 def session_key(settings: Settings) -> str:
@@ -167,5 +174,8 @@ def console_sso(settings: Settings, auth: Authenticator) -> EntraSignIn | None:
     assert sso.issuer is not None
     assert sso.client_id is not None
     secret = sso.client_secret.get_secret_value() if sso.client_secret else None
-    config = SsoConfig(sso.issuer, sso.client_id, secret, sso.redirect_url, sso.username_claim)
+    redirect = sso.redirect_url
+    if redirect and auth.root:  # each tenant's console has its own callback under its root
+        redirect = redirect.removesuffix(CALLBACK) + auth.url(CALLBACK)
+    config = SsoConfig(sso.issuer, sso.client_id, secret, redirect, sso.username_claim)
     return EntraSignIn(config, auth, session_key(settings))

@@ -55,7 +55,7 @@ from cosell.service.console import (
     console_sso,
 )
 from cosell.service.server import WebServer
-from cosell.settings import Settings
+from cosell.settings import Settings, tenant_console_root
 from cosell.signals.cadence import Cadence
 from cosell.signals.feed import ChangeFeed, FeedWiring
 from cosell.signals.hubspot import deal_poller
@@ -269,7 +269,7 @@ def build_runtime(
             tenant_slots=slots,
         )
     for one in tenants:
-        _wire_signals(one, queue, one.metrics, tracked)
+        _wire_signals(one, queue, one.metrics, tracked, several=several)
     first = tenants[0]
     receivers = {t.parts.settings.tenant.name: t.receiver for t in tenants if t.receiver}
     app = create_app(
@@ -279,6 +279,12 @@ def build_runtime(
         metrics=metrics,
         health_check=partial(store.stats, first.parts.tenant),
         dashboard=None if several else _dashboard(first.parts, first.status),
+        consoles={
+            t.parts.settings.tenant.name: _dashboard(t.parts, t.status, several=True)
+            for t in tenants
+        }
+        if several
+        else None,
         allowed_hosts=console_hosts(settings),
         webhooks=[r for t in tenants for r in _hubspot_webhooks(t.parts, queue, several)],
     )
@@ -347,9 +353,15 @@ def _tenant_service(
 
 
 def _wire_signals(
-    one: _TenantService, queue: Queue, metrics: ServiceMetrics, tracked: HttpFactory
+    one: _TenantService,
+    queue: Queue,
+    metrics: ServiceMetrics,
+    tracked: HttpFactory,
+    *,
+    several: bool = False,
 ) -> None:
-    """The tenant's polls, sweep, checks and webhook receiver, feeding the shared queue."""
+    """The tenant's polls, sweep, checks and webhook receiver, feeding the shared queue
+    (``several``: one of several tenants in this deployment)."""
     parts, status = one.parts, one.status
     poll, sweep, related = _signals(parts, queue, status, metrics)
     one.receiver = _receiver(parts, queue, sweep.wake, status, metrics, tracked)
@@ -358,7 +370,7 @@ def _wire_signals(
         one.signals.append(_verify_loop(parts, queue, status, metrics))
     one.signals.append(_health_loop(parts, status, metrics))
     if parts.settings.alerts.targets:
-        alert_loop = _alert_loop(parts, status, metrics)
+        alert_loop = _alert_loop(parts, status, metrics, several=several)
         one.signals.append(alert_loop)
         one.closers.append(_wake_on_parked(alert_loop, parts.tenant))
 
@@ -553,8 +565,11 @@ def _verify_loop(
     return SignalLoop(VERIFY, look, cadence, parts.clock, report)
 
 
-def _alert_loop(parts: ServiceParts, status: ServiceStatus, metrics: ServiceMetrics) -> SignalLoop:
-    """The alert round in its own thread: a slow or failing target never holds a reconcile."""
+def _alert_loop(
+    parts: ServiceParts, status: ServiceStatus, metrics: ServiceMetrics, *, several: bool
+) -> SignalLoop:
+    """The alert round in its own thread: a slow or failing target never holds a reconcile.
+    With ``several`` tenants its links go to the tenant's console (``/t/<tenant>``)."""
     config = parts.settings.alerts
 
     def report(look: LookReport) -> None:
@@ -576,6 +591,7 @@ def _alert_loop(parts: ServiceParts, status: ServiceStatus, metrics: ServiceMetr
         expiring=expiring,
         trouble=trouble,
         tenant_name=None if name == "default" else name,
+        console_root=tenant_console_root(name) if several else "",
     )
     cadence = Cadence(config.interval, config.interval)
     return SignalLoop(ALERTS, look, cadence, parts.clock, report)
@@ -647,7 +663,9 @@ def _log_halt(job: Job, error: CosellError) -> None:
     log.error("tenant.halted", key=job.key, error=str(error))
 
 
-def _dashboard(parts: ServiceParts, status: ServiceStatus) -> Dashboard:
+def _dashboard(parts: ServiceParts, status: ServiceStatus, *, several: bool = False) -> Dashboard:
+    """The tenant's console; ``several``: a deployment of several tenants, where it is served
+    under ``/t/<tenant>`` and only that tenant's users sign in to it."""
     from cosell.operations.decisions import Decision, decide
     from cosell.operations.record_sides import RecordSides
 
@@ -657,7 +675,9 @@ def _dashboard(parts: ServiceParts, status: ServiceStatus) -> Dashboard:
         return Engine.from_parts(parts)
 
     settings, store = parts.settings, parts.store
-    auth = console_auth(settings, store, store.clock)
+    name = settings.tenant.name
+    scope = {"tenant": name, "root": tenant_console_root(name)} if several else {}
+    auth = console_auth(settings, store, store.clock, **scope)
     sides = RecordSides(engine)
 
     def decided(referral_id: str, decision: Decision) -> str:

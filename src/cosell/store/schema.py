@@ -182,7 +182,11 @@ users = sa.Table(
     sa.Column("role", sa.String(20), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("tenant", sa.String(100)),
+    sa.Index(None, "tenant"),
 )
+"""Console users; with several tenants each belongs to one (``tenant``, its name) and signs in
+to that tenant's console only. Empty ``tenant``: a deployment of one tenant."""
 
 sessions = sa.Table(
     "sessions",

@@ -1,4 +1,8 @@
-"""Dashboard users, their sign-in sessions and API tokens, deployment-wide (SQL only).
+"""Dashboard users, their sign-in sessions and API tokens (SQL only).
+
+A ``UserTable`` scoped to a tenant (a deployment of several) sees only that tenant's users: it
+adds users to the tenant, and finds, changes, signs in or accepts the tokens of no other
+tenant's. Unscoped (a deployment of one), it sees every user.
 
 Session and API tokens are kept as SHA-256 digests: the database never holds a usable token.
 """
@@ -24,6 +28,7 @@ class UserRecord:
     role: str
     password_hash: str | None
     created_at: datetime
+    tenant: str | None = None
 
 
 @dataclass(frozen=True)
@@ -36,17 +41,22 @@ class SessionRecord:
 
 
 class UserTable:
-    """Users, sessions and API tokens over the store's engine."""
+    """Users, sessions and API tokens over the store's engine (``tenant``: the scope)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, tenant: str | None = None) -> None:
         self._engine = engine
+        self.tenant = tenant
+
+    def _mine(self) -> sa.ColumnElement[bool]:
+        """The users this table sees."""
+        return sa.true() if self.tenant is None else users.c.tenant == self.tenant
 
     # --- users -----------------------------------------------------------------------------------
 
     def add(self, name: str, role: str, password_hash: str | None, now: datetime) -> UserRecord:
         """A new user (``ValueError`` when the name is taken)."""
         row: dict[str, Any] = {"name": name, "role": role, "password_hash": password_hash}
-        row |= {"created_at": now, "updated_at": now}
+        row |= {"created_at": now, "updated_at": now, "tenant": self.tenant}
         try:
             with self._engine.begin() as conn:
                 conn.execute(sa.insert(users).values(**row))
@@ -58,24 +68,31 @@ class UserTable:
 
     def by_name(self, name: str) -> UserRecord | None:
         with self._engine.connect() as conn:
-            row = conn.execute(sa.select(users).where(users.c.name == name)).mappings().first()
+            stmt = sa.select(users).where(users.c.name == name, self._mine())
+            row = conn.execute(stmt).mappings().first()
         return None if row is None else _user(row)
 
     def listed(self) -> list[UserRecord]:
         with self._engine.connect() as conn:
-            rows = conn.execute(sa.select(users).order_by(users.c.name)).mappings().all()
+            stmt = sa.select(users).where(self._mine()).order_by(users.c.name)
+            rows = conn.execute(stmt).mappings().all()
         return [_user(row) for row in rows]
 
     def update(self, name: str, now: datetime, **values: Any) -> bool:
         """Change a user's role or password hash; False when there is no such user."""
-        stmt = sa.update(users).where(users.c.name == name).values(updated_at=now, **values)
+        stmt = (
+            sa.update(users)
+            .where(users.c.name == name, self._mine())
+            .values(updated_at=now, **values)
+        )
         with self._engine.begin() as conn:
             return conn.execute(stmt).rowcount > 0
 
     def remove(self, name: str) -> bool:
         """Delete a user with their sessions and tokens; False when there is no such user."""
         with self._engine.begin() as conn:
-            user_id = conn.execute(sa.select(users.c.id).where(users.c.name == name)).scalar()
+            found = sa.select(users.c.id).where(users.c.name == name, self._mine())
+            user_id = conn.execute(found).scalar()
             if user_id is None:
                 return False
             conn.execute(sa.delete(sessions).where(sessions.c.user_id == user_id))
@@ -99,15 +116,19 @@ class UserTable:
         stmt = (
             sa.select(users, sessions.c.csrf, sessions.c.expires_at)
             .join(sessions, sessions.c.user_id == users.c.id)
-            .where(sessions.c.token_hash == token_hash, sessions.c.expires_at > now)
+            .where(sessions.c.token_hash == token_hash, sessions.c.expires_at > now, self._mine())
         )
         with self._engine.connect() as conn:
             row = conn.execute(stmt).mappings().first()
         return None if row is None else SessionRecord(_user(row), row["csrf"], row["expires_at"])
 
     def close_session(self, token_hash: str) -> None:
+        mine = sa.select(users.c.id).where(self._mine())
+        stmt = sa.delete(sessions).where(
+            sessions.c.token_hash == token_hash, sessions.c.user_id.in_(mine)
+        )
         with self._engine.begin() as conn:
-            conn.execute(sa.delete(sessions).where(sessions.c.token_hash == token_hash))
+            conn.execute(stmt)
 
     # --- API tokens ------------------------------------------------------------------------------
 
@@ -124,7 +145,7 @@ class UserTable:
         stmt = (
             sa.select(users)
             .join(api_tokens, api_tokens.c.user_id == users.c.id)
-            .where(api_tokens.c.token_hash == token_hash)
+            .where(api_tokens.c.token_hash == token_hash, self._mine())
         )
         with self._engine.connect() as conn:
             row = conn.execute(stmt).mappings().first()
@@ -132,4 +153,6 @@ class UserTable:
 
 
 def _user(row: Any) -> UserRecord:
-    return UserRecord(row["id"], row["name"], row["role"], row["password_hash"], row["created_at"])
+    return UserRecord(
+        row["id"], row["name"], row["role"], row["password_hash"], row["created_at"], row["tenant"]
+    )

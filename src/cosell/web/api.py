@@ -113,7 +113,7 @@ class ConsoleAPI:
     # --- reads -----------------------------------------------------------------------------------
 
     async def openapi(self, request: Request) -> Response:
-        return JSONResponse(openapi_document())
+        return JSONResponse(openapi_document(self.console.pages.root))
 
     async def overview(self, request: Request) -> Response:
         def read() -> Overview:

@@ -38,21 +38,29 @@ def create_app(
     metrics: ServiceMetrics,
     health_check: HealthCheck | None = None,
     dashboard: Dashboard | None = None,
+    consoles: Mapping[str, Dashboard] | None = None,
     allowed_hosts: Sequence[str] | None = None,
     webhooks: Sequence[BaseRoute] = (),
 ) -> Starlette:
     """Build the app from its parts; every dependency is passed in.
 
     ``receivers`` (a deployment of several tenants): each tenant's webhook receiver by name,
-    at ``/webhooks/partner-center/<name>``; an unknown name gets 404. ``webhooks``: further
-    webhook endpoints (HubSpot's).
+    at ``/webhooks/partner-center/<name>``; an unknown name gets 404. ``consoles`` (the same):
+    each tenant's console by name, under its root ``/t/<name>``, signing in that tenant's users
+    only. ``webhooks``: further webhook endpoints (HubSpot's).
     """
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
+    if dashboard is not None:
+        home = _console(dashboard)
+    else:
+        home = _home(status, several=bool(receivers or consoles))
+    mounted = [Mount(d.auth.root, routes=_console(d)) for d in (consoles or {}).values()]
     routes: list[BaseRoute] = [
-        *(_console(dashboard) if dashboard is not None else _home(status, several=bool(receivers))),
+        *home,
+        *mounted,
         Route("/healthz", health_endpoint(health_check), methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         *_webhook_routes(receiver, receivers),
@@ -90,7 +98,8 @@ def _home(status: ServiceStatus, *, several: bool) -> list[BaseRoute]:
 
     async def neutral(request: Request) -> Response:
         # Serving several tenants, this unauthenticated page names none and shows no activity.
-        return PlainTextResponse("cosell: serving several tenants; see /healthz and /metrics\n")
+        text = "cosell serves several tenants: each tenant's console is at /t/<tenant>/\n"
+        return PlainTextResponse(text)
 
     return [Route("/", neutral, methods=["GET"])]
 

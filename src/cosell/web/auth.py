@@ -9,6 +9,10 @@ session (an older cookie is revoked). Every POST needs the session's CSRF token 
 
 With ``open_access`` (the sandbox on loopback only) everyone is an admin named ``sandbox``;
 forms still carry a CSRF token.
+
+A deployment of several tenants serves each tenant's console under its own ``root``
+(``/t/<tenant>``): paths inside a console are written relative to it, the cookies are scoped to
+it, and its directory knows that tenant's users only.
 """
 
 from __future__ import annotations
@@ -111,11 +115,13 @@ class Authenticator:
         session_key: str,
         *,
         open_access: bool = False,
+        root: str = "",
     ) -> None:
         if directory is None and not open_access:
             raise ValueError("sign-in needs a user directory unless access is open")
         self.directory = directory
         self.open_access = open_access
+        self.root = root.rstrip("/")
         self._signer = Signer(session_key, salt="cosell-session")
         self._open_csrf = secrets.token_urlsafe(32)
         clock = directory.clock if directory is not None else None
@@ -143,7 +149,7 @@ class Authenticator:
         async def guarded(request: Request) -> Response:
             viewer = await run_in_threadpool(self.viewer, request)
             if viewer is None:
-                return _unauthenticated(request, api)
+                return self._unauthenticated(request, api)
             if request.method == "POST":
                 refused = await self._refuse_post(request, viewer)
                 if refused is not None:
@@ -156,7 +162,7 @@ class Authenticator:
         return guarded
 
     async def _refuse_post(self, request: Request, viewer: Viewer) -> Response | None:
-        api = request.url.path.startswith("/api/")
+        api = self.local(request).startswith("/api/")
         if viewer.via == "token":
             return None
         if cross_site(request):
@@ -168,6 +174,30 @@ class Authenticator:
         if not given or not secrets.compare_digest(given, viewer.csrf):
             return _refused(api, 403, "the form's CSRF token is missing or stale; reload the page")
         return None
+
+    def local(self, request: Request) -> str:
+        """The request's path inside this console (``/records``, not ``/t/alpha/records``)."""
+        path, root = request.url.path, self.root
+        if root and (path == root or path.startswith(root + "/")):
+            return path[len(root) :] or "/"
+        return path
+
+    def url(self, local: str) -> str:
+        """The path a browser follows to ``local`` inside this console."""
+        return self.root + local
+
+    def _unauthenticated(self, request: Request, api: bool) -> Response:
+        local = self.local(request)
+        if api or local.startswith("/api/"):
+            headers = {"WWW-Authenticate": 'Bearer realm="cosell"'}
+            return JSONResponse({"error": "sign in or send an API token"}, 401, headers=headers)
+        target = local + (f"?{request.url.query}" if request.url.query else "")
+        sign_in = self.url(f"/sign-in?next={quote(target, safe='')}")
+        return RedirectResponse(sign_in, status_code=303)
+
+    @property
+    def cookie_path(self) -> str:
+        return self.root + "/"
 
     # --- signing in and out -----------------------------------------------------------------------
 
@@ -192,14 +222,15 @@ class Authenticator:
             httponly=True,
             secure=is_https(request),
             samesite="strict",
+            path=self.cookie_path,
         )
-        response.delete_cookie(LOGIN_COOKIE)
+        response.delete_cookie(LOGIN_COOKIE, path=self.cookie_path)
 
     def end_session(self, request: Request, response: Response) -> None:
         old = self._unsign(request.cookies.get(SESSION_COOKIE))
         if old and self.directory is not None:
             self.directory.close_session(old)
-        response.delete_cookie(SESSION_COOKIE)
+        response.delete_cookie(SESSION_COOKIE, path=self.cookie_path)
 
     def _unsign(self, value: str | None) -> str | None:
         if not value:
@@ -236,14 +267,6 @@ def safe_next(target: str | None) -> str:
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
     return target
-
-
-def _unauthenticated(request: Request, api: bool) -> Response:
-    if api or request.url.path.startswith("/api/"):
-        headers = {"WWW-Authenticate": 'Bearer realm="cosell"'}
-        return JSONResponse({"error": "sign in or send an API token"}, 401, headers=headers)
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/sign-in?next={quote(target, safe='')}", status_code=303)
 
 
 def _refused(api: bool, status: int, message: str) -> Response:

@@ -75,7 +75,7 @@ class Dashboard(Site):
             tenant_id,
             tenant,
             auth,
-            Pages(tenant, store.clock),
+            Pages(tenant, store.clock, auth.root),
             urls or RecordUrls(),
             setup or ConsoleSetup(),
             sides,

@@ -161,14 +161,16 @@ def _paths() -> dict[str, Any]:
 
 
 @cache
-def openapi_document() -> dict[str, Any]:
-    """The document served at ``/api/v1/openapi.json``."""
+def openapi_document(root: str = "") -> dict[str, Any]:
+    """The document served at ``/api/v1/openapi.json`` (``root``: where the console is served,
+    ``/t/<tenant>`` in a deployment of several: the document's server)."""
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, "serialization") for m in ANSWERS]
     models += [(m, "validation") for m in BODIES]
     _, schemas = models_json_schema(models, ref_template=_REF)
     return {
         "openapi": "3.1.0",
         "info": {"title": "cosell console API", "version": __version__},
+        **({"servers": [{"url": root}]} if root else {}),
         "paths": _paths(),
         "components": {
             "schemas": schemas.get("$defs", {}),

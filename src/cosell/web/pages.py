@@ -37,11 +37,21 @@ templates.filters.update(
 
 
 class Pages:
-    """Renders a template inside the layout for one tenant."""
+    """Renders a template inside the layout for one tenant, whose console is served under
+    ``root`` (empty, or ``/t/<tenant>`` in a deployment of several): templates write a path
+    inside the console as ``{{ root }}/records``."""
 
-    def __init__(self, tenant: str, clock: Clock) -> None:
+    def __init__(self, tenant: str, clock: Clock, root: str = "") -> None:
         self.tenant = tenant
         self.clock = clock
+        self.root = root.rstrip("/")
+
+    def local(self, request: Request) -> str:
+        """The request's path inside the console."""
+        path, root = request.url.path, self.root
+        if root and (path == root or path.startswith(root + "/")):
+            return path[len(root) :] or "/"
+        return path
 
     def render(
         self, request: Request, name: str, status_code: int = 200, **context: Any
@@ -52,7 +62,8 @@ class Pages:
             "now": self.clock.now(),
             "viewer": getattr(request.state, "viewer", None),
             "nav": NAV,
-            "here": request.url.path,
+            "root": self.root,
+            "here": self.local(request),
             "notice": request.query_params.get("notice", ""),
             "title": "",
         }

@@ -63,8 +63,8 @@ class RecordPages:
             found=found,
             states=STATES,
             state_words=STATE_WORDS,
-            link=lambda **change: _with(request, change),
-            csv_href="/records.csv?" + urlencode(_filters(request)),
+            link=lambda **change: self.console.pages.root + _with(request, change),
+            csv_href=f"{self.console.pages.root}/records.csv?{urlencode(_filters(request))}",
             can_expire=self.console.setup.expiring is not None,
         )
 

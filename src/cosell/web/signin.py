@@ -47,12 +47,12 @@ class SignIn:
 
     async def form(self, request: Request) -> Response:
         if self.auth.open_access:
-            return RedirectResponse("/", status_code=303)
+            return RedirectResponse(self.auth.url("/"), status_code=303)
         return self._form(request, next_=safe_next(request.query_params.get("next")))
 
     async def submit(self, request: Request) -> Response:
         if self.auth.open_access or self.auth.directory is None:
-            return RedirectResponse("/", status_code=303)
+            return RedirectResponse(self.auth.url("/"), status_code=303)
         form = await request.form()
         name, password = str(form.get("username") or ""), str(form.get("password") or "")
         next_ = safe_next(str(form.get("next") or ""))
@@ -77,7 +77,7 @@ class SignIn:
         self.auth.throttle.succeeded(*keys)
         session = await run_in_threadpool(self.auth.directory.open_session, user)
         log.info("sign_in.ok", user=name, client=client_address(request))
-        response = RedirectResponse(next_, status_code=303)
+        response = RedirectResponse(self.auth.url(next_), status_code=303)
         self.auth.start_session(request, response, session)
         return response
 
@@ -86,10 +86,10 @@ class SignIn:
         form = await request.form()
         given = str(form.get("csrf") or "")
         if viewer is not None and secrets.compare_digest(given, viewer.csrf):
-            response = RedirectResponse("/sign-in", status_code=303)
+            response = RedirectResponse(self.auth.url("/sign-in"), status_code=303)
             await run_in_threadpool(self.auth.end_session, request, response)
             return response
-        return RedirectResponse("/", status_code=303)
+        return RedirectResponse(self.auth.url("/"), status_code=303)
 
     def _form(
         self, request: Request, next_: str, username: str = "", error: str = "", status: int = 200
@@ -107,6 +107,11 @@ class SignIn:
             sso=self.sso,
         )
         response.set_cookie(
-            LOGIN_COOKIE, nonce, httponly=True, samesite="strict", secure=is_https(request)
+            LOGIN_COOKIE,
+            nonce,
+            httponly=True,
+            samesite="strict",
+            secure=is_https(request),
+            path=self.auth.cookie_path,
         )
         return response

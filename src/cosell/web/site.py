@@ -68,7 +68,8 @@ class Site:
     decide: Callable[[str, Decision], str] | None = None
 
     def back(self, notice: str, to: str = "/") -> Response:
-        """Back to a local page after an action, saying what happened."""
-        target = safe_next(to)
+        """Back to a page of this console (``to``: its path inside it) after an action, saying
+        what happened."""
+        target = self.pages.root + safe_next(to)
         joiner = "&" if "?" in target else "?"
         return RedirectResponse(f"{target}{joiner}notice={quote(notice)}", status_code=303)

@@ -102,6 +102,7 @@ class EntraSignIn:
             httponly=True,
             samesite="lax",  # the issuer's redirect back is a cross-site top-level GET
             secure=is_https(request),
+            path=self.auth.cookie_path,
         )
         return response
 
@@ -123,9 +124,10 @@ class EntraSignIn:
             return PlainTextResponse(message, 403)
         session = await run_in_threadpool(directory.open_session, user)
         log.info("sign_in.ok", user=name, client=client_address(request), via="sso")
-        response = RedirectResponse(str(flow.get("next") or "/"), status_code=303)
+        target = self.auth.url(safe_next(str(flow.get("next") or "/")))
+        response = RedirectResponse(target, status_code=303)
         self.auth.start_session(request, response, session)
-        response.delete_cookie(FLOW_COOKIE)
+        response.delete_cookie(FLOW_COOKIE, path=self.auth.cookie_path)
         return response
 
     # --- steps -----------------------------------------------------------------------------------
@@ -200,4 +202,5 @@ class EntraSignIn:
         return found
 
     def _redirect_uri(self, request: Request) -> str:
-        return self.config.redirect_url or str(request.base_url).rstrip("/") + CALLBACK
+        base = str(request.base_url).rstrip("/")
+        return self.config.redirect_url or base + self.auth.url(CALLBACK)
