@@ -25,6 +25,8 @@ Salesforce's daily API budget is the scarce resource, so each case counts the em
 
 from __future__ import annotations
 
+from typing import Any
+
 from engine_world import World
 from test_engine import flagged_opportunity, shared
 
@@ -67,8 +69,9 @@ def test_an_incoming_referral_becomes_an_opportunity_in_a_bounded_number_of_call
     calls(world)
     world.sync(f"referral:{rid}")
     pc, sf = calls(world)
-    # Two rounds: the create, then the write-back of ids and links.
-    assert pc == {PC_GET: 2, PC_PATCH: 1}
+    # Two rounds: the create, then the write-back of ids and links. The second plans on the
+    # referral the first read (it wrote nothing to Partner Center; the PATCH is eTag-guarded).
+    assert pc == {PC_GET: 1, PC_PATCH: 1}
     assert sf == {QUERY: 3, GRAPH: 1, SF_PATCH: 1}
 
 
@@ -184,3 +187,26 @@ def test_a_seller_edit_between_the_create_rounds_is_not_overwritten(world: World
     link = world.link_for(opp_id)
     assert link is not None
     assert link.referral_id
+
+
+def test_a_referral_changed_between_the_create_and_the_write_back_is_read_again(
+    world: World,
+) -> None:
+    """The round after the create plans on the referral the create read; when Microsoft edits
+    it in between, the write-back's eTag answers 412 and the pair is read again: the edit
+    reaches the opportunity and the write-back lands."""
+    rid = str(shared(world)["id"])
+    create = world.engine.crm.create
+
+    def create_then_microsoft_edits(*args: Any, **kwargs: Any) -> str:
+        made = create(*args, **kwargs)
+        world.microsoft_update(rid, details={"dealValue": 98765})
+        return made
+
+    world.engine.crm.create = create_then_microsoft_edits  # type: ignore[method-assign]
+    world.full_pass()
+    link = world.store.link_by_referral(world.tenant, rid)
+    assert link is not None
+    assert link.opportunity_id
+    assert world.opp(link.opportunity_id)["Amount"] == 98765
+    assert world.referral(rid)["externalReferenceId"] == link.opportunity_id

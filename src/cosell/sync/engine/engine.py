@@ -238,7 +238,7 @@ class Engine:
         self.stats.count("reconciles")
         pending: list[AuditEntry] = []
         recorded = False
-        known: CrmRecord | None = None
+        known: Unchanged | None = None
         for _ in range(MAX_ROUNDS):
             snapshot = self._read_held(kind, record_id, held, known)
             step = Reconcile(self.context, snapshot, self.facts(snapshot), correlation_id, pending)
@@ -248,7 +248,7 @@ class Engine:
                 break
             self.stats.count("creates")
             pending = step.carried
-            known = step.crm_unchanged
+            known = Unchanged(step.crm_unchanged, step.pc_unchanged)
         if not recorded:
             self._keep_dead_letter(f"{kind}:{record_id}")
 
@@ -272,22 +272,25 @@ class Engine:
         kind: KeyKind,
         record_id: str,
         link: Link | None = None,
-        known: CrmRecord | None = None,
+        known: Unchanged | None = None,
     ) -> Snapshot:
-        """Resolve the link (unless given) and read both sides now (the opportunity is
-        ``known`` when the round before read it and wrote nothing to the CRM)."""
+        """Resolve the link (unless given) and read both sides now (a side is ``known`` when
+        the round before read it and wrote nothing to it)."""
         link = link or self._link(kind, record_id)
         referral_id = _first(link.referral_id if link else None, _if(kind == "referral", record_id))
         opp_id = _first(
             link.opportunity_id if link else None, _if(kind == "opportunity", record_id)
         )
-        if known is not None and known.id == opp_id:
-            crm: CrmRecord | None = known
+        if known is not None and known.crm is not None and known.crm.id == opp_id:
+            crm: CrmRecord | None = known.crm
         else:
             crm = self.crm.read(opp_id) if opp_id else None
         if referral_id is None and crm is not None:
             referral_id = _text(crm.opportunity.get(self.schema.names.referral_id_field))
-        pc = self.pc.read(referral_id) if referral_id else None
+        if known is not None and known.pc is not None and known.pc.id == referral_id:
+            pc: PcRecord | None = known.pc
+        else:
+            pc = self.pc.read(referral_id) if referral_id else None
         if crm is None and pc is not None and opp_id is None:
             crm = self._opportunity_for(pc)
         found = link or self._other_link(pc, crm)
@@ -299,7 +302,7 @@ class Engine:
         return {f"{kind}:{record_id}", *link_keys(self._link(kind, record_id))}
 
     def _read_held(
-        self, kind: KeyKind, record_id: str, held: Held, known: CrmRecord | None = None
+        self, kind: KeyKind, record_id: str, held: Held, known: Unchanged | None = None
     ) -> Snapshot:
         """Read with every key of the pair locked: a key the read reveals (an opportunity's
         referral, a record just created) is locked too, and the read repeated when that meant
@@ -383,6 +386,17 @@ class Engine:
             link_exists=snapshot.linked,
             referral_kind=referral_kind(pc.wire) if pc is not None else None,
         )
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """The sides as the round before read them, where it wrote nothing to them: the next round
+    plans on them instead of reading them again. Every write stays guarded by what was read
+    (Partner Center's eTag, the opportunity's ``LastModifiedDate``), so an edit made meanwhile
+    answers 412 and the pair is read again."""
+
+    crm: CrmRecord | None = None
+    pc: PcRecord | None = None
 
 
 def _users_if_needed(crm: CrmRecord, pc_team: list[dict[str, object]]) -> frozenset[str]:

@@ -71,6 +71,9 @@ class Reconcile:
         """The opportunity as read, when this round created the referral and wrote nothing to
         the CRM: the next round plans on it instead of reading it again (its writes stay
         guarded by the ``LastModifiedDate`` read, so an edit made meanwhile answers 412)."""
+        self.pc_unchanged: PcRecord | None = None
+        """The referral as read, when this round created the opportunity and wrote nothing to
+        Partner Center: the next round plans on it (its writes stay guarded by the eTag)."""
         self.ledger = self.status.recorder
         """The ledger state this round leaves the record in (``ledger.recorded``)."""
         self.base: dict[str, Value] | None = None
@@ -313,6 +316,7 @@ class Reconcile:
             decided.new_base[ROWS_KEY] = list[Value](sorted(write.solutions))
         entries = [entry, *self.status.unmatched_team(write)]
         self._commit(pc, opportunity_id, decided.new_base, entries, None)
+        self.pc_unchanged = pc
         self.status.audit_left_out(pc, opportunity_id)
         if choice.settled is not None:
             resolutions.mark_applied(ctx.store, ctx.tenant, [choice.settled])
