@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from engine_world import World
 
+from cosell.operations import verify
 from cosell.operations.verify import BudgetedVerify, Verifier, reconcile_now
 from cosell.store import drift as marks
 from cosell.store.records import Link, LinkUpdate
@@ -284,3 +286,48 @@ def test_the_opportunities_of_many_pairs_are_read_in_one_query(world: World) -> 
     assert len(report.pairs) == len(pairs)
     calls = world.sf_app.state.emulator.calls.snapshot()["calls"]
     assert sum(n for route, n in calls.items() if route.endswith("/query")) == 2  # was 8
+
+
+def pc_reads(world: World) -> dict[str, int]:
+    calls = world.pc_app.state.emulator.calls.snapshot()["calls"]
+    return {route: n for route, n in calls.items() if route.startswith("GET /v1.0/engagements")}
+
+
+LISTING = "GET /v1.0/engagements/referrals"
+ONE = "GET /v1.0/engagements/referrals/{id}"
+
+
+def test_many_pairs_take_their_referrals_from_the_listing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verify, "LIST_FROM", 2)  # as if these were hundreds of pairs
+    pairs = [accepted(world, f"Fabrikam platform {n}") for n in range(4)]
+    drifted = pairs[1][0]
+    world.microsoft_update(drifted, details={"dealValue": 51000})
+    world.pc_app.state.emulator.calls.reset()
+
+    report = verifier(world).run(verifier(world).pairs())
+
+    assert pc_reads(world) == {LISTING: 1}  # one page holds them all: no referral read alone
+    assert [c.referral_id for c in report.pairs] == [rid for rid, _ in pairs]
+    assert [fields(c) for c in report.pairs] == [set(), {"deal_value"}, set(), set()]
+    [amount] = report.pairs[1].drift
+    assert (amount.partner_center, amount.crm) == ("51000.00", "48000.00")
+
+
+def test_pairs_fewer_than_listing_pages_read_their_referrals_one_by_one(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verify, "LIST_FROM", 2)
+    for n in range(210):  # three listing pages of referrals cosell never linked
+        world.share_referral(name=f"Unlinked {n}", type="Independent")
+    pairs = [accepted(world, f"Fabrikam platform {n}") for n in range(2)]
+    world.pc_app.state.emulator.calls.reset()
+
+    report = verifier(world).run(verifier(world).pairs())
+
+    assert report.ok
+    assert [c.referral_id for c in report.pairs] == [rid for rid, _ in pairs]
+    # the first page says how many there are (212: three pages for two pairs): the two are
+    # read on their own, the rest of the listing is not read
+    assert pc_reads(world) == {LISTING: 1, ONE: 2}

@@ -20,8 +20,10 @@ disagreeing (``cosell sync --once`` exits non-zero while one is parked).
 
 from __future__ import annotations
 
+import itertools
+import math
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -40,6 +42,7 @@ from cosell.sync.core.drift import Comparison, FieldDrift, HeldField, compare
 from cosell.sync.core.translate import from_crm, from_partner_center
 from cosell.sync.engine.paged_sides import salesforce_reader
 from cosell.sync.sides.crm_record import CrmRecord
+from cosell.sync.sides.partner_center import PcRecord, pc_record
 
 if TYPE_CHECKING:
     from cosell.sync.engine.engine import Engine
@@ -152,6 +155,10 @@ on the queue (returns False: the next visit checks it)."""
 
 PRIME_BATCH = 150
 """Pairs whose opportunities are read at once (the Salesforce side's ``read_many`` query size)."""
+PAGE = 100
+"""Referrals a Partner Center listing page holds."""
+LIST_FROM = PAGE
+"""Pairs from which the referrals may be read from the listing rather than one by one."""
 
 
 class Verifier:
@@ -162,6 +169,7 @@ class Verifier:
         self.clock = clock
         self._read_many = salesforce_reader(engine.crm)
         self._primed: dict[str, CrmRecord] = {}
+        self._pc_primed: dict[str, PcRecord] = {}
         self._users: frozenset[str] | None = None
 
     @property
@@ -190,14 +198,45 @@ class Verifier:
         loops = watch.parked(self.store, self.tenant)
         report = VerifyReport()
         links, self._users = list(links), None
-        for start in range(0, len(links), PRIME_BATCH):
-            self._prime(
-                [link for link in links[start : start + PRIME_BATCH] if link.id not in loops]
-            )
-            for link in links[start : start + PRIME_BATCH]:
+        for batch, referrals in self._batches(links, loops):
+            self._pc_primed = referrals
+            self._prime([link for link in batch if link.id not in loops])
+            for link in batch:
                 self._visit(link, parked, loops, report, repair, record, confirm)
-        self._primed = {}
+        self._primed, self._pc_primed = {}, {}
+        order = {link.id: n for n, link in enumerate(links)}
+        report.pairs.sort(key=lambda check: order.get(check.link_id, len(order)))
         return report
+
+    def _batches(
+        self, links: Sequence[Link], loops: Mapping[int, Any]
+    ) -> Iterator[tuple[list[Link], dict[str, PcRecord]]]:
+        """The pairs in batches, each with the referrals already read for it. When there are
+        more pairs to check than listing pages to read (the listing's ``@odata.count`` says
+        how many), the referrals come from the listing, 100 a call, instead of one call each;
+        a pair whose referral the listing did not hold is read on its own (it may be gone)."""
+        wanted = {
+            link.referral_id: link for link in links if link.referral_id and link.id not in loops
+        }
+        done: set[int] = set()
+        if len(wanted) >= LIST_FROM:
+            for batch, referrals in self._listed(wanted):
+                done.update(link.id for link in batch)
+                yield batch, referrals
+        rest = [link for link in links if link.id not in done]
+        for start in range(0, len(rest), PRIME_BATCH):
+            yield rest[start : start + PRIME_BATCH], {}
+
+    def _listed(self, wanted: dict[str, Link]) -> Iterator[tuple[list[Link], dict[str, PcRecord]]]:
+        pages = self.engine.pc.client.list_pages()
+        first = next(pages, None)
+        if first is None:
+            return
+        cheaper = first.count is not None and math.ceil(first.count / PAGE) < len(wanted)
+        for page in itertools.chain([first], pages if cheaper else []):
+            found = {r.id: pc_record(r.to_wire()) for r in page.referrals if r.id in wanted}
+            if found:
+                yield [wanted.pop(referral_id) for referral_id in found], found
 
     def _prime(self, links: Sequence[Link]) -> None:
         """Read the opportunities of ``links`` at once when the CRM can (many a query); each is
@@ -248,7 +287,7 @@ class Verifier:
     def _compare(self, check: PairCheck) -> Comparison | None:
         engine, mapping, names = self.engine, self.engine.mapping, self.engine.schema.names
         crm = self._primed.pop(check.opportunity_id, None) or engine.crm.read(check.opportunity_id)
-        pc = engine.pc.read(check.referral_id)
+        pc = self._pc_primed.pop(check.referral_id, None) or engine.pc.read(check.referral_id)
         if crm is None or pc is None:
             check.missing = "opportunity" if crm is None else "referral"
             return None
