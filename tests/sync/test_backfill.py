@@ -17,6 +17,7 @@ from cosell.store.sql import Store, sqlite_url
 from cosell.sync.engine.backfill import Backfill, Checkpoint, ReserveGate
 from cosell.sync.engine.engine import Engine
 from cosell.sync.engine.paged_sides import salesforce_lookup
+from cosell.sync.sides.salesforce.accounts import AccountMatcher, Customer
 
 REFERRALS = 5
 OPPORTUNITIES = 4
@@ -209,3 +210,71 @@ def test_a_page_of_referral_ids_is_looked_up_in_in_lists_that_fit_a_soql_where(
     assert found == {"b" * 36: held}
     queries = world.sf_app.state.emulator.calls.snapshot()["calls"]
     assert sum(n for route, n in queries.items() if "/query" in route) == 2  # 4,000 characters
+
+
+def account_queries(world: World) -> int:
+    calls = world.sf_app.state.emulator.calls.snapshot()["calls"]
+    return sum(n for route, n in calls.items() if "/query" in route)
+
+
+def test_many_customers_are_matched_from_one_query_as_each_would_be_alone(
+    tmp_path: Path,
+) -> None:
+    world = build_world(tmp_path)
+    world.account(Name="Tokyo Electric Power", BillingCountry="JP")
+    world.account(Name="東京 電力", BillingCountry="JP")
+    world.account(Name="東京 銀行", BillingCountry="JP")
+    world.account(Name="Τράπεζα Πειραιώς", BillingCountry="GR")
+    world.account(Name="Contoso Ltd", BillingCountry="US")
+    world.account(Name="Contoso Ltd", BillingCountry="US")  # two: a person chooses
+    world.account(Name="Müller Bau GmbH", BillingCountry="DE")
+    customers = [
+        Customer("東京 電力", "JP", None),
+        Customer("Τράπεζα Αττικής", "GR", None),
+        Customer("Contoso", "US", None),
+        Customer("MULLER BAU", "DE", None),
+        Customer("%", "US", None),
+        Customer("Nobody Known Inc", "US", None),
+        Customer("Tokyo Electric Power Co", "JP", None),
+    ]
+    matcher = AccountMatcher(world.engine.crm.client, world.engine.crm.schema)  # type: ignore[attr-defined]
+    alone = {c: matcher.match(c) for c in customers}
+    reset_calls(world)
+
+    together = matcher.candidates_of_many(customers)
+
+    assert account_queries(world) == 1
+    assert set(together) == set(customers)
+    for customer in customers:
+        got = matcher.match(customer, together[customer])
+        assert (got.rule, got.account_id) == (alone[customer].rule, alone[customer].account_id)
+        assert [c["Id"] for c in got.candidates] == [c["Id"] for c in alone[customer].candidates]
+    assert alone[customers[2]].ambiguous  # the two Contosos
+    assert alone[customers[0]].account_id is not None
+
+
+def test_two_referrals_of_one_new_customer_in_one_backfill_batch_make_one_account(
+    tmp_path: Path,
+) -> None:
+    world = build_world(tmp_path)
+    known = world.account(Name="Known Customer", BillingCountry="US")
+    for title, customer in (
+        ("First", "Tailwind Outfitters"),
+        ("Second", "TAILWIND OUTFITTERS INC."),  # the same customer, written another way
+        ("Third", "Known Customer"),
+    ):
+        profile = {"name": customer, "address": {"country": "US"}}
+        world.share_referral(name=f"{title} deal", customerProfile=profile)
+    reset_calls(world)
+
+    job = Backfill(world.engine, workers=2, max_attempts=4, clock=world.clock, batch=3)
+    report = job.run()
+
+    assert report.passes.synced == 3
+    tailwind = world.query("SELECT Id FROM Account WHERE Name LIKE '%Tailwind%'")
+    assert len(tailwind) == 1  # the second was matched on its own and found the first's
+    accounts = {
+        r["Name"]: r["AccountId"] for r in world.query("SELECT Name, AccountId FROM Opportunity")
+    }
+    assert accounts["First deal"] == accounts["Second deal"] == tailwind[0]["Id"]
+    assert accounts["Third deal"] == known

@@ -46,9 +46,11 @@ from cosell.sync.engine.paged_sides import (
     PagedCrm,
     PagedPartnerCenter,
     salesforce_lookup,
+    salesforce_matcher,
     salesforce_reader,
 )
 from cosell.sync.sides.partner_center import PcRecord, pc_record
+from cosell.sync.sides.salesforce.accounts import customer_of
 
 CURSOR = "backfill"
 BATCH = 100
@@ -175,7 +177,10 @@ class Backfill:
         self.store, self.tenant, self.clock = engine.store, engine.tenant, clock
         self.pc = PagedPartnerCenter(engine.pc)
         self.crm = PagedCrm(
-            engine.crm, salesforce_lookup(engine.crm), salesforce_reader(engine.crm)
+            engine.crm,
+            salesforce_lookup(engine.crm),
+            salesforce_reader(engine.crm),
+            salesforce_matcher(engine.crm),
         )
         self.engine = _GatedEngine(
             store=engine.store,
@@ -271,7 +276,10 @@ class Backfill:
             report.skipped += len(batch) - len(todo)
             links = {r.id: links[r.id] for r in todo}
             self.pc.prime(todo)
-            self.crm.prime([i for i, link in links.items() if link is None])
+            unlinked = [r for r in todo if links[r.id] is None]
+            self.crm.prime([r.id for r in unlinked])
+            new = [r for r in unlinked if self.crm.found(r.id) is None]
+            self.crm.prime_accounts([customer_of(r.raw) for r in new])
             linked = [link.opportunity_id for link in links.values() if link is not None]
             self.crm.prime_reads([i for i in linked if i])
             keys = [queue_key("referral", r.id) for r in todo]

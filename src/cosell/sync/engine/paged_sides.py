@@ -18,7 +18,7 @@ from cosell.sync.core.records import CrmWrite
 from cosell.sync.sides.crm import CrmSide
 from cosell.sync.sides.crm_record import CrmRecord
 from cosell.sync.sides.partner_center import PartnerCenterSide, PcRecord
-from cosell.sync.sides.salesforce.accounts import Customer, Match
+from cosell.sync.sides.salesforce.accounts import AccountMatcher, Customer, Match, may_match
 from cosell.sync.sides.salesforce.schema import CrmSchema
 from cosell.sync.sides.salesforce.side import CrmSide as SalesforceSide
 
@@ -26,6 +26,8 @@ Lookup = Callable[[Sequence[str]], dict[str, str]]
 """Referral ids → the ids of the opportunities holding them (absent: none holds it)."""
 Reader = Callable[[Sequence[str]], dict[str, CrmRecord]]
 """Record ids → the records with their related rows (absent: gone)."""
+Matcher = Callable[[Sequence[Customer]], dict[Customer, Match]]
+"""Customers → their account matches (absent: match it on its own)."""
 
 WHERE_LIMIT = 4000
 """Characters a SOQL ``WHERE`` may hold: an ``IN`` list is cut to fit (about 90 referral ids)."""
@@ -50,16 +52,39 @@ class PagedPartnerCenter(PartnerCenterSide):
 
 
 class PagedCrm:
-    """A CRM side whose ``find_by_referral`` answers from one lookup per page, and whose first
-    ``read`` of a record answers from one read of the whole batch, when the CRM can batch them."""
+    """A CRM side whose ``find_by_referral`` answers from one lookup per page, whose first
+    ``read`` of a record answers from one read of the whole batch, and whose account match
+    answers from the batch's candidates read together, when the CRM can batch them.
 
-    def __init__(self, side: CrmSide, lookup: Lookup | None, reader: Reader | None) -> None:
+    A primed match is used only while no account this batch created could be one of the
+    customer's candidates: two referrals of one new customer run one after the other (the
+    customer is part of the pair's lock), and the second is matched by its own query, so it
+    finds the account the first created."""
+
+    def __init__(
+        self,
+        side: CrmSide,
+        lookup: Lookup | None,
+        reader: Reader | None,
+        matcher: Matcher | None = None,
+    ) -> None:
         self.side = side
         self.lookup = lookup
         self.reader = reader
+        self.matcher = matcher
         self._lock = threading.Lock()
         self._looked_up: dict[str, str | None] = {}
         self._read: dict[str, CrmRecord] = {}
+        self._matches: dict[Customer, Match] = {}
+        self._made: list[dict[str, Any]] = []
+
+    def prime_accounts(self, customers: Sequence[Customer]) -> None:
+        """Match the batch's customers at once (no call when the side cannot batch it)."""
+        if self.matcher is None:
+            return
+        found = self.matcher(customers) if customers else {}
+        with self._lock:
+            self._matches, self._made = dict(found), []
 
     def prime_reads(self, record_ids: Sequence[str]) -> None:
         """Read the batch's records at once (no call when the side cannot batch it)."""
@@ -76,6 +101,12 @@ class PagedCrm:
         found = self.lookup(referral_ids) if referral_ids else {}
         with self._lock:
             self._looked_up = {i: found.get(i) for i in referral_ids}
+
+    def found(self, referral_id: str) -> str | None:
+        """The opportunity the page's lookup found for a referral (None: none, or not looked
+        up), without using the answer up."""
+        with self._lock:
+            return self._looked_up.get(referral_id)
 
     @property
     def schema(self) -> CrmSchema:
@@ -105,7 +136,11 @@ class PagedCrm:
         extra: Mapping[str, Any],
         account_id: str | None = None,
     ) -> str:
-        return self.side.create(write, referral_id, extra, account_id)
+        made = self.side.create(write, referral_id, extra, account_id)
+        if account_id is None and write.account:
+            with self._lock:
+                self._made.append(dict(write.account))
+        return made
 
     def mirror_note(self, record_id: str, body: str | None) -> bool:
         return self.side.mirror_note(record_id, body)
@@ -114,6 +149,11 @@ class PagedCrm:
         return self.side.active_users()
 
     def match_account(self, customer: Customer) -> Match:
+        with self._lock:
+            primed = self._matches.pop(customer, None)
+            made = any(may_match(customer, account) for account in self._made)
+        if primed is not None and not made:
+            return primed
         return self.side.match_account(customer)
 
     def is_record_id(self, text: str) -> bool:
@@ -126,6 +166,20 @@ class PagedCrm:
 def salesforce_reader(side: CrmSide) -> Reader | None:
     """Opportunities with their related rows, many a query, on Salesforce; None elsewhere."""
     return side.read_many if isinstance(side, SalesforceSide) else None
+
+
+def salesforce_matcher(side: CrmSide) -> Matcher | None:
+    """The account matches of many customers from a few queries on Salesforce; None
+    elsewhere."""
+    if not isinstance(side, SalesforceSide):
+        return None
+    matcher = AccountMatcher(side.client, side.schema)
+
+    def match(customers: Sequence[Customer]) -> dict[Customer, Match]:
+        found = matcher.candidates_of_many(customers)
+        return {customer: matcher.match(customer, rows) for customer, rows in found.items()}
+
+    return match
 
 
 def salesforce_lookup(side: CrmSide) -> Lookup | None:

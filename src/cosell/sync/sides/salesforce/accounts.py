@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,9 +201,11 @@ class AccountMatcher:
         self.client = client
         self.schema = schema
 
-    def match(self, customer: Customer) -> Match:
-        """The rules in order over the candidates of one query."""
-        candidates = self._candidates(customer)
+    def match(self, customer: Customer, candidates: list[dict[str, Any]] | None = None) -> Match:
+        """The rules in order over the candidates of one query (``candidates``: already read,
+        by :meth:`candidates_of_many`)."""
+        if candidates is None:
+            candidates = self._candidates(customer)
         for rule, found in (
             ("linked", self._linked),
             ("duns", self._duns),
@@ -220,17 +222,45 @@ class AccountMatcher:
         """Every account a rule could pick, with whether it holds a linked opportunity: one
         query (``Name LIKE`` the name's longest word, ``OR`` the DUNS number), the linked
         opportunities a parent-to-child subquery."""
+        conditions = self._conditions(customer)
+        if not conditions:
+            return []
+        return self._query(conditions, SEARCH_LIMIT)
+
+    def candidates_of_many(self, customers: Iterable[Customer]) -> dict[Customer, list[Row]]:
+        """The candidates of many customers from a few queries (as many conditions to one as
+        a SOQL ``WHERE`` holds). Each row is given to every customer it could be a candidate
+        of (its name holds the customer's word, ignoring case and accents, or its DUNS number
+        is the customer's): a superset of what the customer's own query returns, which the
+        rules narrow as usual. A customer is left out, to be matched by its own query, when
+        its rows or the query's may have been cut by a ``LIMIT``."""
+        wanted = {c: self._conditions(c) for c in dict.fromkeys(customers)}
+        found: dict[Customer, list[Row]] = {c: [] for c, cond in wanted.items() if not cond}
+        for chunk in _where_chunks({c: cond for c, cond in wanted.items() if cond}):
+            conditions = list(dict.fromkeys(cond for c in chunk for cond in wanted[c]))
+            limit = SEARCH_LIMIT * len(chunk)
+            rows = self._query(conditions, limit)
+            if len(rows) >= limit:
+                continue
+            for customer in chunk:
+                mine = [row for row in rows if may_match(customer, row)]
+                if len(mine) < SEARCH_LIMIT:
+                    found[customer] = mine
+        return found
+
+    def _conditions(self, customer: Customer) -> list[str]:
         token = name_token(customer.name)
         conditions = [f"Name LIKE {soql_literal(_like(token))}"] if token else []
         if customer.duns and DUNS_FIELD in self.schema.account_fields:
             conditions.append(f"{DUNS_FIELD} = {soql_literal(customer.duns)}")
-        if not conditions:
-            return []
+        return conditions
+
+    def _query(self, conditions: Sequence[str], limit: int) -> list[Row]:
         column = self.schema.names.referral_id_field
         linked = f"(SELECT Id FROM Opportunities WHERE {column} != null LIMIT 1)"  # noqa: S608
         soql = (
             f"SELECT {', '.join(self._columns())}, {linked} FROM Account "  # noqa: S608
-            f"WHERE {' OR '.join(conditions)} ORDER BY CreatedDate LIMIT {SEARCH_LIMIT}"
+            f"WHERE {' OR '.join(conditions)} ORDER BY CreatedDate LIMIT {limit}"
         )
         return [dict(row) for row in self.client.query(soql)]
 
@@ -252,6 +282,43 @@ class AccountMatcher:
         """The account columns matching reads (``DunsNumber`` when the org has it)."""
         duns = [DUNS_FIELD] if DUNS_FIELD in self.schema.account_fields else []
         return ["Id", *ACCOUNT_COLUMNS, *duns]
+
+
+Row = dict[str, Any]
+
+WHERE_LIMIT = 4000
+"""Characters a SOQL ``WHERE`` may hold."""
+
+
+def _where_chunks(conditions: Mapping[Customer, list[str]]) -> Iterator[list[Customer]]:
+    """Customers in groups whose conditions, joined by ``OR``, fit in one ``WHERE``."""
+    chunk: list[Customer] = []
+    size = 0
+    for customer, mine in conditions.items():
+        more = sum(len(c) + len(" OR ") for c in mine)
+        if chunk and size + more > WHERE_LIMIT:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(customer)
+        size += more
+    if chunk:
+        yield chunk
+
+
+def may_match(customer: Customer, row: Mapping[str, Any]) -> bool:
+    """Whether the row could be one of the customer's candidates: its name holds the
+    customer's word (ignoring case, and accents, more loosely than ``LIKE`` may), or its DUNS
+    number is the customer's."""
+    token = name_token(customer.name)
+    name = str(row.get("Name") or "")
+    if token and (_loose(token) in _loose(name) or token.casefold() in name.casefold()):
+        return True
+    theirs = row.get(DUNS_FIELD)
+    return bool(customer.duns) and (theirs == customer.duns or duns_digits(theirs) == customer.duns)
+
+
+def _loose(text: str) -> str:
+    return _strip_accents(unicodedata.normalize("NFKC", text)).casefold()
 
 
 def _like(token: str) -> str:
