@@ -4,6 +4,8 @@ against the in-process emulator."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -239,3 +241,75 @@ def test_composite_runs_in_order_with_headers_and_rolls_back_on_a_guard() -> Non
     contact = results[0].id
     assert org.client.get("Account", account, ["Description"])["Description"] == contact
     assert org.count("Contact") == 1
+
+
+def concurrently(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Each call from a thread of its own; the results, or the errors raised."""
+
+    def one(call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except Exception as exc:
+            return exc
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(one, calls))
+
+
+def test_a_coalescing_client_sends_concurrent_graphs_in_one_call_each_its_own() -> None:
+    org = Org()
+    client = org.client.coalescing(3, linger=30.0)
+    org.requests.clear()
+
+    answers = concurrently(
+        [
+            lambda: client.composite_graph([referral("create", "Contoso")]),
+            lambda: client.composite_graph([referral("create", "Fabrikam", last_name=None)]),
+            lambda: client.composite_graph([referral("create", "Northwind")]),
+        ]
+    )
+
+    assert org.sent("/composite/graph") == 1
+    [contoso], [fabrikam], [northwind] = answers
+    assert [r.graph_id for r in (contoso, fabrikam, northwind)] == ["create"] * 3
+    assert contoso.successful
+    assert northwind.successful
+    assert isinstance(fabrikam.error, RecordRejected)  # its own graph rolled back, alone
+    names = {r["Name"] for r in org.client.query("SELECT Name FROM Account")}
+    assert names == {"Contoso", "Northwind"}
+    opportunity = org.client.get("Opportunity", contoso.node("opp").id or "", ["AccountId"])
+    assert opportunity["AccountId"] == contoso.node("acct").id
+
+
+def test_a_coalescing_client_sends_concurrent_guarded_writes_as_one_composite() -> None:
+    org = Org()
+    ids = [org.client.create("Account", {"Name": f"Account {n}"}) for n in range(3)]
+    stamps = [
+        datetime.fromisoformat(
+            org.client.get("Account", i, ["LastModifiedDate"])["LastModifiedDate"]
+        )
+        for i in ids
+    ]
+    fresh = [format_datetime(s + timedelta(seconds=1), usegmt=True) for s in stamps]
+    stale = "Mon, 02 Mar 2026 09:00:00 GMT"  # before the account existed: 412
+    guards = [fresh[0], stale, fresh[2]]
+    client = org.client.coalescing(3, linger=30.0)
+    org.requests.clear()
+
+    def write(n: int) -> Callable[[], Any]:
+        node = GraphNode(
+            "upd0",
+            "PATCH",
+            f"sobjects/Account/{ids[n]}",
+            {"Description": f"written {n}"},
+            {"If-Unmodified-Since": guards[n]},
+        )
+        return lambda: client.send_node(node)
+
+    first, second, third = concurrently([write(0), write(1), write(2)])
+
+    assert org.sent("/composite") == 1
+    assert (first.status, first.reference_id, third.status) == (204, "upd0", 204)
+    assert type(second).__name__ == "StaleWrite"  # raised to its caller only
+    described = [org.client.get("Account", i, ["Description"])["Description"] for i in ids]
+    assert described == ["written 0", None, "written 2"]

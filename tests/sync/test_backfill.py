@@ -278,3 +278,27 @@ def test_two_referrals_of_one_new_customer_in_one_backfill_batch_make_one_accoun
     }
     assert accounts["First deal"] == accounts["Second deal"] == tailwind[0]["Id"]
     assert accounts["Third deal"] == known
+
+
+def test_concurrent_creates_reads_and_writes_of_a_batch_go_together(tmp_path: Path) -> None:
+    world = build_world(tmp_path)
+    ids = []
+    for n in range(8):
+        profile = {"name": f"Customer {n}", "address": {"country": "US"}}
+        ids.append(str(world.share_referral(name=f"Deal {n}", customerProfile=profile)["id"]))
+    reset_calls(world)
+
+    # four workers, each waiting (30 s at most) for the other three at every shared step
+    job = Backfill(world.engine, workers=4, max_attempts=4, clock=world.clock, batch=8, linger=30)
+    report = job.run()
+
+    assert report.passes.synced == 8
+    assert_no_duplicates(world, ids, [])
+    calls = world.sf_app.state.emulator.calls.snapshot()["calls"]
+    graphs = calls.get("POST /services/data/v{version}/composite/graph", 0)
+    single = sum(n for route, n in calls.items() if route.startswith("PATCH "))
+    composite = calls.get("POST /services/data/v{version}/composite", 0)
+    assert (graphs, single, composite) == (2, 0, 2)  # eight creates and eight writes, in twos
+    opportunities = world.query("SELECT Id, Referral_Identifier__c, Audit__c FROM Opportunity")
+    assert sorted(o["Referral_Identifier__c"] for o in opportunities) == sorted(ids)
+    assert all("opportunity created" in (o["Audit__c"] or "") for o in opportunities)

@@ -9,7 +9,9 @@ failure into a ``cosell.errors`` class, and retry the retryable ones with jitter
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from email.utils import format_datetime as http_date
 from typing import Any
@@ -18,8 +20,10 @@ from urllib.parse import quote
 import httpx
 
 from cosell import handback
+from cosell.clients.coalesce import Coalescer
 from cosell.clients.retry import RetryPolicy
 from cosell.clients.salesforce_composite import (
+    COMPOSITE_LIMIT,
     COMPOSITE_QUERY_LIMIT,
     Graph,
     GraphNode,
@@ -72,6 +76,21 @@ class SalesforceClient:
         self.retry = retry or RetryPolicy()
         self.budget = budget or ApiBudget(clock=self.retry.clock)
         self.call_options = call_options
+        self._graphs: Coalescer[Sequence[Graph], list[GraphResult]] | None = None
+        self._nodes: Coalescer[GraphNode, NodeResult] | None = None
+
+    def coalescing(self, callers: int, linger: float = 0.05) -> SalesforceClient:
+        """This client (same connection, token and budget) for ``callers`` concurrent workers
+        whose composite graphs, and single guarded writes, made at about the same time go in
+        one request (see :mod:`cosell.clients.coalesce`): graphs stay one transaction each,
+        single writes become independent subrequests of one ``composite`` call, and each caller
+        gets its own result or error."""
+        other = copy.copy(self)
+        other._graphs = Coalescer(self._graphs_now, callers=callers, linger=linger)
+        other._nodes = Coalescer(
+            self._nodes_now, callers=callers, linger=linger, most=COMPOSITE_LIMIT
+        )
+        return other
 
     def user_id(self) -> str | None:
         """The signed-in user's id (from the token's identity URL); None before the first
@@ -244,6 +263,30 @@ class SalesforceClient:
         """Run graphs (each one transaction) in as few calls as the limits allow (75 graphs,
         500 nodes per call). A payload limit Salesforce still refuses (e.g. more than 15 kinds
         of node) raises its error; a failed graph is a result with ``error`` set."""
+        if self._graphs is not None:
+            return self._graphs.submit(graphs)
+        return self._composite_graph(graphs)
+
+    def _graphs_now(self, asked: Sequence[Sequence[Graph]]) -> list[list[GraphResult]]:
+        """Several callers' graphs in one request, each named apart and answered in turn."""
+        named = [
+            Graph(f"c{n}g{i}", graph.nodes)
+            for n, graphs in enumerate(asked)
+            for i, graph in enumerate(graphs)
+        ]
+        by_name = {r.graph_id: r for r in self._composite_graph(named)}
+        answers: list[list[GraphResult]] = []
+        for n, graphs in enumerate(asked):
+            mine = []
+            for i, graph in enumerate(graphs):
+                found = by_name.get(f"c{n}g{i}")
+                if found is None:
+                    raise ServerError(f"composite graph answered no graph {graph.graph_id}")
+                mine.append(replace(found, graph_id=graph.graph_id))
+            answers.append(mine)
+        return answers
+
+    def _composite_graph(self, graphs: Sequence[Graph]) -> list[GraphResult]:
         results: list[GraphResult] = []
         for batch in graph_batches(graphs):
             body = self._json("POST", "composite/graph", json=graph_body(batch, self.url))
@@ -262,6 +305,36 @@ class SalesforceClient:
         ``If-Unmodified-Since``). With ``all_or_none`` a failure rolls every one back."""
         body = self._json("POST", "composite", json=composite_body(nodes, self.url, all_or_none))
         return composite_results(body, nodes, self.url)
+
+    def send_node(self, node: GraphNode) -> NodeResult:
+        """One write (no ``@{ref.id}`` in it) as itself: the same call as a one-node composite,
+        without the envelope. An error answer raises as the write would."""
+        if self._nodes is not None:
+            return self._nodes.submit(node)
+        return self._send_node(node)
+
+    def _send_node(self, node: GraphNode) -> NodeResult:
+        body = dict(node.body) if node.body is not None else None
+        response = self.request(node.method, node.path, json=body, headers=node.headers)
+        answer = response.json() if response.content else None
+        return NodeResult(node.reference_id, response.status_code, answer, None)
+
+    def _nodes_now(self, nodes: Sequence[GraphNode]) -> list[NodeResult | Exception]:
+        """Several callers' single writes as independent subrequests of one ``composite``."""
+        if len(nodes) == 1:
+            return [self._send_node(nodes[0])]
+        named = [replace(node, reference_id=f"w{n}") for n, node in enumerate(nodes)]
+        results = {str(r.reference_id): r for r in self.composite(named, all_or_none=False)}
+        answers: list[NodeResult | Exception] = []
+        for n, node in enumerate(nodes):
+            found = results.get(f"w{n}")
+            if found is None:
+                answers.append(ServerError(f"composite answered no result for {node.path}"))
+            elif found.error is not None:
+                answers.append(found.error)
+            else:
+                answers.append(replace(found, reference_id=node.reference_id))
+        return answers
 
     def sobject_tree(self, sobject: str, records: Sequence[Mapping[str, Any]]) -> TreeResult:
         """Insert trees rooted at ``sobject`` (records carry ``attributes.referenceId`` and

@@ -45,6 +45,7 @@ from cosell.sync.engine.full_sync import CallMeter, FullSync, PassReport
 from cosell.sync.engine.paged_sides import (
     PagedCrm,
     PagedPartnerCenter,
+    coalescing,
     salesforce_lookup,
     salesforce_matcher,
     salesforce_reader,
@@ -57,6 +58,9 @@ BATCH = 100
 """Records per batch: a Partner Center page holds 100 referrals."""
 CREATED_ORDER = "createdDateTime asc"
 """Creation order is stable while the backfill's own writes change ``updatedDateTime``."""
+LINGER = 0.05
+"""Seconds a worker's create, read or guarded write waits for the other workers' to go in the
+same request (see :mod:`cosell.clients.coalesce`); it goes at once when they all have come."""
 RESERVE_POLL = 60.0
 """Seconds between looks at the allowance while paused for the reserve."""
 
@@ -173,14 +177,18 @@ class Backfill:
         clock: Clock,
         gate: ReserveGate | None = None,
         batch: int = BATCH,
+        linger: float = LINGER,
     ) -> None:
         self.store, self.tenant, self.clock = engine.store, engine.tenant, clock
         self.pc = PagedPartnerCenter(engine.pc)
+        crm = coalescing(engine.crm, workers, linger)
         self.crm = PagedCrm(
-            engine.crm,
-            salesforce_lookup(engine.crm),
-            salesforce_reader(engine.crm),
-            salesforce_matcher(engine.crm),
+            crm,
+            salesforce_lookup(crm),
+            salesforce_reader(crm),
+            salesforce_matcher(crm),
+            callers=workers,
+            linger=linger,
         )
         self.engine = _GatedEngine(
             store=engine.store,

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from cosell.clients.coalesce import Coalescer
 from cosell.clients.soql import soql_literal
 from cosell.sync.core.records import CrmWrite
 from cosell.sync.sides.crm import CrmSide
@@ -29,6 +30,8 @@ Reader = Callable[[Sequence[str]], dict[str, CrmRecord]]
 Matcher = Callable[[Sequence[Customer]], dict[Customer, Match]]
 """Customers → their account matches (absent: match it on its own)."""
 
+READ_MOST = 150
+"""Opportunities read together at most (the Salesforce side's ``read_many`` query size)."""
 WHERE_LIMIT = 4000
 """Characters a SOQL ``WHERE`` may hold: an ``IN`` list is cut to fit (about 90 referral ids)."""
 
@@ -67,11 +70,17 @@ class PagedCrm:
         lookup: Lookup | None,
         reader: Reader | None,
         matcher: Matcher | None = None,
+        *,
+        callers: int = 1,
+        linger: float = 0.05,
     ) -> None:
         self.side = side
         self.lookup = lookup
         self.reader = reader
         self.matcher = matcher
+        self._reads: Coalescer[str, CrmRecord | None] | None = None
+        if reader is not None and callers > 1:
+            self._reads = Coalescer(self._read_now, callers=callers, linger=linger, most=READ_MOST)
         self._lock = threading.Lock()
         self._looked_up: dict[str, str | None] = {}
         self._read: dict[str, CrmRecord] = {}
@@ -119,9 +128,20 @@ class PagedCrm:
         return self.side.find_by_referral(referral_id)
 
     def read(self, record_id: str) -> CrmRecord | None:
+        """The batch's read when primed; else read now, with the reads other workers make
+        meanwhile (one query for them all) when the side can batch them."""
         with self._lock:
             primed = self._read.pop(record_id, None)
-        return primed if primed is not None else self.side.read(record_id)
+        if primed is not None:
+            return primed
+        if self._reads is not None:
+            return self._reads.submit(record_id)
+        return self.side.read(record_id)
+
+    def _read_now(self, record_ids: Sequence[str]) -> list[CrmRecord | Exception | None]:
+        assert self.reader is not None
+        found = self.reader(record_ids)
+        return [found.get(record_id) for record_id in record_ids]
 
     def flagged_or_linked(self) -> list[str]:
         return self.side.flagged_or_linked()
@@ -161,6 +181,15 @@ class PagedCrm:
 
     def import_lead(self, referral_id: str, fields: Mapping[str, Any]) -> str:
         return self.side.import_lead(referral_id, fields)
+
+
+def coalescing(side: CrmSide, callers: int, linger: float = 0.05) -> CrmSide:
+    """The side for ``callers`` concurrent workers: on Salesforce its creates (composite
+    graphs) and single guarded writes made at about the same time go in one request each (see
+    :mod:`cosell.clients.coalesce`); any other CRM as it is."""
+    if not isinstance(side, SalesforceSide) or callers < 2:
+        return side
+    return side.with_client(side.client.coalescing(callers, linger))
 
 
 def salesforce_reader(side: CrmSide) -> Reader | None:

@@ -62,6 +62,10 @@ class CrmSide:
         self.rows = RelatedRows(client, schema.names)
         self._note_ref: str | None = None
 
+    def with_client(self, client: SalesforceClient) -> CrmSide:
+        """The same side over another client (a coalescing one, for a backfill)."""
+        return type(self)(client, self.schema, self._today)
+
     # --- reading ---------------------------------------------------------------------------------
 
     def read(self, opportunity_id: str) -> CrmRecord | None:

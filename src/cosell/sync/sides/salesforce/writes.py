@@ -92,12 +92,7 @@ def send_composite(client: SalesforceClient, work: Work) -> dict[str, NodeResult
     single write goes as itself (the same one call, without the envelope)."""
     if len(work.nodes) == 1 and not REFERENCE.search(str(work.nodes[0])):
         node = work.nodes[0]
-        body = dict(node.body) if node.body is not None else None
-        response = client.request(node.method, node.path, json=body, headers=node.headers)
-        answer = response.json() if response.content else None
-        return {
-            node.reference_id: NodeResult(node.reference_id, response.status_code, answer, None)
-        }
+        return {node.reference_id: client.send_node(node)}
     return _send(work.nodes, COMPOSITE_LIMIT, lambda nodes: client.composite(nodes))
 
 

@@ -1,0 +1,99 @@
+"""Calls that concurrent workers make at about the same time, sent as one.
+
+A backfill runs several reconciles at once, each making the same kind of call at the same step
+(a composite graph creating its opportunity, a read of it afterwards, a guarded update of it).
+A :class:`Coalescer` gathers such calls: the first caller waits a moment (``linger``) for the
+others, or until as many have come as may come at all (``callers``, the workers running), and
+then one request carries them all; each caller gets its own answer back, or the error of the
+request that carried it. Nothing here knows the calls: ``send`` turns a list of items into one
+answer (or exception) each, in order.
+
+Written here because no library we use batches synchronous calls across threads (the
+well-known loaders are asyncio's); it is a condition variable and a list.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+Send = Callable[[Sequence[T]], Sequence["R | Exception"]]
+
+
+@dataclass(eq=False)
+class _Slot(Generic[T, R]):
+    item: T
+    done: threading.Event = field(default_factory=threading.Event)
+    answer: R | None = None
+    error: Exception | None = None
+
+
+class Coalescer(Generic[T, R]):
+    """Gathers concurrent ``submit`` calls into batches of at most ``most`` items, each sent by
+    one ``send``; a batch goes when ``callers`` items have come or ``linger`` seconds after its
+    first."""
+
+    def __init__(
+        self, send: Send[T, R], *, callers: int, linger: float = 0.05, most: int = 200
+    ) -> None:
+        if callers < 1 or most < 1:
+            raise ValueError("a coalescer needs at least one caller and one item a batch")
+        self._send = send
+        self._full = min(callers, most)
+        self._linger = linger
+        self._changed = threading.Condition()
+        self._open: list[_Slot[T, R]] = []
+        self.batches = 0
+        """Requests sent (the calls they replaced are the items submitted)."""
+
+    def submit(self, item: T) -> R:
+        """The answer to ``item``, sent with whatever other items came meanwhile."""
+        slot: _Slot[T, R] = _Slot(item)
+        batch = self._join(slot)
+        if batch is not None:
+            self._run(batch)
+        slot.done.wait()
+        if slot.error is not None:
+            raise slot.error
+        return slot.answer  # type: ignore[return-value]
+
+    def _join(self, slot: _Slot[T, R]) -> list[_Slot[T, R]] | None:
+        """Add the slot to the open batch; the batch when this caller is to send it."""
+        with self._changed:
+            batch = self._open
+            batch.append(slot)
+            if len(batch) >= self._full:
+                self._open = []
+                self._changed.notify_all()
+                return batch
+            if len(batch) > 1:
+                return None  # the batch's first caller sends it
+            deadline = time.monotonic() + self._linger
+            while self._open is batch:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._open = []
+                    return batch
+                self._changed.wait(left)
+            return None  # filled up meanwhile: its last caller sends it
+
+    def _run(self, batch: list[_Slot[T, R]]) -> None:
+        self.batches += 1
+        try:
+            answers = list(self._send([slot.item for slot in batch]))
+            if len(answers) != len(batch):
+                raise RuntimeError(f"{len(answers)} answers to {len(batch)} calls")
+        except Exception as exc:  # every caller of the batch gets the request's error
+            answers = [exc] * len(batch)
+        for slot, answer in zip(batch, answers, strict=True):
+            if isinstance(answer, Exception):
+                slot.error = answer
+            else:
+                slot.answer = answer
+            slot.done.set()

@@ -1,0 +1,97 @@
+"""``Coalescer``: calls from concurrent threads go in one batch, each gets its own answer."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from cosell.clients.coalesce import Coalescer
+
+PATIENT = 30.0
+"""A linger no test waits out: batches here go when every caller has come."""
+
+
+def together(coalescer: Coalescer[Any, Any], items: Sequence[Any]) -> list[Any]:
+    """Each item submitted from a thread of its own; the answers, or the errors raised."""
+
+    def one(item: Any) -> Any:
+        try:
+            return coalescer.submit(item)
+        except Exception as exc:
+            return exc
+
+    with ThreadPoolExecutor(len(items)) as pool:
+        return list(pool.map(one, items))
+
+
+def recording(answer: Callable[[Any], Any]) -> tuple[list[list[Any]], Any]:
+    sent: list[list[Any]] = []
+    lock = threading.Lock()
+
+    def send(items: Sequence[Any]) -> list[Any]:
+        with lock:
+            sent.append(list(items))
+        return [answer(item) for item in items]
+
+    return sent, send
+
+
+def test_concurrent_calls_go_in_one_batch_and_each_gets_its_own_answer() -> None:
+    sent, send = recording(lambda item: item * 10)
+    coalescer: Coalescer[int, int] = Coalescer(send, callers=4, linger=PATIENT)
+
+    answers = together(coalescer, [1, 2, 3, 4])
+
+    assert answers == [10, 20, 30, 40]
+    assert [sorted(batch) for batch in sent] == [[1, 2, 3, 4]]
+    assert coalescer.batches == 1
+
+
+def test_an_error_for_one_item_is_raised_to_its_caller_only() -> None:
+    refused = ValueError("item 2 refused")
+    sent, send = recording(lambda item: refused if item == 2 else item)
+    coalescer: Coalescer[int, int] = Coalescer(send, callers=3, linger=PATIENT)
+
+    answers = together(coalescer, [1, 2, 3])
+
+    assert answers == [1, refused, 3]
+    assert len(sent) == 1
+
+
+def test_a_request_that_fails_fails_every_call_it_carried() -> None:
+    def send(items: Sequence[int]) -> list[int]:
+        raise ConnectionError("connection reset")
+
+    coalescer: Coalescer[int, int] = Coalescer(send, callers=3, linger=PATIENT)
+
+    answers = together(coalescer, [1, 2, 3])
+
+    assert [type(a) for a in answers] == [ConnectionError] * 3
+
+
+def test_batches_hold_at_most_most_items() -> None:
+    sent, send = recording(lambda item: item)
+    coalescer: Coalescer[int, int] = Coalescer(send, callers=6, linger=PATIENT, most=3)
+
+    answers = together(coalescer, list(range(6)))
+
+    assert answers == list(range(6))
+    assert sorted(len(batch) for batch in sent) == [3, 3]
+
+
+def test_a_lone_call_goes_once_its_linger_is_over() -> None:
+    sent, send = recording(lambda item: -item)
+    coalescer: Coalescer[int, int] = Coalescer(send, callers=4, linger=0.0)
+
+    assert coalescer.submit(7) == -7
+    assert sent == [[7]]
+
+
+def test_answers_must_match_the_items() -> None:
+    coalescer: Coalescer[int, int] = Coalescer(lambda items: [], callers=1)
+    with pytest.raises(RuntimeError, match="0 answers to 1 calls"):
+        coalescer.submit(1)
