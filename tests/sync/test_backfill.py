@@ -13,10 +13,11 @@ from engine_world import START, World, build_world
 
 from cosell.clients.salesforce_limits import ApiBudget, Reserve
 from cosell.clock import ManualClock
+from cosell.errors import TransportError
 from cosell.store.sql import Store, sqlite_url
 from cosell.sync.engine.backfill import Backfill, Checkpoint, ReserveGate
 from cosell.sync.engine.engine import Engine
-from cosell.sync.engine.paged_sides import salesforce_lookup
+from cosell.sync.engine.paged_sides import PagedPartnerCenter, salesforce_lookup
 from cosell.sync.sides.salesforce.accounts import AccountMatcher, Customer
 
 REFERRALS = 5
@@ -302,3 +303,59 @@ def test_concurrent_creates_reads_and_writes_of_a_batch_go_together(tmp_path: Pa
     opportunities = world.query("SELECT Id, Referral_Identifier__c, Audit__c FROM Opportunity")
     assert sorted(o["Referral_Identifier__c"] for o in opportunities) == sorted(ids)
     assert all("opportunity created" in (o["Audit__c"] or "") for o in opportunities)
+
+
+def listings(world: World) -> int:
+    calls = world.pc_app.state.emulator.calls.snapshot()["calls"]
+    return int(calls.get("GET /v1.0/engagements/referrals", 0))
+
+
+def test_the_referrals_made_from_opportunities_are_looked_up_in_one_listing(
+    tmp_path: Path,
+) -> None:
+    world = build_world(tmp_path)
+    opportunity_ids = flagged(world)
+    asked: list[str] = []
+    world.engine.pc.client._http.event_hooks["request"].append(lambda r: asked.append(str(r.url)))
+
+    report = backfill(world).run()
+
+    assert report.passes.ok
+    assert_no_duplicates(world, [], opportunity_ids)
+    # one listing of every referral's externalReferenceId (there were none); before, each
+    # create was preceded by a lookup of its own
+    assert sum("select=id%2CexternalReferenceId" in url for url in asked) == 1
+    assert not [url for url in asked if "filter=externalReferenceId" in url]
+
+
+def test_a_create_that_failed_is_looked_up_again_before_it_is_made_again(
+    tmp_path: Path,
+) -> None:
+    world = build_world(tmp_path)
+    paged = PagedPartnerCenter(world.engine.pc)
+    paged.prime_external_ids(creates=10)  # an empty Partner Center: one page, nothing held
+    made_then_lost = world.engine.pc.client.create_referral
+
+    def lost_answer(body: Any) -> Any:
+        made_then_lost(body)
+        raise TransportError("the connection dropped before the answer")
+
+    body = {
+        "name": "From an opportunity",
+        "type": "Independent",
+        "externalReferenceId": "006A",
+        "customerProfile": {"name": "Contoso", "address": {"country": "US"}},
+        "details": {"dealValue": 10, "currency": "USD"},
+        "consent": {"consentToShareReferralWithMicrosoftSellers": True},
+    }
+    paged.client.create_referral = lost_answer  # type: ignore[method-assign]
+    with pytest.raises(TransportError):
+        paged.create(body)
+    reset_calls(world)
+
+    found = paged.find_by_external_id("006A")
+
+    assert found is not None  # read by a lookup of its own, not taken from the listing
+    assert listings(world) == 1
+    assert paged.find_by_external_id("006B") is None  # the listing answers for the rest
+    assert listings(world) == 1

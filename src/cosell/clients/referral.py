@@ -277,3 +277,10 @@ class ReferralStamp(ReferralView):
     id: str | None = None
     updated_date_time: Timestamp | None = None
     e_tag: str | None = None
+
+
+class ReferralExternal(ReferralView):
+    """A referral's id and the CRM record it was created from or linked to."""
+
+    id: str | None = None
+    external_reference_id: str | None = None

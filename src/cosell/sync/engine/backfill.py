@@ -251,7 +251,9 @@ class Backfill:
         if checkpoint.opportunities_done:
             return checkpoint
         ok = True
-        for ids in _chunks(self.crm.flagged_or_linked(), self.batch):
+        every = self.crm.flagged_or_linked()
+        self.pc.prime_external_ids(len(every))
+        for ids in _chunks(every, self.batch):
             links = [self.store.link_by_opportunity(self.tenant, i) for i in ids]
             todo = [
                 i

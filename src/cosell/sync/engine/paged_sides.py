@@ -9,11 +9,14 @@ query per referral. Everything else passes through to the wrapped side unchanged
 
 from __future__ import annotations
 
+import itertools
+import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from cosell.clients.coalesce import Coalescer
+from cosell.clients.referral import ReferralExternal
 from cosell.clients.soql import soql_literal
 from cosell.sync.core.records import CrmWrite
 from cosell.sync.sides.crm import CrmSide
@@ -32,17 +35,61 @@ Matcher = Callable[[Sequence[Customer]], dict[Customer, Match]]
 
 READ_MOST = 150
 """Opportunities read together at most (the Salesforce side's ``read_many`` query size)."""
+PAGE = 100
+"""Referrals a Partner Center listing page holds."""
 WHERE_LIMIT = 4000
 """Characters a SOQL ``WHERE`` may hold: an ``IN`` list is cut to fit (about 90 referral ids)."""
 
 
 class PagedPartnerCenter(PartnerCenterSide):
-    """Serves each primed referral's first read from the listing page it came in."""
+    """Serves each primed referral's first read from the listing page it came in, and the
+    idempotency lookup of a create (the referral made from an opportunity) from one listing of
+    every referral's ``externalReferenceId`` when that costs fewer calls than a lookup each."""
 
     def __init__(self, side: PartnerCenterSide) -> None:
         super().__init__(side.client)
         self._lock = threading.Lock()
         self._page: dict[str, PcRecord] = {}
+        self._external: dict[str, str] | None = None
+        """Opportunity id -> the referral holding it, for every referral (None: not listed)."""
+        self._unsure: set[str] = set()
+        """Opportunity ids whose create failed: it may have been made; look it up."""
+
+    def prime_external_ids(self, creates: int) -> None:
+        """List every referral's ``externalReferenceId`` (100 a call) when there are fewer
+        pages than ``creates`` to look up; the first page's ``@odata.count`` says how many."""
+        pages = self.client.list_pages(select=ReferralExternal)
+        first = next(pages, None)
+        if first is None or first.count is None or math.ceil(first.count / PAGE) >= creates:
+            return
+        found: dict[str, str] = {}
+        for page in itertools.chain([first], pages):
+            for referral in page.referrals:
+                if referral.external_reference_id and referral.id:
+                    found.setdefault(referral.external_reference_id, referral.id)
+        with self._lock:
+            self._external, self._unsure = found, set()
+
+    def find_by_external_id(self, opportunity_id: str) -> PcRecord | None:
+        with self._lock:
+            known = None if opportunity_id in self._unsure else self._external
+            referral_id = known.get(opportunity_id) if known is not None else None
+        if known is None:
+            return super().find_by_external_id(opportunity_id)
+        return self.read(referral_id) if referral_id else None
+
+    def create(self, body: Mapping[str, Any]) -> PcRecord:
+        external = str(body.get("externalReferenceId") or "")
+        try:
+            made = super().create(body)
+        except Exception:
+            with self._lock:  # it may have reached Partner Center: the retry looks it up
+                self._unsure.add(external)
+            raise
+        with self._lock:
+            if self._external is not None and external:
+                self._external[external] = made.id
+        return made
 
     def prime(self, records: Iterable[PcRecord]) -> None:
         with self._lock:

@@ -72,8 +72,9 @@ class Reconcile:
         the CRM: the next round plans on it instead of reading it again (its writes stay
         guarded by the ``LastModifiedDate`` read, so an edit made meanwhile answers 412)."""
         self.pc_unchanged: PcRecord | None = None
-        """The referral as read, when this round created the opportunity and wrote nothing to
-        Partner Center: the next round plans on it (its writes stay guarded by the eTag)."""
+        """The referral as read when this round created the opportunity (it wrote nothing to
+        Partner Center), or as its create answered when it created the referral: the next round
+        plans on it (its writes stay guarded by the eTag)."""
         self.ledger = self.status.recorder
         """The ledger state this round leaves the record in (``ledger.recorded``)."""
         self.base: dict[str, Value] | None = None
@@ -285,6 +286,7 @@ class Reconcile:
         self._commit(created, crm.id, decided.new_base, [entry], crm.modstamp)
         self.carried = [*self.entries, entry]
         self.crm_unchanged = crm
+        self.pc_unchanged = created
         return True
 
     def _create_opportunity(self, decided: Plan) -> bool:
