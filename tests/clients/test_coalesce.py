@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cosell.clients.coalesce import Coalescer
+from cosell.clients.coalesce import Coalescer, Room
 
 PATIENT = 30.0
 """A linger no test waits out: batches here go when every caller has come."""
@@ -95,3 +95,27 @@ def test_answers_must_match_the_items() -> None:
     coalescer: Coalescer[int, int] = Coalescer(lambda items: [], callers=1)
     with pytest.raises(RuntimeError, match="0 answers to 1 calls"):
         coalescer.submit(1)
+
+
+def test_when_every_caller_waits_in_some_coalescer_the_batches_go_at_once() -> None:
+    """Two workers at different steps (one creating, one reading) can never fill a batch of
+    two: sharing a room, each batch goes as soon as both wait, not after the linger."""
+    room = Room(2)
+    creates: Coalescer[str, str] = Coalescer(
+        lambda items: [f"made {i}" for i in items], callers=2, linger=PATIENT, room=room
+    )
+    reads: Coalescer[str, str] = Coalescer(
+        lambda items: [f"read {i}" for i in items], callers=2, linger=PATIENT, room=room
+    )
+    answers: dict[str, str] = {}
+    workers = [
+        threading.Thread(target=lambda: answers.update(a=creates.submit("a"))),
+        threading.Thread(target=lambda: answers.update(b=reads.submit("b"))),
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=PATIENT / 3)  # a batch that lingered would still be waiting
+
+    assert answers == {"a": "made a", "b": "read b"}
+    assert (creates.batches, reads.batches, room.waiting) == (1, 1, 0)

@@ -2,11 +2,12 @@
 
 A backfill runs several reconciles at once, each making the same kind of call at the same step
 (a composite graph creating its opportunity, a read of it afterwards, a guarded update of it).
-A :class:`Coalescer` gathers such calls: the first caller waits a moment (``linger``) for the
-others, or until as many have come as may come at all (``callers``, the workers running), and
-then one request carries them all; each caller gets its own answer back, or the error of the
-request that carried it. Nothing here knows the calls: ``send`` turns a list of items into one
-answer (or exception) each, in order.
+A :class:`Coalescer` gathers such calls: the first caller waits a moment (``linger``) for
+the others, or until as many have come as may come at all (``callers``, the workers running),
+or until every worker waits in one of the coalescers sharing its :class:`Room` (nobody else
+can come), and then one request carries them all; each caller gets its own answer back, or
+the error of the request that carried it. Nothing here knows the calls: ``send`` turns a list
+of items into one answer (or exception) each, in order.
 
 Written here because no library we use batches synchronous calls across threads (the
 well-known loaders are asyncio's); it is a condition variable and a list.
@@ -26,6 +27,23 @@ R = TypeVar("R")
 Send = Callable[[Sequence[T]], Sequence["R | Exception"]]
 
 
+class Room:
+    """The workers that call one or more coalescers. When every one of them is waiting in one,
+    nobody else can come: the open batches go at once instead of lingering."""
+
+    def __init__(self, callers: int) -> None:
+        if callers < 1:
+            raise ValueError("a room needs at least one caller")
+        self.callers = callers
+        self.changed = threading.Condition()
+        self.waiting = 0
+        self.calls = 0
+        """Times everyone was waiting: each time, every open batch of the room goes."""
+
+    def all_here(self) -> bool:
+        return self.waiting >= self.callers
+
+
 @dataclass(eq=False)
 class _Slot(Generic[T, R]):
     item: T
@@ -36,18 +54,25 @@ class _Slot(Generic[T, R]):
 
 class Coalescer(Generic[T, R]):
     """Gathers concurrent ``submit`` calls into batches of at most ``most`` items, each sent by
-    one ``send``; a batch goes when ``callers`` items have come or ``linger`` seconds after its
-    first."""
+    one ``send``; a batch goes when ``callers`` items have come, when every caller of its
+    ``room`` (shared with other coalescers) is waiting, or ``linger`` seconds after its first."""
 
     def __init__(
-        self, send: Send[T, R], *, callers: int, linger: float = 0.05, most: int = 200
+        self,
+        send: Send[T, R],
+        *,
+        callers: int,
+        linger: float = 0.05,
+        most: int = 200,
+        room: Room | None = None,
     ) -> None:
         if callers < 1 or most < 1:
             raise ValueError("a coalescer needs at least one caller and one item a batch")
         self._send = send
         self._full = min(callers, most)
         self._linger = linger
-        self._changed = threading.Condition()
+        self._room = room or Room(callers)
+        self._changed = self._room.changed
         self._open: list[_Slot[T, R]] = []
         self.batches = 0
         """Requests sent (the calls they replaced are the items submitted)."""
@@ -55,10 +80,14 @@ class Coalescer(Generic[T, R]):
     def submit(self, item: T) -> R:
         """The answer to ``item``, sent with whatever other items came meanwhile."""
         slot: _Slot[T, R] = _Slot(item)
-        batch = self._join(slot)
-        if batch is not None:
-            self._run(batch)
-        slot.done.wait()
+        try:
+            batch = self._join(slot)
+            if batch is not None:
+                self._run(batch)
+            slot.done.wait()
+        finally:
+            with self._changed:
+                self._room.waiting -= 1
         if slot.error is not None:
             raise slot.error
         return slot.answer  # type: ignore[return-value]
@@ -66,18 +95,23 @@ class Coalescer(Generic[T, R]):
     def _join(self, slot: _Slot[T, R]) -> list[_Slot[T, R]] | None:
         """Add the slot to the open batch; the batch when this caller is to send it."""
         with self._changed:
+            self._room.waiting += 1
             batch = self._open
             batch.append(slot)
-            if len(batch) >= self._full:
+            everyone = self._room.all_here()
+            if everyone:
+                self._room.calls += 1  # every open batch of the room goes now
+            if len(batch) >= self._full or everyone:
                 self._open = []
                 self._changed.notify_all()
                 return batch
             if len(batch) > 1:
                 return None  # the batch's first caller sends it
+            called = self._room.calls
             deadline = time.monotonic() + self._linger
             while self._open is batch:
                 left = deadline - time.monotonic()
-                if left <= 0:
+                if left <= 0 or self._room.calls != called:
                     self._open = []
                     return batch
                 self._changed.wait(left)

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import httpx
 
 from cosell import handback
-from cosell.clients.coalesce import Coalescer
+from cosell.clients.coalesce import Coalescer, Room
 from cosell.clients.retry import RetryPolicy
 from cosell.clients.salesforce_composite import (
     COMPOSITE_LIMIT,
@@ -79,16 +79,19 @@ class SalesforceClient:
         self._graphs: Coalescer[Sequence[Graph], list[GraphResult]] | None = None
         self._nodes: Coalescer[GraphNode, NodeResult] | None = None
 
-    def coalescing(self, callers: int, linger: float = 0.05) -> SalesforceClient:
+    def coalescing(
+        self, callers: int, linger: float = 0.05, room: Room | None = None
+    ) -> SalesforceClient:
         """This client (same connection, token and budget) for ``callers`` concurrent workers
         whose composite graphs, and single guarded writes, made at about the same time go in
         one request (see :mod:`cosell.clients.coalesce`): graphs stay one transaction each,
         single writes become independent subrequests of one ``composite`` call, and each caller
-        gets its own result or error."""
+        gets its own result or error. ``room``: shared with the caller's other coalescers."""
+        room = room or Room(callers)
         other = copy.copy(self)
-        other._graphs = Coalescer(self._graphs_now, callers=callers, linger=linger)
+        other._graphs = Coalescer(self._graphs_now, callers=callers, linger=linger, room=room)
         other._nodes = Coalescer(
-            self._nodes_now, callers=callers, linger=linger, most=COMPOSITE_LIMIT
+            self._nodes_now, callers=callers, linger=linger, most=COMPOSITE_LIMIT, room=room
         )
         return other
 

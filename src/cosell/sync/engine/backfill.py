@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from cosell.clients.coalesce import Room
 from cosell.clients.salesforce_limits import ApiBudget
 from cosell.clock import Clock
 from cosell.errors import LimitReserveReached
@@ -58,9 +59,10 @@ BATCH = 100
 """Records per batch: a Partner Center page holds 100 referrals."""
 CREATED_ORDER = "createdDateTime asc"
 """Creation order is stable while the backfill's own writes change ``updatedDateTime``."""
-LINGER = 0.05
-"""Seconds a worker's create, read or guarded write waits for the other workers' to go in the
-same request (see :mod:`cosell.clients.coalesce`); it goes at once when they all have come."""
+LINGER = 0.25
+"""Seconds at most a worker's create, read or guarded write waits for the other workers' to go
+in the same request (see :mod:`cosell.clients.coalesce`); it goes at once when they all have
+come, or when every worker waits for one of these requests."""
 RESERVE_POLL = 60.0
 """Seconds between looks at the allowance while paused for the reserve."""
 
@@ -181,13 +183,14 @@ class Backfill:
     ) -> None:
         self.store, self.tenant, self.clock = engine.store, engine.tenant, clock
         self.pc = PagedPartnerCenter(engine.pc)
-        crm = coalescing(engine.crm, workers, linger)
+        room = Room(workers)
+        crm = coalescing(engine.crm, room, linger)
         self.crm = PagedCrm(
             crm,
             salesforce_lookup(crm),
             salesforce_reader(crm),
             salesforce_matcher(crm),
-            callers=workers,
+            room=room,
             linger=linger,
         )
         self.engine = _GatedEngine(

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from cosell.clients.coalesce import Coalescer
+from cosell.clients.coalesce import Coalescer, Room
 from cosell.clients.referral import ReferralExternal
 from cosell.clients.soql import soql_literal
 from cosell.sync.core.records import CrmWrite
@@ -118,7 +118,7 @@ class PagedCrm:
         reader: Reader | None,
         matcher: Matcher | None = None,
         *,
-        callers: int = 1,
+        room: Room | None = None,
         linger: float = 0.05,
     ) -> None:
         self.side = side
@@ -126,8 +126,10 @@ class PagedCrm:
         self.reader = reader
         self.matcher = matcher
         self._reads: Coalescer[str, CrmRecord | None] | None = None
-        if reader is not None and callers > 1:
-            self._reads = Coalescer(self._read_now, callers=callers, linger=linger, most=READ_MOST)
+        if reader is not None and room is not None and room.callers > 1:
+            self._reads = Coalescer(
+                self._read_now, callers=room.callers, linger=linger, most=READ_MOST, room=room
+            )
         self._lock = threading.Lock()
         self._looked_up: dict[str, str | None] = {}
         self._read: dict[str, CrmRecord] = {}
@@ -230,13 +232,13 @@ class PagedCrm:
         return self.side.import_lead(referral_id, fields)
 
 
-def coalescing(side: CrmSide, callers: int, linger: float = 0.05) -> CrmSide:
-    """The side for ``callers`` concurrent workers: on Salesforce its creates (composite
+def coalescing(side: CrmSide, room: Room, linger: float = 0.05) -> CrmSide:
+    """The side for the workers of ``room``: on Salesforce its creates (composite
     graphs) and single guarded writes made at about the same time go in one request each (see
     :mod:`cosell.clients.coalesce`); any other CRM as it is."""
-    if not isinstance(side, SalesforceSide) or callers < 2:
+    if not isinstance(side, SalesforceSide) or room.callers < 2:
         return side
-    return side.with_client(side.client.coalescing(callers, linger))
+    return side.with_client(side.client.coalescing(room.callers, linger, room))
 
 
 def salesforce_reader(side: CrmSide) -> Reader | None:
