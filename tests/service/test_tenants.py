@@ -3,7 +3,10 @@ Salesforce emulator pair, served by one ``cosell run`` runtime over one store an
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,6 +47,8 @@ class Deployment:
     emulators: dict[str, Emulators]
     store: Store
     ids: dict[str, TenantId]
+    config: dict[str, Any]
+    """The deployment's configuration, as a cosell.toml would hold it."""
 
     def pc(self, name: str) -> str:
         return self.emulators[name].partner_center.url
@@ -99,11 +104,8 @@ def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Depl
         data["sync"] = {**data["sync"], **QUICK}
         data["service"]["workers"] = 2
         data["service"]["dashboard_sign_in"] = True
-        settings = Settings(
-            service=data["service"],
-            sync=data["sync"],
-            tenants=tenants,  # type: ignore[arg-type]
-        )
+        config = {"service": data["service"], "sync": data["sync"], "tenants": tenants}
+        settings = Settings(**config)
         for name in NAMES:
             connector.set_up_salesforce(settings.for_tenant(name))
         runtime = build_runtime(settings, queue_handler, clock=SystemClock())
@@ -116,7 +118,7 @@ def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Depl
                 client.register_or_overwrite(url, list(EVENTS), overwrite=True)
         store = Store.open(settings.database_url)
         ids = {name: store.ensure_tenant(name) for name in NAMES}
-        yield Deployment(settings, runtime, emulators, store, ids)
+        yield Deployment(settings, runtime, emulators, store, ids, config)
         store.close()
     finally:
         if runtime is not None:
@@ -324,3 +326,53 @@ def test_each_tenants_console_shows_its_own_records_to_its_own_users_only(
         assert bob.get(f"/t/beta/records/{shared['alpha']}").status_code == 404
 
     assert httpx.get(f"{deployment.address}/t/gamma/").status_code == 404
+
+
+def toml(data: dict[str, Any], prefix: str = "") -> str:
+    """A cosell.toml of nested tables (what this test's configuration holds: strings, numbers,
+    booleans and lists of strings)."""
+    lines = [f"[{prefix}]"] if prefix else []
+    tables = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        elif isinstance(value, bool):
+            lines.append(f"{key} = {'true' if value else 'false'}")
+        else:
+            lines.append(f"{key} = {json.dumps(str(value) if isinstance(value, Path) else value)}")
+    text = "\n".join(lines) + "\n"
+    for key, value in tables:
+        text += "\n" + toml(value, f"{prefix}.{key}" if prefix else key)
+    return text
+
+
+def test_a_tenants_commands_show_nothing_of_another(deployment: Deployment, tmp_path: Path) -> None:
+    referral = deployment.share("alpha", "Alpha audited deal")
+    wait_until(lambda: deployment.linked("alpha", referral), 30, 0.1, "alpha's link")
+    path = tmp_path / "cosell.toml"
+    path.write_text(toml(deployment.config))
+
+    def cosell(tenant: str, *args: str) -> tuple[int, str]:
+        # a process of its own: the runtime's log lines never mix into its output
+        command = [sys.executable, "-m", "cosell", "--tenant", tenant, *args]
+        done = subprocess.run(
+            [*command, "--config", str(path)], capture_output=True, text=True, timeout=120
+        )
+        return done.returncode, done.stdout + done.stderr
+
+    code, alpha = cosell("alpha", "audit", referral, "--json")
+    assert code == 0
+    assert referral in alpha
+    code, beta = cosell("beta", "audit", referral)
+    assert code == 1
+    assert f"no audit rows for {referral}" in beta
+    code, alpha_status = cosell("alpha", "status", "--offline", "--json")
+    assert code == 0, alpha_status
+    code, beta_status = cosell("beta", "status", "--offline", "--json")
+    assert code == 0, beta_status
+    assert "Alpha audited deal" in alpha_status or referral in alpha_status
+    assert "Alpha audited deal" not in beta_status
+    assert referral not in beta_status
+    code, missing = cosell("gamma", "status", "--offline")
+    assert code == 2
+    assert "no tenant 'gamma' in [tenants] (alpha, beta)" in missing
