@@ -177,10 +177,7 @@ class Authenticator:
 
     def local(self, request: Request) -> str:
         """The request's path inside this console (``/records``, not ``/t/alpha/records``)."""
-        path, root = request.url.path, self.root
-        if root and (path == root or path.startswith(root + "/")):
-            return path[len(root) :] or "/"
-        return path
+        return inside(request.url.path, self.root)
 
     def url(self, local: str) -> str:
         """The path a browser follows to ``local`` inside this console."""
@@ -239,6 +236,13 @@ class Authenticator:
             return self._signer.unsign(value).decode()
         except BadSignature:
             return None
+
+
+def inside(path: str, root: str) -> str:
+    """``path`` as seen from a console served under ``root`` (unchanged outside it)."""
+    if root and (path == root or path.startswith(root + "/")):
+        return path[len(root) :] or "/"
+    return path
 
 
 def cross_site(request: Request) -> bool:

@@ -13,6 +13,7 @@ from cosell import __version__
 from cosell.clock import Clock
 from cosell.operations import console
 from cosell.operations.reasons import plain_reason
+from cosell.web.auth import inside
 
 NAV: tuple[tuple[str, str], ...] = (
     ("/", "Overview"),
@@ -48,10 +49,7 @@ class Pages:
 
     def local(self, request: Request) -> str:
         """The request's path inside the console."""
-        path, root = request.url.path, self.root
-        if root and (path == root or path.startswith(root + "/")):
-            return path[len(root) :] or "/"
-        return path
+        return inside(request.url.path, self.root)
 
     def render(
         self, request: Request, name: str, status_code: int = 200, **context: Any
