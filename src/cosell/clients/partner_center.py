@@ -38,6 +38,8 @@ REGISTRATION = "/webhooks/v1/registration"
 DEAL_REGISTRATION = "/registrations/0/"
 PATCH_OPS = frozenset({"add", "replace"})
 CHANGED_ORDER = "updatedDateTime asc"
+LIST_PAGE = 100
+"""Referrals a listing page holds at most."""
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R", bound=WireModel)
 V = TypeVar("V", bound=ReferralView)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
+from cosell.clients.partner_center import LIST_PAGE
 from cosell.clock import Clock
 from cosell.errors import CosellError, RetryableError
 from cosell.queue.protocol import WorkQueue, queue_key
@@ -155,9 +156,7 @@ on the queue (returns False: the next visit checks it)."""
 
 PRIME_BATCH = 150
 """Pairs whose opportunities are read at once (the Salesforce side's ``read_many`` query size)."""
-PAGE = 100
-"""Referrals a Partner Center listing page holds."""
-LIST_FROM = PAGE
+LIST_FROM = LIST_PAGE
 """Pairs from which the referrals may be read from the listing rather than one by one."""
 
 
@@ -232,7 +231,7 @@ class Verifier:
         first = next(pages, None)
         if first is None:
             return
-        cheaper = first.count is not None and math.ceil(first.count / PAGE) < len(wanted)
+        cheaper = first.count is not None and math.ceil(first.count / LIST_PAGE) < len(wanted)
         for page in itertools.chain([first], pages if cheaper else []):
             found = {r.id: pc_record(r.to_wire()) for r in page.referrals if r.id in wanted}
             if found:

@@ -16,14 +16,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from cosell.clients.coalesce import Coalescer, Room
+from cosell.clients.partner_center import LIST_PAGE
 from cosell.clients.referral import ReferralExternal
-from cosell.clients.soql import soql_literal
+from cosell.clients.soql import WHERE_LIMIT, soql_literal
 from cosell.sync.core.records import CrmWrite
 from cosell.sync.sides.crm import CrmSide
 from cosell.sync.sides.crm_record import CrmRecord
 from cosell.sync.sides.partner_center import PartnerCenterSide, PcRecord
 from cosell.sync.sides.salesforce.accounts import AccountMatcher, Customer, Match, may_match
 from cosell.sync.sides.salesforce.schema import CrmSchema
+from cosell.sync.sides.salesforce.side import READ_BATCH
 from cosell.sync.sides.salesforce.side import CrmSide as SalesforceSide
 
 Lookup = Callable[[Sequence[str]], dict[str, str]]
@@ -32,13 +34,6 @@ Reader = Callable[[Sequence[str]], dict[str, CrmRecord]]
 """Record ids → the records with their related rows (absent: gone)."""
 Matcher = Callable[[Sequence[Customer]], dict[Customer, Match]]
 """Customers → their account matches (absent: match it on its own)."""
-
-READ_MOST = 150
-"""Opportunities read together at most (the Salesforce side's ``read_many`` query size)."""
-PAGE = 100
-"""Referrals a Partner Center listing page holds."""
-WHERE_LIMIT = 4000
-"""Characters a SOQL ``WHERE`` may hold: an ``IN`` list is cut to fit (about 90 referral ids)."""
 
 
 class PagedPartnerCenter(PartnerCenterSide):
@@ -60,7 +55,7 @@ class PagedPartnerCenter(PartnerCenterSide):
         pages than ``creates`` to look up; the first page's ``@odata.count`` says how many."""
         pages = self.client.list_pages(select=ReferralExternal)
         first = next(pages, None)
-        if first is None or first.count is None or math.ceil(first.count / PAGE) >= creates:
+        if first is None or first.count is None or math.ceil(first.count / LIST_PAGE) >= creates:
             return
         found: dict[str, str] = {}
         for page in itertools.chain([first], pages):
@@ -128,7 +123,7 @@ class PagedCrm:
         self._reads: Coalescer[str, CrmRecord | None] | None = None
         if reader is not None and room is not None and room.callers > 1:
             self._reads = Coalescer(
-                self._read_now, callers=room.callers, linger=linger, most=READ_MOST, room=room
+                self._read_now, callers=room.callers, linger=linger, most=READ_BATCH, room=room
             )
         self._lock = threading.Lock()
         self._looked_up: dict[str, str | None] = {}

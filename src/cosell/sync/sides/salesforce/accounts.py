@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cosell.clients.salesforce import SalesforceClient
-from cosell.clients.soql import soql_literal
+from cosell.clients.soql import WHERE_LIMIT, soql_literal
 from cosell.sync.core.countries import to_iso2
 from cosell.sync.sides.salesforce.schema import CrmSchema
 
@@ -285,9 +285,6 @@ class AccountMatcher:
 
 
 Row = dict[str, Any]
-
-WHERE_LIMIT = 4000
-"""Characters a SOQL ``WHERE`` may hold."""
 
 
 def _where_chunks(conditions: Mapping[Customer, list[str]]) -> Iterator[list[Customer]]:
