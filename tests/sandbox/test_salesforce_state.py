@@ -37,12 +37,18 @@ def auth(client: TestClient, state: SalesforceStateFile) -> dict[str, str]:
     return {"Authorization": f"Bearer {sign_in(client, state.emulator.config)}"}
 
 
+def saved(path: Path) -> str:
+    """Everything kept: the snapshot and the journal beside it."""
+    journal = path.with_name(path.name + ".journal")
+    return path.read_text(encoding="utf-8") + (journal.read_text() if journal.exists() else "")
+
+
 def test_records_written_through_the_app_are_served_by_the_next_app(tmp_path: Path) -> None:
     path = tmp_path / STATE_FILE
     first, state, _ = saving_client(path)
     headers = auth(first, state)
     created = first.post(f"{API}/sobjects/Account", json={"Name": "Kept"}, headers=headers).json()
-    assert created["id"] in path.read_text(encoding="utf-8")  # saved before the answer came
+    assert created["id"] in saved(path)  # saved before the answer came
 
     second, state, _ = saving_client(path)
     headers = auth(second, state)
@@ -159,7 +165,7 @@ def test_concurrent_writers_each_find_their_write_saved_when_answered(tmp_path: 
     def write(n: int) -> None:
         body = {"Name": f"Writer {n}"}
         created = client.post(f"{API}/sobjects/Account", json=body, headers=headers).json()
-        if created["id"] not in path.read_text(encoding="utf-8"):
+        if created["id"] not in saved(path):
             missing.append(created["id"])
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
@@ -169,3 +175,60 @@ def test_concurrent_writers_each_find_their_write_saved_when_answered(tmp_path: 
         thread.join(30)
     assert missing == []
     assert 1 <= saving.saves.saves <= 8
+
+
+def test_a_write_to_a_large_org_appends_its_rows_and_leaves_the_snapshot(tmp_path: Path) -> None:
+    """A save costs about the rows it keeps, not the whole org written again."""
+    path = tmp_path / STATE_FILE
+    client, state, _ = saving_client(path)
+    headers = auth(client, state)
+    for batch in range(2):
+        rows = [{"attributes": {"type": "Account"}, "Name": f"A {batch}-{n}"} for n in range(200)]
+        made = client.post(f"{API}/composite/sobjects", json={"records": rows}, headers=headers)
+        assert made.status_code == 200
+    snapshot = path.read_bytes()
+    journal = path.with_name(path.name + ".journal")
+    before = journal.stat().st_size
+    kept = len(saved(path).encode())
+    one = client.post(f"{API}/sobjects/Account", json={"Name": "One more"}, headers=headers)
+    assert one.status_code == 201
+    written = journal.stat().st_size - before
+    assert path.read_bytes() == snapshot
+    assert 0 < written < 2_000 < kept // 20  # one row, against the 400 kept before it
+
+
+def test_the_next_app_serves_what_the_journal_holds(tmp_path: Path) -> None:
+    path = tmp_path / STATE_FILE
+    first, state, _ = saving_client(path)
+    headers = auth(first, state)
+    kept = first.post(f"{API}/sobjects/Account", json={"Name": "Kept"}, headers=headers).json()
+    gone = first.post(f"{API}/sobjects/Account", json={"Name": "Gone"}, headers=headers).json()
+    renamed = first.patch(
+        f"{API}/sobjects/Account/{kept['id']}", json={"Name": "Renamed"}, headers=headers
+    )
+    assert renamed.status_code == 204
+    assert first.delete(f"{API}/sobjects/Account/{gone['id']}", headers=headers).status_code == 204
+    rolled_back = {
+        "allOrNone": True,
+        "records": [
+            {"attributes": {"type": "Account"}, "Name": "Rolled back"},
+            {"attributes": {"type": "Account"}},  # no Name: the whole request fails
+        ],
+    }
+    first.post(f"{API}/composite/sobjects", json=rolled_back, headers=headers)
+
+    second, state, _ = saving_client(path)
+    headers = auth(second, state)
+
+    def soql(resource: str, text: str) -> list[dict[str, object]]:
+        answer = second.get(f"{API}/{resource}", params={"q": text}, headers=headers)
+        records: list[dict[str, object]] = answer.json()["records"]
+        return records
+
+    names = soql("query", "SELECT Name FROM Account WHERE Name != 'x' ORDER BY Name")
+    assert [r["Name"] for r in names] == ["Renamed"]
+    everything = soql("queryAll", "SELECT Name, IsDeleted FROM Account ORDER BY Name")
+    assert [(r["Name"], r["IsDeleted"]) for r in everything] == [
+        ("Gone", True),
+        ("Renamed", False),
+    ]  # the deletion came back with the recycle bin

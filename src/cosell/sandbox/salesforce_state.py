@@ -1,7 +1,10 @@
 """Keeping the Salesforce emulator's org in the sandbox's state directory between runs.
 
 The org is saved as the JSON document of :mod:`cosell.emulators.salesforce.snapshot`
-(``salesforce.json``): a header part, then one record per line. The sandbox wraps the emulator's
+(``salesforce.json``): a header part, then one record per line. A save after that appends the
+rows written since, and the header when it changed, to ``salesforce.json.journal``; the whole
+document is written again once the journal outgrows it (:class:`cosell.files.JournaledFile`),
+so a write costs about its own size, not the org's. The sandbox wraps the emulator's
 app so that a request that may have written (any method but GET/HEAD/OPTIONS) is answered only
 once the org, with that write, is in the file. Saves run off the event loop, and a request whose
 write an already finished save included does not save again, so concurrent writers share saves.
@@ -19,10 +22,11 @@ import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cosell.emulators.salesforce.emulator import SalesforceEmulator
-from cosell.emulators.salesforce.snapshot import load_org_document, org_document
+from cosell.emulators.salesforce.org import Org
+from cosell.emulators.salesforce.snapshot import load_org_document, org_document, org_header
 from cosell.emulators.salesforce.wire import format_datetime
 from cosell.errors import ConfigError
-from cosell.files import write_atomically
+from cosell.files import JournaledFile
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 STATE_FILE = "salesforce.json"
@@ -54,25 +58,37 @@ def document_text(doc: dict[str, Any]) -> str:
 
 
 class SalesforceStateFile:
-    """Saves and loads one emulator's org as ``salesforce.json`` (atomic replace)."""
+    """Saves and loads one emulator's org as ``salesforce.json`` and its journal."""
 
     def __init__(self, path: Path, emulator: SalesforceEmulator) -> None:
         self.path = path
         self.emulator = emulator
+        self._file = JournaledFile(path, prefix=".sf-state-")
+        self._org: Org | None = None  # the org the file holds (a reset makes a new one)
+        self._header: dict[str, str] = {}  # each part of the header as last written
 
     def load(self) -> bool:
         """Replace the emulator's org with the saved one; False when there is none."""
-        if not self.path.exists():
+        try:
+            found = self._file.read()
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ConfigError(str(self.path), f"not a readable JSON document ({exc})") from exc
+        if found is None:
             self._refuse_pickle()
             return False
+        text, entries = found
         try:
-            doc = json.loads(self.path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
+            doc = _replayed(json.loads(text), entries)
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:
             raise ConfigError(str(self.path), f"not a readable JSON document ({exc})") from exc
         try:
             load_org_document(self.emulator, doc)
         except ConfigError as exc:
             raise ConfigError(str(self.path), str(exc)) from exc
+        with self.emulator.lock, self.emulator.org.lock:
+            self._org = self.emulator.org
+            self._org.take_touched()
+            self._header = _header_parts(org_header(self.emulator))
         return True
 
     def _refuse_pickle(self) -> None:
@@ -86,10 +102,64 @@ class SalesforceStateFile:
             )
 
     def save(self) -> None:
-        """Write the org now (atomically: a crash leaves the previous file whole)."""
-        text = document_text(org_document(self.emulator))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(self.path, text, prefix=".sf-state-")
+        """Keep the org now: the rows written since the last save (and the header, when it
+        changed) go to the journal, or the whole document is written again (atomically: a crash
+        leaves the previous file whole)."""
+        emulator = self.emulator
+        with emulator.lock, emulator.org.lock:
+            org = emulator.org
+            touched = org.take_touched()
+            if org is not self._org or self._file.due():
+                self._org = org
+                doc = org_document(emulator)
+            else:
+                doc = None
+                rows = [_row(org, record_id) for record_id in touched]
+            header = _header_parts(org_header(emulator))
+        changed = {k: v for k, v in header.items() if self._header.get(k) != v}
+        self._header = header
+        if doc is not None:
+            self._file.rewrite(document_text(doc))
+        else:
+            lines = [_dumps({"record": row}) for row in rows if row[0]]
+            if changed:
+                parts = ", ".join(f"{json.dumps(k)}: {v}" for k, v in changed.items())
+                lines.append('{"header": {' + parts + "}}")
+            self._file.append(lines)
+
+
+def _row(org: Org, record_id: str) -> tuple[str, str, dict[str, Any] | None]:
+    """(object, id, the row or None when it is gone); the object is "" when it is gone too."""
+    found = org.find(record_id)
+    if found is not None:
+        return found[0].name, record_id, found[1]
+    obj = org.schema.by_prefix(record_id[:3])
+    return ("" if obj is None else obj.name), record_id, None
+
+
+def _header_parts(header: dict[str, Any]) -> dict[str, str]:
+    """Each part of the header as JSON text: a save journals only the parts that changed."""
+    return {k: json.dumps(v, ensure_ascii=False, sort_keys=True) for k, v in header.items()}
+
+
+def _replayed(doc: Any, entries: list[Any]) -> Any:
+    """The saved document with the journal's entries applied in order."""
+    if not entries or not isinstance(doc, dict) or not isinstance(doc.get("records"), dict):
+        return doc
+    tables: dict[str, dict[str, Any]] = {
+        name: {row["Id"]: row for row in rows} for name, rows in doc["records"].items()
+    }
+    for entry in entries:
+        if "header" in entry:
+            doc.update(entry["header"])  # the parts of the header that changed
+            continue
+        name, record_id, row = entry["record"]
+        if row is None:
+            tables.get(name, {}).pop(record_id, None)
+        else:
+            tables.setdefault(name, {})[record_id] = row
+    doc["records"] = {name: list(rows.values()) for name, rows in tables.items() if rows}
+    return doc
 
 
 class SharedSaves:

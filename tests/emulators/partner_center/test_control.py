@@ -143,6 +143,52 @@ def test_state_file_round_trip(tmp_path: Path, clock: ManualClock) -> None:
     transport.close()
 
 
+def test_a_write_to_a_large_state_file_appends_its_referral_only(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """A save costs about the referral written, not every referral written again."""
+    path = tmp_path / "pc.json"
+    config = PartnerCenterEmulatorConfig(state_file=path)
+    journal = tmp_path / "pc.json.journal"
+    transport = httpx.Client(transport=httpx.MockTransport(Receiver()))
+    with TestClient(create_app(config, clock=clock, delivery_client=transport)) as first:
+        auth = bearer(first)
+        made = [create(first, auth, name=f"Deal {n}") for n in range(100)]
+        snapshot, before = path.read_bytes(), journal.stat().st_size
+        kept = len(snapshot) + before
+        rename = [{"op": "replace", "path": "/name", "value": "Renamed"}]
+        changed = first.patch(f"{REFERRALS}/{made[7]['id']}", json=rename, headers=auth)
+        assert changed.status_code == 204
+        written = journal.stat().st_size - before
+        assert path.read_bytes() == snapshot
+        assert 0 < written < 2 * len(json.dumps(made[7])) < kept // 20
+        assert first.post("/_emulator/reset").status_code == 204
+    with TestClient(create_app(config, clock=clock, delivery_client=transport)) as second:
+        assert second.get(REFERRALS, headers=bearer(second)).json()["value"] == []
+    transport.close()
+
+
+def test_the_next_emulator_serves_what_the_journal_holds(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    config = PartnerCenterEmulatorConfig(state_file=tmp_path / "pc.json")
+    transport = httpx.Client(transport=httpx.MockTransport(Receiver()))
+    with TestClient(create_app(config, clock=clock, delivery_client=transport)) as first:
+        auth = bearer(first)
+        made = [create(first, auth, name=f"Deal {n}") for n in range(3)]
+        rename = [{"op": "replace", "path": "/name", "value": "Renamed"}]
+        fuller = {**auth, "Prefer": "return=representation"}
+        renamed = first.patch(f"{REFERRALS}/{made[1]['id']}", json=rename, headers=fuller).json()
+        assert renamed["name"] == "Renamed"
+        first.post("/_emulator/clock", json={"advance_seconds": 60})
+    with TestClient(create_app(config, clock=clock, delivery_client=transport)) as second:
+        auth = bearer(second)
+        assert second.get(f"{REFERRALS}/{made[1]['id']}", headers=auth).json() == renamed
+        assert second.get(f"{REFERRALS}/{made[2]['id']}", headers=auth).json() == made[2]
+        assert second.app.state.emulator.data.clock_offset_seconds == 60  # type: ignore[attr-defined]
+    transport.close()
+
+
 def test_revoking_tokens_ends_every_session_until_the_client_signs_in_again(
     client: TestClient,
 ) -> None:

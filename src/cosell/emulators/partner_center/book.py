@@ -225,7 +225,7 @@ class ReferralBook:
         }
 
     def _fire(self, event: str, referral: dict[str, Any]) -> None:
-        self.host.save()
+        self.host.save([referral["id"]])
         uri = self.host.referral_uri(referral["id"])
         self.host.notify(event, referral["id"], uri, "referral")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
+from collections.abc import Iterable
 from typing import Protocol, runtime_checkable
 
 import httpx
@@ -67,9 +68,10 @@ class Emulator:
     def organization_id(self) -> str:
         return self.host.organization_id
 
-    def save(self) -> None:
-        """Write the store to the state file (if any); callers hold ``lock``."""
-        self.state_file.save(self.data)
+    def save(self, referrals: Iterable[str] | None = None) -> None:
+        """Keep the store in the state file (if any): ``referrals`` names the referrals that
+        changed (None: any may have); callers hold ``lock``."""
+        self.state_file.save(self.data, referrals)
 
     def _save_locked(self) -> None:
         with self.lock:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from cosell.clock import Clock
@@ -21,7 +21,7 @@ class Host:
     config: PartnerCenterEmulatorConfig
     clock: Clock
     data: StoreData
-    save: Callable[[], None]
+    save: Callable[[Iterable[str] | None], None]
     notify: Notify
 
     @property

@@ -67,6 +67,9 @@ class Org:
         use it, kept current by every write (see ``matching``)."""
         self.changes = 0
         """Records and metadata written so far (a call that moved it wrote data)."""
+        self.touched: set[str] = set()
+        """Ids of the rows stored, replaced or removed since the owner last took them (see
+        ``take_touched``): a superset of what changed, rollbacks included."""
         self.integration_user_id = self._seed_users()
 
     # -- time and lookup -------------------------------------------------------------------
@@ -163,6 +166,7 @@ class Org:
                 _drop(index, kind, old.get(field), record_id)
             _add(index, kind, record.get(field), record_id)
         table[record_id] = record
+        self.touched.add(record_id)
 
     def find(self, record_id: str) -> tuple[ObjectDef, Record] | None:
         canonical = ids.normalize(record_id)
@@ -380,6 +384,7 @@ class Org:
                 found = self.schema.by_prefix(record_id[:3])
                 if found is not None:
                     self._records[found.name].pop(record_id, None)
+                    self.touched.add(record_id)
 
     def empty_recycle_bin(self) -> int:
         """Hard-delete everything in the recycle bin now (deleted-record history ends here)."""
@@ -387,6 +392,7 @@ class Org:
             found = self.schema.by_prefix(record_id[:3])
             if found is not None:
                 self._records[found.name].pop(record_id, None)
+                self.touched.add(record_id)
         count = len(self.deleted)
         self.deleted = {}
         self.bin_emptied_at = self.now()
@@ -394,6 +400,11 @@ class Org:
 
     def snapshot(self) -> tuple[dict[str, dict[str, Record]], dict[str, datetime]]:
         return {k: dict(v) for k, v in self._records.items()}, dict(self.deleted)
+
+    def take_touched(self) -> set[str]:
+        """The ids touched since the last call (callers hold ``lock``)."""
+        touched, self.touched = self.touched, set()
+        return touched
 
     def restore(self, state: tuple[dict[str, dict[str, Record]], dict[str, datetime]]) -> None:
         self._records, self.deleted = state

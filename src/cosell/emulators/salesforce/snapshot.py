@@ -52,25 +52,36 @@ def org_document(emulator: SalesforceEmulator) -> dict[str, Any]:
     """The emulator's org as a JSON-ready document (records are shared, not copied: the org
     never changes a stored record in place, so serialise the result outside the lock)."""
     with emulator.lock, emulator.org.lock:
-        org, tooling = emulator.org, emulator.tooling
-        records, deleted = org.snapshot()
+        org = emulator.org
+        records, _ = org.snapshot()
+        header = org_header(emulator)
         return {
-            "format": FORMAT,
-            "kind": KIND,
+            **header,
             "saved_at": format_datetime(org.now()),
-            "clock_offset_seconds": _offset(emulator),
-            "settings": _settings(emulator),
-            "started": format_datetime(org.started),
-            "integration_user_id": org.integration_user_id,
-            "next_id_number": org.ids.next_number,
-            "definitions": _definitions(org, tooling.tables),
-            "tooling": copy.deepcopy(tooling.tables),
+            "tooling": copy.deepcopy(header["tooling"]),
             "records": {name: list(rows.values()) for name, rows in records.items() if rows},
-            "recycle_bin": {
-                "deleted": {key: format_datetime(at) for key, at in deleted.items()},
-                "emptied_at": _stamp(org.bin_emptied_at),
-            },
         }
+
+
+def org_header(emulator: SalesforceEmulator) -> dict[str, Any]:
+    """Every part of the document but ``records`` and ``saved_at``; shares the Tooling rows, so
+    callers hold the emulator's and the org's lock until it is serialised."""
+    org, tooling = emulator.org, emulator.tooling
+    return {
+        "format": FORMAT,
+        "kind": KIND,
+        "clock_offset_seconds": _offset(emulator),
+        "settings": _settings(emulator),
+        "started": format_datetime(org.started),
+        "integration_user_id": org.integration_user_id,
+        "next_id_number": org.ids.next_number,
+        "definitions": _definitions(org, tooling.tables),
+        "tooling": tooling.tables,
+        "recycle_bin": {
+            "deleted": {key: format_datetime(at) for key, at in org.deleted.items()},
+            "emptied_at": _stamp(org.bin_emptied_at),
+        },
+    }
 
 
 def _offset(emulator: SalesforceEmulator) -> float:
