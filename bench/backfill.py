@@ -239,11 +239,13 @@ class Result:
         return self.records / self.seconds
 
 
-def sync_once(stack: Stack) -> tuple[float, float, float, int, str]:
+def sync_once(stack: Stack, workers: int | None) -> tuple[float, float, float, int, str]:
     """``cosell sync --once`` as a process: seconds, its CPU seconds, its peak RSS in MB (the
     kernel's high-water mark of the process after exec, read until it exits), exit status and
     the tail of its output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COSELL_")}
+    if workers is not None:
+        env["COSELL_SYNC__BACKFILL_WORKERS"] = str(workers)
     command = [sys.executable, "-m", "cosell", "sync", "--once", "--timeout", "600"]
     command += ["--config", str(stack.config_file)]
     started = time.monotonic()
@@ -279,12 +281,12 @@ def _watch_rss(pid: int, peak: list[float]) -> None:
         time.sleep(0.2)
 
 
-def measure(name: str, count: int, fill: Any) -> Result:
+def measure(name: str, count: int, fill: Any, workers: int | None) -> Result:
     with tempfile.TemporaryDirectory(prefix="cosell-backfill-") as tmp, stack(Path(tmp)) as s:
         fill(s, count)
         s.reset_calls()
         emulators_cpu = time.process_time()
-        seconds, cpu, rss, status, tail = sync_once(s)
+        seconds, cpu, rss, status, tail = sync_once(s, workers)
         emulators_cpu = time.process_time() - emulators_cpu
         pc, sf = s.calls()
         pc_seen, sf_seen = s.snapshots()
@@ -338,6 +340,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--referrals", default="10000", help="comma-separated sizes")
     parser.add_argument("--opportunities", type=int, default=10000, help="0 to skip")
+    parser.add_argument(
+        "--workers", type=int, help="records of a batch at once (sync.backfill_workers)"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.referrals.split(",") if s]
     print(f"cosell backfill benchmark on {machine()}")
@@ -345,12 +350,12 @@ def main() -> int:
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     results: list[Result] = []
     for size in sizes:
-        result = measure("referrals -> empty org", size, share_referrals)
+        result = measure("referrals -> empty org", size, share_referrals, args.workers)
         results.append(result)
         print("\n".join(report(result, FLOORS[result.name])), flush=True)
     if args.opportunities:
         name = "flagged opportunities -> empty Partner Center"
-        result = measure(name, args.opportunities, flag_opportunities)
+        result = measure(name, args.opportunities, flag_opportunities, args.workers)
         print("\n".join(report(result, FLOORS[name])), flush=True)
     if len(results) > 1:
         small, large = results[0], results[-1]

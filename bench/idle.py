@@ -63,7 +63,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cosell-idle-") as tmp, stack(Path(tmp)) as s:
         share_referrals(s, args.pairs)
-        _, _, _, status, tail = sync_once(s)
+        _, _, _, status, tail = sync_once(s, None)
         if status != 0:
             raise RuntimeError(f"cosell sync --once failed: {tail}")
         service_defaults(s)

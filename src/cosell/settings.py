@@ -195,6 +195,10 @@ class SyncSettings(_Section):
     """How long a change stamp must be old before a feed trusts that no later edit shares its
     second (stamps have one-second precision; a remote commit may land late)."""
     max_attempts: int = Field(default=8, ge=1)
+    backfill_workers: int = Field(default=100, ge=1, le=100)
+    """Records of a batch (a listing page) that ``cosell sync`` works on at once. Their
+    Salesforce creates, reads and guarded writes go in shared requests (as many as one request
+    holds), so more at once means fewer calls a record (docs/performance.md)."""
     verify_interval: float = Field(default=300.0, gt=0)
     """Seconds between the service's drift checks (``cosell verify``, a few pairs at a time)."""
     verify_pairs: int = Field(default=20, ge=0)

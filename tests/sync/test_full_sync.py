@@ -106,6 +106,27 @@ def test_clean_pass_exits_zero_and_a_second_pass_writes_nothing(
     assert world.writes() == before
 
 
+def test_a_pages_referrals_are_created_at_once_in_one_graph_request(
+    world: World, tmp_path: Path
+) -> None:
+    """``sync.backfill_workers`` (every record of a page by default), not ``service.workers``
+    (2 here), says how many records ``cosell sync`` works on at once: thirty creates that run
+    together go in one composite graph request, their writes after in shared ones."""
+    for n in range(30):
+        profile = {"name": f"Customer {n}", "address": {"country": "US"}}
+        world.share_referral(name=f"Deal {n}", customerProfile=profile)
+    world.sf_app.state.emulator.calls.reset()
+
+    code, output = run_once(world, tmp_path)
+
+    assert code == 0, output
+    assert len(world.query("SELECT Id FROM Opportunity")) == 30
+    calls = world.sf_app.state.emulator.calls.snapshot()["calls"]
+    assert calls.get("POST /services/data/v{version}/composite/graph", 0) == 1
+    writes = calls.get("POST /services/data/v{version}/composite", 0)
+    assert 1 <= writes <= 4  # thirty guarded writes, 25 to a request
+
+
 def test_failures_exit_one_and_are_listed_with_their_reason(world: World, tmp_path: Path) -> None:
     bad = world.opportunity(
         contacts=0, Sync_with_Partner_Center__c=True, How_can_Microsoft_help__c=HELP

@@ -85,7 +85,7 @@ def _run_with_progress(
         gate = ReserveGate(sf.budget, sf.limits, deps.clock, lambda text: console.print(text))
     backfill = Backfill(
         wiring.engine,
-        workers=settings.service.workers,
+        workers=settings.sync.backfill_workers,
         max_attempts=settings.sync.max_attempts,
         clock=deps.clock,
         gate=gate,
