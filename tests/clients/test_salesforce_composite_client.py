@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from cosell.clients.retry import RetryPolicy
 from cosell.clients.salesforce import SalesforceClient
 from cosell.clients.salesforce_auth import TOKEN_PATH, PasswordGrant, SalesforceAuth
-from cosell.clients.salesforce_composite import Graph, GraphNode
+from cosell.clients.salesforce_composite import Graph, GraphNode, root_error
 from cosell.clients.salesforce_errors import RecordRejected
 from cosell.clock import ManualClock, OffsetClock
 from cosell.emulators.salesforce import SalesforceEmulatorConfig, create_app
@@ -313,3 +313,63 @@ def test_a_coalescing_client_sends_concurrent_guarded_writes_as_one_composite() 
     assert type(second).__name__ == "StaleWrite"  # raised to its caller only
     described = [org.client.get("Account", i, ["Description"])["Description"] for i in ids]
     assert described == ["written 0", None, "written 2"]
+
+
+def guarded_work(account_id: str, guard: str, n: int) -> list[GraphNode]:
+    """One record's writes, all or none: a contact of the account, then the account guarded,
+    citing the new contact."""
+    return [
+        GraphNode("contact0", "POST", "sobjects/Contact", {"LastName": f"Ng {n}"}),
+        GraphNode(
+            "upd0",
+            "PATCH",
+            f"sobjects/Account/{account_id}",
+            {"Description": "@{contact0.id}"},
+            {"If-Unmodified-Since": guard},
+        ),
+    ]
+
+
+def test_a_coalescing_client_sends_concurrent_works_in_one_all_or_none_composite() -> None:
+    org = Org()
+    ids = [org.client.create("Account", {"Name": f"Account {n}"}) for n in range(3)]
+    guard = format_datetime(datetime.now(UTC) + timedelta(days=1), usegmt=True)
+    client = org.client.coalescing(3, linger=30.0)
+    org.requests.clear()
+
+    answers = concurrently(
+        [lambda n=n: client.send_work(guarded_work(ids[n], guard, n)) for n in range(3)]
+    )
+
+    assert org.sent("/composite") == 1
+    for n, results in enumerate(answers):
+        assert [(r.reference_id, r.status) for r in results] == [("contact0", 201), ("upd0", 204)]
+        described = org.client.get("Account", ids[n], ["Description"])["Description"]
+        assert described == results[0].id  # each cites its own contact, named apart
+    assert org.count("Contact") == 3
+
+
+def test_a_failing_work_is_answered_alone_and_the_others_are_sent_again_without_it() -> None:
+    """All or none rolls every work of the request back: the failing one gets its error, the
+    others go again, and each write lands once."""
+    org = Org()
+    ids = [org.client.create("Account", {"Name": f"Account {n}"}) for n in range(3)]
+    fresh = format_datetime(datetime.now(UTC) + timedelta(days=1), usegmt=True)
+    stale = "Mon, 02 Mar 2026 09:00:00 GMT"  # before the account existed: 412
+    guards = [fresh, stale, fresh]
+    client = org.client.coalescing(3, linger=30.0)
+    org.requests.clear()
+
+    answers = concurrently(
+        [lambda n=n: client.send_work(guarded_work(ids[n], guards[n], n)) for n in range(3)]
+    )
+
+    assert org.sent("/composite") == 2  # the shared request, then the two that did not fail
+    first, second, third = answers
+    assert [r.status for r in first] == [r.status for r in third] == [201, 204]
+    error = root_error(second)
+    assert type(error).__name__ == "StaleWrite"  # the failing work's own error
+    described = [org.client.get("Account", i, ["Description"])["Description"] for i in ids]
+    assert described == [first[0].id, None, third[0].id]
+    names = sorted(r["LastName"] for r in org.client.query("SELECT LastName FROM Contact"))
+    assert names == ["Ng 0", "Ng 2"]  # the rolled-back first try left nothing behind

@@ -299,7 +299,11 @@ def test_concurrent_creates_reads_and_writes_of_a_batch_go_together(tmp_path: Pa
     graphs = calls.get("POST /services/data/v{version}/composite/graph", 0)
     single = sum(n for route, n in calls.items() if route.startswith("PATCH "))
     composite = calls.get("POST /services/data/v{version}/composite", 0)
-    assert (graphs, single, composite) == (2, 0, 2)  # eight creates and eight writes, in twos
+    # eight creates and eight writes: two requests each when the four workers keep in step; a
+    # worker that finished early and started its second record while the others still wrote
+    # sends a step of its own (the room goes once everyone waits), so a step may split
+    assert graphs <= 4
+    assert single + composite <= 5  # without coalescing: 8 graphs, 8 single writes
     opportunities = world.query("SELECT Id, Referral_Identifier__c, Audit__c FROM Opportunity")
     assert sorted(o["Referral_Identifier__c"] for o in opportunities) == sorted(ids)
     assert all("opportunity created" in (o["Audit__c"] or "") for o in opportunities)

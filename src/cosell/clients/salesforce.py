@@ -35,6 +35,8 @@ from cosell.clients.salesforce_composite import (
     graph_batches,
     graph_body,
     graph_results,
+    is_query_or_collection,
+    renamed,
     tree_result,
 )
 from cosell.clients.salesforce_errors import error_from_response
@@ -78,20 +80,25 @@ class SalesforceClient:
         self.call_options = call_options
         self._graphs: Coalescer[Sequence[Graph], list[GraphResult]] | None = None
         self._nodes: Coalescer[GraphNode, NodeResult] | None = None
+        self._works: Coalescer[Sequence[GraphNode], tuple[NodeResult, ...]] | None = None
 
     def coalescing(
         self, callers: int, linger: float = 0.05, room: Room | None = None
     ) -> SalesforceClient:
         """This client (same connection, token and budget) for ``callers`` concurrent workers
-        whose composite graphs, and single guarded writes, made at about the same time go in
-        one request (see :mod:`cosell.clients.coalesce`): graphs stay one transaction each,
-        single writes become independent subrequests of one ``composite`` call, and each caller
-        gets its own result or error. ``room``: shared with the caller's other coalescers."""
+        whose composite graphs, single guarded writes and all-or-none works made at about the
+        same time go in one request (see :mod:`cosell.clients.coalesce`): graphs stay one
+        transaction each, single writes become independent subrequests of one ``composite``
+        call, works share all-or-none ones (see ``send_work``), and each caller gets its own
+        result or error. ``room``: shared with the caller's other coalescers."""
         room = room or Room(callers)
         other = copy.copy(self)
         other._graphs = Coalescer(self._graphs_now, callers=callers, linger=linger, room=room)
         other._nodes = Coalescer(
             self._nodes_now, callers=callers, linger=linger, most=COMPOSITE_LIMIT, room=room
+        )
+        other._works = Coalescer(
+            self._works_now, callers=callers, linger=linger, most=COMPOSITE_LIMIT, room=room
         )
         return other
 
@@ -339,6 +346,66 @@ class SalesforceClient:
                 answers.append(replace(found, reference_id=node.reference_id))
         return answers
 
+    def send_work(self, nodes: Sequence[GraphNode]) -> tuple[NodeResult, ...]:
+        """One record's writes (at most 25 subrequests, later ones citing earlier ones) as one
+        all-or-none ``composite``. Coalescing, several callers' works share requests: when one
+        of them fails, Salesforce rolls the whole request back, so the failing work gets its
+        answer and the others are sent again without it. Errors come back in the results."""
+        if self._works is not None and len(nodes) <= COMPOSITE_LIMIT:
+            return self._works.submit(nodes)
+        return self.composite(nodes)
+
+    def _works_now(
+        self, asked: Sequence[Sequence[GraphNode]]
+    ) -> list[tuple[NodeResult, ...] | Exception]:
+        answers: dict[int, tuple[NodeResult, ...] | Exception] = {}
+        pending = list(range(len(asked)))
+        while pending:
+            batch = _pack(pending, asked)
+            if len(batch) == 1:
+                answers[batch[0]] = self.composite(asked[batch[0]])
+            else:
+                answers.update(self._shared_works(batch, asked))
+            pending = [n for n in pending if n not in answers]
+        return [answers[n] for n in range(len(asked))]
+
+    def _shared_works(
+        self, batch: Sequence[int], asked: Sequence[Sequence[GraphNode]]
+    ) -> dict[int, tuple[NodeResult, ...] | Exception]:
+        """The works of ``batch`` in one all-or-none composite: all their answers, or only the
+        failing one's (the rest were rolled back and go again)."""
+        named: list[GraphNode] = []
+        for n in batch:
+            own = {node.reference_id for node in asked[n]}
+            named.extend(renamed(node, f"w{n}_", own) for node in asked[n])
+        results = {r.reference_id: r for r in self.composite(named)}
+
+        def answer(n: int) -> tuple[NodeResult, ...] | Exception:
+            mine = []
+            for node in asked[n]:
+                found = results.get(f"w{n}_{node.reference_id}")
+                if found is None:
+                    return ServerError(f"composite answered no result for {node.path}")
+                mine.append(replace(found, reference_id=node.reference_id))
+            return tuple(mine)
+
+        failed = [
+            n
+            for n in batch
+            if any(
+                (r := results.get(f"w{n}_{node.reference_id}")) is not None
+                and r.error is not None
+                and not r.halted
+                for node in asked[n]
+            )
+        ]
+        if failed:
+            return {failed[0]: answer(failed[0])}
+        if any(r.error is not None for r in results.values()):
+            # rolled back with no failure of its own to blame: each work goes alone
+            return {n: self.composite(asked[n]) for n in batch}
+        return {n: answer(n) for n in batch}
+
     def sobject_tree(self, sobject: str, records: Sequence[Mapping[str, Any]]) -> TreeResult:
         """Insert trees rooted at ``sobject`` (records carry ``attributes.referenceId`` and
         children under relationship names); all or nothing. A malformed request raises."""
@@ -477,3 +544,18 @@ class SalesforceClient:
         """Create ``Object__c`` through the Tooling API; the new CustomObject id."""
         body = {"FullName": full_name, "Metadata": dict(metadata)}
         return str(self._json("POST", "tooling/sobjects/CustomObject", json=body)["id"])
+
+
+def _pack(pending: Sequence[int], asked: Sequence[Sequence[GraphNode]]) -> list[int]:
+    """The first pending works, in order, that fit one composite (25 subrequests, five of them
+    queries or collections); always at least one."""
+    batch: list[int] = []
+    nodes = queries = 0
+    for n in pending:
+        size = len(asked[n])
+        reads = sum(is_query_or_collection(node) for node in asked[n])
+        if batch and (nodes + size > COMPOSITE_LIMIT or queries + reads > COMPOSITE_QUERY_LIMIT):
+            break
+        batch.append(n)
+        nodes, queries = nodes + size, queries + reads
+    return batch

@@ -8,8 +8,9 @@ the root cause: the first error that is not a ``PROCESSING_HALTED`` rollback not
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cosell.clients.salesforce_errors import error_from_body
@@ -21,6 +22,8 @@ COMPOSITE_LIMIT = 25
 COMPOSITE_QUERY_LIMIT = 5
 """Of a ``composite`` request's 25 subrequests, at most 5 are collections or queries."""
 HALTED = "PROCESSING_HALTED"
+REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)\.id\}")
+"""A subrequest's citation of an earlier one's new id, ``@{ref.id}``."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,29 @@ class GraphNode:
     headers: Mapping[str, str] | None = None
     """``httpHeaders`` of the subrequest (``If-Unmodified-Since``): ``composite`` only, never
     sent in a graph, where their support is not documented."""
+
+
+def renamed(node: GraphNode, prefix: str, own: Collection[str]) -> GraphNode:
+    """``node`` with its reference id, and its citations of the nodes named in ``own``, prefixed:
+    several works keep their own names in one request."""
+
+    def cite(text: str) -> str:
+        def one(match: re.Match[str]) -> str:
+            name = match.group(1)
+            return f"@{{{prefix}{name}.id}}" if name in own else match.group(0)
+
+        return REFERENCE.sub(one, text)
+
+    body = None
+    if node.body is not None:
+        body = {k: cite(v) if isinstance(v, str) else v for k, v in node.body.items()}
+    return replace(node, reference_id=prefix + node.reference_id, path=cite(node.path), body=body)
+
+
+def is_query_or_collection(node: GraphNode) -> bool:
+    """Counts against a composite's five query or collections subrequests."""
+    path = node.path.split("/", 4)[-1] if node.path.startswith("/services/data/") else node.path
+    return path.startswith(("query", "queryAll", "composite/sobjects"))
 
 
 @dataclass(frozen=True)

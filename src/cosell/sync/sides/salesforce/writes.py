@@ -26,13 +26,12 @@ from cosell.clients.salesforce import SalesforceClient
 from cosell.clients.salesforce_composite import (
     COMPOSITE_LIMIT,
     GRAPH_NODE_LIMIT,
+    REFERENCE,
     Graph,
     GraphNode,
     NodeResult,
     root_error,
 )
-
-REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)\.id\}")
 
 
 @dataclass
@@ -88,11 +87,14 @@ def send_graph(client: SalesforceClient, work: Work, graph_id: str) -> dict[str,
 
 
 def send_composite(client: SalesforceClient, work: Work) -> dict[str, NodeResult]:
-    """Run the work as ``composite`` requests with ``allOrNone`` (one call up to 25 nodes); a
-    single write goes as itself (the same one call, without the envelope)."""
+    """Run the work as ``composite`` requests with ``allOrNone`` (one call up to 25 nodes, shared
+    with other workers' works when the client coalesces); a single write goes as itself (the
+    same one call, without the envelope)."""
     if len(work.nodes) == 1 and not REFERENCE.search(str(work.nodes[0])):
         node = work.nodes[0]
         return {node.reference_id: client.send_node(node)}
+    if len(work.nodes) <= COMPOSITE_LIMIT:
+        return _send(work.nodes, COMPOSITE_LIMIT, client.send_work)
     return _send(work.nodes, COMPOSITE_LIMIT, lambda nodes: client.composite(nodes))
 
 
