@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from cosell.clients.coalesce import Coalescer, Room
+from support.wait import wait_until
 
 PATIENT = 30.0
 """A linger no test waits out: batches here go when every caller has come."""
@@ -119,3 +120,31 @@ def test_when_every_caller_waits_in_some_coalescer_the_batches_go_at_once() -> N
 
     assert answers == {"a": "made a", "b": "read b"}
     assert (creates.batches, reads.batches, room.waiting) == (1, 1, 0)
+
+
+def test_workers_that_finished_are_not_waited_for() -> None:
+    """Four workers, three records left: a step goes once the three that still have work wait
+    in it, not when a linger nobody waits out has passed."""
+    room = Room(4)
+    sent, send = recording(lambda item: item)
+    coalescer: Coalescer[int, int] = Coalescer(send, callers=4, linger=PATIENT, room=room)
+    room.expect(3)
+
+    assert together(coalescer, [1, 2, 3]) == [1, 2, 3]
+    assert [sorted(batch) for batch in sent] == [[1, 2, 3]]
+    assert room.calls == 1  # went because everyone left was there
+
+
+def test_a_worker_finishing_lets_the_waiting_ones_go() -> None:
+    room = Room(3)
+    sent, send = recording(lambda item: item)
+    coalescer: Coalescer[int, int] = Coalescer(send, callers=3, linger=PATIENT, room=room)
+    room.expect(3)
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = [pool.submit(coalescer.submit, n) for n in (1, 2)]
+        wait_until(lambda: room.waiting == 2)
+        assert sent == []  # the third worker may still come
+        room.done()  # it finished its record without this call
+        assert [a.result(timeout=PATIENT) for a in answers] == [1, 2]
+    assert [sorted(batch) for batch in sent] == [[1, 2]]

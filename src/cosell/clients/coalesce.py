@@ -29,7 +29,11 @@ Send = Callable[[Sequence[T]], Sequence["R | Exception"]]
 
 class Room:
     """The workers that call one or more coalescers. When every one of them is waiting in one,
-    nobody else can come: the open batches go at once instead of lingering."""
+    nobody else can come: the open batches go at once instead of lingering.
+
+    ``expect(n)`` says that only ``n`` calls' worth of work is left to run (a batch of records,
+    fewer than the workers at its end): each ``done()`` counts one down, and "everyone" is then
+    the workers that still have work, so a step no longer lingers for workers that finished."""
 
     def __init__(self, callers: int) -> None:
         if callers < 1:
@@ -39,9 +43,30 @@ class Room:
         self.waiting = 0
         self.calls = 0
         """Times everyone was waiting: each time, every open batch of the room goes."""
+        self.remaining: int | None = None
+        """Units of work left (``expect``); None: every caller may still come."""
 
     def all_here(self) -> bool:
-        return self.waiting >= self.callers
+        present = self.callers if self.remaining is None else min(self.callers, self.remaining)
+        return self.waiting >= max(present, 1)
+
+    def expect(self, units: int) -> None:
+        """``units`` pieces of work are about to run, one per worker at a time."""
+        with self.changed:
+            self.remaining = units
+            self._recheck()
+
+    def done(self) -> None:
+        """One piece of work ended: if everyone left is waiting, their batches go now."""
+        with self.changed:
+            if self.remaining is not None:
+                self.remaining = max(self.remaining - 1, 0)
+                self._recheck()
+
+    def _recheck(self) -> None:
+        if self.waiting and self.all_here():
+            self.calls += 1
+            self.changed.notify_all()
 
 
 @dataclass(eq=False)

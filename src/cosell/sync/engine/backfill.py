@@ -59,10 +59,15 @@ BATCH = 100
 """Records per batch: a Partner Center page holds 100 referrals."""
 CREATED_ORDER = "createdDateTime asc"
 """Creation order is stable while the backfill's own writes change ``updatedDateTime``."""
-LINGER = 0.25
+LINGER = 5.0
 """Seconds at most a worker's create, read or guarded write waits for the other workers' to go
-in the same request (see :mod:`cosell.clients.coalesce`); it goes at once when they all have
-come, or when every worker waits for one of these requests."""
+in the same request (see :mod:`cosell.clients.coalesce`). It goes at once when they all have
+come, or when every worker that still has a record of the batch waits in one of these
+requests; so the wait runs out only when a worker is held elsewhere (a throttled Partner Center
+call waiting out its ``Retry-After``, the reserve gate). A batch's records are planned one
+after the other under one interpreter lock, so they reach a step over a second or more: a
+shorter wait sent each step in several requests (0.25 s: 65 graph calls for 1,000 referrals,
+5 s: 20)."""
 RESERVE_POLL = 60.0
 """Seconds between looks at the allowance while paused for the reserve."""
 
@@ -183,7 +188,7 @@ class Backfill:
     ) -> None:
         self.store, self.tenant, self.clock = engine.store, engine.tenant, clock
         self.pc = PagedPartnerCenter(engine.pc)
-        room = Room(workers)
+        room = self.room = Room(workers)
         crm = coalescing(engine.crm, room, linger)
         self.crm = PagedCrm(
             crm,
@@ -202,6 +207,7 @@ class Backfill:
             loops=engine.context.loops,
         )
         self.engine.gate = gate
+        self.engine.room = room
         self.full = FullSync(self.engine, workers=workers, max_attempts=max_attempts, clock=clock)
         self.gate = gate
         self.batch = batch
@@ -327,20 +333,27 @@ class Backfill:
             return True
         if self.gate is not None:
             self.gate.wait()
+        self.room.expect(len(keys))
         passed = self.full.run(list(keys), progress, timeout=timeout)
         report.add(passed)
         return passed.ok and not passed.held
 
 
 class _GatedEngine(Engine):
-    """The backfill's engine: each record waits at the reserve gate before it starts."""
+    """The backfill's engine: each record waits at the reserve gate before it starts, and tells
+    the workers' room when it is over (the others then stop waiting for it)."""
 
     gate: ReserveGate | None = None
+    room: Room | None = None
 
     def reconcile(self, job: Job) -> None:
-        if self.gate is not None:
-            self.gate.wait()
-        super().reconcile(job)
+        try:
+            if self.gate is not None:
+                self.gate.wait()
+            super().reconcile(job)
+        finally:
+            if self.room is not None:
+                self.room.done()
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
