@@ -3,6 +3,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from pc_helpers import (
     REFERRALS,
     TOKEN_PATH,
@@ -15,7 +16,7 @@ from pc_helpers import (
 from starlette.testclient import TestClient
 
 from cosell.clock import ManualClock
-from cosell.emulators.partner_center import PartnerCenterEmulatorConfig, create_app
+from cosell.emulators.partner_center import PartnerCenterEmulatorConfig, book, create_app
 from cosell.emulators.partner_center.emulator import Emulator
 from support.wait import wait_until
 
@@ -44,6 +45,37 @@ def test_shared_referral_expires_after_14_days(
     expired = client.get(f"{REFERRALS}/{shared['id']}", headers=bearer(client)).json()
     assert (expired["status"], expired["substatus"]) == ("Closed", "Expired")
     wait_until(lambda: receiver.events() == ["referral-created", "referral-updated"])
+
+
+def test_expiry_looks_only_at_the_referrals_due(
+    client: TestClient, auth: dict[str, str], emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every request first closes the referrals whose 14 days have passed; it reads the
+    referrals that are due, not every referral of the tenant."""
+    shared = [client.post("/_emulator/referrals", json={"name": f"R{n}"}).json() for n in range(60)]
+    accept = [
+        {"op": "replace", "path": "/status", "value": "Active"},
+        {"op": "replace", "path": "/substatus", "value": "Accepted"},
+    ]
+    accepted = client.patch(f"{REFERRALS}/{shared[0]['id']}", json=accept, headers=auth)
+    assert accepted.is_success, accepted.text
+    client.post("/_emulator/clock", json={"advance_seconds": 13 * 86400})
+    fresh = bearer(client)
+    later = client.post("/_emulator/referrals", json={"name": "Later"}).json()
+    looked: list[str] = []
+    real = book.parse_time
+    monkeypatch.setattr(book, "parse_time", lambda text: looked.append(text) or real(text))
+
+    for _ in range(5):
+        assert client.get(f"{REFERRALS}/{later['id']}", headers=fresh).status_code == 200
+    assert looked == []  # nothing due: five requests read no referral's expiry
+
+    client.post("/_emulator/clock", json={"advance_seconds": 86400})
+    states = {r["id"]: r for r in emulator.data.referrals.values()}
+    assert states[shared[0]["id"]]["status"] == "Active"  # accepted in time: never expires
+    assert all(states[r["id"]]["substatus"] == "Expired" for r in shared[1:])
+    assert states[later["id"]]["status"] == "New"  # its 14 days run a day later
+    assert len(looked) <= 2 * 60  # the due ones, each looked at once or twice
 
 
 def test_microsoft_patch_can_close(client: TestClient, auth: dict[str, str]) -> None:

@@ -7,6 +7,7 @@ Every method expects the caller to hold the emulator's lock; each write stamps a
 from __future__ import annotations
 
 import copy
+import heapq
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from functools import partial
@@ -56,6 +57,10 @@ class ReferralBook:
 
     def __init__(self, host: Host) -> None:
         self.host = host
+        self._expiries: list[tuple[datetime, str]] | None = None
+        """(expiration, id) of referrals that may expire, earliest first (a heap), built on
+        first use; an entry is checked against the referral when it comes due, so one a later
+        write made stale (accepted, or a new expiration pushed beside it) is skipped."""
 
     @property
     def _items(self) -> dict[str, dict[str, Any]]:
@@ -152,13 +157,22 @@ class ReferralBook:
         return self._update(before, after, event)
 
     def expire_due(self) -> list[str]:
-        """Close incoming New referrals whose 14 days have passed (Closed/Expired)."""
+        """Close incoming New referrals whose 14 days have passed (Closed/Expired). Runs before
+        every request, so it looks only at the referrals due (see ``_expiries``), not at all."""
         now = self.host.clock.now()
-        expired = [r for r in self._items.values() if _expired(r, now)]
-        for referral in expired:
+        if self._expiries is None:
+            self._expiries = [e for r in self._items.values() if (e := _expiry(r)) is not None]
+            heapq.heapify(self._expiries)
+        due: dict[str, dict[str, Any]] = {}
+        while self._expiries and self._expiries[0][0] <= now:
+            _, referral_id = heapq.heappop(self._expiries)
+            referral = self._items.get(referral_id)
+            if referral is not None and _expired(referral, now):
+                due[referral_id] = referral
+        for referral in due.values():
             after = dict(referral, status="Closed", substatus="Expired")
             self._update(referral, after, "referral-updated")
-        return [r["id"] for r in expired]
+        return list(due)
 
     def _matching(self, referral_id: str, if_match: str | None) -> dict[str, Any]:
         referral = self.get(referral_id)
@@ -225,6 +239,9 @@ class ReferralBook:
         }
 
     def _fire(self, event: str, referral: dict[str, Any]) -> None:
+        expiry = _expiry(referral)
+        if expiry is not None and self._expiries is not None:
+            heapq.heappush(self._expiries, expiry)
         self.host.save([referral["id"]])
         uri = self.host.referral_uri(referral["id"])
         self.host.notify(event, referral["id"], uri, "referral")
@@ -257,9 +274,15 @@ def _is_microsoft(referral: Mapping[str, Any]) -> bool:
     return referral.get("organizationId") == MICROSOFT[0]
 
 
-def _expired(referral: Mapping[str, Any], now: datetime) -> bool:
+def _expiry(referral: Mapping[str, Any]) -> tuple[datetime, str] | None:
+    """When the referral expires, if it is one that can (an incoming New one of ours)."""
     if referral.get("status") != "New" or referral.get("direction") != "Incoming":
-        return False
+        return None
     if _is_microsoft(referral) or not referral.get("expirationDateTime"):
-        return False
-    return parse_time(referral["expirationDateTime"]) <= now
+        return None
+    return parse_time(referral["expirationDateTime"]), str(referral["id"])
+
+
+def _expired(referral: Mapping[str, Any], now: datetime) -> bool:
+    expiry = _expiry(referral)
+    return expiry is not None and expiry[0] <= now
