@@ -1,6 +1,8 @@
 import pytest
 from sf_api import Api
 
+from cosell.emulators.salesforce.org import Org
+
 REF = "sobjects/Opportunity/Referral_Identifier__c"
 BODY = {"Name": "Co-sell deal", "StageName": "Prospecting", "CloseDate": "2026-06-30"}
 
@@ -110,3 +112,23 @@ def test_upsert_validation_errors_keep_their_shape(ref_api: Api) -> None:
     response = ref_api.patch(f"{REF}/bad", json={**BODY, "StageName": "Won-ish"})
     assert response.status_code == 400
     assert response.json()[0]["errorCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+
+
+def test_an_upsert_finds_its_match_without_reading_every_record(
+    ref_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backfill upserts thousands of opportunities by referral id: each finds its match from
+    the field's index, as a query by value does, not by reading the whole table."""
+    for n in range(30):
+        ref_api.opportunity(Referral_Identifier__c=f"ref-{n}")
+    read_all: list[str] = []
+    real = Org.live
+    monkeypatch.setattr(Org, "live", lambda self, obj: read_all.append(obj.name) or real(self, obj))
+
+    updated = ref_api.patch(f"{REF}/REF-7", json={"Amount": 7})
+    created = ref_api.patch(f"{REF}/ref-new", json=BODY)
+
+    assert (updated.status_code, created.status_code) == (200, 201)
+    assert "Opportunity" not in read_all
+    found = ref_api.get(f"sobjects/Opportunity/{updated.json()['id']}").json()
+    assert (found["Referral_Identifier__c"], found["Amount"]) == ("ref-7", 7)

@@ -10,6 +10,7 @@ from cosell.emulators.salesforce import ids
 from cosell.emulators.salesforce.org import Org, Record
 from cosell.emulators.salesforce.records import record_url
 from cosell.emulators.salesforce.schema import FieldDef, ObjectDef
+from cosell.emulators.salesforce.soql_eval import normal_value
 from cosell.emulators.salesforce.wire import SalesforceError
 
 
@@ -51,13 +52,17 @@ def external_field(org: Org, obj: ObjectDef, name: str) -> FieldDef:
 
 
 def matches(org: Org, obj: ObjectDef, f: FieldDef, value: str) -> list[Record]:
+    """The live records whose ``f`` is ``value``, found from the org's index of ``f`` (not by
+    reading every record: a backfill upserts each of thousands of opportunities)."""
     if f.type == "id":
         canonical = ids.normalize(value)
-        return [r for r in org.live(obj) if r["Id"] == canonical]
+        record = org.table(obj).get(canonical) if canonical else None
+        return [record] if record is not None and not record["IsDeleted"] else []
     wanted = value if f.case_sensitive else value.lower()
+    key = normal_value("string", value)  # case-folded: a superset of the matches
     return [
         r
-        for r in org.live(obj)
+        for r in org.matching(obj, f.name, "string", [key], deleted=False)
         if isinstance(r.get(f.name), str)
         and (r[f.name] if f.case_sensitive else r[f.name].lower()) == wanted
     ]
