@@ -47,6 +47,25 @@ def test_commit_sync_updates_only_the_given_columns(store: Store, clock: ManualC
     assert second.updated_at > first.updated_at == second.created_at
 
 
+def test_a_link_is_written_and_read_back_in_one_statement(store: Store) -> None:
+    """Writing a link returns it as stored (``RETURNING``): found, then written, never read
+    again after (a backfill writes a link a record several times)."""
+    tenant = store.ensure_tenant("acme")
+    store.commit_sync(tenant, LinkUpdate(referral_id="R1", base={"a": 1}), [])
+    links_sql: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if " links" in statement.lower():
+            links_sql.append(statement.split()[0].upper())
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    link = store.commit_sync(tenant, LinkUpdate(referral_id="R1", opportunity_id="006A"), [])
+
+    assert links_sql == ["SELECT", "UPDATE"]
+    assert (link.referral_id, link.opportunity_id, link.base) == ("R1", "006A", {"a": 1})
+    assert store.link_by_opportunity(tenant, "006A") == link
+
+
 def _fail_on_audit_insert(store: Store) -> None:
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if statement.lstrip().upper().startswith("INSERT INTO AUDIT"):

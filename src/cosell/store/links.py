@@ -11,11 +11,20 @@ from sqlalchemy import Connection
 from cosell.store.records import CreateIntent, Link, LinkUpdate, Side, TenantId
 from cosell.store.schema import links
 
+_BY_COLUMN = {
+    column: sa.select(links).where(
+        links.c.tenant_id == sa.bindparam("tenant"), links.c[column] == sa.bindparam("value")
+    )
+    for column in ("id", "referral_id", "opportunity_id")
+}
+"""The lookups, built once: a reconcile makes several, and building a statement (and its cache
+key) each time was most of their cost."""
+
 
 def by_column(conn: Connection, tenant: TenantId, column: str, value: Any) -> Link | None:
     """The link whose ``column`` equals ``value`` (ids are unique per tenant)."""
-    stmt = sa.select(links).where(links.c.tenant_id == tenant, links.c[column] == value)
-    row = conn.execute(stmt).mappings().one_or_none()
+    params = {"tenant": tenant, "value": value}
+    row = conn.execute(_BY_COLUMN[column], params).mappings().one_or_none()
     return None if row is None else _link(row)
 
 
@@ -39,13 +48,11 @@ def apply(conn: Connection, tenant: TenantId, update: LinkUpdate, now: datetime)
         values.setdefault("state", "linked")
         values.setdefault("base", {})
         values |= {"tenant_id": tenant, "created_at": now, "updated_at": now}
-        link_id = conn.execute(sa.insert(links).values(**values).returning(links.c.id)).scalar_one()
-    else:
-        link_id = current.id
-        conn.execute(sa.update(links).where(links.c.id == link_id).values(updated_at=now, **values))
-    found = by_column(conn, tenant, "id", link_id)
-    assert found is not None
-    return found
+        inserted = conn.execute(sa.insert(links).values(**values).returning(links))
+        return _link(inserted.mappings().one())
+    change = sa.update(links).where(links.c.id == current.id)
+    updated = conn.execute(change.values(updated_at=now, **values).returning(links))
+    return _link(updated.mappings().one())
 
 
 def _changed_values(update: LinkUpdate, current: Link | None) -> dict[str, Any]:
@@ -89,10 +96,8 @@ def record_intent(
     else:
         update = LinkUpdate(referral_id=local_id, state="pending_create")
     link = apply(conn, tenant, update, now)
-    conn.execute(sa.update(links).where(links.c.id == link.id).values(**intent))
-    found = by_column(conn, tenant, "id", link.id)
-    assert found is not None
-    return found
+    stmt = sa.update(links).where(links.c.id == link.id).values(**intent).returning(links)
+    return _link(conn.execute(stmt).mappings().one())
 
 
 def _link(row: Any) -> Link:
