@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 from click.testing import CliRunner
 from engine_world import PC_BASE, PC_CONFIG, SF_BASE, SF_CONFIG, START, World
 from starlette.testclient import TestClient
 
 from cosell.cli.common import CommandDeps
 from cosell.cli.main import main
+from cosell.cli.sync import backfill_workers
 from cosell.clock import ManualClock
 from cosell.queue.protocol import queue_key
+from cosell.settings import load_settings
 from cosell.store import Job, Store, sqlite_url
 from cosell.sync.engine.full_sync import FullSync, Held
 
@@ -286,3 +290,20 @@ def test_the_pass_waits_out_its_own_backoff_but_not_a_held_lease(world: World) -
     assert START + timedelta(seconds=20) <= world.clock.now() < job.lease_until
     opportunities = world.query("SELECT Referral_Identifier__c FROM Opportunity")
     assert referral["id"] in {o["Referral_Identifier__c"] for o in opportunities}
+
+
+def test_a_page_at_once_on_salesforce_and_the_service_workers_on_hubspot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Salesforce's shared requests want every record of a page at once; HubSpot counts
+    requests per ten seconds and searches per second, so its backfill keeps the service's."""
+    for name in [n for n in os.environ if n.startswith("COSELL_")]:
+        monkeypatch.delenv(name)
+    path = tmp_path / "cosell.toml"
+    path.write_text("[service]\nworkers = 3\n[sync]\nbackfill_workers = 60\n", encoding="utf-8")
+    assert backfill_workers(load_settings(path)) == 60
+    path.write_text(
+        '[service]\nworkers = 3\n[sync]\ncrm = "hubspot"\nbackfill_workers = 60\n',
+        encoding="utf-8",
+    )
+    assert backfill_workers(load_settings(path)) == 3

@@ -85,7 +85,7 @@ def _run_with_progress(
         gate = ReserveGate(sf.budget, sf.limits, deps.clock, lambda text: console.print(text))
     backfill = Backfill(
         wiring.engine,
-        workers=settings.sync.backfill_workers,
+        workers=backfill_workers(settings),
         max_attempts=settings.sync.max_attempts,
         clock=deps.clock,
         gate=gate,
@@ -110,6 +110,15 @@ def _run_with_progress(
         click.echo(f"resumed an interrupted pass: {report.skipped} records were already done")
     click.echo(f"{readout.records} records in this run, {readout.line()}")
     return report.passes
+
+
+def backfill_workers(settings: Settings) -> int:
+    """Records worked on at once: a page's worth on Salesforce, whose creates, reads and guarded
+    writes go in shared requests; ``service.workers`` on HubSpot, where more at once would only
+    meet its ten-second and search rate limits sooner."""
+    if settings.sync.crm == "salesforce":
+        return settings.sync.backfill_workers
+    return settings.service.workers
 
 
 def _print(report: PassReport) -> None:
