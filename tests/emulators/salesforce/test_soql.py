@@ -205,6 +205,18 @@ def names_where(condition: str) -> set[str]:
         ("Description = 'it\\'s \\\\ done'", {"Globex Deal"}),
         ("Description = 'multi\\nline'", {"Initech 'Quote'"}),
         ("NOT Name LIKE 'acme%'", {"Globex Deal", "Initech 'Quote'"}),
+        # ORed LIKEs of one field are matched as one pattern: the same rows as each alone
+        (
+            "Name LIKE 'acme%' OR Name LIKE '%deal'",
+            {"Acme Expansion", "acme renewal", "Globex Deal"},
+        ),
+        (
+            "Name LIKE 'zzz%' OR Name LIKE '%_EAL' OR IsPrivate = true",
+            {"Globex Deal", "acme renewal"},
+        ),
+        ("Name LIKE 'acme%' OR Description LIKE '50_ off%'", {"Acme Expansion", "acme renewal"}),
+        ("NOT (Name LIKE 'acme%' OR Name LIKE 'globex%')", {"Initech 'Quote'"}),
+        ("Name LIKE 'acme' OR Name LIKE 'expansion'", set()),
         (
             "(Amount > 1000 OR Amount = null) AND StageName = 'Prospecting'",
             {
