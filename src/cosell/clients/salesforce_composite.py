@@ -39,21 +39,28 @@ class GraphNode:
     sent in a graph, where their support is not documented."""
 
 
-def renamed(node: GraphNode, prefix: str, own: Collection[str]) -> GraphNode:
-    """``node`` with its reference id, and its citations of the nodes named in ``own``, prefixed:
-    several works keep their own names in one request."""
+def recited(node: GraphNode, cite: Callable[[str], str | None]) -> GraphNode:
+    """``node`` with each ``@{name.id}`` in its path and string body values replaced by
+    ``cite(name)`` (kept as it is where that is None)."""
 
-    def cite(text: str) -> str:
+    def text(value: str) -> str:
         def one(match: re.Match[str]) -> str:
-            name = match.group(1)
-            return f"@{{{prefix}{name}.id}}" if name in own else match.group(0)
+            found = cite(match.group(1))
+            return match.group(0) if found is None else found
 
-        return REFERENCE.sub(one, text)
+        return REFERENCE.sub(one, value)
 
     body = None
     if node.body is not None:
-        body = {k: cite(v) if isinstance(v, str) else v for k, v in node.body.items()}
-    return replace(node, reference_id=prefix + node.reference_id, path=cite(node.path), body=body)
+        body = {k: text(v) if isinstance(v, str) else v for k, v in node.body.items()}
+    return replace(node, path=text(node.path), body=body)
+
+
+def renamed(node: GraphNode, prefix: str, own: Collection[str]) -> GraphNode:
+    """``node`` with its reference id, and its citations of the nodes named in ``own``, prefixed:
+    several works keep their own names in one request."""
+    cited = recited(node, lambda name: f"@{{{prefix}{name}.id}}" if name in own else None)
+    return replace(cited, reference_id=prefix + node.reference_id)
 
 
 def is_query_or_collection(node: GraphNode) -> bool:

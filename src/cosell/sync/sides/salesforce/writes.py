@@ -17,7 +17,6 @@ each atomic on its own, the ids of earlier requests written into the later ones'
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +29,7 @@ from cosell.clients.salesforce_composite import (
     Graph,
     GraphNode,
     NodeResult,
+    recited,
     root_error,
 )
 
@@ -119,14 +119,8 @@ def _resolved(node: GraphNode, done: Mapping[str, NodeResult]) -> GraphNode:
     if not done:
         return node
 
-    def value(text: str) -> str:
-        def one(match: re.Match[str]) -> str:
-            found = done.get(match.group(1))
-            return found.id if found is not None and found.id else match.group(0)
+    def result_id(name: str) -> str | None:
+        found = done.get(name)
+        return found.id if found is not None else None
 
-        return REFERENCE.sub(one, text)
-
-    body = None
-    if node.body is not None:
-        body = {k: value(v) if isinstance(v, str) else v for k, v in node.body.items()}
-    return GraphNode(node.reference_id, node.method, value(node.path), body, node.headers)
+    return recited(node, result_id)
