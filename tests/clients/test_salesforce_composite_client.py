@@ -315,6 +315,40 @@ def test_a_coalescing_client_sends_concurrent_guarded_writes_as_one_composite() 
     assert described == ["written 0", None, "written 2"]
 
 
+def test_concurrent_unguarded_updates_share_one_collections_call_each_answered() -> None:
+    """Single writes without a guard of one kind of record go 200 a call through sObject
+    Collections, each on its own: a refused record is its caller's error only; a guarded write
+    sent with them still goes as a composite subrequest (collections carry no headers)."""
+    org = Org()
+    ids = [org.client.create("Account", {"Name": f"Account {n}"}) for n in range(4)]
+    stamp = org.client.get("Account", ids[3], ["LastModifiedDate"])["LastModifiedDate"]
+    fresh = format_datetime(datetime.fromisoformat(stamp) + timedelta(seconds=1), usegmt=True)
+    client = org.client.coalescing(4, linger=30.0)
+    org.requests.clear()
+    bodies: list[dict[str, Any]] = [
+        {"Description": "written 0"},
+        {"Name": ""},  # a required field emptied: refused
+        {"Description": "written 2"},
+        {"Description": "written 3"},
+    ]
+
+    def write(n: int) -> Callable[[], Any]:
+        headers = {"If-Unmodified-Since": fresh} if n == 3 else None
+        node = GraphNode("upd0", "PATCH", f"sobjects/Account/{ids[n]}", bodies[n], headers)
+        return lambda: client.send_node(node)
+
+    answers = concurrently([write(n) for n in range(4)])
+
+    assert org.sent("/composite/sobjects") == 1
+    assert org.sent("/composite") == 0
+    assert org.sent(f"/sobjects/Account/{ids[3]}") == 1  # the guarded one, as itself
+    assert [answers[n].status for n in (0, 2, 3)] == [204, 204, 204]
+    assert isinstance(answers[1], RecordRejected)
+    assert "Name" in str(answers[1])
+    described = [org.client.get("Account", i, ["Description"])["Description"] for i in ids]
+    assert described == ["written 0", None, "written 2", "written 3"]
+
+
 def guarded_work(account_id: str, guard: str, n: int) -> list[GraphNode]:
     """One record's writes, all or none: a contact of the account, then the account guarded,
     citing the new contact."""

@@ -170,3 +170,38 @@ def test_many_opportunities_are_read_with_their_rows_in_one_query_and_written_ba
     assert sf == {"PATCH /services/data/v{version}/composite/sobjects": 1}
     assert [i for i, e in errors.items() if e is not None] == ["006000000000000AAA"]
     assert all(world.opp(i)[status] == "Synced" for i in together)
+
+
+def test_a_write_of_cosells_own_fields_alone_is_unguarded_and_a_mapped_field_keeps_its_guard(
+    world: World,
+) -> None:
+    """Sync status and audit are written by cosell only: a write of them alone cannot overwrite
+    anybody's edit, so a seller's edit made since the read does not refuse it (and it can share
+    a collections call); a mapped field written with them is still refused (412)."""
+    rid = share(world)
+    world.sync(f"referral:{rid}")
+    world.sync(f"referral:{rid}")
+    opp_id = world.engine.crm.find_by_referral(rid)
+    assert opp_id is not None
+    crm = world.engine.crm
+    record = crm.read(opp_id)
+    assert record is not None
+    names = world.engine.schema.names
+    assert names.status_field is not None
+    assert names.audit_field is not None
+    own = {names.status_field: "Synced again", names.audit_field: "a line of cosell's"}
+    world.emulator_clock.advance(2)
+    world.edit(opp_id, Description="edited by a seller meanwhile")
+
+    with pytest.raises(StaleWrite):
+        crm.update(record, CrmWrite(opportunity={"Amount": 2000}), own)
+    assert world.opp(opp_id)[names.status_field] != "Synced again"
+
+    assert crm.update(record, CrmWrite(), own)
+    opportunity = world.opp(opp_id)
+    assert (opportunity[names.status_field], opportunity[names.audit_field]) == (
+        "Synced again",
+        "a line of cosell's",
+    )
+    assert opportunity["Description"] == "edited by a seller meanwhile"
+    assert opportunity["Amount"] == 1000

@@ -10,6 +10,7 @@ failure into a ``cosell.errors`` class, and retry the retryable ones with jitter
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -25,6 +26,7 @@ from cosell.clients.retry import RetryPolicy
 from cosell.clients.salesforce_composite import (
     COMPOSITE_LIMIT,
     COMPOSITE_QUERY_LIMIT,
+    REFERENCE,
     Graph,
     GraphNode,
     GraphResult,
@@ -42,6 +44,7 @@ from cosell.clients.salesforce_composite import (
 from cosell.clients.salesforce_errors import error_from_response
 from cosell.clients.salesforce_limits import LIMIT_HEADER, ApiBudget, Priority, current_priority
 from cosell.clients.salesforce_records import (
+    COLLECTION_LIMIT,
     DeletedResult,
     SaveResult,
     UpdatedResult,
@@ -95,7 +98,7 @@ class SalesforceClient:
         other = copy.copy(self)
         other._graphs = Coalescer(self._graphs_now, callers=callers, linger=linger, room=room)
         other._nodes = Coalescer(
-            self._nodes_now, callers=callers, linger=linger, most=COMPOSITE_LIMIT, room=room
+            self._nodes_now, callers=callers, linger=linger, most=COLLECTION_LIMIT, room=room
         )
         other._works = Coalescer(
             self._works_now, callers=callers, linger=linger, most=COMPOSITE_LIMIT, room=room
@@ -330,20 +333,44 @@ class SalesforceClient:
         return NodeResult(node.reference_id, response.status_code, answer, None)
 
     def _nodes_now(self, nodes: Sequence[GraphNode]) -> list[NodeResult | Exception]:
-        """Several callers' single writes as independent subrequests of one ``composite``."""
+        """Several callers' single writes, each on its own: unguarded updates of one kind of
+        record go 200 a call through sObject Collections (``allOrNone`` false), the rest as
+        independent subrequests of ``composite`` calls of 25."""
         if len(nodes) == 1:
             return [self._send_node(nodes[0])]
-        named = [replace(node, reference_id=f"w{n}") for n, node in enumerate(nodes)]
+        answers: dict[int, NodeResult | Exception] = {}
+        for sobject, listed in _record_updates(nodes).items():
+            records = [{"Id": record_id, **(nodes[n].body or {})} for n, record_id in listed]
+            results = self.update_many(sobject, records)
+            for (n, _), result in zip(listed, results, strict=True):
+                error = result.error()
+                answers[n] = error or NodeResult(nodes[n].reference_id, 204, None, None)
+        rest = [n for n in range(len(nodes)) if n not in answers]
+        for start in range(0, len(rest), COMPOSITE_LIMIT):
+            answers.update(
+                self._composed([(n, nodes[n]) for n in rest[start : start + COMPOSITE_LIMIT]])
+            )
+        return [answers[n] for n in range(len(nodes))]
+
+    def _composed(
+        self, numbered: Sequence[tuple[int, GraphNode]]
+    ) -> dict[int, NodeResult | Exception]:
+        """Independent single writes as the subrequests of one ``composite`` (one alone as
+        itself)."""
+        if len(numbered) == 1:
+            n, node = numbered[0]
+            return {n: self._send_node(node)}
+        named = [replace(node, reference_id=f"w{n}") for n, node in numbered]
         results = {str(r.reference_id): r for r in self.composite(named, all_or_none=False)}
-        answers: list[NodeResult | Exception] = []
-        for n, node in enumerate(nodes):
+        answers: dict[int, NodeResult | Exception] = {}
+        for n, node in numbered:
             found = results.get(f"w{n}")
             if found is None:
-                answers.append(ServerError(f"composite answered no result for {node.path}"))
+                answers[n] = ServerError(f"composite answered no result for {node.path}")
             elif found.error is not None:
-                answers.append(found.error)
+                answers[n] = found.error
             else:
-                answers.append(replace(found, reference_id=node.reference_id))
+                answers[n] = replace(found, reference_id=node.reference_id)
         return answers
 
     def send_work(self, nodes: Sequence[GraphNode]) -> tuple[NodeResult, ...]:
@@ -559,3 +586,23 @@ def _pack(pending: Sequence[int], asked: Sequence[Sequence[GraphNode]]) -> list[
         batch.append(n)
         nodes, queries = nodes + size, queries + reads
     return batch
+
+
+_RECORD_PATH = re.compile(r"^(?:/services/data/v[0-9.]+/)?sobjects/(\w+)/([a-zA-Z0-9]{15,18})$")
+
+
+def _record_updates(nodes: Sequence[GraphNode]) -> dict[str, list[tuple[int, str]]]:
+    """The unguarded updates of one record by id (no header, no ``@{ref.id}``) among
+    ``nodes``, by sObject type, when at least two of a type can share a collections call; each
+    record once (a second write of it keeps its own subrequest, in order)."""
+    found: dict[str, list[tuple[int, str]]] = {}
+    seen: set[str] = set()
+    for n, node in enumerate(nodes):
+        match = _RECORD_PATH.match(node.path)
+        if node.method != "PATCH" or node.headers or match is None:
+            continue
+        if REFERENCE.search(str(node.body)) or match[2] in seen:
+            continue
+        seen.add(match[2])
+        found.setdefault(match[1], []).append((n, match[2]))
+    return {sobject: listed for sobject, listed in found.items() if len(listed) > 1}

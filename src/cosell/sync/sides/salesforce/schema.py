@@ -61,6 +61,16 @@ class CrmSchema:
         return [name for name in dict.fromkeys(wanted) if name in self.opportunity_fields]
 
     @property
+    def unguarded_fields(self) -> frozenset[str]:
+        """The opportunity fields only cosell writes and no person edits (sync status, sync
+        error, audit), unless the mapping maps one: a write of these alone cannot overwrite
+        anybody's edit, so it needs no ``If-Unmodified-Since`` guard."""
+        n = self.names
+        mapped = {s.crm for s in self.mapping.fields.values()}
+        own = {n.status_field, n.error_field, n.audit_field} - {None}
+        return frozenset(name for name in own if name and name not in mapped)
+
+    @property
     def account_fields_read(self) -> list[str]:
         mapped = [s.crm.removeprefix("Account.") for s in self.mapping.fields.values()]
         prefixed = [s.crm for s in self.mapping.fields.values()]

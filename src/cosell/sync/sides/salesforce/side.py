@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date, timedelta
 from email.utils import format_datetime as http_date
 from functools import cached_property
@@ -265,6 +266,10 @@ class CrmSide:
         note = self._related(work, target, record, write)
         if not work:
             return False
+        if fields and len(work.nodes) == 1 and fields.keys() <= self.schema.unguarded_fields:
+            # cosell's own fields alone: nobody's edit can be overwritten, so no guard, and
+            # the write shares a collections call with other records' (see send_node)
+            work.nodes[0] = replace(work.nodes[0], headers=None)
         results = send_composite(self.client, work)
         self._remember_note(record.id, write, note, results)
         return True
