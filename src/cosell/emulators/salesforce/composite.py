@@ -45,10 +45,12 @@ def composite(call: Call) -> Reply:
     _check_headers(subs)
     _check_queries(subs)
     all_or_none = bool(body.get("allOrNone", False))
-    state = call.emulator.org.snapshot()
-    replies = _run(call, subs, all_or_none)
-    if all_or_none and any(r.status >= 400 for r in replies):
-        call.emulator.org.restore(state)
+    with call.emulator.org.transaction() as rollback:
+        replies = _run(call, subs, all_or_none)
+        failed_any = all_or_none and any(r.status >= 400 for r in replies)
+        if failed_any:
+            rollback()
+    if failed_any:
         failed = len(replies) - 1
         replies = [r if i == failed else halted(ROLLED_BACK) for i, r in enumerate(replies)]
         replies += [halted(ROLLED_BACK) for _ in subs[len(replies) :]]

@@ -72,17 +72,17 @@ def _run_graph(call: Call, graph: Graph) -> dict[str, Any]:
     if fault is not None:
         return _failed(call, graph, *fault)
     org = call.emulator.org
-    state = org.snapshot()
     results: dict[str, Any] = {}
     replies: dict[int, Reply] = {}
-    for index in run_order(graph):
-        node = graph.nodes[index]
-        reply = run(call, node.sub, results, _not_a_node)
-        if reply.status >= 400:
-            org.restore(state)
-            return _failed(call, graph, index, reply)
-        replies[index] = reply
-        results[node.reference_id] = json.loads(json.dumps(reply.body))
+    with org.transaction() as rollback:
+        for index in run_order(graph):
+            node = graph.nodes[index]
+            reply = run(call, node.sub, results, _not_a_node)
+            if reply.status >= 400:
+                rollback()
+                return _failed(call, graph, index, reply)
+            replies[index] = reply
+            results[node.reference_id] = json.loads(json.dumps(reply.body))
     responses = [entry(n.reference_id, replies[i]) for i, n in enumerate(graph.nodes)]
     return _outcome(graph.graph_id, responses, True)
 

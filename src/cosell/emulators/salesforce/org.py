@@ -2,14 +2,16 @@
 
 Every write goes through ``create``, ``update`` or ``delete``, which keep ``CreatedDate``,
 ``LastModifiedDate``, ``SystemModstamp`` (second precision) and the audit user ids, run the
-validation of ``validation.py``, and never mutate a stored record in place: a snapshot is a
-shallow copy, which is what makes ``allOrNone`` rollback cheap.
+validation of ``validation.py``, and never mutate a stored record in place. An all-or-none
+request runs in a ``transaction``: each row and recycle-bin entry it replaces is logged with its
+prior value, so a rollback costs the rows the request wrote, not the size of the org.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,6 +37,9 @@ from cosell.emulators.salesforce.validation import (
 from cosell.emulators.salesforce.wire import SalesforceError, format_datetime, not_found
 
 Record = dict[str, Any]
+Undo = tuple[str, str, Any]
+"""One logged change: (object name, id, the row before or None), or ("", id, the recycle-bin
+moment before or None)."""
 RECYCLE_BIN_DAYS = 15
 SEED_USERS = (
     ("Integration", "User", "integration"),
@@ -70,6 +75,8 @@ class Org:
         self.touched: set[str] = set()
         """Ids of the rows stored, replaced or removed since the owner last took them (see
         ``take_touched``): a superset of what changed, rollbacks included."""
+        self._undo: list[Undo] | None = None
+        """The open transaction's log of prior values (None outside one)."""
         self.integration_user_id = self._seed_users()
 
     # -- time and lookup -------------------------------------------------------------------
@@ -156,17 +163,36 @@ class Org:
 
     def _put(self, obj: ObjectDef, record: Record) -> None:
         """Store ``record`` in its table, keeping the indexes of its object current."""
-        table = self._records[obj.name]
-        record_id = str(record["Id"])
+        self._store(obj.name, str(record["Id"]), record)
+
+    def _store(self, name: str, record_id: str, record: Record | None) -> None:
+        """Put ``record`` (None: remove the row), logging the row before in an open
+        transaction and keeping the object's indexes current."""
+        table = self._records[name]
         old = table.get(record_id)
-        for (name, field, kind), index in self._indexes.items():
-            if name != obj.name:
+        if self._undo is not None:
+            self._undo.append((name, record_id, old))
+        for (indexed, field, kind), index in self._indexes.items():
+            if indexed != name:
                 continue
             if old is not None:
                 _drop(index, kind, old.get(field), record_id)
-            _add(index, kind, record.get(field), record_id)
-        table[record_id] = record
+            if record is not None:
+                _add(index, kind, record.get(field), record_id)
+        if record is None:
+            table.pop(record_id, None)
+        else:
+            table[record_id] = record
         self.touched.add(record_id)
+
+    def _bin(self, record_id: str, moment: datetime | None) -> None:
+        """Put (None: take out) a recycle-bin entry, logged in an open transaction."""
+        if self._undo is not None:
+            self._undo.append(("", record_id, self.deleted.get(record_id)))
+        if moment is None:
+            self.deleted.pop(record_id, None)
+        else:
+            self.deleted[record_id] = moment
 
     def find(self, record_id: str) -> tuple[ObjectDef, Record] | None:
         canonical = ids.normalize(record_id)
@@ -281,7 +307,7 @@ class Org:
             IsDeleted=True, LastModifiedDate=stamp, LastModifiedById=user_id, SystemModstamp=stamp
         )
         self._put(obj, record)
-        self.deleted[record["Id"]] = moment
+        self._bin(str(record["Id"]), moment)
         self.changes += 1
 
     def touch(self, record_id: str) -> Record:
@@ -380,35 +406,63 @@ class Org:
         cutoff = self.now() - timedelta(days=RECYCLE_BIN_DAYS)
         for record_id, moment in list(self.deleted.items()):
             if moment < cutoff:
-                del self.deleted[record_id]
-                found = self.schema.by_prefix(record_id[:3])
-                if found is not None:
-                    self._records[found.name].pop(record_id, None)
-                    self.touched.add(record_id)
+                self._hard_delete(record_id)
+
+    def _hard_delete(self, record_id: str) -> None:
+        self._bin(record_id, None)
+        found = self.schema.by_prefix(record_id[:3])
+        if found is not None and record_id in self._records[found.name]:
+            self._store(found.name, record_id, None)
 
     def empty_recycle_bin(self) -> int:
         """Hard-delete everything in the recycle bin now (deleted-record history ends here)."""
-        for record_id in self.deleted:
-            found = self.schema.by_prefix(record_id[:3])
-            if found is not None:
-                self._records[found.name].pop(record_id, None)
-                self.touched.add(record_id)
         count = len(self.deleted)
-        self.deleted = {}
+        for record_id in list(self.deleted):
+            self._hard_delete(record_id)
         self.bin_emptied_at = self.now()
         return count
 
     def snapshot(self) -> tuple[dict[str, dict[str, Record]], dict[str, datetime]]:
+        """Every table and the recycle bin as they are now (copies of the maps, rows shared)."""
         return {k: dict(v) for k, v in self._records.items()}, dict(self.deleted)
+
+    def load(self, tables: dict[str, dict[str, Record]], deleted: dict[str, datetime]) -> None:
+        """Replace every table and the recycle bin (a state file read at start)."""
+        self._records, self.deleted = tables, deleted
+        self._indexes.clear()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Callable[[], None]]:
+        """Run writes that may have to be undone (an all-or-none request): calling what it
+        yields puts back every row and recycle-bin entry written inside, newest first. Nested
+        transactions share the outermost one's log."""
+        outer = self._undo is not None
+        log: list[Undo] = self._undo if self._undo is not None else []
+        self._undo = log
+        start = len(log)
+
+        def rollback() -> None:
+            self._undo = None  # putting rows back logs nothing
+            try:
+                while len(log) > start:
+                    name, record_id, before = log.pop()
+                    if name:
+                        self._store(name, record_id, before)
+                    else:
+                        self._bin(record_id, before)
+            finally:
+                self._undo = log
+
+        try:
+            yield rollback
+        finally:
+            if not outer:
+                self._undo = None
 
     def take_touched(self) -> set[str]:
         """The ids touched since the last call (callers hold ``lock``)."""
         touched, self.touched = self.touched, set()
         return touched
-
-    def restore(self, state: tuple[dict[str, dict[str, Record]], dict[str, datetime]]) -> None:
-        self._records, self.deleted = state
-        self._indexes.clear()
 
     # -- seed -------------------------------------------------------------------------------
     def _seed_users(self) -> str:

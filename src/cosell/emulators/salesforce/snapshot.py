@@ -221,7 +221,7 @@ def _restore_records(org: Org, doc: dict[str, Any]) -> None:
             tables[obj.name] = {row["Id"]: _fitted(obj, row, user) for row in _rows(obj, rows)}
     bin_ = _part(doc, "recycle_bin", dict)
     deleted = {key: parse_datetime(at) for key, at in dict(bin_.get("deleted") or {}).items()}
-    org.restore((tables, deleted))
+    org.load(tables, deleted)
     emptied = bin_.get("emptied_at")
     org.bin_emptied_at = parse_datetime(emptied) if emptied else None
 

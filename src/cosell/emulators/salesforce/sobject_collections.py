@@ -47,11 +47,12 @@ def _check_count(count: int) -> None:
 
 
 def _run(call: Call, items: list[Any], all_or_none: bool, one: Item) -> Reply:
-    org = call.emulator.org
-    state = org.snapshot()
-    results = [_attempt(one, item) for item in items]
-    if all_or_none and any(not r["success"] for r in results):
-        org.restore(state)
+    with call.emulator.org.transaction() as rollback:
+        results = [_attempt(one, item) for item in items]
+        failed = all_or_none and any(not r["success"] for r in results)
+        if failed:
+            rollback()
+    if failed:
         results = [r if not r["success"] else save_result(None, [ROLLED_BACK]) for r in results]
     return Reply(200, results)
 

@@ -137,22 +137,21 @@ def _check_limits(flat: list[_Record]) -> None:
 
 
 def _insert(call: Call, flat: list[_Record]) -> Reply:
-    org = call.emulator.org
-    state = org.snapshot()
     ids: dict[int, str] = {}
     results: list[dict[str, Any]] = []
-    for group in _groups(flat):
-        failures = []
-        for index in group:
-            outcome = _insert_one(call, flat[index], ids)
-            if isinstance(outcome, str):
-                ids[index] = outcome
-                results.append({"referenceId": flat[index].reference_id, "id": outcome})
-            else:
-                failures.append({"referenceId": flat[index].reference_id, "errors": outcome})
-        if failures:
-            org.restore(state)
-            return Reply(400, {"hasErrors": True, "results": failures})
+    with call.emulator.org.transaction() as rollback:
+        for group in _groups(flat):
+            failures = []
+            for index in group:
+                outcome = _insert_one(call, flat[index], ids)
+                if isinstance(outcome, str):
+                    ids[index] = outcome
+                    results.append({"referenceId": flat[index].reference_id, "id": outcome})
+                else:
+                    failures.append({"referenceId": flat[index].reference_id, "errors": outcome})
+            if failures:
+                rollback()
+                return Reply(400, {"hasErrors": True, "results": failures})
     return Reply(201, {"hasErrors": False, "results": results})
 
 
