@@ -61,6 +61,7 @@ class ReferralBook:
         """(expiration, id) of referrals that may expire, earliest first (a heap), built on
         first use; an entry is checked against the referral when it comes due, so one a later
         write made stale (accepted, or a new expiration pushed beside it) is skipped."""
+        self._moments: dict[str, datetime] = {}
 
     @property
     def _items(self) -> dict[str, dict[str, Any]]:
@@ -78,8 +79,18 @@ class ReferralBook:
     ) -> list[dict[str, Any]]:
         field, descending = order
         found = [r for r in self._items.values() if predicate(r)]
-        found.sort(key=lambda r: (parse_time(r[field]), r["id"]), reverse=descending)
+        found.sort(key=lambda r: (self._moment(r[field]), r["id"]), reverse=descending)
         return found
+
+    def _moment(self, text: str) -> datetime:
+        """``parse_time`` of a stored timestamp, remembered: a listing sorts every referral by
+        one, page after page, and most of them have not changed since the last page."""
+        moment = self._moments.get(text)
+        if moment is None:
+            if len(self._moments) > 4 * len(self._items) + 1024:
+                self._moments.clear()
+            moment = self._moments[text] = parse_time(text)
+        return moment
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
         """A partner's own (outgoing) referral; New/Pending comes back Active/Accepted."""
