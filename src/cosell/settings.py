@@ -195,8 +195,8 @@ class SyncSettings(_Section):
     """How long a change stamp must be old before a feed trusts that no later edit shares its
     second (stamps have one-second precision; a remote commit may land late)."""
     max_attempts: int = Field(default=8, ge=1)
-    backfill_workers: int = Field(default=100, ge=1, le=100)
-    """Records of a batch (a listing page) that ``cosell sync`` works on at once on Salesforce.
+    backfill_workers: int = Field(default=150, ge=1, le=150)
+    """Records of a batch (150 referrals) that ``cosell sync`` works on at once on Salesforce.
     Their creates, reads and guarded writes go in shared requests (as many as one request
     holds), so more at once means fewer calls a record (docs/performance.md). On HubSpot the
     backfill uses ``service.workers``."""

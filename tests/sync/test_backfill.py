@@ -17,7 +17,11 @@ from cosell.errors import TransportError
 from cosell.store.sql import Store, sqlite_url
 from cosell.sync.engine.backfill import Backfill, Checkpoint, ReserveGate
 from cosell.sync.engine.engine import Engine
-from cosell.sync.engine.paged_sides import PagedPartnerCenter, salesforce_lookup
+from cosell.sync.engine.paged_sides import (
+    PagedPartnerCenter,
+    salesforce_lookup,
+    salesforce_primer,
+)
 from cosell.sync.sides.salesforce.accounts import AccountMatcher, Customer
 
 REFERRALS = 5
@@ -213,6 +217,32 @@ def test_a_page_of_referral_ids_is_looked_up_in_in_lists_that_fit_a_soql_where(
     assert sum(n for route, n in queries.items() if "/query" in route) == 2  # 4,000 characters
 
 
+def test_a_batchs_lookup_and_account_match_share_one_call_with_the_same_answers(
+    tmp_path: Path,
+) -> None:
+    """Two ``IN`` lists of referral ids and the customers' account query: three queries, one
+    ``composite`` call, answering as the lookup and the match made alone do."""
+    world = build_world(tmp_path)
+    held = world.opportunity(Referral_Identifier__c="b" * 36)
+    contoso = world.account(Name="Contoso Ltd", BillingCountry="US")
+    referral_ids = [f"{n:036d}" for n in range(150)] + ["b" * 36]
+    customers = [Customer("Contoso", "US", None), Customer("Nobody Known Inc", "US", None)]
+    primer = salesforce_primer(world.engine.crm)
+    lookup = salesforce_lookup(world.engine.crm)
+    assert primer is not None
+    assert lookup is not None
+    reset_calls(world)
+
+    found, matches = primer(referral_ids, customers)
+
+    calls = world.sf_app.state.emulator.calls.snapshot()["calls"]
+    assert calls == {"POST /services/data/v{version}/composite": 1}
+    assert found == lookup(referral_ids) == {"b" * 36: held}
+    matcher = AccountMatcher(world.engine.crm.client, world.engine.crm.schema)  # type: ignore[attr-defined]
+    assert matches == {c: matcher.match(c) for c in customers}
+    assert matches[customers[0]].account_id == contoso
+
+
 def account_queries(world: World) -> int:
     calls = world.sf_app.state.emulator.calls.snapshot()["calls"]
     return sum(n for route, n in calls.items() if "/query" in route)
@@ -363,3 +393,18 @@ def test_a_create_that_failed_is_looked_up_again_before_it_is_made_again(
     assert listings(world) == 1
     assert paged.find_by_external_id("006B") is None  # the listing answers for the rest
     assert listings(world) == 1
+
+
+def test_batches_are_cut_from_the_listing_across_its_pages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch holds ``batch`` referrals whatever the listing's page size: two creates' graph
+    calls are full (75 each) at the default 150, where pages of 100 left one of 25."""
+    world = build_world(tmp_path)
+    job = Backfill(world.engine, workers=1, max_attempts=4, clock=world.clock, batch=3)
+    pages = [["a", "b"], ["c", "d"], ["e"], ["f", "g", "h"]]
+    monkeypatch.setattr(job, "_pages", lambda _after: iter(pages))
+
+    batches = list(job._batches(None))
+
+    assert batches == [["a", "b", "c"], ["d", "e", "f"], ["g", "h"]]

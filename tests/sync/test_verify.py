@@ -14,6 +14,7 @@ from cosell.operations.verify import BudgetedVerify, Verifier, reconcile_now
 from cosell.store import drift as marks
 from cosell.store.records import Link, LinkUpdate
 from cosell.sync.core.plan import NOT_SYNCABLE, ON_HOLD
+from cosell.sync.sides.salesforce import side as salesforce_side
 
 HELP = "Customer technical architecture"
 
@@ -286,6 +287,25 @@ def test_the_opportunities_of_many_pairs_are_read_in_one_query(world: World) -> 
     assert len(report.pairs) == len(pairs)
     calls = world.sf_app.state.emulator.calls.snapshot()["calls"]
     assert sum(n for route, n in calls.items() if route.endswith("/query")) == 2  # was 8
+
+
+def test_more_pairs_than_one_query_holds_are_read_five_queries_to_a_call(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opportunity ids beyond one ``IN`` list's worth are read by several queries, which go
+    together as the subrequests of one ``composite`` call (five to a call)."""
+    monkeypatch.setattr(salesforce_side, "READ_BATCH", 2)  # as if these were hundreds of pairs
+    pairs = [accepted(world, f"Fabrikam platform {n}") for n in range(5)]
+    world.edit(pairs[3][1], Amount=12345)
+    world.sf_app.state.emulator.calls.reset()
+
+    report = verifier(world).run(verifier(world).pairs())
+
+    calls = world.sf_app.state.emulator.calls.snapshot()["calls"]
+    assert calls["POST /services/data/v{version}/composite"] == 1  # three queries of two ids
+    assert sum(n for route, n in calls.items() if route.endswith("/query")) == 1  # the users
+    assert [c.opportunity_id for c in report.pairs] == [opp for _, opp in pairs]
+    assert [fields(c) for c in report.pairs] == [set(), set(), set(), {"deal_value"}, set()]
 
 
 def pc_reads(world: World) -> dict[str, int]:

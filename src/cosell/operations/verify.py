@@ -44,6 +44,7 @@ from cosell.sync.core.translate import from_crm, from_partner_center
 from cosell.sync.engine.paged_sides import salesforce_reader
 from cosell.sync.sides.crm_record import CrmRecord
 from cosell.sync.sides.partner_center import PcRecord, pc_record
+from cosell.sync.sides.salesforce.side import READ_BATCH
 
 if TYPE_CHECKING:
     from cosell.sync.engine.engine import Engine
@@ -154,8 +155,9 @@ Repair = Callable[[Link], bool]
 on the queue (returns False: the next visit checks it)."""
 
 
-PRIME_BATCH = 150
-"""Pairs whose opportunities are read at once (the Salesforce side's ``read_many`` query size)."""
+PRIME_BATCH = 5 * READ_BATCH
+"""Pairs whose opportunities are read at once: five of the Salesforce side's ``read_many``
+queries, which go in one ``composite`` call."""
 LIST_FROM = LIST_PAGE
 """Pairs from which the referrals may be read from the listing rather than one by one."""
 
@@ -232,10 +234,17 @@ class Verifier:
         if first is None:
             return
         cheaper = first.count is not None and math.ceil(first.count / LIST_PAGE) < len(wanted)
+        batch: list[Link] = []
+        found: dict[str, PcRecord] = {}
         for page in itertools.chain([first], pages if cheaper else []):
-            found = {r.id: pc_record(r.to_wire()) for r in page.referrals if r.id in wanted}
-            if found:
-                yield [wanted.pop(referral_id) for referral_id in found], found
+            listed = {r.id: pc_record(r.to_wire()) for r in page.referrals if r.id in wanted}
+            batch += [wanted.pop(referral_id) for referral_id in listed]
+            found |= listed
+            if len(batch) >= PRIME_BATCH:
+                yield batch, found
+                batch, found = [], {}
+        if batch:
+            yield batch, found
 
     def _prime(self, links: Sequence[Link]) -> None:
         """Read the opportunities of ``links`` at once when the CRM can (many a query); each is

@@ -1,21 +1,21 @@
 """Backfill: a full pass over many records, page by page, that survives being killed.
 
-``cosell sync`` runs this. Flagged-or-linked opportunities come first (100 to a batch),
-then referrals, one Partner Center listing page (100 referrals, oldest first by creation) at a
-time. Each batch runs through :class:`~cosell.sync.engine.full_sync.FullSync` (the durable
+``cosell sync`` runs this. Flagged-or-linked opportunities come first (150 to a batch),
+then referrals, 150 to a batch from the Partner Center listing (pages of 100, oldest first by
+creation). Each batch runs through :class:`~cosell.sync.engine.full_sync.FullSync` (the durable
 queue: retries, ``Retry-After``, dead letters) on an engine whose sides serve what the page
 already read (see :mod:`cosell.sync.engine.paged_sides`).
 
-The checkpoint is a store cursor written after every finished page:
+The checkpoint is a store cursor written after every finished batch:
 
 * the last link id that existed when the backfill began: a pair linked *after* it (by this
   backfill, or by the run that was killed) is finished and is skipped without a call; pairs
   linked before are reconciled as any full pass does;
-* the creation time of the last referral of the last finished page: a resumed run lists from
+* the creation time of the last referral of the last finished batch: a resumed run lists from
   there, so finished pages are not even listed again;
 * whether the opportunities are done.
 
-A page that did not finish (a record dead-lettered or still retrying) freezes the checkpoint
+A batch that did not finish (a record dead-lettered or still retrying) freezes the checkpoint
 for the rest of the run, so a resumed run looks at it again. The cursor is marked finished at
 the end, and the next run starts a new backfill.
 
@@ -49,14 +49,16 @@ from cosell.sync.engine.paged_sides import (
     coalescing,
     salesforce_lookup,
     salesforce_matcher,
+    salesforce_primer,
     salesforce_reader,
 )
 from cosell.sync.sides.partner_center import PcRecord, pc_record
 from cosell.sync.sides.salesforce.accounts import customer_of
 
 CURSOR = "backfill"
-BATCH = 100
-"""Records per batch: a Partner Center page holds 100 referrals."""
+BATCH = 150
+"""Records per batch (listing pages of 100 referrals, cut and joined): two full composite graph
+calls of creates (75 graphs each), and one call each for the batch's other steps."""
 CREATED_ORDER = "createdDateTime asc"
 """Creation order is stable while the backfill's own writes change ``updatedDateTime``."""
 LINGER = 5.0
@@ -195,6 +197,7 @@ class Backfill:
             salesforce_lookup(crm),
             salesforce_reader(crm),
             salesforce_matcher(crm),
+            primer=salesforce_primer(crm),
             room=room,
             linger=linger,
         )
@@ -296,9 +299,7 @@ class Backfill:
             links = {r.id: links[r.id] for r in todo}
             self.pc.prime(todo)
             unlinked = [r for r in todo if links[r.id] is None]
-            self.crm.prime([r.id for r in unlinked])
-            new = [r for r in unlinked if self.crm.found(r.id) is None]
-            self.crm.prime_accounts([customer_of(r.raw) for r in new])
+            self.crm.prime_page({r.id: customer_of(r.raw) for r in unlinked})
             linked = [link.opportunity_id for link in links.values() if link is not None]
             self.crm.prime_reads([i for i in linked if i])
             keys = [queue_key("referral", r.id) for r in todo]
@@ -310,9 +311,15 @@ class Backfill:
         return checkpoint
 
     def _batches(self, created_after: str | None) -> Iterator[list[PcRecord]]:
-        """Listing pages (100 referrals each), cut into batches of ``self.batch``."""
+        """The referrals of the listing pages (100 each), in batches of ``self.batch``."""
+        batch: list[PcRecord] = []
         for page in self._pages(created_after):
-            yield from _chunks(page, self.batch)
+            batch += page
+            while len(batch) >= self.batch:
+                yield batch[: self.batch]
+                batch = batch[self.batch :]
+        if batch:
+            yield batch
 
     def _pages(self, created_after: str | None) -> Iterator[list[PcRecord]]:
         where = None if created_after is None else f"createdDateTime ge {created_after}"

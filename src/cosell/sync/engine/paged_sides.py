@@ -24,6 +24,7 @@ from cosell.sync.sides.crm import CrmSide
 from cosell.sync.sides.crm_record import CrmRecord
 from cosell.sync.sides.partner_center import PartnerCenterSide, PcRecord
 from cosell.sync.sides.salesforce.accounts import AccountMatcher, Customer, Match, may_match
+from cosell.sync.sides.salesforce.planned import Planned, Row, run_together
 from cosell.sync.sides.salesforce.schema import CrmSchema
 from cosell.sync.sides.salesforce.side import READ_BATCH
 from cosell.sync.sides.salesforce.side import CrmSide as SalesforceSide
@@ -34,6 +35,8 @@ Reader = Callable[[Sequence[str]], dict[str, CrmRecord]]
 """Record ids → the records with their related rows (absent: gone)."""
 Matcher = Callable[[Sequence[Customer]], dict[Customer, Match]]
 """Customers → their account matches (absent: match it on its own)."""
+Primer = Callable[[Sequence[str], Sequence[Customer]], tuple[dict[str, str], dict[Customer, Match]]]
+"""A lookup and a match made together: referral ids and customers → both answers."""
 
 
 class PagedPartnerCenter(PartnerCenterSide):
@@ -113,6 +116,7 @@ class PagedCrm:
         reader: Reader | None,
         matcher: Matcher | None = None,
         *,
+        primer: Primer | None = None,
         room: Room | None = None,
         linger: float = 0.05,
     ) -> None:
@@ -120,6 +124,7 @@ class PagedCrm:
         self.lookup = lookup
         self.reader = reader
         self.matcher = matcher
+        self.primer = primer
         self._reads: Coalescer[str, CrmRecord | None] | None = None
         if reader is not None and room is not None and room.callers > 1:
             self._reads = Coalescer(
@@ -130,6 +135,19 @@ class PagedCrm:
         self._read: dict[str, CrmRecord] = {}
         self._matches: dict[Customer, Match] = {}
         self._made: list[dict[str, Any]] = []
+
+    def prime_page(self, customers: Mapping[str, Customer]) -> None:
+        """Look up the opportunities of a page's unlinked referrals (by referral id) and match
+        the customers of those none holds: together in one request when the side can, else
+        the lookup first and the match of the new ones after."""
+        if self.primer is None:
+            self.prime(list(customers))
+            self.prime_accounts([c for i, c in customers.items() if self.found(i) is None])
+            return
+        found, matches = self.primer(list(customers), list(customers.values()))
+        with self._lock:
+            self._looked_up = {i: found.get(i) for i in customers}
+            self._matches, self._made = matches, []
 
     def prime_accounts(self, customers: Sequence[Customer]) -> None:
         """Match the batch's customers at once (no call when the side cannot batch it)."""
@@ -256,19 +274,41 @@ def salesforce_matcher(side: CrmSide) -> Matcher | None:
 
 
 def salesforce_lookup(side: CrmSide) -> Lookup | None:
-    """One ``IN`` query per 200 referral ids on Salesforce; None for a CRM without one."""
+    """One ``IN`` query per ``WHERE``-full of referral ids on Salesforce; None for a CRM
+    without one."""
     if not isinstance(side, SalesforceSide):
         return None
+    return lambda referral_ids: _lookup(side, referral_ids).run(side.client)
+
+
+def salesforce_primer(side: CrmSide) -> Primer | None:
+    """On Salesforce, a page's opportunity lookup and its customers' account candidates in one
+    request (the queries as subrequests of one ``composite``); None elsewhere."""
+    if not isinstance(side, SalesforceSide):
+        return None
+    matcher = AccountMatcher(side.client, side.schema)
+
+    def prime(
+        referral_ids: Sequence[str], customers: Sequence[Customer]
+    ) -> tuple[dict[str, str], dict[Customer, Match]]:
+        plans = (_lookup(side, referral_ids), matcher.plan_many(customers))
+        found, candidates = run_together(side.client, *plans)
+        return found, {c: matcher.match(c, rows) for c, rows in candidates.items()}
+
+    return prime
+
+
+def _lookup(side: SalesforceSide, referral_ids: Sequence[str]) -> Planned[dict[str, str]]:
     column = side.names.referral_id_field
+    soql = [
+        f"SELECT Id, {column} FROM Opportunity WHERE {column} IN ({chunk})"  # noqa: S608
+        for chunk in _in_lists(column, referral_ids)
+    ]
 
-    def lookup(referral_ids: Sequence[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for chunk in _in_lists(column, referral_ids):
-            soql = f"SELECT Id, {column} FROM Opportunity WHERE {column} IN ({chunk})"  # noqa: S608
-            found.update({str(r[column]): str(r["Id"]) for r in side.client.query(soql)})
-        return found
+    def finish(answers: list[list[Row]]) -> dict[str, str]:
+        return {str(r[column]): str(r["Id"]) for rows in answers for r in rows}
 
-    return lookup
+    return Planned(soql, finish)
 
 
 def _in_lists(column: str, values: Sequence[str]) -> Iterator[str]:

@@ -30,6 +30,7 @@ from typing import Any
 from cosell.clients.salesforce import SalesforceClient
 from cosell.clients.soql import WHERE_LIMIT, soql_literal
 from cosell.sync.core.countries import to_iso2
+from cosell.sync.sides.salesforce.planned import Planned, Row
 from cosell.sync.sides.salesforce.schema import CrmSchema
 
 DUNS_FIELD = "DunsNumber"
@@ -228,25 +229,37 @@ class AccountMatcher:
         return self._query(conditions, SEARCH_LIMIT)
 
     def candidates_of_many(self, customers: Iterable[Customer]) -> dict[Customer, list[Row]]:
-        """The candidates of many customers from a few queries (as many conditions to one as
-        a SOQL ``WHERE`` holds). Each row is given to every customer it could be a candidate
+        """The candidates of many customers from a few queries, one call each (see
+        :meth:`plan_many`)."""
+        return self.plan_many(customers).run(self.client)
+
+    def plan_many(self, customers: Iterable[Customer]) -> Planned[dict[Customer, list[Row]]]:
+        """The queries giving the candidates of many customers (as many conditions to one as a
+        SOQL ``WHERE`` holds). Each row is given to every customer it could be a candidate
         of (its name holds the customer's word, ignoring case and accents, or its DUNS number
         is the customer's): a superset of what the customer's own query returns, which the
         rules narrow as usual. A customer is left out, to be matched by its own query, when
         its rows or the query's may have been cut by a ``LIMIT``."""
         wanted = {c: self._conditions(c) for c in dict.fromkeys(customers)}
-        found: dict[Customer, list[Row]] = {c: [] for c, cond in wanted.items() if not cond}
-        for chunk in _where_chunks({c: cond for c, cond in wanted.items() if cond}):
-            conditions = list(dict.fromkeys(cond for c in chunk for cond in wanted[c]))
-            limit = SEARCH_LIMIT * len(chunk)
-            rows = self._query(conditions, limit)
-            if len(rows) >= limit:
-                continue
-            for customer in chunk:
-                mine = [row for row in rows if may_match(customer, row)]
-                if len(mine) < SEARCH_LIMIT:
-                    found[customer] = mine
-        return found
+        chunks = list(_where_chunks({c: cond for c, cond in wanted.items() if cond}))
+        limits = [SEARCH_LIMIT * len(chunk) for chunk in chunks]
+        soql = [
+            self._soql(list(dict.fromkeys(cond for c in chunk for cond in wanted[c])), limit)
+            for chunk, limit in zip(chunks, limits, strict=True)
+        ]
+
+        def finish(answers: list[list[Row]]) -> dict[Customer, list[Row]]:
+            found: dict[Customer, list[Row]] = {c: [] for c, cond in wanted.items() if not cond}
+            for chunk, limit, rows in zip(chunks, limits, answers, strict=True):
+                if len(rows) >= limit:
+                    continue
+                for customer in chunk:
+                    mine = [row for row in rows if may_match(customer, row)]
+                    if len(mine) < SEARCH_LIMIT:
+                        found[customer] = mine
+            return found
+
+        return Planned(soql, finish)
 
     def _conditions(self, customer: Customer) -> list[str]:
         token = name_token(customer.name)
@@ -256,13 +269,15 @@ class AccountMatcher:
         return conditions
 
     def _query(self, conditions: Sequence[str], limit: int) -> list[Row]:
+        return [dict(row) for row in self.client.query(self._soql(conditions, limit))]
+
+    def _soql(self, conditions: Sequence[str], limit: int) -> str:
         column = self.schema.names.referral_id_field
         linked = f"(SELECT Id FROM Opportunities WHERE {column} != null LIMIT 1)"  # noqa: S608
-        soql = (
+        return (
             f"SELECT {', '.join(self._columns())}, {linked} FROM Account "  # noqa: S608
             f"WHERE {' OR '.join(conditions)} ORDER BY CreatedDate LIMIT {limit}"
         )
-        return [dict(row) for row in self.client.query(soql)]
 
     def _linked(self, customer: Customer, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         held = [r for r in rows if (r.get("Opportunities") or {}).get("records")]
@@ -282,9 +297,6 @@ class AccountMatcher:
         """The account columns matching reads (``DunsNumber`` when the org has it)."""
         duns = [DUNS_FIELD] if DUNS_FIELD in self.schema.account_fields else []
         return ["Id", *ACCOUNT_COLUMNS, *duns]
-
-
-Row = dict[str, Any]
 
 
 def _where_chunks(conditions: Mapping[Customer, list[str]]) -> Iterator[list[Customer]]:

@@ -34,6 +34,7 @@ from cosell.sync.core.records import CrmWrite
 from cosell.sync.core.team import email_of
 from cosell.sync.sides.crm_record import CrmRecord, Row, clean_row
 from cosell.sync.sides.salesforce.accounts import AccountMatcher, Customer, Match
+from cosell.sync.sides.salesforce.planned import rows_together
 from cosell.sync.sides.salesforce.rows import NOTE_TITLE, TEAM_ROLE, RelatedRows, Target
 from cosell.sync.sides.salesforce.schema import TEAM_OBJECT, CrmSchema
 from cosell.sync.sides.salesforce.writes import Work, send_composite, send_graph
@@ -82,17 +83,19 @@ class CrmSide:
 
     def read_many(self, opportunity_ids: Sequence[str]) -> dict[str, CrmRecord]:
         """Opportunities with their related rows, :data:`READ_BATCH` a query (an ``IN`` list
-        within SOQL's 4,000-character ``WHERE``); a child list longer than a page is completed
-        through its own locator. Ids that do not exist are absent."""
-        found: dict[str, CrmRecord] = {}
+        within SOQL's 4,000-character ``WHERE``), five queries a call (see
+        :func:`~cosell.sync.sides.salesforce.planned.rows_together`); a child list longer than
+        a page is completed through its own locator. Ids that do not exist are absent."""
         ids = list(dict.fromkeys(opportunity_ids))
-        for start in range(0, len(ids), READ_BATCH):
-            listed = ", ".join(soql_literal(i) for i in ids[start : start + READ_BATCH])
-            soql = f"SELECT {self._select} FROM Opportunity WHERE Id IN ({listed})"  # noqa: S608
-            for row in self.client.query(soql):
-                record = self._record(row)
-                found[record.id] = record
-        return found
+        soql = [
+            f"SELECT {self._select} FROM Opportunity WHERE Id IN ({listed})"  # noqa: S608
+            for listed in (
+                ", ".join(soql_literal(i) for i in ids[start : start + READ_BATCH])
+                for start in range(0, len(ids), READ_BATCH)
+            )
+        ]
+        records = [self._record(row) for rows in rows_together(self.client, soql) for row in rows]
+        return {record.id: record for record in records}
 
     def write_back_many(
         self, fields_by_id: Mapping[str, Mapping[str, Any]]
