@@ -383,6 +383,24 @@ def test_a_coalescing_client_sends_concurrent_works_in_one_all_or_none_composite
     assert org.count("Contact") == 3
 
 
+def test_many_concurrent_works_fill_each_composite_to_its_25_subrequests() -> None:
+    """Thirty works of two writes each: three requests (12, 12 and 6 works), not a request per
+    25 works gathered (12 + 12 + 1 each)."""
+    org = Org()
+    ids = [org.client.create("Account", {"Name": f"Account {n}"}) for n in range(30)]
+    guard = format_datetime(datetime.now(UTC) + timedelta(days=1), usegmt=True)
+    client = org.client.coalescing(30, linger=30.0)
+    org.requests.clear()
+
+    answers = concurrently(
+        [lambda n=n: client.send_work(guarded_work(ids[n], guard, n)) for n in range(30)]
+    )
+
+    assert org.sent("/composite") == 3
+    assert all([r.status for r in results] == [201, 204] for results in answers)
+    assert org.count("Contact") == 30
+
+
 def test_a_failing_work_is_answered_alone_and_the_others_are_sent_again_without_it() -> None:
     """All or none rolls every work of the request back: the failing one gets its error, the
     others go again, and each write lands once."""

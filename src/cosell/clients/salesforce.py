@@ -100,8 +100,10 @@ class SalesforceClient:
         other._nodes = Coalescer(
             self._nodes_now, callers=callers, linger=linger, most=COLLECTION_LIMIT, room=room
         )
+        # every work gathered goes at once, packed into as few composites as their
+        # subrequests fill (a cap of 25 works left a composite of one work per 25)
         other._works = Coalescer(
-            self._works_now, callers=callers, linger=linger, most=COMPOSITE_LIMIT, room=room
+            self._works_now, callers=callers, linger=linger, most=callers, room=room
         )
         return other
 
