@@ -148,3 +148,26 @@ def test_a_worker_finishing_lets_the_waiting_ones_go() -> None:
         room.done()  # it finished its record without this call
         assert [a.result(timeout=PATIENT) for a in answers] == [1, 2]
     assert [sorted(batch) for batch in sent] == [[1, 2]]
+
+
+def test_a_step_waits_for_the_workers_whose_earlier_step_was_just_answered() -> None:
+    """Eight workers make one shared request, then the next step's: a worker answered a
+    moment before the others wake is not "waiting" (it is on its way to the next step), so the
+    next step gathers all eight instead of going with whoever woke first."""
+    room = Room(8)
+    first: Coalescer[int, int] = Coalescer(
+        lambda items: list(items), callers=8, linger=PATIENT, room=room
+    )
+    sent, send = recording(lambda item: item)
+    second: Coalescer[int, int] = Coalescer(send, callers=8, linger=PATIENT, room=room)
+
+    def worker(n: int) -> int:
+        return second.submit(first.submit(n))
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(worker, range(8)))
+
+    assert answers == list(range(8))
+    assert (first.batches, second.batches) == (1, 1)
+    assert [sorted(batch) for batch in sent] == [list(range(8))]
+    assert room.waiting == 0

@@ -105,14 +105,10 @@ class Coalescer(Generic[T, R]):
     def submit(self, item: T) -> R:
         """The answer to ``item``, sent with whatever other items came meanwhile."""
         slot: _Slot[T, R] = _Slot(item)
-        try:
-            batch = self._join(slot)
-            if batch is not None:
-                self._run(batch)
-            slot.done.wait()
-        finally:
-            with self._changed:
-                self._room.waiting -= 1
+        batch = self._join(slot)
+        if batch is not None:
+            self._run(batch)
+        slot.done.wait()
         if slot.error is not None:
             raise slot.error
         return slot.answer  # type: ignore[return-value]
@@ -127,9 +123,8 @@ class Coalescer(Generic[T, R]):
             if everyone:
                 self._room.calls += 1  # every open batch of the room goes now
             if len(batch) >= self._full or everyone:
-                self._open = []
                 self._changed.notify_all()
-                return batch
+                return self._take(batch)
             if len(batch) > 1:
                 return None  # the batch's first caller sends it
             called = self._room.calls
@@ -137,10 +132,17 @@ class Coalescer(Generic[T, R]):
             while self._open is batch:
                 left = deadline - time.monotonic()
                 if left <= 0 or self._room.calls != called:
-                    self._open = []
-                    return batch
+                    return self._take(batch)
                 self._changed.wait(left)
             return None  # filled up meanwhile: its last caller sends it
+
+    def _take(self, batch: list[_Slot[T, R]]) -> list[_Slot[T, R]]:
+        """Close the open batch to send it (the caller holds the lock): its callers no longer
+        wait in the room. A caller whose request is in flight is not waiting: it will come to
+        the next step, so the others wait for it there."""
+        self._open = []
+        self._room.waiting -= len(batch)
+        return batch
 
     def _run(self, batch: list[_Slot[T, R]]) -> None:
         self.batches += 1
