@@ -50,6 +50,8 @@ SF_GRAPHS = 75
 """Graphs per composite graph call (500 nodes per call: 75 records of up to 6 nodes)."""
 SF_IN_IDS = 90
 """Referral ids per SOQL ``IN`` lookup (a WHERE holds at most 4,000 characters)."""
+SF_QUERIES_A_CALL = 5
+"""Query subrequests per ``composite`` call (one API call)."""
 SF_COLLECTION = 200
 """Records per sObject Collections update."""
 SF_QUERY_PAGE = 2000
@@ -63,9 +65,10 @@ FLOORS: dict[str, dict[str, tuple[float, str]]] = {
             f"1/{PC_PAGE} listing page + 1 PATCH writing the opportunity back (no batch write)",
         ),
         "crm": (
-            2 / SF_IN_IDS + 1 / SF_GRAPHS,
-            f"2/{SF_IN_IDS} IN lookups (opportunity by referral id, account by name)"
-            f" + 1/{SF_GRAPHS} composite graph (account, contact, opportunity, role, solution)",
+            2 / (SF_IN_IDS * SF_QUERIES_A_CALL) + 1 / SF_GRAPHS,
+            f"2/{SF_IN_IDS} IN lookups (opportunity by referral id, account by name),"
+            f" {SF_QUERIES_A_CALL} to a composite call, + 1/{SF_GRAPHS} composite graph"
+            " (account, contact, opportunity, role, solution)",
         ),
     },
     "flagged opportunities -> empty Partner Center": {

@@ -4,11 +4,14 @@ would be (a refusal naming the field, a lost race re-read)."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from engine_world import SF_BASE, World
 from starlette.testclient import TestClient
 from test_engine_calls import QUERY, calls
 
+from cosell.clients.coalesce import Room
 from cosell.clients.salesforce_errors import RecordRejected
 from cosell.errors import StaleWrite
 from cosell.sync.core.records import CrmWrite
@@ -205,3 +208,51 @@ def test_a_write_of_cosells_own_fields_alone_is_unguarded_and_a_mapped_field_kee
     )
     assert opportunity["Description"] == "edited by a seller meanwhile"
     assert opportunity["Amount"] == 1000
+
+
+def test_gathered_updates_go_guarded_first_and_their_new_rows_together_after(
+    world: World,
+) -> None:
+    """Many workers at once (a backfill): the guarded opportunity updates share a request, and
+    the solution rows of the ones that landed share one collections call after them; the
+    update that lost its race writes nothing, its row included."""
+    referrals = [share(world) for _ in range(3)]
+    for rid in referrals:
+        world.sync(f"referral:{rid}")
+        world.sync(f"referral:{rid}")
+    crm = world.engine.crm
+    ids = [crm.find_by_referral(rid) for rid in referrals]
+    records = [crm.read(i) for i in ids if i]
+    assert len(records) == 3
+    world.emulator_clock.advance(2)
+    world.edit(records[1].id, Description="edited by a seller meanwhile")  # type: ignore[union-attr]
+    room = Room(3)
+    room.expect(3)
+    gathered = crm.with_client(crm.client.coalescing(3, 30.0, room))  # type: ignore[attr-defined]
+    write = CrmWrite(opportunity={"Amount": 2000}, solutions=["SOL-1", "SOL-2"])
+    calls(world)
+
+    def update(n: int) -> object:
+        try:
+            return gathered.update(records[n], write, {})
+        except StaleWrite as exc:
+            return exc
+        finally:
+            room.done()  # the record is over: the others need not wait for it
+
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(update, range(3)))
+
+    assert answers[0] is True
+    assert answers[2] is True
+    assert isinstance(answers[1], StaleWrite)
+    _, sf = calls(world)
+    assert sf == {COMPOSITE: 1, "POST /services/data/v{version}/composite/sobjects": 1}
+    for n, record in enumerate(records):
+        assert record is not None
+        rows = world.query(
+            f"SELECT Solution_Id__c FROM Microsoft_Solution__c WHERE Opportunity__c = '{record.id}'"  # noqa: S608
+        )
+        wanted = {"SOL-1"} if n == 1 else {"SOL-1", "SOL-2"}
+        assert {r["Solution_Id__c"] for r in rows} == wanted
+        assert world.opp(record.id)["Amount"] == (1000 if n == 1 else 2000)

@@ -44,7 +44,6 @@ from cosell.clients.salesforce_composite import (
 from cosell.clients.salesforce_errors import error_from_response
 from cosell.clients.salesforce_limits import LIMIT_HEADER, ApiBudget, Priority, current_priority
 from cosell.clients.salesforce_records import (
-    COLLECTION_LIMIT,
     DeletedResult,
     SaveResult,
     UpdatedResult,
@@ -54,7 +53,7 @@ from cosell.clients.salesforce_records import (
     format_datetime,
     updated_result,
 )
-from cosell.errors import RetryableError, ServerError, TransportError
+from cosell.errors import APIError, RetryableError, ServerError, TransportError
 
 DEFAULT_API_VERSION = "62.0"
 RETRIEVE_LIMIT = 2000
@@ -82,7 +81,7 @@ class SalesforceClient:
         self.budget = budget or ApiBudget(clock=self.retry.clock)
         self.call_options = call_options
         self._graphs: Coalescer[Sequence[Graph], list[GraphResult]] | None = None
-        self._nodes: Coalescer[GraphNode, NodeResult] | None = None
+        self._nodes: Coalescer[Sequence[GraphNode], list[NodeResult | Exception]] | None = None
         self._works: Coalescer[Sequence[GraphNode], tuple[NodeResult, ...]] | None = None
 
     def coalescing(
@@ -98,7 +97,7 @@ class SalesforceClient:
         other = copy.copy(self)
         other._graphs = Coalescer(self._graphs_now, callers=callers, linger=linger, room=room)
         other._nodes = Coalescer(
-            self._nodes_now, callers=callers, linger=linger, most=COLLECTION_LIMIT, room=room
+            self._gathered, callers=callers, linger=linger, most=callers, room=room
         )
         # every work gathered goes at once, packed into as few composites as their
         # subrequests fill (a cap of 25 works left a composite of one work per 25)
@@ -324,9 +323,22 @@ class SalesforceClient:
     def send_node(self, node: GraphNode) -> NodeResult:
         """One write (no ``@{ref.id}`` in it) as itself: the same call as a one-node composite,
         without the envelope. An error answer raises as the write would."""
+        answer = self.send_nodes([node])[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def send_nodes(self, nodes: Sequence[GraphNode]) -> list[NodeResult | Exception]:
+        """Independent writes (none citing another), each answered on its own: its result, or
+        the error it raised. Coalescing, they go with other workers' (see ``_nodes_now``)."""
         if self._nodes is not None:
-            return self._nodes.submit(node)
-        return self._send_node(node)
+            return self._nodes.submit(tuple(nodes))
+        return self._nodes_now(nodes)
+
+    @property
+    def coalesces(self) -> bool:
+        """Whether concurrent workers' writes are gathered into shared requests."""
+        return self._nodes is not None
 
     def _send_node(self, node: GraphNode) -> NodeResult:
         body = dict(node.body) if node.body is not None else None
@@ -334,34 +346,58 @@ class SalesforceClient:
         answer = response.json() if response.content else None
         return NodeResult(node.reference_id, response.status_code, answer, None)
 
+    def _gathered(self, asked: Sequence[Sequence[GraphNode]]) -> list[list[NodeResult | Exception]]:
+        """Several workers' independent writes sent together (see ``_nodes_now``), each
+        worker's answers in its order."""
+        flat = [node for nodes in asked for node in nodes]
+        answers = self._nodes_now(flat)
+        grouped: list[list[NodeResult | Exception]] = []
+        start = 0
+        for nodes in asked:
+            grouped.append(answers[start : start + len(nodes)])
+            start += len(nodes)
+        return grouped
+
     def _nodes_now(self, nodes: Sequence[GraphNode]) -> list[NodeResult | Exception]:
-        """Several callers' single writes, each on its own: unguarded updates of one kind of
-        record go 200 a call through sObject Collections (``allOrNone`` false), the rest as
-        independent subrequests of ``composite`` calls of 25."""
+        """Independent writes, each on its own: unguarded updates by id and creates of one kind
+        of record go 200 a call through sObject Collections (``allOrNone`` false), the rest as
+        subrequests of ``composite`` calls of 25 (``allOrNone`` false; one alone as itself)."""
         if len(nodes) == 1:
-            return [self._send_node(nodes[0])]
+            return [self._answered(nodes[0])]
         answers: dict[int, NodeResult | Exception] = {}
-        for sobject, listed in _record_updates(nodes).items():
-            records = [{"Id": record_id, **(nodes[n].body or {})} for n, record_id in listed]
-            results = self.update_many(sobject, records)
-            for (n, _), result in zip(listed, results, strict=True):
-                error = result.error()
-                answers[n] = error or NodeResult(nodes[n].reference_id, 204, None, None)
+        for (method, sobject), listed in _collection_writes(nodes).items():
+            records = [
+                {"Id": record_id, **(nodes[n].body or {})}
+                if record_id
+                else dict(nodes[n].body or {})
+                for n, record_id in listed
+            ]
+            many = self.update_many if method == "PATCH" else self.create_many
+            for (n, _), result in zip(listed, many(sobject, records), strict=True):
+                made: dict[str, Any] | None = None
+                if method == "POST":
+                    made = {"id": result.id, "success": True, "errors": []}
+                status = 204 if made is None else 201
+                answers[n] = result.error() or NodeResult(nodes[n].reference_id, status, made, None)
         rest = [n for n in range(len(nodes)) if n not in answers]
         for start in range(0, len(rest), COMPOSITE_LIMIT):
-            answers.update(
-                self._composed([(n, nodes[n]) for n in rest[start : start + COMPOSITE_LIMIT]])
-            )
+            chunk = rest[start : start + COMPOSITE_LIMIT]
+            answers.update(self._composed([(n, nodes[n]) for n in chunk]))
         return [answers[n] for n in range(len(nodes))]
+
+    def _answered(self, node: GraphNode) -> NodeResult | Exception:
+        try:
+            return self._send_node(node)
+        except APIError as exc:
+            return exc
 
     def _composed(
         self, numbered: Sequence[tuple[int, GraphNode]]
     ) -> dict[int, NodeResult | Exception]:
-        """Independent single writes as the subrequests of one ``composite`` (one alone as
-        itself)."""
+        """Independent writes as the subrequests of one ``composite`` (one alone as itself)."""
         if len(numbered) == 1:
             n, node = numbered[0]
-            return {n: self._send_node(node)}
+            return {n: self._answered(node)}
         named = [replace(node, reference_id=f"w{n}") for n, node in numbered]
         results = {str(r.reference_id): r for r in self.composite(named, all_or_none=False)}
         answers: dict[int, NodeResult | Exception] = {}
@@ -590,21 +626,28 @@ def _pack(pending: Sequence[int], asked: Sequence[Sequence[GraphNode]]) -> list[
     return batch
 
 
-_RECORD_PATH = re.compile(r"^(?:/services/data/v[0-9.]+/)?sobjects/(\w+)/([a-zA-Z0-9]{15,18})$")
+_RECORD_PATH = re.compile(
+    r"^(?:/services/data/v[0-9.]+/)?sobjects/(\w+)(?:/([a-zA-Z0-9]{15,18}))?$"
+)
 
 
-def _record_updates(nodes: Sequence[GraphNode]) -> dict[str, list[tuple[int, str]]]:
-    """The unguarded updates of one record by id (no header, no ``@{ref.id}``) among
-    ``nodes``, by sObject type, when at least two of a type can share a collections call; each
-    record once (a second write of it keeps its own subrequest, in order)."""
-    found: dict[str, list[tuple[int, str]]] = {}
+def _collection_writes(
+    nodes: Sequence[GraphNode],
+) -> dict[tuple[str, str], list[tuple[int, str | None]]]:
+    """The unguarded writes among ``nodes`` (no header, no ``@{ref.id}``) that sObject
+    Collections can carry: updates of one record by id (each record once; a second write of it
+    keeps its own subrequest) and creates, by method and sObject type, when at least two of a
+    kind can share a call."""
+    found: dict[tuple[str, str], list[tuple[int, str | None]]] = {}
     seen: set[str] = set()
     for n, node in enumerate(nodes):
         match = _RECORD_PATH.match(node.path)
-        if node.method != "PATCH" or node.headers or match is None:
+        if match is None or node.headers or REFERENCE.search(str(node.body)):
             continue
-        if REFERENCE.search(str(node.body)) or match[2] in seen:
-            continue
-        seen.add(match[2])
-        found.setdefault(match[1], []).append((n, match[2]))
-    return {sobject: listed for sobject, listed in found.items() if len(listed) > 1}
+        sobject, record_id = match[1], match[2]
+        if node.method == "PATCH" and record_id and record_id not in seen:
+            seen.add(record_id)
+            found.setdefault(("PATCH", sobject), []).append((n, record_id))
+        elif node.method == "POST" and record_id is None:
+            found.setdefault(("POST", sobject), []).append((n, None))
+    return {kind: listed for kind, listed in found.items() if len(listed) > 1}

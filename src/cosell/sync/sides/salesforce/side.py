@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cosell.clients.salesforce import SalesforceClient
-from cosell.clients.salesforce_composite import NodeResult
+from cosell.clients.salesforce_composite import REFERENCE, NodeResult
 from cosell.clients.soql import soql_literal
 from cosell.errors import APIError, NotFound
 from cosell.sync.core.contacts import CONTACT_FIELDS
@@ -273,9 +273,29 @@ class CrmSide:
             # cosell's own fields alone: nobody's edit can be overwritten, so no guard, and
             # the write shares a collections call with other records' (see send_node)
             work.nodes[0] = replace(work.nodes[0], headers=None)
-        results = send_composite(self.client, work)
+        results = self._send(work, record.id)
         self._remember_note(record.id, write, note, results)
         return True
+
+    def _send(self, work: Work, opportunity_id: str) -> dict[str, NodeResult]:
+        """An update's writes: one all-or-none ``composite``, or, when many workers' writes are
+        gathered (a backfill) and the guarded opportunity update comes first with only
+        independent related-row writes after it, the update first (shared with other records'
+        guarded updates, 25 a call) and then, once it landed, the rows (shared collections
+        calls of 200). A lost race still writes nothing; a row that fails after the update is
+        raised, and the next round writes it again."""
+        first, rest = work.nodes[0], work.nodes[1:]
+        opportunity = f"sobjects/Opportunity/{opportunity_id}"
+        split = self.client.coalesces and bool(first.headers) and first.path == opportunity
+        if not split or not rest or any(n.headers or REFERENCE.search(str(n)) for n in rest):
+            return send_composite(self.client, work)
+        done = {first.reference_id: self.client.send_node(first)}
+        answers = self.client.send_nodes(rest)
+        failed = next((a for a in answers if isinstance(a, Exception)), None)
+        if failed is not None:
+            raise failed
+        done.update({str(a.reference_id): a for a in answers if not isinstance(a, Exception)})
+        return done
 
     def create(
         self,
