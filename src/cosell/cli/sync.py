@@ -113,7 +113,7 @@ def _run_with_progress(
 
 
 def backfill_workers(settings: Settings) -> int:
-    """Records worked on at once: a page's worth on Salesforce, whose creates, reads and guarded
+    """Records worked on at once: a batch's worth on Salesforce, whose creates, reads and guarded
     writes go in shared requests; ``service.workers`` on HubSpot, where more at once would only
     meet its ten-second and search rate limits sooner."""
     if settings.sync.crm == "salesforce":

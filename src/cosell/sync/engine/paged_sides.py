@@ -3,8 +3,9 @@ again record by record.
 
 A Partner Center page of 100 referrals is whole referrals, so the first read of each referral
 in a reconcile is served from the page (later reads, after a write, go to the API as usual).
-An opportunity lookup by referral id for the whole page is one SOQL ``IN`` query instead of one
-query per referral. Everything else passes through to the wrapped side unchanged.
+The opportunity lookups by referral id of a batch and its customers' account candidates are a
+few SOQL queries, made together in one ``composite`` call on Salesforce, instead of queries per
+referral. Everything else passes through to the wrapped side unchanged.
 """
 
 from __future__ import annotations
