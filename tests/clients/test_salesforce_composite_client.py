@@ -364,16 +364,21 @@ def guarded_work(account_id: str, guard: str, n: int) -> list[GraphNode]:
     ]
 
 
-def test_a_coalescing_client_sends_concurrent_works_in_one_all_or_none_composite() -> None:
+def concurrent_works(count: int) -> tuple[Org, list[str], list[Any]]:
+    """``count`` accounts, then a guarded work on each from as many concurrent workers."""
     org = Org()
-    ids = [org.client.create("Account", {"Name": f"Account {n}"}) for n in range(3)]
+    ids = [org.client.create("Account", {"Name": f"Account {n}"}) for n in range(count)]
     guard = format_datetime(datetime.now(UTC) + timedelta(days=1), usegmt=True)
-    client = org.client.coalescing(3, linger=30.0)
+    client = org.client.coalescing(count, linger=30.0)
     org.requests.clear()
-
     answers = concurrently(
-        [lambda n=n: client.send_work(guarded_work(ids[n], guard, n)) for n in range(3)]
+        [lambda n=n: client.send_work(guarded_work(ids[n], guard, n)) for n in range(count)]
     )
+    return org, ids, answers
+
+
+def test_a_coalescing_client_sends_concurrent_works_in_one_all_or_none_composite() -> None:
+    org, ids, answers = concurrent_works(3)
 
     assert org.sent("/composite") == 1
     for n, results in enumerate(answers):
@@ -386,15 +391,7 @@ def test_a_coalescing_client_sends_concurrent_works_in_one_all_or_none_composite
 def test_many_concurrent_works_fill_each_composite_to_its_25_subrequests() -> None:
     """Thirty works of two writes each: three requests (12, 12 and 6 works), not a request per
     25 works gathered (12 + 12 + 1 each)."""
-    org = Org()
-    ids = [org.client.create("Account", {"Name": f"Account {n}"}) for n in range(30)]
-    guard = format_datetime(datetime.now(UTC) + timedelta(days=1), usegmt=True)
-    client = org.client.coalescing(30, linger=30.0)
-    org.requests.clear()
-
-    answers = concurrently(
-        [lambda n=n: client.send_work(guarded_work(ids[n], guard, n)) for n in range(30)]
-    )
+    org, _, answers = concurrent_works(30)
 
     assert org.sent("/composite") == 3
     assert all([r.status for r in results] == [201, 204] for results in answers)

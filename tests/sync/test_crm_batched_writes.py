@@ -15,6 +15,7 @@ from cosell.clients.coalesce import Room
 from cosell.clients.salesforce_errors import RecordRejected
 from cosell.errors import StaleWrite
 from cosell.sync.core.records import CrmWrite
+from cosell.sync.sides.crm_record import CrmRecord
 
 CONTACTS = [
     {"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"},
@@ -53,6 +54,18 @@ def refuse_contact(world: World, email: str) -> None:
 
 def count(world: World, sobject: str) -> int:
     return len(world.query(f"SELECT Id FROM {sobject}"))  # noqa: S608
+
+
+def synced_record(world: World) -> CrmRecord:
+    """A shared referral synced to its opportunity, read back."""
+    rid = share(world)
+    world.sync(f"referral:{rid}")
+    world.sync(f"referral:{rid}")
+    opp_id = world.engine.crm.find_by_referral(rid)
+    assert opp_id is not None
+    record = world.engine.crm.read(opp_id)
+    assert record is not None
+    return record
 
 
 def test_a_create_is_one_graph_holding_account_contacts_opportunity_roles_rows_and_note(
@@ -103,14 +116,9 @@ def test_a_refused_contact_rolls_the_whole_create_back_and_is_a_refusal_naming_t
 def test_an_update_of_fields_and_rows_is_one_call_and_a_lost_race_writes_nothing(
     world: World,
 ) -> None:
-    rid = share(world)
-    world.sync(f"referral:{rid}")
-    world.sync(f"referral:{rid}")
-    opp_id = world.engine.crm.find_by_referral(rid)
-    assert opp_id is not None
     crm = world.engine.crm
-    record = crm.read(opp_id)
-    assert record is not None
+    record = synced_record(world)
+    opp_id = record.id
     members = [
         {"FirstName": "Rui", "LastName": "Costa", "Email": "rui@fabrikam.example"},
         {"FirstName": "Ana", "LastName": "Lima", "Email": "ana@fabrikam.example"},
@@ -181,14 +189,9 @@ def test_a_write_of_cosells_own_fields_alone_is_unguarded_and_a_mapped_field_kee
     """Sync status and audit are written by cosell only: a write of them alone cannot overwrite
     anybody's edit, so a seller's edit made since the read does not refuse it (and it can share
     a collections call); a mapped field written with them is still refused (412)."""
-    rid = share(world)
-    world.sync(f"referral:{rid}")
-    world.sync(f"referral:{rid}")
-    opp_id = world.engine.crm.find_by_referral(rid)
-    assert opp_id is not None
     crm = world.engine.crm
-    record = crm.read(opp_id)
-    assert record is not None
+    record = synced_record(world)
+    opp_id = record.id
     names = world.engine.schema.names
     assert names.status_field is not None
     assert names.audit_field is not None
