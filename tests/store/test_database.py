@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -51,3 +53,28 @@ def test_sqlite_store_creates_its_state_directory(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/state/nested/cosell.db"
     Store.open(url).close()
     assert (tmp_path / "state" / "nested" / "cosell.db").is_file()
+
+
+def test_sqlite_reads_do_not_wait_for_a_writer(tmp_path: Path) -> None:
+    """A store read while another connection holds the write lock answers from its WAL
+    snapshot at once; a transaction that writes still queues for the lock (``BEGIN
+    IMMEDIATE``). A backfill's many workers read links all the time: behind the writers, each
+    read waited for every commit before it."""
+    store = Store.open(f"sqlite:///{tmp_path / 'cosell.db'}")
+    tenant = store.ensure_tenant("acme")
+    answered = threading.Event()
+    found: list[object] = []
+
+    def read() -> None:
+        found.append(store.link_by_referral(tenant, "r-1"))
+        found.append(store.get_cursor(tenant, "backfill"))
+        answered.set()
+
+    with store.engine.begin() as writer:  # BEGIN IMMEDIATE: the write lock, held
+        writer.execute(sa.text("UPDATE tenants SET name = name"))
+        reader = threading.Thread(target=read)
+        reader.start()
+        assert answered.wait(timeout=10)  # the old reads waited out the 30 s busy timeout
+    reader.join()
+    assert found == [None, None]
+    store.close()

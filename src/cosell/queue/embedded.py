@@ -149,7 +149,7 @@ class EmbeddedQueue:
 
     def queued(self, tenant: TenantId) -> list[QueuedKey]:
         """``tenant``'s keys still in the queue: waiting, or leased by any worker of any process."""
-        with self._store.engine.connect() as conn:
+        with self._store.reading() as conn:
             return jobs.queued(conn, tenant)
 
     def holds(self, entry: QueuedKey) -> bool:

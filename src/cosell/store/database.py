@@ -19,6 +19,10 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 _PG_MIGRATION_LOCK = 0x636F73656C6C
 
 
+READ_ONLY = "cosell_reads_only"
+"""Execution option of a connection whose transaction only reads (see ``Store.reading``)."""
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout, foreign keys and write locks."""
     if url.startswith("sqlite"):
@@ -50,8 +54,10 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        # Writers queue on the busy timeout up front instead of failing a lock upgrade mid-way.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers queue on the busy timeout up front instead of failing a lock upgrade mid-way;
+        # a transaction that only reads (Store.reading) reads its WAL snapshot without waiting.
+        reads_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
     return engine
 

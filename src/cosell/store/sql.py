@@ -16,7 +16,7 @@ from cosell.clock import Clock, SystemClock
 from cosell.store import alerts, conflicts, jobs, ledger, links
 from cosell.store import audit as audit_rows
 from cosell.store.alerts import Alert, StoredAlert
-from cosell.store.database import make_engine, upgrade_to_head
+from cosell.store.database import READ_ONLY, make_engine, upgrade_to_head
 from cosell.store.records import (
     AuditEntry,
     AuditRecord,
@@ -76,6 +76,17 @@ class Store:
         with self._engine.begin() as conn:
             yield conn
 
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A transaction that only reads: on SQLite a deferred one, which in WAL mode neither
+        takes nor waits for the write lock (``BEGIN IMMEDIATE`` is for writers, see
+        :func:`cosell.store.database.make_engine`)."""
+        handback.checkpoint("a store read")
+        with self._engine.connect() as conn:
+            conn.execution_options(**{READ_ONLY: True})
+            with conn.begin():
+                yield conn
+
     def _now(self) -> datetime:
         return self.clock.now()
 
@@ -92,17 +103,17 @@ class Store:
     # --- links -----------------------------------------------------------------------------------
 
     def link_by_referral(self, tenant: TenantId, referral_id: str) -> Link | None:
-        with self._tx() as conn:
+        with self.reading() as conn:
             return links.by_column(conn, tenant, "referral_id", referral_id)
 
     def link_by_opportunity(self, tenant: TenantId, opportunity_id: str) -> Link | None:
-        with self._tx() as conn:
+        with self.reading() as conn:
             return links.by_column(conn, tenant, "opportunity_id", opportunity_id)
 
     def last_link_id(self, tenant: TenantId) -> int:
         """The highest link id of ``tenant`` (0 with none): links made later have higher ones."""
         stmt = sa.select(sa.func.max(links_table.c.id)).where(links_table.c.tenant_id == tenant)
-        with self._tx() as conn:
+        with self.reading() as conn:
             found = conn.execute(stmt).scalar_one_or_none()
         return int(found or 0)
 
@@ -137,16 +148,16 @@ class Store:
 
     def ledger(self, tenant: TenantId) -> list[LedgerRow]:
         """Every record the tenant's connector has seen, with its state."""
-        with self._tx() as conn:
+        with self.reading() as conn:
             return ledger.all_of(conn, tenant)
 
     def ledger_for(self, tenant: TenantId, record_id: str) -> LedgerRow | None:
         """The ledger row of a referral or opportunity id."""
-        with self._tx() as conn:
+        with self.reading() as conn:
             return ledger.for_record(conn, tenant, record_id)
 
     def ledger_counts(self, tenant: TenantId) -> dict[str, int]:
-        with self._tx() as conn:
+        with self.reading() as conn:
             return ledger.counts(conn, tenant)
 
     # --- cursors ---------------------------------------------------------------------------------
@@ -155,7 +166,7 @@ class Store:
         stmt = sa.select(cursors.c.value).where(
             cursors.c.tenant_id == tenant, cursors.c.name == name
         )
-        with self._tx() as conn:
+        with self.reading() as conn:
             value: str | None = conn.execute(stmt).scalar_one_or_none()
         return value
 
@@ -181,11 +192,11 @@ class Store:
 
     def audit_for(self, tenant: TenantId, record_id: str, limit: int = 200) -> list[AuditRecord]:
         """Audit rows about a referral or an opportunity id, newest first."""
-        with self._tx() as conn:
+        with self.reading() as conn:
             return audit_rows.for_record(conn, tenant, record_id, limit)
 
     def recent_audit(self, tenant: TenantId, limit: int = 50) -> list[AuditRecord]:
-        with self._tx() as conn:
+        with self.reading() as conn:
             return audit_rows.recent(conn, tenant, limit)
 
     # --- queue -----------------------------------------------------------------------------------
@@ -251,7 +262,7 @@ class Store:
 
     def next_due(self) -> datetime | None:
         """When the next key becomes claimable, if any is queued."""
-        with self._tx() as conn:
+        with self.reading() as conn:
             return jobs.next_due(conn)
 
     # --- dead letters ----------------------------------------------------------------------------
@@ -260,14 +271,14 @@ class Store:
         """The tenant's dead letters, newest first (at most ``limit``)."""
         stmt = sa.select(dead_letters).where(dead_letters.c.tenant_id == tenant)
         stmt = stmt.order_by(dead_letters.c.failed_at.desc()).limit(limit)
-        with self._tx() as conn:
+        with self.reading() as conn:
             rows = conn.execute(stmt).mappings().all()
         return [_dead_letter(row) for row in rows]
 
     def dead_letter_for(self, tenant: TenantId, key: str) -> DeadLetter | None:
         """The dead letter of one key, if it has one."""
         where = sa.and_(dead_letters.c.tenant_id == tenant, dead_letters.c.key == key)
-        with self._tx() as conn:
+        with self.reading() as conn:
             row = conn.execute(sa.select(dead_letters).where(where)).mappings().first()
         return None if row is None else _dead_letter(row)
 
@@ -298,7 +309,7 @@ class Store:
     def conflicts(
         self, tenant: TenantId, state: ConflictState | None = "open"
     ) -> list[FieldConflict]:
-        with self._tx() as conn:
+        with self.reading() as conn:
             return conflicts.listed(conn, tenant, state)
 
     def resolve_conflict(self, tenant: TenantId, conflict_id: int, resolution: str) -> bool:
