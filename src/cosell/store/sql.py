@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,12 @@ class Store:
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self._engine = engine
         self.clock = clock
+        self._writers: AbstractContextManager[Any] = (
+            threading.RLock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
+        """SQLite has one writer at a time: this process' writers take turns on a lock, woken
+        as soon as it is free, instead of polling the database's lock in SQLite's busy handler
+        (sleeps of up to 100 ms) and colliding again. Other processes still wait on it there."""
 
     @classmethod
     def open(cls, url: str, *, clock: Clock | None = None) -> Store:
@@ -73,7 +80,7 @@ class Store:
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
         handback.checkpoint("a store transaction")
-        with self._engine.begin() as conn:
+        with self._writers, self._engine.begin() as conn:
             yield conn
 
     @contextmanager
