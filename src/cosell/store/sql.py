@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from cosell.store.records import (
 from cosell.store.schema import conflicts as conflicts_table
 from cosell.store.schema import cursors, dead_letters, queue, tenants
 from cosell.store.schema import links as links_table
+from cosell.store.turns import WriterTurns
 
 DB_FILENAME = "cosell.db"
 ENQUEUE_BATCH = 500
@@ -56,12 +56,9 @@ class Store:
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self._engine = engine
         self.clock = clock
-        self._writers: AbstractContextManager[Any] = (
-            threading.RLock() if engine.dialect.name == "sqlite" else nullcontext()
-        )
-        """SQLite has one writer at a time: this process' writers take turns on a lock, woken
-        as soon as it is free, instead of polling the database's lock in SQLite's busy handler
-        (sleeps of up to 100 ms) and colliding again. Other processes still wait on it there."""
+        self._turns = WriterTurns() if engine.dialect.name == "sqlite" else None
+        """SQLite has one writer at a time: this process' writers take turns (see
+        :mod:`cosell.store.turns`); other processes still wait in SQLite's busy handler."""
 
     @classmethod
     def open(cls, url: str, *, clock: Clock | None = None) -> Store:
@@ -78,9 +75,10 @@ class Store:
         self._engine.dispose()
 
     @contextmanager
-    def _tx(self) -> Iterator[Connection]:
+    def _tx(self, *, urgent: bool = False) -> Iterator[Connection]:
         handback.checkpoint("a store transaction")
-        with self._writers, self._engine.begin() as conn:
+        turn = self._turns.turn(urgent=urgent) if self._turns is not None else nullcontext()
+        with turn, self._engine.begin() as conn:
             yield conn
 
     @contextmanager
@@ -239,7 +237,7 @@ class Store:
     ) -> list[Job]:
         """Lease up to ``limit`` due keys, none of ``skip_tenants``; a key is never leased twice
         at once."""
-        with self._tx() as conn:
+        with self._tx(urgent=True) as conn:
             return jobs.claim(conn, owner, now, lease_seconds, limit, skip_tenants)
 
     def complete(self, job: Job) -> bool:
