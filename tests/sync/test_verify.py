@@ -3,16 +3,16 @@ the mapping, repaired where the rules allow, recorded, and checked a few pairs a
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from engine_world import World
 
 from cosell.operations import verify
 from cosell.operations.verify import BudgetedVerify, Verifier, reconcile_now
 from cosell.store import drift as marks
-from cosell.store.records import Link, LinkUpdate
+from cosell.store.records import LinkedPair, LinkUpdate
 from cosell.sync.core.plan import NOT_SYNCABLE, ON_HOLD
 from cosell.sync.sides.salesforce import side as salesforce_side
 
@@ -63,7 +63,7 @@ def verifier(world: World) -> Verifier:
     return Verifier(world.engine, world.clock)
 
 
-def only(world: World) -> Link:
+def only(world: World) -> LinkedPair:
     [link] = verifier(world).pairs()
     return link
 
@@ -108,7 +108,7 @@ def test_drift_is_found_when_the_stored_base_claims_agreement(world: World) -> N
     """The store says both sides hold the new value; only Partner Center does."""
     rid, _ = accepted(world)
     world.microsoft_update(rid, details={"dealValue": 77000})
-    link = only(world)
+    link = world.link_for(only(world).opportunity_id or "")
     lying = {**link.base, "deal_value": "77000.00"}
     world.store.commit_sync(world.tenant, LinkUpdate(link_id=link.id, base=lying), [])
 
@@ -226,7 +226,7 @@ def test_the_budgeted_check_rotates_through_the_pairs(world: World) -> None:
             seen.append([link.id for link in links])
             return super().run(links, **kwargs)
 
-    queued: list[Link] = []
+    queued: list[LinkedPair] = []
     look = BudgetedVerify(
         Recording(world.engine, world.clock), lambda link: bool(queued.append(link)), 2
     )
@@ -271,8 +271,8 @@ def test_a_pair_whose_link_is_replaced_reads_the_new_one(world: World) -> None:
     """The store's link is only the pair's ids: the values come from the two sides."""
     _, opp_id = accepted(world)
     link = only(world)
-    forged = replace(link, base={})
-    check = verifier(world).check(forged)
+    world.store.commit_sync(world.tenant, LinkUpdate(link_id=link.id, base={}), [])
+    check = verifier(world).check(link)
     assert check.state == "agrees"
     assert check.opportunity_id == opp_id
 
@@ -351,3 +351,57 @@ def test_pairs_fewer_than_listing_pages_read_their_referrals_one_by_one(
     # the first page says how many there are (212: three pages for two pairs): the two are
     # read on their own, the rest of the listing is not read
     assert pc_reads(world) == {LISTING: 1, ONE: 2}
+
+
+def test_a_check_reads_the_drift_marks_once_and_writes_only_where_a_mark_changes(
+    world: World,
+) -> None:
+    """A pair that agrees and carries no mark costs the store nothing: the marks are read once a
+    run, not once a pair, and a mark is deleted only where there is one."""
+    pairs = [accepted(world, f"Fabrikam platform {n}") for n in range(4)]
+    world.edit(pairs[2][1], Amount=12345)
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "cursors" in statement:
+            statements.append(" ".join(statement.split()[:2]).upper())
+
+    sa.event.listen(world.store.engine, "before_cursor_execute", seen)
+    try:
+        first = verifier(world).run(verifier(world).pairs())
+        reads, writes = _split(statements)
+        assert [fields(c) for c in first.pairs] == [set(), set(), {"deal_value"}, set()]
+        assert len(reads) == 2  # parked loops and drift marks, once a run (marks: once a pair)
+        assert writes  # the new mark
+        assert not any(w.startswith("DELETE") for w in writes)  # (was one a pair)
+
+        world.edit(pairs[2][1], Amount=48000)
+        statements.clear()
+        again = verifier(world).run(verifier(world).pairs())
+        reads, writes = _split(statements)
+        assert again.ok
+        assert len(reads) == 2
+        assert writes == ["DELETE FROM"]  # the one mark there was (was a DELETE a pair)
+    finally:
+        sa.event.remove(world.store.engine, "before_cursor_execute", seen)
+    assert marks.flags(world.store, world.tenant) == {}
+
+
+def _split(statements: list[str]) -> tuple[list[str], list[str]]:
+    reads = [s for s in statements if s.startswith("SELECT")]
+    return reads, [s for s in statements if not s.startswith("SELECT")]
+
+
+def test_a_report_of_only_the_pairs_worth_a_look_still_counts_them_all(world: World) -> None:
+    """``cosell sync`` checks every pair after its pass and prints the ones that disagree: its
+    report keeps those, and counts the rest, instead of holding every pair's result."""
+    pairs = [accepted(world, f"Fabrikam platform {n}") for n in range(4)]
+    world.edit(pairs[1][1], Amount=12345)
+
+    report = verifier(world).run(verifier(world).pairs(), every_pair=False)
+
+    assert [c.opportunity_id for c in report.pairs] == [pairs[1][1]]
+    assert not report.ok
+    assert report.summary() == (
+        "pairs: 4, agrees: 3, held: 0, drift: 1, missing: 0, unreadable: 0, parked: 0, repaired: 0"
+    )

@@ -35,7 +35,9 @@ def verify_command(
     try:
         verifier = Verifier(wiring.engine, deps.clock)
         repair = None if no_repair else reconcile_now(wiring.engine)
-        report = verifier.run(verifier.pairs(), repair=repair, record=not no_repair)
+        report = verifier.run(
+            verifier.pairs(), repair=repair, record=not no_repair, every_pair=as_json or show_all
+        )
     except CosellError as exc:
         fail(str(exc), 1)
     finally:

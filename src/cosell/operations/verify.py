@@ -36,7 +36,7 @@ from cosell.errors import CosellError, RetryableError
 from cosell.queue.protocol import WorkQueue, queue_key
 from cosell.store import drift as marks
 from cosell.store import watch
-from cosell.store.records import AuditEntry, Link, TenantId
+from cosell.store.records import AuditEntry, LinkedPair, TenantId
 from cosell.store.sql import Store
 from cosell.sync.core import name_marker, solutions, team
 from cosell.sync.core.drift import Comparison, FieldDrift, HeldField, compare
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 PairState = Literal["agrees", "held", "drift", "missing", "unreadable", "parked"]
+DISAGREEING: tuple[PairState, ...] = ("drift", "unreadable", "parked")
 SOLUTION_ROWS = "solutions (related list vs Products__c)"
 
 
@@ -89,7 +90,7 @@ class PairCheck:
     @property
     def disagrees(self) -> bool:
         """Drift no rule explains, or a pair that could not be read (so not shown to agree)."""
-        return self.state in ("drift", "unreadable", "parked")
+        return self.state in DISAGREEING
 
     def lines(self) -> list[str]:
         """Human-readable lines: the pair, then one per field."""
@@ -125,16 +126,32 @@ class PairCheck:
 
 @dataclass
 class VerifyReport:
-    """Every pair a verify run looked at."""
+    """What a verify run found: a count of its pairs by state, and the pairs themselves (with
+    ``every_pair`` False, only those worth a look: not agreeing, or repaired; a check of a
+    hundred thousand pairs keeps the few that need a person, not all of them)."""
 
+    every_pair: bool = True
     pairs: list[PairCheck] = field(default_factory=list)
+    counts: dict[PairState, int] = field(default_factory=dict)
+    repaired: int = 0
+    """Pairs that drifted and agree after the repair."""
+
+    def add(self, check: PairCheck) -> None:
+        self.counts[check.state] = self.counts.get(check.state, 0) + 1
+        self.repaired += bool(check.repaired and not check.drift)
+        if self.every_pair or check.state != "agrees" or check.repaired:
+            self.pairs.append(check)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
 
     @property
     def ok(self) -> bool:
-        return not any(p.disagrees for p in self.pairs)
+        return not any(self.counts.get(state) for state in DISAGREEING)
 
     def count(self, state: PairState) -> int:
-        return sum(1 for p in self.pairs if p.state == state)
+        return self.counts.get(state, 0)
 
     def summary(self) -> str:
         states: tuple[PairState, ...] = (
@@ -146,11 +163,10 @@ class VerifyReport:
             "parked",
         )
         counts = ", ".join(f"{s}: {self.count(s)}" for s in states)
-        repaired = sum(1 for p in self.pairs if p.repaired and not p.drift)
-        return f"pairs: {len(self.pairs)}, {counts}, repaired: {repaired}"
+        return f"pairs: {self.total}, {counts}, repaired: {self.repaired}"
 
 
-Repair = Callable[[Link], bool]
+Repair = Callable[[LinkedPair], bool]
 """Reconciles a pair: at once (returns True, and the pair is checked again) or by putting its key
 on the queue (returns False: the next visit checks it)."""
 
@@ -172,6 +188,7 @@ class Verifier:
         self._primed: dict[str, CrmRecord] = {}
         self._pc_primed: dict[str, PcRecord] = {}
         self._users: frozenset[str] | None = None
+        self._marks: dict[int, dict[str, Any]] = {}
 
     @property
     def store(self) -> Store:
@@ -181,37 +198,40 @@ class Verifier:
     def tenant(self) -> TenantId:
         return self.engine.tenant
 
-    def pairs(self) -> list[Link]:
+    def pairs(self) -> list[LinkedPair]:
         return marks.linked_pairs(self.store, self.tenant)
 
     def run(
         self,
-        links: Iterable[Link],
+        links: Iterable[LinkedPair],
         *,
         repair: Repair | None = None,
         record: bool = True,
         confirm: bool = False,
+        every_pair: bool = True,
     ) -> VerifyReport:
         """Check each pair; repair drift (then check again) and record the outcome. With
         ``confirm``, new drift is audited only when the next visit sees it again (a pair read
-        while a reconcile of it runs may look drifted for a moment)."""
+        while a reconcile of it runs may look drifted for a moment). With ``every_pair`` False
+        the report keeps only the pairs worth a look (it counts them all)."""
         parked = self._parked()
         loops = watch.parked(self.store, self.tenant)
-        report = VerifyReport()
+        self._marks = marks.flags(self.store, self.tenant, unconfirmed=True) if record else {}
+        report = VerifyReport(every_pair)
         links, self._users = list(links), None
         for batch, referrals in self._batches(links, loops):
             self._pc_primed = referrals
             self._prime([link for link in batch if link.id not in loops])
             for link in batch:
                 self._visit(link, parked, loops, report, repair, record, confirm)
-        self._primed, self._pc_primed = {}, {}
+        self._primed, self._pc_primed, self._marks = {}, {}, {}
         order = {link.id: n for n, link in enumerate(links)}
         report.pairs.sort(key=lambda check: order.get(check.link_id, len(order)))
         return report
 
     def _batches(
-        self, links: Sequence[Link], loops: Mapping[int, Any]
-    ) -> Iterator[tuple[list[Link], dict[str, PcRecord]]]:
+        self, links: Sequence[LinkedPair], loops: Mapping[int, Any]
+    ) -> Iterator[tuple[list[LinkedPair], dict[str, PcRecord]]]:
         """The pairs in batches, each with the referrals already read for it. When there are
         more pairs to check than listing pages to read (the listing's ``@odata.count`` says
         how many), the referrals come from the listing, 100 a call, instead of one call each;
@@ -228,13 +248,15 @@ class Verifier:
         for start in range(0, len(rest), PRIME_BATCH):
             yield rest[start : start + PRIME_BATCH], {}
 
-    def _listed(self, wanted: dict[str, Link]) -> Iterator[tuple[list[Link], dict[str, PcRecord]]]:
+    def _listed(
+        self, wanted: dict[str, LinkedPair]
+    ) -> Iterator[tuple[list[LinkedPair], dict[str, PcRecord]]]:
         pages = self.engine.pc.client.list_pages()
         first = next(pages, None)
         if first is None:
             return
         cheaper = first.count is not None and math.ceil(first.count / LIST_PAGE) < len(wanted)
-        batch: list[Link] = []
+        batch: list[LinkedPair] = []
         found: dict[str, PcRecord] = {}
         for page in itertools.chain([first], pages if cheaper else []):
             listed = {r.id: pc_record(r.to_wire()) for r in page.referrals if r.id in wanted}
@@ -246,7 +268,7 @@ class Verifier:
         if batch:
             yield batch, found
 
-    def _prime(self, links: Sequence[Link]) -> None:
+    def _prime(self, links: Sequence[LinkedPair]) -> None:
         """Read the opportunities of ``links`` at once when the CRM can (many a query); each is
         used for its pair's first read, a re-check after a repair reads again. Pairs parked as
         loops are left out by the caller: they cost no call."""
@@ -255,7 +277,7 @@ class Verifier:
 
     def _visit(
         self,
-        link: Link,
+        link: LinkedPair,
         parked: dict[int, list[str]],
         loops: dict[int, dict[str, Any]],
         report: VerifyReport,
@@ -266,16 +288,16 @@ class Verifier:
         if link.id in loops:
             check = PairCheck(link.id, link.referral_id or "", link.opportunity_id or "")
             check.loop = str(loops[link.id].get("parked"))
-            report.pairs.append(check)
+            report.add(check)
             return
         check = self.check(link, parked.get(link.id, []))
         if (check.drift or check.held) and repair is not None:
             check = self._repaired(link, check, repair, parked.get(link.id, []))
         if record:
-            self.record(check, confirm=confirm)
-        report.pairs.append(check)
+            self._record(check, confirm=confirm)
+        report.add(check)
 
-    def check(self, link: Link, parked: Sequence[str] = ()) -> PairCheck:
+    def check(self, link: LinkedPair, parked: Sequence[str] = ()) -> PairCheck:
         """Read both sides of ``link`` now and compare them per the mapping."""
         check = PairCheck(link.id, link.referral_id or "", link.opportunity_id or "")
         try:
@@ -327,7 +349,7 @@ class Verifier:
         return compare(pc_values, crm_values, mapping, sync_enabled=enabled, crm_extra=extra)
 
     def _repaired(
-        self, link: Link, first: PairCheck, repair: Repair, parked: Sequence[str]
+        self, link: LinkedPair, first: PairCheck, repair: Repair, parked: Sequence[str]
     ) -> PairCheck:
         try:
             if not repair(link):
@@ -346,16 +368,18 @@ class Verifier:
             parked.setdefault(conflict.link_id, []).append(conflict.field)
         return parked
 
-    def record(self, check: PairCheck, *, confirm: bool = False) -> None:
+    def _record(self, check: PairCheck, *, confirm: bool = False) -> None:
         """Audit a drifted pair once per distinct drift and mark it; clear the mark once it
         agrees. Nothing is written for a pair that stays as it was. With ``confirm`` a new drift
         is first marked as seen once, and audited when seen again."""
         store, tenant = self.store, self.tenant
         if check.state == "unreadable":
             return
-        known = marks.flags(store, tenant, unconfirmed=True).get(check.link_id)
+        known = self._marks.get(check.link_id)
         if not check.drift:
-            cleared = marks.clear(store, tenant, check.link_id) and _confirmed(known)
+            cleared = known is not None and marks.clear(store, tenant, check.link_id)
+            self._marks.pop(check.link_id, None)
+            cleared = cleared and _confirmed(known)
             if cleared or check.repaired:
                 self._audit(check, "drift repaired: the sides agree", check.repaired)
             return
@@ -366,6 +390,7 @@ class Verifier:
         sightings = 2 if same or not confirm else 1
         mark = {"fields": drift, "sightings": sightings, "at": _stamp(self.clock.now())}
         marks.flag(store, tenant, check.link_id, mark)
+        self._marks[check.link_id] = mark
         if sightings == 2:
             self._audit(check, "drift: the sides disagree", check.drift)
 
@@ -397,7 +422,7 @@ class Verifier:
 def reconcile_now(engine: Engine) -> Repair:
     """The repair of ``cosell verify``: reconcile the pair in this process."""
 
-    def repair(link: Link) -> bool:
+    def repair(link: LinkedPair) -> bool:
         engine.reconcile_key(queue_key("referral", link.referral_id or ""))
         return True
 
@@ -407,7 +432,7 @@ def reconcile_now(engine: Engine) -> Repair:
 def through_queue(queue: WorkQueue, tenant: TenantId) -> Repair:
     """The repair inside the service: the pair's key goes on the work queue."""
 
-    def repair(link: Link) -> bool:
+    def repair(link: LinkedPair) -> bool:
         queue.enqueue(tenant, queue_key("referral", link.referral_id or ""))
         return False
 

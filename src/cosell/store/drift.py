@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from cosell.store import links
-from cosell.store.records import Link, TenantId
+from cosell.store.records import LinkedPair, TenantId
 from cosell.store.schema import cursors
 from cosell.store.sql import Store
 
@@ -25,10 +25,10 @@ ROTATION = "verify:after"
 
 def linked_pairs(
     store: Store, tenant: TenantId, after: int = 0, limit: int | None = None
-) -> list[Link]:
-    """Linked pairs (both ids known) in link id order, from just after ``after``."""
-    with store.engine.begin() as conn:
-        return links.linked(conn, tenant, after, limit)
+) -> list[LinkedPair]:
+    """Linked pairs (both ids known) in link id order, from just after ``after``: their ids."""
+    with store.reading() as conn:
+        return links.linked_ids(conn, tenant, after, limit)
 
 
 def flag(store: Store, tenant: TenantId, link_id: int, summary: dict[str, Any]) -> None:
@@ -51,7 +51,7 @@ def flags(
     stmt = sa.select(cursors.c.name, cursors.c.value).where(
         cursors.c.tenant_id == tenant, cursors.c.name.like(f"{PREFIX}%")
     )
-    with store.engine.begin() as conn:
+    with store.reading() as conn:
         rows = conn.execute(stmt).all()
     marks = {int(name[len(PREFIX) :]): json.loads(value) for name, value in rows}
     if unconfirmed:

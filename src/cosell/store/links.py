@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from cosell.store.records import CreateIntent, Link, LinkUpdate, Side, TenantId
+from cosell.store.records import CreateIntent, Link, LinkedPair, LinkUpdate, Side, TenantId
 from cosell.store.schema import links
 
 _BY_COLUMN = {
@@ -134,6 +134,21 @@ def linked(
     if limit is not None:
         stmt = stmt.limit(limit)
     return [_link(row) for row in conn.execute(stmt).mappings()]
+
+
+def linked_ids(
+    conn: Connection, tenant: TenantId, after: int = 0, limit: int | None = None
+) -> list[LinkedPair]:
+    """As :func:`linked`, the ids alone."""
+    stmt = (
+        sa.select(links.c.id, links.c.referral_id, links.c.opportunity_id)
+        .where(links.c.tenant_id == tenant, links.c.id > after)
+        .where(links.c.referral_id.is_not(None), links.c.opportunity_id.is_not(None))
+        .order_by(links.c.id)
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [LinkedPair(row.id, row.referral_id, row.opportunity_id) for row in conn.execute(stmt)]
 
 
 def all_of(conn: Connection, tenant: TenantId) -> list[Link]:

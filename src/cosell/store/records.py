@@ -51,6 +51,17 @@ class Link:
     ``<signal>:<row id>`` (see :mod:`cosell.signals.related_rows`)."""
 
 
+@dataclass(frozen=True, slots=True)
+class LinkedPair:
+    """A link's ids alone: what a check of both sides needs to find the pair (a :class:`Link`
+    carries its base too, a few kilobytes each: a hundred thousand of them would not fit in
+    the memory a check of a hundred thousand pairs should take)."""
+
+    id: int
+    referral_id: str | None
+    opportunity_id: str | None
+
+
 @dataclass(frozen=True)
 class LinkUpdate:
     """What a reconcile learned about a link. ``None`` leaves a column unchanged.

@@ -46,7 +46,7 @@ def parked(store: Store, tenant: TenantId) -> dict[int, dict[str, Any]]:
     stmt = sa.select(cursors.c.name, cursors.c.value).where(
         cursors.c.tenant_id == tenant, cursors.c.name.like(f"{PREFIX}%")
     )
-    with store.engine.begin() as conn:
+    with store.reading() as conn:
         rows = conn.execute(stmt).all()
     found = {int(name[len(PREFIX) :]): json.loads(value) for name, value in rows}
     return {link: streak for link, streak in found.items() if streak.get("parked")}
