@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -217,3 +218,45 @@ def test_timestamps_come_back_aware_utc(store: Store) -> None:
     with store.engine.connect() as conn:
         count = conn.execute(sa.text("SELECT count(*) FROM links")).scalar_one()
     assert count == 1
+
+
+def test_calls_made_together_share_one_transaction(store: Store) -> None:
+    """Inside ``together`` the store's calls are one transaction: its reads see its writes,
+    others see none of them until the block ends, and then all of them."""
+    tenant = store.ensure_tenant("acme")
+    seen_outside: list[str | None] = []
+    with store.together():
+        store.set_cursor(tenant, "a", "1")
+        link = store.commit_sync(tenant, LinkUpdate(referral_id="r-1", base={"x": 1}), [])
+        assert store.get_cursor(tenant, "a") == "1"  # read inside: the block's own write
+        outside = threading.Thread(
+            target=lambda: seen_outside.append(store.get_cursor(tenant, "a"))
+        )
+        outside.start()
+        outside.join()
+    assert seen_outside == [None]  # committed only at the end of the block
+    assert store.get_cursor(tenant, "a") == "1"
+    assert store.link_by_referral(tenant, "r-1") == link
+
+
+def test_a_block_that_raises_writes_nothing_and_a_call_that_raises_undoes_only_itself(
+    store: Store,
+) -> None:
+    tenant = store.ensure_tenant("acme")
+
+    def stopped() -> None:
+        with store.together():
+            store.set_cursor(tenant, "a", "1")
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError):
+        stopped()
+    assert store.get_cursor(tenant, "a") is None
+
+    with store.together():
+        store.set_cursor(tenant, "b", "1")
+        with pytest.raises(sa.exc.IntegrityError):  # no link 999: the conflict row is refused
+            store.open_conflict(tenant, 999, "deal_value", 1, 2, 3)
+        store.set_cursor(tenant, "c", "1")
+    assert (store.get_cursor(tenant, "b"), store.get_cursor(tenant, "c")) == ("1", "1")
+    assert store.conflicts(tenant, "open") == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 from engine_world import PC_BASE, PC_CONFIG, SF_BASE, SF_CONFIG, START, World
 from starlette.testclient import TestClient
@@ -21,6 +23,7 @@ from cosell.clock import ManualClock
 from cosell.queue.protocol import queue_key
 from cosell.settings import load_settings
 from cosell.store import Job, Store, sqlite_url
+from cosell.store.database import READ_ONLY
 from cosell.sync.engine.full_sync import FullSync, Held
 
 HELP = "Customer technical architecture"
@@ -141,6 +144,36 @@ def test_a_pages_referrals_are_created_at_once_in_one_graph_request(
     assert 4 <= calls[f"GET {v}/query"] <= 5
     audits = [str(r["Audit__c"]) for r in world.query("SELECT Audit__c FROM Opportunity")]
     assert all("external_reference_id" in audit for audit in audits), audits
+
+
+def test_a_created_referral_takes_seven_store_write_transactions(
+    world: World, tmp_path: Path
+) -> None:
+    """SQLite has one writer at a time, so a backfill's pace is bounded by its write
+    transactions a record. Seven for a referral made an opportunity: the claim, the create
+    intent with the base it is made with, the create's commit, the base written ahead of the
+    Partner Center write-back and after it, what the round learnt (loop guard, link, audit,
+    ledger: one), the job's completion. A worker that finds nothing left to claim learns it
+    by a read (was eleven: the intent and its base, the round's end in four, an empty claim)."""
+    writes: list[str] = []
+
+    def began(conn: sa.Connection) -> None:
+        worker = threading.current_thread().name.startswith("cosell-drain-")
+        if worker and not conn.get_execution_options().get(READ_ONLY):
+            writes.append("write")
+
+    for n in range(30):
+        profile = {"name": f"Customer {n}", "address": {"country": "US"}}
+        world.share_referral(name=f"Deal {n}", customerProfile=profile)
+    sa.event.listen(sa.Engine, "begin", began)
+    try:
+        code, output = run_once(world, tmp_path)
+    finally:
+        sa.event.remove(sa.Engine, "begin", began)
+
+    assert code == 0, output
+    assert len(world.query("SELECT Id FROM Opportunity")) == 30
+    assert len(writes) == 7 * 30 + 1  # and the mapping, applied by the store's first reconcile
 
 
 def test_failures_exit_one_and_are_listed_with_their_reason(world: World, tmp_path: Path) -> None:

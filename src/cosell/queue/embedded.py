@@ -225,9 +225,10 @@ class EmbeddedQueue:
             threading.Thread(
                 target=self._drain_until,
                 args=(self._new_owner(), deadline, errors),
+                name=f"cosell-drain-{n}",
                 daemon=True,
             )
-            for _ in range(self._workers)
+            for n in range(self._workers)
         ]
         self._leases.start()
         for thread in threads:
@@ -284,9 +285,10 @@ class EmbeddedQueue:
         with self._claim_lock:
             slots = self._tenant_slots
             full = [t for t, n in self._tenant_busy.items() if slots is not None and n >= slots]
-            claimed = self._store.claim(
-                owner, self._clock.now(), self._lease_seconds, limit=1, skip_tenants=full
-            )
+            now = self._clock.now()
+            if not self._store.any_claimable(now, full):
+                return False  # learnt by a read: a claim is a write, and takes a writer's turn
+            claimed = self._store.claim(owner, now, self._lease_seconds, limit=1, skip_tenants=full)
             for job in claimed:
                 self._tenant_busy[job.tenant_id] += 1
         for job in claimed:

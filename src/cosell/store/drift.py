@@ -38,9 +38,7 @@ def flag(store: Store, tenant: TenantId, link_id: int, summary: dict[str, Any]) 
 
 def clear(store: Store, tenant: TenantId, link_id: int) -> bool:
     """Remove a pair's drift mark; True when there was one."""
-    where = sa.and_(cursors.c.tenant_id == tenant, cursors.c.name == f"{PREFIX}{link_id}")
-    with store.engine.begin() as conn:
-        return bool(conn.execute(sa.delete(cursors).where(where)).rowcount)
+    return store.delete_cursor(tenant, f"{PREFIX}{link_id}")
 
 
 def flags(

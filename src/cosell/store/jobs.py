@@ -64,6 +64,20 @@ def enqueue(
     conn.execute(stmt)
 
 
+def _free(now: datetime, skip_tenants: Collection[TenantId]) -> Any:
+    """Due rows nobody holds (or whose lease expired), none of ``skip_tenants``."""
+    free = sa.or_(queue.c.lease_until.is_(None), queue.c.lease_until < now)
+    if skip_tenants:
+        free = sa.and_(free, queue.c.tenant_id.not_in([int(t) for t in skip_tenants]))
+    return free
+
+
+def any_claimable(conn: Connection, now: datetime, skip_tenants: Collection[TenantId] = ()) -> bool:
+    """Whether :func:`claim` would lease anything now (a read: no lock taken)."""
+    stmt = sa.select(queue.c.id).where(queue.c.due_at <= now, _free(now, skip_tenants)).limit(1)
+    return conn.execute(stmt).first() is not None
+
+
 def claim(
     conn: Connection,
     owner: str,
@@ -74,9 +88,7 @@ def claim(
 ) -> list[Job]:
     """Lease up to ``limit`` due keys that nobody holds (or whose lease expired), none of a
     tenant in ``skip_tenants`` (those holding their share of the workers)."""
-    free = sa.or_(queue.c.lease_until.is_(None), queue.c.lease_until < now)
-    if skip_tenants:
-        free = sa.and_(free, queue.c.tenant_id.not_in([int(t) for t in skip_tenants]))
+    free = _free(now, skip_tenants)
     # A materialized CTE picks the rows exactly once: a plain `IN (subquery)` may be re-run by
     # PostgreSQL's planner, and with SKIP LOCKED each run can pick different rows.
     picked = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
@@ -50,7 +51,8 @@ class Store:
     """Links, base snapshots, cursors, audit, conflicts and the durable queue, per tenant.
 
     ``Store.open(url)`` migrates the schema to head. Every method runs in its own transaction;
-    ``commit_sync`` writes a link, its base, cursors and audit rows in one.
+    ``commit_sync`` writes a link, its base, cursors and audit rows in one, and
+    :meth:`together` makes one transaction of the calls made inside it.
     """
 
     def __init__(self, engine: Engine, clock: Clock) -> None:
@@ -59,6 +61,8 @@ class Store:
         self._turns = WriterTurns() if engine.dialect.name == "sqlite" else None
         """SQLite has one writer at a time: this process' writers take turns (see
         :mod:`cosell.store.turns`); other processes still wait in SQLite's busy handler."""
+        self._open = threading.local()
+        """The connection of this thread's :meth:`together` block, while one is open."""
 
     @classmethod
     def open(cls, url: str, *, clock: Clock | None = None) -> Store:
@@ -75,7 +79,30 @@ class Store:
         self._engine.dispose()
 
     @contextmanager
+    def together(self) -> Iterator[None]:
+        """The store calls this thread makes inside the block share one transaction: committed
+        together at its end, rolled back together if it raises. Each call still stands alone
+        inside it (a savepoint: one that raises undoes only its own writes), and reads see the
+        block's writes. For store work with no remote call in between (the block holds the
+        write lock throughout): on SQLite, where writers take turns, a reconcile's last few
+        writes then take one turn instead of one each."""
+        if getattr(self._open, "conn", None) is not None:
+            yield
+            return
+        with self._tx() as conn:
+            self._open.conn = conn
+            try:
+                yield
+            finally:
+                self._open.conn = None
+
+    @contextmanager
     def _tx(self, *, urgent: bool = False) -> Iterator[Connection]:
+        inside: Connection | None = getattr(self._open, "conn", None)
+        if inside is not None:
+            with inside.begin_nested():
+                yield inside
+            return
         handback.checkpoint("a store transaction")
         turn = self._turns.turn(urgent=urgent) if self._turns is not None else nullcontext()
         with turn, self._engine.begin() as conn:
@@ -86,6 +113,10 @@ class Store:
         """A transaction that only reads: on SQLite a deferred one, which in WAL mode neither
         takes nor waits for the write lock (``BEGIN IMMEDIATE`` is for writers, see
         :func:`cosell.store.database.make_engine`)."""
+        inside: Connection | None = getattr(self._open, "conn", None)
+        if inside is not None:  # the block's own writes are visible to its reads
+            yield inside
+            return
         handback.checkpoint("a store read")
         with self._engine.connect() as conn:
             conn.execution_options(**{READ_ONLY: True})
@@ -179,6 +210,12 @@ class Store:
         with self._tx() as conn:
             self._put_cursor(conn, tenant, name, value, self._now())
 
+    def delete_cursor(self, tenant: TenantId, name: str) -> bool:
+        """Delete a cursor; True when there was one."""
+        where = sa.and_(cursors.c.tenant_id == tenant, cursors.c.name == name)
+        with self._tx() as conn:
+            return bool(conn.execute(sa.delete(cursors).where(where)).rowcount)
+
     def _put_cursor(
         self, conn: Connection, tenant: TenantId, name: str, value: str, now: datetime
     ) -> None:
@@ -239,6 +276,12 @@ class Store:
         at once."""
         with self._tx(urgent=True) as conn:
             return jobs.claim(conn, owner, now, lease_seconds, limit, skip_tenants)
+
+    def any_claimable(self, now: datetime, skip_tenants: Collection[TenantId] = ()) -> bool:
+        """Whether :meth:`claim` would lease anything now: a read, so a worker that finds
+        nothing due takes no write turn to learn it."""
+        with self.reading() as conn:
+            return jobs.any_claimable(conn, now, skip_tenants)
 
     def complete(self, job: Job) -> bool:
         """The run succeeded. False when the lease had been lost to another worker."""

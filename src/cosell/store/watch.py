@@ -36,9 +36,7 @@ def save(store: Store, tenant: TenantId, link_id: int, streak: dict[str, Any]) -
 
 def clear(store: Store, tenant: TenantId, link_id: int) -> bool:
     """Forget the pair's streak (and its parking); True when there was one."""
-    where = sa.and_(cursors.c.tenant_id == tenant, cursors.c.name == f"{PREFIX}{link_id}")
-    with store.engine.begin() as conn:
-        return bool(conn.execute(sa.delete(cursors).where(where)).rowcount)
+    return store.delete_cursor(tenant, f"{PREFIX}{link_id}")
 
 
 def parked(store: Store, tenant: TenantId) -> dict[int, dict[str, Any]]:

@@ -299,10 +299,11 @@ class Reconcile:
             update = LedgerUpdate("conflict", pc.id, reason=reason, setting="cosell conflicts")
             self.ledger.put(update)
             return False
-        intent = ctx.store.record_create_intent(ctx.tenant, "crm", pc.id, f"referral:{pc.id}")
         rows = {n: v for n, v in decided.to_crm.items() if _is_row(n, v, self.mapping)}
         recorded = flight.creating(decided.new_base, rows)
-        ctx.store.commit_sync(ctx.tenant, LinkUpdate(link_id=intent.id, base=recorded), [])
+        with ctx.store.together():  # the intent and the base it will be created with
+            intent = ctx.store.record_create_intent(ctx.tenant, "crm", pc.id, f"referral:{pc.id}")
+            ctx.store.commit_sync(ctx.tenant, LinkUpdate(link_id=intent.id, base=recorded), [])
         write = related.with_note(ctx, to_crm_create(decided.to_crm, self.mapping), decided)
         write.solution_names.update(solutions.titles(pc.raw))
         if choice.account_id:
@@ -364,8 +365,29 @@ class Reconcile:
                 crm_wrote = self.ctx.crm.update(snap.crm, write, extra)
             related.mirror_notes(self.ctx, snap.crm.id, decided)
         pc_wrote = pc_after is not snap.pc
-        guard.after(_written(decided, pc_wrote, crm_wrote), wrote=pc_wrote or crm_wrote)
-        self.status.audit_left_out(pc_after, snap.crm.id)
+        with self.ctx.store.together():  # what this round learnt: one store transaction
+            guard.after(_written(decided, pc_wrote, crm_wrote), wrote=pc_wrote or crm_wrote)
+            self.status.audit_left_out(pc_after, snap.crm.id)
+            self._remember(decided, new_base, pc_after, notice, noticed)
+            if unready:
+                ids = (pc_after.id, snap.crm.id)
+                self.ledger.put(ledger_states.waiting(unready_fields, unready, *ids))
+            else:
+                self._settle(decided, pc_after, notice)
+        if unready:
+            raise NotReady(unready)
+
+    def _remember(
+        self,
+        decided: Plan,
+        new_base: dict[str, Value],
+        pc_after: PcRecord,
+        notice: AuditEntry | None,
+        noticed: bool,
+    ) -> None:
+        """The link after the writes: its base, versions and audit, when any of them moved."""
+        snap = self.snap
+        assert snap.crm is not None
         changed = not snap.linked or new_base != (snap.link.base if snap.link else None)
         changed = changed or self.wrote_ahead
         if changed or audit_trail.has_news(self.entries) or noticed:
@@ -378,11 +400,6 @@ class Reconcile:
             # Both sides agree with the base: remember the versions read (store only), so a
             # change signal about this very version can be told apart from a new change.
             self._commit(pc_after, snap.crm.id, new_base, [], snap.crm.modstamp)
-        if unready:
-            ids = (pc_after.id, snap.crm.id)
-            self.ledger.put(ledger_states.waiting(unready_fields, unready, *ids))
-            raise NotReady(unready)
-        self._settle(decided, pc_after, notice)
 
     def _settle(self, decided: Plan, pc: PcRecord, notice: AuditEntry | None) -> None:
         crm = self.snap.crm
