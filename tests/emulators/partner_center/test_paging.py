@@ -5,6 +5,7 @@ from pc_helpers import REFERRALS, create
 from starlette.testclient import TestClient
 
 from cosell.clock import ManualClock
+from cosell.emulators.partner_center.book import ReferralBook
 from cosell.emulators.partner_center.emulator import Emulator
 
 
@@ -101,3 +102,37 @@ def test_bad_query_is_invalid_request(
     response = client.get(REFERRALS, params=params, headers=auth)
     assert response.status_code == 400
     assert response.json()["error"]["target"] == target
+
+
+def test_pages_of_one_listing_are_sorted_once_until_a_write(
+    client: TestClient,
+    auth: dict[str, str],
+    many: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Paging through a listing sorts the referrals once, not once a page; a write between two
+    pages is seen by the next one (its order and its count)."""
+    sorted_by: list[str] = []
+    moment = ReferralBook._moment
+
+    def counted(book: ReferralBook, text: str) -> Any:
+        sorted_by.append(text)
+        return moment(book, text)
+
+    monkeypatch.setattr(ReferralBook, "_moment", counted)
+    url = f"{REFERRALS}?$orderby=updatedDateTime desc"
+    first = client.get(url, headers=auth).json()
+    second = client.get(first["@odata.nextLink"], headers=auth).json()
+    assert len(sorted_by) == len(many)  # one sort for both pages (was one a page)
+
+    touched = many[-1]["id"]
+    patched = client.patch(
+        f"{REFERRALS}/{touched}",
+        json=[{"op": "replace", "path": "/details/notes", "value": "edited"}],
+        headers={**auth, "If-Match": "*"},
+    )
+    assert patched.status_code == 204, patched.text
+    third = client.get(url, headers=auth).json()
+    assert len(sorted_by) == 2 * len(many)  # the write made the sorted listing stale
+    assert third["value"][0]["id"] == touched  # most recently updated first
+    assert [r["id"] for r in second["value"]][:1] == [many[-101]["id"]]

@@ -62,6 +62,10 @@ class ReferralBook:
         first use; an entry is checked against the referral when it comes due, so one a later
         write made stale (accepted, or a new expiration pushed beside it) is skipped."""
         self._moments: dict[str, datetime] = {}
+        self._writes = 0
+        """Referrals created or updated so far: a listing sorted before the last one is stale."""
+        self._listed: tuple[tuple[object, ...], list[dict[str, Any]]] | None = None
+        """The last listing selected (its key, then the referrals in order)."""
 
     @property
     def _items(self) -> dict[str, dict[str, Any]]:
@@ -75,11 +79,23 @@ class ReferralBook:
         return referral
 
     def select(
-        self, predicate: Callable[[Mapping[str, Any]], bool], order: tuple[str, bool]
+        self,
+        predicate: Callable[[Mapping[str, Any]], bool],
+        order: tuple[str, bool],
+        name: str | None = None,
     ) -> list[dict[str, Any]]:
+        """The referrals ``predicate`` keeps, in ``order``. With ``name`` (the ``$filter`` text
+        the predicate was made from), the same listing asked again with nothing written since,
+        as a caller paging through it does, is not filtered and sorted again: at 100,000
+        referrals that was a tenth of a second a page, a thousand pages a pass."""
         field, descending = order
+        key = (name, order, self._writes, id(self._items), len(self._items))
+        if name is not None and self._listed is not None and self._listed[0] == key:
+            return self._listed[1]
         found = [r for r in self._items.values() if predicate(r)]
         found.sort(key=lambda r: (self._moment(r[field]), r["id"]), reverse=descending)
+        if name is not None:
+            self._listed = (key, found)
         return found
 
     def _moment(self, text: str) -> datetime:
@@ -217,6 +233,7 @@ class ReferralBook:
 
     def _insert(self, referral: dict[str, Any], event: str) -> dict[str, Any]:
         self._stamp(referral)
+        self._writes += 1
         self._items[referral["id"]] = referral
         self._fire(event, referral)
         return referral
@@ -234,6 +251,7 @@ class ReferralBook:
         if after["status"] == "Closed":
             after["closedDateTime"] = format_time(self.host.clock.now())
         self._stamp(after)
+        self._writes += 1
         self._items[after["id"]] = after
         self._fire(event, after)
         return after

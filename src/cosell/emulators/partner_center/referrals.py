@@ -63,7 +63,7 @@ async def list_referrals(request: Request) -> Response:
     selection = _selection(params)
     with emulator.lock:
         emulator.referrals.expire_due()
-        found = emulator.referrals.select(predicate, order)
+        found = emulator.referrals.select(predicate, order, params.get("$filter") or "")
         body: dict[str, Any] = {
             "@odata.context": _context(emulator, selection),
             "@odata.count": len(found),
