@@ -121,25 +121,11 @@ def _link(row: Any) -> Link:
     )
 
 
-def linked(
-    conn: Connection, tenant: TenantId, after: int = 0, limit: int | None = None
-) -> list[Link]:
-    """Links holding both ids, by id, from just after ``after`` (``limit`` of them at most)."""
-    stmt = (
-        sa.select(links)
-        .where(links.c.tenant_id == tenant, links.c.id > after)
-        .where(links.c.referral_id.is_not(None), links.c.opportunity_id.is_not(None))
-        .order_by(links.c.id)
-    )
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    return [_link(row) for row in conn.execute(stmt).mappings()]
-
-
 def linked_ids(
     conn: Connection, tenant: TenantId, after: int = 0, limit: int | None = None
 ) -> list[LinkedPair]:
-    """As :func:`linked`, the ids alone."""
+    """Links holding both ids, by id, from just after ``after`` (``limit`` of them at most):
+    their ids alone (a check of every pair needs no bases)."""
     stmt = (
         sa.select(links.c.id, links.c.referral_id, links.c.opportunity_id)
         .where(links.c.tenant_id == tenant, links.c.id > after)
