@@ -259,3 +259,56 @@ def test_gathered_updates_go_guarded_first_and_their_new_rows_together_after(
         wanted = {"SOL-1"} if n == 1 else {"SOL-1", "SOL-2"}
         assert {r["Solution_Id__c"] for r in rows} == wanted
         assert world.opp(record.id)["Amount"] == (1000 if n == 1 else 2000)
+
+
+def test_gathered_write_backs_of_partner_centers_values_go_unguarded_two_hundred_a_call(
+    world: World,
+) -> None:
+    """The write-back after a create carries what Partner Center decided: the link (a copy of
+    its value, never read from the CRM) and the visibility checkbox turned on (its only other
+    value). No edit since the read can be overwritten by them, so they carry no guard: gathered,
+    the updates share one collections call and their new rows another, and a seller's edit of
+    another field made meanwhile neither refuses the write nor is overwritten by it."""
+    visible = "Microsoft_Referral_Visibility__c"
+    assert visible in world.engine.schema.checkboxes
+    referrals = [share(world) for _ in range(3)]
+    for rid in referrals:
+        world.sync(f"referral:{rid}")
+        world.sync(f"referral:{rid}")
+    crm = world.engine.crm
+    records = [crm.read(i) for i in (crm.find_by_referral(rid) for rid in referrals) if i]
+    assert len(records) == 3
+    world.edit(records[1].id, Description="edited by a seller meanwhile")  # type: ignore[union-attr]
+    room = Room(3)
+    room.expect(3)
+    gathered = crm.with_client(crm.client.coalescing(3, 30.0, room))  # type: ignore[attr-defined]
+    calls(world)
+
+    def update(n: int) -> object:
+        record = records[n]
+        assert record is not None
+        flipped = not record.opportunity[visible]
+        link = {"Referral_Link__c": f"https://example.test/{n}", visible: flipped}
+        write = CrmWrite(opportunity=link, solutions=["SOL-1", "SOL-9"])
+        try:
+            return gathered.update(record, write, {})
+        finally:
+            room.done()
+
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(update, range(3)))
+
+    assert answers == [True, True, True]
+    _, sf = calls(world)
+    collections = "/services/data/v{version}/composite/sobjects"
+    assert sf == {f"PATCH {collections}": 1, f"POST {collections}": 1}
+    for n, record in enumerate(records):
+        assert record is not None
+        opportunity = world.opp(record.id)
+        assert opportunity["Referral_Link__c"] == f"https://example.test/{n}"
+        assert opportunity[visible] is not record.opportunity[visible]
+        rows = world.query(
+            f"SELECT Solution_Id__c FROM Microsoft_Solution__c WHERE Opportunity__c = '{record.id}'"  # noqa: S608
+        )
+        assert "SOL-9" in {r["Solution_Id__c"] for r in rows}
+    assert world.opp(records[1].id)["Description"] == "edited by a seller meanwhile"  # type: ignore[union-attr]

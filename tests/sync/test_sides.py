@@ -81,6 +81,31 @@ def test_mapped_fields_the_org_lacks_are_left_out_and_named() -> None:
     assert "Description" not in schema.read_fields
 
 
+def test_a_write_needs_its_guard_only_where_an_edit_since_the_read_could_be_overwritten() -> None:
+    visible = "Microsoft_Referral_Visibility__c"
+    opportunity = frozenset(
+        {"Name", "Amount", "Referral_Identifier__c", "Referral_Link__c", visible, "Audit__c"}
+    )
+    opportunity |= {"Co_sell_Sync_Status__c", "Sync_with_Partner_Center__c"}
+    checkboxes = frozenset({visible, "Sync_with_Partner_Center__c"})
+    schema = fit(default_mapping(), NAMES, opportunity, frozenset(), True, checkboxes=checkboxes)
+    read = {"Amount": 10.0, visible: False, "Referral_Link__c": None, "Audit__c": "old"}
+    # cosell's own fields, and copies of Partner Center's values (to_crm only)
+    copied = {"Referral_Identifier__c": "r-1", "Referral_Link__c": "https://example/r-1"}
+    assert not schema.needs_guard({"Audit__c": "new", **copied}, read)
+    # a checkbox turned to its other value: the only edit it can have had is to that value
+    assert not schema.needs_guard({visible: True, **copied}, read)
+    # a two-way field, whatever comes with it
+    assert schema.needs_guard({"Amount": 20.0, "Audit__c": "new"}, read)
+    assert schema.needs_guard({"Name": "Renamed", visible: True}, read)
+    # a checkbox the read did not hold, or a value that is not true or false, keeps its guard
+    assert schema.needs_guard({visible: True}, {})
+    assert schema.needs_guard({visible: None}, read)
+    # only describe's checkboxes count: a mapped field the org does not say is one is guarded
+    plain = fit(default_mapping(), NAMES, opportunity, frozenset(), True)
+    assert plain.needs_guard({visible: True}, read)
+
+
 def entry(n: int, **kw: object) -> AuditEntry:
     values: dict[str, object] = {
         "direction": "to_crm",

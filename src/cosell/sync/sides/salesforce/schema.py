@@ -40,6 +40,9 @@ class CrmSchema:
     """Child relationship names of the opportunity by child object (``OpportunityContactRole``
     → ``OpportunityContactRoles``, the solutions object → its ``__r`` name), from describe's
     ``childRelationships``: the FROM of the subqueries that read related rows with it."""
+    checkboxes: frozenset[str] = frozenset()
+    """Opportunity fields that hold true or false and never nothing (describe's ``boolean``,
+    not nillable)."""
 
     def child(self, sobject: str, lookup: str) -> str | None:
         """The relationship name of ``sobject`` rows pointing at the opportunity by ``lookup``."""
@@ -71,6 +74,39 @@ class CrmSchema:
         return frozenset(name for name in own if name and name not in mapped)
 
     @property
+    def copied_fields(self) -> frozenset[str]:
+        """Opportunity fields the mapping only ever writes from Partner Center (``direction:
+        to_crm``, such as the referral id and link): their CRM value is never read as a
+        change, so an edit of one is replaced by the next sync whatever this write does."""
+        specs = [s for s in self.mapping.fields.values() if _is_opportunity_field(s)]
+        both = {s.crm for s in specs if s.direction != "to_crm"}
+        return frozenset(s.crm for s in specs if s.crm not in both)
+
+    def needs_guard(self, fields: Mapping[str, Any], read: Mapping[str, Any]) -> bool:
+        """Whether writing ``fields`` over the opportunity as ``read`` could overwrite an edit
+        made since the read, so the write must carry ``If-Unmodified-Since``.
+
+        A write cannot, field by field, when the field is cosell's own
+        (:attr:`unguarded_fields`), a copy of Partner Center's value (:attr:`copied_fields`), or
+        a checkbox being turned to the other of its two values: the only edit of it since the
+        read can have been to the value written. A write only changes the fields it names, so
+        edits of other fields stay whatever this write does."""
+        free = self.unguarded_fields | self.copied_fields
+        return any(
+            name not in free and not self._flipped(name, value, read)
+            for name, value in fields.items()
+        )
+
+    def _flipped(self, name: str, value: Any, read: Mapping[str, Any]) -> bool:
+        was = read.get(name)
+        return (
+            name in self.checkboxes
+            and isinstance(value, bool)
+            and isinstance(was, bool)
+            and (value is not was)
+        )
+
+    @property
     def account_fields_read(self) -> list[str]:
         mapped = [s.crm.removeprefix("Account.") for s in self.mapping.fields.values()]
         prefixed = [s.crm for s in self.mapping.fields.values()]
@@ -91,6 +127,11 @@ def describe_org(
     account = _field_names(client.describe("Account"))
     solutions = _describe_or_none(client, org.solution_object)
     team = _describe_or_none(client, TEAM_OBJECT) is not None
+    checkboxes = frozenset(
+        str(f["name"])
+        for f in described.get("fields") or ()
+        if f.get("type") == "boolean" and f.get("nillable") is False
+    )
     names = _names(mapping, org, opportunity, _field_names(solutions) if solutions else frozenset())
     return fit(
         mapping,
@@ -100,6 +141,7 @@ def describe_org(
         solutions is not None,
         has_team=team,
         children=_children(described),
+        checkboxes=checkboxes,
     )
 
 
@@ -112,6 +154,7 @@ def fit(
     *,
     has_team: bool = True,
     children: Mapping[str, str] | None = None,
+    checkboxes: frozenset[str] = frozenset(),
 ) -> CrmSchema:
     """The schema with ``mapping`` reduced to the fields the org has."""
     kept: dict[str, FieldSpec] = {}
@@ -133,6 +176,7 @@ def fit(
         tuple(left_out),
         has_team,
         dict(children or {}),
+        checkboxes & opportunity,
     )
 
 

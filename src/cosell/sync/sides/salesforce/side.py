@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import date, timedelta
 from email.utils import format_datetime as http_date
 from functools import cached_property
@@ -264,29 +263,30 @@ class CrmSide:
             target = self._account_writes(work, record, write.account, fields, target)
         if fields:
             guard = record.last_modified
+            if not self.schema.needs_guard(fields, record.opportunity):
+                # nobody's edit can be overwritten (see CrmSchema.needs_guard): no guard, so
+                # the write can share a collections call with other records' (see _send)
+                guard = None
             headers = {"If-Unmodified-Since": http_date(guard, usegmt=True)} if guard else None
             work.update("Opportunity", record.id, fields, headers)
         note = self._related(work, target, record, write)
         if not work:
             return False
-        if fields and len(work.nodes) == 1 and fields.keys() <= self.schema.unguarded_fields:
-            # cosell's own fields alone: nobody's edit can be overwritten, so no guard, and
-            # the write shares a collections call with other records' (see send_node)
-            work.nodes[0] = replace(work.nodes[0], headers=None)
         results = self._send(work, record.id)
         self._remember_note(record.id, write, note, results)
         return True
 
     def _send(self, work: Work, opportunity_id: str) -> dict[str, NodeResult]:
         """An update's writes: one all-or-none ``composite``, or, when many workers' writes are
-        gathered (a backfill) and the guarded opportunity update comes first with only
-        independent related-row writes after it, the update first (shared with other records'
-        guarded updates, 25 a call) and then, once it landed, the rows (shared collections
-        calls of 200). A lost race still writes nothing; a row that fails after the update is
-        raised, and the next round writes it again."""
+        gathered (a backfill) and the opportunity update comes first with only independent
+        related-row writes after it, the update first (shared with other records' updates:
+        guarded ones 25 a ``composite``, unguarded ones 200 a collections call) and then, once
+        it landed, the rows (shared collections calls of 200). A lost race still writes
+        nothing; a row that fails after the update is raised, and the next round writes it
+        again."""
         first, rest = work.nodes[0], work.nodes[1:]
         opportunity = f"sobjects/Opportunity/{opportunity_id}"
-        split = self.client.coalesces and bool(first.headers) and first.path == opportunity
+        split = self.client.coalesces and first.path == opportunity
         if not split or not rest or any(n.headers or REFERENCE.search(str(n)) for n in rest):
             return send_composite(self.client, work)
         done = {first.reference_id: self.client.send_node(first)}
