@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sf_api import Api
 
+from cosell.emulators.salesforce import query
 from cosell.emulators.salesforce.org import Org
 
 
@@ -51,7 +53,7 @@ def test_text_and_id_lookups_answer_as_a_scan_does(api: Api) -> None:
     assert [r["Id"] for r in both(api, narrowed)] == [ids[2]]
     assert both(api, "SELECT Id FROM Account WHERE Name = 'Nobody'") == []
     either = "SELECT Id FROM Account WHERE Name = 'Customer 0' OR Website = 'c5.example'"
-    assert len(both(api, either)) == 2  # OR: not narrowed, still right
+    assert len(both(api, either)) == 2  # OR: the union of both lookups
 
 
 def test_the_index_follows_updates_deletes_and_rollbacks(api: Api) -> None:
@@ -118,3 +120,84 @@ def test_a_unique_value_is_still_refused_once_taken(api: Api) -> None:
     )  # fmt: skip
     assert response.status_code == 400
     assert response.json()[0]["errorCode"] == "DUPLICATE_VALUE"
+
+
+NAMES = [
+    "Fabrikam Ltd",
+    "fabrikam gmbh",
+    "Contoso",
+    "Ärger AG",
+    "\u212aelvin Instruments",  # the Kelvin sign: matches k ignoring case
+    "Straße Bau",
+    "\u0130stanbul Tech",  # dotted capital I: its lower case is two characters
+    "100% Pure",
+    "under_score",
+    "Tailspin Toys",
+]
+LIKES = [
+    "%fabrikam%",
+    "fab%",
+    "%LTD",
+    "%b_ikam%",
+    "%ärg%",
+    "%kelvin%",
+    "%stra%",
+    "%istanbul%",
+    "%100\\%%",
+    "%r\\_s%",
+    "%tail%toys%",
+    "%x%",
+    "%%",
+    "contoso",
+]
+
+
+def test_like_answers_as_a_scan_does_for_every_kind_of_pattern_and_name(api: Api) -> None:
+    for name in NAMES:
+        api.create("Account", Name=name)
+    for pattern in LIKES:
+        both(api, f"SELECT Id, Name FROM Account WHERE Name LIKE '{pattern}'")  # noqa: S608
+    found = both(api, "SELECT Name FROM Account WHERE Name LIKE '%kelvin%'")
+    assert [r["Name"] for r in found] == ["\u212aelvin Instruments"]
+    found = both(api, "SELECT Name FROM Account WHERE Name LIKE '%istanbul%'")
+    assert [r["Name"] for r in found] == ["\u0130stanbul Tech"]
+    ored = (
+        "SELECT Name FROM Account WHERE Name LIKE '%fabrikam%' OR Name LIKE '%spin%' "
+        "OR Name = 'Contoso' ORDER BY Name"
+    )
+    names = [r["Name"] for r in both(api, ored)]
+    assert names == ["Contoso", "fabrikam gmbh", "Fabrikam Ltd", "Tailspin Toys"]
+    anded = "SELECT Name FROM Account WHERE Name LIKE '%fabrikam%' AND Name LIKE '%ltd'"
+    assert [r["Name"] for r in both(api, anded)] == ["Fabrikam Ltd"]
+
+
+def test_the_trigram_index_follows_renames_and_deletes(api: Api) -> None:
+    first = api.create("Account", Name="Contoso Pharma")
+    both(api, "SELECT Id FROM Account WHERE Name LIKE '%contoso%'")  # builds the index
+    assert api.patch(f"sobjects/Account/{first}", json={"Name": "Northwind"}).status_code == 204
+    assert both(api, "SELECT Id FROM Account WHERE Name LIKE '%contoso%'") == []
+    assert [r["Id"] for r in both(api, "SELECT Id FROM Account WHERE Name LIKE '%northw%'")] == [
+        first
+    ]
+    assert api.delete(f"sobjects/Account/{first}").status_code == 204
+    assert both(api, "SELECT Id FROM Account WHERE Name LIKE '%northw%'") == []
+    gone = both(api, "SELECT Id FROM Account WHERE Name LIKE '%northw%'", "queryAll")
+    assert [r["Id"] for r in gone] == [first]
+
+
+def test_ored_likes_of_an_account_match_do_not_read_every_account(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The account match ORs a ``Name LIKE '%word%'`` a customer: served by the trigrams, it
+    reads the accounts holding the words, not every account of the org."""
+    for name in NAMES:
+        api.create("Account", Name=name)
+
+    def every_record(*_args: object) -> list[dict[str, Any]]:
+        raise AssertionError("read every record")
+
+    monkeypatch.setattr(query, "_rows", every_record)
+    matched = "SELECT Name FROM Account WHERE Name LIKE '%fabrikam%' OR Name LIKE '%toys%'"
+    assert len(rows(api, matched)) == 3
+    with pytest.raises(AssertionError, match="read every record"):
+        rows(api, "SELECT Name FROM Account WHERE Name LIKE '%ab%'")  # too short to narrow

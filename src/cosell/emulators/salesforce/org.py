@@ -25,7 +25,7 @@ from cosell.emulators.salesforce.permissions import (
     permission_checks,
 )
 from cosell.emulators.salesforce.schema import FieldDef, ObjectDef, Schema
-from cosell.emulators.salesforce.soql_eval import normal_value
+from cosell.emulators.salesforce.soql_eval import GRAMS, UNGRAMMED, index_keys, normal_value
 from cosell.emulators.salesforce.validation import (
     FieldTrigger,
     ValidationRule,
@@ -148,7 +148,12 @@ class Org:
         ``deleted``: a lookup by value without reading every record of the object."""
         index = self._index(obj, field, kind)
         table = self.table(obj)
-        ids_found = set[str]().union(*(index.get(key, ()) for key in keys))
+        if kind == GRAMS:
+            ids_found = set(index.get(UNGRAMMED, ()))
+            for grams in keys:
+                ids_found |= _holding_all(index, grams)
+        else:
+            ids_found = set[str]().union(*(index.get(key, ()) for key in keys))
         found = [table[i] for i in sorted(ids_found) if i in table]
         return found if deleted else [r for r in found if not r["IsDeleted"]]
 
@@ -506,16 +511,27 @@ class Org:
 
 
 def _add(index: dict[Any, set[str]], kind: str, raw: Any, record_id: str) -> None:
-    if raw is not None:
-        index.setdefault(normal_value(kind, raw), set()).add(record_id)
+    for key in index_keys(kind, raw):
+        index.setdefault(key, set()).add(record_id)
 
 
 def _drop(index: dict[Any, set[str]], kind: str, raw: Any, record_id: str) -> None:
-    if raw is None:
-        return
-    key = normal_value(kind, raw)
-    ids_there = index.get(key)
-    if ids_there is not None:
-        ids_there.discard(record_id)
-        if not ids_there:
-            del index[key]
+    for key in index_keys(kind, raw):
+        ids_there = index.get(key)
+        if ids_there is not None:
+            ids_there.discard(record_id)
+            if not ids_there:
+                del index[key]
+
+
+def _holding_all(index: dict[Any, set[str]], grams: Iterable[str]) -> set[str]:
+    """The ids under every one of ``grams`` (smallest set first)."""
+    sets = sorted((index.get(gram, set()) for gram in grams), key=len)
+    if not sets:
+        return set()
+    found = set(sets[0])
+    for more in sets[1:]:
+        found &= more
+        if not found:
+            break
+    return found

@@ -84,7 +84,8 @@ class Catalog(Protocol):
         self, sobject: str, field: str, kind: str, keys: Sequence[Any]
     ) -> Sequence[Mapping[str, Any]] | None:
         """The records of `sobject` (as `rows` gives them, in the same order) whose `field`,
-        in comparable form (`normal_value`), is one of `keys`; None when not indexed."""
+        in comparable form (`normal_value`), is one of `keys` (for kind `GRAMS`: holds every
+        trigram of one of the sets `keys`, see there); None when not indexed."""
         ...
 
 
@@ -239,32 +240,86 @@ def _parent(record: Record | None, hop: _Hop, catalog: Catalog) -> Record | None
 
 
 def candidates(selection: Selection, catalog: Catalog) -> Sequence[Record] | None:
-    """The only records the selection's WHERE can keep, looked up by an equality or ``IN`` on
-    a text or id field of the object itself that every match must meet (the clause, or one
-    operand of a top-level ``AND``); None when there is no such condition or no index. The
-    WHERE still runs on them: this only spares reading every record of the object."""
+    """The only records the selection's WHERE can keep, from the org's indexes; None when the
+    WHERE has no condition an index serves. The WHERE still runs on them: this only spares
+    reading every record of the object.
+
+    Served: an equality or ``IN`` on a text or id field of the object itself, a ``LIKE`` on
+    a text field with a literal run of at least :data:`GRAM` characters (by the trigrams of
+    its runs), an ``AND`` with one served operand, an ``OR`` whose operands are all served."""
     where = selection.query.where
-    if isinstance(where, Junction):
-        conditions: tuple[Condition, ...] = where.operands if where.kind == "AND" else ()
+    return None if where is None else _narrowed(where, selection.sobject, catalog)
+
+
+def _narrowed(node: Condition, sobject: str, catalog: Catalog) -> Sequence[Record] | None:
+    if isinstance(node, Junction) and node.kind == "AND":
+        for operand in node.operands:
+            found = _narrowed(operand, sobject, catalog)
+            if found is not None:
+                return found
+        return None
+    if isinstance(node, Junction):
+        parts: dict[str, Record] = {}
+        for operand in node.operands:
+            found = _narrowed(operand, sobject, catalog)
+            if found is None:
+                return None
+            parts.update((str(r["Id"]), r) for r in found)
+        return [parts[i] for i in sorted(parts)]
+    if isinstance(node, Like):
+        return _like_candidates(node, sobject, catalog)
+    if isinstance(node, Comparison) and node.operator == "=":
+        values: tuple[Value, ...] = (node.value,)
+    elif isinstance(node, Membership) and not node.negated:
+        values = node.values
     else:
-        conditions = () if where is None else (where,)
-    for node in conditions:
-        if isinstance(node, Comparison) and node.operator == "=":
-            values: tuple[Value, ...] = (node.value,)
-        elif isinstance(node, Membership) and not node.negated:
-            values = node.values
-        else:
-            continue
-        if not values or not all(isinstance(v, str) for v in values):
-            continue
-        path = _resolve(catalog, selection.sobject, node.field)
-        if path.hops or path.kind not in ("string", "id"):
-            continue
-        keys = [_literal(path, v) for v in values]
-        found = catalog.matching(selection.sobject, path.field, path.kind, keys)
-        if found is not None:
-            return found
-    return None
+        return None
+    if not values or not all(isinstance(v, str) for v in values):
+        return None
+    path = _resolve(catalog, sobject, node.field)
+    if path.hops or path.kind not in ("string", "id"):
+        return None
+    keys = [_literal(path, v) for v in values]
+    return catalog.matching(sobject, path.field, path.kind, keys)
+
+
+def _like_candidates(node: Like, sobject: str, catalog: Catalog) -> Sequence[Record] | None:
+    grams = frozenset(g for run in node.fragments for g in grams_of(run))
+    if not grams:
+        return None
+    path = _resolve(catalog, sobject, node.field)
+    if path.hops or path.kind != "string":
+        return None
+    return catalog.matching(sobject, path.field, GRAMS, [grams])
+
+
+GRAM = 3
+GRAMS = "grams"
+"""The index kind of a text field's trigrams: key ``UNGRAMMED`` holds the records whose value
+is not plain ASCII (always candidates, since Unicode case-insensitive matching can equate
+characters a case fold alone does not), each other key a trigram of the lower-cased values
+holding it. A ``matching`` lookup of this kind takes sets of trigrams: the records holding all
+of one set (or not plain ASCII)."""
+UNGRAMMED = ""
+
+
+def grams_of(text: str) -> frozenset[str]:
+    """The trigrams of a plain-ASCII text, lower-cased; none for other text (it is not
+    looked up by them)."""
+    if not text.isascii():
+        return frozenset()
+    lowered = text.lower()
+    return frozenset(lowered[i : i + GRAM] for i in range(len(lowered) - GRAM + 1))
+
+
+def index_keys(kind: str, raw: Any) -> Iterable[Any]:
+    """The keys a stored wire value is indexed under for an index of `kind`."""
+    if raw is None:
+        return ()
+    if kind != GRAMS:
+        return (_normal(kind, raw),)
+    text = str(raw)
+    return grams_of(text) if text.isascii() else (UNGRAMMED,)
 
 
 def normal_value(kind: str, raw: Any) -> Any:

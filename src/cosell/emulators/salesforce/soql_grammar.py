@@ -133,10 +133,12 @@ class Membership:
 
 @dataclass(frozen=True)
 class Like:
-    """``field LIKE '...'``; `pattern` is the equivalent anchored Python regular expression."""
+    """``field LIKE '...'``; `pattern` is the equivalent anchored Python regular expression,
+    `fragments` the literal runs between its wildcards (each is in every value it matches)."""
 
     field: FieldPath
     pattern: str
+    fragments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -264,7 +266,7 @@ class _ToQuery(lark.Transformer[lark.Token, Query]):
         if symbol == "LIKE":
             if token.type != "STRING":
                 raise _BadToken(token)
-            return Like(field, _like_pattern(token))
+            return Like(field, _like_pattern(token), _like_fragments(token))
         return Comparison(field, _SYMBOLS[symbol], _decode(token))
 
     def membership(self, items: list[Any]) -> Membership:
@@ -350,6 +352,16 @@ def _like_pattern(token: lark.Token) -> str:
         re.escape(char) if escaped else wildcards.get(char, re.escape(char))
         for char, escaped in pieces
     )
+
+
+def _like_fragments(token: lark.Token) -> tuple[str, ...]:
+    runs = [""]
+    for char, escaped in _pieces(str(token)):  # valid: _like_pattern read it first
+        if char in "%_" and not escaped:
+            runs.append("")
+        else:
+            runs[-1] += char
+    return tuple(run for run in runs if run)
 
 
 def parse(text: str) -> Query:
