@@ -78,9 +78,10 @@ FLOORS: dict[str, dict[str, tuple[float, str]]] = {
             " externalReferenceId",
         ),
         "crm": (
-            1 / SF_SUBQUERY_PAGE + 1 / SF_COLLECTION,
+            1 / SF_SUBQUERY_PAGE + 2 / SF_COLLECTION,
             f"1/{SF_SUBQUERY_PAGE} query page with subqueries (opportunity, account, roles,"
-            f" solutions) + 1/{SF_COLLECTION} sObject Collections write-back",
+            f" solutions) + 1/{SF_COLLECTION} sObject Collections write-back + 1/{SF_COLLECTION}"
+            " sObject Collections create of the Microsoft Solution row its Products__c names",
         ),
     },
 }
