@@ -235,6 +235,8 @@ class Result:
     pc_writes: int
     crm_writes: int
     peak_rss_mb: float
+    peak_at: float
+    """Seconds into the run when the connector's RSS last rose to its peak."""
     exit_status: int
     tail: str
 
@@ -243,10 +245,12 @@ class Result:
         return self.records / self.seconds
 
 
-def sync_once(stack: Stack, workers: int | None) -> tuple[float, float, float, int, str]:
+def sync_once(
+    stack: Stack, workers: int | None
+) -> tuple[float, float, tuple[float, float], int, str]:
     """``cosell sync --once`` as a process: seconds, its CPU seconds, its peak RSS in MB (the
-    kernel's high-water mark of the process after exec, read until it exits), exit status and
-    the tail of its output."""
+    kernel's high-water mark of the process after exec, read until it exits) with the seconds
+    into the run when it was reached, exit status and the tail of its output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COSELL_")}
     if workers is not None:
         env["COSELL_SYNC__BACKFILL_WORKERS"] = str(workers)
@@ -257,7 +261,7 @@ def sync_once(stack: Stack, workers: int | None) -> tuple[float, float, float, i
         process = subprocess.Popen(
             command, env={**env, **stack.env}, stdout=out, stderr=subprocess.STDOUT
         )
-        peak = [0.0]
+        peak = [0.0, 0.0]
         watcher = threading.Thread(target=_watch_rss, args=(process.pid, peak), daemon=True)
         watcher.start()
         _, status, usage = os.wait4(process.pid, 0)
@@ -267,7 +271,7 @@ def sync_once(stack: Stack, workers: int | None) -> tuple[float, float, float, i
         out.seek(0)
         tail = out.read().decode(errors="replace")[-1500:]
     cpu = usage.ru_utime + usage.ru_stime
-    return seconds, cpu, peak[0], process.returncode, tail
+    return seconds, cpu, (peak[0], peak[1] - started), process.returncode, tail
 
 
 def _watch_rss(pid: int, peak: list[float]) -> None:
@@ -279,7 +283,9 @@ def _watch_rss(pid: int, peak: list[float]) -> None:
             return
         for line in text.splitlines():
             if line.startswith("VmHWM:"):
-                peak[0] = max(peak[0], int(line.split()[1]) / 1024)
+                high = int(line.split()[1]) / 1024
+                if high > peak[0]:
+                    peak[0], peak[1] = high, time.monotonic()
         if "State:\tZ" in text:
             return
         time.sleep(0.2)
@@ -304,7 +310,8 @@ def measure(name: str, count: int, fill: Any, workers: int | None) -> Result:
         _total(sf),
         _writes(pc_seen),
         _writes(sf_seen),
-        rss,
+        rss[0],
+        rss[1],
         status,
         tail,
     )
@@ -317,7 +324,7 @@ def report(result: Result, floor: dict[str, tuple[float, str]]) -> list[str]:
         f" {result.rate:,.1f} records/s end to end (target >= 300); exit {result.exit_status}",
         f"  CPU: connector {result.connector_cpu:,.1f} s ({per_cpu:,.0f} records per CPU-second),"
         f" emulators {result.emulators_cpu:,.1f} s; connector peak RSS"
-        f" {result.peak_rss_mb:,.0f} MB (target < 300 at 100k)",
+        f" {result.peak_rss_mb:,.0f} MB at {result.peak_at:,.0f} s (target < 300 at 100k)",
     ]
     for side, calls, writes in (
         ("pc", result.pc_calls, result.pc_writes),
