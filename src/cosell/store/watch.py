@@ -19,6 +19,9 @@ from cosell.store.schema import cursors
 from cosell.store.sql import Store
 
 PREFIX = "watch:"
+UNPARKED = json.dumps({"parked": None})[1:-1]
+"""How :func:`save` writes an unparked streak's ``parked`` (``"parked": null``): no other key of
+a streak is ``parked``, and a string holding it would have its quotes escaped."""
 
 
 def load(store: Store, tenant: TenantId, link_id: int) -> dict[str, Any] | None:
@@ -40,11 +43,21 @@ def clear(store: Store, tenant: TenantId, link_id: int) -> bool:
 
 
 def parked(store: Store, tenant: TenantId) -> dict[int, dict[str, Any]]:
-    """Parked pairs' streaks by link id."""
+    """Parked pairs' streaks by link id.
+
+    After a burst of writes (a backfill) nearly every pair holds a streak until its next quiet
+    reconcile, and few if any are parked: the streaks :func:`save` wrote unparked are left in
+    the database (a text test, before any is parsed), and the rest are parsed one row at a
+    time. A streak written another way is parsed and judged like any other."""
     stmt = sa.select(cursors.c.name, cursors.c.value).where(
-        cursors.c.tenant_id == tenant, cursors.c.name.like(f"{PREFIX}%")
+        cursors.c.tenant_id == tenant,
+        cursors.c.name.like(f"{PREFIX}%"),
+        cursors.c.value.not_like(f"%{UNPARKED}%"),
     )
+    found: dict[int, dict[str, Any]] = {}
     with store.reading() as conn:
-        rows = conn.execute(stmt).all()
-    found = {int(name[len(PREFIX) :]): json.loads(value) for name, value in rows}
-    return {link: streak for link, streak in found.items() if streak.get("parked")}
+        for name, value in conn.execute(stmt.execution_options(yield_per=500)):
+            streak = json.loads(value)
+            if streak.get("parked"):
+                found[int(name[len(PREFIX) :])] = streak
+    return found
