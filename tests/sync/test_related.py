@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from engine_world import World
 
+from cosell.sync.core.records import CrmWrite
 from cosell.sync.core.solutions import crm_ids
+from cosell.sync.sides.salesforce import rows as related_rows
 from cosell.sync.sides.salesforce.side import NOTE_TITLE
 
 ANA = {"firstName": "Ana", "lastName": "Lee", "email": "ana@contoso.example"}
@@ -164,3 +166,23 @@ def test_solution_ids_read_from_both_places(
     rows: list[str] | None, typed: list[str], before: list[str] | None, expected: list[str]
 ) -> None:
     assert crm_ids(rows, typed, before) == expected
+
+
+def test_notes_read_with_many_opportunities_are_kept_few_and_one_let_go_is_read_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check reads every opportunity and writes none: the Notes read with them are kept for
+    the writes that follow only up to a bound, the oldest let go. Writing the Note of an
+    opportunity whose Note was let go reads it again and updates it: it never makes a second."""
+    monkeypatch.setattr(related_rows, "NOTES_KEPT", 2)
+    _, opp_id = imported(world, details={"notes": "Customer wants a PoC", "dealValue": 1})
+    others = [imported(world)[1] for _ in range(2)]
+    crm = world.engine.crm
+    record = crm.read(opp_id)
+    assert record is not None
+    for other in others:
+        crm.read(other)
+    assert crm.rows.notes_held == 2  # type: ignore[attr-defined]
+
+    assert crm.update(record, CrmWrite(note="PoC scheduled for May", note_changed=True), {})
+    assert note_bodies(world, opp_id) == ["PoC scheduled for May"]

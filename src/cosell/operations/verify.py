@@ -225,8 +225,9 @@ class Verifier:
             for link in batch:
                 self._visit(link, parked, loops, report, repair, record, confirm)
         self._primed, self._pc_primed, self._marks = {}, {}, {}
-        order = {link.id: n for n, link in enumerate(links)}
-        report.pairs.sort(key=lambda check: order.get(check.link_id, len(order)))
+        kept = {check.link_id for check in report.pairs}
+        order = {link.id: n for n, link in enumerate(links) if link.id in kept}
+        report.pairs.sort(key=lambda check: order.get(check.link_id, len(links)))
         return report
 
     def _batches(

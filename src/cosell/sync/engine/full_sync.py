@@ -95,6 +95,8 @@ class FullSync:
     ) -> PassReport:
         """Reconcile ``keys``; failures are dead letters and keys still retrying at the end."""
         started = self.clock.now()
+        with self._lock:  # what this run's keys did (a backfill runs one batch after another)
+            self._errors, self._done = {}, set()
         queue = EmbeddedQueue(
             self.engine.store,
             self._handler(progress),

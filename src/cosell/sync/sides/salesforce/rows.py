@@ -18,9 +18,11 @@ contacts having a new member's email, and the active users when a member is adde
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from cosell.clients.salesforce import SalesforceClient
 from cosell.clients.soql import soql_literal
@@ -33,6 +35,11 @@ from cosell.sync.sides.salesforce.writes import Work
 
 TEAM_ROLE = "Sales Rep"
 NOTE_TITLE = "Partner Center notes"
+NOTES_KEPT = 1000
+"""Notes Notes kept from the reads for the writes that follow them (the reconciles in flight at
+once are far fewer): an opportunity whose Note was let go has it read again (one query) when its
+Note is written, never taken as having none."""
+_UNKNOWN: Final = object()
 
 
 @dataclass(frozen=True)
@@ -51,13 +58,36 @@ class RelatedRows:
     def __init__(self, client: SalesforceClient, names: CrmNames) -> None:
         self.client = client
         self.names = names
-        self._notes: dict[str, Row | None] = {}
+        self._notes: OrderedDict[str, Row | None] = OrderedDict()
         """The notes Note of opportunities as last read or written (``None``: none), so the
-        mirror compares without a query of its own; taken by the next mirror."""
+        mirror compares without a query of its own; taken by the next mirror, the oldest let go
+        beyond :data:`NOTES_KEPT` (a check reads every opportunity and mirrors none)."""
+        self._notes_lock = threading.Lock()
 
     def seen_note(self, opportunity_id: str, row: Mapping[str, Any] | None) -> None:
         """The notes Note read with (or written to) the opportunity; ``None`` when it has none."""
-        self._notes[opportunity_id] = dict(row) if row is not None else None
+        with self._notes_lock:
+            self._notes[opportunity_id] = dict(row) if row is not None else None
+            self._notes.move_to_end(opportunity_id)
+            while len(self._notes) > NOTES_KEPT:
+                self._notes.popitem(last=False)
+
+    @property
+    def notes_held(self) -> int:
+        """How many opportunities' Notes are kept from their reads."""
+        return len(self._notes)
+
+    def _known_note(self, opportunity_id: str, *, take: bool) -> Row | None:
+        """The opportunity's Note as last read or written, else read now."""
+        with self._notes_lock:
+            found = (self._notes.pop if take else self._notes.get)(opportunity_id, _UNKNOWN)
+        if found is not _UNKNOWN:
+            return found  # type: ignore[return-value]
+        soql = (
+            f"SELECT Id, Body FROM Note WHERE ParentId = {soql_literal(opportunity_id)} "  # noqa: S608
+            f"AND Title = {soql_literal(NOTE_TITLE)} LIMIT 1"
+        )
+        return next(iter(self.client.query(soql)), None)
 
     # --- contacts --------------------------------------------------------------------------------
 
@@ -178,10 +208,9 @@ class RelatedRows:
         """Add the notes Note's write when it differs from what was read (a new opportunity has
         none); the Note's id or the reference of its create, ``None`` when there is no Note."""
         opportunity_id = target.opportunity
-        if opportunity_id.startswith("@") or opportunity_id not in self._notes:
-            found = None
-        else:
-            found = self._notes[opportunity_id]
+        found = (
+            None if opportunity_id.startswith("@") else self._known_note(opportunity_id, take=False)
+        )
         if found is None:
             if not body:
                 return None
@@ -195,13 +224,7 @@ class RelatedRows:
         """Keep the Note titled :data:`NOTE_TITLE` on the opportunity equal to Partner Center's
         notes (created, updated or emptied; compare before write) against the Note read with
         the opportunity, else one read now."""
-        if opportunity_id in self._notes:
-            return self._mirror(opportunity_id, body, self._notes.pop(opportunity_id))
-        soql = (
-            f"SELECT Id, Body FROM Note WHERE ParentId = {soql_literal(opportunity_id)} "  # noqa: S608
-            f"AND Title = {soql_literal(NOTE_TITLE)} LIMIT 1"
-        )
-        return self._mirror(opportunity_id, body, next(iter(self.client.query(soql)), None))
+        return self._mirror(opportunity_id, body, self._known_note(opportunity_id, take=True))
 
     def _mirror(
         self, opportunity_id: str, body: str | None, found: Mapping[str, Any] | None
