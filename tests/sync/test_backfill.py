@@ -68,7 +68,9 @@ def backfill(world: World, store: Store | None = None) -> Backfill:
         engine = Engine(
             store=store, tenant=tenant, partner_center=engine.pc, crm=engine.crm, clock=world.clock
         )
-    return Backfill(engine, workers=1, max_attempts=4, clock=world.clock, batch=BATCH)
+    return Backfill(
+        engine, workers=1, max_attempts=4, clock=world.clock, batch=BATCH, opportunity_batch=BATCH
+    )
 
 
 def writes_by_route(world: World) -> Counter[str]:

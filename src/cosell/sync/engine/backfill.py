@@ -1,6 +1,6 @@
 """Backfill: a full pass over many records, page by page, that survives being killed.
 
-``cosell sync`` runs this. Flagged-or-linked opportunities come first (150 to a batch),
+``cosell sync`` runs this. Flagged-or-linked opportunities come first (200 to a batch),
 then referrals, 150 to a batch from the Partner Center listing (pages of 100, oldest first by
 creation). Each batch runs through :class:`~cosell.sync.engine.full_sync.FullSync` (the durable
 queue: retries, ``Retry-After``, dead letters) on an engine whose sides serve what the page
@@ -57,8 +57,11 @@ from cosell.sync.sides.salesforce.accounts import customer_of
 
 CURSOR = "backfill"
 BATCH = 150
-"""Records per batch (listing pages of 100 referrals, cut and joined): two full composite graph
-calls of creates (75 graphs each), and one call each for the batch's other steps."""
+"""Referrals per batch (listing pages of 100, cut and joined): two full composite graph calls
+of creates (75 graphs each), and one call each for the batch's other steps."""
+OPPORTUNITY_BATCH = 200
+"""Flagged opportunities per batch: one full sObject Collections call for their write-backs
+and one for their new rows (200 each); their reads, two ``IN`` queries, go in one call."""
 CREATED_ORDER = "createdDateTime asc"
 """Creation order is stable while the backfill's own writes change ``updatedDateTime``."""
 LINGER = 5.0
@@ -186,6 +189,7 @@ class Backfill:
         clock: Clock,
         gate: ReserveGate | None = None,
         batch: int = BATCH,
+        opportunity_batch: int = OPPORTUNITY_BATCH,
         linger: float = LINGER,
     ) -> None:
         self.store, self.tenant, self.clock = engine.store, engine.tenant, clock
@@ -214,6 +218,7 @@ class Backfill:
         self.full = FullSync(self.engine, workers=workers, max_attempts=max_attempts, clock=clock)
         self.gate = gate
         self.batch = batch
+        self.opportunity_batch = opportunity_batch
         self.pages = 0
         """Listing pages read by this run."""
         self.after_batch: Callable[[Checkpoint], None] = lambda _checkpoint: None
@@ -265,7 +270,7 @@ class Backfill:
         ok = True
         every = self.crm.flagged_or_linked()
         self.pc.prime_external_ids(len(every))
-        for ids in _chunks(every, self.batch):
+        for ids in _chunks(every, self.opportunity_batch):
             links = [self.store.link_by_opportunity(self.tenant, i) for i in ids]
             todo = [
                 i
