@@ -410,3 +410,55 @@ def test_batches_are_cut_from_the_listing_across_its_pages(
     batches = list(job._batches(None))
 
     assert batches == [["a", "b", "c"], ["d", "e", "f"], ["g", "h"]]
+
+
+def test_two_hundred_flagged_opportunities_are_read_in_one_call_and_written_back_in_two(
+    tmp_path: Path,
+) -> None:
+    """A batch of flagged opportunities is 200, what one sObject Collections call holds: their
+    read (two ``IN`` queries of 150 and 50 ids) is one ``composite`` call, their write-backs
+    (Partner Center's values: unguarded) one collections update, and the Microsoft Solution rows
+    their products name one collections create."""
+    world = build_world(tmp_path)
+    sf = world.sf_client
+    n = range(200)
+
+    def account(i: int) -> dict[str, str]:
+        return {"Name": f"Buyer {i} Ltd", "BillingCity": "Austin", "BillingCountry": "US"}
+
+    accounts = [r.id for r in sf.create_many("Account", [account(i) for i in n])]
+    flagged = {
+        "StageName": "Prospecting",
+        "CloseDate": "2027-06-30",
+        "Amount": 1000,
+        "CurrencyIsoCode": "USD",
+        "How_can_Microsoft_help__c": "Proof of concept or demo",
+        "Products__c": "SOL-1",
+        "Sync_with_Partner_Center__c": True,
+    }
+    opportunities = [{"Name": f"Deal {i}", "AccountId": accounts[i], **flagged} for i in n]
+    ids = [r.id for r in sf.create_many("Opportunity", opportunities)]
+    contacts = [
+        {"LastName": f"Buyer{i}", "Email": f"buyer{i}@example.test", "AccountId": accounts[i]}
+        for i in n
+    ]
+    made = [r.id for r in sf.create_many("Contact", contacts)]
+    roles = [{"OpportunityId": ids[i], "ContactId": made[i], "Role": "Decision Maker"} for i in n]
+    sf.create_many("OpportunityContactRole", roles)
+    world.sf_app.state.emulator.calls.reset()
+
+    # every worker waits (60 s at most) for the others at each shared step
+    job = Backfill(world.engine, workers=200, max_attempts=4, clock=world.clock, linger=60)
+    report = job.run()
+
+    assert report.passes.synced == 200
+    linked = world.query("SELECT Id FROM Opportunity WHERE Referral_Identifier__c != null")
+    assert len(linked) == 200
+    calls = world.sf_app.state.emulator.calls.snapshot()["calls"]
+    v = "/services/data/v{version}"
+    writes = {k: n for k, n in calls.items() if k.startswith(("POST /services/data", "PATCH"))}
+    assert writes == {
+        f"POST {v}/composite": 1,  # the batch's read: two IN queries
+        f"PATCH {v}/composite/sobjects": 1,  # the write-backs
+        f"POST {v}/composite/sobjects": 1,  # the Microsoft Solution rows
+    }
