@@ -8,7 +8,8 @@ related list (contact roles with their contacts, Microsoft Solution rows, the te
 Note) as a parent-to-child subquery. An update is one ``composite`` request, all or none (see
 :mod:`cosell.sync.sides.salesforce.writes`); its opportunity write carries
 ``If-Unmodified-Since: <LastModifiedDate read>``, so an edit made since the read answers 412
-(``StaleWrite``), nothing of the request is kept, and the engine re-reads and re-plans. A create
+(``StaleWrite``), nothing of the request is kept, and the engine re-reads and re-plans; a write
+no edit since the read can be lost to goes without it (:meth:`CrmSchema.needs_guard`). A create
 is one composite graph that upserts the opportunity by the referral id field, so a repeated
 create updates the one opportunity it made before.
 """
