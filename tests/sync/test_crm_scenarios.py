@@ -18,7 +18,7 @@ from sync_samples import fabrikam_share
 from cosell.errors import ServerError
 
 FAULT_PATHS = {
-    "salesforce": "/services/data/v62.0/sobjects/Opportunity",
+    "salesforce": "/services/data/v62.0/composite/graph",  # the create: one graph request
     "hubspot": "/crm/v3/objects/deals/batch/upsert",
 }
 

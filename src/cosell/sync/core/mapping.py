@@ -199,6 +199,14 @@ class SyncMapping(_Strict):
         return next(s.crm for s in self.fields.values() if _is_referral_id(s))
 
     @property
+    def pairing_fields(self) -> frozenset[str]:
+        """Fields that hold a side's own record id on the other side (the referral id in the
+        CRM, the opportunity id as ``externalReferenceId``): their first value is the pairing
+        itself, which the create's audit line already tells."""
+        ids = {"id", "externalReferenceId"}
+        return frozenset(n for n, s in self.fields.items() if s.partner_center in ids)
+
+    @property
     def referral_link_field(self) -> str | None:
         """The CRM field holding the portal link to the referral, if mapped."""
         return next((s.crm for s in self.fields.values() if s.transform == "link"), None)

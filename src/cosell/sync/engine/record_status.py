@@ -167,9 +167,17 @@ class RecordStatus:
         pending: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         names, now = self.ctx.schema.names, self.ctx.clock.now()
-        fields = audit_trail.record_fields(names, current or {}, entries, now, refusal, notice)
+        shown = [e for e in entries if not self._pairs_anew(e)]
+        fields = audit_trail.record_fields(names, current or {}, shown, now, refusal, notice)
         marked = name_marker.marked_name(self.mapping, current or {}, pending or {}, bool(refusal))
         return {**fields, **marked}
+
+    def _pairs_anew(self, entry: AuditEntry) -> bool:
+        """The first write of a pairing field (the opportunity's id written back as the
+        referral's ``externalReferenceId`` after the create): the store keeps the entry, but the
+        record's summary and status already say the pair was made, so it alone does not rewrite
+        them (which would cost a CRM write per created record)."""
+        return entry.field in self.mapping.pairing_fields and entry.old in (None, "")
 
     def shows_refusal(self, fields: dict[str, Any]) -> bool:
         names = self.ctx.schema.names
