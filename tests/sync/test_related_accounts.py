@@ -4,6 +4,7 @@ ambiguous matches parked for an admin instead of duplicated."""
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -111,6 +112,35 @@ def test_a_second_referral_for_a_customer_uses_the_linked_account(world: World) 
     second = share(world)
     world.sync(f"referral:{second}")
     assert opportunity_account(world, second) == account
+
+
+def test_an_account_created_after_a_referrals_lookup_is_found_before_its_create(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lookup by referral id reads the account match in the same call. Another referral
+    of the same new customer, synced on another thread between that read and this one's
+    create, makes the account: the match read with the lookup is stale and is read again,
+    so the customer gets one account, not two."""
+    first, second = share(world), share(world)
+    side = world.engine.crm
+    looked_up = side.find_by_referral_matching
+    raced: list[str] = []
+
+    def lookup_then_race(referral_id: str, customer: Customer) -> str | None:
+        found = looked_up(referral_id, customer)
+        if referral_id == first and not raced:
+            raced.append(second)
+            other = threading.Thread(target=world.sync, args=(f"referral:{second}",))
+            other.start()
+            other.join()
+        return found
+
+    monkeypatch.setattr(side, "find_by_referral_matching", lookup_then_race)
+    world.sync(f"referral:{first}")
+
+    assert raced == [second]
+    assert opportunity_account(world, first) == opportunity_account(world, second)
+    assert len(world.query("SELECT Id FROM Account")) == 1
 
 
 def test_an_ambiguous_customer_waits_for_an_admin_then_is_created_once(world: World) -> None:

@@ -11,7 +11,8 @@ after, and a second round writes back what the create produced (ids, links).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
@@ -38,6 +39,7 @@ from cosell.sync.sides.crm import CrmSide
 from cosell.sync.sides.hubspot.mapping import hubspot_mapping
 from cosell.sync.sides.hubspot.side import HubSpotSide
 from cosell.sync.sides.partner_center import PartnerCenterSide, PcRecord
+from cosell.sync.sides.salesforce.accounts import customer_of
 from cosell.sync.sides.salesforce.schema import CrmSchema, describe_org
 from cosell.sync.sides.salesforce.side import CrmRecord
 from cosell.sync.sides.salesforce.side import CrmSide as SalesforceSide
@@ -213,6 +215,7 @@ class Engine:
         with (
             self.pairs.hold(*self.pair_keys(kind, record_id)) as held,
             self.pc.correlated() as correlation_id,
+            self._matches_kept_for_this_reconcile(),
         ):
             for attempt in range(MAX_STALE):
                 try:
@@ -222,6 +225,20 @@ class Engine:
                     self.stats.count("rereads")
                     if attempt == MAX_STALE - 1:
                         raise
+
+    @contextmanager
+    def _matches_kept_for_this_reconcile(self) -> Iterator[None]:
+        """An account match read with a lookup (see ``_find_by_referral``) serves this
+        reconcile's create only: none from an earlier read of this thread (a check's, a
+        preview's) is taken, and none is left for the next key."""
+        if not isinstance(self.crm, SalesforceSide):
+            yield
+            return
+        self.crm.forget_primed()
+        try:
+            yield
+        finally:
+            self.crm.forget_primed()
 
     def apply_mapping(self) -> None:
         """Record the configured mapping as the store's last applied one (once per engine): a
@@ -339,10 +356,17 @@ class Engine:
         """The opportunity of a referral we have no link for: one holding its id (a CRM create
         whose commit was lost), or the one it was created from (``externalReferenceId``, a
         referral create whose commit was lost)."""
-        found = self.crm.find_by_referral(pc.id)
+        found = self._find_by_referral(pc)
         if found is None and pc.external_reference_id:
             found = self._created_from(pc.external_reference_id)
         return self.crm.read(found) if found else None
+
+    def _find_by_referral(self, pc: PcRecord) -> str | None:
+        """The lookup by referral id; on Salesforce it reads the customer's account candidates
+        in the same call, since a referral no opportunity holds is about to be created."""
+        if isinstance(self.crm, SalesforceSide) and not pc.is_microsofts:
+            return self.crm.find_by_referral_matching(pc.id, customer_of(pc.raw))
+        return self.crm.find_by_referral(pc.id)
 
     def _created_from(self, external_id: str) -> str | None:
         if self.store.link_by_opportunity(self.tenant, external_id) is not None:

@@ -13,19 +13,18 @@ from __future__ import annotations
 import itertools
 import math
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from cosell.clients.coalesce import Coalescer, Room
 from cosell.clients.partner_center import LIST_PAGE
 from cosell.clients.referral import ReferralExternal
-from cosell.clients.soql import WHERE_LIMIT, soql_literal
 from cosell.sync.core.records import CrmWrite
 from cosell.sync.sides.crm import CrmSide
 from cosell.sync.sides.crm_record import CrmRecord
 from cosell.sync.sides.partner_center import PartnerCenterSide, PcRecord
 from cosell.sync.sides.salesforce.accounts import AccountMatcher, Customer, Match, may_match
-from cosell.sync.sides.salesforce.planned import Planned, Row, run_together
+from cosell.sync.sides.salesforce.planned import run_together
 from cosell.sync.sides.salesforce.schema import CrmSchema
 from cosell.sync.sides.salesforce.side import READ_BATCH
 from cosell.sync.sides.salesforce.side import CrmSide as SalesforceSide
@@ -279,7 +278,7 @@ def salesforce_lookup(side: CrmSide) -> Lookup | None:
     without one."""
     if not isinstance(side, SalesforceSide):
         return None
-    return lambda referral_ids: _lookup(side, referral_ids).run(side.client)
+    return lambda referral_ids: side.lookup_plan(referral_ids).run(side.client)
 
 
 def salesforce_primer(side: CrmSide) -> Primer | None:
@@ -292,35 +291,8 @@ def salesforce_primer(side: CrmSide) -> Primer | None:
     def prime(
         referral_ids: Sequence[str], customers: Sequence[Customer]
     ) -> tuple[dict[str, str], dict[Customer, Match]]:
-        plans = (_lookup(side, referral_ids), matcher.plan_many(customers))
+        plans = (side.lookup_plan(referral_ids), matcher.plan_many(customers))
         found, candidates = run_together(side.client, *plans)
         return found, {c: matcher.match(c, rows) for c, rows in candidates.items()}
 
     return prime
-
-
-def _lookup(side: SalesforceSide, referral_ids: Sequence[str]) -> Planned[dict[str, str]]:
-    column = side.names.referral_id_field
-    soql = [
-        f"SELECT Id, {column} FROM Opportunity WHERE {column} IN ({chunk})"  # noqa: S608
-        for chunk in _in_lists(column, referral_ids)
-    ]
-
-    def finish(answers: list[list[Row]]) -> dict[str, str]:
-        return {str(r[column]): str(r["Id"]) for rows in answers for r in rows}
-
-    return Planned(soql, finish)
-
-
-def _in_lists(column: str, values: Sequence[str]) -> Iterator[str]:
-    """``IN`` lists of SOQL literals, each keeping ``column IN (...)`` within the WHERE limit."""
-    room = WHERE_LIMIT - len(column) - len(" IN ()")
-    chunk: list[str] = []
-    for value in values:
-        literal = soql_literal(value)
-        if chunk and len(", ".join([*chunk, literal])) > room:
-            yield ", ".join(chunk)
-            chunk = []
-        chunk.append(literal)
-    if chunk:
-        yield ", ".join(chunk)

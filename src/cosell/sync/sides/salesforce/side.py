@@ -17,7 +17,9 @@ create updates the one opportunity it made before.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from email.utils import format_datetime as http_date
 from functools import cached_property
@@ -26,7 +28,7 @@ from urllib.parse import quote
 
 from cosell.clients.salesforce import SalesforceClient
 from cosell.clients.salesforce_composite import REFERENCE, NodeResult
-from cosell.clients.soql import soql_literal
+from cosell.clients.soql import WHERE_LIMIT, soql_literal
 from cosell.errors import APIError, NotFound
 from cosell.sync.core.contacts import CONTACT_FIELDS
 from cosell.sync.core.leads import LEAD_OBJECT
@@ -34,7 +36,7 @@ from cosell.sync.core.records import CrmWrite
 from cosell.sync.core.team import email_of
 from cosell.sync.sides.crm_record import CrmRecord, Row, clean_row
 from cosell.sync.sides.salesforce.accounts import AccountMatcher, Customer, Match
-from cosell.sync.sides.salesforce.planned import rows_together
+from cosell.sync.sides.salesforce.planned import Planned, rows_together, run_together
 from cosell.sync.sides.salesforce.rows import NOTE_TITLE, TEAM_ROLE, RelatedRows, Target
 from cosell.sync.sides.salesforce.schema import TEAM_OBJECT, CrmSchema
 from cosell.sync.sides.salesforce.writes import Work, send_composite, send_graph
@@ -53,6 +55,33 @@ TEAM_COLUMNS = "Id, UserId, SystemModstamp, User.FirstName, User.LastName, User.
 RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
 
+class _AccountsBegun:
+    """How many account creates this process has begun: a match read before one began may
+    miss the account it makes (a count, not the accounts: any create makes earlier matches
+    stale, which costs only their query again)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def begin(self) -> None:
+        with self._lock:
+            self.count += 1
+
+
+ACCOUNTS_BEGUN = _AccountsBegun()
+
+
+@dataclass(frozen=True)
+class _Primed:
+    """A customer's account match read with the lookup before it, and the account creates
+    begun when it was read."""
+
+    customer: Customer
+    match: Match
+    begun: int
+
+
 class CrmSide:
     """Reads and guarded writes of opportunities over a :class:`SalesforceClient`."""
 
@@ -63,6 +92,8 @@ class CrmSide:
         self._today = clock_today
         self.rows = RelatedRows(client, schema.names)
         self._note_ref: str | None = None
+        self._primed = threading.local()
+        """This thread's :class:`_Primed` match, taken by its next ``match_account``."""
 
     def with_client(self, client: SalesforceClient) -> CrmSide:
         """The same side over another client (a coalescing one, for a backfill)."""
@@ -146,6 +177,41 @@ class CrmSide:
         soql = f"SELECT Id FROM Opportunity WHERE {column} = {soql_literal(referral_id)}"  # noqa: S608
         return next((str(row["Id"]) for row in self.client.query(soql)), None)
 
+    def find_by_referral_matching(self, referral_id: str, customer: Customer) -> str | None:
+        """:meth:`find_by_referral`, with the customer's account candidates read in the same
+        request (two queries, one ``composite`` call): a referral with no opportunity is about
+        to be created, and its account matched. The match is kept for this thread's next
+        :meth:`match_account` of the same customer, unless an account create has begun in this
+        process since (it could be the customer's: the match is read again)."""
+        matcher = AccountMatcher(self.client, self.schema)
+        begun = ACCOUNTS_BEGUN.count
+        answers = run_together(
+            self.client, self.lookup_plan([referral_id]), matcher.plan_many([customer])
+        )
+        found: dict[str, str] = answers[0]
+        candidates: dict[Customer, list[Row]] = answers[1]
+        match = matcher.match(customer, candidates.get(customer, []))
+        self._primed.value = _Primed(customer, match, begun)
+        return found.get(referral_id)
+
+    def forget_primed(self) -> None:
+        """Drop this thread's kept match (a reconcile's match is for that reconcile only)."""
+        self._primed.value = None
+
+    def lookup_plan(self, referral_ids: Sequence[str]) -> Planned[dict[str, str]]:
+        """The queries finding the opportunities holding ``referral_ids`` (``IN`` lists within
+        the ``WHERE`` limit): referral id -> opportunity id, absent when none holds it."""
+        column = self.names.referral_id_field
+        soql = [
+            f"SELECT Id, {column} FROM Opportunity WHERE {column} IN ({chunk})"  # noqa: S608
+            for chunk in in_lists(column, referral_ids)
+        ]
+
+        def finish(answers: list[list[Row]]) -> dict[str, str]:
+            return {str(r[column]): str(r["Id"]) for rows in answers for r in rows}
+
+        return Planned(soql, finish)
+
     def flagged_or_linked(self) -> list[str]:
         """Every opportunity flagged for sync or already holding a referral id."""
         n = self.names
@@ -228,7 +294,13 @@ class CrmSide:
         return list(self.client.query(soql))
 
     def match_account(self, customer: Customer) -> Match:
-        """The customer's account by the rules of :class:`AccountMatcher`."""
+        """The customer's account by the rules of :class:`AccountMatcher` (the match read with
+        the lookup before it, when still good: see :meth:`find_by_referral_matching`)."""
+        primed: _Primed | None = getattr(self._primed, "value", None)
+        self._primed.value = None
+        fresh = primed is not None and primed.begun == ACCOUNTS_BEGUN.count
+        if fresh and primed is not None and primed.customer == customer:
+            return primed.match
         return AccountMatcher(self.client, self.schema).match(customer)
 
     def is_record_id(self, text: str) -> bool:
@@ -319,6 +391,7 @@ class CrmSide:
         if not account_id and write.account:
             body = {k: v for k, v in write.account.items() if v is not None}
             body.setdefault("Name", "Unnamed customer")
+            ACCOUNTS_BEGUN.begin()
             account = work.create("Account", body, "account")
         if account:
             fields["AccountId"] = account
@@ -399,6 +472,7 @@ class CrmSide:
             return Target(target.opportunity, found)
         body = {k: v for k, v in values.items() if v is not None}
         body.setdefault("Name", "Unnamed customer")
+        ACCOUNTS_BEGUN.begin()
         fields["AccountId"] = work.create("Account", body, "account")
         return Target(target.opportunity, fields["AccountId"], account_is_new=True)
 
@@ -463,3 +537,19 @@ def _same(current: Any, wanted: Any) -> bool:
         except (TypeError, ValueError):
             return False
     return bool(current == wanted or (current in (None, "") and wanted in (None, "")))
+
+
+def in_lists(column: str, values: Sequence[str]) -> list[str]:
+    """``IN`` lists of SOQL literals, each keeping ``column IN (...)`` within the WHERE limit."""
+    room = WHERE_LIMIT - len(column) - len(" IN ()")
+    lists: list[str] = []
+    chunk: list[str] = []
+    for value in values:
+        literal = soql_literal(value)
+        if chunk and len(", ".join([*chunk, literal])) > room:
+            lists.append(", ".join(chunk))
+            chunk = []
+        chunk.append(literal)
+    if chunk:
+        lists.append(", ".join(chunk))
+    return lists
