@@ -14,6 +14,7 @@ from cosell.operations.conflicts import Resolution, resolve
 from cosell.sync.engine.resolutions import ACCOUNT_FIELD, APPLIED
 from cosell.sync.sides.salesforce.accounts import (
     Customer,
+    ReadMatch,
     customer_of,
     name_token,
     normalise,
@@ -126,7 +127,7 @@ def test_an_account_created_after_a_referrals_lookup_is_found_before_its_create(
     looked_up = side.find_by_referral_matching
     raced: list[str] = []
 
-    def lookup_then_race(referral_id: str, customer: Customer) -> str | None:
+    def lookup_then_race(referral_id: str, customer: Customer) -> tuple[str | None, ReadMatch]:
         found = looked_up(referral_id, customer)
         if referral_id == first and not raced:
             raced.append(second)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from cosell.store.records import AuditEntry, FieldConflict, Link
 from cosell.sync.engine.resolutions import ACCOUNT_FIELD, decode
 from cosell.sync.sides.partner_center import PcRecord
-from cosell.sync.sides.salesforce.accounts import Match, customer_of
+from cosell.sync.sides.salesforce.accounts import Match, ReadMatch, customer_of
 
 if TYPE_CHECKING:
     from cosell.sync.engine.context import Context
@@ -47,12 +47,19 @@ class AccountReview:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    def choose(self, pc: PcRecord, link: Link | None, entry: AuditEntry) -> AccountChoice | None:
-        """The account to use, or ``None`` when the referral waits for a person."""
+    def choose(
+        self, pc: PcRecord, link: Link | None, entry: AuditEntry, read: ReadMatch | None = None
+    ) -> AccountChoice | None:
+        """The account to use, or ``None`` when the referral waits for a person. ``read`` is
+        the match read with the referral's lookup, used while it still serves."""
         review = self._review(link)
         if review is not None:
             return self._settled(review)
-        match = self.ctx.crm.match_account(customer_of(pc.raw))
+        customer = customer_of(pc.raw)
+        if read is not None and read.serves(customer):
+            match = read.match
+        else:
+            match = self.ctx.crm.match_account(customer)
         if not match.ambiguous:
             return AccountChoice(match.account_id, match.rule)
         self._park(pc, match, entry)

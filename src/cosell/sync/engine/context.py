@@ -19,7 +19,7 @@ from cosell.sync.core.records import Value
 from cosell.sync.sides.crm import CrmSide
 from cosell.sync.sides.crm_record import CrmRecord
 from cosell.sync.sides.partner_center import PartnerCenterSide, PcRecord
-from cosell.sync.sides.salesforce.accounts import customer_of, normalise
+from cosell.sync.sides.salesforce.accounts import ReadMatch, customer_of, normalise
 from cosell.sync.sides.salesforce.schema import CrmSchema
 
 if TYPE_CHECKING:
@@ -55,6 +55,9 @@ class Snapshot:
     link_found_late: bool = False
     """The link turned up only after the sides were read (through the other record): a
     reconcile may have committed it meanwhile, so the sides may predate its base."""
+    account_match: ReadMatch | None = None
+    """The customer's account match, read with the lookup of a referral no opportunity holds
+    (Salesforce); the create of this snapshot's round uses it while it still serves."""
 
     @property
     def linked(self) -> bool:

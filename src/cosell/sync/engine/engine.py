@@ -11,8 +11,7 @@ after, and a second round writes back what the create produced (ids, links).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
@@ -39,7 +38,7 @@ from cosell.sync.sides.crm import CrmSide
 from cosell.sync.sides.hubspot.mapping import hubspot_mapping
 from cosell.sync.sides.hubspot.side import HubSpotSide
 from cosell.sync.sides.partner_center import PartnerCenterSide, PcRecord
-from cosell.sync.sides.salesforce.accounts import customer_of
+from cosell.sync.sides.salesforce.accounts import ReadMatch, customer_of
 from cosell.sync.sides.salesforce.schema import CrmSchema, describe_org
 from cosell.sync.sides.salesforce.side import CrmRecord
 from cosell.sync.sides.salesforce.side import CrmSide as SalesforceSide
@@ -215,7 +214,6 @@ class Engine:
         with (
             self.pairs.hold(*self.pair_keys(kind, record_id)) as held,
             self.pc.correlated() as correlation_id,
-            self._matches_kept_for_this_reconcile(),
         ):
             for attempt in range(MAX_STALE):
                 try:
@@ -225,20 +223,6 @@ class Engine:
                     self.stats.count("rereads")
                     if attempt == MAX_STALE - 1:
                         raise
-
-    @contextmanager
-    def _matches_kept_for_this_reconcile(self) -> Iterator[None]:
-        """An account match read with a lookup (see ``_find_by_referral``) serves this
-        reconcile's create only: none from an earlier read of this thread (a check's, a
-        preview's) is taken, and none is left for the next key."""
-        if not isinstance(self.crm, SalesforceSide):
-            yield
-            return
-        self.crm.forget_primed()
-        try:
-            yield
-        finally:
-            self.crm.forget_primed()
 
     def apply_mapping(self) -> None:
         """Record the configured mapping as the store's last applied one (once per engine): a
@@ -308,11 +292,13 @@ class Engine:
             pc: PcRecord | None = known.pc
         else:
             pc = self.pc.read(referral_id) if referral_id else None
+        matched: ReadMatch | None = None
         if crm is None and pc is not None and opp_id is None:
-            crm = self._opportunity_for(pc)
+            crm, matched = self._opportunity_for(pc)
         found = link or self._other_link(pc, crm)
         late = link is None and found is not None
-        return self._translated(Snapshot(found, pc, crm, link_found_late=late))
+        snapshot = Snapshot(found, pc, crm, link_found_late=late, account_match=matched)
+        return self._translated(snapshot)
 
     def pair_keys(self, kind: KeyKind, record_id: str) -> set[str]:
         """The record keys to lock before reading: the key and those its stored link names."""
@@ -352,21 +338,19 @@ class Engine:
             return found
         return self.store.link_by_opportunity(self.tenant, crm.id) if crm else None
 
-    def _opportunity_for(self, pc: PcRecord) -> CrmRecord | None:
+    def _opportunity_for(self, pc: PcRecord) -> tuple[CrmRecord | None, ReadMatch | None]:
         """The opportunity of a referral we have no link for: one holding its id (a CRM create
         whose commit was lost), or the one it was created from (``externalReferenceId``, a
-        referral create whose commit was lost)."""
-        found = self._find_by_referral(pc)
+        referral create whose commit was lost). On Salesforce the customer's account match is
+        read in the same call, since a referral no opportunity holds is about to be created."""
+        matched: ReadMatch | None = None
+        if isinstance(self.crm, SalesforceSide) and not pc.is_microsofts:
+            found, matched = self.crm.find_by_referral_matching(pc.id, customer_of(pc.raw))
+        else:
+            found = self.crm.find_by_referral(pc.id)
         if found is None and pc.external_reference_id:
             found = self._created_from(pc.external_reference_id)
-        return self.crm.read(found) if found else None
-
-    def _find_by_referral(self, pc: PcRecord) -> str | None:
-        """The lookup by referral id; on Salesforce it reads the customer's account candidates
-        in the same call, since a referral no opportunity holds is about to be created."""
-        if isinstance(self.crm, SalesforceSide) and not pc.is_microsofts:
-            return self.crm.find_by_referral_matching(pc.id, customer_of(pc.raw))
-        return self.crm.find_by_referral(pc.id)
+        return (self.crm.read(found) if found else None), matched
 
     def _created_from(self, external_id: str) -> str | None:
         if self.store.link_by_opportunity(self.tenant, external_id) is not None:

@@ -293,7 +293,7 @@ class Reconcile:
         ctx, pc = self.ctx, self.snap.pc
         assert pc is not None
         entry = self.status.entry("to_crm", message=f"opportunity created from referral {pc.id}")
-        choice = AccountReview(ctx).choose(pc, self.snap.link, entry)
+        choice = AccountReview(ctx).choose(pc, self.snap.link, entry, self.snap.account_match)
         if choice is None:
             reason = "the customer matches more than one account: a person chooses"
             update = LedgerUpdate("conflict", pc.id, reason=reason, setting="cosell conflicts")

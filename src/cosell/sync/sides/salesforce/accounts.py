@@ -22,6 +22,7 @@ The engine then parks the referral for review instead of guessing or creating a 
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -349,3 +350,34 @@ def _same_duns_first(customer: Customer, rows: list[dict[str, Any]]) -> list[dic
 
 def _unique(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return list({str(r["Id"]): r for r in rows}.values())
+
+
+class _AccountsBegun:
+    """How many account creates this process has begun: a match read before one began may
+    miss the account it makes (a count, not the accounts: any create makes earlier matches
+    stale, which costs only their query again)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def begin(self) -> None:
+        with self._lock:
+            self.count += 1
+
+
+ACCOUNTS_BEGUN = _AccountsBegun()
+
+
+@dataclass(frozen=True)
+class ReadMatch:
+    """A customer's account match read with a lookup, and the account creates begun in this
+    process when it was read."""
+
+    customer: Customer
+    match: Match
+    begun: int
+
+    def serves(self, customer: Customer) -> bool:
+        """Still the customer's match: no account create has begun since it was read."""
+        return customer == self.customer and self.begun == ACCOUNTS_BEGUN.count

@@ -17,9 +17,7 @@ create updates the one opportunity it made before.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
 from email.utils import format_datetime as http_date
 from functools import cached_property
@@ -35,7 +33,13 @@ from cosell.sync.core.leads import LEAD_OBJECT
 from cosell.sync.core.records import CrmWrite
 from cosell.sync.core.team import email_of
 from cosell.sync.sides.crm_record import CrmRecord, Row, clean_row
-from cosell.sync.sides.salesforce.accounts import AccountMatcher, Customer, Match
+from cosell.sync.sides.salesforce.accounts import (
+    ACCOUNTS_BEGUN,
+    AccountMatcher,
+    Customer,
+    Match,
+    ReadMatch,
+)
 from cosell.sync.sides.salesforce.planned import Planned, rows_together, run_together
 from cosell.sync.sides.salesforce.rows import NOTE_TITLE, TEAM_ROLE, RelatedRows, Target
 from cosell.sync.sides.salesforce.schema import TEAM_OBJECT, CrmSchema
@@ -55,33 +59,6 @@ TEAM_COLUMNS = "Id, UserId, SystemModstamp, User.FirstName, User.LastName, User.
 RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
 
-class _AccountsBegun:
-    """How many account creates this process has begun: a match read before one began may
-    miss the account it makes (a count, not the accounts: any create makes earlier matches
-    stale, which costs only their query again)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.count = 0
-
-    def begin(self) -> None:
-        with self._lock:
-            self.count += 1
-
-
-ACCOUNTS_BEGUN = _AccountsBegun()
-
-
-@dataclass(frozen=True)
-class _Primed:
-    """A customer's account match read with the lookup before it, and the account creates
-    begun when it was read."""
-
-    customer: Customer
-    match: Match
-    begun: int
-
-
 class CrmSide:
     """Reads and guarded writes of opportunities over a :class:`SalesforceClient`."""
 
@@ -92,8 +69,6 @@ class CrmSide:
         self._today = clock_today
         self.rows = RelatedRows(client, schema.names)
         self._note_ref: str | None = None
-        self._primed = threading.local()
-        """This thread's :class:`_Primed` match, taken by its next ``match_account``."""
 
     def with_client(self, client: SalesforceClient) -> CrmSide:
         """The same side over another client (a coalescing one, for a backfill)."""
@@ -177,12 +152,14 @@ class CrmSide:
         soql = f"SELECT Id FROM Opportunity WHERE {column} = {soql_literal(referral_id)}"  # noqa: S608
         return next((str(row["Id"]) for row in self.client.query(soql)), None)
 
-    def find_by_referral_matching(self, referral_id: str, customer: Customer) -> str | None:
-        """:meth:`find_by_referral`, with the customer's account candidates read in the same
-        request (two queries, one ``composite`` call): a referral with no opportunity is about
-        to be created, and its account matched. The match is kept for this thread's next
-        :meth:`match_account` of the same customer, unless an account create has begun in this
-        process since (it could be the customer's: the match is read again)."""
+    def find_by_referral_matching(
+        self, referral_id: str, customer: Customer
+    ) -> tuple[str | None, ReadMatch]:
+        """:meth:`find_by_referral`, with the customer's account match read in the same request
+        (two queries, one ``composite`` call): a referral with no opportunity is about to be
+        created, and its account matched. The match serves that create while no account create
+        has begun in this process since (it could be the customer's): see
+        :meth:`ReadMatch.serves`."""
         matcher = AccountMatcher(self.client, self.schema)
         begun = ACCOUNTS_BEGUN.count
         answers = run_together(
@@ -191,12 +168,7 @@ class CrmSide:
         found: dict[str, str] = answers[0]
         candidates: dict[Customer, list[Row]] = answers[1]
         match = matcher.match(customer, candidates.get(customer, []))
-        self._primed.value = _Primed(customer, match, begun)
-        return found.get(referral_id)
-
-    def forget_primed(self) -> None:
-        """Drop this thread's kept match (a reconcile's match is for that reconcile only)."""
-        self._primed.value = None
+        return found.get(referral_id), ReadMatch(customer, match, begun)
 
     def lookup_plan(self, referral_ids: Sequence[str]) -> Planned[dict[str, str]]:
         """The queries finding the opportunities holding ``referral_ids`` (``IN`` lists within
@@ -294,13 +266,7 @@ class CrmSide:
         return list(self.client.query(soql))
 
     def match_account(self, customer: Customer) -> Match:
-        """The customer's account by the rules of :class:`AccountMatcher` (the match read with
-        the lookup before it, when still good: see :meth:`find_by_referral_matching`)."""
-        primed: _Primed | None = getattr(self._primed, "value", None)
-        self._primed.value = None
-        fresh = primed is not None and primed.begun == ACCOUNTS_BEGUN.count
-        if fresh and primed is not None and primed.customer == customer:
-            return primed.match
+        """The customer's account by the rules of :class:`AccountMatcher`."""
         return AccountMatcher(self.client, self.schema).match(customer)
 
     def is_record_id(self, text: str) -> bool:
