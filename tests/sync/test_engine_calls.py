@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine_world import World
+from sync_samples import fabrikam_share
 from test_engine import flagged_opportunity, shared
 
 QUERY = "GET /services/data/v{version}/query"
@@ -77,6 +78,17 @@ def test_an_incoming_referral_becomes_an_opportunity_in_a_bounded_number_of_call
     # graph, the read after it (was three queries: the lookup and the match one call each).
     assert pc == {PC_GET: 1, PC_PATCH: 1}
     assert sf == {COMPOSITE: 1, GRAPH: 1, QUERY: 1}
+
+
+def test_a_referral_without_a_closing_date_costs_no_more_calls(world: World) -> None:
+    body = fabrikam_share()
+    del body["details"]["closingDateTime"]
+    rid = str(world.share_referral(**body)["id"])
+    calls(world)
+    world.sync(f"referral:{rid}")
+    # The default close date is written with the create (was: held as a seller's edit, one
+    # more opportunity write with the "held" status and audit lines).
+    assert calls(world) == ({PC_GET: 1, PC_PATCH: 1}, {COMPOSITE: 1, GRAPH: 1, QUERY: 1})
 
 
 def test_a_flagged_opportunity_becomes_a_referral_in_a_bounded_number_of_calls(

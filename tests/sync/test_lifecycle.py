@@ -60,6 +60,32 @@ def test_edits_made_on_hold_are_sent_with_the_accept(world: World) -> None:
     assert status_of(world, opp_id).startswith(OK_MARK)
 
 
+def test_a_referral_without_a_closing_date_is_not_held_and_keeps_none_after_the_accept(
+    world: World,
+) -> None:
+    body = contoso_share()
+    del body["details"]["closingDateTime"]
+    rid = str(world.share_referral(**body)["id"])
+    world.sync(f"referral:{rid}")
+    opp_id = world.engine.crm.find_by_referral(rid)
+    assert opp_id is not None
+    # Salesforce requires a close date: the default is written, and is not the seller's edit.
+    expected = (world.clock.now().date() + timedelta(days=90)).isoformat()
+    opportunity = world.opp(opp_id)
+    assert opportunity["CloseDate"] == expected
+    assert status_of(world, opp_id).startswith(OK_MARK)
+    assert "Held" not in str(opportunity["Audit__c"]), opportunity["Audit__c"]
+
+    world.edit(opp_id, StageName="Qualification")
+    world.sync(f"opportunity:{opp_id}")
+    accepted = world.referral(rid)
+    assert (accepted["status"], accepted["details"]["closingDateTime"]) == ("Active", None)
+
+    world.edit(opp_id, CloseDate="2027-09-30")
+    world.sync(f"opportunity:{opp_id}")
+    assert world.referral(rid)["details"]["closingDateTime"].startswith("2027-09-30")
+
+
 def test_the_decline_stage_closes_the_referral_declined_with_the_reason(world: World) -> None:
     rid, opp_id = shared(world)
     world.edit(opp_id, StageName="Declined", Loss_Reason__c="Customer chose another vendor")

@@ -6,6 +6,7 @@ from sync_samples import MAPPING, crm_record, pc_record
 
 from cosell.sync.core.mapping import SyncMapping
 from cosell.sync.core.plan import (
+    FILLED_PREFIX,
     NOT_SYNCABLE,
     ON_HOLD,
     SYNC_OFF,
@@ -439,3 +440,34 @@ def test_no_value_and_the_default_are_the_same(pc: Value, crm: Value) -> None:
     assert (result.to_crm, result.to_partner_center, result.skipped) == ({}, {}, [])
     edit = plan(base, rec(base, currency=None), rec(base, currency="EUR"), MAPPING, PlanFacts())
     assert edit.skipped == [Skip("currency", ON_HOLD)]  # a real edit is still one
+
+
+def test_a_referral_without_a_close_date_gets_the_default_and_it_is_no_edit() -> None:
+    referral = {k: v for k, v in pc_record().items() if k != "close_date"}
+    facts = PlanFacts(direction="incoming", default_close_date="2027-03-02")
+    created = plan(None, referral, None, MAPPING, facts)
+    assert created.to_crm["close_date"] == "2027-03-02"
+    assert created.new_base.get("close_date") is None  # Partner Center still has none
+    assert created.new_base[FILLED_PREFIX + "close_date"] == "2027-03-02"
+    base, opportunity = created.new_base, {**referral, "close_date": "2027-03-02"}
+
+    echo = plan(base, referral, opportunity, MAPPING, PlanFacts())
+    assert (echo.to_crm, echo.to_partner_center, echo.skipped) == ({}, {}, [])
+
+    seller = plan(base, referral, {**opportunity, "close_date": "2027-06-30"}, MAPPING, PlanFacts())
+    assert seller.skipped == [Skip("close_date", ON_HOLD)]  # a real edit, sent on accept
+
+    microsoft = {**referral, "close_date": "2027-05-01"}
+    dated = plan(base, microsoft, opportunity, MAPPING, PlanFacts())
+    assert dated.to_crm == {"close_date": "2027-05-01"}
+    cleared = plan(dated.new_base, referral, microsoft, MAPPING, PlanFacts())
+    assert cleared.to_crm == {"close_date": "2027-03-02"}  # the filler, never an empty date
+    again = plan(cleared.new_base, referral, opportunity, MAPPING, PlanFacts())
+    assert (again.to_crm, again.to_partner_center) == ({}, {})
+
+
+def test_a_referral_with_a_close_date_keeps_it_and_records_no_filler() -> None:
+    facts = PlanFacts(direction="incoming", default_close_date="2027-03-02")
+    created = plan(None, pc_record(), None, MAPPING, facts)
+    assert created.to_crm["close_date"] == pc_record()["close_date"] != "2027-03-02"
+    assert FILLED_PREFIX + "close_date" not in created.new_base

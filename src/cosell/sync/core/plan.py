@@ -11,6 +11,7 @@ echoes plan to nothing by construction.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Literal
 
 from cosell.sync.core.mapping import FieldSpec, ReferralKind, SyncMapping
@@ -30,11 +31,20 @@ HELD_PREFIX = "held@"
 hold. A Partner Center change seen after it is the newer edit (real-time sync would have sent
 the seller's value first and Microsoft's over it), so it wins over the held value at release
 instead of losing to the owner rule."""
+FILLED_PREFIX = "filled@"
+"""Base keys ``filled@<field>``: the value a create wrote to the CRM for a field the record had
+none for and the CRM requires (a referral without a closing date gets a close date). For that
+pair no value and the filled one are the same, as no value and a field's ``default`` are for
+every pair: the filler is never read as the seller's edit, and a later clear in Partner Center
+writes the filler back rather than an empty required field."""
 SYNC_OFF = "sync flag is off"
 NO_UNSHARE = "cannot go from shared back to private"
 CLOSED_NOT_CREATED = "referral is Closed: no opportunity is created for it"
 DECLINED = "Closed/Declined"
 REASON_PATH = "statusReason"
+CLOSE_PATH = "details.closingDateTime"
+DEFAULT_CLOSE_DAYS = 90
+"""Days from the create to the close date of an opportunity whose referral has none."""
 CREATED_STATUS = "Active/Accepted"
 """Partner Center answers a referral create with this status, whatever was sent."""
 
@@ -56,6 +66,9 @@ class PlanFacts:
     referral_kind: ReferralKind | None = None
     pc_closed: bool = False
     crm_on_hold: bool = False
+    default_close_date: str | None = None
+    """The close date an opportunity created from a referral without one gets (ISO date): the
+    CRM requires one. See :data:`FILLED_PREFIX`."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +189,12 @@ def _plan_opportunity(pc: CanonicalRecord, mapping: SyncMapping, facts: PlanFact
     if facts.pc_closed or (stage is not None and is_closed(pc.get(stage))):
         return Plan(skipped=[Skip(RECORD, CLOSED_NOT_CREATED)])
     values = _create_values(pc, mapping, "crm")
-    return Plan(to_crm=values, new_base=_with_defaults(pc, mapping, "crm"), create="opportunity")
+    new_base = _with_defaults(pc, mapping, "crm")
+    close = next((n for n, s in mapping.fields.items() if s.partner_center == CLOSE_PATH), None)
+    filler = facts.default_close_date
+    if close and filler and close not in values and mapping.fields[close].on_create_to("crm"):
+        values[close] = new_base[FILLED_PREFIX + close] = filler
+    return Plan(to_crm=values, new_base=new_base, create="opportunity")
 
 
 def _plan_referral(crm: CanonicalRecord | None, mapping: SyncMapping, facts: PlanFacts) -> Plan:
@@ -259,8 +277,8 @@ class _Merge:
 
     def _field(self, name: str, spec: FieldSpec) -> None:
         b, p, c = self.base.get(name), self.pc.get(name), self.crm.get(name)
-        pc_changed = self._changed(spec, b, p, "partner_center")
-        crm_changed = self._changed(spec, b, c, "crm")
+        pc_changed = self._changed(name, spec, b, p, "partner_center")
+        crm_changed = self._changed(name, spec, b, c, "crm")
         if pc_changed and crm_changed:
             self._both(name, spec, b, p, c)
         elif pc_changed:
@@ -268,16 +286,22 @@ class _Merge:
         elif crm_changed:
             self._flow(name, spec, "crm", c)
 
-    def _changed(self, spec: FieldSpec, base: Value, value: Value, side: Side) -> bool:
+    def _changed(self, name: str, spec: FieldSpec, base: Value, value: Value, side: Side) -> bool:
         """A side's value differs from the base as that side would read the base back. No value
-        and the field's default are the same: a create writes the default for no value."""
-        if _or_default(spec, value) == _or_default(spec, base):
+        and the field's default (or the value its create filled in) are the same: a create
+        writes it for no value."""
+        if self._or_default(name, spec, value) == self._or_default(name, spec, base):
             return False
         return value != project(spec, base, side, self.mapping)
 
+    def _or_default(self, name: str, spec: FieldSpec, value: Value) -> Value:
+        if value is not None:
+            return value
+        return spec.default if spec.default is not None else self.base.get(FILLED_PREFIX + name)
+
     def _both(self, name: str, spec: FieldSpec, b: Value, p: Value, c: Value) -> None:
         if (
-            _or_default(spec, p) == _or_default(spec, c)
+            self._or_default(name, spec, p) == self._or_default(name, spec, c)
             or project(spec, p, "crm", self.mapping) == c
         ):
             self.out.new_base[name] = p
@@ -302,6 +326,8 @@ class _Merge:
     def _flow(self, name: str, spec: FieldSpec, source: Side, value: Value) -> bool:
         """Send ``value`` from ``source`` to the other side; False when it may not go now."""
         target: Side = "crm" if source == "partner_center" else "partner_center"
+        if value is None and target == "crm":
+            value = self.base.get(FILLED_PREFIX + name)  # a required field keeps its filler
         reason = self._blocked(name, spec, target, value)
         if reason:
             self.out.skipped.append(Skip(name, reason))
@@ -330,6 +356,11 @@ class _Merge:
         if spec.transform == "stage":
             return _transition_problem(self.pc.get(name), value)
         return ON_HOLD if self.on_hold and spec.hold else None
+
+
+def default_close_date(today: date) -> str:
+    """The close date (ISO) an opportunity created ``today`` gets when its referral has none."""
+    return (today + timedelta(days=DEFAULT_CLOSE_DAYS)).isoformat()
 
 
 def _or_default(spec: FieldSpec, value: Value) -> Value:

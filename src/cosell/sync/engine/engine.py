@@ -27,7 +27,7 @@ from cosell.store.sql import Store
 from cosell.sync.core import name_marker, solutions, team
 from cosell.sync.core.loops import LoopLimits
 from cosell.sync.core.mapping import SyncMapping, default_mapping, load_mapping
-from cosell.sync.core.plan import PlanFacts
+from cosell.sync.core.plan import PlanFacts, default_close_date
 from cosell.sync.core.translate import from_crm, from_partner_center, referral_kind
 from cosell.sync.engine import rebase
 from cosell.sync.engine.context import Context, Snapshot, link_keys
@@ -393,6 +393,7 @@ class Engine:
             direction=direction,
             link_exists=snapshot.linked,
             referral_kind=referral_kind(pc.wire) if pc is not None else None,
+            default_close_date=default_close_date(self.clock.now().date()),
         )
 
 

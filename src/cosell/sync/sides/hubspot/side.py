@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import cached_property
 from typing import Any
 
@@ -24,6 +24,7 @@ from cosell.clients.hubspot import HubSpotClient
 from cosell.errors import ConfigError, NotFound, StaleWrite
 from cosell.sync.core.mapping import CRM_RELATED_LISTS, SyncMapping
 from cosell.sync.core.names import CrmNames
+from cosell.sync.core.plan import default_close_date
 from cosell.sync.core.records import CrmWrite
 from cosell.sync.core.translate import SOLUTIONS_PATH
 from cosell.sync.sides.crm_record import CrmRecord
@@ -33,7 +34,6 @@ from cosell.sync.sides.hubspot.values import Stages, from_hubspot, to_hubspot
 from cosell.sync.sides.salesforce.accounts import Customer, Match, name_token, same_customer
 from cosell.sync.sides.salesforce.schema import CrmSchema, fit
 
-DEFAULT_CLOSE_DAYS = 90
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 ALWAYS = ("hs_object_id", "hs_lastmodifieddate", "dealname", "dealstage", "pipeline")
 
@@ -279,7 +279,7 @@ class HubSpotSide:
 
     def _default_close_date(self) -> str:
         today: date = self._now().date()
-        return (today + timedelta(days=DEFAULT_CLOSE_DAYS)).isoformat()
+        return default_close_date(today)
 
 
 def _company_row(company: Mapping[str, Any]) -> Row:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import date, timedelta
+from datetime import date
 from email.utils import format_datetime as http_date
 from functools import cached_property
 from typing import Any
@@ -30,6 +30,7 @@ from cosell.clients.soql import WHERE_LIMIT, soql_literal
 from cosell.errors import APIError, NotFound
 from cosell.sync.core.contacts import CONTACT_FIELDS
 from cosell.sync.core.leads import LEAD_OBJECT
+from cosell.sync.core.plan import default_close_date
 from cosell.sync.core.records import CrmWrite
 from cosell.sync.core.team import email_of
 from cosell.sync.sides.crm_record import CrmRecord, Row, clean_row
@@ -47,7 +48,6 @@ from cosell.sync.sides.salesforce.writes import Work, send_composite, send_graph
 
 __all__ = ["NOTE_TITLE", "TEAM_ROLE", "CrmRecord", "CrmSide"]
 
-DEFAULT_CLOSE_DAYS = 90
 READ_BATCH = 150
 """Opportunity ids per ``read_many`` query: 150 quoted 18-character ids fit a 4,000-character
 ``WHERE``."""
@@ -411,7 +411,7 @@ class CrmSide:
 
     def _default_close_date(self) -> str:
         today: date = self._today()
-        return (today + timedelta(days=DEFAULT_CLOSE_DAYS)).isoformat()
+        return default_close_date(today)
 
     def _known(self, values: Mapping[str, Any]) -> Row:
         return {k: v for k, v in values.items() if k in self.schema.opportunity_fields}
