@@ -11,7 +11,11 @@ a ``cosell sandbox`` on its default timings, then prints for each path:
   ratio;
 * propagation p50 and p99 beside the loopback round-trip floor measured in the same run: the
   time of the minimum requests the path needs (below), made directly by this benchmark against
-  the same emulators, ``--samples`` times; the ratios are p50/p50 and p99/p99.
+  the same emulators, ``--samples`` times; the ratios are p50/p50 and p99/p99. Records go one
+  after the other, each shared as soon as the last one's opportunity exists (the connector is
+  still finishing that one: the write-back, its webhook, the re-check of the new opportunity).
+  Partner Center -> CRM is then measured again with ``--spaced`` seconds between records
+  (default 1), where a record meets no earlier record's work.
 
 The minimum requests, one record at a time:
 
@@ -175,6 +179,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=20, help="records per direction")
     parser.add_argument("--samples", type=int, default=20, help="round trips per floor")
+    parser.add_argument(
+        "--spaced", type=float, default=1.0, help="seconds between records, second run (0: none)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cosell-floor-") as tmp:
         state_dir, log = Path(tmp) / "state", Path(tmp) / "sandbox.log"
@@ -191,6 +198,9 @@ def main() -> int:
             started = time.monotonic()
             outgoing = crm_to_pc(bench, args.records)
             calls_out = calls_per_record(bench, args.records, started, idle)
+            spaced = []
+            if args.spaced:
+                spaced = pc_to_crm(bench, args.records, args.spaced, first=args.records)
             trip = RoundTrip(bench, bench.share(10_000), bench.complete_opportunity(10_000))
             bench.quiet()
             floor_in = timed(trip.pc_to_crm, args.samples)
@@ -202,6 +212,9 @@ def main() -> int:
     print(f"propagation beside the loopback round-trip floor ({args.samples} samples each):")
     print(line("Partner Center -> CRM", incoming, floor_in))
     print(line("CRM -> Partner Center", outgoing, floor_out))
+    if spaced:
+        print(f"the same, records {args.spaced:g} s apart:")
+        print(line("Partner Center -> CRM", spaced, floor_in))
     print("API calls per synced record (connector only, net of idle polling) beside the floor:")
     for text in calls_line("Partner Center -> CRM", *calls_in):
         print(text)

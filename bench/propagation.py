@@ -277,9 +277,13 @@ def _total(calls: dict[str, int]) -> int:
 # --- phases -------------------------------------------------------------------------------------
 
 
-def pc_to_crm(bench: Bench, records: int) -> list[float]:
+def pc_to_crm(bench: Bench, records: int, gap: float = 0.0, first: int = 0) -> list[float]:
+    """Each record's time from its share to its opportunity, one after the other; ``gap``
+    seconds between one record's opportunity and the next share (0: at once)."""
     latencies = []
-    for n in range(records):
+    for n in range(first, first + records):
+        if gap and n > first:
+            time.sleep(gap)  # pacing the load, not waiting for a result
         started = time.monotonic()
         referral_id = bench.share(n)
         wait_for(partial(bench.opportunity_for, referral_id), RECORD_DEADLINE, "an opportunity")
