@@ -44,6 +44,7 @@ def test_first_poll_reads_everything_and_sets_the_watermark(world) -> None:  # t
     poller = make(world)
     assert poller.look() == 3
     assert queue.keys == ["opportunity:006B", "opportunity:006A", "opportunity:006C"]
+    assert set(queue.scopes) == {"crm"}  # the CRM's signal: a reconcile looks there first
     assert "SystemModstamp >=" not in client.queries[0]
     assert cursors.values[(ACME, CURSOR_NAME)] == at(20).isoformat()
     assert poller.watermark == at(20)

@@ -56,6 +56,7 @@ def started(world: World, queue: RecordingQueue, where: str = FILTER) -> Related
     related.look()
     queue.calls.clear()
     queue.due.clear()
+    queue.scopes.clear()
     return related
 
 
@@ -81,6 +82,7 @@ def test_an_account_fix_marks_its_flagged_opportunity_and_no_other(world: World)
     assert settled_look(world, related) == 1
     assert queue.keys == [f"opportunity:{wanted}"]
     assert queue.due == [None]  # settled already: due at once
+    assert queue.scopes == ["crm"]
     assert settled_look(world, related) == 0  # the overlap re-reads it; it is not enqueued again
 
 

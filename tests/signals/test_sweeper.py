@@ -21,6 +21,7 @@ def test_sweeps_everything_first_then_from_watermark_minus_overlap() -> None:
     assert sweeper.look() == 2
     assert client.listings[0] is None
     assert queue.keys == ["referral:r-2", "referral:r-1"]
+    assert set(queue.scopes) == {"partner_center"}
     assert cursors.values[(ACME, CURSOR_NAME)] == at(30).isoformat()
 
     client.updated["r-3"] = at(40)

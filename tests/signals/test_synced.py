@@ -13,7 +13,7 @@ from cosell.clock import ManualClock
 from cosell.signals.feed import Change, ChangeFeed, FeedWiring, Synced
 from cosell.signals.related_rows import CONTACT, CONTACT_ROLE, RelatedRow
 from cosell.signals.synced import opportunity_synced, referral_synced, related_synced
-from cosell.store.records import LinkUpdate, TenantId
+from cosell.store.records import LinkUpdate, SignalScope, TenantId
 from cosell.store.sql import Store, sqlite_url
 
 
@@ -35,11 +35,23 @@ class DueQueue:
     def __init__(self) -> None:
         self.calls: list[tuple[str, datetime | None]] = []
 
-    def enqueue(self, tenant: TenantId, key: str, due_at: datetime | None = None) -> None:
+    def enqueue(
+        self,
+        tenant: TenantId,
+        key: str,
+        due_at: datetime | None = None,
+        *,
+        scope: SignalScope = "both",
+    ) -> None:
         self.calls.append((key, due_at))
 
     def enqueue_many(
-        self, tenant: TenantId, keys: Sequence[str], due_at: datetime | None = None
+        self,
+        tenant: TenantId,
+        keys: Sequence[str],
+        due_at: datetime | None = None,
+        *,
+        scope: SignalScope = "both",
     ) -> None:
         for key in keys:
             self.enqueue(tenant, key, due_at)

@@ -206,3 +206,35 @@ def test_claim_never_returns_more_than_the_limit_under_contention(store: Store) 
     for thread in threads:
         thread.join(30)
     assert sizes == [1] * 30
+
+
+def test_a_key_keeps_one_sides_scope_only_while_every_signal_names_that_side(
+    store: Store,
+) -> None:
+    tenant = store.ensure_tenant("acme")
+    store.enqueue(tenant, "opportunity:O1", scope="crm")
+    store.enqueue_many(tenant, ["opportunity:O1"], scope="crm")
+    store.enqueue(tenant, "referral:R1", scope="partner_center")
+    store.enqueue(tenant, "referral:R1", scope="crm")
+    store.enqueue(tenant, "referral:R2", scope="partner_center")
+    store.enqueue(tenant, "referral:R2")  # a retry, a full pass, a person: both sides
+    store.enqueue(tenant, "referral:R3")
+    store.enqueue(tenant, "referral:R3", scope="partner_center")
+    scopes = {j.key: j.scope for j in _claim_all(store)}
+    assert scopes == {
+        "opportunity:O1": "crm",
+        "referral:R1": "both",
+        "referral:R2": "both",
+        "referral:R3": "both",
+    }
+
+
+def test_a_signal_of_the_other_side_during_a_run_widens_the_rerun(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    store.enqueue(tenant, "referral:R1", scope="partner_center")
+    [job] = _claim_all(store)
+    assert job.scope == "partner_center"
+    store.enqueue(tenant, "referral:R1", scope="crm")
+    assert store.complete(job)
+    [rerun] = _claim_all(store)
+    assert rerun.scope == "both"

@@ -39,6 +39,7 @@ class Service:
         self.store = Store.open(f"sqlite:///{tmp_path / 'cosell.db'}", clock=ManualClock())
         self.tenant = self.store.ensure_tenant("acme")
         self.handled: list[str] = []
+        self.scopes: list[str] = []
         self.queue = EmbeddedQueue(self.store, self.handle, workers=1)
         self.linked: set[str] = set()
         self.hints = 0
@@ -58,6 +59,7 @@ class Service:
 
     def handle(self, job: Job) -> None:
         self.handled.append(job.key)
+        self.scopes.append(job.scope)
 
     def hint(self) -> None:
         self.hints += 1
@@ -85,6 +87,7 @@ def test_referral_event_is_enqueued_and_answered_202(service: Service, event: st
     assert service.handled == []  # answered without running any reconcile
     assert service.queue.run_until_idle(timeout=10).completed == 1
     assert service.handled == ["referral:r-9"]
+    assert service.scopes == ["partner_center"]  # about the referral alone
 
 
 def test_duplicate_deliveries_are_deduplicated_by_the_queue(service: Service) -> None:
@@ -124,6 +127,9 @@ def test_related_referral_of_ours_is_enqueued(service: Service) -> None:
     assert service.post(callback("related-referral-updated", "r-ours")) == (202, "accepted")
     assert service.depth() == 1
     assert service.hints == 0
+    service.queue.run_until_idle(timeout=10)
+    # Microsoft's side of the engagement moved, not the referral: both sides are looked at.
+    assert (service.handled, service.scopes) == (["referral:r-ours"], ["both"])
 
 
 def test_related_referral_of_microsoft_asks_for_a_sweep(service: Service) -> None:

@@ -9,7 +9,7 @@ from web_fakes import trusting_verifier
 from cosell.clock import ManualClock
 from cosell.operations.service_status import ServiceStatus
 from cosell.signals.loop import LookReport
-from cosell.store.records import TenantId
+from cosell.store.records import SignalScope, TenantId
 from cosell.web.app import create_app
 from cosell.web.metrics import QueueGauges, ServiceMetrics, route_of
 from cosell.web.receiver import WebhookReceiver
@@ -18,11 +18,23 @@ SOBJECTS = "/services/data/v62.0/sobjects"
 
 
 class NoQueue:
-    def enqueue(self, tenant: TenantId, key: str, due_at: datetime | None = None) -> None:
+    def enqueue(
+        self,
+        tenant: TenantId,
+        key: str,
+        due_at: datetime | None = None,
+        *,
+        scope: SignalScope = "both",
+    ) -> None:
         raise AssertionError("nothing should be enqueued")
 
     def enqueue_many(
-        self, tenant: TenantId, keys: Sequence[str], due_at: datetime | None = None
+        self,
+        tenant: TenantId,
+        keys: Sequence[str],
+        due_at: datetime | None = None,
+        *,
+        scope: SignalScope = "both",
     ) -> None:
         raise AssertionError("nothing should be enqueued")
 

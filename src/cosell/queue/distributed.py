@@ -49,7 +49,7 @@ from cosell.errors import CosellError, RetryableError, outcome_of
 from cosell.queue.embedded import describe
 from cosell.redaction import redact_text
 from cosell.store import jobs
-from cosell.store.records import Job, TenantId
+from cosell.store.records import Job, SignalScope, TenantId
 from cosell.store.sql import Store
 
 log = logging.getLogger(__name__)
@@ -231,14 +231,28 @@ class DistributedQueue:
             return self._deferrer
 
     def enqueue_many(
-        self, tenant: TenantId, keys: Sequence[str], due_at: datetime | None = None
+        self,
+        tenant: TenantId,
+        keys: Sequence[str],
+        due_at: datetime | None = None,
+        *,
+        scope: SignalScope = "both",
     ) -> None:
         """``enqueue`` each key."""
         for key in dict.fromkeys(keys):
-            self.enqueue(tenant, key, due_at)
+            self.enqueue(tenant, key, due_at, scope=scope)
 
-    def enqueue(self, tenant: TenantId, key: str, due_at: datetime | None = None) -> None:
-        """Queue a reconcile of ``key`` unless one is already waiting (its queueing lock)."""
+    def enqueue(
+        self,
+        tenant: TenantId,
+        key: str,
+        due_at: datetime | None = None,
+        *,
+        scope: SignalScope = "both",
+    ) -> None:
+        """Queue a reconcile of ``key`` unless one is already waiting (its queueing lock).
+        Every job looks at both sides: a waiting job's arguments cannot widen when another
+        side's signal comes, so ``scope`` is not carried."""
         self._enqueue(tenant, key, {} if due_at is None else {"schedule_at": due_at})
 
     def _enqueue(self, tenant: TenantId, key: str, when: dict[str, Any]) -> None:

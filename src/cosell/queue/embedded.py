@@ -39,7 +39,7 @@ from cosell.queue.lease import LeaseKeeper
 from cosell.redaction import redact_text
 from cosell.store import jobs
 from cosell.store.jobs import QueuedKey
-from cosell.store.records import Job, TenantId
+from cosell.store.records import Job, SignalScope, TenantId
 from cosell.store.sql import Store
 
 log = logging.getLogger(__name__)
@@ -123,10 +123,16 @@ class EmbeddedQueue:
     # --- signals ---------------------------------------------------------------------------------
 
     def enqueue(
-        self, tenant: TenantId, key: str, due_at: datetime | None = None, *, priority: int = 0
+        self,
+        tenant: TenantId,
+        key: str,
+        due_at: datetime | None = None,
+        *,
+        priority: int = 0,
+        scope: SignalScope = "both",
     ) -> None:
         """Mark ``key`` dirty and wake a worker."""
-        self._store.enqueue(tenant, key, due_at, priority=priority)
+        self._store.enqueue(tenant, key, due_at, priority=priority, scope=scope)
         with self._cond:
             self._generation += 1
             self._cond.notify()
@@ -138,9 +144,10 @@ class EmbeddedQueue:
         due_at: datetime | None = None,
         *,
         priority: int = 0,
+        scope: SignalScope = "both",
     ) -> None:
         """Mark many keys dirty in one write and wake every worker."""
-        self._store.enqueue_many(tenant, keys, due_at, priority=priority)
+        self._store.enqueue_many(tenant, keys, due_at, priority=priority, scope=scope)
         with self._cond:
             self._generation += 1
             self._cond.notify_all()

@@ -6,18 +6,31 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal, Protocol
 
-from cosell.store.records import TenantId
+from cosell.store.records import SignalScope, TenantId
 
 KeyKind = Literal["referral", "opportunity"]
 
 
 class WorkQueue(Protocol):
-    """Mark a key dirty; a worker reconciles it once, however often it was marked."""
+    """Mark a key dirty; a worker reconciles it once, however often it was marked. ``scope``
+    names the side whose signal it is (see :data:`~cosell.store.records.SignalScope`)."""
 
-    def enqueue(self, tenant: TenantId, key: str, due_at: datetime | None = None) -> None: ...
+    def enqueue(
+        self,
+        tenant: TenantId,
+        key: str,
+        due_at: datetime | None = None,
+        *,
+        scope: SignalScope = "both",
+    ) -> None: ...
 
     def enqueue_many(
-        self, tenant: TenantId, keys: Sequence[str], due_at: datetime | None = None
+        self,
+        tenant: TenantId,
+        keys: Sequence[str],
+        due_at: datetime | None = None,
+        *,
+        scope: SignalScope = "both",
     ) -> None:
         """``enqueue`` each key, in one write where the queue can."""
         ...

@@ -28,7 +28,7 @@ from cosell.clock import Clock, SystemClock
 
 if TYPE_CHECKING:  # the store and queue load only where they run
     from cosell.queue.protocol import WorkQueue
-    from cosell.store.records import TenantId
+    from cosell.store.records import SignalScope, TenantId
 
 
 @dataclass(frozen=True)
@@ -114,8 +114,10 @@ class ChangeFeed:
         cursor_name: str,
         key_prefix: str,
         synced: Synced | None = None,
+        scope: SignalScope = "both",
     ) -> None:
         self._source = source
+        self._scope = scope
         self._queue = wiring.queue
         self._tenant = wiring.tenant
         self._watermark = wiring.watermark(cursor_name)
@@ -168,10 +170,10 @@ class ChangeFeed:
 
     def _enqueue(self, round_: _Round) -> None:
         if round_.now:
-            self._queue.enqueue_many(self._tenant, list(round_.now))
+            self._queue.enqueue_many(self._tenant, list(round_.now), scope=self._scope)
         for key, due in round_.later.items():
             if key not in round_.now:
-                self._queue.enqueue(self._tenant, key, due_at=due)
+                self._queue.enqueue(self._tenant, key, due_at=due, scope=self._scope)
 
     def _advance(self, start: datetime | None, newest: datetime | None) -> None:
         if newest is not None and newest != start:

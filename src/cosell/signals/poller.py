@@ -77,4 +77,5 @@ def opportunity_poller(
         cursor_name=CURSOR_NAME,
         key_prefix=KEY_PREFIX,
         synced=synced,
+        scope="crm",
     )

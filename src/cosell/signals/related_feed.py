@@ -153,7 +153,8 @@ class RelatedFeed:
         for opportunity_id in cared:
             settled_at = newest[opportunity_id] + self._settle
             due = settled_at if settled_at > now else None
-            self._queue.enqueue(self._tenant, f"{KEY_PREFIX}:{opportunity_id}", due_at=due)
+            key = f"{KEY_PREFIX}:{opportunity_id}"
+            self._queue.enqueue(self._tenant, key, due_at=due, scope="crm")
         return len(cared)
 
 

@@ -75,4 +75,5 @@ def referral_sweeper(
         cursor_name=CURSOR_NAME,
         key_prefix=KEY_PREFIX,
         synced=synced,
+        scope="partner_center",
     )

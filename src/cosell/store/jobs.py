@@ -17,10 +17,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from cosell.redaction import redact_text
 from cosell.store import ledger
-from cosell.store.records import Job, TenantId
+from cosell.store.records import Job, SignalScope, TenantId
 from cosell.store.schema import dead_letters, queue
 
 MAX_ERROR_CHARS = 4000
+BOTH: SignalScope = "both"
 
 
 def insert_for(conn: Connection) -> Any:
@@ -36,13 +37,15 @@ def enqueue(
     due_at: datetime,
     priority: int,
     now: datetime,
+    scope: SignalScope = "both",
 ) -> None:
-    """Insert the keys, or merge with their rows: earlier due, higher priority, dirty if leased."""
+    """Insert the keys, or merge with their rows: earlier due, higher priority, dirty if leased,
+    and ``both`` sides to look at unless every signal of the row named the same one."""
     if not keys:
         return
     rows = [
         {"tenant_id": tenant, "key": key, "due_at": due_at, "priority": priority}
-        | {"enqueued_at": now, "dirty": False}
+        | {"enqueued_at": now, "dirty": False, "scope": scope}
         for key in dict.fromkeys(keys)
     ]
     stmt = insert_for(conn)(queue).values(rows)
@@ -59,6 +62,7 @@ def enqueue(
                 (new.priority > queue.c.priority, new.priority), else_=queue.c.priority
             ),
             "dirty": sa.case((leased, sa.true()), else_=queue.c.dirty),
+            "scope": sa.case((new.scope == queue.c.scope, queue.c.scope), else_=BOTH),
         },
     )
     conn.execute(stmt)
@@ -124,6 +128,7 @@ def _job(row: Any) -> Job:
         lease_owner=row["lease_owner"],
         lease_until=row["lease_until"],
         enqueued_at=row["enqueued_at"],
+        scope=row["scope"],
     )
 
 

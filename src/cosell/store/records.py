@@ -13,6 +13,10 @@ LinkState = Literal["linked", "pending_create", "conflict", "closed"]
 Direction = Literal["to_partner_center", "to_crm", "none"]
 AuditOutcome = Literal["synced", "skipped", "conflict", "rejected", "error", "drift", "parked"]
 """``drift``: a verify run found the sides disagreeing (or agreeing again after a repair)."""
+SignalScope = Literal["both", "partner_center", "crm"]
+"""What a queued key must look at: ``both`` sides (the default), or one side whose signal it is
+(a Partner Center webhook, a CRM poll). A key signalled from both, or by anything else, is
+``both``. See :meth:`cosell.sync.engine.engine.Engine.reconcile`."""
 LedgerState = Literal[
     "synced", "held", "waiting", "skipped", "refused", "conflict", "parked", "closed", "expired"
 ]
@@ -189,6 +193,7 @@ class Job:
     lease_owner: str
     lease_until: datetime
     enqueued_at: datetime
+    scope: SignalScope = "both"
 
 
 @dataclass(frozen=True)

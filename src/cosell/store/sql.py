@@ -30,6 +30,7 @@ from cosell.store.records import (
     Link,
     LinkUpdate,
     Side,
+    SignalScope,
     StoreStats,
     TenantId,
 )
@@ -244,10 +245,16 @@ class Store:
     # --- queue -----------------------------------------------------------------------------------
 
     def enqueue(
-        self, tenant: TenantId, key: str, due_at: datetime | None = None, *, priority: int = 0
+        self,
+        tenant: TenantId,
+        key: str,
+        due_at: datetime | None = None,
+        *,
+        priority: int = 0,
+        scope: SignalScope = "both",
     ) -> None:
         """Mark ``key`` dirty. Deduplicated: one row per key, the earlier due time wins."""
-        self.enqueue_many(tenant, [key], due_at, priority=priority)
+        self.enqueue_many(tenant, [key], due_at, priority=priority, scope=scope)
 
     def enqueue_many(
         self,
@@ -256,13 +263,14 @@ class Store:
         due_at: datetime | None = None,
         *,
         priority: int = 0,
+        scope: SignalScope = "both",
     ) -> None:
         """``enqueue`` for many keys in one statement (sweeps and backfills)."""
         now = self._now()
         with self._tx() as conn:
             for start in range(0, len(keys), ENQUEUE_BATCH):
                 batch = keys[start : start + ENQUEUE_BATCH]
-                jobs.enqueue(conn, tenant, batch, due_at or now, priority, now)
+                jobs.enqueue(conn, tenant, batch, due_at or now, priority, now, scope)
 
     def claim(
         self,

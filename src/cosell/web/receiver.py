@@ -43,7 +43,7 @@ from cosell.webhooks.signature import MAX_BODY_BYTES
 
 if TYPE_CHECKING:  # the store and queue load only where they run
     from cosell.queue.protocol import WorkQueue
-    from cosell.store.records import TenantId
+    from cosell.store.records import SignalScope, TenantId
 
 log = structlog.get_logger(__name__)
 
@@ -203,7 +203,10 @@ class WebhookReceiver:
 
     def _enqueue(self, event: str, referral_id: str) -> Delivery:
         key = f"referral:{referral_id}"
-        self._queue.enqueue(self._tenant, key)
+        # A referral event is about the referral alone; a related referral's (Microsoft's side
+        # of the engagement) may move what the pair reads beyond it: both sides.
+        scope: SignalScope = "partner_center" if event in REFERRAL_EVENTS else "both"
+        self._queue.enqueue(self._tenant, key, scope=scope)
         self._metrics.enqueued.labels("webhook").inc()
         log.info("webhook.enqueued", webhook_event=event, key=key)
         return Delivery(202, "accepted", key)

@@ -22,12 +22,14 @@ from cosell.clock import Clock
 from cosell.errors import ConfigError, CosellError, StaleWrite
 from cosell.queue.protocol import KeyKind, parse_key
 from cosell.settings import Settings
-from cosell.store.records import AuditEntry, Job, Link, TenantId
+from cosell.store.records import AuditEntry, Job, Link, LinkUpdate, SignalScope, TenantId
 from cosell.store.sql import Store
 from cosell.sync.core import name_marker, solutions, team
 from cosell.sync.core.loops import LoopLimits
 from cosell.sync.core.mapping import SyncMapping, default_mapping, load_mapping
-from cosell.sync.core.plan import PlanFacts, default_close_date
+from cosell.sync.core.pending import PENDING_KEY
+from cosell.sync.core.plan import PlanFacts, default_close_date, plan
+from cosell.sync.core.stages import is_on_hold
 from cosell.sync.core.translate import from_crm, from_partner_center, referral_kind
 from cosell.sync.engine import rebase
 from cosell.sync.engine.context import Context, Snapshot, link_keys
@@ -84,6 +86,8 @@ class EngineStats:
     rereads: int = 0
     pair_waits: int = 0
     parked_skips: int = 0
+    signals_seen: int = 0
+    """Keys one side signalled that stopped after reading that side (nothing new there)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, name: str) -> None:
@@ -200,11 +204,20 @@ class Engine:
     # --- the queue handler -----------------------------------------------------------------------
 
     def reconcile(self, job: Job) -> None:
-        """The work queue's handler."""
-        self.reconcile_key(job.key)
+        """The work queue's handler. A key one side's signal queued (and nothing else) looks at
+        that side first, on its first run (a retry looks at both)."""
+        self.reconcile_key(job.key, job.scope if job.attempts <= 1 else "both")
 
-    def reconcile_key(self, key: str) -> None:
-        """Bring the pair behind ``key`` into agreement (re-reading after a 412, bounded)."""
+    def reconcile_key(self, key: str, scope: SignalScope = "both") -> None:
+        """Bring the pair behind ``key`` into agreement (re-reading after a 412, bounded).
+
+        With a ``scope`` of one side, a settled pair (linked, last synced, nothing in flight,
+        no mapping move to apply) whose signalled side has nothing new (see
+        :meth:`_signalled_side`) stops after reading that side: the signal is cosell's own
+        write coming back (Partner Center's webhook for cosell's PATCH, the poll's sight of an
+        opportunity cosell wrote, its re-check once the second has settled), and the other side
+        has signals of its own (webhooks and the sweep; the polls). Otherwise that read serves
+        the reconcile."""
         self.apply_mapping()
         kind, record_id = parse_key(key)
         if is_parked(self.store, self.tenant, self._link(kind, record_id)):
@@ -215,14 +228,77 @@ class Engine:
             self.pairs.hold(*self.pair_keys(kind, record_id)) as held,
             self.pc.correlated() as correlation_id,
         ):
+            looked = None if scope == "both" else self._signalled_side(kind, record_id, scope)
+            if isinstance(looked, Seen):
+                self.stats.count("signals_seen")
+                return
+            known = looked
             for attempt in range(MAX_STALE):
                 try:
-                    self._rounds(kind, record_id, correlation_id, held)
+                    self._rounds(kind, record_id, correlation_id, held, known)
                     return
                 except StaleWrite:
+                    known = None
                     self.stats.count("rereads")
                     if attempt == MAX_STALE - 1:
                         raise
+
+    def _signalled_side(
+        self, kind: KeyKind, record_id: str, scope: SignalScope
+    ) -> Unchanged | Seen | None:
+        """The signalled side read, or :data:`SEEN` when it has nothing new for the settled
+        pair: the referral's eTag is the one committed; the opportunity holds the base's values
+        (its stamp may have moved: cosell's own writes do not return it)."""
+        link = self._link(kind, record_id)
+        if link is None or not self._settled(link, f"{kind}:{record_id}"):
+            return None
+        assert link.referral_id is not None
+        assert link.opportunity_id is not None
+        if scope == "partner_center":
+            pc = self.pc.read(link.referral_id)
+            if pc is not None and link.pc_etag is not None and pc.etag == link.pc_etag:
+                return SEEN
+            return Unchanged(pc=pc) if pc is not None else None
+        crm = self.crm.read(link.opportunity_id)
+        if crm is None:
+            return None
+        if crm.modstamp is None or self._awaits_accept(link) or not self._holds_base(link, crm):
+            return Unchanged(crm=crm)
+        if crm.modstamp != link.crm_modstamp or crm.versions != link.crm_rows:
+            # Cosell's own write (its stamp is not returned by the write) or an edit of no
+            # synced value: the versions read are remembered, as a reconcile that plans
+            # nothing does, so the polls tell this version from a later change.
+            versions = dict(crm.versions)
+            update = LinkUpdate(link_id=link.id, crm_modstamp=crm.modstamp, crm_rows=versions)
+            self.store.commit_sync(self.tenant, update, [])
+        return SEEN
+
+    def _awaits_accept(self, link: Link) -> bool:
+        """A referral shared with us and not accepted yet: its reconciles also watch its expiry
+        (a notice on the record), which only Partner Center's read tells."""
+        stage = self.mapping.stage_field()
+        return stage is None or is_on_hold(link.base.get(stage))
+
+    def _settled(self, link: Link, key: str) -> bool:
+        """Linked, last synced, no write in flight, no create half-made, no dead letter, and no
+        mapping move waiting to re-base it."""
+        if link.state != "linked" or link.intent is not None or PENDING_KEY in link.base:
+            return False
+        if not (link.referral_id and link.opportunity_id) or self.context.moved:
+            return False
+        row = self.store.ledger_for(self.tenant, link.referral_id)
+        if row is None or row.state != "synced":
+            return False
+        return self.store.dead_letter_for(self.tenant, key) is None
+
+    def _holds_base(self, link: Link, crm: CrmRecord) -> bool:
+        """The opportunity's values are the pair's base: planned against a Partner Center that
+        holds the base, nothing is written, skipped or in conflict."""
+        snapshot = self._translated(Snapshot(link, None, crm))
+        assert snapshot.crm_values is not None
+        base = dict(link.base)
+        decided = plan(base, base, snapshot.crm_values, self.mapping, self.facts(snapshot))
+        return not (decided.has_writes or decided.skipped or decided.conflicts)
 
     def apply_mapping(self) -> None:
         """Record the configured mapping as the store's last applied one (once per engine): a
@@ -235,11 +311,17 @@ class Engine:
                 self.context = replace(self.context, moved=dict(applied.moved))
                 self._applied = True
 
-    def _rounds(self, kind: KeyKind, record_id: str, correlation_id: str, held: Held) -> None:
+    def _rounds(
+        self,
+        kind: KeyKind,
+        record_id: str,
+        correlation_id: str,
+        held: Held,
+        known: Unchanged | None = None,
+    ) -> None:
         self.stats.count("reconciles")
         pending: list[AuditEntry] = []
         recorded = False
-        known: Unchanged | None = None
         for _ in range(MAX_ROUNDS):
             snapshot = self._read_held(kind, record_id, held, known)
             step = Reconcile(self.context, snapshot, self.facts(snapshot), correlation_id, pending)
@@ -406,6 +488,13 @@ class Unchanged:
 
     crm: CrmRecord | None = None
     pc: PcRecord | None = None
+
+
+class Seen:
+    """A signal about the version already reconciled (see :meth:`Engine.reconcile_key`)."""
+
+
+SEEN = Seen()
 
 
 def _users_if_needed(crm: CrmRecord, pc_team: list[dict[str, object]]) -> frozenset[str]:

@@ -1,0 +1,136 @@
+"""A key one side signalled looks at that side first: a signal about the version the pair last
+committed (cosell's own write coming back) costs one read of that side and nothing else; a
+real change is reconciled as always, with that read serving it.
+
+Counted on the emulators, through the real queue (``scope`` is what the webhook receiver and
+the CRM polls enqueue with); each side is read back from the outside."""
+
+from __future__ import annotations
+
+from engine_world import World
+from test_engine import flagged_opportunity
+from test_engine_calls import COMPOSITE, PC_GET, PC_PATCH, QUERY, SF_PATCH, calls, linked_incoming
+
+from cosell.store.records import Job, SignalScope
+
+
+def run(world: World, key: str, scope: SignalScope) -> tuple[dict[str, int], dict[str, int]]:
+    """Enqueue ``key`` as a signal of ``scope`` and run the queue: the calls it cost."""
+    world.emulator_clock.advance(1)
+    calls(world)
+    queue = world.queue()
+    queue.enqueue(world.tenant, key, scope=scope)
+    stats = queue.run_until_idle(timeout=30)
+    assert (stats.claimed, stats.completed) == (1, 1)
+    return calls(world)
+
+
+def linked_outgoing(world: World) -> tuple[str, str]:
+    opp_id = flagged_opportunity(world)
+    world.sync(f"opportunity:{opp_id}")
+    link = world.store.link_by_opportunity(world.tenant, opp_id)
+    assert link is not None
+    assert link.referral_id
+    return link.referral_id, opp_id
+
+
+def test_partner_centers_webhook_for_cosells_own_write_reads_the_referral_alone(
+    world: World,
+) -> None:
+    rid, _ = linked_incoming(world)  # its second round wrote the opportunity's id to the referral
+    seen = world.engine.stats.signals_seen
+    # Before: the referral and the opportunity (one query) read, nothing planned.
+    assert run(world, f"referral:{rid}", "partner_center") == ({PC_GET: 1}, {})
+    assert world.engine.stats.signals_seen == seen + 1
+    # The same key queued for both sides (a full pass, cosell retry) still reads both.
+    assert run(world, f"referral:{rid}", "both") == ({PC_GET: 1}, {QUERY: 1})
+
+
+def test_a_microsoft_edit_signalled_by_webhook_is_synced_with_one_read_of_the_referral(
+    world: World,
+) -> None:
+    rid, opp_id = linked_incoming(world)
+    world.microsoft_update(rid, details={"dealValue": 61000}, status="Active", substatus="Accepted")
+    pc, sf = run(world, f"referral:{rid}", "partner_center")
+    assert pc == {PC_GET: 1}  # the look at the referral serves the reconcile
+    assert sf == {QUERY: 1, SF_PATCH: 1}
+    assert world.opp(opp_id)["Amount"] == 61000
+
+
+def test_the_recheck_of_an_opportunity_cosell_wrote_reads_the_opportunity_alone(
+    world: World,
+) -> None:
+    _, opp_id = linked_outgoing(world)
+    # Its second round wrote the referral's id to the opportunity; a write does not return
+    # the new SystemModstamp, so the poll sees a stamp the link does not hold.
+    stamp = world.opp(opp_id)["SystemModstamp"]
+    link = world.store.link_by_opportunity(world.tenant, opp_id)
+    assert link is not None
+    assert link.crm_modstamp != stamp
+    # Before: Partner Center read as well (one GET), to plan nothing.
+    assert run(world, f"opportunity:{opp_id}", "crm") == ({}, {QUERY: 1})
+    link = world.store.link_by_opportunity(world.tenant, opp_id)
+    assert link is not None
+    assert link.crm_modstamp == stamp  # remembered: the polls now know this version
+    assert run(world, f"opportunity:{opp_id}", "crm") == ({}, {QUERY: 1})
+    assert run(world, f"opportunity:{opp_id}", "both") == ({PC_GET: 1}, {QUERY: 1})
+
+
+def test_a_seller_edit_in_the_second_of_cosells_write_still_reaches_the_referral(
+    world: World,
+) -> None:
+    rid, opp_id = linked_outgoing(world)
+    stamp = world.opp(opp_id)["SystemModstamp"]
+    # The same second as cosell's write: the stamp does not move, only the values tell.
+    world.sf_client.update("Opportunity", opp_id, {"Amount": 99000})
+    assert world.opp(opp_id)["SystemModstamp"] == stamp
+    pc, sf = run(world, f"opportunity:{opp_id}", "crm")
+    assert pc == {PC_GET: 1, PC_PATCH: 1}
+    assert world.referral(rid)["details"]["dealValue"] == 99000
+    assert sf.get(QUERY) == 1  # the look at the opportunity serves the reconcile
+
+
+def test_a_seller_edit_signalled_by_the_poll_is_synced_with_one_read_of_the_opportunity(
+    world: World,
+) -> None:
+    rid, opp_id = linked_outgoing(world)
+    world.edit(opp_id, Amount=150000)
+    pc, sf = run(world, f"opportunity:{opp_id}", "crm")
+    assert pc == {PC_GET: 1, PC_PATCH: 1}
+    assert sf.get(QUERY) == 1
+    assert COMPOSITE not in sf
+    assert world.referral(rid)["details"]["dealValue"] == 150000
+
+
+def test_a_pair_not_settled_or_a_retry_reads_both_sides(world: World) -> None:
+    rid, opp_id = linked_incoming(world)  # on hold: the seller's edits wait for the accept
+    world.edit(opp_id, Amount=45000)
+    world.sync(f"opportunity:{opp_id}")
+    ledger = world.store.ledger_for(world.tenant, rid)
+    assert ledger is not None
+    assert ledger.state == "held"
+    assert run(world, f"referral:{rid}", "partner_center") == ({PC_GET: 1}, {QUERY: 1})
+
+    # Not accepted yet: its reconciles watch the referral's expiry, which only Partner Center
+    # tells, so an opportunity signal reads the referral too.
+    rid, opp_id = linked_incoming(world)
+    assert run(world, f"opportunity:{opp_id}", "crm") == ({PC_GET: 1}, {QUERY: 1})
+    calls(world)
+    now = world.clock.now()
+    retry = Job(
+        0, world.tenant, f"referral:{rid}", now, 0, 2, None, "w", now, now, "partner_center"
+    )
+    world.engine.reconcile(retry)
+    assert calls(world) == ({PC_GET: 1}, {QUERY: 1})
+
+
+def test_the_sweep_and_the_polls_still_catch_what_a_shortcut_leaves(world: World) -> None:
+    """The shortcut reads one side: a change on the other is the other side's own signal."""
+    rid, opp_id = linked_outgoing(world)
+    world.microsoft_update(rid, details={"dealValue": 77000})
+    # An opportunity re-check arrives first: it looks at the opportunity alone.
+    assert run(world, f"opportunity:{opp_id}", "crm") == ({}, {QUERY: 1})
+    assert world.opp(opp_id)["Amount"] != 77000
+    # The referral's own signal (its webhook, or the sweep when the webhook was lost) syncs it.
+    run(world, f"referral:{rid}", "partner_center")
+    assert world.opp(opp_id)["Amount"] == 77000
