@@ -191,6 +191,10 @@ class SyncSettings(_Section):
     """Idle ceiling of the related-row poll (accounts, contacts, solutions, team)."""
     sweep_interval: float = Field(default=300.0, gt=0)
     sweep_overlap_seconds: float = Field(default=300.0, ge=0)
+    expiry_watch_interval: float = Field(default=3600.0, gt=0)
+    """Seconds between the expiry watch's listings of unanswered incoming referrals (one
+    listing each): a linked one's record shows its expiry warning within this of it being
+    due, and its day count moves as it runs down (see :mod:`cosell.signals.expiry`)."""
     settle_seconds: float = Field(default=10.0, ge=2.0, le=300.0)
     """How long a change stamp must be old before a feed trusts that no later edit shares its
     second (stamps have one-second precision; a remote commit may land late)."""

@@ -11,6 +11,7 @@ from engine_world import World
 from sync_samples import contoso_share
 
 from cosell.clients.salesforce_records import parse_datetime
+from cosell.signals.expiry import ExpiryWatch
 from cosell.sync.core.audit_trail import NOTICE_MARK, OK_MARK
 from cosell.sync.core.lifecycle import is_expiry_warning
 
@@ -212,6 +213,25 @@ def test_a_shared_referral_is_never_made_private_again(world: World) -> None:
     before = world.writes()
     world.sync(f"opportunity:{opp_id}")
     assert world.writes() == before
+
+
+def test_the_expiry_watch_puts_the_warning_on_a_record_nothing_else_touches(
+    world: World,
+) -> None:
+    rid, opp_id = shared(world)
+    queue = world.queue()
+
+    def linked(referral_id: str) -> bool:
+        return world.store.link_by_referral(world.tenant, referral_id) is not None
+
+    watch = ExpiryWatch(world.pc_client, queue, world.tenant, linked, world.clock)
+    assert watch.look() == 0
+    moment = parse_datetime(world.referral(rid)["expirationDateTime"])
+    assert moment is not None
+    world.clock.advance((moment - timedelta(days=1, hours=12) - world.clock.now()).total_seconds())
+    assert watch.look() == 1  # no webhook, no poll: the watch alone queues it
+    queue.run_until_idle(timeout=30)
+    assert status_of(world, opp_id) == f"{NOTICE_MARK} Expires in 2 days — accept or decline"
 
 
 def test_a_referral_close_to_expiry_is_flagged_on_the_record(world: World) -> None:

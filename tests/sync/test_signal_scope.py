@@ -111,10 +111,10 @@ def test_a_pair_not_settled_or_a_retry_reads_both_sides(world: World) -> None:
     assert ledger.state == "held"
     assert run(world, f"referral:{rid}", "partner_center") == ({PC_GET: 1}, {QUERY: 1})
 
-    # Not accepted yet: its reconciles watch the referral's expiry, which only Partner Center
-    # tells, so an opportunity signal reads the referral too.
+    # Not accepted yet and nothing held: an opportunity signal reads the opportunity alone
+    # (the expiry warning has a watch of its own, cosell.signals.expiry).
     rid, opp_id = linked_incoming(world)
-    assert run(world, f"opportunity:{opp_id}", "crm") == ({PC_GET: 1}, {QUERY: 1})
+    assert run(world, f"opportunity:{opp_id}", "crm") == ({}, {QUERY: 1})
     calls(world)
     now = world.clock.now()
     retry = Job(

@@ -40,6 +40,7 @@ SYNC_DEFAULTS = {
     "related_poll_interval": 2.0,
     "settle_seconds": 3.0,
     "sweep_interval": 30.0,
+    "expiry_watch_interval": 60.0,
 }
 """Quicker signals than production: a sandbox answers within seconds and has no API budget."""
 

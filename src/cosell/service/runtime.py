@@ -57,6 +57,7 @@ from cosell.service.console import (
 from cosell.service.server import WebServer
 from cosell.settings import Settings, tenant_console_root
 from cosell.signals.cadence import Cadence
+from cosell.signals.expiry import ExpiryWatch
 from cosell.signals.feed import ChangeFeed, FeedWiring
 from cosell.signals.hubspot import deal_poller
 from cosell.signals.loop import LookReport, SignalLoop
@@ -84,6 +85,7 @@ Handler = Callable[[Job], None]
 POLL, SWEEP = "salesforce-poll", "partner-center-sweep"
 RELATED_POLL = "salesforce-related-poll"
 HUBSPOT_POLL = "hubspot-poll"
+EXPIRY_WATCH = "expiry-watch"
 VERIFY = "drift-check"
 ALERTS = "alerts"
 HEALTH = "connection-check"
@@ -304,6 +306,7 @@ def build_runtime(
                 POLL: sync.poll_min_interval,
                 HUBSPOT_POLL: sync.poll_min_interval,
                 SWEEP: sync.sweep_interval,
+                EXPIRY_WATCH: sync.expiry_watch_interval,
                 RELATED_POLL: sync.related_poll_interval,
                 ALERTS: settings.alerts.interval,
                 HEALTH: settings.alerts.health_interval,
@@ -366,6 +369,7 @@ def _wire_signals(
     poll, sweep, related = _signals(parts, queue, status, metrics)
     one.receiver = _receiver(parts, queue, sweep.wake, status, metrics, tracked)
     one.signals = [poll, sweep] if related is None else [poll, related, sweep]
+    one.signals.append(_expiry_loop(parts, queue, status, metrics))
     if parts.settings.sync.verify_pairs > 0:
         one.signals.append(_verify_loop(parts, queue, status, metrics))
     one.signals.append(_health_loop(parts, status, metrics))
@@ -541,6 +545,24 @@ def _signals(
         sweep,
         SignalLoop(RELATED_POLL, related, related_cadence, parts.clock, report),
     )
+
+
+def _expiry_loop(
+    parts: ServiceParts, queue: Queue, status: ServiceStatus, metrics: ServiceMetrics
+) -> SignalLoop:
+    """The expiry watch (see :mod:`cosell.signals.expiry`)."""
+    store, tenant = parts.store, parts.tenant
+
+    def report(look: LookReport) -> None:
+        status.saw_look(look)
+        metrics.observe_look(look)
+
+    def linked(referral_id: str) -> bool:
+        return store.link_by_referral(tenant, referral_id) is not None
+
+    watch = ExpiryWatch(parts.partner_center, queue, tenant, linked, parts.clock)
+    every = parts.settings.sync.expiry_watch_interval
+    return SignalLoop(EXPIRY_WATCH, watch, Cadence(every, every), parts.clock, report)
 
 
 def _sweeper(parts: ServiceParts, wiring: FeedWiring) -> ChangeFeed:

@@ -111,13 +111,18 @@ def held_edits(facts: Facts) -> str | None:
 
 def expiry_warning(facts: Facts) -> str | None:
     """An incoming referral not yet accepted whose expiry is near."""
-    referral = facts.referral
+    return expiry_notice(facts.referral, facts.now)
+
+
+def expiry_notice(referral: Mapping[str, Any], now: datetime) -> str | None:
+    """The expiry warning a referral (wire form) shows at ``now``: incoming, not yet accepted,
+    and expiring within :data:`WARN_BEFORE`; ``None`` otherwise."""
     if referral.get("direction") != "Incoming" or referral.get("status") != "New":
         return None
     expires = _parse_datetime(referral.get("expirationDateTime"))
     if expires is None:
         return None
-    left = expires - facts.now
+    left = expires - now
     if left <= timedelta() or left > WARN_BEFORE:
         return None
     days = math.ceil(left / timedelta(days=1))

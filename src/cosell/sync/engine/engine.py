@@ -29,7 +29,6 @@ from cosell.sync.core.loops import LoopLimits
 from cosell.sync.core.mapping import SyncMapping, default_mapping, load_mapping
 from cosell.sync.core.pending import PENDING_KEY
 from cosell.sync.core.plan import PlanFacts, default_close_date, plan
-from cosell.sync.core.stages import is_on_hold
 from cosell.sync.core.translate import from_crm, from_partner_center, referral_kind
 from cosell.sync.engine import rebase
 from cosell.sync.engine.context import Context, Snapshot, link_keys
@@ -262,7 +261,7 @@ class Engine:
         crm = self.crm.read(link.opportunity_id)
         if crm is None:
             return None
-        if crm.modstamp is None or self._awaits_accept(link) or not self._holds_base(link, crm):
+        if crm.modstamp is None or not self._holds_base(link, crm):
             return Unchanged(crm=crm)
         if crm.modstamp != link.crm_modstamp or crm.versions != link.crm_rows:
             # Cosell's own write (its stamp is not returned by the write) or an edit of no
@@ -272,12 +271,6 @@ class Engine:
             update = LinkUpdate(link_id=link.id, crm_modstamp=crm.modstamp, crm_rows=versions)
             self.store.commit_sync(self.tenant, update, [])
         return SEEN
-
-    def _awaits_accept(self, link: Link) -> bool:
-        """A referral shared with us and not accepted yet: its reconciles also watch its expiry
-        (a notice on the record), which only Partner Center's read tells."""
-        stage = self.mapping.stage_field()
-        return stage is None or is_on_hold(link.base.get(stage))
 
     def _settled(self, link: Link, key: str) -> bool:
         """Linked, last synced, no write in flight, no create half-made, no dead letter, and no
