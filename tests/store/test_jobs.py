@@ -238,3 +238,30 @@ def test_a_signal_of_the_other_side_during_a_run_widens_the_rerun(store: Store) 
     assert store.complete(job)
     [rerun] = _claim_all(store)
     assert rerun.scope == "both"
+
+
+def test_a_key_queued_for_later_while_it_runs_runs_again_then_not_at_once(
+    store: Store, clock: ManualClock
+) -> None:
+    tenant = store.ensure_tenant("acme")
+    store.enqueue(tenant, "opportunity:O1")
+    [job] = _claim_all(store)
+    # A poll's re-check, due when the second of the stamp it saw has settled.
+    settled = clock.now() + timedelta(seconds=3)
+    store.enqueue(tenant, "opportunity:O1", settled)
+    assert store.complete(job)
+    assert _claim_all(store) == []  # was: run again at once, before a same-second edit
+    clock.advance(3)
+    [rerun] = _claim_all(store)
+    assert (rerun.key, rerun.due_at) == ("opportunity:O1", settled)
+
+
+def test_the_earliest_time_asked_while_a_key_runs_wins(store: Store, clock: ManualClock) -> None:
+    tenant = store.ensure_tenant("acme")
+    store.enqueue(tenant, "opportunity:O1")
+    [job] = _claim_all(store)
+    store.enqueue(tenant, "opportunity:O1", clock.now() + timedelta(seconds=3))
+    store.enqueue(tenant, "opportunity:O1")  # a signal due now: the rerun is due now
+    store.enqueue(tenant, "opportunity:O1", clock.now() + timedelta(seconds=9))
+    assert store.complete(job)
+    assert [j.key for j in _claim_all(store)] == ["opportunity:O1"]

@@ -1,7 +1,10 @@
 """The durable work queue's statements: dedupe on enqueue, leases on claim, outcomes after.
 
 One row per (tenant, key). A key enqueued while leased is flagged ``dirty`` and runs once more
-after the current run, so a signal that arrives during a reconcile is never lost.
+after the current run, so a signal that arrives during a reconcile is never lost; that run is
+due when the signal asked (the earliest such time), not at once: a poll's re-check of an
+opportunity is due when its second has settled, and running it early, while a seller may still
+edit in that second, would read too soon.
 """
 
 from __future__ import annotations
@@ -39,8 +42,9 @@ def enqueue(
     now: datetime,
     scope: SignalScope = "both",
 ) -> None:
-    """Insert the keys, or merge with their rows: earlier due, higher priority, dirty if leased,
-    and ``both`` sides to look at unless every signal of the row named the same one."""
+    """Insert the keys, or merge with their rows: earlier due, higher priority, dirty if leased
+    (the run after it due at the earliest time asked while leased), and ``both`` sides to look
+    at unless every signal of the row named the same one."""
     if not keys:
         return
     rows = [
@@ -55,7 +59,8 @@ def enqueue(
         index_elements=[queue.c.tenant_id, queue.c.key],
         set_={
             "due_at": sa.case(
-                (sa.and_(~leased, new.due_at < queue.c.due_at), new.due_at),
+                (sa.and_(leased, ~queue.c.dirty), new.due_at),
+                (new.due_at < queue.c.due_at, new.due_at),
                 else_=queue.c.due_at,
             ),
             "priority": sa.case(
@@ -155,11 +160,13 @@ def _is_dirty(conn: Connection, job: Job) -> bool | None:
 
 
 def _requeue_now(conn: Connection, job: Job, now: datetime) -> None:
+    """Run a dirty key again: when its signal asked (``due_at``, set while it ran), or now."""
+    due = sa.case((queue.c.due_at > now, queue.c.due_at), else_=now)
     conn.execute(
         sa.update(queue)
         .where(queue.c.id == job.id)
         .values(
-            lease_owner=None, lease_until=None, dirty=False, attempts=0, due_at=now, last_error=None
+            lease_owner=None, lease_until=None, dirty=False, attempts=0, due_at=due, last_error=None
         )
     )
 
