@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -143,3 +144,24 @@ def test_a_related_row_version_is_known_only_when_read_at_that_stamp_and_written
     # A commit without a CRM read keeps the versions.
     opened.commit_sync(tenant, LinkUpdate(referral_id="R1", pc_etag="e2"), [])
     assert known(CONTACT, row("00K1", 5))
+
+
+def test_a_stamp_read_in_its_own_second_and_committed_late_is_still_checked(store) -> None:  # type: ignore[no-untyped-def]
+    """A reconcile read the opportunity in the stamp's second, then waited out a Retry-After
+    before committing: an edit made after that read, in the same second, shares the stamp."""
+    db, tenant, clock = store
+    stamp = at(0).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    clock.advance(20)  # the commit, twenty seconds after the stamp
+    update = LinkUpdate(
+        referral_id="R1",
+        opportunity_id="006A",
+        base={},
+        pc_etag='"e1"',
+        crm_modstamp=stamp,
+        crm_read_at=at(0) + timedelta(milliseconds=400),  # the read, in the stamp's second
+    )
+    db.commit_sync(tenant, update, [])
+    check = opportunity_synced(db, tenant)
+    assert check(Change("006A", at(0)), True) == "new"  # was "synced": a same-second edit lost
+    db.commit_sync(tenant, replace(update, crm_read_at=at(11)), [])  # read once it had settled
+    assert check(Change("006A", at(0)), True) == "synced"

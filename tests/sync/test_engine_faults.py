@@ -212,7 +212,7 @@ class RacingCrm(CrmSide):
 
     def __init__(self, world: World) -> None:
         base = world.engine.crm
-        super().__init__(base.client, base.schema, base._today)
+        super().__init__(base.client, base.schema, base._now)
         self.world = world
         self.race = True
 

@@ -11,7 +11,7 @@ from engine_world import World
 from test_engine import flagged_opportunity
 from test_engine_calls import COMPOSITE, PC_GET, PC_PATCH, QUERY, SF_PATCH, calls, linked_incoming
 
-from cosell.store.records import Job, SignalScope
+from cosell.store.records import Job, LinkUpdate, SignalScope
 
 
 def run(world: World, key: str, scope: SignalScope) -> tuple[dict[str, int], dict[str, int]]:
@@ -72,6 +72,7 @@ def test_the_recheck_of_an_opportunity_cosell_wrote_reads_the_opportunity_alone(
     link = world.store.link_by_opportunity(world.tenant, opp_id)
     assert link is not None
     assert link.crm_modstamp == stamp  # remembered: the polls now know this version
+    assert link.crm_read_at is not None  # and when it was read (the settle check's reference)
     assert run(world, f"opportunity:{opp_id}", "crm") == ({}, {QUERY: 1})
     assert run(world, f"opportunity:{opp_id}", "both") == ({PC_GET: 1}, {QUERY: 1})
 
@@ -80,10 +81,15 @@ def test_a_seller_edit_in_the_second_of_cosells_write_still_reaches_the_referral
     world: World,
 ) -> None:
     rid, opp_id = linked_outgoing(world)
-    stamp = world.opp(opp_id)["SystemModstamp"]
-    # The same second as cosell's write: the stamp does not move, only the values tell.
     world.sf_client.update("Opportunity", opp_id, {"Amount": 99000})
-    assert world.opp(opp_id)["SystemModstamp"] == stamp
+    # An edit in the second cosell last read carries the stamp the link holds: only the values
+    # tell. Arranged in the store (the emulator's seconds run on a real clock here).
+    read = world.engine.crm.read(opp_id)
+    link = world.store.link_by_opportunity(world.tenant, opp_id)
+    assert read is not None
+    assert link is not None
+    update = LinkUpdate(link_id=link.id, crm_modstamp=read.modstamp, crm_rows=dict(read.versions))
+    world.store.commit_sync(world.tenant, update, [])
     pc, sf = run(world, f"opportunity:{opp_id}", "crm")
     assert pc == {PC_GET: 1, PC_PATCH: 1}
     assert world.referral(rid)["details"]["dealValue"] == 99000

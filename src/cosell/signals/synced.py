@@ -7,8 +7,10 @@ read both sides in full only to plan nothing. These checks cost no remote call.
 
 - **Referral** (sweep): the eTag is a version token, unique per write, so equality is exact.
 - **Opportunity** (poll): ``SystemModstamp`` has one-second precision, so an edit made in the
-  same second as our read carries the same stamp. An equal stamp is exact only when the link
-  was committed ``settle`` after it (any later edit then has a later stamp); otherwise the feed
+  same second as our read carries the same stamp. An equal stamp is exact only when the read
+  that saw it was asked for ``settle`` after it (any later edit then has a later stamp): the
+  link keeps when (``crm_read_at``; its commit time where not known, which may come long after
+  the read: a reconcile can wait out a ``Retry-After`` between them); otherwise the feed
   enqueues the key once, due when the second has settled, instead of on every look.
 """
 
@@ -48,15 +50,15 @@ def referral_synced(links: LinkLookup, tenant: TenantId) -> Synced:
 def opportunity_synced(
     links: LinkLookup, tenant: TenantId, settle: timedelta = timedelta(seconds=10)
 ) -> Synced:
-    """A poll row whose stamp is the one stored with its link: ``synced`` when the link was
-    committed ``settle`` after the stamp (no edit can share it), else ``recheck`` while the
-    second is unsettled and ``new`` once it is."""
+    """A poll row whose stamp is the one stored with its link: ``synced`` when the committed
+    read was asked for ``settle`` after the stamp (no edit can share it), else ``recheck``
+    while the second is unsettled and ``new`` once it is."""
 
     def synced(change: Change, settled: bool) -> Verdict:
         link = links.link_by_opportunity(tenant, change.id)
         if link is None or not link.crm_modstamp or _parsed(link.crm_modstamp) != change.stamp:
             return "new"
-        if change.stamp <= link.updated_at - settle:
+        if change.stamp <= (link.crm_read_at or link.updated_at) - settle:
             return "synced"
         return "new" if settled else "recheck"
 

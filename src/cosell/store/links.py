@@ -64,6 +64,7 @@ def _changed_values(update: LinkUpdate, current: Link | None) -> dict[str, Any]:
         "pc_etag",
         "crm_modstamp",
         "crm_rows",
+        "crm_read_at",
     )
     values = {c: getattr(update, c) for c in columns if getattr(update, c) is not None}
     if update.state is not None:
@@ -118,6 +119,7 @@ def _link(row: Any) -> Link:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         crm_rows=dict(row["crm_rows"] or {}),
+        crm_read_at=row["crm_read_at"],
     )
 
 

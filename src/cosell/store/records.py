@@ -53,6 +53,8 @@ class Link:
     crm_rows: dict[str, str] = field(default_factory=dict)
     """The related rows' ``SystemModstamp`` as the committed CRM read saw them, by
     ``<signal>:<row id>`` (see :mod:`cosell.signals.related_rows`)."""
+    crm_read_at: datetime | None = None
+    """When the committed CRM read was asked for (cosell's clock, before the request)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,7 @@ class LinkUpdate:
     crm_modstamp: str | None = None
     state: LinkState | None = None
     crm_rows: dict[str, str] | None = None
+    crm_read_at: datetime | None = None
 
 
 @dataclass(frozen=True)

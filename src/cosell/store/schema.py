@@ -67,6 +67,7 @@ links = sa.Table(
     sa.Column("pc_etag", sa.String(200)),
     sa.Column("crm_modstamp", sa.String(64)),
     sa.Column("crm_rows", JSONValue),
+    sa.Column("crm_read_at", UTCDateTime),
     sa.Column("state", sa.String(20), nullable=False),
     sa.Column("intent_side", sa.String(20)),
     sa.Column("intent_key", sa.String(200)),

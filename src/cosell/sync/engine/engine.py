@@ -145,7 +145,7 @@ class Engine:
     ) -> Engine:
         """An engine over two clients: describes the org once and fits the mapping to it."""
         schema = describe_org(salesforce, mapping)
-        crm = SalesforceSide(salesforce, schema, lambda: clock.now().date())
+        crm = SalesforceSide(salesforce, schema, clock.now)
         pc = PartnerCenterSide(partner_center)
         return cls(store=store, tenant=tenant, partner_center=pc, crm=crm, clock=clock, loops=loops)
 
@@ -267,8 +267,12 @@ class Engine:
             # Cosell's own write (its stamp is not returned by the write) or an edit of no
             # synced value: the versions read are remembered, as a reconcile that plans
             # nothing does, so the polls tell this version from a later change.
-            versions = dict(crm.versions)
-            update = LinkUpdate(link_id=link.id, crm_modstamp=crm.modstamp, crm_rows=versions)
+            update = LinkUpdate(
+                link_id=link.id,
+                crm_modstamp=crm.modstamp,
+                crm_rows=dict(crm.versions),
+                crm_read_at=crm.read_at,
+            )
             self.store.commit_sync(self.tenant, update, [])
         return SEEN
 

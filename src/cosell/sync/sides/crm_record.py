@@ -43,6 +43,10 @@ class CrmRecord:
     version already reconciled. Empty for a CRM without such a poll."""
     load_users: Callable[[], dict[str, str]] | None = field(default=None, compare=False)
     """Reads the active users; called at most once, and only when a team needs matching."""
+    read_at: datetime | None = field(default=None, compare=False)
+    """When cosell asked for this version (its clock, before the request): an edit after the
+    read shares the version's ``SystemModstamp`` only if the read came within that second
+    (see :func:`cosell.signals.synced.opportunity_synced`). ``None`` where not known."""
 
     @cached_property
     def users(self) -> dict[str, str]:

@@ -17,8 +17,8 @@ create updates the one opportunity it made before.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from datetime import date
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from email.utils import format_datetime as http_date
 from functools import cached_property
 from typing import Any
@@ -62,17 +62,19 @@ RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 class CrmSide:
     """Reads and guarded writes of opportunities over a :class:`SalesforceClient`."""
 
-    def __init__(self, client: SalesforceClient, schema: CrmSchema, clock_today: Any) -> None:
+    def __init__(
+        self, client: SalesforceClient, schema: CrmSchema, clock_now: Callable[[], datetime]
+    ) -> None:
         self.client = client
         self.schema = schema
         self.names = schema.names
-        self._today = clock_today
+        self._now = clock_now
         self.rows = RelatedRows(client, schema.names)
         self._note_ref: str | None = None
 
     def with_client(self, client: SalesforceClient) -> CrmSide:
         """The same side over another client (a coalescing one, for a backfill)."""
-        return type(self)(client, self.schema, self._today)
+        return type(self)(client, self.schema, self._now)
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -82,10 +84,11 @@ class CrmSide:
         relationship for is read by a query of its own)."""
         where = f"Id = {soql_literal(opportunity_id)}"
         soql = f"SELECT {self._select} FROM Opportunity WHERE {where}"  # noqa: S608
+        asked = self._now()
         rows = list(self.client.query(soql))
         if not rows:
             return None
-        return self._record(rows[0])
+        return self._record(rows[0], asked)
 
     def read_many(self, opportunity_ids: Sequence[str]) -> dict[str, CrmRecord]:
         """Opportunities with their related rows, :data:`READ_BATCH` a query (an ``IN`` list
@@ -100,7 +103,9 @@ class CrmSide:
                 for start in range(0, len(ids), READ_BATCH)
             )
         ]
-        records = [self._record(row) for rows in rows_together(self.client, soql) for row in rows]
+        asked = self._now()
+        together = rows_together(self.client, soql)
+        records = [self._record(row, asked) for rows in together for row in rows]
         return {record.id: record for record in records}
 
     def write_back_many(
@@ -115,7 +120,7 @@ class CrmSide:
         results = self.client.update_many("Opportunity", records)
         return {i: r.error() for i, r in zip(ids, results, strict=True)}
 
-    def _record(self, row: Mapping[str, Any]) -> CrmRecord:
+    def _record(self, row: Mapping[str, Any], asked: datetime | None = None) -> CrmRecord:
         opportunity = clean_row(row)
         account = clean_row(opportunity.pop("Account", None) or {})
         account_stamp = account.pop("SystemModstamp", None)
@@ -144,6 +149,7 @@ class CrmSide:
             [_member(r) for r in team] if team is not None else None,
             versions,
             load_users=self.active_users,
+            read_at=asked,
         )
 
     def find_by_referral(self, referral_id: str) -> str | None:
@@ -410,8 +416,7 @@ class CrmSide:
         return self.rows.mirror_note(opportunity_id, body)
 
     def _default_close_date(self) -> str:
-        today: date = self._today()
-        return default_close_date(today)
+        return default_close_date(self._now().date())
 
     def _known(self, values: Mapping[str, Any]) -> Row:
         return {k: v for k, v in values.items() if k in self.schema.opportunity_fields}
