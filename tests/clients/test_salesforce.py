@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -80,6 +81,25 @@ def test_query_follows_next_records_url_across_pages() -> None:
         f"{API}/query/01gCURSOR-4",
     ]
     assert recorder.requests[0].url.params["q"] == "SELECT Id, Name FROM Opportunity"
+
+
+def test_the_orgs_time_of_the_last_response_is_kept_per_thread() -> None:
+    empty = {"totalSize": 0, "done": True, "records": []}
+    dated = Recorder(
+        httpx.Response(200, json=empty, headers={"Date": "Fri, 04 Dec 2026 19:38:01 GMT"}),
+        httpx.Response(200, json=empty),
+    )
+    client, _ = make_client(dated)
+    assert client.served_at() is None
+    list(client.query("SELECT Id FROM Opportunity"))
+    assert client.served_at() == datetime(2026, 12, 4, 19, 38, 1, tzinfo=UTC)
+    elsewhere: list[datetime | None] = []
+    worker = threading.Thread(target=lambda: elsewhere.append(client.served_at()))
+    worker.start()
+    worker.join()
+    assert elsewhere == [None]  # each worker sees its own responses
+    list(client.query("SELECT Id FROM Opportunity"))
+    assert client.served_at() is None  # no Date: not known
 
 
 def test_query_all_uses_query_all_resource() -> None:

@@ -212,12 +212,25 @@ class World:
         return self.store.link_by_opportunity(self.tenant, opportunity_id)
 
 
+class WorldClock(ManualClock):
+    """The connector's clock in a world: a wait it makes lets the emulated systems' time pass
+    as well (a guarded write waits for the second of the record's last edit to be over)."""
+
+    def __init__(self, start: datetime, emulated: OffsetClock) -> None:
+        super().__init__(start)
+        self._emulated = emulated
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds)
+        self._emulated.advance(max(seconds, 0.0))
+
+
 def build_world(tmp_path: Path, store: Store | None = None) -> World:
     emulator_clock = OffsetClock()
     delivery = httpx.Client(transport=httpx.MockTransport(lambda _r: httpx.Response(200)))
     pc_app = create_pc_app(PC_CONFIG, clock=emulator_clock, delivery_client=delivery)
     sf_app = create_sf_app(SF_CONFIG, clock=emulator_clock)
-    clock = ManualClock(START)
+    clock = WorldClock(START, emulator_clock)
     sleeps = ManualClock(START)
     pc_client = PartnerCenterClient(
         pc_http(pc_app, emulator_clock),

@@ -140,6 +140,7 @@ def test_an_update_of_fields_and_rows_is_one_call_and_a_lost_race_writes_nothing
     assert emails == {c["email"] for c in CONTACTS}
     assert world.opp(opp_id)["Amount"] == 1000
 
+    world.emulator_clock.advance(1)  # read once the second of the seller's edit is over
     fresh = crm.read(opp_id)
     assert fresh is not None
     calls(world)

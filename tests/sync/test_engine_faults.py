@@ -212,7 +212,7 @@ class RacingCrm(CrmSide):
 
     def __init__(self, world: World) -> None:
         base = world.engine.crm
-        super().__init__(base.client, base.schema, base._now)
+        super().__init__(base.client, base.schema, base._clock)
         self.world = world
         self.race = True
 
@@ -232,9 +232,47 @@ def test_crm_write_guarded_by_last_modified_rereads(world: World) -> None:
     engine = engine_with(world, crm=RacingCrm(world))
     world.emulator_clock.advance(1)
     engine.reconcile_key(f"referral:{referral_id}")
-    assert engine.stats.rereads == 1
+    # 412, then the re-read in the second of the racing edit: once more after that second.
+    assert engine.stats.rereads == 2
     opp = world.opp(opp_id)
     assert (opp["Amount"], opp["NextStep"]) == (7, "Call the buyer")
+
+
+class SameSecondCrm(CrmSide):
+    """After its read, a seller edits the opportunity's amount in that very second (the
+    emulated org's time stands still), once."""
+
+    def __init__(self, world: World) -> None:
+        base = world.engine.crm
+        super().__init__(base.client, base.schema, base._clock)
+        self.world = world
+        self.race = True
+
+    def read(self, opportunity_id: str) -> CrmRecord | None:
+        record = super().read(opportunity_id)
+        if self.race and record is not None:
+            self.race = False
+            self.world.sf_client.update("Opportunity", opportunity_id, {"Amount": 99})
+        return record
+
+
+def test_a_seller_edit_in_the_second_of_cosells_read_is_not_written_over(world: World) -> None:
+    """``If-Unmodified-Since`` compares whole seconds: an edit made after cosell's read, in the
+    second of the record's last edit, passes the guard. A write whose read came in that second
+    waits for it to end and reads again (was: Microsoft's amount written over the seller's)."""
+    opp_id = flagged(world)
+    world.sync(f"opportunity:{opp_id}")
+    referral_id = world.opp(opp_id)["Referral_Identifier__c"]
+    world.microsoft_update(referral_id, details={"dealValue": 7})
+    world.emulator_clock.advance(1)
+    world.emulator_clock._base = ManualClock(world.emulator_clock.now())  # time stands still
+    world.edit(opp_id, NextStep="Call the buyer")  # the last edit: cosell reads in its second
+    engine = engine_with(world, crm=SameSecondCrm(world))
+    engine.reconcile_key(f"referral:{referral_id}")
+    # Both sides changed the amount: the owner (the CRM) wins, on both sides.
+    assert world.opp(opp_id)["Amount"] == 99
+    assert world.referral(referral_id)["details"]["dealValue"] == 99
+    assert engine.stats.rereads == 1
 
 
 def test_endless_races_give_up_with_stale_write(world: World) -> None:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from engine_world import PC_BASE, PC_CONFIG, SF_BASE, SF_CONFIG, START, World
+from engine_world import PC_BASE, PC_CONFIG, SF_BASE, SF_CONFIG, START, World, WorldClock
 from starlette.testclient import TestClient
 
 from cosell.cli.common import CommandDeps
@@ -81,7 +81,7 @@ def run_cli(
             client.auth = auth
         return client
 
-    deps = CommandDeps(clock=clock or ManualClock(START), http=http)
+    deps = CommandDeps(clock=clock or WorldClock(START, world.emulator_clock), http=http)
     args = [*command, "--config", str(config_file(tmp_path))]
     result = CliRunner().invoke(main, args, obj=deps, env=ENV, catch_exceptions=False)
     return result.exit_code, result.output

@@ -32,7 +32,7 @@ class FailingCrm(CrmSide):
     def __init__(self, world: World, when: str) -> None:
         crm = world.engine.crm
         assert isinstance(crm, CrmSide)
-        super().__init__(crm.client, crm.schema, crm._now)
+        super().__init__(crm.client, crm.schema, crm._clock)
         self.when: str | None = when
 
     def _fail(self, when: str, error: Exception) -> None:
@@ -161,7 +161,7 @@ class StuckCrm(CrmSide):
     def __init__(self, world: World) -> None:
         crm = world.engine.crm
         assert isinstance(crm, CrmSide)
-        super().__init__(crm.client, crm.schema, crm._now)
+        super().__init__(crm.client, crm.schema, crm._clock)
         self.writing, self.release, self.done = (
             threading.Event(),
             threading.Event(),

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import copy
 import re
+import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from email.utils import format_datetime as http_date
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -76,6 +78,7 @@ class SalesforceClient:
         call_options: str = "client=cosell",
     ) -> None:
         self.http = http
+        self._served = threading.local()
         self.api_version = api_version
         self.retry = retry or RetryPolicy()
         self.budget = budget or ApiBudget(clock=self.retry.clock)
@@ -170,9 +173,16 @@ class SalesforceClient:
                 url=str(request.url),
             ) from exc
         self.budget.observe(response.headers.get(LIMIT_HEADER))
+        self._served.at = _server_time(response.headers.get("date"))
         if response.status_code >= 300 and response.status_code not in accept:
             raise error_from_response(response)
         return response
+
+    def served_at(self) -> datetime | None:
+        """Salesforce's time (its ``Date`` header, whole seconds) on the last response this
+        thread received; ``None`` before one, or when the header was missing."""
+        at: datetime | None = getattr(self._served, "at", None)
+        return at
 
     def _json(self, method: str, path: str, **kw: Any) -> Any:
         response = self.request(method, path, **kw)
@@ -651,3 +661,12 @@ def _collection_writes(
         elif node.method == "POST" and record_id is None:
             found.setdefault(("POST", sobject), []).append((n, None))
     return {kind: listed for kind, listed in found.items() if len(listed) > 1}
+
+
+def _server_time(header: str | None) -> datetime | None:
+    if not header:
+        return None
+    try:
+        return parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None

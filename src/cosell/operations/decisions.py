@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
+from cosell.errors import StaleWrite
 from cosell.queue.protocol import queue_key
 from cosell.sync.core.records import CrmWrite
 from cosell.sync.core.stages import is_on_hold, stage_from_crm
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from cosell.sync.engine.engine import Engine
 
 Decision = Literal["accept", "decline"]
+WRITE_ATTEMPTS = 3
+"""Reads and guarded stage writes before a decision gives up on a record being edited."""
 
 
 def decide(engine: Engine, referral_id: str, decision: Decision) -> str:
@@ -28,15 +31,22 @@ def decide(engine: Engine, referral_id: str, decision: Decision) -> str:
     link = store.link_by_referral(tenant, referral_id)
     if link is None or not link.opportunity_id:
         raise LookupError(f"referral {referral_id} has no opportunity yet")
-    record = engine.crm.read(link.opportunity_id)
-    if record is None:
-        raise LookupError(f"the CRM has no opportunity {link.opportunity_id}")
     field = mapping.fields["stage"].crm
     stages = mapping.stages
-    now = str(record.opportunity.get(field) or "")
-    if not is_on_hold(stage_from_crm(now, stages)):
-        raise ValueError(f"the opportunity is {now!r}, no longer waiting to be accepted")
     stage = stages.active if decision == "accept" else stages.declined
-    engine.crm.update(record, CrmWrite(), {field: stage})
+    for attempt in range(WRITE_ATTEMPTS):
+        record = engine.crm.read(link.opportunity_id)
+        if record is None:
+            raise LookupError(f"the CRM has no opportunity {link.opportunity_id}")
+        now = str(record.opportunity.get(field) or "")
+        if not is_on_hold(stage_from_crm(now, stages)):
+            raise ValueError(f"the opportunity is {now!r}, no longer waiting to be accepted")
+        try:
+            engine.crm.update(record, CrmWrite(), {field: stage})
+            break
+        except StaleWrite:
+            # Edited since the read (or read in the second of its last edit): read again.
+            if attempt == WRITE_ATTEMPTS - 1:
+                raise
     store.enqueue(tenant, queue_key("opportunity", link.opportunity_id))
     return stage

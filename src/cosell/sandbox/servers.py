@@ -52,7 +52,10 @@ class ServedApp:
 
     def start(self, app: ASGIApp, timeout: float = 15.0) -> None:
         """Serve ``app``; ``RuntimeError`` when uvicorn did not start within ``timeout``."""
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+        # The emulated APIs send their own ``Date`` (the emulated clock), not uvicorn's.
+        config = uvicorn.Config(
+            app, log_config=None, access_log=False, lifespan="on", date_header=False
+        )
         self._server = SettledServer(config)
         self._thread = threading.Thread(target=self._run, name=f"serve-{self.name}", daemon=True)
         self._thread.start()

@@ -1,3 +1,5 @@
+from email.utils import format_datetime, parsedate_to_datetime
+
 from sf_api import Api, TestClient, login
 from starlette.applications import Starlette
 
@@ -40,3 +42,14 @@ def test_limit_exhausted_fault(api: Api, app: Starlette) -> None:
     assert refused.status_code == 403
     assert refused.json()[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
     assert api.get("limits").status_code == 200
+
+
+def test_every_api_response_carries_the_orgs_time_to_the_second(
+    api: Api, clock: ManualClock
+) -> None:
+    clock.advance(0.75)  # seconds are whole on the wire
+    first = api.get("limits")
+    assert first.headers["Date"] == format_datetime(clock.now().replace(microsecond=0), usegmt=True)
+    clock.advance(61)
+    error = api.get("sobjects/Opportunity/006000000000000AAA")
+    assert parsedate_to_datetime(error.headers["Date"]) == clock.now().replace(microsecond=0)

@@ -10,6 +10,7 @@ import asyncio
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -111,6 +112,8 @@ class ApiRoute:
             reply = Reply(error.status, error.body())
         if self.counted:
             reply.headers["Sforce-Limit-Info"] = emulator.usage.header()
+        # The org's time, to the second, as Salesforce sends it (RFC 7231 ``Date``).
+        reply.headers["Date"] = format_datetime(emulator.clock.now(), usegmt=True)
         return reply.response()
 
     def _admit_and_run(self, call: Call) -> Reply:

@@ -145,7 +145,7 @@ class Engine:
     ) -> Engine:
         """An engine over two clients: describes the org once and fits the mapping to it."""
         schema = describe_org(salesforce, mapping)
-        crm = SalesforceSide(salesforce, schema, clock.now)
+        crm = SalesforceSide(salesforce, schema, clock)
         pc = PartnerCenterSide(partner_center)
         return cls(store=store, tenant=tenant, partner_center=pc, crm=crm, clock=clock, loops=loops)
 

@@ -43,6 +43,9 @@ class CrmRecord:
     version already reconciled. Empty for a CRM without such a poll."""
     load_users: Callable[[], dict[str, str]] | None = field(default=None, compare=False)
     """Reads the active users; called at most once, and only when a team needs matching."""
+    served_at: datetime | None = field(default=None, compare=False)
+    """The CRM's own time (whole seconds) on the response that read this version, when known:
+    a guarded write is exact only if the read came after the second of the last edit."""
     read_at: datetime | None = field(default=None, compare=False)
     """When cosell asked for this version (its clock, before the request): an edit after the
     read shares the version's ``SystemModstamp`` only if the read came within that second

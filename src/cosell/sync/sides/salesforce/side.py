@@ -17,7 +17,7 @@ create updates the one opportunity it made before.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from email.utils import format_datetime as http_date
 from functools import cached_property
@@ -27,7 +27,8 @@ from urllib.parse import quote
 from cosell.clients.salesforce import SalesforceClient
 from cosell.clients.salesforce_composite import REFERENCE, NodeResult
 from cosell.clients.soql import WHERE_LIMIT, soql_literal
-from cosell.errors import APIError, NotFound
+from cosell.clock import Clock
+from cosell.errors import APIError, NotFound, StaleWrite
 from cosell.sync.core.contacts import CONTACT_FIELDS
 from cosell.sync.core.leads import LEAD_OBJECT
 from cosell.sync.core.plan import default_close_date
@@ -62,19 +63,18 @@ RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 class CrmSide:
     """Reads and guarded writes of opportunities over a :class:`SalesforceClient`."""
 
-    def __init__(
-        self, client: SalesforceClient, schema: CrmSchema, clock_now: Callable[[], datetime]
-    ) -> None:
+    def __init__(self, client: SalesforceClient, schema: CrmSchema, clock: Clock) -> None:
         self.client = client
         self.schema = schema
         self.names = schema.names
-        self._now = clock_now
+        self._clock = clock
+        self._now = clock.now
         self.rows = RelatedRows(client, schema.names)
         self._note_ref: str | None = None
 
     def with_client(self, client: SalesforceClient) -> CrmSide:
         """The same side over another client (a coalescing one, for a backfill)."""
-        return type(self)(client, self.schema, self._now)
+        return type(self)(client, self.schema, self._clock)
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -88,7 +88,7 @@ class CrmSide:
         rows = list(self.client.query(soql))
         if not rows:
             return None
-        return self._record(rows[0], asked)
+        return self._record(rows[0], asked, self.client.served_at())
 
     def read_many(self, opportunity_ids: Sequence[str]) -> dict[str, CrmRecord]:
         """Opportunities with their related rows, :data:`READ_BATCH` a query (an ``IN`` list
@@ -120,7 +120,9 @@ class CrmSide:
         results = self.client.update_many("Opportunity", records)
         return {i: r.error() for i, r in zip(ids, results, strict=True)}
 
-    def _record(self, row: Mapping[str, Any], asked: datetime | None = None) -> CrmRecord:
+    def _record(
+        self, row: Mapping[str, Any], asked: datetime | None = None, served: datetime | None = None
+    ) -> CrmRecord:
         opportunity = clean_row(row)
         account = clean_row(opportunity.pop("Account", None) or {})
         account_stamp = account.pop("SystemModstamp", None)
@@ -149,6 +151,7 @@ class CrmSide:
             [_member(r) for r in team] if team is not None else None,
             versions,
             load_users=self.active_users,
+            served_at=served,
             read_at=asked,
         )
 
@@ -312,6 +315,12 @@ class CrmSide:
                 # nobody's edit can be overwritten (see CrmSchema.needs_guard): no guard, so
                 # the write can share a collections call with other records' (see _send)
                 guard = None
+            if guard is not None and _same_second(guard, record.served_at):
+                # Read in the second of the last edit: another edit after the read, in that
+                # second, would pass the guard (it compares whole seconds). Read again once
+                # the second is over.
+                self._clock.sleep(1.0)
+                raise StaleWrite(f"opportunity {record.id} was read in the second of its last edit")
             headers = {"If-Unmodified-Since": http_date(guard, usegmt=True)} if guard else None
             work.update("Opportunity", record.id, fields, headers)
         note = self._related(work, target, record, write)
@@ -481,6 +490,12 @@ def _versions(
     for member in team or []:
         found[f"team:{member['Id']}"] = member.get("SystemModstamp")
     return {key: str(stamp) for key, stamp in found.items() if stamp}
+
+
+def _same_second(edited: datetime, served: datetime | None) -> bool:
+    """The response that read a record came within the second of its last edit (or its time
+    is not after it)."""
+    return served is not None and int(served.timestamp()) <= int(edited.timestamp())
 
 
 def _role(row: Mapping[str, Any]) -> Row:
