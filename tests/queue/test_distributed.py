@@ -384,3 +384,27 @@ def test_one_tenant_holds_at_most_its_share_of_a_workers_reconciles(store: Store
         release.set()
         queue.stop(timeout=20)
     assert sorted(done) == ["referral:a1", "referral:a2", "referral:a3", "referral:b1"]
+
+
+def test_a_signal_of_one_side_reaches_the_handler_and_each_scope_waits_on_its_own(
+    store: Store,
+) -> None:
+    seen: list[tuple[str, str]] = []
+    queue = DistributedQueue(store, retry=RetryPolicy(base=0.0, cap=0.0))
+    tenant = store.ensure_tenant("acme")
+    with queue.opened():
+        queue.enqueue(tenant, "referral:w", scope="partner_center")
+        queue.enqueue(tenant, "referral:w", scope="partner_center")  # waiting already
+        queue.enqueue(tenant, "opportunity:o", scope="crm")
+        queue.enqueue(tenant, "opportunity:o")  # both sides: a job of its own
+    queue.serve(
+        lambda job: seen.append((job.key, job.scope)),
+        concurrency=1,
+        install_signal_handlers=False,
+        wait=False,
+    )
+    assert sorted(seen) == [
+        ("opportunity:o", "both"),
+        ("opportunity:o", "crm"),
+        ("referral:w", "partner_center"),
+    ]

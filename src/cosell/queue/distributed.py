@@ -3,8 +3,9 @@
 With a PostgreSQL store, every worker process on every machine takes reconciles from
 procrastinate's job table (its schema is one of cosell's migrations):
 
-* one ``cosell.reconcile`` job per dirty key, deferred with a ``queueing_lock`` of the tenant
-  and key, so a key waiting in the queue is never queued twice, and a ``lock`` on the tenant and
+* one ``cosell.reconcile`` job per dirty key and signal scope, deferred with a
+  ``queueing_lock`` of the tenant and key (and the scope, when one side signalled it), so a key
+  waiting in the queue is never queued twice for the same side, and a ``lock`` on the tenant and
   the pair's canonical key (the referral's, once linked), so one reconcile of a key, or of a
   linked pair, runs at a time across every machine. A key marked dirty while it runs is queued
   again (its earlier job is no longer waiting) and runs once more after the current run.
@@ -250,21 +251,25 @@ class DistributedQueue:
         *,
         scope: SignalScope = "both",
     ) -> None:
-        """Queue a reconcile of ``key`` unless one is already waiting (its queueing lock).
-        Every job looks at both sides: a waiting job's arguments cannot widen when another
-        side's signal comes, so ``scope`` is not carried."""
-        self._enqueue(tenant, key, {} if due_at is None else {"schedule_at": due_at})
+        """Queue a reconcile of ``key`` unless one of the same ``scope`` is already waiting
+        (its queueing lock). A waiting job's arguments cannot widen when the other side's signal
+        comes, so each scope waits on its own: a key signalled by both sides may run twice, each
+        run looking at its side first (the pair's lock keeps them one after the other)."""
+        self._enqueue(tenant, key, {} if due_at is None else {"schedule_at": due_at}, scope)
 
-    def _enqueue(self, tenant: TenantId, key: str, when: dict[str, Any]) -> None:
+    def _enqueue(
+        self, tenant: TenantId, key: str, when: dict[str, Any], scope: SignalScope = "both"
+    ) -> None:
+        waiting = f"{tenant}:{key}" if scope == "both" else f"{tenant}:{key}:{scope}"
         options: dict[str, Any] = {
-            "queueing_lock": f"{tenant}:{key}",
+            "queueing_lock": waiting,
             "lock": f"{tenant}:{self._canonical(tenant, key)}",
             **when,
         }
         deferrer = self._defer()
         with suppress(pexc.AlreadyEnqueued):
             deferrer.configure_task(name=RECONCILE_TASK, queue=QUEUE_NAME, **options).defer(
-                tenant=int(tenant), key=key
+                tenant=int(tenant), key=key, scope=scope
             )
 
     def _pair_key(self, tenant: TenantId, key: str) -> str:
@@ -361,7 +366,7 @@ class DistributedQueue:
         owner = f"procrastinate-inbox:{uuid.uuid4().hex[:8]}"
         claimed = self._store.claim(owner, self._store.clock.now(), 60.0, limit=limit)
         for job in claimed:
-            self.enqueue(job.tenant_id, job.key, job.due_at)
+            self.enqueue(job.tenant_id, job.key, job.due_at, scope=job.scope)
             with self._store.engine.begin() as conn:
                 jobs.handed_over(conn, job)
         return len(claimed)
@@ -379,18 +384,20 @@ class DistributedQueue:
             log.warning("reconcile of %s stalled on a dead worker; retrying", job.task_kwargs)
             await manager.retry_job(job)
 
-    def _run_job(self, context: procrastinate.JobContext, tenant: int, key: str) -> None:
+    def _run_job(
+        self, context: procrastinate.JobContext, tenant: int, key: str, scope: str = "both"
+    ) -> None:
         if self.runner.handler is None:
             raise RuntimeError("no reconcile handler: start the worker with DistributedQueue.serve")
         owner = TenantId(tenant)
         if not self._take_slot(owner):
             # The tenant holds its share of this process's workers: queue the key again a
             # moment later (this job ends as done, not as a failed attempt) and take other work.
-            self._enqueue(owner, key, {"schedule_in": {"seconds": self.slot_delay}})
+            self._enqueue(owner, key, {"schedule_in": {"seconds": self.slot_delay}}, _scope(scope))
             log.debug("tenant %s at its share of workers; %s deferred", tenant, key)
             return
         try:
-            self._run_reconcile(context, tenant, key)
+            self._run_reconcile(context, tenant, key, _scope(scope))
         finally:
             with self._busy_lock:
                 self._tenant_busy[owner] -= 1
@@ -403,7 +410,9 @@ class DistributedQueue:
             self._tenant_busy[tenant] += 1
             return True
 
-    def _run_reconcile(self, context: procrastinate.JobContext, tenant: int, key: str) -> None:
+    def _run_reconcile(
+        self, context: procrastinate.JobContext, tenant: int, key: str, scope: SignalScope
+    ) -> None:
         runner = self.runner
         assert runner.handler is not None
         pjob = context.job
@@ -420,6 +429,7 @@ class DistributedQueue:
             lease_owner=context.worker_name or "",
             lease_until=now,
             enqueued_at=now,
+            scope=scope,
         )
         error: Exception | None = None
         for attempt in range(runner.reread_limit + 1):
@@ -464,3 +474,10 @@ class DistributedQueue:
     def _clear_dead_letter(self, job: Job) -> None:
         with self._store.engine.begin() as conn:
             jobs.clear_dead_letter(conn, job.tenant_id, job.key)
+
+
+def _scope(text: str) -> SignalScope:
+    """A job's ``scope`` argument (jobs queued before it existed have none: both sides)."""
+    if text == "partner_center":
+        return "partner_center"
+    return "crm" if text == "crm" else "both"
