@@ -9,11 +9,14 @@ Salesforce's daily API budget is the scarce resource, so each case counts the em
   Floor 1.
 - **An update either way**: the read, then one write carrying the fields, the status and the
   audit line (related rows join it in one ``composite`` request). Floor 2.
-- **Partner Center → CRM create**: the look-up by referral id that keeps the create idempotent,
-  one query for the account candidates of every matching rule, and one composite graph creating
-  account, contacts, opportunity, contact roles, solution rows and note; then the read of the
-  round that writes the referral's new link back. Floor 4; the audit line of that write-back
-  is one more write today (5, 1.25x).
+- **Partner Center → CRM create**: the look-up by referral id that keeps the create idempotent
+  and the account candidates of every matching rule, two queries of one ``composite`` call; one
+  composite graph creating account, contacts, opportunity, contact roles, solution rows and
+  note; then the read of the round that writes the referral's new link back (its stamps are
+  what the polls compare). Measured 3 (a referral without a closing date too: the default is
+  written with the create).
+- **Cosell's own writes coming back**: a signal about them reads the signalled side only (see
+  ``tests/sync/test_signal_scope.py``).
 - **Related rows**: a Partner Center change of contacts and solutions is the read, one query
   for the account's contacts having a new member's email (one contact per email), and one
   ``composite`` request (floor 2, measured 3); a seller's new contact role is the read and the
