@@ -167,6 +167,12 @@ class World:
         self.emulator_clock.advance(1)
         self.sf_client.update("Opportunity", opportunity_id, fields)
 
+    def hold_time(self) -> None:
+        """The emulated systems' time stops running on the wall clock: it moves only when
+        advanced (a test that counts the re-reads of a write made in one second needs the
+        second not to end on its own)."""
+        self.emulator_clock._base = ManualClock(self.emulator_clock.now())
+
     def opp(self, opportunity_id: str) -> dict[str, Any]:
         return self.sf_client.get("Opportunity", opportunity_id)
 

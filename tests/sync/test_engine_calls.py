@@ -198,6 +198,7 @@ def test_a_seller_edit_between_the_create_rounds_is_not_overwritten(world: World
 
     pc_side.create = create_then_seller_edits  # type: ignore[method-assign]
     rereads = world.engine.stats.rereads
+    world.hold_time()
     try:
         world.sync(f"opportunity:{opp_id}")
     finally:

@@ -231,6 +231,7 @@ def test_crm_write_guarded_by_last_modified_rereads(world: World) -> None:
     world.microsoft_update(referral_id, details={"dealValue": 7})
     engine = engine_with(world, crm=RacingCrm(world))
     world.emulator_clock.advance(1)
+    world.hold_time()
     engine.reconcile_key(f"referral:{referral_id}")
     # 412, then the re-read in the second of the racing edit: once more after that second.
     assert engine.stats.rereads == 2
@@ -259,7 +260,7 @@ def test_a_seller_edit_in_the_second_of_cosells_read_is_not_written_over(world: 
     referral_id = world.opp(opp_id)["Referral_Identifier__c"]
     world.microsoft_update(referral_id, details={"dealValue": 7})
     world.emulator_clock.advance(1)
-    world.emulator_clock._base = ManualClock(world.emulator_clock.now())  # time stands still
+    world.hold_time()
     world.edit(opp_id, NextStep="Call the buyer")  # the last edit: cosell reads in its second
     engine = engine_with(world, crm=SameSecondCrm(world))
     engine.reconcile_key(f"referral:{referral_id}")
