@@ -199,8 +199,8 @@ class SyncSettings(_Section):
     """How long a change stamp must be old before a feed trusts that no later edit shares its
     second (stamps have one-second precision; a remote commit may land late)."""
     max_attempts: int = Field(default=8, ge=1)
-    backfill_workers: int = Field(default=200, ge=1, le=200)
-    """Records of a batch (200 flagged opportunities, 150 referrals) that ``cosell sync`` works
+    backfill_workers: int = Field(default=450, ge=1, le=450)
+    """Records of a batch (200 flagged opportunities, 450 referrals) that ``cosell sync`` works
     on at once on Salesforce. Their creates, reads and writes go in shared requests (as many as
     one request holds), so more at once means fewer calls a record (docs/performance.md). On
     HubSpot the backfill uses ``service.workers``."""

@@ -462,3 +462,36 @@ def test_two_hundred_flagged_opportunities_are_read_in_one_call_and_written_back
         f"PATCH {v}/composite/sobjects": 1,  # the write-backs
         f"POST {v}/composite/sobjects": 1,  # the Microsoft Solution rows
     }
+
+
+def test_a_batch_of_more_referrals_than_two_hundred_creates_and_reads_in_full_calls(
+    tmp_path: Path,
+) -> None:
+    """225 referrals at once: their creates are three full composite graph calls (75 graphs
+    each, not a first request of 200 graphs and a second of 25), their lookups (three ``IN``
+    queries of referral ids, two of account names) one ``composite`` call, and their read-back
+    after the creates one more of two queries (150 and 75 ids), not a query each."""
+    world = build_world(tmp_path)
+    count = 225
+    ids = []
+    for n in range(count):
+        profile = {"name": f"Customer {n}", "address": {"country": "US"}}
+        ids.append(str(world.share_referral(name=f"Deal {n}", customerProfile=profile)["id"]))
+    reset_calls(world)
+
+    # every worker waits (60 s at most) for the others at each shared step
+    job = Backfill(
+        world.engine, workers=count, max_attempts=4, clock=world.clock, batch=count, linger=60
+    )
+    report = job.run()
+
+    calls = world.sf_app.state.emulator.calls.snapshot()["calls"]
+    assert report.passes.synced == count
+    assert_no_duplicates(world, ids, [])
+    v = "/services/data/v{version}"
+    data = {k: n for k, n in calls.items() if k.startswith(("POST", "PATCH", f"GET {v}/query"))}
+    assert data == {
+        f"GET {v}/query": 1,  # the flagged-or-linked opportunities (none)
+        f"POST {v}/composite": 2,  # the lookups, then the read-back
+        f"POST {v}/composite/graph": 3,  # 225 creates, 75 graphs a call
+    }

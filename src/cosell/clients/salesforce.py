@@ -98,7 +98,11 @@ class SalesforceClient:
         result or error. ``room``: shared with the caller's other coalescers."""
         room = room or Room(callers)
         other = copy.copy(self)
-        other._graphs = Coalescer(self._graphs_now, callers=callers, linger=linger, room=room)
+        # every graph gathered goes at once, 75 to a call (a cap of 200 made a batch of 225
+        # creates four calls: 75, 75, 50, then 25)
+        other._graphs = Coalescer(
+            self._graphs_now, callers=callers, linger=linger, most=callers, room=room
+        )
         other._nodes = Coalescer(
             self._gathered, callers=callers, linger=linger, most=callers, room=room
         )

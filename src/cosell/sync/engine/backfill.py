@@ -1,7 +1,7 @@
 """Backfill: a full pass over many records, page by page, that survives being killed.
 
 ``cosell sync`` runs this. Flagged-or-linked opportunities come first (200 to a batch),
-then referrals, 150 to a batch from the Partner Center listing (pages of 100, oldest first by
+then referrals, 450 to a batch from the Partner Center listing (pages of 100, oldest first by
 creation). Each batch runs through :class:`~cosell.sync.engine.full_sync.FullSync` (the durable
 queue: retries, ``Retry-After``, dead letters) on an engine whose sides serve what the page
 already read (see :mod:`cosell.sync.engine.paged_sides`).
@@ -56,9 +56,10 @@ from cosell.sync.sides.partner_center import PcRecord, pc_record
 from cosell.sync.sides.salesforce.accounts import customer_of
 
 CURSOR = "backfill"
-BATCH = 150
-"""Referrals per batch (listing pages of 100, cut and joined): two full composite graph calls
-of creates (75 graphs each), and one call each for the batch's other steps."""
+BATCH = 450
+"""Referrals per batch (listing pages of 100, cut and joined): six full composite graph calls of
+creates (75 graphs each); their lookups (five ``IN`` queries of referral ids, five of account
+names) two full ``composite`` calls, and their read-back (three queries of 150 ids) one."""
 OPPORTUNITY_BATCH = 200
 """Flagged opportunities per batch: one full sObject Collections call for their write-backs
 and one for their new rows (200 each); their reads, two ``IN`` queries, go in one call."""

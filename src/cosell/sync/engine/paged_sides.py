@@ -127,8 +127,10 @@ class PagedCrm:
         self.primer = primer
         self._reads: Coalescer[str, CrmRecord | None] | None = None
         if reader is not None and room is not None and room.callers > 1:
+            # five queries of READ_BATCH ids go in one composite call
+            most = 5 * READ_BATCH
             self._reads = Coalescer(
-                self._read_now, callers=room.callers, linger=linger, most=READ_BATCH, room=room
+                self._read_now, callers=room.callers, linger=linger, most=most, room=room
             )
         self._lock = threading.Lock()
         self._looked_up: dict[str, str | None] = {}
