@@ -136,3 +136,51 @@ def test_pages_of_one_listing_are_sorted_once_until_a_write(
     assert len(sorted_by) == 2 * len(many)  # the write made the sorted listing stale
     assert third["value"][0]["id"] == touched  # most recently updated first
     assert [r["id"] for r in second["value"]][:1] == [many[-101]["id"]]
+
+
+def test_a_listing_by_creation_is_not_sorted_again_after_writes_and_shows_them(
+    client: TestClient,
+    auth: dict[str, str],
+    many: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A first sync lists by creation and writes each referral of a page before it asks for the
+    next: a listing that filters and sorts by fields no write changes is not sorted again after
+    those writes (it was, once a page), each page shows the referrals as written, and nothing
+    is skipped or listed twice. A new referral makes it stale."""
+    sorted_by: list[str] = []
+    moment = ReferralBook._moment
+
+    def counted(book: ReferralBook, text: str) -> Any:
+        sorted_by.append(text)
+        return moment(book, text)
+
+    monkeypatch.setattr(ReferralBook, "_moment", counted)
+    since = many[10]["createdDateTime"]
+    params = {"$filter": f"createdDateTime ge {since}", "$orderby": "createdDateTime asc"}
+    seen: list[str] = []
+    page = client.get(REFERRALS, params=params, headers=auth).json()
+    while True:
+        for referral in page["value"]:
+            assert referral["details"].get("notes") != "written"
+            written = client.patch(
+                f"{REFERRALS}/{referral['id']}",
+                json=[{"op": "replace", "path": "/details/notes", "value": "written"}],
+                headers={**auth, "If-Match": "*"},
+            )
+            assert written.status_code == 204, written.text
+        seen += [r["id"] for r in page["value"]]
+        if "@odata.nextLink" not in page:
+            break
+        page = client.get(page["@odata.nextLink"], headers=auth).json()
+        assert all(r["details"]["notes"] != "written" for r in page["value"])
+
+    assert seen == [r["id"] for r in many[10:]]
+    assert len(sorted_by) == len(seen)  # one sort for the three pages and 250 writes
+
+    again = client.get(REFERRALS, params=params, headers=auth).json()
+    assert again["value"][0]["details"]["notes"] == "written"  # as it is now
+    assert len(sorted_by) == len(seen)
+    create(client, auth, name="new one")
+    assert client.get(REFERRALS, params=params, headers=auth).json()["@odata.count"] == 251
+    assert len(sorted_by) == 2 * len(seen) + 1  # the new referral made the listing stale

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import copy
 import heapq
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, overload
 
 import jsonpatch
 
@@ -52,6 +52,32 @@ SERVER_OWNED = frozenset(
 )
 
 
+FIXED_FIELDS = frozenset({"id", "createdDateTime"})
+"""Referral fields set at creation that no write changes."""
+
+
+class _Listing(Sequence[dict[str, Any]]):
+    """A selected listing's referrals in order, each as it is now (looked up by id when read)."""
+
+    def __init__(self, ids: list[str], items: Mapping[str, dict[str, Any]]) -> None:
+        self._ids = ids
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self._items[i] for i in self._ids[index]]
+        return self._items[self._ids[index]]
+
+
 class ReferralBook:
     """The referrals of one emulated tenant, with Partner Center's write rules."""
 
@@ -64,8 +90,10 @@ class ReferralBook:
         self._moments: dict[str, datetime] = {}
         self._writes = 0
         """Referrals created or updated so far: a listing sorted before the last one is stale."""
-        self._listed: tuple[tuple[object, ...], list[dict[str, Any]]] | None = None
-        """The last listing selected (its key, then the referrals in order)."""
+        self._inserts = 0
+        """Referrals created so far: a listing of fixed fields only is stale after one."""
+        self._listed: tuple[tuple[object, ...], list[str]] | None = None
+        """The last listing selected (its key, then the ids of its referrals in order)."""
 
     @property
     def _items(self) -> dict[str, dict[str, Any]]:
@@ -83,20 +111,28 @@ class ReferralBook:
         predicate: Callable[[Mapping[str, Any]], bool],
         order: tuple[str, bool],
         name: str | None = None,
-    ) -> list[dict[str, Any]]:
+        fields: frozenset[str] | None = None,
+    ) -> Sequence[dict[str, Any]]:
         """The referrals ``predicate`` keeps, in ``order``. With ``name`` (the ``$filter`` text
         the predicate was made from), the same listing asked again with nothing written since,
         as a caller paging through it does, is not filtered and sorted again: at 100,000
-        referrals that was a tenth of a second a page, a thousand pages a pass."""
+        referrals that was a tenth of a second a page, a thousand pages a pass. When the filter
+        reads (``fields``) and the order sorts by fields no write changes (``id``,
+        ``createdDateTime``), only a new referral makes it stale: a caller that writes each
+        referral of a page before asking for the next (a first sync) is not made to wait for
+        a filter and sort of every referral a page. Each page shows the referrals as they are."""
         field, descending = order
-        key = (name, order, self._writes, id(self._items), len(self._items))
-        if name is not None and self._listed is not None and self._listed[0] == key:
-            return self._listed[1]
-        found = [r for r in self._items.values() if predicate(r)]
-        found.sort(key=lambda r: (self._moment(r[field]), r["id"]), reverse=descending)
-        if name is not None:
-            self._listed = (key, found)
-        return found
+        fixed = fields is not None and fields | {field} <= FIXED_FIELDS
+        writes = self._inserts if fixed else self._writes
+        key = (name, order, fixed, writes, id(self._items), len(self._items))
+        if name is None or self._listed is None or self._listed[0] != key:
+            found = [r for r in self._items.values() if predicate(r)]
+            found.sort(key=lambda r: (self._moment(r[field]), r["id"]), reverse=descending)
+            ids = [r["id"] for r in found]
+            if name is None:
+                return found
+            self._listed = (key, ids)
+        return _Listing(self._listed[1], self._items)
 
     def _moment(self, text: str) -> datetime:
         """``parse_time`` of a stored timestamp, remembered: a listing sorts every referral by
@@ -234,6 +270,7 @@ class ReferralBook:
     def _insert(self, referral: dict[str, Any], event: str) -> dict[str, Any]:
         self._stamp(referral)
         self._writes += 1
+        self._inserts += 1
         self._items[referral["id"]] = referral
         self._fire(event, referral)
         return referral

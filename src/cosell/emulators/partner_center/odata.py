@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from lark import Lark, Token, Transformer, v_args
@@ -87,6 +88,15 @@ def parse_filter(text: str) -> Callable[[Mapping[str, Any]], bool]:
     except LarkError as exc:
         raise FilterError(f"$filter is invalid: {exc}") from exc
     return lambda item: bool(predicate(item, {}))
+
+
+@lru_cache(maxsize=64)
+def filter_fields(text: str) -> frozenset[str]:
+    """The top-level fields a valid ``$filter`` reads (the first segment of each path; a lambda
+    variable's paths name the variable, which is no field: callers that keep only known fields
+    treat such a filter as reading an unknown one)."""
+    tree = _PARSER.parse(text)
+    return frozenset(str(node.children[0]) for node in tree.iter_subtrees() if node.data == "path")
 
 
 def resolve(item: Mapping[str, Any], env: Env, segments: Sequence[str]) -> Any:

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cosell.emulators.partner_center.odata import FilterError, parse_filter
+from cosell.emulators.partner_center.odata import FilterError, filter_fields, parse_filter
 from cosell.emulators.partner_center.responses import invalid, json_response
 from cosell.emulators.partner_center.selection import (
     Selection,
@@ -63,7 +63,9 @@ async def list_referrals(request: Request) -> Response:
     selection = _selection(params)
     with emulator.lock:
         emulator.referrals.expire_due()
-        found = emulator.referrals.select(predicate, order, params.get("$filter") or "")
+        text = params.get("$filter") or ""
+        fields = filter_fields(text) if text else frozenset()
+        found = emulator.referrals.select(predicate, order, text, fields)
         body: dict[str, Any] = {
             "@odata.context": _context(emulator, selection),
             "@odata.count": len(found),
