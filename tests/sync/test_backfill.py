@@ -15,7 +15,13 @@ from cosell.clients.salesforce_limits import ApiBudget, Reserve
 from cosell.clock import ManualClock
 from cosell.errors import TransportError
 from cosell.store.sql import Store, sqlite_url
-from cosell.sync.engine.backfill import Backfill, Checkpoint, ReserveGate
+from cosell.sync.engine.backfill import (
+    SPARE_HEADROOM,
+    Backfill,
+    Checkpoint,
+    ReserveGate,
+    fit_workers,
+)
 from cosell.sync.engine.engine import Engine
 from cosell.sync.engine.paged_sides import (
     PagedPartnerCenter,
@@ -495,3 +501,55 @@ def test_a_batch_of_more_referrals_than_two_hundred_creates_and_reads_in_full_ca
         f"POST {v}/composite": 2,  # the lookups, then the read-back
         f"POST {v}/composite/graph": 3,  # 225 creates, 75 graphs a call
     }
+
+
+class _Server:
+    """A store whose database server has ``spare`` connections left (None: SQLite)."""
+
+    def __init__(self, spare: int | None, pool: int = 15) -> None:
+        self.spare, self.pool = spare, pool
+
+    def spare_connections(self) -> int | None:
+        return self.spare
+
+    def pool_connections(self) -> int:
+        return self.pool
+
+
+def test_a_backfill_asks_no_more_connections_than_the_database_has_spare() -> None:
+    """Each worker holds its pair's PostgreSQL advisory locks on a connection of its own: 250
+    workers on a server with 200 connections stopped at "too many clients". The workers are
+    cut to what is spare, less the store's pool and a margin for others; SQLite as asked."""
+    assert fit_workers(_Server(None), 450) == 450
+    assert fit_workers(_Server(200), 450) == 200 - 15 - SPARE_HEADROOM
+    assert fit_workers(_Server(1000), 450) == 450
+    assert fit_workers(_Server(20), 450) == 1
+
+
+def test_on_postgresql_the_backfill_sizes_its_workers_to_the_server(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    world = build_world(tmp_path)
+    store = Store.open(postgres_url, clock=world.clock)
+    try:
+        spare = store.spare_connections()
+        with store.engine.connect() as conn:
+            limit = int(conn.exec_driver_sql("SHOW max_connections").scalar_one())
+        assert spare is not None
+        assert 0 < spare < limit
+        ids = shared(world)
+        tenant = store.ensure_tenant(f"spare-{tmp_path.name}")
+        engine = Engine(
+            store=store,
+            tenant=tenant,
+            partner_center=world.engine.pc,
+            crm=world.engine.crm,
+            clock=world.clock,
+        )
+        job = Backfill(engine, workers=limit + 50, max_attempts=4, clock=world.clock)
+
+        assert job.workers < limit
+        assert job.run().passes.synced == len(ids)
+        assert_no_duplicates(world, ids, [])
+    finally:
+        store.close()

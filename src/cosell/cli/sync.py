@@ -90,6 +90,12 @@ def _run_with_progress(
         clock=deps.clock,
         gate=gate,
     )
+    if backfill.workers < backfill.asked:
+        click.echo(
+            f"PostgreSQL has connections spare for {backfill.workers} records at once"
+            f" (sync.backfill_workers is {backfill.asked}; each holds its pair's locks on a"
+            " connection of its own): more calls a record, none refused"
+        )
     readout = Readout(wiring.calls)
     columns = (
         TextColumn("syncing"),

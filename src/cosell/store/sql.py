@@ -48,6 +48,13 @@ def sqlite_url(state_dir: Path) -> str:
     return f"sqlite:///{state_dir / DB_FILENAME}"
 
 
+SPARE_CONNECTIONS = sa.text(
+    "SELECT current_setting('max_connections')::int"
+    " - current_setting('superuser_reserved_connections')::int"
+    " - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
+)
+
+
 class Store:
     """Links, base snapshots, cursors, audit, conflicts and the durable queue, per tenant.
 
@@ -78,6 +85,23 @@ class Store:
 
     def close(self) -> None:
         self._engine.dispose()
+
+    def spare_connections(self) -> int | None:
+        """Connections the database server would still accept now from a role without superuser
+        rights (PostgreSQL: ``max_connections`` less those reserved and those open); None on
+        SQLite, which has no server to run out of them."""
+        if self._engine.dialect.name != "postgresql":
+            return None
+        with self.reading() as conn:
+            found = conn.execute(SPARE_CONNECTIONS).scalar_one()
+        return int(found)
+
+    def pool_connections(self) -> int:
+        """Connections the store's own pool may open at most (its size and overflow)."""
+        pool = self._engine.pool
+        size = getattr(pool, "size", None)
+        overflow = getattr(pool, "_max_overflow", 0)
+        return int(size() if callable(size) else 1) + max(int(overflow), 0)
 
     @contextmanager
     def together(self) -> Iterator[None]:

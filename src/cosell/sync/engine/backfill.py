@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from cosell.clients.coalesce import Room
 from cosell.clients.salesforce_limits import ApiBudget
@@ -76,6 +76,9 @@ shorter wait sent each step in several requests (0.25 s: 65 graph calls for 1,00
 5 s: 20)."""
 RESERVE_POLL = 60.0
 """Seconds between looks at the allowance while paused for the reserve."""
+SPARE_HEADROOM = 10
+"""Database connections a backfill leaves to others (a ``cosell run`` sharing the store, a
+console, an operator's ``psql``) when it sizes its workers to the server's limit."""
 
 Say = Callable[[str], None]
 T = TypeVar("T")
@@ -194,6 +197,8 @@ class Backfill:
         linger: float = LINGER,
     ) -> None:
         self.store, self.tenant, self.clock = engine.store, engine.tenant, clock
+        self.asked = workers
+        workers = self.workers = fit_workers(engine.store, workers)
         self.pc = PagedPartnerCenter(engine.pc)
         room = self.room = Room(workers)
         crm = coalescing(engine.crm, room, linger)
@@ -367,6 +372,25 @@ class _GatedEngine(Engine):
         finally:
             if self.room is not None:
                 self.room.done()
+
+
+class ConnectionBudget(Protocol):
+    """What sizing the workers asks of the store (:class:`~cosell.store.sql.Store` has it)."""
+
+    def spare_connections(self) -> int | None: ...
+
+    def pool_connections(self) -> int: ...
+
+
+def fit_workers(store: ConnectionBudget, workers: int) -> int:
+    """``workers``, or fewer when the database could not serve them. On PostgreSQL each worker
+    holds its pair's advisory locks on a connection of its own for the whole reconcile (see
+    :mod:`cosell.store.advisory_locks`), beside the store's pool: asked for more than the
+    server has spare, the backfill would stop at "too many clients". SQLite: as asked."""
+    spare = store.spare_connections()
+    if spare is None:
+        return workers
+    return max(1, min(workers, spare - store.pool_connections() - SPARE_HEADROOM))
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
