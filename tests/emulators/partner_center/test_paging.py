@@ -29,6 +29,20 @@ def many(
     return made
 
 
+@pytest.fixture
+def sorted_by(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Each referral timestamp a listing sorts by, as the book reads it (one sort: one each)."""
+    seen: list[str] = []
+    moment = ReferralBook._moment
+
+    def counted(book: ReferralBook, text: str) -> Any:
+        seen.append(text)
+        return moment(book, text)
+
+    monkeypatch.setattr(ReferralBook, "_moment", counted)
+    return seen
+
+
 def collect(client: TestClient, auth: dict[str, str], url: str) -> tuple[list[str], int]:
     ids: list[str] = []
     pages = 0
@@ -108,18 +122,10 @@ def test_pages_of_one_listing_are_sorted_once_until_a_write(
     client: TestClient,
     auth: dict[str, str],
     many: list[dict[str, Any]],
-    monkeypatch: pytest.MonkeyPatch,
+    sorted_by: list[str],
 ) -> None:
     """Paging through a listing sorts the referrals once, not once a page; a write between two
     pages is seen by the next one (its order and its count)."""
-    sorted_by: list[str] = []
-    moment = ReferralBook._moment
-
-    def counted(book: ReferralBook, text: str) -> Any:
-        sorted_by.append(text)
-        return moment(book, text)
-
-    monkeypatch.setattr(ReferralBook, "_moment", counted)
     url = f"{REFERRALS}?$orderby=updatedDateTime desc"
     first = client.get(url, headers=auth).json()
     second = client.get(first["@odata.nextLink"], headers=auth).json()
@@ -142,20 +148,12 @@ def test_a_listing_by_creation_is_not_sorted_again_after_writes_and_shows_them(
     client: TestClient,
     auth: dict[str, str],
     many: list[dict[str, Any]],
-    monkeypatch: pytest.MonkeyPatch,
+    sorted_by: list[str],
 ) -> None:
     """A first sync lists by creation and writes each referral of a page before it asks for the
     next: a listing that filters and sorts by fields no write changes is not sorted again after
     those writes (it was, once a page), each page shows the referrals as written, and nothing
     is skipped or listed twice. A new referral makes it stale."""
-    sorted_by: list[str] = []
-    moment = ReferralBook._moment
-
-    def counted(book: ReferralBook, text: str) -> Any:
-        sorted_by.append(text)
-        return moment(book, text)
-
-    monkeypatch.setattr(ReferralBook, "_moment", counted)
     since = many[10]["createdDateTime"]
     params = {"$filter": f"createdDateTime ge {since}", "$orderby": "createdDateTime asc"}
     seen: list[str] = []
