@@ -100,6 +100,24 @@ def test_graphs_commit_apart_and_report_the_root_cause() -> None:
     assert org.count("Account") == 1
 
 
+def test_a_graph_not_processed_because_others_failed_is_a_retryable_error() -> None:
+    """After 14 failed graphs Salesforce runs none of the rest of the request: their only error
+    is ``PROCESSING_HALTED``, and they may run later (they were a permanent rejection, so a
+    backfill's coalesced request of 75 creates with 14 bad ones dead-lettered the rest)."""
+    org = Org()
+    bad = [referral(f"bad{i}", f"Bad {i}", last_name=None) for i in range(14)]
+    results = org.client.composite_graph([*bad, referral("later", "Contoso")])
+    assert all(isinstance(r.error, RecordRejected) for r in results[:14])
+    not_run = results[14]
+    assert not not_run.successful
+    assert isinstance(not_run.error, ServerError)
+    assert not isinstance(not_run.error, RejectedError)
+    assert not_run.error.code == "PROCESSING_HALTED"
+    assert org.count("Account") == 0
+    [again] = org.client.composite_graph([referral("later", "Contoso")])
+    assert again.successful
+
+
 def test_a_locked_row_in_a_node_is_a_retryable_error() -> None:
     org = Org()
     path = "/services/data/v62.0/sobjects/Opportunity"

@@ -553,3 +553,28 @@ def test_on_postgresql_the_backfill_sizes_its_workers_to_the_server(
         assert_no_duplicates(world, ids, [])
     finally:
         store.close()
+
+
+def test_creates_not_run_because_fourteen_others_failed_are_retried_not_dead_lettered(
+    tmp_path: Path,
+) -> None:
+    """Twenty creates go in one graph request; the first fourteen meet a locked row, and
+    Salesforce runs none of the other six ("not processed because 14 graphs of this request
+    failed"). All twenty are retried and synced: the six were dead letters, refused for good."""
+    world = build_world(tmp_path)
+    ids = []
+    for n in range(20):
+        profile = {"name": f"Customer {n}", "address": {"country": "US"}}
+        ids.append(str(world.share_referral(name=f"Deal {n}", customerProfile=profile)["id"]))
+    path = "/services/data/v62.0/sobjects/Opportunity"
+    world.sf_app.state.emulator.faults.add(
+        {"kind": "unable_to_lock_row", "method": "POST", "path": path, "count": 14}
+    )
+
+    job = Backfill(world.engine, workers=20, max_attempts=4, clock=world.clock, batch=20, linger=60)
+    report = job.run()
+
+    assert report.passes.failures == []
+    assert report.passes.synced == 20
+    assert world.store.dead_letters(world.tenant) == []
+    assert_no_duplicates(world, ids, [])

@@ -55,6 +55,10 @@ CODE_ERRORS: dict[str, type[APIError]] = {
     "UNABLE_TO_LOCK_ROW": ServerError,
     "SERVER_UNAVAILABLE": ServerError,
     "UNKNOWN_EXCEPTION": ServerError,
+    # Alone (no other error in its graph or composite: it is the root cause only then), the
+    # work was not run because other work of the request failed: "The graph was not processed
+    # because 14 graphs of this request failed." Nothing is wrong with it; it may run later.
+    "PROCESSING_HALTED": ServerError,
     "REQUEST_LIMIT_EXCEEDED": Throttled,
     "INVALID_SESSION_ID": AuthError,
     "NOT_FOUND": NotFound,
