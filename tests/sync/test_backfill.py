@@ -5,6 +5,7 @@ Salesforce API reserve instead of eating into it."""
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -578,3 +579,37 @@ def test_creates_not_run_because_fourteen_others_failed_are_retried_not_dead_let
     assert report.passes.synced == 20
     assert world.store.dead_letters(world.tenant) == []
     assert_no_duplicates(world, ids, [])
+
+
+def test_the_batchs_own_calls_wait_out_a_storm_the_clients_gave_up_on(tmp_path: Path) -> None:
+    """The listing and the batch's shared lookup are the backfill's own calls, outside any
+    record's retries: when a client gives up on one (here after its two attempts), the backfill
+    waits as the queue does and asks again, instead of ending the pass with the error."""
+    world = build_world(tmp_path)
+    ids = shared(world)
+    world.pc_app.state.emulator.faults.add(
+        {
+            "kind": "throttle",
+            "params": {"retry_after": 30},
+            "method": "GET",
+            "path": "/v1.0/engagements/referrals",
+            "count": 3,
+        }
+    )
+    world.sf_app.state.emulator.faults.add(
+        {
+            "kind": "server_error",
+            "params": {"status": 503},
+            "method": "POST",
+            "path": "/services/data/v62.0/composite",
+            "count": 3,
+        }
+    )
+    before = world.clock.now()
+
+    report = backfill(world).run()
+
+    assert report.passes.failures == []
+    assert report.passes.synced == len(ids)
+    assert_no_duplicates(world, ids, [])
+    assert world.clock.now() - before >= timedelta(seconds=30)  # the throttle was waited out

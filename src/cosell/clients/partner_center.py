@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Generic, Literal, NotRequired, TypedDict, TypeVar, overload
 from urllib.parse import urlsplit
 
@@ -159,7 +160,12 @@ class PartnerCenterClient:
 
     @overload
     def list_pages(
-        self, filter: str | None = None, orderby: str | None = None, top: int | None = None
+        self,
+        filter: str | None = None,
+        orderby: str | None = None,
+        top: int | None = None,
+        *,
+        patience: RetryPolicy | None = None,
     ) -> Iterator[ReferralPage[Referral]]: ...
 
     @overload
@@ -170,6 +176,7 @@ class PartnerCenterClient:
         top: int | None = None,
         *,
         select: type[V],
+        patience: RetryPolicy | None = None,
     ) -> Iterator[ReferralPage[V]]: ...
 
     def list_pages(
@@ -179,19 +186,29 @@ class PartnerCenterClient:
         top: int | None = None,
         *,
         select: type[ReferralView] | None = None,
+        patience: RetryPolicy | None = None,
     ) -> Iterator[ReferralPage[Any]]:
-        """Pages of a listing, following ``@odata.nextLink`` only when the next one is needed."""
+        """Pages of a listing, following ``@odata.nextLink`` only when the next one is needed.
+        With ``patience``, a page this client gave up on is asked for again (the same link)
+        under that policy: a long listing rides out a throttling storm instead of ending."""
         if select is None:
-            return self._pages(filter, orderby, top, Referral)
-        return self._pages(filter, orderby, top, select)
+            return self._pages(filter, orderby, top, Referral, patience)
+        return self._pages(filter, orderby, top, select, patience)
 
     def _pages(
-        self, filter: str | None, orderby: str | None, top: int | None, model: type[R]
+        self,
+        filter: str | None,
+        orderby: str | None,
+        top: int | None,
+        model: type[R],
+        patience: RetryPolicy | None = None,
     ) -> Iterator[ReferralPage[R]]:
         params: Mapping[str, str] | str = _list_params(filter, orderby, top, model)
         seen: set[str] = set()
         while True:
-            page = _page_of(self._json(_Call("GET", REFERRALS, self._http, params=params)), model)
+            call = _Call("GET", REFERRALS, self._http, params=params)
+            body = patience.call(partial(self._json, call)) if patience else self._json(call)
+            page = _page_of(body, model)
             yield page
             if not page.next_link:
                 return

@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
 from cosell.clients.coalesce import Room
+from cosell.clients.retry import RetryPolicy
 from cosell.clients.salesforce_limits import ApiBudget
 from cosell.clock import Clock
 from cosell.errors import LimitReserveReached
@@ -76,6 +77,9 @@ shorter wait sent each step in several requests (0.25 s: 65 graph calls for 1,00
 5 s: 20)."""
 RESERVE_POLL = 60.0
 """Seconds between looks at the allowance while paused for the reserve."""
+PATIENCE_CAP = 300.0
+"""Seconds at most between the batch's own attempts at a shared call a client gave up on (a
+``Retry-After`` up to an hour wins): as the work queue waits between a record's attempts."""
 SPARE_HEADROOM = 10
 """Database connections a backfill leaves to others (a ``cosell run`` sharing the store, a
 console, an operator's ``psql``) when it sizes its workers to the server's limit."""
@@ -223,6 +227,11 @@ class Backfill:
         self.engine.room = room
         self.full = FullSync(self.engine, workers=workers, max_attempts=max_attempts, clock=clock)
         self.gate = gate
+        self.patience = RetryPolicy(
+            attempts=max_attempts, base=1.0, cap=PATIENCE_CAP, max_retry_after=3600.0, clock=clock
+        )
+        """The batch's own calls (the listing, the shared lookups and reads) are asked again
+        under it when the client gives up: the pass waits the storm out instead of ending."""
         self.batch = batch
         self.opportunity_batch = opportunity_batch
         self.pages = 0
@@ -274,8 +283,8 @@ class Backfill:
         if checkpoint.opportunities_done:
             return checkpoint
         ok = True
-        every = self.crm.flagged_or_linked()
-        self.pc.prime_external_ids(len(every))
+        every = self.patience.call(self.crm.flagged_or_linked)
+        self.patience.call(lambda: self.pc.prime_external_ids(len(every)))
         for ids in _chunks(every, self.opportunity_batch):
             links = [self.store.link_by_opportunity(self.tenant, i) for i in ids]
             todo = [
@@ -284,7 +293,7 @@ class Backfill:
                 if not self._finished(link, checkpoint)
             ]
             report.skipped += len(ids) - len(todo)
-            self.crm.prime_reads(todo)
+            self._patiently(self.crm.prime_reads, todo)
             ok &= self._run_batch(
                 [queue_key("opportunity", i) for i in todo], report, progress, timeout
             )
@@ -310,9 +319,9 @@ class Backfill:
             links = {r.id: links[r.id] for r in todo}
             self.pc.prime(todo)
             unlinked = [r for r in todo if links[r.id] is None]
-            self.crm.prime_page({r.id: customer_of(r.raw) for r in unlinked})
+            self._patiently(self.crm.prime_page, {r.id: customer_of(r.raw) for r in unlinked})
             linked = [link.opportunity_id for link in links.values() if link is not None]
-            self.crm.prime_reads([i for i in linked if i])
+            self._patiently(self.crm.prime_reads, [i for i in linked if i])
             keys = [queue_key("referral", r.id) for r in todo]
             frozen |= not self._run_batch(keys, report, progress, timeout)
             if not frozen:
@@ -334,9 +343,12 @@ class Backfill:
 
     def _pages(self, created_after: str | None) -> Iterator[list[PcRecord]]:
         where = None if created_after is None else f"createdDateTime ge {created_after}"
-        for page in self.pc.client.list_pages(where, CREATED_ORDER):
+        for page in self.pc.client.list_pages(where, CREATED_ORDER, patience=self.patience):
             yield [pc_record(r.to_wire()) for r in page.referrals if r.id]
             self.pages += 1
+
+    def _patiently(self, step: Callable[[T], object], argument: T) -> None:
+        self.patience.call(lambda: step(argument))
 
     # --- one batch --------------------------------------------------------------------------
 
