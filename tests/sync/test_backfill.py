@@ -587,24 +587,13 @@ def test_the_batchs_own_calls_wait_out_a_storm_the_clients_gave_up_on(tmp_path: 
     waits as the queue does and asks again, instead of ending the pass with the error."""
     world = build_world(tmp_path)
     ids = shared(world)
-    world.pc_app.state.emulator.faults.add(
-        {
-            "kind": "throttle",
-            "params": {"retry_after": 30},
-            "method": "GET",
-            "path": "/v1.0/engagements/referrals",
-            "count": 3,
-        }
-    )
-    world.sf_app.state.emulator.faults.add(
-        {
-            "kind": "server_error",
-            "params": {"status": 503},
-            "method": "POST",
-            "path": "/services/data/v62.0/composite",
-            "count": 3,
-        }
-    )
+    # three failures each: one more than the test clients' two attempts
+    for app, kind, params, method, path in (
+        (world.pc_app, "throttle", {"retry_after": 30}, "GET", "/v1.0/engagements/referrals"),
+        (world.sf_app, "server_error", {"status": 503}, "POST", "/services/data/v62.0/composite"),
+    ):
+        rule = {"kind": kind, "params": params, "method": method, "path": path, "count": 3}
+        app.state.emulator.faults.add(rule)
     before = world.clock.now()
 
     report = backfill(world).run()
