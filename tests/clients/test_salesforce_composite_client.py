@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from cosell.clients.retry import RetryPolicy
 from cosell.clients.salesforce import SalesforceClient
 from cosell.clients.salesforce_auth import TOKEN_PATH, PasswordGrant, SalesforceAuth
-from cosell.clients.salesforce_composite import Graph, GraphNode, root_error
+from cosell.clients.salesforce_composite import Graph, GraphNode, graph_results, root_error
 from cosell.clients.salesforce_errors import RecordRejected
 from cosell.clock import ManualClock, OffsetClock
 from cosell.emulators.salesforce import SalesforceEmulatorConfig, create_app
@@ -102,20 +102,37 @@ def test_graphs_commit_apart_and_report_the_root_cause() -> None:
 
 def test_a_graph_not_processed_because_others_failed_is_a_retryable_error() -> None:
     """After 14 failed graphs Salesforce runs none of the rest of the request: their only error
-    is ``PROCESSING_HALTED``, and they may run later (they were a permanent rejection, so a
-    backfill's coalesced request of 75 creates with 14 bad ones dead-lettered the rest)."""
+    is ``PROCESSING_HALTED``, a retryable error (it was a permanent rejection, so a backfill's
+    coalesced request of 75 creates with 14 bad ones dead-lettered the rest), and the client
+    sends them again at once in the next request."""
     org = Org()
     bad = [referral(f"bad{i}", f"Bad {i}", last_name=None) for i in range(14)]
-    results = org.client.composite_graph([*bad, referral("later", "Contoso")])
-    assert all(isinstance(r.error, RecordRejected) for r in results[:14])
-    not_run = results[14]
-    assert not not_run.successful
+    halted = {
+        "graphId": "later",
+        "isSuccessful": False,
+        "graphResponse": {
+            "compositeResponse": [
+                {
+                    "referenceId": "acct",
+                    "httpStatusCode": 400,
+                    "httpHeaders": {},
+                    "body": [{"errorCode": "PROCESSING_HALTED", "message": "not processed"}],
+                }
+            ]
+        },
+    }
+    [not_run] = graph_results({"graphs": [halted]}, [referral("later", "Contoso")], str)
+    assert not_run.not_run
     assert isinstance(not_run.error, ServerError)
     assert not isinstance(not_run.error, RejectedError)
     assert not_run.error.code == "PROCESSING_HALTED"
-    assert org.count("Account") == 0
-    [again] = org.client.composite_graph([referral("later", "Contoso")])
-    assert again.successful
+
+    org.requests.clear()
+    results = org.client.composite_graph([*bad, referral("later", "Contoso")])
+    assert all(isinstance(r.error, RecordRejected) for r in results[:14])
+    assert results[14].successful  # sent again at once, in a second request
+    assert org.sent("/composite/graph") == 2
+    assert org.count("Account") == 1
 
 
 def test_a_locked_row_in_a_node_is_a_retryable_error() -> None:

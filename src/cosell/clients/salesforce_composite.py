@@ -113,6 +113,12 @@ class GraphResult:
         """The root cause of a failed graph (the first error that isn't a rollback notice)."""
         return root_error(self.nodes)
 
+    @property
+    def not_run(self) -> bool:
+        """Every node ``PROCESSING_HALTED``: Salesforce did not run the graph (14 others of its
+        request had failed), so nothing of it was written and it may be sent again."""
+        return not self.successful and bool(self.nodes) and all(n.halted for n in self.nodes)
+
 
 @dataclass(frozen=True)
 class TreeResult:
