@@ -602,3 +602,55 @@ def test_the_batchs_own_calls_wait_out_a_storm_the_clients_gave_up_on(tmp_path: 
     assert report.passes.synced == len(ids)
     assert_no_duplicates(world, ids, [])
     assert world.clock.now() - before >= timedelta(seconds=30)  # the throttle was waited out
+
+
+def test_a_backfill_under_faults_makes_one_right_opportunity_per_referral(tmp_path: Path) -> None:
+    """60 referrals backfilled in one batch, whose creates, reads and writes share requests,
+    while: the first 20 account creates meet a locked row (so 14 graphs of the first request
+    fail and Salesforce runs none of the rest), the first listing is throttled past the
+    client's attempts, and ten write-backs to Partner Center answer 503. Read from outside
+    afterwards: every referral has exactly one opportunity, holding its amount, and carries
+    that opportunity's id; nothing is in the dead letters."""
+    world = build_world(tmp_path)
+    count = 60
+    ids = []
+    for n in range(count):
+        profile = {"name": f"Customer {n % 20}", "address": {"country": "US"}}
+        details = {"dealValue": 100 + n, "currency": "USD"}
+        referral = world.share_referral(name=f"Deal {n}", customerProfile=profile, details=details)
+        ids.append(str(referral["id"]))
+    rules = [
+        (
+            world.sf_app,
+            "unable_to_lock_row",
+            {},
+            "POST",
+            "/services/data/v62.0/sobjects/Account",
+            20,
+        ),
+        (world.pc_app, "throttle", {"retry_after": 5}, "GET", "/v1.0/engagements/referrals", 3),
+        (world.pc_app, "server_error", {"status": 503}, "PATCH", "/v1.0/engagements/referrals", 10),
+    ]
+    added = [
+        app.state.emulator.faults.add(
+            {"kind": kind, "params": params, "method": method, "path": path, "count": n}
+        )
+        for app, kind, params, method, path, n in rules
+    ]
+
+    job = Backfill(
+        world.engine, workers=count, max_attempts=8, clock=world.clock, batch=count, linger=2
+    )
+    report = job.run(timeout=3600)
+
+    assert [rule.fired for rule in added] == [20, 3, 10]
+    assert report.passes.failures == []
+    assert world.store.dead_letters(world.tenant) == []
+    opportunities = world.query("SELECT Id, Referral_Identifier__c, Amount FROM Opportunity")
+    held = Counter(o["Referral_Identifier__c"] for o in opportunities)
+    assert held == Counter(ids)  # one each, none without a referral
+    by_referral = {o["Referral_Identifier__c"]: o for o in opportunities}
+    for referral in world.referrals():
+        opportunity = by_referral[referral["id"]]
+        assert referral["externalReferenceId"] == opportunity["Id"]
+        assert float(opportunity["Amount"]) == float(referral["details"]["dealValue"])
