@@ -73,18 +73,60 @@ def enqueue(
     conn.execute(stmt)
 
 
-def _free(now: datetime, skip_tenants: Collection[TenantId]) -> Any:
-    """Due rows nobody holds (or whose lease expired), none of ``skip_tenants``."""
-    free = sa.or_(queue.c.lease_until.is_(None), queue.c.lease_until < now)
+def _free(skip_tenants: bool) -> Any:
+    """Rows nobody holds (or whose lease expired) at ``:now``; with ``skip_tenants``, none of
+    the tenants in ``:skip``."""
+    free = sa.or_(queue.c.lease_until.is_(None), queue.c.lease_until < sa.bindparam("now"))
     if skip_tenants:
-        free = sa.and_(free, queue.c.tenant_id.not_in([int(t) for t in skip_tenants]))
+        free = sa.and_(free, queue.c.tenant_id.not_in(sa.bindparam("skip", expanding=True)))
     return free
+
+
+def _claimable(skip_tenants: bool) -> Any:
+    return sa.select(queue.c.id).where(queue.c.due_at <= sa.bindparam("now"), _free(skip_tenants))
+
+
+def _claim(skip_tenants: bool) -> Any:
+    free = _free(skip_tenants)
+    # A materialized CTE picks the rows exactly once: a plain `IN (subquery)` may be re-run by
+    # PostgreSQL's planner, and with SKIP LOCKED each run can pick different rows.
+    picked = (
+        _claimable(skip_tenants)
+        .order_by(queue.c.priority.desc(), queue.c.due_at, queue.c.id)
+        .limit(sa.bindparam("limit"))
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    values: dict[str, Any] = {
+        "lease_owner": sa.bindparam("owner"),
+        "lease_until": sa.bindparam("until"),
+    }
+    return (
+        sa.update(queue)
+        .where(queue.c.id.in_(sa.select(picked.c.id)), free)
+        .values(attempts=queue.c.attempts + 1, **values)
+        .returning(*queue.c)
+    )
+
+
+_ANY_CLAIMABLE = {skip: _claimable(skip).limit(1) for skip in (False, True)}
+_CLAIM = {skip: _claim(skip) for skip in (False, True)}
+"""A worker runs these before every job: built once (building a statement and its cache key
+cost several times what SQLite takes to run it)."""
+
+
+def _due(now: datetime, skip_tenants: Collection[TenantId]) -> dict[str, Any]:
+    params: dict[str, Any] = {"now": now}
+    if skip_tenants:
+        params["skip"] = [int(t) for t in skip_tenants]
+    return params
 
 
 def any_claimable(conn: Connection, now: datetime, skip_tenants: Collection[TenantId] = ()) -> bool:
     """Whether :func:`claim` would lease anything now (a read: no lock taken)."""
-    stmt = sa.select(queue.c.id).where(queue.c.due_at <= now, _free(now, skip_tenants)).limit(1)
-    return conn.execute(stmt).first() is not None
+    stmt = _ANY_CLAIMABLE[bool(skip_tenants)]
+    return conn.execute(stmt, _due(now, skip_tenants)).first() is not None
 
 
 def claim(
@@ -97,26 +139,9 @@ def claim(
 ) -> list[Job]:
     """Lease up to ``limit`` due keys that nobody holds (or whose lease expired), none of a
     tenant in ``skip_tenants`` (those holding their share of the workers)."""
-    free = _free(now, skip_tenants)
-    # A materialized CTE picks the rows exactly once: a plain `IN (subquery)` may be re-run by
-    # PostgreSQL's planner, and with SKIP LOCKED each run can pick different rows.
-    picked = (
-        sa.select(queue.c.id)
-        .where(queue.c.due_at <= now, free)
-        .order_by(queue.c.priority.desc(), queue.c.due_at, queue.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .cte("picked")
-        .prefix_with("MATERIALIZED", dialect="postgresql")
-    )
     until = now + timedelta(seconds=lease_seconds)
-    stmt = (
-        sa.update(queue)
-        .where(queue.c.id.in_(sa.select(picked.c.id)), free)
-        .values(lease_owner=owner, lease_until=until, attempts=queue.c.attempts + 1)
-        .returning(*queue.c)
-    )
-    rows = conn.execute(stmt).mappings().all()
+    params = _due(now, skip_tenants) | {"limit": limit, "owner": owner, "until": until}
+    rows = conn.execute(_CLAIM[bool(skip_tenants)], params).mappings().all()
     jobs = [_job(row) for row in rows]
     return sorted(jobs, key=lambda j: (-j.priority, j.due_at, j.id))
 
@@ -143,6 +168,16 @@ def _held(job: Job) -> Any:
     return sa.and_(queue.c.id == job.id, queue.c.lease_owner == job.lease_owner)
 
 
+_DIRTY = sa.select(queue.c.dirty).where(
+    queue.c.id == sa.bindparam("id"), queue.c.lease_owner == sa.bindparam("owner")
+)
+_DELETE = sa.delete(queue).where(queue.c.id == sa.bindparam("id"))
+_FORGET = sa.delete(dead_letters).where(
+    dead_letters.c.tenant_id == sa.bindparam("tenant"), dead_letters.c.key == sa.bindparam("key")
+)
+"""Run after every job (built once, as :data:`_CLAIM`)."""
+
+
 def extend_lease(conn: Connection, job: Job, until: datetime) -> bool:
     """Push the lease of a running job to ``until``; False when it was lost."""
     return conn.execute(sa.update(queue).where(_held(job)).values(lease_until=until)).rowcount == 1
@@ -155,7 +190,8 @@ def handed_over(conn: Connection, job: Job) -> bool:
 
 def _is_dirty(conn: Connection, job: Job) -> bool | None:
     """``None`` when the lease was lost (expired and reclaimed, or the row is gone)."""
-    dirty = conn.execute(sa.select(queue.c.dirty).where(_held(job))).scalar_one_or_none()
+    held = {"id": job.id, "owner": job.lease_owner}
+    dirty = conn.execute(_DIRTY, held).scalar_one_or_none()
     return None if dirty is None else bool(dirty)
 
 
@@ -179,7 +215,7 @@ def complete(conn: Connection, job: Job, now: datetime) -> bool:
     if dirty:
         _requeue_now(conn, job, now)
     else:
-        conn.execute(sa.delete(queue).where(queue.c.id == job.id))
+        conn.execute(_DELETE, {"id": job.id})
     clear_dead_letter(conn, job.tenant_id, job.key)
     return True
 
@@ -197,9 +233,7 @@ def hand_back(conn: Connection, job: Job, now: datetime) -> bool:
 
 def clear_dead_letter(conn: Connection, tenant: TenantId, key: str) -> None:
     """Forget ``key``'s dead letter: a later run of the key succeeded."""
-    conn.execute(
-        sa.delete(dead_letters).where(dead_letters.c.tenant_id == tenant, dead_letters.c.key == key)
-    )
+    conn.execute(_FORGET, {"tenant": tenant, "key": key})
 
 
 def retry_later(conn: Connection, job: Job, due_at: datetime, error: str) -> bool:

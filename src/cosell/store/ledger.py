@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from cosell.redaction import redact_text
+from cosell.store import prepared
 from cosell.store.records import LedgerRow, LedgerState, LedgerUpdate, TenantId
 from cosell.store.schema import ledger
 
@@ -45,9 +46,7 @@ def put(conn: Connection, tenant: TenantId, record: LedgerUpdate, now: datetime)
     rows = _matching(conn, tenant, record.referral_id, record.opportunity_id)
     values = _values(record)
     if not rows:
-        conn.execute(
-            sa.insert(ledger).values(tenant_id=tenant, since=now, updated_at=now, **values)
-        )
+        conn.execute(_INSERT, {"tenant_id": tenant, "since": now, "updated_at": now, **values})
         return True
     keep, *others = rows
     for other in others:
@@ -61,7 +60,8 @@ def put(conn: Connection, tenant: TenantId, record: LedgerUpdate, now: datetime)
         update[column] = ids.get(column, keep[column])
     if keep["state"] != record.state:
         update["since"] = now
-    conn.execute(sa.update(ledger).where(ledger.c.id == keep["id"]).values(**update))
+    stmt = prepared.update_by_id(ledger, prepared.columns_of(update))
+    conn.execute(stmt, prepared.update_params(keep["id"], update))
     return changed
 
 
@@ -117,11 +117,21 @@ def _matching(
     for column, value in (("referral_id", referral_id), ("opportunity_id", opportunity_id)):
         if value is None:
             continue
-        stmt = sa.select(ledger).where(ledger.c.tenant_id == tenant, ledger.c[column] == value)
-        row = conn.execute(stmt).mappings().one_or_none()
+        params = {"tenant": tenant, "value": value}
+        row = conn.execute(_BY_COLUMN[column], params).mappings().one_or_none()
         if row is not None and all(r["id"] != row["id"] for r in rows):
             rows.append(row)
     return rows
+
+
+_INSERT = sa.insert(ledger)
+_BY_COLUMN = {
+    column: sa.select(ledger).where(
+        ledger.c.tenant_id == sa.bindparam("tenant"), ledger.c[column] == sa.bindparam("value")
+    )
+    for column in ("referral_id", "opportunity_id")
+}
+"""Run for every record (see :mod:`cosell.store.prepared`)."""
 
 
 def _ids_of(kind: str, record_id: str) -> tuple[str | None, str | None] | None:

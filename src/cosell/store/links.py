@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from cosell.store import prepared
 from cosell.store.records import CreateIntent, Link, LinkedPair, LinkUpdate, Side, TenantId
 from cosell.store.schema import links
 
@@ -48,10 +49,17 @@ def apply(conn: Connection, tenant: TenantId, update: LinkUpdate, now: datetime)
         values.setdefault("state", "linked")
         values.setdefault("base", {})
         values |= {"tenant_id": tenant, "created_at": now, "updated_at": now}
-        inserted = conn.execute(sa.insert(links).values(**values).returning(links))
+        inserted = conn.execute(_INSERT, values)
         return _link(inserted.mappings().one())
-    change = sa.update(links).where(links.c.id == current.id)
-    updated = conn.execute(change.values(updated_at=now, **values).returning(links))
+    return _update(conn, current.id, values | {"updated_at": now})
+
+
+_INSERT = sa.insert(links).returning(links)
+
+
+def _update(conn: Connection, link_id: int, values: dict[str, Any]) -> Link:
+    stmt = prepared.update_by_id(links, prepared.columns_of(values), returning=True)
+    updated = conn.execute(stmt, prepared.update_params(link_id, values))
     return _link(updated.mappings().one())
 
 
@@ -97,8 +105,7 @@ def record_intent(
     else:
         update = LinkUpdate(referral_id=local_id, state="pending_create")
     link = apply(conn, tenant, update, now)
-    stmt = sa.update(links).where(links.c.id == link.id).values(**intent).returning(links)
-    return _link(conn.execute(stmt).mappings().one())
+    return _update(conn, link.id, intent)
 
 
 def _link(row: Any) -> Link:

@@ -55,6 +55,27 @@ SPARE_CONNECTIONS = sa.text(
 )
 
 
+_CURSOR_WHERE = sa.and_(
+    cursors.c.tenant_id == sa.bindparam("tenant"), cursors.c.name == sa.bindparam("cursor")
+)
+_CURSOR = sa.select(cursors.c.value).where(_CURSOR_WHERE)
+_SET_CURSOR = (
+    sa.update(cursors)
+    .where(_CURSOR_WHERE)
+    .values(value=sa.bindparam("text"), updated_at=sa.bindparam("now"))
+)
+_NEW_CURSOR = sa.insert(cursors).values(
+    tenant_id=sa.bindparam("tenant"),
+    name=sa.bindparam("cursor"),
+    value=sa.bindparam("text"),
+    updated_at=sa.bindparam("now"),
+)
+_DEAD_LETTER = sa.select(dead_letters).where(
+    dead_letters.c.tenant_id == sa.bindparam("tenant"), dead_letters.c.key == sa.bindparam("key")
+)
+"""A reconcile reads and writes these for every record (see :mod:`cosell.store.prepared`)."""
+
+
 class Store:
     """Links, base snapshots, cursors, audit, conflicts and the durable queue, per tenant.
 
@@ -67,8 +88,9 @@ class Store:
         self._engine = engine
         self.clock = clock
         self._turns = WriterTurns() if engine.dialect.name == "sqlite" else None
-        """SQLite has one writer at a time: this process' writers take turns (see
-        :mod:`cosell.store.turns`); other processes still wait in SQLite's busy handler."""
+        """SQLite has one writer at a time: this process' transactions take turns (see
+        :mod:`cosell.store.turns`); other processes' writers still wait in SQLite's busy
+        handler."""
         self._open = threading.local()
         """The connection of this thread's :meth:`together` block, while one is open."""
 
@@ -137,13 +159,15 @@ class Store:
     def reading(self) -> Iterator[Connection]:
         """A transaction that only reads: on SQLite a deferred one, which in WAL mode neither
         takes nor waits for the write lock (``BEGIN IMMEDIATE`` is for writers, see
-        :func:`cosell.store.database.make_engine`)."""
+        :func:`cosell.store.database.make_engine`); this process' threads take turns at it
+        (see :mod:`cosell.store.turns`), other processes' reads go on beside it."""
         inside: Connection | None = getattr(self._open, "conn", None)
         if inside is not None:  # the block's own writes are visible to its reads
             yield inside
             return
         handback.checkpoint("a store read")
-        with self._engine.connect() as conn:
+        turn = self._turns.turn() if self._turns is not None else nullcontext()
+        with turn, self._engine.connect() as conn:
             conn.execution_options(**{READ_ONLY: True})
             with conn.begin():
                 yield conn
@@ -224,11 +248,9 @@ class Store:
     # --- cursors ---------------------------------------------------------------------------------
 
     def get_cursor(self, tenant: TenantId, name: str) -> str | None:
-        stmt = sa.select(cursors.c.value).where(
-            cursors.c.tenant_id == tenant, cursors.c.name == name
-        )
         with self.reading() as conn:
-            value: str | None = conn.execute(stmt).scalar_one_or_none()
+            found = conn.execute(_CURSOR, {"tenant": tenant, "cursor": name})
+            value: str | None = found.scalar_one_or_none()
         return value
 
     def set_cursor(self, tenant: TenantId, name: str, value: str) -> None:
@@ -244,11 +266,9 @@ class Store:
     def _put_cursor(
         self, conn: Connection, tenant: TenantId, name: str, value: str, now: datetime
     ) -> None:
-        where = sa.and_(cursors.c.tenant_id == tenant, cursors.c.name == name)
-        result = conn.execute(sa.update(cursors).where(where).values(value=value, updated_at=now))
-        if result.rowcount == 0:
-            row = {"tenant_id": tenant, "name": name, "value": value, "updated_at": now}
-            conn.execute(sa.insert(cursors).values(**row))
+        params = {"tenant": tenant, "cursor": name, "text": value, "now": now}
+        if conn.execute(_SET_CURSOR, params).rowcount == 0:
+            conn.execute(_NEW_CURSOR, params)
 
     # --- audit -----------------------------------------------------------------------------------
 
@@ -357,9 +377,9 @@ class Store:
 
     def dead_letter_for(self, tenant: TenantId, key: str) -> DeadLetter | None:
         """The dead letter of one key, if it has one."""
-        where = sa.and_(dead_letters.c.tenant_id == tenant, dead_letters.c.key == key)
         with self.reading() as conn:
-            row = conn.execute(sa.select(dead_letters).where(where)).mappings().first()
+            found = conn.execute(_DEAD_LETTER, {"tenant": tenant, "key": key})
+            row = found.mappings().first()
         return None if row is None else _dead_letter(row)
 
     def retry_dead_letter(self, tenant: TenantId, key: str) -> bool:

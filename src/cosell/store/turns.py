@@ -1,11 +1,18 @@
-"""Turns at SQLite's single write lock for one process' threads, claims of work first.
+"""Turns at a SQLite store for one process' threads, claims of work first.
 
 SQLite lets one connection write at a time. Threads that collide on ``BEGIN IMMEDIATE`` poll in
 SQLite's busy handler (sleeps of up to 100 ms) and collide again; taking turns here hands the
 lock to the next writer, first come first served, as soon as the last one commits. A worker
 claiming its next job goes before the others waiting: every other worker of a backfill batch
 waits for the last one to claim (their shared requests go when all have come), so a claim
-that waited behind a hundred commits stalled the whole batch. Written here because
+that waited behind a hundred commits stalled the whole batch.
+
+Reads take turns too (:meth:`cosell.store.sql.Store.reading`). Under the interpreter lock
+concurrent reads gain nothing, and many threads reading at once queue on the connection pool's
+condition instead, each hand-over a wake-up of a thread: measured on this 2-core machine, a link
+read cost 83 µs of CPU from one thread and 330 µs each from ten to 450 threads, 150 µs taking
+turns; a backfill of 3,000 referrals (450 worker threads) took 12% less CPU. Other processes
+still read while this one writes (WAL). Written here because
 ``threading`` has no lock with priorities or a fair order; it is a lock and two queues.
 """
 

@@ -219,12 +219,13 @@ class Engine:
         the reconcile."""
         self.apply_mapping()
         kind, record_id = parse_key(key)
-        if is_parked(self.store, self.tenant, self._link(kind, record_id)):
+        link = self._link(kind, record_id)
+        if is_parked(self.store, self.tenant, link):
             # Parked as a loop: no call for it until a person resumes it (cosell retry).
             self.stats.count("parked_skips")
             return
         with (
-            self.pairs.hold(*self.pair_keys(kind, record_id)) as held,
+            self.pairs.hold(*_pair_keys(kind, record_id, link)) as held,
             self.pc.correlated() as correlation_id,
         ):
             looked = None if scope == "both" else self._signalled_side(kind, record_id, scope)
@@ -381,7 +382,7 @@ class Engine:
 
     def pair_keys(self, kind: KeyKind, record_id: str) -> set[str]:
         """The record keys to lock before reading: the key and those its stored link names."""
-        return {f"{kind}:{record_id}", *link_keys(self._link(kind, record_id))}
+        return _pair_keys(kind, record_id, self._link(kind, record_id))
 
     def _read_held(
         self, kind: KeyKind, record_id: str, held: Held, known: Unchanged | None = None
@@ -500,6 +501,10 @@ def _users_if_needed(crm: CrmRecord, pc_team: list[dict[str, object]]) -> frozen
     on_team = {team.email_of(row) for row in crm.team or []}
     emails = {team.email_of(member, "email") for member in pc_team} - {""}
     return frozenset(crm.users) if emails - on_team else frozenset()
+
+
+def _pair_keys(kind: KeyKind, record_id: str, link: Link | None) -> set[str]:
+    return {f"{kind}:{record_id}", *link_keys(link)}
 
 
 def _if(condition: bool, value: str) -> str | None:
