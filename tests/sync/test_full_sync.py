@@ -159,15 +159,17 @@ def test_a_pages_referrals_are_created_at_once_in_one_graph_request(
         assert any(e["field"] == "external_reference_id" and e["new"] == row["Id"] for e in kept)
 
 
-def test_a_created_referral_takes_seven_store_write_transactions(
+def test_a_created_referral_takes_six_store_write_transactions(
     world: World, tmp_path: Path
 ) -> None:
     """SQLite has one writer at a time, so a backfill's pace is bounded by its write
-    transactions a record. Seven for a referral made an opportunity: the claim, the create
+    transactions a record. Six for a referral made an opportunity: the claim, the create
     intent with the base it is made with, the create's commit, the base written ahead of the
-    Partner Center write-back and after it, what the round learnt (loop guard, link, audit,
-    ledger: one), the job's completion. A worker that finds nothing left to claim learns it
-    by a read (was eleven: the intent and its base, the round's end in four, an empty claim)."""
+    Partner Center write-back, what the round learnt (loop guard, link, audit, ledger: one;
+    with no CRM write after the write-back, it is also what Partner Center agreed), the job's
+    completion. A worker that finds nothing left to claim learns it by a read (was eleven: the
+    intent and its base, the round's end in four, an empty claim; then seven, the agreement
+    after the write-back a commit of its own)."""
     writes: list[str] = []
 
     def began(conn: sa.Connection) -> None:
@@ -186,7 +188,7 @@ def test_a_created_referral_takes_seven_store_write_transactions(
 
     assert code == 0, output
     assert len(world.query("SELECT Id FROM Opportunity")) == 30
-    assert len(writes) == 7 * 30 + 1  # and the mapping, applied by the store's first reconcile
+    assert len(writes) == 6 * 30 + 1  # and the mapping, applied by the store's first reconcile
 
 
 def test_failures_exit_one_and_are_listed_with_their_reason(world: World, tmp_path: Path) -> None:

@@ -337,7 +337,6 @@ class Reconcile:
         new_base = dict(decided.new_base)
         unready, unready_fields = self._hold_unready(decided, new_base)
         pc_after = self._write_partner_center(decided, new_base)
-        self._agreed_after_partner_center(decided, new_base, pc_after)
         self.entries += self.status.decision_entries(decided)
         self.entries += self.status.conflict_entries(decided.conflicts)
         related.mirror_solutions(self.ctx, snap, decided)
@@ -357,11 +356,14 @@ class Reconcile:
         noticed = noticed and status_field in extra
         if noticed and notice is not None:
             self.entries += [notice, *self.status.skip_entries(decided)]
+        writes_crm = not write.is_empty() or bool(extra)
+        if writes_crm or related.mirrors_notes(self.ctx, decided):
+            self._agreed_after_partner_center(decided, new_base, pc_after)
         if decided.to_crm:
             self._write_ahead({"crm": decided.to_crm}, self._agreed(new_base, decided))
         crm_wrote = False
         with self.status.shown_on_record():
-            if not write.is_empty() or extra:
+            if writes_crm:
                 crm_wrote = self.ctx.crm.update(snap.crm, write, extra)
             related.mirror_notes(self.ctx, snap.crm.id, decided)
         pc_wrote = pc_after is not snap.pc
@@ -495,7 +497,9 @@ class Reconcile:
     ) -> None:
         """Partner Center took its changes: they are agreed now (the CRM held them when read),
         whatever happens to the CRM write that follows, so a later Partner Center edit is never
-        met by them as a CRM change."""
+        met by them as a CRM change. With no CRM call to follow, the round's own commit right
+        after says the same (and a crash before it leaves the writes in flight, settled by the
+        next run as after any crash)."""
         link = self.snap.link
         if not self.wrote_ahead or link is None:
             return

@@ -88,11 +88,15 @@ def _notes_changed(name: str, decided: Plan) -> bool:
     return name in decided.to_crm or name in decided.to_partner_center or bool(decided.create)
 
 
+def mirrors_notes(ctx: Context, decided: Plan) -> bool:
+    """Whether :func:`mirror_notes` writes to the CRM for this plan."""
+    name = notes_field(ctx.mapping)
+    return name is not None and _notes_changed(name, decided)
+
+
 def mirror_notes(ctx: Context, opportunity_id: str, decided: Plan) -> None:
     """Refresh the "Partner Center notes" Note when the notes changed on either side."""
     name = notes_field(ctx.mapping)
-    if name is None:
-        return
-    if _notes_changed(name, decided):
+    if name is not None and _notes_changed(name, decided):
         value = decided.new_base.get(name)
         ctx.crm.mirror_note(opportunity_id, value if isinstance(value, str) else None)
