@@ -67,6 +67,27 @@ def test_a_link_is_written_and_read_back_in_one_statement(store: Store) -> None:
     assert store.link_by_opportunity(tenant, "006A") == link
 
 
+def test_a_batch_of_links_is_read_in_one_statement_by_either_id(store: Store) -> None:
+    """A backfill looks up the links of a whole batch at once: those that exist, by the id
+    asked for, none of another tenant's."""
+    tenant, other = store.ensure_tenant("acme"), store.ensure_tenant("globex")
+    store.commit_sync(tenant, LinkUpdate(referral_id="R1", opportunity_id="006A"), [])
+    store.commit_sync(tenant, LinkUpdate(referral_id="R2"), [])
+    store.commit_sync(other, LinkUpdate(referral_id="R3", opportunity_id="006C"), [])
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+
+    by_referral = store.links_by_referral(tenant, ["R1", "R2", "R3", "R9"])
+    by_opportunity = store.links_by_opportunity(tenant, ["006A", "006C"])
+
+    assert [s.split()[0] for s in statements if " links" in s] == ["SELECT", "SELECT"]
+    assert sorted(by_referral) == ["R1", "R2"]
+    assert by_referral["R1"] == store.link_by_referral(tenant, "R1")
+    assert by_referral["R2"].opportunity_id is None
+    assert list(by_opportunity) == ["006A"]
+    assert by_opportunity["006A"] == by_referral["R1"]
+
+
 def _fail_on_audit_insert(store: Store) -> None:
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if statement.lstrip().upper().startswith("INSERT INTO AUDIT"):

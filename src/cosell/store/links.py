@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,15 @@ def by_column(conn: Connection, tenant: TenantId, column: str, value: Any) -> Li
     params = {"tenant": tenant, "value": value}
     row = conn.execute(_BY_COLUMN[column], params).mappings().one_or_none()
     return None if row is None else _link(row)
+
+
+def by_ids(
+    conn: Connection, tenant: TenantId, column: str, values: Sequence[str]
+) -> dict[str, Link]:
+    """The links whose ``column`` is one of ``values``, by that value (one statement)."""
+    stmt = sa.select(links).where(links.c.tenant_id == tenant, links.c[column].in_(values))
+    found = (_link(row) for row in conn.execute(stmt).mappings())
+    return {str(getattr(link, column)): link for link in found}
 
 
 def find(conn: Connection, tenant: TenantId, update: LinkUpdate) -> Link | None:

@@ -195,6 +195,18 @@ class Store:
         with self.reading() as conn:
             return links.by_column(conn, tenant, "opportunity_id", opportunity_id)
 
+    def links_by_referral(self, tenant: TenantId, referral_ids: Sequence[str]) -> dict[str, Link]:
+        """The links of those referrals that have one, by referral id (one read)."""
+        with self.reading() as conn:
+            return links.by_ids(conn, tenant, "referral_id", referral_ids)
+
+    def links_by_opportunity(
+        self, tenant: TenantId, opportunity_ids: Sequence[str]
+    ) -> dict[str, Link]:
+        """The links of those opportunities that have one, by opportunity id (one read)."""
+        with self.reading() as conn:
+            return links.by_ids(conn, tenant, "opportunity_id", opportunity_ids)
+
     def last_link_id(self, tenant: TenantId) -> int:
         """The highest link id of ``tenant`` (0 with none): links made later have higher ones."""
         stmt = sa.select(sa.func.max(links_table.c.id)).where(links_table.c.tenant_id == tenant)

@@ -286,12 +286,8 @@ class Backfill:
         every = self.patience.call(self.crm.flagged_or_linked)
         self.patience.call(lambda: self.pc.prime_external_ids(len(every)))
         for ids in _chunks(every, self.opportunity_batch):
-            links = [self.store.link_by_opportunity(self.tenant, i) for i in ids]
-            todo = [
-                i
-                for i, link in zip(ids, links, strict=True)
-                if not self._finished(link, checkpoint)
-            ]
+            found = self.store.links_by_opportunity(self.tenant, ids)
+            todo = [i for i in ids if not self._finished(found.get(i), checkpoint)]
             report.skipped += len(ids) - len(todo)
             self._patiently(self.crm.prime_reads, todo)
             ok &= self._run_batch(
@@ -313,10 +309,10 @@ class Backfill:
     ) -> Checkpoint:
         frozen = False
         for batch in self._batches(checkpoint.created_after):
-            links = {r.id: self.store.link_by_referral(self.tenant, r.id) for r in batch}
-            todo = [r for r in batch if not self._finished(links[r.id], checkpoint)]
+            found = self.store.links_by_referral(self.tenant, [r.id for r in batch])
+            todo = [r for r in batch if not self._finished(found.get(r.id), checkpoint)]
             report.skipped += len(batch) - len(todo)
-            links = {r.id: links[r.id] for r in todo}
+            links = {r.id: found.get(r.id) for r in todo}
             self.pc.prime(todo)
             unlinked = [r for r in todo if links[r.id] is None]
             self._patiently(self.crm.prime_page, {r.id: customer_of(r.raw) for r in unlinked})
