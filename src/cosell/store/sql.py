@@ -91,6 +91,8 @@ class Store:
         """SQLite has one writer at a time: this process' transactions take turns (see
         :mod:`cosell.store.turns`); other processes' writers still wait in SQLite's busy
         handler."""
+        self._reader = engine.execution_options(**{READ_ONLY: True})
+        """The engine for :meth:`reading` (the same pool; its connections come marked)."""
         self._open = threading.local()
         """The connection of this thread's :meth:`together` block, while one is open."""
 
@@ -167,10 +169,8 @@ class Store:
             return
         handback.checkpoint("a store read")
         turn = self._turns.turn() if self._turns is not None else nullcontext()
-        with turn, self._engine.connect() as conn:
-            conn.execution_options(**{READ_ONLY: True})
-            with conn.begin():
-                yield conn
+        with turn, self._reader.connect() as conn, conn.begin():
+            yield conn
 
     def _now(self) -> datetime:
         return self.clock.now()
