@@ -8,6 +8,8 @@ import json
 import pytest
 from engine_world import World
 
+from cosell.store import LinkUpdate
+from cosell.store import conflicts as store_conflicts
 from cosell.sync.core.mapping import default_mapping_text, parse_mapping
 from cosell.sync.engine.engine import Engine
 from cosell.sync.engine.resolutions import APPLIED
@@ -87,3 +89,39 @@ def test_a_manual_conflict_is_parked_then_applied_once_resolved(
     engine.reconcile_key(f"referral:{rid}")
     assert world.writes() == before
     assert world.store.conflicts(world.tenant) == []
+
+
+def test_a_reconcile_reads_only_its_own_pairs_conflicts(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Other pairs' conflicts, open and resolved, cost a reconcile nothing: it asks for its own
+    pair's (it read the tenant's whole list, once a round and again for each conflict it
+    planned, so an org with thousands waiting paid for all of them on every record)."""
+    engine = manual_engine(world)
+    rid, opp_id = linked_pair(world, engine)
+    store, tenant = world.store, world.tenant
+    for n in range(40):
+        other = store.commit_sync(
+            tenant, LinkUpdate(referral_id=f"R-{n}", opportunity_id=f"O{n}"), []
+        )
+        conflict = store.open_conflict(tenant, other.id, "deal_value", "1", "2", "3")
+        if n % 2:
+            store.resolve_conflict(tenant, conflict, json.dumps({"take": "crm"}))
+    decoded: list[object] = []
+    real = store_conflicts._conflict
+
+    def counted(row: object) -> object:
+        decoded.append(row)
+        return real(row)
+
+    world.microsoft_update(rid, details={"dealValue": 1})
+    world.edit(opp_id, Amount=2)
+    monkeypatch.setattr(store_conflicts, "_conflict", counted)
+    engine.reconcile_key(f"opportunity:{opp_id}")
+    monkeypatch.undo()
+
+    link = world.link_for(opp_id)
+    parked = store.conflicts(tenant, "open", link.id)
+    assert [(c.field, c.pc, c.crm) for c in parked] == [("deal_value", "1.00", "2.00")]
+    assert len(store.conflicts(tenant, None)) == 41
+    assert len(decoded) <= 1  # its own, at most (the old code decoded the other 40)

@@ -40,11 +40,16 @@ def open_conflict(
     )
 
 
-def listed(conn: Connection, tenant: TenantId, state: ConflictState | None) -> list[FieldConflict]:
-    """The tenant's conflicts in one state (all when ``state`` is None), oldest first."""
+def listed(
+    conn: Connection, tenant: TenantId, state: ConflictState | None, link_id: int | None = None
+) -> list[FieldConflict]:
+    """The tenant's conflicts in one state (all when ``state`` is None), of one link when
+    ``link_id`` is given, oldest first."""
     stmt = sa.select(conflicts).where(conflicts.c.tenant_id == tenant)
     if state is not None:
         stmt = stmt.where(conflicts.c.state == state)
+    if link_id is not None:
+        stmt = stmt.where(conflicts.c.link_id == link_id)
     rows = conn.execute(stmt.order_by(conflicts.c.opened_at, conflicts.c.id)).mappings()
     return [_conflict(row) for row in rows]
 

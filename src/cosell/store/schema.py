@@ -153,6 +153,7 @@ conflicts = sa.Table(
     sa.Column("opened_at", UTCDateTime, nullable=False),
     sa.Column("resolved_at", UTCDateTime),
     sa.Index(None, "tenant_id", "state"),
+    sa.Index(None, "link_id"),
 )
 
 ledger = sa.Table(

@@ -419,10 +419,11 @@ class Store:
             return conflicts.open_conflict(conn, tenant, link_id, field, values, self._now())
 
     def conflicts(
-        self, tenant: TenantId, state: ConflictState | None = "open"
+        self, tenant: TenantId, state: ConflictState | None = "open", link_id: int | None = None
     ) -> list[FieldConflict]:
+        """The tenant's conflicts in ``state`` (any when None), or only one link's."""
         with self.reading() as conn:
-            return conflicts.listed(conn, tenant, state)
+            return conflicts.listed(conn, tenant, state, link_id)
 
     def resolve_conflict(self, tenant: TenantId, conflict_id: int, resolution: str) -> bool:
         with self._tx() as conn:

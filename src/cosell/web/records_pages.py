@@ -128,7 +128,7 @@ def detail_context(console: Site, record_id: str) -> dict[str, Any] | None:
     if console.sides is not None:
         kind, key_id = parse_key(row.key) if ":" in row.key else ("referral", record_id)
         sides = console.sides.read(kind, key_id, link)
-    conflicts = [c for c in store.conflicts(tenant, "open") if link and c.link_id == link.id]
+    conflicts = store.conflicts(tenant, "open", link.id) if link else []
     return {
         "title": row.name or _live_name(sides) or row.key,
         "row": row,

@@ -71,8 +71,8 @@ class AccountReview:
         store, tenant = self.ctx.store, self.ctx.tenant
         reviews = [
             c
-            for c in store.conflicts(tenant, state=None)
-            if c.link_id == link.id and c.field == ACCOUNT_FIELD and c.state in ("open", "resolved")
+            for c in store.conflicts(tenant, None, link.id)
+            if c.field == ACCOUNT_FIELD and c.state in ("open", "resolved")
         ]
         return reviews[-1] if reviews else None
 

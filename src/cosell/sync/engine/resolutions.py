@@ -39,7 +39,7 @@ class Resolved:
 
 def pending(store: Store, tenant: TenantId, link_id: int) -> list[FieldConflict]:
     """The link's resolved conflicts not yet applied."""
-    return [c for c in store.conflicts(tenant, "resolved") if c.link_id == link_id]
+    return store.conflicts(tenant, "resolved", link_id)
 
 
 def decode(text: str | None) -> tuple[str, Any] | None:
@@ -114,8 +114,8 @@ def is_parked(store: Store, tenant: TenantId, link: Link | None, c: PlannedConfl
     if link is None:
         return False
     return any(
-        o.link_id == link.id and o.field == c.field and o.pc == c.partner_center and o.crm == c.crm
-        for o in store.conflicts(tenant)
+        o.field == c.field and o.pc == c.partner_center and o.crm == c.crm
+        for o in store.conflicts(tenant, "open", link.id)
     )
 
 
