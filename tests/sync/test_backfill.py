@@ -654,3 +654,31 @@ def test_a_backfill_under_faults_makes_one_right_opportunity_per_referral(tmp_pa
         opportunity = by_referral[referral["id"]]
         assert referral["externalReferenceId"] == opportunity["Id"]
         assert float(opportunity["Amount"]) == float(referral["details"]["dealValue"])
+
+
+def test_a_dead_letter_is_reported_once_and_later_batches_still_move_the_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """A record refused in the first batch is one failure of the run, not one a batch: each
+    batch reported every dead letter of the tenant as its own, so none after it counted as
+    finished and the checkpoint stopped there (a run of 100,000 would list the same refusal
+    some 220 times, and a resumed run list every page again)."""
+    world = build_world(tmp_path)
+    bad = world.opportunity(
+        Name="No contact",
+        contacts=0,
+        Sync_with_Partner_Center__c=True,
+        How_can_Microsoft_help__c="Proof of concept or demo",
+        Products__c="SOL-1",
+    )
+    flagged(world), shared(world)
+    job = backfill(world)
+
+    report = job.run()
+
+    assert [f.key for f in report.passes.failures] == [f"opportunity:{bad}"]
+    assert report.passes.synced == REFERRALS + OPPORTUNITIES
+    checkpoint = job.checkpoint()
+    assert checkpoint is not None
+    assert not checkpoint.opportunities_done  # the refused one is looked at again next run
+    assert checkpoint.created_after is not None  # every batch of referrals finished

@@ -76,6 +76,10 @@ _DEAD_LETTER = sa.select(dead_letters).where(
 """A reconcile reads and writes these for every record (see :mod:`cosell.store.prepared`)."""
 
 
+KEYS_A_READ = 1000
+"""Keys at most in one ``IN`` list (SQLite allows 32,766 parameters a statement)."""
+
+
 class Store:
     """Links, base snapshots, cursors, audit, conflicts and the durable queue, per tenant.
 
@@ -386,6 +390,16 @@ class Store:
         with self.reading() as conn:
             rows = conn.execute(stmt).mappings().all()
         return [_dead_letter(row) for row in rows]
+
+    def dead_letters_of(self, tenant: TenantId, keys: Sequence[str]) -> list[DeadLetter]:
+        """The dead letters of those of ``keys`` that have one (a read a thousand keys)."""
+        found: list[DeadLetter] = []
+        with self.reading() as conn:
+            for start in range(0, len(keys), KEYS_A_READ):
+                chosen = dead_letters.c.key.in_(keys[start : start + KEYS_A_READ])
+                stmt = sa.select(dead_letters).where(dead_letters.c.tenant_id == tenant, chosen)
+                found += [_dead_letter(row) for row in conn.execute(stmt).mappings()]
+        return found
 
     def dead_letter_for(self, tenant: TenantId, key: str) -> DeadLetter | None:
         """The dead letter of one key, if it has one."""

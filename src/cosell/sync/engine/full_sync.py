@@ -152,7 +152,8 @@ class FullSync:
 
     def _report(self, keys: list[str], left: list[_Remaining]) -> PassReport:
         """Held elsewhere, else failed (dead letter, or not finished), else synced (by anyone)."""
-        dead = {d.key: d.reason for d in self.engine.store.dead_letters(self.engine.tenant)}
+        letters = self.engine.store.dead_letters_of(self.engine.tenant, sorted(set(keys)))
+        dead = {d.key: d.reason for d in letters}
         with self._lock:
             errors, done = dict(self._errors), set(self._done)
         held = [
