@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -420,6 +420,17 @@ def test_parse_builds_the_query_value() -> None:
         limit=5,
         offset=None,
     )
+
+
+def test_a_text_is_parsed_once_and_its_relative_dates_follow_the_clock() -> None:
+    """A client polls with the same query again and again: the emulator parses a text once.
+    A relative date in it stays symbolic, so the cached query still means "today" tomorrow."""
+    text = "SELECT CloseDate FROM Opportunity WHERE CloseDate = TODAY"
+    assert parse(text) is parse(text)
+    today = execute(parse(text), FakeCatalog(), CALENDAR, NOW)
+    tomorrow = execute(parse(text), FakeCatalog(), CALENDAR, NOW + timedelta(days=1))
+    assert [r["CloseDate"] for r in today.rows] == ["2026-01-10"]
+    assert [r["CloseDate"] for r in tomorrow.rows] == ["2026-01-11"]
 
 
 def test_parse_keeps_subqueries_and_their_place_in_the_select() -> None:

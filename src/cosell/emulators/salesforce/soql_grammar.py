@@ -10,11 +10,15 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 import lark
 
 from cosell.emulators.salesforce.soql_dates import RelativeDate, relative_date
+
+PARSED = 256
+"""Query texts whose parse is kept (the most recently used)."""
 
 _GRAMMAR = r"""
 start: _SELECT select_list _FROM NAME _clauses
@@ -364,8 +368,13 @@ def _like_fragments(token: lark.Token) -> tuple[str, ...]:
     return tuple(run for run in runs if run)
 
 
+@lru_cache(maxsize=PARSED)
 def parse(text: str) -> Query:
-    """Parse SOQL text; raises `SoqlError` ``MALFORMED_QUERY`` for anything outside the subset."""
+    """Parse SOQL text; raises `SoqlError` ``MALFORMED_QUERY`` for anything outside the subset.
+
+    The same text is parsed once (a `Query` is immutable; relative dates such as ``TODAY``
+    stay symbolic until a query runs): a client's polls send the same query again and again,
+    and parsing was the largest single cost of the emulator on the sandbox."""
     try:
         return _ToQuery().transform(_PARSER.parse(text))
     except lark.UnexpectedToken as exc:
