@@ -7,6 +7,7 @@ The handler stands in for the engine and records the keys it is given.
 """
 
 import contextlib
+import gc
 import logging
 import queue
 import threading
@@ -191,6 +192,40 @@ def test_run_serves_webhooks_polls_and_sweeps_then_stops_cleanly(tmp_path: Path)
     assert crm_calls > 0  # the poller's queries, metered for the console's chart
     assert pc_calls is not None
     assert pc_calls > 0
+
+
+def test_a_started_service_freezes_what_starting_built(tmp_path: Path) -> None:
+    """Once serving, the objects starting made are out of the collector's sight: a full
+    collection walked them all, a pause of about 100 ms in the middle of a record's sync."""
+    config = tmp_path / "cosell.toml"
+    config.write_text(config_text(tmp_path / "state"))
+    delivery = httpx.Client(timeout=10)
+    pc = partner_center_emulator(PC, delivery_client=delivery)
+    sf = salesforce_emulator(SF)
+    stop, started = threading.Event(), queue.Queue[int]()
+    deps = CommandDeps(
+        http=routed(pc, sf),
+        handler_factory=Keys().factory,
+        stop=stop,
+        on_started=lambda _runtime: started.put(gc.get_freeze_count()),
+    )
+    gc.unfreeze()
+
+    def serve() -> None:
+        with contextlib.suppress(SystemExit):
+            run_command.main(["--config", str(config)], obj=deps, standalone_mode=False)
+
+    service = threading.Thread(target=serve)
+    service.start()
+    try:
+        frozen = started.get(timeout=30)
+    finally:
+        stop.set()
+        service.join(30)
+        gc.unfreeze()  # the rest of the test session collects as usual
+        pc.state.emulator.close()
+        delivery.close()
+    assert frozen > 0
 
 
 def signed_in_page(address: str, config: Path) -> str:

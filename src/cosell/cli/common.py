@@ -5,6 +5,7 @@ with 1, each as one line on stderr.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -78,3 +79,14 @@ def settings_for(config_path: Path | None) -> Settings:
     """The settings of the tenant this command works on (the only one, or ``--tenant``)."""
     with reported():
         return load_settings(config_path).for_tenant(selected_tenant())
+
+
+def freeze_startup_heap() -> None:
+    """Put what starting built (modules, classes, the service's and emulators' wiring) out of
+    the garbage collector's sight, for a process that now serves until stopped: each full
+    collection walked all of it, a pause of about 100 ms. In the sandbox one referral of 40
+    shared back to back took 121-149 ms to become an opportunity, at the same point of every
+    run, where the others took 26-80 ms; with the heap frozen, 78 ms at most. Objects made
+    later are collected as before."""
+    gc.collect()
+    gc.freeze()

@@ -18,6 +18,7 @@ from cosell.cli.common import (
     command_deps,
     config_option,
     fail,
+    freeze_startup_heap,
     reported,
     selected_tenant,
     settings_for,
@@ -100,6 +101,7 @@ def _serve(config_path: Path | None, log_format: str | None, role: Role) -> None
     except RuntimeError as exc:  # e.g. the port is taken
         runtime.stop(timeout=10)
         fail(str(exc), 1)
+    freeze_startup_heap()
     if deps.on_started is not None:
         deps.on_started(runtime)
     stop.wait()

@@ -87,6 +87,7 @@ def sandbox_command(
     Sets up the emulated org, registers the webhook, seeds demo data (unless --no-seed), writes
     STATE_DIR/sandbox.json, prints how to act as each side, and runs until Ctrl-C or SIGTERM.
     """
+    from cosell.cli.common import freeze_startup_heap
     from cosell.sandbox.hubspot_stack import HubSpotSandbox
     from cosell.sandbox.instructions import instructions
     from cosell.sandbox.stack import Sandbox, SandboxOptions
@@ -112,6 +113,7 @@ def sandbox_command(
         sandbox = Sandbox(options)
     try:
         content = sandbox.start()
+        freeze_startup_heap()
         click.echo(instructions(content), nl=True)
         stop.wait()
     except ConfigError as exc:
