@@ -210,13 +210,7 @@ def test_a_started_service_freezes_what_starting_built(tmp_path: Path) -> None:
         on_started=lambda _runtime: started.put(gc.get_freeze_count()),
     )
     gc.unfreeze()
-
-    def serve() -> None:
-        with contextlib.suppress(SystemExit):
-            run_command.main(["--config", str(config)], obj=deps, standalone_mode=False)
-
-    service = threading.Thread(target=serve)
-    service.start()
+    service = start_service(config, deps)
     try:
         frozen = started.get(timeout=30)
     finally:
@@ -226,6 +220,19 @@ def test_a_started_service_freezes_what_starting_built(tmp_path: Path) -> None:
         pc.state.emulator.close()
         delivery.close()
     assert frozen > 0
+
+
+def start_service(config: Path, deps: CommandDeps) -> threading.Thread:
+    """``cosell run`` on ``config`` in a thread of this process; it ends when ``deps.stop`` is
+    set."""
+
+    def serve() -> None:
+        with contextlib.suppress(SystemExit):
+            run_command.main(["--config", str(config)], obj=deps, standalone_mode=False)
+
+    service = threading.Thread(target=serve)
+    service.start()
+    return service
 
 
 def signed_in_page(address: str, config: Path) -> str:
@@ -321,13 +328,7 @@ def test_run_against_an_emulator_with_emulated_clock_runs_on_its_time(tmp_path: 
     deps = CommandDeps(
         http=routed(pc, sf), handler_factory=factory, stop=stop, on_started=started.put
     )
-
-    def serve() -> None:
-        with contextlib.suppress(SystemExit):
-            run_command.main(["--config", str(config)], obj=deps, standalone_mode=False)
-
-    service = threading.Thread(target=serve)
-    service.start()
+    service = start_service(config, deps)
     try:
         started.get(timeout=30)
         assert abs(seen.get(timeout=10)) < 60  # the emulator's time, 12 days ahead of the host
