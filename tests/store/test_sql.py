@@ -88,6 +88,19 @@ def test_a_batch_of_links_is_read_in_one_statement_by_either_id(store: Store) ->
     assert by_opportunity["006A"] == by_referral["R1"]
 
 
+def test_links_of_more_keys_than_an_in_list_holds_are_all_found(store: Store) -> None:
+    """More ids than one statement takes (PostgreSQL allows 65,535 parameters, SQLite 32,766
+    unless built with more) are read a thousand at a time, none lost."""
+    tenant = store.ensure_tenant("acme")
+    ids = [f"R{n}" for n in range(2_500)]
+    for referral_id in ids[::2]:
+        store.commit_sync(tenant, LinkUpdate(referral_id=referral_id), [])
+
+    found = store.links_by_referral(tenant, ids + [f"X{n}" for n in range(70_000)])
+
+    assert sorted(found) == sorted(ids[::2])
+
+
 def _fail_on_audit_insert(store: Store) -> None:
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if statement.lstrip().upper().startswith("INSERT INTO AUDIT"):

@@ -172,9 +172,11 @@ _DIRTY = sa.select(queue.c.dirty).where(
     queue.c.id == sa.bindparam("id"), queue.c.lease_owner == sa.bindparam("owner")
 )
 _DELETE = sa.delete(queue).where(queue.c.id == sa.bindparam("id"))
-_FORGET = sa.delete(dead_letters).where(
+ONE_DEAD_LETTER = sa.and_(
     dead_letters.c.tenant_id == sa.bindparam("tenant"), dead_letters.c.key == sa.bindparam("key")
 )
+"""The dead letter of ``:key`` of ``:tenant``."""
+_FORGET = sa.delete(dead_letters).where(ONE_DEAD_LETTER)
 """Run after every job (built once, as :data:`_CLAIM`)."""
 
 

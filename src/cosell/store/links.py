@@ -33,10 +33,15 @@ def by_column(conn: Connection, tenant: TenantId, column: str, value: Any) -> Li
 def by_ids(
     conn: Connection, tenant: TenantId, column: str, values: Sequence[str]
 ) -> dict[str, Link]:
-    """The links whose ``column`` is one of ``values``, by that value (one statement)."""
-    stmt = sa.select(links).where(links.c.tenant_id == tenant, links.c[column].in_(values))
-    found = (_link(row) for row in conn.execute(stmt).mappings())
-    return {str(getattr(link, column)): link for link in found}
+    """The links whose ``column`` is one of ``values``, by that value (a statement a thousand
+    values)."""
+    found: dict[str, Link] = {}
+    for chunk in prepared.in_chunks(values):
+        stmt = sa.select(links).where(links.c.tenant_id == tenant, links.c[column].in_(chunk))
+        for row in conn.execute(stmt).mappings():
+            link = _link(row)
+            found[str(getattr(link, column))] = link
+    return found
 
 
 def find(conn: Connection, tenant: TenantId, update: LinkUpdate) -> Link | None:

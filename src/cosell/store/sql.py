@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine
 
 from cosell import handback
 from cosell.clock import Clock, SystemClock
-from cosell.store import alerts, conflicts, jobs, ledger, links
+from cosell.store import alerts, conflicts, jobs, ledger, links, prepared
 from cosell.store import audit as audit_rows
 from cosell.store.alerts import Alert, StoredAlert
 from cosell.store.database import READ_ONLY, make_engine, upgrade_to_head
@@ -70,14 +70,8 @@ _NEW_CURSOR = sa.insert(cursors).values(
     value=sa.bindparam("text"),
     updated_at=sa.bindparam("now"),
 )
-_DEAD_LETTER = sa.select(dead_letters).where(
-    dead_letters.c.tenant_id == sa.bindparam("tenant"), dead_letters.c.key == sa.bindparam("key")
-)
+_DEAD_LETTER = sa.select(dead_letters).where(jobs.ONE_DEAD_LETTER)
 """A reconcile reads and writes these for every record (see :mod:`cosell.store.prepared`)."""
-
-
-KEYS_A_READ = 1000
-"""Keys at most in one ``IN`` list (SQLite allows 32,766 parameters a statement)."""
 
 
 class Store:
@@ -392,11 +386,11 @@ class Store:
         return [_dead_letter(row) for row in rows]
 
     def dead_letters_of(self, tenant: TenantId, keys: Sequence[str]) -> list[DeadLetter]:
-        """The dead letters of those of ``keys`` that have one (a read a thousand keys)."""
+        """The dead letters of those of ``keys`` that have one (a statement a thousand keys)."""
         found: list[DeadLetter] = []
         with self.reading() as conn:
-            for start in range(0, len(keys), KEYS_A_READ):
-                chosen = dead_letters.c.key.in_(keys[start : start + KEYS_A_READ])
+            for chunk in prepared.in_chunks(keys):
+                chosen = dead_letters.c.key.in_(chunk)
                 stmt = sa.select(dead_letters).where(dead_letters.c.tenant_id == tenant, chosen)
                 found += [_dead_letter(row) for row in conn.execute(stmt).mappings()]
         return found
