@@ -13,7 +13,12 @@ from signal_fakes import Cursors
 from cosell.clock import ManualClock
 from cosell.signals.feed import Change, ChangeFeed, FeedWiring, Synced
 from cosell.signals.related_rows import CONTACT, CONTACT_ROLE, RelatedRow
-from cosell.signals.synced import opportunity_synced, referral_synced, related_synced
+from cosell.signals.synced import (
+    opportunity_synced,
+    referral_event_synced,
+    referral_synced,
+    related_synced,
+)
 from cosell.store.records import LinkUpdate, SignalScope, TenantId
 from cosell.store.sql import Store, sqlite_url
 
@@ -165,3 +170,23 @@ def test_a_stamp_read_in_its_own_second_and_committed_late_is_still_checked(stor
     assert check(Change("006A", at(0)), True) == "new"  # was "synced": a same-second edit lost
     db.commit_sync(tenant, replace(update, crm_read_at=at(11)), [])  # read once it had settled
     assert check(Change("006A", at(0)), True) == "synced"
+
+
+def test_a_referral_event_is_cosells_own_write_only_at_the_very_tick_it_was_written(
+    store: tuple[Store, TenantId, ManualClock],
+) -> None:
+    opened, tenant, _ = store
+    own = referral_event_synced(opened, tenant)
+    assert own("R1", "2026-03-02T09:00:01.1234567+00:00") is False  # no link yet
+    update = LinkUpdate(referral_id="R1", opportunity_id="006A", base={}, pc_etag='"e1"')
+    opened.commit_sync(tenant, update, [])
+    assert own("R1", "2026-03-02T09:00:01.1234567+00:00") is False  # no change time kept
+    written = "2026-03-02T09:00:01.1234567Z"  # updatedDateTime as the write returned it
+    opened.commit_sync(tenant, LinkUpdate(referral_id="R1", pc_changed_at=written), [])
+    assert own("R1", "2026-03-02T09:00:01.1234567+00:00") is True  # the same tick, other zone form
+    assert own("R1", "2026-03-02T10:00:01.1234567+01:00") is True
+    # One tick (100 ns) apart is another write: the sixth fractional digit alone would not tell.
+    assert own("R1", "2026-03-02T09:00:01.1234568+00:00") is False
+    assert own("R1", "2026-03-02T09:00:01.123456+00:00") is False
+    assert own("R2", "2026-03-02T09:00:01.1234567+00:00") is False  # another referral
+    assert own("R1", "yesterday") is False

@@ -4,7 +4,7 @@ the org set up with ``cosell.orgsetup``, a SQLite store in ``tmp_path`` and the 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,8 @@ class World:
     store: Store
     tenant: TenantId
     engine: Engine
+    delivered: list[bytes] = field(default_factory=list)
+    """The bodies of the webhook deliveries Partner Center sent (once a registration asks)."""
 
     # --- people on each side -----------------------------------------------------------------
 
@@ -233,7 +235,13 @@ class WorldClock(ManualClock):
 
 def build_world(tmp_path: Path, store: Store | None = None) -> World:
     emulator_clock = OffsetClock()
-    delivery = httpx.Client(transport=httpx.MockTransport(lambda _r: httpx.Response(200)))
+    delivered: list[bytes] = []
+
+    def deliver(request: httpx.Request) -> httpx.Response:
+        delivered.append(request.content)
+        return httpx.Response(200)
+
+    delivery = httpx.Client(transport=httpx.MockTransport(deliver))
     pc_app = create_pc_app(PC_CONFIG, clock=emulator_clock, delivery_client=delivery)
     sf_app = create_sf_app(SF_CONFIG, clock=emulator_clock)
     clock = WorldClock(START, emulator_clock)
@@ -258,5 +266,15 @@ def build_world(tmp_path: Path, store: Store | None = None) -> World:
     )
     control = TestClient(pc_app, base_url=PC_BASE)
     return World(
-        pc_app, sf_app, control, pc_client, sf_client, clock, emulator_clock, store, tenant, engine
+        pc_app,
+        sf_app,
+        control,
+        pc_client,
+        sf_client,
+        clock,
+        emulator_clock,
+        store,
+        tenant,
+        engine,
+        delivered,
     )

@@ -11,7 +11,14 @@ from engine_world import World
 from test_engine import flagged_opportunity
 from test_engine_calls import COMPOSITE, PC_GET, PC_PATCH, QUERY, SF_PATCH, calls, linked_incoming
 
+from cosell.operations.service_status import ServiceStatus
+from cosell.signals.synced import referral_event_synced
 from cosell.store.records import Job, LinkUpdate, SignalScope
+from cosell.web.metrics import ServiceMetrics
+from cosell.web.receiver import WebhookReceiver
+from cosell.webhooks.events import REFERRAL_EVENTS
+from cosell.webhooks.signature import parse_callback
+from support.wait import wait_until
 
 
 def run(world: World, key: str, scope: SignalScope) -> tuple[dict[str, int], dict[str, int]]:
@@ -140,3 +147,31 @@ def test_the_sweep_and_the_polls_still_catch_what_a_shortcut_leaves(world: World
     # The referral's own signal (its webhook, or the sweep when the webhook was lost) syncs it.
     run(world, f"referral:{rid}", "partner_center")
     assert world.opp(opp_id)["Amount"] == 77000
+
+
+def test_partner_centers_webhook_for_cosells_own_write_costs_no_read(world: World) -> None:
+    """The event for cosell's write-back names the time Partner Center wrote it, which the link
+    keeps: it is answered without a read; Microsoft's share before it and its edit after it
+    are enqueued as always."""
+    world.pc_client.register_webhook("https://cosell.example/webhooks", list(REFERRAL_EVENTS))
+    rid, _ = linked_incoming(world)  # Microsoft's share, then cosell's write-back
+    wait_until(lambda: len(world.delivered) == 2)
+    world.microsoft_update(rid, details={"dealValue": 61000})
+    wait_until(lambda: len(world.delivered) == 3)
+    queue = world.queue()
+    status = ServiceStatus("test", world.clock)
+    receiver = WebhookReceiver(
+        verify=lambda _headers, body: parse_callback(body),
+        queue=queue,
+        tenant=world.tenant,
+        is_linked=lambda _rid: True,
+        sweep_hint=lambda: None,
+        metrics=ServiceMetrics(),
+        status=status,
+        own_write=referral_event_synced(world.store, world.tenant),
+    )
+    share, write_back, edit = (receiver.deliver({}, body) for body in world.delivered)
+    assert (write_back.status, write_back.action, write_back.key) == (200, "own write", None)
+    assert (share.action, share.key) == ("accepted", f"referral:{rid}")
+    assert (edit.action, edit.key) == ("accepted", f"referral:{rid}")
+    receiver.close()

@@ -42,6 +42,7 @@ class Service:
         self.scopes: list[str] = []
         self.queue = EmbeddedQueue(self.store, self.handle, workers=1)
         self.linked: set[str] = set()
+        self.own_writes: set[tuple[str, str]] = set()
         self.hints = 0
         self.metrics = ServiceMetrics()
         self.status = ServiceStatus("acme", ManualClock(), self.depth)
@@ -53,6 +54,7 @@ class Service:
             sweep_hint=self.hint,
             metrics=self.metrics,
             status=self.status,
+            own_write=lambda referral_id, when: (referral_id, when) in self.own_writes,
         )
         app = create_app(receiver=self.receiver, status=self.status, metrics=self.metrics)
         self.http = TestClient(app)
@@ -88,6 +90,21 @@ def test_referral_event_is_enqueued_and_answered_202(service: Service, event: st
     assert service.queue.run_until_idle(timeout=10).completed == 1
     assert service.handled == ["referral:r-9"]
     assert service.scopes == ["partner_center"]  # about the referral alone
+
+
+@pytest.mark.parametrize("event", ["referral-created", "referral-updated"])
+def test_the_event_of_cosells_own_write_is_answered_and_not_enqueued(
+    service: Service, event: str
+) -> None:
+    service.own_writes.add(("r-9", "2026-03-01T12:00:00.1234567+00:00"))
+    service.linked.add("r-9")
+    assert service.post(callback(event, "r-9")) == (200, "own write")
+    assert service.post(callback(event, "r-8")) == (202, "accepted")  # another referral
+    # A related referral's event is about Microsoft's side: always looked at.
+    assert service.post(callback("related-referral-updated", "r-9")) == (202, "accepted")
+    assert service.queue.run_until_idle(timeout=10).completed == 2
+    assert sorted(service.handled) == ["referral:r-8", "referral:r-9"]
+    assert service.status.last_webhook is not None  # still seen arriving
 
 
 def test_duplicate_deliveries_are_deduplicated_by_the_queue(service: Service) -> None:

@@ -65,7 +65,12 @@ from cosell.signals.poller import opportunity_poller
 from cosell.signals.related_feed import related_poller
 from cosell.signals.related_rows import RelatedObject, watched_objects
 from cosell.signals.sweeper import referral_sweeper
-from cosell.signals.synced import opportunity_synced, referral_synced, related_synced
+from cosell.signals.synced import (
+    opportunity_synced,
+    referral_event_synced,
+    referral_synced,
+    related_synced,
+)
 from cosell.store.records import Job, TenantId
 from cosell.store.sql import Store
 from cosell.web.app import create_app
@@ -404,6 +409,7 @@ def _receiver(
         queue=queue,
         tenant=tenant,
         is_linked=lambda referral_id: store.link_by_referral(tenant, referral_id) is not None,
+        own_write=referral_event_synced(store, tenant),
         sweep_hint=sweep_hint,
         metrics=metrics,
         status=status,

@@ -6,6 +6,12 @@ that same stamp, is our own write (or a version already agreed) coming back: rec
 read both sides in full only to plan nothing. These checks cost no remote call.
 
 - **Referral** (sweep): the eTag is a version token, unique per write, so equality is exact.
+- **Referral** (webhook): an event carries no eTag, only ``ResourceChangeUtcDate``, the time of
+  the change in 100-nanosecond ticks. The link keeps the ``updatedDateTime`` Partner Center
+  returned for the version it holds; an event naming that very tick is that write coming back
+  (two writes of one referral do not share a tick). Where Partner Center's two times differ,
+  no event matches and each is read as before; an event missed this way would still be found
+  by the sweep, which compares eTags.
 - **Opportunity** (poll): ``SystemModstamp`` has one-second precision, so an edit made in the
   same second as our read carries the same stamp. An equal stamp is exact only when the read
   that saw it was asked for ``settle`` after it (any later edit then has a later stamp): the
@@ -16,6 +22,7 @@ read both sides in full only to plan nothing. These checks cost no remote call.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -43,6 +50,24 @@ def referral_synced(links: LinkLookup, tenant: TenantId) -> Synced:
             return "new"
         link = links.link_by_referral(tenant, change.id)
         return "synced" if link is not None and link.pc_etag == change.version else "new"
+
+    return synced
+
+
+def referral_event_synced(links: LinkLookup, tenant: TenantId) -> Callable[[str, str], bool]:
+    """``synced(referral_id, change_time)``: a webhook naming the change time stored with the
+    referral's link (``ResourceChangeUtcDate`` against ``updatedDateTime``, to the tick)."""
+
+    def synced(referral_id: str, change_time: str) -> bool:
+        told = _ticks(change_time)
+        if told is None:
+            return False
+        link = links.link_by_referral(tenant, referral_id)
+        return (
+            link is not None
+            and link.pc_changed_at is not None
+            and (_ticks(link.pc_changed_at) == told)
+        )
 
     return synced
 
@@ -80,6 +105,25 @@ def related_synced(
         return stamp is not None and _parsed(stamp) == row.stamp
 
     return known
+
+
+_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,7}))?(Z|[+-]\d\d:\d\d)?$")
+
+
+def _ticks(text: str) -> int | None:
+    """A Partner Center time as 100-nanosecond ticks since 1970 (its times have seven
+    fractional digits, one more than a ``datetime`` keeps), or ``None`` when it is not one."""
+    found = _TIME.match(text.strip())
+    if found is None:
+        return None
+    whole, fraction, zone = found.groups()
+    offset = "+00:00" if zone in (None, "Z") else zone
+    try:
+        moment = datetime.fromisoformat(whole + offset)
+    except ValueError:
+        return None
+    seconds = int(moment.timestamp())
+    return seconds * 10_000_000 + int((fraction or "").ljust(7, "0"))
 
 
 def _parsed(stamp: str) -> datetime | None:

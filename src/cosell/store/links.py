@@ -85,6 +85,7 @@ def _changed_values(update: LinkUpdate, current: Link | None) -> dict[str, Any]:
         "engagement_id",
         "base",
         "pc_etag",
+        "pc_changed_at",
         "crm_modstamp",
         "crm_rows",
         "crm_read_at",
@@ -142,6 +143,7 @@ def _link(row: Any) -> Link:
         updated_at=row["updated_at"],
         crm_rows=dict(row["crm_rows"] or {}),
         crm_read_at=row["crm_read_at"],
+        pc_changed_at=row["pc_changed_at"],
     )
 
 

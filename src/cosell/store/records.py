@@ -55,6 +55,9 @@ class Link:
     ``<signal>:<row id>`` (see :mod:`cosell.signals.related_rows`)."""
     crm_read_at: datetime | None = None
     """When the committed CRM read was asked for (cosell's clock, before the request)."""
+    pc_changed_at: str | None = None
+    """The ``updatedDateTime`` of the referral version ``pc_etag`` names, as Partner Center
+    wrote it (its webhooks name a change by that time, see :mod:`cosell.signals.synced`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,7 @@ class LinkUpdate:
     state: LinkState | None = None
     crm_rows: dict[str, str] | None = None
     crm_read_at: datetime | None = None
+    pc_changed_at: str | None = None
 
 
 @dataclass(frozen=True)

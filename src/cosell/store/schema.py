@@ -65,6 +65,7 @@ links = sa.Table(
     sa.Column("engagement_id", sa.String(100)),
     sa.Column("base", JSONValue, nullable=False),
     sa.Column("pc_etag", sa.String(200)),
+    sa.Column("pc_changed_at", sa.String(40)),
     sa.Column("crm_modstamp", sa.String(64)),
     sa.Column("crm_rows", JSONValue),
     sa.Column("crm_read_at", UTCDateTime),

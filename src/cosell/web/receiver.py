@@ -5,7 +5,10 @@ The receiver never syncs inside the request: a verified referral event only enqu
 
 Routing by event:
 
-* ``referral-created`` / ``referral-updated``: enqueue ``referral:<id>``.
+* ``referral-created`` / ``referral-updated``: enqueue ``referral:<id>``, unless the event names
+  the very change cosell's own write made (``own_write``: its ``ResourceChangeUtcDate`` is the
+  ``updatedDateTime`` stored with the link, see :mod:`cosell.signals.synced`); that one is
+  answered 200 and costs no read.
 * ``related-referral-created`` / ``-updated``: the id names *another* referral of the same
   engagement (for example Microsoft's side of a co-sell). When the id is one we have linked, we
   enqueue it; otherwise we cannot tell which of our referrals it relates to without a remote
@@ -96,6 +99,7 @@ class WebhookReceiver:
         sweep_hint: Callable[[], None],
         metrics: ServiceMetrics,
         status: ServiceStatus,
+        own_write: Callable[[str, str], bool] | None = None,
         verify_workers: int = VERIFY_WORKERS,
         max_pending: int = MAX_PENDING,
         clock: Clock | None = None,
@@ -113,6 +117,7 @@ class WebhookReceiver:
         self._queue = queue
         self._tenant = tenant
         self._is_linked = is_linked
+        self._own_write = own_write
         self._sweep_hint = sweep_hint
         self._metrics = metrics
         self._status = status
@@ -199,7 +204,15 @@ class WebhookReceiver:
             self._sweep_hint()
             log.info("webhook.sweep_hint", webhook_event=event, referral_id=referral_id)
             return Delivery(202, "sweep scheduled")
+        if event in REFERRAL_EVENTS and self._is_own_write(callback):
+            log.info("webhook.own_write", webhook_event=event, referral_id=referral_id)
+            return Delivery(200, "own write")
         return self._enqueue(event, referral_id)
+
+    def _is_own_write(self, callback: Callback) -> bool:
+        if self._own_write is None or callback.referral_id is None:
+            return False
+        return self._own_write(callback.referral_id, callback.resource_change_utc_date)
 
     def _enqueue(self, event: str, referral_id: str) -> Delivery:
         key = f"referral:{referral_id}"

@@ -1,5 +1,6 @@
 import base64
 import json
+from datetime import UTC, datetime
 
 import pytest
 from cryptography import x509
@@ -11,6 +12,7 @@ from starlette.testclient import TestClient
 
 from cosell.clock import ManualClock
 from cosell.emulators.partner_center.emulator import Emulator
+from cosell.emulators.partner_center.responses import parse_time
 from support.wait import wait_until
 
 ALL = ["referral-created", "referral-updated", "related-referral-created", "test-created"]
@@ -163,3 +165,42 @@ def test_microsoft_side_events(
         REFERRALS, params={"$filter": f"engagementId eq '{referral['engagementId']}'"}, headers=auth
     )
     assert {r["id"] for r in same.json()["value"]} == {referral["id"], related["id"]}
+
+
+class TickingClock(ManualClock):
+    """A clock that moves a millisecond each time it is read, as a real one moves between two
+    reads in one request."""
+
+    def now(self) -> datetime:
+        self.advance(0.001)
+        return super().now()
+
+
+class TestTheChangeTime:
+    @pytest.fixture
+    def clock(self) -> ManualClock:
+        return TickingClock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+
+    def test_an_event_carries_the_time_its_referral_took_the_change(
+        self, client: TestClient, auth: dict[str, str], receiver: Receiver
+    ) -> None:
+        """``ResourceChangeUtcDate`` is the change's time: the ``updatedDateTime`` the write
+        returned, to the tick, for a create and for an update."""
+        register(client, auth, ALL)
+        created = create(client, auth)
+        accept = [
+            {"op": "replace", "path": "/status", "value": "Active"},
+            {"op": "replace", "path": "/substatus", "value": "Accepted"},
+        ]
+        prefer = {**auth, "Prefer": "return=representation"}
+        updated = client.patch(f"{REFERRALS}/{created['id']}", json=accept, headers=prefer).json()
+        wait_until(lambda: len(receiver.requests) == 2)
+        sent = [json.loads(request.content) for request in receiver.requests]
+        events = [payload["EventName"] for payload in sent]
+        assert events == ["referral-created", "referral-updated"]
+        changed = [parse_time(payload["ResourceChangeUtcDate"]) for payload in sent]
+        assert changed == [
+            parse_time(created["updatedDateTime"]),
+            parse_time(updated["updatedDateTime"]),
+        ]
+        assert changed[0] < changed[1]

@@ -310,7 +310,8 @@ class ReferralBook:
             heapq.heappush(self._expiries, expiry)
         self.host.save([referral["id"]])
         uri = self.host.referral_uri(referral["id"])
-        self.host.notify(event, referral["id"], uri, "referral")
+        changed = parse_time(referral["updatedDateTime"])  # the change's time, to the tick
+        self.host.notify(event, referral["id"], uri, "referral", changed)
 
 
 def _check_ops(ops: Any, allowed: frozenset[str]) -> None:

@@ -6,6 +6,7 @@ import json
 import threading
 from collections import deque
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 import httpx
@@ -102,9 +103,16 @@ class Emulator:
             self.clock.advance(offset)
 
     def notify(
-        self, event: str, resource_id: str, resource_uri: str, resource: str
+        self,
+        event: str,
+        resource_id: str,
+        resource_uri: str,
+        resource: str,
+        changed: datetime | None = None,
     ) -> Delivery | None:
-        """Queue a signed callback if the registration asks for ``event``; callers hold ``lock``."""
+        """Queue a signed callback if the registration asks for ``event``; callers hold ``lock``.
+        ``ResourceChangeUtcDate`` is ``changed``, the time the resource took the change (its
+        ``updatedDateTime``), else now."""
         registration = self.data.registration
         if registration is None or event not in registration["WebhookEvents"]:
             return None
@@ -113,7 +121,7 @@ class Emulator:
             "ResourceUri": resource_uri,
             "ResourceName": resource,
             "AuditUri": None,
-            "ResourceChangeUtcDate": format_offset_time(self.clock.now()),
+            "ResourceChangeUtcDate": format_offset_time(changed or self.clock.now()),
         }
         body = json.dumps(payload).encode()
         header = "x-ms-signature" if registration["SignatureTokenToMsSignatureHeader"] else None

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from cosell.clock import Clock
 from cosell.emulators.partner_center.config import PartnerCenterEmulatorConfig
 from cosell.emulators.partner_center.delivery import Delivery
 from cosell.emulators.partner_center.state import StoreData
 
-Notify = Callable[[str, str, str, str], "Delivery | None"]
+Notify = Callable[[str, str, str, str, datetime | None], "Delivery | None"]
 
 
 @dataclass(frozen=True)

@@ -504,7 +504,9 @@ class Reconcile:
         if not self.wrote_ahead or link is None:
             return
         agreed = flight.with_pending(self._agreed(new_base, decided), {"crm": decided.to_crm})
-        update = LinkUpdate(link_id=link.id, base=agreed, pc_etag=pc_after.etag)
+        update = LinkUpdate(
+            link_id=link.id, base=agreed, pc_etag=pc_after.etag, pc_changed_at=pc_after.changed_at
+        )
         self.ctx.store.commit_sync(self.ctx.tenant, update, [])
 
     def _keep_base(
@@ -547,6 +549,7 @@ class Reconcile:
             engagement_id=pc.engagement_id,
             base=dict(base),
             pc_etag=pc.etag,
+            pc_changed_at=pc.changed_at,
             crm_modstamp=modstamp,
             crm_rows=self._crm_rows(modstamp),
             crm_read_at=self.snap.crm.read_at if self.snap.crm and modstamp else None,

@@ -60,6 +60,12 @@ class PcRecord:
         return str(value) if value else None
 
     @property
+    def changed_at(self) -> str | None:
+        """``updatedDateTime``: when this version was written, as Partner Center wrote it."""
+        value = self.raw.get("updatedDateTime")
+        return str(value) if value else None
+
+    @property
     def engagement_id(self) -> str | None:
         value = self.raw.get("engagementId")
         return str(value) if value else None
