@@ -101,9 +101,10 @@ def test_a_flagged_opportunity_becomes_a_referral_in_a_bounded_number_of_calls(
     calls(world)
     world.sync(f"opportunity:{opp_id}")
     pc, sf = calls(world)
-    # the lookup by externalReferenceId and the create; the second round plans on the
-    # referral as the create answered it (before: a third call read it again)
-    assert pc == {"GET /v1.0/engagements/referrals": 1, "POST /v1.0/engagements/referrals": 1}
+    # The create alone: its intent is recorded before it is sent, so with none earlier no
+    # attempt can have made it, and the lookup by externalReferenceId is for a retry (it was
+    # made every time). The second round plans on the referral as the create answered it.
+    assert pc == {"POST /v1.0/engagements/referrals": 1}  # no earlier attempt: no lookup
     # One read for both rounds; ids, link, status and audit in one guarded opportunity update.
     assert sf == {QUERY: 1, SF_PATCH: 1}
 

@@ -76,6 +76,12 @@ class PagedPartnerCenter(PartnerCenterSide):
             return super().find_by_external_id(opportunity_id)
         return self.read(referral_id) if referral_id else None
 
+    def find_created(self, opportunity_id: str, *, attempted: bool) -> PcRecord | None:
+        """Looked up whether attempted or not: a backfill fills a store that may be new beside a
+        Partner Center holding referrals an earlier store recorded, and its listing answers
+        for every create of the run at once."""
+        return self.find_by_external_id(opportunity_id)
+
     def create(self, body: Mapping[str, Any]) -> PcRecord:
         external = str(body.get("externalReferenceId") or "")
         try:

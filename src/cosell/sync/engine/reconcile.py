@@ -271,11 +271,13 @@ class Reconcile:
         problems = check_cosell_ready(self.snap.crm_values, self.mapping)
         if problems:
             self.status.refuse([str(p) for p in problems], self._crm_fields(problems))
+        link = self.snap.link  # read with the pair held: an intent there is an earlier attempt's
+        attempted = link is not None and link.intent is not None
         ctx.store.record_create_intent(
             ctx.tenant, "partner_center", crm.id, f"opportunity:{crm.id}"
         )
         with self.status.shown_on_record():
-            found = ctx.pc.find_by_external_id(crm.id)
+            found = ctx.pc.find_created(crm.id, attempted=attempted)
             body = to_partner_center_create(
                 decided.to_partner_center, CreateContext(crm.id), self.mapping
             )

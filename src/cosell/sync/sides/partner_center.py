@@ -120,6 +120,12 @@ class PartnerCenterSide:
         first = next(iter(found), None)
         return None if first is None else pc_record(first.to_wire())
 
+    def find_created(self, opportunity_id: str, *, attempted: bool) -> PcRecord | None:
+        """The referral an earlier attempt may have made for ``opportunity_id``. Every create
+        is recorded in the store (its intent) before it is sent: with no earlier attempt
+        (``attempted`` False) none was made, and nothing is looked up."""
+        return self.find_by_external_id(opportunity_id) if attempted else None
+
     def all_ids(self) -> list[str]:
         """Every referral id (a full pass; only the stamps are listed)."""
         return [r.id for r in self.client.changed_since(None) if r.id]
