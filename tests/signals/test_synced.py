@@ -190,3 +190,21 @@ def test_a_referral_event_is_cosells_own_write_only_at_the_very_tick_it_was_writ
     assert own("R1", "2026-03-02T09:00:01.123456+00:00") is False
     assert own("R2", "2026-03-02T09:00:01.1234567+00:00") is False  # another referral
     assert own("R1", "yesterday") is False
+
+
+def test_a_poll_row_holding_the_committed_values_is_known_in_any_second(
+    store: tuple[Store, TenantId, ManualClock],
+) -> None:
+    db, tenant, clock = store
+    clock.advance(0.5)
+    link(db, tenant, '"e1"', at(0))  # committed in the stamp's own second
+    update = LinkUpdate(referral_id="R1", crm_fingerprint="v1")
+    db.commit_sync(tenant, update, [])
+    check = opportunity_synced(db, tenant)
+    # The values of the committed read: that version, unsettled or moved stamp alike.
+    assert check(Change("006A", at(0), "v1"), False) == "synced"
+    assert check(Change("006A", at(5), "v1"), False) == "synced"
+    # Other values in the same second: an edit the stamp hides, looked at once it settles.
+    assert check(Change("006A", at(0), "v2"), False) == "recheck"
+    assert check(Change("006A", at(3), "v2"), False) == "new"
+    assert check(Change("006B", at(0), "v1"), False) == "new"  # not linked

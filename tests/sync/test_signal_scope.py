@@ -7,13 +7,19 @@ the CRM polls enqueue with); each side is read back from the outside."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
 from engine_world import World
 from test_engine import flagged_opportunity
 from test_engine_calls import COMPOSITE, PC_GET, PC_PATCH, QUERY, SF_PATCH, calls, linked_incoming
 
 from cosell.operations.service_status import ServiceStatus
-from cosell.signals.synced import referral_event_synced
-from cosell.store.records import Job, LinkUpdate, SignalScope
+from cosell.signals.feed import FeedWiring
+from cosell.signals.poller import opportunity_poller
+from cosell.signals.synced import opportunity_synced, referral_event_synced
+from cosell.store.records import Job, LinkUpdate, SignalScope, TenantId
+from cosell.sync.sides.salesforce.side import CrmSide as SalesforceSide
 from cosell.web.metrics import ServiceMetrics
 from cosell.web.receiver import WebhookReceiver
 from cosell.webhooks.events import REFERRAL_EVENTS
@@ -175,3 +181,59 @@ def test_partner_centers_webhook_for_cosells_own_write_costs_no_read(world: Worl
     assert (share.action, share.key) == ("accepted", f"referral:{rid}")
     assert (edit.action, edit.key) == ("accepted", f"referral:{rid}")
     receiver.close()
+
+
+class Enqueued:
+    """Keys a feed enqueued, each with its due time (``None``: now)."""
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[str, datetime | None]] = []
+
+    def enqueue(
+        self,
+        tenant: TenantId,
+        key: str,
+        due_at: datetime | None = None,
+        *,
+        scope: SignalScope = "both",
+    ) -> None:
+        self.keys.append((key, due_at))
+
+    def enqueue_many(
+        self,
+        tenant: TenantId,
+        keys: Sequence[str],
+        due_at: datetime | None = None,
+        *,
+        scope: SignalScope = "both",
+    ) -> None:
+        self.keys += [(key, due_at) for key in keys]
+
+
+def test_the_poll_knows_the_opportunity_cosell_made_by_its_values_in_its_own_second(
+    world: World,
+) -> None:
+    """The poll selects the values the engine reads; the opportunity a create just made
+    (committed with the read after it, in the very second of its stamp) is known by them and
+    costs nothing, where its stamp alone needed a look once the second settled. A seller's
+    edit after it is enqueued."""
+    _, opp_id = linked_incoming(world)
+    queue = Enqueued()
+    wiring = FeedWiring(queue, world.store, world.tenant, timedelta(minutes=5), world.clock)
+    crm = world.engine.crm
+    assert isinstance(crm, SalesforceSide)
+    poll = opportunity_poller(
+        world.sf_client,
+        wiring,
+        where="Sync_with_Partner_Center__c = true OR Referral_Identifier__c != null",
+        synced=opportunity_synced(world.store, world.tenant),
+        version=lambda: crm.version,
+    )
+    world.clock.advance(0.2)  # within the stamp's second: its settling is ten seconds away
+    assert poll.look() == 0
+    assert queue.keys == []  # before: ("opportunity:...", due when the second settled)
+    world.edit(opp_id, Amount=77000)
+    calls(world)
+    assert poll.look() == 1
+    assert queue.keys == [(f"opportunity:{opp_id}", None)]
+    assert calls(world) == ({}, {QUERY: 1})  # the look alone: its rows carry the values

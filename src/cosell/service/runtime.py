@@ -83,6 +83,8 @@ from cosell.webhooks.signature import verify_callback
 
 if TYPE_CHECKING:
     from cosell.sync.engine.engine import Engine
+    from cosell.sync.sides.salesforce.schema import CrmSchema
+    from cosell.sync.sides.salesforce.versions import OpportunityVersion
 
 log = structlog.get_logger(__name__)
 
@@ -532,15 +534,17 @@ def _signals(
         deals = deal_poller(parts.hubspot, wiring, synced=opportunity_synced(store, tenant, settle))
         return SignalLoop(HUBSPOT_POLL, deals, poll_cadence, parts.clock, report), sweep, None
     assert parts.salesforce is not None
+    org = _Org(parts)
     poller = opportunity_poller(
         parts.salesforce,
         wiring,
         where=sync.poll_filter,
         synced=opportunity_synced(store, tenant, settle),
+        version=org.version,
     )
     related = related_poller(
         parts.salesforce,
-        partial(_watched_objects, parts),
+        org.watched,
         wiring,
         where=sync.poll_filter,
         known=related_synced(store, tenant, parts.salesforce.user_id),
@@ -677,14 +681,33 @@ class _LazyVerify:
         return self._look.look()
 
 
-def _watched_objects(parts: ServiceParts) -> list[RelatedObject]:
-    """The related objects the engine's fitted mapping reads (the org is described once)."""
-    from cosell.sync.engine.engine import mapping_from_settings
-    from cosell.sync.sides.salesforce.schema import describe_org
+class _Org:
+    """The org as the engine fits its mapping to it, described on the first look that needs it
+    (not at start-up) and once: what the polls select."""
 
-    mapping = mapping_from_settings(parts.settings)
-    assert parts.salesforce is not None
-    return watched_objects(describe_org(parts.salesforce, mapping))
+    def __init__(self, parts: ServiceParts) -> None:
+        self._parts = parts
+        self._schema: CrmSchema | None = None
+
+    def schema(self) -> CrmSchema:
+        if self._schema is None:
+            from cosell.sync.engine.engine import mapping_from_settings
+            from cosell.sync.sides.salesforce.schema import describe_org
+
+            assert self._parts.salesforce is not None
+            mapping = mapping_from_settings(self._parts.settings)
+            self._schema = describe_org(self._parts.salesforce, mapping)
+        return self._schema
+
+    def watched(self) -> list[RelatedObject]:
+        """The related objects the engine's fitted mapping reads."""
+        return watched_objects(self.schema())
+
+    def version(self) -> OpportunityVersion:
+        """The opportunity values the engine reads, which tell one version from another."""
+        from cosell.sync.sides.salesforce.versions import OpportunityVersion
+
+        return OpportunityVersion.of(self.schema())
 
 
 def _log_halt(job: Job, error: CosellError) -> None:

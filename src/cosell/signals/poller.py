@@ -6,11 +6,17 @@ linked to a referral are read (``sync.poll_filter``): that keeps an org with man
 opportunities from waking the engine on every edit, while a linked record whose flag was just
 switched off is still seen. Set ``poll_filter = ""`` to poll every opportunity and let the engine
 decide.
+
+The poll also selects the opportunity's own values the engine reads (``version``, see
+:mod:`cosell.sync.sides.salesforce.versions`): each row carries their digest, and a row whose
+digest is the one committed with its link is the version cosell already holds, whatever its
+stamp says. Cosell's own writes coming back, and the second they were made in, then cost no
+read (see :func:`cosell.signals.synced.opportunity_synced`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -37,14 +43,26 @@ def soql_datetime(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def changed_opportunities_soql(since: datetime | None, where: str = "") -> str:
-    """The poll query: ids and stamps in (SystemModstamp, Id) order."""
+class RowVersion(Protocol):
+    """The opportunity columns that make a version, and the digest of a row of them."""
+
+    @property
+    def columns(self) -> tuple[str, ...]: ...
+
+    def __call__(self, row: Mapping[str, Any]) -> str: ...
+
+
+def changed_opportunities_soql(
+    since: datetime | None, where: str = "", columns: Sequence[str] = ()
+) -> str:
+    """The poll query: ids, stamps and ``columns`` in (SystemModstamp, Id) order."""
+    selected = ", ".join(dict.fromkeys(["Id", "SystemModstamp", *columns]))
     conditions = [f"({where})"] if where.strip() else []
     if since is not None:
         conditions.append(f"SystemModstamp >= {soql_datetime(since)}")
     clause = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     # The filter is the operator's own configuration and the date is formatted here: no user input.
-    return f"SELECT Id, SystemModstamp FROM Opportunity{clause} ORDER BY SystemModstamp, Id"  # noqa: S608
+    return f"SELECT {selected} FROM Opportunity{clause} ORDER BY SystemModstamp, Id"  # noqa: S608
 
 
 class OpportunityChanges:
@@ -52,14 +70,26 @@ class OpportunityChanges:
     refuses it (``LimitReserveReached``) once the API budget reserve is reached, and the signal
     loop then waits at least an hour before it looks again."""
 
-    def __init__(self, client: SoqlClient, where: str = "") -> None:
+    def __init__(
+        self,
+        client: SoqlClient,
+        where: str = "",
+        version: Callable[[], RowVersion] | None = None,
+    ) -> None:
         self._client = client
         self._where = where
+        self._ask_version = version
+        self._version: RowVersion | None = None
 
     def __call__(self, since: datetime | None) -> Iterator[Change]:
-        soql = changed_opportunities_soql(since, self._where)
+        if self._version is None and self._ask_version is not None:
+            self._version = self._ask_version()  # the org is described on the first look
+        version = self._version
+        columns = version.columns if version is not None else ()
+        soql = changed_opportunities_soql(since, self._where, columns)
         for row in self._client.query(soql, priority="background"):
-            yield Change(str(row["Id"]), datetime.fromisoformat(str(row["SystemModstamp"])))
+            stamp = datetime.fromisoformat(str(row["SystemModstamp"]))
+            yield Change(str(row["Id"]), stamp, version(row) if version is not None else None)
 
 
 def opportunity_poller(
@@ -68,11 +98,13 @@ def opportunity_poller(
     *,
     where: str = "",
     synced: Synced | None = None,
+    version: Callable[[], RowVersion] | None = None,
 ) -> ChangeFeed:
     """The feed that enqueues ``opportunity:<Id>`` for each changed opportunity (except
-    ``synced`` ones, see :mod:`cosell.signals.synced`)."""
+    ``synced`` ones, see :mod:`cosell.signals.synced`); ``version`` (asked at each look, so
+    the org is described only when first polled) names the values a row's version is told by."""
     return ChangeFeed(
-        source=OpportunityChanges(client, where),
+        source=OpportunityChanges(client, where, version),
         wiring=wiring,
         cursor_name=CURSOR_NAME,
         key_prefix=KEY_PREFIX,

@@ -12,8 +12,13 @@ read both sides in full only to plan nothing. These checks cost no remote call.
   (two writes of one referral do not share a tick). Where Partner Center's two times differ,
   no event matches and each is read as before; an event missed this way would still be found
   by the sweep, which compares eTags.
-- **Opportunity** (poll): ``SystemModstamp`` has one-second precision, so an edit made in the
-  same second as our read carries the same stamp. An equal stamp is exact only when the read
+- **Opportunity** (poll), by values: the poll row carries the digest of the opportunity's own
+  values (:mod:`cosell.sync.sides.salesforce.versions`); the digest the link was committed with
+  is that very version, whatever the stamp (cosell's own write read back, or an edit of no
+  read value). Any edit of a value the engine reads changes it, in the same second or not.
+- **Opportunity** (poll), by stamp where the values differ or no digest is known:
+  ``SystemModstamp`` has one-second precision, so an edit made in the same second as our read
+  carries the same stamp. An equal stamp is exact only when the read
   that saw it was asked for ``settle`` after it (any later edit then has a later stamp): the
   link keeps when (``crm_read_at``; its commit time where not known, which may come long after
   the read: a reconcile can wait out a ``Retry-After`` between them); otherwise the feed
@@ -75,12 +80,15 @@ def referral_event_synced(links: LinkLookup, tenant: TenantId) -> Callable[[str,
 def opportunity_synced(
     links: LinkLookup, tenant: TenantId, settle: timedelta = timedelta(seconds=10)
 ) -> Synced:
-    """A poll row whose stamp is the one stored with its link: ``synced`` when the committed
-    read was asked for ``settle`` after the stamp (no edit can share it), else ``recheck``
-    while the second is unsettled and ``new`` once it is."""
+    """A poll row whose values' digest is the one stored with its link: ``synced``. Else one
+    whose stamp is: ``synced`` when the committed read was asked for ``settle`` after the stamp
+    (no edit can share it), else ``recheck`` while the second is unsettled and ``new`` once
+    it is."""
 
     def synced(change: Change, settled: bool) -> Verdict:
         link = links.link_by_opportunity(tenant, change.id)
+        if link is not None and link.crm_fingerprint and change.version == link.crm_fingerprint:
+            return "synced"
         if link is None or not link.crm_modstamp or _parsed(link.crm_modstamp) != change.stamp:
             return "new"
         if change.stamp <= (link.crm_read_at or link.updated_at) - settle:

@@ -89,6 +89,7 @@ def _changed_values(update: LinkUpdate, current: Link | None) -> dict[str, Any]:
         "crm_modstamp",
         "crm_rows",
         "crm_read_at",
+        "crm_fingerprint",
     )
     values = {c: getattr(update, c) for c in columns if getattr(update, c) is not None}
     if update.state is not None:
@@ -143,6 +144,7 @@ def _link(row: Any) -> Link:
         updated_at=row["updated_at"],
         crm_rows=dict(row["crm_rows"] or {}),
         crm_read_at=row["crm_read_at"],
+        crm_fingerprint=row["crm_fingerprint"],
         pc_changed_at=row["pc_changed_at"],
     )
 

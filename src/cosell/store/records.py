@@ -55,6 +55,9 @@ class Link:
     ``<signal>:<row id>`` (see :mod:`cosell.signals.related_rows`)."""
     crm_read_at: datetime | None = None
     """When the committed CRM read was asked for (cosell's clock, before the request)."""
+    crm_fingerprint: str | None = None
+    """The digest of the committed CRM read's own opportunity values (see
+    :mod:`cosell.sync.sides.salesforce.versions`): the poll knows that version by them."""
     pc_changed_at: str | None = None
     """The ``updatedDateTime`` of the referral version ``pc_etag`` names, as Partner Center
     wrote it (its webhooks name a change by that time, see :mod:`cosell.signals.synced`)."""
@@ -90,6 +93,7 @@ class LinkUpdate:
     state: LinkState | None = None
     crm_rows: dict[str, str] | None = None
     crm_read_at: datetime | None = None
+    crm_fingerprint: str | None = None
     pc_changed_at: str | None = None
 
 

@@ -69,6 +69,7 @@ links = sa.Table(
     sa.Column("crm_modstamp", sa.String(64)),
     sa.Column("crm_rows", JSONValue),
     sa.Column("crm_read_at", UTCDateTime),
+    sa.Column("crm_fingerprint", sa.String(40)),
     sa.Column("state", sa.String(20), nullable=False),
     sa.Column("intent_side", sa.String(20)),
     sa.Column("intent_key", sa.String(200)),

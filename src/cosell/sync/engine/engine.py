@@ -264,7 +264,11 @@ class Engine:
             return None
         if crm.modstamp is None or not self._holds_base(link, crm):
             return Unchanged(crm=crm)
-        if crm.modstamp != link.crm_modstamp or crm.versions != link.crm_rows:
+        if (crm.modstamp, crm.versions, crm.fingerprint) != (
+            link.crm_modstamp,
+            link.crm_rows,
+            link.crm_fingerprint,
+        ):
             # Cosell's own write (its stamp is not returned by the write) or an edit of no
             # synced value: the versions read are remembered, as a reconcile that plans
             # nothing does, so the polls tell this version from a later change.
@@ -273,6 +277,7 @@ class Engine:
                 crm_modstamp=crm.modstamp,
                 crm_rows=dict(crm.versions),
                 crm_read_at=crm.read_at,
+                crm_fingerprint=crm.fingerprint,
             )
             self.store.commit_sync(self.tenant, update, [])
         return SEEN

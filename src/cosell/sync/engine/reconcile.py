@@ -555,6 +555,7 @@ class Reconcile:
             crm_modstamp=modstamp,
             crm_rows=self._crm_rows(modstamp),
             crm_read_at=self.snap.crm.read_at if self.snap.crm and modstamp else None,
+            crm_fingerprint=self.snap.crm.fingerprint if self.snap.crm and modstamp else None,
         )
         link = self.ctx.store.commit_sync(self.ctx.tenant, update, entries)
         outcomes.log_entries(entries, referral_id=pc.id, opportunity_id=opportunity_id)

@@ -46,6 +46,10 @@ class CrmRecord:
     served_at: datetime | None = field(default=None, compare=False)
     """The CRM's own time (whole seconds) on the response that read this version, when known:
     a guarded write is exact only if the read came after the second of the last edit."""
+    fingerprint: str | None = field(default=None, compare=False)
+    """The digest of the opportunity's own values (see
+    :mod:`cosell.sync.sides.salesforce.versions`), stored with the link so the poll knows this
+    version by its values. ``None`` for a CRM whose poll does not need it."""
     read_at: datetime | None = field(default=None, compare=False)
     """When cosell asked for this version (its clock, before the request): an edit after the
     read shares the version's ``SystemModstamp`` only if the read came within that second

@@ -45,6 +45,7 @@ from cosell.sync.sides.salesforce.accounts import (
 from cosell.sync.sides.salesforce.planned import Planned, rows_together, run_together
 from cosell.sync.sides.salesforce.rows import NOTE_TITLE, TEAM_ROLE, RelatedRows, Target
 from cosell.sync.sides.salesforce.schema import TEAM_OBJECT, CrmSchema
+from cosell.sync.sides.salesforce.versions import OpportunityVersion
 from cosell.sync.sides.salesforce.writes import Work, send_composite, send_graph
 
 __all__ = ["NOTE_TITLE", "TEAM_ROLE", "CrmRecord", "CrmSide"]
@@ -152,6 +153,7 @@ class CrmSide:
             versions,
             load_users=self.active_users,
             served_at=served,
+            fingerprint=self.version(opportunity),
             read_at=asked,
         )
 
@@ -199,6 +201,11 @@ class CrmSide:
         where = f"{n.sync_flag_field} = true OR {n.referral_id_field} != null"
         soql = f"SELECT Id FROM Opportunity WHERE {where}"  # noqa: S608
         return [str(r["Id"]) for r in self.client.query(soql)]
+
+    @cached_property
+    def version(self) -> OpportunityVersion:
+        """What tells one version of the opportunity's own fields from another."""
+        return OpportunityVersion.of(self.schema)
 
     @cached_property
     def _select(self) -> str:
