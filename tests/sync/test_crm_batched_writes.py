@@ -68,15 +68,16 @@ def synced_record(world: World) -> CrmRecord:
     return record
 
 
-def test_a_create_is_one_graph_holding_account_contacts_opportunity_roles_rows_and_note(
+def test_a_create_is_one_request_holding_account_contacts_opportunity_roles_rows_and_note(
     world: World,
 ) -> None:
+    """One record's create: account, contacts, opportunity, roles, solution row and Note, and a
+    read of what it made, in one all-or-none composite (after the one looking it up)."""
     rid = share(world)
     calls(world)
     world.sync(f"referral:{rid}")
     _, sf = calls(world)
-    assert sf[GRAPH] == 1
-    assert "POST /services/data/v{version}/sobjects/{sobject}" not in sf
+    assert sf == {COMPOSITE: 2}  # no write or read of its own: the second round reads none
     assert count(world, "OpportunityContactRole") == len(CONTACTS)
     assert count(world, "Microsoft_Solution__c") == 1
     [note] = world.query("SELECT Body FROM Note")

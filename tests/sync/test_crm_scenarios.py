@@ -17,9 +17,10 @@ from sync_samples import fabrikam_share
 
 from cosell.errors import ServerError
 
-FAULT_PATHS = {
-    "salesforce": "/services/data/v62.0/composite/graph",  # the create: one graph request
-    "hubspot": "/crm/v3/objects/deals/batch/upsert",
+CREATE_FAULTS: dict[str, dict[str, object]] = {
+    # the create: one composite request, after the one reading the lookup and the match
+    "salesforce": {"path": "/services/data/v62.0/composite", "after": 1},
+    "hubspot": {"path": "/crm/v3/objects/deals/batch/upsert"},
 }
 
 
@@ -160,7 +161,7 @@ def test_after_syncs_both_ways_a_full_pass_writes_nothing(world: CrmWorld) -> No
 
 def test_a_failing_crm_create_is_retried_into_exactly_one_record(world: CrmWorld) -> None:
     rid = shared(world)
-    fault = {"kind": "server_error", "path": FAULT_PATHS[world.crm], "count": 3}
+    fault = {"kind": "server_error", "count": 3, **CREATE_FAULTS[world.crm]}
     world.seller.app.state.emulator.faults.add(fault)  # two attempts fail, then the next two
     with pytest.raises(ServerError):
         world.sync(f"referral:{rid}")

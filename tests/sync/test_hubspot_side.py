@@ -70,7 +70,7 @@ def _write() -> CrmWrite:
 
 
 def test_create_reads_back_in_the_mappings_names(side: HubSpotSide) -> None:
-    deal_id = side.create(_write(), "R-1", {"cosell_referral_id": "ignored"})
+    deal_id = side.create(_write(), "R-1", {"cosell_referral_id": "ignored"}).id
     record = side.read(deal_id)
     assert record is not None
     assert record.opportunity["dealname"] == "Contoso rollout"
@@ -87,8 +87,8 @@ def test_create_reads_back_in_the_mappings_names(side: HubSpotSide) -> None:
 
 
 def test_a_repeated_create_finds_the_deal_it_made(side: HubSpotSide, http: TestClient) -> None:
-    first = side.create(_write(), "R-1", {})
-    again = side.create(_write(), "R-1", {})
+    first = side.create(_write(), "R-1", {}).id
+    again = side.create(_write(), "R-1", {}).id
     assert again == first
     store = _emulator(http).store
     assert len([r for r in store.records["deals"].values() if not r.archived]) == 1
@@ -96,7 +96,7 @@ def test_a_repeated_create_finds_the_deal_it_made(side: HubSpotSide, http: TestC
 
 
 def test_update_compares_before_it_writes(side: HubSpotSide, http: TestClient) -> None:
-    record = side.read(side.create(_write(), "R-1", {}))
+    record = side.read(side.create(_write(), "R-1", {}).id)
     assert record is not None
     same = CrmWrite(opportunity={"amount": 1500.0, "closedate": "2026-06-30"})
     _emulator(http).calls.reset()
@@ -116,7 +116,7 @@ def test_update_compares_before_it_writes(side: HubSpotSide, http: TestClient) -
 def test_a_deal_edited_since_the_read_is_a_stale_write(
     side: HubSpotSide, http: TestClient, clock: ManualClock
 ) -> None:
-    record = side.read(side.create(_write(), "R-1", {}))
+    record = side.read(side.create(_write(), "R-1", {}).id)
     assert record is not None
     clock.advance(1)
     token = http.post("/_emulator/users", json={"user_id": 5}).json()["token"]
@@ -132,7 +132,7 @@ def test_a_deal_edited_since_the_read_is_a_stale_write(
 def test_contacts_are_linked_by_email_and_unlinked_never_deleted(
     side: HubSpotSide, http: TestClient
 ) -> None:
-    record = side.read(side.create(_write(), "R-1", {}))
+    record = side.read(side.create(_write(), "R-1", {}).id)
     assert record is not None
     grace = {"FirstName": "Grace", "LastName": "Hopper", "Email": "grace@contoso.example"}
     side.update(record, CrmWrite(contacts=[grace]), {})
@@ -143,14 +143,14 @@ def test_contacts_are_linked_by_email_and_unlinked_never_deleted(
 
 
 def test_note_mirrors_partner_center_notes(side: HubSpotSide) -> None:
-    deal_id = side.create(_write(), "R-1", {})
+    deal_id = side.create(_write(), "R-1", {}).id
     assert side.mirror_note(deal_id, "Customer wants a pilot") is True
     assert side.mirror_note(deal_id, "Customer wants a pilot") is False
     assert side.mirror_note(deal_id, "Pilot agreed") is True
 
 
 def test_flagged_or_linked(side: HubSpotSide) -> None:
-    linked = side.create(_write(), "R-1", {})
+    linked = side.create(_write(), "R-1", {}).id
     flagged = side.client.create(
         "deals",
         {

@@ -1,7 +1,7 @@
 """A create whose answer was lost (Salesforce committed the graph, the connection dropped), or
 an update whose CRM write failed: the next reconcile finishes with the creator's values; nothing
 on the other side is read as an edit or a deletion, nothing is made twice, and nothing is held.
-(The create itself is one composite graph, so it is never half written.)"""
+(The create itself is one all-or-none request, so it is never half written.)"""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from engine_world import World
 
-from cosell.clients.salesforce_composite import Graph, GraphResult
+from cosell.clients.salesforce_composite import GraphNode, NodeResult
 from cosell.errors import TransportError
 
 CONTACTS = [
@@ -31,17 +31,19 @@ def share(world: World, **details: Any) -> str:
 
 
 def cut_after_first_contact(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The connection drops once, after Salesforce committed the create's graph and before its
-    answer arrived."""
+    """The connection drops once, after Salesforce committed the create's request (the first
+    ``composite`` that writes) and before its answer arrived."""
     client = world.engine.crm.client  # type: ignore[attr-defined]
-    original = client.composite_graph
+    original = client.composite
 
-    def once(graphs: Sequence[Graph]) -> list[GraphResult]:
-        monkeypatch.setattr(client, "composite_graph", original)
-        original(graphs)
+    def once(nodes: Sequence[GraphNode], **options: Any) -> tuple[NodeResult, ...]:
+        answer: tuple[NodeResult, ...] = original(nodes, **options)
+        if all(node.method == "GET" for node in nodes):
+            return answer  # the lookup before it
+        monkeypatch.setattr(client, "composite", original)
         raise TransportError("connection dropped")
 
-    monkeypatch.setattr(client, "composite_graph", once)
+    monkeypatch.setattr(client, "composite", once)
 
 
 def crm_emails(world: World) -> set[str]:

@@ -28,6 +28,8 @@ class FaultRule:
     path: str | None = None
     count: int | None = None
     rate: float | None = None
+    after: int = 0
+    """Matching calls let through untouched before the rule starts to fire."""
     id: int = 0
     fired: int = 0
 
@@ -45,6 +47,7 @@ class FaultRule:
             "path": self.path,
             "count": self.count,
             "rate": self.rate,
+            "after": self.after,
             "fired": self.fired,
         }
 
@@ -83,7 +86,12 @@ class FaultBook:
             for rule in self._rules:
                 if kinds is not None and rule.kind not in kinds:
                     continue
-                if not rule.matches(method, path) or not self._fires(rule):
+                if not rule.matches(method, path):
+                    continue
+                if rule.after > 0:
+                    rule.after -= 1
+                    continue
+                if not self._fires(rule):
                     continue
                 rule.fired += 1
                 if rule.count is not None:
@@ -112,6 +120,9 @@ def _parse_rule(spec: dict[str, Any], kinds: frozenset[str]) -> FaultRule:
         raise FaultSpecError("count: must be a positive integer")
     if rate is not None and (not isinstance(rate, int | float) or not 0 <= rate <= 1):
         raise FaultSpecError("rate: must be a number between 0 and 1")
+    after = spec.get("after", 0)
+    if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+        raise FaultSpecError("after: must be a whole number of calls, 0 or more")
     params = spec.get("params", {})
     if not isinstance(params, dict):
         raise FaultSpecError("params: expected a JSON object")
@@ -125,6 +136,7 @@ def _parse_rule(spec: dict[str, Any], kinds: frozenset[str]) -> FaultRule:
         path=spec.get("path"),
         count=count,
         rate=None if rate is None else float(rate),
+        after=after,
     )
 
 

@@ -87,6 +87,16 @@ def test_bad_fault_spec_is_refused(api: Api) -> None:
     response = api.client.post("/_emulator/faults", json={"kind": "meteor"})
     assert response.status_code == 400
     assert "kind" in response.json()["error"]
+    refused = api.client.post("/_emulator/faults", json={"kind": "server_error", "after": -1})
+    assert refused.status_code == 400
+    assert "after" in refused.json()["error"]
+
+
+def test_a_fault_lets_the_first_matching_calls_through_after_which_it_fires(api: Api) -> None:
+    rule = {"kind": "server_error", "path": "/services/data/v62.0/limits", "after": 2}
+    api.client.post("/_emulator/faults", json=rule)
+    assert api.get("sobjects").status_code == 200  # another path: not counted
+    assert [api.get("limits").status_code for _ in range(4)] == [200, 200, 500, 200]
 
 
 def test_clock_and_reset(api: Api) -> None:

@@ -21,7 +21,7 @@ from cosell.clients.partner_center import LIST_PAGE
 from cosell.clients.referral import ReferralExternal
 from cosell.sync.core.records import CrmWrite
 from cosell.sync.sides.crm import CrmSide
-from cosell.sync.sides.crm_record import CrmRecord
+from cosell.sync.sides.crm_record import CrmRecord, Made
 from cosell.sync.sides.partner_center import PartnerCenterSide, PcRecord
 from cosell.sync.sides.salesforce.accounts import AccountMatcher, Customer, Match, may_match
 from cosell.sync.sides.salesforce.planned import run_together
@@ -225,7 +225,7 @@ class PagedCrm:
         referral_id: str,
         extra: Mapping[str, Any],
         account_id: str | None = None,
-    ) -> str:
+    ) -> Made:
         made = self.side.create(write, referral_id, extra, account_id)
         if account_id is None and write.account:
             with self._lock:

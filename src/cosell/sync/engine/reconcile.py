@@ -315,13 +315,16 @@ class Reconcile:
         notice = self.status.notice(decided, pc)
         extra = self.status.fields(None, [entry], notice=notice, pending=write.opportunity)
         with self.status.shown_on_record():
-            opportunity_id = ctx.crm.create(write, pc.id, extra, choice.account_id)
-        related.mirror_notes(ctx, opportunity_id, decided)
+            made = ctx.crm.create(write, pc.id, extra, choice.account_id)
+        opportunity_id = made.id
+        noted = related.mirror_notes(ctx, opportunity_id, decided)
         if write.solutions is not None:
             decided.new_base[ROWS_KEY] = list[Value](sorted(write.solutions))
         entries = [entry, *self.status.unmatched_team(write)]
         self._commit(pc, opportunity_id, decided.new_base, entries, None)
         self.pc_unchanged = pc
+        # Read back by the create itself: the next round plans on it (unless a Note went since).
+        self.crm_unchanged = None if noted else made.read
         self.status.audit_left_out(pc, opportunity_id)
         if choice.settled is not None:
             resolutions.mark_applied(ctx.store, ctx.tenant, [choice.settled])

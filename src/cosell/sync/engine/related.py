@@ -94,9 +94,11 @@ def mirrors_notes(ctx: Context, decided: Plan) -> bool:
     return name is not None and _notes_changed(name, decided)
 
 
-def mirror_notes(ctx: Context, opportunity_id: str, decided: Plan) -> None:
-    """Refresh the "Partner Center notes" Note when the notes changed on either side."""
+def mirror_notes(ctx: Context, opportunity_id: str, decided: Plan) -> bool:
+    """Refresh the "Partner Center notes" Note when the notes changed on either side; whether
+    anything was written."""
     name = notes_field(ctx.mapping)
     if name is not None and _notes_changed(name, decided):
         value = decided.new_base.get(name)
-        ctx.crm.mirror_note(opportunity_id, value if isinstance(value, str) else None)
+        return ctx.crm.mirror_note(opportunity_id, value if isinstance(value, str) else None)
+    return False

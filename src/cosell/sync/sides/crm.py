@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from cosell.sync.core.records import CrmWrite
-from cosell.sync.sides.crm_record import CrmRecord
+from cosell.sync.sides.crm_record import CrmRecord, Made
 from cosell.sync.sides.salesforce.accounts import Customer, Match
 from cosell.sync.sides.salesforce.schema import CrmSchema
 
@@ -40,7 +40,7 @@ class CrmSide(Protocol):
         referral_id: str,
         extra: Mapping[str, Any],
         account_id: str | None = None,
-    ) -> str: ...
+    ) -> Made: ...
 
     def mirror_note(self, record_id: str, body: str | None) -> bool: ...
 

@@ -94,3 +94,12 @@ class CrmRecord:
     def typed_solutions(self, names: CrmNames) -> list[str]:
         """The ids typed into ``Products__c``."""
         return solutions.listed(self.opportunity.get(names.products_field or ""))
+
+
+@dataclass(frozen=True)
+class Made:
+    """A create's answer: the new record's id, and the record as the create read it back in the
+    same request (``None`` where it did not: the engine reads it as usual)."""
+
+    id: str
+    read: CrmRecord | None = None

@@ -27,7 +27,7 @@ from cosell.sync.core.names import CrmNames
 from cosell.sync.core.plan import default_close_date
 from cosell.sync.core.records import CrmWrite
 from cosell.sync.core.translate import SOLUTIONS_PATH
-from cosell.sync.sides.crm_record import CrmRecord
+from cosell.sync.sides.crm_record import CrmRecord, Made
 from cosell.sync.sides.hubspot.changes import changed_since
 from cosell.sync.sides.hubspot.related import DealRelations
 from cosell.sync.sides.hubspot.values import Stages, from_hubspot, to_hubspot
@@ -231,7 +231,7 @@ class HubSpotSide:
         referral_id: str,
         extra: Mapping[str, Any],
         account_id: str | None = None,
-    ) -> str:
+    ) -> Made:
         """Upsert the deal by the referral id (idempotent) with its company and contacts."""
         values = {**self._known(write.opportunity), **self._known(extra)}
         values.setdefault("dealname", write.account.get("name") or f"Referral {referral_id}")
@@ -251,7 +251,7 @@ class HubSpotSide:
                 self.relations.link_company(deal_id, company)
             if write.contacts:
                 self.relations.sync_contacts(deal_id, [], write.contacts)
-        return deal_id
+        return Made(deal_id)
 
     def mirror_note(self, deal_id: str, body: str | None) -> bool:
         return self.relations.mirror_note(deal_id, body)

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cosell.clients.salesforce import SalesforceClient
-from cosell.clients.salesforce_composite import REFERENCE, NodeResult
+from cosell.clients.salesforce_composite import COMPOSITE_LIMIT, REFERENCE, NodeResult
 from cosell.clients.soql import WHERE_LIMIT, soql_literal
 from cosell.clock import Clock
 from cosell.errors import APIError, NotFound, StaleWrite
@@ -34,7 +34,7 @@ from cosell.sync.core.leads import LEAD_OBJECT
 from cosell.sync.core.plan import default_close_date
 from cosell.sync.core.records import CrmWrite
 from cosell.sync.core.team import email_of
-from cosell.sync.sides.crm_record import CrmRecord, Row, clean_row
+from cosell.sync.sides.crm_record import CrmRecord, Made, Row, clean_row
 from cosell.sync.sides.salesforce.accounts import (
     ACCOUNTS_BEGUN,
     AccountMatcher,
@@ -58,6 +58,8 @@ ROLE_COLUMNS = ", ".join(
     + [f"Contact.{name}" for name in CONTACT_FIELDS]
 )
 TEAM_COLUMNS = "Id, UserId, SystemModstamp, User.FirstName, User.LastName, User.Email"
+READ_BACK = "read"
+"""The reference of a create's last subrequest, which reads the opportunity back."""
 RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
 
@@ -364,11 +366,17 @@ class CrmSide:
         referral_id: str,
         extra: Mapping[str, Any],
         account_id: str | None = None,
-    ) -> str:
+    ) -> Made:
         """Create the opportunity with its account (unless ``account_id``, the matched one, see
         :mod:`cosell.sync.sides.salesforce.accounts`), contacts, contact roles, solution rows,
-        team members and notes Note in one composite graph: all of it or nothing. The
-        opportunity is upserted by the referral id, so it is never made twice."""
+        team members and notes Note in one request: all of it or nothing. The opportunity is
+        upserted by the referral id, so it is never made twice.
+
+        One record's create is an all-or-none ``composite`` whose last subrequest reads the
+        opportunity back as :meth:`read` does, in the same transaction: the engine's next round
+        plans on that, and the link keeps its versions, without a read of its own. Creates
+        gathered from many workers (a backfill), or more writes than one ``composite`` holds,
+        go as composite graphs (75 a call), read afterwards in batches."""
         fields = {**self._known(write.opportunity), **extra}
         fields.setdefault("Name", write.account.get("Name") or f"Referral {referral_id}")
         fields.setdefault("CloseDate", self._default_close_date())
@@ -388,12 +396,33 @@ class CrmSide:
         target = Target("@{opportunity0.id}", account, account_is_new=not account_id)
         empty = CrmRecord({"Id": target.opportunity}, {}, [], [], [], load_users=self.active_users)
         note = self._related(work, target, empty, write)
-        results = send_graph(self.client, work, "create")
+        read_back = not self.client.coalesces and len(work.nodes) < COMPOSITE_LIMIT
+        asked = self._now()
+        if read_back:
+            where = f"{self.names.referral_id_field} = {soql_literal(referral_id)}"
+            soql = f"SELECT {self._select} FROM Opportunity WHERE {where}"  # noqa: S608
+            work.add(READ_BACK, "GET", f"query?q={quote(soql, safe='')}")
+            results = send_composite(self.client, work)
+        else:
+            results = send_graph(self.client, work, "create")
         opportunity_id = results["opportunity0"].id
         if opportunity_id is None:
             raise NotFound(f"opportunity for referral {referral_id} not found after upsert")
         self._remember_note(opportunity_id, write, note, results)
-        return opportunity_id
+        read = self._read_back(results.get(f"{READ_BACK}0"), asked) if read_back else None
+        return Made(opportunity_id, read)
+
+    def _read_back(self, result: NodeResult | None, asked: datetime) -> CrmRecord | None:
+        """The opportunity as a create's last subrequest read it; ``None`` when the answer is
+        not whole (a related list longer than one page): then it is read as usual."""
+        body = result.body if result is not None else None
+        rows = body.get("records") if isinstance(body, Mapping) else None
+        if not isinstance(rows, list) or len(rows) != 1:
+            return None
+        nested = [rows[0].get(name) for name in self._nested]
+        if any(isinstance(n, Mapping) and n.get("done") is False for n in nested):
+            return None
+        return self._record(rows[0], asked, self.client.served_at())
 
     def _related(
         self, work: Work, target: Target, record: CrmRecord, write: CrmWrite
