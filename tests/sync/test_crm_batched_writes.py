@@ -15,7 +15,7 @@ from cosell.clients.coalesce import Room
 from cosell.clients.salesforce_errors import RecordRejected
 from cosell.errors import StaleWrite
 from cosell.sync.core.records import CrmWrite
-from cosell.sync.sides.crm_record import CrmRecord
+from cosell.sync.sides.crm_record import CrmRecord, Written
 
 CONTACTS = [
     {"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"},
@@ -248,8 +248,8 @@ def test_gathered_updates_go_guarded_first_and_their_new_rows_together_after(
     with ThreadPoolExecutor(3) as pool:
         answers = list(pool.map(update, range(3)))
 
-    assert answers[0] is True
-    assert answers[2] is True
+    assert answers[0] == Written(True)  # gathered: no read rides along
+    assert answers[2] == Written(True)
     assert isinstance(answers[1], StaleWrite)
     _, sf = calls(world)
     assert sf == {COMPOSITE: 1, "POST /services/data/v{version}/composite/sobjects": 1}
@@ -300,7 +300,7 @@ def test_gathered_write_backs_of_partner_centers_values_go_unguarded_two_hundred
     with ThreadPoolExecutor(3) as pool:
         answers = list(pool.map(update, range(3)))
 
-    assert answers == [True, True, True]
+    assert answers == [Written(True)] * 3
     _, sf = calls(world)
     collections = "/services/data/v{version}/composite/sobjects"
     assert sf == {f"PATCH {collections}": 1, f"POST {collections}": 1}

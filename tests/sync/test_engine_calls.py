@@ -107,8 +107,9 @@ def test_a_flagged_opportunity_becomes_a_referral_in_a_bounded_number_of_calls(
     # attempt can have made it, and the lookup by externalReferenceId is for a retry (it was
     # made every time). The second round plans on the referral as the create answered it.
     assert pc == {"POST /v1.0/engagements/referrals": 1}  # no earlier attempt: no lookup
-    # One read for both rounds; ids, link, status and audit in one guarded opportunity update.
-    assert sf == {QUERY: 1, SF_PATCH: 1}
+    # One read for both rounds; ids, link, status and audit in one guarded opportunity update,
+    # read back in the same composite (the link keeps what it wrote: no poll reads it again).
+    assert sf == {QUERY: 1, COMPOSITE: 1}
 
 
 def test_a_partner_center_edit_reaches_the_opportunity_with_one_read_each_and_one_write(
@@ -120,7 +121,7 @@ def test_a_partner_center_edit_reaches_the_opportunity_with_one_read_each_and_on
     world.sync(f"referral:{rid}")
     pc, sf = calls(world)
     assert pc == {PC_GET: 1}
-    assert sf == {QUERY: 1, SF_PATCH: 1}
+    assert sf == {QUERY: 1, COMPOSITE: 1}
 
 
 def test_a_crm_edit_reaches_the_referral_with_one_patch_and_one_opportunity_update(
@@ -133,7 +134,7 @@ def test_a_crm_edit_reaches_the_referral_with_one_patch_and_one_opportunity_upda
     world.sync(f"opportunity:{opp_id}")
     pc, sf = calls(world)
     assert pc == {PC_GET: 1, PC_PATCH: 1}
-    assert sf == {QUERY: 1, SF_PATCH: 1}  # the read; the status and audit line
+    assert sf == {QUERY: 1, COMPOSITE: 1}  # the read; the status and audit line, read back
 
 
 def test_an_unchanged_pair_reconciles_with_reads_only(world: World) -> None:
@@ -183,7 +184,7 @@ def test_crm_related_changes_reach_the_referral_with_one_patch_and_one_status_wr
     world.sync(f"opportunity:{opp_id}")
     pc, sf = calls(world)
     assert pc == {PC_GET: 1, PC_PATCH: 1}
-    assert sf == {QUERY: 1, SF_PATCH: 1}  # the read; the status and audit line. Floor 2.
+    assert sf == {QUERY: 1, COMPOSITE: 1}  # the read; status and audit, read back. Floor 2.
 
 
 def test_a_seller_edit_between_the_create_rounds_is_not_overwritten(world: World) -> None:

@@ -100,10 +100,10 @@ def test_update_compares_before_it_writes(side: HubSpotSide, http: TestClient) -
     assert record is not None
     same = CrmWrite(opportunity={"amount": 1500.0, "closedate": "2026-06-30"})
     _emulator(http).calls.reset()
-    assert side.update(record, same, {}) is False
+    assert side.update(record, same, {}).sent is False
     assert _emulator(http).calls.snapshot()["total"] == 0
     changed = CrmWrite(opportunity={"amount": 1750.5, "dealstage": "Appointment Scheduled"})
-    assert side.update(record, changed, {"cosell_sync_status": "synced"}) is True
+    assert side.update(record, changed, {"cosell_sync_status": "synced"}).sent is True
     after = side.read(record.id)
     assert after is not None
     assert (after.opportunity["amount"], after.opportunity["dealstage"]) == (

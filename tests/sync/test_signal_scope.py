@@ -8,17 +8,21 @@ the CRM polls enqueue with); each side is read back from the outside."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
+import pytest
 from engine_world import World
 from test_engine import flagged_opportunity
-from test_engine_calls import COMPOSITE, PC_GET, PC_PATCH, QUERY, SF_PATCH, calls, linked_incoming
+from test_engine_calls import COMPOSITE, PC_GET, PC_PATCH, QUERY, calls, linked_incoming
 
 from cosell.operations.service_status import ServiceStatus
 from cosell.signals.feed import FeedWiring
 from cosell.signals.poller import opportunity_poller
 from cosell.signals.synced import opportunity_synced, referral_event_synced
 from cosell.store.records import Job, LinkUpdate, SignalScope, TenantId
+from cosell.sync.sides.crm_record import CrmRecord
 from cosell.sync.sides.salesforce.side import CrmSide as SalesforceSide
 from cosell.web.metrics import ServiceMetrics
 from cosell.web.receiver import WebhookReceiver
@@ -66,26 +70,27 @@ def test_a_microsoft_edit_signalled_by_webhook_is_synced_with_one_read_of_the_re
     world.microsoft_update(rid, details={"dealValue": 61000}, status="Active", substatus="Accepted")
     pc, sf = run(world, f"referral:{rid}", "partner_center")
     assert pc == {PC_GET: 1}  # the look at the referral serves the reconcile
-    assert sf == {QUERY: 1, SF_PATCH: 1}
+    assert sf == {QUERY: 1, COMPOSITE: 1}
     assert world.opp(opp_id)["Amount"] == 61000
 
 
-def test_the_recheck_of_an_opportunity_cosell_wrote_reads_the_opportunity_alone(
+def test_cosells_write_back_is_read_back_and_a_signal_about_it_reads_the_opportunity_alone(
     world: World,
 ) -> None:
     _, opp_id = linked_outgoing(world)
-    # Its second round wrote the referral's id to the opportunity; a write does not return
-    # the new SystemModstamp, so the poll sees a stamp the link does not hold.
-    stamp = world.opp(opp_id)["SystemModstamp"]
+    # Its second round wrote the referral's id to the opportunity, and read it back in the same
+    # request: the link holds the version it wrote (a write alone does not return its stamp).
+    after = world.opp(opp_id)
     link = world.store.link_by_opportunity(world.tenant, opp_id)
     assert link is not None
-    assert link.crm_modstamp != stamp
-    # Before: Partner Center read as well (one GET), to plan nothing.
-    assert run(world, f"opportunity:{opp_id}", "crm") == ({}, {QUERY: 1})
-    link = world.store.link_by_opportunity(world.tenant, opp_id)
-    assert link is not None
-    assert link.crm_modstamp == stamp  # remembered: the polls now know this version
+    assert link.crm_modstamp == after["SystemModstamp"]
     assert link.crm_read_at is not None  # and when it was read (the settle check's reference)
+    crm = world.engine.crm
+    assert isinstance(crm, SalesforceSide)
+    columns = ", ".join(crm.version.columns)
+    [polled] = world.query(f"SELECT {columns} FROM Opportunity WHERE Id = '{opp_id}'")  # noqa: S608
+    assert link.crm_fingerprint == crm.version(polled)  # the values the poll knows it by
+    # A signal about it all the same (a poll that saw it elsewhere): the opportunity alone.
     assert run(world, f"opportunity:{opp_id}", "crm") == ({}, {QUERY: 1})
     assert run(world, f"opportunity:{opp_id}", "both") == ({PC_GET: 1}, {QUERY: 1})
 
@@ -116,8 +121,7 @@ def test_a_seller_edit_signalled_by_the_poll_is_synced_with_one_read_of_the_oppo
     world.edit(opp_id, Amount=150000)
     pc, sf = run(world, f"opportunity:{opp_id}", "crm")
     assert pc == {PC_GET: 1, PC_PATCH: 1}
-    assert sf.get(QUERY) == 1
-    assert COMPOSITE not in sf
+    assert sf == {QUERY: 1, COMPOSITE: 1}  # the read; the status line, read back
     assert world.referral(rid)["details"]["dealValue"] == 150000
 
 
@@ -237,3 +241,34 @@ def test_the_poll_knows_the_opportunity_cosell_made_by_its_values_in_its_own_sec
     assert poll.look() == 1
     assert queue.keys == [(f"opportunity:{opp_id}", None)]
     assert calls(world) == ({}, {QUERY: 1})  # the look alone: its rows carry the values
+
+
+def test_a_value_the_crm_changed_as_cosells_write_saved_is_not_taken_for_cosells_own(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CRM automation that sets a synced value as cosell's update saves: the read-back shows
+    it, so the link does not keep that version as cosell's, the poll finds it, and the value
+    reaches Partner Center."""
+    rid, opp_id = linked_outgoing(world)
+    crm = world.engine.crm
+    assert isinstance(crm, SalesforceSide)
+    original = crm._read_back
+
+    def automation(result: Any, asked: datetime) -> CrmRecord | None:
+        world.sf_client.update("Opportunity", opp_id, {"Amount": 31337})  # saved with the write
+        record = original(result, asked)
+        assert record is not None
+        fields = {**record.opportunity, "Amount": 31337}
+        return replace(record, opportunity=fields, fingerprint=crm.version(fields))
+
+    monkeypatch.setattr(crm, "_read_back", automation)
+    world.microsoft_update(rid, details={"dealValue": 52000})
+    run(world, f"referral:{rid}", "partner_center")  # writes 52000 to the opportunity
+    monkeypatch.undo()
+    link = world.store.link_by_opportunity(world.tenant, opp_id)
+    assert link is not None
+    columns = ", ".join(crm.version.columns)
+    [polled] = world.query(f"SELECT {columns} FROM Opportunity WHERE Id = '{opp_id}'")  # noqa: S608
+    assert link.crm_fingerprint != crm.version(polled)  # the poll will find it
+    run(world, f"opportunity:{opp_id}", "crm")
+    assert world.referral(rid)["details"]["dealValue"] == 31337

@@ -264,23 +264,35 @@ class Engine:
             return None
         if crm.modstamp is None or not self._holds_base(link, crm):
             return Unchanged(crm=crm)
-        if (crm.modstamp, crm.versions, crm.fingerprint) != (
-            link.crm_modstamp,
-            link.crm_rows,
-            link.crm_fingerprint,
-        ):
-            # Cosell's own write (its stamp is not returned by the write) or an edit of no
-            # synced value: the versions read are remembered, as a reconcile that plans
-            # nothing does, so the polls tell this version from a later change.
-            update = LinkUpdate(
-                link_id=link.id,
-                crm_modstamp=crm.modstamp,
-                crm_rows=dict(crm.versions),
-                crm_read_at=crm.read_at,
-                crm_fingerprint=crm.fingerprint,
-            )
-            self.store.commit_sync(self.tenant, update, [])
+        # Cosell's own write (where it was not read back) or an edit of no synced value: the
+        # versions read are remembered, as a reconcile that plans nothing does, so the polls
+        # tell this version from a later change.
+        self._remember_versions(link, crm)
         return SEEN
+
+    def _remember_written(self, crm: CrmRecord) -> None:
+        """The opportunity as a round's own update read it back (in the update's request):
+        when it holds the base the round committed, its versions are remembered, so the polls
+        know cosell's write by them and no reconcile reads it again. When it does not (CRM
+        automation changed a synced value as it saved), the poll finds it as a change."""
+        link = self.store.link_by_opportunity(self.tenant, crm.id)
+        if link is None or PENDING_KEY in link.base or crm.modstamp is None:
+            return
+        if self._holds_base(link, crm):
+            self._remember_versions(link, crm)
+
+    def _remember_versions(self, link: Link, crm: CrmRecord) -> None:
+        versions = (crm.modstamp, crm.versions, crm.fingerprint)
+        if versions == (link.crm_modstamp, link.crm_rows, link.crm_fingerprint):
+            return
+        update = LinkUpdate(
+            link_id=link.id,
+            crm_modstamp=crm.modstamp,
+            crm_rows=dict(crm.versions),
+            crm_read_at=crm.read_at,
+            crm_fingerprint=crm.fingerprint,
+        )
+        self.store.commit_sync(self.tenant, update, [])
 
     def _settled(self, link: Link, key: str) -> bool:
         """Linked, last synced, no write in flight, no create half-made, no dead letter, and no
@@ -329,6 +341,8 @@ class Engine:
             snapshot = self._read_held(kind, record_id, held, known)
             step = Reconcile(self.context, snapshot, self.facts(snapshot), correlation_id, pending)
             created = step.run()
+            if step.crm_after is not None:
+                self._remember_written(step.crm_after)
             recorded = recorded or step.ledger.recorded
             if not created:
                 break

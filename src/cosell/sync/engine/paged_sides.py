@@ -21,7 +21,7 @@ from cosell.clients.partner_center import LIST_PAGE
 from cosell.clients.referral import ReferralExternal
 from cosell.sync.core.records import CrmWrite
 from cosell.sync.sides.crm import CrmSide
-from cosell.sync.sides.crm_record import CrmRecord, Made
+from cosell.sync.sides.crm_record import CrmRecord, Made, Written
 from cosell.sync.sides.partner_center import PartnerCenterSide, PcRecord
 from cosell.sync.sides.salesforce.accounts import AccountMatcher, Customer, Match, may_match
 from cosell.sync.sides.salesforce.planned import run_together
@@ -216,7 +216,7 @@ class PagedCrm:
     def flagged_or_linked(self) -> list[str]:
         return self.side.flagged_or_linked()
 
-    def update(self, record: CrmRecord, write: CrmWrite, extra: Mapping[str, Any]) -> bool:
+    def update(self, record: CrmRecord, write: CrmWrite, extra: Mapping[str, Any]) -> Written:
         return self.side.update(record, write, extra)
 
     def create(

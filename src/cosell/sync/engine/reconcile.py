@@ -68,6 +68,8 @@ class Reconcile:
         """This round's audit entries (the same list the status shows)."""
         self.carried: list[AuditEntry] = []
         self.crm_unchanged: CrmRecord | None = None
+        self.crm_after: CrmRecord | None = None
+        """The opportunity as this round's update read it back (see :meth:`Engine._rounds`)."""
         """The opportunity as read, when this round created the referral and wrote nothing to
         the CRM: the next round plans on it instead of reading it again (its writes stay
         guarded by the ``LastModifiedDate`` read, so an edit made meanwhile answers 412)."""
@@ -369,8 +371,10 @@ class Reconcile:
         crm_wrote = False
         with self.status.shown_on_record():
             if writes_crm:
-                crm_wrote = self.ctx.crm.update(snap.crm, write, extra)
-            related.mirror_notes(self.ctx, snap.crm.id, decided)
+                written = self.ctx.crm.update(snap.crm, write, extra)
+                crm_wrote, self.crm_after = written.sent, written.read
+            if related.mirror_notes(self.ctx, snap.crm.id, decided):
+                self.crm_after = None  # a Note went after the read-back
         pc_wrote = pc_after is not snap.pc
         with self.ctx.store.together():  # what this round learnt: one store transaction
             guard.after(_written(decided, pc_wrote, crm_wrote), wrote=pc_wrote or crm_wrote)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from cosell.sync.core.records import CrmWrite
-from cosell.sync.sides.crm_record import CrmRecord, Made
+from cosell.sync.sides.crm_record import CrmRecord, Made, Written
 from cosell.sync.sides.salesforce.accounts import Customer, Match
 from cosell.sync.sides.salesforce.schema import CrmSchema
 
@@ -32,7 +32,7 @@ class CrmSide(Protocol):
 
     def flagged_or_linked(self) -> list[str]: ...
 
-    def update(self, record: CrmRecord, write: CrmWrite, extra: Mapping[str, Any]) -> bool: ...
+    def update(self, record: CrmRecord, write: CrmWrite, extra: Mapping[str, Any]) -> Written: ...
 
     def create(
         self,

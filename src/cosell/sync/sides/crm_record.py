@@ -103,3 +103,15 @@ class Made:
 
     id: str
     read: CrmRecord | None = None
+
+
+@dataclass(frozen=True)
+class Written:
+    """An update's answer: whether anything was sent, and the record as the update read it
+    back in the same request (``None`` where it did not)."""
+
+    sent: bool
+    read: CrmRecord | None = None
+
+    def __bool__(self) -> bool:
+        return self.sent

@@ -27,7 +27,7 @@ from cosell.sync.core.names import CrmNames
 from cosell.sync.core.plan import default_close_date
 from cosell.sync.core.records import CrmWrite
 from cosell.sync.core.translate import SOLUTIONS_PATH
-from cosell.sync.sides.crm_record import CrmRecord, Made
+from cosell.sync.sides.crm_record import CrmRecord, Made, Written
 from cosell.sync.sides.hubspot.changes import changed_since
 from cosell.sync.sides.hubspot.related import DealRelations
 from cosell.sync.sides.hubspot.values import Stages, from_hubspot, to_hubspot
@@ -210,7 +210,7 @@ class HubSpotSide:
         return {}
 
     # --- writing -----------------------------------------------------------------------------
-    def update(self, record: CrmRecord, write: CrmWrite, extra: Mapping[str, Any]) -> bool:
+    def update(self, record: CrmRecord, write: CrmWrite, extra: Mapping[str, Any]) -> Written:
         """Write changed properties (checked against the read's stamp) and related rows."""
         changes = _changed(record.opportunity, self._known({**write.opportunity, **extra}))
         sent = False
@@ -223,7 +223,7 @@ class HubSpotSide:
             sent = True
         if write.contacts is not None:
             sent |= self.relations.sync_contacts(record.id, record.contacts, write.contacts)
-        return sent
+        return Written(sent)
 
     def create(
         self,

@@ -34,7 +34,7 @@ from cosell.sync.core.leads import LEAD_OBJECT
 from cosell.sync.core.plan import default_close_date
 from cosell.sync.core.records import CrmWrite
 from cosell.sync.core.team import email_of
-from cosell.sync.sides.crm_record import CrmRecord, Made, Row, clean_row
+from cosell.sync.sides.crm_record import CrmRecord, Made, Row, Written, clean_row
 from cosell.sync.sides.salesforce.accounts import (
     ACCOUNTS_BEGUN,
     AccountMatcher,
@@ -309,9 +309,11 @@ class CrmSide:
 
     # --- writing ---------------------------------------------------------------------------------
 
-    def update(self, record: CrmRecord, write: CrmWrite, extra: Mapping[str, Any]) -> bool:
+    def update(self, record: CrmRecord, write: CrmWrite, extra: Mapping[str, Any]) -> Written:
         """Write field changes (guarded) and related rows in one ``composite`` request, all or
-        none; True when anything was sent."""
+        none; whether anything was sent. One record's update (not gathered with others', and
+        with room in the request) reads the opportunity back in its last subrequest, as
+        :meth:`read` does: the link keeps the versions it wrote, so the polls know them."""
         fields = self._changed(record.opportunity, {**write.opportunity, **extra})
         work = Work()
         account_id = record.opportunity.get("AccountId")
@@ -334,10 +336,24 @@ class CrmSide:
             work.update("Opportunity", record.id, fields, headers)
         note = self._related(work, target, record, write)
         if not work:
-            return False
+            return Written(False)
+        read_back = self._reads_back(work)
+        asked = self._now()
+        if read_back:
+            where = f"Id = {soql_literal(record.id)}"
+            self._add_read(work, where)
         results = self._send(work, record.id)
         self._remember_note(record.id, write, note, results)
-        return True
+        read = self._read_back(results.get(f"{READ_BACK}0"), asked) if read_back else None
+        return Written(True, read)
+
+    def _reads_back(self, work: Work) -> bool:
+        """One record's writes with room left in one ``composite``: a read rides along."""
+        return not self.client.coalesces and len(work.nodes) < COMPOSITE_LIMIT
+
+    def _add_read(self, work: Work, where: str) -> None:
+        soql = f"SELECT {self._select} FROM Opportunity WHERE {where}"  # noqa: S608
+        work.add(READ_BACK, "GET", f"query?q={quote(soql, safe='')}")
 
     def _send(self, work: Work, opportunity_id: str) -> dict[str, NodeResult]:
         """An update's writes: one all-or-none ``composite``, or, when many workers' writes are
@@ -396,12 +412,10 @@ class CrmSide:
         target = Target("@{opportunity0.id}", account, account_is_new=not account_id)
         empty = CrmRecord({"Id": target.opportunity}, {}, [], [], [], load_users=self.active_users)
         note = self._related(work, target, empty, write)
-        read_back = not self.client.coalesces and len(work.nodes) < COMPOSITE_LIMIT
+        read_back = self._reads_back(work)
         asked = self._now()
         if read_back:
-            where = f"{self.names.referral_id_field} = {soql_literal(referral_id)}"
-            soql = f"SELECT {self._select} FROM Opportunity WHERE {where}"  # noqa: S608
-            work.add(READ_BACK, "GET", f"query?q={quote(soql, safe='')}")
+            self._add_read(work, f"{self.names.referral_id_field} = {soql_literal(referral_id)}")
             results = send_composite(self.client, work)
         else:
             results = send_graph(self.client, work, "create")
