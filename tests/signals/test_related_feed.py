@@ -16,7 +16,7 @@ from cosell.queue.embedded import EmbeddedQueue
 from cosell.settings import SyncSettings
 from cosell.signals.feed import FeedWiring
 from cosell.signals.related_feed import RelatedFeed, RelatedPoll, related_poller
-from cosell.signals.related_rows import CaredFor, RelatedRows, solution_object, watched_objects
+from cosell.signals.related_rows import RelatedRows, solution_object, watched_objects
 from cosell.signals.synced import related_synced
 
 FILTER = SyncSettings().poll_filter
@@ -130,7 +130,9 @@ def test_an_unsettled_row_is_enqueued_once_due_when_its_second_has_settled(world
     assert queue.due == [datetime.fromisoformat(stamp) + timedelta(seconds=SETTLE)]
 
 
-def test_rows_resolve_to_cared_for_opportunities_with_one_query_per_batch(world: World) -> None:
+def test_rows_of_opportunities_the_filter_leaves_out_are_not_read_and_cost_no_call(
+    world: World,
+) -> None:
     wanted = [flagged(world, contacts=0) for _ in range(5)]
     others = [world.opportunity(contacts=0) for _ in range(2)]
     since = world.emulator_clock.now()
@@ -139,19 +141,19 @@ def test_rows_resolve_to_cared_for_opportunities_with_one_query_per_batch(world:
     queue, cursors = RecordingQueue(), Cursors()
     cursors.set_cursor(world.tenant, "solutions", since.isoformat())
     feed = RelatedFeed(
-        source=RelatedRows(world.sf_client, SOLUTIONS),
+        source=RelatedRows(world.sf_client, SOLUTIONS, FILTER),
         wiring=FeedWiring(
             queue, cursors, world.tenant, overlap=timedelta(seconds=5), clock=world.emulator_clock
         ),
         cursor_name="solutions",
-        resolve=CaredFor(world.sf_client, FILTER),
         batch=3,
     )
     world.sf_app.state.emulator.calls.reset()
     assert feed.look() == 5
     calls = world.sf_app.state.emulator.calls.snapshot()["calls"]
-    assert calls[QUERY_ALL] == 1  # the poll, one page
-    assert calls[QUERY] == 3  # seven rows in batches of three
+    # The poll alone, one page: the filter is in it (before: three more queries finding, three
+    # rows at a time, which of seven rows' opportunities were flagged).
+    assert calls == {QUERY_ALL: 1}
     assert sorted(queue.keys) == sorted(f"opportunity:{i}" for i in wanted)
 
 

@@ -3,11 +3,13 @@ opportunity dirty.
 
 The machinery is the opportunity feed's (see :mod:`cosell.signals.feed`): rows are read in
 ascending stamp order from ``overlap`` before the stored watermark, and the ``(row, stamp)``
-pairs already handled inside that window are remembered. Two things differ:
+pairs already handled inside that window are remembered. What differs:
 
-- **Rows are resolved to opportunities in batches.** New rows are grouped ``batch`` at a time and
-  narrowed to the opportunities cosell cares about with one query per batch (none when the rows
-  are opportunities already, or when no filter is set).
+- **Rows are narrowed to the opportunities cosell cares about in the poll query itself**: the
+  opportunity filter applies to an account's opportunities as it is, and to other rows through
+  their opportunity (``OpportunityId IN (SELECT Id FROM Opportunity WHERE <filter>)``, a
+  semi-join). A contact added to an opportunity nobody flagged costs nothing (it cost a query
+  to find that out).
 - **A version already reconciled is skipped** (``known``): each link stores the related rows'
   stamps its committed read saw (``crm_rows``), and a row whose stamp is that one *and* whose
   last writer is cosell's own user is the version that read saw, written by us: a create's
@@ -35,7 +37,6 @@ from typing import TYPE_CHECKING
 from cosell.signals.feed import FeedWiring
 from cosell.signals.poller import KEY_PREFIX
 from cosell.signals.related_rows import (
-    CaredFor,
     RelatedObject,
     RelatedRow,
     RelatedRows,
@@ -52,17 +53,9 @@ BATCH = 200
 RowSource = Callable[[datetime], Iterable[RelatedRow]]
 """Yields rows with ``stamp >= since`` in ascending (stamp, id) order."""
 
-Resolver = Callable[[Sequence[str]], Sequence[str]]
-"""The opportunity ids, of those given, that should be reconciled."""
-
-
 Known = Callable[[RelatedObject, RelatedRow], bool]
 """True for a row version the last committed reconcile of its opportunity already read and
 cosell wrote (see :func:`cosell.signals.synced.related_synced`)."""
-
-
-def _kept(opportunity_ids: Sequence[str]) -> Sequence[str]:
-    return opportunity_ids
 
 
 def _unknown(_watched: RelatedObject, _row: RelatedRow) -> bool:
@@ -78,7 +71,6 @@ class RelatedFeed:
         source: RowSource,
         wiring: FeedWiring,
         cursor_name: str,
-        resolve: Resolver = _kept,
         batch: int = BATCH,
         watched: RelatedObject | None = None,
         known: Known = _unknown,
@@ -90,7 +82,6 @@ class RelatedFeed:
         self._tenant = wiring.tenant
         self._watermark = wiring.watermark(cursor_name)
         self._overlap = wiring.overlap
-        self._resolve = resolve
         self._clock = wiring.clock
         self._settle = wiring.settle
         self._batch = batch
@@ -148,14 +139,13 @@ class RelatedFeed:
         newest: dict[str, datetime] = {}
         for row in rows:
             newest[row.opportunity_id] = max(row.stamp, newest.get(row.opportunity_id, row.stamp))
-        cared = self._resolve(list(newest)) if newest else []
         now = self._clock.now()
-        for opportunity_id in cared:
+        for opportunity_id in newest:
             settled_at = newest[opportunity_id] + self._settle
             due = settled_at if settled_at > now else None
             key = f"{KEY_PREFIX}:{opportunity_id}"
             self._queue.enqueue(self._tenant, key, due_at=due, scope="crm")
-        return len(cared)
+        return len(newest)
 
 
 FeedFactory = Callable[[RelatedObject], RelatedFeed]
@@ -210,7 +200,6 @@ def related_poller(
 ) -> RelatedPoll:
     """One signal over the related objects ``watched()`` names (see
     :func:`cosell.signals.related_rows.watched_objects`)."""
-    cared = CaredFor(client, where)
 
     def together(reading: Sequence[tuple[RelatedObject, datetime]]) -> list[Iterator[RelatedRow]]:
         sources = [RelatedRows(client, related, where) for related, _ in reading]
@@ -223,7 +212,6 @@ def related_poller(
             source=RelatedRows(client, related, where),
             wiring=wiring,
             cursor_name=f"{CURSOR_PREFIX}{related.name}.systemmodstamp",
-            resolve=_kept if related.rows_are_opportunities else cared,
             watched=related,
             known=known,
         )

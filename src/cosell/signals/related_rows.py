@@ -27,7 +27,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cosell.clients.salesforce_limits import Priority
-from cosell.clients.soql import soql_literal
 from cosell.signals.poller import soql_datetime
 
 if TYPE_CHECKING:  # the sync core loads only where the service runs
@@ -62,8 +61,8 @@ class RelatedObject:
     opportunity: str
     include_deleted: bool = False
     rows_are_opportunities: bool = False
-    """Rows are opportunities (the account poll): the opportunity filter applies in the poll
-    query itself and no row needs resolving."""
+    """Rows are opportunities (the account poll): the opportunity filter applies to them as it
+    is; other rows take it through their opportunity (a semi-join)."""
     by: str = "LastModifiedById"
     """Who wrote the version ``stamp`` dates (to tell cosell's own writes)."""
 
@@ -124,20 +123,20 @@ def watched_objects(schema: CrmSchema) -> list[RelatedObject]:
 def changed_rows_soql(watched: RelatedObject, since: datetime, where: str = "") -> str:
     """The poll query of one related object, in (stamp, Id) order."""
     conditions = [f"{watched.stamp} >= {soql_datetime(since)}"]
-    if watched.rows_are_opportunities and where.strip():
+    if where.strip() and watched.rows_are_opportunities:
         conditions.append(f"({where})")
+    elif where.strip():
+        # Only the rows of opportunities the filter keeps: a semi-join, not a query to resolve
+        # each look's rows (it cost a call per object that changed, mostly for rows of
+        # opportunities nobody flagged).
+        semi_join = f"SELECT Id FROM Opportunity WHERE {where}"  # noqa: S608 (the operator's)
+        conditions.append(f"{watched.opportunity} IN ({semi_join})")
     columns = ", ".join(dict.fromkeys(["Id", watched.opportunity, watched.stamp, watched.by]))
     # Names come from the schema and the operator's filter; the date is formatted here.
     return (
         f"SELECT {columns} FROM {watched.sobject} "  # noqa: S608
         f"WHERE {' AND '.join(conditions)} ORDER BY {watched.stamp}, Id"
     )
-
-
-def cared_for_soql(opportunity_ids: Sequence[str], where: str) -> str:
-    """Which of these opportunities pass the poll filter (one query per batch)."""
-    listed = ", ".join(soql_literal(i) for i in opportunity_ids)
-    return f"SELECT Id FROM Opportunity WHERE Id IN ({listed}) AND ({where})"  # noqa: S608
 
 
 class RelatedRows:
@@ -168,22 +167,6 @@ class RelatedRows:
             if stamp and opportunity:
                 when = datetime.fromisoformat(str(stamp))
                 yield RelatedRow(str(row["Id"]), when, opportunity, _path(row, self.watched.by))
-
-
-class CaredFor:
-    """Narrows opportunity ids to those the poll filter keeps (flagged or linked by default);
-    with no filter, every opportunity is kept and nothing is asked."""
-
-    def __init__(self, client: RelatedSoqlClient, where: str = "") -> None:
-        self._client = client
-        self._where = where.strip()
-
-    def __call__(self, opportunity_ids: Sequence[str]) -> list[str]:
-        if not self._where or not opportunity_ids:
-            return list(opportunity_ids)
-        soql = cared_for_soql(opportunity_ids, self._where)
-        kept = {str(row["Id"]) for row in self._client.query(soql, priority="background")}
-        return [i for i in opportunity_ids if i in kept]
 
 
 def _path(row: Mapping[str, Any], path: str) -> str | None:

@@ -616,3 +616,57 @@ def outcome_of_parse(text: str) -> str:
     except SoqlError as error:
         return error.error_code
     return "parsed"
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ("AccountId IN (SELECT Id FROM Account WHERE Name = 'Acme Corp')", {O1, O2}),
+        ("AccountId NOT IN (SELECT Id FROM Account WHERE Name = 'Acme Corp')", {O3, O4}),
+        ("Partner__c IN (SELECT Id FROM Account)", {O1, O4}),
+        ("Id IN (SELECT Id FROM Opportunity WHERE IsPrivate = true)", {O2}),
+        (
+            "StageName = 'Prospecting' "
+            "AND AccountId IN (SELECT Id FROM Account WHERE OwnerId != null)",
+            {O1},
+        ),
+        ("AccountId IN (SELECT Id FROM Account WHERE Name = 'Nobody')", set()),
+    ],
+)
+def test_a_semi_join_keeps_the_records_whose_id_field_the_inner_query_returns(
+    condition: str, expected: set[str]
+) -> None:
+    assert names_where(condition) == {NAMES[oid] for oid in expected}
+
+
+@pytest.mark.parametrize(
+    ("condition", "code", "message"),
+    [
+        (
+            "AccountId IN (SELECT Name FROM Account)",
+            "MALFORMED_QUERY",
+            "semi join sub selects can only query id fields, cannot use: 'Name'",
+        ),
+        (
+            "Name IN (SELECT Id FROM Account)",
+            FIELD,
+            "semi join sub selects can only be used with id fields, cannot use: 'Name'",
+        ),
+        (
+            "AccountId IN (SELECT Id, OwnerId FROM Account)",
+            "MALFORMED_QUERY",
+            "a semi join sub select names exactly one id field",
+        ),
+        (
+            "AccountId IN (SELECT Id FROM Account WHERE Id IN (SELECT AccountId FROM Opportunity))",
+            "MALFORMED_QUERY",
+            "semi join sub selects cannot be nested",
+        ),
+    ],
+)
+def test_a_semi_join_selects_one_id_field_against_an_id_field(
+    condition: str, code: str, message: str
+) -> None:
+    with pytest.raises(SoqlError) as caught:
+        names_where(condition)
+    assert (caught.value.error_code, caught.value.message) == (code, message)

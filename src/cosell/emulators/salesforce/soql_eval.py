@@ -28,6 +28,7 @@ from cosell.emulators.salesforce.soql_grammar import (
     Operator,
     OrderItem,
     Query,
+    SemiJoin,
     SoqlError,
     Value,
 )
@@ -145,8 +146,7 @@ def compile_selection(query: Query, catalog: Catalog, sobject: str, now: datetim
         message = f"Maximum SOQL offset allowed is {MAX_OFFSET}"
         raise SoqlError("NUMBER_OUTSIDE_VALID_RANGE", message)
     fields = tuple(_resolve(catalog, sobject, path) for path in query.fields)
-    today = now.astimezone(UTC).date()
-    keep = _compile(query.where, catalog, sobject, today) if query.where else None
+    keep = _compile(query.where, catalog, sobject, now) if query.where else None
     order = tuple((_resolve(catalog, sobject, item.field), item) for item in query.order_by)
     return Selection(query, sobject, fields, keep, order)
 
@@ -345,7 +345,9 @@ def _instant(moment: datetime) -> datetime:
     return aware.astimezone(UTC).replace(microsecond=0)
 
 
-def _compile(condition: Condition, catalog: Catalog, sobject: str, today: date) -> Predicate:
+def _compile(condition: Condition, catalog: Catalog, sobject: str, now: datetime) -> Predicate:
+    today = now.astimezone(UTC).date()
+
     def compile_(node: Condition) -> Predicate:
         if isinstance(node, Junction):
             operands = _merged_likes(node.operands) if node.kind == "OR" else node.operands
@@ -357,12 +359,52 @@ def _compile(condition: Condition, catalog: Catalog, sobject: str, today: date) 
             return lambda record: not inner(record)
         if isinstance(node, Membership):
             return compile_(_as_junction(node))
+        if isinstance(node, SemiJoin):
+            return _compile_semi_join(node, catalog, sobject, now)
         path = _resolve(catalog, sobject, node.field)
         if isinstance(node, Like):
             return _compile_like(path, node.pattern, catalog)
         return _compile_comparison(path, node, catalog, today)
 
     return compile_(condition)
+
+
+def _compile_semi_join(node: SemiJoin, catalog: Catalog, sobject: str, now: datetime) -> Predicate:
+    """``field [NOT] IN (SELECT idField FROM Object WHERE ...)``: the inner query runs once, as
+    the outer one is compiled; its one field must hold ids, as the outer field must."""
+    path = _resolve(catalog, sobject, node.field)
+    if path.kind != "id":
+        raise SoqlError(
+            "INVALID_FIELD",
+            f"semi join sub selects can only be used with id fields, cannot use: '{path.written}'",
+        )
+    inner = node.query
+    if len(inner.fields) != 1 or inner.subqueries or inner.count:
+        raise SoqlError("MALFORMED_QUERY", "a semi join sub select names exactly one id field")
+    if inner.where is not None and _has_semi_join(inner.where):
+        raise SoqlError("MALFORMED_QUERY", "semi join sub selects cannot be nested")
+    inner_object = object_name(catalog, inner.sobject)
+    selection = compile_selection(inner, catalog, inner_object, now)
+    (field,) = selection.fields
+    if field.kind != "id":
+        raise SoqlError(
+            "MALFORMED_QUERY",
+            f"semi join sub selects can only query id fields, cannot use: '{field.written}'",
+        )
+    found = candidates(selection, catalog)
+    rows = select(selection, catalog.rows(inner_object) if found is None else found, catalog)
+    ids = {value for row in rows if (value := field.normal(row, catalog)) is not None}
+    if node.negated:
+        return lambda record: path.normal(record, catalog) not in ids
+    return lambda record: path.normal(record, catalog) in ids
+
+
+def _has_semi_join(node: Condition) -> bool:
+    if isinstance(node, SemiJoin):
+        return True
+    if isinstance(node, Junction):
+        return any(_has_semi_join(operand) for operand in node.operands)
+    return isinstance(node, Negation) and _has_semi_join(node.operand)
 
 
 def _merged_likes(operands: tuple[Condition, ...]) -> list[Condition]:

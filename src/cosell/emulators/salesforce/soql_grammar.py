@@ -37,9 +37,10 @@ and_chain: unary (_AND unary)+
 or_chain: unary (_OR unary)+
 ?unary: negation | atom
 negation: _NOT atom
-?atom: comparison | membership | "(" condition ")"
+?atom: comparison | membership | semi_join | "(" condition ")"
 comparison: path OPERATOR value
 membership: path IN_OP "(" value ("," value)* ")"
+semi_join: path IN_OP subquery
 value: STRING | NUMBER | DATETIME | DATE | NULL | TRUE | FALSE | DATE_LITERAL
 
 order_clause: _ORDER _BY order_item ("," order_item)*
@@ -136,6 +137,15 @@ class Membership:
 
 
 @dataclass(frozen=True)
+class SemiJoin:
+    """``field IN (SELECT idField FROM Object WHERE ...)``; ``NOT IN`` when `negated`."""
+
+    field: FieldPath
+    query: Query
+    negated: bool
+
+
+@dataclass(frozen=True)
 class Like:
     """``field LIKE '...'``; `pattern` is the equivalent anchored Python regular expression,
     `fragments` the literal runs between its wildcards (each is in every value it matches)."""
@@ -160,7 +170,7 @@ class Negation:
     operand: Condition
 
 
-Condition = Comparison | Membership | Like | Junction | Negation
+Condition = Comparison | Membership | SemiJoin | Like | Junction | Negation
 
 
 @dataclass(frozen=True)
@@ -277,6 +287,10 @@ class _ToQuery(lark.Transformer[lark.Token, Query]):
         field, operator, *tokens = items
         negated = str(operator).upper().startswith("NOT")
         return Membership(field, tuple(_decode(token) for token in tokens), negated)
+
+    def semi_join(self, items: list[Any]) -> SemiJoin:
+        field, operator, query = items
+        return SemiJoin(field, query, str(operator).upper().startswith("NOT"))
 
     def value(self, items: list[lark.Token]) -> lark.Token:
         return items[0]
