@@ -3,53 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
 from cosell.clients.referral import Referral
-from cosell.store.records import SignalScope, TenantId
+from cosell.store.records import TenantId
+from support.queues import RecordingQueue
 
 ACME = TenantId(1)
-
-
-class RecordingQueue:
-    """Keeps every enqueue in order; ``pending`` dedupes like the real queue."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[TenantId, str]] = []
-        self.due: list[datetime | None] = []
-        self.scopes: list[SignalScope] = []
-        self.writes = 0
-        """``enqueue_many`` calls (one write each)."""
-
-    def enqueue(
-        self,
-        tenant: TenantId,
-        key: str,
-        due_at: datetime | None = None,
-        *,
-        scope: SignalScope = "both",
-    ) -> None:
-        self.calls.append((tenant, key))
-        self.due.append(due_at)
-        self.scopes.append(scope)
-
-    def enqueue_many(
-        self,
-        tenant: TenantId,
-        keys: Sequence[str],
-        due_at: datetime | None = None,
-        *,
-        scope: SignalScope = "both",
-    ) -> None:
-        self.writes += 1
-        for key in keys:
-            self.enqueue(tenant, key, due_at, scope=scope)
-
-    @property
-    def keys(self) -> list[str]:
-        return [key for _, key in self.calls]
+__all__ = ["ACME", "Cursors", "RecordingQueue"]
 
 
 class Cursors:

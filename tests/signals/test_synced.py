@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from signal_fakes import Cursors
+from signal_fakes import Cursors, RecordingQueue
 
 from cosell.clock import ManualClock
 from cosell.signals.feed import Change, ChangeFeed, FeedWiring, Synced
@@ -19,7 +19,7 @@ from cosell.signals.synced import (
     referral_synced,
     related_synced,
 )
-from cosell.store.records import LinkUpdate, SignalScope, TenantId
+from cosell.store.records import LinkUpdate, TenantId
 from cosell.store.sql import Store, sqlite_url
 
 
@@ -35,32 +35,9 @@ def store(tmp_path: Path) -> Iterator[tuple[Store, TenantId, ManualClock]]:
     opened.close()
 
 
-class DueQueue:
-    """Records each enqueue with its due time (``None``: now)."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, datetime | None]] = []
-
-    def enqueue(
-        self,
-        tenant: TenantId,
-        key: str,
-        due_at: datetime | None = None,
-        *,
-        scope: SignalScope = "both",
-    ) -> None:
-        self.calls.append((key, due_at))
-
-    def enqueue_many(
-        self,
-        tenant: TenantId,
-        keys: Sequence[str],
-        due_at: datetime | None = None,
-        *,
-        scope: SignalScope = "both",
-    ) -> None:
-        for key in keys:
-            self.enqueue(tenant, key, due_at)
+def enqueued(queue: RecordingQueue) -> list[tuple[str, datetime | None]]:
+    """Each key enqueued with its due time (``None``: now)."""
+    return list(zip(queue.keys, queue.due, strict=True))
 
 
 def link(store: Store, tenant: TenantId, etag: str, modstamp: datetime) -> None:
@@ -71,7 +48,9 @@ def link(store: Store, tenant: TenantId, etag: str, modstamp: datetime) -> None:
     store.commit_sync(tenant, update, [])
 
 
-def feed(rows: list[Change], queue: DueQueue, clock: ManualClock, synced: Synced) -> ChangeFeed:
+def feed(
+    rows: list[Change], queue: RecordingQueue, clock: ManualClock, synced: Synced
+) -> ChangeFeed:
     return ChangeFeed(
         source=lambda _since: iter(rows),
         wiring=FeedWiring(queue, Cursors(), TenantId(1), timedelta(seconds=300), clock),
@@ -95,35 +74,35 @@ def test_our_own_write_polled_in_its_second_is_reconciled_once_when_settled(stor
     db, tenant, clock = store
     clock.advance(0.5)
     link(db, tenant, '"e1"', at(0))  # committed in the stamp's own second
-    queue = DueQueue()
+    queue = RecordingQueue()
     poll = feed([Change("006A", at(0))], queue, clock, opportunity_synced(db, tenant))
     assert poll.look() == 0
     # An edit in that same second would hide behind the stamp: one look once it settles.
-    assert queue.calls == [("k:006A", at(10))]
+    assert enqueued(queue) == [("k:006A", at(10))]
     assert poll.look() == 0
     clock.advance(11)
     assert poll.look() == 0
-    assert queue.calls == [("k:006A", at(10))]
+    assert enqueued(queue) == [("k:006A", at(10))]
 
 
 def test_a_stamp_read_after_its_second_settled_is_never_enqueued(store) -> None:  # type: ignore[no-untyped-def]
     db, tenant, clock = store
     clock.advance(20)
     link(db, tenant, '"e1"', at(0))
-    queue = DueQueue()
+    queue = RecordingQueue()
     poll = feed([Change("006A", at(0))], queue, clock, opportunity_synced(db, tenant))
     assert poll.look() == 0
-    assert queue.calls == []
+    assert enqueued(queue) == []
 
 
 def test_a_newer_stamp_is_enqueued_at_once(store) -> None:  # type: ignore[no-untyped-def]
     db, tenant, clock = store
     link(db, tenant, '"e1"', at(0))
     clock.advance(2)
-    queue = DueQueue()
+    queue = RecordingQueue()
     poll = feed([Change("006A", at(1))], queue, clock, opportunity_synced(db, tenant))
     assert poll.look() == 1
-    assert queue.calls == [("k:006A", None)]
+    assert enqueued(queue) == [("k:006A", None)]
 
 
 def test_a_related_row_version_is_known_only_when_read_at_that_stamp_and_written_by_us(

@@ -7,7 +7,6 @@ the CRM polls enqueue with); each side is read back from the outside."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,13 +20,14 @@ from cosell.operations.service_status import ServiceStatus
 from cosell.signals.feed import FeedWiring
 from cosell.signals.poller import opportunity_poller
 from cosell.signals.synced import opportunity_synced, referral_event_synced
-from cosell.store.records import Job, LinkUpdate, SignalScope, TenantId
+from cosell.store.records import Job, LinkUpdate, SignalScope
 from cosell.sync.sides.crm_record import CrmRecord
 from cosell.sync.sides.salesforce.side import CrmSide as SalesforceSide
 from cosell.web.metrics import ServiceMetrics
 from cosell.web.receiver import WebhookReceiver
 from cosell.webhooks.events import REFERRAL_EVENTS
 from cosell.webhooks.signature import parse_callback
+from support.queues import RecordingQueue
 from support.wait import wait_until
 
 
@@ -187,33 +187,6 @@ def test_partner_centers_webhook_for_cosells_own_write_costs_no_read(world: Worl
     receiver.close()
 
 
-class Enqueued:
-    """Keys a feed enqueued, each with its due time (``None``: now)."""
-
-    def __init__(self) -> None:
-        self.keys: list[tuple[str, datetime | None]] = []
-
-    def enqueue(
-        self,
-        tenant: TenantId,
-        key: str,
-        due_at: datetime | None = None,
-        *,
-        scope: SignalScope = "both",
-    ) -> None:
-        self.keys.append((key, due_at))
-
-    def enqueue_many(
-        self,
-        tenant: TenantId,
-        keys: Sequence[str],
-        due_at: datetime | None = None,
-        *,
-        scope: SignalScope = "both",
-    ) -> None:
-        self.keys += [(key, due_at) for key in keys]
-
-
 def test_the_poll_knows_the_opportunity_cosell_made_by_its_values_in_its_own_second(
     world: World,
 ) -> None:
@@ -222,7 +195,7 @@ def test_the_poll_knows_the_opportunity_cosell_made_by_its_values_in_its_own_sec
     costs nothing, where its stamp alone needed a look once the second settled. A seller's
     edit after it is enqueued."""
     _, opp_id = linked_incoming(world)
-    queue = Enqueued()
+    queue = RecordingQueue()
     wiring = FeedWiring(queue, world.store, world.tenant, timedelta(minutes=5), world.clock)
     crm = world.engine.crm
     assert isinstance(crm, SalesforceSide)
@@ -235,11 +208,11 @@ def test_the_poll_knows_the_opportunity_cosell_made_by_its_values_in_its_own_sec
     )
     world.clock.advance(0.2)  # within the stamp's second: its settling is ten seconds away
     assert poll.look() == 0
-    assert queue.keys == []  # before: ("opportunity:...", due when the second settled)
+    assert queue.keys == []  # before: the key, due when the second settled
     world.edit(opp_id, Amount=77000)
     calls(world)
     assert poll.look() == 1
-    assert queue.keys == [(f"opportunity:{opp_id}", None)]
+    assert (queue.keys, queue.due) == ([f"opportunity:{opp_id}"], [None])
     assert calls(world) == ({}, {QUERY: 1})  # the look alone: its rows carry the values
 
 
