@@ -17,7 +17,7 @@ from test_engine import flagged_opportunity
 from test_engine_calls import COMPOSITE, PC_GET, PC_PATCH, QUERY, calls, linked_incoming
 
 from cosell.operations.service_status import ServiceStatus
-from cosell.signals.feed import FeedWiring
+from cosell.signals.feed import ChangeFeed, FeedWiring
 from cosell.signals.poller import opportunity_poller
 from cosell.signals.synced import opportunity_synced, referral_event_synced
 from cosell.store.records import Job, LinkUpdate, SignalScope
@@ -245,3 +245,67 @@ def test_a_value_the_crm_changed_as_cosells_write_saved_is_not_taken_for_cosells
     assert link.crm_fingerprint != crm.version(polled)  # the poll will find it
     run(world, f"opportunity:{opp_id}", "crm")
     assert world.referral(rid)["details"]["dealValue"] == 31337
+
+
+def full_poll(world: World, queue: RecordingQueue) -> ChangeFeed:
+    """The opportunity poll as the service wires it: values, and new changes read in full."""
+    crm = world.engine.crm
+    assert isinstance(crm, SalesforceSide)
+    wiring = FeedWiring(queue, world.store, world.tenant, timedelta(minutes=5), world.clock)
+    return opportunity_poller(
+        world.sf_client,
+        wiring,
+        where="Sync_with_Partner_Center__c = true OR Referral_Identifier__c != null",
+        synced=opportunity_synced(world.store, world.tenant),
+        version=lambda: crm.version,
+        full_read=lambda: crm,
+    )
+
+
+def test_an_opportunity_the_poll_found_is_reconciled_on_the_row_it_read(world: World) -> None:
+    """A look reads the opportunities changed since the one before as the engine reads them,
+    in the same call; the reconcile it wakes plans on that row and makes no query of its own."""
+    queue = RecordingQueue()
+    poll = full_poll(world, queue)
+    first = flagged_opportunity(world)
+    assert poll.look() == 1  # the first look: where the next one starts
+    world.sync(f"opportunity:{first}")
+    opp_id = flagged_opportunity(world)
+    world.emulator_clock.advance(1)  # the look comes after the second of the flag
+    world.clock.advance(1)
+    calls(world)
+    assert poll.look() == 1
+    assert calls(world) == ({}, {COMPOSITE: 1})  # the poll and the full read: one call
+    world.sync(f"opportunity:{opp_id}")
+    pc, sf = calls(world)
+    assert pc == {"POST /v1.0/engagements/referrals": 1}
+    assert sf == {COMPOSITE: 1}  # the write-back, read back; no query: was {QUERY: 1, ...}
+    link = world.store.link_by_opportunity(world.tenant, opp_id)
+    assert link is not None
+    assert link.referral_id is not None
+    assert world.referral(link.referral_id)["externalReferenceId"] == opp_id
+
+
+def test_a_row_the_poll_read_before_cosell_last_committed_the_pair_is_not_used(
+    world: World,
+) -> None:
+    """A poll's row serves only while nothing was committed for the pair since it was read:
+    a reconcile that read the opportunity before the poll did may have written it after."""
+    rid, opp_id = linked_outgoing(world)
+    queue = RecordingQueue()
+    poll = full_poll(world, queue)
+    poll.look()
+    world.edit(opp_id, Amount=120000)
+    world.emulator_clock.advance(1)
+    world.clock.advance(1)
+    assert poll.look() == 1  # read in full and offered
+    world.clock.advance(1)
+    # Such a reconcile commits the pair after the poll's read.
+    link = world.store.link_by_opportunity(world.tenant, opp_id)
+    assert link is not None
+    world.store.commit_sync(world.tenant, LinkUpdate(link_id=link.id, base=link.base), [])
+    calls(world)
+    world.sync(f"opportunity:{opp_id}")
+    _, sf = calls(world)
+    assert sf.get(QUERY) == 1  # read again, not planned on the poll's row
+    assert world.referral(rid)["details"]["dealValue"] == 120000

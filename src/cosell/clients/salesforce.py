@@ -24,6 +24,7 @@ import httpx
 
 from cosell import handback
 from cosell.clients.coalesce import Coalescer, Room
+from cosell.clients.fresh_rows import FreshRows
 from cosell.clients.retry import RetryPolicy
 from cosell.clients.salesforce_composite import (
     COMPOSITE_LIMIT,
@@ -86,6 +87,9 @@ class SalesforceClient:
         self._graphs: Coalescer[Sequence[Graph], list[GraphResult]] | None = None
         self._nodes: Coalescer[Sequence[GraphNode], list[NodeResult | Exception]] | None = None
         self._works: Coalescer[Sequence[GraphNode], tuple[NodeResult, ...]] | None = None
+        self.fresh = FreshRows()
+        """Rows the opportunity poll read in full, for the reconcile that follows (see
+        :mod:`cosell.clients.fresh_rows`)."""
 
     def coalescing(
         self, callers: int, linger: float = 0.05, room: Room | None = None

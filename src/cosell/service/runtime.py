@@ -84,6 +84,7 @@ from cosell.webhooks.signature import verify_callback
 if TYPE_CHECKING:
     from cosell.sync.engine.engine import Engine
     from cosell.sync.sides.salesforce.schema import CrmSchema
+    from cosell.sync.sides.salesforce.side import CrmSide as SalesforceSide
     from cosell.sync.sides.salesforce.versions import OpportunityVersion
 
 log = structlog.get_logger(__name__)
@@ -541,6 +542,7 @@ def _signals(
         where=sync.poll_filter,
         synced=opportunity_synced(store, tenant, settle),
         version=org.version,
+        full_read=org.full_read,
     )
     related = related_poller(
         parts.salesforce,
@@ -708,6 +710,14 @@ class _Org:
         from cosell.sync.sides.salesforce.versions import OpportunityVersion
 
         return OpportunityVersion.of(self.schema())
+
+    def full_read(self) -> SalesforceSide:
+        """How the engine reads an opportunity, for the poll to read new changes that way (on
+        the same client: the rows it reads wait there for the engine's reconciles)."""
+        from cosell.sync.sides.salesforce.side import CrmSide
+
+        assert self._parts.salesforce is not None
+        return CrmSide(self._parts.salesforce, self.schema(), self._parts.clock)
 
 
 def _log_halt(job: Job, error: CosellError) -> None:

@@ -17,7 +17,7 @@ read (see :func:`cosell.signals.synced.opportunity_synced`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cosell.clients.salesforce_limits import Priority
@@ -30,12 +30,34 @@ CURSOR_NAME = "salesforce.opportunity.systemmodstamp"
 KEY_PREFIX = "opportunity"
 
 
+FRESH_LIMIT = 200
+"""Opportunities a look reads in full at most: one page of rows with subqueries."""
+
+
 class SoqlClient(Protocol):
-    """The part of the Salesforce client the poller needs: every row of a query, page by page."""
+    """The part of the Salesforce client the poller needs: every row of a query, page by page,
+    or of several queries whose first pages come in one call."""
 
     def query(
         self, soql: str, *, priority: Priority | None = None
     ) -> Iterable[Mapping[str, Any]]: ...
+
+    def query_together(
+        self, reads: Sequence[tuple[str, str]], *, priority: Priority | None = None
+    ) -> Sequence[Iterator[Mapping[str, Any]]]: ...
+
+    def served_at(self) -> datetime | None: ...
+
+
+class FullRead(Protocol):
+    """How the engine reads an opportunity (``read_select``: its columns, parent fields and
+    subqueries), and where a poll leaves the rows it read that way (``offer``, see
+    :mod:`cosell.clients.fresh_rows`)."""
+
+    @property
+    def read_select(self) -> str: ...
+
+    def offer(self, row: Mapping[str, Any], asked: datetime, served: datetime | None) -> None: ...
 
 
 def soql_datetime(moment: datetime) -> str:
@@ -75,21 +97,53 @@ class OpportunityChanges:
         client: SoqlClient,
         where: str = "",
         version: Callable[[], RowVersion] | None = None,
+        full_read: Callable[[], FullRead] | None = None,
+        now: Callable[[], datetime] | None = None,
+        overlap: timedelta = timedelta(0),
     ) -> None:
         self._client = client
         self._where = where
         self._ask_version = version
         self._version: RowVersion | None = None
+        self._ask_full_read = full_read
+        self._full_read: FullRead | None = None
+        self._now = now or (lambda: datetime.now(UTC))
+        self._overlap = overlap
 
     def __call__(self, since: datetime | None) -> Iterator[Change]:
         if self._version is None and self._ask_version is not None:
             self._version = self._ask_version()  # the org is described on the first look
+        if self._full_read is None and self._ask_full_read is not None:
+            self._full_read = self._ask_full_read()
         version = self._version
         columns = version.columns if version is not None else ()
         soql = changed_opportunities_soql(since, self._where, columns)
-        for row in self._client.query(soql, priority="background"):
+        watermark = since + self._overlap if since is not None else None
+        for row in self._rows(soql, watermark):
             stamp = datetime.fromisoformat(str(row["SystemModstamp"]))
             yield Change(str(row["Id"]), stamp, version(row) if version is not None else None)
+
+    def _rows(self, soql: str, watermark: datetime | None) -> Iterable[Mapping[str, Any]]:
+        """The poll's rows. With a full read and a watermark (the newest stamp looks have
+        seen), the opportunities changed since it are also read as the engine reads them, in
+        the same call, and offered to the reconciles that follow."""
+        full, newest = self._full_read, watermark
+        if full is None or newest is None:
+            return self._client.query(soql, priority="background")
+        conditions = [f"({self._where})"] if self._where.strip() else []
+        conditions.append(f"SystemModstamp >= {soql_datetime(newest)}")
+        recent = (
+            f"SELECT {full.read_select} FROM Opportunity WHERE {' AND '.join(conditions)} "  # noqa: S608
+            f"ORDER BY SystemModstamp, Id LIMIT {FRESH_LIMIT}"
+        )
+        asked = self._now()
+        polled, read = self._client.query_together(
+            [("query", soql), ("query", recent)], priority="background"
+        )
+        served = self._client.served_at()
+        for row in read:
+            full.offer(row, asked, served)
+        return polled
 
 
 def opportunity_poller(
@@ -99,12 +153,17 @@ def opportunity_poller(
     where: str = "",
     synced: Synced | None = None,
     version: Callable[[], RowVersion] | None = None,
+    full_read: Callable[[], FullRead] | None = None,
 ) -> ChangeFeed:
     """The feed that enqueues ``opportunity:<Id>`` for each changed opportunity (except
-    ``synced`` ones, see :mod:`cosell.signals.synced`); ``version`` (asked at each look, so
-    the org is described only when first polled) names the values a row's version is told by."""
+    ``synced`` ones, see :mod:`cosell.signals.synced`); ``version`` (asked at the first look,
+    so the org is described only when first polled) names the values a row's version is told
+    by; ``full_read``, how the engine reads one, so a look reads what changed since the last
+    one that way for the reconciles it wakes."""
     return ChangeFeed(
-        source=OpportunityChanges(client, where, version),
+        source=OpportunityChanges(
+            client, where, version, full_read, wiring.clock.now, wiring.overlap
+        ),
         wiring=wiring,
         cursor_name=CURSOR_NAME,
         key_prefix=KEY_PREFIX,

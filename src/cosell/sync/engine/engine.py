@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 from cosell.clients.hubspot import HubSpotClient
@@ -259,7 +260,8 @@ class Engine:
             if pc is not None and link.pc_etag is not None and pc.etag == link.pc_etag:
                 return SEEN
             return Unchanged(pc=pc) if pc is not None else None
-        crm = self.crm.read(link.opportunity_id)
+        crm = self.crm.read_fresh(link.opportunity_id, link.updated_at)
+        crm = crm or self.crm.read(link.opportunity_id)
         if crm is None:
             return None
         if crm.modstamp is None or not self._holds_base(link, crm):
@@ -384,7 +386,7 @@ class Engine:
         if known is not None and known.crm is not None and known.crm.id == opp_id:
             crm: CrmRecord | None = known.crm
         else:
-            crm = self.crm.read(opp_id) if opp_id else None
+            crm = self._read_crm(opp_id, link) if opp_id else None
         if referral_id is None and crm is not None:
             referral_id = _text(crm.opportunity.get(self.schema.names.referral_id_field))
         if known is not None and known.pc is not None and known.pc.id == referral_id:
@@ -398,6 +400,13 @@ class Engine:
         late = link is None and found is not None
         snapshot = Snapshot(found, pc, crm, link_found_late=late, account_match=matched)
         return self._translated(snapshot)
+
+    def _read_crm(self, opportunity_id: str, link: Link | None) -> CrmRecord | None:
+        """The opportunity now: as the poll just read it, when it did so after the link's last
+        commit (nothing cosell wrote since), else read."""
+        read_after = link.updated_at if link is not None else datetime.min.replace(tzinfo=UTC)
+        fresh = self.crm.read_fresh(opportunity_id, read_after)
+        return fresh if fresh is not None else self.crm.read(opportunity_id)
 
     def pair_keys(self, kind: KeyKind, record_id: str) -> set[str]:
         """The record keys to lock before reading: the key and those its stored link names."""

@@ -14,6 +14,7 @@ import itertools
 import math
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from cosell.clients.coalesce import Coalescer, Room
@@ -196,6 +197,10 @@ class PagedCrm:
             if referral_id in self._looked_up:
                 return self._looked_up.pop(referral_id)
         return self.side.find_by_referral(referral_id)
+
+    def read_fresh(self, record_id: str, read_after: datetime) -> CrmRecord | None:
+        """A backfill runs no poll: its batches are read together."""
+        return None
 
     def read(self, record_id: str) -> CrmRecord | None:
         """The batch's read when primed; else read now, with the reads other workers make

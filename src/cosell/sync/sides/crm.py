@@ -12,6 +12,7 @@ and tells its own record ids from other text.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Protocol
 
 from cosell.sync.core.records import CrmWrite
@@ -27,6 +28,11 @@ class CrmSide(Protocol):
     def schema(self) -> CrmSchema: ...
 
     def read(self, record_id: str) -> CrmRecord | None: ...
+
+    def read_fresh(self, record_id: str, read_after: datetime) -> CrmRecord | None:
+        """The record as this process's poll read it after ``read_after`` (and just now), or
+        ``None``: no call either way (see :mod:`cosell.clients.fresh_rows`)."""
+        ...
 
     def find_by_referral(self, referral_id: str) -> str | None: ...
 

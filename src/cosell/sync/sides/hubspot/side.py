@@ -115,6 +115,10 @@ class HubSpotSide:
         return [n.removeprefix("Account.") for n in mapped]
 
     # --- reading -----------------------------------------------------------------------------
+    def read_fresh(self, deal_id: str, read_after: datetime) -> CrmRecord | None:
+        """HubSpot's poll reads stamps only: there is never a fresh row to take."""
+        return None
+
     def read(self, deal_id: str) -> CrmRecord | None:
         """The deal with its primary company and contacts now, or ``None`` if there is none."""
         try:

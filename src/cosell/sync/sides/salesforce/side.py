@@ -24,6 +24,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
+from cosell.clients.fresh_rows import FreshRow
 from cosell.clients.salesforce import SalesforceClient
 from cosell.clients.salesforce_composite import COMPOSITE_LIMIT, REFERENCE, NodeResult
 from cosell.clients.soql import WHERE_LIMIT, soql_literal
@@ -92,6 +93,23 @@ class CrmSide:
         if not rows:
             return None
         return self._record(rows[0], asked, self.client.served_at())
+
+    def read_fresh(self, opportunity_id: str, read_after: datetime) -> CrmRecord | None:
+        """The opportunity as the poll read it in full after ``read_after``, within the last
+        seconds, or ``None`` (see :mod:`cosell.clients.fresh_rows`): no call."""
+        fresh = self.client.fresh.take(opportunity_id, read_after)
+        if fresh is None or not _whole(fresh.row, self._nested):
+            return None
+        return self._record(fresh.row, fresh.asked, fresh.served)
+
+    @property
+    def read_select(self) -> str:
+        """The columns, parent fields and subqueries of :meth:`read` (a poll reads with them)."""
+        return self._select
+
+    def offer(self, row: Mapping[str, Any], asked: datetime, served: datetime | None) -> None:
+        """A row a poll read with :attr:`read_select`, for :meth:`read_fresh` to take."""
+        self.client.fresh.offer(str(row["Id"]), FreshRow(row, asked, served))
 
     def read_many(self, opportunity_ids: Sequence[str]) -> dict[str, CrmRecord]:
         """Opportunities with their related rows, :data:`READ_BATCH` a query (an ``IN`` list
@@ -431,10 +449,7 @@ class CrmSide:
         not whole (a related list longer than one page): then it is read as usual."""
         body = result.body if result is not None else None
         rows = body.get("records") if isinstance(body, Mapping) else None
-        if not isinstance(rows, list) or len(rows) != 1:
-            return None
-        nested = [rows[0].get(name) for name in self._nested]
-        if any(isinstance(n, Mapping) and n.get("done") is False for n in nested):
+        if not isinstance(rows, list) or len(rows) != 1 or not _whole(rows[0], self._nested):
             return None
         return self._record(rows[0], asked, self.client.served_at())
 
@@ -516,6 +531,12 @@ class CrmSide:
         soql = f"SELECT Id FROM Account WHERE {where} ORDER BY CreatedDate LIMIT 1"  # noqa: S608
         found = next(iter(self.client.query(soql)), None)
         return str(found["Id"]) if found is not None else None
+
+
+def _whole(row: Mapping[str, Any], lists: Sequence[str]) -> bool:
+    """Every related list of the row is all there (none is longer than one page)."""
+    nested = [row.get(name) for name in lists]
+    return not any(isinstance(n, Mapping) and n.get("done") is False for n in nested)
 
 
 def _children(nested: Any) -> list[Row]:
