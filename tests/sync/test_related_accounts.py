@@ -16,6 +16,7 @@ from cosell.sync.sides.salesforce.accounts import (
     Customer,
     ReadMatch,
     customer_of,
+    may_match,
     name_token,
     normalise,
     same_customer,
@@ -61,6 +62,26 @@ def test_names_are_compared_normalised(theirs: str, ours: str, same: bool) -> No
 def test_a_name_without_letters_or_digits_never_matches(name: str) -> None:
     assert not same_customer(Customer(name, None, None), {"Name": name})
     assert name_token(name) is None
+
+
+@pytest.mark.parametrize(
+    ("customer", "row", "candidate"),
+    [
+        (Customer("Müller GmbH", None, None), {"Name": "MULLER Holdings"}, True),
+        (Customer("Muller", None, None), {"Name": "Müller GmbH"}, True),
+        (Customer("ＴＡＩＬＳＰＩＮ", None, None), {"Name": "Tailspin Toys"}, True),
+        (Customer("Tailspin Toys", None, None), {"Name": "Fabrikam"}, False),
+        (Customer("%", None, None), {"Name": "%"}, False),
+        (Customer(None, None, None, "123456789"), {"Name": "X", "DunsNumber": "12-345-6789"}, True),
+        (Customer("Fabrikam", None, None, "123456789"), {"Name": "X", "DunsNumber": "9"}, False),
+        (Customer("Fabrikam", None, None), {"Name": None, "DunsNumber": None}, False),
+        (Customer(None, None, None), {"Name": "", "DunsNumber": ""}, False),
+    ],
+)
+def test_a_row_is_a_candidate_when_its_name_holds_the_customers_word_or_its_duns_is_theirs(
+    customer: Customer, row: dict[str, Any], candidate: bool
+) -> None:
+    assert may_match(customer, row) is candidate
 
 
 def test_a_name_token_carries_no_wildcard() -> None:

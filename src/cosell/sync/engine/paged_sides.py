@@ -24,7 +24,7 @@ from cosell.sync.core.records import CrmWrite
 from cosell.sync.sides.crm import CrmSide
 from cosell.sync.sides.crm_record import CrmRecord, Made, Written
 from cosell.sync.sides.partner_center import PartnerCenterSide, PcRecord
-from cosell.sync.sides.salesforce.accounts import AccountMatcher, Customer, Match, may_match
+from cosell.sync.sides.salesforce.accounts import AccountMatcher, Customer, Held, Match, Sought
 from cosell.sync.sides.salesforce.planned import run_together
 from cosell.sync.sides.salesforce.schema import CrmSchema
 from cosell.sync.sides.salesforce.side import READ_BATCH
@@ -143,7 +143,7 @@ class PagedCrm:
         self._looked_up: dict[str, str | None] = {}
         self._read: dict[str, CrmRecord] = {}
         self._matches: dict[Customer, Match] = {}
-        self._made: list[dict[str, Any]] = []
+        self._made: list[Held] = []
 
     def prime_page(self, customers: Mapping[str, Customer]) -> None:
         """Look up the opportunities of a page's unlinked referrals (by referral id) and match
@@ -234,7 +234,7 @@ class PagedCrm:
         made = self.side.create(write, referral_id, extra, account_id)
         if account_id is None and write.account:
             with self._lock:
-                self._made.append(dict(write.account))
+                self._made.append(Held.of(write.account))
         return made
 
     def mirror_note(self, record_id: str, body: str | None) -> bool:
@@ -246,7 +246,8 @@ class PagedCrm:
     def match_account(self, customer: Customer) -> Match:
         with self._lock:
             primed = self._matches.pop(customer, None)
-            made = any(may_match(customer, account) for account in self._made)
+            sought = Sought.of(customer)
+            made = any(sought.may_match(account) for account in self._made)
         if primed is not None and not made:
             return primed
         return self.side.match_account(customer)

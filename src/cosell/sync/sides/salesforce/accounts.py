@@ -254,8 +254,10 @@ class AccountMatcher:
             for chunk, limit, rows in zip(chunks, limits, answers, strict=True):
                 if len(rows) >= limit:
                     continue
+                held = [Held.of(row) for row in rows]
                 for customer in chunk:
-                    mine = [row for row in rows if may_match(customer, row)]
+                    sought = Sought.of(customer)
+                    mine = [row for row, h in zip(rows, held, strict=True) if sought.may_match(h)]
                     if len(mine) < SEARCH_LIMIT:
                         found[customer] = mine
             return found
@@ -318,13 +320,45 @@ def _where_chunks(conditions: Mapping[Customer, list[str]]) -> Iterator[list[Cus
 def may_match(customer: Customer, row: Mapping[str, Any]) -> bool:
     """Whether the row could be one of the customer's candidates: its name holds the
     customer's word (ignoring case, and accents, more loosely than ``LIKE`` may), or its DUNS
-    number is the customer's."""
-    token = name_token(customer.name)
-    name = str(row.get("Name") or "")
-    if token and (_loose(token) in _loose(name) or token.casefold() in name.casefold()):
-        return True
-    theirs = row.get(DUNS_FIELD)
-    return bool(customer.duns) and (theirs == customer.duns or duns_digits(theirs) == customer.duns)
+    number is the customer's. To compare one customer with many rows, or many customers with
+    the same rows, work each side out once: :class:`Sought` and :class:`Held`."""
+    return Sought.of(customer).may_match(Held.of(row))
+
+
+@dataclass(frozen=True)
+class Sought:
+    """What :func:`may_match` compares of a customer, worked out once: its name's word in both
+    forms (loose: accents dropped, case folded; folded: case only), and its DUNS number."""
+
+    word: tuple[str, str] | None
+    duns: str | None
+
+    @classmethod
+    def of(cls, customer: Customer) -> Sought:
+        token = name_token(customer.name)
+        word = (_loose(token), token.casefold()) if token else None
+        return cls(word, customer.duns or None)
+
+    def may_match(self, row: Held) -> bool:
+        if self.word is not None and (self.word[0] in row.loose or self.word[1] in row.folded):
+            return True
+        return self.duns is not None and self.duns in (row.duns, row.duns_digits)
+
+
+@dataclass(frozen=True)
+class Held:
+    """What :func:`may_match` compares of an account row, worked out once."""
+
+    loose: str
+    folded: str
+    duns: object
+    duns_digits: str
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> Held:
+        name = str(row.get("Name") or "")
+        theirs = row.get(DUNS_FIELD)
+        return cls(_loose(name), name.casefold(), theirs, duns_digits(theirs))
 
 
 def _loose(text: str) -> str:
