@@ -136,6 +136,32 @@ def test_record_create_intent_is_idempotent(store: Store) -> None:
     assert first.state == "pending_create"
 
 
+def test_an_intent_is_one_insert_holding_the_base_the_record_will_be_created_with(
+    store: Store,
+) -> None:
+    tenant = store.ensure_tenant("acme")
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement.lstrip().split()[0].upper())
+
+    sa.event.listen(sa.Engine, "before_cursor_execute", seen)
+    try:
+        link = store.record_create_intent(tenant, "crm", "R1", "referral:R1", {"name": "x"})
+    finally:
+        sa.event.remove(sa.Engine, "before_cursor_execute", seen)
+    assert [s for s in statements if s in {"INSERT", "UPDATE", "DELETE"}] == ["INSERT"]
+    assert (link.base, link.state, link.referral_id) == ({"name": "x"}, "pending_create", "R1")
+    assert link.intent is not None
+    assert link.intent.key == "referral:R1"
+
+    again = store.record_create_intent(tenant, "crm", "R1", "referral:R1-again", {"name": "y"})
+    assert again.intent is not None
+    assert again.intent.key == "referral:R1"
+    assert again.base == {"name": "y"}
+    assert store.link_by_referral(tenant, "R1") == again
+
+
 def test_completed_create_clears_the_intent_and_links(store: Store) -> None:
     tenant = store.ensure_tenant("acme")
     store.record_create_intent(tenant, "crm", "R9", "key-9")

@@ -104,25 +104,40 @@ def _changed_values(update: LinkUpdate, current: Link | None) -> dict[str, Any]:
 
 
 def record_intent(
-    conn: Connection, tenant: TenantId, side: Side, local_id: str, key: str, now: datetime
+    conn: Connection,
+    tenant: TenantId,
+    side: Side,
+    local_id: str,
+    key: str,
+    now: datetime,
+    base: dict[str, Any] | None = None,
 ) -> Link:
-    """Note that a record is about to be created on ``side`` for the existing ``local_id``.
+    """Note that a record is about to be created on ``side`` for the existing ``local_id``,
+    with ``base`` (when given) as the link's base.
 
     Idempotent: an intent already recorded (or a create already completed) is kept as is, so a
-    retry after a crash sees the original idempotency key and looks the record up first.
+    retry after a crash sees the original idempotency key and looks the record up first (its
+    base is still replaced when one is given). A new link is one insert.
     """
     local_column = "opportunity_id" if side == "partner_center" else "referral_id"
     remote_column = "referral_id" if side == "partner_center" else "opportunity_id"
     current = by_column(conn, tenant, local_column, local_id)
+    based = {} if base is None else {"base": base}
     if current is not None and (current.intent is not None or getattr(current, remote_column)):
-        return current
-    intent = {"intent_side": side, "intent_key": key, "intent_started_at": now}
-    if side == "partner_center":
-        update = LinkUpdate(opportunity_id=local_id, state="pending_create")
-    else:
-        update = LinkUpdate(referral_id=local_id, state="pending_create")
-    link = apply(conn, tenant, update, now)
-    return _update(conn, link.id, intent)
+        return current if base is None else _update(conn, current.id, based | {"updated_at": now})
+    values = {
+        local_column: local_id,
+        "state": "pending_create",
+        "intent_side": side,
+        "intent_key": key,
+        "intent_started_at": now,
+        "updated_at": now,
+        **based,
+    }
+    if current is not None:
+        return _update(conn, current.id, values)
+    values |= {"tenant_id": tenant, "created_at": now, "base": base or {}}
+    return _link(conn.execute(_INSERT, values).mappings().one())
 
 
 def _link(row: Any) -> Link:

@@ -212,10 +212,18 @@ class Store:
             found = conn.execute(stmt).scalar_one_or_none()
         return int(found or 0)
 
-    def record_create_intent(self, tenant: TenantId, side: Side, local_id: str, key: str) -> Link:
-        """Record, before the remote call, that ``side`` gets a record for ``local_id``."""
+    def record_create_intent(
+        self,
+        tenant: TenantId,
+        side: Side,
+        local_id: str,
+        key: str,
+        base: dict[str, Any] | None = None,
+    ) -> Link:
+        """Record, before the remote call, that ``side`` gets a record for ``local_id`` (and,
+        when given, the base it will be created with)."""
         with self._tx() as conn:
-            return links.record_intent(conn, tenant, side, local_id, key, self._now())
+            return links.record_intent(conn, tenant, side, local_id, key, self._now(), base)
 
     def commit_sync(
         self,

@@ -305,9 +305,8 @@ class Reconcile:
             return False
         rows = {n: v for n, v in decided.to_crm.items() if _is_row(n, v, self.mapping)}
         recorded = flight.creating(decided.new_base, rows)
-        with ctx.store.together():  # the intent and the base it will be created with
-            intent = ctx.store.record_create_intent(ctx.tenant, "crm", pc.id, f"referral:{pc.id}")
-            ctx.store.commit_sync(ctx.tenant, LinkUpdate(link_id=intent.id, base=recorded), [])
+        # The intent and the base it will be created with, in one write.
+        ctx.store.record_create_intent(ctx.tenant, "crm", pc.id, f"referral:{pc.id}", recorded)
         write = related.with_note(ctx, to_crm_create(decided.to_crm, self.mapping), decided)
         write.solution_names.update(solutions.titles(pc.raw))
         if choice.account_id:
