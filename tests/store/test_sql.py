@@ -9,6 +9,8 @@ from sqlalchemy import event
 
 from cosell.clock import ManualClock
 from cosell.store import AuditEntry, LinkUpdate, Store
+from cosell.store.records import LedgerUpdate
+from cosell.store.sql import BlockRolledBack
 
 
 class InjectedFailure(Exception):
@@ -318,7 +320,7 @@ def test_on_sqlite_a_read_waits_for_the_transaction_in_flight_in_this_process(
     assert seen == (["1"] if sqlite else [None])
 
 
-def test_a_block_that_raises_writes_nothing_and_a_call_that_raises_undoes_only_itself(
+def test_a_block_that_raises_writes_nothing_and_a_failed_call_inside_undoes_the_whole_block(
     store: Store,
 ) -> None:
     tenant = store.ensure_tenant("acme")
@@ -332,10 +334,39 @@ def test_a_block_that_raises_writes_nothing_and_a_call_that_raises_undoes_only_i
         stopped()
     assert store.get_cursor(tenant, "a") is None
 
-    with store.together():
-        store.set_cursor(tenant, "b", "1")
-        with pytest.raises(sa.exc.IntegrityError):  # no link 999: the conflict row is refused
-            store.open_conflict(tenant, 999, "deal_value", 1, 2, 3)
-        store.set_cursor(tenant, "c", "1")
-    assert (store.get_cursor(tenant, "b"), store.get_cursor(tenant, "c")) == ("1", "1")
+    def went_on() -> None:
+        with store.together():
+            store.set_cursor(tenant, "b", "1")
+            with pytest.raises(sa.exc.IntegrityError):  # no link 999: the conflict is refused
+                store.open_conflict(tenant, 999, "deal_value", 1, 2, 3)
+            store.set_cursor(tenant, "c", "1")  # refused: the block is undone whole
+
+    with pytest.raises(BlockRolledBack):
+        went_on()
+    assert (store.get_cursor(tenant, "b"), store.get_cursor(tenant, "c")) == (None, None)
     assert store.conflicts(tenant, "open") == []
+    store.set_cursor(tenant, "d", "1")  # the store goes on after the block
+    assert store.get_cursor(tenant, "d") == "1"
+
+
+def test_a_block_makes_no_savepoints_and_the_store_checks_out_no_connection_a_call(
+    store: Store,
+) -> None:
+    """A block's calls share its transaction (no savepoint each); on SQLite, calls run on the
+    store's kept connections instead of checking one out of the pool each time."""
+    tenant = store.ensure_tenant("acme")
+    statements: list[str] = []
+    checkouts: list[object] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    event.listen(store.engine.pool, "checkout", lambda *_args: checkouts.append(1))
+    with store.together():
+        store.set_cursor(tenant, "a", "1")
+        store.set_cursor(tenant, "b", "2")
+        store.record_state(tenant, LedgerUpdate("synced", "r-1"))
+    assert not [s for s in statements if "SAVEPOINT" in s.upper()]
+    for n in range(20):
+        store.set_cursor(tenant, f"c{n}", "1")
+        assert store.get_cursor(tenant, f"c{n}") == "1"
+    sqlite = store.engine.dialect.name == "sqlite"
+    assert len(checkouts) <= (2 if sqlite else 41)
+    assert len(checkouts) >= (0 if sqlite else 41)
