@@ -370,3 +370,55 @@ def test_a_block_makes_no_savepoints_and_the_store_checks_out_no_connection_a_ca
     sqlite = store.engine.dialect.name == "sqlite"
     assert len(checkouts) <= (2 if sqlite else 41)
     assert len(checkouts) >= (0 if sqlite else 41)
+
+
+def test_a_cursor_write_is_one_statement_new_or_not_and_a_ledger_lookup_one_read(
+    store: Store,
+) -> None:
+    tenant = store.ensure_tenant("acme")
+    store.record_state(tenant, LedgerUpdate("synced", "R1", "006A"))
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+
+    store.set_cursor(tenant, "a", "1")
+    store.set_cursor(tenant, "a", "2")
+    store.record_state(tenant, LedgerUpdate("conflict", "R1", "006A", reason="two accounts"))
+    store.record_state(tenant, LedgerUpdate("synced", "R2"))
+
+    words = [s.split()[0].upper() for s in statements if not s.upper().startswith("BEGIN")]
+    assert words == ["INSERT", "INSERT", "SELECT", "UPDATE", "SELECT", "INSERT"]
+    assert store.get_cursor(tenant, "a") == "2"
+    row = store.ledger_for(tenant, "006A")
+    assert row is not None
+    assert (row.referral_id, row.state, row.reason) == ("R1", "conflict", "two accounts")
+
+
+def test_an_update_naming_its_link_is_one_statement_that_settles_the_intent(
+    store: Store,
+) -> None:
+    """The engine names the link it commits: no read before the update. Both ids known ends
+    the create intent (``pending_create`` becomes ``linked``), as the read-first path does."""
+    tenant = store.ensure_tenant("acme")
+    pending = store.record_create_intent(tenant, "crm", "R1", "referral:R1", {"a": 1})
+    links_sql: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if " links" in statement.lower():
+            links_sql.append(statement.split()[0].upper())
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    still = store.commit_sync(tenant, LinkUpdate(link_id=pending.id, base={"a": 3}), [])
+    made = LinkUpdate(link_id=pending.id, referral_id="R1", opportunity_id="006A", base={"a": 2})
+    linked = store.commit_sync(tenant, made, [])
+    based = store.commit_sync(tenant, LinkUpdate(link_id=pending.id, pc_etag="e2"), [])
+
+    assert links_sql == ["UPDATE", "UPDATE", "UPDATE"]
+    assert (still.state, still.intent, still.base) == ("pending_create", pending.intent, {"a": 3})
+    assert (linked.state, linked.intent, linked.opportunity_id) == ("linked", None, "006A")
+    assert (based.base, based.pc_etag, based.state) == ({"a": 2}, "e2", "linked")
+    assert store.link_by_referral(tenant, "R1") == based
+
+    other = store.ensure_tenant("globex")
+    moved = store.commit_sync(other, LinkUpdate(link_id=pending.id, referral_id="R1"), [])
+    assert moved.id != pending.id  # not another tenant's link: a link of its own
+    assert store.link_by_referral(tenant, "R1") == based

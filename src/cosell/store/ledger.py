@@ -112,25 +112,24 @@ def counts(conn: Connection, tenant: TenantId) -> dict[str, int]:
 def _matching(
     conn: Connection, tenant: TenantId, referral_id: str | None, opportunity_id: str | None
 ) -> Sequence[Any]:
-    """Rows naming either id, the referral's first."""
-    rows: list[Any] = []
-    for column, value in (("referral_id", referral_id), ("opportunity_id", opportunity_id)):
-        if value is None:
-            continue
-        params = {"tenant": tenant, "value": value}
-        row = conn.execute(_BY_COLUMN[column], params).mappings().one_or_none()
-        if row is not None and all(r["id"] != row["id"] for r in rows):
-            rows.append(row)
-    return rows
+    """Rows naming either id, the referral's first (one read)."""
+    if referral_id is None and opportunity_id is None:
+        return []
+    params = {"tenant": tenant, "referral": referral_id, "opportunity": opportunity_id}
+    return list(conn.execute(_EITHER, params).mappings())
 
 
 _INSERT = sa.insert(ledger)
-_BY_COLUMN = {
-    column: sa.select(ledger).where(
-        ledger.c.tenant_id == sa.bindparam("tenant"), ledger.c[column] == sa.bindparam("value")
+_REFERRAL: sa.BindParameter[str] = sa.bindparam("referral")
+_OPPORTUNITY: sa.BindParameter[str] = sa.bindparam("opportunity")
+_EITHER = (
+    sa.select(ledger)
+    .where(
+        ledger.c.tenant_id == sa.bindparam("tenant"),
+        sa.or_(ledger.c.referral_id == _REFERRAL, ledger.c.opportunity_id == _OPPORTUNITY),
     )
-    for column in ("referral_id", "opportunity_id")
-}
+    .order_by(sa.case((ledger.c.referral_id == _REFERRAL, 0), else_=1), ledger.c.id)
+)
 """Run for every record (see :mod:`cosell.store.prepared`)."""
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
+from sqlalchemy.dialects import postgresql as postgresql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from cosell import handback
 from cosell.clock import Clock, SystemClock
@@ -59,17 +61,22 @@ _CURSOR_WHERE = sa.and_(
     cursors.c.tenant_id == sa.bindparam("tenant"), cursors.c.name == sa.bindparam("cursor")
 )
 _CURSOR = sa.select(cursors.c.value).where(_CURSOR_WHERE)
-_SET_CURSOR = (
-    sa.update(cursors)
-    .where(_CURSOR_WHERE)
-    .values(value=sa.bindparam("text"), updated_at=sa.bindparam("now"))
-)
-_NEW_CURSOR = sa.insert(cursors).values(
-    tenant_id=sa.bindparam("tenant"),
-    name=sa.bindparam("cursor"),
-    value=sa.bindparam("text"),
-    updated_at=sa.bindparam("now"),
-)
+_PUT_CURSOR = {
+    name: dialect.insert(cursors)
+    .values(
+        tenant_id=sa.bindparam("tenant"),
+        name=sa.bindparam("cursor"),
+        value=sa.bindparam("text"),
+        updated_at=sa.bindparam("now"),
+    )
+    .on_conflict_do_update(
+        index_elements=[cursors.c.tenant_id, cursors.c.name],
+        set_={"value": sa.bindparam("text"), "updated_at": sa.bindparam("now")},
+    )
+    for name, dialect in (("sqlite", sqlite_dialect), ("postgresql", postgresql_dialect))
+}
+"""A cursor written is one statement on either database (an insert that updates the row
+already there)."""
 _DEAD_LETTER = sa.select(dead_letters).where(jobs.ONE_DEAD_LETTER)
 """A reconcile reads and writes these for every record (see :mod:`cosell.store.prepared`)."""
 
@@ -334,8 +341,7 @@ class Store:
         self, conn: Connection, tenant: TenantId, name: str, value: str, now: datetime
     ) -> None:
         params = {"tenant": tenant, "cursor": name, "text": value, "now": now}
-        if conn.execute(_SET_CURSOR, params).rowcount == 0:
-            conn.execute(_NEW_CURSOR, params)
+        conn.execute(_PUT_CURSOR[conn.dialect.name], params)
 
     # --- audit -----------------------------------------------------------------------------------
 
