@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -57,7 +58,10 @@ def find(conn: Connection, tenant: TenantId, update: LinkUpdate) -> Link | None:
 
 
 def apply(conn: Connection, tenant: TenantId, update: LinkUpdate, now: datetime) -> Link:
-    """Insert or update the link; returns it as stored."""
+    """Insert or update the link; returns it as stored. An update naming its link by id is one
+    statement (see :func:`_update_by_id`)."""
+    if update.link_id is not None and (done := _update_by_id(conn, tenant, update, now)):
+        return done
     current = find(conn, tenant, update)
     values = _changed_values(update, current)
     if current is None:
@@ -78,20 +82,59 @@ def _update(conn: Connection, link_id: int, values: dict[str, Any]) -> Link:
     return _link(updated.mappings().one())
 
 
-def _changed_values(update: LinkUpdate, current: Link | None) -> dict[str, Any]:
-    columns = (
-        "referral_id",
-        "opportunity_id",
-        "engagement_id",
-        "base",
-        "pc_etag",
-        "pc_changed_at",
-        "crm_modstamp",
-        "crm_rows",
-        "crm_read_at",
-        "crm_fingerprint",
+_COLUMNS = (
+    "referral_id",
+    "opportunity_id",
+    "engagement_id",
+    "base",
+    "pc_etag",
+    "pc_changed_at",
+    "crm_modstamp",
+    "crm_rows",
+    "crm_read_at",
+    "crm_fingerprint",
+)
+_INTENT = ("intent_side", "intent_key", "intent_started_at")
+
+
+def _update_by_id(
+    conn: Connection, tenant: TenantId, update: LinkUpdate, now: datetime
+) -> Link | None:
+    """The update of link ``update.link_id`` in one statement, or None when the tenant has no
+    such link. What :func:`_changed_values` decides from the row read first (a link holding
+    both ids has no create intent left, and ``pending_create`` becomes ``linked``), the
+    statement decides from the row it updates."""
+    assert update.link_id is not None
+    values = {c: v for c in _COLUMNS if (v := getattr(update, c)) is not None}
+    if update.state is not None:
+        values["state"] = update.state
+    stmt = _by_id_statement(prepared.columns_of(values))
+    params = {**values, "id_": update.link_id, "tenant": tenant, "now": now}
+    row = conn.execute(stmt, params).mappings().one_or_none()
+    return None if row is None else _link(row)
+
+
+@cache
+def _by_id_statement(columns: tuple[str, ...]) -> Any:
+    def now_or_kept(column: str) -> Any:
+        return sa.bindparam(column) if column in columns else links.c[column]
+
+    both = sa.and_(
+        sa.func.coalesce(now_or_kept("referral_id"), "") != "",
+        sa.func.coalesce(now_or_kept("opportunity_id"), "") != "",
     )
-    values = {c: getattr(update, c) for c in columns if getattr(update, c) is not None}
+    values: dict[str, Any] = {c: sa.bindparam(c) for c in columns}
+    values |= {c: sa.case((both, sa.null()), else_=links.c[c]) for c in _INTENT}
+    if "state" not in columns:
+        made = sa.and_(both, links.c.state == "pending_create")
+        values["state"] = sa.case((made, "linked"), else_=links.c.state)
+    values["updated_at"] = sa.bindparam("now")
+    where = sa.and_(links.c.id == sa.bindparam("id_"), links.c.tenant_id == sa.bindparam("tenant"))
+    return sa.update(links).where(where).values(values).returning(links)
+
+
+def _changed_values(update: LinkUpdate, current: Link | None) -> dict[str, Any]:
+    values = {c: v for c in _COLUMNS if (v := getattr(update, c)) is not None}
     if update.state is not None:
         values["state"] = update.state
     referral = values.get("referral_id", current.referral_id if current else None)
