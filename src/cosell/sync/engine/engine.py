@@ -396,7 +396,7 @@ class Engine:
         matched: ReadMatch | None = None
         if crm is None and pc is not None and opp_id is None:
             crm, matched = self._opportunity_for(pc)
-        found = link or self._other_link(pc, crm)
+        found = link or self._other_link(pc, crm, f"{kind}:{record_id}")
         late = link is None and found is not None
         snapshot = Snapshot(found, pc, crm, link_found_late=late, account_match=matched)
         return self._translated(snapshot)
@@ -441,10 +441,16 @@ class Engine:
             return self.store.link_by_referral(self.tenant, record_id)
         return self.store.link_by_opportunity(self.tenant, record_id)
 
-    def _other_link(self, pc: PcRecord | None, crm: CrmRecord | None) -> Link | None:
-        if pc is not None and (found := self.store.link_by_referral(self.tenant, pc.id)):
-            return found
-        return self.store.link_by_opportunity(self.tenant, crm.id) if crm else None
+    def _other_link(self, pc: PcRecord | None, crm: CrmRecord | None, looked: str) -> Link | None:
+        """The link of a record the read found, by the side it was not looked up by
+        (``looked``: the key whose link was just read, and is not there)."""
+        if pc is not None and f"referral:{pc.id}" != looked:
+            found = self.store.link_by_referral(self.tenant, pc.id)
+            if found is not None:
+                return found
+        if crm is None or f"opportunity:{crm.id}" == looked:
+            return None
+        return self.store.link_by_opportunity(self.tenant, crm.id)
 
     def _opportunity_for(self, pc: PcRecord) -> tuple[CrmRecord | None, ReadMatch | None]:
         """The opportunity of a referral we have no link for: one holding its id (a CRM create
