@@ -4,6 +4,7 @@ import jsonpatch
 import pytest
 from sync_samples import MAPPING, crm_record, opportunity, pc_record, referral, related
 
+from cosell.sync.core import paths
 from cosell.sync.core.records import CreateContext, CrmRelated, Value
 from cosell.sync.core.translate import (
     from_crm,
@@ -263,3 +264,13 @@ def test_an_empty_stage_makes_no_status_ops() -> None:
 def test_a_cleared_value_is_written_as_null() -> None:
     ops = to_partner_center_ops({"notes": None}, referral(), MAPPING)
     assert ops == [{"op": "replace", "path": "/details/notes", "value": None}]
+
+
+def test_a_copied_referral_equals_it_and_shares_nothing_that_can_change() -> None:
+    original = referral()
+    copy_ = paths.copied(original)
+    assert copy_ == original
+    copy_["customerProfile"]["team"].append({"email": "x@example.com"})
+    copy_["details"]["dealValue"] = 1
+    assert copy_ != original
+    assert original == referral()

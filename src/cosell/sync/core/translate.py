@@ -7,7 +7,6 @@ Read: :func:`from_partner_center`, :func:`from_crm`. Write: :func:`to_partner_ce
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -109,7 +108,7 @@ def to_partner_center_ops(
     """
     ops: list[dict[str, Any]] = []
     status_ops: list[dict[str, Any]] = []
-    working = copy.deepcopy(dict(current_referral))  # later ops see parents earlier ones add
+    working = paths.copied(dict(current_referral))  # later ops see parents earlier ones add
     for name, value in changes.items():
         spec = mapping.fields[name]
         if not spec.flows_to("partner_center"):

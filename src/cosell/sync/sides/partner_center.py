@@ -9,7 +9,6 @@ Only the paths Partner Center accepts in a PATCH are sent; others are reported a
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any, cast
 
 from cosell.clients.partner_center import JsonPatchOp, PartnerCenterClient
 from cosell.errors import NotFound
+from cosell.sync.core.paths import copied
 from cosell.sync.core.translate import MICROSOFT_ORG
 
 Wire = dict[str, Any]
@@ -88,7 +88,7 @@ class PcRecord:
 
 def pc_record(raw: Mapping[str, Any]) -> PcRecord:
     """Wrap a referral's JSON, normalising placeholders to "no value"."""
-    wire = copy.deepcopy(dict(raw))
+    wire = copied(dict(raw))
     context = wire.get("inviteContext")
     if isinstance(context, dict) and context.get("assistanceRequestCode") == UNKNOWN_HELP:
         context["assistanceRequestCode"] = None
