@@ -233,6 +233,11 @@ def to_crm_create(record: CanonicalRecord, mapping: SyncMapping) -> CrmWrite:
 _RELATED_INTENT = {CONTACTS: "contacts", "OpportunityTeam": "team"}
 
 
+def held_as_rows(spec: FieldSpec) -> bool:
+    """Whether the CRM holds the field as related rows (contacts, team), not on the record."""
+    return spec.crm in _RELATED_INTENT
+
+
 def _crm_write(
     values: Mapping[str, Value], mapping: SyncMapping, extra: Mapping[str, Any] | None = None
 ) -> CrmWrite:

@@ -22,7 +22,12 @@ from cosell.sync.core.mapping import SyncMapping
 from cosell.sync.core.plan import SYNC_OFF, Plan, PlanFacts, plan
 from cosell.sync.core.records import CreateContext, Value
 from cosell.sync.core.solutions import ROWS_KEY
-from cosell.sync.core.translate import to_crm_create, to_crm_fields, to_partner_center_create
+from cosell.sync.core.translate import (
+    held_as_rows,
+    to_crm_create,
+    to_crm_fields,
+    to_partner_center_create,
+)
 from cosell.sync.core.translate import to_partner_center_ops as pc_ops
 from cosell.sync.core.validation import Problem, check_cosell_ready
 from cosell.sync.engine import ledger_states, outcomes, rebase, related, resolutions
@@ -592,5 +597,7 @@ def _rebased(move: rebase.Move) -> str:
 
 def _is_row(name: str, value: Value, mapping: SyncMapping) -> bool:
     """A field a CRM create writes as related rows after the record (contacts, team)."""
+    if not held_as_rows(mapping.fields[name]):
+        return False  # the rest never are: no create of the whole mapping to learn it
     write = to_crm_create({name: value}, mapping)
     return write.contacts is not None or write.team is not None
