@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,13 +46,21 @@ def listed(
 ) -> list[FieldConflict]:
     """The tenant's conflicts in one state (all when ``state`` is None), of one link when
     ``link_id`` is given, oldest first."""
-    stmt = sa.select(conflicts).where(conflicts.c.tenant_id == tenant)
-    if state is not None:
-        stmt = stmt.where(conflicts.c.state == state)
-    if link_id is not None:
-        stmt = stmt.where(conflicts.c.link_id == link_id)
-    rows = conn.execute(stmt.order_by(conflicts.c.opened_at, conflicts.c.id)).mappings()
+    params = {"tenant": tenant, "state": state, "link": link_id}
+    rows = conn.execute(_listing(state is not None, link_id is not None), params).mappings()
     return [_conflict(row) for row in rows]
+
+
+@cache
+def _listing(by_state: bool, by_link: bool) -> Any:
+    """Built once each (see :mod:`cosell.store.prepared`): every reconcile of a linked pair
+    lists its resolved conflicts."""
+    stmt = sa.select(conflicts).where(conflicts.c.tenant_id == sa.bindparam("tenant"))
+    if by_state:
+        stmt = stmt.where(conflicts.c.state == sa.bindparam("state"))
+    if by_link:
+        stmt = stmt.where(conflicts.c.link_id == sa.bindparam("link"))
+    return stmt.order_by(conflicts.c.opened_at, conflicts.c.id)
 
 
 def resolve(
