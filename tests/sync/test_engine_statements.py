@@ -32,6 +32,7 @@ def test_an_incoming_referral_costs_a_bounded_number_of_store_statements(world: 
         statements[f"{statement.split()[0].upper()} {table}".strip()] += 1
 
     event.listen(world.store.engine, "before_cursor_execute", seen)
+    event.listen(world.store.engine, "begin", lambda _conn: statements.update(["BEGIN"]))
     world.sync(f"referral:{rid}")
 
     assert statements["SELECT links"] == 5  # was 8
@@ -41,6 +42,7 @@ def test_an_incoming_referral_costs_a_bounded_number_of_store_statements(world: 
     assert (statements["SELECT cursors"], statements["INSERT cursors"]) == (1, 1)
     assert statements["UPDATE cursors"] == 0  # was an update finding nothing, then the insert
     assert sum(statements.values()) - statements["BEGIN"] == 16  # was 27
+    assert statements["BEGIN"] == 9  # transactions; was 10
     link = world.store.link_by_referral(world.tenant, rid)
     assert link is not None
     assert (link.state, link.intent, bool(link.opportunity_id)) == ("linked", None, True)

@@ -56,8 +56,12 @@ def _sqlite_engine(url: str) -> Engine:
     def _on_begin(conn: Connection) -> None:
         # Writers queue on the busy timeout up front instead of failing a lock upgrade mid-way;
         # a transaction that only reads (Store.reading) reads its WAL snapshot without waiting.
+        # Sent on the driver's connection: through exec_driver_sql it cost as much as the
+        # statement the transaction is for (SQLAlchemy's execution machinery and events).
         reads_only = conn.get_execution_options().get(READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
+        driver = conn.connection.dbapi_connection
+        assert driver is not None  # a connection being begun is open
+        driver.cursor().execute("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
     return engine
 
