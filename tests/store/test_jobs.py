@@ -4,6 +4,8 @@ import threading
 from collections import Counter
 from datetime import timedelta
 
+from sqlalchemy import event
+
 from cosell.clock import ManualClock
 from cosell.store import Job, Store
 
@@ -265,3 +267,19 @@ def test_the_earliest_time_asked_while_a_key_runs_wins(store: Store, clock: Manu
     store.enqueue(tenant, "opportunity:O1", clock.now() + timedelta(seconds=9))
     assert store.complete(job)
     assert [j.key for j in _claim_all(store)] == ["opportunity:O1"]
+
+
+def test_a_finished_key_no_signal_came_for_is_gone_in_one_statement(store: Store) -> None:
+    """Every synced record completes its job: the queue row goes with the lease check in the
+    delete itself (then the key's dead letter, if any), no read first."""
+    tenant = store.ensure_tenant("acme")
+    store.enqueue(tenant, "referral:R1")
+    [job] = _claim_all(store)
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    assert store.complete(job)
+    assert [" ".join(s.split()[:3]).upper() for s in statements] == [
+        "DELETE FROM QUEUE",
+        "DELETE FROM DEAD_LETTERS",
+    ]
+    assert store.stats(tenant).queue_depth == 0

@@ -171,7 +171,12 @@ def _held(job: Job) -> Any:
 _DIRTY = sa.select(queue.c.dirty).where(
     queue.c.id == sa.bindparam("id"), queue.c.lease_owner == sa.bindparam("owner")
 )
-_DELETE = sa.delete(queue).where(queue.c.id == sa.bindparam("id"))
+_DELETE_CLEAN = sa.delete(queue).where(
+    queue.c.id == sa.bindparam("id"),
+    queue.c.lease_owner == sa.bindparam("owner"),
+    queue.c.dirty == sa.false(),
+)
+"""A finished key's row, when the lease is still ours and no signal came while it ran."""
 ONE_DEAD_LETTER = sa.and_(
     dead_letters.c.tenant_id == sa.bindparam("tenant"), dead_letters.c.key == sa.bindparam("key")
 )
@@ -211,13 +216,12 @@ def _requeue_now(conn: Connection, job: Job, now: datetime) -> None:
 
 def complete(conn: Connection, job: Job, now: datetime) -> bool:
     """Done: delete the row (or requeue it now if it went dirty) and clear any dead letter."""
-    dirty = _is_dirty(conn, job)
-    if dirty is None:
-        return False
-    if dirty:
+    held = {"id": job.id, "owner": job.lease_owner}
+    if conn.execute(_DELETE_CLEAN, held).rowcount == 0:  # the usual case is one statement
+        dirty = _is_dirty(conn, job)
+        if dirty is None:
+            return False
         _requeue_now(conn, job, now)
-    else:
-        conn.execute(_DELETE, {"id": job.id})
     clear_dead_letter(conn, job.tenant_id, job.key)
     return True
 
