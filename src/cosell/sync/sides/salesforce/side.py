@@ -370,8 +370,13 @@ class CrmSide:
         return not self.client.coalesces and len(work.nodes) < COMPOSITE_LIMIT
 
     def _add_read(self, work: Work, where: str) -> None:
-        soql = f"SELECT {self._select} FROM Opportunity WHERE {where}"  # noqa: S608
-        work.add(READ_BACK, "GET", f"query?q={quote(soql, safe='')}")
+        work.add(READ_BACK, "GET", f"query?q={self._quoted_read}{quote(where, safe='')}")
+
+    @cached_property
+    def _quoted_read(self) -> str:
+        """The read's SOQL up to its ``WHERE``, percent-encoded once, not again for each
+        write's read-back (the select names every field and subquery; a character at a time)."""
+        return quote(f"SELECT {self._select} FROM Opportunity WHERE ", safe="")  # noqa: S608
 
     def _send(self, work: Work, opportunity_id: str) -> dict[str, NodeResult]:
         """An update's writes: one all-or-none ``composite``, or, when many workers' writes are
