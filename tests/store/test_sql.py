@@ -422,3 +422,13 @@ def test_an_update_naming_its_link_is_one_statement_that_settles_the_intent(
     moved = store.commit_sync(other, LinkUpdate(link_id=pending.id, referral_id="R1"), [])
     assert moved.id != pending.id  # not another tenant's link: a link of its own
     assert store.link_by_referral(tenant, "R1") == based
+
+
+def test_a_read_inside_a_read_has_a_connection_of_its_own(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    store.set_cursor(tenant, "a", "1")
+    with store.reading() as outer:
+        assert store.get_cursor(tenant, "a") == "1"
+        found = outer.execute(sa.text("SELECT value FROM cursors WHERE name = 'a'")).scalar()
+    assert found == "1"
+    assert store.get_cursor(tenant, "a") == "1"

@@ -202,8 +202,17 @@ class Store:
             with self._reader.connect() as conn, conn.begin():
                 yield conn
             return
-        with self._turns.turn(), self._on_kept("read") as conn:
-            yield conn
+        with self._turns.turn():
+            if getattr(self._open, "reading", False):  # a read inside a read: a pool's own
+                with self._reader.connect() as conn, conn.begin():
+                    yield conn
+                return
+            self._open.reading = True
+            try:
+                with self._on_kept("read") as conn:
+                    yield conn
+            finally:
+                self._open.reading = False
 
     def _still_whole(self) -> None:
         if getattr(self._open, "failed", False):
