@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from engine_world import World
-from test_engine import flagged_opportunity
+from test_engine import HELP, flagged_opportunity
 from test_engine_calls import COMPOSITE, PC_GET, PC_PATCH, QUERY, calls, linked_incoming
 
 from cosell.operations.service_status import ServiceStatus
@@ -21,7 +21,8 @@ from cosell.signals.feed import ChangeFeed, FeedWiring
 from cosell.signals.poller import opportunity_poller
 from cosell.signals.synced import opportunity_synced, referral_event_synced
 from cosell.store.records import Job, LinkUpdate, SignalScope
-from cosell.sync.sides.crm_record import CrmRecord
+from cosell.sync.engine.record_status import NotReady
+from cosell.sync.sides.crm_record import CrmRecord, refused_cursor
 from cosell.sync.sides.salesforce.side import CrmSide as SalesforceSide
 from cosell.web.metrics import ServiceMetrics
 from cosell.web.receiver import WebhookReceiver
@@ -309,3 +310,30 @@ def test_a_row_the_poll_read_before_cosell_last_committed_the_pair_is_not_used(
     _, sf = calls(world)
     assert sf.get(QUERY) == 1  # read again, not planned on the poll's row
     assert world.referral(rid)["details"]["dealValue"] == 120000
+
+
+def test_an_opportunity_refused_before_it_had_a_link_is_not_polled_again_until_it_changes(
+    world: World,
+) -> None:
+    """Partner Center cannot take it yet (no solution): the refusal keeps the version it read,
+    so the polls inside the overlap window leave it (before: each reconciled, refused and
+    dead-lettered it again). A seller's edit is enqueued; the referral, once made, takes the
+    kept version away."""
+    queue = RecordingQueue()
+    poll = full_poll(world, queue)
+    poll.look()  # the first look: where the next one starts
+    opp_id = world.opportunity(Sync_with_Partner_Center__c=True, How_can_Microsoft_help__c=HELP)
+    world.emulator_clock.advance(1)
+    world.clock.advance(1)
+    assert poll.look() == 1
+    with pytest.raises(NotReady):
+        world.sync(f"opportunity:{opp_id}")
+    world.clock.advance(1)
+    assert poll.look() == 0  # the refused version, seen again in the overlap
+    world.edit(opp_id, Products__c="SOL-100")  # the seller's fix
+    world.emulator_clock.advance(1)
+    world.clock.advance(1)
+    assert poll.look() == 1  # a new version: enqueued
+    world.sync(f"opportunity:{opp_id}")
+    assert [r["externalReferenceId"] for r in world.referrals()] == [opp_id]
+    assert world.store.get_cursor(world.tenant, refused_cursor(opp_id)) is None

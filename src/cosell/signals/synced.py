@@ -16,6 +16,10 @@ read both sides in full only to plan nothing. These checks cost no remote call.
   values (:mod:`cosell.sync.sides.salesforce.versions`); the digest the link was committed with
   is that very version, whatever the stamp (cosell's own write read back, or an edit of no
   read value). Any edit of a value the engine reads changes it, in the same second or not.
+- **Opportunity** (poll) with no link: a reconcile that refused it (Partner Center could not
+  take it yet) kept the digest of the values it read (see
+  :func:`cosell.sync.sides.crm_record.refused_cursor`); a row carrying that digest is the
+  refused version again.
 - **Opportunity** (poll), by stamp where the values differ or no digest is known:
   ``SystemModstamp`` has one-second precision, so an edit made in the same second as our read
   carries the same stamp. An equal stamp is exact only when the read
@@ -33,6 +37,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from cosell.signals.feed import Change, Synced, Verdict
+from cosell.sync.sides.crm_record import refused_cursor
 
 if TYPE_CHECKING:  # the store loads only where it runs
     from cosell.signals.related_rows import RelatedObject, RelatedRow
@@ -45,6 +50,8 @@ class LinkLookup(Protocol):
     def link_by_referral(self, tenant: TenantId, referral_id: str) -> Link | None: ...
 
     def link_by_opportunity(self, tenant: TenantId, opportunity_id: str) -> Link | None: ...
+
+    def get_cursor(self, tenant: TenantId, name: str) -> str | None: ...
 
 
 def referral_synced(links: LinkLookup, tenant: TenantId) -> Synced:
@@ -89,6 +96,10 @@ def opportunity_synced(
         link = links.link_by_opportunity(tenant, change.id)
         if link is not None and link.crm_fingerprint and change.version == link.crm_fingerprint:
             return "synced"
+        if link is None and change.version:
+            # Refused before it had a link: the version the refusal read.
+            refused = links.get_cursor(tenant, refused_cursor(change.id))
+            return "synced" if refused == change.version else "new"
         if link is None or not link.crm_modstamp or _parsed(link.crm_modstamp) != change.stamp:
             return "new"
         if change.stamp <= (link.crm_read_at or link.updated_at) - settle:

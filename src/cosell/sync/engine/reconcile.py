@@ -34,7 +34,7 @@ from cosell.sync.engine import ledger_states, outcomes, rebase, related, resolut
 from cosell.sync.engine.account_review import AccountReview
 from cosell.sync.engine.loop_guard import LoopGuard
 from cosell.sync.engine.record_status import NotReady, RecordStatus
-from cosell.sync.sides.crm_record import CrmRecord
+from cosell.sync.sides.crm_record import CrmRecord, refused_cursor
 from cosell.sync.sides.partner_center import PcRecord, split_patchable
 from cosell.sync.sides.salesforce.accounts import new_account_fields
 
@@ -289,6 +289,8 @@ class Reconcile:
                 decided.to_partner_center, CreateContext(crm.id), self.mapping
             )
             created = found or ctx.pc.create(body)
+        if ctx.store.get_cursor(ctx.tenant, refused_cursor(crm.id)) is not None:
+            ctx.store.delete_cursor(ctx.tenant, refused_cursor(crm.id))  # refused no more
         verb = "found (created earlier)" if found else "created"
         entry = self.status.entry("to_partner_center", message=f"referral {created.id} {verb}")
         related.remember_rows(ctx, self.snap, decided, decided.new_base)

@@ -22,6 +22,7 @@ from cosell.sync.core.records import CrmWrite
 from cosell.sync.core.translate import CONTACTS, contacts_left_out
 from cosell.sync.engine import outcomes, related, resolutions
 from cosell.sync.engine.ledger_states import Recorder, waiting
+from cosell.sync.sides.crm_record import CrmRecord, refused_cursor
 from cosell.sync.sides.partner_center import PcRecord
 
 if TYPE_CHECKING:
@@ -207,9 +208,10 @@ class RecordStatus:
         refusal = self.refusal(reason, request_id)
         fields = self.fields(crm.opportunity, [], refusal)
         if not fields:
+            self._keep_refused(crm)
             return
         try:
-            self.ctx.crm.update(crm, CrmWrite(), fields)
+            self._keep_refused(self.ctx.crm.update(crm, CrmWrite(), fields).read)
         except RejectedError as exc:
             # The CRM refuses even the status write: the audit is then the only place that
             # tells why (``cosell audit ID``), with both refusals.
@@ -218,6 +220,14 @@ class RecordStatus:
             raise
         if self.shows_refusal(fields):
             self._audit(refusal, crm.id)
+
+    def _keep_refused(self, crm: CrmRecord | None) -> None:
+        """An opportunity refused before it had a link: the version it has now (after the
+        status write, as read back with it), so the poll knows it again (see
+        :func:`~cosell.sync.sides.crm_record.refused_cursor`). A linked pair's link holds it."""
+        if self.snap.linked or crm is None or not crm.fingerprint:
+            return
+        self.ctx.store.set_cursor(self.ctx.tenant, refused_cursor(crm.id), crm.fingerprint)
 
     def _audit(self, refusal: AuditEntry, opportunity_id: str) -> None:
         stored = replace(refusal, referral_id=self.referral_id(), opportunity_id=opportunity_id)

@@ -115,3 +115,17 @@ class Written:
 
     def __bool__(self) -> bool:
         return self.sent
+
+
+REFUSED_PREFIX = "refused:"
+
+
+def refused_cursor(opportunity_id: str) -> str:
+    """The store cursor holding the version (:attr:`CrmRecord.fingerprint`) of an opportunity a
+    reconcile refused before it had a link (Partner Center could not take it yet: a customer
+    country missing, say). With no link to hold that version, the poll could not tell it from
+    a new edit, and reconciled, refused and dead-lettered it again on every look inside its
+    overlap window (seven times in three seconds in the sandbox). Any edit of a value the
+    engine reads changes the digest, so the seller's fix is seen at once; an edit of the
+    account comes by the related-row poll. The row goes when the referral is created."""
+    return f"{REFUSED_PREFIX}{opportunity_id}"
