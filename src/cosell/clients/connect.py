@@ -47,6 +47,7 @@ from cosell.clients.token_store import (
     MemoryTokenStore,
     TokenCipher,
 )
+from cosell.clients.turns import CONNECTIONS, BoundedTransport
 from cosell.clock import Clock, FollowingClock
 from cosell.errors import ConfigError
 from cosell.settings import Settings
@@ -56,9 +57,9 @@ HttpFactory = Callable[[str, httpx.Auth | None], httpx.Client]
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
-KEEPALIVE = httpx.Limits(keepalive_expiry=4.0)
-"""Idle connections are dropped before common servers' 5 s keep-alive timeout, so a request is
-never sent on a connection the server is closing at that moment."""
+KEEPALIVE = 4.0
+"""Seconds an idle connection is kept: less than common servers' 5 s keep-alive timeout, so a
+request is never sent on a connection the server is closing at that moment."""
 
 
 def followed_clock(settings: Settings, clock: Clock, http: HttpFactory) -> Clock:
@@ -80,9 +81,14 @@ def followed_clock(settings: Settings, clock: Clock, http: HttpFactory) -> Clock
 
 
 def default_http(base_url: str, auth: httpx.Auth | None) -> httpx.Client:
-    """A plain client for one host (no redirects: credentials never follow one elsewhere)."""
+    """A plain client for one host (no redirects: credentials never follow one elsewhere), at
+    most ``CONNECTIONS`` requests in flight, the others waiting outside its connection pool."""
     return httpx.Client(
-        base_url=base_url, auth=auth, timeout=TIMEOUT, follow_redirects=False, limits=KEEPALIVE
+        base_url=base_url,
+        auth=auth,
+        timeout=TIMEOUT,
+        follow_redirects=False,
+        transport=BoundedTransport(CONNECTIONS, keepalive_expiry=KEEPALIVE),
     )
 
 
