@@ -358,8 +358,13 @@ def test_non_json_success_body_is_an_api_error() -> None:
         client.get_referral("ref-1")
 
 
-def test_create_is_resent_when_the_connection_never_opened() -> None:
-    recorder = Recorder([httpx.ConnectError("refused"), httpx.Response(201, json=referral_doc(9))])
+@pytest.mark.parametrize(
+    "unsent",
+    [httpx.ConnectError("refused"), httpx.PoolTimeout("no connection free within 30.0 s")],
+    ids=["connection refused", "no connection free in time"],
+)
+def test_create_is_resent_when_it_never_left(unsent: httpx.RequestError) -> None:
+    recorder = Recorder([unsent, httpx.Response(201, json=referral_doc(9))])
     client, _ = make_client(recorder)
     assert client.create_referral({"name": "x"}).id == "ref-0009"
     assert len(recorder.requests) == 2

@@ -41,6 +41,8 @@ PATCH_OPS = frozenset({"add", "replace"})
 CHANGED_ORDER = "updatedDateTime asc"
 LIST_PAGE = 100
 """Referrals a listing page holds at most."""
+_UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Failures before a request left: sending it again cannot make a second referral."""
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R", bound=WireModel)
 V = TypeVar("V", bound=ReferralView)
@@ -370,7 +372,7 @@ class PartnerCenterClient:
             )
         except httpx.RequestError as exc:
             error = error_for_exception(exc)
-            unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+            unsent = isinstance(exc, _UNSENT)
             if not (call.idempotent or unsent):
                 error.__cause__ = exc
                 raise _GiveUp(error) from exc
