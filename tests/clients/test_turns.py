@@ -98,8 +98,11 @@ def test_a_turn_comes_back_when_the_response_is_closed_not_when_its_headers_arri
         with httpx.Client(base_url=host.url, transport=transport) as client:
             with client.stream("GET", "/streamed") as response:
                 assert transport.turns.in_flight == 1
-                with pytest.raises(httpx.PoolTimeout, match=r"no connection free within 0\.05 s"):
+                with pytest.raises(
+                    httpx.PoolTimeout, match=r"no connection free within 0\.05 s"
+                ) as e:
                     client.get("/second", timeout=httpx.Timeout(5.0, pool=0.05))
+                assert str(e.value.request.url) == f"{host.url}/second"
                 assert response.read() == b"/streamed"
             assert transport.turns.in_flight == 0
             assert client.get("/third").text == "/third"

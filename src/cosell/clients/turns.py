@@ -58,8 +58,9 @@ class Turns:
         self.in_flight = 0
         """Requests holding a turn: sent, or their response not yet closed."""
 
-    def take(self, timeout: float | None) -> None:
-        """A turn, or ``httpx.PoolTimeout`` after ``timeout`` seconds (``None``: no limit)."""
+    def take(self, timeout: float | None, request: httpx.Request | None = None) -> None:
+        """A turn, or ``httpx.PoolTimeout`` (naming ``request``) after ``timeout`` seconds
+        (``None``: no limit)."""
         taken = self._free.acquire(blocking=False)
         if not taken:
             with self._count:
@@ -70,7 +71,7 @@ class Turns:
                 with self._count:
                     self.waiting -= 1
         if not taken:
-            raise httpx.PoolTimeout(f"no connection free within {timeout} s")
+            raise httpx.PoolTimeout(f"no connection free within {timeout} s", request=request)
         with self._count:
             self.in_flight += 1
 
@@ -92,7 +93,7 @@ class BoundedTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout", {})
-        self.turns.take(timeouts.get("pool"))
+        self.turns.take(timeouts.get("pool"), request)
         try:
             response = self._inner.handle_request(request)
         except BaseException:
