@@ -11,10 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from tests.support.wait import wait_until
 
 from cosell.clients.connect import default_http
 from cosell.clients.turns import CONNECTIONS, BoundedTransport, Turns
+from support.wait import wait_until
 
 
 class Host:
