@@ -19,8 +19,9 @@ from collections.abc import Iterator
 import httpx
 
 CONNECTIONS = 32
-"""Requests in flight to one host at most: with Partner Center's latency (tenths of a second) 32
-connections carry over a hundred writes a second, more than its throttling lets through."""
+"""Requests in flight to one host at most: at Partner Center's latency (tenths of a second) 32
+connections carry about a hundred writes a second (its referral throttling limits are not
+published)."""
 
 
 class _GiveBack(httpx.SyncByteStream):
@@ -96,10 +97,10 @@ class BoundedTransport(httpx.BaseTransport):
         self.turns.take(timeouts.get("pool"), request)
         try:
             response = self._inner.handle_request(request)
+            assert isinstance(response.stream, httpx.SyncByteStream)  # HTTPTransport's own
         except BaseException:
             self.turns.give_back()
             raise
-        assert isinstance(response.stream, httpx.SyncByteStream)
         response.stream = _GiveBack(response.stream, self.turns)
         return response
 
