@@ -171,3 +171,38 @@ def test_a_step_waits_for_the_workers_whose_earlier_step_was_just_answered() -> 
     assert (first.batches, second.batches) == (1, 1)
     assert [sorted(batch) for batch in sent] == [list(range(8))]
     assert room.waiting == 0
+
+
+def test_a_batch_that_fills_a_request_goes_without_waiting_for_the_others() -> None:
+    """``fills``: three items fill a request, so three of five callers are answered while the
+    other two have not come (no linger waited out)."""
+    sent, send = recording(lambda item: item)
+    coalescer: Coalescer[int, int] = Coalescer(
+        send, callers=5, linger=PATIENT, fills=lambda items: sum(items) >= 6
+    )
+
+    assert together(coalescer, [1, 2, 3]) == [1, 2, 3]
+    assert [sorted(batch) for batch in sent] == [[1, 2, 3]]
+
+
+def test_a_full_batch_going_does_not_send_the_next_steps_batch_early() -> None:
+    """Two workers wait at the next step while the third fills this step's batch: its caller is
+    then in flight, not waiting, so the next step waits for it and goes once, with all three
+    (counting it as waiting sent the next step twice: two items, then one)."""
+    room = Room(3)
+    first: Coalescer[int, int] = Coalescer(
+        lambda items: list(items), callers=3, linger=PATIENT, most=1, room=room
+    )
+    sent, send = recording(lambda item: item)
+    second: Coalescer[int, int] = Coalescer(send, callers=3, linger=PATIENT, room=room)
+
+    with ThreadPoolExecutor(3) as pool:
+        early = [pool.submit(second.submit, n) for n in (1, 2)]
+        wait_until(lambda: room.waiting == 2)
+        last = pool.submit(lambda: second.submit(first.submit(3)))
+        answers = [a.result(timeout=PATIENT) for a in [*early, last]]
+
+    assert answers == [1, 2, 3]
+    assert [sorted(batch) for batch in sent] == [[1, 2, 3]]
+    assert room.calls == 0  # never "everyone waiting": each batch went because it was full
+    assert room.waiting == 0

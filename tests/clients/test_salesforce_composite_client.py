@@ -17,11 +17,18 @@ from starlette.testclient import TestClient
 from cosell.clients.retry import RetryPolicy
 from cosell.clients.salesforce import SalesforceClient
 from cosell.clients.salesforce_auth import TOKEN_PATH, PasswordGrant, SalesforceAuth
-from cosell.clients.salesforce_composite import Graph, GraphNode, graph_results, root_error
+from cosell.clients.salesforce_composite import (
+    Graph,
+    GraphNode,
+    fill_a_request,
+    graph_results,
+    root_error,
+)
 from cosell.clients.salesforce_errors import RecordRejected
 from cosell.clock import ManualClock, OffsetClock
 from cosell.emulators.salesforce import SalesforceEmulatorConfig, create_app
 from cosell.errors import RejectedError, ServerError
+from support.wait import wait_until
 
 BASE = "http://127.0.0.1:8602"
 OPPORTUNITY = {"StageName": "Prospecting", "CloseDate": "2026-12-31"}
@@ -314,6 +321,55 @@ def test_a_coalescing_client_sends_concurrent_graphs_in_one_call_each_its_own() 
     assert names == {"Contoso", "Northwind"}
     opportunity = org.client.get("Opportunity", contoso.node("opp").id or "", ["AccountId"])
     assert opportunity["AccountId"] == contoso.node("acct").id
+
+
+def contacts_graph(graph_id: str, name: str, contacts: int) -> Graph:
+    """An account and ``contacts`` contacts of it: ``contacts + 1`` nodes."""
+    people = [
+        GraphNode(
+            f"c{n}", "POST", "sobjects/Contact", {"AccountId": "@{a.id}", "LastName": f"P{n}"}
+        )
+        for n in range(contacts)
+    ]
+    return Graph(graph_id, [GraphNode("a", "POST", "sobjects/Account", {"Name": name}), *people])
+
+
+@pytest.mark.parametrize(
+    ("graphs", "nodes_each"),
+    [(75, 4), (50, 10)],
+    ids=["75 graphs fill a call", "500 nodes fill a call"],
+)
+def test_a_coalescing_client_sends_graphs_once_they_fill_a_call(
+    graphs: int, nodes_each: int
+) -> None:
+    """One worker of ``graphs + 1`` never comes: the others' creates fill a call, so it goes
+    without them (Salesforce works on it while the rest are planned) instead of after the
+    linger."""
+    org = Org()
+    client = org.client.coalescing(graphs + 1, linger=30.0)
+    org.requests.clear()
+
+    with ThreadPoolExecutor(graphs) as pool:
+        answers = [
+            pool.submit(client.composite_graph, [contacts_graph("g", f"A{n}", nodes_each - 1)])
+            for n in range(graphs)
+        ]
+        wait_until(lambda: all(a.done() for a in answers), timeout=10.0, what="the creates")
+
+    assert org.sent("/composite/graph") == 1
+    assert all(a.result()[0].successful for a in answers)
+    assert org.count("Account") == graphs
+
+
+def test_graphs_fill_a_request_at_75_or_when_the_largest_would_not_fit() -> None:
+    small = contacts_graph("s", "S", 3)  # 4 nodes
+    large = contacts_graph("l", "L", 9)  # 10 nodes
+    assert not fill_a_request([[small]] * 74)
+    assert fill_a_request([[small]] * 75)
+    assert fill_a_request([[small] * 75])  # one caller's graphs count as well
+    assert not fill_a_request([[large]] * 49)  # 490 nodes: room for one more of 10
+    assert fill_a_request([[large]] * 50)
+    assert fill_a_request([[small]] * 40 + [[large]] * 34)  # 160 + 340 nodes
 
 
 def test_a_coalescing_client_sends_concurrent_guarded_writes_as_one_composite() -> None:

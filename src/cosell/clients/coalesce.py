@@ -4,10 +4,12 @@ A backfill runs several reconciles at once, each making the same kind of call at
 (a composite graph creating its opportunity, a read of it afterwards, a guarded update of it).
 A :class:`Coalescer` gathers such calls: the first caller waits a moment (``linger``) for
 the others, or until as many have come as may come at all (``callers``, the workers running),
-or until every worker waits in one of the coalescers sharing its :class:`Room` (nobody else
-can come), and then one request carries them all; each caller gets its own answer back, or
-the error of the request that carried it. Nothing here knows the calls: ``send`` turns a list
-of items into one answer (or exception) each, in order.
+or until what came fills a request (``fills``: the later callers' calls would need another
+one anyway, and the remote side can start on these while they come), or until every worker
+waits in one of the coalescers sharing its :class:`Room` (nobody else can come), and then one
+request carries them all; each caller gets its own answer back, or the error of the request
+that carried it. Nothing here knows the calls: ``send`` turns a list of items into one answer
+(or exception) each, in order.
 
 Written here because no library we use batches synchronous calls across threads (the
 well-known loaders are asyncio's); it is a condition variable and a list.
@@ -79,8 +81,9 @@ class _Slot(Generic[T, R]):
 
 class Coalescer(Generic[T, R]):
     """Gathers concurrent ``submit`` calls into batches of at most ``most`` items, each sent by
-    one ``send``; a batch goes when ``callers`` items have come, when every caller of its
-    ``room`` (shared with other coalescers) is waiting, or ``linger`` seconds after its first."""
+    one ``send``; a batch goes when ``callers`` items have come, when ``fills`` says its items
+    fill a request, when every caller of its ``room`` (shared with other coalescers) is
+    waiting, or ``linger`` seconds after its first."""
 
     def __init__(
         self,
@@ -90,11 +93,13 @@ class Coalescer(Generic[T, R]):
         linger: float = 0.05,
         most: int = 200,
         room: Room | None = None,
+        fills: Callable[[Sequence[T]], bool] | None = None,
     ) -> None:
         if callers < 1 or most < 1:
             raise ValueError("a coalescer needs at least one caller and one item a batch")
         self._send = send
         self._full = min(callers, most)
+        self._fills = fills
         self._linger = linger
         self._room = room or Room(callers)
         self._changed = self._room.changed
@@ -119,10 +124,13 @@ class Coalescer(Generic[T, R]):
             self._room.waiting += 1
             batch = self._open
             batch.append(slot)
-            everyone = self._room.all_here()
-            if everyone:
+            if self._is_full(batch):
+                # its callers are not waiting: they will come to their next step, where the
+                # others wait for them, so this alone does not make everyone here
+                self._changed.notify_all()
+                return self._take(batch)
+            if self._room.all_here():
                 self._room.calls += 1  # every open batch of the room goes now
-            if len(batch) >= self._full or everyone:
                 self._changed.notify_all()
                 return self._take(batch)
             if len(batch) > 1:
@@ -135,6 +143,11 @@ class Coalescer(Generic[T, R]):
                     return self._take(batch)
                 self._changed.wait(left)
             return None  # filled up meanwhile: its last caller sends it
+
+    def _is_full(self, batch: list[_Slot[T, R]]) -> bool:
+        if len(batch) >= self._full:
+            return True
+        return self._fills is not None and self._fills([slot.item for slot in batch])
 
     def _take(self, batch: list[_Slot[T, R]]) -> list[_Slot[T, R]]:
         """Close the open batch to send it (the caller holds the lock): its callers no longer

@@ -37,6 +37,7 @@ from cosell.clients.salesforce_composite import (
     TreeResult,
     composite_body,
     composite_results,
+    fill_a_request,
     graph_batches,
     graph_body,
     graph_results,
@@ -102,10 +103,16 @@ class SalesforceClient:
         result or error. ``room``: shared with the caller's other coalescers."""
         room = room or Room(callers)
         other = copy.copy(self)
-        # every graph gathered goes at once, 75 to a call (a cap of 200 made a batch of 225
-        # creates four calls: 75, 75, 50, then 25)
+        # graphs go as soon as they fill a call (75 graphs or 500 nodes), not once every
+        # worker has come: Salesforce creates the first call's records while the workers plan
+        # the rest (a cap of 200 graphs made a batch of 225 creates four calls: 75, 75, 50, 25)
         other._graphs = Coalescer(
-            self._graphs_now, callers=callers, linger=linger, most=callers, room=room
+            self._graphs_now,
+            callers=callers,
+            linger=linger,
+            most=callers,
+            room=room,
+            fills=fill_a_request,
         )
         other._nodes = Coalescer(
             self._gathered, callers=callers, linger=linger, most=callers, room=room

@@ -149,6 +149,19 @@ def graph_batches(graphs: Sequence[Graph]) -> Iterator[list[Graph]]:
         yield batch
 
 
+def fill_a_request(asked: Sequence[Sequence[Graph]]) -> bool:
+    """Whether callers' graphs fill one request: 75 graphs, or no more room beside them for a
+    graph as large as their largest. Gathered creates go then, a request at a time, so
+    Salesforce runs the first while the later ones are still being planned."""
+    graphs = nodes = largest = 0
+    for batch in asked:
+        for graph in batch:
+            graphs += 1
+            nodes += len(graph.nodes)
+            largest = max(largest, len(graph.nodes))
+    return graphs >= GRAPH_LIMIT or nodes + largest > GRAPH_NODE_LIMIT
+
+
 def graph_body(graphs: Sequence[Graph], url: Callable[[str], str]) -> dict[str, Any]:
     """The request body; `url` turns a node's path into its URL path."""
     return {

@@ -24,7 +24,12 @@ from cosell.sync.core.records import CrmWrite
 from cosell.sync.sides.crm import CrmSide
 from cosell.sync.sides.crm_record import CrmRecord, Made, Written
 from cosell.sync.sides.partner_center import PartnerCenterSide, PcRecord
-from cosell.sync.sides.salesforce.accounts import AccountMatcher, Customer, Held, Match, Sought
+from cosell.sync.sides.salesforce.accounts import (
+    AccountMatcher,
+    CreatedAccounts,
+    Customer,
+    Match,
+)
 from cosell.sync.sides.salesforce.planned import run_together
 from cosell.sync.sides.salesforce.schema import CrmSchema
 from cosell.sync.sides.salesforce.side import READ_BATCH
@@ -143,7 +148,8 @@ class PagedCrm:
         self._looked_up: dict[str, str | None] = {}
         self._read: dict[str, CrmRecord] = {}
         self._matches: dict[Customer, Match] = {}
-        self._made: list[Held] = []
+        self._made = CreatedAccounts()
+        """The accounts this batch created so far."""
 
     def prime_page(self, customers: Mapping[str, Customer]) -> None:
         """Look up the opportunities of a page's unlinked referrals (by referral id) and match
@@ -156,7 +162,7 @@ class PagedCrm:
         found, matches = self.primer(list(customers), list(customers.values()))
         with self._lock:
             self._looked_up = {i: found.get(i) for i in customers}
-            self._matches, self._made = matches, []
+            self._matches, self._made = matches, CreatedAccounts()
 
     def prime_accounts(self, customers: Sequence[Customer]) -> None:
         """Match the batch's customers at once (no call when the side cannot batch it)."""
@@ -164,7 +170,7 @@ class PagedCrm:
             return
         found = self.matcher(customers) if customers else {}
         with self._lock:
-            self._matches, self._made = dict(found), []
+            self._matches, self._made = dict(found), CreatedAccounts()
 
     def prime_reads(self, record_ids: Sequence[str]) -> None:
         """Read the batch's records at once (no call when the side cannot batch it)."""
@@ -234,7 +240,7 @@ class PagedCrm:
         made = self.side.create(write, referral_id, extra, account_id)
         if account_id is None and write.account:
             with self._lock:
-                self._made.append(Held.of(write.account))
+                self._made.add(write.account)
         return made
 
     def mirror_note(self, record_id: str, body: str | None) -> bool:
@@ -244,10 +250,13 @@ class PagedCrm:
         return self.side.active_users()
 
     def match_account(self, customer: Customer) -> Match:
+        """The batch's match of the customer, unless an account the batch created since
+        could be picked for it (matched again then: the same customer, twice in one batch,
+        gets one account). The batch's creates go while later records are planned, so an
+        account that merely shares a word with the customer asks no query."""
         with self._lock:
             primed = self._matches.pop(customer, None)
-            sought = Sought.of(customer)
-            made = any(sought.may_match(account) for account in self._made)
+            made = self._made.could_pick(customer)
         if primed is not None and not made:
             return primed
         return self.side.match_account(customer)

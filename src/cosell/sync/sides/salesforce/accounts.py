@@ -196,6 +196,30 @@ def same_customer(customer: Customer, account: Mapping[str, Any]) -> bool:
     return not (theirs and ours and theirs != ours)
 
 
+@dataclass
+class CreatedAccounts:
+    """Accounts created meanwhile (a backfill batch's), held by what a rule of
+    :meth:`AccountMatcher.match` could pick them on: their DUNS numbers and their names once
+    normalised. The name rules ask country and postal code as well; this asks less, so it errs
+    towards "could". An account no rule could pick does not change a match made without it."""
+
+    names: set[str] = field(default_factory=set)
+    duns: set[str] = field(default_factory=set)
+
+    def add(self, account: Mapping[str, Any]) -> None:
+        """An account created, as written (its ``Name``, and ``DunsNumber`` when written)."""
+        if name := normalise(account.get("Name")):
+            self.names.add(name)
+        if digits := duns_digits(account.get(DUNS_FIELD)):
+            self.duns.add(digits)
+
+    def could_pick(self, customer: Customer) -> bool:
+        if customer.duns and customer.duns in self.duns:
+            return True
+        ours = normalise(customer.name)
+        return bool(ours) and ours in self.names
+
+
 class AccountMatcher:
     """Finds the account for a customer with the rules above (reads only)."""
 
