@@ -58,6 +58,9 @@ class Snapshot:
     account_match: ReadMatch | None = None
     """The customer's account match, read with the lookup of a referral no opportunity holds
     (Salesforce); the create of this snapshot's round uses it while it still serves."""
+    made_here: bool = False
+    """The link was made by this reconcile's previous round (the pair had none before): no loop
+    streak and no conflict can be stored for it yet (the pair's locks are held throughout)."""
 
     @property
     def linked(self) -> bool:

@@ -350,7 +350,7 @@ class Engine:
                 break
             self.stats.count("creates")
             pending = step.carried
-            known = Unchanged(step.crm_unchanged, step.pc_unchanged)
+            known = Unchanged(step.crm_unchanged, step.pc_unchanged, step.made_link)
         if not recorded:
             self._keep_dead_letter(f"{kind}:{record_id}")
 
@@ -398,7 +398,10 @@ class Engine:
             crm, matched = self._opportunity_for(pc)
         found = link or self._other_link(pc, crm, f"{kind}:{record_id}")
         late = link is None and found is not None
-        snapshot = Snapshot(found, pc, crm, link_found_late=late, account_match=matched)
+        made = known is not None and found is not None and found.id == known.made
+        snapshot = Snapshot(
+            found, pc, crm, link_found_late=late, account_match=matched, made_here=made
+        )
         return self._translated(snapshot)
 
     def _read_crm(self, opportunity_id: str, link: Link | None) -> CrmRecord | None:
@@ -520,6 +523,9 @@ class Unchanged:
 
     crm: CrmRecord | None = None
     pc: PcRecord | None = None
+    made: int | None = None
+    """The link the round before made (the pair had none): it carries no loop streak and no
+    conflict yet, so the next round asks the store for neither."""
 
 
 class Seen:

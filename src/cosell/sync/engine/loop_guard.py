@@ -66,7 +66,9 @@ class LoopGuard:
         self.status = status
         link = snapshot.link
         self.link_id = link.id if link is not None and snapshot.linked else None
-        loaded = None if self.link_id is None else watch.load(ctx.store, ctx.tenant, self.link_id)
+        loaded = None
+        if self.link_id is not None and not snapshot.made_here:  # a new link has no streak
+            loaded = watch.load(ctx.store, ctx.tenant, self.link_id)
         self.streak = None if loaded is None else loops.Streak.from_json(loaded)
 
     def parks(self, decided: Plan) -> bool:

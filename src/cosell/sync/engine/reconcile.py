@@ -87,6 +87,8 @@ class Reconcile:
         self.base: dict[str, Value] | None = None
         """The stored base, with the writes an earlier run left in flight settled."""
         self.wrote_ahead = False
+        self.made_link: int | None = None
+        """The link this round's create made, when the pair had none."""
 
     @property
     def mapping(self) -> SyncMapping:
@@ -169,7 +171,7 @@ class Reconcile:
     def _resolutions(self, decided: Plan) -> list[resolutions.Resolved]:
         """Conflicts a person resolved since the last run: their values go into the plan."""
         link, ctx = self.snap.link, self.ctx
-        if link is None or not self.snap.linked:
+        if link is None or not self.snap.linked or self.snap.made_here:
             return []
         values = (self.snap.pc_values or {}, self.snap.crm_values or {})
         choices = resolutions.take_resolved(
@@ -571,6 +573,8 @@ class Reconcile:
             crm_fingerprint=self.snap.crm.fingerprint if self.snap.crm and modstamp else None,
         )
         link = self.ctx.store.commit_sync(self.ctx.tenant, update, entries)
+        if self.snap.link is None:
+            self.made_link = link.id
         outcomes.log_entries(entries, referral_id=pc.id, opportunity_id=opportunity_id)
         return link
 
