@@ -42,7 +42,6 @@ from cosell.store.schema import links as links_table
 from cosell.store.turns import WriterTurns
 
 DB_FILENAME = "cosell.db"
-ENQUEUE_BATCH = 500
 
 
 def sqlite_url(state_dir: Path) -> str:
@@ -391,12 +390,11 @@ class Store:
         priority: int = 0,
         scope: SignalScope = "both",
     ) -> None:
-        """``enqueue`` for many keys in one statement (sweeps and backfills)."""
+        """``enqueue`` for many keys in one transaction (sweeps and backfills): one upsert,
+        run with each key's parameters."""
         now = self._now()
         with self._tx() as conn:
-            for start in range(0, len(keys), ENQUEUE_BATCH):
-                batch = keys[start : start + ENQUEUE_BATCH]
-                jobs.enqueue(conn, tenant, batch, due_at or now, priority, now, scope)
+            jobs.enqueue(conn, tenant, keys, due_at or now, priority, now, scope)
 
     def claim(
         self,
