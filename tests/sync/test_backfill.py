@@ -29,7 +29,8 @@ from cosell.sync.engine.paged_sides import (
     salesforce_lookup,
     salesforce_primer,
 )
-from cosell.sync.sides.salesforce.accounts import AccountMatcher, Customer
+from cosell.sync.sides.salesforce.accounts import AccountMatcher, Customer, Match
+from cosell.sync.sides.salesforce.side import CrmSide as SalesforceSide
 
 REFERRALS = 5
 OPPORTUNITIES = 4
@@ -318,6 +319,47 @@ def test_two_referrals_of_one_new_customer_in_one_backfill_batch_make_one_accoun
     }
     assert accounts["First deal"] == accounts["Second deal"] == tailwind[0]["Id"]
     assert accounts["Third deal"] == known
+
+
+def test_one_new_customer_planned_after_its_account_went_in_an_early_call_gets_that_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's creates go a full graph call at a time while the rest are planned: the second
+    referral of a new customer, planned after the first's account was made (the customer lock
+    runs them one after the other), is matched again and finds it; look-alike names
+    ("Customer N", accounts of which are made meanwhile) keep the batch's match."""
+    world = build_world(tmp_path)
+    asked: list[str | None] = []
+    own_match = SalesforceSide.match_account
+
+    def match_account(side: SalesforceSide, customer: Customer) -> Match:
+        asked.append(customer.name)
+        return own_match(side, customer)
+
+    monkeypatch.setattr(SalesforceSide, "match_account", match_account)
+    customers = ["Tailwind Outfitters", *(f"Customer {n}" for n in range(80))]
+    customers.append("TAILWIND OUTFITTERS INC.")
+    for n, customer in enumerate(customers):
+        profile = {"name": customer, "address": {"country": "US"}}
+        world.share_referral(name=f"Deal {n}", customerProfile=profile)
+    reset_calls(world)
+
+    count = len(customers)
+    job = Backfill(
+        world.engine, workers=count, max_attempts=4, clock=world.clock, batch=count, linger=0.5
+    )
+    report = job.run()
+
+    assert report.passes.synced == count
+    assert len(asked) == 1  # the batch's match served every customer but the second Tailwind
+    assert "tailwind" in str(asked[0]).lower()
+    tailwind = world.query("SELECT Id FROM Account WHERE Name LIKE '%Tailwind%'")
+    assert len(tailwind) == 1
+    deals = {
+        r["Name"]: r["AccountId"] for r in world.query("SELECT Name, AccountId FROM Opportunity")
+    }
+    assert deals["Deal 0"] == deals[f"Deal {count - 1}"] == tailwind[0]["Id"]
+    assert len(world.query("SELECT Id FROM Account")) == count - 1
 
 
 def test_concurrent_creates_reads_and_writes_of_a_batch_go_together(tmp_path: Path) -> None:
