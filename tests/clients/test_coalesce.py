@@ -187,8 +187,9 @@ def test_a_batch_that_fills_a_request_goes_without_waiting_for_the_others() -> N
 
 def test_a_full_batch_going_does_not_send_the_next_steps_batch_early() -> None:
     """Two workers wait at the next step while the third fills this step's batch: its caller is
-    then in flight, not waiting, so the next step waits for it and goes once, with all three
-    (counting it as waiting sent the next step twice: two items, then one)."""
+    then in flight, not waiting, so the next step waits for it and goes once, with all three.
+    Counting it as waiting declared "everyone here" (``room.calls``), which let the next step's
+    lingering caller send two items early, then one."""
     room = Room(3)
     first: Coalescer[int, int] = Coalescer(
         lambda items: list(items), callers=3, linger=PATIENT, most=1, room=room
