@@ -232,6 +232,42 @@ def test_a_key_keeps_one_sides_scope_only_while_every_signal_names_that_side(
     }
 
 
+def test_a_key_keeps_the_change_its_signals_named_only_while_they_all_named_that_one(
+    store: Store,
+) -> None:
+    """A webhook's change goes with its key, so the run can tell cosell's own write without a
+    read; two different changes, or a signal naming none, leave none (the run reads)."""
+    tenant = store.ensure_tenant("acme")
+    first, later = "2026-12-05T10:00:00.1234567Z", "2026-12-05T10:00:01.7654321Z"
+    store.enqueue(tenant, "referral:R1", scope="partner_center", change_time=first)
+    store.enqueue(tenant, "referral:R1", scope="partner_center", change_time=first)  # again
+    store.enqueue(tenant, "referral:R2", scope="partner_center", change_time=first)
+    store.enqueue(tenant, "referral:R2", scope="partner_center", change_time=later)
+    store.enqueue(tenant, "referral:R3", scope="partner_center", change_time=first)
+    store.enqueue(tenant, "referral:R3", scope="partner_center")  # the sweep: no change named
+    store.enqueue(tenant, "referral:R4", scope="partner_center")
+    store.enqueue(tenant, "referral:R4", scope="partner_center", change_time=first)
+    changes = {j.key: j.change_time for j in _claim_all(store)}
+    assert changes == {
+        "referral:R1": first,
+        "referral:R2": None,
+        "referral:R3": None,
+        "referral:R4": None,
+    }
+
+
+def test_a_later_change_signalled_during_a_run_is_read_by_the_rerun(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    first, later = "2026-12-05T10:00:00.1234567Z", "2026-12-05T10:00:01.7654321Z"
+    store.enqueue(tenant, "referral:R1", scope="partner_center", change_time=first)
+    [job] = _claim_all(store)
+    assert job.change_time == first
+    store.enqueue(tenant, "referral:R1", scope="partner_center", change_time=later)
+    assert store.complete(job)
+    [rerun] = _claim_all(store)
+    assert (rerun.scope, rerun.change_time) == ("partner_center", None)
+
+
 def test_a_signal_of_the_other_side_during_a_run_widens_the_rerun(store: Store) -> None:
     tenant = store.ensure_tenant("acme")
     store.enqueue(tenant, "referral:R1", scope="partner_center")

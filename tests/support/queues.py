@@ -15,6 +15,7 @@ class RecordingQueue:
         self.calls: list[tuple[TenantId, str]] = []
         self.due: list[datetime | None] = []
         self.scopes: list[SignalScope] = []
+        self.change_times: list[str | None] = []
         self.writes = 0
         """``enqueue_many`` calls (one write each)."""
 
@@ -25,10 +26,12 @@ class RecordingQueue:
         due_at: datetime | None = None,
         *,
         scope: SignalScope = "both",
+        change_time: str | None = None,
     ) -> None:
         self.calls.append((tenant, key))
         self.due.append(due_at)
         self.scopes.append(scope)
+        self.change_times.append(change_time)
 
     def enqueue_many(
         self,

@@ -40,6 +40,7 @@ class Service:
         self.tenant = self.store.ensure_tenant("acme")
         self.handled: list[str] = []
         self.scopes: list[str] = []
+        self.change_times: list[str | None] = []
         self.queue = EmbeddedQueue(self.store, self.handle, workers=1)
         self.linked: set[str] = set()
         self.own_writes: set[tuple[str, str]] = set()
@@ -62,6 +63,7 @@ class Service:
     def handle(self, job: Job) -> None:
         self.handled.append(job.key)
         self.scopes.append(job.scope)
+        self.change_times.append(job.change_time)
 
     def hint(self) -> None:
         self.hints += 1
@@ -90,6 +92,8 @@ def test_referral_event_is_enqueued_and_answered_202(service: Service, event: st
     assert service.queue.run_until_idle(timeout=10).completed == 1
     assert service.handled == ["referral:r-9"]
     assert service.scopes == ["partner_center"]  # about the referral alone
+    # with the change it names (known for cosell's own when it runs, after the commit)
+    assert service.change_times == ["2026-03-01T12:00:00.1234567+00:00"]
 
 
 @pytest.mark.parametrize("event", ["referral-created", "referral-updated"])

@@ -78,6 +78,34 @@ def parse_datetime(value: object) -> datetime:
     return wired
 
 
+_TICKS = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,7}))?(Z|[+-]\d\d:\d\d)?$")
+
+
+def change_ticks(text: str) -> int | None:
+    """A Partner Center time as 100-nanosecond ticks since 1970 (its times have seven
+    fractional digits, one more than a ``datetime`` keeps), or ``None`` when it is not one."""
+    found = _TICKS.match(text.strip())
+    if found is None:
+        return None
+    whole, fraction, zone = found.groups()
+    offset = "+00:00" if zone in (None, "Z") else zone
+    try:
+        moment = datetime.fromisoformat(whole + offset)
+    except ValueError:
+        return None
+    seconds = int(moment.timestamp())
+    return seconds * 10_000_000 + int((fraction or "").ljust(7, "0"))
+
+
+def same_change(told: str | None, kept: str | None) -> bool:
+    """Whether a webhook's ``ResourceChangeUtcDate`` names the very ``updatedDateTime`` kept
+    for a referral version, to the tick (two writes of one referral do not share one)."""
+    if not told or not kept:
+        return False
+    ticks = change_ticks(told)
+    return ticks is not None and ticks == change_ticks(kept)
+
+
 def dump_decimal(value: Decimal, info: SerializationInfo) -> Any:
     if isinstance(value, WireDecimal):
         return value.wire

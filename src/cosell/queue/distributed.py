@@ -250,11 +250,15 @@ class DistributedQueue:
         due_at: datetime | None = None,
         *,
         scope: SignalScope = "both",
+        change_time: str | None = None,
     ) -> None:
         """Queue a reconcile of ``key`` unless one of the same ``scope`` is already waiting
         (its queueing lock). A waiting job's arguments cannot widen when the other side's signal
         comes, so each scope waits on its own: a key signalled by both sides may run twice, each
-        run looking at its side first (the pair's lock keeps them one after the other)."""
+        run looking at its side first (the pair's lock keeps them one after the other). For the
+        same reason a job carries no ``change_time``: a later change's signal would find the
+        job waiting with an earlier one, and be taken for it; the run reads the referral."""
+        del change_time
         self._enqueue(tenant, key, {} if due_at is None else {"schedule_at": due_at}, scope)
 
     def _enqueue(

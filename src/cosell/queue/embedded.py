@@ -130,9 +130,12 @@ class EmbeddedQueue:
         *,
         priority: int = 0,
         scope: SignalScope = "both",
+        change_time: str | None = None,
     ) -> None:
         """Mark ``key`` dirty and wake a worker."""
-        self._store.enqueue(tenant, key, due_at, priority=priority, scope=scope)
+        self._store.enqueue(
+            tenant, key, due_at, priority=priority, scope=scope, change_time=change_time
+        )
         with self._cond:
             self._generation += 1
             self._cond.notify()

@@ -13,7 +13,9 @@ KeyKind = Literal["referral", "opportunity"]
 
 class WorkQueue(Protocol):
     """Mark a key dirty; a worker reconciles it once, however often it was marked. ``scope``
-    names the side whose signal it is (see :data:`~cosell.store.records.SignalScope`)."""
+    names the side whose signal it is (see :data:`~cosell.store.records.SignalScope`);
+    ``change_time`` the change a Partner Center webhook named (see
+    :attr:`~cosell.store.records.Job.change_time`)."""
 
     def enqueue(
         self,
@@ -22,6 +24,7 @@ class WorkQueue(Protocol):
         due_at: datetime | None = None,
         *,
         scope: SignalScope = "both",
+        change_time: str | None = None,
     ) -> None: ...
 
     def enqueue_many(

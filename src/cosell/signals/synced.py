@@ -31,11 +31,11 @@ read both sides in full only to plan nothing. These checks cost no remote call.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
+from cosell.clients.referral import same_change
 from cosell.signals.feed import Change, Synced, Verdict
 from cosell.sync.sides.crm_record import refused_cursor
 
@@ -71,15 +71,8 @@ def referral_event_synced(links: LinkLookup, tenant: TenantId) -> Callable[[str,
     referral's link (``ResourceChangeUtcDate`` against ``updatedDateTime``, to the tick)."""
 
     def synced(referral_id: str, change_time: str) -> bool:
-        told = _ticks(change_time)
-        if told is None:
-            return False
         link = links.link_by_referral(tenant, referral_id)
-        return (
-            link is not None
-            and link.pc_changed_at is not None
-            and (_ticks(link.pc_changed_at) == told)
-        )
+        return link is not None and same_change(change_time, link.pc_changed_at)
 
     return synced
 
@@ -124,25 +117,6 @@ def related_synced(
         return stamp is not None and _parsed(stamp) == row.stamp
 
     return known
-
-
-_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,7}))?(Z|[+-]\d\d:\d\d)?$")
-
-
-def _ticks(text: str) -> int | None:
-    """A Partner Center time as 100-nanosecond ticks since 1970 (its times have seven
-    fractional digits, one more than a ``datetime`` keeps), or ``None`` when it is not one."""
-    found = _TIME.match(text.strip())
-    if found is None:
-        return None
-    whole, fraction, zone = found.groups()
-    offset = "+00:00" if zone in (None, "Z") else zone
-    try:
-        moment = datetime.fromisoformat(whole + offset)
-    except ValueError:
-        return None
-    seconds = int(moment.timestamp())
-    return seconds * 10_000_000 + int((fraction or "").ljust(7, "0"))
 
 
 def _parsed(stamp: str) -> datetime | None:

@@ -42,15 +42,18 @@ def enqueue(
     priority: int,
     now: datetime,
     scope: SignalScope = "both",
+    change_time: str | None = None,
 ) -> None:
     """Insert the keys, or merge with their rows: earlier due, higher priority, dirty if leased
-    (the run after it due at the earliest time asked while leased), and ``both`` sides to look
-    at unless every signal of the row named the same one."""
+    (the run after it due at the earliest time asked while leased), ``both`` sides to look at
+    unless every signal of the row named the same one, and a ``change_time`` only while every
+    signal of the row named that very change (two different changes, or a signal naming none,
+    leave none: the run then reads)."""
     if not keys:
         return
     rows = [
         {"tenant_id": tenant, "key": key, "due_at": due_at, "priority": priority}
-        | {"enqueued_at": now, "dirty": False, "scope": scope}
+        | {"enqueued_at": now, "dirty": False, "scope": scope, "change_time": change_time}
         for key in dict.fromkeys(keys)
     ]
     conn.execute(_enqueue(conn.dialect.name), rows)
@@ -76,6 +79,10 @@ def _enqueue(dialect: str) -> Any:
             ),
             "dirty": sa.case((leased, sa.true()), else_=queue.c.dirty),
             "scope": sa.case((new.scope == queue.c.scope, queue.c.scope), else_=BOTH),
+            # equal and not NULL, or NULL (a NULL on either side compares as unknown)
+            "change_time": sa.case(
+                (new.change_time == queue.c.change_time, queue.c.change_time), else_=sa.null()
+            ),
         },
     )
 
@@ -166,6 +173,7 @@ def _job(row: Any) -> Job:
         lease_until=row["lease_until"],
         enqueued_at=row["enqueued_at"],
         scope=row["scope"],
+        change_time=row["change_time"],
     )
 
 

@@ -205,6 +205,9 @@ class Job:
     lease_until: datetime
     enqueued_at: datetime
     scope: SignalScope = "both"
+    change_time: str | None = None
+    """The change a Partner Center webhook named (its ``ResourceChangeUtcDate``), when every
+    signal the key had since it was last claimed named that one; ``None`` otherwise."""
 
 
 @dataclass(frozen=True)

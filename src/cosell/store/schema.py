@@ -104,6 +104,7 @@ queue = sa.Table(
     sa.Column("dirty", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("enqueued_at", UTCDateTime, nullable=False),
     sa.Column("scope", sa.String(20), nullable=False, server_default="both"),
+    sa.Column("change_time", sa.String(40)),
     sa.UniqueConstraint("tenant_id", "key"),
     sa.Index(None, "due_at"),
 )

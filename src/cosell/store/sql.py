@@ -377,9 +377,12 @@ class Store:
         *,
         priority: int = 0,
         scope: SignalScope = "both",
+        change_time: str | None = None,
     ) -> None:
         """Mark ``key`` dirty. Deduplicated: one row per key, the earlier due time wins."""
-        self.enqueue_many(tenant, [key], due_at, priority=priority, scope=scope)
+        self.enqueue_many(
+            tenant, [key], due_at, priority=priority, scope=scope, change_time=change_time
+        )
 
     def enqueue_many(
         self,
@@ -389,12 +392,13 @@ class Store:
         *,
         priority: int = 0,
         scope: SignalScope = "both",
+        change_time: str | None = None,
     ) -> None:
         """``enqueue`` for many keys in one transaction (sweeps and backfills): one upsert,
         run with each key's parameters."""
         now = self._now()
         with self._tx() as conn:
-            jobs.enqueue(conn, tenant, keys, due_at or now, priority, now, scope)
+            jobs.enqueue(conn, tenant, keys, due_at or now, priority, now, scope, change_time)
 
     def claim(
         self,

@@ -46,7 +46,7 @@ from cosell.webhooks.signature import MAX_BODY_BYTES
 
 if TYPE_CHECKING:  # the store and queue load only where they run
     from cosell.queue.protocol import WorkQueue
-    from cosell.store.records import SignalScope, TenantId
+    from cosell.store.records import TenantId
 
 log = structlog.get_logger(__name__)
 
@@ -207,19 +207,24 @@ class WebhookReceiver:
         if event in REFERRAL_EVENTS and self._is_own_write(callback):
             log.info("webhook.own_write", webhook_event=event, referral_id=referral_id)
             return Delivery(200, "own write")
-        return self._enqueue(event, referral_id)
+        return self._enqueue(event, referral_id, callback.resource_change_utc_date)
 
     def _is_own_write(self, callback: Callback) -> bool:
         if self._own_write is None or callback.referral_id is None:
             return False
         return self._own_write(callback.referral_id, callback.resource_change_utc_date)
 
-    def _enqueue(self, event: str, referral_id: str) -> Delivery:
+    def _enqueue(self, event: str, referral_id: str, change_time: str) -> Delivery:
         key = f"referral:{referral_id}"
-        # A referral event is about the referral alone; a related referral's (Microsoft's side
-        # of the engagement) may move what the pair reads beyond it: both sides.
-        scope: SignalScope = "partner_center" if event in REFERRAL_EVENTS else "both"
-        self._queue.enqueue(self._tenant, key, scope=scope)
+        if event in REFERRAL_EVENTS:
+            # About the referral alone. The change it names goes with it: an event that came
+            # before the commit of cosell's own write (so not known for it above) is known for
+            # it when the key runs, after that commit, without a read.
+            self._queue.enqueue(self._tenant, key, scope="partner_center", change_time=change_time)
+        else:
+            # A related referral's (Microsoft's side of the engagement) may move what the
+            # pair reads beyond the referral: both sides.
+            self._queue.enqueue(self._tenant, key, scope="both")
         self._metrics.enqueued.labels("webhook").inc()
         log.info("webhook.enqueued", webhook_event=event, key=key)
         return Delivery(202, "accepted", key)

@@ -18,6 +18,7 @@ from typing import Literal, Protocol
 
 from cosell.clients.hubspot import HubSpotClient
 from cosell.clients.partner_center import PartnerCenterClient
+from cosell.clients.referral import same_change
 from cosell.clients.salesforce import SalesforceClient
 from cosell.clock import Clock
 from cosell.errors import ConfigError, CosellError, StaleWrite
@@ -206,9 +207,14 @@ class Engine:
     def reconcile(self, job: Job) -> None:
         """The work queue's handler. A key one side's signal queued (and nothing else) looks at
         that side first, on its first run (a retry looks at both)."""
-        self.reconcile_key(job.key, job.scope if job.attempts <= 1 else "both")
+        if job.attempts > 1:
+            self.reconcile_key(job.key, "both")
+        else:
+            self.reconcile_key(job.key, job.scope, job.change_time)
 
-    def reconcile_key(self, key: str, scope: SignalScope = "both") -> None:
+    def reconcile_key(
+        self, key: str, scope: SignalScope = "both", change_time: str | None = None
+    ) -> None:
         """Bring the pair behind ``key`` into agreement (re-reading after a 412, bounded).
 
         With a ``scope`` of one side, a settled pair (linked, last synced, nothing in flight,
@@ -217,7 +223,10 @@ class Engine:
         write coming back (Partner Center's webhook for cosell's PATCH, the poll's sight of an
         opportunity cosell wrote, its re-check once the second has settled), and the other side
         has signals of its own (webhooks and the sweep; the polls). Otherwise that read serves
-        the reconcile."""
+        the reconcile. A Partner Center signal naming the change the pair last committed
+        (``change_time``, its webhook's ``ResourceChangeUtcDate``) is that write coming back
+        without a read at all: the webhook came before the commit, so the receiver could not
+        tell; with the pair's locks held, the commit is done and it can be."""
         self.apply_mapping()
         kind, record_id = parse_key(key)
         link = self._link(kind, record_id)
@@ -229,7 +238,11 @@ class Engine:
             self.pairs.hold(*_pair_keys(kind, record_id, link)) as held,
             self.pc.correlated() as correlation_id,
         ):
-            looked = None if scope == "both" else self._signalled_side(kind, record_id, scope)
+            looked = (
+                None
+                if scope == "both"
+                else self._signalled_side(kind, record_id, scope, change_time)
+            )
             if isinstance(looked, Seen):
                 self.stats.count("signals_seen")
                 return
@@ -245,7 +258,7 @@ class Engine:
                         raise
 
     def _signalled_side(
-        self, kind: KeyKind, record_id: str, scope: SignalScope
+        self, kind: KeyKind, record_id: str, scope: SignalScope, change_time: str | None = None
     ) -> Unchanged | Seen | None:
         """The signalled side read, or :data:`SEEN` when it has nothing new for the settled
         pair: the referral's eTag is the one committed; the opportunity holds the base's values
@@ -256,6 +269,8 @@ class Engine:
         assert link.referral_id is not None
         assert link.opportunity_id is not None
         if scope == "partner_center":
+            if same_change(change_time, link.pc_changed_at):
+                return SEEN
             pc = self.pc.read(link.referral_id)
             if pc is not None and link.pc_etag is not None and pc.etag == link.pc_etag:
                 return SEEN
