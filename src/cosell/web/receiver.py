@@ -37,6 +37,7 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from cosell.clients.referral import change_ticks
 from cosell.clock import Clock
 from cosell.errors import WebhookRejected
 from cosell.operations.service_status import ServiceStatus
@@ -217,10 +218,12 @@ class WebhookReceiver:
     def _enqueue(self, event: str, referral_id: str, change_time: str) -> Delivery:
         key = f"referral:{referral_id}"
         if event in REFERRAL_EVENTS:
-            # About the referral alone. The change it names goes with it: an event that came
-            # before the commit of cosell's own write (so not known for it above) is known for
-            # it when the key runs, after that commit, without a read.
-            self._queue.enqueue(self._tenant, key, scope="partner_center", change_time=change_time)
+            # About the referral alone. The change it names goes with it (when it is one: a
+            # Partner Center time): an event that came before the commit of cosell's own write
+            # (so not known for it above) is known for it when the key runs, after that commit,
+            # without a read.
+            named = change_time if change_ticks(change_time) is not None else None
+            self._queue.enqueue(self._tenant, key, scope="partner_center", change_time=named)
         else:
             # A related referral's (Microsoft's side of the engagement) may move what the
             # pair reads beyond the referral: both sides.
