@@ -7,6 +7,7 @@ the CRM polls enqueue with); each side is read back from the outside."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from test_engine import HELP, flagged_opportunity
 from test_engine_calls import COMPOSITE, PC_GET, PC_PATCH, QUERY, calls, linked_incoming
 
 from cosell.operations.service_status import ServiceStatus
+from cosell.queue.protocol import WorkQueue
 from cosell.signals.feed import ChangeFeed, FeedWiring
 from cosell.signals.poller import opportunity_poller
 from cosell.signals.synced import opportunity_synced, referral_event_synced
@@ -160,6 +162,22 @@ def test_the_sweep_and_the_polls_still_catch_what_a_shortcut_leaves(world: World
     assert world.opp(opp_id)["Amount"] == 77000
 
 
+def receiving(
+    world: World, queue: WorkQueue, own_write: Callable[[str, str], bool]
+) -> WebhookReceiver:
+    """The service's webhook receiver on ``queue``, taking the bodies the emulator delivered."""
+    return WebhookReceiver(
+        verify=lambda _headers, body: parse_callback(body),
+        queue=queue,
+        tenant=world.tenant,
+        is_linked=lambda _rid: True,
+        sweep_hint=lambda: None,
+        metrics=ServiceMetrics(),
+        status=ServiceStatus("test", world.clock),
+        own_write=own_write,
+    )
+
+
 def test_partner_centers_webhook_for_cosells_own_write_costs_no_read(world: World) -> None:
     """The event for cosell's write-back names the time Partner Center wrote it, which the link
     keeps: it is answered without a read; Microsoft's share before it and its edit after it
@@ -169,18 +187,7 @@ def test_partner_centers_webhook_for_cosells_own_write_costs_no_read(world: Worl
     wait_until(lambda: len(world.delivered) == 2)
     world.microsoft_update(rid, details={"dealValue": 61000})
     wait_until(lambda: len(world.delivered) == 3)
-    queue = world.queue()
-    status = ServiceStatus("test", world.clock)
-    receiver = WebhookReceiver(
-        verify=lambda _headers, body: parse_callback(body),
-        queue=queue,
-        tenant=world.tenant,
-        is_linked=lambda _rid: True,
-        sweep_hint=lambda: None,
-        metrics=ServiceMetrics(),
-        status=status,
-        own_write=referral_event_synced(world.store, world.tenant),
-    )
+    receiver = receiving(world, world.queue(), referral_event_synced(world.store, world.tenant))
     share, write_back, edit = (receiver.deliver({}, body) for body in world.delivered)
     assert (write_back.status, write_back.action, write_back.key) == (200, "own write", None)
     assert (share.action, share.key) == ("accepted", f"referral:{rid}")
@@ -200,16 +207,8 @@ def test_the_webhook_for_cosells_own_write_that_came_before_its_commit_costs_no_
     rid, _ = linked_incoming(world)  # Microsoft's share, then cosell's write-back
     wait_until(lambda: len(world.delivered) == 2)
     queue = world.queue()
-    receiver = WebhookReceiver(
-        verify=lambda _headers, body: parse_callback(body),
-        queue=queue,
-        tenant=world.tenant,
-        is_linked=lambda _rid: True,
-        sweep_hint=lambda: None,
-        metrics=ServiceMetrics(),
-        status=ServiceStatus("test", world.clock),
-        own_write=lambda _rid, _change: False,  # as it was before the link was committed
-    )
+    # as the receiver answered it before the link was committed: not known for cosell's own
+    receiver = receiving(world, queue, lambda _rid, _change: False)
     share, write_back = world.delivered
     calls(world)
     seen = world.engine.stats.signals_seen
