@@ -149,6 +149,20 @@ def test_calls_are_counted_by_route(client: TestClient, auth: dict[str, str]) ->
     assert calls["POST /v1.0/engagements/referrals"] == 1
 
 
+def test_a_created_referral_has_its_moment_on_the_hosts_monotonic_clock(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    before = time.monotonic()
+    referral = create(client, auth)
+    after = time.monotonic()
+    moment = client.get(f"/_emulator/created/{referral['id']}").json()
+    assert moment["id"] == referral["id"]
+    assert before <= moment["monotonic"] <= after
+    assert client.get("/_emulator/created/no-such-referral").status_code == 404
+    assert client.post("/_emulator/reset").status_code == 204
+    assert client.get(f"/_emulator/created/{referral['id']}").status_code == 404
+
+
 def test_reset_empties_state_but_keeps_keys(client: TestClient, auth: dict[str, str]) -> None:
     create(client, auth)
     cert = client.get("/_emulator/certificate.cer").content

@@ -1,3 +1,5 @@
+import time
+
 import pytest
 from sf_api import Api
 
@@ -12,6 +14,20 @@ def test_call_log_counts_by_method_and_route(api: Api) -> None:
         "GET /services/data/v{version}/query": 1,
         "POST /services/data/v{version}/sobjects/{sobject}": 1,
     }
+
+
+def test_a_created_record_has_its_moment_on_the_hosts_monotonic_clock(api: Api) -> None:
+    before = time.monotonic()
+    opp = api.opportunity()
+    after = time.monotonic()
+    moment = api.client.get(f"/_emulator/created/{opp}").json()
+    assert moment["id"] == opp
+    assert before <= moment["monotonic"] <= after
+    api.patch(f"sobjects/Opportunity/{opp}", json={"Amount": 1})  # an update is no create
+    assert api.client.get(f"/_emulator/created/{opp}").json() == moment
+    missing = api.client.get("/_emulator/created/0068d00100NoSuchAAA")
+    assert missing.status_code == 404
+    assert "no record" in missing.json()["error"]
 
 
 def test_call_options_client_tag_is_recorded_for_writes(api: Api) -> None:

@@ -15,6 +15,7 @@ from typing import Any, overload
 
 import jsonpatch
 
+from cosell.emulators.created import CreatedMoments
 from cosell.emulators.partner_center import lifecycle, registrations
 from cosell.emulators.partner_center.defaults import MICROSOFT, skeleton
 from cosell.emulators.partner_center.host import Host
@@ -88,6 +89,8 @@ class ReferralBook:
         first use; an entry is checked against the referral when it comes due, so one a later
         write made stale (accepted, or a new expiration pushed beside it) is skipped."""
         self._moments: dict[str, datetime] = {}
+        self.created = CreatedMoments()
+        """When each referral was created (see :mod:`cosell.emulators.created`)."""
         self._writes = 0
         """Referrals created or updated so far: a listing sorted before the last one is stale."""
         self._inserts = 0
@@ -272,6 +275,7 @@ class ReferralBook:
         self._writes += 1
         self._inserts += 1
         self._items[referral["id"]] = referral
+        self.created.stamp(referral["id"])
         self._fire(event, referral)
         return referral
 

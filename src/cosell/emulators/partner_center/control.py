@@ -86,6 +86,15 @@ async def calls(request: Request) -> Response:
     return json_response(log.snapshot())
 
 
+async def created(request: Request) -> Response:
+    """When the referral was created, on the host's monotonic clock (for benchmarks)."""
+    referral_id = request.path_params["id"]
+    moment = _emulator(request).referrals.created.of(referral_id)
+    if moment is None:
+        return json_response({"error": f"no referral {referral_id} was created"}, 404)
+    return json_response({"id": referral_id, "monotonic": moment})
+
+
 async def deliveries(request: Request) -> Response:
     return json_response({"deliveries": _emulator(request).dispatcher.snapshot()})
 
@@ -165,6 +174,7 @@ routes = [
     Route("/_emulator/clock", clock, methods=["GET", "POST"]),
     Route("/_emulator/faults", faults, methods=["GET", "POST", "DELETE"]),
     Route("/_emulator/calls", calls, methods=["GET", "DELETE"]),
+    Route("/_emulator/created/{id}", created, methods=["GET"]),
     Route("/_emulator/deliveries", deliveries, methods=["GET"]),
     Route("/_emulator/reset", reset, methods=["POST"]),
     Route("/_emulator/tokens/revoke", revoke_tokens, methods=["POST"]),

@@ -142,6 +142,7 @@ class Emulator:
         """Forget referrals, registration, tokens and deliveries; keep the signing keys."""
         with self.lock:
             self.data.referrals.clear()
+            self.referrals.created.clear()
             self.data.registration = None
             self.data.tokens.clear()
             self.data.device_codes.clear()

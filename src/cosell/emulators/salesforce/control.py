@@ -61,6 +61,15 @@ async def calls(request: Request) -> Response:
     return JSONResponse(log.snapshot())
 
 
+async def created(request: Request) -> Response:
+    """When the record was created, on the host's monotonic clock (for benchmarks)."""
+    record_id = request.path_params["record_id"]
+    moment = _emulator(request).org.created.of(record_id)
+    if moment is None:
+        return JSONResponse({"error": f"no record {record_id} was created"}, status_code=404)
+    return JSONResponse({"id": record_id, "monotonic": moment})
+
+
 async def call_options(request: Request) -> Response:
     emulator = _emulator(request)
     if request.method == "DELETE":
@@ -201,6 +210,7 @@ def routes() -> list[Route]:
         Route(f"{PREFIX}/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route(f"{PREFIX}/clock", clock, methods=["GET", "POST"]),
         Route(f"{PREFIX}/calls", calls, methods=["GET", "DELETE"]),
+        Route(f"{PREFIX}/created/{{record_id}}", created, methods=["GET"]),
         Route(f"{PREFIX}/call-options", call_options, methods=["GET", "DELETE"]),
         Route(f"{PREFIX}/reset", reset, methods=["POST"]),
         Route(f"{PREFIX}/validation-rules", validation_rules, methods=["GET", "POST", "DELETE"]),

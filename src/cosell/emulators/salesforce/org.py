@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cosell.clock import Clock
+from cosell.emulators.created import CreatedMoments
 from cosell.emulators.salesforce import ids
 from cosell.emulators.salesforce.config import SalesforceEmulatorConfig
 from cosell.emulators.salesforce.objects import STAGE_BY_NAME, Stage, standard_objects
@@ -78,6 +79,8 @@ class Org:
         self._undo: list[Undo] | None = None
         """The open transaction's log of prior values (None outside one)."""
         self.integration_user_id = self._seed_users()
+        self.created = CreatedMoments()
+        """When each record was created (see :mod:`cosell.emulators.created`)."""
 
     # -- time and lookup -------------------------------------------------------------------
     def now(self) -> datetime:
@@ -278,6 +281,7 @@ class Org:
         )
         self._derive(obj, record, changed)
         self._save(obj, record, changed)
+        self.created.stamp(record["Id"])
         return record
 
     def update(
