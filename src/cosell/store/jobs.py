@@ -30,8 +30,11 @@ BOTH: SignalScope = "both"
 
 def insert_for(conn: Connection) -> Any:
     """The dialect's ``insert`` construct (with ``on_conflict_*``)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert
+    return _insert_of(conn.dialect.name)
+
+
+def _insert_of(dialect: str) -> Any:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def enqueue(
@@ -63,7 +66,7 @@ def enqueue(
 def _enqueue(dialect: str) -> Any:
     """The upsert of one queue row, built once per dialect and run with every row's parameters
     (a statement of many ``VALUES`` was built anew each time: 85 µs a key)."""
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(queue)
+    stmt = _insert_of(dialect)(queue)
     new = stmt.excluded
     leased = queue.c.lease_owner.is_not(None)
     return stmt.on_conflict_do_update(
