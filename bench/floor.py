@@ -172,17 +172,11 @@ def stamped_pc_to_crm(
         started = time.monotonic()
         referral_id = bench.share(n)
         opportunity_id = wait_for(
-            partial(opportunity_of, bench, referral_id), RECORD_DEADLINE, "an opportunity"
+            partial(bench.opportunity_for, referral_id), RECORD_DEADLINE, "an opportunity"
         )
         seen.append(time.monotonic() - started)
         stamped.append(created(bench.sf, opportunity_id) - created(bench.pc, referral_id))
     return stamped, seen
-
-
-def opportunity_of(bench: Bench, referral_id: str) -> str | None:
-    soql = f"SELECT Id FROM Opportunity WHERE Referral_Identifier__c = '{referral_id}'"  # noqa: S608
-    rows = bench.sf.http.get(f"{API}/query", params={"q": soql}).json()["records"]
-    return str(rows[0]["Id"]) if rows else None
 
 
 def created(side: Counted, record_id: str) -> float:

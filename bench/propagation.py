@@ -154,10 +154,11 @@ class Bench:
 
     # --- watching -----------------------------------------------------------------------------
 
-    def opportunity_for(self, referral_id: str) -> bool:
+    def opportunity_for(self, referral_id: str) -> str | None:
+        """The id of the referral's opportunity, once it exists."""
         soql = f"SELECT Id FROM Opportunity WHERE Referral_Identifier__c = '{referral_id}'"  # noqa: S608
-        response = self.sf.http.get(f"{API}/query", params={"q": soql})
-        return bool(response.json()["records"])
+        rows = self.sf.http.get(f"{API}/query", params={"q": soql}).json()["records"]
+        return str(rows[0]["Id"]) if rows else None
 
     def referral_for(self, opportunity_id: str) -> bool:
         params = {"$filter": f"externalReferenceId eq '{opportunity_id}'"}
@@ -237,9 +238,10 @@ class HubSpotBench(Bench):
         body = {"properties": {"cosell_sync_with_partner_center": "true"}}
         self.sf.http.patch(f"/crm/v3/objects/deals/{opportunity_id}", json=body).raise_for_status()
 
-    def opportunity_for(self, referral_id: str) -> bool:
+    def opportunity_for(self, referral_id: str) -> str | None:
         params = {"idProperty": "cosell_referral_id"}
-        return self.sf.http.get(f"/crm/v3/objects/deals/{referral_id}", params=params).is_success
+        found = self.sf.http.get(f"/crm/v3/objects/deals/{referral_id}", params=params)
+        return str(found.json()["id"]) if found.is_success else None
 
 
 # What one record needs written on HubSpot at the least, and what batches of 100 make of it.
