@@ -88,3 +88,15 @@ def test_widening_to_free_names_does_not_wait(pg_engine: Engine) -> None:
         raise RuntimeError("reconcile failed")
     with AdvisoryLocks(pg_engine, "t1").hold("referral:1", "opportunity:1") as again:
         assert again.names == {"referral:1", "opportunity:1"}
+
+
+def test_claiming_takes_the_free_names_and_keeps_the_held_ones(pg_engine: Engine) -> None:
+    """A create claims the key of the record it made: taken when free, skipped (not waited
+    for, nothing let go) when another process holds it."""
+    mine, theirs = AdvisoryLocks(pg_engine, "t1"), AdvisoryLocks(pg_engine, "t1")
+    with theirs.hold("referral:2"), mine.hold("opportunity:1") as held:
+        assert held.claim(["referral:1", "referral:2"]) == {"referral:1"}
+        assert held.names == {"opportunity:1", "referral:1"}
+        assert waiting_locks(pg_engine) == 0
+    with mine.hold("opportunity:1", "referral:1", "referral:2") as again:
+        assert again.names == {"opportunity:1", "referral:1", "referral:2"}

@@ -81,6 +81,17 @@ def test_widening_to_free_names_does_not_wait() -> None:
     assert len(locks) == 0
 
 
+def test_claiming_takes_the_free_names_and_keeps_the_held_ones() -> None:
+    """A create claims the key of the record it made: taken when free, skipped (not waited
+    for, nothing let go) when another reconcile holds it."""
+    locks = PairLocks()
+    with locks.hold("referral:2"), locks.hold("opportunity:1") as held:
+        assert held.claim(["referral:1", "referral:2"]) == {"referral:1"}
+        assert held.names == {"opportunity:1", "referral:1"}
+        assert (locks.users("referral:1"), locks.users("referral:2")) == (1, 1)
+    assert len(locks) == 0
+
+
 def test_both_keys_of_a_linked_pair_are_locked_together(world: World) -> None:
     referral = world.share_referral()
     world.engine.reconcile_key(f"referral:{referral['id']}")

@@ -9,7 +9,8 @@ outlive transactions, and they are released by the server if the process dies wi
 A key becomes a signed 64-bit lock id (BLAKE2b of tenant and key). Blocking waits go in ascending
 id order while holding nothing; widening only tries (``pg_try_advisory_lock``) and, when a try
 fails, lets go of everything and waits for the whole set in order. So no holders wait in a cycle,
-even when two keys share an id.
+even when two keys share an id. Claiming (a create's new record) only tries, and keeps what it
+took.
 """
 
 from __future__ import annotations
@@ -86,6 +87,17 @@ class AdvisoryHeld:
                 return True
             self._held[name] = value
         return False
+
+    def claim(self, names: Iterable[str]) -> frozenset[str]:
+        """Hold those of ``names`` that are free now, without waiting or letting go of any:
+        the names taken."""
+        new = {name: lock_id(self._namespace, name) for name in set(names) - set(self._held)}
+        taken = []
+        for name, value in sorted(new.items(), key=lambda item: item[1]):
+            if self._conn.execute(_TRY, {"id": value}).scalar_one():
+                self._held[name] = value
+                taken.append(name)
+        return frozenset(taken)
 
     def release(self) -> None:
         if self._held:

@@ -356,7 +356,14 @@ class Engine:
         recorded = False
         for _ in range(MAX_ROUNDS):
             snapshot = self._read_held(kind, record_id, held, known)
-            step = Reconcile(self.context, snapshot, self.facts(snapshot), correlation_id, pending)
+            step = Reconcile(
+                self.context,
+                snapshot,
+                self.facts(snapshot),
+                correlation_id,
+                pending,
+                claim=lambda key: held.claim([key]),
+            )
             created = step.run()
             if step.crm_after is not None:
                 self._remember_written(step.crm_after)

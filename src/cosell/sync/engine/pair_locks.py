@@ -11,6 +11,11 @@ Locks are taken all at once in sorted order while holding nothing else, or tried
 while holding some; when a try fails, everything is let go and the whole set taken again in
 order (and the caller re-reads). So no two reconciles wait on each other in a cycle.
 
+A create takes the key of the record it made as soon as the other side has answered
+(:meth:`HeldLocks.claim`: only tried, never waited for, nothing let go), before the link that
+names it is committed. A signal of that record (Partner Center calls back as soon as it has
+answered) then waits for the commit instead of reading a record whose link it cannot find yet.
+
 On SQLite (one process) the locks live in this process; on PostgreSQL, where several
 ``cosell run`` processes may share the store, they are the database's advisory locks
 (:mod:`cosell.store.advisory_locks`), with the same ordering rules.
@@ -35,6 +40,8 @@ class Held(Protocol):
     def names(self) -> frozenset[str]: ...
 
     def widen(self, names: Iterable[str]) -> bool: ...
+
+    def claim(self, names: Iterable[str]) -> frozenset[str]: ...
 
 
 class KeyLocks(Protocol):
@@ -128,6 +135,19 @@ class HeldLocks:
                 return True
             self._held[name] = lock
         return False
+
+    def claim(self, names: Iterable[str]) -> frozenset[str]:
+        """Hold those of ``names`` that are free now, without waiting or letting go of any:
+        the names taken."""
+        taken = []
+        for name in sorted(set(names) - set(self._held)):
+            lock = self._locks.join(name)
+            if lock.acquire(blocking=False):
+                self._held[name] = lock
+                taken.append(name)
+            else:
+                self._locks.leave(name)
+        return frozenset(taken)
 
     def release(self) -> None:
         for name, lock in sorted(self._held.items(), reverse=True):

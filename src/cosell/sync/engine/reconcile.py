@@ -8,7 +8,7 @@ run: it reads both sides, and the planner sees the write as already agreed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -64,8 +64,12 @@ class Reconcile:
         facts: PlanFacts,
         correlation_id: str,
         pending: Sequence[AuditEntry] = (),
+        claim: Callable[[str], object] = lambda _key: None,
     ) -> None:
         self.ctx = ctx
+        self.claim = claim
+        """Holds the key of a record this round created, when it is free (see
+        :meth:`cosell.sync.engine.pair_locks.HeldLocks.claim`)."""
         self.snap = snapshot
         self.facts = facts
         self.status = RecordStatus(ctx, snapshot, correlation_id, pending)
@@ -291,6 +295,7 @@ class Reconcile:
                 decided.to_partner_center, CreateContext(crm.id), self.mapping
             )
             created = found or ctx.pc.create(body)
+        self.claim(f"referral:{created.id}")
         if ctx.store.get_cursor(ctx.tenant, refused_cursor(crm.id)) is not None:
             ctx.store.delete_cursor(ctx.tenant, refused_cursor(crm.id))  # refused no more
         verb = "found (created earlier)" if found else "created"
@@ -327,6 +332,7 @@ class Reconcile:
         with self.status.shown_on_record():
             made = ctx.crm.create(write, pc.id, extra, choice.account_id)
         opportunity_id = made.id
+        self.claim(f"opportunity:{opportunity_id}")
         noted = related.mirror_notes(ctx, opportunity_id, decided)
         if write.solutions is not None:
             decided.new_base[ROWS_KEY] = list[Value](sorted(write.solutions))
