@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from engine_world import World
 from signal_fakes import Cursors, RecordingQueue
+from test_engine import flagged_opportunity
 from test_related_watched import without
 
 from cosell.queue.embedded import EmbeddedQueue
@@ -25,12 +26,23 @@ QUERY_ALL = "GET /services/data/v{version}/queryAll"
 COMPOSITE = "POST /services/data/v{version}/composite"
 SETTLE = 10
 SOLUTIONS = solution_object("Microsoft_Solution__c", "Opportunity__c")
+INTEGRATION_USER = "005000000000IntAAA"
+"""cosell's own Salesforce user where it is not the people's."""
 
 
-def poll(world: World, queue: object, where: str = FILTER, *, known: bool = False) -> RelatedPoll:
+def poll(
+    world: World,
+    queue: object,
+    where: str = FILTER,
+    *,
+    known: bool = False,
+    own_user: str | None = None,
+) -> RelatedPoll:
     """The service's related poll over the world's org, on the org's clock (``known``: with
-    the service's check of versions already reconciled)."""
-    extra = {"known": related_synced(world.store, world.tenant, world.sf_client.user_id)}
+    the service's check of versions already reconciled; ``own_user``: cosell signed in as
+    another user than the world's people, else as the same)."""
+    user = (lambda: own_user) if own_user else world.sf_client.user_id
+    extra = {"known": related_synced(world.store, world.tenant, user)}
     return related_poller(
         world.sf_client,
         lambda: watched_objects(world.engine.schema),
@@ -271,9 +283,48 @@ def test_the_rows_a_create_wrote_come_back_known_and_cost_no_reconcile(world: Wo
     assert settled_look(world, related) == 0
     assert queue.keys == []
 
-    # A later edit of the same contact is a new version: it is enqueued.
+    # A later edit of the contact that changes nothing the engine reads is known by its
+    # values; one that changes a value read is a new version: it is enqueued.
     where = f"OpportunityId = '{link.opportunity_id}'"
     [role] = world.query(f"SELECT ContactId FROM OpportunityContactRole WHERE {where}")  # noqa: S608
     world.sf_client.update("Contact", str(role["ContactId"]), {"Title": "CTO"})
+    assert settled_look(world, related) == 0
+    world.sf_client.update("Contact", str(role["ContactId"]), {"Email": "rui@contoso.test"})
     assert settled_look(world, related) == 1
     assert queue.keys == [f"opportunity:{link.opportunity_id}"]
+
+
+def test_rows_a_person_saved_before_cosells_read_are_known_by_their_values(
+    world: World,
+) -> None:
+    """A seller creates the account, contact and contact role with the opportunity; cosell
+    reads them all with it in the same second. Their stamps cannot say whether an edit came
+    after that read in the same second, and a person wrote them: before, each was enqueued
+    once the second settled (a reconcile reading the opportunity to find nothing new). The
+    link keeps the digest of the values it read: rows holding them are known. A change of a
+    value read, or a deleted contact role, is enqueued."""
+    queue = RecordingQueue()
+    related = poll(world, queue, known=True, own_user=INTEGRATION_USER)
+    related.look()
+    world.emulator_clock.advance(1)
+    opp_id = flagged_opportunity(world)
+    world.engine.reconcile_key(f"opportunity:{opp_id}")  # in the second the seller saved them
+    link = world.store.link_by_opportunity(world.tenant, opp_id)
+    assert link is not None
+    assert link.referral_id
+    kinds = {key.split(":")[0] for key in link.crm_rows}
+    assert {"account", "contact", "contact_role", "solution"} <= kinds
+    assert related.look() == 0  # before: enqueued, due when the second had settled
+    assert settled_look(world, related) == 0
+    assert queue.keys == []
+
+    # A value read changes: a new version. A contact role deleted keeps its values, and its
+    # deletion is a new version too.
+    where = f"OpportunityId = '{opp_id}'"
+    [role] = world.query(f"SELECT Id, ContactId FROM OpportunityContactRole WHERE {where}")  # noqa: S608
+    world.sf_client.update("Contact", str(role["ContactId"]), {"Phone": "+49 30 1234"})
+    assert settled_look(world, related) == 1
+    assert queue.keys == [f"opportunity:{opp_id}"]
+    world.sf_client.delete("OpportunityContactRole", str(role["Id"]))
+    assert settled_look(world, related) == 1
+    assert queue.keys == [f"opportunity:{opp_id}"] * 2

@@ -20,6 +20,7 @@ from cosell.signals.related_rows import (
     solution_object,
     watched_objects,
 )
+from cosell.sync.core.contacts import CONTACT_FIELDS
 from cosell.sync.sides.salesforce.schema import CrmSchema
 
 SINCE = datetime(2026, 3, 2, 9, 0, 30, 500_000, tzinfo=UTC)
@@ -34,7 +35,13 @@ def without(schema: CrmSchema, *crm_names: str) -> CrmSchema:
 def test_the_default_mapping_on_a_set_up_org_watches_every_related_object(world: World) -> None:
     watched = watched_objects(world.engine.schema)
     assert [w.name for w in watched] == ["account", "contact", "contact_role", "solution", "team"]
-    assert watched[3] == solution_object("Microsoft_Solution__c", "Opportunity__c")
+    solutions = solution_object("Microsoft_Solution__c", "Opportunity__c")
+    assert watched[3] == dataclasses.replace(solutions, values=("Solution_Id__c",))
+    # each with the values its version is told by: those the engine reads of it
+    account_fields = world.engine.schema.account_fields_read
+    assert watched[0].values == tuple(f"Account.{n}" for n in account_fields)
+    assert watched[1].values == tuple(f"Contact.{n}" for n in CONTACT_FIELDS)
+    assert (watched[2].values, watched[4].values) == (("ContactId",), ("UserId",))
 
 
 def test_only_what_the_mapping_reads_is_watched(world: World) -> None:
@@ -74,15 +81,23 @@ def test_only_what_the_mapping_reads_is_watched(world: World) -> None:
             "ORDER BY Contact.SystemModstamp, Id",
         ),
         (
+            dataclasses.replace(CONTACT, values=("Contact.Email", "Contact.Phone")),
+            "SELECT Id, OpportunityId, Contact.SystemModstamp, Contact.LastModifiedById, "
+            "Contact.Email, Contact.Phone FROM OpportunityContactRole WHERE "
+            "Contact.SystemModstamp >= 2026-03-02T09:00:30Z "
+            "AND OpportunityId IN (SELECT Id FROM Opportunity WHERE Flag__c = true) "
+            "ORDER BY Contact.SystemModstamp, Id",
+        ),
+        (
             TEAM,
-            "SELECT Id, OpportunityId, SystemModstamp, LastModifiedById FROM OpportunityTeamMember "
-            "WHERE SystemModstamp >= 2026-03-02T09:00:30Z "
+            "SELECT Id, OpportunityId, SystemModstamp, LastModifiedById, IsDeleted "
+            "FROM OpportunityTeamMember WHERE SystemModstamp >= 2026-03-02T09:00:30Z "
             "AND OpportunityId IN (SELECT Id FROM Opportunity WHERE Flag__c = true) "
             "ORDER BY SystemModstamp, Id",
         ),
     ],
 )
-def test_poll_queries_read_ids_stamps_and_opportunities_in_stamp_order(
+def test_poll_queries_read_ids_stamps_opportunities_and_values_in_stamp_order(
     watched: RelatedObject, expected: str
 ) -> None:
     assert changed_rows_soql(watched, SINCE, "Flag__c = true") == expected

@@ -21,6 +21,7 @@ from cosell.signals.synced import (
 )
 from cosell.store.records import LinkUpdate, TenantId
 from cosell.store.sql import Store, sqlite_url
+from cosell.sync.sides.crm_record import row_version, split_row_version
 
 
 def at(seconds: float) -> datetime:
@@ -128,6 +129,33 @@ def test_a_related_row_version_is_known_only_when_read_at_that_stamp_and_written
     # A commit without a CRM read keeps the versions.
     opened.commit_sync(tenant, LinkUpdate(referral_id="R1", pc_etag="e2"), [])
     assert known(CONTACT, row("00K1", 5))
+
+
+def test_a_related_row_holding_the_values_read_is_known_whoever_saved_it(
+    store: tuple[Store, TenantId, ManualClock],
+) -> None:
+    opened, tenant, _ = store
+    stamp = "2026-03-02T09:00:05.000+0000"
+    rows = {"contact:00K1": row_version(stamp, "d1"), "contact_role:00K1": row_version(stamp, "d2")}
+    update = LinkUpdate(referral_id="R1", opportunity_id="006A", base={}, crm_rows=rows)
+    opened.commit_sync(tenant, update, [])
+    known = related_synced(opened, tenant, lambda: "005000000000001AAA")
+    person = "005000000000002AAA"
+
+    def row(row_id: str, seconds: float, digest: str, deleted: bool = False) -> RelatedRow:
+        return RelatedRow(row_id, at(seconds), "006A", person, digest, deleted)
+
+    assert known(CONTACT, row("00K1", 5, "d1"))  # a person, the same second, the same values
+    assert known(CONTACT, row("00K1", 9, "d1"))  # saved again later, nothing read changed
+    assert not known(CONTACT, row("00K1", 5, "d3"))  # other values in the same second
+    assert not known(CONTACT_ROLE, row("00K1", 9, "d2", deleted=True))
+    assert not known(CONTACT, row("00K2", 5, "d1"))
+    # Other values through cosell's own user in the second read: not the version read either
+    ours = RelatedRow("00K1", at(5), "006A", "005000000000001AAA", "d3")
+    assert not known(CONTACT, ours)
+    # A link committed before digests keeps stamps alone: the stamp and the user decide.
+    assert split_row_version(stamp) == (stamp, None)
+    assert split_row_version(rows["contact:00K1"]) == (stamp, "d1")
 
 
 def test_a_stamp_read_in_its_own_second_and_committed_late_is_still_checked(store) -> None:  # type: ignore[no-untyped-def]

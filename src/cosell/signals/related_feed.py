@@ -10,13 +10,20 @@ pairs already handled inside that window are remembered. What differs:
   their opportunity (``OpportunityId IN (SELECT Id FROM Opportunity WHERE <filter>)``, a
   semi-join). A contact added to an opportunity nobody flagged costs nothing (it cost a query
   to find that out).
-- **A version already reconciled is skipped** (``known``): each link stores the related rows'
-  stamps its committed read saw (``crm_rows``), and a row whose stamp is that one *and* whose
-  last writer is cosell's own user is the version that read saw, written by us: a create's
-  rows come back this way. Both are needed, since stamps have one-second precision: a person
-  editing the row in the same second leaves the stamp equal but is the row's last writer.
-  (With cosell signed in as a user people also edit through, such a same-second edit is
-  missed until the next edit or full pass: give cosell its own integration user.)
+- **A version already reconciled is skipped** (``known``): each link stores, for the related
+  rows its committed read saw (``crm_rows``), their stamps and the digest of the values the
+  engine reads of each (see :class:`cosell.sync.sides.salesforce.versions.RelatedValues`;
+  the poll selects the same values). A row holding those values is that version, whoever
+  saved it and whatever its stamp: the account, contact and role a seller saved with the
+  opportunity just before cosell read it, or an edit of a field nobody syncs; a row holding
+  other values is not, even in the second read and through cosell's own user. A deleted row
+  never is. Where a link keeps no digest (committed before digests were kept), a row whose
+  stamp is the one read *and* whose last writer is cosell's own user is that version: a
+  create's rows come back this way. Both are needed there, since stamps have one-second
+  precision: a person editing the row in the same second leaves the stamp equal but is the
+  row's last writer. (With cosell signed in as a user people also edit through, such a
+  same-second edit is missed until the next edit or full pass: give cosell its own
+  integration user.)
 - **Each other row version is enqueued once, due when its second has settled.** A row is
   enqueued when first seen, due ``settle`` after its stamp (at once when that has passed). A
   second edit in the same second is then read by that reconcile, and our own writes of rows

@@ -22,7 +22,7 @@ already names its opportunity. A deleted row keeps its lookup, and ``queryAll`` 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -65,6 +65,10 @@ class RelatedObject:
     is; other rows take it through their opportunity (a semi-join)."""
     by: str = "LastModifiedById"
     """Who wrote the version ``stamp`` dates (to tell cosell's own writes)."""
+    values: tuple[str, ...] = ()
+    """The row's values the engine reads (paths from a polled row), which tell one version of
+    it from another whatever its stamp (see
+    :class:`cosell.sync.sides.salesforce.versions.RelatedValues`)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,9 @@ class RelatedRow:
     opportunity_id: str
     by: str | None = None
     """The user who last modified the row (``LastModifiedById`` of the stamped record)."""
+    digest: str | None = None
+    """The digest of the row's :attr:`RelatedObject.values` (``None`` when none are read)."""
+    deleted: bool = False
 
 
 ACCOUNT = RelatedObject(
@@ -107,6 +114,7 @@ def solution_object(sobject: str, opportunity_field: str) -> RelatedObject:
 def watched_objects(schema: CrmSchema) -> list[RelatedObject]:
     """The related objects the fitted mapping reads, in a fixed order."""
     from cosell.sync.core.translate import SOLUTIONS_PATH
+    from cosell.sync.sides.salesforce.versions import RelatedValues
 
     specs = schema.mapping.fields.values()
     watched = [ACCOUNT] if schema.account_fields_read else []
@@ -117,7 +125,8 @@ def watched_objects(schema: CrmSchema) -> list[RelatedObject]:
         watched.append(solution_object(names.solution_object, names.solution_opportunity_field))
     if schema.team_synced:
         watched.append(TEAM)
-    return watched
+    values = RelatedValues.of(schema).paths
+    return [replace(w, values=values.get(w.name, ())) for w in watched]
 
 
 def changed_rows_soql(watched: RelatedObject, since: datetime, where: str = "") -> str:
@@ -131,7 +140,9 @@ def changed_rows_soql(watched: RelatedObject, since: datetime, where: str = "") 
         # opportunities nobody flagged).
         semi_join = f"SELECT Id FROM Opportunity WHERE {where}"  # noqa: S608 (the operator's)
         conditions.append(f"{watched.opportunity} IN ({semi_join})")
-    columns = ", ".join(dict.fromkeys(["Id", watched.opportunity, watched.stamp, watched.by]))
+    deleted = ["IsDeleted"] if watched.include_deleted else []
+    wanted = ["Id", watched.opportunity, watched.stamp, watched.by, *watched.values, *deleted]
+    columns = ", ".join(dict.fromkeys(wanted))
     # Names come from the schema and the operator's filter; the date is formatted here.
     return (
         f"SELECT {columns} FROM {watched.sobject} "  # noqa: S608
@@ -161,12 +172,18 @@ class RelatedRows:
 
     def parse(self, records: Iterable[Mapping[str, Any]]) -> Iterator[RelatedRow]:
         """The changed rows in the records of this object's poll query."""
+        from cosell.sync.sides.salesforce.versions import values_digest
+
+        watched = self.watched
         for row in records:
-            stamp = _path(row, self.watched.stamp)
-            opportunity = _path(row, self.watched.opportunity)
+            stamp = _path(row, watched.stamp)
+            opportunity = _path(row, watched.opportunity)
             if stamp and opportunity:
                 when = datetime.fromisoformat(str(stamp))
-                yield RelatedRow(str(row["Id"]), when, opportunity, _path(row, self.watched.by))
+                by = _path(row, watched.by)
+                digest = values_digest(watched.values, row)
+                deleted = row.get("IsDeleted") is True
+                yield RelatedRow(str(row["Id"]), when, opportunity, by, digest, deleted)
 
 
 def _path(row: Mapping[str, Any], path: str) -> str | None:

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from cosell.clients.referral import same_change
 from cosell.signals.feed import Change, Synced, Verdict
-from cosell.sync.sides.crm_record import refused_cursor
+from cosell.sync.sides.crm_record import refused_cursor, split_row_version
 
 if TYPE_CHECKING:  # the store loads only where it runs
     from cosell.signals.related_rows import RelatedObject, RelatedRow
@@ -105,16 +105,23 @@ def opportunity_synced(
 def related_synced(
     links: LinkLookup, tenant: TenantId, own_user: Callable[[], str | None]
 ) -> Callable[[RelatedObject, RelatedRow], bool]:
-    """A related row version the last committed read of its opportunity saw (same stamp in the
-    link's ``crm_rows``) and cosell's own user wrote (see :mod:`cosell.signals.related_feed`)."""
+    """A related row version the last committed read of its opportunity saw: the values it
+    read (their digest in the link's ``crm_rows``), whoever saved the row and whatever its
+    stamp; where the link keeps no digest, the stamp it read, when cosell's own user wrote
+    the row (see :mod:`cosell.signals.related_feed`)."""
 
     def known(watched: RelatedObject, row: RelatedRow) -> bool:
+        link = links.link_by_opportunity(tenant, row.opportunity_id)
+        kept = link.crm_rows.get(f"{watched.name}:{row.id}") if link is not None else None
+        if kept is None:
+            return False
+        stamp, digest = split_row_version(kept)
+        if digest is not None and row.digest is not None:
+            return digest == row.digest and not row.deleted
         user = own_user()
         if not user or not row.by or row.by[:15] != user[:15]:
             return False
-        link = links.link_by_opportunity(tenant, row.opportunity_id)
-        stamp = link.crm_rows.get(f"{watched.name}:{row.id}") if link is not None else None
-        return stamp is not None and _parsed(stamp) == row.stamp
+        return _parsed(stamp) == row.stamp
 
     return known
 

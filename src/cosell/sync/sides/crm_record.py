@@ -38,7 +38,8 @@ class CrmRecord:
     team: list[Row] | None = None
     """Opportunity team members (``MemberId``, ``UserId`` and the user's names and email)."""
     versions: dict[str, str] = field(default_factory=dict)
-    """The related rows' ``SystemModstamp`` as read, by ``<signal>:<row id>`` (the names of
+    """The related rows' versions as read (``SystemModstamp``, and the digest of the values
+    read, see :func:`row_version`), by ``<signal>:<row id>`` (the names of
     :mod:`cosell.signals.related_rows`); stored with the link, so the related-row poll knows a
     version already reconciled. Empty for a CRM without such a poll."""
     load_users: Callable[[], dict[str, str]] | None = field(default=None, compare=False)
@@ -115,6 +116,24 @@ class Written:
 
     def __bool__(self) -> bool:
         return self.sent
+
+
+ROW_VERSION_MARK = "#"
+"""Between a related row's stamp and the digest of its values in :attr:`CrmRecord.versions`
+(and a link's ``crm_rows``)."""
+
+
+def row_version(stamp: str, digest: str | None) -> str:
+    """A related row's version as a record and its link keep it: its stamp, and the digest of
+    the values the engine reads of it (see
+    :class:`cosell.sync.sides.salesforce.versions.RelatedValues`)."""
+    return stamp if digest is None else f"{stamp}{ROW_VERSION_MARK}{digest}"
+
+
+def split_row_version(version: str) -> tuple[str, str | None]:
+    """``(stamp, digest)`` of a kept version (links committed before digests: no digest)."""
+    stamp, mark, digest = version.partition(ROW_VERSION_MARK)
+    return stamp, (digest if mark else None)
 
 
 REFUSED_PREFIX = "refused:"

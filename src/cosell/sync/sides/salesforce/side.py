@@ -35,7 +35,14 @@ from cosell.sync.core.leads import LEAD_OBJECT
 from cosell.sync.core.plan import default_close_date
 from cosell.sync.core.records import CrmWrite
 from cosell.sync.core.team import email_of
-from cosell.sync.sides.crm_record import CrmRecord, Made, Row, Written, clean_row
+from cosell.sync.sides.crm_record import (
+    CrmRecord,
+    Made,
+    Row,
+    Written,
+    clean_row,
+    row_version,
+)
 from cosell.sync.sides.salesforce.accounts import (
     ACCOUNTS_BEGUN,
     AccountMatcher,
@@ -46,7 +53,7 @@ from cosell.sync.sides.salesforce.accounts import (
 from cosell.sync.sides.salesforce.planned import Planned, rows_together, run_together
 from cosell.sync.sides.salesforce.rows import NOTE_TITLE, TEAM_ROLE, RelatedRows, Target
 from cosell.sync.sides.salesforce.schema import TEAM_OBJECT, CrmSchema
-from cosell.sync.sides.salesforce.versions import OpportunityVersion
+from cosell.sync.sides.salesforce.versions import OpportunityVersion, RelatedValues
 from cosell.sync.sides.salesforce.writes import Work, send_composite, send_graph
 
 __all__ = ["NOTE_TITLE", "TEAM_ROLE", "CrmRecord", "CrmSide"]
@@ -163,7 +170,9 @@ class CrmSide:
         if self._notes_list is not None:
             notes = nested.get(self._notes_list) or []
             self.rows.seen_note(opportunity_id, notes[0] if notes else None)
-        versions = _versions(opportunity_id, account_stamp, roles, solution_rows, team)
+        versions = _versions(
+            self.related_values, row, opportunity_id, account_stamp, roles, solution_rows, team
+        )
         return CrmRecord(
             opportunity,
             account,
@@ -221,6 +230,11 @@ class CrmSide:
         where = f"{n.sync_flag_field} = true OR {n.referral_id_field} != null"
         soql = f"SELECT Id FROM Opportunity WHERE {where}"  # noqa: S608
         return [str(r["Id"]) for r in self.client.query(soql)]
+
+    @cached_property
+    def related_values(self) -> RelatedValues:
+        """What tells one version of each related row from another."""
+        return RelatedValues.of(self.schema)
 
     @cached_property
     def version(self) -> OpportunityVersion:
@@ -550,22 +564,32 @@ def _children(nested: Any) -> list[Row]:
 
 
 def _versions(
+    values: RelatedValues,
+    opportunity: Mapping[str, Any],
     opportunity_id: str,
     account_stamp: Any,
     roles: list[Row],
     solution_rows: list[Row] | None,
     team: list[Row] | None,
 ) -> dict[str, str]:
-    """Each related row's stamp by the related-row poll's ``<signal>:<row id>``."""
-    found = {f"account:{opportunity_id}": account_stamp}
+    """Each related row's version (its stamp and the digest of its values, see
+    :class:`~cosell.sync.sides.salesforce.versions.RelatedValues`) by the related-row poll's
+    ``<signal>:<row id>``."""
+    found: dict[str, tuple[Any, Mapping[str, Any]]] = {
+        f"account:{opportunity_id}": (account_stamp, opportunity)
+    }
     for role in roles:
-        found[f"contact_role:{role['Id']}"] = role.get("SystemModstamp")
-        found[f"contact:{role['Id']}"] = (role.get("Contact") or {}).get("SystemModstamp")
+        found[f"contact_role:{role['Id']}"] = (role.get("SystemModstamp"), role)
+        found[f"contact:{role['Id']}"] = ((role.get("Contact") or {}).get("SystemModstamp"), role)
     for row in solution_rows or []:
-        found[f"solution:{row['Id']}"] = row.get("SystemModstamp")
+        found[f"solution:{row['Id']}"] = (row.get("SystemModstamp"), row)
     for member in team or []:
-        found[f"team:{member['Id']}"] = member.get("SystemModstamp")
-    return {key: str(stamp) for key, stamp in found.items() if stamp}
+        found[f"team:{member['Id']}"] = (member.get("SystemModstamp"), member)
+    return {
+        key: row_version(str(stamp), values.digest(key.partition(":")[0], row))
+        for key, (stamp, row) in found.items()
+        if stamp
+    }
 
 
 def _same_second(edited: datetime, served: datetime | None) -> bool:
