@@ -289,6 +289,53 @@ def test_the_webhook_for_a_referral_cosell_is_still_creating_waits_for_it_and_co
     assert link.opportunity_id == opp_id
 
 
+def test_the_webhook_that_comes_before_the_creates_claim_is_looked_at_again_after_its_wait(
+    world: World,
+) -> None:
+    """The event's reconcile may even start before the create has claimed the new referral's
+    key: it reads the referral, finds the create's pair and waits for it. After the wait it
+    looks at its signal again, as if it had come then: the change is the link's, so no second
+    read (it used to read both sides twice more)."""
+    world.pc_client.register_webhook("https://cosell.example/webhooks", list(REFERRAL_EVENTS))
+    opp_id = flagged_opportunity(world)
+    answered, resume = threading.Event(), threading.Event()
+    pc_create = world.engine.pc.create
+
+    def paused_create(*args: Any, **kwargs: Any) -> Any:
+        made = pc_create(*args, **kwargs)
+        answered.set()  # Partner Center has answered; the create has not claimed the key yet
+        assert resume.wait(10)
+        return made
+
+    world.engine.pc.create = paused_create  # type: ignore[method-assign]
+    world.emulator_clock.advance(1)  # not in the second the seller saved it
+    creating = threading.Thread(target=world.engine.reconcile_key, args=(f"opportunity:{opp_id}",))
+    creating.start()
+    assert answered.wait(10)
+    [created] = wait_until(lambda: list(world.delivered))
+    queue = world.queue()
+    key = receiving(world, queue, lambda _rid, _change: False).deliver({}, created).key
+    assert key is not None
+    calls(world)
+    seen = world.engine.stats.signals_seen
+    signalled = threading.Thread(target=queue.run_until_idle, kwargs={"timeout": 30})
+    signalled.start()
+    pairs = world.engine.pairs
+    assert isinstance(pairs, PairLocks)
+    wait_until(lambda: pairs.users(f"opportunity:{opp_id}") == 2, what="a wait for the create")
+    first_read, _ = calls(world)
+    resume.set()
+    for thread in (creating, signalled):
+        thread.join(30)
+    assert not signalled.is_alive()
+    assert first_read == {PC_GET: 1}
+    assert calls(world) == ({}, {COMPOSITE: 1})  # the create's write-back alone
+    assert world.engine.stats.signals_seen == seen + 1
+    link = world.store.link_by_referral(world.tenant, key.removeprefix("referral:"))
+    assert link is not None
+    assert link.opportunity_id == opp_id
+
+
 def link_opportunity(world: World, rid: str) -> str:
     link = world.store.link_by_referral(world.tenant, rid)
     assert link is not None

@@ -247,9 +247,13 @@ class Engine:
                 self.stats.count("signals_seen")
                 return
             known = looked
+            signal = None if scope == "both" else Signal(scope, change_time)
             for attempt in range(MAX_STALE):
                 try:
-                    self._rounds(kind, record_id, correlation_id, held, known)
+                    self._rounds(kind, record_id, correlation_id, held, known, signal)
+                    return
+                except SeenAfterWait:
+                    self.stats.count("signals_seen")
                     return
                 except StaleWrite:
                     known = None
@@ -350,12 +354,14 @@ class Engine:
         correlation_id: str,
         held: Held,
         known: Unchanged | None = None,
+        signal: Signal | None = None,
     ) -> None:
         self.stats.count("reconciles")
         pending: list[AuditEntry] = []
         recorded = False
         for _ in range(MAX_ROUNDS):
-            snapshot = self._read_held(kind, record_id, held, known)
+            snapshot = self._read_held(kind, record_id, held, known, signal)
+            signal = None  # a later round reads what this one wrote
             step = Reconcile(
                 self.context,
                 snapshot,
@@ -438,16 +444,29 @@ class Engine:
         return _pair_keys(kind, record_id, self._link(kind, record_id))
 
     def _read_held(
-        self, kind: KeyKind, record_id: str, held: Held, known: Unchanged | None = None
+        self,
+        kind: KeyKind,
+        record_id: str,
+        held: Held,
+        known: Unchanged | None = None,
+        signal: Signal | None = None,
     ) -> Snapshot:
         """Read with every key of the pair locked: a key the read reveals (an opportunity's
         referral, a record just created) is locked too, and the read repeated when that meant
-        waiting for another reconcile of the pair."""
+        waiting for another reconcile of the pair. A one-side ``signal`` is looked at again
+        after such a wait, as if it had come then (see :meth:`_signalled_side`): the reconcile
+        waited for may have been the one that wrote what it signals (Partner Center's webhook
+        for a referral cosell was still creating, when it came before the create's claim)."""
         snapshot = self.read(kind, record_id, known=known) if known else self.read(kind, record_id)
         while True:
             if held.widen(snapshot.keys()):
                 self.stats.count("pair_waits")
-                snapshot = self.read(kind, record_id)
+                looked = None
+                if signal is not None:
+                    looked = self._signalled_side(kind, record_id, signal.scope, signal.change_time)
+                if isinstance(looked, Seen):
+                    raise SeenAfterWait
+                snapshot = self.read(kind, record_id, known=looked)
             elif snapshot.link_found_late and (link := self._refreshed(snapshot.link)):
                 # Every key is held now: read the sides again after the link, as usual.
                 snapshot = self.read(kind, record_id, link)
@@ -555,6 +574,18 @@ class Seen:
 
 
 SEEN = Seen()
+
+
+@dataclass(frozen=True)
+class Signal:
+    """The side a reconcile's signal came from, and the change it named."""
+
+    scope: SignalScope
+    change_time: str | None = None
+
+
+class SeenAfterWait(Exception):
+    """The signal was about what the reconcile it waited for wrote (see ``_read_held``)."""
 
 
 def _users_if_needed(crm: CrmRecord, pc_team: list[dict[str, object]]) -> frozenset[str]:
