@@ -233,6 +233,20 @@ def test_the_webhook_for_cosells_own_write_that_came_before_its_commit_costs_no_
     receiver.close()
 
 
+def the_event_run_aside(world: World) -> tuple[str, threading.Thread]:
+    """Partner Center's event for the referral being created, answered as before the link was
+    committed (the receiver cannot know it for cosell's own), and its key run by a queue in a
+    thread of its own: the key, and the thread. The calls so far are counted and reset."""
+    [created] = wait_until(lambda: list(world.delivered))
+    queue = world.queue()
+    key = receiving(world, queue, lambda _rid, _change: False).deliver({}, created).key
+    assert key is not None
+    calls(world)
+    signalled = threading.Thread(target=queue.run_until_idle, kwargs={"timeout": 30})
+    signalled.start()
+    return key, signalled
+
+
 def test_the_webhook_for_a_referral_cosell_is_still_creating_waits_for_it_and_costs_no_read(
     world: World,
 ) -> None:
@@ -261,16 +275,9 @@ def test_the_webhook_for_a_referral_cosell_is_still_creating_waits_for_it_and_co
     creating.start()
     assert before_commit.wait(10)
     [rid] = made
-    [created] = wait_until(lambda: list(world.delivered))
-    queue = world.queue()
-    # answered before the link was committed: the receiver cannot know it for cosell's own
-    assert receiving(world, queue, lambda _rid, _change: False).deliver({}, created).key == (
-        f"referral:{rid}"
-    )
-    calls(world)
     seen = world.engine.stats.signals_seen
-    signalled = threading.Thread(target=queue.run_until_idle, kwargs={"timeout": 30})
-    signalled.start()
+    key, signalled = the_event_run_aside(world)
+    assert key == f"referral:{rid}"
     pairs = world.engine.pairs
     assert isinstance(pairs, PairLocks)
     # the event's reconcile waits: for the referral's key (or, before, for the opportunity's)
@@ -312,14 +319,8 @@ def test_the_webhook_that_comes_before_the_creates_claim_is_looked_at_again_afte
     creating = threading.Thread(target=world.engine.reconcile_key, args=(f"opportunity:{opp_id}",))
     creating.start()
     assert answered.wait(10)
-    [created] = wait_until(lambda: list(world.delivered))
-    queue = world.queue()
-    key = receiving(world, queue, lambda _rid, _change: False).deliver({}, created).key
-    assert key is not None
-    calls(world)
     seen = world.engine.stats.signals_seen
-    signalled = threading.Thread(target=queue.run_until_idle, kwargs={"timeout": 30})
-    signalled.start()
+    key, signalled = the_event_run_aside(world)
     pairs = world.engine.pairs
     assert isinstance(pairs, PairLocks)
     wait_until(lambda: pairs.users(f"opportunity:{opp_id}") == 2, what="a wait for the create")
