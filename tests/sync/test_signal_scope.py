@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from engine_world import World
-from test_engine import HELP, flagged_opportunity
+from test_engine import HELP, flagged_opportunity, shared
 from test_engine_calls import COMPOSITE, PC_GET, PC_PATCH, QUERY, calls, linked_incoming
 
 from cosell.operations.service_status import ServiceStatus
@@ -335,6 +335,52 @@ def test_the_webhook_that_comes_before_the_creates_claim_is_looked_at_again_afte
     link = world.store.link_by_referral(world.tenant, key.removeprefix("referral:"))
     assert link is not None
     assert link.opportunity_id == opp_id
+
+
+def test_the_poll_of_an_opportunity_cosell_is_still_creating_waits_for_it_and_reads_once(
+    world: World,
+) -> None:
+    """The other direction: the opportunity poll may find the opportunity a referral's create
+    just made before the create has committed. The create holds the new opportunity's key from
+    the moment the CRM answered, so the poll's reconcile waits, then reads the opportunity once
+    and finds the base (it used to read the opportunity and the referral, wait, and read both
+    again)."""
+    rid = str(shared(world)["id"])
+    before_commit, resume = threading.Event(), threading.Event()
+    made: list[str] = []
+    commit_sync = world.store.commit_sync
+
+    def paused_commit(tenant: Any, update: LinkUpdate, *args: Any, **kwargs: Any) -> Any:
+        if update.opportunity_id and not made:
+            made.append(update.opportunity_id)
+            before_commit.set()
+            assert resume.wait(10)
+        return commit_sync(tenant, update, *args, **kwargs)
+
+    world.store.commit_sync = paused_commit  # type: ignore[method-assign]
+    world.emulator_clock.advance(1)
+    creating = threading.Thread(target=world.engine.reconcile_key, args=(f"referral:{rid}",))
+    creating.start()
+    assert before_commit.wait(10)
+    [opp_id] = made
+    calls(world)
+    seen = world.engine.stats.signals_seen
+    polled = threading.Thread(
+        target=world.engine.reconcile_key, args=(f"opportunity:{opp_id}", "crm")
+    )
+    polled.start()
+    pairs = world.engine.pairs
+    assert isinstance(pairs, PairLocks)
+    keys = (f"referral:{rid}", f"opportunity:{opp_id}")
+    wait_until(lambda: max(pairs.users(key) for key in keys) == 2, what="a wait for the create")
+    resume.set()
+    for thread in (creating, polled):
+        thread.join(30)
+    assert not polled.is_alive()
+    # the create's write-back, and the poll's one read of the opportunity
+    assert calls(world) == ({PC_PATCH: 1}, {QUERY: 1})
+    assert world.engine.stats.signals_seen == seen + 1
+    assert world.engine.stats.pair_waits == 0
 
 
 def link_opportunity(world: World, rid: str) -> str:
