@@ -233,6 +233,39 @@ def test_the_webhook_for_cosells_own_write_that_came_before_its_commit_costs_no_
     receiver.close()
 
 
+def paused_at_commit(
+    world: World, key: str, made: Callable[[LinkUpdate], str | None]
+) -> tuple[str, threading.Event, threading.Thread]:
+    """A create's reconcile of ``key`` in a thread of its own, held just before the commit that
+    first names the record it made (``made`` picks that id from the commit): the id, the event
+    that lets it go on, and the thread."""
+    before_commit, resume = threading.Event(), threading.Event()
+    ids: list[str] = []
+    commit_sync = world.store.commit_sync
+
+    def paused_commit(tenant: Any, update: LinkUpdate, *args: Any, **kwargs: Any) -> Any:
+        made_id = made(update)
+        if made_id and not ids:
+            ids.append(made_id)
+            before_commit.set()
+            assert resume.wait(10)
+        return commit_sync(tenant, update, *args, **kwargs)
+
+    world.store.commit_sync = paused_commit  # type: ignore[method-assign]
+    world.emulator_clock.advance(1)  # not in the second the record was saved
+    creating = threading.Thread(target=world.engine.reconcile_key, args=(key,))
+    creating.start()
+    assert before_commit.wait(10)
+    return ids[0], resume, creating
+
+
+def waits_for_the_create(world: World, *keys: str) -> None:
+    """Until another reconcile waits for one of ``keys`` (the create holds them)."""
+    pairs = world.engine.pairs
+    assert isinstance(pairs, PairLocks)
+    wait_until(lambda: max(pairs.users(key) for key in keys) == 2, what="a wait for the create")
+
+
 def the_event_run_aside(world: World) -> tuple[str, threading.Thread]:
     """Partner Center's event for the referral being created, answered as before the link was
     committed (the receiver cannot know it for cosell's own), and its key run by a queue in a
@@ -258,31 +291,14 @@ def test_the_webhook_for_a_referral_cosell_is_still_creating_waits_for_it_and_co
     benchmark: up to three reads of each for one opportunity shared to Partner Center)."""
     world.pc_client.register_webhook("https://cosell.example/webhooks", list(REFERRAL_EVENTS))
     opp_id = flagged_opportunity(world)
-    before_commit, resume = threading.Event(), threading.Event()
-    made: list[str] = []
-    commit_sync = world.store.commit_sync
-
-    def paused_commit(tenant: Any, update: LinkUpdate, *args: Any, **kwargs: Any) -> Any:
-        if update.referral_id and not made:
-            made.append(update.referral_id)
-            before_commit.set()
-            assert resume.wait(10)
-        return commit_sync(tenant, update, *args, **kwargs)
-
-    world.store.commit_sync = paused_commit  # type: ignore[method-assign]
-    world.emulator_clock.advance(1)  # not in the second the seller saved it
-    creating = threading.Thread(target=world.engine.reconcile_key, args=(f"opportunity:{opp_id}",))
-    creating.start()
-    assert before_commit.wait(10)
-    [rid] = made
+    rid, resume, creating = paused_at_commit(
+        world, f"opportunity:{opp_id}", lambda update: update.referral_id
+    )
     seen = world.engine.stats.signals_seen
     key, signalled = the_event_run_aside(world)
     assert key == f"referral:{rid}"
-    pairs = world.engine.pairs
-    assert isinstance(pairs, PairLocks)
     # the event's reconcile waits: for the referral's key (or, before, for the opportunity's)
-    keys = (f"referral:{rid}", f"opportunity:{opp_id}")
-    wait_until(lambda: max(pairs.users(key) for key in keys) == 2, what="a wait for the create")
+    waits_for_the_create(world, f"referral:{rid}", f"opportunity:{opp_id}")
     resume.set()
     for thread in (creating, signalled):
         thread.join(30)
@@ -321,9 +337,7 @@ def test_the_webhook_that_comes_before_the_creates_claim_is_looked_at_again_afte
     assert answered.wait(10)
     seen = world.engine.stats.signals_seen
     key, signalled = the_event_run_aside(world)
-    pairs = world.engine.pairs
-    assert isinstance(pairs, PairLocks)
-    wait_until(lambda: pairs.users(f"opportunity:{opp_id}") == 2, what="a wait for the create")
+    waits_for_the_create(world, f"opportunity:{opp_id}")
     first_read, _ = calls(world)
     resume.set()
     for thread in (creating, signalled):
@@ -346,33 +360,16 @@ def test_the_poll_of_an_opportunity_cosell_is_still_creating_waits_for_it_and_re
     and finds the base (it used to read the opportunity and the referral, wait, and read both
     again)."""
     rid = str(shared(world)["id"])
-    before_commit, resume = threading.Event(), threading.Event()
-    made: list[str] = []
-    commit_sync = world.store.commit_sync
-
-    def paused_commit(tenant: Any, update: LinkUpdate, *args: Any, **kwargs: Any) -> Any:
-        if update.opportunity_id and not made:
-            made.append(update.opportunity_id)
-            before_commit.set()
-            assert resume.wait(10)
-        return commit_sync(tenant, update, *args, **kwargs)
-
-    world.store.commit_sync = paused_commit  # type: ignore[method-assign]
-    world.emulator_clock.advance(1)
-    creating = threading.Thread(target=world.engine.reconcile_key, args=(f"referral:{rid}",))
-    creating.start()
-    assert before_commit.wait(10)
-    [opp_id] = made
+    opp_id, resume, creating = paused_at_commit(
+        world, f"referral:{rid}", lambda update: update.opportunity_id
+    )
     calls(world)
     seen = world.engine.stats.signals_seen
     polled = threading.Thread(
         target=world.engine.reconcile_key, args=(f"opportunity:{opp_id}", "crm")
     )
     polled.start()
-    pairs = world.engine.pairs
-    assert isinstance(pairs, PairLocks)
-    keys = (f"referral:{rid}", f"opportunity:{opp_id}")
-    wait_until(lambda: max(pairs.users(key) for key in keys) == 2, what="a wait for the create")
+    waits_for_the_create(world, f"referral:{rid}", f"opportunity:{opp_id}")
     resume.set()
     for thread in (creating, polled):
         thread.join(30)
