@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cosell.sync.core.contacts import CONTACT_FIELDS
+from cosell.sync.core.paths import read as paths_read
 from cosell.sync.sides.salesforce.schema import CrmSchema
 
 
@@ -77,13 +78,6 @@ def values_digest(paths: Sequence[str], row: Mapping[str, Any]) -> str | None:
     version by)."""
     if not paths:
         return None
-    values = [_path(row, path) for path in paths]
+    values = [paths_read(row, path) for path in paths]
     text = json.dumps(values, separators=(",", ":"), sort_keys=True, default=str)
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
-
-
-def _path(row: Mapping[str, Any], path: str) -> Any:
-    value: Any = row
-    for part in path.split("."):
-        value = value.get(part) if isinstance(value, Mapping) else None
-    return value
