@@ -120,6 +120,30 @@ def test_throttle_and_server_error_faults(client: TestClient, auth: dict[str, st
     assert client.get("/_emulator/faults").json()["faults"] == []
 
 
+def test_every_answer_carries_the_tracing_headers_and_only_api_calls_are_counted(
+    client: TestClient, auth: dict[str, str], emulator: Emulator
+) -> None:
+    traced = {**auth, "client-request-id": "c-1", "MS-CorrelationId": "corr-1"}
+    emulator.calls.reset()
+    client.post("/_emulator/faults", json={"kind": "throttle", "path": REFERRALS, "count": 1})
+    answers = [client.get(REFERRALS, headers=traced) for _ in range(2)]
+    assert [a.status_code for a in answers] == [429, 200]
+    for answer in answers:
+        assert answer.headers["client-request-id"] == "c-1"
+        assert answer.headers["MS-CorrelationId"] == "corr-1"
+    assert answers[0].headers["request-id"] != answers[1].headers["request-id"]
+    untraced = client.get(f"{REFERRALS}/nope", headers=auth)
+    assert untraced.status_code == 404
+    assert untraced.headers["client-request-id"]
+    assert "MS-CorrelationId" not in untraced.headers
+    assert client.get("/_emulator/faults").headers["request-id"]
+    calls = emulator.calls.snapshot()["calls"]
+    assert calls == {
+        "GET /v1.0/engagements/referrals": 2,
+        "GET /v1.0/engagements/referrals/{id}": 1,
+    }
+
+
 def test_webhook_drop_duplicate_reorder(
     client: TestClient, auth: dict[str, str], receiver: Receiver, emulator: Emulator
 ) -> None:

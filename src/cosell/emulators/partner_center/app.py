@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cosell.clock import Clock
 from cosell.emulators.partner_center import control, portal, referrals, webhooks
@@ -23,7 +24,6 @@ from cosell.emulators.partner_center.token_endpoints import device_code_endpoint
 
 CONTROL_PREFIX = "/_emulator"
 PORTAL_PREFIX = "/dashboard/"  # the portal's pages: neither API calls nor subject to faults
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 def create_app(
@@ -42,7 +42,7 @@ def create_app(
 
     app = Starlette(
         routes=_routes(),
-        middleware=[Middleware(BaseHTTPMiddleware, dispatch=_dispatch)],
+        middleware=[Middleware(_Gateway)],
         exception_handlers={ApiError: _render},
         lifespan=lifespan,
     )
@@ -64,21 +64,41 @@ async def _render(_request: Request, exc: Exception) -> Response:
     return exc.response()
 
 
-async def _dispatch(request: Request, call_next: Handler) -> Response:
-    """Count the call, apply HTTP fault rules, and add the service's tracing headers."""
-    path = request.url.path
-    if not path.startswith((CONTROL_PREFIX, PORTAL_PREFIX)):
-        emulator: Emulator = request.app.state.emulator
-        emulator.calls.record(request.method, _template(request))
-        fault = await _fault(emulator, request)
-        response = fault.response() if fault else await call_next(request)
-    else:
-        response = await call_next(request)
-    response.headers["request-id"] = new_id()
-    response.headers["client-request-id"] = request.headers.get("client-request-id", new_id())
-    if "ms-correlationid" in request.headers:
-        response.headers["MS-CorrelationId"] = request.headers["ms-correlationid"]
-    return response
+class _Gateway:
+    """Counts the call, applies HTTP fault rules, and adds the service's tracing headers.
+
+    Plain ASGI rather than Starlette's ``BaseHTTPMiddleware``, which runs each request's
+    response through a task and a memory stream of its own: a fifth of the emulator's time
+    for a write-back of a few hundred bytes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        correlation = request.headers.get("ms-correlationid")
+        client_request = request.headers.get("client-request-id") or new_id()
+
+        async def traced(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["request-id"] = new_id()
+                headers["client-request-id"] = client_request
+                if correlation is not None:
+                    headers["MS-CorrelationId"] = correlation
+            await send(message)
+
+        if not scope["path"].startswith((CONTROL_PREFIX, PORTAL_PREFIX)):
+            emulator: Emulator = request.app.state.emulator
+            emulator.calls.record(request.method, _template(request))
+            fault = await _fault(emulator, request)
+            if fault is not None:
+                await fault.response()(scope, receive, traced)
+                return
+        await self.app(scope, receive, traced)
 
 
 def _template(request: Request) -> str:

@@ -7,12 +7,15 @@ top-level requests and ``composite`` subrequests, which skip the gateway (one ca
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
+from starlette.convertors import Convertor
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, compile_path
@@ -67,6 +70,14 @@ class Reply:
 Handler = Callable[[Call], Reply]
 
 
+@functools.cache
+def _compiled(template: str) -> tuple[re.Pattern[str], dict[str, Convertor[Any]]]:
+    """A route template's regex and convertors, worked out once: a composite call matches
+    each of its subrequests against the routes."""
+    regex, _, convertors = compile_path(template)
+    return regex, convertors
+
+
 @dataclass(frozen=True)
 class ApiRoute:
     """A REST route: a Starlette path template, its methods and handler."""
@@ -80,7 +91,7 @@ class ApiRoute:
     def match(self, method: str, path: str) -> dict[str, str] | None:
         if method not in self.methods:
             return None
-        regex, _, convertors = compile_path(self.path)
+        regex, convertors = _compiled(self.path)
         found = regex.match(path)
         if found is None:
             return None
