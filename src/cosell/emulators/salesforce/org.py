@@ -63,6 +63,8 @@ class Org:
         self.started = self.now()
         self._records: dict[str, dict[str, Record]] = {o.name: {} for o in self.schema.objects()}
         self.deleted: dict[str, datetime] = {}
+        self._purged_at: datetime | None = None
+        """The second the recycle bin was last looked at for records past their days."""
         self.bin_emptied_at: datetime | None = None
         self.rules: list[ValidationRule] = []
         self.triggers: list[FieldTrigger] = []
@@ -412,7 +414,16 @@ class Org:
 
     # -- recycle bin and transactions ------------------------------------------------------
     def _purge(self) -> None:
-        cutoff = self.now() - timedelta(days=RECYCLE_BIN_DAYS)
+        """Hard-delete what has been in the recycle bin its days. Every table read asks, so it
+        looks at the bin at most once a second (a bin's days are counted in days), and not at
+        all while the bin is empty (a record's lookup cost more in this than in the lookup)."""
+        if not self.deleted:
+            return
+        now = self.now()
+        if now == self._purged_at:
+            return
+        self._purged_at = now
+        cutoff = now - timedelta(days=RECYCLE_BIN_DAYS)
         for record_id, moment in list(self.deleted.items()):
             if moment < cutoff:
                 self._hard_delete(record_id)
@@ -438,6 +449,7 @@ class Org:
     def load(self, tables: dict[str, dict[str, Record]], deleted: dict[str, datetime]) -> None:
         """Replace every table and the recycle bin (a state file read at start)."""
         self._records, self.deleted = tables, deleted
+        self._purged_at = None
         self._indexes.clear()
 
     @contextmanager
