@@ -5,11 +5,13 @@ and the order rows come in. A unique field's duplicate is still refused."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sf_api import Api
+from sf_api import START, Api
 
+from cosell.clock import ManualClock
 from cosell.emulators.salesforce import query
 from cosell.emulators.salesforce.org import Org
 
@@ -201,3 +203,72 @@ def test_ored_likes_of_an_account_match_do_not_read_every_account(
     assert len(rows(api, matched)) == 3
     with pytest.raises(AssertionError, match="read every record"):
         rows(api, "SELECT Name FROM Account WHERE Name LIKE '%ab%'")  # too short to narrow
+
+
+def stamped(clock: ManualClock, api: Api, count: int) -> list[str]:
+    """``count`` opportunities, each with an account of its own, a minute apart."""
+    made = []
+    for n in range(count):
+        clock.advance(60)
+        account = api.create("Account", Name=f"Stamped {n}")
+        made.append(api.opportunity(Name=f"Stamped deal {n}", AccountId=account))
+    return made
+
+
+def at(minutes: int) -> str:
+    return (START + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_stamp_ranges_answer_as_a_scan_does(api: Api, clock: ManualClock) -> None:
+    made = stamped(clock, api, 6)
+    soql = "SELECT Id FROM Opportunity WHERE SystemModstamp {} {} ORDER BY Id"
+    for operator in (">=", ">", "<", "<=", "=", "!="):
+        for minute in (0, 3, 6, 9):
+            both(api, soql.format(operator, at(minute)))
+    assert [r["Id"] for r in both(api, soql.format(">=", at(5)))] == made[4:]
+    clock.advance(60)
+    assert api.patch(f"sobjects/Opportunity/{made[0]}", json={"Amount": 5}).status_code == 204
+    assert [r["Id"] for r in both(api, soql.format(">", at(6)))] == [made[0]]  # the index moved
+    assert api.delete(f"sobjects/Opportunity/{made[0]}").status_code == 204
+    assert both(api, soql.format(">", at(6))) == []
+    assert [r["Id"] for r in both(api, soql.format(">", at(6)), "queryAll")] == [made[0]]
+    flagged = "SELECT Id FROM Opportunity WHERE (Amount = 5 OR Name = 'x') AND SystemModstamp >= {}"
+    assert both(api, flagged.format(at(1)), "queryAll") == [{"Id": made[0]}]
+    dated = "SELECT Id FROM Opportunity WHERE CloseDate >= 2026-06-30 AND CloseDate < 2027-01-01"
+    both(api, dated)
+
+
+def test_a_parents_stamp_range_finds_the_children_through_the_lookup(
+    api: Api, clock: ManualClock
+) -> None:
+    made = stamped(clock, api, 5)
+    clock.advance(60)
+    first_account = rows(api, f"SELECT AccountId FROM Opportunity WHERE Id = '{made[0]}'")  # noqa: S608
+    account = first_account[0]["AccountId"]
+    assert (
+        api.patch(f"sobjects/Account/{account}", json={"Website": "x.example"}).status_code == 204
+    )
+    soql = "SELECT Id FROM Opportunity WHERE Account.SystemModstamp >= {} ORDER BY Id"
+    assert [r["Id"] for r in both(api, soql.format(at(5)))] == [made[0], made[4]]
+    assert api.delete(f"sobjects/Account/{account}").status_code == 204
+    both(api, soql.format(at(5)), "queryAll")
+
+
+def test_a_poll_of_recent_stamps_does_not_read_every_record(
+    api: Api, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Salesforce indexes its audit stamps: the connector's polls (the opportunities and the
+    related rows changed since their watermark) read the records in range, not every record
+    of the object, so a look costs the emulator what changed, not the size of the org."""
+    made = stamped(clock, api, 4)
+
+    def every_record(*_args: object) -> list[dict[str, Any]]:
+        raise AssertionError("read every record")
+
+    monkeypatch.setattr(query, "_rows", every_record)
+    poll = "SELECT Id FROM Opportunity WHERE SystemModstamp >= {} ORDER BY SystemModstamp, Id"
+    assert [r["Id"] for r in rows(api, poll.format(at(4)))] == [made[3]]
+    parents = "SELECT Id FROM Opportunity WHERE Account.SystemModstamp >= {}"
+    assert [r["Id"] for r in rows(api, parents.format(at(4)))] == [made[3]]
+    with pytest.raises(AssertionError, match="read every record"):
+        rows(api, "SELECT Id FROM Opportunity WHERE SystemModstamp >= LAST_N_DAYS:2")

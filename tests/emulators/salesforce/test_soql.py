@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from cosell.emulators.salesforce.soql import (
     Comparison,
     FieldPath,
+    Junction,
     Query,
     QueryResult,
     SoqlError,
@@ -158,7 +159,7 @@ class FakeCatalog:
         return OPPORTUNITIES if sobject == "Opportunity" else list(ACCOUNTS.values())
 
     def matching(
-        self, sobject: str, field: str, kind: str, keys: Sequence[Any]
+        self, sobject: str, field: str, kind: str, keys: Sequence[Any], *, every: bool = False
     ) -> list[dict[str, Any]] | None:
         return None  # no index: every query reads all rows
 
@@ -433,6 +434,46 @@ def test_a_text_is_parsed_once_and_its_relative_dates_follow_the_clock() -> None
     assert [r["CloseDate"] for r in tomorrow.rows] == ["2026-01-11"]
 
 
+POLL = (
+    "SELECT Id, (SELECT ContactId FROM OpportunityContactRoles WHERE SystemModstamp > {0}) "
+    "FROM Opportunity WHERE (Name = 'at 2026-01-10T15:00:00Z' OR StageName != null) "
+    "AND SystemModstamp >= {0} "
+    "AND CreatedDate IN ({1}, 2026-01-02T00:00:01.250+02:00) "
+    "AND AccountId IN (SELECT Id FROM Account WHERE LastModifiedDate < {1}) "
+    "ORDER BY SystemModstamp, Id"
+)
+
+
+def test_a_poll_whose_watermark_moves_is_parsed_once_per_shape() -> None:
+    """Each look of a poll names the watermark it has reached: the text differs, its shape
+    does not. The literals are put back where they were, a quoted one is left as a string,
+    and the result is what parsing the whole text gives."""
+    from cosell.emulators.salesforce import soql_grammar
+
+    stamps = ["2026-01-10T14:59:00Z", "2026-01-10T15:00:00Z", "2026-01-10T15:00:07.500Z"]
+    before = soql_grammar._parsed.cache_info().misses
+    looks = [parse(POLL.format(stamp, "2026-01-09T00:00:00Z")) for stamp in stamps]
+    assert soql_grammar._parsed.cache_info().misses - before == 1
+    for stamp, query in zip(stamps, looks, strict=True):
+        text = POLL.format(stamp, "2026-01-09T00:00:00Z")
+        assert query == soql_grammar._parsed(text)
+    where = looks[2].where
+    assert isinstance(where, Junction)
+    moment = datetime(2026, 1, 10, 15, 0, 7, tzinfo=UTC)
+    assert where.operands[1] == Comparison(FieldPath(("SystemModstamp",)), ">=", moment)
+    assert where.operands[0].operands[0].value == "at 2026-01-10T15:00:00Z"  # type: ignore[union-attr]
+
+
+def test_a_bad_datetime_literal_is_reported_where_the_client_wrote_it() -> None:
+    with pytest.raises(SoqlError) as caught:
+        parse("SELECT Id FROM Opportunity WHERE SystemModstamp >= 2026-13-45T00:00:00Z")
+    assert caught.value.error_code == "MALFORMED_QUERY"
+    assert "ERROR at Row:1:Column:52" in caught.value.message
+    with pytest.raises(SoqlError) as caught:
+        parse("SELECT Id FROM Opportunity WHERE SystemModstamp >= 2026-01-01T00:00:00Z AND")
+    assert caught.value.message.endswith("unexpected token: '<EOF>'")
+
+
 def test_parse_keeps_subqueries_and_their_place_in_the_select() -> None:
     query = parse("SELECT Id, (SELECT Name FROM Opportunities LIMIT 2), Name FROM Account")
     assert query.fields == (FieldPath(("Id",)), FieldPath(("Name",)))
@@ -608,6 +649,45 @@ _FRAGMENTS = [
 )
 def test_parse_raises_nothing_but_soql_errors(text: str) -> None:
     assert outcome_of_parse(text) in ("parsed", "MALFORMED_QUERY")
+
+
+_VALUES = st.sampled_from([
+    "'x'", "'a%b'", "'it\\'s'", "'\\q'", "'2026-01-01T00:00:00Z'", "2026-01-01T00:00:00Z",
+    "2026-01-01T00:00:00.5+02:00", "2026-13-01T00:00:00Z", "2026-01-01", "null", "5", "TODAY",
+])  # fmt: skip
+_CONDITIONS = st.one_of(
+    st.tuples(
+        st.sampled_from(["Name", "SystemModstamp", "Account.Name"]),
+        st.sampled_from(["=", "!=", ">=", "<", "LIKE"]),
+        _VALUES,
+    ).map(" ".join),
+    st.lists(_VALUES, min_size=1, max_size=3).map(lambda v: f"Name IN ({', '.join(v)})"),
+    _VALUES.map(lambda v: f"AccountId IN (SELECT Id FROM Account WHERE Name = {v})"),  # noqa: S608
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_CONDITIONS, min_size=1, max_size=4),
+    st.sampled_from([" AND ", " OR "]),
+    st.sampled_from(["", " ORDER BY Name LIMIT 5"]),
+)
+def test_a_text_parsed_by_its_shape_is_what_parsing_it_as_written_gives(
+    conditions: list[str], connective: str, tail: str
+) -> None:
+    from cosell.emulators.salesforce import soql_grammar
+
+    text = f"SELECT Id, (SELECT Id FROM Contacts WHERE {conditions[0]}) FROM Account"  # noqa: S608
+    text += f" WHERE {connective.join(conditions)}{tail}"
+    try:
+        written: Query | str = soql_grammar._parsed(text)
+    except SoqlError as error:
+        written = error.message
+    try:
+        shaped: Query | str = parse(text)
+    except SoqlError as error:
+        shaped = error.message
+    assert shaped == written
 
 
 def outcome_of_parse(text: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from cosell.emulators.salesforce import ids
 from cosell.emulators.salesforce.schema import FieldDef, ObjectDef, Schema
@@ -11,7 +11,14 @@ from cosell.emulators.salesforce.schema import FieldDef, ObjectDef, Schema
 Lookup = Callable[[ObjectDef, str], Mapping[str, Any] | None]
 Visible = Callable[[ObjectDef, FieldDef], bool]
 Rows = Callable[[ObjectDef], Iterable[Mapping[str, Any]]]
-Matching = Callable[[ObjectDef, str, str, Sequence[Any]], Sequence[Mapping[str, Any]] | None]
+
+
+class Matching(Protocol):
+    """``Org.matching`` with the query's ``deleted`` bound (which ``deleted=`` overrides)."""
+
+    def __call__(
+        self, obj: ObjectDef, field: str, kind: str, keys: Sequence[Any], *, deleted: bool = ...
+    ) -> Sequence[Mapping[str, Any]] | None: ...
 
 
 class SchemaCatalog:
@@ -84,9 +91,11 @@ class SchemaCatalog:
         return () if obj is None else self._rows(obj)
 
     def matching(
-        self, sobject: str, field: str, kind: str, keys: Sequence[Any]
+        self, sobject: str, field: str, kind: str, keys: Sequence[Any], *, every: bool = False
     ) -> Sequence[Mapping[str, Any]] | None:
         obj = self._schema.get(sobject)
         if obj is None or self._matching is None:
             return None
+        if every:
+            return self._matching(obj, field, kind, keys, deleted=True)
         return self._matching(obj, field, kind, keys)

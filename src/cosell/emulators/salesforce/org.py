@@ -9,6 +9,7 @@ prior value, so a rollback costs the rows the request wrote, not the size of the
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -26,7 +27,14 @@ from cosell.emulators.salesforce.permissions import (
     permission_checks,
 )
 from cosell.emulators.salesforce.schema import FieldDef, ObjectDef, Schema
-from cosell.emulators.salesforce.soql_eval import GRAMS, UNGRAMMED, index_keys, normal_value
+from cosell.emulators.salesforce.soql_eval import (
+    GRAMS,
+    ORDERED,
+    UNGRAMMED,
+    Span,
+    index_keys,
+    normal_value,
+)
 from cosell.emulators.salesforce.validation import (
     FieldTrigger,
     ValidationRule,
@@ -157,6 +165,10 @@ class Org:
             ids_found = set(index.get(UNGRAMMED, ()))
             for grams in keys:
                 ids_found |= _holding_all(index, grams)
+        elif isinstance(index, OrderedIndex) and any(isinstance(k, Span) for k in keys):
+            ids_found = set[str]()
+            for key in keys:
+                ids_found |= index.spanning(key) if isinstance(key, Span) else index.get(key, set())
         else:
             ids_found = set[str]().union(*(index.get(key, ()) for key in keys))
         found = [table[i] for i in sorted(ids_found) if i in table]
@@ -165,7 +177,7 @@ class Org:
     def _index(self, obj: ObjectDef, field: str, kind: str) -> dict[Any, set[str]]:
         index = self._indexes.get((obj.name, field, kind))
         if index is None:
-            index = {}
+            index = OrderedIndex() if kind in ORDERED else {}
             for record in self._records[obj.name].values():
                 _add(index, kind, record.get(field), str(record["Id"]))
             self._indexes[(obj.name, field, kind)] = index
@@ -526,9 +538,31 @@ class Org:
         return record
 
 
+class OrderedIndex(dict[Any, set[str]]):
+    """A value index whose keys are also kept sorted (``order``), so the ids of every value
+    inside a `Span` are found by two binary searches, not a scan (see ``_add``, ``_drop``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.order: list[Any] = []
+
+    def spanning(self, span: Span) -> set[str]:
+        start = 0 if span.low is None else bisect.bisect_left(self.order, span.low)
+        end = len(self.order) if span.high is None else bisect.bisect_right(self.order, span.high)
+        found = set[str]()
+        for key in self.order[start:end]:
+            found |= self[key]
+        return found
+
+
 def _add(index: dict[Any, set[str]], kind: str, raw: Any, record_id: str) -> None:
     for key in index_keys(kind, raw):
-        index.setdefault(key, set()).add(record_id)
+        ids_there = index.get(key)
+        if ids_there is None:
+            ids_there = index[key] = set()
+            if isinstance(index, OrderedIndex):
+                bisect.insort(index.order, key)
+        ids_there.add(record_id)
 
 
 def _drop(index: dict[Any, set[str]], kind: str, raw: Any, record_id: str) -> None:
@@ -538,6 +572,8 @@ def _drop(index: dict[Any, set[str]], kind: str, raw: Any, record_id: str) -> No
             ids_there.discard(record_id)
             if not ids_there:
                 del index[key]
+                if isinstance(index, OrderedIndex):
+                    del index.order[bisect.bisect_left(index.order, key)]
 
 
 def _holding_all(index: dict[Any, set[str]], grams: Iterable[str]) -> set[str]:

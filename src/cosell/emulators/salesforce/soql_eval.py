@@ -82,11 +82,14 @@ class Catalog(Protocol):
         ...
 
     def matching(
-        self, sobject: str, field: str, kind: str, keys: Sequence[Any]
+        self, sobject: str, field: str, kind: str, keys: Sequence[Any], *, every: bool = False
     ) -> Sequence[Mapping[str, Any]] | None:
         """The records of `sobject` (as `rows` gives them, in the same order) whose `field`,
         in comparable form (`normal_value`), is one of `keys` (for kind `GRAMS`: holds every
-        trigram of one of the sets `keys`, see there); None when not indexed."""
+        trigram of one of the sets `keys`, see there; for an ordered kind, `ORDERED`, a key
+        may be a `Span`: every value inside it); None when not indexed. With `every`, deleted
+        records too, whatever the query reads (a parent a field path follows may be in the
+        recycle bin)."""
         ...
 
 
@@ -246,7 +249,10 @@ def candidates(selection: Selection, catalog: Catalog) -> Sequence[Record] | Non
 
     Served: an equality or ``IN`` on a text or id field of the object itself, a ``LIKE`` on
     a text field with a literal run of at least :data:`GRAM` characters (by the trigrams of
-    its runs), an ``AND`` with one served operand, an ``OR`` whose operands are all served."""
+    its runs), a comparison of a date or dateTime field with a literal (``SystemModstamp >=
+    …``, as Salesforce indexes its audit stamps), of the object itself or of its parent
+    (``Account.SystemModstamp >= …``: the parents in range, then their children by the
+    lookup), an ``AND`` with one served operand, an ``OR`` whose operands are all served."""
     where = selection.query.where
     return None if where is None else _narrowed(where, selection.sobject, catalog)
 
@@ -268,6 +274,10 @@ def _narrowed(node: Condition, sobject: str, catalog: Catalog) -> Sequence[Recor
         return [parts[i] for i in sorted(parts)]
     if isinstance(node, Like):
         return _like_candidates(node, sobject, catalog)
+    if isinstance(node, Comparison) and node.operator in _SPANS:
+        found = _span_candidates(node, sobject, catalog)
+        if found is not None or node.operator != "=":
+            return found
     if isinstance(node, Comparison) and node.operator == "=":
         values: tuple[Value, ...] = (node.value,)
     elif isinstance(node, Membership) and not node.negated:
@@ -283,6 +293,30 @@ def _narrowed(node: Condition, sobject: str, catalog: Catalog) -> Sequence[Recor
     return catalog.matching(sobject, path.field, path.kind, keys)
 
 
+def _span_candidates(node: Comparison, sobject: str, catalog: Catalog) -> Sequence[Record] | None:
+    path = _resolve(catalog, sobject, node.field)
+    value = node.value
+    if path.kind not in ORDERED or len(path.hops) > 1:
+        return None
+    if path.kind == "datetime" and isinstance(value, datetime):
+        bound: Any = _instant(value)
+    elif path.kind == "date" and isinstance(value, date) and not isinstance(value, datetime):
+        bound = value
+    else:
+        return None  # a relative date (LAST_N_DAYS:…) or a mismatch the compile refused
+    low = bound if node.operator in ("=", ">", ">=") else None
+    high = bound if node.operator in ("=", "<", "<=") else None
+    span = Span(low, high)
+    if not path.hops:
+        return catalog.matching(sobject, path.field, path.kind, [span])
+    (hop,) = path.hops
+    parents = catalog.matching(hop.target, path.field, path.kind, [span], every=True)
+    if parents is None:
+        return None
+    ids = [_normal("id", parent["Id"]) for parent in parents]
+    return catalog.matching(sobject, hop.foreign_key, "id", ids)
+
+
 def _like_candidates(node: Like, sobject: str, catalog: Catalog) -> Sequence[Record] | None:
     grams = frozenset(g for run in node.fragments for g in grams_of(run))
     if not grams:
@@ -291,6 +325,21 @@ def _like_candidates(node: Like, sobject: str, catalog: Catalog) -> Sequence[Rec
     if path.hops or path.kind != "string":
         return None
     return catalog.matching(sobject, path.field, GRAMS, [grams])
+
+
+@dataclass(frozen=True)
+class Span:
+    """The comparable values from ``low`` to ``high``, both included (None: no bound), as a
+    key of an ordered index's lookup: a superset of what a strict comparison keeps, which the
+    WHERE then narrows."""
+
+    low: Any = None
+    high: Any = None
+
+
+ORDERED = frozenset({"date", "datetime"})
+"""Index kinds whose keys are also kept in order, so a `Span` is looked up without a scan."""
+_SPANS = frozenset({"=", "<", "<=", ">", ">="})
 
 
 GRAM = 3
