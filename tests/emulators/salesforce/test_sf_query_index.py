@@ -272,3 +272,18 @@ def test_a_poll_of_recent_stamps_does_not_read_every_record(
     assert [r["Id"] for r in rows(api, parents.format(at(4)))] == [made[3]]
     with pytest.raises(AssertionError, match="read every record"):
         rows(api, "SELECT Id FROM Opportunity WHERE SystemModstamp >= LAST_N_DAYS:2")
+
+
+def test_a_polymorphic_parents_stamp_range_is_not_narrowed_to_one_kind_of_parent(
+    api: Api, clock: ManualClock
+) -> None:
+    """A note's parent is an opportunity, an account or a contact, as its id says: a range on
+    ``Parent.SystemModstamp`` keeps the notes of every kind of parent."""
+    made = stamped(clock, api, 2)
+    account = rows(api, f"SELECT AccountId FROM Opportunity WHERE Id = '{made[1]}'")  # noqa: S608
+    notes = [
+        api.create("Note", Title="On the deal", ParentId=made[1]),
+        api.create("Note", Title="On the account", ParentId=account[0]["AccountId"]),
+    ]
+    soql = "SELECT Id FROM Note WHERE Parent.SystemModstamp >= {} ORDER BY Id"
+    assert [r["Id"] for r in both(api, soql.format(at(2)))] == sorted(notes)

@@ -143,6 +143,9 @@ class FakeCatalog:
     def relationship(self, sobject: str, name: str) -> tuple[str, str] | None:
         return LINKS.get((sobject, name.lower()))
 
+    def targets(self, sobject: str, field: str) -> tuple[str, ...]:
+        return tuple(t for (o, _), (t, f) in LINKS.items() if o == sobject and f == field)
+
     def get(self, sobject: str, record_id: str) -> Mapping[str, Any] | None:
         table: dict[str, dict[str, Any]] = {"Account": ACCOUNTS, "User": USERS}[sobject]
         return table.get(record_id)

@@ -63,6 +63,11 @@ class SchemaCatalog:
             return None
         return f.reference_to[0], f.name
 
+    def targets(self, sobject: str, field: str) -> tuple[str, ...]:
+        obj = self._schema.get(sobject)
+        f = None if obj is None else obj.field(field)
+        return () if f is None else tuple(f.reference_to)
+
     def get(self, sobject: str, record_id: str) -> Mapping[str, Any] | None:
         obj = self._schema.get(sobject)
         if obj is None or ids.normalize(record_id) is None:

@@ -69,6 +69,11 @@ class Catalog(Protocol):
 
     def relationship(self, sobject: str, name: str) -> tuple[str, str] | None: ...
 
+    def targets(self, sobject: str, field: str) -> tuple[str, ...]:
+        """The objects a lookup field may point at (several for a polymorphic one, such as a
+        note's ``ParentId``; its id's prefix says which)."""
+        ...
+
     def get(self, sobject: str, record_id: str) -> Mapping[str, Any] | None: ...
 
     def attributes(self, sobject: str, record_id: str) -> dict[str, str]: ...
@@ -310,6 +315,8 @@ def _span_candidates(node: Comparison, sobject: str, catalog: Catalog) -> Sequen
     if not path.hops:
         return catalog.matching(sobject, path.field, path.kind, [span])
     (hop,) = path.hops
+    if catalog.targets(sobject, hop.foreign_key) != (hop.target,):
+        return None  # polymorphic: the parent may be of another object than the one named
     parents = catalog.matching(hop.target, path.field, path.kind, [span], every=True)
     if parents is None:
         return None
