@@ -60,6 +60,8 @@ API = "/services/data/v62.0"
 PC_RESOURCE = "https://api.partner.microsoft.com"
 WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 NOT_DATA = ("oauth2/token", "/webhooks/v1/registration")
+READ_POSTS = ("/search", "/batch/read")
+"""HubSpot's POSTs that only read (its emulator counts calls by method: Salesforce's says)."""
 FAST_SIGNALS = {
     "COSELL_SYNC__POLL_MIN_INTERVAL": "0.2",
     "COSELL_SYNC__POLL_MAX_INTERVAL": "1.0",
@@ -72,16 +74,44 @@ FAST_SIGNALS = {
 }
 """Quick signals so the sides settle in seconds (the sandbox's own are slower); a key a killed
 process held is taken over after 15 s instead of 5 minutes; the drift check runs every 60 s."""
-STAGES = {  # the default mapping's stage table, written out again here on purpose
-    ("New", "Pending"): "On Hold",
-    ("New", "Received"): "On Hold",
-    ("Active", "Accepted"): "Qualification",
-    ("Closed", "Declined"): "Declined",
-    ("Closed", "Won"): "Closed Won",
-    ("Closed", "Lost"): "Closed Lost",
-    ("Closed", "Expired"): "Closed Lost",
+STAGES = {  # the default mappings' stage table, written out again here on purpose
+    ("New", "Pending"): "on_hold",
+    ("New", "Received"): "on_hold",
+    ("Active", "Accepted"): "active",
+    ("Closed", "Declined"): "declined",
+    ("Closed", "Won"): "won",
+    ("Closed", "Lost"): "lost",
+    ("Closed", "Expired"): "lost",
 }
-OPEN_STAGES = {"Qualification", "Prospecting", "Needs Analysis", "Value Proposition"}
+"""A referral's status and substatus, and the stage its opportunity should be in: its key in
+the mapping's ``stages`` table (an accepted referral's opportunity may also be in an ``open``
+stage)."""
+SF_STAGES = {
+    "On Hold": "on_hold",
+    "Qualification": "active",
+    "Prospecting": "open",
+    "Needs Analysis": "open",
+    "Value Proposition": "open",
+    "Declined": "declined",
+    "Closed Won": "won",
+    "Closed Lost": "lost",
+}
+"""The shipped Salesforce mapping's stage names, by key."""
+HS_STAGES = {
+    "on_hold": "Co-sell on hold",
+    "active": "Appointment Scheduled",
+    "open": "Qualified To Buy",
+    "declined": "Co-sell declined",
+    "won": "Closed Won",
+    "lost": "Closed Lost",
+}
+"""The shipped HubSpot mapping's stage labels, by key (``open``: the first of its open ones)."""
+HS_OPEN_STAGES = (
+    "Qualified To Buy",
+    "Presentation Scheduled",
+    "Decision Maker Bought-In",
+    "Contract Sent",
+)
 HELP = "Proof of concept or demo"
 FIELDS = ("amount", "notes")
 OWNER = {"amount": "crm", "notes": "crm"}
@@ -124,9 +154,11 @@ class Sandbox:
         log: Path,
         env: dict[str, str] | None = None,
         daily_api_limit: int = SF_DAILY_LIMIT,
+        crm: str = "salesforce",
     ) -> None:
         self.state_dir, self.log = state_dir, log
         self.daily_api_limit = daily_api_limit
+        self.crm = crm
         self.ports = (free_port(), free_port(), free_port())
         self.extra_env = env or {}
         self.emulators: subprocess.Popen[bytes] | None = None
@@ -160,7 +192,7 @@ class Sandbox:
         if self.emulators is None:
             ports = ",".join(str(p) for p in self.ports)
             command = [sys.executable, __file__, "--serve", str(self.state_dir), "--ports", ports]
-            command += ["--sf-daily-limit", str(self.daily_api_limit)]
+            command += ["--sf-daily-limit", str(self.daily_api_limit), "--crm", self.crm]
             with self.log.open("ab") as out:
                 self.emulators = subprocess.Popen(
                     command, stdout=out, stderr=subprocess.STDOUT, env=self._environment()
@@ -265,6 +297,31 @@ def serve_emulators(state_dir: Path, ports: str, daily_api_limit: int = SF_DAILY
     return 0
 
 
+def serve_hubspot(state_dir: Path, ports: str) -> int:
+    """As :func:`serve_emulators`, with HubSpot's emulator as the CRM (its portal set up as
+    ``cosell setup hubspot`` does; its app's webhooks subscribed once the service answers)."""
+    import threading
+
+    from cosell.sandbox.hubspot_stack import HubSpotSandbox
+    from cosell.sandbox.manifest import write_manifest
+
+    port, pc_port, hs_port = (int(p) for p in ports.split(","))
+    stack = HubSpotSandbox(state_dir, (port, pc_port, hs_port))
+    prepared = stack.prepare()
+    url = f"http://127.0.0.1:{port}"
+    content = stack.manifest_for(prepared, url)
+    write_manifest(state_dir / STACK_FILE, content)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    wait_for(lambda: _answers(f"{url}/healthz") or stopping.is_set(), 300.0, "cosell run", 0.1)
+    if not stopping.is_set():
+        stack.connect(prepared, url)
+        write_manifest(state_dir / STACK_FILE, {**content, "registered": True})
+    stopping.wait()
+    stack.stop()
+    return 0
+
+
 def _answers(url: str) -> bool:
     with contextlib.suppress(httpx.HTTPError):
         return httpx.get(url, timeout=5).status_code == 200
@@ -279,12 +336,15 @@ class Sides:
 
     def __init__(self, manifest: dict[str, Any]) -> None:
         self.manifest = manifest
-        pc, sf = manifest["partner_center"], manifest["salesforce"]
+        self.crm = str(manifest.get("crm", "salesforce"))
+        pc, crm = manifest["partner_center"], manifest[self.crm]
         limits = httpx.Limits(keepalive_expiry=2.0)
         self.pc = httpx.Client(base_url=pc["url"], timeout=30, limits=limits)
-        self.sf = httpx.Client(base_url=sf["url"], timeout=30, limits=limits)
+        self.sf = httpx.Client(base_url=crm["url"], timeout=30, limits=limits)
         self.harness_calls = {"partner_center": 0, "crm": 0}
         self._pc_token = self._sf_token = ""
+        self.driver: Crm = HubSpotCrm(self) if self.crm == "hubspot" else SalesforceCrm(self)
+        """The CRM's seller and reader."""
 
     def close(self) -> None:
         self.pc.close()
@@ -400,12 +460,300 @@ class Sides:
         return pc, sf
 
 
+@dataclass(frozen=True)
+class Opp:
+    """An opportunity (a Salesforce opportunity, a HubSpot deal) as the checker reads it."""
+
+    id: str
+    referral_id: str | None
+    name: Any
+    amount: Any
+    notes: Any
+    stage: str | None
+    """Its stage's key in the mapping's ``stages`` table (see :data:`STAGES`)."""
+    stage_label: Any
+    error: str | None
+    """The sync error cosell shows on the record, if any."""
+
+
+class SalesforceCrm:
+    """The partner's seller in Salesforce, and the checker's reading of its opportunities."""
+
+    name = "Salesforce"
+
+    def __init__(self, sides: Sides) -> None:
+        self.sides = sides
+
+    def fault_rules(self, r: float) -> list[dict[str, Any]]:
+        sobjects, error = f"{API}/", {"status": 500}
+        return [
+            {"kind": "server_error", "params": error, "path": sobjects, "rate": r / 3},
+            {"kind": "unable_to_lock_row", "method": "PATCH", "path": sobjects, "rate": r / 3},
+            {"kind": "drop_connection", "path": sobjects, "rate": r / 3},
+        ]
+
+    def revoke(self) -> None:
+        self.sides.control("crm", "POST", "sessions/revoke")
+
+    def _create(self, sobject: str, values: dict[str, Any], unique: tuple[str, str]) -> str:
+        """A create that outlasts a dropped connection without making a second record."""
+        field_name, value = unique
+        for _ in range(SF_RETRY):
+            try:
+                response = self.sides.sf_call("POST", f"{API}/sobjects/{sobject}", json=values)
+            except httpx.TransportError:
+                response = None
+            if response is not None and response.status_code in (200, 201):
+                return str(response.json()["id"])
+            soql = f"SELECT Id FROM {sobject} WHERE {field_name} = '{value}'"  # noqa: S608
+            found = self.sides.query(soql)
+            if found:
+                return str(found[0]["Id"])
+        raise RuntimeError(f"could not create {sobject} {value}")
+
+    def create(self, n: int, amount: int, notes: str) -> str:
+        """A complete opportunity (account, contact, role), then flagged for co-sell."""
+        name = f"Soak opportunity {n}"
+        account_name = f"Soak account {n}"
+        account_values = {"Name": account_name, "BillingCountry": "US"}
+        account = self._create("Account", account_values, ("Name", account_name))
+        values = {
+            "Name": name,
+            "StageName": "Prospecting",
+            "CloseDate": "2027-12-31",
+            "Amount": amount,
+            "CurrencyIsoCode": "USD",
+            "AccountId": account,
+            "Description": notes,
+            "How_can_Microsoft_help__c": HELP,
+            "Products__c": "SOL-SOAK",
+        }
+        opportunity = self._create("Opportunity", values, ("Name", name))
+        email = f"buyer{n}@soak.example"
+        contact = self._create(
+            "Contact", {"LastName": f"Buyer{n}", "Email": email}, ("Email", email)
+        )
+        role = {"OpportunityId": opportunity, "ContactId": contact}
+        self._create("OpportunityContactRole", role, ("OpportunityId", opportunity))
+        flag = {"Sync_with_Partner_Center__c": True}
+        self.sides.sf_call("PATCH", f"{API}/sobjects/Opportunity/{opportunity}", json=flag)
+        return opportunity
+
+    def edit(self, opportunity_id: str, amount: int | None, notes: str | None) -> bool:
+        change: dict[str, Any] = {}
+        if amount is not None:
+            change["Amount"] = amount
+        if notes is not None:
+            change["Description"] = notes
+        path = f"{API}/sobjects/Opportunity/{opportunity_id}"
+        return self.sides.sf_call("PATCH", path, json=change).status_code < 300
+
+    def stage(self, opportunity_id: str, key: str) -> bool:
+        names = {v: k for k, v in SF_STAGES.items() if v != "open"}
+        body: dict[str, Any] = {"StageName": names[key]}
+        if key == "lost":
+            body["Loss_Reason__c"] = "Lost to competitor"
+        path = f"{API}/sobjects/Opportunity/{opportunity_id}"
+        return self.sides.sf_call("PATCH", path, json=body).status_code < 300
+
+    def delete(self, opportunity_id: str) -> bool:
+        path = f"{API}/sobjects/Opportunity/{opportunity_id}"
+        return self.sides.sf_call("DELETE", path).status_code in (204, 404)
+
+    def opportunity_for(self, referral_id: str) -> str | None:
+        soql = f"SELECT Id FROM Opportunity WHERE Referral_Identifier__c = '{referral_id}'"  # noqa: S608
+        rows = self.sides.query(soql)
+        return str(rows[0]["Id"]) if rows else None
+
+    def referral_of(self, opportunity_id: str) -> str | None:
+        response = self.sides.sf_call("GET", f"{API}/sobjects/Opportunity/{opportunity_id}")
+        if response.status_code != 200:
+            return None
+        return response.json().get("Referral_Identifier__c") or None
+
+    def opportunities(self) -> list[Opp]:
+        rows = self.sides.query(f"SELECT {OPP_FIELDS} FROM Opportunity")  # noqa: S608
+        return [
+            Opp(
+                str(row["Id"]),
+                row.get("Referral_Identifier__c") or None,
+                row.get("Name"),
+                row.get("Amount"),
+                row.get("Description"),
+                SF_STAGES.get(str(row.get("StageName"))),
+                row.get("StageName"),
+                row.get("Co_sell_Sync_Error__c") or None,
+            )
+            for row in rows
+        ]
+
+
+class HubSpotCrm:
+    """The partner's seller in HubSpot's UI (a UI user's token: its calls are not the app's API
+    calls, so the emulator's call log holds the connector's alone), and the checker's reading of
+    the deals."""
+
+    name = "HubSpot"
+    DEALS = "/crm/v3/objects/deals"
+    PROPERTIES = "dealname,amount,description,dealstage,cosell_referral_id,cosell_sync_error"
+
+    def __init__(self, sides: Sides) -> None:
+        self.sides = sides
+        answer = sides.control("crm", "POST", "users", json={"user_id": 4242})
+        answer.raise_for_status()
+        self._headers = {"Authorization": f"Bearer {answer.json()['token']}"}
+        self._stages: dict[str, str] | None = None
+
+    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A call that outlasts the faults the soak injects (each answered before the request
+        is served, so asking again cannot make a second record)."""
+        for attempt in range(SF_RETRY):
+            try:
+                response = self.sides.sf.request(method, path, headers=self._headers, **kwargs)
+            except httpx.TransportError:
+                time.sleep(0.05 * (attempt + 1))
+                continue
+            if response.status_code in (423, 429, 477) or response.status_code >= 500:
+                time.sleep(0.1 * (attempt + 1))
+                continue
+            return response
+        raise RuntimeError(f"HubSpot {method} {path} kept failing")
+
+    def fault_rules(self, r: float) -> list[dict[str, Any]]:
+        objects, error = "/crm/v3/objects/", {"status": 502}
+        return [
+            {"kind": "server_error", "params": error, "path": objects, "rate": r / 3},
+            {"kind": "rate_limited", "path": "/crm/v3/", "rate": r / 3},
+            {"kind": "locked", "method": "PATCH", "path": objects, "rate": r / 6},
+            {"kind": "webhook_drop", "path": "deal.", "rate": min(1.0, r * 3)},
+            {"kind": "webhook_duplicate", "path": "deal.", "rate": r},
+            {"kind": "webhook_reorder", "path": "deal.", "rate": r},
+        ]
+
+    def revoke(self) -> None:
+        """A private app's token is not revoked by HubSpot: nothing to do."""
+
+    def _create(self, kind: str, properties: dict[str, str], links: list[tuple[str, int]]) -> str:
+        body: dict[str, Any] = {"properties": properties}
+        body["associations"] = [
+            {
+                "to": {"id": to},
+                "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": kind_id}],
+            }
+            for to, kind_id in links
+        ]
+        response = self.call("POST", f"/crm/v3/objects/{kind}", json=body)
+        if response.status_code != 201:
+            raise RuntimeError(f"could not create {kind}: {response.text[:300]}")
+        return str(response.json()["id"])
+
+    def stage_id(self, key: str) -> str:
+        labels = {v: k for k, v in self.stage_keys().items()}
+        return labels[HS_STAGES[key]]
+
+    def stage_keys(self) -> dict[str, str]:
+        """Stage id -> label, of the deal pipeline cosell was set up with."""
+        if self._stages is None:
+            response = self.call("GET", "/crm/v3/pipelines/deals/default")
+            response.raise_for_status()
+            self._stages = {str(s["id"]): str(s["label"]) for s in response.json()["stages"]}
+        return self._stages
+
+    def create(self, n: int, amount: int, notes: str) -> str:
+        """A company, a contact and a deal associated with both, flagged for co-sell."""
+        company = self._create("companies", {"name": f"Soak account {n}", "country": "US"}, [])
+        person = {"firstname": "Buyer", "lastname": str(n), "email": f"buyer{n}@soak.example"}
+        contact = self._create("contacts", person, [])
+        properties = {
+            "dealname": f"Soak opportunity {n}",
+            "dealstage": self.stage_id("open"),
+            "amount": str(amount),
+            "closedate": "2027-12-31T00:00:00Z",
+            "deal_currency_code": "USD",
+            "description": notes,
+            "cosell_sync_with_partner_center": "true",
+            "cosell_help_code": HELP,
+            "cosell_products": "SOL-SOAK",
+        }
+        return self._create("deals", properties, [(company, 5), (contact, 3)])
+
+    def _patch(self, deal_id: str, properties: dict[str, str]) -> bool:
+        response = self.call("PATCH", f"{self.DEALS}/{deal_id}", json={"properties": properties})
+        return response.status_code == 200
+
+    def edit(self, opportunity_id: str, amount: int | None, notes: str | None) -> bool:
+        change: dict[str, str] = {}
+        if amount is not None:
+            change["amount"] = str(amount)
+        if notes is not None:
+            change["description"] = notes
+        return self._patch(opportunity_id, change)
+
+    def stage(self, opportunity_id: str, key: str) -> bool:
+        change = {"dealstage": self.stage_id(key)}
+        if key == "lost":
+            change["cosell_status_reason"] = "Lost to competitor"
+        return self._patch(opportunity_id, change)
+
+    def delete(self, opportunity_id: str) -> bool:
+        return self.call("DELETE", f"{self.DEALS}/{opportunity_id}").status_code in (204, 404)
+
+    def opportunity_for(self, referral_id: str) -> str | None:
+        params = {"idProperty": "cosell_referral_id"}
+        response = self.call("GET", f"{self.DEALS}/{referral_id}", params=params)
+        return str(response.json()["id"]) if response.status_code == 200 else None
+
+    def referral_of(self, opportunity_id: str) -> str | None:
+        params = {"properties": "cosell_referral_id"}
+        response = self.call("GET", f"{self.DEALS}/{opportunity_id}", params=params)
+        if response.status_code != 200:
+            return None
+        return response.json()["properties"].get("cosell_referral_id") or None
+
+    def opportunities(self) -> list[Opp]:
+        labels = self.stage_keys()
+        keys = {label: key for key, label in HS_STAGES.items() if key != "open"}
+        keys |= dict.fromkeys(HS_OPEN_STAGES, "open")
+        found: list[Opp] = []
+        params: dict[str, Any] = {"limit": 100, "properties": self.PROPERTIES}
+        while True:
+            response = self.call("GET", self.DEALS, params=params)
+            response.raise_for_status()
+            body = response.json()
+            for deal in body["results"]:
+                props = deal["properties"]
+                label = labels.get(str(props.get("dealstage")), props.get("dealstage"))
+                found.append(
+                    Opp(
+                        str(deal["id"]),
+                        props.get("cosell_referral_id") or None,
+                        props.get("dealname"),
+                        props.get("amount"),
+                        props.get("description"),
+                        keys.get(str(label)),
+                        label,
+                        props.get("cosell_sync_error") or None,
+                    )
+                )
+            after = ((body.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return found
+            params = {**params, "after": after}
+
+
+Crm = SalesforceCrm | HubSpotCrm
+
+
 def _writes_of(snapshot: dict[str, Any]) -> dict[str, int]:
     if "writes" in snapshot:
         routes: dict[str, int] = snapshot["writes"]
     else:
         routes = {r: n for r, n in snapshot["calls"].items() if r.split(" ")[0] in WRITE_METHODS}
-    return {r: n for r, n in routes.items() if not any(p in r for p in NOT_DATA)}
+    return {
+        r: n
+        for r, n in routes.items()
+        if not any(p in r for p in NOT_DATA) and not r.endswith(READ_POSTS)
+    }
 
 
 def writes(routes: dict[str, int]) -> int:
@@ -478,14 +826,14 @@ class Soak:
         self.deals: list[Deal] = []
         self.figures = Figures()
         self.sides = Sides(sandbox.manifest)
+        self.crm = self.sides.driver
 
     # --- faults --------------------------------------------------------------------------------
 
     def fault_rules(self) -> list[tuple[str, dict[str, Any]]]:
         r = self.args.fault_rate
         referrals = "/v1.0/engagements/referrals"
-        sobjects = f"{API}/"
-        pc, sf = "partner_center", "crm"
+        pc = "partner_center"
         error, half = {"status": 500}, r / 2
         return [
             (pc, {"kind": "server_error", "params": error, "path": referrals, "rate": r / 2}),
@@ -496,12 +844,7 @@ class Soak:
             (pc, {"kind": "webhook_drop", "path": "referral-", "rate": min(1.0, r * 3)}),
             (pc, {"kind": "webhook_duplicate", "path": "referral-", "rate": r}),
             (pc, {"kind": "webhook_reorder", "path": "referral-", "rate": r}),
-            (sf, {"kind": "server_error", "params": error, "path": sobjects, "rate": r / 3}),
-            (
-                sf,
-                {"kind": "unable_to_lock_row", "method": "PATCH", "path": sobjects, "rate": r / 3},
-            ),
-            (sf, {"kind": "drop_connection", "path": sobjects, "rate": r / 3}),
+            *(("crm", rule) for rule in self.crm.fault_rules(r)),
         ]
 
     def inject(self) -> None:
@@ -532,7 +875,7 @@ class Soak:
                 time.sleep(max(started + i / rate - time.monotonic(), 0.0))
             self.step()
             if revoke_every and i % revoke_every == revoke_every - 1:
-                self.sides.control("crm", "POST", "sessions/revoke")
+                self.crm.revoke()
                 self.sides.control("partner_center", "POST", "tokens/revoke", json={})
                 self.figures.revokes += 1
             if kill_at and i == kill_at[0]:
@@ -576,11 +919,9 @@ class Soak:
         return None
 
     def _opportunity(self, deal: Deal) -> str | None:
-        """The opportunity of a shared referral, once cosell made it (read from Salesforce)."""
+        """The opportunity of a shared referral, once cosell made it (read from the CRM)."""
         if deal.opportunity_id is None and deal.referral_id is not None:
-            soql = f"SELECT Id FROM Opportunity WHERE Referral_Identifier__c = '{deal.referral_id}'"  # noqa: S608
-            rows = self.sides.query(soql)
-            deal.opportunity_id = str(rows[0]["Id"]) if rows else None
+            deal.opportunity_id = self.crm.opportunity_for(deal.referral_id)
         return deal.opportunity_id
 
     def op_share(self) -> bool:
@@ -611,49 +952,10 @@ class Soak:
         self.deals.append(deal)
         return True
 
-    def _create(self, sobject: str, values: dict[str, Any], unique: tuple[str, str]) -> str:
-        """A create that outlasts a dropped connection without making a second record."""
-        field_name, value = unique
-        for _ in range(SF_RETRY):
-            try:
-                response = self.sides.sf_call("POST", f"{API}/sobjects/{sobject}", json=values)
-            except httpx.TransportError:
-                response = None
-            if response is not None and response.status_code in (200, 201):
-                return str(response.json()["id"])
-            soql = f"SELECT Id FROM {sobject} WHERE {field_name} = '{value}'"  # noqa: S608
-            found = self.sides.query(soql)
-            if found:
-                return str(found[0]["Id"])
-        raise RuntimeError(f"could not create {sobject} {value}")
-
     def op_create(self) -> bool:
         n = len(self.deals)
         amount = self.rng.randrange(1000, 90000)
-        name = f"Soak opportunity {n}"
-        account_name = f"Soak account {n}"
-        account_values = {"Name": account_name, "BillingCountry": "US"}
-        account = self._create("Account", account_values, ("Name", account_name))
-        values = {
-            "Name": name,
-            "StageName": "Prospecting",
-            "CloseDate": "2027-12-31",
-            "Amount": amount,
-            "CurrencyIsoCode": "USD",
-            "AccountId": account,
-            "Description": f"created {n}",
-            "How_can_Microsoft_help__c": HELP,
-            "Products__c": "SOL-SOAK",
-        }
-        opportunity = self._create("Opportunity", values, ("Name", name))
-        email = f"buyer{n}@soak.example"
-        contact = self._create(
-            "Contact", {"LastName": f"Buyer{n}", "Email": email}, ("Email", email)
-        )
-        role = {"OpportunityId": opportunity, "ContactId": contact}
-        self._create("OpportunityContactRole", role, ("OpportunityId", opportunity))
-        flag = {"Sync_with_Partner_Center__c": True}
-        self.sides.sf_call("PATCH", f"{API}/sobjects/Opportunity/{opportunity}", json=flag)
+        opportunity = self.crm.create(n, amount, f"created {n}")
         deal = Deal(n, "crm", opportunity_id=opportunity, state="open")
         deal.wrote("amount", "crm", float(amount))
         deal.wrote("notes", "crm", f"created {n}")
@@ -689,63 +991,52 @@ class Soak:
             return False
         amount = self.rng.randrange(1000, 90000)
         notes = f"seller {self.rng.randrange(10**6)}"
-        change: dict[str, Any] = {}
-        if self.rng.random() < 0.7:
-            change["Amount"] = amount
-        if self.rng.random() < 0.5 or not change:
-            change["Description"] = notes
-        response = self.sides.sf_call(
-            "PATCH", f"{API}/sobjects/Opportunity/{deal.opportunity_id}", json=change
-        )
-        if response.status_code >= 300:
+        new_amount = self.rng.random() < 0.7
+        new_notes = self.rng.random() < 0.5 or not new_amount
+        edit = (amount if new_amount else None, notes if new_notes else None)
+        if not self.crm.edit(deal.opportunity_id, *edit):
             return False
-        if "Amount" in change:
+        if new_amount:
             deal.wrote("amount", "crm", float(amount))
-        if "Description" in change:
+        if new_notes:
             deal.wrote("notes", "crm", notes)
         return True
 
-    def _stage(
-        self, deal: Deal, stage: str, state: str, extra: dict[str, Any] | None = None
-    ) -> bool:
-        body = {"StageName": stage, **(extra or {})}
-        path = f"{API}/sobjects/Opportunity/{deal.opportunity_id}"
-        if self.sides.sf_call("PATCH", path, json=body).status_code >= 300:
+    def _stage(self, deal: Deal, outcome: str, state: str) -> bool:
+        if deal.opportunity_id is None or not self.crm.stage(deal.opportunity_id, outcome):
             return False
         deal.state = state
         return True
 
     def op_accept(self) -> bool:
         deal = self._deal({"on_hold"}, need_opportunity=True)
-        return deal is not None and self._stage(deal, "Qualification", "open")
+        return deal is not None and self._stage(deal, "active", "open")
 
     def op_decline(self) -> bool:
         deal = self._deal({"on_hold"}, need_opportunity=True)
-        return deal is not None and self._stage(deal, "Declined", "declined")
+        return deal is not None and self._stage(deal, "declined", "declined")
 
     def op_close(self) -> bool:
         deal = self._deal({"open"}, need_opportunity=True)
         if deal is None or (deal.origin == "crm" and not self._referral(deal)):
             return False
         if self.rng.random() < 0.5:
-            return self._stage(deal, "Closed Won", "won")
-        return self._stage(deal, "Closed Lost", "lost", {"Loss_Reason__c": "Lost to competitor"})
+            return self._stage(deal, "won", "won")
+        return self._stage(deal, "lost", "lost")
 
     def _referral(self, deal: Deal) -> str | None:
-        """The referral of a seller's opportunity, once cosell made it (read from Salesforce)."""
+        """The referral of a seller's opportunity, once cosell made it (read from the CRM)."""
         if deal.referral_id is None and deal.opportunity_id is not None:
-            path = f"{API}/sobjects/Opportunity/{deal.opportunity_id}"
-            response = self.sides.sf_call("GET", path)
-            if response.status_code == 200:
-                deal.referral_id = response.json().get("Referral_Identifier__c") or None
+            deal.referral_id = self.crm.referral_of(deal.opportunity_id)
         return deal.referral_id
 
     def op_delete(self) -> bool:
         deal = self._deal({"open", "won", "lost", "declined"}, need_opportunity=True)
-        if deal is None or (deal.origin == "crm" and not self._referral(deal)):
+        if deal is None or deal.opportunity_id is None:
             return False
-        path = f"{API}/sobjects/Opportunity/{deal.opportunity_id}"
-        if self.sides.sf_call("DELETE", path).status_code not in (204, 404):
+        if deal.origin == "crm" and not self._referral(deal):
+            return False
+        if not self.crm.delete(deal.opportunity_id):
             return False
         deal.state = "deleted"
         return True
@@ -791,11 +1082,11 @@ def check(sides: Sides, deals: list[Deal] | None, window: float) -> Outcome:
     """Both emulators read through their APIs; the deals (if given) are the oracle."""
     out = Outcome()
     referrals = {str(r["id"]): r for r in sides.referrals()}
-    opportunities = sides.query(f"SELECT {OPP_FIELDS} FROM Opportunity")  # noqa: S608
-    by_referral: dict[str, list[dict[str, Any]]] = {}
+    opportunities = sides.driver.opportunities()
+    by_referral: dict[str, list[Opp]] = {}
     for opp in opportunities:
-        if opp.get("Referral_Identifier__c"):
-            by_referral.setdefault(str(opp["Referral_Identifier__c"]), []).append(opp)
+        if opp.referral_id:
+            by_referral.setdefault(opp.referral_id, []).append(opp)
     by_external: dict[str, list[str]] = {}
     for referral in referrals.values():
         if referral.get("externalReferenceId"):
@@ -830,12 +1121,10 @@ def check(sides: Sides, deals: list[Deal] | None, window: float) -> Outcome:
             out.lost_updates += lost(deal, referral, opp, window)
         if not problems:
             out.converged += 1
-        elif opp.get("Co_sell_Sync_Error__c"):
-            out.parked.append(
-                f"{referral_id}: {'; '.join(problems)} — {opp['Co_sell_Sync_Error__c']}"
-            )
+        elif opp.error:
+            out.parked.append(f"{referral_id}: {'; '.join(problems)} — {opp.error}")
         else:
-            out.disagreeing.append(f"{referral_id} ↔ {opp['Id']}: {'; '.join(problems)}")
+            out.disagreeing.append(f"{referral_id} ↔ {opp.id}: {'; '.join(problems)}")
     if deals is not None:
         paired = {d.opportunity_id for d in deals if d.referral_id}
         for deal in deals:
@@ -845,8 +1134,8 @@ def check(sides: Sides, deals: list[Deal] | None, window: float) -> Outcome:
                 and deal.opportunity_id not in by_external
                 and deal.opportunity_id not in paired
             ):
-                opp = next((o for o in opportunities if o["Id"] == deal.opportunity_id), None)
-                reason = (opp or {}).get("Co_sell_Sync_Error__c")
+                found = next((o for o in opportunities if o.id == deal.opportunity_id), None)
+                reason = found.error if found is not None else None
                 label = f"opportunity {deal.opportunity_id} has no referral"
                 (out.parked if reason else out.unpaired).append(
                     f"{label} — {reason}" if reason else label
@@ -854,29 +1143,27 @@ def check(sides: Sides, deals: list[Deal] | None, window: float) -> Outcome:
     return out
 
 
-def compare(referral: dict[str, Any], opp: dict[str, Any]) -> list[str]:
+def compare(referral: dict[str, Any], opp: Opp) -> list[str]:
     """The harness's own reading of the default mapping for the fields it writes."""
     details = referral.get("details") or {}
     problems = []
-    if text(referral.get("name")) != text(opp.get("Name")):
-        problems.append(f"name {referral.get('name')!r} ≠ {opp.get('Name')!r}")
-    if number(details.get("dealValue")) != number(opp.get("Amount")):
-        problems.append(f"amount {details.get('dealValue')!r} ≠ {opp.get('Amount')!r}")
-    if text(details.get("notes")) != text(opp.get("Description")):
-        problems.append(f"notes {details.get('notes')!r} ≠ {opp.get('Description')!r}")
+    if text(referral.get("name")) != text(opp.name):
+        problems.append(f"name {referral.get('name')!r} ≠ {opp.name!r}")
+    if number(details.get("dealValue")) != number(opp.amount):
+        problems.append(f"amount {details.get('dealValue')!r} ≠ {opp.amount!r}")
+    if text(details.get("notes")) != text(opp.notes):
+        problems.append(f"notes {details.get('notes')!r} ≠ {opp.notes!r}")
     stage = STAGES.get(status_pair(referral))
-    if stage != opp.get("StageName") and not (
-        stage == "Qualification" and opp.get("StageName") in OPEN_STAGES
-    ):
-        problems.append(f"stage {status_pair(referral)} ≠ {opp.get('StageName')!r}")
+    if stage != opp.stage and not (stage == "active" and opp.stage == "open"):
+        problems.append(f"stage {status_pair(referral)} ≠ {opp.stage_label!r}")
     return problems
 
 
-def lost(deal: Deal, referral: dict[str, Any], opp: dict[str, Any], window: float) -> list[str]:
+def lost(deal: Deal, referral: dict[str, Any], opp: Opp, window: float) -> list[str]:
     details = referral.get("details") or {}
     held = {
-        "amount": (number(details.get("dealValue")), number(opp.get("Amount"))),
-        "notes": (text(details.get("notes")), text(opp.get("Description"))),
+        "amount": (number(details.get("dealValue")), number(opp.amount)),
+        "notes": (text(details.get("notes")), text(opp.notes)),
     }
     out = []
     for name in FIELDS:
@@ -896,7 +1183,7 @@ def lost(deal: Deal, referral: dict[str, Any], opp: dict[str, Any], window: floa
 def write_routes(sides: Sides) -> dict[str, int]:
     pc, sf = sides.written()
     routes = {}
-    for side, written in (("Partner Center", pc), ("Salesforce", sf)):
+    for side, written in (("Partner Center", pc), (sides.driver.name, sf)):
         for route, n in written.items():
             routes[f"{side}: {route}"] = n
     return routes
@@ -973,7 +1260,7 @@ def verify_counts(manifest: dict[str, Any]) -> str:
 
 def soak(args: argparse.Namespace, workdir: Path) -> int:
     state_dir, log = workdir / "state", workdir / "stack.log"
-    sandbox = Sandbox(state_dir, log, daily_api_limit=args.sf_daily_limit)
+    sandbox = Sandbox(state_dir, log, daily_api_limit=args.sf_daily_limit, crm=args.crm)
     started = time.monotonic()
     sandbox.start()
     runner = Soak(sandbox, args)
@@ -995,11 +1282,12 @@ def soak(args: argparse.Namespace, workdir: Path) -> int:
         sandbox.stop()
     figures = runner.figures
     harness = runner.sides.harness_calls
-    pc_total, sf_total = total(pc_after), total(sf_after)
+    pc_total, crm_total = total(pc_after), total(sf_after)
+    crm = runner.crm.name
     ops_done, faults = sum(figures.ops.values()), sum(figures.faults.values())
     seconds = time.monotonic() - started
     lines = [
-        f"soak: seed {args.seed}, {args.ops} ops, fault rate {args.fault_rate:.2f}, "
+        f"soak ({crm}): seed {args.seed}, {args.ops} ops, fault rate {args.fault_rate:.2f}, "
         f"kills {args.kills}, rate {f'{args.rate:g} ops/s' if args.rate else 'unpaced'}",
         f"ops done: {ops_done} {json.dumps(figures.ops, sort_keys=True)}",
         f"faults injected: {faults} {json.dumps(figures.faults, sort_keys=True)}"
@@ -1017,10 +1305,10 @@ def soak(args: argparse.Namespace, workdir: Path) -> int:
         *[f"    {p}" for p in outcome.duplicates[:50]],
         f"lost updates: {len(outcome.lost_updates)}",
         *[f"    {p}" for p in outcome.lost_updates[:50]],
-        f"idle {args.idle:.0f}s writes: Partner Center {idle[0]}, Salesforce {idle[1]}",
-        f"API calls (connector + harness): Partner Center {pc_total}, Salesforce {sf_total};"
+        f"idle {args.idle:.0f}s writes: Partner Center {idle[0]}, {crm} {idle[1]}",
+        f"API calls (connector + harness): Partner Center {pc_total}, {crm} {crm_total};"
         f" the harness's own: Partner Center {harness['partner_center']},"
-        f" Salesforce {harness['crm']}",
+        f" {crm} {harness['crm'] if crm == 'Salesforce' else '0 (a UI user)'}",
         f"cosell verify --no-repair: {verified}",
         f"duration: ops {ops_seconds:.0f}s, settle {settled:.0f}s, total {seconds:.0f}s",
     ]
@@ -1059,6 +1347,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="the emulated Salesforce org's daily API allowance",
     )
     parser.add_argument("--workdir", type=Path, default=None, help="keep state and logs here")
+    parser.add_argument(
+        "--crm", choices=("salesforce", "hubspot"), default="salesforce", help="the CRM side"
+    )
     parser.add_argument("--serve", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--ports", default="", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -1066,6 +1357,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.serve is not None and args.crm == "hubspot":
+        return serve_hubspot(args.serve, args.ports)
     if args.serve is not None:
         return serve_emulators(args.serve, args.ports, args.sf_daily_limit)
     if args.workdir is not None:

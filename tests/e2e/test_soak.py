@@ -1,7 +1,8 @@
 """The soak harness (``bench/soak.py``): its checker fails when the sides disagree, and a short
-soak (a few hundred operations, faults, one SIGKILL) converges with nothing lost or doubled.
+soak (a few hundred operations, faults, one SIGKILL) converges with nothing lost or doubled, with
+Salesforce and with HubSpot as the CRM.
 
-The short soak takes a couple of minutes; ``COSELL_SKIP_SOAK=1`` skips it.
+The short soaks take a minute or two each; ``COSELL_SKIP_SOAK=1`` skips them.
 """
 
 from __future__ import annotations
@@ -37,12 +38,13 @@ def load_soak() -> ModuleType:
 soak = load_soak()
 
 
-@pytest.fixture
-def quiet_sandbox(tmp_path: Path) -> Iterator[Any]:
+@pytest.fixture(params=["salesforce", "hubspot"])
+def quiet_sandbox(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A sandbox whose Partner Center sweep and drift check never run: a change whose webhook is
     dropped stays unseen by cosell, so the sides can be made to disagree behind its back."""
     quiet = {"COSELL_SYNC__SWEEP_INTERVAL": "3600", "COSELL_SYNC__VERIFY_PAIRS": "0"}
-    sandbox = soak.Sandbox(tmp_path / "state", tmp_path / "sandbox.log", quiet)
+    log = tmp_path / "sandbox.log"
+    sandbox = soak.Sandbox(tmp_path / "state", log, quiet, crm=request.param)
     sandbox.start()
     try:
         yield sandbox
@@ -104,15 +106,17 @@ def test_the_checker_reports_a_pair_broken_behind_cosells_back(quiet_sandbox: An
 
 @pytest.mark.skipif(os.environ.get("COSELL_SKIP_SOAK") == "1", reason="COSELL_SKIP_SOAK=1")
 @pytest.mark.timeout(420)
+@pytest.mark.parametrize(("crm", "name"), [("salesforce", "Salesforce"), ("hubspot", "HubSpot")])
 def test_a_short_soak_converges_with_nothing_lost_doubled_or_written_when_idle(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], crm: str, name: str
 ) -> None:
     args = ["--ops", "250", "--fault-rate", "0.05", "--kills", "1", "--seed", "11"]
     args += ["--idle", "15", "--settle-deadline", "90", "--workdir", str(tmp_path)]
-    status = soak.main(args)
+    status = soak.main([*args, "--crm", crm])
     printed = capsys.readouterr().out
+    assert f"soak ({name}): seed 11" in printed
     assert "kills (SIGKILL + restart): 1" in printed
     assert "duplicates: 0" in printed
     assert "lost updates: 0" in printed
-    assert "idle 15s writes: Partner Center 0, Salesforce 0" in printed
+    assert f"idle 15s writes: Partner Center 0, {name} 0" in printed
     assert status == 0, printed

@@ -10,6 +10,7 @@ as a developer does in the app's settings) and from its deal poll.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,17 @@ from cosell.web.hubspot_receiver import PATH as HUBSPOT_WEBHOOK_PATH
 from cosell.webhooks.events import PATH
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A stack set up but not yet connected (see :meth:`HubSpotSandbox.prepare`)."""
+
+    partner_center: PartnerCenterEmulatorConfig
+    hubspot: HubSpotEmulatorConfig
+    settings: Settings
+    config_file: Path
+    env: dict[str, str]
+
+
 class HubSpotSandbox:
     """Starts everything in a safe order; ``stop()`` drains the connector, then the emulators."""
 
@@ -52,6 +64,18 @@ class HubSpotSandbox:
         self.runtime: Runtime | None = None
 
     def start(self) -> dict[str, Any]:
+        prepared = self.prepare()
+        self.runtime = connector.start_service(prepared.settings, self.clock)
+        url = self.runtime.server.address if self.runtime.server else ""
+        self.connect(prepared, url)
+        content = self.manifest_for(prepared, url)
+        write_manifest(self.manifest_path, content)
+        return content
+
+    def prepare(self) -> Prepared:
+        """Both emulators served, the connector's configuration and secrets written and the
+        portal set up: all but the service, which :meth:`start` runs in this process (a soak
+        runs ``cosell run`` in its own, then calls :meth:`connect`)."""
         private_dir(self.state_dir)
         self.manifest_path.unlink(missing_ok=True)
         pc_config, hs_config = self._serve()
@@ -62,13 +86,25 @@ class HubSpotSandbox:
         connector.write_config(config_file, data)
         settings = connector.build_settings(data, env)
         self._prepare_portal(settings)
-        self.runtime = connector.start_service(settings, self.clock)
-        url = self.runtime.server.address if self.runtime.server else ""
-        connector.register_webhook(settings, self.clock, url)
-        self._subscribe(settings, hs_config, f"{url}{HUBSPOT_WEBHOOK_PATH}")
-        content = self._manifest(pc_config, hs_config, url, settings, config_file, env)
-        write_manifest(self.manifest_path, content)
-        return content
+        return Prepared(pc_config, hs_config, settings, config_file, env)
+
+    def connect(self, prepared: Prepared, url: str) -> None:
+        """Partner Center's webhook registered and HubSpot's app subscribed, both at ``url``
+        (the service answering there)."""
+        connector.register_webhook(prepared.settings, self.clock, url)
+        target = f"{url}{HUBSPOT_WEBHOOK_PATH}"
+        self._subscribe(prepared.settings, prepared.hubspot, target)
+
+    def manifest_for(self, prepared: Prepared, url: str) -> dict[str, Any]:
+        """What ``sandbox.json`` says of this stack with the service at ``url``."""
+        return self._manifest(
+            prepared.partner_center,
+            prepared.hubspot,
+            url,
+            prepared.settings,
+            prepared.config_file,
+            prepared.env,
+        )
 
     def _serve(self) -> tuple[PartnerCenterEmulatorConfig, HubSpotEmulatorConfig]:
         pc_served = ServedApp("partner-center", bind(self.pc_port))
