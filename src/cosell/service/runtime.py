@@ -83,6 +83,7 @@ from cosell.webhooks.signature import verify_callback
 
 if TYPE_CHECKING:
     from cosell.sync.engine.engine import Engine
+    from cosell.sync.sides.hubspot.versions import DealVersion
     from cosell.sync.sides.salesforce.schema import CrmSchema
     from cosell.sync.sides.salesforce.side import CrmSide as SalesforceSide
     from cosell.sync.sides.salesforce.versions import OpportunityVersion
@@ -532,7 +533,12 @@ def _signals(
     poll_cadence = Cadence(sync.poll_min_interval, sync.poll_max_interval)
     sweep = SignalLoop(SWEEP, sweeper, sweep_cadence, parts.clock, report)
     if parts.hubspot is not None:
-        deals = deal_poller(parts.hubspot, wiring, synced=opportunity_synced(store, tenant, settle))
+        deals = deal_poller(
+            parts.hubspot,
+            wiring,
+            synced=opportunity_synced(store, tenant, settle),
+            version=_Portal(parts).version,
+        )
         return SignalLoop(HUBSPOT_POLL, deals, poll_cadence, parts.clock, report), sweep, None
     assert parts.salesforce is not None
     org = _Org(parts)
@@ -718,6 +724,24 @@ class _Org:
 
         assert self._parts.salesforce is not None
         return CrmSide(self._parts.salesforce, self.schema(), self._parts.clock)
+
+
+class _Portal:
+    """The HubSpot portal as the engine reads its deals, described on the first look."""
+
+    def __init__(self, parts: ServiceParts) -> None:
+        self._parts = parts
+
+    def version(self) -> DealVersion:
+        """The deal values the engine reads, which tell one version from another."""
+        from cosell.sync.engine.engine import mapping_from_settings
+        from cosell.sync.sides.hubspot.side import HubSpotSide
+
+        assert self._parts.hubspot is not None
+        mapping = mapping_from_settings(self._parts.settings)
+        pipeline = self._parts.settings.hubspot.pipeline
+        side = HubSpotSide(self._parts.hubspot, mapping, self._parts.clock.now, pipeline=pipeline)
+        return side.version
 
 
 def _log_halt(job: Job, error: CosellError) -> None:

@@ -55,6 +55,9 @@ class CrmRecord:
     """When cosell asked for this version (its clock, before the request): an edit after the
     read shares the version's ``SystemModstamp`` only if the read came within that second
     (see :func:`cosell.signals.synced.opportunity_synced`). ``None`` where not known."""
+    raw: Mapping[str, Any] | None = field(default=None, compare=False)
+    """The CRM's own row as it was read, where a write's answer is laid over it to know the
+    version the write made (HubSpot: the deal's property strings). ``None`` elsewhere."""
 
     @cached_property
     def users(self) -> dict[str, str]:

@@ -9,37 +9,49 @@ signal feed asks from its watermark minus an overlap window (see
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from cosell.clients.hubspot import SEARCH_CAP, HubSpotClient
-
-STAMP = "hs_lastmodifieddate"
+from cosell.sync.sides.hubspot.versions import STAMP
 
 
 def changed_since(
     client: HubSpotClient, since: datetime | None, object_type: str = "deals"
 ) -> Iterator[tuple[str, datetime]]:
     """``(id, stamp)`` of every record modified at or after ``since``, in stamp order."""
+    for record_id, stamp, _properties in changed_rows(client, since, object_type):
+        yield record_id, stamp
+
+
+def changed_rows(
+    client: HubSpotClient,
+    since: datetime | None,
+    object_type: str = "deals",
+    properties: Sequence[str] = (),
+) -> Iterator[tuple[str, datetime, Mapping[str, Any]]]:
+    """``(id, stamp, properties)`` of every record modified at or after ``since``, in stamp
+    order, with the values of ``properties`` besides the stamp (one search asks for all)."""
     start = since
+    wanted = list(dict.fromkeys([STAMP, *properties]))
     while True:
         count, newest = 0, start
-        for row in client.search_all(object_type, _filters(start), **_ORDER):
+        found = client.search_all(object_type, _filters(start), properties=wanted, sorts=_SORTS)
+        for row in found:
             count += 1
             stamp = _stamp(row)
             if stamp is None:
                 continue
             newest = stamp if newest is None or stamp > newest else newest
-            yield str(row["id"]), stamp
+            props = row.get("properties")
+            yield str(row["id"]), stamp, props if isinstance(props, dict) else {}
         if count < SEARCH_CAP or newest == start:
             return
         start = newest
 
 
-_ORDER: dict[str, object] = {
-    "properties": [STAMP],
-    "sorts": [{"propertyName": STAMP, "direction": "ASCENDING"}],
-}
+_SORTS = [{"propertyName": STAMP, "direction": "ASCENDING"}]
 
 
 def _filters(start: datetime | None) -> list[dict[str, object]]:

@@ -31,6 +31,7 @@ from cosell.sync.sides.crm_record import CrmRecord, Made, Written
 from cosell.sync.sides.hubspot.changes import changed_since
 from cosell.sync.sides.hubspot.related import DealRelations
 from cosell.sync.sides.hubspot.values import Stages, from_hubspot, to_hubspot
+from cosell.sync.sides.hubspot.versions import STAMP, DealVersion
 from cosell.sync.sides.salesforce.accounts import Customer, Match, name_token, same_customer
 from cosell.sync.sides.salesforce.schema import CrmSchema, fit
 
@@ -110,6 +111,12 @@ class HubSpotSide:
         return [n for n in dict.fromkeys(names) if n in self.deal_types]
 
     @cached_property
+    def version(self) -> DealVersion:
+        """The properties that tell one version of a deal from another (see
+        :mod:`cosell.sync.sides.hubspot.versions`); the poll searches with them."""
+        return DealVersion.of(self.deal_properties)
+
+    @cached_property
     def company_properties(self) -> list[str]:
         mapped = [s.crm for s in self.mapping.fields.values() if s.crm.startswith("Account.")]
         return [n.removeprefix("Account.") for n in mapped]
@@ -130,20 +137,11 @@ class HubSpotSide:
         return self._record(deal)
 
     def _record(self, deal: Mapping[str, Any]) -> CrmRecord:
-        values = from_hubspot(deal["properties"], self.stages, self.deal_types)
         linked = deal.get("associations") or {}
         company_id = _primary(linked.get("companies"))
         contact_ids = sorted(
             {str(r["id"]) for r in (linked.get("contacts") or {}).get("results", [])}
         )
-        stamp = deal["properties"].get("hs_lastmodifieddate")
-        opportunity: Row = {
-            **values,
-            "Id": str(deal["id"]),
-            "AccountId": company_id,
-            "LastModifiedDate": stamp,
-            "SystemModstamp": stamp,
-        }
         account: Row = {}
         if company_id and self.company_properties:
             company = self.client.get("companies", company_id, self.company_properties)
@@ -153,7 +151,51 @@ class HubSpotSide:
                 for k, v in company["properties"].items()
                 if k in wanted and v not in (None, "")
             }
-        return CrmRecord(opportunity, account, self.relations.contacts(contact_ids), None, None)
+        contacts = self.relations.contacts(contact_ids)
+        return self._deal_record(str(deal["id"]), deal["properties"], company_id, account, contacts)
+
+    def _deal_record(
+        self,
+        deal_id: str,
+        properties: Mapping[str, Any],
+        company_id: str | None,
+        account: Row,
+        contacts: list[Row],
+    ) -> CrmRecord:
+        values = from_hubspot(properties, self.stages, self.deal_types)
+        stamp = properties.get(STAMP)
+        opportunity: Row = {
+            **values,
+            "Id": deal_id,
+            "AccountId": company_id,
+            "LastModifiedDate": stamp,
+            "SystemModstamp": stamp,
+        }
+        return CrmRecord(
+            opportunity,
+            account,
+            contacts,
+            None,
+            None,
+            fingerprint=self.version(properties),
+            raw=dict(properties),
+        )
+
+    def _after_write(
+        self, record: CrmRecord, sent: Mapping[str, str], answer: Mapping[str, Any]
+    ) -> CrmRecord | None:
+        """The deal as an update left it: the read's properties, what was sent, and what the
+        answer says the deal now holds (its stamp among them); ``None`` when the read kept no
+        properties or the answer no stamp (the poll then finds the write as a change)."""
+        if record.raw is None:
+            return None
+        properties = {**record.raw, **sent, **(answer.get("properties") or {})}
+        if not properties.get(STAMP):
+            return None
+        company = record.opportunity.get("AccountId")
+        return self._deal_record(
+            record.id, properties, company, dict(record.account), list(record.contacts)
+        )
 
     def find_by_referral(self, referral_id: str) -> str | None:
         """The deal holding ``referral_id`` in the unique referral id property, if any."""
@@ -215,19 +257,21 @@ class HubSpotSide:
 
     # --- writing -----------------------------------------------------------------------------
     def update(self, record: CrmRecord, write: CrmWrite, extra: Mapping[str, Any]) -> Written:
-        """Write changed properties (checked against the read's stamp) and related rows."""
+        """Write changed properties (checked against the read's stamp) and related rows. When
+        only the deal's own properties were written, the answer tells the version the write
+        made (the engine keeps it, so the poll knows the write as cosell's own)."""
         changes = _changed(record.opportunity, self._known({**write.opportunity, **extra}))
-        sent = False
+        related = False
         if write.account:
-            sent |= self._write_company(record, write.account, changes)
+            related |= self._write_company(record, write.account, changes)
+        after: CrmRecord | None = None
         if changes:
             self._check_unchanged(record)
             wire = to_hubspot(changes, self.deal_types, self.stages)
-            self.client.update("deals", record.id, wire)
-            sent = True
+            after = self._after_write(record, wire, self.client.update("deals", record.id, wire))
         if write.contacts is not None:
-            sent |= self.relations.sync_contacts(record.id, record.contacts, write.contacts)
-        return Written(sent)
+            related |= self.relations.sync_contacts(record.id, record.contacts, write.contacts)
+        return Written(bool(changes) or related, None if related else after)
 
     def create(
         self,

@@ -1,0 +1,106 @@
+"""cosell's own writes to a HubSpot deal come back through the deal poll known by their values:
+no reconcile reads the deal, its company, its contacts and the referral again only to plan
+nothing. A person's edit, in the same millisecond or not, is still a change.
+
+The engine, Partner Center's and HubSpot's emulators and the store are those of the scenario
+suite (``crm_worlds``); the poll is the service's (``deal_poller`` with the portal's deal
+version and the store's ``opportunity_synced``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from crm_worlds import CrmWorld, build_crm_world
+
+from cosell.signals.feed import ChangeFeed, FeedWiring
+from cosell.signals.hubspot import deal_poller
+from cosell.signals.synced import opportunity_synced
+from cosell.sync.sides.hubspot.side import HubSpotSide
+from support.queues import RecordingQueue
+
+SETTLE = timedelta(seconds=10)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[CrmWorld]:
+    built = build_crm_world(tmp_path, "hubspot")
+    yield built
+    built.store.close()
+
+
+def side(world: CrmWorld) -> HubSpotSide:
+    crm = world.engine.crm
+    assert isinstance(crm, HubSpotSide)
+    return crm
+
+
+def poll(world: CrmWorld, queue: RecordingQueue) -> ChangeFeed:
+    overlap = timedelta(seconds=60)
+    wiring = FeedWiring(queue, world.store, world.tenant, overlap, world.clock, SETTLE)
+    synced = opportunity_synced(world.store, world.tenant, SETTLE)
+    deals = side(world)
+    return deal_poller(deals.client, wiring, synced=synced, version=lambda: deals.version)
+
+
+def shared(world: CrmWorld) -> str:
+    body: dict[str, Any] = {
+        "name": "Fabrikam data platform",
+        "details": {"dealValue": 48000, "closingDateTime": "2026-12-31T00:00:00Z"},
+        "customerProfile": {
+            "name": "Fabrikam",
+            "address": {"country": "DE"},
+            "team": [{"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"}],
+        },
+    }
+    return str(world.share_referral(**body)["id"])
+
+
+@pytest.mark.parametrize("direction", ["to_crm", "to_partner_center"])
+def test_the_deal_poll_knows_cosells_own_writes_by_their_values(
+    world: CrmWorld, direction: str
+) -> None:
+    queue = RecordingQueue()
+    feed = poll(world, queue)
+    feed.look()  # the first look only records the time
+    if direction == "to_crm":  # a shared referral: cosell creates the deal, then writes it
+        world.sync(f"referral:{shared(world)}")
+        link = world.store.link_by_referral(world.tenant, world.referrals()[0]["id"])
+    else:  # a flagged deal: cosell creates the referral and writes its id back to the deal
+        deal = world.seller.flagged_record()
+        world.sync(f"opportunity:{deal}")
+        link = world.store.link_by_opportunity(world.tenant, deal)
+    assert link is not None
+    assert link.opportunity_id
+    world.clock.advance(1)
+    assert feed.look() == 0, queue.keys
+    assert queue.keys == []
+
+    world.seller.edit(link.opportunity_id, deal_value=52000)
+    world.clock.advance(1)
+    assert feed.look() == 1
+    assert queue.keys == [f"opportunity:{link.opportunity_id}"]
+
+
+def test_an_edit_in_the_same_millisecond_as_cosells_write_is_a_change(
+    world: CrmWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With HubSpot's clock standing still, the person's edit carries the very stamp of
+    cosell's write-back: only the values tell them apart."""
+    queue = RecordingQueue()
+    feed = poll(world, queue)
+    feed.look()
+    deal = world.seller.flagged_record()
+    frozen = world.emulator_clock.now()
+    monkeypatch.setattr(world.emulator_clock, "now", lambda: frozen)
+    world.engine.reconcile_key(f"opportunity:{deal}")
+    link = world.store.link_by_opportunity(world.tenant, deal)
+    assert link is not None
+    world.seller.edit(deal, deal_value=99000)
+    stamp = side(world).client.get("deals", deal, ["hs_lastmodifieddate"])["properties"]
+    assert stamp["hs_lastmodifieddate"] == link.crm_modstamp
+    feed.look()  # enqueued at once, or due when its stamp has settled
+    assert queue.keys == [f"opportunity:{deal}"]
