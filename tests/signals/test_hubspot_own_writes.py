@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crm_worlds import CrmWorld, build_crm_world
+from crm_worlds import HS_BASE, CrmWorld, build_crm_world
+from starlette.testclient import TestClient
 
 from cosell.signals.feed import ChangeFeed, FeedWiring
 from cosell.signals.hubspot import deal_poller
@@ -103,4 +104,67 @@ def test_an_edit_in_the_same_millisecond_as_cosells_write_is_a_change(
     stamp = side(world).client.get("deals", deal, ["hs_lastmodifieddate"])["properties"]
     assert stamp["hs_lastmodifieddate"] == link.crm_modstamp
     feed.look()  # enqueued at once, or due when its stamp has settled
+    assert queue.keys == [f"opportunity:{deal}"]
+
+
+def search_lag(world: CrmWorld, seconds: float) -> None:
+    control = TestClient(world.seller.app, base_url=HS_BASE)
+    control.put("/_emulator/search-lag", json={"seconds": seconds}).raise_for_status()
+
+
+def test_the_version_a_write_back_was_planned_on_seen_late_is_not_a_change(
+    world: CrmWorld,
+) -> None:
+    """The seller's new deal reaches cosell by webhook; the poll's index still shows the deal
+    as the seller saved it, after cosell has written the referral id back. That version is the
+    one the write-back was planned on: nothing in it is new."""
+    queue = RecordingQueue()
+    feed = poll(world, queue)
+    feed.look()
+    deal = world.seller.flagged_record()
+    search_lag(world, 60)  # what is written from now on is not searchable for a minute
+    world.sync(f"opportunity:{deal}")
+    link = world.store.link_by_opportunity(world.tenant, deal)
+    assert link is not None
+    assert link.referral_id
+    world.clock.advance(1)
+    assert feed.look() == 0, queue.keys
+    assert queue.keys == []
+
+
+def test_a_person_setting_back_what_cosell_wrote_is_a_change(world: CrmWorld) -> None:
+    """The deal's values return to the version cosell's write was planned on, but after the
+    write: a person undid it, and the pair no longer agrees."""
+    queue = RecordingQueue()
+    feed = poll(world, queue)
+    feed.look()
+    rid = shared(world)
+    world.sync(f"referral:{rid}")
+    link = world.store.link_by_referral(world.tenant, rid)
+    assert link is not None
+    assert link.opportunity_id
+    deal = link.opportunity_id
+    before = side(world).read(deal)
+    assert before is not None
+    assert before.raw is not None
+    world.microsoft_update(rid, details={"dealValue": 50000})
+    world.sync(f"referral:{rid}")
+    after = side(world).read(deal)
+    assert after is not None
+    assert after.raw is not None
+    undone = {
+        k: before.raw.get(k) or ""
+        for k in after.raw
+        if k != "hs_lastmodifieddate" and after.raw.get(k) != before.raw.get(k)
+    }
+    assert "amount" in undone
+    world.clock.advance(1)
+    feed.look()
+    queue.calls.clear()
+    world.seller.ui.update("deals", deal, undone)
+    undone_read = side(world).read(deal)
+    assert undone_read is not None
+    assert undone_read.fingerprint == before.fingerprint
+    world.clock.advance(1)
+    feed.look()
     assert queue.keys == [f"opportunity:{deal}"]

@@ -16,6 +16,11 @@ read both sides in full only to plan nothing. These checks cost no remote call.
   values (:mod:`cosell.sync.sides.salesforce.versions`); the digest the link was committed with
   is that very version, whatever the stamp (cosell's own write read back, or an edit of no
   read value). Any edit of a value the engine reads changes it, in the same second or not.
+- **Opportunity** (poll), a version older than cosell's write: where a write's version is
+  kept (a HubSpot deal's), the link also keeps the digest of the version the write was planned
+  on. A row holding those values with a stamp before the write's is that version, shown late by
+  an index that lags (or found by the poll after a webhook's reconcile answered it): nothing in
+  it is new. A person setting a value back after cosell's write stamps it later, and is new.
 - **Opportunity** (poll) with no link: a reconcile that refused it (Partner Center could not
   take it yet) kept the digest of the values it read (see
   :func:`cosell.sync.sides.crm_record.refused_cursor`); a row carrying that digest is the
@@ -87,8 +92,13 @@ def opportunity_synced(
 
     def synced(change: Change, settled: bool) -> Verdict:
         link = links.link_by_opportunity(tenant, change.id)
-        if link is not None and link.crm_fingerprint and change.version == link.crm_fingerprint:
-            return "synced"
+        if link is not None and link.crm_fingerprint and change.version:
+            made, _, read = split_fingerprint(link.crm_fingerprint)
+            if change.version == made:
+                return "synced"
+            stamp = _parsed(link.crm_modstamp) if link.crm_modstamp else None
+            if change.version == read and stamp is not None and change.stamp < stamp:
+                return "synced"  # the version cosell read before its write, seen late
         if link is None and change.version:
             # Refused before it had a link: the version the refusal read.
             refused = links.get_cursor(tenant, refused_cursor(change.id))
@@ -100,6 +110,13 @@ def opportunity_synced(
         return "new" if settled else "recheck"
 
     return synced
+
+
+def split_fingerprint(kept: str) -> tuple[str, str, str]:
+    """A link's ``crm_fingerprint``: the digest of the version cosell's last commit holds and,
+    after a write, the digest of the version it read before writing (see
+    :func:`cosell.sync.sides.crm_record.written_fingerprint`)."""
+    return kept.partition(" ")
 
 
 def related_synced(

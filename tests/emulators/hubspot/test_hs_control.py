@@ -6,6 +6,7 @@ from hs_api import Api
 from starlette.testclient import TestClient
 
 from cosell.cli.main import main
+from cosell.emulators.hubspot import HubSpotEmulatorConfig, create_app
 
 DEALS = "/crm/v3/objects/deals"
 
@@ -66,6 +67,17 @@ def test_user_tokens_need_a_positive_user_id(client: TestClient) -> None:
 
 def test_search_lag_is_adjustable(client: TestClient) -> None:
     assert client.put("/_emulator/search-lag", json={"seconds": 3}).json() == {"seconds": 3.0}
+
+
+def test_search_lag_changes_one_portal_not_the_config_others_share() -> None:
+    config = HubSpotEmulatorConfig()
+    with TestClient(create_app(config)) as one, TestClient(create_app(config)) as other:
+        one.put("/_emulator/search-lag", json={"seconds": 60}).raise_for_status()
+        assert other.get("/_emulator/search-lag").json() == {"seconds": 0.0}
+        with TestClient(create_app(config)) as later:
+            assert later.get("/_emulator/search-lag").json() == {"seconds": 0.0}
+        one.post("/_emulator/reset").raise_for_status()
+        assert one.get("/_emulator/search-lag").json() == {"seconds": 60.0}
 
 
 def test_emulate_group_lists_hubspot() -> None:

@@ -3,6 +3,7 @@ HubSpot user, webhook target and deliveries, restoring archived records, search 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -130,9 +131,9 @@ async def search_lag(request: Request) -> Response:
         if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
             return _bad("seconds must be a non-negative number")
         with emulator.lock:
-            emulator.config.search_lag_seconds = float(seconds)
-            emulator.store.search_lag = type(emulator.store.search_lag)(seconds=float(seconds))
-    return JSONResponse({"seconds": emulator.config.search_lag_seconds})
+            emulator.search_lag = float(seconds)
+            emulator.store.search_lag = timedelta(seconds=float(seconds))
+    return JSONResponse({"seconds": emulator.search_lag})
 
 
 def routes() -> list[Route]:

@@ -40,6 +40,9 @@ class HubSpotEmulator:
         delivery_client: httpx.Client | None = None,
     ) -> None:
         self.config = config
+        self.search_lag = config.search_lag_seconds
+        """Seconds a write takes to show in search (the control surface changes it for this
+        portal only: the config may be shared by other emulators)."""
         self.clock: Clock = clock or OffsetClock()
         self.lock = threading.RLock()
         self.faults = FaultBook(FAULT_KINDS | WEBHOOK_FAULTS)
@@ -57,7 +60,7 @@ class HubSpotEmulator:
     def reset(self) -> None:
         """A freshly seeded portal: no records, tokens, subscriptions, faults or calls."""
         with self.lock:
-            self.store = Store(self.clock, self.config.search_lag_seconds, self._changed)
+            self.store = Store(self.clock, self.search_lag, self._changed)
             self.tokens = TokenBook(self.config, self.clock)
             self.limits = RateLimiter(self.config, self.clock)
             self.webhooks = WebhookBook()

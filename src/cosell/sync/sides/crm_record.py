@@ -142,6 +142,13 @@ def split_row_version(version: str) -> tuple[str, str | None]:
 REFUSED_PREFIX = "refused:"
 
 
+def written_fingerprint(made: str, read: str | None) -> str:
+    """The fingerprint of a version a write made, followed by the one it was planned on (the
+    poll knows either; the second only when older than the write, see
+    :func:`cosell.signals.synced.opportunity_synced`)."""
+    return f"{made} {read}" if read else made
+
+
 def refused_cursor(opportunity_id: str) -> str:
     """The store cursor holding the version (:attr:`CrmRecord.fingerprint`) of an opportunity a
     reconcile refused before it had a link (Partner Center could not take it yet: a customer

@@ -12,12 +12,14 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from cosell.clients.hubspot import HubSpotClient
+from cosell.clients.hubspot import HubSpotClient, Record
 from cosell.sync.core.contacts import NO_LAST_NAME, contact_key
 
 Row = dict[str, Any]
 DEAL_TO_PRIMARY_COMPANY = 5
+PRIMARY_COMPANY_TO_DEAL = 6
 DEAL_TO_CONTACT = 3
+CONTACT_TO_DEAL = 4
 NOTE_TO_DEAL = 214
 NOTE_MARK = "Partner Center notes"
 CONTACT_PROPERTIES = {
@@ -59,8 +61,7 @@ class DealRelations:
         for key, member in wanted.items():
             row = have.get(key)
             if row is None:
-                contact_id = self._contact_for(member)
-                self.client.associate("deals", deal_id, "contacts", contact_id)
+                self.link_contact(deal_id, member)
                 sent = True
             else:
                 sent |= self._refresh(row, member)
@@ -70,14 +71,21 @@ class DealRelations:
                 sent = True
         return sent
 
-    def _contact_for(self, member: Mapping[str, Any]) -> str:
+    def link_contact(self, deal_id: str, member: Mapping[str, Any]) -> Row:
+        """The customer's contact linked to the deal: the portal's contact of that email (as it
+        is), else a new one made already linked (one request); its row as the engine reads it."""
         email = member.get("Email")
         if email:
             flt = [{"filters": [{"propertyName": "email", "operator": "EQ", "value": str(email)}]}]
-            found = self.client.search("contacts", flt, limit=1)
+            wanted = list(CONTACT_PROPERTIES.values())
+            found = self.client.search("contacts", flt, properties=wanted, limit=1)
             if found.results:
-                return str(found.results[0]["id"])
-        return str(self.client.create("contacts", _contact_values(member))["id"])
+                row = contact_row(found.results[0])
+                self.client.associate("deals", deal_id, "contacts", row["ContactId"])
+                return row
+        values = _contact_values(member)
+        made = self.client.create("contacts", values, [_to(deal_id, CONTACT_TO_DEAL)])
+        return contact_row({**made, "properties": {**values, **(made.get("properties") or {})}})
 
     def _refresh(self, row: Row, member: Mapping[str, Any]) -> bool:
         changed = {
@@ -89,13 +97,24 @@ class DealRelations:
             self.client.update("contacts", str(row["ContactId"]), changed)
         return bool(changed)
 
-    def new_company(self, values: Mapping[str, Any]) -> str:
+    def new_company(self, values: Mapping[str, Any], deal_id: str | None = None) -> Record:
+        """A new company of ``values``, the deal's primary one when ``deal_id`` is given (made
+        linked, in one request); its id and properties (what was sent, and what the answer
+        says it holds)."""
         body = {k: str(v) for k, v in values.items() if v is not None}
         body.setdefault("name", "Unnamed customer")
-        return str(self.client.create("companies", body)["id"])
+        links = [_to(deal_id, PRIMARY_COMPANY_TO_DEAL)] if deal_id else []
+        made = self.client.create("companies", body, links)
+        return {**made, "properties": {**body, **(made.get("properties") or {})}}
 
     def link_company(self, deal_id: str, company_id: str) -> None:
         self.client.associate("deals", deal_id, "companies", company_id, [DEAL_TO_PRIMARY_COMPANY])
+
+    def new_note(self, deal_id: str, body: str) -> None:
+        """The notes note of a deal that has none yet (a deal cosell just made)."""
+        text = f"{NOTE_MARK}\n{body}"
+        properties = {"hs_note_body": text, "hs_timestamp": self.now().isoformat()}
+        self.client.create("notes", properties, [_to(deal_id, NOTE_TO_DEAL)])
 
     def mirror_note(self, deal_id: str, body: str | None) -> bool:
         """Keep one note on the deal equal to Partner Center's notes (compare before write)."""
@@ -113,26 +132,18 @@ class DealRelations:
         text = f"{NOTE_MARK}\n{body}" if body else ""
         if ours is None:
             if body:
-                self.client.create(
-                    "notes",
-                    {"hs_note_body": text, "hs_timestamp": self.now().isoformat()},
-                    [
-                        {
-                            "to": {"id": deal_id},
-                            "types": [
-                                {
-                                    "associationCategory": "HUBSPOT_DEFINED",
-                                    "associationTypeId": NOTE_TO_DEAL,
-                                }
-                            ],
-                        }
-                    ],
-                )
+                self.new_note(deal_id, body)
             return bool(body)
         if (ours["properties"].get("hs_note_body") or "") == text:
             return False
         self.client.update("notes", str(ours["id"]), {"hs_note_body": text or NOTE_MARK})
         return True
+
+
+def _to(record_id: str, type_id: int) -> dict[str, Any]:
+    """An association given at create: to ``record_id``, of HubSpot-defined ``type_id``."""
+    types = [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}]
+    return {"to": {"id": record_id}, "types": types}
 
 
 def _contact_values(member: Mapping[str, Any]) -> Row:

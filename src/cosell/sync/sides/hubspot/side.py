@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from datetime import date, datetime
 from functools import cached_property
 from typing import Any
@@ -27,7 +28,7 @@ from cosell.sync.core.names import CrmNames
 from cosell.sync.core.plan import default_close_date
 from cosell.sync.core.records import CrmWrite
 from cosell.sync.core.translate import SOLUTIONS_PATH
-from cosell.sync.sides.crm_record import CrmRecord, Made, Written
+from cosell.sync.sides.crm_record import CrmRecord, Made, Written, written_fingerprint
 from cosell.sync.sides.hubspot.changes import changed_since
 from cosell.sync.sides.hubspot.related import DealRelations
 from cosell.sync.sides.hubspot.values import Stages, from_hubspot, to_hubspot
@@ -59,6 +60,9 @@ class HubSpotSide:
         self.relations = DealRelations(client, clock_now)
         self.referral_property = mapping.referral_id_field
         self.flag_property = mapping.crm.sync_flag_field
+        self._noted: dict[str, str] = {}
+        """Deal id -> the notes a create just wrote to its new note (taken by the mirror that
+        follows, which then has nothing to send)."""
 
     # --- schema ------------------------------------------------------------------------------
     @cached_property
@@ -111,6 +115,10 @@ class HubSpotSide:
         return [n for n in dict.fromkeys(names) if n in self.deal_types]
 
     @cached_property
+    def _wanted(self) -> frozenset[str]:
+        return frozenset(self.deal_properties)
+
+    @cached_property
     def version(self) -> DealVersion:
         """The properties that tell one version of a deal from another (see
         :mod:`cosell.sync.sides.hubspot.versions`); the poll searches with them."""
@@ -144,13 +152,9 @@ class HubSpotSide:
         )
         account: Row = {}
         if company_id and self.company_properties:
-            company = self.client.get("companies", company_id, self.company_properties)
-            wanted = set(self.company_properties)
-            account = {
-                k: v
-                for k, v in company["properties"].items()
-                if k in wanted and v not in (None, "")
-            }
+            account = self._account(
+                self.client.get("companies", company_id, self.company_properties)
+            )
         contacts = self.relations.contacts(contact_ids)
         return self._deal_record(str(deal["id"]), deal["properties"], company_id, account, contacts)
 
@@ -162,6 +166,8 @@ class HubSpotSide:
         account: Row,
         contacts: list[Row],
     ) -> CrmRecord:
+        wanted = self._wanted
+        properties = {k: v for k, v in properties.items() if k in wanted}
         values = from_hubspot(properties, self.stages, self.deal_types)
         stamp = properties.get(STAMP)
         opportunity: Row = {
@@ -193,9 +199,11 @@ class HubSpotSide:
         if not properties.get(STAMP):
             return None
         company = record.opportunity.get("AccountId")
-        return self._deal_record(
+        after = self._deal_record(
             record.id, properties, company, dict(record.account), list(record.contacts)
         )
+        made = after.fingerprint or ""
+        return replace(after, fingerprint=written_fingerprint(made, self.version(record.raw)))
 
     def find_by_referral(self, referral_id: str) -> str | None:
         """The deal holding ``referral_id`` in the unique referral id property, if any."""
@@ -280,7 +288,9 @@ class HubSpotSide:
         extra: Mapping[str, Any],
         account_id: str | None = None,
     ) -> Made:
-        """Upsert the deal by the referral id (idempotent) with its company and contacts."""
+        """Upsert the deal by the referral id (idempotent) with its company, contacts and notes
+        note. A deal this call made comes back as the engine would read it, from the answers
+        (no read after the create); one the upsert found is read as usual."""
         values = {**self._known(write.opportunity), **self._known(extra)}
         values.setdefault("dealname", write.account.get("name") or f"Referral {referral_id}")
         values.setdefault("closedate", self._default_close_date())
@@ -290,18 +300,52 @@ class HubSpotSide:
         values.pop(self.referral_property, None)
         wire = to_hubspot(values, self.deal_types, self.stages)
         result = self.client.batch_upsert("deals", self.referral_property, {referral_id: wire})
-        deal_id = str(result.results[0]["id"])
-        if result.results[0].get("new", True):
-            company = account_id or (
-                self.relations.new_company(write.account) if write.account else None
-            )
-            if company:
-                self.relations.link_company(deal_id, company)
-            if write.contacts:
-                self.relations.sync_contacts(deal_id, [], write.contacts)
-        return Made(deal_id)
+        made = result.results[0]
+        deal_id = str(made["id"])
+        if not made.get("new", True):
+            return Made(deal_id)
+        company, account = self._company_of_new_deal(deal_id, write.account, account_id)
+        contacts = [self.relations.link_contact(deal_id, m) for m in write.contacts or []]
+        contacts = sorted(
+            {row["ContactId"]: row for row in contacts}.values(), key=lambda r: int(r["ContactId"])
+        )
+        if write.note_changed and write.note:
+            self.relations.new_note(deal_id, write.note)
+            self._noted[deal_id] = write.note
+        properties = {**wire, self.referral_property: referral_id, **(made.get("properties") or {})}
+        if not properties.get(STAMP):
+            return Made(deal_id)
+        return Made(deal_id, self._deal_record(deal_id, properties, company, account, contacts))
+
+    def _company_of_new_deal(
+        self, deal_id: str, values: Mapping[str, Any], account_id: str | None
+    ) -> tuple[str | None, Row]:
+        """The new deal's primary company (the matched one, or one made of ``values``) and its
+        values as a read gives them."""
+        if account_id:
+            self.relations.link_company(deal_id, account_id)
+            if not self.company_properties:
+                return account_id, {}
+            found = self.client.get("companies", account_id, self.company_properties)
+            return account_id, self._account(found)
+        if not values:
+            return None, {}
+        made = self.relations.new_company(values, deal_id)
+        return str(made["id"]), self._account(made)
+
+    def _account(self, company: Mapping[str, Any]) -> Row:
+        wanted = set(self.company_properties)
+        return {
+            k: v
+            for k, v in (company.get("properties") or {}).items()
+            if k in wanted and v not in (None, "")
+        }
 
     def mirror_note(self, deal_id: str, body: str | None) -> bool:
+        """The notes note, compared before it is written (the one a create just made with this
+        body is known without a read)."""
+        if body and self._noted.pop(deal_id, None) == body:
+            return False
         return self.relations.mirror_note(deal_id, body)
 
     def _check_unchanged(self, record: CrmRecord) -> None:
@@ -313,7 +357,7 @@ class HubSpotSide:
     def _write_company(self, record: CrmRecord, values: Mapping[str, Any], changes: Row) -> bool:
         company_id = record.opportunity.get("AccountId")
         if not company_id:
-            self.relations.link_company(record.id, self.relations.new_company(values))
+            self.relations.new_company(values, record.id)
             return True
         changed = {k: v for k, v in values.items() if not _same(record.account.get(k), v)}
         if changed:
