@@ -126,11 +126,15 @@ def test_validation_error_names_each_property(hubspot: HubSpotClient) -> None:
 
 @pytest.mark.parametrize("config", [HubSpotEmulatorConfig(burst_limit=2)])
 def test_burst_429_waits_out_the_ten_second_window(
-    hubspot: HubSpotClient, clock: ManualClock
+    hubspot: HubSpotClient, http: TestClient, clock: ManualClock
 ) -> None:
-    for n in range(3):
-        hubspot.create("deals", _deal(n)["properties"])
+    """Another client of the same app (a second process) spent the window: this one, which
+    has not heard of it yet, is refused and waits the window out."""
+    for n in range(2):
+        http.post("/crm/v3/objects/deals", json=_deal(n)).raise_for_status()
+    hubspot.create("deals", _deal(2)["properties"])
     assert max(clock.slept) >= 10.0
+    assert _calls(http)["POST /crm/v3/objects/{object_type}"] == 4  # one refused, then sent
 
 
 @pytest.mark.parametrize("config", [HubSpotEmulatorConfig(daily_limit=1)])

@@ -19,6 +19,7 @@ import httpx
 
 from cosell import handback
 from cosell.clients.hubspot_errors import error_from_response
+from cosell.clients.hubspot_pace import BURST, MARGIN, SEARCHES, WINDOW, Pace
 from cosell.clients.retry import RetryPolicy
 from cosell.errors import RetryableError, TransportError
 
@@ -53,9 +54,21 @@ class BatchResult:
 class HubSpotClient:
     """HubSpot CRM calls over an injected, authenticated ``httpx.Client``."""
 
-    def __init__(self, http: httpx.Client, *, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        retry: RetryPolicy | None = None,
+        pace: Pace | None = None,
+        search_pace: Pace | None = None,
+    ) -> None:
         self.http = http
         self.retry = retry or RetryPolicy()
+        clock = self.retry.clock
+        self.pace = pace or Pace(clock, BURST, WINDOW, MARGIN)
+        """The app's ten-second burst, shared by every thread using this client."""
+        self.search_pace = search_pace or Pace(clock, SEARCHES, 1.0)
+        """The account's searches a second (searches are outside the burst)."""
 
     # --- pipeline ------------------------------------------------------------------------------
     def request(
@@ -90,6 +103,8 @@ class HubSpotClient:
         return request.method in _IDEMPOTENT or path.endswith(_SAFE_POSTS)
 
     def _send(self, request: httpx.Request) -> httpx.Response:
+        searching = request.url.path.endswith("/search")
+        (self.search_pace if searching else self.pace).turn()
         try:
             response = self.http.send(request)
         except httpx.TransportError as exc:
@@ -98,6 +113,8 @@ class HubSpotClient:
                 method=request.method,
                 url=str(request.url),
             ) from exc
+        if not searching:
+            self.pace.learn(response.headers)
         if response.status_code >= 300:
             raise error_from_response(response, self.retry.clock)
         return response
