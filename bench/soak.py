@@ -25,8 +25,9 @@ A short version runs in the test suite (``tests/e2e/test_soak.py``).
    * 0 duplicates: no referral has two opportunities, no opportunity two referrals;
    * 0 lost updates: per pair and field the harness remembers the last value written on each
      side; both sides must hold the last write, or, when the owner (the CRM for these fields)
-     wrote within ``--conflict-window`` seconds before a later Partner Center write, the owner's
-     (a both-sides change, resolved by the owner rule);
+     wrote within ``--conflict-window`` seconds before a later Partner Center write, or that
+     write was made while the owner's had not reached Partner Center yet, the owner's (a
+     both-sides change, resolved by the owner rule);
    * an idle ``--idle`` seconds (60 by default) makes 0 writes on either emulator.
 
    ``cosell verify --no-repair`` then compares every pair on every mapped field (contacts and
@@ -772,6 +773,10 @@ class Write:
     side: str
     value: Any
     at: float
+    raced: bool = False
+    """A Partner Center write made while the owner's last write of the field had not reached
+    Partner Center yet: cosell finds both sides changed since its last sync, whenever it
+    looks."""
 
 
 @dataclass
@@ -785,8 +790,17 @@ class Deal:
     state: str = "open"  # on_hold, open, declined, won, lost, deleted
     writes: dict[str, dict[str, Write]] = field(default_factory=dict)
 
-    def wrote(self, name: str, side: str, value: Any) -> None:
-        self.writes.setdefault(name, {})[side] = Write(side, value, time.monotonic())
+    def wrote(self, name: str, side: str, value: Any, raced: bool = False) -> None:
+        self.writes.setdefault(name, {})[side] = Write(side, value, time.monotonic(), raced)
+
+    def unsynced(self, name: str, held: Any) -> bool:
+        """Whether the owner's last write of ``name`` differs from ``held``, the other side's
+        value (normalised as the checker compares them)."""
+        owner = self.writes.get(name, {}).get(OWNER[name])
+        if owner is None:
+            return False
+        norm = number if name == "amount" else text
+        return bool(norm(owner.value) != norm(held))
 
     def history(self, name: str) -> str:
         """Each side's last write of ``name`` and how long before the check it was made."""
@@ -803,7 +817,7 @@ class Deal:
         last = ordered[-1]
         values = [last.value]
         owner = by_side.get(OWNER[name])
-        if owner is not None and owner is not last and last.at - owner.at <= window:
+        if owner is not None and owner is not last and (last.at - owner.at <= window or last.raced):
             values.append(owner.value)
         return values
 
@@ -973,15 +987,19 @@ class Soak:
             change["dealValue"] = amount
         if self.rng.random() < 0.5 or not change:
             change["notes"] = notes
+        path = f"/v1.0/engagements/referrals/{deal.referral_id}"
+        before = self.sides.pc_call("GET", path)
+        held = (before.json().get("details") or {}) if before.status_code == 200 else {}
         response = self.sides.control(
             "partner_center", "PATCH", f"referrals/{deal.referral_id}", json={"details": change}
         )
         if response.status_code != 200:
             return False
         if "dealValue" in change:
-            deal.wrote("amount", "partner_center", amount)
+            raced = deal.unsynced("amount", held.get("dealValue"))
+            deal.wrote("amount", "partner_center", amount, raced)
         if "notes" in change:
-            deal.wrote("notes", "partner_center", notes)
+            deal.wrote("notes", "partner_center", notes, deal.unsynced("notes", held.get("notes")))
         return True
 
     def op_crm_update(self) -> bool:

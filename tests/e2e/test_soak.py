@@ -104,6 +104,20 @@ def test_the_checker_reports_a_pair_broken_behind_cosells_back(quiet_sandbox: An
     assert outcome.duplicates == []
 
 
+def test_a_write_made_before_the_owners_reached_it_lets_the_owner_win_at_any_distance() -> None:
+    """A Partner Center write made while the CRM's (the owner's) had not reached Partner Center
+    is a both-sides change for cosell however long after it came; one made after it arrived
+    is the last write, and must win."""
+    deal = soak.Deal(1, "crm")
+    deal.wrote("amount", "crm", 100.0)
+    deal.wrote("amount", "partner_center", 200.0, deal.unsynced("amount", 50.0))
+    deal.writes["amount"]["partner_center"].at += 600.0  # ten minutes later
+    assert deal.allowed("amount", 60.0) == [200.0, 100.0]
+    deal.wrote("amount", "partner_center", 300.0, deal.unsynced("amount", "100"))
+    deal.writes["amount"]["partner_center"].at += 600.0
+    assert deal.allowed("amount", 60.0) == [300.0]
+
+
 @pytest.mark.skipif(os.environ.get("COSELL_SKIP_SOAK") == "1", reason="COSELL_SKIP_SOAK=1")
 @pytest.mark.timeout(420)
 @pytest.mark.parametrize(("crm", "name"), [("salesforce", "Salesforce"), ("hubspot", "HubSpot")])
