@@ -5,8 +5,8 @@ common tiers), so each call a record costs is a tenth of a second of the portal'
 - **Partner Center -> HubSpot create**: the referral read; the look-up of a deal holding the
   referral id, the customer's company match and contact match (searches); the deal upserted by
   the referral id; the company and the contact each made already linked to the deal, and the
-  notes note likewise (the associations ride in the creates); then the referral's write-back.
-  No read of the deal after: the answers are the deal as it now is.
+  notes note likewise when the referral has notes (the associations ride in the creates); then
+  the referral's write-back. No read of the deal after: the answers are the deal as it now is.
 - **HubSpot -> Partner Center create**: the deal read (the deal with its associations, its
   company, its contacts), the referral created, the stamp looked at again just before the
   write-back (HubSpot has no conditional update) and the write-back itself.
@@ -45,14 +45,13 @@ def world(tmp_path: Path) -> Iterator[CrmWorld]:
     built.store.close()
 
 
-def share(world: CrmWorld, customer: str, email: str) -> str:
+def share(world: CrmWorld, customer: str, email: str, notes: str | None = "Wants a pilot") -> str:
+    details: dict[str, Any] = {"dealValue": 48000, "closingDateTime": "2026-12-31T00:00:00Z"}
+    if notes is not None:
+        details["notes"] = notes
     body: dict[str, Any] = {
         "name": f"{customer} data platform",
-        "details": {
-            "dealValue": 48000,
-            "closingDateTime": "2026-12-31T00:00:00Z",
-            "notes": "Wants a pilot in Q1",
-        },
+        "details": details,
         "customerProfile": {
             "name": customer,
             "address": {"country": "DE"},
@@ -84,6 +83,14 @@ def test_a_shared_referral_becomes_a_deal_with_its_company_contact_and_note_in_s
     assert link is not None
     assert link.opportunity_id
     assert world.value(link.opportunity_id, "deal_value") == "48000.00"
+
+
+def test_a_referral_without_notes_makes_no_note_and_looks_for_none(world: CrmWorld) -> None:
+    rid = share(world, "Fabrikam", "rui@fabrikam.example", notes=None)
+    world.sync(f"referral:{rid}")
+    pc, hubspot = calls(world)
+    assert pc == {PC_GET: 1, PC_PATCH: 1}
+    assert hubspot == {GET: 1, SEARCH: 2, UPSERT: 1, CREATE: 2}
 
 
 def test_the_deal_made_is_what_a_read_gives(world: CrmWorld) -> None:

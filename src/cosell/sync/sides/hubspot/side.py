@@ -61,8 +61,8 @@ class HubSpotSide:
         self.referral_property = mapping.referral_id_field
         self.flag_property = mapping.crm.sync_flag_field
         self._noted: dict[str, str] = {}
-        """Deal id -> the notes a create just wrote to its new note (taken by the mirror that
-        follows, which then has nothing to send)."""
+        """Deal id -> the notes a create just wrote to its new note, ``""`` for none (taken by
+        the mirror that follows, which then has nothing to send)."""
 
     # --- schema ------------------------------------------------------------------------------
     @cached_property
@@ -309,9 +309,10 @@ class HubSpotSide:
         contacts = sorted(
             {row["ContactId"]: row for row in contacts}.values(), key=lambda r: int(r["ContactId"])
         )
-        if write.note_changed and write.note:
-            self.relations.new_note(deal_id, write.note)
-            self._noted[deal_id] = write.note
+        if write.note_changed:
+            if write.note:
+                self.relations.new_note(deal_id, write.note)
+            self._noted[deal_id] = write.note or ""
         properties = {**wire, self.referral_property: referral_id, **(made.get("properties") or {})}
         if not properties.get(STAMP):
             return Made(deal_id)
@@ -342,9 +343,9 @@ class HubSpotSide:
         }
 
     def mirror_note(self, deal_id: str, body: str | None) -> bool:
-        """The notes note, compared before it is written (the one a create just made with this
-        body is known without a read)."""
-        if body and self._noted.pop(deal_id, None) == body:
+        """The notes note, compared before it is written (what a create just made, a note of
+        this body or none, is known without a read)."""
+        if self._noted.pop(deal_id, None) == (body or ""):
             return False
         return self.relations.mirror_note(deal_id, body)
 
