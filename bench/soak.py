@@ -2,7 +2,9 @@
 the outcome that does not trust cosell.
 
 Run on purpose: ``uv run python bench/soak.py --ops 10000 --fault-rate 0.10 --kills 3 --seed 1``.
-A short version runs in the test suite (``tests/e2e/test_soak.py``).
+A short version runs in the test suite (``tests/e2e/test_soak.py``). ``--crm hubspot`` runs it
+with HubSpot's emulator as the CRM (a seller in HubSpot's UI; HubSpot's faults in place of
+Salesforce's; see ``docs/reliability.md``); the steps below say Salesforce for either.
 
 1. Starts both emulators in one process (in memory, for the whole soak; the org set up and the
    connector configured as ``cosell sandbox`` does) and ``cosell run`` against them in another,
