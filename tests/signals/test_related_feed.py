@@ -6,7 +6,7 @@ nothing."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from engine_world import World
 from signal_fakes import Cursors, RecordingQueue
@@ -16,9 +16,11 @@ from test_related_watched import without
 from cosell.queue.embedded import EmbeddedQueue
 from cosell.settings import SyncSettings
 from cosell.signals.feed import FeedWiring
+from cosell.signals.poller import opportunity_poller
 from cosell.signals.related_feed import RelatedFeed, RelatedPoll, related_poller
-from cosell.signals.related_rows import RelatedRows, solution_object, watched_objects
-from cosell.signals.synced import related_synced
+from cosell.signals.related_rows import RelatedRow, RelatedRows, solution_object, watched_objects
+from cosell.signals.synced import opportunity_synced, related_synced
+from cosell.sync.sides.salesforce.side import CrmSide as SalesforceSide
 
 FILTER = SyncSettings().poll_filter
 QUERY = "GET /services/data/v{version}/query"
@@ -129,17 +131,59 @@ def test_solution_rows_added_or_deleted_and_team_changes_mark_the_opportunity(
     assert queue.keys == [f"opportunity:{opportunity_id}"] * 3
 
 
-def test_an_unsettled_row_is_enqueued_once_due_when_its_second_has_settled(world: World) -> None:
+def test_an_unsettled_row_is_enqueued_once_and_due_at_once(world: World) -> None:
     opportunity_id = flagged(world, contacts=0)
     queue = RecordingQueue()
     related = started(world, queue)
-    row = world.add_solution(opportunity_id, "SOL-8")
-    stamp = world.sf_client.get("Microsoft_Solution__c", row)["SystemModstamp"]
+    world.add_solution(opportunity_id, "SOL-8")
     for _ in range(4):  # looks while changes flow, inside the settle time and the overlap
         world.emulator_clock.advance(2)
         related.look()
     assert queue.keys == [f"opportunity:{opportunity_id}"]
-    assert queue.due == [datetime.fromisoformat(stamp) + timedelta(seconds=SETTLE)]
+    assert queue.due == [None]  # its values tell a later edit in its second: no need to wait
+
+
+def test_an_edit_in_the_second_the_poll_already_saw_is_enqueued(world: World) -> None:
+    """A seller fixes the account's country twice in one second, the poll looking between:
+    the second edit keeps the stamp, and its values tell it. Before, the row was known by its
+    stamp and enqueued once, due when the second settled; where the key was already due (the
+    opportunity poll's, or the first edit's), the queue kept the earlier time, so nothing read
+    the second edit."""
+    opportunity_id = flagged(world, contacts=0)
+    account_id = world.opp(opportunity_id)["AccountId"]
+    queue = RecordingQueue()
+    related = started(world, queue)
+    world.hold_time()
+    world.sf_client.update("Account", account_id, {"BillingCountry": "FR"})
+    assert related.look() == 1
+    before = world.sf_client.get("Account", account_id)["SystemModstamp"]
+    world.sf_client.update("Account", account_id, {"BillingCountry": "DE"})
+    assert world.sf_client.get("Account", account_id)["SystemModstamp"] == before
+    assert related.look() == 1
+    assert related.look() == 0  # that version, once
+    assert queue.keys == [f"opportunity:{opportunity_id}"] * 2
+    assert queue.due == [None, None]
+
+
+def test_a_row_told_by_its_stamp_alone_is_due_when_its_second_has_settled(world: World) -> None:
+    stamp = world.emulator_clock.now().replace(microsecond=0)
+    row = RelatedRow("a0B000000000001AAA", stamp, "006000000000001AAA")
+    queue = RecordingQueue()
+    wiring = FeedWiring(
+        queue,  # type: ignore[arg-type]
+        Cursors(),
+        world.tenant,
+        overlap=timedelta(seconds=60),
+        clock=world.emulator_clock,
+        settle=timedelta(seconds=SETTLE),
+    )
+    feed = RelatedFeed(source=lambda since: [row], wiring=wiring, cursor_name="related.test")
+    feed.look()  # the first look records where to start
+    world.hold_time()
+    assert feed.look() == 1
+    assert feed.look() == 0
+    assert queue.keys == ["opportunity:006000000000001AAA"]
+    assert queue.due == [stamp + timedelta(seconds=SETTLE)]
 
 
 def test_rows_of_opportunities_the_filter_leaves_out_are_not_read_and_cost_no_call(
@@ -328,3 +372,50 @@ def test_rows_a_person_saved_before_cosells_read_are_known_by_their_values(
     world.sf_client.delete("OpportunityContactRole", str(role["Id"]))
     assert settled_look(world, related) == 1
     assert queue.keys == [f"opportunity:{opp_id}"] * 2
+
+
+def test_a_country_fixed_in_the_second_cosell_refused_the_opportunity_reaches_partner_center(
+    world: World,
+) -> None:
+    """A seller flags an opportunity whose account has no country; cosell refuses it and says
+    why; the seller fixes the country (and saves the opportunity) in that same second. The
+    opportunity's own values read the same as the refused version, so only the account row
+    tells the fix, with the stamp the poll already saw."""
+    queue = EmbeddedQueue(world.store, world.engine.reconcile, clock=world.emulator_clock)
+    wiring = FeedWiring(
+        queue, world.store, world.tenant, timedelta(seconds=60), world.emulator_clock
+    )
+    crm = world.engine.crm
+    assert isinstance(crm, SalesforceSide)
+    opportunities = opportunity_poller(
+        world.sf_client,
+        wiring,
+        where=FILTER,
+        synced=opportunity_synced(world.store, world.tenant),
+        version=lambda: crm.version,
+        full_read=lambda: crm,
+    )
+    related = poll(world, queue, known=True)
+
+    def looks() -> None:
+        opportunities.look()
+        related.look()
+        queue.run_until_idle(timeout=30)
+
+    looks()  # where each starts
+    world.emulator_clock.advance(1)
+    world.hold_time()
+    opportunity_id = flagged(world, AccountId=world.account(BillingCountry=None), contacts=1)
+    looks()
+    assert "Customer country is required" in world.opp(opportunity_id)["Co_sell_Sync_Error__c"]
+
+    account_id = world.opp(opportunity_id)["AccountId"]
+    world.sf_client.update("Account", account_id, {"BillingCountry": "FR"})
+    world.sf_client.update("Opportunity", opportunity_id, {"NextStep": "Country added"})
+    looks()
+    world.emulator_clock.advance(SETTLE + 1)
+    looks()
+
+    [referral] = [r for r in world.referrals() if r["externalReferenceId"] == opportunity_id]
+    assert referral["customerProfile"]["address"]["country"] == "FR"
+    assert world.opp(opportunity_id)["Referral_Identifier__c"] == referral["id"]

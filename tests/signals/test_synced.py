@@ -86,6 +86,24 @@ def test_our_own_write_polled_in_its_second_is_reconciled_once_when_settled(stor
     assert enqueued(queue) == [("k:006A", at(10))]
 
 
+def test_another_version_in_a_second_already_rechecked_is_looked_at_again(store) -> None:  # type: ignore[no-untyped-def]
+    """A version re-checked once its second settles is remembered; a later edit in that same
+    second keeps the stamp but not the values, and is looked at again (before, the feed knew
+    the row by its stamp and left it to the re-check, which the queue may run early)."""
+    db, tenant, clock = store
+    clock.advance(0.5)
+    link(db, tenant, '"e1"', at(0))
+    db.commit_sync(tenant, LinkUpdate(referral_id="R1", crm_fingerprint="v1"), [])
+    rows = [Change("006A", at(0), "v2")]
+    queue = RecordingQueue()
+    poll = feed(rows, queue, clock, opportunity_synced(db, tenant))
+    assert poll.look() == 0
+    assert poll.look() == 0  # that version is remembered
+    rows[0] = Change("006A", at(0), "v3")
+    assert poll.look() == 0
+    assert enqueued(queue) == [("k:006A", at(10)), ("k:006A", at(10))]
+
+
 def test_a_stamp_read_after_its_second_settled_is_never_enqueued(store) -> None:  # type: ignore[no-untyped-def]
     db, tenant, clock = store
     clock.advance(20)

@@ -2,14 +2,16 @@
 
 Rows are read in ascending stamp order starting ``overlap`` before the stored watermark, because
 a remote transaction can commit late with an earlier stamp. The overlap re-reads recent rows;
-the feed remembers the ``(id, stamp)`` pairs it already enqueued inside that window, so a row is
-enqueued again only when its stamp moves. Duplicates would be harmless anyway: the queue
-dedupes and the engine is level-triggered.
+the feed remembers the versions it already enqueued inside that window (``(id, stamp)``, and the
+version token where the source has one), so a row is enqueued again only when its stamp or its
+values move. Duplicates would be harmless anyway: the queue dedupes and the engine is
+level-triggered.
 
 Stamps have one-second precision, so a second edit in the same second as the first carries the
 same stamp. A pair is therefore remembered only once its stamp is ``settle`` older than our
 clock: until then the row is enqueued on every look, and an edit made in the same second as our
-own write-back is never lost.
+own write-back is never lost. A version token tells such an edit even from a remembered
+version: a row re-checked later is looked at again at once when its values have moved.
 
 A row the engine already reconciled at this very version (``synced``, checked against the
 store's link: no remote call) is not enqueued, so our own writes coming back cost nothing. In an
@@ -38,7 +40,8 @@ class Change:
     id: str
     stamp: datetime
     version: str | None = None
-    """The record's version token when the source has one (a referral's eTag)."""
+    """The record's version token when the source has one (a referral's eTag, the digest of an
+    opportunity's values)."""
 
 
 class CursorStore(Protocol):
@@ -94,13 +97,19 @@ Synced = Callable[[Change, bool], Verdict]
 :mod:`cosell.signals.synced`)."""
 
 
+Seen = tuple[datetime, str | None]
+"""A version a feed has handled: its stamp and, where the source tells one, its version token
+(a referral's eTag, the digest of an opportunity's values). Two edits in one second share the
+stamp; their values tell them apart."""
+
+
 @dataclass
 class _Round:
     """What one look found: keys due now, keys to re-check at a time, and versions seen."""
 
     now: dict[str, None] = field(default_factory=dict)
     later: dict[str, datetime] = field(default_factory=dict)
-    seen: dict[str, datetime] = field(default_factory=dict)
+    seen: dict[str, Seen] = field(default_factory=dict)
 
 
 class ChangeFeed:
@@ -123,7 +132,7 @@ class ChangeFeed:
         self._watermark = wiring.watermark(cursor_name)
         self._prefix = key_prefix
         self._overlap = wiring.overlap
-        self._seen: dict[str, datetime] = {}
+        self._seen: dict[str, Seen] = {}
         self._clock = wiring.clock
         self._settle = wiring.settle
         self._synced = synced
@@ -155,16 +164,17 @@ class ChangeFeed:
         return len(round_.now)
 
     def _mark(self, change: Change, round_: _Round) -> None:
-        if round_.seen.get(change.id, self._seen.get(change.id)) == change.stamp:
+        version = (change.stamp, change.version)
+        if round_.seen.get(change.id, self._seen.get(change.id)) == version:
             return
         settled = change.stamp <= self._clock.now() - self._settle
         if settled:
-            round_.seen[change.id] = change.stamp
+            round_.seen[change.id] = version
         verdict = self._synced(change, settled) if self._synced is not None else "new"
         key = f"{self._prefix}:{change.id}"
         if verdict == "recheck":
             round_.later[key] = change.stamp + self._settle
-            round_.seen[change.id] = change.stamp
+            round_.seen[change.id] = version
         if verdict == "new":
             round_.now[key] = None
 
@@ -182,4 +192,4 @@ class ChangeFeed:
     def _forget_before(self, since: datetime | None) -> None:
         if since is None:
             return
-        self._seen = {key: stamp for key, stamp in self._seen.items() if stamp >= since}
+        self._seen = {key: seen for key, seen in self._seen.items() if seen[0] >= since}

@@ -24,11 +24,16 @@ pairs already handled inside that window are remembered. What differs:
   row's last writer. (With cosell signed in as a user people also edit through, such a
   same-second edit is missed until the next edit or full pass: give cosell its own
   integration user.)
-- **Each other row version is enqueued once, due when its second has settled.** A row is
-  enqueued when first seen, due ``settle`` after its stamp (at once when that has passed). A
-  second edit in the same second is then read by that reconcile, and our own writes of rows
-  the last read did not see (an update's) cost one reconcile that writes nothing, however
-  often the overlap re-reads them.
+- **Each other row version is enqueued once.** A version is the row's stamp and the digest
+  of the values the engine reads of it, so a second edit in the same second that changes one
+  of them is a version of its own, and is enqueued when the poll sees it: the key is due at
+  once. (It was due when the second had settled, on the stamp alone; but the queue keeps the
+  earlier of two due times, so where the key was already due, from the opportunity poll or
+  an earlier version, that reconcile ran early and the later edit of the same second was
+  never read: an account's country fixed in the second cosell refused its opportunity stayed
+  unsynced.) A row whose object tells no values is still told by its stamp alone, due when
+  its second has settled. Our own writes of rows the last read did not see (an update's) cost
+  one reconcile that writes nothing, however often the overlap re-reads them.
 
 A feed's first look, with no cursor yet, only records the current time: the opportunity poll's
 first look already reads every opportunity with its related rows.
@@ -41,7 +46,7 @@ from datetime import datetime
 from itertools import islice
 from typing import TYPE_CHECKING
 
-from cosell.signals.feed import FeedWiring
+from cosell.signals.feed import FeedWiring, Seen
 from cosell.signals.poller import KEY_PREFIX
 from cosell.signals.related_rows import (
     RelatedObject,
@@ -92,7 +97,7 @@ class RelatedFeed:
         self._clock = wiring.clock
         self._settle = wiring.settle
         self._batch = batch
-        self._seen: dict[str, datetime] = {}
+        self._seen: dict[str, Seen] = {}
 
     @property
     def watched(self) -> RelatedObject | None:
@@ -130,29 +135,31 @@ class RelatedFeed:
         finally:
             if newest != start:
                 self._watermark.set(newest)
-            self._seen = {key: stamp for key, stamp in self._seen.items() if stamp >= since}
+            self._seen = {key: seen for key, seen in self._seen.items() if seen[0] >= since}
         return enqueued
 
     def _ours(self, row: RelatedRow) -> bool:
         return self._watched is not None and self._known(self._watched, row)
 
     def _fresh(self, row: RelatedRow) -> bool:
-        if self._seen.get(row.id) == row.stamp:
+        version = (row.stamp, _told_by(row))
+        if self._seen.get(row.id) == version:
             return False
-        self._seen[row.id] = row.stamp
+        self._seen[row.id] = version
         return True
 
     def _enqueue(self, rows: list[RelatedRow]) -> int:
-        newest: dict[str, datetime] = {}
-        for row in rows:
-            newest[row.opportunity_id] = max(row.stamp, newest.get(row.opportunity_id, row.stamp))
+        due: dict[str, datetime | None] = {}
         now = self._clock.now()
-        for opportunity_id in newest:
-            settled_at = newest[opportunity_id] + self._settle
-            due = settled_at if settled_at > now else None
+        for row in rows:
+            settled_at = row.stamp + self._settle
+            at = settled_at if _told_by(row) is None and settled_at > now else None
+            earlier = due.get(row.opportunity_id, at)
+            due[row.opportunity_id] = None if at is None or earlier is None else max(at, earlier)
+        for opportunity_id, at in due.items():
             key = f"{KEY_PREFIX}:{opportunity_id}"
-            self._queue.enqueue(self._tenant, key, due_at=due, scope="crm")
-        return len(newest)
+            self._queue.enqueue(self._tenant, key, due_at=at, scope="crm")
+        return len(due)
 
 
 FeedFactory = Callable[[RelatedObject], RelatedFeed]
@@ -224,6 +231,14 @@ def related_poller(
         )
 
     return RelatedPoll(watched, feed, together)
+
+
+def _told_by(row: RelatedRow) -> str | None:
+    """What tells this version of the row from another in the same second (its values'
+    digest, and whether it is deleted); ``None`` where only its stamp does."""
+    if row.digest is None:
+        return None
+    return f"{row.digest}{' deleted' if row.deleted else ''}"
 
 
 def _batches(rows: Iterable[RelatedRow], size: int) -> Iterator[list[RelatedRow]]:
