@@ -6,7 +6,7 @@ nothing."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from engine_world import World
 from signal_fakes import Cursors, RecordingQueue
@@ -18,7 +18,7 @@ from cosell.settings import SyncSettings
 from cosell.signals.feed import FeedWiring
 from cosell.signals.poller import opportunity_poller
 from cosell.signals.related_feed import RelatedFeed, RelatedPoll, related_poller
-from cosell.signals.related_rows import RelatedRow, RelatedRows, solution_object, watched_objects
+from cosell.signals.related_rows import RelatedRows, solution_object, watched_objects
 from cosell.signals.synced import opportunity_synced, related_synced
 from cosell.sync.sides.salesforce.side import CrmSide as SalesforceSide
 
@@ -131,16 +131,17 @@ def test_solution_rows_added_or_deleted_and_team_changes_mark_the_opportunity(
     assert queue.keys == [f"opportunity:{opportunity_id}"] * 3
 
 
-def test_an_unsettled_row_is_enqueued_once_and_due_at_once(world: World) -> None:
+def test_an_unsettled_row_is_enqueued_once_due_when_its_second_has_settled(world: World) -> None:
     opportunity_id = flagged(world, contacts=0)
     queue = RecordingQueue()
     related = started(world, queue)
-    world.add_solution(opportunity_id, "SOL-8")
+    row = world.add_solution(opportunity_id, "SOL-8")
+    stamp = world.sf_client.get("Microsoft_Solution__c", row)["SystemModstamp"]
     for _ in range(4):  # looks while changes flow, inside the settle time and the overlap
         world.emulator_clock.advance(2)
         related.look()
     assert queue.keys == [f"opportunity:{opportunity_id}"]
-    assert queue.due == [None]  # its values tell a later edit in its second: no need to wait
+    assert queue.due == [datetime.fromisoformat(stamp) + timedelta(seconds=SETTLE)]
 
 
 def test_an_edit_in_the_second_the_poll_already_saw_is_enqueued(world: World) -> None:
@@ -162,28 +163,8 @@ def test_an_edit_in_the_second_the_poll_already_saw_is_enqueued(world: World) ->
     assert related.look() == 1
     assert related.look() == 0  # that version, once
     assert queue.keys == [f"opportunity:{opportunity_id}"] * 2
-    assert queue.due == [None, None]
-
-
-def test_a_row_told_by_its_stamp_alone_is_due_when_its_second_has_settled(world: World) -> None:
-    stamp = world.emulator_clock.now().replace(microsecond=0)
-    row = RelatedRow("a0B000000000001AAA", stamp, "006000000000001AAA")
-    queue = RecordingQueue()
-    wiring = FeedWiring(
-        queue,  # type: ignore[arg-type]
-        Cursors(),
-        world.tenant,
-        overlap=timedelta(seconds=60),
-        clock=world.emulator_clock,
-        settle=timedelta(seconds=SETTLE),
-    )
-    feed = RelatedFeed(source=lambda since: [row], wiring=wiring, cursor_name="related.test")
-    feed.look()  # the first look records where to start
-    world.hold_time()
-    assert feed.look() == 1
-    assert feed.look() == 0
-    assert queue.keys == ["opportunity:006000000000001AAA"]
-    assert queue.due == [stamp + timedelta(seconds=SETTLE)]
+    settled = datetime.fromisoformat(before) + timedelta(seconds=SETTLE)
+    assert queue.due == [settled, settled]
 
 
 def test_rows_of_opportunities_the_filter_leaves_out_are_not_read_and_cost_no_call(

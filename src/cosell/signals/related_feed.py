@@ -24,16 +24,18 @@ pairs already handled inside that window are remembered. What differs:
   row's last writer. (With cosell signed in as a user people also edit through, such a
   same-second edit is missed until the next edit or full pass: give cosell its own
   integration user.)
-- **Each other row version is enqueued once.** A version is the row's stamp and the digest
-  of the values the engine reads of it, so a second edit in the same second that changes one
-  of them is a version of its own, and is enqueued when the poll sees it: the key is due at
-  once. (It was due when the second had settled, on the stamp alone; but the queue keeps the
-  earlier of two due times, so where the key was already due, from the opportunity poll or
-  an earlier version, that reconcile ran early and the later edit of the same second was
-  never read: an account's country fixed in the second cosell refused its opportunity stayed
-  unsynced.) A row whose object tells no values is still told by its stamp alone, due when
-  its second has settled. Our own writes of rows the last read did not see (an update's) cost
-  one reconcile that writes nothing, however often the overlap re-reads them.
+- **Each other row version is enqueued once, due when its second has settled.** A version
+  is the row's stamp and the digest of the values the engine reads of it (and whether it is
+  deleted). A row is enqueued when first seen, due ``settle`` after its stamp (at once when
+  that has passed), so a burst of edits costs one reconcile, and one woken by the
+  opportunity poll first plans on the row that poll read. A second edit in the same second
+  that changes a value read is a version of its own, enqueued when the poll sees it. (A row
+  was once known by its stamp alone, relying on that settled reconcile to read a later edit
+  of its second; but the queue keeps the earlier of two due times, so where the key was
+  already due, that reconcile ran early and nothing read the edit: an account's country
+  fixed in the second cosell refused its opportunity stayed unsynced.) Our own writes of
+  rows the last read did not see (an update's) cost one reconcile that writes nothing,
+  however often the overlap re-reads them.
 
 A feed's first look, with no cursor yet, only records the current time: the opportunity poll's
 first look already reads every opportunity with its related rows.
@@ -149,17 +151,16 @@ class RelatedFeed:
         return True
 
     def _enqueue(self, rows: list[RelatedRow]) -> int:
-        due: dict[str, datetime | None] = {}
-        now = self._clock.now()
+        newest: dict[str, datetime] = {}
         for row in rows:
-            settled_at = row.stamp + self._settle
-            at = settled_at if _told_by(row) is None and settled_at > now else None
-            earlier = due.get(row.opportunity_id, at)
-            due[row.opportunity_id] = None if at is None or earlier is None else max(at, earlier)
-        for opportunity_id, at in due.items():
+            newest[row.opportunity_id] = max(row.stamp, newest.get(row.opportunity_id, row.stamp))
+        now = self._clock.now()
+        for opportunity_id in newest:
+            settled_at = newest[opportunity_id] + self._settle
+            due = settled_at if settled_at > now else None
             key = f"{KEY_PREFIX}:{opportunity_id}"
-            self._queue.enqueue(self._tenant, key, due_at=at, scope="crm")
-        return len(due)
+            self._queue.enqueue(self._tenant, key, due_at=due, scope="crm")
+        return len(newest)
 
 
 FeedFactory = Callable[[RelatedObject], RelatedFeed]
@@ -234,8 +235,8 @@ def related_poller(
 
 
 def _told_by(row: RelatedRow) -> str | None:
-    """What tells this version of the row from another in the same second (its values'
-    digest, and whether it is deleted); ``None`` where only its stamp does."""
+    """What tells this version of the row from another in the same second: its values'
+    digest, and whether it is deleted (``None`` where no values are read: its stamp alone)."""
     if row.digest is None:
         return None
     return f"{row.digest}{' deleted' if row.deleted else ''}"
