@@ -13,10 +13,12 @@ import httpx
 import pytest
 from e2e_sandbox import SandboxProcess, cosell_env, running_sandbox
 from e2e_sides import MicrosoftSeller, PartnerCenterReader
+from prometheus_client.parser import text_string_to_metric_families
 
 from support.wait import wait_until
 
 pytestmark = pytest.mark.e2e
+RUNS = "cosell_signal_runs_total"
 
 
 @pytest.fixture(scope="module")
@@ -68,9 +70,9 @@ class HubSpotSeller:
         ).json()["results"]
         return results
 
-    def update(self, deal_id: str, **properties: str) -> None:
+    def update(self, deal_id: str, kind: str = "deals", **properties: str) -> None:
         response = self.http.patch(
-            f"/crm/v3/objects/deals/{deal_id}", json={"properties": properties}
+            f"/crm/v3/objects/{kind}/{deal_id}", json={"properties": properties}
         )
         assert response.status_code == 200, response.text
 
@@ -157,6 +159,64 @@ def test_a_flagged_deal_becomes_a_referral_with_ids_written_back(
         lambda: pc.referral(referral_id)["details"]["dealValue"] == 52000,
         what="the amount edit in Partner Center",
     )
+
+
+def _metrics(sandbox: SandboxProcess) -> list[tuple[str, dict[str, str], float]]:
+    text = httpx.get(str(sandbox.manifest["connector"]["metrics_url"]), timeout=30.0).text
+    families = text_string_to_metric_families(text)
+    return [(s.name, s.labels, s.value) for family in families for s in family.samples]
+
+
+def _deal_polls(sandbox: SandboxProcess) -> float:
+    """Rounds of the deal poll so far, any outcome."""
+    found = _metrics(sandbox)
+    return sum(v for n, labels, v in found if n == RUNS and labels["signal"] == "hubspot-poll")
+
+
+def _queued(sandbox: SandboxProcess) -> float:
+    return sum(v for name, _, v in _metrics(sandbox) if name == "cosell_queue_depth")
+
+
+def test_a_country_fixed_on_the_company_of_a_refused_deal_syncs_without_further_action(
+    sandbox: SandboxProcess, hubspot: HubSpotSeller, pc: PartnerCenterReader
+) -> None:
+    """Nothing moves the deal: HubSpot's deal poll and the deal's webhooks see nothing of an
+    edit of its company; the related-record poll does."""
+    company = hubspot.create("companies", {"name": "Litware"})
+    contact = hubspot.create(
+        "contacts", {"firstname": "Ada", "lastname": "Litware", "email": "ada@litware.example"}
+    )
+    deal = hubspot.create(
+        "deals",
+        {
+            "dealname": "Litware: phase two",
+            "dealstage": "qualifiedtobuy",
+            "amount": "7000",
+            "closedate": "2026-11-30T00:00:00Z",
+            "cosell_sync_with_partner_center": "true",
+            "cosell_help_code": "Proof of concept or demo",
+            "cosell_products": "SOL-1",
+        },
+        [(int(company), 5), (int(contact), 3)],
+    )
+    reason = wait_until(
+        lambda: hubspot.deal(deal, "cosell_sync_error")["cosell_sync_error"],
+        what="the reason on the deal",
+    )
+    assert "Customer country is required" in reason
+    # The refusal written on the deal comes back through the deal poll and is refused again;
+    # once that is done, the deal holds the very values cosell refused.
+    before = _deal_polls(sandbox)
+    wait_until(
+        lambda: _deal_polls(sandbox) >= before + 2 and _queued(sandbox) == 0,
+        what="two more deal polls and nothing queued",
+    )
+    hubspot.update(company, "companies", country="FR")  # the deal is not touched
+    referral_id = wait_until(
+        lambda: hubspot.deal(deal, "cosell_referral_id")["cosell_referral_id"],
+        what="the referral id written back to the deal",
+    )
+    assert pc.referral(referral_id)["customerProfile"]["address"]["country"] == "FR"
 
 
 def _flagged_deal(hubspot: HubSpotSeller, name: str) -> str:

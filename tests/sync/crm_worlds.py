@@ -221,8 +221,11 @@ class HubSpotSeller:
             )
         return props
 
-    def flagged_record(self, **canonical: Any) -> str:
-        company = self.ui.create("companies", {"name": "Northwind Traders", "country": "US"})
+    def flagged_record(
+        self, *, company_values: dict[str, str] | None = None, **canonical: Any
+    ) -> str:
+        values = company_values or {"name": "Northwind Traders", "country": "US"}
+        company = self.ui.create("companies", values)
         contact = self.ui.create(
             "contacts", {"firstname": "Jo", "lastname": "Buyer", "email": "buyer@northwind.example"}
         )

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from functools import partial
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Literal, Protocol
 
 import httpx
@@ -60,10 +60,11 @@ from cosell.signals.cadence import Cadence
 from cosell.signals.expiry import ExpiryWatch
 from cosell.signals.feed import ChangeFeed, FeedWiring
 from cosell.signals.hubspot import deal_poller
+from cosell.signals.hubspot_related import Cared, hubspot_related_poller, watched_records
 from cosell.signals.loop import LookReport, SignalLoop
 from cosell.signals.poller import opportunity_poller
 from cosell.signals.related_feed import related_poller
-from cosell.signals.related_rows import RelatedObject, watched_objects
+from cosell.signals.related_rows import CONTACTS_LIST, RelatedObject, watched_objects
 from cosell.signals.sweeper import referral_sweeper
 from cosell.signals.synced import (
     opportunity_synced,
@@ -83,6 +84,7 @@ from cosell.webhooks.signature import verify_callback
 
 if TYPE_CHECKING:
     from cosell.sync.engine.engine import Engine
+    from cosell.sync.sides.hubspot.side import HubSpotSide
     from cosell.sync.sides.hubspot.versions import DealVersion
     from cosell.sync.sides.salesforce.schema import CrmSchema
     from cosell.sync.sides.salesforce.side import CrmSide as SalesforceSide
@@ -94,6 +96,7 @@ Handler = Callable[[Job], None]
 POLL, SWEEP = "salesforce-poll", "partner-center-sweep"
 RELATED_POLL = "salesforce-related-poll"
 HUBSPOT_POLL = "hubspot-poll"
+HUBSPOT_RELATED_POLL = "hubspot-related-poll"
 EXPIRY_WATCH = "expiry-watch"
 VERIFY = "drift-check"
 ALERTS = "alerts"
@@ -317,6 +320,7 @@ def build_runtime(
                 SWEEP: sync.sweep_interval,
                 EXPIRY_WATCH: sync.expiry_watch_interval,
                 RELATED_POLL: sync.related_poll_interval,
+                HUBSPOT_RELATED_POLL: sync.related_poll_interval,
                 ALERTS: settings.alerts.interval,
                 HEALTH: settings.alerts.health_interval,
             }
@@ -532,14 +536,27 @@ def _signals(
     sweep_cadence = Cadence(sync.sweep_interval, sync.sweep_interval)
     poll_cadence = Cadence(sync.poll_min_interval, sync.poll_max_interval)
     sweep = SignalLoop(SWEEP, sweeper, sweep_cadence, parts.clock, report)
+    related_cadence = Cadence(sync.poll_min_interval, sync.related_poll_interval)
     if parts.hubspot is not None:
+        portal = _Portal(parts)
         deals = deal_poller(
             parts.hubspot,
             wiring,
             synced=opportunity_synced(store, tenant, settle),
-            version=_Portal(parts).version,
+            version=portal.version,
         )
-        return SignalLoop(HUBSPOT_POLL, deals, poll_cadence, parts.clock, report), sweep, None
+        records = hubspot_related_poller(
+            parts.hubspot,
+            portal.watched,
+            wiring,
+            portal.cared,
+            known=related_synced(store, tenant, lambda: None),
+        )
+        return (
+            SignalLoop(HUBSPOT_POLL, deals, poll_cadence, parts.clock, report),
+            sweep,
+            SignalLoop(HUBSPOT_RELATED_POLL, records, related_cadence, parts.clock, report),
+        )
     assert parts.salesforce is not None
     org = _Org(parts)
     poller = opportunity_poller(
@@ -557,7 +574,6 @@ def _signals(
         where=sync.poll_filter,
         known=related_synced(store, tenant, parts.salesforce.user_id),
     )
-    related_cadence = Cadence(sync.poll_min_interval, sync.related_poll_interval)
     return (
         SignalLoop(POLL, poller, poll_cadence, parts.clock, report),
         sweep,
@@ -732,16 +748,37 @@ class _Portal:
     def __init__(self, parts: ServiceParts) -> None:
         self._parts = parts
 
-    def version(self) -> DealVersion:
-        """The deal values the engine reads, which tell one version from another."""
+    @cached_property
+    def _side(self) -> HubSpotSide:
         from cosell.sync.engine.engine import mapping_from_settings
         from cosell.sync.sides.hubspot.side import HubSpotSide
 
         assert self._parts.hubspot is not None
         mapping = mapping_from_settings(self._parts.settings)
         pipeline = self._parts.settings.hubspot.pipeline
-        side = HubSpotSide(self._parts.hubspot, mapping, self._parts.clock.now, pipeline=pipeline)
-        return side.version
+        return HubSpotSide(self._parts.hubspot, mapping, self._parts.clock.now, pipeline=pipeline)
+
+    def version(self) -> DealVersion:
+        """The deal values the engine reads, which tell one version from another."""
+        return self._side.version
+
+    def watched(self) -> list[RelatedObject]:
+        """The companies and contacts the engine reads (see
+        :mod:`cosell.signals.hubspot_related`)."""
+        side = self._side
+        contacts = any(spec.crm == CONTACTS_LIST for spec in side.mapping.fields.values())
+        return watched_records(side.company_properties, contacts)
+
+    def cared(self, deal_ids: Sequence[str]) -> set[str]:
+        """The deals cosell cares about among ``deal_ids``: linked, flagged or with a referral."""
+        parts, side = self._parts, self._side
+        assert parts.hubspot is not None
+
+        def linked(deal_id: str) -> bool:
+            return parts.store.link_by_opportunity(parts.tenant, deal_id) is not None
+
+        cared = Cared(parts.hubspot, linked, side.flag_property, side.referral_property)
+        return cared(deal_ids)
 
 
 def _log_halt(job: Job, error: CosellError) -> None:

@@ -99,7 +99,9 @@ class RelatedFeed:
         self._clock = wiring.clock
         self._settle = wiring.settle
         self._batch = batch
-        self._seen: dict[str, Seen] = {}
+        self._seen: dict[tuple[str, str], Seen] = {}
+        """Versions handled, by row and opportunity (a HubSpot company is a row of each of its
+        deals)."""
 
     @property
     def watched(self) -> RelatedObject | None:
@@ -131,7 +133,11 @@ class RelatedFeed:
         try:
             source = self._source(since) if read is None else read
             for rows in _batches(source, self._batch):
-                fresh = [row for row in rows if self._fresh(row) and not self._ours(row)]
+                fresh = [
+                    row
+                    for row in rows
+                    if row.opportunity_id and self._fresh(row) and not self._ours(row)
+                ]
                 enqueued += self._enqueue(fresh)
                 newest = max(newest, *(row.stamp for row in rows))
         finally:
@@ -144,10 +150,10 @@ class RelatedFeed:
         return self._watched is not None and self._known(self._watched, row)
 
     def _fresh(self, row: RelatedRow) -> bool:
-        version = (row.stamp, _told_by(row))
-        if self._seen.get(row.id) == version:
+        version, key = (row.stamp, _told_by(row)), (row.id, row.opportunity_id)
+        if self._seen.get(key) == version:
             return False
-        self._seen[row.id] = version
+        self._seen[key] = version
         return True
 
     def _enqueue(self, rows: list[RelatedRow]) -> int:

@@ -73,7 +73,9 @@ class RelatedObject:
 
 @dataclass(frozen=True)
 class RelatedRow:
-    """A changed related row: its id, its stamp and its opportunity's id."""
+    """A changed related row: its id, its stamp and its opportunity's id (empty for a row of
+    no opportunity cosell cares about, which a source reports only so the watermark moves past
+    it)."""
 
     id: str
     stamp: datetime

@@ -28,6 +28,8 @@ CONTACT_PROPERTIES = {
     "Email": "email",
     "Phone": "phone",
 }
+CONTACT_NAMES = tuple(CONTACT_PROPERTIES.values())
+"""The contact properties the engine reads."""
 
 
 def contact_row(contact: Mapping[str, Any]) -> Row:

@@ -28,11 +28,23 @@ from cosell.sync.core.names import CrmNames
 from cosell.sync.core.plan import default_close_date
 from cosell.sync.core.records import CrmWrite
 from cosell.sync.core.translate import SOLUTIONS_PATH
-from cosell.sync.sides.crm_record import CrmRecord, Made, Written, written_fingerprint
+from cosell.sync.sides.crm_record import (
+    CrmRecord,
+    Made,
+    Written,
+    row_version,
+    written_fingerprint,
+)
 from cosell.sync.sides.hubspot.changes import changed_since
-from cosell.sync.sides.hubspot.related import DealRelations
+from cosell.sync.sides.hubspot.related import CONTACT_NAMES, CONTACT_PROPERTIES, DealRelations
 from cosell.sync.sides.hubspot.values import Stages, from_hubspot, to_hubspot
-from cosell.sync.sides.hubspot.versions import STAMP, DealVersion
+from cosell.sync.sides.hubspot.versions import (
+    ACCOUNT,
+    CONTACT,
+    STAMP,
+    DealVersion,
+    related_digest,
+)
 from cosell.sync.sides.salesforce.accounts import Customer, Match, name_token, same_customer
 from cosell.sync.sides.salesforce.schema import CrmSchema, fit
 
@@ -183,9 +195,26 @@ class HubSpotSide:
             contacts,
             None,
             None,
+            versions=self._related_versions(company_id, account, contacts),
             fingerprint=self.version(properties),
             raw=dict(properties),
         )
+
+    def _related_versions(
+        self, company_id: str | None, account: Row, contacts: list[Row]
+    ) -> dict[str, str]:
+        """The company's and contacts' versions as read, by ``<signal>:<id>``: the digest of
+        the values the engine reads of each (the related-record poll selects the same, see
+        :mod:`cosell.signals.hubspot_related`)."""
+        found: dict[str, str] = {}
+        if company_id and self.company_properties:
+            digest = related_digest(self.company_properties, account)
+            found[f"{ACCOUNT}:{company_id}"] = row_version("", digest)
+        for row in contacts:
+            values = {prop: row.get(field) for field, prop in CONTACT_PROPERTIES.items()}
+            digest = related_digest(CONTACT_NAMES, values)
+            found[f"{CONTACT}:{row['ContactId']}"] = row_version("", digest)
+        return found
 
     def _after_write(
         self, record: CrmRecord, sent: Mapping[str, str], answer: Mapping[str, Any]

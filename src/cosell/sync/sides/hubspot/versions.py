@@ -11,7 +11,11 @@ values.
 
 Only the deal's own properties make its version: HubSpot does not move ``hs_lastmodifieddate``
 when an association (its company, its contacts) changes, so the poll never saw those; the
-app's ``deal.associationChange`` webhook and the drift check do.
+app's ``deal.associationChange`` webhook and the drift check do. Nor does it move when the
+deal's company or a contact is edited: the related-record poll finds those
+(:mod:`cosell.signals.hubspot_related`), and tells each company and contact version by the
+digest of the values the engine reads of it (:func:`related_digest`), kept with the link as
+the Salesforce related rows' are.
 """
 
 from __future__ import annotations
@@ -42,3 +46,16 @@ class DealVersion:
         values = [properties.get(name) or None for name in self.properties]
         text = json.dumps(values, separators=(",", ":"), default=str)
         return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+ACCOUNT = "account"
+CONTACT = "contact"
+"""The related-record signals, named as the Salesforce ones are (a link's ``crm_rows`` keys)."""
+
+
+def related_digest(names: Sequence[str], properties: Mapping[str, Any]) -> str:
+    """The digest of a company's or contact's values of ``names`` (property strings as a read
+    or a search returns them; empty and absent alike)."""
+    values = [properties.get(name) or None for name in names]
+    text = json.dumps(values, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
