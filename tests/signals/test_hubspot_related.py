@@ -16,8 +16,12 @@ from starlette.testclient import TestClient
 
 from cosell.signals.feed import FeedWiring
 from cosell.signals.hubspot import deal_poller
-from cosell.signals.hubspot_related import Cared, hubspot_related_poller, watched_records
-from cosell.signals.related_feed import RelatedPoll
+from cosell.signals.hubspot_related import (
+    Cared,
+    RecordsPoll,
+    hubspot_related_poller,
+    watched_records,
+)
 from cosell.signals.synced import opportunity_synced, related_synced
 from cosell.sync.engine.record_status import NotReady
 from cosell.sync.sides.hubspot.side import HubSpotSide
@@ -44,7 +48,7 @@ def wiring(world: CrmWorld, queue: RecordingQueue) -> FeedWiring:
     return FeedWiring(queue, world.store, world.tenant, OVERLAP, world.emulator_clock, SETTLE)
 
 
-def records(world: CrmWorld, queue: RecordingQueue) -> RelatedPoll:
+def records(world: CrmWorld, queue: RecordingQueue) -> RecordsPoll:
     """The related-record poll as the service wires it, past its first look."""
     deals = side(world)
 
@@ -62,7 +66,7 @@ def records(world: CrmWorld, queue: RecordingQueue) -> RelatedPoll:
     return poll
 
 
-def settled_look(world: CrmWorld, poll: RelatedPoll) -> int:
+def settled_look(world: CrmWorld, poll: RecordsPoll) -> int:
     world.emulator_clock.advance(SETTLE.total_seconds() + 1)
     return poll.look()
 
@@ -182,3 +186,40 @@ def test_a_country_fixed_on_the_company_of_a_refused_deal_reaches_partner_center
     [referral] = world.referrals()
     assert referral["externalReferenceId"] == made
     assert referral["customerProfile"]["address"]["country"] == "FR"
+
+
+def test_the_company_and_contact_cosell_made_for_a_deal_cost_no_reconcile(
+    world: CrmWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shared referral becomes a deal with its company and contact, and the poll looks just
+    before cosell's reconcile commits its link. Each version waits until it has settled (its
+    deals not even resolved), and by then the link knows it. (Taken at once, each cost a
+    reconcile of the deal.)"""
+    queue = RecordingQueue()
+    poll = records(world, queue)
+    referral = world.share_referral(
+        name="Fabrikam data platform",
+        details={"dealValue": 48000, "closingDateTime": "2026-12-31T00:00:00Z"},
+        customerProfile={
+            "name": "Fabrikam",
+            "address": {"country": "DE"},
+            "team": [{"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"}],
+        },
+    )
+    commit, looked = world.store.commit_sync, []
+
+    def look_first(*args: Any, **kwargs: Any) -> Any:
+        if not looked:
+            calls(world)
+            looked.append(poll.look())
+            looked.append(calls(world))
+            looked.append(poll.due_in())
+        return commit(*args, **kwargs)
+
+    monkeypatch.setattr(world.store, "commit_sync", look_first)
+    world.sync(f"referral:{referral['id']}")
+    # Both wait, costing the searches alone; the loop is told when the first has settled.
+    assert looked == [0, {"POST /crm/v3/objects/{object_type}/search": 2}, pytest.approx(10, abs=1)]
+    assert queue.keys == []
+    assert settled_look(world, poll) == 0
+    assert queue.keys == []

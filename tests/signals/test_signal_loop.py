@@ -90,3 +90,23 @@ def test_a_failing_look_does_not_kill_the_thread() -> None:
         assert feed.wait_for(3)
     finally:
         loop.stop()
+
+
+class WaitingFeed(CountingFeed):
+    """A feed that waits for something due in ``due`` seconds (``None``: nothing)."""
+
+    def __init__(self, due: list[float | None]) -> None:
+        super().__init__()
+        self.due = due
+
+    def due_in(self) -> float | None:
+        return self.due.pop(0)
+
+
+def test_a_feed_waiting_for_something_is_looked_at_when_it_is_due() -> None:
+    feed = WaitingFeed([7.5, 0.1, None])
+    loop = SignalLoop("related", feed, Cadence(2.0, 300.0), ManualClock())
+    waits = [loop.run_once(300.0).next_in for _ in range(3)]
+    # At its idle ceiling the loop would wait 300 s; it looks when the feed's wait is over
+    # (never sooner than its shortest interval), and at its own pace when nothing waits.
+    assert waits == [7.5, 2.0, 300.0]

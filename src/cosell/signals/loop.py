@@ -26,7 +26,9 @@ LookOutcome = Literal["ok", "deferred", "failed"]
 
 
 class Look(Protocol):
-    """One round of a signal; returns how many keys it enqueued."""
+    """One round of a signal; returns how many keys it enqueued. A feed may also have
+    ``due_in()``: seconds until something it waits for is due (``None``: nothing), which
+    shortens the wait before the next look (never below the cadence's ``min_interval``)."""
 
     def look(self) -> int: ...
 
@@ -106,6 +108,10 @@ class SignalLoop:
             log.exception("signal.failed", signal=self.name, retry_in=wait)
             return self._report("failed", 0, wait, f"{type(exc).__name__}: {exc}")
         wait = self._cadence.next_interval(previous, enqueued)
+        due = getattr(self._feed, "due_in", None)
+        hint = due() if callable(due) else None
+        if isinstance(hint, int | float):  # the feed waits for something due sooner
+            wait = min(wait, max(hint, self._cadence.min_interval))
         log.debug("signal.looked", signal=self.name, enqueued=enqueued, next_in=wait)
         return self._report("ok", enqueued, wait)
 
