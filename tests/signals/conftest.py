@@ -7,11 +7,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from crm_worlds import CrmWorld, build_crm_world
 from engine_world import World, build_world
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     built = build_world(tmp_path)
+    yield built
+    built.store.close()
+
+
+@pytest.fixture
+def hubspot_world(tmp_path: Path) -> Iterator[CrmWorld]:
+    """The scenario suite's world with HubSpot as the CRM."""
+    built = build_crm_world(tmp_path, "hubspot")
     yield built
     built.store.close()

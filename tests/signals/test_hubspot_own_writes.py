@@ -8,13 +8,11 @@ version and the store's ``opportunity_synced``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from crm_worlds import HS_BASE, CrmWorld, build_crm_world
+from crm_worlds import HS_BASE, CrmWorld, hubspot_side
 from starlette.testclient import TestClient
 
 from cosell.signals.feed import ChangeFeed, FeedWiring
@@ -27,16 +25,12 @@ SETTLE = timedelta(seconds=10)
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[CrmWorld]:
-    built = build_crm_world(tmp_path, "hubspot")
-    yield built
-    built.store.close()
+def world(hubspot_world: CrmWorld) -> CrmWorld:
+    return hubspot_world
 
 
 def side(world: CrmWorld) -> HubSpotSide:
-    crm = world.engine.crm
-    assert isinstance(crm, HubSpotSide)
-    return crm
+    return hubspot_side(world)
 
 
 def poll(world: CrmWorld, queue: RecordingQueue) -> ChangeFeed:

@@ -329,4 +329,11 @@ def build_crm_world(tmp_path: Path, crm: str, store_class: type[Store] = Store) 
     )
 
 
-__all__ = ["CRMS", "SF_BASE", "CrashingStore", "CrmWorld", "build_crm_world"]
+def hubspot_side(world: CrmWorld) -> HubSpotSide:
+    """The HubSpot side of a world built for ``hubspot``."""
+    crm = world.engine.crm
+    assert isinstance(crm, HubSpotSide)
+    return crm
+
+
+__all__ = ["CRMS", "SF_BASE", "CrashingStore", "CrmWorld", "build_crm_world", "hubspot_side"]
