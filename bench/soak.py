@@ -51,8 +51,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -116,8 +116,10 @@ HS_OPEN_STAGES = (
     "Contract Sent",
 )
 HELP = "Proof of concept or demo"
-FIELDS = ("amount", "notes")
-OWNER = {"amount": "crm", "notes": "crm"}
+FIELDS = ("amount", "notes", "email")
+"""What the oracle tracks: the deal's amount and notes, and its one contact's email (a related
+record: on HubSpot, nothing about the deal moves when it is edited)."""
+OWNER = {"amount": "crm", "notes": "crm", "email": "crm"}
 SF_RETRY = 12
 
 
@@ -477,6 +479,8 @@ class Opp:
     stage_label: Any
     error: str | None
     """The sync error cosell shows on the record, if any."""
+    emails: tuple[str, ...] = ()
+    """Its contacts' emails, lower-case and sorted."""
 
 
 class SalesforceCrm:
@@ -551,6 +555,17 @@ class SalesforceCrm:
         path = f"{API}/sobjects/Opportunity/{opportunity_id}"
         return self.sides.sf_call("PATCH", path, json=change).status_code < 300
 
+    def contact_email(self, opportunity_id: str, email: str) -> bool:
+        """The seller changes the email of the opportunity's contact."""
+        soql = (
+            f"SELECT ContactId FROM OpportunityContactRole WHERE OpportunityId = '{opportunity_id}'"  # noqa: S608
+        )
+        roles = self.sides.query(soql)
+        if len(roles) != 1:
+            return False
+        path = f"{API}/sobjects/Contact/{roles[0]['ContactId']}"
+        return self.sides.sf_call("PATCH", path, json={"Email": email}).status_code < 300
+
     def stage(self, opportunity_id: str, key: str) -> bool:
         names = {v: k for k, v in SF_STAGES.items() if v != "open"}
         body: dict[str, Any] = {"StageName": names[key]}
@@ -575,7 +590,8 @@ class SalesforceCrm:
         return response.json().get("Referral_Identifier__c") or None
 
     def opportunities(self) -> list[Opp]:
-        rows = self.sides.query(f"SELECT {OPP_FIELDS} FROM Opportunity")  # noqa: S608
+        roles = "(SELECT Contact.Email FROM OpportunityContactRoles)"
+        rows = self.sides.query(f"SELECT {OPP_FIELDS}, {roles} FROM Opportunity")  # noqa: S608
         return [
             Opp(
                 str(row["Id"]),
@@ -586,6 +602,10 @@ class SalesforceCrm:
                 SF_STAGES.get(str(row.get("StageName"))),
                 row.get("StageName"),
                 row.get("Co_sell_Sync_Error__c") or None,
+                emails(
+                    (role.get("Contact") or {}).get("Email")
+                    for role in (row.get("OpportunityContactRoles") or {}).get("records", [])
+                ),
             )
             for row in rows
         ]
@@ -692,6 +712,17 @@ class HubSpotCrm:
             change["description"] = notes
         return self._patch(opportunity_id, change)
 
+    def contact_email(self, opportunity_id: str, email: str) -> bool:
+        """The seller changes the email of the deal's contact."""
+        path = f"/crm/v4/objects/deals/{opportunity_id}/associations/contacts"
+        response = self.call("GET", path)
+        linked = response.json().get("results", []) if response.status_code == 200 else []
+        if len(linked) != 1:
+            return False
+        body = {"properties": {"email": email}}
+        contact = f"/crm/v3/objects/contacts/{linked[0]['toObjectId']}"
+        return self.call("PATCH", contact, json=body).status_code == 200
+
     def stage(self, opportunity_id: str, key: str) -> bool:
         change = {"dealstage": self.stage_id(key)}
         if key == "lost":
@@ -740,8 +771,31 @@ class HubSpotCrm:
                 )
             after = ((body.get("paging") or {}).get("next") or {}).get("after")
             if not after:
-                return found
+                return self._with_emails(found)
             params = {**params, "after": after}
+
+    def _with_emails(self, deals: list[Opp]) -> list[Opp]:
+        """The deals with their contacts' emails (associations and contacts read in batches)."""
+        linked: dict[str, list[str]] = {}
+        ids = [deal.id for deal in deals]
+        for start in range(0, len(ids), 1000):
+            inputs = [{"id": i} for i in ids[start : start + 1000]]
+            path = "/crm/v4/associations/deals/contacts/batch/read"
+            response = self.call("POST", path, json={"inputs": inputs})
+            for row in response.json().get("results", []):
+                linked[str(row["from"]["id"])] = [str(t["toObjectId"]) for t in row.get("to", [])]
+        contacts = sorted({c for found in linked.values() for c in found})
+        email: dict[str, str | None] = {}
+        for start in range(0, len(contacts), 100):
+            inputs = [{"id": i} for i in contacts[start : start + 100]]
+            body = {"inputs": inputs, "properties": ["email"]}
+            response = self.call("POST", "/crm/v3/objects/contacts/batch/read", json=body)
+            for row in response.json().get("results", []):
+                email[str(row["id"])] = (row.get("properties") or {}).get("email")
+        return [
+            replace(deal, emails=emails(email.get(c) for c in linked.get(deal.id, [])))
+            for deal in deals
+        ]
 
 
 Crm = SalesforceCrm | HubSpotCrm
@@ -915,6 +969,7 @@ class Soak:
             ("create", 1.0),
             ("pc_update", 3.0 if self.deals else 0),
             ("crm_update", 3.0 if self.deals else 0),
+            ("contact_edit", 1.0 if self.deals else 0),
             ("accept", 1.0 if self.deals else 0),
             ("decline", 0.3 if self.deals else 0),
             ("close", 0.6 if self.deals else 0),
@@ -965,6 +1020,7 @@ class Soak:
         deal = Deal(n, "partner_center", referral_id=str(response.json()["id"]), state="on_hold")
         deal.wrote("amount", "partner_center", float(amount))
         deal.wrote("notes", "partner_center", f"shared {n}")
+        deal.wrote("email", "partner_center", f"bo{n}@soak.example")
         self.deals.append(deal)
         return True
 
@@ -975,6 +1031,7 @@ class Soak:
         deal = Deal(n, "crm", opportunity_id=opportunity, state="open")
         deal.wrote("amount", "crm", float(amount))
         deal.wrote("notes", "crm", f"created {n}")
+        deal.wrote("email", "crm", f"buyer{n}@soak.example")
         self.deals.append(deal)
         return True
 
@@ -1020,6 +1077,17 @@ class Soak:
             deal.wrote("amount", "crm", float(amount))
         if new_notes:
             deal.wrote("notes", "crm", notes)
+        return True
+
+    def op_contact_edit(self) -> bool:
+        """The seller changes the email of an open deal's contact (a related record)."""
+        deal = self._deal({"open"}, need_opportunity=True)
+        if deal is None or deal.opportunity_id is None:
+            return False
+        email = f"buyer{deal.n}.{self.rng.randrange(10**6)}@soak.example"
+        if not self.crm.contact_email(deal.opportunity_id, email):
+            return False
+        deal.wrote("email", "crm", email)
         return True
 
     def _stage(self, deal: Deal, outcome: str, state: str) -> bool:
@@ -1176,7 +1244,20 @@ def compare(referral: dict[str, Any], opp: Opp) -> list[str]:
     stage = STAGES.get(status_pair(referral))
     if stage != opp.stage and not (stage == "active" and opp.stage == "open"):
         problems.append(f"stage {status_pair(referral)} ≠ {opp.stage_label!r}")
+    team = team_emails(referral)
+    if team != opp.emails:
+        problems.append(f"team {list(team)} ≠ contacts {list(opp.emails)}")
     return problems
+
+
+def emails(found: Iterable[Any]) -> tuple[str, ...]:
+    """Emails as the checker compares them: lower-case, sorted, empty ones left out."""
+    return tuple(sorted({str(e).lower() for e in found if e}))
+
+
+def team_emails(referral: dict[str, Any]) -> tuple[str, ...]:
+    team = (referral.get("customerProfile") or {}).get("team") or []
+    return emails(member.get("email") for member in team)
 
 
 def lost(deal: Deal, referral: dict[str, Any], opp: Opp, window: float) -> list[str]:
@@ -1184,13 +1265,14 @@ def lost(deal: Deal, referral: dict[str, Any], opp: Opp, window: float) -> list[
     held = {
         "amount": (number(details.get("dealValue")), number(opp.amount)),
         "notes": (text(details.get("notes")), text(opp.notes)),
+        "email": (team_emails(referral), opp.emails),
     }
     out = []
     for name in FIELDS:
         allowed = deal.allowed(name, window)
         if not allowed:
             continue
-        norm = [number(v) if name == "amount" else text(v) for v in allowed]
+        norm = [_normal(name, v) for v in allowed]
         pc_value, crm_value = held[name]
         if pc_value not in norm or crm_value not in norm:
             out.append(
@@ -1198,6 +1280,15 @@ def lost(deal: Deal, referral: dict[str, Any], opp: Opp, window: float) -> list[
                 f"Partner Center {pc_value!r}, CRM {crm_value!r} ({deal.history(name)})"
             )
     return out
+
+
+def _normal(name: str, value: Any) -> Any:
+    """A written value as the checker holds it (an email: the contacts it leaves)."""
+    if name == "amount":
+        return number(value)
+    if name == "email":
+        return emails([value])
+    return text(value)
 
 
 def write_routes(sides: Sides) -> dict[str, int]:
