@@ -228,6 +228,10 @@ def test_the_overview_shows_connection_health_and_api_use_over_time(page: Any) -
     assert "Needs a look" in health.get_by_role("row", name="CRM sign-in").inner_text()
     assert "OK" in health.get_by_role("row", name="Partner Center sign-in").inner_text()
     assert "Stage changed" in health.get_by_role("row", name="last webhook delivery").inner_text()
+    signals = page.get_by_role("table").filter(has_text="Last related-records poll")
+    assert signals.get_by_role("row", name="Last Salesforce poll").count() == 1
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    signals.screenshot(path=str(SCREENSHOTS / "console-signals.png"))
     charts = page.locator(".charts svg[role=img]")
     labels = [charts.nth(i).get_attribute("aria-label") or "" for i in range(charts.count())]
     assert labels[0].startswith("Salesforce API allowance used: 1–83 % over 24 h")

@@ -57,13 +57,17 @@ def store(tmp_path: Path, clock: ManualClock) -> Iterator[Store]:
     opened.close()
 
 
-def client_for(store: Store, clock: ManualClock) -> tuple[TestClient, Seeded]:
-    """The console with open access (as the sandbox on loopback runs it)."""
+def client_for(
+    store: Store, clock: ManualClock, polls: tuple[str, ...] = ("salesforce-poll",)
+) -> tuple[TestClient, Seeded]:
+    """The console with open access (as the sandbox on loopback runs it), ``polls`` having
+    looked once each."""
     tenant = store.ensure_tenant("acme")
     seeded = Seeded(store, tenant)
     status = RecordingStatus("acme", clock, cursors=store, tenant_id=tenant)
     status.saw_webhook("referral-updated", "R-1")
-    status.saw_look(LookReport("salesforce-poll", clock.now(), "ok", 3, 2.0))
+    for poll in polls:
+        status.saw_look(LookReport(poll, clock.now(), "ok", 3, 2.0))
     metrics = ServiceMetrics()
     receiver = WebhookReceiver(
         verify=trusting_verifier,
@@ -106,6 +110,16 @@ def test_renders_the_seeded_state(store: Store, clock: ManualClock) -> None:
     assert "Old deal → " in text
     assert 'href="https://partner.microsoft.com/dashboard/v2/referrals/R-1"' in response.text
     assert 'href="https://acme.my.salesforce.com/006B"' in response.text
+
+
+def test_a_hubspot_tenants_polls_are_named_for_hubspot(store: Store, clock: ManualClock) -> None:
+    """Before, the console named the CRM poll Salesforce's and read back Salesforce's signals
+    only: a HubSpot tenant's showed "never recorded"."""
+    client, _ = client_for(store, clock, ("hubspot-poll", "hubspot-related-poll"))
+    text = text_of(client.get("/").text)
+    assert "Last HubSpot poll 2026-03-02 09:00:00 UTC · ok (3 enqueued)" in text
+    assert "Last related-records poll 2026-03-02 09:00:00 UTC · ok (3 enqueued)" in text
+    assert "Salesforce poll" not in text
 
 
 def test_hostile_values_are_escaped(store: Store, clock: ManualClock) -> None:

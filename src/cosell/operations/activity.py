@@ -27,6 +27,8 @@ WEBHOOK_CURSOR = "signal:last_webhook"
 LOOK_PREFIX = "signal:last:"
 POLL_SIGNAL, SWEEP_SIGNAL = "salesforce-poll", "partner-center-sweep"
 RELATED_SIGNAL = "salesforce-related-poll"
+HUBSPOT_POLL_SIGNAL, HUBSPOT_RELATED_SIGNAL = "hubspot-poll", "hubspot-related-poll"
+SIGNALS = (POLL_SIGNAL, RELATED_SIGNAL, HUBSPOT_POLL_SIGNAL, HUBSPOT_RELATED_SIGNAL, SWEEP_SIGNAL)
 
 
 class CursorStore(Protocol):
@@ -54,8 +56,16 @@ class Activity:
     looks: dict[str, SignalSeen] = field(default_factory=dict)
 
     @property
+    def crm_name(self) -> str:
+        """The CRM whose polls these are (a tenant has one): HubSpot once a HubSpot poll was
+        seen, else Salesforce."""
+        hubspot = (HUBSPOT_POLL_SIGNAL, HUBSPOT_RELATED_SIGNAL)
+        return "HubSpot" if any(name in self.looks for name in hubspot) else "Salesforce"
+
+    @property
     def last_poll(self) -> SignalSeen | None:
-        return self.looks.get(POLL_SIGNAL)
+        """The CRM poll's last round (Salesforce's opportunity poll, HubSpot's deal poll)."""
+        return self.looks.get(POLL_SIGNAL) or self.looks.get(HUBSPOT_POLL_SIGNAL)
 
     @property
     def last_sweep(self) -> SignalSeen | None:
@@ -63,7 +73,8 @@ class Activity:
 
     @property
     def last_related_poll(self) -> SignalSeen | None:
-        return self.looks.get(RELATED_SIGNAL)
+        """The related-record poll's last round (either CRM's)."""
+        return self.looks.get(RELATED_SIGNAL) or self.looks.get(HUBSPOT_RELATED_SIGNAL)
 
 
 class RecordingStatus(ServiceStatus):
@@ -104,7 +115,7 @@ class RecordingStatus(ServiceStatus):
 def read_activity(cursors: CursorStore, tenant: TenantId) -> Activity:
     """What ``RecordingStatus`` last wrote for the tenant (empty when nothing was recorded)."""
     looks = {}
-    for signal in (POLL_SIGNAL, RELATED_SIGNAL, SWEEP_SIGNAL):
+    for signal in SIGNALS:
         seen = _decode(cursors.get_cursor(tenant, LOOK_PREFIX + signal))
         if seen is not None:
             looks[signal] = seen

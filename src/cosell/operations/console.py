@@ -73,7 +73,7 @@ def status_rows(report: StatusReport) -> list[tuple[str, str]]:
         ("Dead letters", str(report.dead_letters)),
         ("Open conflicts", str(report.open_conflicts)),
         ("Last webhook", seen(report.activity.last_webhook)),
-        ("Last Salesforce poll", seen(report.activity.last_poll)),
+        (f"Last {report.activity.crm_name} poll", seen(report.activity.last_poll)),
         ("Last related-records poll", seen(report.activity.last_related_poll)),
         ("Last Partner Center sweep", seen(report.activity.last_sweep)),
     ]
