@@ -43,3 +43,21 @@ def test_rows_older_than_the_age_limit_serve_no_read_and_are_dropped() -> None:
     ticks.now += MAX_AGE + 1
     fresh.offer("006C", row("006C"))  # an offer drops what has aged out
     assert len(fresh) == 1
+
+
+def test_a_row_asked_for_before_a_related_change_serves_no_read() -> None:
+    """A related row of the record changed, as seen at a time: a row asked for before that is
+    dropped, now or when it is offered (a slow poll's); one asked for after it still serves."""
+    before = READ - timedelta(seconds=1)
+    fresh = FreshRows(Ticks())
+    fresh.offer("006A", row("006A"))
+    fresh.stale("006A", READ + timedelta(seconds=1))
+    assert fresh.take("006A", before) is None
+    fresh.offer("006A", row("006A"))  # asked for before the change: not kept
+    assert len(fresh) == 0
+    later = FreshRow({"Id": "006A"}, READ + timedelta(seconds=2), None)
+    fresh.offer("006A", later)
+    assert fresh.take("006A", before) == later
+    fresh.offer("006B", row("006B"))
+    fresh.stale("006A", READ + timedelta(seconds=5))
+    assert fresh.take("006B", before) is not None  # another record's row is untouched

@@ -400,3 +400,56 @@ def test_a_country_fixed_in_the_second_cosell_refused_the_opportunity_reaches_pa
     [referral] = [r for r in world.referrals() if r["externalReferenceId"] == opportunity_id]
     assert referral["customerProfile"]["address"]["country"] == "FR"
     assert world.opp(opportunity_id)["Referral_Identifier__c"] == referral["id"]
+
+
+def test_a_contact_edited_after_the_poll_read_its_opportunity_reaches_partner_center(
+    world: World,
+) -> None:
+    """The opportunity poll reads a seller's amount edit in full, for the reconcile it wakes;
+    before that reconcile runs, the seller changes the contact's email, and the related poll
+    marks the same key. The poll's row is older than the contact's change: before, the
+    reconcile took it, planned on the old email, and the related poll had already counted
+    the new one as handled, so it never reached Partner Center."""
+    opp_id = flagged(world, contacts=1)
+    world.sync(f"opportunity:{opp_id}")
+    [referral] = world.referrals()
+    queue = EmbeddedQueue(world.store, world.engine.reconcile, clock=world.clock)
+    wiring = FeedWiring(queue, world.store, world.tenant, timedelta(seconds=60), world.clock)
+    crm = world.engine.crm
+    assert isinstance(crm, SalesforceSide)
+    opportunities = opportunity_poller(
+        world.sf_client,
+        wiring,
+        where=FILTER,
+        synced=opportunity_synced(world.store, world.tenant),
+        version=lambda: crm.version,
+        full_read=lambda: crm,
+    )
+    related = related_poller(
+        world.sf_client,
+        lambda: watched_objects(world.engine.schema),
+        wiring,
+        where=FILTER,
+        known=related_synced(world.store, world.tenant, world.sf_client.user_id),
+        stale=world.sf_client.fresh.stale,
+    )
+    opportunities.look()
+    related.look()
+    world.clock.advance(1)
+    world.edit(opp_id, Amount=64000)
+    assert opportunities.look() == 1  # read in full, for the reconcile it wakes
+
+    roles = f"SELECT ContactId FROM OpportunityContactRole WHERE OpportunityId = '{opp_id}'"  # noqa: S608
+    [role] = world.query(roles)
+    world.emulator_clock.advance(1)
+    world.sf_client.update("Contact", str(role["ContactId"]), {"Email": "jo@northwind.example"})
+    world.emulator_clock.advance(SETTLE + 1)
+    world.clock.advance(SETTLE + 1)
+    assert related.look() == 1
+    queue.run_until_idle(timeout=30)  # one reconcile, woken by both polls
+
+    shared = world.pc_client.get_referral(str(referral["id"])).to_wire()
+    assert shared["details"]["dealValue"] == 64000
+    assert [m["email"] for m in shared["customerProfile"]["team"]] == ["jo@northwind.example"]
+    world.clock.advance(SETTLE + 1)
+    assert related.look() == 0  # the link holds the new contact: nothing more to do

@@ -573,6 +573,7 @@ def _signals(
         wiring,
         where=sync.poll_filter,
         known=related_synced(store, tenant, parts.salesforce.user_id),
+        stale=parts.salesforce.fresh.stale,
     )
     return (
         SignalLoop(POLL, poller, poll_cadence, parts.clock, report),

@@ -72,8 +72,18 @@ Known = Callable[[RelatedObject, RelatedRow], bool]
 cosell wrote (see :func:`cosell.signals.synced.related_synced`)."""
 
 
+Stale = Callable[[str, datetime], None]
+"""Told, for each opportunity enqueued, that a row of it changed as seen by that time: a full
+read of it made before may not show the change (see
+:meth:`cosell.clients.fresh_rows.FreshRows.stale`)."""
+
+
 def _unknown(_watched: RelatedObject, _row: RelatedRow) -> bool:
     return False
+
+
+def _nothing(_opportunity_id: str, _seen_by: datetime) -> None:
+    return None
 
 
 class RelatedFeed:
@@ -88,8 +98,10 @@ class RelatedFeed:
         batch: int = BATCH,
         watched: RelatedObject | None = None,
         known: Known = _unknown,
+        stale: Stale = _nothing,
     ) -> None:
         self._source = source
+        self._stale = stale
         self._watched = watched
         self._known = known
         self._queue = wiring.queue
@@ -162,6 +174,7 @@ class RelatedFeed:
             newest[row.opportunity_id] = max(row.stamp, newest.get(row.opportunity_id, row.stamp))
         now = self._clock.now()
         for opportunity_id in newest:
+            self._stale(opportunity_id, now)  # a full read of it from before may miss the row
             settled_at = newest[opportunity_id] + self._settle
             due = settled_at if settled_at > now else None
             key = f"{KEY_PREFIX}:{opportunity_id}"
@@ -218,6 +231,7 @@ def related_poller(
     *,
     where: str = "",
     known: Known = _unknown,
+    stale: Stale = _nothing,
 ) -> RelatedPoll:
     """One signal over the related objects ``watched()`` names (see
     :func:`cosell.signals.related_rows.watched_objects`)."""
@@ -235,6 +249,7 @@ def related_poller(
             cursor_name=f"{CURSOR_PREFIX}{related.name}.systemmodstamp",
             watched=related,
             known=known,
+            stale=stale,
         )
 
     return RelatedPoll(watched, feed, together)
