@@ -15,7 +15,7 @@ from test_related_watched import without
 
 from cosell.queue.embedded import EmbeddedQueue
 from cosell.settings import SyncSettings
-from cosell.signals.feed import FeedWiring
+from cosell.signals.feed import ChangeFeed, FeedWiring
 from cosell.signals.poller import opportunity_poller
 from cosell.signals.related_feed import RelatedFeed, RelatedPoll, related_poller
 from cosell.signals.related_rows import RelatedRows, solution_object, watched_objects
@@ -72,6 +72,20 @@ def started(world: World, queue: RecordingQueue, where: str = FILTER) -> Related
     queue.due.clear()
     queue.scopes.clear()
     return related
+
+
+def opportunity_poll(world: World, wiring: FeedWiring) -> ChangeFeed:
+    """The opportunity poll as the service wires it: versions, and changes read in full."""
+    crm = world.engine.crm
+    assert isinstance(crm, SalesforceSide)
+    return opportunity_poller(
+        world.sf_client,
+        wiring,
+        where=FILTER,
+        synced=opportunity_synced(world.store, world.tenant),
+        version=lambda: crm.version,
+        full_read=lambda: crm,
+    )
 
 
 def settled_look(world: World, related: RelatedPoll) -> int:
@@ -366,16 +380,7 @@ def test_a_country_fixed_in_the_second_cosell_refused_the_opportunity_reaches_pa
     wiring = FeedWiring(
         queue, world.store, world.tenant, timedelta(seconds=60), world.emulator_clock
     )
-    crm = world.engine.crm
-    assert isinstance(crm, SalesforceSide)
-    opportunities = opportunity_poller(
-        world.sf_client,
-        wiring,
-        where=FILTER,
-        synced=opportunity_synced(world.store, world.tenant),
-        version=lambda: crm.version,
-        full_read=lambda: crm,
-    )
+    opportunities = opportunity_poll(world, wiring)
     related = poll(world, queue, known=True)
 
     def looks() -> None:
@@ -415,16 +420,7 @@ def test_a_contact_edited_after_the_poll_read_its_opportunity_reaches_partner_ce
     [referral] = world.referrals()
     queue = EmbeddedQueue(world.store, world.engine.reconcile, clock=world.clock)
     wiring = FeedWiring(queue, world.store, world.tenant, timedelta(seconds=60), world.clock)
-    crm = world.engine.crm
-    assert isinstance(crm, SalesforceSide)
-    opportunities = opportunity_poller(
-        world.sf_client,
-        wiring,
-        where=FILTER,
-        synced=opportunity_synced(world.store, world.tenant),
-        version=lambda: crm.version,
-        full_read=lambda: crm,
-    )
+    opportunities = opportunity_poll(world, wiring)
     related = related_poller(
         world.sf_client,
         lambda: watched_objects(world.engine.schema),
