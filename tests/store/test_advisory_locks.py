@@ -1,5 +1,5 @@
-"""Pair locks across processes: PostgreSQL advisory locks (two ``AdvisoryLocks`` over separate
-engines stand for two ``cosell run`` processes sharing one store)."""
+"""Pair locks across processes: PostgreSQL advisory locks (two ``AdvisoryLocks``, each holding
+its sessions, stand for two ``cosell run`` processes sharing one store)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from cosell.store.advisory_locks import AdvisoryLocks, lock_id
+from cosell.store.advisory_locks import AdvisoryLocks, lock_id, session_engine
+from cosell.store.sql import Store
+from cosell.sync.engine.pair_locks import key_locks_for
 from support.wait import wait_until
 
 pytestmark = pytest.mark.postgres
@@ -20,6 +22,35 @@ def pg_engine(postgres_url: str) -> Iterator[Engine]:
     engine = create_engine(postgres_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def sessions(pg_engine: Engine) -> Iterator[Engine]:
+    """The sessions of one process's locks."""
+    engine = session_engine(pg_engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def other_sessions(pg_engine: Engine) -> Iterator[Engine]:
+    """Another process's."""
+    engine = session_engine(pg_engine)
+    yield engine
+    engine.dispose()
+
+
+def holding_sessions(engine: Engine) -> list[int]:
+    """The server processes of the sessions holding an advisory lock now."""
+    query = "SELECT DISTINCT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    with engine.connect() as conn:
+        return sorted(int(pid) for pid in conn.execute(text(query)).scalars())
+
+
+def open_sessions(engine: Engine) -> set[int]:
+    query = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+    with engine.connect() as conn:
+        return {int(pid) for pid in conn.execute(text(query)).scalars()}
 
 
 def waiting_locks(engine: Engine) -> int:
@@ -100,3 +131,67 @@ def test_claiming_takes_the_free_names_and_keeps_the_held_ones(pg_engine: Engine
         assert waiting_locks(pg_engine) == 0
     with mine.hold("opportunity:1", "referral:1", "referral:2") as again:
         assert again.names == {"opportunity:1", "referral:1", "referral:2"}
+
+
+def test_a_reconcile_holds_its_locks_on_a_session_another_finished_with(
+    postgres_url: str,
+) -> None:
+    """A store's reconciles lend each other their lock sessions: PostgreSQL starts a server
+    process for each new connection, which cost a backfill more CPU a record than all else on
+    its store. The session goes back holding nothing, and stays open for the next one."""
+    store = Store.open(postgres_url)
+    try:
+        locks = key_locks_for(store, store.ensure_tenant("pooled"))
+        used: list[int] = []
+        for n in range(3):
+            with locks.hold(f"referral:{n}", f"opportunity:{n}"):
+                used += holding_sessions(store.engine)
+        assert len(used) == 3
+        assert len(set(used)) == 1
+        assert holding_sessions(store.engine) == []
+        assert used[0] in open_sessions(store.engine)
+    finally:
+        store.close()
+
+
+def test_a_session_whose_lock_wait_was_cancelled_is_closed_not_lent_again(
+    pg_engine: Engine, sessions: Engine, other_sessions: Engine
+) -> None:
+    """What a session holds after a lock statement that did not answer is not known: it is
+    closed (the server lets go of all it held) instead of going back to the pool."""
+    mine, theirs = AdvisoryLocks(sessions, "t1"), AdvisoryLocks(other_sessions, "t1")
+    errors: list[Exception] = []
+
+    def wait_for_it() -> None:
+        try:
+            with mine.hold("referral:1"):
+                pass
+        except Exception as exc:  # the cancelled statement's error, kept for the assert
+            errors.append(exc)
+
+    with theirs.hold("referral:1"):
+        thread = threading.Thread(target=wait_for_it)
+        thread.start()
+        wait_until(lambda: waiting_locks(pg_engine) == 1)
+        query = "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        with pg_engine.connect() as conn:
+            waiting = int(conn.execute(text(query)).scalar_one())
+            conn.execute(text("SELECT pg_cancel_backend(:pid)"), {"pid": waiting})
+        thread.join(10)
+    assert errors, "the cancelled wait raised"
+    wait_until(lambda: waiting not in open_sessions(pg_engine))
+    with mine.hold("referral:1") as held:
+        assert held.names == {"referral:1"}
+        assert waiting not in holding_sessions(pg_engine)
+
+
+def test_a_session_the_server_ended_is_not_lent_again(pg_engine: Engine, sessions: Engine) -> None:
+    locks = AdvisoryLocks(sessions, "t1")
+    with locks.hold("referral:1"):
+        (ended,) = holding_sessions(pg_engine)
+    with pg_engine.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": ended})
+    wait_until(lambda: ended not in open_sessions(pg_engine))
+    with locks.hold("referral:1") as held:
+        assert held.names == {"referral:1"}
+        assert holding_sessions(pg_engine) != [ended]

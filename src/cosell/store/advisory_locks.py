@@ -6,6 +6,12 @@ Several ``cosell run`` processes may share one PostgreSQL database (the queue le
 Each holder takes a connection of its own (autocommit) and session-level advisory locks on it: they
 outlive transactions, and they are released by the server if the process dies with its connection.
 
+The sessions are pooled (:func:`session_engine`, one pool per store): a reconcile takes a
+session another finished with instead of opening a connection of its own (PostgreSQL starts a
+server process for each). A session goes back to the pool holding nothing: its locks are let go
+as the holder ends, and a session whose lock statement did not finish, or whose letting go
+failed, is closed instead (the server then lets go of whatever it held).
+
 A key becomes a signed 64-bit lock id (BLAKE2b of tenant and key). Blocking waits go in ascending
 id order while holding nothing; widening only tries (``pg_try_advisory_lock``) and, when a try
 fails, lets go of everything and waits for the whole set in order. So no holders wait in a cycle,
@@ -19,8 +25,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Engine, create_engine, text
-from sqlalchemy.pool import NullPool
+from sqlalchemy import Connection, Engine, TextClause, create_engine, text
 
 _LOCK = text("SELECT pg_advisory_lock(:id)")
 _TRY = text("SELECT pg_try_advisory_lock(:id)")
@@ -33,13 +38,25 @@ def lock_id(namespace: str, key: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+def session_engine(engine: Engine) -> Engine:
+    """An engine for the holders' sessions, beside ``engine``'s pool (which stays for the
+    store's own calls): autocommit, and a pool that keeps every session it opened (as many as
+    reconciles ever held locks at once, one per busy worker), each pinged before it is lent."""
+    return create_engine(
+        engine.url,
+        isolation_level="AUTOCOMMIT",
+        pool_size=0,  # no limit on the sessions kept
+        max_overflow=-1,
+        pool_pre_ping=True,
+    )
+
+
 class AdvisoryLocks:
-    """Named locks held in PostgreSQL; the same interface as the in-process ``PairLocks``."""
+    """Named locks held in PostgreSQL; the same interface as the in-process ``PairLocks``.
+    ``engine`` lends the holders' sessions (see :func:`session_engine`)."""
 
     def __init__(self, engine: Engine, namespace: str) -> None:
-        # A session per holder, opened and closed with it: the store's pool stays for the store
-        # (a holder keeps its session for a whole reconcile, one per busy worker).
-        self._engine = create_engine(engine.url, poolclass=NullPool)
+        self._engine = engine
         self._namespace = namespace
 
     @contextmanager
@@ -52,7 +69,7 @@ class AdvisoryLocks:
                 held.take(names)
                 yield held
             finally:
-                held.release()
+                held.let_go()
 
 
 class AdvisoryHeld:
@@ -62,6 +79,9 @@ class AdvisoryHeld:
         self._conn = conn
         self._namespace = namespace
         self._held: dict[str, int] = {}
+        self._unsure = False
+        """A lock statement was sent and did not answer: the session may hold a lock that
+        ``_held`` does not name."""
 
     @property
     def names(self) -> frozenset[str]:
@@ -72,7 +92,7 @@ class AdvisoryHeld:
         assert not self._held, "blocking waits happen only with nothing held"
         ids = {name: lock_id(self._namespace, name) for name in set(names)}
         for name, value in sorted(ids.items(), key=lambda item: item[1]):
-            self._conn.execute(_LOCK, {"id": value})
+            self._lock(_LOCK, value)
             self._held[name] = value
 
     def widen(self, names: Iterable[str]) -> bool:
@@ -80,7 +100,7 @@ class AdvisoryHeld:
         and wait (another holder may have run meanwhile: what was read may be stale)."""
         new = {name: lock_id(self._namespace, name) for name in set(names) - set(self._held)}
         for name, value in sorted(new.items(), key=lambda item: item[1]):
-            if not self._conn.execute(_TRY, {"id": value}).scalar_one():
+            if not self._lock(_TRY, value):
                 wanted = {*self._held, *new}
                 self.release()
                 self.take(wanted)
@@ -94,7 +114,7 @@ class AdvisoryHeld:
         new = {name: lock_id(self._namespace, name) for name in set(names) - set(self._held)}
         taken = []
         for name, value in sorted(new.items(), key=lambda item: item[1]):
-            if self._conn.execute(_TRY, {"id": value}).scalar_one():
+            if self._lock(_TRY, value):
                 self._held[name] = value
                 taken.append(name)
         return frozenset(taken)
@@ -103,3 +123,25 @@ class AdvisoryHeld:
         if self._held:
             self._conn.execute(_UNLOCK_ALL)
         self._held.clear()
+
+    def let_go(self) -> None:
+        """Release everything as the holder ends, so the session goes back to the pool holding
+        nothing; a session that may still hold a lock is closed instead."""
+        try:
+            if self._unsure:
+                raise _Unsure
+            self.release()
+        except BaseException as exc:
+            self._conn.invalidate()  # closed: the server lets go of all it held
+            if not isinstance(exc, _Unsure):
+                raise
+
+    def _lock(self, statement: TextClause, value: int) -> bool:
+        self._unsure = True
+        taken = self._conn.execute(statement, {"id": value}).scalar_one()
+        self._unsure = False
+        return bool(taken)
+
+
+class _Unsure(Exception):
+    """A lock statement did not finish: what the session holds is not known."""

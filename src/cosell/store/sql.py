@@ -18,6 +18,7 @@ from cosell import handback
 from cosell.clock import Clock, SystemClock
 from cosell.store import alerts, conflicts, jobs, ledger, links, prepared
 from cosell.store import audit as audit_rows
+from cosell.store.advisory_locks import session_engine
 from cosell.store.alerts import Alert, StoredAlert
 from cosell.store.database import READ_ONLY, make_engine, upgrade_to_head
 from cosell.store.records import (
@@ -110,6 +111,8 @@ class Store:
         a link read 106 µs a call from the pool, 66 µs on the kept connection)."""
         self._open = threading.local()
         """The connection of this thread's :meth:`together` block, while one is open."""
+        self._sessions: Engine | None = None
+        self._sessions_made = threading.Lock()
 
     @classmethod
     def open(cls, url: str, *, clock: Clock | None = None) -> Store:
@@ -127,6 +130,17 @@ class Store:
             conn.close()
         self._kept.clear()
         self._engine.dispose()
+        if self._sessions is not None:
+            self._sessions.dispose()
+
+    def lock_sessions(self) -> Engine:
+        """The engine whose pooled sessions hold PostgreSQL's advisory locks for this store's
+        reconciles (see :mod:`cosell.store.advisory_locks`): one per store, made when first
+        asked for, closed with the store."""
+        with self._sessions_made:
+            if self._sessions is None:
+                self._sessions = session_engine(self._engine)
+            return self._sessions
 
     def spare_connections(self) -> int | None:
         """Connections the database server would still accept now from a role without superuser

@@ -56,7 +56,7 @@ def key_locks_for(store: Store, tenant: TenantId) -> KeyLocks:
     if store.engine.dialect.name == "postgresql":
         from cosell.store.advisory_locks import AdvisoryLocks
 
-        return AdvisoryLocks(store.engine, f"cosell:{tenant}")
+        return AdvisoryLocks(store.lock_sessions(), f"cosell:{tenant}")
     return PairLocks()
 
 
