@@ -48,6 +48,7 @@ from cosell.emulators.salesforce import create_app as salesforce_app
 from cosell.sandbox import connector
 from cosell.sandbox.emulators import Emulators
 from cosell.sandbox.servers import ServedApp, bind
+from cosell.store.testing import fresh_postgres_database
 
 # --- the floor, from the documented batch sizes --------------------------------------------
 
@@ -119,8 +120,9 @@ class Stack:
 
 
 @contextmanager
-def stack(state_dir: Path) -> Iterator[Stack]:
-    """Both emulators on free loopback ports (no state files), the org set up, a cosell.toml."""
+def stack(state_dir: Path, database_url: str | None = None) -> Iterator[Stack]:
+    """Both emulators on free loopback ports (no state files), the org set up, a cosell.toml
+    (its store ``database_url`` when given, else SQLite in ``state_dir``)."""
     pc_served, sf_served = ServedApp("partner-center", bind(0)), ServedApp("salesforce", bind(0))
     pc_config = PartnerCenterEmulatorConfig(public_url=pc_served.url)
     sf_config = SalesforceEmulatorConfig(public_url=sf_served.url, fls_strict=True)
@@ -131,6 +133,8 @@ def stack(state_dir: Path) -> Iterator[Stack]:
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
         data = connector.config_data(emulators, state_dir, 0)
+        if database_url is not None:
+            data["service"]["database_url"] = database_url
         secrets = connector.secret_env(emulators)
         settings = connector.build_settings(data, secrets)
         report = connector.set_up_salesforce(settings)
@@ -318,8 +322,14 @@ def _watch_rss(pid: int, peak: list[float]) -> None:
         time.sleep(0.2)
 
 
-def measure(name: str, count: int, fill: Any, workers: int | None) -> Result:
-    with tempfile.TemporaryDirectory(prefix="cosell-backfill-") as tmp, stack(Path(tmp)) as s:
+def measure(
+    name: str, count: int, fill: Any, workers: int | None, postgres: str | None = None
+) -> Result:
+    with (
+        tempfile.TemporaryDirectory(prefix="cosell-backfill-") as tmp,
+        _database(postgres) as database_url,
+        stack(Path(tmp), database_url) as s,
+    ):
         fill(s, count)
         s.reset_calls()
         emulators_cpu = time.process_time()
@@ -346,6 +356,17 @@ def measure(name: str, count: int, fill: Any, workers: int | None) -> Result:
         status,
         tail,
     )
+
+
+@contextmanager
+def _database(postgres: str | None) -> Iterator[str | None]:
+    """A fresh database on the PostgreSQL server ``postgres`` names (dropped after), or None
+    for the default SQLite store."""
+    if postgres is None:
+        yield None
+        return
+    with fresh_postgres_database(postgres, prefix="cosell_backfill") as url:
+        yield url
 
 
 def report(result: Result, floor: dict[str, tuple[float, str]]) -> list[str]:
@@ -386,19 +407,27 @@ def main() -> int:
     parser.add_argument(
         "--workers", type=int, help="records of a batch at once (sync.backfill_workers)"
     )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="the store on this PostgreSQL server (a fresh database a size), not SQLite",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.referrals.split(",") if s]
     print(f"cosell backfill benchmark on {machine()}")
     print(f"command: uv run python {' '.join(sys.argv)}")
+    print(f"store: {'PostgreSQL' if args.postgres else 'SQLite'}")
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     results: list[Result] = []
     for size in sizes:
-        result = measure("referrals -> empty org", size, share_referrals, args.workers)
+        result = measure(
+            "referrals -> empty org", size, share_referrals, args.workers, args.postgres
+        )
         results.append(result)
         print("\n".join(report(result, FLOORS[result.name])), flush=True)
     if args.opportunities:
         name = "flagged opportunities -> empty Partner Center"
-        result = measure(name, args.opportunities, flag_opportunities, args.workers)
+        result = measure(name, args.opportunities, flag_opportunities, args.workers, args.postgres)
         print("\n".join(report(result, FLOORS[name])), flush=True)
     if len(results) > 1:
         small, large = results[0], results[-1]
