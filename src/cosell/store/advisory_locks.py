@@ -27,6 +27,8 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, TextClause, create_engine, text
 
+from cosell.store.database import ping_when_idle
+
 _LOCK = text("SELECT pg_advisory_lock(:id)")
 _TRY = text("SELECT pg_try_advisory_lock(:id)")
 _UNLOCK_ALL = text("SELECT pg_advisory_unlock_all()")
@@ -41,14 +43,15 @@ def lock_id(namespace: str, key: str) -> int:
 def session_engine(engine: Engine) -> Engine:
     """An engine for the holders' sessions, beside ``engine``'s pool (which stays for the
     store's own calls): autocommit, and a pool that keeps every session it opened (as many as
-    reconciles ever held locks at once, one per busy worker), each pinged before it is lent."""
-    return create_engine(
+    reconciles ever held locks at once, one per busy worker), pinged as the store's are."""
+    sessions = create_engine(
         engine.url,
         isolation_level="AUTOCOMMIT",
         pool_size=0,  # no limit on the sessions kept
         max_overflow=-1,
-        pool_pre_ping=True,
     )
+    ping_when_idle(sessions)
+    return sessions
 
 
 class AdvisoryLocks:
