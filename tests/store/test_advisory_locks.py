@@ -9,12 +9,20 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from cosell.store import database
 from cosell.store.advisory_locks import AdvisoryLocks, lock_id, session_engine
 from cosell.store.sql import Store
 from cosell.sync.engine.pair_locks import key_locks_for
 from support.wait import wait_until
 
 pytestmark = pytest.mark.postgres
+
+ADVISORY_LOCKS = (
+    "FROM pg_locks WHERE locktype = 'advisory'"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+"""This database's advisory locks (``pg_locks`` shows the whole server's, other test runs'
+too)."""
 
 
 @pytest.fixture
@@ -42,7 +50,7 @@ def other_sessions(pg_engine: Engine) -> Iterator[Engine]:
 
 def holding_sessions(engine: Engine) -> list[int]:
     """The server processes of the sessions holding an advisory lock now."""
-    query = "SELECT DISTINCT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    query = f"SELECT DISTINCT pid {ADVISORY_LOCKS} AND granted"
     with engine.connect() as conn:
         return sorted(int(pid) for pid in conn.execute(text(query)).scalars())
 
@@ -55,7 +63,7 @@ def open_sessions(engine: Engine) -> set[int]:
 
 def waiting_locks(engine: Engine) -> int:
     """Advisory lock requests some session is waiting for (not granted yet)."""
-    query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    query = f"SELECT count(*) {ADVISORY_LOCKS} AND NOT granted"
     with engine.connect() as conn:
         return int(conn.execute(text(query)).scalar_one())
 
@@ -173,7 +181,7 @@ def test_a_session_whose_lock_wait_was_cancelled_is_closed_not_lent_again(
         thread = threading.Thread(target=wait_for_it)
         thread.start()
         wait_until(lambda: waiting_locks(pg_engine) == 1)
-        query = "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        query = f"SELECT pid {ADVISORY_LOCKS} AND NOT granted"
         with pg_engine.connect() as conn:
             waiting = int(conn.execute(text(query)).scalar_one())
             conn.execute(text("SELECT pg_cancel_backend(:pid)"), {"pid": waiting})
@@ -185,7 +193,12 @@ def test_a_session_whose_lock_wait_was_cancelled_is_closed_not_lent_again(
         assert waiting not in holding_sessions(pg_engine)
 
 
-def test_a_session_the_server_ended_is_not_lent_again(pg_engine: Engine, sessions: Engine) -> None:
+def test_a_session_the_server_ended_is_not_lent_again(
+    pg_engine: Engine, sessions: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session that rested is pinged before it is lent (here every one: the rest allowed is
+    set to none, see :func:`cosell.store.database.ping_when_idle`)."""
+    monkeypatch.setattr(database, "PING_AFTER", 0.0)
     locks = AdvisoryLocks(sessions, "t1")
     with locks.hold("referral:1"):
         (ended,) = holding_sessions(pg_engine)

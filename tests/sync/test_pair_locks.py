@@ -14,6 +14,13 @@ from cosell.sync.engine.pair_locks import PairLocks
 from cosell.sync.sides.salesforce.accounts import normalise
 from support.wait import wait_until
 
+ADVISORY_LOCKS = (
+    "FROM pg_locks WHERE locktype = 'advisory'"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+"""This database's advisory locks (``pg_locks`` shows the whole server's, other test runs'
+too)."""
+
 
 def test_one_name_is_held_by_one_thread_at_a_time() -> None:
     locks = PairLocks()
@@ -163,7 +170,7 @@ def race_a_create(world: World, polled_waits: Callable[[str], bool]) -> None:
 
 
 def waiting_advisory_locks(store: Store) -> int:
-    query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    query = f"SELECT count(*) {ADVISORY_LOCKS} AND NOT granted"
     with store.engine.connect() as conn:
         return int(conn.execute(sa.text(query)).scalar_one())
 
