@@ -81,6 +81,25 @@ def test_run_until_idle_processes_everything_due(store: Store) -> None:
     assert store.stats(tenant).queue_depth == 0
 
 
+def test_a_worker_takes_its_next_job_in_one_round_trip_on_a_server(store: Store) -> None:
+    """On PostgreSQL each job's claim is one statement, and so is the last look that finds
+    nothing; no read goes before them (on SQLite one does, sparing a writer's turn)."""
+    tenant = store.ensure_tenant("acme")
+    queue = EmbeddedQueue(store, Recorder(), workers=1)
+    for n in range(3):
+        queue.enqueue(tenant, f"referral:R{n}")
+    statements: Counter[str] = Counter()
+    event.listen(
+        store.engine,
+        "before_cursor_execute",
+        lambda *a: statements.update([" ".join(a[2].split()[:2]).upper()]),
+    )
+    assert queue.run_until_idle(WAIT).completed == 3
+    looks = statements["SELECT QUEUE.ID"]
+    assert statements["WITH PICKED"] == (4 if store.engine.dialect.name == "postgresql" else 3)
+    assert looks == (0 if store.engine.dialect.name == "postgresql" else 4)
+
+
 def test_two_workers_never_process_one_key_concurrently(
     store: Store, started: list[EmbeddedQueue]
 ) -> None:

@@ -342,3 +342,22 @@ def test_a_finished_key_no_signal_came_for_is_gone_in_one_statement(store: Store
         "DELETE FROM DEAD_LETTERS",
     ]
     assert store.stats(tenant).queue_depth == 0
+
+
+def test_a_claim_on_a_server_is_one_statement_due_or_not(store: Store) -> None:
+    """A worker claims its next key after every job. On PostgreSQL the claim (``SKIP
+    LOCKED``) is its own look at what is due: one round trip, and none before it. On SQLite
+    a claim takes a writer's turn, so a read looks first and spares it when nothing is due."""
+    tenant = store.ensure_tenant("acme")
+    store.enqueue(tenant, "referral:R1")
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    assert [j.key for j in _claim_all(store, limit=1)] == ["referral:R1"]
+    due = [" ".join(s.split()[:2]).upper() for s in statements]
+    statements.clear()
+    assert _claim_all(store, limit=1) == []
+    nothing_due = [" ".join(s.split()[:2]).upper() for s in statements]
+    if store.engine.dialect.name == "postgresql":
+        assert (due, nothing_due) == (["WITH PICKED"], ["WITH PICKED"])
+    else:
+        assert (due, nothing_due) == (["SELECT QUEUE.ID", "WITH PICKED"], ["SELECT QUEUE.ID"])

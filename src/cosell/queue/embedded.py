@@ -296,9 +296,9 @@ class EmbeddedQueue:
             slots = self._tenant_slots
             full = [t for t, n in self._tenant_busy.items() if slots is not None and n >= slots]
             now = self._clock.now()
-            if not self._store.any_claimable(now, full):
-                return False  # learnt by a read: a claim is a write, and takes a writer's turn
             claimed = self._store.claim(owner, now, self._lease_seconds, limit=1, skip_tenants=full)
+            if not claimed:
+                return False
             for job in claimed:
                 self._tenant_busy[job.tenant_id] += 1
         for job in claimed:

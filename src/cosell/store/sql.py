@@ -423,15 +423,15 @@ class Store:
         skip_tenants: Collection[TenantId] = (),
     ) -> list[Job]:
         """Lease up to ``limit`` due keys, none of ``skip_tenants``; a key is never leased twice
-        at once."""
+        at once. On SQLite a claim takes a writer's turn, so whether anything is due is learnt
+        by a read first: a worker that finds nothing takes no turn. On PostgreSQL the claim
+        (``SKIP LOCKED``) is that read too, in one round trip."""
+        if self._turns is not None:
+            with self.reading() as conn:
+                if not jobs.any_claimable(conn, now, skip_tenants):
+                    return []
         with self._tx(urgent=True) as conn:
             return jobs.claim(conn, owner, now, lease_seconds, limit, skip_tenants)
-
-    def any_claimable(self, now: datetime, skip_tenants: Collection[TenantId] = ()) -> bool:
-        """Whether :meth:`claim` would lease anything now: a read, so a worker that finds
-        nothing due takes no write turn to learn it."""
-        with self.reading() as conn:
-            return jobs.any_claimable(conn, now, skip_tenants)
 
     def complete(self, job: Job) -> bool:
         """The run succeeded. False when the lease had been lost to another worker."""

@@ -371,14 +371,16 @@ class Engine:
                 claim=lambda key: held.claim([key]),
             )
             created = step.run()
+            committed = step.committed
             if step.crm_after is not None:
                 self._remember_written(step.crm_after)
+                committed = None  # it may have written the link after the round's commit
             recorded = recorded or step.ledger.recorded
             if not created:
                 break
             self.stats.count("creates")
             pending = step.carried
-            known = Unchanged(step.crm_unchanged, step.pc_unchanged, step.made_link)
+            known = Unchanged(step.crm_unchanged, step.pc_unchanged, step.made_link, committed)
         if not recorded:
             self._keep_dead_letter(f"{kind}:{record_id}")
 
@@ -404,9 +406,10 @@ class Engine:
         link: Link | None = None,
         known: Unchanged | None = None,
     ) -> Snapshot:
-        """Resolve the link (unless given) and read both sides now (a side is ``known`` when
-        the round before read it and wrote nothing to it)."""
-        link = link or self._link(kind, record_id)
+        """Resolve the link (unless given, or ``known`` as the round before committed it) and
+        read both sides now (a side is ``known`` when the round before read it and wrote
+        nothing to it)."""
+        link = link or _committed(known, kind, record_id) or self._link(kind, record_id)
         referral_id = _first(link.referral_id if link else None, _if(kind == "referral", record_id))
         opp_id = _first(
             link.opportunity_id if link else None, _if(kind == "opportunity", record_id)
@@ -567,6 +570,10 @@ class Unchanged:
     made: int | None = None
     """The link the round before made (the pair had none): it carries no loop streak and no
     conflict yet, so the next round asks the store for neither."""
+    link: Link | None = None
+    """The link as the round before committed it, its last write to the link: the next round
+    starts from it instead of reading it again (the pair's locks are held throughout, so what
+    a read would give is this)."""
 
 
 class Seen:
@@ -586,6 +593,15 @@ class Signal:
 
 class SeenAfterWait(Exception):
     """The signal was about what the reconcile it waited for wrote (see ``_read_held``)."""
+
+
+def _committed(known: Unchanged | None, kind: KeyKind, record_id: str) -> Link | None:
+    """The link the round before committed, when it is the one of ``kind:record_id``."""
+    link = known.link if known is not None else None
+    if link is None:
+        return None
+    named = link.referral_id if kind == "referral" else link.opportunity_id
+    return link if named == record_id else None
 
 
 def _users_if_needed(crm: CrmRecord, pc_team: list[dict[str, object]]) -> frozenset[str]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from cosell.clients.salesforce_records import parse_datetime
 from cosell.errors import CosellError, StaleWrite
-from cosell.store.records import AuditEntry, LedgerRow, LedgerUpdate, LinkUpdate
+from cosell.store.records import AuditEntry, LedgerRow, LedgerUpdate, Link, LinkUpdate
 from cosell.sync.core import audit_trail, solutions
 from cosell.sync.core import pending as flight
 from cosell.sync.core.leads import lead_fields
@@ -93,6 +93,10 @@ class Reconcile:
         self.wrote_ahead = False
         self.made_link: int | None = None
         """The link this round's create made, when the pair had none."""
+        self.intent: Link | None = None
+        """The link as this round's create recorded its intent (the commit updates it by id)."""
+        self.committed: Link | None = None
+        """The link as this round's last commit left it (see :class:`Engine`'s next round)."""
 
     @property
     def mapping(self) -> SyncMapping:
@@ -286,7 +290,7 @@ class Reconcile:
             self.status.refuse([str(p) for p in problems], self._crm_fields(problems))
         link = self.snap.link  # read with the pair held: an intent there is an earlier attempt's
         attempted = link is not None and link.intent is not None
-        ctx.store.record_create_intent(
+        self.intent = ctx.store.record_create_intent(
             ctx.tenant, "partner_center", crm.id, f"opportunity:{crm.id}"
         )
         with self.status.shown_on_record():
@@ -320,7 +324,9 @@ class Reconcile:
         rows = {n: v for n, v in decided.to_crm.items() if _is_row(n, v, self.mapping)}
         recorded = flight.creating(decided.new_base, rows)
         # The intent and the base it will be created with, in one write.
-        ctx.store.record_create_intent(ctx.tenant, "crm", pc.id, f"referral:{pc.id}", recorded)
+        self.intent = ctx.store.record_create_intent(
+            ctx.tenant, "crm", pc.id, f"referral:{pc.id}", recorded
+        )
         write = related.with_note(ctx, to_crm_create(decided.to_crm, self.mapping), decided)
         write.solution_names.update(solutions.titles(pc.raw))
         if choice.account_id:
@@ -565,10 +571,11 @@ class Reconcile:
         entries: Sequence[AuditEntry],
         modstamp: str | None,
     ) -> Any:
+        known = self.snap.link or self.intent
         update = LinkUpdate(
             referral_id=pc.id,
             opportunity_id=opportunity_id,
-            link_id=self.snap.link.id if self.snap.link else None,
+            link_id=known.id if known else None,
             engagement_id=pc.engagement_id,
             base=dict(base),
             pc_etag=pc.etag,
@@ -578,7 +585,7 @@ class Reconcile:
             crm_read_at=self.snap.crm.read_at if self.snap.crm and modstamp else None,
             crm_fingerprint=self.snap.crm.fingerprint if self.snap.crm and modstamp else None,
         )
-        link = self.ctx.store.commit_sync(self.ctx.tenant, update, entries)
+        link = self.committed = self.ctx.store.commit_sync(self.ctx.tenant, update, entries)
         if self.snap.link is None:
             self.made_link = link.id
         outcomes.log_entries(entries, referral_id=pc.id, opportunity_id=opportunity_id)
