@@ -5,6 +5,8 @@ Run on purpose: ``uv run python bench/soak.py --ops 10000 --fault-rate 0.10 --ki
 A short version runs in the test suite (``tests/e2e/test_soak.py``). ``--crm hubspot`` runs it
 with HubSpot's emulator as the CRM (a seller in HubSpot's UI; HubSpot's faults in place of
 Salesforce's; see ``docs/reliability.md``); the steps below say Salesforce for either.
+``--postgres URL`` keeps the store in a fresh database on that PostgreSQL server (dropped at the
+end) instead of SQLite in the state directory.
 
 1. Starts both emulators in one process (in memory, for the whole soak; the org set up and the
    connector configured as ``cosell sandbox`` does) and ``cosell run`` against them in another,
@@ -160,10 +162,12 @@ class Sandbox:
         env: dict[str, str] | None = None,
         daily_api_limit: int = SF_DAILY_LIMIT,
         crm: str = "salesforce",
+        database_url: str | None = None,
     ) -> None:
         self.state_dir, self.log = state_dir, log
         self.daily_api_limit = daily_api_limit
         self.crm = crm
+        self.database_url = database_url
         self.ports = (free_port(), free_port(), free_port())
         self.extra_env = env or {}
         self.emulators: subprocess.Popen[bytes] | None = None
@@ -198,6 +202,8 @@ class Sandbox:
             ports = ",".join(str(p) for p in self.ports)
             command = [sys.executable, __file__, "--serve", str(self.state_dir), "--ports", ports]
             command += ["--sf-daily-limit", str(self.daily_api_limit), "--crm", self.crm]
+            if self.database_url is not None:
+                command += ["--database-url", self.database_url]
             with self.log.open("ab") as out:
                 self.emulators = subprocess.Popen(
                     command, stdout=out, stderr=subprocess.STDOUT, env=self._environment()
@@ -247,7 +253,12 @@ class Sandbox:
 STACK_FILE = "stack.json"
 
 
-def serve_emulators(state_dir: Path, ports: str, daily_api_limit: int = SF_DAILY_LIMIT) -> int:
+def serve_emulators(
+    state_dir: Path,
+    ports: str,
+    daily_api_limit: int = SF_DAILY_LIMIT,
+    database_url: str | None = None,
+) -> int:
     """The emulators' process: both emulators in memory, the org set up, the connector's
     configuration written; the webhook registered once the service answers; then serve until
     SIGTERM."""
@@ -277,6 +288,8 @@ def serve_emulators(state_dir: Path, ports: str, daily_api_limit: int = SF_DAILY
     sf_served.start(sf_app)
     emulators = Emulators(pc_served, sf_served, pc_config, sf_config, pc_app, sf_app, False)
     data = connector.config_data(emulators, state_dir, port)
+    if database_url is not None:
+        data["service"]["database_url"] = database_url
     config_file = state_dir / connector.CONFIG_FILE
     connector.write_config(config_file, data)
     env = connector.secret_env(emulators)
@@ -302,7 +315,7 @@ def serve_emulators(state_dir: Path, ports: str, daily_api_limit: int = SF_DAILY
     return 0
 
 
-def serve_hubspot(state_dir: Path, ports: str) -> int:
+def serve_hubspot(state_dir: Path, ports: str, database_url: str | None = None) -> int:
     """As :func:`serve_emulators`, with HubSpot's emulator as the CRM (its portal set up as
     ``cosell setup hubspot`` does; its app's webhooks subscribed once the service answers)."""
     import threading
@@ -311,7 +324,7 @@ def serve_hubspot(state_dir: Path, ports: str) -> int:
     from cosell.sandbox.manifest import write_manifest
 
     port, pc_port, hs_port = (int(p) for p in ports.split(","))
-    stack = HubSpotSandbox(state_dir, (port, pc_port, hs_port))
+    stack = HubSpotSandbox(state_dir, (port, pc_port, hs_port), database_url=database_url)
     prepared = stack.prepare()
     url = f"http://127.0.0.1:{port}"
     content = stack.manifest_for(prepared, url)
@@ -1370,8 +1383,20 @@ def verify_counts(manifest: dict[str, Any]) -> str:
 
 
 def soak(args: argparse.Namespace, workdir: Path) -> int:
+    """The soak, its store in a fresh database on ``--postgres``'s server when given."""
+    if args.postgres is None:
+        return _soak(args, workdir, None)
+    from cosell.store.testing import fresh_postgres_database
+
+    with fresh_postgres_database(args.postgres, prefix="cosell_soak") as database:
+        return _soak(args, workdir, database)
+
+
+def _soak(args: argparse.Namespace, workdir: Path, database: str | None) -> int:
     state_dir, log = workdir / "state", workdir / "stack.log"
-    sandbox = Sandbox(state_dir, log, daily_api_limit=args.sf_daily_limit, crm=args.crm)
+    sandbox = Sandbox(
+        state_dir, log, daily_api_limit=args.sf_daily_limit, crm=args.crm, database_url=database
+    )
     started = time.monotonic()
     sandbox.start()
     runner = Soak(sandbox, args)
@@ -1461,6 +1486,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--crm", choices=("salesforce", "hubspot"), default="salesforce", help="the CRM side"
     )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="the store in a fresh database on this PostgreSQL server (default: SQLite)",
+    )
+    parser.add_argument("--database-url", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--serve", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--ports", default="", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -1469,9 +1500,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.serve is not None and args.crm == "hubspot":
-        return serve_hubspot(args.serve, args.ports)
+        return serve_hubspot(args.serve, args.ports, args.database_url)
     if args.serve is not None:
-        return serve_emulators(args.serve, args.ports, args.sf_daily_limit)
+        return serve_emulators(args.serve, args.ports, args.sf_daily_limit, args.database_url)
     if args.workdir is not None:
         args.workdir.mkdir(parents=True, exist_ok=True)
         return soak(args, args.workdir)

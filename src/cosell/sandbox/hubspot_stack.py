@@ -53,9 +53,15 @@ class HubSpotSandbox:
     """Starts everything in a safe order; ``stop()`` drains the connector, then the emulators."""
 
     def __init__(
-        self, state_dir: Path, ports: tuple[int, int, int], clock: Clock | None = None
+        self,
+        state_dir: Path,
+        ports: tuple[int, int, int],
+        clock: Clock | None = None,
+        database_url: str | None = None,
     ) -> None:
         self.state_dir = state_dir.resolve()
+        self.database_url = database_url
+        """The store's database (``service.database_url``); None: SQLite in ``state_dir``."""
         self.port, self.pc_port, self.hs_port = ports
         self.clock = clock or SystemClock()
         self.manifest_path = self.state_dir / MANIFEST_FILE
@@ -121,14 +127,17 @@ class HubSpotSandbox:
 
     def _config(self, pc: PartnerCenterEmulatorConfig, hs: HubSpotEmulatorConfig) -> dict[str, Any]:
         pc_url = pc.base_url
+        service: dict[str, Any] = {
+            "host": "127.0.0.1",
+            "port": self.port,
+            "state_dir": str(self.state_dir),
+            "dashboard_sign_in": False,
+        }
+        if self.database_url is not None:
+            service["database_url"] = self.database_url
         return {
             "tenant": {"name": "sandbox"},
-            "service": {
-                "host": "127.0.0.1",
-                "port": self.port,
-                "state_dir": str(self.state_dir),
-                "dashboard_sign_in": False,
-            },
+            "service": service,
             "partner_center": {
                 "api_url": pc_url,
                 "webhook_api_url": pc_url,
