@@ -546,6 +546,34 @@ def test_a_batch_of_more_referrals_than_two_hundred_creates_and_reads_in_full_ca
     }
 
 
+def test_workers_cut_by_the_server_send_full_graph_calls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server with connections spare for 100 workers gets 75 (one graph call's worth): 225
+    referrals' creates go in three full graph calls (100 workers sent four)."""
+    world = build_world(tmp_path)
+    count = 225
+    ids = []
+    for n in range(count):
+        profile = {"name": f"Customer {n}", "address": {"country": "US"}}
+        ids.append(str(world.share_referral(name=f"Deal {n}", customerProfile=profile)["id"]))
+    reset_calls(world)
+    server = _Server(100 + 15 + SPARE_HEADROOM)
+    monkeypatch.setattr(world.store, "spare_connections", server.spare_connections)
+    monkeypatch.setattr(world.store, "pool_connections", server.pool_connections)
+
+    job = Backfill(
+        world.engine, workers=count, max_attempts=4, clock=world.clock, batch=count, linger=60
+    )
+    report = job.run()
+
+    assert job.workers == 75
+    assert report.passes.synced == count
+    assert_no_duplicates(world, ids, [])
+    calls = world.sf_app.state.emulator.calls.snapshot()["calls"]
+    assert calls["POST /services/data/v{version}/composite/graph"] == 3
+
+
 class _Server:
     """A store whose database server has ``spare`` connections left (None: SQLite)."""
 
@@ -562,11 +590,16 @@ class _Server:
 def test_a_backfill_asks_no_more_connections_than_the_database_has_spare() -> None:
     """Each worker holds its pair's PostgreSQL advisory locks on a connection of its own: 250
     workers on a server with 200 connections stopped at "too many clients". The workers are
-    cut to what is spare, less the store's pool and a margin for others; SQLite as asked."""
+    cut to what is spare, less the store's pool and a margin for others, and then to whole
+    composite graph calls' worth (75) when there are that many; SQLite as asked."""
     assert fit_workers(_Server(None), 450) == 450
-    assert fit_workers(_Server(200), 450) == 200 - 15 - SPARE_HEADROOM
+    assert 200 - 15 - SPARE_HEADROOM == 175
+    assert fit_workers(_Server(200), 450) == 150
+    assert fit_workers(_Server(100), 450) == 75
+    assert fit_workers(_Server(95), 450) == 70
     assert fit_workers(_Server(1000), 450) == 450
     assert fit_workers(_Server(20), 450) == 1
+    assert fit_workers(_Server(200), 4) == 4  # a HubSpot backfill's service.workers
 
 
 def test_on_postgresql_the_backfill_sizes_its_workers_to_the_server(
