@@ -70,6 +70,10 @@ class Seller(Protocol):
 
     def records(self) -> list[str]: ...
 
+    def delete(self, record_id: str) -> None:
+        """Delete the record (into the CRM's recycle bin)."""
+        ...
+
     def companies(self) -> int: ...
 
 
@@ -195,6 +199,9 @@ class SalesforceSeller:
     def records(self) -> list[str]:
         return [str(r["Id"]) for r in self.client.query("SELECT Id FROM Opportunity")]
 
+    def delete(self, record_id: str) -> None:
+        self.client.delete("Opportunity", record_id)
+
     def companies(self) -> int:
         return len(list(self.client.query("SELECT Id FROM Account")))
 
@@ -265,6 +272,9 @@ class HubSpotSeller:
 
     def records(self) -> list[str]:
         return [str(r["id"]) for r in self.client.search_all("deals")]
+
+    def delete(self, record_id: str) -> None:
+        self.ui.archive("deals", record_id)
 
     def companies(self) -> int:
         return self.client.search("companies").total

@@ -61,6 +61,9 @@ class Snapshot:
     made_here: bool = False
     """The link was made by this reconcile's previous round (the pair had none before): no loop
     streak and no conflict can be stored for it yet (the pair's locks are held throughout)."""
+    deleted_opportunity: str | None = None
+    """The opportunity an earlier attempt of this referral's create made, found in the CRM's
+    recycle bin: a person deleted it before the link recorded it, and it is not made again."""
 
     @property
     def linked(self) -> bool:

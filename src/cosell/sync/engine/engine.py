@@ -425,13 +425,24 @@ class Engine:
         else:
             pc = self.pc.read(referral_id) if referral_id else None
         matched: ReadMatch | None = None
+        deleted: str | None = None
         if crm is None and pc is not None and opp_id is None:
             crm, matched = self._opportunity_for(pc)
+            if crm is None and _creating_in_crm(link):
+                # An earlier attempt may have made the opportunity, and a person deleted it
+                # before the link recorded it: the idempotency lookup looks in the bin too.
+                deleted = self.crm.find_deleted_by_referral(pc.id)
         found = link or self._other_link(pc, crm, f"{kind}:{record_id}")
         late = link is None and found is not None
         made = known is not None and found is not None and found.id == known.made
         snapshot = Snapshot(
-            found, pc, crm, link_found_late=late, account_match=matched, made_here=made
+            found,
+            pc,
+            crm,
+            link_found_late=late,
+            account_match=matched,
+            made_here=made,
+            deleted_opportunity=deleted,
         )
         return self._translated(snapshot)
 
@@ -593,6 +604,11 @@ class Signal:
 
 class SeenAfterWait(Exception):
     """The signal was about what the reconcile it waited for wrote (see ``_read_held``)."""
+
+
+def _creating_in_crm(link: Link | None) -> bool:
+    """The link holds an opportunity create that an earlier attempt began (and may have made)."""
+    return link is not None and link.intent is not None and link.intent.side == "crm"
 
 
 def _committed(known: Unchanged | None, kind: KeyKind, record_id: str) -> Link | None:

@@ -204,6 +204,9 @@ class PagedCrm:
                 return self._looked_up.pop(referral_id)
         return self.side.find_by_referral(referral_id)
 
+    def find_deleted_by_referral(self, referral_id: str) -> str | None:
+        return self.side.find_deleted_by_referral(referral_id)
+
     def read_fresh(self, record_id: str, read_after: datetime) -> CrmRecord | None:
         """A backfill runs no poll: its batches are read together."""
         return None

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from cosell.clients.salesforce_records import parse_datetime
-from cosell.errors import CosellError, StaleWrite
+from cosell.errors import CosellError, NotFound, StaleWrite
 from cosell.store.records import AuditEntry, LedgerRow, LedgerUpdate, Link, LinkUpdate
 from cosell.sync.core import audit_trail, solutions
 from cosell.sync.core import pending as flight
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 REFUSED_PATH = "Partner Center does not accept updates of {path}"
 LEAD_MADE = "imported as CRM lead"
 NEVER_REACHED = "it never reached the CRM"
+DELETED_AS_CREATED = "opportunity {opportunity} was deleted in the CRM as cosell created it"
 
 
 class ExpiredBeforeSync(CosellError):
@@ -108,6 +109,8 @@ class Reconcile:
             return False
         if snap.pc is None and snap.crm is None:
             return False
+        if snap.deleted_opportunity is not None:
+            return self._record_deleted_create(snap.deleted_opportunity)
         if self._read_before_commit():
             raise StaleWrite("the opportunity was read before the pair's last commit: re-read")
         stored = self._base()
@@ -311,6 +314,20 @@ class Reconcile:
         self.pc_unchanged = created
         return True
 
+    def _record_deleted_create(self, opportunity_id: str) -> bool:
+        """The opportunity an earlier attempt made was deleted by a person before the link
+        recorded it: the pair is linked to it (as any pair whose opportunity was deleted, it is
+        reported missing and nothing is made again), audited and shown in the ledger."""
+        pc = self.snap.pc
+        assert pc is not None
+        message = f"{DELETED_AS_CREATED.format(opportunity=opportunity_id)}: not created again"
+        entry = replace(
+            self.status.entry("none", outcome="skipped", message=message), referral_id=pc.id
+        )
+        self._commit(pc, opportunity_id, {}, [entry], None)
+        self.ledger.put(LedgerUpdate("skipped", pc.id, opportunity_id, reason=message))
+        return False
+
     def _create_opportunity(self, decided: Plan) -> bool:
         ctx, pc = self.ctx, self.snap.pc
         assert pc is not None
@@ -339,7 +356,12 @@ class Reconcile:
             made = ctx.crm.create(write, pc.id, extra, choice.account_id)
         opportunity_id = made.id
         self.claim(f"opportunity:{opportunity_id}")
-        noted = related.mirror_notes(ctx, opportunity_id, decided)
+        try:
+            noted = related.mirror_notes(ctx, opportunity_id, decided)
+        except NotFound as gone:
+            # The opportunity went as it was made (a person deleted it): read again, and the
+            # create's lookup finds it in the recycle bin.
+            raise StaleWrite(f"opportunity {opportunity_id} not found as it was created") from gone
         if write.solutions is not None:
             decided.new_base[ROWS_KEY] = list[Value](sorted(write.solutions))
         entries = [entry, *self.status.unmatched_team(write)]

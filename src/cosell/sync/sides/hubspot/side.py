@@ -246,6 +246,20 @@ class HubSpotSide:
 
     find_by_external_id = find_by_referral
 
+    def find_deleted_by_referral(self, referral_id: str) -> str | None:
+        """The archived deal holding ``referral_id`` (HubSpot's recycle bin), if any."""
+        try:
+            found = self.client.get(
+                "deals",
+                referral_id,
+                ["hs_object_id"],
+                id_property=self.referral_property,
+                archived=True,
+            )
+        except NotFound:
+            return None
+        return str(found["id"])
+
     def flagged_or_linked(self) -> list[str]:
         """Every deal flagged for sync or already holding a referral id (search, both paged)."""
         groups = [
@@ -333,15 +347,20 @@ class HubSpotSide:
         deal_id = str(made["id"])
         if not made.get("new", True):
             return Made(deal_id)
-        company, account = self._company_of_new_deal(deal_id, write.account, account_id)
-        contacts = [self.relations.link_contact(deal_id, m) for m in write.contacts or []]
+        try:
+            company, account = self._company_of_new_deal(deal_id, write.account, account_id)
+            contacts = [self.relations.link_contact(deal_id, m) for m in write.contacts or []]
+            if write.note_changed:
+                if write.note:
+                    self.relations.new_note(deal_id, write.note)
+                self._noted[deal_id] = write.note or ""
+        except NotFound as gone:
+            # What they are linked to went as the deal was made (a person deleted the deal, or
+            # the company matched): read again; a deleted deal is found in the recycle bin.
+            raise StaleWrite(f"deal {deal_id}: {gone}") from gone
         contacts = sorted(
             {row["ContactId"]: row for row in contacts}.values(), key=lambda r: int(r["ContactId"])
         )
-        if write.note_changed:
-            if write.note:
-                self.relations.new_note(deal_id, write.note)
-            self._noted[deal_id] = write.note or ""
         properties = {**wire, self.referral_property: referral_id, **(made.get("properties") or {})}
         if not properties.get(STAMP):
             return Made(deal_id)

@@ -192,6 +192,15 @@ class CrmSide:
         soql = f"SELECT Id FROM Opportunity WHERE {column} = {soql_literal(referral_id)}"  # noqa: S608
         return next((str(row["Id"]) for row in self.client.query(soql)), None)
 
+    def find_deleted_by_referral(self, referral_id: str) -> str | None:
+        """The deleted opportunity (in the recycle bin) holding ``referral_id``, if any."""
+        column = self.names.referral_id_field
+        soql = (
+            f"SELECT Id FROM Opportunity WHERE {column} = {soql_literal(referral_id)}"  # noqa: S608
+            " AND IsDeleted = true"
+        )
+        return next((str(row["Id"]) for row in self.client.query_all(soql)), None)
+
     def find_by_referral_matching(
         self, referral_id: str, customer: Customer
     ) -> tuple[str | None, ReadMatch]:
