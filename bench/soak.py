@@ -27,6 +27,8 @@ end) instead of SQLite in the state directory.
    * every pair agrees on the fields the harness writes (name, amount, description, stage), with
      its own small copy of the default mapping, or shows a reason on the record (parked);
    * 0 duplicates: no referral has two opportunities, no opportunity two referrals;
+   * 0 deleted opportunities made again: a referral whose opportunity the seller deleted holds
+     no other;
    * 0 lost updates: per pair and field the harness remembers the last value written on each
      side; both sides must hold the last write, or, when the owner (the CRM for these fields)
      wrote within ``--conflict-window`` seconds before a later Partner Center write, or that
@@ -1156,10 +1158,18 @@ class Outcome:
     lost_updates: list[str] = field(default_factory=list)
     unpaired: list[str] = field(default_factory=list)
     deleted: int = 0
+    made_again: list[str] = field(default_factory=list)
+    """Referrals whose opportunity the seller deleted and which hold another one now."""
 
     @property
     def ok(self) -> bool:
-        return not (self.disagreeing or self.duplicates or self.lost_updates or self.unpaired)
+        return not (
+            self.disagreeing
+            or self.duplicates
+            or self.lost_updates
+            or self.unpaired
+            or self.made_again
+        )
 
 
 OPP_FIELDS = (
@@ -1208,6 +1218,11 @@ def check(sides: Sides, deals: list[Deal] | None, window: float) -> Outcome:
             deal = known[str(referral["externalReferenceId"])]
         if deal is not None and deal.state == "deleted":
             out.deleted += 1
+            out.made_again += [
+                f"referral {referral_id}: opportunity {deal.opportunity_id} deleted, {o.id} made"
+                for o in opps
+                if o.id != deal.opportunity_id
+            ]
             continue
         if not opps:
             if deal is not None or deals is None:
@@ -1439,6 +1454,8 @@ def _soak(args: argparse.Namespace, workdir: Path, database: str | None) -> int:
         *[f"    {p}" for p in outcome.unpaired[:50]],
         f"duplicates: {len(outcome.duplicates)}",
         *[f"    {p}" for p in outcome.duplicates[:50]],
+        f"deleted opportunities made again: {len(outcome.made_again)}",
+        *[f"    {p}" for p in outcome.made_again[:50]],
         f"lost updates: {len(outcome.lost_updates)}",
         *[f"    {p}" for p in outcome.lost_updates[:50]],
         f"idle {args.idle:.0f}s writes: Partner Center {idle[0]}, {crm} {idle[1]}",

@@ -104,6 +104,40 @@ def test_the_checker_reports_a_pair_broken_behind_cosells_back(quiet_sandbox: An
     assert outcome.duplicates == []
 
 
+class _Driver:
+    def __init__(self, opportunities: list[Any]) -> None:
+        self._opportunities = opportunities
+
+    def opportunities(self) -> list[Any]:
+        return self._opportunities
+
+
+class _Read:
+    """Both sides as the checker reads them, made up: no emulator."""
+
+    def __init__(self, referrals: list[dict[str, Any]], opportunities: list[Any]) -> None:
+        self._referrals = referrals
+        self.driver = _Driver(opportunities)
+
+    def referrals(self) -> list[dict[str, Any]]:
+        return self._referrals
+
+
+def test_the_checker_reports_a_deleted_opportunity_made_again() -> None:
+    """A referral whose opportunity the seller deleted and which holds another one now: a
+    seller's delete undone, not a pair to skip."""
+    deal = soak.Deal(1, "partner_center", referral_id="R1", opportunity_id="O1", state="deleted")
+    kept = soak.Deal(2, "partner_center", referral_id="R2", opportunity_id="O2", state="deleted")
+    made = soak.Opp("O9", "R1", "Deal", 100, "", "open", "Prospecting", None)
+    referrals = [{"id": "R1", "status": "Active"}, {"id": "R2", "status": "Active"}]
+
+    outcome = soak.check(_Read(referrals, [made]), [deal, kept], 60.0)
+
+    assert outcome.deleted == 2
+    assert outcome.made_again == ["referral R1: opportunity O1 deleted, O9 made"]
+    assert not outcome.ok
+
+
 def test_a_write_made_before_the_owners_reached_it_lets_the_owner_win_at_any_distance() -> None:
     """A Partner Center write made while the CRM's (the owner's) had not reached Partner Center
     is a both-sides change for cosell however long after it came; one made after it arrived
