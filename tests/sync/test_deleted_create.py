@@ -1,8 +1,8 @@
 """An opportunity cosell made that a person deleted before cosell recorded it (the process died
 between the create and its commit, or the deal went while HubSpot's create was linking its
 company, contacts and note) is found in the CRM's recycle bin and is not made again: the pair
-is linked to it, as a pair whose opportunity was deleted later is, and the ledger and audit say
-what happened. Before, the next reconcile found no opportunity holding the referral and made
+is linked to it (with the base its create planned), as a pair whose opportunity was deleted
+later is, and the ledger and audit say what happened; restored from the bin, it syncs again. Before, the next reconcile found no opportunity holding the referral and made
 another, undoing the seller's delete (seen in a HubSpot soak on PostgreSQL)."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crm_worlds import CRMS, CrashingStore, CrmWorld, build_crm_world, hubspot_side
+from crm_worlds import CRMS, HS_BASE, CrashingStore, CrmWorld, build_crm_world, hubspot_side
+from starlette.testclient import TestClient
 
 from cosell.errors import NotFound
 
@@ -93,4 +94,15 @@ def test_a_deal_deleted_while_its_create_linked_its_note_is_recorded_in_the_same
     assert deleted is not None
     assert deleted.opportunity_id is not None
     assert_recorded_as_deleted(world, rid, deleted.opportunity_id)
+
+    # Restored from the recycle bin, the deal syncs again from the base its create planned.
+    ui = TestClient(world.seller.app, base_url=HS_BASE)
+    ui.post(f"/_emulator/objects/deals/{deleted.opportunity_id}/restore").raise_for_status()
+    world.microsoft_update(rid, details={"dealValue": 2500})
+    world.sync(f"referral:{rid}")
+    assert world.seller.records() == [deleted.opportunity_id]
+    assert world.value(deleted.opportunity_id, "deal_value") == "2500.00"
+    row = world.store.ledger_for(world.tenant, rid)
+    assert row is not None
+    assert row.state == "synced"
     world.store.close()

@@ -324,7 +324,9 @@ class Reconcile:
         entry = replace(
             self.status.entry("none", outcome="skipped", message=message), referral_id=pc.id
         )
-        self._commit(pc, opportunity_id, {}, [entry], None)
+        # The base the create was planned with: restored from the bin, the record holds it.
+        planned = flight.without_pending(self.snap.link.base) if self.snap.link else {}
+        self._commit(pc, opportunity_id, planned, [entry], None)
         self.ledger.put(LedgerUpdate("skipped", pc.id, opportunity_id, reason=message))
         return False
 
