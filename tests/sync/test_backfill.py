@@ -513,6 +513,15 @@ def test_two_hundred_flagged_opportunities_are_read_in_one_call_and_written_back
     }
 
 
+def customers_referrals(world: World, count: int) -> list[str]:
+    """``count`` referrals, each of a customer of its own."""
+    ids = []
+    for n in range(count):
+        profile = {"name": f"Customer {n}", "address": {"country": "US"}}
+        ids.append(str(world.share_referral(name=f"Deal {n}", customerProfile=profile)["id"]))
+    return ids
+
+
 def test_a_batch_of_more_referrals_than_two_hundred_creates_and_reads_in_full_calls(
     tmp_path: Path,
 ) -> None:
@@ -522,10 +531,7 @@ def test_a_batch_of_more_referrals_than_two_hundred_creates_and_reads_in_full_ca
     after the creates one more of two queries (150 and 75 ids), not a query each."""
     world = build_world(tmp_path)
     count = 225
-    ids = []
-    for n in range(count):
-        profile = {"name": f"Customer {n}", "address": {"country": "US"}}
-        ids.append(str(world.share_referral(name=f"Deal {n}", customerProfile=profile)["id"]))
+    ids = customers_referrals(world, count)
     reset_calls(world)
 
     # every worker waits (60 s at most) for the others at each shared step
@@ -553,10 +559,7 @@ def test_workers_cut_by_the_server_send_full_graph_calls(
     referrals' creates go in three full graph calls (100 workers sent four)."""
     world = build_world(tmp_path)
     count = 225
-    ids = []
-    for n in range(count):
-        profile = {"name": f"Customer {n}", "address": {"country": "US"}}
-        ids.append(str(world.share_referral(name=f"Deal {n}", customerProfile=profile)["id"]))
+    ids = customers_referrals(world, count)
     reset_calls(world)
     server = _Server(100 + 15 + SPARE_HEADROOM)
     monkeypatch.setattr(world.store, "spare_connections", server.spare_connections)

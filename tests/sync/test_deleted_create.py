@@ -2,8 +2,9 @@
 between the create and its commit, or the deal went while HubSpot's create was linking its
 company, contacts and note) is found in the CRM's recycle bin and is not made again: the pair
 is linked to it (with the base its create planned), as a pair whose opportunity was deleted
-later is, and the ledger and audit say what happened; restored from the bin, it syncs again. Before, the next reconcile found no opportunity holding the referral and made
-another, undoing the seller's delete (seen in a HubSpot soak on PostgreSQL)."""
+later is, and the ledger and audit say what happened; restored from the bin, it syncs again.
+Before, the next reconcile found no opportunity holding the referral and made another, undoing
+the seller's delete (seen in HubSpot soaks, on PostgreSQL and on SQLite)."""
 
 from __future__ import annotations
 
