@@ -29,7 +29,7 @@ from cosell.store.sql import Store
 from cosell.sync.core import name_marker, solutions, team
 from cosell.sync.core.loops import LoopLimits
 from cosell.sync.core.mapping import SyncMapping, default_mapping, load_mapping
-from cosell.sync.core.pending import PENDING_KEY
+from cosell.sync.core.pending import PENDING_KEY, has_pending
 from cosell.sync.core.plan import PlanFacts, default_close_date, plan
 from cosell.sync.core.translate import from_crm, from_partner_center, referral_kind
 from cosell.sync.engine import rebase
@@ -607,8 +607,12 @@ class SeenAfterWait(Exception):
 
 
 def _creating_in_crm(link: Link | None) -> bool:
-    """The link holds an opportunity create that an earlier attempt began (and may have made)."""
-    return link is not None and link.intent is not None and link.intent.side == "crm"
+    """The link holds an opportunity create that an earlier attempt began (and may have made):
+    its intent, with the base the create was about to commit (a referral parked for a person's
+    choice of account records the intent alone, and made nothing)."""
+    if link is None or link.intent is None or link.intent.side != "crm":
+        return False
+    return has_pending(link.base)
 
 
 def _committed(known: Unchanged | None, kind: KeyKind, record_id: str) -> Link | None:
