@@ -107,3 +107,39 @@ def test_a_deal_deleted_while_its_create_linked_its_note_is_recorded_in_the_same
     assert row is not None
     assert row.state == "synced"
     world.store.close()
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_an_opportunity_deleted_as_cosell_writes_to_it_is_missing_not_refused(
+    tmp_path: Path, crm: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Microsoft's change is being written to the opportunity as the seller deletes it: the CRM
+    answers 404 (Salesforce ``ENTITY_IS_DELETED``; HubSpot's stamp check finds no deal). The
+    pair is read again and is missing, as after any delete; before, the referral was refused
+    with the CRM's words and dead-lettered (seen in the soaks on both CRMs)."""
+    world = build_crm_world(tmp_path, crm)
+    rid = share(world)
+    world.sync(f"referral:{rid}")
+    [made] = world.seller.records()
+    crm_side = world.engine.crm
+    update = crm_side.update
+
+    def deleted_first(*args: Any, **kwargs: Any) -> Any:
+        world.seller.delete(made)  # the seller, at that moment
+        monkeypatch.setattr(crm_side, "update", update)
+        return update(*args, **kwargs)
+
+    monkeypatch.setattr(crm_side, "update", deleted_first)
+    world.microsoft_update(rid, details={"dealValue": 2000})
+
+    world.sync(f"referral:{rid}")
+
+    assert world.seller.records() == []
+    row = world.store.ledger_for(world.tenant, rid)
+    assert row is not None
+    assert row.state != "refused"
+    assert world.store.dead_letter_for(world.tenant, f"referral:{rid}") is None
+    link = world.store.link_by_referral(world.tenant, rid)
+    assert link is not None
+    assert link.opportunity_id == made
+    world.store.close()

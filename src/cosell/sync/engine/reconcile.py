@@ -8,7 +8,7 @@ run: it reads both sides, and the planner sees the write as already agreed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ from cosell.sync.core import pending as flight
 from cosell.sync.core.leads import lead_fields
 from cosell.sync.core.mapping import SyncMapping
 from cosell.sync.core.plan import SYNC_OFF, Plan, PlanFacts, plan
-from cosell.sync.core.records import CreateContext, Value
+from cosell.sync.core.records import CreateContext, CrmWrite, Value
 from cosell.sync.core.solutions import ROWS_KEY
 from cosell.sync.core.translate import (
     held_as_rows,
@@ -34,7 +34,7 @@ from cosell.sync.engine import ledger_states, outcomes, rebase, related, resolut
 from cosell.sync.engine.account_review import AccountReview
 from cosell.sync.engine.loop_guard import LoopGuard
 from cosell.sync.engine.record_status import NotReady, RecordStatus
-from cosell.sync.sides.crm_record import CrmRecord, refused_cursor
+from cosell.sync.sides.crm_record import CrmRecord, Written, refused_cursor
 from cosell.sync.sides.partner_center import PcRecord, split_patchable
 from cosell.sync.sides.salesforce.accounts import new_account_fields
 
@@ -415,7 +415,7 @@ class Reconcile:
         crm_wrote = False
         with self.status.shown_on_record():
             if writes_crm:
-                written = self.ctx.crm.update(snap.crm, write, extra)
+                written = self._update_crm(snap.crm, write, extra)
                 crm_wrote, self.crm_after = written.sent, written.read
             if related.mirror_notes(self.ctx, snap.crm.id, decided):
                 self.crm_after = None  # a Note went after the read-back
@@ -431,6 +431,15 @@ class Reconcile:
                 self._settle(decided, pc_after, notice)
         if unready:
             raise NotReady(unready)
+
+    def _update_crm(self, crm: CrmRecord, write: CrmWrite, extra: Mapping[str, Any]) -> Written:
+        """The CRM write of a merge. A 404 means the opportunity (or a row it names) went since
+        it was read, a person deleted it: the pair is read again, and a pair whose opportunity
+        is gone is reported missing, as after any delete, not refused with the CRM's words."""
+        try:
+            return self.ctx.crm.update(crm, write, extra)
+        except NotFound as gone:
+            raise StaleWrite(f"opportunity {crm.id} went since it was read: {gone}") from gone
 
     def _remember(
         self,
