@@ -130,21 +130,17 @@ class AdvisoryHeld:
     def let_go(self) -> None:
         """Release everything as the holder ends, so the session goes back to the pool holding
         nothing; a session that may still hold a lock is closed instead."""
-        try:
-            if self._unsure:
-                raise _Unsure
-            self.release()
-        except BaseException as exc:
+        if self._unsure:
             self._conn.invalidate()  # closed: the server lets go of all it held
-            if not isinstance(exc, _Unsure):
-                raise
+            return
+        try:
+            self.release()
+        except BaseException:
+            self._conn.invalidate()
+            raise
 
     def _lock(self, statement: TextClause, value: int) -> bool:
         self._unsure = True
         taken = self._conn.execute(statement, {"id": value}).scalar_one()
         self._unsure = False
         return bool(taken)
-
-
-class _Unsure(Exception):
-    """A lock statement did not finish: what the session holds is not known."""

@@ -358,12 +358,7 @@ class Reconcile:
             made = ctx.crm.create(write, pc.id, extra, choice.account_id)
         opportunity_id = made.id
         self.claim(f"opportunity:{opportunity_id}")
-        try:
-            noted = related.mirror_notes(ctx, opportunity_id, decided)
-        except NotFound as gone:
-            # The opportunity went as it was made (a person deleted it): read again, and the
-            # create's lookup finds it in the recycle bin.
-            raise StaleWrite(f"opportunity {opportunity_id} not found as it was created") from gone
+        noted = related.mirror_notes(ctx, opportunity_id, decided)
         if write.solutions is not None:
             decided.new_base[ROWS_KEY] = list[Value](sorted(write.solutions))
         entries = [entry, *self.status.unmatched_team(write)]
