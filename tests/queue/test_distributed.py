@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import signal
@@ -12,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,7 +21,7 @@ import sqlalchemy as sa
 
 from cosell.clients.retry import RetryPolicy
 from cosell.errors import AuthError, CosellError, StaleWrite, Throttled
-from cosell.queue.distributed import DistributedQueue
+from cosell.queue.distributed import DistributedQueue, _prune_finished
 from cosell.store import Store
 from cosell.store.records import Job
 from cosell.store.testing import POSTGRES_URL_ENV, fresh_postgres_database
@@ -332,11 +334,63 @@ def test_stop_lets_an_in_flight_reconcile_finish(store: Store) -> None:
     stopper.join(30)
     assert stopping == [True]
     assert done == ["referral:inflight"]
+    assert procrastinate_rows(store) == (0, 0)  # it finished, and a finished job is deleted
+
+
+def procrastinate_rows(store: Store) -> tuple[int, int]:
+    """Reconcile jobs and their events left in procrastinate's tables."""
     with store.engine.connect() as conn:
-        status = conn.execute(
-            sa.text("SELECT status FROM procrastinate_jobs WHERE task_name = 'cosell.reconcile'")
+        jobs = conn.execute(
+            sa.text("SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'cosell.reconcile'")
         ).scalar_one()
-    assert status == "succeeded"
+        events = conn.execute(sa.text("SELECT count(*) FROM procrastinate_events")).scalar_one()
+    return int(jobs), int(events)
+
+
+def test_finished_jobs_leave_no_rows_behind(store: Store) -> None:
+    """procrastinate keeps every job by default: each reconcile and each periodic tick (the
+    CRM poll's, every 2 s) left a row and its events for good."""
+    outcomes = iter([None, StaleWrite("eTag moved"), None])
+
+    def handler(job: Job) -> None:
+        error = next(outcomes, None)
+        if error is not None:
+            raise error
+
+    run_here(store, handler)
+    run_here(store, lambda job: (_ for _ in ()).throw(AuthError("revoked")))  # a dead letter
+    assert len(store.dead_letters(store.ensure_tenant("acme"))) == 1
+    assert procrastinate_rows(store) == (0, 0)
+
+
+def test_the_hourly_prune_deletes_succeeded_jobs_an_earlier_version_kept(store: Store) -> None:
+    queue = DistributedQueue(store)
+    with store.engine.begin() as conn:
+        for status, hours in (("succeeded", 3), ("succeeded", 0), ("failed", 3), ("todo", 3)):
+            job = conn.execute(
+                sa.text(
+                    "INSERT INTO procrastinate_jobs (queue_name, task_name, status) VALUES "
+                    "('cosell', 'cosell.reconcile', CAST(:status AS procrastinate_job_status)) "
+                    "RETURNING id"
+                ),
+                {"status": status},
+            ).scalar_one()
+            conn.execute(
+                sa.text(
+                    "INSERT INTO procrastinate_events (job_id, type, at) "
+                    "VALUES (:job, 'deferred', now() - make_interval(hours => :hours))"
+                ),
+                {"job": job, "hours": hours},
+            )
+
+    async def prune() -> None:
+        async with queue.app.open_async():
+            await _prune_finished(SimpleNamespace(app=queue.app), 0)  # type: ignore[arg-type]
+
+    asyncio.run(prune())
+    with store.engine.connect() as conn:
+        left = conn.execute(sa.text("SELECT status FROM procrastinate_jobs ORDER BY id")).all()
+    assert [row.status for row in left] == ["succeeded", "failed", "todo"]
 
 
 def test_cosell_retry_through_the_stores_queue_reaches_the_workers(store: Store) -> None:

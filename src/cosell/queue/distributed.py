@@ -17,7 +17,11 @@ procrastinate's job table (its schema is one of cosell's migrations):
 * a job left in ``doing`` by a worker that died (SIGKILL, a lost machine) is put back by the
   ``cosell.recover_stalled`` periodic task once that worker's heartbeat is stale.
 * periodic tasks (the CRM polls, the Partner Center sweep) are procrastinate periodic tasks:
-  procrastinate defers each period once, however many workers run.
+  procrastinate defers each period once, however many workers run. A signal's task ticks at
+  its cadence's shortest wait and looks when the pace it keeps in the store says so
+  (:mod:`cosell.signals.pace`), so the workers keep the back-off one process keeps.
+* a job that succeeded is deleted as it finishes, and an hourly task deletes those an earlier
+  version kept (see :data:`DELETE_FINISHED`).
 * with several tenants, one tenant's keys hold at most ``tenant_slots`` of a process's
   reconciles at once: a key fetched while its tenant is at its share is deferred again a moment
   later (not an attempt), so a tenant whose every call is slow cannot take every worker.
@@ -57,6 +61,12 @@ log = logging.getLogger(__name__)
 
 RECONCILE_TASK = "cosell.reconcile"
 RECOVER_TASK = "cosell.recover_stalled"
+PRUNE_TASK = "cosell.prune_finished"
+DELETE_FINISHED = "successful"
+"""A job that succeeded is deleted as it finishes (its events with it): procrastinate keeps
+every job by default, so each reconcile and each periodic tick of every signal (the CRM poll
+ticks every 2 s) left a row and its events for good. A failed job stays for inspection; a
+reconcile that ends as a dead letter has succeeded here (the dead letter is cosell's own)."""
 QUEUE_NAME = "cosell"
 SLOT_DELAY = 1.0
 
@@ -135,6 +145,7 @@ class DistributedQueue:
         reread_limit: int = 3,
         retry: RetryPolicy | None = None,
         stalled_cron: str = "*/10 * * * * *",
+        prune_cron: str = "0 17 * * * *",
         handler: Handler | None = None,
         on_halt: HaltHook | None = None,
         workers: int = 4,
@@ -171,6 +182,9 @@ class DistributedQueue:
             self.app.task(name=RECOVER_TASK, queue=QUEUE_NAME, pass_context=True)(
                 self._recover_stalled
             )
+        )
+        self.app.periodic(cron=prune_cron, periodic_id="prune")(
+            self.app.task(name=PRUNE_TASK, queue=QUEUE_NAME, pass_context=True)(_prune_finished)
         )
 
     def add_periodic(
@@ -315,6 +329,7 @@ class DistributedQueue:
             stalled_worker_timeout=stalled_worker_timeout,
             fetch_job_polling_interval=polling,
             name=name,
+            delete_jobs=DELETE_FINISHED,
         )
 
     _stalled_timeout: float = 30.0
@@ -330,6 +345,7 @@ class DistributedQueue:
             queues=[QUEUE_NAME],
             concurrency=self._workers,
             install_signal_handlers=False,
+            delete_jobs=DELETE_FINISHED,
         )
 
         async def run() -> None:
@@ -478,6 +494,13 @@ class DistributedQueue:
     def _clear_dead_letter(self, job: Job) -> None:
         with self._store.engine.begin() as conn:
             jobs.clear_dead_letter(conn, job.tenant_id, job.key)
+
+
+async def _prune_finished(context: procrastinate.JobContext, timestamp: int) -> None:
+    """Delete this queue's succeeded jobs finished over an hour ago: those an earlier version
+    kept (see :data:`DELETE_FINISHED`). Hourly, on one worker."""
+    del timestamp
+    await context.app.job_manager.delete_old_jobs(nb_hours=1, queue=QUEUE_NAME)
 
 
 def _scope(text: str) -> SignalScope:
