@@ -20,8 +20,10 @@ from cosell.cli.run import web_command, worker_command
 from cosell.clients.connect import salesforce_client
 from cosell.emulators.partner_center import create_app as partner_center_emulator
 from cosell.emulators.salesforce.app import create_app as salesforce_emulator
-from cosell.service.runtime import Runtime, every
+from cosell.service.runtime import POLL, Runtime, every
 from cosell.settings import load_settings
+from cosell.signals.pace import Pace
+from cosell.store import Store
 from cosell.store.testing import POSTGRES_URL_ENV, fresh_postgres_database
 
 pytestmark = pytest.mark.postgres
@@ -97,6 +99,13 @@ def test_web_defers_and_a_worker_reconciles_and_polls(tmp_path: Path, database: 
         fields = {"Name": "Fabrikam", "StageName": "Prospecting", "CloseDate": "2026-12-31"}
         opportunity = crm.create("Opportunity", fields)
         assert worker_keys.wait_for(f"opportunity:{opportunity}", 30)
+        store = Store.open(database)
+        try:  # the poll's wait is kept where every worker sees it (cosell.signals.pace)
+            paced = Pace.loads(store.get_cursor(store.ensure_tenant("acme"), f"pace.{POLL}"))
+        finally:
+            store.close()
+        assert paced is not None
+        assert paced.wait is not None
         assert web_keys.seen == []  # the web process never reconciles
         assert httpx.get(f"{front.server.address}/healthz").status_code == 200
     finally:

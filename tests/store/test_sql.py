@@ -393,6 +393,21 @@ def test_a_cursor_write_is_one_statement_new_or_not_and_a_ledger_lookup_one_read
     assert (row.referral_id, row.state, row.reason) == ("R1", "conflict", "two accounts")
 
 
+def test_a_cursor_swaps_only_from_the_value_the_swapper_read(store: Store) -> None:
+    """Processes sharing the store take turns by it (a signal's pace, cosell.signals.pace)."""
+    tenant = store.ensure_tenant("acme")
+    assert store.swap_cursor(tenant, "turn", None, "first")
+    assert not store.swap_cursor(tenant, "turn", None, "second")  # it is there now
+    assert not store.swap_cursor(tenant, "turn", "stale", "second")
+    assert store.get_cursor(tenant, "turn") == "first"
+    assert store.swap_cursor(tenant, "turn", "first", "second")
+    assert not store.swap_cursor(tenant, "turn", "first", "third")  # the other swapper lost
+    assert store.get_cursor(tenant, "turn") == "second"
+    other = store.ensure_tenant("globex")
+    assert store.swap_cursor(other, "turn", None, "theirs")
+    assert store.get_cursor(tenant, "turn") == "second"
+
+
 def test_an_update_naming_its_link_is_one_statement_that_settles_the_intent(
     store: Store,
 ) -> None:

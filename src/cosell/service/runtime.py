@@ -62,6 +62,7 @@ from cosell.signals.feed import ChangeFeed, FeedWiring
 from cosell.signals.hubspot import deal_poller
 from cosell.signals.hubspot_related import Cared, hubspot_related_poller, watched_records
 from cosell.signals.loop import LookReport, SignalLoop
+from cosell.signals.pace import SharedPace
 from cosell.signals.poller import opportunity_poller
 from cosell.signals.related_feed import related_poller
 from cosell.signals.related_rows import CONTACTS_LIST, RelatedObject, watched_objects
@@ -313,20 +314,11 @@ def build_runtime(
     if role == "worker":
         assert isinstance(queue, DistributedQueue)
         for one in tenants:
-            sync = one.parts.settings.sync
-            periods = {
-                POLL: sync.poll_min_interval,
-                HUBSPOT_POLL: sync.poll_min_interval,
-                SWEEP: sync.sweep_interval,
-                EXPIRY_WATCH: sync.expiry_watch_interval,
-                RELATED_POLL: sync.related_poll_interval,
-                HUBSPOT_RELATED_POLL: sync.related_poll_interval,
-                ALERTS: settings.alerts.interval,
-                HEALTH: settings.alerts.health_interval,
-            }
             for loop in one.signals:
-                cron = every(periods.get(loop.name, sync.verify_interval))
-                queue.add_periodic(loop.name, cron, _look_once(loop), [one.parts.tenant])
+                pace = SharedPace(store, one.parts.tenant, loop, clock)
+                queue.add_periodic(
+                    loop.name, every(pace.tick_every), _tick(pace), [one.parts.tenant]
+                )
         return Runtime(queue=queue, closers=closers)
     return Runtime(queue=queue, signals=signals, server=server, closers=closers)
 
@@ -392,14 +384,16 @@ def _wire_signals(
         one.closers.append(_wake_on_parked(alert_loop, parts.tenant))
 
 
-def _look_once(loop: SignalLoop) -> Callable[[TenantId, int], None]:
-    """A signal's look as a periodic task: one round per period, on one worker."""
+def _tick(pace: SharedPace) -> Callable[[TenantId, int], None]:
+    """A signal's look as a periodic task: each period one worker ticks, and looks when the
+    signal's pace, shared by every worker in the store, says it is due (see
+    :mod:`cosell.signals.pace`)."""
 
-    def look(tenant: TenantId, period: int) -> None:
+    def tick(tenant: TenantId, period: int) -> None:
         del tenant, period
-        loop.run_once()
+        pace.tick()
 
-    return look
+    return tick
 
 
 def _receiver(

@@ -66,6 +66,10 @@ class SignalLoop:
         self._thread: threading.Thread | None = None
         self.last: LookReport | None = None
 
+    @property
+    def cadence(self) -> Cadence:
+        return self._cadence
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"signal-{self.name}", daemon=True)
         self._thread.start()

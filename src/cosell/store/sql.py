@@ -61,22 +61,33 @@ _CURSOR_WHERE = sa.and_(
     cursors.c.tenant_id == sa.bindparam("tenant"), cursors.c.name == sa.bindparam("cursor")
 )
 _CURSOR = sa.select(cursors.c.value).where(_CURSOR_WHERE)
+_DIALECTS = (("sqlite", sqlite_dialect), ("postgresql", postgresql_dialect))
+_CURSOR_ROW: dict[str, Any] = {
+    "tenant_id": sa.bindparam("tenant"),
+    "name": sa.bindparam("cursor"),
+    "value": sa.bindparam("text"),
+    "updated_at": sa.bindparam("now"),
+}
+_CURSOR_KEY = [cursors.c.tenant_id, cursors.c.name]
 _PUT_CURSOR = {
     name: dialect.insert(cursors)
-    .values(
-        tenant_id=sa.bindparam("tenant"),
-        name=sa.bindparam("cursor"),
-        value=sa.bindparam("text"),
-        updated_at=sa.bindparam("now"),
-    )
+    .values(_CURSOR_ROW)
     .on_conflict_do_update(
-        index_elements=[cursors.c.tenant_id, cursors.c.name],
+        index_elements=_CURSOR_KEY,
         set_={"value": sa.bindparam("text"), "updated_at": sa.bindparam("now")},
     )
-    for name, dialect in (("sqlite", sqlite_dialect), ("postgresql", postgresql_dialect))
+    for name, dialect in _DIALECTS
 }
 """A cursor written is one statement on either database (an insert that updates the row
 already there)."""
+_ADD_CURSOR = {
+    name: dialect.insert(cursors)
+    .values(_CURSOR_ROW)
+    .on_conflict_do_nothing(index_elements=_CURSOR_KEY)
+    .returning(cursors.c.name)
+    for name, dialect in _DIALECTS
+}
+"""A cursor added only where there is none (the first swap of :meth:`Store.swap_cursor`)."""
 _DEAD_LETTER = sa.select(dead_letters).where(jobs.ONE_DEAD_LETTER)
 """A reconcile reads and writes these for every record (see :mod:`cosell.store.prepared`)."""
 
@@ -352,6 +363,23 @@ class Store:
     def set_cursor(self, tenant: TenantId, name: str, value: str) -> None:
         with self._tx() as conn:
             self._put_cursor(conn, tenant, name, value, self._now())
+
+    def swap_cursor(self, tenant: TenantId, name: str, expected: str | None, value: str) -> bool:
+        """Write ``value`` only if the cursor still holds ``expected`` (``None``: there is
+        none); True when written. Processes that share the store take turns by it: of two that
+        read the same value, one swaps it."""
+        now = self._now()
+        with self._tx() as conn:
+            if expected is None:
+                params = {"tenant": tenant, "cursor": name, "text": value, "now": now}
+                written = conn.execute(_ADD_CURSOR[conn.dialect.name], params)
+            else:
+                where = sa.and_(_CURSOR_WHERE, cursors.c.value == expected)
+                update = sa.update(cursors).where(where).values(value=value, updated_at=now)
+                written = conn.execute(
+                    update.returning(cursors.c.name), {"tenant": tenant, "cursor": name}
+                )
+            return written.first() is not None  # psycopg's rowcount is -1 here
 
     def delete_cursor(self, tenant: TenantId, name: str) -> bool:
         """Delete a cursor; True when there was one."""
