@@ -21,9 +21,9 @@ import sqlalchemy as sa
 
 from cosell.clients.retry import RetryPolicy
 from cosell.errors import AuthError, CosellError, StaleWrite, Throttled
-from cosell.queue.distributed import DistributedQueue, _prune_finished
+from cosell.queue.distributed import WAKE, DistributedQueue, _prune_finished
 from cosell.store import Store
-from cosell.store.records import Job
+from cosell.store.records import Job, TenantId
 from cosell.store.testing import POSTGRES_URL_ENV, fresh_postgres_database
 from support.wait import wait_until
 
@@ -226,6 +226,19 @@ def test_a_periodic_task_runs_once_per_period_with_three_workers(
     per = [(t.tenant, t.period) for t in seen]
     assert len(per) == len(set(per)), "a period ran twice"
     assert {t.tenant for t in seen} == {1, 2}
+
+
+def test_a_wake_runs_the_periodic_work_now_and_once(store: Store) -> None:
+    """A webhook's sweep hint, a parked pair's alert: the periodic task deferred now."""
+    tenant = store.ensure_tenant("acme")
+    seen: list[tuple[TenantId, int]] = []
+    queue = DistributedQueue(store)
+    queue.add_periodic("sweep", "0 0 1 1 *", lambda t, period: seen.append((t, period)), [tenant])
+    with queue.opened():
+        queue.wake_periodic("sweep", tenant)
+        queue.wake_periodic("sweep", tenant)  # while the first waits: the same wake
+    queue.serve(lambda job: None, concurrency=1, install_signal_handlers=False, wait=False)
+    assert seen == [(tenant, WAKE)]
 
 
 # --- retry classification: one worker in this process, until nothing is due ----------------

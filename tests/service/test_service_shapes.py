@@ -18,9 +18,11 @@ from cosell.cli.common import CommandDeps
 from cosell.cli.main import main
 from cosell.cli.run import web_command, worker_command
 from cosell.clients.connect import salesforce_client
+from cosell.clock import SystemClock
 from cosell.emulators.partner_center import create_app as partner_center_emulator
 from cosell.emulators.salesforce.app import create_app as salesforce_emulator
-from cosell.service.runtime import POLL, Runtime, every
+from cosell.queue.distributed import DistributedQueue
+from cosell.service.runtime import POLL, SWEEP, Runtime, build_runtime, every
 from cosell.settings import load_settings
 from cosell.signals.pace import Pace
 from cosell.store import Store
@@ -135,3 +137,25 @@ def test_web_and_worker_need_the_procrastinate_queue(
 )
 def test_periods_become_cron_expressions(seconds: float, cron: str) -> None:
     assert every(seconds) == cron
+
+
+def test_run_on_procrastinate_looks_as_its_workers_do(tmp_path: Path, database: str) -> None:
+    """A `cosell run` joined by `cosell worker` processes runs no loop of its own: it knows
+    the signals' periodic tasks (a worker's tick it fetched used to fail, its task unknown
+    there) and looks at the pace they share, so the CRM is polled once, not once more."""
+    config = tmp_path / "cosell.toml"
+    config.write_text(config_text(tmp_path / "state"))
+    pc, sf = partner_center_emulator(PC), salesforce_emulator(SF)
+    runtime = build_runtime(
+        load_settings(config), Keys().factory, clock=SystemClock(), http=routed(pc, sf)
+    )
+    try:
+        assert runtime.signals == []
+        assert runtime.server is not None
+        queue = runtime.queue
+        assert isinstance(queue, DistributedQueue)
+        assert {POLL, SWEEP} <= set(queue._periodic)
+    finally:
+        for close in runtime._closers:
+            close()
+        pc.state.emulator.close()

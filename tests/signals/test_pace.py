@@ -156,3 +156,27 @@ def test_a_pace_this_code_cannot_read_looks_at_once(store: Store, clock: ManualC
     written = Pace.loads(store.get_cursor(pace.tenant, pace.cursor))
     assert written is not None
     assert written.wait == POLL.min_interval
+
+
+def test_a_woken_tick_looks_at_once_unless_a_look_holds_the_pace(
+    store: Store, clock: ManualClock
+) -> None:
+    looks: list[float] = []
+    woken_during: list[object] = []
+    feeds = [Feed(clock, looks) for _ in range(2)]
+    first, second = workers(store, clock, feeds, Cadence(300.0, 300.0))  # the sweep's
+    start = clock.monotonic()
+    assert first.tick() is not None
+    clock.advance(30)
+    assert second.tick() is None  # its wait: 300 s
+    assert second.tick(woken=True) is not None  # a webhook's hint
+
+    def hinted_mid_look() -> int:
+        woken_during.append(second.tick(woken=True))
+        return 0
+
+    feeds[0].results = hinted_mid_look
+    clock.advance(300)
+    assert first.tick() is not None
+    assert woken_during == [None]  # the look under way is the one the hint asked for
+    assert [t - start for t in looks] == [0, 30, 330]

@@ -62,6 +62,9 @@ log = logging.getLogger(__name__)
 RECONCILE_TASK = "cosell.reconcile"
 RECOVER_TASK = "cosell.recover_stalled"
 PRUNE_TASK = "cosell.prune_finished"
+PERIODIC_PREFIX = "cosell.periodic."
+WAKE = 0
+"""The period a woken periodic task is given (:meth:`DistributedQueue.wake_periodic`)."""
 DELETE_FINISHED = "successful"
 """A job that succeeded is deleted as it finishes (its events with it): procrastinate keeps
 every job by default, so each reconcile and each periodic tick of every signal (the CRM poll
@@ -208,7 +211,7 @@ class DistributedQueue:
                 found(TenantId(tenant), timestamp)
 
             self._periodic_tasks[name] = self.app.task(
-                name=f"cosell.periodic.{name}", queue=QUEUE_NAME
+                name=f"{PERIODIC_PREFIX}{name}", queue=QUEUE_NAME
             )(run)
         task = self._periodic_tasks[name]
         for tenant in tenants:
@@ -216,6 +219,17 @@ class DistributedQueue:
             self.app.periodic(
                 cron=cron, periodic_id=f"{name}:{tenant}", task_kwargs={"tenant": int(tenant)}
             )(task)
+
+    def wake_periodic(self, name: str, tenant: TenantId) -> None:
+        """Run ``name``'s periodic work for ``tenant`` now, once, on some worker: its task is
+        deferred with the period :data:`WAKE` (a look asked for, not a period's). Wakes that
+        come while one waits are that one (its queueing lock)."""
+        with suppress(pexc.AlreadyEnqueued):
+            self._defer().configure_task(
+                name=f"{PERIODIC_PREFIX}{name}",
+                queue=QUEUE_NAME,
+                queueing_lock=f"wake:{name}:{tenant}",
+            ).defer(timestamp=WAKE, tenant=int(tenant))
 
     # --- signals ---------------------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ from cosell.operations.records_view import all_records
 from cosell.operations.service_status import ServiceStatus
 from cosell.operations.verify import BudgetedVerify, Verifier, through_queue
 from cosell.private_files import private_dir
-from cosell.queue.distributed import DistributedQueue
+from cosell.queue.distributed import WAKE, DistributedQueue
 from cosell.queue.embedded import EmbeddedQueue
 from cosell.service.console import (
     cached_expiring,
@@ -307,19 +307,17 @@ def build_runtime(
     flushes = [flush for t in tenants for flush in t.flushes]
     own = [close for t in tenants for close in t.closers]
     closers = [*own, *flushes, *(client.close for client in opened), store.close]
-    signals = [loop for t in tenants for loop in t.signals]
     if role == "web":
         assert isinstance(queue, DistributedQueue)
         return Runtime(queue=_Deferring(queue), server=server, closers=closers)
-    if role == "worker":
-        assert isinstance(queue, DistributedQueue)
-        for one in tenants:
-            for loop in one.signals:
-                pace = SharedPace(store, one.parts.tenant, loop, clock)
-                queue.add_periodic(
-                    loop.name, every(pace.tick_every), _tick(pace), [one.parts.tenant]
-                )
-        return Runtime(queue=queue, closers=closers)
+    if isinstance(queue, DistributedQueue):
+        # Every process that runs jobs knows the signals' tasks, and runs no loop of its own:
+        # a `cosell run` joined by workers polls once, at the pace they share.
+        _periodic_signals(queue, tenants, clock)
+        if role == "worker":
+            return Runtime(queue=queue, closers=closers)
+        return Runtime(queue=queue, server=server, closers=closers)
+    signals = [loop for t in tenants for loop in t.signals]
     return Runtime(queue=queue, signals=signals, server=server, closers=closers)
 
 
@@ -372,7 +370,9 @@ def _wire_signals(
     (``several``: one of several tenants in this deployment)."""
     parts, status = one.parts, one.status
     poll, sweep, related = _signals(parts, queue, status, metrics)
-    one.receiver = _receiver(parts, queue, sweep.wake, status, metrics, tracked)
+    one.receiver = _receiver(
+        parts, queue, _waker(queue, sweep, parts.tenant), status, metrics, tracked
+    )
     one.signals = [poll, sweep] if related is None else [poll, related, sweep]
     one.signals.append(_expiry_loop(parts, queue, status, metrics))
     if parts.settings.sync.verify_pairs > 0:
@@ -381,17 +381,37 @@ def _wire_signals(
     if parts.settings.alerts.targets:
         alert_loop = _alert_loop(parts, status, metrics, several=several)
         one.signals.append(alert_loop)
-        one.closers.append(_wake_on_parked(alert_loop, parts.tenant))
+        wake = _waker(queue, alert_loop, parts.tenant)
+        one.closers.append(_wake_on_parked(wake, parts.tenant))
+
+
+def _waker(queue: Queue, loop: SignalLoop, tenant: TenantId) -> Callable[[], None]:
+    """What makes ``loop`` look now: its thread's wake in one process; on procrastinate its
+    periodic task deferred now, for any worker (the loop runs as a periodic task there)."""
+    if isinstance(queue, DistributedQueue):
+        return partial(queue.wake_periodic, loop.name, tenant)
+    return loop.wake
+
+
+def _periodic_signals(
+    queue: DistributedQueue, tenants: Sequence[_TenantService], clock: Clock
+) -> None:
+    """Each tenant's signals as periodic tasks that tick at their cadence's shortest wait and
+    look at the pace the workers share in the store (:mod:`cosell.signals.pace`)."""
+    for one in tenants:
+        for loop in one.signals:
+            pace = SharedPace(one.parts.store, one.parts.tenant, loop, clock)
+            cron = every(pace.tick_every)
+            queue.add_periodic(loop.name, cron, _tick(pace), [one.parts.tenant])
 
 
 def _tick(pace: SharedPace) -> Callable[[TenantId, int], None]:
     """A signal's look as a periodic task: each period one worker ticks, and looks when the
-    signal's pace, shared by every worker in the store, says it is due (see
-    :mod:`cosell.signals.pace`)."""
+    signal's pace says it is due; a woken task (:data:`WAKE`) looks now."""
 
     def tick(tenant: TenantId, period: int) -> None:
-        del tenant, period
-        pace.tick()
+        del tenant
+        pace.tick(woken=period == WAKE)
 
     return tick
 
@@ -648,15 +668,15 @@ def _alert_loop(
     return SignalLoop(ALERTS, look, cadence, parts.clock, report)
 
 
-def _wake_on_parked(loop: SignalLoop, tenant: TenantId) -> Callable[[], None]:
+def _wake_on_parked(wake: Callable[[], None], tenant: TenantId) -> Callable[[], None]:
     """A parked pair alerts at once rather than at the next round (the ledger already says
     so when the event is published); returns the unsubscribe."""
 
-    def wake(event: events.Event) -> None:
+    def woken(event: events.Event) -> None:
         if event.tenant == tenant:
-            loop.wake()
+            wake()
 
-    return events.subscribe(wake)
+    return events.subscribe(woken)
 
 
 def _health_loop(parts: ServiceParts, status: ServiceStatus, metrics: ServiceMetrics) -> SignalLoop:

@@ -12,6 +12,9 @@ Two ticks may run at once (a slow look, the next period's tick on another worker
 takes its look by swapping the cursor it read for a *hold* (the cadence's longest wait), so of
 two ticks that read the same pace only one looks. A worker killed during a look leaves the
 hold; the look is taken again when it runs out, no later than an idle wait would have.
+
+A *woken* tick (a webhook's sweep hint, deferred as a one-off task) looks whatever the wait,
+as :meth:`~cosell.signals.loop.SignalLoop.wake` does in one process, unless a look holds it.
 """
 
 from __future__ import annotations
@@ -46,9 +49,12 @@ class Pace:
 
     due_at: datetime
     wait: float | None
+    held: bool = False
+    """A look under way holds the pace until ``due_at`` (or until it writes its wait)."""
 
     def dumps(self) -> str:
-        return json.dumps({"due_at": self.due_at.isoformat(), "wait": self.wait})
+        data = {"due_at": self.due_at.isoformat(), "wait": self.wait, "held": self.held}
+        return json.dumps(data)
 
     @classmethod
     def loads(cls, text: str | None) -> Pace | None:
@@ -62,6 +68,7 @@ class Pace:
             return cls(
                 datetime.fromisoformat(data["due_at"]),
                 float(wait) if wait is not None else None,
+                bool(data.get("held", False)),
             )
         except (ValueError, TypeError, KeyError, AttributeError):
             return None
@@ -82,16 +89,17 @@ class SharedPace:
         """How often the periodic task should tick: the cadence's shortest wait."""
         return self.loop.cadence.min_interval
 
-    def tick(self) -> LookReport | None:
-        """Look if the last look's wait has passed and no other tick holds the look; the
-        report, or ``None`` when it was not this tick's turn."""
+    def tick(self, *, woken: bool = False) -> LookReport | None:
+        """Look if the last look's wait has passed (or the tick is ``woken``) and no other
+        tick holds the look; the report, or ``None`` when it was not this tick's turn."""
         seen = self.store.get_cursor(self.tenant, self.cursor)
         pace = Pace.loads(seen)
         now = self.clock.now()
-        if pace is not None and now < pace.due_at:
+        if pace is not None and now < pace.due_at and (pace.held or not woken):
             return None
         previous = pace.wait if pace is not None else None
-        hold = Pace(now + timedelta(seconds=self.loop.cadence.max_interval), previous)
+        until = now + timedelta(seconds=self.loop.cadence.max_interval)
+        hold = Pace(until, previous, held=True)
         if not self.store.swap_cursor(self.tenant, self.cursor, seen, hold.dumps()):
             return None  # another worker's tick took this look
         report = self.loop.run_once(previous)
