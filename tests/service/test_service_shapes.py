@@ -1,13 +1,16 @@
 """``cosell web`` and ``cosell worker`` on PostgreSQL with procrastinate: the web process only
 defers, the worker reconciles and runs the polls as periodic tasks; SIGTERM-style stops."""
 
+import itertools
 import os
 import queue
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+import croniter
 import httpx
 import pytest
 from click.testing import CliRunner
@@ -21,8 +24,8 @@ from cosell.clients.connect import salesforce_client
 from cosell.clock import SystemClock
 from cosell.emulators.partner_center import create_app as partner_center_emulator
 from cosell.emulators.salesforce.app import create_app as salesforce_emulator
-from cosell.queue.distributed import DistributedQueue
-from cosell.service.runtime import POLL, SWEEP, Runtime, build_runtime, every
+from cosell.queue.distributed import DistributedQueue, every
+from cosell.service.runtime import POLL, SWEEP, Runtime, build_runtime
 from cosell.settings import load_settings
 from cosell.signals.pace import Pace
 from cosell.store import Store
@@ -132,11 +135,14 @@ def test_web_and_worker_need_the_procrastinate_queue(
 
 
 @pytest.mark.parametrize(
-    ("seconds", "cron"),
-    [(0.05, "*/1 * * * * *"), (30, "*/30 * * * * *"), (300, "0 */5 * * * *")],
+    ("seconds", "apart"), [(0.05, 1), (2, 2), (30, 30), (300, 300), (7200, 7200)]
 )
-def test_periods_become_cron_expressions(seconds: float, cron: str) -> None:
-    assert every(seconds) == cron
+def test_periods_become_cron_expressions_that_tick_that_often(seconds: float, apart: int) -> None:
+    """As procrastinate reads them (croniter: the seconds field is the sixth, last). The old
+    expressions said the seconds first: every one of them ticked every second."""
+    ticks = croniter.croniter(every(seconds), datetime(2026, 1, 1, tzinfo=UTC))
+    times = [ticks.get_next(float) for _ in range(4)]
+    assert [b - a for a, b in itertools.pairwise(times)] == [apart] * 3
 
 
 def test_run_on_procrastinate_looks_as_its_workers_do(tmp_path: Path, database: str) -> None:

@@ -79,6 +79,18 @@ Canonical = Callable[[TenantId, str], str]
 Periodic = Callable[[TenantId, int], None]
 
 
+def every(seconds: float) -> str:
+    """A procrastinate cron expression for about every ``seconds`` (whole seconds, minutes or
+    hours). procrastinate reads cron with croniter, whose optional sixth field, *last*, is the
+    second: ``"*/30 * * * * *"`` is every second of every thirtieth minute, not every 30 s."""
+    whole = max(int(seconds), 1)
+    if whole < 60:
+        return f"* * * * * */{whole}"
+    if whole < 3600:
+        return f"*/{whole // 60} * * * * 0"
+    return f"0 */{min(whole // 3600, 23)} * * * 0"
+
+
 def libpq_dsn(url: str) -> str:
     """The libpq connection string for a SQLAlchemy PostgreSQL URL (``postgresql+psycopg://``)."""
     parsed = make_url(url)
@@ -147,8 +159,8 @@ class DistributedQueue:
         max_attempts: int = 8,
         reread_limit: int = 3,
         retry: RetryPolicy | None = None,
-        stalled_cron: str = "*/10 * * * * *",
-        prune_cron: str = "0 17 * * * *",
+        stalled_cron: str | None = None,
+        prune_cron: str | None = None,
         handler: Handler | None = None,
         on_halt: HaltHook | None = None,
         workers: int = 4,
@@ -181,12 +193,12 @@ class DistributedQueue:
         self._reconcile = self.app.task(
             name=RECONCILE_TASK, queue=QUEUE_NAME, pass_context=True, retry=_EngineRetry()
         )(self._run_job)
-        self.app.periodic(cron=stalled_cron, periodic_id="stalled")(
+        self.app.periodic(cron=stalled_cron or every(10), periodic_id="stalled")(
             self.app.task(name=RECOVER_TASK, queue=QUEUE_NAME, pass_context=True)(
                 self._recover_stalled
             )
         )
-        self.app.periodic(cron=prune_cron, periodic_id="prune")(
+        self.app.periodic(cron=prune_cron or every(3600), periodic_id="prune")(
             self.app.task(name=PRUNE_TASK, queue=QUEUE_NAME, pass_context=True)(_prune_finished)
         )
 
@@ -196,7 +208,8 @@ class DistributedQueue:
         """Run ``work(tenant, period_start)`` once per ``cron`` period for each tenant.
 
         procrastinate records each (task, tenant, period) it defers, so however many workers
-        run, each period's work is queued once. ``cron`` may have a sixth field for seconds.
+        run, each period's work is queued once. ``cron`` may have a sixth field, last, for
+        seconds (:func:`every` writes one).
         Called again with the same ``name`` for other tenants, each tenant runs its own ``work``.
         """
         works = self._periodic.get(name)

@@ -45,7 +45,7 @@ from cosell.operations.records_view import all_records
 from cosell.operations.service_status import ServiceStatus
 from cosell.operations.verify import BudgetedVerify, Verifier, through_queue
 from cosell.private_files import private_dir
-from cosell.queue.distributed import WAKE, DistributedQueue
+from cosell.queue.distributed import WAKE, DistributedQueue, every
 from cosell.queue.embedded import EmbeddedQueue
 from cosell.service.console import (
     cached_expiring,
@@ -189,15 +189,6 @@ class _Deferring:
         del drain, timeout
         self._queue.close()
         return True
-
-
-def every(seconds: float) -> str:
-    """A cron expression (with procrastinate's seconds field) for roughly every ``seconds``."""
-    whole = max(int(seconds), 1)
-    if whole < 60:
-        return f"*/{whole} * * * * *"
-    minutes = min(max(whole // 60, 1), 59)
-    return f"0 */{minutes} * * * *"
 
 
 @dataclass
