@@ -293,16 +293,74 @@ def test_retry_after_sets_the_next_attempts_time(store: Store) -> None:
 
     run_here(store, handler)
     with store.engine.connect() as conn:
-        (status, attempts, at) = conn.execute(
+        (status, args, at) = conn.execute(
             sa.text(
-                "SELECT status, attempts, scheduled_at FROM procrastinate_jobs "
+                "SELECT status, args, scheduled_at FROM procrastinate_jobs "
                 "WHERE task_name = 'cosell.reconcile'"
             )
         ).one()
         now: datetime = conn.execute(sa.text("SELECT now()")).scalar_one()
-    assert (status, attempts) == ("todo", 1)
+    assert status == "todo"
+    assert args["attempt"] == 2  # the next attempt is a job of its own
     assert at is not None
     assert (at - now).total_seconds() > 100
+
+
+def test_a_retry_of_a_key_signalled_again_as_it_ran_is_the_job_queued_meanwhile(
+    store: Store,
+) -> None:
+    """procrastinate's own retry put the job back in the queue, which the waiting job's
+    queueing lock refused: the job stayed "doing" with the pair's lock for as long as its
+    worker lived, and the key never ran again (seen in the scale-out soak)."""
+    tenant = store.ensure_tenant("acme")
+    queue = DistributedQueue(store, retry=RetryPolicy(base=0.0, cap=0.0))
+    runs: list[int] = []
+
+    def handler(job: Job) -> None:
+        runs.append(job.attempts)
+        if len(runs) == 1:
+            queue.enqueue(tenant, job.key)  # a webhook for the key while it runs
+            raise Throttled("slow down", retry_after=0)
+
+    with queue.opened():
+        queue.enqueue(tenant, "referral:x")
+        queue.serve(handler, concurrency=1, install_signal_handlers=False, wait=False)
+    assert runs == [1, 1]  # the queued job ran the key: a new signal, a fresh attempt
+    with store.engine.connect() as conn:
+        left = conn.execute(sa.text("SELECT status FROM procrastinate_jobs")).scalars().all()
+    assert "doing" not in left
+    assert store.dead_letters(tenant) == []
+
+
+def test_a_stalled_job_whose_key_was_queued_again_is_let_go(store: Store) -> None:
+    """The stalled recovery's retry met the same refusal: it stopped there, and the stalled
+    job kept the pair's lock."""
+    tenant = store.ensure_tenant("acme")
+    queue = DistributedQueue(store)
+    with store.engine.begin() as conn:
+        worker = conn.execute(
+            sa.text(
+                "INSERT INTO procrastinate_workers (last_heartbeat) "
+                "VALUES (now() - interval '1 hour') RETURNING id"
+            )
+        ).scalar_one()
+    with queue.opened():
+        queue.enqueue(tenant, "referral:stuck")
+    with store.engine.begin() as conn:  # a worker took it, then died
+        conn.execute(
+            sa.text("UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w"),
+            {"w": worker},
+        )
+    with queue.opened():
+        queue.enqueue(tenant, "referral:stuck")  # signalled again: waiting behind the lock
+    seen: list[str] = []
+    queue.serve(  # its periodic recovery runs first, then what it freed
+        lambda job: seen.append(job.key), concurrency=1, install_signal_handlers=False, wait=False
+    )
+    assert seen == ["referral:stuck"]
+    with store.engine.connect() as conn:
+        left = conn.execute(sa.text("SELECT count(*) FROM procrastinate_jobs")).scalar_one()
+    assert left == 0
 
 
 def test_an_auth_failure_dead_letters_and_halts_the_tenant(store: Store) -> None:

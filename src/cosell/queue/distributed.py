@@ -10,8 +10,9 @@ procrastinate's job table (its schema is one of cosell's migrations):
   linked pair, runs at a time across every machine. A key marked dirty while it runs is queued
   again (its earlier job is no longer waiting) and runs once more after the current run.
 * errors are classified as in the embedded queue (``cosell.errors.outcome_of``): ``reread``
-  runs again at once, ``retry`` is retried by procrastinate after the engine's backoff (at least
-  the server's ``Retry-After``), ``dead_letter``/``reject`` and exhausted retries are recorded in
+  runs again at once, ``retry`` queues the key's next attempt as a job of its own after the
+  engine's backoff (at least the server's ``Retry-After``; a job queued for the key meanwhile
+  is that attempt), ``dead_letter``/``reject`` and exhausted retries are recorded in
   cosell's own ``dead_letters`` table (so ``status``, ``retry`` and the console see them as
   before), and ``halt`` also tells ``on_halt`` so the service can stop the tenant.
 * a job left in ``doing`` by a worker that died (SIGKILL, a lost machine) is put back by the
@@ -303,19 +304,32 @@ class DistributedQueue:
         self._enqueue(tenant, key, {} if due_at is None else {"schedule_at": due_at}, scope)
 
     def _enqueue(
-        self, tenant: TenantId, key: str, when: dict[str, Any], scope: SignalScope = "both"
-    ) -> None:
+        self,
+        tenant: TenantId,
+        key: str,
+        when: dict[str, Any],
+        scope: SignalScope = "both",
+        attempt: int = 1,
+    ) -> bool:
+        """Defer a reconcile of ``key``; False when one of its scope was already waiting (that
+        one runs the key)."""
         waiting = f"{tenant}:{key}" if scope == "both" else f"{tenant}:{key}:{scope}"
         options: dict[str, Any] = {
             "queueing_lock": waiting,
             "lock": f"{tenant}:{self._canonical(tenant, key)}",
             **when,
         }
+        arguments: dict[str, Any] = {"tenant": int(tenant), "key": key, "scope": scope}
+        if attempt > 1:
+            arguments["attempt"] = attempt
         deferrer = self._defer()
-        with suppress(pexc.AlreadyEnqueued):
+        try:
             deferrer.configure_task(name=RECONCILE_TASK, queue=QUEUE_NAME, **options).defer(
-                tenant=int(tenant), key=key, scope=scope
+                **arguments
             )
+        except pexc.AlreadyEnqueued:
+            return False
+        return True
 
     def _pair_key(self, tenant: TenantId, key: str) -> str:
         """A linked pair's canonical key: its referral's; an unlinked key is its own."""
@@ -429,10 +443,20 @@ class DistributedQueue:
         )
         for job in stalled:
             log.warning("reconcile of %s stalled on a dead worker; retrying", job.task_kwargs)
-            await manager.retry_job(job)
+            try:
+                await manager.retry_job(job)
+            except pexc.UniqueViolation:
+                # A job of the same key is waiting (queued while this one ran): it is the
+                # retry. This one is let go, and the pair's lock with it.
+                await manager.finish_job(job, pjobs.Status.FAILED, delete_job=True)
 
     def _run_job(
-        self, context: procrastinate.JobContext, tenant: int, key: str, scope: str = "both"
+        self,
+        context: procrastinate.JobContext,
+        tenant: int,
+        key: str,
+        scope: str = "both",
+        attempt: int = 1,
     ) -> None:
         if self.runner.handler is None:
             raise RuntimeError("no reconcile handler: start the worker with DistributedQueue.serve")
@@ -440,11 +464,12 @@ class DistributedQueue:
         if not self._take_slot(owner):
             # The tenant holds its share of this process's workers: queue the key again a
             # moment later (this job ends as done, not as a failed attempt) and take other work.
-            self._enqueue(owner, key, {"schedule_in": {"seconds": self.slot_delay}}, _scope(scope))
+            later = {"schedule_in": {"seconds": self.slot_delay}}
+            self._enqueue(owner, key, later, _scope(scope), attempt)
             log.debug("tenant %s at its share of workers; %s deferred", tenant, key)
             return
         try:
-            self._run_reconcile(context, tenant, key, _scope(scope))
+            self._run_reconcile(context, tenant, key, _scope(scope), attempt)
         finally:
             with self._busy_lock:
                 self._tenant_busy[owner] -= 1
@@ -458,13 +483,18 @@ class DistributedQueue:
             return True
 
     def _run_reconcile(
-        self, context: procrastinate.JobContext, tenant: int, key: str, scope: SignalScope
+        self,
+        context: procrastinate.JobContext,
+        tenant: int,
+        key: str,
+        scope: SignalScope,
+        attempt: int = 1,
     ) -> None:
         runner = self.runner
         assert runner.handler is not None
         pjob = context.job
         now = self._store.clock.now()
-        attempts = pjob.attempts + 1
+        attempts = attempt + pjob.attempts
         job = Job(
             id=pjob.id or 0,
             tenant_id=TenantId(tenant),
@@ -500,7 +530,9 @@ class DistributedQueue:
                 self._dead_letter(job, f"gave up after {attempts} attempts: {describe(error)}")
                 return
             retry_after = error.retry_after if isinstance(error, RetryableError) else None
-            raise _Retry(describe(error), runner.retry.delay(attempts, retry_after)) from error
+            delay = runner.retry.delay(attempts, retry_after)
+            self._next_attempt(job, delay, describe(error))
+            return
         if outcome == "halt":
             assert isinstance(error, CosellError)
             self._dead_letter(job, f"halted: {describe(error)}")
@@ -508,6 +540,22 @@ class DistributedQueue:
                 runner.on_halt(job, error)
             return
         self._dead_letter(job, describe(error))
+
+    def _next_attempt(self, job: Job, delay: float, reason: str) -> None:
+        """The key's next attempt as a job of its own, ``delay`` seconds on; this one ends.
+
+        Not procrastinate's retry: that puts this job back in the queue, which its queueing
+        lock refuses when a signal queued the key again while it ran (a unique violation that
+        leaves this job "doing" for as long as its worker lives, and with it the pair's lock:
+        nothing of the pair ran again). The queued job then is the next attempt, at its own
+        time. Only when the store cannot take the new job is this one retried in place."""
+        when = {"schedule_in": {"seconds": max(int(delay + 0.999), 0)}}
+        try:
+            queued = self._enqueue(job.tenant_id, job.key, when, job.scope, job.attempts + 1)
+        except Exception as exc:
+            raise _Retry(reason, delay) from exc
+        if not queued:
+            log.info("retry of %s: a job queued since runs it (%s)", job.key, redact_text(reason))
 
     def _dead_letter(self, job: Job, reason: str) -> None:
         log.warning(
