@@ -6,7 +6,9 @@ A short version runs in the test suite (``tests/e2e/test_soak.py``). ``--crm hub
 with HubSpot's emulator as the CRM (a seller in HubSpot's UI; HubSpot's faults in place of
 Salesforce's; see ``docs/reliability.md``); the steps below say Salesforce for either.
 ``--postgres URL`` keeps the store in a fresh database on that PostgreSQL server (dropped at the
-end) instead of SQLite in the state directory.
+end) instead of SQLite in the state directory; with it, ``--procrastinate`` runs the scale-out
+queue and ``--workers N`` adds N ``cosell worker`` processes, each kill then taking one of them
+or ``cosell run`` at random.
 
 1. Starts both emulators in one process (in memory, for the whole soak; the org set up and the
    connector configured as ``cosell sandbox`` does) and ``cosell run`` against them in another,
@@ -165,8 +167,11 @@ class Sandbox:
         daily_api_limit: int = SF_DAILY_LIMIT,
         crm: str = "salesforce",
         database_url: str | None = None,
+        workers: int = 0,
     ) -> None:
         self.state_dir, self.log = state_dir, log
+        self.workers: list[subprocess.Popen[bytes] | None] = [None] * workers
+        """``cosell worker`` processes beside ``cosell run`` (the procrastinate queue)."""
         self.daily_api_limit = daily_api_limit
         self.crm = crm
         self.database_url = database_url
@@ -232,16 +237,31 @@ class Sandbox:
 
         wait_for(healthy, 120.0, health)
         self.manifest = self._manifest(lambda m: bool(m.get("registered")))
+        for n, worker in enumerate(self.workers):
+            if worker is None or worker.poll() is not None:
+                self.workers[n] = self._worker()
         return self.manifest
 
-    def kill(self) -> None:
-        """SIGKILL the service: no drain, no clean stop."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(30)
+    def _worker(self) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "cosell", "worker", "--config"]
+        command += [self.manifest["config_file"], "--log-format", "json"]
+        with self.log.open("ab") as out:
+            return subprocess.Popen(
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self._environment(self.manifest["env"]),
+            )
+
+    def kill(self, which: int = 0) -> None:
+        """SIGKILL the service (0) or worker ``which`` (1, 2, ...): no drain, no clean stop."""
+        process = self.process if which == 0 else self.workers[which - 1]
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            process.wait(30)
 
     def stop(self) -> None:
-        for process in (self.process, self.emulators):
+        for process in (*self.workers, self.process, self.emulators):
             if process is None or process.poll() is not None:
                 continue
             process.send_signal(signal.SIGTERM)
@@ -974,7 +994,8 @@ class Soak:
         for _ in range(5):  # a burst of writes: reconciles are running when the kill lands
             self.step()
         time.sleep(self.rng.uniform(0.1, 0.8))
-        self.sandbox.kill()  # the emulators live on: their faults and counters carry on
+        # The emulators live on: their faults and counters carry on.
+        self.sandbox.kill(self.rng.randrange(len(self.sandbox.workers) + 1))
         self.figures.kills += 1
         self.sandbox.start()
 
@@ -1410,7 +1431,13 @@ def soak(args: argparse.Namespace, workdir: Path) -> int:
 def _soak(args: argparse.Namespace, workdir: Path, database: str | None) -> int:
     state_dir, log = workdir / "state", workdir / "stack.log"
     sandbox = Sandbox(
-        state_dir, log, daily_api_limit=args.sf_daily_limit, crm=args.crm, database_url=database
+        state_dir,
+        log,
+        env={"COSELL_SERVICE__QUEUE": "procrastinate"} if args.procrastinate else None,
+        daily_api_limit=args.sf_daily_limit,
+        crm=args.crm,
+        database_url=database,
+        workers=args.workers,
     )
     started = time.monotonic()
     sandbox.start()
@@ -1439,7 +1466,8 @@ def _soak(args: argparse.Namespace, workdir: Path, database: str | None) -> int:
     seconds = time.monotonic() - started
     lines = [
         f"soak ({crm}): seed {args.seed}, {args.ops} ops, fault rate {args.fault_rate:.2f}, "
-        f"kills {args.kills}, rate {f'{args.rate:g} ops/s' if args.rate else 'unpaced'}",
+        f"kills {args.kills}, rate {f'{args.rate:g} ops/s' if args.rate else 'unpaced'}"
+        + (f", procrastinate with {args.workers} cosell worker(s)" if args.procrastinate else ""),
         f"ops done: {ops_done} {json.dumps(figures.ops, sort_keys=True)}",
         f"faults injected: {faults} {json.dumps(figures.faults, sort_keys=True)}"
         f" + {figures.revokes} token revocations (each side)",
@@ -1508,10 +1536,27 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="URL",
         help="the store in a fresh database on this PostgreSQL server (default: SQLite)",
     )
+    parser.add_argument(
+        "--procrastinate",
+        action="store_true",
+        help="the scale-out queue: cosell run on procrastinate (needs --postgres)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="cosell worker processes beside cosell run (needs --procrastinate); a kill picks"
+        " one of them or cosell run",
+    )
     parser.add_argument("--database-url", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--serve", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--ports", default="", help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.procrastinate and not args.postgres and args.serve is None:
+        parser.error("--procrastinate needs --postgres (the queue lives in the store)")
+    if args.workers and not args.procrastinate:
+        parser.error("--workers needs --procrastinate")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
