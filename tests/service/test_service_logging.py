@@ -77,9 +77,16 @@ def test_procrastinate_says_only_what_an_operator_needs_at_info() -> None:
     logging.getLogger("procrastinate.jobs").info("Deferred 1 job")
     logging.getLogger("procrastinate.periodic").info("Registering task cosell.x")
     logging.getLogger("procrastinate.worker.worker").info("Starting worker on queues cosell")
+    start = {"action": "start_job"}  # each tick of each signal: every second or two
+    logging.getLogger("procrastinate.worker.worker").info("Starting job x[1]()", extra=start)
     logging.getLogger("procrastinate.jobs").warning("job failed")
     assert [e["event"] for e in lines(out)] == ["Starting worker on queues cosell", "job failed"]
-    configure_logging("json", "debug", io.StringIO())
+    configure_logging("json", "warning", out := io.StringIO())
+    logging.getLogger("procrastinate.worker.worker").info("Starting worker on queues cosell")
+    assert lines(out) == []  # warning means warning, the library's floor notwithstanding
+    configure_logging("json", "debug", out := io.StringIO())
+    logging.getLogger("procrastinate.worker.worker").info("Starting job x[1]()", extra=start)
+    assert [e["event"] for e in lines(out)] == ["Starting job x[1]()"]
     assert logging.getLogger("procrastinate.jobs").isEnabledFor(logging.DEBUG)
     logging.getLogger("procrastinate").setLevel(logging.NOTSET)
     logging.getLogger("procrastinate.worker.worker").setLevel(logging.NOTSET)

@@ -73,12 +73,31 @@ QUIET_BELOW_DEBUG = {
 whole query URLs, which belong at debug beside cosell's own one line per reconcile outcome."""
 
 
+PER_JOB = "procrastinate.worker.worker"
+"""The logger that names a worker starting and stopping, and also every job it starts: on the
+procrastinate queue each signal's periodic task ticks every second or two (see
+:mod:`cosell.signals.pace`), so "Starting job" would be several lines a second of nothing."""
+
+
+class _NoJobStarts(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(record, "action", None) != "start_job"
+
+
+_NO_JOB_STARTS = _NoJobStarts()
+
+
 def quiet(level: str) -> None:
-    """Hold the chatty libraries' loggers at their level in ``QUIET_BELOW_DEBUG`` (``debug``
-    lets everything through)."""
+    """Hold the chatty libraries' loggers at their level in ``QUIET_BELOW_DEBUG``, or at the
+    configured ``level`` when it is higher (``debug`` lets everything through)."""
+    configured = LEVELS.get(level, logging.INFO)
     for name, floor in QUIET_BELOW_DEBUG.items():
         logger = logging.getLogger(name)
-        logger.setLevel(logging.NOTSET if level == "debug" else floor)
+        logger.setLevel(logging.NOTSET if level == "debug" else max(floor, configured))
+    worker = logging.getLogger(PER_JOB)
+    worker.removeFilter(_NO_JOB_STARTS)
+    if level != "debug":
+        worker.addFilter(_NO_JOB_STARTS)
 
 
 def configure_logging(fmt: LogFormat, level: str = "info", stream: TextIO | None = None) -> None:
