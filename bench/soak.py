@@ -216,27 +216,28 @@ class Sandbox:
                     command, stdout=out, stderr=subprocess.STDOUT, env=self._environment()
                 )
             self.manifest = self._manifest(lambda _m: True)
-        command = [sys.executable, "-m", "cosell", "run", "--config"]
-        command += [self.manifest["config_file"], "--log-format", "json"]
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                command,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=self._environment(self.manifest["env"]),
-            )
-        health = self.manifest["connector"]["health_url"]
+        if self.process is None or self.process.poll() is not None:  # not after a worker's kill
+            command = [sys.executable, "-m", "cosell", "run", "--config"]
+            command += [self.manifest["config_file"], "--log-format", "json"]
+            with self.log.open("ab") as out:
+                self.process = subprocess.Popen(
+                    command,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=self._environment(self.manifest["env"]),
+                )
+            health = self.manifest["connector"]["health_url"]
 
-        def healthy() -> bool:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(f"cosell run exited {self.process.returncode}: {self.log}")
-            with contextlib.suppress(httpx.HTTPError):
-                return httpx.get(health, timeout=5).status_code == 200
-            return False
+            def healthy() -> bool:
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"cosell run exited {self.process.returncode}: {self.log}")
+                with contextlib.suppress(httpx.HTTPError):
+                    return httpx.get(health, timeout=5).status_code == 200
+                return False
 
-        wait_for(healthy, 120.0, health)
-        self.manifest = self._manifest(lambda m: bool(m.get("registered")))
+            wait_for(healthy, 120.0, health)
+            self.manifest = self._manifest(lambda m: bool(m.get("registered")))
         for n, worker in enumerate(self.workers):
             if worker is None or worker.poll() is not None:
                 self.workers[n] = self._worker()
