@@ -1,6 +1,7 @@
 """The soak harness (``bench/soak.py``): its checker fails when the sides disagree, and a short
 soak (a few hundred operations, faults, one SIGKILL) converges with nothing lost or doubled, with
-Salesforce and with HubSpot as the CRM.
+Salesforce and with HubSpot as the CRM, and in the scale-out shape (procrastinate on PostgreSQL,
+`cosell run` beside a `cosell worker`).
 
 The short soaks take a minute or two each; ``COSELL_SKIP_SOAK=1`` skips them.
 """
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from cosell.store.testing import POSTGRES_URL_ENV
 from support.wait import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -167,4 +169,28 @@ def test_a_short_soak_converges_with_nothing_lost_doubled_or_written_when_idle(
     assert "duplicates: 0" in printed
     assert "lost updates: 0" in printed
     assert f"idle 15s writes: Partner Center 0, {name} 0" in printed
+    assert status == 0, printed
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(os.environ.get("COSELL_SKIP_SOAK") == "1", reason="COSELL_SKIP_SOAK=1")
+@pytest.mark.timeout(420)
+def test_a_short_scale_out_soak_converges_across_a_run_and_a_worker(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The procrastinate queue on PostgreSQL: `cosell run` and one `cosell worker` share the
+    keys, one of them killed with SIGKILL. A retry whose key was signalled again as it ran
+    left its pair locked for good before eeb9389 (that soak never settled)."""
+    base = os.environ.get(POSTGRES_URL_ENV)
+    if not base:
+        pytest.skip(f"{POSTGRES_URL_ENV} is not set")
+    args = ["--ops", "250", "--fault-rate", "0.05", "--kills", "1", "--seed", "11"]
+    args += ["--idle", "15", "--settle-deadline", "90", "--workdir", str(tmp_path)]
+    status = soak.main([*args, "--postgres", base, "--procrastinate", "--workers", "1"])
+    printed = capsys.readouterr().out
+    assert "procrastinate with 1 cosell worker(s)" in printed
+    assert "kills (SIGKILL + restart): 1" in printed
+    assert "duplicates: 0" in printed
+    assert "lost updates: 0" in printed
+    assert "idle 15s writes: Partner Center 0, Salesforce 0" in printed
     assert status == 0, printed
