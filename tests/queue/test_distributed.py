@@ -471,6 +471,31 @@ def test_the_hourly_prune_deletes_succeeded_jobs_an_earlier_version_kept(store: 
     assert [row.status for row in left] == ["succeeded", "failed", "todo"]
 
 
+def test_a_worker_keeps_few_connections_open_at_rest(store: Store) -> None:
+    """procrastinate's pools keep four connections each open by default: nine a process with
+    its LISTEN, beside the store's, in a deployment of several processes on one server."""
+    tenant = store.ensure_tenant("acme")
+    database = store.engine.url.database
+
+    def connections() -> int:
+        with store.engine.connect() as conn:
+            sql = sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = :d")
+            return int(conn.execute(sql, {"d": database}).scalar_one())
+
+    before = connections()
+    seen: list[str] = []
+    queue = DistributedQueue(store, handler=lambda job: seen.append(job.key), workers=4)
+    queue.start()
+    try:
+        queue.enqueue(tenant, "referral:x")  # the deferring pool opens too
+        wait_until(lambda: seen == ["referral:x"])
+        # The worker's pool, its LISTEN, the deferrer's, and the store's for the run's
+        # bookkeeping (its dead letter cleared): 5. procrastinate's defaults made it 10.
+        assert connections() - before <= 5
+    finally:
+        assert queue.stop(timeout=20)
+
+
 def test_cosell_retry_through_the_stores_queue_reaches_the_workers(store: Store) -> None:
     tenant = store.ensure_tenant("acme")
     run_here(store, lambda job: (_ for _ in ()).throw(AuthError("revoked")))

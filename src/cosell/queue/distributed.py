@@ -63,6 +63,12 @@ log = logging.getLogger(__name__)
 RECONCILE_TASK = "cosell.reconcile"
 RECOVER_TASK = "cosell.recover_stalled"
 PRUNE_TASK = "cosell.prune_finished"
+WORKER_SPARE = 2
+"""The worker's pool: a connection for each reconcile's fetch and finish, plus the LISTEN it
+holds and one for its heartbeat and periodic deferrals. It opens one and grows to that."""
+DEFERRER_CONNECTIONS = 4
+"""The pool that defers jobs from the service's threads (webhooks, polls). procrastinate's pools
+keep 4 open by default, a worker 9 in all at rest; with one each, 3 (``docs/store.md``)."""
 PERIODIC_PREFIX = "cosell.periodic."
 WAKE = 0
 """The period a woken periodic task is given (:meth:`DistributedQueue.wake_periodic`)."""
@@ -189,7 +195,9 @@ class DistributedQueue:
         if retry is not None:
             self.runner.retry = retry
         self._dsn = libpq_dsn(store.engine.url.render_as_string(hide_password=False))
-        connector = procrastinate.PsycopgConnector(conninfo=self._dsn)
+        connector = procrastinate.PsycopgConnector(
+            conninfo=self._dsn, min_size=1, max_size=workers + WORKER_SPARE
+        )
         self.app = procrastinate.App(connector=connector)
         self._reconcile = self.app.task(
             name=RECONCILE_TASK, queue=QUEUE_NAME, pass_context=True, retry=_EngineRetry()
@@ -268,7 +276,9 @@ class DistributedQueue:
         with self._defer_lock:
             if self._deferrer is None:
                 app = procrastinate.App(
-                    connector=procrastinate.SyncPsycopgConnector(conninfo=self._dsn)
+                    connector=procrastinate.SyncPsycopgConnector(
+                        conninfo=self._dsn, min_size=1, max_size=DEFERRER_CONNECTIONS
+                    )
                 )
                 self._deferrer = app.open()
             return self._deferrer
