@@ -63,6 +63,12 @@ log = logging.getLogger(__name__)
 RECONCILE_TASK = "cosell.reconcile"
 RECOVER_TASK = "cosell.recover_stalled"
 PRUNE_TASK = "cosell.prune_finished"
+_CARRY_ATTEMPT = text(
+    "UPDATE procrastinate_jobs SET args = jsonb_set(args, '{attempt}', to_jsonb(GREATEST("
+    "COALESCE((args->>'attempt')::int, 1), :attempt))) "
+    "WHERE queueing_lock = :lock AND status = 'todo'"
+)
+"""A retry's count given to the job of its key already waiting (see ``_next_attempt``)."""
 WORKER_SPARE = 2
 """The worker's pool: a connection for each reconcile's fetch and finish, plus the LISTEN it
 holds and one for its heartbeat and periodic deferrals. It opens one and grows to that."""
@@ -323,9 +329,8 @@ class DistributedQueue:
     ) -> bool:
         """Defer a reconcile of ``key``; False when one of its scope was already waiting (that
         one runs the key)."""
-        waiting = f"{tenant}:{key}" if scope == "both" else f"{tenant}:{key}:{scope}"
         options: dict[str, Any] = {
-            "queueing_lock": waiting,
+            "queueing_lock": self._queueing_lock(tenant, key, scope),
             "lock": f"{tenant}:{self._canonical(tenant, key)}",
             **when,
         }
@@ -340,6 +345,10 @@ class DistributedQueue:
         except pexc.AlreadyEnqueued:
             return False
         return True
+
+    @staticmethod
+    def _queueing_lock(tenant: TenantId, key: str, scope: SignalScope) -> str:
+        return f"{tenant}:{key}" if scope == "both" else f"{tenant}:{key}:{scope}"
 
     def _pair_key(self, tenant: TenantId, key: str) -> str:
         """A linked pair's canonical key: its referral's; an unlinked key is its own."""
@@ -558,14 +567,20 @@ class DistributedQueue:
         lock refuses when a signal queued the key again while it ran (a unique violation that
         leaves this job "doing" for as long as its worker lives, and with it the pair's lock:
         nothing of the pair ran again). The queued job then is the next attempt, at its own
-        time. Only when the store cannot take the new job is this one retried in place."""
+        time, and takes this one's count, as the embedded queue's row keeps it when a signal
+        comes during a backoff. Only when the store cannot take the new job is this one
+        retried in place."""
         when = {"schedule_in": {"seconds": max(int(delay + 0.999), 0)}}
+        attempt = job.attempts + 1
         try:
-            queued = self._enqueue(job.tenant_id, job.key, when, job.scope, job.attempts + 1)
+            if self._enqueue(job.tenant_id, job.key, when, job.scope, attempt):
+                return
+            waiting = self._queueing_lock(job.tenant_id, job.key, job.scope)
+            with self._store.engine.begin() as conn:
+                conn.execute(_CARRY_ATTEMPT, {"lock": waiting, "attempt": attempt})
         except Exception as exc:
             raise _Retry(reason, delay) from exc
-        if not queued:
-            log.info("retry of %s: a job queued since runs it (%s)", job.key, redact_text(reason))
+        log.info("retry of %s: the job queued since runs it (%s)", job.key, redact_text(reason))
 
     def _dead_letter(self, job: Job, reason: str) -> None:
         log.warning(
