@@ -251,3 +251,54 @@ def test_seller_edits_after_a_create_whose_answer_was_lost_are_kept(
     roles = world.query("SELECT Contact.Email FROM OpportunityContactRole")
     assert {r["Contact"]["Email"] for r in roles} == {c["email"] for c in contacts}
     assert PENDING_KEY not in world.link_for(opp_id).base
+
+
+def test_a_contact_edited_after_a_create_whose_answer_was_lost_is_kept(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The create's related rows were all made (Salesforce's graph is all or none): a contact
+    the seller edits before cosell runs again is an edit, not a row still to write. It was
+    taken for one, and the referral's old email written back over it (seen in a soak: a killed
+    create, then the seller's edit of the new deal's contact)."""
+    contacts = [
+        {"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"},
+        {"firstName": "Ana", "lastName": "Lima", "email": "ana@fabrikam.example"},
+    ]
+    referral = world.share_referral(
+        name="Fabrikam platform",
+        details={"dealValue": 1000, "notes": "shared", "closingDateTime": "2026-12-31T00:00:00Z"},
+        customerProfile={"name": "Fabrikam", "address": {"country": "DE"}, "team": contacts},
+    )
+    rid = str(referral["id"])
+    crm = world.engine.crm
+    original = crm.create
+
+    def lost_answer(*args: Any, **kwargs: Any) -> str:
+        monkeypatch.setattr(crm, "create", original)
+        original(*args, **kwargs)
+        raise TransportError("connection dropped")
+
+    monkeypatch.setattr(crm, "create", lost_answer)
+    with pytest.raises(TransportError):
+        world.sync(f"referral:{rid}")
+    opp_id = crm.find_by_referral(rid)
+    assert opp_id is not None
+    (rui,) = world.query("SELECT Id FROM Contact WHERE Email = 'rui@fabrikam.example'")
+    world.emulator_clock.advance(1)
+    world.sf_client.update("Contact", rui["Id"], {"Email": "rui.costa@fabrikam.example"})
+    world.edit(opp_id, StageName="Qualification")  # accepted: the CRM's values go back
+
+    world.sync(f"referral:{rid}")
+    world.sync(f"opportunity:{opp_id}")
+
+    roles = world.query("SELECT Contact.Email FROM OpportunityContactRole")
+    assert {r["Contact"]["Email"] for r in roles} == {
+        "rui.costa@fabrikam.example",
+        "ana@fabrikam.example",
+    }
+    team = world.referral(rid)["customerProfile"]["team"]
+    assert {member["email"] for member in team} == {
+        "rui.costa@fabrikam.example",
+        "ana@fabrikam.example",
+    }
+    assert PENDING_KEY not in world.link_for(opp_id).base

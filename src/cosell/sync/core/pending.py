@@ -96,9 +96,11 @@ def finish_create(
     """The base of a CRM create that stopped after the record itself was made (``None`` when
     ``stored`` records no create). The record's own fields arrive in one write, so what the
     create sent is the base: a value the record holds otherwise is a seller's edit made since,
-    and flows. A related row is written afterwards and may be missing: where the record does
-    not hold what was sent, its current value is the base, so the rest is sent again, never
-    read as a deletion."""
+    and flows. Related rows are written afterwards and may be missing: where the record holds
+    fewer rows than were sent, its current value is the base, so the rest is sent again, never
+    read as a deletion. Where it holds them all, they were written, and a row that differs
+    from what was sent is a seller's edit like any other (it was taken for a row still to
+    write, and the sent value written back over the edit)."""
     flight = stored.get(PENDING_KEY)
     rows = flight.get(CREATE) if isinstance(flight, dict) else None
     if not isinstance(rows, dict):
@@ -107,6 +109,16 @@ def finish_create(
     for name, value in rows.items():
         spec = mapping.fields.get(name)
         held = crm.get(name)
-        if spec is not None and held != value and held != project(spec, value, "crm", mapping):
+        if spec is None or held == value or held == project(spec, value, "crm", mapping):
+            continue
+        if not _all_written(held, value):
             out[name] = held
     return out
+
+
+def _all_written(held: Value, sent: Value) -> bool:
+    """The record holds as many related rows as the create sent (or a value, where it sent
+    one that is not a list of rows)."""
+    if isinstance(sent, list):
+        return isinstance(held, list) and len(held) >= len(sent)
+    return held is not None
