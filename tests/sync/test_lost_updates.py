@@ -207,17 +207,19 @@ def test_a_reconcile_handed_back_at_stop_writes_and_commits_nothing_more(world: 
 # --- a create whose answer was lost: the seller's edits made since are edits --------------------
 
 
-def test_seller_edits_after_a_create_whose_answer_was_lost_are_kept(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    contacts = [
-        {"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"},
-        {"firstName": "Ana", "lastName": "Lima", "email": "ana@fabrikam.example"},
-    ]
+CONTACTS = [
+    {"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"},
+    {"firstName": "Ana", "lastName": "Lima", "email": "ana@fabrikam.example"},
+]
+
+
+def create_whose_answer_is_lost(world: World, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """A shared referral whose opportunity Salesforce made, the answer never arriving: the
+    referral's id and the opportunity's."""
     referral = world.share_referral(
         name="Fabrikam platform",
         details={"dealValue": 1000, "notes": "shared", "closingDateTime": "2026-12-31T00:00:00Z"},
-        customerProfile={"name": "Fabrikam", "address": {"country": "DE"}, "team": contacts},
+        customerProfile={"name": "Fabrikam", "address": {"country": "DE"}, "team": CONTACTS},
     )
     rid = str(referral["id"])
     crm = world.engine.crm
@@ -233,6 +235,13 @@ def test_seller_edits_after_a_create_whose_answer_was_lost_are_kept(
         world.sync(f"referral:{rid}")
     opp_id = crm.find_by_referral(rid)
     assert opp_id is not None
+    return rid, opp_id
+
+
+def test_seller_edits_after_a_create_whose_answer_was_lost_are_kept(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rid, opp_id = create_whose_answer_is_lost(world, monkeypatch)
     # Before cosell runs again, the seller accepts the opportunity and edits it.
     world.edit(opp_id, StageName="Qualification", Amount=4200, Description="seller 1")
 
@@ -249,7 +258,7 @@ def test_seller_edits_after_a_create_whose_answer_was_lost_are_kept(
     assert (pc["details"]["dealValue"], pc["details"]["notes"]) == (4200, "seller 1")
     assert pc["status"] == "Active"
     roles = world.query("SELECT Contact.Email FROM OpportunityContactRole")
-    assert {r["Contact"]["Email"] for r in roles} == {c["email"] for c in contacts}
+    assert {r["Contact"]["Email"] for r in roles} == {c["email"] for c in CONTACTS}
     assert PENDING_KEY not in world.link_for(opp_id).base
 
 
@@ -260,29 +269,7 @@ def test_a_contact_edited_after_a_create_whose_answer_was_lost_is_kept(
     the seller edits before cosell runs again is an edit, not a row still to write. It was
     taken for one, and the referral's old email written back over it (seen in a soak: a killed
     create, then the seller's edit of the new deal's contact)."""
-    contacts = [
-        {"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"},
-        {"firstName": "Ana", "lastName": "Lima", "email": "ana@fabrikam.example"},
-    ]
-    referral = world.share_referral(
-        name="Fabrikam platform",
-        details={"dealValue": 1000, "notes": "shared", "closingDateTime": "2026-12-31T00:00:00Z"},
-        customerProfile={"name": "Fabrikam", "address": {"country": "DE"}, "team": contacts},
-    )
-    rid = str(referral["id"])
-    crm = world.engine.crm
-    original = crm.create
-
-    def lost_answer(*args: Any, **kwargs: Any) -> str:
-        monkeypatch.setattr(crm, "create", original)
-        original(*args, **kwargs)
-        raise TransportError("connection dropped")
-
-    monkeypatch.setattr(crm, "create", lost_answer)
-    with pytest.raises(TransportError):
-        world.sync(f"referral:{rid}")
-    opp_id = crm.find_by_referral(rid)
-    assert opp_id is not None
+    rid, opp_id = create_whose_answer_is_lost(world, monkeypatch)
     (rui,) = world.query("SELECT Id FROM Contact WHERE Email = 'rui@fabrikam.example'")
     world.emulator_clock.advance(1)
     world.sf_client.update("Contact", rui["Id"], {"Email": "rui.costa@fabrikam.example"})
