@@ -13,6 +13,7 @@ import click
 import croniter
 import httpx
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 from test_service_run import PC, SF, Keys, config_text, routed
@@ -24,9 +25,11 @@ from cosell.clients.connect import salesforce_client
 from cosell.clock import SystemClock
 from cosell.emulators.partner_center import create_app as partner_center_emulator
 from cosell.emulators.salesforce.app import create_app as salesforce_emulator
-from cosell.queue.distributed import DistributedQueue, every
-from cosell.service.runtime import POLL, SWEEP, Runtime, build_runtime
+from cosell.queue.distributed import WAKE, DistributedQueue, every
+from cosell.service.runtime import POLL, SWEEP, Runtime, _waker, build_runtime
 from cosell.settings import load_settings
+from cosell.signals.cadence import Cadence
+from cosell.signals.loop import SignalLoop
 from cosell.signals.pace import Pace
 from cosell.store import Store
 from cosell.store.testing import POSTGRES_URL_ENV, fresh_postgres_database
@@ -165,3 +168,29 @@ def test_run_on_procrastinate_looks_as_its_workers_do(tmp_path: Path, database: 
         for close in runtime._closers:
             close()
         pc.state.emulator.close()
+
+
+def test_a_wake_on_procrastinate_is_a_job_for_any_worker(database: str) -> None:
+    """A webhook's sweep hint and a parked pair's alert woke `loop.wake()`, a thread that does
+    not run where the signals are periodic tasks: the hint was lost."""
+    store = Store.open(database)
+    try:
+        tenant = store.ensure_tenant("acme")
+        queue = DistributedQueue(store)
+        loop = SignalLoop(SWEEP, Feedless(), Cadence(300.0, 300.0), SystemClock())
+        with queue.opened():
+            _waker(queue, loop, tenant)()
+        with store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT task_name, args FROM procrastinate_jobs WHERE status = 'todo'")
+            ).all()
+        assert [(r.task_name, r.args["timestamp"]) for r in rows] == [
+            (f"cosell.periodic.{SWEEP}", WAKE)
+        ]
+    finally:
+        store.close()
+
+
+class Feedless:
+    def look(self) -> int:
+        return 0
