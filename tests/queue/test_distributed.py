@@ -21,7 +21,13 @@ import sqlalchemy as sa
 
 from cosell.clients.retry import RetryPolicy
 from cosell.errors import AuthError, CosellError, StaleWrite, Throttled
-from cosell.queue.distributed import WAKE, DistributedQueue, _prune_finished
+from cosell.queue.distributed import (
+    DEFERRER_NAME,
+    WAKE,
+    WORKER_NAME,
+    DistributedQueue,
+    _prune_finished,
+)
 from cosell.store import Store
 from cosell.store.records import Job, TenantId
 from cosell.store.testing import POSTGRES_URL_ENV, fresh_postgres_database
@@ -472,27 +478,54 @@ def test_the_hourly_prune_deletes_succeeded_jobs_an_earlier_version_kept(store: 
 
 
 def test_a_worker_keeps_few_connections_open_at_rest(store: Store) -> None:
-    """procrastinate's pools keep four connections each open by default: nine a process with
-    its LISTEN, beside the store's, in a deployment of several processes on one server."""
+    """procrastinate's pools keep four connections each open by default, nine a process with its
+    LISTEN, and psycopg_pool keeps a burst's for ten minutes: many processes on one server would
+    hold many idle connections. At rest a worker keeps its pool's one and its LISTEN, and the
+    deferring pool one."""
     tenant = store.ensure_tenant("acme")
     database = store.engine.url.database
 
-    def connections() -> int:
+    def connections() -> dict[str, int]:
         with store.engine.connect() as conn:
-            sql = sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = :d")
-            return int(conn.execute(sql, {"d": database}).scalar_one())
+            sql = sa.text(
+                "SELECT application_name, count(*) FROM pg_stat_activity WHERE datname = :d "
+                "AND application_name IN (:worker, :deferrer) GROUP BY application_name"
+            )
+            rows = conn.execute(
+                sql, {"d": database, "worker": WORKER_NAME, "deferrer": DEFERRER_NAME}
+            )
+            return {row[0]: int(row[1]) for row in rows}
 
-    before = connections()
-    seen: list[str] = []
-    queue = DistributedQueue(store, handler=lambda job: seen.append(job.key), workers=4)
+    release = threading.Event()
+    running: list[str] = []
+    lock = threading.Lock()
+
+    def handler(job: Job) -> None:
+        with lock:
+            running.append(job.key)
+        release.wait(20)
+
+    queue = DistributedQueue(store, handler=handler, workers=4, idle_close=0.2)
     queue.start()
     try:
-        queue.enqueue(tenant, "referral:x")  # the deferring pool opens too
-        wait_until(lambda: seen == ["referral:x"])
-        # The worker's pool, its LISTEN, the deferrer's, and the store's for the run's
-        # bookkeeping (its dead letter cleared): 5. procrastinate's defaults made it 10.
-        assert connections() - before <= 5
+        keys = [f"referral:{n}" for n in range(8)]
+        threads = [threading.Thread(target=queue.enqueue, args=(tenant, k)) for k in keys]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wait_until(lambda: len(running) == 4, what="four reconciles at once")
+        busy = connections()
+        release.set()
+        wait_until(lambda: len(running) == len(keys), what="every reconcile run")
+        # The burst grew the worker's pool; idle, it shrinks back to one beside the LISTEN.
+        assert busy[WORKER_NAME] > 2
+        wait_until(
+            lambda: connections() == {WORKER_NAME: 2, DEFERRER_NAME: 1},
+            what="the pools back at rest",
+        )
     finally:
+        release.set()
         assert queue.stop(timeout=20)
 
 

@@ -75,6 +75,13 @@ holds and one for its heartbeat and periodic deferrals. It opens one and grows t
 DEFERRER_CONNECTIONS = 4
 """The pool that defers jobs from the service's threads (webhooks, polls). procrastinate's pools
 keep 4 open by default, a worker 9 in all at rest; with one each, 3 (``docs/store.md``)."""
+IDLE_CLOSE = 60.0
+"""Seconds a pool's connection beyond its first stays open unused before the pool closes it,
+one each period (psycopg_pool's ``max_idle``; its default, 600, held a burst's connections for
+most of an hour)."""
+WORKER_NAME, DEFERRER_NAME = "cosell worker", "cosell deferrer"
+"""The ``application_name`` of the worker's connections (its pool and its LISTEN) and of the
+deferring pool's, as ``pg_stat_activity`` shows them to an operator counting connections."""
 PERIODIC_PREFIX = "cosell.periodic."
 WAKE = 0
 """The period a woken periodic task is given (:meth:`DistributedQueue.wake_periodic`)."""
@@ -178,11 +185,13 @@ class DistributedQueue:
         on_halt: HaltHook | None = None,
         workers: int = 4,
         tenant_slots: int | None = None,
+        idle_close: float = IDLE_CLOSE,
     ) -> None:
         """``tenant_slots``: the most reconciles one tenant's keys may hold at once in this
         process (a deployment of several tenants keeps the rest for the others); ``None``: no
-        limit."""
+        limit. ``idle_close``: see :data:`IDLE_CLOSE`."""
         self._store = store
+        self._idle_close = idle_close
         self._workers = workers
         self._tenant_slots = tenant_slots
         self._tenant_busy: Counter[TenantId] = Counter()
@@ -202,7 +211,11 @@ class DistributedQueue:
             self.runner.retry = retry
         self._dsn = libpq_dsn(store.engine.url.render_as_string(hide_password=False))
         connector = procrastinate.PsycopgConnector(
-            conninfo=self._dsn, min_size=1, max_size=workers + WORKER_SPARE
+            conninfo=self._dsn,
+            min_size=1,
+            max_size=workers + WORKER_SPARE,
+            max_idle=idle_close,
+            kwargs={"application_name": WORKER_NAME},
         )
         self.app = procrastinate.App(connector=connector)
         self._reconcile = self.app.task(
@@ -283,7 +296,11 @@ class DistributedQueue:
             if self._deferrer is None:
                 app = procrastinate.App(
                     connector=procrastinate.SyncPsycopgConnector(
-                        conninfo=self._dsn, min_size=1, max_size=DEFERRER_CONNECTIONS
+                        conninfo=self._dsn,
+                        min_size=1,
+                        max_size=DEFERRER_CONNECTIONS,
+                        max_idle=self._idle_close,
+                        kwargs={"application_name": DEFERRER_NAME},
                     )
                 )
                 self._deferrer = app.open()

@@ -64,13 +64,15 @@ def _plain(stream: TextIO, exc_info: Any) -> None:  # exceptions are already tex
 QUIET_BELOW_DEBUG = {
     "procrastinate": logging.WARNING,
     "procrastinate.worker.worker": logging.INFO,
+    "psycopg.pool": logging.WARNING,
     "httpx": logging.WARNING,
     "httpcore": logging.WARNING,
 }
 """Library loggers held above ``info`` unless ``log_level`` is ``debug``: procrastinate says
 "Deferred 1 job" for every enqueue and names every task and periodic registration at start
 (a worker starting and stopping is still told); httpx logs every request line at info, with
-whole query URLs, which belong at debug beside cosell's own one line per reconcile outcome."""
+whole query URLs, which belong at debug beside cosell's own one line per reconcile outcome;
+psycopg's pools tell each connection they close after a burst."""
 
 
 PER_JOB = "procrastinate.worker.worker"
