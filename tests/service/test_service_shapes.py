@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from starlette.testclient import TestClient
+from structlog.testing import capture_logs
 from test_service_run import PC, SF, Keys, config_text, routed
 
 from cosell.cli.common import CommandDeps
@@ -26,7 +27,14 @@ from cosell.clock import SystemClock
 from cosell.emulators.partner_center import create_app as partner_center_emulator
 from cosell.emulators.salesforce.app import create_app as salesforce_emulator
 from cosell.queue.distributed import WAKE, DistributedQueue, every
-from cosell.service.runtime import POLL, SWEEP, Runtime, _waker, build_runtime
+from cosell.service.runtime import (
+    POLL,
+    SWEEP,
+    Runtime,
+    _waker,
+    build_runtime,
+    connections_at_most,
+)
 from cosell.settings import load_settings
 from cosell.signals.cadence import Cadence
 from cosell.signals.loop import SignalLoop
@@ -189,6 +197,34 @@ def test_a_wake_on_procrastinate_is_a_job_for_any_worker(database: str) -> None:
         ]
     finally:
         store.close()
+
+
+def test_a_process_warns_at_start_when_the_server_could_not_give_it_its_connections(
+    tmp_path: Path, database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five processes of the compose shape may open more connections than PostgreSQL's default
+    allows: the one that would be refused at a busy moment says so as it starts."""
+    config = tmp_path / "cosell.toml"
+    config.write_text(config_text(tmp_path / "state"))
+    settings = load_settings(config)
+    pc, sf = partner_center_emulator(PC), salesforce_emulator(SF)
+    for spare, warned in ((200, False), (12, True)):
+        monkeypatch.setattr(Store, "spare_connections", lambda _self, n=spare: n)
+        with capture_logs() as logs:
+            runtime = build_runtime(
+                settings, Keys().factory, clock=SystemClock(), http=routed(pc, sf), role="worker"
+            )
+        for close in runtime._closers:
+            close()
+        at_most = connections_at_most(settings, "worker")
+        said = {e["event"]: e for e in logs if e["event"].startswith("database_connections")}
+        assert said["database_connections"]["at_most"] == at_most
+        assert ("database_connections_short" in said) is warned
+        if warned:
+            short = said["database_connections_short"]
+            assert (short["log_level"], short["server_spare"]) == ("warning", 12)
+            assert "max_connections" in short["advice"]
+    pc.state.emulator.close()
 
 
 class Feedless:

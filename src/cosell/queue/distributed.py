@@ -70,8 +70,10 @@ _CARRY_ATTEMPT = text(
 )
 """A retry's count given to the job of its key already waiting (see ``_next_attempt``)."""
 WORKER_SPARE = 2
-"""The worker's pool: a connection for each reconcile's fetch and finish, plus the LISTEN it
-holds and one for its heartbeat and periodic deferrals. It opens one and grows to that."""
+"""The worker's pool: a connection for each reconcile's fetch and finish, plus two for its
+heartbeat, periodic deferrals and stalled-job recovery. It opens one and grows to that."""
+LISTEN_CONNECTIONS = 1
+"""The worker's LISTEN holds a connection of its own, outside its pool."""
 DEFERRER_CONNECTIONS = 4
 """The pool that defers jobs from the service's threads (webhooks, polls). procrastinate's pools
 keep 4 open by default, a worker 9 in all at rest; with one each, 3 (``docs/store.md``)."""
@@ -97,6 +99,13 @@ Handler = Callable[[Job], None]
 HaltHook = Callable[[Job, CosellError], None]
 Canonical = Callable[[TenantId, str], str]
 Periodic = Callable[[TenantId, int], None]
+
+
+def connections_at_most(workers: int, *, runs_jobs: bool) -> int:
+    """The most connections the queue opens in one process: the deferring pool's, and with a
+    worker of ``workers`` reconciles at once its pool's and its LISTEN (``docs/store.md``)."""
+    worker = workers + WORKER_SPARE + LISTEN_CONNECTIONS if runs_jobs else 0
+    return DEFERRER_CONNECTIONS + worker
 
 
 def every(seconds: float) -> str:

@@ -46,6 +46,7 @@ from cosell.operations.service_status import ServiceStatus
 from cosell.operations.verify import BudgetedVerify, Verifier, through_queue
 from cosell.private_files import private_dir
 from cosell.queue.distributed import WAKE, DistributedQueue, every
+from cosell.queue.distributed import connections_at_most as queue_connections
 from cosell.queue.embedded import EmbeddedQueue
 from cosell.service.console import (
     cached_expiring,
@@ -73,6 +74,7 @@ from cosell.signals.synced import (
     referral_synced,
     related_synced,
 )
+from cosell.store.database import SERVER_CONNECTIONS
 from cosell.store.records import Job, TenantId
 from cosell.store.sql import Store
 from cosell.web.app import create_app
@@ -274,6 +276,7 @@ def build_runtime(
             on_halt=_log_halt,
             tenant_slots=slots,
         )
+    _check_connections(store, connections_at_most(settings, role))
     for one in tenants:
         _wire_signals(one, queue, one.metrics, tracked, several=several)
     first = tenants[0]
@@ -310,6 +313,36 @@ def build_runtime(
         return Runtime(queue=queue, server=server, closers=closers)
     signals = [loop for t in tenants for loop in t.signals]
     return Runtime(queue=queue, signals=signals, server=server, closers=closers)
+
+
+def connections_at_most(settings: Settings, role: Role) -> int:
+    """The most connections to PostgreSQL one process of ``role`` opens: the store's pool, a
+    session holding a pair's locks for each reconcile running at once, and on procrastinate
+    the queue's (its deferring pool; where jobs run, the worker's pool and its LISTEN). The
+    deployment's sum, and a spare for an operator, must fit the server's ``max_connections``
+    (``docs/deployment.md``)."""
+    runs_jobs = role != "web"
+    workers = settings.service.workers
+    total = SERVER_CONNECTIONS + (workers if runs_jobs else 0)
+    if settings.service.queue == "procrastinate":
+        total += queue_connections(workers, runs_jobs=runs_jobs)
+    return total
+
+
+def _check_connections(store: Store, at_most: int) -> None:
+    """Say at start how many connections this process may open, and warn when the server
+    could not give them now: at a busy moment it would refuse one ("too many clients")."""
+    spare = store.spare_connections()
+    if spare is None:
+        return
+    log.info("database_connections", at_most=at_most, server_spare=spare)
+    if spare < at_most:
+        log.warning(
+            "database_connections_short",
+            at_most=at_most,
+            server_spare=spare,
+            advice="raise PostgreSQL's max_connections, or lower service.workers",
+        )
 
 
 def _tenant_service(
