@@ -33,6 +33,7 @@ from cosell.clients.hubspot_auth import PrivateAppAuth
 from cosell.clients.partner_center import PartnerCenterClient
 from cosell.clients.retry import RetryPolicy
 from cosell.clients.salesforce import SalesforceClient
+from cosell.clients.soql import soql_literal
 from cosell.clock import ManualClock, OffsetClock
 from cosell.emulators.hubspot import HubSpotEmulatorConfig
 from cosell.emulators.hubspot import create_app as create_hs_app
@@ -75,6 +76,10 @@ class Seller(Protocol):
         ...
 
     def companies(self) -> int: ...
+
+    def edit_contact(self, email: str, phone: str) -> None:
+        """Change the phone of the contact with that email."""
+        ...
 
 
 @dataclass
@@ -205,6 +210,11 @@ class SalesforceSeller:
     def companies(self) -> int:
         return len(list(self.client.query("SELECT Id FROM Account")))
 
+    def edit_contact(self, email: str, phone: str) -> None:
+        soql = f"SELECT Id FROM Contact WHERE Email = {soql_literal(email)}"  # noqa: S608
+        (contact,) = self.client.query(soql)
+        self.client.update("Contact", str(contact["Id"]), {"Phone": phone})
+
 
 class HubSpotSeller:
     def __init__(self, app: Starlette, client: HubSpotClient, side: HubSpotSide) -> None:
@@ -278,6 +288,11 @@ class HubSpotSeller:
 
     def companies(self) -> int:
         return self.client.search("companies").total
+
+    def edit_contact(self, email: str, phone: str) -> None:
+        where = [{"filters": [{"propertyName": "email", "operator": "EQ", "value": email}]}]
+        (contact,) = self.ui.search("contacts", where).results
+        self.ui.update("contacts", str(contact["id"]), {"phone": phone})
 
 
 class CrashingStore(Store):

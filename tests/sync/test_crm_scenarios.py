@@ -248,6 +248,74 @@ def test_related_records_follow_both_ways(world: CrmWorld) -> None:
     assert emails == ["ana@fabrikam.example", "rui@fabrikam.example"]
 
 
+def test_both_sides_change_different_contacts_and_both_changes_are_kept(world: CrmWorld) -> None:
+    """Microsoft adds a contact while the seller corrects another's phone: two people, two
+    changes. The contacts field was merged whole, and its owner (the CRM) sent its list back
+    over Microsoft's: the contact Microsoft added was removed from the referral."""
+    rid, record = accepted_pair(world)
+    team = [
+        {"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"},
+        {"firstName": "Ana", "lastName": "Lima", "email": "ana@fabrikam.example"},
+    ]
+    customer = world.referral(rid)["customerProfile"]
+    world.microsoft_update(rid, customerProfile={**customer, "team": team})
+    world.sync(f"referral:{rid}")
+    mia = {"firstName": "Mia", "lastName": "Sousa", "email": "mia@fabrikam.example"}
+    world.microsoft_update(rid, customerProfile={**customer, "team": [*team, mia]})
+    world.seller.edit_contact("ana@fabrikam.example", "+49 30 1234")
+    world.sync(f"opportunity:{record}")
+
+    expected = {
+        "ana@fabrikam.example": "+49 30 1234",
+        "mia@fabrikam.example": None,
+        "rui@fabrikam.example": None,
+    }
+    members = world.referral(rid)["customerProfile"]["team"]
+    assert {m["email"]: m.get("phoneNumber") for m in members} == expected
+    contacts = world.value(record, "customer_contacts")
+    assert {c["email"]: c.get("phone") for c in contacts} == expected
+    audited = world.store.audit_for(world.tenant, record)
+    assert [r for r in audited if r.outcome == "conflict"] == []
+    world.full_pass()
+    before = world.writes()
+    world.full_pass()
+    assert world.writes() == before  # settled: nothing goes back and forth
+
+
+def test_both_sides_change_one_contact_differently_and_the_owner_wins_that_contact(
+    world: CrmWorld,
+) -> None:
+    rid, record = accepted_pair(world)
+    ana = {"firstName": "Ana", "lastName": "Lima", "email": "ana@fabrikam.example"}
+    rui = {"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"}
+    customer = world.referral(rid)["customerProfile"]
+    world.microsoft_update(rid, customerProfile={**customer, "team": [ana, rui]})
+    world.sync(f"referral:{rid}")
+    ana_by_microsoft = {**ana, "phoneNumber": "+49 30 9999"}
+    rui_by_microsoft = {**rui, "phoneNumber": "+351 21 0000"}
+    world.microsoft_update(
+        rid, customerProfile={**customer, "team": [ana_by_microsoft, rui_by_microsoft]}
+    )
+    world.seller.edit_contact("ana@fabrikam.example", "+49 30 1234")
+    world.sync(f"opportunity:{record}")
+
+    assert world.mapping.fields["customer_contacts"].owner == "crm"
+    expected = {"ana@fabrikam.example": "+49 30 1234", "rui@fabrikam.example": "+351 21 0000"}
+    members = world.referral(rid)["customerProfile"]["team"]
+    assert {m["email"]: m.get("phoneNumber") for m in members} == expected
+    contacts = world.value(record, "customer_contacts")
+    assert {c["email"]: c.get("phone") for c in contacts} == expected
+    conflicts = [r for r in world.store.audit_for(world.tenant, record) if r.outcome == "conflict"]
+    assert [r.field for r in conflicts] == ["customer_contacts"]  # Ana's, and Ana's alone
+    assert "+49 30 9999" in str(conflicts[0].old)
+    assert "+49 30 1234" in str(conflicts[0].new)
+    assert "rui" not in str(conflicts[0].old)
+    world.full_pass()
+    before = world.writes()
+    world.full_pass()
+    assert world.writes() == before
+
+
 def test_faults_on_both_sides_make_no_duplicate_either_way(world: CrmWorld) -> None:
     rid = shared(world)
     outgoing = world.seller.flagged_record()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from cosell.sync.core.contacts import member_key
 from cosell.sync.core.mapping import SyncMapping
 from cosell.sync.core.records import CanonicalRecord, Side, Value
 from cosell.sync.core.transforms import project
@@ -97,10 +98,11 @@ def finish_create(
     ``stored`` records no create). The record's own fields arrive in one write, so what the
     create sent is the base: a value the record holds otherwise is a seller's edit made since,
     and flows. Related rows are written afterwards and may be missing: where the record holds
-    fewer rows than were sent, its current value is the base, so the rest is sent again, never
-    read as a deletion. Where it holds them all, they were written, and a row that differs
-    from what was sent is a seller's edit like any other (it was taken for a row still to
-    write, and the sent value written back over the edit)."""
+    fewer rows than were sent, the base is the rows sent that it holds (people matched by who
+    they are), so the rest is sent again, never read as a deletion, and a person it holds that
+    differs from what was sent is a seller's edit. Where it holds them all, they were written,
+    and a row that differs from what was sent is a seller's edit like any other (it was taken
+    for a row still to write, and the sent value written back over the edit)."""
     flight = stored.get(PENDING_KEY)
     rows = flight.get(CREATE) if isinstance(flight, dict) else None
     if not isinstance(rows, dict):
@@ -112,8 +114,18 @@ def finish_create(
         if spec is None or held == value or held == project(spec, value, "crm", mapping):
             continue
         if not _all_written(held, value):
-            out[name] = held
+            out[name] = _written(held, value)
     return out
+
+
+def _written(held: Value, sent: Value) -> Value:
+    """Of the people a create sent, those the record holds, as sent; other values: as held."""
+    if not isinstance(sent, list) or not all(isinstance(row, dict) for row in sent):
+        return held
+    rows = held if isinstance(held, list) else []
+    there = {member_key(row) for row in rows if isinstance(row, dict)}
+    kept: list[Value] = [row for row in sent if isinstance(row, dict) and member_key(row) in there]
+    return kept or None
 
 
 def _all_written(held: Value, sent: Value) -> bool:

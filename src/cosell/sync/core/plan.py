@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from typing import Literal
 
 from cosell.sync.core.mapping import FieldSpec, ReferralKind, SyncMapping
+from cosell.sync.core.member_merge import listed, merge_members
 from cosell.sync.core.records import CanonicalRecord, Side, Value
 from cosell.sync.core.stages import is_closed, is_on_hold, transition_allowed
 from cosell.sync.core.transforms import project
@@ -313,6 +314,8 @@ class _Merge:
         if winner is None:
             self.out.skipped.append(Skip(name, "direction on_create"))
             return
+        if spec.transform == "members" and self._merge_members(name, spec, b, p, c, winner):
+            return
         self.out.conflicts.append(FieldConflict(name, b, p, c, winner))
         if winner == "manual":
             return
@@ -323,21 +326,67 @@ class _Merge:
             # accepted) instead of re-firing the conflict on every reconcile.
             self.out.new_base[name] = lost
 
+    def _merge_members(
+        self, name: str, spec: FieldSpec, b: Value, p: Value, c: Value, winner: Resolution
+    ) -> bool:
+        """Both sides changed a list of people: merge it person by person
+        (:mod:`~cosell.sync.core.member_merge`). False (the field is merged whole) when a value
+        is not such a list, or a person both changed differently waits for a person's
+        decision (``owner: manual``)."""
+        merge = merge_members(
+            b,
+            p,
+            c,
+            base_pc=project(spec, b, "partner_center", self.mapping),
+            base_crm=project(spec, b, "crm", self.mapping),
+            winner="partner_center" if winner == "partner_center" else "crm",
+        )
+        if merge is None or (merge.conflicts and winner == "manual"):
+            return False
+        for row in merge.conflicts:
+            self.out.conflicts.append(
+                FieldConflict(name, row.base, row.partner_center, row.crm, winner)
+            )
+        merged = listed(merge.merged)
+        to_crm = project(spec, merged, "crm", self.mapping) != c
+        to_pc = project(spec, merged, "partner_center", self.mapping) != p
+        crm_ok = not to_crm or self._send(name, spec, "partner_center", merged)
+        pc_ok = not to_pc or self._send(name, spec, "crm", merged, held=c)
+        if crm_ok and pc_ok:
+            self.out.new_base[name] = merged
+            self.out.new_base.pop(HELD_PREFIX + name, None)
+        elif crm_ok:  # the CRM took Partner Center's changes; its own wait to flow
+            self.out.new_base[name] = listed(merge.from_partner_center)
+        elif pc_ok:
+            self.out.new_base[name] = listed(merge.from_crm)
+        return True
+
     def _flow(self, name: str, spec: FieldSpec, source: Side, value: Value) -> bool:
         """Send ``value`` from ``source`` to the other side; False when it may not go now."""
         target: Side = "crm" if source == "partner_center" else "partner_center"
         if value is None and target == "crm":
             value = self.base.get(FILLED_PREFIX + name)  # a required field keeps its filler
+        if not self._send(name, spec, source, value):
+            return False
+        self.out.new_base[name] = value
+        self.out.new_base.pop(HELD_PREFIX + name, None)
+        return True
+
+    def _send(
+        self, name: str, spec: FieldSpec, source: Side, value: Value, held: Value = None
+    ) -> bool:
+        """Write ``value`` to the side other than ``source``, unless it may not go now (then
+        the reason is a skip, and a CRM value kept back for the hold is remembered: ``held``,
+        else ``value``)."""
+        target: Side = "crm" if source == "partner_center" else "partner_center"
         reason = self._blocked(name, spec, target, value)
         if reason:
             self.out.skipped.append(Skip(name, reason))
             if reason == ON_HOLD and source == "crm":
-                self.out.new_base[HELD_PREFIX + name] = value
+                self.out.new_base[HELD_PREFIX + name] = value if held is None else held
             return False
         (self.out.to_crm if target == "crm" else self.out.to_partner_center)[name] = value
         self.out.decisions.append(Decision(name, source, self.base.get(name), value))
-        self.out.new_base[name] = value
-        self.out.new_base.pop(HELD_PREFIX + name, None)
         return True
 
     def _blocked(self, name: str, spec: FieldSpec, target: Side, value: Value) -> str | None:

@@ -1,0 +1,111 @@
+"""Both sides changed a list of people (a ``members`` field): merge it person by person.
+
+Field by field, a change on both sides goes to the field's owner and the other side's change is
+lost. A list of people changes one person at a time: Microsoft adds a contact to the referral
+while the seller corrects another contact's phone. Those are changes to two people, and both are
+kept. Each member is matched by who they are (:func:`~cosell.sync.core.contacts.member_key`):
+
+- a person one side changed (added, edited or removed) and the other left as the base had them
+  takes that side's change;
+- a person both sides changed alike takes that change;
+- a person both sides changed differently (two edits, or an edit and a removal) is a conflict of
+  that person alone, which the field's owner wins.
+
+A side's change is read against the base as that side reads it back (``base_pc``, ``base_crm``:
+:func:`~cosell.sync.core.transforms.project`), as the planner reads a field's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from cosell.sync.core.contacts import member_key
+from cosell.sync.core.records import Side, Value
+
+Row = Mapping[str, Value]
+
+
+@dataclass(frozen=True)
+class RowConflict:
+    """One person both sides changed differently (``None``: removed on that side)."""
+
+    key: str
+    base: Value
+    partner_center: Value
+    crm: Value
+
+
+@dataclass
+class MemberMerge:
+    """The merged list, and the base with one side's changes alone (what is agreed when only
+    that side's changes reach the other)."""
+
+    merged: list[Value] = field(default_factory=list)
+    from_partner_center: list[Value] = field(default_factory=list)
+    from_crm: list[Value] = field(default_factory=list)
+    conflicts: list[RowConflict] = field(default_factory=list)
+
+
+def listed(rows: list[Value]) -> Value:
+    """Members as the field holds them: in the members' order, no list for no one."""
+    return list[Value](sorted(rows, key=_order)) or None
+
+
+def merge_members(
+    base: Value,
+    pc: Value,
+    crm: Value,
+    *,
+    base_pc: Value,
+    base_crm: Value,
+    winner: Side,
+) -> MemberMerge | None:
+    """``pc`` and ``crm`` merged over ``base`` person by person; ``None`` when a value is not a
+    list of people (the field is then merged whole)."""
+    indexed = [_by_person(v) for v in (base, base_pc, base_crm, pc, crm)]
+    if any(rows is None for rows in indexed):
+        return None
+    b, bp, bc, p, c = (rows or {} for rows in indexed)
+    out = MemberMerge()
+    for key in dict.fromkeys([*b, *p, *c]):
+        pc_row, crm_row, base_row = p.get(key), c.get(key), b.get(key)
+        pc_changed = pc_row != bp.get(key)
+        crm_changed = crm_row != bc.get(key)
+        chosen: Value
+        if pc_changed and crm_changed and pc_row != crm_row:
+            out.conflicts.append(RowConflict(key, base_row, pc_row, crm_row))
+            chosen = pc_row if winner == "partner_center" else crm_row
+        elif pc_changed:
+            chosen = pc_row
+        elif crm_changed:
+            chosen = crm_row
+        else:
+            chosen = base_row
+        _keep(out.merged, chosen)
+        _keep(out.from_partner_center, pc_row if pc_changed else base_row)
+        _keep(out.from_crm, crm_row if crm_changed else base_row)
+    return out
+
+
+def _by_person(value: Value) -> dict[str, Value] | None:
+    if value is None:
+        return {}
+    if not isinstance(value, Sequence) or isinstance(value, str):
+        return None
+    rows: dict[str, Value] = {}
+    for row in value:
+        if not isinstance(row, Mapping):
+            return None
+        rows.setdefault(member_key(row), row)
+    return rows
+
+
+def _keep(rows: list[Value], row: Value) -> None:
+    if row is not None:
+        rows.append(row)
+
+
+def _order(row: Value) -> tuple[str, str]:
+    found = row if isinstance(row, Mapping) else {}
+    return str(found.get("email", "")), str(found.get("last_name", ""))
