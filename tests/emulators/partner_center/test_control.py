@@ -289,3 +289,25 @@ def redeem(client: TestClient, refresh_token: str) -> httpx.Response:
         "resource": "https://api.partner.microsoft.com",
     }
     return client.post(TOKEN_PATH, data=form)
+
+
+def test_a_microsoft_update_with_if_match_is_refused_after_a_write_since(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    """A read-modify-write of the customer's team by Microsoft's side must not drop a partner's
+    write made between the read and the write."""
+    shared = client.post("/_emulator/referrals", json={"name": "From Microsoft"}).json()
+    path = f"/_emulator/referrals/{shared['id']}"
+    seen = client.get(f"{REFERRALS}/{shared['id']}", headers=auth).json()["eTag"]
+    team = {"customerProfile": {"team": [{"firstName": "Mia", "email": "mia@f.example"}]}}
+    accept = [{"op": "replace", "path": "/status", "value": "Active"}]
+    accept.append({"op": "replace", "path": "/substatus", "value": "Accepted"})
+    assert client.patch(f"{REFERRALS}/{shared['id']}", json=accept, headers=auth).status_code < 300
+
+    refused = client.patch(path, json=team, headers={"If-Match": seen})
+    assert refused.status_code == 412
+    now = client.get(f"{REFERRALS}/{shared['id']}", headers=auth).json()
+    assert "mia@f.example" not in str(now["customerProfile"].get("team"))
+    taken = client.patch(path, json=team, headers={"If-Match": now["eTag"]})
+    assert taken.status_code == 200
+    assert [m["email"] for m in taken.json()["customerProfile"]["team"]] == ["mia@f.example"]

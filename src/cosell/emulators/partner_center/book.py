@@ -212,11 +212,16 @@ class ReferralBook:
         lifecycle.check_status(related, None)
         return self._insert(related, "related-referral-created")
 
-    def microsoft_update(self, referral_id: str, changes: Any) -> dict[str, Any]:
-        """A change made on Microsoft's side (JSON merge patch); may close the referral."""
+    def microsoft_update(
+        self, referral_id: str, changes: Any, if_match: str | None = None
+    ) -> dict[str, Any]:
+        """A change made on Microsoft's side (JSON merge patch); may close the referral. With
+        ``if_match`` (the eTag Microsoft's seller saw) it is refused (412) after anyone's write
+        since, as the partner API's own updates are: a read-modify-write of a list (the
+        customer's team) then never drops a change made meanwhile."""
         if not isinstance(changes, dict):
             raise invalid("The body must be a JSON object (merge patch).", "body")
-        before = self._writable(referral_id, None)
+        before = self._writable(referral_id, if_match)
         after = copy.deepcopy(before)
         _merge(after, {k: v for k, v in changes.items() if k not in SERVER_OWNED})
         event = "related-referral-updated" if _is_microsoft(before) else "referral-updated"

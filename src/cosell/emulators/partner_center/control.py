@@ -42,7 +42,9 @@ async def update_referral(request: Request) -> Response:
     emulator, body = _emulator(request), await _object(request)
     with emulator.lock:
         emulator.referrals.expire_due()
-        referral = emulator.referrals.microsoft_update(request.path_params["id"], body)
+        referral = emulator.referrals.microsoft_update(
+            request.path_params["id"], body, request.headers.get("if-match")
+        )
         return referral_response(referral)
 
 
