@@ -19,8 +19,11 @@ or ``cosell run`` at random.
    every Salesforce session and every Partner Center access token.
 3. Drives ``--ops`` random operations as the people on each side: a Microsoft seller shares a
    referral or edits it (deal value, notes); a partner seller creates a complete opportunity
-   flagged for co-sell, edits one (amount, description), accepts, declines, closes (won or lost)
-   or deletes one. Partner Center has no delete: a referral leaves only by closing. ``--kills``
+   flagged for co-sell, edits one (amount, description) or its contact's email, accepts,
+   declines, closes (won or lost) or deletes one. Microsoft adds a contact to an open deal's
+   referral (read, then written with ``If-Match``), at times right after the seller edited the
+   deal's contact, before cosell has synced either (a change of both sides' contacts, merged
+   person by person). Partner Center has no delete: a referral leaves only by closing. ``--kills``
    times, right after a burst of writes (so reconciles are running), ``cosell run`` is killed
    with SIGKILL and started again on the same store.
 4. Removes the faults, waits until both sides stop changing, and checks from the two emulators'
@@ -35,7 +38,8 @@ or ``cosell run`` at random.
      side; both sides must hold the last write, or, when the owner (the CRM for these fields)
      wrote within ``--conflict-window`` seconds before a later Partner Center write, or that
      write was made while the owner's had not reached Partner Center yet, the owner's (a
-     both-sides change, resolved by the owner rule);
+     both-sides change, resolved by the owner rule); every contact Microsoft added is on both
+     sides, beside the deal's own;
    * an idle ``--idle`` seconds (60 by default) makes 0 writes on either emulator.
 
    ``cosell verify --no-repair`` then compares every pair on every mapped field (contacts and
@@ -591,12 +595,18 @@ class SalesforceCrm:
         path = f"{API}/sobjects/Opportunity/{opportunity_id}"
         return self.sides.sf_call("PATCH", path, json=change).status_code < 300
 
-    def contact_email(self, opportunity_id: str, email: str) -> bool:
-        """The seller changes the email of the opportunity's contact."""
-        soql = (
-            f"SELECT ContactId FROM OpportunityContactRole WHERE OpportunityId = '{opportunity_id}'"  # noqa: S608
-        )
-        roles = self.sides.query(soql)
+    def contact_email(
+        self, opportunity_id: str, email: str, others: frozenset[str] = frozenset()
+    ) -> bool:
+        """The seller changes the email of the opportunity's contact (not one of ``others``,
+        the contacts Microsoft added)."""
+        roles_of = "SELECT ContactId, Contact.Email FROM OpportunityContactRole"
+        soql = f"{roles_of} WHERE OpportunityId = '{opportunity_id}'"
+        roles = [
+            r
+            for r in self.sides.query(soql)
+            if str((r.get("Contact") or {}).get("Email") or "").lower() not in others
+        ]
         if len(roles) != 1:
             return False
         path = f"{API}/sobjects/Contact/{roles[0]['ContactId']}"
@@ -748,16 +758,27 @@ class HubSpotCrm:
             change["description"] = notes
         return self._patch(opportunity_id, change)
 
-    def contact_email(self, opportunity_id: str, email: str) -> bool:
-        """The seller changes the email of the deal's contact."""
+    def contact_email(
+        self, opportunity_id: str, email: str, others: frozenset[str] = frozenset()
+    ) -> bool:
+        """The seller changes the email of the deal's contact (not one of ``others``, the
+        contacts Microsoft added)."""
         path = f"/crm/v4/objects/deals/{opportunity_id}/associations/contacts"
         response = self.call("GET", path)
         linked = response.json().get("results", []) if response.status_code == 200 else []
-        if len(linked) != 1:
+        mine = []
+        for link in linked:
+            contact = f"/crm/v3/objects/contacts/{link['toObjectId']}"
+            found = self.call("GET", contact, params={"properties": "email"})
+            if found.status_code != 200:
+                return False
+            held = str((found.json().get("properties") or {}).get("email") or "").lower()
+            if held not in others:
+                mine.append(contact)
+        if len(mine) != 1:
             return False
         body = {"properties": {"email": email}}
-        contact = f"/crm/v3/objects/contacts/{linked[0]['toObjectId']}"
-        return self.call("PATCH", contact, json=body).status_code == 200
+        return self.call("PATCH", mine[0], json=body).status_code == 200
 
     def stage(self, opportunity_id: str, key: str) -> bool:
         change = {"dealstage": self.stage_id(key)}
@@ -881,6 +902,9 @@ class Deal:
     opportunity_id: str | None = None
     state: str = "open"  # on_hold, open, declined, won, lost, deleted
     writes: dict[str, dict[str, Write]] = field(default_factory=dict)
+    added: set[str] = field(default_factory=set)
+    """Contacts Microsoft added to the referral's team: both sides keep each, beside the
+    deal's own contact (the ``email`` the oracle tracks)."""
 
     def wrote(self, name: str, side: str, value: Any, raced: bool = False) -> None:
         self.writes.setdefault(name, {})[side] = Write(side, value, time.monotonic(), raced)
@@ -920,6 +944,10 @@ class Figures:
     faults: dict[str, int] = field(default_factory=dict)
     kills: int = 0
     revokes: int = 0
+    added: int = 0
+    """Contacts Microsoft added, and of those right after the seller's edit of the deal's own
+    (``racing``), before cosell had synced it (its 412 refusals are not counted)."""
+    racing: int = 0
 
 
 class Soak:
@@ -1007,6 +1035,8 @@ class Soak:
             ("pc_update", 3.0 if self.deals else 0),
             ("crm_update", 3.0 if self.deals else 0),
             ("contact_edit", 1.0 if self.deals else 0),
+            ("contact_add", 0.5 if self.deals else 0),
+            ("contacts_both", 0.5 if self.deals else 0),
             ("accept", 1.0 if self.deals else 0),
             ("decline", 0.3 if self.deals else 0),
             ("close", 0.6 if self.deals else 0),
@@ -1119,12 +1149,55 @@ class Soak:
     def op_contact_edit(self) -> bool:
         """The seller changes the email of an open deal's contact (a related record)."""
         deal = self._deal({"open"}, need_opportunity=True)
-        if deal is None or deal.opportunity_id is None:
+        return deal is not None and self._contact_edit(deal)
+
+    def _contact_edit(self, deal: Deal) -> bool:
+        if deal.opportunity_id is None:
             return False
         email = f"buyer{deal.n}.{self.rng.randrange(10**6)}@soak.example"
-        if not self.crm.contact_email(deal.opportunity_id, email):
+        if not self.crm.contact_email(deal.opportunity_id, email, frozenset(deal.added)):
             return False
         deal.wrote("email", "crm", email)
+        return True
+
+    def op_contact_add(self) -> bool:
+        """Microsoft adds a contact to an open deal's referral (read, then written only if the
+        referral has not moved since: ``If-Match``)."""
+        deal = self._deal({"open"})
+        return deal is not None and self._contact_add(deal)
+
+    def _contact_add(self, deal: Deal) -> bool:
+        if deal.referral_id is None:
+            return False
+        seen = self.sides.pc_call("GET", f"/v1.0/engagements/referrals/{deal.referral_id}")
+        if seen.status_code != 200:
+            return False
+        referral = seen.json()
+        customer = referral.get("customerProfile") or {}
+        email = f"ms{deal.n}.{self.rng.randrange(10**6)}@soak.example"
+        member = {"firstName": "Mo", "lastName": f"Added {deal.n}", "email": email}
+        team = [*(customer.get("team") or []), member]
+        response = self.sides.control(
+            "partner_center",
+            "PATCH",
+            f"referrals/{deal.referral_id}",
+            json={"customerProfile": {**customer, "team": team}},
+            headers={"If-Match": str(referral.get("eTag") or "")},
+        )
+        if response.status_code != 200:
+            return False  # 412: cosell wrote it meanwhile; Microsoft's seller would look again
+        deal.added.add(email)
+        self.figures.added += 1
+        return True
+
+    def op_contacts_both(self) -> bool:
+        """Both sides change the contacts at once: the seller edits the deal's contact and
+        Microsoft adds another before cosell has synced either (merged person by person)."""
+        deal = self._deal({"open"}, need_opportunity=True)
+        if deal is None or not self._contact_edit(deal):
+            return False
+        if self._contact_add(deal):
+            self.figures.racing += 1
         return True
 
     def _stage(self, deal: Deal, outcome: str, state: str) -> bool:
@@ -1315,9 +1388,18 @@ def lost(deal: Deal, referral: dict[str, Any], opp: Opp, window: float) -> list[
     held = {
         "amount": (number(details.get("dealValue")), number(opp.amount)),
         "notes": (text(details.get("notes")), text(opp.notes)),
-        "email": (team_emails(referral), opp.emails),
+        "email": (
+            tuple(e for e in team_emails(referral) if e not in deal.added),
+            tuple(e for e in opp.emails if e not in deal.added),
+        ),
     }
     out = []
+    for email in sorted(deal.added):
+        if email not in team_emails(referral) or email not in opp.emails:
+            out.append(
+                f"{deal.referral_id} contact {email} Microsoft added: Partner Center "
+                f"{team_emails(referral)!r}, CRM {opp.emails!r}"
+            )
     for name in FIELDS:
         allowed = deal.allowed(name, window)
         if not allowed:
@@ -1473,6 +1555,8 @@ def _soak(args: argparse.Namespace, workdir: Path, database: str | None) -> int:
         f"faults injected: {faults} {json.dumps(figures.faults, sort_keys=True)}"
         f" + {figures.revokes} token revocations (each side)",
         f"kills (SIGKILL + restart): {figures.kills}",
+        f"contacts Microsoft added: {figures.added}, {figures.racing} of them right after the "
+        "seller's edit of the deal's own",
         f"pairs: {outcome.pairs}, converged: {outcome.converged}, "
         f"deleted opportunities: {outcome.deleted}",
         f"parked (visible, with reason): {len(outcome.parked)}",

@@ -154,6 +154,22 @@ def test_a_write_made_before_the_owners_reached_it_lets_the_owner_win_at_any_dis
     assert deal.allowed("amount", 60.0) == [300.0]
 
 
+def test_a_contact_microsoft_added_missing_from_a_side_is_a_lost_update() -> None:
+    """Microsoft adds a contact while the seller edits the deal's own: both must stay. The
+    seller's contact is the tracked ``email``; Microsoft's is checked beside it."""
+    deal = soak.Deal(1, "partner_center", referral_id="R1", opportunity_id="O1")
+    deal.wrote("email", "crm", "buyer1.9@soak.example")
+    deal.added.add("ms1.5@soak.example")
+    both = ("buyer1.9@soak.example", "ms1.5@soak.example")
+    team = [{"email": e} for e in both]
+    referral = {"id": "R1", "customerProfile": {"team": team}}
+    kept = soak.Opp("O1", "R1", "Deal", 1, "", "open", "Qualification", None, both)
+    assert soak.lost(deal, referral, kept, 60.0) == []
+    dropped = soak.Opp("O1", "R1", "Deal", 1, "", "open", "Qualification", None, both[:1])
+    (problem,) = soak.lost(deal, referral, dropped, 60.0)
+    assert "ms1.5@soak.example" in problem
+
+
 @pytest.mark.skipif(os.environ.get("COSELL_SKIP_SOAK") == "1", reason="COSELL_SKIP_SOAK=1")
 @pytest.mark.timeout(420)
 @pytest.mark.parametrize(("crm", "name"), [("salesforce", "Salesforce"), ("hubspot", "HubSpot")])
