@@ -223,15 +223,22 @@ def test_both_sides_change_one_field_the_owner_wins_audited_and_it_settles(
     assert len(audited) == 1
 
 
-def test_related_records_follow_both_ways(world: CrmWorld) -> None:
+RUI = {"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"}
+ANA = {"firstName": "Ana", "lastName": "Lima", "email": "ana@fabrikam.example"}
+
+
+def pair_with_contacts(world: CrmWorld) -> tuple[str, str, dict[str, Any]]:
+    """An accepted pair whose referral's team (Rui, Ana) is synced to the record: the
+    referral's id, the record's and the referral's customer."""
     rid, record = accepted_pair(world)
-    team = [
-        {"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"},
-        {"firstName": "Ana", "lastName": "Lima", "email": "ana@fabrikam.example"},
-    ]
-    customer = world.referral(rid)["customerProfile"]
-    world.microsoft_update(rid, customerProfile={**customer, "team": team})
+    customer: dict[str, Any] = world.referral(rid)["customerProfile"]
+    world.microsoft_update(rid, customerProfile={**customer, "team": [RUI, ANA]})
     world.sync(f"referral:{rid}")
+    return rid, record, customer
+
+
+def test_related_records_follow_both_ways(world: CrmWorld) -> None:
+    rid, record, _ = pair_with_contacts(world)
     emails = sorted(c["email"] for c in world.value(record, "customer_contacts"))
     assert emails == ["ana@fabrikam.example", "rui@fabrikam.example"]
 
@@ -252,16 +259,9 @@ def test_both_sides_change_different_contacts_and_both_changes_are_kept(world: C
     """Microsoft adds a contact while the seller corrects another's phone: two people, two
     changes. The contacts field was merged whole, and its owner (the CRM) sent its list back
     over Microsoft's: the contact Microsoft added was removed from the referral."""
-    rid, record = accepted_pair(world)
-    team = [
-        {"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"},
-        {"firstName": "Ana", "lastName": "Lima", "email": "ana@fabrikam.example"},
-    ]
-    customer = world.referral(rid)["customerProfile"]
-    world.microsoft_update(rid, customerProfile={**customer, "team": team})
-    world.sync(f"referral:{rid}")
+    rid, record, customer = pair_with_contacts(world)
     mia = {"firstName": "Mia", "lastName": "Sousa", "email": "mia@fabrikam.example"}
-    world.microsoft_update(rid, customerProfile={**customer, "team": [*team, mia]})
+    world.microsoft_update(rid, customerProfile={**customer, "team": [RUI, ANA, mia]})
     world.seller.edit_contact("ana@fabrikam.example", "+49 30 1234")
     world.sync(f"opportunity:{record}")
 
@@ -285,14 +285,9 @@ def test_both_sides_change_different_contacts_and_both_changes_are_kept(world: C
 def test_both_sides_change_one_contact_differently_and_the_owner_wins_that_contact(
     world: CrmWorld,
 ) -> None:
-    rid, record = accepted_pair(world)
-    ana = {"firstName": "Ana", "lastName": "Lima", "email": "ana@fabrikam.example"}
-    rui = {"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"}
-    customer = world.referral(rid)["customerProfile"]
-    world.microsoft_update(rid, customerProfile={**customer, "team": [ana, rui]})
-    world.sync(f"referral:{rid}")
-    ana_by_microsoft = {**ana, "phoneNumber": "+49 30 9999"}
-    rui_by_microsoft = {**rui, "phoneNumber": "+351 21 0000"}
+    rid, record, customer = pair_with_contacts(world)
+    ana_by_microsoft = {**ANA, "phoneNumber": "+49 30 9999"}
+    rui_by_microsoft = {**RUI, "phoneNumber": "+351 21 0000"}
     world.microsoft_update(
         rid, customerProfile={**customer, "team": [ana_by_microsoft, rui_by_microsoft]}
     )
