@@ -289,3 +289,60 @@ def test_a_contact_edited_after_a_create_whose_answer_was_lost_is_kept(
         "ana@fabrikam.example",
     }
     assert PENDING_KEY not in world.link_for(opp_id).base
+
+
+@pytest.mark.parametrize("failure", ["crm_refused", "partner_center_answer_lost"])
+def test_contacts_merged_on_both_sides_whose_crm_write_failed_raise_no_removed_contact_again(
+    world: World, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    """Partner Center took a merged list (the seller's change of a contact's email, and a
+    contact Microsoft added), then the CRM write failed (or Partner Center's answer was lost).
+    The base kept the old list for the field, as for a value still to reach the CRM (or, its
+    answer lost, took the whole merged list when Partner Center held it); but Partner Center
+    now held the seller's change and the CRM not Microsoft's, so the next merge read the email
+    the seller had replaced as one Microsoft added, and brought it back as a second contact
+    when the seller changed it again (seen in a scale-out soak)."""
+    referral = world.share_referral(
+        details={"dealValue": 10000, "notes": "shared", "closingDateTime": "2026-12-31T00:00:00Z"},
+        customerProfile={"name": "Fabrikam", "address": {"country": "DE"}, "team": CONTACTS},
+    )
+    rid = str(referral["id"])
+    world.sync(f"referral:{rid}")
+    [opp] = world.query("SELECT Id FROM Opportunity")
+    world.edit(opp["Id"], StageName="Qualification")
+    world.sync(f"opportunity:{opp['Id']}")
+    (rui,) = world.query("SELECT Id FROM Contact WHERE Email = 'rui@fabrikam.example'")
+
+    world.emulator_clock.advance(1)
+    world.sf_client.update("Contact", rui["Id"], {"Email": "rui.2@fabrikam.example"})
+    customer = world.referral(rid)["customerProfile"]
+    mia = {"firstName": "Mia", "lastName": "Sousa", "email": "mia@fabrikam.example"}
+    world.microsoft_update(rid, customerProfile={**customer, "team": [*customer["team"], mia]})
+    if failure == "crm_refused":
+        failing = engine_with(world, FailingCrm(world, "before_update"))
+    else:
+        failing = world.engine
+        pc = world.engine.pc
+        original = pc.patch
+
+        def answer_lost(*args: Any, **kwargs: Any) -> Any:
+            monkeypatch.setattr(pc, "patch", original)
+            original(*args, **kwargs)  # Partner Center took it ...
+            raise TransportError("connection dropped")  # ... and the answer never arrived
+
+        monkeypatch.setattr(pc, "patch", answer_lost)
+    world.emulator_clock.advance(1)
+    with pytest.raises((ServerError, TransportError)):
+        failing.reconcile_key(f"opportunity:{opp['Id']}")
+    team = {m["email"] for m in world.referral(rid)["customerProfile"]["team"]}
+    assert "rui.2@fabrikam.example" in team  # Partner Center took the merged list
+
+    world.emulator_clock.advance(1)
+    world.sf_client.update("Contact", rui["Id"], {"Email": "rui.3@fabrikam.example"})
+    world.sync(f"opportunity:{opp['Id']}")
+    world.sync(f"referral:{rid}")
+
+    expected = {"ana@fabrikam.example", "mia@fabrikam.example", "rui.3@fabrikam.example"}
+    roles = world.query("SELECT Contact.Email FROM OpportunityContactRole")
+    assert {r["Contact"]["Email"] for r in roles} == expected
+    assert {m["email"] for m in world.referral(rid)["customerProfile"]["team"]} == expected

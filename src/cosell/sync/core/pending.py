@@ -27,6 +27,9 @@ PENDING_KEY = "writes@pending"
 """The base key holding the writes in flight, by side (not a mapped field)."""
 
 SIDES: tuple[Side, Side] = ("partner_center", "crm")
+BEFORE_CRM = "agreed@before_crm"
+"""In :data:`PENDING_KEY`: for a field sent to both sides (a merged list of people), what is agreed
+when Partner Center holds what it was sent and the CRM does not (``Plan.agreed_before_crm``)."""
 CREATE = "create"
 """In :data:`PENDING_KEY`: the related rows (contacts, team) a CRM create writes after the record
 itself, while the create is unfinished."""
@@ -58,13 +61,17 @@ def settle(
     crm: CanonicalRecord | None,
     mapping: SyncMapping,
 ) -> dict[str, Value] | None:
-    """The base to plan on: each value in flight that its side now holds becomes agreed."""
+    """The base to plan on: each value in flight that its side now holds becomes agreed (for
+    a field sent to both sides, Partner Center holding it agrees only what both then hold
+    alike, :data:`BEFORE_CRM`)."""
     if base is None:
         return None
     out = without_pending(base)
     flight = base.get(PENDING_KEY)
     if not isinstance(flight, dict):
         return out
+    before_crm = flight.get(BEFORE_CRM)
+    partial = before_crm if isinstance(before_crm, dict) else {}
     for side, record in zip(SIDES, (pc, crm), strict=True):
         sent = flight.get(side)
         if record is None or not isinstance(sent, dict):
@@ -79,7 +86,8 @@ def settle(
                 default if value is None else value
             )
             if held == value or same_default or held == project(spec, value, side, mapping):
-                out[name] = value
+                # Partner Center's half of a both-sides write: the CRM's half decides the rest.
+                out[name] = partial.get(name, value) if side == "partner_center" else value
     return out
 
 

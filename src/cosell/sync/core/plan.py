@@ -116,6 +116,12 @@ class Plan:
     conflicts: list[FieldConflict] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
+    agreed_before_crm: dict[str, Value] = field(default_factory=dict)
+    """For a field written to both sides (a list of people merged person by person): its base
+    once Partner Center has taken its write and the CRM not yet, which is what both then hold
+    alike (the base with the CRM's own changes, which Partner Center now holds too). A field
+    still to reach the CRM otherwise keeps its old base until the CRM's write lands; for such a
+    field the CRM's changes would then read as Partner Center's."""
 
     @property
     def has_writes(self) -> bool:
@@ -355,6 +361,8 @@ class _Merge:
         if crm_ok and pc_ok:
             self.out.new_base[name] = merged
             self.out.new_base.pop(HELD_PREFIX + name, None)
+            if to_crm and to_pc:
+                self.out.agreed_before_crm[name] = listed(merge.from_crm)
         elif crm_ok:  # the CRM took Partner Center's changes; its own wait to flow
             self.out.new_base[name] = listed(merge.from_partner_center)
         elif pc_ok:

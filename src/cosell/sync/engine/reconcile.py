@@ -521,6 +521,11 @@ class Reconcile:
         sent: dict[str, dict[str, Value]] = {
             "partner_center": decided.to_partner_center,
             "crm": decided.to_crm,
+            flight.BEFORE_CRM: {
+                name: value
+                for name, value in decided.agreed_before_crm.items()
+                if name in decided.to_partner_center
+            },
         }
         self._write_ahead(sent, dict(self.base or {}))
         with self.status.shown_on_record():
@@ -530,9 +535,13 @@ class Reconcile:
 
     def _agreed(self, new_base: dict[str, Value], decided: Plan) -> dict[str, Value]:
         """``new_base`` less what the CRM does not hold yet: the fields still to be written
-        there keep their old base (and so do the solution rows' ids)."""
+        there keep their old base (and so do the solution rows' ids), but a field Partner
+        Center took a merged value of has what both hold alike (``Plan.agreed_before_crm``)."""
         old = self.base or {}
         agreed = {**new_base, **{name: old.get(name) for name in decided.to_crm}}
+        for name, value in decided.agreed_before_crm.items():
+            if name in decided.to_partner_center:  # Partner Center took it (not held back)
+                agreed[name] = value
         if ROWS_KEY in old:
             agreed[ROWS_KEY] = old[ROWS_KEY]
         else:
