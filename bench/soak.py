@@ -6,7 +6,8 @@ A short version runs in the test suite (``tests/e2e/test_soak.py``). ``--crm hub
 with HubSpot's emulator as the CRM (a seller in HubSpot's UI; HubSpot's faults in place of
 Salesforce's; see ``docs/reliability.md``); the steps below say Salesforce for either.
 ``--postgres URL`` keeps the store in a fresh database on that PostgreSQL server (dropped at the
-end) instead of SQLite in the state directory; with it, ``--procrastinate`` runs the scale-out
+end unless ``--keep-database``, to read its audit after a failure) instead of SQLite in the state
+directory; with it, ``--procrastinate`` runs the scale-out
 queue and ``--workers N`` adds N ``cosell worker`` processes, each kill then taking one of them
 or ``cosell run`` at random.
 
@@ -1507,7 +1508,10 @@ def soak(args: argparse.Namespace, workdir: Path) -> int:
         return _soak(args, workdir, None)
     from cosell.store.testing import fresh_postgres_database
 
-    with fresh_postgres_database(args.postgres, prefix="cosell_soak") as database:
+    keep = args.keep_database
+    with fresh_postgres_database(args.postgres, prefix="cosell_soak", keep=keep) as database:
+        if keep:
+            print(f"store: {database.rsplit('/', 1)[-1]} (kept)", flush=True)
         return _soak(args, workdir, database)
 
 
@@ -1620,6 +1624,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--postgres",
         metavar="URL",
         help="the store in a fresh database on this PostgreSQL server (default: SQLite)",
+    )
+    parser.add_argument(
+        "--keep-database",
+        action="store_true",
+        help="with --postgres: leave the database afterwards, to read its audit",
     )
     parser.add_argument(
         "--procrastinate",

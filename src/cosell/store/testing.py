@@ -13,14 +13,19 @@ from cosell.store.schema import metadata
 
 
 @contextmanager
-def fresh_postgres_database(base_url: str, prefix: str = "cosell_test") -> Iterator[str]:
-    """Create an empty database next to ``base_url``'s, yield its URL, drop it afterwards."""
+def fresh_postgres_database(
+    base_url: str, prefix: str = "cosell_test", *, keep: bool = False
+) -> Iterator[str]:
+    """Create an empty database next to ``base_url``'s, yield its URL, drop it afterwards
+    (``keep``: leave it, to read its audit after a run)."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
         yield make_url(base_url).set(database=name).render_as_string(hide_password=False)
+        if keep:
+            return
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
