@@ -213,6 +213,18 @@ CONTACTS = [
 ]
 
 
+def lose_next_answer(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> None:
+    """The next call of ``owner.name`` is made, and its answer never arrives."""
+    original = getattr(owner, name)
+
+    def lost(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(owner, name, original)
+        original(*args, **kwargs)
+        raise TransportError("connection dropped")
+
+    monkeypatch.setattr(owner, name, lost)
+
+
 def create_whose_answer_is_lost(world: World, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
     """A shared referral whose opportunity Salesforce made, the answer never arriving: the
     referral's id and the opportunity's."""
@@ -223,14 +235,7 @@ def create_whose_answer_is_lost(world: World, monkeypatch: pytest.MonkeyPatch) -
     )
     rid = str(referral["id"])
     crm = world.engine.crm
-    original = crm.create
-
-    def lost_answer(*args: Any, **kwargs: Any) -> str:
-        monkeypatch.setattr(crm, "create", original)
-        original(*args, **kwargs)  # Salesforce made the opportunity ...
-        raise TransportError("connection dropped")  # ... and the answer never arrived
-
-    monkeypatch.setattr(crm, "create", lost_answer)
+    lose_next_answer(monkeypatch, crm, "create")  # Salesforce makes the opportunity
     with pytest.raises(TransportError):
         world.sync(f"referral:{rid}")
     opp_id = crm.find_by_referral(rid)
@@ -322,15 +327,7 @@ def test_contacts_merged_on_both_sides_whose_crm_write_failed_raise_no_removed_c
         failing = engine_with(world, FailingCrm(world, "before_update"))
     else:
         failing = world.engine
-        pc = world.engine.pc
-        original = pc.patch
-
-        def answer_lost(*args: Any, **kwargs: Any) -> Any:
-            monkeypatch.setattr(pc, "patch", original)
-            original(*args, **kwargs)  # Partner Center took it ...
-            raise TransportError("connection dropped")  # ... and the answer never arrived
-
-        monkeypatch.setattr(pc, "patch", answer_lost)
+        lose_next_answer(monkeypatch, world.engine.pc, "patch")  # Partner Center takes it
     world.emulator_clock.advance(1)
     with pytest.raises((ServerError, TransportError)):
         failing.reconcile_key(f"opportunity:{opp['Id']}")
