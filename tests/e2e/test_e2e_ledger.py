@@ -61,13 +61,21 @@ def logged(sandbox: SandboxProcess, *parts: str) -> bool:
 
 
 def test_a_referral_shared_without_a_type_is_imported_as_co_sell(
-    microsoft: MicrosoftSeller, crm: CrmSeller, pc: PartnerCenterReader, cli: Cli
+    sandbox: SandboxProcess,
+    microsoft: MicrosoftSeller,
+    crm: CrmSeller,
+    pc: PartnerCenterReader,
+    cli: Cli,
 ) -> None:
     response = microsoft.http.post("/_emulator/referrals", json=incoming("Ledger: no type"))
     assert response.status_code == 201, response.text
     assert response.json()["type"] == "Shared"
-    opportunity = imported(crm, pc, str(response.json()["id"]))
+    referral_id = str(response.json()["id"])
+    opportunity = imported(crm, pc, referral_id)
     assert opportunity["Name"] == "Ledger: no type"
+    # Both sides hold the pair a moment before the reconcile's last commit records it synced
+    # (the status read at once saw it still in flight once in CI).
+    in_state(sandbox, referral_id, "synced")
     report = cli.json("status", "--offline")
     assert report["records_by_state"]["synced"] >= 1
 
