@@ -55,7 +55,7 @@ def as_held(value: Value) -> Value:
             key = member_key(held)
             first = people.get(key)
             people[key] = held if first is None else {**_gaps(held, first), **first}
-    members = sorted(people.values(), key=_order)
+    members = sorted(people.values(), key=member_order)
     return list[Value](members) or None
 
 
@@ -85,7 +85,7 @@ def member_key(member: Mapping[str, Value]) -> str:
     return contact_key({**row, "Email": member.get("email")})
 
 
-def _order(member: Mapping[str, Value]) -> tuple[str, str]:
+def member_order(member: Mapping[str, Value]) -> tuple[str, str]:
     """The members transform's order (by email, then last name)."""
     return str(member.get("email", "")), str(member.get("last_name", ""))
 

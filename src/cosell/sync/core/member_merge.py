@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from cosell.sync.core.contacts import member_key
+from cosell.sync.core.contacts import member_key, member_order
 from cosell.sync.core.records import Side, Value
 
 Row = Mapping[str, Value]
@@ -49,7 +49,8 @@ class MemberMerge:
 
 def listed(rows: list[Value]) -> Value:
     """Members as the field holds them: in the members' order, no list for no one."""
-    return list[Value](sorted(rows, key=_order)) or None
+    people = sorted((row for row in rows if isinstance(row, dict)), key=member_order)
+    return list[Value](people) or None
 
 
 def merge_members(
@@ -104,8 +105,3 @@ def _by_person(value: Value) -> dict[str, Value] | None:
 def _keep(rows: list[Value], row: Value) -> None:
     if row is not None:
         rows.append(row)
-
-
-def _order(row: Value) -> tuple[str, str]:
-    found = row if isinstance(row, Mapping) else {}
-    return str(found.get("email", "")), str(found.get("last_name", ""))
