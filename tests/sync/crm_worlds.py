@@ -81,6 +81,10 @@ class Seller(Protocol):
         """Change the phone of the contact with that email."""
         ...
 
+    def contacts_named(self, first: str, last: str) -> list[str]:
+        """The ids of every contact in the CRM with that name."""
+        ...
+
 
 @dataclass
 class CrmWorld:
@@ -215,6 +219,11 @@ class SalesforceSeller:
         (contact,) = self.client.query(soql)
         self.client.update("Contact", str(contact["Id"]), {"Phone": phone})
 
+    def contacts_named(self, first: str, last: str) -> list[str]:
+        where = f"FirstName = {soql_literal(first)} AND LastName = {soql_literal(last)}"
+        soql = f"SELECT Id FROM Contact WHERE {where}"  # noqa: S608
+        return sorted(str(row["Id"]) for row in self.client.query(soql))
+
 
 class HubSpotSeller:
     def __init__(self, app: Starlette, client: HubSpotClient, side: HubSpotSide) -> None:
@@ -293,6 +302,12 @@ class HubSpotSeller:
         where = [{"filters": [{"propertyName": "email", "operator": "EQ", "value": email}]}]
         (contact,) = self.ui.search("contacts", where).results
         self.ui.update("contacts", str(contact["id"]), {"phone": phone})
+
+    def contacts_named(self, first: str, last: str) -> list[str]:
+        names = {"firstname": first, "lastname": last}
+        filters = [{"propertyName": k, "operator": "EQ", "value": v} for k, v in names.items()]
+        found = self.ui.search("contacts", [{"filters": filters}]).results
+        return sorted(str(contact["id"]) for contact in found)
 
 
 class CrashingStore(Store):

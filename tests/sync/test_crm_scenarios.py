@@ -282,6 +282,50 @@ def test_both_sides_change_different_contacts_and_both_changes_are_kept(world: C
     assert world.writes() == before  # settled: nothing goes back and forth
 
 
+def test_microsoft_corrects_a_contacts_email_and_the_record_keeps_that_contact(
+    world: CrmWorld,
+) -> None:
+    """A corrected email read as one person gone and another new: the record's contact was
+    unlinked and a second contact of the same person made beside it."""
+    rid, record, customer = pair_with_contacts(world)
+    ana = world.seller.contacts_named("Ana", "Lima")
+    assert len(ana) == 1
+    corrected = {**ANA, "email": "ana.lima@fabrikam.example"}
+    world.microsoft_update(rid, customerProfile={**customer, "team": [RUI, corrected]})
+    world.sync(f"referral:{rid}")
+
+    assert world.seller.contacts_named("Ana", "Lima") == ana  # that contact, no second one
+    emails = sorted(c["email"] for c in world.value(record, "customer_contacts"))
+    assert emails == ["ana.lima@fabrikam.example", "rui@fabrikam.example"]
+    world.full_pass()
+    before = world.writes()
+    world.full_pass()
+    assert world.writes() == before
+
+
+def test_microsoft_corrects_an_email_while_the_seller_edits_that_contact(world: CrmWorld) -> None:
+    """Both changed one person: the corrected email was a person gone and another new, so the
+    owner (the CRM) kept its Ana beside Microsoft's: two Anas on both sides."""
+    rid, record, customer = pair_with_contacts(world)
+    corrected = {**ANA, "email": "ana.lima@fabrikam.example"}
+    world.microsoft_update(rid, customerProfile={**customer, "team": [RUI, corrected]})
+    world.seller.edit_contact("ana@fabrikam.example", "+49 30 1234")
+    world.sync(f"opportunity:{record}")
+
+    expected = {"ana.lima@fabrikam.example": "+49 30 1234", "rui@fabrikam.example": None}
+    members = world.referral(rid)["customerProfile"]["team"]
+    assert {m["email"]: m.get("phoneNumber") for m in members} == expected
+    contacts = world.value(record, "customer_contacts")
+    assert {c["email"]: c.get("phone") for c in contacts} == expected
+    assert len(world.seller.contacts_named("Ana", "Lima")) == 1
+    audited = world.store.audit_for(world.tenant, record)
+    assert [r for r in audited if r.outcome == "conflict"] == []
+    world.full_pass()
+    before = world.writes()
+    world.full_pass()
+    assert world.writes() == before
+
+
 def test_both_sides_change_one_contact_differently_and_the_owner_wins_that_contact(
     world: CrmWorld,
 ) -> None:

@@ -142,6 +142,32 @@ def test_contacts_are_linked_by_email_and_unlinked_never_deleted(
     assert len(_emulator(http).store.records["contacts"]) == 2
 
 
+def test_a_corrected_email_updates_that_contact_unless_another_contact_has_it(
+    side: HubSpotSide, http: TestClient
+) -> None:
+    record = side.read(side.create(_write(), "R-1", {}).id)
+    assert record is not None
+    [ada] = record.contacts
+    corrected = {"FirstName": "Ada", "LastName": "Lovelace", "Email": "ada.l@contoso.example"}
+    side.update(record, CrmWrite(contacts=[corrected]), {})
+    after = side.read(record.id)
+    assert after is not None
+    assert [(c["ContactId"], c["Email"]) for c in after.contacts] == [
+        (ada["ContactId"], "ada.l@contoso.example")
+    ]
+
+    other = side.client.create("contacts", {"lastname": "Lovelace", "email": "al@contoso.example"})
+    again = {**corrected, "Email": "al@contoso.example"}
+    side.update(after, CrmWrite(contacts=[again]), {})
+    last = side.read(record.id)
+    assert last is not None
+    assert [c["ContactId"] for c in last.contacts] == [other["id"]]
+    emails = sorted(
+        r.properties["email"] for r in _emulator(http).store.records["contacts"].values()
+    )
+    assert emails == ["ada.l@contoso.example", "al@contoso.example"]
+
+
 def test_note_mirrors_partner_center_notes(side: HubSpotSide) -> None:
     deal_id = side.create(_write(), "R-1", {}).id
     assert side.mirror_note(deal_id, "Customer wants a pilot") is True

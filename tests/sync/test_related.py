@@ -66,6 +66,33 @@ def test_contacts_are_never_duplicated_and_existing_ones_are_reused(world: World
     assert len(contacts(world)) == 2  # the contact stays; only its role on the deal goes
 
 
+def test_a_corrected_email_updates_that_contact_unless_another_contact_has_it(
+    world: World,
+) -> None:
+    rid, opp_id = imported(world)
+    [before] = world.query("SELECT Id FROM Contact")
+    world.microsoft_update(rid, customerProfile={"team": [{**ANA, "email": "ana.lee@c.example"}]})
+    world.sync(f"referral:{rid}")
+    [after] = world.query("SELECT Id, Email FROM Contact")
+    assert (after["Id"], after["Email"]) == (before["Id"], "ana.lee@c.example")
+    assert roles(world, opp_id) == ["ana.lee@c.example"]
+
+    # the account has a contact of the new email already: that one is Ana now
+    account = world.query(f"SELECT AccountId FROM Opportunity WHERE Id = '{opp_id}'")[0]  # noqa: S608
+    other = world.sf_client.create(
+        "Contact",
+        {"FirstName": "Ana", "LastName": "Lee", "Email": "a.lee@c.example", **account},
+    )
+    world.microsoft_update(rid, customerProfile={"team": [{**ANA, "email": "a.lee@c.example"}]})
+    world.sync(f"referral:{rid}")
+    assert roles(world, opp_id) == ["a.lee@c.example"]
+    [role] = world.query(
+        f"SELECT ContactId FROM OpportunityContactRole WHERE OpportunityId = '{opp_id}'"  # noqa: S608
+    )
+    assert role["ContactId"] == other
+    assert contacts(world) == ["a.lee@c.example", "ana.lee@c.example"]  # neither changed
+
+
 def test_a_value_microsoft_removes_from_a_contact_is_emptied_and_not_sent_back(
     world: World,
 ) -> None:

@@ -4,7 +4,7 @@ Partner Center's ``customerProfile.team`` is a free list of members; the CRM hol
 Contact linked to the opportunity by a contact role, and can hold less:
 
 - one contact per person: members are matched by email (else by name), so duplicates are one
-  contact;
+  contact; a person whose email was corrected is still that person (:func:`renamed`);
 - each value within its Contact field's length (``FirstName`` 40, ``LastName`` 80, ``Phone`` 40);
 - a last name always (a member without one is stored with :data:`NO_LAST_NAME`, read back as no
   last name);
@@ -20,7 +20,7 @@ what the CRM reads back and the base equals both sides right after it (no phanto
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cosell.sync.core.records import Value
@@ -36,11 +36,7 @@ MAX_LENGTHS = {"first_name": 40, "last_name": 80, "phone": 40}
 def contact_key(row: Mapping[str, Any]) -> str:
     """Who a CRM-shaped contact row is: its email, else its name (lower case)."""
     email = str(row.get("Email") or "").strip().lower()
-    if email:
-        return email
-    last = row.get("LastName") or ""
-    last = "" if last == NO_LAST_NAME else last
-    return f"{row.get('FirstName') or ''} {last}".strip().lower()
+    return email or contact_name(row)
 
 
 def as_held(value: Value) -> Value:
@@ -81,8 +77,48 @@ def _gaps(duplicate: Mapping[str, Value], first: Mapping[str, Value]) -> dict[st
 
 def member_key(member: Mapping[str, Value]) -> str:
     """Who a canonical member is (its email, else its name)."""
+    email = str(member.get("email") or "").strip().lower()
+    return email or member_name(member)
+
+
+def contact_name(row: Mapping[str, Any]) -> str:
+    """A CRM-shaped contact row's name (lower case; no placeholder last name)."""
+    last = row.get("LastName") or ""
+    last = "" if last == NO_LAST_NAME else last
+    return f"{row.get('FirstName') or ''} {last}".strip().lower()
+
+
+def member_name(member: Mapping[str, Value]) -> str:
+    """A canonical member's name (lower case)."""
     row = {"FirstName": member.get("first_name"), "LastName": member.get("last_name")}
-    return contact_key({**row, "Email": member.get("email")})
+    return contact_name(row)
+
+
+def renamed(
+    gone: Mapping[str, Mapping[str, Any]],
+    added: Mapping[str, Mapping[str, Any]],
+    name: Callable[[Mapping[str, Any]], str],
+) -> dict[str, str]:
+    """People whose email changed, as ``{key added: key gone}``: a person who has an email is
+    matched by it, so a corrected email reads as one person gone and another added. An added
+    person is the gone one when both have an email and the same name, and no other person gone
+    or added has that name (two people of one name stay two changes: a guess could merge two
+    people into one). ``gone`` and ``added`` are rows by their key (:func:`contact_key`,
+    :func:`member_key`), ``name`` reads a row's name."""
+
+    def by_name(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for key, row in rows.items():
+            if (row.get("email") or row.get("Email")) and (who := name(row)):
+                found.setdefault(who, []).append(key)
+        return found
+
+    before, after = by_name(gone), by_name(added)
+    return {
+        keys[0]: before[who][0]
+        for who, keys in after.items()
+        if len(keys) == 1 and len(before.get(who, ())) == 1
+    }
 
 
 def member_order(member: Mapping[str, Value]) -> tuple[str, str]:

@@ -2,8 +2,10 @@
 customer's team) and the note mirroring Partner Center's notes.
 
 Contacts are matched by email: an existing contact is reused and linked, never duplicated, and
-a contact no longer wanted is unlinked from the deal, never deleted. Writes compare before
-they send.
+a contact no longer wanted is unlinked from the deal, never deleted. A contact of the deal whose
+email was corrected (the one contact of that name gone from the list, see
+:func:`~cosell.sync.core.contacts.renamed`) gets the new email, unless another contact has it
+already. Writes compare before they send.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from cosell.clients.hubspot import HubSpotClient, Record
-from cosell.sync.core.contacts import NO_LAST_NAME, contact_key
+from cosell.sync.core.contacts import NO_LAST_NAME, contact_key, contact_name, renamed
 
 Row = dict[str, Any]
 DEAL_TO_PRIMARY_COMPANY = 5
@@ -59,32 +61,47 @@ class DealRelations:
     ) -> bool:
         have = {contact_key(row): row for row in current}
         wanted = {contact_key(member): member for member in desired}
+        gone = {key: row for key, row in have.items() if key not in wanted}
+        added = {key: member for key, member in wanted.items() if key not in have}
+        corrected = renamed(gone, added, contact_name) if gone and added else {}
         sent = False
         for key, member in wanted.items():
             row = have.get(key)
-            if row is None:
+            was = corrected.get(key)
+            if was is not None:
+                found = self._find(member)
+                if found is None:  # the same person, their email corrected: one contact still
+                    self._refresh(have[was], member)
+                    gone.pop(was)
+                else:
+                    self.client.associate("deals", deal_id, "contacts", found["ContactId"])
+                sent = True
+            elif row is None:
                 self.link_contact(deal_id, member)
                 sent = True
             else:
                 sent |= self._refresh(row, member)
-        for key, row in have.items():
-            if key not in wanted:
-                self.client.dissociate("deals", deal_id, "contacts", str(row["ContactId"]))
-                sent = True
+        for row in gone.values():
+            self.client.dissociate("deals", deal_id, "contacts", str(row["ContactId"]))
+            sent = True
         return sent
+
+    def _find(self, member: Mapping[str, Any]) -> Row | None:
+        """The portal's contact having the member's email (HubSpot keeps one contact an email)."""
+        email = member.get("Email")
+        if not email:
+            return None
+        flt = [{"filters": [{"propertyName": "email", "operator": "EQ", "value": str(email)}]}]
+        found = self.client.search("contacts", flt, properties=list(CONTACT_NAMES), limit=1)
+        return contact_row(found.results[0]) if found.results else None
 
     def link_contact(self, deal_id: str, member: Mapping[str, Any]) -> Row:
         """The customer's contact linked to the deal: the portal's contact of that email (as it
         is), else a new one made already linked (one request); its row as the engine reads it."""
-        email = member.get("Email")
-        if email:
-            flt = [{"filters": [{"propertyName": "email", "operator": "EQ", "value": str(email)}]}]
-            wanted = list(CONTACT_PROPERTIES.values())
-            found = self.client.search("contacts", flt, properties=wanted, limit=1)
-            if found.results:
-                row = contact_row(found.results[0])
-                self.client.associate("deals", deal_id, "contacts", row["ContactId"])
-                return row
+        row = self._find(member)
+        if row is not None:
+            self.client.associate("deals", deal_id, "contacts", row["ContactId"])
+            return row
         values = _contact_values(member)
         made = self.client.create("contacts", values, [_to(deal_id, CONTACT_TO_DEAL)])
         return contact_row({**made, "properties": {**values, **(made.get("properties") or {})}})

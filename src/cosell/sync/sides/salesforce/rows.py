@@ -3,8 +3,9 @@
 - **Contact roles**: one per customer contact, matched by email (else name, see
   :func:`~cosell.sync.core.contacts.contact_key`). A contact on the opportunity is kept equal to
   the agreed member, emptied values included, so what was written is what is read back. A new
-  member reuses the account's contact with the same email (its other details are kept) or
-  becomes a new contact.
+  member reuses the account's contact with the same email (its other details are kept), else
+  is a contact on the opportunity whose email was corrected (the one contact of that name gone
+  from the list: its email is updated, no second contact made), else becomes a new contact.
 - **Microsoft Solution rows**: one per solution id.
 - **Opportunity team members**: desired members that are active users (see
   :mod:`cosell.sync.core.team`).
@@ -26,7 +27,13 @@ from typing import Any, Final
 
 from cosell.clients.salesforce import SalesforceClient
 from cosell.clients.soql import soql_literal
-from cosell.sync.core.contacts import CONTACT_FIELDS, NO_LAST_NAME, contact_key
+from cosell.sync.core.contacts import (
+    CONTACT_FIELDS,
+    NO_LAST_NAME,
+    contact_key,
+    contact_name,
+    renamed,
+)
 from cosell.sync.core.names import CrmNames
 from cosell.sync.core.team import email_of
 from cosell.sync.sides.crm_record import Row
@@ -102,8 +109,13 @@ class RelatedRows:
         wanted = {contact_key(member): member for member in desired}
         new = [member for key, member in wanted.items() if key not in current_rows]
         found = self._existing_contacts(target, new)
+        corrected = _corrected(current_rows, wanted, new, found)
         before = len(work.nodes)
         for member in new:
+            was = corrected.get(contact_key(member))
+            if was is not None:  # the same person, their email corrected: one Contact still
+                self._refresh_contact(work, current_rows[was], member)
+                continue
             contact = found.get(str(member.get("Email") or "").casefold())
             if contact is not None:
                 given = {k: member.get(k) for k in CONTACT_FIELDS if member.get(k)}
@@ -118,10 +130,11 @@ class RelatedRows:
             if self.names.contact_role:
                 role["Role"] = self.names.contact_role
             work.create("OpportunityContactRole", role, "role")
+        kept = set(corrected.values())
         for key, row in current_rows.items():
             if key in wanted:
                 self._refresh_contact(work, row, wanted[key])
-            else:
+            elif key not in kept:
                 work.delete("OpportunityContactRole", str(row["RoleId"]))
         return len(work.nodes) > before
 
@@ -238,6 +251,24 @@ class RelatedRows:
             return False
         self.client.update("Note", str(found["Id"]), {"Body": body or ""})
         return True
+
+
+def _corrected(
+    current: Mapping[str, Mapping[str, Any]],
+    wanted: Mapping[str, Mapping[str, Any]],
+    new: Iterable[Mapping[str, Any]],
+    found: Mapping[str, str],
+) -> dict[str, str]:
+    """New members who are a contact on the opportunity whose email was corrected (see
+    :func:`~cosell.sync.core.contacts.renamed`), by new key to the contact's key. A member
+    whose email the account's contacts already have is that contact, not a correction."""
+    gone = {key: row for key, row in current.items() if key not in wanted}
+    added = {
+        contact_key(member): member
+        for member in new
+        if str(member.get("Email") or "").casefold() not in found
+    }
+    return renamed(gone, added, contact_name) if gone and added else {}
 
 
 def _contact_values(member: Mapping[str, Any]) -> Row:
