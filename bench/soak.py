@@ -24,7 +24,9 @@ or ``cosell run`` at random.
    declines, closes (won or lost) or deletes one. Microsoft adds a contact to an open deal's
    referral (read, then written with ``If-Match``), at times right after the seller edited the
    deal's contact, before cosell has synced either (a change of both sides' contacts, merged
-   person by person). Partner Center has no delete: a referral leaves only by closing. ``--kills``
+   person by person). Microsoft corrects the email of the deal's contact, at times right after
+   the seller corrected it too (one person: the owner's email, never both). Partner Center has
+   no delete: a referral leaves only by closing. ``--kills``
    times, right after a burst of writes (so reconciles are running), ``cosell run`` is killed
    with SIGKILL and started again on the same store.
 4. Removes the faults, waits until both sides stop changing, and checks from the two emulators'
@@ -949,6 +951,9 @@ class Figures:
     """Contacts Microsoft added, and of those right after the seller's edit of the deal's own
     (``racing``), before cosell had synced it (its 412 refusals are not counted)."""
     racing: int = 0
+    emails_racing: int = 0
+    """Emails of a deal's own contact both sides corrected at once (Microsoft's write not
+    refused)."""
 
 
 class Soak:
@@ -1038,6 +1043,8 @@ class Soak:
             ("contact_edit", 1.0 if self.deals else 0),
             ("contact_add", 0.5 if self.deals else 0),
             ("contacts_both", 0.5 if self.deals else 0),
+            ("contact_email_ms", 0.5 if self.deals else 0),
+            ("emails_both", 0.5 if self.deals else 0),
             ("accept", 1.0 if self.deals else 0),
             ("decline", 0.3 if self.deals else 0),
             ("close", 0.6 if self.deals else 0),
@@ -1189,6 +1196,48 @@ class Soak:
             return False  # 412: cosell wrote it meanwhile; Microsoft's seller would look again
         deal.added.add(email)
         self.figures.added += 1
+        return True
+
+    def op_contact_email_ms(self) -> bool:
+        """Microsoft corrects the email of an open deal's own contact on the referral (read,
+        then written only if the referral has not moved since: ``If-Match``)."""
+        deal = self._deal({"open"})
+        return deal is not None and self._ms_contact_email(deal)
+
+    def _ms_contact_email(self, deal: Deal, raced: bool = False) -> bool:
+        if deal.referral_id is None:
+            return False
+        seen = self.sides.pc_call("GET", f"/v1.0/engagements/referrals/{deal.referral_id}")
+        if seen.status_code != 200:
+            return False
+        referral = seen.json()
+        customer = referral.get("customerProfile") or {}
+        team = list(customer.get("team") or [])
+        own = [m for m in team if str(m.get("email") or "").lower() not in deal.added]
+        if len(own) != 1:
+            return False
+        email = f"buyer{deal.n}.ms{self.rng.randrange(10**6)}@soak.example"
+        team = [{**m, "email": email} if m is own[0] else m for m in team]
+        response = self.sides.control(
+            "partner_center",
+            "PATCH",
+            f"referrals/{deal.referral_id}",
+            json={"customerProfile": {**customer, "team": team}},
+            headers={"If-Match": str(referral.get("eTag") or "")},
+        )
+        if response.status_code != 200:
+            return False  # 412: cosell wrote it meanwhile
+        deal.wrote("email", "partner_center", email, raced=raced)
+        return True
+
+    def op_emails_both(self) -> bool:
+        """Both sides correct the email of the deal's own contact at once: one person, whose
+        email is the owner's (the CRM's), never both."""
+        deal = self._deal({"open"}, need_opportunity=True)
+        if deal is None or not self._contact_edit(deal):
+            return False
+        if self._ms_contact_email(deal, raced=True):
+            self.figures.emails_racing += 1
         return True
 
     def op_contacts_both(self) -> bool:
@@ -1561,6 +1610,7 @@ def _soak(args: argparse.Namespace, workdir: Path, database: str | None) -> int:
         f"kills (SIGKILL + restart): {figures.kills}",
         f"contacts Microsoft added: {figures.added}, {figures.racing} of them right after the "
         "seller's edit of the deal's own",
+        f"contact emails both sides corrected at once: {figures.emails_racing}",
         f"pairs: {outcome.pairs}, converged: {outcome.converged}, "
         f"deleted opportunities: {outcome.deleted}",
         f"parked (visible, with reason): {len(outcome.parked)}",
