@@ -94,7 +94,11 @@ class OffsetClock:
 class FollowingClock:
     """``base`` shifted to follow another clock read through ``read`` (e.g. an emulator's, over
     HTTP), re-read at most every ``every`` seconds; a failed read (``None``) keeps the last
-    offset. The sandbox's commands use it so expiry countdowns are in emulated time."""
+    offset. The sandbox's commands use it so expiry countdowns are in emulated time.
+
+    The first read is waited for by every caller (before it, the offset is unknown); a later one
+    is made by the caller whose turn it is, while the others go on with the last offset, so a
+    slow answer holds up one thread, not all of them."""
 
     def __init__(
         self, base: Clock, read: Callable[[], datetime | None], every: float = 5.0
@@ -104,17 +108,31 @@ class FollowingClock:
         self._every = every
         self._offset = timedelta()
         self._read_at: float | None = None
+        self._first = threading.Lock()
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
+        if self._read_at is None:
+            with self._first:
+                if self._read_at is None:
+                    self._follow(self._base.monotonic())
+        mono = self._base.monotonic()
         with self._lock:
-            mono = self._base.monotonic()
-            if self._read_at is None or mono - self._read_at >= self._every:
-                self._read_at = mono
-                followed = self._read()
-                if followed is not None:
-                    self._offset = followed - self._base.now()
-            return self._base.now() + self._offset
+            due = self._read_at is not None and mono - self._read_at >= self._every
+            if due:
+                self._read_at = mono  # this caller reads; the others keep the last offset
+            offset = self._offset
+        if due:
+            offset = self._follow(mono)
+        return self._base.now() + offset
+
+    def _follow(self, mono: float) -> timedelta:
+        followed = self._read()
+        with self._lock:
+            if followed is not None:
+                self._offset = followed - self._base.now()
+            self._read_at = mono
+            return self._offset
 
     def monotonic(self) -> float:
         return self._base.monotonic()
