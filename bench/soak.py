@@ -1175,25 +1175,15 @@ class Soak:
         return deal is not None and self._contact_add(deal)
 
     def _contact_add(self, deal: Deal) -> bool:
-        if deal.referral_id is None:
+        email = ""
+
+        def add(team: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            nonlocal email
+            email = f"ms{deal.n}.{self.rng.randrange(10**6)}@soak.example"
+            return [*team, {"firstName": "Mo", "lastName": f"Added {deal.n}", "email": email}]
+
+        if not self._microsoft_team(deal, add):
             return False
-        seen = self.sides.pc_call("GET", f"/v1.0/engagements/referrals/{deal.referral_id}")
-        if seen.status_code != 200:
-            return False
-        referral = seen.json()
-        customer = referral.get("customerProfile") or {}
-        email = f"ms{deal.n}.{self.rng.randrange(10**6)}@soak.example"
-        member = {"firstName": "Mo", "lastName": f"Added {deal.n}", "email": email}
-        team = [*(customer.get("team") or []), member]
-        response = self.sides.control(
-            "partner_center",
-            "PATCH",
-            f"referrals/{deal.referral_id}",
-            json={"customerProfile": {**customer, "team": team}},
-            headers={"If-Match": str(referral.get("eTag") or "")},
-        )
-        if response.status_code != 200:
-            return False  # 412: cosell wrote it meanwhile; Microsoft's seller would look again
         deal.added.add(email)
         self.figures.added += 1
         return True
@@ -1205,6 +1195,29 @@ class Soak:
         return deal is not None and self._ms_contact_email(deal)
 
     def _ms_contact_email(self, deal: Deal, raced: bool = False) -> bool:
+        email = ""
+
+        def correct(team: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+            nonlocal email
+            own = [m for m in team if str(m.get("email") or "").lower() not in deal.added]
+            if len(own) != 1:
+                return None
+            email = f"buyer{deal.n}.ms{self.rng.randrange(10**6)}@soak.example"
+            return [{**m, "email": email} if m is own[0] else m for m in team]
+
+        if not self._microsoft_team(deal, correct):
+            return False
+        deal.wrote("email", "partner_center", email, raced=raced)
+        return True
+
+    def _microsoft_team(
+        self,
+        deal: Deal,
+        change: Callable[[list[dict[str, Any]]], list[dict[str, Any]] | None],
+    ) -> bool:
+        """Microsoft's seller changes the referral's customer team: read, changed (``None``:
+        nothing to change), then written only if the referral has not moved since
+        (``If-Match``). False when nothing was written."""
         if deal.referral_id is None:
             return False
         seen = self.sides.pc_call("GET", f"/v1.0/engagements/referrals/{deal.referral_id}")
@@ -1212,12 +1225,9 @@ class Soak:
             return False
         referral = seen.json()
         customer = referral.get("customerProfile") or {}
-        team = list(customer.get("team") or [])
-        own = [m for m in team if str(m.get("email") or "").lower() not in deal.added]
-        if len(own) != 1:
+        team = change(list(customer.get("team") or []))
+        if team is None:
             return False
-        email = f"buyer{deal.n}.ms{self.rng.randrange(10**6)}@soak.example"
-        team = [{**m, "email": email} if m is own[0] else m for m in team]
         response = self.sides.control(
             "partner_center",
             "PATCH",
@@ -1225,10 +1235,8 @@ class Soak:
             json={"customerProfile": {**customer, "team": team}},
             headers={"If-Match": str(referral.get("eTag") or "")},
         )
-        if response.status_code != 200:
-            return False  # 412: cosell wrote it meanwhile
-        deal.wrote("email", "partner_center", email, raced=raced)
-        return True
+        # 412: cosell wrote it meanwhile; Microsoft's seller would look again
+        return response.status_code == 200
 
     def op_emails_both(self) -> bool:
         """Both sides correct the email of the deal's own contact at once: one person, whose
