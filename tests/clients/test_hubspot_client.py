@@ -11,11 +11,11 @@ from starlette.testclient import TestClient
 
 from cosell.clients.hubspot import HubSpotClient
 from cosell.clients.hubspot_auth import PrivateAppAuth
-from cosell.clients.hubspot_errors import PropertiesRejected
+from cosell.clients.hubspot_errors import PropertiesRejected, holder_of
 from cosell.clients.retry import RetryPolicy
 from cosell.clock import ManualClock
 from cosell.emulators.hubspot import HubSpotEmulator, HubSpotEmulatorConfig, create_app
-from cosell.errors import NotFound, ServerError, Throttled, TransportError
+from cosell.errors import Conflict, NotFound, ServerError, Throttled, TransportError
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -213,3 +213,16 @@ def test_schema_calls(hubspot: HubSpotClient) -> None:
         "deals", "cosell_referral_id", {"R1": {"dealname": "u", "dealstage": stage["id"]}}
     )
     assert upserted.results[0]["new"] is True
+
+
+def test_the_holder_of_a_taken_email_is_read_from_either_refusal(hubspot: HubSpotClient) -> None:
+    first = hubspot.create("contacts", {"email": "ada@c.example"})
+    with pytest.raises(Conflict) as on_create:
+        hubspot.create("contacts", {"email": "ada@c.example"})
+    other = hubspot.create("contacts", {"email": "bo@c.example"})
+    with pytest.raises(PropertiesRejected) as on_update:
+        hubspot.update("contacts", other["id"], {"email": "ada@c.example"})
+    assert holder_of(on_create.value) == holder_of(on_update.value) == first["id"]
+    with pytest.raises(PropertiesRejected) as bad_value:
+        hubspot.update("contacts", other["id"], {"nope": "x"})
+    assert holder_of(bad_value.value) is None

@@ -168,6 +168,27 @@ def test_a_corrected_email_updates_that_contact_unless_another_contact_has_it(
     assert emails == ["ada.l@contoso.example", "al@contoso.example"]
 
 
+def test_a_contact_the_search_does_not_show_yet_is_linked_when_hubspot_names_it(
+    side: HubSpotSide, http: TestClient
+) -> None:
+    """Search lags behind writes: a contact made a moment ago is not found, and HubSpot then
+    refuses a second holder of its email. It names the holder, which is linked instead."""
+    record = side.read(side.create(_write(), "R-1", {}).id)
+    assert record is not None
+    http.put("/_emulator/search-lag", json={"seconds": 60}).raise_for_status()
+    grace = side.client.create("contacts", {"lastname": "Hopper", "email": "grace@c.example"})
+    ada = side.client.create("contacts", {"lastname": "Lovelace", "email": "al@c.example"})
+    wanted = [
+        {"FirstName": "Ada", "LastName": "Lovelace", "Email": "al@c.example"},  # corrected
+        {"LastName": "Hopper", "Email": "grace@c.example"},  # new
+    ]
+    side.update(record, CrmWrite(contacts=wanted), {})
+    after = side.read(record.id)
+    assert after is not None
+    assert sorted(c["ContactId"] for c in after.contacts) == sorted([grace["id"], ada["id"]])
+    assert len(_emulator(http).store.records["contacts"]) == 3  # the deal's first Ada kept
+
+
 def test_note_mirrors_partner_center_notes(side: HubSpotSide) -> None:
     deal_id = side.create(_write(), "R-1", {}).id
     assert side.mirror_note(deal_id, "Customer wants a pilot") is True

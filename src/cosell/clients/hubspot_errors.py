@@ -90,6 +90,26 @@ def error_from_response(response: httpx.Response, clock: Clock | None = None) ->
     return cls(message, **kw)
 
 
+_HOLDER = (
+    re.compile(r"Contact already exists\. Existing ID: (\d+)"),
+    re.compile(r" on \S+\. (\d+) already has that value"),
+)
+
+
+def holder_of(error: APIError) -> str | None:
+    """The id of the record already holding a unique value (a contact's email) that the failed
+    request set: ``Contact already exists. Existing ID: 512`` (409, a new contact) or ``… on
+    552148386511. 552239500007 already has that value.`` (400, an update). None for any other
+    error. Search results lag behind writes, so "search, then write" can meet a holder the
+    search did not show yet; HubSpot names it."""
+    if not isinstance(error, Conflict | PropertiesRejected):
+        return None
+    for pattern in _HOLDER:
+        if found := pattern.search(error.message):
+            return found.group(1)
+    return None
+
+
 def _class_for(status: int, category: str) -> type[APIError]:
     if status >= 500 and category not in CATEGORY_ERRORS:
         return ServerError

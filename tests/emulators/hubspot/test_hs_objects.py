@@ -129,6 +129,14 @@ def test_duplicate_contact_email_is_a_conflict(api: Api) -> None:
     again = api.call("POST", "/crm/v3/objects/contacts", json=body)
     assert again.status_code == 409
     assert again.json()["message"] == f"Contact already exists. Existing ID: {first['id']}"
+    # another contact given that email: a validation error naming the contact that has it
+    other = api.ok("POST", "/crm/v3/objects/contacts", 201, json={"properties": {"email": "b@c.x"}})
+    moved = api.call("PATCH", f"/crm/v3/objects/contacts/{other['id']}", json=body)
+    assert moved.status_code == 400
+    assert moved.json()["category"] == "VALIDATION_ERROR"
+    assert moved.json()["message"].endswith(
+        f"on {other['id']}. {first['id']} already has that value."
+    )
 
 
 def test_properties_parameter_accepts_commas_and_repeats(api: Api) -> None:

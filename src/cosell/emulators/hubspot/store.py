@@ -211,7 +211,7 @@ class Store:
             )
             if holder is None:
                 continue
-            if _is_email(kind, name):
+            if _is_email(kind, name) and record is None:  # a new contact: a conflict
                 raise HubSpotError(
                     409, "CONFLICT", f"Contact already exists. Existing ID: {holder.id}"
                 )

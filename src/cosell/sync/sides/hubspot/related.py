@@ -15,6 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from cosell.clients.hubspot import HubSpotClient, Record
+from cosell.clients.hubspot_errors import holder_of
+from cosell.errors import Conflict, RejectedError
 from cosell.sync.core.contacts import NO_LAST_NAME, contact_key, contact_name, renamed
 
 Row = dict[str, Any]
@@ -69,9 +71,8 @@ class DealRelations:
             row = have.get(key)
             was = corrected.get(key)
             if was is not None:
-                found = self._find(member)
+                found = self._find(member) or self._correct(have[was], member)
                 if found is None:  # the same person, their email corrected: one contact still
-                    self._refresh(have[was], member)
                     gone.pop(was)
                 else:
                     self.client.associate("deals", deal_id, "contacts", found["ContactId"])
@@ -99,12 +100,34 @@ class DealRelations:
         """The customer's contact linked to the deal: the portal's contact of that email (as it
         is), else a new one made already linked (one request); its row as the engine reads it."""
         row = self._find(member)
-        if row is not None:
-            self.client.associate("deals", deal_id, "contacts", row["ContactId"])
-            return row
-        values = _contact_values(member)
-        made = self.client.create("contacts", values, [_to(deal_id, CONTACT_TO_DEAL)])
-        return contact_row({**made, "properties": {**values, **(made.get("properties") or {})}})
+        if row is None:
+            values = _contact_values(member)
+            try:
+                made = self.client.create("contacts", values, [_to(deal_id, CONTACT_TO_DEAL)])
+            except Conflict as exc:
+                row = self._holder(exc)
+            else:
+                props = {**values, **(made.get("properties") or {})}
+                return contact_row({**made, "properties": props})
+        self.client.associate("deals", deal_id, "contacts", row["ContactId"])
+        return row
+
+    def _correct(self, row: Row, member: Mapping[str, Any]) -> Row | None:
+        """Give the deal's contact the member's corrected email (and details); None when done,
+        else the contact that has that email already (the search had not shown it yet)."""
+        try:
+            self._refresh(row, member)
+        except RejectedError as exc:
+            return self._holder(exc)
+        return None
+
+    def _holder(self, error: RejectedError) -> Row:
+        """The contact HubSpot says holds the email a write set; the error again if none."""
+        holder = holder_of(error)
+        found = self.contacts([holder]) if holder else []
+        if not found:
+            raise error
+        return found[0]
 
     def _refresh(self, row: Row, member: Mapping[str, Any]) -> bool:
         changed = {
