@@ -11,7 +11,7 @@ from cosell.operations.activity import (
     RecordingStatus,
     read_activity,
 )
-from cosell.service.runtime import HUBSPOT_POLL, HUBSPOT_RELATED_POLL, POLL, RELATED_POLL, SWEEP
+from cosell.service.loops import HUBSPOT_POLL, HUBSPOT_RELATED_POLL, POLL, RELATED_POLL, SWEEP
 from cosell.signals.loop import LookReport
 
 

@@ -15,7 +15,8 @@ from cosell.clock import SystemClock
 from cosell.emulators.partner_center import create_app as partner_center_emulator
 from cosell.emulators.salesforce.app import create_app as salesforce_emulator
 from cosell.errors import RejectedError
-from cosell.service.runtime import ServiceParts, build_runtime
+from cosell.service.parts import ServiceParts
+from cosell.service.runtime import build_runtime
 from cosell.settings import load_settings
 from cosell.store.records import Job
 from support.alert_receivers import http_receiver

@@ -30,7 +30,8 @@ from cosell.emulators.partner_center.config import PartnerCenterEmulatorConfig
 from cosell.emulators.salesforce.app import create_app as salesforce_emulator
 from cosell.emulators.salesforce.config import SalesforceEmulatorConfig
 from cosell.operations.call_meter import CRM_CALLS, PROPAGATIONS, calls_last_24h
-from cosell.service.runtime import Runtime, ServiceParts
+from cosell.service.parts import ServiceParts
+from cosell.service.runtime import Runtime
 from cosell.settings import load_settings
 from cosell.store.records import Job
 from cosell.store.sql import Store

@@ -27,9 +27,8 @@ from cosell.clock import SystemClock
 from cosell.emulators.partner_center import create_app as partner_center_emulator
 from cosell.emulators.salesforce.app import create_app as salesforce_emulator
 from cosell.queue.distributed import WAKE, DistributedQueue, every
+from cosell.service.loops import POLL, SWEEP
 from cosell.service.runtime import (
-    POLL,
-    SWEEP,
     Runtime,
     _waker,
     build_runtime,

@@ -11,7 +11,7 @@ from sync_samples import fabrikam_share
 from cosell.operations.records_view import all_records
 from cosell.operations.status import build_status
 from cosell.queue.embedded import EmbeddedQueue
-from cosell.service.runtime import ServiceParts
+from cosell.service.parts import ServiceParts
 from cosell.settings import Settings
 from cosell.sync.core.audit_trail import OK_MARK
 from cosell.sync.core.mapping import default_mapping_text, parse_mapping

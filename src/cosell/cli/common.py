@@ -21,7 +21,8 @@ from cosell.errors import ConfigError, CosellError
 from cosell.settings import Settings, load_settings
 
 if TYPE_CHECKING:  # the runtime (store, queue, web server) loads only when `run` starts
-    from cosell.service.runtime import HandlerFactory, Runtime
+    from cosell.service.parts import HandlerFactory
+    from cosell.service.runtime import Runtime
 
 
 @dataclass

@@ -52,7 +52,7 @@ class StillRefused(CosellError):
 
 
 class EngineParts(Protocol):
-    """What the engine takes from a running service (``cosell.service.runtime.ServiceParts``)."""
+    """What the engine takes from a running service (``cosell.service.parts.ServiceParts``)."""
 
     @property
     def store(self) -> Store: ...
