@@ -77,8 +77,8 @@ class Seller(Protocol):
 
     def companies(self) -> int: ...
 
-    def edit_contact(self, email: str, phone: str) -> None:
-        """Change the phone of the contact with that email."""
+    def edit_contact(self, email: str, phone: str | None = None, new_email: str = "") -> None:
+        """Change the phone, or the email, of the contact with that email."""
         ...
 
     def contacts_named(self, first: str, last: str) -> list[str]:
@@ -214,10 +214,11 @@ class SalesforceSeller:
     def companies(self) -> int:
         return len(list(self.client.query("SELECT Id FROM Account")))
 
-    def edit_contact(self, email: str, phone: str) -> None:
+    def edit_contact(self, email: str, phone: str | None = None, new_email: str = "") -> None:
         soql = f"SELECT Id FROM Contact WHERE Email = {soql_literal(email)}"  # noqa: S608
         (contact,) = self.client.query(soql)
-        self.client.update("Contact", str(contact["Id"]), {"Phone": phone})
+        change = {"Email": new_email} if new_email else {"Phone": phone}
+        self.client.update("Contact", str(contact["Id"]), change)
 
     def contacts_named(self, first: str, last: str) -> list[str]:
         where = f"FirstName = {soql_literal(first)} AND LastName = {soql_literal(last)}"
@@ -298,10 +299,11 @@ class HubSpotSeller:
     def companies(self) -> int:
         return self.client.search("companies").total
 
-    def edit_contact(self, email: str, phone: str) -> None:
+    def edit_contact(self, email: str, phone: str | None = None, new_email: str = "") -> None:
         where = [{"filters": [{"propertyName": "email", "operator": "EQ", "value": email}]}]
         (contact,) = self.ui.search("contacts", where).results
-        self.ui.update("contacts", str(contact["id"]), {"phone": phone})
+        change = {"email": new_email} if new_email else {"phone": phone}
+        self.ui.update("contacts", str(contact["id"]), change)
 
     def contacts_named(self, first: str, last: str) -> list[str]:
         names = {"firstname": first, "lastname": last}

@@ -326,6 +326,28 @@ def test_microsoft_corrects_an_email_while_the_seller_edits_that_contact(world: 
     assert world.writes() == before
 
 
+def test_the_seller_corrects_an_email_while_microsoft_edits_that_contact(world: CrmWorld) -> None:
+    rid, record, customer = pair_with_contacts(world)
+    world.microsoft_update(
+        rid, customerProfile={**customer, "team": [RUI, {**ANA, "phoneNumber": "+49 30 9999"}]}
+    )
+    world.seller.edit_contact("ana@fabrikam.example", new_email="ana.lima@fabrikam.example")
+    world.sync(f"opportunity:{record}")
+
+    expected = {"ana.lima@fabrikam.example": "+49 30 9999", "rui@fabrikam.example": None}
+    members = world.referral(rid)["customerProfile"]["team"]
+    assert {m["email"]: m.get("phoneNumber") for m in members} == expected
+    contacts = world.value(record, "customer_contacts")
+    assert {c["email"]: c.get("phone") for c in contacts} == expected
+    assert len(world.seller.contacts_named("Ana", "Lima")) == 1
+    audited = world.store.audit_for(world.tenant, record)
+    assert [r for r in audited if r.outcome == "conflict"] == []
+    world.full_pass()
+    before = world.writes()
+    world.full_pass()
+    assert world.writes() == before
+
+
 def test_both_sides_change_one_contact_differently_and_the_owner_wins_that_contact(
     world: CrmWorld,
 ) -> None:
