@@ -225,6 +225,7 @@ def test_both_sides_change_one_field_the_owner_wins_audited_and_it_settles(
 
 RUI = {"firstName": "Rui", "lastName": "Costa", "email": "rui@fabrikam.example"}
 ANA = {"firstName": "Ana", "lastName": "Lima", "email": "ana@fabrikam.example"}
+CORRECTED = "ana.lima@fabrikam.example"
 
 
 def pair_with_contacts(world: CrmWorld) -> tuple[str, str, dict[str, Any]]:
@@ -290,51 +291,52 @@ def test_microsoft_corrects_a_contacts_email_and_the_record_keeps_that_contact(
     rid, record, customer = pair_with_contacts(world)
     ana = world.seller.contacts_named("Ana", "Lima")
     assert len(ana) == 1
-    corrected = {**ANA, "email": "ana.lima@fabrikam.example"}
-    world.microsoft_update(rid, customerProfile={**customer, "team": [RUI, corrected]})
+    world.microsoft_update(
+        rid, customerProfile={**customer, "team": [RUI, {**ANA, "email": CORRECTED}]}
+    )
     world.sync(f"referral:{rid}")
 
     assert world.seller.contacts_named("Ana", "Lima") == ana  # that contact, no second one
     emails = sorted(c["email"] for c in world.value(record, "customer_contacts"))
-    assert emails == ["ana.lima@fabrikam.example", "rui@fabrikam.example"]
+    assert emails == [CORRECTED, "rui@fabrikam.example"]
     world.full_pass()
     before = world.writes()
     world.full_pass()
     assert world.writes() == before
 
 
-def test_microsoft_corrects_an_email_while_the_seller_edits_that_contact(world: CrmWorld) -> None:
-    """Both changed one person: the corrected email was a person gone and another new, so the
-    owner (the CRM) kept its Ana beside Microsoft's: two Anas on both sides."""
+@pytest.mark.parametrize(
+    ("microsofts_ana", "sellers_change", "expected_phone"),
+    [
+        pytest.param(
+            {**ANA, "email": CORRECTED},
+            {"phone": "+49 30 1234"},
+            "+49 30 1234",
+            id="Microsoft corrects the email, the seller the phone",
+        ),
+        pytest.param(
+            {**ANA, "phoneNumber": "+49 30 9999"},
+            {"new_email": CORRECTED},
+            "+49 30 9999",
+            id="the seller corrects the email, Microsoft the phone",
+        ),
+    ],
+)
+def test_one_contact_corrected_on_both_sides_stays_one_person_with_both_changes(
+    world: CrmWorld,
+    microsofts_ana: dict[str, Any],
+    sellers_change: dict[str, str],
+    expected_phone: str,
+) -> None:
+    """A corrected email was read as one person gone and another new: with Microsoft's email,
+    the owner (the CRM) kept its Ana beside Microsoft's (two Anas on both sides); with the
+    seller's, Microsoft's phone was lost."""
     rid, record, customer = pair_with_contacts(world)
-    corrected = {**ANA, "email": "ana.lima@fabrikam.example"}
-    world.microsoft_update(rid, customerProfile={**customer, "team": [RUI, corrected]})
-    world.seller.edit_contact("ana@fabrikam.example", "+49 30 1234")
+    world.microsoft_update(rid, customerProfile={**customer, "team": [RUI, microsofts_ana]})
+    world.seller.edit_contact("ana@fabrikam.example", **sellers_change)
     world.sync(f"opportunity:{record}")
 
-    expected = {"ana.lima@fabrikam.example": "+49 30 1234", "rui@fabrikam.example": None}
-    members = world.referral(rid)["customerProfile"]["team"]
-    assert {m["email"]: m.get("phoneNumber") for m in members} == expected
-    contacts = world.value(record, "customer_contacts")
-    assert {c["email"]: c.get("phone") for c in contacts} == expected
-    assert len(world.seller.contacts_named("Ana", "Lima")) == 1
-    audited = world.store.audit_for(world.tenant, record)
-    assert [r for r in audited if r.outcome == "conflict"] == []
-    world.full_pass()
-    before = world.writes()
-    world.full_pass()
-    assert world.writes() == before
-
-
-def test_the_seller_corrects_an_email_while_microsoft_edits_that_contact(world: CrmWorld) -> None:
-    rid, record, customer = pair_with_contacts(world)
-    world.microsoft_update(
-        rid, customerProfile={**customer, "team": [RUI, {**ANA, "phoneNumber": "+49 30 9999"}]}
-    )
-    world.seller.edit_contact("ana@fabrikam.example", new_email="ana.lima@fabrikam.example")
-    world.sync(f"opportunity:{record}")
-
-    expected = {"ana.lima@fabrikam.example": "+49 30 9999", "rui@fabrikam.example": None}
+    expected = {CORRECTED: expected_phone, "rui@fabrikam.example": None}
     members = world.referral(rid)["customerProfile"]["team"]
     assert {m["email"]: m.get("phoneNumber") for m in members} == expected
     contacts = world.value(record, "customer_contacts")
