@@ -81,6 +81,36 @@ def test_run_until_idle_processes_everything_due(store: Store) -> None:
     assert store.stats(tenant).queue_depth == 0
 
 
+def test_once_one_worker_finds_nothing_due_the_others_stop_without_asking(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each worker asked the store once more before it stopped: at the end of a backfill's
+    batch, hundreds of looks that could only find nothing."""
+    tenant = store.ensure_tenant("acme")
+    all_running, first_empty = threading.Barrier(4), threading.Event()
+    empty = Counter[str]()
+    claim = store.claim
+
+    def counted(*args: object, **kwargs: object) -> list[Job]:
+        claimed = claim(*args, **kwargs)  # type: ignore[arg-type]
+        if not claimed:
+            empty["looks"] += 1
+            first_empty.set()
+        return claimed
+
+    def hold(job: Job) -> None:
+        all_running.wait(WAIT)
+        if job.key != "referral:R0":  # the others finish once R0's worker found nothing
+            assert first_empty.wait(WAIT)
+
+    monkeypatch.setattr(store, "claim", counted)
+    queue = EmbeddedQueue(store, Recorder(hold), workers=4)
+    for n in range(4):
+        queue.enqueue(tenant, f"referral:R{n}")
+    assert queue.run_until_idle(WAIT).completed == 4
+    assert empty["looks"] == 1
+
+
 def test_a_worker_takes_its_next_job_in_one_round_trip_on_a_server(store: Store) -> None:
     """On PostgreSQL each job's claim is one statement, and so is the last look that finds
     nothing; no read goes before them (on SQLite one does, sparing a writer's turn)."""

@@ -231,10 +231,11 @@ class EmbeddedQueue:
         before = self.stats
         deadline = time.monotonic() + timeout
         errors: list[Exception] = []
+        drained = _Drained()
         threads = [
             threading.Thread(
                 target=self._drain_until,
-                args=(self._new_owner(), deadline, errors),
+                args=(self._new_owner(), deadline, errors, drained),
                 name=f"cosell-drain-{n}",
                 daemon=True,
             )
@@ -272,10 +273,23 @@ class EmbeddedQueue:
                 if self._generation == generation:
                     self._cond.wait(wait)
 
-    def _drain_until(self, owner: str, deadline: float, errors: list[Exception]) -> None:
+    def _drain_until(
+        self, owner: str, deadline: float, errors: list[Exception], drained: _Drained
+    ) -> None:
+        """Claim and run until nothing is due. Once one worker of the run found nothing due,
+        the others stop too unless this queue was given work since (``_generation``): a batch's
+        hundreds of workers each asked the store once more at its end (half a backfill's
+        claims, a read each under the store's turn)."""
         try:
-            while time.monotonic() < deadline and self._step(owner):
-                pass
+            while time.monotonic() < deadline:
+                with self._cond:
+                    generation = self._generation
+                    if drained.at == generation:
+                        return
+                if not self._step(owner):
+                    with self._cond:
+                        drained.at = generation
+                    return
         except Exception as exc:
             errors.append(exc)
 
@@ -393,3 +407,11 @@ class EmbeddedQueue:
         with self._cond:
             bumped = {k: getattr(self._stats, k) + v for k, v in counts.items()}
             self._stats = replace(self._stats, **bumped)
+
+
+@dataclass
+class _Drained:
+    """What the workers of one ``run_until_idle`` share: the queue's generation when one of
+    them last found nothing due (``None``: not yet)."""
+
+    at: int | None = None
