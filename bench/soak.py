@@ -34,7 +34,8 @@ or ``cosell run`` at random.
 
    * every pair agrees on the fields the harness writes (name, amount, description, stage), with
      its own small copy of the default mapping, or shows a reason on the record (parked);
-   * 0 duplicates: no referral has two opportunities, no opportunity two referrals;
+   * 0 duplicates: no referral has two opportunities, no opportunity two referrals, no deal's
+     contact is two contacts in the CRM (on an opportunity or not);
    * 0 deleted opportunities made again: a referral whose opportunity the seller deleted holds
      no other;
    * 0 lost updates: per pair and field the harness remembers the last value written on each
@@ -58,6 +59,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -638,6 +640,10 @@ class SalesforceCrm:
             return None
         return response.json().get("Referral_Identifier__c") or None
 
+    def contact_emails(self) -> list[str]:
+        """Every contact's email in the org."""
+        return [str(r.get("Email") or "") for r in self.sides.query("SELECT Email FROM Contact")]
+
     def opportunities(self) -> list[Opp]:
         roles = "(SELECT Contact.Email FROM OpportunityContactRoles)"
         rows = self.sides.query(f"SELECT {OPP_FIELDS}, {roles} FROM Opportunity")  # noqa: S608
@@ -803,6 +809,20 @@ class HubSpotCrm:
         if response.status_code != 200:
             return None
         return response.json()["properties"].get("cosell_referral_id") or None
+
+    def contact_emails(self) -> list[str]:
+        """Every contact's email in the portal."""
+        emails: list[str] = []
+        params: dict[str, Any] = {"limit": 100, "properties": "email"}
+        while True:
+            response = self.call("GET", "/crm/v3/objects/contacts", params=params)
+            response.raise_for_status()
+            body = response.json()
+            emails += [str(c["properties"].get("email") or "") for c in body["results"]]
+            after = ((body.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return emails
+            params = {**params, "after": after}
 
     def opportunities(self) -> list[Opp]:
         labels = self.stage_keys()
@@ -1363,6 +1383,7 @@ def check(sides: Sides, deals: list[Deal] | None, window: float) -> Outcome:
     out.duplicates += [
         f"opportunity {o}: {len(r)} referrals" for o, r in by_external.items() if len(r) > 1
     ]
+    out.duplicates += duplicate_people(sides.driver.contact_emails())
     known = {d.opportunity_id: d for d in deals or [] if d.opportunity_id}
     for referral_id, referral in sorted(referrals.items()):
         opps = by_referral.get(referral_id, [])
@@ -1429,6 +1450,26 @@ def compare(referral: dict[str, Any], opp: Opp) -> list[str]:
     if team != opp.emails:
         problems.append(f"team {list(team)} ≠ contacts {list(opp.emails)}")
     return problems
+
+
+OWN_CONTACT = re.compile(r"^(?:buyer|bo)(\d+)[.@]")
+"""A deal's own contact's email, whoever last wrote it: ``bo<n>@`` (shared by Microsoft),
+``buyer<n>@`` (made by the seller), ``buyer<n>.<…>@`` (either side's correction)."""
+
+
+def duplicate_people(contact_emails: Iterable[str]) -> list[str]:
+    """Deals whose one contact is more than one contact in the CRM: every correction of its
+    email, on either side, is of that one person (a contact made beside it is a duplicate even
+    when it is on no opportunity)."""
+    people: dict[str, list[str]] = {}
+    for email in contact_emails:
+        if found := OWN_CONTACT.match(email.lower()):
+            people.setdefault(found.group(1), []).append(email.lower())
+    return [
+        f"deal {n}'s contact is {len(found)} contacts in the CRM: {', '.join(sorted(found))}"
+        for n, found in sorted(people.items(), key=lambda item: int(item[0]))
+        if len(found) > 1
+    ]
 
 
 def emails(found: Iterable[Any]) -> tuple[str, ...]:

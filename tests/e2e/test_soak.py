@@ -107,19 +107,28 @@ def test_the_checker_reports_a_pair_broken_behind_cosells_back(quiet_sandbox: An
 
 
 class _Driver:
-    def __init__(self, opportunities: list[Any]) -> None:
+    def __init__(self, opportunities: list[Any], contacts: list[str]) -> None:
         self._opportunities = opportunities
+        self._contacts = contacts
 
     def opportunities(self) -> list[Any]:
         return self._opportunities
+
+    def contact_emails(self) -> list[str]:
+        return self._contacts
 
 
 class _Read:
     """Both sides as the checker reads them, made up: no emulator."""
 
-    def __init__(self, referrals: list[dict[str, Any]], opportunities: list[Any]) -> None:
+    def __init__(
+        self,
+        referrals: list[dict[str, Any]],
+        opportunities: list[Any],
+        contacts: list[str] | None = None,
+    ) -> None:
         self._referrals = referrals
-        self.driver = _Driver(opportunities)
+        self.driver = _Driver(opportunities, contacts or [])
 
     def referrals(self) -> list[dict[str, Any]]:
         return self._referrals
@@ -138,6 +147,23 @@ def test_the_checker_reports_a_deleted_opportunity_made_again() -> None:
     assert outcome.deleted == 2
     assert outcome.made_again == ["referral R1: opportunity O1 deleted, O9 made"]
     assert not outcome.ok
+
+
+def test_the_checker_reports_a_deals_contact_made_twice_even_off_the_opportunity() -> None:
+    """A corrected email left a second contact of the same person beside the first, off the
+    opportunity: the pair's team agreed, and nothing counted it."""
+    contacts = [
+        "buyer3@soak.example",  # deal 3's, as the seller made it
+        "buyer3.ms12@soak.example",  # the same person, made again for Microsoft's correction
+        "bo4@soak.example",
+        "buyer4.7@soak.example",  # deal 4's, corrected in place: one contact
+        "ms4.1@soak.example",  # a contact Microsoft added to deal 4: another person
+    ]
+    outcome = soak.check(_Read([], [], contacts[:2] + contacts[3:]), [], 60.0)
+    assert outcome.duplicates == [
+        "deal 3's contact is 2 contacts in the CRM: buyer3.ms12@soak.example, buyer3@soak.example"
+    ]
+    assert soak.check(_Read([], [], contacts[1:2] + contacts[3:]), [], 60.0).duplicates == []
 
 
 def test_a_write_made_before_the_owners_reached_it_lets_the_owner_win_at_any_distance() -> None:
