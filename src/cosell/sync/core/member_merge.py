@@ -111,7 +111,7 @@ def _as_before(rows: dict[str, Value], before: dict[str, Value]) -> dict[str, Va
     corrected is found under their old email (see :func:`~cosell.sync.core.contacts.renamed`)."""
     gone = {k: v for k, v in before.items() if k not in rows and isinstance(v, Mapping)}
     added = {k: v for k, v in rows.items() if k not in before and isinstance(v, Mapping)}
-    was = renamed(gone, added, member_name) if gone and added else {}
+    was = renamed(gone, added, member_name)
     return {was.get(key, key): row for key, row in rows.items()}
 
 

@@ -65,7 +65,7 @@ class DealRelations:
         wanted = {contact_key(member): member for member in desired}
         gone = {key: row for key, row in have.items() if key not in wanted}
         added = {key: member for key, member in wanted.items() if key not in have}
-        corrected = renamed(gone, added, contact_name) if gone and added else {}
+        corrected = renamed(gone, added, contact_name)
         sent = False
         for key, member in wanted.items():
             row = have.get(key)

@@ -268,7 +268,7 @@ def _corrected(
         for member in new
         if str(member.get("Email") or "").casefold() not in found
     }
-    return renamed(gone, added, contact_name) if gone and added else {}
+    return renamed(gone, added, contact_name)
 
 
 def _contact_values(member: Mapping[str, Any]) -> Row:
