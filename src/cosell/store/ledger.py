@@ -93,6 +93,19 @@ def for_record(conn: Connection, tenant: TenantId, record_id: str) -> LedgerRow 
     return _row(rows[0]) if rows else None
 
 
+def states_of(
+    conn: Connection, tenant: TenantId, column: str, values: Sequence[str]
+) -> dict[str, LedgerState]:
+    """The states of the rows whose ``column`` (``referral_id`` or ``opportunity_id``) is one
+    of ``values``, by that value (a statement a thousand values)."""
+    found: dict[str, LedgerState] = {}
+    for chunk in prepared.in_chunks(values):
+        where = (ledger.c.tenant_id == tenant, ledger.c[column].in_(chunk))
+        for value, state in conn.execute(sa.select(ledger.c[column], ledger.c.state).where(*where)):
+            found[str(value)] = state
+    return found
+
+
 def all_of(conn: Connection, tenant: TenantId) -> list[LedgerRow]:
     stmt = sa.select(ledger).where(ledger.c.tenant_id == tenant).order_by(ledger.c.id)
     return [_row(r) for r in conn.execute(stmt).mappings()]

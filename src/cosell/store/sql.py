@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
@@ -29,6 +29,7 @@ from cosell.store.records import (
     FieldConflict,
     Job,
     LedgerRow,
+    LedgerState,
     LedgerUpdate,
     Link,
     LinkUpdate,
@@ -347,6 +348,13 @@ class Store:
         """The ledger row of a referral or opportunity id."""
         with self.reading() as conn:
             return ledger.for_record(conn, tenant, record_id)
+
+    def ledger_states(
+        self, tenant: TenantId, kind: Literal["referral", "opportunity"], ids: Sequence[str]
+    ) -> dict[str, LedgerState]:
+        """The ledger states of those referrals (or opportunities) that have a row (one read)."""
+        with self.reading() as conn:
+            return ledger.states_of(conn, tenant, f"{kind}_id", ids)
 
     def ledger_counts(self, tenant: TenantId) -> dict[str, int]:
         with self.reading() as conn:

@@ -30,10 +30,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from cosell.clients.coalesce import Room
 from cosell.clients.retry import RetryPolicy
@@ -42,8 +42,9 @@ from cosell.clients.salesforce_limits import ApiBudget
 from cosell.clock import Clock
 from cosell.errors import LimitReserveReached
 from cosell.queue.protocol import queue_key
-from cosell.store.records import Job, Link
-from cosell.sync.engine.engine import Engine
+from cosell.store.records import Job, LedgerState, Link
+from cosell.sync.engine.batch_creates import BatchCreates
+from cosell.sync.engine.engine import UNSETTLED, Engine
 from cosell.sync.engine.full_sync import CallMeter, FullSync, PassReport
 from cosell.sync.engine.paged_sides import (
     PagedCrm,
@@ -227,6 +228,9 @@ class Backfill:
         self.engine.gate = gate
         self.engine.room = room
         self.full = FullSync(self.engine, workers=workers, max_attempts=max_attempts, clock=clock)
+        self.creates = BatchCreates(self.engine, room, workers, self.crm.prime_reads)
+        """A batch's referrals that no opportunity holds, a step for all at a time (see
+        :mod:`cosell.sync.engine.batch_creates`); the rest, and what it leaves, to ``full``."""
         self.gate = gate
         self.patience = RetryPolicy(
             attempts=max_attempts, base=1.0, cap=PATIENCE_CAP, max_retry_after=3600.0, clock=clock
@@ -244,8 +248,11 @@ class Backfill:
         self, progress: Callable[[str], None] | None = None, timeout: float = 300.0
     ) -> BackfillReport:
         checkpoint, report = self._begin()
-        checkpoint = self._opportunities(checkpoint, report, progress, timeout)
-        checkpoint = self._referrals(checkpoint, report, progress, timeout)
+        try:
+            checkpoint = self._opportunities(checkpoint, report, progress, timeout)
+            checkpoint = self._referrals(checkpoint, report, progress, timeout)
+        finally:
+            self.creates.close()
         self._save(replace(checkpoint, finished=True))
         return report
 
@@ -263,14 +270,26 @@ class Backfill:
     def _save(self, checkpoint: Checkpoint) -> None:
         self.store.set_cursor(self.tenant, CURSOR, checkpoint.dumps())
 
-    def _finished(self, link: Link | None, checkpoint: Checkpoint) -> bool:
-        """Linked by this backfill (this run or the one it resumes): nothing left to do."""
+    def _finished(
+        self, link: Link | None, checkpoint: Checkpoint, state: LedgerState | None
+    ) -> bool:
+        """Linked by this backfill (this run or the one it resumes) and reconciled to the end:
+        nothing left to do. A pair whose create was committed but whose second round (the
+        write-back of what the create made, which records the ledger state) was not, is not."""
         return (
             link is not None
             and link.id > checkpoint.links_before
             and link.state == "linked"
             and bool(link.referral_id and link.opportunity_id)
+            and state is not None
+            and state not in UNSETTLED
         )
+
+    def _states(
+        self, kind: Literal["referral", "opportunity"], found: Mapping[str, Link]
+    ) -> dict[str, LedgerState]:
+        """The ledger states of the linked records among ``found`` (one read; none without)."""
+        return self.store.ledger_states(self.tenant, kind, list(found)) if found else {}
 
     # --- opportunities ----------------------------------------------------------------------
 
@@ -288,7 +307,8 @@ class Backfill:
         self.patience.call(lambda: self.pc.prime_external_ids(len(every)))
         for ids in _chunks(every, self.opportunity_batch):
             found = self.store.links_by_opportunity(self.tenant, ids)
-            todo = [i for i in ids if not self._finished(found.get(i), checkpoint)]
+            states = self._states("opportunity", found)
+            todo = [i for i in ids if not self._finished(found.get(i), checkpoint, states.get(i))]
             report.skipped += len(ids) - len(todo)
             self._patiently(self.crm.prime_reads, todo)
             ok &= self._run_batch(
@@ -311,7 +331,12 @@ class Backfill:
         frozen = False
         for batch in self._batches(checkpoint.created_after):
             found = self.store.links_by_referral(self.tenant, [r.id for r in batch])
-            todo = [r for r in batch if not self._finished(found.get(r.id), checkpoint)]
+            states = self._states("referral", found)
+            todo = [
+                r
+                for r in batch
+                if not self._finished(found.get(r.id), checkpoint, states.get(r.id))
+            ]
             report.skipped += len(batch) - len(todo)
             links = {r.id: found.get(r.id) for r in todo}
             self.pc.prime(todo)
@@ -319,7 +344,12 @@ class Backfill:
             self._patiently(self.crm.prime_page, {r.id: customer_of(r.raw) for r in unlinked})
             linked = [link.opportunity_id for link in links.values() if link is not None]
             self._patiently(self.crm.prime_reads, [i for i in linked if i])
-            keys = [queue_key("referral", r.id) for r in todo]
+            if self.gate is not None:
+                self.gate.wait()
+            batched = self.creates.run(unlinked, progress)
+            report.add(PassReport(len(batched.done), len(batched.done)))
+            finished = set(batched.done)
+            keys = [key for r in todo if (key := queue_key("referral", r.id)) not in finished]
             frozen |= not self._run_batch(keys, report, progress, timeout)
             if not frozen:
                 checkpoint = replace(checkpoint, created_after=_created(batch[-1]))

@@ -91,9 +91,9 @@ class EngineStats:
     """Keys one side signalled that stopped after reading that side (nothing new there)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def count(self, name: str) -> None:
+    def count(self, name: str, times: int = 1) -> None:
         with self._lock:
-            setattr(self, name, getattr(self, name) + 1)
+            setattr(self, name, getattr(self, name) + times)
 
 
 class Engine:
@@ -291,7 +291,7 @@ class Engine:
         self._remember_versions(link, crm)
         return SEEN
 
-    def _remember_written(self, crm: CrmRecord) -> None:
+    def remember_written(self, crm: CrmRecord) -> None:
         """The opportunity as a round's own update read it back (in the update's request):
         when it holds the base the round committed, its versions are remembered, so the polls
         know cosell's write by them and no reconcile reads it again. When it does not (CRM
@@ -373,7 +373,7 @@ class Engine:
             created = step.run()
             committed = step.committed
             if step.crm_after is not None:
-                self._remember_written(step.crm_after)
+                self.remember_written(step.crm_after)
                 committed = None  # it may have written the link after the round's commit
             recorded = recorded or step.ledger.recorded
             if not created:
@@ -445,6 +445,14 @@ class Engine:
             deleted_opportunity=deleted,
         )
         return self._translated(snapshot)
+
+    def read_unlinked(self, pc: PcRecord) -> Snapshot | None:
+        """The snapshot :meth:`read` makes of a referral the store has no link for, when no
+        opportunity holds it and it was not created from one (None otherwise)."""
+        crm, matched = self._opportunity_for(pc)
+        if crm is not None:
+            return None
+        return self._translated(Snapshot(None, pc, None, account_match=matched))
 
     def _read_crm(self, opportunity_id: str, link: Link | None) -> CrmRecord | None:
         """The opportunity now: as the poll just read it, when it did so after the link's last

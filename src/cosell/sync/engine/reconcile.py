@@ -9,7 +9,7 @@ run: it reads both sides, and the planner sees the write as already agreed.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from cosell.clients.salesforce_records import parse_datetime
@@ -34,7 +34,7 @@ from cosell.sync.engine import ledger_states, outcomes, rebase, related, resolut
 from cosell.sync.engine.account_review import AccountReview
 from cosell.sync.engine.loop_guard import LoopGuard
 from cosell.sync.engine.record_status import NotReady, RecordStatus
-from cosell.sync.sides.crm_record import CrmRecord, Written, refused_cursor
+from cosell.sync.sides.crm_record import CrmRecord, Made, Written, refused_cursor
 from cosell.sync.sides.partner_center import PcRecord, split_patchable
 from cosell.sync.sides.salesforce.accounts import new_account_fields
 
@@ -52,6 +52,37 @@ DELETED_AS_CREATED = "opportunity {opportunity} was deleted in the CRM as cosell
 class ExpiredBeforeSync(CosellError):
     """A referral a side refused closed (or expired) before it was ever synced: it stays a dead
     letter with both reasons, so no surface loses it."""
+
+
+@dataclass(frozen=True)
+class PreparedCreate:
+    """An opportunity's create, planned and its intent recorded, not sent yet."""
+
+    referral_id: str
+    write: CrmWrite
+    extra: dict[str, Any]
+    account_id: str | None
+    entry: AuditEntry
+    settled: int | None
+    """The account review a person settled, marked applied once the create is committed."""
+
+
+@dataclass
+class MergeWork:
+    """One merge between its steps: the plan, the loop guard, the base it leaves, what is held
+    back for data Partner Center needs, and the ops Partner Center is sent."""
+
+    decided: Plan
+    guard: LoopGuard
+    new_base: dict[str, Value]
+    unready: str | None
+    unready_fields: list[str]
+    ops: list[dict[str, Any]]
+    pc: PcRecord
+    """The referral as read (what the ops are guarded by)."""
+    notice: AuditEntry | None = None
+    noticed: bool = False
+    crm_wrote: bool = False
 
 
 class Reconcile:
@@ -105,20 +136,11 @@ class Reconcile:
 
     def run(self) -> bool:
         snap = self.snap
-        if snap.pc is not None and snap.pc.is_microsofts and not snap.linked:
-            return False
-        if snap.pc is None and snap.crm is None:
+        if not self.plannable():
             return False
         if snap.deleted_opportunity is not None:
             return self._record_deleted_create(snap.deleted_opportunity)
-        if self._read_before_commit():
-            raise StaleWrite("the opportunity was read before the pair's last commit: re-read")
-        stored = self._base()
-        if stored is None:
-            stored = self._unfinished_create()
-        self.base = flight.settle(stored, snap.pc_values, snap.crm_values, self.mapping)
-        decided = plan(self.base, snap.pc_values, snap.crm_values, self.mapping, self.facts)
-        rebase.settle(decided)
+        decided = self.decide()
         if decided.create == "referral":
             return self._create_referral(decided)
         if decided.create == "opportunity" and self._as_crm_lead():
@@ -138,6 +160,33 @@ class Reconcile:
                 self.ctx.store, self.ctx.tenant, [c.conflict.id for c in choices]
             )
         return False
+
+    def plannable(self) -> bool:
+        """A pair this round plans for: not Microsoft's own referral without a link, not two
+        records that are both gone."""
+        snap = self.snap
+        if snap.pc is not None and snap.pc.is_microsofts and not snap.linked:
+            return False
+        return snap.pc is not None or snap.crm is not None
+
+    def decide(self) -> Plan:
+        """The plan over the snapshot, from the stored base with what an earlier run left in
+        flight settled (store reads only; raises :class:`StaleWrite` when the opportunity was
+        read before the pair's last commit)."""
+        snap = self.snap
+        if self._read_before_commit():
+            raise StaleWrite("the opportunity was read before the pair's last commit: re-read")
+        stored = self._base()
+        if stored is None:
+            stored = self._unfinished_create()
+        self.base = flight.settle(stored, snap.pc_values, snap.crm_values, self.mapping)
+        decided = plan(self.base, snap.pc_values, snap.crm_values, self.mapping, self.facts)
+        rebase.settle(decided)
+        return decided
+
+    def creates_opportunity(self, decided: Plan) -> bool:
+        """The plan makes an opportunity (not a CRM lead) of the referral."""
+        return decided.create == "opportunity" and not self._as_crm_lead()
 
     def _base(self) -> dict[str, Value] | None:
         """The link's base, re-based first for fields the mapping moved (store only)."""
@@ -331,6 +380,18 @@ class Reconcile:
         return False
 
     def _create_opportunity(self, decided: Plan) -> bool:
+        prepared = self.prepare_create(decided)
+        if prepared is None:
+            return False
+        with self.status.shown_on_record():
+            made = self.ctx.crm.create(
+                prepared.write, prepared.referral_id, prepared.extra, prepared.account_id
+            )
+        return self.finish_create(decided, prepared, made)
+
+    def prepare_create(self, decided: Plan) -> PreparedCreate | None:
+        """The opportunity's create, its intent recorded (with the base it will be created
+        with) before it is sent; None when the customer's account waits for a person."""
         ctx, pc = self.ctx, self.snap.pc
         assert pc is not None
         entry = self.status.entry("to_crm", message=f"opportunity created from referral {pc.id}")
@@ -339,7 +400,7 @@ class Reconcile:
             reason = "the customer matches more than one account: a person chooses"
             update = LedgerUpdate("conflict", pc.id, reason=reason, setting="cosell conflicts")
             self.ledger.put(update)
-            return False
+            return None
         rows = {n: v for n, v in decided.to_crm.items() if _is_row(n, v, self.mapping)}
         recorded = flight.creating(decided.new_base, rows)
         # The intent and the base it will be created with, in one write.
@@ -354,35 +415,63 @@ class Reconcile:
             write.account.update(new_account_fields(pc.raw, ctx.schema.account_fields))
         notice = self.status.notice(decided, pc)
         extra = self.status.fields(None, [entry], notice=notice, pending=write.opportunity)
-        with self.status.shown_on_record():
-            made = ctx.crm.create(write, pc.id, extra, choice.account_id)
+        return PreparedCreate(pc.id, write, extra, choice.account_id, entry, choice.settled)
+
+    def finish_create(self, decided: Plan, prepared: PreparedCreate, made: Made) -> bool:
+        """What the create made, committed: the link, its base and the audit (store only,
+        unless the CRM takes the notes' Note in a call of its own)."""
+        ctx, pc = self.ctx, self.snap.pc
+        assert pc is not None
         opportunity_id = made.id
         self.claim(f"opportunity:{opportunity_id}")
         noted = related.mirror_notes(ctx, opportunity_id, decided)
-        if write.solutions is not None:
-            decided.new_base[ROWS_KEY] = list[Value](sorted(write.solutions))
-        entries = [entry, *self.status.unmatched_team(write)]
+        if prepared.write.solutions is not None:
+            decided.new_base[ROWS_KEY] = list[Value](sorted(prepared.write.solutions))
+        entries = [prepared.entry, *self.status.unmatched_team(prepared.write)]
         self._commit(pc, opportunity_id, decided.new_base, entries, None)
         self.pc_unchanged = pc
         # Read back by the create itself: the next round plans on it (unless a Note went since).
         self.crm_unchanged = None if noted else made.read
         self.status.audit_left_out(pc, opportunity_id)
-        if choice.settled is not None:
-            resolutions.mark_applied(ctx.store, ctx.tenant, [choice.settled])
+        if prepared.settled is not None:
+            resolutions.mark_applied(ctx.store, ctx.tenant, [prepared.settled])
         return True
 
     # --- updates ---------------------------------------------------------------------------------
 
     def _merge(self, decided: Plan) -> None:
+        work = self.begin_merge(decided)
+        if work is None:
+            return
+        if work.ops:
+            self.write_ahead_partner_center(work)
+            with self.status.shown_on_record():
+                pc_after = self.patch_partner_center(work)
+        else:
+            pc_after = work.pc
+        self.write_crm_after(work, pc_after)
+        self.commit_merge(work, pc_after)
+
+    def begin_merge(self, decided: Plan) -> MergeWork | None:
+        """What the merge sends Partner Center (no write yet); None when the pair is parked
+        as a loop instead."""
         snap = self.snap
         assert snap.pc is not None
         assert snap.crm is not None
         guard = LoopGuard(self.ctx, snap, self.status)
         if guard.parks(decided):
-            return
+            return None
         new_base = dict(decided.new_base)
         unready, unready_fields = self._hold_unready(decided, new_base)
-        pc_after = self._write_partner_center(decided, new_base)
+        ops = self._partner_center_ops(decided, new_base)
+        return MergeWork(decided, guard, new_base, unready, unready_fields, ops, snap.pc)
+
+    def write_crm_after(self, work: MergeWork, pc_after: PcRecord) -> None:
+        """The merge's audit entries and its CRM write (with the status fields), after Partner
+        Center took its part."""
+        snap, decided, new_base = self.snap, work.decided, work.new_base
+        assert snap.pc is not None
+        assert snap.crm is not None
         self.entries += self.status.decision_entries(decided)
         self.entries += self.status.conflict_entries(decided.conflicts)
         related.mirror_solutions(self.ctx, snap, decided)
@@ -390,8 +479,8 @@ class Reconcile:
         write = related.with_note(self.ctx, to_crm_fields(decided.to_crm, self.mapping), decided)
         write.solution_names.update(solutions.titles(snap.pc.raw))
         self.entries += self.status.unmatched_team(write)
-        refusal = self.status.refusal(unready) if unready else None
-        notice = self.status.notice(decided, pc_after)
+        refusal = self.status.refusal(work.unready) if work.unready else None
+        notice = work.notice = self.status.notice(decided, pc_after)
         extra = self.status.fields(
             snap.crm.opportunity, self.entries, refusal, notice, write.opportunity
         )
@@ -399,7 +488,7 @@ class Reconcile:
             self.entries.append(refusal)
         status_field = self.ctx.schema.names.status_field
         noticed = notice is not None and refusal is None and bool(status_field)
-        noticed = noticed and status_field in extra
+        noticed = work.noticed = noticed and status_field in extra
         if noticed and notice is not None:
             self.entries += [notice, *self.status.skip_entries(decided)]
         writes_crm = not write.is_empty() or bool(extra)
@@ -407,25 +496,31 @@ class Reconcile:
             self._agreed_after_partner_center(decided, new_base, pc_after)
         if decided.to_crm:
             self._write_ahead({"crm": decided.to_crm}, self._agreed(new_base, decided))
-        crm_wrote = False
         with self.status.shown_on_record():
             if writes_crm:
                 written = self._update_crm(snap.crm, write, extra)
-                crm_wrote, self.crm_after = written.sent, written.read
+                work.crm_wrote, self.crm_after = written.sent, written.read
             if related.mirror_notes(self.ctx, snap.crm.id, decided):
                 self.crm_after = None  # a Note went after the read-back
+
+    def commit_merge(self, work: MergeWork, pc_after: PcRecord) -> None:
+        """What the merge learnt, in one store transaction; :class:`NotReady` after it when
+        changes were held back for data Partner Center needs."""
+        snap, decided, crm_wrote = self.snap, work.decided, work.crm_wrote
+        assert snap.crm is not None
         pc_wrote = pc_after is not snap.pc
         with self.ctx.store.together():  # what this round learnt: one store transaction
-            guard.after(_written(decided, pc_wrote, crm_wrote), wrote=pc_wrote or crm_wrote)
+            written = _written(decided, pc_wrote, crm_wrote)
+            work.guard.after(written, wrote=pc_wrote or crm_wrote)
             self.status.audit_left_out(pc_after, snap.crm.id)
-            self._remember(decided, new_base, pc_after, notice, noticed)
-            if unready:
+            self._remember(decided, work.new_base, pc_after, work.notice, work.noticed)
+            if work.unready:
                 ids = (pc_after.id, snap.crm.id)
-                self.ledger.put(ledger_states.waiting(unready_fields, unready, *ids))
+                self.ledger.put(ledger_states.waiting(work.unready_fields, work.unready, *ids))
             else:
-                self._settle(decided, pc_after, notice)
-        if unready:
-            raise NotReady(unready)
+                self._settle(decided, pc_after, work.notice)
+        if work.unready:
+            raise NotReady(work.unready)
 
     def _update_crm(self, crm: CrmRecord, write: CrmWrite, extra: Mapping[str, Any]) -> Written:
         """The CRM write of a merge. A 404 means the opportunity (or a row it names) went since
@@ -502,7 +597,11 @@ class Reconcile:
         ]
         self._commit(pc, crm.id, new_base, entries, crm.modstamp)
 
-    def _write_partner_center(self, decided: Plan, new_base: dict[str, Value]) -> PcRecord:
+    def _partner_center_ops(
+        self, decided: Plan, new_base: dict[str, Value]
+    ) -> list[dict[str, Any]]:
+        """The JSON Patch ops of the plan's Partner Center changes; a change Partner Center
+        does not accept keeps its base (and is audited as skipped)."""
         pc = self.snap.pc
         assert pc is not None
         ops: list[dict[str, Any]] = []
@@ -516,8 +615,11 @@ class Reconcile:
                 self._keep_base(name, new_base, decided, message)
             else:
                 ops += [dict(op) for op in kept]
-        if not ops:
-            return pc
+        return ops
+
+    def write_ahead_partner_center(self, work: MergeWork) -> None:
+        """The base with the Partner Center write in flight, stored before it is sent."""
+        decided = work.decided
         sent: dict[str, dict[str, Value]] = {
             "partner_center": decided.to_partner_center,
             "crm": decided.to_crm,
@@ -528,8 +630,10 @@ class Reconcile:
             },
         }
         self._write_ahead(sent, dict(self.base or {}))
-        with self.status.shown_on_record():
-            return self.ctx.pc.patch(pc, ops)
+
+    def patch_partner_center(self, work: MergeWork) -> PcRecord:
+        """The merge's Partner Center write (guarded by the eTag read): the referral after it."""
+        return self.ctx.pc.patch(work.pc, work.ops)
 
     # --- what is known to be agreed while writing ------------------------------------------------
 

@@ -102,10 +102,11 @@ class PartnerCenterSide:
         self.client = client
 
     @contextmanager
-    def correlated(self) -> Iterator[str]:
-        """One correlation id for every call of a reconcile (kept in the audit rows)."""
-        with self.client.correlated() as correlation_id:
-            yield correlation_id
+    def correlated(self, correlation_id: str | None = None) -> Iterator[str]:
+        """One correlation id (given or fresh) for every call of a reconcile (kept in the
+        audit rows)."""
+        with self.client.correlated(correlation_id) as value:
+            yield value
 
     def read(self, referral_id: str) -> PcRecord | None:
         try:

@@ -1,0 +1,132 @@
+"""A backfill's batched creates leave both systems and the store as the queue's reconciles do.
+
+The same referrals (plain ones, one with notes, solutions and contacts, a lead, a closed one, two
+of one customer, one whose customer has an account already) go into two empty worlds: one by
+a backfill, whose new referrals go through :class:`BatchCreates`; one by the work queue, one
+reconcile at a time. Both sides and the store are then read from the outside and compared, with
+the ids each world gave its records replaced by the records' names.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from engine_world import World, build_world
+from sync_samples import contoso_share, fabrikam_share
+
+from cosell.sync.engine.backfill import Backfill
+
+VOLATILE = re.compile(
+    r"^(Id|CreatedDate|LastModifiedDate|SystemModstamp|LastViewedDate|LastReferencedDate"
+    r"|eTag|createdDateTime|updatedDateTime|id)$"
+)
+STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)?")
+
+
+def share_all(world: World) -> None:
+    world.account(Name="Northwind Traders", BillingCountry="US")
+    profile = {"name": "Northwind Traders", "address": {"country": "US"}}
+    world.share_referral(**fabrikam_share())
+    world.share_referral(**contoso_share())
+    world.share_referral(**contoso_share(name="Contoso second deal"))
+    world.share_referral(name="Northwind renewal", customerProfile=profile)
+    world.share_referral(**fabrikam_share(name="A lead", qualification="Direct"))
+    world.share_referral(**fabrikam_share(name="Closed one", status="Closed", substatus="Lost"))
+    for n in range(6):
+        body = {
+            "name": f"Plain {n}",
+            "customerProfile": {
+                "name": f"Customer {n}",
+                "address": {"city": "Austin", "country": "US"},
+                "team": [{"firstName": "Bo", "lastName": "Ng", "email": f"bo{n}@example.com"}],
+            },
+            "details": {"dealValue": 1000 + n, "currency": "USD"},
+        }
+        world.share_referral(**body)
+
+
+def picture(world: World) -> dict[str, Any]:
+    """Both sides and the store as read from the outside, ids replaced by names."""
+    names: dict[str, str] = {}
+    referrals = {}
+    for referral in world.referrals():
+        names[str(referral["id"])] = f"<referral {referral['name']}>"
+        names[str(referral["engagementId"])] = f"<engagement {referral['name']}>"
+        referrals[referral["name"]] = _kept(referral)
+    opportunities = {}
+    for row in world.query("SELECT Id, Name FROM Opportunity"):
+        names[row["Id"]] = f"<opportunity {row['Name']}>"
+        opportunities[row["Name"]] = _kept(world.opp(row["Id"]))
+    for row in world.query("SELECT Id, Name FROM Account"):
+        names[row["Id"]] = f"<account {row['Name']}>"
+    for row in world.query("SELECT Id, Email FROM Contact"):
+        names[row["Id"]] = f"<contact {row['Email']}>"
+    store, tenant = world.store, world.tenant
+    links = {}
+    for referral_id in names:
+        link = store.link_by_referral(tenant, referral_id)
+        if link is not None:
+            links[referral_id] = {"state": link.state, "base": link.base, "intent": link.intent}
+    ledger = [
+        (row.referral_id, row.opportunity_id, row.state, row.reason, row.setting)
+        for row in store.ledger(tenant)
+    ]
+    audit = [
+        (e.referral_id, e.opportunity_id, e.direction, e.outcome, e.field, e.old, e.new, e.message)
+        for referral_id in names
+        for e in store.audit_for(tenant, referral_id)
+    ]
+    accounts = sorted(r["Name"] for r in world.query("SELECT Name FROM Account"))
+    contacts = sorted(r["Email"] for r in world.query("SELECT Email FROM Contact"))
+    roles = len(world.query("SELECT Id FROM OpportunityContactRole"))
+    seen = {
+        "referrals": referrals,
+        "opportunities": opportunities,
+        "links": links,
+        "ledger": ledger,
+        "audit": audit,
+        "accounts": accounts,
+        "contacts": contacts,
+        "roles": roles,
+    }
+    text = json.dumps(seen, sort_keys=True, default=str)
+    for record_id, name in sorted(names.items(), key=lambda item: -len(item[0])):
+        text = text.replace(record_id, name)
+    result: dict[str, Any] = json.loads(STAMP.sub("<time>", text))
+    result["ledger"].sort()
+    result["audit"].sort(key=json.dumps)
+    return result
+
+
+def _kept(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if not VOLATILE.match(k)}
+
+
+def test_batched_creates_leave_both_sides_and_the_store_as_the_queue_does(
+    tmp_path: Path,
+) -> None:
+    queued = build_world(tmp_path / "queued")
+    share_all(queued)
+    assert queued.full_pass().dead_lettered == 0
+
+    batched = build_world(tmp_path / "batched")
+    share_all(batched)
+    job = Backfill(batched.engine, workers=8, max_attempts=2, clock=batched.clock)
+    report = job.run()
+    assert report.passes.ok
+    assert job.creates.finished >= 6  # the plain ones, at least, went through the batch
+
+    expected, got = picture(queued), picture(batched)
+    assert got["referrals"] == expected["referrals"]
+    assert got["opportunities"] == expected["opportunities"]
+    assert got["links"] == expected["links"]
+    assert got["ledger"] == expected["ledger"]
+    assert got["audit"] == expected["audit"]
+    assert (got["accounts"], got["contacts"], got["roles"]) == (
+        expected["accounts"],
+        expected["contacts"],
+        expected["roles"],
+    )
