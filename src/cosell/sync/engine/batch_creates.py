@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from cosell.clients.coalesce import Room
+from cosell.clients.salesforce_composite import GRAPH_LIMIT
 from cosell.errors import CosellError
 from cosell.redaction import redact_text
 from cosell.store.records import AuditEntry
@@ -113,7 +114,6 @@ class BatchCreates:
             fresh = [r for r in records if r.id not in linked]
             outcome.handed += [f"referral:{r.id}" for r in records if r.id in linked]
             pairs = self._planned(fresh, held, outcome)
-            pairs = self._prepared(pairs, outcome)
             pairs = self._created(pairs, outcome)
             pairs = self._committed(pairs, outcome)
             pairs = self._planned_back(pairs, held, outcome)
@@ -158,24 +158,10 @@ class BatchCreates:
             pairs.append(_Pair(pc, correlation_id, step, decided))
         return pairs
 
-    def _prepared(self, pairs: list[_Pair], outcome: Outcome) -> list[_Pair]:
-        """Every create's intent, in one transaction."""
-        ready: list[_Pair] = []
-        try:
-            with self.engine.store.together():
-                for pair in pairs:
-                    pair.prepared = pair.step.prepare_create(pair.decided)
-                    if pair.prepared is None:
-                        outcome.done.append(pair.key)  # waits for a person's account choice
-                    else:
-                        ready.append(pair)
-        except Exception as exc:
-            return self._hand(pairs, outcome, "recording the creates' intents", exc)
-        self.engine.stats.count("reconciles", len(pairs))
-        return ready
-
     def _created(self, pairs: list[_Pair], outcome: Outcome) -> list[_Pair]:
-        """The creates, sent side by side (on Salesforce in shared composite graph calls)."""
+        """The creates, sent side by side (on Salesforce in shared composite graph calls), a
+        composite graph's worth at a time: its intents recorded in one transaction, then sent
+        while the next are recorded, so Salesforce makes them meanwhile."""
 
         def create(pair: _Pair) -> Made:
             prepared, step = pair.prepared, pair.step
@@ -189,10 +175,35 @@ class BatchCreates:
                 self.room.done()
 
         self.room.expect(len(pairs))
-        made = self._side_by_side(create, pairs, outcome, "creating the opportunity", self.workers)
-        for pair, result in zip(pairs, made, strict=True):
+        sent: list[_Pair] = []
+        futures: list[Future[Made]] = []
+        for start in range(0, len(pairs), GRAPH_LIMIT):
+            chunk = pairs[start : start + GRAPH_LIMIT]
+            ready = self._prepared(chunk, outcome)
+            for _ in range(len(chunk) - len(ready)):
+                self.room.done()  # no create of theirs will come
+            sent += ready
+            futures += self._submit(create, ready, self.workers)
+        made = self._gathered(sent, futures, outcome, "creating the opportunity")
+        for pair, result in zip(sent, made, strict=True):
             pair.made = result
-        return [pair for pair in pairs if pair.made is not None]
+        return [pair for pair in sent if pair.made is not None]
+
+    def _prepared(self, pairs: list[_Pair], outcome: Outcome) -> list[_Pair]:
+        """The creates' intents, in one transaction."""
+        ready: list[_Pair] = []
+        try:
+            with self.engine.store.together():
+                for pair in pairs:
+                    pair.prepared = pair.step.prepare_create(pair.decided)
+                    if pair.prepared is None:
+                        outcome.done.append(pair.key)  # waits for a person's account choice
+                    else:
+                        ready.append(pair)
+        except Exception as exc:
+            return self._hand(pairs, outcome, "recording the creates' intents", exc)
+        self.engine.stats.count("reconciles", len(pairs))
+        return ready
 
     def _committed(self, pairs: list[_Pair], outcome: Outcome) -> list[_Pair]:
         """What the creates made, committed in one transaction."""
@@ -335,12 +346,21 @@ class BatchCreates:
     ) -> list[R | None]:
         """``call`` for each pair on ``threads`` threads; a pair whose call raised is handed
         to the queue (None in its place)."""
+        return self._gathered(pairs, self._submit(call, pairs, threads), outcome, what)
+
+    def _submit(
+        self, call: Callable[[_Pair], R], pairs: list[_Pair], threads: int
+    ) -> list[Future[R]]:
         if not pairs:
             return []
         pool = self._pools.get(threads)
         if pool is None:
             pool = self._pools[threads] = ThreadPoolExecutor(threads, "cosell-batch")
-        futures = [pool.submit(call, pair) for pair in pairs]
+        return [pool.submit(call, pair) for pair in pairs]
+
+    def _gathered(
+        self, pairs: list[_Pair], futures: list[Future[R]], outcome: Outcome, what: str
+    ) -> list[R | None]:
         results: list[R | None] = []
         for pair, future in zip(pairs, futures, strict=True):
             try:

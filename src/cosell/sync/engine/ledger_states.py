@@ -87,6 +87,8 @@ def settled(
 def log_state(update: LedgerUpdate) -> None:
     """One line per state change, with ids and the reason (never a secret)."""
     level = logging.INFO if update.state in FINE else logging.WARNING
+    if not log.isEnabledFor(level):
+        return
     log.log(
         level,
         "record state=%s referral=%s opportunity=%s reason=%s setting=%s",

@@ -22,6 +22,8 @@ _INFO = frozenset({"synced"})
 def log_entry(entry: AuditEntry, *, referral_id: str | None = None) -> None:
     """Log one audit entry: info when it synced, warning otherwise."""
     level = logging.INFO if entry.outcome in _INFO else logging.WARNING
+    if not log.isEnabledFor(level):
+        return  # nothing to redact for a line nobody writes
     log.log(
         level,
         "reconcile outcome=%s direction=%s referral=%s opportunity=%s field=%s message=%s",
@@ -38,6 +40,8 @@ def log_entries(
     entries: Iterable[AuditEntry], *, referral_id: str | None, opportunity_id: str | None
 ) -> None:
     """Log a commit's entries, filling in the pair's ids where an entry leaves them out."""
+    if not log.isEnabledFor(logging.INFO):
+        entries = [e for e in entries if e.outcome not in _INFO]
     for entry in entries:
         if entry.opportunity_id is None and opportunity_id is not None:
             entry = replace(entry, opportunity_id=opportunity_id)
