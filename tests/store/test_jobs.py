@@ -361,3 +361,38 @@ def test_a_claim_on_a_server_is_one_statement_due_or_not(store: Store) -> None:
         assert (due, nothing_due) == (["WITH PICKED"], ["WITH PICKED"])
     else:
         assert (due, nothing_due) == (["SELECT QUEUE.ID", "WITH PICKED"], ["SELECT QUEUE.ID"])
+
+
+def test_keys_leased_outside_the_workers_are_not_claimed_until_completed_or_handed_back(
+    store: Store, clock: ManualClock
+) -> None:
+    """A backfill's batched creates lease their keys as a worker does: a worker claims none of
+    them meanwhile, one a worker holds is not leased, and at the end the finished keys are gone
+    (their dead letters cleared), a signalled one runs again and the rest are due again."""
+    tenant = store.ensure_tenant("acme")
+    store.enqueue(tenant, "referral:held")
+    [held] = _claim_all(store, "service")
+    store.enqueue(tenant, "referral:failed-before")
+    [earlier] = _claim_all(store, "service")
+    store.dead_letter(earlier, "refused")
+
+    leased = store.lease_keys(
+        tenant,
+        ["referral:done", "referral:signalled", "referral:left", "referral:held"],
+        "batch",
+        300,
+    )
+    again = store.lease_keys(tenant, ["referral:failed-before"], "batch", 300)
+
+    assert sorted(j.key for j in leased) == ["referral:done", "referral:left", "referral:signalled"]
+    assert _claim_all(store, "worker") == []
+    store.enqueue(tenant, "referral:signalled")  # a webhook while the batch holds it
+    mine = {j.key: j for j in [*leased, *again]}
+    store.complete_many([mine["referral:done"], mine["referral:signalled"], *again])
+    store.hand_back_many([mine["referral:left"]])
+    assert sorted(j.key for j in _claim_all(store, "worker")) == [
+        "referral:left",
+        "referral:signalled",
+    ]
+    assert store.dead_letter_for(tenant, "referral:failed-before") is None
+    assert store.complete(held)  # the service's lease was never touched

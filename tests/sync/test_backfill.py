@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_world import START, World, build_world
+from engine_world import World, build_world
 
 from cosell.clients.salesforce_limits import ApiBudget, Reserve
-from cosell.clock import ManualClock
 from cosell.errors import TransportError
 from cosell.store.sql import Store, sqlite_url
 from cosell.sync.engine.backfill import (
@@ -23,6 +22,7 @@ from cosell.sync.engine.backfill import (
     ReserveGate,
     fit_workers,
 )
+from cosell.sync.engine.batch_creates import LEASE
 from cosell.sync.engine.engine import Engine
 from cosell.sync.engine.paged_sides import (
     PagedPartnerCenter,
@@ -173,8 +173,10 @@ class CrashingStore(Store):
         return super().commit_sync(*args, **kwargs)
 
 
-def crashing(tmp_path: Path, after: int, failure: type[BaseException]) -> CrashingStore:
-    store = CrashingStore.open(sqlite_url(tmp_path / "crash"), clock=ManualClock(START))
+def crashing(
+    world: World, after: int, failure: type[BaseException], tmp_path: Path
+) -> CrashingStore:
+    store = CrashingStore.open(sqlite_url(tmp_path / "crash"), clock=world.clock)
     store.after, store.failure = after, failure
     return store
 
@@ -205,9 +207,10 @@ def test_a_backfill_that_dies_resumes_without_a_duplicate_or_a_write_back_lost(
     dies at the second commit, or at the fifth (both written back, neither committed)."""
     world = build_world(tmp_path)
     referral_ids = shared(world)
-    store = crashing(tmp_path, after, Died)
+    store = crashing(world, after, Died, tmp_path)
     with pytest.raises(Died):
         backfill(world, store).run()
+    world.clock.advance(LEASE + 1)  # the dead process's leases on its keys have run out
 
     second = backfill(world, store).run()
 
@@ -225,7 +228,7 @@ def test_a_commit_that_fails_after_the_creates_leaves_its_records_to_the_queue(
     opportunity."""
     world = build_world(tmp_path)
     referral_ids = shared(world)
-    store = crashing(tmp_path, 1, Killed)
+    store = crashing(world, 1, Killed, tmp_path)
 
     report = backfill(world, store).run()
 

@@ -1,10 +1,11 @@
 """A backfill's batched creates leave both systems and the store as the queue's reconciles do.
 
-The same referrals (plain ones, one with notes, solutions and contacts, a lead, a closed one, two
-of one customer, one whose customer has an account already) go into two empty worlds: one by
-a backfill, whose new referrals go through :class:`BatchCreates`; one by the work queue, one
-reconcile at a time. Both sides and the store are then read from the outside and compared, with
-the ids each world gave its records replaced by the records' names.
+The same records go into two empty worlds: referrals (plain ones, one with notes, solutions and
+contacts, a lead, a closed one, two of one customer, one whose customer has an account already)
+and flagged opportunities (plain ones, one Partner Center would refuse, one not flagged). One
+world gets them by a backfill, whose new records go through :class:`BatchCreates`; the other by
+the work queue, one reconcile at a time. Both sides and the store are then read from the outside
+and compared, with the ids each world gave its records replaced by the records' names.
 """
 
 from __future__ import annotations
@@ -46,6 +47,22 @@ def share_all(world: World) -> None:
             "details": {"dealValue": 1000 + n, "currency": "USD"},
         }
         world.share_referral(**body)
+    help_text = "Proof of concept or demo"
+    for n in range(4):
+        world.opportunity(
+            Name=f"Flagged {n}",
+            solutions=("SOL-1",),
+            Sync_with_Partner_Center__c=True,
+            How_can_Microsoft_help__c=help_text,
+        )
+    world.opportunity(  # no contact: Partner Center would refuse it, so it waits for one
+        Name="Flagged without a contact",
+        contacts=0,
+        solutions=("SOL-2",),
+        Sync_with_Partner_Center__c=True,
+        How_can_Microsoft_help__c=help_text,
+    )
+    world.opportunity(Name="Not flagged")
 
 
 def picture(world: World) -> dict[str, Any]:
@@ -96,7 +113,7 @@ def picture(world: World) -> dict[str, Any]:
     for record_id, name in sorted(names.items(), key=lambda item: -len(item[0])):
         text = text.replace(record_id, name)
     result: dict[str, Any] = json.loads(STAMP.sub("<time>", text))
-    result["ledger"].sort()
+    result["ledger"].sort(key=json.dumps)
     result["audit"].sort(key=json.dumps)
     return result
 
@@ -110,14 +127,16 @@ def test_batched_creates_leave_both_sides_and_the_store_as_the_queue_does(
 ) -> None:
     queued = build_world(tmp_path / "queued")
     share_all(queued)
-    assert queued.full_pass().dead_lettered == 0
+    assert queued.full_pass().dead_lettered == 1  # the opportunity without a contact
 
     batched = build_world(tmp_path / "batched")
     share_all(batched)
     job = Backfill(batched.engine, workers=8, max_attempts=2, clock=batched.clock)
     report = job.run()
-    assert report.passes.ok
-    assert job.creates.finished >= 6  # the plain ones, at least, went through the batch
+    assert [f.reason for f in report.passes.failures] == [
+        "NotReady: A customer contact with an email is required when Microsoft help is requested"
+    ]
+    assert job.creates.finished >= 10  # the plain ones, at least, went through the batch
 
     expected, got = picture(queued), picture(batched)
     assert got["referrals"] == expected["referrals"]

@@ -160,16 +160,17 @@ def test_a_pages_referrals_are_created_at_once_in_one_graph_request(
         assert any(e["field"] == "external_reference_id" and e["new"] == row["Id"] for e in kept)
 
 
-def test_a_batch_of_created_referrals_takes_four_store_write_transactions(
+def test_a_batch_of_created_referrals_takes_six_store_write_transactions(
     world: World, tmp_path: Path
 ) -> None:
     """SQLite has one writer at a time, so a backfill's pace is bounded by its write
-    transactions. A batch of referrals made opportunities takes four whatever its size (batched
-    creates, see ``cosell.sync.engine.batch_creates``): every create intent with the base it is
-    made with, every create's commit, every base written ahead of the Partner Center write-back,
-    what every merge learnt (loop guard, link, audit, ledger). The whole run takes fewer than one
-    a record (was six a record: a claim, the intent, the create's commit, the base written ahead,
-    the merge, the job's completion, each its own)."""
+    transactions. A batch of referrals made opportunities takes six whatever its size (batched
+    creates, see ``cosell.sync.engine.batch_creates``): the batch's keys leased in the work
+    queue, every create intent with the base it is made with (one a composite graph's worth),
+    every create's commit, every base written ahead of the Partner Center write-back, what every
+    merge learnt (loop guard, link, audit, ledger), the keys completed. The whole run takes
+    fewer than one a record (was six a record: a claim, the intent, the create's commit, the
+    base written ahead, the merge, the job's completion, each its own)."""
     by_step: Counter[str] = Counter()
 
     def began(conn: sa.Connection) -> None:
@@ -194,6 +195,7 @@ def test_a_batch_of_created_referrals_takes_four_store_write_transactions(
     steps = {step: n for step, n in by_step.items() if step != "elsewhere"}
     assert steps == {
         "run": 1,  # the mapping, recorded as applied by the store's first reconcile
+        "_leased": 2,
         "_prepared": 1,
         "_committed": 1,
         "_planned_back": 1,

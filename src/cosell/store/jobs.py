@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cosell.redaction import redact_text
-from cosell.store import ledger
+from cosell.store import ledger, prepared
 from cosell.store.records import Job, SignalScope, TenantId
 from cosell.store.schema import dead_letters, queue
 
@@ -161,6 +161,50 @@ def claim(
     rows = conn.execute(_CLAIM[bool(skip_tenants)], params).mappings().all()
     jobs = [_job(row) for row in rows]
     return sorted(jobs, key=lambda j: (-j.priority, j.due_at, j.id))
+
+
+def lease_keys(
+    conn: Connection,
+    tenant: TenantId,
+    keys: Sequence[str],
+    owner: str,
+    now: datetime,
+    lease_seconds: float,
+) -> list[Job]:
+    """Lease those of the queued ``keys`` that nobody holds (or whose lease expired), for
+    ``owner`` (a statement a thousand keys). A key is clean once leased: what was signalled
+    before is seen by the run that follows (an expired lease's signals included)."""
+    until = now + timedelta(seconds=lease_seconds)
+    leased: list[Job] = []
+    for chunk in prepared.in_chunks(keys):
+        stmt = (
+            sa.update(queue)
+            .where(queue.c.tenant_id == tenant, queue.c.key.in_(chunk), _free(False))
+            .values(
+                attempts=queue.c.attempts + 1, lease_owner=owner, lease_until=until, dirty=False
+            )
+            .returning(*queue.c)
+        )
+        leased += [_job(row) for row in conn.execute(stmt, {"now": now}).mappings()]
+    return leased
+
+
+def complete_many(conn: Connection, done: Sequence[Job], now: datetime) -> None:
+    """:func:`complete` for many jobs: the clean rows deleted and the dead letters cleared by
+    one statement each, run with every job's parameters; a row that went dirty meanwhile is
+    queued again, as :func:`complete` does."""
+    if not done:
+        return
+    held = [{"id": job.id, "owner": job.lease_owner} for job in done]
+    conn.execute(_DELETE_CLEAN, held)
+    for chunk in prepared.in_chunks([job.id for job in done]):
+        left = conn.execute(sa.select(queue.c.id).where(queue.c.id.in_(chunk))).scalars()
+        dirty = set(left)
+        for job in done:
+            if job.id in dirty and _is_dirty(conn, job):
+                _requeue_now(conn, job, now)
+    letters = [{"tenant": job.tenant_id, "key": job.key} for job in done]
+    conn.execute(_FORGET, letters)
 
 
 def _job(row: Any) -> Job:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -44,11 +44,12 @@ def columns_of(values: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(sorted(values))
 
 
+T = TypeVar("T")
 KEYS_A_READ = 1000
 """Values at most in one ``IN`` list (SQLite allows 32,766 parameters a statement)."""
 
 
-def in_chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+def in_chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
     """``values`` cut to fit an ``IN`` list each (one statement per chunk, in order)."""
     for start in range(0, len(values), KEYS_A_READ):
         yield values[start : start + KEYS_A_READ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -178,23 +178,31 @@ class Store:
         inside failed, the block is undone whole: any further call, and the block's end, raise
         :class:`BlockRolledBack`. Reads see the block's writes. For store work with no remote
         call in between (the block holds the write lock throughout): on SQLite, where writers
-        take turns, a reconcile's last few writes then take one turn instead of one each."""
-        if getattr(self._open, "conn", None) is not None:
+        take turns, a reconcile's last few writes then take one turn instead of one each. The
+        transaction begins with the block's first write: a block that writes nothing takes no
+        turn and no transaction (reads before the first write are ordinary reads)."""
+        if getattr(self._open, "conn", None) is not None or getattr(self._open, "lazy", None):
             yield
             return
-        with self._tx() as conn:
-            self._open.conn = conn
-            self._open.failed = False
+        self._open.failed = False
+        with ExitStack() as stack:
+            self._open.lazy = stack
             try:
                 yield
             finally:
                 self._open.conn = None
-            if self._open.failed:
-                raise BlockRolledBack("a store call inside the block failed")
+                self._open.lazy = None
+        if self._open.failed:
+            raise BlockRolledBack("a store call inside the block failed")
 
     @contextmanager
     def _tx(self, *, urgent: bool = False) -> Iterator[Connection]:
         inside: Connection | None = getattr(self._open, "conn", None)
+        lazy: ExitStack | None = getattr(self._open, "lazy", None)
+        if inside is None and lazy is not None:  # a together block's first write: it begins
+            self._open.lazy = None
+            inside = self._open.conn = lazy.enter_context(self._tx(urgent=urgent))
+            self._open.lazy = lazy
         if inside is not None:  # a call inside a together block: the block's transaction
             self._still_whole()
             try:
@@ -468,6 +476,31 @@ class Store:
                     return []
         with self._tx(urgent=True) as conn:
             return jobs.claim(conn, owner, now, lease_seconds, limit, skip_tenants)
+
+    def lease_keys(
+        self, tenant: TenantId, keys: Sequence[str], owner: str, lease_seconds: float
+    ) -> list[Job]:
+        """Queue ``keys`` (as signals would: a key another worker holds is marked to run
+        again) and lease for ``owner`` those nobody holds, in one transaction: work done
+        outside the queue's workers is then never done by another worker at the same time."""
+        now = self._now()
+        with self._tx(urgent=True) as conn:
+            jobs.enqueue(conn, tenant, keys, now, 0, now)
+            return jobs.lease_keys(conn, tenant, keys, owner, now, lease_seconds)
+
+    def complete_many(self, done: Sequence[Job]) -> None:
+        """:meth:`complete` for many jobs, in one transaction."""
+        with self._tx() as conn:
+            jobs.complete_many(conn, done, self._now())
+
+    def hand_back_many(self, held: Sequence[Job]) -> None:
+        """:meth:`hand_back` for many jobs, in one transaction."""
+        if not held:
+            return
+        now = self._now()
+        with self._tx() as conn:
+            for job in held:
+                jobs.hand_back(conn, job, now)
 
     def complete(self, job: Job) -> bool:
         """The run succeeded. False when the lease had been lost to another worker."""

@@ -43,7 +43,7 @@ from cosell.clock import Clock
 from cosell.errors import LimitReserveReached
 from cosell.queue.protocol import queue_key
 from cosell.store.records import Job, LedgerState, Link
-from cosell.sync.engine.batch_creates import BatchCreates
+from cosell.sync.engine.batch_creates import BatchCreates, Outcome
 from cosell.sync.engine.engine import UNSETTLED, Engine
 from cosell.sync.engine.full_sync import CallMeter, FullSync, PassReport
 from cosell.sync.engine.paged_sides import (
@@ -311,9 +311,12 @@ class Backfill:
             todo = [i for i in ids if not self._finished(found.get(i), checkpoint, states.get(i))]
             report.skipped += len(ids) - len(todo)
             self._patiently(self.crm.prime_reads, todo)
-            ok &= self._run_batch(
-                [queue_key("opportunity", i) for i in todo], report, progress, timeout
-            )
+            if self.gate is not None:
+                self.gate.wait()
+            unlinked = [i for i in todo if found.get(i) is None]
+            finished = self._batched(self.creates.run_opportunities(unlinked, progress), report)
+            keys = [key for i in todo if (key := queue_key("opportunity", i)) not in finished]
+            ok &= self._run_batch(keys, report, progress, timeout)
             self.after_batch(checkpoint)
         checkpoint = replace(checkpoint, opportunities_done=ok)
         self._save(checkpoint)
@@ -346,9 +349,7 @@ class Backfill:
             self._patiently(self.crm.prime_reads, [i for i in linked if i])
             if self.gate is not None:
                 self.gate.wait()
-            batched = self.creates.run(unlinked, progress)
-            report.add(PassReport(len(batched.done), len(batched.done)))
-            finished = set(batched.done)
+            finished = self._batched(self.creates.run(unlinked, progress), report)
             keys = [key for r in todo if (key := queue_key("referral", r.id)) not in finished]
             frozen |= not self._run_batch(keys, report, progress, timeout)
             if not frozen:
@@ -373,6 +374,11 @@ class Backfill:
         for page in self.pc.client.list_pages(where, CREATED_ORDER, patience=self.patience):
             yield [pc_record(r.to_wire()) for r in page.referrals if r.id]
             self.pages += 1
+
+    def _batched(self, outcome: Outcome, report: BackfillReport) -> set[str]:
+        """The keys the batched creates finished, counted in the report."""
+        report.add(PassReport(len(outcome.done), len(outcome.done)))
+        return set(outcome.done)
 
     def _patiently(self, step: Callable[[T], object], argument: T) -> None:
         self.patience.call(lambda: step(argument))

@@ -19,21 +19,25 @@ state before it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from cosell.clients.coalesce import Room
 from cosell.clients.salesforce_composite import GRAPH_LIMIT
 from cosell.errors import CosellError
+from cosell.queue.lease import LeaseKeeper
+from cosell.queue.protocol import KeyKind
 from cosell.redaction import redact_text
 from cosell.store.records import AuditEntry
 from cosell.sync.core.plan import Plan
 from cosell.sync.engine.context import Snapshot, customer_key
 from cosell.sync.engine.engine import Engine, Unchanged
 from cosell.sync.engine.pair_locks import Held
-from cosell.sync.engine.reconcile import MergeWork, PreparedCreate, Reconcile
+from cosell.sync.engine.reconcile import MergeWork, PreparedCreate, PreparedReferral, Reconcile
 from cosell.sync.sides.crm_record import Made
 from cosell.sync.sides.partner_center import PcRecord
 from cosell.sync.sides.salesforce.accounts import CreatedAccounts, customer_of
@@ -42,6 +46,9 @@ log = logging.getLogger("cosell.sync.batch")
 
 Progress = Callable[[str], None]
 R = TypeVar("R")
+LEASE = 300.0
+"""Seconds a batch's lease on its keys lasts, renewed every third of it while the batch runs
+(as the queue's workers keep theirs)."""
 WRITERS = 16
 """Partner Center write-backs in flight at once (it has no batch write): more only contend
 for the connection pool (4, 16 and 64 measured alike, 3,000 referrals)."""
@@ -49,20 +56,24 @@ for the connection pool (4, 16 and 64 measured alike, 3,000 referrals)."""
 
 @dataclass
 class _Pair:
-    """One referral on its way through the steps."""
+    """One record on its way through the steps: a referral becoming an opportunity, or an
+    opportunity becoming a referral."""
 
-    pc: PcRecord
+    kind: KeyKind
+    record_id: str
     correlation_id: str
     step: Reconcile
     decided: Plan
     prepared: PreparedCreate | None = None
     made: Made | None = None
+    referral: PreparedReferral | None = None
+    created: PcRecord | None = None
     work: MergeWork | None = None
     after: PcRecord | None = None
 
     @property
     def key(self) -> str:
-        return f"referral:{self.pc.id}"
+        return f"{self.kind}:{self.record_id}"
 
 
 @dataclass
@@ -91,34 +102,93 @@ class BatchCreates:
         self.workers = max(1, workers)
         self.writers = min(self.workers, WRITERS)
         self._pools: dict[int, ThreadPoolExecutor] = {}
+        self._owner = f"cosell-batch:{uuid.uuid4().hex[:12]}"
+        self._leases = LeaseKeeper(engine.store, LEASE)
+        self._leases.start()
         self.finished = 0
         """Records finished here, over every run (the rest went to the queue)."""
 
     def close(self) -> None:
+        self._leases.stop()
         for pool in self._pools.values():
             pool.shutdown()
         self._pools.clear()
 
     def run(self, records: Sequence[PcRecord], progress: Progress | None = None) -> Outcome:
-        """Reconcile ``records`` (referrals the store has no link for); what could not be
-        finished here is in ``handed``, for the queue."""
+        """Reconcile ``records`` (referrals the store has no link for) into opportunities;
+        what could not be finished here is in ``handed``, for the queue."""
         outcome = Outcome()
         if not records:
             return outcome
         engine = self.engine
         engine.apply_mapping()
-        names = {f"referral:{r.id}" for r in records}
-        names |= {key for r in records if (key := customer_key(r.raw))}
-        with engine.pairs.hold(*names) as held:
-            linked = engine.store.links_by_referral(engine.tenant, [r.id for r in records])
-            fresh = [r for r in records if r.id not in linked]
-            outcome.handed += [f"referral:{r.id}" for r in records if r.id in linked]
-            pairs = self._planned(fresh, held, outcome)
-            pairs = self._created(pairs, outcome)
-            pairs = self._committed(pairs, outcome)
-            pairs = self._planned_back(pairs, held, outcome)
-            pairs = self._written_back(pairs, outcome)
-            self._settled(pairs, outcome)
+        keys = [f"referral:{r.id}" for r in records]
+        with self._leased(keys, outcome) as mine:
+            records = [r for r in records if f"referral:{r.id}" in mine]
+            names = {f"referral:{r.id}" for r in records}
+            names |= {key for r in records if (key := customer_key(r.raw))}
+            with engine.pairs.hold(*names) as held:
+                linked = engine.store.links_by_referral(engine.tenant, [r.id for r in records])
+                fresh = [r for r in records if r.id not in linked]
+                outcome.handed += [f"referral:{r.id}" for r in records if r.id in linked]
+                pairs = self._planned(fresh, held, outcome)
+                pairs = self._created(pairs, outcome)
+                pairs = self._committed(pairs, outcome)
+                self._second_round(pairs, held, outcome)
+        return self._told(outcome, progress)
+
+    def run_opportunities(
+        self, opportunity_ids: Sequence[str], progress: Progress | None = None
+    ) -> Outcome:
+        """Reconcile flagged opportunities the store has no link for into referrals (their
+        reads primed by the batch); what could not be finished here is in ``handed``."""
+        outcome = Outcome()
+        if not opportunity_ids:
+            return outcome
+        engine = self.engine
+        engine.apply_mapping()
+        keys = [f"opportunity:{i}" for i in opportunity_ids]
+        with self._leased(keys, outcome) as mine:
+            ids = [i for i in opportunity_ids if f"opportunity:{i}" in mine]
+            with engine.pairs.hold(*(f"opportunity:{i}" for i in ids)) as held:
+                linked = engine.store.links_by_opportunity(engine.tenant, ids)
+                fresh = [i for i in ids if i not in linked]
+                outcome.handed += [f"opportunity:{i}" for i in ids if i in linked]
+                pairs = self._planned_referrals(fresh, held, outcome)
+                pairs = self._referrals_created(pairs, outcome)
+                pairs = self._referrals_committed(pairs, outcome)
+                self._second_round(pairs, held, outcome)
+        return self._told(outcome, progress)
+
+    @contextmanager
+    def _leased(self, keys: Sequence[str], outcome: Outcome) -> Iterator[set[str]]:
+        """The keys leased in the work queue for the block, as a worker of it leases a key
+        (kept alive while the block runs): a running ``cosell run`` sharing the store never
+        works on one of them meanwhile, and those it holds already go to the queue's pass,
+        which reports them. At the end the finished keys are completed (their dead letters
+        cleared) and the rest handed back for the queue's workers."""
+        store = self.engine.store
+        jobs = store.lease_keys(self.engine.tenant, keys, self._owner, LEASE)
+        mine = {job.key: job for job in jobs}
+        outcome.handed += [key for key in keys if key not in mine]
+        with ExitStack() as kept:
+            for job in jobs:
+                kept.enter_context(self._leases.holding(job))
+            yield set(mine)
+        done = set(outcome.done)
+        store.complete_many([job for key, job in mine.items() if key in done])
+        store.hand_back_many([job for key, job in mine.items() if key not in done])
+
+    def _second_round(self, pairs: list[_Pair], held: Held, outcome: Outcome) -> None:
+        """What each create made, written back (to Partner Center, or to the CRM), and
+        committed."""
+        pairs = self._planned_back(pairs, held, outcome)
+        pairs = self._written_back(pairs, outcome)
+        pairs = self._crm_planned(pairs, outcome)
+        pairs = self._crm_written(pairs, outcome)
+        self._settled(pairs, outcome)
+
+    def _told(self, outcome: Outcome, progress: Progress | None) -> Outcome:
         self.finished += len(outcome.done)
         if progress is not None:
             for key in outcome.done:
@@ -155,7 +225,7 @@ class BatchCreates:
                 outcome.handed.append(f"referral:{pc.id}")
                 continue
             planned_accounts.add({"Name": customer.name, "DunsNumber": customer.duns})
-            pairs.append(_Pair(pc, correlation_id, step, decided))
+            pairs.append(_Pair("referral", pc.id, correlation_id, step, decided))
         return pairs
 
     def _created(self, pairs: list[_Pair], outcome: Outcome) -> list[_Pair]:
@@ -218,6 +288,74 @@ class BatchCreates:
         self.engine.stats.count("creates", len(pairs))
         return pairs
 
+    # --- round one, the other way: an opportunity's referral -----------------------------
+
+    def _planned_referrals(
+        self, opportunity_ids: Sequence[str], held: Held, outcome: Outcome
+    ) -> list[_Pair]:
+        """Each opportunity read (from the batch's primed reads) and planned; those that are
+        not a plain create of a referral (one that holds a referral already, one not flagged,
+        one that lacks what Partner Center needs: the queue shows that on the record) go to
+        the queue."""
+        engine, pairs = self.engine, []
+        self.room.expect(1)  # only this thread calls the CRM now: its calls go at once
+        for opportunity_id in opportunity_ids:
+            key = f"opportunity:{opportunity_id}"
+            try:
+                snapshot = engine.read("opportunity", opportunity_id)
+                with engine.pc.correlated() as correlation_id:
+                    step = self._step(snapshot, correlation_id, held)
+                decided = step.decide() if step.plannable() else None
+            except Exception as exc:
+                log.info("%s: left to the queue: %s", key, redact_text(str(exc)))
+                outcome.handed.append(key)
+                continue
+            if snapshot.link is not None or decided is None or decided.create != "referral":
+                outcome.handed.append(key)
+                continue
+            if not step.ready_for_partner_center():
+                outcome.handed.append(key)
+                continue
+            pairs.append(_Pair("opportunity", opportunity_id, correlation_id, step, decided))
+        return pairs
+
+    def _referrals_created(self, pairs: list[_Pair], outcome: Outcome) -> list[_Pair]:
+        """The referrals' intents in one transaction, then their creates side by side
+        (Partner Center has no batch write)."""
+        try:
+            with self.engine.store.together():
+                for pair in pairs:
+                    pair.referral = pair.step.prepare_referral(pair.decided)
+        except Exception as exc:
+            return self._hand(pairs, outcome, "recording the creates' intents", exc)
+        self.engine.stats.count("reconciles", len(pairs))
+
+        def create(pair: _Pair) -> PcRecord:
+            prepared, step = pair.referral, pair.step
+            assert prepared is not None
+            if prepared.found is not None:
+                return prepared.found
+            with self.engine.pc.correlated(pair.correlation_id), step.status.shown_on_record():
+                return self.engine.pc.create(prepared.body)
+
+        created = self._side_by_side(create, pairs, outcome, "creating the referral", self.writers)
+        for pair, result in zip(pairs, created, strict=True):
+            pair.created = result
+        return [pair for pair in pairs if pair.created is not None]
+
+    def _referrals_committed(self, pairs: list[_Pair], outcome: Outcome) -> list[_Pair]:
+        """What the creates made, committed in one transaction."""
+        try:
+            with self.engine.store.together():
+                for pair in pairs:
+                    assert pair.referral is not None
+                    assert pair.created is not None
+                    pair.step.finish_referral(pair.decided, pair.referral, pair.created)
+        except Exception as exc:
+            return self._hand(pairs, outcome, "committing the creates", exc)
+        self.engine.stats.count("creates", len(pairs))
+        return pairs
+
     # --- round two: the write-back ----------------------------------------------------------
 
     def _planned_back(self, pairs: list[_Pair], held: Held, outcome: Outcome) -> list[_Pair]:
@@ -236,7 +374,7 @@ class BatchCreates:
                 first.crm_unchanged, first.pc_unchanged, first.made_link, first.committed
             )
             try:
-                snapshot = engine.read("referral", pair.pc.id, known=known)
+                snapshot = engine.read(pair.kind, pair.record_id, known=known)
                 step = self._step(snapshot, pair.correlation_id, held, first.carried)
                 decided = step.decide() if step.plannable() else None
             except Exception as exc:
@@ -283,24 +421,53 @@ class BatchCreates:
                 kept.append(pair)
         return kept
 
-    def _settled(self, pairs: list[_Pair], outcome: Outcome) -> None:
-        """Each merge's CRM part (none for a plain write-back), then what they learnt, in one
-        transaction."""
-        self.room.expect(1)  # only this thread calls the CRM now: its calls go at once
-        kept = []
-        for pair in pairs:
+    def _crm_planned(self, pairs: list[_Pair], outcome: Outcome) -> list[_Pair]:
+        """Each merge's audit entries and CRM write planned, the bases written ahead of those
+        writes in one transaction."""
+        try:
+            with self.engine.store.together():
+                for pair in pairs:
+                    assert pair.work is not None
+                    assert pair.after is not None
+                    pair.step.plan_crm_after(pair.work, pair.after)
+        except Exception as exc:
+            return self._hand(pairs, outcome, "planning the CRM writes", exc)
+        return pairs
+
+    def _crm_written(self, pairs: list[_Pair], outcome: Outcome) -> list[_Pair]:
+        """The merges' CRM writes (none for a referral's plain write-back), side by side: on
+        Salesforce in shared requests (sObject Collections)."""
+        writing = [p for p in pairs if p.work is not None and p.work.crm_write is not None]
+        quiet = [p for p in pairs if p.work is not None and p.work.crm_write is None]
+
+        def write(pair: _Pair) -> bool:
             assert pair.work is not None
-            assert pair.after is not None
             try:
-                pair.step.write_crm_after(pair.work, pair.after)
+                pair.step.send_crm_after(pair.work)
+            finally:
+                self.room.done()
+            return True
+
+        self.room.expect(len(writing))
+        written = self._side_by_side(write, writing, outcome, "the CRM write", self.workers)
+        kept = [pair for pair, ok in zip(writing, written, strict=True) if ok]
+        self.room.expect(1)  # only this thread calls the CRM now: its calls go at once
+        for pair in quiet:
+            assert pair.work is not None
+            try:
+                pair.step.send_crm_after(pair.work)  # the notes' Note, where a CRM needs one
             except Exception as exc:
-                self._hand([pair], outcome, "the merge's CRM write", exc)
+                self._hand([pair], outcome, "the CRM write", exc)
                 continue
             kept.append(pair)
+        return kept
+
+    def _settled(self, pairs: list[_Pair], outcome: Outcome) -> None:
+        """What each merge learnt, in one transaction."""
         finished: list[str] = []
         try:
             with self.engine.store.together():
-                for pair in kept:
+                for pair in pairs:
                     assert pair.work is not None
                     assert pair.after is not None
                     try:
@@ -313,7 +480,7 @@ class BatchCreates:
                         self.engine.remember_written(pair.step.crm_after)
                     finished.append(pair.key)
         except Exception as exc:
-            self._hand(kept, outcome, "committing the write-backs", exc)
+            self._hand(pairs, outcome, "committing the write-backs", exc)
             return
         outcome.done += finished
 

@@ -67,6 +67,15 @@ class PreparedCreate:
     """The account review a person settled, marked applied once the create is committed."""
 
 
+@dataclass(frozen=True)
+class PreparedReferral:
+    """A referral's create, planned and its intent recorded, not sent yet; or the referral an
+    earlier attempt made."""
+
+    body: dict[str, Any]
+    found: PcRecord | None
+
+
 @dataclass
 class MergeWork:
     """One merge between its steps: the plan, the loop guard, the base it leaves, what is held
@@ -82,6 +91,9 @@ class MergeWork:
     """The referral as read (what the ops are guarded by)."""
     notice: AuditEntry | None = None
     noticed: bool = False
+    crm_write: tuple[CrmWrite, dict[str, Any]] | None = None
+    """The CRM write the merge makes after Partner Center took its part, and its status
+    fields."""
     crm_wrote: bool = False
 
 
@@ -183,6 +195,12 @@ class Reconcile:
         decided = plan(self.base, snap.pc_values, snap.crm_values, self.mapping, self.facts)
         rebase.settle(decided)
         return decided
+
+    def ready_for_partner_center(self) -> bool:
+        """The opportunity holds what Partner Center needs for a referral (else its create
+        shows why on the record and waits: :meth:`prepare_referral`)."""
+        values = self.snap.crm_values
+        return values is not None and not check_cosell_ready(values, self.mapping)
 
     def creates_opportunity(self, decided: Plan) -> bool:
         """The plan makes an opportunity (not a CRM lead) of the referral."""
@@ -334,6 +352,15 @@ class Reconcile:
         return False
 
     def _create_referral(self, decided: Plan) -> bool:
+        prepared = self.prepare_referral(decided)
+        with self.status.shown_on_record():
+            created = prepared.found or self.ctx.pc.create(prepared.body)
+        return self.finish_referral(decided, prepared, created)
+
+    def prepare_referral(self, decided: Plan) -> PreparedReferral:
+        """The referral's create, its intent recorded before it is sent, and the referral an
+        earlier attempt made (looked up only after one); :class:`NotReady` when the
+        opportunity lacks what Partner Center needs."""
         ctx, crm = self.ctx, self.snap.crm
         assert crm is not None
         assert self.snap.crm_values is not None
@@ -347,14 +374,19 @@ class Reconcile:
         )
         with self.status.shown_on_record():
             found = ctx.pc.find_created(crm.id, attempted=attempted)
-            body = to_partner_center_create(
-                decided.to_partner_center, CreateContext(crm.id), self.mapping
-            )
-            created = found or ctx.pc.create(body)
+        body = to_partner_center_create(
+            decided.to_partner_center, CreateContext(crm.id), self.mapping
+        )
+        return PreparedReferral(body, found)
+
+    def finish_referral(self, decided: Plan, prepared: PreparedReferral, created: PcRecord) -> bool:
+        """What the create made (or found), committed: the link, its base and the audit."""
+        ctx, crm = self.ctx, self.snap.crm
+        assert crm is not None
         self.claim(f"referral:{created.id}")
         if ctx.store.get_cursor(ctx.tenant, refused_cursor(crm.id)) is not None:
             ctx.store.delete_cursor(ctx.tenant, refused_cursor(crm.id))  # refused no more
-        verb = "found (created earlier)" if found else "created"
+        verb = "found (created earlier)" if prepared.found else "created"
         entry = self.status.entry("to_partner_center", message=f"referral {created.id} {verb}")
         related.remember_rows(ctx, self.snap, decided, decided.new_base)
         self._commit(created, crm.id, decided.new_base, [entry], crm.modstamp)
@@ -469,6 +501,12 @@ class Reconcile:
     def write_crm_after(self, work: MergeWork, pc_after: PcRecord) -> None:
         """The merge's audit entries and its CRM write (with the status fields), after Partner
         Center took its part."""
+        self.plan_crm_after(work, pc_after)
+        self.send_crm_after(work)
+
+    def plan_crm_after(self, work: MergeWork, pc_after: PcRecord) -> None:
+        """The merge's audit entries and what it writes to the CRM, the base written ahead of
+        that write (store only)."""
         snap, decided, new_base = self.snap, work.decided, work.new_base
         assert snap.pc is not None
         assert snap.crm is not None
@@ -496,11 +534,18 @@ class Reconcile:
             self._agreed_after_partner_center(decided, new_base, pc_after)
         if decided.to_crm:
             self._write_ahead({"crm": decided.to_crm}, self._agreed(new_base, decided))
+        if writes_crm:
+            work.crm_write = (write, extra)
+
+    def send_crm_after(self, work: MergeWork) -> None:
+        """The merge's CRM write planned by :meth:`plan_crm_after`, and the notes' Note."""
+        crm = self.snap.crm
+        assert crm is not None
         with self.status.shown_on_record():
-            if writes_crm:
-                written = self._update_crm(snap.crm, write, extra)
+            if work.crm_write is not None:
+                written = self._update_crm(crm, *work.crm_write)
                 work.crm_wrote, self.crm_after = written.sent, written.read
-            if related.mirror_notes(self.ctx, snap.crm.id, decided):
+            if related.mirror_notes(self.ctx, crm.id, work.decided):
                 self.crm_after = None  # a Note went after the read-back
 
     def commit_merge(self, work: MergeWork, pc_after: PcRecord) -> None:
