@@ -2,15 +2,17 @@
 
 ``cosell sync`` runs this. Flagged-or-linked opportunities come first (200 to a batch),
 then referrals, 450 to a batch from the Partner Center listing (pages of 100, oldest first by
-creation). Each batch runs through :class:`~cosell.sync.engine.full_sync.FullSync` (the durable
-queue: retries, ``Retry-After``, dead letters) on an engine whose sides serve what the page
-already read (see :mod:`cosell.sync.engine.paged_sides`).
+creation). Each batch runs on an engine whose sides serve what the page already read (see
+:mod:`cosell.sync.engine.paged_sides`): its new records through batched creates, the rest
+through :class:`~cosell.sync.engine.full_sync.FullSync` (the durable queue: retries,
+``Retry-After``, dead letters).
 
 The checkpoint is a store cursor written after every finished batch:
 
 * the last link id that existed when the backfill began: a pair linked *after* it (by this
-  backfill, or by the run that was killed) is finished and is skipped without a call; pairs
-  linked before are reconciled as any full pass does;
+  backfill, or by the run that was killed) and settled in the ledger (which only the write-back
+  round records) is finished and is skipped without a call; pairs linked before, and pairs
+  whose write-back a kill cut off, are reconciled as any full pass does;
 * the creation time of the last referral of the last finished batch: a resumed run lists from
   there, so finished pages are not even listed again;
 * whether the opportunities are done.
@@ -19,10 +21,14 @@ A batch that did not finish (a record dead-lettered or still retrying) freezes t
 for the rest of the run, so a resumed run looks at it again. The cursor is marked finished at
 the end, and the next run starts a new backfill.
 
-Before each record, background work respects the Salesforce API reserve: while a call would eat
-into it, the backfill says so, waits, re-reads the allowance and goes on when it allows. A record
-already started is finished, so nothing is left half-made; the reserve can be overrun by at most
-the calls of the records in flight.
+A batch's records that have no link go through
+:class:`~cosell.sync.engine.batch_creates.BatchCreates` first (the same reconcile, a step at a
+time for the whole batch); the queue gets the rest, and whatever those leave.
+
+Before each batch's batched creates and each record the queue runs, background work respects
+the Salesforce API reserve: while a call would eat into it, the backfill says so, waits, re-reads
+the allowance and goes on when it allows. Work already started is finished, so nothing is left
+half-made; the reserve can be overrun by at most the calls of the records in flight.
 """
 
 from __future__ import annotations
