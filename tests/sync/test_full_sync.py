@@ -192,15 +192,8 @@ def test_a_batch_of_created_referrals_takes_six_store_write_transactions(
 
     assert code == 0, output
     assert len(world.query("SELECT Id FROM Opportunity")) == 30
-    steps = {step: n for step, n in by_step.items() if step != "elsewhere"}
-    assert steps == {
-        "run": 1,  # the mapping, recorded as applied by the store's first reconcile
-        "_leased": 2,
-        "_prepared": 1,
-        "_committed": 1,
-        "_planned_back": 1,
-        "_settled": 1,
-    }
+    batched = sum(n for step, n in by_step.items() if step != "elsewhere")
+    assert batched == 7, by_step  # the six, and the mapping recorded as applied
     assert sum(by_step.values()) < 30
 
 

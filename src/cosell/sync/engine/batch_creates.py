@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -117,46 +117,50 @@ class BatchCreates:
     def run(self, records: Sequence[PcRecord], progress: Progress | None = None) -> Outcome:
         """Reconcile ``records`` (referrals the store has no link for) into opportunities;
         what could not be finished here is in ``handed``, for the queue."""
-        outcome = Outcome()
-        if not records:
-            return outcome
-        engine = self.engine
-        engine.apply_mapping()
-        keys = [f"referral:{r.id}" for r in records]
-        with self._leased(keys, outcome) as mine:
-            records = [r for r in records if f"referral:{r.id}" in mine]
-            names = {f"referral:{r.id}" for r in records}
-            names |= {key for r in records if (key := customer_key(r.raw))}
-            with engine.pairs.hold(*names) as held:
-                linked = engine.store.links_by_referral(engine.tenant, [r.id for r in records])
-                fresh = [r for r in records if r.id not in linked]
-                outcome.handed += [f"referral:{r.id}" for r in records if r.id in linked]
-                pairs = self._planned(fresh, held, outcome)
-                pairs = self._created(pairs, outcome)
-                pairs = self._committed(pairs, outcome)
-                self._second_round(pairs, held, outcome)
-        return self._told(outcome, progress)
+        by_id = {r.id: r for r in records}
+        customers = {r.id: key for r in records if (key := customer_key(r.raw))}
+
+        def plan(ids: list[str], held: Held, outcome: Outcome) -> list[_Pair]:
+            return self._planned([by_id[i] for i in ids], held, outcome)
+
+        return self._run("referral", list(by_id), customers, plan, self._created, progress)
 
     def run_opportunities(
         self, opportunity_ids: Sequence[str], progress: Progress | None = None
     ) -> Outcome:
         """Reconcile flagged opportunities the store has no link for into referrals (their
         reads primed by the batch); what could not be finished here is in ``handed``."""
+        plan, create = self._planned_referrals, self._referrals_created
+        return self._run("opportunity", list(opportunity_ids), {}, plan, create, progress)
+
+    def _run(
+        self,
+        kind: KeyKind,
+        ids: list[str],
+        customers: Mapping[str, str],
+        plan: Callable[[list[str], Held, Outcome], list[_Pair]],
+        create: Callable[[list[_Pair], Outcome], list[_Pair]],
+        progress: Progress | None,
+    ) -> Outcome:
+        """The steps for the records ``ids`` of ``kind`` that this batch leases and that have
+        no link, their pairs' locks held (``customers``: a referral's customer's lock)."""
         outcome = Outcome()
-        if not opportunity_ids:
+        if not ids:
             return outcome
         engine = self.engine
         engine.apply_mapping()
-        keys = [f"opportunity:{i}" for i in opportunity_ids]
-        with self._leased(keys, outcome) as mine:
-            ids = [i for i in opportunity_ids if f"opportunity:{i}" in mine]
-            with engine.pairs.hold(*(f"opportunity:{i}" for i in ids)) as held:
-                linked = engine.store.links_by_opportunity(engine.tenant, ids)
-                fresh = [i for i in ids if i not in linked]
-                outcome.handed += [f"opportunity:{i}" for i in ids if i in linked]
-                pairs = self._planned_referrals(fresh, held, outcome)
-                pairs = self._referrals_created(pairs, outcome)
-                pairs = self._referrals_committed(pairs, outcome)
+        with self._leased([f"{kind}:{i}" for i in ids], outcome) as mine:
+            ids = [i for i in ids if f"{kind}:{i}" in mine]
+            names = {f"{kind}:{i}" for i in ids} | {customers[i] for i in ids if i in customers}
+            with engine.pairs.hold(*names) as held:
+                if kind == "referral":
+                    linked = engine.store.links_by_referral(engine.tenant, ids)
+                else:
+                    linked = engine.store.links_by_opportunity(engine.tenant, ids)
+                outcome.handed += [f"{kind}:{i}" for i in ids if i in linked]
+                pairs = plan([i for i in ids if i not in linked], held, outcome)
+                pairs = create(pairs, outcome)
+                pairs = self._committed(pairs, outcome)
                 self._second_round(pairs, held, outcome)
         return self._told(outcome, progress)
 
@@ -276,22 +280,24 @@ class BatchCreates:
         return ready
 
     def _committed(self, pairs: list[_Pair], outcome: Outcome) -> list[_Pair]:
-        """What the creates made, committed in one transaction."""
-        try:
-            with self.engine.store.together():
-                for pair in pairs:
-                    assert pair.prepared is not None
-                    assert pair.made is not None
-                    pair.step.finish_create(pair.decided, pair.prepared, pair.made)
-        except Exception as exc:
-            return self._hand(pairs, outcome, "committing the creates", exc)
+        """What the creates made (opportunities, or referrals), committed in one transaction."""
+
+        def finish(pair: _Pair) -> None:
+            if pair.prepared is not None and pair.made is not None:
+                pair.step.finish_create(pair.decided, pair.prepared, pair.made)
+            else:
+                assert pair.referral is not None
+                assert pair.created is not None
+                pair.step.finish_referral(pair.decided, pair.referral, pair.created)
+
+        pairs = self._together(pairs, outcome, "committing the creates", finish)
         self.engine.stats.count("creates", len(pairs))
         return pairs
 
     # --- round one, the other way: an opportunity's referral -----------------------------
 
     def _planned_referrals(
-        self, opportunity_ids: Sequence[str], held: Held, outcome: Outcome
+        self, opportunity_ids: list[str], held: Held, outcome: Outcome
     ) -> list[_Pair]:
         """Each opportunity read (from the batch's primed reads) and planned; those that are
         not a plain create of a referral (one that holds a referral already, one not flagged,
@@ -342,19 +348,6 @@ class BatchCreates:
         for pair, result in zip(pairs, created, strict=True):
             pair.created = result
         return [pair for pair in pairs if pair.created is not None]
-
-    def _referrals_committed(self, pairs: list[_Pair], outcome: Outcome) -> list[_Pair]:
-        """What the creates made, committed in one transaction."""
-        try:
-            with self.engine.store.together():
-                for pair in pairs:
-                    assert pair.referral is not None
-                    assert pair.created is not None
-                    pair.step.finish_referral(pair.decided, pair.referral, pair.created)
-        except Exception as exc:
-            return self._hand(pairs, outcome, "committing the creates", exc)
-        self.engine.stats.count("creates", len(pairs))
-        return pairs
 
     # --- round two: the write-back ----------------------------------------------------------
 
@@ -424,15 +417,13 @@ class BatchCreates:
     def _crm_planned(self, pairs: list[_Pair], outcome: Outcome) -> list[_Pair]:
         """Each merge's audit entries and CRM write planned, the bases written ahead of those
         writes in one transaction."""
-        try:
-            with self.engine.store.together():
-                for pair in pairs:
-                    assert pair.work is not None
-                    assert pair.after is not None
-                    pair.step.plan_crm_after(pair.work, pair.after)
-        except Exception as exc:
-            return self._hand(pairs, outcome, "planning the CRM writes", exc)
-        return pairs
+
+        def plan(pair: _Pair) -> None:
+            assert pair.work is not None
+            assert pair.after is not None
+            pair.step.plan_crm_after(pair.work, pair.after)
+
+        return self._together(pairs, outcome, "planning the CRM writes", plan)
 
     def _crm_written(self, pairs: list[_Pair], outcome: Outcome) -> list[_Pair]:
         """The merges' CRM writes (none for a referral's plain write-back), side by side: on
@@ -536,6 +527,23 @@ class BatchCreates:
                 self._hand([pair], outcome, what, exc)
                 results.append(None)
         return results
+
+    def _together(
+        self,
+        pairs: list[_Pair],
+        outcome: Outcome,
+        what: str,
+        each: Callable[[_Pair], object],
+    ) -> list[_Pair]:
+        """``each`` for every pair, its store writes in one transaction; when that fails, it
+        is rolled back whole and every pair goes to the queue as it was before."""
+        try:
+            with self.engine.store.together():
+                for pair in pairs:
+                    each(pair)
+        except Exception as exc:
+            return self._hand(pairs, outcome, what, exc)
+        return pairs
 
     def _hand(
         self, pairs: Sequence[_Pair], outcome: Outcome, what: str, exc: Exception
