@@ -104,7 +104,6 @@ class BatchCreates:
         self._pools: dict[int, ThreadPoolExecutor] = {}
         self._owner = f"cosell-batch:{uuid.uuid4().hex[:12]}"
         self._leases = LeaseKeeper(engine.store, LEASE)
-        self._leases.start()
         self.finished = 0
         """Records finished here, over every run (the rest went to the queue)."""
 
@@ -172,6 +171,7 @@ class BatchCreates:
         which reports them. At the end the finished keys are completed (their dead letters
         cleared) and the rest handed back for the queue's workers."""
         store = self.engine.store
+        self._leases.start()  # once; stopped by close()
         jobs = store.lease_keys(self.engine.tenant, keys, self._owner, LEASE)
         mine = {job.key: job for job in jobs}
         outcome.handed += [key for key in keys if key not in mine]
