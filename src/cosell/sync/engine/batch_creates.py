@@ -1,16 +1,21 @@
-"""A backfill batch's new referrals, reconciled a step at a time for the whole batch.
+"""A backfill batch's new records, reconciled a step at a time for the whole batch.
 
 The work queue runs one reconcile per worker: each claims its key, reads, plans, creates the
-opportunity, commits, plans again, writes the opportunity back to Partner Center and commits,
-every store write a transaction of its own. For a backfill's referrals that no opportunity
-holds yet, :class:`BatchCreates` runs the same steps of :class:`Reconcile` (the same code)
-for the whole batch at once: each step's store writes in one transaction, the creates sent
-together (composite graphs, see :mod:`cosell.clients.coalesce`) and the write-backs side by
-side. The records are reconciled exactly as the queue would, and a record it cannot finish
-(an error, a refusal, a 412, anything not a plain create) is handed to the queue as it stands.
+record on the other side, commits, plans again, writes back what the create made and commits,
+every store write a transaction of its own. For a backfill's records that have no link (a
+referral no opportunity holds, a flagged opportunity that holds no referral),
+:class:`BatchCreates` runs the same steps of :class:`Reconcile` (the same code) for the whole
+batch at once: each step's store writes in one transaction, the creates and the write-backs
+side by side (on Salesforce in shared requests, see :mod:`cosell.clients.coalesce`). The
+records are reconciled as the queue would reconcile them (``tests/sync/test_batch_creates.py``
+compares the two from the outside), and a record it cannot finish (an error, a refusal, a 412,
+anything not a plain create) is handed to the queue as it stands.
+
+The batch leases its keys in the work queue first, as a worker leases its key, and holds every
+pair's lock: a ``cosell run`` sharing the store never works on one of them meanwhile.
 
 Each step leaves every record in a state a reconcile already knows how to go on from, as after
-a crash at that point: a create's intent recorded (the next reconcile looks the opportunity up
+a crash at that point: a create's intent recorded (the next reconcile looks the record up
 before creating it), a link committed, a write-back in flight (settled by the next read). A
 transaction of a step that fails is rolled back whole and its records go to the queue in the
 state before it.
@@ -65,11 +70,17 @@ class _Pair:
     step: Reconcile
     decided: Plan
     prepared: PreparedCreate | None = None
+    """A referral's opportunity, planned and its intent recorded."""
     made: Made | None = None
+    """The opportunity its create made."""
     referral: PreparedReferral | None = None
+    """An opportunity's referral, planned and its intent recorded."""
     created: PcRecord | None = None
+    """The referral its create made."""
     work: MergeWork | None = None
+    """The second round's merge between its steps."""
     after: PcRecord | None = None
+    """The referral after the second round's Partner Center write (or as it was, without)."""
 
     @property
     def key(self) -> str:
@@ -85,7 +96,8 @@ class Outcome:
 
 
 class BatchCreates:
-    """New referrals of one backfill batch into opportunities, a step for all at a time."""
+    """A backfill batch's new records (referrals into opportunities, flagged opportunities into
+    referrals), a step for all at a time."""
 
     def __init__(
         self,
