@@ -15,6 +15,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+from crm_worlds import CrmWorld, build_crm_world
 from engine_world import World, build_world
 from sync_samples import contoso_share, fabrikam_share
 
@@ -149,3 +151,77 @@ def test_batched_creates_leave_both_sides_and_the_store_as_the_queue_does(
         expected["contacts"],
         expected["roles"],
     )
+
+
+def share_some(world: CrmWorld) -> None:
+    world.share_referral(**fabrikam_share())
+    world.share_referral(**contoso_share())
+    world.share_referral(**fabrikam_share(name="A lead", qualification="Direct"))
+    for n in range(3):
+        profile = {"name": f"Customer {n}", "address": {"country": "US"}}
+        world.share_referral(name=f"Plain {n}", customerProfile=profile)
+    world.seller.flagged_record(name="Flagged deal")
+
+
+def canonical_picture(world: CrmWorld) -> dict[str, Any]:
+    """Both sides in the mapping's canonical form (each CRM record read from the CRM and
+    translated as a reconcile reads it) and the store's links, ledger and audit, ids replaced
+    by names."""
+    names: dict[str, str] = {}
+    referrals = {}
+    for referral in world.referrals():
+        names[str(referral["id"])] = f"<referral {referral['name']}>"
+        names[str(referral["engagementId"])] = f"<engagement {referral['name']}>"
+        referrals[referral["name"]] = _kept(referral)
+    records = {}
+    for record_id in world.seller.records():
+        snapshot = world.engine.read("opportunity", record_id)
+        assert snapshot.crm_values is not None
+        name = str(snapshot.crm_values.get("name"))
+        names[record_id] = f"<record {name}>"
+        records[name] = snapshot.crm_values
+    store, tenant = world.store, world.tenant
+    links = {}
+    for record_id in names:
+        link = store.link_by_referral(tenant, record_id)
+        if link is not None:
+            links[record_id] = {"state": link.state, "base": link.base, "intent": link.intent}
+    seen = {
+        "referrals": referrals,
+        "records": records,
+        "links": links,
+        "ledger": [
+            (row.referral_id, row.opportunity_id, row.state, row.reason, row.setting)
+            for row in store.ledger(tenant)
+        ],
+        "audit": [
+            (e.referral_id, e.opportunity_id, e.direction, e.outcome, e.field, e.message)
+            for record_id in names
+            for e in store.audit_for(tenant, record_id)
+        ],
+    }
+    text = json.dumps(seen, sort_keys=True, default=str)
+    for record_id, name in sorted(names.items(), key=lambda item: -len(item[0])):
+        text = text.replace(record_id, name)
+    result: dict[str, Any] = json.loads(STAMP.sub("<time>", text))
+    result["ledger"].sort(key=json.dumps)
+    result["audit"].sort(key=json.dumps)
+    return result
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_batched_creates_match_the_queue_on_each_crm(tmp_path: Path, crm: str) -> None:
+    queued = build_crm_world(tmp_path / "queued", crm)
+    share_some(queued)
+    assert queued.full_pass().dead_lettered == 0
+
+    batched = build_crm_world(tmp_path / "batched", crm)
+    share_some(batched)
+    job = Backfill(batched.engine, workers=4, max_attempts=2, clock=batched.clock)
+    report = job.run()
+    assert report.passes.ok
+    assert job.creates.finished >= 5  # the plain referrals and the flagged deal, at least
+
+    expected, got = canonical_picture(queued), canonical_picture(batched)
+    for part in ("referrals", "records", "links", "ledger", "audit"):
+        assert got[part] == expected[part], part
