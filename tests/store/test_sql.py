@@ -9,6 +9,7 @@ from sqlalchemy import event
 
 from cosell.clock import ManualClock
 from cosell.store import AuditEntry, LinkUpdate, Store
+from cosell.store.database import READ_ONLY
 from cosell.store.records import LedgerUpdate
 from cosell.store.sql import BlockRolledBack
 
@@ -295,6 +296,32 @@ def test_calls_made_together_share_one_transaction(store: Store) -> None:
         assert elsewhere.get_cursor(tenant, "a") is None  # committed only at the block's end
     assert elsewhere.get_cursor(tenant, "a") == "1"
     assert store.link_by_referral(tenant, "r-1") == link
+
+
+def test_a_block_begins_its_transaction_at_its_first_write(store: Store) -> None:
+    """A block that only reads takes no write transaction (on SQLite, no writer's turn); one
+    that writes takes one, from its first write to its end."""
+    tenant = store.ensure_tenant("acme")
+    store.set_cursor(tenant, "a", "1")
+    began: list[bool] = []
+
+    def on_begin(conn: sa.Connection) -> None:
+        began.append(not conn.get_execution_options().get(READ_ONLY))
+
+    event.listen(store.engine, "begin", on_begin)
+    try:
+        with store.together():
+            assert store.get_cursor(tenant, "a") == "1"
+            assert store.link_by_referral(tenant, "r-1") is None
+        assert True not in began  # reads only: no write transaction
+        with store.together():
+            assert store.get_cursor(tenant, "a") == "1"
+            store.set_cursor(tenant, "b", "2")
+            store.set_cursor(tenant, "c", "3")
+            assert store.get_cursor(tenant, "b") == "2"
+    finally:
+        event.remove(store.engine, "begin", on_begin)
+    assert began.count(True) == 1
 
 
 def test_on_sqlite_a_read_waits_for_the_transaction_in_flight_in_this_process(

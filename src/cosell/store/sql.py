@@ -177,10 +177,12 @@ class Store:
         together at its end, rolled back together if anything in it raises. After a store call
         inside failed, the block is undone whole: any further call, and the block's end, raise
         :class:`BlockRolledBack`. Reads see the block's writes. For store work with no remote
-        call in between (the block holds the write lock throughout): on SQLite, where writers
-        take turns, a reconcile's last few writes then take one turn instead of one each. The
-        transaction begins with the block's first write: a block that writes nothing takes no
-        turn and no transaction (reads before the first write are ordinary reads)."""
+        call in between (from its first write on, the block holds the write lock): on SQLite,
+        where writers take turns, a reconcile's last few writes then take one turn instead of
+        one each. The transaction begins with the block's first write: a block that writes
+        nothing takes no turn and no transaction (reads before the first write are ordinary
+        reads, so a read-then-write that must be atomic across processes writes first or
+        relies on the pair's lock, as every caller does)."""
         if getattr(self._open, "conn", None) is not None or getattr(self._open, "lazy", None):
             yield
             return
