@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 
 from cosell.store import database
 from cosell.store.advisory_locks import AdvisoryLocks, lock_id, session_engine
@@ -84,6 +84,31 @@ def test_a_key_held_by_one_process_makes_the_other_wait(pg_engine: Engine) -> No
         order.append("first out")
     thread.join(10)
     assert order == ["first out", "second in"]
+
+
+def test_many_names_are_taken_in_one_round_trip_and_all_held(pg_engine: Engine) -> None:
+    """A backfill batch holds hundreds of names: one statement takes them all, and another
+    process can take none of them until they are let go."""
+    locks, other = AdvisoryLocks(pg_engine, "t1"), AdvisoryLocks(pg_engine, "t1")
+    names = [f"referral:{n}" for n in range(300)] + [f"customer:c{n}" for n in range(100)]
+    statements: list[str] = []
+
+    def seen(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(pg_engine, "before_cursor_execute", seen)
+    try:
+        with locks.hold(*names) as held, other.hold() as elsewhere:
+            assert len([s for s in statements if "pg_advisory_lock" in s]) == 1
+            assert held.names == set(names)
+            with pg_engine.connect() as conn:
+                granted = conn.execute(text(f"SELECT count(*) {ADVISORY_LOCKS} AND granted"))
+                assert granted.scalar_one() == len(names)
+            assert elsewhere.claim(["referral:7", "customer:c99"]) == frozenset()
+    finally:
+        event.remove(pg_engine, "before_cursor_execute", seen)
+    with other.hold() as elsewhere:
+        assert elsewhere.claim(["referral:7"]) == {"referral:7"}
 
 
 def test_tenants_do_not_share_locks(pg_engine: Engine) -> None:

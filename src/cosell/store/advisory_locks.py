@@ -32,6 +32,12 @@ from cosell.store.database import ping_when_idle
 _LOCK = text("SELECT pg_advisory_lock(:id)")
 _TRY = text("SELECT pg_try_advisory_lock(:id)")
 _UNLOCK_ALL = text("SELECT pg_advisory_unlock_all()")
+_LOCK_MANY = text(
+    "SELECT count(pg_advisory_lock(wanted.id)) FROM "
+    "(SELECT unnest(CAST(:ids AS bigint[])) AS id ORDER BY 1) AS wanted"
+)
+"""Every lock of a list, in ascending id order, in one round trip (a backfill batch's records
+hold hundreds)."""
 
 
 def lock_id(namespace: str, key: str) -> int:
@@ -94,9 +100,17 @@ class AdvisoryHeld:
         """Wait for ``names`` in ascending lock id order (only while holding nothing)."""
         assert not self._held, "blocking waits happen only with nothing held"
         ids = {name: lock_id(self._namespace, name) for name in set(names)}
-        for name, value in sorted(ids.items(), key=lambda item: item[1]):
+        if not ids:
+            return
+        if len(ids) == 1:
+            [(name, value)] = ids.items()
             self._lock(_LOCK, value)
             self._held[name] = value
+            return
+        self._unsure = True
+        self._conn.execute(_LOCK_MANY, {"ids": sorted(set(ids.values()))}).scalar_one()
+        self._unsure = False
+        self._held.update(ids)
 
     def widen(self, names: Iterable[str]) -> bool:
         """Hold ``names`` too. False when they were free at once; True when this had to let go
