@@ -20,6 +20,8 @@ from crm_worlds import CrmWorld, build_crm_world
 from engine_world import World, build_world
 from sync_samples import contoso_share, fabrikam_share
 
+from cosell.store import Store
+from cosell.store.records import TenantId
 from cosell.sync.engine.backfill import Backfill
 
 VOLATILE = re.compile(
@@ -70,11 +72,7 @@ def share_all(world: World) -> None:
 def picture(world: World) -> dict[str, Any]:
     """Both sides and the store as read from the outside, ids replaced by names."""
     names: dict[str, str] = {}
-    referrals = {}
-    for referral in world.referrals():
-        names[str(referral["id"])] = f"<referral {referral['name']}>"
-        names[str(referral["engagementId"])] = f"<engagement {referral['name']}>"
-        referrals[referral["name"]] = _kept(referral)
+    seen: dict[str, Any] = {"referrals": _referrals(world.referrals(), names)}
     opportunities = {}
     for row in world.query("SELECT Id, Name FROM Opportunity"):
         names[row["Id"]] = f"<opportunity {row['Name']}>"
@@ -83,34 +81,45 @@ def picture(world: World) -> dict[str, Any]:
         names[row["Id"]] = f"<account {row['Name']}>"
     for row in world.query("SELECT Id, Email FROM Contact"):
         names[row["Id"]] = f"<contact {row['Email']}>"
-    store, tenant = world.store, world.tenant
+    seen["opportunities"] = opportunities
+    seen["accounts"] = sorted(r["Name"] for r in world.query("SELECT Name FROM Account"))
+    seen["contacts"] = sorted(r["Email"] for r in world.query("SELECT Email FROM Contact"))
+    seen["roles"] = len(world.query("SELECT Id FROM OpportunityContactRole"))
+    return _named(seen | _stored(world.store, world.tenant, names), names)
+
+
+def _referrals(listed: list[dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
+    """Each referral by name (its ids and engagement named too)."""
+    referrals = {}
+    for referral in listed:
+        names[str(referral["id"])] = f"<referral {referral['name']}>"
+        names[str(referral["engagementId"])] = f"<engagement {referral['name']}>"
+        referrals[referral["name"]] = _kept(referral)
+    return referrals
+
+
+def _stored(store: Store, tenant: TenantId, names: dict[str, str]) -> dict[str, Any]:
+    """The store's links (by referral), ledger and audit rows of the named records."""
     links = {}
-    for referral_id in names:
-        link = store.link_by_referral(tenant, referral_id)
+    for record_id in names:
+        link = store.link_by_referral(tenant, record_id)
         if link is not None:
-            links[referral_id] = {"state": link.state, "base": link.base, "intent": link.intent}
+            links[record_id] = {"state": link.state, "base": link.base, "intent": link.intent}
     ledger = [
         (row.referral_id, row.opportunity_id, row.state, row.reason, row.setting)
         for row in store.ledger(tenant)
     ]
     audit = [
         (e.referral_id, e.opportunity_id, e.direction, e.outcome, e.field, e.old, e.new, e.message)
-        for referral_id in names
-        for e in store.audit_for(tenant, referral_id)
+        for record_id in names
+        for e in store.audit_for(tenant, record_id)
     ]
-    accounts = sorted(r["Name"] for r in world.query("SELECT Name FROM Account"))
-    contacts = sorted(r["Email"] for r in world.query("SELECT Email FROM Contact"))
-    roles = len(world.query("SELECT Id FROM OpportunityContactRole"))
-    seen = {
-        "referrals": referrals,
-        "opportunities": opportunities,
-        "links": links,
-        "ledger": ledger,
-        "audit": audit,
-        "accounts": accounts,
-        "contacts": contacts,
-        "roles": roles,
-    }
+    return {"links": links, "ledger": ledger, "audit": audit}
+
+
+def _named(seen: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """``seen`` with every id replaced by its record's name and every time stamp by a mark,
+    its ledger and audit rows in one order."""
     text = json.dumps(seen, sort_keys=True, default=str)
     for record_id, name in sorted(names.items(), key=lambda item: -len(item[0])):
         text = text.replace(record_id, name)
@@ -168,11 +177,7 @@ def canonical_picture(world: CrmWorld) -> dict[str, Any]:
     translated as a reconcile reads it) and the store's links, ledger and audit, ids replaced
     by names."""
     names: dict[str, str] = {}
-    referrals = {}
-    for referral in world.referrals():
-        names[str(referral["id"])] = f"<referral {referral['name']}>"
-        names[str(referral["engagementId"])] = f"<engagement {referral['name']}>"
-        referrals[referral["name"]] = _kept(referral)
+    seen: dict[str, Any] = {"referrals": _referrals(world.referrals(), names)}
     records = {}
     for record_id in world.seller.records():
         snapshot = world.engine.read("opportunity", record_id)
@@ -180,33 +185,8 @@ def canonical_picture(world: CrmWorld) -> dict[str, Any]:
         name = str(snapshot.crm_values.get("name"))
         names[record_id] = f"<record {name}>"
         records[name] = snapshot.crm_values
-    store, tenant = world.store, world.tenant
-    links = {}
-    for record_id in names:
-        link = store.link_by_referral(tenant, record_id)
-        if link is not None:
-            links[record_id] = {"state": link.state, "base": link.base, "intent": link.intent}
-    seen = {
-        "referrals": referrals,
-        "records": records,
-        "links": links,
-        "ledger": [
-            (row.referral_id, row.opportunity_id, row.state, row.reason, row.setting)
-            for row in store.ledger(tenant)
-        ],
-        "audit": [
-            (e.referral_id, e.opportunity_id, e.direction, e.outcome, e.field, e.message)
-            for record_id in names
-            for e in store.audit_for(tenant, record_id)
-        ],
-    }
-    text = json.dumps(seen, sort_keys=True, default=str)
-    for record_id, name in sorted(names.items(), key=lambda item: -len(item[0])):
-        text = text.replace(record_id, name)
-    result: dict[str, Any] = json.loads(STAMP.sub("<time>", text))
-    result["ledger"].sort(key=json.dumps)
-    result["audit"].sort(key=json.dumps)
-    return result
+    seen["records"] = records
+    return _named(seen | _stored(world.store, world.tenant, names), names)
 
 
 @pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
