@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -195,6 +197,34 @@ def test_a_batch_of_created_referrals_takes_six_store_write_transactions(
     batched = sum(n for step, n in by_step.items() if step != "elsewhere")
     assert batched == 7, by_step  # the six, and the mapping recorded as applied
     assert sum(by_step.values()) < 30
+
+
+def test_the_pass_runs_with_what_starting_built_out_of_the_collector_s_sight(
+    world: World, tmp_path: Path
+) -> None:
+    """A full collection walks every object the collector sees; starting built most of them
+    (modules, classes, the wiring), and walking those again and again cost a tenth of a pass's
+    CPU. They are frozen while the pass and the check after it run, and back in sight after
+    (an in-process caller collects as before)."""
+    frozen: list[int] = []
+    app = world.pc_app
+
+    async def watched(scope: Any, receive: Any, send: Any) -> None:
+        frozen.append(gc.get_freeze_count())
+        await app(scope, receive, send)
+
+    world.share_referral(name="Deal", customerProfile={"name": "Customer", "address": {}})
+    world.pc_app = watched  # type: ignore[assignment]
+    gc.unfreeze()
+    try:
+        code, output = run_once(world, tmp_path)
+    finally:
+        world.pc_app = app
+
+    assert code == 0, output
+    assert max(frozen) > 0
+    assert frozen[-1] > 0  # the check after the pass
+    assert gc.get_freeze_count() == 0
 
 
 def test_failures_exit_one_and_are_listed_with_their_reason(world: World, tmp_path: Path) -> None:

@@ -91,3 +91,16 @@ def freeze_startup_heap() -> None:
     later are collected as before."""
     gc.collect()
     gc.freeze()
+
+
+@contextmanager
+def startup_heap_frozen() -> Iterator[None]:
+    """What starting built out of the collector's sight while the block runs (see
+    :func:`freeze_startup_heap`), and back in sight after it, for a command that ends: a pass
+    of ``cosell sync`` spent a tenth of its CPU in full collections that walked it (3,000
+    referrals: 19 of 80-100 ms each, against 20 of 30-40 ms frozen)."""
+    freeze_startup_heap()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

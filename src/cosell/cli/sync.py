@@ -30,6 +30,7 @@ from cosell.cli.common import (
     fail,
     reported,
     settings_for,
+    startup_heap_frozen,
 )
 from cosell.clients.connect import followed_clock
 from cosell.errors import CosellError
@@ -62,9 +63,10 @@ def sync_command(once: bool, timeout: float, config_path: Path | None) -> None:
         clock = followed_clock(settings, deps.clock, deps.http)
         wiring = build_engine(settings, clock=clock, http=deps.http)
     try:
-        report = _run_with_progress(wiring, settings, deps, timeout)
-        verifier = Verifier(wiring.engine, deps.clock)
-        checked = verifier.run(verifier.pairs(), every_pair=False)
+        with startup_heap_frozen():
+            report = _run_with_progress(wiring, settings, deps, timeout)
+            verifier = Verifier(wiring.engine, deps.clock)
+            checked = verifier.run(verifier.pairs(), every_pair=False)
     except CosellError as exc:
         fail(str(exc), 1)
     finally:
