@@ -31,6 +31,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from cosell.clients.at_once import CallsAtOnce
 from cosell.clients.coalesce import Room
 from cosell.clients.salesforce_composite import GRAPH_LIMIT
 from cosell.errors import CosellError
@@ -55,8 +56,9 @@ LEASE = 300.0
 """Seconds a batch's lease on its keys lasts, renewed every third of it while the batch runs
 (as the queue's workers keep theirs)."""
 WRITERS = 16
-"""Partner Center write-backs in flight at once (it has no batch write): more only contend
-for the connection pool (4, 16 and 64 measured alike, 3,000 referrals)."""
+"""Partner Center calls (write-backs, creates: it has no batch write) in flight at once at
+most; how many run at once below that is set by how long its answers take (see
+:mod:`cosell.clients.at_once`)."""
 
 
 @dataclass
@@ -113,6 +115,8 @@ class BatchCreates:
         them back): the second round's reads then make no call."""
         self.workers = max(1, workers)
         self.writers = min(self.workers, WRITERS)
+        self.partner_center_calls = CallsAtOnce(self.writers, least=min(2, self.writers))
+        """How many of the writers call Partner Center at once."""
         self._pools: dict[int, ThreadPoolExecutor] = {}
         self._owner = f"cosell-batch:{uuid.uuid4().hex[:12]}"
         self._leases = LeaseKeeper(engine.store, LEASE)
@@ -356,7 +360,7 @@ class BatchCreates:
             with self.engine.pc.correlated(pair.correlation_id), step.status.shown_on_record():
                 return self.engine.pc.create(prepared.body)
 
-        created = self._side_by_side(create, pairs, outcome, "creating the referral", self.writers)
+        created = self._at_partner_center(create, pairs, outcome, "creating the referral")
         for pair, result in zip(pairs, created, strict=True):
             pair.created = result
         return [pair for pair in pairs if pair.created is not None]
@@ -416,9 +420,7 @@ class BatchCreates:
             with self.engine.pc.correlated(pair.correlation_id), step.status.shown_on_record():
                 return step.patch_partner_center(work)
 
-        after = self._side_by_side(
-            patch, pairs, outcome, "writing back to Partner Center", self.writers
-        )
+        after = self._at_partner_center(patch, pairs, outcome, "writing back to Partner Center")
         kept = []
         for pair, result in zip(pairs, after, strict=True):
             if result is not None:
@@ -518,15 +520,28 @@ class BatchCreates:
         to the queue (None in its place)."""
         return self._gathered(pairs, self._submit(call, pairs, threads), outcome, what)
 
+    def _at_partner_center(
+        self, call: Callable[[_Pair], R], pairs: list[_Pair], outcome: Outcome, what: str
+    ) -> list[R | None]:
+        """``call`` for each pair, as many at once as Partner Center's answers call for (see
+        :mod:`cosell.clients.at_once`); a pair whose call raised is handed to the queue."""
+        pool = self._pool(self.writers)
+        futures = self.partner_center_calls.each(call, pairs, pool)
+        return self._gathered(pairs, futures, outcome, what)
+
     def _submit(
         self, call: Callable[[_Pair], R], pairs: list[_Pair], threads: int
     ) -> list[Future[R]]:
         if not pairs:
             return []
+        pool = self._pool(threads)
+        return [pool.submit(call, pair) for pair in pairs]
+
+    def _pool(self, threads: int) -> ThreadPoolExecutor:
         pool = self._pools.get(threads)
         if pool is None:
             pool = self._pools[threads] = ThreadPoolExecutor(threads, "cosell-batch")
-        return [pool.submit(call, pair) for pair in pairs]
+        return pool
 
     def _gathered(
         self, pairs: list[_Pair], futures: list[Future[R]], outcome: Outcome, what: str
