@@ -265,6 +265,13 @@ def names_where(condition: str) -> set[str]:
         (f"Id = '{O1[:15].lower()}'", set()),
         (f"AccountId IN ('{A1}', '{A2[:15]}')", ALL - {"Globex Deal"}),
         ("AccountId = null", {"Globex Deal"}),
+        # IN is one set lookup, NOT IN its complement with nulls kept: as the runs of = and !=
+        (f"AccountId NOT IN ('{A1}')", ALL - {"Acme Expansion", "acme renewal"}),
+        (f"AccountId != '{A1}'", ALL - {"Acme Expansion", "acme renewal"}),
+        ("Name IN ('ACME EXPANSION', 'globex deal', 'nobody')", {"Acme Expansion", "Globex Deal"}),
+        ("Amount IN (700, null)", {"Initech 'Quote'", "Globex Deal"}),
+        ("Amount NOT IN (700, null)", ALL - {"Initech 'Quote'", "Globex Deal"}),
+        ("CloseDate IN (2026-01-09, TODAY)", {"acme renewal", "Initech 'Quote'"}),
         ("Account.Name = 'acme corp'", {"Acme Expansion", "acme renewal"}),
         ("Account.Name != 'Acme Corp'", {"Globex Deal", "Initech 'Quote'"}),
         ("Owner.Email LIKE '%@example.com'", {"Acme Expansion", "Globex Deal"}),
