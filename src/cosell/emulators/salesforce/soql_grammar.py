@@ -329,6 +329,8 @@ def _decode_number(text: str) -> int | float:
 
 
 def _decode_string(text: str) -> str:
+    if "\\" not in text:  # nothing escaped: the quotes are all there is to take off
+        return text[1:-1]
     return "".join("\\" + char if wildcard else char for char, wildcard in _pieces(text))
 
 
@@ -436,7 +438,8 @@ class _Literals:
     def mask(self, found: re.Match[str]) -> str:
         quoted = found.group("string")
         if quoted is not None:
-            _pattern_of(quoted)  # an illegal escape: ValueError, the text is parsed as written
+            if "\\" in quoted:  # an illegal escape: ValueError, the text is parsed as written
+                _pattern_of(quoted)
             self.strings.append(quoted)
             return f"'{len(self.strings) - 1}'"
         if len(self.moments) >= _MOMENTS:
