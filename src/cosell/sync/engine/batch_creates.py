@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -175,9 +175,38 @@ class BatchCreates:
                 outcome.handed += [f"{kind}:{i}" for i in ids if i in linked]
                 pairs = plan([i for i in ids if i not in linked], held, outcome)
                 pairs = create(pairs, outcome)
-                pairs = self._committed(pairs, outcome)
+                with self._reading_back(pairs) as read_back:
+                    pairs = self._committed(pairs, outcome)
+                    read_back(pairs)
                 self._second_round(pairs, held, outcome)
         return self._told(outcome, progress)
+
+    @contextmanager
+    def _reading_back(self, pairs: list[_Pair]) -> Iterator[Callable[[list[_Pair]], None]]:
+        """The opportunities the creates made and did not read back, read at once on a thread
+        of their own while the creates are committed (the commit is the store's, the read the
+        CRM's: neither waits for the other). The block's function, given the committed pairs,
+        waits for that read, and reads at once again should a commit have left more unread (a
+        Note the CRM took in a call of its own). A failed read is logged: each is then read
+        on its own."""
+        made = [p.made.id for p in pairs if p.made is not None and p.made.read is None]
+        reading = self._pool(1).submit(self.prime_reads, made) if made else None
+
+        def read_back(committed: list[_Pair]) -> None:
+            unread = [p.made.id for p in committed if p.made and p.step.crm_unchanged is None]
+            try:
+                if reading is not None:
+                    reading.result()
+                if not set(unread) <= set(made):
+                    self.prime_reads(unread)
+            except Exception as exc:  # each is read on its own then
+                log.info("reading the created opportunities at once: %s", redact_text(str(exc)))
+
+        try:
+            yield read_back
+        finally:
+            if reading is not None:
+                wait([reading])
 
     @contextmanager
     def _leased(self, keys: Sequence[str], outcome: Outcome) -> Iterator[set[str]]:
@@ -371,12 +400,6 @@ class BatchCreates:
         """Each pair planned again on what its create read back (as the reconcile's second
         round), and its Partner Center write recorded in flight, in one transaction."""
         engine, kept = self.engine, []
-        unread = [p.made.id for p in pairs if p.made is not None and p.step.crm_unchanged is None]
-        if unread:
-            try:
-                self.prime_reads(unread)
-            except Exception as exc:  # each is read on its own then
-                log.info("reading the created opportunities at once: %s", redact_text(str(exc)))
         for pair in pairs:
             first = pair.step
             known = Unchanged(
