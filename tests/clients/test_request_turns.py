@@ -3,17 +3,19 @@ its connection pool and go as responses are closed; nothing is lost or sent twic
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import httpx
 import pytest
 
 from cosell.clients.connect import default_http
-from cosell.clients.turns import CONNECTIONS, BoundedTransport, Turns
+from cosell.clients.turns import CONNECTIONS, BoundedTransport, Turns, tls_context
 from support.wait import wait_until
 
 
@@ -124,3 +126,26 @@ def test_a_request_that_fails_gives_its_turn_back() -> None:
 def test_a_host_needs_at_least_one_connection() -> None:
     with pytest.raises(ValueError, match="at least one connection, not 0"):
         Turns(0)
+
+
+def test_every_client_verifies_servers_with_one_tls_context(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Loading the CA bundle is the dearest part of making a client (~25 ms of CPU): it is
+    loaded once, however many clients are made (the sandbox's clock made one every five
+    seconds)."""
+    loads: list[object] = []
+    real = ssl.SSLContext.load_verify_locations
+
+    def counted(self: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        loads.append(args)
+        real(self, *args, **kwargs)
+
+    tls_context.cache_clear()
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counted)
+    try:
+        for _ in range(3):
+            default_http("https://partner.example", None).close()
+    finally:
+        tls_context.cache_clear()
+    assert len(loads) == 1
