@@ -3,22 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 
 def read(document: Mapping[str, Any], path: str) -> Any:
     """The value at ``path``; a ``[]`` segment collects that key of every list item."""
     node: Any = document
-    parts = path.split(".")
-    for index, part in enumerate(parts):
-        if part.endswith("[]"):
-            items = node.get(part[:-2]) if isinstance(node, Mapping) else None
-            rest = ".".join(parts[index + 1 :])
-            if not isinstance(items, list):
+    for part, listed, rest in _steps(path):
+        if not _is_mapping(node):
+            return None
+        node = node.get(part)
+        if listed:
+            if not isinstance(node, list):
                 return None
-            return [read(i, rest) if rest else i for i in items if isinstance(i, Mapping)]
-        node = node.get(part) if isinstance(node, Mapping) else None
+            return [read(i, rest) if rest else i for i in node if _is_mapping(i)]
     return node
+
+
+@cache
+def _steps(path: str) -> tuple[tuple[str, bool, str], ...]:
+    """``path``'s segments, each with whether it collects a list and the path after it (a
+    mapping reads each of its fields' paths for every record: split once)."""
+    parts = path.split(".")
+    return tuple(
+        (part.removesuffix("[]"), part.endswith("[]"), ".".join(parts[index + 1 :]))
+        for index, part in enumerate(parts)
+    )
+
+
+def _is_mapping(value: Any) -> bool:
+    return type(value) is dict or isinstance(value, Mapping)  # a JSON object is a dict: no ABC
 
 
 def copied(value: Any) -> Any:
