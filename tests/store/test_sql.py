@@ -298,6 +298,48 @@ def test_calls_made_together_share_one_transaction(store: Store) -> None:
     assert store.link_by_referral(tenant, "r-1") == link
 
 
+def test_a_block_s_audit_rows_go_in_one_statement_and_a_read_inside_it_sees_them(
+    store: Store,
+) -> None:
+    """A batch's records each append a row or two to the audit: inside a together block they
+    are inserted in one statement at its end, in the order they came; a read of the audit
+    inside the block inserts those so far first; a block that fails leaves none."""
+    tenant = store.ensure_tenant("acme")
+    inserts: list[int] = []
+
+    def on_execute(*args: Any) -> None:
+        statement, parameters = args[2], args[3]
+        if statement.startswith("INSERT INTO audit"):
+            inserts.append(len(parameters) if isinstance(parameters, list) else 1)
+
+    event.listen(store.engine, "before_cursor_execute", on_execute)
+    try:
+        with store.together():
+            for n in range(4):
+                entry = AuditEntry("to_crm", "synced", message=f"m{n}")
+                store.commit_sync(tenant, LinkUpdate(referral_id=f"r-{n}"), [entry])
+            assert [r.message for r in store.audit_for(tenant, "r-2")] == ["m2"]
+            for n in range(4, 7):
+                entry = AuditEntry("to_crm", "synced", message=f"m{n}")
+                store.commit_sync(tenant, LinkUpdate(referral_id=f"r-{n}"), [entry])
+            store.record_audit(tenant, [AuditEntry("incoming", "rejected", message="m7")])
+    finally:
+        event.remove(store.engine, "before_cursor_execute", on_execute)
+
+    assert len(inserts) == 2  # the rows before the read, and the rest at the block's end
+    assert [r.message for r in reversed(store.recent_audit(tenant))] == [f"m{n}" for n in range(8)]
+
+    def failing() -> None:
+        with store.together():
+            entry = AuditEntry("to_crm", "synced")
+            store.commit_sync(tenant, LinkUpdate(referral_id="r-9"), [entry])
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError):
+        failing()
+    assert len(store.recent_audit(tenant)) == 8
+
+
 def test_a_block_begins_its_transaction_at_its_first_write(store: Store) -> None:
     """A block that only reads takes no write transaction (on SQLite, no writer's turn); one
     that writes takes one, from its first write to its end."""

@@ -16,19 +16,24 @@ from cosell.store.schema import audit
 MAX_MESSAGE_CHARS = 4000
 
 
-def append(
-    conn: Connection,
+def rows_of(
     tenant: TenantId,
     entries: Sequence[AuditEntry],
     now: datetime,
-    *,
     referral_id: str | None = None,
     opportunity_id: str | None = None,
-) -> None:
-    """Insert ``entries``; missing ids default to the given ones, messages are redacted."""
-    rows = [_row(tenant, e, now, referral_id, opportunity_id) for e in entries]
+) -> list[dict[str, Any]]:
+    """The rows of ``entries``: missing ids default to the given ones, messages redacted."""
+    return [_row(tenant, e, now, referral_id, opportunity_id) for e in entries]
+
+
+def insert(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows made by :func:`rows_of`, in their order (one statement for them all)."""
     if rows:
-        conn.execute(sa.insert(audit), rows)
+        conn.execute(_INSERT, list(rows))
+
+
+_INSERT = sa.insert(audit)
 
 
 def _row(

@@ -187,15 +187,39 @@ class Store:
             yield
             return
         self._open.failed = False
+        self._open.audit = []
         with ExitStack() as stack:
             self._open.lazy = stack
             try:
                 yield
+                if not self._open.failed:
+                    self._write_audit()
             finally:
                 self._open.conn = None
                 self._open.lazy = None
+                self._open.audit = None
         if self._open.failed:
             raise BlockRolledBack("a store call inside the block failed")
+
+    def _audit(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Audit rows inserted now, or inside a together block kept for its end, where the
+        block's rows go in one statement in the order they came (a batch of records appended a
+        row or two each, a statement each). Nobody outside the block could see them before its
+        end; inside it, a read of the audit writes them first."""
+        kept: list[dict[str, Any]] | None = getattr(self._open, "audit", None)
+        if kept is None:
+            audit_rows.insert(conn, rows)
+        else:
+            kept.extend(rows)
+
+    def _write_audit(self) -> None:
+        """The audit rows a together block kept, written now (in its transaction)."""
+        kept: list[dict[str, Any]] | None = getattr(self._open, "audit", None)
+        if not kept:
+            return
+        self._open.audit = []
+        with self._tx() as conn:
+            audit_rows.insert(conn, kept)
 
     @contextmanager
     def _tx(self, *, urgent: bool = False) -> Iterator[Connection]:
@@ -337,7 +361,7 @@ class Store:
         with self._tx() as conn:
             stored = links.apply(conn, tenant, link, now)
             ids = {"referral_id": stored.referral_id, "opportunity_id": stored.opportunity_id}
-            audit_rows.append(conn, tenant, audit, now, **ids)
+            self._audit(conn, audit_rows.rows_of(tenant, audit, now, **ids))
             for name, value in (cursors or {}).items():
                 self._put_cursor(conn, tenant, name, value, now)
         return stored
@@ -416,14 +440,16 @@ class Store:
     def record_audit(self, tenant: TenantId, entries: Sequence[AuditEntry]) -> None:
         """Append audit rows that come with no link change (e.g. a rejected record)."""
         with self._tx() as conn:
-            audit_rows.append(conn, tenant, entries, self._now())
+            self._audit(conn, audit_rows.rows_of(tenant, entries, self._now()))
 
     def audit_for(self, tenant: TenantId, record_id: str, limit: int = 200) -> list[AuditRecord]:
         """Audit rows about a referral or an opportunity id, newest first."""
+        self._write_audit()
         with self.reading() as conn:
             return audit_rows.for_record(conn, tenant, record_id, limit)
 
     def recent_audit(self, tenant: TenantId, limit: int = 50) -> list[AuditRecord]:
+        self._write_audit()
         with self.reading() as conn:
             return audit_rows.recent(conn, tenant, limit)
 
