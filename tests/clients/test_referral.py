@@ -144,3 +144,21 @@ def test_recorded_referrals_round_trip() -> None:
         docs = body.get("value", [body])
         for doc in docs:
             assert Referral.model_validate(doc).to_wire() == doc, path.name
+
+
+def test_a_read_referral_gives_back_what_it_was_read_from_until_a_field_is_set() -> None:
+    """What an answer held is what the model would build again (every key kept, each value in
+    its wire form), so a referral just read gives that back instead of building it; once a field
+    is set here it builds the body anew."""
+    doc: dict[str, Any] = {
+        "id": "r1",
+        "details": {"dealValue": "10000.50", "closingDateTime": "2020-12-01T00:00:00.1234567Z"},
+        "unknownKey": {"kept": True},
+    }
+    referral = Referral.read(doc)
+    assert referral.as_read() is doc
+    assert referral.as_read() == referral.to_wire()
+
+    referral.external_reference_id = "006000000000001"
+    assert referral.as_read()["externalReferenceId"] == "006000000000001"
+    assert Referral.model_validate(doc).as_read() == doc  # made here: built, equal

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Generic, Literal, NotRequired, TypedDict, TypeVar, overload
+from typing import Any, Generic, Literal, NotRequired, TypedDict, TypeVar, cast, overload
 from urllib.parse import urlsplit
 
 import httpx
@@ -434,6 +434,8 @@ def _page_of(body: Any, model: type[R]) -> ReferralPage[R]:
 def _read(model: type[M], body: Any) -> M:
     """A response body as ``model``; a body that does not fit is the remote side's fault."""
     try:
+        if issubclass(model, WireModel):  # keeps the body it was read from (as_read)
+            return cast("M", model.read(body))
         return model.model_validate(body)
     except ValidationError as exc:
         where = "; ".join(".".join(map(str, e["loc"])) + f": {e['msg']}" for e in exc.errors())

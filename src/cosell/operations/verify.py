@@ -260,7 +260,7 @@ class Verifier:
         batch: list[LinkedPair] = []
         found: dict[str, PcRecord] = {}
         for page in itertools.chain([first], pages if cheaper else []):
-            listed = {r.id: pc_record(r.to_wire()) for r in page.referrals if r.id in wanted}
+            listed = {r.id: pc_record(r.as_read()) for r in page.referrals if r.id in wanted}
             batch += [wanted.pop(referral_id) for referral_id in listed]
             found |= listed
             if len(batch) >= PRIME_BATCH:

@@ -378,7 +378,7 @@ class Backfill:
     def _pages(self, created_after: str | None) -> Iterator[list[PcRecord]]:
         where = None if created_after is None else f"createdDateTime ge {created_after}"
         for page in self.pc.client.list_pages(where, CREATED_ORDER, patience=self.patience):
-            yield [pc_record(r.to_wire()) for r in page.referrals if r.id]
+            yield [pc_record(r.as_read()) for r in page.referrals if r.id]
             self.pages += 1
 
     def _batched(self, outcome: Outcome, report: BackfillReport) -> set[str]:

@@ -110,7 +110,7 @@ class PartnerCenterSide:
 
     def read(self, referral_id: str) -> PcRecord | None:
         try:
-            return pc_record(self.client.get_referral(referral_id).to_wire())
+            return pc_record(self.client.get_referral(referral_id).as_read())
         except NotFound:
             return None
 
@@ -119,7 +119,7 @@ class PartnerCenterSide:
         quoted = opportunity_id.replace("'", "''")
         found = self.client.list_referrals(filter=f"externalReferenceId eq '{quoted}'", top=1)
         first = next(iter(found), None)
-        return None if first is None else pc_record(first.to_wire())
+        return None if first is None else pc_record(first.as_read())
 
     def find_created(self, opportunity_id: str, *, attempted: bool) -> PcRecord | None:
         """The referral an earlier attempt may have made for ``opportunity_id``. Every create
@@ -132,7 +132,7 @@ class PartnerCenterSide:
         return [r.id for r in self.client.changed_since(None) if r.id]
 
     def create(self, body: Mapping[str, Any]) -> PcRecord:
-        return pc_record(self.client.create_referral(body).to_wire())
+        return pc_record(self.client.create_referral(body).as_read())
 
     def patch(self, record: PcRecord, ops: Sequence[Mapping[str, Any]]) -> PcRecord:
         """Apply ops guarded by the eTag read; returns the referral as it is afterwards."""
@@ -145,7 +145,7 @@ class PartnerCenterSide:
             if refreshed is None:
                 raise NotFound(f"referral {record.id} disappeared after a patch")
             return refreshed
-        return pc_record(updated.to_wire())
+        return pc_record(updated.as_read())
 
 
 def split_patchable(
