@@ -18,6 +18,10 @@ from cosell.private_files import private_dir, private_file, tighten
 
 SCRIPT_LOCATION = "cosell.store:migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_CACHE_KIB = 16_384
+"""SQLite's page cache a connection, at most (its default is 2 MB). A store past tens of
+thousands of records no longer had its indexes' pages in 2 MB: a 100,000-referral backfill
+spent a tenth more CPU a record than a 10,000 one, reading pages back from the file."""
 # Serialises concurrent `Store.open` migrations across processes sharing one PostgreSQL.
 _PG_MIGRATION_LOCK = 0x636F73656C6C
 
@@ -91,6 +95,7 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
