@@ -128,3 +128,18 @@ def test_each_keeps_the_limit_s_calls_running_and_gives_every_result_in_order() 
 def test_limits_that_cannot_be_are_refused_naming_them() -> None:
     with pytest.raises(ValueError, match="least <= most, not 3 and 2"):
         CallsAtOnce(2, 3)
+
+
+def test_no_probe_while_the_other_side_is_far() -> None:
+    """Across the internet the calls at the limit wait for the other side, not for one
+    another: eight calls two at a time would take a second, so no probe is made while even the
+    fastest of them wants more than twice ``most``; once it comes near, probing resumes."""
+    clocks = Clocks()
+    at_once = gate(clocks, most=16)
+    calls(at_once, clocks, PROBE, cpu=0.001, wait=0.150)
+    assert at_once.limit == 16
+    calls(at_once, clocks, PROBE * PROBE_EVERY, cpu=0.001, wait=0.120)
+    assert (at_once.limit, at_once.probing) == (16, False)
+
+    calls(at_once, clocks, PROBE * PROBE_EVERY, cpu=0.001, wait=0.002)
+    assert (at_once.limit, at_once.probing) == (2, True)

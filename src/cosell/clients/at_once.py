@@ -16,7 +16,8 @@ window of calls runs only ``least`` at once, and the least wall time less CPU am
 other side's wait. Covering that wait takes ``(cpu + wait) / cpu`` calls at once (Little's law);
 the limit until the next probe is twice that, within ``least`` and ``most``, so a slower answer
 than the probe's fastest still finds the connector busy. Calls that began before a window are
-not counted in it.
+not counted in it. While even the fastest answer among the calls at the limit wants twice
+``most`` (the other side is far, and the calls queue for nothing but it), no probe is made.
 
 :meth:`CallsAtOnce.each` runs the calls on as many threads as the limit, each thread taking the
 next call when it is done with one: parking the threads over the limit and waking one per
@@ -42,6 +43,9 @@ PROBE_EVERY = 40
 """Probe windows' worth of calls made at the limit between two probes."""
 SLACK = 2
 """The limit over the calls that just cover the other side's wait."""
+FAR = 2
+"""No probe while the calls at the limit want this many times ``most`` (the other side is far:
+across the internet, 8 calls two at a time would take a second and more)."""
 
 
 class CallsAtOnce:
@@ -127,20 +131,22 @@ class CallsAtOnce:
         self._calls += 1
         if self._calls < (PROBE if self.probing else PROBE * PROBE_EVERY):
             return
+        wanted = self._wanted(self._cpu_spent / self._calls, self._least_wait)
         if self.probing:
             self.other_side_wait = self._least_wait
-            self.limit = self._covering(self._cpu_spent / self._calls, self._least_wait)
-        else:
-            self.limit = self.least
-        self.probing = not self.probing
+            self.limit = min(self.most, max(self.least, wanted))
+            self.probing = False
+        elif wanted < FAR * self.most:
+            self.limit, self.probing = self.least, True
+        else:  # even the fastest answer at the limit wants more than twice ``most``: the
+            self.limit = self.most  # other side is far, a probe would only slow the calls
         self._window += 1
         self._least_wait, self._cpu_spent, self._calls = math.inf, 0.0, 0
 
-    def _covering(self, per_call: float, wait: float) -> int:
+    def _wanted(self, per_call: float, wait: float) -> int:
         """Twice the calls at once that cover ``wait`` with calls of ``per_call`` CPU (every
         call when no CPU was measured: a coarse clock)."""
         if per_call <= 0:
             return self.most
         # a millionth of a call less: the clocks' rounding must not add a whole call
-        covering = math.ceil((per_call + wait) / per_call - 1e-6)
-        return min(self.most, max(self.least, SLACK * covering))
+        return SLACK * math.ceil((per_call + wait) / per_call - 1e-6)
