@@ -153,7 +153,7 @@ def test_an_intent_is_one_insert_holding_the_base_the_record_will_be_created_wit
         link = store.record_create_intent(tenant, "crm", "R1", "referral:R1", {"name": "x"})
     finally:
         sa.event.remove(sa.Engine, "before_cursor_execute", seen)
-    assert [s for s in statements if s in {"INSERT", "UPDATE", "DELETE"}] == ["INSERT"]
+    assert statements == ["INSERT"]  # no read first: the insert does nothing if a link exists
     assert (link.base, link.state, link.referral_id) == ({"name": "x"}, "pending_create", "R1")
     assert link.intent is not None
     assert link.intent.key == "referral:R1"
@@ -163,6 +163,21 @@ def test_an_intent_is_one_insert_holding_the_base_the_record_will_be_created_wit
     assert again.intent.key == "referral:R1"
     assert again.base == {"name": "y"}
     assert store.link_by_referral(tenant, "R1") == again
+
+
+def test_an_intent_for_a_record_whose_link_holds_none_is_written_onto_that_link(
+    store: Store,
+) -> None:
+    tenant = store.ensure_tenant("acme")
+    held = store.commit_sync(tenant, LinkUpdate(referral_id="R5", base={"name": "old"}), [])
+    link = store.record_create_intent(tenant, "crm", "R5", "referral:R5", {"name": "new"})
+    assert link.id == held.id
+    assert link.intent is not None
+    assert (link.intent.key, link.base, link.state) == (
+        "referral:R5",
+        {"name": "new"},
+        "pending_create",
+    )
 
 
 def test_completed_create_clears_the_intent_and_links(store: Store) -> None:

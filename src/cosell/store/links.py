@@ -9,6 +9,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cosell.store import prepared
 from cosell.store.records import CreateIntent, Link, LinkedPair, LinkUpdate, Side, TenantId
@@ -164,10 +166,7 @@ def record_intent(
     """
     local_column = "opportunity_id" if side == "partner_center" else "referral_id"
     remote_column = "referral_id" if side == "partner_center" else "opportunity_id"
-    current = by_column(conn, tenant, local_column, local_id)
     based = {} if base is None else {"base": base}
-    if current is not None and (current.intent is not None or getattr(current, remote_column)):
-        return current if base is None else _update(conn, current.id, based | {"updated_at": now})
     values = {
         local_column: local_id,
         "state": "pending_create",
@@ -177,10 +176,25 @@ def record_intent(
         "updated_at": now,
         **based,
     }
-    if current is not None:
-        return _update(conn, current.id, values)
-    values |= {"tenant_id": tenant, "created_at": now, "base": base or {}}
-    return _link(conn.execute(_INSERT, values).mappings().one())
+    new = values | {"tenant_id": tenant, "created_at": now, "base": base or {}}
+    inserted = conn.execute(_insert_new(conn.dialect.name, local_column), new)
+    if (row := inserted.mappings().one_or_none()) is not None:
+        return _link(row)  # the common case: no link yet, one statement
+    current = by_column(conn, tenant, local_column, local_id)
+    assert current is not None  # the insert met it
+    if current.intent is not None or getattr(current, remote_column):
+        return current if base is None else _update(conn, current.id, based | {"updated_at": now})
+    return _update(conn, current.id, values)
+
+
+@cache
+def _insert_new(dialect: str, local_column: str) -> Any:
+    """A link's insert that does nothing where the tenant has a link for the local id already
+    (its unique constraint), returning the row it inserted (none then): a new intent is one
+    statement, not a read and an insert."""
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    conflict = [links.c.tenant_id, links.c[local_column]]
+    return insert(links).on_conflict_do_nothing(index_elements=conflict).returning(links)
 
 
 def _link(row: Any) -> Link:
