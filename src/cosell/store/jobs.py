@@ -17,7 +17,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql, sqlite
 
 from cosell.redaction import redact_text
 from cosell.store import ledger, prepared
@@ -26,15 +25,6 @@ from cosell.store.schema import dead_letters, queue
 
 MAX_ERROR_CHARS = 4000
 BOTH: SignalScope = "both"
-
-
-def insert_for(conn: Connection) -> Any:
-    """The dialect's ``insert`` construct (with ``on_conflict_*``)."""
-    return _insert_of(conn.dialect.name)
-
-
-def _insert_of(dialect: str) -> Any:
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def enqueue(
@@ -66,7 +56,7 @@ def enqueue(
 def _enqueue(dialect: str) -> Any:
     """The upsert of one queue row, built once per dialect and run with every row's parameters
     (a statement of many ``VALUES`` was built anew each time: 85 µs a key)."""
-    stmt = _insert_of(dialect)(queue)
+    stmt = prepared.insert_of(dialect)(queue)
     new = stmt.excluded
     leased = queue.c.lease_owner.is_not(None)
     return stmt.on_conflict_do_update(
@@ -334,7 +324,7 @@ def put_dead_letter(
     conn: Connection, tenant: TenantId, key: str, reason: str, attempts: int, now: datetime
 ) -> None:
     reason = redact_text(reason)[:MAX_ERROR_CHARS]
-    stmt = insert_for(conn)(dead_letters).values(
+    stmt = prepared.insert_for(conn)(dead_letters).values(
         tenant_id=tenant, key=key, reason=reason, attempts=attempts, failed_at=now
     )
     stmt = stmt.on_conflict_do_update(

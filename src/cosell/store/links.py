@@ -9,8 +9,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cosell.store import prepared
 from cosell.store.records import CreateIntent, Link, LinkedPair, LinkUpdate, Side, TenantId
@@ -192,9 +190,9 @@ def _insert_new(dialect: str, local_column: str) -> Any:
     """A link's insert that does nothing where the tenant has a link for the local id already
     (its unique constraint), returning the row it inserted (none then): a new intent is one
     statement, not a read and an insert."""
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     conflict = [links.c.tenant_id, links.c[local_column]]
-    return insert(links).on_conflict_do_nothing(index_elements=conflict).returning(links)
+    insert = prepared.insert_of(dialect)(links)
+    return insert.on_conflict_do_nothing(index_elements=conflict).returning(links)
 
 
 def _link(row: Any) -> Link:

@@ -14,6 +14,8 @@ from functools import cache
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
 
 ID = "id_"
 """The parameter naming the row to update (a column's own name is reserved for its value)."""
@@ -53,3 +55,13 @@ def in_chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
     """``values`` cut to fit an ``IN`` list each (one statement per chunk, in order)."""
     for start in range(0, len(values), KEYS_A_READ):
         yield values[start : start + KEYS_A_READ]
+
+
+def insert_for(conn: Connection) -> Any:
+    """The connection's dialect's ``insert`` construct (with ``on_conflict_*``)."""
+    return insert_of(conn.dialect.name)
+
+
+def insert_of(dialect: str) -> Any:
+    """The ``insert`` construct of a dialect (with ``on_conflict_*``)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert

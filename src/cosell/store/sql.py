@@ -302,7 +302,7 @@ class Store:
     def ensure_tenant(self, name: str) -> TenantId:
         """The tenant's id, creating the tenant on first use (safe under concurrency)."""
         with self._tx() as conn:
-            insert = jobs.insert_for(conn)(tenants).values(name=name, created_at=self._now())
+            insert = prepared.insert_for(conn)(tenants).values(name=name, created_at=self._now())
             conn.execute(insert.on_conflict_do_nothing(index_elements=[tenants.c.name]))
             found = conn.execute(sa.select(tenants.c.id).where(tenants.c.name == name)).scalar_one()
         return TenantId(found)
