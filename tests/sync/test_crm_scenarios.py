@@ -350,6 +350,45 @@ def test_one_contact_corrected_on_both_sides_stays_one_person_with_both_changes(
     assert world.writes() == before
 
 
+def test_a_contact_corrected_on_both_sides_after_cosells_read_keeps_the_owners_email(
+    world: CrmWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Microsoft corrects Ana's email, and the seller corrects it otherwise after cosell read
+    the record and before it wrote: the contact's write is refused (a guard or a check of its
+    stamp), the record read again, and the owner's (the CRM's) email ends on both sides,
+    the conflict audited (was: Microsoft's email written over the seller's, nothing audited)."""
+    rid, record, customer = pair_with_contacts(world)
+    world.microsoft_update(
+        rid, customerProfile={**customer, "team": [RUI, {**ANA, "email": CORRECTED}]}
+    )
+    sellers = "a.lima@fabrikam.example"
+    read = world.engine.crm.read
+    raced: list[str] = []
+
+    def read_then_race(record_id: str) -> Any:
+        found = read(record_id)
+        if not raced:
+            raced.append(record_id)
+            world.emulator_clock.advance(1)
+            world.seller.edit_contact("ana@fabrikam.example", new_email=sellers)
+        return found
+
+    monkeypatch.setattr(world.engine.crm, "read", read_then_race)
+    world.sync(f"referral:{rid}")
+
+    assert raced == [record]
+    expected = [sellers, "rui@fabrikam.example"]
+    assert sorted(m["email"] for m in world.referral(rid)["customerProfile"]["team"]) == expected
+    assert sorted(c["email"] for c in world.value(record, "customer_contacts")) == expected
+    assert len(world.seller.contacts_named("Ana", "Lima")) == 1
+    conflicts = [r for r in world.store.audit_for(world.tenant, record) if r.outcome == "conflict"]
+    assert [r.field for r in conflicts] == ["customer_contacts"]
+    world.full_pass()
+    before = world.writes()
+    world.full_pass()
+    assert world.writes() == before
+
+
 def test_both_sides_change_one_contact_differently_and_the_owner_wins_that_contact(
     world: CrmWorld,
 ) -> None:

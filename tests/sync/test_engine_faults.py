@@ -239,6 +239,55 @@ def test_crm_write_guarded_by_last_modified_rereads(world: World) -> None:
     assert (opp["Amount"], opp["NextStep"]) == (7, "Call the buyer")
 
 
+class ContactRacingCrm(RacingCrm):
+    """After its read, in that very second (the emulated org's time stands still), a seller
+    corrects the email of the opportunity's contact, once."""
+
+    def __init__(self, world: World, email: str) -> None:
+        super().__init__(world)
+        self.email = email
+
+    def read(self, opportunity_id: str) -> CrmRecord | None:
+        record = CrmSide.read(self, opportunity_id)
+        if self.race and record is not None:
+            self.race = False
+            contact_id = str(record.contacts[0]["ContactId"])
+            self.world.sf_client.update("Contact", contact_id, {"Email": self.email})
+        return record
+
+
+def test_a_contact_edited_in_the_second_of_cosells_read_is_not_written_over(world: World) -> None:
+    """A contact's write is guarded as the opportunity's is, whole seconds and all: read in
+    the second of the contact's last edit, it waits for the second to end and reads again.
+    Microsoft and the seller corrected the email; the owner's (the CRM's) ends on both sides
+    and the conflict is audited (was: the contact's write carried no guard, Microsoft's email
+    was written over the seller's, nothing audited)."""
+    opp_id = flagged(world)
+    world.sync(f"opportunity:{opp_id}")
+    referral_id = world.opp(opp_id)["Referral_Identifier__c"]
+    profile = world.referral(referral_id)["customerProfile"]
+    [member] = profile["team"]
+    corrected = [{**member, "email": "jo.buyer@northwind.example"}]
+    world.microsoft_update(referral_id, customerProfile={**profile, "team": corrected})
+    world.emulator_clock.advance(1)
+    world.hold_time()
+    record = world.engine.crm.read(opp_id)
+    assert record is not None
+    contact_id = str(record.contacts[0]["ContactId"])
+    # the contact's last edit: cosell reads in its second
+    world.sf_client.update("Contact", contact_id, {"Phone": "+1 555 0100"})
+    sellers = "jo@northwind.example"
+    engine = engine_with(world, crm=ContactRacingCrm(world, sellers))
+    engine.reconcile_key(f"referral:{referral_id}")
+
+    assert engine.stats.rereads == 1
+    assert world.sf_client.get("Contact", contact_id)["Email"] == sellers
+    [member] = world.referral(referral_id)["customerProfile"]["team"]
+    assert member["email"] == sellers
+    conflicts = [r for r in world.store.audit_for(world.tenant, opp_id) if r.outcome == "conflict"]
+    assert [r.field for r in conflicts] == ["customer_contacts"]
+
+
 class SameSecondCrm(RacingCrm):
     """After its read, a seller edits the opportunity's amount in that very second (the
     emulated org's time stands still), once."""

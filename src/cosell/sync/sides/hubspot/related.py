@@ -16,7 +16,7 @@ from typing import Any
 
 from cosell.clients.hubspot import HubSpotClient, Record
 from cosell.clients.hubspot_errors import holder_of
-from cosell.errors import Conflict, RejectedError
+from cosell.errors import Conflict, RejectedError, StaleWrite
 from cosell.sync.core.contacts import NO_LAST_NAME, contact_key, contact_name, renamed
 
 Row = dict[str, Any]
@@ -37,11 +37,13 @@ CONTACT_NAMES = tuple(CONTACT_PROPERTIES.values())
 
 
 def contact_row(contact: Mapping[str, Any]) -> Row:
-    """A HubSpot contact as the engine's contact row (``ContactId`` plus the contact fields)."""
+    """A HubSpot contact as the engine's contact row (``ContactId``, the contact fields, and
+    ``ContactStamp``: its ``updatedAt`` as read)."""
     props = contact.get("properties") or {}
     row: Row = {"ContactId": str(contact["id"])}
     for field, prop in CONTACT_PROPERTIES.items():
         row[field] = props.get(prop) or None
+    row["ContactStamp"] = contact.get("updatedAt")
     return row
 
 
@@ -130,14 +132,28 @@ class DealRelations:
         return found[0]
 
     def _refresh(self, row: Row, member: Mapping[str, Any]) -> bool:
+        """Give the deal's contact the member's details, after checking it is as it was read
+        (HubSpot has no conditional update, as for the deal: see :mod:`.side`)."""
         changed = {
             CONTACT_PROPERTIES[k]: member[k]
             for k in CONTACT_PROPERTIES
             if member.get(k) and member.get(k) != row.get(k)
         }
         if changed:
+            self._check_unchanged(row)
             self.client.update("contacts", str(row["ContactId"]), changed)
         return bool(changed)
+
+    def _check_unchanged(self, row: Row) -> None:
+        """``StaleWrite`` when the contact changed since it was read (a seller's edit the
+        write would overwrite): the engine reads the deal again and plans anew."""
+        stamp = row.get("ContactStamp")
+        if stamp is None:
+            return
+        contact_id = str(row["ContactId"])
+        now = self.client.get("contacts", contact_id, ["lastmodifieddate"])
+        if now.get("updatedAt") != stamp:
+            raise StaleWrite(f"contact {contact_id} changed since it was read")
 
     def new_company(self, values: Mapping[str, Any], deal_id: str | None = None) -> Record:
         """A new company of ``values``, the deal's primary one when ``deal_id`` is given (made

@@ -47,6 +47,8 @@ NOTES_KEPT = 1000
 once are far fewer): an opportunity whose Note was let go has it read again (one query) when its
 Note is written, never taken as having none."""
 _UNKNOWN: Final = object()
+Guard = Callable[[Mapping[str, Any]], Mapping[str, str] | None]
+"""The headers guarding a write to a row as it was read (``None``: unguarded)."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,12 @@ class RelatedRows:
         target: Target,
         current: Iterable[Mapping[str, Any]],
         desired: Iterable[Mapping[str, Any]],
+        guard: Guard | None = None,
     ) -> bool:
+        """Add the writes making the opportunity's contacts the desired members; ``guard``
+        gives the headers of a write to a contact read with the opportunity (its
+        ``If-Unmodified-Since``), so an edit a seller made to it since the read fails the
+        request instead of being written over."""
         current_rows = {contact_key(row): row for row in current}
         wanted = {contact_key(member): member for member in desired}
         new = [member for key, member in wanted.items() if key not in current_rows]
@@ -114,7 +121,7 @@ class RelatedRows:
         for member in new:
             was = corrected.get(contact_key(member))
             if was is not None:  # the same person, their email corrected: one Contact still
-                self._refresh_contact(work, current_rows[was], member)
+                self._refresh_contact(work, current_rows[was], member, guard)
                 continue
             contact = found.get(str(member.get("Email") or "").casefold())
             if contact is not None:
@@ -133,7 +140,7 @@ class RelatedRows:
         kept = set(corrected.values())
         for key, row in current_rows.items():
             if key in wanted:
-                self._refresh_contact(work, row, wanted[key])
+                self._refresh_contact(work, row, wanted[key], guard)
             elif key not in kept:
                 work.delete("OpportunityContactRole", str(row["RoleId"]))
         return len(work.nodes) > before
@@ -156,13 +163,18 @@ class RelatedRows:
         return found
 
     def _refresh_contact(
-        self, work: Work, row: Mapping[str, Any], member: Mapping[str, Any]
+        self,
+        work: Work,
+        row: Mapping[str, Any],
+        member: Mapping[str, Any],
+        guard: Guard | None,
     ) -> None:
         """Make a contact on the opportunity equal to the member (a value it lost is emptied)."""
         wanted = _contact_values(member)
         changed = {k: v for k, v in wanted.items() if (row.get(k) or None) != v}
         if changed:
-            work.update("Contact", str(row["ContactId"]), changed)
+            headers = guard(row) if guard is not None else None
+            work.update("Contact", str(row["ContactId"]), changed, headers)
 
     # --- solutions, team, notes ------------------------------------------------------------------
 

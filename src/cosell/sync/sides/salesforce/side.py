@@ -9,7 +9,9 @@ Note) as a parent-to-child subquery. An update is one ``composite`` request, all
 :mod:`cosell.sync.sides.salesforce.writes`); its opportunity write carries
 ``If-Unmodified-Since: <LastModifiedDate read>``, so an edit made since the read answers 412
 (``StaleWrite``), nothing of the request is kept, and the engine re-reads and re-plans; a write
-no edit since the read can be lost to goes without it (:meth:`CrmSchema.needs_guard`). A create
+no edit since the read can be lost to goes without it (:meth:`CrmSchema.needs_guard`). A write
+to a contact read with the opportunity carries the contact's own guard (its ``SystemModstamp``
+as read): a seller's edit to the contact since the read fails the request the same way. A create
 is one composite graph that upserts the opportunity by the referral id field, so a repeated
 create updates the one opportunity it made before.
 """
@@ -27,6 +29,7 @@ from urllib.parse import quote
 from cosell.clients.fresh_rows import FreshRow
 from cosell.clients.salesforce import SalesforceClient
 from cosell.clients.salesforce_composite import COMPOSITE_LIMIT, REFERENCE, NodeResult
+from cosell.clients.salesforce_records import parse_datetime
 from cosell.clients.soql import WHERE_LIMIT, soql_literal
 from cosell.clock import Clock
 from cosell.errors import APIError, NotFound, StaleWrite
@@ -51,7 +54,7 @@ from cosell.sync.sides.salesforce.accounts import (
     ReadMatch,
 )
 from cosell.sync.sides.salesforce.planned import Planned, rows_together, run_together
-from cosell.sync.sides.salesforce.rows import NOTE_TITLE, TEAM_ROLE, RelatedRows, Target
+from cosell.sync.sides.salesforce.rows import NOTE_TITLE, TEAM_ROLE, Guard, RelatedRows, Target
 from cosell.sync.sides.salesforce.schema import TEAM_OBJECT, CrmSchema
 from cosell.sync.sides.salesforce.versions import OpportunityVersion, RelatedValues
 from cosell.sync.sides.salesforce.writes import Work, send_composite, send_graph
@@ -367,13 +370,7 @@ class CrmSide:
                 # nobody's edit can be overwritten (see CrmSchema.needs_guard): no guard, so
                 # the write can share a collections call with other records' (see _send)
                 guard = None
-            if guard is not None and _same_second(guard, record.served_at):
-                # Read in the second of the last edit: another edit after the read, in that
-                # second, would pass the guard (it compares whole seconds). Read again once
-                # the second is over.
-                self._clock.sleep(1.0)
-                raise StaleWrite(f"opportunity {record.id} was read in the second of its last edit")
-            headers = {"If-Unmodified-Since": http_date(guard, usegmt=True)} if guard else None
+            headers = self._unmodified_since(guard, record, f"opportunity {record.id}")
             work.update("Opportunity", record.id, fields, headers)
         note = self._related(work, target, record, write)
         if not work:
@@ -387,6 +384,33 @@ class CrmSide:
         self._remember_note(record.id, write, note, results)
         read = self._read_back(results.get(f"{READ_BACK}0"), asked) if read_back else None
         return Written(True, read)
+
+    def _unmodified_since(
+        self, edited: datetime | None, record: CrmRecord, what: str
+    ) -> dict[str, str] | None:
+        """The ``If-Unmodified-Since`` of a write to a row of ``record`` last edited at
+        ``edited`` (``None``: unguarded).
+
+        A row read in the second of its last edit is read again once that second is over
+        (``StaleWrite``, after a second's wait): the guard compares whole seconds, so another
+        edit after the read, in that second, would pass it."""
+        if edited is None:
+            return None
+        if _same_second(edited, record.served_at):
+            self._clock.sleep(1.0)
+            raise StaleWrite(f"{what} was read in the second of its last edit")
+        return {"If-Unmodified-Since": http_date(edited, usegmt=True)}
+
+    def _contact_guard(self, record: CrmRecord) -> Guard:
+        """The guard of a write to one of ``record``'s contacts: its stamp as read with the
+        opportunity (``SystemModstamp``, never before its ``LastModifiedDate``, so an edit
+        since the read always fails it)."""
+
+        def guard(row: Mapping[str, Any]) -> dict[str, str] | None:
+            stamp = parse_datetime(row.get("ContactStamp"))
+            return self._unmodified_since(stamp, record, f"contact {row.get('ContactId')}")
+
+        return guard
 
     def _reads_back(self, work: Work) -> bool:
         """One record's writes with room left in one ``composite``: a read rides along."""
@@ -486,7 +510,8 @@ class CrmSide:
     ) -> str | None:
         """Add the related rows' writes; the notes Note's id or reference when it is written."""
         if write.contacts is not None:
-            self.rows.contacts(work, target, record.contacts, write.contacts)
+            guard = self._contact_guard(record)
+            self.rows.contacts(work, target, record.contacts, write.contacts, guard)
         solutions = self.schema.has_solution_object and record.solutions is not None
         if write.solutions is not None and solutions and record.solutions is not None:
             self.rows.solutions(
