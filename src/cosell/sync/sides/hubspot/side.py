@@ -8,8 +8,9 @@ company, and ``LastModifiedDate``/``SystemModstamp`` from ``hs_lastmodifieddate`
 HubSpot has no conditional update, so a write first reads the deal's ``hs_lastmodifieddate``
 and answers ``StaleWrite`` when it moved since the record was read: the engine re-reads and
 re-plans instead of overwriting an edit (a narrow race remains between that read and the
-write); a write to one of the deal's contacts checks the contact's ``updatedAt`` the same way. Creates upsert by the unique referral id property, so a repeated create finds the deal
-it made before instead of making a second one.
+write); a write to one of the deal's contacts checks the contact's ``updatedAt`` the same way.
+Creates upsert by the unique referral id property, so a repeated create finds the deal it made
+before instead of making a second one.
 """
 
 from __future__ import annotations
