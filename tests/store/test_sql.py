@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -531,3 +532,100 @@ def test_a_read_inside_a_read_has_a_connection_of_its_own(store: Store) -> None:
         found = outer.execute(sa.text("SELECT value FROM cursors WHERE name = 'a'")).scalar()
     assert found == "1"
     assert store.get_cursor(tenant, "a") == "1"
+
+
+def test_a_block_s_updates_of_known_links_go_in_one_statement_as_the_database_would_store_them(
+    store: Store, clock: ManualClock
+) -> None:
+    """A batch commits each of its records' links: inside a together block an update of a link
+    the caller holds (``current``) is kept and written at the block's end, one statement for
+    the run of them, and what it answers is what a read gives afterwards, to the last field:
+    the intent settled once both ids are known, a state given kept, times as UTC, the base as
+    stored."""
+    tenant = store.ensure_tenant("acme")
+    intents = [
+        store.record_create_intent(tenant, "crm", f"R{n}", f"referral:R{n}", {"n": n})
+        for n in range(4)
+    ]
+    plain = store.commit_sync(tenant, LinkUpdate(referral_id="R9", opportunity_id="0069"), [])
+    clock.advance(5)
+    read_at = datetime(2026, 12, 7, 3, 4, 5, 678901, tzinfo=timezone(timedelta(hours=2)))
+    updates = [
+        LinkUpdate(link_id=intents[0].id, referral_id="R0", opportunity_id="0060", base={"a": [1]}),
+        LinkUpdate(link_id=intents[1].id, base={"b": {"c": (1, 2)}}),  # no ids: intent kept
+        LinkUpdate(link_id=intents[2].id, opportunity_id="0062", state="parked", pc_etag="e"),
+        LinkUpdate(
+            link_id=intents[3].id,
+            opportunity_id="0063",
+            crm_read_at=read_at,
+            crm_rows={"contact:1": "v"},
+            crm_fingerprint="f",
+        ),
+        LinkUpdate(link_id=plain.id, engagement_id="E9", pc_changed_at="2026-12-07T00:00:00Z"),
+    ]
+    statements: list[tuple[str, int]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if statement.startswith("UPDATE links"):
+            statements.append(("UPDATE", len(parameters) if isinstance(parameters, list) else 1))
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        with store.together():
+            answered = [
+                store.commit_sync(tenant, update, [AuditEntry("to_crm", "synced")], current=link)
+                for update, link in zip(updates, [*intents, plain], strict=True)
+            ]
+            assert statements == []  # kept until the block ends
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+
+    assert statements == [("UPDATE", 1)] * 5  # five shapes of update, a statement each
+    stored = store.links_by_referral(tenant, ["R0", "R1", "R2", "R3", "R9"])
+    assert answered == [stored[f"R{n}"] for n in (0, 1, 2, 3, 9)]
+    assert (answered[0].state, answered[0].intent) == ("linked", None)
+    assert (answered[1].state, answered[1].intent) == ("pending_create", intents[1].intent)
+    assert answered[1].base == {"b": {"c": [1, 2]}}  # as JSON stores it
+    assert (answered[2].state, answered[2].intent) == ("parked", None)
+    assert answered[3].crm_read_at == read_at
+    assert answered[3].crm_read_at.tzinfo == UTC
+    assert len(store.audit_for(tenant, "R0")) == 1
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        statements.clear()
+        with store.together():
+            for link in stored.values():
+                update = LinkUpdate(link_id=link.id, base={"again": link.id}, pc_etag="e2")
+                store.commit_sync(tenant, update, [], current=link)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    assert statements == [("UPDATE", 5)]  # a run setting the same columns: one statement
+
+
+def test_a_block_s_kept_link_updates_are_seen_by_its_reads_and_its_intents_and_undone_with_it(
+    store: Store,
+) -> None:
+    tenant = store.ensure_tenant("acme")
+    link = store.record_create_intent(tenant, "crm", "R1", "referral:R1", {"n": 1})
+    with store.together():
+        kept = LinkUpdate(link_id=link.id, referral_id="R1", opportunity_id="006A", base={"n": 2})
+        store.commit_sync(tenant, kept, [], current=link)
+        read = store.link_by_referral(tenant, "R1")
+        assert read is not None
+        assert read.base == {"n": 2}
+        # an intent for the opportunity the kept update named meets that link, not a new one
+        again = store.record_create_intent(tenant, "partner_center", "006A", "opportunity:006A")
+        assert again.id == link.id
+
+    def failing() -> None:
+        with store.together():
+            update = LinkUpdate(link_id=link.id, base={"n": 3})
+            store.commit_sync(tenant, update, [], current=read)
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError):
+        failing()
+    after = store.link_by_referral(tenant, "R1")
+    assert after is not None
+    assert after.base == {"n": 2}

@@ -36,11 +36,12 @@ class CrashingStore(Store):
         link: LinkUpdate,
         audit: Sequence[AuditEntry],
         cursors: dict[str, str] | None = None,
+        current: Link | None = None,
     ) -> Link:
         if self.crash_next:
             self.crash_next = False
             raise RuntimeError("process died before the commit")
-        return super().commit_sync(tenant, link, audit, cursors)
+        return super().commit_sync(tenant, link, audit, cursors, current)
 
 
 @pytest.fixture

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -104,18 +106,59 @@ def _update_by_id(
     such link. What :func:`_changed_values` decides from the row read first (a link holding
     both ids has no create intent left, and ``pending_create`` becomes ``linked``), the
     statement decides from the row it updates."""
+    columns, params = by_id_params(tenant, update, now)
+    row = conn.execute(_by_id_statement(columns, True), params).mappings().one_or_none()
+    return None if row is None else _link(row)
+
+
+def by_id_params(
+    tenant: TenantId, update: LinkUpdate, now: datetime
+) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The columns an update of link ``update.link_id`` sets (its statement's key, see
+    :func:`write_by_id`) and the statement's parameters."""
     assert update.link_id is not None
     values = {c: v for c in _COLUMNS if (v := getattr(update, c)) is not None}
     if update.state is not None:
         values["state"] = update.state
-    stmt = _by_id_statement(prepared.columns_of(values))
     params = {**values, "id_": update.link_id, "tenant": tenant, "now": now}
-    row = conn.execute(stmt, params).mappings().one_or_none()
-    return None if row is None else _link(row)
+    return prepared.columns_of(values), params
+
+
+def write_by_id(conn: Connection, columns: tuple[str, ...], params: list[dict[str, Any]]) -> None:
+    """Updates of links by id that set the same ``columns``, in one statement run for each
+    (``executemany``): what :func:`applied` says each does."""
+    conn.execute(_by_id_statement(columns, False), params)
+
+
+def applied(current: Link, update: LinkUpdate, now: datetime) -> Link:
+    """``current`` as an update of it by id leaves it (what the update's statement decides from
+    the row it updates, decided from ``current``): the values the update gives, the create
+    intent cleared and ``pending_create`` become ``linked`` once both ids are known, the
+    values as the database gives them back."""
+    values = {c: v for c in _COLUMNS if (v := getattr(update, c)) is not None}
+    referral = values.get("referral_id", current.referral_id)
+    opportunity = values.get("opportunity_id", current.opportunity_id)
+    both = bool(referral) and bool(opportunity)
+    state = update.state
+    if state is None:
+        state = "linked" if both and current.state == "pending_create" else current.state
+    kept: dict[str, Any] = {}
+    for column in ("base", "crm_rows"):
+        if column in values:  # the stored JSON's copy, as a read gives it
+            kept[column] = json.loads(json.dumps(values[column]))
+    if "crm_read_at" in values:
+        kept["crm_read_at"] = values["crm_read_at"].astimezone(UTC)
+    return replace(
+        current,
+        **(values | kept),
+        state=state,
+        intent=None if both else current.intent,
+        updated_at=now.astimezone(UTC),
+    )
 
 
 @cache
-def _by_id_statement(columns: tuple[str, ...]) -> Any:
+def _by_id_statement(columns: tuple[str, ...], returning: bool) -> Any:
     def now_or_kept(column: str) -> Any:
         return sa.bindparam(column) if column in columns else links.c[column]
 
@@ -130,7 +173,8 @@ def _by_id_statement(columns: tuple[str, ...]) -> Any:
         values["state"] = sa.case((made, "linked"), else_=links.c.state)
     values["updated_at"] = sa.bindparam("now")
     where = sa.and_(links.c.id == sa.bindparam("id_"), links.c.tenant_id == sa.bindparam("tenant"))
-    return sa.update(links).where(where).values(values).returning(links)
+    stmt = sa.update(links).where(where).values(values)
+    return stmt.returning(links) if returning else stmt
 
 
 def _changed_values(update: LinkUpdate, current: Link | None) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -188,26 +189,47 @@ class Store:
             return
         self._open.failed = False
         self._open.audit = []
+        self._open.links = []
         with ExitStack() as stack:
             self._open.lazy = stack
             try:
                 yield
                 if not self._open.failed:
+                    self._write_links()
                     self._write_audit()
             finally:
                 self._open.conn = None
                 self._open.lazy = None
                 self._open.audit = None
+                self._open.links = None
         if self._open.failed:
             raise BlockRolledBack("a store call inside the block failed")
 
-    def _audit(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+    def _write_links(self) -> None:
+        """The link updates a together block kept (see :meth:`commit_sync`), written now in
+        the order they came: a run of updates setting the same columns is one statement. They
+        go at the block's end, before any read in it (reads see the block's writes) and before
+        any other write of a link (an insert may meet an id one of them sets); the block's
+        other writes (ledger, cursors, audit, conflicts, the queue) neither read links nor
+        change them, so they go on meanwhile."""
+        kept: list[tuple[tuple[str, ...], dict[str, Any]]] | None = getattr(
+            self._open, "links", None
+        )
+        if not kept:
+            return
+        self._open.links = []
+        with self._tx() as conn:
+            for columns, run in itertools.groupby(kept, key=lambda update: update[0]):
+                links.write_by_id(conn, columns, [params for _, params in run])
+
+    def _audit(self, conn: Connection | None, rows: list[dict[str, Any]]) -> None:
         """Audit rows inserted now, or inside a together block kept for its end, where the
         block's rows go in one statement in the order they came (a batch of records appended a
         row or two each, a statement each). Nobody outside the block could see them before its
         end; inside it, a read of the audit writes them first."""
         kept: list[dict[str, Any]] | None = getattr(self._open, "audit", None)
         if kept is None:
+            assert conn is not None  # outside a block, the caller's transaction
             audit_rows.insert(conn, rows)
         else:
             kept.extend(rows)
@@ -251,6 +273,7 @@ class Store:
         takes nor waits for the write lock (``BEGIN IMMEDIATE`` is for writers, see
         :func:`cosell.store.database.make_engine`); this process' threads take turns at it
         (see :mod:`cosell.store.turns`), other processes' reads go on beside it."""
+        self._write_links()  # the block's kept link updates are visible to its reads
         inside: Connection | None = getattr(self._open, "conn", None)
         if inside is not None:  # the block's own writes are visible to its reads
             self._still_whole()
@@ -346,6 +369,7 @@ class Store:
     ) -> Link:
         """Record, before the remote call, that ``side`` gets a record for ``local_id`` (and,
         when given, the base it will be created with)."""
+        self._write_links()  # an update kept in this block may hold the id it inserts
         with self._tx() as conn:
             return links.record_intent(conn, tenant, side, local_id, key, self._now(), base)
 
@@ -355,9 +379,30 @@ class Store:
         link: LinkUpdate,
         audit: Sequence[AuditEntry],
         cursors: dict[str, str] | None = None,
+        current: Link | None = None,
     ) -> Link:
-        """One transaction: the link and its base, the audit rows and any cursors move together."""
+        """One transaction: the link and its base, the audit rows and any cursors move
+        together; the link as stored.
+
+        ``current``: the link ``link.link_id`` names, as the caller last read or stored it
+        (under the pair's lock, so nobody else changed it since). Inside a together block the
+        update of a ``current`` link is kept and written with the block's other kept link
+        updates, before any other statement of the block and at its end: many records'
+        commits are one statement (``executemany``) instead of one each, and the link it
+        stores is :func:`~cosell.store.links.applied` to ``current`` (what the statement
+        decides from the row it updates)."""
         now = self._now()
+        kept: list[tuple[tuple[str, ...], dict[str, Any]]] | None = getattr(
+            self._open, "links", None
+        )
+        if kept is not None and current is not None and current.id == link.link_id and not cursors:
+            self._still_whole()
+            kept.append(links.by_id_params(tenant, link, now))
+            stored = links.applied(current, link, now)
+            ids = {"referral_id": stored.referral_id, "opportunity_id": stored.opportunity_id}
+            self._audit(None, audit_rows.rows_of(tenant, audit, now, **ids))
+            return stored
+        self._write_links()  # in the order they came
         with self._tx() as conn:
             stored = links.apply(conn, tenant, link, now)
             ids = {"referral_id": stored.referral_id, "opportunity_id": stored.opportunity_id}

@@ -141,6 +141,9 @@ class Reconcile:
         """The link as this round's create recorded its intent (the commit updates it by id)."""
         self.committed: Link | None = None
         """The link as this round's last commit left it (see :class:`Engine`'s next round)."""
+        self.stored: Link | None = None
+        """The link as this round last stored it (its intent, a write-ahead, a commit): what
+        the next of its updates applies to (see :meth:`Store.commit_sync`)."""
 
     @property
     def mapping(self) -> SyncMapping:
@@ -222,7 +225,7 @@ class Reconcile:
                 for name, move in sorted(moves.items())
             ]
             update = LinkUpdate(link_id=snap.link.id, base=base)
-            snap.link = self.ctx.store.commit_sync(self.ctx.tenant, update, entries)
+            snap.link = self._store_link(update, entries)
             outcomes.log_entries(
                 entries, referral_id=snap.link.referral_id, opportunity_id=snap.link.opportunity_id
             )
@@ -369,7 +372,7 @@ class Reconcile:
             self.status.refuse([str(p) for p in problems], self._crm_fields(problems))
         link = self.snap.link  # read with the pair held: an intent there is an earlier attempt's
         attempted = link is not None and link.intent is not None
-        self.intent = ctx.store.record_create_intent(
+        self.intent = self.stored = ctx.store.record_create_intent(
             ctx.tenant, "partner_center", crm.id, f"opportunity:{crm.id}"
         )
         with self.status.shown_on_record():
@@ -436,7 +439,7 @@ class Reconcile:
         rows = {n: v for n, v in decided.to_crm.items() if _is_row(n, v, self.mapping)}
         recorded = flight.creating(decided.new_base, rows)
         # The intent and the base it will be created with, in one write.
-        self.intent = ctx.store.record_create_intent(
+        self.intent = self.stored = ctx.store.record_create_intent(
             ctx.tenant, "crm", pc.id, f"referral:{pc.id}", recorded
         )
         write = related.with_note(ctx, to_crm_create(decided.to_crm, self.mapping), decided)
@@ -704,7 +707,7 @@ class Reconcile:
         if link is None or not self.snap.linked:
             return
         update = LinkUpdate(link_id=link.id, base=flight.with_pending(agreed, sent))
-        self.ctx.store.commit_sync(self.ctx.tenant, update, [])
+        self._store_link(update, [])
         self.wrote_ahead = True
 
     def _agreed_after_partner_center(
@@ -722,7 +725,7 @@ class Reconcile:
         update = LinkUpdate(
             link_id=link.id, base=agreed, pc_etag=pc_after.etag, pc_changed_at=pc_after.changed_at
         )
-        self.ctx.store.commit_sync(self.ctx.tenant, update, [])
+        self._store_link(update, [])
 
     def _keep_base(
         self, name: str, new_base: dict[str, Value], decided: Plan, message: str
@@ -771,11 +774,18 @@ class Reconcile:
             crm_read_at=self.snap.crm.read_at if self.snap.crm and modstamp else None,
             crm_fingerprint=self.snap.crm.fingerprint if self.snap.crm and modstamp else None,
         )
-        link = self.committed = self.ctx.store.commit_sync(self.ctx.tenant, update, entries)
+        link = self.committed = self._store_link(update, entries)
         if self.snap.link is None:
             self.made_link = link.id
         outcomes.log_entries(entries, referral_id=pc.id, opportunity_id=opportunity_id)
         return link
+
+    def _store_link(self, update: LinkUpdate, entries: Sequence[AuditEntry]) -> Link:
+        """Commit ``update`` with ``entries``, applied to the link as this round last stored
+        or read it (the pair's lock is held: nobody else changed it since)."""
+        current = self.stored or self.snap.link or self.intent
+        self.stored = self.ctx.store.commit_sync(self.ctx.tenant, update, entries, current=current)
+        return self.stored
 
     def _crm_rows(self, modstamp: str | None) -> dict[str, str] | None:
         """The related rows' versions of the CRM read being committed (kept when none is)."""
