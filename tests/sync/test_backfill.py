@@ -604,6 +604,37 @@ def test_a_batch_of_more_referrals_than_two_hundred_creates_and_reads_in_full_ca
     }
 
 
+def test_a_create_refused_in_a_batchs_graph_call_is_shown_and_left_to_the_queue_alone(
+    tmp_path: Path,
+) -> None:
+    """A batch's creates go from one thread, a graph a record in one call: Salesforce refusing
+    one record's graph (a currency its picklist does not hold) refuses that record alone. It
+    is shown refused with Salesforce's words and handed to the queue; the others of the call
+    are created once each."""
+    world = build_world(tmp_path)
+    ids = customers_referrals(world, 6)
+    details = {"dealValue": 9000, "currency": "CHF", "closingDateTime": "2027-03-31T00:00:00Z"}
+    swiss = str(world.share_referral(name="Swiss pilot", details=details)["id"])
+    reset_calls(world)
+
+    job = Backfill(world.engine, workers=7, max_attempts=2, clock=world.clock, batch=7)
+    report = job.run()
+
+    assert [f.key for f in report.passes.failures] == [f"referral:{swiss}"]
+    assert report.passes.synced == 6
+    assert_no_duplicates(world, ids, [])
+    row = world.store.ledger_for(world.tenant, swiss)
+    assert row is not None
+    assert row.state == "refused"
+    assert "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" in (row.raw or "")
+    made = world.query("SELECT Referral_Identifier__c FROM Opportunity")
+    assert swiss not in {row["Referral_Identifier__c"] for row in made}
+    calls = world.sf_app.state.emulator.calls.snapshot()["calls"]
+    # the batch's seven in one call, then the refused one alone, by the queue
+    assert calls["POST /services/data/v{version}/composite/graph"] == 2
+    assert job.creates.finished == 6
+
+
 def test_workers_cut_by_the_server_send_full_graph_calls(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -306,6 +306,11 @@ class SalesforceClient:
             return self._graphs.submit(graphs)
         return self._composite_graph(graphs)
 
+    def composite_graph_now(self, graphs: Sequence[Graph]) -> list[GraphResult]:
+        """:meth:`composite_graph` from this caller alone, never gathered with others' (one
+        caller that has many graphs: no waiting for others that will not come)."""
+        return self._composite_graph(graphs)
+
     def _graphs_now(self, asked: Sequence[Sequence[Graph]]) -> list[list[GraphResult]]:
         """Several callers' graphs in one request, each named apart and answered in turn."""
         named = [

@@ -42,11 +42,13 @@ from cosell.store.records import AuditEntry
 from cosell.sync.core.plan import Plan
 from cosell.sync.engine.context import Snapshot, customer_key
 from cosell.sync.engine.engine import Engine, Unchanged
+from cosell.sync.engine.paged_sides import PagedCrm
 from cosell.sync.engine.pair_locks import Held
 from cosell.sync.engine.reconcile import MergeWork, PreparedCreate, PreparedReferral, Reconcile
 from cosell.sync.sides.crm_record import Made
 from cosell.sync.sides.partner_center import PcRecord
 from cosell.sync.sides.salesforce.accounts import CreatedAccounts, customer_of
+from cosell.sync.sides.salesforce.side import Create
 
 log = logging.getLogger("cosell.sync.batch")
 
@@ -293,6 +295,9 @@ class BatchCreates:
             finally:
                 self.room.done()
 
+        crm = self.engine.crm
+        if isinstance(crm, PagedCrm) and crm.creates_at_once:
+            return self._created_at_once(crm, pairs, outcome)
         self.room.expect(len(pairs))
         sent: list[_Pair] = []
         futures: list[Future[Made]] = []
@@ -307,6 +312,46 @@ class BatchCreates:
         for pair, result in zip(sent, made, strict=True):
             pair.made = result
         return [pair for pair in sent if pair.made is not None]
+
+    def _created_at_once(self, crm: PagedCrm, pairs: list[_Pair], outcome: Outcome) -> list[_Pair]:
+        """The creates a composite graph call's worth at a time, each call made from one
+        thread with its records' graphs (not a thread a record gathering them): its intents
+        recorded in one transaction, then sent while the next are recorded. A create refused
+        is shown on its record and handed to the queue, as one sent on its own."""
+
+        def create(chunk: list[_Pair]) -> list[Made | Exception]:
+            creates = []
+            for pair in chunk:
+                prepared = pair.prepared
+                assert prepared is not None
+                write, extra = prepared.write, prepared.extra
+                creates.append(Create(write, prepared.referral_id, extra, prepared.account_id))
+            return crm.create_many(creates)
+
+        sent: list[tuple[list[_Pair], Future[list[Made | Exception]]]] = []
+        for start in range(0, len(pairs), GRAPH_LIMIT):
+            ready = self._prepared(pairs[start : start + GRAPH_LIMIT], outcome)
+            if ready:
+                sent.append((ready, self._pool(self.workers).submit(create, ready)))
+        made: list[_Pair] = []
+        for chunk, future in sent:
+            try:
+                answers = future.result()
+            except Exception as exc:
+                self._hand(chunk, outcome, "creating the opportunity", exc)
+                continue
+            for pair, answer in zip(chunk, answers, strict=True):
+                try:
+                    with pair.step.status.shown_on_record():
+                        if isinstance(answer, Exception):
+                            raise answer
+                except Exception as exc:
+                    self._hand([pair], outcome, "creating the opportunity", exc)
+                    continue
+                assert isinstance(answer, Made)
+                pair.made = answer
+                made.append(pair)
+        return made
 
     def _prepared(self, pairs: list[_Pair], outcome: Outcome) -> list[_Pair]:
         """The creates' intents, in one transaction."""

@@ -32,7 +32,7 @@ from cosell.sync.sides.salesforce.accounts import (
 )
 from cosell.sync.sides.salesforce.planned import run_together
 from cosell.sync.sides.salesforce.schema import CrmSchema
-from cosell.sync.sides.salesforce.side import READ_BATCH
+from cosell.sync.sides.salesforce.side import READ_BATCH, Create
 from cosell.sync.sides.salesforce.side import CrmSide as SalesforceSide
 
 Lookup = Callable[[Sequence[str]], dict[str, str]]
@@ -245,6 +245,27 @@ class PagedCrm:
             with self._lock:
                 self._made.add(write.account)
         return made
+
+    @property
+    def creates_at_once(self) -> bool:
+        """Whether :meth:`create_many` sends many creates in one request from one thread (on
+        Salesforce: composite graphs); elsewhere each create goes on its own."""
+        return isinstance(self.side, SalesforceSide)
+
+    def create_many(self, creates: Sequence[Create]) -> list[Made | Exception]:
+        """Many records' creates at once (see :meth:`CrmSide.create_many`): what each made,
+        or what refused it, in order. Only where :attr:`creates_at_once`."""
+        assert isinstance(self.side, SalesforceSide)
+        answers = self.side.create_many(creates)
+        made = [
+            c.write.account
+            for c, a in zip(creates, answers, strict=True)
+            if c.account_id is None and c.write.account and isinstance(a, Made)
+        ]
+        with self._lock:
+            for account in made:
+                self._made.add(account)
+        return answers
 
     def mirror_note(self, record_id: str, body: str | None) -> bool:
         return self.side.mirror_note(record_id, body)

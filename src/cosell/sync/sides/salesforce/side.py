@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime as http_date
 from functools import cached_property
@@ -28,11 +29,17 @@ from urllib.parse import quote
 
 from cosell.clients.fresh_rows import FreshRow
 from cosell.clients.salesforce import SalesforceClient
-from cosell.clients.salesforce_composite import COMPOSITE_LIMIT, REFERENCE, NodeResult
+from cosell.clients.salesforce_composite import (
+    COMPOSITE_LIMIT,
+    GRAPH_NODE_LIMIT,
+    REFERENCE,
+    Graph,
+    NodeResult,
+)
 from cosell.clients.salesforce_records import parse_datetime
 from cosell.clients.soql import WHERE_LIMIT, soql_literal
 from cosell.clock import Clock
-from cosell.errors import APIError, NotFound, StaleWrite
+from cosell.errors import APIError, NotFound, ServerError, StaleWrite
 from cosell.sync.core.contacts import CONTACT_FIELDS
 from cosell.sync.core.leads import LEAD_OBJECT
 from cosell.sync.core.plan import default_close_date
@@ -72,6 +79,25 @@ TEAM_COLUMNS = "Id, UserId, SystemModstamp, User.FirstName, User.LastName, User.
 READ_BACK = "read"
 """The reference of a create's last subrequest, which reads the opportunity back."""
 RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
+
+
+@dataclass(frozen=True)
+class Create:
+    """One record's create (the arguments of :meth:`CrmSide.create`)."""
+
+    write: CrmWrite
+    referral_id: str
+    extra: Mapping[str, Any]
+    account_id: str | None = None
+
+
+@dataclass(frozen=True)
+class _PlannedCreate:
+    """A create's writes before they are sent, and the notes Note's id or reference."""
+
+    create: Create
+    work: Work
+    note: str | None
 
 
 class CrmSide:
@@ -463,14 +489,71 @@ class CrmSide:
         plans on that, and the link keeps its versions, without a read of its own. Creates
         gathered from many workers (a backfill), or more writes than one ``composite`` holds,
         go as composite graphs (75 a call), read afterwards in batches."""
-        fields = {**self._known(write.opportunity), **extra}
+        planned = self._planned_create(Create(write, referral_id, extra, account_id))
+        read_back = self._reads_back(planned.work)
+        asked = self._now()
+        if read_back:
+            self._add_read(
+                planned.work, f"{self.names.referral_id_field} = {soql_literal(referral_id)}"
+            )
+            results = send_composite(self.client, planned.work)
+        else:
+            results = send_graph(self.client, planned.work, "create")
+        made = self._made(planned, results)
+        if not read_back:
+            return made
+        return Made(made.id, self._read_back(results.get(f"{READ_BACK}0"), asked))
+
+    def create_many(self, creates: Sequence[Create]) -> list[Made | Exception]:
+        """Many records' creates (see :meth:`create`), each its own composite graph (its own
+        transaction), sent from this thread in as few calls as the limits allow (75 graphs,
+        500 nodes a call), not gathered from one worker a record: what each made, or the error
+        that refused it, in order. A create too large for one graph goes on its own."""
+        answers: list[Made | Exception | None] = [None] * len(creates)
+        planned: dict[str, tuple[int, _PlannedCreate]] = {}
+        for n, create in enumerate(creates):
+            try:
+                work = self._planned_create(create)
+            except Exception as exc:  # this record's own: the others go on
+                answers[n] = exc
+                continue
+            if len(work.work.nodes) > GRAPH_NODE_LIMIT:
+                answers[n] = self._create_alone(create)
+                continue
+            planned[f"create{n}"] = (n, work)
+        graphs = [Graph(name, work.work.nodes) for name, (_, work) in planned.items()]
+        results = {r.graph_id: r for r in self.client.composite_graph_now(graphs)}
+        for name, (n, work) in planned.items():
+            result = results.get(name)
+            if result is None:
+                answers[n] = ServerError(f"composite graph answered no graph {name}")
+            elif not result.successful:
+                answers[n] = result.error or ServerError(f"composite graph {name} failed")
+            else:
+                done = {str(node.reference_id): node for node in result.nodes}
+                try:
+                    answers[n] = self._made(work, done)
+                except NotFound as exc:
+                    answers[n] = exc
+        return [a if a is not None else ServerError("create not answered") for a in answers]
+
+    def _create_alone(self, create: Create) -> Made | Exception:
+        try:
+            return self.create(create.write, create.referral_id, create.extra, create.account_id)
+        except Exception as exc:
+            return exc
+
+    def _planned_create(self, create: Create) -> _PlannedCreate:
+        """The writes of a create (see :meth:`create`), not yet sent."""
+        write, referral_id = create.write, create.referral_id
+        fields = {**self._known(write.opportunity), **create.extra}
         fields.setdefault("Name", write.account.get("Name") or f"Referral {referral_id}")
         fields.setdefault("CloseDate", self._default_close_date())
         fields.pop("Id", None)
         fields.pop(self.names.referral_id_field, None)
         work = Work()
-        account: str | None = account_id
-        if not account_id and write.account:
+        account: str | None = create.account_id
+        if not create.account_id and write.account:
             body = {k: v for k, v in write.account.items() if v is not None}
             body.setdefault("Name", "Unnamed customer")
             ACCOUNTS_BEGUN.begin()
@@ -479,22 +562,19 @@ class CrmSide:
             fields["AccountId"] = account
         path = f"sobjects/Opportunity/{self.names.referral_id_field}/{quote(referral_id, safe='')}"
         work.add("opportunity", "PATCH", path, fields)
-        target = Target("@{opportunity0.id}", account, account_is_new=not account_id)
+        target = Target("@{opportunity0.id}", account, account_is_new=not create.account_id)
         empty = CrmRecord({"Id": target.opportunity}, {}, [], [], [], load_users=self.active_users)
         note = self._related(work, target, empty, write)
-        read_back = self._reads_back(work)
-        asked = self._now()
-        if read_back:
-            self._add_read(work, f"{self.names.referral_id_field} = {soql_literal(referral_id)}")
-            results = send_composite(self.client, work)
-        else:
-            results = send_graph(self.client, work, "create")
+        return _PlannedCreate(create, work, note)
+
+    def _made(self, planned: _PlannedCreate, results: Mapping[str, NodeResult]) -> Made:
+        """What a create made, from its subrequests' answers (not read back)."""
         opportunity_id = results["opportunity0"].id
         if opportunity_id is None:
+            referral_id = planned.create.referral_id
             raise NotFound(f"opportunity for referral {referral_id} not found after upsert")
-        self._remember_note(opportunity_id, write, note, results)
-        read = self._read_back(results.get(f"{READ_BACK}0"), asked) if read_back else None
-        return Made(opportunity_id, read)
+        self._remember_note(opportunity_id, planned.create.write, planned.note, results)
+        return Made(opportunity_id)
 
     def _read_back(self, result: NodeResult | None, asked: datetime) -> CrmRecord | None:
         """The opportunity as a create's last subrequest read it; ``None`` when the answer is
