@@ -387,10 +387,10 @@ class Store:
         ``current``: the link ``link.link_id`` names, as the caller last read or stored it
         (under the pair's lock, so nobody else changed it since). Inside a together block the
         update of a ``current`` link is kept and written with the block's other kept link
-        updates, before any other statement of the block and at its end: many records'
-        commits are one statement (``executemany``) instead of one each, and the link it
-        stores is :func:`~cosell.store.links.applied` to ``current`` (what the statement
-        decides from the row it updates)."""
+        updates at its end, or sooner before a read in it or another write of a link (see
+        :meth:`_write_links`): many records' commits are one statement (``executemany``)
+        instead of one each, and the link it answers is :func:`~cosell.store.links.applied`
+        to ``current`` (what the statement decides from the row it updates)."""
         now = self._now()
         kept: list[tuple[tuple[str, ...], dict[str, Any]]] | None = getattr(
             self._open, "links", None
