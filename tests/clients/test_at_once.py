@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -143,3 +145,28 @@ def test_no_probe_while_the_other_side_is_far() -> None:
 
     calls(at_once, clocks, PROBE * PROBE_EVERY, cpu=0.001, wait=0.002)
     assert (at_once.limit, at_once.probing) == (2, True)
+
+
+class Item:
+    """An item a call is made for (weakly referable)."""
+
+
+def test_the_items_and_futures_of_each_are_freed_when_their_caller_lets_them_go() -> None:
+    """Nothing of ``each`` refers back to itself: once the calls are over and the caller drops
+    its futures, the items go at once, by their reference counts, not at the garbage
+    collector's next full collection (was: two closures referring to each other held a
+    backfill batch's records, ~120 objects each, until the collector found them)."""
+    items = [Item() for _ in range(20)]
+    alive = [weakref.ref(item) for item in items]
+    pool = ThreadPoolExecutor(4)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        futures = CallsAtOnce(4).each(lambda item: id(item), items, pool)
+        assert [f.result() for f in futures] == [id(item) for item in items]
+        pool.shutdown(wait=True)  # every thread done with the calls
+        del futures, items
+        assert [ref() for ref in alive] == [None] * 20
+    finally:
+        if enabled:
+            gc.enable()
