@@ -117,7 +117,7 @@ def by_id_params(
     """The columns an update of link ``update.link_id`` sets (its statement's key, see
     :func:`write_by_id`) and the statement's parameters."""
     assert update.link_id is not None
-    values = {c: v for c in _COLUMNS if (v := getattr(update, c)) is not None}
+    values = _given(update)
     if update.state is not None:
         values["state"] = update.state
     params = {**values, "id_": update.link_id, "tenant": tenant, "now": now}
@@ -135,7 +135,7 @@ def applied(current: Link, update: LinkUpdate, now: datetime) -> Link:
     the row it updates, decided from ``current``): the values the update gives, the create
     intent cleared and ``pending_create`` become ``linked`` once both ids are known, the
     values as the database gives them back."""
-    values = {c: v for c in _COLUMNS if (v := getattr(update, c)) is not None}
+    values = _given(update)
     referral = values.get("referral_id", current.referral_id)
     opportunity = values.get("opportunity_id", current.opportunity_id)
     both = bool(referral) and bool(opportunity)
@@ -177,8 +177,13 @@ def _by_id_statement(columns: tuple[str, ...], returning: bool) -> Any:
     return stmt.returning(links) if returning else stmt
 
 
+def _given(update: LinkUpdate) -> dict[str, Any]:
+    """The columns an update gives a value (``None`` leaves a column as it is)."""
+    return {c: v for c in _COLUMNS if (v := getattr(update, c)) is not None}
+
+
 def _changed_values(update: LinkUpdate, current: Link | None) -> dict[str, Any]:
-    values = {c: v for c in _COLUMNS if (v := getattr(update, c)) is not None}
+    values = _given(update)
     if update.state is not None:
         values["state"] = update.state
     referral = values.get("referral_id", current.referral_id if current else None)
