@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from cosell.clients.referral import Referral
 
@@ -119,8 +120,12 @@ def test_typed_access_to_what_the_sync_reads() -> None:
 def test_values_set_in_python_serialise_canonically() -> None:
     referral = Referral.model_validate({"details": {"dealValue": "5"}})
     assert referral.details is not None
-    referral.details.deal_value = Decimal("12.50")
-    referral.details.closing_date_time = datetime(2027, 1, 2, tzinfo=UTC)
+    referral.details = referral.details.model_copy(
+        update={
+            "deal_value": Decimal("12.50"),
+            "closing_date_time": datetime(2027, 1, 2, tzinfo=UTC),
+        }
+    )
     wire = referral.to_wire()
     assert wire["details"] == {"dealValue": 12.5, "closingDateTime": "2027-01-02T00:00:00Z"}
 
@@ -162,3 +167,18 @@ def test_a_read_referral_gives_back_what_it_was_read_from_until_a_field_is_set()
     referral.external_reference_id = "006000000000001"
     assert referral.as_read()["externalReferenceId"] == "006000000000001"
     assert Referral.model_validate(doc).as_read() == doc  # made here: built, equal
+
+
+def test_an_object_inside_a_referral_is_replaced_not_edited_so_the_referral_knows_it_changed() -> (
+    None
+):
+    """Were a nested object edited in place, the referral would give back the body it was read
+    from without the edit; it is frozen instead, and a replacement is seen."""
+    doc: dict[str, Any] = {"id": "r1", "details": {"notes": "first"}}
+    referral = Referral.read(doc)
+    assert referral.details is not None
+    with pytest.raises(ValidationError, match="frozen"):
+        referral.details.notes = "second"
+    referral.details = referral.details.model_copy(update={"notes": "second"})
+    assert referral.as_read()["details"] == {"notes": "second"}
+    assert doc["details"] == {"notes": "first"}

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from cosell import handback
+from cosell import handback, json_codec
 from cosell.clients.hubspot_errors import error_from_response
 from cosell.clients.hubspot_pace import BURST, MARGIN, SEARCHES, WINDOW, Pace
 from cosell.clients.retry import RetryPolicy
@@ -81,7 +81,11 @@ class HubSpotClient:
     ) -> httpx.Response:
         if method != "GET":
             handback.checkpoint(f"{method} {path}")
-        request = self.http.build_request(method, path, params=params, json=json)
+        content = None if json is None else json_codec.dumps(json)
+        headers = None if json is None else json_codec.CONTENT_TYPE
+        request = self.http.build_request(
+            method, path, params=params, content=content, headers=headers
+        )
         attempt = 1
         while True:
             try:
@@ -121,7 +125,7 @@ class HubSpotClient:
 
     def _json(self, method: str, path: str, **kw: Any) -> Any:
         response = self.request(method, path, **kw)
-        return response.json() if response.content else None
+        return json_codec.loads(response.content) if response.content else None
 
     # --- objects -------------------------------------------------------------------------------
     def get(

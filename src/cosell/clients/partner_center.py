@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import itertools
-import json
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,9 +22,15 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from cosell import handback
+from cosell import handback, json_codec
 from cosell.clients.partner_center_errors import error_for_exception, error_for_response
-from cosell.clients.referral import Referral, ReferralStamp, ReferralView, WireModel
+from cosell.clients.referral import (
+    Referral,
+    ReferralStamp,
+    ReferralView,
+    WireDocument,
+    WireModel,
+)
 from cosell.clients.retry import RetryPolicy
 from cosell.errors import APIError, Conflict, NotFound, RejectedError, RetryableError, Throttled
 from cosell.webhooks.registration import (
@@ -366,9 +371,13 @@ class PartnerCenterClient:
 
     def _attempt(self, call: _Call) -> httpx.Response:
         headers = {**self._headers(), **call.headers}
+        content = None
+        if call.json is not None:
+            content = json_codec.dumps(call.json)
+            headers.update(json_codec.CONTENT_TYPE)
         try:
             response = call.http.request(
-                call.method, call.path, params=call.params, json=call.json, headers=headers
+                call.method, call.path, params=call.params, content=content, headers=headers
             )
         except httpx.RequestError as exc:
             error = error_for_exception(exc)
@@ -434,7 +443,7 @@ def _page_of(body: Any, model: type[R]) -> ReferralPage[R]:
 def _read(model: type[M], body: Any) -> M:
     """A response body as ``model``; a body that does not fit is the remote side's fault."""
     try:
-        if issubclass(model, WireModel):  # keeps the body it was read from (as_read)
+        if issubclass(model, WireDocument):  # keeps the body it was read from (as_read)
             return cast("M", model.read(body))
         return model.model_validate(body)
     except ValidationError as exc:
@@ -460,7 +469,7 @@ def _decode(response: httpx.Response) -> Any:
     if not response.content:
         return None
     try:
-        return json.loads(response.content)
+        return json_codec.loads(response.content)
     except ValueError as exc:
         request = response.request
         raise APIError(

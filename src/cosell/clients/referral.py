@@ -67,14 +67,17 @@ def parse_datetime(value: object) -> datetime:
         return value
     if not isinstance(value, str):
         raise ValueError("an ISO-8601 date-time string is required")
-    text = _FRACTION.sub(r"\1", value.strip())
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError as exc:
-        raise ValueError(f"not an ISO-8601 date-time: {value!r}") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    wired = WireDateTime.fromisoformat(parsed.isoformat())
+    try:  # Partner Center's own form (seven fractional digits, "Z") parses as it is
+        wired = WireDateTime.fromisoformat(value)
+    except ValueError:
+        text = _FRACTION.sub(r"\1", value.strip())
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError as exc:
+            raise ValueError(f"not an ISO-8601 date-time: {value!r}") from exc
+        wired = WireDateTime.fromisoformat(parsed.isoformat())
+    if wired.tzinfo is None:
+        wired = WireDateTime.fromisoformat(wired.replace(tzinfo=UTC).isoformat())
     wired.wire = value
     return wired
 
@@ -141,7 +144,10 @@ ReferralSubstatus = Literal[
 
 
 class WireModel(BaseModel):
-    """A camelCase JSON object that keeps unknown keys."""
+    """A camelCase JSON object that keeps unknown keys.
+
+    An object inside a document (:class:`WireDocument`) is a value: it is replaced, never
+    edited in place (it is frozen), so the document always knows when it was changed."""
 
     model_config = ConfigDict(
         extra="allow",
@@ -149,13 +155,22 @@ class WireModel(BaseModel):
         validate_by_alias=True,
         validate_by_name=False,
         serialize_by_alias=True,
+        frozen=True,
     )
-
-    _read_from: dict[str, Any] | None = PrivateAttr(default=None)
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON body for this object: camelCase keys, only the fields that were set."""
         return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+class WireDocument(WireModel):
+    """A whole JSON body an API answers with (or is sent): its fields may be set, and it keeps
+    the body it was read from (:meth:`read`, :meth:`as_read`). Only a document has that
+    memory: giving every nested object one cost a third of reading a referral."""
+
+    model_config = ConfigDict(frozen=False)
+
+    _read_from: dict[str, Any] | None = PrivateAttr(default=None)
 
     @classmethod
     def read(cls, body: Any) -> Self:
@@ -265,7 +280,7 @@ class TrackingInfo(WireModel):
     microsoft_msx_id: str | None = None
 
 
-class Referral(WireModel):
+class Referral(WireDocument):
     """One Partner Center referral, typed where the sync reads it, untouched elsewhere."""
 
     id: str | None = None
@@ -308,7 +323,7 @@ class Referral(WireModel):
         return body
 
 
-class ReferralView(WireModel):
+class ReferralView(WireDocument):
     """A partial referral, read with ``$select``: its fields are the properties it selects.
 
     Keys beyond them (a server that ignores ``$select`` sends whole referrals) are dropped, so a

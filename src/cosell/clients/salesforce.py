@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import httpx
 
-from cosell import handback
+from cosell import handback, json_codec
 from cosell.clients.coalesce import Coalescer, Room
 from cosell.clients.fresh_rows import FreshRows
 from cosell.clients.retry import RetryPolicy
@@ -154,8 +154,12 @@ class SalesforceClient:
             handback.checkpoint(f"{method} {path}")
         self.budget.check(priority)
         all_headers = {"Sforce-Call-Options": self.call_options, **(headers or {})}
+        content = None
+        if json is not None:
+            content = json_codec.dumps(json)
+            all_headers.update(json_codec.CONTENT_TYPE)
         request = self.http.build_request(
-            method, self.url(path), params=params, json=json, headers=all_headers
+            method, self.url(path), params=params, content=content, headers=all_headers
         )
         return self._with_retries(request, accept)
 
@@ -201,7 +205,7 @@ class SalesforceClient:
 
     def _json(self, method: str, path: str, **kw: Any) -> Any:
         response = self.request(method, path, **kw)
-        return response.json() if response.content else None
+        return json_codec.loads(response.content) if response.content else None
 
     # --- records ---------------------------------------------------------------------------------
 
@@ -245,7 +249,7 @@ class SalesforceClient:
         response = self.request("PATCH", path, json=body)
         if response.status_code == 204 or not response.content:
             return UpsertResult(id=None, created=False)
-        data = response.json()
+        data = json_codec.loads(response.content)
         created = bool(data.get("created", response.status_code == 201))
         return UpsertResult(id=data.get("id"), created=created)
 
@@ -386,7 +390,7 @@ class SalesforceClient:
     def _send_node(self, node: GraphNode) -> NodeResult:
         body = dict(node.body) if node.body is not None else None
         response = self.request(node.method, node.path, json=body, headers=node.headers)
-        answer = response.json() if response.content else None
+        answer = json_codec.loads(response.content) if response.content else None
         return NodeResult(node.reference_id, response.status_code, answer, None)
 
     def _gathered(self, asked: Sequence[Sequence[GraphNode]]) -> list[list[NodeResult | Exception]]:
@@ -519,7 +523,7 @@ class SalesforceClient:
         children under relationship names); all or nothing. A malformed request raises."""
         path = f"composite/tree/{sobject}"
         response = self.request("POST", path, json={"records": list(records)}, accept={400})
-        body = response.json() if response.content else None
+        body = json_codec.loads(response.content) if response.content else None
         if not isinstance(body, dict) or "hasErrors" not in body:
             raise error_from_response(response)
         return tree_result(body, self.url(path))

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from cosell import json_codec
 from cosell.private_files import private_dir, private_file, tighten
 
 SCRIPT_LOCATION = "cosell.store:migrations"
@@ -41,7 +42,13 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout, foreign keys and write locks."""
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    engine = create_engine(url, pool_size=SERVER_CONNECTIONS, max_overflow=0)
+    engine = create_engine(
+        url,
+        pool_size=SERVER_CONNECTIONS,
+        max_overflow=0,
+        json_serializer=json_codec.dumps_text,
+        json_deserializer=json_codec.loads,
+    )
     ping_when_idle(engine)
     return engine
 
@@ -84,7 +91,12 @@ def _sqlite_engine(url: str) -> Engine:
         private_file(path)  # SQLite gives its -wal and -shm files the database file's mode
         for companion in ("-wal", "-shm", "-journal"):
             tighten(path.with_name(path.name + companion))
-    engine = create_engine(url, connect_args={"check_same_thread": False})
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False},
+        json_serializer=json_codec.dumps_text,
+        json_deserializer=json_codec.loads,
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
