@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -12,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from cosell import json_codec
 from cosell.store import prepared
 from cosell.store.records import CreateIntent, Link, LinkedPair, LinkUpdate, Side, TenantId
 from cosell.store.schema import links
@@ -145,7 +145,7 @@ def applied(current: Link, update: LinkUpdate, now: datetime) -> Link:
     kept: dict[str, Any] = {}
     for column in ("base", "crm_rows"):
         if column in values:  # the stored JSON's copy, as a read gives it
-            kept[column] = json.loads(json.dumps(values[column]))
+            kept[column] = json_codec.loads(json_codec.dumps(values[column]))
     if "crm_read_at" in values:
         kept["crm_read_at"] = values["crm_read_at"].astimezone(UTC)
     return replace(

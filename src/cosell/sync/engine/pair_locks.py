@@ -124,7 +124,7 @@ class HeldLocks:
     def widen(self, names: Iterable[str]) -> bool:
         """Hold ``names`` too. False when they were free at once; True when this had to let go
         and wait (another reconcile may have run meanwhile: what was read may be stale)."""
-        new = sorted(set(names) - set(self._held))
+        new = sorted(name for name in set(names) if name not in self._held)
         for name in new:
             lock = self._locks.join(name)
             if not lock.acquire(blocking=False):
@@ -139,8 +139,8 @@ class HeldLocks:
     def claim(self, names: Iterable[str]) -> frozenset[str]:
         """Hold those of ``names`` that are free now, without waiting or letting go of any:
         the names taken."""
-        taken = []
-        for name in sorted(set(names) - set(self._held)):
+        taken = []  # (not a set of the held: a batch holds hundreds, and claims one at a time)
+        for name in sorted(name for name in set(names) if name not in self._held):
             lock = self._locks.join(name)
             if lock.acquire(blocking=False):
                 self._held[name] = lock
