@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -12,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from cosell import json_codec
 from cosell.emulators.partner_center.odata import FilterError, filter_fields, parse_filter
 from cosell.emulators.partner_center.responses import invalid, json_response
 from cosell.emulators.partner_center.selection import (
@@ -40,7 +40,7 @@ def _emulator(request: Request) -> Emulator:
 async def read_json(request: Request) -> Any:
     raw = await request.body()
     try:
-        return json.loads(raw) if raw.strip() else None
+        return json_codec.loads(raw) if raw.strip() else None
     except ValueError:
         raise invalid("The request body is not valid JSON.", "body") from None
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.responses import Response
+
+from cosell import json_codec
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
 
@@ -83,7 +84,7 @@ def precondition_failed() -> ApiError:
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    content = json.dumps(body, separators=(",", ":")).encode()
+    content = json_codec.dumps(body)
     return Response(content, status, headers=headers, media_type="application/json")
 
 

@@ -14,10 +14,10 @@ A subrequest's other ``httpHeaders`` (``If-Unmodified-Since``) apply as on a sin
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
+from cosell import json_codec
 from cosell.emulators.salesforce.gateway import ApiRoute, Call, Reply
 from cosell.emulators.salesforce.subrequest import ROLLED_BACK, entry, halted, run
 from cosell.emulators.salesforce.wire import SalesforceError
@@ -71,7 +71,7 @@ def _run(call: Call, subs: list[Any], all_or_none: bool) -> list[Reply]:
         reply = run(call, sub, results, _not_in_composite)
         replies.append(reply)
         if reply.status < 400:
-            results[str(sub["referenceId"])] = json.loads(json.dumps(reply.body))
+            results[str(sub["referenceId"])] = json_codec.loads(json_codec.dumps(reply.body))
         if reply.status >= 400 and all_or_none:
             break
     return replies

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, compile_path
 from starlette.types import Receive, Scope, Send
 
+from cosell import json_codec
 from cosell.emulators.salesforce.limits import exceeded
 from cosell.emulators.salesforce.wire import SalesforceError
 
@@ -64,7 +64,8 @@ class Reply:
     def response(self) -> Response:
         if self.body is None:
             return Response(status_code=self.status, headers=self.headers)
-        return JSONResponse(self.body, status_code=self.status, headers=self.headers)
+        content = json_codec.dumps(self.body)
+        return Response(content, self.status, self.headers, media_type="application/json")
 
 
 Handler = Callable[[Call], Reply]
@@ -171,7 +172,7 @@ async def _json_body(request: Request) -> Any:
     if "form-urlencoded" in request.headers.get("content-type", ""):
         return None
     try:
-        return json.loads(raw)
+        return json_codec.loads(raw)
     except ValueError as error:
         raise SalesforceError(
             400, "JSON_PARSER_ERROR", f"Unexpected character: {error}", None

@@ -11,9 +11,9 @@ The top level answers 200 either way; rules on the request's shape are in ``grap
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from cosell import json_codec
 from cosell.emulators.salesforce.gateway import ApiRoute, Call, Reply
 from cosell.emulators.salesforce.graph_rules import (
     MIN_VERSION,
@@ -82,7 +82,7 @@ def _run_graph(call: Call, graph: Graph) -> dict[str, Any]:
                 rollback()
                 return _failed(call, graph, index, reply)
             replies[index] = reply
-            results[node.reference_id] = json.loads(json.dumps(reply.body))
+            results[node.reference_id] = json_codec.loads(json_codec.dumps(reply.body))
     responses = [entry(n.reference_id, replies[i]) for i, n in enumerate(graph.nodes)]
     return _outcome(graph.graph_id, responses, True)
 
