@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from cosell.cli.common import CommandDeps
+from cosell.cli.common import YOUNG_OBJECTS, CommandDeps
 from cosell.cli.main import main
 from cosell.cli.run import run_command
 from cosell.clients.connect import salesforce_client
@@ -210,17 +210,21 @@ def test_a_started_service_freezes_what_starting_built(tmp_path: Path) -> None:
         stop=stop,
         on_started=lambda _runtime: started.put(gc.get_freeze_count()),
     )
+    thresholds = gc.get_threshold()
     gc.unfreeze()
     service = start_service(config, deps)
     try:
         frozen = started.get(timeout=30)
+        young = gc.get_threshold()[0]
     finally:
         stop.set()
         service.join(30)
         gc.unfreeze()  # the rest of the test session collects as usual
+        gc.set_threshold(*thresholds)
         pc.state.emulator.close()
         delivery.close()
     assert frozen > 0
+    assert young == YOUNG_OBJECTS
 
 
 def start_service(config: Path, deps: CommandDeps) -> threading.Thread:

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from engine_world import PC_BASE, PC_CONFIG, SF_BASE, SF_CONFIG, START, World, WorldClock
 from starlette.testclient import TestClient
 
-from cosell.cli.common import CommandDeps
+from cosell.cli.common import YOUNG_OBJECTS, CommandDeps
 from cosell.cli.main import main
 from cosell.cli.sync import backfill_workers
 from cosell.clock import ManualClock
@@ -207,10 +207,13 @@ def test_the_pass_runs_with_what_starting_built_out_of_the_collector_s_sight(
     CPU. They are frozen while the pass and the check after it run, and back in sight after
     (an in-process caller collects as before)."""
     frozen: list[int] = []
+    young: list[int] = []
     app = world.pc_app
+    before = gc.get_threshold()
 
     async def watched(scope: Any, receive: Any, send: Any) -> None:
         frozen.append(gc.get_freeze_count())
+        young.append(gc.get_threshold()[0])
         await app(scope, receive, send)
 
     world.share_referral(name="Deal", customerProfile={"name": "Customer", "address": {}})
@@ -225,6 +228,9 @@ def test_the_pass_runs_with_what_starting_built_out_of_the_collector_s_sight(
     assert max(frozen) > 0
     assert frozen[-1] > 0  # the check after the pass
     assert gc.get_freeze_count() == 0
+    # The youngest objects are looked at every YOUNG_OBJECTS while it runs, not every 700.
+    assert set(young) == {YOUNG_OBJECTS}
+    assert gc.get_threshold() == before
 
 
 def test_failures_exit_one_and_are_listed_with_their_reason(world: World, tmp_path: Path) -> None:
