@@ -166,6 +166,54 @@ def test_an_intent_is_one_insert_holding_the_base_the_record_will_be_created_wit
     assert store.link_by_referral(tenant, "R1") == again
 
 
+def test_a_batchs_intents_are_one_insert_and_each_is_as_its_own_intent_would_be(
+    store: Store,
+) -> None:
+    """A batch's new intents go in one multi-row insert; one whose record has a link already
+    is kept or written onto it exactly as a single intent would be, and the links come back in
+    the order asked."""
+    tenant = store.ensure_tenant("acme")
+    earlier = store.record_create_intent(tenant, "crm", "R2", "referral:R2", {"name": "first"})
+    held = store.commit_sync(tenant, LinkUpdate(referral_id="R3", base={"name": "old"}), [])
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement.lstrip().split()[0].upper())
+
+    asked = [
+        ("R1", "referral:R1", {"name": "one"}),
+        ("R2", "referral:R2-again", {"name": "second"}),
+        ("R3", "referral:R3", {"name": "new"}),
+        ("R4", "referral:R4", None),
+    ]
+    sa.event.listen(sa.Engine, "before_cursor_execute", seen)
+    try:
+        made = store.record_create_intents(tenant, "crm", asked)
+    finally:
+        sa.event.remove(sa.Engine, "before_cursor_execute", seen)
+
+    assert [link.referral_id for link in made] == ["R1", "R2", "R3", "R4"]
+    assert statements[0] == "INSERT"  # R1 and R4 (and the attempts at R2, R3) in one
+    assert statements.count("INSERT") == 1
+    one, two, three, four = made
+    assert one.intent is not None
+    assert (one.intent.key, one.base, one.state) == (
+        "referral:R1",
+        {"name": "one"},
+        "pending_create",
+    )
+    assert two.id == earlier.id
+    assert two.intent is not None
+    assert (two.intent.key, two.base) == ("referral:R2", {"name": "second"})  # the first key
+    assert three.id == held.id
+    assert three.intent is not None
+    assert (three.intent.key, three.base) == ("referral:R3", {"name": "new"})
+    assert four.intent is not None
+    assert four.base == {}
+    for link in made:
+        assert store.link_by_referral(tenant, str(link.referral_id)) == link
+
+
 def test_an_intent_for_a_record_whose_link_holds_none_is_written_onto_that_link(
     store: Store,
 ) -> None:

@@ -212,7 +212,65 @@ def record_intent(
     base is still replaced when one is given). A new link is one insert.
     """
     local_column = "opportunity_id" if side == "partner_center" else "referral_id"
+    values, based = _intent_values(side, local_id, key, now, base)
+    inserted = conn.execute(
+        _insert_new(conn.dialect.name, local_column), _new_link(tenant, values, now)
+    )
+    if (row := inserted.mappings().one_or_none()) is not None:
+        return _link(row)  # the common case: no link yet, one statement
+    return _intent_onto(conn, tenant, side, local_id, values, based)
+
+
+def _intent_onto(
+    conn: Connection,
+    tenant: TenantId,
+    side: Side,
+    local_id: str,
+    values: dict[str, Any],
+    based: dict[str, Any],
+) -> Link:
+    """An intent for ``local_id``, whose link exists (its insert did nothing): an intent
+    already recorded, or a create already completed, is kept (its base replaced when one is
+    given); a link holding neither takes the intent."""
+    local_column = "opportunity_id" if side == "partner_center" else "referral_id"
     remote_column = "referral_id" if side == "partner_center" else "opportunity_id"
+    current = by_column(conn, tenant, local_column, local_id)
+    assert current is not None  # the insert met it
+    if current.intent is not None or getattr(current, remote_column):
+        if not based:
+            return current
+        return _update(conn, current.id, based | {"updated_at": values["updated_at"]})
+    return _update(conn, current.id, values)
+
+
+def record_intents(
+    conn: Connection,
+    tenant: TenantId,
+    side: Side,
+    intents: Sequence[tuple[str, str, dict[str, Any] | None]],
+    now: datetime,
+) -> list[Link]:
+    """:func:`record_intent` for each ``(local_id, key, base)`` (distinct local ids): the new
+    links in one statement (a multi-row insert), those whose link exists then as
+    :func:`record_intent` does after its insert did nothing. The links in the order given."""
+    local_column = "opportunity_id" if side == "partner_center" else "referral_id"
+    asked = [_intent_values(side, local_id, key, now, base) for local_id, key, base in intents]
+    made: dict[str, Link] = {}
+    if asked:
+        rows = [_new_link(tenant, values, now) for values, _ in asked]
+        inserted = conn.execute(_insert_new(conn.dialect.name, local_column), rows)
+        made = {str(row[local_column]): _link(row) for row in inserted.mappings()}
+    return [
+        made.get(local_id) or _intent_onto(conn, tenant, side, local_id, values, based)
+        for (local_id, _, _), (values, based) in zip(intents, asked, strict=True)
+    ]
+
+
+def _intent_values(
+    side: Side, local_id: str, key: str, now: datetime, base: dict[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The columns an intent writes, and of them the base (when one is given)."""
+    local_column = "opportunity_id" if side == "partner_center" else "referral_id"
     based = {} if base is None else {"base": base}
     values = {
         local_column: local_id,
@@ -223,15 +281,11 @@ def record_intent(
         "updated_at": now,
         **based,
     }
-    new = values | {"tenant_id": tenant, "created_at": now, "base": base or {}}
-    inserted = conn.execute(_insert_new(conn.dialect.name, local_column), new)
-    if (row := inserted.mappings().one_or_none()) is not None:
-        return _link(row)  # the common case: no link yet, one statement
-    current = by_column(conn, tenant, local_column, local_id)
-    assert current is not None  # the insert met it
-    if current.intent is not None or getattr(current, remote_column):
-        return current if base is None else _update(conn, current.id, based | {"updated_at": now})
-    return _update(conn, current.id, values)
+    return values, based
+
+
+def _new_link(tenant: TenantId, values: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {"base": {}} | values | {"tenant_id": tenant, "created_at": now}
 
 
 @cache

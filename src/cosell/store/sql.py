@@ -373,6 +373,18 @@ class Store:
         with self._tx() as conn:
             return links.record_intent(conn, tenant, side, local_id, key, self._now(), base)
 
+    def record_create_intents(
+        self,
+        tenant: TenantId,
+        side: Side,
+        intents: Sequence[tuple[str, str, dict[str, Any] | None]],
+    ) -> list[Link]:
+        """:meth:`record_create_intent` for each ``(local_id, key, base)`` of a batch, the new
+        links in one statement: the links in the order given."""
+        self._write_links()  # an update kept in this block may hold an id it inserts
+        with self._tx() as conn:
+            return links.record_intents(conn, tenant, side, intents, self._now())
+
     def commit_sync(
         self,
         tenant: TenantId,

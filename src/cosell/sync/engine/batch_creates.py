@@ -44,7 +44,14 @@ from cosell.sync.engine.context import Snapshot, customer_key
 from cosell.sync.engine.engine import Engine, Unchanged
 from cosell.sync.engine.paged_sides import PagedCrm
 from cosell.sync.engine.pair_locks import Held
-from cosell.sync.engine.reconcile import MergeWork, PreparedCreate, PreparedReferral, Reconcile
+from cosell.sync.engine.reconcile import (
+    Intent,
+    MergeWork,
+    PreparedCreate,
+    PreparedReferral,
+    Reconcile,
+    record_intents,
+)
 from cosell.sync.sides.crm_record import Made
 from cosell.sync.sides.partner_center import PcRecord
 from cosell.sync.sides.salesforce.accounts import CreatedAccounts, customer_of
@@ -356,14 +363,18 @@ class BatchCreates:
     def _prepared(self, pairs: list[_Pair], outcome: Outcome) -> list[_Pair]:
         """The creates' intents, in one transaction."""
         ready: list[_Pair] = []
+        gathered: list[tuple[Reconcile, Intent]] = []
         try:
             with self.engine.store.together():
                 for pair in pairs:
+                    pair.step.intents_later = gathered
                     pair.prepared = pair.step.prepare_create(pair.decided)
+                    pair.step.intents_later = None
                     if pair.prepared is None:
                         outcome.done.append(pair.key)  # waits for a person's account choice
                     else:
                         ready.append(pair)
+                record_intents(self.engine.context, gathered)  # one statement, before any send
         except Exception as exc:
             return self._hand(pairs, outcome, "recording the creates' intents", exc)
         self.engine.stats.count("reconciles", len(pairs))
@@ -418,10 +429,14 @@ class BatchCreates:
     def _referrals_created(self, pairs: list[_Pair], outcome: Outcome) -> list[_Pair]:
         """The referrals' intents in one transaction, then their creates side by side
         (Partner Center has no batch write)."""
+        gathered: list[tuple[Reconcile, Intent]] = []
         try:
             with self.engine.store.together():
                 for pair in pairs:
+                    pair.step.intents_later = gathered
                     pair.referral = pair.step.prepare_referral(pair.decided)
+                    pair.step.intents_later = None
+                record_intents(self.engine.context, gathered)  # one statement, before any send
         except Exception as exc:
             return self._hand(pairs, outcome, "recording the creates' intents", exc)
         self.engine.stats.count("reconciles", len(pairs))

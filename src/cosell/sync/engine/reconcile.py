@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from cosell.clients.salesforce_records import parse_datetime
 from cosell.errors import CosellError, NotFound, StaleWrite
-from cosell.store.records import AuditEntry, LedgerRow, LedgerUpdate, Link, LinkUpdate
+from cosell.store.records import AuditEntry, LedgerRow, LedgerUpdate, Link, LinkUpdate, Side
 from cosell.sync.core import audit_trail, solutions
 from cosell.sync.core import pending as flight
 from cosell.sync.core.leads import lead_fields
@@ -65,6 +65,17 @@ class PreparedCreate:
     entry: AuditEntry
     settled: int | None
     """The account review a person settled, marked applied once the create is committed."""
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A create about to be sent, recorded in the store before it is (for an opportunity, with
+    the base it will be created with)."""
+
+    side: Side
+    local_id: str
+    key: str
+    base: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +155,9 @@ class Reconcile:
         self.stored: Link | None = None
         """The link as this round last stored it (its intent, a write-ahead, a commit): what
         the next of its updates applies to (see :meth:`Store.commit_sync`)."""
+        self.intents_later: list[tuple[Reconcile, Intent]] | None = None
+        """Where a batch gathers its creates' intents, to record them together before any of
+        the creates is sent (:func:`record_intents`); None records each at once."""
 
     @property
     def mapping(self) -> SyncMapping:
@@ -372,9 +386,7 @@ class Reconcile:
             self.status.refuse([str(p) for p in problems], self._crm_fields(problems))
         link = self.snap.link  # read with the pair held: an intent there is an earlier attempt's
         attempted = link is not None and link.intent is not None
-        self.intent = self.stored = ctx.store.record_create_intent(
-            ctx.tenant, "partner_center", crm.id, f"opportunity:{crm.id}"
-        )
+        self._record_intent(Intent("partner_center", crm.id, f"opportunity:{crm.id}"))
         with self.status.shown_on_record():
             found = ctx.pc.find_created(crm.id, attempted=attempted)
         body = to_partner_center_create(
@@ -439,9 +451,7 @@ class Reconcile:
         rows = {n: v for n, v in decided.to_crm.items() if _is_row(n, v, self.mapping)}
         recorded = flight.creating(decided.new_base, rows)
         # The intent and the base it will be created with, in one write.
-        self.intent = self.stored = ctx.store.record_create_intent(
-            ctx.tenant, "crm", pc.id, f"referral:{pc.id}", recorded
-        )
+        self._record_intent(Intent("crm", pc.id, f"referral:{pc.id}", recorded))
         write = related.with_note(ctx, to_crm_create(decided.to_crm, self.mapping), decided)
         write.solution_names.update(solutions.titles(pc.raw))
         if choice.account_id:
@@ -451,6 +461,21 @@ class Reconcile:
         notice = self.status.notice(decided, pc)
         extra = self.status.fields(None, [entry], notice=notice, pending=write.opportunity)
         return PreparedCreate(pc.id, write, extra, choice.account_id, entry, choice.settled)
+
+    def _record_intent(self, intent: Intent) -> None:
+        if self.intents_later is not None:
+            self.intents_later.append((self, intent))
+            return
+        store, tenant = self.ctx.store, self.ctx.tenant
+        self.took_intent(
+            store.record_create_intent(
+                tenant, intent.side, intent.local_id, intent.key, intent.base
+            )
+        )
+
+    def took_intent(self, link: Link) -> None:
+        """The link as the store recorded this round's create intent."""
+        self.intent = self.stored = link
 
     def finish_create(self, decided: Plan, prepared: PreparedCreate, made: Made) -> bool:
         """What the create made, committed: the link, its base and the audit (store only,
@@ -816,3 +841,17 @@ def _is_row(name: str, value: Value, mapping: SyncMapping) -> bool:
         return False  # the rest never are: no create of the whole mapping to learn it
     write = to_crm_create({name: value}, mapping)
     return write.contacts is not None or write.team is not None
+
+
+def record_intents(ctx: Context, gathered: list[tuple[Reconcile, Intent]]) -> None:
+    """The intents a batch gathered (see :attr:`Reconcile.intents_later`), recorded together:
+    a statement for each side's new links, each round told its link."""
+    sides: tuple[Side, ...] = ("crm", "partner_center")
+    for side in sides:
+        mine = [(step, intent) for step, intent in gathered if intent.side == side]
+        if not mine:
+            continue
+        items = [(intent.local_id, intent.key, intent.base) for _, intent in mine]
+        links = ctx.store.record_create_intents(ctx.tenant, side, items)
+        for (step, _), link in zip(mine, links, strict=True):
+            step.took_intent(link)
