@@ -11,7 +11,7 @@ from sqlalchemy import event
 from cosell.clock import ManualClock
 from cosell.store import AuditEntry, LinkUpdate, Store
 from cosell.store.database import READ_ONLY
-from cosell.store.records import LedgerUpdate
+from cosell.store.records import LedgerUpdate, Link
 from cosell.store.sql import BlockRolledBack
 
 
@@ -362,6 +362,55 @@ def test_calls_made_together_share_one_transaction(store: Store) -> None:
     assert store.link_by_referral(tenant, "r-1") == link
 
 
+def test_a_block_s_cursors_go_in_one_statement_the_last_value_each_and_in_order_with_the_rest(
+    store: Store,
+) -> None:
+    """A batch's records set a cursor each (the loop guard's streak): inside a together block
+    they are written in one statement at its end, each with the last value set; a read inside
+    the block, a delete or a swap of a cursor sees them first; a block that fails leaves
+    none."""
+    tenant = store.ensure_tenant("acme")
+    puts: list[int] = []
+
+    def on_execute(*args: Any) -> None:
+        statement, parameters = args[2], args[3]
+        if statement.startswith("INSERT INTO cursors"):
+            puts.append(len(parameters) if isinstance(parameters, list) else 1)
+
+    event.listen(store.engine, "before_cursor_execute", on_execute)
+    try:
+        with store.together():
+            for n in range(5):
+                store.set_cursor(tenant, f"watch:{n}", "1")
+            store.set_cursor(tenant, "watch:0", "2")
+            assert puts == []
+        assert puts == [5]
+        assert store.get_cursor(tenant, "watch:0") == "2"
+        assert store.get_cursor(tenant, "watch:4") == "1"
+
+        with store.together():
+            store.set_cursor(tenant, "watch:1", "3")
+            assert store.get_cursor(tenant, "watch:1") == "3"  # the read writes it first
+            store.set_cursor(tenant, "watch:2", "3")
+            assert store.delete_cursor(tenant, "watch:2")  # after the set, not before it
+            store.set_cursor(tenant, "watch:3", "3")
+            assert store.swap_cursor(tenant, "watch:3", "3", "4")
+        assert store.get_cursor(tenant, "watch:1") == "3"
+        assert store.get_cursor(tenant, "watch:2") is None
+        assert store.get_cursor(tenant, "watch:3") == "4"
+
+        def failing() -> None:
+            with store.together():
+                store.set_cursor(tenant, "watch:4", "5")
+                raise RuntimeError("a batch step failed")
+
+        with pytest.raises(RuntimeError, match="a batch step failed"):
+            failing()
+        assert store.get_cursor(tenant, "watch:4") == "1"
+    finally:
+        event.remove(store.engine, "before_cursor_execute", on_execute)
+
+
 def test_a_block_s_audit_rows_go_in_one_statement_and_a_read_inside_it_sees_them(
     store: Store,
 ) -> None:
@@ -439,10 +488,10 @@ def test_on_sqlite_a_read_waits_for_the_transaction_in_flight_in_this_process(
     wait; they see the last commit."""
     tenant = store.ensure_tenant("acme")
     sqlite = store.engine.dialect.name == "sqlite"
-    seen: list[str | None] = []
-    reader = threading.Thread(target=lambda: seen.append(store.get_cursor(tenant, "a")))
+    seen: list[Link | None] = []
+    reader = threading.Thread(target=lambda: seen.append(store.link_by_referral(tenant, "r-1")))
     with store.together():
-        store.set_cursor(tenant, "a", "1")
+        written = store.commit_sync(tenant, LinkUpdate(referral_id="r-1", base={}), [])
         reader.start()
         if sqlite:  # it cannot finish before the block ends
             reader.join(timeout=0.5)
@@ -450,7 +499,7 @@ def test_on_sqlite_a_read_waits_for_the_transaction_in_flight_in_this_process(
         else:
             reader.join()
     reader.join()
-    assert seen == (["1"] if sqlite else [None])
+    assert seen == ([written] if sqlite else [None])
 
 
 def test_a_block_that_raises_writes_nothing_and_a_failed_call_inside_undoes_the_whole_block(

@@ -94,6 +94,10 @@ _DEAD_LETTER = sa.select(dead_letters).where(jobs.ONE_DEAD_LETTER)
 """A reconcile reads and writes these for every record (see :mod:`cosell.store.prepared`)."""
 
 
+def _cursor_params(tenant: TenantId, name: str, value: str, now: datetime) -> dict[str, Any]:
+    return {"tenant": tenant, "cursor": name, "text": value, "now": now}
+
+
 class BlockRolledBack(RuntimeError):
     """A :meth:`Store.together` block went on after one of its store calls failed: the block
     is rolled back whole (its calls share one transaction, so a failed one cannot be undone
@@ -190,18 +194,21 @@ class Store:
         self._open.failed = False
         self._open.audit = []
         self._open.links = []
+        self._open.cursors = {}
         with ExitStack() as stack:
             self._open.lazy = stack
             try:
                 yield
                 if not self._open.failed:
                     self._write_links()
+                    self._write_cursors()
                     self._write_audit()
             finally:
                 self._open.conn = None
                 self._open.lazy = None
                 self._open.audit = None
                 self._open.links = None
+                self._open.cursors = None
         if self._open.failed:
             raise BlockRolledBack("a store call inside the block failed")
 
@@ -221,6 +228,19 @@ class Store:
         with self._tx() as conn:
             for columns, run in itertools.groupby(kept, key=lambda update: update[0]):
                 links.write_by_id(conn, columns, [params for _, params in run])
+
+    def _write_cursors(self) -> None:
+        """The cursors a together block set (see :meth:`set_cursor`), written now: one
+        statement run for each (``executemany``), the last value set of each. They go at the
+        block's end, before any read in it and before any other write of a cursor."""
+        kept: dict[tuple[TenantId, str], dict[str, Any]] | None = getattr(
+            self._open, "cursors", None
+        )
+        if not kept:
+            return
+        self._open.cursors = {}
+        with self._tx() as conn:
+            conn.execute(_PUT_CURSOR[conn.dialect.name], list(kept.values()))
 
     def _audit(self, conn: Connection | None, rows: list[dict[str, Any]]) -> None:
         """Audit rows inserted now, or inside a together block kept for its end, where the
@@ -274,6 +294,7 @@ class Store:
         :func:`cosell.store.database.make_engine`); this process' threads take turns at it
         (see :mod:`cosell.store.turns`), other processes' reads go on beside it."""
         self._write_links()  # the block's kept link updates are visible to its reads
+        self._write_cursors()  # and its cursors
         inside: Connection | None = getattr(self._open, "conn", None)
         if inside is not None:  # the block's own writes are visible to its reads
             self._still_whole()
@@ -415,6 +436,8 @@ class Store:
             self._audit(None, audit_rows.rows_of(tenant, audit, now, **ids))
             return stored
         self._write_links()  # in the order they came
+        if cursors:
+            self._write_cursors()
         with self._tx() as conn:
             stored = links.apply(conn, tenant, link, now)
             ids = {"referral_id": stored.referral_id, "opportunity_id": stored.opportunity_id}
@@ -460,6 +483,17 @@ class Store:
         return value
 
     def set_cursor(self, tenant: TenantId, name: str, value: str) -> None:
+        """Write a cursor; inside a together block, at the block's end (a batch of records
+        set one each, a statement each), or before a read in it or another write of a
+        cursor."""
+        kept: dict[tuple[TenantId, str], dict[str, Any]] | None = getattr(
+            self._open, "cursors", None
+        )
+        if kept is not None:
+            self._still_whole()
+            kept.pop((tenant, name), None)  # the last set goes last
+            kept[(tenant, name)] = _cursor_params(tenant, name, value, self._now())
+            return
         with self._tx() as conn:
             self._put_cursor(conn, tenant, name, value, self._now())
 
@@ -468,6 +502,7 @@ class Store:
         none); True when written. Processes that share the store take turns by it: of two that
         read the same value, one swaps it."""
         now = self._now()
+        self._write_cursors()
         with self._tx() as conn:
             if expected is None:
                 params = {"tenant": tenant, "cursor": name, "text": value, "now": now}
@@ -483,14 +518,14 @@ class Store:
     def delete_cursor(self, tenant: TenantId, name: str) -> bool:
         """Delete a cursor; True when there was one."""
         where = sa.and_(cursors.c.tenant_id == tenant, cursors.c.name == name)
+        self._write_cursors()
         with self._tx() as conn:
             return bool(conn.execute(sa.delete(cursors).where(where)).rowcount)
 
     def _put_cursor(
         self, conn: Connection, tenant: TenantId, name: str, value: str, now: datetime
     ) -> None:
-        params = {"tenant": tenant, "cursor": name, "text": value, "now": now}
-        conn.execute(_PUT_CURSOR[conn.dialect.name], params)
+        conn.execute(_PUT_CURSOR[conn.dialect.name], _cursor_params(tenant, name, value, now))
 
     # --- audit -----------------------------------------------------------------------------------
 
