@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -370,15 +372,7 @@ def test_a_block_s_cursors_go_in_one_statement_the_last_value_each_and_in_order_
     the block, a delete or a swap of a cursor sees them first; a block that fails leaves
     none."""
     tenant = store.ensure_tenant("acme")
-    puts: list[int] = []
-
-    def on_execute(*args: Any) -> None:
-        statement, parameters = args[2], args[3]
-        if statement.startswith("INSERT INTO cursors"):
-            puts.append(len(parameters) if isinstance(parameters, list) else 1)
-
-    event.listen(store.engine, "before_cursor_execute", on_execute)
-    try:
+    with _inserts_into(store, "cursors") as puts:
         with store.together():
             for n in range(5):
                 store.set_cursor(tenant, f"watch:{n}", "1")
@@ -407,8 +401,6 @@ def test_a_block_s_cursors_go_in_one_statement_the_last_value_each_and_in_order_
         with pytest.raises(RuntimeError, match="a batch step failed"):
             failing()
         assert store.get_cursor(tenant, "watch:4") == "1"
-    finally:
-        event.remove(store.engine, "before_cursor_execute", on_execute)
 
 
 def test_a_block_s_audit_rows_go_in_one_statement_and_a_read_inside_it_sees_them(
@@ -418,26 +410,15 @@ def test_a_block_s_audit_rows_go_in_one_statement_and_a_read_inside_it_sees_them
     are inserted in one statement at its end, in the order they came; a read of the audit
     inside the block inserts those so far first; a block that fails leaves none."""
     tenant = store.ensure_tenant("acme")
-    inserts: list[int] = []
-
-    def on_execute(*args: Any) -> None:
-        statement, parameters = args[2], args[3]
-        if statement.startswith("INSERT INTO audit"):
-            inserts.append(len(parameters) if isinstance(parameters, list) else 1)
-
-    event.listen(store.engine, "before_cursor_execute", on_execute)
-    try:
-        with store.together():
-            for n in range(4):
-                entry = AuditEntry("to_crm", "synced", message=f"m{n}")
-                store.commit_sync(tenant, LinkUpdate(referral_id=f"r-{n}"), [entry])
-            assert [r.message for r in store.audit_for(tenant, "r-2")] == ["m2"]
-            for n in range(4, 7):
-                entry = AuditEntry("to_crm", "synced", message=f"m{n}")
-                store.commit_sync(tenant, LinkUpdate(referral_id=f"r-{n}"), [entry])
-            store.record_audit(tenant, [AuditEntry("incoming", "rejected", message="m7")])
-    finally:
-        event.remove(store.engine, "before_cursor_execute", on_execute)
+    with _inserts_into(store, "audit") as inserts, store.together():
+        for n in range(4):
+            entry = AuditEntry("to_crm", "synced", message=f"m{n}")
+            store.commit_sync(tenant, LinkUpdate(referral_id=f"r-{n}"), [entry])
+        assert [r.message for r in store.audit_for(tenant, "r-2")] == ["m2"]
+        for n in range(4, 7):
+            entry = AuditEntry("to_crm", "synced", message=f"m{n}")
+            store.commit_sync(tenant, LinkUpdate(referral_id=f"r-{n}"), [entry])
+        store.record_audit(tenant, [AuditEntry("incoming", "rejected", message="m7")])
 
     assert len(inserts) == 2  # the rows before the read, and the rest at the block's end
     assert [r.message for r in reversed(store.recent_audit(tenant))] == [f"m{n}" for n in range(8)]
@@ -726,3 +707,20 @@ def test_a_block_s_kept_link_updates_are_seen_by_its_reads_and_its_intents_and_u
     after = store.link_by_referral(tenant, "R1")
     assert after is not None
     assert after.base == {"n": 2}
+
+
+@contextmanager
+def _inserts_into(store: Store, table: str) -> Iterator[list[int]]:
+    """The rows of each ``INSERT INTO table`` the store's engine runs in the block."""
+    rows: list[int] = []
+
+    def on_execute(*args: Any) -> None:
+        statement, parameters = args[2], args[3]
+        if statement.startswith(f"INSERT INTO {table}"):
+            rows.append(len(parameters) if isinstance(parameters, list) else 1)
+
+    event.listen(store.engine, "before_cursor_execute", on_execute)
+    try:
+        yield rows
+    finally:
+        event.remove(store.engine, "before_cursor_execute", on_execute)
