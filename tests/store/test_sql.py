@@ -535,6 +535,68 @@ def test_a_block_makes_no_savepoints_and_the_store_checks_out_no_connection_a_ca
     assert len(checkouts) >= (0 if sqlite else 41)
 
 
+def test_a_batch_reads_its_ledger_rows_once_and_inserts_its_new_ones_in_one_statement(
+    store: Store,
+) -> None:
+    """A batch's records settle in one together block: their ledger rows are read in one
+    statement ahead, each put decides from them as from its own read (an existing row updated
+    and its other id learnt, a new one kept), the new rows are inserted in one statement at the
+    block's end, and a second put for a record, or a read, in the block sees the kept rows."""
+    tenant = store.ensure_tenant("acme")
+    store.record_state(tenant, LedgerUpdate("refused", "R2", reason="no country"))
+    store.record_state(tenant, LedgerUpdate("waiting", None, "006C", reason="no value"))
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(" ".join(statement.split()[:3]).upper())
+
+    records = [("R1", "006A"), ("R2", "006B"), ("R3", "006C"), ("R4", "006D")]
+    changed: list[bool] = []
+    with _inserts_into(store, "ledger") as inserts:
+        sa.event.listen(sa.Engine, "before_cursor_execute", seen)
+        try:
+            with store.together():
+                store.read_ledger_ahead(tenant, records)
+                for referral, opportunity in records:
+                    update = LedgerUpdate("synced", referral, opportunity)
+                    changed.append(store.record_state(tenant, update))
+                assert inserts == []  # kept to the block's end
+                again = LedgerUpdate("held", "R4", "006D", reason="on hold", setting="x")
+                assert store.record_state(tenant, again)  # a second put reads the kept rows
+        finally:
+            sa.event.remove(sa.Engine, "before_cursor_execute", seen)
+    assert changed == [True, True, True, True]
+    ledger_reads = [s for s in statements if s.startswith("SELECT") and "LEDGER" in s]
+    assert len(ledger_reads) <= 3  # two ahead (by referral ids, by opportunity ids), R4's again
+    assert inserts[0] == 2  # R1 and R4 in one statement
+    assert len(inserts) == 1
+    rows = {row.referral_id: row for row in store.ledger(tenant)}
+    assert sorted(rows) == ["R1", "R2", "R3", "R4"]  # no row twice
+    assert (rows["R2"].state, rows["R2"].opportunity_id) == ("synced", "006B")
+    assert (rows["R3"].state, rows["R3"].opportunity_id) == ("synced", "006C")
+    assert (rows["R4"].state, rows["R4"].setting) == ("held", "x")
+
+    with store.together():  # a read in the block sees what its puts kept
+        store.read_ledger_ahead(tenant, [("R5", "006E")])
+        store.record_state(tenant, LedgerUpdate("synced", "R5", "006E"))
+        found = store.ledger_for(tenant, "R5")
+        assert found is not None
+        assert found.state == "synced"
+
+    def failing() -> None:
+        with store.together():
+            store.read_ledger_ahead(tenant, [("R6", "006F")])
+            store.record_state(tenant, LedgerUpdate("synced", "R6", "006F"))
+            raise RuntimeError("a batch step failed")
+
+    with pytest.raises(RuntimeError, match="a batch step failed"):
+        failing()
+    assert store.ledger_for(tenant, "R6") is None
+    store.read_ledger_ahead(tenant, [("R7", None)])  # outside a block: nothing kept
+    assert store.record_state(tenant, LedgerUpdate("synced", "R7"))
+    assert store.ledger_for(tenant, "R7") is not None
+
+
 def test_a_cursor_write_is_one_statement_new_or_not_and_a_ledger_lookup_one_read(
     store: Store,
 ) -> None:

@@ -41,12 +41,30 @@ PRECISE_FAILURES: frozenset[str] = frozenset({"waiting", "expired"})
 MAX_TEXT = 2000
 
 
-def put(conn: Connection, tenant: TenantId, record: LedgerUpdate, now: datetime) -> bool:
-    """Record ``record``'s state; True when the state or its reason changed."""
-    rows = _matching(conn, tenant, record.referral_id, record.opportunity_id)
+def put(
+    conn: Connection,
+    tenant: TenantId,
+    record: LedgerUpdate,
+    now: datetime,
+    ahead: Ahead | None = None,
+) -> bool:
+    """Record ``record``'s state; True when the state or its reason changed. With ``ahead``
+    (rows read for a batch, see :class:`Ahead`) and the record's ids among them, its rows are
+    not read again, and a new row is kept there to be inserted with the batch's others."""
+    known = ahead.take(record) if ahead is not None else None
+    if known is None:
+        if ahead is not None:
+            insert_kept(conn, ahead)  # the read sees the rows kept so far
+        rows = _matching(conn, tenant, record.referral_id, record.opportunity_id)
+    else:
+        rows = known
     values = _values(record)
     if not rows:
-        conn.execute(_INSERT, {"tenant_id": tenant, "since": now, "updated_at": now, **values})
+        row = {"tenant_id": tenant, "since": now, "updated_at": now, **values}
+        if known is not None and ahead is not None:
+            ahead.inserts.append(row)
+        else:
+            conn.execute(_INSERT, row)
         return True
     keep, *others = rows
     for other in others:
@@ -63,6 +81,78 @@ def put(conn: Connection, tenant: TenantId, record: LedgerUpdate, now: datetime)
     stmt = prepared.update_by_id(ledger, prepared.columns_of(update))
     conn.execute(stmt, prepared.update_params(keep["id"], update))
     return changed
+
+
+class Ahead:
+    """The ledger rows of a batch's records, read in one statement (:func:`read_ahead`), and
+    the rows the batch's puts made, to be inserted in one (:func:`insert_kept`). A record's rows
+    are given once: a second put for one of its ids reads them (after the kept rows are
+    inserted)."""
+
+    def __init__(
+        self,
+        tenant: TenantId,
+        rows: Sequence[Any],
+        referral_ids: set[str],
+        opportunity_ids: set[str],
+    ) -> None:
+        self.tenant = tenant
+        self.rows = list(rows)
+        self.referral_ids = referral_ids
+        self.opportunity_ids = opportunity_ids
+        self.inserts: list[dict[str, Any]] = []
+
+    def take(self, record: LedgerUpdate) -> list[Any] | None:
+        """The rows naming either of the record's ids, as :func:`_matching` orders them, or
+        None when they were not read ahead (or were given already)."""
+        referral, opportunity = record.referral_id, record.opportunity_id
+        if referral is None and opportunity is None:
+            return None
+        if referral is not None and referral not in self.referral_ids:
+            return None
+        if opportunity is not None and opportunity not in self.opportunity_ids:
+            return None
+        self.referral_ids.discard(referral or "")
+        self.opportunity_ids.discard(opportunity or "")
+
+        def first(row: Any) -> tuple[int, int]:
+            return (0 if referral is not None and row["referral_id"] == referral else 1, row["id"])
+
+        mine = [
+            row
+            for row in self.rows
+            if (referral is not None and row["referral_id"] == referral)
+            or (opportunity is not None and row["opportunity_id"] == opportunity)
+        ]
+        for row in mine:  # the put may change them: another record naming them reads them
+            self.rows.remove(row)
+            self.referral_ids.discard(row["referral_id"] or "")
+            self.opportunity_ids.discard(row["opportunity_id"] or "")
+        return sorted(mine, key=first)
+
+
+def read_ahead(
+    conn: Connection, tenant: TenantId, ids: Sequence[tuple[str | None, str | None]]
+) -> Ahead:
+    """The rows naming any of the ``(referral id, opportunity id)`` pairs' ids (a statement a
+    thousand ids of each kind)."""
+    referral_ids = {r for r, _ in ids if r is not None}
+    opportunity_ids = {o for _, o in ids if o is not None}
+    found: dict[int, Any] = {}
+    for column, values in (("referral_id", referral_ids), ("opportunity_id", opportunity_ids)):
+        for chunk in prepared.in_chunks(sorted(values)):
+            stmt = sa.select(ledger).where(
+                ledger.c.tenant_id == tenant, ledger.c[column].in_(chunk)
+            )
+            found |= {row["id"]: row for row in conn.execute(stmt).mappings()}
+    return Ahead(tenant, list(found.values()), referral_ids, opportunity_ids)
+
+
+def insert_kept(conn: Connection, ahead: Ahead) -> None:
+    """The new rows the puts kept in ``ahead``, inserted in one statement."""
+    if ahead.inserts:
+        rows, ahead.inserts = ahead.inserts, []
+        conn.execute(_INSERT, rows)
 
 
 def on_dead_letter(

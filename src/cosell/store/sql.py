@@ -195,6 +195,7 @@ class Store:
         self._open.audit = []
         self._open.links = []
         self._open.cursors = {}
+        self._open.ledger = None
         with ExitStack() as stack:
             self._open.lazy = stack
             try:
@@ -202,6 +203,7 @@ class Store:
                 if not self._open.failed:
                     self._write_links()
                     self._write_cursors()
+                    self._write_ledger()
                     self._write_audit()
             finally:
                 self._open.conn = None
@@ -209,6 +211,7 @@ class Store:
                 self._open.audit = None
                 self._open.links = None
                 self._open.cursors = None
+                self._open.ledger = None
         if self._open.failed:
             raise BlockRolledBack("a store call inside the block failed")
 
@@ -242,6 +245,16 @@ class Store:
         with self._tx() as conn:
             conn.execute(_PUT_CURSOR[conn.dialect.name], list(kept.values()))
 
+    def _write_ledger(self) -> None:
+        """The ledger rows a together block's puts kept (see :meth:`read_ledger_ahead`),
+        inserted now in one statement: at the block's end, before any read in it and before
+        any other write."""
+        ahead: ledger.Ahead | None = getattr(self._open, "ledger", None)
+        if ahead is None or not ahead.inserts:
+            return
+        with self._tx(ledger_kept=True) as conn:
+            ledger.insert_kept(conn, ahead)
+
     def _audit(self, conn: Connection | None, rows: list[dict[str, Any]]) -> None:
         """Audit rows inserted now, or inside a together block kept for its end, where the
         block's rows go in one statement in the order they came (a batch of records appended a
@@ -264,7 +277,9 @@ class Store:
             audit_rows.insert(conn, kept)
 
     @contextmanager
-    def _tx(self, *, urgent: bool = False) -> Iterator[Connection]:
+    def _tx(self, *, urgent: bool = False, ledger_kept: bool = False) -> Iterator[Connection]:
+        if not ledger_kept:
+            self._write_ledger()  # a write in a block goes after the ledger rows kept before it
         inside: Connection | None = getattr(self._open, "conn", None)
         lazy: ExitStack | None = getattr(self._open, "lazy", None)
         if inside is None and lazy is not None:  # a together block's first write: it begins
@@ -295,6 +310,7 @@ class Store:
         (see :mod:`cosell.store.turns`), other processes' reads go on beside it."""
         self._write_links()  # the block's kept link updates are visible to its reads
         self._write_cursors()  # and its cursors
+        self._write_ledger()  # and its ledger rows
         inside: Connection | None = getattr(self._open, "conn", None)
         if inside is not None:  # the block's own writes are visible to its reads
             self._still_whole()
@@ -449,9 +465,27 @@ class Store:
     # --- ledger ----------------------------------------------------------------------------------
 
     def record_state(self, tenant: TenantId, record: LedgerUpdate) -> bool:
-        """Put a record in a ledger state; True when its state or reason changed."""
-        with self._tx() as conn:
-            return ledger.put(conn, tenant, record, self._now())
+        """Put a record in a ledger state; True when its state or reason changed. Inside a
+        together block whose records' rows were read ahead, it reads none, and a new row is
+        inserted with the block's others (see :meth:`read_ledger_ahead`)."""
+        ahead: ledger.Ahead | None = getattr(self._open, "ledger", None)
+        if ahead is not None and ahead.tenant != tenant:
+            ahead = None
+        with self._tx(ledger_kept=ahead is not None) as conn:
+            return ledger.put(conn, tenant, record, self._now(), ahead)
+
+    def read_ledger_ahead(
+        self, tenant: TenantId, ids: Sequence[tuple[str | None, str | None]]
+    ) -> None:
+        """Inside a together block: the ledger rows of the ``(referral id, opportunity id)``
+        pairs read now, in one statement, so the block's :meth:`record_state` for each reads
+        none, and the new rows are inserted in one statement at the block's end (or before any
+        read or other write in it). Outside a block: nothing."""
+        if getattr(self._open, "lazy", None) is None:  # not inside a together block
+            return
+        self._write_ledger()
+        with self.reading() as conn:
+            self._open.ledger = ledger.read_ahead(conn, tenant, ids)
 
     def ledger(self, tenant: TenantId) -> list[LedgerRow]:
         """Every record the tenant's connector has seen, with its state."""

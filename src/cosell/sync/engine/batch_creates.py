@@ -553,8 +553,11 @@ class BatchCreates:
     def _settled(self, pairs: list[_Pair], outcome: Outcome) -> None:
         """What each merge learnt, in one transaction."""
         finished: list[str] = []
+        engine = self.engine
+        settling = [(p.after.id if p.after else None, _crm_id(p)) for p in pairs]
         try:
-            with self.engine.store.together():
+            with engine.store.together():
+                engine.store.read_ledger_ahead(engine.tenant, settling)  # one read, not each
                 for pair in pairs:
                     assert pair.work is not None
                     assert pair.after is not None
@@ -663,3 +666,8 @@ class BatchCreates:
             log.info("%s: left to the queue after %s: %s", pair.key, what, redact_text(str(exc)))
             outcome.handed.append(pair.key)
         return []
+
+
+def _crm_id(pair: _Pair) -> str | None:
+    crm = pair.step.snap.crm
+    return crm.id if crm is not None else None
