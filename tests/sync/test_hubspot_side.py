@@ -2,7 +2,7 @@
 contacts, read back in the mapping's names, checked writes, contacts, notes, flagged deals and
 the change feed's overlap window."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -127,6 +127,53 @@ def test_a_deal_edited_since_the_read_is_a_stale_write(
     )
     with pytest.raises(StaleWrite):
         side.update(record, CrmWrite(opportunity={"amount": 1.0}), {})
+
+
+class _EditWhileWaiting(ManualClock):
+    """A clock whose first sleep (the client's wait before retrying a failed write) is when a
+    person edits the deal in HubSpot."""
+
+    def __init__(self, start: datetime) -> None:
+        super().__init__(start)
+        self.edit: Callable[[], object] = lambda: None
+
+    def sleep(self, seconds: float) -> None:
+        edit, self.edit = self.edit, lambda: None
+        edit()
+        super().sleep(seconds)
+
+
+def test_a_write_retried_after_a_failed_attempt_is_checked_again_and_does_not_overwrite_an_edit(
+    http: TestClient, clock: ManualClock
+) -> None:
+    """HubSpot has no conditional update: the deal's stamp is read before the write. A write
+    that fails (here a 503) is retried by the client after a wait, and a person's edit can land
+    in that wait: the retry reads the stamp again and answers ``StaleWrite`` instead of writing
+    over the edit (the engine then reads again and plans anew)."""
+    waits = _EditWhileWaiting(clock.now())
+    client = HubSpotClient(http, retry=RetryPolicy(clock=waits))
+    PortalSetup(client, portal_spec_for(hubspot_mapping())).apply()
+    side = HubSpotSide(client, hubspot_mapping(), clock.now)
+    record = side.read(side.create(_write(), "R-1", {}).id)
+    assert record is not None
+    token = http.post("/_emulator/users", json={"user_id": 5}).json()["token"]
+
+    def person_edits() -> None:
+        clock.advance(1)  # the emulator's clock: the edit stamps the deal a second later
+        http.patch(
+            f"/crm/v3/objects/deals/{record.id}",
+            json={"properties": {"amount": "9"}},
+            auth=PrivateAppAuth(token),
+        )
+
+    waits.edit = person_edits
+    fault = {"kind": "server_error", "params": {"status": 503}, "method": "PATCH"}
+    http.post("/_emulator/faults", json={**fault, "path": f"/crm/v3/objects/deals/{record.id}"})
+    with pytest.raises(StaleWrite):
+        side.update(record, CrmWrite(opportunity={"amount": 1.0}), {})
+    after = side.read(record.id)
+    assert after is not None
+    assert after.opportunity["amount"] == "9"  # the person's edit stands
 
 
 def test_contacts_are_linked_by_email_and_unlinked_never_deleted(

@@ -10,7 +10,7 @@ resend), waiting at least what HubSpot asked for.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -78,7 +78,10 @@ class HubSpotClient:
         *,
         params: Mapping[str, str] | None = None,
         json: Any = None,
+        before_each: Callable[[], object] | None = None,
     ) -> httpx.Response:
+        """Send one call, retrying the retryable failures; ``before_each`` runs before every
+        attempt (a check that must hold when the request goes, not only when it first went)."""
         if method != "GET":
             handback.checkpoint(f"{method} {path}")
         content = None if json is None else json_codec.dumps(json)
@@ -89,6 +92,8 @@ class HubSpotClient:
         attempt = 1
         while True:
             try:
+                if before_each is not None:
+                    before_each()
                 return self._send(request)
             except RetryableError as exc:
                 if not self._should_retry(request, exc, attempt):
@@ -124,8 +129,7 @@ class HubSpotClient:
         return response
 
     def _json(self, method: str, path: str, **kw: Any) -> Any:
-        response = self.request(method, path, **kw)
-        return json_codec.loads(response.content) if response.content else None
+        return _body(self.request(method, path, **kw))
 
     # --- objects -------------------------------------------------------------------------------
     def get(
@@ -168,12 +172,17 @@ class HubSpotClient:
         properties: Mapping[str, Any],
         *,
         id_property: str | None = None,
+        unchanged: Callable[[], object] | None = None,
     ) -> Record:
+        """Set ``properties`` on the object. HubSpot has no conditional update: ``unchanged``
+        (a check that raises when the object moved since the caller read it) runs before each
+        attempt, so a write retried after a failed attempt is checked again; the wait before a
+        retry is when a person's edit can land."""
         params = {"idProperty": id_property} if id_property else None
         path = f"/crm/v3/objects/{object_type}/{quote(object_id, safe='')}"
-        record: Record = self._json(
-            "PATCH", path, params=params, json={"properties": dict(properties)}
-        )
+        body = {"properties": dict(properties)}
+        answer = self.request("PATCH", path, params=params, json=body, before_each=unchanged)
+        record: Record = _body(answer)
         return record
 
     def archive(self, object_type: str, object_id: str) -> None:
@@ -397,3 +406,8 @@ class HubSpotClient:
 def _chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
+
+
+def _body(response: httpx.Response) -> Any:
+    """An answer's JSON (None when it has no body)."""
+    return json_codec.loads(response.content) if response.content else None

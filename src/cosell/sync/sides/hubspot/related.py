@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from cosell.clients.hubspot import HubSpotClient, Record
@@ -140,8 +141,8 @@ class DealRelations:
             if member.get(k) and member.get(k) != row.get(k)
         }
         if changed:
-            self._check_unchanged(row)
-            self.client.update("contacts", str(row["ContactId"]), changed)
+            unchanged = partial(self._check_unchanged, row)  # before every attempt
+            self.client.update("contacts", str(row["ContactId"]), changed, unchanged=unchanged)
         return bool(changed)
 
     def _check_unchanged(self, row: Row) -> None:

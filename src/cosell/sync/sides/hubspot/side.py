@@ -8,7 +8,9 @@ company, and ``LastModifiedDate``/``SystemModstamp`` from ``hs_lastmodifieddate`
 HubSpot has no conditional update, so a write first reads the deal's ``hs_lastmodifieddate``
 and answers ``StaleWrite`` when it moved since the record was read: the engine re-reads and
 re-plans instead of overwriting an edit (a narrow race remains between that read and the
-write); a write to one of the deal's contacts checks the contact's ``updatedAt`` the same way.
+write). The read is made again before every attempt of the write: a write the client retries
+after a failed attempt waits seconds first, time enough for a person's edit. A write to one of
+the deal's contacts checks the contact's ``updatedAt`` the same way.
 Creates upsert by the unique referral id property, so a repeated create finds the deal it made
 before instead of making a second one.
 """
@@ -19,7 +21,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import date, datetime
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from cosell.clients.hubspot import HubSpotClient
@@ -318,9 +320,10 @@ class HubSpotSide:
             related |= self._write_company(record, write.account, changes)
         after: CrmRecord | None = None
         if changes:
-            self._check_unchanged(record)
             wire = to_hubspot(changes, self.deal_types, self.stages)
-            after = self._after_write(record, wire, self.client.update("deals", record.id, wire))
+            unchanged = partial(self._check_unchanged, record)  # before every attempt
+            answer = self.client.update("deals", record.id, wire, unchanged=unchanged)
+            after = self._after_write(record, wire, answer)
         if write.contacts is not None:
             related |= self.relations.sync_contacts(record.id, record.contacts, write.contacts)
         return Written(bool(changes) or related, None if related else after)
