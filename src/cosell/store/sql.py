@@ -483,8 +483,7 @@ class Store:
         read or other write in it). Outside a block: nothing."""
         if getattr(self._open, "lazy", None) is None:  # not inside a together block
             return
-        self._write_ledger()
-        with self.reading() as conn:
+        with self.reading() as conn:  # (which writes the rows kept so far first)
             self._open.ledger = ledger.read_ahead(conn, tenant, ids)
 
     def ledger(self, tenant: TenantId) -> list[LedgerRow]:
