@@ -1,14 +1,14 @@
 """A bounded number of requests in flight to one host, the rest waiting their turn outside the
 connection pool.
 
-httpx's pool (httpcore) re-examines every queued request and every connection each time a
-request arrives or finishes, and for each idle connection counts the whole pool again: with a
-backfill's hundreds of workers writing to Partner Center at once, that bookkeeping was a third of
-the connector's CPU. ``httpx.Limits`` alone caps the connections but still queues the waiting
-requests inside the pool, where each of them is re-examined on every turn. No transport in httpx
-or httpcore bounds the requests themselves, so this one does: a request waits on a semaphore
-before it reaches the pool and gives its turn back when its response is closed (its connection is
-free again then), so the pool only ever holds the requests it can serve.
+The transport under it opens a connection for each request that finds none idle: unbounded, a
+backfill's hundreds of workers would open hundreds of connections to one host. A request waits
+on a semaphore before it reaches the transport and gives its turn back when its response is
+closed (its connection is free again then), so the transport only ever holds the requests it
+can serve. (Under httpx's own pool, httpcore, which re-examines every queued request and every
+connection each time a request arrives or finishes, the waiting requests' bookkeeping had been a
+third of the connector's CPU; ``httpx.Limits`` capped the connections but still queued the
+requests inside the pool. The transport is now :mod:`cosell.clients.stdlib_transport`.)
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from functools import cache
 
 import httpx
+
+from cosell.clients.stdlib_transport import StdlibTransport
 
 CONNECTIONS = 32
 """Requests in flight to one host at most: at Partner Center's latency (tenths of a second) 32
@@ -94,21 +96,21 @@ def tls_context() -> ssl.SSLContext:
 
 
 class BoundedTransport(httpx.BaseTransport):
-    """``httpx.HTTPTransport`` with at most ``size`` requests (and connections) at a time."""
+    """Connections over ``http.client`` (see :mod:`cosell.clients.stdlib_transport`) with at
+    most ``size`` requests (and so connections) at a time."""
 
     def __init__(self, size: int = CONNECTIONS, *, keepalive_expiry: float | None = 5.0) -> None:
-        limits = httpx.Limits(
-            max_connections=size, max_keepalive_connections=size, keepalive_expiry=keepalive_expiry
-        )
         self.turns = Turns(size)
-        self._inner = httpx.HTTPTransport(limits=limits, verify=tls_context())
+        self._inner = StdlibTransport(
+            tls_context(), max_keepalive=size, keepalive_expiry=keepalive_expiry
+        )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout", {})
         self.turns.take(timeouts.get("pool"), request)
         try:
             response = self._inner.handle_request(request)
-            assert isinstance(response.stream, httpx.SyncByteStream)  # HTTPTransport's own
+            assert isinstance(response.stream, httpx.SyncByteStream)  # the inner transport's
         except BaseException:
             self.turns.give_back()
             raise
