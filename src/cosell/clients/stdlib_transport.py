@@ -202,7 +202,8 @@ def _origin(request: httpx.Request) -> Origin:
     url = request.url
     if url.scheme not in _PORTS:
         raise httpx.UnsupportedProtocol(f"not an http or https URL: {url.scheme!r}")
-    return url.scheme, url.host, url.port or _PORTS[url.scheme]
+    # the host as it goes on the wire: an internationalised name in its IDNA (ASCII) form
+    return url.scheme, url.raw_host.decode("ascii"), url.port or _PORTS[url.scheme]
 
 
 def _exchange(
