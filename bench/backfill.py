@@ -250,6 +250,8 @@ class Result:
     peak_rss_mb: float
     peak_at: float
     """Seconds into the run when the connector's RSS last rose to its peak."""
+    peak_pss_mb: float
+    processes: int
     exit_status: int
     tail: str
 
@@ -264,7 +266,7 @@ RUN_LINE = " records in this run, "
 
 def sync_once(
     stack: Stack, workers: int | None, at_pass_end: Callable[[], None] = lambda: None
-) -> tuple[float, float, tuple[float, float], int, str]:
+) -> tuple[float, float, tuple[float, float, float, float], int, str]:
     """``cosell sync --once`` as a process: seconds, its CPU seconds, its peak RSS in MB (the
     kernel's high-water mark of the process after exec, read until it exits) with the seconds
     into the run when it was reached, exit status and the tail of its output. ``at_pass_end``
@@ -278,7 +280,7 @@ def sync_once(
     process = subprocess.Popen(
         command, env={**env, **stack.env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-    peak = [0.0, 0.0]
+    peak = [0.0, 0.0, 0.0, 0.0]
     watcher = threading.Thread(target=_watch_rss, args=(process.pid, peak), daemon=True)
     watcher.start()
     lines: deque[str] = deque(maxlen=40)
@@ -291,7 +293,7 @@ def sync_once(
     reader.join(5)
     tail = "".join(lines)[-1500:]
     cpu = usage.ru_utime + usage.ru_stime
-    return seconds, cpu, (peak[0], peak[1] - started), process.returncode, tail
+    return seconds, cpu, (peak[0], peak[1] - started, peak[2], peak[3]), process.returncode, tail
 
 
 def _read(
@@ -306,20 +308,52 @@ def _read(
 
 
 def _watch_rss(pid: int, peak: list[float]) -> None:
-    status = Path(f"/proc/{pid}/status")
+    """Every 0.2 s until ``pid`` ends: the high-water marks (VmHWM) of it and of the processes
+    it started (a pass's shards), summed, with when the sum last rose (``peak[0:2]``); the
+    largest sum of their proportional set sizes seen (``peak[2]``: shared pages counted once);
+    how many processes there were (``peak[3]``)."""
+    high: dict[int, float] = {}
     while True:
         try:
-            text = status.read_text()
+            text = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             return
-        for line in text.splitlines():
-            if line.startswith("VmHWM:"):
-                high = int(line.split()[1]) / 1024
-                if high > peak[0]:
-                    peak[0], peak[1] = high, time.monotonic()
         if "State:\tZ" in text:
             return
+        pss = 0.0
+        for member in [pid, *_children(pid)]:
+            mark, proportional = _memory(member)
+            high[member] = max(high.get(member, 0.0), mark)
+            pss += proportional
+        if sum(high.values()) > peak[0]:
+            peak[0], peak[1] = sum(high.values()), time.monotonic()
+        peak[2], peak[3] = max(peak[2], pss), max(peak[3], len(high))
         time.sleep(0.2)
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _memory(pid: int) -> tuple[float, float]:
+    """A process's VmHWM and Pss in MB (0 once it is gone)."""
+    mark = proportional = 0.0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                mark = int(line.split()[1]) / 1024
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                proportional = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return mark, proportional
 
 
 def measure(
@@ -353,6 +387,8 @@ def measure(
         _writes(sf_seen),
         rss[0],
         rss[1],
+        rss[2],
+        int(rss[3]),
         status,
         tail,
     )
@@ -376,7 +412,13 @@ def report(result: Result, floor: dict[str, tuple[float, str]]) -> list[str]:
         f" {result.rate:,.1f} records/s end to end (target >= 300); exit {result.exit_status}",
         f"  CPU: connector {result.connector_cpu:,.1f} s ({per_cpu:,.0f} records per CPU-second),"
         f" emulators {result.emulators_cpu:,.1f} s; connector peak RSS"
-        f" {result.peak_rss_mb:,.0f} MB at {result.peak_at:,.0f} s (target < 300 at 100k)",
+        f" {result.peak_rss_mb:,.0f} MB at {result.peak_at:,.0f} s (target < 300 at 100k)"
+        + (
+            f" summed over its {result.processes} processes' high-water marks"
+            if result.processes > 1
+            else ""
+        )
+        + f"; proportional set size at most {result.peak_pss_mb:,.0f} MB",
     ]
     for side, calls, in_pass, writes in (
         ("pc", result.pc_calls, result.pc_pass_calls, result.pc_writes),

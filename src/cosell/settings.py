@@ -204,6 +204,11 @@ class SyncSettings(_Section):
     on at once on Salesforce. Their creates, reads and writes go in shared requests (as many as
     one request holds), so more at once means fewer calls a record (docs/performance.md). On
     HubSpot the backfill uses ``service.workers``."""
+    backfill_processes: int = Field(default=2, ge=1, le=64)
+    """Processes ``cosell sync`` runs its pass in on Salesforce, each a shard of the referrals
+    (by customer) and flagged opportunities: Python runs one thread at a time in a process, so
+    one process uses one core (docs/performance.md). 1: this process alone. On HubSpot, whose
+    limits count one app's requests, always 1."""
     verify_interval: float = Field(default=300.0, gt=0)
     """Seconds between the service's drift checks (``cosell verify``, a few pairs at a time)."""
     verify_pairs: int = Field(default=20, ge=0)

@@ -17,6 +17,8 @@ waited for, and are not failures.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -32,11 +34,20 @@ from cosell.cli.common import (
     settings_for,
     startup_heap_frozen,
 )
+from cosell.cli.sync_shards import (
+    MakeBackfill,
+    Message,
+    Progressed,
+    Said,
+    ShardFailed,
+    Shards,
+    backfill_processes,
+)
 from cosell.clients.connect import followed_clock
 from cosell.errors import CosellError
 from cosell.operations.verify import Verifier, VerifyReport
 from cosell.settings import Settings
-from cosell.sync.engine.backfill import Backfill, Readout, ReserveGate
+from cosell.sync.engine.backfill import Backfill, BackfillReport, Readout, ReserveGate, Shard
 from cosell.sync.engine.full_sync import Held, PassReport, Wiring, build_engine
 
 
@@ -60,11 +71,14 @@ def sync_command(once: bool, timeout: float, config_path: Path | None) -> None:
     deps = command_deps()
     with reported():
         settings = settings_for(config_path)
+        processes = backfill_processes(settings, deps)
+        make = _backfill_maker(settings, deps)
+        shards = Shards.fork(settings, deps, processes, timeout, make) if processes > 1 else None
         clock = followed_clock(settings, deps.clock, deps.http)
         wiring = build_engine(settings, clock=clock, http=deps.http)
     try:
         with startup_heap_frozen():
-            report = _run_with_progress(wiring, settings, deps, timeout)
+            report = _run_with_progress(wiring, make, timeout, shards)
             verifier = Verifier(wiring.engine, deps.clock)
             checked = verifier.run(verifier.pairs(), every_pair=False)
     except CosellError as exc:
@@ -76,22 +90,46 @@ def sync_command(once: bool, timeout: float, config_path: Path | None) -> None:
     raise SystemExit(0 if report.ok and checked.ok else 1)
 
 
+def _backfill_maker(settings: Settings, deps: CommandDeps) -> MakeBackfill:
+    """How a process (this one, or a shard's) makes its backfill from its wiring."""
+
+    def make(
+        wiring: Wiring,
+        shard: Shard,
+        between_phases: Callable[[], object],
+        say: Callable[[str], None],
+    ) -> Backfill:
+        gate = None
+        if wiring.salesforce is not None:
+            sf = wiring.salesforce
+            gate = ReserveGate(sf.budget, sf.limits, deps.clock, say)
+        return Backfill(
+            wiring.engine,
+            workers=backfill_workers(settings),
+            max_attempts=settings.sync.max_attempts,
+            clock=deps.clock,
+            gate=gate,
+            shard=shard,
+            between_phases=between_phases,
+        )
+
+    return make
+
+
 def _run_with_progress(
-    wiring: Wiring, settings: Settings, deps: CommandDeps, timeout: float
+    wiring: Wiring, make: MakeBackfill, timeout: float, shards: Shards | None
 ) -> PassReport:
-    """The backfill with a progress bar and a live calls-per-record and records/s readout."""
+    """The backfill with a progress bar and a live calls-per-record and records/s readout (over
+    every shard's process)."""
     console = Console(stderr=True)
-    gate = None
-    if wiring.salesforce is not None:
-        sf = wiring.salesforce
-        gate = ReserveGate(sf.budget, sf.limits, deps.clock, lambda text: console.print(text))
-    backfill = Backfill(
-        wiring.engine,
-        workers=backfill_workers(settings),
-        max_attempts=settings.sync.max_attempts,
-        clock=deps.clock,
-        gate=gate,
-    )
+
+    def say(text: str) -> None:
+        console.print(text)
+
+    if shards is None:
+        backfill = make(wiring, Shard(), lambda: None, say)
+    else:
+        backfill = make(wiring, shards.mine, shards.between_phases, say)
     if backfill.workers < backfill.asked:
         click.echo(
             f"PostgreSQL has connections spare for {backfill.workers} records at once"
@@ -99,6 +137,7 @@ def _run_with_progress(
             " connection of its own): more calls a record, none refused"
         )
     readout = Readout(wiring.calls)
+    counting = threading.Lock()
     columns = (
         TextColumn("syncing"),
         BarColumn(),
@@ -109,15 +148,49 @@ def _run_with_progress(
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("sync", total=None, readout="")
 
-        def advance(_key: str) -> None:
-            readout.records += 1
-            progress.update(task, advance=1, readout=readout.line())
+        def count(records: int) -> None:
+            with counting:
+                readout.records += records
+                progress.update(task, advance=records, readout=readout.line())
 
-        report = backfill.run(advance, timeout=timeout)
+        def heard(message: Message) -> None:
+            if isinstance(message, Progressed):
+                readout.others[message.shard] = message.calls
+                count(message.records)
+            elif isinstance(message, Said):
+                say(message.text)
+
+        if shards is None:
+            report = backfill.run(lambda _key: count(1), timeout=timeout)
+        else:
+            report = _sharded(backfill, shards, heard, lambda _key: count(1), timeout)
     if report.resumed:
         click.echo(f"resumed an interrupted pass: {report.skipped} records were already done")
     click.echo(f"{readout.records} records in this run, {readout.line()}")
     return report.passes
+
+
+def _sharded(
+    backfill: Backfill,
+    shards: Shards,
+    heard: Callable[[Message], None],
+    advance: Callable[[str], None],
+    timeout: float,
+) -> BackfillReport:
+    """This process's shard, then the others' reports merged into its own; a shard that failed
+    fails the pass with its reason."""
+    try:
+        listener = shards.listen(heard)
+        report = backfill.run(advance, timeout=timeout)
+        listener.join()
+    finally:
+        shards.stop()
+    if shards.errors:
+        raise ShardFailed(shards.failure())
+    for index in sorted(shards.reports):
+        report.merge(shards.reports[index])
+    report.resumed = shards.resumed
+    return report
 
 
 def backfill_workers(settings: Settings) -> int:

@@ -29,6 +29,15 @@ Before each batch's batched creates and each record the queue runs, background w
 the Salesforce API reserve: while a call would eat into it, the backfill says so, waits, re-reads
 the allowance and goes on when it allows. Work already started is finished, so nothing is left
 half-made; the reserve can be overrun by at most the calls of the records in flight.
+
+A backfill can be one :class:`Shard` of several running side by side, each in a process of its
+own (``cosell sync`` on Salesforce, ``sync.backfill_processes``): a shard takes the referrals of
+its customers (by the customer's lock name, else the referral's id) and the flagged
+opportunities of its ids, lists every page and keeps its own, and checkpoints under a cursor of
+its own. Two shards never touch one customer, so never one account, one pair or one key; the
+locks of a pair stay this process's. All shards finish their opportunities before any starts on
+referrals (``between_phases``): a referral one shard creates for an opportunity is listed by the
+shard of its customer only once its link is committed.
 """
 
 from __future__ import annotations
@@ -36,10 +45,11 @@ from __future__ import annotations
 import json
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 from cosell.clients.coalesce import Room
 from cosell.clients.retry import RetryPolicy
@@ -48,8 +58,9 @@ from cosell.clients.salesforce_limits import ApiBudget
 from cosell.clock import Clock
 from cosell.errors import LimitReserveReached
 from cosell.queue.protocol import queue_key
-from cosell.store.records import Job, LedgerState, Link
+from cosell.store.records import Job, LedgerState, Link, TenantId
 from cosell.sync.engine.batch_creates import BatchCreates, Outcome
+from cosell.sync.engine.context import customer_key
 from cosell.sync.engine.engine import UNSETTLED, Engine
 from cosell.sync.engine.full_sync import CallMeter, FullSync, PassReport
 from cosell.sync.engine.paged_sides import (
@@ -63,6 +74,9 @@ from cosell.sync.engine.paged_sides import (
 )
 from cosell.sync.sides.partner_center import PcRecord, pc_record
 from cosell.sync.sides.salesforce.accounts import customer_of
+
+if TYPE_CHECKING:
+    from cosell.store.sql import Store
 
 CURSOR = "backfill"
 BATCH = 450
@@ -97,6 +111,38 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class Shard:
+    """Which of ``count`` side-by-side backfills this one is (``index`` from 0): it takes the
+    records whose key hashes to its index, and checkpoints under a cursor of its own."""
+
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.index < self.count:
+            raise ValueError(f"shard {self.index} of {self.count} does not exist")
+
+    @property
+    def cursor(self) -> str:
+        return CURSOR if self.count == 1 else f"{CURSOR}.{self.index + 1}-of-{self.count}"
+
+    def takes_referral(self, record: PcRecord) -> bool:
+        """The referral is this shard's: its customer's (every referral of one customer goes
+        to one shard, which creates or matches their account), else its own id's."""
+        return self._takes(customer_key(record.raw) or f"referral:{record.id}")
+
+    def takes_opportunity(self, opportunity_id: str) -> bool:
+        return self._takes(f"opportunity:{opportunity_id}")
+
+    def _takes(self, key: str) -> bool:
+        return self.count == 1 or zlib.crc32(key.encode()) % self.count == self.index
+
+    @classmethod
+    def all_of(cls, count: int) -> list[Shard]:
+        return [cls(index, count) for index in range(count)]
+
+
+@dataclass(frozen=True)
 class Checkpoint:
     """Where a backfill is (see the module docstring)."""
 
@@ -124,13 +170,19 @@ class Readout:
     started: float = field(default_factory=time.monotonic)
     records: int = 0
     _base: dict[str, int] = field(default_factory=dict)
+    others: dict[int, dict[str, int]] = field(default_factory=dict)
+    """The calls each other shard's process has sent (by shard index), as it last said."""
 
     def __post_init__(self) -> None:
         self._base = self.meter.snapshot()
 
     def calls(self) -> dict[str, int]:
         now = self.meter.snapshot()
-        return {side: n - self._base.get(side, 0) for side, n in now.items()}
+        calls = {side: n - self._base.get(side, 0) for side, n in now.items()}
+        for sent in self.others.values():
+            for side, n in sent.items():
+                calls[side] = calls.get(side, 0) + n
+        return calls
 
     def line(self) -> str:
         per = max(self.records, 1)
@@ -182,6 +234,14 @@ class BackfillReport:
     """Records finished by an earlier, interrupted run of the same backfill (no call made)."""
     resumed: bool = False
 
+    def merge(self, other: BackfillReport) -> None:
+        """Another shard's report added to this one."""
+        left_out = self.passes.left_out + other.passes.left_out
+        self.add(other.passes)
+        self.passes.left_out = tuple(dict.fromkeys(left_out))
+        self.skipped += other.skipped
+        self.resumed |= other.resumed
+
     def add(self, report: PassReport) -> None:
         total = self.passes
         self.passes = PassReport(
@@ -191,6 +251,22 @@ class BackfillReport:
             report.left_out,
             total.held + report.held,
         )
+
+
+def begin_shards(store: Store, tenant: TenantId, count: int) -> bool:
+    """Before ``count`` shards start side by side: each one's checkpoint, fresh (one last link
+    id for all, so a pair one shard links is finished for every other) unless the shard has an
+    unfinished one to resume. True when any had (the shards resume a killed pass)."""
+    shards = Shard.all_of(count)
+    found = [Checkpoint.loads(store.get_cursor(tenant, shard.cursor)) for shard in shards]
+    resumed = [c is not None and not c.finished for c in found]
+    if all(resumed):
+        return True
+    fresh = Checkpoint(store.last_link_id(tenant))
+    for shard, going in zip(shards, resumed, strict=True):
+        if not going:
+            store.set_cursor(tenant, shard.cursor, fresh.dumps())
+    return any(resumed)
 
 
 class Backfill:
@@ -207,10 +283,15 @@ class Backfill:
         batch: int = BATCH,
         opportunity_batch: int = OPPORTUNITY_BATCH,
         linger: float = LINGER,
+        shard: Shard = Shard(),
+        between_phases: Callable[[], object] = lambda: None,
     ) -> None:
         self.store, self.tenant, self.clock = engine.store, engine.tenant, clock
+        self.shard = shard
+        self.between_phases = between_phases
+        """Called once the opportunities are done, before the referrals (the shards' barrier)."""
         self.asked = workers
-        workers = self.workers = fit_workers(engine.store, workers)
+        workers = self.workers = fit_workers(engine.store, workers, shard.count)
         self.pc = PagedPartnerCenter(engine.pc)
         room = self.room = Room(workers)
         crm = coalescing(engine.crm, room, linger)
@@ -256,6 +337,7 @@ class Backfill:
         checkpoint, report = self._begin()
         try:
             checkpoint = self._opportunities(checkpoint, report, progress, timeout)
+            self.between_phases()
             checkpoint = self._referrals(checkpoint, report, progress, timeout)
         finally:
             self.creates.close()
@@ -265,7 +347,7 @@ class Backfill:
     # --- checkpoint -------------------------------------------------------------------------
 
     def checkpoint(self) -> Checkpoint | None:
-        return Checkpoint.loads(self.store.get_cursor(self.tenant, CURSOR))
+        return Checkpoint.loads(self.store.get_cursor(self.tenant, self.shard.cursor))
 
     def _begin(self) -> tuple[Checkpoint, BackfillReport]:
         found = self.checkpoint()
@@ -274,7 +356,7 @@ class Backfill:
         return Checkpoint(self.store.last_link_id(self.tenant)), BackfillReport()
 
     def _save(self, checkpoint: Checkpoint) -> None:
-        self.store.set_cursor(self.tenant, CURSOR, checkpoint.dumps())
+        self.store.set_cursor(self.tenant, self.shard.cursor, checkpoint.dumps())
 
     def _finished(
         self, link: Link | None, checkpoint: Checkpoint, state: LedgerState | None
@@ -310,6 +392,7 @@ class Backfill:
             return checkpoint
         ok = True
         every = self.patience.call(self.crm.flagged_or_linked)
+        every = [i for i in every if self.shard.takes_opportunity(i)]
         self.patience.call(lambda: self.pc.prime_external_ids(len(every)))
         for ids in _chunks(every, self.opportunity_batch):
             found = self.store.links_by_opportunity(self.tenant, ids)
@@ -376,9 +459,14 @@ class Backfill:
             yield batch
 
     def _pages(self, created_after: str | None) -> Iterator[list[PcRecord]]:
+        """The listing's pages, each cut to this shard's referrals (before batching, so a
+        shard's batches are as full as a lone backfill's)."""
         where = None if created_after is None else f"createdDateTime ge {created_after}"
+        takes = self.shard.takes_referral
         for page in self.pc.client.list_pages(where, CREATED_ORDER, patience=self.patience):
-            yield [pc_record(r.as_read()) for r in page.referrals if r.id]
+            yield [
+                record for r in page.referrals if r.id and takes(record := pc_record(r.as_read()))
+            ]
             self.pages += 1
 
     def _batched(self, outcome: Outcome, report: BackfillReport) -> set[str]:
@@ -433,18 +521,20 @@ class ConnectionBudget(Protocol):
     def pool_connections(self) -> int: ...
 
 
-def fit_workers(store: ConnectionBudget, workers: int) -> int:
+def fit_workers(store: ConnectionBudget, workers: int, processes: int = 1) -> int:
     """``workers``, or fewer when the database could not serve them. On PostgreSQL each worker
     holds its pair's advisory locks on a session of its own for the whole reconcile (see
     :mod:`cosell.store.advisory_locks`), beside the store's pool: asked for more than the
-    server has spare, the backfill would stop at "too many clients". Cut, they are cut to whole
+    server has spare, the backfill would stop at "too many clients". ``processes`` backfills
+    side by side (shards) share what is spare. Cut, they are cut to whole
     composite graph calls' worth (75 each) when there are that many, so a batch's creates fill
     their calls: 170 workers sent a batch of 450 referrals' creates in nine graph calls, 150 in
     six (Salesforce 1.74x the floor against 1.48x). SQLite: as asked."""
     spare = store.spare_connections()
     if spare is None:
         return workers
-    fitted = max(1, min(workers, spare - store.pool_connections() - SPARE_HEADROOM))
+    share = (spare - SPARE_HEADROOM) // processes - store.pool_connections()
+    fitted = max(1, min(workers, share))
     if fitted < workers and fitted >= GRAPH_LIMIT:
         fitted -= fitted % GRAPH_LIMIT
     return fitted
