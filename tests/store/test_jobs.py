@@ -396,3 +396,37 @@ def test_keys_leased_outside_the_workers_are_not_claimed_until_completed_or_hand
     ]
     assert store.dead_letter_for(tenant, "referral:failed-before") is None
     assert store.complete(held)  # the service's lease was never touched
+
+
+def test_a_claim_among_keys_leases_only_those_of_that_tenant(store: Store) -> None:
+    acme, other = store.ensure_tenant("acme"), store.ensure_tenant("other")
+    store.enqueue_many(acme, ["referral:A", "referral:B", "referral:C"])
+    store.enqueue(other, "referral:A")
+    among = (acme, ["referral:A", "referral:C"])
+    claimed = store.claim("w", store.clock.now(), 60, limit=100, among=among)
+    assert sorted((j.tenant_id, j.key) for j in claimed) == [
+        (acme, "referral:A"),
+        (acme, "referral:C"),
+    ]
+    assert store.claim("w", store.clock.now(), 60, limit=100, among=among) == []
+    assert sorted((j.tenant_id, j.key) for j in _claim_all(store)) == [
+        (acme, "referral:B"),
+        (other, "referral:A"),
+    ]
+
+
+def test_leases_of_named_owners_are_let_go_and_claimed_again(store: Store) -> None:
+    tenant = store.ensure_tenant("acme")
+    store.enqueue_many(tenant, ["referral:A", "referral:B", "referral:C"])
+    [a] = store.claim("dead:1:x", store.clock.now(), 300, limit=1)
+    [b] = store.claim("alive:2:y", store.clock.now(), 300, limit=1)
+    assert store.lease_owners(tenant) == {"dead:1:x", "alive:2:y"}
+
+    assert store.release_leases(tenant, ["dead:1:x"]) == 1
+
+    assert store.lease_owners(tenant) == {"alive:2:y"}
+    again = _claim_all(store, "next")
+    assert sorted(j.key for j in again) == sorted(
+        {"referral:A", "referral:B", "referral:C"} - {b.key}
+    )
+    assert [j.attempts for j in again if j.key == a.key] == [1]  # the dead claim not counted

@@ -4,7 +4,9 @@ Salesforce API reserve instead of eating into it."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,11 @@ from cosell.store.sql import Store, sqlite_url
 from cosell.sync.engine.backfill import (
     SPARE_HEADROOM,
     Backfill,
+    BackfillReport,
     Checkpoint,
     ReserveGate,
+    Shard,
+    begin_shards,
     fit_workers,
 )
 from cosell.sync.engine.batch_creates import LEASE
@@ -29,6 +34,7 @@ from cosell.sync.engine.paged_sides import (
     salesforce_lookup,
     salesforce_primer,
 )
+from cosell.sync.sides.partner_center import pc_record
 from cosell.sync.sides.salesforce.accounts import AccountMatcher, Customer, Match
 from cosell.sync.sides.salesforce.side import CrmSide as SalesforceSide
 
@@ -843,3 +849,88 @@ def test_a_dead_letter_is_reported_once_and_later_batches_still_move_the_checkpo
     assert checkpoint is not None
     assert not checkpoint.opportunities_done  # the refused one is looked at again next run
     assert checkpoint.created_after is not None  # every batch of referrals finished
+
+
+def test_a_shard_takes_every_referral_of_its_customers_and_the_shards_take_each_once() -> None:
+    records = [
+        pc_record({"id": f"R{n}", "customerProfile": {"name": f"Customer {n % 7}"}})
+        for n in range(70)
+    ] + [pc_record({"id": f"N{n}", "customerProfile": {}}) for n in range(10)]
+    shards = Shard.all_of(3)
+    owners = {r.id: [s.index for s in shards if s.takes_referral(r)] for r in records}
+    assert all(len(found) == 1 for found in owners.values()), owners
+    by_customer: dict[str, set[int]] = {}
+    for r in records[:70]:
+        by_customer.setdefault(str(r.raw["customerProfile"]["name"]), set()).update(owners[r.id])
+    assert all(len(found) == 1 for found in by_customer.values()), by_customer
+    assert len({i for found in owners.values() for i in found}) == 3  # none is left idle
+    opportunities = [f"006{n:015d}" for n in range(30)]
+    assert all(sum(s.takes_opportunity(i) for s in shards) == 1 for i in opportunities)
+    assert Shard().cursor == "backfill"
+    assert shards[1].cursor == "backfill.2-of-3"
+    with pytest.raises(ValueError, match="shard 3 of 3"):
+        Shard(3, 3)
+
+
+def test_shards_begin_from_one_last_link_and_an_unfinished_one_is_resumed(
+    tmp_path: Path,
+) -> None:
+    world = build_world(tmp_path)
+    store, tenant = world.engine.store, world.engine.tenant
+    first, second = Shard.all_of(2)
+    assert begin_shards(store, tenant, 2) is False
+    begun = {s: Checkpoint.loads(store.get_cursor(tenant, s.cursor)) for s in (first, second)}
+    assert begun[first] == begun[second] == Checkpoint(store.last_link_id(tenant))
+
+    going = Checkpoint(0, created_after="2026-01-01T00:00:00Z")
+    store.set_cursor(tenant, first.cursor, going.dumps())
+    store.set_cursor(tenant, second.cursor, replace(going, finished=True).dumps())
+    assert begin_shards(store, tenant, 2) is True
+    assert Checkpoint.loads(store.get_cursor(tenant, first.cursor)) == going
+    assert Checkpoint.loads(store.get_cursor(tenant, second.cursor)) == Checkpoint(
+        store.last_link_id(tenant)
+    )
+
+
+def test_two_shards_side_by_side_make_one_opportunity_per_referral_and_one_referral_each(
+    tmp_path: Path,
+) -> None:
+    """Two shards of one backfill, each on a thread, meeting between the phases: every record
+    done once, by one of them, and nothing made twice."""
+    world = build_world(tmp_path)
+    referral_ids, opportunity_ids = shared(world), flagged(world)
+    barrier = threading.Barrier(2)
+    jobs = [
+        Backfill(
+            world.engine,
+            workers=2,
+            max_attempts=4,
+            clock=world.clock,
+            batch=BATCH,
+            opportunity_batch=BATCH,
+            shard=shard,
+            between_phases=barrier.wait,
+        )
+        for shard in Shard.all_of(2)
+    ]
+    reports: dict[int, BackfillReport] = {}
+    threads = [
+        threading.Thread(target=lambda i=i, job=job: reports.update({i: job.run()}))
+        for i, job in enumerate(jobs)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert all(r.passes.ok and not r.passes.held for r in reports.values()), reports
+    assert sum(r.passes.synced for r in reports.values()) == REFERRALS + OPPORTUNITIES
+    assert all(r.passes.synced for r in reports.values())  # each did some
+    assert_no_duplicates(world, referral_ids, opportunity_ids)
+    assert len(world.query("SELECT Id FROM Opportunity")) == REFERRALS + OPPORTUNITIES
+
+
+def test_shards_share_the_spare_database_connections() -> None:
+    assert fit_workers(_Server(None), 450, processes=2) == 450  # SQLite
+    assert fit_workers(_Server(200), 450, processes=2) == 75  # (200 - 10) // 2 - 15 = 80
+    assert fit_workers(_Server(60), 450, processes=2) == 10

@@ -164,6 +164,10 @@ def _run_with_progress(
             report = backfill.run(lambda _key: count(1), timeout=timeout)
         else:
             report = _sharded(backfill, shards, heard, lambda _key: count(1), timeout)
+    if report.released:
+        click.echo(
+            f"let go of {report.released} records leased by a cosell process that no longer runs"
+        )
     if report.resumed:
         click.echo(f"resumed an interrupted pass: {report.skipped} records were already done")
     click.echo(f"{readout.records} records in this run, {readout.line()}")

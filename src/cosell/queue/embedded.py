@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
@@ -36,9 +33,10 @@ from cosell.clients.retry import RetryPolicy
 from cosell.clock import Clock
 from cosell.errors import CosellError, RetryableError, outcome_of
 from cosell.queue.lease import LeaseKeeper
+from cosell.queue.owners import owner_name
 from cosell.redaction import redact_text
 from cosell.store import jobs
-from cosell.store.jobs import QueuedKey
+from cosell.store.jobs import Among, QueuedKey
 from cosell.store.records import Job, SignalScope, TenantId
 from cosell.store.sql import Store
 
@@ -88,10 +86,14 @@ class EmbeddedQueue:
         on_halt: HaltHook | None = None,
         heartbeat: float | None = None,
         tenant_slots: int | None = None,
+        among: Among | None = None,
     ) -> None:
         """``tenant_slots``: the most workers one tenant's keys may hold at once (a deployment
-        of several tenants keeps the rest for the others); ``None``: no limit."""
+        of several tenants keeps the rest for the others); ``None``: no limit. ``among``: a
+        tenant and keys, the only ones this queue's workers claim (a pass's own, when other
+        passes share the store); ``None``: whatever is due."""
         self._store = store
+        self._among = among
         self._tenant_slots = tenant_slots
         self._claim_lock = threading.Lock()
         self._tenant_busy: Counter[TenantId] = Counter()
@@ -110,7 +112,7 @@ class EmbeddedQueue:
         self._drain = True
         self._threads: list[threading.Thread] = []
         self._stats = QueueStats()
-        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._owner = owner_name()
         self._thread_ids = itertools.count()
         self._leases = LeaseKeeper(store, lease_seconds, heartbeat)
         self._running: dict[str, tuple[Job, threading.Event]] = {}
@@ -310,7 +312,9 @@ class EmbeddedQueue:
             slots = self._tenant_slots
             full = [t for t, n in self._tenant_busy.items() if slots is not None and n >= slots]
             now = self._clock.now()
-            claimed = self._store.claim(owner, now, self._lease_seconds, limit=1, skip_tenants=full)
+            claimed = self._store.claim(
+                owner, now, self._lease_seconds, limit=1, skip_tenants=full, among=self._among
+            )
             if not claimed:
                 return False
             for job in claimed:

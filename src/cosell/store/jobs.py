@@ -89,16 +89,21 @@ def _free(skip_tenants: bool) -> Any:
     return free
 
 
-def _claimable(skip_tenants: bool) -> Any:
-    return sa.select(queue.c.id).where(queue.c.due_at <= sa.bindparam("now"), _free(skip_tenants))
+def _claimable(skip_tenants: bool, among: bool) -> Any:
+    """Due rows nobody holds; with ``among``, only the tenant ``:tenant``'s keys ``:keys``."""
+    due = sa.select(queue.c.id).where(queue.c.due_at <= sa.bindparam("now"), _free(skip_tenants))
+    if among:
+        keys = queue.c.key.in_(sa.bindparam("keys", expanding=True))
+        due = due.where(queue.c.tenant_id == sa.bindparam("tenant"), keys)
+    return due
 
 
-def _claim(skip_tenants: bool) -> Any:
+def _claim(skip_tenants: bool, among: bool) -> Any:
     free = _free(skip_tenants)
     # A materialized CTE picks the rows exactly once: a plain `IN (subquery)` may be re-run by
     # PostgreSQL's planner, and with SKIP LOCKED each run can pick different rows.
     picked = (
-        _claimable(skip_tenants)
+        _claimable(skip_tenants, among)
         .order_by(queue.c.priority.desc(), queue.c.due_at, queue.c.id)
         .limit(sa.bindparam("limit"))
         .with_for_update(skip_locked=True)
@@ -117,23 +122,35 @@ def _claim(skip_tenants: bool) -> Any:
     )
 
 
-_ANY_CLAIMABLE = {skip: _claimable(skip).limit(1) for skip in (False, True)}
-_CLAIM = {skip: _claim(skip) for skip in (False, True)}
+_FORMS = [(skip, among) for skip in (False, True) for among in (False, True)]
+_ANY_CLAIMABLE = {form: _claimable(*form).limit(1) for form in _FORMS}
+_CLAIM = {form: _claim(*form) for form in _FORMS}
 """A worker runs these before every job: built once (building a statement and its cache key
 cost several times what SQLite takes to run it)."""
 
 
-def _due(now: datetime, skip_tenants: Collection[TenantId]) -> dict[str, Any]:
+Among = tuple[TenantId, Collection[str]]
+"""A tenant and some of its keys: a claim that leases only those (a pass's own)."""
+
+
+def _due(now: datetime, skip_tenants: Collection[TenantId], among: Among | None) -> dict[str, Any]:
     params: dict[str, Any] = {"now": now}
     if skip_tenants:
         params["skip"] = [int(t) for t in skip_tenants]
+    if among is not None:
+        params["tenant"], params["keys"] = among[0], list(among[1])
     return params
 
 
-def any_claimable(conn: Connection, now: datetime, skip_tenants: Collection[TenantId] = ()) -> bool:
+def any_claimable(
+    conn: Connection,
+    now: datetime,
+    skip_tenants: Collection[TenantId] = (),
+    among: Among | None = None,
+) -> bool:
     """Whether :func:`claim` would lease anything now (a read: no lock taken)."""
-    stmt = _ANY_CLAIMABLE[bool(skip_tenants)]
-    return conn.execute(stmt, _due(now, skip_tenants)).first() is not None
+    stmt = _ANY_CLAIMABLE[bool(skip_tenants), among is not None]
+    return conn.execute(stmt, _due(now, skip_tenants, among)).first() is not None
 
 
 def claim(
@@ -143,12 +160,14 @@ def claim(
     lease_seconds: float,
     limit: int,
     skip_tenants: Collection[TenantId] = (),
+    among: Among | None = None,
 ) -> list[Job]:
     """Lease up to ``limit`` due keys that nobody holds (or whose lease expired), none of a
-    tenant in ``skip_tenants`` (those holding their share of the workers)."""
+    tenant in ``skip_tenants`` (those holding their share of the workers), and with ``among``
+    only those keys of that tenant."""
     until = now + timedelta(seconds=lease_seconds)
-    params = _due(now, skip_tenants) | {"limit": limit, "owner": owner, "until": until}
-    rows = conn.execute(_CLAIM[bool(skip_tenants)], params).mappings().all()
+    params = _due(now, skip_tenants, among) | {"limit": limit, "owner": owner, "until": until}
+    rows = conn.execute(_CLAIM[bool(skip_tenants), among is not None], params).mappings().all()
     jobs = [_job(row) for row in rows]
     return sorted(jobs, key=lambda j: (-j.priority, j.due_at, j.id))
 
@@ -287,6 +306,26 @@ def hand_back(conn: Connection, job: Job, now: datetime) -> bool:
         "attempts": sa.case((queue.c.attempts > 0, queue.c.attempts - 1), else_=0),
     }
     return conn.execute(sa.update(queue).where(_held(job)).values(**values)).rowcount == 1
+
+
+def lease_owners(conn: Connection, tenant: TenantId, now: datetime) -> set[str]:
+    """The owners of ``tenant``'s live leases."""
+    stmt = sa.select(queue.c.lease_owner).distinct()
+    stmt = stmt.where(queue.c.tenant_id == tenant, queue.c.lease_until >= now)
+    return {str(owner) for owner in conn.execute(stmt).scalars() if owner}
+
+
+def release_leases(conn: Connection, tenant: TenantId, owners: Sequence[str], now: datetime) -> int:
+    """Let go of every lease of ``tenant`` that ``owners`` hold (processes that are gone): the
+    keys are due now, their claims not counted, as if handed back. How many were let go."""
+    values = {
+        "lease_owner": None,
+        "lease_until": None,
+        "due_at": now,
+        "attempts": sa.case((queue.c.attempts > 0, queue.c.attempts - 1), else_=0),
+    }
+    where = sa.and_(queue.c.tenant_id == tenant, queue.c.lease_owner.in_(list(owners)))
+    return conn.execute(sa.update(queue).where(where).values(**values)).rowcount
 
 
 def clear_dead_letter(conn: Connection, tenant: TenantId, key: str) -> None:

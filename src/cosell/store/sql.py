@@ -618,17 +618,19 @@ class Store:
         lease_seconds: float,
         limit: int = 1,
         skip_tenants: Collection[TenantId] = (),
+        among: jobs.Among | None = None,
     ) -> list[Job]:
-        """Lease up to ``limit`` due keys, none of ``skip_tenants``; a key is never leased twice
-        at once. On SQLite a claim takes a writer's turn, so whether anything is due is learnt
-        by a read first: a worker that finds nothing takes no turn. On PostgreSQL the claim
-        (``SKIP LOCKED``) is that read too, in one round trip."""
+        """Lease up to ``limit`` due keys, none of ``skip_tenants`` (with ``among``, only those
+        keys of that tenant); a key is never leased twice at once. On SQLite a claim takes a
+        writer's turn, so whether anything is due is learnt by a read first: a worker that
+        finds nothing takes no turn. On PostgreSQL the claim (``SKIP LOCKED``) is that read
+        too, in one round trip."""
         if self._turns is not None:
             with self.reading() as conn:
-                if not jobs.any_claimable(conn, now, skip_tenants):
+                if not jobs.any_claimable(conn, now, skip_tenants, among):
                     return []
         with self._tx(urgent=True) as conn:
-            return jobs.claim(conn, owner, now, lease_seconds, limit, skip_tenants)
+            return jobs.claim(conn, owner, now, lease_seconds, limit, skip_tenants, among)
 
     def lease_keys(
         self, tenant: TenantId, keys: Sequence[str], owner: str, lease_seconds: float
@@ -654,6 +656,18 @@ class Store:
         with self._tx() as conn:
             for job in held:
                 jobs.hand_back(conn, job, now)
+
+    def lease_owners(self, tenant: TenantId) -> set[str]:
+        """Who holds ``tenant``'s live leases (see :mod:`cosell.queue.owners`)."""
+        with self.reading() as conn:
+            return jobs.lease_owners(conn, tenant, self._now())
+
+    def release_leases(self, tenant: TenantId, owners: Sequence[str]) -> int:
+        """Let go of the leases ``owners`` hold (processes that are gone); how many."""
+        if not owners:
+            return 0
+        with self._tx() as conn:
+            return jobs.release_leases(conn, tenant, owners, self._now())
 
     def complete(self, job: Job) -> bool:
         """The run succeeded. False when the lease had been lost to another worker."""

@@ -57,6 +57,7 @@ from cosell.clients.salesforce_composite import GRAPH_LIMIT
 from cosell.clients.salesforce_limits import ApiBudget
 from cosell.clock import Clock
 from cosell.errors import LimitReserveReached
+from cosell.queue.owners import gone
 from cosell.queue.protocol import queue_key
 from cosell.store.records import Job, LedgerState, Link, TenantId
 from cosell.sync.engine.batch_creates import BatchCreates, Outcome
@@ -233,6 +234,8 @@ class BackfillReport:
     skipped: int = 0
     """Records finished by an earlier, interrupted run of the same backfill (no call made)."""
     resumed: bool = False
+    released: int = 0
+    """Keys whose leases a process of this host that is gone held, let go at the start."""
 
     def merge(self, other: BackfillReport) -> None:
         """Another shard's report added to this one."""
@@ -241,6 +244,7 @@ class BackfillReport:
         self.passes.left_out = tuple(dict.fromkeys(left_out))
         self.skipped += other.skipped
         self.resumed |= other.resumed
+        self.released += other.released
 
     def add(self, report: PassReport) -> None:
         total = self.passes
@@ -314,7 +318,13 @@ class Backfill:
         )
         self.engine.gate = gate
         self.engine.room = room
-        self.full = FullSync(self.engine, workers=workers, max_attempts=max_attempts, clock=clock)
+        self.full = FullSync(
+            self.engine,
+            workers=workers,
+            max_attempts=max_attempts,
+            clock=clock,
+            own_keys_only=shard.count > 1,
+        )
         self.creates = BatchCreates(self.engine, room, workers, self.crm.prime_reads)
         """A batch's referrals that no opportunity holds, a step for all at a time (see
         :mod:`cosell.sync.engine.batch_creates`); the rest, and what it leaves, to ``full``."""
@@ -335,6 +345,7 @@ class Backfill:
         self, progress: Callable[[str], None] | None = None, timeout: float = 300.0
     ) -> BackfillReport:
         checkpoint, report = self._begin()
+        report.released = self._release_the_gone()
         try:
             checkpoint = self._opportunities(checkpoint, report, progress, timeout)
             self.between_phases()
@@ -343,6 +354,13 @@ class Backfill:
             self.creates.close()
         self._save(replace(checkpoint, finished=True))
         return report
+
+    def _release_the_gone(self) -> int:
+        """The leases of processes of this host that no longer run (a killed pass's, a stopped
+        service's) let go, so their keys are worked now, not reported held by a running
+        service until the leases run out (see :mod:`cosell.queue.owners`)."""
+        dead = sorted(owner for owner in self.store.lease_owners(self.tenant) if gone(owner))
+        return self.store.release_leases(self.tenant, dead)
 
     # --- checkpoint -------------------------------------------------------------------------
 

@@ -24,7 +24,6 @@ state before it.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
@@ -36,6 +35,7 @@ from cosell.clients.coalesce import Room
 from cosell.clients.salesforce_composite import GRAPH_LIMIT
 from cosell.errors import CosellError
 from cosell.queue.lease import LeaseKeeper
+from cosell.queue.owners import owner_name
 from cosell.queue.protocol import KeyKind
 from cosell.redaction import redact_text
 from cosell.store.records import AuditEntry
@@ -127,7 +127,7 @@ class BatchCreates:
         self.partner_center_calls = CallsAtOnce(self.writers, least=min(2, self.writers))
         """How many of the writers call Partner Center at once."""
         self._pools: dict[int, ThreadPoolExecutor] = {}
-        self._owner = f"cosell-batch:{uuid.uuid4().hex[:12]}"
+        self._owner = owner_name("batch-")
         self._leases = LeaseKeeper(engine.store, LEASE)
         self.finished = 0
         """Records finished here, over every run (the rest went to the queue)."""

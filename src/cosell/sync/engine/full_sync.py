@@ -75,9 +75,20 @@ class FullSync:
     """
 
     def __init__(
-        self, engine: Engine, *, workers: int = 4, max_attempts: int = 8, clock: Clock
+        self,
+        engine: Engine,
+        *,
+        workers: int = 4,
+        max_attempts: int = 8,
+        clock: Clock,
+        own_keys_only: bool = False,
     ) -> None:
         self.engine = engine
+        self.own_keys_only = own_keys_only
+        """Claim only the keys given to :meth:`run`: for a pass that shares the store with
+        others of the same backfill (its shards, see :mod:`cosell.sync.engine.backfill`), whose
+        keys it must leave to them (on SQLite a pair's locks are its process's). A lone pass
+        also runs whatever else is due, as it always has."""
         self.workers = workers
         self.max_attempts = max_attempts
         self.clock = clock
@@ -103,6 +114,7 @@ class FullSync:
             workers=self.workers,
             clock=self.clock,
             max_attempts=self.max_attempts,
+            among=(self.engine.tenant, keys) if self.own_keys_only else None,
         )
         queue.enqueue_many(self.engine.tenant, keys)
         wanted = set(keys)
