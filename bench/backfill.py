@@ -251,7 +251,8 @@ class Result:
     peak_at: float
     """Seconds into the run when the connector's RSS last rose to its peak."""
     peak_pss_mb: float
-    processes: int
+    marks_mb: list[float]
+    """Each of the connector's processes' high-water mark, the first process's first."""
     exit_status: int
     tail: str
 
@@ -266,7 +267,7 @@ RUN_LINE = " records in this run, "
 
 def sync_once(
     stack: Stack, workers: int | None, at_pass_end: Callable[[], None] = lambda: None
-) -> tuple[float, float, tuple[float, float, float, float], int, str]:
+) -> tuple[float, float, tuple[float, float, float, list[float]], int, str]:
     """``cosell sync --once`` as a process: seconds, its CPU seconds, its peak RSS in MB (the
     kernel's high-water mark of the process after exec, read until it exits) with the seconds
     into the run when it was reached, exit status and the tail of its output. ``at_pass_end``
@@ -281,7 +282,8 @@ def sync_once(
         command, env={**env, **stack.env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     peak = [0.0, 0.0, 0.0, 0.0]
-    watcher = threading.Thread(target=_watch_rss, args=(process.pid, peak), daemon=True)
+    marks: dict[int, float] = {}
+    watcher = threading.Thread(target=_watch_rss, args=(process.pid, peak, marks), daemon=True)
     watcher.start()
     lines: deque[str] = deque(maxlen=40)
     reader = threading.Thread(target=_read, args=(process, lines, at_pass_end), daemon=True)
@@ -293,7 +295,8 @@ def sync_once(
     reader.join(5)
     tail = "".join(lines)[-1500:]
     cpu = usage.ru_utime + usage.ru_stime
-    return seconds, cpu, (peak[0], peak[1] - started, peak[2], peak[3]), process.returncode, tail
+    memory = (peak[0], peak[1] - started, peak[2], list(marks.values()))
+    return seconds, cpu, memory, process.returncode, tail
 
 
 def _read(
@@ -307,12 +310,11 @@ def _read(
         lines.append(text)
 
 
-def _watch_rss(pid: int, peak: list[float]) -> None:
+def _watch_rss(pid: int, peak: list[float], high: dict[int, float]) -> None:
     """Every 0.2 s until ``pid`` ends: the high-water marks (VmHWM) of it and of the processes
     it started (a pass's shards), summed, with when the sum last rose (``peak[0:2]``); the
     largest sum of their proportional set sizes seen (``peak[2]``: shared pages counted once);
-    how many processes there were (``peak[3]``)."""
-    high: dict[int, float] = {}
+    each process's high-water mark (``high``, by process id)."""
     while True:
         try:
             text = Path(f"/proc/{pid}/status").read_text()
@@ -327,7 +329,7 @@ def _watch_rss(pid: int, peak: list[float]) -> None:
             pss += proportional
         if sum(high.values()) > peak[0]:
             peak[0], peak[1] = sum(high.values()), time.monotonic()
-        peak[2], peak[3] = max(peak[2], pss), max(peak[3], len(high))
+        peak[2] = max(peak[2], pss)
         time.sleep(0.2)
 
 
@@ -388,7 +390,7 @@ def measure(
         rss[0],
         rss[1],
         rss[2],
-        int(rss[3]),
+        rss[3],
         status,
         tail,
     )
@@ -414,8 +416,10 @@ def report(result: Result, floor: dict[str, tuple[float, str]]) -> list[str]:
         f" emulators {result.emulators_cpu:,.1f} s; connector peak RSS"
         f" {result.peak_rss_mb:,.0f} MB at {result.peak_at:,.0f} s (target < 300 at 100k)"
         + (
-            f" summed over its {result.processes} processes' high-water marks"
-            if result.processes > 1
+            f" summed over its {len(result.marks_mb)} processes' high-water marks ("
+            + " + ".join(f"{mark:,.0f}" for mark in result.marks_mb)
+            + ")"
+            if len(result.marks_mb) > 1
             else ""
         )
         + f"; proportional set size at most {result.peak_pss_mb:,.0f} MB",
