@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,6 +255,8 @@ class Result:
     """Each of the connector's processes' high-water mark, the first process's first."""
     exit_status: int
     tail: str
+    pass_seconds: float | None
+    """Seconds from the start to the pass line (the rest is the check after the pass)."""
 
     @property
     def rate(self) -> float:
@@ -266,15 +268,14 @@ RUN_LINE = " records in this run, "
 
 
 def sync_once(
-    stack: Stack, workers: int | None, at_pass_end: Callable[[], None] = lambda: None
+    stack: Stack, tuning: Mapping[str, str], at_pass_end: Callable[[], None] = lambda: None
 ) -> tuple[float, float, tuple[float, float, float, list[float]], int, str]:
     """``cosell sync --once`` as a process: seconds, its CPU seconds, its peak RSS in MB (the
     kernel's high-water mark of the process after exec, read until it exits) with the seconds
     into the run when it was reached, exit status and the tail of its output. ``at_pass_end``
     is called as the pass line is read."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COSELL_")}
-    if workers is not None:
-        env["COSELL_SYNC__BACKFILL_WORKERS"] = str(workers)
+    env |= tuning
     command = [sys.executable, "-m", "cosell", "sync", "--once", "--timeout", "600"]
     command += ["--config", str(stack.config_file)]
     started = time.monotonic()
@@ -311,10 +312,10 @@ def _read(
 
 
 def _watch_rss(pid: int, peak: list[float], high: dict[int, float]) -> None:
-    """Every 0.2 s until ``pid`` ends: the high-water marks (VmHWM) of it and of the processes
-    it started (a pass's shards), summed, with when the sum last rose (``peak[0:2]``); the
-    largest sum of their proportional set sizes seen (``peak[2]``: shared pages counted once);
-    each process's high-water mark (``high``, by process id)."""
+    """Every 0.2 s until ``pid`` ends, over it and the processes it started (a pass's shards):
+    the largest sum of their resident sets seen, with when (``peak[0:2]``; one process: its
+    high-water mark, VmHWM, exact); the largest sum of their proportional set sizes (``peak[2]``:
+    pages they share counted once); each one's high-water mark (``high``, by process id)."""
     while True:
         try:
             text = Path(f"/proc/{pid}/status").read_text()
@@ -322,14 +323,16 @@ def _watch_rss(pid: int, peak: list[float], high: dict[int, float]) -> None:
             return
         if "State:\tZ" in text:
             return
-        pss = 0.0
+        resident = proportional = 0.0
         for member in [pid, *_children(pid)]:
-            mark, proportional = _memory(member)
-            high[member] = max(high.get(member, 0.0), mark)
-            pss += proportional
-        if sum(high.values()) > peak[0]:
-            peak[0], peak[1] = sum(high.values()), time.monotonic()
-        peak[2] = max(peak[2], pss)
+            memory = _memory(member)
+            high[member] = max(high.get(member, 0.0), memory["VmHWM"])
+            resident += memory["VmRSS"]
+            proportional += memory["Pss"]
+        now = max(high.values()) if len(high) == 1 else resident
+        if now > peak[0]:
+            peak[0], peak[1] = now, time.monotonic()
+        peak[2] = max(peak[2], proportional)
         time.sleep(0.2)
 
 
@@ -343,23 +346,22 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _memory(pid: int) -> tuple[float, float]:
-    """A process's VmHWM and Pss in MB (0 once it is gone)."""
-    mark = proportional = 0.0
+def _memory(pid: int) -> dict[str, float]:
+    """A process's VmHWM, VmRSS and Pss in MB (0 once it is gone)."""
+    found = {"VmHWM": 0.0, "VmRSS": 0.0, "Pss": 0.0}
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                mark = int(line.split()[1]) / 1024
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                proportional = int(line.split()[1]) / 1024
+        for name in ("status", "smaps_rollup"):
+            for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in found:
+                    found[key] = int(value.split()[0]) / 1024
     except OSError:
         pass
-    return mark, proportional
+    return found
 
 
 def measure(
-    name: str, count: int, fill: Any, workers: int | None, postgres: str | None = None
+    name: str, count: int, fill: Any, tuning: Mapping[str, str], postgres: str | None = None
 ) -> Result:
     with (
         tempfile.TemporaryDirectory(prefix="cosell-backfill-") as tmp,
@@ -370,7 +372,14 @@ def measure(
         s.reset_calls()
         emulators_cpu = time.process_time()
         at_pass: list[tuple[dict[str, int], dict[str, int]]] = []
-        seconds, cpu, rss, status, tail = sync_once(s, workers, lambda: at_pass.append(s.calls()))
+        passed: list[float] = []
+
+        def pass_ended() -> None:
+            passed.append(time.monotonic())
+            at_pass.append(s.calls())
+
+        began = time.monotonic()
+        seconds, cpu, rss, status, tail = sync_once(s, tuning, pass_ended)
         emulators_cpu = time.process_time() - emulators_cpu
         pc, sf = s.calls()
         pc_seen, sf_seen = s.snapshots()
@@ -393,6 +402,7 @@ def measure(
         rss[3],
         status,
         tail,
+        passed[0] - began if passed else None,
     )
 
 
@@ -411,12 +421,19 @@ def report(result: Result, floor: dict[str, tuple[float, str]]) -> list[str]:
     per_cpu = result.records / max(result.connector_cpu, 1e-9)
     lines = [
         f"{result.name}: {result.records:,} records in {result.seconds:,.1f} s ="
-        f" {result.rate:,.1f} records/s end to end (target >= 300); exit {result.exit_status}",
+        f" {result.rate:,.1f} records/s end to end (target >= 300); exit {result.exit_status}"
+        + (
+            f" (the pass {result.pass_seconds:,.1f} s, the check after it"
+            f" {result.seconds - result.pass_seconds:,.1f} s)"
+            if result.pass_seconds is not None
+            else ""
+        ),
         f"  CPU: connector {result.connector_cpu:,.1f} s ({per_cpu:,.0f} records per CPU-second),"
         f" emulators {result.emulators_cpu:,.1f} s; connector peak RSS"
         f" {result.peak_rss_mb:,.0f} MB at {result.peak_at:,.0f} s (target < 300 at 100k)"
         + (
-            f" summed over its {len(result.marks_mb)} processes' high-water marks ("
+            f" (its {len(result.marks_mb)} processes' resident sets summed, sampled every 0.2 s;"
+            " their high-water marks "
             + " + ".join(f"{mark:,.0f}" for mark in result.marks_mb)
             + ")"
             if len(result.marks_mb) > 1
@@ -454,26 +471,32 @@ def main() -> int:
         "--workers", type=int, help="records of a batch at once (sync.backfill_workers)"
     )
     parser.add_argument(
+        "--processes", type=int, help="processes of the pass (sync.backfill_processes)"
+    )
+    parser.add_argument(
         "--postgres",
         metavar="URL",
         help="the store on this PostgreSQL server (a fresh database a size), not SQLite",
     )
     args = parser.parse_args()
     sizes = [int(s) for s in args.referrals.split(",") if s]
+    tuning = {
+        f"COSELL_SYNC__BACKFILL_{name.upper()}": str(value)
+        for name, value in (("workers", args.workers), ("processes", args.processes))
+        if value is not None
+    }
     print(f"cosell backfill benchmark on {machine()}")
     print(f"command: uv run python {' '.join(sys.argv)}")
     print(f"store: {'PostgreSQL' if args.postgres else 'SQLite'}")
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     results: list[Result] = []
     for size in sizes:
-        result = measure(
-            "referrals -> empty org", size, share_referrals, args.workers, args.postgres
-        )
+        result = measure("referrals -> empty org", size, share_referrals, tuning, args.postgres)
         results.append(result)
         print("\n".join(report(result, FLOORS[result.name])), flush=True)
     if args.opportunities:
         name = "flagged opportunities -> empty Partner Center"
-        result = measure(name, args.opportunities, flag_opportunities, args.workers, args.postgres)
+        result = measure(name, args.opportunities, flag_opportunities, tuning, args.postgres)
         print("\n".join(report(result, FLOORS[name])), flush=True)
     if len(results) > 1:
         small, large = results[0], results[-1]

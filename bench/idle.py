@@ -82,7 +82,7 @@ def main() -> int:
         stack(Path(tmp), database_url) as s,
     ):
         share_referrals(s, args.pairs)
-        _, _, _, status, tail = sync_once(s, None)
+        _, _, _, status, tail = sync_once(s, {})
         if status != 0:
             raise RuntimeError(f"cosell sync --once failed: {tail}")
         service_defaults(s, database_url, "procrastinate" if args.worker else None)
