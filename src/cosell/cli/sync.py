@@ -37,16 +37,15 @@ from cosell.cli.common import (
 from cosell.cli.sync_shards import (
     MakeBackfill,
     Message,
-    Passed,
     Progressed,
     Said,
+    ShardFailed,
     Shards,
     backfill_processes,
-    check,
 )
 from cosell.clients.connect import followed_clock
 from cosell.errors import CosellError
-from cosell.operations.verify import VerifyReport
+from cosell.operations.verify import Verifier, VerifyReport
 from cosell.settings import Settings
 from cosell.sync.engine.backfill import Backfill, BackfillReport, Readout, ReserveGate, Shard
 from cosell.sync.engine.full_sync import Held, PassReport, Wiring, build_engine
@@ -80,15 +79,11 @@ def sync_command(once: bool, timeout: float, config_path: Path | None) -> None:
     try:
         with startup_heap_frozen():
             report = _run_with_progress(wiring, make, timeout, shards)
-            if shards is None:
-                checked = check(wiring, deps.clock, Shard())
-            else:
-                checked = shards.checked(check(wiring, deps.clock, shards.mine))
+            verifier = Verifier(wiring.engine, deps.clock)
+            checked = verifier.run(verifier.pairs(), every_pair=False)
     except CosellError as exc:
         fail(str(exc), 1)
     finally:
-        if shards is not None:
-            shards.stop()
         wiring.close()
     _print(report)
     _print_drift(checked)
@@ -159,9 +154,7 @@ def _run_with_progress(
                 progress.update(task, advance=records, readout=readout.line())
 
         def heard(message: Message) -> None:
-            if isinstance(message, Passed):
-                readout.others[message.shard] = message.calls
-            elif isinstance(message, Progressed):
+            if isinstance(message, Progressed):
                 readout.others[message.shard] = message.calls
                 count(message.records)
             elif isinstance(message, Said):
@@ -188,13 +181,18 @@ def _sharded(
     advance: Callable[[str], None],
     timeout: float,
 ) -> BackfillReport:
-    """This process's shard, then, once every shard's pass is over, the others' reports merged
-    into its own; a shard that failed fails the pass with its reason."""
-    shards.listen(heard)
-    report = backfill.run(advance, timeout=timeout)
-    others = shards.after_pass()
-    for index in sorted(others):
-        report.merge(others[index])
+    """This process's shard, then the others' reports merged into its own; a shard that failed
+    fails the pass with its reason."""
+    try:
+        listener = shards.listen(heard)
+        report = backfill.run(advance, timeout=timeout)
+        listener.join()
+    finally:
+        shards.stop()
+    if shards.errors:
+        raise ShardFailed(shards.failure())
+    for index in sorted(shards.reports):
+        report.merge(shards.reports[index])
     report.resumed = shards.resumed
     return report
 

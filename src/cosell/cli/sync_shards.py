@@ -13,10 +13,9 @@ collector writes to it).
 Each child builds its own engine from the settings, runs its shard, and sends this process what
 the progress bar and the report need: records done and calls sent as it goes, then its report
 (or the error that ended it). The shards wait for one another between the opportunities and the
-referrals, and again at the end of their passes (a barrier); then each checks its part of the
-linked pairs (by link id) and sends what it found. A child whose parent dies exits at once (a
-killed pass is resumed from each shard's checkpoint); a child that dies breaks the barrier, and
-the pass fails with its reason, so no shard waits for it forever.
+referrals (a barrier). A child whose parent dies exits at once (a killed pass is resumed from
+each shard's checkpoint); a child that dies breaks the barrier, and the pass fails with its
+reason, so no shard waits for it forever.
 
 Only where a child can do what this process would: on Salesforce (HubSpot's limits count one
 app's requests, and more processes would only meet them sooner), with the command's own HTTP
@@ -41,9 +40,7 @@ from typing import TYPE_CHECKING, cast
 
 from cosell.cli.common import freeze_startup_heap
 from cosell.clients.connect import default_http, followed_clock
-from cosell.clock import Clock
 from cosell.errors import CosellError
-from cosell.operations.verify import Verifier, VerifyReport
 from cosell.redaction import redact_text
 from cosell.settings import Settings
 from cosell.store.sql import Store
@@ -74,16 +71,10 @@ class Said:
 
 
 @dataclass(frozen=True)
-class Passed:
+class Finished:
     shard: int
     report: BackfillReport
     calls: dict[str, int]
-
-
-@dataclass(frozen=True)
-class Checked:
-    shard: int
-    report: VerifyReport
 
 
 @dataclass(frozen=True)
@@ -92,7 +83,7 @@ class Failed:
     error: str
 
 
-Message = Progressed | Said | Passed | Checked | Failed
+Message = Progressed | Said | Finished | Failed
 MakeBackfill = Callable[["Wiring", Shard, Callable[[], object], Callable[[str], None]], "Backfill"]
 
 
@@ -117,9 +108,7 @@ class Shards:
     children: list[ForkProcess]
     mine: Shard = field(init=False)
     reports: dict[int, BackfillReport] = field(default_factory=dict)
-    checks: dict[int, VerifyReport] = field(default_factory=dict)
     calls: dict[int, dict[str, int]] = field(default_factory=dict)
-    listener: threading.Thread | None = None
     errors: dict[int, str] = field(default_factory=dict)
     told: threading.Condition = field(default_factory=threading.Condition)
 
@@ -168,30 +157,10 @@ class Shards:
                 self.told.wait_for(lambda: bool(self.errors), timeout=FAILURE_WAIT)
             raise ShardFailed(self.failure()) from None
 
-    def after_pass(self) -> dict[int, BackfillReport]:
-        """Once every shard's pass is over (the barrier again): the others' reports."""
-        self.between_phases()
-        with self.told:
-            self.told.wait_for(lambda: len(self.reports) == len(self.children) or self.errors)
-        if self.errors:
-            raise ShardFailed(self.failure())
-        return self.reports
-
-    def checked(self, mine: VerifyReport) -> VerifyReport:
-        """This process's part of the check after the pass, with the others' (each checks its
-        own pairs once all passes are over), when every child has ended."""
-        if self.listener is not None:
-            self.listener.join()
-        if self.errors:
-            raise ShardFailed(self.failure())
-        for index in sorted(self.checks):
-            mine.merge(self.checks[index])
-        return mine
-
     def listen(self, heard: Callable[[Message], None]) -> threading.Thread:
         """A thread passing the children's messages to ``heard`` until all have ended; one that
         ended without its report breaks the barrier."""
-        thread = self.listener = threading.Thread(target=self._listen, args=(heard,), daemon=True)
+        thread = threading.Thread(target=self._listen, args=(heard,), daemon=True)
         thread.start()
         return thread
 
@@ -204,7 +173,7 @@ class Shards:
                 child.join()
                 self.receive(heard, block=False)  # what it sent before it ended
                 index = self.children.index(child) + 1
-                if index not in self.checks and index not in self.errors:
+                if index not in self.reports and index not in self.errors:
                     self._failed(index, f"ended with exit status {child.exitcode}")
                     self.barrier.abort()
         self.receive(heard, block=False)
@@ -218,13 +187,9 @@ class Shards:
             except queue.Empty:
                 return
             block = False
-            if isinstance(message, Passed):
-                with self.told:
-                    self.reports[message.shard] = message.report
-                    self.calls[message.shard] = message.calls
-                    self.told.notify_all()
-            elif isinstance(message, Checked):
-                self.checks[message.shard] = message.report
+            if isinstance(message, Finished):
+                self.reports[message.shard] = message.report
+                self.calls[message.shard] = message.calls
             elif isinstance(message, Failed):
                 self._failed(message.shard, message.error)
             elif isinstance(message, Progressed):
@@ -253,14 +218,6 @@ class Shards:
             child.join()
 
 
-def check(wiring: Wiring, clock: Clock, shard: Shard) -> VerifyReport:
-    """The check after the pass over the shard's part of the linked pairs (by link id: every
-    pair is checked by one process, once every pass is over)."""
-    verifier = Verifier(wiring.engine, clock)
-    pairs = [pair for pair in verifier.pairs() if shard.takes_pair(pair.id)]
-    return verifier.run(pairs, every_pair=False)
-
-
 class ShardFailed(CosellError):
     """A shard of the pass ended without finishing (its records are left to the next pass,
     which resumes the shard from its checkpoint)."""
@@ -285,9 +242,7 @@ def _child(
         backfill = make(wiring, shard, barrier.wait, lambda text: inbox.put(Said(text)))
         report = backfill.run(sender.advance, timeout=timeout)
         sender.flush()
-        inbox.put(Passed(shard.index, report, wiring.calls.snapshot()))
-        barrier.wait()  # every shard's pass is over
-        inbox.put(Checked(shard.index, check(wiring, deps.clock, shard)))
+        inbox.put(Finished(shard.index, report, wiring.calls.snapshot()))
     except threading.BrokenBarrierError:
         inbox.put(Failed(shard.index, "stopped: another shard failed"))
     except BaseException as exc:  # the parent reports it; nothing else would

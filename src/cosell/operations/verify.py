@@ -136,13 +136,6 @@ class VerifyReport:
     repaired: int = 0
     """Pairs that drifted and agree after the repair."""
 
-    def merge(self, other: VerifyReport) -> None:
-        """Another part of the same check (another process's pairs) added to this one."""
-        for state, n in other.counts.items():
-            self.counts[state] = self.counts.get(state, 0) + n
-        self.repaired += other.repaired
-        self.pairs = sorted(self.pairs + other.pairs, key=lambda check: check.link_id)
-
     def add(self, check: PairCheck) -> None:
         self.counts[check.state] = self.counts.get(check.state, 0) + 1
         self.repaired += bool(check.repaired and not check.drift)

@@ -135,10 +135,6 @@ class Shard:
     def takes_opportunity(self, opportunity_id: str) -> bool:
         return self._takes(f"opportunity:{opportunity_id}")
 
-    def takes_pair(self, link_id: int) -> bool:
-        """The linked pair is this shard's to check after the pass (by its link's id)."""
-        return link_id % self.count == self.index
-
     def _takes(self, key: str) -> bool:
         return self.count == 1 or zlib.crc32(key.encode()) % self.count == self.index
 
