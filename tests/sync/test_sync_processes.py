@@ -212,6 +212,7 @@ def test_a_pass_in_two_processes_makes_one_of_everything(served: Served) -> None
     records = CUSTOMERS * PER_CUSTOMER + len(flagged)
     assert f"{records} records in this run" in out
     assert f"records: {records}, synced: {records}, failed: 0" in out
+    assert f"verified pairs: {records}, agrees: {records}, " in out
     assert_converged(served, flagged)
     done = cursors(served)
     assert all(c is not None and c.finished for c in done.values()), done  # both shards ran
