@@ -229,6 +229,17 @@ def test_pages_report_count_and_next_link() -> None:
     assert pages[1].next_link is None
 
 
+def test_a_page_holds_only_the_rows_kept_and_reads_no_other() -> None:
+    page = {
+        "value": [referral_doc(1), {"id": "ref-bad", "status": 42}, referral_doc(3)],
+        "@odata.count": 3,
+    }
+    client, _ = make_client(Recorder([httpx.Response(200, json=page)]))
+    [listed] = client.list_pages(keep=lambda row: row.get("id") != "ref-bad")
+    assert [r.id for r in listed.referrals] == ["ref-0001", "ref-0003"]
+    assert listed.count == 3
+
+
 def test_patch_returns_none_on_no_content_and_the_referral_when_asked() -> None:
     recorder = Recorder(
         [httpx.Response(204), httpx.Response(200, json=referral_doc(2, status="Active"))]

@@ -34,7 +34,6 @@ from cosell.sync.engine.paged_sides import (
     salesforce_lookup,
     salesforce_primer,
 )
-from cosell.sync.sides.partner_center import pc_record
 from cosell.sync.sides.salesforce.accounts import AccountMatcher, Customer, Match
 from cosell.sync.sides.salesforce.side import CrmSide as SalesforceSide
 
@@ -852,16 +851,15 @@ def test_a_dead_letter_is_reported_once_and_later_batches_still_move_the_checkpo
 
 
 def test_a_shard_takes_every_referral_of_its_customers_and_the_shards_take_each_once() -> None:
-    records = [
-        pc_record({"id": f"R{n}", "customerProfile": {"name": f"Customer {n % 7}"}})
-        for n in range(70)
-    ] + [pc_record({"id": f"N{n}", "customerProfile": {}}) for n in range(10)]
+    records: list[dict[str, Any]] = [
+        {"id": f"R{n}", "customerProfile": {"name": f"Customer {n % 7}"}} for n in range(70)
+    ] + [{"id": f"N{n}", "customerProfile": {}} for n in range(10)]
     shards = Shard.all_of(3)
-    owners = {r.id: [s.index for s in shards if s.takes_referral(r)] for r in records}
+    owners = {r["id"]: [s.index for s in shards if s.takes_referral(r)] for r in records}
     assert all(len(found) == 1 for found in owners.values()), owners
     by_customer: dict[str, set[int]] = {}
     for r in records[:70]:
-        by_customer.setdefault(str(r.raw["customerProfile"]["name"]), set()).update(owners[r.id])
+        by_customer.setdefault(r["customerProfile"]["name"], set()).update(owners[r["id"]])
     assert all(len(found) == 1 for found in by_customer.values()), by_customer
     assert len({i for found in owners.values() for i in found}) == 3  # none is left idle
     opportunities = [f"006{n:015d}" for n in range(30)]

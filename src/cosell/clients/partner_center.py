@@ -173,6 +173,7 @@ class PartnerCenterClient:
         top: int | None = None,
         *,
         patience: RetryPolicy | None = None,
+        keep: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> Iterator[ReferralPage[Referral]]: ...
 
     @overload
@@ -184,6 +185,7 @@ class PartnerCenterClient:
         *,
         select: type[V],
         patience: RetryPolicy | None = None,
+        keep: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> Iterator[ReferralPage[V]]: ...
 
     def list_pages(
@@ -194,13 +196,16 @@ class PartnerCenterClient:
         *,
         select: type[ReferralView] | None = None,
         patience: RetryPolicy | None = None,
+        keep: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> Iterator[ReferralPage[Any]]:
         """Pages of a listing, following ``@odata.nextLink`` only when the next one is needed.
         With ``patience``, a page this client gave up on is asked for again (the same link)
-        under that policy: a long listing rides out a throttling storm instead of ending."""
+        under that policy: a long listing rides out a throttling storm instead of ending. With
+        ``keep``, a page holds only the rows (as listed, before they are read as the model)
+        it keeps: the others are not read at all."""
         if select is None:
-            return self._pages(filter, orderby, top, Referral, patience)
-        return self._pages(filter, orderby, top, select, patience)
+            return self._pages(filter, orderby, top, Referral, patience, keep)
+        return self._pages(filter, orderby, top, select, patience, keep)
 
     def _pages(
         self,
@@ -209,13 +214,14 @@ class PartnerCenterClient:
         top: int | None,
         model: type[R],
         patience: RetryPolicy | None = None,
+        keep: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> Iterator[ReferralPage[R]]:
         params: Mapping[str, str] | str = _list_params(filter, orderby, top, model)
         seen: set[str] = set()
         while True:
             call = _Call("GET", REFERRALS, self._http, params=params)
             body = patience.call(partial(self._json, call)) if patience else self._json(call)
-            page = _page_of(body, model)
+            page = _page_of(body, model, keep)
             yield page
             if not page.next_link:
                 return
@@ -429,12 +435,17 @@ def _next_query(next_link: str) -> str:
     return urlsplit(next_link).query
 
 
-def _page_of(body: Any, model: type[R]) -> ReferralPage[R]:
+def _page_of(
+    body: Any, model: type[R], keep: Callable[[Mapping[str, Any]], bool] | None = None
+) -> ReferralPage[R]:
     if not isinstance(body, dict) or not isinstance(body.get("value"), list):
         raise APIError("referral listing has no 'value' array", method="GET", url=REFERRALS)
     count = body.get("@odata.count")
+    rows = body["value"]
+    if keep is not None:
+        rows = [item for item in rows if isinstance(item, dict) and keep(item)]
     return ReferralPage(
-        referrals=[_read(model, item) for item in body["value"]],
+        referrals=[_read(model, item) for item in rows],
         next_link=body.get("@odata.nextLink") or None,
         count=count if isinstance(count, int) else None,
     )

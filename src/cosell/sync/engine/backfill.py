@@ -49,7 +49,7 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from cosell.clients.coalesce import Room
 from cosell.clients.retry import RetryPolicy
@@ -127,10 +127,11 @@ class Shard:
     def cursor(self) -> str:
         return CURSOR if self.count == 1 else f"{CURSOR}.{self.index + 1}-of-{self.count}"
 
-    def takes_referral(self, record: PcRecord) -> bool:
-        """The referral is this shard's: its customer's (every referral of one customer goes
-        to one shard, which creates or matches their account), else its own id's."""
-        return self._takes(customer_key(record.raw) or f"referral:{record.id}")
+    def takes_referral(self, referral: Mapping[str, Any]) -> bool:
+        """The referral (as listed) is this shard's: its customer's (every referral of one
+        customer goes to one shard, which creates or matches their account), else its own
+        id's."""
+        return self._takes(customer_key(referral) or f"referral:{referral.get('id')}")
 
     def takes_opportunity(self, opportunity_id: str) -> bool:
         return self._takes(f"opportunity:{opportunity_id}")
@@ -480,11 +481,10 @@ class Backfill:
         """The listing's pages, each cut to this shard's referrals (before batching, so a
         shard's batches are as full as a lone backfill's)."""
         where = None if created_after is None else f"createdDateTime ge {created_after}"
-        takes = self.shard.takes_referral
-        for page in self.pc.client.list_pages(where, CREATED_ORDER, patience=self.patience):
-            yield [
-                record for r in page.referrals if r.id and takes(record := pc_record(r.as_read()))
-            ]
+        keep = None if self.shard.count == 1 else self.shard.takes_referral
+        listed = self.pc.client.list_pages(where, CREATED_ORDER, patience=self.patience, keep=keep)
+        for page in listed:
+            yield [pc_record(r.as_read()) for r in page.referrals if r.id]
             self.pages += 1
 
     def _batched(self, outcome: Outcome, report: BackfillReport) -> set[str]:
