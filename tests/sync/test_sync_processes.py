@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support.wait import wait_until
 
 from cosell.clients.connect import partner_center_client, salesforce_client
 from cosell.clock import SystemClock
@@ -33,6 +32,7 @@ from cosell.sandbox.servers import ServedApp, bind
 from cosell.settings import Settings
 from cosell.store.sql import Store
 from cosell.sync.engine.backfill import Checkpoint, Shard
+from support.wait import wait_until
 
 CUSTOMERS = 40
 PER_CUSTOMER = 3
