@@ -12,14 +12,18 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from cosell.cli.common import CommandDeps
+from cosell.cli.sync_shards import backfill_processes
 from cosell.clients.connect import partner_center_client, salesforce_client
 from cosell.clock import SystemClock
 from cosell.emulators.partner_center import PartnerCenterEmulatorConfig
@@ -286,3 +290,24 @@ def _ended(pid: int) -> bool:
     except OSError:
         return True
     return "State:\tZ" in status
+
+
+def test_one_process_on_hubspot_with_a_test_s_http_or_beside_other_threads(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = served.settings
+    hubspot = settings.model_copy(
+        update={"sync": settings.sync.model_copy(update={"crm": "hubspot"})}
+    )
+    alone = CommandDeps()
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    assert backfill_processes(settings, alone) == 2
+    assert backfill_processes(hubspot, alone) == 1
+    assert backfill_processes(settings, CommandDeps(http=_own_http)) == 1
+    monkeypatch.setattr(threading, "active_count", lambda: 3)
+    assert backfill_processes(settings, alone) == 1
+
+
+def _own_http(base_url: str, auth: httpx.Auth | None) -> httpx.Client:
+    """A test's own HTTP factory (the command's children could not use what it gives)."""
+    return httpx.Client(base_url=base_url, auth=auth)
