@@ -74,7 +74,6 @@ class Said:
 class Finished:
     shard: int
     report: BackfillReport
-    calls: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -108,7 +107,6 @@ class Shards:
     children: list[ForkProcess]
     mine: Shard = field(init=False)
     reports: dict[int, BackfillReport] = field(default_factory=dict)
-    calls: dict[int, dict[str, int]] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)
     told: threading.Condition = field(default_factory=threading.Condition)
 
@@ -189,11 +187,8 @@ class Shards:
             block = False
             if isinstance(message, Finished):
                 self.reports[message.shard] = message.report
-                self.calls[message.shard] = message.calls
             elif isinstance(message, Failed):
                 self._failed(message.shard, message.error)
-            elif isinstance(message, Progressed):
-                self.calls[message.shard] = message.calls
             heard(message)
 
     def _failed(self, index: int, error: str) -> None:
@@ -242,7 +237,7 @@ def _child(
         backfill = make(wiring, shard, barrier.wait, lambda text: inbox.put(Said(text)))
         report = backfill.run(sender.advance, timeout=timeout)
         sender.flush()
-        inbox.put(Finished(shard.index, report, wiring.calls.snapshot()))
+        inbox.put(Finished(shard.index, report))  # its last calls went with the flush
     except threading.BrokenBarrierError:
         inbox.put(Failed(shard.index, "stopped: another shard failed"))
     except BaseException as exc:  # the parent reports it; nothing else would
